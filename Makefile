@@ -1,0 +1,25 @@
+# mrgate — the two commands a newcomer runs are `make run` and `make test` (see README.md).
+# This Makefile is a thin layer over scripts/.
+
+.PHONY: run test build demo deps db clean
+
+run:            ## install what is missing, build, start the local PostgreSQL, migrate, serve on :8080
+	@scripts/run.sh
+
+test:           ## the whole suite (unit, db, http, sim, e2e) against a fresh test database
+	@scripts/test.sh
+
+demo:           ## like run, plus the GitLab simulator seeded with a few hundred repos and a ready token
+	@MRGATE_DEMO=1 scripts/run.sh
+
+build:          ## install missing packages and build
+	@scripts/build.sh
+
+deps:           ## install missing Debian and npm packages
+	@scripts/deps.sh
+
+db:             ## start the local PostgreSQL cluster under .mrgate/
+	@scripts/pg.sh start
+
+clean:          ## remove the build tree (the database under .mrgate/ is kept)
+	rm -rf build

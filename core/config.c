@@ -1,0 +1,156 @@
+/*
+ * core/config.c
+ *    The settings table and its loader.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum setting_kind { SET_STR, SET_INT, SET_SIZE };
+
+struct setting {
+	const char *flag; /* without the leading "--" */
+	const char *env;
+	const char *def;
+	enum setting_kind kind;
+	size_t offset;
+	long min, max;
+	const char *help;
+};
+
+#define STR(field) SET_STR, offsetof(struct config, field), 0, 0
+#define INT(field, lo, hi) SET_INT, offsetof(struct config, field), lo, hi
+#define SIZE(field, lo, hi) SET_SIZE, offsetof(struct config, field), lo, hi
+
+static const struct setting settings[] = {
+	{"database-url", "MRGATE_DATABASE_URL", "postgresql:///mrgate", STR(database_url),
+	 "PostgreSQL connection URL (make run points it at the local cluster under .mrgate/)"},
+	{"listen", "MRGATE_LISTEN", "127.0.0.1:8080", STR(listen), "address and port to serve HTTP on"},
+	{"public-url", "MRGATE_PUBLIC_URL", "http://127.0.0.1:8080", STR(public_url),
+	 "URL at which GitLab and browsers reach mrgate (webhook URL and links are built from it)"},
+	{"secret-key-file", "MRGATE_SECRET_KEY_FILE", ".mrgate/secret.key", STR(secret_key_file),
+	 "key that encrypts GitLab tokens at rest; created with mode 0600 when missing"},
+	{"web-root", "MRGATE_WEB_ROOT", "web", STR(web_root), "directory of the dashboard's files"},
+	{"tls-cert", "MRGATE_TLS_CERT", "", STR(tls_cert),
+	 "PEM file with certificate and key: serve HTTPS (session cookies become Secure)"},
+	{"admin-password", "MRGATE_ADMIN_PASSWORD", "", STR(admin_password),
+	 "on first start with no user, create user 'admin' with this password"},
+	{"log-format", "MRGATE_LOG_FORMAT", "json", STR(log_format), "json or text"},
+	{"log-level", "MRGATE_LOG_LEVEL", "info", STR(log_level), "debug, info, warn or error"},
+	{"http-threads", "MRGATE_HTTP_THREADS", "32", INT(http_threads, 2, 1024), "HTTP worker threads"},
+	{"workers", "MRGATE_WORKERS", "4", INT(workers, 1, 256), "job worker threads"},
+	{"db-pool", "MRGATE_DB_POOL", "48", INT(db_pool, 2, 1000), "maximum database connections"},
+	{"gitlab-concurrency", "MRGATE_GITLAB_CONCURRENCY", "8", INT(gitlab_concurrency, 1, 256),
+	 "GitLab requests in flight at once, across all workers"},
+	{"gitlab-rate-limit", "MRGATE_GITLAB_RATE_LIMIT", "1200", INT(gitlab_rate_limit, 0, 1000000),
+	 "GitLab requests per minute (0: no client-side limit; GitLab's RateLimit-* headers still apply)"},
+	{"resync-interval", "MRGATE_RESYNC_INTERVAL", "900", INT(resync_interval, 10, 604800),
+	 "seconds between scheduled resyncs of the group"},
+	{"max-body-bytes", "MRGATE_MAX_BODY_BYTES", "1048576", SIZE(max_body_bytes, 1024, 1073741824),
+	 "largest API request body accepted"},
+	{"max-hook-bytes", "MRGATE_MAX_HOOK_BYTES", "26214400", SIZE(max_hook_bytes, 1024, 1073741824),
+	 "largest webhook body accepted (GitLab sends at most 25 MB)"},
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+static enum core_status set_value(struct config *cfg, const struct setting *s, const char *value, char *err,
+				  size_t errlen)
+{
+	char *base = (char *)cfg + s->offset;
+	if (s->kind == SET_STR) {
+		char *copy = strdup(value);
+		if (!copy)
+			return CORE_ENOMEM;
+		free(*(char **)base);
+		*(char **)base = copy;
+		return CORE_OK;
+	}
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(value, &end, 10);
+	if (errno || end == value || *end != '\0' || v < s->min || v > s->max) {
+		snprintf(err, errlen, "invalid value \"%s\" for %s (--%s): expected an integer from %ld to %ld", value,
+			 s->env, s->flag, s->min, s->max);
+		return CORE_EINVAL;
+	}
+	if (s->kind == SET_INT)
+		*(int *)base = (int)v;
+	else
+		*(size_t *)base = (size_t)v;
+	return CORE_OK;
+}
+
+enum core_status config_load(struct config *cfg, int argc, char **argv, int *rest_out, int *nrest_out, char *err,
+			     size_t errlen)
+{
+	enum core_status st = CORE_OK;
+	memset(cfg, 0, sizeof(*cfg));
+	*nrest_out = 0;
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const char *env = getenv(settings[i].env);
+		st = set_value(cfg, &settings[i], settings[i].def, err, errlen);
+		if (st == CORE_OK && env && *env)
+			st = set_value(cfg, &settings[i], env, err, errlen);
+		if (st != CORE_OK)
+			return st;
+	}
+	for (int a = 1; a < argc; a++) {
+		const char *arg = argv[a];
+		const struct setting *hit = NULL;
+		const char *value = NULL;
+		if (strncmp(arg, "--", 2) == 0) {
+			for (size_t i = 0; i < NSETTINGS && !hit; i++) {
+				size_t n = strlen(settings[i].flag);
+				if (strncmp(arg + 2, settings[i].flag, n) != 0)
+					continue;
+				if (arg[2 + n] == '=') {
+					hit = &settings[i];
+					value = arg + 3 + n;
+				} else if (arg[2 + n] == '\0') {
+					hit = &settings[i];
+					if (a + 1 >= argc) {
+						snprintf(err, errlen, "--%s needs a value", hit->flag);
+						return CORE_EINVAL;
+					}
+					value = argv[++a];
+				}
+			}
+		}
+		if (!hit) {
+			rest_out[(*nrest_out)++] = a;
+			continue;
+		}
+		st = set_value(cfg, hit, value, err, errlen);
+		if (st != CORE_OK)
+			return st;
+	}
+	return CORE_OK;
+}
+
+void config_free(struct config *cfg)
+{
+	if (!cfg)
+		return;
+	for (size_t i = 0; i < NSETTINGS; i++)
+		if (settings[i].kind == SET_STR) {
+			char **p = (char **)((char *)cfg + settings[i].offset);
+			free(*p);
+			*p = NULL;
+		}
+}
+
+void config_print_help(FILE *out)
+{
+	fprintf(out, "Settings (a flag overrides its environment variable):\n");
+	for (size_t i = 0; i < NSETTINGS; i++) {
+		const struct setting *s = &settings[i];
+		fprintf(out, "  --%-20s %-27s %s", s->flag, s->env, s->help);
+		if (s->def[0] && strcmp(s->flag, "admin-password") != 0)
+			fprintf(out, " (default: %s)", s->def);
+		fputc('\n', out);
+	}
+}

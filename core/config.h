@@ -1,0 +1,50 @@
+/*
+ * core/config.h
+ *    mrgate's settings: MRGATE_* environment variables, overridden by command-line flags.
+ *
+ * Design: one table (config.c) lists every setting with its variable, flag, default and help line, so that
+ * `mrgate --help` and the README never drift from the code. Values are kept as strings in the table and parsed
+ * into struct config by config_load().
+ * Ownership: the strings in struct config are owned by the config and freed by config_free().
+ */
+#ifndef MRGATE_CORE_CONFIG_H
+#define MRGATE_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "status.h"
+
+struct config {
+	char *database_url;     /* libpq URL or conninfo */
+	char *listen;           /* host:port for the HTTP server */
+	char *public_url;       /* base URL GitLab and browsers reach mrgate at (webhook URL, links) */
+	char *secret_key_file;  /* libsodium secretbox key (32 bytes), created 0600 when missing */
+	char *web_root;         /* directory of the dashboard's static files */
+	char *tls_cert;         /* PEM file (certificate + key) to serve HTTPS; empty for plain HTTP */
+	char *admin_password;   /* creates user "admin" on first start when no user exists */
+	char *log_format;       /* json | text */
+	char *log_level;        /* debug | info | warn | error */
+	int http_threads;       /* CivetWeb worker threads */
+	int workers;            /* job worker threads */
+	int db_pool;            /* maximum database connections of this process */
+	int gitlab_concurrency; /* GitLab requests in flight across all workers */
+	int gitlab_rate_limit;  /* GitLab requests per minute; 0 = no client-side limit */
+	int resync_interval;    /* seconds between scheduled resyncs */
+	size_t max_body_bytes;  /* cap on API request bodies */
+	size_t max_hook_bytes;  /* cap on webhook bodies */
+};
+
+/*
+ * Fill *cfg from defaults, then the environment, then argv flags (--name=value or --name value). Flags not
+ * in the table are left for the caller: their indexes are written to rest_out (capacity argc), count to
+ * *nrest_out. On a bad value, writes a message to err (cap errlen) and returns CORE_EINVAL.
+ */
+enum core_status config_load(struct config *cfg, int argc, char **argv, int *rest_out, int *nrest_out, char *err,
+			     size_t errlen);
+void config_free(struct config *cfg);
+/* Print every setting: flag, variable, default, help. */
+void config_print_help(FILE *out);
+
+#endif

@@ -1,0 +1,92 @@
+/*
+ * core/json_util.c
+ *    Strict parsing and typed getters.
+ */
+#include "json_util.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#define JSON_MAX_DEPTH 64
+
+enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (!text || len == 0) {
+		snprintf(err, errlen, "the request body is empty; a JSON value is expected");
+		return CORE_EINVAL;
+	}
+	if (len > (size_t)INT32_MAX) {
+		snprintf(err, errlen, "the JSON document is too large");
+		return CORE_ETOOLARGE;
+	}
+	if (memchr(text, '\0', len)) {
+		snprintf(err, errlen, "invalid JSON: the document contains a NUL byte");
+		return CORE_EINVAL;
+	}
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok)
+		return CORE_ENOMEM;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
+	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
+	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t used = json_tokener_get_parse_end(tok);
+	enum core_status st = CORE_OK;
+	if (!obj || jerr != json_tokener_success) {
+		if (jerr == json_tokener_continue)
+			snprintf(err, errlen, "invalid JSON: the document ends early");
+		else
+			snprintf(err, errlen, "invalid JSON at byte %zu: %s", used, json_tokener_error_desc(jerr));
+		st = CORE_EINVAL;
+		goto out;
+	}
+	for (size_t i = used; i < len; i++) {
+		char c = text[i];
+		if (c != ' ' && c != '\t' && c != '\n' && c != '\r') {
+			snprintf(err, errlen, "unexpected data after the JSON value at byte %zu", i);
+			st = CORE_EINVAL;
+			goto out;
+		}
+	}
+	*out = obj;
+	obj = NULL;
+out:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return st;
+}
+
+bool json_get_string(struct json_object *obj, const char *key, const char **out)
+{
+	struct json_object *v;
+	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+		return false;
+	*out = json_object_get_string(v);
+	return true;
+}
+
+bool json_get_int64(struct json_object *obj, const char *key, int64_t *out)
+{
+	struct json_object *v;
+	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
+		return false;
+	*out = json_object_get_int64(v);
+	return true;
+}
+
+bool json_get_bool(struct json_object *obj, const char *key, bool *out)
+{
+	struct json_object *v;
+	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_boolean))
+		return false;
+	*out = json_object_get_boolean(v);
+	return true;
+}
+
+const char *json_type_of(struct json_object *obj, const char *key)
+{
+	struct json_object *v;
+	if (!obj || !json_object_object_get_ex(obj, key, &v))
+		return "missing";
+	return json_type_to_name(json_object_get_type(v));
+}

@@ -1,0 +1,107 @@
+/*
+ * core/migrate.c
+ *    Applies the embedded migrations under an advisory lock.
+ */
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+/* Advisory lock key for migrations ("mrgate" + 1). Other duties use other keys (see scheduler). */
+#define MIGRATE_LOCK_KEY "7242840001"
+
+int migrate_latest(void)
+{
+	return migrations_count > 0 ? migrations[migrations_count - 1].version : 0;
+}
+
+enum core_status migrate_current(struct store *s, int *version_out)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	*version_out = 0;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"SELECT coalesce(max(version), 0) AS v FROM schema_migrations "
+			"WHERE to_regclass('public.schema_migrations') IS NOT NULL",
+			0, NULL, &r);
+	if (st == CORE_EINTERNAL && strcmp(store_last_sqlstate(c), "42P01") == 0)
+		st = CORE_OK; /* no table yet: nothing applied */
+	if (st == CORE_OK && r)
+		*version_out = (int)store_i64(r, 0, "v", 0);
+	PQclear(r);
+	store_put(s, c);
+	return st;
+}
+
+enum core_status migrate_run(struct store *s, int *applied_out)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	int applied = 0;
+	bool locked = false;
+	if (applied_out)
+		*applied_out = 0;
+
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
+	if (st != CORE_OK)
+		goto out;
+	locked = true;
+	st = store_exec(c,
+			"CREATE TABLE IF NOT EXISTS schema_migrations ("
+			" version integer PRIMARY KEY, name text NOT NULL,"
+			" applied_at timestamptz NOT NULL DEFAULT now())",
+			0, NULL, NULL);
+	if (st != CORE_OK)
+		goto out;
+
+	for (int i = 0; i < migrations_count; i++) {
+		const struct migration *m = &migrations[i];
+		char version[16];
+		snprintf(version, sizeof(version), "%d", m->version);
+		const char *p[] = {version};
+		st = store_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p, &r);
+		if (st != CORE_OK)
+			goto out;
+		bool done = PQntuples(r) > 0;
+		PQclear(r);
+		r = NULL;
+		if (done)
+			continue;
+
+		st = store_begin(c);
+		if (st == CORE_OK)
+			st = store_exec_script(c, m->sql);
+		if (st == CORE_OK) {
+			const char *p2[] = {version, m->name};
+			st = store_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p2,
+					NULL);
+		}
+		if (st == CORE_OK)
+			st = store_commit(c);
+		if (st != CORE_OK) {
+			log_error("migration %s failed: %s", m->name, store_last_error(c));
+			store_rollback(c);
+			goto out;
+		}
+		log_info("applied migration %s", m->name);
+		applied++;
+	}
+
+out:
+	if (locked)
+		store_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
+	PQclear(r);
+	store_put(s, c);
+	if (applied_out)
+		*applied_out = applied;
+	return st;
+}

@@ -1,0 +1,287 @@
+/*
+ * core/store.c
+ *    libpq connection pool and statement helpers.
+ */
+#include "store.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+
+struct store_conn {
+	struct store *owner;
+	PGconn *pg;
+	bool in_use;
+	char last_error[512];
+	char last_sqlstate[6];
+};
+
+struct store {
+	char *url;
+	int max;
+	struct store_conn *conns;
+	pthread_mutex_t lock;
+	pthread_cond_t freed;
+	long long errors;
+	long long reconnects;
+};
+
+struct store *store_open(const char *url, int max_conns)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->url = strdup(url);
+	s->max = max_conns > 0 ? max_conns : 1;
+	s->conns = calloc((size_t)s->max, sizeof(*s->conns));
+	if (!s->url || !s->conns) {
+		free(s->url);
+		free(s->conns);
+		free(s);
+		return NULL;
+	}
+	for (int i = 0; i < s->max; i++)
+		s->conns[i].owner = s;
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->freed, NULL);
+	return s;
+}
+
+void store_close(struct store *s)
+{
+	if (!s)
+		return;
+	for (int i = 0; i < s->max; i++)
+		if (s->conns[i].pg)
+			PQfinish(s->conns[i].pg);
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->freed);
+	free(s->conns);
+	free(s->url);
+	free(s);
+}
+
+/* First line of a libpq error message, without the trailing newline. */
+static void copy_message(char *dst, size_t cap, const char *msg)
+{
+	size_t n = strcspn(msg ? msg : "", "\n");
+	if (n >= cap)
+		n = cap - 1;
+	memcpy(dst, msg ? msg : "", n);
+	dst[n] = '\0';
+}
+
+/* Make sure c->pg is a live connection. Called with the connection borrowed (not under the pool lock). */
+static enum core_status ensure_connected(struct store *s, struct store_conn *c)
+{
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+		return CORE_OK;
+	if (c->pg) {
+		PQreset(c->pg);
+		__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
+	} else {
+		c->pg = PQconnectdb(s->url);
+	}
+	if (!c->pg)
+		return CORE_ENOMEM;
+	if (PQstatus(c->pg) != CONNECTION_OK) {
+		copy_message(c->last_error, sizeof(c->last_error), PQerrorMessage(c->pg));
+		log_warn("could not connect to the database: %s", c->last_error);
+		PQfinish(c->pg);
+		c->pg = NULL;
+		return CORE_EUNAVAIL;
+	}
+	/* A safe search_path: our objects live in public; nothing is resolved through a user-writable schema. */
+	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'");
+	PQclear(r);
+	return CORE_OK;
+}
+
+enum core_status store_get(struct store *s, struct store_conn **conn_out)
+{
+	*conn_out = NULL;
+	struct timespec deadline;
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+
+	struct store_conn *c = NULL;
+	pthread_mutex_lock(&s->lock);
+	while (!c) {
+		/* Prefer a connection that is already open. */
+		for (int i = 0; i < s->max && !c; i++)
+			if (!s->conns[i].in_use && s->conns[i].pg)
+				c = &s->conns[i];
+		for (int i = 0; i < s->max && !c; i++)
+			if (!s->conns[i].in_use)
+				c = &s->conns[i];
+		if (c)
+			break;
+		if (pthread_cond_timedwait(&s->freed, &s->lock, &deadline) != 0) {
+			pthread_mutex_unlock(&s->lock);
+			log_error("no free database connection within 10 s (pool of %d)", s->max);
+			return CORE_EUNAVAIL;
+		}
+	}
+	c->in_use = true;
+	pthread_mutex_unlock(&s->lock);
+
+	c->last_error[0] = '\0';
+	c->last_sqlstate[0] = '\0';
+	enum core_status st = ensure_connected(s, c);
+	if (st != CORE_OK) {
+		store_put(s, c);
+		return st;
+	}
+	*conn_out = c;
+	return CORE_OK;
+}
+
+void store_put(struct store *s, struct store_conn *c)
+{
+	if (!c)
+		return;
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+		store_rollback(c);
+	pthread_mutex_lock(&s->lock);
+	c->in_use = false;
+	pthread_cond_signal(&s->freed);
+	pthread_mutex_unlock(&s->lock);
+}
+
+PGconn *store_pg(struct store_conn *c)
+{
+	return c->pg;
+}
+
+enum core_status store_sqlstate_status(const char *st)
+{
+	if (!st || strlen(st) != 5)
+		return CORE_EUNAVAIL; /* no SQLSTATE: the connection failed */
+	if (strcmp(st, "23505") == 0)
+		return CORE_ECONFLICT;
+	if (strncmp(st, "23", 2) == 0 || strncmp(st, "22", 2) == 0)
+		return CORE_EINVAL;
+	if (strcmp(st, "40001") == 0 || strcmp(st, "40P01") == 0 || strcmp(st, "55P03") == 0)
+		return CORE_ECONFLICT;
+	if (strncmp(st, "08", 2) == 0 || strncmp(st, "57P", 3) == 0)
+		return CORE_EUNAVAIL;
+	return CORE_EINTERNAL;
+}
+
+/* Record and log a failed result; returns its status. Clears r. */
+static enum core_status fail(struct store_conn *c, PGresult *r, const char *sql)
+{
+	const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+	const char *primary = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+	copy_message(c->last_error, sizeof(c->last_error), primary ? primary : PQerrorMessage(c->pg));
+	copy_message(c->last_sqlstate, sizeof(c->last_sqlstate), state ? state : "");
+	enum core_status st = store_sqlstate_status(state);
+	__atomic_add_fetch(&c->owner->errors, 1, __ATOMIC_RELAXED);
+	if (PQstatus(c->pg) != CONNECTION_OK)
+		st = CORE_EUNAVAIL;
+	/* Unique violations and bad input are the caller's to explain; log the rest. */
+	enum log_level lvl = (st == CORE_ECONFLICT || st == CORE_EINVAL) ? LOG_DEBUG : LOG_ERROR;
+	log_msg(lvl, "statement failed (%s): %s [%.60s]", c->last_sqlstate[0] ? c->last_sqlstate : "no sqlstate",
+		c->last_error, sql);
+	PQclear(r);
+	return st;
+}
+
+enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
+			    PGresult **res_out)
+{
+	if (res_out)
+		*res_out = NULL;
+	PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK)
+		return fail(c, r, sql);
+	if (res_out)
+		*res_out = r;
+	else
+		PQclear(r);
+	return CORE_OK;
+}
+
+enum core_status store_exec_script(struct store_conn *c, const char *sql)
+{
+	PGresult *r = PQexec(c->pg, sql);
+	ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK)
+		return fail(c, r, sql);
+	PQclear(r);
+	return CORE_OK;
+}
+
+enum core_status store_begin(struct store_conn *c)
+{
+	return store_exec(c, "BEGIN", 0, NULL, NULL);
+}
+
+enum core_status store_commit(struct store_conn *c)
+{
+	return store_exec(c, "COMMIT", 0, NULL, NULL);
+}
+
+void store_rollback(struct store_conn *c)
+{
+	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+		PGresult *r = PQexec(c->pg, "ROLLBACK");
+		PQclear(r);
+	}
+}
+
+const char *store_last_error(struct store_conn *c)
+{
+	return c->last_error;
+}
+
+const char *store_last_sqlstate(struct store_conn *c)
+{
+	return c->last_sqlstate;
+}
+
+void store_stats(struct store *s, struct store_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < s->max; i++) {
+		if (s->conns[i].pg)
+			out->open++;
+		if (s->conns[i].in_use)
+			out->in_use++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	out->max = s->max;
+	out->errors = __atomic_load_n(&s->errors, __ATOMIC_RELAXED);
+	out->reconnects = __atomic_load_n(&s->reconnects, __ATOMIC_RELAXED);
+}
+
+const char *store_str(const PGresult *r, int row, const char *col)
+{
+	int f = PQfnumber(r, col);
+	if (f < 0 || row >= PQntuples(r) || PQgetisnull(r, row, f))
+		return NULL;
+	return PQgetvalue(r, row, f);
+}
+
+int64_t store_i64(const PGresult *r, int row, const char *col, int64_t dflt)
+{
+	const char *v = store_str(r, row, col);
+	if (!v)
+		return dflt;
+	char *end;
+	long long x = strtoll(v, &end, 10);
+	return end == v ? dflt : (int64_t)x;
+}
+
+bool store_bool(const PGresult *r, int row, const char *col, bool dflt)
+{
+	const char *v = store_str(r, row, col);
+	if (!v)
+		return dflt;
+	return v[0] == 't';
+}

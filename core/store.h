@@ -1,0 +1,85 @@
+/*
+ * core/store.h
+ *    The database layer: a small pool of libpq connections and helpers that run one parameterised statement.
+ *
+ * Design: all SQL of mrgate lives in core/ (store.c and the domain modules that call store_exec); server/ never
+ * builds SQL. Statements go through PQexecParams with out-of-line parameters ($1...), except migrations, which
+ * are multi-statement scripts (store_exec_script). Every PGresult is cleared on every path by the callers
+ * through store_result_free() or PQclear(). A failed statement maps its SQLSTATE to a core_status:
+ * 23505 -> CORE_ECONFLICT, 23xxx/22xxx -> CORE_EINVAL, 40001/40P01/55P03 -> CORE_ECONFLICT,
+ * 08xxx/57Pxx or a broken connection -> CORE_EUNAVAIL, anything else -> CORE_EINTERNAL.
+ *
+ * Reconnection: a connection found broken (PostgreSQL restarted) is reset when it is next taken from the pool, so
+ * after an outage the first call may fail with CORE_EUNAVAIL and the following ones work again; nobody has to
+ * restart mrgate.
+ *
+ * Threading: struct store is shared by all threads. A struct store_conn is used by one thread at a time, between
+ * store_get() and store_put().
+ * Ownership: store_open()'s result is freed with store_close(); connections are borrowed from the pool and
+ * returned with store_put().
+ */
+#ifndef MRGATE_CORE_STORE_H
+#define MRGATE_CORE_STORE_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+
+struct store;
+struct store_conn;
+
+/* A pool of at most max_conns connections to url; connects lazily. NULL on allocation failure. */
+struct store *store_open(const char *url, int max_conns);
+void store_close(struct store *s); /* NULL is fine; all connections must have been returned */
+
+/*
+ * Borrow a connection, waiting up to 10 s for a free one. Returns CORE_EUNAVAIL (and logs why) when the database
+ * cannot be reached.
+ */
+enum core_status store_get(struct store *s, struct store_conn **conn_out);
+/* Return a connection. A connection left inside a transaction is rolled back first. NULL is fine. */
+void store_put(struct store *s, struct store_conn *c);
+
+/* The raw connection, for the rare caller that needs libpq directly (COPY, notifications). Borrowed. */
+PGconn *store_pg(struct store_conn *c);
+
+/*
+ * Run one statement with text parameters (NULL entries are SQL NULL). On success *res_out (may be NULL when the
+ * caller wants no rows) holds the result, owned by the caller (PQclear). On failure nothing is returned and the
+ * error is logged with the statement's first words, never its parameters (they may be secrets).
+ */
+enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
+			    PGresult **res_out);
+/* Run a multi-statement script (migrations only). */
+enum core_status store_exec_script(struct store_conn *c, const char *sql);
+
+/* BEGIN / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open. */
+enum core_status store_begin(struct store_conn *c);
+enum core_status store_commit(struct store_conn *c);
+void store_rollback(struct store_conn *c);
+
+/* The last error's message (lower case, PostgreSQL's primary message) and SQLSTATE, for callers that explain. */
+const char *store_last_error(struct store_conn *c);
+const char *store_last_sqlstate(struct store_conn *c);
+
+/* Map a SQLSTATE to a core_status (exported for tests). */
+enum core_status store_sqlstate_status(const char *sqlstate);
+
+/* Pool statistics for /metrics. */
+struct store_stats {
+	int open;     /* connections established */
+	int in_use;   /* borrowed right now */
+	int max;      /* pool size */
+	long long errors; /* statements that failed */
+	long long reconnects;
+};
+void store_stats(struct store *s, struct store_stats *out);
+
+/* Value helpers for results: NULL-safe, by column name (PQfnumber), checking PQgetisnull. */
+const char *store_str(const PGresult *r, int row, const char *col); /* NULL when SQL NULL or no such column */
+int64_t store_i64(const PGresult *r, int row, const char *col, int64_t dflt);
+bool store_bool(const PGresult *r, int row, const char *col, bool dflt);
+
+#endif

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# scripts/deps.sh — install the Debian packages mrgate builds, runs and tests with.
+# Idempotent and silent when everything is present. Runs apt-get through sudo when not root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config
+  libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev
+  postgresql-15 postgresql-client-15
+  curl ca-certificates openssl
+  python3 python3-gitlab
+  chromium
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+# Node.js: any nodejs that brings npm will do (Debian's or NodeSource's, which bundles npm).
+if ! command -v npm >/dev/null 2>&1; then
+  command -v node >/dev/null 2>&1 || missing+=(nodejs)
+  dpkg-query -W -f='${Status}' nodejs 2>/dev/null | grep -q "install ok installed" && dpkg-query -W nodejs | grep -q nodesource || missing+=(npm)
+fi
+
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  echo "mrgate: installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# scripts/pg.sh — a private PostgreSQL 15 cluster for mrgate (make run, make test, and the tests themselves).
+#
+#   scripts/pg.sh start [DIR]   create (initdb) when missing, start when stopped; prints nothing else on success
+#   scripts/pg.sh stop  [DIR]   stop it (fast shutdown)
+#   scripts/pg.sh url   [DIR] [DBNAME]   print the libpq URL of DBNAME (default mrgate) on that cluster
+#
+# DIR defaults to .mrgate/pg under the repository. The cluster listens on a Unix socket only (no TCP port), in
+# a private directory. As root, PostgreSQL runs as the unprivileged "postgres" user (Debian's), since it refuses
+# to run as root; as any other user it runs as that user. The bootstrap superuser is called "mrgate".
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cmd=${1:-}
+dir=${2:-$root/.mrgate/pg}
+pgbin=/usr/lib/postgresql/15/bin
+
+mkdir -p "$dir"
+dir=$(cd "$dir" && pwd)
+data=$dir/data
+# The socket path must stay under the 107-byte limit of sun_path; a long checkout path falls back to /tmp.
+sock=$dir/run
+if [ ${#sock} -gt 80 ]; then
+  sock=/tmp/mrgate-pg-$(printf '%s' "$dir" | sha256sum | cut -c1-12)
+fi
+
+as_pg=()
+if [ "$(id -u)" -eq 0 ]; then
+  as_pg=(runuser -u postgres --)
+fi
+
+url() {
+  printf 'postgresql://mrgate@/%s?host=%s\n' "${1:-mrgate}" "$sock"
+}
+
+start() {
+  mkdir -p "$sock"
+  if [ "$(id -u)" -eq 0 ]; then
+    chown postgres:postgres "$dir" "$sock"
+    if ! runuser -u postgres -- test -x "$dir"; then
+      echo "mrgate: PostgreSQL's user cannot reach $dir (a parent directory is private); set MRGATE_DATABASE_URL or clone elsewhere" >&2
+      exit 1
+    fi
+  fi
+  chmod 0700 "$sock"
+  if [ ! -f "$data/PG_VERSION" ]; then
+    rm -rf "$data"
+    "${as_pg[@]}" "$pgbin/initdb" -D "$data" -U mrgate -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
+      cat "$dir/initdb.log" >&2; exit 1; }
+    cat >>"$data/postgresql.conf" <<CONF
+listen_addresses = ''
+unix_socket_directories = '$sock'
+unix_socket_permissions = 0700
+max_connections = 200
+shared_buffers = 128MB
+fsync = off
+synchronous_commit = off
+full_page_writes = off
+log_min_messages = warning
+CONF
+  fi
+  # The socket directory may have moved (a different checkout path); keep the config pointing at it.
+  sed -i "s|^unix_socket_directories = .*|unix_socket_directories = '$sock'|" "$data/postgresql.conf"
+  if ! "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$dir/postgresql.log" -w -t 60 start >/dev/null || {
+      tail -n 20 "$dir/postgresql.log" >&2; exit 1; }
+  fi
+}
+
+stop() {
+  if [ -f "$data/PG_VERSION" ] && "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -m fast -w stop >/dev/null
+  fi
+}
+
+case "$cmd" in
+  start) start ;;
+  stop) stop ;;
+  url) url "${3:-mrgate}" ;;
+  *) echo "usage: scripts/pg.sh start|stop|url [DIR] [DBNAME]" >&2; exit 2 ;;
+esac

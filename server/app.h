@@ -1,0 +1,24 @@
+/*
+ * server/app.h
+ *    The process-wide application context shared by the HTTP handlers: settings, the database pool, the secret
+ *    key, and the start time. Created in main.c, borrowed by everything else for the life of the process.
+ */
+#ifndef MRGATE_SERVER_APP_H
+#define MRGATE_SERVER_APP_H
+
+#include <stdbool.h>
+#include <time.h>
+
+#include "config.h"
+#include "crypto.h"
+#include "store.h"
+
+struct app {
+	struct config cfg;
+	struct store *db;
+	unsigned char secret_key[CRYPTO_KEY_BYTES];
+	bool tls;          /* serving HTTPS: cookies get Secure */
+	time_t started_at;
+};
+
+#endif

@@ -1,0 +1,65 @@
+/*
+ * server/handlers_system.c
+ *    /healthz, /readyz and /metrics.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_json.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "routes.h"
+
+/* The process is up and serving HTTP. */
+int h_healthz(struct req *r)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ok"));
+	json_object_object_add(o, "version", json_object_new_string(MRGATE_VERSION));
+	return http_send_json(r->conn, 200, o);
+}
+
+/* Ready to serve requests: the database answers and its schema is the one this binary expects. */
+int h_readyz(struct req *r)
+{
+	int current = 0, latest = migrate_latest();
+	enum core_status st = migrate_current(r->app->db, &current);
+	if (st != CORE_OK)
+		return http_send_error(r->conn, 503, "unavailable", "the database is unreachable");
+	if (current != latest)
+		return http_send_error(r->conn, 503, "unavailable",
+				       "the database schema is at version %d; this mrgate needs version %d (run "
+				       "\"mrgate migrate\")",
+				       current, latest);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "status", json_object_new_string("ready"));
+	json_object_object_add(o, "schema_version", json_object_new_int(current));
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_metrics(struct req *r)
+{
+	struct store_stats ss;
+	store_stats(r->app->db, &ss);
+	metrics_set("mrgate_db_connections", "state=\"open\"", ss.open);
+	metrics_set("mrgate_db_connections", "state=\"in_use\"", ss.in_use);
+	metrics_set("mrgate_db_connections", "state=\"max\"", ss.max);
+	metrics_set("mrgate_db_errors_total", NULL, (double)ss.errors);
+	metrics_set("mrgate_db_reconnects_total", NULL, (double)ss.reconnects);
+	metrics_set("mrgate_uptime_seconds", NULL, (double)(time(NULL) - r->app->started_at));
+	char *text = metrics_render();
+	int status = http_send_raw(r->conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "",
+				   text ? strlen(text) : 0, NULL);
+	free(text);
+	return status;
+}
+
+void handlers_system_describe(void);
+void handlers_system_describe(void)
+{
+	metrics_describe("mrgate_db_connections", "gauge", "database connections of this process by state");
+	metrics_describe("mrgate_db_errors_total", "counter", "database statements that failed");
+	metrics_describe("mrgate_db_reconnects_total", "counter", "database reconnections after a broken connection");
+	metrics_describe("mrgate_uptime_seconds", "gauge", "seconds since this process started");
+}

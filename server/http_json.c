@@ -1,0 +1,189 @@
+/*
+ * server/http_json.c
+ *    JSON in and out, error bodies, status mapping.
+ */
+#include "http_json.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json_util.h"
+
+int http_status_of(enum core_status st)
+{
+	switch (st) {
+	case CORE_OK: return 200;
+	case CORE_EINVAL: return 400;
+	case CORE_EUNAUTH: return 401;
+	case CORE_EFORBIDDEN: return 403;
+	case CORE_ENOTFOUND: return 404;
+	case CORE_ECONFLICT: return 409;
+	case CORE_ESTATE: return 409;
+	case CORE_ETOOLARGE: return 413;
+	case CORE_ETHROTTLED: return 429;
+	case CORE_EUPSTREAM: return 502;
+	case CORE_EUNAVAIL: return 503;
+	case CORE_ETIMEOUT: return 504;
+	case CORE_ECRYPTO: return 500;
+	case CORE_ENOMEM: return 500;
+	case CORE_EINTERNAL: return 500;
+	case CORE_STATUS_COUNT: break;
+	}
+	return 500;
+}
+
+static const char *reason(int status)
+{
+	const char *r = mg_get_response_code_text(NULL, status);
+	return r ? r : "";
+}
+
+int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
+		  const char *extra_headers)
+{
+	mg_printf(conn,
+		  "HTTP/1.1 %d %s\r\n"
+		  "Content-Type: %s\r\n"
+		  "Content-Length: %zu\r\n"
+		  "Cache-Control: no-store\r\n"
+		  "X-Content-Type-Options: nosniff\r\n"
+		  "%s"
+		  "\r\n",
+		  status, reason(status), content_type, len, extra_headers ? extra_headers : "");
+	if (len)
+		mg_write(conn, body, len);
+	return status;
+}
+
+int http_send_json(struct mg_connection *conn, int status, struct json_object *obj)
+{
+	size_t len = 0;
+	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
+							  &len);
+	http_send_raw(conn, status, "application/json", s, len, NULL);
+	json_object_put(obj);
+	return status;
+}
+
+static int send_verror(struct mg_connection *conn, int status, const char *code, const char *fmt, va_list ap)
+{
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string(code));
+	json_object_object_add(o, "message", json_object_new_string(msg));
+	return http_send_json(conn, status, o);
+}
+
+int http_send_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = send_verror(conn, status, code, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int http_send_status(struct mg_connection *conn, enum core_status st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = send_verror(conn, http_status_of(st), core_status_code(st), fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, size_t *len_out, int *status_out)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	*body_out = NULL;
+	*len_out = 0;
+	if (ri->content_length > 0 && (unsigned long long)ri->content_length > cap) {
+		*status_out = http_send_error(conn, 413, "too_large", "the request body is %lld bytes; the limit is %zu",
+					      ri->content_length, cap);
+		return false;
+	}
+	/* Known length: allocate once. Unknown (chunked): grow, never past cap. */
+	size_t alloc = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 8192;
+	char *buf = malloc(alloc);
+	size_t len = 0;
+	if (!buf) {
+		*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the request body");
+		return false;
+	}
+	for (;;) {
+		if (len + 1 >= alloc) {
+			if (alloc > cap + 1) {
+				free(buf);
+				*status_out = http_send_error(conn, 413, "too_large",
+							      "the request body exceeds the limit of %zu bytes", cap);
+				return false;
+			}
+			size_t na = alloc * 2 > cap + 2 ? cap + 2 : alloc * 2;
+			char *nb = realloc(buf, na);
+			if (!nb) {
+				free(buf);
+				*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the body");
+				return false;
+			}
+			buf = nb;
+			alloc = na;
+		}
+		int n = mg_read(conn, buf + len, alloc - 1 - len);
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len > cap) {
+		free(buf);
+		*status_out = http_send_error(conn, 413, "too_large", "the request body exceeds the limit of %zu bytes",
+					      cap);
+		return false;
+	}
+	buf[len] = '\0';
+	*body_out = buf;
+	*len_out = len;
+	return true;
+}
+
+bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out)
+{
+	char *body = NULL;
+	size_t len = 0;
+	char err[256];
+	*obj_out = NULL;
+	if (!http_read_body(conn, cap, &body, &len, status_out))
+		return false;
+	struct json_object *obj = NULL;
+	enum core_status st = json_parse_strict(body, len, &obj, err, sizeof(err));
+	free(body);
+	if (st != CORE_OK) {
+		*status_out = http_send_error(conn, st == CORE_ETOOLARGE ? 413 : 400, "invalid_json", "%s", err);
+		return false;
+	}
+	if (!json_object_is_type(obj, json_type_object)) {
+		json_object_put(obj);
+		*status_out = http_send_error(conn, 400, "invalid_json", "the request body must be a JSON object");
+		return false;
+	}
+	*obj_out = obj;
+	return true;
+}
+
+bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap)
+{
+	if (!ri->query_string)
+		return false;
+	int n = mg_get_var(ri->query_string, strlen(ri->query_string), name, out, cap);
+	return n >= 0;
+}
+
+bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap)
+{
+	const char *h = mg_get_header(conn, "Cookie");
+	if (!h)
+		return false;
+	return mg_get_cookie(h, name, out, cap) >= 0;
+}

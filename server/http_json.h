@@ -1,0 +1,54 @@
+/*
+ * server/http_json.h
+ *    Reading and writing JSON over CivetWeb, error bodies, and the one map from core_status to HTTP status.
+ *
+ * Design: handlers read bodies with http_read_json(), which enforces the body cap before allocating (CivetWeb
+ * only caps headers), parses strictly (json_util.h) and, on any problem, has already answered with a 4xx
+ * {"error","message"} body. Every reply goes through http_send_json / http_send_error so that headers
+ * (Content-Type, no-store caching, nosniff) are uniform. Error messages follow PostgreSQL's style: lower case,
+ * no final period, say why.
+ * Ownership: http_send_json takes ownership of the object (json_object_put after writing). http_read_json
+ * returns a tree owned by the caller.
+ */
+#ifndef MRGATE_SERVER_HTTP_JSON_H
+#define MRGATE_SERVER_HTTP_JSON_H
+
+#include <civetweb.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "status.h"
+
+/* The HTTP status for a core status (CORE_OK -> 200). */
+int http_status_of(enum core_status st);
+
+/* Send obj with the given status; takes ownership of obj. Returns status. */
+int http_send_json(struct mg_connection *conn, int status, struct json_object *obj);
+/* Send raw bytes with a content type. Returns status. */
+int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
+		  const char *extra_headers);
+/* {"error": code, "message": ...}. Returns status. */
+int http_send_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+/* An error for a core status: code from core_status_code(), HTTP status from http_status_of(). */
+int http_send_status(struct mg_connection *conn, enum core_status st, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/*
+ * Read the whole request body, refusing more than cap bytes (413) before allocating, and a missing or
+ * chunked-too-long body. On failure the error reply has been sent and *status_out holds it.
+ * Ownership: *body_out is malloc'd and NUL-terminated; the caller frees it.
+ */
+bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, size_t *len_out, int *status_out);
+
+/* Read the body and parse it as a JSON object. On failure the 4xx has been sent and *status_out holds it. */
+bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out);
+
+/* Value of a query-string parameter, URL-decoded into out; false when absent. */
+bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
+
+/* Value of a cookie from the Cookie header into out; false when absent. */
+bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap);
+
+#endif

@@ -1,0 +1,317 @@
+/*
+ * server/main.c
+ *    mrgate's command line: serve, migrate, user add, token create.
+ */
+#include <civetweb.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "auth.h"
+#include "crypto.h"
+#include "http_json.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "routes.h"
+
+void handlers_system_describe(void);
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"mrgate %s - gate every merge request of a GitLab group on security scans\n\n"
+		"Usage: mrgate [settings] COMMAND [args]\n\n"
+		"Commands:\n"
+		"  serve                      migrate the database, then serve the API, dashboard and webhooks\n"
+		"  migrate                    apply pending database migrations and exit\n"
+		"  user add NAME [--admin]    create a dashboard user; the password is read from stdin\n"
+		"  token create USER NAME     create an API token for USER (printed once)\n"
+		"  help                       show this help\n\n",
+		MRGATE_VERSION);
+	config_print_help(out);
+}
+
+/* Open the database pool; wait up to wait_secs for PostgreSQL to come up (docker-compose starts both at once). */
+static enum core_status open_db(struct app *app, int wait_secs)
+{
+	app->db = store_open(app->cfg.database_url, app->cfg.db_pool);
+	if (!app->db)
+		return CORE_ENOMEM;
+	time_t deadline = time(NULL) + wait_secs;
+	for (;;) {
+		struct store_conn *c = NULL;
+		enum core_status st = store_get(app->db, &c);
+		store_put(app->db, c);
+		if (st == CORE_OK || time(NULL) >= deadline || stop_requested)
+			return st;
+		sleep(1);
+	}
+}
+
+static int cmd_migrate(struct app *app)
+{
+	int applied = 0;
+	if (open_db(app, 30) != CORE_OK) {
+		log_error("the database is unreachable; check MRGATE_DATABASE_URL");
+		return 1;
+	}
+	enum core_status st = migrate_run(app->db, &applied);
+	if (st != CORE_OK) {
+		log_error("migration failed");
+		return 1;
+	}
+	printf("database schema at version %d (%d migration%s applied now)\n", migrate_latest(), applied,
+	       applied == 1 ? "" : "s");
+	return 0;
+}
+
+/* Read one line from stdin without echo when it is a terminal. Returns malloc'd string or NULL. */
+static char *read_password(const char *prompt)
+{
+	if (isatty(STDIN_FILENO)) {
+		fputs(prompt, stderr);
+		if (system("stty -echo 2>/dev/null") != 0)
+			return NULL;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+	if (isatty(STDIN_FILENO)) {
+		if (system("stty echo 2>/dev/null") != 0)
+			fputs("\n(could not restore terminal echo; run 'stty echo')\n", stderr);
+		fputc('\n', stderr);
+	}
+	if (n <= 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+static int cmd_user_add(struct app *app, int argc, char **argv)
+{
+	const char *name = NULL;
+	bool admin = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--admin") == 0)
+			admin = true;
+		else if (!name)
+			name = argv[i];
+	}
+	if (!name) {
+		fprintf(stderr, "usage: mrgate user add NAME [--admin]  (password on stdin)\n");
+		return 2;
+	}
+	char *pw = read_password("password: ");
+	if (!pw) {
+		fprintf(stderr, "mrgate: no password given on stdin\n");
+		return 2;
+	}
+	int rc = 1;
+	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		goto out;
+	}
+	enum core_status st = auth_user_add(app->db, name, pw, admin);
+	if (st == CORE_EINVAL)
+		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
+				"least 8 characters\n");
+	else if (st == CORE_ECONFLICT)
+		fprintf(stderr, "mrgate: user \"%s\" already exists\n", name);
+	else if (st != CORE_OK)
+		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
+	else {
+		printf("user \"%s\" created%s\n", name, admin ? " (admin)" : "");
+		rc = 0;
+	}
+out:
+	crypto_free_secret(pw);
+	return rc;
+}
+
+static int cmd_token_create(struct app *app, int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: mrgate token create USER NAME\n");
+		return 2;
+	}
+	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	char *token = NULL;
+	enum core_status st = auth_token_create(app->db, argv[0], argv[1], &token);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no user \"%s\"\n", argv[0]);
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not create the token (a name is 1-100 characters)\n");
+		return 1;
+	}
+	/* The only time the token is shown: on stdout for the operator, never in a log. */
+	printf("%s\n", token);
+	crypto_free_secret(token);
+	return 0;
+}
+
+static int cmd_serve(struct app *app)
+{
+	char err[512];
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		log_error("%s", err);
+		return 1;
+	}
+	if (open_db(app, 60) != CORE_OK) {
+		log_error("the database is unreachable; check MRGATE_DATABASE_URL");
+		return 1;
+	}
+	if (migrate_run(app->db, NULL) != CORE_OK) {
+		log_error("could not migrate the database");
+		return 1;
+	}
+	bool created = false;
+	if (auth_bootstrap_admin(app->db, app->cfg.admin_password, &created) != CORE_OK) {
+		log_error("could not create the first admin user");
+		return 1;
+	}
+	if (created)
+		log_info("created user \"admin\" from MRGATE_ADMIN_PASSWORD");
+
+	app->tls = app->cfg.tls_cert[0] != '\0';
+	char ports[300], threads[16];
+	snprintf(ports, sizeof(ports), "%s%s", app->cfg.listen, app->tls ? "s" : "");
+	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
+	struct stat sb;
+	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode);
+	if (!have_web)
+		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
+	const char *options[32];
+	int n = 0;
+	options[n++] = "listening_ports";
+	options[n++] = ports;
+	options[n++] = "num_threads";
+	options[n++] = threads;
+	options[n++] = "request_timeout_ms";
+	options[n++] = "60000";
+	options[n++] = "enable_keep_alive";
+	options[n++] = "yes";
+	options[n++] = "enable_directory_listing";
+	options[n++] = "no";
+	options[n++] = "additional_header";
+	options[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: same-origin";
+	if (have_web) {
+		options[n++] = "document_root";
+		options[n++] = app->cfg.web_root;
+	}
+	if (app->tls) {
+		options[n++] = "ssl_certificate";
+		options[n++] = app->cfg.tls_cert;
+	}
+	options[n] = NULL;
+
+	mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
+	struct mg_callbacks cb;
+	memset(&cb, 0, sizeof(cb));
+	struct mg_context *ctx = mg_start(&cb, app, options);
+	if (!ctx) {
+		log_error("could not listen on %s (is the port in use?)", app->cfg.listen);
+		mg_exit_library();
+		return 1;
+	}
+	handlers_system_describe();
+	routes_register(ctx, app);
+	log_info("mrgate %s serving on %s://%s (public URL %s)", MRGATE_VERSION, app->tls ? "https" : "http",
+		 app->cfg.listen, app->cfg.public_url);
+
+	while (!stop_requested)
+		usleep(100 * 1000);
+
+	log_info("shutting down: finishing requests in flight");
+	mg_stop(ctx);
+	mg_exit_library();
+	log_info("stopped");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct app app;
+	memset(&app, 0, sizeof(app));
+	app.started_at = time(NULL);
+	int *rest = calloc((size_t)argc + 1, sizeof(int));
+	int nrest = 0, rc = 2;
+	char err[512];
+	if (!rest)
+		return 1;
+
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			usage(stdout);
+			free(rest);
+			return 0;
+		}
+	if (config_load(&app.cfg, argc, argv, rest, &nrest, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		goto out;
+	}
+	int level = log_level_parse(app.cfg.log_level);
+	log_init(level < 0 ? LOG_INFO : (enum log_level)level, strcmp(app.cfg.log_format, "text") != 0);
+	if (crypto_init() != CORE_OK) {
+		fprintf(stderr, "mrgate: could not initialise libsodium\n");
+		rc = 1;
+		goto out;
+	}
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_signal;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	char *args[64];
+	int nargs = 0;
+	for (int i = 0; i < nrest && nargs < 63; i++)
+		args[nargs++] = argv[rest[i]];
+	args[nargs] = NULL;
+	const char *cmd = nargs > 0 ? args[0] : "";
+	if (strcmp(cmd, "serve") == 0)
+		rc = cmd_serve(&app);
+	else if (strcmp(cmd, "migrate") == 0)
+		rc = cmd_migrate(&app);
+	else if (strcmp(cmd, "user") == 0 && nargs >= 2 && strcmp(args[1], "add") == 0)
+		rc = cmd_user_add(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
+		rc = cmd_token_create(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "help") == 0) {
+		usage(stdout);
+		rc = 0;
+	} else {
+		if (*cmd)
+			fprintf(stderr, "mrgate: unknown command \"%s\"\n\n", cmd);
+		usage(stderr);
+		rc = 2;
+	}
+out:
+	store_close(app.db);
+	config_free(&app.cfg);
+	free(rest);
+	return rc;
+}

@@ -1,0 +1,168 @@
+/*
+ * server/routes.c
+ *    The one route table, path matching, authentication and CSRF checks, request metrics.
+ */
+#include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "crypto.h"
+#include "http_json.h"
+#include "log.h"
+#include "metrics.h"
+
+static const struct route routes[] = {
+	{"GET", "/healthz", h_healthz, ROUTE_PUBLIC},
+	{"GET", "/readyz", h_readyz, ROUTE_PUBLIC},
+	{"GET", "/metrics", h_metrics, ROUTE_PUBLIC},
+	{"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
+	{"GET", "/api/session", h_session_get, ROUTE_USER},
+	{"DELETE", "/api/session", h_session_delete, ROUTE_USER},
+};
+
+#define NROUTES (sizeof(routes) / sizeof(routes[0]))
+
+/* The prefixes CivetWeb hands to dispatch(); everything else is a static file under the web root. */
+static const char *const prefixes[] = {"/api", "/healthz", "/readyz", "/metrics", "/hooks"};
+
+/* Match path against pattern, capturing parameters into r. */
+static bool match(const char *pattern, const char *path, struct req *r)
+{
+	r->nparams = 0;
+	const char *p = pattern, *u = path;
+	while (*p && *u) {
+		if (*p == '{') {
+			const char *close = strchr(p, '}');
+			if (!close || r->nparams >= ROUTE_MAX_PARAMS)
+				return false;
+			bool rest = close[-1] == '*';
+			size_t n = rest ? strlen(u) : strcspn(u, "/");
+			if (n == 0 || n >= sizeof(r->params[0]))
+				return false;
+			memcpy(r->params[r->nparams], u, n);
+			r->params[r->nparams][n] = '\0';
+			/* a trailing slash on a rest parameter is not part of it */
+			if (rest && r->params[r->nparams][n - 1] == '/')
+				r->params[r->nparams][n - 1] = '\0';
+			r->nparams++;
+			p = close + 1;
+			u += n;
+			continue;
+		}
+		if (*p != *u)
+			return false;
+		p++;
+		u++;
+	}
+	/* allow one trailing slash on the request */
+	if (*u == '/' && u[1] == '\0')
+		u++;
+	return *p == '\0' && *u == '\0';
+}
+
+static bool is_write(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0 && strcmp(method, "OPTIONS") != 0;
+}
+
+/* Authenticate r; on failure the 401/403 has been sent and its status returned, else 0. */
+static int authenticate(struct req *r)
+{
+	const char *authz = mg_get_header(r->conn, "Authorization");
+	enum core_status st;
+	if (authz && strncasecmp(authz, "Bearer ", 7) == 0) {
+		st = auth_bearer(r->app->db, authz + 7, &r->who);
+		if (st == CORE_EUNAUTH)
+			return http_send_error(r->conn, 401, "unauthorized", "the API token is not valid");
+		if (st != CORE_OK)
+			return http_send_status(r->conn, st, "could not check the API token");
+		return 0;
+	}
+	char cookie[128];
+	if (!http_cookie(r->conn, "mrgate_session", cookie, sizeof(cookie)))
+		return http_send_error(r->conn, 401, "unauthorized",
+				       "authentication required: log in or send an API token as \"Authorization: Bearer\"");
+	st = auth_session(r->app->db, cookie, &r->who);
+	if (st == CORE_EUNAUTH)
+		return http_send_error(r->conn, 401, "unauthorized", "the session has expired or was ended; log in again");
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not check the session");
+	if (is_write(r->ri->request_method)) {
+		const char *csrf = mg_get_header(r->conn, "X-CSRF-Token");
+		if (!crypto_equal(csrf, r->who.csrf_token))
+			return http_send_error(r->conn, 403, "csrf",
+					       "missing or wrong X-CSRF-Token header: cookie-authenticated writes must "
+					       "send the token returned at login");
+	}
+	return 0;
+}
+
+static void count(const char *pattern, const char *method, int status)
+{
+	char labels[256];
+	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", pattern, method, status);
+	metrics_inc("mrgate_http_requests_total", labels, 1);
+}
+
+static int dispatch(struct mg_connection *conn, void *cbdata)
+{
+	struct app *app = cbdata;
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	const char *path = ri->local_uri ? ri->local_uri : "/";
+	struct req *r = calloc(1, sizeof(*r)); /* ~4 KB of parameters: keep it off the handler thread's stack */
+	int status;
+	if (!r) {
+		status = http_send_status(conn, CORE_ENOMEM, "out of memory");
+		return status;
+	}
+	r->conn = conn;
+	r->ri = ri;
+	r->app = app;
+
+	const struct route *hit = NULL;
+	bool path_known = false;
+	for (size_t i = 0; i < NROUTES && !hit; i++) {
+		if (!match(routes[i].pattern, path, r))
+			continue;
+		path_known = true;
+		if (strcmp(routes[i].method, ri->request_method) == 0 ||
+		    (strcmp(ri->request_method, "HEAD") == 0 && strcmp(routes[i].method, "GET") == 0))
+			hit = &routes[i];
+	}
+	if (!hit) {
+		if (path_known)
+			status = http_send_error(conn, 405, "method_not_allowed", "%s is not allowed on %s",
+						 ri->request_method, path);
+		else
+			status = http_send_error(conn, 404, "not_found", "no such endpoint: %s %s", ri->request_method,
+						 path);
+		count(path_known ? path : "unmatched", ri->request_method, status);
+		goto out;
+	}
+	/* re-run the match to restore this route's parameters (a later pattern may have overwritten them) */
+	match(hit->pattern, path, r);
+	r->pattern = hit->pattern;
+	if (hit->auth == ROUTE_USER) {
+		status = authenticate(r);
+		if (status) {
+			count(hit->pattern, ri->request_method, status);
+			goto out;
+		}
+	}
+	status = hit->fn(r);
+	count(hit->pattern, ri->request_method, status);
+	log_debug("%s %s -> %d", ri->request_method, path, status);
+out:
+	free(r);
+	return status > 0 ? status : 1;
+}
+
+void routes_register(struct mg_context *ctx, struct app *app)
+{
+	metrics_describe("mrgate_http_requests_total", "counter", "HTTP requests by route pattern, method and status");
+	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
+		mg_set_request_handler(ctx, prefixes[i], dispatch, app);
+}

@@ -1,0 +1,55 @@
+/*
+ * server/routes.h
+ *    The route table and the request context handed to every handler.
+ *
+ * Design: one table (routes.c) maps method + path pattern to a handler and its authentication rule. Patterns
+ * are "/"-separated; "{name}" matches one segment and "{name*}" the rest of the path (one or more segments, e.g.
+ * a group path "acme/backend"). CivetWeb has already URL-decoded the path, so "acme%2Fbackend" arrives as
+ * "acme/backend". Handlers are thin: parse and validate input, call core/, map the status, reply. Each returns
+ * the HTTP status it sent, which feeds /metrics.
+ */
+#ifndef MRGATE_SERVER_ROUTES_H
+#define MRGATE_SERVER_ROUTES_H
+
+#include <civetweb.h>
+#include <stdbool.h>
+
+#include "app.h"
+#include "auth.h"
+
+#define ROUTE_MAX_PARAMS 4
+
+struct req {
+	struct mg_connection *conn;
+	const struct mg_request_info *ri;
+	struct app *app;
+	struct auth_identity who; /* valid when the route requires a user */
+	const char *pattern;
+	char params[ROUTE_MAX_PARAMS][1024];
+	int nparams;
+};
+
+enum route_auth {
+	ROUTE_PUBLIC, /* no authentication */
+	ROUTE_USER,   /* a session cookie (with CSRF on writes) or a bearer API token */
+};
+
+struct route {
+	const char *method;
+	const char *pattern;
+	int (*fn)(struct req *r);
+	enum route_auth auth;
+};
+
+/* Register the dispatcher with CivetWeb for every prefix the table uses. */
+void routes_register(struct mg_context *ctx, struct app *app);
+
+/* Handlers, by file. */
+int h_healthz(struct req *r);
+int h_readyz(struct req *r);
+int h_metrics(struct req *r);
+int h_session_create(struct req *r);
+int h_session_get(struct req *r);
+int h_session_delete(struct req *r);
+
+#endif
