@@ -9,6 +9,20 @@
 
 #define JSON_MAX_DEPTH 64
 
+/* true when text[0..end) alone is a complete JSON value (so what follows it is trailing data) */
+static bool value_ends_at(const char *text, size_t end)
+{
+	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
+	if (!tok)
+		return false;
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	struct json_object *o = json_tokener_parse_ex(tok, text, (int)end);
+	bool ok = o && json_tokener_get_error(tok) == json_tokener_success;
+	json_object_put(o);
+	json_tokener_free(tok);
+	return ok;
+}
+
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -24,6 +38,21 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 		snprintf(err, errlen, "invalid JSON: the document contains a NUL byte");
 		return CORE_EINVAL;
 	}
+	/* json-c 0.16 accepts 'single-quoted' strings even in strict mode; JSON does not. */
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (in_string) {
+			if (text[i] == '\\')
+				i++;
+			else if (text[i] == '"')
+				in_string = false;
+		} else if (text[i] == '"') {
+			in_string = true;
+		} else if (text[i] == '\'') {
+			snprintf(err, errlen, "invalid JSON at byte %zu: strings must use double quotes", i);
+			return CORE_EINVAL;
+		}
+	}
 	struct json_tokener *tok = json_tokener_new_ex(JSON_MAX_DEPTH);
 	if (!tok)
 		return CORE_ENOMEM;
@@ -35,6 +64,8 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 	if (!obj || jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)
 			snprintf(err, errlen, "invalid JSON: the document ends early");
+		else if (used > 0 && value_ends_at(text, used))
+			snprintf(err, errlen, "unexpected data after the JSON value at byte %zu", used);
 		else
 			snprintf(err, errlen, "invalid JSON at byte %zu: %s", used, json_tokener_error_desc(jerr));
 		st = CORE_EINVAL;

@@ -95,7 +95,8 @@ static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 		return CORE_EUNAVAIL;
 	}
 	/* A safe search_path: our objects live in public; nothing is resolved through a user-writable schema. */
-	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'");
+	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'; "
+				      "SET client_min_messages = warning");
 	PQclear(r);
 	return CORE_OK;
 }

@@ -8,7 +8,7 @@ packages=(
   libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev
   postgresql-15 postgresql-client-15
   curl ca-certificates openssl
-  python3 python3-gitlab
+  python3 python3-gitlab python3-yaml
   chromium
 )
 

@@ -39,7 +39,9 @@ def workdir(name):
     """A fresh directory under the build tree for one test's files (logs, keys, clusters)."""
     d = os.path.join(BUILD_DIR, "test-work", name)
     os.makedirs(d, exist_ok=True)
-    return tempfile.mkdtemp(prefix="run-", dir=d)
+    path = tempfile.mkdtemp(prefix="run-", dir=d)
+    os.chmod(path, 0o755)  # a private PostgreSQL cluster in here runs as another user when we are root
+    return path
 
 
 class Proc:

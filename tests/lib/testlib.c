@@ -63,6 +63,7 @@ char *testlib_fresh_database(const char *name)
 		fprintf(stderr, "test setup: cannot reach the test database: %s", PQerrorMessage(c));
 		exit(2);
 	}
+	admin_exec(c, "SET client_min_messages = warning");
 	char dbname[128], sql[300];
 	snprintf(dbname, sizeof(dbname), "t_%s_%d", name, (int)getpid());
 	snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS \"%s\" WITH (FORCE)", dbname);

@@ -1,0 +1,114 @@
+/*
+ * tests/db/test_auth.c
+ *    Users, login, throttling, sessions, API tokens against the real test database.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth.h"
+#include "crypto.h"
+#include "log.h"
+#include "migrate.h"
+#include "testlib.h"
+
+static struct store *s;
+
+static void users(void)
+{
+	CHECK(auth_user_add(s, "alice", "password-1", false) == CORE_OK);
+	CHECK(auth_user_add(s, "alice", "password-2", false) == CORE_ECONFLICT);
+	CHECK(auth_user_add(s, "bad name", "password-1", false) == CORE_EINVAL);
+	CHECK(auth_user_add(s, "bob", "short", false) == CORE_EINVAL);
+	bool created = true;
+	/* users exist, so no bootstrap admin */
+	CHECK(auth_bootstrap_admin(s, "admin-password", &created) == CORE_OK);
+	CHECK(!created);
+}
+
+static void login_and_session(void)
+{
+	struct auth_login_result res;
+	CHECK(auth_login(s, "alice", "wrong-password", "10.0.0.1", &res) == CORE_EUNAUTH);
+	CHECK(res.session_token == NULL);
+	CHECK(auth_login(s, "nobody", "password-1", "10.0.0.1", &res) == CORE_EUNAUTH);
+	REQUIRE(auth_login(s, "alice", "password-1", "10.0.0.1", &res) == CORE_OK);
+	CHECK(res.session_token != NULL);
+	CHECK_STR(res.who.username, "alice");
+	struct auth_identity who;
+	REQUIRE(auth_session(s, res.session_token, &who) == CORE_OK);
+	CHECK_STR(who.username, "alice");
+	CHECK(who.via_cookie);
+	CHECK_STR(who.csrf_token, res.who.csrf_token);
+	CHECK(auth_session(s, "not-a-session", &who) == CORE_EUNAUTH);
+	CHECK(auth_logout(s, res.session_token) == CORE_OK);
+	CHECK(auth_session(s, res.session_token, &who) == CORE_EUNAUTH);
+	crypto_free_secret(res.session_token);
+}
+
+static void throttling(void)
+{
+	CHECK(auth_user_add(s, "carol", "password-3", false) == CORE_OK);
+	struct auth_login_result res;
+	for (int i = 0; i < AUTH_USER_LIMIT; i++)
+		CHECK(auth_login(s, "carol", "nope-nope", "10.0.0.2", &res) == CORE_EUNAUTH);
+	/* locked now, even with the right password */
+	CHECK(auth_login(s, "carol", "password-3", "10.0.0.3", &res) == CORE_ETHROTTLED);
+	CHECK(res.retry_after > 0 && res.retry_after <= 15 * 60);
+	/* another user from another address is not affected */
+	REQUIRE(auth_login(s, "alice", "password-1", "10.0.0.4", &res) == CORE_OK);
+	crypto_free_secret(res.session_token);
+	/* per address: AUTH_IP_LIMIT failures over many names lock the address */
+	for (int i = 0; i < AUTH_IP_LIMIT; i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "ghost%d", i);
+		CHECK(auth_login(s, name, "whatever1", "10.9.9.9", &res) == CORE_EUNAUTH);
+	}
+	CHECK(auth_login(s, "alice", "password-1", "10.9.9.9", &res) == CORE_ETHROTTLED);
+}
+
+static void api_tokens(void)
+{
+	char *tok = NULL;
+	REQUIRE(auth_token_create(s, "alice", "ci", &tok) == CORE_OK);
+	CHECK(strncmp(tok, "mrg_", 4) == 0);
+	struct auth_identity who;
+	CHECK(auth_bearer(s, tok, &who) == CORE_OK);
+	CHECK_STR(who.username, "alice");
+	CHECK(!who.via_cookie);
+	CHECK_STR(who.actor, "alice (token ci)");
+	CHECK(auth_bearer(s, "mrg_wrong", &who) == CORE_EUNAUTH);
+	char *none = NULL;
+	CHECK(auth_token_create(s, "nobody", "ci", &none) == CORE_ENOTFOUND);
+	CHECK(none == NULL);
+	/* only a hash is stored */
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	REQUIRE(store_get(s, &c) == CORE_OK);
+	const char *p[] = {tok};
+	CHECK(store_exec(c, "SELECT count(*) AS n FROM api_tokens WHERE token_hash = $1 OR hint = $1", 1, p, &r) ==
+	      CORE_OK);
+	CHECK_INT(store_i64(r, 0, "n", -1), 0);
+	PQclear(r);
+	store_put(s, c);
+	crypto_free_secret(tok);
+}
+
+int main(void)
+{
+	log_init(LOG_ERROR, 0);
+	if (crypto_init() != CORE_OK)
+		return 1;
+	char *url = testlib_fresh_database("auth");
+	s = store_open(url, 4);
+	if (migrate_run(s, NULL) != CORE_OK) {
+		fprintf(stderr, "migration failed\n");
+		return 1;
+	}
+	RUN(users);
+	RUN(login_and_session);
+	RUN(throttling);
+	RUN(api_tokens);
+	store_close(s);
+	free(url);
+	return testlib_done();
+}

@@ -1,0 +1,162 @@
+"""HTTP: authentication, sessions, CSRF, API tokens, throttling, JSON errors, body cap, metrics, shutdown."""
+import json
+import signal
+
+import harness
+from harness import ADMIN_PASSWORD, Mrgate, run
+
+srv = Mrgate("api_auth")
+
+
+def test_api_requires_auth():
+    c = srv.client()
+    for method, path in [("GET", "/api/session"), ("DELETE", "/api/session"), ("GET", "/api/anything")]:
+        r = c.request(method, path)
+        assert r.status in (401, 404), (method, path, r.status)
+        body = r.json()
+        assert set(body) == {"error", "message"}, body
+    r = c.get("/api/session")
+    assert r.status == 401 and r.json()["error"] == "unauthorized"
+    assert r.header("Content-Type") == "application/json"
+
+
+def test_login_ok_and_bad():
+    c = srv.client()
+    r = c.post("/api/session", {"username": "admin", "password": "wrong password"})
+    assert r.status == 401, r.body
+    assert r.json() == {"error": "unauthorized", "message": "wrong username or password"}
+    assert "mrgate_session" not in c.cookies
+    r = c.post("/api/session", {"username": "admin", "password": ADMIN_PASSWORD})
+    assert r.status == 200, r.body
+    cookie = r.header("Set-Cookie")
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie, cookie
+    me = c.get("/api/session")
+    assert me.status == 200 and me.json()["username"] == "admin" and me.json()["is_admin"] is True
+
+
+def test_bad_input_is_400_with_reason():
+    c = srv.client()
+    cases = [
+        (b'{"username": "admin", "password": ', "ends early"),
+        (b'{"username": "admin"} trailing', "after the JSON value"),
+        (b'["admin"]', "must be a JSON object"),
+        (b'{"username": 5, "password": "x"}', '"username"'),
+        (b'{"username": "admin", "password": null}', '"password"'),
+    ]
+    for raw, why in cases:
+        r = c.post("/api/session", raw=raw, headers={"Content-Type": "application/json"})
+        assert r.status == 400, (raw, r.status, r.body)
+        assert why in r.json()["message"], (raw, r.json())
+
+
+def test_body_cap():
+    c = srv.client()
+    big = b'{"username": "' + b"a" * (1024 * 1024 + 10) + b'"}'
+    r = c.post("/api/session", raw=big, headers={"Content-Type": "application/json"})
+    assert r.status == 413, r.status
+    assert r.json()["error"] == "too_large"
+
+
+def test_csrf_required_for_cookie_writes():
+    c = srv.client()
+    r = c.post("/api/session", {"username": "admin", "password": ADMIN_PASSWORD})
+    csrf = r.json()["csrf_token"]
+    r = c.delete("/api/session")  # no CSRF header
+    assert r.status == 403 and r.json()["error"] == "csrf", r.body
+    r = c.delete("/api/session", headers={"X-CSRF-Token": "wrong" + csrf})
+    assert r.status == 403
+    assert c.get("/api/session").status == 200  # still logged in
+    r = c.delete("/api/session", headers={"X-CSRF-Token": csrf})
+    assert r.status == 204
+    assert c.get("/api/session").status == 401  # logged out
+
+
+def test_logout_ends_the_session_server_side():
+    c = srv.client()
+    c.post("/api/session", {"username": "admin", "password": ADMIN_PASSWORD})
+    stolen = dict(c.cookies)
+    csrf = c.get("/api/session").json()["csrf_token"]
+    assert c.delete("/api/session", headers={"X-CSRF-Token": csrf}).status == 204
+    other = srv.client()
+    other.cookies = stolen  # a copy of the old cookie no longer works
+    assert other.get("/api/session").status == 401
+
+
+def test_bearer_token():
+    out = srv.cli("token", "create", "admin", "ci-script")
+    assert out.returncode == 0, out.stderr
+    token = out.stdout.strip()
+    assert token.startswith("mrg_")
+    c = srv.client()
+    r = c.get("/api/session", headers={"Authorization": "Bearer " + token})
+    assert r.status == 200 and r.json()["auth"] == "token", r.body
+    # bearer writes need no CSRF token
+    r = c.delete("/api/session", headers={"Authorization": "Bearer " + token})
+    assert r.status == 204
+    r = c.get("/api/session", headers={"Authorization": "Bearer mrg_not-a-token"})
+    assert r.status == 401
+    assert token not in srv.logs()
+
+
+def test_login_throttling():
+    assert srv.cli("user", "add", "dave", stdin="dave-password\n").returncode == 0
+    c = srv.client()
+    for _ in range(5):
+        assert c.post("/api/session", {"username": "dave", "password": "bad-password"}).status == 401
+    r = c.post("/api/session", {"username": "dave", "password": "dave-password"})
+    assert r.status == 429, r.body
+    assert int(r.header("Retry-After")) > 0
+    assert r.json()["error"] == "too_many_requests"
+
+
+def test_user_add_cli_errors():
+    r = srv.cli("user", "add", "dave", stdin="another-password\n")
+    assert r.returncode != 0 and "already exists" in r.stderr
+    r = srv.cli("user", "add", "erin", stdin="short\n")
+    assert r.returncode != 0 and "at least 8" in r.stderr
+    r = srv.cli("user", "add", "erin", stdin="")
+    assert r.returncode != 0
+
+
+def test_unknown_route_and_method():
+    c = srv.login()
+    r = c.get("/api/no-such-thing")
+    assert r.status == 404 and r.json()["error"] == "not_found"
+    r = c.put("/healthz", {})
+    assert r.status == 405 and r.json()["error"] == "method_not_allowed"
+
+
+def test_health_and_metrics():
+    c = srv.client()
+    assert c.get("/healthz").json()["status"] == "ok"
+    r = c.get("/readyz")
+    assert r.status == 200 and r.json()["status"] == "ready"
+    text = c.get("/metrics").body.decode()
+    assert "# TYPE mrgate_http_requests_total counter" in text
+    assert 'mrgate_http_requests_total{route="/api/session",method="POST",status="401"}' in text
+    assert 'mrgate_db_connections{state="open"}' in text
+
+
+def test_static_dashboard():
+    r = srv.client().get("/")
+    assert r.status == 200 and b"<html" in r.body.lower()
+
+
+def test_no_secrets_in_logs():
+    logs = srv.logs()
+    assert ADMIN_PASSWORD not in logs
+    assert "dave-password" not in logs
+    for line in logs.splitlines():
+        if line.startswith("{"):
+            json.loads(line)  # every log line is JSON
+
+
+def test_graceful_shutdown():
+    assert srv.stop(signal.SIGTERM) == 0
+    assert '"msg":"stopped"' in srv.logs()
+
+
+run([test_api_requires_auth, test_login_ok_and_bad, test_bad_input_is_400_with_reason, test_body_cap,
+     test_csrf_required_for_cookie_writes, test_logout_ends_the_session_server_side, test_bearer_token,
+     test_login_throttling, test_user_add_cli_errors, test_unknown_route_and_method, test_health_and_metrics,
+     test_static_dashboard, test_no_secrets_in_logs, test_graceful_shutdown])

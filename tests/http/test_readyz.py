@@ -1,0 +1,73 @@
+"""HTTP: /readyz follows the database: 503 while the test's own PostgreSQL is stopped, 200 again once it is back,
+without restarting mrgate (the store reconnects by itself)."""
+import os
+import subprocess
+import time
+
+import harness
+from harness import Mrgate, run
+
+PG = os.path.join(harness.SOURCE_DIR, "scripts", "pg.sh")
+cluster = os.path.join(harness.workdir("readyz"), "pg")
+
+
+def pg(*args):
+    r = subprocess.run([PG, *args, cluster], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return r.stdout.strip()
+
+
+pg("start")
+admin = subprocess.run([PG, "url", cluster, "postgres"], capture_output=True, text=True).stdout.strip()
+subprocess.run(["psql", "-X", "-q", "-d", admin, "-c", "CREATE DATABASE readyz"], check=True)
+db_url = subprocess.run([PG, "url", cluster, "readyz"], capture_output=True, text=True).stdout.strip()
+srv = Mrgate("readyz", db_url=db_url)
+
+
+def wait_status(path, want, timeout=20):
+    c = srv.client()
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = c.get(path)
+        if r.status == want:
+            return r
+        time.sleep(0.2)
+    raise AssertionError(f"{path} did not answer {want} within {timeout}s (last {r.status} {r.body})")
+
+
+def test_ready_with_database():
+    r = wait_status("/readyz", 200)
+    assert r.json()["schema_version"] >= 1
+
+
+def test_not_ready_without_database_then_ready_again():
+    pg("stop")
+    try:
+        r = wait_status("/readyz", 503)
+        assert r.json()["error"] == "unavailable" and "unreachable" in r.json()["message"]
+        # liveness is independent of the database
+        assert srv.client().get("/healthz").status == 200
+        # an API call that needs the database says so instead of hanging or crashing
+        r = srv.client().post("/api/session", {"username": "admin", "password": harness.ADMIN_PASSWORD})
+        assert r.status == 503, (r.status, r.body)
+    finally:
+        pg("start")
+    wait_status("/readyz", 200)
+    # logins work again on the same process
+    srv.login()
+    assert srv.proc.alive()
+
+
+def test_not_ready_when_schema_is_behind():
+    subprocess.run(["psql", "-X", "-q", "-d", db_url, "-c",
+                    "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"],
+                   check=True)
+    r = wait_status("/readyz", 503)
+    assert "mrgate migrate" in r.json()["message"]
+
+
+try:
+    run([test_ready_with_database, test_not_ready_without_database_then_ready_again,
+         test_not_ready_when_schema_is_behind])
+finally:
+    pg("stop")
