@@ -1,0 +1,878 @@
+/*
+ * core/scan_secrets.c
+ *    Rules, matching, redaction and fingerprints of the built-in secrets scanner. See scan_secrets.h.
+ *
+ * How a line is scanned: for each rule whose keywords occur in the line (a cheap case-insensitive prefilter), the
+ * regex is run repeatedly from left to right. A match is kept when its boundaries, length, entropy, allowlist and
+ * rule-specific checks pass and it does not overlap a match kept before (rules run in table order, specific ones
+ * first, so the generic rules never double-report a known token). Then the line is redacted once with every kept
+ * secret (and every other occurrence of the same text) replaced, and one finding per kept match is appended with
+ * that common excerpt: an excerpt never shows another finding's secret either.
+ * Speed: glibc's regexec tries every start position that its fastmap allows, so a rule starts with a literal where
+ * it can. The two generic rules (case-insensitive alternations, the costliest) are anchored with '^' and run only
+ * at the positions where the prefilter finds one of their key words; the key-name check only needs the key's end.
+ * Adding a rule: append it to the table (generic rules stay last), and add a true positive and a near-miss
+ * negative for it to tests/unit/test_scan_secrets.c; the corpus test fails for a rule without them.
+ */
+#include "scan_secrets.h"
+
+#include <ctype.h>
+#include <math.h>
+#include <pthread.h>
+#include <regex.h>
+#include <sodium.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum {
+	R_ICASE = 1 << 0,    /* regex and keywords are case-insensitive */
+	R_BSTART = 1 << 1,   /* the match must not follow a word character */
+	R_BEND = 1 << 2,     /* the secret must not be followed by a word character */
+	R_GENERIC = 1 << 3,  /* a keyword/entropy heuristic: key-name checks, values without spaces or URLs */
+	R_PRIVKEY = 1 << 4,  /* a PEM/PGP header: needs key material after it */
+	R_NO_ALLOW = 1 << 5, /* skip the placeholder allowlist and the minimum entropy */
+	R_AT_KEYWORD = 1 << 6, /* the regex starts with '^' and is tried only where a keyword occurs */
+};
+#define R_B (R_BSTART | R_BEND)
+
+#define MAX_GROUPS 10
+#define MAX_MATCHES_PER_LINE 64
+#define MAX_TRIES_PER_RULE 256
+#define PEM_MIN_BODY 32       /* base64 characters that count as key material */
+#define PEM_LOOKAHEAD 4       /* added lines after a BEGIN line searched for key material */
+#define PEM_MAX_BODY_LINES 1000
+#define SPECIFIC_MIN_ENTROPY 2.5
+
+struct rule {
+	struct scan_secrets_rule_info info;
+	const char *regex;
+	const char *keywords;  /* '|'-separated; one must occur (case-insensitive) for the regex to run; NULL: always */
+	unsigned flags;
+	signed char groups[3]; /* capture groups holding the secret, the first that matched wins; 0: whole match */
+	signed char key_group; /* generic rules: the group holding the key name */
+	signed char unquoted_group; /* generic rules: the group of an unquoted value (stricter checks) */
+	unsigned char min_len;
+	double min_entropy;
+};
+
+/* "(=|:=|:|=>)" between a key and its value, with optional quotes and blanks around. */
+#define ASSIGN "[\"']?[ \t]*(=|:=|:|=>)[ \t]*"
+/* A quoted or unquoted value: groups +1 (whole), +2 ("..."), +3 ('...'), +4 (bare). */
+#define VALUE "(\"([^\"]+)\"|'([^']+)'|([^][ \t\"',;&(){}<>`]+))"
+#define GENERIC_VALUE_MAX 256 /* longer values are data, not a credential; checked in code ("{1,256}" is slow in glibc) */
+
+static const struct rule rules[] = {
+	/* Cloud providers */
+	{ { "aws-access-key-id", "AWS access key ID", SEV_HIGH },
+	  "(AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}", "AKIA|ASIA|ABIA|ACCA|A3T", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "aws-secret-access-key", "AWS secret access key", SEV_CRITICAL },
+	  "aws_?(secret_?access_?key|secret_?key)" ASSIGN "[\"']?([A-Za-z0-9/+]{40})", "aws", R_ICASE | R_BEND,
+	  { 3 }, 0, 0, 0, 3.0 },
+	{ { "gcp-service-account-key", "GCP service account key", SEV_CRITICAL },
+	  "\"private_key_id\"[ \t]*:[ \t]*\"([0-9a-f]{40})\"", "private_key_id", 0, { 1 }, 0, 0, 0, 0 },
+	{ { "gcp-api-key", "Google Cloud API key", SEV_HIGH }, "AIza[0-9A-Za-z_-]{35}", "AIza", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "gcp-oauth-client-secret", "Google OAuth client secret", SEV_HIGH }, "GOCSPX-[0-9A-Za-z_-]{28}", "GOCSPX-",
+	  R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "azure-storage-account-key", "Azure storage account key", SEV_CRITICAL },
+	  "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=", R_BEND, { 1 }, 0, 0, 0, 0 },
+	{ { "azure-sas-token", "Azure shared access signature", SEV_HIGH },
+	  "sv=[0-9]{4}-[0-9]{2}-[0-9]{2}&[^ \t\"'<>]*sig=([A-Za-z0-9%+/]{40,}(%3D|=)?)", "sig=", 0, { 1 }, 0, 0, 0, 0 },
+	{ { "azure-ad-client-secret", "Azure AD client secret", SEV_HIGH },
+	  "[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}", "Q~", R_B, { 0 }, 0, 0, 0, 0 },
+	/* GitLab */
+	{ { "gitlab-pat", "GitLab personal access token", SEV_HIGH }, "glpat-[0-9A-Za-z_.-]{20,}", "glpat-", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "gitlab-runner-token", "GitLab runner authentication token", SEV_HIGH }, "glrt-[0-9A-Za-z_.-]{20,}",
+	  "glrt-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "gitlab-runner-registration-token", "GitLab runner registration token", SEV_HIGH },
+	  "GR1348941[0-9A-Za-z_-]{20}", "GR1348941", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "gitlab-deploy-token", "GitLab deploy token", SEV_HIGH }, "gldt-[0-9A-Za-z_.-]{20,}", "gldt-", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "gitlab-pipeline-trigger-token", "GitLab pipeline trigger token", SEV_HIGH }, "glptt-[0-9A-Za-z_.-]{20,}",
+	  "glptt-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "gitlab-feed-token", "GitLab feed token", SEV_MEDIUM }, "glft-[0-9A-Za-z_.-]{20,}", "glft-", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "gitlab-oauth-app-secret", "GitLab OAuth application secret", SEV_HIGH }, "gloas-[0-9a-f]{64}", "gloas-",
+	  R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "gitlab-ci-job-token", "GitLab CI/CD job token", SEV_MEDIUM }, "glcbt-[0-9A-Za-z_.-]{20,}", "glcbt-", R_B,
+	  { 0 }, 0, 0, 0, 0 },
+	{ { "gitlab-agent-token", "GitLab agent for Kubernetes token", SEV_HIGH }, "glagent-[0-9A-Za-z_-]{50}",
+	  "glagent-", R_B, { 0 }, 0, 0, 0, 0 },
+	/* GitHub */
+	{ { "github-pat", "GitHub personal access token", SEV_HIGH }, "ghp_[0-9A-Za-z]{36}", "ghp_", R_B, { 0 }, 0, 0,
+	  0, 0 },
+	{ { "github-oauth-token", "GitHub OAuth access token", SEV_HIGH }, "gho_[0-9A-Za-z]{36}", "gho_", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "github-user-to-server-token", "GitHub app user-to-server token", SEV_HIGH }, "ghu_[0-9A-Za-z]{36}",
+	  "ghu_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "github-server-to-server-token", "GitHub app installation token", SEV_HIGH }, "ghs_[0-9A-Za-z]{36}",
+	  "ghs_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "github-refresh-token", "GitHub refresh token", SEV_HIGH }, "ghr_[0-9A-Za-z]{36}", "ghr_", R_B, { 0 }, 0,
+	  0, 0, 0 },
+	{ { "github-fine-grained-pat", "GitHub fine-grained personal access token", SEV_HIGH },
+	  "github_pat_[0-9A-Za-z]{22}_[0-9A-Za-z]{59}", "github_pat_", R_B, { 0 }, 0, 0, 0, 0 },
+	/* Slack */
+	{ { "slack-bot-token", "Slack bot token", SEV_HIGH }, "xoxb-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{24,34}",
+	  "xoxb-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "slack-user-token", "Slack user token", SEV_HIGH },
+	  "xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{28,34}", "xoxp-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "slack-legacy-token", "Slack workspace or legacy token", SEV_HIGH }, "xox[ar]-[0-9A-Za-z-]{30,}",
+	  "xoxa-|xoxr-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "slack-app-token", "Slack app-level token", SEV_HIGH }, "xapp-[0-9]-[A-Z0-9]{9,11}-[0-9]{10,13}-[0-9a-z]{64}",
+	  "xapp-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "slack-webhook-url", "Slack incoming webhook URL", SEV_MEDIUM },
+	  "hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[0-9A-Za-z]{24})", "hooks.slack.com", R_BEND,
+	  { 1 }, 0, 0, 0, 0 },
+	/* Payment, SaaS and developer platforms */
+	{ { "stripe-secret-key", "Stripe live secret key", SEV_CRITICAL }, "sk_live_[0-9A-Za-z]{24,99}", "sk_live_",
+	  R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "stripe-restricted-key", "Stripe live restricted key", SEV_HIGH }, "rk_live_[0-9A-Za-z]{24,99}",
+	  "rk_live_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "npm-token", "npm access token", SEV_HIGH }, "npm_[0-9A-Za-z]{36}", "npm_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "pypi-token", "PyPI upload token", SEV_HIGH }, "pypi-AgEIcHlwaS5vcmc[0-9A-Za-z_-]{50,}", "pypi-AgEI", R_B,
+	  { 0 }, 0, 0, 0, 0 },
+	{ { "twilio-api-key", "Twilio API key", SEV_HIGH }, "SK[0-9a-f]{32}", "SK", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "sendgrid-api-key", "SendGrid API key", SEV_HIGH }, "SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43}", "SG.",
+	  R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "mailgun-api-key", "Mailgun API key", SEV_HIGH }, "key-[0-9a-f]{32}", "key-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "shopify-token", "Shopify access token or shared secret", SEV_HIGH }, "shp(at|ca|pa|ss)_[0-9a-fA-F]{32}",
+	  "shpat_|shpca_|shppa_|shpss_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "square-access-token", "Square access token", SEV_HIGH }, "(sq0atp-[0-9A-Za-z_-]{22}|EAAA[0-9A-Za-z_+=-]{60})",
+	  "sq0atp-|EAAA", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "square-oauth-secret", "Square OAuth secret", SEV_HIGH }, "sq0csp-[0-9A-Za-z_-]{43}", "sq0csp-", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "heroku-api-key", "Heroku API key", SEV_HIGH },
+	  "heroku[A-Za-z0-9_.-]{0,30}" ASSIGN "[\"']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+	  "heroku", R_ICASE | R_BEND, { 2 }, 0, 0, 0, 0 },
+	{ { "heroku-api-key-v2", "Heroku API key", SEV_HIGH }, "HRKU-[0-9A-Za-z_-]{60}", "HRKU-", R_B, { 0 }, 0, 0, 0,
+	  0 },
+	{ { "digitalocean-token", "DigitalOcean token", SEV_HIGH }, "do[opr]_v1_[a-f0-9]{64}", "_v1_", R_B, { 0 }, 0, 0,
+	  0, 0 },
+	{ { "vault-token", "HashiCorp Vault token", SEV_HIGH }, "hv[sb]\\.[0-9A-Za-z_-]{24,}", "hvs.|hvb.", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "databricks-token", "Databricks access token", SEV_HIGH }, "dapi[0-9a-f]{32}(-[0-9]+)?", "dapi", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "discord-bot-token", "Discord bot token", SEV_HIGH },
+	  "[MNO][A-Za-z0-9_-]{23,25}\\.[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,38}", ".", R_B, { 0 }, 0, 0, 0, 3.5 },
+	{ { "telegram-bot-token", "Telegram bot token", SEV_HIGH }, "[0-9]{8,10}:AA[0-9A-Za-z_-]{33}", ":AA", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "anthropic-api-key", "Anthropic API key", SEV_HIGH }, "sk-ant-(api|admin)[0-9]{2}-[A-Za-z0-9_-]{40,}",
+	  "sk-ant-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "openai-api-key", "OpenAI API key", SEV_HIGH },
+	  "sk-(proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}", "sk-", R_B, { 0 }, 0,
+	  0, 0, 0 },
+	{ { "huggingface-token", "Hugging Face access token", SEV_HIGH }, "hf_[A-Za-z0-9]{34}", "hf_", R_B, { 0 }, 0, 0,
+	  0, 0 },
+	{ { "atlassian-api-token", "Atlassian API token", SEV_HIGH }, "ATATT3[A-Za-z0-9_=-]{60,}", "ATATT3", R_B, { 0 },
+	  0, 0, 0, 0 },
+	{ { "doppler-token", "Doppler token", SEV_HIGH }, "dp\\.(pt|st|ct|sa|scim|audit)\\.[A-Za-z0-9]{40,44}", "dp.",
+	  R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "postman-api-key", "Postman API key", SEV_HIGH }, "PMAK-[0-9a-f]{24}-[0-9a-f]{34}", "PMAK-", R_B, { 0 }, 0,
+	  0, 0, 0 },
+	{ { "age-secret-key", "age secret key", SEV_CRITICAL }, "AGE-SECRET-KEY-1[0-9A-Z]{58}", "AGE-SECRET-KEY-", R_B,
+	  { 0 }, 0, 0, 0, 0 },
+	{ { "newrelic-user-key", "New Relic user API key", SEV_HIGH }, "NRAK-[A-Z0-9]{27}", "NRAK-", R_B, { 0 }, 0, 0,
+	  0, 0 },
+	{ { "pulumi-token", "Pulumi access token", SEV_HIGH }, "pul-[a-f0-9]{40}", "pul-", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "terraform-cloud-token", "Terraform Cloud API token", SEV_HIGH },
+	  "[A-Za-z0-9]{14}\\.atlasv1\\.[A-Za-z0-9_=-]{60,70}", ".atlasv1.", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "grafana-service-account-token", "Grafana service account token", SEV_HIGH },
+	  "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", "glsa_", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "linear-api-key", "Linear API key", SEV_HIGH }, "lin_api_[A-Za-z0-9]{40}", "lin_api_", R_B, { 0 }, 0, 0, 0,
+	  0 },
+	/* Private keys (key material must follow) */
+	{ { "private-key-rsa", "RSA private key", SEV_CRITICAL }, "-----BEGIN RSA PRIVATE KEY-----", "PRIVATE KEY",
+	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-ec", "EC private key", SEV_CRITICAL }, "-----BEGIN EC PRIVATE KEY-----", "PRIVATE KEY",
+	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-dsa", "DSA private key", SEV_CRITICAL }, "-----BEGIN DSA PRIVATE KEY-----", "PRIVATE KEY",
+	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-openssh", "OpenSSH private key", SEV_CRITICAL }, "-----BEGIN OPENSSH PRIVATE KEY-----",
+	  "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-pgp", "PGP private key block", SEV_CRITICAL }, "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+	  "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-pkcs8", "PKCS#8 private key", SEV_CRITICAL }, "-----BEGIN PRIVATE KEY-----", "PRIVATE KEY",
+	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	{ { "private-key-pkcs8-encrypted", "Encrypted PKCS#8 private key", SEV_HIGH },
+	  "-----BEGIN ENCRYPTED PRIVATE KEY-----", "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
+	/* Tokens (JWT) and credentials in URLs */
+	{ { "jwt", "JSON Web Token", SEV_MEDIUM }, "eyJ[A-Za-z0-9_-]{10,}\\.eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{16,}",
+	  "eyJ", R_B, { 0 }, 0, 0, 0, 0 },
+	{ { "url-basic-auth", "Password in URL", SEV_HIGH },
+	  "[A-Za-z][A-Za-z0-9+.-]{1,20}://([^]:/@[ \t\"'<>]{1,128}):([^][@/ \t\"'<>]{3,128})@[A-Za-z0-9.-]+", "://", 0,
+	  { 2 }, 0, 0, 0, 0 },
+	/* Generic heuristics: keep last */
+	{ { "generic-password", "Hard-coded password", SEV_MEDIUM },
+	  "^((password|passwd|passphrase|pwd)[A-Za-z0-9_.-]*)" ASSIGN VALUE, "pass|pwd",
+	  R_ICASE | R_GENERIC | R_AT_KEYWORD, { 5, 6, 7 }, 1, 7, 8, 3.0 },
+	{ { "generic-secret", "Hard-coded secret or token", SEV_MEDIUM },
+	  "^((secret|token|api[_-]?key|access[_-]?key|auth[_-]?key|private[_-]?key|credential)"
+	  "[A-Za-z0-9_.-]*)" ASSIGN VALUE,
+	  "secret|token|api|access|auth|private|credential", R_ICASE | R_GENERIC | R_AT_KEYWORD, { 5, 6, 7 }, 1, 7, 16,
+	  3.5 },
+};
+
+#define RULE_COUNT (sizeof(rules) / sizeof(rules[0]))
+
+#define KW_MAX 8
+#define KW_LEN 32
+
+/* A rule's keywords, lower-cased, split at init. */
+struct kw_set {
+	char word[KW_MAX][KW_LEN];
+	size_t len[KW_MAX];
+	size_t count; /* 0: no prefilter */
+};
+
+static regex_t compiled[RULE_COUNT];
+static struct kw_set kwsets[RULE_COUNT];
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static enum core_status init_status = CORE_EINTERNAL;
+
+static void init_rules(void)
+{
+	for (size_t i = 0; i < RULE_COUNT; i++) {
+		struct kw_set *k = &kwsets[i];
+		for (const char *w = rules[i].keywords; w && *w;) {
+			size_t l = strcspn(w, "|");
+			if (k->count == KW_MAX || l == 0 || l >= KW_LEN) {
+				fprintf(stderr, "scan_secrets: rule %s has a bad keyword list\n", rules[i].info.id);
+				return;
+			}
+			for (size_t j = 0; j < l; j++)
+				k->word[k->count][j] = (char)tolower((unsigned char)w[j]);
+			k->len[k->count++] = l;
+			w += l;
+			if (*w == '|')
+				w++;
+		}
+		int cflags = REG_EXTENDED | ((rules[i].flags & R_ICASE) ? REG_ICASE : 0);
+		if (regcomp(&compiled[i], rules[i].regex, cflags) != 0) {
+			/* Compiled regexes are kept for the process lifetime; a failed table is a bug. */
+			fprintf(stderr, "scan_secrets: rule %s does not compile\n", rules[i].info.id);
+			return;
+		}
+	}
+	init_status = CORE_OK;
+}
+
+enum core_status scan_secrets_init(void)
+{
+	if (pthread_once(&init_once, init_rules) != 0)
+		return CORE_EINTERNAL;
+	return init_status;
+}
+
+size_t scan_secrets_rule_count(void)
+{
+	return RULE_COUNT;
+}
+
+const struct scan_secrets_rule_info *scan_secrets_rule(size_t i)
+{
+	return i < RULE_COUNT ? &rules[i].info : NULL;
+}
+
+double scan_secrets_entropy(const char *s, size_t len)
+{
+	size_t counts[256] = { 0 };
+	if (!len)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		counts[(unsigned char)s[i]]++;
+	double h = 0;
+	for (int c = 0; c < 256; c++) {
+		if (!counts[c])
+			continue;
+		double p = (double)counts[c] / (double)len;
+		h -= p * log2(p);
+	}
+	return h;
+}
+
+static bool is_word(char c)
+{
+	return isalnum((unsigned char)c) || c == '_';
+}
+
+static bool ci_find(const char *h, size_t hl, const char *n, size_t nl)
+{
+	if (nl == 0)
+		return true;
+	for (size_t i = 0; i + nl <= hl; i++) {
+		if (tolower((unsigned char)h[i]) != tolower((unsigned char)n[0]))
+			continue;
+		if (strncasecmp(h + i, n, nl) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Does one of rule ri's keywords occur in lower (the line, lower-cased)? */
+static bool keywords_present(size_t ri, const char *lower, size_t len)
+{
+	const struct kw_set *k = &kwsets[ri];
+	if (k->count == 0)
+		return true;
+	for (size_t i = 0; i < k->count; i++)
+		if (memmem(lower, len, k->word[i], k->len[i]))
+			return true;
+	return false;
+}
+
+/* Placeholder values that are never reported. */
+static bool allowlisted(const char *s, size_t len)
+{
+	static const char *const markers[] = { "example", "xxxx", "changeme", "change_me", "change-me", "placeholder",
+					       "dummy", "redacted", "your_", "your-", "<", ">", "${", "$(", "{{", "}}",
+					       "%(", "%s", "****", "....", "process.env", "environ", "getenv",
+					       "secrets.", "vault:", "ENC[", "arn:aws:", "0123456789", "123456789",
+					       "abcdefghij" };
+	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+		if (ci_find(s, len, markers[i], strlen(markers[i])))
+			return true;
+	if (len && s[0] == '$')
+		return true;
+	bool same = true;
+	for (size_t i = 1; i < len && same; i++)
+		same = s[i] == s[0];
+	return same;
+}
+
+/* Generic rules: key names that hold something other than the secret itself. */
+static bool key_is_metadata(const char *k, size_t kl)
+{
+	static const char *const suffixes[] = { "url", "uri", "path", "file", "name", "type", "length", "len",
+						"size", "field", "label", "header", "endpoint", "prompt", "regex",
+						"pattern", "format", "count", "expiry", "expires", "expiration", "ttl",
+						"timeout", "env", "var", "hint", "placeholder", "mode", "enabled",
+						"policy", "hash", "salt", "question", "reset", "rotation", "validator",
+						"parser", "tokenizer", "tokens", "limit", "index", "lifetime", "min",
+						"max", "changed", "required", "strength", "store", "manager" };
+	while (kl && !isalnum((unsigned char)k[kl - 1]))
+		kl--;
+	for (size_t i = 0; i < sizeof(suffixes) / sizeof(suffixes[0]); i++) {
+		size_t sl = strlen(suffixes[i]);
+		if (kl >= sl && strncasecmp(k + kl - sl, suffixes[i], sl) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* "a.b.c" style references (config.password, self.token): not a literal value. */
+static bool looks_like_reference(const char *v, size_t len)
+{
+	bool dot = false, start = true;
+	for (size_t i = 0; i < len; i++) {
+		char c = v[i];
+		if (c == '.') {
+			if (start)
+				return false;
+			dot = true;
+			start = true;
+		} else if (isalpha((unsigned char)c) || c == '_') {
+			start = false;
+		} else if (isdigit((unsigned char)c) && !start) {
+			continue;
+		} else {
+			return false;
+		}
+	}
+	return dot;
+}
+
+static bool has_digit_and_letter(const char *v, size_t len)
+{
+	bool d = false, a = false;
+	for (size_t i = 0; i < len; i++) {
+		d = d || isdigit((unsigned char)v[i]);
+		a = a || isalpha((unsigned char)v[i]);
+	}
+	return d && a;
+}
+
+static bool is_b64(char c)
+{
+	return isalnum((unsigned char)c) || c == '+' || c == '/' || c == '=';
+}
+
+/*
+ * Key material on the BEGIN line itself: base64 (with blanks and "\n" escapes) after the header, and an optional
+ * END marker. Returns the end of the span to redact, or 0 when there is no key material.
+ */
+static size_t pem_same_line_end(const char *t, size_t len, size_t from)
+{
+	size_t i = from, b64 = 0;
+	while (i < len) {
+		if (is_b64(t[i])) {
+			b64++;
+			i++;
+		} else if (t[i] == ' ' || t[i] == '\t') {
+			i++;
+		} else if (t[i] == '\\' && i + 1 < len && (t[i + 1] == 'n' || t[i + 1] == 'r')) {
+			i += 2;
+		} else {
+			break;
+		}
+	}
+	if (b64 < PEM_MIN_BODY)
+		return 0;
+	if (len - i > 9 && memcmp(t + i, "-----END ", 9) == 0) {
+		const char *close = memmem(t + i + 9, len - i - 9, "-----", 5);
+		if (close)
+			i = (size_t)(close - t) + 5;
+	}
+	return i;
+}
+
+/* A line that is only base64 (blanks around allowed), at least PEM_MIN_BODY characters of it. */
+static bool pem_body_line(const char *t, size_t len, size_t *b_out, size_t *e_out)
+{
+	size_t b = 0, e = len;
+	while (b < e && isspace((unsigned char)t[b]))
+		b++;
+	while (e > b && isspace((unsigned char)t[e - 1]))
+		e--;
+	if (e - b < PEM_MIN_BODY)
+		return false;
+	for (size_t i = b; i < e; i++)
+		if (!is_b64(t[i]))
+			return false;
+	*b_out = b;
+	*e_out = e;
+	return true;
+}
+
+struct match {
+	size_t rule;
+	size_t ms;         /* start of the secret span (redacted) */
+	size_t me;         /* end of the span */
+	bool pem_multiline; /* fingerprint from the following lines' key material */
+	size_t pem_first;  /* index of the first body line in the added lines */
+};
+
+/* The context a line is scanned in: the file's added lines, for private keys whose body follows. */
+struct line_ctx {
+	const char *path;
+	const struct diff_added *added; /* NULL for a lone line */
+	size_t index;                   /* of the line in added */
+};
+
+/* Is there key material on the added lines right after ctx's line? Sets *first to its index. */
+static bool pem_following_body(const struct line_ctx *ctx, size_t *first)
+{
+	if (!ctx->added)
+		return false;
+	const struct diff_line *cur = &ctx->added->lines[ctx->index];
+	for (size_t k = 1; k <= PEM_LOOKAHEAD && ctx->index + k < ctx->added->count; k++) {
+		const struct diff_line *l = &ctx->added->lines[ctx->index + k];
+		if (l->line != cur->line + (long)k)
+			return false; /* not contiguous: the body is not part of this change */
+		size_t b, e;
+		if (pem_body_line(l->text, l->len, &b, &e)) {
+			*first = ctx->index + k;
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool overlaps(const struct match *m, size_t n, size_t s, size_t e)
+{
+	for (size_t i = 0; i < n; i++)
+		if (s < m[i].me && m[i].ms < e)
+			return true;
+	return false;
+}
+
+/* The same rule already matched the same text on this line: one finding is enough (all copies get redacted). */
+static bool repeated(const char *t, const struct match *m, size_t n, const struct match *c)
+{
+	for (size_t i = 0; i < n; i++)
+		if (m[i].rule == c->rule && m[i].me - m[i].ms == c->me - c->ms &&
+		    memcmp(t + m[i].ms, t + c->ms, c->me - c->ms) == 0)
+			return true;
+	return false;
+}
+
+/* Checks a candidate secret [ss, se) of rule r in t; true when it should be reported. */
+static bool accept(const struct rule *r, const char *t, size_t ss, size_t se, const regmatch_t *pm)
+{
+	const char *v = t + ss;
+	size_t vl = se - ss;
+	if (r->flags & R_NO_ALLOW)
+		return true;
+	if (vl < r->min_len || allowlisted(v, vl))
+		return false;
+	double h = scan_secrets_entropy(v, vl);
+	if (h < (r->min_entropy > 0 ? r->min_entropy : SPECIFIC_MIN_ENTROPY))
+		return false;
+	if (r->flags & R_GENERIC) {
+		for (size_t i = 0; i < vl; i++)
+			if (isspace((unsigned char)v[i]))
+				return false; /* prose, not a credential */
+		if (vl > GENERIC_VALUE_MAX || memmem(v, vl, "://", 3))
+			return false; /* URLs: url-basic-auth looks at those */
+		const regmatch_t *k = &pm[r->key_group];
+		if (k->rm_so >= 0 && key_is_metadata(t + k->rm_so, (size_t)(k->rm_eo - k->rm_so)))
+			return false;
+		if (pm[r->unquoted_group].rm_so >= 0 &&
+		    (!has_digit_and_letter(v, vl) || looks_like_reference(v, vl)))
+			return false;
+	}
+	return true;
+}
+
+/* Shift the offsets of a match found at t + off back to offsets in t. */
+static void shift(regmatch_t *pm, size_t off)
+{
+	for (int g = 0; g < MAX_GROUPS; g++) {
+		if (pm[g].rm_so >= 0) {
+			pm[g].rm_so += (regoff_t)off;
+			pm[g].rm_eo += (regoff_t)off;
+		}
+	}
+}
+
+/*
+ * Judge one regex match pm of rule ri in t and keep it in m[*n] when it passes. Returns where the next search
+ * should start: just after the match start when a boundary failed (a shorter match may start inside), else after
+ * the match.
+ */
+static size_t consider(size_t ri, const char *t, size_t len, const struct line_ctx *ctx, const regmatch_t *pm,
+		       struct match *m, size_t *n)
+{
+	const struct rule *r = &rules[ri];
+	size_t ms = (size_t)pm[0].rm_so, me = (size_t)pm[0].rm_eo;
+	size_t ss = ms, se = me;
+	for (int k = 0; k < 3 && r->groups[k]; k++) {
+		int g = r->groups[k];
+		if (pm[g].rm_so >= 0) {
+			ss = (size_t)pm[g].rm_so;
+			se = (size_t)pm[g].rm_eo;
+			break;
+		}
+	}
+	if (me == ms)
+		return ms + 1;
+	if (((r->flags & R_BSTART) && ms > 0 && is_word(t[ms - 1])) ||
+	    ((r->flags & R_BEND) && se < len && is_word(t[se])))
+		return ms + 1;
+	if (!accept(r, t, ss, se, pm))
+		return me;
+	struct match cand = { ri, ss, se, false, 0 };
+	size_t next = me;
+	if (r->flags & R_PRIVKEY) {
+		size_t end = pem_same_line_end(t, len, me);
+		if (end) {
+			cand.me = end;
+			next = end;
+		} else if (!pem_following_body(ctx, &cand.pem_first)) {
+			return me; /* a header alone, e.g. in code that parses keys */
+		} else {
+			cand.pem_multiline = true;
+		}
+	}
+	if (!overlaps(m, *n, cand.ms, cand.me) && !repeated(t, m, *n, &cand) && *n < MAX_MATCHES_PER_LINE)
+		m[(*n)++] = cand;
+	return next;
+}
+
+/* Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. */
+static void match_rule(size_t ri, const char *t, const char *lower, size_t len, const struct line_ctx *ctx,
+		       struct match *m, size_t *n)
+{
+	const struct rule *r = &rules[ri];
+	regmatch_t pm[MAX_GROUPS];
+	int tries = 0;
+	if (r->flags & R_AT_KEYWORD) {
+		/* Anchored at each keyword occurrence: no regex run over the whole line. */
+		const struct kw_set *k = &kwsets[ri];
+		for (size_t w = 0; w < k->count; w++) {
+			const char *p = lower, *end = lower + len;
+			while (tries < MAX_TRIES_PER_RULE && (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
+				size_t pos = (size_t)(p - lower);
+				p++;
+				tries++;
+				if (regexec(&compiled[ri], t + pos, MAX_GROUPS, pm, 0) != 0)
+					continue;
+				shift(pm, pos);
+				consider(ri, t, len, ctx, pm, m, n);
+			}
+		}
+		return;
+	}
+	for (size_t off = 0; tries < MAX_TRIES_PER_RULE && off < len && *n < MAX_MATCHES_PER_LINE; tries++) {
+		if (regexec(&compiled[ri], t + off, MAX_GROUPS, pm, off ? REG_NOTBOL : 0) != 0)
+			return;
+		shift(pm, off);
+		off = consider(ri, t, len, ctx, pm, m, n);
+	}
+}
+
+struct span {
+	size_t s, e;
+};
+
+static int span_cmp(const void *a, const void *b)
+{
+	const struct span *x = a, *y = b;
+	return x->s < y->s ? -1 : x->s > y->s ? 1 : 0;
+}
+
+/* Append s[0..n) to buf (cap bytes incl. NUL) at *bl, as far as it fits. */
+static void buf_put(char *buf, size_t cap, size_t *bl, const char *s, size_t n)
+{
+	if (*bl + 1 >= cap)
+		return;
+	if (n > cap - 1 - *bl)
+		n = cap - 1 - *bl;
+	memcpy(buf + *bl, s, n);
+	*bl += n;
+	buf[*bl] = '\0';
+}
+
+/*
+ * The redacted line: every kept span, and every other occurrence of the same text, replaced by
+ * "<prefix>…(N chars)"; control characters become spaces; leading blanks dropped; then a window of at most
+ * SCAN_SECRETS_EXCERPT_MAX bytes around the first replacement, cut on UTF-8 boundaries. Returns a malloc'd string.
+ */
+static char *redact(const char *t, size_t len, const struct match *m, size_t n)
+{
+	size_t cap_spans = 4 * n + 16, ns = 0;
+	struct span *sp = malloc(cap_spans * sizeof(*sp));
+	char *full = NULL, *out = NULL;
+	if (!sp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		const char *sec = t + m[i].ms;
+		size_t sl = m[i].me - m[i].ms;
+		for (const char *p = t; sl && p + sl <= t + len;) {
+			const char *hit = memmem(p, (size_t)(t + len - p), sec, sl);
+			if (!hit)
+				break;
+			if (ns == cap_spans) {
+				size_t nc = cap_spans * 2;
+				struct span *x = realloc(sp, nc * sizeof(*sp));
+				if (!x)
+					goto out;
+				sp = x;
+				cap_spans = nc;
+			}
+			sp[ns++] = (struct span){ (size_t)(hit - t), (size_t)(hit - t) + sl };
+			p = hit + 1;
+		}
+	}
+	qsort(sp, ns, sizeof(*sp), span_cmp);
+	/* Merge overlapping spans. */
+	size_t w = 0;
+	for (size_t i = 0; i < ns; i++) {
+		if (w && sp[i].s < sp[w - 1].e) {
+			if (sp[i].e > sp[w - 1].e)
+				sp[w - 1].e = sp[i].e;
+			continue;
+		}
+		sp[w++] = sp[i];
+	}
+	ns = w;
+
+	/* Each replacement is at most 4 + 3 + 24 bytes; the rest is copied. */
+	size_t cap = len + ns * 40 + 1;
+	full = malloc(cap);
+	if (!full)
+		goto out;
+	size_t fl = 0, first_marker = SIZE_MAX, pos = 0;
+	while (pos < len && (t[pos] == ' ' || t[pos] == '\t'))
+		pos++;
+	for (size_t i = 0; i <= ns; i++) {
+		size_t upto = i < ns ? sp[i].s : len;
+		for (; pos < upto; pos++) {
+			unsigned char c = (unsigned char)t[pos];
+			full[fl++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+		}
+		if (i == ns)
+			break;
+		size_t sl = sp[i].e - sp[i].s, show = sl / 4 < 4 ? sl / 4 : 4, k = 0;
+		if (first_marker == SIZE_MAX)
+			first_marker = fl;
+		for (; k < show; k++) {
+			unsigned char c = (unsigned char)t[sp[i].s + k];
+			if (c < 0x21 || c > 0x7e)
+				break; /* printable ASCII only */
+			full[fl++] = (char)c;
+		}
+		char mark[40];
+		int ml = snprintf(mark, sizeof(mark), "\xe2\x80\xa6(%zu chars)", sl);
+		memcpy(full + fl, mark, (size_t)ml);
+		fl += (size_t)ml;
+		pos = sp[i].e > pos ? sp[i].e : pos;
+	}
+	full[fl] = '\0';
+
+	/* The window. */
+	size_t start = 0;
+	if (fl > SCAN_SECRETS_EXCERPT_MAX && first_marker != SIZE_MAX && first_marker > 60)
+		start = first_marker - 60;
+	while (start > 0 && ((unsigned char)full[start] & 0xC0) == 0x80)
+		start--;
+	size_t avail = fl - start;
+	size_t keep = findings_utf8_cut(full + start, avail, SCAN_SECRETS_EXCERPT_MAX);
+	out = malloc(keep + 8);
+	if (!out)
+		goto out;
+	size_t ol = 0;
+	out[0] = '\0';
+	if (start > 0)
+		buf_put(out, keep + 8, &ol, "\xe2\x80\xa6", 3);
+	buf_put(out, keep + 8, &ol, full + start, keep);
+	if (keep < avail)
+		buf_put(out, keep + 8, &ol, "\xe2\x80\xa6", 3);
+out:
+	free(sp);
+	free(full);
+	return out;
+}
+
+static void fingerprint_match(char fp[FINDING_FINGERPRINT_LEN + 1], const struct line_ctx *ctx, const char *t,
+			      const struct match *m)
+{
+	const char *rid = rules[m->rule].info.id;
+	if (!m->pem_multiline) {
+		const char *parts[3] = { rid, ctx->path, t + m->ms };
+		size_t lens[3] = { strlen(rid), strlen(ctx->path), m->me - m->ms };
+		findings_fingerprint(fp, parts, lens, 3);
+		return;
+	}
+	/* The key material: contiguous body lines after the header, trimmed, up to the END line. */
+	crypto_hash_sha256_state st;
+	unsigned char h[crypto_hash_sha256_BYTES];
+	static const unsigned char zero = 0;
+	crypto_hash_sha256_init(&st);
+	crypto_hash_sha256_update(&st, (const unsigned char *)rid, strlen(rid));
+	crypto_hash_sha256_update(&st, &zero, 1);
+	crypto_hash_sha256_update(&st, (const unsigned char *)ctx->path, strlen(ctx->path));
+	crypto_hash_sha256_update(&st, &zero, 1);
+	const struct diff_added *a = ctx->added;
+	for (size_t i = m->pem_first; i < a->count && i < m->pem_first + PEM_MAX_BODY_LINES; i++) {
+		const struct diff_line *l = &a->lines[i];
+		if (i > m->pem_first && l->line != a->lines[i - 1].line + 1)
+			break;
+		if (memmem(l->text, l->len, "-----END", 8))
+			break;
+		size_t b, e;
+		if (pem_body_line(l->text, l->len, &b, &e))
+			crypto_hash_sha256_update(&st, (const unsigned char *)l->text + b, e - b);
+	}
+	crypto_hash_sha256_final(&st, h);
+	sodium_bin2hex(fp, FINDING_FINGERPRINT_LEN + 1, h, sizeof(h));
+}
+
+static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const char *text, size_t len,
+				 struct finding_list *out)
+{
+	char *copy = NULL, stack_lower[1024], *lower = stack_lower;
+	enum core_status st = CORE_OK;
+	if (len >= sizeof(stack_lower)) {
+		lower = malloc(len + 1);
+		if (!lower)
+			return CORE_ENOMEM;
+	}
+	for (size_t i = 0; i < len; i++)
+		lower[i] = (char)tolower((unsigned char)text[i]);
+	lower[len] = '\0';
+	if (memchr(text, '\0', len)) {
+		/* regexec stops at a NUL: scan a copy in which NULs are blanks, so nothing hides behind one. */
+		copy = malloc(len + 1);
+		if (!copy) {
+			st = CORE_ENOMEM;
+			goto out;
+		}
+		for (size_t i = 0; i < len; i++)
+			copy[i] = text[i] ? text[i] : ' ';
+		copy[len] = '\0';
+		text = copy;
+	}
+	struct match m[MAX_MATCHES_PER_LINE];
+	size_t n = 0;
+	for (size_t ri = 0; ri < RULE_COUNT && n < MAX_MATCHES_PER_LINE; ri++)
+		if (keywords_present(ri, lower, len))
+			match_rule(ri, text, lower, len, ctx, m, &n);
+	if (n == 0)
+		goto out;
+	char *excerpt = redact(text, len, m, n);
+	if (!excerpt) {
+		st = CORE_ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < n && st == CORE_OK; i++) {
+		const struct rule *r = &rules[m[i].rule];
+		struct finding f = { .scan_type = "secrets",
+				     .rule_id = r->info.id,
+				     .title = r->info.title,
+				     .severity = r->info.severity,
+				     .path = ctx->path,
+				     .line = line_no,
+				     .excerpt = excerpt };
+		fingerprint_match(f.fingerprint, ctx, text, &m[i]);
+		st = finding_list_append(out, &f);
+	}
+	free(excerpt);
+out:
+	free(copy);
+	if (lower != stack_lower)
+		free(lower);
+	return st;
+}
+
+enum core_status scan_secrets_line(const char *path, long line_no, const char *text, struct finding_list *out)
+{
+	if (!path || !text || !out)
+		return CORE_EINVAL;
+	enum core_status st = scan_secrets_init();
+	if (st != CORE_OK)
+		return st;
+	struct line_ctx ctx = { path, NULL, 0 };
+	return scan_one(&ctx, line_no, text, strlen(text), out);
+}
+
+enum core_status scan_secrets_added(const char *path, const struct diff_added *added, struct finding_list *out)
+{
+	if (!path || !added || !out)
+		return CORE_EINVAL;
+	enum core_status st = scan_secrets_init();
+	for (size_t i = 0; i < added->count && st == CORE_OK; i++) {
+		struct line_ctx ctx = { path, added, i };
+		st = scan_one(&ctx, added->lines[i].line, added->lines[i].text, added->lines[i].len, out);
+	}
+	return st;
+}
+
+enum core_status scan_secrets_diff(const char *path, const char *diff_text, struct finding_list *out)
+{
+	if (!path || !diff_text || !out)
+		return CORE_EINVAL;
+	size_t len = strnlen(diff_text, (size_t)DIFF_MAX_BYTES + 1);
+	struct diff_added *a = NULL;
+	enum core_status st = diff_added_parse(diff_text, len, &a);
+	if (st != CORE_OK)
+		return st;
+	st = scan_secrets_added(path, a, out);
+	diff_added_free(a);
+	return st;
+}
+
+enum core_status scan_secrets_set(const struct diff_added_set *set, struct finding_list *out)
+{
+	if (!set || !out)
+		return CORE_EINVAL;
+	enum core_status st = CORE_OK;
+	for (size_t i = 0; i < diff_added_set_count(set) && st == CORE_OK; i++) {
+		const char *path = diff_added_set_path_at(set, i);
+		st = scan_secrets_added(path, diff_added_set_get(set, path), out);
+	}
+	return st;
+}
