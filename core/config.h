@@ -32,6 +32,9 @@ struct config {
 	int gitlab_concurrency; /* GitLab requests in flight across all workers */
 	int gitlab_rate_limit;  /* GitLab requests per minute; 0 = no client-side limit */
 	int resync_interval;    /* seconds between scheduled resyncs */
+	int gitlab_timeout;     /* seconds for one GitLab HTTP exchange */
+	int gitlab_retries;     /* retries of a failed idempotent GitLab request */
+	int gitlab_backoff_ms;  /* first backoff delay before a retry (doubles, with jitter) */
 	size_t max_body_bytes;  /* cap on API request bodies */
 	size_t max_hook_bytes;  /* cap on webhook bodies */
 };

@@ -19,6 +19,11 @@ struct app {
 	unsigned char secret_key[CRYPTO_KEY_BYTES];
 	bool tls;          /* serving HTTPS: cookies get Secure */
 	time_t started_at;
+	char instance[128]; /* hostname:pid:random, names this process in leases and run owners */
 };
+
+/* GitLab client tuning from the settings. */
+#include "connection.h"
+void app_gitlab_tuning(const struct app *app, struct connection_tuning *out);
 
 #endif

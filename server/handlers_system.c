@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connection.h"
 #include "http_json.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -48,6 +49,19 @@ int h_metrics(struct req *r)
 	metrics_set("mrgate_db_errors_total", NULL, (double)ss.errors);
 	metrics_set("mrgate_db_reconnects_total", NULL, (double)ss.reconnects);
 	metrics_set("mrgate_uptime_seconds", NULL, (double)(time(NULL) - r->app->started_at));
+	struct gitlab_metrics *gm = connection_shared_metrics();
+	if (gm) {
+		for (size_t i = 0; i < gm->n_rows; i++) {
+			char labels[256], ep[160];
+			metrics_label_escape(gm->rows[i].endpoint, ep, sizeof(ep));
+			snprintf(labels, sizeof(labels), "method=\"%s\",endpoint=\"%s\",status=\"%ld\"",
+				 gm->rows[i].method, ep, gm->rows[i].status);
+			metrics_set("mrgate_gitlab_requests_total", labels, (double)gm->rows[i].count);
+		}
+		metrics_set("mrgate_gitlab_retries_total", NULL, (double)gm->retries);
+		metrics_set("mrgate_gitlab_throttled_total", NULL, (double)gm->throttled);
+		gitlab_metrics_free(gm);
+	}
 	char *text = metrics_render();
 	int status = http_send_raw(r->conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "",
 				   text ? strlen(text) : 0, NULL);
@@ -62,4 +76,11 @@ void handlers_system_describe(void)
 	metrics_describe("mrgate_db_errors_total", "counter", "database statements that failed");
 	metrics_describe("mrgate_db_reconnects_total", "counter", "database reconnections after a broken connection");
 	metrics_describe("mrgate_uptime_seconds", "gauge", "seconds since this process started");
+	metrics_describe("mrgate_gitlab_requests_total", "counter",
+			 "GitLab HTTP requests by method, endpoint template and status (0: no answer)");
+	metrics_describe("mrgate_gitlab_retries_total", "counter", "GitLab requests that were retries");
+	metrics_describe("mrgate_gitlab_throttled_total", "counter", "GitLab 429 answers");
+	metrics_describe("mrgate_discovery_runs_total", "counter", "discovery runs by result");
+	metrics_describe("mrgate_discovery_last_duration_seconds", "gauge", "duration of the last discovery run");
+	metrics_describe("mrgate_discovery_last_repos", "gauge", "repositories listed by the last discovery run");
 }

@@ -15,7 +15,10 @@
 #include "app.h"
 #include "auth.h"
 #include "crypto.h"
+#include "discovery.h"
+#include "gitlab.h"
 #include "http_json.h"
+#include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
@@ -41,6 +44,7 @@ static void usage(FILE *out)
 		"  migrate                    apply pending database migrations and exit\n"
 		"  user add NAME [--admin]    create a dashboard user; the password is read from stdin\n"
 		"  token create USER NAME     create an API token for USER (printed once)\n"
+		"  sync                       list the connected group's repositories now, with progress\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
 	config_print_help(out);
@@ -172,6 +176,64 @@ static int cmd_token_create(struct app *app, int argc, char **argv)
 	return 0;
 }
 
+static void print_progress(const struct discovery_counts *c, void *user)
+{
+	(void)user;
+	fprintf(stderr, "\rsync: %d pages, %d repos seen, %d new", c->pages, c->repos_seen, c->new_repos);
+}
+
+static int cmd_sync(struct app *app)
+{
+	char err[512];
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		return 1;
+	}
+	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	struct connection_tuning tune;
+	struct connection_client *cc = NULL;
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no GitLab connection yet: connect one in the dashboard or with PUT /api/connection\n");
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
+		return 1;
+	}
+	int64_t run = 0;
+	st = discovery_begin(app->db, "cli", app->instance, &run);
+	if (st == CORE_ECONFLICT) {
+		fprintf(stderr, "mrgate: a sync is already running (run %lld)\n", (long long)run);
+		connection_client_free(cc);
+		return 1;
+	}
+	struct discovery_counts counts;
+	memset(&counts, 0, sizeof(counts));
+	if (st == CORE_OK)
+		st = discovery_execute(app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run,
+				       isatty(STDERR_FILENO) ? print_progress : NULL, NULL, &counts);
+	connection_client_free(cc);
+	if (isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+	if (st != CORE_OK) {
+		struct json_object *o = NULL;
+		const char *e = NULL;
+		if (discovery_get(app->db, run, &o) == CORE_OK)
+			jsonx_str(o, "error", &e);
+		fprintf(stderr, "mrgate: sync failed: %s\n", e ? e : core_status_code(st));
+		json_object_put(o);
+		return 1;
+	}
+	printf("%d repos in %d groups: %d new, %d updated, %d removed, %d newly archived\n", counts.repos_seen,
+	       counts.groups_seen, counts.new_repos, counts.updated, counts.removed, counts.archived);
+	return 0;
+}
+
 static int cmd_serve(struct app *app)
 {
 	char err[512];
@@ -274,11 +336,16 @@ int main(int argc, char **argv)
 	}
 	int level = log_level_parse(app.cfg.log_level);
 	log_init(level < 0 ? LOG_INFO : (enum log_level)level, strcmp(app.cfg.log_format, "text") != 0);
-	if (crypto_init() != CORE_OK) {
-		fprintf(stderr, "mrgate: could not initialise libsodium\n");
+	if (crypto_init() != CORE_OK || gitlab_global_init() != CORE_OK) {
+		fprintf(stderr, "mrgate: could not initialise libsodium or libcurl\n");
 		rc = 1;
 		goto out;
 	}
+	char host[64] = "localhost";
+	gethostname(host, sizeof(host) - 1);
+	char *nonce = crypto_random_token(NULL);
+	snprintf(app.instance, sizeof(app.instance), "%.63s:%d:%.8s", host, (int)getpid(), nonce ? nonce : "");
+	free(nonce);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = on_signal;
@@ -300,6 +367,8 @@ int main(int argc, char **argv)
 		rc = cmd_user_add(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
 		rc = cmd_token_create(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "sync") == 0)
+		rc = cmd_sync(&app);
 	else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = 0;
@@ -311,6 +380,7 @@ int main(int argc, char **argv)
 	}
 out:
 	store_close(app.db);
+	gitlab_global_cleanup();
 	config_free(&app.cfg);
 	free(rest);
 	return rc;

@@ -21,6 +21,14 @@ static const struct route routes[] = {
 	{"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
 	{"GET", "/api/session", h_session_get, ROUTE_USER},
 	{"DELETE", "/api/session", h_session_delete, ROUTE_USER},
+	{"GET", "/api/connection", h_connection_get, ROUTE_USER},
+	{"PUT", "/api/connection", h_connection_put, ROUTE_USER},
+	{"DELETE", "/api/connection", h_connection_delete, ROUTE_USER},
+	{"POST", "/api/sync", h_sync_start, ROUTE_USER},
+	{"GET", "/api/sync", h_sync_get, ROUTE_USER},
+	{"GET", "/api/repos", h_repos_list, ROUTE_USER},
+	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_USER},
+	{"GET", "/api/groups", h_groups_list, ROUTE_USER},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

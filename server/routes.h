@@ -51,5 +51,13 @@ int h_metrics(struct req *r);
 int h_session_create(struct req *r);
 int h_session_get(struct req *r);
 int h_session_delete(struct req *r);
+int h_connection_get(struct req *r);
+int h_connection_put(struct req *r);
+int h_connection_delete(struct req *r);
+int h_sync_start(struct req *r);
+int h_sync_get(struct req *r);
+int h_repos_list(struct req *r);
+int h_repo_get(struct req *r);
+int h_groups_list(struct req *r);
 
 #endif

@@ -1,0 +1,739 @@
+/*
+ * core/connection.c
+ *    Token introspection, sealed storage and GitLab clients for the stored connection.
+ */
+#include "connection.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "audit.h"
+#include "jsonx.h"
+#include "log.h"
+
+void connection_info_clear(struct connection_info *ci)
+{
+	if (!ci)
+		return;
+	json_object_put(ci->warnings);
+	memset(ci, 0, sizeof(*ci));
+}
+
+static void warn(struct connection_info *ci, const char *msg)
+{
+	if (!ci->warnings)
+		ci->warnings = json_object_new_array();
+	json_object_array_add(ci->warnings, json_object_new_string(msg));
+}
+
+struct json_object *connection_info_json(const struct connection_info *ci)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "gitlab_url", json_object_new_string(ci->gitlab_url));
+	struct json_object *g = json_object_new_object();
+	json_object_object_add(g, "id", json_object_new_int64(ci->group_id));
+	json_object_object_add(g, "full_path", json_object_new_string(ci->group_full_path));
+	json_object_object_add(g, "name", json_object_new_string(ci->group_name));
+	json_object_object_add(g, "entered_as", json_object_new_string(ci->group_ref));
+	json_object_object_add(o, "group", g);
+	struct json_object *t = json_object_new_object();
+	json_object_object_add(t, "last4", json_object_new_string(ci->token_hint));
+	json_object_object_add(t, "name", json_object_new_string(ci->token_name));
+	json_object_object_add(t, "kind", json_object_new_string(ci->token_kind));
+	struct json_object *scopes = json_object_new_array();
+	char buf[sizeof(ci->token_scopes)];
+	snprintf(buf, sizeof(buf), "%s", ci->token_scopes);
+	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
+		json_object_array_add(scopes, json_object_new_string(s));
+	json_object_object_add(t, "scopes", scopes);
+	json_object_object_add(t, "expires_at",
+			       ci->token_expires_at[0] ? json_object_new_string(ci->token_expires_at) : NULL);
+	json_object_object_add(t, "status", json_object_new_string(ci->token_status[0] ? ci->token_status : "ok"));
+	if (ci->token_problem[0])
+		json_object_object_add(t, "problem", json_object_new_string(ci->token_problem));
+	if (ci->token_checked_at[0])
+		json_object_object_add(t, "checked_at", json_object_new_string(ci->token_checked_at));
+	json_object_object_add(o, "token", t);
+	struct json_object *u = json_object_new_object();
+	json_object_object_add(u, "id", json_object_new_int64(ci->user_id));
+	json_object_object_add(u, "username", json_object_new_string(ci->username));
+	json_object_object_add(u, "bot", json_object_new_boolean(ci->user_bot));
+	json_object_object_add(o, "user", u);
+	json_object_object_add(o, "group_access_level",
+			       ci->group_access_level ? json_object_new_int(ci->group_access_level) : NULL);
+	json_object_object_add(o, "capability", json_object_new_string(ci->capability));
+	const char *explain = strcmp(ci->capability, "gate") == 0
+				      ? "this token can list the group's repositories and gate them"
+			      : strcmp(ci->capability, "read_only") == 0
+				      ? "this token can list repositories but not configure them (read_api scope); "
+					"use a token with the api scope to gate"
+				      : "this token can neither list nor configure repositories";
+	json_object_object_add(o, "capability_explained", json_object_new_string(explain));
+	json_object_object_add(o, "warnings", ci->warnings ? json_object_get(ci->warnings) : json_object_new_array());
+	json_object_object_add(o, "ca_bundle", json_object_new_boolean(ci->has_ca_bundle));
+	if (ci->created_at[0])
+		json_object_object_add(o, "created_at", json_object_new_string(ci->created_at));
+	if (ci->updated_at[0])
+		json_object_object_add(o, "updated_at", json_object_new_string(ci->updated_at));
+	return o;
+}
+
+/* Write a CA bundle to a private temporary file for libcurl; the path goes to path_out (cap 64). */
+static enum core_status write_ca_file(const char *pem, char *path_out, size_t cap)
+{
+	snprintf(path_out, cap, "/tmp/mrgate-ca-XXXXXX");
+	int fd = mkstemp(path_out);
+	if (fd < 0)
+		return CORE_EINTERNAL;
+	size_t len = strlen(pem);
+	ssize_t w = write(fd, pem, len);
+	close(fd);
+	if (w != (ssize_t)len) {
+		unlink(path_out);
+		return CORE_EINTERNAL;
+	}
+	return CORE_OK;
+}
+
+struct connection_client {
+	int refs;          /* shared clients only: holders, the cache's own reference included */
+	bool shared;
+	struct gitlab *gl;
+	struct connection_info info;
+	char ca_path[64];
+	char *webhook_secret;
+};
+
+void connection_client_free(struct connection_client *cc)
+{
+	if (!cc)
+		return;
+	gitlab_free(cc->gl);
+	if (cc->ca_path[0])
+		unlink(cc->ca_path);
+	connection_info_clear(&cc->info);
+	crypto_free_secret(cc->webhook_secret);
+	free(cc);
+}
+
+struct gitlab *connection_client_gitlab(struct connection_client *cc)
+{
+	return cc->gl;
+}
+
+const struct connection_info *connection_client_info(struct connection_client *cc)
+{
+	return &cc->info;
+}
+
+const char *connection_client_webhook_secret(struct connection_client *cc)
+{
+	return cc->webhook_secret;
+}
+
+/* Open a client for url/token/ca; on failure the reason is in err. */
+static enum core_status open_client(const char *url, const char *token, const char *ca_pem,
+				    const struct connection_tuning *tune, struct connection_client *cc, char *err,
+				    size_t errlen)
+{
+	if (ca_pem && *ca_pem && write_ca_file(ca_pem, cc->ca_path, sizeof(cc->ca_path)) != CORE_OK) {
+		snprintf(err, errlen, "could not write the CA bundle to a temporary file");
+		return CORE_EINTERNAL;
+	}
+	struct gitlab_opts o;
+	memset(&o, 0, sizeof(o));
+	o.base_url = url;
+	o.token = token;
+	o.ca_bundle_file = cc->ca_path[0] ? cc->ca_path : NULL;
+	o.requests_per_minute = tune ? tune->requests_per_minute : 0;
+	o.connect_timeout_ms = tune ? tune->connect_timeout_ms : 0;
+	o.total_timeout_ms = tune ? tune->total_timeout_ms : 0;
+	o.max_retries = tune ? tune->max_retries : -1;
+	o.backoff_base_ms = tune ? tune->backoff_base_ms : 0;
+	cc->gl = gitlab_new(&o, err, errlen);
+	return cc->gl ? CORE_OK : CORE_EINVAL;
+}
+
+static void copy_str(char *dst, size_t cap, const char *src)
+{
+	snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static bool has_scope(const char *scopes, const char *want)
+{
+	char buf[300];
+	snprintf(buf, sizeof(buf), ",%.290s,", scopes);
+	char pat[64];
+	snprintf(pat, sizeof(pat), ",%s,", want);
+	return strstr(buf, pat) != NULL;
+}
+
+/* Days from today (UTC) to a YYYY-MM-DD date; false when unparseable. */
+static bool days_until(const char *date, long *days_out)
+{
+	struct tm tm;
+	memset(&tm, 0, sizeof(tm));
+	if (!date || !strptime(date, "%Y-%m-%d", &tm))
+		return false;
+	time_t then = timegm(&tm);
+	*days_out = (long)((then - time(NULL)) / 86400);
+	return true;
+}
+
+/* Turn a failed GitLab response into the problem text and the token status. */
+static void describe_failure(struct connection_info *out, const struct gitlab_response *resp, const char *what)
+{
+	const char *why = resp ? resp->message : "out of memory";
+	switch (resp ? resp->kind : GITLAB_ERR_INTERNAL) {
+	case GITLAB_ERR_TOKEN_EXPIRED:
+		copy_str(out->token_status, sizeof(out->token_status), "expired");
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "the token is expired: create a new token and update the connection");
+		break;
+	case GITLAB_ERR_TOKEN_REVOKED:
+		copy_str(out->token_status, sizeof(out->token_status), "revoked");
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "the token was revoked: create a new token and update the connection");
+		break;
+	case GITLAB_ERR_TOKEN_INVALID:
+		copy_str(out->token_status, sizeof(out->token_status), "invalid");
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "GitLab does not accept this token: check that it was copied whole and belongs to this GitLab");
+		break;
+	default:
+		snprintf(out->token_problem, sizeof(out->token_problem), "could not %s: %.400s", what, why);
+		break;
+	}
+}
+
+enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
+				  struct connection_info *out)
+{
+	struct connection_client cc;
+	struct gitlab_response *resp = NULL;
+	char err[512], *enc = NULL, path[700];
+	enum core_status st;
+	memset(&cc, 0, sizeof(cc));
+	connection_info_clear(out);
+	out->warnings = json_object_new_array();
+
+	if (!in->gitlab_url || (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0)) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
+		return CORE_EINVAL;
+	}
+	if (!in->group || !*in->group || strlen(in->group) > 400) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "group must be a group's numeric id or full path, such as acme/platform");
+		return CORE_EINVAL;
+	}
+	if (!in->token || strlen(in->token) < 8 || strlen(in->token) > 512) {
+		snprintf(out->token_problem, sizeof(out->token_problem), "token must be a GitLab access token");
+		return CORE_EINVAL;
+	}
+	if (in->ca_bundle && *in->ca_bundle && !strstr(in->ca_bundle, "-----BEGIN CERTIFICATE-----")) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "ca_bundle must be PEM text containing -----BEGIN CERTIFICATE-----");
+		return CORE_EINVAL;
+	}
+	copy_str(out->gitlab_url, sizeof(out->gitlab_url), in->gitlab_url);
+	size_t ul = strlen(out->gitlab_url);
+	while (ul > 0 && out->gitlab_url[ul - 1] == '/')
+		out->gitlab_url[--ul] = '\0';
+	copy_str(out->group_ref, sizeof(out->group_ref), in->group);
+	out->has_ca_bundle = in->ca_bundle && *in->ca_bundle;
+	char *hint = crypto_token_hint(in->token);
+	copy_str(out->token_hint, sizeof(out->token_hint), hint);
+	free(hint);
+	copy_str(out->token_status, sizeof(out->token_status), "ok");
+	copy_str(out->token_kind, sizeof(out->token_kind), "unknown");
+
+	st = open_client(out->gitlab_url, in->token, in->ca_bundle, tune, &cc, err, sizeof(err));
+	if (st != CORE_OK) {
+		snprintf(out->token_problem, sizeof(out->token_problem), "%s", err);
+		goto out;
+	}
+
+	/* 1. What the token is: scopes, expiry. Older GitLab (< 15.5) or OAuth tokens cannot say; go on. */
+	st = gitlab_request(cc.gl, "GET", "/personal_access_tokens/self", NULL, &resp);
+	if (st == CORE_OK) {
+		const char *name = NULL, *exp = NULL;
+		struct json_object *scopes = NULL;
+		jsonx_str(resp->json, "name", &name);
+		copy_str(out->token_name, sizeof(out->token_name), name);
+		if (jsonx_str(resp->json, "expires_at", &exp))
+			copy_str(out->token_expires_at, sizeof(out->token_expires_at), exp);
+		if (jsonx_array(resp->json, "scopes", &scopes)) {
+			size_t n = json_object_array_length(scopes), len = 0;
+			for (size_t i = 0; i < n; i++) {
+				const char *s = NULL;
+				if (!jsonx_as_str(json_object_array_get_idx(scopes, i), &s))
+					continue;
+				len += (size_t)snprintf(out->token_scopes + len, sizeof(out->token_scopes) - len, "%s%s",
+							len ? "," : "", s);
+				if (len >= sizeof(out->token_scopes))
+					break;
+			}
+		}
+		bool revoked = false, active = true;
+		jsonx_bool(resp->json, "revoked", &revoked);
+		jsonx_bool(resp->json, "active", &active);
+		if (revoked || !active) {
+			copy_str(out->token_status, sizeof(out->token_status), revoked ? "revoked" : "expired");
+			snprintf(out->token_problem, sizeof(out->token_problem),
+				 "the token is %s: create a new token and update the connection",
+				 revoked ? "revoked" : "no longer active");
+			st = CORE_EUNAUTH;
+			goto out;
+		}
+	} else if (st == CORE_EUNAUTH || st == CORE_EUNAVAIL || st == CORE_ETIMEOUT || st == CORE_ETHROTTLED) {
+		describe_failure(out, resp, "reach GitLab");
+		goto out;
+	} else {
+		warn(out, "GitLab could not describe this token (GitLab before 15.5, or not a personal/group access "
+			  "token), so its scopes and expiry are unknown");
+		copy_str(out->token_scopes, sizeof(out->token_scopes), "unknown");
+	}
+	gitlab_response_free(resp);
+	resp = NULL;
+
+	/* 2. Who it acts as. */
+	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
+	if (st != CORE_OK) {
+		describe_failure(out, resp, "read the token's user");
+		goto out;
+	}
+	const char *username = NULL;
+	jsonx_int64(resp->json, "id", &out->user_id);
+	jsonx_str(resp->json, "username", &username);
+	copy_str(out->username, sizeof(out->username), username);
+	jsonx_bool(resp->json, "bot", &out->user_bot);
+	if (out->user_bot && username && strncmp(username, "group_", 6) == 0)
+		copy_str(out->token_kind, sizeof(out->token_kind), "group_access");
+	else if (out->user_bot && username && strncmp(username, "project_", 8) == 0)
+		copy_str(out->token_kind, sizeof(out->token_kind), "project_access");
+	else if (out->user_bot)
+		copy_str(out->token_kind, sizeof(out->token_kind), "service_account");
+	else
+		copy_str(out->token_kind, sizeof(out->token_kind), "personal");
+	gitlab_response_free(resp);
+	resp = NULL;
+
+	/* 3. The group: by id or URL-encoded full path. */
+	st = gitlab_url_encode_path(in->group, &enc);
+	if (st != CORE_OK)
+		goto out;
+	snprintf(path, sizeof(path), "/groups/%s?with_projects=false", enc);
+	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
+	if (st == CORE_ENOTFOUND) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "group \"%s\" was not found, or this token cannot see it", in->group);
+		goto out;
+	}
+	if (st != CORE_OK) {
+		describe_failure(out, resp, "read the group");
+		goto out;
+	}
+	const char *full_path = NULL, *gname = NULL;
+	if (!jsonx_int64(resp->json, "id", &out->group_id) || !jsonx_str(resp->json, "full_path", &full_path)) {
+		snprintf(out->token_problem, sizeof(out->token_problem), "GitLab's answer for the group lacks its id");
+		st = CORE_EUPSTREAM;
+		goto out;
+	}
+	copy_str(out->group_full_path, sizeof(out->group_full_path), full_path);
+	jsonx_str(resp->json, "name", &gname);
+	copy_str(out->group_name, sizeof(out->group_name), gname ? gname : full_path);
+	gitlab_response_free(resp);
+	resp = NULL;
+
+	/* 4. The user's role on the group (inherited memberships included). */
+	snprintf(path, sizeof(path), "/groups/%lld/members/all/%lld", (long long)out->group_id,
+		 (long long)out->user_id);
+	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
+	int64_t level = 0;
+	if (st == CORE_OK && jsonx_int64(resp->json, "access_level", &level))
+		out->group_access_level = (int)level;
+	st = CORE_OK;
+
+	/* Capability and warnings. */
+	if (has_scope(out->token_scopes, "api") || strcmp(out->token_scopes, "unknown") == 0)
+		copy_str(out->capability, sizeof(out->capability), "gate");
+	else if (has_scope(out->token_scopes, "read_api"))
+		copy_str(out->capability, sizeof(out->capability), "read_only");
+	else
+		copy_str(out->capability, sizeof(out->capability), "insufficient");
+	if (strcmp(out->capability, "read_only") == 0)
+		warn(out, "the token has the read_api scope only: repositories can be listed but not gated; use a "
+			  "token with the api scope to gate them");
+	long days;
+	if (out->token_expires_at[0] && days_until(out->token_expires_at, &days) && days <= 30) {
+		char msg[200];
+		snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
+			 out->token_expires_at, days, days == 1 ? "" : "s");
+		warn(out, msg);
+	}
+	if (out->group_access_level == 0)
+		warn(out, "the token's user is not a member of the group: it can only change projects it is a "
+			  "member of, as Maintainer");
+	else if (out->group_access_level < 40)
+		warn(out, "the token's user is below Maintainer on the group: webhooks and merge settings cannot be "
+			  "changed where it is not Maintainer");
+	if (!out->user_bot)
+		warn(out, "the token belongs to a person: when they leave, gating stops; prefer a group access token "
+			  "or a service account");
+	if (strcmp(out->capability, "insufficient") == 0) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "the token has neither the api nor the read_api scope (it has: %s): create one with the api "
+			 "scope",
+			 out->token_scopes[0] ? out->token_scopes : "none");
+		st = CORE_EFORBIDDEN;
+	}
+out:
+	gitlab_response_free(resp);
+	free(enc);
+	gitlab_free(cc.gl);
+	if (cc.ca_path[0])
+		unlink(cc.ca_path);
+	return st;
+}
+
+enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
+				const struct connection_input *in, const struct connection_tuning *tune,
+				const char *actor, struct connection_info *out)
+{
+	enum core_status st = connection_check(in, tune, out);
+	if (st != CORE_OK)
+		return st;
+	char *sealed = NULL, *secret = NULL, *secret_sealed = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	struct json_object *before = NULL, *after = NULL;
+	st = crypto_seal(key, in->token, &sealed);
+	if (st != CORE_OK)
+		goto out;
+	secret = crypto_random_token("mrgwh_");
+	if (!secret || crypto_seal(key, secret, &secret_sealed) != CORE_OK) {
+		st = CORE_ENOMEM;
+		goto out;
+	}
+	st = store_get(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	st = store_begin(c);
+	if (st != CORE_OK)
+		goto out;
+	/* before: the public view of what was there, for the audit log */
+	struct connection_info old;
+	memset(&old, 0, sizeof(old));
+	st = store_exec(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", 0, NULL, &r);
+	if (st != CORE_OK)
+		goto out;
+	if (PQntuples(r) > 0) {
+		before = json_object_new_object();
+		json_object_object_add(before, "gitlab_url", json_object_new_string(store_str(r, 0, "gitlab_url")));
+		json_object_object_add(before, "group", json_object_new_string(store_str(r, 0, "group_full_path")));
+		json_object_object_add(before, "token_last4", json_object_new_string(store_str(r, 0, "token_hint")));
+	}
+	PQclear(r);
+	r = NULL;
+	char gid[24], level[16], uid[24], scopes[300];
+	snprintf(gid, sizeof(gid), "%lld", (long long)out->group_id);
+	snprintf(level, sizeof(level), "%d", out->group_access_level);
+	snprintf(uid, sizeof(uid), "%lld", (long long)out->user_id);
+	snprintf(scopes, sizeof(scopes), "{%s}", strcmp(out->token_scopes, "unknown") == 0 ? "" : out->token_scopes);
+	const char *warnings = json_object_to_json_string_ext(out->warnings, JSON_C_TO_STRING_PLAIN);
+	const char *p[] = {out->gitlab_url,
+			   out->group_ref,
+			   gid,
+			   out->group_full_path,
+			   out->group_name,
+			   sealed,
+			   out->token_hint,
+			   out->token_name,
+			   scopes,
+			   out->token_expires_at[0] ? out->token_expires_at : NULL,
+			   out->token_kind,
+			   uid,
+			   out->username,
+			   out->user_bot ? "true" : "false",
+			   out->group_access_level ? level : NULL,
+			   out->capability,
+			   warnings,
+			   in->ca_bundle && *in->ca_bundle ? in->ca_bundle : NULL,
+			   secret_sealed};
+	st = store_exec(c,
+			"INSERT INTO connection (id, gitlab_url, group_ref, group_id, group_full_path, group_name,"
+			" token_sealed, token_hint, token_name, token_scopes, token_expires_at, token_kind,"
+			" gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"
+			" ca_bundle, webhook_secret_sealed, token_status, token_problem, token_checked_at)"
+			" VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::date, $11, $12, $13, $14, $15,"
+			" $16, $17::jsonb, $18, $19, 'ok', NULL, now())"
+			" ON CONFLICT (id) DO UPDATE SET gitlab_url = $1, group_ref = $2, group_id = $3,"
+			" group_full_path = $4, group_name = $5, token_sealed = $6, token_hint = $7, token_name = $8,"
+			" token_scopes = $9::text[], token_expires_at = $10::date, token_kind = $11,"
+			" gitlab_user_id = $12, gitlab_username = $13, gitlab_user_bot = $14,"
+			" group_access_level = $15, capability = $16, warnings = $17::jsonb, ca_bundle = $18,"
+			" token_status = 'ok', token_problem = NULL, token_checked_at = now(), updated_at = now()",
+			19, p, NULL);
+	if (st != CORE_OK)
+		goto out;
+	after = json_object_new_object();
+	json_object_object_add(after, "gitlab_url", json_object_new_string(out->gitlab_url));
+	json_object_object_add(after, "group", json_object_new_string(out->group_full_path));
+	json_object_object_add(after, "token_last4", json_object_new_string(out->token_hint));
+	json_object_object_add(after, "capability", json_object_new_string(out->capability));
+	st = audit_write(c, actor, before ? "connection.update" : "connection.create", out->group_full_path, before,
+			 after, NULL);
+	if (st == CORE_OK)
+		st = store_commit(c);
+	if (st == CORE_OK)
+		st = connection_get(db, out);
+out:
+	if (c)
+		store_rollback(c);
+	store_put(db, c);
+	PQclear(r);
+	json_object_put(before);
+	json_object_put(after);
+	free(sealed);
+	free(secret_sealed);
+	crypto_free_secret(secret);
+	return st;
+}
+
+static void fill_from_row(struct connection_info *ci, const PGresult *r)
+{
+	connection_info_clear(ci);
+	copy_str(ci->gitlab_url, sizeof(ci->gitlab_url), store_str(r, 0, "gitlab_url"));
+	copy_str(ci->group_ref, sizeof(ci->group_ref), store_str(r, 0, "group_ref"));
+	ci->group_id = store_i64(r, 0, "group_id", 0);
+	copy_str(ci->group_full_path, sizeof(ci->group_full_path), store_str(r, 0, "group_full_path"));
+	copy_str(ci->group_name, sizeof(ci->group_name), store_str(r, 0, "group_name"));
+	copy_str(ci->token_hint, sizeof(ci->token_hint), store_str(r, 0, "token_hint"));
+	copy_str(ci->token_name, sizeof(ci->token_name), store_str(r, 0, "token_name"));
+	copy_str(ci->token_scopes, sizeof(ci->token_scopes), store_str(r, 0, "scopes"));
+	copy_str(ci->token_expires_at, sizeof(ci->token_expires_at), store_str(r, 0, "token_expires_at"));
+	copy_str(ci->token_kind, sizeof(ci->token_kind), store_str(r, 0, "token_kind"));
+	ci->user_id = store_i64(r, 0, "gitlab_user_id", 0);
+	copy_str(ci->username, sizeof(ci->username), store_str(r, 0, "gitlab_username"));
+	ci->user_bot = store_bool(r, 0, "gitlab_user_bot", false);
+	ci->group_access_level = (int)store_i64(r, 0, "group_access_level", 0);
+	copy_str(ci->capability, sizeof(ci->capability), store_str(r, 0, "capability"));
+	copy_str(ci->token_status, sizeof(ci->token_status), store_str(r, 0, "token_status"));
+	copy_str(ci->token_problem, sizeof(ci->token_problem), store_str(r, 0, "token_problem"));
+	ci->has_ca_bundle = store_str(r, 0, "ca_bundle") != NULL;
+	copy_str(ci->created_at, sizeof(ci->created_at), store_str(r, 0, "created"));
+	copy_str(ci->updated_at, sizeof(ci->updated_at), store_str(r, 0, "updated"));
+	copy_str(ci->token_checked_at, sizeof(ci->token_checked_at), store_str(r, 0, "checked"));
+	const char *w = store_str(r, 0, "warnings");
+	struct json_object *arr = NULL;
+	if (w && jsonx_parse(w, strlen(w), &arr) == CORE_OK && json_object_is_type(arr, json_type_array))
+		ci->warnings = arr;
+	else {
+		json_object_put(arr);
+		ci->warnings = json_object_new_array();
+	}
+	/* Expiry warnings age: recompute the days left at every read. */
+	long days;
+	if (ci->token_expires_at[0] && days_until(ci->token_expires_at, &days) && days <= 30 &&
+	    strcmp(ci->token_status, "ok") == 0) {
+		bool have = false;
+		for (size_t i = 0; i < json_object_array_length(ci->warnings); i++)
+			have |= strstr(json_object_get_string(json_object_array_get_idx(ci->warnings, i)), "expires") !=
+				NULL;
+		if (!have) {
+			char msg[200];
+			snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
+				 ci->token_expires_at, days, days == 1 ? "" : "s");
+			warn(ci, msg);
+		}
+	}
+}
+
+#define CONNECTION_COLUMNS                                                                                        \
+	"gitlab_url, group_ref, group_id, group_full_path, group_name, token_hint, token_name,"                   \
+	" array_to_string(token_scopes, ',') AS scopes, to_char(token_expires_at, 'YYYY-MM-DD') AS token_expires_at," \
+	" token_kind, gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"   \
+	" ca_bundle, token_status, token_problem,"                                                                 \
+	" to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created,"                                      \
+	" to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS updated,"                                      \
+	" to_char(token_checked_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS checked"
+
+enum core_status connection_get(struct store *db, struct connection_info *out)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c, "SELECT " CONNECTION_COLUMNS " FROM connection", 0, NULL, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		fill_from_row(out, r);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status connection_delete(struct store *db, const char *actor)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_begin(c);
+	if (st == CORE_OK)
+		st = store_exec(c, "DELETE FROM connection RETURNING group_full_path, token_hint", 0, NULL, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		struct json_object *before = json_object_new_object();
+		json_object_object_add(before, "group", json_object_new_string(store_str(r, 0, "group_full_path")));
+		json_object_object_add(before, "token_last4", json_object_new_string(store_str(r, 0, "token_hint")));
+		st = audit_write(c, actor, "connection.delete", store_str(r, 0, "group_full_path"), before, NULL, NULL);
+		json_object_put(before);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status connection_set_token_status(struct store *db, const char *status, const char *problem)
+{
+	struct store_conn *c = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {status, problem};
+	st = store_exec(c,
+			"UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()", 2,
+			p, NULL);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
+				   const struct connection_tuning *tune, struct connection_client **out)
+{
+	*out = NULL;
+	struct connection_client *cc = calloc(1, sizeof(*cc));
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char *token = NULL, err[512];
+	if (!cc)
+		return CORE_ENOMEM;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	st = store_exec(c, "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed FROM connection", 0,
+			NULL, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st != CORE_OK)
+		goto out;
+	fill_from_row(&cc->info, r);
+	st = crypto_open(key, store_str(r, 0, "token_sealed"), &token);
+	if (st == CORE_OK)
+		st = crypto_open(key, store_str(r, 0, "webhook_secret_sealed"), &cc->webhook_secret);
+	if (st != CORE_OK) {
+		log_error("the secret key does not open the stored GitLab token: was MRGATE_SECRET_KEY_FILE replaced? "
+			  "Restore the original key, or enter the token again");
+		goto out;
+	}
+	st = open_client(cc->info.gitlab_url, token, store_str(r, 0, "ca_bundle"), tune, cc, err, sizeof(err));
+	if (st != CORE_OK)
+		log_error("could not open a GitLab client: %s", err);
+out:
+	PQclear(r);
+	store_put(db, c);
+	crypto_free_secret(token);
+	if (st != CORE_OK)
+		connection_client_free(cc);
+	else
+		*out = cc;
+	return st;
+}
+
+/* --- the shared client ------------------------------------------------------------------------------------------ */
+
+static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct connection_client *shared;  /* the cache's reference */
+static char shared_stamp[80];             /* updated_at of the row it was made from */
+
+enum core_status connection_client_shared(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
+					  const struct connection_tuning *tune, struct connection_client **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char stamp[80] = "";
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c, "SELECT updated_at::text AS stamp FROM connection", 0, NULL, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		copy_str(stamp, sizeof(stamp), store_str(r, 0, "stamp"));
+	PQclear(r);
+	store_put(db, c);
+	if (st != CORE_OK)
+		return st;
+
+	pthread_mutex_lock(&shared_lock);
+	if (shared && strcmp(stamp, shared_stamp) == 0) {
+		shared->refs++;
+		*out = shared;
+		pthread_mutex_unlock(&shared_lock);
+		return CORE_OK;
+	}
+	pthread_mutex_unlock(&shared_lock);
+
+	struct connection_client *fresh = NULL;
+	st = connection_client(db, key, tune, &fresh);
+	if (st != CORE_OK)
+		return st;
+	fresh->shared = true;
+	fresh->refs = 2; /* the cache and the caller */
+	pthread_mutex_lock(&shared_lock);
+	struct connection_client *old = shared;
+	shared = fresh;
+	copy_str(shared_stamp, sizeof(shared_stamp), stamp);
+	pthread_mutex_unlock(&shared_lock);
+	connection_client_release(old);
+	*out = fresh;
+	return CORE_OK;
+}
+
+void connection_client_release(struct connection_client *cc)
+{
+	if (!cc)
+		return;
+	if (!cc->shared) {
+		connection_client_free(cc);
+		return;
+	}
+	pthread_mutex_lock(&shared_lock);
+	bool last = --cc->refs == 0;
+	pthread_mutex_unlock(&shared_lock);
+	if (last)
+		connection_client_free(cc);
+}
+
+struct gitlab_metrics *connection_shared_metrics(void)
+{
+	struct gitlab_metrics *m = NULL;
+	pthread_mutex_lock(&shared_lock);
+	if (shared && gitlab_metrics_snapshot(shared->gl, &m) != CORE_OK)
+		m = NULL;
+	pthread_mutex_unlock(&shared_lock);
+	return m;
+}

@@ -1,0 +1,403 @@
+/*
+ * core/discovery.c
+ *    Listing the group's projects page by page into PostgreSQL.
+ */
+#include "discovery.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+
+enum core_status discovery_reap_stale(struct store *db)
+{
+	struct store_conn *c = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"UPDATE sync_runs SET state = 'failed', finished_at = now(),"
+			" error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
+			" WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
+			0, NULL, NULL);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out)
+{
+	*run_id_out = 0;
+	discovery_reap_stale(db);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {trigger, owner};
+	st = store_exec(c, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", 2, p, &r);
+	if (st == CORE_OK) {
+		*run_id_out = store_i64(r, 0, "id", 0);
+	} else if (st == CORE_ECONFLICT) {
+		PQclear(r);
+		r = NULL;
+		if (store_exec(c, "SELECT id FROM sync_runs WHERE state = 'running'", 0, NULL, &r) == CORE_OK &&
+		    PQntuples(r) > 0)
+			*run_id_out = store_i64(r, 0, "id", 0);
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+struct walk {
+	struct store *db;
+	int64_t run_id;
+	char run[24];
+	struct discovery_counts counts;
+	void (*progress_cb)(const struct discovery_counts *c, void *user);
+	void *user;
+};
+
+/* One project entry reduced to the columns we keep, or NULL when it lacks an id or paths. */
+static struct json_object *project_row(struct json_object *p)
+{
+	int64_t id, ns_id = 0, level = 0;
+	const char *path, *name, *pwn, *ns_path, *web_url = NULL, *branch = NULL, *activity = NULL, *del = NULL;
+	bool archived = false;
+	if (!jsonx_int64(p, "id", &id) || id <= 0 || !jsonx_str(p, "path", &path) ||
+	    !jsonx_str(p, "path_with_namespace", &pwn) || !jsonx_path_str(p, "namespace.full_path", &ns_path))
+		return NULL;
+	if (!jsonx_str(p, "name", &name))
+		name = path;
+	jsonx_path_int64(p, "namespace.id", &ns_id);
+	jsonx_str(p, "web_url", &web_url);
+	jsonx_str(p, "default_branch", &branch);
+	jsonx_str(p, "last_activity_at", &activity);
+	jsonx_bool(p, "archived", &archived);
+	/* pending deletion: marked_for_deletion_on (Premium) or marked_for_deletion_at (older) */
+	if (!jsonx_str(p, "marked_for_deletion_on", &del))
+		jsonx_str(p, "marked_for_deletion_at", &del);
+	/* the token's role, when GitLab includes permissions */
+	int64_t pl = 0, gl = 0;
+	jsonx_path_int64(p, "permissions.project_access.access_level", &pl);
+	jsonx_path_int64(p, "permissions.group_access.access_level", &gl);
+	level = pl > gl ? pl : gl;
+
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(id));
+	json_object_object_add(o, "path", json_object_new_string(path));
+	json_object_object_add(o, "name", json_object_new_string(name));
+	json_object_object_add(o, "pwn", json_object_new_string(pwn));
+	json_object_object_add(o, "ns_id", ns_id ? json_object_new_int64(ns_id) : NULL);
+	json_object_object_add(o, "ns", json_object_new_string(ns_path));
+	json_object_object_add(o, "web_url", web_url ? json_object_new_string(web_url) : NULL);
+	json_object_object_add(o, "branch", branch ? json_object_new_string(branch) : NULL);
+	json_object_object_add(o, "archived", json_object_new_boolean(archived));
+	json_object_object_add(o, "del", json_object_new_boolean(del != NULL));
+	json_object_object_add(o, "level", level ? json_object_new_int64(level) : NULL);
+	json_object_object_add(o, "activity", activity ? json_object_new_string(activity) : NULL);
+	return o;
+}
+
+static enum core_status save_progress(struct store_conn *c, struct walk *w)
+{
+	char pages[16], seen[16], groups[16], newr[16], upd[16], arch[16], skip[16];
+	snprintf(pages, sizeof(pages), "%d", w->counts.pages);
+	snprintf(seen, sizeof(seen), "%d", w->counts.repos_seen);
+	snprintf(groups, sizeof(groups), "%d", w->counts.groups_seen);
+	snprintf(newr, sizeof(newr), "%d", w->counts.new_repos);
+	snprintf(upd, sizeof(upd), "%d", w->counts.updated);
+	snprintf(arch, sizeof(arch), "%d", w->counts.archived);
+	snprintf(skip, sizeof(skip), "%d", w->counts.skipped);
+	const char *p[] = {w->run, pages, seen, groups, newr, upd, arch, skip};
+	return store_exec(c,
+			  "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
+			  " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
+			  8, p, NULL);
+}
+
+static enum core_status on_project_page(struct json_object *page, void *user)
+{
+	struct walk *w = user;
+	struct json_object *rows = json_object_new_array();
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	size_t n = json_object_array_length(page);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *row = project_row(json_object_array_get_idx(page, i));
+		if (row)
+			json_object_array_add(rows, row);
+		else
+			w->counts.skipped++;
+	}
+	if (w->counts.skipped)
+		log_debug("discovery: %d list entries skipped so far (no id or path)", w->counts.skipped);
+	enum core_status st = store_get(w->db, &c);
+	if (st != CORE_OK)
+		goto out;
+	const char *p[] = {json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run};
+	/*
+	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
+	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
+	 * nothing but last_seen; "newly_archived" counts transitions.
+	 */
+	st = store_exec(c,
+			"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
+			"   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
+			"   level integer, activity timestamptz)),"
+			" old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
+			"   (r.path, r.name, r.path_with_namespace, r.namespace_id, r.namespace_full_path, r.web_url,"
+			"    r.default_branch, r.archived, r.marked_for_deletion, r.access_level)"
+			"   IS DISTINCT FROM"
+			"   (x.path, x.name, x.pwn, x.ns_id, x.ns, x.web_url, x.branch, x.archived, x.del, x.level)"
+			"   AS differs"
+			"   FROM repos r JOIN x USING (id)),"
+			" up AS (INSERT INTO repos AS r (id, path, name, path_with_namespace, namespace_id,"
+			"   namespace_full_path, web_url, default_branch, archived, marked_for_deletion, access_level,"
+			"   last_activity_at, seen_sync)"
+			"   SELECT id, path, name, pwn, ns_id, ns, web_url, branch, archived, del, level, activity,"
+			"   $2::bigint FROM x"
+			"   ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, name = EXCLUDED.name,"
+			"   path_with_namespace = EXCLUDED.path_with_namespace, namespace_id = EXCLUDED.namespace_id,"
+			"   namespace_full_path = EXCLUDED.namespace_full_path, web_url = EXCLUDED.web_url,"
+			"   default_branch = EXCLUDED.default_branch, archived = EXCLUDED.archived,"
+			"   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
+			"   last_activity_at = EXCLUDED.last_activity_at, seen_sync = EXCLUDED.seen_sync,"
+			"   last_seen = now(), removed_at = NULL"
+			"   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
+			" SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
+			"  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
+			"  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
+			"  count(*) AS n"
+			" FROM up LEFT JOIN old USING (id)",
+			2, p, &r);
+	if (st != CORE_OK)
+		goto out;
+	w->counts.pages++;
+	w->counts.repos_seen += (int)store_i64(r, 0, "n", 0);
+	w->counts.new_repos += (int)store_i64(r, 0, "new_repos", 0);
+	w->counts.updated += (int)store_i64(r, 0, "updated", 0);
+	w->counts.archived += (int)store_i64(r, 0, "newly_archived", 0);
+	st = save_progress(c, w);
+	if (w->progress_cb)
+		w->progress_cb(&w->counts, w->user);
+out:
+	PQclear(r);
+	store_put(w->db, c);
+	json_object_put(rows);
+	return st;
+}
+
+static enum core_status upsert_group(struct store_conn *c, struct walk *w, struct json_object *g)
+{
+	int64_t id, parent = 0;
+	const char *full_path, *name;
+	if (!jsonx_int64(g, "id", &id) || !jsonx_str(g, "full_path", &full_path))
+		return CORE_OK; /* skip what cannot be read */
+	if (!jsonx_str(g, "name", &name))
+		name = full_path;
+	jsonx_int64(g, "parent_id", &parent);
+	char ids[24], parents[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(parents, sizeof(parents), "%lld", (long long)parent);
+	const char *p[] = {ids, full_path, name, parent ? parents : NULL, w->run};
+	/* a path can move to another id (a group deleted and re-created): the newest listing wins */
+	enum core_status st = store_exec(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint",
+					 2, (const char *const[]){full_path, ids}, NULL);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
+			" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
+			" parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
+			5, p, NULL);
+	if (st == CORE_OK)
+		w->counts.groups_seen++;
+	return st;
+}
+
+static enum core_status on_group_page(struct json_object *page, void *user)
+{
+	struct walk *w = user;
+	struct store_conn *c = NULL;
+	enum core_status st = store_get(w->db, &c);
+	if (st != CORE_OK)
+		return st;
+	size_t n = json_object_array_length(page);
+	for (size_t i = 0; i < n && st == CORE_OK; i++)
+		st = upsert_group(c, w, json_object_array_get_idx(page, i));
+	store_put(w->db, c);
+	return st;
+}
+
+static enum core_status finish(struct store *db, struct walk *w, bool ok, const char *error)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_begin(c);
+	if (st == CORE_OK && ok) {
+		/* only a complete listing can tell what disappeared */
+		const char *p[] = {w->run};
+		st = store_exec(c,
+				"WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
+				" AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
+				1, p, &r);
+		if (st == CORE_OK)
+			w->counts.removed = (int)store_i64(r, 0, "n", 0);
+		if (st == CORE_OK)
+			st = store_exec(c,
+					"UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
+					" AND seen_sync IS DISTINCT FROM $1::bigint",
+					1, p, NULL);
+	}
+	if (st == CORE_OK)
+		st = save_progress(c, w);
+	if (st == CORE_OK) {
+		char removed[16];
+		snprintf(removed, sizeof(removed), "%d", w->counts.removed);
+		const char *p[] = {w->run, ok ? "done" : "failed", error, removed};
+		st = store_exec(c,
+				"UPDATE sync_runs SET state = $2, error = $3, removed = $4, finished_at = now()"
+				" WHERE id = $1",
+				4, p, NULL);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
+				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
+				   struct discovery_counts *counts_out)
+{
+	struct walk w;
+	struct gitlab_response *err = NULL;
+	char path[200], msg[600] = "";
+	memset(&w, 0, sizeof(w));
+	w.db = db;
+	w.run_id = run_id;
+	snprintf(w.run, sizeof(w.run), "%lld", (long long)run_id);
+	w.progress_cb = progress_cb;
+	w.user = user;
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+
+	/* The root group itself, then its descendants. */
+	snprintf(path, sizeof(path), "/groups/%lld?with_projects=false", (long long)group_id);
+	struct gitlab_response *g = NULL;
+	enum core_status st = gitlab_request(gl, "GET", path, NULL, &g);
+	if (st == CORE_OK) {
+		struct json_object *one = json_object_new_array();
+		json_object_array_add(one, json_object_get(g->json));
+		st = on_group_page(one, &w);
+		json_object_put(one);
+	} else {
+		snprintf(msg, sizeof(msg), "could not read group %lld: %s", (long long)group_id, g ? g->message : "");
+	}
+	gitlab_response_free(g);
+	if (st == CORE_OK) {
+		snprintf(path, sizeof(path), "/groups/%lld/descendant_groups?per_page=100&order_by=id&sort=asc",
+			 (long long)group_id);
+		st = gitlab_paginate(gl, path, on_group_page, &w, &err);
+		if (st != CORE_OK)
+			snprintf(msg, sizeof(msg), "could not list the subgroups: %s", err ? err->message : "");
+	}
+	gitlab_response_free(err);
+	err = NULL;
+	if (st == CORE_OK) {
+		snprintf(path, sizeof(path),
+			 "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
+			 (long long)group_id);
+		st = gitlab_paginate(gl, path, on_project_page, &w, &err);
+		if (st != CORE_OK)
+			snprintf(msg, sizeof(msg), "could not list the projects (after %d pages): %s", w.counts.pages,
+				 err ? err->message : "the database failed");
+	}
+	gitlab_response_free(err);
+
+	enum core_status fst = finish(db, &w, st == CORE_OK, st == CORE_OK ? NULL : msg);
+	if (st == CORE_OK)
+		st = fst;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+	metrics_inc("mrgate_discovery_runs_total", st == CORE_OK ? "result=\"done\"" : "result=\"failed\"", 1);
+	metrics_set("mrgate_discovery_last_duration_seconds", NULL, secs);
+	metrics_set("mrgate_discovery_last_repos", NULL, w.counts.repos_seen);
+	if (st == CORE_OK)
+		log_info("discovery %lld done in %.1fs: %d repos in %d pages, %d new, %d updated, %d removed, %d "
+			 "archived, %d groups",
+			 (long long)run_id, secs, w.counts.repos_seen, w.counts.pages, w.counts.new_repos,
+			 w.counts.updated, w.counts.removed, w.counts.archived, w.counts.groups_seen);
+	else
+		log_warn("discovery %lld failed after %.1fs: %s", (long long)run_id, secs, msg);
+	if (counts_out)
+		*counts_out = w.counts;
+	return st;
+}
+
+enum core_status discovery_fail(struct store *db, int64_t run_id, const char *error)
+{
+	struct store_conn *c = NULL;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)run_id);
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {id, error};
+	st = store_exec(c, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1", 2,
+			p, NULL);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)run_id);
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {id};
+	st = store_exec(c,
+			"SELECT id, trigger, state, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at,"
+			" to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at,"
+			" extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
+			" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error"
+			" FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
+			1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st != CORE_OK)
+		goto out;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(store_i64(r, 0, "id", 0)));
+	json_object_object_add(o, "trigger", json_object_new_string(store_str(r, 0, "trigger")));
+	json_object_object_add(o, "state", json_object_new_string(store_str(r, 0, "state")));
+	json_object_object_add(o, "started_at", json_object_new_string(store_str(r, 0, "started_at")));
+	const char *fin = store_str(r, 0, "finished_at");
+	json_object_object_add(o, "finished_at", fin ? json_object_new_string(fin) : NULL);
+	json_object_object_add(o, "seconds", json_object_new_double(strtod(store_str(r, 0, "seconds"), NULL)));
+	static const char *const ints[] = {"pages",     "repos_seen", "groups_seen", "new_repos",
+					   "updated",   "removed",    "archived",    "skipped"};
+	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
+		json_object_object_add(o, ints[i], json_object_new_int64(store_i64(r, 0, ints[i], 0)));
+	const char *e = store_str(r, 0, "error");
+	json_object_object_add(o, "error", e ? json_object_new_string(e) : NULL);
+	*out = o;
+out:
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}

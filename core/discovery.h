@@ -1,0 +1,49 @@
+/*
+ * core/discovery.h
+ *    Discovery ("sync"): list every project of the connected group and its subgroups and store it.
+ *
+ * Design: GET /groups/:id/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc,
+ * following x-next-page / Link rel="next" (never x-total-pages, which GitLab omits above 10,000 rows). Each page
+ * is validated field by field (an entry without an integer id or a path is skipped and counted) and stored with
+ * one batched upsert, so memory stays at one page however large the group is. The group tree comes from
+ * GET /groups/:id/descendant_groups. Repos that a complete run did not list are marked removed (never deleted);
+ * a run that fails half-way marks nothing removed. A run is a row of sync_runs whose counters (pages, repos
+ * seen) are updated after every page, so progress can be read while it runs. At most one run exists at a time
+ * (a unique index); a run whose instance died (no heartbeat for 2 minutes) is closed as failed by the next one.
+ * Threading: discovery_run blocks the calling thread for the whole run.
+ */
+#ifndef MRGATE_CORE_DISCOVERY_H
+#define MRGATE_CORE_DISCOVERY_H
+
+#include <json-c/json.h>
+#include <stdint.h>
+
+#include "gitlab.h"
+#include "status.h"
+#include "store.h"
+
+/* Open a run row; CORE_ECONFLICT (with *run_id_out = the running one) when a run is in progress. */
+enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out);
+
+/*
+ * Execute an opened run to the end against gl for group_id; the row ends 'done' or 'failed' with the error.
+ * progress_cb (may be NULL) is called after every page with the row's counters.
+ */
+struct discovery_counts {
+	int pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped;
+};
+enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
+				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
+				   struct discovery_counts *counts_out);
+
+/* The run's row as JSON ({id, state, trigger, started_at, finished_at, pages, repos_seen, ...}); run_id 0 for the
+ * latest. CORE_ENOTFOUND when none. *out is the caller's. */
+enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out);
+
+/* Mark an opened run failed without executing it (e.g. the connection could not be opened). */
+enum core_status discovery_fail(struct store *db, int64_t run_id, const char *error);
+
+/* Close runs whose owner stopped beating (crashed instance). Called by discovery_begin. */
+enum core_status discovery_reap_stale(struct store *db);
+
+#endif

@@ -1,0 +1,296 @@
+/*
+ * core/repos.c
+ *    Repository lists and lookups.
+ */
+#include "repos.h"
+
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const repos_status_names[] = {"ungated", "gated",    "exception", "applying",         "error",
+					   "hook_disabled", "new", "archived", "pending_deletion", "removed",
+					   "unmanaged", NULL};
+
+#define REPO_COLUMNS                                                                                              \
+	"id, path, name, path_with_namespace, namespace_full_path, web_url, default_branch, archived,"           \
+	" marked_for_deletion, access_level, status,"                                                            \
+	" to_char(last_activity_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_activity_at,"                        \
+	" to_char(first_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS first_seen,"                                    \
+	" to_char(last_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_seen,"                                      \
+	" to_char(removed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS removed_at,"                                    \
+	" (extract(epoch FROM coalesce(last_activity_at, '-infinity'::timestamptz)) * 1000000)::text AS act_key"
+
+static void add_str(struct json_object *o, const char *key, const PGresult *r, int i)
+{
+	const char *v = store_str(r, i, key);
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+static struct json_object *row_json(const PGresult *r, int i)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(store_i64(r, i, "id", 0)));
+	add_str(o, "path", r, i);
+	add_str(o, "name", r, i);
+	add_str(o, "path_with_namespace", r, i);
+	add_str(o, "namespace_full_path", r, i);
+	add_str(o, "web_url", r, i);
+	add_str(o, "default_branch", r, i);
+	json_object_object_add(o, "archived", json_object_new_boolean(store_bool(r, i, "archived", false)));
+	json_object_object_add(o, "pending_deletion",
+			       json_object_new_boolean(store_bool(r, i, "marked_for_deletion", false)));
+	int64_t level = store_i64(r, i, "access_level", 0);
+	json_object_object_add(o, "access_level", level ? json_object_new_int64(level) : NULL);
+	add_str(o, "status", r, i);
+	add_str(o, "last_activity_at", r, i);
+	add_str(o, "first_seen", r, i);
+	add_str(o, "last_seen", r, i);
+	add_str(o, "removed_at", r, i);
+	return o;
+}
+
+/* Escape LIKE wildcards in s into out. */
+static void like_escape(const char *s, char *out, size_t cap)
+{
+	size_t j = 0;
+	for (; *s && j + 2 < cap; s++) {
+		if (*s == '%' || *s == '_' || *s == '\\')
+			out[j++] = '\\';
+		out[j++] = *s;
+	}
+	out[j] = '\0';
+}
+
+static char *encode_cursor(char kind, const char *key, int64_t id)
+{
+	char raw[1200];
+	int n = snprintf(raw, sizeof(raw), "%c|%s|%lld", kind, key, (long long)id);
+	if (n < 0 || (size_t)n >= sizeof(raw))
+		return NULL;
+	size_t cap = sodium_base64_ENCODED_LEN((size_t)n, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *out = malloc(cap);
+	if (out)
+		sodium_bin2base64(out, cap, (const unsigned char *)raw, (size_t)n,
+				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	return out;
+}
+
+/* Decode a cursor into its key and id; false when malformed or of another sort. */
+static bool decode_cursor(const char *cursor, char kind, char *key, size_t keycap, char *id, size_t idcap)
+{
+	unsigned char raw[1200];
+	size_t len = 0;
+	if (strlen(cursor) > 1500 ||
+	    sodium_base642bin(raw, sizeof(raw) - 1, cursor, strlen(cursor), NULL, &len, NULL,
+			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+		return false;
+	raw[len] = '\0';
+	char *s = (char *)raw;
+	if (len < 4 || s[0] != kind || s[1] != '|')
+		return false;
+	char *last = strrchr(s + 2, '|');
+	if (!last)
+		return false;
+	*last = '\0';
+	char *end;
+	long long v = strtoll(last + 1, &end, 10);
+	if (*end || end == last + 1 || v <= 0)
+		return false;
+	if (strlen(s + 2) >= keycap)
+		return false;
+	memcpy(key, s + 2, strlen(s + 2) + 1);
+	snprintf(id, idcap, "%lld", v);
+	return true;
+}
+
+static bool known_status(const char *s)
+{
+	for (int i = 0; repos_status_names[i]; i++)
+		if (strcmp(repos_status_names[i], s) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * The WHERE clause shared by the page and the count. Parameters: $1 q (LIKE pattern), $2 group, $3 group
+ * prefix pattern, $4 status, $5 archived, $6 ids (bigint[]).
+ */
+#define REPO_FILTER                                                                                               \
+	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                               \
+	" AND ($2::text IS NULL OR namespace_full_path COLLATE \"C\" = $2::text"                                  \
+	"      OR namespace_full_path COLLATE \"C\" LIKE $3::text)"                                               \
+	" AND (CASE WHEN $4::text IS NULL THEN status <> 'removed' ELSE status = $4::text END)"                   \
+	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                     \
+	" AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))"
+
+enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
+			    size_t errlen)
+{
+	*out = NULL;
+	char q[600], gp[600], ckey[1100], cid[24], lim[16];
+	char *ids = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL, *rc = NULL;
+	if (f->status && *f->status && !known_status(f->status)) {
+		snprintf(err, errlen,
+			 "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
+			 "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
+			 f->status);
+		return CORE_EINVAL;
+	}
+	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
+	bool have_cursor = f->cursor && *f->cursor;
+	if (have_cursor && !decode_cursor(f->cursor, kind, ckey, sizeof(ckey), cid, sizeof(cid))) {
+		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
+		return CORE_EINVAL;
+	}
+	if (f->q && *f->q) {
+		char esc[500];
+		like_escape(f->q, esc, sizeof(esc));
+		snprintf(q, sizeof(q), "%%%s%%", esc);
+	}
+	if (f->group && *f->group) {
+		char esc[500];
+		like_escape(f->group, esc, sizeof(esc));
+		snprintf(gp, sizeof(gp), "%s/%%", esc);
+	}
+	int limit = f->limit <= 0 ? 50 : f->limit > 500 ? 500 : f->limit;
+	snprintf(lim, sizeof(lim), "%d", limit + 1); /* one extra row tells whether a next page exists */
+	if (f->ids) {
+		size_t cap = (size_t)f->n_ids * 21 + 3, len = 0;
+		ids = malloc(cap);
+		if (!ids)
+			return CORE_ENOMEM;
+		ids[len++] = '{';
+		for (int i = 0; i < f->n_ids; i++)
+			len += (size_t)snprintf(ids + len, cap - len, "%s%lld", i ? "," : "", (long long)f->ids[i]);
+		snprintf(ids + len, cap - len, "}");
+	}
+	const char *archived = f->archived < 0 ? NULL : f->archived ? "true" : "false";
+	const char *p[] = {f->q && *f->q ? q : NULL,
+			   f->group && *f->group ? f->group : NULL,
+			   f->group && *f->group ? gp : NULL,
+			   f->status && *f->status ? f->status : NULL,
+			   archived,
+			   ids,
+			   have_cursor ? ckey : NULL,
+			   have_cursor ? cid : NULL,
+			   lim};
+	/* Four statements rather than one with CASE in ORDER BY, so that each can use its index. */
+	const char *sql;
+	if (kind == 'p' && !f->descending)
+		sql = "SELECT " REPO_COLUMNS " FROM repo_status WHERE" REPO_FILTER
+		      " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) > ($7::text, $8::bigint))"
+		      " ORDER BY path_with_namespace COLLATE \"C\", id LIMIT $9::int";
+	else if (kind == 'p')
+		sql = "SELECT " REPO_COLUMNS " FROM repo_status WHERE" REPO_FILTER
+		      " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) < ($7::text, $8::bigint))"
+		      " ORDER BY path_with_namespace COLLATE \"C\" DESC, id DESC LIMIT $9::int";
+	else if (!f->descending)
+		sql = "SELECT " REPO_COLUMNS " FROM repo_status WHERE" REPO_FILTER
+		      " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) >"
+		      "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
+		      "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
+		      " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz), id LIMIT $9::int";
+	else
+		sql = "SELECT " REPO_COLUMNS " FROM repo_status WHERE" REPO_FILTER
+		      " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) <"
+		      "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
+		      "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
+		      " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz) DESC, id DESC LIMIT $9::int";
+
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	st = store_exec(c, sql, 9, p, &r);
+	if (st == CORE_EINVAL) {
+		snprintf(err, errlen, "the cursor is not valid; start again without it");
+		goto out;
+	}
+	if (st != CORE_OK)
+		goto out;
+	st = store_exec(c, "SELECT count(*) AS n FROM repo_status WHERE" REPO_FILTER, 6, p, &rc);
+	if (st != CORE_OK)
+		goto out;
+
+	int n = PQntuples(r);
+	bool more = n > limit;
+	if (more)
+		n = limit;
+	struct json_object *items = json_object_new_array();
+	for (int i = 0; i < n; i++)
+		json_object_array_add(items, row_json(r, i));
+	*out = json_object_new_object();
+	json_object_object_add(*out, "items", items);
+	json_object_object_add(*out, "count", json_object_new_int64(store_i64(rc, 0, "n", 0)));
+	char *next = NULL;
+	if (more)
+		next = encode_cursor(kind,
+				     kind == 'p' ? store_str(r, n - 1, "path_with_namespace") : store_str(r, n - 1, "act_key"),
+				     store_i64(r, n - 1, "id", 0));
+	json_object_object_add(*out, "next_cursor", next ? json_object_new_string(next) : NULL);
+	free(next);
+out:
+	PQclear(r);
+	PQclear(rc);
+	store_put(db, c);
+	free(ids);
+	return st;
+}
+
+enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {ids};
+	st = store_exec(c, "SELECT " REPO_COLUMNS " FROM repo_status WHERE id = $1", 1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		*out = row_json(r, 0);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status repos_groups(struct store *db, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"SELECT g.id, g.full_path, g.name, g.parent_id,"
+			" (SELECT count(*) FROM repos r WHERE r.removed_at IS NULL AND"
+			"  (r.namespace_full_path = g.full_path OR r.namespace_full_path COLLATE \"C\" LIKE"
+			"   replace(replace(replace(g.full_path, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
+			"  AS repos"
+			" FROM gitlab_groups g WHERE g.removed_at IS NULL ORDER BY g.full_path COLLATE \"C\"",
+			0, NULL, &r);
+	if (st == CORE_OK) {
+		*out = json_object_new_array();
+		for (int i = 0; i < PQntuples(r); i++) {
+			struct json_object *o = json_object_new_object();
+			json_object_object_add(o, "id", json_object_new_int64(store_i64(r, i, "id", 0)));
+			add_str(o, "full_path", r, i);
+			add_str(o, "name", r, i);
+			int64_t parent = store_i64(r, i, "parent_id", 0);
+			json_object_object_add(o, "parent_id", parent ? json_object_new_int64(parent) : NULL);
+			json_object_object_add(o, "repos", json_object_new_int64(store_i64(r, i, "repos", 0)));
+			json_object_array_add(*out, o);
+		}
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}

@@ -1,0 +1,53 @@
+/*
+ * core/repos.h
+ *    Reading the discovered repositories: filtered, sorted, cursor-paged lists and single repos.
+ *
+ * Design: one parameterised query per page; every filter is an optional parameter of a fixed statement (no SQL
+ * is assembled from user text). Sorting by path uses the (path COLLATE "C", id) index and by last activity the
+ * (coalesce(last_activity_at, -infinity), id) index; the cursor is the last row's sort key and id, so pages
+ * are stable while repos are added or removed, and a page of 50 out of 10,000 is one indexed range scan.
+ * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>").
+ * Ownership: *out objects are new JSON trees owned by the caller.
+ */
+#ifndef MRGATE_CORE_REPOS_H
+#define MRGATE_CORE_REPOS_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "store.h"
+
+enum repos_sort { REPOS_SORT_PATH = 0, REPOS_SORT_ACTIVITY };
+
+struct repos_filter {
+	const char *q;        /* text contained in path_with_namespace (case-insensitive), or NULL */
+	const char *group;    /* a group full path: repos in it and its subgroups, or NULL */
+	const char *status;   /* see repos_status_names, or NULL for every repo not removed */
+	int archived;         /* -1 any, 0 not archived, 1 archived only */
+	enum repos_sort sort;
+	bool descending;
+	const char *cursor;   /* from a previous page's next_cursor, or NULL */
+	int limit;            /* 1..500, default 50 */
+	const int64_t *ids;   /* restrict to these ids (selection), or NULL */
+	int n_ids;
+};
+
+/* The status names the filter accepts, NULL-terminated. */
+extern const char *const repos_status_names[];
+
+/*
+ * One page: {"items":[...], "count": N (matching the filter, all pages), "next_cursor": "..."|null}.
+ * CORE_EINVAL with a message in err for a bad status, sort or cursor.
+ */
+enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
+			    size_t errlen);
+
+/* One repo by GitLab project id; CORE_ENOTFOUND when unknown. */
+enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);
+
+/* The group tree: [{id, full_path, name, parent_id, repos}] ordered by path. */
+enum core_status repos_groups(struct store *db, struct json_object **out);
+
+#endif

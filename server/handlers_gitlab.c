@@ -1,0 +1,316 @@
+/*
+ * server/handlers_gitlab.c
+ *    The GitLab connection, discovery runs ("sync"), the repository list and the group tree.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connection.h"
+#include "discovery.h"
+#include "http_json.h"
+#include "json_util.h"
+#include "jsonx.h"
+#include "log.h"
+#include "repos.h"
+#include "routes.h"
+
+void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->requests_per_minute = app->cfg.gitlab_rate_limit;
+	out->connect_timeout_ms = 10000;
+	out->total_timeout_ms = (long)app->cfg.gitlab_timeout * 1000;
+	out->max_retries = app->cfg.gitlab_retries;
+	out->backoff_base_ms = app->cfg.gitlab_backoff_ms;
+}
+
+static int no_connection(struct req *r)
+{
+	return http_send_error(r->conn, 404, "no_connection",
+			       "no GitLab connection yet: connect one with PUT /api/connection");
+}
+
+int h_connection_get(struct req *r)
+{
+	struct connection_info ci;
+	memset(&ci, 0, sizeof(ci));
+	enum core_status st = connection_get(r->app->db, &ci);
+	if (st == CORE_ENOTFOUND)
+		return no_connection(r);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the connection");
+	int status = http_send_json(r->conn, 200, connection_info_json(&ci));
+	connection_info_clear(&ci);
+	return status;
+}
+
+int h_connection_put(struct req *r)
+{
+	struct json_object *body = NULL;
+	struct connection_info ci;
+	int status;
+	memset(&ci, 0, sizeof(ci));
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	struct connection_input in;
+	memset(&in, 0, sizeof(in));
+	char group[32];
+	int64_t gid;
+	if (!json_get_string(body, "gitlab_url", &in.gitlab_url)) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+					 "field \"gitlab_url\" must be a string such as \"https://gitlab.com\" (got %s)",
+					 json_type_of(body, "gitlab_url"));
+		goto out;
+	}
+	if (json_get_int64(body, "group", &gid)) {
+		snprintf(group, sizeof(group), "%lld", (long long)gid);
+		in.group = group;
+	} else if (!json_get_string(body, "group", &in.group)) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+					 "field \"group\" must be a group id or full path such as \"acme/platform\" (got %s)",
+					 json_type_of(body, "group"));
+		goto out;
+	}
+	if (!json_get_string(body, "token", &in.token)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"token\" must be a string (got %s)",
+					 json_type_of(body, "token"));
+		goto out;
+	}
+	struct json_object *ca;
+	if (json_object_object_get_ex(body, "ca_bundle", &ca) && ca && !json_get_string(body, "ca_bundle", &in.ca_bundle)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"ca_bundle\" must be PEM text or null");
+		goto out;
+	}
+	struct connection_tuning tune;
+	app_gitlab_tuning(r->app, &tune);
+	/* A person is waiting: do not spend minutes retrying a GitLab that does not answer. */
+	if (tune.max_retries > 1)
+		tune.max_retries = 1;
+	if (tune.total_timeout_ms > 20000)
+		tune.total_timeout_ms = 20000;
+	enum core_status st = connection_put(r->app->db, r->app->secret_key, &in, &tune, r->who.actor, &ci);
+	switch (st) {
+	case CORE_OK:
+		status = http_send_json(r->conn, 200, connection_info_json(&ci));
+		break;
+	case CORE_EINVAL:
+		status = http_send_error(r->conn, 400, "invalid_input", "%s", ci.token_problem);
+		break;
+	case CORE_EUNAUTH: {
+		char code[32];
+		snprintf(code, sizeof(code), "token_%s", ci.token_status[0] ? ci.token_status : "invalid");
+		status = http_send_error(r->conn, 400, code, "%s", ci.token_problem);
+		break;
+	}
+	case CORE_ENOTFOUND:
+		status = http_send_error(r->conn, 400, "group_not_found", "%s", ci.token_problem);
+		break;
+	case CORE_EFORBIDDEN:
+		status = http_send_error(r->conn, 400, "token_insufficient", "%s", ci.token_problem);
+		break;
+	case CORE_EUNAVAIL:
+	case CORE_ETIMEOUT:
+	case CORE_ETHROTTLED:
+	case CORE_EUPSTREAM:
+		if (ci.token_problem[0])
+			status = http_send_error(r->conn, 502,
+						 strstr(ci.token_problem, "TLS") ? "gitlab_tls" : "gitlab_unreachable",
+						 "%s", ci.token_problem);
+		else
+			status = http_send_status(r->conn, st, "could not store the connection");
+		break;
+	default:
+		status = http_send_status(r->conn, st, "could not store the connection");
+		break;
+	}
+out:
+	connection_info_clear(&ci);
+	json_object_put(body);
+	return status;
+}
+
+int h_connection_delete(struct req *r)
+{
+	enum core_status st = connection_delete(r->app->db, r->who.actor);
+	if (st == CORE_ENOTFOUND)
+		return no_connection(r);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not remove the connection");
+	return http_send_raw(r->conn, 204, "application/json", "", 0, NULL);
+}
+
+/* --- discovery ------------------------------------------------------------------------------------------------- */
+
+struct sync_job {
+	struct app *app;
+	int64_t run_id;
+};
+
+static void *sync_thread(void *arg)
+{
+	struct sync_job *job = arg;
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	app_gitlab_tuning(job->app, &tune);
+	enum core_status st = connection_client_shared(job->app->db, job->app->secret_key, &tune, &cc);
+	if (st == CORE_OK)
+		discovery_execute(job->app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id,
+				  job->run_id, NULL, NULL, NULL);
+	else
+		discovery_fail(job->app->db, job->run_id, "could not open the GitLab connection");
+	connection_client_release(cc);
+	free(job);
+	return NULL;
+}
+
+int h_sync_start(struct req *r)
+{
+	struct connection_info ci;
+	memset(&ci, 0, sizeof(ci));
+	enum core_status st = connection_get(r->app->db, &ci);
+	connection_info_clear(&ci);
+	if (st == CORE_ENOTFOUND)
+		return no_connection(r);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the connection");
+	int64_t run_id = 0;
+	st = discovery_begin(r->app->db, "api", r->app->instance, &run_id);
+	if (st == CORE_ECONFLICT)
+		return http_send_error(r->conn, 409, "sync_running",
+				       "a sync is already running (run %lld); follow it with GET /api/sync",
+				       (long long)run_id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not start a sync");
+	struct sync_job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (job) {
+		job->app = r->app;
+		job->run_id = run_id;
+	}
+	if (!job || pthread_create(&t, &attr, sync_thread, job) != 0) {
+		free(job);
+		pthread_attr_destroy(&attr);
+		discovery_fail(r->app->db, run_id, "could not start a thread");
+		return http_send_status(r->conn, CORE_EINTERNAL, "could not start the sync");
+	}
+	pthread_attr_destroy(&attr);
+	struct json_object *o = NULL;
+	if (discovery_get(r->app->db, run_id, &o) != CORE_OK) {
+		o = json_object_new_object();
+		json_object_object_add(o, "id", json_object_new_int64(run_id));
+		json_object_object_add(o, "state", json_object_new_string("running"));
+	}
+	return http_send_json(r->conn, 202, o);
+}
+
+int h_sync_get(struct req *r)
+{
+	char idbuf[24];
+	int64_t id = 0;
+	if (http_query_param(r->ri, "id", idbuf, sizeof(idbuf))) {
+		char *end;
+		id = strtoll(idbuf, &end, 10);
+		if (*end || id <= 0)
+			return http_send_error(r->conn, 400, "invalid_input", "id must be a positive integer");
+	}
+	struct json_object *o = NULL;
+	enum core_status st = discovery_get(r->app->db, id, &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no sync has run yet: start one with POST /api/sync");
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the sync");
+	return http_send_json(r->conn, 200, o);
+}
+
+/* --- repositories ------------------------------------------------------------------------------------------------ */
+
+static bool parse_repo_id(struct req *r, int64_t *id)
+{
+	char *end;
+	long long v = strtoll(r->params[0], &end, 10);
+	if (*end || v <= 0)
+		return false;
+	*id = v;
+	return true;
+}
+
+int h_repos_list(struct req *r)
+{
+	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
+	char cursor[1600] = "", limit[16] = "", err[300];
+	struct repos_filter f;
+	memset(&f, 0, sizeof(f));
+	f.archived = -1;
+	if (http_query_param(r->ri, "q", q, sizeof(q)))
+		f.q = q;
+	if (http_query_param(r->ri, "group", group, sizeof(group)))
+		f.group = group;
+	if (http_query_param(r->ri, "status", status, sizeof(status)))
+		f.status = status;
+	if (http_query_param(r->ri, "archived", archived, sizeof(archived))) {
+		if (strcmp(archived, "true") == 0)
+			f.archived = 1;
+		else if (strcmp(archived, "false") == 0)
+			f.archived = 0;
+		else
+			return http_send_error(r->conn, 400, "invalid_input", "archived must be true or false");
+	}
+	if (http_query_param(r->ri, "sort", sort, sizeof(sort))) {
+		if (strcmp(sort, "path") == 0)
+			f.sort = REPOS_SORT_PATH;
+		else if (strcmp(sort, "activity") == 0)
+			f.sort = REPOS_SORT_ACTIVITY;
+		else
+			return http_send_error(r->conn, 400, "invalid_input", "sort must be path or activity");
+	}
+	if (http_query_param(r->ri, "order", order, sizeof(order))) {
+		if (strcmp(order, "desc") == 0)
+			f.descending = true;
+		else if (strcmp(order, "asc") != 0)
+			return http_send_error(r->conn, 400, "invalid_input", "order must be asc or desc");
+	}
+	if (http_query_param(r->ri, "cursor", cursor, sizeof(cursor)))
+		f.cursor = cursor;
+	if (http_query_param(r->ri, "limit", limit, sizeof(limit))) {
+		char *end;
+		long v = strtol(limit, &end, 10);
+		if (*end || v < 1 || v > 500)
+			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
+		f.limit = (int)v;
+	}
+	struct json_object *o = NULL;
+	enum core_status st = repos_list(r->app->db, &f, &o, err, sizeof(err));
+	if (st == CORE_EINVAL)
+		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not list the repositories");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_repo_get(struct req *r)
+{
+	int64_t id;
+	if (!parse_repo_id(r, &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	struct json_object *o = NULL;
+	enum core_status st = repos_get(r->app->db, id, &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the repository");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_groups_list(struct req *r)
+{
+	struct json_object *o = NULL;
+	enum core_status st = repos_groups(r->app->db, &o);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not list the groups");
+	return http_send_json(r->conn, 200, o);
+}
