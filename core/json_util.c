@@ -60,6 +60,12 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t used = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue && !obj) {
+		/* A bare top-level number, or a truncated document: a final NUL tells json-c the input ended. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = obj ? json_tokener_get_error(tok) : json_tokener_continue;
+		used = len;
+	}
 	enum core_status st = CORE_OK;
 	if (!obj || jerr != json_tokener_success) {
 		if (jerr == json_tokener_continue)

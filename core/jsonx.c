@@ -6,48 +6,13 @@
 
 #include <string.h>
 
-static bool is_json_space(char c)
-{
-	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
-}
+#include "json_util.h"
+
 
 enum core_status jsonx_parse(const char *buf, size_t len, struct json_object **out)
 {
-	enum core_status st = CORE_EINVAL;
-	struct json_tokener *tok = NULL;
-	struct json_object *obj = NULL;
-
-	*out = NULL;
-	if (!buf || len == 0 || len > (size_t)INT32_MAX)
-		goto out;
-	tok = json_tokener_new_ex(64);
-	if (!tok) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
-	obj = json_tokener_parse_ex(tok, buf, (int)len);
-	enum json_tokener_error err = json_tokener_get_error(tok);
-	size_t end = json_tokener_get_parse_end(tok);
-	if (err == json_tokener_continue) {
-		/* A bare top-level number (or truncated input): a final NUL tells json-c the input ended. */
-		obj = json_tokener_parse_ex(tok, "", 1);
-		err = json_tokener_get_error(tok);
-		end = len;
-	}
-	if (err != json_tokener_success || !obj)
-		goto out;
-	for (size_t i = end; i < len; i++)
-		if (!is_json_space(buf[i]))
-			goto out;
-	*out = obj;
-	obj = NULL;
-	st = CORE_OK;
-out:
-	json_object_put(obj);
-	if (tok)
-		json_tokener_free(tok);
-	return st;
+	char err[160];
+	return json_parse_strict(buf, len, out, err, sizeof(err));
 }
 
 struct json_object *jsonx_get(const struct json_object *obj, const char *key)

@@ -8,6 +8,8 @@
  */
 #include "scan_sarif.h"
 
+#include "json_util.h"
+
 #include <ctype.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -465,15 +467,14 @@ enum core_status scan_sarif_parse(const struct scan_sarif_options *opt, const ch
 	if (len == 0)
 		return CORE_EINVAL;
 
-	struct json_tokener *tok = json_tokener_new_ex(SCAN_SARIF_MAX_DEPTH);
-	if (!tok)
-		return CORE_ENOMEM;
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
-	struct json_object *root = json_tokener_parse_ex(tok, json, (int)len);
-	enum core_status s = CORE_EINVAL;
-	/* Strict mode rejects trailing characters, but stops quietly at a NUL byte: check the end too. */
-	if (!root || json_tokener_get_error(tok) != json_tokener_success || json_tokener_get_parse_end(tok) != len)
+	struct json_object *root = NULL;
+	char err[160];
+	enum core_status s = json_parse_strict(json, len, &root, err, sizeof(err));
+	if (s != CORE_OK) {
+		s = s == CORE_ENOMEM ? s : CORE_EINVAL;
 		goto out;
+	}
+	s = CORE_EINVAL;
 	if (!json_object_is_type(root, json_type_object))
 		goto out;
 	struct json_object *v, *runs;
@@ -510,6 +511,5 @@ out:
 	if (stats_out)
 		*stats_out = st;
 	json_object_put(root);
-	json_tokener_free(tok);
 	return s;
 }
