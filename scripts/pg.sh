@@ -17,16 +17,25 @@ pgbin=/usr/lib/postgresql/15/bin
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-data=$dir/data
-# The socket path must stay under the 107-byte limit of sun_path; a long checkout path falls back to /tmp.
-sock=$dir/run
-if [ ${#sock} -gt 80 ]; then
-  sock=/tmp/mrgate-pg-$(printf '%s' "$dir" | sha256sum | cut -c1-12)
-fi
+hash=$(printf '%s' "$dir" | sha256sum | cut -c1-12)
 
 as_pg=()
+base=$dir
 if [ "$(id -u)" -eq 0 ]; then
   as_pg=(runuser -u postgres --)
+  # PostgreSQL runs as "postgres", which must reach the data directory. A checkout under a private
+  # directory (such as /root) cannot host it: keep the cluster under /var/tmp instead, named after $dir.
+  if ! runuser -u postgres -- test -x "$dir" 2>/dev/null; then
+    base=/var/tmp/mrgate-pg-$hash
+    mkdir -p "$base"
+    echo "$base" > "$dir/LOCATION"
+  fi
+fi
+data=$base/data
+# The socket path must stay under the 107-byte limit of sun_path; a long path falls back to /tmp.
+sock=$base/run
+if [ ${#sock} -gt 80 ]; then
+  sock=/tmp/mrgate-pg-$hash
 fi
 
 url() {
@@ -36,17 +45,13 @@ url() {
 start() {
   mkdir -p "$sock"
   if [ "$(id -u)" -eq 0 ]; then
-    chown postgres:postgres "$dir" "$sock"
-    if ! runuser -u postgres -- test -x "$dir"; then
-      echo "mrgate: PostgreSQL's user cannot reach $dir (a parent directory is private); set MRGATE_DATABASE_URL or clone elsewhere" >&2
-      exit 1
-    fi
+    chown postgres:postgres "$base" "$sock"
   fi
   chmod 0700 "$sock"
   if [ ! -f "$data/PG_VERSION" ]; then
     rm -rf "$data"
-    "${as_pg[@]}" "$pgbin/initdb" -D "$data" -U mrgate -A trust -E UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 || {
-      cat "$dir/initdb.log" >&2; exit 1; }
+    "${as_pg[@]}" "$pgbin/initdb" -D "$data" -U mrgate -A trust -E UTF8 --locale=C.UTF-8 >"$base/initdb.log" 2>&1 || {
+      cat "$base/initdb.log" >&2; exit 1; }
     cat >>"$data/postgresql.conf" <<CONF
 listen_addresses = ''
 unix_socket_directories = '$sock'
@@ -62,8 +67,8 @@ CONF
   # The socket directory may have moved (a different checkout path); keep the config pointing at it.
   sed -i "s|^unix_socket_directories = .*|unix_socket_directories = '$sock'|" "$data/postgresql.conf"
   if ! "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" status >/dev/null 2>&1; then
-    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$dir/postgresql.log" -w -t 60 start >/dev/null || {
-      tail -n 20 "$dir/postgresql.log" >&2; exit 1; }
+    "${as_pg[@]}" "$pgbin/pg_ctl" -D "$data" -l "$base/postgresql.log" -w -t 60 start >/dev/null || {
+      tail -n 20 "$base/postgresql.log" >&2; exit 1; }
   fi
 }
 
