@@ -1,0 +1,976 @@
+/*
+ * tests/db/test_jobs.c
+ *    The job engine on a real PostgreSQL: claims and leases, many workers, two runners on one database, a
+ *    crashed runner taken over, retries with backoff, retry of failed items, progress reads, the JSON API.
+ *
+ * Every test uses its own job kind, so a runner of one test never sees another test's items.
+ */
+#include "jobs.h"
+#include "limiter.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "store.h"
+#include "testlib.h"
+
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+static char *url;
+static struct store *db;
+
+#define MAX_REPO 10001
+
+static int64_t now_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+	nanosleep(&t, NULL);
+}
+
+static int64_t sql_i64(const char *sql, int64_t job_id)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	int64_t v = -1;
+	char id[24];
+	snprintf(id, sizeof(id), "%" PRId64, job_id);
+	const char *p[] = {id};
+	if (store_get(db, &c) == CORE_OK && store_exec(c, sql, strchr(sql, '$') ? 1 : 0, p, &r) == CORE_OK)
+		v = store_i64(r, 0, "v", -1);
+	PQclear(r);
+	store_put(db, c);
+	return v;
+}
+
+static void sql_exec(const char *sql)
+{
+	struct store_conn *c = NULL;
+	if (store_get(db, &c) == CORE_OK)
+		store_exec(c, sql, 0, NULL, NULL);
+	store_put(db, c);
+}
+
+static int64_t jint(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : -1;
+}
+
+static const char *jstr(struct json_object *o, const char *key)
+{
+	struct json_object *v = NULL;
+	return json_object_object_get_ex(o, key, &v) && json_object_is_type(v, json_type_string)
+	           ? json_object_get_string(v)
+	           : NULL;
+}
+
+/* Poll jobs_get until the job is finished or timeout; returns the last JSON (caller puts) or NULL. */
+static struct json_object *wait_finished(int64_t job_id, long timeout_ms)
+{
+	int64_t until = now_ms() + timeout_ms;
+	struct json_object *j = NULL;
+	for (;;) {
+		json_object_put(j);
+		j = NULL;
+		if (jobs_get(db, job_id, &j) != CORE_OK)
+			return NULL;
+		struct json_object *f = NULL;
+		if (json_object_object_get_ex(j, "finished", &f) && json_object_get_boolean(f))
+			return j;
+		if (now_ms() > until) {
+			fprintf(stderr, "job %" PRId64 " did not finish: %s\n", job_id, json_object_to_json_string(j));
+			return j;
+		}
+		sleep_ms(20);
+	}
+}
+
+static int64_t *seq_ids(int n, int64_t first)
+{
+	int64_t *ids = malloc((size_t)n * sizeof(*ids));
+	for (int i = 0; ids && i < n; i++)
+		ids[i] = first + i;
+	return ids;
+}
+
+/* ---- a counting handler shared by several tests ---- */
+
+struct counter {
+	pthread_mutex_t mu;
+	int calls[MAX_REPO];
+	int total;
+	int sleep_ms;
+};
+
+struct counter_user {
+	struct counter *c;
+	int runs; /* calls made through this runner */
+};
+
+static enum job_outcome counting_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct counter_user *u = user;
+	if (!item->has_repo || item->repo_id < 0 || item->repo_id >= MAX_REPO)
+		return JOB_ITEM_ERROR;
+	pthread_mutex_lock(&u->c->mu);
+	u->c->calls[item->repo_id]++;
+	u->c->total++;
+	u->runs++;
+	pthread_mutex_unlock(&u->c->mu);
+	if (u->c->sleep_ms)
+		sleep_ms(u->c->sleep_ms);
+	res->details = json_object_new_object();
+	json_object_object_add(res->details, "repo", json_object_new_int64(item->repo_id));
+	switch (item->repo_id % 10) {
+	case 0: jobs_result_message(res, "already gated"); return JOB_ITEM_UNCHANGED;
+	case 1: jobs_result_message(res, "archived"); return JOB_ITEM_SKIPPED;
+	default: jobs_result_message(res, "hook created for %" PRId64, item->repo_id); return JOB_ITEM_CHANGED;
+	}
+}
+
+static struct counter *counter_new(void)
+{
+	struct counter *c = calloc(1, sizeof(*c));
+	pthread_mutex_init(&c->mu, NULL);
+	return c;
+}
+
+static void counter_free(struct counter *c)
+{
+	pthread_mutex_destroy(&c->mu);
+	free(c);
+}
+
+/* ---- tests ---- */
+
+static void backoff_bounds(void)
+{
+	for (int i = 0; i < 200; i++) {
+		long d1 = jobs_backoff_ms(1, 1000, 300000, 0);
+		CHECK(d1 >= 500 && d1 <= 1000);
+		long d4 = jobs_backoff_ms(4, 1000, 300000, 0);
+		CHECK(d4 >= 4000 && d4 <= 8000);
+		long dmax = jobs_backoff_ms(40, 1000, 300000, 0);
+		CHECK(dmax >= 150000 && dmax <= 300000);
+		CHECK(jobs_backoff_ms(1, 1000, 300000, 5000) == 5000);
+	}
+}
+
+static void thousand_items_four_workers(void)
+{
+	const int n = 1000;
+	struct counter *cnt = counter_new();
+	struct counter_user u = {cnt, 0};
+	int64_t *ids = seq_ids(n, 1);
+	int64_t job = 0;
+	double changed0 = metrics_get("mrgate_job_items_total", "kind=\"t_many\",result=\"changed\"");
+
+	REQUIRE(ids);
+	CHECK(jobs_create(db, "t_many", "alice", "{\"fail_on\":\"high\"}", ids, (size_t)n, &job) == CORE_OK);
+	REQUIRE(job > 0);
+	struct jobs_runner_opts o = {.workers = 4, .poll_ms = 50, .lease_ms = 10000};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_many", counting_handler, &u) == CORE_OK);
+	CHECK(jobs_register(r, "t_many", counting_handler, &u) == CORE_ECONFLICT);
+	CHECK(jobs_register(r, "Bad-Kind", counting_handler, &u) == CORE_EINVAL);
+	jobs_runner_wake(r);
+
+	/* progress while running: monotonic, consistent, and cheap to read */
+	int64_t last_done = -1, reads = 0, read_ms = 0, until = now_ms() + 20000;
+	bool monotonic = true, consistent = true, finished = false;
+	while (!finished && now_ms() < until) {
+		struct json_object *j = NULL;
+		int64_t t0 = now_ms();
+		if (jobs_get(db, job, &j) != CORE_OK)
+			break;
+		read_ms += now_ms() - t0;
+		reads++;
+		int64_t done = jint(j, "done");
+		if (done < last_done)
+			monotonic = false;
+		last_done = done;
+		if (done != jint(j, "changed") + jint(j, "unchanged") + jint(j, "skipped") + jint(j, "failed") ||
+		    jint(j, "total") != n || jint(j, "pending") + jint(j, "running") + done != n ||
+		    jint(j, "percent") != done * 100 / n)
+			consistent = false;
+		finished = strcmp(jstr(j, "state") ? jstr(j, "state") : "", "done") == 0;
+		json_object_put(j);
+		sleep_ms(5);
+	}
+	jobs_runner_stop(r);
+	CHECK(finished);
+	CHECK(monotonic);
+	CHECK(consistent);
+	CHECK(reads > 3);
+	CHECK(reads > 0 && read_ms / reads < 50);
+
+	/* every item handled exactly once */
+	int once = 0;
+	for (int i = 1; i <= n; i++)
+		once += cnt->calls[i] == 1;
+	CHECK_INT(once, n);
+	CHECK_INT(cnt->total, n);
+
+	struct json_object *j = NULL;
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_STR(jstr(j, "kind"), "t_many");
+	CHECK_STR(jstr(j, "created_by"), "alice");
+	CHECK_INT(jint(j, "total"), n);
+	CHECK_INT(jint(j, "done"), n);
+	CHECK_INT(jint(j, "changed"), 800);
+	CHECK_INT(jint(j, "unchanged"), 100);
+	CHECK_INT(jint(j, "skipped"), 100);
+	CHECK_INT(jint(j, "failed"), 0);
+	CHECK_INT(jint(j, "percent"), 100);
+	CHECK(jstr(j, "started_at") && jstr(j, "finished_at"));
+	struct json_object *params = NULL, *fo = NULL;
+	CHECK(json_object_object_get_ex(j, "params", &params) && json_object_object_get_ex(params, "fail_on", &fo));
+	json_object_put(j);
+
+	/* the counters agree with the items themselves */
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND result = 'changed'", job), 800);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND state <> 'done'", job), 0);
+	CHECK_INT(sql_i64("SELECT max(attempts) AS v FROM job_items WHERE job_id = $1", job), 1);
+	CHECK_INT(metrics_get("mrgate_job_items_total", "kind=\"t_many\",result=\"changed\"") - changed0, 800);
+	free(ids);
+	counter_free(cnt);
+}
+
+static void two_runners_share_a_job(void)
+{
+	const int n = 600;
+	struct counter *cnt = counter_new();
+	struct counter_user ua = {cnt, 0}, ub = {cnt, 0};
+	int64_t *ids = seq_ids(n, 1);
+	int64_t job = 0;
+
+	REQUIRE(ids);
+	cnt->sleep_ms = 2;
+	struct jobs_runner_opts o = {.workers = 3, .poll_ms = 30, .claim_batch = 2};
+	struct jobs_runner *a = jobs_runner_start(db, &o);
+	struct jobs_runner *b = jobs_runner_start(db, &o);
+	REQUIRE(a && b);
+	CHECK(strcmp(jobs_runner_owner(a), jobs_runner_owner(b)) != 0);
+	CHECK(jobs_register(a, "t_two", counting_handler, &ua) == CORE_OK);
+	CHECK(jobs_register(b, "t_two", counting_handler, &ub) == CORE_OK);
+	CHECK(jobs_create(db, "t_two", "bob", NULL, ids, (size_t)n, &job) == CORE_OK);
+	jobs_runner_wake(a);
+	jobs_runner_wake(b);
+	struct json_object *j = wait_finished(job, 20000);
+	jobs_runner_stop(a);
+	jobs_runner_stop(b);
+	REQUIRE(j);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "done"), n);
+	json_object_put(j);
+
+	CHECK(ua.runs > 0);
+	CHECK(ub.runs > 0);
+	CHECK_INT(ua.runs + ub.runs, n);
+	int once = 0;
+	for (int i = 1; i <= n; i++)
+		once += cnt->calls[i] == 1;
+	CHECK_INT(once, n);
+	/* each recorded by the runner that ran it */
+	CHECK_INT(sql_i64("SELECT count(DISTINCT lease_owner) AS v FROM job_items WHERE job_id = $1", job), 2);
+	free(ids);
+	counter_free(cnt);
+}
+
+/* The queue primitives: a lease excludes others, expires, is taken over; the old holder cannot record. */
+static void lease_primitives(void)
+{
+	int64_t ids[] = {101, 102, 103};
+	int64_t job = 0;
+	const char *kinds[] = {"t_lease"};
+	struct job_item *a = NULL, *b = NULL, *b2 = NULL;
+	int na = 0, nb = 0, nb2 = 0;
+
+	CHECK(jobs_create(db, "t_lease", "carol", NULL, ids, 3, &job) == CORE_OK);
+	CHECK(jobs_claim(db, "owner-a", kinds, 1, 1, 300, &a, &na) == CORE_OK);
+	REQUIRE(na == 1);
+	CHECK_INT(a[0].repo_id, 101);
+	CHECK_INT(a[0].attempt, 1);
+	CHECK(!a[0].takeover);
+	CHECK_INT(sql_i64("SELECT (state = 'running')::int AS v FROM jobs WHERE id = $1", job), 1);
+	/* b gets the others, not a's */
+	CHECK(jobs_claim(db, "owner-b", kinds, 1, 5, 10000, &b, &nb) == CORE_OK);
+	CHECK_INT(nb, 2);
+	for (int i = 0; i < nb; i++)
+		CHECK(b[i].id != a[0].id);
+	/* a renews: held */
+	bool held = false;
+	CHECK(jobs_renew(db, "owner-a", &a[0].id, 1, 300, &held) == CORE_OK);
+	CHECK(held);
+	sleep_ms(450);
+	/* expired: b takes it over, as attempt 2 */
+	CHECK(jobs_claim(db, "owner-b", kinds, 1, 5, 10000, &b2, &nb2) == CORE_OK);
+	REQUIRE(nb2 == 1);
+	CHECK_INT(b2[0].id, a[0].id);
+	CHECK(b2[0].takeover);
+	CHECK_INT(b2[0].attempt, 2);
+	/* a lost it: renew says so, finish and requeue are refused and change nothing */
+	CHECK(jobs_renew(db, "owner-a", &a[0].id, 1, 300, &held) == CORE_OK);
+	CHECK(!held);
+	CHECK(jobs_finish(db, "owner-a", a[0].id, JOB_ITEM_CHANGED, "late", NULL, NULL) == CORE_ECONFLICT);
+	CHECK(jobs_requeue(db, "owner-a", a[0].id, 0, "late") == CORE_ECONFLICT);
+	CHECK_INT(sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job), 0);
+	/* b records once; a second record of the same item is refused */
+	CHECK(jobs_finish(db, "owner-b", b2[0].id, JOB_ITEM_RETRY, NULL, NULL, NULL) == CORE_EINVAL);
+	bool fin = true;
+	CHECK(jobs_finish(db, "owner-b", b2[0].id, JOB_ITEM_UNCHANGED, "fine", "{\"x\":1}", &fin) == CORE_OK);
+	CHECK(!fin);
+	CHECK(jobs_finish(db, "owner-b", b2[0].id, JOB_ITEM_CHANGED, "again", NULL, NULL) == CORE_ECONFLICT);
+	CHECK(jobs_finish(db, "owner-b", b[0].id, JOB_ITEM_ERROR, "403 forbidden", NULL, &fin) == CORE_OK);
+	CHECK(!fin);
+	/* release hands an item back without counting the attempt */
+	int released = 0;
+	CHECK(jobs_release(db, "owner-b", &b[1].id, 1, &released) == CORE_OK);
+	CHECK_INT(released, 1);
+	CHECK_INT(sql_i64("SELECT attempts AS v FROM job_items WHERE id = $1", b[1].id), 0);
+	jobs_items_free(b, nb);
+	b = NULL;
+	CHECK(jobs_claim(db, "owner-c", kinds, 1, 5, 10000, &b, &nb) == CORE_OK);
+	REQUIRE(nb == 1);
+	CHECK(jobs_finish(db, "owner-c", b[0].id, JOB_ITEM_CHANGED, NULL, NULL, &fin) == CORE_OK);
+	CHECK(fin);
+	struct json_object *j = NULL;
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "done"), 3);
+	CHECK_INT(jint(j, "changed"), 1);
+	CHECK_INT(jint(j, "unchanged"), 1);
+	CHECK_INT(jint(j, "failed"), 1);
+	CHECK(!json_object_get_boolean(json_object_object_get(j, "succeeded")));
+	json_object_put(j);
+	jobs_items_free(a, na);
+	jobs_items_free(b, nb);
+	jobs_items_free(b2, nb2);
+}
+
+/* ---- crash and takeover ---- */
+
+struct blocker {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int in_handler;
+	bool release;
+	int calls[64];
+};
+
+static enum job_outcome blocking_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct blocker *b = user;
+	(void)res;
+	pthread_mutex_lock(&b->mu);
+	b->calls[item->repo_id]++;
+	b->in_handler++;
+	pthread_cond_broadcast(&b->cv);
+	while (!b->release)
+		pthread_cond_wait(&b->cv, &b->mu);
+	pthread_mutex_unlock(&b->mu);
+	return JOB_ITEM_CHANGED;
+}
+
+static enum job_outcome plain_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct blocker *b = user;
+	(void)res;
+	pthread_mutex_lock(&b->mu);
+	b->calls[item->repo_id]++;
+	pthread_mutex_unlock(&b->mu);
+	return JOB_ITEM_UNCHANGED;
+}
+
+static void crashed_runner_is_taken_over(void)
+{
+	struct blocker bl = {.in_handler = 0};
+	int64_t *ids = seq_ids(20, 1);
+	int64_t job = 0;
+
+	pthread_mutex_init(&bl.mu, NULL);
+	pthread_cond_init(&bl.cv, NULL);
+	REQUIRE(ids);
+	CHECK(jobs_create(db, "t_crash", "dave", NULL, ids, 20, &job) == CORE_OK);
+	struct jobs_runner_opts oa = {.workers = 2, .poll_ms = 20, .lease_ms = 1000, .owner = "server-a"};
+	struct jobs_runner *a = jobs_runner_start(db, &oa);
+	REQUIRE(a);
+	CHECK(jobs_register(a, "t_crash", blocking_handler, &bl) == CORE_OK);
+	/* both of a's workers are inside the handler with one item each; then a "freezes" */
+	pthread_mutex_lock(&bl.mu);
+	int64_t until = now_ms() + 5000;
+	while (bl.in_handler < 2 && now_ms() < until) {
+		pthread_mutex_unlock(&bl.mu);
+		sleep_ms(10);
+		pthread_mutex_lock(&bl.mu);
+	}
+	int in = bl.in_handler;
+	pthread_mutex_unlock(&bl.mu);
+	REQUIRE(in == 2);
+	jobs_runner_test_stop_heartbeat(a);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND lease_owner = 'server-a'", job),
+	          2);
+
+	/* b starts, does the pending items at once and a's two once their lease expired */
+	struct jobs_runner_opts ob = {.workers = 2, .poll_ms = 20, .lease_ms = 1000, .owner = "server-b"};
+	struct jobs_runner *b = jobs_runner_start(db, &ob);
+	REQUIRE(b);
+	CHECK(jobs_register(b, "t_crash", plain_handler, &bl) == CORE_OK);
+	int64_t t0 = now_ms();
+	struct json_object *j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "done"), 20);
+	CHECK_INT(jint(j, "unchanged"), 20);
+	json_object_put(j);
+	CHECK(now_ms() - t0 < 8000);
+	struct jobs_runner_stats sb;
+	jobs_runner_stats(b, &sb);
+	CHECK_INT(sb.takeovers, 2);
+	CHECK_INT(sb.recorded, 20);
+
+	/* a wakes up: its two late results are refused and not counted */
+	pthread_mutex_lock(&bl.mu);
+	bl.release = true;
+	pthread_cond_broadcast(&bl.cv);
+	pthread_mutex_unlock(&bl.mu);
+	struct jobs_runner_stats sa = {0};
+	until = now_ms() + 5000;
+	while (sa.lease_lost < 2 && now_ms() < until) {
+		sleep_ms(10);
+		jobs_runner_stats(a, &sa);
+	}
+	jobs_runner_stop(a);
+	CHECK_INT(sa.lease_lost, 2);
+	CHECK_INT(sa.recorded, 0);
+	jobs_runner_stop(b);
+
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_INT(jint(j, "done"), 20);
+	CHECK_INT(jint(j, "changed"), 0);
+	json_object_put(j);
+	/* executed twice (at least once), recorded once */
+	int twice = 0, once = 0;
+	for (int i = 1; i <= 20; i++) {
+		twice += bl.calls[i] == 2;
+		once += bl.calls[i] == 1;
+	}
+	CHECK_INT(twice, 2);
+	CHECK_INT(once, 18);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND lease_owner = 'server-b'", job),
+	          20);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND attempts = 2", job), 2);
+	pthread_cond_destroy(&bl.cv);
+	pthread_mutex_destroy(&bl.mu);
+	free(ids);
+}
+
+/* ---- heartbeat: long items keep their lease; a lost lease is visible to the handler ---- */
+
+struct slow {
+	int64_t steal_item; /* set by the handler for repo 2: the test steals its lease */
+	bool saw_lost;
+	pthread_mutex_t mu;
+};
+
+static enum job_outcome slow_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct slow *s = user;
+	(void)res;
+	if (item->repo_id == 1) {
+		sleep_ms(2000); /* over 2 leases */
+		return JOB_ITEM_CHANGED;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->steal_item = item->id;
+	pthread_mutex_unlock(&s->mu);
+	int64_t until = now_ms() + 4000;
+	while (!jobs_item_lease_lost(item) && now_ms() < until)
+		sleep_ms(20);
+	pthread_mutex_lock(&s->mu);
+	s->saw_lost = jobs_item_lease_lost(item);
+	pthread_mutex_unlock(&s->mu);
+	return JOB_ITEM_CHANGED;
+}
+
+static void heartbeat_renews_and_detects_loss(void)
+{
+	struct slow s = {0};
+	int64_t ids[] = {1, 2};
+	int64_t job = 0;
+	const char *kinds[] = {"t_beat"};
+
+	pthread_mutex_init(&s.mu, NULL);
+	CHECK(jobs_create(db, "t_beat", "erin", NULL, ids, 2, &job) == CORE_OK);
+	struct jobs_runner_opts o = {.workers = 2, .poll_ms = 20, .lease_ms = 900, .owner = "beater"};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_beat", slow_handler, &s) == CORE_OK);
+	/* wait for repo 2's handler, then steal its lease as a takeover would */
+	int64_t until = now_ms() + 3000, steal = 0;
+	while (!steal && now_ms() < until) {
+		sleep_ms(10);
+		pthread_mutex_lock(&s.mu);
+		steal = s.steal_item;
+		pthread_mutex_unlock(&s.mu);
+	}
+	REQUIRE(steal);
+	char sql[300];
+	snprintf(sql, sizeof(sql),
+	         "UPDATE job_items SET lease_owner = 'intruder', lease_until = now() + interval '1 hour',"
+	         " not_before = now() + interval '1 hour' WHERE id = %" PRId64,
+	         steal);
+	sql_exec(sql);
+	/* meanwhile a competitor polls: repo 1 runs for over 2 leases but is never taken over */
+	int takeovers = 0;
+	for (int i = 0; i < 12; i++) {
+		struct job_item *it = NULL;
+		int n = 0;
+		CHECK(jobs_claim(db, "competitor", kinds, 1, 5, 600, &it, &n) == CORE_OK);
+		takeovers += n;
+		jobs_items_free(it, n);
+		sleep_ms(170);
+	}
+	CHECK_INT(takeovers, 0);
+	/* repo 1 is recorded by its runner; repo 2's result is refused (the intruder holds it) */
+	struct jobs_runner_stats st = {0};
+	until = now_ms() + 5000;
+	while ((st.recorded < 1 || st.lease_lost < 1) && now_ms() < until) {
+		sleep_ms(20);
+		jobs_runner_stats(r, &st);
+	}
+	jobs_runner_stop(r);
+	CHECK_INT(st.recorded, 1);
+	CHECK_INT(st.lease_lost, 1);
+	CHECK_INT(st.takeovers, 0);
+	CHECK(s.saw_lost);
+	CHECK_INT(sql_i64("SELECT changed AS v FROM jobs WHERE id = $1", job), 1);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND lease_owner = 'intruder'"
+	                  " AND state = 'running'",
+	                  job),
+	          1);
+	pthread_mutex_destroy(&s.mu);
+}
+
+/* ---- transient errors, max attempts, retry of failed items ---- */
+
+struct flaky {
+	pthread_mutex_t mu;
+	int calls[8];
+	int64_t at[8][8]; /* call times per repo */
+	bool healed;      /* after the test "fixes GitLab": everything succeeds */
+};
+
+static enum job_outcome flaky_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct flaky *f = user;
+	int k = (int)item->repo_id;
+	pthread_mutex_lock(&f->mu);
+	int call = f->calls[k]++;
+	if (call < 8)
+		f->at[k][call] = now_ms();
+	bool healed = f->healed;
+	pthread_mutex_unlock(&f->mu);
+	switch (k) {
+	case 1: /* two transient errors, then fine */
+		if (item->attempt <= 2) {
+			jobs_result_message(res, "gitlab answered 503 (attempt %d)", item->attempt);
+			return JOB_ITEM_RETRY;
+		}
+		return JOB_ITEM_CHANGED;
+	case 2: /* transient until healed */
+		if (!healed) {
+			jobs_result_message(res, "connection reset by gitlab");
+			res->details = json_object_new_string("reset");
+			return JOB_ITEM_RETRY;
+		}
+		return JOB_ITEM_CHANGED;
+	case 3: /* a hard error until healed */
+		if (!healed) {
+			jobs_result_message(res, "token needs Maintainer on this project");
+			return JOB_ITEM_ERROR;
+		}
+		return JOB_ITEM_UNCHANGED;
+	case 4: /* Retry-After honoured */
+		if (item->attempt == 1) {
+			res->retry_after_ms = 400;
+			return JOB_ITEM_RETRY;
+		}
+		return JOB_ITEM_CHANGED;
+	default: return JOB_ITEM_CHANGED;
+	}
+}
+
+static const char *item_field(struct json_object *page, int64_t repo_id, const char *key)
+{
+	struct json_object *items = NULL;
+	if (!json_object_object_get_ex(page, "items", &items))
+		return NULL;
+	for (size_t i = 0; i < json_object_array_length(items); i++) {
+		struct json_object *it = json_object_array_get_idx(items, i);
+		if (jint(it, "repo_id") == repo_id)
+			return jstr(it, key);
+	}
+	return NULL;
+}
+
+static void retries_backoff_and_retry_failed(void)
+{
+	struct flaky f = {.healed = false};
+	int64_t ids[] = {1, 2, 3, 4, 5};
+	int64_t job = 0, n = -1;
+
+	pthread_mutex_init(&f.mu, NULL);
+	CHECK(jobs_create(db, "t_retry", "frank", NULL, ids, 5, &job) == CORE_OK);
+	struct jobs_runner_opts o = {
+	    .workers = 3, .poll_ms = 20, .max_attempts = 3, .backoff_base_ms = 100, .backoff_max_ms = 400};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_retry", flaky_handler, &f) == CORE_OK);
+	struct json_object *j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "done"), 5);
+	CHECK_INT(jint(j, "changed"), 3);
+	CHECK_INT(jint(j, "failed"), 2);
+	CHECK(!json_object_get_boolean(json_object_object_get(j, "succeeded")));
+	json_object_put(j);
+
+	pthread_mutex_lock(&f.mu);
+	CHECK_INT(f.calls[1], 3);
+	CHECK_INT(f.calls[2], 3); /* max_attempts */
+	CHECK_INT(f.calls[3], 1); /* errors are not retried */
+	CHECK_INT(f.calls[4], 2);
+	CHECK_INT(f.calls[5], 1);
+	/* backoff: [50, 100] ms before attempt 2, [100, 200] before attempt 3; Retry-After 400 ms */
+	CHECK(f.at[1][1] - f.at[1][0] >= 45);
+	CHECK(f.at[1][2] - f.at[1][1] >= 95);
+	CHECK(f.at[4][1] - f.at[4][0] >= 395);
+	pthread_mutex_unlock(&f.mu);
+
+	struct json_object *page = NULL;
+	REQUIRE(jobs_items(db, job, "failed", 0, 0, &page) == CORE_OK);
+	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 2);
+	CHECK_STR(item_field(page, 2, "message"), "gave up after 3 attempts: connection reset by gitlab");
+	CHECK_STR(item_field(page, 3, "message"), "token needs Maintainer on this project");
+	CHECK_STR(item_field(page, 3, "result"), "error");
+	json_object_put(page);
+	CHECK_INT(sql_i64("SELECT attempts AS v FROM job_items WHERE job_id = $1 AND repo_id = 1", job), 3);
+
+	/* retry the failed ones only (no runner meanwhile, so the reset state can be read) */
+	jobs_runner_stop(r);
+	pthread_mutex_lock(&f.mu);
+	f.healed = true;
+	pthread_mutex_unlock(&f.mu);
+	CHECK(jobs_retry_failed(db, job, &n) == CORE_OK);
+	CHECK_INT(n, 2);
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_STR(jstr(j, "state"), "running");
+	CHECK_INT(jint(j, "failed"), 0);
+	CHECK_INT(jint(j, "done"), 3);
+	CHECK_INT(jint(j, "pending"), 2);
+	CHECK(jstr(j, "finished_at") == NULL);
+	json_object_put(j);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND state = 'pending'"
+	                  " AND attempts = 0 AND message IS NULL",
+	                  job),
+	          2);
+	r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_retry", flaky_handler, &f) == CORE_OK);
+	j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "done"), 5);
+	CHECK_INT(jint(j, "changed"), 4);
+	CHECK_INT(jint(j, "unchanged"), 1);
+	CHECK_INT(jint(j, "failed"), 0);
+	CHECK(json_object_get_boolean(json_object_object_get(j, "succeeded")));
+	json_object_put(j);
+	jobs_runner_stop(r);
+	CHECK_INT(f.calls[1], 3);
+	CHECK_INT(f.calls[2], 4);
+	CHECK_INT(f.calls[3], 2);
+	CHECK_INT(f.calls[4], 2);
+	CHECK_INT(f.calls[5], 1);
+	CHECK(jobs_retry_failed(db, job, &n) == CORE_OK);
+	CHECK_INT(n, 0);
+	CHECK(jobs_retry_failed(db, 999999, &n) == CORE_ENOTFOUND);
+	pthread_mutex_destroy(&f.mu);
+}
+
+/* ---- graceful stop hands back unstarted claims ---- */
+
+static void stop_releases_unstarted_claims(void)
+{
+	struct counter *cnt = counter_new();
+	struct counter_user u = {cnt, 0};
+	int64_t *ids = seq_ids(10, 1);
+	int64_t job = 0;
+
+	REQUIRE(ids);
+	cnt->sleep_ms = 150;
+	CHECK(jobs_create(db, "t_stop", "gina", NULL, ids, 10, &job) == CORE_OK);
+	struct jobs_runner_opts o = {.workers = 1, .poll_ms = 20, .claim_batch = 5};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_stop", counting_handler, &u) == CORE_OK);
+	int64_t until = now_ms() + 3000;
+	while (now_ms() < until) {
+		pthread_mutex_lock(&cnt->mu);
+		int t = cnt->total;
+		pthread_mutex_unlock(&cnt->mu);
+		if (t >= 1)
+			break;
+		sleep_ms(5);
+	}
+	jobs_runner_stop(r); /* finishes the running item, releases the other 4 of its batch */
+	CHECK_INT(cnt->total, 1);
+	CHECK_INT(sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job), 1);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND state = 'running'", job), 0);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND state = 'pending'"
+	                  " AND attempts = 0",
+	                  job),
+	          9);
+
+	/* another runner (a restarted server) completes it */
+	cnt->sleep_ms = 0;
+	r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_stop", counting_handler, &u) == CORE_OK);
+	struct json_object *j = wait_finished(job, 5000);
+	jobs_runner_stop(r);
+	REQUIRE(j);
+	CHECK_INT(jint(j, "done"), 10);
+	json_object_put(j);
+	int once = 0;
+	for (int i = 1; i <= 10; i++)
+		once += cnt->calls[i] == 1;
+	CHECK_INT(once, 10);
+	free(ids);
+	counter_free(cnt);
+}
+
+/* ---- creating, listing, paging, canceling ---- */
+
+static void api_create_list_items_cancel(void)
+{
+	int64_t job = 0, job2 = 0, big = 0;
+	int64_t dup[] = {7, 8, 7, 9, 8};
+
+	/* validation */
+	CHECK(jobs_create(db, "Bad Kind", "x", NULL, dup, 5, &job) == CORE_EINVAL);
+	CHECK(jobs_create(db, "t_api", "", NULL, dup, 5, &job) == CORE_EINVAL);
+	CHECK(jobs_create(db, "t_api", "x", "[1,2]", dup, 5, &job) == CORE_EINVAL);
+	CHECK(jobs_create(db, "t_api", "x", "{not json", dup, 5, &job) == CORE_EINVAL);
+	CHECK_INT(job, 0);
+
+	/* duplicates dropped, first-occurrence order kept */
+	CHECK(jobs_create(db, "t_api", "hank", "{}", dup, 5, &job) == CORE_OK);
+	struct json_object *j = NULL;
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_INT(jint(j, "total"), 3);
+	CHECK_STR(jstr(j, "state"), "queued");
+	CHECK_INT(jint(j, "pending"), 3);
+	CHECK_INT(jint(j, "percent"), 0);
+	json_object_put(j);
+	CHECK(jobs_get(db, 999999, &j) == CORE_ENOTFOUND);
+	CHECK(j == NULL);
+
+	/* an empty job is done at once */
+	CHECK(jobs_create(db, "t_api", "hank", NULL, NULL, 0, &job2) == CORE_OK);
+	REQUIRE(jobs_get(db, job2, &j) == CORE_OK);
+	CHECK_STR(jstr(j, "state"), "done");
+	CHECK_INT(jint(j, "percent"), 100);
+	json_object_put(j);
+
+	/* items with the repo path from repos; paging */
+	sql_exec("INSERT INTO repos (id, path, name, path_with_namespace, namespace_full_path)"
+	         " VALUES (7, 'seven', 'seven', 'grp/seven', 'grp'), (9, 'nine', 'nine', 'grp/sub/nine', 'grp/sub')");
+	struct json_object *page = NULL;
+	REQUIRE(jobs_items(db, job, NULL, 0, 2, &page) == CORE_OK);
+	struct json_object *items = json_object_object_get(page, "items");
+	REQUIRE(json_object_array_length(items) == 2);
+	CHECK_INT(jint(json_object_array_get_idx(items, 0), "repo_id"), 7);
+	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "path_with_namespace"), "grp/seven");
+	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "state"), "pending");
+	CHECK_INT(jint(json_object_array_get_idx(items, 1), "repo_id"), 8);
+	CHECK(jstr(json_object_array_get_idx(items, 1), "path_with_namespace") == NULL);
+	int64_t next = jint(page, "next_after");
+	CHECK(next > 0);
+	json_object_put(page);
+	REQUIRE(jobs_items(db, job, "pending", next, 2, &page) == CORE_OK);
+	items = json_object_object_get(page, "items");
+	REQUIRE(json_object_array_length(items) == 1);
+	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "path_with_namespace"), "grp/sub/nine");
+	CHECK(json_object_object_get(page, "next_after") == NULL);
+	json_object_put(page);
+	CHECK(jobs_items(db, job, "bogus", 0, 10, &page) == CORE_EINVAL);
+	CHECK(jobs_items(db, 999999, NULL, 0, 10, &page) == CORE_ENOTFOUND);
+	REQUIRE(jobs_items(db, job, "changed", 0, 10, &page) == CORE_OK);
+	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 0);
+	json_object_put(page);
+
+	/* cancel: pending items skipped; again is fine; a finished job cannot be canceled */
+	CHECK(jobs_cancel(db, job) == CORE_OK);
+	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
+	CHECK_STR(jstr(j, "state"), "canceled");
+	CHECK_INT(jint(j, "skipped"), 3);
+	CHECK_INT(jint(j, "done"), 3);
+	CHECK(jstr(j, "finished_at") != NULL);
+	json_object_put(j);
+	CHECK(jobs_cancel(db, job) == CORE_OK);
+	CHECK(jobs_cancel(db, job2) == CORE_ESTATE);
+	CHECK(jobs_cancel(db, 999999) == CORE_ENOTFOUND);
+	REQUIRE(jobs_items(db, job, "skipped", 0, 10, &page) == CORE_OK);
+	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 3);
+	CHECK_STR(item_field(page, 9, "message"), "canceled");
+	json_object_put(page);
+
+	/* inside the caller's transaction: a rollback leaves no job; explicit items with payloads */
+	struct store_conn *c = NULL;
+	int64_t in_tx = 0, with_items = 0;
+	REQUIRE(store_get(db, &c) == CORE_OK);
+	CHECK(store_begin(c) == CORE_OK);
+	CHECK(jobs_create_in_tx(c, "t_api", "ivy", NULL, dup, 5, &in_tx) == CORE_OK);
+	store_rollback(c);
+	CHECK(store_begin(c) == CORE_OK);
+	CHECK(
+	    jobs_create_items_in_tx(c, "t_api", "ivy", NULL,
+	                            "[{\"repo_id\": 7, \"payload\": {\"mr\": 3}}, {\"repo_id\": null, \"payload\": 1},"
+	                            " {\"payload\": null}]",
+	                            &with_items) == CORE_OK);
+	CHECK(store_commit(c) == CORE_OK);
+	CHECK(store_begin(c) == CORE_OK);
+	int64_t bad = 0;
+	CHECK(jobs_create_items_in_tx(c, "t_api", "ivy", NULL, "[{\"repo_id\": 7}, {\"repo_id\": 7}]", &bad) ==
+	      CORE_ECONFLICT);
+	store_rollback(c);
+	store_put(db, c);
+	CHECK(in_tx > 0);
+	CHECK(jobs_get(db, in_tx, &j) == CORE_ENOTFOUND);
+	REQUIRE(jobs_get(db, with_items, &j) == CORE_OK);
+	CHECK_INT(jint(j, "total"), 3);
+	json_object_put(j);
+	const char *kinds[] = {"t_api"};
+	struct job_item *it = NULL;
+	int nit = 0;
+	CHECK(jobs_claim(db, "claimer", kinds, 1, 10, 10000, &it, &nit) == CORE_OK);
+	REQUIRE(nit == 3);
+	CHECK(it[0].has_repo && it[0].repo_id == 7);
+	CHECK(it[0].payload && json_object_get_int64(json_object_object_get(it[0].payload, "mr")) == 3);
+	CHECK(!it[1].has_repo);
+	CHECK(it[1].payload && json_object_get_int(it[1].payload) == 1);
+	CHECK(it[2].payload == NULL);
+	CHECK_STR(it[0].created_by, "ivy");
+	CHECK(json_object_is_type(it[0].params, json_type_object));
+	jobs_items_free(it, nit);
+
+	/* 10,000 items in one statement, well under a second */
+	int64_t *ids = seq_ids(10000, 1);
+	REQUIRE(ids);
+	int64_t t0 = now_ms();
+	CHECK(jobs_create(db, "t_big", "jack", NULL, ids, 10000, &big) == CORE_OK);
+	int64_t took = now_ms() - t0;
+	CHECK(took < 1000);
+	fprintf(stderr, "  10,000 items created in %" PRId64 " ms\n", took);
+	t0 = now_ms();
+	for (int i = 0; i < 20; i++) {
+		REQUIRE(jobs_get(db, big, &j) == CORE_OK);
+		CHECK_INT(jint(j, "total"), 10000);
+		json_object_put(j);
+	}
+	fprintf(stderr, "  20 progress reads of a 10,000-item job in %" PRId64 " ms\n", now_ms() - t0);
+	free(ids);
+
+	/* list, newest first, paged */
+	struct json_object *l = NULL;
+	REQUIRE(jobs_list(db, 2, 0, &l) == CORE_OK);
+	items = json_object_object_get(l, "items");
+	REQUIRE(json_object_array_length(items) == 2);
+	CHECK_INT(jint(json_object_array_get_idx(items, 0), "id"), big);
+	CHECK_INT(jint(json_object_array_get_idx(items, 1), "id"), with_items);
+	CHECK(json_object_object_get(json_object_array_get_idx(items, 0), "params") == NULL);
+	int64_t before = jint(l, "next_before");
+	CHECK_INT(before, with_items);
+	json_object_put(l);
+	REQUIRE(jobs_list(db, 200, before, &l) == CORE_OK);
+	items = json_object_object_get(l, "items");
+	CHECK(json_object_array_length(items) >= 3);
+	CHECK(jint(json_object_array_get_idx(items, 0), "id") < with_items);
+	json_object_put(l);
+	CHECK(jobs_cancel(db, big) == CORE_OK);
+}
+
+/* An item whose worker dies every time (5 expired leases) fails without running the handler a sixth time. */
+static void poison_item_gives_up(void)
+{
+	struct counter *cnt = counter_new();
+	struct counter_user u = {cnt, 0};
+	int64_t ids[] = {42};
+	int64_t job = 0;
+	const char *kinds[] = {"t_poison"};
+
+	CHECK(jobs_create(db, "t_poison", "kim", NULL, ids, 1, &job) == CORE_OK);
+	for (int i = 0; i < 5; i++) {
+		struct job_item *it = NULL;
+		int n = 0;
+		CHECK(jobs_claim(db, "dying-worker", kinds, 1, 1, 1, &it, &n) == CORE_OK);
+		CHECK_INT(n, 1);
+		jobs_items_free(it, n);
+		sleep_ms(5);
+	}
+	struct jobs_runner_opts o = {.workers = 1, .poll_ms = 20, .max_attempts = 5};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_poison", counting_handler, &u) == CORE_OK);
+	struct json_object *j = wait_finished(job, 5000);
+	jobs_runner_stop(r);
+	REQUIRE(j);
+	CHECK_INT(jint(j, "failed"), 1);
+	json_object_put(j);
+	CHECK_INT(cnt->total, 0);
+	struct json_object *page = NULL;
+	REQUIRE(jobs_items(db, job, "error", 0, 10, &page) == CORE_OK);
+	const char *msg = item_field(page, 42, "message");
+	CHECK(msg && strncmp(msg, "gave up", 7) == 0);
+	json_object_put(page);
+	counter_free(cnt);
+}
+
+int main(void)
+{
+	log_init(LOG_ERROR, 0);
+	url = testlib_fresh_database("jobs");
+	db = store_open(url, 24);
+	if (!db || migrate_run(db, NULL) != CORE_OK) {
+		fprintf(stderr, "test setup: could not migrate\n");
+		return 2;
+	}
+	RUN(backoff_bounds);
+	RUN(lease_primitives);
+	RUN(thousand_items_four_workers);
+	RUN(two_runners_share_a_job);
+	RUN(crashed_runner_is_taken_over);
+	RUN(heartbeat_renews_and_detects_loss);
+	RUN(retries_backoff_and_retry_failed);
+	RUN(stop_releases_unstarted_claims);
+	RUN(poison_item_gives_up);
+	RUN(api_create_list_items_cancel);
+	store_close(db);
+	free(url);
+	return testlib_done();
+}
