@@ -1,0 +1,42 @@
+/*
+ * tests/gitlab-sim/sim_hooks.h
+ *    Webhook events and their delivery: payloads as GitLab builds them (merge request events, group
+ *    project events), GitLab's request headers, asynchronous delivery by libcurl worker threads, the
+ *    consecutive-failure rule (4 => temporarily_disabled with backoff, 40 => disabled) and redelivery
+ *    with the same Idempotency-Key.
+ *
+ * Design: firing an event (lock held) renders the payload once, appends one struct sim_delivery per
+ *    matching hook in state PENDING and signals s->delivery_cv. Workers take the oldest pending
+ *    delivery, copy what they need, unlock, POST, lock again and record the result (skipping it if the
+ *    world was reset meanwhile: s->generation changed).
+ * Ownership: deliveries live in s->deliveries; returned pointers are borrowed (lock held).
+ */
+#ifndef SIM_HOOKS_H
+#define SIM_HOOKS_H
+
+#include "sim_state.h"
+
+/* Start/stop the delivery workers (call without the lock). */
+void sim_hooks_start(struct sim *s, int n_workers);
+void sim_hooks_stop(struct sim *s);
+
+/* Fire events (lock held). Ids of the deliveries made are appended to ids_out when it is not NULL. */
+void sim_hooks_fire_mr(struct sim *s, struct sim_mr *mr, const char *action, const char *oldrev,
+                       struct json_object *ids_out);
+void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *event_name,
+                            struct json_object *ids_out);
+/* Deliver an MR event to one hook regardless of its event flags (the API's "test" endpoint). */
+struct sim_delivery *sim_hooks_fire_mr_to(struct sim *s, struct sim_hook *h, struct sim_mr *mr, const char *action);
+
+/* A new attempt of delivery d: same body, Idempotency-Key and event UUID, new webhook UUID. NULL if the
+   hook is gone. */
+struct sim_delivery *sim_hooks_redeliver(struct sim *s, struct sim_delivery *d);
+
+struct sim_delivery *sim_delivery_by_id(struct sim *s, int64_t id);
+struct json_object *sim_render_delivery(const struct sim_delivery *d, bool with_body);
+size_t sim_deliveries_unfinished(const struct sim *s);
+
+/* Set a hook's alert status by hand (control API); failures follow it. */
+void sim_hook_set_alert(struct sim_hook *h, const char *alert_status, time_t disabled_until);
+
+#endif

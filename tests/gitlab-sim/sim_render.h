@@ -1,0 +1,44 @@
+/*
+ * tests/gitlab-sim/sim_render.h
+ *    JSON entities as GitLab's REST API renders them (keys and JSON types of the documented examples).
+ *
+ * Design: the static part of each large entity is a JSON template parsed once and deep-copied per
+ *    render; the dynamic fields are set on the copy. Call with s->mu held.
+ * Ownership: every function returns a new json_object the caller owns (json_object_put).
+ */
+#ifndef SIM_RENDER_H
+#define SIM_RENDER_H
+
+#include "sim_state.h"
+
+enum sim_project_view {
+    SIM_PROJECT_SIMPLE,  /* BasicProjectDetails (simple=true) */
+    SIM_PROJECT_LIST,    /* Entities::Project (GET /groups/:id/projects): no permissions */
+    SIM_PROJECT_ACCESS,  /* ProjectWithAccess (GET /projects): with permissions */
+    SIM_PROJECT_DETAIL   /* GET /projects/:id */
+};
+
+void sim_render_init(void);
+
+struct json_object *sim_render_user_basic(const struct sim *s, const struct sim_user *u);
+struct json_object *sim_render_user_self(const struct sim *s, const struct sim_user *u);
+struct json_object *sim_render_pat(const struct sim_token *t);
+struct json_object *sim_render_group(const struct sim *s, const struct sim_group *g);
+struct json_object *sim_render_namespace(const struct sim *s, const struct sim_group *g);
+struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p,
+                                       const struct sim_token *t, enum sim_project_view view);
+struct json_object *sim_render_hook(const struct sim_hook *h);
+struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pipeline *pl, bool detail);
+struct json_object *sim_render_status(const struct sim *s, const struct sim_status *st);
+struct json_object *sim_render_mr(struct sim *s, const struct sim_mr *mr, const struct sim_token *t);
+struct json_object *sim_render_note(const struct sim *s, const struct sim_note *n);
+
+/* Project settings that PUT /projects/:id may change: their defaults (owned copy). */
+struct json_object *sim_project_default_settings(void);
+/* The value of one setting (borrowed). */
+struct json_object *sim_project_setting(const struct sim_project *p, const char *key);
+
+/* Small helpers. */
+struct json_object *sim_json_str_or_null(const char *s);
+
+#endif

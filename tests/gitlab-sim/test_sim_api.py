@@ -1,0 +1,451 @@
+"""The simulator's REST API: GitLab's status codes, bodies, headers and entity shapes (GITLAB-API.md)."""
+import datetime
+import io
+import tarfile
+import time
+import urllib.parse
+
+from harness import run
+from sim import Sim
+from simtest import assert_shape, eq, fixture
+
+sim = Sim("sim_api")
+ADMIN = "glpat-admin-token-000000"
+TOP = 10050
+
+
+def setup_world():
+    sim.reset()
+    sim.add_token(ADMIN, admin=True, username="admin")
+    sim.seed("acme", TOP, depth=3, fanout=4, tier="premium")
+
+
+setup_world()
+admin = sim.client(ADMIN)
+
+
+def first_project():
+    r = admin.get("/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1")
+    eq(r.status, 200, "list")
+    return r.json()[0]
+
+
+# --- auth and scopes -----------------------------------------------------------------------------------------
+
+def test_unknown_and_missing_token_401():
+    for c in (sim.client(), sim.client("nope")):
+        r = c.get("/api/v4/user")
+        eq(r.status, 401, "status")
+        eq(r.json(), {"message": "401 Unauthorized"}, "body")
+
+
+def test_expired_and_revoked_tokens_invalid_token():
+    yesterday = (datetime.date.today() - datetime.timedelta(days=1)).isoformat()
+    sim.add_token("t-expired", expires_at=yesterday, access={"acme": 50})
+    sim.add_token("t-revoked", revoked=True, access={"acme": 50})
+    r = sim.client("t-expired").get("/api/v4/personal_access_tokens/self")
+    eq(r.status, 401, "expired status")
+    eq(r.json(), {"error": "invalid_token",
+                  "error_description": "Token is expired. You can either do re-authorization or token refresh."},
+       "expired body")
+    assert 'error="invalid_token"' in (r.header("WWW-Authenticate") or ""), r.headers
+    r = sim.client("t-revoked", bearer=True).get("/api/v4/user")
+    eq(r.status, 401, "revoked status")
+    eq(r.json()["error_description"], "Token was revoked. You have to re-authorize from the user.", "revoked")
+    # A token expiring in the future still works and says so.
+    later = (datetime.date.today() + datetime.timedelta(days=20)).isoformat()
+    sim.add_token("t-soon", expires_at=later, access={"acme": 50})
+    r = sim.client("t-soon").get("/api/v4/personal_access_tokens/self")
+    eq(r.status, 200, "soon")
+    eq(r.json()["expires_at"], later, "expires_at")
+    eq(r.json()["active"], True, "active")
+
+
+def test_read_api_token_cannot_write():
+    sim.add_token("t-read", scopes=["read_api"], access={"acme": 50})
+    c = sim.client("t-read")
+    p = first_project()
+    eq(c.get(f"/api/v4/projects/{p['id']}").status, 200, "read with read_api")
+    r = c.post(f"/api/v4/projects/{p['id']}/hooks", {"url": "http://example.com/h"})
+    eq(r.status, 403, "write with read_api")
+    eq(r.json(), {"error": "insufficient_scope",
+                  "error_description": "The request requires higher privileges than provided by the access token.",
+                  "scope": "api"}, "body")
+    eq(c.put(f"/api/v4/projects/{p['id']}", {"only_allow_merge_if_pipeline_succeeds": True}).status, 403, "PUT")
+    # read_user only: GET /user yes, projects no; personal_access_tokens/self takes any scope.
+    sim.add_token("t-user", scopes=["read_user"])
+    cu = sim.client("t-user")
+    eq(cu.get("/api/v4/user").status, 200, "read_user /user")
+    eq(cu.get("/api/v4/personal_access_tokens/self").status, 200, "read_user pat self")
+    r = cu.get("/api/v4/projects")
+    eq(r.status, 403, "read_user /projects")
+    eq(r.json()["error"], "insufficient_scope", "scope error")
+
+
+def test_pat_self_and_user_shapes_and_bot():
+    sim.add_token("t-group", kind="group_access", scopes=["api"], access={"acme": 40}, name="mrgate")
+    sim.add_token("t-sa", kind="service_account", scopes=["api", "read_api"], access={"acme": 40})
+    for tok, bot in (("t-group", True), ("t-sa", True), (ADMIN, False)):
+        c = sim.client(tok)
+        pat = c.get("/api/v4/personal_access_tokens/self").json()
+        assert_shape("pat-self.json", pat, nullable={"$.last_used_at"})
+        user = c.get("/api/v4/user").json()
+        assert_shape("user-self.json", user,
+                     nullable={"$.avatar_url", "$.public_email", "$.pronouns", "$.local_time",
+                               "$.last_sign_in_at", "$.last_activity_on", "$.current_sign_in_at"})
+        eq(user["bot"], bot, f"bot for {tok}")
+        eq(pat["user_id"], user["id"], "user id")
+    eq(sim.client("t-group").get("/api/v4/personal_access_tokens/self").json()["scopes"], ["api"], "scopes")
+    assert sim.client("t-group").get("/api/v4/user").json()["username"].startswith("group_"), "bot username"
+
+
+# --- groups and visibility ------------------------------------------------------------------------------------
+
+def test_group_by_id_and_encoded_path():
+    g = admin.get("/api/v4/groups/acme%2Fteam01?with_projects=false")
+    eq(g.status, 200, "encoded path")
+    assert_shape("group-get-with_projects-false.json", g.json(),
+                 nullable={"$.avatar_url", "$.file_template_project_id"})
+    eq(g.json()["full_path"], "acme/team01", "full_path")
+    gid = g.json()["id"]
+    eq(admin.get(f"/api/v4/groups/{gid}?with_projects=false").json()["full_path"], "acme/team01", "by id")
+    r = admin.get("/api/v4/groups/acme/team01")
+    eq(r.status, 404, "unencoded slash")
+    r = admin.get("/api/v4/groups/nope%2Fnothing")
+    eq(r.status, 404, "missing")
+    eq(r.json(), {"message": "404 Group Not Found"}, "body")
+
+
+def test_descendant_groups_shape_and_count():
+    r = admin.get("/api/v4/groups/acme/descendant_groups?per_page=100")
+    eq(r.status, 200, "status")
+    eq(r.header("X-Total"), str(4 + 16 + 64), "x-total")
+    assert_shape("group-descendant-groups.json", r.json(),
+                 nullable={"$[0].avatar_url", "$[0].file_template_project_id", "$[0].emails_disabled"})
+    assert all(g["full_path"].startswith("acme/") for g in r.json())
+    r = admin.get("/api/v4/groups/acme%2Fteam02/subgroups?per_page=100")
+    eq(len(r.json()), 4, "direct subgroups")
+
+
+def test_visibility_404_and_role_403():
+    # A token with Developer on one subgroup only.
+    sim.add_token("t-dev", access={"acme/team03": 30})
+    c = sim.client("t-dev")
+    inside = c.get("/api/v4/groups/acme%2Fteam03/projects?include_subgroups=true&per_page=1").json()[0]
+    outside = first_project()
+    assert not outside["path_with_namespace"].startswith("acme/team03/")
+    r = c.get(f"/api/v4/projects/{outside['id']}")
+    eq(r.status, 404, "invisible project")
+    eq(r.json(), {"message": "404 Project Not Found"}, "body")
+    eq(c.get(f"/api/v4/projects/{urllib.parse.quote(outside['path_with_namespace'], safe='')}").status, 404,
+       "invisible by path")
+    eq(c.get(f"/api/v4/projects/{inside['id']}").status, 200, "visible")
+    r = c.get(f"/api/v4/projects/{inside['id']}/hooks")
+    eq(r.status, 403, "developer on hooks")
+    eq(r.json(), {"message": "403 Forbidden"}, "403 body")
+    eq(c.put(f"/api/v4/projects/{inside['id']}", {"only_allow_merge_if_pipeline_succeeds": True}).status, 403,
+       "developer on settings")
+    # the parent group is visible (member below it), a sibling is not
+    eq(c.get("/api/v4/groups/acme").status, 200, "ancestor visible")
+    eq(c.get("/api/v4/groups/acme%2Fteam01").status, 404, "sibling invisible")
+    # min_access_level=40 lists nothing for a developer
+    r = c.get("/api/v4/groups/acme/projects?include_subgroups=true&min_access_level=40")
+    eq(r.json(), [], "min_access_level")
+    eq(r.header("X-Total"), "0", "x-total 0")
+    # project-level access
+    sim.add_token("t-proj", access={outside["path_with_namespace"]: 40})
+    cp = sim.client("t-proj")
+    eq(cp.get(f"/api/v4/projects/{outside['id']}/hooks").status, 200, "maintainer via project access")
+    perm = cp.get(f"/api/v4/projects/{outside['id']}").json()["permissions"]
+    eq(perm["project_access"]["access_level"], 40, "project_access")
+    eq(perm["group_access"], None, "group_access")
+
+
+# --- project listing and pagination ---------------------------------------------------------------------------
+
+def test_pagination_headers_small():
+    r = admin.get("/api/v4/groups/acme%2Fteam01%2Fsub01/projects?per_page=3&page=2&order_by=id&sort=asc")
+    eq(r.status, 200, "status")
+    total = int(r.header("X-Total"))
+    assert 3 < total < 10000, total
+    eq(r.header("X-Page"), "2", "x-page")
+    eq(r.header("X-Per-Page"), "3", "x-per-page")
+    eq(r.header("X-Prev-Page"), "1", "x-prev-page")
+    eq(r.header("X-Next-Page"), "3", "x-next-page")
+    eq(r.header("X-Total-Pages"), str((total + 2) // 3), "x-total-pages")
+    link = r.header("Link")
+    for rel in ("prev", "next", "first", "last"):
+        assert f'rel="{rel}"' in link, (rel, link)
+    # last page: empty x-next-page, no rel=next
+    last = int(r.header("X-Total-Pages"))
+    r = admin.get(f"/api/v4/groups/acme%2Fteam01%2Fsub01/projects?per_page=3&page={last}")
+    eq(r.header("X-Next-Page"), "", "x-next-page on last")
+    assert 'rel="next"' not in r.header("Link")
+    # per_page is capped at 100
+    r = admin.get("/api/v4/groups/acme/projects?include_subgroups=true&per_page=500")
+    eq(r.header("X-Per-Page"), "100", "per_page cap")
+    eq(len(r.json()), 100, "page size")
+
+
+def test_pagination_over_10050_projects_omits_totals():
+    seen = set()
+    page = "1"
+    pages = 0
+    start = time.time()
+    while page:
+        r = admin.get(f"/api/v4/groups/acme/projects?include_subgroups=true&archived=false&with_shared=false"
+                      f"&simple=true&order_by=id&sort=asc&per_page=100&page={page}")
+        eq(r.status, 200, "status")
+        eq(r.header("X-Total"), None, "x-total omitted above 10,000")
+        eq(r.header("X-Total-Pages"), None, "x-total-pages omitted")
+        assert 'rel="last"' not in r.header("Link"), r.header("Link")
+        ids = [p["id"] for p in r.json()]
+        assert ids == sorted(ids), "order_by=id asc"
+        seen.update(ids)
+        page = r.header("X-Next-Page")
+        pages += 1
+    elapsed = time.time() - start
+    eq(len(seen), TOP, "projects seen")
+    eq(pages, 101, "pages")
+    assert elapsed < 10, f"listing took {elapsed:.1f}s"
+    # simple entity shape
+    r = admin.get("/api/v4/groups/acme/projects?include_subgroups=true&simple=true&per_page=1")
+    assert_shape("projects-list-simple.json", r.json(), nullable={"$[0].avatar_url", "$[0].namespace.avatar_url"})
+    # full entity shape (Entities::Project: no permissions)
+    r = admin.get("/api/v4/groups/acme/projects?include_subgroups=true&per_page=1")
+    assert_shape("group-projects-list.json", r.json(), nullable={"$[0].avatar_url"})
+    assert "permissions" not in r.json()[0]
+
+
+def test_group_projects_filters():
+    base = "/api/v4/groups/acme/projects?include_subgroups=true&per_page=100"
+    r = admin.get(base + "&search=acme-00042")
+    eq([p["path"] for p in r.json()], ["acme-00042"], "search")
+    direct = admin.get("/api/v4/groups/acme/projects?per_page=100").json()
+    assert direct and all(p["namespace"]["full_path"] == "acme" for p in direct), "without include_subgroups"
+    p = admin.get(base + "&search=acme-00007").json()[0]
+    sim.archive_project(p["id"])
+    try:
+        eq(admin.get(base + "&search=acme-00007&archived=false").json(), [], "archived=false hides")
+        eq([x["id"] for x in admin.get(base + "&search=acme-00007&archived=true").json()], [p["id"]], "archived=true")
+        eq(admin.get(f"/api/v4/projects/{p['id']}").json()["archived"], True, "archived flag")
+    finally:
+        sim.archive_project(p["id"], archived=False)
+    names = [x["name"] for x in admin.get(base + "&order_by=name&sort=asc&search=acme-0001").json()]
+    eq(names, sorted(names, key=str.lower), "order_by=name")
+    eq(admin.get(base + "&order_by=bogus").status, 400, "bad order_by")
+
+
+def test_projects_keyset_pagination():
+    url = "/api/v4/projects?pagination=keyset&order_by=id&sort=asc&per_page=100&simple=true"
+    seen = []
+    nxt = url
+    while nxt:
+        r = admin.get(nxt)
+        eq(r.status, 200, "status")
+        eq(r.header("X-Total"), None, "no x-total")
+        seen += [p["id"] for p in r.json()]
+        link = r.header("Link")
+        nxt = None
+        if link and 'rel="next"' in link:
+            nxt = link.split(">")[0].lstrip("<")
+    eq(len(seen), TOP, "keyset saw all")
+    eq(seen, sorted(seen), "ascending")
+    eq(admin.get("/api/v4/projects?pagination=keyset&order_by=name").status, 405, "keyset needs order_by=id")
+
+
+def test_project_get_put_settings():
+    p = first_project()
+    r = admin.get(f"/api/v4/projects/{p['id']}?license=true&statistics=true")
+    eq(r.status, 200, "get")
+    assert_shape("project-get.json", r.json(),
+                 nullable={"$.avatar_url", "$.license_url", "$.license", "$.mirror_user_id",
+                           "$.allow_merge_on_skipped_pipeline", "$.marked_for_deletion_at",
+                           "$.marked_for_deletion_on", "$.namespace.avatar_url",
+                           "$.permissions.project_access"},
+                 absent={"$.owner"})  # owner is only shown for projects in a user namespace
+    eq(r.json()["allow_merge_on_skipped_pipeline"], None, "never-set skipped setting reads null")
+    lst = admin.get("/api/v4/projects?per_page=1").json()
+    assert_shape("projects-list.json", lst, nullable={"$[0].avatar_url", "$[0].namespace.avatar_url"})
+    r = admin.put(f"/api/v4/projects/{p['id']}", {"only_allow_merge_if_pipeline_succeeds": True,
+                                                  "allow_merge_on_skipped_pipeline": False})
+    eq(r.status, 200, "put")
+    eq(r.json()["only_allow_merge_if_pipeline_succeeds"], True, "put result")
+    g = admin.get(f"/api/v4/projects/{p['id']}").json()
+    eq(g["only_allow_merge_if_pipeline_succeeds"], True, "read back")
+    eq(g["allow_merge_on_skipped_pipeline"], False, "read back skipped")
+    eq(admin.put(f"/api/v4/projects/{p['id']}", {"merge_method": "bogus"}).status, 400, "bad enum")
+    eq(admin.put(f"/api/v4/projects/{p['id']}", {}).status, 400, "no params")
+    eq(sim.counters()["writes"] >= 3, True, "writes counted")
+    pend = sim.pending_delete(p["id"], on="2030-01-01")
+    eq(pend["marked_for_deletion_on"], "2030-01-01", "control")
+    eq(admin.get(f"/api/v4/projects/{p['id']}").json()["marked_for_deletion_on"], "2030-01-01", "api")
+    eq(admin.get(f"/api/v4/projects/{p['id']}".replace(str(p["id"]), "999999")).json(),
+       {"message": "404 Project Not Found"}, "unknown id")
+
+
+# --- hooks ----------------------------------------------------------------------------------------------------
+
+def test_project_hooks_crud():
+    p = first_project()
+    base = f"/api/v4/projects/{p['id']}/hooks"
+    r = admin.post(base, {"url": "https://mrgate.example.com/hooks/gitlab", "token": "s3cret", "name": "mrgate",
+                          "description": "gate", "merge_requests_events": True, "push_events": False,
+                          "custom_headers": [{"key": "X-Extra", "value": "v"}]})
+    eq(r.status, 201, "create")
+    h = r.json()
+    assert "token" not in h, "token never returned"
+    assert_shape("project-hook.json", h, nullable={"$.custom_webhook_template"})
+    eq((h["merge_requests_events"], h["push_events"], h["alert_status"], h["disabled_until"]),
+       (True, False, "executable", None), "fields")
+    eq(h["custom_headers"], [{"key": "X-Extra"}], "custom header keys only")
+    # duplicate URLs are allowed
+    eq(admin.post(base, {"url": "https://mrgate.example.com/hooks/gitlab"}).status, 201, "duplicate")
+    eq(len(admin.get(base).json()), 2, "list")
+    eq(admin.post(base, {"url": "not a url"}).status, 422, "invalid url")
+    eq(admin.post(base, {"url": "not a url"}).json(), {"error": "Invalid url given"}, "422 body")
+    eq(admin.post(base, {"push_events": True}).status, 400, "url missing")
+    r = admin.put(f"{base}/{h['id']}", {"url": "https://mrgate.example.com/hooks/gitlab", "note_events": True})
+    eq((r.status, r.json()["note_events"]), (200, True), "edit")
+    internal = [x for x in sim.hooks() if x["id"] == h["id"]][0]
+    eq(internal["token"], "s3cret", "token kept when url unchanged")
+    admin.put(f"{base}/{h['id']}", {"url": "https://other.example.com/h"})
+    internal = [x for x in sim.hooks() if x["id"] == h["id"]][0]
+    eq(internal["token"], None, "token reset on url change")
+    eq(admin.delete(f"{base}/{h['id']}").status, 204, "delete")
+    r = admin.get(f"{base}/{h['id']}")
+    eq((r.status, r.json()), (404, {"message": "404 Not found"}), "deleted")
+
+
+def test_group_hooks_only_premium():
+    sim.add_group("freeco", tier="free")
+    sim.add_project("freeco", "app")
+    r = admin.post("/api/v4/groups/freeco/hooks", {"url": "https://h.example.com/x"})
+    eq(r.status, 403, "free tier")
+    r = admin.post("/api/v4/groups/acme/hooks", {"url": "https://h.example.com/x", "merge_requests_events": True})
+    eq(r.status, 201, "premium")
+    assert_shape("group-hook.json", r.json(), nullable={"$.custom_webhook_template", "$.name", "$.description"})
+    lst = admin.get("/api/v4/groups/acme/hooks").json()
+    assert_shape("group-hooks-list.json", lst, nullable={"$[0].custom_webhook_template", "$[0].name",
+                                                         "$[0].description"})
+    eq(admin.delete(f"/api/v4/groups/acme/hooks/{r.json()['id']}").status, 204, "delete")
+    sim.add_token("t-maint", access={"acme": 40})
+    eq(sim.client("t-maint").get("/api/v4/groups/acme/hooks").status, 403, "owner only")
+
+
+# --- statuses ---------------------------------------------------------------------------------------------
+
+def test_commit_statuses():
+    p = first_project()
+    head = sim.project(p["id"])["head_sha"]
+    url = f"/api/v4/projects/{p['id']}/statuses/{head}"
+    r = admin.post(url, {"state": "pending", "name": "mrgate", "description": "scanning"})
+    eq(r.status, 201, "pending")
+    st = r.json()
+    eq((st["status"], st["ref"], st["description"]), ("pending", "main", "scanning"), "fields")
+    pipeline_id = st["pipeline_id"]
+    # pending -> pending is not a transition
+    r = admin.post(url, {"state": "pending", "name": "mrgate"})
+    eq(r.status, 400, "pending twice")
+    assert r.json()["message"].startswith("Cannot transition status via :enqueue from :pending"), r.json()
+    r = admin.post(url, {"state": "success", "name": "mrgate", "description": "0 new findings"})
+    eq((r.status, r.json()["id"], r.json()["status"]), (201, st["id"], "success"), "same job updated")
+    assert_shape("commit-status.json", r.json(), nullable={"$.coverage", "$.author.avatar_url"})
+    eq(r.json()["pipeline_id"], pipeline_id, "same pipeline")
+    # a finished job is not reused: a new one in the same pipeline
+    r = admin.post(url, {"state": "failed", "name": "mrgate"})
+    assert r.json()["id"] != st["id"]
+    eq(r.json()["pipeline_id"], pipeline_id, "pipeline reused")
+    lst = admin.get(f"/api/v4/projects/{p['id']}/repository/commits/{head}/statuses").json()
+    eq([s["status"] for s in lst], ["failed"], "latest per name")
+    assert_shape("commit-statuses-list.json", lst, nullable={"$[0].target_url", "$[0].author.avatar_url"})
+    eq(len(admin.get(f"/api/v4/projects/{p['id']}/repository/commits/{head}/statuses?all=true").json()), 2, "all")
+    eq(admin.post(url, {"state": "bogus"}).json(), {"error": "state does not have a valid value"}, "bad state")
+    eq(admin.post(url, {}).json(), {"error": "state is missing"}, "no state")
+    r = admin.post(f"/api/v4/projects/{p['id']}/statuses/{'0' * 40}", {"state": "pending"})
+    eq((r.status, r.json()), (404, {"message": "404 Commit Not Found"}), "unknown sha")
+    r = admin.post(url, {"state": "pending", "pipeline_id": 999999})
+    eq(r.status, 404, "unknown pipeline")
+    sim.add_token("t-reporter", access={p["path_with_namespace"]: 20})
+    eq(sim.client("t-reporter").post(url, {"state": "pending"}).status, 403, "reporter cannot post")
+
+
+# --- merge requests ---------------------------------------------------------------------------------------
+
+def test_merge_request_diffs_notes_archive():
+    p = first_project()
+    old = "line 1\nline 2\nline 3\nline 4\nline 5\nline 6\nline 7\nline 8\n"
+    new = "line 1\nline 2\nline 3\nline 4 changed\nline 5\nline 6\nline 7\nline 8\nline 9 added\n"
+    mr = sim.open_mr(p["id"], [{"path": "app/config.py", "content": new, "old_content": old},
+                               {"path": "secrets.txt", "content": "AKIA0000000000000000\n"},
+                               {"path": "README.md", "content": None}], source_branch="feature-x")
+    r = admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}")
+    eq(r.status, 200, "mr get")
+    m = r.json()
+    assert_shape("mr-get.json", m,
+                 nullable={"$.merge_after", "$.prepared_at", "$.approvals_before_merge", "$.pipeline",
+                           "$.head_pipeline", "$.latest_build_started_at", "$.author.avatar_url"})
+    eq((m["sha"], m["source_branch"], m["state"], m["diff_refs"]["head_sha"]),
+       (mr["sha"], "feature-x", "opened", mr["sha"]), "mr fields")
+    r = admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}/diffs?per_page=2")
+    eq((r.status, r.header("X-Total"), len(r.json())), (200, "3", 2), "diffs paginated")
+    diffs = r.json() + admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}/diffs?per_page=2&page=2").json()
+    assert_shape("mr-diffs.json", diffs)
+    by = {d["new_path"]: d for d in diffs}
+    eq(by["app/config.py"]["diff"],
+       "@@ -1,8 +1,9 @@\n line 1\n line 2\n line 3\n-line 4\n+line 4 changed\n line 5\n line 6\n line 7\n"
+       " line 8\n+line 9 added\n", "unified diff")
+    eq((by["secrets.txt"]["new_file"], by["secrets.txt"]["diff"]), (True, "@@ -0,0 +1 @@\n+AKIA0000000000000000\n"),
+       "new file")
+    eq(by["README.md"]["deleted_file"], True, "deleted")
+    assert by["README.md"]["diff"].startswith("@@ -1,3 +0,0 @@\n-# "), by["README.md"]["diff"]
+    # push: update with oldrev, diff follows
+    pushed = sim.push_mr(p["id"], mr["iid"], [{"path": "secrets.txt", "content": "clean\n"}])
+    eq(pushed["oldrev"], mr["sha"], "oldrev")
+    assert pushed["sha"] != mr["sha"]
+    d2 = admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}/diffs").json()
+    eq({d["new_path"]: d["diff"] for d in d2}["secrets.txt"], "@@ -0,0 +1 @@\n+clean\n", "diff after push")
+    # notes
+    notes = f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}/notes"
+    r = admin.post(notes, {"body": "mrgate: 1 finding"})
+    eq(r.status, 201, "note create")
+    assert_shape("mr-note.json", r.json(), nullable={"$.author.avatar_url"})
+    nid = r.json()["id"]
+    r = admin.put(f"{notes}/{nid}", {"body": "mrgate: 0 findings"})
+    eq((r.status, r.json()["body"]), (200, "mrgate: 0 findings"), "note edit")
+    eq([n["body"] for n in admin.get(notes).json()], ["mrgate: 0 findings"], "note list")
+    sim.add_token("t-other", access={"acme": 40})
+    eq(sim.client("t-other").put(f"{notes}/{nid}", {"body": "x"}).status, 403, "edit someone else's note")
+    eq(admin.post(notes, {}).json(), {"error": "body is missing"}, "note without body")
+    # archive of the head sha
+    r = admin.get(f"/api/v4/projects/{p['id']}/repository/archive.tar.gz?sha={pushed['sha']}")
+    eq(r.status, 200, "archive")
+    with tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz") as tf:
+        files = {m.name.split("/", 1)[1]: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
+    eq(files, {"app/config.py": new, "secrets.txt": "clean\n"}, "archive contents")
+    # unknown MR
+    eq(admin.get(f"/api/v4/projects/{p['id']}/merge_requests/999").json(), {"message": "404 Not found"}, "404 mr")
+    # reopen needs closed
+    sim.close_mr(p["id"], mr["iid"])
+    eq(admin.get(f"/api/v4/projects/{p['id']}/merge_requests?state=closed").json()[0]["iid"], mr["iid"], "closed")
+    sim.reopen_mr(p["id"], mr["iid"])
+    eq(admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}").json()["state"], "opened", "reopened")
+
+
+def test_counters_by_template():
+    sim.reset_counters()
+    p = first_project()
+    admin.get(f"/api/v4/projects/{p['id']}")
+    admin.get(f"/api/v4/projects/{urllib.parse.quote(p['path_with_namespace'], safe='')}")
+    c = sim.counters()
+    eq(c["by_route"].get("GET /api/v4/projects/:id"), 2, "by template")
+    eq(c["by_route"].get("GET /api/v4/groups/:id/projects"), 1, "first_project call")
+    eq((c["total"], c["writes"]), (3, 0), "totals")
+
+
+run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid_token,
+     test_read_api_token_cannot_write, test_pat_self_and_user_shapes_and_bot, test_group_by_id_and_encoded_path,
+     test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
+     test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination,
+     test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_only_premium, test_commit_statuses,
+     test_merge_request_diffs_notes_archive, test_counters_by_template])

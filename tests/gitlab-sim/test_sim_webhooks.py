@@ -1,0 +1,173 @@
+"""Webhook delivery: payload shapes, GitLab's headers, the 4/40 consecutive-failure rule, redelivery."""
+import time
+
+from harness import run
+from sim import Sim
+from simtest import Receiver, assert_shape, eq
+
+sim = Sim("sim_webhooks")
+ADMIN = "glpat-admin-hooks"
+
+
+def fresh():
+    sim.reset()
+    sim.add_token(ADMIN, admin=True)
+    sim.seed("acme", 20, depth=1, fanout=2, tier="premium")
+    return sim.client(ADMIN)
+
+
+def a_project(c):
+    return c.get("/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1").json()[0]
+
+
+def add_hook(c, pid, url, token="hook-secret", **flags):
+    body = {"url": url, "token": token, "merge_requests_events": True, "push_events": False}
+    body.update(flags)
+    r = c.post(f"/api/v4/projects/{pid}/hooks", body)
+    eq(r.status, 201, "hook create")
+    return r.json()
+
+
+def test_mr_open_delivers_documented_payload_and_headers():
+    c = fresh()
+    rx = Receiver()
+    p = a_project(c)
+    h = add_hook(c, p["id"], rx.url)
+    add_hook(c, p["id"], rx.url, token=None, merge_requests_events=False)  # must not receive MR events
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "hello\n"}], wait=True)
+    eq(len(mr["deliveries"]), 1, "one matching hook")
+    got = rx.received()
+    eq(len(got), 1, "received")
+    req = got[0]
+    hd = {k.lower(): v for k, v in req["headers"].items()}
+    eq(hd["x-gitlab-event"], "Merge Request Hook", "event header")
+    eq(hd["x-gitlab-token"], "hook-secret", "token header")
+    eq(hd["x-gitlab-instance"], sim.base, "instance header")
+    eq(hd["content-type"], "application/json", "content type")
+    for k in ("idempotency-key", "x-gitlab-event-uuid", "x-gitlab-webhook-uuid"):
+        assert len(hd.get(k, "")) == 36, (k, hd.get(k))
+    assert hd["user-agent"].startswith("GitLab/"), hd["user-agent"]
+    body = req["body"]
+    assert_shape("webhook-merge-request.json", body,
+                 nullable={"$.object_attributes.assignee_id", "$.object_attributes.last_edited_at",
+                           "$.object_attributes.last_edited_by_id", "$.object_attributes.human_total_time_spent",
+                           "$.object_attributes.human_time_change", "$.object_attributes.human_time_estimate"},
+                 absent={"$.changes.updated_by_id", "$.changes.draft", "$.changes.updated_at", "$.changes.labels",
+                         "$.changes.last_edited_at", "$.changes.last_edited_by_id"})  # changes lists what changed
+    oa = body["object_attributes"]
+    eq((oa["action"], oa["iid"], oa["last_commit"]["id"], oa["target_project_id"]),
+       ("open", mr["iid"], mr["sha"], p["id"]), "object_attributes")
+    assert "oldrev" not in oa
+    d = sim.delivery(mr["deliveries"][0])
+    eq((d["hook_id"], d["response_status"], d["success"]), (h["id"], 200, True), "delivery record")
+    eq(d["request_headers"]["Idempotency-Key"], hd["idempotency-key"], "recorded headers")
+
+
+def test_push_and_reopen_actions():
+    c = fresh()
+    rx = Receiver()
+    p = a_project(c)
+    add_hook(c, p["id"], rx.url)
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "1\n"}], wait=True)
+    pushed = sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "2\n"}], wait=True)
+    sim.close_mr(p["id"], mr["iid"], wait=True)
+    sim.reopen_mr(p["id"], mr["iid"], wait=True)
+    acts = [(r["body"]["object_attributes"]["action"], r["body"]["object_attributes"].get("oldrev"))
+            for r in rx.received()]
+    eq(acts, [("open", None), ("update", mr["sha"]), ("close", None), ("reopen", None)], "actions")
+    eq(rx.received()[1]["body"]["object_attributes"]["last_commit"]["id"], pushed["sha"], "new head")
+    keys = {r["headers"]["Idempotency-Key"] for r in rx.received()}
+    eq(len(keys), 4, "one idempotency key per event")
+
+
+def test_redeliver_keeps_idempotency_key():
+    c = fresh()
+    rx = Receiver()
+    p = a_project(c)
+    add_hook(c, p["id"], rx.url)
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "x\n"}], wait=True)
+    again = sim.redeliver(mr["deliveries"][0], wait=True)
+    eq(again["redelivery_of"], mr["deliveries"][0], "redelivery_of")
+    a, b = rx.received()
+    eq(a["headers"]["Idempotency-Key"], b["headers"]["Idempotency-Key"], "same Idempotency-Key")
+    assert a["headers"]["X-Gitlab-Webhook-UUID"] != b["headers"]["X-Gitlab-Webhook-UUID"], "new webhook uuid"
+    eq(a["body"], b["body"], "same body")
+
+
+def test_four_failures_temporarily_disable():
+    c = fresh()
+    rx = Receiver(status=500)
+    p = a_project(c)
+    h = add_hook(c, p["id"], rx.url)
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
+    for i in range(1, 4):
+        st = c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()["alert_status"]
+        eq(st, "executable", f"after {i} failures")
+        sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": f"{i}\n"}], wait=True)
+    hook = c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()
+    eq(hook["alert_status"], "temporarily_disabled", "after 4 failures")
+    assert hook["disabled_until"], hook
+    # while temporarily disabled, events are not delivered
+    sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "5\n"}], wait=True)
+    eq(len(rx.received()), 4, "no delivery while disabled")
+    # a success (after re-enabling) resets the counter
+    sim.disable_hook(h["id"], alert_status="executable")
+    rx.status = 200
+    sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "6\n"}], wait=True)
+    eq(c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()["alert_status"], "executable", "recovered")
+    eq([x["failures"] for x in sim.hooks() if x["id"] == h["id"]], [0], "failures reset")
+
+
+def test_forty_failures_disable_permanently():
+    c = fresh()
+    sim.set_faults(hook_backoff_s=0)  # no waiting between attempts
+    rx = Receiver(status=404)
+    p = a_project(c)
+    h = add_hook(c, p["id"], rx.url)
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
+    for i in range(1, 39):
+        sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": f"{i}\n"}], wait=True)
+    eq(c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()["alert_status"], "temporarily_disabled", "39")
+    sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "39\n"}], wait=True)
+    hook = c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()
+    eq((hook["alert_status"], hook["disabled_until"]), ("disabled", None), "after 40")
+    eq(len(rx.received()), 40, "attempts")
+    sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "40\n"}], wait=True)
+    eq(len(rx.received()), 40, "disabled hooks get nothing")
+    sim.set_faults()
+
+
+def test_unreachable_hook_counts_as_failure():
+    c = fresh()
+    p = a_project(c)
+    h = add_hook(c, p["id"], "http://127.0.0.1:9/unreachable")
+    mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
+    d = sim.delivery(mr["deliveries"][0])
+    eq((d["success"], d["response_status"]), (False, None), "no answer")
+    assert d["error"], d
+    eq([x["failures"] for x in sim.hooks() if x["id"] == h["id"]], [1], "one failure")
+
+
+def test_group_hook_gets_mr_and_project_events():
+    c = fresh()
+    rx = Receiver()
+    r = c.post("/api/v4/groups/acme/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True})
+    eq(r.status, 201, "group hook")
+    made = sim.add_project("acme/team01", "brand-new", wait=True)
+    eq(len(made["deliveries"]), 1, "project_create delivery")
+    req = rx.received()[0]
+    eq(req["headers"]["X-Gitlab-Event"], "Project Hook", "event")
+    assert_shape("webhook-project-create.json", req["body"])
+    eq((req["body"]["event_name"], req["body"]["project_id"]), ("project_create", made["id"]), "payload")
+    sim.open_mr(made["id"], [{"path": "x", "content": "y\n"}], wait=True)
+    eq(rx.received()[1]["headers"]["X-Gitlab-Event"], "Merge Request Hook", "MR via group hook")
+    # a project outside the group is not delivered
+    sim.add_group("other", tier="premium")
+    sim.add_project("other", "elsewhere", wait=True)
+    eq(len(rx.received()), 2, "outside the group")
+
+
+run([test_mr_open_delivers_documented_payload_and_headers, test_push_and_reopen_actions,
+     test_redeliver_keeps_idempotency_key, test_four_failures_temporarily_disable,
+     test_forty_failures_disable_permanently, test_unreachable_hook_counts_as_failure,
+     test_group_hook_gets_mr_and_project_events])
