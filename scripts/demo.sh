@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# scripts/demo.sh — `make demo`: mrgate plus the GitLab simulator seeded with a demo group, so the whole flow can
+# be tried without a GitLab. Called by scripts/run.sh with the database ready and MRGATE_* exported.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+sim_listen=${MRGATE_DEMO_GITLAB:-127.0.0.1:8929}
+build/tests/gitlab-sim/gitlab-sim --seed-demo --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
+sim_pid=$!
+trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
+for _ in $(seq 50); do
+  curl -fsS "http://$sim_listen/__sim/health" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+
+cat <<MSG
+
+  mrgate demo: ${MRGATE_PUBLIC_URL}
+  Log in as "admin" with the password printed by: cat .mrgate/admin-password
+
+  On the Connection page, connect the simulated GitLab:
+    GitLab URL  http://$sim_listen
+    Group       demo            (300 repositories in nested subgroups)
+    Token       glpat-demo-0123456789abcdef
+
+  The simulator opens merge requests on request through its control API, e.g.
+    curl -X POST http://$sim_listen/__sim/merge_requests -d '{"project_id": 1000, "files": [{"path": "config.py", "content": "TOKEN = \"glpat-AbCdEf0123456789xyz1\"\\n"}]}'
+  Stop with Ctrl-C.
+
+MSG
+build/mrgate serve
