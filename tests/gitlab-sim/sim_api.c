@@ -25,6 +25,7 @@ static void h_group_get(struct sim_req *r);
 static void h_group_projects(struct sim_req *r);
 static void h_group_descendants(struct sim_req *r);
 static void h_group_subgroups(struct sim_req *r);
+static void h_group_member_all(struct sim_req *r);
 static void h_projects_list(struct sim_req *r);
 static void h_project_get(struct sim_req *r);
 static void h_project_put(struct sim_req *r);
@@ -39,6 +40,7 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/groups/:id/projects", h_group_projects, A},
     {"GET", "/api/v4/groups/:id/descendant_groups", h_group_descendants, A},
     {"GET", "/api/v4/groups/:id/subgroups", h_group_subgroups, A},
+    {"GET", "/api/v4/groups/:id/members/all/:user_id", h_group_member_all, A},
     {"GET", "/api/v4/groups/:id/hooks", sim_h_group_hooks_list, A},
     {"POST", "/api/v4/groups/:id/hooks", sim_h_group_hook_add, A},
     {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_get, A},
@@ -232,6 +234,30 @@ static void h_user(struct sim_req *r)
 }
 
 /* --- groups ---------------------------------------------------------------------------------------------- */
+
+/* GET /groups/:id/members/all/:user_id (inherited memberships included). The simulator knows the memberships of
+ * token users only: the token's own user is a member at the level its access map gives on the group. */
+static void h_group_member_all(struct sim_req *r)
+{
+    struct sim_group *g = sim_api_group(r, 0, 0);
+    if (!g)
+        return;
+    int64_t uid = 0;
+    int level = sim_access_group(r->token, g);
+    if (!sim_parse_int64(sim_req_cap(r, 1), &uid) || uid != r->token->user->id || level <= 0) {
+        sim_reply_message(r, 404, "404 Not found");
+        return;
+    }
+    const struct sim_user *u = r->token->user;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "id", json_object_new_int64(u->id));
+    json_object_object_add(o, "username", json_object_new_string(u->username));
+    json_object_object_add(o, "name", json_object_new_string(u->name ? u->name : u->username));
+    json_object_object_add(o, "state", json_object_new_string("active"));
+    json_object_object_add(o, "access_level", json_object_new_int(level));
+    json_object_object_add(o, "expires_at", NULL);
+    sim_reply_json(r, 200, o);
+}
 
 static struct json_object *render_group_item(struct sim_req *r, void *item)
 {

@@ -66,6 +66,8 @@ def test_api_token_gates():
     assert j["token"]["last4"] == "\u2026" + TOKENS["api"][-4:]
     assert "api" in j["token"]["scopes"]
     assert j["user"]["username"] == "alice" and j["user"]["bot"] is False
+    assert j["group_access_level"] == 50
+    assert not any("Maintainer" in w or "not a member" in w for w in j["warnings"]), j["warnings"]
     # a person's token: gating stops when they leave
     assert any("belongs to a person" in w for w in j["warnings"]), j["warnings"]
     g = get().json()
@@ -80,6 +82,14 @@ def test_group_by_numeric_id_and_bot_token():
     assert j["group"]["full_path"] == "acme"
     assert j["user"]["bot"] is True and j["token"]["kind"] == "group_access"
     assert not any("belongs to a person" in w for w in j["warnings"]), j["warnings"]
+
+
+def test_below_maintainer_warns():
+    sim.add_token("glpat-developerOnAcme0009", scopes=["api"], access={"acme": 30})
+    r = put("glpat-developerOnAcme0009")
+    assert r.status == 200, r.body
+    assert r.json()["group_access_level"] == 30
+    assert any("below Maintainer" in w for w in r.json()["warnings"]), r.json()["warnings"]
 
 
 def test_read_api_is_read_only():
@@ -178,7 +188,7 @@ def test_token_never_leaves_the_server():
     assert rows and rows[0][0].startswith("v1:") and TOKENS["api"] not in json.dumps(rows)
 
 
-run([test_no_connection_yet, test_api_token_gates, test_group_by_numeric_id_and_bot_token,
+run([test_no_connection_yet, test_api_token_gates, test_group_by_numeric_id_and_bot_token, test_below_maintainer_warns,
      test_read_api_is_read_only, test_expiring_soon_warns, test_bad_tokens_are_refused_and_nothing_changes,
      test_bad_input, test_unreachable_gitlab, test_tls_with_and_without_ca_bundle,
      test_update_token_keeps_connection_and_audits, test_delete_connection, test_token_never_leaves_the_server])
