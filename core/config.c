@@ -59,6 +59,23 @@ static const struct setting settings[] = {
 	 "largest API request body accepted"},
 	{"max-hook-bytes", "MRGATE_MAX_HOOK_BYTES", "26214400", SIZE(max_hook_bytes, 1024, 1073741824),
 	 "largest webhook body accepted (GitLab sends at most 25 MB)"},
+	{"gate-workers", "MRGATE_GATE_WORKERS", "4", INT(gate_workers, 1, 256),
+	 "merge-request gate worker threads (scans running at once in this instance)"},
+	{"gate-timeout", "MRGATE_GATE_TIMEOUT", "300", INT(gate_timeout, 5, 86400),
+	 "seconds a gate run may take; then it posts failed, or success with \"timed out\" when fail mode is open"},
+	{"gate-tree-max-bytes", "MRGATE_GATE_TREE_MAX_BYTES", "268435456",
+	 SIZE(gate_tree_max_bytes, 1024, 68719476736LL),
+	 "largest unpacked MR head tree (repository archive) handed to external scanners"},
+	{"scanner-sast", "MRGATE_SCANNER_SAST", "", STR(scanner_sast),
+	 "command printing SARIF for scan type sast; run in the MR head tree, which is also its last argument"},
+	{"scanner-dependencies", "MRGATE_SCANNER_DEPENDENCIES", "", STR(scanner_dependencies),
+	 "command printing SARIF for scan type dependencies (as for sast)"},
+	{"scanner-iac", "MRGATE_SCANNER_IAC", "", STR(scanner_iac),
+	 "command printing SARIF for scan type iac (as for sast)"},
+	{"scanner-license", "MRGATE_SCANNER_LICENSE", "", STR(scanner_license),
+	 "command printing SARIF for scan type license (as for sast)"},
+	{"scanner-malware", "MRGATE_SCANNER_MALWARE", "", STR(scanner_malware),
+	 "command printing SARIF for scan type malware (as for sast)"},
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))

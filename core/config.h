@@ -37,6 +37,14 @@ struct config {
 	int gitlab_backoff_ms;  /* first backoff delay before a retry (doubles, with jitter) */
 	size_t max_body_bytes;  /* cap on API request bodies */
 	size_t max_hook_bytes;  /* cap on webhook bodies */
+	int gate_workers;       /* merge-request gate worker threads */
+	int gate_timeout;       /* seconds one gate run may take before its fail-open/fail-closed verdict */
+	size_t gate_tree_max_bytes; /* cap on the unpacked MR head tree handed to external scanners */
+	char *scanner_sast;     /* command lines of the external SARIF scanners, per scan type ("" = none) */
+	char *scanner_dependencies;
+	char *scanner_iac;
+	char *scanner_license;
+	char *scanner_malware;
 };
 
 /*

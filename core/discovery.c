@@ -374,7 +374,7 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 			"SELECT id, trigger, state, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at,"
 			" to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at,"
 			" extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
-			" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error"
+			" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error, summary::text AS summary"
 			" FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
 			1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
@@ -395,6 +395,11 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 		json_object_object_add(o, ints[i], json_object_new_int64(store_i64(r, 0, ints[i], 0)));
 	const char *e = store_str(r, 0, "error");
 	json_object_object_add(o, "error", e ? json_object_new_string(e) : NULL);
+	const char *sum = store_str(r, 0, "summary");
+	struct json_object *sj = NULL;
+	if (sum && jsonx_parse(sum, strlen(sum), &sj) != CORE_OK)
+		sj = NULL;
+	json_object_object_add(o, "summary", sj);
 	*out = o;
 out:
 	PQclear(r);

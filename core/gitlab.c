@@ -985,6 +985,7 @@ struct xfer {
 	char *body; /* owned JSON text, or NULL */
 	size_t body_len;
 	bool idempotent;
+	bool raw; /* GITLAB_CALL_RAW: keep a 2xx body as bytes */
 	char tmpl[128];
 	int attempt;           /* exchanges started */
 	int64_t not_before_ms; /* earliest start of the next attempt */
@@ -1143,6 +1144,7 @@ static enum core_status xfer_init(struct xfer *x, struct gitlab *gl, const char 
 	x->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
 	if (flags & GITLAB_CALL_IDEMPOTENT)
 		x->idempotent = true;
+	x->raw = (flags & GITLAB_CALL_RAW) != 0;
 	return CORE_OK;
 }
 
@@ -1383,7 +1385,7 @@ static void xfer_succeed(struct xfer *x, long http)
 		x->buf = NULL;
 		x->len = x->cap = 0;
 	}
-	if (r->body_len > 0 && strcmp(x->method, "HEAD") != 0 &&
+	if (r->body_len > 0 && strcmp(x->method, "HEAD") != 0 && !x->raw &&
 	    jsonx_parse(r->body, r->body_len, &r->json) != CORE_OK) {
 		xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_BAD_RESPONSE, http,
 		          "GitLab answered %ld to %s %s with a body that is not JSON (a proxy or login page in front "

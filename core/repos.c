@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "jsonx.h"
+
 const char *const repos_status_names[] = {"ungated", "gated",    "exception", "applying",         "error",
 					   "hook_disabled", "new", "archived", "pending_deletion", "removed",
 					   "unmanaged", NULL};
@@ -20,12 +22,24 @@ const char *const repos_status_names[] = {"ungated", "gated",    "exception", "a
 	" to_char(first_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS first_seen,"                                    \
 	" to_char(last_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_seen,"                                      \
 	" to_char(removed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS removed_at,"                                    \
+	" effective_config, config_sources, exception, unmanaged, apply_result, apply_message,"                   \
+	" to_char(applied_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS applied_at,"                                    \
 	" (extract(epoch FROM coalesce(last_activity_at, '-infinity'::timestamptz)) * 1000000)::text AS act_key"
 
 static void add_str(struct json_object *o, const char *key, const PGresult *r, int i)
 {
 	const char *v = store_str(r, i, key);
 	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+/* A jsonb column as a JSON tree (NULL when SQL NULL). */
+static struct json_object *json_col(const PGresult *r, int i, const char *key)
+{
+	const char *v = store_str(r, i, key);
+	struct json_object *o = NULL;
+	if (v && jsonx_parse(v, strlen(v), &o) != CORE_OK)
+		o = NULL;
+	return o;
 }
 
 static struct json_object *row_json(const PGresult *r, int i)
@@ -48,6 +62,20 @@ static struct json_object *row_json(const PGresult *r, int i)
 	add_str(o, "first_seen", r, i);
 	add_str(o, "last_seen", r, i);
 	add_str(o, "removed_at", r, i);
+	json_object_object_add(o, "config", json_col(r, i, "effective_config"));
+	json_object_object_add(o, "config_sources", json_col(r, i, "config_sources"));
+	json_object_object_add(o, "exception", json_object_new_boolean(store_bool(r, i, "exception", false)));
+	json_object_object_add(o, "unmanaged", json_object_new_boolean(store_bool(r, i, "unmanaged", false)));
+	struct json_object *la = NULL;
+	if (store_str(r, i, "apply_result")) {
+		la = json_object_new_object();
+		json_object_object_add(la, "result", json_object_new_string(store_str(r, i, "apply_result")));
+		const char *m = store_str(r, i, "apply_message");
+		json_object_object_add(la, "message", m ? json_object_new_string(m) : NULL);
+		const char *at = store_str(r, i, "applied_at");
+		json_object_object_add(la, "at", at ? json_object_new_string(at) : NULL);
+	}
+	json_object_object_add(o, "last_apply", la);
 	return o;
 }
 
@@ -236,6 +264,51 @@ out:
 	PQclear(r);
 	PQclear(rc);
 	store_put(db, c);
+	free(ids);
+	return st;
+}
+
+enum core_status repos_select(struct store_conn *c, const struct repos_filter *f, PGresult **res_out, char *err,
+			      size_t errlen)
+{
+	*res_out = NULL;
+	char q[600], gp[600];
+	char *ids = NULL;
+	if (f->status && *f->status && !known_status(f->status)) {
+		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
+		return CORE_EINVAL;
+	}
+	if (f->q && *f->q) {
+		char esc[500];
+		like_escape(f->q, esc, sizeof(esc));
+		snprintf(q, sizeof(q), "%%%s%%", esc);
+	}
+	if (f->group && *f->group) {
+		char esc[500];
+		like_escape(f->group, esc, sizeof(esc));
+		snprintf(gp, sizeof(gp), "%s/%%", esc);
+	}
+	if (f->ids) {
+		size_t cap = (size_t)f->n_ids * 21 + 3, len = 0;
+		ids = malloc(cap);
+		if (!ids)
+			return CORE_ENOMEM;
+		ids[len++] = '{';
+		for (int i = 0; i < f->n_ids; i++)
+			len += (size_t)snprintf(ids + len, cap - len, "%s%lld", i ? "," : "", (long long)f->ids[i]);
+		snprintf(ids + len, cap - len, "}");
+	}
+	const char *archived = f->archived < 0 ? NULL : f->archived ? "true" : "false";
+	const char *p[] = {f->q && *f->q ? q : NULL,
+			   f->group && *f->group ? f->group : NULL,
+			   f->group && *f->group ? gp : NULL,
+			   f->status && *f->status ? f->status : NULL,
+			   archived,
+			   ids};
+	enum core_status st = store_exec(c,
+					 "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
+					 " ORDER BY path_with_namespace COLLATE \"C\", id",
+					 6, p, res_out);
 	free(ids);
 	return st;
 }

@@ -7,6 +7,9 @@
  * (coalesce(last_activity_at, -infinity), id) index; the cursor is the last row's sort key and id, so pages
  * are stable while repos are added or removed, and a page of 50 out of 10,000 is one indexed range scan.
  * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>").
+ * Each row carries the effective gating config ("config"), where each field came from ("config_sources": field ->
+ * "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result, message, at} (null
+ * before the first apply), all from the repo_status view (sql/0004_configs.sql).
  * Ownership: *out objects are new JSON trees owned by the caller.
  */
 #ifndef MRGATE_CORE_REPOS_H
@@ -43,6 +46,13 @@ extern const char *const repos_status_names[];
  */
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
 			    size_t errlen);
+
+/*
+ * Every repo matching the filter (sort, cursor and limit are ignored), ordered by path, on the caller's connection
+ * (inside its transaction): rows id, path_with_namespace, status. *res_out is the caller's (PQclear).
+ */
+enum core_status repos_select(struct store_conn *c, const struct repos_filter *f, PGresult **res_out, char *err,
+			      size_t errlen);
 
 /* One repo by GitLab project id; CORE_ENOTFOUND when unknown. */
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);

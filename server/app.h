@@ -25,5 +25,8 @@ struct app {
 /* GitLab client tuning from the settings. */
 #include "connection.h"
 void app_gitlab_tuning(const struct app *app, struct connection_tuning *out);
+/* The resync context of this process (token health, discovery, then applies). */
+#include "resync.h"
+void app_resync_ctx(struct app *app, struct resync_ctx *out);
 
 #endif

@@ -14,6 +14,9 @@
 #include "jsonx.h"
 #include "log.h"
 #include "repos.h"
+#include "resync.h"
+#include "scheduler.h"
+#include "settings.h"
 #include "routes.h"
 
 void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
@@ -151,32 +154,21 @@ struct sync_job {
 static void *sync_thread(void *arg)
 {
 	struct sync_job *job = arg;
-	struct connection_client *cc = NULL;
-	struct connection_tuning tune;
-	app_gitlab_tuning(job->app, &tune);
-	enum core_status st = connection_client_shared(job->app->db, job->app->secret_key, &tune, &cc);
-	if (st == CORE_OK)
-		discovery_execute(job->app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id,
-				  job->run_id, NULL, NULL, NULL);
-	else
-		discovery_fail(job->app->db, job->run_id, "could not open the GitLab connection");
-	connection_client_release(cc);
+	struct resync_ctx ctx;
+	app_resync_ctx(job->app, &ctx);
+	resync_execute(&ctx, job->run_id);
 	free(job);
 	return NULL;
 }
 
 int h_sync_start(struct req *r)
 {
-	struct connection_info ci;
-	memset(&ci, 0, sizeof(ci));
-	enum core_status st = connection_get(r->app->db, &ci);
-	connection_info_clear(&ci);
+	struct resync_ctx ctx;
+	app_resync_ctx(r->app, &ctx);
+	int64_t run_id = 0;
+	enum core_status st = resync_begin(&ctx, "api", &run_id);
 	if (st == CORE_ENOTFOUND)
 		return no_connection(r);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the connection");
-	int64_t run_id = 0;
-	st = discovery_begin(r->app->db, "api", r->app->instance, &run_id);
 	if (st == CORE_ECONFLICT)
 		return http_send_error(r->conn, 409, "sync_running",
 				       "a sync is already running (run %lld); follow it with GET /api/sync",
@@ -313,4 +305,43 @@ int h_groups_list(struct req *r)
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not list the groups");
 	return http_send_json(r->conn, 200, o);
+}
+
+/* --- settings -------------------------------------------------------------------------------------------------- */
+
+static int send_settings(struct req *r, int status)
+{
+	struct settings set;
+	enum core_status st = settings_get(r->app->db, r->app->cfg.resync_interval, &set);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the settings");
+	struct json_object *o = settings_json(&set), *sched = NULL, *last = NULL;
+	if (scheduler_state_json(r->app->db, &sched) == CORE_OK)
+		json_object_object_add(o, "scheduler", sched);
+	if (discovery_get(r->app->db, 0, &last) == CORE_OK)
+		json_object_object_add(o, "last_resync", last);
+	else
+		json_object_object_add(o, "last_resync", NULL);
+	return http_send_json(r->conn, status, o);
+}
+
+int h_settings_get(struct req *r)
+{
+	return send_settings(r, 200);
+}
+
+int h_settings_put(struct req *r)
+{
+	struct json_object *body = NULL;
+	int status;
+	char err[300];
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	enum core_status st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
+	json_object_put(body);
+	if (st == CORE_EINVAL)
+		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not store the settings");
+	return send_settings(r, 200);
 }

@@ -14,6 +14,7 @@
 
 #include "app.h"
 #include "auth.h"
+#include "cli_config.h"
 #include "crypto.h"
 #include "discovery.h"
 #include "gitlab.h"
@@ -22,7 +23,9 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "gate.h"
 #include "routes.h"
+#include "scheduler.h"
 
 void handlers_system_describe(void);
 
@@ -45,6 +48,11 @@ static void usage(FILE *out)
 		"  user add NAME [--admin]    create a dashboard user; the password is read from stdin\n"
 		"  token create USER NAME     create an API token for USER (printed once)\n"
 		"  sync                       list the connected group's repositories now, with progress\n"
+		"  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
+		"                             configure gating for repos in bulk and apply it to GitLab\n"
+		"  export                     print every gating config as JSON\n"
+		"  import FILE                replace every gating config from an export (validated first)\n"
+		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
 	config_print_help(out);
@@ -234,6 +242,63 @@ static int cmd_sync(struct app *app)
 	return 0;
 }
 
+static enum core_status scheduled_resync(void *user, const char *trigger)
+{
+	struct resync_ctx ctx;
+	app_resync_ctx(user, &ctx);
+	return resync_run(&ctx, trigger, NULL);
+}
+
+/* The installation's webhook secret on stdout: for admins who add a project or group hook by hand. */
+static int cmd_webhook_secret(struct app *app)
+{
+	char err[512];
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		return 1;
+	}
+	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	struct connection_tuning tune;
+	struct connection_client *cc = NULL;
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no GitLab connection yet: the webhook secret is created with the connection\n");
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not open the stored connection (see the log above)\n");
+		return 1;
+	}
+	printf("%s\n", connection_client_webhook_secret(cc));
+	connection_client_free(cc);
+	return 0;
+}
+
+/* Gate workers of this process, from the settings. */
+static struct gate_workers *start_gate_workers(struct app *app)
+{
+	struct gate_env env;
+	memset(&env, 0, sizeof(env));
+	env.db = app->db;
+	env.secret_key = app->secret_key;
+	app_gitlab_tuning(app, &env.tune);
+	env.public_url = app->cfg.public_url;
+	env.instance = app->instance;
+	env.timeout_s = app->cfg.gate_timeout;
+	env.tree_max_bytes = app->cfg.gate_tree_max_bytes;
+	env.scanners[GATE_SCAN_SAST] = app->cfg.scanner_sast;
+	env.scanners[GATE_SCAN_DEPENDENCIES] = app->cfg.scanner_dependencies;
+	env.scanners[GATE_SCAN_IAC] = app->cfg.scanner_iac;
+	env.scanners[GATE_SCAN_LICENSE] = app->cfg.scanner_license;
+	env.scanners[GATE_SCAN_MALWARE] = app->cfg.scanner_malware;
+	env.default_resync_interval = app->cfg.resync_interval;
+	return gate_workers_start(&env, app->cfg.gate_workers);
+}
+
 static int cmd_serve(struct app *app)
 {
 	char err[512];
@@ -300,6 +365,18 @@ static int cmd_serve(struct app *app)
 	}
 	handlers_system_describe();
 	routes_register(ctx, app);
+	struct gate_workers *gates = start_gate_workers(app);
+	if (!gates)
+		log_error("could not start the gate workers: merge requests will stay queued in this instance");
+	struct scheduler_opts so = {.database_url = app->cfg.database_url,
+				    .db = app->db,
+				    .instance = app->instance,
+				    .default_interval = app->cfg.resync_interval,
+				    .duty = scheduled_resync,
+				    .user = app};
+	struct scheduler *sched = scheduler_start(&so);
+	if (!sched)
+		log_warn("could not start the scheduler: scheduled resyncs will not run in this instance");
 	log_info("mrgate %s serving on %s://%s (public URL %s)", MRGATE_VERSION, app->tls ? "https" : "http",
 		 app->cfg.listen, app->cfg.public_url);
 
@@ -307,6 +384,8 @@ static int cmd_serve(struct app *app)
 		usleep(100 * 1000);
 
 	log_info("shutting down: finishing requests in flight");
+	scheduler_stop(sched);
+	gate_workers_stop(gates);
 	mg_stop(ctx);
 	mg_exit_library();
 	log_info("stopped");
@@ -367,6 +446,14 @@ int main(int argc, char **argv)
 		rc = cmd_user_add(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
 		rc = cmd_token_create(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "webhook-secret") == 0)
+		rc = cmd_webhook_secret(&app);
+	else if (strcmp(cmd, "configure") == 0)
+		rc = cli_configure(&app, nargs - 1, args + 1);
+	else if (strcmp(cmd, "export") == 0)
+		rc = cli_export(&app);
+	else if (strcmp(cmd, "import") == 0)
+		rc = cli_import(&app, nargs - 1, args + 1);
 	else if (strcmp(cmd, "sync") == 0)
 		rc = cmd_sync(&app);
 	else if (strcmp(cmd, "help") == 0) {

@@ -29,6 +29,22 @@ static const struct route routes[] = {
 	{"GET", "/api/repos", h_repos_list, ROUTE_USER},
 	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_USER},
 	{"GET", "/api/groups", h_groups_list, ROUTE_USER},
+	{"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
+	{"GET", "/api/gates", h_gates_list, ROUTE_USER},
+	{"GET", "/api/gates/{id}", h_gate_get, ROUTE_USER},
+	{"GET", "/api/configs/default", h_config_default_get, ROUTE_USER},
+	{"PUT", "/api/configs/default", h_config_default_put, ROUTE_USER},
+	{"GET", "/api/configs/groups", h_config_groups_list, ROUTE_USER},
+	{"GET", "/api/configs/groups/{path*}", h_config_group_get, ROUTE_USER},
+	{"PUT", "/api/configs/groups/{path*}", h_config_group_put, ROUTE_USER},
+	{"DELETE", "/api/configs/groups/{path*}", h_config_group_delete, ROUTE_USER},
+	{"GET", "/api/repos/{id}/config", h_repo_config_get, ROUTE_USER},
+	{"PUT", "/api/repos/{id}/config", h_repo_config_put, ROUTE_USER},
+	{"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_USER},
+	{"POST", "/api/configure", h_configure, ROUTE_USER},
+	{"GET", "/api/audit", h_audit_list, ROUTE_USER},
+	{"GET", "/api/settings", h_settings_get, ROUTE_USER},
+	{"PUT", "/api/settings", h_settings_put, ROUTE_USER},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))

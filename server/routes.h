@@ -59,5 +59,31 @@ int h_sync_get(struct req *r);
 int h_repos_list(struct req *r);
 int h_repo_get(struct req *r);
 int h_groups_list(struct req *r);
+int h_hook_gitlab(struct req *r);
+int h_gates_list(struct req *r);
+int h_gate_get(struct req *r);
+/* handlers_config.c */
+int h_config_default_get(struct req *r);
+int h_config_default_put(struct req *r);
+int h_config_groups_list(struct req *r);
+int h_config_group_get(struct req *r);
+int h_config_group_put(struct req *r);
+int h_config_group_delete(struct req *r);
+int h_repo_config_get(struct req *r);
+int h_repo_config_put(struct req *r);
+int h_repo_config_delete(struct req *r);
+int h_configure(struct req *r);
+int h_audit_list(struct req *r);
+
+/* The apply context of this server (hook URL written into buf, the connection's webhook secret borrowed). */
+struct apply_ctx;
+struct connection_client;
+void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap,
+		   struct apply_ctx *ctx);
+/* Start applying marked repos in the background (takes marked's ids); the reply's "apply" member or NULL. */
+struct gateconfig_marked;
+struct json_object *configure_start_apply(struct app *app, struct gateconfig_marked *marked);
+int h_settings_get(struct req *r);
+int h_settings_put(struct req *r);
 
 #endif

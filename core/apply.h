@@ -1,0 +1,104 @@
+/*
+ * core/apply.h
+ *    Bring one repository's GitLab side to the state its effective gating config asks for (DESIGN.md §3).
+ *
+ * Design: the wanted state of a repo is one of
+ *     off         no mrgate webhook; the merge setting restored if mrgate changed it
+ *     hook        one project hook at ctx->hook_url (merge request events only, a secret token, named "mrgate")
+ *     hook+merge  the hook and only_allow_merge_if_pipeline_succeeds = true
+ * (off when the repo is unmanaged or its effective `enabled` is false). apply_repo() reads before it writes:
+ *   1. GET /projects/:id/hooks (all pages); ours are those whose url equals ctx->hook_url, nobody else's hook is
+ *      ever touched. Wanted: keep one (the recorded id if present), PUT it when its flags differ or the SHA-256
+ *      of the token last pushed differs from the current secret's (GitLab never returns tokens), DELETE our other
+ *      copies; POST one when none exists. A POST that may have been applied (GITLAB_ERR_MAYBE_APPLIED) is
+ *      followed by a re-list: a hook with our URL that appeared is taken as created, else the item is retryable.
+ *      Not wanted: DELETE every copy of ours.
+ *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id (also re-checks archived and
+ *      pending deletion). The prior value is recorded in the database before the PUT that changes it, once: a
+ *      later apply never overwrites it. When the restore is owed, PUT the recorded prior back (when it differs).
+ * A repo already in its wanted state costs one GET (two with block_merge) and no write. Archived, pending-deletion
+ * and removed repos are skipped without a call. Every step is idempotent: after a crash half-way, running again
+ * finds the hook by URL (no duplicate) and the prior value where it was recorded.
+ * The outcome is stored in repo_gitlab_state (unchanged | changed | error | skipped, a message, the hook id, the
+ * token's SHA-256, the alert status, the applied state) unless dry_run, which makes only the reads and describes
+ * the writes it would make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on
+ * this project to manage webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token
+ * is refused, 422 on the URL -> how to let GitLab reach mrgate.
+ * Concurrency: apply_repo() holds a PostgreSQL advisory lock on the repo for its duration, so two workers (or two
+ * replicas) never reconcile the same repo at once.
+ * Threading: call from any thread; the struct gitlab is shared, nothing else is.
+ * Ownership: ctx strings are borrowed; res->plan is owned by the result (apply_result_clear()).
+ */
+#ifndef MRGATE_CORE_APPLY_H
+#define MRGATE_CORE_APPLY_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gitlab.h"
+#include "status.h"
+#include "store.h"
+
+struct apply_ctx {
+	const char *hook_url;       /* {public_url}/hooks/gitlab */
+	const char *webhook_secret; /* the X-Gitlab-Token our hooks carry (never logged) */
+	bool ssl_verify;            /* enable_ssl_verification on the hook (false for an http:// hook URL) */
+	int64_t run;                /* the apply run that marked the repo (0: clear applying unconditionally) */
+};
+
+/* The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab" into buf. */
+void apply_hook_url(const char *public_url, char *buf, size_t cap);
+
+enum apply_outcome { APPLY_UNCHANGED = 0, APPLY_CHANGED, APPLY_SKIPPED, APPLY_ERROR };
+const char *apply_outcome_name(enum apply_outcome o); /* "unchanged" | "changed" | "skipped" | "error" */
+
+/* A wanted state given by the caller instead of the stored config (dry runs of a config not yet stored). */
+struct apply_want {
+	bool hook;
+	bool block_merge;
+};
+
+struct apply_result {
+	enum apply_outcome outcome;
+	char message[512];        /* advice on error, what changed otherwise ("created webhook 12") */
+	bool retryable;           /* transient (5xx, timeout, 429, maybe-applied): retry later with backoff */
+	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
+	struct json_object *plan; /* {"hooks": {"create": n, "update": [ids], "delete": [ids]},
+	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}]} */
+};
+void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
+
+/*
+ * Reconcile repo_id with its stored effective config. Returns CORE_OK whenever an outcome was determined (look
+ * at res_out->outcome; APPLY_ERROR included), CORE_ENOTFOUND for an unknown repo, or a database error.
+ */
+enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
+			    bool dry_run, struct apply_result *res_out);
+
+/* The same with the wanted state given (want NULL: from the stored config). */
+enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
+				 const struct apply_want *want, bool dry_run, struct apply_result *res_out);
+
+/*
+ * Give up on repos marked for apply (no GitLab connection, no thread): record an error with message and clear
+ * their applying flag when it belongs to run (0: unconditionally).
+ */
+enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message);
+
+/* One repo of a batch. */
+struct apply_batch_item {
+	int64_t repo_id;                /* in */
+	const struct apply_want *want;  /* in, borrowed, may be NULL (the stored config) */
+	enum core_status status;        /* out */
+	struct apply_result res;        /* out: apply_result_clear() each */
+};
+
+/*
+ * Apply n repos with at most `concurrency` (>= 1, capped at 64) threads, each running apply_repo_want() on the
+ * next item. Returns when all are done. The fallback runner until the job engine drives apply_repo() itself.
+ */
+void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, struct apply_batch_item *items,
+		 size_t n, int concurrency, bool dry_run);
+
+#endif

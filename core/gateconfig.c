@@ -1,0 +1,798 @@
+/*
+ * core/gateconfig.c
+ *    Gating configs: validation, storage, audit, marking repos for apply, export and import.
+ */
+#include "gateconfig.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "jsonx.h"
+#include "pathglob.h"
+
+const char *const gateconfig_fields[] = {"enabled", "fail_on", "scans", "block_merge", "comment", "ignore_paths",
+					 NULL};
+const char *const gateconfig_fail_on[] = {"critical", "high", "medium", "low", "never", NULL};
+const char *const gateconfig_scans[] = {"secrets", "sast", "dependencies", "iac", "license", "malware", NULL};
+const char *const gateconfig_comment[] = {"off", "on_findings", "always", NULL};
+
+#define MAX_IGNORE_PATHS 200
+
+struct json_object *gateconfig_builtin(void)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "enabled", json_object_new_boolean(0));
+	json_object_object_add(o, "fail_on", json_object_new_string("high"));
+	struct json_object *scans = json_object_new_array();
+	json_object_array_add(scans, json_object_new_string("secrets"));
+	json_object_object_add(o, "scans", scans);
+	json_object_object_add(o, "block_merge", json_object_new_boolean(0));
+	json_object_object_add(o, "comment", json_object_new_string("on_findings"));
+	json_object_object_add(o, "ignore_paths", json_object_new_array());
+	return o;
+}
+
+static int index_of(const char *const *list, const char *s)
+{
+	for (int i = 0; list[i]; i++)
+		if (strcmp(list[i], s) == 0)
+			return i;
+	return -1;
+}
+
+static void join(const char *const *list, char *buf, size_t cap)
+{
+	size_t len = 0;
+	buf[0] = '\0';
+	for (int i = 0; list[i] && len < cap; i++) {
+		int n = snprintf(buf + len, cap - len, "%s%s", i ? ", " : "", list[i]);
+		if (n < 0)
+			break;
+		len += (size_t)n;
+	}
+}
+
+static enum core_status bad_enum(const char *field, const char *const *allowed, struct json_object *got, char *err,
+				 size_t errlen)
+{
+	char list[200];
+	join(allowed, list, sizeof(list));
+	const char *s = NULL;
+	if (jsonx_as_str(got, &s))
+		snprintf(err, errlen, "field \"%s\" must be one of %s (got \"%.60s\")", field, list, s);
+	else
+		snprintf(err, errlen, "field \"%s\" must be one of %s (got %s)", field, list,
+			 json_type_to_name(json_object_get_type(got)));
+	return CORE_EINVAL;
+}
+
+enum core_status gateconfig_validate(struct json_object *in, struct json_object **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	char list[200];
+	if (!in || !json_object_is_type(in, json_type_object)) {
+		snprintf(err, errlen, "a config must be a JSON object with some of the fields %s",
+			 "enabled, fail_on, scans, block_merge, comment, ignore_paths");
+		return CORE_EINVAL;
+	}
+	struct json_object *o = json_object_new_object();
+	if (!o)
+		return CORE_ENOMEM;
+	enum core_status st = CORE_EINVAL;
+	json_object_object_foreach(in, key, val)
+	{
+		if (index_of(gateconfig_fields, key) < 0) {
+			join(gateconfig_fields, list, sizeof(list));
+			snprintf(err, errlen, "unknown field \"%.60s\": a config has the fields %s", key, list);
+			goto out;
+		}
+		if (!val)
+			continue; /* null: inherit */
+		if (strcmp(key, "enabled") == 0 || strcmp(key, "block_merge") == 0) {
+			if (!json_object_is_type(val, json_type_boolean)) {
+				snprintf(err, errlen, "field \"%s\" must be true or false (got %s)", key,
+					 json_type_to_name(json_object_get_type(val)));
+				goto out;
+			}
+			json_object_object_add(o, key, json_object_new_boolean(json_object_get_boolean(val)));
+		} else if (strcmp(key, "fail_on") == 0 || strcmp(key, "comment") == 0) {
+			const char *const *allowed = key[0] == 'f' ? gateconfig_fail_on : gateconfig_comment;
+			const char *s;
+			if (!jsonx_as_str(val, &s) || index_of(allowed, s) < 0) {
+				st = bad_enum(key, allowed, val, err, errlen);
+				goto out;
+			}
+			json_object_object_add(o, key, json_object_new_string(s));
+		} else if (strcmp(key, "scans") == 0) {
+			join(gateconfig_scans, list, sizeof(list));
+			if (!json_object_is_type(val, json_type_array)) {
+				snprintf(err, errlen, "field \"scans\" must be an array of %s (got %s)", list,
+					 json_type_to_name(json_object_get_type(val)));
+				goto out;
+			}
+			bool seen[8] = {false};
+			size_t n = json_object_array_length(val);
+			for (size_t i = 0; i < n; i++) {
+				struct json_object *e = json_object_array_get_idx(val, i);
+				const char *s;
+				int k;
+				if (!jsonx_as_str(e, &s) || (k = index_of(gateconfig_scans, s)) < 0) {
+					if (jsonx_as_str(e, &s))
+						snprintf(err, errlen,
+							 "field \"scans\" has an unknown scan \"%.60s\": allowed are %s", s,
+							 list);
+					else
+						snprintf(err, errlen, "field \"scans\" must be an array of %s", list);
+					goto out;
+				}
+				seen[k] = true;
+			}
+			struct json_object *a = json_object_new_array();
+			for (int k = 0; gateconfig_scans[k]; k++)
+				if (seen[k])
+					json_object_array_add(a, json_object_new_string(gateconfig_scans[k]));
+			json_object_object_add(o, key, a);
+		} else { /* ignore_paths */
+			if (!json_object_is_type(val, json_type_array)) {
+				snprintf(err, errlen, "field \"ignore_paths\" must be an array of glob patterns (got %s)",
+					 json_type_to_name(json_object_get_type(val)));
+				goto out;
+			}
+			size_t n = json_object_array_length(val);
+			if (n > MAX_IGNORE_PATHS) {
+				snprintf(err, errlen, "field \"ignore_paths\" has %zu patterns; at most %d are allowed", n,
+					 MAX_IGNORE_PATHS);
+				goto out;
+			}
+			struct json_object *a = json_object_new_array();
+			json_object_object_add(o, key, a);
+			for (size_t i = 0; i < n; i++) {
+				const char *s;
+				if (!jsonx_as_str(json_object_array_get_idx(val, i), &s) || !pathglob_valid(s)) {
+					snprintf(err, errlen,
+						 "field \"ignore_paths\" item %zu is not a valid glob: patterns are "
+						 "non-empty strings such as \"vendor/\" or \"**/*.min.js\", without \"!\" "
+						 "negation and with closed brackets",
+						 i);
+					goto out;
+				}
+				json_object_array_add(a, json_object_new_string(s));
+			}
+		}
+	}
+	*out = o;
+	o = NULL;
+	st = CORE_OK;
+out:
+	json_object_put(o);
+	return st;
+}
+
+void gateconfig_marked_clear(struct gateconfig_marked *m)
+{
+	if (!m)
+		return;
+	free(m->ids);
+	memset(m, 0, sizeof(*m));
+}
+
+char *gateconfig_id_array(const int64_t *ids, size_t n)
+{
+	size_t cap = n * 21 + 3, len = 0;
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	s[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
+	snprintf(s + len, cap - len, "}");
+	return s;
+}
+
+enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
+				       size_t n_ids, const int64_t *force_ids, size_t n_force,
+				       struct gateconfig_marked *out)
+{
+	PGresult *r = NULL;
+	char *force = NULL, *scope = NULL;
+	if (out)
+		memset(out, 0, sizeof(*out));
+	if (n_force && !(force = gateconfig_id_array(force_ids, n_force)))
+		return CORE_ENOMEM;
+	if (ids && !(scope = gateconfig_id_array(ids, n_ids))) {
+		free(force);
+		return CORE_ENOMEM;
+	}
+	const char *p[] = {force, all ? "t" : "f", group, scope};
+	enum core_status st = store_exec(
+		c,
+		"WITH want AS ("
+		"  SELECT id FROM repo_status"
+		"  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
+		"    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
+		"          OR ($3::text IS NOT NULL AND (namespace_full_path = $3 OR namespace_full_path LIKE"
+		"              replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
+		"          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
+		"         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
+		" run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
+		" up AS ("
+		"  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
+		"  SELECT id, true, now(), run.run FROM want, run"
+		"  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
+		"   apply_run = excluded.apply_run"
+		"  RETURNING repo_id, apply_run)"
+		" SELECT repo_id, apply_run FROM up ORDER BY repo_id",
+		4, p, &r);
+	if (st != CORE_OK)
+		goto out;
+	int n = PQntuples(r);
+	if (out && n > 0) {
+		out->ids = malloc((size_t)n * sizeof(int64_t));
+		if (!out->ids) {
+			st = CORE_ENOMEM;
+			goto out;
+		}
+		for (int i = 0; i < n; i++)
+			out->ids[i] = store_i64(r, i, "repo_id", 0);
+		out->n = (size_t)n;
+		out->run = store_i64(r, 0, "apply_run", 0);
+	}
+out:
+	PQclear(r);
+	free(force);
+	free(scope);
+	return st;
+}
+
+static struct json_object *parse_col(const PGresult *r, int row, const char *col)
+{
+	const char *v = store_str(r, row, col);
+	struct json_object *o = NULL;
+	if (v && jsonx_parse(v, strlen(v), &o) != CORE_OK)
+		o = NULL;
+	return o;
+}
+
+static void add_str(struct json_object *o, const char *key, const PGresult *r, int i, const char *col)
+{
+	const char *v = store_str(r, i, col);
+	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
+}
+
+#define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
+enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, const int64_t *ids, size_t n_ids,
+				     bool all, struct json_object **out)
+{
+	*out = NULL;
+	PGresult *r = NULL;
+	char *arr = ids ? gateconfig_id_array(ids, n_ids) : NULL;
+	if (ids && !arr)
+		return CORE_ENOMEM;
+	const char *p[] = {all ? "t" : "f", group, arr};
+	enum core_status st = store_exec(
+		c,
+		"SELECT jsonb_build_object("
+		" 'default', (SELECT config FROM config_default),"
+		" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
+		"   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
+		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
+		" 'repos', (SELECT coalesce(jsonb_object_agg(cr.repo_id::text,"
+		"     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
+		"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
+		"   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"
+		"     OR ($2::text IS NOT NULL AND (r.namespace_full_path = $2 OR r.namespace_full_path LIKE"
+		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%')))"
+		") AS snap",
+		3, p, &r);
+	if (st == CORE_OK)
+		*out = parse_col(r, 0, "snap");
+	PQclear(r);
+	free(arr);
+	return st;
+}
+
+/* Begin a transaction on a fresh connection. */
+static enum core_status begin(struct store *db, struct store_conn **c)
+{
+	enum core_status st = store_get(db, c);
+	if (st == CORE_OK && (st = store_begin(*c)) != CORE_OK) {
+		store_put(db, *c);
+		*c = NULL;
+	}
+	return st;
+}
+
+/* Audit, mark for apply, commit. On failure the transaction is rolled back by store_put. */
+static enum core_status finish(struct store_conn *c, const char *actor, const char *action, const char *target,
+			       struct json_object *before, const char *group, const int64_t *ids, size_t n_ids,
+			       bool all, struct gateconfig_marked *marked)
+{
+	struct json_object *after = NULL;
+	enum core_status st = gateconfig_snapshot(c, group, ids, n_ids, all, &after);
+	if (st == CORE_OK)
+		st = audit_write(c, actor, action, target, before, after, NULL);
+	if (st == CORE_OK)
+		st = gateconfig_mark_apply(c, all, group, ids, n_ids, NULL, 0, marked);
+	if (st == CORE_OK)
+		st = store_commit(c);
+	if (st != CORE_OK)
+		gateconfig_marked_clear(marked);
+	json_object_put(after);
+	return st;
+}
+
+static const char *js(struct json_object *o)
+{
+	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+}
+
+enum core_status gateconfig_get_default(struct store *db, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c, "SELECT config, " TS("updated_at") " AS at, updated_by FROM config_default", 0, NULL, &r);
+	if (st == CORE_OK && PQntuples(r) != 1)
+		st = CORE_EINTERNAL;
+	if (st == CORE_OK) {
+		*out = json_object_new_object();
+		json_object_object_add(*out, "config", parse_col(r, 0, "config"));
+		add_str(*out, "updated_at", r, 0, "at");
+		add_str(*out, "updated_by", r, 0, "updated_by");
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status gateconfig_put_default(struct store *db, struct json_object *cfg, const char *actor,
+					struct gateconfig_marked *marked, struct json_object **out)
+{
+	*out = NULL;
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL, *full = gateconfig_builtin();
+	json_object_object_foreach(cfg, key, val) json_object_object_add(full, key, json_object_get(val));
+	enum core_status st = begin(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
+		goto out;
+	const char *p[] = {js(full), actor};
+	st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2, p,
+			NULL);
+	if (st == CORE_OK)
+		st = finish(c, actor, "config.default.update", "default", before, NULL, NULL, 0, true, marked);
+out:
+	store_put(db, c);
+	json_object_put(before);
+	json_object_put(full);
+	if (st == CORE_OK)
+		st = gateconfig_get_default(db, out);
+	return st;
+}
+
+bool gateconfig_group_path_valid(const char *path)
+{
+	size_t n = strlen(path), seg = 0;
+	if (n == 0 || n > 1000)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char ch = path[i];
+		if (ch == '/') {
+			if (seg == 0)
+				return false;
+			seg = 0;
+			continue;
+		}
+		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
+		      ch == '-' || ch == '.'))
+			return false;
+		seg++;
+	}
+	return seg > 0;
+}
+
+static struct json_object *group_row(const PGresult *r, int i)
+{
+	struct json_object *o = json_object_new_object();
+	add_str(o, "path", r, i, "path");
+	json_object_object_add(o, "config", parse_col(r, i, "config"));
+	add_str(o, "updated_at", r, i, "at");
+	add_str(o, "updated_by", r, i, "updated_by");
+	return o;
+}
+
+enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {path};
+	st = store_exec(c, "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups WHERE path = $1",
+			1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		*out = group_row(r, 0);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status gateconfig_list_groups(struct store *db, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups"
+			" ORDER BY path COLLATE \"C\"",
+			0, NULL, &r);
+	if (st == CORE_OK) {
+		*out = json_object_new_array();
+		for (int i = 0; i < PQntuples(r); i++)
+			json_object_array_add(*out, group_row(r, i));
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
+				      struct gateconfig_marked *marked, struct json_object **out)
+{
+	*out = NULL;
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	if (!gateconfig_group_path_valid(path))
+		return CORE_EINVAL;
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL;
+	enum core_status st = begin(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = gateconfig_snapshot(c, path, NULL, 0, false, &before)) != CORE_OK)
+		goto out;
+	const char *p[] = {path, js(cfg), actor};
+	st = store_exec(c,
+			"INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
+			" ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
+			" updated_by = excluded.updated_by",
+			3, p, NULL);
+	if (st == CORE_OK)
+		st = finish(c, actor, "config.group.update", path, before, path, NULL, 0, false, marked);
+out:
+	store_put(db, c);
+	json_object_put(before);
+	if (st == CORE_OK)
+		st = gateconfig_get_group(db, path, out);
+	return st;
+}
+
+enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
+					 struct gateconfig_marked *marked)
+{
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL;
+	PGresult *r = NULL;
+	enum core_status st = begin(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = gateconfig_snapshot(c, path, NULL, 0, false, &before)) != CORE_OK)
+		goto out;
+	const char *p[] = {path};
+	st = store_exec(c, "DELETE FROM config_groups WHERE path = $1 RETURNING path", 1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		st = finish(c, actor, "config.group.delete", path, before, path, NULL, 0, false, marked);
+out:
+	PQclear(r);
+	store_put(db, c);
+	json_object_put(before);
+	return st;
+}
+
+enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {id};
+	st = store_exec(c,
+			"SELECT id, path_with_namespace, coalesce(own_config, '{}') AS own, unmanaged, effective_config,"
+			" config_sources, inherited_config, exception, status FROM repo_status WHERE id = $1",
+			1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		struct json_object *o = json_object_new_object();
+		json_object_object_add(o, "repo_id", json_object_new_int64(repo_id));
+		add_str(o, "path_with_namespace", r, 0, "path_with_namespace");
+		json_object_object_add(o, "config", parse_col(r, 0, "own"));
+		json_object_object_add(o, "unmanaged", json_object_new_boolean(store_bool(r, 0, "unmanaged", false)));
+		json_object_object_add(o, "effective", parse_col(r, 0, "effective_config"));
+		json_object_object_add(o, "sources", parse_col(r, 0, "config_sources"));
+		json_object_object_add(o, "inherited", parse_col(r, 0, "inherited_config"));
+		json_object_object_add(o, "exception", json_object_new_boolean(store_bool(r, 0, "exception", false)));
+		add_str(o, "status", r, 0, "status");
+		*out = o;
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+static enum core_status repo_exists(struct store_conn *c, const char *id)
+{
+	PGresult *r = NULL;
+	const char *p[] = {id};
+	enum core_status st = store_exec(c, "SELECT 1 FROM repos WHERE id = $1", 1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	PQclear(r);
+	return st;
+}
+
+enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct json_object *cfg, bool unmanaged,
+				     const char *actor, struct gateconfig_marked *marked, struct json_object **out)
+{
+	*out = NULL;
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
+	enum core_status st = begin(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = repo_exists(c, id)) != CORE_OK)
+		goto out;
+	if ((st = gateconfig_snapshot(c, NULL, &repo_id, 1, false, &before)) != CORE_OK)
+		goto out;
+	const char *p[] = {id, js(cfg), unmanaged ? "t" : "f", actor};
+	st = store_exec(c,
+			"INSERT INTO config_repos (repo_id, config, unmanaged, updated_by) VALUES ($1, $2::jsonb, $3, $4)"
+			" ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
+			" updated_at = now(), updated_by = excluded.updated_by",
+			4, p, NULL);
+	if (st == CORE_OK)
+		st = finish(c, actor, "config.repo.update", id, before, NULL, &repo_id, 1, false, marked);
+out:
+	store_put(db, c);
+	json_object_put(before);
+	if (st == CORE_OK)
+		st = gateconfig_get_repo(db, repo_id, out);
+	return st;
+}
+
+enum core_status gateconfig_delete_repo(struct store *db, int64_t repo_id, const char *actor,
+					struct gateconfig_marked *marked)
+{
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL;
+	PGresult *r = NULL;
+	char id[24];
+	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
+	enum core_status st = begin(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = gateconfig_snapshot(c, NULL, &repo_id, 1, false, &before)) != CORE_OK)
+		goto out;
+	const char *p[] = {id};
+	st = store_exec(c, "DELETE FROM config_repos WHERE repo_id = $1 RETURNING repo_id", 1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		st = finish(c, actor, "config.repo.delete", id, before, NULL, &repo_id, 1, false, marked);
+out:
+	PQclear(r);
+	store_put(db, c);
+	json_object_put(before);
+	return st;
+}
+
+enum core_status gateconfig_export(struct store *db, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"SELECT jsonb_build_object('version', 1,"
+			" 'default', (SELECT config FROM config_default),"
+			" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups),"
+			" 'repos', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', cr.repo_id,"
+			"   'path_with_namespace', r.path_with_namespace, 'config', cr.config, 'unmanaged', cr.unmanaged)"
+			"   ORDER BY r.path_with_namespace COLLATE \"C\", cr.repo_id), '[]')"
+			"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id)) AS doc",
+			0, NULL, &r);
+	if (st == CORE_OK)
+		*out = parse_col(r, 0, "doc");
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+/* Validate an import document into normalised parts (all new trees). */
+static enum core_status import_validate(struct json_object *doc, struct json_object **def_out,
+					struct json_object **groups_out, struct json_object **repos_out, char *err,
+					size_t errlen)
+{
+	char sub[400];
+	struct json_object *v = NULL, *def = NULL, *groups = json_object_new_object(), *repos = json_object_new_array();
+	enum core_status st = CORE_EINVAL;
+	int64_t version = 0;
+	if (!doc || !json_object_is_type(doc, json_type_object)) {
+		snprintf(err, errlen, "the import must be a JSON object as written by mrgate export");
+		goto out;
+	}
+	json_object_object_foreach(doc, key, val)
+	{
+		(void)val;
+		if (strcmp(key, "version") && strcmp(key, "default") && strcmp(key, "groups") && strcmp(key, "repos")) {
+			snprintf(err, errlen, "unknown member \"%.60s\": an import has version, default, groups, repos",
+				 key);
+			goto out;
+		}
+	}
+	if (!jsonx_int64(doc, "version", &version) || version != 1) {
+		snprintf(err, errlen, "member \"version\" must be 1");
+		goto out;
+	}
+	if ((v = jsonx_get(doc, "default")) != NULL) {
+		if (gateconfig_validate(v, &def, sub, sizeof(sub)) != CORE_OK) {
+			snprintf(err, errlen, "default: %s", sub);
+			goto out;
+		}
+	} else {
+		def = json_object_new_object();
+	}
+	if ((v = jsonx_get(doc, "groups")) != NULL) {
+		if (!json_object_is_type(v, json_type_object)) {
+			snprintf(err, errlen, "member \"groups\" must be an object of group path to config");
+			goto out;
+		}
+		json_object_object_foreach(v, path, gcfg)
+		{
+			struct json_object *norm = NULL;
+			if (!gateconfig_group_path_valid(path)) {
+				snprintf(err, errlen, "groups: \"%.100s\" is not a GitLab group path", path);
+				goto out;
+			}
+			if (gateconfig_validate(gcfg, &norm, sub, sizeof(sub)) != CORE_OK) {
+				snprintf(err, errlen, "groups[\"%.100s\"]: %s", path, sub);
+				goto out;
+			}
+			json_object_object_add(groups, path, norm);
+		}
+	}
+	if ((v = jsonx_get(doc, "repos")) != NULL) {
+		if (!json_object_is_type(v, json_type_array)) {
+			snprintf(err, errlen, "member \"repos\" must be an array");
+			goto out;
+		}
+		for (size_t i = 0; i < json_object_array_length(v); i++) {
+			struct json_object *e = json_object_array_get_idx(v, i), *cfg = NULL, *norm = NULL;
+			int64_t id;
+			bool unmanaged = false;
+			if (!jsonx_int64(e, "id", &id) || id <= 0) {
+				snprintf(err, errlen, "repos[%zu]: member \"id\" must be a positive integer", i);
+				goto out;
+			}
+			if (jsonx_get(e, "unmanaged") && !jsonx_bool(e, "unmanaged", &unmanaged)) {
+				snprintf(err, errlen, "repos[%zu]: member \"unmanaged\" must be true or false", i);
+				goto out;
+			}
+			cfg = jsonx_get(e, "config");
+			if (cfg && gateconfig_validate(cfg, &norm, sub, sizeof(sub)) != CORE_OK) {
+				snprintf(err, errlen, "repos[%zu].config: %s", i, sub);
+				goto out;
+			}
+			struct json_object *row = json_object_new_object();
+			json_object_object_add(row, "id", json_object_new_int64(id));
+			json_object_object_add(row, "config", norm ? norm : json_object_new_object());
+			json_object_object_add(row, "unmanaged", json_object_new_boolean(unmanaged));
+			json_object_array_add(repos, row);
+		}
+	}
+	*def_out = def;
+	*groups_out = groups;
+	*repos_out = repos;
+	def = groups = repos = NULL;
+	st = CORE_OK;
+out:
+	json_object_put(def);
+	json_object_put(groups);
+	json_object_put(repos);
+	return st;
+}
+
+enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
+				   struct gateconfig_marked *marked, char *err, size_t errlen)
+{
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	struct json_object *def = NULL, *groups = NULL, *repos = NULL, *before = NULL, *full = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = import_validate(doc, &def, &groups, &repos, err, errlen);
+	if (st != CORE_OK)
+		return st;
+	full = gateconfig_builtin();
+	json_object_object_foreach(def, key, val) json_object_object_add(full, key, json_object_get(val));
+	if ((st = begin(db, &c)) != CORE_OK)
+		goto out;
+	/* every repo named must be known: checked before anything is written */
+	const char *pr[] = {js(repos)};
+	st = store_exec(c,
+			"SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
+			" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint) LIMIT 1",
+			1, pr, &r);
+	if (st != CORE_OK)
+		goto out;
+	if (PQntuples(r) > 0) {
+		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
+			 store_str(r, 0, "id"));
+		st = CORE_EINVAL;
+		goto out;
+	}
+	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
+		goto out;
+	const char *pd[] = {js(full), actor};
+	const char *pg[] = {js(groups), actor};
+	const char *prr[] = {js(repos), actor};
+	if ((st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2,
+			     pd, NULL)) != CORE_OK ||
+	    (st = store_exec(c, "DELETE FROM config_groups", 0, NULL, NULL)) != CORE_OK ||
+	    (st = store_exec(c,
+			     "INSERT INTO config_groups (path, config, updated_by)"
+			     " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
+			     2, pg, NULL)) != CORE_OK ||
+	    (st = store_exec(c, "DELETE FROM config_repos", 0, NULL, NULL)) != CORE_OK ||
+	    (st = store_exec(c,
+			     "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by)"
+			     " SELECT (e->>'id')::bigint, e->'config', (e->>'unmanaged')::boolean, $2"
+			     " FROM jsonb_array_elements($1::jsonb) e"
+			     " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged",
+			     2, prr, NULL)) != CORE_OK)
+		goto out;
+	st = finish(c, actor, "config.import", NULL, before, NULL, NULL, 0, true, marked);
+out:
+	if (st != CORE_OK && st != CORE_EINVAL)
+		snprintf(err, errlen, "could not store the import: %s", c ? store_last_error(c) : "no database");
+	PQclear(r);
+	store_put(db, c);
+	json_object_put(def);
+	json_object_put(groups);
+	json_object_put(repos);
+	json_object_put(before);
+	json_object_put(full);
+	return st;
+}

@@ -1,0 +1,218 @@
+/*
+ * core/scheduler.c
+ *    Leader election by advisory lock and the periodic duty.
+ */
+#include "scheduler.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "settings.h"
+
+/* Advisory lock key of the scheduler's leadership ("mrgate" + 2); migrations use ...0001. */
+#define LEADER_LOCK_KEY "7242840002"
+
+struct scheduler {
+	struct scheduler_opts o;
+	char *url;
+	char *instance;
+	PGconn *lead;     /* the connection holding the lock, while leader */
+	bool leader;
+	bool stop;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	pthread_t thread;
+};
+
+static bool simple_query_true(PGconn *c, const char *sql)
+{
+	PGresult *r = PQexec(c, sql);
+	bool ok = PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't';
+	PQclear(r);
+	return ok;
+}
+
+/* Try to become (or stay) the leader. Returns whether this instance leads now. */
+static bool try_lead(struct scheduler *s)
+{
+	if (s->lead && PQstatus(s->lead) == CONNECTION_OK && s->leader) {
+		if (simple_query_true(s->lead, "SELECT true"))
+			return true;
+		log_warn("scheduler: lost the leader connection; stepping down");
+	}
+	if (s->lead && PQstatus(s->lead) != CONNECTION_OK) {
+		PQfinish(s->lead);
+		s->lead = NULL;
+	}
+	s->leader = false;
+	if (!s->lead) {
+		s->lead = PQconnectdb(s->url);
+		if (PQstatus(s->lead) != CONNECTION_OK) {
+			PQfinish(s->lead);
+			s->lead = NULL;
+			return false;
+		}
+	}
+	if (!simple_query_true(s->lead, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")"))
+		return false;
+	s->leader = true;
+	struct store_conn *c = NULL;
+	if (store_get(s->o.db, &c) == CORE_OK) {
+		const char *p[] = {s->instance};
+		store_exec(c,
+			   "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
+			   " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
+			   1, p, NULL);
+	}
+	store_put(s->o.db, c);
+	log_info("scheduler: this instance (%s) now leads the scheduled duties", s->instance);
+	return true;
+}
+
+/* Is the duty due? */
+static bool due(struct scheduler *s)
+{
+	struct settings set;
+	if (settings_get(s->o.db, s->o.default_interval, &set) != CORE_OK)
+		return false;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	bool yes = false;
+	if (store_get(s->o.db, &c) != CORE_OK)
+		return false;
+	char interval[16];
+	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
+	const char *p[] = {interval};
+	if (store_exec(c,
+		       "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
+		       "  AS due FROM scheduler_state WHERE id = 1",
+		       1, p, &r) == CORE_OK)
+		yes = PQntuples(r) == 0 || store_bool(r, 0, "due", true);
+	PQclear(r);
+	store_put(s->o.db, c);
+	return yes;
+}
+
+static void record(struct scheduler *s, bool started)
+{
+	struct store_conn *c = NULL;
+	if (store_get(s->o.db, &c) != CORE_OK)
+		return;
+	struct settings set;
+	settings_get(s->o.db, s->o.default_interval, &set);
+	char interval[16];
+	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
+	const char *p[] = {interval};
+	if (started)
+		store_exec(c,
+			   "UPDATE scheduler_state SET last_started_at = now(),"
+			   " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
+			   1, p, NULL);
+	else
+		store_exec(c, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", 0, NULL, NULL);
+	store_put(s->o.db, c);
+}
+
+static void *run(void *arg)
+{
+	struct scheduler *s = arg;
+	pthread_mutex_lock(&s->lock);
+	while (!s->stop) {
+		pthread_mutex_unlock(&s->lock);
+		bool lead = try_lead(s);
+		metrics_set("mrgate_scheduler_leader", NULL, lead ? 1 : 0);
+		if (lead && due(s)) {
+			record(s, true);
+			enum core_status st = s->o.duty(s->o.user, "schedule");
+			record(s, false);
+			if (st != CORE_OK && st != CORE_ENOTFOUND)
+				log_warn("scheduler: the scheduled resync failed (%s)", core_status_code(st));
+		}
+		pthread_mutex_lock(&s->lock);
+		if (s->stop)
+			break;
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += 1;
+		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
+	}
+	pthread_mutex_unlock(&s->lock);
+	return NULL;
+}
+
+struct scheduler *scheduler_start(const struct scheduler_opts *o)
+{
+	struct scheduler *s = calloc(1, sizeof(*s));
+	if (!s)
+		return NULL;
+	s->o = *o;
+	s->url = strdup(o->database_url);
+	s->instance = strdup(o->instance);
+	pthread_mutex_init(&s->lock, NULL);
+	pthread_cond_init(&s->wake, NULL);
+	metrics_describe("mrgate_scheduler_leader", "gauge", "1 when this instance leads the scheduled duties");
+	if (!s->url || !s->instance || pthread_create(&s->thread, NULL, run, s) != 0) {
+		free(s->url);
+		free(s->instance);
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void scheduler_stop(struct scheduler *s)
+{
+	if (!s)
+		return;
+	pthread_mutex_lock(&s->lock);
+	s->stop = true;
+	pthread_cond_signal(&s->wake);
+	pthread_mutex_unlock(&s->lock);
+	pthread_join(s->thread, NULL);
+	if (s->lead)
+		PQfinish(s->lead); /* releases the advisory lock */
+	pthread_mutex_destroy(&s->lock);
+	pthread_cond_destroy(&s->wake);
+	free(s->url);
+	free(s->instance);
+	free(s);
+}
+
+bool scheduler_is_leader(struct scheduler *s)
+{
+	return s && s->leader;
+}
+
+enum core_status scheduler_state_json(struct store *db, struct json_object **out)
+{
+	*out = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c,
+			"SELECT leader, to_char(leader_since, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS leader_since,"
+			" to_char(last_started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_started_at,"
+			" to_char(last_finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_finished_at,"
+			" to_char(next_run_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS next_run_at"
+			" FROM scheduler_state WHERE id = 1",
+			0, NULL, &r);
+	if (st == CORE_OK) {
+		static const char *const keys[] = {"leader", "leader_since", "last_started_at", "last_finished_at",
+						   "next_run_at"};
+		*out = json_object_new_object();
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+			const char *v = PQntuples(r) ? store_str(r, 0, keys[i]) : NULL;
+			json_object_object_add(*out, keys[i], v ? json_object_new_string(v) : NULL);
+		}
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}

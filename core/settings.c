@@ -1,0 +1,145 @@
+/*
+ * core/settings.c
+ *    Installation settings in the settings table.
+ */
+#include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "jsonx.h"
+
+static void defaults(struct settings *s, int default_interval)
+{
+	memset(s, 0, sizeof(*s));
+	s->resync_interval = default_interval;
+	s->auto_gate_new_repos = false;
+	s->fail_open = false;
+	snprintf(s->hook_mode, sizeof(s->hook_mode), "project");
+}
+
+enum core_status settings_get(struct store *db, int default_interval, struct settings *out)
+{
+	defaults(out, default_interval);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_exec(c, "SELECT key, value::text AS value FROM settings", 0, NULL, &r);
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
+		const char *k = store_str(r, i, "key"), *v = store_str(r, i, "value");
+		struct json_object *j = NULL;
+		if (!k || !v || jsonx_parse(v, strlen(v), &j) != CORE_OK)
+			continue;
+		int64_t n;
+		bool b;
+		const char *sv;
+		if (strcmp(k, "resync_interval") == 0 && jsonx_as_int64(j, &n))
+			out->resync_interval = (int)n;
+		else if (strcmp(k, "auto_gate_new_repos") == 0 && json_object_is_type(j, json_type_boolean) &&
+			 jsonx_as_bool(j, &b))
+			out->auto_gate_new_repos = b;
+		else if (strcmp(k, "fail_mode") == 0 && jsonx_as_str(j, &sv))
+			out->fail_open = strcmp(sv, "open") == 0;
+		else if (strcmp(k, "hook_mode") == 0 && jsonx_as_str(j, &sv))
+			snprintf(out->hook_mode, sizeof(out->hook_mode), "%s", sv);
+		json_object_put(j);
+	}
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+struct json_object *settings_json(const struct settings *s)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "resync_interval", json_object_new_int(s->resync_interval));
+	json_object_object_add(o, "auto_gate_new_repos", json_object_new_boolean(s->auto_gate_new_repos));
+	json_object_object_add(o, "fail_mode", json_object_new_string(s->fail_open ? "open" : "closed"));
+	json_object_object_add(o, "hook_mode", json_object_new_string(s->hook_mode));
+	return o;
+}
+
+/* Validate one field; on success *value_out is the JSON text to store. */
+static enum core_status check_field(const char *key, struct json_object *v, char *err, size_t errlen)
+{
+	int64_t n;
+	const char *s;
+	if (strcmp(key, "resync_interval") == 0) {
+		if (!jsonx_as_int64(v, &n) || n < 60 || n > 604800) {
+			snprintf(err, errlen, "field \"resync_interval\" must be an integer number of seconds from 60 to "
+					      "604800 (7 days)");
+			return CORE_EINVAL;
+		}
+		return CORE_OK;
+	}
+	if (strcmp(key, "auto_gate_new_repos") == 0) {
+		if (!json_object_is_type(v, json_type_boolean)) {
+			snprintf(err, errlen, "field \"auto_gate_new_repos\" must be true or false");
+			return CORE_EINVAL;
+		}
+		return CORE_OK;
+	}
+	if (strcmp(key, "fail_mode") == 0) {
+		if (!jsonx_as_str(v, &s) || (strcmp(s, "open") != 0 && strcmp(s, "closed") != 0)) {
+			snprintf(err, errlen, "field \"fail_mode\" must be \"closed\" or \"open\"");
+			return CORE_EINVAL;
+		}
+		return CORE_OK;
+	}
+	if (strcmp(key, "hook_mode") == 0) {
+		if (!jsonx_as_str(v, &s) || (strcmp(s, "project") != 0 && strcmp(s, "group") != 0)) {
+			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" or \"group\"");
+			return CORE_EINVAL;
+		}
+		return CORE_OK;
+	}
+	snprintf(err, errlen,
+		 "unknown setting \"%.60s\": the settings are resync_interval, auto_gate_new_repos, fail_mode, hook_mode",
+		 key);
+	return CORE_EINVAL;
+}
+
+enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,
+			      char *err, size_t errlen)
+{
+	enum core_status st = CORE_OK;
+	json_object_object_foreach(obj, key, val)
+	{
+		st = check_field(key, val, err, errlen);
+		if (st != CORE_OK)
+			return st;
+	}
+	struct settings before;
+	st = settings_get(db, default_interval, &before);
+	if (st != CORE_OK)
+		return st;
+	struct store_conn *c = NULL;
+	struct json_object *bj = NULL;
+	st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_begin(c);
+	json_object_object_foreach(obj, k2, v2)
+	{
+		if (st != CORE_OK)
+			break;
+		const char *p[] = {k2, json_object_to_json_string_ext(v2, JSON_C_TO_STRING_PLAIN)};
+		st = store_exec(c,
+				"INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)"
+				" ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
+				2, p, NULL);
+	}
+	if (st == CORE_OK) {
+		bj = settings_json(&before);
+		st = audit_write(c, actor, "settings.update", NULL, bj, obj, NULL);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	store_put(db, c);
+	json_object_put(bj);
+	return st;
+}

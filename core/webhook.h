@@ -1,0 +1,83 @@
+/*
+ * core/webhook.h
+ *    The GitLab webhook receiver's logic: authenticate a delivery, record it once, and queue a gate run for a
+ *    merge request event that changes code.
+ *
+ * Design (DESIGN.md §4, GITLAB-API.md §9): the X-Gitlab-Token header is compared with the installation's webhook
+ * secret in constant time; a missing or wrong token is CORE_EUNAUTH and nothing is stored. Every authenticated
+ * delivery is recorded in webhook_events - also the ones not gated, with the reason - because GitLab disables a
+ * hook after 4 failed deliveries in a row: the receiver answers 2xx to everything it merely ignores. Deliveries
+ * are deduplicated on Idempotency-Key (stable across GitLab's retries of one event), else X-Gitlab-Webhook-UUID.
+ * A merge request event is gated when its action is open or reopen, or update with object_attributes.oldrev
+ * (new commits), the MR is open, and its target project is a gated repo (core/gate.h gate_config_load). The event
+ * row and the queued gate run are written in one transaction, committed before the caller answers; an advisory
+ * lock per MR serialises deliveries of one MR so that superseding sees the other's run.
+ * The payload is kept (jsonb) when at most WEBHOOK_PAYLOAD_KEEP bytes.
+ * Threading: thread-safe; one database connection per call.
+ * Ownership: the delivery's strings are borrowed; struct webhook_mr borrows from the parsed payload.
+ */
+#ifndef MRGATE_CORE_WEBHOOK_H
+#define MRGATE_CORE_WEBHOOK_H
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "status.h"
+#include "store.h"
+
+#define WEBHOOK_PAYLOAD_KEEP (256u * 1024)
+#define WEBHOOK_KEY_MAX 200 /* longer Idempotency-Key / UUID values are refused as keys (not stored) */
+
+struct webhook_delivery {
+	const char *token;           /* X-Gitlab-Token, or NULL */
+	const char *event;           /* X-Gitlab-Event, or NULL */
+	const char *idempotency_key; /* Idempotency-Key, or NULL */
+	const char *webhook_uuid;    /* X-Gitlab-Webhook-UUID, or NULL */
+	const char *body;
+	size_t len;
+};
+
+enum webhook_outcome { WEBHOOK_QUEUED = 0, WEBHOOK_COALESCED, WEBHOOK_DUPLICATE, WEBHOOK_IGNORED };
+const char *webhook_outcome_name(enum webhook_outcome o); /* "queued", "coalesced", "duplicate", "ignored" */
+
+struct webhook_result {
+	enum webhook_outcome outcome;
+	int64_t event_id;    /* 0 for a duplicate */
+	int64_t run_id;      /* the gate run queued (or joined), else 0 */
+	char reason[256];    /* why an event was ignored */
+	char event_label[32]; /* the event kind for metrics: merge_request, push, note, ..., other */
+};
+
+/*
+ * Receive one delivery. expected_secret: the installation's webhook secret (NULL when there is no connection:
+ * every delivery is then CORE_EUNAUTH). CORE_OK with *out filled for everything authenticated and recorded;
+ * CORE_EUNAUTH for a missing or wrong token (nothing stored); CORE_EUNAVAIL and other store errors when the
+ * event could not be recorded (the caller answers 5xx so that GitLab retries).
+ */
+enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
+				 struct webhook_result *out);
+
+/* --- pure helpers (exposed for tests) --------------------------------------------------------------------------- */
+
+struct webhook_mr {
+	int64_t project_id;        /* object_attributes.target_project_id, else project.id */
+	int64_t source_project_id; /* object_attributes.source_project_id, else project_id */
+	int64_t iid;
+	const char *action;        /* "" when absent */
+	const char *state;         /* "" when absent */
+	const char *head_sha;      /* object_attributes.last_commit.id */
+	const char *source_branch;
+	bool has_oldrev;
+};
+
+/* Read a merge request payload; CORE_EINVAL with why for a missing or mistyped field. */
+enum core_status webhook_parse_mr(const struct json_object *payload, struct webhook_mr *out, char *why,
+				  size_t whylen);
+/* open, reopen, or update with oldrev, on an open MR. why says what else it is. */
+bool webhook_mr_changes_code(const struct webhook_mr *m, char *why, size_t whylen);
+/* The metrics label of an X-Gitlab-Event value ("Merge Request Hook" -> "merge_request"; unknown -> "other"). */
+const char *webhook_event_label(const char *event);
+
+#endif

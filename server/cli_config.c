@@ -1,0 +1,295 @@
+/*
+ * server/cli_config.c
+ *    The CLI commands configure, export and import (called from main.c).
+ *
+ * Design: the same core calls as the API (configure_run, gateconfig_export/import), with the apply run in the
+ * foreground (apply_batch at MRGATE_GITLAB_CONCURRENCY) so the command ends when GitLab is in its wanted state.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "cli_config.h"
+#include "configure.h"
+#include "connection.h"
+#include "gateconfig.h"
+#include "jsonx.h"
+#include "log.h"
+#include "migrate.h"
+#include "routes.h"
+
+#define IMPORT_MAX_BYTES (64u * 1024u * 1024u)
+
+static int open_store(struct app *app)
+{
+	app->db = store_open(app->cfg.database_url, app->cfg.db_pool);
+	if (!app->db || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	return 0;
+}
+
+/* Open the GitLab client and the apply context; 0 on success. */
+static int open_gitlab(struct app *app, struct connection_client **cc, char *hook_url, size_t cap,
+		       struct apply_ctx *ctx)
+{
+	char err[512];
+	struct connection_tuning tune;
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		return 1;
+	}
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client(app->db, app->secret_key, &tune, cc);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no GitLab connection yet: connect one in the dashboard or with PUT /api/connection\n");
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
+		return 1;
+	}
+	app_apply_ctx(app, *cc, hook_url, cap, ctx);
+	return 0;
+}
+
+/* Apply the marked repos now and print the outcome; 0 when none failed. Clears marked. */
+static int apply_now(struct app *app, struct gateconfig_marked *marked)
+{
+	struct connection_client *cc = NULL;
+	struct apply_batch_item *items = NULL;
+	char hook_url[600];
+	struct apply_ctx ctx;
+	int rc = 1;
+	if (marked->n == 0) {
+		printf("GitLab is already in the wanted state: nothing to apply\n");
+		rc = 0;
+		goto out;
+	}
+	if (open_gitlab(app, &cc, hook_url, sizeof(hook_url), &ctx) != 0) {
+		apply_abandon(app->db, marked->ids, marked->n, marked->run,
+			      "no usable GitLab connection: the apply could not run");
+		goto out;
+	}
+	ctx.run = marked->run;
+	if (!(items = calloc(marked->n, sizeof(*items))))
+		goto out;
+	for (size_t i = 0; i < marked->n; i++)
+		items[i].repo_id = marked->ids[i];
+	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, marked->n, app->cfg.gitlab_concurrency, false);
+	size_t counts[4] = {0};
+	for (size_t i = 0; i < marked->n; i++) {
+		enum apply_outcome o = items[i].status == CORE_OK ? items[i].res.outcome : APPLY_ERROR;
+		counts[o]++;
+		if (o == APPLY_ERROR)
+			fprintf(stderr, "repo %lld: %s\n", (long long)items[i].repo_id,
+				items[i].res.message[0] ? items[i].res.message : core_status_code(items[i].status));
+		apply_result_clear(&items[i].res);
+	}
+	printf("applied %zu repos: %zu changed, %zu unchanged, %zu skipped, %zu errors\n", marked->n,
+	       counts[APPLY_CHANGED], counts[APPLY_UNCHANGED], counts[APPLY_SKIPPED], counts[APPLY_ERROR]);
+	rc = counts[APPLY_ERROR] ? 1 : 0;
+out:
+	free(items);
+	connection_client_free(cc);
+	gateconfig_marked_clear(marked);
+	return rc;
+}
+
+static void usage_configure(void)
+{
+	fprintf(stderr,
+		"usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | --no-block-merge]\n"
+		"                        [--comment off|on_findings|always] [--ungate] [--reapply] [--dry-run]\n"
+		"  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
+		"  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
+}
+
+int cli_configure(struct app *app, int argc, char **argv)
+{
+	const char *pattern = NULL;
+	bool dry_run = false, reapply = false;
+	struct json_object *cfg = json_object_new_object();
+	struct configure_out out;
+	char err[400], group[600];
+	int rc = 2;
+	memset(&out, 0, sizeof(out));
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(a, "--repos") == 0 && v)
+			pattern = v, i++;
+		else if (strcmp(a, "--fail-on") == 0 && v)
+			json_object_object_add(cfg, "fail_on", json_object_new_string(v)), i++;
+		else if (strcmp(a, "--comment") == 0 && v)
+			json_object_object_add(cfg, "comment", json_object_new_string(v)), i++;
+		else if (strcmp(a, "--scans") == 0 && v) {
+			struct json_object *arr = json_object_new_array();
+			const char *p = v;
+			while (*p) {
+				size_t n = strcspn(p, ",");
+				if (n)
+					json_object_array_add(arr, json_object_new_string_len(p, (int)n));
+				p += n + (p[n] == ',');
+			}
+			json_object_object_add(cfg, "scans", arr);
+			i++;
+		} else if (strcmp(a, "--block-merge") == 0)
+			json_object_object_add(cfg, "block_merge", json_object_new_boolean(1));
+		else if (strcmp(a, "--no-block-merge") == 0)
+			json_object_object_add(cfg, "block_merge", json_object_new_boolean(0));
+		else if (strcmp(a, "--ungate") == 0)
+			json_object_object_add(cfg, "enabled", json_object_new_boolean(0));
+		else if (strcmp(a, "--dry-run") == 0)
+			dry_run = true;
+		else if (strcmp(a, "--reapply") == 0)
+			reapply = true;
+		else {
+			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", a);
+			usage_configure();
+			goto out;
+		}
+	}
+	if (!pattern) {
+		usage_configure();
+		goto out;
+	}
+	rc = 1;
+	if (open_store(app) != 0)
+		goto out;
+	struct configure_req req;
+	memset(&req, 0, sizeof(req));
+	req.filter.archived = -1;
+	size_t pl = strlen(pattern);
+	if (strcmp(pattern, "**") == 0 || strcmp(pattern, "*") == 0) {
+		/* every repo: the default config */
+	} else if (pl > 3 && strcmp(pattern + pl - 3, "/**") == 0 && strcspn(pattern, "*?[") == pl - 2 &&
+		   pl - 3 < sizeof(group)) {
+		memcpy(group, pattern, pl - 3);
+		group[pl - 3] = '\0';
+		req.filter.group = group;
+	} else {
+		req.path_glob = pattern;
+	}
+	req.config = cfg;
+	req.dry_run = dry_run;
+	req.reapply = reapply;
+	req.actor = "cli";
+	enum core_status st = configure_run(app->db, &req, &out, err, sizeof(err));
+	if (st == CORE_EINVAL) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		goto out;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not store the configuration (%s)\n", core_status_code(st));
+		goto out;
+	}
+	int64_t selected = 0, to_apply = 0;
+	const char *level = "";
+	jsonx_int64(out.summary, "selected", &selected);
+	jsonx_int64(out.summary, "to_apply", &to_apply);
+	jsonx_str(out.summary, "level", &level);
+	if (!dry_run) {
+		printf("stored the config for %lld repos (%s level); %lld need GitLab changes\n", (long long)selected,
+		       level, (long long)to_apply);
+		rc = apply_now(app, &out.marked);
+		goto out;
+	}
+	/* dry run: read GitLab for the repos that would change, write nothing */
+	printf("dry run: %lld repos selected (%s level), %lld would be applied\n", (long long)selected, level,
+	       (long long)to_apply);
+	rc = 0;
+	if (out.n_plan) {
+		struct connection_client *cc = NULL;
+		char hook_url[600];
+		struct apply_ctx ctx;
+		if (open_gitlab(app, &cc, hook_url, sizeof(hook_url), &ctx) != 0) {
+			rc = 1;
+			goto out;
+		}
+		struct apply_batch_item *items = calloc(out.n_plan, sizeof(*items));
+		if (items) {
+			for (size_t i = 0; i < out.n_plan; i++) {
+				items[i].repo_id = out.plan_ids[i];
+				items[i].want = &out.plan_wants[i];
+			}
+			apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, out.n_plan,
+				    app->cfg.gitlab_concurrency, true);
+			long writes = 0;
+			for (size_t i = 0; i < out.n_plan; i++) {
+				printf("repo %lld: %s %s\n", (long long)items[i].repo_id,
+				       apply_outcome_name(items[i].res.outcome),
+				       json_object_to_json_string_ext(items[i].res.plan, JSON_C_TO_STRING_PLAIN));
+				writes += items[i].res.writes;
+				if (items[i].res.outcome == APPLY_ERROR)
+					printf("  %s\n", items[i].res.message);
+				apply_result_clear(&items[i].res);
+			}
+			printf("dry run: %ld GitLab writes would be made\n", writes);
+		}
+		free(items);
+		connection_client_free(cc);
+	}
+out:
+	configure_out_clear(&out);
+	json_object_put(cfg);
+	return rc;
+}
+
+int cli_export(struct app *app)
+{
+	if (open_store(app) != 0)
+		return 1;
+	struct json_object *doc = NULL;
+	if (gateconfig_export(app->db, &doc) != CORE_OK) {
+		fprintf(stderr, "mrgate: could not read the configs\n");
+		return 1;
+	}
+	printf("%s\n", json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	json_object_put(doc);
+	return 0;
+}
+
+int cli_import(struct app *app, int argc, char **argv)
+{
+	if (argc < 1) {
+		fprintf(stderr, "usage: mrgate import FILE   (a document written by mrgate export; - for stdin)\n");
+		return 2;
+	}
+	FILE *f = strcmp(argv[0], "-") == 0 ? stdin : fopen(argv[0], "rb");
+	if (!f) {
+		fprintf(stderr, "mrgate: could not open %s\n", argv[0]);
+		return 1;
+	}
+	char *buf = malloc(IMPORT_MAX_BYTES + 1);
+	size_t n = buf ? fread(buf, 1, IMPORT_MAX_BYTES + 1, f) : 0;
+	if (f != stdin)
+		fclose(f);
+	struct json_object *doc = NULL;
+	struct gateconfig_marked marked = {0};
+	char err[500];
+	int rc = 1;
+	if (!buf || n > IMPORT_MAX_BYTES) {
+		fprintf(stderr, "mrgate: the import file is larger than 64 MiB\n");
+		goto out;
+	}
+	if (jsonx_parse(buf, n, &doc) != CORE_OK) {
+		fprintf(stderr, "mrgate: import refused: %s is not valid JSON; nothing was changed\n", argv[0]);
+		goto out;
+	}
+	if (open_store(app) != 0)
+		goto out;
+	enum core_status st = gateconfig_import(app->db, doc, "cli", &marked, err, sizeof(err));
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: import refused: %s; nothing was changed\n", err);
+		goto out;
+	}
+	printf("imported the configs\n");
+	rc = apply_now(app, &marked);
+out:
+	gateconfig_marked_clear(&marked);
+	json_object_put(doc);
+	free(buf);
+	return rc;
+}

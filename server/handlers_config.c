@@ -1,0 +1,529 @@
+/*
+ * server/handlers_config.c
+ *    Gating configs (default, per group, per repo), bulk configure with dry run, the audit log; and the
+ *    stand-in apply runner configure_start_apply() until the job engine runs apply items.
+ */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "apply.h"
+#include "audit.h"
+#include "configure.h"
+#include "connection.h"
+#include "gateconfig.h"
+#include "http_json.h"
+#include "json_util.h"
+#include "jsonx.h"
+#include "log.h"
+#include "routes.h"
+
+/* --- the stand-in apply runner (replaced by jobs_create() when the job engine lands) ---------------------------- */
+
+struct apply_job {
+	struct app *app;
+	struct gateconfig_marked marked;
+};
+
+/* Fill ctx for this server (hook URL into buf). */
+void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx)
+{
+	memset(ctx, 0, sizeof(*ctx));
+	apply_hook_url(app->cfg.public_url, buf, cap);
+	ctx->hook_url = buf;
+	ctx->webhook_secret = connection_client_webhook_secret(cc);
+	/* GitLab cannot verify TLS on a plain-http URL; the flag is meaningless there, so it is sent as false */
+	ctx->ssl_verify = strncmp(buf, "https://", 8) == 0;
+}
+
+static void *apply_thread(void *arg)
+{
+	struct apply_job *job = arg;
+	struct app *app = job->app;
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	struct apply_batch_item *items = calloc(job->marked.n, sizeof(*items));
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = items ? connection_client_shared(app->db, app->secret_key, &tune, &cc) : CORE_ENOMEM;
+	if (st != CORE_OK) {
+		apply_abandon(app->db, job->marked.ids, job->marked.n, job->marked.run,
+			      st == CORE_ENOTFOUND ? "no GitLab connection: connect one with PUT /api/connection"
+						   : "could not open the GitLab connection");
+		goto out;
+	}
+	char hook_url[600];
+	struct apply_ctx ctx;
+	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
+	ctx.run = job->marked.run;
+	for (size_t i = 0; i < job->marked.n; i++)
+		items[i].repo_id = job->marked.ids[i];
+	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, job->marked.n, app->cfg.gitlab_concurrency,
+		    false);
+	size_t changed = 0, errors = 0;
+	for (size_t i = 0; i < job->marked.n; i++) {
+		changed += items[i].res.outcome == APPLY_CHANGED;
+		errors += items[i].res.outcome == APPLY_ERROR || items[i].status != CORE_OK;
+		apply_result_clear(&items[i].res);
+	}
+	log_info("apply run %lld: %zu repos, %zu changed, %zu errors", (long long)job->marked.run, job->marked.n,
+		 changed, errors);
+out:
+	connection_client_release(cc);
+	free(items);
+	gateconfig_marked_clear(&job->marked);
+	free(job);
+	return NULL;
+}
+
+/*
+ * Start applying the marked repos in the background; takes over marked's ids. Returns the reply's "apply"
+ * member: {"run", "repos", "progress"}, or NULL when nothing was marked.
+ */
+struct json_object *configure_start_apply(struct app *app, struct gateconfig_marked *marked)
+{
+	if (marked->n == 0) {
+		gateconfig_marked_clear(marked);
+		return NULL;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "run", json_object_new_int64(marked->run));
+	json_object_object_add(o, "repos", json_object_new_int64((int64_t)marked->n));
+	json_object_object_add(o, "progress", json_object_new_string("/api/repos?status=applying"));
+	struct apply_job *job = calloc(1, sizeof(*job));
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (job) {
+		job->app = app;
+		job->marked = *marked;
+		memset(marked, 0, sizeof(*marked));
+	}
+	if (!job || pthread_create(&t, &attr, apply_thread, job) != 0) {
+		struct gateconfig_marked *m = job ? &job->marked : marked;
+		apply_abandon(app->db, m->ids, m->n, m->run, "could not start the apply");
+		gateconfig_marked_clear(m);
+		free(job);
+	}
+	pthread_attr_destroy(&attr);
+	return o;
+}
+
+/* --- helpers -------------------------------------------------------------------------------------------------- */
+
+/* Validate body as a config; on failure the 400 has been sent. */
+static bool read_config(struct req *r, struct json_object *in, struct json_object **cfg, int *status)
+{
+	char err[400];
+	if (gateconfig_validate(in, cfg, err, sizeof(err)) != CORE_OK) {
+		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+		return false;
+	}
+	return true;
+}
+
+/* Reply obj (taken) with the apply it started, if any. */
+static int reply_with_apply(struct req *r, int status, struct json_object *obj, struct gateconfig_marked *marked)
+{
+	if (!obj)
+		obj = json_object_new_object();
+	json_object_object_add(obj, "apply", configure_start_apply(r->app, marked));
+	return http_send_json(r->conn, status, obj);
+}
+
+static bool parse_id(const char *s, int64_t *id)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+	if (*end || v <= 0 || end == s)
+		return false;
+	*id = v;
+	return true;
+}
+
+/* --- default -------------------------------------------------------------------------------------------------- */
+
+int h_config_default_get(struct req *r)
+{
+	struct json_object *o = NULL;
+	enum core_status st = gateconfig_get_default(r->app->db, &o);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the default config");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_config_default_put(struct req *r)
+{
+	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
+	struct gateconfig_marked marked = {0};
+	int status;
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	if (!read_config(r, body, &cfg, &status))
+		goto out;
+	enum core_status st = gateconfig_put_default(r->app->db, cfg, r->who.actor, &marked, &o);
+	if (st != CORE_OK)
+		status = http_send_status(r->conn, st, "could not store the default config");
+	else
+		status = reply_with_apply(r, 200, o, &marked);
+out:
+	gateconfig_marked_clear(&marked);
+	json_object_put(body);
+	json_object_put(cfg);
+	return status;
+}
+
+/* --- groups --------------------------------------------------------------------------------------------------- */
+
+static bool group_path(struct req *r, int *status)
+{
+	if (!gateconfig_group_path_valid(r->params[0])) {
+		*status = http_send_error(r->conn, 400, "invalid_input",
+					  "\"%.200s\" is not a GitLab group path such as \"acme/platform\"", r->params[0]);
+		return false;
+	}
+	return true;
+}
+
+int h_config_groups_list(struct req *r)
+{
+	struct json_object *o = NULL;
+	enum core_status st = gateconfig_list_groups(r->app->db, &o);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not list the group configs");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_config_group_get(struct req *r)
+{
+	int status;
+	if (!group_path(r, &status))
+		return status;
+	struct json_object *o = NULL;
+	enum core_status st = gateconfig_get_group(r->app->db, r->params[0], &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found",
+				       "group \"%.200s\" has no config of its own; it inherits the default", r->params[0]);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the group config");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_config_group_put(struct req *r)
+{
+	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
+	struct gateconfig_marked marked = {0};
+	int status;
+	if (!group_path(r, &status))
+		return status;
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	if (!read_config(r, body, &cfg, &status))
+		goto out;
+	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], cfg, r->who.actor, &marked, &o);
+	if (st != CORE_OK)
+		status = http_send_status(r->conn, st, "could not store the group config");
+	else
+		status = reply_with_apply(r, 200, o, &marked);
+out:
+	gateconfig_marked_clear(&marked);
+	json_object_put(body);
+	json_object_put(cfg);
+	return status;
+}
+
+int h_config_group_delete(struct req *r)
+{
+	struct gateconfig_marked marked = {0};
+	int status;
+	if (!group_path(r, &status))
+		return status;
+	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &marked);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "group \"%.200s\" has no config of its own",
+				       r->params[0]);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not remove the group config");
+	status = reply_with_apply(r, 200, NULL, &marked);
+	gateconfig_marked_clear(&marked);
+	return status;
+}
+
+/* --- repos ---------------------------------------------------------------------------------------------------- */
+
+int h_repo_config_get(struct req *r)
+{
+	int64_t id;
+	if (!parse_id(r->params[0], &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	struct json_object *o = NULL;
+	enum core_status st = gateconfig_get_repo(r->app->db, id, &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the repository's config");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_repo_config_put(struct req *r)
+{
+	struct json_object *body = NULL, *cfg = NULL, *o = NULL, *um = NULL;
+	struct gateconfig_marked marked = {0};
+	int status;
+	int64_t id;
+	bool unmanaged = false;
+	if (!parse_id(r->params[0], &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	/* "unmanaged" sits beside the config fields */
+	if (json_object_object_get_ex(body, "unmanaged", &um)) {
+		if (um && !jsonx_as_bool(um, &unmanaged)) {
+			status = http_send_error(r->conn, 400, "invalid_config", "field \"unmanaged\" must be true or false");
+			goto out;
+		}
+		json_object_object_del(body, "unmanaged");
+	}
+	if (!read_config(r, body, &cfg, &status))
+		goto out;
+	enum core_status st = gateconfig_put_repo(r->app->db, id, cfg, unmanaged, r->who.actor, &marked, &o);
+	if (st == CORE_ENOTFOUND)
+		status = http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
+	else if (st != CORE_OK)
+		status = http_send_status(r->conn, st, "could not store the repository's config");
+	else
+		status = reply_with_apply(r, 200, o, &marked);
+out:
+	gateconfig_marked_clear(&marked);
+	json_object_put(body);
+	json_object_put(cfg);
+	return status;
+}
+
+int h_repo_config_delete(struct req *r)
+{
+	struct gateconfig_marked marked = {0};
+	int64_t id;
+	if (!parse_id(r->params[0], &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found",
+				       "repository %lld has no config of its own; it already inherits", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not reset the repository's config");
+	int status = reply_with_apply(r, 200, NULL, &marked);
+	gateconfig_marked_clear(&marked);
+	return status;
+}
+
+/* --- bulk configure ------------------------------------------------------------------------------------------- */
+
+/* Read the selection into req (ids points into *ids_out, which the caller frees). On failure the 400 is sent. */
+static bool read_selection(struct req *r, struct json_object *body, struct configure_req *req, int64_t **ids_out,
+			   int *status)
+{
+	struct json_object *sel = jsonx_get(body, "selection"), *arr = NULL, *flt = NULL;
+	req->filter.archived = -1;
+	if (sel && json_object_is_type(sel, json_type_array))
+		arr = sel;
+	else if (sel && json_object_is_type(sel, json_type_object)) {
+		jsonx_array(sel, "ids", &arr);
+		jsonx_object(sel, "filter", &flt);
+	}
+	if (!arr && !flt) {
+		*status = http_send_error(r->conn, 400, "invalid_input",
+					  "field \"selection\" must be an array of repository ids, {\"ids\": [...]} or "
+					  "{\"filter\": {\"q\", \"group\", \"status\", \"archived\", \"path\"}}");
+		return false;
+	}
+	if (arr) {
+		size_t n = json_object_array_length(arr);
+		if (n == 0 || n > 100000) {
+			*status = http_send_error(r->conn, 400, "invalid_input",
+						  "the selection must name 1 to 100000 repositories");
+			return false;
+		}
+		*ids_out = malloc(n * sizeof(int64_t));
+		if (!*ids_out) {
+			*status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
+			return false;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (!jsonx_as_int64(json_object_array_get_idx(arr, i), &(*ids_out)[i]) || (*ids_out)[i] <= 0) {
+				*status = http_send_error(r->conn, 400, "invalid_input",
+							  "selection ids must be positive integers (item %zu is not)", i);
+				return false;
+			}
+		req->ids = *ids_out;
+		req->n_ids = n;
+		return true;
+	}
+	json_object_object_foreach(flt, key, val)
+	{
+		const char *s = NULL;
+		bool b;
+		if (strcmp(key, "archived") == 0) {
+			if (val && !jsonx_as_bool(val, &b))
+				goto bad;
+			req->filter.archived = val ? b : -1;
+			continue;
+		}
+		if (val && !jsonx_as_str(val, &s))
+			goto bad;
+		if (strcmp(key, "q") == 0)
+			req->filter.q = s;
+		else if (strcmp(key, "group") == 0)
+			req->filter.group = s;
+		else if (strcmp(key, "status") == 0)
+			req->filter.status = s;
+		else if (strcmp(key, "path") == 0)
+			req->path_glob = s;
+		else
+			goto bad;
+		continue;
+	bad:
+		*status = http_send_error(r->conn, 400, "invalid_input",
+					  "filter member \"%.60s\" is not valid: a filter has q, group, status, path "
+					  "(strings) and archived (boolean)",
+					  key);
+		return false;
+	}
+	return true;
+}
+
+int h_configure(struct req *r)
+{
+	struct json_object *body = NULL, *o = NULL;
+	struct configure_out out;
+	struct configure_req req;
+	struct apply_batch_item *items = NULL;
+	struct connection_client *cc = NULL;
+	int64_t *ids = NULL;
+	int status;
+	char err[400];
+	memset(&out, 0, sizeof(out));
+	memset(&req, 0, sizeof(req));
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	if (!read_selection(r, body, &req, &ids, &status))
+		goto out;
+	struct json_object *v;
+	if (!(req.config = jsonx_get(body, "config"))) {
+		status = http_send_error(r->conn, 400, "invalid_config",
+					 "field \"config\" must be an object with some of the fields enabled, fail_on, "
+					 "scans, block_merge, comment, ignore_paths");
+		goto out;
+	}
+	if ((v = jsonx_get(body, "dry_run")) && !jsonx_as_bool(v, &req.dry_run)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"dry_run\" must be true or false");
+		goto out;
+	}
+	if ((v = jsonx_get(body, "reapply")) && !jsonx_as_bool(v, &req.reapply)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"reapply\" must be true or false");
+		goto out;
+	}
+	req.actor = r->who.actor;
+	enum core_status st = configure_run(r->app->db, &req, &out, err, sizeof(err));
+	if (st == CORE_EINVAL) {
+		status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+		goto out;
+	}
+	if (st != CORE_OK) {
+		status = http_send_status(r->conn, st, "could not store the configuration");
+		goto out;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "summary", json_object_get(out.summary));
+	json_object_object_add(o, "dry_run", json_object_new_boolean(req.dry_run));
+	if (!req.dry_run) {
+		json_object_object_add(o, "apply", configure_start_apply(r->app, &out.marked));
+		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
+		o = NULL;
+		goto out;
+	}
+	/* dry run: read GitLab for the repos that would change and describe the writes */
+	struct json_object *plan = json_object_new_array();
+	json_object_object_add(o, "plan", plan);
+	int64_t reads = 0, writes = 0;
+	if (out.n_plan > 0) {
+		struct connection_tuning tune;
+		app_gitlab_tuning(r->app, &tune);
+		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
+		if (st == CORE_ENOTFOUND) {
+			status = http_send_error(r->conn, 404, "no_connection",
+						 "no GitLab connection yet: connect one with PUT /api/connection");
+			goto out;
+		}
+		if (st != CORE_OK) {
+			status = http_send_status(r->conn, st, "could not open the GitLab connection");
+			goto out;
+		}
+		char hook_url[600];
+		struct apply_ctx ctx;
+		app_apply_ctx(r->app, cc, hook_url, sizeof(hook_url), &ctx);
+		if (!(items = calloc(out.n_plan, sizeof(*items)))) {
+			status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < out.n_plan; i++) {
+			items[i].repo_id = out.plan_ids[i];
+			items[i].want = &out.plan_wants[i];
+		}
+		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, out.n_plan,
+			    r->app->cfg.gitlab_concurrency, true);
+		for (size_t i = 0; i < out.n_plan; i++) {
+			struct json_object *e = json_object_new_object();
+			const struct apply_want *w = &out.plan_wants[i];
+			json_object_object_add(e, "repo_id", json_object_new_int64(items[i].repo_id));
+			json_object_object_add(e, "want", json_object_new_string(!w->hook        ? "off"
+										 : w->block_merge ? "hook+merge"
+												  : "hook"));
+			json_object_object_add(e, "result", json_object_new_string(apply_outcome_name(items[i].res.outcome)));
+			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
+			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
+			json_object_object_add(e, "settings", json_object_get(jsonx_get(items[i].res.plan, "settings")));
+			json_object_array_add(plan, e);
+			reads += items[i].res.reads;
+			writes += items[i].res.writes;
+			apply_result_clear(&items[i].res);
+		}
+	}
+	json_object_object_add(o, "gitlab_reads", json_object_new_int64(reads));
+	json_object_object_add(o, "gitlab_writes_planned", json_object_new_int64(writes));
+	status = http_send_json(r->conn, 200, o);
+	o = NULL;
+out:
+	connection_client_release(cc);
+	free(items);
+	configure_out_clear(&out);
+	json_object_put(o);
+	json_object_put(body);
+	free(ids);
+	return status;
+}
+
+/* --- audit ---------------------------------------------------------------------------------------------------- */
+
+int h_audit_list(struct req *r)
+{
+	char buf[64], action[100] = "";
+	int limit = 50;
+	int64_t before = 0;
+	if (http_query_param(r->ri, "limit", buf, sizeof(buf))) {
+		char *end;
+		long v = strtol(buf, &end, 10);
+		if (*end || v < 1 || v > 500)
+			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
+		limit = (int)v;
+	}
+	if (http_query_param(r->ri, "before", buf, sizeof(buf)) && !parse_id(buf, &before))
+		return http_send_error(r->conn, 400, "invalid_input", "before must be a positive integer (an entry id)");
+	http_query_param(r->ri, "action", action, sizeof(action));
+	struct json_object *o = NULL;
+	enum core_status st = audit_list(r->app->db, limit, before, action, &o);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the audit log");
+	return http_send_json(r->conn, 200, o);
+}

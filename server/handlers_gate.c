@@ -1,0 +1,140 @@
+/*
+ * server/handlers_gate.c
+ *    The GitLab webhook receiver (POST /hooks/gitlab) and the gate runs API (GET /api/gates, /api/gates/{id}).
+ *
+ * The receiver is thin: check the token before reading the body (a stranger costs no allocation), read the body
+ * under MRGATE_MAX_HOOK_BYTES, hand it to core/webhook.c, answer. Everything authenticated gets a 2xx once it is
+ * recorded - also events that are not gated - because GitLab disables a hook after 4 failures in a row; only a
+ * database outage answers 503, so that GitLab retries the delivery later.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connection.h"
+#include "crypto.h"
+#include "gate.h"
+#include "http_json.h"
+#include "log.h"
+#include "routes.h"
+#include "webhook.h"
+
+int h_hook_gitlab(struct req *r)
+{
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	char *body = NULL;
+	size_t len = 0;
+	int status;
+	app_gitlab_tuning(r->app, &tune);
+	enum core_status st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
+	if (st != CORE_OK && st != CORE_ENOTFOUND && st != CORE_ECRYPTO) {
+		status = http_send_status(r->conn, st, "could not check the webhook token: try again");
+		goto out;
+	}
+	const char *secret = cc ? connection_client_webhook_secret(cc) : NULL;
+	const char *token = mg_get_header(r->conn, "X-Gitlab-Token");
+	if (!secret || !token || !crypto_equal(token, secret)) {
+		struct webhook_delivery none = {.token = NULL, .event = mg_get_header(r->conn, "X-Gitlab-Event")};
+		struct webhook_result res;
+		webhook_receive(r->app->db, NULL, &none, &res); /* counts the refusal; stores nothing */
+		status = http_send_error(r->conn, 401, "unauthorized",
+					 token ? "X-Gitlab-Token does not match this installation's webhook secret"
+					       : "X-Gitlab-Token header missing: set the hook's secret token");
+		goto out;
+	}
+	if (!http_read_body(r->conn, r->app->cfg.max_hook_bytes, &body, &len, &status))
+		goto out;
+	struct webhook_delivery d = {.token = token,
+				     .event = mg_get_header(r->conn, "X-Gitlab-Event"),
+				     .idempotency_key = mg_get_header(r->conn, "Idempotency-Key"),
+				     .webhook_uuid = mg_get_header(r->conn, "X-Gitlab-Webhook-UUID"),
+				     .body = body,
+				     .len = len};
+	struct webhook_result res;
+	st = webhook_receive(r->app->db, secret, &d, &res);
+	if (st == CORE_EUNAUTH) {
+		status = http_send_error(r->conn, 401, "unauthorized",
+					 "X-Gitlab-Token does not match this installation's webhook secret");
+		goto out;
+	}
+	if (st != CORE_OK) {
+		/* not recorded: 503 makes GitLab deliver it again */
+		status = http_send_error(r->conn, 503, core_status_code(st),
+					 "could not record the event (database unavailable?); GitLab will retry");
+		goto out;
+	}
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "outcome", json_object_new_string(webhook_outcome_name(res.outcome)));
+	json_object_object_add(o, "event", json_object_new_string(res.event_label));
+	if (res.event_id)
+		json_object_object_add(o, "event_id", json_object_new_int64(res.event_id));
+	if (res.run_id)
+		json_object_object_add(o, "run_id", json_object_new_int64(res.run_id));
+	if (res.reason[0])
+		json_object_object_add(o, "reason", json_object_new_string(res.reason));
+	status = http_send_json(r->conn, res.outcome == WEBHOOK_QUEUED ? 202 : 200, o);
+out:
+	free(body);
+	connection_client_release(cc);
+	return status;
+}
+
+/* A positive integer query parameter; false (400 sent) when present and malformed. */
+static bool int_param(struct req *r, const char *name, int64_t *out, int *status)
+{
+	char buf[32];
+	*out = 0;
+	if (!http_query_param(r->ri, name, buf, sizeof(buf)) || !buf[0])
+		return true;
+	char *end;
+	long long v = strtoll(buf, &end, 10);
+	if (*end || v <= 0) {
+		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be a positive integer (got \"%s\")", name,
+					  buf);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+int h_gates_list(struct req *r)
+{
+	struct gate_filter f;
+	char verdict[24] = "", state[24] = "", err[200];
+	int64_t limit = 0;
+	int status = 0;
+	memset(&f, 0, sizeof(f));
+	if (!int_param(r, "repo", &f.repo_id, &status) || !int_param(r, "mr", &f.mr_iid, &status) ||
+	    !int_param(r, "cursor", &f.before_id, &status) || !int_param(r, "limit", &limit, &status))
+		return status;
+	if (limit > 200)
+		return http_send_error(r->conn, 400, "invalid_input", "limit must be from 1 to 200");
+	f.limit = (int)limit;
+	if (http_query_param(r->ri, "verdict", verdict, sizeof(verdict)) && verdict[0])
+		f.verdict = verdict;
+	if (http_query_param(r->ri, "state", state, sizeof(state)) && state[0])
+		f.state = state;
+	struct json_object *o = NULL;
+	enum core_status st = gate_list(r->app->db, &f, &o, err, sizeof(err));
+	if (st == CORE_EINVAL)
+		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not list gate runs");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_gate_get(struct req *r)
+{
+	char *end;
+	long long id = strtoll(r->params[0], &end, 10);
+	if (*end || id <= 0)
+		return http_send_error(r->conn, 400, "invalid_input", "the gate run id must be a positive integer");
+	struct json_object *o = NULL;
+	enum core_status st = gate_get(r->app->db, id, &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no gate run %lld", id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read gate run %lld", id);
+	return http_send_json(r->conn, 200, o);
+}

@@ -1,0 +1,327 @@
+"""HTTP: gating configs, bulk configure (dry run, apply) and the apply engine against the GitLab simulator.
+
+Shows: configuring 1,000 repos creates exactly one hook per repo and sets the merge setting; applying again makes
+zero GitLab writes; changing the severity of 1,000 repos makes zero GitLab calls; un-gating removes only our hook
+and restores the prior setting; a hook deleted or edited by hand is repaired on the next apply; a repo answering
+403 is reported with advice while the others succeed; dry-run makes no write; importing an invalid file changes
+nothing; invalid config values are a 400 naming the field and the allowed values.
+"""
+import json
+import os
+import time
+
+import harness
+from harness import Mrgate, run
+from sim import Sim
+
+N = 1000
+TOKEN = "glpat-configure-test"
+
+sim = Sim("configure_sim")
+sim.add_token(TOKEN, access={"acme": 50})
+sim.seed("acme", projects=N, depth=2, fanout=3)
+srv = Mrgate("configure", env={"MRGATE_GITLAB_CONCURRENCY": "16", "MRGATE_GITLAB_RATE_LIMIT": "0",
+                                      "MRGATE_LOG_LEVEL": "info"})
+c = srv.login()
+HOOK = srv.base + "/hooks/gitlab"
+
+
+def setup():
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
+    assert r.status == 200, r.body
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        s = c.get("/api/sync").json()
+        if s["state"] != "running":
+            assert s["state"] == "done", s
+            return
+        time.sleep(0.2)
+    raise AssertionError("sync did not finish")
+
+
+setup()
+
+
+def repos(**q):
+    out, cursor = [], None
+    while True:
+        qs = "&".join([f"{k}={v}" for k, v in q.items()] + ["limit=500"] + ([f"cursor={cursor}"] if cursor else []))
+        page = c.get("/api/repos?" + qs)
+        assert page.status == 200, page.body
+        page = page.json()
+        out += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+ALL = repos()
+assert len(ALL) == N, len(ALL)
+IDS = [r["id"] for r in ALL]
+
+
+def wait_applied(timeout=150):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r = c.get("/api/repos?status=applying&limit=1").json()
+        if r["count"] == 0:
+            return
+        time.sleep(0.2)
+    raise AssertionError("apply did not finish")
+
+
+def configure(body, expect=(200, 202)):
+    r = c.post("/api/configure", body)
+    assert r.status in expect, (r.status, r.body)
+    return r.json()
+
+
+def our_hooks():
+    by_project = {}
+    for h in sim.hooks():
+        if h["url"] == HOOK:
+            by_project.setdefault(h["project_id"], []).append(h)
+    return by_project
+
+
+def merge_setting(pid):
+    return sim.project(pid)["settings"]["only_allow_merge_if_pipeline_succeeds"]
+
+
+# --- config model --------------------------------------------------------------------------------------------
+
+def test_validation_names_field_and_values():
+    cases = [
+        ("/api/configs/default", {"fail_on": "hihg"}, ["fail_on", "critical, high, medium, low, never"]),
+        ("/api/configs/groups/acme", {"scans": ["secrets", "fuzz"]}, ["scans", "fuzz", "malware"]),
+        (f"/api/repos/{IDS[0]}/config", {"comment": "sometimes"}, ["comment", "off, on_findings, always"]),
+        (f"/api/repos/{IDS[0]}/config", {"unmanaged": "yes"}, ["unmanaged", "true or false"]),
+        ("/api/configs/default", {"colour": "red"}, ["colour", "enabled, fail_on, scans"]),
+        ("/api/configs/default", {"ignore_paths": ["!x"]}, ["ignore_paths"]),
+    ]
+    for path, body, words in cases:
+        r = c.put(path, body)
+        assert r.status == 400, (path, body, r.status, r.body)
+        msg = r.json()["message"]
+        for w in words:
+            assert w in msg, (w, msg)
+    r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"fail_on": "loud"}})
+    assert r.status == 400 and "fail_on" in r.json()["message"], r.body
+
+
+def test_inheritance_sources_and_exception():
+    before = sim.counters()["total"]
+    deep = next(x for x in ALL if x["namespace_full_path"].count("/") >= 2)  # in acme/<group>/<subgroup>
+    sub = deep["namespace_full_path"]
+    top = "/".join(sub.split("/")[:2])
+    assert c.put(f"/api/configs/groups/{top}", {"fail_on": "medium", "comment": "always"}).status == 200
+    assert c.put(f"/api/configs/groups/{sub}", {"fail_on": "critical"}).status == 200
+    g = c.get(f"/api/configs/groups/{sub}").json()
+    assert g["config"] == {"fail_on": "critical"}, g
+    row = c.get(f"/api/repos/{deep['id']}").json()
+    assert row["config"]["fail_on"] == "critical" and row["config"]["comment"] == "always", row
+    assert row["config_sources"]["fail_on"] == f"group:{sub}", row["config_sources"]
+    assert row["config_sources"]["comment"] == f"group:{top}", row["config_sources"]
+    assert row["config_sources"]["scans"] == "default"
+    assert row["exception"] is False and row["status"] == "ungated", row
+    # a repo config that differs is an exception; one equal to the inherited value is not
+    r = c.put(f"/api/repos/{deep['id']}/config", {"fail_on": "critical"})
+    assert r.status == 200 and r.json()["exception"] is False, r.body
+    r = c.put(f"/api/repos/{deep['id']}/config", {"fail_on": "low"})
+    assert r.status == 200 and r.json()["exception"] is True, r.body
+    listed = c.get("/api/repos?status=exception").json()
+    assert [x["id"] for x in listed["items"]] == [deep["id"]], listed
+    assert c.delete(f"/api/repos/{deep['id']}/config").status == 200
+    assert c.delete(f"/api/configs/groups/{sub}").status == 200
+    assert c.delete(f"/api/configs/groups/{top}").status == 200
+    assert c.get(f"/api/configs/groups/{sub}").status == 404
+    # none of this touched GitLab: nothing is gated
+    assert sim.counters()["total"] == before
+
+
+# --- configure + apply ---------------------------------------------------------------------------------------
+
+CFG = {"fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
+
+
+def test_dry_run_writes_nothing():
+    before = sim.counters()
+    audit_before = c.get("/api/audit?limit=1").json()["items"]
+    r = configure({"selection": {"ids": IDS[:20]}, "config": CFG, "dry_run": True})
+    assert r["dry_run"] is True and len(r["plan"]) == 20, r
+    for p in r["plan"]:
+        assert p["want"] == "hook+merge" and p["hooks"]["create"] == 1, p
+        assert p["settings"] == [{"only_allow_merge_if_pipeline_succeeds": {"from": False, "to": True}}], p
+    assert r["gitlab_writes_planned"] == 40, r
+    after = sim.counters()
+    assert after["writes"] == before["writes"], (before, after)
+    assert our_hooks() == {}
+    assert c.get("/api/audit?limit=1").json()["items"] == audit_before
+    assert c.get(f"/api/repos/{IDS[0]}/config").json()["config"] == {}
+    assert c.get("/api/configs/default").json()["config"]["enabled"] is False
+
+
+def test_configure_1000_creates_one_hook_each_and_sets_merge():
+    sim.reset_counters()
+    t0 = time.time()
+    r = configure({"selection": {"filter": {"group": "acme"}}, "config": CFG})
+    assert r["summary"]["level"] == "group" and r["summary"]["selected"] == N, r
+    assert r["apply"]["repos"] == N, r
+    wait_applied()
+    print(f"  applied {N} repos in {time.time() - t0:.1f}s")
+    hooks = our_hooks()
+    assert len(hooks) == N and all(len(v) == 1 for v in hooks.values()), len(hooks)
+    h = next(iter(hooks.values()))[0]
+    assert h["merge_requests_events"] is True and h["push_events"] is False, h
+    secret_tokens = {x[0]["token"] for x in hooks.values()}
+    assert len(secret_tokens) == 1 and None not in secret_tokens
+    by = sim.counters()["by_route"]
+    assert by.get("POST /api/v4/projects/:id/hooks") == N, by
+    assert by.get("PUT /api/v4/projects/:id") == N, by
+    assert all(merge_setting(p) is True for p in list(hooks)[:25])
+    rows = repos()
+    assert all(x["status"] == "gated" for x in rows), {x["status"] for x in rows}
+    assert all(x["last_apply"]["result"] == "changed" for x in rows)
+    assert rows[0]["config_sources"]["enabled"] == "group:acme", rows[0]
+
+
+def test_applying_again_makes_zero_writes():
+    sim.reset_counters()
+    r = configure({"selection": {"filter": {"group": "acme"}}, "config": CFG, "reapply": True})
+    assert r["apply"]["repos"] == N, r
+    wait_applied()
+    cnt = sim.counters()
+    assert cnt["writes"] == 0, cnt
+    by = cnt["by_route"]
+    assert by.get("GET /api/v4/projects/:id/hooks") == N, by
+    assert all(x["last_apply"]["result"] == "unchanged" for x in repos())
+
+
+def test_changing_severity_of_1000_makes_zero_calls():
+    sim.reset_counters()
+    r = configure({"selection": {"filter": {"group": "acme"}}, "config": {"fail_on": "critical"}})
+    assert r["apply"] is None and r["summary"]["to_apply"] == 0, r
+    r = configure({"selection": {"ids": IDS}, "config": {"scans": ["secrets"], "comment": "always"}})
+    assert r["apply"] is None, r
+    time.sleep(0.5)
+    assert sim.counters()["total"] == 0, sim.counters()
+    row = repos()[5]
+    assert row["config"]["fail_on"] == "critical" and row["config"]["comment"] == "always", row
+    # a per-repo change equal to the inherited value leaves no exception behind
+    assert c.get("/api/repos?status=exception").json()["count"] == N  # comment differs from inherited
+    configure({"selection": {"filter": {"group": "acme"}}, "config": {"comment": "always", "scans": ["secrets"]}})
+    assert c.get("/api/repos?status=exception").json()["count"] == 0
+    assert sim.counters()["total"] == 0
+
+
+def test_drift_is_repaired_on_next_apply():
+    a, b = ALL[10]["id"], ALL[11]["id"]
+    gl = sim.client(TOKEN)
+    ha = our_hooks()[a][0]
+    assert gl.delete(f"/api/v4/projects/{a}/hooks/{ha['id']}").status == 204
+    hb = our_hooks()[b][0]
+    assert gl.put(f"/api/v4/projects/{b}/hooks/{hb['id']}", {"url": HOOK, "push_events": True}).status == 200
+    # someone else's hook is never touched
+    assert gl.post(f"/api/v4/projects/{b}/hooks", {"url": "https://ci.example.com/hook"}).status == 201
+    sim.reset_counters()
+    configure({"selection": {"ids": [a, b]}, "config": {}, "reapply": True})
+    wait_applied()
+    hooks = our_hooks()
+    assert len(hooks[a]) == 1 and len(hooks[b]) == 1
+    assert hooks[b][0]["push_events"] is False and hooks[b][0]["id"] == hb["id"]
+    by = sim.counters()["by_route"]
+    assert by.get("POST /api/v4/projects/:id/hooks") == 1 and by.get("PUT /api/v4/projects/:id/hooks/:hook_id") == 1, by
+    assert any(h["url"] == "https://ci.example.com/hook" for h in sim.hooks() if h["project_id"] == b)
+
+
+def test_403_is_reported_with_advice_others_succeed():
+    bad, good = ALL[20]["id"], ALL[21]["id"]
+    assert c.put(f"/api/repos/{bad}/config", {"unmanaged": True}).status == 200
+    assert c.put(f"/api/repos/{good}/config", {"unmanaged": True}).status == 200
+    wait_applied()
+    assert bad not in our_hooks() and good not in our_hooks()
+    sim.script("GET", f"/api/v4/projects/{bad}/hooks", [{"status": 403, "body": {"message": "403 Forbidden"}}])
+    assert c.delete(f"/api/repos/{bad}/config").status == 200
+    r = c.delete(f"/api/repos/{good}/config")
+    assert r.status == 200
+    wait_applied()
+    rb = c.get(f"/api/repos/{bad}").json()
+    rg = c.get(f"/api/repos/{good}").json()
+    assert rb["status"] == "error" and rb["last_apply"]["result"] == "error", rb
+    assert "the token needs Maintainer on this project to manage webhooks" in rb["last_apply"]["message"], rb
+    assert rg["status"] == "gated" and rg["last_apply"]["result"] == "changed", rg
+    # the next apply succeeds
+    configure({"selection": {"ids": [bad]}, "config": {}, "reapply": True})
+    wait_applied()
+    assert c.get(f"/api/repos/{bad}").json()["status"] == "gated"
+
+
+def test_ungating_removes_only_our_hook_and_restores_setting():
+    # a repo whose merge setting was already on before mrgate: it stays on after un-gating
+    pre, plain = ALL[30]["id"], ALL[31]["id"]
+    gl = sim.client(TOKEN)
+    assert c.put(f"/api/repos/{pre}/config", {"enabled": False}).status == 200
+    wait_applied()
+    assert gl.put(f"/api/v4/projects/{pre}", {"only_allow_merge_if_pipeline_succeeds": True}).status == 200
+    assert c.delete(f"/api/repos/{pre}/config").status == 200
+    wait_applied()
+    assert gl.post(f"/api/v4/projects/{plain}/hooks", {"url": "https://other.example.com/x"}).status == 201
+    sim.reset_counters()
+    r = configure({"selection": {"ids": [pre, plain]}, "config": {"enabled": False}})
+    assert r["apply"]["repos"] == 2
+    wait_applied()
+    hooks = our_hooks()
+    assert pre not in hooks and plain not in hooks
+    assert merge_setting(plain) is False, "restored to its prior value"
+    assert merge_setting(pre) is True, "it was on before mrgate: left on"
+    assert any(h["url"] == "https://other.example.com/x" for h in sim.hooks() if h["project_id"] == plain)
+    by = sim.counters()["by_route"]
+    assert by.get("DELETE /api/v4/projects/:id/hooks/:hook_id") == 2, by
+    assert by.get("PUT /api/v4/projects/:id") == 1, by
+    assert c.get(f"/api/repos/{plain}").json()["status"] in ("exception", "ungated")
+
+
+def test_audit_has_before_and_after():
+    r = c.get("/api/audit?action=config.configure&limit=5")
+    assert r.status == 200, r.body
+    items = r.json()["items"]
+    assert items and items[0]["before"] is not None and items[0]["after"] is not None, items[:1]
+    assert items[0]["details"]["level"] in ("repos", "group", "default")
+
+
+def test_export_and_invalid_import_changes_nothing():
+    exported = srv.cli("export")
+    assert exported.returncode == 0, exported.stderr
+    doc = json.loads(exported.stdout)
+    assert doc["version"] == 1 and "acme" in doc["groups"], doc["groups"]
+    bad = json.loads(exported.stdout)
+    bad["groups"]["acme"]["fail_on"] = "sometimes"
+    path = os.path.join(srv.dir, "bad.json")
+    with open(path, "w") as f:
+        json.dump(bad, f)
+    sim.reset_counters()
+    r = srv.cli("import", path)
+    assert r.returncode != 0 and "fail_on" in r.stderr, (r.returncode, r.stderr)
+    again = json.loads(srv.cli("export").stdout)
+    assert again == doc
+    assert sim.counters()["writes"] == 0
+
+
+def test_cli_configure_dry_run():
+    sim.reset_counters()
+    r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "medium", "--scans", "secrets,iac", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    assert "dry run" in r.stdout, r.stdout
+    assert sim.counters()["writes"] == 0
+    assert repos()[0]["config"]["fail_on"] != "medium"
+    r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "bogus")
+    assert r.returncode != 0 and "fail_on" in r.stderr, r.stderr
+
+
+run([test_validation_names_field_and_values, test_inheritance_sources_and_exception, test_dry_run_writes_nothing,
+     test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
+     test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
+     test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
+     test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run])

@@ -1,0 +1,269 @@
+/*
+ * tests/unit/test_gate_logic.c
+ *    The gate's pure parts: verdict and description, the sticky note's Markdown, config reading, and the webhook
+ *    receiver's reading of merge request payloads.
+ */
+#include "gate.h"
+#include "jsonx.h"
+#include "testlib.h"
+#include "webhook.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static void add(struct finding_list *l, enum severity sev, const char *rule, const char *path, long line,
+		const char *excerpt)
+{
+	struct finding f = {.scan_type = "secrets", .rule_id = rule, .title = "A | title", .severity = sev,
+			    .path = path, .line = line, .excerpt = excerpt};
+	CHECK_INT(finding_list_append(l, &f), CORE_OK);
+}
+
+static void test_decide(void)
+{
+	struct finding_list *l = finding_list_new();
+	struct gate_decision d;
+	REQUIRE(l);
+	/* nothing found */
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	CHECK_STR(d.verdict, "passed");
+	CHECK_STR(d.description, "no new findings (fails on high)");
+	/* below the threshold passes, at it fails */
+	add(l, SEV_MEDIUM, "r1", "a.c", 1, "");
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	CHECK_STR(d.description, "1 medium new finding (fails on high)");
+	add(l, SEV_HIGH, "r2", "a.c", 2, "");
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "failed");
+	CHECK_STR(d.verdict, "failed");
+	CHECK_STR(d.description, "1 high, 1 medium new findings (fails on high)");
+	/* never: report only, even with problems and a timeout */
+	const char *notes[] = {"sast: no scanner configured"};
+	CHECK_INT(gate_decide(l, FAIL_ON_NEVER, notes, 1, true, true, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	CHECK_STR(d.verdict, "timeout");
+	CHECK_STR(d.description,
+		  "1 high, 1 medium new findings (report only); timed out after 300 s; sast: no scanner configured");
+	finding_list_free(l);
+	/* problems follow the fail mode */
+	l = finding_list_new();
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, true, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "failed");
+	CHECK_STR(d.description, "no new findings (fails on high); sast: no scanner configured; fail-closed");
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, true, false, 300, true, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	CHECK_STR(d.description, "no new findings (fails on high); sast: no scanner configured; fail-open");
+	/* a timeout: failed when closed, success when open */
+	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, false, true, 60, false, &d), CORE_OK);
+	CHECK_STR(d.state, "failed");
+	CHECK_STR(d.verdict, "timeout");
+	CHECK_STR(d.description, "no new findings (fails on low); timed out after 60 s; fail-closed");
+	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, false, true, 60, true, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	/* fail-open never hides a real finding */
+	add(l, SEV_CRITICAL, "r3", "b.c", 1, "");
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, true, 60, true, &d), CORE_OK);
+	CHECK_STR(d.state, "failed");
+	/* the description never exceeds GitLab's 255 bytes */
+	const char *many[] = {"a long note about something that went wrong in a scanner far away from here, twice",
+			      "a long note about something that went wrong in a scanner far away from here, twice",
+			      "a long note about something that went wrong in a scanner far away from here, twice",
+			      "a long note about something that went wrong in a scanner far away from here, twice"};
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, many, 4, true, false, 60, false, &d), CORE_OK);
+	CHECK(strlen(d.description) <= 255);
+	CHECK(strncmp(d.description, "1 critical new finding (fails on high)", 38) == 0);
+	finding_list_free(l);
+}
+
+static void test_md_cell(void)
+{
+	char out[64];
+	gate_md_cell("a|b`c\nd<e", out, sizeof(out), 100);
+	CHECK_STR(out, "a\\|bc d&lt;e");
+	gate_md_cell("abcdef", out, sizeof(out), 3);
+	CHECK_STR(out, "abc\xe2\x80\xa6");
+	gate_md_cell(NULL, out, sizeof(out), 3);
+	CHECK_STR(out, "");
+}
+
+static void test_note(void)
+{
+	struct finding_list *l = finding_list_new();
+	add(l, SEV_LOW, "low-rule", "z.txt", 9, "");
+	add(l, SEV_CRITICAL, "aws-key", "src/a|b.py", 3, "key = \"AKIA…(20 chars)\"");
+	const char *notes[] = {"iac: no scanner configured"};
+	struct gate_report rep = {.state = "failed", .description = "1 critical, 1 low new findings (fails on high)",
+				  .head_sha = "0123456789abcdef0123", .report_url = "http://x/#/gates/4",
+				  .findings = l, .notes = notes, .n_notes = 1};
+	char *md = gate_note_render(&rep);
+	REQUIRE(md);
+	CHECK(strncmp(md, GATE_NOTE_MARKER "\n", strlen(GATE_NOTE_MARKER) + 1) == 0);
+	CHECK(strstr(md, "### :x: mrgate: failed") != NULL);
+	CHECK(strstr(md, "Head commit `0123456789ab`") != NULL);
+	CHECK(strstr(md, "[full report](http://x/#/gates/4)") != NULL);
+	CHECK(strstr(md, "| critical | secrets | aws-key | `src/a\\|b.py:3` | A \\| title `key = \"AKIA…(20 chars)\"` |") !=
+	      NULL);
+	/* most severe first */
+	CHECK(strstr(md, "| critical |") < strstr(md, "| low |"));
+	CHECK(strstr(md, "- iac: no scanner configured") != NULL);
+	free(md);
+	/* no findings; more rows than shown */
+	finding_list_free(l);
+	l = finding_list_new();
+	rep.state = "success";
+	rep.n_notes = 0;
+	rep.findings = l;
+	md = gate_note_render(&rep);
+	REQUIRE(md);
+	CHECK(strstr(md, ":white_check_mark: mrgate: passed") != NULL);
+	CHECK(strstr(md, "No new findings") != NULL);
+	CHECK(strstr(md, "| Severity |") == NULL);
+	free(md);
+	for (int i = 0; i < GATE_NOTE_MAX_ROWS + 5; i++)
+		add(l, SEV_HIGH, "r", "f.c", i + 1, "");
+	md = gate_note_render(&rep);
+	REQUIRE(md);
+	CHECK(strstr(md, "… and 5 more findings: see the full report.") != NULL);
+	free(md);
+	finding_list_free(l);
+}
+
+static struct json_object *parse(const char *s)
+{
+	struct json_object *o = NULL;
+	CHECK_INT(jsonx_parse(s, strlen(s), &o), CORE_OK);
+	return o;
+}
+
+static void test_config(void)
+{
+	struct gate_config c;
+	memset(&c, 0, sizeof(c));
+	struct json_object *o = parse("{\"enabled\": true, \"fail_on\": \"medium\", \"scans\": [\"secrets\", \"iac\"],"
+				      " \"comment\": \"always\", \"ignore_paths\": [\"vendor/\", \"*.min.js\"]}");
+	CHECK_INT(gate_config_from_json(o, false, &c), CORE_OK);
+	CHECK(c.gated);
+	CHECK_INT(c.fail_on, FAIL_ON_MEDIUM);
+	CHECK(c.scans[GATE_SCAN_SECRETS] && c.scans[GATE_SCAN_IAC] && !c.scans[GATE_SCAN_SAST]);
+	CHECK_INT(c.comment, GATE_COMMENT_ALWAYS);
+	CHECK_INT(c.n_ignore, 2);
+	CHECK_STR(c.ignore_paths[1], "*.min.js");
+	CHECK_INT(gate_config_from_json(o, true, &c), CORE_OK);
+	CHECK(!c.gated);
+	CHECK_STR(c.why_not, "repo is unmanaged");
+	json_object_put(o);
+	o = parse("{\"enabled\": false, \"fail_on\": \"never\"}");
+	CHECK_INT(gate_config_from_json(o, false, &c), CORE_OK);
+	CHECK(!c.gated);
+	CHECK_INT(c.fail_on, FAIL_ON_NEVER);
+	CHECK(c.scans[GATE_SCAN_SECRETS]);
+	json_object_put(o);
+	o = parse("{\"enabled\": true, \"fail_on\": \"bogus\"}");
+	CHECK_INT(gate_config_from_json(o, false, &c), CORE_EINVAL);
+	json_object_put(o);
+	gate_config_clear(&c);
+}
+
+static const char *MR = "{\"object_kind\": \"merge_request\", \"project\": {\"id\": 7},"
+			" \"object_attributes\": {\"iid\": 3, \"target_project_id\": 7, \"source_project_id\": 9,"
+			" \"action\": \"%s\", \"state\": \"%s\", \"source_branch\": \"feat/x\"%s,"
+			" \"last_commit\": {\"id\": \"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\"}}}";
+
+static struct json_object *mr(const char *action, const char *state, const char *extra)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), MR, action, state, extra);
+	return parse(buf);
+}
+
+static void test_webhook_mr(void)
+{
+	struct webhook_mr m;
+	char why[200];
+	struct json_object *o = mr("open", "opened", "");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK_INT(m.project_id, 7);
+	CHECK_INT(m.source_project_id, 9);
+	CHECK_INT(m.iid, 3);
+	CHECK_STR(m.head_sha, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
+	CHECK_STR(m.source_branch, "feat/x");
+	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
+	json_object_put(o);
+	o = mr("update", "opened", "");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK(!webhook_mr_changes_code(&m, why, sizeof(why)));
+	CHECK_STR(why, "update without new commits (no oldrev)");
+	json_object_put(o);
+	o = mr("update", "opened", ", \"oldrev\": \"aaaaaaa\"");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
+	json_object_put(o);
+	o = mr("reopen", "opened", "");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
+	json_object_put(o);
+	o = mr("close", "closed", "");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK(!webhook_mr_changes_code(&m, why, sizeof(why)));
+	CHECK_STR(why, "merge request is closed");
+	json_object_put(o);
+	o = mr("approved", "opened", "");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK(!webhook_mr_changes_code(&m, why, sizeof(why)));
+	json_object_put(o);
+	/* mistyped or missing fields are refused, never guessed */
+	o = parse("{\"object_attributes\": {\"iid\": \"3\", \"target_project_id\": 7}}");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_EINVAL);
+	json_object_put(o);
+	o = parse("{\"object_attributes\": {\"iid\": 3, \"target_project_id\": 7, \"source_branch\": \"b\","
+		  " \"last_commit\": {\"id\": \"not a sha\"}}}");
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_EINVAL);
+	CHECK(strstr(why, "last_commit.id") != NULL);
+	json_object_put(o);
+	CHECK_STR(webhook_event_label("Merge Request Hook"), "merge_request");
+	CHECK_STR(webhook_event_label("Push Hook"), "push");
+	CHECK_STR(webhook_event_label("Whatever\" Hook"), "other");
+	CHECK_STR(webhook_event_label(NULL), "none");
+}
+
+static void test_doc_example_payload(void)
+{
+	/* the documented payload (GITLAB-API.md §9.3): open, target project 14, head da15608 */
+	const char *src = getenv("MRGATE_SOURCE_DIR");
+	char path[1024];
+	snprintf(path, sizeof(path), "%s/tests/gitlab-sim/fixtures/webhook-merge-request.json", src ? src : ".");
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(path, sizeof(path), "%s/../shared/gitlab-examples/webhook-merge-request.json", src ? src : ".");
+		f = fopen(path, "rb");
+	}
+	REQUIRE(f);
+	char *buf = malloc(1 << 16);
+	size_t n = fread(buf, 1, (1 << 16) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	struct json_object *o = parse(buf);
+	struct webhook_mr m;
+	char why[200];
+	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
+	CHECK_INT(m.project_id, 14);
+	CHECK_INT(m.iid, 1);
+	CHECK_STR(m.action, "open");
+	CHECK_STR(m.source_branch, "ms-viewport");
+	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
+	json_object_put(o);
+	free(buf);
+}
+
+int main(void)
+{
+	RUN(test_decide);
+	RUN(test_md_cell);
+	RUN(test_note);
+	RUN(test_config);
+	RUN(test_webhook_mr);
+	RUN(test_doc_example_payload);
+	return testlib_done();
+}

@@ -1,0 +1,104 @@
+// #/configs: the default config and the configs of GitLab groups (each field inherits default -> group -> repo).
+import { get, put, del, getOptional, encodeGroupPath, ApiError } from './api.js';
+import { h, clear, errorNotice, unavailable, loading, pageHead, toast, openModal, select, field, fmtDate } from './ui.js';
+import { configForm, configSummary } from './configure.js';
+
+export async function render(main) {
+  main.append(pageHead('Defaults and group configs', 'Every repository inherits the default, then the configs of its groups from the root down, then its own exception.'));
+  const defBox = h('section.panel.narrow', { 'aria-labelledby': 'def-title', 'data-panel': 'default-config' }, h('h2#def-title', 'Default config'), loading());
+  const grpBox = h('section.panel', { 'aria-labelledby': 'grp-title', 'data-panel': 'group-configs' }, h('h2#grp-title', 'Group configs'), loading());
+  main.append(defBox, grpBox);
+
+  const def = await getOptional('/api/configs/default').catch((e) => ({ error: e }));
+  clear(defBox).append(h('h2#def-title', 'Default config'));
+  if (def.error && def.available !== false) defBox.append(errorNotice(def.error));
+  else if (!def.available) defBox.append(unavailable('Configs'));
+  else {
+    const cfg = def.data.config || def.data;
+    const form = configForm(cfg, { inherit: false });
+    const msg = h('div', { 'aria-live': 'assertive' });
+    const save = h('button.primary', { type: 'submit' }, 'Save default');
+    const f = h('form', { 'aria-label': 'Default config' }, msg, form.el, h('div.actions', save,
+      def.data.updated_at ? h('span.small.muted', `Last changed ${fmtDate(def.data.updated_at)}${def.data.updated_by ? ` by ${def.data.updated_by}` : ''}`) : null));
+    f.addEventListener('submit', async (e) => {
+      e.preventDefault();
+      save.disabled = true;
+      try {
+        const res = await put('/api/configs/default', form.value());
+        clear(msg);
+        toast(res && res.job_id ? 'Saved; a job applies the change on GitLab.' : 'The default config was saved.');
+        if (res && res.job_id) location.hash = `#/jobs/${res.job_id}`;
+      } catch (err) {
+        clear(msg).append(errorNotice(err));
+      } finally {
+        save.disabled = false;
+      }
+    });
+    defBox.append(f);
+  }
+
+  await renderGroups(grpBox);
+}
+
+async function renderGroups(box) {
+  const res = await getOptional('/api/configs/groups').catch((e) => ({ error: e }));
+  clear(box).append(h('h2#grp-title', 'Group configs'));
+  if (res.error && res.available !== false) { box.append(errorNotice(res.error)); return; }
+  if (!res.available) { box.append(unavailable('Group configs')); return; }
+  const list = Array.isArray(res.data) ? res.data : res.data.items || [];
+  const addBtn = h('button.primary', { type: 'button', 'data-action': 'add-group-config' }, 'Add a group config…');
+  box.append(h('p.muted', 'A group config applies to every repository in the group and its subgroups; it may set only some fields.'), h('div.actions', { style: 'margin-bottom:12px' }, addBtn));
+  if (!list.length) box.append(h('p.empty', 'No group has a config of its own; every repository inherits the default.'));
+  else {
+    box.append(h('div.table-wrap', h('table.data', { 'aria-label': 'Group configs' },
+      h('thead', h('tr', ['Group', 'Config', 'Changed', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', list.map((g) => h('tr', { 'data-group-config': g.path },
+        h('td', h('strong', g.path)),
+        h('td', configSummary(g.config)),
+        h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
+        h('td.num', h('div.actions',
+          h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box) }, 'Edit'),
+          h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box) }, 'Remove')))))))));
+  }
+  addBtn.addEventListener('click', async () => {
+    let groups = [];
+    try { groups = await get('/api/groups'); } catch { /* typed path then */ }
+    const taken = new Set(list.map((g) => g.path));
+    const options = (Array.isArray(groups) ? groups : []).filter((g) => !taken.has(g.full_path)).map((g) => [g.full_path, g.full_path]);
+    const sel = options.length ? select(options, options[0][0], { name: 'group' }) : h('input', { type: 'text', name: 'group', placeholder: 'acme/platform' });
+    const go = h('button.primary', { type: 'button' }, 'Next');
+    const m = openModal({ title: 'Add a group config', body: field('Group', sel), footer: [go] });
+    go.addEventListener('click', () => { const p = sel.value.trim(); if (!p) return; m.close(); editGroup(p, {}, box); });
+  });
+}
+
+function editGroup(path, cfg, box) {
+  const form = configForm(cfg || {}, { inherit: true });
+  const msg = h('div', { 'aria-live': 'assertive' });
+  const save = h('button.primary', { type: 'button' }, 'Save');
+  const m = openModal({ title: `Config of ${path}`, body: [msg, form.el], footer: [save] });
+  save.addEventListener('click', async () => {
+    save.disabled = true;
+    try {
+      const res = await put(`/api/configs/groups/${encodeGroupPath(path)}`, form.value());
+      m.close();
+      toast(`Saved the config of ${path}.`);
+      if (res && res.job_id) location.hash = `#/jobs/${res.job_id}`;
+      else renderGroups(box);
+    } catch (e) {
+      clear(msg).append(errorNotice(e));
+      save.disabled = false;
+    }
+  });
+}
+
+async function removeGroup(path, box) {
+  if (!confirm(`Remove the config of ${path}? Its repositories inherit from the parent groups and the default again.`)) return;
+  try {
+    await del(`/api/configs/groups/${encodeGroupPath(path)}`);
+    toast(`Removed the config of ${path}.`);
+    renderGroups(box);
+  } catch (e) {
+    toast(e instanceof ApiError ? e.message : String(e), 'error');
+  }
+}

@@ -1,0 +1,133 @@
+// #/connection: the GitLab URL, group and token; what the token allows; "Update token"; the sync panel.
+import { get, put, del, ApiError } from './api.js';
+import { h, clear, field, notice, errorNotice, pageHead, loading, toast, fmtDate } from './ui.js';
+import { invalidateBanner, connectionProblems, renderBanner } from './banner.js';
+import { syncPanel } from './sync.js';
+
+const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
+const KIND = { personal: 'personal access token', group_access: 'group access token', project_access: 'project access token', service_account: 'service-account token', unknown: 'token' };
+const LEVEL = { 10: 'Guest', 20: 'Reporter', 30: 'Developer', 40: 'Maintainer', 50: 'Owner' };
+
+export async function render(main) {
+  main.append(pageHead('GitLab connection', 'The group mrgate gates, and the token it uses to talk to GitLab.'));
+  const box = h('div');
+  main.append(box);
+  box.append(loading());
+  let conn = null;
+  try {
+    conn = await get('/api/connection');
+  } catch (e) {
+    if (!(e instanceof ApiError && e.status === 404)) {
+      clear(box).append(errorNotice(e));
+      return;
+    }
+  }
+  clear(box);
+  if (!conn) {
+    box.append(notice('info', 'Connect a GitLab group: enter the GitLab URL, the root group and a token with the ', h('code', 'api'), ' scope (', h('code', 'read_api'), ' lists repos but configures nothing).'));
+    box.append(form(null, box));
+    return;
+  }
+  show(conn, box);
+}
+
+function show(conn, box) {
+  clear(box);
+  const t = conn.token || {};
+  const capText = { gate: 'Full gating', read_only: 'Read-only', insufficient: 'Not enough access' }[conn.capability] || conn.capability;
+  const capKind = conn.capability === 'gate' ? 'ok' : conn.capability === 'read_only' ? 'warn' : 'error';
+  const problems = connectionProblems(conn);
+  const updateBtn = h('button.primary', { type: 'button', 'data-action': 'update-token' }, 'Update token');
+  const disconnectBtn = h('button.danger', { type: 'button' }, 'Disconnect');
+  const formBox = h('div');
+  box.append(h('section.panel', { 'aria-labelledby': 'conn-title', 'data-panel': 'connection' },
+    h('div.page-head', h('div.grow', h('h2#conn-title', conn.group ? conn.group.full_path : 'Connection'),
+      h('p.muted.small', conn.gitlab_url)), h('div.actions', updateBtn, disconnectBtn)),
+    h(`div.notice.${capKind}`, { role: 'status', 'data-capability': conn.capability }, h('strong', `${capText}: `), conn.capability_explained || ''),
+    problems.map((p) => notice(p.kind, cap(p.text))),
+    h('div.grid2',
+      h('div', h('h3', 'Group'), h('dl.kv',
+        h('dt', 'GitLab'), h('dd', h('a', { href: conn.gitlab_url, rel: 'noopener' }, conn.gitlab_url)),
+        h('dt', 'Group'), h('dd', conn.group ? `${conn.group.full_path} (id ${conn.group.id})` : '—'),
+        h('dt', 'Name'), h('dd', conn.group ? conn.group.name : '—'),
+        h('dt', 'Private CA'), h('dd', conn.ca_bundle ? 'yes' : 'no'),
+        conn.updated_at ? [h('dt', 'Updated'), h('dd', fmtDate(conn.updated_at))] : null)),
+      h('div', h('h3', 'Token'), h('dl.kv', { 'data-token': '' },
+        h('dt', 'Token'), h('dd', h('code', /^[…•.]/.test(t.last4 || '') ? t.last4 : `…${t.last4 || ''}`), t.name ? ` ${t.name}` : ''),
+        h('dt', 'Kind'), h('dd', KIND[t.kind] || t.kind || '—'),
+        h('dt', 'Scopes'), h('dd', { 'data-scopes': '' }, (t.scopes || []).length ? t.scopes.map((s) => h('span.chip', s)) : '—'),
+        h('dt', 'Expires'), h('dd', { 'data-expires': '' }, t.expires_at || 'never'),
+        h('dt', 'Status'), h('dd', t.status || 'ok', t.problem ? h('span.muted', ` — ${t.problem}`) : null),
+        h('dt', 'Acts as'), h('dd', conn.user ? `${conn.user.username}${conn.user.bot ? ' (bot)' : ''}` : '—'),
+        h('dt', 'Group role'), h('dd', conn.group_access_level ? `${LEVEL[conn.group_access_level] || conn.group_access_level} (${conn.group_access_level})` : '—'),
+        t.checked_at ? [h('dt', 'Checked'), h('dd', fmtDate(t.checked_at))] : null))),
+    formBox));
+  box.append(syncPanel());
+  updateBtn.addEventListener('click', () => {
+    clear(formBox).append(form(conn, box));
+    formBox.querySelector('input[name="token"]').focus();
+  });
+  disconnectBtn.addEventListener('click', async () => {
+    if (!confirm('Remove the GitLab connection? Repositories and configs stay; nothing is changed on GitLab.')) return;
+    try {
+      await del('/api/connection');
+      invalidateBanner();
+      toast('The connection was removed.');
+      location.reload();
+    } catch (e) {
+      formBox.replaceChildren(errorNotice(e));
+    }
+  });
+}
+
+function form(conn, box) {
+  const url = h('input', { type: 'url', name: 'gitlab_url', required: true, value: conn ? conn.gitlab_url : 'https://gitlab.com', autocomplete: 'url' });
+  const group = h('input', { type: 'text', name: 'group', required: true, value: conn && conn.group ? conn.group.full_path : '', placeholder: 'acme/platform' });
+  const token = h('input', { type: 'password', name: 'token', required: true, autocomplete: 'off', spellcheck: 'false' });
+  const ca = h('textarea', { name: 'ca_bundle', rows: 3, placeholder: '-----BEGIN CERTIFICATE-----' });
+  const msg = h('div', { 'aria-live': 'assertive' });
+  const submit = h('button.primary', { type: 'submit' }, conn ? 'Save the new token' : 'Connect');
+  const f = h('form', { 'aria-label': conn ? 'Update the token' : 'Connect GitLab', 'data-form': 'connection', novalidate: true },
+    h('h3', conn ? 'Update token' : 'Connect GitLab'),
+    conn ? h('p.muted.small', 'Replacing the token keeps every config. mrgate checks the new token before it stores it.') : null,
+    msg,
+    h('div.grid2', field('GitLab URL', url, 'gitlab.com or your self-managed GitLab'), field('Group', group, 'the root group: full path or numeric id')),
+    field('Token', token, 'a group access token, personal access token or service-account token; api scope for full gating'),
+    h('details', h('summary', 'Private certificate authority (optional)'), field('CA bundle (PEM)', ca, 'only when GitLab uses a certificate from a private CA')),
+    h('div.actions', { style: 'margin-top:12px' }, submit));
+  f.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    msg.replaceChildren();
+    const missing = [[url, 'GitLab URL'], [group, 'group'], [token, 'token']].find(([el]) => !el.value.trim());
+    if (missing) {
+      msg.append(notice('error', `Enter the ${missing[1]}.`));
+      missing[0].focus();
+      return;
+    }
+    submit.disabled = true;
+    const old = submit.textContent;
+    submit.textContent = 'Checking the token with GitLab…';
+    const g = group.value.trim();
+    try {
+      const res = await put('/api/connection', {
+        gitlab_url: url.value.trim(),
+        group: /^\d+$/.test(g) ? Number(g) : g,
+        token: token.value.trim(),
+        ca_bundle: ca.value.trim() ? ca.value : null,
+      });
+      token.value = '';
+      invalidateBanner();
+      renderBanner('connection');
+      toast(conn ? 'The token was updated.' : `Connected to ${res.group ? res.group.full_path : 'GitLab'}.`);
+      show(res, box);
+      box.querySelector('[data-capability]').focus?.();
+    } catch (err) {
+      msg.append(errorNotice(err));
+      token.focus();
+    } finally {
+      submit.disabled = false;
+      submit.textContent = old;
+    }
+  });
+  return f;
+}

@@ -1,0 +1,382 @@
+// #/repos: the repository table. Search, group tree, status filter, sorting, cursor paging; a selection made with
+// tick boxes (shift-click ranges) or "all N matching"; status badges; the effective config; a "⋯" menu per row.
+import { get, post, qs, ApiError } from './api.js';
+import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field } from './ui.js';
+import { openConfigure, openRepoConfig, resetRepo, stopManaging, openHistory, configSummary } from './configure.js';
+
+const STATUSES = ['ungated', 'gated', 'exception', 'applying', 'error', 'hook_disabled', 'new', 'archived', 'pending_deletion', 'removed', 'unmanaged'];
+
+// Kept across visits of the page (and written to the URL so that a link shows the same view).
+const state = {
+  q: '', group: '', status: '', sort: 'path', order: 'asc', limit: 50,
+  cursors: [null], page: 0, // cursors[i] is the cursor that loads page i
+  sel: new Map(), // id -> repo (mode "ids")
+  all: null, // {filter, count} when "all N matching" is selected
+};
+
+function filterOf() {
+  const f = {};
+  if (state.q) f.q = state.q;
+  if (state.group) f.group = state.group;
+  if (state.status) f.status = state.status;
+  return f;
+}
+
+function selectionCount() {
+  return state.all ? state.all.count : state.sel.size;
+}
+
+function writeUrl() {
+  const p = qs({ q: state.q, group: state.group, status: state.status, sort: state.sort !== 'path' ? state.sort : '', order: state.order !== 'asc' ? state.order : '' });
+  history.replaceState(null, '', `#/repos${p}`);
+}
+
+export async function render(main, route) {
+  const rq = route.query;
+  if ([...rq.keys()].length) {
+    for (const k of ['q', 'group', 'status']) state[k] = rq.get(k) || '';
+    state.sort = rq.get('sort') === 'activity' ? 'activity' : 'path';
+    state.order = rq.get('order') === 'desc' ? 'desc' : 'asc';
+    state.cursors = [null];
+    state.page = 0;
+  }
+  let alive = true;
+  onLeave(() => { alive = false; });
+
+  // --- head ---------------------------------------------------------------------------------------------------
+  const configureBtn = h('button.primary', { type: 'button', 'data-action': 'configure', disabled: true }, 'Configure Scans…');
+  const syncBtn = h('button', { type: 'button', 'data-action': 'sync' }, 'Sync now');
+  const syncLine = h('span.small.muted', { 'aria-live': 'polite', 'data-sync-line': '' });
+  main.append(h('div.page-head',
+    h('div.grow', h('h1', 'Repositories'), h('p.muted', 'Every project of the connected group and its subgroups. Select repos, then Configure Scans.'), syncLine),
+    h('div.actions', syncBtn, configureBtn)));
+
+  // --- toolbar ------------------------------------------------------------------------------------------------
+  const search = h('input', { type: 'search', name: 'q', value: state.q, placeholder: 'Search by path', autocomplete: 'off' });
+  const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, STATUS_LABELS[s]])], state.status, { name: 'status' });
+  const sortSel = select([['path:asc', 'Path A→Z'], ['path:desc', 'Path Z→A'], ['activity:desc', 'Recently active'], ['activity:asc', 'Least recently active']], `${state.sort}:${state.order}`, { name: 'sort' });
+  const groupSel = select([['', 'All groups']], state.group, { name: 'group' });
+  const searchField = field('Search', search);
+  searchField.classList.add('search');
+  const groupField = field('Group', groupSel);
+  groupField.classList.add('group-select');
+  const toolbar = h('div.toolbar', { role: 'search', 'aria-label': 'Filter repositories' },
+    searchField, groupField, field('Status', statusSel), field('Sort', sortSel));
+
+  // --- selection bar -------------------------------------------------------------------------------------------
+  const selbar = h('div.selbar', { hidden: true, 'aria-live': 'polite', 'data-selbar': '' });
+
+  // --- table ---------------------------------------------------------------------------------------------------
+  const headCheck = h('input', { type: 'checkbox', 'aria-label': 'Select all repositories on this page', 'data-select-page': '' });
+  const sortBtn = (key, label) => {
+    const b = h('button.sort', { type: 'button', 'data-sort': key }, label, h('span', { 'aria-hidden': 'true' }, ''));
+    b.addEventListener('click', () => {
+      if (state.sort === key) state.order = state.order === 'asc' ? 'desc' : 'asc';
+      else { state.sort = key; state.order = key === 'activity' ? 'desc' : 'asc'; }
+      sortSel.value = `${state.sort}:${state.order}`;
+      resetPaging();
+      load();
+    });
+    return b;
+  };
+  const thPath = h('th', { scope: 'col' }, sortBtn('path', 'Repository'));
+  const thAct = h('th.col-activity', { scope: 'col' }, sortBtn('activity', 'Last activity'));
+  const tbody = h('tbody', { 'data-rows': '' });
+  const table = h('table.data', { 'aria-label': 'Repositories', 'aria-describedby': 'repos-count', 'data-table': 'repos' },
+    h('thead', h('tr',
+      h('th.check', { scope: 'col' }, headCheck),
+      thPath,
+      h('th', { scope: 'col' }, 'Status'),
+      h('th.col-config', { scope: 'col' }, 'Effective config'),
+      thAct,
+      h('th', { scope: 'col' }, h('span.visually-hidden', 'Actions')))),
+    tbody);
+  const countEl = h('span#repos-count', { 'aria-live': 'polite' });
+  const prevBtn = h('button.small', { type: 'button', 'data-action': 'prev' }, '← Previous');
+  const nextBtn = h('button.small', { type: 'button', 'data-action': 'next' }, 'Next →');
+  const limitSel = select([[25, '25'], [50, '50'], [100, '100'], [200, '200']], state.limit, { 'aria-label': 'Rows per page' });
+  const pager = h('div.pager', countEl, h('div.actions', h('label.small.muted', { for: 'rows-per-page' }, 'Rows per page'), limitSel, prevBtn, nextBtn));
+  limitSel.id = 'rows-per-page';
+  const msg = h('div');
+
+  // --- group tree --------------------------------------------------------------------------------------------
+  const tree = h('ul.tree', { 'aria-label': 'Groups' });
+  const treePanel = h('nav.tree-panel', { 'aria-labelledby': 'tree-title' }, h('h2#tree-title', 'Groups'), tree);
+
+  main.append(h('div.repos-layout', treePanel, h('div', toolbar, selbar, msg, h('div.table-wrap', table), pager)));
+
+  let rows = []; // repos on the current page
+  let lastIndex = null; // for shift-click ranges
+  let reqSeq = 0;
+
+  function resetPaging() {
+    state.cursors = [null];
+    state.page = 0;
+    lastIndex = null;
+  }
+
+  function filterChanged() {
+    if (state.all) state.all = null; // "all matching" meant the old filter
+    resetPaging();
+    writeUrl();
+    load();
+  }
+
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => { state.q = search.value.trim(); filterChanged(); }, 250);
+  });
+  search.addEventListener('keydown', (e) => {
+    if (e.key === 'Enter') { clearTimeout(searchTimer); state.q = search.value.trim(); filterChanged(); }
+  });
+  statusSel.addEventListener('change', () => { state.status = statusSel.value; filterChanged(); });
+  groupSel.addEventListener('change', () => { setGroup(groupSel.value); });
+  sortSel.addEventListener('change', () => {
+    [state.sort, state.order] = sortSel.value.split(':');
+    resetPaging();
+    writeUrl();
+    load();
+  });
+  limitSel.addEventListener('change', () => { state.limit = Number(limitSel.value); resetPaging(); load(); });
+  const toTop = () => { if (toolbar.getBoundingClientRect().top < 0) toolbar.scrollIntoView({ block: 'start' }); };
+  prevBtn.addEventListener('click', () => { if (state.page > 0) { state.page--; lastIndex = null; load().then(toTop); } });
+  nextBtn.addEventListener('click', () => { if (state.cursors[state.page + 1]) { state.page++; lastIndex = null; load().then(toTop); } });
+  headCheck.addEventListener('change', () => {
+    if (state.all) { state.all = null; }
+    for (const r of rows) {
+      if (headCheck.checked) state.sel.set(r.id, r);
+      else state.sel.delete(r.id);
+    }
+    paintSelection();
+  });
+
+  function setGroup(g) {
+    state.group = g;
+    groupSel.value = g;
+    for (const b of tree.querySelectorAll('button[data-group]')) b.setAttribute('aria-pressed', String(b.dataset.group === g));
+    filterChanged();
+  }
+
+  // keyboard: arrow keys move between rows, keeping the column
+  tbody.addEventListener('keydown', (e) => {
+    if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
+    if (e.target.closest('.menu')) return;
+    const cell = e.target.closest('td');
+    const tr = e.target.closest('tr');
+    if (!cell || !tr) return;
+    const col = [...tr.children].indexOf(cell);
+    const next = e.key === 'ArrowDown' ? tr.nextElementSibling : tr.previousElementSibling;
+    if (!next) return;
+    const target = next.children[col] && next.children[col].querySelector('input, a, button');
+    if (target) { e.preventDefault(); target.focus(); }
+  });
+
+  function paintSelection() {
+    const all = !!state.all;
+    let onPage = 0;
+    for (const tr of tbody.querySelectorAll('tr[data-id]')) {
+      const id = Number(tr.dataset.id);
+      const on = all || state.sel.has(id);
+      if (on) onPage++;
+      tr.classList.toggle('selected', on);
+      tr.setAttribute('aria-selected', String(on));
+      const cb = tr.querySelector('input[type="checkbox"]');
+      if (cb) cb.checked = on;
+    }
+    headCheck.checked = rows.length > 0 && onPage === rows.length;
+    headCheck.indeterminate = onPage > 0 && onPage < rows.length;
+    const n = selectionCount();
+    configureBtn.disabled = n === 0;
+    configureBtn.textContent = n ? `Configure Scans (${fmtNum(n)})…` : 'Configure Scans…';
+    clear(selbar);
+    selbar.hidden = n === 0;
+    if (!n) return;
+    const total = currentCount;
+    if (all) {
+      selbar.append(h('strong', { 'data-selected-count': n }, `All ${fmtNum(n)} repositories matching this filter are selected.`));
+    } else {
+      selbar.append(h('strong', { 'data-selected-count': n }, `${fmtNum(n)} selected.`));
+      if (onPage === rows.length && total > rows.length && !(state.sel.size >= total)) {
+        selbar.append(h('button.small', { type: 'button', 'data-action': 'select-all-matching', onclick: () => {
+          state.all = { filter: filterOf(), count: total };
+          state.sel.clear();
+          paintSelection();
+        } }, `Select all ${fmtNum(total)} matching`));
+      }
+    }
+    selbar.append(h('span.grow'),
+      h('button.small', { type: 'button', onclick: () => { state.all = null; state.sel.clear(); paintSelection(); } }, 'Clear selection'),
+      h('button.small.primary', { type: 'button', onclick: () => configureBtn.click() }, 'Configure Scans…'));
+  }
+
+  function onRowCheck(e, index) {
+    const cb = e.currentTarget;
+    const r = rows[index];
+    if (state.all) {
+      // leaving "all matching": keep this page's rows except the one unticked
+      state.all = null;
+      for (const x of rows) state.sel.set(x.id, x);
+      toast('The selection is now the repos on this page.');
+    }
+    if (e.shiftKey && lastIndex !== null && lastIndex !== index) {
+      const [a, b] = lastIndex < index ? [lastIndex, index] : [index, lastIndex];
+      for (let i = a; i <= b; i++) {
+        if (cb.checked) state.sel.set(rows[i].id, rows[i]);
+        else state.sel.delete(rows[i].id);
+      }
+    } else if (cb.checked) state.sel.set(r.id, r);
+    else state.sel.delete(r.id);
+    lastIndex = index;
+    paintSelection();
+  }
+
+  function row(r, index) {
+    const cb = h('input', { type: 'checkbox', 'aria-label': `Select ${r.path_with_namespace}`, 'data-check': r.id });
+    // shift state is only on the click event, not on change
+    cb.addEventListener('click', (e) => onRowCheck(e, index));
+    const cfg = r.config || r.effective_config || null;
+    const status = r.status || 'ungated';
+    const menu = menuButton(`Actions for ${r.path_with_namespace}`, [
+      { label: 'Edit exception…', action: () => openRepoConfig(r, reloadKeep) },
+      { label: 'Reset to inherited', action: () => resetRepo(r, reloadKeep) },
+      { label: 'Stop managing', action: () => stopManaging(r, reloadKeep) },
+      { label: 'History', action: () => openHistory(r) },
+    ]);
+    return h('tr', { 'data-id': r.id, 'data-path': r.path_with_namespace },
+      h('td.check', cb),
+      h('td', h('a.path', { href: r.web_url || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
+        h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
+      h('td', { 'data-cell': 'status' }, badge(status), r.status_detail ? h('div.sub', r.status_detail) : null,
+        r.last_error ? h('div.sub', { title: r.last_error }, r.last_error.slice(0, 80)) : null),
+      h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
+      h('td.col-activity.nowrap', time(r.last_activity_at)),
+      h('td.num', menu));
+  }
+
+  let currentCount = 0;
+  async function load() {
+    const seq = ++reqSeq;
+    const params = { ...filterOf(), sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursors[state.page] };
+    thPath.setAttribute('aria-sort', state.sort === 'path' ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
+    thAct.setAttribute('aria-sort', state.sort === 'activity' ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
+    thPath.querySelector('[aria-hidden]').textContent = state.sort === 'path' ? (state.order === 'asc' ? '▲' : '▼') : '';
+    thAct.querySelector('[aria-hidden]').textContent = state.sort === 'activity' ? (state.order === 'asc' ? '▲' : '▼') : '';
+    table.setAttribute('aria-busy', 'true');
+    let res;
+    try {
+      res = await get(`/api/repos${qs(params)}`);
+    } catch (e) {
+      if (!alive || seq !== reqSeq) return;
+      table.removeAttribute('aria-busy');
+      clear(msg).append(errorNotice(e));
+      return;
+    }
+    if (!alive || seq !== reqSeq) return;
+    clear(msg);
+    rows = res.items || [];
+    currentCount = res.count || 0;
+    state.cursors[state.page + 1] = res.next_cursor || null;
+    state.cursors.length = state.page + 2;
+    const frag = document.createDocumentFragment();
+    rows.forEach((r, i) => frag.append(row(r, i)));
+    clear(tbody).append(frag);
+    if (!rows.length) {
+      tbody.append(h('tr', h('td.empty', { colspan: 6 }, currentCount === 0 && !state.q && !state.group && !state.status
+        ? ['No repositories yet. ', h('a', { href: '#/connection' }, 'Connect a group'), ' and sync it.']
+        : 'No repositories match this filter.')));
+    }
+    table.removeAttribute('aria-busy');
+    const from = rows.length ? state.page * state.limit + 1 : 0;
+    countEl.textContent = `${fmtNum(from)}–${fmtNum(state.page * state.limit + rows.length)} of ${fmtNum(currentCount)} repositories`;
+    prevBtn.disabled = state.page === 0;
+    nextBtn.disabled = !res.next_cursor;
+    paintSelection();
+    // for the scale test: when the first rows were on screen, in ms since the navigation started
+    if (window.__mrgateFirstRowsAt === undefined) window.__mrgateFirstRowsAt = performance.now();
+  }
+
+  function reloadKeep() {
+    load();
+  }
+
+  configureBtn.addEventListener('click', () => {
+    const n = selectionCount();
+    if (!n) return;
+    const selection = state.all ? { filter: state.all.filter } : { ids: [...state.sel.keys()] };
+    const describe = state.all ? `all ${fmtNum(n)} repositories matching the filter` : `${fmtNum(n)} selected ${n === 1 ? 'repository' : 'repositories'}`;
+    openConfigure({ selection, count: n, describe, onApplied: () => { state.all = null; state.sel.clear(); } });
+  });
+
+  // sync from this page
+  let syncTimer = null;
+  onLeave(() => clearTimeout(syncTimer));
+  function showRun(run) {
+    if (!run) { syncLine.textContent = 'Never synced.'; return; }
+    if (run.state === 'running') syncLine.textContent = `Sync running: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.pages)} pages read…`;
+    else if (run.state === 'failed') syncLine.textContent = `Last sync failed: ${run.error || 'unknown error'}`;
+    else syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} new.`);
+    syncBtn.disabled = run.state === 'running';
+  }
+  async function pollSync(id, follow) {
+    let run = null;
+    try { run = await get(`/api/sync${id ? `?id=${id}` : ''}`); } catch (e) { if (!(e instanceof ApiError && e.status === 404)) return; }
+    if (!alive) return;
+    showRun(run);
+    if (run && run.state === 'running') syncTimer = setTimeout(() => pollSync(run.id, true), 500);
+    else if (follow) { resetPaging(); load(); loadGroups(); }
+  }
+  syncBtn.addEventListener('click', async () => {
+    syncBtn.disabled = true;
+    try {
+      const run = await post('/api/sync');
+      showRun(run);
+      pollSync(run.id, true);
+    } catch (e) {
+      syncBtn.disabled = false;
+      if (e instanceof ApiError && e.code === 'sync_running') pollSync(null, true);
+      else toast(e.message, 'error');
+    }
+  });
+
+  async function loadGroups() {
+    let groups;
+    try {
+      groups = await get('/api/groups');
+    } catch {
+      return;
+    }
+    if (!alive) return;
+    const list = Array.isArray(groups) ? groups : groups.items || [];
+    const byParent = new Map();
+    const ids = new Set(list.map((g) => g.id));
+    for (const g of list) {
+      const p = g.parent_id && ids.has(g.parent_id) ? g.parent_id : null;
+      if (!byParent.has(p)) byParent.set(p, []);
+      byParent.get(p).push(g);
+    }
+    const total = (byParent.get(null) || []).reduce((s, g) => s + (g.repos || 0), 0);
+    const btn = (g, label, count) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
+      h('span.name', label), h('span.count', { 'aria-label': `${count} repositories` }, fmtNum(count)));
+    const build = (parent, depth) => {
+      const kids = byParent.get(parent) || [];
+      if (!kids.length) return null;
+      return h('ul', { role: depth ? 'group' : undefined }, kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0), build(g.id, depth + 1))));
+    };
+    clear(tree).append(h('li', btn('', 'All groups', total)));
+    const top = build(null, 0);
+    if (top) tree.append(...top.children);
+    clear(groupSel).append(h('option', { value: '' }, 'All groups'));
+    const walk = (parent, depth) => {
+      for (const g of byParent.get(parent) || []) {
+        groupSel.append(h('option', { value: g.full_path, selected: g.full_path === state.group }, `${'\u00a0\u00a0'.repeat(depth)}${depth ? g.name : g.full_path} (${g.repos || 0})`));
+        walk(g.id, depth + 1);
+      }
+    };
+    walk(null, 0);
+  }
+
+  await load();
+  loadGroups();
+  pollSync(null, false);
+}

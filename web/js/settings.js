@@ -1,0 +1,63 @@
+// #/settings: resync interval, auto-gate new repos, fail-open/closed, hook mode; the last and next resync.
+import { put, getOptional } from './api.js';
+import { h, clear, field, select, errorNotice, unavailable, loading, pageHead, toast, fmtDate, time, fmtNum, badge } from './ui.js';
+
+const INTERVALS = [[300, 'every 5 minutes'], [900, 'every 15 minutes'], [1800, 'every 30 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day']];
+
+export async function render(main) {
+  main.append(pageHead('Settings', 'How mrgate resyncs the group and what a gate does when it cannot finish.'));
+  const box = h('div', loading());
+  main.append(box);
+  let res;
+  try {
+    res = await getOptional('/api/settings');
+  } catch (e) {
+    clear(box).append(errorNotice(e));
+    return;
+  }
+  clear(box);
+  if (!res.available) { box.append(unavailable('Settings')); return; }
+  show(box, res.data);
+}
+
+function show(box, s) {
+  clear(box);
+  const opts = INTERVALS.some(([v]) => v === s.resync_interval) ? INTERVALS : [...INTERVALS, [s.resync_interval, `every ${fmtNum(s.resync_interval)} seconds`]];
+  const interval = select(opts, s.resync_interval, { name: 'resync_interval' });
+  const auto = h('input', { type: 'checkbox', name: 'auto_gate_new_repos', checked: !!s.auto_gate_new_repos });
+  const failMode = select([['closed', 'Fail closed: a gate that cannot finish fails the merge request'], ['open', 'Fail open: a gate that cannot finish passes, saying "timed out"']], s.fail_mode, { name: 'fail_mode' });
+  const hookMode = select([['project', 'One webhook per project'], ['group', 'One group webhook (GitLab Premium or Ultimate)']], s.hook_mode, { name: 'hook_mode' });
+  const msg = h('div', { 'aria-live': 'assertive' });
+  const save = h('button.primary', { type: 'submit' }, 'Save settings');
+  const form = h('form.panel.narrow', { 'aria-labelledby': 'settings-title', 'data-panel': 'settings' },
+    h('h2#settings-title', 'Settings'), msg,
+    field('Resync the group', interval, 'lists the group again to find new, archived and removed repositories and repair drift'),
+    h('div.field', h('label.check', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
+    field('When a gate cannot finish in time', failMode),
+    field('Webhook mode', hookMode, 'a group webhook replaces one webhook per project; it needs GitLab Premium or Ultimate'),
+    h('div.actions', save));
+  form.addEventListener('submit', async (e) => {
+    e.preventDefault();
+    save.disabled = true;
+    try {
+      const res = await put('/api/settings', { resync_interval: Number(interval.value), auto_gate_new_repos: auto.checked, fail_mode: failMode.value, hook_mode: hookMode.value });
+      toast('The settings were saved.');
+      show(box, { ...s, ...(res || {}) });
+    } catch (err) {
+      clear(msg).append(errorNotice(err));
+      save.disabled = false;
+    }
+  });
+
+  const sch = s.scheduler || {};
+  const last = s.last_resync;
+  const resync = h('section.panel.narrow', { 'aria-labelledby': 'resync-title', 'data-panel': 'resync' },
+    h('h2#resync-title', 'Resync'),
+    h('dl.kv',
+      h('dt', 'Last resync'), h('dd', { 'data-last-resync': '' }, last ? [badge(last.state), ' ', last.finished_at ? time(last.finished_at) : time(last.started_at), ` (${last.trigger || 'unknown trigger'})`] : 'never'),
+      h('dt', 'Summary'), h('dd', last ? `${fmtNum(last.repos_seen)} repos in ${fmtNum(last.groups_seen)} groups; ${fmtNum(last.new_repos)} new, ${fmtNum(last.updated)} updated, ${fmtNum(last.archived)} archived, ${fmtNum(last.removed)} removed${last.error ? `; error: ${last.error}` : ''}` : '—'),
+      h('dt', 'Next resync'), h('dd', { 'data-next-resync': '' }, sch.next_run_at ? [time(sch.next_run_at), ` (${fmtDate(sch.next_run_at)})`] : 'not scheduled'),
+      h('dt', 'Scheduler'), h('dd', sch.leader ? `runs on ${sch.leader}${sch.leader_since ? ` since ${fmtDate(sch.leader_since)}` : ''}` : 'no instance holds the scheduler yet')),
+    h('p.small.muted', { style: 'margin-top:10px' }, h('a', { href: '#/connection' }, 'Sync now'), ' from the connection page.'));
+  box.append(h('div.grid2', form, resync));
+}

@@ -1,0 +1,69 @@
+// The discovery run ("sync") panel: last run's summary, "Sync now", live progress while it runs.
+import { get, post, ApiError } from './api.js';
+import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
+
+export function syncPanel({ onDone, compact } = {}) {
+  const body = h('div', { 'aria-live': 'polite' });
+  const btn = h('button.primary', { type: 'button', 'data-action': 'sync' }, 'Sync now');
+  const panel = h('section.panel', { 'aria-labelledby': 'sync-title', 'data-panel': 'sync' },
+    h('div.page-head', h('div.grow', h('h2#sync-title', 'Repository sync'),
+      h('p.muted.small', 'Lists every project of the group and its subgroups again; new repos inherit the default and group configs.')), btn),
+    body);
+  let timer = null;
+  let stopped = false;
+  onLeave(() => { stopped = true; clearTimeout(timer); });
+
+  function show(run) {
+    clear(body);
+    if (!run) {
+      body.append(h('p.muted', 'No sync has run yet.'));
+      return;
+    }
+    const running = run.state === 'running';
+    btn.disabled = running;
+    body.append(h('p', badge(run.state === 'done' ? 'done' : run.state), ' ',
+      running ? h('span', { 'data-sync-state': 'running' }, 'Sync running… ') : h('span', { 'data-sync-state': run.state }, run.state === 'done' ? 'Last sync finished ' : 'Last sync failed '),
+      run.finished_at ? time(run.finished_at) : run.started_at ? ['started ', time(run.started_at)] : null,
+      typeof run.seconds === 'number' && !running ? h('span.muted', ` in ${run.seconds.toFixed(1)} s`) : null));
+    if (run.error) body.append(h('div.notice.error', { role: 'alert' }, run.error));
+    const stats = [['repos_seen', 'repos seen'], ['groups_seen', 'groups'], ['pages', 'pages read'], ['new_repos', 'new'],
+      ['updated', 'updated'], ['archived', 'archived'], ['removed', 'removed'], ['skipped', 'skipped']];
+    if (!compact || running) {
+      body.append(h('div.stats', stats.filter(([k]) => run[k] !== undefined).map(([k, label]) =>
+        h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(run[k])), h('div.k', label)))));
+    } else {
+      body.append(h('p.small.muted', `${fmtNum(run.repos_seen)} repos in ${fmtNum(run.groups_seen)} groups; ${fmtNum(run.new_repos)} new, ${fmtNum(run.removed)} removed, ${fmtNum(run.archived)} archived.`));
+    }
+  }
+
+  async function poll(id) {
+    if (stopped) return;
+    let run;
+    try {
+      run = await get(`/api/sync${id ? `?id=${id}` : ''}`);
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 404) { show(null); return; }
+      clear(body).append(errorNotice(e));
+      return;
+    }
+    if (stopped) return;
+    show(run);
+    if (run.state === 'running') timer = setTimeout(() => poll(run.id), 400);
+    else if (id && onDone) onDone(run);
+  }
+
+  btn.addEventListener('click', async () => {
+    btn.disabled = true;
+    try {
+      const run = await post('/api/sync');
+      show(run);
+      poll(run.id);
+    } catch (e) {
+      btn.disabled = false;
+      if (e instanceof ApiError && e.code === 'sync_running') { poll(); return; }
+      clear(body).append(errorNotice(e));
+    }
+  });
+  poll();
+  return panel;
+}
