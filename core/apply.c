@@ -12,6 +12,7 @@
 #include <strings.h>
 
 #include "crypto.h"
+#include "gate.h"
 #include "gateconfig.h"
 #include "jsonx.h"
 #include "log.h"
@@ -185,6 +186,7 @@ static void note(char *buf, size_t cap, const char *what, int64_t id)
 struct repo_row {
 	bool archived, pending, removed;
 	char want[16];
+	char have[16]; /* the applied state recorded by the last successful apply */
 	int64_t hook_id;
 	char token_sha[80];
 	bool prior_known, prior, changed;
@@ -197,6 +199,7 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
 	enum core_status st = store_exec(
 		c,
 		"SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.gitlab_want,"
+		" rs.gitlab_have,"
 		" gs.hook_id, gs.hook_token_sha256, gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false)"
 		" AS merge_changed FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id"
 		" WHERE rs.id = $1",
@@ -208,6 +211,8 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
 		row->pending = store_bool(r, 0, "marked_for_deletion", false);
 		row->removed = store_bool(r, 0, "removed", false);
 		snprintf(row->want, sizeof(row->want), "%s", store_str(r, 0, "gitlab_want"));
+		const char *have = store_str(r, 0, "gitlab_have");
+		snprintf(row->have, sizeof(row->have), "%s", have ? have : "off");
 		row->hook_id = store_i64(r, 0, "hook_id", 0);
 		const char *sha = store_str(r, 0, "hook_token_sha256");
 		snprintf(row->token_sha, sizeof(row->token_sha), "%s", sha ? sha : "");
@@ -217,6 +222,52 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
 	}
 	PQclear(r);
 	return st;
+}
+
+/*
+ * Gating starts (want_hook) or stops for the repo: queue gate runs for its open MRs, or post final statuses that
+ * unblock them. Runs once GitLab is in the new state and before that state is recorded: false (res holds the
+ * error) keeps the old applied state, so the next apply makes the same transition and calls again.
+ */
+static bool open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool want_hook, bool dry_run,
+		     struct apply_result *res, char *done, size_t done_cap)
+{
+	struct gate_open_mrs om;
+	enum core_status st = want_hook ? gate_enqueue_open_mrs(db, gl, repo_id, dry_run, &om)
+					: gate_clear_open_mrs(db, gl, repo_id, dry_run, &om);
+	res->reads += om.reads;
+	res->writes += om.writes;
+	if (st != CORE_OK && dry_run) {
+		/* a plan is still a plan without this count */
+		log_debug("apply repo %lld (dry run): open merge requests not counted: %s", (long long)repo_id,
+			  om.error[0] ? om.error : core_status_code(st));
+		return true;
+	}
+	if (dry_run) {
+		json_object_object_add(res->plan, want_hook ? "open_mrs_to_gate" : "statuses_to_clear",
+				       json_object_new_int(want_hook ? om.queued : om.cleared));
+		return true;
+	}
+	if (st != CORE_OK) {
+		res->outcome = APPLY_ERROR;
+		res->retryable = om.error[0] ? om.retryable : true; /* no message: the database, transient */
+		snprintf(res->message, sizeof(res->message), "%s%s%s", done, done[0] ? "; " : "",
+			 om.error[0] ? om.error
+			 : want_hook ? "could not queue gate runs for the open merge requests (will be retried)"
+				     : "could not clear the gate's statuses on the open merge requests (will be retried)");
+		return false;
+	}
+	char what[120];
+	if (want_hook && om.queued > 0)
+		snprintf(what, sizeof(what), "queued gate runs for %d open merge request%s", om.queued,
+			 om.queued == 1 ? "" : "s");
+	else if (!want_hook && om.cleared > 0)
+		snprintf(what, sizeof(what), "posted %d final \"gate removed\" status%s on open merge requests",
+			 om.cleared, om.cleared == 1 ? "" : "es");
+	else
+		return true;
+	note(done, done_cap, what, 0);
+	return true;
 }
 
 enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
@@ -451,6 +502,11 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 			prior_known = false;
 		}
 	}
+	/* 3. the open merge requests, when gating starts or stops (gate.h) */
+	if (want_hook != (strcmp(row.have, "off") != 0) && !open_mrs(db, gl, repo_id, want_hook, dry_run, res, done,
+								       sizeof(done)))
+		goto store;
+
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
 	if (res->outcome == APPLY_CHANGED && !dry_run)
 		snprintf(res->message, sizeof(res->message), "%s", done);

@@ -16,6 +16,15 @@
  *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id (also re-checks archived and
  *      pending deletion). The prior value is recorded in the database before the PUT that changes it, once: a
  *      later apply never overwrites it. When the restore is owed, PUT the recorded prior back (when it differs).
+ *   3. Only when gating starts or stops (the applied state recorded by the last successful apply is off and the
+ *      wanted one is not, or the reverse): the repo's open merge requests, through core/gate.h. Starting:
+ *      gate_enqueue_open_mrs() queues a gate run per open MR ("Pipelines must succeed" would otherwise block an
+ *      MR that has no pipeline until its next push). Stopping: gate_clear_open_mrs() posts a final `success`
+ *      "mrgate gate removed for this repository" where the latest `mrgate` status is pending or failed. This
+ *      step runs after GitLab reached the new state and before the state is recorded; when it fails the outcome
+ *      is an error and the old applied state stays, so the next apply repeats it (it is idempotent). A dry run
+ *      makes only the one MR list call and adds "open_mrs_to_gate": n or "statuses_to_clear": n (estimated
+ *      from mrgate's records) to res->plan.
  * A repo already in its wanted state costs one GET (two with block_merge) and no write. Archived, pending-deletion
  * and removed repos are skipped without a call. Every step is idempotent: after a crash half-way, running again
  * finds the hook by URL (no duplicate) and the prior value where it was recorded.
@@ -65,7 +74,8 @@ struct apply_result {
 	bool retryable;           /* transient (5xx, timeout, 429, maybe-applied): retry later with backoff */
 	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
 	struct json_object *plan; /* {"hooks": {"create": n, "update": [ids], "delete": [ids]},
-	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}]} */
+	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}],
+	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n} */
 };
 void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
 

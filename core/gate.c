@@ -164,7 +164,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	} else {
 		PQclear(r);
 		r = NULL;
-		const char *pi[] = {pid, spid, iid, ev->head_sha, ev->source_branch, eid};
+		const char *pi[] = {pid, spid, iid, ev->head_sha, ev->source_branch, event_id > 0 ? eid : NULL};
 		st = store_exec(c,
 				"INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
 				" VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
@@ -184,10 +184,396 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 			4, ps, NULL);
 	if (st != CORE_OK)
 		goto out;
-	const char *pe[] = {eid, rid};
-	st = store_exec(c, "UPDATE webhook_events SET run_id = $2 WHERE id = $1", 2, pe, NULL);
+	if (event_id > 0) {
+		const char *pe[] = {eid, rid};
+		st = store_exec(c, "UPDATE webhook_events SET run_id = $2 WHERE id = $1", 2, pe, NULL);
+	}
 out:
 	PQclear(r);
+	return st;
+}
+
+/* --- gating starts or stops for a repo (gate.h) ----------------------------------------------------------------- */
+
+static const char *why_of(const struct gitlab_response *resp, enum core_status st);
+
+#define OPEN_MRS_MAX 20000 /* a repo with more open MRs gets the rest gated on their next push */
+#define STATUS_POST_TRIES 8
+
+struct open_mr {
+	int64_t iid, source_project_id;
+	char sha[72];
+	char branch[264];
+};
+
+struct open_mr_list {
+	int64_t project_id;
+	struct open_mr *v;
+	size_t n, cap;
+	int pages;
+	bool truncated;
+};
+
+static bool sha_ok(const char *s)
+{
+	size_t n = strlen(s);
+	if (n < 7 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') || (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return true;
+}
+
+static enum core_status open_mrs_page(struct json_object *page, void *user)
+{
+	struct open_mr_list *l = user;
+	l->pages++;
+	size_t n = json_object_array_length(page);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(page, i);
+		const char *sha = NULL, *branch = NULL, *state = NULL;
+		int64_t iid = 0, spid = 0;
+		/* an MR without a head sha yet (diff still being prepared) is gated by its own webhook later */
+		if (!jsonx_int64(e, "iid", &iid) || iid <= 0 || !jsonx_str(e, "sha", &sha) || !sha_ok(sha) ||
+		    !jsonx_str(e, "source_branch", &branch) || !*branch || strlen(branch) > 255)
+			continue;
+		if (jsonx_str(e, "state", &state) && strcmp(state, "opened") != 0)
+			continue;
+		if (!jsonx_int64(e, "source_project_id", &spid) || spid <= 0)
+			spid = l->project_id;
+		if (l->n >= OPEN_MRS_MAX) {
+			l->truncated = true;
+			return CORE_OK;
+		}
+		if (l->n == l->cap) {
+			size_t ncap = l->cap ? l->cap * 2 : 32;
+			struct open_mr *nv = realloc(l->v, ncap * sizeof(*nv));
+			if (!nv)
+				return CORE_ENOMEM;
+			l->v = nv;
+			l->cap = ncap;
+		}
+		struct open_mr *m = &l->v[l->n++];
+		m->iid = iid;
+		m->source_project_id = spid;
+		snprintf(m->sha, sizeof(m->sha), "%s", sha);
+		snprintf(m->branch, sizeof(m->branch), "%s", branch);
+	}
+	return CORE_OK;
+}
+
+static bool transient(const struct gitlab_response *resp)
+{
+	if (!resp)
+		return false;
+	switch (resp->kind) {
+	case GITLAB_ERR_RATE_LIMITED:
+	case GITLAB_ERR_SERVER:
+	case GITLAB_ERR_UNREACHABLE:
+	case GITLAB_ERR_TIMEOUT:
+	case GITLAB_ERR_MAYBE_APPLIED:
+	case GITLAB_ERR_CONFLICT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Record a failed GitLab call in out (the first failure wins). */
+static void open_mrs_fail(struct gate_open_mrs *out, const char *doing, enum core_status st,
+			  const struct gitlab_response *resp)
+{
+	if (out->error[0])
+		return;
+	out->retryable = transient(resp);
+	snprintf(out->error, sizeof(out->error), "could not %s: %.300s%s", doing, why_of(resp, st),
+		 out->retryable ? " (will be retried)" : "");
+}
+
+/* Every open MR of the repo, into *l. */
+static enum core_status list_open_mrs(struct gitlab *gl, int64_t repo_id, struct open_mr_list *l,
+				      struct gate_open_mrs *out)
+{
+	char path[128];
+	struct gitlab_response *resp = NULL;
+	l->project_id = repo_id;
+	snprintf(path, sizeof(path), "/projects/%lld/merge_requests?state=opened&per_page=100", (long long)repo_id);
+	enum core_status st = gitlab_paginate(gl, path, open_mrs_page, l, &resp);
+	out->reads += l->pages + (st != CORE_OK && resp ? 1 : 0);
+	if (st == CORE_EFORBIDDEN && resp && resp->kind == GITLAB_ERR_FORBIDDEN) {
+		/* merge requests are turned off for the project: none can be open */
+		log_info("repo %lld: merge requests are not available (%s): no open ones to handle", (long long)repo_id,
+			 why_of(resp, st));
+		l->n = 0;
+		st = CORE_OK;
+	} else if (st != CORE_OK)
+		open_mrs_fail(out, "list the open merge requests", st, resp);
+	else if (l->truncated)
+		log_warn("repo %lld has more than %d open merge requests: the rest are gated on their next push",
+			 (long long)repo_id, OPEN_MRS_MAX);
+	out->open_mrs = (int)l->n;
+	gitlab_response_free(resp);
+	return st;
+}
+
+/* Queue a run for one open MR unless one for its head sha is queued or running. */
+static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
+					bool *queued_out)
+{
+	PGresult *r = NULL;
+	char pid[24], iid[24];
+	*queued_out = false;
+	snprintf(pid, sizeof(pid), "%lld", (long long)repo_id);
+	snprintf(iid, sizeof(iid), "%lld", (long long)m->iid);
+	const char *p[] = {pid, iid, m->sha};
+	enum core_status st = store_begin(c);
+	if (st != CORE_OK)
+		goto out;
+	/* the receiver's per-MR lock: a webhook for the same MR waits, and superseding sees one order */
+	st = store_exec(c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))", 2, p,
+			NULL);
+	if (st != CORE_OK)
+		goto out;
+	st = store_exec(c,
+			"SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+			" AND state IN ('queued', 'running') LIMIT 1",
+			3, p, &r);
+	if (st != CORE_OK)
+		goto out;
+	if (PQntuples(r) == 0) {
+		struct gate_mr_event ev = {.project_id = repo_id,
+					   .source_project_id = m->source_project_id,
+					   .mr_iid = m->iid,
+					   .head_sha = m->sha,
+					   .source_branch = m->branch};
+		int64_t run_id = 0;
+		bool coalesced = false;
+		st = gate_enqueue(c, &ev, 0, &run_id, &coalesced);
+		if (st != CORE_OK)
+			goto out;
+		*queued_out = !coalesced;
+	}
+	st = store_commit(c);
+out:
+	if (st != CORE_OK)
+		store_rollback(c);
+	PQclear(r);
+	return st;
+}
+
+enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
+				       struct gate_open_mrs *out)
+{
+	struct open_mr_list l;
+	struct store_conn *c = NULL;
+	memset(out, 0, sizeof(*out));
+	memset(&l, 0, sizeof(l));
+	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
+	if (st != CORE_OK)
+		goto out;
+	if (dry_run) {
+		out->queued = (int)l.n;
+		goto out;
+	}
+	if (l.n > 0 && (st = store_get(db, &c)) != CORE_OK)
+		goto out;
+	for (size_t i = 0; i < l.n; i++) {
+		bool queued = false;
+		if ((st = enqueue_open_mr(c, repo_id, &l.v[i], &queued)) != CORE_OK) {
+			snprintf(out->error, sizeof(out->error), "could not queue a gate run for merge request !%lld: %s",
+				 (long long)l.v[i].iid, core_status_code(st));
+			out->retryable = true;
+			goto out;
+		}
+		if (queued)
+			out->queued++;
+	}
+	if (out->queued > 0) {
+		gate_kick();
+		log_info("repo %lld is now gated: %d gate run%s queued for its open merge requests", (long long)repo_id,
+			 out->queued, out->queued == 1 ? "" : "s");
+	}
+out:
+	store_put(db, c);
+	free(l.v);
+	return st;
+}
+
+/* The refs of one head sha whose latest `mrgate` status still blocks (pending, running, failed). */
+struct blocking {
+	struct {
+		int64_t id;
+		char ref[264];
+		char state[16];
+	} v[16];
+	size_t n;
+	int pages;
+};
+
+static enum core_status statuses_page(struct json_object *page, void *user)
+{
+	struct blocking *b = user;
+	b->pages++;
+	size_t n = json_object_array_length(page);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *e = json_object_array_get_idx(page, i);
+		const char *name = NULL, *ref = NULL, *state = NULL;
+		int64_t id = 0;
+		if (!jsonx_str(e, "name", &name) || strcmp(name, GATE_STATUS_NAME) != 0 || !jsonx_str(e, "ref", &ref) ||
+		    !*ref || strlen(ref) > 255 || !jsonx_str(e, "status", &state) || !jsonx_int64(e, "id", &id))
+			continue;
+		size_t k = 0;
+		while (k < b->n && strcmp(b->v[k].ref, ref) != 0)
+			k++;
+		if (k == b->n) {
+			if (b->n >= sizeof(b->v) / sizeof(b->v[0]))
+				continue;
+			b->n++;
+			b->v[k].id = 0;
+			snprintf(b->v[k].ref, sizeof(b->v[k].ref), "%s", ref);
+		}
+		if (id > b->v[k].id) { /* the newest status per ref is the one that counts */
+			b->v[k].id = id;
+			snprintf(b->v[k].state, sizeof(b->v[k].state), "%.15s", state);
+		}
+	}
+	return CORE_OK;
+}
+
+static bool blocks(const char *state)
+{
+	return strcmp(state, "failed") == 0 || strcmp(state, "pending") == 0 || strcmp(state, "running") == 0;
+}
+
+/* POST the final `success` on sha/ref, retrying GitLab's 409 ("another update in progress"). */
+static enum core_status post_removed(struct gitlab *gl, int64_t spid, const char *sha, const char *ref,
+				     struct gate_open_mrs *out)
+{
+	char path[160];
+	enum core_status st = CORE_EINTERNAL;
+	snprintf(path, sizeof(path), "/projects/%lld/statuses/%s", (long long)spid, sha);
+	out->writes++;
+	for (int attempt = 0; attempt < STATUS_POST_TRIES; attempt++) {
+		struct json_object *body = json_object_new_object();
+		struct gitlab_response *resp = NULL;
+		json_object_object_add(body, "state", json_object_new_string("success"));
+		json_object_object_add(body, "name", json_object_new_string(GATE_STATUS_NAME));
+		json_object_object_add(body, "ref", json_object_new_string(ref));
+		json_object_object_add(body, "description", json_object_new_string(GATE_REMOVED_DESCRIPTION));
+		st = gitlab_request_ex(gl, "POST", path, body, GITLAB_CALL_IDEMPOTENT, &resp);
+		json_object_put(body);
+		if (st != CORE_OK && st != CORE_ECONFLICT) {
+			char doing[200];
+			snprintf(doing, sizeof(doing), "post the final status on %.12s", sha);
+			open_mrs_fail(out, doing, st, resp);
+		} else if (st == CORE_ECONFLICT && attempt + 1 == STATUS_POST_TRIES) {
+			open_mrs_fail(out, "post the final status: GitLab kept answering 409", st, resp);
+		}
+		gitlab_response_free(resp);
+		if (st != CORE_ECONFLICT)
+			break;
+		usleep((useconds_t)(250000u << (attempt < 4 ? attempt : 4)));
+	}
+	return st;
+}
+
+/* Dry run: does mrgate's record say the last status it posted on this head still blocks? */
+static enum core_status recorded_blocking(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
+					  bool *blocking_out)
+{
+	PGresult *r = NULL;
+	char pid[24], iid[24];
+	*blocking_out = false;
+	snprintf(pid, sizeof(pid), "%lld", (long long)repo_id);
+	snprintf(iid, sizeof(iid), "%lld", (long long)m->iid);
+	const char *p[] = {pid, iid, m->sha};
+	enum core_status st = store_exec(c,
+					 "SELECT coalesce(status_posted, 'pending') AS s FROM gate_runs"
+					 " WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+					 " AND (pending_posted OR status_posted IS NOT NULL) ORDER BY id DESC LIMIT 1",
+					 3, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 1)
+		*blocking_out = strcmp(store_str(r, 0, "s"), "success") != 0;
+	PQclear(r);
+	return st;
+}
+
+enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
+				     struct gate_open_mrs *out)
+{
+	struct open_mr_list l;
+	struct store_conn *c = NULL;
+	struct gitlab_response *resp = NULL;
+	struct blocking *b = calloc(1, sizeof(*b));
+	char pid[24], path[200];
+	enum core_status first = CORE_OK; /* the first failure; the other MRs are still cleared */
+	memset(out, 0, sizeof(*out));
+	memset(&l, 0, sizeof(l));
+	snprintf(pid, sizeof(pid), "%lld", (long long)repo_id);
+	enum core_status st = b ? list_open_mrs(gl, repo_id, &l, out) : CORE_ENOMEM;
+	/* a database connection only when there is something to do (apply holds one already) */
+	if (st != CORE_OK || l.n == 0 || (st = store_get(db, &c)) != CORE_OK)
+		goto out;
+	if (!dry_run) {
+		/* first end the runs in flight, so that none posts a verdict after the final status */
+		const char *p[] = {pid, "the gate was removed for this repository"};
+		if ((st = store_exec(c,
+				     "UPDATE gate_runs SET state = 'done', verdict = 'skipped', error = $2,"
+				     " finished_at = now(), lease_owner = NULL, lease_until = NULL"
+				     " WHERE project_id = $1 AND state IN ('queued', 'running')",
+				     2, p, NULL)) != CORE_OK)
+			goto out;
+	}
+	for (size_t i = 0; i < l.n; i++) {
+		const struct open_mr *m = &l.v[i];
+		if (dry_run) {
+			bool blocking = false;
+			if ((st = recorded_blocking(c, repo_id, m, &blocking)) != CORE_OK)
+				goto out;
+			out->cleared += blocking;
+			continue;
+		}
+		memset(b, 0, sizeof(*b));
+		snprintf(path, sizeof(path), "/projects/%lld/repository/commits/%s/statuses?name=" GATE_STATUS_NAME
+			 "&per_page=100",
+			 (long long)m->source_project_id, m->sha);
+		gitlab_response_free(resp);
+		resp = NULL;
+		enum core_status gst = gitlab_paginate(gl, path, statuses_page, b, &resp);
+		out->reads += b->pages + (gst != CORE_OK && resp ? 1 : 0);
+		if (gst == CORE_ENOTFOUND)
+			continue; /* the commit is gone (force push): nothing of ours on it blocks */
+		if (gst != CORE_OK) {
+			char doing[200];
+			snprintf(doing, sizeof(doing), "read the statuses of merge request !%lld", (long long)m->iid);
+			open_mrs_fail(out, doing, gst, resp);
+			if (first == CORE_OK)
+				first = gst;
+			continue;
+		}
+		for (size_t k = 0; k < b->n; k++) {
+			if (!blocks(b->v[k].state))
+				continue;
+			enum core_status pst = post_removed(gl, m->source_project_id, m->sha, b->v[k].ref, out);
+			if (pst == CORE_OK)
+				out->cleared++;
+			else if (first == CORE_OK)
+				first = pst;
+		}
+	}
+	if (dry_run)
+		out->writes = out->cleared;
+	st = first;
+	if (!dry_run && (out->cleared > 0 || st != CORE_OK))
+		log_info("repo %lld is no longer gated: %d final status%s posted on its open merge requests%s%s",
+			 (long long)repo_id, out->cleared, out->cleared == 1 ? "" : "es", out->error[0] ? "; " : "",
+			 out->error);
+out:
+	store_put(db, c);
+	gitlab_response_free(resp);
+	free(l.v);
+	free(b);
 	return st;
 }
 

@@ -13,6 +13,9 @@
 #include "crypto.h"
 #include "store.h"
 
+struct jobs_runner;
+struct limiter;
+
 struct app {
 	struct config cfg;
 	struct store *db;
@@ -20,7 +23,13 @@ struct app {
 	bool tls;          /* serving HTTPS: cookies get Secure */
 	time_t started_at;
 	char instance[128]; /* hostname:pid:random, names this process in leases and run owners */
+	struct jobs_runner *jobs;     /* this process's job workers (NULL in CLI commands) */
+	struct limiter *gitlab_slots; /* bounds GitLab work in flight across the job workers */
+	bool stopping;                /* set (atomically) when the process shuts down */
 };
+
+/* Start the job workers with their handlers (apply); NULL on failure. */
+struct jobs_runner *app_jobs_start(struct app *app);
 
 /* GitLab client tuning from the settings. */
 #include "connection.h"

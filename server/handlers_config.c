@@ -1,7 +1,7 @@
 /*
  * server/handlers_config.c
  *    Gating configs (default, per group, per repo), bulk configure with dry run, the audit log; and the
- *    stand-in apply runner configure_start_apply() until the job engine runs apply items.
+ *    apply job (server/wiring.c) that a write starts.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -18,97 +18,6 @@
 #include "jsonx.h"
 #include "log.h"
 #include "routes.h"
-
-/* --- the stand-in apply runner (replaced by jobs_create() when the job engine lands) ---------------------------- */
-
-struct apply_job {
-	struct app *app;
-	struct gateconfig_marked marked;
-};
-
-/* Fill ctx for this server (hook URL into buf). */
-void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx)
-{
-	memset(ctx, 0, sizeof(*ctx));
-	apply_hook_url(app->cfg.public_url, buf, cap);
-	ctx->hook_url = buf;
-	ctx->webhook_secret = connection_client_webhook_secret(cc);
-	/* GitLab cannot verify TLS on a plain-http URL; the flag is meaningless there, so it is sent as false */
-	ctx->ssl_verify = strncmp(buf, "https://", 8) == 0;
-}
-
-static void *apply_thread(void *arg)
-{
-	struct apply_job *job = arg;
-	struct app *app = job->app;
-	struct connection_client *cc = NULL;
-	struct connection_tuning tune;
-	struct apply_batch_item *items = calloc(job->marked.n, sizeof(*items));
-	app_gitlab_tuning(app, &tune);
-	enum core_status st = items ? connection_client_shared(app->db, app->secret_key, &tune, &cc) : CORE_ENOMEM;
-	if (st != CORE_OK) {
-		apply_abandon(app->db, job->marked.ids, job->marked.n, job->marked.run,
-			      st == CORE_ENOTFOUND ? "no GitLab connection: connect one with PUT /api/connection"
-						   : "could not open the GitLab connection");
-		goto out;
-	}
-	char hook_url[600];
-	struct apply_ctx ctx;
-	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
-	ctx.run = job->marked.run;
-	for (size_t i = 0; i < job->marked.n; i++)
-		items[i].repo_id = job->marked.ids[i];
-	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, job->marked.n, app->cfg.gitlab_concurrency,
-		    false);
-	size_t changed = 0, errors = 0;
-	for (size_t i = 0; i < job->marked.n; i++) {
-		changed += items[i].res.outcome == APPLY_CHANGED;
-		errors += items[i].res.outcome == APPLY_ERROR || items[i].status != CORE_OK;
-		apply_result_clear(&items[i].res);
-	}
-	log_info("apply run %lld: %zu repos, %zu changed, %zu errors", (long long)job->marked.run, job->marked.n,
-		 changed, errors);
-out:
-	connection_client_release(cc);
-	free(items);
-	gateconfig_marked_clear(&job->marked);
-	free(job);
-	return NULL;
-}
-
-/*
- * Start applying the marked repos in the background; takes over marked's ids. Returns the reply's "apply"
- * member: {"run", "repos", "progress"}, or NULL when nothing was marked.
- */
-struct json_object *configure_start_apply(struct app *app, struct gateconfig_marked *marked)
-{
-	if (marked->n == 0) {
-		gateconfig_marked_clear(marked);
-		return NULL;
-	}
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "run", json_object_new_int64(marked->run));
-	json_object_object_add(o, "repos", json_object_new_int64((int64_t)marked->n));
-	json_object_object_add(o, "progress", json_object_new_string("/api/repos?status=applying"));
-	struct apply_job *job = calloc(1, sizeof(*job));
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (job) {
-		job->app = app;
-		job->marked = *marked;
-		memset(marked, 0, sizeof(*marked));
-	}
-	if (!job || pthread_create(&t, &attr, apply_thread, job) != 0) {
-		struct gateconfig_marked *m = job ? &job->marked : marked;
-		apply_abandon(app->db, m->ids, m->n, m->run, "could not start the apply");
-		gateconfig_marked_clear(m);
-		free(job);
-	}
-	pthread_attr_destroy(&attr);
-	return o;
-}
 
 /* --- helpers -------------------------------------------------------------------------------------------------- */
 
@@ -128,7 +37,7 @@ static int reply_with_apply(struct req *r, int status, struct json_object *obj, 
 {
 	if (!obj)
 		obj = json_object_new_object();
-	json_object_object_add(obj, "apply", configure_start_apply(r->app, marked));
+	json_object_object_add(obj, "apply", configure_start_apply(r->app, r->who.actor, marked));
 	return http_send_json(r->conn, status, obj);
 }
 
@@ -438,7 +347,7 @@ int h_configure(struct req *r)
 	json_object_object_add(o, "summary", json_object_get(out.summary));
 	json_object_object_add(o, "dry_run", json_object_new_boolean(req.dry_run));
 	if (!req.dry_run) {
-		json_object_object_add(o, "apply", configure_start_apply(r->app, &out.marked));
+		json_object_object_add(o, "apply", configure_start_apply(r->app, r->who.actor, &out.marked));
 		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
 		o = NULL;
 		goto out;

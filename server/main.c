@@ -26,6 +26,8 @@
 #include "gate.h"
 #include "routes.h"
 #include "scheduler.h"
+#include "jobs.h"
+#include "limiter.h"
 
 void handlers_system_describe(void);
 
@@ -357,10 +359,16 @@ static int cmd_serve(struct app *app)
 	mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
+	app->jobs = app_jobs_start(app);
+	if (!app->jobs) {
+		log_error("could not start the job workers");
+		return 1;
+	}
 	struct mg_context *ctx = mg_start(&cb, app, options);
 	if (!ctx) {
 		log_error("could not listen on %s (is the port in use?)", app->cfg.listen);
 		mg_exit_library();
+		jobs_runner_stop(app->jobs);
 		return 1;
 	}
 	handlers_system_describe();
@@ -384,9 +392,13 @@ static int cmd_serve(struct app *app)
 		usleep(100 * 1000);
 
 	log_info("shutting down: finishing requests in flight");
+	__atomic_store_n(&app->stopping, true, __ATOMIC_RELAXED);
+	mg_stop(ctx);
 	scheduler_stop(sched);
 	gate_workers_stop(gates);
-	mg_stop(ctx);
+	jobs_runner_stop(app->jobs); /* items not started are released for another instance */
+	app->jobs = NULL;
+	limiter_free(app->gitlab_slots);
 	mg_exit_library();
 	log_info("stopped");
 	return 0;

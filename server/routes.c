@@ -43,6 +43,10 @@ static const struct route routes[] = {
 	{"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_USER},
 	{"POST", "/api/configure", h_configure, ROUTE_USER},
 	{"GET", "/api/audit", h_audit_list, ROUTE_USER},
+	{"GET", "/api/jobs", h_jobs_list, ROUTE_USER},
+	{"GET", "/api/jobs/{id}", h_job_get, ROUTE_USER},
+	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_USER},
+	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_USER},
 	{"GET", "/api/settings", h_settings_get, ROUTE_USER},
 	{"PUT", "/api/settings", h_settings_put, ROUTE_USER},
 };

@@ -80,9 +80,13 @@ struct apply_ctx;
 struct connection_client;
 void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap,
 		   struct apply_ctx *ctx);
-/* Start applying marked repos in the background (takes marked's ids); the reply's "apply" member or NULL. */
+/* Start an apply job for the marked repos (takes marked's ids); the reply's "apply" member or NULL. */
 struct gateconfig_marked;
-struct json_object *configure_start_apply(struct app *app, struct gateconfig_marked *marked);
+struct json_object *configure_start_apply(struct app *app, const char *actor, struct gateconfig_marked *marked);
+int h_jobs_list(struct req *r);
+int h_job_get(struct req *r);
+int h_job_retry(struct req *r);
+int h_job_cancel(struct req *r);
 int h_settings_get(struct req *r);
 int h_settings_put(struct req *r);
 

@@ -95,7 +95,7 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
 
 function jobIdOf(res) {
   if (!res) return null;
-  return res.job_id || (res.job && res.job.id) || (res.id && (res.total !== undefined || res.state) ? res.id : null);
+  return res.job_id || (res.job && res.job.id) || (res.apply && res.apply.job_id) || (res.id && (res.total !== undefined || res.state) ? res.id : null);
 }
 
 // A table of the dry-run plan, whatever its exact shape: {items|plan|repos: [{path_with_namespace, changes|actions, ...}]}.

@@ -1,0 +1,131 @@
+/*
+ * server/handlers_jobs.c
+ *    Jobs: list, progress with items, retry of failed items, cancel.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http_json.h"
+#include "jobs.h"
+#include "routes.h"
+
+static bool param_id(struct req *r, int64_t *id)
+{
+	char *end;
+	long long v = strtoll(r->params[0], &end, 10);
+	if (*end || v <= 0)
+		return false;
+	*id = v;
+	return true;
+}
+
+/* An optional positive integer query parameter; false (after answering 400) when malformed. */
+static bool query_int(struct req *r, const char *name, long lo, long hi, long *out, int *status)
+{
+	char buf[32];
+	if (!http_query_param(r->ri, name, buf, sizeof(buf)))
+		return true;
+	char *end;
+	long v = strtol(buf, &end, 10);
+	if (*end || end == buf || v < lo || v > hi) {
+		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be an integer from %ld to %ld", name,
+					  lo, hi);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
+int h_jobs_list(struct req *r)
+{
+	long limit = 50, before = 0;
+	int status;
+	if (!query_int(r, "limit", 1, 500, &limit, &status) || !query_int(r, "before", 1, LONG_MAX, &before, &status))
+		return status;
+	struct json_object *o = NULL;
+	enum core_status st = jobs_list(r->app->db, (int)limit, before, &o);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not list the jobs");
+	return http_send_json(r->conn, 200, o);
+}
+
+int h_job_get(struct req *r)
+{
+	int64_t id;
+	if (!param_id(r, &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	long limit = 100, after = 0;
+	int status;
+	if (!query_int(r, "items_limit", 0, 1000, &limit, &status) ||
+	    !query_int(r, "items_after", 0, LONG_MAX, &after, &status))
+		return status;
+	char filter[16] = "";
+	if (!http_query_param(r->ri, "items", filter, sizeof(filter)))
+		http_query_param(r->ri, "result", filter, sizeof(filter));
+	struct json_object *job = NULL, *items = NULL;
+	enum core_status st = jobs_get(r->app->db, id, &job);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the job");
+	if (limit > 0) {
+		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit, &items);
+		if (st == CORE_EINVAL) {
+			json_object_put(job);
+			return http_send_error(r->conn, 400, "invalid_input",
+					       "items must be one of pending, running, done, failed, changed, unchanged, "
+					       "skipped, error");
+		}
+		if (st != CORE_OK) {
+			json_object_put(job);
+			return http_send_status(r->conn, st, "could not read the job's items");
+		}
+		/* the items as an array, and the cursor of the next page beside it */
+		struct json_object *arr = NULL, *next = NULL;
+		json_object_object_get_ex(items, "items", &arr);
+		json_object_object_get_ex(items, "next_after", &next);
+		json_object_object_add(job, "items", json_object_get(arr));
+		json_object_object_add(job, "items_next_after", json_object_get(next));
+		json_object_put(items);
+	}
+	return http_send_json(r->conn, 200, job);
+}
+
+int h_job_retry(struct req *r)
+{
+	int64_t id, n = 0;
+	if (!param_id(r, &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not retry the job");
+	if (r->app->jobs)
+		jobs_runner_wake(r->app->jobs);
+	struct json_object *job = NULL;
+	if (jobs_get(r->app->db, id, &job) != CORE_OK)
+		job = json_object_new_object();
+	json_object_object_add(job, "retried", json_object_new_int64(n));
+	return http_send_json(r->conn, 200, job);
+}
+
+int h_job_cancel(struct req *r)
+{
+	int64_t id;
+	if (!param_id(r, &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	enum core_status st = jobs_cancel(r->app->db, id);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
+	if (st == CORE_ESTATE)
+		return http_send_error(r->conn, 409, "bad_state", "job %lld has already finished", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not cancel the job");
+	struct json_object *job = NULL;
+	if (jobs_get(r->app->db, id, &job) != CORE_OK)
+		job = json_object_new_object();
+	return http_send_json(r->conn, 200, job);
+}
