@@ -393,6 +393,12 @@ int h_configure(struct req *r)
 			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
 			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
 			json_object_object_add(e, "settings", json_object_get(jsonx_get(items[i].res.plan, "settings")));
+			static const char *const extra[] = {"open_mrs_to_gate", "statuses_to_clear"};
+			for (size_t k = 0; k < 2; k++) {
+				struct json_object *v = jsonx_get(items[i].res.plan, extra[k]);
+				if (v)
+					json_object_object_add(e, extra[k], json_object_get(v));
+			}
 			json_object_array_add(plan, e);
 			reads += items[i].res.reads;
 			writes += items[i].res.writes;
