@@ -113,6 +113,12 @@ static enum core_status on_hooks_page(struct json_object *page, void *user)
 	return CORE_OK;
 }
 
+/* GitLab stops delivering to a hook after repeated failures (temporarily_disabled, disabled); "" is an old GitLab. */
+static bool hook_executable(const struct hook_info *h)
+{
+	return h->alert[0] == '\0' || strcmp(h->alert, "executable") == 0;
+}
+
 static struct json_object *hook_body(const struct apply_ctx *ctx)
 {
 	struct json_object *b = json_object_new_object();
@@ -337,13 +343,15 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 		advise(res, "list the project's webhooks", "manage webhooks", gst, resp, ctx);
 		goto store;
 	}
+	/* a copy GitLab disabled (alert_status not executable) delivers nothing: it is replaced, never kept */
 	struct hook_info *keep = NULL;
 	if (want_hook) {
 		for (size_t i = 0; i < w->n && !keep; i++)
-			if (w->v[i].id == row.hook_id)
+			if (w->v[i].id == row.hook_id && hook_executable(&w->v[i]))
 				keep = &w->v[i];
-		if (!keep && w->n)
-			keep = &w->v[0];
+		for (size_t i = 0; i < w->n && !keep; i++)
+			if (hook_executable(&w->v[i]))
+				keep = &w->v[i];
 	}
 	if (want_hook && !keep) {
 		json_object_object_add(plan_hooks, "create", json_object_new_int(1));
@@ -369,10 +377,13 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 				snprintf(path, sizeof(path), "/projects/%s/hooks?per_page=100", id);
 				enum core_status rst = gitlab_paginate(gl, path, on_hooks_page, w, &resp);
 				res->reads += w->pages;
-				if (rst == CORE_OK && w->n > 0) {
-					hook_id = w->v[0].id;
+				for (size_t i = 0; rst == CORE_OK && i < w->n && !keep; i++)
+					if (hook_executable(&w->v[i]))
+						keep = &w->v[i]; /* the one just created; the delete step spares it */
+				if (keep) {
+					hook_id = keep->id;
 					snprintf(token_sha, sizeof(token_sha), "%s", secret_sha);
-					snprintf(alert, sizeof(alert), "%s", w->v[0].alert);
+					snprintf(alert, sizeof(alert), "%s", keep->alert);
 					note(done, sizeof(done), "created webhook", hook_id);
 				} else {
 					res->outcome = APPLY_ERROR;

@@ -8,9 +8,10 @@
  *     hook+merge  the hook and only_allow_merge_if_pipeline_succeeds = true
  * (off when the repo is unmanaged or its effective `enabled` is false). apply_repo() reads before it writes:
  *   1. GET /projects/:id/hooks (all pages); ours are those whose url equals ctx->hook_url, nobody else's hook is
- *      ever touched. Wanted: keep one (the recorded id if present), PUT it when its flags differ or the SHA-256
- *      of the token last pushed differs from the current secret's (GitLab never returns tokens), DELETE our other
- *      copies; POST one when none exists. A POST that may have been applied (GITLAB_ERR_MAYBE_APPLIED) is
+ *      ever touched. Wanted: keep one whose alert_status is executable (the recorded id if present), PUT it when
+ *      its flags differ or the SHA-256 of the token last pushed differs from the current secret's (GitLab never
+ *      returns tokens), DELETE our other copies; POST one when none is executable (a copy GitLab disabled after
+ *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may have been applied (GITLAB_ERR_MAYBE_APPLIED) is
  *      followed by a re-list: a hook with our URL that appeared is taken as created, else the item is retryable.
  *      Not wanted: DELETE every copy of ours.
  *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id (also re-checks archived and

@@ -28,6 +28,7 @@ struct config {
 	char *log_level;        /* debug | info | warn | error */
 	int http_threads;       /* CivetWeb worker threads */
 	int workers;            /* job worker threads */
+	int job_lease_ms;       /* job item lease (renewed every third of it); takeover after it expires */
 	int db_pool;            /* maximum database connections of this process */
 	int gitlab_concurrency; /* GitLab requests in flight across all workers */
 	int gitlab_rate_limit;  /* GitLab requests per minute; 0 = no client-side limit */

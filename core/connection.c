@@ -559,24 +559,18 @@ static void fill_from_row(struct connection_info *ci, const PGresult *r)
 	" array_to_string(token_scopes, ',') AS scopes, to_char(token_expires_at, 'YYYY-MM-DD') AS token_expires_at," \
 	" token_kind, gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"   \
 	" ca_bundle, token_status, token_problem,"                                                                 \
-	" to_char(created_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS created,"                                      \
-	" to_char(updated_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS updated,"                                      \
-	" to_char(token_checked_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS checked"
+	" " STORE_TS("created_at") " AS created, " STORE_TS("updated_at") " AS updated,"                        \
+	" " STORE_TS("token_checked_at") " AS checked"
 
 enum core_status connection_get(struct store *db, struct connection_info *out)
 {
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c, "SELECT " CONNECTION_COLUMNS " FROM connection", 0, NULL, &r);
+	enum core_status st = store_query(db, "SELECT " CONNECTION_COLUMNS " FROM connection", 0, NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
 		fill_from_row(out, r);
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -608,16 +602,9 @@ enum core_status connection_delete(struct store *db, const char *actor)
 
 enum core_status connection_set_token_status(struct store *db, const char *status, const char *problem)
 {
-	struct store_conn *c = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
 	const char *p[] = {status, problem};
-	st = store_exec(c,
-			"UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()", 2,
-			p, NULL);
-	store_put(db, c);
-	return st;
+	return store_query(db, "UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()",
+			   2, p, NULL);
 }
 
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
@@ -672,19 +659,14 @@ enum core_status connection_client_shared(struct store *db, const unsigned char 
 					  const struct connection_tuning *tune, struct connection_client **out)
 {
 	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char stamp[80] = "";
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c, "SELECT updated_at::text AS stamp FROM connection", 0, NULL, &r);
+	enum core_status st = store_query(db, "SELECT updated_at::text AS stamp FROM connection", 0, NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
 		copy_str(stamp, sizeof(stamp), store_str(r, 0, "stamp"));
 	PQclear(r);
-	store_put(db, c);
 	if (st != CORE_OK)
 		return st;
 

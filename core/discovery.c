@@ -15,17 +15,11 @@
 
 enum core_status discovery_reap_stale(struct store *db)
 {
-	struct store_conn *c = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c,
-			"UPDATE sync_runs SET state = 'failed', finished_at = now(),"
-			" error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
-			" WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
-			0, NULL, NULL);
-	store_put(db, c);
-	return st;
+	return store_query(db,
+			   "UPDATE sync_runs SET state = 'failed', finished_at = now(),"
+			   " error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
+			   " WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
+			   0, NULL, NULL);
 }
 
 enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out)
@@ -346,37 +340,28 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 
 enum core_status discovery_fail(struct store *db, int64_t run_id, const char *error)
 {
-	struct store_conn *c = NULL;
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)run_id);
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
 	const char *p[] = {id, error};
-	st = store_exec(c, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1", 2,
-			p, NULL);
-	store_put(db, c);
-	return st;
+	return store_query(db, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+			   2, p, NULL);
 }
 
 enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out)
 {
 	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)run_id);
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
 	const char *p[] = {id};
-	st = store_exec(c,
-			"SELECT id, trigger, state, to_char(started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS started_at,"
-			" to_char(finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS finished_at,"
-			" extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
-			" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error, summary::text AS summary"
-			" FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
-			1, p, &r);
+	enum core_status st = store_query(
+		db,
+		"SELECT id, trigger, state, " STORE_TS("started_at") " AS started_at,"
+		" " STORE_TS("finished_at") " AS finished_at,"
+		" extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
+		" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error, summary::text AS summary"
+		" FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
+		1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
@@ -403,6 +388,5 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	*out = o;
 out:
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }

@@ -316,33 +316,24 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
 {
 	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char ids[24];
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
 	const char *p[] = {ids};
-	st = store_exec(c, "SELECT " REPO_COLUMNS " FROM repo_status WHERE id = $1", 1, p, &r);
+	enum core_status st = store_query(db, "SELECT " REPO_COLUMNS " FROM repo_status WHERE id = $1", 1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
 		*out = row_json(r, 0);
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
 enum core_status repos_groups(struct store *db, struct json_object **out)
 {
 	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c,
+	enum core_status st = store_query(db,
 			"SELECT g.id, g.full_path, g.name, g.parent_id,"
 			" (SELECT count(*) FROM repos r WHERE r.removed_at IS NULL AND"
 			"  (r.namespace_full_path = g.full_path OR r.namespace_full_path COLLATE \"C\" LIKE"
@@ -364,6 +355,5 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 		}
 	}
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }

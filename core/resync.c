@@ -69,14 +69,10 @@ enum core_status resync_begin(const struct resync_ctx *ctx, const char *trigger,
 
 static void save_summary(struct store *db, int64_t run_id, struct json_object *summary)
 {
-	struct store_conn *c = NULL;
-	if (store_get(db, &c) != CORE_OK)
-		return;
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)run_id);
 	const char *p[] = {id, json_object_to_json_string_ext(summary, JSON_C_TO_STRING_PLAIN)};
-	store_exec(c, "UPDATE sync_runs SET summary = $2::jsonb WHERE id = $1", 2, p, NULL);
-	store_put(db, c);
+	store_query(db, "UPDATE sync_runs SET summary = $2::jsonb WHERE id = $1", 2, p, NULL);
 }
 
 enum core_status resync_execute(const struct resync_ctx *ctx, int64_t run_id)

@@ -61,15 +61,11 @@ static bool try_lead(struct scheduler *s)
 	if (!simple_query_true(s->lead, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")"))
 		return false;
 	s->leader = true;
-	struct store_conn *c = NULL;
-	if (store_get(s->o.db, &c) == CORE_OK) {
-		const char *p[] = {s->instance};
-		store_exec(c,
-			   "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
-			   " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
-			   1, p, NULL);
-	}
-	store_put(s->o.db, c);
+	const char *p[] = {s->instance};
+	store_query(s->o.db,
+		    "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
+		    " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
+		    1, p, NULL);
 	log_info("scheduler: this instance (%s) now leads the scheduled duties", s->instance);
 	return true;
 }
@@ -80,42 +76,34 @@ static bool due(struct scheduler *s)
 	struct settings set;
 	if (settings_get(s->o.db, s->o.default_interval, &set) != CORE_OK)
 		return false;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	bool yes = false;
-	if (store_get(s->o.db, &c) != CORE_OK)
-		return false;
 	char interval[16];
 	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
 	const char *p[] = {interval};
-	if (store_exec(c,
-		       "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
-		       "  AS due FROM scheduler_state WHERE id = 1",
-		       1, p, &r) == CORE_OK)
+	if (store_query(s->o.db,
+			"SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
+			"  AS due FROM scheduler_state WHERE id = 1",
+			1, p, &r) == CORE_OK)
 		yes = PQntuples(r) == 0 || store_bool(r, 0, "due", true);
 	PQclear(r);
-	store_put(s->o.db, c);
 	return yes;
 }
 
 static void record(struct scheduler *s, bool started)
 {
-	struct store_conn *c = NULL;
-	if (store_get(s->o.db, &c) != CORE_OK)
-		return;
 	struct settings set;
 	settings_get(s->o.db, s->o.default_interval, &set);
 	char interval[16];
 	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
 	const char *p[] = {interval};
 	if (started)
-		store_exec(c,
-			   "UPDATE scheduler_state SET last_started_at = now(),"
-			   " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
-			   1, p, NULL);
+		store_query(s->o.db,
+			    "UPDATE scheduler_state SET last_started_at = now(),"
+			    " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
+			    1, p, NULL);
 	else
-		store_exec(c, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", 0, NULL, NULL);
-	store_put(s->o.db, c);
+		store_query(s->o.db, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", 0, NULL, NULL);
 }
 
 static void *run(void *arg)
@@ -191,18 +179,14 @@ bool scheduler_is_leader(struct scheduler *s)
 enum core_status scheduler_state_json(struct store *db, struct json_object **out)
 {
 	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c,
-			"SELECT leader, to_char(leader_since, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS leader_since,"
-			" to_char(last_started_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_started_at,"
-			" to_char(last_finished_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_finished_at,"
-			" to_char(next_run_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS next_run_at"
-			" FROM scheduler_state WHERE id = 1",
-			0, NULL, &r);
+	enum core_status st = store_query(db,
+					  "SELECT leader, " STORE_TS("leader_since") " AS leader_since,"
+					  " " STORE_TS("last_started_at") " AS last_started_at,"
+					  " " STORE_TS("last_finished_at") " AS last_finished_at,"
+					  " " STORE_TS("next_run_at") " AS next_run_at"
+					  " FROM scheduler_state WHERE id = 1",
+					  0, NULL, &r);
 	if (st == CORE_OK) {
 		static const char *const keys[] = {"leader", "leader_since", "last_started_at", "last_finished_at",
 						   "next_run_at"};
@@ -213,6 +197,5 @@ enum core_status scheduler_state_json(struct store *db, struct json_object **out
 		}
 	}
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }

@@ -23,12 +23,8 @@ static void defaults(struct settings *s, int default_interval)
 enum core_status settings_get(struct store *db, int default_interval, struct settings *out)
 {
 	defaults(out, default_interval);
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c, "SELECT key, value::text AS value FROM settings", 0, NULL, &r);
+	enum core_status st = store_query(db, "SELECT key, value::text AS value FROM settings", 0, NULL, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		const char *k = store_str(r, i, "key"), *v = store_str(r, i, "value");
 		struct json_object *j = NULL;
@@ -44,12 +40,10 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 			out->auto_gate_new_repos = b;
 		else if (strcmp(k, "fail_mode") == 0 && jsonx_as_str(j, &sv))
 			out->fail_open = strcmp(sv, "open") == 0;
-		else if (strcmp(k, "hook_mode") == 0 && jsonx_as_str(j, &sv))
-			snprintf(out->hook_mode, sizeof(out->hook_mode), "%s", sv);
+		/* hook_mode stays "project": group-hook mode is not in this version (a stored "group" is ignored) */
 		json_object_put(j);
 	}
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -69,8 +63,8 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 	int64_t n;
 	const char *s;
 	if (strcmp(key, "resync_interval") == 0) {
-		if (!jsonx_as_int64(v, &n) || n < 60 || n > 604800) {
-			snprintf(err, errlen, "field \"resync_interval\" must be an integer number of seconds from 60 to "
+		if (!jsonx_as_int64(v, &n) || n < 10 || n > 604800) {
+			snprintf(err, errlen, "field \"resync_interval\" must be an integer number of seconds from 10 to "
 					      "604800 (7 days)");
 			return CORE_EINVAL;
 		}
@@ -91,8 +85,14 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 		return CORE_OK;
 	}
 	if (strcmp(key, "hook_mode") == 0) {
-		if (!jsonx_as_str(v, &s) || (strcmp(s, "project") != 0 && strcmp(s, "group") != 0)) {
-			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" or \"group\"");
+		if (jsonx_as_str(v, &s) && strcmp(s, "group") == 0) {
+			snprintf(err, errlen, "hook_mode \"group\" (one group webhook instead of one per project) is not "
+					      "available in this version: mrgate installs one webhook per project");
+			return CORE_EINVAL;
+		}
+		if (!jsonx_as_str(v, &s) || strcmp(s, "project") != 0) {
+			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" (\"group\" is not available in "
+					      "this version)");
 			return CORE_EINVAL;
 		}
 		return CORE_OK;

@@ -18,10 +18,10 @@
 #include "store.h"
 
 struct settings {
-	int resync_interval;      /* seconds between scheduled resyncs, 60..604800 */
+	int resync_interval;      /* seconds between scheduled resyncs, 10..604800 (as MRGATE_RESYNC_INTERVAL) */
 	bool auto_gate_new_repos; /* new repos that inherit an enabled config are applied at once */
 	bool fail_open;           /* a gate that cannot finish posts success ("timed out") instead of failed */
-	char hook_mode[16];       /* "project" (one hook per repo) or "group" (one group hook; Premium) */
+	char hook_mode[16];       /* "project" (one hook per repo); "group" is refused: not in this version */
 };
 
 /* Read the settings; default_interval is used when resync_interval was never set. */

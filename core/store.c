@@ -207,6 +207,19 @@ enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, 
 	return CORE_OK;
 }
 
+enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
+			     PGresult **res_out)
+{
+	struct store_conn *c = NULL;
+	if (res_out)
+		*res_out = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st == CORE_OK)
+		st = store_exec(c, sql, nparams, params, res_out);
+	store_put(s, c);
+	return st;
+}
+
 enum core_status store_exec_script(struct store_conn *c, const char *sql)
 {
 	PGresult *r = PQexec(c->pg, sql);

@@ -52,6 +52,16 @@ PGconn *store_pg(struct store_conn *c);
  */
 enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
 			    PGresult **res_out);
+/*
+ * Borrow a connection, run one statement, return the connection: for the many callers that need a single
+ * statement outside a transaction. Same result ownership and errors as store_exec (plus store_get's).
+ */
+enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
+			     PGresult **res_out);
+
+/* An ISO-8601 UTC rendering of a timestamptz column in SQL text: STORE_TS("created_at") " AS created_at". */
+#define STORE_TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+
 /* Run a multi-statement script (migrations only). */
 enum core_status store_exec_script(struct store_conn *c, const char *sql);
 

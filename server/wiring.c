@@ -113,6 +113,7 @@ struct jobs_runner *app_jobs_start(struct app *app)
 	/* enough workers to fill the GitLab slots: a worker waiting on the database holds no slot */
 	o.workers = app->cfg.workers > app->cfg.gitlab_concurrency ? app->cfg.workers : app->cfg.gitlab_concurrency;
 	o.backoff_base_ms = app->cfg.gitlab_backoff_ms * 2;
+	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;
 	struct jobs_runner *r = jobs_runner_start(app->db, &o);
 	if (r && jobs_register(r, "apply", apply_item, app) != CORE_OK) {
@@ -208,6 +209,7 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 	PGresult *rg = NULL, *ro = NULL, *rs = NULL;
 	int64_t *gated = NULL, *known = NULL, job_id = 0;
 	size_t n_gated = 0, n_known = 0;
+	struct json_object *repaired_repos = NULL;
 	struct gateconfig_marked marked;
 	memset(&marked, 0, sizeof(marked));
 	char run[24];
@@ -249,7 +251,7 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 	if (st != CORE_OK)
 		goto out;
 
-	int repaired = 0, failed = 0, newly_gated = 0, checked = (int)marked.n;
+	int repaired = 0, failed = 0, newly_gated = 0, drifted = 0, checked = (int)marked.n;
 	if (marked.n > 0) {
 		struct json_object *job = start_apply_job(app, "system (resync)", marked.run, marked.ids, marked.n, &job_id);
 		json_object_put(job);
@@ -282,6 +284,8 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 				" count(*) FILTER (WHERE i.result = 'error') AS failed,"
 				" count(*) FILTER (WHERE NOT i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
 				"  AS newly_gated,"
+				" count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result IN ('changed', 'error'))"
+				"  AS drifted,"
 				" coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
 				"  FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed'), '[]')::text"
 				"  AS repaired_paths"
@@ -293,26 +297,30 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 		repaired = (int)store_i64(rs, 0, "repaired", 0);
 		failed = (int)store_i64(rs, 0, "failed", 0);
 		newly_gated = (int)store_i64(rs, 0, "newly_gated", 0);
+		drifted = (int)store_i64(rs, 0, "drifted", 0);
+		const char *paths = store_str(rs, 0, "repaired_paths");
+		if (!paths || jsonx_parse(paths, strlen(paths), &repaired_repos) != CORE_OK)
+			repaired_repos = json_object_new_array();
 		if (repaired > 0) {
-			struct json_object *details = NULL;
-			const char *paths = store_str(rs, 0, "repaired_paths");
-			if (!paths || jsonx_parse(paths, strlen(paths), &details) != CORE_OK)
-				details = json_object_new_array();
 			struct json_object *d = json_object_new_object();
 			json_object_object_add(d, "sync_run", json_object_new_int64(run_id));
 			json_object_object_add(d, "job", json_object_new_int64(job_id));
-			json_object_object_add(d, "repaired", details);
+			json_object_object_add(d, "repaired", json_object_get(repaired_repos));
 			audit_write(c, "system (resync)", "resync.repair", NULL, NULL, NULL, d);
 			json_object_put(d);
 		}
 	}
 	json_object_object_add(summary, "checked", json_object_new_int(checked));
-	json_object_object_add(summary, "drifted", json_object_new_int(repaired));
+	/* drifted: gated repos found out of their wanted state (repaired, or failed: the failure says why) */
+	json_object_object_add(summary, "drifted", json_object_new_int(drifted));
 	json_object_object_add(summary, "repaired", json_object_new_int(repaired));
+	json_object_object_add(summary, "repaired_repos", repaired_repos ? repaired_repos : json_object_new_array());
+	repaired_repos = NULL;
 	json_object_object_add(summary, "newly_gated", json_object_new_int(newly_gated));
 	json_object_object_add(summary, "failed", json_object_new_int(failed));
 	json_object_object_add(summary, "job_id", job_id ? json_object_new_int64(job_id) : NULL);
 out:
+	json_object_put(repaired_repos);
 	PQclear(rg);
 	PQclear(ro);
 	PQclear(rs);

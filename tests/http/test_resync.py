@@ -1,0 +1,292 @@
+"""HTTP: the resync (POST /api/sync, the same run the scheduler makes) against the GitLab simulator.
+
+Shows: 25 projects in nested subgroups appear, inherit their group configs and, with auto_gate_new_repos on, get
+their hook and merge setting in the same resync; an archived and a deleted project are handled; our hook deleted
+by hand on 3 repos and disabled by GitLab on 2 are all repaired on the next resync, counted (drifted, repaired)
+and listed in its summary and in the "resync.repair" audit entry; a merge setting turned off by hand is turned
+back on; token health: an expiry within 30 days is a warning and the mrgate_gitlab_token_expires_in_days gauge,
+an expired or revoked token fails the resync with the reason, shows on GET /api/connection, stops GitLab writes
+(the apply item says why) until PUT /api/connection stores a good token; a no-change resync of 1,000 gated repos
+makes no GitLab write; hook_mode "group" is refused (not available in this version).
+"""
+import datetime
+import time
+
+import harness
+from harness import Mrgate, run
+from sim import Sim
+
+TOKEN = "glpat-resync-token-0001"
+sim = Sim("resync_sim")
+sim.add_group("acme", tier="premium")
+sim.add_token(TOKEN, access={"acme": 50})
+srv = Mrgate("resync", env={"MRGATE_GITLAB_CONCURRENCY": "16", "MRGATE_GITLAB_RATE_LIMIT": "0",
+                            "MRGATE_LOG_LEVEL": "info", "MRGATE_GITLAB_BACKOFF_MS": "20"})
+c = srv.login()
+HOOK = srv.base + "/hooks/gitlab"
+GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["secrets"]}
+
+
+def day(offset):
+    return (datetime.date.today() + datetime.timedelta(days=offset)).isoformat()
+
+
+def sync(expect="done", timeout=120):
+    """Run a resync now and return the finished run (with its summary when it got that far)."""
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        s = c.get(f"/api/sync?id={run_id}").json()
+        # discovery finishes first; the summary is written once the follow-up (the apply job) is done
+        if s["state"] == "failed" or (s["state"] == "done" and s.get("summary") is not None):
+            assert s["state"] == expect, s
+            return s
+        time.sleep(0.2)
+    raise AssertionError(f"resync {run_id} did not finish: {s}")
+
+
+def our_hooks():
+    by_project = {}
+    for h in sim.hooks():
+        if h["url"] == HOOK:
+            by_project.setdefault(h["project_id"], []).append(h)
+    return by_project
+
+
+def repos(**q):
+    out, cursor = [], None
+    while True:
+        qs = "&".join([f"{k}={v}" for k, v in q.items()] + ["limit=500"] + ([f"cursor={cursor}"] if cursor else []))
+        page = c.get("/api/repos?" + qs)
+        assert page.status == 200, page.body
+        page = page.json()
+        out += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+def metric(name):
+    for line in c.get("/metrics").body.decode().splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            return float(line.split()[-1])
+    return None
+
+
+def setup_module():
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
+    assert r.status == 200, r.body
+    # configs first (no repo is known yet), then 25 projects over 3 levels of subgroups
+    assert c.put("/api/configs/groups/acme", GATED).status == 200
+    assert c.put("/api/configs/groups/acme/team01", {"fail_on": "critical"}).status == 200
+    r = c.put("/api/settings", {"auto_gate_new_repos": True})
+    assert r.status == 200 and r.json()["auto_gate_new_repos"] is True, r.body
+    sim.seed("acme", projects=25, depth=3, fanout=2)
+
+
+setup_module()
+STATE = {}
+
+
+def test_new_repos_appear_inherit_and_are_gated():
+    sim.reset_counters()
+    s = sync()
+    assert s["new_repos"] == 25 and s["trigger"] == "api", s
+    sm = s["summary"]
+    assert sm["new"] == 25 and sm["newly_gated"] == 25 and sm["failed"] == 0, sm
+    assert sm["drifted"] == 0 and sm["repaired"] == 0 and sm["repaired_repos"] == [], sm
+    rows = repos()
+    assert len(rows) == 25
+    assert max(r["namespace_full_path"].count("/") for r in rows) == 3, "nested subgroups"
+    assert all(r["status"] == "gated" for r in rows), {r["path_with_namespace"]: r["status"] for r in rows}
+    deep = [r for r in rows if r["namespace_full_path"].startswith("acme/team01/")]
+    assert deep, [r["namespace_full_path"] for r in rows]
+    one = c.get(f"/api/repos/{deep[0]['id']}").json()
+    assert one["config"]["fail_on"] == "critical" and one["config_sources"]["fail_on"] == "group:acme/team01", one
+    assert one["config_sources"]["enabled"] == "group:acme", one
+    hooks = our_hooks()
+    assert sorted(hooks) == sorted(r["id"] for r in rows) and all(len(v) == 1 for v in hooks.values()), hooks
+    assert all(sim.project(r["id"])["settings"]["only_allow_merge_if_pipeline_succeeds"] is True for r in rows[:5])
+    by = sim.counters()["by_route"]
+    assert by.get("POST /api/v4/projects/:id/hooks") == 25, by
+    STATE["rows"] = rows
+
+
+def test_archived_and_deleted_are_handled():
+    rows = STATE["rows"]
+    shelved, gone = rows[0], rows[1]
+    sim.archive_project(shelved["id"])
+    sim.remove_project(gone["id"], wait=True)
+    sim.reset_counters()
+    s = sync()
+    sm = s["summary"]
+    assert s["archived"] == 1 and s["removed"] == 1, s
+    assert sm["archived"] == 1 and sm["removed"] == 1 and sm["new"] == 0 and sm["failed"] == 0, sm
+    assert sm["repaired"] == 0 and sm["drifted"] == 0, sm
+    a = c.get(f"/api/repos/{shelved['id']}").json()
+    assert a["archived"] is True and a["status"] == "archived", a
+    g = c.get(f"/api/repos/{gone['id']}").json()
+    assert g["status"] == "removed" and g["removed_at"], g
+    assert c.get("/api/repos?limit=1").json()["count"] == 24
+    # neither is touched on GitLab (an archived project is read-only there)
+    cnt = sim.counters()
+    assert cnt["writes"] == 0, cnt
+    by = cnt["by_route"]
+    assert by.get("GET /api/v4/projects/:id/hooks") == 23, by  # only the 23 repos still gated are re-read
+    STATE["live"] = [r for r in rows if r["id"] not in (shelved["id"], gone["id"])]
+
+
+def test_five_drifted_hooks_are_repaired_and_listed():
+    live = STATE["live"]
+    gl = sim.client(TOKEN)
+    hooks = our_hooks()
+    deleted, disabled = live[0:3], live[3:5]
+    for r in deleted:
+        h = hooks[r["id"]][0]
+        assert gl.delete(f"/api/v4/projects/{r['id']}/hooks/{h['id']}").status == 204
+    old_disabled = []
+    for r, alert in zip(disabled, ("disabled", "temporarily_disabled")):
+        h = hooks[r["id"]][0]
+        sim.disable_hook(h["id"], alert_status=alert, disabled_for_s=3600)
+        old_disabled.append(h["id"])
+    sim.reset_counters()
+    s = sync()
+    sm = s["summary"]
+    paths = sorted(r["path_with_namespace"] for r in deleted + disabled)
+    assert sm["drifted"] == 5 and sm["repaired"] == 5 and sm["failed"] == 0, sm
+    assert sm["repaired_repos"] == paths, (sm["repaired_repos"], paths)
+    assert sm["newly_gated"] == 0 and sm["checked"] == 23, sm
+    hooks = our_hooks()
+    for r in deleted + disabled:
+        assert len(hooks[r["id"]]) == 1, hooks[r["id"]]
+        assert hooks[r["id"]][0]["alert_status"] == "executable", hooks[r["id"]]
+    live_ids = {h["id"] for v in hooks.values() for h in v}
+    assert not live_ids & set(old_disabled), "the disabled hooks were replaced"
+    by = sim.counters()["by_route"]
+    assert by.get("POST /api/v4/projects/:id/hooks") == 5, by
+    assert by.get("DELETE /api/v4/projects/:id/hooks/:hook_id") == 2, by
+    assert sim.counters()["writes"] == 7, sim.counters()
+    # the audit log names them
+    a = c.get("/api/audit?action=resync.repair&limit=1").json()["items"]
+    assert a and a[0]["details"]["repaired"] == paths and a[0]["details"]["sync_run"] == s["id"], a
+    assert a[0]["actor"] == "system (resync)", a[0]
+    for r in deleted + disabled:
+        row = c.get(f"/api/repos/{r['id']}").json()
+        assert row["status"] == "gated" and row["last_apply"]["result"] == "changed", row
+    # the next resync finds nothing to repair
+    sim.reset_counters()
+    s = sync()
+    assert s["summary"]["repaired"] == 0 and s["summary"]["drifted"] == 0, s["summary"]
+    assert sim.counters()["writes"] == 0
+
+
+def test_merge_setting_changed_by_hand_is_repaired():
+    r = STATE["live"][6]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{r['id']}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
+    s = sync()
+    assert s["summary"]["repaired_repos"] == [r["path_with_namespace"]], s["summary"]
+    assert sim.project(r["id"])["settings"]["only_allow_merge_if_pipeline_succeeds"] is True
+
+
+def test_token_expiring_soon_is_a_warning_and_a_gauge():
+    soon = "glpat-resync-token-soon"
+    sim.add_token(soon, access={"acme": 50}, expires_at=day(10))
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": soon})
+    assert r.status == 200, r.body
+    assert any("expires" in w for w in r.json()["warnings"]), r.json()["warnings"]
+    sync()
+    days = metric("mrgate_gitlab_token_expires_in_days")
+    assert days is not None and 9 <= days <= 10.01, days
+    assert metric("mrgate_gitlab_token_ok") == 1
+    conn = c.get("/api/connection").json()
+    assert conn["token"]["status"] == "ok" and any("expires" in w for w in conn["warnings"]), conn
+    STATE["token"] = soon
+
+
+def _bad_token_stops_writes(kind, spoil, reason, target):
+    tok = STATE["token"]
+    spoil(tok)
+    s = sync(expect="failed")
+    assert reason in s["error"] and "updated" in s["error"], s
+    conn = c.get("/api/connection").json()
+    assert conn["token"]["status"] == kind and reason in conn["token"]["problem"], conn["token"]
+    assert metric("mrgate_gitlab_token_ok") == 0
+    # a configure that would write: no GitLab write, the item says why
+    sim.reset_counters()
+    r = c.post("/api/configure", {"selection": {"ids": [target["id"]]}, "config": {"enabled": False}})
+    assert r.status in (200, 202), r.body
+    job_id = r.json()["apply"]["job_id"]
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        job = c.get(f"/api/jobs/{job_id}").json()
+        if job["finished"]:
+            break
+        time.sleep(0.1)
+    items = job["items"]
+    assert items and items[0]["result"] == "error" and reason in items[0]["message"], items
+    assert sim.counters()["writes"] == 0, sim.counters()
+    assert target["id"] in our_hooks()
+    # a good token clears it; the next resync then carries out the pending un-gating
+    fresh = f"glpat-resync-token-{kind}-fixed"
+    sim.add_token(fresh, access={"acme": 50})
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": fresh})
+    assert r.status == 200, r.body
+    conn = c.get("/api/connection").json()
+    assert conn["token"]["status"] == "ok" and "problem" not in conn["token"], conn["token"]
+    s = sync()
+    assert s["summary"]["failed"] == 0, s["summary"]
+    assert target["id"] not in our_hooks()
+    STATE["token"] = fresh
+
+
+def test_expired_token_stops_writes_until_updated():
+    _bad_token_stops_writes("expired", lambda t: sim.add_token(t, access={"acme": 50}, expires_at=day(-1)),
+                            "expired", STATE["live"][7])
+
+
+def test_revoked_token_stops_writes_until_updated():
+    _bad_token_stops_writes("revoked", sim.revoke_token, "revoked", STATE["live"][8])
+
+
+def test_no_change_resync_of_1000_makes_no_write():
+    sim.seed("acme/bulk", projects=1000 - 24, depth=1, fanout=3)
+    t0 = time.time()
+    s = sync(timeout=180)
+    assert s["summary"]["new"] == 976 and s["summary"]["newly_gated"] == 976 and s["summary"]["failed"] == 0, s
+    print(f"  gated 976 new repos in one resync in {time.time() - t0:.1f}s")
+    gated = [r["id"] for r in repos(status="gated")]
+    assert len(gated) == 997, len(gated)  # 1000 listed, 1 archived, 2 un-gated by the token tests
+    hooks = our_hooks()
+    assert all(len(hooks.get(i, [])) == 1 for i in gated)
+    sim.reset_counters()
+    t0 = time.time()
+    s = sync(timeout=180)
+    print(f"  no-change resync of 1000 repos in {time.time() - t0:.1f}s")
+    sm = s["summary"]
+    assert sm["checked"] == 997 and sm["drifted"] == 0 and sm["new"] == 0 and sm["failed"] == 0, sm
+    cnt = sim.counters()
+    assert cnt["writes"] == 0, cnt
+    assert cnt["by_route"].get("GET /api/v4/projects/:id/hooks") == 997, cnt["by_route"]
+
+
+def test_group_hook_mode_is_refused_cleanly():
+    r = c.put("/api/settings", {"hook_mode": "group"})
+    assert r.status == 400 and "not available in this version" in r.json()["message"], r.body
+    r = c.put("/api/settings", {"hook_mode": "project"})
+    assert r.status == 200 and r.json()["hook_mode"] == "project", r.body
+    assert not [h for h in sim.hooks() if h.get("group_hook")]
+
+
+def test_token_not_logged():
+    logs = srv.logs()
+    assert TOKEN not in logs and "glpat-resync-token-soon" not in logs
+
+
+run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_handled,
+     test_five_drifted_hooks_are_repaired_and_listed, test_merge_setting_changed_by_hand_is_repaired,
+     test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
+     test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
+     test_group_hook_mode_is_refused_cleanly, test_token_not_logged])
