@@ -1,6 +1,6 @@
 /*
  * core/json_util.c
- *    Strict parsing and typed getters.
+ *    Strict parsing.
  */
 #include "json_util.h"
 
@@ -91,33 +91,6 @@ out:
 	json_object_put(obj);
 	json_tokener_free(tok);
 	return st;
-}
-
-bool json_get_string(struct json_object *obj, const char *key, const char **out)
-{
-	struct json_object *v;
-	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
-		return false;
-	*out = json_object_get_string(v);
-	return true;
-}
-
-bool json_get_int64(struct json_object *obj, const char *key, int64_t *out)
-{
-	struct json_object *v;
-	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_int))
-		return false;
-	*out = json_object_get_int64(v);
-	return true;
-}
-
-bool json_get_bool(struct json_object *obj, const char *key, bool *out)
-{
-	struct json_object *v;
-	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_boolean))
-		return false;
-	*out = json_object_get_boolean(v);
-	return true;
 }
 
 const char *json_type_of(struct json_object *obj, const char *key)

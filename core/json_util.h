@@ -1,12 +1,12 @@
 /*
  * core/json_util.h
- *    Strict JSON parsing for untrusted input (API bodies, webhooks, GitLab answers) and small typed getters.
+ *    Strict JSON parsing for untrusted input (API bodies, webhooks, GitLab answers).
  *
  * Design: json_parse_strict() uses json_tokener with JSON_TOKENER_STRICT, rejects anything after the value
  * except whitespace, caps the nesting depth, and says why it failed in PostgreSQL-style words
  * ("invalid JSON at byte 12: unexpected character", "unexpected data after the JSON value at byte 40").
  * The size cap is the caller's job and is checked before the body is read.
- * Ownership: *out is a new tree owned by the caller (json_object_put). Getters borrow.
+ * Ownership: *out is a new tree owned by the caller (json_object_put).
  */
 #ifndef MRGATE_CORE_JSON_UTIL_H
 #define MRGATE_CORE_JSON_UTIL_H
@@ -20,11 +20,7 @@
 
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen);
 
-/* Typed getters: true only when the key exists and has exactly that JSON type (a string is never an int). */
-bool json_get_string(struct json_object *obj, const char *key, const char **out);
-bool json_get_int64(struct json_object *obj, const char *key, int64_t *out);
-bool json_get_bool(struct json_object *obj, const char *key, bool *out);
-/* The JSON type name of a member ("missing" when absent), for error messages. */
+/* Typed getters live in jsonx.h. The JSON type name of a member ("missing" when absent), for error messages. */
 const char *json_type_of(struct json_object *obj, const char *key);
 
 #endif

@@ -61,28 +61,28 @@ int h_connection_put(struct req *r)
 	memset(&in, 0, sizeof(in));
 	char group[32];
 	int64_t gid;
-	if (!json_get_string(body, "gitlab_url", &in.gitlab_url)) {
+	if (!jsonx_str(body, "gitlab_url", &in.gitlab_url)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
 					 "field \"gitlab_url\" must be a string such as \"https://gitlab.com\" (got %s)",
 					 json_type_of(body, "gitlab_url"));
 		goto out;
 	}
-	if (json_get_int64(body, "group", &gid)) {
+	if (jsonx_int64(body, "group", &gid)) {
 		snprintf(group, sizeof(group), "%lld", (long long)gid);
 		in.group = group;
-	} else if (!json_get_string(body, "group", &in.group)) {
+	} else if (!jsonx_str(body, "group", &in.group)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
 					 "field \"group\" must be a group id or full path such as \"acme/platform\" (got %s)",
 					 json_type_of(body, "group"));
 		goto out;
 	}
-	if (!json_get_string(body, "token", &in.token)) {
+	if (!jsonx_str(body, "token", &in.token)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"token\" must be a string (got %s)",
 					 json_type_of(body, "token"));
 		goto out;
 	}
 	struct json_object *ca;
-	if (json_object_object_get_ex(body, "ca_bundle", &ca) && ca && !json_get_string(body, "ca_bundle", &in.ca_bundle)) {
+	if (json_object_object_get_ex(body, "ca_bundle", &ca) && ca && !jsonx_str(body, "ca_bundle", &in.ca_bundle)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"ca_bundle\" must be PEM text or null");
 		goto out;
 	}

@@ -8,6 +8,7 @@
 #include "crypto.h"
 #include "http_json.h"
 #include "json_util.h"
+#include "jsonx.h"
 #include "routes.h"
 
 static struct json_object *identity_json(const struct auth_identity *who)
@@ -29,11 +30,11 @@ int h_session_create(struct req *r)
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
 	const char *user = NULL, *pass = NULL;
-	if (!json_get_string(body, "username", &user) || !*user) {
+	if (!jsonx_str(body, "username", &user) || !*user) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
 		goto out;
 	}
-	if (!json_get_string(body, "password", &pass)) {
+	if (!jsonx_str(body, "password", &pass)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"password\" must be a string");
 		goto out;
 	}
