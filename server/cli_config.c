@@ -21,36 +21,12 @@
 
 #define IMPORT_MAX_BYTES (64u * 1024u * 1024u)
 
-static int open_store(struct app *app)
-{
-	app->db = store_open(app->cfg.database_url, app->cfg.db_pool);
-	if (!app->db || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
-		return 1;
-	}
-	return 0;
-}
-
 /* Open the GitLab client and the apply context; 0 on success. */
 static int open_gitlab(struct app *app, struct connection_client **cc, char *hook_url, size_t cap,
 		       struct apply_ctx *ctx)
 {
-	char err[512];
-	struct connection_tuning tune;
-	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
-		fprintf(stderr, "mrgate: %s\n", err);
+	if (cli_open_connection(app, cc, "connect one in the dashboard or with PUT /api/connection") != 0)
 		return 1;
-	}
-	app_gitlab_tuning(app, &tune);
-	enum core_status st = connection_client(app->db, app->secret_key, &tune, cc);
-	if (st == CORE_ENOTFOUND) {
-		fprintf(stderr, "mrgate: no GitLab connection yet: connect one in the dashboard or with PUT /api/connection\n");
-		return 1;
-	}
-	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
-		return 1;
-	}
 	app_apply_ctx(app, *cc, hook_url, cap, ctx);
 	return 0;
 }
@@ -156,7 +132,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 		goto out;
 	}
 	rc = 1;
-	if (open_store(app) != 0)
+	if (cli_open_store(app) != 0)
 		goto out;
 	struct configure_req req;
 	memset(&req, 0, sizeof(req));
@@ -239,7 +215,7 @@ out:
 
 int cli_export(struct app *app)
 {
-	if (open_store(app) != 0)
+	if (cli_open_store(app) != 0)
 		return 1;
 	struct json_object *doc = NULL;
 	if (gateconfig_export(app->db, &doc) != CORE_OK) {
@@ -278,7 +254,7 @@ int cli_import(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mrgate: import refused: %s is not valid JSON; nothing was changed\n", argv[0]);
 		goto out;
 	}
-	if (open_store(app) != 0)
+	if (cli_open_store(app) != 0)
 		goto out;
 	enum core_status st = gateconfig_import(app->db, doc, "cli", &marked, err, sizeof(err));
 	if (st != CORE_OK) {

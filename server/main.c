@@ -77,6 +77,37 @@ static enum core_status open_db(struct app *app, int wait_secs)
 	}
 }
 
+int cli_open_store(struct app *app)
+{
+	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	return 0;
+}
+
+int cli_open_connection(struct app *app, struct connection_client **cc, const char *when_missing)
+{
+	char err[512];
+	struct connection_tuning tune;
+	*cc = NULL;
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		return 1;
+	}
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client(app->db, app->secret_key, &tune, cc);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no GitLab connection yet: %s\n", when_missing);
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
+		return 1;
+	}
+	return 0;
+}
+
 static int cmd_migrate(struct app *app)
 {
 	int applied = 0;
@@ -139,10 +170,8 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 		return 2;
 	}
 	int rc = 1;
-	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+	if (cli_open_store(app) != 0)
 		goto out;
-	}
 	enum core_status st = auth_user_add(app->db, name, pw, admin);
 	if (st == CORE_EINVAL)
 		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
@@ -166,10 +195,8 @@ static int cmd_token_create(struct app *app, int argc, char **argv)
 		fprintf(stderr, "usage: mrgate token create USER NAME\n");
 		return 2;
 	}
-	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+	if (cli_open_store(app) != 0)
 		return 1;
-	}
 	char *token = NULL;
 	enum core_status st = auth_token_create(app->db, argv[0], argv[1], &token);
 	if (st == CORE_ENOTFOUND) {
@@ -194,27 +221,11 @@ static void print_progress(const struct discovery_counts *c, void *user)
 
 static int cmd_sync(struct app *app)
 {
-	char err[512];
-	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
-		fprintf(stderr, "mrgate: %s\n", err);
-		return 1;
-	}
-	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
-		return 1;
-	}
-	struct connection_tuning tune;
 	struct connection_client *cc = NULL;
-	app_gitlab_tuning(app, &tune);
-	enum core_status st = connection_client(app->db, app->secret_key, &tune, &cc);
-	if (st == CORE_ENOTFOUND) {
-		fprintf(stderr, "mrgate: no GitLab connection yet: connect one in the dashboard or with PUT /api/connection\n");
+	if (cli_open_store(app) != 0 ||
+	    cli_open_connection(app, &cc, "connect one in the dashboard or with PUT /api/connection") != 0)
 		return 1;
-	}
-	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
-		return 1;
-	}
+	enum core_status st;
 	int64_t run = 0;
 	st = discovery_begin(app->db, "cli", app->instance, &run);
 	if (st == CORE_ECONFLICT) {
@@ -254,27 +265,10 @@ static enum core_status scheduled_resync(void *user, const char *trigger)
 /* The installation's webhook secret on stdout: for admins who add a project or group hook by hand. */
 static int cmd_webhook_secret(struct app *app)
 {
-	char err[512];
-	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
-		fprintf(stderr, "mrgate: %s\n", err);
-		return 1;
-	}
-	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
-		return 1;
-	}
-	struct connection_tuning tune;
 	struct connection_client *cc = NULL;
-	app_gitlab_tuning(app, &tune);
-	enum core_status st = connection_client(app->db, app->secret_key, &tune, &cc);
-	if (st == CORE_ENOTFOUND) {
-		fprintf(stderr, "mrgate: no GitLab connection yet: the webhook secret is created with the connection\n");
+	if (cli_open_store(app) != 0 ||
+	    cli_open_connection(app, &cc, "the webhook secret is created with the connection") != 0)
 		return 1;
-	}
-	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not open the stored connection (see the log above)\n");
-		return 1;
-	}
 	printf("%s\n", connection_client_webhook_secret(cc));
 	connection_client_free(cc);
 	return 0;
