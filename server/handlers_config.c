@@ -41,16 +41,6 @@ static int reply_with_apply(struct req *r, int status, struct json_object *obj, 
 	return http_send_json(r->conn, status, obj);
 }
 
-static bool parse_id(const char *s, int64_t *id)
-{
-	char *end;
-	long long v = strtoll(s, &end, 10);
-	if (*end || v <= 0 || end == s)
-		return false;
-	*id = v;
-	return true;
-}
-
 /* --- default -------------------------------------------------------------------------------------------------- */
 
 int h_config_default_get(struct req *r)
@@ -164,7 +154,7 @@ int h_config_group_delete(struct req *r)
 int h_repo_config_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_id(r->params[0], &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_get_repo(r->app->db, id, &o);
@@ -182,7 +172,7 @@ int h_repo_config_put(struct req *r)
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!parse_id(r->params[0], &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -214,7 +204,7 @@ int h_repo_config_delete(struct req *r)
 {
 	struct gateconfig_marked marked = {0};
 	int64_t id;
-	if (!parse_id(r->params[0], &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
 	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
 	if (st == CORE_ENOTFOUND)
@@ -433,7 +423,7 @@ int h_audit_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		limit = (int)v;
 	}
-	if (http_query_param(r->ri, "before", buf, sizeof(buf)) && !parse_id(buf, &before))
+	if (http_query_param(r->ri, "before", buf, sizeof(buf)) && !parse_positive_id(buf, &before))
 		return http_send_error(r->conn, 400, "invalid_input", "before must be a positive integer (an entry id)");
 	http_query_param(r->ri, "action", action, sizeof(action));
 	struct json_object *o = NULL;

@@ -126,15 +126,14 @@ int h_gates_list(struct req *r)
 
 int h_gate_get(struct req *r)
 {
-	char *end;
-	long long id = strtoll(r->params[0], &end, 10);
-	if (*end || id <= 0)
+	int64_t id;
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "the gate run id must be a positive integer");
 	struct json_object *o = NULL;
 	enum core_status st = gate_get(r->app->db, id, &o);
 	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no gate run %lld", id);
+		return http_send_error(r->conn, 404, "not_found", "no gate run %lld", (long long)id);
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read gate run %lld", id);
+		return http_send_status(r->conn, st, "could not read gate run %lld", (long long)id);
 	return http_send_json(r->conn, 200, o);
 }

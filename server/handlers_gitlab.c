@@ -221,16 +221,6 @@ int h_sync_get(struct req *r)
 
 /* --- repositories ------------------------------------------------------------------------------------------------ */
 
-static bool parse_repo_id(struct req *r, int64_t *id)
-{
-	char *end;
-	long long v = strtoll(r->params[0], &end, 10);
-	if (*end || v <= 0)
-		return false;
-	*id = v;
-	return true;
-}
-
 int h_repos_list(struct req *r)
 {
 	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
@@ -287,7 +277,7 @@ int h_repos_list(struct req *r)
 int h_repo_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_repo_id(r, &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
 	struct json_object *o = NULL;
 	enum core_status st = repos_get(r->app->db, id, &o);

@@ -11,16 +11,6 @@
 #include "jobs.h"
 #include "routes.h"
 
-static bool param_id(struct req *r, int64_t *id)
-{
-	char *end;
-	long long v = strtoll(r->params[0], &end, 10);
-	if (*end || v <= 0)
-		return false;
-	*id = v;
-	return true;
-}
-
 /* An optional positive integer query parameter; false (after answering 400) when malformed. */
 static bool query_int(struct req *r, const char *name, long lo, long hi, long *out, int *status)
 {
@@ -54,7 +44,7 @@ int h_jobs_list(struct req *r)
 int h_job_get(struct req *r)
 {
 	int64_t id;
-	if (!param_id(r, &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
 	long limit = 100, after = 0;
 	int status;
@@ -96,7 +86,7 @@ int h_job_get(struct req *r)
 int h_job_retry(struct req *r)
 {
 	int64_t id, n = 0;
-	if (!param_id(r, &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
 	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
 	if (st == CORE_ENOTFOUND)
@@ -115,7 +105,7 @@ int h_job_retry(struct req *r)
 int h_job_cancel(struct req *r)
 {
 	int64_t id;
-	if (!param_id(r, &id))
+	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
 	enum core_status st = jobs_cancel(r->app->db, id);
 	if (st == CORE_ENOTFOUND)

@@ -4,6 +4,7 @@
  */
 #include "routes.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,17 @@ static const struct route routes[] = {
 
 /* The prefixes CivetWeb hands to dispatch(); everything else is a static file under the web root. */
 static const char *const prefixes[] = {"/api", "/healthz", "/readyz", "/metrics", "/hooks"};
+
+bool parse_positive_id(const char *s, int64_t *id)
+{
+	char *end;
+	errno = 0;
+	long long v = strtoll(s, &end, 10);
+	if (end == s || *end || errno || v <= 0)
+		return false;
+	*id = v;
+	return true;
+}
 
 /* Match path against pattern, capturing parameters into r. */
 static bool match(const char *pattern, const char *path, struct req *r)

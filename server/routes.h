@@ -13,6 +13,7 @@
 
 #include <civetweb.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "app.h"
 #include "auth.h"
@@ -40,6 +41,9 @@ struct route {
 	int (*fn)(struct req *r);
 	enum route_auth auth;
 };
+
+/* A positive decimal id (path parameter or query value); false when s is anything else. */
+bool parse_positive_id(const char *s, int64_t *id);
 
 /* Register the dispatcher with CivetWeb for every prefix the table uses. */
 void routes_register(struct mg_context *ctx, struct app *app);
