@@ -1,7 +1,7 @@
 # mrgate — the two commands a newcomer runs are `make run` and `make test` (see README.md).
 # This Makefile is a thin layer over scripts/.
 
-.PHONY: run test build demo deps db clean
+.PHONY: run test build demo deps db clean bench
 
 run:            ## install what is missing, build, start the local PostgreSQL, migrate, serve on :8080
 	@scripts/run.sh
@@ -20,6 +20,10 @@ deps:           ## install missing Debian and npm packages
 
 db:             ## start the local PostgreSQL cluster under .mrgate/
 	@scripts/pg.sh start
+
+bench:          ## build, then time applying a config to 1,000 simulated repos (bench/apply; docs/PERFORMANCE.md)
+	@scripts/build.sh
+	@bench/apply
 
 clean:          ## remove the build tree (the database under .mrgate/ is kept)
 	rm -rf build

@@ -48,7 +48,7 @@ static const struct setting settings[] = {
 	 "milliseconds a job item is leased to a worker; an item of a dead instance is taken over after it"},
 	{"gitlab-concurrency", "MRGATE_GITLAB_CONCURRENCY", "8", INT(gitlab_concurrency, 1, 256),
 	 "GitLab requests in flight at once, across all workers"},
-	{"gitlab-rate-limit", "MRGATE_GITLAB_RATE_LIMIT", "1200", INT(gitlab_rate_limit, 0, 1000000),
+	{"gitlab-rate-limit", "MRGATE_GITLAB_RATE_LIMIT", "2000", INT(gitlab_rate_limit, 0, 1000000),
 	 "GitLab requests per minute (0: no client-side limit; GitLab's RateLimit-* headers still apply)"},
 	{"resync-interval", "MRGATE_RESYNC_INTERVAL", "900", INT(resync_interval, 10, 604800),
 	 "seconds between scheduled resyncs of the group"},

@@ -287,8 +287,10 @@ static void open_mrs_fail(struct gate_open_mrs *out, const char *doing, enum cor
 	if (out->error[0])
 		return;
 	out->retryable = transient(resp);
-	snprintf(out->error, sizeof(out->error), "could not %s: %.300s%s", doing, why_of(resp, st),
-		 out->retryable ? " (will be retried)" : "");
+	/* a long GitLab message is cut: the return value is checked only to say so to the compiler */
+	if (snprintf(out->error, sizeof(out->error), "could not %s: %.300s%s", doing, why_of(resp, st),
+		     out->retryable ? " (will be retried)" : "") >= (int)sizeof(out->error))
+		out->error[sizeof(out->error) - 1] = '\0';
 }
 
 /* Every open MR of the repo, into *l. */
