@@ -357,3 +357,60 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	PQclear(r);
 	return st;
 }
+
+enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out)
+{
+	*out = NULL;
+	PGresult *r = NULL;
+	char ids[24], lim[16];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	snprintf(lim, sizeof(lim), "%d", limit < 1 ? 100 : limit > 500 ? 500 : limit);
+	const char *p[] = {ids, lim};
+	enum core_status st = store_query(
+		db,
+		"SELECT " STORE_TS("h.at") " AS at, h.kind, h.action, h.result, h.message, h.job_id, h.gate_id, h.actor"
+		" FROM repos r, LATERAL ("
+		"  SELECT i.finished_at AS at, 'apply' AS kind, 'apply' AS action, i.result, i.message, i.job_id,"
+		"   NULL::bigint AS gate_id, j.created_by AS actor"
+		"  FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.repo_id = r.id AND i.finished_at IS NOT NULL"
+		"  UNION ALL"
+		"  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description, NULL, g.id, NULL"
+		"  FROM gate_runs g WHERE g.project_id = r.id"
+		"  UNION ALL"
+		"  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor FROM audit_log a"
+		"  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
+		" ) h WHERE r.id = $1 ORDER BY h.at DESC NULLS LAST LIMIT $2::int",
+		2, p, &r);
+	if (st != CORE_OK)
+		goto out;
+	int n = PQntuples(r);
+	if (n == 0) {
+		/* nothing happened yet, or no such repo: tell them apart */
+		PGresult *e = NULL;
+		st = store_query(db, "SELECT 1 FROM repos WHERE id = $1", 1, p, &e);
+		if (st == CORE_OK && PQntuples(e) == 0)
+			st = CORE_ENOTFOUND;
+		PQclear(e);
+		if (st != CORE_OK)
+			goto out;
+	}
+	struct json_object *items = json_object_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+		add_str(o, "at", r, i);
+		add_str(o, "kind", r, i);
+		add_str(o, "action", r, i);
+		add_str(o, "result", r, i);
+		add_str(o, "message", r, i);
+		add_str(o, "actor", r, i);
+		int64_t job = store_i64(r, i, "job_id", 0), gate = store_i64(r, i, "gate_id", 0);
+		json_object_object_add(o, "job_id", job ? json_object_new_int64(job) : NULL);
+		json_object_object_add(o, "gate_id", gate ? json_object_new_int64(gate) : NULL);
+		json_object_array_add(items, o);
+	}
+	*out = json_object_new_object();
+	json_object_object_add(*out, "items", items);
+out:
+	PQclear(r);
+	return st;
+}

@@ -57,6 +57,13 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 /* One repo by GitLab project id; CORE_ENOTFOUND when unknown. */
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);
 
+/*
+ * What happened to one repo, newest first: applies (job items), gate runs and audit entries about it
+ * ({"items": [{at, kind: apply|gate|audit, action, result, message, job_id, gate_id, actor}]}).
+ * CORE_ENOTFOUND for an unknown repo.
+ */
+enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out);
+
 /* The group tree: [{id, full_path, name, parent_id, repos}] ordered by path. */
 enum core_status repos_groups(struct store *db, struct json_object **out);
 

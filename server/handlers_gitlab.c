@@ -288,6 +288,20 @@ int h_repo_get(struct req *r)
 	return http_send_json(r->conn, 200, o);
 }
 
+int h_repo_history(struct req *r)
+{
+	int64_t id;
+	if (!parse_positive_id(r->params[0], &id))
+		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	struct json_object *o = NULL;
+	enum core_status st = repos_history(r->app->db, id, 200, &o);
+	if (st == CORE_ENOTFOUND)
+		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
+	if (st != CORE_OK)
+		return http_send_status(r->conn, st, "could not read the repository's history");
+	return http_send_json(r->conn, 200, o);
+}
+
 int h_groups_list(struct req *r)
 {
 	struct json_object *o = NULL;
@@ -322,12 +336,34 @@ int h_settings_get(struct req *r)
 
 int h_settings_put(struct req *r)
 {
-	struct json_object *body = NULL;
+	struct json_object *body = NULL, *sw = NULL;
 	int status;
-	char err[300];
+	char err[400] = "";
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
-	enum core_status st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
+	/* a hook_mode change is checked against GitLab and prepared before anything is stored */
+	struct settings before;
+	const char *to = NULL;
+	enum core_status st = settings_check(body, err, sizeof(err));
+	if (st == CORE_OK)
+		st = settings_get(r->app->db, r->app->cfg.resync_interval, &before);
+	if (st == CORE_OK && jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
+		to = NULL;
+	if (st == CORE_OK && to) {
+		int ps = app_hook_mode_prepare(r->app, to, err, sizeof(err));
+		if (ps != 0) {
+			json_object_put(body);
+			return http_send_error(r->conn, ps, ps == 409 ? "conflict" : "gitlab_error", "%s", err);
+		}
+	}
+	if (st == CORE_OK)
+		st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
+	if (st == CORE_OK && to)
+		sw = app_hook_mode_finish(r->app, r->who.actor, before.hook_mode, to);
+	if (sw) {
+		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
+		json_object_put(sw);
+	}
 	json_object_put(body);
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);

@@ -29,6 +29,7 @@ static const struct route routes[] = {
 	{"GET", "/api/sync", h_sync_get, ROUTE_USER},
 	{"GET", "/api/repos", h_repos_list, ROUTE_USER},
 	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_USER},
+	{"GET", "/api/repos/{id}/history", h_repo_history, ROUTE_USER},
 	{"GET", "/api/groups", h_groups_list, ROUTE_USER},
 	{"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
 	{"GET", "/api/gates", h_gates_list, ROUTE_USER},

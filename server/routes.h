@@ -62,6 +62,7 @@ int h_sync_start(struct req *r);
 int h_sync_get(struct req *r);
 int h_repos_list(struct req *r);
 int h_repo_get(struct req *r);
+int h_repo_history(struct req *r);
 int h_groups_list(struct req *r);
 int h_hook_gitlab(struct req *r);
 int h_gates_list(struct req *r);
@@ -87,6 +88,12 @@ void app_apply_ctx(const struct app *app, struct connection_client *cc, char *bu
 /* Start an apply job for the marked repos (takes marked's ids); the reply's "apply" member or NULL. */
 struct gateconfig_marked;
 struct json_object *configure_start_apply(struct app *app, const char *actor, struct gateconfig_marked *marked);
+/* Switching hook_mode (core/grouphook.h). Before storing `to`: to "group", the token must be Owner and GitLab must
+ * allow group hooks (else 409 and msg), then the group hook is made; returns 0 or an HTTP status with msg. */
+int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap);
+/* After storing `to`: re-apply every gated repo (to "project": wait, then delete the group hook when all have
+ * their project hook again); audited. The switch's summary {from, to, repos, job_id, message}, the caller's. */
+struct json_object *app_hook_mode_finish(struct app *app, const char *actor, const char *from, const char *to);
 int h_jobs_list(struct req *r);
 int h_job_get(struct req *r);
 int h_job_retry(struct req *r);

@@ -283,6 +283,21 @@ def test_ungating_removes_only_our_hook_and_restores_setting():
     assert c.get(f"/api/repos/{plain}").json()["status"] in ("exception", "ungated")
 
 
+def test_repo_history_lists_applies_and_config_changes():
+    bad = ALL[20]["id"]  # the repo of the 403 test: unmanaged, then an error, then gated again
+    r = c.get(f"/api/repos/{bad}/history")
+    assert r.status == 200, r.body
+    items = r.json()["items"]
+    kinds = [(i["kind"], i["action"], i["result"]) for i in items]
+    assert ("apply", "apply", "error") in kinds and ("apply", "apply", "changed") in kinds, kinds
+    assert any(i["kind"] == "audit" and i["action"].startswith("config.repo") for i in items), kinds
+    err = next(i for i in items if i["result"] == "error")
+    assert "Maintainer" in err["message"] and err["job_id"], err
+    ats = [i["at"] for i in items]
+    assert ats == sorted(ats, reverse=True)
+    assert c.get("/api/repos/999999999/history").status == 404
+
+
 def test_audit_has_before_and_after():
     r = c.get("/api/audit?action=config.configure&limit=5")
     assert r.status == 200, r.body
@@ -324,4 +339,4 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
-     test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run])
+     test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run])
