@@ -326,6 +326,8 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	bool want_hook = want ? want->hook : strcmp(row.want, "off") != 0;
 	bool want_block = want_hook && (want ? want->block_merge : strcmp(row.want, "hook+merge") == 0);
 	const char *want_name = !want_hook ? "off" : want_block ? "hook+merge" : "hook";
+	/* group-hook mode: the group hook delivers this repo's events, so our project hook is not wanted */
+	bool want_project_hook = want_hook && !ctx->group_mode;
 
 	if (row.removed || row.archived || row.pending) {
 		res->outcome = APPLY_SKIPPED;
@@ -345,7 +347,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	}
 	/* a copy GitLab disabled (alert_status not executable) delivers nothing: it is replaced, never kept */
 	struct hook_info *keep = NULL;
-	if (want_hook) {
+	if (want_project_hook) {
 		for (size_t i = 0; i < w->n && !keep; i++)
 			if (w->v[i].id == row.hook_id && hook_executable(&w->v[i]))
 				keep = &w->v[i];
@@ -353,7 +355,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 			if (hook_executable(&w->v[i]))
 				keep = &w->v[i];
 	}
-	if (want_hook && !keep) {
+	if (want_project_hook && !keep) {
 		json_object_object_add(plan_hooks, "create", json_object_new_int(1));
 		res->writes++;
 		if (!dry_run) {
@@ -441,7 +443,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 		}
 		note(done, sizeof(done), "deleted duplicate or unwanted webhook", w->v[i].id);
 	}
-	if (!want_hook) {
+	if (!want_project_hook) {
 		hook_id = 0;
 		token_sha[0] = '\0';
 		alert[0] = '\0';

@@ -6,6 +6,8 @@
  *     off         no mrgate webhook; the merge setting restored if mrgate changed it
  *     hook        one project hook at ctx->hook_url (merge request events only, a secret token, named "mrgate")
  *     hook+merge  the hook and only_allow_merge_if_pipeline_succeeds = true
+ * In group-hook mode (ctx->group_mode) one group hook (core/grouphook.h) delivers the events, so "hook" and
+ * "hook+merge" keep no project hook: our copies are deleted, the rest is the same.
  * (off when the repo is unmanaged or its effective `enabled` is false). apply_repo() reads before it writes:
  *   1. GET /projects/:id/hooks (all pages); ours are those whose url equals ctx->hook_url, nobody else's hook is
  *      ever touched. Wanted: keep one whose alert_status is executable (the recorded id if present), PUT it when
@@ -55,6 +57,8 @@ struct apply_ctx {
 	const char *webhook_secret; /* the X-Gitlab-Token our hooks carry (never logged) */
 	bool ssl_verify;            /* enable_ssl_verification on the hook (false for an http:// hook URL) */
 	int64_t run;                /* the apply run that marked the repo (0: clear applying unconditionally) */
+	bool group_mode;            /* hook_mode "group": no project hook is wanted (our copies are deleted), the
+	                               merge setting and the gating transitions are handled as in project mode */
 };
 
 /* The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab" into buf. */

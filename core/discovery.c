@@ -97,6 +97,48 @@ static struct json_object *project_row(struct json_object *p)
 	return o;
 }
 
+/* Upsert a JSON array of project_row() objects, as listed by run (NULL: not by a sync run); one result row of
+ * counts (new_repos, updated, newly_archived, n). */
+static enum core_status upsert_rows(struct store_conn *c, const char *rows_json, const char *run, PGresult **r)
+{
+	const char *p[] = {rows_json, run};
+	/*
+	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
+	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
+	 * nothing but last_seen; "newly_archived" counts transitions.
+	 */
+	return store_exec(c,
+			"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
+			"   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
+			"   level integer, activity timestamptz)),"
+			" old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
+			"   (r.path, r.name, r.path_with_namespace, r.namespace_id, r.namespace_full_path, r.web_url,"
+			"    r.default_branch, r.archived, r.marked_for_deletion, r.access_level)"
+			"   IS DISTINCT FROM"
+			"   (x.path, x.name, x.pwn, x.ns_id, x.ns, x.web_url, x.branch, x.archived, x.del, x.level)"
+			"   AS differs"
+			"   FROM repos r JOIN x USING (id)),"
+			" up AS (INSERT INTO repos AS r (id, path, name, path_with_namespace, namespace_id,"
+			"   namespace_full_path, web_url, default_branch, archived, marked_for_deletion, access_level,"
+			"   last_activity_at, seen_sync)"
+			"   SELECT id, path, name, pwn, ns_id, ns, web_url, branch, archived, del, level, activity,"
+			"   $2::bigint FROM x"
+			"   ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, name = EXCLUDED.name,"
+			"   path_with_namespace = EXCLUDED.path_with_namespace, namespace_id = EXCLUDED.namespace_id,"
+			"   namespace_full_path = EXCLUDED.namespace_full_path, web_url = EXCLUDED.web_url,"
+			"   default_branch = EXCLUDED.default_branch, archived = EXCLUDED.archived,"
+			"   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
+			"   last_activity_at = EXCLUDED.last_activity_at, seen_sync = coalesce(EXCLUDED.seen_sync, r.seen_sync),"
+			"   last_seen = now(), removed_at = NULL"
+			"   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
+			" SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
+			"  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
+			"  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
+			"  count(*) AS n"
+			" FROM up LEFT JOIN old USING (id)",
+			2, p, r);
+}
+
 static enum core_status save_progress(struct store_conn *c, struct walk *w)
 {
 	char pages[16], seen[16], groups[16], newr[16], upd[16], arch[16], skip[16];
@@ -133,42 +175,7 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
-	const char *p[] = {json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run};
-	/*
-	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
-	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
-	 * nothing but last_seen; "newly_archived" counts transitions.
-	 */
-	st = store_exec(c,
-			"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
-			"   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
-			"   level integer, activity timestamptz)),"
-			" old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
-			"   (r.path, r.name, r.path_with_namespace, r.namespace_id, r.namespace_full_path, r.web_url,"
-			"    r.default_branch, r.archived, r.marked_for_deletion, r.access_level)"
-			"   IS DISTINCT FROM"
-			"   (x.path, x.name, x.pwn, x.ns_id, x.ns, x.web_url, x.branch, x.archived, x.del, x.level)"
-			"   AS differs"
-			"   FROM repos r JOIN x USING (id)),"
-			" up AS (INSERT INTO repos AS r (id, path, name, path_with_namespace, namespace_id,"
-			"   namespace_full_path, web_url, default_branch, archived, marked_for_deletion, access_level,"
-			"   last_activity_at, seen_sync)"
-			"   SELECT id, path, name, pwn, ns_id, ns, web_url, branch, archived, del, level, activity,"
-			"   $2::bigint FROM x"
-			"   ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, name = EXCLUDED.name,"
-			"   path_with_namespace = EXCLUDED.path_with_namespace, namespace_id = EXCLUDED.namespace_id,"
-			"   namespace_full_path = EXCLUDED.namespace_full_path, web_url = EXCLUDED.web_url,"
-			"   default_branch = EXCLUDED.default_branch, archived = EXCLUDED.archived,"
-			"   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
-			"   last_activity_at = EXCLUDED.last_activity_at, seen_sync = EXCLUDED.seen_sync,"
-			"   last_seen = now(), removed_at = NULL"
-			"   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
-			" SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
-			"  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
-			"  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
-			"  count(*) AS n"
-			" FROM up LEFT JOIN old USING (id)",
-			2, p, &r);
+	st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run, &r);
 	if (st != CORE_OK)
 		goto out;
 	w->counts.pages++;
@@ -388,5 +395,27 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	*out = o;
 out:
 	PQclear(r);
+	return st;
+}
+
+enum core_status discovery_upsert_project(struct store *db, struct json_object *project, bool *inserted_out)
+{
+	struct json_object *row = project_row(project), *rows = NULL;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	if (inserted_out)
+		*inserted_out = false;
+	if (!row)
+		return CORE_EINVAL;
+	rows = json_object_new_array();
+	json_object_array_add(rows, row);
+	enum core_status st = store_get(db, &c);
+	if (st == CORE_OK)
+		st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), NULL, &r);
+	if (st == CORE_OK && inserted_out)
+		*inserted_out = store_i64(r, 0, "new_repos", 0) > 0;
+	PQclear(r);
+	store_put(db, c);
+	json_object_put(rows);
 	return st;
 }

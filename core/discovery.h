@@ -16,6 +16,7 @@
 #define MRGATE_CORE_DISCOVERY_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gitlab.h"
@@ -42,6 +43,13 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 
 /* Mark an opened run failed without executing it (e.g. the connection could not be opened). */
 enum core_status discovery_fail(struct store *db, int64_t run_id, const char *error);
+
+/*
+ * Store one project entry (GET /projects/:id or a list entry) with the same mapping as a run, outside any run (its
+ * seen_sync is kept): a repo created on GitLab and announced by a webhook. CORE_EINVAL when it lacks an id or
+ * paths. *inserted_out (may be NULL): the repo was new.
+ */
+enum core_status discovery_upsert_project(struct store *db, struct json_object *project, bool *inserted_out);
 
 /* Close runs whose owner stopped beating (crashed instance). Called by discovery_begin. */
 enum core_status discovery_reap_stale(struct store *db);

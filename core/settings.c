@@ -40,7 +40,8 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 			out->auto_gate_new_repos = b;
 		else if (strcmp(k, "fail_mode") == 0 && jsonx_as_str(j, &sv))
 			out->fail_open = strcmp(sv, "open") == 0;
-		/* hook_mode stays "project": group-hook mode is not in this version (a stored "group" is ignored) */
+		else if (strcmp(k, "hook_mode") == 0 && jsonx_as_str(j, &sv) && strcmp(sv, "group") == 0)
+			snprintf(out->hook_mode, sizeof(out->hook_mode), "group");
 		json_object_put(j);
 	}
 	PQclear(r);
@@ -85,14 +86,10 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 		return CORE_OK;
 	}
 	if (strcmp(key, "hook_mode") == 0) {
-		if (jsonx_as_str(v, &s) && strcmp(s, "group") == 0) {
-			snprintf(err, errlen, "hook_mode \"group\" (one group webhook instead of one per project) is not "
-					      "available in this version: mrgate installs one webhook per project");
-			return CORE_EINVAL;
-		}
-		if (!jsonx_as_str(v, &s) || strcmp(s, "project") != 0) {
-			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" (\"group\" is not available in "
-					      "this version)");
+		/* "group" is checked against GitLab (Owner, Premium) by the caller before it is stored */
+		if (!jsonx_as_str(v, &s) || (strcmp(s, "project") != 0 && strcmp(s, "group") != 0)) {
+			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" (one webhook per project) or "
+					      "\"group\" (one group webhook; needs GitLab Premium or Ultimate and an Owner token)");
 			return CORE_EINVAL;
 		}
 		return CORE_OK;
@@ -101,6 +98,17 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 		 "unknown setting \"%.60s\": the settings are resync_interval, auto_gate_new_repos, fail_mode, hook_mode",
 		 key);
 	return CORE_EINVAL;
+}
+
+enum core_status settings_check(struct json_object *obj, char *err, size_t errlen)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		enum core_status st = check_field(key, val, err, errlen);
+		if (st != CORE_OK)
+			return st;
+	}
+	return CORE_OK;
 }
 
 enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,

@@ -21,7 +21,7 @@ struct settings {
 	int resync_interval;      /* seconds between scheduled resyncs, 10..604800 (as MRGATE_RESYNC_INTERVAL) */
 	bool auto_gate_new_repos; /* new repos that inherit an enabled config are applied at once */
 	bool fail_open;           /* a gate that cannot finish posts success ("timed out") instead of failed */
-	char hook_mode[16];       /* "project" (one hook per repo); "group" is refused: not in this version */
+	char hook_mode[16];       /* "project" (one hook per repo) | "group" (one group hook, core/grouphook.h) */
 };
 
 /* Read the settings; default_interval is used when resync_interval was never set. */
@@ -30,6 +30,9 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 /* Validate and store the fields present in obj. CORE_EINVAL with a message in err (cap errlen). */
 enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,
 			      char *err, size_t errlen);
+
+/* Only the validation of settings_put (nothing stored). */
+enum core_status settings_check(struct json_object *obj, char *err, size_t errlen);
 
 struct json_object *settings_json(const struct settings *s);
 

@@ -12,6 +12,7 @@
 
 #include "crypto.h"
 #include "gate.h"
+#include "jobs.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -183,6 +184,8 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 	struct gate_config cfg;
 	struct webhook_mr mr;
 	bool gate = false;
+	int64_t project_event_id = 0; /* project_create / project_destroy (group or system hook) */
+	bool project_created = false;
 	char event_type[128], why[256] = "", ids[3][24];
 	memset(out, 0, sizeof(*out));
 	memset(&cfg, 0, sizeof(cfg));
@@ -202,6 +205,17 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 		      json_object_is_type(payload, json_type_object);
 	if (!parsed) {
 		snprintf(why, sizeof(why), "body is not a JSON object");
+	} else if (strcmp(label, "project") == 0 || strcmp(label, "system") == 0) {
+		const char *en = "";
+		jsonx_str(payload, "event_name", &en);
+		project_created = strcmp(en, "project_create") == 0;
+		if ((project_created || strcmp(en, "project_destroy") == 0) &&
+		    jsonx_int64(payload, "project_id", &project_event_id) && project_event_id > 0)
+			snprintf(why, sizeof(why), "%s events are acted on in group-hook mode only", en);
+		else {
+			project_event_id = 0;
+			snprintf(why, sizeof(why), "%s events are not gated", label);
+		}
 	} else if (strcmp(label, "merge_request") != 0) {
 		snprintf(why, sizeof(why), "%s events are not gated", label);
 	} else if (webhook_parse_mr(payload, &mr, why, sizeof(why)) != CORE_OK) {
@@ -294,6 +308,38 @@ again:
 		out->outcome = coalesced ? WEBHOOK_COALESCED : WEBHOOK_QUEUED;
 		if (coalesced)
 			snprintf(out->reason, sizeof(out->reason), "a gate run for this head commit is already queued");
+	} else if (project_event_id > 0) {
+		/* group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a
+		 * deleted one removed; in project mode these events are recorded and ignored */
+		PGresult *rm = NULL;
+		st = store_exec(c, "SELECT 1 FROM settings WHERE key = 'hook_mode' AND value = '\"group\"'::jsonb", 0,
+				NULL, &rm);
+		bool group_mode = st == CORE_OK && PQntuples(rm) > 0;
+		PQclear(rm);
+		if (st != CORE_OK)
+			goto out;
+		char pid[24];
+		snprintf(pid, sizeof(pid), "%lld", (long long)project_event_id);
+		out->outcome = WEBHOOK_IGNORED;
+		snprintf(out->reason, sizeof(out->reason), "%s", why);
+		if (group_mode && project_created) {
+			char params[64];
+			snprintf(params, sizeof(params), "{\"event\": %lld}", (long long)out->event_id);
+			st = jobs_create_in_tx(c, "onboard", "system (webhook)", params, &project_event_id, 1,
+					       &out->job_id);
+			if (st != CORE_OK)
+				goto out;
+			out->outcome = WEBHOOK_QUEUED;
+			snprintf(out->reason, sizeof(out->reason), "project %s created: onboarding (job %lld)", pid,
+				 (long long)out->job_id);
+		} else if (group_mode) {
+			const char *pp[] = {pid};
+			st = store_exec(c, "UPDATE repos SET removed_at = now() WHERE id = $1 AND removed_at IS NULL", 1,
+					pp, NULL);
+			if (st != CORE_OK)
+				goto out;
+			snprintf(out->reason, sizeof(out->reason), "project %s deleted: marked removed", pid);
+		}
 	} else {
 		out->outcome = WEBHOOK_IGNORED;
 		snprintf(out->reason, sizeof(out->reason), "%s", why);

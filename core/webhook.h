@@ -12,6 +12,9 @@
  * (new commits), the MR is open, and its target project is a gated repo (core/gate.h gate_config_load). The event
  * row and the queued gate run are written in one transaction, committed before the caller answers; an advisory
  * lock per MR serialises deliveries of one MR so that superseding sees the other's run.
+ * Group-hook mode (settings hook_mode "group"): a Project Hook or System Hook event project_create creates a job
+ * of kind "onboard" for the project in the same transaction (the GitLab read is done there, not here);
+ * project_destroy marks the repo removed. In project mode they are recorded and ignored.
  * The payload is kept (jsonb) when at most WEBHOOK_PAYLOAD_KEEP bytes.
  * Threading: thread-safe; one database connection per call.
  * Ownership: the delivery's strings are borrowed; struct webhook_mr borrows from the parsed payload.
@@ -46,6 +49,7 @@ struct webhook_result {
 	enum webhook_outcome outcome;
 	int64_t event_id;    /* 0 for a duplicate */
 	int64_t run_id;      /* the gate run queued (or joined), else 0 */
+	int64_t job_id;      /* group-hook mode, project_create: the "onboard" job created (wake the runner), else 0 */
 	char reason[256];    /* why an event was ignored */
 	char event_label[32]; /* the event kind for metrics: merge_request, push, note, ..., other */
 };

@@ -16,6 +16,7 @@
 #include "apply.h"
 #include "audit.h"
 #include "gateconfig.h"
+#include "grouphook.h"
 #include "jobs.h"
 #include "jsonx.h"
 #include "limiter.h"
@@ -74,6 +75,9 @@ static enum job_outcome apply_item(void *user, const struct job_item *item, stru
 	struct apply_ctx ctx;
 	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
 	ctx.run = run;
+	struct settings set;
+	if (settings_get(app->db, app->cfg.resync_interval, &set) == CORE_OK && strcmp(set.hook_mode, "group") == 0)
+		ctx.group_mode = true; /* the group hook delivers: no project hook */
 	limiter_acquire(app->gitlab_slots);
 	st = apply_repo(app->db, connection_client_gitlab(cc), &ctx, item->repo_id, false, &ar);
 	limiter_release(app->gitlab_slots);
@@ -103,6 +107,65 @@ out:
 	return outcome;
 }
 
+static struct json_object *start_apply_job(struct app *app, const char *actor, int64_t run, const int64_t *ids,
+					   size_t n, int64_t *job_id_out);
+
+/*
+ * Group-hook mode: a project GitLab announced with project_create (core/webhook.c queued the job). Read it, store
+ * it so that it inherits its group's config, and start an apply job when that config gates it.
+ */
+static enum job_outcome onboard_item(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct app *app = user;
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	struct gateconfig_marked marked;
+	struct settings set;
+	char msg[400] = "";
+	memset(&marked, 0, sizeof(marked));
+	if (!item->has_repo) {
+		jobs_result_message(res, "an onboard item needs a project id");
+		return JOB_ITEM_ERROR;
+	}
+	if (settings_get(app->db, app->cfg.resync_interval, &set) != CORE_OK)
+		return JOB_ITEM_RETRY;
+	if (strcmp(set.hook_mode, "group") != 0) {
+		jobs_result_message(res, "not in group-hook mode: the next resync lists the project");
+		return JOB_ITEM_SKIPPED;
+	}
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client_shared(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		jobs_result_message(res, "no GitLab connection");
+		return JOB_ITEM_ERROR;
+	}
+	if (st != CORE_OK) {
+		jobs_result_message(res, "could not open the GitLab connection (%s)", core_status_code(st));
+		return JOB_ITEM_RETRY;
+	}
+	limiter_acquire(app->gitlab_slots);
+	st = grouphook_onboard(app->db, connection_client_gitlab(cc), item->repo_id, &marked, msg, sizeof(msg));
+	limiter_release(app->gitlab_slots);
+	connection_client_release(cc);
+	if (st != CORE_OK) {
+		jobs_result_message(res, "%s", msg[0] ? msg : core_status_code(st));
+		gateconfig_marked_clear(&marked);
+		return st == CORE_ENOTFOUND ? JOB_ITEM_ERROR : JOB_ITEM_RETRY;
+	}
+	int64_t job_id = 0;
+	if (marked.n > 0) {
+		json_object_put(start_apply_job(app, "system (project_create)", marked.run, marked.ids, marked.n, &job_id));
+		log_info("onboard: %s (apply job %lld)", msg, (long long)job_id);
+	}
+	gateconfig_marked_clear(&marked);
+	jobs_result_message(res, "%s", msg);
+	if (job_id) {
+		res->details = json_object_new_object();
+		json_object_object_add(res->details, "apply_job", json_object_new_int64(job_id));
+	}
+	return job_id ? JOB_ITEM_CHANGED : JOB_ITEM_UNCHANGED;
+}
+
 struct jobs_runner *app_jobs_start(struct app *app)
 {
 	app->gitlab_slots = limiter_new(app->cfg.gitlab_concurrency);
@@ -116,7 +179,8 @@ struct jobs_runner *app_jobs_start(struct app *app)
 	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;
 	struct jobs_runner *r = jobs_runner_start(app->db, &o);
-	if (r && jobs_register(r, "apply", apply_item, app) != CORE_OK) {
+	if (r && (jobs_register(r, "apply", apply_item, app) != CORE_OK ||
+		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK)) {
 		jobs_runner_stop(r);
 		r = NULL;
 	}
@@ -201,7 +265,6 @@ static bool wait_job(struct app *app, int64_t job_id, int max_seconds)
 static enum core_status resync_after(void *user, struct connection_client *cc, int64_t run_id,
 				     const struct discovery_counts *counts, struct json_object *summary)
 {
-	(void)cc;
 	(void)counts;
 	struct app *app = user;
 	struct settings set;
@@ -217,6 +280,27 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 	enum core_status st = settings_get(app->db, app->cfg.resync_interval, &set);
 	if (st != CORE_OK)
 		return st;
+	if (strcmp(set.hook_mode, "group") == 0 && cc) {
+		/* group-hook mode: the group hook is checked (exists, flags, executable, token) and repaired */
+		char hook_url[600], msg[400] = "";
+		struct apply_ctx ctx;
+		bool changed = false;
+		app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
+		const struct connection_info *ci = connection_client_info(cc);
+		limiter_acquire(app->gitlab_slots);
+		enum core_status gst = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id, &changed,
+							msg, sizeof(msg));
+		limiter_release(app->gitlab_slots);
+		if (gst != CORE_OK)
+			log_warn("resync %lld: group webhook: %s", (long long)run_id, msg);
+		else if (changed)
+			log_info("resync %lld: %s", (long long)run_id, msg);
+		struct json_object *gh = json_object_new_object();
+		json_object_object_add(gh, "ok", json_object_new_boolean(gst == CORE_OK));
+		json_object_object_add(gh, "repaired", json_object_new_boolean(changed));
+		json_object_object_add(gh, "message", json_object_new_string(msg));
+		json_object_object_add(summary, "group_hook", gh);
+	}
 	st = store_get(app->db, &c);
 	if (st != CORE_OK)
 		return st;
@@ -341,4 +425,115 @@ void app_resync_ctx(struct app *app, struct resync_ctx *out)
 	/* only a server runs jobs; the CLI's sync lists repos and leaves applies to the server */
 	out->after = app->jobs ? resync_after : NULL;
 	out->user = app;
+}
+
+/* --- hook mode switch (group-hook mode) -------------------------------------------------------------------------- */
+
+int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap)
+{
+	if (strcmp(to, "group") != 0)
+		return 0; /* back to project: the project hooks come first (app_hook_mode_finish) */
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client_shared(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		snprintf(msg, cap, "no GitLab connection: connect one first (%s)", GROUPHOOK_NEEDS);
+		return 409;
+	}
+	if (st != CORE_OK) {
+		snprintf(msg, cap, "could not open the GitLab connection (%s)", core_status_code(st));
+		return 503;
+	}
+	const struct connection_info *ci = connection_client_info(cc);
+	int status = 0;
+	if (ci->group_access_level < 50) {
+		snprintf(msg, cap, "%s: the token's role on %s is not Owner", GROUPHOOK_NEEDS, ci->group_full_path);
+		status = 409;
+		goto out;
+	}
+	st = grouphook_probe(connection_client_gitlab(cc), ci->group_id, msg, cap);
+	if (st == CORE_ECONFLICT) {
+		status = 409;
+		goto out;
+	}
+	if (st != CORE_OK) {
+		status = 502;
+		goto out;
+	}
+	/* the group hook first: from here on every repo has at least one hook that delivers */
+	char hook_url[600];
+	struct apply_ctx ctx;
+	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
+	st = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id, NULL, msg, cap);
+	if (st != CORE_OK)
+		status = st == CORE_ECONFLICT ? 409 : 502;
+out:
+	connection_client_release(cc);
+	return status;
+}
+
+struct json_object *app_hook_mode_finish(struct app *app, const char *actor, const char *from, const char *to)
+{
+	struct gateconfig_marked marked;
+	struct json_object *d = json_object_new_object();
+	int64_t job_id = 0;
+	memset(&marked, 0, sizeof(marked));
+	json_object_object_add(d, "from", json_object_new_string(from));
+	json_object_object_add(d, "to", json_object_new_string(to));
+	enum core_status st = grouphook_mark_gated(app->db, &marked);
+	size_t n = marked.n;
+	if (st == CORE_OK && marked.n > 0) {
+		json_object_put(start_apply_job(app, actor, marked.run, marked.ids, marked.n, &job_id));
+		if (!job_id)
+			st = CORE_EINTERNAL;
+	}
+	gateconfig_marked_clear(&marked);
+	json_object_object_add(d, "repos", json_object_new_int64((int64_t)n));
+	json_object_object_add(d, "job_id", job_id ? json_object_new_int64(job_id) : NULL);
+	if (st != CORE_OK) {
+		json_object_object_add(d, "message", json_object_new_string("could not start the apply job; the next "
+									    "resync completes the switch"));
+		goto out;
+	}
+	if (strcmp(to, "project") == 0) {
+		/* the project hooks are back on every gated repo before the group hook goes */
+		bool ok = !job_id || wait_job(app, job_id, 600);
+		struct json_object *j = NULL;
+		int64_t failed = 0;
+		if (ok && job_id && jobs_get(app->db, job_id, &j) == CORE_OK)
+			jsonx_int64(j, "failed", &failed);
+		json_object_put(j);
+		char msg[400] = "";
+		if (!ok || failed > 0) {
+			snprintf(msg, sizeof(msg),
+				 "the group webhook is kept: %lld repo%s did not get its project webhook yet (see job %lld); "
+				 "the next resync retries",
+				 (long long)failed, failed == 1 ? "" : "s", (long long)job_id);
+		} else {
+			struct connection_client *cc = NULL;
+			struct connection_tuning tune;
+			app_gitlab_tuning(app, &tune);
+			st = connection_client_shared(app->db, app->secret_key, &tune, &cc);
+			if (st == CORE_OK) {
+				char hook_url[600];
+				struct apply_ctx ctx;
+				app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
+				st = grouphook_remove(app->db, connection_client_gitlab(cc), hook_url,
+						      connection_client_info(cc)->group_id, msg, sizeof(msg));
+				if (st == CORE_OK)
+					snprintf(msg, sizeof(msg), "project webhooks in place; group webhook removed");
+			} else {
+				snprintf(msg, sizeof(msg), "could not open the GitLab connection to remove the group webhook");
+			}
+			connection_client_release(cc);
+		}
+		json_object_object_add(d, "message", json_object_new_string(msg));
+	} else {
+		json_object_object_add(d, "message", json_object_new_string("group webhook in place; project webhooks "
+									    "being removed by the apply job"));
+	}
+out:
+	grouphook_audit(app->db, actor, from, to, d);
+	return d;
 }

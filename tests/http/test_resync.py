@@ -7,7 +7,7 @@ and listed in its summary and in the "resync.repair" audit entry; a merge settin
 back on; token health: an expiry within 30 days is a warning and the mrgate_gitlab_token_expires_in_days gauge,
 an expired or revoked token fails the resync with the reason, shows on GET /api/connection, stops GitLab writes
 (the apply item says why) until PUT /api/connection stores a good token; a no-change resync of 1,000 gated repos
-makes no GitLab write; hook_mode "group" is refused (not available in this version).
+makes no GitLab write; an unknown hook_mode is refused.
 """
 import datetime
 import time
@@ -273,8 +273,9 @@ def test_no_change_resync_of_1000_makes_no_write():
 
 
 def test_group_hook_mode_is_refused_cleanly():
-    r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 400 and "not available in this version" in r.json()["message"], r.body
+    # group-hook mode itself is tests/http/test_group_hooks.py; an unknown mode is refused and nothing changes
+    r = c.put("/api/settings", {"hook_mode": "groups"})
+    assert r.status == 400 and "\"project\"" in r.json()["message"], r.body
     r = c.put("/api/settings", {"hook_mode": "project"})
     assert r.status == 200 and r.json()["hook_mode"] == "project", r.body
     assert not [h for h in sim.hooks() if h.get("group_hook")]

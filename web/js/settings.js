@@ -26,7 +26,7 @@ function show(box, s) {
   const interval = select(opts, s.resync_interval, { name: 'resync_interval' });
   const auto = h('input', { type: 'checkbox', name: 'auto_gate_new_repos', checked: !!s.auto_gate_new_repos });
   const failMode = select([['closed', 'Fail closed: a gate that cannot finish fails the merge request'], ['open', 'Fail open: a gate that cannot finish passes, saying "timed out"']], s.fail_mode, { name: 'fail_mode' });
-  const hookMode = select([['project', 'One webhook per project']], s.hook_mode, { name: 'hook_mode' });
+  const hookMode = select([['project', 'One webhook per project'], ['group', 'One group hook (Premium)']], s.hook_mode, { name: 'hook_mode' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const save = h('button.primary', { type: 'submit' }, 'Save settings');
   const form = h('form.panel.narrow', { 'aria-labelledby': 'settings-title', 'data-panel': 'settings' },
@@ -34,7 +34,7 @@ function show(box, s) {
     field('Resync the group', interval, 'lists the group again to find new, archived and removed repositories and repair drift'),
     h('div.field', h('label.check', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
     field('When a gate cannot finish in time', failMode),
-    field('Webhook mode', hookMode, 'one group webhook instead of one per project is not available in this version'),
+    field('Webhook mode', hookMode, 'one group webhook replaces the per-project hooks and gates new projects as soon as GitLab creates them; it needs GitLab Premium or Ultimate and a token with Owner on the group (otherwise the switch is refused)'),
     h('div.actions', save));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();

@@ -1,0 +1,359 @@
+/*
+ * core/grouphook.c
+ *    The group hook of group-hook mode and the onboarding of announced projects (see grouphook.h).
+ */
+#include "grouphook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "crypto.h"
+#include "discovery.h"
+#include "jsonx.h"
+#include "log.h"
+
+/* Event flags our group hook sets to false (GitLab defaults push_events to true). */
+static const char *const off_events[] = {"push_events",
+					 "tag_push_events",
+					 "issues_events",
+					 "confidential_issues_events",
+					 "note_events",
+					 "confidential_note_events",
+					 "job_events",
+					 "pipeline_events",
+					 "wiki_page_events",
+					 "deployment_events",
+					 "releases_events",
+					 "subgroup_events",
+					 "member_events",
+					 NULL};
+
+struct ghook {
+	int64_t id;
+	bool flags_ok;
+	bool executable;
+	char alert[32];
+};
+
+struct ghooks {
+	const struct apply_ctx *ctx;
+	const char *url;
+	struct ghook v[32];
+	size_t n;
+};
+
+static enum core_status on_page(struct json_object *page, void *user)
+{
+	struct ghooks *w = user;
+	for (size_t i = 0; i < json_object_array_length(page); i++) {
+		struct json_object *h = json_object_array_get_idx(page, i);
+		const char *url, *alert = "";
+		int64_t id;
+		bool b;
+		if (!jsonx_str(h, "url", &url) || strcmp(url, w->url) != 0 || !jsonx_int64(h, "id", &id) ||
+		    w->n >= sizeof(w->v) / sizeof(w->v[0]))
+			continue;
+		struct ghook *g = &w->v[w->n++];
+		g->id = id;
+		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b;
+		for (int k = 0; g->flags_ok && off_events[k]; k++)
+			if (jsonx_bool(h, off_events[k], &b) && b)
+				g->flags_ok = false;
+		if (g->flags_ok && w->ctx && jsonx_bool(h, "enable_ssl_verification", &b) && b != w->ctx->ssl_verify)
+			g->flags_ok = false;
+		jsonx_str(h, "alert_status", &alert);
+		snprintf(g->alert, sizeof(g->alert), "%s", alert);
+		g->executable = alert[0] == '\0' || strcmp(alert, "executable") == 0;
+	}
+	return CORE_OK;
+}
+
+static struct json_object *hook_body(const struct apply_ctx *ctx)
+{
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "url", json_object_new_string(ctx->hook_url));
+	json_object_object_add(b, "name", json_object_new_string("mrgate"));
+	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
+	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
+	for (int i = 0; off_events[i]; i++)
+		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
+	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));
+	return b;
+}
+
+static void say(char *msg, size_t cap, const char *doing, const struct gitlab_response *resp, enum core_status st)
+{
+	if (!msg || !cap)
+		return;
+	if (resp && (resp->kind == GITLAB_ERR_FORBIDDEN || resp->kind == GITLAB_ERR_NOT_FOUND))
+		snprintf(msg, cap, "could not %s: %s", doing, GROUPHOOK_NEEDS);
+	else
+		snprintf(msg, cap, "could not %s: %.300s", doing,
+			 resp && resp->message[0] ? resp->message : core_status_code(st));
+}
+
+enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg, size_t cap)
+{
+	char path[96];
+	struct gitlab_response *resp = NULL;
+	snprintf(path, sizeof(path), "/groups/%lld/hooks?per_page=1", (long long)group_id);
+	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
+	if (st != CORE_OK) {
+		say(msg, cap, "list the group's webhooks", resp, st);
+		if (resp && (resp->kind == GITLAB_ERR_FORBIDDEN || resp->kind == GITLAB_ERR_NOT_FOUND))
+			st = CORE_ECONFLICT;
+	}
+	gitlab_response_free(resp);
+	return st;
+}
+
+static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct ghooks *w,
+				  struct gitlab_response **resp)
+{
+	char path[96];
+	w->n = 0;
+	snprintf(path, sizeof(path), "/groups/%lld/hooks?per_page=100", (long long)group_id);
+	return gitlab_paginate(gl, path, on_page, w, resp);
+}
+
+enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
+				  bool *changed, char *msg, size_t cap)
+{
+	struct ghooks *w = calloc(1, sizeof(*w));
+	struct gitlab_response *resp = NULL;
+	struct json_object *body = NULL;
+	char *sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
+	char path[128], stored_sha[80] = "", alert[32] = "";
+	int64_t stored_id = 0, keep_id = 0;
+	bool wrote = false;
+	PGresult *r = NULL;
+	if (changed)
+		*changed = false;
+	enum core_status st = (!w || !sha) ? CORE_ENOMEM : CORE_OK;
+	if (st == CORE_OK)
+		st = store_query(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1", 0,
+				 NULL, &r);
+	if (st == CORE_OK && PQntuples(r) > 0) {
+		stored_id = store_i64(r, 0, "hook_id", 0);
+		snprintf(stored_sha, sizeof(stored_sha), "%s", store_str(r, 0, "sha"));
+	}
+	PQclear(r);
+	r = NULL;
+	if (st != CORE_OK)
+		goto out;
+	w->ctx = ctx;
+	w->url = ctx->hook_url;
+	st = list_ours(gl, group_id, w, &resp);
+	if (st != CORE_OK) {
+		say(msg, cap, "list the group's webhooks", resp, st);
+		goto out;
+	}
+	struct ghook *keep = NULL;
+	for (size_t i = 0; i < w->n && !keep; i++)
+		if (w->v[i].id == stored_id && w->v[i].executable)
+			keep = &w->v[i];
+	for (size_t i = 0; i < w->n && !keep; i++)
+		if (w->v[i].executable)
+			keep = &w->v[i];
+	if (!keep) {
+		body = hook_body(ctx);
+		snprintf(path, sizeof(path), "/groups/%lld/hooks", (long long)group_id);
+		gitlab_response_free(resp);
+		resp = NULL;
+		st = gitlab_request(gl, "POST", path, body, &resp);
+		if (st != CORE_OK || !jsonx_int64(resp->json, "id", &keep_id)) {
+			say(msg, cap, "create the group webhook", resp, st);
+			if (st == CORE_OK)
+				st = CORE_EUPSTREAM;
+			goto out;
+		}
+		wrote = true;
+		snprintf(alert, sizeof(alert), "executable");
+	} else {
+		keep_id = keep->id;
+		snprintf(alert, sizeof(alert), "%s", keep->alert);
+		if (!keep->flags_ok || keep_id != stored_id || strcmp(stored_sha, sha) != 0) {
+			body = hook_body(ctx);
+			snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld", (long long)group_id, (long long)keep_id);
+			gitlab_response_free(resp);
+			resp = NULL;
+			st = gitlab_request(gl, "PUT", path, body, &resp);
+			if (st != CORE_OK) {
+				say(msg, cap, "update the group webhook", resp, st);
+				goto out;
+			}
+			wrote = true;
+		}
+	}
+	for (size_t i = 0; i < w->n; i++) {
+		if (w->v[i].id == keep_id)
+			continue;
+		snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld", (long long)group_id, (long long)w->v[i].id);
+		gitlab_response_free(resp);
+		resp = NULL;
+		st = gitlab_request(gl, "DELETE", path, NULL, &resp);
+		if (st != CORE_OK && !(resp && resp->kind == GITLAB_ERR_NOT_FOUND)) {
+			say(msg, cap, "delete a duplicate or disabled group webhook", resp, st);
+			goto out;
+		}
+		st = CORE_OK;
+		wrote = true;
+	}
+	{
+		char gid[24], hid[24];
+		snprintf(gid, sizeof(gid), "%lld", (long long)group_id);
+		snprintf(hid, sizeof(hid), "%lld", (long long)keep_id);
+		const char *p[] = {gid, hid, ctx->hook_url, sha, alert[0] ? alert : NULL};
+		st = store_query(db,
+				 "INSERT INTO group_hook (id, group_id, hook_id, hook_url, token_sha256, alert_status)"
+				 " VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET group_id = $1, hook_id = $2,"
+				 " hook_url = $3, token_sha256 = $4, alert_status = $5, checked_at = now()",
+				 5, p, NULL);
+	}
+	if (st == CORE_OK && msg && cap)
+		snprintf(msg, cap, "%s group webhook %lld", wrote ? "repaired or created" : "checked",
+			 (long long)keep_id);
+	if (changed)
+		*changed = wrote;
+out:
+	gitlab_response_free(resp);
+	json_object_put(body);
+	free(sha);
+	free(w);
+	return st;
+}
+
+enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
+				  char *msg, size_t cap)
+{
+	struct ghooks *w = calloc(1, sizeof(*w));
+	struct gitlab_response *resp = NULL;
+	char path[128];
+	enum core_status st = w ? CORE_OK : CORE_ENOMEM;
+	if (st != CORE_OK)
+		return st;
+	w->url = hook_url;
+	st = list_ours(gl, group_id, w, &resp);
+	if (st != CORE_OK)
+		say(msg, cap, "list the group's webhooks", resp, st);
+	for (size_t i = 0; st == CORE_OK && i < w->n; i++) {
+		snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld", (long long)group_id, (long long)w->v[i].id);
+		gitlab_response_free(resp);
+		resp = NULL;
+		st = gitlab_request(gl, "DELETE", path, NULL, &resp);
+		if (st != CORE_OK && resp && resp->kind == GITLAB_ERR_NOT_FOUND)
+			st = CORE_OK;
+		if (st != CORE_OK)
+			say(msg, cap, "delete the group webhook", resp, st);
+	}
+	if (st == CORE_OK)
+		st = store_query(db, "DELETE FROM group_hook WHERE id = 1", 0, NULL, NULL);
+	gitlab_response_free(resp);
+	free(w);
+	return st;
+}
+
+enum core_status grouphook_active(struct store *db, bool *out)
+{
+	PGresult *r = NULL;
+	*out = false;
+	enum core_status st = store_query(db, "SELECT 1 FROM group_hook WHERE id = 1", 0, NULL, &r);
+	if (st == CORE_OK)
+		*out = PQntuples(r) > 0;
+	PQclear(r);
+	return st;
+}
+
+static enum core_status mark_ids(struct store *db, const char *sql, int np, const char *const *p, bool force,
+				 struct gateconfig_marked *out)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	int64_t *ids = NULL;
+	size_t n = 0;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_begin(c);
+	if (st == CORE_OK)
+		st = store_exec(c, sql, np, p, &r);
+	if (st == CORE_OK) {
+		n = (size_t)PQntuples(r);
+		ids = malloc((n ? n : 1) * sizeof(*ids));
+		if (!ids)
+			st = CORE_ENOMEM;
+		for (size_t i = 0; ids && i < n; i++)
+			ids[i] = store_i64(r, (int)i, "id", 0);
+	}
+	if (st == CORE_OK && n > 0)
+		st = force ? gateconfig_mark_apply(c, false, NULL, ids, n, ids, n, out)
+			   : gateconfig_mark_apply(c, false, NULL, ids, n, NULL, 0, out);
+	if (st == CORE_OK)
+		st = store_commit(c);
+	else
+		store_rollback(c);
+	PQclear(r);
+	store_put(db, c);
+	free(ids);
+	return st;
+}
+
+enum core_status grouphook_mark_gated(struct store *db, struct gateconfig_marked *out)
+{
+	return mark_ids(db,
+			"SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
+			" WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
+			" AND s.applied_state <> 'off' ORDER BY r.id",
+			0, NULL, true, out);
+}
+
+enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t project_id,
+				   struct gateconfig_marked *out, char *msg, size_t cap)
+{
+	char path[64], id[24];
+	struct gitlab_response *resp = NULL;
+	bool inserted = false;
+	snprintf(id, sizeof(id), "%lld", (long long)project_id);
+	snprintf(path, sizeof(path), "/projects/%lld", (long long)project_id);
+	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
+	if (st != CORE_OK) {
+		say(msg, cap, "read the new project", resp, st);
+		gitlab_response_free(resp);
+		return st;
+	}
+	st = discovery_upsert_project(db, resp->json, &inserted);
+	gitlab_response_free(resp);
+	if (st == CORE_EINVAL) {
+		snprintf(msg, cap, "GitLab's project %s has no id or path: not stored", id);
+		return CORE_OK;
+	}
+	if (st != CORE_OK) {
+		snprintf(msg, cap, "could not store project %s (%s)", id, core_status_code(st));
+		return st;
+	}
+	/* marked only when its wanted state (from the inherited config) differs from the applied one */
+	const char *p[] = {id};
+	st = mark_ids(db, "SELECT id FROM repos WHERE id = $1", 1, p, false, out);
+	if (st == CORE_OK)
+		snprintf(msg, cap, "project %s %s; %s", id, inserted ? "added" : "updated",
+			 out->n ? "marked for apply" : "nothing to apply");
+	return st;
+}
+
+enum core_status grouphook_audit(struct store *db, const char *actor, const char *from, const char *to,
+				 struct json_object *details)
+{
+	struct store_conn *c = NULL;
+	struct json_object *b = json_object_new_object(), *a = json_object_new_object();
+	json_object_object_add(b, "hook_mode", json_object_new_string(from));
+	json_object_object_add(a, "hook_mode", json_object_new_string(to));
+	enum core_status st = store_get(db, &c);
+	if (st == CORE_OK)
+		st = audit_write(c, actor, "settings.hook_mode", NULL, b, a, details);
+	store_put(db, c);
+	json_object_put(b);
+	json_object_put(a);
+	return st;
+}
