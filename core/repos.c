@@ -333,14 +333,18 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 {
 	*out = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_query(db,
-			"SELECT g.id, g.full_path, g.name, g.parent_id,"
-			" (SELECT count(*) FROM repos r WHERE r.removed_at IS NULL AND"
-			"  (r.namespace_full_path = g.full_path OR r.namespace_full_path COLLATE \"C\" LIKE"
-			"   replace(replace(replace(g.full_path, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
-			"  AS repos"
-			" FROM gitlab_groups g WHERE g.removed_at IS NULL ORDER BY g.full_path COLLATE \"C\"",
-			0, NULL, &r);
+	/* Count repos per namespace once (one scan), then add each namespace to the groups it is in or under:
+	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
+	enum core_status st = store_query(
+		db,
+		"WITH ns AS (SELECT namespace_full_path AS path, count(*) AS n FROM repos"
+		"            WHERE removed_at IS NULL GROUP BY namespace_full_path)"
+		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos"
+		" FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
+		"  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
+		" WHERE g.removed_at IS NULL"
+		" GROUP BY g.id, g.full_path, g.name, g.parent_id ORDER BY g.full_path COLLATE \"C\"",
+		0, NULL, &r);
 	if (st == CORE_OK) {
 		*out = json_object_new_array();
 		for (int i = 0; i < PQntuples(r); i++) {
