@@ -8,8 +8,9 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 scripts/build.sh
+# .mrgate/ stays traversable: PostgreSQL's own user must reach .mrgate/pg (its data directory is 0700 itself), and
+# the secrets in here are files of mode 0600 (secret.key, admin-password).
 mkdir -p .mrgate
-chmod 0700 .mrgate
 
 if [ -z "${MRGATE_DATABASE_URL:-}" ]; then
   scripts/pg.sh start
