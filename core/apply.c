@@ -617,7 +617,7 @@ void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ct
 enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message)
 {
 	struct store_conn *c = NULL;
-	char *arr = gateconfig_id_array(ids, n), ms[24];
+	char *arr = store_int64_array(ids, n), ms[24];
 	snprintf(ms, sizeof(ms), "%lld", (long long)run);
 	enum core_status st = arr ? store_get(db, &c) : CORE_ENOMEM;
 	if (st == CORE_OK) {

@@ -113,7 +113,7 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		st = CORE_EINVAL;
 		goto out;
 	}
-	if (!(idarr = gateconfig_id_array(ids, n))) {
+	if (!(idarr = store_int64_array(ids, n))) {
 		st = CORE_ENOMEM;
 		goto out;
 	}

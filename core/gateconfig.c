@@ -178,19 +178,6 @@ void gateconfig_marked_clear(struct gateconfig_marked *m)
 	memset(m, 0, sizeof(*m));
 }
 
-char *gateconfig_id_array(const int64_t *ids, size_t n)
-{
-	size_t cap = n * 21 + 3, len = 0;
-	char *s = malloc(cap);
-	if (!s)
-		return NULL;
-	s[len++] = '{';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", (long long)ids[i]);
-	snprintf(s + len, cap - len, "}");
-	return s;
-}
-
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
 				       size_t n_ids, const int64_t *force_ids, size_t n_force,
 				       struct gateconfig_marked *out)
@@ -199,9 +186,9 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 	char *force = NULL, *scope = NULL;
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if (n_force && !(force = gateconfig_id_array(force_ids, n_force)))
+	if (n_force && !(force = store_int64_array(force_ids, n_force)))
 		return CORE_ENOMEM;
-	if (ids && !(scope = gateconfig_id_array(ids, n_ids))) {
+	if (ids && !(scope = store_int64_array(ids, n_ids))) {
 		free(force);
 		return CORE_ENOMEM;
 	}
@@ -268,7 +255,7 @@ enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, co
 {
 	*out = NULL;
 	PGresult *r = NULL;
-	char *arr = ids ? gateconfig_id_array(ids, n_ids) : NULL;
+	char *arr = ids ? store_int64_array(ids, n_ids) : NULL;
 	if (ids && !arr)
 		return CORE_ENOMEM;
 	const char *p[] = {all ? "t" : "f", group, arr};

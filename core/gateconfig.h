@@ -121,7 +121,4 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, const int64_t *ids, size_t n_ids,
 				     bool all, struct json_object **out);
 
-/* "{1,2,3}" for a bigint[] parameter; malloc'd, NULL on allocation failure. */
-char *gateconfig_id_array(const int64_t *ids, size_t n);
-
 #endif

@@ -58,21 +58,6 @@ static const char *outcome_result(enum job_outcome o)
 	return NULL;
 }
 
-/* "{1,2,3}" for a bigint[] parameter; malloc'd, NULL on allocation failure. */
-static char *i64_array_literal(const int64_t *v, size_t n)
-{
-	size_t cap = n * 21 + 3, len = 0;
-	char *s = malloc(cap);
-	if (!s)
-		return NULL;
-	s[len++] = '{';
-	for (size_t i = 0; i < n; i++)
-		len += (size_t)snprintf(s + len, cap - len, i ? ",%" PRId64 : "%" PRId64, v[i]);
-	s[len++] = '}';
-	s[len] = '\0';
-	return s;
-}
-
 /* A copy of msg cut to JOBS_MESSAGE_MAX bytes (on a UTF-8 boundary); NULL stays NULL. */
 static char *message_dup(const char *msg)
 {
@@ -180,7 +165,7 @@ enum core_status jobs_create_in_tx(struct store_conn *c, const char *kind, const
 	if (st != CORE_OK)
 		goto out;
 	st = CORE_ENOMEM;
-	arr = i64_array_literal(repo_ids, n);
+	arr = store_int64_array(repo_ids, n);
 	if (!arr)
 		goto out;
 	i64_str(id, sizeof(id), job_id);
@@ -784,7 +769,7 @@ enum core_status jobs_release(struct store *db, const char *owner, const int64_t
 	if (n <= 0)
 		goto out;
 	st = CORE_ENOMEM;
-	arr = i64_array_literal(item_ids, (size_t)n);
+	arr = store_int64_array(item_ids, (size_t)n);
 	if (!arr)
 		goto out;
 	st = store_get(db, &c);
@@ -817,7 +802,7 @@ enum core_status jobs_renew(struct store *db, const char *owner, const int64_t *
 	if (n <= 0)
 		goto out;
 	st = CORE_ENOMEM;
-	arr = i64_array_literal(item_ids, (size_t)n);
+	arr = store_int64_array(item_ids, (size_t)n);
 	if (!arr)
 		goto out;
 	snprintf(lease, sizeof(lease), "%d", lease_ms);

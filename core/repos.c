@@ -153,11 +153,45 @@ static bool known_status(const char *s)
 	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                     \
 	" AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))"
 
+/* Storage for the LIKE patterns of a filter's parameters. */
+struct filter_bufs {
+	char q[600];
+	char gp[600];
+};
+
+/* The text parameters $1..$6 of REPO_FILTER for f, written into p (pointing into b); *ids_out is malloc'd (the
+ * caller frees it; NULL without an id list). Shared by the page, the count and repos_select(). */
+
+static enum core_status filter_params(const struct repos_filter *f, struct filter_bufs *b, char **ids_out,
+				      const char *p[6])
+{
+	*ids_out = NULL;
+	if (f->q && *f->q) {
+		char esc[500];
+		like_escape(f->q, esc, sizeof(esc));
+		snprintf(b->q, sizeof(b->q), "%%%s%%", esc);
+	}
+	if (f->group && *f->group) {
+		char esc[500];
+		like_escape(f->group, esc, sizeof(esc));
+		snprintf(b->gp, sizeof(b->gp), "%s/%%", esc);
+	}
+	if (f->ids && !(*ids_out = store_int64_array(f->ids, (size_t)f->n_ids)))
+		return CORE_ENOMEM;
+	p[0] = f->q && *f->q ? b->q : NULL;
+	p[1] = f->group && *f->group ? f->group : NULL;
+	p[2] = f->group && *f->group ? b->gp : NULL;
+	p[3] = f->status && *f->status ? f->status : NULL;
+	p[4] = f->archived < 0 ? NULL : f->archived ? "true" : "false";
+	p[5] = *ids_out;
+	return CORE_OK;
+}
+
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
 			    size_t errlen)
 {
 	*out = NULL;
-	char q[600], gp[600], ckey[1100], cid[24], lim[16];
+	char ckey[1100], cid[24], lim[16];
 	char *ids = NULL;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL, *rc = NULL;
@@ -174,38 +208,15 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
 		return CORE_EINVAL;
 	}
-	if (f->q && *f->q) {
-		char esc[500];
-		like_escape(f->q, esc, sizeof(esc));
-		snprintf(q, sizeof(q), "%%%s%%", esc);
-	}
-	if (f->group && *f->group) {
-		char esc[500];
-		like_escape(f->group, esc, sizeof(esc));
-		snprintf(gp, sizeof(gp), "%s/%%", esc);
-	}
 	int limit = f->limit <= 0 ? 50 : f->limit > 500 ? 500 : f->limit;
 	snprintf(lim, sizeof(lim), "%d", limit + 1); /* one extra row tells whether a next page exists */
-	if (f->ids) {
-		size_t cap = (size_t)f->n_ids * 21 + 3, len = 0;
-		ids = malloc(cap);
-		if (!ids)
-			return CORE_ENOMEM;
-		ids[len++] = '{';
-		for (int i = 0; i < f->n_ids; i++)
-			len += (size_t)snprintf(ids + len, cap - len, "%s%lld", i ? "," : "", (long long)f->ids[i]);
-		snprintf(ids + len, cap - len, "}");
-	}
-	const char *archived = f->archived < 0 ? NULL : f->archived ? "true" : "false";
-	const char *p[] = {f->q && *f->q ? q : NULL,
-			   f->group && *f->group ? f->group : NULL,
-			   f->group && *f->group ? gp : NULL,
-			   f->status && *f->status ? f->status : NULL,
-			   archived,
-			   ids,
-			   have_cursor ? ckey : NULL,
-			   have_cursor ? cid : NULL,
-			   lim};
+	struct filter_bufs bufs;
+	const char *p[9];
+	if (filter_params(f, &bufs, &ids, p) != CORE_OK)
+		return CORE_ENOMEM;
+	p[6] = have_cursor ? ckey : NULL;
+	p[7] = have_cursor ? cid : NULL;
+	p[8] = lim;
 	/* Four statements rather than one with CASE in ORDER BY, so that each can use its index. */
 	const char *sql;
 	if (kind == 'p' && !f->descending)
@@ -272,39 +283,15 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 			      size_t errlen)
 {
 	*res_out = NULL;
-	char q[600], gp[600];
 	char *ids = NULL;
 	if (f->status && *f->status && !known_status(f->status)) {
 		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
 		return CORE_EINVAL;
 	}
-	if (f->q && *f->q) {
-		char esc[500];
-		like_escape(f->q, esc, sizeof(esc));
-		snprintf(q, sizeof(q), "%%%s%%", esc);
-	}
-	if (f->group && *f->group) {
-		char esc[500];
-		like_escape(f->group, esc, sizeof(esc));
-		snprintf(gp, sizeof(gp), "%s/%%", esc);
-	}
-	if (f->ids) {
-		size_t cap = (size_t)f->n_ids * 21 + 3, len = 0;
-		ids = malloc(cap);
-		if (!ids)
-			return CORE_ENOMEM;
-		ids[len++] = '{';
-		for (int i = 0; i < f->n_ids; i++)
-			len += (size_t)snprintf(ids + len, cap - len, "%s%lld", i ? "," : "", (long long)f->ids[i]);
-		snprintf(ids + len, cap - len, "}");
-	}
-	const char *archived = f->archived < 0 ? NULL : f->archived ? "true" : "false";
-	const char *p[] = {f->q && *f->q ? q : NULL,
-			   f->group && *f->group ? f->group : NULL,
-			   f->group && *f->group ? gp : NULL,
-			   f->status && *f->status ? f->status : NULL,
-			   archived,
-			   ids};
+	struct filter_bufs bufs;
+	const char *p[6];
+	if (filter_params(f, &bufs, &ids, p) != CORE_OK)
+		return CORE_ENOMEM;
 	enum core_status st = store_exec(c,
 					 "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
 					 " ORDER BY path_with_namespace COLLATE \"C\", id",

@@ -5,6 +5,7 @@
 #include "store.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -218,6 +219,19 @@ enum core_status store_query(struct store *s, const char *sql, int nparams, cons
 		st = store_exec(c, sql, nparams, params, res_out);
 	store_put(s, c);
 	return st;
+}
+
+char *store_int64_array(const int64_t *v, size_t n)
+{
+	size_t cap = n * 21 + 3, len = 0; /* 20 characters per int64 and a comma, braces, NUL */
+	char *s = malloc(cap);
+	if (!s)
+		return NULL;
+	s[len++] = '{';
+	for (size_t i = 0; i < n; i++)
+		len += (size_t)snprintf(s + len, cap - len, "%s%lld", i ? "," : "", (long long)v[i]);
+	snprintf(s + len, cap - len, "}");
+	return s;
 }
 
 enum core_status store_exec_script(struct store_conn *c, const char *sql)

@@ -59,6 +59,9 @@ enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, 
 enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
 			     PGresult **res_out);
 
+/* "{1,2,3}": the text of a bigint[] parameter for ids; malloc'd (the caller frees), NULL when out of memory. */
+char *store_int64_array(const int64_t *v, size_t n);
+
 /* An ISO-8601 UTC rendering of a timestamptz column in SQL text: STORE_TS("created_at") " AS created_at". */
 #define STORE_TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 

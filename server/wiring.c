@@ -351,16 +351,11 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 			goto out;
 		char jid[24];
 		snprintf(jid, sizeof(jid), "%lld", (long long)job_id);
-		size_t cap = n_gated * 21 + 3, len = 0;
-		char *arr = malloc(cap);
+		char *arr = store_int64_array(gated, n_gated);
 		if (!arr) {
 			st = CORE_ENOMEM;
 			goto out;
 		}
-		arr[len++] = '{';
-		for (size_t i = 0; i < n_gated; i++)
-			len += (size_t)snprintf(arr + len, cap - len, "%s%lld", i ? "," : "", (long long)gated[i]);
-		snprintf(arr + len, cap - len, "}");
 		const char *p2[] = {jid, arr};
 		st = store_exec(c,
 				"SELECT count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
