@@ -43,17 +43,28 @@ static const char *reason(int status)
 int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
 		  const char *extra_headers)
 {
-	mg_printf(conn,
-		  "HTTP/1.1 %d %s\r\n"
-		  "Content-Type: %s\r\n"
-		  "Content-Length: %zu\r\n"
-		  "Cache-Control: no-store\r\n"
-		  "X-Content-Type-Options: nosniff\r\n"
-		  "%s"
-		  "\r\n",
-		  status, reason(status), content_type, len, extra_headers ? extra_headers : "");
+	static const char fmt[] = "HTTP/1.1 %d %s\r\n"
+				  "Content-Type: %s\r\n"
+				  "Content-Length: %zu\r\n"
+				  "Cache-Control: no-store\r\n"
+				  "X-Content-Type-Options: nosniff\r\n"
+				  "%s"
+				  "\r\n";
+	const char *extra = extra_headers ? extra_headers : "";
+	int hlen = snprintf(NULL, 0, fmt, status, reason(status), content_type, len, extra);
+	/* Headers and body leave in one write: a second small write would wait for the peer's ACK. */
+	char *buf = hlen > 0 ? malloc((size_t)hlen + 1 + len) : NULL;
+	if (!buf) {
+		mg_printf(conn, fmt, status, reason(status), content_type, len, extra);
+		if (len)
+			mg_write(conn, body, len);
+		return status;
+	}
+	snprintf(buf, (size_t)hlen + 1, fmt, status, reason(status), content_type, len, extra);
 	if (len)
-		mg_write(conn, body, len);
+		memcpy(buf + hlen, body, len);
+	mg_write(conn, buf, (size_t)hlen + len);
+	free(buf);
 	return status;
 }
 

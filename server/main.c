@@ -336,6 +336,9 @@ static int cmd_serve(struct app *app)
 	options[n++] = "60000";
 	options[n++] = "enable_keep_alive";
 	options[n++] = "yes";
+	/* Without it every response split over two writes waits for the client's delayed ACK (about 40 ms). */
+	options[n++] = "tcp_nodelay";
+	options[n++] = "1";
 	options[n++] = "enable_directory_listing";
 	options[n++] = "no";
 	options[n++] = "additional_header";

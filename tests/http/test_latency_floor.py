@@ -1,0 +1,45 @@
+"""HTTP: no response waits for a TCP acknowledgement (Nagle's algorithm meeting the client's delayed ACK).
+
+A response written in two pieces without TCP_NODELAY holds its second piece until the client acknowledges the
+first, which a client delays by up to 40 ms: 200 keep-alive requests would then take about 8 s. This is a bound on
+a protocol floor, not a benchmark (bench/http measures throughput): 200 requests on loopback take a few tens of
+milliseconds without the floor, so the bound of 4 s holds on a loaded machine and fails whenever the floor is back.
+"""
+import http.client
+import time
+
+from harness import Mrgate, run
+
+srv = Mrgate("latency")
+
+
+def keepalive_requests(path, n, headers=None):
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    start = time.monotonic()
+    for _ in range(n):
+        conn.request("GET", path, headers=headers or {})
+        r = conn.getresponse()
+        r.read()
+        assert r.status in (200, 401), r.status
+        assert not r.will_close, "the server closed a keep-alive connection"
+    conn.close()
+    return time.monotonic() - start
+
+
+def test_json_responses_have_no_ack_floor():
+    took = keepalive_requests("/healthz", 200)
+    assert took < 4.0, f"200 keep-alive GET /healthz took {took:.2f}s: responses wait for delayed ACKs"
+
+
+def test_error_responses_have_no_ack_floor():
+    took = keepalive_requests("/api/repos", 200)
+    assert took < 4.0, f"200 keep-alive 401 answers took {took:.2f}s: responses wait for delayed ACKs"
+
+
+def test_static_files_have_no_ack_floor():
+    took = keepalive_requests("/", 100)
+    assert took < 2.0, f"100 keep-alive GET / took {took:.2f}s: responses wait for delayed ACKs"
+
+
+run([test_json_responses_have_no_ack_floor, test_error_responses_have_no_ack_floor,
+     test_static_files_have_no_ack_floor])
