@@ -4,6 +4,7 @@
  */
 #include "discovery.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,11 +50,19 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 
 struct walk {
 	struct store *db;
+	struct gitlab *gl;
 	int64_t run_id;
 	char run[24];
-	struct discovery_counts counts;
+	char root_path[512]; /* the root group's full_path: a verified project must still be under it */
+	struct discovery_counts counts; /* under mu */
 	void (*progress_cb)(const struct discovery_counts *c, void *user);
 	void *user;
+	/* the group tree, filled by on_group_page; the fan-out hands out groups[next] under mu */
+	int64_t *groups;
+	size_t ngroups, cap_groups, next;
+	pthread_mutex_t mu;
+	enum core_status failed; /* the first failure of any worker (under mu); CORE_OK while none */
+	char msg[600];           /* its message */
 };
 
 /* One project entry reduced to the columns we keep, or NULL when it lacks an id or paths. */
@@ -162,22 +171,27 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	struct json_object *rows = json_object_new_array();
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
+	int skipped = 0;
+	if (!rows)
+		return CORE_ENOMEM;
 	size_t n = json_object_array_length(page);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *row = project_row(json_object_array_get_idx(page, i));
 		if (row)
 			json_object_array_add(rows, row);
 		else
-			w->counts.skipped++;
+			skipped++;
 	}
-	if (w->counts.skipped)
-		log_debug("discovery: %d list entries skipped so far (no id or path)", w->counts.skipped);
+	if (skipped)
+		log_debug("discovery: %d list entries skipped on one page (no id or path)", skipped);
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
 	st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run, &r);
 	if (st != CORE_OK)
 		goto out;
+	pthread_mutex_lock(&w->mu);
+	w->counts.skipped += skipped;
 	w->counts.pages++;
 	w->counts.repos_seen += (int)store_i64(r, 0, "n", 0);
 	w->counts.new_repos += (int)store_i64(r, 0, "new_repos", 0);
@@ -186,6 +200,7 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	st = save_progress(c, w);
 	if (w->progress_cb)
 		w->progress_cb(&w->counts, w->user);
+	pthread_mutex_unlock(&w->mu);
 out:
 	PQclear(r);
 	store_put(w->db, c);
@@ -216,9 +231,19 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 			" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
 			" parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
 			5, p, NULL);
-	if (st == CORE_OK)
-		w->counts.groups_seen++;
-	return st;
+	if (st != CORE_OK)
+		return st;
+	w->counts.groups_seen++;
+	if (w->ngroups == w->cap_groups) {
+		size_t cap = w->cap_groups ? w->cap_groups * 2 : 64;
+		int64_t *g2 = realloc(w->groups, cap * sizeof(*g2));
+		if (!g2)
+			return CORE_ENOMEM;
+		w->groups = g2;
+		w->cap_groups = cap;
+	}
+	w->groups[w->ngroups++] = id;
+	return CORE_OK;
 }
 
 static enum core_status on_group_page(struct json_object *page, void *user)
@@ -276,15 +301,190 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 	return st;
 }
 
+/* A failure of any worker stops the others at their next group; the first one's message is kept. */
+static void walk_fail(struct walk *w, enum core_status st, const char *fmt, const char *detail, int64_t id)
+{
+	pthread_mutex_lock(&w->mu);
+	if (w->failed == CORE_OK) {
+		w->failed = st;
+		snprintf(w->msg, sizeof(w->msg), fmt, (long long)id, w->counts.pages, detail);
+	}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/*
+ * One worker of the fan-out: lists the projects of one group at a time (that group's own, not its subgroups',
+ * which are other groups of the list), until the list is done or another worker failed.
+ */
+static void *list_worker(void *arg)
+{
+	struct walk *w = arg;
+	char path[200];
+	for (;;) {
+		pthread_mutex_lock(&w->mu);
+		bool done = w->failed != CORE_OK || w->next >= w->ngroups;
+		size_t i = w->next;
+		if (!done)
+			w->next++;
+		pthread_mutex_unlock(&w->mu);
+		if (done)
+			break;
+		int64_t gid = w->groups[i];
+		snprintf(path, sizeof(path),
+			 "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc",
+			 (long long)gid);
+		struct gitlab_response *err = NULL;
+		enum core_status st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
+		/* A subgroup deleted or moved away after the tree was listed: its projects, if they are still in the
+		 * group, are found by verify_unseen() before anything is marked removed. The root group must answer. */
+		if (st == CORE_ENOTFOUND && err && i > 0)
+			st = CORE_OK;
+		if (st != CORE_OK)
+			walk_fail(w, st, "could not list the projects of group %lld (after %d pages): %s",
+				  err ? err->message : "the database failed", gid);
+		gitlab_response_free(err);
+	}
+	return NULL;
+}
+
+/* Run list_worker on up to `concurrency` threads (at least the calling one). */
+static enum core_status list_projects(struct walk *w, int concurrency)
+{
+	enum { MAX_LISTERS = 32 };
+	pthread_t t[MAX_LISTERS];
+	size_t want = concurrency < 1 ? 1 : (size_t)concurrency;
+	if (want > MAX_LISTERS)
+		want = MAX_LISTERS;
+	if (want > w->ngroups)
+		want = w->ngroups;
+	size_t started = 0;
+	while (started + 1 < want && pthread_create(&t[started], NULL, list_worker, w) == 0)
+		started++;
+	list_worker(w);
+	for (size_t i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	return w->failed;
+}
+
+static bool under_root(const struct walk *w, const char *ns_path)
+{
+	size_t n = strlen(w->root_path);
+	return n && strncmp(ns_path, w->root_path, n) == 0 && (ns_path[n] == '\0' || ns_path[n] == '/');
+}
+
+/*
+ * Repos stored as present that no group listed in this run: deleted, moved out of the group, or moved from one
+ * subgroup to another while the groups were being listed one by one (a listing per group can miss those, where one
+ * listing in id order could not). Up to VERIFY_MAX of them are read one by one (GET /projects/:id): a project still
+ * under the root group is stored as seen by this run; a 404 or a project elsewhere is left for finish() to mark
+ * removed. Above that, one listing of the whole tree in id order decides instead. Any other failure fails the run,
+ * so that nothing is marked removed on a guess.
+ */
+#define VERIFY_MAX 200
+static enum core_status verify_unseen(struct walk *w, int64_t group_id, int concurrency)
+{
+	PGresult *r = NULL;
+	struct gitlab_call *calls = NULL;
+	char(*paths)[40] = NULL;
+	struct json_object *rows = NULL;
+	struct store_conn *c = NULL;
+	PGresult *up = NULL;
+	const char *p[] = {w->run};
+	enum core_status st = store_query(w->db,
+					  "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
+					  " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
+					  1, p, &r);
+	if (st != CORE_OK)
+		goto out;
+	int n = PQntuples(r);
+	if (n == 0)
+		goto out;
+	if (n > VERIFY_MAX) {
+		char path[200];
+		struct gitlab_response *err = NULL;
+		snprintf(path, sizeof(path),
+			 "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
+			 (long long)group_id);
+		int seen_before = w->counts.repos_seen;
+		st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
+		if (st != CORE_OK)
+			snprintf(w->msg, sizeof(w->msg), "could not list the projects of the group again: %s",
+				 err ? err->message : "the database failed");
+		gitlab_response_free(err);
+		/* the whole tree again: what it saw is what the run saw (its pages add to the pages read) */
+		w->counts.repos_seen -= seen_before;
+		log_info("discovery %s: %d repos not listed by their group, the whole tree was listed again", w->run, n);
+		goto out;
+	}
+	calls = calloc((size_t)n, sizeof(*calls));
+	paths = calloc((size_t)n, sizeof(*paths));
+	rows = json_object_new_array();
+	if (!calls || !paths || !rows) {
+		st = CORE_ENOMEM;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "/projects/%lld", (long long)store_i64(r, i, "id", 0));
+		calls[i].method = "GET";
+		calls[i].path = paths[i];
+	}
+	st = gitlab_multi(w->gl, calls, (size_t)n, concurrency < 1 ? 1 : concurrency);
+	for (int i = 0; i < n && st == CORE_OK; i++) {
+		const char *ns = NULL;
+		if (calls[i].status == CORE_ENOTFOUND)
+			continue; /* deleted, or no longer visible to the token */
+		if (calls[i].status != CORE_OK) {
+			st = calls[i].status;
+			snprintf(w->msg, sizeof(w->msg), "could not check whether project %lld still exists: %s",
+				 (long long)store_i64(r, i, "id", 0), calls[i].resp ? calls[i].resp->message : "");
+			break;
+		}
+		if (!jsonx_path_str(calls[i].resp->json, "namespace.full_path", &ns) || !under_root(w, ns))
+			continue; /* moved out of the group */
+		struct json_object *row = project_row(calls[i].resp->json);
+		if (!row)
+			continue;
+		/* a list entry carries no permissions: store what a listing would, so the next run sees no change */
+		json_object_object_add(row, "level", NULL);
+		json_object_array_add(rows, row);
+	}
+	if (st != CORE_OK || json_object_array_length(rows) == 0)
+		goto out;
+	st = store_get(w->db, &c);
+	if (st == CORE_OK)
+		st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run, &up);
+	if (st == CORE_OK) {
+		w->counts.repos_seen += (int)store_i64(up, 0, "n", 0);
+		w->counts.new_repos += (int)store_i64(up, 0, "new_repos", 0);
+		w->counts.updated += (int)store_i64(up, 0, "updated", 0);
+		w->counts.archived += (int)store_i64(up, 0, "newly_archived", 0);
+	}
+	log_info("discovery %s: %d repos not listed by their group were checked one by one, %d are still in the group",
+		 w->run, n, (int)json_object_array_length(rows));
+out:
+	for (int i = 0; calls && i < n; i++)
+		gitlab_response_free(calls[i].resp);
+	free(calls);
+	free(paths);
+	json_object_put(rows);
+	PQclear(up);
+	store_put(w->db, c);
+	PQclear(r);
+	return st;
+}
+
 enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
+				   int concurrency,
 				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
 				   struct discovery_counts *counts_out)
 {
 	struct walk w;
 	struct gitlab_response *err = NULL;
-	char path[200], msg[600] = "";
+	char path[200];
 	memset(&w, 0, sizeof(w));
+	pthread_mutex_init(&w.mu, NULL);
 	w.db = db;
+	w.gl = gl;
 	w.run_id = run_id;
 	snprintf(w.run, sizeof(w.run), "%lld", (long long)run_id);
 	w.progress_cb = progress_cb;
@@ -295,14 +495,21 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	/* The root group itself, then its descendants. */
 	snprintf(path, sizeof(path), "/groups/%lld?with_projects=false", (long long)group_id);
 	struct gitlab_response *g = NULL;
+	const char *root_path = NULL;
 	enum core_status st = gitlab_request(gl, "GET", path, NULL, &g);
-	if (st == CORE_OK) {
+	if (st == CORE_OK && !jsonx_str(g->json, "full_path", &root_path)) {
+		st = CORE_EUPSTREAM;
+		snprintf(w.msg, sizeof(w.msg), "could not read group %lld: GitLab's answer has no full_path",
+			 (long long)group_id);
+	} else if (st == CORE_OK) {
+		snprintf(w.root_path, sizeof(w.root_path), "%s", root_path);
 		struct json_object *one = json_object_new_array();
 		json_object_array_add(one, json_object_get(g->json));
 		st = on_group_page(one, &w);
 		json_object_put(one);
 	} else {
-		snprintf(msg, sizeof(msg), "could not read group %lld: %s", (long long)group_id, g ? g->message : "");
+		snprintf(w.msg, sizeof(w.msg), "could not read group %lld: %s", (long long)group_id,
+			 g ? g->message : "");
 	}
 	gitlab_response_free(g);
 	if (st == CORE_OK) {
@@ -310,22 +517,19 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 			 (long long)group_id);
 		st = gitlab_paginate(gl, path, on_group_page, &w, &err);
 		if (st != CORE_OK)
-			snprintf(msg, sizeof(msg), "could not list the subgroups: %s", err ? err->message : "");
-	}
-	gitlab_response_free(err);
-	err = NULL;
-	if (st == CORE_OK) {
-		snprintf(path, sizeof(path),
-			 "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
-			 (long long)group_id);
-		st = gitlab_paginate(gl, path, on_project_page, &w, &err);
-		if (st != CORE_OK)
-			snprintf(msg, sizeof(msg), "could not list the projects (after %d pages): %s", w.counts.pages,
+			snprintf(w.msg, sizeof(w.msg), "could not list the subgroups: %s",
 				 err ? err->message : "the database failed");
 	}
 	gitlab_response_free(err);
+	err = NULL;
+	/* Each group's own projects, groups listed concurrently: pages of one group follow each other, but the run
+	 * takes about (pages / concurrency) round trips instead of pages. */
+	if (st == CORE_OK)
+		st = list_projects(&w, concurrency);
+	if (st == CORE_OK)
+		st = verify_unseen(&w, group_id, concurrency);
 
-	enum core_status fst = finish(db, &w, st == CORE_OK, st == CORE_OK ? NULL : msg);
+	enum core_status fst = finish(db, &w, st == CORE_OK, st == CORE_OK ? NULL : w.msg);
 	if (st == CORE_OK)
 		st = fst;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
@@ -339,9 +543,11 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 			 (long long)run_id, secs, w.counts.repos_seen, w.counts.pages, w.counts.new_repos,
 			 w.counts.updated, w.counts.removed, w.counts.archived, w.counts.groups_seen);
 	else
-		log_warn("discovery %lld failed after %.1fs: %s", (long long)run_id, secs, msg);
+		log_warn("discovery %lld failed after %.1fs: %s", (long long)run_id, secs, w.msg);
 	if (counts_out)
 		*counts_out = w.counts;
+	free(w.groups);
+	pthread_mutex_destroy(&w.mu);
 	return st;
 }
 

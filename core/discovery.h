@@ -2,15 +2,20 @@
  * core/discovery.h
  *    Discovery ("sync"): list every project of the connected group and its subgroups and store it.
  *
- * Design: GET /groups/:id/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc,
- * following x-next-page / Link rel="next" (never x-total-pages, which GitLab omits above 10,000 rows). Each page
- * is validated field by field (an entry without an integer id or a path is skipped and counted) and stored with
- * one batched upsert, so memory stays at one page however large the group is. The group tree comes from
- * GET /groups/:id/descendant_groups. Repos that a complete run did not list are marked removed (never deleted);
- * a run that fails half-way marks nothing removed. A run is a row of sync_runs whose counters (pages, repos
+ * Design: the group tree comes first (GET /groups/:id, GET /groups/:id/descendant_groups); then every group's own
+ * projects are listed concurrently, `concurrency` groups at a time (GET /groups/:id/projects?include_subgroups=false
+ * &with_shared=false&per_page=100&order_by=id&sort=asc), each following x-next-page / Link rel="next" (never
+ * x-total-pages, which GitLab omits above 10,000 rows). Each page is validated field by field (an entry without an
+ * integer id or a path is skipped and counted) and stored with one batched upsert, so memory stays at one page per
+ * lister however large the group is. A project moved between two subgroups while they were listed can be missed
+ * by both listings: before anything is marked removed, repos that no listing saw are read one by one (up to 200;
+ * above that one listing of the whole tree in id order decides), so removed and moved repos are told apart exactly.
+ * Repos that a complete run did not find are marked removed (never deleted); a run that fails half-way marks
+ * nothing removed. A run is a row of sync_runs whose counters (pages, repos
  * seen) are updated after every page, so progress can be read while it runs. At most one run exists at a time
  * (a unique index); a run whose instance died (no heartbeat for 2 minutes) is closed as failed by the next one.
- * Threading: discovery_run blocks the calling thread for the whole run.
+ * Threading: discovery_execute blocks the calling thread for the whole run and starts up to `concurrency` - 1
+ * lister threads of its own, all joined before it returns.
  */
 #ifndef MRGATE_CORE_DISCOVERY_H
 #define MRGATE_CORE_DISCOVERY_H
@@ -28,12 +33,14 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 
 /*
  * Execute an opened run to the end against gl for group_id; the row ends 'done' or 'failed' with the error.
- * progress_cb (may be NULL) is called after every page with the row's counters.
+ * concurrency: groups listed at once (the GitLab concurrency setting). progress_cb (may be NULL) is called after
+ * every page with the row's counters, from the lister threads but never from two at once.
  */
 struct discovery_counts {
 	int pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped;
 };
 enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
+				   int concurrency,
 				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
 				   struct discovery_counts *counts_out);
 

@@ -95,7 +95,7 @@ enum core_status resync_execute(const struct resync_ctx *ctx, int64_t run_id)
 	}
 	struct discovery_counts counts;
 	st = discovery_execute(ctx->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run_id,
-			       NULL, NULL, &counts);
+			       ctx->concurrency, NULL, NULL, &counts);
 	if (st != CORE_OK)
 		goto out;
 	summary = json_object_new_object();

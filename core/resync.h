@@ -26,6 +26,7 @@ struct resync_ctx {
 	const unsigned char *key;
 	struct connection_tuning tune;
 	const char *instance;
+	int concurrency; /* groups listed at once by discovery */
 	/* After a complete discovery; may add fields to summary (owned by the caller of after). May be NULL. */
 	enum core_status (*after)(void *user, struct connection_client *cc, int64_t run_id,
 				  const struct discovery_counts *counts, struct json_object *summary);

@@ -237,7 +237,7 @@ static int cmd_sync(struct app *app)
 	memset(&counts, 0, sizeof(counts));
 	if (st == CORE_OK)
 		st = discovery_execute(app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run,
-				       isatty(STDERR_FILENO) ? print_progress : NULL, NULL, &counts);
+				       app->cfg.gitlab_concurrency, isatty(STDERR_FILENO) ? print_progress : NULL, NULL, &counts);
 	connection_client_free(cc);
 	if (isatty(STDERR_FILENO))
 		fputc('\n', stderr);

@@ -417,6 +417,7 @@ void app_resync_ctx(struct app *app, struct resync_ctx *out)
 	out->key = app->secret_key;
 	app_gitlab_tuning(app, &out->tune);
 	out->instance = app->instance;
+	out->concurrency = app->cfg.gitlab_concurrency;
 	/* only a server runs jobs; the CLI's sync lists repos and leaves applies to the server */
 	out->after = app->jobs ? resync_after : NULL;
 	out->user = app;

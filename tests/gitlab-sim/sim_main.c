@@ -244,6 +244,8 @@ static void api_request(struct sim *s, struct sim_req *r)
     const char *tmpl = sim_api_template(r);
     char *tmpl_copy = sim_strdup(tmpl ? tmpl : r->path);
     sim_count_request(s, r->method, tmpl_copy, 0);
+    if (++s->in_flight > s->peak_in_flight)
+        s->peak_in_flight = s->in_flight;
     scripted = sim_control_script_next(s, r->method, r->path, tmpl, &step);
     const char *key = sim_header(r, "PRIVATE-TOKEN");
     if (!key)
@@ -316,6 +318,9 @@ static void api_request(struct sim *s, struct sim_req *r)
     pthread_mutex_unlock(&s->mu);
     rate_headers(r, &rd);
 out:
+    pthread_mutex_lock(&s->mu);
+    s->in_flight--;
+    pthread_mutex_unlock(&s->mu);
     if (scripted) {
         free(step.body);
         json_object_put(step.headers);

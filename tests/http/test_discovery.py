@@ -40,7 +40,9 @@ def test_first_discovery_lists_everything_without_totals():
     s = sync_and_wait()
     assert s["state"] == "done", s
     assert s["repos_seen"] == N and s["new_repos"] == N and s["removed"] == 0, s
-    assert s["pages"] == (N + 99) // 100, s
+    # one listing per group (each group's own projects), every page stored once
+    assert s["pages"] == sim.count("GET", "/api/v4/groups/:id/projects"), (s, sim.counters())
+    assert (N + 99) // 100 <= s["pages"] <= (N + 99) // 100 + 40, s
     assert s["groups_seen"] == 1 + 3 + 9 + 27, s
     assert c.get("/api/repos?limit=1").json()["count"] == N
     assert int(harness.sql(srv.db_url, "SELECT count(*) FROM repos")[0][0]) == N
@@ -161,6 +163,58 @@ def test_cli_sync():
     assert f"{N - 1} repos" in out.stdout, out.stdout
 
 
+def group_id(path):
+    return sim.client(TOKEN).get("/api/v4/groups/" + path.replace("/", "%2F")).json()["id"]
+
+
+def test_listing_that_misses_projects_marks_none_removed():
+    # A project moved between two subgroups while they are listed one by one can be missed by both listings.
+    # Stand-in: the listing of one small group answers an empty page. Its projects are then read one by one, and
+    # only the one GitLab no longer has is marked removed.
+    sim.add_group("acme/tiny")
+    made = [sim.add_project("acme/tiny", f"svc-{i}")["id"] for i in range(4)]
+    s = sync_and_wait()
+    assert s["state"] == "done" and s["new_repos"] == 4 and s["removed"] == 0, s
+    total = s["repos_seen"]
+    sim.remove_project(made[0], wait=True)
+    sim.script("GET", f"/api/v4/groups/{group_id('acme/tiny')}/projects", [{"status": 200, "body": []}])
+    sim.reset_counters()
+    s = sync_and_wait()
+    assert s["state"] == "done", s
+    assert s["removed"] == 1 and s["repos_seen"] == total - 1 and s["updated"] == 0, s
+    assert sim.count("GET", "/api/v4/projects/:id") == 4, sim.counters()
+    for pid in made[1:]:
+        assert c.get(f"/api/repos/{pid}").json()["status"] != "removed"
+    assert c.get(f"/api/repos/{made[0]}").json()["status"] == "removed"
+
+
+def test_large_miss_lists_the_whole_tree_again():
+    # More than 200 unseen repos are not read one by one: one listing of the tree in id order decides.
+    big = max((g for g in c.get("/api/groups").json() if g["full_path"].count("/") == 3), key=lambda g: g["repos"])
+    assert big["repos"] > 200, big
+    before = c.get("/api/repos?limit=1").json()["count"]
+    sim.script("GET", f"/api/v4/groups/{group_id(big['full_path'])}/projects", [{"status": 200, "body": []}])
+    sim.reset_counters()
+    s = sync_and_wait()
+    assert s["state"] == "done" and s["removed"] == 0 and s["repos_seen"] == before and s["updated"] == 0, s
+    assert sim.count("GET", "/api/v4/projects/:id") == 0, sim.counters()
+    assert c.get("/api/repos?limit=1").json()["count"] == before
+
+
+def test_groups_are_listed_concurrently():
+    # With 40 ms per call, listing 40 groups one after the other would take at least 120 pages x 40 ms; the
+    # simulator's peak of concurrent project-list requests shows the fan-out without timing anything.
+    sim.set_faults(latency_ms=40)
+    sim.reset_counters()
+    try:
+        s = sync_and_wait()
+    finally:
+        sim.set_faults()
+    assert s["state"] == "done" and s["removed"] == 0, s
+    peak = sim.counters().get("peak_in_flight")
+    assert peak is not None and peak >= 4, sim.counters()
+
+
 def test_token_not_logged():
     assert TOKEN not in srv.logs()
 
@@ -168,4 +222,5 @@ def test_token_not_logged():
 run([test_first_discovery_lists_everything_without_totals, test_second_run_changes_nothing,
      test_removed_and_archived_are_marked, test_faults_during_discovery_are_retried,
      test_progress_is_readable_and_one_run_at_a_time, test_repo_list_filters_sort_and_cursor, test_group_tree,
-     test_cli_sync, test_token_not_logged])
+     test_cli_sync, test_listing_that_misses_projects_marks_none_removed, test_large_miss_lists_the_whole_tree_again,
+     test_groups_are_listed_concurrently, test_token_not_logged])

@@ -201,7 +201,7 @@ class Sim:
     # --- observation -------------------------------------------------------------------------------------
 
     def counters(self):
-        """{"total": N, "writes": N, "by_route": {"GET /api/v4/projects/:id": N, ...}}"""
+        """{"total": N, "writes": N, "peak_in_flight": N, "by_route": {"GET /api/v4/projects/:id": N, ...}}"""
         return self._call("GET", "/__sim/counters")
 
     def reset_counters(self):
