@@ -47,13 +47,15 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  serve                      migrate the database, then serve the API, dashboard and webhooks\n"
 		"  migrate                    apply pending database migrations and exit\n"
-		"  user add NAME [--admin]    create a dashboard user; the password is read from stdin\n"
+		"  user add NAME [--role R]   create a dashboard user with role admin, editor (default) or viewer;\n"
+		"                             the password is read from stdin (--admin is --role admin)\n"
 		"  token create USER NAME     create an API token for USER (printed once)\n"
 		"  sync                       list the connected group's repositories now, with progress\n"
 		"  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
 		"                             configure gating for repos in bulk and apply it to GitLab\n"
 		"  export                     print every gating config as JSON\n"
 		"  import FILE                replace every gating config from an export (validated first)\n"
+		"  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
 		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
@@ -153,15 +155,22 @@ static char *read_password(const char *prompt)
 static int cmd_user_add(struct app *app, int argc, char **argv)
 {
 	const char *name = NULL;
-	bool admin = false;
+	enum auth_role role = AUTH_ROLE_EDITOR;
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--admin") == 0)
-			admin = true;
-		else if (!name)
+		if (strcmp(argv[i], "--admin") == 0) {
+			role = AUTH_ROLE_ADMIN;
+		} else if (strcmp(argv[i], "--role") == 0) {
+			if (i + 1 >= argc || !auth_role_parse(argv[i + 1], &role)) {
+				fprintf(stderr, "mrgate: --role takes admin, editor or viewer\n");
+				return 2;
+			}
+			i++;
+		} else if (!name) {
 			name = argv[i];
+		}
 	}
 	if (!name) {
-		fprintf(stderr, "usage: mrgate user add NAME [--admin]  (password on stdin)\n");
+		fprintf(stderr, "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n");
 		return 2;
 	}
 	char *pw = read_password("password: ");
@@ -172,7 +181,7 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 	int rc = 1;
 	if (cli_open_store(app) != 0)
 		goto out;
-	enum core_status st = auth_user_add(app->db, name, pw, admin);
+	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
 	if (st == CORE_EINVAL)
 		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
 				"least 8 characters\n");
@@ -181,7 +190,7 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 	else if (st != CORE_OK)
 		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
 	else {
-		printf("user \"%s\" created%s\n", name, admin ? " (admin)" : "");
+		printf("user \"%s\" created (%s)\n", name, auth_role_name(role));
 		rc = 0;
 	}
 out:
@@ -298,6 +307,10 @@ static struct gate_workers *start_gate_workers(struct app *app)
 static int cmd_serve(struct app *app)
 {
 	char err[512];
+	if (!routes_check()) {
+		log_error("the route table is invalid (see above): refusing to start");
+		return 1;
+	}
 	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
 		log_error("%s", err);
 		return 1;
@@ -452,6 +465,8 @@ int main(int argc, char **argv)
 		rc = cmd_user_add(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
 		rc = cmd_token_create(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "routes") == 0)
+		rc = routes_cli(nargs > 1 && strcmp(args[1], "--check") == 0);
 	else if (strcmp(cmd, "webhook-secret") == 0)
 		rc = cmd_webhook_secret(&app);
 	else if (strcmp(cmd, "configure") == 0)
