@@ -304,6 +304,17 @@ static struct gate_workers *start_gate_workers(struct app *app)
 	return gate_workers_start(&env, app->cfg.gate_workers);
 }
 
+/* Errors CivetWeb answers itself (a malformed request, a path no handler takes): our JSON body and headers. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	(void)errmsg;
+	if (status == 404)
+		http_send_error(conn, 404, "not_found", "no such file");
+	else
+		http_send_error(conn, status, status >= 500 ? "internal" : "bad_request", "the request could not be served");
+	return 0;
+}
+
 static int cmd_serve(struct app *app)
 {
 	char err[512];
@@ -336,7 +347,7 @@ static int cmd_serve(struct app *app)
 	snprintf(ports, sizeof(ports), "%s%s", app->cfg.listen, app->tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
 	struct stat sb;
-	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode);
+	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
 	if (!have_web)
 		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
 	const char *options[32];
@@ -351,12 +362,16 @@ static int cmd_serve(struct app *app)
 	options[n++] = "yes";
 	options[n++] = "enable_directory_listing";
 	options[n++] = "no";
+	/* no document_root: files are served by server/static_files.c (no links out, no dotfiles, no CGI or SSI);
+	 * CivetWeb's own replies (malformed requests) carry the security headers too */
+	http_security_init(app->tls);
+	char extra[700];
+	snprintf(extra, sizeof(extra), "%s", http_security_headers());
+	size_t el = strlen(extra);
+	while (el >= 2 && extra[el - 2] == '\r' && extra[el - 1] == '\n')
+		extra[el -= 2] = '\0'; /* CivetWeb appends the final CRLF itself */
 	options[n++] = "additional_header";
-	options[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: same-origin";
-	if (have_web) {
-		options[n++] = "document_root";
-		options[n++] = app->cfg.web_root;
-	}
+	options[n++] = extra;
 	if (app->tls) {
 		options[n++] = "ssl_certificate";
 		options[n++] = app->cfg.tls_cert;
@@ -366,6 +381,7 @@ static int cmd_serve(struct app *app)
 	mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
+	cb.http_error = on_http_error;
 	app->jobs = app_jobs_start(app);
 	if (!app->jobs) {
 		log_error("could not start the job workers");

@@ -294,9 +294,19 @@ int routes_cli(bool check_only)
 	return 0;
 }
 
+/* Everything outside the API prefixes: a file of the web root, counted under one label. */
+static int serve_file(struct mg_connection *conn, void *cbdata)
+{
+	(void)cbdata;
+	int status = static_files_serve(conn);
+	count("static", mg_get_request_info(conn)->request_method, status);
+	return status > 0 ? status : 1;
+}
+
 void routes_register(struct mg_context *ctx, struct app *app)
 {
 	metrics_describe("mrgate_http_requests_total", "counter", "HTTP requests by route pattern, method and status");
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		mg_set_request_handler(ctx, prefixes[i], dispatch, app);
+	mg_set_request_handler(ctx, "/", serve_file, app); /* a pattern: matched after the prefixes above */
 }

@@ -57,6 +57,11 @@ bool parse_positive_id(const char *s, int64_t *id);
 
 /* Register the dispatcher with CivetWeb for every prefix the table uses, and the static file handler for the rest. */
 void routes_register(struct mg_context *ctx, struct app *app);
+/* The static file server (static_files.c): resolve the web root once (false when it is not a directory), then
+ * answer any request outside the API prefixes. */
+bool static_files_init(const char *web_root);
+int static_files_serve(struct mg_connection *conn);
+
 /* True when every route declares a role and no method + pattern appears twice; else names the culprit on stderr. */
 bool routes_check(void);
 /* `mrgate routes [--check]`: print "METHOD PATTERN ROLE" per route (or only validate); the exit code. */
