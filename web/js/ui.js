@@ -55,6 +55,18 @@ export const STATUS_LABELS = {
   unmanaged: 'unmanaged',
 };
 
+// A link target from GitLab (web_url): only an absolute http(s) URL, else null (a hostile GitLab must not plant a
+// javascript: or data: URL in an href).
+export function httpUrl(u) {
+  if (typeof u !== 'string') return null;
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
+
 export function badge(status, label) {
   const s = String(status || 'unknown');
   return h(`span.badge.${s.replace(/[^\w-]/g, '_')}`, { 'data-status': s }, label || STATUS_LABELS[s] || s.replace(/_/g, ' '));
