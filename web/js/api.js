@@ -94,6 +94,7 @@ export const get = (path, opts) => api('GET', path, undefined, opts);
 export const post = (path, body, opts) => api('POST', path, body === undefined ? {} : body, opts);
 export const put = (path, body, opts) => api('PUT', path, body, opts);
 export const del = (path, opts) => api('DELETE', path, undefined, opts);
+export const patch = (path, body, opts) => api('PATCH', path, body, opts);
 
 // A GET that answers null instead of throwing when the endpoint does not exist in this version.
 export async function getOptional(path, opts) {
