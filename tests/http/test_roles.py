@@ -152,6 +152,7 @@ def test_a_route_without_a_role_does_not_start():
     the binary, so this checks the guard through `mrgate routes --check`, which runs the same validation."""
     out = srv.cli("routes", "--check")
     assert out.returncode == 0 and "every route declares a role" in out.stdout, (out.stdout, out.stderr)
+    # (that a table entry without a role does not even compile is the ctest unit_route_role_mandatory)
 
 
 def test_migration_keeps_admins_and_makes_others_editors():
