@@ -429,11 +429,14 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	char *hint = token ? crypto_token_hint(token) : NULL;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
+	struct json_object *after = NULL;
 	enum core_status st = CORE_ENOMEM;
 	if (!token || !h || !hint)
 		goto out;
 	st = store_get(s, &c);
 	if (st != CORE_OK)
+		goto out;
+	if ((st = store_begin(c)) != CORE_OK)
 		goto out;
 	const char *p[] = {username, name, h, hint};
 	st = store_exec(c,
@@ -443,10 +446,24 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
+		char target[200];
+		snprintf(target, sizeof(target), "%s (token %s)", username, name);
+		after = json_object_new_object();
+		json_object_object_add(after, "name", json_object_new_string(name));
+		json_object_object_add(after, "hint", json_object_new_string(hint));
+		json_object_object_add(after, "user", json_object_new_string(username));
+		st = audit_write(c, "system (mrgate token create)", "token.create", target, NULL, after, NULL);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	if (st == CORE_OK) {
 		*token_out = token;
 		token = NULL;
+	} else {
+		store_rollback(c);
 	}
 out:
+	json_object_put(after);
 	PQclear(r);
 	store_put(s, c);
 	crypto_free_secret(token);

@@ -141,6 +141,8 @@ def test_tokens_list_and_revoke():
     assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 204
     assert srv.client().get("/api/session", headers=bearer).status == 401
     assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 404
+    made = [a for a in audit("token.create") if a["target"] == "ann (token deploy)"]
+    assert made and made[0]["after"]["hint"] == mine[0]["hint"] and token not in str(made), made
     dels = [a for a in audit("token.delete") if a["target"] == "ann (token deploy)"]
     assert dels and dels[0]["actor"] == "admin", dels
 
