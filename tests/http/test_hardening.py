@@ -158,6 +158,16 @@ def test_security_headers_on_every_kind_of_response():
         status, hdrs, _ = raw_request(srv.port, m, p)
         check_security_headers(f"{m} {p} -> {status}", hdrs)
     assert "strict-transport-security" not in hdrs  # plain http: no HSTS
+    # errors CivetWeb answers itself (an unknown method, a bad version, oversized headers) carry them too
+    for raw in [b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+                b"GET /api/session HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n"]:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(raw)
+            head = s.recv(65536).split(b"\r\n\r\n")[0].decode()
+        status = int(head.split()[1])
+        assert status >= 400, head
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in head.split("\r\n")[1:])}
+        check_security_headers(f"{raw[:20]!r} -> {status}", hdrs)
 
 
 def test_dashboard_has_no_inline_script():
