@@ -8,7 +8,8 @@
  * "..") is a 404 before the file system is touched; the path is then resolved with realpath(), and a result outside
  * the root (a link pointing out of it) is a 404 as well; the file is opened with O_NOFOLLOW | O_NONBLOCK (a FIFO
  * cannot stall a thread) and must be a regular file (fstat). Every reply carries the security headers
- * (http_json.h) and is revalidated by ETag ("no-cache"), so a new version of the dashboard is seen at once.
+ * (http_json.h). Caching as CivetWeb did: assets for an hour (max-age=3600, with an ETag), HTML pages revalidated
+ * every time ("no-cache"), so the dashboard loads its modules from the browser's cache.
  * Threading: any thread; the root is resolved once at start.
  */
 #include <errno.h>
@@ -111,13 +112,14 @@ int static_files_serve(struct mg_connection *conn)
 		status = not_found(conn);
 		goto out;
 	}
+	const char *cache = strcmp(type, types[0].type) == 0 ? "no-cache" : "max-age=3600";
 	char etag[64], hdrs[160];
 	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_mtime,
 		 (unsigned long long)sb.st_size);
 	const char *inm = mg_get_header(conn, "If-None-Match");
 	snprintf(hdrs, sizeof(hdrs), "ETag: %s\r\n", etag);
 	if (inm && strcmp(inm, etag) == 0) {
-		status = http_send_raw_cache(conn, 304, type, "", 0, hdrs, "no-cache");
+		status = http_send_raw_cache(conn, 304, type, "", 0, hdrs, cache);
 		goto out;
 	}
 	size_t len = (size_t)sb.st_size, got = 0;
@@ -136,10 +138,10 @@ int static_files_serve(struct mg_connection *conn)
 	}
 	if (head) {
 		/* the length of the body a GET would get, and no body */
-		status = http_send_raw_cache(conn, 200, type, NULL, got, hdrs, "no-cache");
+		status = http_send_raw_cache(conn, 200, type, NULL, got, hdrs, cache);
 		goto out;
 	}
-	status = http_send_raw_cache(conn, 200, type, buf, got, hdrs, "no-cache");
+	status = http_send_raw_cache(conn, 200, type, buf, got, hdrs, cache);
 out:
 	free(buf);
 	close(fd);

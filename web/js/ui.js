@@ -56,7 +56,7 @@ export const STATUS_LABELS = {
 };
 
 // A link target from GitLab (web_url): only an absolute http(s) URL, else null (a hostile GitLab must not plant a
-// javascript: or data: URL in an href).
+// script or data URL in an href).
 export function httpUrl(u) {
   if (typeof u !== 'string') return null;
   try {
