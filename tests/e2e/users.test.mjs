@@ -99,6 +99,13 @@ describe('users', { timeout: 180000 }, () => {
     await logIn(vp, 'vera', 'vera-password');
     // a viewer has no Users link, and the server refuses the page's requests
     assert.equal(await vp.getByRole('link', { name: 'Users' }).isVisible(), false);
+    // nor buttons for what only an admin may change
+    await vp.evaluate(() => { location.hash = '#/settings'; });
+    await vp.getByText('Only an admin can change the settings.').waitFor();
+    assert.equal(await vp.getByRole('button', { name: 'Save settings' }).isDisabled(), true);
+    await vp.evaluate(() => { location.hash = '#/connection'; });
+    await vp.getByText('Only an admin can connect one.').waitFor();
+    assert.equal(await vp.locator('form[data-form="connection"]').count(), 0);
     await page.locator('tr[data-user="vera"] button[data-action="disable"]').click();
     await page.waitForSelector('tr[data-user="vera"][data-disabled="true"]');
     assert.equal((await user('vera')).disabled, true);

@@ -41,6 +41,15 @@ export function getIdentity() {
   return identity;
 }
 
+// Does the signed-in user have at least this role (viewer < editor < admin)? While unknown, yes: the server
+// decides either way (403), this only spares a user buttons they may not use.
+const RANK = { viewer: 1, editor: 2, admin: 3 };
+export function hasRole(role) {
+  const who = identity;
+  if (!who || who.pending || !who.role) return true;
+  return (RANK[who.role] || 0) >= RANK[role];
+}
+
 export function onUnauthorized(fn) {
   unauthorizedHandlers.push(fn);
 }
