@@ -253,19 +253,17 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char *token = NULL, *token_hash = NULL, *csrf = NULL;
-	bool have_slot = false;
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		return st;
-
-	/* a hashing slot first: an attempt refused for want of one is not counted against the user */
+	/* a hashing slot first (before a database connection, so that waiting logins do not drain the pool): an
+	 * attempt refused for want of one is not counted against the user */
 	if (!hash_slot_take()) {
 		out->retry_after = 1;
 		out->busy = true;
-		st = CORE_ETHROTTLED;
-		goto out;
+		return CORE_ETHROTTLED;
 	}
-	have_slot = true;
+	bool have_slot = true;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		goto out;
 	int retry = 0;
 	st = throttle_attempt(c, ukey, ikey, &retry);
 	if (st != CORE_OK)
