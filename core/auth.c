@@ -8,7 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <pthread.h>
+
+#include "audit.h"
 #include "crypto.h"
+#include "limiter.h"
 #include "log.h"
 
 static bool valid_username(const char *u)
@@ -25,21 +29,102 @@ static bool valid_username(const char *u)
 	return true;
 }
 
-enum core_status auth_user_add(struct store *s, const char *username, const char *password, bool is_admin)
+const char *auth_role_name(enum auth_role role)
 {
-	if (!valid_username(username) || !password || strlen(password) < 8)
+	switch (role) {
+	case AUTH_ROLE_VIEWER: return "viewer";
+	case AUTH_ROLE_EDITOR: return "editor";
+	case AUTH_ROLE_ADMIN: return "admin";
+	case AUTH_ROLE_NONE: break;
+	}
+	return "none";
+}
+
+bool auth_role_parse(const char *name, enum auth_role *out)
+{
+	static const enum auth_role all[] = {AUTH_ROLE_VIEWER, AUTH_ROLE_EDITOR, AUTH_ROLE_ADMIN};
+	for (size_t i = 0; name && i < sizeof(all) / sizeof(all[0]); i++)
+		if (strcmp(name, auth_role_name(all[i])) == 0) {
+			*out = all[i];
+			return true;
+		}
+	return false;
+}
+
+/* The process-wide bound on argon2id hashing (64 MiB and a core each). */
+static struct limiter *hash_slots;
+static pthread_once_t hash_once = PTHREAD_ONCE_INIT;
+
+static void hash_slots_init(void)
+{
+	hash_slots = limiter_new(AUTH_HASH_SLOTS);
+}
+
+static bool hash_slot_take(void)
+{
+	pthread_once(&hash_once, hash_slots_init);
+	return hash_slots && limiter_acquire_timed(hash_slots, AUTH_HASH_WAIT_MS);
+}
+
+static void hash_slot_give(void)
+{
+	limiter_release(hash_slots);
+}
+
+bool auth_password_ok(const char *password)
+{
+	size_t n = password ? strlen(password) : 0;
+	return n >= 8 && n <= 1024;
+}
+
+enum core_status auth_hash_password(const char *password, char **hash_out)
+{
+	*hash_out = NULL;
+	if (!hash_slot_take())
+		return CORE_ETHROTTLED;
+	enum core_status st = crypto_password_hash(password, hash_out);
+	hash_slot_give();
+	return st;
+}
+
+enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
+			       enum auth_role role, int64_t *id_out)
+{
+	if (id_out)
+		*id_out = 0;
+	if (!valid_username(username) || !auth_password_ok(password) || role == AUTH_ROLE_NONE)
 		return CORE_EINVAL;
 	char *hash = NULL;
 	struct store_conn *c = NULL;
-	enum core_status st = crypto_password_hash(password, &hash);
+	PGresult *r = NULL;
+	struct json_object *after = NULL;
+	enum core_status st = auth_hash_password(password, &hash);
 	if (st != CORE_OK)
 		goto out;
 	st = store_get(s, &c);
 	if (st != CORE_OK)
 		goto out;
-	const char *p[] = {username, hash, is_admin ? "true" : "false"};
-	st = store_exec(c, "INSERT INTO users (username, password_hash, is_admin) VALUES ($1, $2, $3)", 3, p, NULL);
+	if ((st = store_begin(c)) != CORE_OK)
+		goto out;
+	const char *p[] = {username, hash, auth_role_name(role)};
+	st = store_exec(c, "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id", 3, p,
+			&r);
+	if (st == CORE_OK) {
+		after = json_object_new_object();
+		json_object_object_add(after, "username", json_object_new_string(username));
+		json_object_object_add(after, "role", json_object_new_string(auth_role_name(role)));
+		json_object_object_add(after, "disabled", json_object_new_boolean(false));
+		st = audit_write(c, actor, "user.create", username, NULL, after, NULL);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	else
+		store_rollback(c);
+	if (st == CORE_OK && id_out)
+		*id_out = store_i64(r, 0, "id", 0);
 out:
+	PQclear(r);
+	json_object_put(after);
 	store_put(s, c);
 	free(hash);
 	return st;
@@ -61,7 +146,7 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 	store_put(s, c);
 	if (st != CORE_OK || any)
 		return st;
-	st = auth_user_add(s, "admin", password, true);
+	st = auth_user_add(s, "system (first start)", "admin", password, AUTH_ROLE_ADMIN, NULL);
 	if (st == CORE_ECONFLICT) /* another instance created it at the same moment */
 		return CORE_OK;
 	if (st == CORE_OK)
@@ -69,41 +154,68 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 	return st;
 }
 
-/* Seconds a key is locked for, 0 when not locked. */
-static enum core_status lock_remaining(struct store_conn *c, const char *key, int *secs_out)
+/*
+ * The throttle's decision and its record, in one statement for both keys (the user's and the address's): each
+ * attempt counts as a failure up front; a key already locked is left as it is and marks the attempt refused.
+ * ON CONFLICT ... DO UPDATE locks the row, so concurrent attempts for one key are counted one after the other and
+ * at most AUTH_USER_LIMIT of them are let through to the password check in a window.
+ * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends.
+ */
+static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out)
 {
+	char ul[16], il[16];
+	snprintf(ul, sizeof(ul), "%d", AUTH_USER_LIMIT);
+	snprintf(il, sizeof(il), "%d", AUTH_IP_LIMIT);
+	const char *p[] = {ukey, ikey, ul, il};
 	PGresult *r = NULL;
-	const char *p[] = {key};
-	*secs_out = 0;
-	enum core_status st = store_exec(c,
-					 "SELECT ceil(extract(epoch FROM locked_until - now()))::int AS secs "
-					 "FROM login_failures WHERE key = $1 AND locked_until > now()",
-					 1, p, &r);
-	if (st == CORE_OK && PQntuples(r) > 0)
-		*secs_out = (int)store_i64(r, 0, "secs", 1);
+	*retry_out = 0;
+	enum core_status st = store_exec(
+		c,
+		"INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
+		"SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
+		"FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
+		"ON CONFLICT (key) DO UPDATE SET "
+		" refused = coalesce(f.locked_until > now(), false),"
+		" failures = CASE WHEN f.locked_until > now() THEN f.failures "
+		"                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
+		"                 ELSE f.failures + 1 END,"
+		" window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
+		"                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
+		"                     ELSE f.window_start END,"
+		" locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
+		"   WHEN f.window_start >= now() - interval '15 minutes' "
+		"    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
+		"   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
+		"        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
+		"   ELSE f.locked_until END "
+		"RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
+		4, p, &r);
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
+		if (!store_bool(r, i, "refused", false))
+			continue;
+		int secs = (int)store_i64(r, i, "secs", 1);
+		if (secs < 1)
+			secs = 1;
+		if (secs > *retry_out)
+			*retry_out = secs;
+	}
 	PQclear(r);
 	return st;
 }
 
-/* Count one failure for key; lock it once failures reach limit within the 15-minute window. */
-static enum core_status record_failure(struct store_conn *c, const char *key, int limit)
+/* A correct password: the user's failures are cleared and the address gets back the attempt counted up front. */
+static void throttle_success(struct store_conn *c, const char *ukey, const char *ikey)
 {
-	char lim[16];
-	snprintf(lim, sizeof(lim), "%d", limit);
-	const char *p[] = {key, lim};
-	return store_exec(c,
-			  "INSERT INTO login_failures AS f (key, failures, window_start) VALUES ($1, 1, now()) "
-			  "ON CONFLICT (key) DO UPDATE SET "
-			  " failures = CASE WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
-			  "                 ELSE f.failures + 1 END,"
-			  " window_start = CASE WHEN f.window_start < now() - interval '15 minutes' THEN now() "
-			  "                     ELSE f.window_start END,"
-			  " locked_until = CASE WHEN f.window_start >= now() - interval '15 minutes' "
-			  "                      AND f.failures + 1 >= $2::int "
-			  "  THEN now() + least(interval '15 minutes', "
-			  "                     interval '1 minute' * power(2, f.failures + 1 - $2::int)) "
-			  "  ELSE f.locked_until END",
-			  2, p, NULL);
+	char il[16];
+	snprintf(il, sizeof(il), "%d", AUTH_IP_LIMIT);
+	const char *p[] = {ukey};
+	store_exec(c, "DELETE FROM login_failures WHERE key = $1", 1, p, NULL);
+	const char *p2[] = {ikey, il};
+	store_exec(c,
+		   "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
+		   " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
+		   "WHERE key = $1",
+		   2, p2, NULL);
 }
 
 static void fill_identity(struct auth_identity *who, const PGresult *r, bool via_cookie, const char *token_name)
@@ -111,7 +223,10 @@ static void fill_identity(struct auth_identity *who, const PGresult *r, bool via
 	memset(who, 0, sizeof(*who));
 	who->user_id = store_i64(r, 0, "id", 0);
 	snprintf(who->username, sizeof(who->username), "%s", store_str(r, 0, "username"));
-	who->is_admin = store_bool(r, 0, "is_admin", false);
+	enum auth_role role = AUTH_ROLE_NONE;
+	auth_role_parse(store_str(r, 0, "role"), &role);
+	who->role = role;
+	who->is_admin = role == AUTH_ROLE_ADMIN;
 	who->via_cookie = via_cookie;
 	const char *csrf = store_str(r, 0, "csrf_token");
 	if (csrf)
@@ -138,35 +253,41 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char *token = NULL, *token_hash = NULL, *csrf = NULL;
+	/* a hashing slot first (before a database connection, so that waiting logins do not drain the pool): an
+	 * attempt refused for want of one is not counted against the user */
+	if (!hash_slot_take()) {
+		out->retry_after = 1;
+		out->busy = true;
+		return CORE_ETHROTTLED;
+	}
+	bool have_slot = true;
 	enum core_status st = store_get(s, &c);
 	if (st != CORE_OK)
-		return st;
-
-	int ulock = 0, ilock = 0;
-	st = lock_remaining(c, ukey, &ulock);
-	if (st == CORE_OK)
-		st = lock_remaining(c, ikey, &ilock);
+		goto out;
+	int retry = 0;
+	st = throttle_attempt(c, ukey, ikey, &retry);
 	if (st != CORE_OK)
 		goto out;
-	if (ulock > 0 || ilock > 0) {
-		out->retry_after = ulock > ilock ? ulock : ilock;
+	if (retry > 0) {
+		out->retry_after = retry;
 		st = CORE_ETHROTTLED;
 		goto out;
 	}
 
 	const char *p[] = {username};
-	st = store_exec(c, "SELECT id, username, is_admin, password_hash FROM users WHERE username = $1", 1, p, &r);
+	st = store_exec(c, "SELECT id, username, role, disabled, password_hash FROM users WHERE username = $1", 1, p,
+			&r);
 	if (st != CORE_OK)
 		goto out;
 	const char *hash = PQntuples(r) > 0 ? store_str(r, 0, "password_hash") : NULL;
 	bool ok = crypto_password_verify(hash ? hash : dummy, password) && hash;
-	if (!ok) {
-		st = record_failure(c, ukey, AUTH_USER_LIMIT);
-		if (st == CORE_OK)
-			st = record_failure(c, ikey, AUTH_IP_LIMIT);
-		if (st == CORE_OK)
-			st = CORE_EUNAUTH;
-		log_info("failed login for user \"%.64s\" from %s", username, client_ip ? client_ip : "unknown");
+	hash_slot_give();
+	have_slot = false;
+	bool disabled = ok && store_bool(r, 0, "disabled", false);
+	if (!ok || disabled) {
+		st = CORE_EUNAUTH;
+		log_info("failed login for user \"%.64s\" from %s%s", username, client_ip ? client_ip : "unknown",
+			 disabled ? " (the user is disabled)" : "");
 		goto out;
 	}
 
@@ -187,14 +308,15 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 			4, p2, NULL);
 	if (st != CORE_OK)
 		goto out;
-	const char *p3[] = {ukey};
-	store_exec(c, "DELETE FROM login_failures WHERE key = $1", 1, p3, NULL);
+	throttle_success(c, ukey, ikey);
 	fill_identity(&out->who, r, true, NULL);
 	snprintf(out->who.csrf_token, sizeof(out->who.csrf_token), "%s", csrf);
 	out->session_token = token;
 	token = NULL;
 	log_info("user \"%s\" logged in from %s", out->who.username, client_ip ? client_ip : "unknown");
 out:
+	if (have_slot)
+		hash_slot_give();
 	PQclear(r);
 	store_put(s, c);
 	crypto_free_secret(token);
@@ -225,10 +347,10 @@ enum core_status auth_session(struct store *s, const char *session_token, struct
 			"  expires_at = now() + $2::int * interval '1 hour' "
 			"  WHERE token_hash = $1 AND expires_at > now() AND last_seen < now() - interval '1 minute' "
 			"  RETURNING user_id, csrf_token) "
-			"SELECT u.id, u.username, u.is_admin, x.csrf_token FROM "
+			"SELECT u.id, u.username, u.role, x.csrf_token FROM "
 			" (SELECT user_id, csrf_token FROM s UNION ALL "
 			"  SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > now()) x "
-			" JOIN users u ON u.id = x.user_id LIMIT 1",
+			" JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",
 			2, p, &r);
 	if (st != CORE_OK)
 		goto out;
@@ -260,8 +382,8 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 	const char *p[] = {h};
 	st = store_exec(c,
 			"UPDATE api_tokens t SET last_used_at = now() FROM users u "
-			"WHERE t.token_hash = $1 AND u.id = t.user_id "
-			"RETURNING u.id, u.username, u.is_admin, t.name",
+			"WHERE t.token_hash = $1 AND u.id = t.user_id AND NOT u.disabled "
+			"RETURNING u.id, u.username, u.role, t.name",
 			1, p, &r);
 	if (st != CORE_OK)
 		goto out;
@@ -305,11 +427,14 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	char *hint = token ? crypto_token_hint(token) : NULL;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
+	struct json_object *after = NULL;
 	enum core_status st = CORE_ENOMEM;
 	if (!token || !h || !hint)
 		goto out;
 	st = store_get(s, &c);
 	if (st != CORE_OK)
+		goto out;
+	if ((st = store_begin(c)) != CORE_OK)
 		goto out;
 	const char *p[] = {username, name, h, hint};
 	st = store_exec(c,
@@ -319,10 +444,24 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
+		char target[200];
+		snprintf(target, sizeof(target), "%s (token %s)", username, name);
+		after = json_object_new_object();
+		json_object_object_add(after, "name", json_object_new_string(name));
+		json_object_object_add(after, "hint", json_object_new_string(hint));
+		json_object_object_add(after, "user", json_object_new_string(username));
+		st = audit_write(c, "system (mrgate token create)", "token.create", target, NULL, after, NULL);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	if (st == CORE_OK) {
 		*token_out = token;
 		token = NULL;
+	} else {
+		store_rollback(c);
 	}
 out:
+	json_object_put(after);
 	PQclear(r);
 	store_put(s, c);
 	crypto_free_secret(token);

@@ -7,7 +7,14 @@
  * it). API tokens ("mrg_..." + 43 characters) are for scripts, sent as "Authorization: Bearer"; only their SHA-256
  * is stored. Failed logins are counted per user and per client address in PostgreSQL (so every instance sees
  * them): AUTH_USER_LIMIT failures for a user, or AUTH_IP_LIMIT from an address, within 15 minutes lock further
- * attempts for a doubling period (1 min up to 15 min). A correct password during a lock is refused too.
+ * attempts for a doubling period (1 min up to 15 min). A correct password during a lock is refused too. The
+ * throttle decides and records in one statement: every attempt is counted as a failure before the password is
+ * checked (a row lock serialises concurrent attempts), and a correct password takes its count back, so N parallel
+ * guesses cannot all pass a check made before any of them was recorded.
+ * Password hashing (argon2id, 64 MiB each) runs in at most AUTH_HASH_SLOTS threads at once per process; a login
+ * or password change that finds no slot within AUTH_HASH_WAIT_MS is refused with CORE_ETHROTTLED, so a burst of
+ * logins cannot exhaust memory or CPU.
+ * Roles: viewer < editor < admin (enum order); a disabled user's sessions and tokens resolve to CORE_EUNAUTH.
  * Threading: all functions take the shared struct store and are thread-safe.
  */
 #ifndef MRGATE_CORE_AUTH_H
@@ -22,19 +29,41 @@
 #define AUTH_USER_LIMIT 5
 #define AUTH_IP_LIMIT 20
 #define AUTH_SESSION_HOURS 12
+#define AUTH_HASH_SLOTS 4
+#define AUTH_HASH_WAIT_MS 5000
+
+enum auth_role {
+	AUTH_ROLE_NONE = 0, /* not a user's role: "not authenticated" */
+	AUTH_ROLE_VIEWER,
+	AUTH_ROLE_EDITOR,
+	AUTH_ROLE_ADMIN,
+};
+
+/* "viewer", "editor", "admin" ("none" for AUTH_ROLE_NONE); a static string. */
+const char *auth_role_name(enum auth_role role);
+/* Parse a role name; false for anything but the three names. */
+bool auth_role_parse(const char *name, enum auth_role *out);
 
 struct auth_identity {
 	int64_t user_id;
 	char username[65];
-	bool is_admin;
+	enum auth_role role;
+	bool is_admin;       /* role == AUTH_ROLE_ADMIN */
 	bool via_cookie;     /* true: a session cookie (CSRF applies); false: a bearer token */
 	char csrf_token[64]; /* the session's CSRF token (cookie sessions only) */
 	char actor[96];      /* who to name in the audit log: "alice" or "alice (token ci)" */
 };
 
-/* Create a user. CORE_EINVAL for a bad name (1-64 of A-Z a-z 0-9 . _ @ -) or a password under 8 characters;
- * CORE_ECONFLICT when the name is taken. */
-enum core_status auth_user_add(struct store *s, const char *username, const char *password, bool is_admin);
+/* Create a user with a role, audited as "user.create" by actor. CORE_EINVAL for a bad name (1-64 of A-Z a-z 0-9
+ * . _ @ -) or a password under 8 characters; CORE_ECONFLICT when the name is taken; CORE_ETHROTTLED when no hashing
+ * slot frees up. *id_out (may be NULL) is the new user's id. */
+enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
+			       enum auth_role role, int64_t *id_out);
+
+/* True when the password is acceptable (8 to 1024 bytes). */
+bool auth_password_ok(const char *password);
+/* Hash a password inside the hashing bound; CORE_ETHROTTLED when no slot frees up in time. *hash_out malloc'd. */
+enum core_status auth_hash_password(const char *password, char **hash_out);
 
 /* On first start: when no user exists and password is non-empty, create admin "admin". */
 enum core_status auth_bootstrap_admin(struct store *s, const char *password, bool *created_out);
@@ -43,10 +72,11 @@ struct auth_login_result {
 	char *session_token; /* cookie value; malloc'd, the caller frees with crypto_free_secret */
 	struct auth_identity who;
 	int retry_after;     /* seconds, when the result is CORE_ETHROTTLED */
+	bool busy;           /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
 };
 
-/* Check a password and open a session. CORE_EUNAUTH on a bad name or password (one message for both),
- * CORE_ETHROTTLED while locked (out->retry_after says how long). */
+/* Check a password and open a session. CORE_EUNAUTH on a bad name or password or a disabled user (one message for
+ * all), CORE_ETHROTTLED while locked or when no hashing slot is free (out->retry_after says how long). */
 enum core_status auth_login(struct store *s, const char *username, const char *password, const char *client_ip,
 			    struct auth_login_result *out);
 

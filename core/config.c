@@ -69,6 +69,8 @@ static const struct setting settings[] = {
 	{"gate-tree-max-bytes", "MRGATE_GATE_TREE_MAX_BYTES", "268435456",
 	 SIZE(gate_tree_max_bytes, 1024, 68719476736LL),
 	 "largest unpacked MR head tree (repository archive) handed to external scanners"},
+	{"gitlab-url-allow", "MRGATE_GITLAB_URL_ALLOW", "", STR(gitlab_url_allow),
+	 "comma-separated hosts (host or host:port) the GitLab URL may name; empty: any host"},
 	{"scanner-sast", "MRGATE_SCANNER_SAST", "", STR(scanner_sast),
 	 "command printing SARIF for scan type sast; run in the MR head tree, which is also its last argument"},
 	{"scanner-dependencies", "MRGATE_SCANNER_DEPENDENCIES", "", STR(scanner_dependencies),

@@ -41,6 +41,7 @@ struct config {
 	int gate_workers;       /* merge-request gate worker threads */
 	int gate_timeout;       /* seconds one gate run may take before its fail-open/fail-closed verdict */
 	size_t gate_tree_max_bytes; /* cap on the unpacked MR head tree handed to external scanners */
+	char *gitlab_url_allow; /* hosts (host or host:port, comma-separated) PUT /api/connection may use; "" = any */
 	char *scanner_sast;     /* command lines of the external SARIF scanners, per scan type ("" = none) */
 	char *scanner_dependencies;
 	char *scanner_iac;

@@ -4,10 +4,12 @@
  */
 #include "connection.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -184,11 +186,18 @@ static bool days_until(const char *date, long *days_out)
 	return true;
 }
 
-/* Turn a failed GitLab response into the problem text and the token status. */
-static void describe_failure(struct connection_info *out, const struct gitlab_response *resp, const char *what)
+/*
+ * Turn a failed GitLab response into the problem text and the token status; the status to return. Only token
+ * verdicts and TLS are told apart: a refused connection, an unknown host, a timeout and a server that answers but
+ * is not GitLab's API all read the same, in mrgate's words, and nothing of the upstream body is echoed, so that the
+ * connection check cannot serve as a port scanner or a proxy for reading internal pages.
+ */
+static enum core_status describe_failure(struct connection_info *out, const struct gitlab_response *resp,
+					 const char *what)
 {
-	const char *why = resp ? resp->message : "out of memory";
-	switch (resp ? resp->kind : GITLAB_ERR_INTERNAL) {
+	enum gitlab_error kind = resp ? resp->kind : GITLAB_ERR_INTERNAL;
+	log_info("connection check: could not %s at %s (%s)", what, out->gitlab_url, gitlab_error_name(kind));
+	switch (kind) {
 	case GITLAB_ERR_TOKEN_EXPIRED:
 		copy_str(out->token_status, sizeof(out->token_status), "expired");
 		snprintf(out->token_problem, sizeof(out->token_problem),
@@ -204,10 +213,68 @@ static void describe_failure(struct connection_info *out, const struct gitlab_re
 		snprintf(out->token_problem, sizeof(out->token_problem),
 			 "GitLab does not accept this token: check that it was copied whole and belongs to this GitLab");
 		break;
+	case GITLAB_ERR_SCOPE:
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "the token's scopes do not allow it to %s: create one with the api scope", what);
+		return CORE_EFORBIDDEN;
+	case GITLAB_ERR_FORBIDDEN:
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "the token's user is not allowed to %s: it needs Maintainer or Owner on the group (api scope)",
+			 what);
+		return CORE_EFORBIDDEN;
+	case GITLAB_ERR_TLS:
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "could not connect to GitLab at %.300s over TLS: its certificate could not be verified (for a "
+			 "private CA, give ca_bundle)",
+			 out->gitlab_url);
+		return CORE_EUPSTREAM;
 	default:
-		snprintf(out->token_problem, sizeof(out->token_problem), "could not %s: %.400s", what, why);
-		break;
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
+			 "as https://gitlab.example.com) and that mrgate can reach it",
+			 out->gitlab_url);
+		return CORE_EUNAVAIL;
 	}
+	return CORE_EUNAUTH;
+}
+
+/* The authority of an http(s) URL ("host[:port]"), lower-cased into host (without the port) and authority. */
+static bool url_authority(const char *url, char *authority, size_t acap, char *host, size_t hcap)
+{
+	const char *p = strstr(url, "://");
+	if (!p)
+		return false;
+	p += 3;
+	size_t n = strcspn(p, "/?#");
+	if (n == 0 || n >= acap || n >= hcap)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		authority[i] = (char)tolower((unsigned char)p[i]);
+	authority[n] = '\0';
+	memcpy(host, authority, n + 1);
+	char *colon = host[0] == '[' ? strchr(host, ']') : host;
+	colon = colon ? strrchr(colon, ':') : NULL;
+	if (colon)
+		*colon = '\0';
+	return host[0] != '\0';
+}
+
+/* Is the URL's host (or host:port) one of the comma-separated allowed entries? Empty list: any. */
+static bool host_allowed(const char *allow, const char *authority, const char *host)
+{
+	if (!allow || !*allow)
+		return true;
+	const char *p = allow;
+	while (*p) {
+		while (*p == ',' || *p == ' ' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, ", \t");
+		if (n > 0 && ((strlen(host) == n && strncasecmp(p, host, n) == 0) ||
+			      (strlen(authority) == n && strncasecmp(p, authority, n) == 0)))
+			return true;
+		p += n;
+	}
+	return false;
 }
 
 enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
@@ -224,6 +291,22 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	if (!in->gitlab_url || (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0)) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
 			 "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
+		return CORE_EINVAL;
+	}
+	char authority[300], host[300];
+	if (!url_authority(in->gitlab_url, authority, sizeof(authority), host, sizeof(host))) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "gitlab_url must name a host, such as https://gitlab.com");
+		return CORE_EINVAL;
+	}
+	if (strchr(authority, '@')) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "gitlab_url must not contain a user name or password: the token is the credential");
+		return CORE_EINVAL;
+	}
+	if (!host_allowed(in->allow_hosts, authority, host)) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "gitlab_url's host %.200s is not one of MRGATE_GITLAB_URL_ALLOW", authority);
 		return CORE_EINVAL;
 	}
 	if (!in->group || !*in->group || strlen(in->group) > 400) {
@@ -291,7 +374,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 			goto out;
 		}
 	} else if (st == CORE_EUNAUTH || st == CORE_EUNAVAIL || st == CORE_ETIMEOUT || st == CORE_ETHROTTLED) {
-		describe_failure(out, resp, "reach GitLab");
+		st = describe_failure(out, resp, "reach GitLab");
 		goto out;
 	} else {
 		warn(out, "GitLab could not describe this token (GitLab before 15.5, or not a personal/group access "
@@ -304,7 +387,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	/* 2. Who it acts as. */
 	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
 	if (st != CORE_OK) {
-		describe_failure(out, resp, "read the token's user");
+		st = describe_failure(out, resp, "read the token's user");
 		goto out;
 	}
 	const char *username = NULL;
@@ -335,13 +418,16 @@ enum core_status connection_check(const struct connection_input *in, const struc
 		goto out;
 	}
 	if (st != CORE_OK) {
-		describe_failure(out, resp, "read the group");
+		st = describe_failure(out, resp, "read the group");
 		goto out;
 	}
 	const char *full_path = NULL, *gname = NULL;
 	if (!jsonx_int64(resp->json, "id", &out->group_id) || !jsonx_str(resp->json, "full_path", &full_path)) {
-		snprintf(out->token_problem, sizeof(out->token_problem), "GitLab's answer for the group lacks its id");
-		st = CORE_EUPSTREAM;
+		snprintf(out->token_problem, sizeof(out->token_problem),
+			 "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
+			 "as https://gitlab.example.com) and that mrgate can reach it",
+			 out->gitlab_url);
+		st = CORE_EUNAVAIL;
 		goto out;
 	}
 	copy_str(out->group_full_path, sizeof(out->group_full_path), full_path);

@@ -32,6 +32,7 @@ struct connection_input {
 	const char *group;      /* numeric id or full path ("acme/platform") */
 	const char *token;
 	const char *ca_bundle;  /* PEM text of CAs to trust, or NULL */
+	const char *allow_hosts; /* MRGATE_GITLAB_URL_ALLOW: "host[:port], ..." the URL must name; NULL or "": any */
 };
 
 struct connection_info {

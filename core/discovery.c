@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "jsonx.h"
@@ -66,6 +67,17 @@ struct walk {
 };
 
 /* One project entry reduced to the columns we keep, or NULL when it lacks an id or paths. */
+/* A GitLab-supplied URL goes into the dashboard's links: keep only http(s) URLs without control characters. */
+static const char *http_url_or_null(const char *u)
+{
+	if (!u || (strncasecmp(u, "https://", 8) != 0 && strncasecmp(u, "http://", 7) != 0) || strlen(u) > 2048)
+		return NULL;
+	for (const char *c = u; *c; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f)
+			return NULL;
+	return u;
+}
+
 static struct json_object *project_row(struct json_object *p)
 {
 	int64_t id, ns_id = 0, level = 0;
@@ -78,6 +90,7 @@ static struct json_object *project_row(struct json_object *p)
 		name = path;
 	jsonx_path_int64(p, "namespace.id", &ns_id);
 	jsonx_str(p, "web_url", &web_url);
+	web_url = http_url_or_null(web_url);
 	jsonx_str(p, "default_branch", &branch);
 	jsonx_str(p, "last_activity_at", &activity);
 	jsonx_bool(p, "archived", &archived);

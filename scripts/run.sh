@@ -42,7 +42,7 @@ cat <<MSG
 
   mrgate is starting on ${MRGATE_PUBLIC_URL}
   Log in as "admin" with the password $( [ -f .mrgate/admin-password ] && [ "$(cat .mrgate/admin-password)" = "$MRGATE_ADMIN_PASSWORD" ] && printf 'printed by: cat .mrgate/admin-password' || printf 'in MRGATE_ADMIN_PASSWORD')
-  (it only creates the admin on the first start; add users with: build/mrgate user add NAME)
+  (it only creates the admin on the first start; add users with: build/mrgate user add NAME --role editor)
   Stop with Ctrl-C.
 
 MSG

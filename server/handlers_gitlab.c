@@ -86,6 +86,7 @@ int h_connection_put(struct req *r)
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"ca_bundle\" must be PEM text or null");
 		goto out;
 	}
+	in.allow_hosts = r->app->cfg.gitlab_url_allow;
 	struct connection_tuning tune;
 	app_gitlab_tuning(r->app, &tune);
 	/* A person is waiting: do not spend minutes retrying a GitLab that does not answer. */

@@ -15,6 +15,7 @@ static struct json_object *identity_json(const struct auth_identity *who)
 {
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "username", json_object_new_string(who->username));
+	json_object_object_add(o, "role", json_object_new_string(auth_role_name(who->role)));
 	json_object_object_add(o, "is_admin", json_object_new_boolean(who->is_admin));
 	if (who->via_cookie)
 		json_object_object_add(o, "csrf_token", json_object_new_string(who->csrf_token));
@@ -43,10 +44,14 @@ int h_session_create(struct req *r)
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res.retry_after);
 		char msg[200];
-		int n = snprintf(msg, sizeof(msg),
-				 "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins; try again "
-				 "in %d seconds\"}",
-				 res.retry_after);
+		int n = res.busy ? snprintf(msg, sizeof(msg),
+					    "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
+					    "try again in %d second\"}",
+					    res.retry_after)
+				 : snprintf(msg, sizeof(msg),
+					    "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins; try "
+					    "again in %d seconds\"}",
+					    res.retry_after);
 		status = http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
 		goto out;
 	}

@@ -25,7 +25,14 @@ int http_status_of(enum core_status st);
 
 /* Send obj with the given status; takes ownership of obj. Returns status. */
 int http_send_json(struct mg_connection *conn, int status, struct json_object *obj);
-/* Send raw bytes with a content type. Returns status. */
+/* Security headers (CSP, frame-ancestors, nosniff, ...; HSTS when tls) on every response: set once at start. */
+void http_security_init(bool tls);
+/* The header lines ("Name: value\r\n"...), a static string. */
+const char *http_security_headers(void);
+/* Send raw bytes with a content type and a Cache-Control value; a NULL body sends only the headers (HEAD). */
+int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body,
+			size_t len, const char *extra_headers, const char *cache_control);
+/* Send raw bytes with a content type (Cache-Control: no-store). Returns status. */
 int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
 		  const char *extra_headers);
 /* {"error": code, "message": ...}. Returns status. */

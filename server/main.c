@@ -47,13 +47,15 @@ static void usage(FILE *out)
 		"Commands:\n"
 		"  serve                      migrate the database, then serve the API, dashboard and webhooks\n"
 		"  migrate                    apply pending database migrations and exit\n"
-		"  user add NAME [--admin]    create a dashboard user; the password is read from stdin\n"
+		"  user add NAME [--role R]   create a dashboard user with role admin, editor (default) or viewer;\n"
+		"                             the password is read from stdin (--admin is --role admin)\n"
 		"  token create USER NAME     create an API token for USER (printed once)\n"
 		"  sync                       list the connected group's repositories now, with progress\n"
 		"  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
 		"                             configure gating for repos in bulk and apply it to GitLab\n"
 		"  export                     print every gating config as JSON\n"
 		"  import FILE                replace every gating config from an export (validated first)\n"
+		"  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
 		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
@@ -153,15 +155,22 @@ static char *read_password(const char *prompt)
 static int cmd_user_add(struct app *app, int argc, char **argv)
 {
 	const char *name = NULL;
-	bool admin = false;
+	enum auth_role role = AUTH_ROLE_EDITOR;
 	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--admin") == 0)
-			admin = true;
-		else if (!name)
+		if (strcmp(argv[i], "--admin") == 0) {
+			role = AUTH_ROLE_ADMIN;
+		} else if (strcmp(argv[i], "--role") == 0) {
+			if (i + 1 >= argc || !auth_role_parse(argv[i + 1], &role)) {
+				fprintf(stderr, "mrgate: --role takes admin, editor or viewer\n");
+				return 2;
+			}
+			i++;
+		} else if (!name) {
 			name = argv[i];
+		}
 	}
 	if (!name) {
-		fprintf(stderr, "usage: mrgate user add NAME [--admin]  (password on stdin)\n");
+		fprintf(stderr, "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n");
 		return 2;
 	}
 	char *pw = read_password("password: ");
@@ -172,7 +181,7 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 	int rc = 1;
 	if (cli_open_store(app) != 0)
 		goto out;
-	enum core_status st = auth_user_add(app->db, name, pw, admin);
+	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
 	if (st == CORE_EINVAL)
 		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
 				"least 8 characters\n");
@@ -181,7 +190,7 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 	else if (st != CORE_OK)
 		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
 	else {
-		printf("user \"%s\" created%s\n", name, admin ? " (admin)" : "");
+		printf("user \"%s\" created (%s)\n", name, auth_role_name(role));
 		rc = 0;
 	}
 out:
@@ -295,9 +304,24 @@ static struct gate_workers *start_gate_workers(struct app *app)
 	return gate_workers_start(&env, app->cfg.gate_workers);
 }
 
+/* Errors CivetWeb answers itself (a malformed request, a path no handler takes): our JSON body and headers. */
+static int on_http_error(struct mg_connection *conn, int status, const char *errmsg)
+{
+	(void)errmsg;
+	if (status == 404)
+		http_send_error(conn, 404, "not_found", "no such file");
+	else
+		http_send_error(conn, status, status >= 500 ? "internal" : "bad_request", "the request could not be served");
+	return 0;
+}
+
 static int cmd_serve(struct app *app)
 {
 	char err[512];
+	if (!routes_check()) {
+		log_error("the route table is invalid (see above): refusing to start");
+		return 1;
+	}
 	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
 		log_error("%s", err);
 		return 1;
@@ -323,7 +347,7 @@ static int cmd_serve(struct app *app)
 	snprintf(ports, sizeof(ports), "%s%s", app->cfg.listen, app->tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
 	struct stat sb;
-	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode);
+	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
 	if (!have_web)
 		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
 	const char *options[32];
@@ -341,12 +365,16 @@ static int cmd_serve(struct app *app)
 	options[n++] = "1";
 	options[n++] = "enable_directory_listing";
 	options[n++] = "no";
+	/* no document_root: files are served by server/static_files.c (no links out, no dotfiles, no CGI or SSI);
+	 * CivetWeb's own replies (malformed requests) carry the security headers too */
+	http_security_init(app->tls);
+	char extra[700];
+	snprintf(extra, sizeof(extra), "%s", http_security_headers());
+	size_t el = strlen(extra);
+	while (el >= 2 && extra[el - 2] == '\r' && extra[el - 1] == '\n')
+		extra[el -= 2] = '\0'; /* CivetWeb appends the final CRLF itself */
 	options[n++] = "additional_header";
-	options[n++] = "X-Content-Type-Options: nosniff\r\nX-Frame-Options: DENY\r\nReferrer-Policy: same-origin";
-	if (have_web) {
-		options[n++] = "document_root";
-		options[n++] = app->cfg.web_root;
-	}
+	options[n++] = extra;
 	if (app->tls) {
 		options[n++] = "ssl_certificate";
 		options[n++] = app->cfg.tls_cert;
@@ -356,6 +384,7 @@ static int cmd_serve(struct app *app)
 	mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
+	cb.http_error = on_http_error;
 	app->jobs = app_jobs_start(app);
 	if (!app->jobs) {
 		log_error("could not start the job workers");
@@ -455,6 +484,8 @@ int main(int argc, char **argv)
 		rc = cmd_user_add(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
 		rc = cmd_token_create(&app, nargs - 2, args + 2);
+	else if (strcmp(cmd, "routes") == 0)
+		rc = routes_cli(nargs > 1 && strcmp(args[1], "--check") == 0);
 	else if (strcmp(cmd, "webhook-secret") == 0)
 		rc = cmd_webhook_secret(&app);
 	else if (strcmp(cmd, "configure") == 0)

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "auth.h"
 #include "crypto.h"
 #include "http_json.h"
 #include "log.h"
@@ -20,37 +21,43 @@ static const struct route routes[] = {
 	{"GET", "/readyz", h_readyz, ROUTE_PUBLIC},
 	{"GET", "/metrics", h_metrics, ROUTE_PUBLIC},
 	{"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
-	{"GET", "/api/session", h_session_get, ROUTE_USER},
-	{"DELETE", "/api/session", h_session_delete, ROUTE_USER},
-	{"GET", "/api/connection", h_connection_get, ROUTE_USER},
-	{"PUT", "/api/connection", h_connection_put, ROUTE_USER},
-	{"DELETE", "/api/connection", h_connection_delete, ROUTE_USER},
-	{"POST", "/api/sync", h_sync_start, ROUTE_USER},
-	{"GET", "/api/sync", h_sync_get, ROUTE_USER},
-	{"GET", "/api/repos", h_repos_list, ROUTE_USER},
-	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_USER},
-	{"GET", "/api/repos/{id}/history", h_repo_history, ROUTE_USER},
-	{"GET", "/api/groups", h_groups_list, ROUTE_USER},
+	{"GET", "/api/session", h_session_get, ROUTE_VIEWER},
+	{"DELETE", "/api/session", h_session_delete, ROUTE_VIEWER},
+	{"GET", "/api/connection", h_connection_get, ROUTE_VIEWER},
+	{"PUT", "/api/connection", h_connection_put, ROUTE_ADMIN},
+	{"DELETE", "/api/connection", h_connection_delete, ROUTE_ADMIN},
+	{"POST", "/api/sync", h_sync_start, ROUTE_EDITOR},
+	{"GET", "/api/sync", h_sync_get, ROUTE_VIEWER},
+	{"GET", "/api/repos", h_repos_list, ROUTE_VIEWER},
+	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_VIEWER},
+	{"GET", "/api/repos/{id}/history", h_repo_history, ROUTE_VIEWER},
+	{"GET", "/api/groups", h_groups_list, ROUTE_VIEWER},
 	{"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
-	{"GET", "/api/gates", h_gates_list, ROUTE_USER},
-	{"GET", "/api/gates/{id}", h_gate_get, ROUTE_USER},
-	{"GET", "/api/configs/default", h_config_default_get, ROUTE_USER},
-	{"PUT", "/api/configs/default", h_config_default_put, ROUTE_USER},
-	{"GET", "/api/configs/groups", h_config_groups_list, ROUTE_USER},
-	{"GET", "/api/configs/groups/{path*}", h_config_group_get, ROUTE_USER},
-	{"PUT", "/api/configs/groups/{path*}", h_config_group_put, ROUTE_USER},
-	{"DELETE", "/api/configs/groups/{path*}", h_config_group_delete, ROUTE_USER},
-	{"GET", "/api/repos/{id}/config", h_repo_config_get, ROUTE_USER},
-	{"PUT", "/api/repos/{id}/config", h_repo_config_put, ROUTE_USER},
-	{"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_USER},
-	{"POST", "/api/configure", h_configure, ROUTE_USER},
-	{"GET", "/api/audit", h_audit_list, ROUTE_USER},
-	{"GET", "/api/jobs", h_jobs_list, ROUTE_USER},
-	{"GET", "/api/jobs/{id}", h_job_get, ROUTE_USER},
-	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_USER},
-	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_USER},
-	{"GET", "/api/settings", h_settings_get, ROUTE_USER},
-	{"PUT", "/api/settings", h_settings_put, ROUTE_USER},
+	{"GET", "/api/gates", h_gates_list, ROUTE_VIEWER},
+	{"GET", "/api/gates/{id}", h_gate_get, ROUTE_VIEWER},
+	{"GET", "/api/configs/default", h_config_default_get, ROUTE_VIEWER},
+	{"PUT", "/api/configs/default", h_config_default_put, ROUTE_EDITOR},
+	{"GET", "/api/configs/groups", h_config_groups_list, ROUTE_VIEWER},
+	{"GET", "/api/configs/groups/{path*}", h_config_group_get, ROUTE_VIEWER},
+	{"PUT", "/api/configs/groups/{path*}", h_config_group_put, ROUTE_EDITOR},
+	{"DELETE", "/api/configs/groups/{path*}", h_config_group_delete, ROUTE_EDITOR},
+	{"GET", "/api/repos/{id}/config", h_repo_config_get, ROUTE_VIEWER},
+	{"PUT", "/api/repos/{id}/config", h_repo_config_put, ROUTE_EDITOR},
+	{"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_EDITOR},
+	{"POST", "/api/configure", h_configure, ROUTE_EDITOR},
+	{"GET", "/api/audit", h_audit_list, ROUTE_VIEWER},
+	{"GET", "/api/jobs", h_jobs_list, ROUTE_VIEWER},
+	{"GET", "/api/jobs/{id}", h_job_get, ROUTE_VIEWER},
+	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_EDITOR},
+	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_EDITOR},
+	{"GET", "/api/settings", h_settings_get, ROUTE_VIEWER},
+	{"PUT", "/api/settings", h_settings_put, ROUTE_ADMIN},
+	{"GET", "/api/users", h_users_list, ROUTE_ADMIN},
+	{"POST", "/api/users", h_user_create, ROUTE_ADMIN},
+	{"PATCH", "/api/users/{id}", h_user_update, ROUTE_ADMIN},
+	{"DELETE", "/api/users/{id}", h_user_delete, ROUTE_ADMIN},
+	{"GET", "/api/tokens", h_tokens_list, ROUTE_ADMIN},
+	{"DELETE", "/api/tokens/{id}", h_token_delete, ROUTE_ADMIN},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -141,10 +148,54 @@ static int authenticate(struct req *r)
 	return 0;
 }
 
-static void count(const char *pattern, const char *method, int status)
+static const char *role_name(enum route_role role)
 {
-	char labels[256];
-	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", pattern, method, status);
+	switch (role) {
+	case ROUTE_PUBLIC: return "public";
+	case ROUTE_VIEWER: return "viewer";
+	case ROUTE_EDITOR: return "editor";
+	case ROUTE_ADMIN: return "admin";
+	case ROUTE_ROLE_UNDECLARED: break;
+	}
+	return "undeclared";
+}
+
+/* The user role a route needs (AUTH_ROLE_NONE for public routes). */
+static enum auth_role needed_role(enum route_role role)
+{
+	switch (role) {
+	case ROUTE_VIEWER: return AUTH_ROLE_VIEWER;
+	case ROUTE_EDITOR: return AUTH_ROLE_EDITOR;
+	case ROUTE_ADMIN: return AUTH_ROLE_ADMIN;
+	case ROUTE_PUBLIC:
+	case ROUTE_ROLE_UNDECLARED: break;
+	}
+	return AUTH_ROLE_NONE;
+}
+
+const char *routes_method_label(const char *method)
+{
+	static const char *const known[] = {"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"};
+	for (size_t i = 0; method && i < sizeof(known) / sizeof(known[0]); i++)
+		if (strcmp(method, known[i]) == 0)
+			return known[i];
+	return "other";
+}
+
+/*
+ * One request counted. route is a pattern of the route table or one of the fixed labels "unmatched" (404) and
+ * "method_not_allowed" (405), the method one of routes_method_label()'s, the status an HTTP status: the series are
+ * bounded by construction (routes x 8 methods x statuses), whatever paths and methods clients send. Values are
+ * escaped all the same.
+ */
+static void count(const char *route, const char *method, int status)
+{
+	char r_esc[200], labels[300];
+	metrics_label_escape(route, r_esc, sizeof(r_esc));
+	if (status < 100 || status > 599)
+		status = 500;
+	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", r_esc, routes_method_label(method),
+		 status);
 	metrics_inc("mrgate_http_requests_total", labels, 1);
 }
 
@@ -174,30 +225,81 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 			hit = &routes[i];
 	}
 	if (!hit) {
+		/* the reply names no part of the request: it is JSON-escaped anyway, but a 404 need not echo input */
 		if (path_known)
-			status = http_send_error(conn, 405, "method_not_allowed", "%s is not allowed on %s",
-						 ri->request_method, path);
+			status = http_send_error(conn, 405, "method_not_allowed", "this method is not allowed on this path");
 		else
-			status = http_send_error(conn, 404, "not_found", "no such endpoint: %s %s", ri->request_method,
-						 path);
-		count(path_known ? path : "unmatched", ri->request_method, status);
+			status = http_send_error(conn, 404, "not_found", "no such endpoint");
+		count(path_known ? "method_not_allowed" : "unmatched", ri->request_method, status);
 		goto out;
 	}
 	/* re-run the match to restore this route's parameters (a later pattern may have overwritten them) */
 	match(hit->pattern, path, r);
 	r->pattern = hit->pattern;
-	if (hit->auth == ROUTE_USER) {
-		status = authenticate(r);
+	enum auth_role need = needed_role(hit->role);
+	if (hit->role != ROUTE_PUBLIC) {
+		status = need == AUTH_ROLE_NONE ? http_send_error(conn, 500, "internal", "this route declares no role")
+						: authenticate(r);
 		if (status) {
+			count(hit->pattern, ri->request_method, status);
+			goto out;
+		}
+		if (r->who.role < need) {
+			status = http_send_error(conn, 403, "forbidden", "this needs the %s role; %s is %s %s",
+						 auth_role_name(need), r->who.username,
+						 r->who.role == AUTH_ROLE_ADMIN ? "an" : "a", auth_role_name(r->who.role));
 			count(hit->pattern, ri->request_method, status);
 			goto out;
 		}
 	}
 	status = hit->fn(r);
 	count(hit->pattern, ri->request_method, status);
-	log_debug("%s %s -> %d", ri->request_method, path, status);
+	log_debug("%s %s -> %d", ri->request_method, hit->pattern, status);
 out:
 	free(r);
+	return status > 0 ? status : 1;
+}
+
+bool routes_check(void)
+{
+	bool ok = true;
+	for (size_t i = 0; i < NROUTES; i++) {
+		if (routes[i].role == ROUTE_ROLE_UNDECLARED || needed_role(routes[i].role) == AUTH_ROLE_NONE) {
+			if (routes[i].role != ROUTE_PUBLIC) {
+				fprintf(stderr, "mrgate: route %s %s declares no role\n", routes[i].method,
+					routes[i].pattern);
+				ok = false;
+			}
+		}
+		for (size_t j = 0; j < i; j++)
+			if (strcmp(routes[i].method, routes[j].method) == 0 &&
+			    strcmp(routes[i].pattern, routes[j].pattern) == 0) {
+				fprintf(stderr, "mrgate: route %s %s appears twice\n", routes[i].method, routes[i].pattern);
+				ok = false;
+			}
+	}
+	return ok;
+}
+
+int routes_cli(bool check_only)
+{
+	if (!routes_check())
+		return 1;
+	if (check_only) {
+		printf("%zu routes: every route declares a role\n", NROUTES);
+		return 0;
+	}
+	for (size_t i = 0; i < NROUTES; i++)
+		printf("%s %s %s\n", routes[i].method, routes[i].pattern, role_name(routes[i].role));
+	return 0;
+}
+
+/* Everything outside the API prefixes: a file of the web root, counted under one label. */
+static int serve_file(struct mg_connection *conn, void *cbdata)
+{
+	(void)cbdata;
+	int status = static_files_serve(conn);
+	count("static", mg_get_request_info(conn)->request_method, status);
 	return status > 0 ? status : 1;
 }
 
@@ -206,4 +308,5 @@ void routes_register(struct mg_context *ctx, struct app *app)
 	metrics_describe("mrgate_http_requests_total", "counter", "HTTP requests by route pattern, method and status");
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		mg_set_request_handler(ctx, prefixes[i], dispatch, app);
+	mg_set_request_handler(ctx, "/", serve_file, app); /* a pattern: matched after the prefixes above */
 }

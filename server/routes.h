@@ -30,23 +30,44 @@ struct req {
 	int nparams;
 };
 
-enum route_auth {
-	ROUTE_PUBLIC, /* no authentication */
-	ROUTE_USER,   /* a session cookie (with CSRF on writes) or a bearer API token */
+/*
+ * Who may call a route. Every route declares one: the zero value means "not declared", which -Wextra's
+ * missing-field-initializers turns into a compile error for a table entry written without it, and which
+ * routes_check() refuses at start (serve does not start, `mrgate routes --check` fails). The roles above
+ * ROUTE_PUBLIC need a session cookie (with CSRF on writes) or a bearer API token of a user with at least that
+ * role (viewer < editor < admin); dispatch() checks it once, before any handler runs.
+ */
+enum route_role {
+	ROUTE_ROLE_UNDECLARED = 0,
+	ROUTE_PUBLIC, /* no authentication (the handler may check its own secret, e.g. the webhook token) */
+	ROUTE_VIEWER, /* reads */
+	ROUTE_EDITOR, /* configs, configure/apply, exceptions, sync, job retry/cancel */
+	ROUTE_ADMIN,  /* connection, settings, hook mode, users, tokens */
 };
 
 struct route {
 	const char *method;
 	const char *pattern;
 	int (*fn)(struct req *r);
-	enum route_auth auth;
+	enum route_role role;
 };
 
 /* A positive decimal id (path parameter or query value); false when s is anything else. */
 bool parse_positive_id(const char *s, int64_t *id);
 
-/* Register the dispatcher with CivetWeb for every prefix the table uses. */
+/* Register the dispatcher with CivetWeb for every prefix the table uses, and the static file handler for the rest. */
 void routes_register(struct mg_context *ctx, struct app *app);
+/* The static file server (static_files.c): resolve the web root once (false when it is not a directory), then
+ * answer any request outside the API prefixes. */
+bool static_files_init(const char *web_root);
+int static_files_serve(struct mg_connection *conn);
+
+/* True when every route declares a role and no method + pattern appears twice; else names the culprit on stderr. */
+bool routes_check(void);
+/* `mrgate routes [--check]`: print "METHOD PATTERN ROLE" per route (or only validate); the exit code. */
+int routes_cli(bool check_only);
+/* The metrics label of a request method: the method when it is a standard one, else "other". */
+const char *routes_method_label(const char *method);
 
 /* Handlers, by file. */
 int h_healthz(struct req *r);
@@ -100,5 +121,12 @@ int h_job_retry(struct req *r);
 int h_job_cancel(struct req *r);
 int h_settings_get(struct req *r);
 int h_settings_put(struct req *r);
+/* handlers_users.c */
+int h_users_list(struct req *r);
+int h_user_create(struct req *r);
+int h_user_update(struct req *r);
+int h_user_delete(struct req *r);
+int h_tokens_list(struct req *r);
+int h_token_delete(struct req *r);
 
 #endif

@@ -12,11 +12,12 @@ const pages = {
   settings: () => import('./js/settings.js'),
   gates: () => import('./js/gates.js'),
   audit: () => import('./js/audit.js'),
+  users: () => import('./js/users.js'),
 };
 
 const TITLES = {
   login: 'Log in', connection: 'Connection', repos: 'Repositories', jobs: 'Jobs', configs: 'Defaults & groups',
-  settings: 'Settings', gates: 'Gates', audit: 'Audit log',
+  settings: 'Settings', gates: 'Gates', audit: 'Audit log', users: 'Users',
 };
 
 // "#/jobs/12?x=1" -> {name: 'jobs', args: ['12'], query: URLSearchParams}
@@ -54,6 +55,8 @@ async function ensureSession() {
 function showWho() {
   const who = getIdentity();
   document.getElementById('who').textContent = who && who.username ? `Signed in as ${who.username}` : '';
+  // pages only admins may use are listed for admins only (the server enforces the roles either way)
+  for (const el of document.querySelectorAll('[data-admin-only]')) el.hidden = !(who && who.role === 'admin');
 }
 
 function frame(loggedIn, name) {

@@ -15,10 +15,10 @@ static struct store *s;
 
 static void users(void)
 {
-	CHECK(auth_user_add(s, "alice", "password-1", false) == CORE_OK);
-	CHECK(auth_user_add(s, "alice", "password-2", false) == CORE_ECONFLICT);
-	CHECK(auth_user_add(s, "bad name", "password-1", false) == CORE_EINVAL);
-	CHECK(auth_user_add(s, "bob", "short", false) == CORE_EINVAL);
+	CHECK(auth_user_add(s, "test", "alice", "password-1", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
+	CHECK(auth_user_add(s, "test", "alice", "password-2", AUTH_ROLE_EDITOR, NULL) == CORE_ECONFLICT);
+	CHECK(auth_user_add(s, "test", "bad name", "password-1", AUTH_ROLE_EDITOR, NULL) == CORE_EINVAL);
+	CHECK(auth_user_add(s, "test", "bob", "short", AUTH_ROLE_EDITOR, NULL) == CORE_EINVAL);
 	bool created = true;
 	/* users exist, so no bootstrap admin */
 	CHECK(auth_bootstrap_admin(s, "admin-password", &created) == CORE_OK);
@@ -47,7 +47,7 @@ static void login_and_session(void)
 
 static void throttling(void)
 {
-	CHECK(auth_user_add(s, "carol", "password-3", false) == CORE_OK);
+	CHECK(auth_user_add(s, "test", "carol", "password-3", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
 	struct auth_login_result res;
 	for (int i = 0; i < AUTH_USER_LIMIT; i++)
 		CHECK(auth_login(s, "carol", "nope-nope", "10.0.0.2", &res) == CORE_EUNAUTH);

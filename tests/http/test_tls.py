@@ -38,6 +38,10 @@ def test_https_and_secure_cookie():
     assert r.status == 200, r.body
     cookie = r.header("Set-Cookie")
     assert "Secure" in cookie and "HttpOnly" in cookie, cookie
+    # HSTS under TLS, on API, static and error responses alike
+    for path in ["/api/session", "/", "/app.js", "/no-such-file.html", "/api/nothing", "/healthz"]:
+        h = c.get(path).header("Strict-Transport-Security") or ""
+        assert h.startswith("max-age=") and int(h.split("=")[1].split(";")[0]) >= 15552000, (path, h)
     # plain http on the TLS port is refused
     plain = Client(f"http://127.0.0.1:{port}")
     try:

@@ -41,6 +41,15 @@ export function getIdentity() {
   return identity;
 }
 
+// Does the signed-in user have at least this role (viewer < editor < admin)? While unknown, yes: the server
+// decides either way (403), this only spares a user buttons they may not use.
+const RANK = { viewer: 1, editor: 2, admin: 3 };
+export function hasRole(role) {
+  const who = identity;
+  if (!who || who.pending || !who.role) return true;
+  return (RANK[who.role] || 0) >= RANK[role];
+}
+
 export function onUnauthorized(fn) {
   unauthorizedHandlers.push(fn);
 }
@@ -94,6 +103,7 @@ export const get = (path, opts) => api('GET', path, undefined, opts);
 export const post = (path, body, opts) => api('POST', path, body === undefined ? {} : body, opts);
 export const put = (path, body, opts) => api('PUT', path, body, opts);
 export const del = (path, opts) => api('DELETE', path, undefined, opts);
+export const patch = (path, body, opts) => api('PATCH', path, body, opts);
 
 // A GET that answers null instead of throwing when the endpoint does not exist in this version.
 export async function getOptional(path, opts) {

@@ -1,5 +1,5 @@
 // #/connection: the GitLab URL, group and token; what the token allows; "Update token"; the sync panel.
-import { get, put, del, ApiError } from './api.js';
+import { get, put, del, ApiError, hasRole } from './api.js';
 import { h, clear, field, notice, errorNotice, pageHead, loading, toast, fmtDate } from './ui.js';
 import { invalidateBanner, connectionProblems, renderBanner } from './banner.js';
 import { syncPanel } from './sync.js';
@@ -23,6 +23,10 @@ export async function render(main) {
     }
   }
   clear(box);
+  if (!conn && !hasRole('admin')) {
+    box.append(notice('info', 'No GitLab group is connected yet. Only an admin can connect one.'));
+    return;
+  }
   if (!conn) {
     box.append(notice('info', 'Connect a GitLab group: enter the GitLab URL, the root group and a token with the ', h('code', 'api'), ' scope (', h('code', 'read_api'), ' lists repos but configures nothing).'));
     box.append(form(null, box));
@@ -42,7 +46,7 @@ function show(conn, box) {
   const formBox = h('div');
   box.append(h('section.panel', { 'aria-labelledby': 'conn-title', 'data-panel': 'connection' },
     h('div.page-head', h('div.grow', h('h2#conn-title', conn.group ? conn.group.full_path : 'Connection'),
-      h('p.muted.small', conn.gitlab_url)), h('div.actions', updateBtn, disconnectBtn)),
+      h('p.muted.small', conn.gitlab_url)), hasRole('admin') ? h('div.actions', updateBtn, disconnectBtn) : null),
     h(`div.notice.${capKind}`, { role: 'status', 'data-capability': conn.capability }, h('strong', `${capText}: `), conn.capability_explained || ''),
     problems.map((p) => notice(p.kind, cap(p.text))),
     h('div.grid2',

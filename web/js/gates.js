@@ -2,7 +2,7 @@
 // commit status links to).
 import { get, qs, getOptional, ApiError } from './api.js';
 
-import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field } from './ui.js';
+import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, httpUrl } from './ui.js';
 
 const VERDICT_CLASS = { passed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
@@ -61,7 +61,7 @@ async function renderGate(main, id) {
       h('div', { 'data-verdict': verdictOf(g) }, verdictBadge(verdictOf(g)))),
     g.summary || g.description ? h('p', { 'data-gate-summary': '' }, h('strong', g.summary || g.description)) : null,
     h('dl.kv',
-      g.mr_web_url || g.web_url ? [h('dt', 'Merge request'), h('dd', h('a', { href: g.mr_web_url || g.web_url, rel: 'noopener', target: '_blank' }, g.mr_web_url || g.web_url))] : null,
+      httpUrl(g.mr_web_url || g.web_url) ? [h('dt', 'Merge request'), h('dd', h('a', { href: httpUrl(g.mr_web_url || g.web_url), rel: 'noopener', target: '_blank' }, g.mr_web_url || g.web_url))] : null,
       g.head_sha || g.sha ? [h('dt', 'Commit'), h('dd', h('code', (g.head_sha || g.sha).slice(0, 12)))] : null,
       g.source_branch ? [h('dt', 'Branch'), h('dd', g.source_branch, g.target_branch ? ` → ${g.target_branch}` : '')] : null,
       g.counts ? [h('dt', 'New findings'), h('dd', ['critical', 'high', 'medium', 'low'].map((s) => `${g.counts[s] || 0} ${s}`).join(', '))] : null,

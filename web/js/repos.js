@@ -1,7 +1,7 @@
 // #/repos: the repository table. Search, group tree, status filter, sorting, cursor paging; a selection made with
 // tick boxes (shift-click ranges) or "all N matching"; status badges; the effective config; a "⋯" menu per row.
 import { get, post, qs, ApiError } from './api.js';
-import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field } from './ui.js';
+import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field, httpUrl } from './ui.js';
 import { openConfigure, openRepoConfig, resetRepo, stopManaging, openHistory, configSummary } from './configure.js';
 
 const STATUSES = ['ungated', 'gated', 'exception', 'applying', 'error', 'hook_disabled', 'new', 'archived', 'pending_deletion', 'removed', 'unmanaged'];
@@ -245,7 +245,7 @@ export async function render(main, route) {
     ]);
     return h('tr', { 'data-id': r.id, 'data-path': r.path_with_namespace },
       h('td.check', cb),
-      h('td', h('a.path', { href: r.web_url || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
+      h('td', h('a.path', { href: httpUrl(r.web_url) || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
         h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
       h('td', { 'data-cell': 'status' }, badge(status), r.status_detail ? h('div.sub', r.status_detail) : null,
         r.last_error ? h('div.sub', { title: r.last_error }, r.last_error.slice(0, 80)) : null),

@@ -1,6 +1,6 @@
 // #/settings: resync interval, auto-gate new repos, fail-open/closed, hook mode; the last and next resync.
-import { put, getOptional } from './api.js';
-import { h, clear, field, select, errorNotice, unavailable, loading, pageHead, toast, fmtDate, time, fmtNum, badge } from './ui.js';
+import { put, getOptional, hasRole } from './api.js';
+import { h, clear, field, select, notice, errorNotice, unavailable, loading, pageHead, toast, fmtDate, time, fmtNum, badge } from './ui.js';
 
 const INTERVALS = [[300, 'every 5 minutes'], [900, 'every 15 minutes'], [1800, 'every 30 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day']];
 
@@ -28,9 +28,10 @@ function show(box, s) {
   const failMode = select([['closed', 'Fail closed: a gate that cannot finish fails the merge request'], ['open', 'Fail open: a gate that cannot finish passes, saying "timed out"']], s.fail_mode, { name: 'fail_mode' });
   const hookMode = select([['project', 'One webhook per project'], ['group', 'One group hook (Premium)']], s.hook_mode, { name: 'hook_mode' });
   const msg = h('div', { 'aria-live': 'assertive' });
-  const save = h('button.primary', { type: 'submit' }, 'Save settings');
+  const save = h('button.primary', { type: 'submit', disabled: !hasRole('admin') || undefined }, 'Save settings');
   const form = h('form.panel.narrow', { 'aria-labelledby': 'settings-title', 'data-panel': 'settings' },
     h('h2#settings-title', 'Settings'), msg,
+    hasRole('admin') ? null : notice('info', 'Only an admin can change the settings.'),
     field('Resync the group', interval, 'lists the group again to find new, archived and removed repositories and repair drift'),
     h('div.field', h('label.check', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
     field('When a gate cannot finish in time', failMode),

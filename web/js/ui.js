@@ -19,6 +19,7 @@ export function h(tag, attrs, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2).toLowerCase(), v);
     else if (k === 'class') el.className = v;
+    else if (k === 'style') el.style.cssText = v; // CSSOM, not an inline style attribute: allowed by the CSP
     else if (k === 'dataset') Object.assign(el.dataset, v);
     else if (k === 'value' || k === 'checked' || k === 'selected' || k === 'indeterminate') el[k] = v;
     else el.setAttribute(k, v === true ? '' : String(v));
@@ -53,6 +54,18 @@ export const STATUS_LABELS = {
   removed: 'removed',
   unmanaged: 'unmanaged',
 };
+
+// A link target from GitLab (web_url): only an absolute http(s) URL, else null (a hostile GitLab must not plant a
+// script or data URL in an href).
+export function httpUrl(u) {
+  if (typeof u !== 'string') return null;
+  try {
+    const url = new URL(u);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null;
+  } catch {
+    return null;
+  }
+}
 
 export function badge(status, label) {
   const s = String(status || 'unknown');

@@ -1,0 +1,315 @@
+/*
+ * core/users.c
+ *    Users and API tokens for admins: lists, role changes, disabling, password resets, deletion; all audited.
+ */
+#include "users.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "audit.h"
+#include "crypto.h"
+#include "jsonx.h"
+
+/* A user row as JSON, built by PostgreSQL (no secret column is ever selected). */
+#define USER_JSON                                                                                                  \
+	"json_build_object('id', u.id, 'username', u.username, 'role', u.role, 'disabled', u.disabled,"           \
+	" 'created_at', u.created_at, 'updated_at', u.updated_at,"                                                \
+	" 'last_seen_at', (SELECT max(se.last_seen) FROM sessions se WHERE se.user_id = u.id),"                    \
+	" 'tokens', (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id))"
+
+#define TOKEN_JSON                                                                                                 \
+	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name,"             \
+	" 'hint', t.hint, 'created_at', t.created_at, 'last_used_at', t.last_used_at)"
+
+/* Rows with columns "id" and "j" -> {"items": [...], "next_cursor"}: limit rows of the limit + 1 fetched. */
+static struct json_object *page_of(const PGresult *r, int limit)
+{
+	struct json_object *o = json_object_new_object(), *items = json_object_new_array();
+	int n = PQntuples(r);
+	for (int i = 0; i < n && i < limit; i++) {
+		struct json_object *row = NULL;
+		const char *j = store_str(r, i, "j");
+		if (j && jsonx_parse(j, strlen(j), &row) == CORE_OK)
+			json_object_array_add(items, row);
+	}
+	json_object_object_add(o, "items", items);
+	if (n > limit) {
+		char next[24];
+		snprintf(next, sizeof(next), "%lld", (long long)store_i64(r, limit - 1, "id", 0));
+		json_object_object_add(o, "next_cursor", json_object_new_string(next));
+	} else {
+		json_object_object_add(o, "next_cursor", NULL);
+	}
+	return o;
+}
+
+static int clamp_limit(int limit)
+{
+	return limit <= 0 ? 50 : limit > USERS_PAGE_MAX ? USERS_PAGE_MAX : limit;
+}
+
+enum core_status users_list(struct store *s, int limit, int64_t after_id, struct json_object **out)
+{
+	*out = NULL;
+	limit = clamp_limit(limit);
+	char lim[16], after[24];
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	snprintf(after, sizeof(after), "%lld", (long long)after_id);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {after, lim};
+	st = store_exec(c, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int",
+			2, p, &r);
+	if (st == CORE_OK)
+		*out = page_of(r, limit);
+	PQclear(r);
+	store_put(s, c);
+	return st;
+}
+
+/* The user as JSON on connection c (inside or outside a transaction); NULL when unknown. */
+static enum core_status user_json(struct store_conn *c, int64_t id, struct json_object **out)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *p[] = {ids};
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_exec(c, "SELECT " USER_JSON " AS j FROM users u WHERE u.id = $1::bigint", 1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		const char *j = store_str(r, 0, "j");
+		st = j ? jsonx_parse(j, strlen(j), out) : CORE_EINTERNAL;
+	}
+	PQclear(r);
+	return st;
+}
+
+enum core_status users_get(struct store *s, int64_t id, struct json_object **out)
+{
+	struct store_conn *c = NULL;
+	*out = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st == CORE_OK)
+		st = user_json(c, id, out);
+	store_put(s, c);
+	return st;
+}
+
+/* Inside the transaction: is at least one enabled admin left? */
+static enum core_status admins_remain(struct store_conn *c, bool *ok_out)
+{
+	PGresult *r = NULL;
+	enum core_status st =
+		store_exec(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", 0, NULL, &r);
+	*ok_out = st == CORE_OK && store_i64(r, 0, "n", 0) > 0;
+	PQclear(r);
+	return st;
+}
+
+/* Begin a transaction that serialises user changes (the last-admin rule reads the whole table). */
+static enum core_status begin_locked(struct store_conn *c)
+{
+	enum core_status st = store_begin(c);
+	if (st == CORE_OK)
+		st = store_exec(c, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL);
+	return st;
+}
+
+static struct json_object *audit_view(struct json_object *u)
+{
+	struct json_object *o = json_object_new_object(), *v;
+	static const char *const keys[] = {"username", "role", "disabled"};
+	for (size_t i = 0; u && i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (json_object_object_get_ex(u, keys[i], &v))
+			json_object_object_add(o, keys[i], json_object_get(v));
+	return o;
+}
+
+enum core_status users_update(struct store *s, const char *actor, int64_t actor_id, int64_t id,
+			      const struct users_change *ch, struct json_object **out, char *msg, size_t cap)
+{
+	*out = NULL;
+	msg[0] = '\0';
+	if (ch->password && !auth_password_ok(ch->password)) {
+		snprintf(msg, cap, "a password must be 8 to 1024 characters");
+		return CORE_EINVAL;
+	}
+	if (id == actor_id && (ch->disabled == 1 || (ch->role != AUTH_ROLE_NONE && ch->role != AUTH_ROLE_ADMIN))) {
+		snprintf(msg, cap, "you cannot disable or demote yourself: ask another admin");
+		return CORE_ECONFLICT;
+	}
+	char *hash = NULL;
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL, *after = NULL, *bv = NULL, *av = NULL;
+	enum core_status st = CORE_OK;
+	if (ch->password && (st = auth_hash_password(ch->password, &hash)) != CORE_OK)
+		goto out;
+	if ((st = store_get(s, &c)) != CORE_OK)
+		goto out;
+	if ((st = begin_locked(c)) != CORE_OK)
+		goto out;
+	if ((st = user_json(c, id, &before)) != CORE_OK)
+		goto out;
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *role = ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL;
+	const char *dis = ch->disabled < 0 ? NULL : ch->disabled ? "true" : "false";
+	const char *p[] = {ids, role, dis, hash};
+	st = store_exec(c,
+			"UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
+			" password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
+			4, p, NULL);
+	if (st != CORE_OK)
+		goto out;
+	bool ok = false;
+	if ((st = admins_remain(c, &ok)) != CORE_OK)
+		goto out;
+	if (!ok) {
+		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
+		st = CORE_ECONFLICT;
+		goto out;
+	}
+	/* a disabled user or a new password ends every session of that user */
+	if (ch->disabled == 1 || hash) {
+		const char *p2[] = {ids};
+		if ((st = store_exec(c, "DELETE FROM sessions WHERE user_id = $1::bigint", 1, p2, NULL)) != CORE_OK)
+			goto out;
+	}
+	if ((st = user_json(c, id, &after)) != CORE_OK)
+		goto out;
+	const char *target = json_object_get_string(json_object_object_get(after, "username"));
+	bv = audit_view(before);
+	av = audit_view(after);
+	if (!json_object_equal(bv, av) && (st = audit_write(c, actor, "user.update", target, bv, av, NULL)) != CORE_OK)
+		goto out;
+	if (hash && (st = audit_write(c, actor, "user.password_reset", target, NULL, NULL, NULL)) != CORE_OK)
+		goto out;
+	if ((st = store_commit(c)) != CORE_OK)
+		goto out;
+	*out = after;
+	after = NULL;
+out:
+	if (st != CORE_OK)
+		store_rollback(c);
+	store_put(s, c);
+	json_object_put(before);
+	json_object_put(after);
+	json_object_put(bv);
+	json_object_put(av);
+	crypto_free_secret(hash);
+	return st;
+}
+
+enum core_status users_delete(struct store *s, const char *actor, int64_t actor_id, int64_t id, char *msg,
+			      size_t cap)
+{
+	msg[0] = '\0';
+	if (id == actor_id) {
+		snprintf(msg, cap, "you cannot delete yourself: ask another admin");
+		return CORE_ECONFLICT;
+	}
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL, *bv = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	if ((st = begin_locked(c)) != CORE_OK)
+		goto out;
+	if ((st = user_json(c, id, &before)) != CORE_OK)
+		goto out;
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	const char *p[] = {ids};
+	if ((st = store_exec(c, "DELETE FROM users WHERE id = $1::bigint", 1, p, NULL)) != CORE_OK)
+		goto out;
+	bool ok = false;
+	if ((st = admins_remain(c, &ok)) != CORE_OK)
+		goto out;
+	if (!ok) {
+		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
+		st = CORE_ECONFLICT;
+		goto out;
+	}
+	bv = audit_view(before);
+	st = audit_write(c, actor, "user.delete", json_object_get_string(json_object_object_get(before, "username")),
+			 bv, NULL, NULL);
+	if (st == CORE_OK)
+		st = store_commit(c);
+out:
+	if (st != CORE_OK)
+		store_rollback(c);
+	store_put(s, c);
+	json_object_put(before);
+	json_object_put(bv);
+	return st;
+}
+
+enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64_t user_id, struct json_object **out)
+{
+	*out = NULL;
+	limit = clamp_limit(limit);
+	char lim[16], after[24], uid[24];
+	snprintf(lim, sizeof(lim), "%d", limit + 1);
+	snprintf(after, sizeof(after), "%lld", (long long)after_id);
+	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	const char *p[] = {after, lim, uid};
+	st = store_exec(c,
+			"SELECT t.id, " TOKEN_JSON " AS j FROM api_tokens t JOIN users u ON u.id = t.user_id "
+			"WHERE t.id > $1::bigint AND ($3::bigint = 0 OR t.user_id = $3::bigint) ORDER BY t.id LIMIT $2::int",
+			3, p, &r);
+	if (st == CORE_OK)
+		*out = page_of(r, limit);
+	PQclear(r);
+	store_put(s, c);
+	return st;
+}
+
+enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
+{
+	char ids[24];
+	snprintf(ids, sizeof(ids), "%lld", (long long)id);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	struct json_object *before = NULL;
+	enum core_status st = store_get(s, &c);
+	if (st != CORE_OK)
+		return st;
+	if ((st = store_begin(c)) != CORE_OK)
+		goto out;
+	const char *p[] = {ids};
+	st = store_exec(c,
+			"DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
+			"RETURNING t.name, t.hint, u.username",
+			1, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st != CORE_OK)
+		goto out;
+	before = json_object_new_object();
+	json_object_object_add(before, "name", json_object_new_string(store_str(r, 0, "name")));
+	json_object_object_add(before, "hint", json_object_new_string(store_str(r, 0, "hint")));
+	json_object_object_add(before, "user", json_object_new_string(store_str(r, 0, "username")));
+	char target[200];
+	snprintf(target, sizeof(target), "%s (token %s)", store_str(r, 0, "username"), store_str(r, 0, "name"));
+	if ((st = audit_write(c, actor, "token.delete", target, before, NULL, NULL)) == CORE_OK)
+		st = store_commit(c);
+out:
+	if (st != CORE_OK)
+		store_rollback(c);
+	PQclear(r);
+	store_put(s, c);
+	json_object_put(before);
+	return st;
+}

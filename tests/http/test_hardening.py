@@ -1,0 +1,254 @@
+"""HTTP: the surface an attacker meets. Login throttling under parallel guesses and bounded password hashing;
+/metrics labels that no request can inject into or inflate; security headers on every kind of response; the static
+file server confined to regular, visible files inside the web root."""
+import concurrent.futures
+import http.client
+import os
+import re
+import shutil
+import socket
+import stat
+
+import harness
+from harness import ADMIN_PASSWORD, Mrgate, run
+
+srv = Mrgate("hardening")
+
+
+def raw_request(port, method, path, headers=None, timeout=30):
+    """One request with the path sent exactly as given (no client-side normalisation or quoting)."""
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    c.putrequest(method, path, skip_accept_encoding=True)
+    for k, v in (headers or {}).items():
+        c.putheader(k, v)
+    c.putheader("Content-Length", "0")
+    c.endheaders()
+    r = c.getresponse()
+    body = r.read()
+    hdrs = {k.lower(): v for k, v in r.getheaders()}
+    c.close()
+    return r.status, hdrs, body
+
+
+def vm_hwm_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc")
+
+
+def login_burst(user, password, n):
+    def one(_):
+        c = srv.client()
+        r = c.post("/api/session", {"username": user, "password": password})
+        return r.status, r.header("Retry-After")
+    with concurrent.futures.ThreadPoolExecutor(max_workers=n) as ex:
+        return list(ex.map(one, range(n)))
+
+
+# --- login -----------------------------------------------------------------------------------------------------------
+
+def test_parallel_wrong_passwords_are_checked_at_most_five_times():
+    assert srv.cli("user", "add", "victim", stdin="victim-password\n").returncode == 0
+    results = login_burst("victim", "wrong-guess", 30)
+    checked = [s for s, _ in results if s == 401]
+    refused = [(s, ra) for s, ra in results if s == 429]
+    assert len(checked) <= 5, f"{len(checked)} of 30 parallel guesses were checked: {sorted(results)}"
+    assert len(checked) + len(refused) == 30, results
+    assert all(ra and int(ra) > 0 for _, ra in refused), refused
+    # the user is locked now: the right password is refused too
+    r = srv.client().post("/api/session", {"username": "victim", "password": "victim-password"})
+    assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
+    assert srv.proc.alive()
+
+
+def test_parallel_logins_keep_memory_bounded():
+    before = vm_hwm_kib(srv.proc.p.pid)
+    results = login_burst("admin", ADMIN_PASSWORD, 200)
+    assert srv.proc.alive(), "mrgate died under 200 parallel logins"
+    statuses = {s for s, _ in results}
+    assert statuses <= {200, 429}, results
+    assert all(ra and int(ra) > 0 for s, ra in results if s == 429), results
+    assert any(s == 200 for s, _ in results), results
+    after = vm_hwm_kib(srv.proc.p.pid)
+    # each argon2id hash takes 64 MiB; the server hashes at most AUTH_HASH_SLOTS (4) at once. Unbounded, 32 HTTP
+    # threads would hash at once (2 GiB). Allow the slots plus generous slack for everything else.
+    grown_mib = (after - before) / 1024
+    assert grown_mib < 6 * 64, f"peak memory grew by {grown_mib:.0f} MiB during 200 parallel logins"
+    # still serving
+    assert srv.client().get("/healthz").status == 200
+    assert srv.login().get("/api/session").status == 200
+
+
+# --- metrics ---------------------------------------------------------------------------------------------------------
+
+def series(text, prefix=""):
+    return [line for line in text.splitlines() if line and not line.startswith("#") and line.startswith(prefix)]
+
+
+def test_metrics_injection_is_not_possible():
+    status, _, _ = raw_request(srv.port, "DELETE", "/api/repos/1%22%7Dinjected%0Afake_metric%201")
+    assert status in (401, 404, 405), status
+    raw_request(srv.port, "GET", "/api/x%22%7D%0Afake_metric2%201")
+    text = srv.client().get("/metrics").body.decode()
+    assert "fake_metric" not in text and "injected" not in text, [l for l in text.splitlines() if "fake" in l]
+    for line in series(text):
+        assert re.fullmatch(r'[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\\n]|\\.)*",?)*\})? \S+',
+                            line), f"malformed exposition line: {line!r}"
+
+
+def test_bogus_paths_do_not_grow_the_series():
+    # one of each kind first, so that the fixed labels exist
+    kinds = [("PATCH", "/api/repos/{n}"), ("GET", "/api/bogus/{n}"), ("DELETE", "/api/repos/{n}%22x"),
+             ("FOO{n}", "/api/repos/{n}"), ("GET", "/hooks/x{n}"), ("POST", "/metrics/{n}")]
+    for m, p in kinds:
+        raw_request(srv.port, m.format(n=0), p.format(n=0))
+    srv.client().get("/metrics")  # the scrape itself is a series of its own
+    # (other families, e.g. the scheduler's leader gauge, appear on their own schedule: not what is measured here)
+    http_series = "mrgate_http_requests_total"
+    before = {line.rsplit(" ", 1)[0] for line in series(srv.client().get("/metrics").body.decode(), http_series)}
+
+    def worker(chunk):
+        conn = None
+        for i in chunk:
+            m, p = kinds[i % len(kinds)]
+            for attempt in range(2):
+                try:
+                    if conn is None:
+                        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+                    conn.putrequest(m.format(n=i), p.format(n=i), skip_accept_encoding=True)
+                    conn.putheader("Content-Length", "0")
+                    conn.endheaders()
+                    r = conn.getresponse()
+                    r.read()
+                    if r.getheader("Connection", "").lower() == "close":
+                        conn.close()
+                        conn = None
+                    break
+                except (http.client.HTTPException, OSError):
+                    conn = None
+        return True
+    ids = list(range(1, 5001))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=8) as ex:
+        list(ex.map(worker, [ids[k::8] for k in range(8)]))
+    text = srv.client().get("/metrics").body.decode()
+    after = {line.rsplit(" ", 1)[0] for line in series(text, http_series)}
+    assert after == before, f"new series after 5,000 bogus requests: {sorted(after - before)[:20]}"
+    assert 'route="unmatched"' in text and 'route="method_not_allowed"' in text, text[:2000]
+
+
+# --- headers ---------------------------------------------------------------------------------------------------------
+
+def check_security_headers(what, hdrs):
+    csp = hdrs.get("content-security-policy", "")
+    assert "default-src 'self'" in csp, (what, hdrs)
+    assert "frame-ancestors 'none'" in csp, (what, csp)
+    assert "unsafe-inline" not in csp.split("script-src", 1)[-1].split(";")[0] or "script-src" not in csp, csp
+    assert hdrs.get("x-content-type-options") == "nosniff", (what, hdrs)
+    assert hdrs.get("x-frame-options") == "DENY", (what, hdrs)
+
+
+def test_security_headers_on_every_kind_of_response():
+    cases = [("GET", "/"), ("GET", "/app.js"), ("GET", "/index.html"), ("GET", "/no-such-file.html"),
+             ("GET", "/api/session"), ("GET", "/api/nothing"), ("PUT", "/healthz"), ("GET", "/healthz"),
+             ("GET", "/metrics"), ("GET", "/openapi.yaml"), ("POST", "/hooks/gitlab"), ("GET", "/.env"),
+             ("GET", "/%2e%2e/%2e%2e/etc/passwd")]
+    for m, p in cases:
+        status, hdrs, _ = raw_request(srv.port, m, p)
+        check_security_headers(f"{m} {p} -> {status}", hdrs)
+    assert "strict-transport-security" not in hdrs  # plain http: no HSTS
+    # errors CivetWeb answers itself (an unknown method, a bad version, oversized headers) carry them too
+    for raw in [b"FOO / HTTP/1.1\r\nHost: x\r\n\r\n", b"GET / HTTP/9.9\r\nHost: x\r\n\r\n",
+                b"GET /api/session HTTP/1.1\r\nHost: x\r\nX: " + b"a" * 20000 + b"\r\n\r\n"]:
+        with socket.create_connection(("127.0.0.1", srv.port), timeout=10) as s:
+            s.sendall(raw)
+            head = s.recv(65536).split(b"\r\n\r\n")[0].decode()
+        status = int(head.split()[1])
+        assert status >= 400, head
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (l.partition(":") for l in head.split("\r\n")[1:])}
+        check_security_headers(f"{raw[:20]!r} -> {status}", hdrs)
+
+
+def test_dashboard_has_no_inline_script():
+    web = os.path.join(harness.SOURCE_DIR, "web")
+    for dirpath, _, files in os.walk(web):
+        for f in files:
+            path = os.path.join(dirpath, f)
+            text = open(path, encoding="utf-8").read()
+            if f.endswith(".html"):
+                for tag in re.findall(r"<script\b[^>]*>", text, re.I):
+                    assert "src=" in tag, f"{path}: inline script {tag}"
+                assert not re.search(r"\son[a-z]+\s*=", text, re.I), f"{path}: inline event handler"
+                assert not re.search(r"\sstyle\s*=", text, re.I), f"{path}: inline style attribute"
+            if f.endswith((".html", ".js")):
+                assert "javascript:" not in text, f"{path}: javascript: URL"
+                assert "innerHTML" not in text and "eval(" not in text, f"{path}: innerHTML or eval"
+
+
+# --- static files ----------------------------------------------------------------------------------------------------
+
+def test_static_root_traps_are_404():
+    root = harness.workdir("hardening-web")
+    web = os.path.join(root, "web")
+    os.makedirs(os.path.join(web, "sub"))
+    with open(os.path.join(web, "index.html"), "w") as f:
+        f.write("<!doctype html><html><body>ok</body></html>")
+    with open(os.path.join(web, "sub", "page.html"), "w") as f:
+        f.write("<p>inside</p>")
+    os.symlink("/etc/passwd", os.path.join(web, "passwd"))
+    os.symlink("/etc", os.path.join(web, "etc"))
+    os.symlink(os.path.join(web, "sub", "page.html"), os.path.join(web, "inside-link.html"))
+    with open(os.path.join(web, ".env"), "w") as f:
+        f.write("SECRET=hunter2\n")
+    os.makedirs(os.path.join(web, ".git"))
+    with open(os.path.join(web, ".git", "config"), "w") as f:
+        f.write("[core]\n")
+    cgi = os.path.join(web, "run.cgi")
+    with open(cgi, "w") as f:
+        f.write("#!/bin/sh\necho 'Content-Type: text/plain'\necho\necho cgi-executed\n")
+    os.chmod(cgi, 0o755)
+    with open(os.path.join(web, "page.shtml"), "w") as f:
+        f.write('<!--#include virtual="/etc/passwd" -->\n<!--#exec cmd="id" -->\n')
+    os.mkfifo(os.path.join(web, "fifo.html"))
+    m = Mrgate("hardening-static", env={"MRGATE_WEB_ROOT": web})
+    try:
+        for p in ["/passwd", "/etc/passwd", "/etc/hostname", "/.env", "/.git/config", "/run.cgi", "/page.shtml",
+                  "/fifo.html", "/sub/../passwd", "/%2e%2e/%2e%2e/etc/passwd", "/sub/%2e%2e/.env", "/%2eenv",
+                  "/sub/", "/sub"]:
+            status, hdrs, body = raw_request(m.port, "GET", p, timeout=10)
+            assert status == 404, (p, status, body[:200])
+            assert b"root:" not in body and b"hunter2" not in body and b"cgi-executed" not in body, (p, body)
+            assert b"uid=" not in body, (p, body)
+            check_security_headers(f"GET {p}", hdrs)
+        status, hdrs, body = raw_request(m.port, "GET", "/")
+        assert status == 200 and b"ok" in body, (status, body)
+        assert hdrs["content-type"].startswith("text/html"), hdrs
+        status, _, body = raw_request(m.port, "GET", "/sub/page.html")
+        assert status == 200 and b"inside" in body
+        status, _, body = raw_request(m.port, "GET", "/inside-link.html")
+        assert status == 200 and b"inside" in body  # a link that stays inside the root is fine
+        status, _, body = raw_request(m.port, "HEAD", "/index.html")
+        assert status == 200 and body == b""
+        status, _, _ = raw_request(m.port, "POST", "/index.html")
+        assert status in (404, 405)
+    finally:
+        m.stop()
+        os.unlink(os.path.join(web, "fifo.html"))
+
+
+def test_static_files_have_types_and_the_real_dashboard_loads():
+    for p, ctype in [("/", "text/html"), ("/app.js", "text/javascript"), ("/js/api.js", "text/javascript"),
+                     ("/style.css", "text/css"), ("/openapi.yaml", None)]:
+        status, hdrs, body = raw_request(srv.port, "GET", p)
+        assert status == 200 and body, (p, status)
+        if ctype:
+            assert hdrs["content-type"].startswith(ctype), (p, hdrs["content-type"])
+
+
+if __name__ == "__main__":
+    # the burst of good logins first: the 30 wrong guesses lock 127.0.0.1 as an address too
+    run([test_parallel_logins_keep_memory_bounded, test_parallel_wrong_passwords_are_checked_at_most_five_times,
+         test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
+         test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
+         test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])

@@ -1,0 +1,182 @@
+"""HTTP: users and API tokens managed by an admin: create, list (paged), change role, disable (sessions and tokens
+stop at once), reset a password, delete; tokens listed and revoked; every change in the audit log; the last admin
+cannot be removed."""
+import harness
+from harness import Mrgate, run
+
+srv = Mrgate("users")
+admin = srv.login()
+
+
+def audit(action):
+    r = admin.get(f"/api/audit?action={action}&limit=50")
+    assert r.status == 200, r.body
+    return r.json()["items"]
+
+
+def user_id(name):
+    cursor = None
+    while True:
+        r = admin.get("/api/users?limit=200" + (f"&cursor={cursor}" if cursor else ""))
+        page = r.json()
+        for u in page["items"]:
+            if u["username"] == name:
+                return u["id"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            raise AssertionError(f"no user {name}")
+
+
+def test_create_and_list_with_paging():
+    r = admin.post("/api/users", {"username": "ann", "password": "ann-password-1", "role": "editor"})
+    assert r.status == 201, r.body
+    u = r.json()
+    assert u["username"] == "ann" and u["role"] == "editor" and u["disabled"] is False, u
+    assert "password" not in r.body.decode() and "hash" not in r.body.decode()
+    for i in range(4):
+        assert admin.post("/api/users", {"username": f"page{i}", "password": "page-password"}).status == 201
+    seen, cursor, pages = [], None, 0
+    while True:
+        r = admin.get("/api/users?limit=2" + (f"&cursor={cursor}" if cursor else ""))
+        assert r.status == 200, r.body
+        body = r.json()
+        assert len(body["items"]) <= 2
+        seen += [u["username"] for u in body["items"]]
+        pages += 1
+        cursor = body["next_cursor"]
+        if not cursor:
+            break
+    assert seen == ["admin", "ann", "page0", "page1", "page2", "page3"], seen
+    assert pages == 3
+    # a new user without a role is a viewer
+    assert [u for u in admin.get("/api/users?limit=200").json()["items"] if u["username"] == "page0"][0][
+        "role"] == "viewer"
+    created = [a for a in audit("user.create") if a["target"] == "ann"]
+    assert created and created[0]["actor"] == "admin" and created[0]["after"]["role"] == "editor", created
+
+
+def test_bad_input():
+    cases = [({"username": "bad name", "password": "long-enough"}, 400, "username"),
+             ({"username": "bob", "password": "short"}, 400, "password"),
+             ({"username": "bob", "password": "long-enough", "role": "owner"}, 400, "role"),
+             ({"username": "bob", "password": "long-enough", "is_admin": True}, 400, "is_admin"),
+             ({"username": "ann", "password": "long-enough"}, 409, "already exists")]
+    for body, status, why in cases:
+        r = admin.post("/api/users", body)
+        assert r.status == status and why in r.json()["message"], (body, r.status, r.body)
+    assert admin.get("/api/users?limit=0").status == 400
+    assert admin.get("/api/users?cursor=abc").status == 400
+    ann = user_id("ann")
+    assert admin.request("PATCH", f"/api/users/{ann}", {}).status == 400
+    assert admin.request("PATCH", f"/api/users/{ann}", {"disabled": "yes"}).status == 400
+    assert admin.request("PATCH", "/api/users/999999", {"role": "viewer"}).status == 404
+    assert admin.delete("/api/users/999999").status == 404
+
+
+def test_role_change_applies_at_once():
+    ann = user_id("ann")
+    c = srv.login("ann", "ann-password-1")
+    assert c.put("/api/configs/default", {"fail_on": "low"}).status == 200
+    r = admin.request("PATCH", f"/api/users/{ann}", {"role": "viewer"})
+    assert r.status == 200 and r.json()["role"] == "viewer", r.body
+    # the same session, the next request: a viewer now
+    assert c.put("/api/configs/default", {"fail_on": "low"}).status == 403
+    assert c.get("/api/session").json()["role"] == "viewer"
+    upd = [a for a in audit("user.update") if a["target"] == "ann"]
+    assert upd and upd[0]["before"]["role"] == "editor" and upd[0]["after"]["role"] == "viewer", upd
+
+
+def test_disabled_user_stops_at_once():
+    assert admin.post("/api/users", {"username": "dora", "password": "dora-password", "role": "editor"}).status == 201
+    dora = user_id("dora")
+    token = srv.cli("token", "create", "dora", "ci").stdout.strip()
+    bearer = {"Authorization": "Bearer " + token}
+    c = srv.login("dora", "dora-password")
+    other = srv.client()
+    assert c.get("/api/repos").status == 200
+    assert other.get("/api/repos", headers=bearer).status == 200
+    r = admin.request("PATCH", f"/api/users/{dora}", {"disabled": True})
+    assert r.status == 200 and r.json()["disabled"] is True, r.body
+    assert c.get("/api/repos").status == 401
+    assert other.get("/api/repos", headers=bearer).status == 401
+    assert other.put("/api/configs/default", {"fail_on": "low"}, headers=bearer).status == 401
+    r = srv.client().post("/api/session", {"username": "dora", "password": "dora-password"})
+    assert r.status == 401 and r.json()["message"] == "wrong username or password", r.body
+    # enabled again: the token works again, the old session stays ended
+    assert admin.request("PATCH", f"/api/users/{dora}", {"disabled": False}).status == 200
+    assert other.get("/api/repos", headers=bearer).status == 200
+    assert c.get("/api/repos").status == 401
+    acts = [(a["before"]["disabled"], a["after"]["disabled"]) for a in audit("user.update") if a["target"] == "dora"]
+    assert acts == [(True, False), (False, True)], acts
+
+
+def test_password_reset():
+    ann = user_id("ann")
+    c = srv.login("ann", "ann-password-1")
+    r = admin.request("PATCH", f"/api/users/{ann}", {"password": "ann-password-2"})
+    assert r.status == 200, r.body
+    assert c.get("/api/session").status == 401  # sessions end with a new password
+    assert srv.client().post("/api/session", {"username": "ann", "password": "ann-password-1"}).status == 401
+    srv.login("ann", "ann-password-2")
+    resets = [a for a in audit("user.password_reset") if a["target"] == "ann"]
+    assert resets and resets[0]["actor"] == "admin", resets
+    assert "ann-password-2" not in str(admin.get("/api/audit?limit=200").body)
+    assert "ann-password-2" not in srv.logs()
+
+
+def test_tokens_list_and_revoke():
+    out = srv.cli("token", "create", "ann", "deploy")
+    token = out.stdout.strip()
+    r = admin.get("/api/tokens?limit=200")
+    assert r.status == 200, r.body
+    items = r.json()["items"]
+    mine = [t for t in items if t["username"] == "ann" and t["name"] == "deploy"]
+    assert len(mine) == 1 and mine[0]["hint"].endswith(token[-4:]), items
+    assert token not in r.body.decode()
+    ann = user_id("ann")
+    only = admin.get(f"/api/tokens?user_id={ann}").json()["items"]
+    assert {t["username"] for t in only} == {"ann"}, only
+    bearer = {"Authorization": "Bearer " + token}
+    assert srv.client().get("/api/session", headers=bearer).status == 200
+    assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 204
+    assert srv.client().get("/api/session", headers=bearer).status == 401
+    assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 404
+    made = [a for a in audit("token.create") if a["target"] == "ann (token deploy)"]
+    assert made and made[0]["after"]["hint"] == mine[0]["hint"] and token not in str(made), made
+    dels = [a for a in audit("token.delete") if a["target"] == "ann (token deploy)"]
+    assert dels and dels[0]["actor"] == "admin", dels
+
+
+def test_last_admin_and_self():
+    me = user_id("admin")
+    r = admin.request("PATCH", f"/api/users/{me}", {"role": "editor"})
+    assert r.status == 409 and "yourself" in r.json()["message"], r.body
+    assert admin.delete(f"/api/users/{me}").status == 409
+    # a second admin may not demote the only other admin... once only one would remain
+    assert admin.post("/api/users", {"username": "root2", "password": "root2-password", "role": "admin"}).status == 201
+    root2 = srv.login("root2", "root2-password")
+    r2 = user_id("root2")
+    r = root2.request("PATCH", f"/api/users/{me}", {"role": "viewer"})
+    assert r.status == 200, r.body  # root2 remains admin
+    r = admin.request("PATCH", f"/api/users/{r2}", {"role": "viewer"})
+    assert r.status == 403  # admin is a viewer now
+    # root2 is the only admin: it cannot demote itself, and disabling it is refused as well
+    assert root2.request("PATCH", f"/api/users/{r2}", {"disabled": True}).status == 409
+    assert root2.request("PATCH", f"/api/users/{me}", {"role": "admin"}).status == 200
+    assert admin.get("/api/users").status == 200
+
+
+def test_delete_user():
+    page3 = user_id("page3")
+    token = srv.cli("token", "create", "page3", "t").stdout.strip()
+    assert admin.delete(f"/api/users/{page3}").status == 204
+    assert srv.client().get("/api/session", headers={"Authorization": "Bearer " + token}).status == 401
+    assert "page3" not in [u["username"] for u in admin.get("/api/users?limit=200").json()["items"]]
+    dels = [a for a in audit("user.delete") if a["target"] == "page3"]
+    assert dels and dels[0]["before"]["role"] == "viewer", dels
+
+
+if __name__ == "__main__":
+    run([test_create_and_list_with_paging, test_bad_input, test_role_change_applies_at_once,
+         test_disabled_user_stops_at_once, test_password_reset, test_tokens_list_and_revoke, test_last_admin_and_self,
+         test_delete_user])
