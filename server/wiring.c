@@ -456,13 +456,32 @@ int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap
 		status = 502;
 		goto out;
 	}
-	/* the group hook first: from here on every repo has at least one hook that delivers */
+	/* GitLab.com tells the plan: on free, group hooks never deliver */
+	st = grouphook_plan_check(connection_client_gitlab(cc), ci->group_id, msg, cap);
+	if (st != CORE_OK) {
+		status = st == CORE_ECONFLICT ? 409 : 502;
+		goto out;
+	}
+	/* the group hook first, then proof that it delivers: only then may project hooks go */
 	char hook_url[600];
 	struct apply_ctx ctx;
 	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
 	st = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id, NULL, msg, cap);
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
 		status = st == CORE_ECONFLICT ? 409 : 502;
+		goto out;
+	}
+	st = grouphook_prove(app->db, connection_client_gitlab(cc), hook_url, ci->group_id, GROUPHOOK_PROOF_WAIT_S, msg,
+			     cap);
+	if (st != CORE_OK) {
+		/* not proven: the group hook we made goes, project mode stays as it was */
+		char rm[400] = "";
+		if (grouphook_remove(app->db, connection_client_gitlab(cc), hook_url, ci->group_id, rm, sizeof(rm)) !=
+		    CORE_OK)
+			log_warn("could not delete the unproven group webhook: %s", rm);
+		log_warn("hook_mode group refused: %s", msg);
+		status = st == CORE_ECONFLICT ? 409 : 502;
+	}
 out:
 	connection_client_release(cc);
 	return status;

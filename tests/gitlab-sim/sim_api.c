@@ -46,6 +46,8 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_get, A},
     {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_edit, A},
     {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_delete, A},
+    {"POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger", sim_h_group_hook_test, A},
+    {"GET", "/api/v4/namespaces/:id", sim_h_namespace_get, A},
     {"GET", "/api/v4/projects", h_projects_list, A},
     {"GET", "/api/v4/projects/:id", h_project_get, A},
     {"PUT", "/api/v4/projects/:id", h_project_put, A},
