@@ -10,6 +10,7 @@
  */
 #include "sim_api.h"
 
+#include "sim_pipelines.h"
 #include "sim_render.h"
 
 #include <stdio.h>
@@ -68,6 +69,7 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/projects/:id/pipelines/:pipeline_id", sim_h_pipeline_get, A},
     {"GET", "/api/v4/projects/:id/merge_requests", sim_h_mrs_list, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid", sim_h_mr_get, A},
+    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/merge", sim_h_mr_merge, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/diffs", sim_h_mr_diffs, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/changes", sim_h_mr_changes, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/pipelines", sim_h_mr_pipelines, A},

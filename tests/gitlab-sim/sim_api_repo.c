@@ -488,6 +488,7 @@ void sim_h_status_post(struct sim_req *r)
         }
         pl = newest_pipeline(s, p->id, c->sha, ref);
     }
+    bool created_pipeline = !pl;
     if (!pl) {
         /* No pipeline for this sha and ref: GitLab creates an external one. */
         pl = sim_xcalloc(1, sizeof(*pl));
@@ -563,7 +564,11 @@ void sim_h_status_post(struct sim_req *r)
         set_str(&st->finished_at, NULL);
         st->finished_at = sim_now_iso();
     }
+    char before[32];
+    snprintf(before, sizeof(before), "%s", created_pipeline ? "" : pl->status);
     sim_pipeline_refresh(s, pl);
+    if (strcmp(before, pl->status) != 0)
+        sim_hooks_fire_pipeline(s, pl, NULL); /* a pipeline hook on every status transition */
     free(p->last_activity_at);
     p->last_activity_at = sim_now_iso();
     sim_reply_json(r, 201, sim_render_status(s, st));
