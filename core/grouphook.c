@@ -23,7 +23,6 @@ static const char *const off_events[] = {"push_events",
 					 "note_events",
 					 "confidential_note_events",
 					 "job_events",
-					 "pipeline_events",
 					 "wiki_page_events",
 					 "deployment_events",
 					 "releases_events",
@@ -58,7 +57,7 @@ static enum core_status on_page(struct json_object *page, void *user)
 			continue;
 		struct ghook *g = &w->v[w->n++];
 		g->id = id;
-		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b;
+		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
 		for (int k = 0; g->flags_ok && off_events[k]; k++)
 			if (jsonx_bool(h, off_events[k], &b) && b)
 				g->flags_ok = false;
@@ -82,6 +81,7 @@ static struct json_object *hook_body(const struct apply_ctx *ctx)
 	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
 	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
 	json_object_object_add(b, "project_events", json_object_new_boolean(1));
+	json_object_object_add(b, "pipeline_events", json_object_new_boolean(1));
 	for (int i = 0; off_events[i]; i++)
 		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
 	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));

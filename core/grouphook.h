@@ -4,7 +4,7 @@
  *    per project, and onboarding of the projects that GitLab announces with project_create.
  *
  * Design: the group hook is ours when its url equals ctx->hook_url; nobody else's hook is touched. It carries the
- * webhook secret, merge_requests_events and project_events true (GitLab 17.6+ sends project_create/project_destroy
+ * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h) and project_events true (GitLab 17.6+ sends project_create/project_destroy
  * only to group hooks with project_events) and every other event flag false. Group hooks deliver only when the
  * top-level group is licensed (Premium/Ultimate), while GitLab's group-hooks API has no licence check: a hook made
  * on a Free group is accepted and never fires. So a switch to group mode is proven before any project hook goes:

@@ -16,6 +16,7 @@
 #include "apply.h"
 #include "audit.h"
 #include "gateconfig.h"
+#include "gatehold.h"
 #include "grouphook.h"
 #include "jobs.h"
 #include "jsonx.h"
@@ -166,6 +167,45 @@ static enum job_outcome onboard_item(void *user, const struct job_item *item, st
 	return job_id ? JOB_ITEM_CHANGED : JOB_ITEM_UNCHANGED;
 }
 
+/*
+ * A pipeline event (core/webhook.c queued the job): post the MR's gate state into that pipeline so that GitLab's
+ * merge check, which reads only the MR's head pipeline, sees it (core/gatehold.h).
+ */
+static enum job_outcome hold_item(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct app *app = user;
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	int64_t pipeline_id = 0, mr_iid = 0;
+	const char *sha = NULL;
+	char msg[400] = "";
+	if (!item->has_repo || !jsonx_int64(item->params, "pipeline_id", &pipeline_id) ||
+	    !jsonx_int64(item->params, "mr_iid", &mr_iid) || !jsonx_str(item->params, "sha", &sha)) {
+		jobs_result_message(res, "a hold item needs a project, pipeline_id, mr_iid and sha");
+		return JOB_ITEM_ERROR;
+	}
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client_shared(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		jobs_result_message(res, "no GitLab connection");
+		return JOB_ITEM_ERROR;
+	}
+	if (st != CORE_OK) {
+		jobs_result_message(res, "could not open the GitLab connection (%s)", core_status_code(st));
+		return JOB_ITEM_RETRY;
+	}
+	limiter_acquire(app->gitlab_slots);
+	st = gatehold_pipeline(app->db, connection_client_gitlab(cc), app->cfg.public_url, item->repo_id, mr_iid,
+			       pipeline_id, sha, msg, sizeof(msg));
+	limiter_release(app->gitlab_slots);
+	connection_client_release(cc);
+	jobs_result_message(res, "%s", msg[0] ? msg : core_status_code(st));
+	if (st != CORE_OK)
+		return st == CORE_ENOTFOUND || st == CORE_EINVAL || st == CORE_EFORBIDDEN ? JOB_ITEM_ERROR
+											    : JOB_ITEM_RETRY;
+	return JOB_ITEM_CHANGED;
+}
+
 struct jobs_runner *app_jobs_start(struct app *app)
 {
 	app->gitlab_slots = limiter_new(app->cfg.gitlab_concurrency);
@@ -180,7 +220,8 @@ struct jobs_runner *app_jobs_start(struct app *app)
 	o.owner = app->instance;
 	struct jobs_runner *r = jobs_runner_start(app->db, &o);
 	if (r && (jobs_register(r, "apply", apply_item, app) != CORE_OK ||
-		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK)) {
+		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK ||
+		  jobs_register(r, "hold", hold_item, app) != CORE_OK)) {
 		jobs_runner_stop(r);
 		r = NULL;
 	}
