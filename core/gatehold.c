@@ -213,6 +213,16 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
 		snprintf(msg, cap, "!%s has no gate run with a status to hold", iid);
 		return CORE_OK;
 	}
+	/* a later event of a pipeline that holds the state already (created, pending, running...) costs no call */
+	char have[16];
+	st = posted_state(db, h.id, pipeline_id, have, sizeof(have));
+	if (st != CORE_OK)
+		return st;
+	if (strcmp(have, h.post) == 0) {
+		snprintf(msg, cap, "pipeline %lld holds run %lld's %s status", (long long)pipeline_id, (long long)h.id,
+			 h.post);
+		return CORE_OK;
+	}
 	st = read_mr(gl, project_id, mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha, sizeof(hp_sha),
 		     hp_ref, sizeof(hp_ref));
 	if (st != CORE_OK) {
