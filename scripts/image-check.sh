@@ -159,7 +159,7 @@ stop_mrgate() {
 start_mrgate
 wait_healthz http
 say "http:  /healthz 200 from outside"
-healthcheck || { cat "$mlog" >&2; die "HEALTHCHECK over http exited $?"; }
+healthcheck || { rc=$?; cat "$mlog" >&2; die "HEALTHCHECK over http exited $rc"; }
 say "http:  HEALTHCHECK exit 0"
 stop_mrgate
 
@@ -172,7 +172,8 @@ chmod 0600 "$rootfs/var/lib/mrgate/tls.pem"
 start_mrgate MRGATE_TLS_CERT=/var/lib/mrgate/tls.pem
 wait_healthz https --cacert "$work/tls.crt"
 say "https: /healthz 200 from outside (certificate verified)"
-healthcheck MRGATE_TLS_CERT=/var/lib/mrgate/tls.pem || { cat "$mlog" >&2; die "HEALTHCHECK over https exited $?"; }
+healthcheck MRGATE_TLS_CERT=/var/lib/mrgate/tls.pem ||
+  { rc=$?; cat "$mlog" >&2; die "HEALTHCHECK over https exited $rc"; }
 say "https: HEALTHCHECK exit 0"
 stop_mrgate
 
