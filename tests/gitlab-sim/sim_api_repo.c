@@ -252,28 +252,16 @@ void sim_h_hook_delete(struct sim_req *r)
     sim_reply_text(r, 204, "application/json", "", 0);
 }
 
+static void deliver_test(struct sim_req *r, struct sim_hook *h, struct sim_project *p, const char *trigger);
+static bool valid_trigger(const char *trigger);
+
+/* POST /projects/:id/hooks/:hook_id/test/:trigger (GitLab 16.11+, TestHooks::ProjectService; see the group one). */
 void sim_h_hook_test(struct sim_req *r)
 {
     struct sim_project *p = sim_api_project(r, 0, 40);
     struct sim_hook *h = p ? find_hook(r, false, p->id) : NULL;
-    if (!h)
-        return;
-    if (strcmp(sim_req_cap(r, 2), "merge_requests_events") != 0) {
-        sim_reply_error(r, 400, "trigger does not have a valid value");
-        return;
-    }
-    struct sim_mr *last = NULL;
-    for (size_t i = 0; i < r->s->mrs.len; i++) {
-        struct sim_mr *m = r->s->mrs.items[i];
-        if (m->project_id == p->id)
-            last = m;
-    }
-    if (!last) {
-        sim_reply_message(r, 422, "Ensure the project has merge requests.");
-        return;
-    }
-    sim_hooks_fire_mr_to(r->s, h, last, "open");
-    sim_reply_message(r, 201, "201 Created");
+    if (h)
+        deliver_test(r, h, p, sim_req_cap(r, 2));
 }
 
 /* Group hooks: Owner (EE GroupPolicy: admin_group enables admin_web_hook). No licence check: the API answers on a
@@ -332,22 +320,10 @@ void sim_h_group_hook_delete(struct sim_req *r)
  */
 void sim_h_group_hook_test(struct sim_req *r)
 {
-    static const char *triggers[] = {"push_events", "tag_push_events", "issues_events", "confidential_issues_events",
-                                     "note_events", "merge_requests_events", "job_events", "pipeline_events",
-                                     "wiki_page_events", "releases_events", "emoji_events",
-                                     "resource_access_token_events", NULL};
     struct sim_group *g = hook_group(r);
     struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
     if (!h)
         return;
-    const char *trigger = sim_req_cap(r, 2);
-    bool known = false;
-    for (size_t i = 0; triggers[i] && !known; i++)
-        known = strcmp(triggers[i], trigger) == 0;
-    if (!known) {
-        sim_reply_error(r, 400, "trigger does not have a valid value");
-        return;
-    }
     struct sim_project *first = NULL; /* Group#first_non_empty_project: by id, descendants included */
     for (size_t i = 0; i < r->s->projects.len && !first; i++) {
         struct sim_project *p = r->s->projects.items[i];
@@ -355,17 +331,42 @@ void sim_h_group_hook_test(struct sim_req *r)
             first = p;
     }
     if (!first) {
-        sim_reply_message(r, 422, "Ensure the group has a project with commits.");
+        if (!valid_trigger(sim_req_cap(r, 2)))
+            sim_reply_error(r, 400, "trigger does not have a valid value");
+        else
+            sim_reply_message(r, 422, "Ensure the group has a project with commits.");
+        return;
+    }
+    deliver_test(r, h, first, sim_req_cap(r, 2));
+}
+
+static bool valid_trigger(const char *trigger)
+{
+    static const char *triggers[] = {"push_events", "tag_push_events", "issues_events", "confidential_issues_events",
+                                     "note_events", "merge_requests_events", "job_events", "pipeline_events",
+                                     "wiki_page_events", "releases_events", "emoji_events",
+                                     "resource_access_token_events", NULL};
+    for (size_t i = 0; triggers[i]; i++)
+        if (strcmp(triggers[i], trigger) == 0)
+            return true;
+    return false;
+}
+
+/* The sample data of p for trigger, delivered at once (hook.execute(force: true)); 201 on a 2xx answer, else 422. */
+static void deliver_test(struct sim_req *r, struct sim_hook *h, struct sim_project *p, const char *trigger)
+{
+    if (!valid_trigger(trigger)) {
+        sim_reply_error(r, 400, "trigger does not have a valid value");
         return;
     }
     struct sim_delivery *d = NULL;
     if (strcmp(trigger, "push_events") == 0) {
-        d = sim_hooks_fire_push_sample_to(r->s, h, first);
+        d = sim_hooks_fire_push_sample_to(r->s, h, p);
     } else if (strcmp(trigger, "merge_requests_events") == 0) {
         struct sim_mr *last = NULL;
         for (size_t i = 0; i < r->s->mrs.len; i++) {
             struct sim_mr *m = r->s->mrs.items[i];
-            if (m->project_id == first->id)
+            if (m->project_id == p->id)
                 last = m;
         }
         if (!last) {

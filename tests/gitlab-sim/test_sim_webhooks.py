@@ -224,6 +224,22 @@ def test_group_hook_test_endpoint():
     eq((r.status, r.json()), (422, {"message": "Ensure the group has a project with commits."}), "no project")
 
 
+def test_project_hook_test_endpoint():
+    c = fresh()
+    rx = Receiver()
+    p = a_project(c)
+    h = add_hook(c, p["id"], rx.url)
+    r = c.post(f"/api/v4/projects/{p['id']}/hooks/{h['id']}/test/merge_requests_events", {})
+    eq((r.status, r.json()), (422, {"message": "Ensure the project has merge requests."}), "no MR")
+    mr = sim.open_mr(p["id"], [{"path": "t", "content": "1\n"}], notify=False)
+    r = c.post(f"/api/v4/projects/{p['id']}/hooks/{h['id']}/test/merge_requests_events", {})
+    eq(r.status, 201, "test")
+    got = rx.received()
+    eq(len(got), 1, "delivered in the request")
+    oa = got[0]["body"]["object_attributes"]
+    eq((oa["iid"], "action" in oa), (mr["iid"], False), "to_hook_data of the newest MR, without an action")
+
+
 def test_namespace_plan_for_owners():
     sim.reset()
     sim.add_group("freeco", tier="free")
@@ -240,7 +256,7 @@ def test_namespace_plan_for_owners():
 
 
 run([test_project_events_need_the_flag, test_free_group_hooks_never_deliver, test_group_hook_test_endpoint,
-     test_namespace_plan_for_owners,
+     test_project_hook_test_endpoint, test_namespace_plan_for_owners,
      test_mr_open_delivers_documented_payload_and_headers, test_push_and_reopen_actions,
      test_redeliver_keeps_idempotency_key, test_four_failures_temporarily_disable,
      test_forty_failures_disable_permanently, test_unreachable_hook_counts_as_failure,
