@@ -40,6 +40,13 @@ def mrgate_in(pid, pipeline_id, state):
                     30, f"mrgate {state} in pipeline {pipeline_id}")
 
 
+def one_mrgate_job(pid, pipeline_id):
+    """The pipeline holds exactly one mrgate job: events caused by mrgate's own posts post nothing again."""
+    sim.wait_deliveries()
+    jobs = [s for s in sim.statuses(project_id=pid) if s["name"] == "mrgate" and s["pipeline_id"] == pipeline_id]
+    assert len(jobs) == 1, jobs
+
+
 def verdict(pid, sha):
     st = wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"
                            and s["status"] in ("success", "failed")], 30, "mrgate verdict")
@@ -79,6 +86,7 @@ def scenario_status_before_ci(pid, bad):
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
     sim.set_pipeline(ci["id"], "success")
     assert mr(pid, m["iid"])["head_pipeline"]["id"] == ci["id"]
+    one_mrgate_job(pid, ci["id"])
     return m
 
 
@@ -98,6 +106,7 @@ def scenario_ci_first(pid, bad):
     sim.reopen_mr(pid, m["iid"], wait=True)  # the gate runs now, with the CI pipeline already there
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
     sim.set_pipeline(ci["id"], "success")
+    one_mrgate_job(pid, ci["id"])
     return m
 
 
@@ -117,6 +126,7 @@ def scenario_new_pipeline_after_verdict(pid, bad):
     mrgate_in(pid, retry["id"], "failed" if bad else "success")
     sim.set_pipeline(retry["id"], "success")
     assert mr(pid, m["iid"])["head_pipeline"]["id"] == retry["id"]
+    one_mrgate_job(pid, retry["id"])
     return m
 
 
@@ -136,6 +146,7 @@ def scenario_merged_results(pid, bad):
     assert held[0]["sha"] == mrp["sha"], "posted on the merge commit"
     sim.set_pipeline(mrp["id"], "success")
     assert mr(pid, m["iid"])["head_pipeline"]["id"] == mrp["id"]
+    one_mrgate_job(pid, mrp["id"])
     return m
 
 
