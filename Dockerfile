@@ -13,19 +13,22 @@ COPY tests tests
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(nproc)" --target mrgate
 
 FROM debian:12-slim
+# curl: the HEALTHCHECK below (dash has no /dev/tcp; with TLS on it must speak HTTPS)
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libcivetweb1 libcurl4 libjson-c5 libpq5 libsodium23 libssl3 ca-certificates && rm -rf /var/lib/apt/lists/* \
+      libcivetweb1 libcurl4 libjson-c5 libpq5 libsodium23 libssl3 ca-certificates curl && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/mrgate --create-home mrgate
 COPY --from=build /src/build/mrgate /usr/local/bin/mrgate
-# CivetWeb's TLS with OpenSSL 3 needs this shim (server/sslcompat/ssl_compat.c)
-COPY --from=build /src/build/sslcompat/libssl.so /usr/local/lib/mrgate/libssl.so
+# CivetWeb dlopens libssl.so and libcrypto.so (unversioned, libssl-dev's names) for TLS; these compat libraries carry
+# those names (server/sslcompat/); mrgate finds them through its RUNPATH $ORIGIN/../lib/mrgate, no LD_LIBRARY_PATH
+COPY --from=build /src/build/sslcompat/libssl.so /src/build/sslcompat/libcrypto.so /usr/local/lib/mrgate/
 COPY web /usr/share/mrgate/web
 USER mrgate
-ENV LD_LIBRARY_PATH=/usr/local/lib/mrgate \
-    MRGATE_LISTEN=0.0.0.0:8080 \
+ENV MRGATE_LISTEN=0.0.0.0:8080 \
     MRGATE_WEB_ROOT=/usr/share/mrgate/web \
     MRGATE_SECRET_KEY_FILE=/var/lib/mrgate/secret.key
 EXPOSE 8080
-HEALTHCHECK CMD ["/bin/sh", "-c", "exec 3<>/dev/tcp/127.0.0.1/8080 && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && grep -q ' 200 ' <&3"]
+# GET /healthz on the port of MRGATE_LISTEN, over HTTPS when MRGATE_TLS_CERT is set (the certificate is for the
+# public name, so it is not verified on 127.0.0.1); POSIX sh (dash)
+HEALTHCHECK CMD ["/bin/sh", "-c", "s=http; [ -z \"$MRGATE_TLS_CERT\" ] || s=https; exec curl -fsSk -o /dev/null --max-time 5 \"$s://127.0.0.1:${MRGATE_LISTEN##*:}/healthz\""]
 ENTRYPOINT ["/usr/local/bin/mrgate"]
 CMD ["serve"]

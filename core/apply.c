@@ -28,7 +28,6 @@ static const char *const off_events[] = {"push_events",
 					 "note_events",
 					 "confidential_note_events",
 					 "job_events",
-					 "pipeline_events",
 					 "wiki_page_events",
 					 "deployment_events",
 					 "releases_events",
@@ -83,6 +82,9 @@ static bool hook_flags_ok(struct json_object *h, const struct apply_ctx *ctx)
 	bool b;
 	if (!jsonx_bool(h, "merge_requests_events", &b) || !b)
 		return false;
+	/* pipeline events: the verdict is posted into each new head pipeline (core/gatehold.h) */
+	if (!jsonx_bool(h, "pipeline_events", &b) || !b)
+		return false;
 	for (int i = 0; off_events[i]; i++)
 		if (jsonx_bool(h, off_events[i], &b) && b)
 			return false;
@@ -126,6 +128,7 @@ static struct json_object *hook_body(const struct apply_ctx *ctx)
 	json_object_object_add(b, "name", json_object_new_string("mrgate"));
 	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
 	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
+	json_object_object_add(b, "pipeline_events", json_object_new_boolean(1));
 	for (int i = 0; off_events[i]; i++)
 		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
 	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));

@@ -3,6 +3,7 @@
  *    The merge-request gate: config adapter, queue, workers, one run, reports and reads (see gate.h).
  */
 #include "gate.h"
+#include "gatehold.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -1535,6 +1536,8 @@ static void fail_run(struct run *r, const char *why, bool permanent)
 		   " status_posted = $5, finished_at = now(), lease_owner = NULL, lease_until = NULL"
 		   " WHERE id = $1 AND lease_owner = $2",
 		   3, p);
+	if (posted)
+		gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
 	count_verdict("error", r->age_s + (double)(scanrun_now_ms() - r->started_ms) / 1000.0);
 	log_error("gate run %lld (!%lld @ %.12s) failed: %s", (long long)r->id, (long long)r->mr_iid, r->head_sha, why);
 }
@@ -1607,6 +1610,8 @@ static void execute(struct run *r)
 			   " WHERE id = $1 AND lease_owner = $2",
 			   2, p);
 		r->pending_posted = true;
+		/* the MR's head pipeline may be another one (merged results, a CI pipeline): pending there too */
+		gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
 	}
 
 	/* 3. diffs */
@@ -1677,6 +1682,8 @@ static void execute(struct run *r)
 	count_verdict(d.verdict, seconds);
 	log_info("gate run %lld (!%lld @ %.12s): %s - %s", (long long)r->id, (long long)r->mr_iid, r->head_sha,
 		 d.state, d.description);
+	/* the verdict into every pipeline the run left pending and into the MR's head pipeline now */
+	gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
 	/* 6. the sticky note (after the status: the verdict is what blocks the merge) */
 	if (r->cfg.comment != GATE_COMMENT_OFF) {
 		t0 = scanrun_now_ms();

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "audit.h"
 #include "crypto.h"
@@ -22,7 +23,6 @@ static const char *const off_events[] = {"push_events",
 					 "note_events",
 					 "confidential_note_events",
 					 "job_events",
-					 "pipeline_events",
 					 "wiki_page_events",
 					 "deployment_events",
 					 "releases_events",
@@ -57,11 +57,14 @@ static enum core_status on_page(struct json_object *page, void *user)
 			continue;
 		struct ghook *g = &w->v[w->n++];
 		g->id = id;
-		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b;
+		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
 		for (int k = 0; g->flags_ok && off_events[k]; k++)
 			if (jsonx_bool(h, off_events[k], &b) && b)
 				g->flags_ok = false;
 		if (g->flags_ok && w->ctx && jsonx_bool(h, "enable_ssl_verification", &b) && b != w->ctx->ssl_verify)
+			g->flags_ok = false;
+		/* project_events (GitLab 17.6+) must be on; a GitLab without the attribute cannot be asked for it */
+		if (g->flags_ok && jsonx_bool(h, "project_events", &b) && !b)
 			g->flags_ok = false;
 		jsonx_str(h, "alert_status", &alert);
 		snprintf(g->alert, sizeof(g->alert), "%s", alert);
@@ -77,6 +80,8 @@ static struct json_object *hook_body(const struct apply_ctx *ctx)
 	json_object_object_add(b, "name", json_object_new_string("mrgate"));
 	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
 	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
+	json_object_object_add(b, "project_events", json_object_new_boolean(1));
+	json_object_object_add(b, "pipeline_events", json_object_new_boolean(1));
 	for (int i = 0; off_events[i]; i++)
 		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
 	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));
@@ -356,4 +361,131 @@ enum core_status grouphook_audit(struct store *db, const char *actor, const char
 	json_object_put(b);
 	json_object_put(a);
 	return st;
+}
+
+enum core_status grouphook_plan_check(struct gitlab *gl, int64_t group_id, char *msg, size_t cap)
+{
+	char path[64];
+	struct gitlab_response *resp = NULL;
+	const char *plan = NULL;
+	snprintf(path, sizeof(path), "/namespaces/%lld", (long long)group_id);
+	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
+	if (st != CORE_OK) {
+		bool transport = !resp || resp->http_status == 0 || resp->kind == GITLAB_ERR_SERVER ||
+				 resp->kind == GITLAB_ERR_RATE_LIMITED;
+		if (transport)
+			say(msg, cap, "read the group's plan", resp, st);
+		gitlab_response_free(resp);
+		return transport ? st : CORE_OK; /* an answer without a plan: the test delivery decides */
+	}
+	if (jsonx_str(resp->json, "plan", &plan) && (strcmp(plan, "free") == 0 || strcmp(plan, "bronze") == 0)) {
+		snprintf(msg, cap,
+			 "%s: GitLab reports the group's plan as %s, where group webhooks deliver no event; the project "
+			 "webhooks are kept",
+			 GROUPHOOK_NEEDS, plan);
+		st = CORE_ECONFLICT;
+	}
+	gitlab_response_free(resp);
+	return st;
+}
+
+/* The id of the newest webhook event recorded (0 when none). */
+static enum core_status last_event_id(struct store *db, int64_t *out)
+{
+	PGresult *r = NULL;
+	*out = 0;
+	enum core_status st = store_query(db, "SELECT coalesce(max(id), 0) AS id FROM webhook_events", 0, NULL, &r);
+	if (st == CORE_OK)
+		*out = store_i64(r, 0, "id", 0);
+	PQclear(r);
+	return st;
+}
+
+/* Whether a Push Hook event newer than after_id was recorded (our hooks never ask for push events, so only a test
+ * delivery through a hook carrying our secret records one). */
+static enum core_status push_seen(struct store *db, int64_t after_id, bool *out)
+{
+	char id[24];
+	PGresult *r = NULL;
+	snprintf(id, sizeof(id), "%lld", (long long)after_id);
+	const char *p[] = {id};
+	*out = false;
+	enum core_status st = store_query(db,
+					  "SELECT 1 FROM webhook_events WHERE id > $1::bigint AND event_type = 'Push Hook'"
+					  " LIMIT 1",
+					  1, p, &r);
+	if (st == CORE_OK)
+		*out = PQntuples(r) > 0;
+	PQclear(r);
+	return st;
+}
+
+enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
+				 int wait_s, char *msg, size_t cap)
+{
+	PGresult *r = NULL;
+	struct gitlab_response *resp = NULL;
+	int64_t hook_id = 0, mark = 0;
+	char path[128];
+	enum core_status st = store_query(db, "SELECT hook_id FROM group_hook WHERE id = 1", 0, NULL, &r);
+	if (st == CORE_OK && PQntuples(r) > 0)
+		hook_id = store_i64(r, 0, "hook_id", 0);
+	PQclear(r);
+	if (st != CORE_OK)
+		return st;
+	if (!hook_id) {
+		snprintf(msg, cap, "no group webhook recorded to test");
+		return CORE_ECONFLICT;
+	}
+	st = last_event_id(db, &mark);
+	if (st != CORE_OK)
+		return st;
+	/* push_events: its sample needs only a project with commits (merge_requests_events needs an MR in the group's
+	 * first project), and no hook of ours asks for push events, so its arrival is this test's and no other's */
+	snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld/test/push_events", (long long)group_id,
+		 (long long)hook_id);
+	st = gitlab_request(gl, "POST", path, NULL, &resp);
+	if (st != CORE_OK) {
+		if (resp && resp->kind == GITLAB_ERR_NOT_FOUND)
+			snprintf(msg, cap,
+				 "could not test the group webhook: GitLab has no test delivery for group webhooks (it "
+				 "needs GitLab 17.1 or later); the project webhooks are kept");
+		else if (resp && resp->kind == GITLAB_ERR_INVALID)
+			snprintf(msg, cap,
+				 "GitLab could not deliver a test event of the group webhook to %.200s (%.200s): is that URL "
+				 "reachable from GitLab? the project webhooks are kept",
+				 hook_url, resp->message[0] ? resp->message : "422");
+		else if (resp && resp->kind == GITLAB_ERR_RATE_LIMITED)
+			snprintf(msg, cap,
+				 "GitLab allows 5 webhook tests a minute: try again in a minute; the project webhooks are "
+				 "kept");
+		else
+			say(msg, cap, "test the group webhook", resp, st);
+		bool refused = resp && (resp->kind == GITLAB_ERR_NOT_FOUND || resp->kind == GITLAB_ERR_INVALID ||
+					resp->kind == GITLAB_ERR_RATE_LIMITED || resp->kind == GITLAB_ERR_FORBIDDEN);
+		gitlab_response_free(resp);
+		return refused ? CORE_ECONFLICT : st;
+	}
+	gitlab_response_free(resp);
+	/* GitLab delivers the test before it answers; a double, a proxy or a queue may take longer */
+	bool seen = false;
+	for (int i = 0; i <= wait_s * 4 && !seen; i++) {
+		st = push_seen(db, mark, &seen);
+		if (st != CORE_OK)
+			return st;
+		if (!seen) {
+			struct timespec ts = {0, 250 * 1000 * 1000};
+			nanosleep(&ts, NULL);
+		}
+	}
+	if (!seen) {
+		snprintf(msg, cap,
+			 "GitLab accepted a test delivery of the group webhook, but it did not reach %.200s within %d "
+			 "seconds: the group is not on Premium or Ultimate, that URL is not reachable from GitLab, or the "
+			 "GitLab is too old; the project webhooks are kept",
+			 hook_url, wait_s);
+		return CORE_ECONFLICT;
+	}
+	snprintf(msg, cap, "the group webhook delivered a test event to %.200s", hook_url);
+	return CORE_OK;
 }

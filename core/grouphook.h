@@ -4,8 +4,12 @@
  *    per project, and onboarding of the projects that GitLab announces with project_create.
  *
  * Design: the group hook is ours when its url equals ctx->hook_url; nobody else's hook is touched. It carries the
- * webhook secret, merge_requests_events true and every other event flag false (GitLab 17.6+ sends project events
- * to group hooks without a flag). Its id lives in the one-row table group_hook, whose row exists exactly while
+ * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h) and project_events true (GitLab 17.6+ sends project_create/project_destroy
+ * only to group hooks with project_events) and every other event flag false. Group hooks deliver only when the
+ * top-level group is licensed (Premium/Ultimate), while GitLab's group-hooks API has no licence check: a hook made
+ * on a Free group is accepted and never fires. So a switch to group mode is proven before any project hook goes:
+ * the plan GitLab reports for the group (GET /namespaces/:id, GitLab.com) must not be free, and a test delivery of
+ * the new hook (POST /groups/:id/hooks/:hook_id/test/push_events) must reach the receiver. Its id lives in the one-row table group_hook, whose row exists exactly while
  * group-hook mode is in force; repo_status reads a repo gated without a project hook while it exists
  * (sql/0007_group_hook.sql). Switching modes is ordered so that no repo is ever without a hook: to group, the group
  * hook first, then the project hooks are removed (apply with ctx->group_mode); to project, the project hooks first,
@@ -39,6 +43,26 @@ enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg,
  */
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
 				  bool *changed, char *msg, size_t cap);
+
+/* Seconds grouphook_prove() waits for the test delivery to be recorded. */
+#define GROUPHOOK_PROOF_WAIT_S 10
+
+/*
+ * GET /namespaces/:id: CORE_ECONFLICT (msg says why) when GitLab reports the group's plan as free (GitLab.com); CORE_OK
+ * when it reports another plan or none (self-managed reports "default": the test delivery decides); the transport's
+ * status when GitLab could not be asked.
+ */
+enum core_status grouphook_plan_check(struct gitlab *gl, int64_t group_id, char *msg, size_t cap);
+
+/*
+ * Prove that the recorded group hook delivers: trigger GitLab's test delivery (push_events sample; our hooks never
+ * ask for push events, so a Push Hook recorded after the trigger is this test's) and wait up to wait_s seconds for
+ * it in webhook_events. CORE_OK when it arrived; CORE_ECONFLICT with why in msg when GitLab refused the test
+ * (old GitLab: 404; receiver unreachable: 422; 5 tests a minute: 429) or it never arrived; else the store's or
+ * the transport's status.
+ */
+enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
+				 int wait_s, char *msg, size_t cap);
 
 /* Delete every hook of ours on the group, then the group_hook row. */
 enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,

@@ -334,7 +334,7 @@ enum core_status jobs_list(struct store *db, int limit, int64_t before_id, struc
 	const char *p[] = {before, lim};
 	st = store_exec(c,
 	                "SELECT" JOB_COLUMNS " FROM jobs j WHERE ($1::bigint = 0 OR j.id < $1::bigint)"
-	                " ORDER BY j.id DESC LIMIT $2::int",
+	                " AND j.kind <> 'hold' ORDER BY j.id DESC LIMIT $2::int",
 	                2, p, &r);
 	if (st != CORE_OK)
 		goto out;

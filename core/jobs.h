@@ -151,7 +151,8 @@ enum core_status jobs_items(struct store *db, int64_t job_id, const char *filter
                             struct json_object **out);
 
 /* Jobs newest first: {"items": [job as in jobs_get without params], "next_before": id or null}; before_id 0 for
- * the first page; limit clamped to 1..200 (0 = 50). */
+ * the first page; limit clamped to 1..200 (0 = 50). Jobs of kind "hold" (one per CI pipeline event, core/gatehold.h)
+ * are not listed; jobs_get reads them. */
 enum core_status jobs_list(struct store *db, int limit, int64_t before_id, struct json_object **out);
 
 /*

@@ -136,6 +136,17 @@ enum core_status webhook_parse_mr(const struct json_object *payload, struct webh
 	return CORE_OK;
 }
 
+/* A pipeline status of a pipeline that has not finished (GitLab's Ci::HasStatus active and blocked statuses). */
+static bool pipeline_starting(const char *status)
+{
+	static const char *const starting[] = {"created", "waiting_for_resource", "preparing", "pending", "running",
+					       "scheduled", "manual", "waiting_for_callback", NULL};
+	for (int i = 0; starting[i]; i++)
+		if (strcmp(status, starting[i]) == 0)
+			return true;
+	return false;
+}
+
 bool webhook_mr_changes_code(const struct webhook_mr *m, char *why, size_t whylen)
 {
 	if (m->state[0] && strcmp(m->state, "opened") != 0) {
@@ -186,6 +197,11 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 	bool gate = false;
 	int64_t project_event_id = 0; /* project_create / project_destroy (group or system hook) */
 	bool project_created = false;
+	bool hold = false; /* a pipeline event that starts a "hold" job */
+	struct {
+		int64_t id, project_id, mr_iid;
+		const char *sha;
+	} pipe = {0, 0, 0, NULL};
 	char event_type[128], why[256] = "", ids[3][24];
 	memset(out, 0, sizeof(*out));
 	memset(&cfg, 0, sizeof(cfg));
@@ -215,6 +231,31 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 		else {
 			project_event_id = 0;
 			snprintf(why, sizeof(why), "%s events are not gated", label);
+		}
+	} else if (strcmp(label, "pipeline") == 0) {
+		/* a new pipeline of a gated repo: hold the verdict in it (core/gatehold.h); the job does the GitLab part */
+		const char *source = "", *pstatus = "", *psha = "";
+		jsonx_path_str(payload, "object_attributes.source", &source);
+		jsonx_path_str(payload, "object_attributes.status", &pstatus);
+		jsonx_path_int64(payload, "merge_request.iid", &pipe.mr_iid);
+		if (!jsonx_path_int64(payload, "object_attributes.id", &pipe.id) || pipe.id <= 0 ||
+		    !jsonx_path_int64(payload, "project.id", &pipe.project_id) || pipe.project_id <= 0 ||
+		    !jsonx_path_str(payload, "object_attributes.sha", &psha) || !sha_valid(psha)) {
+			snprintf(why, sizeof(why), "pipeline event without object_attributes.id, sha or project.id");
+		} else if (strcmp(source, "external") == 0) {
+			snprintf(why, sizeof(why), "external pipelines hold commit statuses, not CI jobs");
+		} else if (!pipeline_starting(pstatus)) {
+			snprintf(why, sizeof(why), "pipeline %s: verdicts are held when a pipeline starts",
+				 pstatus[0] ? pstatus : "(no status)");
+		} else {
+			pipe.sha = psha;
+			st = gate_config_load(db, pipe.project_id, &cfg);
+			if (st != CORE_OK)
+				goto out;
+			if (cfg.gated)
+				hold = true;
+			else
+				snprintf(why, sizeof(why), "%s", cfg.why_not);
 		}
 	} else if (strcmp(label, "merge_request") != 0) {
 		snprintf(why, sizeof(why), "%s events are not gated", label);
@@ -308,6 +349,39 @@ again:
 		out->outcome = coalesced ? WEBHOOK_COALESCED : WEBHOOK_QUEUED;
 		if (coalesced)
 			snprintf(out->reason, sizeof(out->reason), "a gate run for this head commit is already queued");
+	} else if (hold) {
+		char pp[2][24];
+		snprintf(pp[0], sizeof(pp[0]), "%lld", (long long)pipe.project_id);
+		out->outcome = WEBHOOK_IGNORED;
+		if (pipe.mr_iid <= 0) {
+			/* a branch pipeline: the MR is the one whose latest gate run is on this sha */
+			PGresult *rm = NULL;
+			const char *mp[] = {pp[0], pipe.sha};
+			st = store_exec(c,
+					"SELECT mr_iid FROM gate_runs WHERE project_id = $1::bigint AND head_sha = $2"
+					" ORDER BY id DESC LIMIT 1",
+					2, mp, &rm);
+			if (st == CORE_OK && PQntuples(rm) > 0)
+				pipe.mr_iid = store_i64(rm, 0, "mr_iid", 0);
+			PQclear(rm);
+			if (st != CORE_OK)
+				goto out;
+		}
+		if (pipe.mr_iid <= 0) {
+			snprintf(out->reason, sizeof(out->reason), "pipeline %lld: no merge request gate run on %.12s",
+				 (long long)pipe.id, pipe.sha);
+		} else {
+			char params[256];
+			snprintf(params, sizeof(params),
+				 "{\"event\": %lld, \"pipeline_id\": %lld, \"sha\": \"%s\", \"mr_iid\": %lld}",
+				 (long long)out->event_id, (long long)pipe.id, pipe.sha, (long long)pipe.mr_iid);
+			st = jobs_create_in_tx(c, "hold", "system (webhook)", params, &pipe.project_id, 1, &out->job_id);
+			if (st != CORE_OK)
+				goto out;
+			out->outcome = WEBHOOK_QUEUED;
+			snprintf(out->reason, sizeof(out->reason), "pipeline %lld of !%lld: holding the verdict (job %lld)",
+				 (long long)pipe.id, (long long)pipe.mr_iid, (long long)out->job_id);
+		}
 	} else if (project_event_id > 0) {
 		/* group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a
 		 * deleted one removed; in project mode these events are recorded and ignored */

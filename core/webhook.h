@@ -15,6 +15,10 @@
  * Group-hook mode (settings hook_mode "group"): a Project Hook or System Hook event project_create creates a job
  * of kind "onboard" for the project in the same transaction (the GitLab read is done there, not here);
  * project_destroy marks the repo removed. In project mode they are recorded and ignored.
+ * Pipeline events (X-Gitlab-Event: Pipeline Hook) of a gated repo whose pipeline has not finished and is not an
+ * external one create a job of kind "hold" (params: pipeline_id, sha, mr_iid) that posts the MR's gate state into
+ * that pipeline (core/gatehold.h); the MR is the payload's merge_request, else the one whose latest gate run is on
+ * the pipeline's sha.
  * The payload is kept (jsonb) when at most WEBHOOK_PAYLOAD_KEEP bytes.
  * Threading: thread-safe; one database connection per call.
  * Ownership: the delivery's strings are borrowed; struct webhook_mr borrows from the parsed payload.
@@ -49,7 +53,7 @@ struct webhook_result {
 	enum webhook_outcome outcome;
 	int64_t event_id;    /* 0 for a duplicate */
 	int64_t run_id;      /* the gate run queued (or joined), else 0 */
-	int64_t job_id;      /* group-hook mode, project_create: the "onboard" job created (wake the runner), else 0 */
+	int64_t job_id;      /* the "onboard" (project_create) or "hold" (pipeline) job created (wake the runner), or 0 */
 	char reason[256];    /* why an event was ignored */
 	char event_label[32]; /* the event kind for metrics: merge_request, push, note, ..., other */
 };

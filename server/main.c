@@ -39,6 +39,19 @@ static void on_signal(int sig)
 	stop_requested = 1;
 }
 
+/* CivetWeb's own messages (it cannot bind, it cannot load OpenSSL, a certificate is unreadable) in its words. */
+static int civetweb_log(const struct mg_connection *conn, const char *message)
+{
+	(void)conn;
+	char line[512];
+	size_t n = 0;
+	for (const char *p = message; p && *p && n + 1 < sizeof(line); p++)
+		line[n++] = (*p == '\n' || *p == '\r') ? ' ' : *p;
+	line[n] = '\0';
+	log_error("civetweb: %s", line);
+	return 1; /* logged: CivetWeb writes nothing itself */
+}
+
 static void usage(FILE *out)
 {
 	fprintf(out,
@@ -381,10 +394,19 @@ static int cmd_serve(struct app *app)
 	}
 	options[n] = NULL;
 
-	mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
+	/* CivetWeb dlopens libssl.so and libcrypto.so for TLS (server/sslcompat gives both names); it returns the
+	 * features it could initialise (0 also when none were asked for) */
+	unsigned features = mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
+	if (app->tls && !(features & MG_FEATURES_SSL)) {
+		log_error("could not start the HTTPS server: CivetWeb could not initialise TLS (it loads libssl.so and "
+			  "libcrypto.so: mrgate's compat libraries next to it, in sslcompat/ or ../lib/mrgate/)");
+		mg_exit_library();
+		return 1;
+	}
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
 	cb.http_error = on_http_error;
+	cb.log_message = civetweb_log;
 	app->jobs = app_jobs_start(app);
 	if (!app->jobs) {
 		log_error("could not start the job workers");
@@ -392,7 +414,8 @@ static int cmd_serve(struct app *app)
 	}
 	struct mg_context *ctx = mg_start(&cb, app, options);
 	if (!ctx) {
-		log_error("could not listen on %s (is the port in use?)", app->cfg.listen);
+		log_error("could not start the HTTP server on %s%s (CivetWeb's reason is logged above)", app->cfg.listen,
+			  app->tls ? " with TLS" : "");
 		mg_exit_library();
 		jobs_runner_stop(app->jobs);
 		return 1;

@@ -16,6 +16,7 @@
 #include "apply.h"
 #include "audit.h"
 #include "gateconfig.h"
+#include "gatehold.h"
 #include "grouphook.h"
 #include "jobs.h"
 #include "jsonx.h"
@@ -166,6 +167,45 @@ static enum job_outcome onboard_item(void *user, const struct job_item *item, st
 	return job_id ? JOB_ITEM_CHANGED : JOB_ITEM_UNCHANGED;
 }
 
+/*
+ * A pipeline event (core/webhook.c queued the job): post the MR's gate state into that pipeline so that GitLab's
+ * merge check, which reads only the MR's head pipeline, sees it (core/gatehold.h).
+ */
+static enum job_outcome hold_item(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct app *app = user;
+	struct connection_client *cc = NULL;
+	struct connection_tuning tune;
+	int64_t pipeline_id = 0, mr_iid = 0;
+	const char *sha = NULL;
+	char msg[400] = "";
+	if (!item->has_repo || !jsonx_int64(item->params, "pipeline_id", &pipeline_id) ||
+	    !jsonx_int64(item->params, "mr_iid", &mr_iid) || !jsonx_str(item->params, "sha", &sha)) {
+		jobs_result_message(res, "a hold item needs a project, pipeline_id, mr_iid and sha");
+		return JOB_ITEM_ERROR;
+	}
+	app_gitlab_tuning(app, &tune);
+	enum core_status st = connection_client_shared(app->db, app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		jobs_result_message(res, "no GitLab connection");
+		return JOB_ITEM_ERROR;
+	}
+	if (st != CORE_OK) {
+		jobs_result_message(res, "could not open the GitLab connection (%s)", core_status_code(st));
+		return JOB_ITEM_RETRY;
+	}
+	limiter_acquire(app->gitlab_slots);
+	st = gatehold_pipeline(app->db, connection_client_gitlab(cc), app->cfg.public_url, item->repo_id, mr_iid,
+			       pipeline_id, sha, msg, sizeof(msg));
+	limiter_release(app->gitlab_slots);
+	connection_client_release(cc);
+	jobs_result_message(res, "%s", msg[0] ? msg : core_status_code(st));
+	if (st != CORE_OK)
+		return st == CORE_ENOTFOUND || st == CORE_EINVAL || st == CORE_EFORBIDDEN ? JOB_ITEM_ERROR
+											    : JOB_ITEM_RETRY;
+	return JOB_ITEM_CHANGED;
+}
+
 struct jobs_runner *app_jobs_start(struct app *app)
 {
 	app->gitlab_slots = limiter_new(app->cfg.gitlab_concurrency);
@@ -180,7 +220,8 @@ struct jobs_runner *app_jobs_start(struct app *app)
 	o.owner = app->instance;
 	struct jobs_runner *r = jobs_runner_start(app->db, &o);
 	if (r && (jobs_register(r, "apply", apply_item, app) != CORE_OK ||
-		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK)) {
+		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK ||
+		  jobs_register(r, "hold", hold_item, app) != CORE_OK)) {
 		jobs_runner_stop(r);
 		r = NULL;
 	}
@@ -457,13 +498,32 @@ int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap
 		status = 502;
 		goto out;
 	}
-	/* the group hook first: from here on every repo has at least one hook that delivers */
+	/* GitLab.com tells the plan: on free, group hooks never deliver */
+	st = grouphook_plan_check(connection_client_gitlab(cc), ci->group_id, msg, cap);
+	if (st != CORE_OK) {
+		status = st == CORE_ECONFLICT ? 409 : 502;
+		goto out;
+	}
+	/* the group hook first, then proof that it delivers: only then may project hooks go */
 	char hook_url[600];
 	struct apply_ctx ctx;
 	app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
 	st = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id, NULL, msg, cap);
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
 		status = st == CORE_ECONFLICT ? 409 : 502;
+		goto out;
+	}
+	st = grouphook_prove(app->db, connection_client_gitlab(cc), hook_url, ci->group_id, GROUPHOOK_PROOF_WAIT_S, msg,
+			     cap);
+	if (st != CORE_OK) {
+		/* not proven: the group hook we made goes, project mode stays as it was */
+		char rm[400] = "";
+		if (grouphook_remove(app->db, connection_client_gitlab(cc), hook_url, ci->group_id, rm, sizeof(rm)) !=
+		    CORE_OK)
+			log_warn("could not delete the unproven group webhook: %s", rm);
+		log_warn("hook_mode group refused: %s", msg);
+		status = st == CORE_ECONFLICT ? 409 : 502;
+	}
 out:
 	connection_client_release(cc);
 	return status;

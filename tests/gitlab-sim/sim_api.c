@@ -10,6 +10,7 @@
  */
 #include "sim_api.h"
 
+#include "sim_pipelines.h"
 #include "sim_render.h"
 
 #include <stdio.h>
@@ -46,6 +47,8 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_get, A},
     {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_edit, A},
     {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_delete, A},
+    {"POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger", sim_h_group_hook_test, A},
+    {"GET", "/api/v4/namespaces/:id", sim_h_namespace_get, A},
     {"GET", "/api/v4/projects", h_projects_list, A},
     {"GET", "/api/v4/projects/:id", h_project_get, A},
     {"PUT", "/api/v4/projects/:id", h_project_put, A},
@@ -66,6 +69,7 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/projects/:id/pipelines/:pipeline_id", sim_h_pipeline_get, A},
     {"GET", "/api/v4/projects/:id/merge_requests", sim_h_mrs_list, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid", sim_h_mr_get, A},
+    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/merge", sim_h_mr_merge, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/diffs", sim_h_mr_diffs, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/changes", sim_h_mr_changes, A},
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/pipelines", sim_h_mr_pipelines, A},

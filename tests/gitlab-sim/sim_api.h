@@ -39,6 +39,8 @@ void sim_h_group_hook_get(struct sim_req *r);
 void sim_h_group_hook_add(struct sim_req *r);
 void sim_h_group_hook_edit(struct sim_req *r);
 void sim_h_group_hook_delete(struct sim_req *r);
+void sim_h_group_hook_test(struct sim_req *r);
+void sim_h_namespace_get(struct sim_req *r);
 void sim_h_status_post(struct sim_req *r);
 void sim_h_statuses_list(struct sim_req *r);
 void sim_h_commit_get(struct sim_req *r);

@@ -26,7 +26,8 @@ static const char *project_hook_flags[] = {
     "note_events", "confidential_note_events", "job_events", "pipeline_events", "wiki_page_events",
     "deployment_events", "releases_events", "feature_flag_events", "resource_access_token_events",
     "enable_ssl_verification", "repository_update_events", "emoji_events", NULL};
-static const char *group_hook_extra_flags[] = {"subgroup_events", "member_events", "vulnerability_events", NULL};
+static const char *group_hook_extra_flags[] = {"subgroup_events", "member_events", "vulnerability_events",
+                                              "project_events", NULL};
 static const char *hook_strings[] = {"name", "description", "custom_webhook_template", "push_events_branch_filter",
                                      "branch_filter_strategy", NULL};
 
@@ -251,39 +252,23 @@ void sim_h_hook_delete(struct sim_req *r)
     sim_reply_text(r, 204, "application/json", "", 0);
 }
 
+static void deliver_test(struct sim_req *r, struct sim_hook *h, struct sim_project *p, const char *trigger);
+static bool valid_trigger(const char *trigger);
+
+/* POST /projects/:id/hooks/:hook_id/test/:trigger (GitLab 16.11+, TestHooks::ProjectService; see the group one). */
 void sim_h_hook_test(struct sim_req *r)
 {
     struct sim_project *p = sim_api_project(r, 0, 40);
     struct sim_hook *h = p ? find_hook(r, false, p->id) : NULL;
-    if (!h)
-        return;
-    if (strcmp(sim_req_cap(r, 2), "merge_requests_events") != 0) {
-        sim_reply_error(r, 400, "trigger does not have a valid value");
-        return;
-    }
-    struct sim_mr *last = NULL;
-    for (size_t i = 0; i < r->s->mrs.len; i++) {
-        struct sim_mr *m = r->s->mrs.items[i];
-        if (m->project_id == p->id)
-            last = m;
-    }
-    if (!last) {
-        sim_reply_message(r, 422, "Ensure the project has merge requests.");
-        return;
-    }
-    sim_hooks_fire_mr_to(r->s, h, last, "open");
-    sim_reply_message(r, 201, "201 Created");
+    if (h)
+        deliver_test(r, h, p, sim_req_cap(r, 2));
 }
 
-/* Group hooks: Owner, and only on Premium/Ultimate (else 403, the EE policy refuses admin_web_hook). */
+/* Group hooks: Owner (EE GroupPolicy: admin_group enables admin_web_hook). No licence check: the API answers on a
+ * Free group too; only delivery is licensed (sim_hooks.c group_hook_reaches). */
 static struct sim_group *hook_group(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 50);
-    if (g && sim_group_tier(g) == SIM_TIER_FREE) {
-        sim_reply_message(r, 403, "403 Forbidden");
-        return NULL;
-    }
-    return g;
+    return sim_api_group(r, 0, 50);
 }
 
 void sim_h_group_hooks_list(struct sim_req *r)
@@ -324,6 +309,87 @@ void sim_h_group_hook_delete(struct sim_req *r)
         return;
     h->removed = true;
     sim_reply_text(r, 204, "application/json", "", 0);
+}
+
+/*
+ * POST /groups/:id/hooks/:hook_id/test/:trigger (GitLab 17.1+; API::Hooks::TriggerTest, EE TestHooks::GroupService):
+ * the sample data of the group's first project with commits, delivered at once through hook.execute(force: true),
+ * so neither the hook's event flags, its alert status nor the group's licence are looked at. 201 when the receiver
+ * answered 2xx, else 422 with the failure. Triggers other than push_events and merge_requests_events are not
+ * modelled (422 "Testing not available for this hook").
+ */
+void sim_h_group_hook_test(struct sim_req *r)
+{
+    struct sim_group *g = hook_group(r);
+    struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
+    if (!h)
+        return;
+    struct sim_project *first = NULL; /* Group#first_non_empty_project: by id, descendants included */
+    for (size_t i = 0; i < r->s->projects.len && !first; i++) {
+        struct sim_project *p = r->s->projects.items[i];
+        if (!p->removed && p->commits.len > 0 && sim_group_is_under(p->ns, g))
+            first = p;
+    }
+    if (!first) {
+        if (!valid_trigger(sim_req_cap(r, 2)))
+            sim_reply_error(r, 400, "trigger does not have a valid value");
+        else
+            sim_reply_message(r, 422, "Ensure the group has a project with commits.");
+        return;
+    }
+    deliver_test(r, h, first, sim_req_cap(r, 2));
+}
+
+static bool valid_trigger(const char *trigger)
+{
+    static const char *triggers[] = {"push_events", "tag_push_events", "issues_events", "confidential_issues_events",
+                                     "note_events", "merge_requests_events", "job_events", "pipeline_events",
+                                     "wiki_page_events", "releases_events", "emoji_events",
+                                     "resource_access_token_events", NULL};
+    for (size_t i = 0; triggers[i]; i++)
+        if (strcmp(triggers[i], trigger) == 0)
+            return true;
+    return false;
+}
+
+/* The sample data of p for trigger, delivered at once (hook.execute(force: true)); 201 on a 2xx answer, else 422. */
+static void deliver_test(struct sim_req *r, struct sim_hook *h, struct sim_project *p, const char *trigger)
+{
+    if (!valid_trigger(trigger)) {
+        sim_reply_error(r, 400, "trigger does not have a valid value");
+        return;
+    }
+    struct sim_delivery *d = NULL;
+    if (strcmp(trigger, "push_events") == 0) {
+        d = sim_hooks_fire_push_sample_to(r->s, h, p);
+    } else if (strcmp(trigger, "merge_requests_events") == 0) {
+        struct sim_mr *last = NULL;
+        for (size_t i = 0; i < r->s->mrs.len; i++) {
+            struct sim_mr *m = r->s->mrs.items[i];
+            if (m->project_id == p->id)
+                last = m;
+        }
+        if (!last) {
+            sim_reply_message(r, 422, "Ensure the project has merge requests.");
+            return;
+        }
+        d = sim_hooks_fire_mr_to(r->s, h, last, NULL);
+    } else {
+        sim_reply_message(r, 422, "Testing not available for this hook");
+        return;
+    }
+    int64_t id = d->id;
+    sim_hooks_wait(r->s, id, (r->s->webhook_timeout_s + 2) * 1000);
+    d = sim_delivery_by_id(r->s, id);
+    if (d && d->state == SIM_DELIVERY_DONE && d->response_status >= 200 && d->response_status < 300) {
+        sim_reply_message(r, 201, "201 Created");
+        return;
+    }
+    char *msg = !d || d->state != SIM_DELIVERY_DONE ? sim_strdup("Hook execution timed out")
+                : d->error                          ? sim_strdup(d->error)
+                                                    : sim_printf("%ld", (long)d->response_status);
+    sim_reply_message(r, 422, msg);
+    free(msg);
 }
 
 /* --- commits, statuses, pipelines ------------------------------------------------------------------------ */
@@ -423,6 +489,7 @@ void sim_h_status_post(struct sim_req *r)
         }
         pl = newest_pipeline(s, p->id, c->sha, ref);
     }
+    bool created_pipeline = !pl;
     if (!pl) {
         /* No pipeline for this sha and ref: GitLab creates an external one. */
         pl = sim_xcalloc(1, sizeof(*pl));
@@ -498,7 +565,11 @@ void sim_h_status_post(struct sim_req *r)
         set_str(&st->finished_at, NULL);
         st->finished_at = sim_now_iso();
     }
+    char before[32];
+    snprintf(before, sizeof(before), "%s", created_pipeline ? "" : pl->status);
     sim_pipeline_refresh(s, pl);
+    if (strcmp(before, pl->status) != 0)
+        sim_hooks_fire_pipeline(s, pl, NULL); /* a pipeline hook on every status transition */
     free(p->last_activity_at);
     p->last_activity_at = sim_now_iso();
     sim_reply_json(r, 201, sim_render_status(s, st));
@@ -1008,5 +1079,32 @@ void sim_h_compare(struct sim_req *r)
     char *w = sim_printf("%s/%s/-/compare/%s...%s", r->s->instance_url, p->path_with_namespace, a->sha, b->sha);
     json_object_object_add(o, "web_url", json_object_new_string(w));
     free(w);
+    sim_reply_json(r, 200, o);
+}
+
+/*
+ * GET /namespaces/:id (groups only here). EE's Namespace entity adds `plan` (the top-level group's plan:
+ * Namespace#actual_plan_name) for users who may admin the namespace (Owner). The simulator answers as GitLab.com
+ * does, where a plan is the tier ("free", "premium", "ultimate"); a self-managed instance reports "default" for
+ * every group (the licence is the instance's), which the simulator does not model.
+ */
+void sim_h_namespace_get(struct sim_req *r)
+{
+    const char *id = sim_req_cap(r, 0);
+    int64_t n = 0;
+    struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
+    if (!g || !sim_can_see_group(r->token, g)) {
+        sim_reply_message(r, 404, "404 Namespace Not Found");
+        return;
+    }
+    struct json_object *o = sim_render_namespace(r->s, g);
+    if (sim_access_group(r->token, g) >= 50) {
+        int t = sim_group_tier(g);
+        json_object_object_add(o, "plan", json_object_new_string(t == SIM_TIER_ULTIMATE  ? "ultimate"
+                                                                 : t == SIM_TIER_PREMIUM ? "premium"
+                                                                                         : "free"));
+        json_object_object_add(o, "trial_ends_on", NULL);
+        json_object_object_add(o, "trial", json_object_new_boolean(false));
+    }
     sim_reply_json(r, 200, o);
 }

@@ -11,6 +11,7 @@
 
 #include "sim_api.h"
 #include "sim_hooks.h"
+#include "sim_pipelines.h"
 #include "sim_render.h"
 
 #include <errno.h>
@@ -1104,6 +1105,8 @@ void sim_control_handle(struct sim_req *r)
 {
     bool path_matched = false;
     const struct sim_route *rt = sim_route_match(r, routes, sizeof(routes) / sizeof(routes[0]), &path_matched);
+    if (!rt && !path_matched && sim_pipelines_control(r))
+        return;
     if (!rt) {
         sim_reply_error(r, path_matched ? 405 : 404, path_matched ? "method not allowed" : "no such control endpoint");
         return;

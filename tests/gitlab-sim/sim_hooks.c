@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/time.h>
+#include <time.h>
 
 #define SIM_MAX_WORKERS 16
 #define SIM_FAILS_TEMPORARY 4
@@ -148,7 +149,8 @@ static struct json_object *mr_payload(struct sim *s, struct sim_mr *mr, const ch
     json_object_object_add(lc, "author", au);
     json_object_object_add(a, "last_commit", lc);
     json_object_object_add(a, "labels", json_object_new_array());
-    json_object_object_add(a, "action", json_object_new_string(action));
+    if (action) /* a test delivery's to_hook_data has no action */
+        json_object_object_add(a, "action", json_object_new_string(action));
     if (oldrev)
         json_object_object_add(a, "oldrev", json_object_new_string(oldrev));
     json_object_object_add(a, "detailed_merge_status", json_object_new_string(opened ? "mergeable" : "not_open"));
@@ -161,7 +163,7 @@ static struct json_object *mr_payload(struct sim *s, struct sim_mr *mr, const ch
         json_object_object_add(ch, "current", json_object_new_string(mr->updated_at));
         json_object_object_add(changes, "updated_at", ch);
     }
-    if (strcmp(action, "reopen") == 0 || strcmp(action, "close") == 0) {
+    if (action && (strcmp(action, "reopen") == 0 || strcmp(action, "close") == 0)) {
         struct json_object *ch = json_object_new_object();
         json_object_object_add(ch, "previous", json_object_new_int(opened ? 2 : 1));
         json_object_object_add(ch, "current", json_object_new_int(opened ? 1 : 2));
@@ -304,7 +306,8 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
     char *event_uuid = sim_new_uuid(s);
     for (size_t i = 0; i < s->hooks.len; i++) {
         struct sim_hook *h = s->hooks.items[i];
-        if (!h->group_hook || !hook_executable(h) || !group_hook_reaches(s, h, p))
+        /* GitLab 17.6+: only group hooks with project_events get project_create / project_destroy */
+        if (!h->group_hook || !hook_executable(h) || !hook_flag(h, "project_events") || !group_hook_reaches(s, h, p))
             continue;
         struct sim_delivery *d = queue_delivery(s, h, "Project Hook", event_name, body, NULL, event_uuid, 0);
         if (ids_out)
@@ -312,6 +315,131 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
     }
     free(event_uuid);
     json_object_put(o);
+}
+
+void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json_object *ids_out)
+{
+    /* webhook_events.md "Pipeline events" (Gitlab::DataBuilder::Pipeline): fired on every status transition */
+    struct sim_project *p = sim_project_by_id(s, pl->project_id);
+    if (!p)
+        return;
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "object_kind", json_object_new_string("pipeline"));
+    struct json_object *a = json_object_new_object();
+    json_object_object_add(a, "id", json_object_new_int64(pl->id));
+    json_object_object_add(a, "iid", json_object_new_int64(pl->iid));
+    json_object_object_add(a, "name", NULL);
+    json_object_object_add(a, "ref", json_object_new_string(pl->ref));
+    json_object_object_add(a, "tag", json_object_new_boolean(false));
+    json_object_object_add(a, "sha", json_object_new_string(pl->sha));
+    json_object_object_add(a, "before_sha", json_object_new_string("0000000000000000000000000000000000000000"));
+    json_object_object_add(a, "source", json_object_new_string(pl->source));
+    json_object_object_add(a, "status", json_object_new_string(pl->status));
+    json_object_object_add(a, "detailed_status", json_object_new_string(pl->status));
+    json_object_object_add(a, "stages", json_object_new_array());
+    json_object_object_add(a, "created_at", json_object_new_string(pl->created_at));
+    json_object_object_add(a, "finished_at", NULL);
+    json_object_object_add(a, "duration", NULL);
+    json_object_object_add(a, "queued_duration", NULL);
+    json_object_object_add(a, "variables", json_object_new_array());
+    char *url = sim_printf("%s/%s/-/pipelines/%lld", s->instance_url, p->path_with_namespace, (long long)pl->id);
+    json_object_object_add(a, "url", json_object_new_string(url));
+    free(url);
+    json_object_object_add(o, "object_attributes", a);
+    struct sim_mr *mr = pl->mr_iid ? sim_mr_find(s, p->id, pl->mr_iid) : NULL;
+    if (mr) {
+        struct json_object *m = json_object_new_object();
+        json_object_object_add(m, "id", json_object_new_int64(mr->id));
+        json_object_object_add(m, "iid", json_object_new_int64(mr->iid));
+        json_object_object_add(m, "title", json_object_new_string(mr->title));
+        json_object_object_add(m, "source_branch", json_object_new_string(mr->source_branch));
+        json_object_object_add(m, "source_project_id", json_object_new_int64(p->id));
+        json_object_object_add(m, "target_branch", json_object_new_string(mr->target_branch));
+        json_object_object_add(m, "target_project_id", json_object_new_int64(p->id));
+        json_object_object_add(m, "state", json_object_new_string(mr->state));
+        char *mu = sim_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p->path_with_namespace,
+                              (long long)mr->iid);
+        json_object_object_add(m, "url", json_object_new_string(mu));
+        free(mu);
+        json_object_object_add(o, "merge_request", m);
+    } else {
+        json_object_object_add(o, "merge_request", NULL);
+    }
+    struct json_object *user = json_object_new_object();
+    json_object_object_add(user, "id", json_object_new_int64(s->root_user->id));
+    json_object_object_add(user, "name", json_object_new_string(s->root_user->name));
+    json_object_object_add(user, "username", json_object_new_string(s->root_user->username));
+    json_object_object_add(o, "user", user);
+    json_object_object_add(o, "project", hook_project(s, p, true));
+    struct json_object *commit = json_object_new_object();
+    json_object_object_add(commit, "id", json_object_new_string(pl->sha));
+    json_object_object_add(o, "commit", commit);
+    json_object_object_add(o, "builds", json_object_new_array());
+    const char *body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+    char *event_uuid = sim_new_uuid(s);
+    char *event_name = sim_printf("pipeline:%s", pl->status);
+    for (size_t i = 0; i < s->hooks.len; i++) {
+        struct sim_hook *h = s->hooks.items[i];
+        if (!hook_executable(h) || !hook_flag(h, "pipeline_events"))
+            continue;
+        if (!(h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id))
+            continue;
+        struct sim_delivery *d = queue_delivery(s, h, "Pipeline Hook", event_name, body, NULL, event_uuid, 0);
+        if (ids_out)
+            json_object_array_add(ids_out, json_object_new_int64(d->id));
+    }
+    free(event_name);
+    free(event_uuid);
+    json_object_put(o);
+}
+
+struct sim_delivery *sim_hooks_fire_push_sample_to(struct sim *s, struct sim_hook *h, struct sim_project *p)
+{
+    /* Gitlab::DataBuilder::Push.build_sample: the default branch's head as a push of one commit */
+    struct sim_commit *c = p->commits.items[0];
+    struct json_object *o = json_object_new_object();
+    json_object_object_add(o, "object_kind", json_object_new_string("push"));
+    json_object_object_add(o, "event_name", json_object_new_string("push"));
+    json_object_object_add(o, "before", json_object_new_string(c->parent[0] ? c->parent : "0000000000000000000000000000000000000000"));
+    json_object_object_add(o, "after", json_object_new_string(c->sha));
+    char *ref = sim_printf("refs/heads/%s", p->default_branch);
+    json_object_object_add(o, "ref", json_object_new_string(ref));
+    free(ref);
+    json_object_object_add(o, "checkout_sha", json_object_new_string(c->sha));
+    json_object_object_add(o, "user_id", json_object_new_int64(s->root_user->id));
+    json_object_object_add(o, "user_name", json_object_new_string(s->root_user->name));
+    json_object_object_add(o, "user_username", json_object_new_string(s->root_user->username));
+    json_object_object_add(o, "project_id", json_object_new_int64(p->id));
+    json_object_object_add(o, "project", hook_project(s, p, true));
+    json_object_object_add(o, "commits", json_object_new_array());
+    json_object_object_add(o, "total_commits_count", json_object_new_int(1));
+    char *event_uuid = sim_new_uuid(s);
+    struct sim_delivery *d = queue_delivery(
+        s, h, "Push Hook", "push:test",
+        json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE), NULL, event_uuid, 0);
+    free(event_uuid);
+    json_object_put(o);
+    return d;
+}
+
+void sim_hooks_wait(struct sim *s, int64_t delivery_id, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += timeout_ms / 1000;
+    deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (deadline.tv_nsec >= 1000000000L) {
+        deadline.tv_sec++;
+        deadline.tv_nsec -= 1000000000L;
+    }
+    uint64_t gen = s->generation;
+    for (;;) {
+        struct sim_delivery *d = sim_delivery_by_id(s, delivery_id);
+        if (gen != s->generation || !d || d->state == SIM_DELIVERY_DONE)
+            return;
+        if (pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline) != 0)
+            return;
+    }
 }
 
 struct sim_delivery *sim_hooks_redeliver(struct sim *s, struct sim_delivery *d)

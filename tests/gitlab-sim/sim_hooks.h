@@ -28,6 +28,13 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
 /* Deliver an MR event to one hook regardless of its event flags (the API's "test" endpoint). */
 struct sim_delivery *sim_hooks_fire_mr_to(struct sim *s, struct sim_hook *h, struct sim_mr *mr, const char *action);
 
+/* A Pipeline Hook event for pl (its current status) to hooks with pipeline_events. */
+void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json_object *ids_out);
+/* The push sample of project p (its default branch head) to one hook (the group hook test endpoint). */
+struct sim_delivery *sim_hooks_fire_push_sample_to(struct sim *s, struct sim_hook *h, struct sim_project *p);
+/* Wait (lock held) until delivery delivery_id is done, the world is reset or timeout_ms passed. */
+void sim_hooks_wait(struct sim *s, int64_t delivery_id, int timeout_ms);
+
 /* A new attempt of delivery d: same body, Idempotency-Key and event UUID, new webhook UUID. NULL if the
    hook is gone. */
 struct sim_delivery *sim_hooks_redeliver(struct sim *s, struct sim_delivery *d);

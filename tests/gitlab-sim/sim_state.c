@@ -813,15 +813,25 @@ struct sim_note *sim_note_by_id(struct sim *s, int64_t id)
 
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr)
 {
-    /* The newest pipeline on the MR's head sha for its source branch or its MR refs. */
-    char mr_ref[64];
-    snprintf(mr_ref, sizeof(mr_ref), "refs/merge-requests/%lld/", (long long)mr->iid);
-    for (size_t i = s->pipelines.len; i > 0; i--) {
-        struct sim_pipeline *pl = s->pipelines.items[i - 1];
-        if (pl->project_id != mr->project_id || strcmp(pl->sha, mr->sha) != 0)
-            continue;
-        if (strcmp(pl->ref, mr->source_branch) == 0 || strncmp(pl->ref, mr_ref, strlen(mr_ref)) == 0)
-            return pl;
+    /*
+     * MergeRequest#find_actual_head_pipeline: all_pipelines.for_sha_or_source_sha(diff_head_sha).first, where
+     * all_pipelines (Ci::PipelinesForMergeRequestFinder) are the MR's own pipelines (source merge_request_event:
+     * detached on the head sha, merged results with the head as source_sha) and the source branch's other pipelines
+     * (external ones included), sorted "CASE source WHEN merge_request_event THEN 0 ELSE 1 END, id DESC": any merge
+     * request pipeline wins over a newer branch pipeline.
+     */
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = s->pipelines.len; i > 0; i--) {
+            struct sim_pipeline *pl = s->pipelines.items[i - 1];
+            if (pl->project_id != mr->project_id)
+                continue;
+            bool mr_pipeline = strcmp(pl->source, "merge_request_event") == 0;
+            if (pass == 0 && mr_pipeline && pl->mr_iid == mr->iid &&
+                (strcmp(pl->sha, mr->sha) == 0 || strcmp(pl->source_sha, mr->sha) == 0))
+                return pl;
+            if (pass == 1 && !mr_pipeline && strcmp(pl->ref, mr->source_branch) == 0 && strcmp(pl->sha, mr->sha) == 0)
+                return pl;
+        }
     }
     return NULL;
 }

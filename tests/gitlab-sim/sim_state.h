@@ -151,6 +151,9 @@ struct sim_pipeline {
     char *created_at;
     char *updated_at;
     struct sim_user *user; /* borrowed */
+    char source_sha[41];   /* merged-results pipelines: the MR head the merge commit was made of, else "" */
+    char target_sha[41];   /* merged-results pipelines: the target branch head, else "" */
+    int64_t mr_iid;        /* merge request pipelines (detached, merged results), else 0 */
 };
 
 struct sim_status {

@@ -317,11 +317,14 @@ def test_project_hooks_crud():
     eq((r.status, r.json()), (404, {"message": "404 Not found"}), "deleted")
 
 
-def test_group_hooks_only_premium():
+def test_group_hooks_api_has_no_licence_check():
+    # EE GroupPolicy: can?(:admin_group) enables admin_web_hook, no licence condition; only delivery is licensed
     sim.add_group("freeco", tier="free")
     sim.add_project("freeco", "app")
     r = admin.post("/api/v4/groups/freeco/hooks", {"url": "https://h.example.com/x"})
-    eq(r.status, 403, "free tier")
+    eq(r.status, 201, "free tier accepts the call")
+    eq(r.json()["project_events"], False, "project_events defaults to false")
+    eq(admin.delete(f"/api/v4/groups/freeco/hooks/{r.json()['id']}").status, 204, "delete on free")
     r = admin.post("/api/v4/groups/acme/hooks", {"url": "https://h.example.com/x", "merge_requests_events": True})
     eq(r.status, 201, "premium")
     assert_shape("group-hook.json", r.json(), nullable={"$.custom_webhook_template", "$.name", "$.description"})
@@ -447,5 +450,5 @@ run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid
      test_read_api_token_cannot_write, test_pat_self_and_user_shapes_and_bot, test_group_by_id_and_encoded_path,
      test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
      test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination,
-     test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_only_premium, test_commit_statuses,
+     test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_api_has_no_licence_check, test_commit_statuses,
      test_merge_request_diffs_notes_archive, test_counters_by_template])

@@ -151,7 +151,8 @@ def test_unreachable_hook_counts_as_failure():
 def test_group_hook_gets_mr_and_project_events():
     c = fresh()
     rx = Receiver()
-    r = c.post("/api/v4/groups/acme/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True})
+    r = c.post("/api/v4/groups/acme/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True,
+                                              "project_events": True})
     eq(r.status, 201, "group hook")
     made = sim.add_project("acme/team01", "brand-new", wait=True)
     eq(len(made["deliveries"]), 1, "project_create delivery")
@@ -167,7 +168,96 @@ def test_group_hook_gets_mr_and_project_events():
     eq(len(rx.received()), 2, "outside the group")
 
 
-run([test_mr_open_delivers_documented_payload_and_headers, test_push_and_reopen_actions,
+def test_project_events_need_the_flag():
+    c = fresh()
+    rx = Receiver()
+    r = c.post("/api/v4/groups/acme/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True})
+    eq((r.status, r.json()["project_events"]), (201, False), "group hook without project_events")
+    made = sim.add_project("acme/team01", "quiet-one", wait=True)
+    eq((made["deliveries"], rx.received()), ([], []), "no project_create without project_events")
+    sim.open_mr(made["id"], [{"path": "x", "content": "y\n"}], wait=True)
+    eq([x["headers"]["X-Gitlab-Event"] for x in rx.received()], ["Merge Request Hook"], "MR events still")
+
+
+def test_free_group_hooks_never_deliver():
+    c = fresh()
+    rx = Receiver()
+    sim.add_group("freeco", tier="free")
+    made = sim.add_project("freeco/sub", "app", wait=True)
+    r = c.post("/api/v4/groups/freeco/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True,
+                                                "project_events": True})
+    eq(r.status, 201, "the API accepts the hook")
+    sim.add_project("freeco/sub", "later", wait=True)
+    sim.open_mr(made["id"], [{"path": "x", "content": "y\n"}], wait=True)
+    eq(rx.received(), [], "no event reaches a Free group's hook")
+
+
+def test_group_hook_test_endpoint():
+    c = fresh()
+    rx = Receiver()
+    h = c.post("/api/v4/groups/acme/hooks", {"url": rx.url, "token": "g", "merge_requests_events": True}).json()
+    r = c.post(f"/api/v4/groups/acme/hooks/{h['id']}/test/push_events", {})
+    eq((r.status, r.json()), (201, {"message": "201 Created"}), "push test")
+    got = rx.received()
+    eq(len(got), 1, "delivered before the answer (hook.execute runs in the request)")
+    eq((got[0]["headers"]["X-Gitlab-Event"], got[0]["headers"]["X-Gitlab-Token"], got[0]["body"]["object_kind"]),
+       ("Push Hook", "g", "push"), "push sample, although push_events is off")
+    r = c.post(f"/api/v4/groups/acme/hooks/{h['id']}/test/merge_requests_events", {})
+    eq((r.status, r.json()), (422, {"message": "Ensure the project has merge requests."}), "no MR yet")
+    eq(c.post(f"/api/v4/groups/acme/hooks/{h['id']}/test/bogus", {}).status, 400, "unknown trigger")
+    eq(c.post(f"/api/v4/groups/acme/hooks/999999/test/push_events", {}).status, 404, "unknown hook")
+    # a receiver that refuses: 422 with why
+    bad = Receiver(status=500)
+    h2 = c.post("/api/v4/groups/acme/hooks", {"url": bad.url, "token": "g"}).json()
+    r = c.post(f"/api/v4/groups/acme/hooks/{h2['id']}/test/push_events", {})
+    eq(r.status, 422, "receiver answered 500")
+    # TestHooks::GroupService calls hook.execute(force: true): no licence check, so a Free group's test delivers
+    sim.add_group("freeco", tier="free")
+    sim.add_project("freeco", "app", wait=True)
+    rx2 = Receiver()
+    h3 = c.post("/api/v4/groups/freeco/hooks", {"url": rx2.url, "token": "g"}).json()
+    eq(c.post(f"/api/v4/groups/freeco/hooks/{h3['id']}/test/push_events", {}).status, 201, "free test")
+    eq(len(rx2.received()), 1, "the test bypasses the licence")
+    sim.add_group("emptyco", tier="premium")
+    h4 = c.post("/api/v4/groups/emptyco/hooks", {"url": rx2.url}).json()
+    r = c.post(f"/api/v4/groups/emptyco/hooks/{h4['id']}/test/push_events", {})
+    eq((r.status, r.json()), (422, {"message": "Ensure the group has a project with commits."}), "no project")
+
+
+def test_project_hook_test_endpoint():
+    c = fresh()
+    rx = Receiver()
+    p = a_project(c)
+    h = add_hook(c, p["id"], rx.url)
+    r = c.post(f"/api/v4/projects/{p['id']}/hooks/{h['id']}/test/merge_requests_events", {})
+    eq((r.status, r.json()), (422, {"message": "Ensure the project has merge requests."}), "no MR")
+    mr = sim.open_mr(p["id"], [{"path": "t", "content": "1\n"}], notify=False)
+    r = c.post(f"/api/v4/projects/{p['id']}/hooks/{h['id']}/test/merge_requests_events", {})
+    eq(r.status, 201, "test")
+    got = rx.received()
+    eq(len(got), 1, "delivered in the request")
+    oa = got[0]["body"]["object_attributes"]
+    eq((oa["iid"], "action" in oa), (mr["iid"], False), "to_hook_data of the newest MR, without an action")
+
+
+def test_namespace_plan_for_owners():
+    sim.reset()
+    sim.add_group("freeco", tier="free")
+    sim.add_group("paid", tier="ultimate")
+    sim.add_group("paid/sub")
+    sim.add_token("t-owner", access={"freeco": 50, "paid": 50})
+    sim.add_token("t-maint", access={"paid": 40})
+    o = sim.client("t-owner")
+    eq(o.get("/api/v4/namespaces/freeco").json()["plan"], "free", "free plan")
+    eq(o.get("/api/v4/namespaces/paid%2Fsub").json()["plan"], "ultimate", "subgroup: the top group's plan")
+    r = sim.client("t-maint").get("/api/v4/namespaces/paid")
+    eq((r.status, "plan" in r.json()), (200, False), "plan for owners only")
+    eq(o.get("/api/v4/namespaces/nope").status, 404, "unknown")
+
+
+run([test_project_events_need_the_flag, test_free_group_hooks_never_deliver, test_group_hook_test_endpoint,
+     test_project_hook_test_endpoint, test_namespace_plan_for_owners,
+     test_mr_open_delivers_documented_payload_and_headers, test_push_and_reopen_actions,
      test_redeliver_keeps_idempotency_key, test_four_failures_temporarily_disable,
      test_forty_failures_disable_permanently, test_unreachable_hook_counts_as_failure,
      test_group_hook_gets_mr_and_project_events])

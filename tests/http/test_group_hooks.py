@@ -1,11 +1,15 @@
-"""HTTP: group-hook mode against the GitLab simulator.
+"""HTTP: group-hook mode against the GitLab simulator (faithful to GitLab on licensing and project events).
 
-Shows: on a premium group with an Owner group access token, PUT /api/settings {"hook_mode":"group"} leaves exactly
-one group hook of ours and no project hook of ours while the repos stay `gated`; a project added in a gated
-subgroup (GitLab sends project_create to the group hook) is listed, gated and gets its merge setting within
-seconds, without any resync; an MR on it gets an `mrgate` status through the group hook; switching back to project
-mode gives every gated repo exactly one project hook and removes the group hook; a free-tier group or a
-non-Owner token is refused with a clear message.
+Shows: on a Free group (the group-hooks API accepts calls, delivery never happens) the switch is refused with why,
+every project hook is still there and MR events still arrive; on a GitLab that accepts the hook test but never
+delivers (a double) the switch is refused after the wait, the group hook mrgate made is deleted and project mode
+stays; a non-Owner token is refused. On a premium group with an Owner group access token, PUT /api/settings
+{"hook_mode":"group"} proves the group hook with a test delivery, then leaves exactly one group hook of ours
+(merge request and project events) and no project hook of ours while the repos stay `gated`; a project created in a
+nested subgroup (project_create to the group hook) is listed, gated and gets its merge setting within seconds,
+without any resync; an MR on it gets an `mrgate` status through the group hook; a resync repairs a group hook whose
+project_events was turned off; switching back to project mode gives every gated repo exactly one project hook and
+removes the group hook.
 """
 import time
 
@@ -20,6 +24,7 @@ sim = Sim("group_hooks_sim")
 sim.seed("ghq", projects=12, depth=1, fanout=2, tier="premium")
 sim.add_group("ghfree", tier="free")
 sim.add_project("ghfree", "one", notify=False)
+sim.add_project("ghfree/sub", "two", notify=False)
 sim.add_token(TOKEN, kind="group_access", access={"ghq": 50})
 sim.add_token(DEV, kind="group_access", access={"ghq": 40})
 sim.add_token(FREE, kind="group_access", access={"ghfree": 50})
@@ -71,10 +76,41 @@ def no_applying():
     return c.get("/api/repos?status=applying&limit=1").json()["count"] == 0
 
 
-def test_free_tier_and_non_owner_are_refused():
-    connect(FREE, "ghfree")
-    r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 409 and "Premium or Ultimate and an Owner token" in r.json()["message"], r.body
+def mrgate_verdict(pid, sha, timeout=30):
+    return wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"
+                             and s["status"] in ("success", "failed")], timeout, "mrgate verdict")
+
+
+def test_free_group_switch_refused_and_project_hooks_kept():
+    # its own mrgate: the Free group's repos never mix with ghq's
+    fsrv = Mrgate("group_hooks_free", env={"MRGATE_GITLAB_RATE_LIMIT": "0"})
+    fc = fsrv.login()
+    fhook = fsrv.base + "/hooks/gitlab"
+    r = fc.put("/api/connection", {"gitlab_url": sim.base, "group": "ghfree", "token": FREE})
+    assert r.status == 200, r.body
+    r = fc.post("/api/sync")
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+    wait_for(lambda: fc.get(f"/api/sync?id={run_id}").json()["state"] != "running", 60, "sync")
+    assert fc.put("/api/configs/groups/ghfree", GATED).status == 200
+    wait_for(lambda: fc.get("/api/repos?status=applying&limit=1").json()["count"] == 0, 60, "apply")
+    mine = lambda: [h for h in sim.hooks() if h["url"] == fhook]  # noqa: E731
+    before = sorted((h["id"], h["project_id"]) for h in mine())
+    assert len(before) == 2 and all(not h["group_hook"] for h in mine()), mine()
+    r = fc.put("/api/settings", {"hook_mode": "group"})
+    assert r.status == 409, r.body
+    msg = r.json()["message"]
+    assert "Premium or Ultimate" in msg and "free" in msg and "project webhooks are kept" in msg, msg
+    assert fc.get("/api/settings").json()["hook_mode"] == "project"
+    assert sorted((h["id"], h.get("project_id")) for h in mine()) == before, mine()
+    # merge request events still arrive through the project hooks
+    pid = before[0][1]
+    mr = sim.open_mr(pid, [{"path": "app.py", "content": "print('free')\n"}])
+    assert mrgate_verdict(pid, mr["sha"])[0]["status"] == "success"
+    fsrv.stop()
+
+
+def test_non_owner_is_refused():
     connect(DEV, "ghq")
     r = c.put("/api/settings", {"hook_mode": "group"})
     assert r.status == 409 and "Owner" in r.json()["message"], r.body
@@ -93,8 +129,29 @@ def test_setup_project_mode():
     assert groups == [] and sorted(h["project_id"] for h in projects) == ids, ours()
 
 
+def test_double_that_never_delivers_is_refused():
+    # a GitLab double: the hook test answers 201 but nothing is ever delivered
+    _, projects_before = ours()
+    sim.script("POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger",
+               [{"status": 201, "body": {"message": "201 Created"}}])
+    t0 = time.time()
+    r = c.put("/api/settings", {"hook_mode": "group"})
+    print(f"  refused after {time.time() - t0:.1f}s")
+    assert r.status == 409, r.body
+    msg = r.json()["message"]
+    assert "did not reach" in msg and HOOK in msg and "project webhooks are kept" in msg, msg
+    assert c.get("/api/settings").json()["hook_mode"] == "project"
+    groups, projects = ours()
+    assert groups == [], "the unproven group hook is deleted"
+    assert sorted(h["id"] for h in projects) == sorted(h["id"] for h in projects_before)
+    pid = projects[0]["project_id"]
+    mr = sim.open_mr(pid, [{"path": "ok.py", "content": "x = 1\n"}])
+    assert mrgate_verdict(pid, mr["sha"])[0]["status"] == "success"
+
+
 def test_switch_to_group_mode():
     before = gated_ids()
+    tests_before = len(sim.deliveries(event="Push Hook"))
     r = c.put("/api/settings", {"hook_mode": "group"})
     assert r.status == 200 and r.json()["hook_mode"] == "group", r.body
     wait_for(lambda: not ours()[1], 30, "project hooks removed")
@@ -102,7 +159,9 @@ def test_switch_to_group_mode():
     groups, projects = ours()
     assert len(groups) == 1 and projects == [], (groups, projects)
     g = groups[0]
-    assert g["merge_requests_events"] and not g["push_events"] and g["token"], g
+    assert g["merge_requests_events"] and g["project_events"] and not g["push_events"] and g["token"], g
+    tests = sim.deliveries(event="Push Hook")
+    assert len(tests) == tests_before + 1 and tests[-1]["hook_id"] == g["id"] and tests[-1]["success"], tests
     assert gated_ids() == before
     for pid in before:
         assert sim.project(pid)["settings"]["only_allow_merge_if_pipeline_succeeds"] is True
@@ -110,12 +169,13 @@ def test_switch_to_group_mode():
 
 def test_project_create_gates_new_repo_without_resync():
     runs_before = c.get("/api/sync").json()["id"]
-    made = sim.add_project(SUB, "fresh-one", wait=True)
+    made = sim.add_project(f"{SUB}/nested/deeper", "fresh-one", wait=True)
+    assert len(made["deliveries"]) == 1, made
     pid = made["id"]
     t0 = time.time()
     row = wait_for(lambda: [r for r in repos() if r["id"] == pid and r["status"] == "gated"], 10, "new repo gated")
     print(f"  new repo gated {time.time() - t0:.1f}s after project_create")
-    assert row[0]["path_with_namespace"] == f"{SUB}/fresh-one", row
+    assert row[0]["path_with_namespace"] == f"{SUB}/nested/deeper/fresh-one", row
     wait_for(lambda: sim.project(pid)["settings"]["only_allow_merge_if_pipeline_succeeds"] is True, 10, "merge setting")
     assert c.get("/api/sync").json()["id"] == runs_before, "no resync ran"
     assert ours()[1] == [], "no project hook in group mode"
@@ -125,9 +185,29 @@ def test_project_create_gates_new_repo_without_resync():
     assert st[0]["status"] == "success", st
 
 
+def test_resync_repairs_project_events_off():
+    g = ours()[0][0]
+    owner = sim.client(TOKEN)
+    r = owner.put(f"/api/v4/groups/ghq/hooks/{g['id']}", {"project_events": False})
+    assert r.status == 200 and r.json()["project_events"] is False, r.body
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+    # the summary is written after discovery ends (the run reads "done" a little before)
+    run_ = wait_for(lambda: (lambda j: j if (j.get("summary") or {}).get("group_hook") else None)(
+        c.get(f"/api/sync?id={run_id}").json()), 60, "sync summary")
+    gh = run_["summary"]["group_hook"]
+    assert gh["ok"] and gh["repaired"], run_["summary"]
+    groups, _ = ours()
+    assert len(groups) == 1 and groups[0]["project_events"] is True, groups
+    made = sim.add_project(SUB, "after-repair", wait=True)
+    assert len(made["deliveries"]) == 1, "project_create reaches the repaired hook"
+    wait_for(lambda: [r for r in repos() if r["id"] == made["id"] and r["status"] == "gated"], 10, "gated")
+
+
 def test_switch_back_to_project_mode():
     ids = gated_ids()
-    assert len(ids) == 5, ids
+    assert len(ids) == 6, ids
     r = c.put("/api/settings", {"hook_mode": "project"})
     assert r.status == 200 and r.json()["hook_mode"] == "project", r.body
     groups, projects = ours()
@@ -139,5 +219,7 @@ def test_switch_back_to_project_mode():
     assert gated_ids() == ids
 
 
-run([test_free_tier_and_non_owner_are_refused, test_setup_project_mode, test_switch_to_group_mode,
-     test_project_create_gates_new_repo_without_resync, test_switch_back_to_project_mode])
+run([test_free_group_switch_refused_and_project_hooks_kept, test_non_owner_is_refused, test_setup_project_mode,
+     test_double_that_never_delivers_is_refused, test_switch_to_group_mode,
+     test_project_create_gates_new_repo_without_resync, test_resync_repairs_project_events_off,
+     test_switch_back_to_project_mode])

@@ -200,6 +200,15 @@ class Sim:
 
     # --- observation -------------------------------------------------------------------------------------
 
+    def ci_pipeline(self, project_id, iid, kind="branch", status="running", wait=True):
+        """A project's own CI pipeline for MR iid: kind branch | detached | merged_results (tests/gitlab-sim README)."""
+        return self._call("POST", "/__sim/pipelines", {"project_id": project_id, "iid": iid, "kind": kind,
+                                                       "status": status, "wait": wait})
+
+    def set_pipeline(self, pipeline_id, status, wait=True):
+        """Move a CI pipeline's job to status (the pipeline's status follows; a Pipeline Hook fires on a change)."""
+        return self._call("POST", f"/__sim/pipelines/{pipeline_id}", {"status": status, "wait": wait})
+
     def counters(self):
         """{"total": N, "writes": N, "peak_in_flight": N, "by_route": {"GET /api/v4/projects/:id": N, ...}}"""
         return self._call("GET", "/__sim/counters")
