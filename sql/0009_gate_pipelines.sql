@@ -1,4 +1,4 @@
--- 0008_gate_pipelines: the pipelines a gate run's verdict was posted into besides its own (GitLab's merge check
+-- 0009_gate_pipelines: the pipelines a gate run's verdict was posted into besides its own (GitLab's merge check
 -- reads only the MR's head pipeline, which can be a CI pipeline created after mrgate posted, or a merged-results
 -- pipeline on a merge commit). One row per run and pipeline with the state last posted there, so a pipeline event
 -- that mrgate's own post caused posts nothing again, and a run that finishes updates every pipeline it left pending.
