@@ -1,6 +1,8 @@
 """The gate against a GitLab as strict as the real one (issue 19): merge requests past GitLab's diff limits (1,000
 files, too-large files) are scanned from the repository trees or fail by the fail mode, never passed unread; and
 no text a merge request controls can start a line of mrgate's note (quick actions such as /merge)."""
+import os
+import re
 import time
 
 from harness import Mrgate, run
@@ -13,12 +15,14 @@ sim = Sim("gate_limits")
 sim.add_group("acme", tier="premium")
 sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
 P = {}
-for name in ("big", "huge", "notes"):
+SCANNER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "sarif_scanner.py")
+for name in ("big", "huge", "notes", "arch", "other"):
     P[name] = sim.add_project("acme", name, files=[{"path": "README.md", "content": f"# {name}\n"},
                                                    {"path": "old/keep.txt", "content": "kept\n"}])["id"]
 
-srv = Mrgate("gate_limits", env={"MRGATE_GATE_WORKERS": "2", "MRGATE_GATE_TIMEOUT": "60",
-                                 "MRGATE_GITLAB_RETRIES": "2", "MRGATE_GITLAB_BACKOFF_MS": "20"})
+srv = Mrgate("gate_limits", env={"MRGATE_GATE_WORKERS": "4", "MRGATE_GATE_TIMEOUT": "60",
+                                 "MRGATE_GITLAB_RETRIES": "2", "MRGATE_GITLAB_BACKOFF_MS": "20",
+                                 "MRGATE_SCANNER_SAST": f"/usr/bin/python3 {SCANNER}", "MRGATE_LOG_LEVEL": "info"})
 c = srv.login()
 HOOK_URL = srv.base + "/hooks/gitlab"
 
@@ -43,7 +47,7 @@ def setup_module():
     assert secret.returncode == 0, secret.stderr
     cfg = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "comment": "always"}
     for name in P:
-        r = c.put(f"/api/repos/{P[name]}/config", cfg)
+        r = c.put(f"/api/repos/{P[name]}/config", dict(cfg, scans=["secrets", "sast"]) if name == "arch" else cfg)
         assert r.status == 200, (name, r.body)
     gl = sim.client(TOKEN)
     for name in P:
@@ -128,7 +132,44 @@ def test_secret_in_too_large_file_fails_the_gate():
     assert [(f["path"], f["line"]) for f in got["findings"]] == [("data/big.txt", 4001)], got["findings"]
 
 
+# --- 2. per-endpoint 429s -------------------------------------------------------------------------------------------
+
+def metric(name_re):
+    text = srv.client().get("/metrics").body.decode()
+    return sum(float(m.group(1)) for m in re.finditer(name_re + r" (\S+)", text))
+
+
+def test_archive_limit_of_one_project_does_not_hold_the_others():
+    a, b = P["arch"], P["other"]
+    archive_429 = r'mrgate_gitlab_requests_total\{method="GET",endpoint="/projects/:id/repository/archive.tar.gz",' \
+                  r'status="429"\}'
+    before = metric(archive_429)
+    sim.settings(archive_per_minute=1)  # GitLab.com: 5 a minute per project and user
+    try:
+        first = sim.open_mr(a, [{"path": "src/a.py", "content": "print(1)\n"}], source_branch="arch-1")
+        final_status(a, first["sha"])  # took the one archive of this minute
+        # two more MRs of the same project want its archive at once; one MR of another project meanwhile
+        blocked = [sim.open_mr(a, [{"path": f"src/b{i}.py", "content": "print(2)\n"}], source_branch=f"arch-b{i}")
+                   for i in range(2)]
+        mr_b = sim.open_mr(b, [{"path": "ok.txt", "content": "fine\n"}])
+        st_b = final_status(b, mr_b["sha"])
+        assert st_b["status"] == "success", st_b
+        # the other project's verdict came while the limited project's runs were still waiting for their archive
+        waiting = [m for m in blocked
+                   if not [s for s in sim.statuses(project_id=a, sha=m["sha"]) if s["status"] in ("success", "failed")]]
+        assert waiting, "the archive-limited runs finished before the other project's status"
+        for m in blocked:
+            st = final_status(a, m["sha"], timeout=120)
+            assert st["status"] in ("success", "failed"), st
+        # no host-wide pause for a per-endpoint 429, and only a few 429s for the limited endpoint
+        assert "pausing requests to" not in srv.logs(), srv.logs()[-3000:]
+        n429 = metric(archive_429) - before
+        assert 1 <= n429 <= 6, (n429, srv.logs()[-3000:])
+    finally:
+        sim.settings(archive_per_minute=5)
+
+
 if __name__ == "__main__":
     setup_module()
     run([test_secret_in_file_1001_fails_the_gate, test_overflow_that_cannot_be_read_follows_the_fail_mode,
-         test_secret_in_too_large_file_fails_the_gate])
+         test_secret_in_too_large_file_fails_the_gate, test_archive_limit_of_one_project_does_not_hold_the_others])
