@@ -25,6 +25,7 @@ static const struct route routes[] = {
 	{"GET", "/api/connection", h_connection_get, ROUTE_USER},
 	{"PUT", "/api/connection", h_connection_put, ROUTE_USER},
 	{"DELETE", "/api/connection", h_connection_delete, ROUTE_USER},
+	{"GET", "/api/connection/public-url", h_public_url_get, ROUTE_USER},
 	{"POST", "/api/sync", h_sync_start, ROUTE_USER},
 	{"GET", "/api/sync", h_sync_get, ROUTE_USER},
 	{"GET", "/api/repos", h_repos_list, ROUTE_USER},
