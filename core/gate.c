@@ -709,6 +709,36 @@ static size_t *sorted_indexes(const struct finding_list *l)
 	return idx;
 }
 
+/*
+ * GitLab runs quick actions (/merge, /approve, /label, ...) from the lines of a note its author may run them, and
+ * mrgate's bot is a Maintainer: no line of the note may start with '/'. Cells are already flattened to one line
+ * (gate_md_cell); this pass makes it true by construction: a line that would start with '/' gets a Markdown escape
+ * ("\/" renders as "/"). Takes s (malloc'd) and returns the result (s itself when nothing changed), NULL on OOM.
+ */
+static char *guard_quick_actions(char *s)
+{
+	size_t n = 0, len = strlen(s);
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '/' && (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r'))
+			n++;
+	if (n == 0)
+		return s;
+	char *o = malloc(len + n + 1);
+	if (!o) {
+		free(s);
+		return NULL;
+	}
+	size_t j = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '/' && (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r'))
+			o[j++] = '\\';
+		o[j++] = s[i];
+	}
+	o[j] = '\0';
+	free(s);
+	return o;
+}
+
 char *gate_note_render(const struct gate_report *r)
 {
 	struct sbuf b = {0};
@@ -763,7 +793,7 @@ char *gate_note_render(const struct gate_report *r)
 		free(b.s);
 		return NULL;
 	}
-	return b.s;
+	return guard_quick_actions(b.s);
 }
 
 /* --- workers ---------------------------------------------------------------------------------------------------- */

@@ -132,6 +132,30 @@ def test_secret_in_too_large_file_fails_the_gate():
     assert [(f["path"], f["line"]) for f in got["findings"]] == [("data/big.txt", 4001)], got["findings"]
 
 
+# --- 5. quick actions ----------------------------------------------------------------------------------------------
+
+def test_file_named_with_a_newline_and_merge_merges_nothing():
+    pid = P["notes"]
+    evil = "docs/x\n/merge\n/approve\n/label ~shipit\n.env"  # git allows newlines in file names
+    mr = sim.open_mr(pid, [{"path": evil, "content": f"A=1\nTOKEN={LEAK}\n"}])
+    st = final_status(pid, mr["sha"])
+    assert st["status"] == "failed", st
+    notes = wait_for(lambda: sim.notes(pid, mr["iid"]), 20, "the sticky note")
+    assert len(notes) == 1, notes
+    body = notes[0]["body"]
+    assert "x /merge /approve /label ~shipit .env" in body, body  # the path is shown, inside its table row
+    assert not [line for line in body.split("\n") if line.startswith("/")], body
+    assert notes[0]["quick_actions"] == [], notes[0]
+    got = sim.mr(pid, mr["iid"])
+    assert (got["state"], got["approved_by"], got["auto_merge"]) == ("opened", [], False), got
+    # the same after a push (the note is edited in place, and GitLab runs quick actions on edits too)
+    pushed = sim.push_mr(pid, mr["iid"], [{"path": evil, "content": "A=1\n"},
+                                          {"path": "notes\n/approve.env", "content": f"T={LEAK}\n"}])
+    final_status(pid, pushed["sha"])
+    note = wait_for(lambda: [n for n in sim.notes(pid, mr["iid"]) if pushed["sha"][:12] in n["body"]], 20, "edit")[0]
+    assert note["quick_actions"] == [] and sim.mr(pid, mr["iid"])["approved_by"] == [], note
+
+
 # --- 2. per-endpoint 429s -------------------------------------------------------------------------------------------
 
 def metric(name_re):
@@ -172,4 +196,5 @@ def test_archive_limit_of_one_project_does_not_hold_the_others():
 if __name__ == "__main__":
     setup_module()
     run([test_secret_in_file_1001_fails_the_gate, test_overflow_that_cannot_be_read_follows_the_fail_mode,
-         test_secret_in_too_large_file_fails_the_gate, test_archive_limit_of_one_project_does_not_hold_the_others])
+         test_secret_in_too_large_file_fails_the_gate, test_file_named_with_a_newline_and_merge_merges_nothing,
+         test_archive_limit_of_one_project_does_not_hold_the_others])
