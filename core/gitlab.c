@@ -1444,7 +1444,22 @@ static bool xfer_retry(struct xfer *x, int64_t now_ms, int64_t delay_ms)
 }
 
 /*
- * A 429 without Retry-After or RateLimit-* headers: one of GitLab's per-endpoint limits (endpointlimit.h), not the
+ * Which 429 is it? The instance-wide limit (Rack::Attack) always sends Retry-After, with a plain-text body; GitLab's
+ * per-endpoint limits send a JSON body and no Retry-After (informational RateLimit-* headers may still come along,
+ * they describe the instance-wide budget, not this endpoint).
+ */
+static bool per_endpoint_429(const struct xfer *x)
+{
+	if (x->h_retry_after[0])
+		return false;
+	size_t i = 0;
+	while (i < x->len && (x->buf[i] == ' ' || x->buf[i] == '\t' || x->buf[i] == '\r' || x->buf[i] == '\n'))
+		i++;
+	return i < x->len ? x->buf[i] == '{' : !x->h_rl_reset[0];
+}
+
+/*
+ * A per-endpoint 429 (per_endpoint_429): one of GitLab's per-endpoint limits (endpointlimit.h), not the
  * instance-wide one. Only this endpoint (and project) backs off, with a delay that grows per 429 in a row; nothing
  * else pauses.
  */
@@ -1491,7 +1506,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 			xfer_succeed(x, http);
 			return;
 		}
-		if (http == 429 && !x->h_retry_after[0] && !x->h_rl_reset[0]) {
+		if (http == 429 && per_endpoint_429(x)) {
 			endpoint_throttled(x, now, http);
 			return;
 		}
