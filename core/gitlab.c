@@ -1501,8 +1501,9 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 
 	if (rc == CURLE_OK) {
 		observe_ratelimit(x, now);
+		if (http != 429)
+			endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
 		if (http >= 200 && http <= 299) {
-			endpointlimit_ok(gl->el, x->ekey);
 			xfer_succeed(x, http);
 			return;
 		}
@@ -1620,7 +1621,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 	xfer_fail(x, CORE_EUNAVAIL, GITLAB_ERR_UNREACHABLE, 0, "request to GitLab at %s failed: %s", gl->base, why);
 }
 
-enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL };
+enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL, ADMIT_PARK /* only this endpoint waits (endpointlimit.h) */ };
 
 /* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
 static enum admit xfer_admit(struct xfer *x, int64_t now, int64_t *wait_ms)
@@ -1639,7 +1640,7 @@ static enum admit xfer_admit(struct xfer *x, int64_t now, int64_t *wait_ms)
 			return ADMIT_FAIL;
 		}
 		*wait_ms = w;
-		return ADMIT_WAIT;
+		return ADMIT_PARK;
 	}
 	if (ratelimit_try_acquire(gl->rl, now, &w))
 		return ADMIT_GO;
@@ -1700,7 +1701,7 @@ enum core_status gitlab_request_ex(struct gitlab *gl, const char *method, const 
 		enum admit a = xfer_admit(&x, ratelimit_now_ms(), &wait);
 		if (a == ADMIT_FAIL)
 			break;
-		if (a == ADMIT_WAIT) {
+		if (a == ADMIT_WAIT || a == ADMIT_PARK) {
 			sleep_ms(wait);
 			continue;
 		}
@@ -1867,6 +1868,17 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 				break;
 			int64_t wait = 0;
 			enum admit a = xfer_admit(&xs[pick], now, &wait);
+			if (a == ADMIT_PARK) {
+				/* only this endpoint backs off: park the call and start the others */
+				xs[pick].not_before_ms = now + wait;
+				if (is_new) {
+					waitq[n_wait++] = pick;
+					next_new++;
+				}
+				if (wait < timeout)
+					timeout = wait;
+				continue;
+			}
 			if (a == ADMIT_WAIT) {
 				if (is_new) {
 					/* Park it among the waiting so it keeps its place. */
