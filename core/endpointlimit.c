@@ -12,10 +12,10 @@
 
 struct slot {
 	char key[ENDPOINTLIMIT_KEY_MAX];
-	int64_t until_ms;  /* no request before */
-	int64_t used_ms;   /* last touched, for recycling */
-	int64_t probe_ms;  /* a probe request is in flight until then (0 = none) */
-	int streak;        /* 429s in a row */
+	int64_t until_ms; /* no request before */
+	int64_t used_ms;  /* last touched, for recycling */
+	int64_t probe_ms; /* a probe request is in flight until then (0 = none) */
+	int streak;       /* 429s in a row */
 };
 
 struct endpointlimit {
@@ -79,7 +79,7 @@ static struct slot *find(struct endpointlimit *t, const char *key, bool create, 
 }
 
 int64_t endpointlimit_throttled(struct endpointlimit *t, const char *key, int64_t now_ms, int64_t base_ms,
-				int *streak_out)
+                                int *streak_out)
 {
 	if (base_ms < 1)
 		base_ms = 1;

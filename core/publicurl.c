@@ -65,7 +65,7 @@ enum core_status publicurl_check(const char *url, char *err, size_t errlen)
 			why = "it contains a blank or a control character";
 	if (!why && !split(url, host, sizeof(host), &port, &rest))
 		why = strstr(url, "://") ? "it must be an http:// or https:// URL with a host"
-					 : "it has no scheme: write it as http://host[:port] or https://host[:port]";
+		                         : "it has no scheme: write it as http://host[:port] or https://host[:port]";
 	if (!why && port) {
 		const char *pe = port;
 		long v = 0;
@@ -82,10 +82,11 @@ enum core_status publicurl_check(const char *url, char *err, size_t errlen)
 			why = "its host has characters a host name cannot have";
 	}
 	if (why) {
-		snprintf(err, errlen,
-			 "invalid MRGATE_PUBLIC_URL \"%.200s\": %s (it is the address GitLab sends webhooks to and links "
-			 "commit statuses to, e.g. https://mrgate.example.com)",
-			 url ? url : "", why);
+		snprintf(
+		    err, errlen,
+		    "invalid MRGATE_PUBLIC_URL \"%.200s\": %s (it is the address GitLab sends webhooks to and links "
+		    "commit statuses to, e.g. https://mrgate.example.com)",
+		    url ? url : "", why);
 		return CORE_EINVAL;
 	}
 	return CORE_OK;
@@ -131,10 +132,11 @@ bool publicurl_local(const char *url, char *why, size_t whylen)
 	}
 	if (!kind)
 		return false;
-	snprintf(why, whylen,
-		 "MRGATE_PUBLIC_URL %.200s is %s: a GitLab cannot deliver webhooks there (GitLab.com never can, and a "
-		 "self-managed GitLab refuses such hook URLs unless local requests are allowed); set MRGATE_PUBLIC_URL to "
-		 "an address GitLab can reach before applying gates",
-		 url, kind);
+	snprintf(
+	    why, whylen,
+	    "MRGATE_PUBLIC_URL %.200s is %s: a GitLab cannot deliver webhooks there (GitLab.com never can, and a "
+	    "self-managed GitLab refuses such hook URLs unless local requests are allowed); set MRGATE_PUBLIC_URL to "
+	    "an address GitLab can reach before applying gates",
+	    url, kind);
 	return true;
 }

@@ -18,10 +18,10 @@
 #ifndef MRGATE_CORE_PUBLICURL_H
 #define MRGATE_CORE_PUBLICURL_H
 
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "status.h"
 
 /* CORE_OK for an http(s) URL with a host (and, if any, a port 1-65535), no query, fragment, blanks or control
  * characters; CORE_EINVAL otherwise, with the reason in err (lower case, names MRGATE_PUBLIC_URL). */

@@ -170,7 +170,7 @@ static bool text_add(struct text *t, const char *s, size_t n)
  * consecutive added lines: "@@ -0,0 +start,count @@" then "+line" each. *lines_out counts them.
  */
 static enum core_status added_diff(const char *head, size_t hlen, const char *base, size_t blen, struct text *out,
-				   size_t *lines_out)
+                                   size_t *lines_out)
 {
 	struct line_set ls = {0};
 	enum core_status st = CORE_OK;
@@ -302,8 +302,9 @@ static enum core_status walk_dir(struct walk *w, int head_dir, int base_dir, cha
 			unreadable(w, path);
 		} else if (S_ISDIR(sb.st_mode)) {
 			int hd = openat(head_dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			int bd = base_dir >= 0 ? openat(base_dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
-					       : -1;
+			int bd = base_dir >= 0
+			             ? openat(base_dir, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+			             : -1;
 			if (hd < 0)
 				unreadable(w, path);
 			else
@@ -323,8 +324,8 @@ static enum core_status walk_dir(struct walk *w, int head_dir, int base_dir, cha
 }
 
 enum core_status treediff_add(const char *base_root, const char *head_root, struct diff_added_set *set,
-			      bool (*skip)(const char *path, void *user), void *user, int64_t deadline_ms,
-			      struct treediff_stats *out)
+                              bool (*skip)(const char *path, void *user), void *user, int64_t deadline_ms,
+                              struct treediff_stats *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!head_root || !*head_root || !set)

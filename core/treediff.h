@@ -21,18 +21,18 @@
 #ifndef MRGATE_CORE_TREEDIFF_H
 #define MRGATE_CORE_TREEDIFF_H
 
+#include "diff.h"
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "diff.h"
-#include "status.h"
-
 struct treediff_stats {
-	size_t added_files;          /* changed files added to the set */
-	size_t added_lines;          /* their added lines */
-	size_t unreadable;           /* changed files that could not be read (too large, unreadable) */
-	char first_unreadable[200];  /* the first of them */
+	size_t added_files;         /* changed files added to the set */
+	size_t added_lines;         /* their added lines */
+	size_t unreadable;          /* changed files that could not be read (too large, unreadable) */
+	char first_unreadable[200]; /* the first of them */
 };
 
 /*
@@ -42,7 +42,7 @@ struct treediff_stats {
  * CORE_EINVAL when head_root cannot be opened. *out is filled in every case.
  */
 enum core_status treediff_add(const char *base_root, const char *head_root, struct diff_added_set *set,
-			      bool (*skip)(const char *path, void *user), void *user, int64_t deadline_ms,
-			      struct treediff_stats *out);
+                              bool (*skip)(const char *path, void *user), void *user, int64_t deadline_ms,
+                              struct treediff_stats *out);
 
 #endif
