@@ -395,6 +395,8 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	jsonx_str(resp->json, "username", &username);
 	copy_str(out->username, sizeof(out->username), username);
 	jsonx_bool(resp->json, "bot", &out->user_bot);
+	bool user_admin = false; /* GET /user shows is_admin to administrators only */
+	jsonx_bool(resp->json, "is_admin", &user_admin);
 	if (out->user_bot && username && strncmp(username, "group_", 6) == 0)
 		copy_str(out->token_kind, sizeof(out->token_kind), "group_access");
 	else if (out->user_bot && username && strncmp(username, "project_", 8) == 0)
@@ -443,6 +445,10 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	int64_t level = 0;
 	if (st == CORE_OK && jsonx_int64(resp->json, "access_level", &level))
 		out->group_access_level = (int)level;
+	/* An administrator who is not a member gets 404 here, yet may change every project and group: Owner in effect */
+	bool admin_not_member = user_admin && out->group_access_level == 0;
+	if (admin_not_member)
+		out->group_access_level = 50;
 	st = CORE_OK;
 
 	/* Capability and warnings. */
@@ -462,7 +468,11 @@ enum core_status connection_check(const struct connection_input *in, const struc
 			 out->token_expires_at, days, days == 1 ? "" : "s");
 		warn(out, msg);
 	}
-	if (out->group_access_level == 0)
+	if (admin_not_member)
+		warn(out, "the token's user is a GitLab administrator and not a member of the group: it acts with an "
+			  "administrator's rights on every project of the instance; prefer a group access token or a "
+			  "service account that is Maintainer or Owner of the group");
+	else if (out->group_access_level == 0)
 		warn(out, "the token's user is not a member of the group: it can only change projects it is a "
 			  "member of, as Maintainer");
 	else if (out->group_access_level < 40)

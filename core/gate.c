@@ -26,6 +26,7 @@
 #include "scan_secrets.h"
 #include "scanrun.h"
 #include "settings.h"
+#include "treediff.h"
 
 const char *const gate_scan_names[GATE_SCAN_COUNT] = {"secrets", "sast", "dependencies", "iac", "license",
 						      "malware"};
@@ -709,6 +710,36 @@ static size_t *sorted_indexes(const struct finding_list *l)
 	return idx;
 }
 
+/*
+ * GitLab runs quick actions (/merge, /approve, /label, ...) from the lines of a note its author may run them, and
+ * mrgate's bot is a Maintainer: no line of the note may start with '/'. Cells are already flattened to one line
+ * (gate_md_cell); this pass makes it true by construction: a line that would start with '/' gets a Markdown escape
+ * ("\/" renders as "/"). Takes s (malloc'd) and returns the result (s itself when nothing changed), NULL on OOM.
+ */
+static char *guard_quick_actions(char *s)
+{
+	size_t n = 0, len = strlen(s);
+	for (size_t i = 0; i < len; i++)
+		if (s[i] == '/' && (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r'))
+			n++;
+	if (n == 0)
+		return s;
+	char *o = malloc(len + n + 1);
+	if (!o) {
+		free(s);
+		return NULL;
+	}
+	size_t j = 0;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] == '/' && (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r'))
+			o[j++] = '\\';
+		o[j++] = s[i];
+	}
+	o[j] = '\0';
+	free(s);
+	return o;
+}
+
 char *gate_note_render(const struct gate_report *r)
 {
 	struct sbuf b = {0};
@@ -763,7 +794,7 @@ char *gate_note_render(const struct gate_report *r)
 		free(b.s);
 		return NULL;
 	}
-	return b.s;
+	return guard_quick_actions(b.s);
 }
 
 /* --- workers ---------------------------------------------------------------------------------------------------- */
@@ -919,6 +950,11 @@ struct run {
 	struct json_object *timings;
 	int unscannable;
 	char unscannable_first[200];
+	char changes_count[24];    /* the MR's changes_count: "12", or "1000+" past GitLab's diff limits */
+	char base_sha[72];         /* diff_refs.base_sha */
+	size_t diff_entries;       /* entries the diffs API sent */
+	char base_tree[SCANRUN_PATH_MAX + 260];
+	char base_error[300];
 };
 
 static void run_note(struct run *r, bool problem, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1065,6 +1101,11 @@ static enum core_status read_mr(struct run *r, char *err, size_t errlen)
 	}
 	if (jsonx_str(resp->json, "source_branch", &branch) && *branch && strlen(branch) < sizeof(r->source_branch))
 		snprintf(r->source_branch, sizeof(r->source_branch), "%s", branch);
+	const char *count = NULL, *base = NULL;
+	if (jsonx_str(resp->json, "changes_count", &count) && strlen(count) < sizeof(r->changes_count))
+		snprintf(r->changes_count, sizeof(r->changes_count), "%s", count);
+	if (jsonx_path_str(resp->json, "diff_refs.base_sha", &base) && sha_ok(base))
+		snprintf(r->base_sha, sizeof(r->base_sha), "%s", base);
 	/* attach to the MR head pipeline when it is on the head sha (GITLAB-API.md §5.2) */
 	int64_t pipe_id = 0;
 	const char *pipe_sha = NULL, *pipe_ref = NULL;
@@ -1097,6 +1138,7 @@ static enum core_status diffs_page(struct json_object *page, void *user)
 {
 	struct run *r = user;
 	size_t n = json_object_array_length(page);
+	r->diff_entries += n;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(page, i);
 		const char *new_path = NULL, *old_path = NULL, *diff = NULL, *a_mode = NULL, *b_mode = NULL;
@@ -1150,9 +1192,6 @@ static enum core_status fetch_diffs(struct run *r, char *err, size_t errlen)
 	if (st != CORE_OK)
 		snprintf(err, errlen, "could not read the merge request's diffs: %.300s", why_of(resp, st));
 	gitlab_response_free(resp);
-	if (st == CORE_OK && r->unscannable > 0)
-		run_note(r, true, "%d file%s not scanned (GitLab sent no full diff, e.g. %s)", r->unscannable,
-			 r->unscannable == 1 ? "" : "s", r->unscannable_first);
 	return st;
 }
 
@@ -1196,6 +1235,102 @@ out:
 	gitlab_response_free(resp);
 	run_timing(r, "tree_ms", t0);
 	return r->tree[0] != '\0';
+}
+
+/* Download and unpack the base tree (diff_refs.base_sha of the target project) once; false (base_error set) when it
+ * cannot be had. Needs the work directory ensure_tree() made. */
+static bool ensure_base_tree(struct run *r)
+{
+	if (r->base_tree[0])
+		return true;
+	if (r->base_error[0])
+		return false;
+	char path[200], dir[SCANRUN_PATH_MAX + 16], err[300];
+	struct gitlab_response *resp = NULL;
+	if (!r->base_sha[0]) {
+		snprintf(r->base_error, sizeof(r->base_error), "GitLab gave no base commit for the merge request");
+		return false;
+	}
+	int64_t t0 = scanrun_now_ms();
+	snprintf(path, sizeof(path), "/projects/%lld/repository/archive.tar.gz?sha=%s", (long long)r->project_id,
+		 r->base_sha);
+	enum core_status st = gitlab_request_ex(r->gl, "GET", path, NULL, GITLAB_CALL_RAW, &resp);
+	if (st != CORE_OK) {
+		snprintf(r->base_error, sizeof(r->base_error), "could not download the base tree: %.200s",
+			 why_of(resp, st));
+		goto out;
+	}
+	snprintf(dir, sizeof(dir), "%s/base", r->workdir);
+	if (mkdir(dir, 0700) != 0) {
+		snprintf(r->base_error, sizeof(r->base_error), "could not create the base tree directory");
+		goto out;
+	}
+	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, r->deadline_ms,
+				   r->base_tree, sizeof(r->base_tree), err, sizeof(err));
+	if (st == CORE_ETIMEOUT)
+		r->timed_out = true;
+	if (st != CORE_OK) {
+		r->base_tree[0] = '\0';
+		snprintf(r->base_error, sizeof(r->base_error), "base tree: %.280s", err);
+	}
+out:
+	gitlab_response_free(resp);
+	run_timing(r, "base_tree_ms", t0);
+	return r->base_tree[0] != '\0';
+}
+
+static bool skip_ignored(const char *path, void *user)
+{
+	return ignored(user, path);
+}
+
+/*
+ * GitLab's diff limits (core/treediff.h): past an overflow the MR's changes_count reads "N+" and later files are
+ * missing from the diffs; oversized files come without their text. Those files are scanned from the base and head
+ * trees instead; whatever still cannot be read is a problem in the description (and fails by the fail mode).
+ */
+static void cover_unscanned(struct run *r)
+{
+	size_t n = strlen(r->changes_count);
+	char *end = NULL;
+	unsigned long long announced = n ? strtoull(r->changes_count, &end, 10) : 0;
+	bool overflow = (n && r->changes_count[n - 1] == '+') || (end && *end == '\0' && announced > r->diff_entries);
+	if (!overflow && r->unscannable == 0)
+		return;
+	char what[200], why[320];
+	if (overflow)
+		snprintf(what, sizeof(what), "GitLab's diff stopped at its limits (%s files changed, %zu sent)",
+			 r->changes_count, r->diff_entries);
+	else
+		snprintf(what, sizeof(what), "%d file%s came without a full diff (e.g. %.120s)", r->unscannable,
+			 r->unscannable == 1 ? "" : "s", r->unscannable_first);
+	if (!ensure_tree(r)) {
+		snprintf(why, sizeof(why), "%s", r->tree_error);
+	} else if (!ensure_base_tree(r)) {
+		snprintf(why, sizeof(why), "%s", r->base_error);
+	} else {
+		struct treediff_stats ts;
+		int64_t t0 = scanrun_now_ms();
+		enum core_status st = treediff_add(r->base_tree, r->tree, r->added, skip_ignored, r, r->deadline_ms, &ts);
+		run_timing(r, "treediff_ms", t0);
+		if (st == CORE_OK) {
+			run_note(r, false, "%s: %zu file%s scanned from the repository trees instead", what, ts.added_files,
+				 ts.added_files == 1 ? "" : "s");
+			if (ts.unreadable > 0)
+				run_note(r, true, "%zu changed file%s not scanned (unreadable in the head tree, e.g. %.120s)",
+					 ts.unreadable, ts.unreadable == 1 ? "" : "s", ts.first_unreadable);
+			return;
+		}
+		if (st == CORE_ETIMEOUT)
+			r->timed_out = true;
+		snprintf(why, sizeof(why), "the trees could not be compared (%s)", core_status_code(st));
+	}
+	if (overflow)
+		run_note(r, true, "files past the first %zu not scanned (GitLab's diff limits; %.160s)", r->diff_entries,
+			 why);
+	else
+		run_note(r, true, "%d file%s not scanned (GitLab sent no full diff, e.g. %.100s; %.160s)", r->unscannable,
+			 r->unscannable == 1 ? "" : "s", r->unscannable_first, why);
 }
 
 static void run_sarif_scanner(struct run *r, enum gate_scan k)
@@ -1628,6 +1763,7 @@ static void execute(struct run *r)
 		fail_run(r, err, false);
 		return;
 	}
+	cover_unscanned(r); /* GitLab's diff limits: read the rest from the trees, or say what was not scanned */
 
 	/* 4. scanners */
 	if (r->cfg.scans[GATE_SCAN_SECRETS]) {

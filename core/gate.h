@@ -12,8 +12,10 @@
  *   2. posts `pending` (name "mrgate", ref = the source branch, or the MR head pipeline's ref with pipeline_id when
  *      that pipeline is on the head sha: GITLAB-API.md §5.2) at once;
  *   3. fetches every page of the MR diffs; files GitLab did not send in full (collapsed, too_large, or an empty
- *      diff that is not a rename, mode change, new or deleted file) are "unscannable" unless ignore_paths cover
- *      them;
+ *      diff that is not a rename, mode change, new or deleted file) and files lost past GitLab's diff limits (the
+ *      MR's changes_count "N+", or fewer entries than it announces) are read from the base and head trees instead
+ *      (repository archives, core/treediff.h); what still cannot be read is "unscannable" unless ignore_paths
+ *      cover it;
  *   4. runs the enabled scanners: secrets on the added lines; for sast, dependencies, iac, license and malware the
  *      configured command on the head tree (repository archive at the head sha, unpacked under a size cap into a
  *      temporary directory that is removed afterwards), its SARIF filtered to added lines (core/scan_sarif.h);

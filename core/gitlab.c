@@ -13,6 +13,7 @@
 
 #include "jsonx.h"
 #include "log.h"
+#include "endpointlimit.h"
 #include "ratelimit.h"
 
 #include <ctype.h>
@@ -55,6 +56,10 @@ void gitlab_global_cleanup(void)
 
 /* --- the client ---------------------------------------------------------------------------------------------- */
 
+/* The first wait after a per-endpoint 429 (doubling per 429 in a row up to a minute): GitLab's per-endpoint
+ * windows are a minute long, so the client's short retry backoff would only collect more 429s. */
+#define ENDPOINT_BACKOFF_BASE_MS 1000
+
 struct gitlab {
 	char *api_root; /* "https://host/api/v4" */
 	char *base;     /* "https://host", for messages */
@@ -68,6 +73,7 @@ struct gitlab {
 	CURLSH *share;
 	pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
 	struct ratelimit *rl;
+	struct endpointlimit *el; /* per-endpoint 429s (endpointlimit.h) */
 
 	pthread_mutex_t pool_mu;
 	CURL *pool[POOL_MAX];
@@ -238,7 +244,8 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 	if (!build_headers(gl, o->token))
 		goto out;
 	gl->rl = ratelimit_new(o->requests_per_minute > 0 ? o->requests_per_minute : 0);
-	if (!gl->rl)
+	gl->el = endpointlimit_new();
+	if (!gl->rl || !gl->el)
 		goto out;
 
 	for (; share_mu_n < CURL_LOCK_DATA_LAST; share_mu_n++)
@@ -274,6 +281,7 @@ out:
 		if (metrics_mu)
 			pthread_mutex_destroy(&gl->metrics_mu);
 		ratelimit_free(gl->rl);
+		endpointlimit_free(gl->el);
 		slist_free_zeroed(gl->hdrs);
 		slist_free_zeroed(gl->hdrs_json);
 		if (gl->token)
@@ -301,6 +309,7 @@ void gitlab_free(struct gitlab *gl)
 	pthread_mutex_destroy(&gl->pool_mu);
 	pthread_mutex_destroy(&gl->metrics_mu);
 	ratelimit_free(gl->rl);
+	endpointlimit_free(gl->el);
 	slist_free_zeroed(gl->hdrs);
 	slist_free_zeroed(gl->hdrs_json);
 	sodium_free(gl->token);
@@ -987,6 +996,7 @@ struct xfer {
 	bool idempotent;
 	bool raw; /* GITLAB_CALL_RAW: keep a 2xx body as bytes */
 	char tmpl[128];
+	char ekey[ENDPOINTLIMIT_KEY_MAX]; /* endpointlimit key: method, template (and project for per-project limits) */
 	int attempt;           /* exchanges started */
 	int64_t not_before_ms; /* earliest start of the next attempt */
 	int64_t started_ms;
@@ -1123,6 +1133,7 @@ static enum core_status xfer_init(struct xfer *x, struct gitlab *gl, const char 
 		return x->st;
 	}
 	gitlab_path_template(path, x->tmpl, sizeof(x->tmpl));
+	endpointlimit_key(x->method, x->tmpl, path, x->ekey, sizeof(x->ekey));
 	x->path = strdup(path);
 	size_t ulen = strlen(gl->api_root) + strlen(path) + 1;
 	x->url = malloc(ulen);
@@ -1433,6 +1444,43 @@ static bool xfer_retry(struct xfer *x, int64_t now_ms, int64_t delay_ms)
 }
 
 /*
+ * Which 429 is it? The instance-wide limit (Rack::Attack) always sends Retry-After, with a plain-text body; GitLab's
+ * per-endpoint limits send a JSON body and no Retry-After (informational RateLimit-* headers may still come along,
+ * they describe the instance-wide budget, not this endpoint).
+ */
+static bool per_endpoint_429(const struct xfer *x)
+{
+	if (x->h_retry_after[0])
+		return false;
+	size_t i = 0;
+	while (i < x->len && (x->buf[i] == ' ' || x->buf[i] == '\t' || x->buf[i] == '\r' || x->buf[i] == '\n'))
+		i++;
+	return i < x->len ? x->buf[i] == '{' : !x->h_rl_reset[0];
+}
+
+/*
+ * A per-endpoint 429 (per_endpoint_429): one of GitLab's per-endpoint limits (endpointlimit.h), not the
+ * instance-wide one. Only this endpoint (and project) backs off, with a delay that grows per 429 in a row; nothing
+ * else pauses.
+ */
+static void endpoint_throttled(struct xfer *x, int64_t now, long http)
+{
+	struct gitlab *gl = x->gl;
+	int streak = 0;
+	int64_t delay = endpointlimit_throttled(gl->el, x->ekey, now, ENDPOINT_BACKOFF_BASE_MS, &streak);
+	log_info("gitlab: %s %s is rate limited by GitLab (429 %d in a row); that endpoint waits %" PRId64
+	         " ms, other requests go on",
+	         x->method, x->tmpl, streak, delay);
+	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
+		return;
+	char gm[400];
+	gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+	xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http,
+	          "%s (GitLab limits %s %s; retry after %" PRId64 " s)", gm, x->method, x->tmpl, (delay + 999) / 1000);
+	keep_body(x);
+}
+
+/*
  * Judge the attempt that just ended with rc: complete x (x->done) or schedule a retry (x->not_before_ms).
  */
 static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
@@ -1453,8 +1501,14 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 
 	if (rc == CURLE_OK) {
 		observe_ratelimit(x, now);
+		if (http != 429)
+			endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
 		if (http >= 200 && http <= 299) {
 			xfer_succeed(x, http);
+			return;
+		}
+		if (http == 429 && per_endpoint_429(x)) {
+			endpoint_throttled(x, now, http);
 			return;
 		}
 		if (http == 429) {
@@ -1567,7 +1621,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 	xfer_fail(x, CORE_EUNAVAIL, GITLAB_ERR_UNREACHABLE, 0, "request to GitLab at %s failed: %s", gl->base, why);
 }
 
-enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL };
+enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL, ADMIT_PARK /* only this endpoint waits (endpointlimit.h) */ };
 
 /* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
 static enum admit xfer_admit(struct xfer *x, int64_t now, int64_t *wait_ms)
@@ -1577,7 +1631,17 @@ static enum admit xfer_admit(struct xfer *x, int64_t now, int64_t *wait_ms)
 		*wait_ms = x->not_before_ms - now;
 		return ADMIT_WAIT;
 	}
-	int64_t w = 0;
+	int64_t w = endpointlimit_wait(gl->el, x->ekey, now);
+	if (w > 0) { /* this endpoint is backing off after GitLab's per-endpoint 429s; others are not held */
+		if (w > gl->max_pause_ms) {
+			xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, 0,
+			          "rate limited by GitLab: %s %s waits %" PRId64 " s more", x->method, x->tmpl,
+			          (w + 999) / 1000);
+			return ADMIT_FAIL;
+		}
+		*wait_ms = w;
+		return ADMIT_PARK;
+	}
 	if (ratelimit_try_acquire(gl->rl, now, &w))
 		return ADMIT_GO;
 	if (w > gl->max_pause_ms) {
@@ -1637,7 +1701,7 @@ enum core_status gitlab_request_ex(struct gitlab *gl, const char *method, const 
 		enum admit a = xfer_admit(&x, ratelimit_now_ms(), &wait);
 		if (a == ADMIT_FAIL)
 			break;
-		if (a == ADMIT_WAIT) {
+		if (a == ADMIT_WAIT || a == ADMIT_PARK) {
 			sleep_ms(wait);
 			continue;
 		}
@@ -1804,6 +1868,17 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 				break;
 			int64_t wait = 0;
 			enum admit a = xfer_admit(&xs[pick], now, &wait);
+			if (a == ADMIT_PARK) {
+				/* only this endpoint backs off: park the call and start the others */
+				xs[pick].not_before_ms = now + wait;
+				if (is_new) {
+					waitq[n_wait++] = pick;
+					next_new++;
+				}
+				if (wait < timeout)
+					timeout = wait;
+				continue;
+			}
 			if (a == ADMIT_WAIT) {
 				if (is_new) {
 					/* Park it among the waiting so it keeps its place. */

@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 sim_listen=${MRGATE_DEMO_GITLAB:-127.0.0.1:8929}
-build/tests/gitlab-sim/gitlab-sim --seed-demo --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
+build/tests/gitlab-sim/gitlab-sim --seed-demo --allow-local-hooks --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 50); do

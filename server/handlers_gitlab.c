@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "apply.h"
 #include "connection.h"
 #include "discovery.h"
 #include "http_json.h"
 #include "json_util.h"
 #include "jsonx.h"
 #include "log.h"
+#include "publicurl.h"
 #include "repos.h"
 #include "resync.h"
 #include "scheduler.h"
@@ -27,6 +29,26 @@ void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
 	out->total_timeout_ms = (long)app->cfg.gitlab_timeout * 1000;
 	out->max_retries = app->cfg.gitlab_retries;
 	out->backoff_base_ms = app->cfg.gitlab_backoff_ms;
+}
+
+/* {"public_url", "hook_url", "reachable", "warning"}: can a GitLab reach mrgate's public URL (core/publicurl.h)? */
+static struct json_object *public_url_json(const struct app *app)
+{
+	char why[600], hook[600];
+	bool local = publicurl_local(app->cfg.public_url, why, sizeof(why));
+	apply_hook_url(app->cfg.public_url, hook, sizeof(hook));
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "public_url", json_object_new_string(app->cfg.public_url));
+	json_object_object_add(o, "hook_url", json_object_new_string(hook));
+	json_object_object_add(o, "reachable", json_object_new_boolean(!local));
+	json_object_object_add(o, "warning", local ? json_object_new_string(why) : NULL);
+	return o;
+}
+
+/* GET /api/connection/public-url: also answers before a connection exists, so the warning comes before any apply. */
+int h_public_url_get(struct req *r)
+{
+	return http_send_json(r->conn, 200, public_url_json(r->app));
 }
 
 static int no_connection(struct req *r)
@@ -44,7 +66,10 @@ int h_connection_get(struct req *r)
 		return no_connection(r);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the connection");
-	int status = http_send_json(r->conn, 200, connection_info_json(&ci));
+	struct json_object *j = connection_info_json(&ci);
+	if (j)
+		json_object_object_add(j, "public_url", public_url_json(r->app));
+	int status = http_send_json(r->conn, 200, j);
 	connection_info_clear(&ci);
 	return status;
 }
@@ -96,9 +121,13 @@ int h_connection_put(struct req *r)
 		tune.total_timeout_ms = 20000;
 	enum core_status st = connection_put(r->app->db, r->app->secret_key, &in, &tune, r->who.actor, &ci);
 	switch (st) {
-	case CORE_OK:
-		status = http_send_json(r->conn, 200, connection_info_json(&ci));
+	case CORE_OK: {
+		struct json_object *j = connection_info_json(&ci);
+		if (j)
+			json_object_object_add(j, "public_url", public_url_json(r->app));
+		status = http_send_json(r->conn, 200, j);
 		break;
+	}
 	case CORE_EINVAL:
 		status = http_send_error(r->conn, 400, "invalid_input", "%s", ci.token_problem);
 		break;

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "publicurl.h"
 #include "gate.h"
 #include "routes.h"
 #include "scheduler.h"
@@ -436,6 +437,9 @@ static int cmd_serve(struct app *app)
 		log_warn("could not start the scheduler: scheduled resyncs will not run in this instance");
 	log_info("mrgate %s serving on %s://%s (public URL %s)", MRGATE_VERSION, app->tls ? "https" : "http",
 		 app->cfg.listen, app->cfg.public_url);
+	char unreachable[600];
+	if (publicurl_local(app->cfg.public_url, unreachable, sizeof(unreachable)))
+		log_warn("%s", unreachable);
 
 	while (!stop_requested)
 		usleep(100 * 1000);
@@ -470,7 +474,8 @@ int main(int argc, char **argv)
 			free(rest);
 			return 0;
 		}
-	if (config_load(&app.cfg, argc, argv, rest, &nrest, err, sizeof(err)) != CORE_OK) {
+	if (config_load(&app.cfg, argc, argv, rest, &nrest, err, sizeof(err)) != CORE_OK ||
+	    publicurl_check(app.cfg.public_url, err, sizeof(err)) != CORE_OK) {
 		fprintf(stderr, "mrgate: %s\n", err);
 		goto out;
 	}

@@ -26,6 +26,7 @@ static const struct route routes[] = {
 	{"GET", "/api/connection", h_connection_get, ROUTE_VIEWER},
 	{"PUT", "/api/connection", h_connection_put, ROUTE_ADMIN},
 	{"DELETE", "/api/connection", h_connection_delete, ROUTE_ADMIN},
+	{"GET", "/api/connection/public-url", h_public_url_get, ROUTE_VIEWER},
 	{"POST", "/api/sync", h_sync_start, ROUTE_EDITOR},
 	{"GET", "/api/sync", h_sync_get, ROUTE_VIEWER},
 	{"GET", "/api/repos", h_repos_list, ROUTE_VIEWER},

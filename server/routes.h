@@ -79,6 +79,7 @@ int h_session_delete(struct req *r);
 int h_connection_get(struct req *r);
 int h_connection_put(struct req *r);
 int h_connection_delete(struct req *r);
+int h_public_url_get(struct req *r);
 int h_sync_start(struct req *r);
 int h_sync_get(struct req *r);
 int h_repos_list(struct req *r);

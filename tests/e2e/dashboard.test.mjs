@@ -84,6 +84,8 @@ describe('dashboard', { timeout: 240000 }, () => {
   it('connects a group with a token and shows what the token allows', async () => {
     await page.getByRole('link', { name: 'Connect GitLab' }).click();
     await page.waitForSelector('form[data-form="connection"]');
+    // mrgate listens on loopback here: the page says, before anything is applied, that GitLab cannot reach it
+    assert.match(await page.locator('[data-public-url-warning]').innerText(), /loopback address/);
     await page.getByLabel('GitLab URL').fill(sim.base);
     await page.getByLabel('Group', { exact: true }).fill('acme');
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);

@@ -100,7 +100,7 @@ export class Sim {
     s.dir = workdir(name);
     s.port = await freePort();
     s.base = `http://127.0.0.1:${s.port}`;
-    s.proc = startProc([env('GITLAB_SIM_BIN'), '--listen', `127.0.0.1:${s.port}`, ...args], path.join(s.dir, 'gitlab-sim.log'));
+    s.proc = startProc([env('GITLAB_SIM_BIN'), '--listen', `127.0.0.1:${s.port}`, '--allow-local-hooks', ...args], path.join(s.dir, 'gitlab-sim.log'));
     await waitHttp(`${s.base}/__sim/health`, s.proc);
     return s;
   }

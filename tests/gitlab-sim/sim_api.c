@@ -12,6 +12,7 @@
 
 #include "sim_pipelines.h"
 #include "sim_render.h"
+#include "sim_strict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -169,6 +170,8 @@ void sim_api_handle(struct sim_req *r)
         sim_reply_error(r, 400, "The provided content-type 'application/json' is not supported.");
         return;
     }
+    if (sim_strict_before_handler(r, rt->template_path))
+        return;
     rt->handler(r);
 }
 
@@ -234,7 +237,10 @@ static void h_pat_self(struct sim_req *r)
 
 static void h_user(struct sim_req *r)
 {
-    sim_reply_json(r, 200, sim_render_user_self(r->s, r->token->user));
+    struct json_object *o = sim_render_user_self(r->s, r->token->user);
+    if (r->token->admin) /* UserWithAdmin: admins see is_admin */
+        json_object_object_add(o, "is_admin", json_object_new_boolean(true));
+    sim_reply_json(r, 200, o);
 }
 
 /* --- groups ---------------------------------------------------------------------------------------------- */
@@ -247,7 +253,9 @@ static void h_group_member_all(struct sim_req *r)
     if (!g)
         return;
     int64_t uid = 0;
-    int level = sim_access_group(r->token, g);
+    struct sim_token member = *r->token; /* membership only: an admin who is not a member gets 404 */
+    member.admin = false;
+    int level = sim_access_group(&member, g);
     if (!sim_parse_int64(sim_req_cap(r, 1), &uid) || uid != r->token->user->id || level <= 0) {
         sim_reply_message(r, 404, "404 Not found");
         return;

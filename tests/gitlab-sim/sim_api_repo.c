@@ -13,6 +13,7 @@
 #include "sim_diff.h"
 #include "sim_hooks.h"
 #include "sim_render.h"
+#include "sim_strict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,7 +69,8 @@ static struct json_object *default_hook_attrs(bool group)
 static bool apply_hook_params(struct sim_req *r, struct sim_hook *h, bool creating)
 {
     const char *url = sim_param(r, "url");
-    if (sim_param_present(r, "url") && (!url || !valid_hook_url(url))) {
+    if (sim_param_present(r, "url") &&
+        (!url || !valid_hook_url(url) || !sim_strict_hook_url_allowed(r->s, url))) {
         sim_reply_error(r, 422, "Invalid url given");
         return false;
     }
@@ -473,6 +475,16 @@ void sim_h_status_post(struct sim_req *r)
         sim_reply_json(r, 400, o);
         return;
     }
+    if (target_url && *target_url && !sim_strict_addressable_url(target_url)) {
+        /* CommitStatus validates :target_url, addressable_url: true (AddressableUrlValidator) */
+        struct json_object *m = json_object_new_object(), *arr = json_object_new_array();
+        json_object_array_add(arr, json_object_new_string("must be a valid URL"));
+        json_object_object_add(m, "target_url", arr);
+        struct json_object *o = json_object_new_object();
+        json_object_object_add(o, "message", m);
+        sim_reply_json(r, 400, o);
+        return;
+    }
     struct sim_pipeline *pl = NULL;
     int64_t pipeline_id = 0;
     if (sim_param_int(r, "pipeline_id", &pipeline_id)) {
@@ -780,10 +792,10 @@ void sim_h_mr_get(struct sim_req *r)
         sim_reply_json(r, 200, sim_render_mr(r->s, m, r->token));
 }
 
-static struct json_object *render_change(const struct sim_change *c, bool with_generated)
+static struct json_object *render_change_limited(const struct sim_change *c, bool with_generated, bool too_large)
 {
     struct json_object *o = json_object_new_object();
-    char *diff = sim_unified_diff(c->old_content, c->new_content);
+    char *diff = too_large ? sim_strdup("") : sim_unified_diff(c->old_content, c->new_content);
     json_object_object_add(o, "old_path", json_object_new_string(c->path));
     json_object_object_add(o, "new_path", json_object_new_string(c->path));
     json_object_object_add(o, "a_mode", json_object_new_string(c->old_content ? "100644" : "0"));
@@ -794,14 +806,39 @@ static struct json_object *render_change(const struct sim_change *c, bool with_g
     json_object_object_add(o, "deleted_file", json_object_new_boolean(c->new_content == NULL));
     if (with_generated)
         json_object_object_add(o, "generated_file", json_object_new_boolean(false));
+    /* GitLab 18.4+ Entities::Diff: collapsed, too_large (a too-large patch comes with an empty diff) */
+    json_object_object_add(o, "collapsed", json_object_new_boolean(false));
+    json_object_object_add(o, "too_large", json_object_new_boolean(too_large));
     free(diff);
     return o;
 }
 
+/* An MR's stored diff: the changes GitLab kept under its diff limits (sim_strict_diff_limits). */
+struct limited_change {
+    const struct sim_change *c;
+    bool too_large;
+};
+
 static struct json_object *render_change_item(struct sim_req *r, void *item)
 {
     (void)r;
-    return render_change(item, true);
+    const struct limited_change *lc = item;
+    return render_change_limited(lc->c, true, lc->too_large);
+}
+
+static struct limited_change *limited_changes(struct sim *s, const struct sim_mr *m, size_t *n_out, bool *overflow)
+{
+    bool *big = sim_xcalloc(m->n_changes + 1, sizeof(bool));
+    size_t kept = 0;
+    sim_strict_diff_limits(s, m->changes, m->n_changes, big, &kept, overflow);
+    struct limited_change *lc = sim_xcalloc(kept + 1, sizeof(*lc));
+    for (size_t i = 0; i < kept; i++) {
+        lc[i].c = &m->changes[i];
+        lc[i].too_large = big[i];
+    }
+    free(big);
+    *n_out = kept;
+    return lc;
 }
 
 void sim_h_mr_diffs(struct sim_req *r)
@@ -810,11 +847,15 @@ void sim_h_mr_diffs(struct sim_req *r)
     struct sim_mr *m = p ? find_mr(r, p) : NULL;
     if (!m)
         return;
+    size_t n = 0;
+    bool overflow = false;
+    struct limited_change *lc = limited_changes(r->s, m, &n, &overflow);
     struct sim_vec v = {0};
-    for (size_t i = 0; i < m->n_changes; i++)
-        sim_vec_push(&v, &m->changes[i]);
+    for (size_t i = 0; i < n; i++)
+        sim_vec_push(&v, &lc[i]);
     sim_api_reply_page(r, &v, render_change_item);
     free(v.items);
+    free(lc);
 }
 
 void sim_h_mr_changes(struct sim_req *r)
@@ -825,10 +866,14 @@ void sim_h_mr_changes(struct sim_req *r)
         return;
     struct json_object *o = sim_render_mr(r->s, m, r->token);
     struct json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < m->n_changes; i++)
-        json_object_array_add(arr, render_change(&m->changes[i], false));
+    size_t n = 0;
+    bool overflow = false;
+    struct limited_change *lc = limited_changes(r->s, m, &n, &overflow);
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(arr, render_change_limited(lc[i].c, false, lc[i].too_large));
+    free(lc);
     json_object_object_add(o, "changes", arr);
-    json_object_object_add(o, "overflow", json_object_new_boolean(false));
+    json_object_object_add(o, "overflow", json_object_new_boolean(overflow));
     sim_reply_json(r, 200, o);
 }
 
@@ -941,6 +986,7 @@ void sim_h_note_add(struct sim_req *r)
     n->created_at = sim_now_iso();
     n->updated_at = sim_now_iso();
     sim_vec_push(&r->s->notes, n);
+    sim_strict_quick_actions(r->s, m, n, sim_param(r, "merge_request_diff_head_sha"));
     sim_reply_json(r, 201, sim_render_note(r->s, n));
 }
 
@@ -952,7 +998,7 @@ void sim_h_note_edit(struct sim_req *r)
     const char *body = NULL;
     if (!n)
         return;
-    if (n->author != r->token->user && !r->token->admin) {
+    if ((n->author != r->token->user && !r->token->admin) || p->archived) {
         sim_reply_message(r, 403, "403 Forbidden");
         return;
     }
@@ -961,6 +1007,8 @@ void sim_h_note_edit(struct sim_req *r)
     set_str(&n->body, body);
     set_str(&n->updated_at, NULL);
     n->updated_at = sim_now_iso();
+    /* Notes::UpdateService runs the quick actions of the edited text too */
+    sim_strict_quick_actions(r->s, m, n, sim_param(r, "merge_request_diff_head_sha"));
     sim_reply_json(r, 200, sim_render_note(r->s, n));
 }
 
@@ -1054,19 +1102,31 @@ void sim_h_compare(struct sim_req *r)
         ch[k].new_content = sim_strdup(fb[i].content);
     }
     struct json_object *diffs = json_object_new_array();
+    /* the changed files in order, then GitLab's diff limits over them (compare_timeout = the overflow) */
+    size_t nd = 0;
     for (size_t i = 0; i < nch; i++) {
         bool same = ch[i].old_content && ch[i].new_content && strcmp(ch[i].old_content, ch[i].new_content) == 0;
-        if (!same) {
-            struct json_object *d = render_change(&ch[i], false);
-            json_object_object_add(d, "collapsed", json_object_new_boolean(false));
-            json_object_object_add(d, "too_large", json_object_new_boolean(false));
-            json_object_array_add(diffs, d);
+        if (same) {
+            free(ch[i].path);
+            free(ch[i].old_content);
+            free(ch[i].new_content);
+            continue;
         }
+        ch[nd++] = ch[i];
+    }
+    nch = nd;
+    bool *big = sim_xcalloc(nch + 1, sizeof(bool)), overflow = false;
+    size_t kept = 0;
+    sim_strict_diff_limits(r->s, ch, nch, big, &kept, &overflow);
+    for (size_t i = 0; i < nch; i++) {
+        if (i < kept)
+            json_object_array_add(diffs, render_change_limited(&ch[i], false, big[i]));
         free(ch[i].path);
         free(ch[i].old_content);
         free(ch[i].new_content);
     }
     free(ch);
+    free(big);
     struct json_object *o = json_object_new_object();
     json_object_object_add(o, "commit", render_commit(r->s, p, b));
     struct json_object *commits = json_object_new_array();
@@ -1074,7 +1134,7 @@ void sim_h_compare(struct sim_req *r)
         json_object_array_add(commits, render_commit(r->s, p, b));
     json_object_object_add(o, "commits", commits);
     json_object_object_add(o, "diffs", diffs);
-    json_object_object_add(o, "compare_timeout", json_object_new_boolean(false));
+    json_object_object_add(o, "compare_timeout", json_object_new_boolean(overflow));
     json_object_object_add(o, "compare_same_ref", json_object_new_boolean(a == b));
     char *w = sim_printf("%s/%s/-/compare/%s...%s", r->s->instance_url, p->path_with_namespace, a->sha, b->sha);
     json_object_object_add(o, "web_url", json_object_new_string(w));

@@ -12,6 +12,7 @@
 #include "sim_api.h"
 #include "sim_hooks.h"
 #include "sim_pipelines.h"
+#include "sim_strict.h"
 #include "sim_render.h"
 
 #include <errno.h>
@@ -588,6 +589,11 @@ static void mr_reply(struct sim_req *r, struct sim_mr *m, const char *oldrev, st
     json_object_object_add(o, "state", json_object_new_string(m->state));
     json_object_object_add(o, "source_branch", json_object_new_string(m->source_branch));
     json_object_object_add(o, "oldrev", sim_json_str_or_null(oldrev));
+    json_object_object_add(o, "auto_merge", json_object_new_boolean(m->auto_merge));
+    struct json_object *approved = json_object_new_array();
+    for (size_t i = 0; i < m->n_approved; i++)
+        json_object_array_add(approved, json_object_new_int64(m->approved_by[i]));
+    json_object_object_add(o, "approved_by", approved);
     json_object_object_add(o, "deliveries", ids);
     sim_reply_json(r, status, o);
 }
@@ -685,6 +691,7 @@ static void c_mr_open(struct sim_req *r)
     nb = sim_commit_tree(p, base, &bt);
     tree_apply(bt, nb, files, &head->files, &head->n_files);
     memcpy(m->sha, head->sha, sizeof(m->sha));
+    sim_strict_merge_check_restart(s, m);
     sim_vec_push(&s->mrs, m);
     free(p->last_activity_at);
     p->last_activity_at = sim_now_iso();
@@ -730,6 +737,7 @@ static void c_mr_push(struct sim_req *r)
     nb = sim_commit_tree(p, prev, &bt);
     tree_apply(bt, nb, files, &head->files, &head->n_files);
     memcpy(m->sha, head->sha, sizeof(m->sha));
+    sim_strict_merge_check_restart(s, m);
     free(m->updated_at);
     m->updated_at = sim_now_iso();
     struct json_object *ids = json_object_new_array();
@@ -759,6 +767,13 @@ static void c_mr_state(struct sim_req *r, const char *from, const char *to, cons
     if (jbool(r->params, "notify", true))
         sim_hooks_fire_mr(r->s, m, action, NULL, ids);
     mr_reply(r, m, NULL, ids, 200);
+}
+
+static void c_mr_get(struct sim_req *r)
+{
+    struct sim_mr *m = cap_mr(r);
+    if (m)
+        mr_reply(r, m, NULL, json_object_new_array(), 200);
 }
 
 static void c_mr_close(struct sim_req *r)
@@ -1060,7 +1075,10 @@ static void c_notes(struct sim_req *r)
         struct sim_note *n = r->s->notes.items[i];
         if (n->removed || (by_project && n->project_id != pid) || (by_iid && n->mr_iid != iid))
             continue;
-        json_object_array_add(arr, sim_render_note(r->s, n));
+        struct json_object *o = sim_render_note(r->s, n);
+        json_object_object_add(o, "quick_actions",
+                               n->quick_actions ? json_object_get(n->quick_actions) : json_object_new_array());
+        json_object_array_add(arr, o);
     }
     sim_reply_json(r, 200, arr);
 }
@@ -1081,12 +1099,15 @@ static const struct sim_route routes[] = {
     {"POST", "/__sim/projects/:id/archive", c_project_archive, 0},
     {"POST", "/__sim/projects/:id/pending_delete", c_project_pending_delete, 0},
     {"POST", "/__sim/merge_requests", c_mr_open, 0},
+    {"GET", "/__sim/merge_requests/:project_id/:iid", c_mr_get, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/push", c_mr_push, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/close", c_mr_close, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/reopen", c_mr_reopen, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/merge", c_mr_merge, 0},
     {"GET", "/__sim/counters", c_counters, 0},
     {"POST", "/__sim/counters/reset", c_counters_reset, 0},
+    {"GET", "/__sim/settings", sim_strict_settings_get, 0},
+    {"POST", "/__sim/settings", sim_strict_settings_set, 0},
     {"GET", "/__sim/faults", c_faults_get, 0},
     {"POST", "/__sim/faults", c_faults_set, 0},
     {"POST", "/__sim/script", c_script_add, 0},

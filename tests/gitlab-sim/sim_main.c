@@ -18,6 +18,7 @@
 #include "sim_http.h"
 #include "sim_render.h"
 #include "sim_state.h"
+#include "sim_strict.h"
 
 #include <civetweb.h>
 #include <signal.h>
@@ -37,6 +38,7 @@ struct options {
     const char *tokens[32];
     int n_tokens;
     bool seed_demo;
+    bool allow_local_hooks;
     const char *seed_root;
     long seed_projects;
     int threads;
@@ -60,6 +62,7 @@ static void usage(FILE *f)
             "  --threads N             HTTP worker threads (default 64)\n"
             "  --hook-workers N        webhook delivery threads (default 4)\n"
             "  --webhook-timeout S     webhook request timeout in seconds (default 10)\n"
+            "  --allow-local-hooks     accept loopback/private hook URLs (allow_local_requests_from_web_hooks_and_services)\n"
             "The control API is under /__sim/ (see tests/gitlab-sim/README.md).\n");
 }
 
@@ -83,6 +86,9 @@ static bool parse_args(int argc, char **argv)
             exit(0);
         } else if (strcmp(a, "--seed-demo") == 0) {
             opts.seed_demo = true;
+            continue;
+        } else if (strcmp(a, "--allow-local-hooks") == 0) {
+            opts.allow_local_hooks = true;
             continue;
         }
         if (!v) {
@@ -125,6 +131,7 @@ static bool parse_args(int argc, char **argv)
 static void startup(struct sim *s)
 {
     const char *err = NULL;
+    s->settings.allow_local_requests = opts.allow_local_hooks;
     for (int i = 0; i < opts.n_tokens; i++) {
         struct json_object *spec = json_object_new_object();
         json_object_object_add(spec, "token", json_object_new_string(opts.tokens[i]));
@@ -313,9 +320,24 @@ static void api_request(struct sim *s, struct sim_req *r)
         rate_headers(r, &rd);
         goto out;
     }
+    /* the per-commit lock of a status post (sim_strict.h), held while GitLab would work on it */
+    char *lock_key = NULL;
+    if (strcmp(r->method, "POST") == 0 && tmpl_copy && strcmp(tmpl_copy, "/api/v4/projects/:id/statuses/:sha") == 0 &&
+        r->n_segs >= 6)
+        lock_key = sim_printf("%s:%s", r->segs[3], r->segs[5]);
+    if (lock_key && !sim_strict_status_lock(s, lock_key)) {
+        sim_reply_message(r, 409, "Another update to this commit status is in progress");
+        rate_headers(r, &rd);
+        free(lock_key);
+        goto out;
+    }
     pthread_mutex_lock(&s->mu);
     sim_api_handle(r);
     pthread_mutex_unlock(&s->mu);
+    if (lock_key) {
+        sim_strict_status_unlock(s, lock_key);
+        free(lock_key);
+    }
     rate_headers(r, &rd);
 out:
     pthread_mutex_lock(&s->mu);

@@ -9,6 +9,7 @@
  * Ownership: every sim_render_* result belongs to the caller.
  */
 #include "sim_render.h"
+#include "sim_strict.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -533,9 +534,9 @@ struct json_object *sim_render_mr(struct sim *s, const struct sim_mr *mr, const 
                          (long long)mr->iid);
     ADD(o, "web_url", STR(w));
     free(w);
-    char cnt[32];
-    snprintf(cnt, sizeof(cnt), "%zu", mr->n_changes);
+    char *cnt = sim_strict_changes_count(s, mr); /* "1000+" past GitLab's diff limits */
     ADD(o, "changes_count", STR(cnt));
+    free(cnt);
 
     struct sim_pipeline *hp = sim_mr_head_pipeline(s, mr);
     bool opened = strcmp(mr->state, "opened") == 0;
@@ -558,8 +559,14 @@ struct json_object *sim_render_mr(struct sim *s, const struct sim_mr *mr, const 
                 dms = "ci_must_pass";
         }
     }
+    const char *checking = opened ? sim_strict_merge_check(s, (struct sim_mr *)mr) : NULL;
+    if (checking)
+        dms = checking; /* the asynchronous mergeability check has not finished */
     ADD(o, "detailed_merge_status", STR(dms));
-    ADD(o, "merge_status", STR(strcmp(dms, "mergeable") == 0 ? "can_be_merged" : "cannot_be_merged"));
+    ADD(o, "merge_status", STR(checking                          ? checking
+                               : strcmp(dms, "mergeable") == 0 ? "can_be_merged"
+                                                               : "cannot_be_merged"));
+    ADD(o, "merge_when_pipeline_succeeds", BOOL(mr->auto_merge));
     ADD(o, "pipeline", hp ? sim_render_pipeline(s, hp, false) : NULL);
     ADD(o, "head_pipeline", hp ? sim_render_pipeline(s, hp, true) : NULL);
     struct json_object *dr = json_object_new_object();

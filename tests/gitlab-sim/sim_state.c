@@ -320,6 +320,7 @@ static void note_free(void *p)
 {
     struct sim_note *n = p;
     free(n->body);
+    json_object_put(n->quick_actions);
     free(n->created_at);
     free(n->updated_at);
     free(n);
@@ -376,6 +377,8 @@ void sim_state_clear(struct sim *s)
     free_vec(&s->users, user_free);
     free_vec(&s->scripts, script_free);
     free_vec(&s->rate_buckets, bucket_free);
+    free_vec(&s->endpoint_buckets, bucket_free);
+    free_vec(&s->status_locks, bucket_free);
     json_object_put(s->counters);
     s->counters = json_object_new_object();
     s->counter_total = s->counter_writes = 0;
@@ -392,6 +395,7 @@ void sim_state_clear(struct sim *s)
     s->generation++;
     memset(&s->faults, 0, sizeof(s->faults));
     s->faults.hook_backoff_s = 60;
+    sim_settings_defaults(&s->settings);
     s->root_user = sim_user_get_or_add(s, "root", "Administrator", false);
 }
 

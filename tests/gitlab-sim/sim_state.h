@@ -197,6 +197,11 @@ struct sim_mr {
     char *created_at;
     char *updated_at;
     char *closed_at;
+    int64_t merge_checked_at_ms; /* the async mergeability check ends then (0 = done) */
+    bool merge_check_started;    /* a GET asked for the check ("checking" rather than "unchecked") */
+    bool auto_merge;             /* merge_when_pipeline_succeeds (set by /merge when not yet mergeable) */
+    int64_t approved_by[8];      /* user ids of approvals (/approve) */
+    size_t n_approved;
 };
 
 struct sim_note {
@@ -210,6 +215,7 @@ struct sim_note {
     char *created_at;
     char *updated_at;
     bool removed;
+    struct json_object *quick_actions; /* array of quick actions run from this note (owned), NULL = none */
 };
 
 enum sim_delivery_state { SIM_DELIVERY_PENDING = 0, SIM_DELIVERY_RUNNING, SIM_DELIVERY_DONE };
@@ -262,6 +268,22 @@ struct sim_faults {
     int hook_backoff_s;        /* first temporary disable lasts this long (GitLab: 60) */
 };
 
+/* GitLab application settings the simulator honours (sim_strict.c; GET|POST /__sim/settings). */
+struct sim_settings {
+    int diff_max_files;        /* diff_max_files, default 1000 */
+    int diff_max_lines;        /* diff_max_lines, default 50,000 */
+    int diff_max_patch_bytes;  /* diff_max_patch_bytes, default 200 KiB (one file's patch) */
+    bool allow_local_requests; /* allow_local_requests_from_web_hooks_and_services, default false */
+    int archive_per_minute;    /* project_repositories_archive per project and user, default 5 (0 = off) */
+    int project_get_per_minute;        /* GET /projects/:id per user, default 400 */
+    int group_get_per_minute;          /* GET /groups/:id per user, default 400 */
+    int group_projects_per_minute;     /* GET /groups/:id/projects per user, default 600 */
+    int notes_create_per_minute;       /* note creation per user, default 60 (GitLab.com) */
+    int status_lock_ms;        /* how long a commit status post holds the project+sha lock, default 50 */
+    int status_lock_wait_ms;   /* how long another post waits for it before its 409, default 10,000 */
+    int merge_check_ms;        /* async mergeability check after open/push, default 300 */
+};
+
 struct sim_rate_bucket {
     char *key; /* token or client address */
     time_t window_start;
@@ -291,6 +313,9 @@ struct sim {
     uint64_t rng;
 
     struct sim_faults faults;
+    struct sim_settings settings;
+    struct sim_vec endpoint_buckets; /* struct sim_rate_bucket*, per-endpoint limits (sim_strict.c) */
+    struct sim_vec status_locks;     /* struct sim_rate_bucket*, key project:sha, window_start = held until (ms) */
     struct sim_user *root_user; /* author of simulated MRs and webhook "user" */
 };
 
@@ -359,6 +384,9 @@ struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid);
 struct sim_note *sim_note_by_id(struct sim *s, int64_t id);
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr);
 void sim_pipeline_refresh(struct sim *s, struct sim_pipeline *pl); /* recompute status from jobs */
+
+/* GitLab's defaults for struct sim_settings (sim_strict.c). */
+void sim_settings_defaults(struct sim_settings *st);
 
 /* Counters. */
 void sim_count_request(struct sim *s, const char *method, const char *template_path, int status);

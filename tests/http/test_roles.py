@@ -26,6 +26,7 @@ ROUTES = {
     ("GET", "/api/connection"): ("viewer", "/api/connection", None),
     ("PUT", "/api/connection"): ("admin", "/api/connection", {}),
     ("DELETE", "/api/connection"): ("admin", "/api/connection", None),
+    ("GET", "/api/connection/public-url"): ("viewer", "/api/connection/public-url", None),
     ("POST", "/api/sync"): ("editor", "/api/sync", {}),
     ("GET", "/api/sync"): ("viewer", "/api/sync", None),
     ("GET", "/api/repos"): ("viewer", "/api/repos", None),

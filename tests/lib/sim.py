@@ -40,9 +40,12 @@ def make_self_signed(directory, cn="127.0.0.1"):
 
 
 class Sim:
-    """A running gitlab-sim. tls=True serves HTTPS with a fresh self-signed certificate (self.ca_file)."""
+    """A running gitlab-sim. tls=True serves HTTPS with a fresh self-signed certificate (self.ca_file).
+    local_hooks=True starts it with --allow-local-hooks: GitLab refuses loopback and private hook URLs unless the
+    instance allows local requests, and every mrgate under test listens on loopback, so its tests ask for it;
+    the simulator's own strictness tests pass local_hooks=False."""
 
-    def __init__(self, name="sim", tls=False, args=None, port=None, workdir_path=None):
+    def __init__(self, name="sim", tls=False, args=None, port=None, workdir_path=None, local_hooks=True):
         self.dir = workdir_path or harness.workdir(name)
         self.port = port or harness.free_port()
         self.tls = tls
@@ -54,6 +57,8 @@ class Sim:
             pem, crt = make_self_signed(self.dir)
             self.ca_file = crt
             argv += ["--tls-cert", pem]
+        if local_hooks:
+            argv += ["--allow-local-hooks"]
         argv += list(args or [])
         self.proc = harness.Proc(argv, os.path.join(self.dir, "gitlab-sim.log"))
         self._wait_ready()
@@ -189,6 +194,10 @@ class Sim:
             body["message"] = message
         return self._call("POST", f"/__sim/merge_requests/{_quote(project_id)}/{iid}/push", body)
 
+    def mr(self, project_id, iid):
+        """Internal view of an MR: state, sha, auto_merge, approved_by (user ids)."""
+        return self._call("GET", f"/__sim/merge_requests/{_quote(project_id)}/{iid}")
+
     def close_mr(self, project_id, iid, wait=False):
         return self._call("POST", f"/__sim/merge_requests/{_quote(project_id)}/{iid}/close", {"wait": wait})
 
@@ -262,6 +271,13 @@ class Sim:
             "latency_ms": latency_ms, "jitter_ms": jitter_ms, "error_rate": error_rate, "reset_rate": reset_rate,
             "stall_rate": stall_rate, "stall_ms": stall_ms, "rate_limit_per_minute": rate_limit_per_minute,
             "hook_backoff_s": hook_backoff_s})
+
+    def settings(self, **changes):
+        """GitLab application settings the simulator honours (diff limits, per-endpoint rate limits, local hook
+        URLs, the status lock, the merge check); with keyword arguments, change those and return all."""
+        if changes:
+            return self._call("POST", "/__sim/settings", changes)
+        return self._call("GET", "/__sim/settings")
 
     def script(self, method, path, responses):
         """Script the next len(responses) answers to METHOD path (concrete path or route template such as

@@ -8,10 +8,25 @@ const cap = (s) => (s ? s[0].toUpperCase() + s.slice(1) : s);
 const KIND = { personal: 'personal access token', group_access: 'group access token', project_access: 'project access token', service_account: 'service-account token', unknown: 'token' };
 const LEVEL = { 10: 'Guest', 20: 'Reporter', 30: 'Developer', 40: 'Maintainer', 50: 'Owner' };
 
+// mrgate's public URL as GitLab would have to reach it: a warning before any apply when it cannot (loopback, private).
+async function publicUrlWarning() {
+  try {
+    const p = await get('/api/connection/public-url');
+    if (!p || p.reachable || !p.warning) return null;
+    return h('div.notice.warn', { role: 'status', 'data-public-url-warning': '' },
+      h('strong', 'GitLab cannot reach mrgate: '), p.warning.replace(/^MRGATE_PUBLIC_URL /, 'the public URL '),
+      '. Webhooks to ', h('code', p.hook_url), ' would be refused or never arrive.');
+  } catch {
+    return null;
+  }
+}
+
 export async function render(main) {
   main.append(pageHead('GitLab connection', 'The group mrgate gates, and the token it uses to talk to GitLab.'));
+  const warnBox = h('div');
   const box = h('div');
-  main.append(box);
+  main.append(warnBox, box);
+  publicUrlWarning().then((w) => { if (w) warnBox.append(w); });
   box.append(loading());
   let conn = null;
   try {
