@@ -211,6 +211,10 @@ void sim_h_mr_merge(struct sim_req *r)
         free(msg);
         return;
     }
+    /* The merge API checks mergeability synchronously (MergeRequest#mergeable? -> check_mergeability, async:
+     * false): an MR still `unchecked`/`checking` is judged now, not refused. */
+    m->merge_checked_at_ms = 0;
+    m->merge_check_started = false;
     struct json_object *o = sim_render_mr(r->s, m, r->token), *dms = NULL;
     bool mergeable = json_object_object_get_ex(o, "detailed_merge_status", &dms) &&
                      strcmp(json_object_get_string(dms), "mergeable") == 0;

@@ -2,6 +2,8 @@
 detached and merged-results), the MR's head pipeline (newest for the head sha or, for merged results, its
 source_sha), Pipeline Hook events on every status change, and the merge API whose "Pipelines must succeed" check
 reads only the head pipeline."""
+import time
+
 from harness import run
 from sim import Sim
 from simtest import Receiver, eq
@@ -39,6 +41,16 @@ def mr_get(c, pid, iid):
     return c.get(f"/api/v4/projects/{pid}/merge_requests/{iid}").json()
 
 
+def merge_status(c, pid, iid, timeout=10):
+    """detailed_merge_status once GitLab's asynchronous mergeability check is over (unchecked/checking before)."""
+    deadline = time.time() + timeout
+    while True:
+        st = mr_get(c, pid, iid)["detailed_merge_status"]
+        if st not in ("unchecked", "checking") or time.time() > deadline:
+            return st
+        time.sleep(0.05)
+
+
 def merge(c, pid, iid):
     return c.put(f"/api/v4/projects/{pid}/merge_requests/{iid}/merge", {})
 
@@ -62,7 +74,7 @@ def test_status_with_pipeline_id_joins_the_ci_pipeline():
     c, pid = fresh()
     mr = sim.open_mr(pid, [{"path": "a", "content": "2\n"}], notify=False)
     ci = pipeline(pid, mr["iid"], "detached", "running")
-    eq(mr_get(c, pid, mr["iid"])["detailed_merge_status"], "ci_still_running", "running")
+    eq(merge_status(c, pid, mr["iid"]), "ci_still_running", "running")
     r = status(c, pid, mr["sha"], "failed", pipeline_id=ci["id"])
     eq(r.status, 201, "joined")
     set_ci(ci["id"], "success")
@@ -88,7 +100,7 @@ def test_merged_results_pipeline():
     eq(status(c, pid, mr["sha"], "failed").status, 201, "lands in an external pipeline")
     # Ci::PipelinesForMergeRequestFinder#sort: merge request pipelines first, then newest
     eq(mr_get(c, pid, mr["iid"])["head_pipeline"]["id"], mrp["id"], "the merged-results pipeline stays head")
-    eq(mr_get(c, pid, mr["iid"])["detailed_merge_status"], "mergeable", "so the failed status is ignored")
+    eq(merge_status(c, pid, mr["iid"]), "mergeable", "so the failed status is ignored")
     eq(status(c, pid, mrp["sha"], "failed", pipeline_id=mrp["id"]).status, 201, "joined on the merge commit")
     eq(merge(c, pid, mr["iid"]).status, 405, "now it blocks")
 
