@@ -123,15 +123,16 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		goto out;
 
 	if (all) {
-		const char *p[] = {js(cfg), keys, req->actor};
+		const char *p[] = {js(cfg), req->actor};
+		const char *pk[] = {keys};
 		if ((st = store_exec(c,
 				     "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(),"
-				     " updated_by = $3",
-				     3, p, NULL)) != CORE_OK ||
+				     " updated_by = $2",
+				     2, p, NULL)) != CORE_OK ||
 		    (st = store_exec(c, "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, p + 1, NULL)) != CORE_OK ||
+				     1, pk, NULL)) != CORE_OK ||
 		    (st = store_exec(c, "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, p + 1, NULL)) != CORE_OK)
+				     1, pk, NULL)) != CORE_OK)
 			goto out;
 	} else if (group) {
 		const char *p[] = {js(cfg), keys, req->actor, group};

