@@ -106,6 +106,8 @@ struct connection_client {
 	struct connection_info info;
 	char ca_path[64];
 	char *webhook_secret;
+	struct store *db; /* borrowed (the process's pool): where a token refusal is recorded */
+	char stamp[80];   /* updated_at of the row the client was made from */
 };
 
 void connection_client_free(struct connection_client *cc)
@@ -607,6 +609,62 @@ enum core_status connection_set_token_status(struct store *db, const char *statu
 			   2, p, NULL);
 }
 
+enum core_status connection_write_check(struct store *db, const char **code_out, char *err, size_t errlen)
+{
+	struct connection_info ci;
+	memset(&ci, 0, sizeof(ci));
+	*code_out = NULL;
+	enum core_status st = connection_get(db, &ci);
+	if (st == CORE_ENOTFOUND) {
+		st = CORE_OK;
+		goto out;
+	}
+	if (st != CORE_OK)
+		goto out;
+	if (ci.token_status[0] && strcmp(ci.token_status, "ok") != 0) {
+		*code_out = "token_not_valid";
+		snprintf(err, errlen, "%s", ci.token_problem[0] ? ci.token_problem
+								: "GitLab refused the token: update it on the Connection page");
+		st = CORE_ECONFLICT;
+	} else if (strcmp(ci.capability, "gate") != 0) {
+		*code_out = "token_read_only";
+		snprintf(err, errlen,
+			 "the GitLab token is read-only (%s), so mrgate cannot create webhooks or change settings: "
+			 "update the connection with a token that has the api scope",
+			 ci.token_scopes[0] ? ci.token_scopes : "no api scope");
+		st = CORE_ECONFLICT;
+	}
+out:
+	connection_info_clear(&ci);
+	return st;
+}
+
+/* The first 401 of a client's token: record it on the connection at once (see connection_client()). */
+static void on_token_rejected(void *user, enum gitlab_error kind, const char *message)
+{
+	struct connection_client *cc = user;
+	(void)message;
+	const char *status = kind == GITLAB_ERR_TOKEN_EXPIRED   ? "expired"
+			     : kind == GITLAB_ERR_TOKEN_REVOKED ? "revoked"
+								: "invalid";
+	char problem[300];
+	snprintf(problem, sizeof(problem),
+		 "%s: GitLab writes are stopped until the token is updated on the Connection page",
+		 kind == GITLAB_ERR_TOKEN_EXPIRED   ? "the GitLab token is expired"
+		 : kind == GITLAB_ERR_TOKEN_REVOKED ? "the GitLab token was revoked"
+						    : "GitLab no longer accepts the token");
+	/* only while the row still holds this client's token: a token updated meanwhile is not marked */
+	const char *p[] = {status, problem, cc->stamp};
+	enum core_status st = store_query(cc->db,
+					  "UPDATE connection SET token_status = $1, token_problem = $2,"
+					  " token_checked_at = now() WHERE updated_at::text = $3",
+					  3, p, NULL);
+	if (st != CORE_OK)
+		log_error("could not record that GitLab refused the token (%s)", core_status_code(st));
+	else
+		log_warn("%s", problem);
+}
+
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
 				   const struct connection_tuning *tune, struct connection_client **out)
 {
@@ -620,7 +678,10 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = store_exec(c, "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed FROM connection", 0,
+	st = store_exec(c,
+			"SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
+			" FROM connection",
+			0,
 			NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
@@ -636,8 +697,19 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 		goto out;
 	}
 	st = open_client(cc->info.gitlab_url, token, store_str(r, 0, "ca_bundle"), tune, cc, err, sizeof(err));
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
 		log_error("could not open a GitLab client: %s", err);
+		goto out;
+	}
+	cc->db = db;
+	copy_str(cc->stamp, sizeof(cc->stamp), store_str(r, 0, "stamp"));
+	gitlab_on_token_rejected(cc->gl, on_token_rejected, cc);
+	if (strcmp(cc->info.token_status, "expired") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_EXPIRED);
+	else if (strcmp(cc->info.token_status, "revoked") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_REVOKED);
+	else if (strcmp(cc->info.token_status, "invalid") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_INVALID);
 out:
 	PQclear(r);
 	store_put(db, c);

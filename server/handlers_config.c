@@ -324,7 +324,21 @@ int h_configure(struct req *r)
 		goto out;
 	}
 	req.actor = r->who.actor;
-	enum core_status st = configure_run(r->app->db, &req, &out, err, sizeof(err));
+	enum core_status st;
+	if (!req.dry_run) {
+		/* a token that cannot write: refuse before anything is stored or sent (a dry run only reads) */
+		const char *code = NULL;
+		st = connection_write_check(r->app->db, &code, err, sizeof(err));
+		if (st == CORE_ECONFLICT) {
+			status = http_send_error(r->conn, 409, code, "%s", err);
+			goto out;
+		}
+		if (st != CORE_OK) {
+			status = http_send_status(r->conn, st, "could not read the GitLab connection");
+			goto out;
+		}
+	}
+	st = configure_run(r->app->db, &req, &out, err, sizeof(err));
 	if (st == CORE_EINVAL) {
 		status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 		goto out;
