@@ -56,8 +56,12 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	enum core_status st = gateconfig_validate(req->config, &cfg, err, errlen);
 	if (st != CORE_OK)
 		return st;
-	if (!jsonx_get(cfg, "enabled"))
-		json_object_object_add(cfg, "enabled", json_object_new_boolean(1));
+	if (json_object_object_length(cfg) == 0 && !req->reapply) {
+		snprintf(err, errlen, "the config sets no field: nothing to configure (set at least one of enabled, "
+				      "fail_on, scans, block_merge, comment, ignore_paths, or send reapply)");
+		st = CORE_EINVAL;
+		goto out;
+	}
 	keys_array(cfg, keys, sizeof(keys));
 
 	if (req->path_glob && *req->path_glob && !pathglob_valid(req->path_glob)) {

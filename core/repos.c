@@ -300,6 +300,65 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 	return st;
 }
 
+enum core_status repos_summary(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
+			       size_t errlen)
+{
+	*out = NULL;
+	char *ids = NULL;
+	struct store_conn *c = NULL;
+	PGresult *rs = NULL, *rf = NULL;
+	if (f->status && *f->status && !known_status(f->status)) {
+		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
+		return CORE_EINVAL;
+	}
+	struct filter_bufs bufs;
+	const char *p[6];
+	if (filter_params(f, &bufs, &ids, p) != CORE_OK)
+		return CORE_ENOMEM;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = store_exec(c,
+			     "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
+			     " GROUP BY status ORDER BY status",
+			     6, p, &rs)) != CORE_OK ||
+	    (st = store_exec(c,
+			     "SELECT f.key, f.value::text AS value, count(*) AS n FROM repo_status"
+			     " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
+			     " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+			     6, p, &rf)) != CORE_OK)
+		goto out;
+	struct json_object *o = json_object_new_object(), *statuses = json_object_new_object(),
+			   *fields = json_object_new_object();
+	int64_t total = 0;
+	for (int i = 0; i < PQntuples(rs); i++) {
+		int64_t n = store_i64(rs, i, "n", 0);
+		total += n;
+		json_object_object_add(statuses, store_str(rs, i, "status"), json_object_new_int64(n));
+	}
+	for (int i = 0; i < PQntuples(rf); i++) {
+		const char *key = store_str(rf, i, "key");
+		struct json_object *arr = NULL, *e = json_object_new_object();
+		if (!json_object_object_get_ex(fields, key, &arr)) {
+			arr = json_object_new_array();
+			json_object_object_add(fields, key, arr);
+		}
+		json_object_object_add(e, "value", json_tokener_parse(store_str(rf, i, "value")));
+		json_object_object_add(e, "repos", json_object_new_int64(store_i64(rf, i, "n", 0)));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "repos", json_object_new_int64(total));
+	json_object_object_add(o, "statuses", statuses);
+	json_object_object_add(o, "fields", fields);
+	*out = o;
+out:
+	PQclear(rs);
+	PQclear(rf);
+	store_put(db, c);
+	free(ids);
+	return st;
+}
+
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
 {
 	*out = NULL;

@@ -127,6 +127,8 @@ int cli_configure(struct app *app, int argc, char **argv)
 			goto out;
 		}
 	}
+	if (!jsonx_get(cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
+		json_object_object_add(cfg, "enabled", json_object_new_boolean(1));
 	if (!pattern) {
 		usage_configure();
 		goto out;

@@ -326,14 +326,15 @@ int h_configure(struct req *r)
 	req.actor = r->who.actor;
 	enum core_status st;
 	if (!req.dry_run) {
-		/* a token that cannot write: refuse before anything is stored or sent (a dry run only reads) */
+		/* a read-only token: refuse before anything is stored or sent (a dry run only reads). A token GitLab
+		 * refused is not refused here: the config is stored and applied once the token is updated. */
 		const char *code = NULL;
 		st = connection_write_check(r->app->db, &code, err, sizeof(err));
-		if (st == CORE_ECONFLICT) {
+		if (st == CORE_ECONFLICT && strcmp(code, "token_read_only") == 0) {
 			status = http_send_error(r->conn, 409, code, "%s", err);
 			goto out;
 		}
-		if (st != CORE_OK) {
+		if (st != CORE_OK && st != CORE_ECONFLICT) {
 			status = http_send_status(r->conn, st, "could not read the GitLab connection");
 			goto out;
 		}

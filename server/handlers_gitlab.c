@@ -265,12 +265,24 @@ int h_repos_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		f.limit = (int)v;
 	}
-	struct json_object *o = NULL;
+	char with[16] = "";
+	if (http_query_param(r->ri, "with", with, sizeof(with)) && strcmp(with, "summary") != 0)
+		return http_send_error(r->conn, 400, "invalid_input", "with must be summary");
+	struct json_object *o = NULL, *sum = NULL;
 	enum core_status st = repos_list(r->app->db, &f, &o, err, sizeof(err));
-	if (st == CORE_EINVAL)
+	if (st == CORE_OK && with[0]) {
+		st = repos_summary(r->app->db, &f, &sum, err, sizeof(err));
+		if (st == CORE_OK)
+			json_object_object_add(o, "summary", sum);
+	}
+	if (st == CORE_EINVAL) {
+		json_object_put(o);
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
-	if (st != CORE_OK)
+	}
+	if (st != CORE_OK) {
+		json_object_put(o);
 		return http_send_status(r->conn, st, "could not list the repositories");
+	}
 	return http_send_json(r->conn, 200, o);
 }
 

@@ -78,7 +78,8 @@ connect_and_sync(c, TOKEN)
 # --- defect 1: a configure of every repo (the default level) --------------------------------------------------
 
 def test_select_all_without_filter_dry_run_and_apply():
-    body = {"selection": {"filter": {}}, "config": {"fail_on": "high", "scans": ["secrets"], "block_merge": True}}
+    body = {"selection": {"filter": {}}, "config": {"enabled": True, "fail_on": "high", "scans": ["secrets"],
+                                                       "block_merge": True}}
     r = c.post("/api/configure", dict(body, dry_run=True))
     assert r.status == 200, (r.status, r.body)
     d = r.json()
@@ -138,7 +139,7 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
     assert mc.get("/api/connection").json()["token"]["status"] == "ok"
     sim.set_faults(latency_ms=150)
     try:
-        r = mc.post("/api/configure", {"selection": {"filter": {}}, "config": {"scans": ["secrets"]}})
+        r = mc.post("/api/configure", {"selection": {"filter": {}}, "config": {"enabled": True}})
         assert r.status == 202, (r.status, r.body)
         job_id = r.json()["apply"]["job_id"]
         deadline = time.time() + 60

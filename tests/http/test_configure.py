@@ -143,7 +143,7 @@ def test_inheritance_sources_and_exception():
 
 # --- configure + apply ---------------------------------------------------------------------------------------
 
-CFG = {"fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
+CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
 
 
 def test_dry_run_writes_nothing():
