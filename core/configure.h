@@ -51,8 +51,10 @@ struct configure_out {
 	                                    "unchanged_on_gitlab", "config"} */
 	struct gateconfig_marked marked; /* not a dry run: the repos marked for apply (run id) */
 	int64_t *plan_ids;               /* dry run: repos that would be applied ... */
-	struct apply_want *plan_wants;   /* ... and the state each would be brought to */
+	struct apply_want *plan_wants;   /* ... and the state each would be brought to ... */
+	char **plan_paths;               /* ... and its path_with_namespace (owned strings), ordered by id */
 	size_t n_plan;
+	size_t n_plan_paths;             /* entries of plan_paths allocated (for the clear) */
 };
 void configure_out_clear(struct configure_out *o);
 

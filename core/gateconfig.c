@@ -114,6 +114,13 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 			}
 			bool seen[8] = {false};
 			size_t n = json_object_array_length(val);
+			if (n == 0) {
+				snprintf(err, errlen,
+					 "field \"scans\" is empty: a gate with no scan checks nothing and would pass every "
+					 "merge request; choose at least one of %s",
+					 list);
+				goto out;
+			}
 			for (size_t i = 0; i < n; i++) {
 				struct json_object *e = json_object_array_get_idx(val, i);
 				const char *s;

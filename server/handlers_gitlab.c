@@ -346,6 +346,12 @@ int h_settings_get(struct req *r)
 	return send_settings(r, 200);
 }
 
+/* Which scan types this server can run (DESIGN §2: the dashboard says so before a user enables one). */
+int h_scanners_get(struct req *r)
+{
+	return http_send_json(r->conn, 200, config_scanners_json(&r->app->cfg));
+}
+
 int h_settings_put(struct req *r)
 {
 	struct json_object *body = NULL, *sw = NULL;

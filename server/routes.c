@@ -50,6 +50,7 @@ static const struct route routes[] = {
 	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_USER},
 	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_USER},
 	{"GET", "/api/settings", h_settings_get, ROUTE_USER},
+	{"GET", "/api/scanners", h_scanners_get, ROUTE_USER},
 	{"PUT", "/api/settings", h_settings_put, ROUTE_USER},
 };
 

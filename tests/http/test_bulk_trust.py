@@ -23,6 +23,7 @@ sim.add_token(RO_TOKEN, scopes=["read_api"], access={"acme": 50})
 sim.add_token(MID_TOKEN, access={"acme": 50})
 sim.seed("acme", projects=N, depth=2, fanout=2)
 ENV = {"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info", "MRGATE_RESYNC_INTERVAL": "86400"}
+IAC_SCANNER = "printf '{\"version\":\"2.1.0\",\"runs\":[]}'"
 
 
 def connect_and_sync(c, token):
@@ -70,7 +71,7 @@ def hooked_projects(srv):
     return {h["project_id"] for h in sim.hooks() if h["url"] == url}
 
 
-main = Mrgate("bulk_trust", env=ENV)
+main = Mrgate("bulk_trust", env=dict(ENV, MRGATE_SCANNER_IAC=IAC_SCANNER))
 c = main.login()
 connect_and_sync(c, TOKEN)
 
@@ -168,7 +169,58 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
     mid.stop()
 
 
+# --- defect 5: scan types without a scanner -----------------------------------------------------------------
+
+def test_api_names_the_scanners_of_this_server():
+    r = c.get("/api/scanners")
+    assert r.status == 200, r.body
+    by = {x["scan"]: x for x in r.json()["items"]}
+    assert set(by) == {"secrets", "sast", "dependencies", "iac", "license", "malware"}, by
+    assert by["secrets"]["available"] and by["secrets"]["builtin"], by["secrets"]
+    assert by["iac"]["available"] and not by["iac"]["builtin"], by["iac"]
+    for s in ("sast", "dependencies", "license", "malware"):
+        assert by[s]["available"] is False and by[s]["setting"] == "MRGATE_SCANNER_" + s.upper(), by[s]
+    assert "printf" not in r.body.decode(), "the scanner command line is not shown"
+
+
+def test_scan_without_scanner_needs_confirmation():
+    ids = [x["id"] for x in c.get("/api/repos?limit=3").json()["items"]]
+    before = [c.get(f"/api/repos/{i}").json()["config"]["scans"] for i in ids]
+    body = {"selection": {"ids": ids}, "config": {"scans": ["secrets", "dependencies"]}}
+    for dry in (True, False):
+        r = c.post("/api/configure", dict(body, dry_run=dry))
+        assert r.status == 400, (dry, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "no_scanner" and "dependencies" in e["message"], e
+        assert "confirm_no_scanner" in e["message"], e
+    assert [c.get(f"/api/repos/{i}").json()["config"]["scans"] for i in ids] == before, "stored without a scanner"
+    # a type that has a scanner here needs no confirmation
+    r = c.post("/api/configure", {"selection": {"ids": ids}, "config": {"scans": ["secrets", "iac"]}})
+    assert r.status in (200, 202), r.body
+    r = c.post("/api/configure", dict(body, confirm_no_scanner=True))
+    assert r.status in (200, 202), r.body
+    assert all(c.get(f"/api/repos/{i}").json()["config"]["scans"] == ["secrets", "dependencies"] for i in ids)
+
+
+def test_zero_scans_is_400():
+    ids = [x["id"] for x in c.get("/api/repos?limit=2").json()["items"]]
+    for path, body in (("/api/configure", {"selection": {"ids": ids}, "config": {"scans": []}}),
+                       ("/api/configs/default", {"scans": []})):
+        r = c.post(path, body) if path == "/api/configure" else c.put(path, body)
+        assert r.status == 400, (path, r.status, r.body)
+        assert "scans" in r.json()["message"] and "no scan" in r.json()["message"], r.body
+
+
+def test_configure_without_fields_is_400():
+    r = c.post("/api/configure", {"selection": {"filter": {}}, "config": {}})
+    assert r.status == 400 and "no field" in r.json()["message"], r.body
+
+
 run([
+    test_api_names_the_scanners_of_this_server,
+    test_scan_without_scanner_needs_confirmation,
+    test_zero_scans_is_400,
+    test_configure_without_fields_is_400,
     test_select_all_without_filter_dry_run_and_apply,
     test_cli_configure_every_repo,
     test_read_only_connection_configure_is_409_without_gitlab_calls,

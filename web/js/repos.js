@@ -305,7 +305,7 @@ export async function render(main, route) {
     if (!n) return;
     const selection = state.all ? { filter: state.all.filter } : { ids: [...state.sel.keys()] };
     const describe = state.all ? `all ${fmtNum(n)} repositories matching the filter` : `${fmtNum(n)} selected ${n === 1 ? 'repository' : 'repositories'}`;
-    openConfigure({ selection, count: n, describe, onApplied: () => { state.all = null; state.sel.clear(); } });
+    openConfigure({ selection, count: n, describe, rows: state.all ? null : [...state.sel.values()], onApplied: () => { state.all = null; state.sel.clear(); } });
   });
 
   // sync from this page
