@@ -43,7 +43,7 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
       parts.push(field(single ? 'Gate this repository' : 'Gate these repositories', els.enabled, 'installs the mrgate webhook on GitLab'));
     } else {
       els.enabled = h('input', { type: 'checkbox', name: 'enabled', checked: cfg.enabled !== false });
-      parts.push(h('div.field', h('label.check', els.enabled, 'Gate these repositories'), h('span.hint', 'mrgate installs its webhook on each repo and runs the gate on every merge request')));
+      parts.push(h('div.field', h('label.option', els.enabled, 'Gate these repositories'), h('span.hint', 'mrgate installs its webhook on each repo and runs the gate on every merge request')));
     }
   }
   els.fail_on = select([...(inherit ? [['', `Inherit${inhText('fail_on')}`]] : []), ...FAIL_ON.map((v) => [v, v === 'never' ? 'never (report only)' : v])], cfg.fail_on || (inherit ? '' : 'high'), { name: 'fail_on' });
@@ -52,8 +52,8 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
   const scanBoxes = SCANS.map((s) => h('input', { type: 'checkbox', name: 'scans', value: s, checked: Array.isArray(cfg.scans) ? cfg.scans.includes(s) : (!inherit && s === 'secrets') }));
   let scansInherit = null;
   const scansSet = h('fieldset', h('legend', 'Scans'),
-    inherit ? h('label.check', { style: 'margin-bottom:6px' }, scansInherit = h('input', { type: 'checkbox', name: 'scans_inherit', checked: !Array.isArray(cfg.scans) }), `Inherit${inhText('scans', (v) => (Array.isArray(v) ? v.join(', ') || 'none' : v))}`) : null,
-    h('div.checks', scanBoxes.map((b) => h('label.check', b, SCAN_LABELS[b.value]))));
+    inherit ? h('label.option', { style: 'margin-bottom:6px' }, scansInherit = h('input', { type: 'checkbox', name: 'scans_inherit', checked: !Array.isArray(cfg.scans) }), `Inherit${inhText('scans', (v) => (Array.isArray(v) ? v.join(', ') || 'none' : v))}`) : null,
+    h('div.checks', scanBoxes.map((b) => h('label.option', b, SCAN_LABELS[b.value]))));
   const syncScans = () => { if (scansInherit) for (const b of scanBoxes) b.disabled = scansInherit.checked; };
   if (scansInherit) scansInherit.addEventListener('change', syncScans);
   syncScans();
@@ -64,7 +64,7 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
     parts.push(field('Block merge until the gate passes', els.block_merge, 'turns on "Pipelines must succeed" on GitLab'));
   } else {
     els.block_merge = h('input', { type: 'checkbox', name: 'block_merge', checked: !!cfg.block_merge });
-    parts.push(h('div.field', h('label.check', els.block_merge, 'Block merge until the gate passes'), h('span.hint', 'turns on GitLab\'s "Pipelines must succeed" for these repos')));
+    parts.push(h('div.field', h('label.option', els.block_merge, 'Block merge until the gate passes'), h('span.hint', 'turns on GitLab\'s "Pipelines must succeed" for these repos')));
   }
   els.comment = select([...(inherit ? [['', `Inherit${inhText('comment')}`]] : []), ...COMMENT], cfg.comment || (inherit ? '' : 'on_findings'), { name: 'comment' });
   parts.push(field('Comment on the merge request', els.comment, 'one note per merge request, edited in place'));
@@ -168,7 +168,7 @@ export function patchForm(summary, { scanners = null } = {}) {
       if (!a.agreed) return touched ? cb.checked : undefined;
       return cb.checked !== (a.value === true) ? cb.checked : undefined;
     };
-    parts.push(h('div.field', h('label.option', cb, label, ' ', state), keepBtn, hint ? h('span.hint', hint) : null));
+    parts.push(h('div.field', h('div.option-row', h('label.option', cb, label), state, keepBtn), hint ? h('span.hint', hint) : null));
     return cb;
   };
 
@@ -353,10 +353,10 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   const status = h('div', { 'data-apply-blocked': blocker ? 'true' : undefined });
   const partial = h('label.option', { hidden: true }, h('input', { type: 'checkbox', name: 'confirm_partial' }), '');
   const partialCb = partial.querySelector('input');
-  clear(body).append(
+  clear(body).append(...[
     h('p', 'For ', h('strong', describe), '. The dialog shows what the selected repositories have now; a field marked "', MIXED, '" differs between them and is left alone unless you set it. Only what you change is sent.'),
     blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
-    form.el, planBox, status);
+    form.el, planBox, status].filter(Boolean));
   let lastPlan = null;
   const paint = () => {
     const patch = form.value();
@@ -399,6 +399,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       } while (cursor);
       lastPlan = plan;
       clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch));
+      planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
       clear(planBox).append(errorNotice(e));
     } finally {

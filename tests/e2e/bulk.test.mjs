@@ -1,0 +1,171 @@
+// The bulk flow a user can trust (issue 11), in Chromium against mrgate, the GitLab simulator and PostgreSQL:
+// select all with no filter -> worded preview -> apply -> every repo gated; five repos with differing configs ->
+// change only the severity -> the preview and the result keep every other field of every repo; a read-only
+// token -> Apply disabled with the reason; the dashboard reads what the API sends (paging, error reasons).
+// Fails on any console error and any unexpected 4xx/5xx. Screenshots: $MRGATE_BUILD_DIR/e2e-screenshots/.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+
+const TOKEN = 'glpat-e2e-bulk-000000000001';
+const RO_TOKEN = 'glpat-e2e-bulk-readonly-0001';
+const N = 60;
+let sim, mrgate, api, browser, page, problems;
+
+async function login(p, base) {
+  await p.goto(`${base}/`);
+  await p.waitForSelector('form.login');
+  await p.fill('input[name="username"]', 'admin');
+  await p.fill('input[name="password"]', ADMIN_PASSWORD);
+  await p.press('input[name="password"]', 'Enter');
+  await p.waitForSelector('h1:text("Repositories")');
+}
+
+async function connectAndSync(client, token) {
+  const r = await client.put('/api/connection', { gitlab_url: sim.base, group: 'acme', token });
+  assert.equal(r.status, 200, JSON.stringify(r.data));
+  assert.equal((await client.post('/api/sync')).status, 202);
+  await until(async () => (await client.get('/api/sync')).data.state === 'done', { what: 'the sync' });
+}
+
+async function go(hash, readySelector) {
+  while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
+  await page.evaluate((h) => { location.hash = h; }, hash);
+  if (readySelector) await page.waitForSelector(readySelector);
+}
+
+async function configOf(id) {
+  return (await api.get(`/api/repos/${id}`)).data.config;
+}
+
+describe('the bulk flow', { timeout: 300000 }, () => {
+  before(async () => {
+    sim = await Sim.start('bulk', ['--seed', `acme:${N}`]);
+    await sim.post('/__sim/tokens', { token: TOKEN, kind: 'group_access', name: 'mrgate', scopes: ['api'], access: { acme: 50 } });
+    await sim.post('/__sim/tokens', { token: RO_TOKEN, kind: 'group_access', name: 'reader', scopes: ['read_api'], access: { acme: 50 } });
+    mrgate = await Mrgate.start('bulk');
+    api = await mrgate.client();
+    await connectAndSync(api, TOKEN);
+    browser = await launch();
+    ({ page, problems } = await newPage(browser));
+    await login(page, mrgate.base);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    await stopAll();
+  });
+
+  it('selects all with no filter, previews in words and gates every repository', async () => {
+    await go('#/repos', 'tr[data-id]');
+    await page.waitForSelector(`#repos-count:text("of ${N} repositories")`);
+    await page.click('input[data-select-page]');
+    await page.click('button[data-action="select-all-matching"]');
+    await page.waitForSelector(`[data-selected-count="${N}"]`);
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    // nobody is gated yet: "Gate these repositories" is ticked, so gating is what the preview shows
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).check();
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-plan-summary]').waitFor();
+    const summary = await modal.locator('[data-plan-summary]').innerText();
+    assert.match(summary, new RegExp(`${N} repositories selected · ${N} change on GitLab`));
+    assert.match(await modal.locator('[data-plan-asked]').innerText(), /gate the repositories; block merge until the gate passes\./);
+    assert.equal(await modal.locator(`[data-plan-count="create webhook"]`).innerText(), `${N} × create webhook`);
+    assert.equal(await modal.locator(`[data-plan-count="turn on Pipelines must succeed"]`).innerText(), `${N} × turn on Pipelines must succeed`);
+    const row = await modal.locator('tr[data-plan-item]').first().innerText();
+    assert.match(row, /^acme\/.+\tcreate webhook · turn on Pipelines must succeed$/);
+    assert.ok(!(await modal.innerText()).includes('{'), 'no JSON in the preview');
+    await shot(page, 'configure-worded-preview', { fullPage: false });
+    await modal.getByRole('button', { name: `Apply to ${N}` }).click();
+    await page.waitForURL(/#\/jobs\/\d+/);
+    await until(async () => (await page.locator('[role="progressbar"]').getAttribute('aria-valuenow')) === '100', { timeout: 90000, what: 'the job at 100%' });
+    assert.equal((await api.get('/api/repos?status=gated&limit=1')).data.count, N);
+    assert.equal((await api.get('/api/configs/default')).data.config.enabled, true, 'stored at the default level');
+  });
+
+  it('changes only the severity of five repositories with differing configs and keeps the rest', async () => {
+    const first = (await api.get('/api/repos?limit=5')).data.items;
+    const ids = first.map((r) => r.id);
+    const own = [
+      { scans: ['secrets', 'dependencies'], block_merge: true, fail_on: 'high' },
+      { scans: ['secrets'], block_merge: false, comment: 'always' },
+      { fail_on: 'low', ignore_paths: ['docs/**'] },
+      { scans: ['secrets', 'sast'], block_merge: true, comment: 'off' },
+      null,
+    ];
+    for (let i = 0; i < 5; i++) {
+      if (!own[i]) continue;
+      const r = await api.post('/api/configure', { selection: { ids: [ids[i]] }, config: own[i], confirm_no_scanner: true });
+      assert.ok([200, 202].includes(r.status), JSON.stringify(r.data));
+    }
+    await until(async () => (await api.get('/api/repos?status=applying&limit=1')).data.count === 0, { what: 'the applies' });
+    const before = {};
+    for (const id of ids) before[id] = await configOf(id);
+    const merge = async (id) => (await sim.get(`/__sim/projects/${id}`)).settings.only_allow_merge_if_pipeline_succeeds;
+    const mergeBefore = {};
+    for (const id of ids) mergeBefore[id] = await merge(id);
+    assert.notDeepEqual(before[ids[0]], before[ids[1]]);
+
+    await go('#/repos', 'tr[data-id]');
+    for (const id of ids) await page.click(`tr[data-id="${id}"] input[type="checkbox"]`);
+    await page.waitForSelector('[data-selected-count="5"]');
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    // the dialog opens from the selection: what differs is "Mixed — keep as is", what agrees shows its value
+    const failOn = modal.getByLabel('Fail the gate on severity');
+    assert.equal(await failOn.inputValue(), '');
+    assert.equal(await failOn.locator('option:checked').innerText(), 'Mixed — keep as is');
+    assert.equal(await modal.getByLabel('Comment on the merge request').inputValue(), '');
+    assert.equal(await modal.locator('input[name="scans_keep"]').isChecked(), true);
+    assert.equal(await modal.locator('input[name="block_merge"]').evaluate((e) => e.indeterminate), true);
+    assert.match(await modal.locator('[data-mixed="block_merge"]').innerText(), /Mixed — keep as is/);
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    await shot(page, 'configure-mixed', { fullPage: false });
+
+    await failOn.selectOption('critical');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/api/configure') && r.method() === 'POST');
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    assert.deepEqual(JSON.parse((await sent).postData()).config, { fail_on: 'critical' });
+    await modal.locator('[data-plan-summary]').waitFor();
+    assert.match(await modal.locator('[data-plan-asked]').innerText(), /^You change: fail the gate on critical\. Every other setting stays/);
+    await modal.locator('[data-plan-nothing]').waitFor();
+    await modal.getByRole('button', { name: 'Apply to 5' }).click();
+    await modal.waitFor({ state: 'detached' });
+    for (const id of ids) {
+      const after = await configOf(id);
+      assert.deepEqual(after, { ...before[id], fail_on: 'critical' }, `repo ${id}`);
+      assert.equal(await merge(id), mergeBefore[id], `GitLab's merge setting of ${id}`);
+    }
+  });
+
+  it('shows the read-only state: Apply is disabled with the reason', async () => {
+    const ro = await Mrgate.start('bulk-ro');
+    const roApi = await ro.client();
+    await connectAndSync(roApi, RO_TOKEN);
+    const { page: p, problems: roProblems } = await newPage(browser);
+    await login(p, ro.base);
+    await p.waitForSelector('[data-banner]:has-text("read-only")');
+    assert.equal(await p.locator('[data-banner]:has-text("read-only")').count(), 1, 'the read-only warning is said once');
+    await p.waitForSelector('tr[data-id]');
+    await p.click('input[data-select-page]');
+    await p.click('button[data-action="configure"]');
+    const modal = p.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByLabel('Fail the gate on severity').selectOption('critical');
+    const apply = modal.locator('button[data-action="apply"]');
+    assert.equal(await apply.isDisabled(), true);
+    assert.match(await apply.getAttribute('title'), /read-only/);
+    assert.match(await modal.innerText(), /Apply is not possible: The GitLab token is read-only/);
+    await shot(p, 'read-only', { fullPage: false });
+    assert.deepEqual(roProblems, []);
+    await p.context().close();
+  });
+
+  it('logged no console errors and no unexpected HTTP errors', () => {
+    assert.deepEqual(problems, []);
+  });
+});
