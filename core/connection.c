@@ -305,6 +305,25 @@ enum core_status connection_check(const struct connection_input *in, const struc
 
 	/* 2. Who it acts as. */
 	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
+	if (st == CORE_ENOTFOUND) {
+		/* every GitLab answers GET /user to a valid token: this URL is not the instance's (often a group's page) */
+		const char *scheme_end = strstr(out->gitlab_url, "://");
+		const char *host_end = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+		int host_len = host_end ? (int)(host_end - out->gitlab_url) : 0;
+		if (host_len > 150)
+			host_len = 150;
+		if (host_end)
+			snprintf(out->token_problem, sizeof(out->token_problem),
+				 "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
+				 "address of the GitLab instance, %.*s, and the group in the Group field",
+				 out->gitlab_url, host_len, out->gitlab_url);
+		else
+			snprintf(out->token_problem, sizeof(out->token_problem),
+				 "there is no GitLab API at %.200s (GET /api/v4/user answered 404): check the GitLab URL",
+				 out->gitlab_url);
+		st = CORE_EINVAL;
+		goto out;
+	}
 	if (st != CORE_OK) {
 		describe_failure(out, resp, "read the token's user");
 		goto out;

@@ -273,7 +273,7 @@ enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, co
 		" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
 		"   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
 		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
-		" 'repos', (SELECT coalesce(jsonb_object_agg(cr.repo_id::text,"
+		" 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
 		"     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
 		"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
 		"   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"

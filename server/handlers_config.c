@@ -474,7 +474,7 @@ out:
 int h_audit_list(struct req *r)
 {
 	char buf[64], action[100] = "";
-	int limit = 50;
+	int limit = 50, status;
 	int64_t before = 0;
 	if (http_query_param(r->ri, "limit", buf, sizeof(buf))) {
 		char *end;
@@ -483,12 +483,13 @@ int h_audit_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		limit = (int)v;
 	}
-	if (http_query_param(r->ri, "before", buf, sizeof(buf)) && !parse_positive_id(buf, &before))
-		return http_send_error(r->conn, 400, "invalid_input", "before must be a positive integer (an entry id)");
+	if (!http_query_cursor(r->conn, r->ri, "cursor", &before, &status))
+		return status;
 	http_query_param(r->ri, "action", action, sizeof(action));
 	struct json_object *o = NULL;
-	enum core_status st = audit_list(r->app->db, limit, before, action, &o);
+	enum core_status st = audit_list(r->app->db, limit + 1, before, action, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the audit log");
+	http_page_by_id(o, "items", "next_cursor", "next_before", limit);
 	return http_send_json(r->conn, 200, o);
 }

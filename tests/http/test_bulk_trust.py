@@ -57,7 +57,7 @@ def wait_job(c, job_id, timeout=60):
 def all_items(c, job_id):
     out, cursor = [], None
     while True:
-        r = c.get(f"/api/jobs/{job_id}?items_limit=1000" + (f"&items_cursor={cursor}" if cursor else ""))
+        r = c.get(f"/api/jobs/{job_id}?items_limit=5" + (f"&items_cursor={cursor}" if cursor else ""))
         assert r.status == 200, r.body
         j = r.json()
         out += j["items"]
@@ -169,6 +169,60 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
     mid.stop()
 
 
+# --- defect 6: one paging convention ----------------------------------------------------------------------------
+
+def walk(path, key="items", limit_param="limit", cursor_param="cursor", next_key="next_cursor", limit=2):
+    out, cursor, pages = [], None, 0
+    sep = "&" if "?" in path else "?"
+    while True:
+        r = c.get(f"{path}{sep}{limit_param}={limit}" + (f"&{cursor_param}={cursor}" if cursor else ""))
+        assert r.status == 200, (path, r.status, r.body)
+        page = r.json()
+        assert len(page[key]) <= limit, page
+        out += page[key]
+        pages += 1
+        cursor = page[next_key]
+        assert cursor is None or isinstance(cursor, str), page
+        if not cursor:
+            return out, pages
+
+
+def test_every_list_pages_with_cursor_and_next_cursor():
+    one = c.get("/api/repos?limit=1").json()["items"][0]["id"]
+    r = c.post("/api/configure", {"selection": {"ids": [one]}, "config": {"comment": "always"}, "reapply": True})
+    assert r.status == 202, r.body  # a second job, of one item
+    wait_job(c, r.json()["apply"]["job_id"])
+    audit_all = c.get("/api/audit?limit=500").json()["items"]
+    audit, pages = walk("/api/audit")
+    assert [a["id"] for a in audit] == [a["id"] for a in audit_all] and pages > 1, (len(audit), pages)
+    jobs_all = c.get("/api/jobs?limit=500").json()["items"]
+    jobs, pages = walk("/api/jobs", limit=1)
+    assert [j["id"] for j in jobs] == [j["id"] for j in jobs_all] and pages == len(jobs_all) >= 2, (jobs, pages)
+    job_id = jobs_all[-1]["id"]
+    items, pages = walk(f"/api/jobs/{job_id}", limit_param="items_limit", cursor_param="items_cursor",
+                        next_key="items_next_cursor", limit=5)
+    assert len(items) == N and len({i["id"] for i in items}) == N and pages == 3, (len(items), pages)
+    repos, _ = walk("/api/repos", limit=5)
+    assert len(repos) == N
+    for path in ("/api/audit?before=5", "/api/audit?cursor=x", "/api/jobs?cursor=-1"):
+        r = c.get(path)
+        assert r.status == 400 or "before" in path, (path, r.status)
+
+
+# --- defect 9: a GitLab URL that includes the group path --------------------------------------------------------
+
+def test_gitlab_url_with_group_path_says_what_to_enter():
+    srv = Mrgate("bulk_trust_url", env=ENV)
+    cc = srv.login()
+    r = cc.put("/api/connection", {"gitlab_url": sim.base + "/acme/team01", "group": "acme", "token": TOKEN})
+    assert r.status == 400, (r.status, r.body)
+    e = r.json()
+    assert e["error"] == "invalid_input", e
+    assert "the address of the GitLab instance, " + sim.base + "," in e["message"], e
+    assert "token's user" not in e["message"], e
+    srv.stop()
+
+
 # --- defect 5: scan types without a scanner -----------------------------------------------------------------
 
 def test_api_names_the_scanners_of_this_server():
@@ -217,12 +271,14 @@ def test_configure_without_fields_is_400():
 
 
 run([
+    test_gitlab_url_with_group_path_says_what_to_enter,
     test_api_names_the_scanners_of_this_server,
     test_scan_without_scanner_needs_confirmation,
     test_zero_scans_is_400,
     test_configure_without_fields_is_400,
     test_select_all_without_filter_dry_run_and_apply,
     test_cli_configure_every_repo,
+    test_every_list_pages_with_cursor_and_next_cursor,
     test_read_only_connection_configure_is_409_without_gitlab_calls,
     test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason,
 ])

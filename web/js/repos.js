@@ -231,6 +231,13 @@ export async function render(main, route) {
     paintSelection();
   }
 
+  // why a repo is in error (or its hook disabled): GitLab's answer to its last apply
+  function whyOf(r, status) {
+    const m = r.last_apply && r.last_apply.message;
+    if (!m || !['error', 'hook_disabled'].includes(status)) return null;
+    return h('div.sub.why', { title: m, 'data-why': '' }, m.length > 90 ? `${m.slice(0, 88)}…` : m);
+  }
+
   function row(r, index) {
     const cb = h('input', { type: 'checkbox', 'aria-label': `Select ${r.path_with_namespace}`, 'data-check': r.id });
     // shift state is only on the click event, not on change
@@ -247,8 +254,7 @@ export async function render(main, route) {
       h('td.check', cb),
       h('td', h('a.path', { href: r.web_url || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
         h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
-      h('td', { 'data-cell': 'status' }, badge(status), r.status_detail ? h('div.sub', r.status_detail) : null,
-        r.last_error ? h('div.sub', { title: r.last_error }, r.last_error.slice(0, 80)) : null),
+      h('td', { 'data-cell': 'status' }, badge(status), whyOf(r, status)),
       h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
       h('td.col-activity.nowrap', time(r.last_activity_at)),
       h('td.num', menu));
