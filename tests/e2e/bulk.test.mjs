@@ -9,7 +9,7 @@ import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } fr
 
 const TOKEN = 'glpat-e2e-bulk-000000000001';
 const RO_TOKEN = 'glpat-e2e-bulk-readonly-0001';
-const N = 60;
+const N = 120; // more than one page of job results (100)
 let sim, mrgate, api, browser, page, problems;
 
 async function login(p, base) {
@@ -163,6 +163,81 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await shot(p, 'read-only', { fullPage: false });
     assert.deepEqual(roProblems, []);
     await p.context().close();
+  });
+
+  it('reads what the API sends: every job result, older audit entries, why a repo is in error', async () => {
+    // every job result, not the first 100
+    const job = (await api.get('/api/jobs?limit=500')).data.items.find((j) => j.total === N);
+    await go(`#/jobs/${job.id}`, '[data-table="job-items"]');
+    await until(async () => (await page.locator('tr[data-item]').count()) === N, { what: `${N} result rows` });
+    assert.equal(await page.locator('[data-items-more]').count(), 0);
+    // hidden means hidden: no failure, no "Retry failed"
+    assert.equal(await page.locator('button[data-action="retry"]').isVisible(), false);
+    // a repo whose apply failed says why, in its row
+    const bad = (await api.get('/api/repos?limit=1&q=acme-00009')).data.items[0];
+    await sim.post('/__sim/script', { method: 'GET', path: `/api/v4/projects/${bad.id}/hooks`, responses: [{ status: 403, body: { message: '403 Forbidden' } }] });
+    const r = await api.post('/api/configure', { selection: { ids: [bad.id] }, config: { comment: 'always' }, reapply: true });
+    assert.equal(r.status, 202, JSON.stringify(r.data));
+    await until(async () => (await api.get(`/api/repos/${bad.id}`)).data.status === 'error', { what: 'the repo in error' });
+    await go('#/repos?q=acme-00009', `tr[data-id="${bad.id}"]`);
+    assert.match(await page.locator(`tr[data-id="${bad.id}"] [data-why]`).innerText(), /token needs Maintainer/);
+    // audit: more than a page of entries; "Older entries" adds the next ones, never the same again
+    for (let i = 0; i < 105; i++) {
+      const x = await api.put('/api/configs/default', { ...(await api.get('/api/configs/default')).data.config, comment: i % 2 ? 'always' : 'on_findings' });
+      assert.equal(x.status, 200, JSON.stringify(x.data));
+    }
+    const total = (await api.get('/api/audit?limit=500')).data.items.length;
+    assert.ok(total > 100, total);
+    await go('#/audit', 'tr[data-audit-id]');
+    assert.equal(await page.locator('tr[data-audit-id]').count(), 100);
+    await page.click('button[data-action="older"]');
+    await until(async () => (await page.locator('tr[data-audit-id]').count()) === total, { what: 'all audit entries' });
+    const ids = await page.locator('tr[data-audit-id]').evaluateAll((trs) => trs.map((tr) => tr.dataset.auditId));
+    assert.equal(new Set(ids).size, ids.length, 'no entry twice');
+    assert.equal(await page.locator('button[data-action="older"]').isVisible(), false, 'no older entries left');
+    // audit details in words, with repository paths rather than ids
+    const cfg = (await api.get('/api/audit?action=config.configure&limit=500')).data.items.find((a) => a.target === 'repos');
+    const text = await page.locator(`tr[data-audit-id="${cfg.id}"] td:last-child`).innerText();
+    assert.match(text, /repos › acme\/[^ ]+ › (fail_on|comment|scans)/);
+    assert.ok(!/[{}]/.test(text), text);
+    await shot(page, 'audit');
+  });
+
+  it('keeps the keyboard and the phone in the row menu', async () => {
+    await go('#/repos?q=', 'tr[data-id]:nth-child(2)');
+    const second = page.locator('tr[data-id]').nth(1);
+    const path = await second.getAttribute('data-path');
+    await second.getByRole('button', { name: `Actions for ${path}` }).focus();
+    await page.keyboard.press('ArrowDown');
+    await page.waitForSelector('[role="menu"]');
+    assert.equal(await page.evaluate(() => document.activeElement.closest('tr') && document.activeElement.closest('tr').dataset.path), path, 'the focus is in this row\'s menu');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('role')), 'menuitem');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('[role="menu"]', { state: 'detached' });
+    // on a phone: tap the button, then Escape (a hardware keyboard) closes the menu
+    const ctx = await browser.newContext({ viewport: { width: 400, height: 800 }, hasTouch: true, isMobile: true });
+    const phone = await ctx.newPage();
+    await login(phone, mrgate.base);
+    await phone.waitForSelector('tr[data-id]');
+    const row = phone.locator('tr[data-id]').first();
+    await row.locator('button[aria-haspopup="menu"]').tap();
+    await phone.waitForSelector('[role="menu"]');
+    await phone.locator('h1').tap();
+    await phone.waitForSelector('[role="menu"]', { state: 'detached' });
+    await row.locator('button[aria-haspopup="menu"]').tap();
+    await phone.waitForSelector('[role="menu"]');
+    await phone.keyboard.press('Escape');
+    await phone.waitForSelector('[role="menu"]', { state: 'detached' });
+    await ctx.close();
+  });
+
+  it('hides what is hidden on the login page', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${mrgate.base}/`);
+    await p.waitForSelector('form.login');
+    assert.equal(await p.locator('#logout').isVisible(), false, '"Log out" on the login page');
+    await ctx.close();
   });
 
   it('logged no console errors and no unexpected HTTP errors', () => {

@@ -5,7 +5,7 @@ import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead } from '
 export async function render(main) {
   main.append(pageHead('Audit log', 'Every change made through the dashboard, the API or the command line.'));
   const box = h('div', loading());
-  const more = h('button', { type: 'button', hidden: true }, 'Older entries');
+  const more = h('button', { type: 'button', hidden: true, 'data-action': 'older' }, 'Older entries');
   main.append(box, h('div.pager', h('span'), more));
   const tbody = h('tbody');
   let cursor = null;
@@ -23,7 +23,7 @@ export async function render(main) {
     }
     first = false;
     for (const a of items) {
-      tbody.append(h('tr',
+      tbody.append(h('tr', { 'data-audit-id': a.id },
         h('td.nowrap', fmtDate(a.at || a.created_at)),
         h('td', a.actor || a.username || '—'),
         h('td', h('code', a.action || '—')),

@@ -161,7 +161,8 @@ export async function render(main, route) {
   // keyboard: arrow keys move between rows, keeping the column
   tbody.addEventListener('keydown', (e) => {
     if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
-    if (e.target.closest('.menu')) return;
+    // the row's "⋯" button opens its menu on ArrowDown (and prevents the default): not a move to the next row
+    if (e.defaultPrevented || e.target.closest('.menu, .menu-wrap')) return;
     const cell = e.target.closest('td');
     const tr = e.target.closest('tr');
     if (!cell || !tr) return;
@@ -367,7 +368,7 @@ export async function render(main, route) {
     const build = (parent, depth) => {
       const kids = byParent.get(parent) || [];
       if (!kids.length) return null;
-      return h('ul', { role: depth ? 'group' : undefined }, kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0), build(g.id, depth + 1))));
+      return h('ul', kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0), build(g.id, depth + 1))));
     };
     clear(tree).append(h('li', btn('', 'All groups', total)));
     const top = build(null, 0);
