@@ -383,9 +383,11 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
 	enum core_status st = store_query(
 		db,
-		"WITH ns AS (SELECT namespace_full_path AS path, count(*) AS n FROM repos"
-		"            WHERE removed_at IS NULL GROUP BY namespace_full_path)"
-		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos"
+		"WITH ns AS (SELECT namespace_full_path AS path, count(*) AS n,"
+		"            count(*) FILTER (WHERE status IN ('gated', 'exception')) AS gated FROM repo_status"
+		"            WHERE status <> 'removed' GROUP BY namespace_full_path)"
+		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos,"
+		"  coalesce(sum(ns.gated), 0) AS gated"
 		" FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
 		"  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
 		" WHERE g.removed_at IS NULL"
@@ -401,6 +403,7 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 			int64_t parent = store_i64(r, i, "parent_id", 0);
 			json_object_object_add(o, "parent_id", parent ? json_object_new_int64(parent) : NULL);
 			json_object_object_add(o, "repos", json_object_new_int64(store_i64(r, i, "repos", 0)));
+			json_object_object_add(o, "gated", json_object_new_int64(store_i64(r, i, "gated", 0)));
 			json_object_array_add(*out, o);
 		}
 	}

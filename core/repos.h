@@ -74,7 +74,8 @@ enum core_status repos_get(struct store *db, int64_t id, struct json_object **ou
  */
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out);
 
-/* The group tree: [{id, full_path, name, parent_id, repos}] ordered by path. */
+/* The group tree: [{id, full_path, name, parent_id, repos, gated}] ordered by path (repos and gated count the
+ * group's subgroups too; gated: status gated or exception). */
 enum core_status repos_groups(struct store *db, struct json_object **out);
 
 #endif

@@ -265,9 +265,35 @@ int h_repos_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		f.limit = (int)v;
 	}
+	/* ids=1,2,3: only these repos (a selection of ticked rows, for its summary) */
+	static const size_t max_ids = 1000;
+	char *ids_txt = malloc(max_ids * 21 + 1);
+	int64_t *ids = malloc(max_ids * sizeof(int64_t));
+	if (!ids_txt || !ids) {
+		free(ids_txt);
+		free(ids);
+		return http_send_status(r->conn, CORE_ENOMEM, "out of memory");
+	}
+	if (http_query_param(r->ri, "ids", ids_txt, max_ids * 21 + 1)) {
+		size_t n = 0;
+		for (char *save = NULL, *t = strtok_r(ids_txt, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (n == max_ids || !parse_positive_id(t, &ids[n])) {
+				free(ids_txt);
+				free(ids);
+				return http_send_error(r->conn, 400, "invalid_input",
+						       "ids must be 1 to 1000 repository ids separated by commas");
+			}
+			n++;
+		}
+		f.ids = ids;
+		f.n_ids = (int)n;
+	}
+	free(ids_txt);
 	char with[16] = "";
-	if (http_query_param(r->ri, "with", with, sizeof(with)) && strcmp(with, "summary") != 0)
+	if (http_query_param(r->ri, "with", with, sizeof(with)) && strcmp(with, "summary") != 0) {
+		free(ids);
 		return http_send_error(r->conn, 400, "invalid_input", "with must be summary");
+	}
 	struct json_object *o = NULL, *sum = NULL;
 	enum core_status st = repos_list(r->app->db, &f, &o, err, sizeof(err));
 	if (st == CORE_OK && with[0]) {
@@ -275,6 +301,7 @@ int h_repos_list(struct req *r)
 		if (st == CORE_OK)
 			json_object_object_add(o, "summary", sum);
 	}
+	free(ids);
 	if (st == CORE_EINVAL) {
 		json_object_put(o);
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);

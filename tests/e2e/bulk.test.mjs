@@ -30,7 +30,8 @@ async function connectAndSync(client, token) {
 
 async function go(hash, readySelector) {
   while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
-  await page.evaluate((h) => { location.hash = h; }, hash);
+  // the same hash again renders the page again (fresh data), as a click on its link does
+  await page.evaluate((h) => { if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange')); else location.hash = h; }, hash);
   if (readySelector) await page.waitForSelector(readySelector);
 }
 
@@ -54,6 +55,25 @@ describe('the bulk flow', { timeout: 300000 }, () => {
   after(async () => {
     if (browser) await browser.close();
     await stopAll();
+  });
+
+  it('offers to gate all N repositories after the first sync, with coverage chips and counts per group', async () => {
+    await go('#/repos', '[data-panel="onboard"]');
+    const offer = page.locator('[data-panel="onboard"]');
+    assert.match(await offer.innerText(), new RegExp(`${N} repositories, none gated yet`));
+    assert.equal(await offer.locator('button[data-action="gate-all"]').innerText(), `Gate all ${N} repositories`);
+    await page.waitForSelector(`[data-chip="ungated"]:has-text("${N}")`);
+    assert.equal((await page.locator('[data-chip="gated"]').textContent()).replace(/\s+/g, ' ').trim(), 'gated 0');
+    await page.waitForSelector('.tree button[data-group="acme"] [data-gated="0"]');
+    assert.equal(await page.locator('.tree button[data-group="acme"] .count').innerText(), `0/${N}`);
+    await shot(page, 'onboarding');
+    await offer.locator('button[data-action="gate-all"]').click();
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    assert.equal(await modal.getByRole('checkbox', { name: 'Also gate new repositories' }).isChecked(), true);
+    await page.keyboard.press('Escape');
+    await modal.waitFor({ state: 'detached' });
   });
 
   it('selects all with no filter, previews in words and gates every repository', async () => {
@@ -84,11 +104,34 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await until(async () => (await page.locator('[role="progressbar"]').getAttribute('aria-valuenow')) === '100', { timeout: 90000, what: 'the job at 100%' });
     assert.equal((await api.get('/api/repos?status=gated&limit=1')).data.count, N);
     assert.equal((await api.get('/api/configs/default')).data.config.enabled, true, 'stored at the default level');
+    // coverage and the tree follow
+    await go('#/repos?q=', '[data-chip="gated"]');
+    await page.waitForSelector(`[data-chip="gated"]:has-text("${N}")`);
+    await page.waitForSelector(`.tree button[data-group="acme"] [data-gated="${N}"]`);
+    assert.equal(await page.locator('[data-panel="onboard"]').count(), 0, 'no first-time offer once repos are gated');
+  });
+
+  it('counts new repositories that are not gated, and gates them', async () => {
+    for (const p of ['fresh-one', 'fresh-two']) await sim.post('/__sim/projects', { namespace: 'acme/team01', path: p });
+    assert.equal((await api.post('/api/sync')).status, 202);
+    await until(async () => (await api.get('/api/sync')).data.state === 'done', { what: 'the resync' });
+    const sum = (await api.get('/api/repos?limit=1&with=summary')).data.summary;
+    assert.equal(sum.statuses.new, 2, JSON.stringify(sum.statuses));
+    await go('#/repos?q=', '[data-new-repos]');
+    const banner = page.locator('[data-new-repos]');
+    assert.match(await banner.innerText(), /^2 new repositories are not gated\./);
+    assert.equal((await page.locator('[data-chip="new"]').textContent()).replace(/\s+/g, ' ').trim(), 'new 2');
+    await shot(page, 'new-repos-banner');
+    await banner.locator('button[data-action="gate-new"]').click();
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByRole('button', { name: 'Apply to 2' }).click();
+    await until(async () => (await api.get('/api/repos?q=fresh&status=gated&limit=5')).data.count === 2, { what: 'the new repos gated' });
   });
 
   it('changes only the severity of five repositories with differing configs and keeps the rest', async () => {
-    const first = (await api.get('/api/repos?limit=5')).data.items;
-    const ids = first.map((r) => r.id);
+    await go('#/repos?q=', 'tr[data-id]');
+    const ids = (await page.locator('tr[data-id]').evaluateAll((trs) => trs.filter((tr) => !tr.dataset.path.includes('fresh')).map((tr) => Number(tr.dataset.id)))).slice(0, 5);
     const own = [
       { scans: ['secrets', 'dependencies'], block_merge: true, fail_on: 'high' },
       { scans: ['secrets'], block_merge: false, comment: 'always' },
@@ -109,7 +152,7 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     for (const id of ids) mergeBefore[id] = await merge(id);
     assert.notDeepEqual(before[ids[0]], before[ids[1]]);
 
-    await go('#/repos', 'tr[data-id]');
+    await go('#/repos?q=', 'tr[data-id]');
     for (const id of ids) await page.click(`tr[data-id="${id}"] input[type="checkbox"]`);
     await page.waitForSelector('[data-selected-count="5"]');
     await page.click('button[data-action="configure"]');

@@ -273,10 +273,11 @@ export function patchForm(summary, { scanners = null } = {}) {
 }
 
 // The counts and sentences of a dry run. plan: [{repo_id, path_with_namespace, result, message, actions}].
-export function planView(res, plan, patch) {
+export function planView(res, plan, patch, autoGate) {
   const s = (res && res.summary) || {};
   const out = h('div', { 'data-plan': '' });
   const asked = describePatch(patch);
+  if (autoGate !== undefined) asked.push(autoGate ? 'gate new repositories as they appear' : 'stop gating new repositories automatically');
   out.append(h('p', { 'data-plan-asked': '' }, h('strong', 'You change: '), asked.length ? `${asked.join('; ')}.` : 'nothing.',
     ' Every other setting stays as each repository has it.'));
   const errors = plan.filter((p) => p.result === 'error');
@@ -312,6 +313,8 @@ export function planView(res, plan, patch) {
 
 // The selection's current values: the rows at hand (ids) or the server's summary (filter).
 async function selectionSummary(selection, rows) {
+  // what the server has now (rows on screen may be older than a change made since)
+  if (selection.ids && selection.ids.length <= 1000) return (await get(`/api/repos${qs({ ids: selection.ids.join(','), limit: 1, with: 'summary' })}`)).summary;
   if (selection.ids && rows && rows.length === selection.ids.length) return summarizeRows(rows);
   const f = selection.filter || {};
   const res = await get(`/api/repos${qs({ ...f, limit: 1, with: 'summary' })}`);
@@ -328,7 +331,7 @@ function writeBlocker(conn) {
 }
 
 // The Configure Scans modal for a selection ({ids:[...]} or {filter:{...}}); rows: the selected repos when known.
-export async function openConfigure({ selection, count, describe, rows, onApplied }) {
+export async function openConfigure({ selection, count, describe, rows, onApplied, gateAll = false }) {
   const body = h('div', loading('Reading the selected repositories…'));
   const previewBtn = h('button', { type: 'button', 'data-action': 'preview', disabled: true }, 'Preview changes');
   const applyBtn = h('button.primary', { type: 'button', 'data-action': 'apply', disabled: true }, `Apply to ${fmtNum(count)}`);
@@ -336,12 +339,13 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   const m = openModal({ title: 'Configure Scans', wide: true, body, footer: [cancelBtn, previewBtn, applyBtn] });
   m.dialog.dataset.modal = 'configure';
   cancelBtn.addEventListener('click', () => m.close());
-  let summary, conn = null, scanners = null;
+  let summary, conn = null, scanners = null, settings = null;
   try {
-    [summary, conn, scanners] = await Promise.all([
+    [summary, conn, scanners, settings] = await Promise.all([
       selectionSummary(selection, rows),
       get('/api/connection').catch(() => null),
       get('/api/scanners').then((r) => Object.fromEntries((r.items || []).map((x) => [x.scan, x]))).catch(() => null),
+      get('/api/settings').catch(() => null),
     ]);
   } catch (e) {
     clear(body).append(errorNotice(e));
@@ -349,6 +353,26 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   }
   const blocker = writeBlocker(conn);
   const form = patchForm(summary, { scanners });
+  if (gateAll) {
+    // "Gate all" / "Gate them": gating is what is asked, even where the inherited config is already enabled but
+    // was never applied (new repositories)
+    const cb = form.el.querySelector('input[name="enabled"]');
+    if (cb && !cb.checked) cb.click();
+    const base = form.value;
+    form.value = () => ({ enabled: true, ...base() });
+  }
+  // new repositories inherit the default or group config: offer to gate them as they appear (a setting of the
+  // installation), when the selection is a whole level (every repo, or a group's subtree)
+  const f = selection.filter;
+  const wholeLevel = f && !f.q && !f.status && !f.path && f.archived === undefined;
+  const autoNow = !!(settings && settings.auto_gate_new_repos);
+  const autoCb = h('input', { type: 'checkbox', name: 'auto_gate_new_repos', checked: gateAll || autoNow });
+  const autoField = wholeLevel && settings ? h('div.field', { 'data-field': 'auto_gate' },
+    h('label.option', autoCb, 'Also gate new repositories'),
+    h('span.hint', 'new repositories of the group are gated as soon as a resync lists them (a setting of this installation, also on the Settings page)')) : null;
+  if (autoField) form.el.append(autoField);
+  const autoChange = () => (autoField && autoCb.checked !== autoNow ? autoCb.checked : undefined);
+  autoCb.addEventListener('change', () => paint());
   const planBox = h('div', { 'aria-live': 'polite' });
   const status = h('div', { 'data-apply-blocked': blocker ? 'true' : undefined });
   const partial = h('label.option', { hidden: true }, h('input', { type: 'checkbox', name: 'confirm_partial' }), '');
@@ -358,17 +382,18 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
     form.el, planBox, status].filter(Boolean));
   let lastPlan = null;
-  const paint = () => {
+  function paint() {
     const patch = form.value();
-    const empty = Object.keys(patch).length === 0;
-    previewBtn.disabled = empty || !form.confirmed();
+    const noPatch = Object.keys(patch).length === 0;
+    const empty = noPatch && autoChange() === undefined;
+    previewBtn.disabled = noPatch || !form.confirmed();
     const errs = lastPlan ? lastPlan.filter((p) => p.result === 'error').length : 0;
     partial.hidden = !errs;
     if (errs) partial.lastChild.textContent = ` Apply to the ${fmtNum(count - errs)} that can be applied (${fmtNum(errs)} would fail)`;
     applyBtn.disabled = !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
     applyBtn.title = blocker || (empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
     applyBtn.textContent = errs ? `Apply to the ${fmtNum(count - errs)} that can be applied` : `Apply to ${fmtNum(count)}`;
-  };
+  }
   form.onChange(() => { lastPlan = null; clear(planBox); paint(); });
   partialCb.addEventListener('change', paint);
   planBox.after(partial);
@@ -398,7 +423,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
         txt.textContent = `Read GitLab for ${fmtNum(plan.length)} of ${fmtNum(res.plan_total || 0)} repositories that may change…`;
       } while (cursor);
       lastPlan = plan;
-      clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch));
+      clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));
       planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
       clear(planBox).append(errorNotice(e));
@@ -410,7 +435,9 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     applyBtn.disabled = true;
     previewBtn.disabled = true;
     try {
-      const res = await request(false);
+      const auto = autoChange();
+      const res = Object.keys(form.value()).length ? await request(false) : null;
+      if (auto !== undefined) await put('/api/settings', { auto_gate_new_repos: auto });
       const id = jobIdOf(res);
       m.close();
       if (onApplied) onApplied(res);

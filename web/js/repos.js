@@ -63,6 +63,10 @@ export async function render(main, route) {
   const toolbar = h('div.toolbar', { role: 'search', 'aria-label': 'Filter repositories' },
     searchField, groupField, field('Status', statusSel), field('Sort', sortSel));
 
+  // --- onboarding, new repositories, coverage --------------------------------------------------------------------
+  const onboard = h('div', { 'data-onboarding': '' });
+  const chips = h('div.coverage', { role: 'group', 'aria-label': 'Coverage: show repositories by status', 'data-coverage': '' });
+
   // --- selection bar -------------------------------------------------------------------------------------------
   const selbar = h('div.selbar', { hidden: true, 'aria-live': 'polite', 'data-selbar': '' });
 
@@ -103,7 +107,46 @@ export async function render(main, route) {
   const tree = h('ul.tree', { 'aria-label': 'Groups' });
   const treePanel = h('nav.tree-panel', { 'aria-labelledby': 'tree-title' }, h('h2#tree-title', 'Groups'), tree);
 
-  main.append(h('div.repos-layout', treePanel, h('div', toolbar, selbar, msg, h('div.table-wrap', table), pager)));
+  main.append(h('div.repos-layout', treePanel, h('div', onboard, toolbar, chips, selbar, msg, h('div.table-wrap', table), pager)));
+
+  // What the repositories of the group (and search) have: the first-time offer, the new ones not gated, and
+  // chips per status that filter the table.
+  let sumSeq = 0;
+  async function loadSummary() {
+    const seq = ++sumSeq;
+    let res, conn = null;
+    try {
+      [res, conn] = await Promise.all([
+        get(`/api/repos${qs({ q: state.q, group: state.group, limit: 1, with: 'summary' })}`),
+        get('/api/connection').catch(() => null),
+      ]);
+    } catch {
+      return;
+    }
+    if (!alive || seq !== sumSeq) return;
+    const st = (res.summary && res.summary.statuses) || {};
+    const total = res.summary ? res.summary.repos : 0;
+    const gated = (st.gated || 0) + (st.exception || 0);
+    const canWrite = conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
+    clear(onboard);
+    if (total > 0 && gated === 0 && !state.q && !state.group && canWrite) {
+      onboard.append(h('section.panel.onboard', { 'aria-labelledby': 'onboard-title', 'data-panel': 'onboard' },
+        h('h2#onboard-title', `${fmtNum(total)} repositories, none gated yet`),
+        h('p', 'Gate them all at once: mrgate stores the default config (fail on high, secrets scan), installs its webhook on each repository and gates every merge request. New repositories are gated as they appear. You see a preview before anything changes.'),
+        h('div.actions', h('button.primary', { type: 'button', 'data-action': 'gate-all', onclick: () => openConfigure({ selection: { filter: {} }, count: total, describe: `all ${fmtNum(total)} repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, `Gate all ${fmtNum(total)} repositories`),
+          h('span.small.muted', 'or select some below and use Configure Scans.'))));
+    } else if (st.new > 0) {
+      onboard.append(h('div.notice.warn', { role: 'status', 'data-new-repos': st.new },
+        h('strong', `${fmtNum(st.new)} new ${st.new === 1 ? 'repository is' : 'repositories are'} not gated.`), ' ',
+        h('button.small', { type: 'button', 'data-action': 'show-new', onclick: () => { state.status = 'new'; statusSel.value = 'new'; filterChanged(); } }, 'Show them'), ' ',
+        canWrite ? h('button.small.primary', { type: 'button', 'data-action': 'gate-new', onclick: () => openConfigure({ selection: { filter: { ...filterOf(), status: 'new' } }, count: st.new, describe: `the ${fmtNum(st.new)} new repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, 'Gate them…') : null));
+    }
+    const kinds = [['gated', gated], ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', (st.error || 0) + (st.hook_disabled || 0)]];
+    clear(chips).append(h('span.small.muted', 'Coverage:'), ...kinds.map(([k, n]) => h('button.chip-btn', {
+      type: 'button', 'data-chip': k, 'aria-pressed': String(state.status === k),
+      onclick: () => { state.status = state.status === k ? '' : k; statusSel.value = state.status; filterChanged(); },
+    }, badge(k), ` ${fmtNum(n)}`)), h('span.small.muted', `of ${fmtNum(total)}`));
+  }
 
   let rows = []; // repos on the current page
   let lastIndex = null; // for shift-click ranges
@@ -120,6 +163,7 @@ export async function render(main, route) {
     resetPaging();
     writeUrl();
     load();
+    loadSummary();
   }
 
   let searchTimer = null;
@@ -331,7 +375,7 @@ export async function render(main, route) {
     if (!alive) return;
     showRun(run);
     if (run && run.state === 'running') syncTimer = setTimeout(() => pollSync(run.id, true), 500);
-    else if (follow) { resetPaging(); load(); loadGroups(); }
+    else if (follow) { resetPaging(); load(); loadGroups(); loadSummary(); }
   }
   syncBtn.addEventListener('click', async () => {
     syncBtn.disabled = true;
@@ -363,14 +407,15 @@ export async function render(main, route) {
       byParent.get(p).push(g);
     }
     const total = (byParent.get(null) || []).reduce((s, g) => s + (g.repos || 0), 0);
-    const btn = (g, label, count) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
-      h('span.name', label), h('span.count', { 'aria-label': `${count} repositories` }, fmtNum(count)));
+    const totalGated = (byParent.get(null) || []).reduce((s, g) => s + (g.gated || 0), 0);
+    const btn = (g, label, count, gated) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
+      h('span.name', label), h('span.count', { 'aria-label': `${gated} of ${count} repositories gated`, 'data-gated': gated, title: `${gated} of ${count} gated` }, `${fmtNum(gated)}/${fmtNum(count)}`));
     const build = (parent, depth) => {
       const kids = byParent.get(parent) || [];
       if (!kids.length) return null;
-      return h('ul', kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0), build(g.id, depth + 1))));
+      return h('ul', kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0, g.gated || 0), build(g.id, depth + 1))));
     };
-    clear(tree).append(h('li', btn('', 'All groups', total)));
+    clear(tree).append(h('li', btn('', 'All groups', total, totalGated)));
     const top = build(null, 0);
     if (top) tree.append(...top.children);
     clear(groupSel).append(h('option', { value: '' }, 'All groups'));
@@ -385,5 +430,6 @@ export async function render(main, route) {
 
   await load();
   loadGroups();
+  loadSummary();
   pollSync(null, false);
 }
