@@ -88,8 +88,14 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     // nobody is gated yet: "Gate these repositories" is ticked, so gating is what the preview shows
     assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
     await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).check();
+    // a large dry run is read in pages, with progress: 120 repos, 50 a request
+    const previews = [];
+    const onReq = (r) => { if (r.url().endsWith('/api/configure')) previews.push(JSON.parse(r.postData())); };
+    page.on('request', onReq);
     await modal.getByRole('button', { name: 'Preview changes' }).click();
     await modal.locator('[data-plan-summary]').waitFor();
+    page.off('request', onReq);
+    assert.deepEqual(previews.map((b) => [b.dry_run, b.plan_limit, b.plan_cursor !== null]), [[true, 50, false], [true, 50, true], [true, 50, true]]);
     const summary = await modal.locator('[data-plan-summary]').innerText();
     assert.match(summary, new RegExp(`${N} repositories selected · ${N} change on GitLab`));
     assert.match(await modal.locator('[data-plan-asked]').innerText(), /gate the repositories; block merge until the gate passes\./);
@@ -272,6 +278,53 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await phone.keyboard.press('Escape');
     await phone.waitForSelector('[role="menu"]', { state: 'detached' });
     await ctx.close();
+  });
+
+  it('puts the repos that would fail first and asks before applying to the others', async () => {
+    const rows = (await api.get('/api/repos?limit=3&q=acme-0001')).data.items;
+    const bad = rows[1];
+    // the preview and the apply both read the hooks of the bad repo: GitLab refuses both times
+    await sim.post('/__sim/script', { method: 'GET', path: `/api/v4/projects/${bad.id}/hooks`, responses: [{ status: 403, body: { message: '403 Forbidden' } }, { status: 403, body: { message: '403 Forbidden' } }] });
+    await go('#/repos?q=acme-0001', 'tr[data-id]');
+    for (const r of rows) await page.click(`tr[data-id="${r.id}"] input[type="checkbox"]`);
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).uncheck();
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-plan-summary]').waitFor();
+    assert.match(await modal.locator('[data-plan-summary]').innerText(), /3 repositories selected · 2 change on GitLab · 0 need no GitLab change · 1 would fail\./);
+    const first = modal.locator('tr[data-plan-item]').first();
+    assert.equal(await first.getAttribute('data-result'), 'error', 'errors first');
+    assert.match(await first.innerText(), /would fail.*token needs Maintainer/s);
+    const apply = modal.locator('button[data-action="apply"]');
+    assert.equal(await apply.innerText(), 'Apply to the 2 that can be applied');
+    assert.equal(await apply.isDisabled(), true, 'not before the user confirms');
+    await modal.getByRole('checkbox', { name: /Apply to the 2 that can be applied \(1 would fail\)/ }).check();
+    await shot(page, 'configure-partial', { fullPage: false });
+    await apply.click();
+    await page.waitForURL(/#\/jobs\/\d+/);
+    await until(async () => (await page.locator('[role="progressbar"]').getAttribute('aria-valuenow')) === '100', { what: 'the job' });
+    for (const r of rows) {
+      const got = (await api.get(`/api/repos/${r.id}`)).data;
+      assert.equal(got.config.block_merge, false);
+      // block_merge off differs from the default: the repos are exceptions, gated
+      if (r.id === bad.id) assert.equal(got.status, 'error', got.path_with_namespace);
+      else assert.ok(['gated', 'exception'].includes(got.status), `${got.path_with_namespace}: ${got.status}`);
+    }
+  });
+
+  it('says at once when GitLab refuses the token', async () => {
+    await sim.post('/__sim/tokens/revoke', { token: TOKEN });
+    const one = (await api.get('/api/repos?limit=1&q=acme-00002')).data.items[0];
+    const r = await api.post('/api/configure', { selection: { ids: [one.id] }, config: { comment: 'off' }, reapply: true });
+    assert.equal(r.status, 202, JSON.stringify(r.data));
+    await until(async () => (await api.get(`/api/jobs/${r.data.apply.job_id}`)).data.finished, { what: 'the job' });
+    assert.equal((await api.get('/api/connection')).data.token.status, 'revoked');
+    await page.reload();
+    await page.waitForSelector('[data-banner="error"]');
+    assert.match(await page.locator('[data-banner="error"]').innerText(), /The GitLab token was revoked: GitLab writes are stopped until the token is updated on the Connection page\./);
+    await shot(page, 'token-revoked');
   });
 
   it('hides what is hidden on the login page', async () => {
