@@ -383,9 +383,10 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
 	enum core_status st = store_query(
 		db,
-		"WITH ns AS (SELECT namespace_full_path AS path, count(*) AS n,"
-		"            count(*) FILTER (WHERE status IN ('gated', 'exception')) AS gated FROM repo_status"
-		"            WHERE status <> 'removed' GROUP BY namespace_full_path)"
+		"WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
+		"            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
+		"            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
+		"            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
 		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos,"
 		"  coalesce(sum(ns.gated), 0) AS gated"
 		" FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"

@@ -75,7 +75,9 @@ enum core_status repos_get(struct store *db, int64_t id, struct json_object **ou
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out);
 
 /* The group tree: [{id, full_path, name, parent_id, repos, gated}] ordered by path (repos and gated count the
- * group's subgroups too; gated: status gated or exception). */
+ * group's subgroups too; gated: mrgate's hook and settings are on GitLab, i.e. the last successful apply left the
+ * repo in a state other than off; read from repos and repo_gitlab_state only, not the repo_status view, so the
+ * tree stays one cheap scan at 10,000 repos). */
 enum core_status repos_groups(struct store *db, struct json_object **out);
 
 #endif
