@@ -123,6 +123,8 @@ def test_read_only_connection_configure_is_409_without_gitlab_calls():
         e = r.json()
         assert e["error"] == "token_read_only", e
         assert "api scope" in e["message"] and "update" in e["message"], e
+    r = ro.cli("configure", "--repos", "**", "--fail-on", "low")
+    assert r.returncode != 0 and "read-only" in r.stderr and "api scope" in r.stderr, (r.returncode, r.stderr)
     time.sleep(1)  # nothing should be queued either: give a worker the time to (wrongly) act
     counters = sim.counters()
     assert counters["total"] == 0, counters
@@ -248,6 +250,8 @@ def test_scan_without_scanner_needs_confirmation():
         assert e["error"] == "no_scanner" and "dependencies" in e["message"], e
         assert "confirm_no_scanner" in e["message"], e
     assert [c.get(f"/api/repos/{i}").json()["config"]["scans"] for i in ids] == before, "stored without a scanner"
+    r = main.cli("configure", "--repos", "acme/**", "--scans", "secrets,dependencies")
+    assert r.returncode != 0 and "no scanner on this server for dependencies" in r.stderr, (r.returncode, r.stderr)
     # a type that has a scanner here needs no confirmation
     r = c.post("/api/configure", {"selection": {"ids": ids}, "config": {"scans": ["secrets", "iac"]}})
     assert r.status in (200, 202), r.body
