@@ -5,7 +5,18 @@
 // Fails on any console error and any unexpected 4xx/5xx. Screenshots: $MRGATE_BUILD_DIR/e2e-screenshots/.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
 import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+
+// axe-core (npm, tests/e2e/package.json) checks the page's accessibility rules in the browser
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+async function axe(p, rules) {
+  if (!(await p.evaluate(() => !!window.axe))) await p.addScriptTag({ path: AXE });
+  return p.evaluate(async (values) => {
+    const res = await window.axe.run(document, { runOnly: { type: 'rule', values } });
+    return res.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }, rules);
+}
 
 const TOKEN = 'glpat-e2e-bulk-000000000001';
 const RO_TOKEN = 'glpat-e2e-bulk-readonly-0001';
@@ -325,6 +336,20 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await page.waitForSelector('[data-banner="error"]');
     assert.match(await page.locator('[data-banner="error"]').innerText(), /The GitLab token was revoked: GitLab writes are stopped until the token is updated on the Connection page\./);
     await shot(page, 'token-revoked');
+  });
+
+  it('passes axe on the group tree, an open dialog and the configs table', async () => {
+    await go('#/repos?q=', '.tree button[data-group="acme/team01"]');
+    assert.deepEqual(await axe(page, ['listitem', 'list']), []);
+    await page.click('input[data-select-page]');
+    await page.click('button[data-action="configure"]');
+    await page.locator('[role="dialog"][data-modal="configure"] [data-config-form]').waitFor();
+    assert.deepEqual(await axe(page, ['landmark-no-duplicate-banner', 'landmark-no-duplicate-contentinfo', 'landmark-unique']), []);
+    await page.keyboard.press('Escape');
+    await api.put('/api/configs/groups/acme/team01', { fail_on: 'critical' });
+    await go('#/configs', 'h1:text("Defaults and group configs")');
+    await page.waitForSelector('table');
+    assert.deepEqual(await axe(page, ['empty-table-header']), []);
   });
 
   it('hides what is hidden on the login page', async () => {
