@@ -135,6 +135,43 @@ static struct json_object *hook_body(const struct apply_ctx *ctx)
 	return b;
 }
 
+struct json_object *apply_plan_actions(struct json_object *plan)
+{
+	struct json_object *out = json_object_new_array(), *hooks = jsonx_get(plan, "hooks"), *v;
+	char buf[160];
+	int64_t n = 0;
+	if (jsonx_int64(hooks, "create", &n) && n > 0)
+		json_object_array_add(out, json_object_new_string("create webhook"));
+	if ((v = jsonx_get(hooks, "update")) && json_object_is_type(v, json_type_array) &&
+	    json_object_array_length(v) > 0)
+		json_object_array_add(out, json_object_new_string("update webhook"));
+	if ((v = jsonx_get(hooks, "delete")) && json_object_is_type(v, json_type_array) &&
+	    (n = (int64_t)json_object_array_length(v)) > 0) {
+		snprintf(buf, sizeof(buf), n == 1 ? "delete webhook" : "delete %lld webhooks", (long long)n);
+		json_object_array_add(out, json_object_new_string(buf));
+	}
+	struct json_object *settings = jsonx_get(plan, "settings");
+	for (size_t i = 0; settings && json_object_is_type(settings, json_type_array) &&
+			   i < json_object_array_length(settings);
+	     i++) {
+		struct json_object *ch = jsonx_get(json_object_array_get_idx(settings, i), MERGE_SETTING);
+		bool to = false;
+		if (ch && jsonx_bool(ch, "to", &to))
+			json_object_array_add(out, json_object_new_string(to ? "turn on Pipelines must succeed"
+									      : "turn off Pipelines must succeed"));
+	}
+	if (jsonx_int64(plan, "open_mrs_to_gate", &n) && n > 0) {
+		snprintf(buf, sizeof(buf), "gate %lld open merge request%s", (long long)n, n == 1 ? "" : "s");
+		json_object_array_add(out, json_object_new_string(buf));
+	}
+	if (jsonx_int64(plan, "statuses_to_clear", &n) && n > 0) {
+		snprintf(buf, sizeof(buf), "clear the gate status of %lld merge request%s", (long long)n,
+			 n == 1 ? "" : "s");
+		json_object_array_add(out, json_object_new_string(buf));
+	}
+	return out;
+}
+
 /* Turn a failed GitLab call into advice in res. */
 static void advise(struct apply_result *res, const char *doing, const char *what_needs, enum core_status st,
 		   const struct gitlab_response *resp, const struct apply_ctx *ctx)

@@ -85,6 +85,13 @@ struct apply_result {
 void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
 
 /*
+ * A plan (apply_result.plan, NULL is fine) in words for people: a new array of strings, one per GitLab change, e.g.
+ * ["create webhook", "turn on Pipelines must succeed", "gate 2 open merge requests"]; empty when nothing changes.
+ * The caller owns it.
+ */
+struct json_object *apply_plan_actions(struct json_object *plan);
+
+/*
  * Reconcile repo_id with its stored effective config. Returns CORE_OK whenever an outcome was determined (look
  * at res_out->outcome; APPLY_ERROR included), CORE_ENOTFOUND for an unknown repo, or a database error.
  */

@@ -44,7 +44,7 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	char lim[16], before[24];
-	snprintf(lim, sizeof(lim), "%d", limit < 1 ? 50 : limit > 500 ? 500 : limit);
+	snprintf(lim, sizeof(lim), "%d", limit < 1 ? 50 : limit > 501 ? 501 : limit);
 	snprintf(before, sizeof(before), "%lld", (long long)before_id);
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)

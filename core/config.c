@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include <json-c/json.h>
+
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -181,4 +183,71 @@ void config_print_help(FILE *out)
 			fprintf(out, " (default: %s)", s->def);
 		fputc('\n', out);
 	}
+}
+
+/* --- scanners ---------------------------------------------------------------------------------------------------- */
+
+static const char *scanner_command(const struct config *cfg, const char *scan)
+{
+	if (strcmp(scan, "sast") == 0)
+		return cfg->scanner_sast;
+	if (strcmp(scan, "dependencies") == 0)
+		return cfg->scanner_dependencies;
+	if (strcmp(scan, "iac") == 0)
+		return cfg->scanner_iac;
+	if (strcmp(scan, "license") == 0)
+		return cfg->scanner_license;
+	if (strcmp(scan, "malware") == 0)
+		return cfg->scanner_malware;
+	return NULL;
+}
+
+bool config_has_scanner(const struct config *cfg, const char *scan)
+{
+	if (!scan)
+		return false;
+	if (strcmp(scan, "secrets") == 0)
+		return true;
+	const char *cmd = scanner_command(cfg, scan);
+	return cmd && *cmd;
+}
+
+struct json_object *config_scanners_json(const struct config *cfg)
+{
+	static const char *const scans[] = {"secrets", "sast", "dependencies", "iac", "license", "malware"};
+	static const char *const settings[] = {NULL, "MRGATE_SCANNER_SAST", "MRGATE_SCANNER_DEPENDENCIES",
+					       "MRGATE_SCANNER_IAC", "MRGATE_SCANNER_LICENSE", "MRGATE_SCANNER_MALWARE"};
+	struct json_object *o = json_object_new_object(), *items = json_object_new_array();
+	for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
+		struct json_object *e = json_object_new_object();
+		json_object_object_add(e, "scan", json_object_new_string(scans[i]));
+		json_object_object_add(e, "available", json_object_new_boolean(config_has_scanner(cfg, scans[i])));
+		json_object_object_add(e, "builtin", json_object_new_boolean(i == 0));
+		json_object_object_add(e, "setting", settings[i] ? json_object_new_string(settings[i]) : NULL);
+		json_object_array_add(items, e);
+	}
+	json_object_object_add(o, "items", items);
+	return o;
+}
+
+int config_missing_scanners(const struct config *cfg, struct json_object *scans, char *buf, size_t cap)
+{
+	int n = 0;
+	size_t len = 0;
+	if (cap)
+		buf[0] = '\0';
+	if (!scans || !json_object_is_type(scans, json_type_array))
+		return 0;
+	for (size_t i = 0; i < json_object_array_length(scans); i++) {
+		const char *s = json_object_get_string(json_object_array_get_idx(scans, i));
+		if (!s || config_has_scanner(cfg, s))
+			continue;
+		n++;
+		if (len < cap) {
+			int w = snprintf(buf + len, cap - len, "%s%s", len ? ", " : "", s);
+			if (w > 0)
+				len += (size_t)w;
+		}
+	}
+	return n;
 }

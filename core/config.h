@@ -16,6 +16,8 @@
 
 #include "status.h"
 
+struct json_object;
+
 struct config {
 	char *database_url;     /* libpq URL or conninfo */
 	char *listen;           /* host:port for the HTTP server */
@@ -57,6 +59,20 @@ struct config {
 enum core_status config_load(struct config *cfg, int argc, char **argv, int *rest_out, int *nrest_out, char *err,
 			     size_t errlen);
 void config_free(struct config *cfg);
+
+/*
+ * Whether this server can run scan type `scan` (secrets is built in; the others need their MRGATE_SCANNER_*
+ * command). False for an unknown type.
+ */
+bool config_has_scanner(const struct config *cfg, const char *scan);
+/* Per scan type: {"items": [{"scan", "available", "builtin", "setting"}]} (a new object, the caller's; never the
+ * command line itself, which may carry paths or arguments an operator keeps private). */
+struct json_object *config_scanners_json(const struct config *cfg);
+/*
+ * The scan types of a config (its "scans" array, borrowed; NULL is fine) that have no scanner here, as "a, b" in
+ * buf (empty when none). Returns how many.
+ */
+int config_missing_scanners(const struct config *cfg, struct json_object *scans, char *buf, size_t cap);
 /* Print every setting: flag, variable, default, help. */
 void config_print_help(FILE *out);
 

@@ -20,6 +20,9 @@ void configure_out_clear(struct configure_out *o)
 	gateconfig_marked_clear(&o->marked);
 	free(o->plan_ids);
 	free(o->plan_wants);
+	for (size_t i = 0; o->plan_paths && i < o->n_plan_paths; i++)
+		free(o->plan_paths[i]);
+	free(o->plan_paths);
 	memset(o, 0, sizeof(*o));
 }
 
@@ -56,8 +59,12 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	enum core_status st = gateconfig_validate(req->config, &cfg, err, errlen);
 	if (st != CORE_OK)
 		return st;
-	if (!jsonx_get(cfg, "enabled"))
-		json_object_object_add(cfg, "enabled", json_object_new_boolean(1));
+	if (json_object_object_length(cfg) == 0 && !req->reapply) {
+		snprintf(err, errlen, "the config sets no field: nothing to configure (set at least one of enabled, "
+				      "fail_on, scans, block_merge, comment, ignore_paths, or send reapply)");
+		st = CORE_EINVAL;
+		goto out;
+	}
 	keys_array(cfg, keys, sizeof(keys));
 
 	if (req->path_glob && *req->path_glob && !pathglob_valid(req->path_glob)) {
@@ -123,15 +130,16 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		goto out;
 
 	if (all) {
-		const char *p[] = {js(cfg), keys, req->actor};
+		const char *p[] = {js(cfg), req->actor};
+		const char *pk[] = {keys};
 		if ((st = store_exec(c,
 				     "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(),"
-				     " updated_by = $3",
-				     3, p, NULL)) != CORE_OK ||
+				     " updated_by = $2",
+				     2, p, NULL)) != CORE_OK ||
 		    (st = store_exec(c, "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, p + 1, NULL)) != CORE_OK ||
+				     1, pk, NULL)) != CORE_OK ||
 		    (st = store_exec(c, "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, p + 1, NULL)) != CORE_OK)
+				     1, pk, NULL)) != CORE_OK)
 			goto out;
 	} else if (group) {
 		const char *p[] = {js(cfg), keys, req->actor, group};
@@ -191,7 +199,7 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		/* the repos gateconfig_mark_apply() would mark: in the selection, GitLab state changing (or reapply) */
 		const char *p[] = {idarr, req->reapply ? "t" : "f"};
 		if ((st = store_exec(c,
-				     "SELECT id, gitlab_want FROM repo_status"
+				     "SELECT id, path_with_namespace, gitlab_want FROM repo_status"
 				     " WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
 				     "   AND id = ANY ($1::bigint[]) AND (gitlab_want <> gitlab_have OR $2::boolean)"
 				     " ORDER BY id",
@@ -200,13 +208,20 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		int k = PQntuples(r);
 		out->plan_ids = malloc(((size_t)k + 1) * sizeof(int64_t));
 		out->plan_wants = malloc(((size_t)k + 1) * sizeof(struct apply_want));
-		if (!out->plan_ids || !out->plan_wants) {
+		out->plan_paths = calloc((size_t)k + 1, sizeof(char *));
+		out->n_plan_paths = out->plan_paths ? (size_t)k : 0;
+		if (!out->plan_ids || !out->plan_wants || !out->plan_paths) {
 			st = CORE_ENOMEM;
 			goto out;
 		}
 		for (int i = 0; i < k; i++) {
 			const char *w = store_str(r, i, "gitlab_want");
 			out->plan_ids[i] = store_i64(r, i, "id", 0);
+			const char *path = store_str(r, i, "path_with_namespace");
+			if (!(out->plan_paths[i] = strdup(path ? path : ""))) {
+				st = CORE_ENOMEM;
+				goto out;
+			}
 			out->plan_wants[i].hook = w && strcmp(w, "off") != 0;
 			out->plan_wants[i].block_merge = w && strcmp(w, "hook+merge") == 0;
 		}
@@ -231,12 +246,8 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	json_object_object_add(out->summary, "unchanged_on_gitlab",
 			       json_object_new_int64(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
 out:
-	if (st != CORE_OK) {
-		free(out->plan_ids);
-		free(out->plan_wants);
-		gateconfig_marked_clear(&out->marked);
-		memset(out, 0, sizeof(*out));
-	}
+	if (st != CORE_OK)
+		configure_out_clear(out);
 	PQclear(r);
 	store_put(db, c); /* rolls back an open transaction */
 	json_object_put(cfg);

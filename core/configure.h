@@ -11,7 +11,9 @@
  * The given fields are merged into that level's config and removed from the more specific levels inside the
  * selection (subgroup and repo configs), so every selected repo ends up with exactly the requested values. At the
  * repo level a field equal to what the repo inherits is not kept, so a repo is an exception only when it really
- * differs. `enabled` defaults to true: configuring scans turns gating on; send "enabled": false to un-gate.
+ * differs. A configure is a patch: a field not in the request keeps, on every selected repo, what it has at its
+ * level (so `enabled` is set only when sent: "enabled": true gates, false un-gates); a config with no field is
+ * refused unless reapply is set.
  * One audit entry records the configs before and after.
  * Only repos whose GitLab-relevant state (off | hook | hook+merge, from enabled, block_merge, unmanaged) now
  * differs from what was last applied are marked for apply (plus, with reapply, every selected repo, which repairs
@@ -49,8 +51,10 @@ struct configure_out {
 	                                    "unchanged_on_gitlab", "config"} */
 	struct gateconfig_marked marked; /* not a dry run: the repos marked for apply (run id) */
 	int64_t *plan_ids;               /* dry run: repos that would be applied ... */
-	struct apply_want *plan_wants;   /* ... and the state each would be brought to */
+	struct apply_want *plan_wants;   /* ... and the state each would be brought to ... */
+	char **plan_paths;               /* ... and its path_with_namespace (owned strings), ordered by id */
 	size_t n_plan;
+	size_t n_plan_paths;             /* entries of plan_paths allocated (for the clear) */
 };
 void configure_out_clear(struct configure_out *o);
 

@@ -108,6 +108,8 @@ struct connection_client {
 	struct connection_info info;
 	char ca_path[64];
 	char *webhook_secret;
+	struct store *db; /* borrowed (the process's pool): where a token refusal is recorded */
+	char stamp[80];   /* updated_at of the row the client was made from */
 };
 
 void connection_client_free(struct connection_client *cc)
@@ -386,6 +388,25 @@ enum core_status connection_check(const struct connection_input *in, const struc
 
 	/* 2. Who it acts as. */
 	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
+	if (st == CORE_ENOTFOUND) {
+		/* every GitLab answers GET /user to a valid token: this URL is not the instance's (often a group's page) */
+		const char *scheme_end = strstr(out->gitlab_url, "://");
+		const char *host_end = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+		int host_len = host_end ? (int)(host_end - out->gitlab_url) : 0;
+		if (host_len > 150)
+			host_len = 150;
+		if (host_end)
+			snprintf(out->token_problem, sizeof(out->token_problem),
+				 "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
+				 "address of the GitLab instance, %.*s, and the group in the Group field",
+				 out->gitlab_url, host_len, out->gitlab_url);
+		else
+			snprintf(out->token_problem, sizeof(out->token_problem),
+				 "there is no GitLab API at %.200s (GET /api/v4/user answered 404): check the GitLab URL",
+				 out->gitlab_url);
+		st = CORE_EINVAL;
+		goto out;
+	}
 	if (st != CORE_OK) {
 		st = describe_failure(out, resp, "read the token's user");
 		goto out;
@@ -703,6 +724,62 @@ enum core_status connection_set_token_status(struct store *db, const char *statu
 			   2, p, NULL);
 }
 
+enum core_status connection_write_check(struct store *db, const char **code_out, char *err, size_t errlen)
+{
+	struct connection_info ci;
+	memset(&ci, 0, sizeof(ci));
+	*code_out = NULL;
+	enum core_status st = connection_get(db, &ci);
+	if (st == CORE_ENOTFOUND) {
+		st = CORE_OK;
+		goto out;
+	}
+	if (st != CORE_OK)
+		goto out;
+	if (ci.token_status[0] && strcmp(ci.token_status, "ok") != 0) {
+		*code_out = "token_not_valid";
+		snprintf(err, errlen, "%s", ci.token_problem[0] ? ci.token_problem
+								: "GitLab refused the token: update it on the Connection page");
+		st = CORE_ECONFLICT;
+	} else if (strcmp(ci.capability, "gate") != 0) {
+		*code_out = "token_read_only";
+		snprintf(err, errlen,
+			 "the GitLab token is read-only (%s), so mrgate cannot create webhooks or change settings: "
+			 "update the connection with a token that has the api scope",
+			 ci.token_scopes[0] ? ci.token_scopes : "no api scope");
+		st = CORE_ECONFLICT;
+	}
+out:
+	connection_info_clear(&ci);
+	return st;
+}
+
+/* The first 401 of a client's token: record it on the connection at once (see connection_client()). */
+static void on_token_rejected(void *user, enum gitlab_error kind, const char *message)
+{
+	struct connection_client *cc = user;
+	(void)message;
+	const char *status = kind == GITLAB_ERR_TOKEN_EXPIRED   ? "expired"
+			     : kind == GITLAB_ERR_TOKEN_REVOKED ? "revoked"
+								: "invalid";
+	char problem[300];
+	snprintf(problem, sizeof(problem),
+		 "%s: GitLab writes are stopped until the token is updated on the Connection page",
+		 kind == GITLAB_ERR_TOKEN_EXPIRED   ? "the GitLab token is expired"
+		 : kind == GITLAB_ERR_TOKEN_REVOKED ? "the GitLab token was revoked"
+						    : "GitLab no longer accepts the token");
+	/* only while the row still holds this client's token: a token updated meanwhile is not marked */
+	const char *p[] = {status, problem, cc->stamp};
+	enum core_status st = store_query(cc->db,
+					  "UPDATE connection SET token_status = $1, token_problem = $2,"
+					  " token_checked_at = now() WHERE updated_at::text = $3",
+					  3, p, NULL);
+	if (st != CORE_OK)
+		log_error("could not record that GitLab refused the token (%s)", core_status_code(st));
+	else
+		log_warn("%s", problem);
+}
+
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
 				   const struct connection_tuning *tune, struct connection_client **out)
 {
@@ -716,7 +793,10 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = store_exec(c, "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed FROM connection", 0,
+	st = store_exec(c,
+			"SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
+			" FROM connection",
+			0,
 			NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
@@ -732,8 +812,19 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 		goto out;
 	}
 	st = open_client(cc->info.gitlab_url, token, store_str(r, 0, "ca_bundle"), tune, cc, err, sizeof(err));
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
 		log_error("could not open a GitLab client: %s", err);
+		goto out;
+	}
+	cc->db = db;
+	copy_str(cc->stamp, sizeof(cc->stamp), store_str(r, 0, "stamp"));
+	gitlab_on_token_rejected(cc->gl, on_token_rejected, cc);
+	if (strcmp(cc->info.token_status, "expired") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_EXPIRED);
+	else if (strcmp(cc->info.token_status, "revoked") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_REVOKED);
+	else if (strcmp(cc->info.token_status, "invalid") == 0)
+		gitlab_set_token_rejected(cc->gl, GITLAB_ERR_TOKEN_INVALID);
 out:
 	PQclear(r);
 	store_put(db, c);

@@ -97,8 +97,20 @@ enum core_status connection_delete(struct store *db, const char *actor);
 /* Record the outcome of a token health check (expired, revoked, ok) made by a later GitLab call. */
 enum core_status connection_set_token_status(struct store *db, const char *status, const char *problem);
 
+/*
+ * May GitLab writes be sent with the stored connection? CORE_OK when its token can write (or there is no
+ * connection: then nothing is sent anyway). CORE_ECONFLICT when it cannot: *code_out is "token_read_only" (a
+ * read_api token) or "token_not_valid" (GitLab refused the token: expired, revoked, unknown), and err says why
+ * and what to do. Reads the stored row, so a token GitLab refused a moment ago is seen at once.
+ */
+enum core_status connection_write_check(struct store *db, const char **code_out, char *err, size_t errlen);
+
 /* A GitLab client for the stored connection, with its token unsealed. CORE_ENOTFOUND without a connection,
- * CORE_ECRYPTO when the secret key does not open the stored token (a clear error is logged). */
+ * CORE_ECRYPTO when the secret key does not open the stored token (a clear error is logged).
+ * Token refusal: the first 401 (expired, revoked or unknown token) any call of the client receives marks the
+ * stored connection at once (token status and the problem in words, as a resync would) and latches the client
+ * (gitlab_on_token_rejected()): its later calls fail the same way without reaching GitLab. A client opened while
+ * the stored token status is not ok starts latched, so no call is sent until the token is updated. */
 struct connection_client;
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
 				   const struct connection_tuning *tune, struct connection_client **out);

@@ -1912,7 +1912,10 @@ enum core_status gate_run_next(const struct gate_env *env, bool *ran_out)
 	" 'fail_on', g.fail_on, 'scans', to_jsonb(g.scans), 'counts', g.counts, 'notes', g.notes, 'error', g.error,"   \
 	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                     \
 	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
-	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at)"
+	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
+	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = g.event_id)," \
+	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
+	"   WHERE e.id = g.event_id), rp.web_url || '/-/merge_requests/' || g.mr_iid))"
 
 static bool one_of(const char *v, const char *const *allowed)
 {

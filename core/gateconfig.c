@@ -114,6 +114,13 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 			}
 			bool seen[8] = {false};
 			size_t n = json_object_array_length(val);
+			if (n == 0) {
+				snprintf(err, errlen,
+					 "field \"scans\" is empty: a gate with no scan checks nothing and would pass every "
+					 "merge request; choose at least one of %s",
+					 list);
+				goto out;
+			}
 			for (size_t i = 0; i < n; i++) {
 				struct json_object *e = json_object_array_get_idx(val, i);
 				const char *s;
@@ -266,7 +273,7 @@ enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, co
 		" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
 		"   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
 		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
-		" 'repos', (SELECT coalesce(jsonb_object_agg(cr.repo_id::text,"
+		" 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
 		"     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
 		"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
 		"   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"

@@ -22,6 +22,7 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,11 @@ struct gitlab {
 	struct gitlab_metric_row *rows;
 	size_t n_rows, cap_rows;
 	uint64_t calls, retries, throttled, maybe_applied;
+
+	/* token refusal latch (gitlab_on_token_rejected()) */
+	_Atomic int rejected; /* enum gitlab_error; GITLAB_ERR_NONE while open */
+	void (*on_rejected)(void *user, enum gitlab_error kind, const char *message);
+	void *on_rejected_user;
 };
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
@@ -1483,6 +1489,45 @@ static void endpoint_throttled(struct xfer *x, int64_t now, long http)
 /*
  * Judge the attempt that just ended with rc: complete x (x->done) or schedule a retry (x->not_before_ms).
  */
+static const char *rejected_words(enum gitlab_error kind)
+{
+	return kind == GITLAB_ERR_TOKEN_EXPIRED   ? "the token is expired"
+	       : kind == GITLAB_ERR_TOKEN_REVOKED ? "the token was revoked"
+	                                          : "GitLab does not accept the token";
+}
+
+void gitlab_on_token_rejected(struct gitlab *gl, void (*fn)(void *user, enum gitlab_error kind, const char *message),
+                              void *user)
+{
+	gl->on_rejected = fn;
+	gl->on_rejected_user = user;
+}
+
+void gitlab_set_token_rejected(struct gitlab *gl, enum gitlab_error kind)
+{
+	int open = GITLAB_ERR_NONE;
+	atomic_compare_exchange_strong(&gl->rejected, &open, (int)kind);
+}
+
+enum gitlab_error gitlab_token_rejected(struct gitlab *gl)
+{
+	return (enum gitlab_error)atomic_load(&gl->rejected);
+}
+
+/* A 401 that refuses the token: close the latch; the first one calls the callback. */
+static void token_refused(struct gitlab *gl, enum gitlab_error kind, const char *message)
+{
+	if (kind != GITLAB_ERR_TOKEN_EXPIRED && kind != GITLAB_ERR_TOKEN_REVOKED && kind != GITLAB_ERR_TOKEN_INVALID)
+		return;
+	int open = GITLAB_ERR_NONE;
+	if (atomic_compare_exchange_strong(&gl->rejected, &open, (int)kind)) {
+		log_warn("gitlab: %s; no further request is sent with it", rejected_words(kind));
+		if (gl->on_rejected)
+			gl->on_rejected(gl->on_rejected_user, kind, message);
+	}
+}
+
+/* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
 static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 {
 	struct gitlab *gl = x->gl;
@@ -1558,6 +1603,8 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 		enum gitlab_error kind = gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
 		xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
 		keep_body(x);
+		if (http == 401)
+			token_refused(gl, kind, x->resp ? x->resp->message : gm);
 		return;
 	}
 
@@ -1623,10 +1670,15 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 
 enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL, ADMIT_PARK /* only this endpoint waits (endpointlimit.h) */ };
 
-/* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
 static enum admit xfer_admit(struct xfer *x, int64_t now, int64_t *wait_ms)
 {
 	struct gitlab *gl = x->gl;
+	int rejected = atomic_load(&gl->rejected);
+	if (rejected != GITLAB_ERR_NONE) {
+		xfer_fail(x, CORE_EUNAUTH, (enum gitlab_error)rejected, 0,
+		          "not sent: %s; update the token on the Connection page", rejected_words(rejected));
+		return ADMIT_FAIL;
+	}
 	if (now < x->not_before_ms) {
 		*wait_ms = x->not_before_ms - now;
 		return ADMIT_WAIT;

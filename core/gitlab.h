@@ -162,6 +162,19 @@ struct gitlab_call {
  */
 enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency);
 
+/*
+ * Token refusal latch. After the first answer 401 with kind GITLAB_ERR_TOKEN_EXPIRED, _REVOKED or _INVALID, every
+ * later call on gl fails at once with that kind, CORE_EUNAUTH, http_status 0 and a message saying the call was not
+ * sent, without an HTTP exchange (GitLab would only refuse it again; 1,000 repos would cost 1,000 401s). fn(user,
+ * kind, message) is called once, from the thread that received the 401 (set it before sharing gl; it must not call
+ * gl). gitlab_set_token_rejected() latches from outside, for a token already known to be refused (no callback).
+ */
+void gitlab_on_token_rejected(struct gitlab *gl, void (*fn)(void *user, enum gitlab_error kind, const char *message),
+                              void *user);
+void gitlab_set_token_rejected(struct gitlab *gl, enum gitlab_error kind);
+/* GITLAB_ERR_NONE while the latch is open. */
+enum gitlab_error gitlab_token_rejected(struct gitlab *gl);
+
 /* --- metrics ------------------------------------------------------------------------------------------------ */
 
 struct gitlab_metric_row {

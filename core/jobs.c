@@ -324,8 +324,8 @@ enum core_status jobs_list(struct store *db, int limit, int64_t before_id, struc
 	*out = NULL;
 	if (limit <= 0)
 		limit = 50;
-	if (limit > 200)
-		limit = 200;
+	if (limit > 501)
+		limit = 501; /* the API's largest page (500) and one more row that says whether a next page exists */
 	i64_str(before, sizeof(before), before_id > 0 ? before_id : 0);
 	snprintf(lim, sizeof(lim), "%d", limit);
 	st = store_get(db, &c);
@@ -392,8 +392,8 @@ enum core_status jobs_items(struct store *db, int64_t job_id, const char *filter
 	}
 	if (limit <= 0)
 		limit = 100;
-	if (limit > 500)
-		limit = 500;
+	if (limit > 1001)
+		limit = 1001; /* the API's largest page (1000) and one more row */
 	i64_str(id, sizeof(id), job_id);
 	i64_str(after, sizeof(after), after_id > 0 ? after_id : 0);
 	snprintf(lim, sizeof(lim), "%d", limit);

@@ -144,14 +144,14 @@ enum core_status jobs_get(struct store *db, int64_t job_id, struct json_object *
 /*
  * A page of a job's items in id order: {"items": [{id, repo_id, path_with_namespace, state, result, message,
  * details, attempts, started_at, finished_at}], "next_after": id or null}. filter is NULL/"" (all), an item state
- * (pending, running, done, failed) or a result (changed, unchanged, skipped, error); limit is clamped to 1..500
+ * (pending, running, done, failed) or a result (changed, unchanged, skipped, error); limit is clamped to 1..1001
  * (0 = 100). CORE_ENOTFOUND for an unknown job, CORE_EINVAL for an unknown filter.
  */
 enum core_status jobs_items(struct store *db, int64_t job_id, const char *filter, int64_t after_id, int limit,
                             struct json_object **out);
 
 /* Jobs newest first: {"items": [job as in jobs_get without params], "next_before": id or null}; before_id 0 for
- * the first page; limit clamped to 1..200 (0 = 50). Jobs of kind "hold" (one per CI pipeline event, core/gatehold.h)
+ * the first page; limit clamped to 1..501 (0 = 50). Jobs of kind "hold" (one per CI pipeline event, core/gatehold.h)
  * are not listed; jobs_get reads them. */
 enum core_status jobs_list(struct store *db, int limit, int64_t before_id, struct json_object **out);
 

@@ -300,6 +300,65 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 	return st;
 }
 
+enum core_status repos_summary(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
+			       size_t errlen)
+{
+	*out = NULL;
+	char *ids = NULL;
+	struct store_conn *c = NULL;
+	PGresult *rs = NULL, *rf = NULL;
+	if (f->status && *f->status && !known_status(f->status)) {
+		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
+		return CORE_EINVAL;
+	}
+	struct filter_bufs bufs;
+	const char *p[6];
+	if (filter_params(f, &bufs, &ids, p) != CORE_OK)
+		return CORE_ENOMEM;
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK)
+		goto out;
+	if ((st = store_exec(c,
+			     "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
+			     " GROUP BY status ORDER BY status",
+			     6, p, &rs)) != CORE_OK ||
+	    (st = store_exec(c,
+			     "SELECT f.key, f.value::text AS value, count(*) AS n FROM repo_status"
+			     " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
+			     " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+			     6, p, &rf)) != CORE_OK)
+		goto out;
+	struct json_object *o = json_object_new_object(), *statuses = json_object_new_object(),
+			   *fields = json_object_new_object();
+	int64_t total = 0;
+	for (int i = 0; i < PQntuples(rs); i++) {
+		int64_t n = store_i64(rs, i, "n", 0);
+		total += n;
+		json_object_object_add(statuses, store_str(rs, i, "status"), json_object_new_int64(n));
+	}
+	for (int i = 0; i < PQntuples(rf); i++) {
+		const char *key = store_str(rf, i, "key");
+		struct json_object *arr = NULL, *e = json_object_new_object();
+		if (!json_object_object_get_ex(fields, key, &arr)) {
+			arr = json_object_new_array();
+			json_object_object_add(fields, key, arr);
+		}
+		json_object_object_add(e, "value", json_tokener_parse(store_str(rf, i, "value")));
+		json_object_object_add(e, "repos", json_object_new_int64(store_i64(rf, i, "n", 0)));
+		json_object_array_add(arr, e);
+	}
+	json_object_object_add(o, "repos", json_object_new_int64(total));
+	json_object_object_add(o, "statuses", statuses);
+	json_object_object_add(o, "fields", fields);
+	*out = o;
+out:
+	PQclear(rs);
+	PQclear(rf);
+	store_put(db, c);
+	free(ids);
+	return st;
+}
+
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
 {
 	*out = NULL;
@@ -324,9 +383,12 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
 	enum core_status st = store_query(
 		db,
-		"WITH ns AS (SELECT namespace_full_path AS path, count(*) AS n FROM repos"
-		"            WHERE removed_at IS NULL GROUP BY namespace_full_path)"
-		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos"
+		"WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
+		"            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
+		"            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
+		"            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
+		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos,"
+		"  coalesce(sum(ns.gated), 0) AS gated"
 		" FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
 		"  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
 		" WHERE g.removed_at IS NULL"
@@ -342,6 +404,7 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 			int64_t parent = store_i64(r, i, "parent_id", 0);
 			json_object_object_add(o, "parent_id", parent ? json_object_new_int64(parent) : NULL);
 			json_object_object_add(o, "repos", json_object_new_int64(store_i64(r, i, "repos", 0)));
+			json_object_object_add(o, "gated", json_object_new_int64(store_i64(r, i, "gated", 0)));
 			json_object_array_add(*out, o);
 		}
 	}

@@ -54,6 +54,16 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 enum core_status repos_select(struct store_conn *c, const struct repos_filter *f, PGresult **res_out, char *err,
 			      size_t errlen);
 
+/*
+ * What the repos matching the filter (sort, cursor and limit ignored) have in common, for the Configure dialog
+ * and the coverage chips: {"repos": N, "statuses": {status: n, ...}, "fields": {field: [{"value": v, "repos": n},
+ * ...], ...}} where fields are those of the effective config, each with its distinct values, most common first
+ * (a field whose one value has repos == N is agreed on; more than one value is mixed). CORE_EINVAL for a bad
+ * status.
+ */
+enum core_status repos_summary(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
+			       size_t errlen);
+
 /* One repo by GitLab project id; CORE_ENOTFOUND when unknown. */
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);
 
@@ -64,7 +74,10 @@ enum core_status repos_get(struct store *db, int64_t id, struct json_object **ou
  */
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out);
 
-/* The group tree: [{id, full_path, name, parent_id, repos}] ordered by path. */
+/* The group tree: [{id, full_path, name, parent_id, repos, gated}] ordered by path (repos and gated count the
+ * group's subgroups too; gated: mrgate's hook and settings are on GitLab, i.e. the last successful apply left the
+ * repo in a state other than off; read from repos and repo_gitlab_state only, not the repo_status view, so the
+ * tree stays one cheap scan at 10,000 repos). */
 enum core_status repos_groups(struct store *db, struct json_object **out);
 
 #endif

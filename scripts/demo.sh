@@ -24,7 +24,7 @@ cat <<MSG
     Token       glpat-demo-0123456789abcdef
 
   The simulator opens merge requests on request through its control API, e.g.
-    curl -X POST http://$sim_listen/__sim/merge_requests -d '{"project_id": 1000, "files": [{"path": "config.py", "content": "TOKEN = \"glpat-AbCdEf0123456789xyz1\"\\n"}]}'
+    curl -X POST http://$sim_listen/__sim/merge_requests -H 'Content-Type: application/json' -d '{"project_id": 1000, "title": "Add the deploy token", "files": [{"path": "config.py", "content": "TOKEN = \"glpat-R7xKq2VmZ9tLw4PbN8sJ\"\\n"}]}'
   Stop with Ctrl-C.
 
 MSG

@@ -79,6 +79,7 @@ static void usage_configure(void)
 	fprintf(stderr,
 		"usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | --no-block-merge]\n"
 		"                        [--comment off|on_findings|always] [--ungate] [--reapply] [--dry-run]\n"
+		"                        [--confirm-no-scanner]\n"
 		"  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
 		"  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
 }
@@ -86,7 +87,7 @@ static void usage_configure(void)
 int cli_configure(struct app *app, int argc, char **argv)
 {
 	const char *pattern = NULL;
-	bool dry_run = false, reapply = false;
+	bool dry_run = false, reapply = false, confirm_no_scanner = false;
 	struct json_object *cfg = json_object_new_object();
 	struct configure_out out;
 	char err[400], group[600];
@@ -121,12 +122,16 @@ int cli_configure(struct app *app, int argc, char **argv)
 			dry_run = true;
 		else if (strcmp(a, "--reapply") == 0)
 			reapply = true;
+		else if (strcmp(a, "--confirm-no-scanner") == 0)
+			confirm_no_scanner = true;
 		else {
 			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", a);
 			usage_configure();
 			goto out;
 		}
 	}
+	if (!jsonx_get(cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
+		json_object_object_add(cfg, "enabled", json_object_new_boolean(1));
 	if (!pattern) {
 		usage_configure();
 		goto out;
@@ -152,7 +157,22 @@ int cli_configure(struct app *app, int argc, char **argv)
 	req.dry_run = dry_run;
 	req.reapply = reapply;
 	req.actor = "cli";
-	enum core_status st = configure_run(app->db, &req, &out, err, sizeof(err));
+	/* as the API: a scan type with no scanner here only when confirmed; a read-only token stores and sends nothing */
+	char missing[200];
+	if (!confirm_no_scanner && config_missing_scanners(&app->cfg, jsonx_get(cfg, "scans"), missing, sizeof(missing))) {
+		fprintf(stderr,
+			"mrgate: no scanner on this server for %s: every merge request would fail \"no scanner configured\";"
+			" configure one (MRGATE_SCANNER_*) or add --confirm-no-scanner\n",
+			missing);
+		goto out;
+	}
+	const char *code = NULL;
+	enum core_status st = dry_run ? CORE_OK : connection_write_check(app->db, &code, err, sizeof(err));
+	if (st == CORE_ECONFLICT && strcmp(code, "token_read_only") == 0) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		goto out;
+	}
+	st = configure_run(app->db, &req, &out, err, sizeof(err));
 	if (st == CORE_EINVAL) {
 		fprintf(stderr, "mrgate: %s\n", err);
 		goto out;

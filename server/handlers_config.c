@@ -10,6 +10,7 @@
 
 #include "apply.h"
 #include "audit.h"
+#include "config.h"
 #include "configure.h"
 #include "connection.h"
 #include "gateconfig.h"
@@ -323,8 +324,54 @@ int h_configure(struct req *r)
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"reapply\" must be true or false");
 		goto out;
 	}
+	/* a dry run's plan pages like every list: plan_limit repos read from GitLab after plan_cursor (a repo id) */
+	int64_t plan_limit = 0, plan_cursor = 0;
+	if ((v = jsonx_get(body, "plan_limit")) &&
+	    (!jsonx_as_int64(v, &plan_limit) || plan_limit < 1 || plan_limit > 100000)) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+					 "field \"plan_limit\" must be an integer from 1 to 100000");
+		goto out;
+	}
+	if ((v = jsonx_get(body, "plan_cursor")) && v && !json_object_is_type(v, json_type_null)) {
+		const char *cs = NULL;
+		if (!jsonx_as_str(v, &cs) || !parse_positive_id(cs, &plan_cursor)) {
+			status = http_send_error(r->conn, 400, "invalid_input",
+						 "field \"plan_cursor\" must be the plan_next_cursor of a previous answer");
+			goto out;
+		}
+	}
+	/* a scan type with no scanner on this server fails every merge request: only on explicit confirmation */
+	bool confirm = false;
+	if ((v = jsonx_get(body, "confirm_no_scanner")) && !jsonx_as_bool(v, &confirm)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"confirm_no_scanner\" must be true or false");
+		goto out;
+	}
+	char missing[200];
+	if (!confirm && config_missing_scanners(&r->app->cfg, jsonx_get(req.config, "scans"), missing, sizeof(missing))) {
+		status = http_send_error(r->conn, 400, "no_scanner",
+					 "no scanner on this server for %s: every merge request of the selected repositories "
+					 "would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*, see GET "
+					 "/api/scanners) or send \"confirm_no_scanner\": true",
+					 missing);
+		goto out;
+	}
 	req.actor = r->who.actor;
-	enum core_status st = configure_run(r->app->db, &req, &out, err, sizeof(err));
+	enum core_status st;
+	if (!req.dry_run) {
+		/* a read-only token: refuse before anything is stored or sent (a dry run only reads). A token GitLab
+		 * refused is not refused here: the config is stored and applied once the token is updated. */
+		const char *code = NULL;
+		st = connection_write_check(r->app->db, &code, err, sizeof(err));
+		if (st == CORE_ECONFLICT && strcmp(code, "token_read_only") == 0) {
+			status = http_send_error(r->conn, 409, code, "%s", err);
+			goto out;
+		}
+		if (st != CORE_OK && st != CORE_ECONFLICT) {
+			status = http_send_status(r->conn, st, "could not read the GitLab connection");
+			goto out;
+		}
+	}
+	st = configure_run(r->app->db, &req, &out, err, sizeof(err));
 	if (st == CORE_EINVAL) {
 		status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 		goto out;
@@ -345,8 +392,19 @@ int h_configure(struct req *r)
 	/* dry run: read GitLab for the repos that would change and describe the writes */
 	struct json_object *plan = json_object_new_array();
 	json_object_object_add(o, "plan", plan);
+	json_object_object_add(o, "plan_total", json_object_new_int64((int64_t)out.n_plan));
 	int64_t reads = 0, writes = 0;
-	if (out.n_plan > 0) {
+	size_t first = 0, count = out.n_plan;
+	while (first < out.n_plan && out.plan_ids[first] <= plan_cursor)
+		first++;
+	count = out.n_plan - first;
+	if (plan_limit > 0 && (size_t)plan_limit < count)
+		count = (size_t)plan_limit;
+	char next[24];
+	snprintf(next, sizeof(next), "%lld", count ? (long long)out.plan_ids[first + count - 1] : 0LL);
+	json_object_object_add(o, "plan_next_cursor",
+			       first + count < out.n_plan && count > 0 ? json_object_new_string(next) : NULL);
+	if (count > 0) {
 		struct connection_tuning tune;
 		app_gitlab_tuning(r->app, &tune);
 		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
@@ -362,25 +420,27 @@ int h_configure(struct req *r)
 		char hook_url[600];
 		struct apply_ctx ctx;
 		app_apply_ctx(r->app, cc, hook_url, sizeof(hook_url), &ctx);
-		if (!(items = calloc(out.n_plan, sizeof(*items)))) {
+		if (!(items = calloc(count, sizeof(*items)))) {
 			status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
 			goto out;
 		}
-		for (size_t i = 0; i < out.n_plan; i++) {
-			items[i].repo_id = out.plan_ids[i];
-			items[i].want = &out.plan_wants[i];
+		for (size_t i = 0; i < count; i++) {
+			items[i].repo_id = out.plan_ids[first + i];
+			items[i].want = &out.plan_wants[first + i];
 		}
-		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, out.n_plan,
-			    r->app->cfg.gitlab_concurrency, true);
-		for (size_t i = 0; i < out.n_plan; i++) {
+		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, count, r->app->cfg.gitlab_concurrency,
+			    true);
+		for (size_t i = 0; i < count; i++) {
 			struct json_object *e = json_object_new_object();
-			const struct apply_want *w = &out.plan_wants[i];
+			const struct apply_want *w = &out.plan_wants[first + i];
 			json_object_object_add(e, "repo_id", json_object_new_int64(items[i].repo_id));
+			json_object_object_add(e, "path_with_namespace", json_object_new_string(out.plan_paths[first + i]));
 			json_object_object_add(e, "want", json_object_new_string(!w->hook        ? "off"
 										 : w->block_merge ? "hook+merge"
 												  : "hook"));
 			json_object_object_add(e, "result", json_object_new_string(apply_outcome_name(items[i].res.outcome)));
 			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
+			json_object_object_add(e, "actions", apply_plan_actions(items[i].res.plan));
 			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
 			json_object_object_add(e, "settings", json_object_get(jsonx_get(items[i].res.plan, "settings")));
 			static const char *const extra[] = {"open_mrs_to_gate", "statuses_to_clear"};
@@ -414,7 +474,7 @@ out:
 int h_audit_list(struct req *r)
 {
 	char buf[64], action[100] = "";
-	int limit = 50;
+	int limit = 50, status;
 	int64_t before = 0;
 	if (http_query_param(r->ri, "limit", buf, sizeof(buf))) {
 		char *end;
@@ -423,12 +483,13 @@ int h_audit_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		limit = (int)v;
 	}
-	if (http_query_param(r->ri, "before", buf, sizeof(buf)) && !parse_positive_id(buf, &before))
-		return http_send_error(r->conn, 400, "invalid_input", "before must be a positive integer (an entry id)");
+	if (!http_query_cursor(r->conn, r->ri, "cursor", &before, &status))
+		return status;
 	http_query_param(r->ri, "action", action, sizeof(action));
 	struct json_object *o = NULL;
-	enum core_status st = audit_list(r->app->db, limit, before, action, &o);
+	enum core_status st = audit_list(r->app->db, limit + 1, before, action, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the audit log");
+	http_page_by_id(o, "items", "next_cursor", "next_before", limit);
 	return http_send_json(r->conn, 200, o);
 }

@@ -295,12 +295,51 @@ int h_repos_list(struct req *r)
 			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
 		f.limit = (int)v;
 	}
-	struct json_object *o = NULL;
+	/* ids=1,2,3: only these repos (a selection of ticked rows, for its summary) */
+	static const size_t max_ids = 1000;
+	char *ids_txt = malloc(max_ids * 21 + 1);
+	int64_t *ids = malloc(max_ids * sizeof(int64_t));
+	if (!ids_txt || !ids) {
+		free(ids_txt);
+		free(ids);
+		return http_send_status(r->conn, CORE_ENOMEM, "out of memory");
+	}
+	if (http_query_param(r->ri, "ids", ids_txt, max_ids * 21 + 1)) {
+		size_t n = 0;
+		for (char *save = NULL, *t = strtok_r(ids_txt, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+			if (n == max_ids || !parse_positive_id(t, &ids[n])) {
+				free(ids_txt);
+				free(ids);
+				return http_send_error(r->conn, 400, "invalid_input",
+						       "ids must be 1 to 1000 repository ids separated by commas");
+			}
+			n++;
+		}
+		f.ids = ids;
+		f.n_ids = (int)n;
+	}
+	free(ids_txt);
+	char with[16] = "";
+	if (http_query_param(r->ri, "with", with, sizeof(with)) && strcmp(with, "summary") != 0) {
+		free(ids);
+		return http_send_error(r->conn, 400, "invalid_input", "with must be summary");
+	}
+	struct json_object *o = NULL, *sum = NULL;
 	enum core_status st = repos_list(r->app->db, &f, &o, err, sizeof(err));
-	if (st == CORE_EINVAL)
+	if (st == CORE_OK && with[0]) {
+		st = repos_summary(r->app->db, &f, &sum, err, sizeof(err));
+		if (st == CORE_OK)
+			json_object_object_add(o, "summary", sum);
+	}
+	free(ids);
+	if (st == CORE_EINVAL) {
+		json_object_put(o);
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
-	if (st != CORE_OK)
+	}
+	if (st != CORE_OK) {
+		json_object_put(o);
 		return http_send_status(r->conn, st, "could not list the repositories");
+	}
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -362,6 +401,12 @@ static int send_settings(struct req *r, int status)
 int h_settings_get(struct req *r)
 {
 	return send_settings(r, 200);
+}
+
+/* Which scan types this server can run (DESIGN §2: the dashboard says so before a user enables one). */
+int h_scanners_get(struct req *r)
+{
+	return http_send_json(r->conn, 200, config_scanners_json(&r->app->cfg));
 }
 
 int h_settings_put(struct req *r)

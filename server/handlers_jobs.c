@@ -30,14 +30,17 @@ static bool query_int(struct req *r, const char *name, long lo, long hi, long *o
 
 int h_jobs_list(struct req *r)
 {
-	long limit = 50, before = 0;
+	long limit = 50;
+	int64_t cursor = 0;
 	int status;
-	if (!query_int(r, "limit", 1, 500, &limit, &status) || !query_int(r, "before", 1, LONG_MAX, &before, &status))
+	if (!query_int(r, "limit", 1, 500, &limit, &status) ||
+	    !http_query_cursor(r->conn, r->ri, "cursor", &cursor, &status))
 		return status;
 	struct json_object *o = NULL;
-	enum core_status st = jobs_list(r->app->db, (int)limit, before, &o);
+	enum core_status st = jobs_list(r->app->db, (int)limit + 1, cursor, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not list the jobs");
+	http_page_by_id(o, "items", "next_cursor", "next_before", (int)limit);
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -46,10 +49,11 @@ int h_job_get(struct req *r)
 	int64_t id;
 	if (!parse_positive_id(r->params[0], &id))
 		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
-	long limit = 100, after = 0;
+	long limit = 100;
+	int64_t after = 0;
 	int status;
 	if (!query_int(r, "items_limit", 0, 1000, &limit, &status) ||
-	    !query_int(r, "items_after", 0, LONG_MAX, &after, &status))
+	    !http_query_cursor(r->conn, r->ri, "items_cursor", &after, &status))
 		return status;
 	char filter[16] = "";
 	if (!http_query_param(r->ri, "items", filter, sizeof(filter)))
@@ -61,7 +65,7 @@ int h_job_get(struct req *r)
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the job");
 	if (limit > 0) {
-		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit, &items);
+		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit + 1, &items);
 		if (st == CORE_EINVAL) {
 			json_object_put(job);
 			return http_send_error(r->conn, 400, "invalid_input",
@@ -73,12 +77,11 @@ int h_job_get(struct req *r)
 			return http_send_status(r->conn, st, "could not read the job's items");
 		}
 		/* the items as an array, and the cursor of the next page beside it */
-		struct json_object *arr = NULL, *next = NULL;
+		struct json_object *arr = NULL;
 		json_object_object_get_ex(items, "items", &arr);
-		json_object_object_get_ex(items, "next_after", &next);
 		json_object_object_add(job, "items", json_object_get(arr));
-		json_object_object_add(job, "items_next_after", json_object_get(next));
 		json_object_put(items);
+		http_page_by_id(job, "items", "items_next_cursor", NULL, (int)limit);
 	}
 	return http_send_json(r->conn, 200, job);
 }

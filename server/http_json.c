@@ -4,6 +4,7 @@
  */
 #include "http_json.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,4 +228,39 @@ bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t
 	if (!h)
 		return false;
 	return mg_get_cookie(h, name, out, cap) >= 0;
+}
+
+void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
+		     int limit)
+{
+	struct json_object *items = NULL, *next = NULL;
+	if (drop_key)
+		json_object_object_del(obj, drop_key);
+	if (json_object_object_get_ex(obj, items_key, &items) && json_object_is_type(items, json_type_array) &&
+	    limit > 0 && json_object_array_length(items) > (size_t)limit) {
+		json_object_array_del_idx(items, (size_t)limit, json_object_array_length(items) - (size_t)limit);
+		struct json_object *last = json_object_array_get_idx(items, (size_t)limit - 1), *id = NULL;
+		if (json_object_object_get_ex(last, "id", &id))
+			next = json_object_new_string(json_object_get_string(id));
+	}
+	json_object_object_add(obj, next_key, next);
+}
+
+bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
+		       int *status)
+{
+	char buf[40];
+	*out = 0;
+	if (!http_query_param(ri, name, buf, sizeof(buf)) || !buf[0])
+		return true;
+	char *end;
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	if (end == buf || *end || errno || v <= 0) {
+		*status = http_send_error(conn, 400, "invalid_input",
+					  "%s must be the next_cursor of a previous page (start without it)", name);
+		return false;
+	}
+	*out = v;
+	return true;
 }

@@ -53,6 +53,18 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out);
 
 /* Value of a query-string parameter, URL-decoded into out; false when absent. */
+/*
+ * The one paging convention of the API's lists: limit, cursor -> next_cursor. For lists ordered by a row "id",
+ * the caller reads limit + 1 rows into obj[items_key]; this keeps limit of them and sets obj[next_key] to the last
+ * kept row's id (a string, opaque to clients) when a further row exists, else null. obj[drop_key] (the core's own
+ * cursor field), when not NULL, is removed.
+ */
+void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
+		     int limit);
+/* A cursor query parameter (a previous next_cursor): true with *out = 0 when absent; false after answering 400. */
+bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
+		       int *status);
+
 bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
 
 /* Value of a cookie from the Cookie header into out; false when absent. */

@@ -52,6 +52,7 @@ static const struct route routes[] = {
 	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_EDITOR},
 	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_EDITOR},
 	{"GET", "/api/settings", h_settings_get, ROUTE_VIEWER},
+	{"GET", "/api/scanners", h_scanners_get, ROUTE_VIEWER},
 	{"PUT", "/api/settings", h_settings_put, ROUTE_ADMIN},
 	{"GET", "/api/users", h_users_list, ROUTE_ADMIN},
 	{"POST", "/api/users", h_user_create, ROUTE_ADMIN},

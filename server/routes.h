@@ -121,6 +121,7 @@ int h_job_get(struct req *r);
 int h_job_retry(struct req *r);
 int h_job_cancel(struct req *r);
 int h_settings_get(struct req *r);
+int h_scanners_get(struct req *r);
 int h_settings_put(struct req *r);
 /* handlers_users.c */
 int h_users_list(struct req *r);

@@ -59,6 +59,12 @@ static enum job_outcome apply_item(void *user, const struct job_item *item, stru
 		apply_abandon(app->db, &item->repo_id, 1, run, res->message);
 		goto out;
 	}
+	if (st == CORE_OK && strcmp(ci.capability, "gate") != 0) {
+		jobs_result_message(res, "the GitLab token is read-only: update the connection with a token that has "
+					 "the api scope");
+		apply_abandon(app->db, &item->repo_id, 1, run, res->message);
+		goto out;
+	}
 	app_gitlab_tuning(app, &tune);
 	if (st == CORE_OK)
 		st = connection_client_shared(app->db, app->secret_key, &tune, &cc);

@@ -167,7 +167,7 @@ describe('dashboard', { timeout: 240000 }, () => {
   it('opens Configure Scans for the selection, keyboard-accessible', async () => {
     await page.click('button[data-action="configure"]');
     const modal = page.locator('[role="dialog"][data-modal="configure"]');
-    await modal.waitFor();
+    await modal.locator('[data-config-form]').waitFor(); // the form follows the selection's values, read first
     for (const label of ['Fail the gate on severity', 'Block merge until the gate passes', 'Comment on the merge request', 'Ignore paths'])
       assert.equal(await modal.getByLabel(label).count(), 1, label);
     assert.equal(await modal.getByRole('checkbox', { name: 'Secrets' }).count(), 1);
@@ -184,6 +184,7 @@ describe('dashboard', { timeout: 240000 }, () => {
     if (!have.configure) return t.skip('POST /api/configure is not in this version');
     await page.click('button[data-action="configure"]');
     const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
     await modal.getByLabel('Fail the gate on severity').selectOption('medium');
     await modal.getByRole('checkbox', { name: 'Block merge until the gate passes' }).check();
     await modal.getByRole('button', { name: 'Preview changes' }).click();

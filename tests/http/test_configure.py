@@ -76,6 +76,7 @@ def wait_applied(timeout=150):
 
 
 def configure(body, expect=(200, 202)):
+    body = dict(body, confirm_no_scanner=True)  # CFG enables sast, which has no scanner on this server
     r = c.post("/api/configure", body)
     assert r.status in expect, (r.status, r.body)
     return r.json()
@@ -146,7 +147,7 @@ def test_inheritance_sources_and_exception():
 
 # --- configure + apply ---------------------------------------------------------------------------------------
 
-CFG = {"fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
+CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
 
 
 def test_dry_run_writes_nothing():
@@ -329,7 +330,8 @@ def test_export_and_invalid_import_changes_nothing():
 
 def test_cli_configure_dry_run():
     sim.reset_counters()
-    r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "medium", "--scans", "secrets,iac", "--dry-run")
+    r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "medium", "--scans", "secrets,iac", "--dry-run",
+                "--confirm-no-scanner")  # iac has no scanner on this server
     assert r.returncode == 0, r.stderr
     assert "dry run" in r.stdout, r.stdout
     assert sim.counters()["writes"] == 0

@@ -129,11 +129,12 @@ class Response:
 class Client:
     """A small HTTP client with a cookie jar and optional default headers (no redirects followed)."""
 
-    def __init__(self, base, headers=None, ssl_context=None):
+    def __init__(self, base, headers=None, ssl_context=None, spec=False):
         self.base = base.rstrip("/")
         self.headers = dict(headers or {})
         self.cookies = {}
         self.ssl_context = ssl_context  # for https bases with a private CA
+        self.spec = spec  # check every answer against web/openapi.yaml (mrgate's clients)
 
     def request(self, method, path, body=None, headers=None, raw=None, timeout=60):
         url = path if path.startswith("http") else self.base + path
@@ -154,6 +155,9 @@ class Client:
                 resp = Response(r.status, r.headers, r.read())
         except urllib.error.HTTPError as e:
             resp = Response(e.code, e.headers, e.read())
+        if self.spec:
+            import openapi_check
+            openapi_check.check_response(method, url, resp.status, resp.headers.get("Content-Type"), resp.body)
         for v in resp.headers.get_all("Set-Cookie") or []:
             k, _, rest = v.partition("=")
             val = rest.split(";", 1)[0]
@@ -254,7 +258,8 @@ class Mrgate:
         return subprocess.run([self.bin, *args], input=stdin, capture_output=True, text=True, env=e)
 
     def client(self):
-        return Client(self.base)
+        """A client whose every answer is checked against web/openapi.yaml."""
+        return Client(self.base, spec=True)
 
     def login(self, user="admin", password=ADMIN_PASSWORD):
         """A client logged in as the admin, with the CSRF token set for writes."""

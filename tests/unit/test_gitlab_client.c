@@ -607,10 +607,12 @@ static void test_error_messages(void)
 	    {"/e/html", CORE_EUPSTREAM, GITLAB_ERR_BAD_RESPONSE, "not JSON"},
 	    {"/no/such/route", CORE_ENOTFOUND, GITLAB_ERR_NOT_FOUND, "404 Not Found"},
 	};
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 2});
-	REQUIRE(gl);
+	struct gitlab *gl = NULL;
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct gitlab_response *r = NULL;
+		gitlab_free(gl); /* a fresh client per case: a refused token latches its client (test_token_latch) */
+		gl = new_gl((struct gl_cfg){.retries = 2});
+		REQUIRE(gl);
 		enum core_status st = gitlab_request(gl, "GET", cases[i].path, NULL, &r);
 		CHECK_INT(st, cases[i].st);
 		REQUIRE(r);
@@ -628,6 +630,59 @@ static void test_error_messages(void)
 	CHECK(r && has(r->body, TOKEN));
 	CHECK(r && has(r->message, "[redacted]"));
 	gitlab_response_free(r);
+	gitlab_free(gl);
+}
+
+static int latch_calls;
+static enum gitlab_error latch_kind;
+static void on_latch(void *user, enum gitlab_error kind, const char *message)
+{
+	(void)message;
+	latch_calls += *(int *)user;
+	latch_kind = kind;
+}
+
+/* The first 401 refusing the token latches the client: later calls are not sent, the callback runs once. */
+static void test_token_latch(void)
+{
+	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 2});
+	REQUIRE(gl);
+	int one = 1;
+	gitlab_on_token_rejected(gl, on_latch, &one);
+	struct gitlab_response *r = NULL;
+	CHECK_INT(gitlab_request(gl, "GET", "/ok", NULL, &r), CORE_OK);
+	gitlab_response_free(r);
+	CHECK_INT(gitlab_token_rejected(gl), GITLAB_ERR_NONE);
+	CHECK_INT(gitlab_request(gl, "GET", "/e/revoked", NULL, &r), CORE_EUNAUTH);
+	gitlab_response_free(r);
+	CHECK_INT(latch_calls, 1);
+	CHECK_INT(latch_kind, GITLAB_ERR_TOKEN_REVOKED);
+	CHECK_INT(gitlab_token_rejected(gl), GITLAB_ERR_TOKEN_REVOKED);
+	long before = hits("ok");
+	for (int i = 0; i < 3; i++) {
+		CHECK_INT(gitlab_request(gl, "GET", "/ok", NULL, &r), CORE_EUNAUTH);
+		CHECK(r && r->kind == GITLAB_ERR_TOKEN_REVOKED && r->http_status == 0 && has(r->message, "not sent"));
+		gitlab_response_free(r);
+	}
+	struct gitlab_call calls[2] = {{.method = "GET", .path = "/ok"}, {.method = "POST", .path = "/ok"}};
+	CHECK_INT(gitlab_multi(gl, calls, 2, 2), CORE_OK);
+	for (int i = 0; i < 2; i++) {
+		CHECK_INT(calls[i].status, CORE_EUNAUTH);
+		gitlab_response_free(calls[i].resp);
+	}
+	CHECK_INT(hits("ok"), before);
+	CHECK_INT(latch_calls, 1);
+	gitlab_free(gl);
+	/* latched from outside (a token already known refused): nothing is sent, no callback */
+	gl = new_gl((struct gl_cfg){.retries = 2});
+	REQUIRE(gl);
+	gitlab_on_token_rejected(gl, on_latch, &one);
+	gitlab_set_token_rejected(gl, GITLAB_ERR_TOKEN_EXPIRED);
+	CHECK_INT(gitlab_request(gl, "GET", "/ok", NULL, &r), CORE_EUNAUTH);
+	CHECK(r && r->kind == GITLAB_ERR_TOKEN_EXPIRED);
+	gitlab_response_free(r);
+	CHECK_INT(hits("ok"), before);
+	CHECK_INT(latch_calls, 1);
 	gitlab_free(gl);
 }
 
@@ -841,6 +896,7 @@ int main(void)
 	RUN(test_429_http_date_and_ratelimit_reset);
 	RUN(test_429_too_long_fails_fast);
 	RUN(test_error_messages);
+	RUN(test_token_latch);
 	RUN(test_response_size_cap);
 	RUN(test_timeout_and_unreachable);
 	RUN(test_tls);

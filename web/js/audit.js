@@ -5,7 +5,7 @@ import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead } from '
 export async function render(main) {
   main.append(pageHead('Audit log', 'Every change made through the dashboard, the API or the command line.'));
   const box = h('div', loading());
-  const more = h('button', { type: 'button', hidden: true }, 'Older entries');
+  const more = h('button', { type: 'button', hidden: true, 'data-action': 'older' }, 'Older entries');
   main.append(box, h('div.pager', h('span'), more));
   const tbody = h('tbody');
   let cursor = null;
@@ -23,7 +23,7 @@ export async function render(main) {
     }
     first = false;
     for (const a of items) {
-      tbody.append(h('tr',
+      tbody.append(h('tr', { 'data-audit-id': a.id },
         h('td.nowrap', fmtDate(a.at || a.created_at)),
         h('td', a.actor || a.username || '—'),
         h('td', h('code', a.action || '—')),
@@ -37,13 +37,24 @@ export async function render(main) {
   await load();
 }
 
+// The leaves that differ between before and after, as [path, before, after] ("repos › acme/web › fail_on").
+function diffLeaves(b, af, path = [], out = []) {
+  const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(b) || isObj(af)) {
+    const bb = isObj(b) ? b : {}, aa = isObj(af) ? af : {};
+    for (const k of [...new Set([...Object.keys(bb), ...Object.keys(aa)])]) diffLeaves(bb[k], aa[k], [...path, k], out);
+  } else if (JSON.stringify(b) !== JSON.stringify(af)) out.push([path, b, af]);
+  return out;
+}
+
+const fmtValue = (v) => (v === undefined || v === null ? 'not set' : Array.isArray(v) ? (v.length ? v.join(', ') : 'none') : String(v));
+
 function details(a) {
   const b = a.before, af = a.after;
-  if (!b && !af) return a.message || '';
-  const fmt = (v) => (v === undefined || v === null ? '—' : typeof v === 'object' ? JSON.stringify(v) : String(v));
-  if (b && af && typeof b === 'object' && typeof af === 'object') {
-    const keys = [...new Set([...Object.keys(b), ...Object.keys(af)])].filter((k) => JSON.stringify(b[k]) !== JSON.stringify(af[k]));
-    if (keys.length) return h('span', keys.map((k) => h('div', h('strong', `${k}: `), `${fmt(b[k])} → ${fmt(af[k])}`)));
-  }
-  return h('details', h('summary', 'before / after'), h('pre.small', JSON.stringify({ before: b, after: af }, null, 1)));
+  if (!b && !af) return a.message || (a.details && a.details.message) || '';
+  const leaves = diffLeaves(b, af);
+  if (!leaves.length) return h('span.muted', 'no change');
+  const shown = leaves.slice(0, 12).map(([p, x, y]) => h('div', h('strong', `${p.filter((k) => k !== 'config').join(' › ')}: `), `${fmtValue(x)} → ${fmtValue(y)}`));
+  if (leaves.length > 12) shown.push(h('div.muted', `and ${leaves.length - 12} more changes`));
+  return h('span', { 'data-audit-details': '' }, shown);
 }

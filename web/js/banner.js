@@ -38,14 +38,16 @@ export function connectionProblems(conn) {
   if (!conn) return out;
   const t = conn.token || {};
   if (t.status && t.status !== 'ok') {
-    out.push({ kind: 'error', text: `The GitLab token is ${t.status}${t.problem ? `: ${t.problem}` : ''}. Gates cannot be applied until the token is updated.` });
+    out.push({ kind: 'error', text: t.problem ? `${t.problem}.` : `The GitLab token is ${t.status}: gates cannot be applied until the token is updated.`, token: t.status });
   } else if (t.expires_at && !(conn.warnings || []).some((w) => /expire/i.test(w))) {
     const d = daysUntil(t.expires_at);
     if (d !== null && d <= 30) out.push({ kind: 'warn', text: d < 0 ? `The GitLab token expired on ${t.expires_at}.` : `The GitLab token expires on ${t.expires_at} (in ${d} day${d === 1 ? '' : 's'}).` });
   }
-  if (conn.capability === 'read_only') out.push({ kind: 'warn', text: 'The token is read-only: repositories are listed, nothing can be configured on GitLab.' });
-  if (conn.capability === 'insufficient') out.push({ kind: 'error', text: conn.capability_explained || 'The token cannot list the group\'s repositories.' });
+  if (conn.capability === 'read_only') out.push({ kind: 'warn', capability: true, text: 'The token is read-only (read_api): repositories are listed, nothing can be configured on GitLab until the connection has a token with the api scope.' });
+  if (conn.capability === 'insufficient') out.push({ kind: 'error', capability: true, text: conn.capability_explained || 'The token cannot list the group\'s repositories.' });
   for (const w of conn.warnings || []) {
+    // the server's read_api warning says what the read-only line above says: once is enough
+    if (conn.capability === 'read_only' && /read_api/.test(w)) continue;
     if (!out.some((o) => o.text.includes(w))) out.push({ kind: 'warn', text: w });
   }
   return out;

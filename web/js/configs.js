@@ -51,7 +51,7 @@ async function renderGroups(box) {
   if (!list.length) box.append(h('p.empty', 'No group has a config of its own; every repository inherits the default.'));
   else {
     box.append(h('div.table-wrap', h('table.data', { 'aria-label': 'Group configs' },
-      h('thead', h('tr', ['Group', 'Config', 'Changed', ''].map((t) => h('th', { scope: 'col' }, t)))),
+      h('thead', h('tr', ['Group', 'Config', 'Changed', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', list.map((g) => h('tr', { 'data-group-config': g.path },
         h('td', h('strong', g.path)),
         h('td', configSummary(g.config)),

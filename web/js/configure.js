@@ -1,6 +1,6 @@
 // The config form (shared by Configure Scans, exceptions, defaults and group configs), the Configure Scans modal
 // with its dry-run preview, and the row-menu actions of the repository table.
-import { get, post, put, del, ApiError } from './api.js';
+import { get, post, put, del, qs, ApiError } from './api.js';
 import { h, clear, field, select, openModal, errorNotice, notice, toast, badge, fmtNum, fmtDate, loading, unavailable } from './ui.js';
 
 export const FAIL_ON = ['critical', 'high', 'medium', 'low', 'never'];
@@ -43,7 +43,7 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
       parts.push(field(single ? 'Gate this repository' : 'Gate these repositories', els.enabled, 'installs the mrgate webhook on GitLab'));
     } else {
       els.enabled = h('input', { type: 'checkbox', name: 'enabled', checked: cfg.enabled !== false });
-      parts.push(h('div.field', h('label.check', els.enabled, 'Gate these repositories'), h('span.hint', 'mrgate installs its webhook on each repo and runs the gate on every merge request')));
+      parts.push(h('div.field', h('label.option', els.enabled, 'Gate these repositories'), h('span.hint', 'mrgate installs its webhook on each repo and runs the gate on every merge request')));
     }
   }
   els.fail_on = select([...(inherit ? [['', `Inherit${inhText('fail_on')}`]] : []), ...FAIL_ON.map((v) => [v, v === 'never' ? 'never (report only)' : v])], cfg.fail_on || (inherit ? '' : 'high'), { name: 'fail_on' });
@@ -52,8 +52,8 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
   const scanBoxes = SCANS.map((s) => h('input', { type: 'checkbox', name: 'scans', value: s, checked: Array.isArray(cfg.scans) ? cfg.scans.includes(s) : (!inherit && s === 'secrets') }));
   let scansInherit = null;
   const scansSet = h('fieldset', h('legend', 'Scans'),
-    inherit ? h('label.check', { style: 'margin-bottom:6px' }, scansInherit = h('input', { type: 'checkbox', name: 'scans_inherit', checked: !Array.isArray(cfg.scans) }), `Inherit${inhText('scans', (v) => (Array.isArray(v) ? v.join(', ') || 'none' : v))}`) : null,
-    h('div.checks', scanBoxes.map((b) => h('label.check', b, SCAN_LABELS[b.value]))));
+    inherit ? h('label.option', { style: 'margin-bottom:6px' }, scansInherit = h('input', { type: 'checkbox', name: 'scans_inherit', checked: !Array.isArray(cfg.scans) }), `Inherit${inhText('scans', (v) => (Array.isArray(v) ? v.join(', ') || 'none' : v))}`) : null,
+    h('div.checks', scanBoxes.map((b) => h('label.option', b, SCAN_LABELS[b.value]))));
   const syncScans = () => { if (scansInherit) for (const b of scanBoxes) b.disabled = scansInherit.checked; };
   if (scansInherit) scansInherit.addEventListener('change', syncScans);
   syncScans();
@@ -64,7 +64,7 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
     parts.push(field('Block merge until the gate passes', els.block_merge, 'turns on "Pipelines must succeed" on GitLab'));
   } else {
     els.block_merge = h('input', { type: 'checkbox', name: 'block_merge', checked: !!cfg.block_merge });
-    parts.push(h('div.field', h('label.check', els.block_merge, 'Block merge until the gate passes'), h('span.hint', 'turns on GitLab\'s "Pipelines must succeed" for these repos')));
+    parts.push(h('div.field', h('label.option', els.block_merge, 'Block merge until the gate passes'), h('span.hint', 'turns on GitLab\'s "Pipelines must succeed" for these repos')));
   }
   els.comment = select([...(inherit ? [['', `Inherit${inhText('comment')}`]] : []), ...COMMENT], cfg.comment || (inherit ? '' : 'on_findings'), { name: 'comment' });
   parts.push(field('Comment on the merge request', els.comment, 'one note per merge request, edited in place'));
@@ -98,110 +98,359 @@ function jobIdOf(res) {
   return res.job_id || (res.job && res.job.id) || (res.apply && res.apply.job_id) || (res.id && (res.total !== undefined || res.state) ? res.id : null);
 }
 
-// A table of the dry-run plan, whatever its exact shape: {items|plan|repos: [{path_with_namespace, changes|actions, ...}]}.
-export function planView(res) {
-  const items = (res && (res.items || res.plan || res.repos)) || [];
-  const summary = res && (res.summary || res.counts);
-  const out = h('div', { 'data-plan': '' });
-  const total = res && (res.total ?? res.count ?? items.length);
-  const sumParts = [];
-  if (summary && typeof summary === 'object') {
-    for (const [k, v] of Object.entries(summary)) if (typeof v === 'number' && k !== 'selected') sumParts.push(`${fmtNum(v)} ${k.replace(/_/g, ' ')}`);
-  }
-  const n = summary && typeof summary.selected === 'number' ? summary.selected : total;
-  out.append(h('p', { 'data-plan-summary': '' }, h('strong', `${fmtNum(n)} repositories`), summary && summary.level ? ` (config stored at the ${summary.level} level${summary.target ? ` ${summary.target}` : ''})` : '', sumParts.length ? `: ${sumParts.join(', ')}.` : '.'));
-  if (res && typeof res.gitlab_writes_planned === 'number') out.append(h('p.small.muted', `${fmtNum(res.gitlab_reads || 0)} GitLab reads made for this preview; ${fmtNum(res.gitlab_writes_planned)} writes planned.`));
-  if (!items.length) {
-    out.append(h('p.muted', 'Nothing would change.'));
-    return out;
-  }
-  const describe = (it) => {
-    if (it.hooks !== undefined || it.settings !== undefined) {
-      const parts = [];
-      const fmt = (x) => (typeof x === 'string' ? x : x && (x.action || x.description) ? `${x.action || ''} ${x.description || x.url || x.field || ''}`.trim() : JSON.stringify(x));
-      for (const x of [].concat(it.hooks || [])) parts.push(`hook: ${fmt(x)}`);
-      if (it.settings && typeof it.settings === 'object' && !Array.isArray(it.settings)) for (const [k, v] of Object.entries(it.settings)) parts.push(`${k}: ${fmt(v)}`);
-      else for (const x of [].concat(it.settings || [])) parts.push(`setting: ${fmt(x)}`);
-      return [`want ${it.want || '?'}`, ...parts, it.message || ''].filter(Boolean).join('; ');
+const MIXED = 'Mixed — keep as is';
+const FAIL_LABEL = (v) => (v === 'never' ? 'never (report only)' : v);
+const COMMENT_LABEL = Object.fromEntries(COMMENT);
+
+// What a selection's repos have, per field: {repos: N, fields: {field: [{value, repos}]}} (the server's
+// GET /api/repos?with=summary, or the same built here from rows already loaded).
+export function summarizeRows(rows) {
+  const fields = {};
+  for (const r of rows) {
+    for (const [k, v] of Object.entries(r.config || {})) {
+      const key = JSON.stringify(v);
+      fields[k] = fields[k] || new Map();
+      const e = fields[k].get(key) || { value: v, repos: 0 };
+      e.repos++;
+      fields[k].set(key, e);
     }
-    const ch = it.changes || it.actions || it.gitlab || it.plan;
-    if (Array.isArray(ch)) return ch.length ? ch.map((c) => (typeof c === 'string' ? c : c.description || c.action || JSON.stringify(c))).join('; ') : 'no change on GitLab';
-    if (ch && typeof ch === 'object') return Object.entries(ch).map(([k, v]) => `${k}: ${typeof v === 'object' ? JSON.stringify(v) : v}`).join('; ');
-    if (typeof ch === 'string') return ch;
-    return it.message || it.description || '';
-  };
-  out.append(h('div.plan', h('table.data', { 'aria-label': 'Planned changes' },
-    h('thead', h('tr', h('th', { scope: 'col' }, 'Repository'), h('th', { scope: 'col' }, 'Result'), h('th', { scope: 'col' }, 'On GitLab'))),
-    h('tbody', items.slice(0, 500).map((it) => h('tr', { 'data-plan-item': it.repo_id || it.id },
-      h('td', it.path_with_namespace || it.path || `#${it.repo_id || it.id}`),
-      h('td', it.result ? badge(it.result) : it.status_after ? badge(it.status_after) : it.action ? badge(it.action) : it.change ? badge(it.change) : it.changed !== undefined ? badge(it.changed ? 'changed' : 'unchanged') : '—'),
-      h('td.small', describe(it))))))));
-  if (items.length > 500) out.append(h('p.small.muted', `The first 500 of ${fmtNum(items.length)} are shown.`));
-  // plan items may carry only the repo id: name the first ones
-  for (const tr of [...out.querySelectorAll('tr[data-plan-item]')].slice(0, 50)) {
-    const cell = tr.firstChild;
-    if (!cell.textContent.startsWith('#')) continue;
-    get(`/api/repos/${tr.dataset.planItem}`).then((r) => { cell.textContent = r.path_with_namespace; }).catch(() => {});
   }
+  const out = { repos: rows.length, fields: {} };
+  for (const [k, m] of Object.entries(fields)) out.fields[k] = [...m.values()].sort((a, b) => b.repos - a.repos);
   return out;
 }
 
-// The Configure Scans modal for a selection ({ids:[...]} or {filter:{...}}).
-export async function openConfigure({ selection, count, describe, onApplied }) {
-  let initial = null;
-  try {
-    const d = await get('/api/configs/default');
-    initial = d && (d.config || d);
-  } catch { /* the built-in defaults of the form */ }
-  const form = configForm(initial ? { ...initial, enabled: true } : { enabled: true });
-  const planBox = h('div', { 'aria-live': 'polite' });
-  const previewBtn = h('button', { type: 'button', 'data-action': 'preview' }, 'Preview changes');
-  const applyBtn = h('button.primary', { type: 'button', 'data-action': 'apply' }, `Apply to ${fmtNum(count)}`);
-  const cancelBtn = h('button', { type: 'button' }, 'Cancel');
-  const m = openModal({
-    title: 'Configure Scans',
-    wide: true,
-    body: [h('p', 'For ', h('strong', describe), '. Scan choice and severity live in mrgate only; gating and "block merge" change GitLab.'), form.el, planBox],
-    footer: [cancelBtn, previewBtn, applyBtn],
+// One field of a summary: {agreed: true, value} when every repo has the same value, else {agreed: false, values}.
+function agreement(summary, k) {
+  const vals = (summary.fields && summary.fields[k]) || [];
+  if (vals.length === 1 && vals[0].repos === summary.repos) return { agreed: true, value: vals[0].value, values: vals };
+  return { agreed: false, values: vals };
+}
+
+// A sentence for each requested change ("fails on critical").
+export function describePatch(p) {
+  const out = [];
+  if (p.enabled !== undefined) out.push(p.enabled ? 'gate the repositories' : 'stop gating the repositories');
+  if (p.fail_on) out.push(`fail the gate on ${FAIL_LABEL(p.fail_on)}`);
+  if (p.scans) out.push(p.scans.length ? `run ${p.scans.map((s) => SCAN_LABELS[s] || s).join(', ')}` : 'run no scan');
+  if (p.block_merge !== undefined) out.push(p.block_merge ? 'block merge until the gate passes' : 'do not block merge');
+  if (p.comment) out.push(`comment: ${(COMMENT_LABEL[p.comment] || p.comment).toLowerCase()}`);
+  if (p.ignore_paths) out.push(p.ignore_paths.length ? `ignore ${p.ignore_paths.join(', ')}` : 'ignore no path');
+  return out;
+}
+
+// The Configure form: opens from what the selected repos have (summary), sends only what the user changed.
+// scanners: {type: {available, builtin}} or null. Returns {el, value(), needsConfirm(), onChange(fn)}.
+export function patchForm(summary, { scanners = null } = {}) {
+  const n = summary.repos;
+  const listeners = [];
+  const changed = () => { for (const fn of listeners) fn(); };
+  const parts = [];
+  const getters = {};
+
+  // a boolean field: a checkbox; indeterminate ("Mixed — keep as is") when the repos differ
+  const boolField = (k, label, hint, { forceOn = false } = {}) => {
+    const a = agreement(summary, k);
+    const cb = h('input', { type: 'checkbox', name: k });
+    const state = h('span.mixed', { 'data-mixed': k });
+    let touched = false;
+    const keepBtn = h('button.link.small', { type: 'button', hidden: true, 'data-keep': k }, 'Keep as is');
+    const paint = () => {
+      if (!a.agreed && !touched) { cb.indeterminate = true; cb.checked = false; state.textContent = MIXED; }
+      else state.textContent = !a.agreed ? `set on all ${fmtNum(n)}` : '';
+      keepBtn.hidden = a.agreed || !touched;
+    };
+    if (a.agreed) cb.checked = a.value === true || forceOn;
+    cb.addEventListener('change', () => { touched = true; paint(); changed(); });
+    keepBtn.addEventListener('click', () => { touched = false; paint(); changed(); });
+    paint();
+    getters[k] = () => {
+      if (!a.agreed) return touched ? cb.checked : undefined;
+      return cb.checked !== (a.value === true) ? cb.checked : undefined;
+    };
+    parts.push(h('div.field', h('div.option-row', h('label.option', cb, label), state, keepBtn), hint ? h('span.hint', hint) : null));
+    return cb;
+  };
+
+  // a choice: a select whose first option is "Mixed — keep as is" when the repos differ
+  const choiceField = (k, label, options, hint) => {
+    const a = agreement(summary, k);
+    const opts = [...(a.agreed ? [] : [['', MIXED]]), ...options];
+    const sel = select(opts, a.agreed ? a.value : '', { name: k });
+    sel.addEventListener('change', changed);
+    getters[k] = () => (sel.value === '' || (a.agreed && sel.value === a.value) ? undefined : sel.value);
+    parts.push(field(label, sel, hint));
+    return sel;
+  };
+
+  const allUngated = agreement(summary, 'enabled');
+  boolField('enabled', 'Gate these repositories', allUngated.agreed && allUngated.value === false
+    ? 'none of them is gated yet: mrgate installs its webhook on each and runs the gate on every merge request'
+    : 'mrgate installs its webhook on each repo and runs the gate on every merge request',
+  // nobody is gated yet: configuring scans gates them (shown ticked, so sent unless unticked)
+  { forceOn: allUngated.agreed && allUngated.value === false });
+  choiceField('fail_on', 'Fail the gate on severity', FAIL_ON.map((v) => [v, FAIL_LABEL(v)]), 'a new finding of this severity or higher fails the merge request');
+
+  // scans: one field (a list); when the repos differ it is kept unless the user sets the whole list
+  const sa = agreement(summary, 'scans');
+  const has = (s) => (sa.values || []).reduce((c, v) => c + (Array.isArray(v.value) && v.value.includes(s) ? v.repos : 0), 0);
+  const keepScans = sa.agreed ? null : h('input', { type: 'checkbox', name: 'scans_keep', checked: true });
+  const confirmBox = h('div.notice.warn', { hidden: true, 'data-confirm-scanners': '' });
+  const boxes = SCANS.map((s) => {
+    const count = has(s);
+    const b = h('input', { type: 'checkbox', name: 'scans', value: s, checked: count === n && n > 0 });
+    if (!sa.agreed) b.indeterminate = count > 0 && count < n;
+    const missing = scanners && scanners[s] && scanners[s].available === false;
+    if (missing) b.dataset.noScanner = 'true';
+    b.addEventListener('change', () => { paintConfirm(); changed(); });
+    return h('label.option', b, SCAN_LABELS[s], missing ? h('span.no-scanner', ' — no scanner on this server') : null,
+      !sa.agreed && count > 0 && count < n ? h('span.hint', ` (on ${fmtNum(count)} of ${fmtNum(n)})`) : null);
   });
+  const scanInputs = boxes.map((l) => l.querySelector('input'));
+  const syncKeep = () => {
+    for (const b of scanInputs) { b.disabled = !!(keepScans && keepScans.checked); if (!b.disabled) b.indeterminate = false; }
+  };
+  if (keepScans) keepScans.addEventListener('change', () => { syncKeep(); paintConfirm(); changed(); });
+  const confirmCb = h('input', { type: 'checkbox', name: 'confirm_no_scanner' });
+  confirmCb.addEventListener('change', changed);
+  const scansValue = () => {
+    if (keepScans && keepScans.checked) return undefined;
+    const v = scanInputs.filter((b) => b.checked).map((b) => b.value);
+    if (sa.agreed && JSON.stringify([...v].sort()) === JSON.stringify([...sa.value].sort())) return undefined;
+    return v;
+  };
+  const missingChosen = () => {
+    const v = scansValue();
+    if (!v) return [];
+    return v.filter((s) => scanners && scanners[s] && scanners[s].available === false);
+  };
+  function paintConfirm() {
+    const miss = missingChosen();
+    confirmBox.hidden = miss.length === 0;
+    clear(confirmBox);
+    if (miss.length) {
+      confirmBox.append(h('p', h('strong', `No scanner on this server for ${miss.map((s) => SCAN_LABELS[s]).join(', ')}.`),
+        ' Every merge request of these repositories would fail with "no scanner configured" until one is installed (see the README, MRGATE_SCANNER_*).'),
+      h('label.option', confirmCb, `Enable ${miss.map((s) => SCAN_LABELS[s]).join(', ')} anyway`));
+    } else confirmCb.checked = false;
+  }
+  syncKeep();
+  getters.scans = scansValue;
+  parts.push(h('fieldset', { 'data-field': 'scans' }, h('legend', 'Scans'),
+    keepScans ? h('label.option', { style: 'margin-bottom:6px' }, keepScans, MIXED) : null,
+    h('div.checks', boxes), confirmBox));
+
+  boolField('block_merge', 'Block merge until the gate passes', 'turns on GitLab\'s "Pipelines must succeed" for these repos');
+  choiceField('comment', 'Comment on the merge request', COMMENT, 'one note per merge request, edited in place');
+
+  const ia = agreement(summary, 'ignore_paths');
+  const ta = h('textarea', { name: 'ignore_paths', rows: 3, placeholder: ia.agreed ? 'vendor/**\ndocs/**' : `${MIXED}: type globs to set them on all` });
+  if (ia.agreed && Array.isArray(ia.value)) ta.value = ia.value.join('\n');
+  ta.addEventListener('input', changed);
+  getters.ignore_paths = () => {
+    const globs = ta.value.split('\n').map((x) => x.trim()).filter(Boolean);
+    if (!ia.agreed) return globs.length ? globs : undefined;
+    return JSON.stringify(globs) === JSON.stringify(ia.value || []) ? undefined : globs;
+  };
+  parts.push(field('Ignore paths', ta, ia.agreed ? 'one glob per line; findings in these files never count' : 'the repositories differ: left empty, each keeps its own'));
+
+  const el = h('div.config-form', { 'data-config-form': '' }, parts);
+  const value = () => {
+    const out = {};
+    for (const [k, g] of Object.entries(getters)) {
+      const v = g();
+      if (v !== undefined) out[k] = v;
+    }
+    return out;
+  };
+  return {
+    el,
+    value,
+    missingScanners: missingChosen,
+    confirmed: () => missingChosen().length === 0 || confirmCb.checked,
+    onChange: (fn) => listeners.push(fn),
+  };
+}
+
+// The counts and sentences of a dry run. plan: [{repo_id, path_with_namespace, result, message, actions}].
+export function planView(res, plan, patch, autoGate) {
+  const s = (res && res.summary) || {};
+  const out = h('div', { 'data-plan': '' });
+  const asked = describePatch(patch);
+  if (autoGate !== undefined) asked.push(autoGate ? 'gate new repositories as they appear' : 'stop gating new repositories automatically');
+  out.append(h('p', { 'data-plan-asked': '' }, h('strong', 'You change: '), asked.length ? `${asked.join('; ')}.` : 'nothing.',
+    ' Every other setting stays as each repository has it.'));
+  const errors = plan.filter((p) => p.result === 'error');
+  const changing = plan.filter((p) => p.result !== 'error' && (p.actions || []).length);
+  const counts = new Map();
+  for (const p of changing) for (const a of p.actions) { const k = a.replace(/^(gate|clear the gate status of) \d+ /, '$1 '); counts.set(k, (counts.get(k) || 0) + 1); }
+  const selected = typeof s.selected === 'number' ? s.selected : plan.length;
+  const unchanged = Math.max(0, selected - (s.skipped || 0) - changing.length - errors.length);
+  const line = [`${fmtNum(selected)} ${selected === 1 ? 'repository' : 'repositories'} selected`];
+  if (changing.length) line.push(`${fmtNum(changing.length)} change on GitLab`);
+  line.push(`${fmtNum(unchanged)} need no GitLab change`);
+  if (s.skipped) line.push(`${fmtNum(s.skipped)} archived or pending deletion, skipped`);
+  if (errors.length) line.push(`${fmtNum(errors.length)} would fail`);
+  out.append(h('p', { 'data-plan-summary': '' }, `${line.join(' · ')}.`));
+  if (counts.size) {
+    out.append(h('ul.plan-counts', { 'aria-label': 'Changes on GitLab' },
+      [...counts.entries()].map(([a, c]) => h('li', { 'data-plan-count': a }, h('strong', fmtNum(c)), ` × ${a}`))));
+  }
+  if (!changing.length && !errors.length) {
+    out.append(h('p.muted', { 'data-plan-nothing': '' }, 'Nothing changes on GitLab: the new settings are stored in mrgate and take effect on the next merge request.'));
+    return out;
+  }
+  const rows = [...errors, ...changing];
+  out.append(h('div.plan', h('table.data', { 'aria-label': 'Planned changes' },
+    h('thead', h('tr', h('th', { scope: 'col' }, 'Repository'), h('th', { scope: 'col' }, 'What happens on GitLab'))),
+    h('tbody', rows.slice(0, 500).map((p) => h('tr', { 'data-plan-item': p.repo_id, 'data-result': p.result },
+      h('td', p.path_with_namespace || `#${p.repo_id}`),
+      h('td.small', p.result === 'error' ? [badge('error', 'would fail'), ' ', p.message] : (p.actions || []).join(' · ')))))),
+  ));
+  if (rows.length > 500) out.append(h('p.small.muted', `The first 500 of ${fmtNum(rows.length)} are shown.`));
+  return out;
+}
+
+// The selection's current values: the rows at hand (ids) or the server's summary (filter).
+async function selectionSummary(selection, rows) {
+  // what the server has now (rows on screen may be older than a change made since)
+  if (selection.ids && selection.ids.length <= 1000) return (await get(`/api/repos${qs({ ids: selection.ids.join(','), limit: 1, with: 'summary' })}`)).summary;
+  if (selection.ids && rows && rows.length === selection.ids.length) return summarizeRows(rows);
+  const f = selection.filter || {};
+  const res = await get(`/api/repos${qs({ ...f, limit: 1, with: 'summary' })}`);
+  return res.summary;
+}
+
+// Can the token write? null when it can, else the reason in words.
+function writeBlocker(conn) {
+  if (!conn) return 'No GitLab group is connected: connect one first.';
+  const t = conn.token || {};
+  if (t.status && t.status !== 'ok') return t.problem || `The GitLab token is ${t.status}: update it on the Connection page.`;
+  if (conn.capability !== 'gate') return 'The GitLab token is read-only (read_api): mrgate cannot create webhooks or change settings. Update the connection with a token that has the api scope.';
+  return null;
+}
+
+// The Configure Scans modal for a selection ({ids:[...]} or {filter:{...}}); rows: the selected repos when known.
+export async function openConfigure({ selection, count, describe, rows, onApplied, gateAll = false }) {
+  const body = h('div', loading('Reading the selected repositories…'));
+  const previewBtn = h('button', { type: 'button', 'data-action': 'preview', disabled: true }, 'Preview changes');
+  const applyBtn = h('button.primary', { type: 'button', 'data-action': 'apply', disabled: true }, `Apply to ${fmtNum(count)}`);
+  const cancelBtn = h('button', { type: 'button' }, 'Cancel');
+  const m = openModal({ title: 'Configure Scans', wide: true, body, footer: [cancelBtn, previewBtn, applyBtn] });
   m.dialog.dataset.modal = 'configure';
   cancelBtn.addEventListener('click', () => m.close());
-  const send = async (dry) => post('/api/configure', { selection, config: form.value(), dry_run: dry });
+  let summary, conn = null, scanners = null, settings = null;
+  try {
+    [summary, conn, scanners, settings] = await Promise.all([
+      selectionSummary(selection, rows),
+      get('/api/connection').catch(() => null),
+      get('/api/scanners').then((r) => Object.fromEntries((r.items || []).map((x) => [x.scan, x]))).catch(() => null),
+      get('/api/settings').catch(() => null),
+    ]);
+  } catch (e) {
+    clear(body).append(errorNotice(e));
+    return;
+  }
+  const blocker = writeBlocker(conn);
+  const form = patchForm(summary, { scanners });
+  if (gateAll) {
+    // "Gate all" / "Gate them": gating is what is asked, even where the inherited config is already enabled but
+    // was never applied (new repositories)
+    const cb = form.el.querySelector('input[name="enabled"]');
+    if (cb && !cb.checked) cb.click();
+    const base = form.value;
+    form.value = () => ({ enabled: true, ...base() });
+  }
+  // new repositories inherit the default or group config: offer to gate them as they appear (a setting of the
+  // installation), when the selection is a whole level (every repo, or a group's subtree)
+  const f = selection.filter;
+  const wholeLevel = f && !f.q && !f.status && !f.path && f.archived === undefined;
+  const autoNow = !!(settings && settings.auto_gate_new_repos);
+  const autoCb = h('input', { type: 'checkbox', name: 'auto_gate_new_repos', checked: gateAll || autoNow });
+  const autoField = wholeLevel && settings ? h('div.field', { 'data-field': 'auto_gate' },
+    h('label.option', autoCb, 'Also gate new repositories'),
+    h('span.hint', 'new repositories of the group are gated as soon as a resync lists them (a setting of this installation, also on the Settings page)')) : null;
+  if (autoField) form.el.append(autoField);
+  const autoChange = () => (autoField && autoCb.checked !== autoNow ? autoCb.checked : undefined);
+  autoCb.addEventListener('change', () => paint());
+  const planBox = h('div', { 'aria-live': 'polite' });
+  const status = h('div', { 'data-apply-blocked': blocker ? 'true' : undefined });
+  const partial = h('label.option', { hidden: true }, h('input', { type: 'checkbox', name: 'confirm_partial' }), '');
+  const partialCb = partial.querySelector('input');
+  clear(body).append(...[
+    h('p', 'For ', h('strong', describe), '. The dialog shows what the selected repositories have now; a field marked "', MIXED, '" differs between them and is left alone unless you set it. Only what you change is sent.'),
+    blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
+    form.el, planBox, status].filter(Boolean));
+  let lastPlan = null;
+  function paint() {
+    const patch = form.value();
+    const noPatch = Object.keys(patch).length === 0;
+    const empty = noPatch && autoChange() === undefined;
+    previewBtn.disabled = noPatch || !form.confirmed();
+    const errs = lastPlan ? lastPlan.filter((p) => p.result === 'error').length : 0;
+    partial.hidden = !errs;
+    if (errs) partial.lastChild.textContent = ` Apply to the ${fmtNum(count - errs)} that can be applied (${fmtNum(errs)} would fail)`;
+    applyBtn.disabled = !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
+    applyBtn.title = blocker || (empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
+    applyBtn.textContent = errs ? `Apply to the ${fmtNum(count - errs)} that can be applied` : `Apply to ${fmtNum(count)}`;
+  }
+  form.onChange(() => { lastPlan = null; clear(planBox); paint(); });
+  partialCb.addEventListener('change', paint);
+  planBox.after(partial);
+  paint();
+  const request = (dry, extra) => {
+    const patch = form.value();
+    const b = { selection, config: patch, dry_run: dry, ...extra };
+    if (form.missingScanners().length) b.confirm_no_scanner = true;
+    return post('/api/configure', b);
+  };
   previewBtn.addEventListener('click', async () => {
     previewBtn.disabled = true;
-    clear(planBox).append(loading('Computing the plan…'));
+    const patch = form.value();
+    const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Preview progress' });
+    const txt = h('span.small.muted', { 'data-preview-progress': '' }, 'Computing the plan…');
+    clear(planBox).append(h('div.preview-progress', { role: 'status' }, bar, ' ', txt));
     try {
-      const res = await send(true);
-      clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(res));
+      let cursor = null, first = null;
+      const plan = [];
+      do {
+        const res = await request(true, { plan_limit: 50, plan_cursor: cursor });
+        first = first || res;
+        plan.push(...(res.plan || []));
+        cursor = res.plan_next_cursor;
+        bar.max = Math.max(1, res.plan_total || 0);
+        bar.value = plan.length;
+        txt.textContent = `Read GitLab for ${fmtNum(plan.length)} of ${fmtNum(res.plan_total || 0)} repositories that may change…`;
+      } while (cursor);
+      lastPlan = plan;
+      clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));
+      planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
-      clear(planBox).append(e instanceof ApiError && e.unavailable ? unavailable('Bulk configuration') : errorNotice(e));
+      clear(planBox).append(errorNotice(e));
     } finally {
-      previewBtn.disabled = false;
+      paint();
     }
   });
   applyBtn.addEventListener('click', async () => {
     applyBtn.disabled = true;
     previewBtn.disabled = true;
     try {
-      const res = await send(false);
+      const auto = autoChange();
+      const res = Object.keys(form.value()).length ? await request(false) : null;
+      if (auto !== undefined) await put('/api/settings', { auto_gate_new_repos: auto });
       const id = jobIdOf(res);
       m.close();
       if (onApplied) onApplied(res);
       if (id) {
         toast('The job started.');
         location.hash = `#/jobs/${id}`;
-      } else if (res && res.apply && res.apply.run) {
-        // this version applies without the job engine: follow the run through the repositories' states
-        toast('Applying on GitLab.');
-        location.hash = `#/jobs/run-${res.apply.run}?repos=${res.apply.repos}`;
       } else {
         toast('The configuration was saved; nothing needs changing on GitLab.');
         window.dispatchEvent(new HashChangeEvent('hashchange'));
       }
     } catch (e) {
-      clear(planBox).append(e instanceof ApiError && e.unavailable ? unavailable('Bulk configuration') : errorNotice(e));
-      applyBtn.disabled = false;
-      previewBtn.disabled = false;
+      clear(planBox).append(errorNotice(e));
+      paint();
     }
   });
 }

@@ -53,16 +53,20 @@ export async function render(main) {
 function show(conn, box) {
   clear(box);
   const t = conn.token || {};
-  const capText = { gate: 'Full gating', read_only: 'Read-only', insufficient: 'Not enough access' }[conn.capability] || conn.capability;
-  const capKind = conn.capability === 'gate' ? 'ok' : conn.capability === 'read_only' ? 'warn' : 'error';
-  const problems = connectionProblems(conn);
+  // below Maintainer, the api scope gates only the projects where the user is Maintainer: not "full"
+  const limited = conn.capability === 'gate' && conn.group_access_level !== null && conn.group_access_level !== undefined && conn.group_access_level < 40;
+  const capText = limited ? 'Limited gating' : { gate: 'Full gating', read_only: 'Read-only', insufficient: 'Not enough access' }[conn.capability] || conn.capability;
+  const capKind = conn.capability === 'gate' && !limited ? 'ok' : conn.capability === 'insufficient' ? 'error' : 'warn';
+  const capWhy = limited ? 'the token has the api scope, but its user is below Maintainer on the group: webhooks and merge settings can only be changed on projects where it is Maintainer' : conn.capability_explained || '';
+  // the capability notice says what the token can do: its warnings are not repeated below it
+  const problems = connectionProblems(conn).filter((p) => !(p.capability || (limited && /below Maintainer/.test(p.text))));
   const updateBtn = h('button.primary', { type: 'button', 'data-action': 'update-token' }, 'Update token');
   const disconnectBtn = h('button.danger', { type: 'button' }, 'Disconnect');
   const formBox = h('div');
   box.append(h('section.panel', { 'aria-labelledby': 'conn-title', 'data-panel': 'connection' },
     h('div.page-head', h('div.grow', h('h2#conn-title', conn.group ? conn.group.full_path : 'Connection'),
       h('p.muted.small', conn.gitlab_url)), hasRole('admin') ? h('div.actions', updateBtn, disconnectBtn) : null),
-    h(`div.notice.${capKind}`, { role: 'status', 'data-capability': conn.capability }, h('strong', `${capText}: `), conn.capability_explained || ''),
+    h(`div.notice.${capKind}`, { role: 'status', 'data-capability': conn.capability }, h('strong', `${capText}: `), capWhy),
     problems.map((p) => notice(p.kind, cap(p.text))),
     h('div.grid2',
       h('div', h('h3', 'Group'), h('dl.kv',

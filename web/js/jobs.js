@@ -57,10 +57,26 @@ async function renderJob(main, id) {
   onLeave(() => { alive = false; clearTimeout(timer); });
   let lastItemsKey = '';
 
+  // every result page, following items_next_cursor (once the job has finished)
+  async function allItems(j) {
+    const items = [...(j.items || [])];
+    let cursor = j.items_next_cursor;
+    while (cursor && alive) {
+      const page = await get(`/api/jobs/${encodeURIComponent(id)}${qs({ result: filterSel.value || undefined, items_limit: 1000, items_cursor: cursor })}`);
+      items.push(...(page.items || []));
+      cursor = page.items_next_cursor;
+    }
+    return items;
+  }
+
   async function tick() {
     let j;
     try {
       j = await get(`/api/jobs/${encodeURIComponent(id)}${qs({ result: filterSel.value || undefined })}`);
+      if (['done', 'canceled', 'failed'].includes(j.state) && j.items_next_cursor) {
+        j.items = await allItems(j);
+        j.items_next_cursor = null;
+      }
     } catch (e) {
       if (!alive) return;
       clear(msg).append(e instanceof ApiError && e.unavailable ? unavailable('Job progress') : errorNotice(e));
@@ -100,7 +116,7 @@ async function renderJob(main, id) {
         h('td.small', it.message || (it.details && it.details.message) || ''),
         h('td.num', fmtNum(it.attempts)),
         h('td.nowrap', it.finished_at ? time(it.finished_at) : '—')))))));
-    if (j.items_truncated || (j.items_total && j.items_total > items.length)) itemsBox.append(h('p.small.muted', `The first ${fmtNum(items.length)} results are shown.`));
+    if (j.items_next_cursor) itemsBox.append(h('p.small.muted', { 'data-items-more': '' }, `The first ${fmtNum(items.length)} results are shown while the job runs; all of them once it has finished.`));
   }
 
   filterSel.addEventListener('change', () => { lastItemsKey = ''; clearTimeout(timer); tick(); });

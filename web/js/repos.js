@@ -63,6 +63,10 @@ export async function render(main, route) {
   const toolbar = h('div.toolbar', { role: 'search', 'aria-label': 'Filter repositories' },
     searchField, groupField, field('Status', statusSel), field('Sort', sortSel));
 
+  // --- onboarding, new repositories, coverage --------------------------------------------------------------------
+  const onboard = h('div', { 'data-onboarding': '' });
+  const chips = h('div.coverage', { role: 'group', 'aria-label': 'Coverage: show repositories by status', 'data-coverage': '' });
+
   // --- selection bar -------------------------------------------------------------------------------------------
   const selbar = h('div.selbar', { hidden: true, 'aria-live': 'polite', 'data-selbar': '' });
 
@@ -103,7 +107,57 @@ export async function render(main, route) {
   const tree = h('ul.tree', { 'aria-label': 'Groups' });
   const treePanel = h('nav.tree-panel', { 'aria-labelledby': 'tree-title' }, h('h2#tree-title', 'Groups'), tree);
 
-  main.append(h('div.repos-layout', treePanel, h('div', toolbar, selbar, msg, h('div.table-wrap', table), pager)));
+  main.append(h('div.repos-layout', treePanel, h('div', onboard, toolbar, chips, selbar, msg, h('div.table-wrap', table), pager)));
+
+  // What the repositories of the group (and search) have: the first-time offer, the new ones not gated, and
+  // chips per status that filter the table.
+  // The summary reads every matching repo's status and effective config (a scan of the repo_status view, about a
+  // second of database time at 10,000 repos): it is asked once the table is on screen and the user stays, and again
+  // only when the search or the group changes (the chips do not depend on the status filter).
+  let sumSeq = 0, sumKey = null, sumTimer = null;
+  onLeave(() => clearTimeout(sumTimer));
+  function loadSummary(force) {
+    const key = `${state.q}\u0000${state.group}`;
+    if (!force && key === sumKey) return;
+    sumKey = key;
+    clearTimeout(sumTimer);
+    sumTimer = setTimeout(summaryNow, 600);
+  }
+  async function summaryNow() {
+    const seq = ++sumSeq;
+    let res, conn = null;
+    try {
+      [res, conn] = await Promise.all([
+        get(`/api/repos${qs({ q: state.q, group: state.group, limit: 1, with: 'summary' })}`),
+        get('/api/connection').catch(() => null),
+      ]);
+    } catch {
+      return;
+    }
+    if (!alive || seq !== sumSeq) return;
+    const st = (res.summary && res.summary.statuses) || {};
+    const total = res.summary ? res.summary.repos : 0;
+    const gated = (st.gated || 0) + (st.exception || 0);
+    const canWrite = conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
+    clear(onboard);
+    if (total > 0 && gated === 0 && !state.q && !state.group && canWrite) {
+      onboard.append(h('section.panel.onboard', { 'aria-labelledby': 'onboard-title', 'data-panel': 'onboard' },
+        h('h2#onboard-title', `${fmtNum(total)} repositories, none gated yet`),
+        h('p', 'Gate them all at once: mrgate stores the default config (fail on high, secrets scan), installs its webhook on each repository and gates every merge request. New repositories are gated as they appear. You see a preview before anything changes.'),
+        h('div.actions', h('button.primary', { type: 'button', 'data-action': 'gate-all', onclick: () => openConfigure({ selection: { filter: {} }, count: total, describe: `all ${fmtNum(total)} repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, `Gate all ${fmtNum(total)} repositories`),
+          h('span.small.muted', 'or select some below and use Configure Scans.'))));
+    } else if (st.new > 0) {
+      onboard.append(h('div.notice.warn', { role: 'status', 'data-new-repos': st.new },
+        h('strong', `${fmtNum(st.new)} new ${st.new === 1 ? 'repository is' : 'repositories are'} not gated.`), ' ',
+        h('button.small', { type: 'button', 'data-action': 'show-new', onclick: () => { state.status = 'new'; statusSel.value = 'new'; filterChanged(); } }, 'Show them'), ' ',
+        canWrite ? h('button.small.primary', { type: 'button', 'data-action': 'gate-new', onclick: () => openConfigure({ selection: { filter: { ...filterOf(), status: 'new' } }, count: st.new, describe: `the ${fmtNum(st.new)} new repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, 'Gate them…') : null));
+    }
+    const kinds = [['gated', gated], ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', (st.error || 0) + (st.hook_disabled || 0)]];
+    clear(chips).append(h('span.small.muted', 'Coverage:'), ...kinds.map(([k, n]) => h('button.chip-btn', {
+      type: 'button', 'data-chip': k, 'aria-pressed': String(state.status === k),
+      onclick: () => { state.status = state.status === k ? '' : k; statusSel.value = state.status; filterChanged(); },
+    }, badge(k), ` ${fmtNum(n)}`)), h('span.small.muted', `of ${fmtNum(total)}`));
+  }
 
   let rows = []; // repos on the current page
   let lastIndex = null; // for shift-click ranges
@@ -120,6 +174,7 @@ export async function render(main, route) {
     resetPaging();
     writeUrl();
     load();
+    loadSummary();
   }
 
   let searchTimer = null;
@@ -161,7 +216,8 @@ export async function render(main, route) {
   // keyboard: arrow keys move between rows, keeping the column
   tbody.addEventListener('keydown', (e) => {
     if (e.key !== 'ArrowDown' && e.key !== 'ArrowUp') return;
-    if (e.target.closest('.menu')) return;
+    // the row's "⋯" button opens its menu on ArrowDown (and prevents the default): not a move to the next row
+    if (e.defaultPrevented || e.target.closest('.menu, .menu-wrap')) return;
     const cell = e.target.closest('td');
     const tr = e.target.closest('tr');
     if (!cell || !tr) return;
@@ -231,6 +287,13 @@ export async function render(main, route) {
     paintSelection();
   }
 
+  // why a repo is in error (or its hook disabled): GitLab's answer to its last apply
+  function whyOf(r, status) {
+    const m = r.last_apply && r.last_apply.message;
+    if (!m || !['error', 'hook_disabled'].includes(status)) return null;
+    return h('div.sub.why', { title: m, 'data-why': '' }, m.length > 90 ? `${m.slice(0, 88)}…` : m);
+  }
+
   function row(r, index) {
     const cb = h('input', { type: 'checkbox', 'aria-label': `Select ${r.path_with_namespace}`, 'data-check': r.id });
     // shift state is only on the click event, not on change
@@ -247,8 +310,7 @@ export async function render(main, route) {
       h('td.check', cb),
       h('td', h('a.path', { href: httpUrl(r.web_url) || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
         h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
-      h('td', { 'data-cell': 'status' }, badge(status), r.status_detail ? h('div.sub', r.status_detail) : null,
-        r.last_error ? h('div.sub', { title: r.last_error }, r.last_error.slice(0, 80)) : null),
+      h('td', { 'data-cell': 'status' }, badge(status), whyOf(r, status)),
       h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
       h('td.col-activity.nowrap', time(r.last_activity_at)),
       h('td.num', menu));
@@ -305,7 +367,7 @@ export async function render(main, route) {
     if (!n) return;
     const selection = state.all ? { filter: state.all.filter } : { ids: [...state.sel.keys()] };
     const describe = state.all ? `all ${fmtNum(n)} repositories matching the filter` : `${fmtNum(n)} selected ${n === 1 ? 'repository' : 'repositories'}`;
-    openConfigure({ selection, count: n, describe, onApplied: () => { state.all = null; state.sel.clear(); } });
+    openConfigure({ selection, count: n, describe, rows: state.all ? null : [...state.sel.values()], onApplied: () => { state.all = null; state.sel.clear(); } });
   });
 
   // sync from this page
@@ -324,7 +386,7 @@ export async function render(main, route) {
     if (!alive) return;
     showRun(run);
     if (run && run.state === 'running') syncTimer = setTimeout(() => pollSync(run.id, true), 500);
-    else if (follow) { resetPaging(); load(); loadGroups(); }
+    else if (follow) { resetPaging(); load(); loadGroups(); loadSummary(true); }
   }
   syncBtn.addEventListener('click', async () => {
     syncBtn.disabled = true;
@@ -356,14 +418,15 @@ export async function render(main, route) {
       byParent.get(p).push(g);
     }
     const total = (byParent.get(null) || []).reduce((s, g) => s + (g.repos || 0), 0);
-    const btn = (g, label, count) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
-      h('span.name', label), h('span.count', { 'aria-label': `${count} repositories` }, fmtNum(count)));
+    const totalGated = (byParent.get(null) || []).reduce((s, g) => s + (g.gated || 0), 0);
+    const btn = (g, label, count, gated) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
+      h('span.name', label), h('span.count', { 'aria-label': `${gated} of ${count} repositories gated`, 'data-gated': gated, title: `${gated} of ${count} gated` }, `${fmtNum(gated)}/${fmtNum(count)}`));
     const build = (parent, depth) => {
       const kids = byParent.get(parent) || [];
       if (!kids.length) return null;
-      return h('ul', { role: depth ? 'group' : undefined }, kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0), build(g.id, depth + 1))));
+      return h('ul', kids.map((g) => h('li', btn(g.full_path, depth ? g.name : g.full_path, g.repos || 0, g.gated || 0), build(g.id, depth + 1))));
     };
-    clear(tree).append(h('li', btn('', 'All groups', total)));
+    clear(tree).append(h('li', btn('', 'All groups', total, totalGated)));
     const top = build(null, 0);
     if (top) tree.append(...top.children);
     clear(groupSel).append(h('option', { value: '' }, 'All groups'));
@@ -378,5 +441,6 @@ export async function render(main, route) {
 
   await load();
   loadGroups();
+  loadSummary();
   pollSync(null, false);
 }

@@ -33,7 +33,7 @@ function show(box, s) {
     h('h2#settings-title', 'Settings'), msg,
     hasRole('admin') ? null : notice('info', 'Only an admin can change the settings.'),
     field('Resync the group', interval, 'lists the group again to find new, archived and removed repositories and repair drift'),
-    h('div.field', h('label.check', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
+    h('div.field', h('label.option', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
     field('When a gate cannot finish in time', failMode),
     field('Webhook mode', hookMode, 'one group webhook replaces the per-project hooks and gates new projects as soon as GitLab creates them; it needs GitLab Premium or Ultimate and a token with Owner on the group (otherwise the switch is refused)'),
     h('div.actions', save));

@@ -159,9 +159,9 @@ export function openModal({ title, body, footer, onClose, wide }) {
   const titleId = `modal-title-${++fieldSeq}`;
   const closeBtn = h('button.link.icon', { type: 'button', 'aria-label': 'Close' }, '×');
   const dialog = h('div.modal', { role: 'dialog', 'aria-modal': 'true', 'aria-labelledby': titleId, style: wide ? 'width:min(980px,100%)' : undefined },
-    h('header', h('h2', { id: titleId }, title), closeBtn),
+    h('div.modal-head', h('h2', { id: titleId }, title), closeBtn),
     h('div.body', body),
-    footer ? h('footer', footer) : null);
+    footer ? h('div.modal-foot', footer) : null);
   const backdrop = h('div.modal-backdrop', dialog);
   let closed = false;
   const close = () => {
@@ -212,9 +212,13 @@ export function menuButton(label, items) {
     menu = null;
     btn.setAttribute('aria-expanded', 'false');
     document.removeEventListener('mousedown', outside, true);
+    document.removeEventListener('touchstart', outside, true);
+    document.removeEventListener('keydown', onEscape, true);
     if (refocus) btn.focus();
   };
   const outside = (e) => { if (!wrap.contains(e.target)) close(false); };
+  // Escape closes the menu wherever the focus is (a tap on a phone leaves it on the page, not in the menu)
+  const onEscape = (e) => { if (e.key === 'Escape' && menu) { e.preventDefault(); e.stopPropagation(); close(true); } };
   const open = () => {
     menu = h('div.menu', { role: 'menu', 'aria-label': label },
       items.map((it) => h('button', {
@@ -234,6 +238,8 @@ export function menuButton(label, items) {
     wrap.append(menu);
     btn.setAttribute('aria-expanded', 'true');
     document.addEventListener('mousedown', outside, true);
+    document.addEventListener('touchstart', outside, true);
+    document.addEventListener('keydown', onEscape, true);
     menu.querySelector('[role="menuitem"]').focus();
   };
   btn.addEventListener('click', () => (menu ? close(true) : open()));

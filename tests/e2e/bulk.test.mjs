@@ -1,0 +1,367 @@
+// The bulk flow a user can trust (issue 11), in Chromium against mrgate, the GitLab simulator and PostgreSQL:
+// select all with no filter -> worded preview -> apply -> every repo gated; five repos with differing configs ->
+// change only the severity -> the preview and the result keep every other field of every repo; a read-only
+// token -> Apply disabled with the reason; the dashboard reads what the API sends (paging, error reasons).
+// Fails on any console error and any unexpected 4xx/5xx. Screenshots: $MRGATE_BUILD_DIR/e2e-screenshots/.
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { createRequire } from 'node:module';
+import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+
+// axe-core (npm, tests/e2e/package.json) checks the page's accessibility rules in the browser
+const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
+async function axe(p, rules) {
+  if (!(await p.evaluate(() => !!window.axe))) await p.addScriptTag({ path: AXE });
+  return p.evaluate(async (values) => {
+    const res = await window.axe.run(document, { runOnly: { type: 'rule', values } });
+    return res.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+  }, rules);
+}
+
+const TOKEN = 'glpat-e2e-bulk-000000000001';
+const RO_TOKEN = 'glpat-e2e-bulk-readonly-0001';
+const N = 120; // more than one page of job results (100)
+let sim, mrgate, api, browser, page, problems;
+
+async function login(p, base) {
+  await p.goto(`${base}/`);
+  await p.waitForSelector('form.login');
+  await p.fill('input[name="username"]', 'admin');
+  await p.fill('input[name="password"]', ADMIN_PASSWORD);
+  await p.press('input[name="password"]', 'Enter');
+  await p.waitForSelector('h1:text("Repositories")');
+}
+
+async function connectAndSync(client, token) {
+  const r = await client.put('/api/connection', { gitlab_url: sim.base, group: 'acme', token });
+  assert.equal(r.status, 200, JSON.stringify(r.data));
+  assert.equal((await client.post('/api/sync')).status, 202);
+  await until(async () => (await client.get('/api/sync')).data.state === 'done', { what: 'the sync' });
+}
+
+async function go(hash, readySelector) {
+  while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
+  // the same hash again renders the page again (fresh data), as a click on its link does
+  await page.evaluate((h) => { if (location.hash === h) window.dispatchEvent(new HashChangeEvent('hashchange')); else location.hash = h; }, hash);
+  if (readySelector) await page.waitForSelector(readySelector);
+}
+
+async function configOf(id) {
+  return (await api.get(`/api/repos/${id}`)).data.config;
+}
+
+describe('the bulk flow', { timeout: 300000 }, () => {
+  before(async () => {
+    sim = await Sim.start('bulk', ['--seed', `acme:${N}`]);
+    await sim.post('/__sim/tokens', { token: TOKEN, kind: 'group_access', name: 'mrgate', scopes: ['api'], access: { acme: 50 } });
+    await sim.post('/__sim/tokens', { token: RO_TOKEN, kind: 'group_access', name: 'reader', scopes: ['read_api'], access: { acme: 50 } });
+    mrgate = await Mrgate.start('bulk');
+    api = await mrgate.client();
+    await connectAndSync(api, TOKEN);
+    browser = await launch();
+    ({ page, problems } = await newPage(browser));
+    await login(page, mrgate.base);
+  });
+
+  after(async () => {
+    if (browser) await browser.close();
+    await stopAll();
+  });
+
+  it('offers to gate all N repositories after the first sync, with coverage chips and counts per group', async () => {
+    await go('#/repos', '[data-panel="onboard"]');
+    const offer = page.locator('[data-panel="onboard"]');
+    assert.match(await offer.innerText(), new RegExp(`${N} repositories, none gated yet`));
+    assert.equal(await offer.locator('button[data-action="gate-all"]').innerText(), `Gate all ${N} repositories`);
+    await page.waitForSelector(`[data-chip="ungated"]:has-text("${N}")`);
+    assert.equal((await page.locator('[data-chip="gated"]').textContent()).replace(/\s+/g, ' ').trim(), 'gated 0');
+    await page.waitForSelector('.tree button[data-group="acme"] [data-gated="0"]');
+    assert.equal(await page.locator('.tree button[data-group="acme"] .count').innerText(), `0/${N}`);
+    await shot(page, 'onboarding');
+    await offer.locator('button[data-action="gate-all"]').click();
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    assert.equal(await modal.getByRole('checkbox', { name: 'Also gate new repositories' }).isChecked(), true);
+    await page.keyboard.press('Escape');
+    await modal.waitFor({ state: 'detached' });
+  });
+
+  it('selects all with no filter, previews in words and gates every repository', async () => {
+    await go('#/repos', 'tr[data-id]');
+    await page.waitForSelector(`#repos-count:text("of ${N} repositories")`);
+    await page.click('input[data-select-page]');
+    await page.click('button[data-action="select-all-matching"]');
+    await page.waitForSelector(`[data-selected-count="${N}"]`);
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    // nobody is gated yet: "Gate these repositories" is ticked, so gating is what the preview shows
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).check();
+    // a large dry run is read in pages, with progress: 120 repos, 50 a request
+    const previews = [];
+    const onReq = (r) => { if (r.url().endsWith('/api/configure')) previews.push(JSON.parse(r.postData())); };
+    page.on('request', onReq);
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-plan-summary]').waitFor();
+    page.off('request', onReq);
+    assert.deepEqual(previews.map((b) => [b.dry_run, b.plan_limit, b.plan_cursor !== null]), [[true, 50, false], [true, 50, true], [true, 50, true]]);
+    const summary = await modal.locator('[data-plan-summary]').innerText();
+    assert.match(summary, new RegExp(`${N} repositories selected · ${N} change on GitLab`));
+    assert.match(await modal.locator('[data-plan-asked]').innerText(), /gate the repositories; block merge until the gate passes\./);
+    assert.equal(await modal.locator(`[data-plan-count="create webhook"]`).innerText(), `${N} × create webhook`);
+    assert.equal(await modal.locator(`[data-plan-count="turn on Pipelines must succeed"]`).innerText(), `${N} × turn on Pipelines must succeed`);
+    const row = await modal.locator('tr[data-plan-item]').first().innerText();
+    assert.match(row, /^acme\/.+\tcreate webhook · turn on Pipelines must succeed$/);
+    assert.ok(!(await modal.innerText()).includes('{'), 'no JSON in the preview');
+    await shot(page, 'configure-worded-preview', { fullPage: false });
+    await modal.getByRole('button', { name: `Apply to ${N}` }).click();
+    await page.waitForURL(/#\/jobs\/\d+/);
+    await until(async () => (await page.locator('[role="progressbar"]').getAttribute('aria-valuenow')) === '100', { timeout: 90000, what: 'the job at 100%' });
+    assert.equal((await api.get('/api/repos?status=gated&limit=1')).data.count, N);
+    assert.equal((await api.get('/api/configs/default')).data.config.enabled, true, 'stored at the default level');
+    // coverage and the tree follow
+    await go('#/repos?q=', '[data-chip="gated"]');
+    await page.waitForSelector(`[data-chip="gated"]:has-text("${N}")`);
+    await page.waitForSelector(`.tree button[data-group="acme"] [data-gated="${N}"]`);
+    assert.equal(await page.locator('[data-panel="onboard"]').count(), 0, 'no first-time offer once repos are gated');
+  });
+
+  it('counts new repositories that are not gated, and gates them', async () => {
+    for (const p of ['fresh-one', 'fresh-two']) await sim.post('/__sim/projects', { namespace: 'acme/team01', path: p });
+    assert.equal((await api.post('/api/sync')).status, 202);
+    await until(async () => (await api.get('/api/sync')).data.state === 'done', { what: 'the resync' });
+    const sum = (await api.get('/api/repos?limit=1&with=summary')).data.summary;
+    assert.equal(sum.statuses.new, 2, JSON.stringify(sum.statuses));
+    await go('#/repos?q=', '[data-new-repos]');
+    const banner = page.locator('[data-new-repos]');
+    assert.match(await banner.innerText(), /^2 new repositories are not gated\./);
+    assert.equal((await page.locator('[data-chip="new"]').textContent()).replace(/\s+/g, ' ').trim(), 'new 2');
+    await shot(page, 'new-repos-banner');
+    await banner.locator('button[data-action="gate-new"]').click();
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByRole('button', { name: 'Apply to 2' }).click();
+    await until(async () => (await api.get('/api/repos?q=fresh&status=gated&limit=5')).data.count === 2, { what: 'the new repos gated' });
+  });
+
+  it('changes only the severity of five repositories with differing configs and keeps the rest', async () => {
+    await go('#/repos?q=', 'tr[data-id]');
+    const ids = (await page.locator('tr[data-id]').evaluateAll((trs) => trs.filter((tr) => !tr.dataset.path.includes('fresh')).map((tr) => Number(tr.dataset.id)))).slice(0, 5);
+    const own = [
+      { scans: ['secrets', 'dependencies'], block_merge: true, fail_on: 'high' },
+      { scans: ['secrets'], block_merge: false, comment: 'always' },
+      { fail_on: 'low', ignore_paths: ['docs/**'] },
+      { scans: ['secrets', 'sast'], block_merge: true, comment: 'off' },
+      null,
+    ];
+    for (let i = 0; i < 5; i++) {
+      if (!own[i]) continue;
+      const r = await api.post('/api/configure', { selection: { ids: [ids[i]] }, config: own[i], confirm_no_scanner: true });
+      assert.ok([200, 202].includes(r.status), JSON.stringify(r.data));
+    }
+    await until(async () => (await api.get('/api/repos?status=applying&limit=1')).data.count === 0, { what: 'the applies' });
+    const before = {};
+    for (const id of ids) before[id] = await configOf(id);
+    const merge = async (id) => (await sim.get(`/__sim/projects/${id}`)).settings.only_allow_merge_if_pipeline_succeeds;
+    const mergeBefore = {};
+    for (const id of ids) mergeBefore[id] = await merge(id);
+    assert.notDeepEqual(before[ids[0]], before[ids[1]]);
+
+    await go('#/repos?q=', 'tr[data-id]');
+    for (const id of ids) await page.click(`tr[data-id="${id}"] input[type="checkbox"]`);
+    await page.waitForSelector('[data-selected-count="5"]');
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    // the dialog opens from the selection: what differs is "Mixed — keep as is", what agrees shows its value
+    const failOn = modal.getByLabel('Fail the gate on severity');
+    assert.equal(await failOn.inputValue(), '');
+    assert.equal(await failOn.locator('option:checked').innerText(), 'Mixed — keep as is');
+    assert.equal(await modal.getByLabel('Comment on the merge request').inputValue(), '');
+    assert.equal(await modal.locator('input[name="scans_keep"]').isChecked(), true);
+    assert.equal(await modal.locator('input[name="block_merge"]').evaluate((e) => e.indeterminate), true);
+    assert.match(await modal.locator('[data-mixed="block_merge"]').innerText(), /Mixed — keep as is/);
+    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    await shot(page, 'configure-mixed', { fullPage: false });
+
+    await failOn.selectOption('critical');
+    const sent = page.waitForRequest((r) => r.url().endsWith('/api/configure') && r.method() === 'POST');
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    assert.deepEqual(JSON.parse((await sent).postData()).config, { fail_on: 'critical' });
+    await modal.locator('[data-plan-summary]').waitFor();
+    assert.match(await modal.locator('[data-plan-asked]').innerText(), /^You change: fail the gate on critical\. Every other setting stays/);
+    await modal.locator('[data-plan-nothing]').waitFor();
+    await modal.getByRole('button', { name: 'Apply to 5' }).click();
+    await modal.waitFor({ state: 'detached' });
+    for (const id of ids) {
+      const after = await configOf(id);
+      assert.deepEqual(after, { ...before[id], fail_on: 'critical' }, `repo ${id}`);
+      assert.equal(await merge(id), mergeBefore[id], `GitLab's merge setting of ${id}`);
+    }
+  });
+
+  it('shows the read-only state: Apply is disabled with the reason', async () => {
+    const ro = await Mrgate.start('bulk-ro');
+    const roApi = await ro.client();
+    await connectAndSync(roApi, RO_TOKEN);
+    const { page: p, problems: roProblems } = await newPage(browser);
+    await login(p, ro.base);
+    await p.waitForSelector('[data-banner]:has-text("read-only")');
+    assert.equal(await p.locator('[data-banner]:has-text("read-only")').count(), 1, 'the read-only warning is said once');
+    await p.waitForSelector('tr[data-id]');
+    await p.click('input[data-select-page]');
+    await p.click('button[data-action="configure"]');
+    const modal = p.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByLabel('Fail the gate on severity').selectOption('critical');
+    const apply = modal.locator('button[data-action="apply"]');
+    assert.equal(await apply.isDisabled(), true);
+    assert.match(await apply.getAttribute('title'), /read-only/);
+    assert.match(await modal.innerText(), /Apply is not possible: The GitLab token is read-only/);
+    await shot(p, 'read-only', { fullPage: false });
+    assert.deepEqual(roProblems, []);
+    await p.context().close();
+  });
+
+  it('reads what the API sends: every job result, older audit entries, why a repo is in error', async () => {
+    // every job result, not the first 100
+    const job = (await api.get('/api/jobs?limit=500')).data.items.find((j) => j.total === N);
+    await go(`#/jobs/${job.id}`, '[data-table="job-items"]');
+    await until(async () => (await page.locator('tr[data-item]').count()) === N, { what: `${N} result rows` });
+    assert.equal(await page.locator('[data-items-more]').count(), 0);
+    // hidden means hidden: no failure, no "Retry failed"
+    assert.equal(await page.locator('button[data-action="retry"]').isVisible(), false);
+    // a repo whose apply failed says why, in its row
+    const bad = (await api.get('/api/repos?limit=1&q=acme-00009')).data.items[0];
+    await sim.post('/__sim/script', { method: 'GET', path: `/api/v4/projects/${bad.id}/hooks`, responses: [{ status: 403, body: { message: '403 Forbidden' } }] });
+    const r = await api.post('/api/configure', { selection: { ids: [bad.id] }, config: { comment: 'always' }, reapply: true });
+    assert.equal(r.status, 202, JSON.stringify(r.data));
+    await until(async () => (await api.get(`/api/repos/${bad.id}`)).data.status === 'error', { what: 'the repo in error' });
+    await go('#/repos?q=acme-00009', `tr[data-id="${bad.id}"]`);
+    assert.match(await page.locator(`tr[data-id="${bad.id}"] [data-why]`).innerText(), /token needs Maintainer/);
+    // audit: more than a page of entries; "Older entries" adds the next ones, never the same again
+    for (let i = 0; i < 105; i++) {
+      const x = await api.put('/api/configs/default', { ...(await api.get('/api/configs/default')).data.config, comment: i % 2 ? 'always' : 'on_findings' });
+      assert.equal(x.status, 200, JSON.stringify(x.data));
+    }
+    const total = (await api.get('/api/audit?limit=500')).data.items.length;
+    assert.ok(total > 100, total);
+    await go('#/audit', 'tr[data-audit-id]');
+    assert.equal(await page.locator('tr[data-audit-id]').count(), 100);
+    await page.click('button[data-action="older"]');
+    await until(async () => (await page.locator('tr[data-audit-id]').count()) === total, { what: 'all audit entries' });
+    const ids = await page.locator('tr[data-audit-id]').evaluateAll((trs) => trs.map((tr) => tr.dataset.auditId));
+    assert.equal(new Set(ids).size, ids.length, 'no entry twice');
+    assert.equal(await page.locator('button[data-action="older"]').isVisible(), false, 'no older entries left');
+    // audit details in words, with repository paths rather than ids
+    const cfg = (await api.get('/api/audit?action=config.configure&limit=500')).data.items.find((a) => a.target === 'repos');
+    const text = await page.locator(`tr[data-audit-id="${cfg.id}"] td:last-child`).innerText();
+    assert.match(text, /repos › acme\/[^ ]+ › (fail_on|comment|scans)/);
+    assert.ok(!/[{}]/.test(text), text);
+    await shot(page, 'audit');
+  });
+
+  it('keeps the keyboard and the phone in the row menu', async () => {
+    await go('#/repos?q=', 'tr[data-id]:nth-child(2)');
+    const second = page.locator('tr[data-id]').nth(1);
+    const path = await second.getAttribute('data-path');
+    await second.getByRole('button', { name: `Actions for ${path}` }).focus();
+    await page.keyboard.press('ArrowDown');
+    await page.waitForSelector('[role="menu"]');
+    assert.equal(await page.evaluate(() => document.activeElement.closest('tr') && document.activeElement.closest('tr').dataset.path), path, 'the focus is in this row\'s menu');
+    assert.equal(await page.evaluate(() => document.activeElement.getAttribute('role')), 'menuitem');
+    await page.keyboard.press('Escape');
+    await page.waitForSelector('[role="menu"]', { state: 'detached' });
+    // on a phone: tap the button, then Escape (a hardware keyboard) closes the menu
+    const ctx = await browser.newContext({ viewport: { width: 400, height: 800 }, hasTouch: true, isMobile: true });
+    const phone = await ctx.newPage();
+    await login(phone, mrgate.base);
+    await phone.waitForSelector('tr[data-id]');
+    const row = phone.locator('tr[data-id]').first();
+    await row.locator('button[aria-haspopup="menu"]').tap();
+    await phone.waitForSelector('[role="menu"]');
+    await phone.locator('h1').tap();
+    await phone.waitForSelector('[role="menu"]', { state: 'detached' });
+    await row.locator('button[aria-haspopup="menu"]').tap();
+    await phone.waitForSelector('[role="menu"]');
+    await phone.keyboard.press('Escape');
+    await phone.waitForSelector('[role="menu"]', { state: 'detached' });
+    await ctx.close();
+  });
+
+  it('puts the repos that would fail first and asks before applying to the others', async () => {
+    const rows = (await api.get('/api/repos?limit=3&q=acme-0001')).data.items;
+    const bad = rows[1];
+    // the preview and the apply both read the hooks of the bad repo: GitLab refuses both times
+    await sim.post('/__sim/script', { method: 'GET', path: `/api/v4/projects/${bad.id}/hooks`, responses: [{ status: 403, body: { message: '403 Forbidden' } }, { status: 403, body: { message: '403 Forbidden' } }] });
+    await go('#/repos?q=acme-0001', 'tr[data-id]');
+    for (const r of rows) await page.click(`tr[data-id="${r.id}"] input[type="checkbox"]`);
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).uncheck();
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-plan-summary]').waitFor();
+    assert.match(await modal.locator('[data-plan-summary]').innerText(), /3 repositories selected · 2 change on GitLab · 0 need no GitLab change · 1 would fail\./);
+    const first = modal.locator('tr[data-plan-item]').first();
+    assert.equal(await first.getAttribute('data-result'), 'error', 'errors first');
+    assert.match(await first.innerText(), /would fail.*token needs Maintainer/s);
+    const apply = modal.locator('button[data-action="apply"]');
+    assert.equal(await apply.innerText(), 'Apply to the 2 that can be applied');
+    assert.equal(await apply.isDisabled(), true, 'not before the user confirms');
+    await modal.getByRole('checkbox', { name: /Apply to the 2 that can be applied \(1 would fail\)/ }).check();
+    await shot(page, 'configure-partial', { fullPage: false });
+    await apply.click();
+    await page.waitForURL(/#\/jobs\/\d+/);
+    await until(async () => (await page.locator('[role="progressbar"]').getAttribute('aria-valuenow')) === '100', { what: 'the job' });
+    for (const r of rows) {
+      const got = (await api.get(`/api/repos/${r.id}`)).data;
+      assert.equal(got.config.block_merge, false);
+      // block_merge off differs from the default: the repos are exceptions, gated
+      if (r.id === bad.id) assert.equal(got.status, 'error', got.path_with_namespace);
+      else assert.ok(['gated', 'exception'].includes(got.status), `${got.path_with_namespace}: ${got.status}`);
+    }
+  });
+
+  it('says at once when GitLab refuses the token', async () => {
+    await sim.post('/__sim/tokens/revoke', { token: TOKEN });
+    const one = (await api.get('/api/repos?limit=1&q=acme-00002')).data.items[0];
+    const r = await api.post('/api/configure', { selection: { ids: [one.id] }, config: { comment: 'off' }, reapply: true });
+    assert.equal(r.status, 202, JSON.stringify(r.data));
+    await until(async () => (await api.get(`/api/jobs/${r.data.apply.job_id}`)).data.finished, { what: 'the job' });
+    assert.equal((await api.get('/api/connection')).data.token.status, 'revoked');
+    await page.reload();
+    await page.waitForSelector('[data-banner="error"]');
+    assert.match(await page.locator('[data-banner="error"]').innerText(), /The GitLab token was revoked: GitLab writes are stopped until the token is updated on the Connection page\./);
+    await shot(page, 'token-revoked');
+  });
+
+  it('passes axe on the group tree, an open dialog and the configs table', async () => {
+    await go('#/repos?q=', '.tree button[data-group="acme/team01"]');
+    assert.deepEqual(await axe(page, ['listitem', 'list']), []);
+    await page.click('input[data-select-page]');
+    await page.click('button[data-action="configure"]');
+    await page.locator('[role="dialog"][data-modal="configure"] [data-config-form]').waitFor();
+    assert.deepEqual(await axe(page, ['landmark-no-duplicate-banner', 'landmark-no-duplicate-contentinfo', 'landmark-unique']), []);
+    await page.keyboard.press('Escape');
+    await api.put('/api/configs/groups/acme/team01', { fail_on: 'critical' });
+    await go('#/configs', 'h1:text("Defaults and group configs")');
+    await page.waitForSelector('table');
+    assert.deepEqual(await axe(page, ['empty-table-header']), []);
+  });
+
+  it('hides what is hidden on the login page', async () => {
+    const ctx = await browser.newContext();
+    const p = await ctx.newPage();
+    await p.goto(`${mrgate.base}/`);
+    await p.waitForSelector('form.login');
+    assert.equal(await p.locator('#logout').isVisible(), false, '"Log out" on the login page');
+    await ctx.close();
+  });
+
+  it('logged no console errors and no unexpected HTTP errors', () => {
+    assert.deepEqual(problems, []);
+  });
+});

@@ -1,0 +1,288 @@
+"""HTTP: the bulk flow a user can trust (issue 11), against the GitLab simulator.
+
+Shows: a configure of every repo (no filter: the default level) works, dry run and apply, from the API and the
+CLI; a read-only connection never sends a write: configure answers 409 token_read_only and GitLab sees no call;
+a token revoked in the middle of an apply job is refused by GitLab at most once, every remaining item ends with
+the reason without a call, and /api/connection says so at once; scan types without a scanner on this server are
+named by the API, refused unless confirmed, and a config with no scan at all is a 400.
+"""
+import time
+
+import harness
+from harness import Mrgate, run
+from sim import Sim
+
+N = 12
+TOKEN = "glpat-bulk-trust-write"
+RO_TOKEN = "glpat-bulk-trust-read"
+MID_TOKEN = "glpat-bulk-trust-midjob"
+
+sim = Sim("bulk_trust_sim")
+sim.add_token(TOKEN, access={"acme": 50})
+sim.add_token(RO_TOKEN, scopes=["read_api"], access={"acme": 50})
+sim.add_token(MID_TOKEN, access={"acme": 50})
+sim.seed("acme", projects=N, depth=2, fanout=2)
+ENV = {"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info", "MRGATE_RESYNC_INTERVAL": "86400"}
+IAC_SCANNER = "printf '{\"version\":\"2.1.0\",\"runs\":[]}'"
+
+
+def connect_and_sync(c, token):
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": token})
+    assert r.status == 200, r.body
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        s = c.get("/api/sync").json()
+        if s["state"] != "running":
+            assert s["state"] == "done", s
+            break
+        time.sleep(0.1)
+    else:
+        raise AssertionError("sync did not finish")
+    r = c.get("/api/repos?limit=1").json()
+    assert r["count"] == N, r
+
+
+def wait_job(c, job_id, timeout=60):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        j = c.get(f"/api/jobs/{job_id}?items_limit=0").json()
+        if j["finished"]:
+            return j
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} did not finish")
+
+
+def all_items(c, job_id):
+    out, cursor = [], None
+    while True:
+        r = c.get(f"/api/jobs/{job_id}?items_limit=5" + (f"&items_cursor={cursor}" if cursor else ""))
+        assert r.status == 200, r.body
+        j = r.json()
+        out += j["items"]
+        cursor = j.get("items_next_cursor")
+        if not cursor:
+            return out
+
+
+def hooked_projects(srv):
+    url = srv.base + "/hooks/gitlab"
+    return {h["project_id"] for h in sim.hooks() if h["url"] == url}
+
+
+main = Mrgate("bulk_trust", env=dict(ENV, MRGATE_SCANNER_IAC=IAC_SCANNER))
+c = main.login()
+connect_and_sync(c, TOKEN)
+
+
+# --- defect 1: a configure of every repo (the default level) --------------------------------------------------
+
+def test_select_all_without_filter_dry_run_and_apply():
+    body = {"selection": {"filter": {}}, "config": {"enabled": True, "fail_on": "high", "scans": ["secrets"],
+                                                       "block_merge": True}}
+    r = c.post("/api/configure", dict(body, dry_run=True))
+    assert r.status == 200, (r.status, r.body)
+    d = r.json()
+    assert d["summary"]["level"] == "default" and d["summary"]["selected"] == N, d["summary"]
+    assert len(d["plan"]) == N, d
+    assert not hooked_projects(main), "a dry run wrote to GitLab"
+    r = c.post("/api/configure", body)
+    assert r.status == 202, (r.status, r.body)
+    j = wait_job(c, r.json()["apply"]["job_id"])
+    assert j["failed"] == 0, j
+    assert len(hooked_projects(main)) == N
+    cfg = c.get("/api/configs/default").json()["config"]
+    assert cfg["fail_on"] == "high" and cfg["block_merge"] is True, cfg
+    gated = c.get("/api/repos?status=gated&limit=1").json()["count"]
+    assert gated == N, gated
+
+
+def test_cli_configure_every_repo():
+    r = main.cli("configure", "--repos", "**", "--fail-on", "critical", "--dry-run")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert c.get("/api/configs/default").json()["config"]["fail_on"] == "high", "a dry run stored the config"
+    r = main.cli("configure", "--repos", "**", "--fail-on", "critical")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
+    assert c.get("/api/configs/default").json()["config"]["fail_on"] == "critical"
+
+
+# --- defect 3: a read-only connection never writes ------------------------------------------------------------
+
+def test_read_only_connection_configure_is_409_without_gitlab_calls():
+    ro = Mrgate("bulk_trust_ro", env=ENV)
+    rc = ro.login()
+    connect_and_sync(rc, RO_TOKEN)
+    conn = rc.get("/api/connection").json()
+    assert conn["capability"] == "read_only", conn
+    ids = [x["id"] for x in rc.get("/api/repos?limit=5").json()["items"]]
+    sim.reset_counters()
+    for sel in ({"ids": ids}, {"filter": {}}, {"filter": {"group": "acme"}}):
+        r = rc.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}})
+        assert r.status == 409, (sel, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "token_read_only", e
+        assert "api scope" in e["message"] and "update" in e["message"], e
+    r = ro.cli("configure", "--repos", "**", "--fail-on", "low")
+    assert r.returncode != 0 and "read-only" in r.stderr and "api scope" in r.stderr, (r.returncode, r.stderr)
+    time.sleep(1)  # nothing should be queued either: give a worker the time to (wrongly) act
+    counters = sim.counters()
+    assert counters["total"] == 0, counters
+    assert rc.get("/api/jobs").json()["items"] == [], "a job was created"
+    assert rc.get("/api/configs/default").json()["config"].get("fail_on") != "low", "the config was stored"
+    ro.stop()
+
+
+# --- defect 4: a token refused mid-job is noticed at once ------------------------------------------------------
+
+def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
+    mid = Mrgate("bulk_trust_mid", env=dict(ENV, MRGATE_GITLAB_CONCURRENCY="1", MRGATE_WORKERS="1"))
+    mc = mid.login()
+    connect_and_sync(mc, MID_TOKEN)
+    assert mc.get("/api/connection").json()["token"]["status"] == "ok"
+    sim.set_faults(latency_ms=150)
+    try:
+        r = mc.post("/api/configure", {"selection": {"filter": {}}, "config": {"enabled": True}})
+        assert r.status == 202, (r.status, r.body)
+        job_id = r.json()["apply"]["job_id"]
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            j = mc.get(f"/api/jobs/{job_id}?items_limit=0").json()
+            if j["done"] >= 2:
+                break
+            time.sleep(0.05)
+        assert not j["finished"], f"the job ended before the token could be revoked: {j}"
+        sim.revoke_token(MID_TOKEN)
+        sim.reset_counters()  # from here on, every request GitLab receives is answered 401
+        j = wait_job(mc, job_id)
+    finally:
+        sim.set_faults()
+    counters = sim.counters()
+    assert counters["total"] <= 1, f"GitLab was called {counters['total']} times after the revocation: {counters}"
+    items = all_items(mc, job_id)
+    assert len(items) == N, (len(items), items)
+    refused = [x for x in items if x["result"] == "error"]
+    assert refused and j["failed"] == len(refused), j
+    for x in refused:
+        assert "revoked" in x["message"], x
+    conn = mc.get("/api/connection").json()
+    assert conn["token"]["status"] == "revoked", conn
+    assert "update" in conn["token"]["problem"], conn
+    mid.stop()
+
+
+# --- defect 6: one paging convention ----------------------------------------------------------------------------
+
+def walk(path, key="items", limit_param="limit", cursor_param="cursor", next_key="next_cursor", limit=2):
+    out, cursor, pages = [], None, 0
+    sep = "&" if "?" in path else "?"
+    while True:
+        r = c.get(f"{path}{sep}{limit_param}={limit}" + (f"&{cursor_param}={cursor}" if cursor else ""))
+        assert r.status == 200, (path, r.status, r.body)
+        page = r.json()
+        assert len(page[key]) <= limit, page
+        out += page[key]
+        pages += 1
+        cursor = page[next_key]
+        assert cursor is None or isinstance(cursor, str), page
+        if not cursor:
+            return out, pages
+
+
+def test_every_list_pages_with_cursor_and_next_cursor():
+    one = c.get("/api/repos?limit=1").json()["items"][0]["id"]
+    r = c.post("/api/configure", {"selection": {"ids": [one]}, "config": {"comment": "always"}, "reapply": True})
+    assert r.status == 202, r.body  # a second job, of one item
+    wait_job(c, r.json()["apply"]["job_id"])
+    audit_all = c.get("/api/audit?limit=500").json()["items"]
+    audit, pages = walk("/api/audit")
+    assert [a["id"] for a in audit] == [a["id"] for a in audit_all] and pages > 1, (len(audit), pages)
+    jobs_all = c.get("/api/jobs?limit=500").json()["items"]
+    jobs, pages = walk("/api/jobs", limit=1)
+    assert [j["id"] for j in jobs] == [j["id"] for j in jobs_all] and pages == len(jobs_all) >= 2, (jobs, pages)
+    job_id = jobs_all[-1]["id"]
+    items, pages = walk(f"/api/jobs/{job_id}", limit_param="items_limit", cursor_param="items_cursor",
+                        next_key="items_next_cursor", limit=5)
+    assert len(items) == N and len({i["id"] for i in items}) == N and pages == 3, (len(items), pages)
+    repos, _ = walk("/api/repos", limit=5)
+    assert len(repos) == N
+    for path in ("/api/audit?before=5", "/api/audit?cursor=x", "/api/jobs?cursor=-1"):
+        r = c.get(path)
+        assert r.status == 400 or "before" in path, (path, r.status)
+
+
+# --- defect 9: a GitLab URL that includes the group path --------------------------------------------------------
+
+def test_gitlab_url_with_group_path_says_what_to_enter():
+    srv = Mrgate("bulk_trust_url", env=ENV)
+    cc = srv.login()
+    r = cc.put("/api/connection", {"gitlab_url": sim.base + "/acme/team01", "group": "acme", "token": TOKEN})
+    assert r.status == 400, (r.status, r.body)
+    e = r.json()
+    assert e["error"] == "invalid_input", e
+    assert "the address of the GitLab instance, " + sim.base + "," in e["message"], e
+    assert "token's user" not in e["message"], e
+    srv.stop()
+
+
+# --- defect 5: scan types without a scanner -----------------------------------------------------------------
+
+def test_api_names_the_scanners_of_this_server():
+    r = c.get("/api/scanners")
+    assert r.status == 200, r.body
+    by = {x["scan"]: x for x in r.json()["items"]}
+    assert set(by) == {"secrets", "sast", "dependencies", "iac", "license", "malware"}, by
+    assert by["secrets"]["available"] and by["secrets"]["builtin"], by["secrets"]
+    assert by["iac"]["available"] and not by["iac"]["builtin"], by["iac"]
+    for s in ("sast", "dependencies", "license", "malware"):
+        assert by[s]["available"] is False and by[s]["setting"] == "MRGATE_SCANNER_" + s.upper(), by[s]
+    assert "printf" not in r.body.decode(), "the scanner command line is not shown"
+
+
+def test_scan_without_scanner_needs_confirmation():
+    ids = [x["id"] for x in c.get("/api/repos?limit=3").json()["items"]]
+    before = [c.get(f"/api/repos/{i}").json()["config"]["scans"] for i in ids]
+    body = {"selection": {"ids": ids}, "config": {"scans": ["secrets", "dependencies"]}}
+    for dry in (True, False):
+        r = c.post("/api/configure", dict(body, dry_run=dry))
+        assert r.status == 400, (dry, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "no_scanner" and "dependencies" in e["message"], e
+        assert "confirm_no_scanner" in e["message"], e
+    assert [c.get(f"/api/repos/{i}").json()["config"]["scans"] for i in ids] == before, "stored without a scanner"
+    r = main.cli("configure", "--repos", "acme/**", "--scans", "secrets,dependencies")
+    assert r.returncode != 0 and "no scanner on this server for dependencies" in r.stderr, (r.returncode, r.stderr)
+    # a type that has a scanner here needs no confirmation
+    r = c.post("/api/configure", {"selection": {"ids": ids}, "config": {"scans": ["secrets", "iac"]}})
+    assert r.status in (200, 202), r.body
+    r = c.post("/api/configure", dict(body, confirm_no_scanner=True))
+    assert r.status in (200, 202), r.body
+    assert all(c.get(f"/api/repos/{i}").json()["config"]["scans"] == ["secrets", "dependencies"] for i in ids)
+
+
+def test_zero_scans_is_400():
+    ids = [x["id"] for x in c.get("/api/repos?limit=2").json()["items"]]
+    for path, body in (("/api/configure", {"selection": {"ids": ids}, "config": {"scans": []}}),
+                       ("/api/configs/default", {"scans": []})):
+        r = c.post(path, body) if path == "/api/configure" else c.put(path, body)
+        assert r.status == 400, (path, r.status, r.body)
+        assert "scans" in r.json()["message"] and "no scan" in r.json()["message"], r.body
+
+
+def test_configure_without_fields_is_400():
+    r = c.post("/api/configure", {"selection": {"filter": {}}, "config": {}})
+    assert r.status == 400 and "no field" in r.json()["message"], r.body
+
+
+run([
+    test_gitlab_url_with_group_path_says_what_to_enter,
+    test_api_names_the_scanners_of_this_server,
+    test_scan_without_scanner_needs_confirmation,
+    test_zero_scans_is_400,
+    test_configure_without_fields_is_400,
+    test_select_all_without_filter_dry_run_and_apply,
+    test_cli_configure_every_repo,
+    test_every_list_pages_with_cursor_and_next_cursor,
+    test_read_only_connection_configure_is_409_without_gitlab_calls,
+    test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason,
+])
