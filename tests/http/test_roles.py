@@ -51,6 +51,7 @@ ROUTES = {
     ("POST", "/api/jobs/{id}/retry"): ("editor", "/api/jobs/999999/retry", {}),
     ("POST", "/api/jobs/{id}/cancel"): ("editor", "/api/jobs/999999/cancel", {}),
     ("GET", "/api/settings"): ("viewer", "/api/settings", None),
+    ("GET", "/api/scanners"): ("viewer", "/api/scanners", None),
     ("PUT", "/api/settings"): ("admin", "/api/settings", {"resync_interval": 1}),
     ("GET", "/api/users"): ("admin", "/api/users", None),
     ("POST", "/api/users"): ("admin", "/api/users", {"username": "x"}),
