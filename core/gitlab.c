@@ -565,6 +565,19 @@ static const char *skip_ws(const char *s)
 	return s;
 }
 
+/* Milliseconds from now until t, in [0, one day], without overflow whatever the two times. */
+static int64_t ms_until(time_t t, time_t now)
+{
+	int64_t d;
+	if (__builtin_sub_overflow((int64_t)t, (int64_t)now, &d))
+		d = (int64_t)t > (int64_t)now ? INT64_MAX : 0;
+	if (d < 0)
+		d = 0;
+	if (d > 86400)
+		d = 86400;
+	return d * 1000;
+}
+
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out)
 {
 	char v[128];
@@ -598,12 +611,30 @@ bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_o
 	time_t t = curl_getdate(v, NULL);
 	if (t == (time_t)-1)
 		return false;
-	int64_t d = ((int64_t)t - (int64_t)now) * 1000;
-	if (d < 0)
-		d = 0;
-	if (d > 86400 * 1000LL)
-		d = 86400 * 1000LL;
-	*delay_ms_out = d;
+	*delay_ms_out = ms_until(t, now);
+	return true;
+}
+
+bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out)
+{
+	if (!value)
+		return false;
+	value = skip_ws(value);
+	size_t n = strlen(value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
+		n--;
+	if (n == 0 || !all_digits(value, n))
+		return false;
+	/* Saturate instead of overflowing: any time past year 300,000 is "more than a day away" anyway. */
+	int64_t secs = 0;
+	for (size_t i = 0; i < n; i++) {
+		secs = secs * 10 + (value[i] - '0');
+		if (secs > 10000000000000LL) {
+			secs = 10000000000000LL;
+			break;
+		}
+	}
+	*delay_ms_out = ms_until((time_t)secs, now);
 	return true;
 }
 
@@ -1326,10 +1357,10 @@ static bool parse_i64(const char *s, int64_t *out)
 /* Feed RateLimit-Remaining / RateLimit-Reset to the limiter. */
 static void observe_ratelimit(struct xfer *x, int64_t now_ms)
 {
-	int64_t remaining, reset;
-	if (!parse_i64(x->h_rl_remaining, &remaining) || !parse_i64(x->h_rl_reset, &reset))
+	int64_t remaining, in_ms;
+	if (!parse_i64(x->h_rl_remaining, &remaining) ||
+	    !gitlab_parse_ratelimit_reset(x->h_rl_reset, time(NULL), &in_ms))
 		return;
-	int64_t in_ms = (reset - (int64_t)time(NULL)) * 1000;
 	if (in_ms <= 0)
 		return;
 	ratelimit_observe(x->gl->rl, now_ms, remaining, in_ms + 1000); /* +1 s: the reset has 1 s granularity */
@@ -1458,13 +1489,10 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 			return;
 		}
 		if (http == 429) {
-			int64_t delay = -1, reset;
+			int64_t delay = -1;
 			if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) &&
-			    parse_i64(x->h_rl_reset, &reset) && reset > 0) {
-				delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
-				if (delay < 0)
-					delay = 0;
-			}
+			    gitlab_parse_ratelimit_reset(x->h_rl_reset, time(NULL), &delay))
+				delay += 1000; /* the reset has 1 s granularity */
 			if (delay < 0) {
 				int64_t b = backoff_ms(gl, x->attempt);
 				delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */

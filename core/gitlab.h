@@ -204,6 +204,12 @@ void gitlab_path_template(const char *path, char *buf, size_t cap);
  */
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out);
 
+/*
+ * RateLimit-Reset: the Unix time (seconds) the window resets, compared with `now`. true with *delay_ms_out in
+ * [0, one day] (a time in the past gives 0, any larger wait is capped); false when not a plain decimal number.
+ */
+bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out);
+
 /* The URL of the rel="next" entry of a Link header; *url_out is malloc'd (caller frees). false when absent. */
 bool gitlab_parse_link_next(const char *link, char **url_out);
 
