@@ -1183,8 +1183,8 @@ static bool ensure_tree(struct run *r)
 		snprintf(r->tree_error, sizeof(r->tree_error), "could not create the tree directory");
 		goto out;
 	}
-	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, r->deadline_ms, r->tree,
-				   sizeof(r->tree), err, sizeof(err));
+	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, SCANRUN_MAX_ENTRIES,
+				   r->deadline_ms, r->tree, sizeof(r->tree), err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		r->timed_out = true;
 	if (st != CORE_OK) {

@@ -60,6 +60,7 @@ struct gitlab {
 	char *base;     /* "https://host", for messages */
 	char *token;    /* sodium_malloc'd; only used to scrub messages */
 	char *ca_bundle;
+	char *ca_pem; /* CA bundle as PEM text, handed to libcurl as a blob */
 	long connect_timeout_ms, total_timeout_ms, backoff_base_ms, backoff_max_ms, max_pause_ms;
 	size_t max_response;
 	int max_retries;
@@ -225,6 +226,11 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 		if (!gl->ca_bundle)
 			goto out;
 	}
+	if (o->ca_bundle_pem && *o->ca_bundle_pem) {
+		gl->ca_pem = strdup(o->ca_bundle_pem);
+		if (!gl->ca_pem)
+			goto out;
+	}
 	gl->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	gl->total_timeout_ms = o->total_timeout_ms > 0 ? o->total_timeout_ms : 60000;
 	gl->max_response = o->max_response_bytes > 0 ? o->max_response_bytes : (size_t)32 << 20;
@@ -279,6 +285,7 @@ out:
 		if (gl->token)
 			sodium_free(gl->token);
 		free(gl->ca_bundle);
+		free(gl->ca_pem);
 		free(gl->api_root);
 		free(gl->base);
 		free(gl);
@@ -305,6 +312,7 @@ void gitlab_free(struct gitlab *gl)
 	slist_free_zeroed(gl->hdrs_json);
 	sodium_free(gl->token);
 	free(gl->ca_bundle);
+	free(gl->ca_pem);
 	free(gl->api_root);
 	free(gl->base);
 	free(gl->rows);
@@ -1296,6 +1304,10 @@ static bool xfer_setup(struct xfer *x, CURL *eh)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (gl->ca_bundle)
 		SET(CURLOPT_CAINFO, gl->ca_bundle);
+	if (gl->ca_pem) {
+		struct curl_blob ca = {.data = gl->ca_pem, .len = strlen(gl->ca_pem), .flags = CURL_BLOB_COPY};
+		SET(CURLOPT_CAINFO_BLOB, &ca);
+	}
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)gl->max_response);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, x);

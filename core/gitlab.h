@@ -50,6 +50,7 @@ struct gitlab_opts {
 	                               unless the URL already ends with it; http:// or https:// only */
 	const char *token;          /* PAT, group/project access token or service-account token */
 	const char *ca_bundle_file; /* PEM file of CAs to trust instead of the system's; NULL = system store */
+	const char *ca_bundle_pem;  /* or PEM text of those CAs, kept in memory (CURLOPT_CAINFO_BLOB): no file */
 	long connect_timeout_ms;    /* 0 = 10,000 */
 	long total_timeout_ms;      /* per HTTP exchange; 0 = 60,000 */
 	size_t max_response_bytes;  /* 0 = 32 MiB */

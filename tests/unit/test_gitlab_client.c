@@ -265,6 +265,7 @@ static long stat_int(const char *key)
 struct gl_cfg {
 	const char *base;
 	const char *ca;
+	const char *ca_pem;
 	int retries;
 	long total_ms;
 	size_t max_bytes;
@@ -280,6 +281,7 @@ static struct gitlab *new_gl(struct gl_cfg c)
 	o.base_url = c.base ? c.base : plain.base;
 	o.token = TOKEN;
 	o.ca_bundle_file = c.ca;
+	o.ca_bundle_pem = c.ca_pem;
 	o.connect_timeout_ms = 2000;
 	o.total_timeout_ms = c.total_ms ? c.total_ms : 5000;
 	o.max_response_bytes = c.max_bytes;
@@ -704,6 +706,30 @@ static void test_tls(void)
 	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_OK);
 	const char *u = NULL;
 	CHECK(r && jsonx_str(r->json, "username", &u) && strcmp(u, "bot") == 0);
+	gitlab_response_free(r);
+	gitlab_free(gl);
+
+	/* the same CA as PEM text in memory (how a stored connection passes it: no file) */
+	char pem[16384];
+	FILE *f = fopen(tls.cert, "r");
+	REQUIRE(f);
+	size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = pem, .retries = 2});
+	REQUIRE(gl);
+	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_OK);
+	gitlab_response_free(r);
+	gitlab_free(gl);
+	/* and a PEM of some other CA is refused like no CA at all */
+	const char *other = strstr(pem, "-----BEGIN CERTIFICATE-----");
+	REQUIRE(other);
+	char wrong[16384];
+	snprintf(wrong, sizeof(wrong), "%.*sX%s", (int)(other - pem) + 40, pem, other + 41); /* one byte changed */
+	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = wrong, .retries = 2});
+	REQUIRE(gl);
+	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_EUNAVAIL);
+	CHECK(r && r->kind == GITLAB_ERR_TLS);
 	gitlab_response_free(r);
 	gitlab_free(gl);
 }
