@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — install the Debian packages mrgate builds, runs and tests with.
 # Idempotent and silent when everything is present. Runs apt-get through sudo when not root.
+# `scripts/deps.sh fuzz` also installs what `make fuzz` needs (Debian's clang and its libFuzzer runtime).
 set -euo pipefail
 
 packages=(
@@ -11,6 +12,9 @@ packages=(
   python3 python3-gitlab python3-yaml
   chromium
 )
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do
