@@ -417,16 +417,18 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 		 * handed to scanners points nowhere else. */
 		mode_t type = archive_entry_filetype(e);
 		const char *p = member_path(real, archive_entry_pathname(e), path, PATH_MAX);
-		if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
-			skipped++;
-			archive_read_data_skip(in);
-			continue;
-		}
+		/* Every member's declared size counts, written or not: skipping data still inflates it. */
 		la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
 		if (size < 0 || (uint64_t)size > max_bytes - total) {
 			st = CORE_ETOOLARGE;
 			snprintf(err, errlen, "the repository archive unpacks to more than %zu bytes", max_bytes);
 			goto out;
+		}
+		if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
+			skipped++;
+			total += (size_t)size;
+			archive_read_data_skip(in);
+			continue;
 		}
 		archive_entry_set_pathname(e, p);
 		archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : (archive_entry_perm(e) & 0111) ? 0755 : 0644);
