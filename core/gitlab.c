@@ -1357,10 +1357,11 @@ static int64_t backoff_ms(const struct gitlab *gl, int attempt)
 	return (int64_t)randombytes_uniform((uint32_t)cap + 1);
 }
 
+/* A header's decimal value of at most 12 digits: any arithmetic on it in seconds or milliseconds stays in int64. */
 static bool parse_i64(const char *s, int64_t *out)
 {
 	size_t n = strlen(s);
-	if (!all_digits(s, n) || n > 18)
+	if (!all_digits(s, n) || n > 12)
 		return false;
 	*out = strtoll(s, NULL, 10);
 	return true;
@@ -1501,10 +1502,13 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 			return;
 		}
 		if (http == 429) {
-			int64_t delay = -1;
+			int64_t delay = -1, reset;
 			if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) &&
-			    gitlab_parse_ratelimit_reset(x->h_rl_reset, time(NULL), &delay))
-				delay += 1000; /* the reset has 1 s granularity */
+			    parse_i64(x->h_rl_reset, &reset) && reset > 0) {
+				delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
+				if (delay < 0)
+					delay = 0;
+			}
 			if (delay < 0) {
 				int64_t b = backoff_ms(gl, x->attempt);
 				delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */

@@ -84,6 +84,9 @@ static const char SCRIPT[] =
     "{'name': 'ok', 'path': '/api/v4/ok', 'responses': [{'json': {'ok': true}}]},"
     "{'name': 'rl0', 'path': '/api/v4/rl0', 'responses': [{'json': [], 'headers': {'RateLimit-Remaining': '0',"
     "  'RateLimit-Reset': '$NOW+1'}}]},"
+    /* hostile: a reset so far away that reset * 1000 wraps negative in int64 */
+    "{'name': 'rlhuge', 'path': '/api/v4/rlhuge', 'responses': [{'json': [], 'headers': {'RateLimit-Remaining': "
+    "'0', 'RateLimit-Reset': '10000000000000000'}}]},"
     /* error bodies, verbatim from GITLAB-API.md 1.1 */
     "{'path': '/api/v4/e/unknown', 'responses': [{'status': 401, 'json': {'message': '401 Unauthorized'}}]},"
     "{'path': '/api/v4/e/expired', 'responses': [{'status': 401, 'headers': {'WWW-Authenticate': 'Bearer "
@@ -570,6 +573,25 @@ static void test_429_http_date_and_ratelimit_reset(void)
 	gitlab_free(gl);
 }
 
+/* A hostile RateLimit-Reset neither overflows (UBSan in make test-asan) nor is ignored: "none left until the
+ * far future" pauses everyone for the longest pause, and calls then fail at once instead of waiting. */
+static void test_ratelimit_reset_far_future(void)
+{
+	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 1, .max_pause_ms = 5000});
+	REQUIRE(gl);
+	struct gitlab_response *r = NULL;
+	CHECK_INT(gitlab_request(gl, "GET", "/rlhuge", NULL, &r), CORE_OK);
+	gitlab_response_free(r);
+	r = NULL;
+	long before = hits("ok");
+	int64_t t0 = now_ms();
+	CHECK_INT(gitlab_request(gl, "GET", "/ok", NULL, &r), CORE_ETHROTTLED);
+	CHECK_INT(hits("ok"), before);
+	CHECK(now_ms() - t0 < 1500);
+	gitlab_response_free(r);
+	gitlab_free(gl);
+}
+
 static void test_429_too_long_fails_fast(void)
 {
 	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3, .max_pause_ms = 5000});
@@ -867,6 +889,7 @@ int main(void)
 	RUN(test_429_retry_after_pauses_everyone);
 	RUN(test_429_http_date_and_ratelimit_reset);
 	RUN(test_429_too_long_fails_fast);
+	RUN(test_ratelimit_reset_far_future);
 	RUN(test_error_messages);
 	RUN(test_response_size_cap);
 	RUN(test_timeout_and_unreachable);
