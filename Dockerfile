@@ -1,7 +1,7 @@
 # mrgate: build on Debian 12 with Debian's packages, run as an unprivileged user.
 FROM debian:12 AS build
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      build-essential cmake pkg-config libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev \
+      build-essential cmake pkg-config libarchive-dev libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev \
       libsodium-dev libssl-dev zlib1g-dev python3 && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY CMakeLists.txt ./
@@ -15,7 +15,7 @@ RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release && cmake --build build -j"$(n
 FROM debian:12-slim
 # curl: the HEALTHCHECK below (dash has no /dev/tcp; with TLS on it must speak HTTPS)
 RUN apt-get update && apt-get install -y --no-install-recommends \
-      libcivetweb1 libcurl4 libjson-c5 libpq5 libsodium23 libssl3 ca-certificates curl && rm -rf /var/lib/apt/lists/* \
+      libarchive13 libcivetweb1 libcurl4 libjson-c5 libpq5 libsodium23 libssl3 ca-certificates curl && rm -rf /var/lib/apt/lists/* \
     && useradd --system --home /var/lib/mrgate --create-home mrgate
 COPY --from=build /src/build/mrgate /usr/local/bin/mrgate
 # CivetWeb dlopens libssl.so and libcrypto.so (unversioned, libssl-dev's names) for TLS; these compat libraries carry

@@ -1,13 +1,19 @@
 # mrgate — the two commands a newcomer runs are `make run` and `make test` (see README.md).
 # This Makefile is a thin layer over scripts/.
 
-.PHONY: run test build demo deps db clean bench
+.PHONY: run test test-asan fuzz build demo deps db clean bench
 
 run:            ## install what is missing, build, start the local PostgreSQL, migrate, serve on :8080
 	@scripts/run.sh
 
 test:           ## the whole suite (unit, db, http, sim, e2e) against a fresh test database
 	@scripts/test.sh
+
+test-asan:      ## the whole suite again, built with ASan + LeakSanitizer + UBSan into build-asan/; any report fails
+	@scripts/test-asan.sh
+
+fuzz:           ## build the libFuzzer targets (clang) into build-fuzz/ and run each for FUZZ_SECONDS (default 60)
+	@scripts/fuzz.sh
 
 demo:           ## like run, plus the GitLab simulator seeded with a few hundred repos and a ready token
 	@MRGATE_DEMO=1 scripts/run.sh
@@ -25,5 +31,5 @@ bench:          ## build, then time applying a config to 1,000 simulated repos (
 	@scripts/build.sh
 	@bench/apply
 
-clean:          ## remove the build tree (the database under .mrgate/ is kept)
-	rm -rf build
+clean:          ## remove the build trees (the database under .mrgate/ is kept)
+	rm -rf build build-asan build-fuzz

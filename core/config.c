@@ -47,7 +47,7 @@ static const struct setting settings[] = {
 	 "job worker threads (at least MRGATE_GITLAB_CONCURRENCY are started)"},
 	{"db-pool", "MRGATE_DB_POOL", "48", INT(db_pool, 2, 1000), "maximum database connections"},
 	{"job-lease-ms", "MRGATE_JOB_LEASE_MS", "60000", INT(job_lease_ms, 1000, 3600000),
-	 "milliseconds a job item is leased to a worker; an item of a dead instance is taken over after it"},
+	 "milliseconds a job item or gate run is leased to a worker; those of a dead instance are taken over after it"},
 	{"gitlab-concurrency", "MRGATE_GITLAB_CONCURRENCY", "8", INT(gitlab_concurrency, 1, 256),
 	 "GitLab requests in flight at once, across all workers"},
 	{"gitlab-rate-limit", "MRGATE_GITLAB_RATE_LIMIT", "2000", INT(gitlab_rate_limit, 0, 1000000),

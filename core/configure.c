@@ -67,8 +67,9 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	}
 	keys_array(cfg, keys, sizeof(keys));
 
-	if (req->path_glob && *req->path_glob && !pathglob_valid(req->path_glob)) {
-		snprintf(err, errlen, "the path pattern \"%.100s\" is not a valid glob", req->path_glob);
+	char why[120];
+	if (req->path_glob && *req->path_glob && !pathglob_check(req->path_glob, why, sizeof(why))) {
+		snprintf(err, errlen, "the path pattern \"%.100s\" is not a valid glob: %s", req->path_glob, why);
 		st = CORE_EINVAL;
 		goto out;
 	}

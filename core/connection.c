@@ -84,29 +84,11 @@ struct json_object *connection_info_json(const struct connection_info *ci)
 	return o;
 }
 
-/* Write a CA bundle to a private temporary file for libcurl; the path goes to path_out (cap 64). */
-static enum core_status write_ca_file(const char *pem, char *path_out, size_t cap)
-{
-	snprintf(path_out, cap, "/tmp/mrgate-ca-XXXXXX");
-	int fd = mkstemp(path_out);
-	if (fd < 0)
-		return CORE_EINTERNAL;
-	size_t len = strlen(pem);
-	ssize_t w = write(fd, pem, len);
-	close(fd);
-	if (w != (ssize_t)len) {
-		unlink(path_out);
-		return CORE_EINTERNAL;
-	}
-	return CORE_OK;
-}
-
 struct connection_client {
 	int refs;          /* shared clients only: holders, the cache's own reference included */
 	bool shared;
 	struct gitlab *gl;
 	struct connection_info info;
-	char ca_path[64];
 	char *webhook_secret;
 	struct store *db; /* borrowed (the process's pool): where a token refusal is recorded */
 	char stamp[80];   /* updated_at of the row the client was made from */
@@ -117,8 +99,6 @@ void connection_client_free(struct connection_client *cc)
 	if (!cc)
 		return;
 	gitlab_free(cc->gl);
-	if (cc->ca_path[0])
-		unlink(cc->ca_path);
 	connection_info_clear(&cc->info);
 	crypto_free_secret(cc->webhook_secret);
 	free(cc);
@@ -144,15 +124,11 @@ static enum core_status open_client(const char *url, const char *token, const ch
 				    const struct connection_tuning *tune, struct connection_client *cc, char *err,
 				    size_t errlen)
 {
-	if (ca_pem && *ca_pem && write_ca_file(ca_pem, cc->ca_path, sizeof(cc->ca_path)) != CORE_OK) {
-		snprintf(err, errlen, "could not write the CA bundle to a temporary file");
-		return CORE_EINTERNAL;
-	}
 	struct gitlab_opts o;
 	memset(&o, 0, sizeof(o));
 	o.base_url = url;
 	o.token = token;
-	o.ca_bundle_file = cc->ca_path[0] ? cc->ca_path : NULL;
+	o.ca_bundle_pem = ca_pem && *ca_pem ? ca_pem : NULL; /* in memory: never a file under /tmp */
 	o.requests_per_minute = tune ? tune->requests_per_minute : 0;
 	o.connect_timeout_ms = tune ? tune->connect_timeout_ms : 0;
 	o.total_timeout_ms = tune ? tune->total_timeout_ms : 0;
@@ -513,8 +489,6 @@ out:
 	gitlab_response_free(resp);
 	free(enc);
 	gitlab_free(cc.gl);
-	if (cc.ca_path[0])
-		unlink(cc.ca_path);
 	return st;
 }
 

@@ -816,7 +816,97 @@ struct gate_workers {
 	pthread_t *threads;
 	int n;
 	bool stop; /* under kick_lock */
+	pthread_t heartbeat;
+	bool has_heartbeat;
 };
+
+/*
+ * Leases. A claimed run is leased for env->lease_ms; the heartbeat thread of gate_workers renews the lease of every
+ * run in flight in this process every third of it, like job items (core/jobs.c). A killed instance stops renewing,
+ * so its runs are claimed again by another instance within one lease. Without a heartbeat (lease_ms 0) the lease
+ * covers the whole gate timeout plus a margin, as before.
+ */
+static pthread_cond_t hb_cond = PTHREAD_COND_INITIALIZER; /* with kick_lock: the heartbeat waits here */
+static pthread_mutex_t inflight_mu = PTHREAD_MUTEX_INITIALIZER;
+static int64_t inflight[256 * 4]; /* ids of the runs this process executes (at most one per worker thread) */
+static size_t n_inflight;
+
+static bool inflight_add(int64_t id)
+{
+	bool ok = false;
+	pthread_mutex_lock(&inflight_mu);
+	if (n_inflight < sizeof(inflight) / sizeof(inflight[0])) {
+		inflight[n_inflight++] = id;
+		ok = true;
+	}
+	pthread_mutex_unlock(&inflight_mu);
+	return ok;
+}
+
+static void inflight_remove(int64_t id)
+{
+	pthread_mutex_lock(&inflight_mu);
+	for (size_t i = 0; i < n_inflight; i++)
+		if (inflight[i] == id) {
+			inflight[i] = inflight[--n_inflight];
+			break;
+		}
+	pthread_mutex_unlock(&inflight_mu);
+}
+
+/* Renew the leases of this process's runs in flight; runs whose lease is no longer ours are logged. */
+static void renew_leases(const struct gate_env *env)
+{
+	int64_t ids[sizeof(inflight) / sizeof(inflight[0])];
+	size_t n;
+	pthread_mutex_lock(&inflight_mu);
+	n = n_inflight;
+	memcpy(ids, inflight, n * sizeof(ids[0]));
+	pthread_mutex_unlock(&inflight_mu);
+	if (n == 0)
+		return;
+	char *arr = store_int64_array(ids, n), lease[16];
+	if (!arr)
+		return;
+	snprintf(lease, sizeof(lease), "%d", env->lease_ms);
+	const char *p[] = {arr, env->instance, lease};
+	PGresult *res = NULL;
+	if (store_query(env->db,
+			"UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond',"
+			" heartbeat_at = now()"
+			" WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
+			3, p, &res) == CORE_OK &&
+	    (size_t)PQntuples(res) < n)
+		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)",
+			 n - (size_t)PQntuples(res), n);
+	PQclear(res);
+	free(arr);
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	int every = w->env.lease_ms / 3 > 0 ? w->env.lease_ms / 3 : 1;
+	pthread_mutex_lock(&kick_lock);
+	while (!w->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += every / 1000;
+		ts.tv_nsec += (long)(every % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&hb_cond, &kick_lock, &ts);
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&kick_lock);
+		renew_leases(&w->env);
+		pthread_mutex_lock(&kick_lock);
+	}
+	pthread_mutex_unlock(&kick_lock);
+	return NULL;
+}
 
 static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 
@@ -902,6 +992,14 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 		free(w);
 		return NULL;
 	}
+	if (w->env.lease_ms > 0) {
+		w->has_heartbeat = pthread_create(&w->heartbeat, NULL, heartbeat_main, w) == 0;
+		if (!w->has_heartbeat) {
+			/* no heartbeat: fall back to leases that cover the whole run */
+			log_warn("could not start the gate lease heartbeat: %s", strerror(errno));
+			w->env.lease_ms = 0;
+		}
+	}
 	log_info("%d gate worker%s started", w->n, w->n == 1 ? "" : "s");
 	return w;
 }
@@ -913,9 +1011,12 @@ void gate_workers_stop(struct gate_workers *w)
 	pthread_mutex_lock(&kick_lock);
 	w->stop = true;
 	pthread_cond_broadcast(&kick_cond);
+	pthread_cond_broadcast(&hb_cond);
 	pthread_mutex_unlock(&kick_lock);
 	for (int i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
+	if (w->has_heartbeat)
+		pthread_join(w->heartbeat, NULL);
 	free(w->threads);
 	free(w);
 }
@@ -1223,8 +1324,8 @@ static bool ensure_tree(struct run *r)
 		snprintf(r->tree_error, sizeof(r->tree_error), "could not create the tree directory");
 		goto out;
 	}
-	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, r->deadline_ms, r->tree,
-				   sizeof(r->tree), err, sizeof(err));
+	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, SCANRUN_MAX_ENTRIES,
+				   r->deadline_ms, r->tree, sizeof(r->tree), err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		r->timed_out = true;
 	if (st != CORE_OK) {
@@ -1846,15 +1947,17 @@ enum core_status gate_run_next(const struct gate_env *env, bool *ran_out)
 	PGresult *res = NULL;
 	char lease[16];
 	*ran_out = false;
-	snprintf(lease, sizeof(lease), "%d", env->timeout_s + LEASE_MARGIN_S);
+	/* with a heartbeat (gate_workers): one lease, renewed; else the whole run and a margin, in milliseconds */
+	snprintf(lease, sizeof(lease), "%lld",
+		 env->lease_ms > 0 ? (long long)env->lease_ms : ((long long)env->timeout_s + LEASE_MARGIN_S) * 1000);
 	enum core_status st = store_get(env->db, &c);
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {env->instance, lease};
 	st = store_exec(c,
 			"UPDATE gate_runs SET state = 'running', lease_owner = $1,"
-			" lease_until = now() + make_interval(secs => $2::integer), attempts = attempts + 1,"
-			" started_at = coalesce(started_at, now())"
+			" lease_until = now() + $2::bigint * interval '1 millisecond', heartbeat_at = now(),"
+			" attempts = attempts + 1, started_at = coalesce(started_at, now())"
 			" WHERE id = (SELECT id FROM gate_runs"
 			"   WHERE (state = 'queued' AND (lease_until IS NULL OR lease_until <= now()))"
 			"      OR (state = 'running' AND lease_until < now())"
@@ -1892,12 +1995,17 @@ enum core_status gate_run_next(const struct gate_env *env, bool *ran_out)
 	r->deadline_ms = r->started_ms + (int64_t)env->timeout_s * 1000;
 	r->timings = json_object_new_object();
 	log_debug("gate run %lld claimed (attempt %d)", (long long)r->id, r->attempts);
+	bool renewed = env->lease_ms > 0 && inflight_add(r->id);
+	if (env->lease_ms > 0 && !renewed)
+		log_warn("gate run %lld: no heartbeat slot, its lease may run out before it ends", (long long)r->id);
 	if (r->attempts > GATE_MAX_ATTEMPTS + 1) {
 		/* a run that keeps dying with its worker: give up with a final answer */
 		fail_run(r, "gave up after repeated worker failures", true);
 	} else {
 		execute(r);
 	}
+	if (renewed)
+		inflight_remove(r->id);
 	run_free(r);
 	free(r);
 	return CORE_OK;

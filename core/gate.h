@@ -5,8 +5,9 @@
  *
  * Design: the webhook receiver (core/webhook.c) stores a gate run (state queued) in the same transaction as the
  * event and commits before GitLab gets its 2xx. Worker threads (gate_workers_start, in every `mrgate serve`)
- * claim queued runs with FOR UPDATE SKIP LOCKED under a lease (the gate timeout plus a margin); a run whose worker
- * died is claimed again when its lease ends, so a crash between store and run loses nothing. One run:
+ * claim queued runs with FOR UPDATE SKIP LOCKED under a lease (env->lease_ms, renewed by a heartbeat thread every
+ * third of it, like job items); a run whose instance died is claimed again when its lease ends, so a crash between
+ * store and run loses nothing and a killed instance's runs get their verdict within a lease. One run:
  *   1. reads the repo's effective config (gate_config_load, the one adapter to core/gateconfig) and the MR
  *      (GET .../merge_requests/:iid): a head sha other than the run's means a newer push superseded it;
  *   2. posts `pending` (name "mrgate", ref = the source branch, or the MR head pipeline's ref with pipeline_id when
@@ -137,6 +138,9 @@ struct gate_env {
 	struct connection_tuning tune;
 	const char *public_url;              /* for target_url: {public_url}/#/gates/{id} */
 	const char *instance;                /* lease owner name */
+	int lease_ms;                        /* lease of a claimed run, renewed every third of it by gate_workers'
+	                                        heartbeat (a dead instance's runs are taken over after it); 0: no
+	                                        heartbeat, the lease covers timeout_s + 120 s */
 	int timeout_s;
 	size_t tree_max_bytes;
 	const char *scanners[GATE_SCAN_COUNT]; /* command lines; NULL or "" = none configured ([secrets] unused) */

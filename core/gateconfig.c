@@ -156,13 +156,15 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 			struct json_object *a = json_object_new_array();
 			json_object_object_add(o, key, a);
 			for (size_t i = 0; i < n; i++) {
-				const char *s;
-				if (!jsonx_as_str(json_object_array_get_idx(val, i), &s) || !pathglob_valid(s)) {
+				const char *s = NULL;
+				char why[120];
+				if (!jsonx_as_str(json_object_array_get_idx(val, i), &s) ||
+				    !pathglob_check(s, why, sizeof(why))) {
 					snprintf(err, errlen,
-						 "field \"ignore_paths\" item %zu is not a valid glob: patterns are "
+						 "field \"ignore_paths\" item %zu is not a valid glob: %s (patterns are "
 						 "non-empty strings such as \"vendor/\" or \"**/*.min.js\", without \"!\" "
-						 "negation and with closed brackets",
-						 i);
+						 "negation and with closed brackets)",
+						 i, s ? why : "it is not a string");
 					goto out;
 				}
 				json_object_array_add(a, json_object_new_string(s));

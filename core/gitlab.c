@@ -66,6 +66,7 @@ struct gitlab {
 	char *base;     /* "https://host", for messages */
 	char *token;    /* sodium_malloc'd; only used to scrub messages */
 	char *ca_bundle;
+	char *ca_pem; /* CA bundle as PEM text, handed to libcurl as a blob */
 	long connect_timeout_ms, total_timeout_ms, backoff_base_ms, backoff_max_ms, max_pause_ms;
 	size_t max_response;
 	int max_retries;
@@ -237,6 +238,11 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 		if (!gl->ca_bundle)
 			goto out;
 	}
+	if (o->ca_bundle_pem && *o->ca_bundle_pem) {
+		gl->ca_pem = strdup(o->ca_bundle_pem);
+		if (!gl->ca_pem)
+			goto out;
+	}
 	gl->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	gl->total_timeout_ms = o->total_timeout_ms > 0 ? o->total_timeout_ms : 60000;
 	gl->max_response = o->max_response_bytes > 0 ? o->max_response_bytes : (size_t)32 << 20;
@@ -293,6 +299,7 @@ out:
 		if (gl->token)
 			sodium_free(gl->token);
 		free(gl->ca_bundle);
+		free(gl->ca_pem);
 		free(gl->api_root);
 		free(gl->base);
 		free(gl);
@@ -320,6 +327,7 @@ void gitlab_free(struct gitlab *gl)
 	slist_free_zeroed(gl->hdrs_json);
 	sodium_free(gl->token);
 	free(gl->ca_bundle);
+	free(gl->ca_pem);
 	free(gl->api_root);
 	free(gl->base);
 	free(gl->rows);
@@ -580,6 +588,19 @@ static const char *skip_ws(const char *s)
 	return s;
 }
 
+/* Milliseconds from now until t, in [0, one day], without overflow whatever the two times. */
+static int64_t ms_until(time_t t, time_t now)
+{
+	int64_t d;
+	if (__builtin_sub_overflow((int64_t)t, (int64_t)now, &d))
+		d = (int64_t)t > (int64_t)now ? INT64_MAX : 0;
+	if (d < 0)
+		d = 0;
+	if (d > 86400)
+		d = 86400;
+	return d * 1000;
+}
+
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out)
 {
 	char v[128];
@@ -613,12 +634,30 @@ bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_o
 	time_t t = curl_getdate(v, NULL);
 	if (t == (time_t)-1)
 		return false;
-	int64_t d = ((int64_t)t - (int64_t)now) * 1000;
-	if (d < 0)
-		d = 0;
-	if (d > 86400 * 1000LL)
-		d = 86400 * 1000LL;
-	*delay_ms_out = d;
+	*delay_ms_out = ms_until(t, now);
+	return true;
+}
+
+bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out)
+{
+	if (!value)
+		return false;
+	value = skip_ws(value);
+	size_t n = strlen(value);
+	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
+		n--;
+	if (n == 0 || !all_digits(value, n))
+		return false;
+	/* Saturate instead of overflowing: any time past year 300,000 is "more than a day away" anyway. */
+	int64_t secs = 0;
+	for (size_t i = 0; i < n; i++) {
+		secs = secs * 10 + (value[i] - '0');
+		if (secs > 10000000000000LL) {
+			secs = 10000000000000LL;
+			break;
+		}
+	}
+	*delay_ms_out = ms_until((time_t)secs, now);
 	return true;
 }
 
@@ -1282,6 +1321,10 @@ static bool xfer_setup(struct xfer *x, CURL *eh)
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (gl->ca_bundle)
 		SET(CURLOPT_CAINFO, gl->ca_bundle);
+	if (gl->ca_pem) {
+		struct curl_blob ca = {.data = gl->ca_pem, .len = strlen(gl->ca_pem), .flags = CURL_BLOB_COPY};
+		SET(CURLOPT_CAINFO_BLOB, &ca);
+	}
 	SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)gl->max_response);
 	SET(CURLOPT_WRITEFUNCTION, on_body);
 	SET(CURLOPT_WRITEDATA, x);
@@ -1331,10 +1374,11 @@ static int64_t backoff_ms(const struct gitlab *gl, int attempt)
 	return (int64_t)randombytes_uniform((uint32_t)cap + 1);
 }
 
+/* A header's decimal value of at most 12 digits: any arithmetic on it in seconds or milliseconds stays in int64. */
 static bool parse_i64(const char *s, int64_t *out)
 {
 	size_t n = strlen(s);
-	if (!all_digits(s, n) || n > 18)
+	if (!all_digits(s, n) || n > 12)
 		return false;
 	*out = strtoll(s, NULL, 10);
 	return true;
@@ -1343,10 +1387,10 @@ static bool parse_i64(const char *s, int64_t *out)
 /* Feed RateLimit-Remaining / RateLimit-Reset to the limiter. */
 static void observe_ratelimit(struct xfer *x, int64_t now_ms)
 {
-	int64_t remaining, reset;
-	if (!parse_i64(x->h_rl_remaining, &remaining) || !parse_i64(x->h_rl_reset, &reset))
+	int64_t remaining, in_ms;
+	if (!parse_i64(x->h_rl_remaining, &remaining) ||
+	    !gitlab_parse_ratelimit_reset(x->h_rl_reset, time(NULL), &in_ms))
 		return;
-	int64_t in_ms = (reset - (int64_t)time(NULL)) * 1000;
 	if (in_ms <= 0)
 		return;
 	ratelimit_observe(x->gl->rl, now_ms, remaining, in_ms + 1000); /* +1 s: the reset has 1 s granularity */

@@ -50,6 +50,7 @@ struct gitlab_opts {
 	                               unless the URL already ends with it; http:// or https:// only */
 	const char *token;          /* PAT, group/project access token or service-account token */
 	const char *ca_bundle_file; /* PEM file of CAs to trust instead of the system's; NULL = system store */
+	const char *ca_bundle_pem;  /* or PEM text of those CAs, kept in memory (CURLOPT_CAINFO_BLOB): no file */
 	long connect_timeout_ms;    /* 0 = 10,000 */
 	long total_timeout_ms;      /* per HTTP exchange; 0 = 60,000 */
 	size_t max_response_bytes;  /* 0 = 32 MiB */
@@ -216,6 +217,12 @@ void gitlab_path_template(const char *path, char *buf, size_t cap);
  * true with *delay_ms_out >= 0 (a date in the past gives 0); false when unparseable. Seconds are capped at a day.
  */
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out);
+
+/*
+ * RateLimit-Reset: the Unix time (seconds) the window resets, compared with `now`. true with *delay_ms_out in
+ * [0, one day] (a time in the past gives 0, any larger wait is capped); false when not a plain decimal number.
+ */
+bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out);
 
 /* The URL of the rel="next" entry of a Link header; *url_out is malloc'd (caller frees). false when absent. */
 bool gitlab_parse_link_next(const char *link, char **url_out);

@@ -2,15 +2,17 @@
  * core/pathglob.c
  *    gitignore-like glob matching. See pathglob.h for the rules.
  *
- * The matcher is git's wildmatch scheme on length-bounded strings: a '*' that fails with the text past a '/' tells
- * its callers (ABORT_TO_STARSTAR) that only an enclosing "**" can still help, and a failure at the end of the text
- * (ABORT_ALL) stops every enclosing star loop. That keeps the backtracking polynomial.
+ * The matcher is a dynamic programme over (pattern position, text position), run forwards over the pattern: row
+ * F holds, for every prefix of the text, whether the pattern read so far matches it. Each pattern token turns one
+ * row into the next in O(text) steps, so a match costs O(pattern x text) whatever the stars: no backtracking, and no
+ * pattern (git's wildmatch was exponential with many "**" + "/") can make it slow. Three rows of PATHGLOB_MAX + 1
+ * bytes live on the stack; nothing is allocated. One run answers every prefix of the text at once, which is what
+ * the parent-directory rule needs.
  */
 #include "pathglob.h"
 
+#include <stdio.h>
 #include <string.h>
-
-enum { WM_MATCH = 0, WM_NOMATCH = 1, WM_ABORT_ALL = -1, WM_ABORT_TO_STARSTAR = -2 };
 
 /* The end of a bracket expression starting at p ('['), or NULL when it is not closed. */
 static const char *class_end(const char *p, const char *pe)
@@ -56,97 +58,135 @@ static bool class_match(const char *p, const char *ce, unsigned char c)
 	return hit != negate;
 }
 
-static int wm(const char *pstart, const char *p, const char *pe, const char *t, const char *te)
+/*
+ * Match [p, pe) against every prefix of [t, t + tl): on return row[j] is 1 iff the pattern matches t[0, j).
+ * row, tmp and skip each hold tl + 1 bytes. Returns false when no prefix matches (row is then all zero).
+ */
+static bool match_prefixes(const char *p, const char *pe, const char *t, size_t tl, unsigned char *row,
+			   unsigned char *tmp, unsigned char *skip)
 {
-	for (; p < pe; p++, t++) {
-		if (t >= te && *p != '*')
-			return WM_ABORT_ALL;
-		switch (*p) {
-		case '\\':
-			if (p + 1 < pe)
-				p++;
-			if (*t != *p)
-				return WM_NOMATCH;
-			break;
-		case '?':
-			if (*t == '/')
-				return WM_NOMATCH;
-			break;
-		case '[': {
-			const char *ce = class_end(p, pe);
-			if (!ce) {
-				if (*t != '[')
-					return WM_NOMATCH;
-				break;
-			}
-			if (*t == '/' || !class_match(p, ce, (unsigned char)*t))
-				return WM_NOMATCH;
-			p = ce;
-			break;
-		}
-		case '*': {
+	const char *pstart = p;
+	unsigned char *cur = row, *nxt = tmp;
+	bool skip_pending = false, any = true;
+	memset(cur, 0, tl + 1);
+	cur[0] = 1;
+	while (p < pe && any) {
+		any = false;
+		if (*p == '*') {
 			const char *first = p;
-			bool match_slash = false;
 			while (p + 1 < pe && p[1] == '*')
 				p++;
-			if (p > first) {
-				match_slash = true;
-				/* A whole-component "**" followed by '/' may also match no directory at all. */
-				if ((first == pstart || first[-1] == '/') && p + 1 < pe && p[1] == '/' &&
-				    wm(pstart, p + 2, pe, t, te) == WM_MATCH)
-					return WM_MATCH;
+			bool starstar = p > first;
+			/* A whole-component "**" followed by '/' may also match no directory at all: the row before
+			 * it is carried over the '/' (see the single-character case). */
+			if (starstar && (first == pstart || first[-1] == '/') && p + 1 < pe && p[1] == '/') {
+				memcpy(skip, cur, tl + 1);
+				skip_pending = true;
 			}
-			if (p + 1 == pe) {
-				/* Trailing star: the rest of the text, without '/' for a single star. */
-				if (!match_slash && t < te && memchr(t, '/', (size_t)(te - t)))
-					return WM_ABORT_TO_STARSTAR;
-				return WM_MATCH;
+			nxt[0] = cur[0];
+			any = nxt[0];
+			for (size_t j = 1; j <= tl; j++) {
+				nxt[j] = cur[j] | (nxt[j - 1] & (starstar || t[j - 1] != '/'));
+				any |= nxt[j];
 			}
-			for (; t < te; t++) {
-				int r = wm(pstart, p + 1, pe, t, te);
-				if (r != WM_NOMATCH) {
-					if (!match_slash || r != WM_ABORT_TO_STARSTAR)
-						return r;
-				} else if (!match_slash && *t == '/') {
-					return WM_ABORT_TO_STARSTAR;
+			p++;
+		} else {
+			/* One character of text: a literal, "\x", "?" or a bracket expression. */
+			const char *ce = NULL;
+			unsigned char lit = (unsigned char)*p;
+			int kind = 0; /* 0 literal, 1 '?', 2 class */
+			bool raw_slash = *p == '/';
+			if (*p == '\\') {
+				if (p + 1 < pe)
+					lit = (unsigned char)*++p;
+			} else if (*p == '?') {
+				kind = 1;
+			} else if (*p == '[' && (ce = class_end(p, pe)) != NULL) {
+				kind = 2;
+			}
+			nxt[0] = 0;
+			for (size_t j = 0; j < tl; j++) {
+				unsigned char c = (unsigned char)t[j];
+				bool ok = false;
+				if (cur[j]) {
+					if (kind == 0)
+						ok = c == lit;
+					else if (kind == 1)
+						ok = c != '/';
+					else
+						ok = c != '/' && class_match(p, ce, c);
 				}
+				nxt[j + 1] = ok;
 			}
-			return WM_ABORT_ALL;
+			if (skip_pending && raw_slash) {
+				for (size_t j = 0; j <= tl; j++)
+					nxt[j] |= skip[j];
+			}
+			skip_pending = false;
+			for (size_t j = 0; j <= tl && !any; j++)
+				any = nxt[j];
+			p = kind == 2 ? ce + 1 : p + 1;
 		}
-		default:
-			if (*t != *p)
-				return WM_NOMATCH;
-			break;
-		}
+		unsigned char *x = cur;
+		cur = nxt;
+		nxt = x;
 	}
-	return t == te ? WM_MATCH : WM_NOMATCH;
+	if (cur != row)
+		memcpy(row, cur, tl + 1);
+	return any;
 }
 
-static bool match_span(const char *p, const char *pe, const char *t, const char *te)
-{
-	return wm(p, p, pe, t, te) == WM_MATCH;
-}
+/* Write the reason into why (when given) and return false. */
+#define REFUSE(...)                                        \
+	do {                                               \
+		if (why && whylen)                         \
+			snprintf(why, whylen, __VA_ARGS__); \
+		return false;                              \
+	} while (0)
 
-bool pathglob_valid(const char *pattern)
+bool pathglob_check(const char *pattern, char *why, size_t whylen)
 {
+	if (why && whylen)
+		why[0] = '\0';
 	if (!pattern)
-		return false;
-	size_t n = strnlen(pattern, PATHGLOB_MAX + 1);
-	if (n == 0 || n > PATHGLOB_MAX || pattern[0] == '!' || pattern[0] == '#')
-		return false;
+		REFUSE("it is not a string");
+	size_t n = strnlen(pattern, PATHGLOB_PATTERN_MAX + 1);
+	if (n == 0)
+		REFUSE("it is empty");
+	if (n > PATHGLOB_PATTERN_MAX)
+		REFUSE("it is longer than %d bytes, the most allowed", PATHGLOB_PATTERN_MAX);
+	if (pattern[0] == '!')
+		REFUSE("\"!\" negation is not supported");
+	if (pattern[0] == '#')
+		REFUSE("a pattern starting with \"#\" is a comment and matches nothing");
 	const char *pe = pattern + n;
+	size_t starstar = 0;
 	for (const char *p = pattern; p < pe; p++) {
 		if (*p == '\\' && p + 1 < pe) {
 			p++;
 		} else if (*p == '[') {
 			const char *ce = class_end(p, pe);
 			if (!ce)
-				return false;
+				REFUSE("a bracket \"[\" is not closed");
 			p = ce;
+		} else if (*p == '*' && p + 1 < pe && p[1] == '*') {
+			starstar++;
+			while (p + 1 < pe && p[1] == '*')
+				p++;
 		}
 	}
+	if (starstar > PATHGLOB_MAX_STARSTAR)
+		REFUSE("it has %zu \"**\"; at most %d are allowed", starstar, PATHGLOB_MAX_STARSTAR);
 	/* "/" alone or only slashes names nothing */
-	return strspn(pattern, "/") < n;
+	if (strspn(pattern, "/") == n)
+		REFUSE("it names no path, only slashes");
+	return true;
+}
+#undef REFUSE
+
+bool pathglob_valid(const char *pattern)
+{
+	return pathglob_check(pattern, NULL, 0);
 }
 
 bool pathglob_match(const char *pattern, const char *path)
@@ -183,14 +223,18 @@ bool pathglob_match(const char *pattern, const char *path)
 	if (!anchored)
 		anchored = memchr(p, '/', (size_t)(pe - p)) != NULL;
 
+	unsigned char row[PATHGLOB_MAX + 1], tmp[PATHGLOB_MAX + 1], skip[PATHGLOB_MAX + 1];
 	if (anchored) {
-		/* The path itself and each parent directory, shortest first. */
-		for (const char *e = t; e <= te; e++) {
-			if (e < te && *e != '/')
+		/* The path itself and each parent directory: one run answers every prefix. */
+		size_t tl = (size_t)(te - t);
+		if (!match_prefixes(p, pe, t, tl, row, tmp, skip))
+			return false;
+		for (size_t e = 1; e <= tl; e++) {
+			if (e < tl && t[e] != '/')
 				continue;
-			if (e == te && dir_only)
+			if (e == tl && dir_only)
 				break;
-			if (e > t && match_span(p, pe, t, e))
+			if (row[e])
 				return true;
 		}
 		return false;
@@ -200,7 +244,8 @@ bool pathglob_match(const char *pattern, const char *path)
 		const char *e = memchr(s, '/', (size_t)(te - s));
 		if (!e)
 			e = te;
-		if (!(e == te && dir_only) && e > s && match_span(p, pe, s, e))
+		if (!(e == te && dir_only) && e > s && match_prefixes(p, pe, s, (size_t)(e - s), row, tmp, skip) &&
+		    row[e - s])
 			return true;
 		s = e + 1;
 	}

@@ -20,8 +20,9 @@
  *     file named "build".
  *   - Empty patterns and patterns starting with '#' match nothing. Negation ("!pat") is not supported: such a
  *     pattern is rejected by pathglob_valid().
- * Matching is byte-wise and case-sensitive. The matcher backtracks only in a bounded way (the wildmatch scheme of
- * git), so a hostile path cannot make it exponential; patterns and paths over PATHGLOB_MAX bytes never match.
+ * Matching is byte-wise and case-sensitive and takes O(pattern length x path length) steps whatever the pattern
+ * (a dynamic programme, no backtracking); patterns and paths over PATHGLOB_MAX bytes never match. Patterns a user
+ * stores are further held to PATHGLOB_PATTERN_MAX bytes and PATHGLOB_MAX_STARSTAR "**" by pathglob_check().
  * Threading: pure functions, no state.
  */
 #ifndef MRGATE_CORE_PATHGLOB_H
@@ -31,12 +32,20 @@
 #include <stddef.h>
 
 #define PATHGLOB_MAX 4096
+#define PATHGLOB_PATTERN_MAX 512 /* bytes of a pattern pathglob_check() accepts */
+#define PATHGLOB_MAX_STARSTAR 8  /* "**" runs in a pattern pathglob_check() accepts */
 
 /* True iff path matches pattern under the rules above. NULL arguments are false. */
 bool pathglob_match(const char *pattern, const char *path);
 /* True iff path matches one of the n patterns. */
 bool pathglob_match_any(const char *const *patterns, size_t n, const char *path);
-/* True iff pattern is usable: not empty, at most PATHGLOB_MAX bytes, no '!' negation, brackets closed. */
+/*
+ * True iff pattern is usable: not empty, at most PATHGLOB_PATTERN_MAX bytes and PATHGLOB_MAX_STARSTAR "**", no '!'
+ * negation or '#' comment, brackets closed, not only slashes. When false and why is not NULL, why (whylen bytes)
+ * receives the reason, lower case ("it is 600 bytes long; at most 512 are allowed").
+ */
+bool pathglob_check(const char *pattern, char *why, size_t whylen);
+/* pathglob_check() without the reason. */
 bool pathglob_valid(const char *pattern);
 
 #endif

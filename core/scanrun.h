@@ -9,11 +9,14 @@
  * error message. The environment is built from scratch (PATH, HOME and TMPDIR inside the work directory, LANG,
  * and the MRGATE_SCAN_* variables given by the caller), so the GitLab token or any MRGATE_* setting of the server
  * never reaches a scanner. The child leads its own process group; at the deadline the whole group gets SIGKILL.
- * A tree is made from GitLab's tar.gz archive: `gzip -dc` feeds a byte counter in this process, which feeds
- * `tar -x` (no owners, no permissions kept; GNU tar refuses absolute names and "..", and defers symlinks that
- * could redirect later members); more than max_bytes of uncompressed tar stream is CORE_ETOOLARGE and the
- * extraction is killed at once, so an archive bomb costs at most max_bytes of disk. GitLab's archives hold one
- * top-level directory ("<project>-<sha>-<sha>/"); scanrun_extract_targz() reports the tree root below it.
+ * A tree is made from GitLab's tar.gz archive with libarchive, in this process: only regular files and
+ * directories are written (symlinks, hardlinks, devices, FIFOs and sockets are left out, so nothing in the tree
+ * points outside it), members with absolute names or ".." are left out, libarchive's secure-extract flags refuse to
+ * write through a symlink or "..", no owner is restored and modes become 0644/0755 (the executable bit is kept).
+ * More than max_bytes of file content (the sizes the headers declare, and no member may write past its own) or
+ * more than max_entries members is CORE_ETOOLARGE at once, so an archive bomb costs at most max_bytes of disk and
+ * max_entries inodes. GitLab's archives hold one top-level directory ("<project>-<sha>-<sha>/");
+ * scanrun_extract_targz() reports the tree root below it.
  * Threading: functions may run in many threads at once; children are created with fork+execve (only async-signal-
  * safe calls between them) and reaped with waitpid on their own pid, never with a wildcard.
  * Ownership: results are owned by the caller (scanrun_result_clear()); paths are written into caller buffers.
@@ -29,6 +32,7 @@
 
 #define SCANRUN_PATH_MAX 512
 #define SCANRUN_STDERR_TAIL 600
+#define SCANRUN_MAX_ENTRIES 200000 /* members of a repository archive the gate unpacks */
 
 /* Milliseconds of CLOCK_MONOTONIC, for deadlines. */
 int64_t scanrun_now_ms(void);
@@ -59,12 +63,14 @@ enum core_status scanrun_workdir(char *buf, size_t cap);
 void scanrun_rmtree(const char *path);
 
 /*
- * Extract a tar.gz held in memory into dir (which must exist and be empty) with at most max_bytes of tar stream,
- * until deadline_ms. root_out receives the scan root: dir, or its only top-level directory when the archive
- * holds exactly one. CORE_ETOOLARGE over the cap, CORE_ETIMEOUT at the deadline, CORE_EINVAL when gzip or tar
- * reject the archive (err says why), CORE_EINTERNAL when they cannot be started.
+ * Extract a tar.gz held in memory into dir (which must exist and be empty) with at most max_bytes of file content
+ * and max_entries members, until deadline_ms (rules above). root_out receives the scan root: dir, or its only
+ * top-level directory when the archive holds exactly one. CORE_ETOOLARGE over a cap, CORE_ETIMEOUT at the
+ * deadline, CORE_EINVAL when the archive is not a readable tar.gz (err says why), CORE_EINTERNAL when the tree
+ * cannot be written, CORE_ENOMEM. On failure dir may hold part of the tree: remove it with scanrun_rmtree().
  */
 enum core_status scanrun_extract_targz(const char *data, size_t len, const char *dir, size_t max_bytes,
-				       int64_t deadline_ms, char *root_out, size_t root_cap, char *err, size_t errlen);
+				       size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
+				       char *err, size_t errlen);
 
 #endif

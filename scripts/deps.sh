@@ -1,16 +1,20 @@
 #!/usr/bin/env bash
 # scripts/deps.sh — install the Debian packages mrgate builds, runs and tests with.
 # Idempotent and silent when everything is present. Runs apt-get through sudo when not root.
+# `scripts/deps.sh fuzz` also installs what `make fuzz` needs (Debian's clang and its libFuzzer runtime).
 set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config
-  libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev libssl-dev zlib1g-dev
+  libarchive-dev libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-client-15
   curl ca-certificates openssl
   python3 python3-gitlab python3-yaml python3-jsonschema
   chromium
 )
+if [ "${1:-}" = fuzz ]; then
+  packages+=(clang libclang-rt-14-dev)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

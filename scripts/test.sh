@@ -2,7 +2,8 @@
 # scripts/test.sh — `make test`: build, start the test PostgreSQL, run every ctest label, print the summary.
 #
 # The tests create their own databases on the cluster named by MRGATE_TEST_DATABASE_URL (an admin URL that may
-# CREATE DATABASE). Without it, the local cluster under .mrgate/pg is used. Browser tests need playwright-core,
+# CREATE DATABASE). Without it, a test cluster under .mrgate/test-pg is used: it runs with fsync off for speed
+# (scripts/pg.sh start-fast) and holds only throwaway databases; `make run`'s durable cluster is .mrgate/pg. Browser tests need playwright-core,
 # installed from npm into tests/e2e/node_modules.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,8 +14,8 @@ if [ -d tests/e2e ] && [ -f tests/e2e/package.json ]; then
 fi
 
 if [ -z "${MRGATE_TEST_DATABASE_URL:-}" ]; then
-  scripts/pg.sh start
-  export MRGATE_TEST_DATABASE_URL=$(scripts/pg.sh url "" postgres)
+  scripts/pg.sh start-fast .mrgate/test-pg
+  export MRGATE_TEST_DATABASE_URL=$(scripts/pg.sh url .mrgate/test-pg postgres)
 fi
 # Leftover databases of earlier runs (t_<test>_<pid>) are dropped: every run starts fresh.
 psql -X -q -At -d "$MRGATE_TEST_DATABASE_URL" -c "SELECT datname FROM pg_database WHERE datname LIKE 't\_%'" |

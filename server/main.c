@@ -308,6 +308,7 @@ static struct gate_workers *start_gate_workers(struct app *app)
 	env.public_url = app->cfg.public_url;
 	env.instance = app->instance;
 	env.timeout_s = app->cfg.gate_timeout;
+	env.lease_ms = app->cfg.job_lease_ms; /* gate runs are leased like job items */
 	env.tree_max_bytes = app->cfg.gate_tree_max_bytes;
 	env.scanners[GATE_SCAN_SAST] = app->cfg.scanner_sast;
 	env.scanners[GATE_SCAN_DEPENDENCIES] = app->cfg.scanner_dependencies;

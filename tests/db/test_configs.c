@@ -207,8 +207,7 @@ static void export_import(void)
 	struct json_object *doc = NULL, *again = NULL;
 	REQUIRE(gateconfig_export(s, &doc) == CORE_OK);
 	/* an invalid document changes nothing */
-	struct json_object *bad = json_object_get(doc);
-	bad = json_tokener_parse(json_object_to_json_string(doc));
+	struct json_object *bad = json_tokener_parse(json_object_to_json_string(doc)); /* a copy to spoil */
 	json_object_object_add(jsonx_get(jsonx_get(bad, "groups"), "acme"), "fail_on", json_object_new_string("loud"));
 	json_object_object_add(bad, "default", parse("{\"fail_on\": \"never\"}"));
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);

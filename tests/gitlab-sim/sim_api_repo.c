@@ -1044,7 +1044,7 @@ void sim_h_archive(struct sim_req *r)
     size_t n = sim_commit_tree(p, c, &files);
     char *prefix = sim_printf("%s-%s-%s", p->path, c->sha, c->sha);
     size_t len = 0;
-    unsigned char *gz = sim_targz(prefix, files, n, &len);
+    unsigned char *gz = sim_targz(prefix, c->sha, files, n, &len);
     if (!gz) {
         free(prefix);
         sim_reply_message(r, 500, "500 Internal Server Error");

@@ -408,6 +408,12 @@ static bool parse_files(struct json_object *files, const char **err)
             *err = "each file needs a path and a string (or null) content";
             return false;
         }
+        const char *mode = jstr(f, "mode");
+        if (jhas(f, "mode", &c) && (!mode || (strcmp(mode, "100644") != 0 && strcmp(mode, "100755") != 0 &&
+                                              strcmp(mode, "120000") != 0))) {
+            *err = "a file mode is git's \"100644\", \"100755\" (executable) or \"120000\" (symlink)";
+            return false;
+        }
     }
     return true;
 }
@@ -421,12 +427,15 @@ static void tree_apply(const struct sim_file *base, size_t nb, struct json_objec
     for (size_t i = 0; i < nb; i++) {
         t[n].path = sim_strdup(base[i].path);
         t[n].content = sim_strdup(base[i].content);
+        t[n].mode = base[i].mode;
         n++;
     }
     for (size_t i = 0; files && i < json_object_array_length(files); i++) {
         struct json_object *f = json_object_array_get_idx(files, i);
         const char *path = jstr(f, "path");
         const char *content = jstr(f, "content");
+        const char *mode_s = jstr(f, "mode"); /* validated by parse_files */
+        unsigned mode = mode_s ? (unsigned)strtoul(mode_s, NULL, 8) : 0;
         size_t k = 0;
         while (k < n && strcmp(t[k].path, path) != 0)
             k++;
@@ -434,6 +443,8 @@ static void tree_apply(const struct sim_file *base, size_t nb, struct json_objec
             free(t[k].content);
             if (content) {
                 t[k].content = sim_strdup(content);
+                if (mode_s)
+                    t[k].mode = mode;
             } else {
                 free(t[k].path);
                 t[k] = t[n - 1];
@@ -442,6 +453,7 @@ static void tree_apply(const struct sim_file *base, size_t nb, struct json_objec
         } else if (content) {
             t[n].path = sim_strdup(path);
             t[n].content = sim_strdup(content);
+            t[n].mode = mode;
             n++;
         }
     }

@@ -212,7 +212,9 @@ static void put_octal(unsigned char *field, size_t width, unsigned long long val
         memcpy(field, tmp, (size_t)n + 1);
 }
 
-static void tar_header(unsigned char h[512], const char *name, size_t size, bool dir)
+/* A ustar header as git archive writes it: owner root (0/0), mtime of the commit, the mode after tar.umask 002. */
+static void tar_header(unsigned char h[512], const char *name, size_t size, char type, unsigned mode,
+                       const char *link)
 {
     memset(h, 0, 512);
     size_t nl = strlen(name);
@@ -231,16 +233,20 @@ static void tar_header(unsigned char h[512], const char *name, size_t size, bool
             memcpy(h, name + nl - 100, 100);
         }
     }
-    put_octal(h + 100, 8, dir ? 0755 : 0644);
+    put_octal(h + 100, 8, mode);
     put_octal(h + 108, 8, 0);
     put_octal(h + 116, 8, 0);
     put_octal(h + 124, 12, (unsigned long long)size);
     put_octal(h + 136, 12, 1704067200ull);
-    h[156] = dir ? '5' : '0';
+    h[156] = (unsigned char)type;
+    if (link) {
+        size_t ll = strlen(link);
+        memcpy(h + 157, link, ll < 100 ? ll : 100);
+    }
     memcpy(h + 257, "ustar", 6);
     memcpy(h + 263, "00", 2);
-    memcpy(h + 265, "git", 3);
-    memcpy(h + 297, "git", 3);
+    memcpy(h + 265, "root", 4);
+    memcpy(h + 297, "root", 4);
     memset(h + 148, ' ', 8);
     unsigned sum = 0;
     for (int i = 0; i < 512; i++)
@@ -249,25 +255,66 @@ static void tar_header(unsigned char h[512], const char *name, size_t size, bool
     h[155] = ' ';
 }
 
-unsigned char *sim_targz(const char *prefix, const struct sim_file *files, size_t n_files, size_t *len_out)
+static void tar_member(struct buf *tar, const char *name, const char *data, size_t sz, char type, unsigned mode,
+                       const char *link)
+{
+    static const unsigned char zero[512];
+    unsigned char h[512];
+    tar_header(h, name, sz, type, mode, link);
+    buf_add(tar, (const char *)h, 512);
+    if (sz) {
+        buf_add(tar, data, sz);
+        buf_add(tar, (const char *)zero, (512 - sz % 512) % 512);
+    }
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_file *files, size_t n_files,
+                         size_t *len_out)
 {
     unsigned char *out = NULL;
     struct buf tar = {0};
-    unsigned char h[512];
     static const unsigned char zero[1024];
+    /* As `git archive` (GitLab's archive.tar.gz): a pax global header carrying the commit id, then every directory
+     * (0775), regular files (0664, or 0775 when executable) and symlinks (0777, the target as link name). */
+    char *rec = sim_printf("52 comment=%.40s\n", sha);
+    tar_member(&tar, "pax_global_header", rec, strlen(rec), 'g', 0666, NULL);
+    free(rec);
     char *dir = sim_printf("%s/", prefix);
-    tar_header(h, dir, 0, true);
-    buf_add(&tar, (const char *)h, 512);
-    /* Parent directories of nested files are implied by their paths; GNU tar accepts that. */
+    tar_member(&tar, dir, NULL, 0, '5', 0775, NULL);
+    char **dirs = sim_xcalloc(1, sizeof(char *));
+    size_t nd = 0, capd = 1;
+    for (size_t i = 0; i < n_files; i++) {
+        for (const char *sl = strchr(files[i].path, '/'); sl; sl = strchr(sl + 1, '/')) {
+            if (nd == capd) {
+                capd *= 2;
+                dirs = realloc(dirs, capd * sizeof(char *));
+                if (!dirs)
+                    abort();
+            }
+            dirs[nd++] = sim_printf("%s%.*s/", dir, (int)(sl - files[i].path), files[i].path);
+        }
+    }
+    qsort(dirs, nd, sizeof(char *), cmp_str);
+    for (size_t i = 0; i < nd; i++) {
+        if (i == 0 || strcmp(dirs[i], dirs[i - 1]) != 0)
+            tar_member(&tar, dirs[i], NULL, 0, '5', 0775, NULL);
+    }
+    for (size_t i = 0; i < nd; i++)
+        free(dirs[i]);
+    free(dirs);
     for (size_t i = 0; i < n_files; i++) {
         char *name = sim_printf("%s%s", dir, files[i].path);
-        size_t sz = strlen(files[i].content);
-        tar_header(h, name, sz, false);
+        if (files[i].mode == 0120000)
+            tar_member(&tar, name, NULL, 0, '2', 0777, files[i].content);
+        else
+            tar_member(&tar, name, files[i].content, strlen(files[i].content), '0',
+                       files[i].mode == 0100755 ? 0775 : 0664, NULL);
         free(name);
-        buf_add(&tar, (const char *)h, 512);
-        buf_add(&tar, files[i].content, sz);
-        size_t pad = (512 - sz % 512) % 512;
-        buf_add(&tar, (const char *)zero, pad);
     }
     buf_add(&tar, (const char *)zero, 1024);
     free(dir);

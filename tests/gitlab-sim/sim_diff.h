@@ -18,6 +18,7 @@
 char *sim_unified_diff(const char *old_text, const char *new_text);
 
 /* A .tar.gz of files under the directory prefix/. Returns NULL on failure; *len_out gets the size. */
-unsigned char *sim_targz(const char *prefix, const struct sim_file *files, size_t n_files, size_t *len_out);
+unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_file *files, size_t n_files,
+                         size_t *len_out);
 
 #endif

@@ -90,7 +90,8 @@ struct sim_group {
 
 struct sim_file {
     char *path;
-    char *content;
+    char *content;  /* for a symlink, its target */
+    unsigned mode;  /* git's file mode: 0100644 (also when 0), 0100755 (executable) or 0120000 (symlink) */
 };
 
 /* A commit is a full snapshot of the tree (small test repos). */

@@ -426,6 +426,21 @@ def test_merge_request_diffs_notes_archive():
     with tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz") as tf:
         files = {m.name.split("/", 1)[1]: tf.extractfile(m).read().decode() for m in tf.getmembers() if m.isfile()}
     eq(files, {"app/config.py": new, "secrets.txt": "clean\n"}, "archive contents")
+    # as git archive makes it (GitLab runs git archive): a pax global header with the commit id, every directory,
+    # modes after tar.umask 002 (0664, 0775 executable), symlinks as links
+    pushed2 = sim.push_mr(p["id"], mr["iid"], [{"path": "bin/run.sh", "content": "#!/bin/sh\n", "mode": "100755"},
+                                               {"path": "passwd", "content": "/etc/passwd", "mode": "120000"}])
+    r = admin.get(f"/api/v4/projects/{p['id']}/repository/archive.tar.gz?sha={pushed2['sha']}")
+    with tarfile.open(fileobj=io.BytesIO(r.body), mode="r:gz") as tf:
+        eq(tf.pax_headers, {"comment": pushed2["sha"]}, "pax global header")
+        ms = tf.getmembers()
+        top = f"{p['path']}-{pushed2['sha']}-{pushed2['sha']}"
+        eq((ms[0].name, ms[0].isdir(), ms[0].mode), (top, True, 0o775), "top directory first")
+        by_name = {m.name.split("/", 1)[1]: m for m in ms[1:]}
+        eq({n for n, m in by_name.items() if m.isdir()}, {"app", "bin"}, "directories")
+        eq((by_name["bin/run.sh"].mode, by_name["app/config.py"].mode), (0o775, 0o664), "modes")
+        eq((by_name["passwd"].issym(), by_name["passwd"].linkname), (True, "/etc/passwd"), "symlink")
+        eq((by_name["app/config.py"].uname, by_name["app/config.py"].uid), ("root", 0), "owner")
     # unknown MR
     eq(admin.get(f"/api/v4/projects/{p['id']}/merge_requests/999").json(), {"message": "404 Not found"}, "404 mr")
     # reopen needs closed

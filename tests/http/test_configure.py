@@ -104,6 +104,9 @@ def test_validation_names_field_and_values():
         (f"/api/repos/{IDS[0]}/config", {"unmanaged": "yes"}, ["unmanaged", "true or false"]),
         ("/api/configs/default", {"colour": "red"}, ["colour", "enabled, fail_on, scans"]),
         ("/api/configs/default", {"ignore_paths": ["!x"]}, ["ignore_paths"]),
+        # hostile globs are refused with the reason (matching is polynomial anyway)
+        ("/api/configs/default", {"ignore_paths": ["*.md", "a" * 600]}, ["ignore_paths", "item 1", "512 bytes"]),
+        ("/api/configs/default", {"ignore_paths": ["**/" * 22 + "x"]}, ["ignore_paths", "22 \"**\"; at most 8"]),
     ]
     for path, body, words in cases:
         r = c.put(path, body)

@@ -17,7 +17,7 @@ def pg(*args):
     return r.stdout.strip()
 
 
-pg("start")
+pg("start-fast")
 admin = subprocess.run([PG, "url", cluster, "postgres"], capture_output=True, text=True).stdout.strip()
 subprocess.run(["psql", "-X", "-q", "-d", admin, "-c", "CREATE DATABASE readyz"], check=True)
 db_url = subprocess.run([PG, "url", cluster, "readyz"], capture_output=True, text=True).stdout.strip()
@@ -51,7 +51,7 @@ def test_not_ready_without_database_then_ready_again():
         r = srv.client().post("/api/session", {"username": "admin", "password": harness.ADMIN_PASSWORD})
         assert r.status == 503, (r.status, r.body)
     finally:
-        pg("start")
+        pg("start-fast")
     wait_status("/readyz", 200)
     # logins work again on the same process
     srv.login()

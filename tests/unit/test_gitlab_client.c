@@ -83,6 +83,9 @@ static const char SCRIPT[] =
     "{'name': 'ok', 'path': '/api/v4/ok', 'responses': [{'json': {'ok': true}}]},"
     "{'name': 'rl0', 'path': '/api/v4/rl0', 'responses': [{'json': [], 'headers': {'RateLimit-Remaining': '0',"
     "  'RateLimit-Reset': '$NOW+1'}}]},"
+    /* hostile: a reset so far away that reset * 1000 wraps negative in int64 */
+    "{'name': 'rlhuge', 'path': '/api/v4/rlhuge', 'responses': [{'json': [], 'headers': {'RateLimit-Remaining': "
+    "'0', 'RateLimit-Reset': '10000000000000000'}}]},"
     /* error bodies, verbatim from GITLAB-API.md 1.1 */
     "{'path': '/api/v4/e/unknown', 'responses': [{'status': 401, 'json': {'message': '401 Unauthorized'}}]},"
     "{'path': '/api/v4/e/expired', 'responses': [{'status': 401, 'headers': {'WWW-Authenticate': 'Bearer "
@@ -264,6 +267,7 @@ static long stat_int(const char *key)
 struct gl_cfg {
 	const char *base;
 	const char *ca;
+	const char *ca_pem;
 	int retries;
 	long total_ms;
 	size_t max_bytes;
@@ -279,6 +283,7 @@ static struct gitlab *new_gl(struct gl_cfg c)
 	o.base_url = c.base ? c.base : plain.base;
 	o.token = TOKEN;
 	o.ca_bundle_file = c.ca;
+	o.ca_bundle_pem = c.ca_pem;
 	o.connect_timeout_ms = 2000;
 	o.total_timeout_ms = c.total_ms ? c.total_ms : 5000;
 	o.max_response_bytes = c.max_bytes;
@@ -567,6 +572,25 @@ static void test_429_http_date_and_ratelimit_reset(void)
 	gitlab_free(gl);
 }
 
+/* A hostile RateLimit-Reset neither overflows (UBSan in make test-asan) nor is ignored: "none left until the
+ * far future" pauses everyone for the longest pause, and calls then fail at once instead of waiting. */
+static void test_ratelimit_reset_far_future(void)
+{
+	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 1, .max_pause_ms = 5000});
+	REQUIRE(gl);
+	struct gitlab_response *r = NULL;
+	CHECK_INT(gitlab_request(gl, "GET", "/rlhuge", NULL, &r), CORE_OK);
+	gitlab_response_free(r);
+	r = NULL;
+	long before = hits("ok");
+	int64_t t0 = now_ms();
+	CHECK_INT(gitlab_request(gl, "GET", "/ok", NULL, &r), CORE_ETHROTTLED);
+	CHECK_INT(hits("ok"), before);
+	CHECK(now_ms() - t0 < 1500);
+	gitlab_response_free(r);
+	gitlab_free(gl);
+}
+
 static void test_429_too_long_fails_fast(void)
 {
 	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3, .max_pause_ms = 5000});
@@ -760,6 +784,30 @@ static void test_tls(void)
 	CHECK(r && jsonx_str(r->json, "username", &u) && strcmp(u, "bot") == 0);
 	gitlab_response_free(r);
 	gitlab_free(gl);
+
+	/* the same CA as PEM text in memory (how a stored connection passes it: no file) */
+	char pem[16384];
+	FILE *f = fopen(tls.cert, "r");
+	REQUIRE(f);
+	size_t n = fread(pem, 1, sizeof(pem) - 1, f);
+	fclose(f);
+	pem[n] = '\0';
+	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = pem, .retries = 2});
+	REQUIRE(gl);
+	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_OK);
+	gitlab_response_free(r);
+	gitlab_free(gl);
+	/* and a PEM of some other CA is refused like no CA at all */
+	const char *other = strstr(pem, "-----BEGIN CERTIFICATE-----");
+	REQUIRE(other);
+	char wrong[16384];
+	snprintf(wrong, sizeof(wrong), "%.*sX%s", (int)(other - pem) + 40, pem, other + 41); /* one byte changed */
+	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = wrong, .retries = 2});
+	REQUIRE(gl);
+	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_EUNAVAIL);
+	CHECK(r && r->kind == GITLAB_ERR_TLS);
+	gitlab_response_free(r);
+	gitlab_free(gl);
 }
 
 static void test_multi_bounded(void)
@@ -895,6 +943,7 @@ int main(void)
 	RUN(test_429_retry_after_pauses_everyone);
 	RUN(test_429_http_date_and_ratelimit_reset);
 	RUN(test_429_too_long_fails_fast);
+	RUN(test_ratelimit_reset_far_future);
 	RUN(test_error_messages);
 	RUN(test_token_latch);
 	RUN(test_response_size_cap);

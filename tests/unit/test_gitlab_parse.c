@@ -8,6 +8,7 @@
 #include "ratelimit.h"
 #include "testlib.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -47,6 +48,69 @@ static void test_retry_after_http_date(void)
 	CHECK(gitlab_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", t + 100, &d));
 	CHECK_INT(d, 0);
 	CHECK(!gitlab_parse_retry_after("Sun, 06 Nov", t, &d));
+}
+
+/* Hostile values: no overflow (this file also runs under UBSan), capped at a day, refused when malformed. */
+static void test_retry_after_hostile(void)
+{
+	const int64_t day_ms = 86400 * 1000LL;
+	int64_t d = -1;
+	char huge[120];
+	memset(huge, '9', sizeof(huge) - 1);
+	huge[sizeof(huge) - 1] = '\0';
+	CHECK(gitlab_parse_retry_after(huge, 0, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_retry_after("9223372036854775807", 1700000000, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_retry_after("18446744073709551616", 1700000000, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_retry_after("86401", 0, &d));
+	CHECK_INT(d, day_ms);
+	d = 7;
+	CHECK(!gitlab_parse_retry_after("-9223372036854775808", 0, &d));
+	CHECK(!gitlab_parse_retry_after("-1", 0, &d));
+	CHECK(!gitlab_parse_retry_after("+5", 0, &d));
+	CHECK(!gitlab_parse_retry_after("0x10", 0, &d));
+	CHECK(!gitlab_parse_retry_after("1e9", 0, &d));
+	CHECK_INT(d, 7);
+	/* dates: far future capped, far past is now, nonsense refused */
+	CHECK(gitlab_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", 1700000000, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", (time_t)INT64_MIN / 2, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_retry_after("Mon, 01 Jan 1601 00:00:00 GMT", 1700000000, &d));
+	CHECK_INT(d, 0);
+	CHECK(gitlab_parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT", (time_t)INT64_MAX / 2, &d));
+	CHECK_INT(d, 0);
+	d = 7;
+	CHECK(!gitlab_parse_retry_after("Sun, 06 Nov 99999999999999999999 08:49:37 GMT", 0, &d));
+	CHECK(!gitlab_parse_retry_after("Sun, 99 Nov 1994 99:99:99 GMT", 0, &d));
+	CHECK_INT(d, 7);
+}
+
+/* RateLimit-Reset is a Unix time in seconds: the wait until then, capped at a day, never negative. */
+static void test_ratelimit_reset(void)
+{
+	const int64_t day_ms = 86400 * 1000LL;
+	int64_t d = -1;
+	CHECK(gitlab_parse_ratelimit_reset("1700000060", 1700000000, &d));
+	CHECK_INT(d, 60000);
+	CHECK(gitlab_parse_ratelimit_reset("1600000000", 1700000000, &d)); /* in the past */
+	CHECK_INT(d, 0);
+	CHECK(gitlab_parse_ratelimit_reset("999999999999999999", 1700000000, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_ratelimit_reset("99999999999999999999999999999999999999", 1700000000, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_ratelimit_reset("5", (time_t)INT64_MIN, &d));
+	CHECK_INT(d, day_ms);
+	CHECK(gitlab_parse_ratelimit_reset("999999999999999999", (time_t)INT64_MAX, &d));
+	CHECK_INT(d, 0);
+	d = 7;
+	CHECK(!gitlab_parse_ratelimit_reset("-5", 0, &d));
+	CHECK(!gitlab_parse_ratelimit_reset("", 0, &d));
+	CHECK(!gitlab_parse_ratelimit_reset(NULL, 0, &d));
+	CHECK(!gitlab_parse_ratelimit_reset("12abc", 0, &d));
+	CHECK_INT(d, 7);
 }
 
 static void test_link_next(void)
@@ -376,6 +440,8 @@ int main(void)
 {
 	RUN(test_retry_after_seconds);
 	RUN(test_retry_after_http_date);
+	RUN(test_retry_after_hostile);
+	RUN(test_ratelimit_reset);
 	RUN(test_link_next);
 	RUN(test_next_page_path);
 	RUN(test_path_template);

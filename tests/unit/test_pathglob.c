@@ -150,6 +150,65 @@ static void test_pathological(void)
 	CHECK(secs < 20.0); /* natively ~0.1 s; generous for valgrind; exponential backtracking would take hours */
 }
 
+static double now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* The patterns that took 0.64 s and more than 10 s with the backtracking matcher: polynomial now. */
+static void test_hostile_patterns_are_fast(void)
+{
+	char path[128] = "", sixtyfive[256] = "", twentytwo[80] = "";
+	for (int i = 0; i < 40; i++) /* 40 segments */
+		strcat(path, i ? "/a" : "a");
+	for (int i = 0; i < 65; i++) /* 195 bytes */
+		strcat(sixtyfive, "**/");
+	for (int i = 0; i < 22; i++)
+		strcat(twentytwo, "**/");
+	strcat(twentytwo, "x");
+	REQUIRE(strlen(sixtyfive) == 195);
+	char sixtyfive_x[260];
+	snprintf(sixtyfive_x, sizeof(sixtyfive_x), "%.192sx", sixtyfive); /* 64 x "**" + "/" and "x": 195 bytes */
+	REQUIRE(strlen(sixtyfive_x) == 193);
+	double t0 = now_ms();
+	CHECK(!pathglob_match(twentytwo, path));
+	CHECK(!pathglob_match(sixtyfive_x, path));
+	CHECK(pathglob_match(sixtyfive, path)); /* every directory of it */
+	double ms = now_ms() - t0;
+	CHECK(ms < 10.0); /* generous: each is well under a millisecond; the old matcher took seconds */
+	if (ms >= 10.0)
+		fprintf(stderr, "  hostile patterns took %.1f ms\n", ms);
+	/* the same shapes still match what they should */
+	char hit[140];
+	snprintf(hit, sizeof(hit), "%s/x", path);
+	CHECK(pathglob_match(twentytwo, hit));
+	CHECK(pathglob_match(sixtyfive_x, hit));
+}
+
+/* Patterns users store are capped in length and "**" count, with a reason to show. */
+static void test_check_caps(void)
+{
+	char why[120];
+	char big[PATHGLOB_PATTERN_MAX + 2];
+	memset(big, 'a', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	CHECK(!pathglob_check(big, why, sizeof(why)));
+	CHECK(strstr(why, "512 bytes") != NULL);
+	big[PATHGLOB_PATTERN_MAX] = '\0';
+	CHECK(pathglob_check(big, why, sizeof(why)));
+	CHECK(pathglob_check("**/a/**/b/**/c/**/d/**/e/**/f/**/g/**/h", why, sizeof(why))); /* 8 */
+	CHECK(!pathglob_check("**/a/**/b/**/c/**/d/**/e/**/f/**/g/**/h/**", why, sizeof(why))); /* 9 */
+	CHECK(strstr(why, "9 \"**\"; at most 8") != NULL);
+	CHECK(!pathglob_check("[abc", why, sizeof(why)));
+	CHECK(strstr(why, "not closed") != NULL);
+	CHECK(!pathglob_check("!x", why, sizeof(why)));
+	CHECK(strstr(why, "negation") != NULL);
+	CHECK(!pathglob_check(NULL, NULL, 0));
+	CHECK(pathglob_check("\\*\\*", NULL, 0)); /* escaped stars are no "**" */
+}
+
 int main(void)
 {
 	RUN(test_star_question);
@@ -157,5 +216,7 @@ int main(void)
 	RUN(test_anchoring_and_dirs);
 	RUN(test_valid);
 	RUN(test_pathological);
+	RUN(test_hostile_patterns_are_fast);
+	RUN(test_check_caps);
 	return testlib_done();
 }

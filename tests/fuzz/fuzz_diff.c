@@ -1,0 +1,32 @@
+/*
+ * tests/fuzz/fuzz_diff.c
+ *    Unified diffs as GitLab sends them: the added-lines parser and the per-path set.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "diff.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	char *buf = malloc(size + 1);
+	if (!buf)
+		return 0;
+	memcpy(buf, data, size);
+	buf[size] = '\0';
+	struct diff_added *a = NULL;
+	if (diff_added_parse(buf, size, &a) == CORE_OK)
+		for (long l = 0; l < 64; l++)
+			diff_added_find(a, l);
+	diff_added_free(a);
+	struct diff_added_set *s = diff_added_set_new();
+	if (s) {
+		diff_added_set_add(s, "src/a.c", buf, size, false);
+		diff_added_set_add(s, "src/a.c", buf, size, false); /* a diff split over pages is merged */
+		diff_added_has(s, "src/a.c", 1);
+		diff_added_set_free(s);
+	}
+	free(buf);
+	return 0;
+}
