@@ -1366,7 +1366,8 @@ static bool ensure_base_tree(struct run *r)
 		snprintf(r->base_error, sizeof(r->base_error), "could not create the base tree directory");
 		goto out;
 	}
-	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, r->deadline_ms,
+	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, SCANRUN_MAX_ENTRIES,
+				   r->deadline_ms,
 				   r->base_tree, sizeof(r->base_tree), err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		r->timed_out = true;
