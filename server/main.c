@@ -15,6 +15,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cli_config.h"
+#include "cli_scan.h"
 #include "crypto.h"
 #include "discovery.h"
 #include "gitlab.h"
@@ -55,6 +56,7 @@ static void usage(FILE *out)
 		"  export                     print every gating config as JSON\n"
 		"  import FILE                replace every gating config from an export (validated first)\n"
 		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
+		"  scan PATH...               run the built-in secrets scanner on files as new files of a merge request\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
 	config_print_help(out);
@@ -462,6 +464,8 @@ int main(int argc, char **argv)
 		rc = cli_import(&app, nargs - 1, args + 1);
 	else if (strcmp(cmd, "sync") == 0)
 		rc = cmd_sync(&app);
+	else if (strcmp(cmd, "scan") == 0)
+		rc = cli_scan(nargs - 1, args + 1);
 	else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = 0;
