@@ -728,6 +728,7 @@ struct match {
 	size_t me;         /* end of the span */
 	bool pem_multiline; /* fingerprint from the following lines' key material */
 	size_t pem_first;  /* index of the first body line in the added lines */
+	size_t ks, ke;     /* generic rules: the key name [ks, ke) the value was assigned to; ks == ke: none */
 };
 
 /* The context a line is scanned in: the file's added lines, for private keys whose body follows. */
@@ -895,7 +896,14 @@ static size_t consider(size_t ri, const char *t, size_t len, const struct line_c
 		return ms + 1;
 	if (!accept(r, t, ss, se, pm))
 		return me;
-	struct match cand = { ri, ss, se, false, 0 };
+	struct match cand = { ri, ss, se, false, 0, 0, 0 };
+	if ((r->flags & R_GENERIC) && pm[r->key_group].rm_so >= 0) {
+		cand.ks = (size_t)pm[r->key_group].rm_so;
+		cand.ke = (size_t)pm[r->key_group].rm_eo;
+		/* The whole name: the match starts at a key word, e.g. "secret" of "client_secret". */
+		while (cand.ks > 0 && (is_word(t[cand.ks - 1]) || t[cand.ks - 1] == '.' || t[cand.ks - 1] == '-'))
+			cand.ks--;
+	}
 	size_t next = me;
 	if (r->flags & R_PRIVKEY) {
 		size_t end = pem_same_line_end(t, len, me);
@@ -1102,6 +1110,52 @@ static void fingerprint_match(char fp[FINDING_FINGERPRINT_LEN + 1], const struct
 	sodium_bin2hex(fp, FINDING_FINGERPRINT_LEN + 1, h, sizeof(h));
 }
 
+#define KEY_NAME_SHOWN 48 /* bytes of a key name a reason quotes */
+
+/*
+ * Why match i was reported, appended to the rule's title: the rule, and what the value was judged on (its length
+ * and entropy, and for the generic rules the key name and the entropy they ask for). Never the value itself; a
+ * key name that overlaps any secret on the line is not quoted either.
+ */
+static void describe_match(char *buf, size_t cap, const char *t, const struct match *m, size_t n, size_t i)
+{
+	const struct match *x = &m[i];
+	const struct rule *r = &rules[x->rule];
+	size_t vl = x->me - x->ms;
+	if (r->flags & R_PRIVKEY) {
+		snprintf(buf, cap, "%s (rule %s: a BEGIN line followed by %s key material)", r->info.title, r->info.id,
+			 x->pem_multiline ? "lines of" : "its");
+		return;
+	}
+	double h = scan_secrets_entropy(t + x->ms, vl);
+	if (!(r->flags & R_GENERIC)) {
+		snprintf(buf, cap, "%s (rule %s: %s, %zu characters, entropy %.2f bits per character)", r->info.title,
+			 r->info.id,
+			 (r->flags & R_URL_AUTH) ? "the password in a URL's user information" : "the provider's documented format",
+			 vl, h);
+		return;
+	}
+	char key[KEY_NAME_SHOWN * 2 + 8] = "";
+	bool show = x->ke > x->ks;
+	for (size_t j = 0; j < n && show; j++)
+		if (x->ks < m[j].me && m[j].ms < x->ke)
+			show = false;
+	if (show) {
+		size_t kl = x->ke - x->ks;
+		for (size_t j = 0; j < kl && j < KEY_NAME_SHOWN; j++) {
+			unsigned char c = (unsigned char)t[x->ks + j];
+			key[j] = (c < 0x21 || c > 0x7e || c == '"') ? '?' : (char)c;
+			key[j + 1] = '\0';
+		}
+		if (kl > KEY_NAME_SHOWN)
+			memcpy(key + KEY_NAME_SHOWN, "\xe2\x80\xa6", 4); /* "…" and the NUL */
+	}
+	snprintf(buf, cap,
+		 "%s (rule %s: key name \"%s\", value of %zu characters with entropy %.2f bits per character, at least "
+		 "%.1f wanted)",
+		 r->info.title, r->info.id, show ? key : "(not shown)", vl, h, min_entropy_for(r, t + x->ms, vl));
+}
+
 static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const char *text, size_t len,
 				 struct finding_list *out)
 {
@@ -1141,9 +1195,11 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 	}
 	for (size_t i = 0; i < n && st == CORE_OK; i++) {
 		const struct rule *r = &rules[m[i].rule];
+		char why[512];
+		describe_match(why, sizeof(why), text, m, n, i);
 		struct finding f = { .scan_type = "secrets",
 				     .rule_id = r->info.id,
-				     .title = r->info.title,
+				     .title = why,
 				     .severity = r->info.severity,
 				     .path = ctx->path,
 				     .line = line_no,

@@ -20,7 +20,10 @@
  * URLs whose password is a default ("user:password@", "guest:guest@"); PEM headers in code with no key after them.
  * Provider tokens with a documented prefix or shape are found whatever the key is called. Every rule carries its
  * source: the provider's documentation of the format (scan_secrets_rule(i)->source).
- * Each finding carries: scan type "secrets", the rule id and title, the severity, the path, the new-file line
+ * Each finding carries: scan type "secrets", the rule id, a title that is the rule's title followed by why it
+ * matched ("Hard-coded secret or token (rule generic-secret: key name \"client_secret\", value of 40 characters
+ * with entropy 4.91 bits per character, at least 3.5 wanted)"; for provider rules the rule, the length and the
+ * entropy; a key name that overlaps a secret is not quoted), the severity, the path, the new-file line
  * number, an excerpt of the line in which every secret found on it is replaced by its first few characters,
  * "…" and its length (e.g. token = "ghp_…(40 chars)"), so the excerpt never holds a secret; and the fingerprint,
  * hex SHA-256 of rule id, path and the secret (for a multi-line private key: its key material), which is stable

@@ -491,10 +491,15 @@ static void test_corpus_positives(void)
 		CHECK_STR(f->path, path);
 		CHECK_INT(f->line, 42);
 		CHECK_INT(f->severity, r->severity);
-		CHECK_STR(f->title, r->title);
-		/* The excerpt never holds the secret, of this finding or of any other on the line. */
+		/* The title is the rule's, then why it matched: "<title> (rule <id>: ...)". */
+		char why[160];
+		snprintf(why, sizeof(why), "%s (rule %s: ", r->title, r->id);
+		CHECK(strncmp(f->title, why, strlen(why)) == 0);
+		if (strncmp(f->title, why, strlen(why)) != 0)
+			fprintf(stderr, "  rule %s title: %s\n", r->id, f->title);
+		/* Neither the excerpt nor the reason holds the secret, of this finding or of any other on the line. */
 		for (size_t k = 0; k < l->count; k++) {
-			bool leak = strstr(l->items[k].excerpt, c->secret) != NULL;
+			bool leak = strstr(l->items[k].excerpt, c->secret) != NULL || strstr(l->items[k].title, c->secret);
 			CHECK(!leak);
 			if (leak)
 				fprintf(stderr, "  rule %s leaks in excerpt: %s\n", r->id, l->items[k].excerpt);
@@ -976,6 +981,51 @@ static void test_every_rule_has_a_source(void)
 	}
 }
 
+static const struct finding *first_finding(struct finding_list *l, const char *line)
+{
+	CHECK_INT(scan_secrets_line("conf/app.yaml", 3, line, l), CORE_OK);
+	return l->count ? &l->items[0] : NULL;
+}
+
+static void test_finding_says_why(void)
+{
+	struct finding_list *l = finding_list_new();
+	REQUIRE(l);
+	/* Generic rule: the key name, the value's length and entropy, and the entropy the rule wants. */
+	const struct finding *f = first_finding(l, "  app.oauth.client_secret: \"" "Rq9x" "Lm2Kz8vQ2m" "Lp9RtW4y\"");
+	REQUIRE(f);
+	CHECK_STR(f->title, "Hard-coded secret or token (rule generic-secret: key name \"app.oauth.client_secret\", "
+			    "value of 22 characters with entropy 4.00 bits per character, at least 3.5 wanted)");
+	CHECK(strstr(f->title, "Rq9x") == NULL);
+	finding_list_free(l);
+	l = finding_list_new();
+	REQUIRE(l);
+	/* A long hex value: the lower threshold is said. */
+	f = first_finding(l, "secretKey = \"fb87ae2ee8313b2b" "7478d2c1867a82ee\"");
+	REQUIRE(f);
+	CHECK(strstr(f->title, "key name \"secretKey\"") && strstr(f->title, "at least 3.0 wanted"));
+	finding_list_free(l);
+	l = finding_list_new();
+	REQUIRE(l);
+	/* Provider format: the rule and the shape, no key name needed. */
+	f = first_finding(l, corpus_for("dockerhub-pat")->positive);
+	REQUIRE(f);
+	CHECK(strstr(f->title, "Docker Hub access token (rule dockerhub-pat: the provider's documented format, 36 "
+			       "characters, entropy ") == f->title);
+	finding_list_free(l);
+	l = finding_list_new();
+	REQUIRE(l);
+	/* A key name that overlaps another secret on the line is not quoted. */
+	f = first_finding(l, "gl" "pat-QRCZljwi" "Mkmg4HeBUuvd_token = \"Rq9xLm2Kz8vQ2mLp9RtW4y\"");
+	REQUIRE(l->count == 2);
+	for (size_t i = 0; i < l->count; i++) {
+		CHECK(strstr(l->items[i].title, "QRCZ") == NULL);
+		if (strcmp(l->items[i].rule_id, "generic-secret") == 0)
+			CHECK(strstr(l->items[i].title, "key name \"(not shown)\"") != NULL);
+	}
+	finding_list_free(l);
+}
+
 int main(void)
 {
 	RUN(test_rules_compile);
@@ -993,6 +1043,7 @@ int main(void)
 	RUN(test_heuristic_hex_entropy);
 	RUN(test_key_names_anywhere);
 	RUN(test_every_rule_has_a_source);
+	RUN(test_finding_says_why);
 	RUN(test_corpus_covers_every_rule);
 	RUN(test_corpus_positives);
 	RUN(test_corpus_negatives);
