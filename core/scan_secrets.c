@@ -303,6 +303,69 @@ struct kw_set {
 
 static regex_t compiled[RULE_COUNT];
 static struct kw_set kwsets[RULE_COUNT];
+
+/*
+ * The keyword index: every keyword of two bytes or more under its first two (lower-case) bytes, so that one pass
+ * over a line finds which rules' keywords occur in it (instead of one memmem per keyword and rule). Keywords of
+ * one byte are looked up with memchr.
+ */
+struct kw_ref {
+	unsigned short rule;
+	unsigned char word;
+};
+#define KW_REFS_MAX (RULE_COUNT * KW_MAX)
+static unsigned short kw_bucket[65536 + 1]; /* refs of bigram b: kw_refs[kw_bucket[b] .. kw_bucket[b + 1]) */
+static struct kw_ref kw_refs[KW_REFS_MAX];
+static struct kw_ref kw_single[KW_REFS_MAX];
+static size_t kw_single_count;
+
+static unsigned bigram(const char *p)
+{
+	return (unsigned)(unsigned char)p[0] << 8 | (unsigned char)p[1];
+}
+
+static void build_kw_index(void)
+{
+	static unsigned short counts[65536];
+	for (size_t r = 0; r < RULE_COUNT; r++)
+		for (size_t w = 0; w < kwsets[r].count; w++)
+			if (kwsets[r].len[w] >= 2)
+				counts[bigram(kwsets[r].word[w])]++;
+			else
+				kw_single[kw_single_count++] = (struct kw_ref){ (unsigned short)r, (unsigned char)w };
+	unsigned short at = 0;
+	for (size_t b = 0; b < 65536; b++) {
+		kw_bucket[b] = at;
+		at = (unsigned short)(at + counts[b]);
+		counts[b] = kw_bucket[b]; /* next free slot of bucket b */
+	}
+	kw_bucket[65536] = at;
+	for (size_t r = 0; r < RULE_COUNT; r++)
+		for (size_t w = 0; w < kwsets[r].count; w++)
+			if (kwsets[r].len[w] >= 2)
+				kw_refs[counts[bigram(kwsets[r].word[w])]++] = (struct kw_ref){ (unsigned short)r,
+												 (unsigned char)w };
+}
+
+/* present[r] = one of rule r's keywords occurs in lower (the line, lower-cased), or rule r has none. */
+static void keywords_in_line(const char *lower, size_t len, bool present[RULE_COUNT])
+{
+	for (size_t r = 0; r < RULE_COUNT; r++)
+		present[r] = kwsets[r].count == 0;
+	for (size_t i = 0; i < kw_single_count; i++)
+		if (memchr(lower, kwsets[kw_single[i].rule].word[kw_single[i].word][0], len))
+			present[kw_single[i].rule] = true;
+	for (size_t i = 0; i + 1 < len; i++) {
+		unsigned b = bigram(lower + i);
+		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++) {
+			const struct kw_ref *ref = &kw_refs[k];
+			const struct kw_set *ks = &kwsets[ref->rule];
+			size_t wl = ks->len[ref->word];
+			if (!present[ref->rule] && wl <= len - i && memcmp(lower + i, ks->word[ref->word], wl) == 0)
+				present[ref->rule] = true;
+		}
+	}
+}
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static enum core_status init_status = CORE_EINTERNAL;
 
@@ -330,6 +393,7 @@ static void init_rules(void)
 			return;
 		}
 	}
+	build_kw_index();
 	init_status = CORE_OK;
 }
 
@@ -382,18 +446,6 @@ static bool ci_find(const char *h, size_t hl, const char *n, size_t nl)
 		if (strncasecmp(h + i, n, nl) == 0)
 			return true;
 	}
-	return false;
-}
-
-/* Does one of rule ri's keywords occur in lower (the line, lower-cased)? */
-static bool keywords_present(size_t ri, const char *lower, size_t len)
-{
-	const struct kw_set *k = &kwsets[ri];
-	if (k->count == 0)
-		return true;
-	for (size_t i = 0; i < k->count; i++)
-		if (memmem(lower, len, k->word[i], k->len[i]))
-			return true;
 	return false;
 }
 
@@ -921,6 +973,22 @@ static size_t consider(size_t ri, const char *t, size_t len, const struct line_c
 	return next;
 }
 
+/*
+ * A cheap test before a generic rule's regex runs at a key word: the rest of a key name ([A-Za-z0-9_.-]), an
+ * optional quote and blanks, then '=', ':' or "value=" (what ASSIGN accepts) must follow.
+ */
+static bool assignment_follows(const char *lower, size_t len, size_t pos)
+{
+	size_t i = pos;
+	while (i < len && (is_word(lower[i]) || lower[i] == '.' || lower[i] == '-'))
+		i++;
+	if (i < len && (lower[i] == '"' || lower[i] == '\''))
+		i++;
+	while (i < len && (lower[i] == ' ' || lower[i] == '\t'))
+		i++;
+	return i < len && (lower[i] == '=' || lower[i] == ':' || (len - i > 6 && memcmp(lower + i, "value=", 6) == 0));
+}
+
 /* Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. */
 static void match_rule(size_t ri, const char *t, const char *lower, size_t len, const struct line_ctx *ctx,
 		       struct match *m, size_t *n)
@@ -936,6 +1004,8 @@ static void match_rule(size_t ri, const char *t, const char *lower, size_t len, 
 			while (tries < MAX_TRIES_PER_RULE && (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
 				size_t pos = (size_t)(p - lower);
 				p++;
+				if (!(r->flags & R_SETTER) && !assignment_follows(lower, len, pos))
+					continue; /* e.g. "api" of "https://api.example.org": no key = value here */
 				tries++;
 				if (regexec(&compiled[ri], t + pos, MAX_GROUPS, pm, 0) != 0)
 					continue;
@@ -1183,8 +1253,10 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 	}
 	struct match m[MAX_MATCHES_PER_LINE];
 	size_t n = 0;
+	bool present[RULE_COUNT];
+	keywords_in_line(lower, len, present);
 	for (size_t ri = 0; ri < RULE_COUNT && n < MAX_MATCHES_PER_LINE; ri++)
-		if (keywords_present(ri, lower, len))
+		if (present[ri])
 			match_rule(ri, text, lower, len, ctx, m, &n);
 	if (n == 0)
 		goto out;

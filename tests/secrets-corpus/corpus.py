@@ -693,7 +693,8 @@ def secret_lines(g, fmt, kind, neutral):
 # ---------------------------------------------------------------------------------------------------------------
 
 def generate(outdir, seed=18, target_bytes=0, per_format=3, near_per_category=24):
-    """Write the corpus; returns the manifest (also written to outdir/manifest.json)."""
+    """Write the corpus; returns the manifest (also written to outdir/manifest.json). With target_bytes the files
+    are about ten times larger (40 to 80 items each), as source files of a big merge request are."""
     g = Gen(seed)
     files_dir = os.path.join(outdir, "files")
     os.makedirs(files_dir, exist_ok=True)
@@ -712,7 +713,7 @@ def generate(outdir, seed=18, target_bytes=0, per_format=3, near_per_category=24
         pos = 0
         while pos < len(items):
             kind = KINDS[(file_no + round_no) % len(KINDS)]
-            take = g.r.randint(3, 7)
+            take = g.r.randint(40, 80) if target_bytes else g.r.randint(3, 7)
             chunk = items[pos:pos + take]
             pos += take
             _write_file(g, files_dir, f"r{round_no:03d}", file_no, kind, chunk, manifest)
