@@ -583,13 +583,14 @@ static bool looks_like_env_name(const char *v, size_t len)
 	return unders > 0 && seg >= 2 && letters * 10 >= len * 7;
 }
 
-/* A test fixture: one of the words test, testing, fake, dummy, mock, sample, fixture, stub, demo (split at
- * non-alphanumerics and CamelCase humps), or a value that starts with test, fake, dummy, mock or sample
- * ("test_password_123", "fake_client_secret_42", "testpass123"). */
+/* A test fixture: one of the words test, testing, fake, dummy, mock, sample, fixture, stub, demo, or a value that
+ * names what it stands for (password, passwd, secret, token), split at non-alphanumerics and CamelCase humps; or a
+ * value that starts with test, fake, dummy, mock or sample ("test_password_123", "fake_client_secret_42",
+ * "testpass123", "dave-password"). */
 static bool looks_like_fixture(const char *v, size_t len)
 {
 	static const char *const words[] = { "test", "testing", "tests", "fake", "dummy", "mock", "sample", "fixture",
-					     "stub", "demo" };
+					     "stub", "demo", "password", "passwd", "secret", "token" };
 	static const char *const starts[] = { "test", "fake", "dummy", "mock", "sample" };
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
 		if (len >= strlen(starts[i]) && strncasecmp(v, starts[i], strlen(starts[i])) == 0)
@@ -606,6 +607,37 @@ static bool looks_like_fixture(const char *v, size_t len)
 					return true;
 		}
 		i = j;
+	}
+	return false;
+}
+
+/* Code, not a value: a function name and its opening parenthesis ("setPassword(", "crypto_sha256_hex("). */
+static bool looks_like_call(const char *v, size_t len, const char *after)
+{
+	size_t i = 0;
+	while (i < len && (is_word(v[i]) || v[i] == '.'))
+		i++;
+	if (i == 0 || !isalpha((unsigned char)v[0]))
+		return false;
+	if (i == len)
+		return *after == '('; /* an unquoted name followed by '(' */
+	return v[i] == '(' && (i + 1 == len || (i + 2 == len && v[i + 1] == ')'));
+}
+
+/* A value that starts with a provider's documented prefix ("glpat-", "ghp_", "xoxb-") but that the provider's own
+ * rule did not take: its shape is wrong, so it is no such token (a test value like "glpat-discoveryToken0001"). */
+static bool failed_provider_prefix(const char *v, size_t len)
+{
+	for (size_t r = 0; r < RULE_COUNT; r++) {
+		if (rules[r].flags & (R_GENERIC | R_PRIVKEY))
+			continue;
+		const struct kw_set *k = &kwsets[r];
+		for (size_t w = 0; w < k->count; w++) {
+			size_t wl = k->len[w];
+			char last = k->word[w][wl - 1];
+			if (wl >= 4 && (last == '-' || last == '_') && len > wl && strncasecmp(v, k->word[w], wl) == 0)
+				return true;
+		}
 	}
 	return false;
 }
@@ -648,7 +680,7 @@ static bool key_is_metadata(const char *k, size_t kl)
 						"timeout", "env", "var", "hint", "placeholder", "mode", "enabled",
 						"policy", "hash", "salt", "question", "reset", "rotation", "validator",
 						"parser", "tokenizer", "tokens", "limit", "index", "lifetime", "min",
-						"max", "changed", "required", "strength", "store", "manager", "sha1",
+						"max", "changed", "required", "strength", "store", "manager", "sha", "sha1",
 						"sha256", "sha512", "md5", "digest", "checksum", "fingerprint", "class",
 						"backend", "provider", "hasher", "handler", "factory", "filter",
 						"interceptor", "version", "arn", "prefix", "audience", "source", "ref" };
@@ -894,7 +926,7 @@ static bool accept(const struct rule *r, const char *t, size_t ss, size_t se, co
 		return false;
 	if (r->flags & R_GENERIC) {
 		if (looks_like_class_name(v, vl) || looks_like_env_name(v, vl) || looks_like_fixture(v, vl) ||
-		    non_secret_key_prefix(v, vl))
+		    non_secret_key_prefix(v, vl) || looks_like_call(v, vl, t + se) || failed_provider_prefix(v, vl))
 			return false;
 		for (size_t i = 0; i < vl; i++)
 			if (isspace((unsigned char)v[i]))

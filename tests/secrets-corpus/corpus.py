@@ -120,7 +120,8 @@ FORMATS = {
     "gcp-oauth-client-secret": (lambda g: "GOCSPX-" + g.mixed(B64URL, 28), None),
     "gcp-service-account-key": (lambda g: g.hex(40), ["private_key_id"]),
     "azure-storage-account-key": (lambda g: g.mixed(B64, 86) + "==", None),
-    "azure-sas-token": (lambda g: g.mixed(ALNUM + "%", 43) + "%3D", None),
+    "azure-sas-token": (lambda g: (g.mixed(B64, 43) + "=").replace("+", "%2B").replace("/", "%2F")
+                        .replace("=", "%3D"), None),
     "azure-ad-client-secret": (lambda g: g.mixed(ALNUM, 3) + g.choice(string.digits) + "Q~" +
                                g.mixed(ALNUM + "_~.-", 34), None),
     "alibaba-access-key-id": (lambda g: "LTAI" + g.mixed(ALNUM, 20), None),

@@ -1026,6 +1026,29 @@ static void test_finding_says_why(void)
 	finding_list_free(l);
 }
 
+static void test_heuristic_code_values(void)
+{
+	NEAR("\tchar *secret_sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));");
+	NEAR("\tconst char *token = build_token_for(user);");
+	NEAR(" * password-call-argument: \"setPassword(\", \"set_password(\"");
+	KEEP("\tconst char *token = \"Rq9xLm2Kz8vQ2mLp9RtW4y\";");
+}
+
+static void test_heuristic_failed_provider_prefix(void)
+{
+	/* A provider prefix on a value its rule rejects (too short, wrong alphabet): a test value, not a token. */
+	NEAR("TOKEN = \"glpat-discoveryToken0001\"");
+	NEAR("api_key = \"ghp_shortAndWrong42\"");
+	KEEP(corpus_for("gitlab-pat")->positive);
+}
+
+static void test_heuristic_value_names_itself(void)
+{
+	NEAR("c.post(\"/api/session\", {\"username\": \"dave\", \"password\": \"dave-password\"})");
+	NEAR("  api_secret: \"MyApiSecret2024\"");
+	KEEP("  api_secret: \"Xq3Ws9Vt2Lr8Kp5Zm1\"");
+}
+
 int main(void)
 {
 	RUN(test_rules_compile);
@@ -1042,6 +1065,9 @@ int main(void)
 	RUN(test_heuristic_password_setters);
 	RUN(test_heuristic_hex_entropy);
 	RUN(test_key_names_anywhere);
+	RUN(test_heuristic_code_values);
+	RUN(test_heuristic_failed_provider_prefix);
+	RUN(test_heuristic_value_names_itself);
 	RUN(test_every_rule_has_a_source);
 	RUN(test_finding_says_why);
 	RUN(test_corpus_covers_every_rule);
