@@ -39,6 +39,7 @@ enum {
 	R_AT_KEYWORD = 1 << 6, /* the regex starts with '^' and is tried only where a keyword occurs */
 	R_SETTER = 1 << 7,     /* the match must follow "set", "with", '.', "->" or a blank: a setter or builder call */
 	R_URL_AUTH = 1 << 8,   /* user:password@host: group 1 the user, a default password is no secret */
+	R_BASIC_AUTH = 1 << 9, /* base64 of "user:password" when it decodes so: a default password is no secret */
 };
 #define R_B (R_BSTART | R_BEND)
 
@@ -63,9 +64,9 @@ struct rule {
 	double min_entropy;
 };
 
-/* "(=|:=|:|=>)" between a key and its value, with optional quotes and blanks around; or the
+/* "(=|:=|:|=>)" between a key and its value, with optional quotes, a ']' (m["key"] = v) and blanks around; or the
  * 'key="NAME" value="..."' of .NET appSettings and similar XML. */
-#define ASSIGN "[\"']?[ \t]*(=|:=|:|=>|[Vv]alue=)[ \t]*"
+#define ASSIGN "[\"']?\\]?[ \t]*(=|:=|:|=>|[Vv]alue=)[ \t]*"
 /* A quoted or unquoted value: groups +1 (whole), +2 ("..."), +3 ('...'), +4 (bare). */
 #define VALUE "(\"([^\"]+)\"|'([^']+)'|([^][ \t\"',;&(){}<>`]+))"
 #define GENERIC_VALUE_MAX 256 /* longer values are data, not a credential; checked in code ("{1,256}" is slow in glibc) */
@@ -272,6 +273,17 @@ static const struct rule rules[] = {
 	{ { "url-basic-auth", "Password in URL", SEV_HIGH, "https://www.rfc-editor.org/rfc/rfc3986#section-3.2.1" },
 	  "[A-Za-z][A-Za-z0-9+.-]{1,20}://([^]:/@[ \t\"'<>]{1,128}):([^][@/ \t\"'<>]{3,128})@[A-Za-z0-9.-]+", "://", R_URL_AUTH,
 	  { 2 }, 0, 0, 0, 0 },
+	{ { "http-authorization-header", "Credentials in an HTTP Authorization header", SEV_HIGH,
+	    "https://www.rfc-editor.org/rfc/rfc9110#section-11.6.2" },
+	  "^(authorization)[\"']?\\]?[ \t]*[:=][ \t]*[\"']?(bearer|basic|token)[ \t]+([A-Za-z0-9._~+/=-]{16,})",
+	  "authorization", R_ICASE | R_GENERIC | R_AT_KEYWORD | R_BASIC_AUTH, { 3 }, 1, 0, 16, 3.5 },
+	{ { "netrc-password", "Password in a .netrc entry", SEV_HIGH,
+	    "https://www.gnu.org/software/inetutils/manual/html_node/The-_002enetrc-file.html" },
+	  "(machine|login)[ \t]+[^ \t]+[ \t]+(login[ \t]+[^ \t]+[ \t]+)?password[ \t]+([^ \t\"']+)", "password",
+	  R_BSTART, { 3 }, 0, 0, 8, 3.0 },
+	{ { "docker-config-auth", "Registry credentials in a Docker config.json", SEV_HIGH,
+	    "https://docs.docker.com/reference/cli/docker/login/#credential-stores" },
+	  "\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{12,}={0,2})\"", "\"auth\"", R_BASIC_AUTH, { 1 }, 0, 0, 12, 3.0 },
 	{ { "password-call-argument", "Hard-coded password passed to a setter", SEV_MEDIUM,
 	    "https://cwe.mitre.org/data/definitions/259.html" },
 	  "^(password)[ \t]*\\([ \t]*(\"([^\"]+)\"|'([^']+)')[ \t]*[),]", "password",
@@ -454,7 +466,7 @@ static bool allowlisted(const char *s, size_t len)
 {
 	static const char *const markers[] = { "example", "xxxx", "changeme", "change_me", "change-me", "placeholder",
 					       "dummy", "redacted", "your_", "your-", "<", ">", "${", "$(", "{{", "}}",
-					       "%(", "%s", "****", "....", "process.env", "environ", "getenv",
+					       "%(", "****", "....", "process.env", "environ", "getenv",
 					       "secrets.", "vault:", "ENC[", "arn:aws:", "0123456789", "123456789",
 					       "abcdefghij", "replace", "not-a-real", "not_a_real", "_here", "-here" };
 	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
@@ -462,6 +474,10 @@ static bool allowlisted(const char *s, size_t len)
 			return true;
 	if (len && s[0] == '$')
 		return true;
+	/* A printf placeholder: "%s" not followed by a letter or digit ("%s@%s", "pass=%s"). */
+	for (const char *p = s; (p = memmem(p, (size_t)(s + len - p), "%s", 2)); p += 2)
+		if (p + 2 == s + len || !isalnum((unsigned char)p[2]))
+			return true;
 	bool same = true;
 	for (size_t i = 1; i < len && same; i++)
 		same = s[i] == s[0];
@@ -669,6 +685,37 @@ static bool default_url_password(const char *user, size_t ul, const char *pw, si
 		if (strlen(defaults[i]) == stem && strncasecmp(pw, defaults[i], stem) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * A base64 "user:password" (HTTP Basic, a Docker config's "auth") whose password is a default or the user, as in
+ * the RFC 7617 example "Aladdin:open sesame" or "admin:admin". must_decode: a value that does not decode to
+ * "user:password" is no credential either (a Docker "auth" always is one).
+ */
+static bool basic_default_password(const char *v, size_t len, bool must_decode)
+{
+	unsigned char bin[256];
+	size_t bl = 0;
+	char b64[352];
+	if (len >= sizeof(b64))
+		return false;
+	memcpy(b64, v, len);
+	b64[len] = '\0';
+	if (sodium_base642bin(bin, sizeof(bin) - 1, b64, len, NULL, &bl, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 &&
+	    sodium_base642bin(bin, sizeof(bin) - 1, b64, len, NULL, &bl, NULL,
+			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
+		return must_decode;
+	const unsigned char *colon = memchr(bin, ':', bl);
+	if (!colon)
+		return must_decode;
+	for (size_t i = 0; i < bl; i++)
+		if (bin[i] < 0x20 || bin[i] > 0x7e)
+			return must_decode; /* not text: a bearer token that happens to decode */
+	size_t ul = (size_t)(colon - bin);
+	const char *pw = (const char *)colon + 1;
+	size_t pl = bl - ul - 1;
+	return pl < 4 || default_url_password((const char *)bin, ul, pw, pl) ||
+	       (strncmp((const char *)bin, "Aladdin", ul) == 0 && pl == 11 && memcmp(pw, "open sesame", 11) == 0);
 }
 
 /* Generic rules: key names that hold something other than the secret itself. */
@@ -924,6 +971,8 @@ static bool accept(const struct rule *r, const char *t, size_t ss, size_t se, co
 		return false;
 	if ((r->flags & R_SETTER) && !setter_call(t, (size_t)pm[0].rm_so))
 		return false;
+	if ((r->flags & R_BASIC_AUTH) && basic_default_password(v, vl, !(r->flags & R_GENERIC)))
+		return false;
 	if (r->flags & R_GENERIC) {
 		if (looks_like_class_name(v, vl) || looks_like_env_name(v, vl) || looks_like_fixture(v, vl) ||
 		    non_secret_key_prefix(v, vl) || looks_like_call(v, vl, t + se) || failed_provider_prefix(v, vl))
@@ -1016,6 +1065,8 @@ static bool assignment_follows(const char *lower, size_t len, size_t pos)
 		i++;
 	if (i < len && (lower[i] == '"' || lower[i] == '\''))
 		i++;
+	if (i < len && lower[i] == ']')
+		i++; /* config["password"] = ... */
 	while (i < len && (lower[i] == ' ' || lower[i] == '\t'))
 		i++;
 	return i < len && (lower[i] == '=' || lower[i] == ':' || (len - i > 6 && memcmp(lower + i, "value=", 6) == 0));

@@ -213,6 +213,9 @@ FORMATS = {
     "private-key-openssh": (None, None),
     "private-key-pkcs8": (None, None),
     "url-basic-auth": (None, None),
+    "http-authorization-header": (None, None),
+    "netrc-password": (None, None),
+    "docker-config-auth": (None, None),
     "generic-password": (None, None),
     "password-call-argument": (None, None),
     "generic-secret": (None, None),
@@ -229,6 +232,9 @@ LAYOUT = {
     "private-key-openssh": "pem",
     "private-key-pkcs8": "pem-json",
     "url-basic-auth": "url-auth",
+    "http-authorization-header": "auth-header",
+    "netrc-password": "netrc",
+    "docker-config-auth": "docker-auth",
     "generic-password": "generic-password",
     "password-call-argument": "call",
     "generic-secret": "generic-secret",
@@ -566,6 +572,16 @@ def near_masked(g, kind):
     return render_kv(kind, key, val)
 
 
+def near_auth_header(g, kind):
+    return g.choice([
+        "  Authorization: Bearer ${API_TOKEN}", "curl -H \"Authorization: Bearer $TOKEN\" https://api.internal/",
+        "    headers = {\"Authorization\": f\"Bearer {token}\"}", "  Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==",
+        "      \"auth\": \"\"", "      \"auth\": \"" + base64.b64encode(b"admin:admin").decode() + "\"",
+        "  Authorization: Bearer <token>", "machine github.com login octo password ${GITHUB_TOKEN}",
+        "        req.headers['Authorization'] = 'Bearer ' + self.token",
+        "  \"Authorization\": \"Basic " + base64.b64encode(b"user:password").decode() + "\""])
+
+
 def near_infra(g, kind):
     return g.choice([
         "ARG NPM_TOKEN", "ENV API_KEY=\"\"", "RUN --mount=type=secret,id=npmrc,target=/root/.npmrc npm ci",
@@ -600,6 +616,7 @@ NEAR = {
     "masked": near_masked,
     "infra-reference": near_infra,
     "short-value": near_short,
+    "auth-header-reference": near_auth_header,
 }
 
 
@@ -668,6 +685,25 @@ def secret_lines(g, fmt, kind, neutral):
         scheme = g.choice(["postgres", "mysql", "amqp", "redis", "mongodb"])
         return [render_kv(kind, g.choice(["database_url", "broker", "conn"]), f"{scheme}://{user}:{v}@{host}")], \
             0, v, kind
+    if layout == "auth-header":
+        if g.r.random() < 0.5:
+            v = g.mixed(B64URL, g.r.randint(32, 48))
+            scheme = "Bearer"
+        else:
+            v = base64.b64encode(f"{g.choice(['svc', 'deploy', 'admin'])}:{g.password()}".encode()).decode()
+            scheme = "Basic"
+        line = g.choice([f"curl -sf -H \"Authorization: {scheme} {v}\" https://api.internal/v1/jobs",
+                         f"    headers = {{\"Authorization\": \"{scheme} {v}\"}}",
+                         f"  Authorization: {scheme} {v}",
+                         f"        req.headers['Authorization'] = '{scheme} {v}'"])
+        return [line], 0, v, kind
+    if layout == "netrc":
+        v = g.password()
+        return [f"machine {g.choice(['github.com', 'gitlab.internal', 'artifacts.internal'])} login "
+                f"{g.choice(['ci', 'deploy', 'octo'])} password {v}"], 0, v, "netrc"
+    if layout == "docker-auth":
+        v = base64.b64encode(f"{g.choice(['ci', 'robot$push', 'deploy'])}:{g.password()}".encode()).decode()
+        return [f"      \"auth\": \"{v}\""], 0, v, "json"
     if layout == "generic-password":
         v = g.password()
         return [render_kv(kind, g.choice(PASSWORD_KEYS), v)], 0, v, kind

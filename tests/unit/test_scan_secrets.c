@@ -378,6 +378,18 @@ static const struct corpus_entry corpus[] = {
 	  "        ds.setPassword(\"" "i0" "FFI!KXlK" "X835U0qE" "\");",
 	  "i0" "FFI!KXlK" "X835U0qE",
 	  "        digest = hash_password(\"v8PQMdQvNMM8IVgN\");" },
+	{ "http-authorization-header",
+	  "curl -H \"Authorization: Bearer " "Rq" "9xLm2Kz8vQ2mL" "p9RtW4yZ3aB7c" "\" https://api.internal/v1",
+	  "Rq" "9xLm2Kz8vQ2mL" "p9RtW4yZ3aB7c",
+	  "curl -H \"Authorization: Bearer $API_TOKEN\" https://api.internal/v1" },
+	{ "netrc-password",
+	  "machine gitlab.internal login ci password " "Vq" "8mL2pXz" "9Rt4wKs",
+	  "Vq" "8mL2pXz" "9Rt4wKs",
+	  "machine gitlab.internal login ci password ${NETRC_PASSWORD}" },
+	{ "docker-config-auth",
+	  "      \"auth\": \"" "cm" "9ib3Q6S3o4dlE" "ybUxwOVJ0N1dx" "\"",
+	  "cm" "9ib3Q6S3o4dlE" "ybUxwOVJ0N1dx",
+	  "      \"auth\": \"YWRtaW46YWRtaW4=\"" },
 	{ "generic-password",
 	  "db_password = \"" "ip" "7IqHAw" "qvMm0x" "\"",
 	  "ip" "7IqHAw" "qvMm0x",
@@ -1049,6 +1061,25 @@ static void test_heuristic_value_names_itself(void)
 	KEEP("  api_secret: \"Xq3Ws9Vt2Lr8Kp5Zm1\"");
 }
 
+static void test_heuristic_basic_auth_defaults(void)
+{
+	/* RFC 7617's example (Aladdin:open sesame), admin:admin and user:password are no leaked credentials. */
+	NEAR("  Authorization: Basic QWxhZGRpbjpvcGVuIHNlc2FtZQ==");
+	NEAR("      \"auth\": \"YWRtaW46YWRtaW4=\"");
+	NEAR("  \"Authorization\": \"Basic dXNlcjpwYXNzd29yZA==\"");
+	NEAR("      \"auth\": \"bm90LWJhc2U2NC1hdC1hbGw=\""); /* decodes to text without ':' */
+	KEEP("  Authorization: Basic ZGVwbG95OlZxOG1MMnBYejlSdDR3S3M=");
+	KEEP("        req.headers['Authorization'] = 'Bearer Rq9xLm2Kz8vQ2mLp9RtW4yZ3aB7c'");
+}
+
+static void test_heuristic_printf_placeholders(void)
+{
+	NEAR("password = \"%s\"");
+	NEAR("dsn = \"postgres://app:%s@db/app\"");
+	KEEP("    <add key=\"smtp.password\" value=\"w=%SHlZQWk5BRr0\" />"); /* "%S" followed by a letter */
+	KEEP("password = \"Xq3%sWs9Vt2Lr8Kp\"");
+}
+
 int main(void)
 {
 	RUN(test_rules_compile);
@@ -1068,6 +1099,8 @@ int main(void)
 	RUN(test_heuristic_code_values);
 	RUN(test_heuristic_failed_provider_prefix);
 	RUN(test_heuristic_value_names_itself);
+	RUN(test_heuristic_basic_auth_defaults);
+	RUN(test_heuristic_printf_placeholders);
 	RUN(test_every_rule_has_a_source);
 	RUN(test_finding_says_why);
 	RUN(test_corpus_covers_every_rule);
