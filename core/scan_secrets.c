@@ -40,6 +40,7 @@ enum {
 	R_SETTER = 1 << 7,     /* the match must follow "set", "with", '.', "->" or a blank: a setter or builder call */
 	R_URL_AUTH = 1 << 8,   /* user:password@host: group 1 the user, a default password is no secret */
 	R_BASIC_AUTH = 1 << 9, /* base64 of "user:password" when it decodes so: a default password is no secret */
+	R_HAND = 1 << 10,      /* matched by generic_match(), which does what the rule's regex says, faster */
 };
 #define R_B (R_BSTART | R_BEND)
 
@@ -407,14 +408,14 @@ static const struct rule rules[] = {
 	/* Generic heuristics: keep last */
 	{ { "generic-password", "Hard-coded password", SEV_MEDIUM, "https://cwe.mitre.org/data/definitions/259.html" },
 	  "^((password|passwd|passphrase|pwd)[A-Za-z0-9_.-]*|pass([_.-][A-Za-z0-9_.-]*)?)" ASSIGN VALUE, "pass|pwd",
-	  R_ICASE | R_GENERIC | R_AT_KEYWORD, { 6, 7, 8 }, 1, 8, 8, 3.0 },
+	  R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND, { 6, 7, 8 }, 1, 8, 8, 3.0 },
 	{ { "generic-secret", "Hard-coded secret or token", SEV_MEDIUM,
 	    "https://cwe.mitre.org/data/definitions/798.html" },
 	  "^((secret|token|api[_.-]?key|access[_.-]?key|auth[_.-]?key|private[_.-]?key|credential|"
 	  "(encryption|signing|master)[_.-]?key)"
 	  "[A-Za-z0-9_.-]*)" ASSIGN VALUE,
 	  "secret|token|api|access|auth|private|credential|encryption|signing|master",
-	  R_ICASE | R_GENERIC | R_AT_KEYWORD,
+	  R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND,
 	  { 6, 7, 8 }, 1, 8, 16,
 	  3.5 },
 };
@@ -432,6 +433,11 @@ struct kw_set {
 };
 
 static regex_t compiled[RULE_COUNT];
+static size_t nmatch_of[RULE_COUNT]; /* capture groups a rule reads, plus the whole match */
+/* Cheap tests on the lower-cased line for rules whose keyword is common (set at init by rule id); NULL: none. */
+static bool (*prefilter_of[RULE_COUNT])(const char *lower, size_t len);
+static bool pre_discord(const char *l, size_t len);
+static bool pre_url_auth(const char *l, size_t len);
 static struct kw_set kwsets[RULE_COUNT];
 
 /*
@@ -523,6 +529,19 @@ static void init_rules(void)
 			return;
 		}
 	}
+	for (size_t i = 0; i < RULE_COUNT; i++) {
+		const struct rule *r = &rules[i];
+		int hi = r->key_group > r->unquoted_group ? r->key_group : r->unquoted_group;
+		for (int k = 0; k < 3; k++)
+			hi = r->groups[k] > hi ? r->groups[k] : hi;
+		if ((r->flags & R_URL_AUTH) && hi < 2)
+			hi = 2;
+		nmatch_of[i] = (size_t)hi + 1;
+		if (strcmp(r->info.id, "discord-bot-token") == 0)
+			prefilter_of[i] = pre_discord;
+		else if (strcmp(r->info.id, "url-basic-auth") == 0)
+			prefilter_of[i] = pre_url_auth;
+	}
 	build_kw_index();
 	init_status = CORE_OK;
 }
@@ -582,14 +601,29 @@ static bool ci_find(const char *h, size_t hl, const char *n, size_t nl)
 /* Placeholder values that are never reported. */
 static bool allowlisted(const char *s, size_t len)
 {
-	static const char *const markers[] = { "example", "xxxx", "changeme", "change_me", "change-me", "placeholder",
-					       "dummy", "redacted", "your_", "your-", "<", ">", "${", "$(", "{{", "}}",
-					       "%(", "****", "....", "process.env", "environ", "getenv",
-					       "secrets.", "vault:", "ENC[", "arn:aws:", "0123456789", "123456789",
-					       "abcdefghij", "replace", "not-a-real", "not_a_real", "_here", "-here" };
-	for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
-		if (ci_find(s, len, markers[i], strlen(markers[i])))
-			return true;
+#define M(x) { x, sizeof(x) - 1 }
+	static const struct {
+		const char *s;
+		size_t len;
+	} markers[] = { M("example"), M("xxxx"), M("changeme"), M("change_me"), M("change-me"), M("placeholder"),
+			M("dummy"), M("redacted"), M("your_"), M("your-"), M("<"), M(">"), M("${"), M("$("), M("{{"),
+			M("}}"), M("%("), M("****"), M("...."), M("process.env"), M("environ"), M("getenv"),
+			M("secrets."), M("vault:"), M("enc["), M("arn:aws:"), M("0123456789"), M("123456789"),
+			M("abcdefghij"), M("replace"), M("not-a-real"), M("not_a_real"), M("_here"), M("-here") };
+#undef M
+	char low[GENERIC_VALUE_MAX + 1];
+	if (len <= GENERIC_VALUE_MAX) {
+		/* Markers are lower case: compare against the value lower-cased once. */
+		for (size_t i = 0; i < len; i++)
+			low[i] = (char)tolower((unsigned char)s[i]);
+		for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+			if (memmem(low, len, markers[i].s, markers[i].len))
+				return true;
+	} else {
+		for (size_t i = 0; i < sizeof(markers) / sizeof(markers[0]); i++)
+			if (ci_find(s, len, markers[i].s, markers[i].len))
+				return true;
+	}
 	if (len && s[0] == '$')
 		return true;
 	/* A printf placeholder: "%s" not followed by a letter or digit ("%s@%s", "pass=%s"). */
@@ -1176,6 +1210,170 @@ static size_t consider(size_t ri, const char *t, size_t len, const struct line_c
 }
 
 /*
+ * regexec with as few capture groups as the rule reads (glibc finds submatches by a costly backward pass, so a rule
+ * that needs only the whole match asks for one); the generic rules, which mostly do not match where they run, first
+ * ask whether there is a match at all (no groups: the DFA alone). Groups not asked for are -1.
+ */
+static int run_regex(size_t ri, const char *s, regmatch_t *pm, int eflags)
+{
+	for (int g = 0; g < MAX_GROUPS; g++)
+		pm[g].rm_so = pm[g].rm_eo = -1;
+	if ((rules[ri].flags & R_GENERIC) && regexec(&compiled[ri], s, 0, NULL, eflags) != 0)
+		return REG_NOMATCH;
+	return regexec(&compiled[ri], s, nmatch_of[ri], pm, eflags);
+}
+
+static bool starts_with(const char *s, size_t n, const char *w)
+{
+	size_t wl = strlen(w);
+	return n >= wl && memcmp(s, w, wl) == 0;
+}
+
+static bool key_char(char c)
+{
+	return is_word(c) || c == '.' || c == '-';
+}
+
+/*
+ * What the generic rules' regexes say, by hand (they run on most lines that hold a key word, and glibc's regexec
+ * with capture groups costs about ten times as much): at lower + pos, the key (the rule's key word, then
+ * [A-Za-z0-9_.-]*), ASSIGN, VALUE, with POSIX's longest choices (":=" over ":", "=>" over "="). Fills pm[0] (the
+ * match), pm[1] (the key) and the value's group: 6 ("..."), 7 ('...') or 8 (bare), as offsets in the line. The
+ * line is lower-cased, which is what REG_ICASE does. A NUL counts as a blank, as in the copy the regexes see.
+ */
+static bool generic_match(const struct rule *r, const char *lower, size_t len, size_t pos, regmatch_t *pm)
+{
+	const char *l = lower + pos;
+	size_t n = len - pos, k = 0;
+	if (r->keywords[0] == 'p') { /* generic-password */
+		if (starts_with(l, n, "password") || starts_with(l, n, "passwd") || starts_with(l, n, "passphrase") ||
+		    starts_with(l, n, "pwd")) {
+			while (k < n && key_char(l[k]))
+				k++;
+		} else if (starts_with(l, n, "pass")) {
+			k = 4;
+			if (k < n && (l[k] == '_' || l[k] == '.' || l[k] == '-'))
+				while (k < n && key_char(l[k]))
+					k++;
+		} else {
+			return false;
+		}
+	} else { /* generic-secret */
+		static const char *const heads[] = { "secret", "token", "credential" };
+		static const char *const before_key[] = { "api", "access", "auth", "private", "encryption", "signing",
+							   "master" };
+		for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]) && !k; i++)
+			if (starts_with(l, n, heads[i]))
+				k = strlen(heads[i]);
+		for (size_t i = 0; i < sizeof(before_key) / sizeof(before_key[0]) && !k; i++) {
+			size_t h = strlen(before_key[i]);
+			if (!starts_with(l, n, before_key[i]))
+				continue;
+			if (h < n && (l[h] == '_' || l[h] == '.' || l[h] == '-'))
+				h++;
+			if (starts_with(l + h, n - h, "key"))
+				k = h + 3;
+		}
+		if (!k)
+			return false;
+		while (k < n && key_char(l[k]))
+			k++;
+	}
+	size_t i = k;
+	if (i < n && (l[i] == '"' || l[i] == '\''))
+		i++;
+	if (i < n && l[i] == ']')
+		i++;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	if (starts_with(l + i, n - i, ":=") || starts_with(l + i, n - i, "=>"))
+		i += 2;
+	else if (i < n && (l[i] == '=' || l[i] == ':'))
+		i++;
+	else if (starts_with(l + i, n - i, "value="))
+		i += 6;
+	else
+		return false;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	if (i >= n)
+		return false;
+	int g;
+	size_t vs, ve, end;
+	if (l[i] == '"' || l[i] == '\'') {
+		const char *close = memchr(l + i + 1, l[i], n - i - 1);
+		if (!close || close == l + i + 1)
+			return false;
+		g = l[i] == '"' ? 6 : 7;
+		vs = i + 1;
+		ve = (size_t)(close - l);
+		end = ve + 1;
+	} else {
+		static const char stop[] = "[] \t\"',;&(){}<>`";
+		size_t j = i;
+		while (j < n && l[j] != '\0' && !memchr(stop, l[j], sizeof(stop) - 1))
+			j++;
+		if (j == i)
+			return false;
+		g = 8;
+		vs = i;
+		ve = end = j;
+	}
+	for (int x = 0; x < MAX_GROUPS; x++)
+		pm[x].rm_so = pm[x].rm_eo = -1;
+	pm[0] = (regmatch_t){ (regoff_t)pos, (regoff_t)(pos + end) };
+	pm[1] = (regmatch_t){ (regoff_t)pos, (regoff_t)(pos + k) };
+	pm[g] = (regmatch_t){ (regoff_t)(pos + vs), (regoff_t)(pos + ve) };
+	return true;
+}
+
+/* password-call-argument: '(' after the key word and blanks ("setPassword (" too). */
+static bool paren_follows(const char *lower, size_t len, size_t i)
+{
+	while (i < len && (lower[i] == ' ' || lower[i] == '\t'))
+		i++;
+	return i < len && lower[i] == '(';
+}
+
+static bool is_b64url(char c)
+{
+	return isalnum((unsigned char)c) || c == '_' || c == '-';
+}
+
+/* discord-bot-token, whose only literal is '.': two dots 7 bytes apart with base64url between and before them. */
+static bool pre_discord(const char *l, size_t len)
+{
+	for (const char *p = l; (p = memchr(p, '.', (size_t)(l + len - p))); p++) {
+		size_t i = (size_t)(p - l);
+		if (i < 24 || i + 8 > len || l[i + 7] != '.')
+			continue;
+		bool ok = true;
+		for (size_t j = i + 1; j < i + 7 && ok; j++)
+			ok = is_b64url(l[j]);
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/* url-basic-auth: after some "://", a ':' and then an '@' before the authority ends. */
+static bool pre_url_auth(const char *l, size_t len)
+{
+	for (const char *p = l; (p = memmem(p, (size_t)(l + len - p), "://", 3)); p += 3) {
+		bool colon = false;
+		for (const char *q = p + 3; q < l + len; q++) {
+			if (*q == '/' || *q == ' ' || *q == '\t' || *q == '"' || *q == '\'' || *q == '<' || *q == '>')
+				break;
+			if (*q == ':')
+				colon = true;
+			else if (*q == '@' && colon)
+				return true;
+		}
+	}
+	return false;
+}
+
+/*
  * A cheap test before a generic rule's regex runs at a key word: the rest of a key name ([A-Za-z0-9_.-]), an
  * optional quote and blanks, then '=', ':' or "value=" (what ASSIGN accepts) must follow.
  */
@@ -1208,19 +1406,27 @@ static void match_rule(size_t ri, const char *t, const char *lower, size_t len, 
 			while (tries < MAX_TRIES_PER_RULE && (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
 				size_t pos = (size_t)(p - lower);
 				p++;
-				if (!(r->flags & R_SETTER) && !assignment_follows(lower, len, pos))
+				if ((r->flags & R_SETTER) ? !paren_follows(lower, len, pos + k->len[w])
+							  : !assignment_follows(lower, len, pos))
 					continue; /* e.g. "api" of "https://api.example.org": no key = value here */
 				tries++;
-				if (regexec(&compiled[ri], t + pos, MAX_GROUPS, pm, 0) != 0)
+				if (r->flags & R_HAND) {
+					if (!generic_match(r, lower, len, pos, pm))
+						continue;
+				} else if (run_regex(ri, t + pos, pm, 0) != 0) {
 					continue;
-				shift(pm, pos);
+				} else {
+					shift(pm, pos);
+				}
 				consider(ri, t, len, ctx, pm, m, n);
 			}
 		}
 		return;
 	}
+	if (prefilter_of[ri] && !prefilter_of[ri](lower, len))
+		return;
 	for (size_t off = 0; tries < MAX_TRIES_PER_RULE && off < len && *n < MAX_MATCHES_PER_LINE; tries++) {
-		if (regexec(&compiled[ri], t + off, MAX_GROUPS, pm, off ? REG_NOTBOL : 0) != 0)
+		if (run_regex(ri, t + off, pm, off ? REG_NOTBOL : 0) != 0)
 			return;
 		shift(pm, off);
 		off = consider(ri, t, len, ctx, pm, m, n);
