@@ -7,21 +7,35 @@
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "diff.h"
 #include "findings.h"
 #include "scan_secrets.h"
 
 #define BINARY_SNIFF 8192
+#define SCAN_THREADS_MAX 8
 
-struct scan_totals {
-	size_t files;
+/* One file's outcome: its findings as JSON lines (malloc'd), or the message of why it failed. */
+struct file_result {
+	char *out;
+	size_t out_len;
+	char *err;
 	size_t findings;
+	bool scanned; /* a text file (binary and oversized files are skipped) */
+	bool failed;
+	bool done;
+};
+
+struct path_list {
+	char **paths;
+	size_t count, cap;
 	bool failed;
 };
 
@@ -54,7 +68,8 @@ static char *new_file_diff(const char *data, size_t len, size_t *out_len)
 	return d;
 }
 
-static void print_finding(const struct finding *f)
+/* Append one JSON line for f to r->out. */
+static void add_finding(struct file_result *r, const struct finding *f)
 {
 	struct json_object *o = json_object_new_object();
 	if (!o)
@@ -66,11 +81,29 @@ static void print_finding(const struct finding *f)
 	json_object_object_add(o, "severity", json_object_new_string(severity_name(f->severity)));
 	json_object_object_add(o, "excerpt", json_object_new_string(f->excerpt));
 	json_object_object_add(o, "fingerprint", json_object_new_string(f->fingerprint));
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t jl = strlen(js);
+	char *x = realloc(r->out, r->out_len + jl + 2);
+	if (x) {
+		memcpy(x + r->out_len, js, jl);
+		x[r->out_len + jl] = '\n';
+		r->out_len += jl + 1;
+		x[r->out_len] = '\0';
+		r->out = x;
+	}
 	json_object_put(o);
 }
 
-static void scan_file(const char *path, struct scan_totals *t)
+static void fail(struct file_result *r, const char *path, const char *why)
+{
+	size_t n = strlen(path) + strlen(why) + 32;
+	r->err = malloc(n);
+	if (r->err)
+		snprintf(r->err, n, "could not read %s: %s", path, why);
+	r->failed = true;
+}
+
+static void scan_file(const char *path, struct file_result *r)
 {
 	FILE *fp = fopen(path, "rb");
 	char *data = NULL, *diff = NULL;
@@ -78,24 +111,22 @@ static void scan_file(const char *path, struct scan_totals *t)
 	struct finding_list *fl = NULL;
 	struct stat sb;
 	if (!fp || fstat(fileno(fp), &sb) != 0) {
-		fprintf(stderr, "mrgate: could not read %s: %s\n", path, strerror(errno));
-		t->failed = true;
+		fail(r, path, strerror(errno));
 		goto out;
 	}
 	if ((unsigned long long)sb.st_size > DIFF_MAX_BYTES / 2) {
-		fprintf(stderr, "mrgate: skipped %s: larger than a merge request diff can show\n", path);
+		r->err = strdup("larger than a merge request diff can show");
 		goto out;
 	}
 	size_t len = (size_t)sb.st_size;
 	data = malloc(len + 1);
 	if (!data || fread(data, 1, len, fp) != len) {
-		fprintf(stderr, "mrgate: could not read %s\n", path);
-		t->failed = true;
+		fail(r, path, data ? "short read" : "out of memory");
 		goto out;
 	}
 	if (memchr(data, '\0', len < BINARY_SNIFF ? len : BINARY_SNIFF))
 		goto out; /* binary: GitLab sends no lines for it */
-	t->files++;
+	r->scanned = true;
 	if (len == 0)
 		goto out;
 	size_t dl = 0;
@@ -103,21 +134,19 @@ static void scan_file(const char *path, struct scan_totals *t)
 	set = diff_added_set_new();
 	fl = finding_list_new();
 	if (!diff || !set || !fl) {
-		fprintf(stderr, "mrgate: out of memory\n");
-		t->failed = true;
+		fail(r, path, "out of memory");
 		goto out;
 	}
 	enum core_status st = diff_added_set_add(set, path, diff, dl, false);
 	if (st == CORE_OK)
 		st = scan_secrets_set(set, fl);
 	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not scan %s: %s\n", path, core_status_code(st));
-		t->failed = true;
+		fail(r, path, core_status_code(st));
 		goto out;
 	}
 	for (size_t i = 0; i < fl->count; i++)
-		print_finding(&fl->items[i]);
-	t->findings += fl->count;
+		add_finding(r, &fl->items[i]);
+	r->findings = fl->count;
 out:
 	if (fp)
 		fclose(fp);
@@ -132,16 +161,36 @@ static int name_cmp(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void scan_path(const char *path, struct scan_totals *t, int depth)
+static void add_path(struct path_list *pl, const char *path)
+{
+	if (pl->count == pl->cap) {
+		size_t nc = pl->cap ? pl->cap * 2 : 256;
+		char **x = realloc(pl->paths, nc * sizeof(*x));
+		if (!x) {
+			pl->failed = true;
+			return;
+		}
+		pl->paths = x;
+		pl->cap = nc;
+	}
+	pl->paths[pl->count] = strdup(path);
+	if (pl->paths[pl->count])
+		pl->count++;
+	else
+		pl->failed = true;
+}
+
+/* The regular files under path, in byte order of their names (so every run prints the same). */
+static void walk(const char *path, struct path_list *pl, int depth)
 {
 	struct stat sb;
 	if (lstat(path, &sb) != 0) {
 		fprintf(stderr, "mrgate: could not read %s: %s\n", path, strerror(errno));
-		t->failed = true;
+		pl->failed = true;
 		return;
 	}
 	if (S_ISREG(sb.st_mode)) {
-		scan_file(path, t);
+		add_path(pl, path);
 		return;
 	}
 	if (!S_ISDIR(sb.st_mode) || depth > 64)
@@ -149,10 +198,9 @@ static void scan_path(const char *path, struct scan_totals *t, int depth)
 	DIR *d = opendir(path);
 	if (!d) {
 		fprintf(stderr, "mrgate: could not read %s: %s\n", path, strerror(errno));
-		t->failed = true;
+		pl->failed = true;
 		return;
 	}
-	/* Sorted, so the output is the same on every run. */
 	char **names = NULL;
 	size_t n = 0, cap = 0;
 	struct dirent *e;
@@ -167,20 +215,48 @@ static void scan_path(const char *path, struct scan_totals *t, int depth)
 			names = x;
 			cap = nc;
 		}
-		size_t pl = strlen(path) + strlen(e->d_name) + 2;
-		names[n] = malloc(pl);
+		size_t pl_len = strlen(path) + strlen(e->d_name) + 2;
+		names[n] = malloc(pl_len);
 		if (!names[n])
 			break;
-		snprintf(names[n], pl, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+		snprintf(names[n], pl_len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
 		n++;
 	}
 	closedir(d);
 	qsort(names, n, sizeof(*names), name_cmp);
 	for (size_t i = 0; i < n; i++) {
-		scan_path(names[i], t, depth + 1);
+		walk(names[i], pl, depth + 1);
 		free(names[i]);
 	}
 	free(names);
+}
+
+/* Files are scanned by a few threads (the scanner is thread-safe) and printed in order by the main thread. */
+struct pool {
+	const struct path_list *pl;
+	struct file_result *res;
+	size_t next;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->pl->count)
+			return NULL;
+		struct file_result r = { 0 };
+		scan_file(p->pl->paths[i], &r);
+		pthread_mutex_lock(&p->mu);
+		p->res[i] = r;
+		p->res[i].done = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
 }
 
 int cli_scan(int argc, char **argv)
@@ -193,12 +269,54 @@ int cli_scan(int argc, char **argv)
 		fprintf(stderr, "mrgate: the secrets rules do not compile\n");
 		return 2;
 	}
-	struct scan_totals t = { 0, 0, false };
+	struct path_list pl = { 0 };
 	for (int i = 0; i < argc; i++)
-		scan_path(argv[i], &t, 0);
-	fflush(stdout);
-	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", t.files, t.findings);
-	if (t.failed)
+		walk(argv[i], &pl, 0);
+	struct pool p = { &pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), 0,
+			  PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	if (!p.res) {
+		fprintf(stderr, "mrgate: out of memory\n");
 		return 2;
-	return t.findings ? 1 : 0;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = cpus < 1 ? 1 : cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : (size_t)cpus;
+	if (nthreads > pl.count)
+		nthreads = pl.count ? pl.count : 1;
+	pthread_t th[SCAN_THREADS_MAX];
+	size_t started = 0;
+	for (size_t i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, &p) == 0)
+			started++;
+	if (started == 0)
+		worker(&p); /* no thread: scan here */
+	size_t files = 0, findings = 0;
+	bool failed = pl.failed;
+	for (size_t i = 0; i < pl.count; i++) {
+		pthread_mutex_lock(&p.mu);
+		while (!p.res[i].done)
+			pthread_cond_wait(&p.cv, &p.mu);
+		struct file_result r = p.res[i];
+		pthread_mutex_unlock(&p.mu);
+		if (r.out)
+			fwrite(r.out, 1, r.out_len, stdout);
+		if (r.err && r.failed)
+			fprintf(stderr, "mrgate: %s\n", r.err);
+		else if (r.err)
+			fprintf(stderr, "mrgate: skipped %s: %s\n", pl.paths[i], r.err);
+		files += r.scanned;
+		findings += r.findings;
+		failed = failed || r.failed;
+		free(r.out);
+		free(r.err);
+		free(pl.paths[i]);
+	}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(p.res);
+	free(pl.paths);
+	fflush(stdout);
+	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", files, findings);
+	if (failed)
+		return 2;
+	return findings ? 1 : 0;
 }
