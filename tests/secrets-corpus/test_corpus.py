@@ -7,7 +7,8 @@ in the gate. Asserts, over the corpus:
   - it covers at least 60 formats, in files of at least 15 kinds;
   - recall >= 99% (a secret counts as found when a finding sits on its line);
   - at most 1 false-positive line per 100 near-miss lines (flagged filler lines count as false positives too);
-  - no finding's excerpt holds a secret of the corpus.
+  - no finding's excerpt or title holds a secret of the corpus;
+  - mrgate scan exits 1 with findings, 0 on a clean file, 2 on a path it cannot read.
 Prints recall per format and false positives per category (paths and line numbers only, never a secret).
 Needs MRGATE_BIN (set by ctest).
 """
@@ -43,6 +44,21 @@ def main():
         secrets = [x["secret"] for x in m["secrets"]]
         leaked = [f"{f['path']}:{f['line']}" for f in findings
                   if any(sec in f["excerpt"] or sec in f.get("title", "") for sec in secrets)]
+
+    # The command's exit status: 1 with findings (above), 0 on a clean file, 2 for a path it cannot read.
+    if p.returncode != 1:
+        failures.append(f"mrgate scan exited {p.returncode} on the corpus, wants 1 (findings)")
+    with tempfile.TemporaryDirectory(prefix="mrgate-scan-") as d:
+        clean = os.path.join(d, "clean.py")
+        with open(clean, "w") as f:
+            f.write("import os\nTIMEOUT = 30\n")
+        rc_clean = subprocess.run([mrgate, "scan", clean], capture_output=True, timeout=60).returncode
+        rc_missing = subprocess.run([mrgate, "scan", os.path.join(d, "missing")], capture_output=True,
+                                    timeout=60).returncode
+    if rc_clean != 0:
+        failures.append(f"mrgate scan exited {rc_clean} on a clean file, wants 0")
+    if rc_missing != 2:
+        failures.append(f"mrgate scan exited {rc_missing} on a missing path, wants 2")
 
     formats = len(s["by_format"])
     kinds = len({f["kind"] for f in m["files"]})
