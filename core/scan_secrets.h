@@ -9,9 +9,21 @@
  * A private-key rule fires only when key material follows the BEGIN line: on the same line (a JSON "\n"-escaped
  * key, as in GCP service-account files) or, for scan_secrets_added()/_diff(), on the next added lines.
  * The generic rules (generic-password, generic-secret) flag quoted or unquoted values assigned to names such as
- * password, secret, token, api_key, client_secret in the forms key = "v", key: v, "key": "v", KEY=v, when the
- * value is long and random enough; they are skipped where a specific rule already matched the same text.
- * Each finding carries: scan type "secrets", the rule id and title, the severity, the path, the new-file line
+ * password, secret, token, api_key, client_secret (also dotted, app.db.password, and XML key="..." value="...")
+ * in the forms key = "v", key: v, "key": "v", KEY=v, when the value is long and random enough; they are skipped
+ * where a specific rule already matched the same text. password-call-argument flags setPassword("v"),
+ * set_password('v'), withPassword("v"), .password("v").
+ * Near misses dropped (each unit-tested on its own): placeholders; vendor documentation examples (jwt.io's token,
+ * the Azurite key, AWS's EXAMPLE keys); and, for the generic rules, class names ("AbstractTokenResolver"),
+ * environment variable names ("DJANGO_SECRET_KEY"), test fixtures ("test_password_123"), identifiers under *_id
+ * keys (UUIDs), hashes under *_sha256/digest keys, Stripe test and publishable keys, references (config.password);
+ * URLs whose password is a default ("user:password@", "guest:guest@"); PEM headers in code with no key after them.
+ * Provider tokens with a documented prefix or shape are found whatever the key is called. Every rule carries its
+ * source: the provider's documentation of the format (scan_secrets_rule(i)->source).
+ * Each finding carries: scan type "secrets", the rule id, a title that is the rule's title followed by why it
+ * matched ("Hard-coded secret or token (rule generic-secret: key name \"client_secret\", value of 40 characters
+ * with entropy 4.91 bits per character, at least 3.5 wanted)"; for provider rules the rule, the length and the
+ * entropy; a key name that overlaps a secret is not quoted), the severity, the path, the new-file line
  * number, an excerpt of the line in which every secret found on it is replaced by its first few characters,
  * "…" and its length (e.g. token = "ghp_…(40 chars)"), so the excerpt never holds a secret; and the fingerprint,
  * hex SHA-256 of rule id, path and the secret (for a multi-line private key: its key material), which is stable
@@ -35,6 +47,7 @@ struct scan_secrets_rule_info {
 	const char *id;    /* e.g. "github-pat" */
 	const char *title; /* e.g. "GitHub personal access token" */
 	enum severity severity;
+	const char *source; /* where the format is documented: the provider's page (or the RFC), an https URL */
 };
 
 /* Compile the rules (done implicitly by every scan). CORE_EINTERNAL when a rule does not compile (a bug). */

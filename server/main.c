@@ -15,6 +15,7 @@
 #include "app.h"
 #include "auth.h"
 #include "cli_config.h"
+#include "cli_scan.h"
 #include "crypto.h"
 #include "discovery.h"
 #include "gitlab.h"
@@ -71,6 +72,7 @@ static void usage(FILE *out)
 		"  import FILE                replace every gating config from an export (validated first)\n"
 		"  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
 		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
+		"  scan PATH...               run the built-in secrets scanner on files as new files of a merge request\n"
 		"  help                       show this help\n\n",
 		MRGATE_VERSION);
 	config_print_help(out);
@@ -525,6 +527,8 @@ int main(int argc, char **argv)
 		rc = cli_import(&app, nargs - 1, args + 1);
 	else if (strcmp(cmd, "sync") == 0)
 		rc = cmd_sync(&app);
+	else if (strcmp(cmd, "scan") == 0)
+		rc = cli_scan(nargs - 1, args + 1);
 	else if (strcmp(cmd, "help") == 0) {
 		usage(stdout);
 		rc = 0;

@@ -1,0 +1,322 @@
+/*
+ * server/cli_scan.c
+ *    `mrgate scan`: the built-in secrets scanner on files (see cli_scan.h).
+ */
+#include "cli_scan.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <json-c/json.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "diff.h"
+#include "findings.h"
+#include "scan_secrets.h"
+
+#define BINARY_SNIFF 8192
+#define SCAN_THREADS_MAX 8
+
+/* One file's outcome: its findings as JSON lines (malloc'd), or the message of why it failed. */
+struct file_result {
+	char *out;
+	size_t out_len;
+	char *err;
+	size_t findings;
+	bool scanned; /* a text file (binary and oversized files are skipped) */
+	bool failed;
+	bool done;
+};
+
+struct path_list {
+	char **paths;
+	size_t count, cap;
+	bool failed;
+};
+
+/* The new-file diff of data[0..len): "@@ -0,0 +1,N @@" and every line prefixed with '+'. Caller frees. */
+static char *new_file_diff(const char *data, size_t len, size_t *out_len)
+{
+	size_t lines = 0;
+	for (size_t i = 0; i < len; i++)
+		if (data[i] == '\n')
+			lines++;
+	if (len && data[len - 1] != '\n')
+		lines++;
+	size_t cap = len + lines * 2 + 64;
+	char *d = malloc(cap);
+	if (!d)
+		return NULL;
+	int hl = snprintf(d, cap, "@@ -0,0 +1,%zu @@\n", lines);
+	size_t o = (size_t)hl;
+	bool bol = true;
+	for (size_t i = 0; i < len; i++) {
+		if (bol)
+			d[o++] = '+';
+		d[o++] = data[i];
+		bol = data[i] == '\n';
+	}
+	if (len && !bol)
+		d[o++] = '\n';
+	d[o] = '\0';
+	*out_len = o;
+	return d;
+}
+
+/* Append one JSON line for f to r->out. */
+static void add_finding(struct file_result *r, const struct finding *f)
+{
+	struct json_object *o = json_object_new_object();
+	if (!o)
+		return;
+	json_object_object_add(o, "path", json_object_new_string(f->path));
+	json_object_object_add(o, "line", json_object_new_int64(f->line));
+	json_object_object_add(o, "rule_id", json_object_new_string(f->rule_id));
+	json_object_object_add(o, "title", json_object_new_string(f->title));
+	json_object_object_add(o, "severity", json_object_new_string(severity_name(f->severity)));
+	json_object_object_add(o, "excerpt", json_object_new_string(f->excerpt));
+	json_object_object_add(o, "fingerprint", json_object_new_string(f->fingerprint));
+	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	size_t jl = strlen(js);
+	char *x = realloc(r->out, r->out_len + jl + 2);
+	if (x) {
+		memcpy(x + r->out_len, js, jl);
+		x[r->out_len + jl] = '\n';
+		r->out_len += jl + 1;
+		x[r->out_len] = '\0';
+		r->out = x;
+	}
+	json_object_put(o);
+}
+
+static void fail(struct file_result *r, const char *path, const char *why)
+{
+	size_t n = strlen(path) + strlen(why) + 32;
+	r->err = malloc(n);
+	if (r->err)
+		snprintf(r->err, n, "could not read %s: %s", path, why);
+	r->failed = true;
+}
+
+static void scan_file(const char *path, struct file_result *r)
+{
+	FILE *fp = fopen(path, "rb");
+	char *data = NULL, *diff = NULL;
+	struct diff_added_set *set = NULL;
+	struct finding_list *fl = NULL;
+	struct stat sb;
+	if (!fp || fstat(fileno(fp), &sb) != 0) {
+		fail(r, path, strerror(errno));
+		goto out;
+	}
+	if ((unsigned long long)sb.st_size > DIFF_MAX_BYTES / 2) {
+		r->err = strdup("larger than a merge request diff can show");
+		goto out;
+	}
+	size_t len = (size_t)sb.st_size;
+	data = malloc(len + 1);
+	if (!data || fread(data, 1, len, fp) != len) {
+		fail(r, path, data ? "short read" : "out of memory");
+		goto out;
+	}
+	if (memchr(data, '\0', len < BINARY_SNIFF ? len : BINARY_SNIFF))
+		goto out; /* binary: GitLab sends no lines for it */
+	r->scanned = true;
+	if (len == 0)
+		goto out;
+	size_t dl = 0;
+	diff = new_file_diff(data, len, &dl);
+	set = diff_added_set_new();
+	fl = finding_list_new();
+	if (!diff || !set || !fl) {
+		fail(r, path, "out of memory");
+		goto out;
+	}
+	enum core_status st = diff_added_set_add(set, path, diff, dl, false);
+	if (st == CORE_OK)
+		st = scan_secrets_set(set, fl);
+	if (st != CORE_OK) {
+		fail(r, path, core_status_code(st));
+		goto out;
+	}
+	for (size_t i = 0; i < fl->count; i++)
+		add_finding(r, &fl->items[i]);
+	r->findings = fl->count;
+out:
+	if (fp)
+		fclose(fp);
+	free(data);
+	free(diff);
+	diff_added_set_free(set);
+	finding_list_free(fl);
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void add_path(struct path_list *pl, const char *path)
+{
+	if (pl->count == pl->cap) {
+		size_t nc = pl->cap ? pl->cap * 2 : 256;
+		char **x = realloc(pl->paths, nc * sizeof(*x));
+		if (!x) {
+			pl->failed = true;
+			return;
+		}
+		pl->paths = x;
+		pl->cap = nc;
+	}
+	pl->paths[pl->count] = strdup(path);
+	if (pl->paths[pl->count])
+		pl->count++;
+	else
+		pl->failed = true;
+}
+
+/* The regular files under path, in byte order of their names (so every run prints the same). */
+static void walk(const char *path, struct path_list *pl, int depth)
+{
+	struct stat sb;
+	if (lstat(path, &sb) != 0) {
+		fprintf(stderr, "mrgate: could not read %s: %s\n", path, strerror(errno));
+		pl->failed = true;
+		return;
+	}
+	if (S_ISREG(sb.st_mode)) {
+		add_path(pl, path);
+		return;
+	}
+	if (!S_ISDIR(sb.st_mode) || depth > 64)
+		return;
+	DIR *d = opendir(path);
+	if (!d) {
+		fprintf(stderr, "mrgate: could not read %s: %s\n", path, strerror(errno));
+		pl->failed = true;
+		return;
+	}
+	char **names = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *e;
+	while ((e = readdir(d))) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, ".git") == 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			char **x = realloc(names, nc * sizeof(*x));
+			if (!x)
+				break;
+			names = x;
+			cap = nc;
+		}
+		size_t pl_len = strlen(path) + strlen(e->d_name) + 2;
+		names[n] = malloc(pl_len);
+		if (!names[n])
+			break;
+		snprintf(names[n], pl_len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
+		n++;
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	for (size_t i = 0; i < n; i++) {
+		walk(names[i], pl, depth + 1);
+		free(names[i]);
+	}
+	free(names);
+}
+
+/* Files are scanned by a few threads (the scanner is thread-safe) and printed in order by the main thread. */
+struct pool {
+	const struct path_list *pl;
+	struct file_result *res;
+	size_t next;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+};
+
+static void *worker(void *arg)
+{
+	struct pool *p = arg;
+	for (;;) {
+		pthread_mutex_lock(&p->mu);
+		size_t i = p->next++;
+		pthread_mutex_unlock(&p->mu);
+		if (i >= p->pl->count)
+			return NULL;
+		struct file_result r = { 0 };
+		scan_file(p->pl->paths[i], &r);
+		pthread_mutex_lock(&p->mu);
+		p->res[i] = r;
+		p->res[i].done = true;
+		pthread_cond_broadcast(&p->cv);
+		pthread_mutex_unlock(&p->mu);
+	}
+}
+
+int cli_scan(int argc, char **argv)
+{
+	if (argc < 1) {
+		fprintf(stderr, "usage: mrgate scan PATH...\n");
+		return 2;
+	}
+	if (scan_secrets_init() != CORE_OK) {
+		fprintf(stderr, "mrgate: the secrets rules do not compile\n");
+		return 2;
+	}
+	struct path_list pl = { 0 };
+	for (int i = 0; i < argc; i++)
+		walk(argv[i], &pl, 0);
+	struct pool p = { &pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), 0,
+			  PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	if (!p.res) {
+		fprintf(stderr, "mrgate: out of memory\n");
+		return 2;
+	}
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = cpus < 1 ? 1 : cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : (size_t)cpus;
+	if (nthreads > pl.count)
+		nthreads = pl.count ? pl.count : 1;
+	pthread_t th[SCAN_THREADS_MAX];
+	size_t started = 0;
+	for (size_t i = 0; i < nthreads; i++)
+		if (pthread_create(&th[i], NULL, worker, &p) == 0)
+			started++;
+	if (started == 0)
+		worker(&p); /* no thread: scan here */
+	size_t files = 0, findings = 0;
+	bool failed = pl.failed;
+	for (size_t i = 0; i < pl.count; i++) {
+		pthread_mutex_lock(&p.mu);
+		while (!p.res[i].done)
+			pthread_cond_wait(&p.cv, &p.mu);
+		struct file_result r = p.res[i];
+		pthread_mutex_unlock(&p.mu);
+		if (r.out)
+			fwrite(r.out, 1, r.out_len, stdout);
+		if (r.err && r.failed)
+			fprintf(stderr, "mrgate: %s\n", r.err);
+		else if (r.err)
+			fprintf(stderr, "mrgate: skipped %s: %s\n", pl.paths[i], r.err);
+		files += r.scanned;
+		findings += r.findings;
+		failed = failed || r.failed;
+		free(r.out);
+		free(r.err);
+		free(pl.paths[i]);
+	}
+	for (size_t i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	free(p.res);
+	free(pl.paths);
+	fflush(stdout);
+	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", files, findings);
+	if (failed)
+		return 2;
+	return findings ? 1 : 0;
+}
