@@ -1043,8 +1043,6 @@ struct xfer {
 	char tmpl[128];
 	char ekey[ENDPOINTLIMIT_KEY_MAX]; /* endpointlimit key: method, template (and project for per-project limits) */
 	int attempt;           /* exchanges started */
-	int throttled;         /* of those, answered 429: GitLab refused before acting, they spend no retry */
-	int64_t throttled_ms;  /* time this request has waited for rate limits, bounded by max_pause_ms in all */
 	int64_t not_before_ms; /* earliest start of the next attempt */
 	int64_t started_ms;
 	CURL *eh; /* gitlab_multi(): the handle while attached to the multi handle */
@@ -1489,23 +1487,8 @@ static void keep_body(struct xfer *x)
 /* Schedule a retry after delay_ms; false when the retries are used up. */
 static bool xfer_retry(struct xfer *x, int64_t now_ms, int64_t delay_ms)
 {
-	if (x->attempt - x->throttled > x->gl->max_retries)
+	if (x->attempt > x->gl->max_retries)
 		return false;
-	x->not_before_ms = now_ms + delay_ms;
-	return true;
-}
-
-/*
- * Retry after a 429. GitLab refused the request before acting on it, so it spends no retry: a long job paced by
- * GitLab's limits (a discovery of 1,000 pages under 600 a minute) waits instead of failing. What bounds it is time:
- * the request's waits for rate limits add up to max_pause_ms at most.
- */
-static bool xfer_retry_throttled(struct xfer *x, int64_t now_ms, int64_t delay_ms)
-{
-	if (x->throttled_ms + delay_ms > x->gl->max_pause_ms)
-		return false;
-	x->throttled++;
-	x->throttled_ms += delay_ms;
 	x->not_before_ms = now_ms + delay_ms;
 	return true;
 }
@@ -1538,7 +1521,7 @@ static void endpoint_throttled(struct xfer *x, int64_t now, long http)
 	log_info("gitlab: %s %s is rate limited by GitLab (429 %d in a row); that endpoint waits %" PRId64
 	         " ms, other requests go on",
 	         x->method, x->tmpl, streak, delay);
-	if (xfer_retry_throttled(x, now, delay))
+	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
 		return;
 	char gm[400];
 	gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
@@ -1632,7 +1615,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 			ratelimit_pause_until(gl->rl, now + delay);
 			log_info("gitlab: rate limited (429) on %s %s; pausing requests to %s for %" PRId64 " ms",
 			         x->method, x->tmpl, gl->base, delay);
-			if (xfer_retry_throttled(x, now, delay))
+			if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
 				return;
 			char gm[400];
 			gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));

@@ -13,8 +13,8 @@ sim = Sim("discovery")
 sim.add_group("acme", tier="ultimate")
 sim.seed("acme", projects=N, depth=3, fanout=3)
 sim.add_token(TOKEN, kind="group_access", scopes=["api"], access={"acme": 50})
-# These tests list 10,050 repos a dozen times in a few minutes: GitLab.com's 600 a minute on GET /groups/:id/projects
-# would pace them to minutes each (mrgate waits such 429s out: tests/unit/test_gitlab_endpoint429.c).
+# These tests list 10,050 repos a dozen times in a few minutes, past GitLab.com's 600 a minute on
+# GET /groups/:id/projects, which they are not about (tests/unit/test_gitlab_endpoint429.c is).
 sim.settings(group_projects_per_minute=0)
 srv = Mrgate("discovery", env={"MRGATE_GITLAB_RETRIES": "6", "MRGATE_GITLAB_BACKOFF_MS": "20",
                                "MRGATE_GITLAB_RATE_LIMIT": "0"})
