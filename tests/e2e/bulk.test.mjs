@@ -5,13 +5,16 @@
 // Fails on any console error and any unexpected 4xx/5xx. Screenshots: $MRGATE_BUILD_DIR/e2e-screenshots/.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
 
 // axe-core (npm, tests/e2e/package.json) checks the page's accessibility rules in the browser
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
 async function axe(p, rules) {
-  if (!(await p.evaluate(() => !!window.axe))) await p.addScriptTag({ path: AXE });
+  // evaluated through DevTools, not a <script> tag: the dashboard's CSP (script-src 'self') rightly refuses inline
+  // scripts, and the test must not weaken it
+  if (!(await p.evaluate(() => !!window.axe))) await p.evaluate(readFileSync(AXE, 'utf8'));
   return p.evaluate(async (values) => {
     const res = await window.axe.run(document, { runOnly: { type: 'rule', values } });
     return res.violations.map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
