@@ -371,16 +371,17 @@ enum core_status connection_check(const struct connection_input *in, const struc
 		int host_len = host_end ? (int)(host_end - out->gitlab_url) : 0;
 		if (host_len > 150)
 			host_len = 150;
-		if (host_end)
+		if (host_end) {
 			snprintf(out->token_problem, sizeof(out->token_problem),
 				 "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
 				 "address of the GitLab instance, %.*s, and the group in the Group field",
 				 out->gitlab_url, host_len, out->gitlab_url);
-		else
-			snprintf(out->token_problem, sizeof(out->token_problem),
-				 "there is no GitLab API at %.200s (GET /api/v4/user answered 404): check the GitLab URL",
-				 out->gitlab_url);
-		st = CORE_EINVAL;
+			st = CORE_EINVAL;
+			goto out;
+		}
+		/* A bare host that is not GitLab's API answers as an unreachable one does: the answer must not tell an
+		 * open port from a closed one (PUT /api/connection is not a port scanner). */
+		st = describe_failure(out, NULL, "read the token's user");
 		goto out;
 	}
 	if (st != CORE_OK) {

@@ -414,6 +414,9 @@ static int cmd_serve(struct app *app)
 	app->jobs = app_jobs_start(app);
 	if (!app->jobs) {
 		log_error("could not start the job workers");
+		limiter_free(app->gitlab_slots);
+		app->gitlab_slots = NULL;
+		mg_exit_library();
 		return 1;
 	}
 	struct mg_context *ctx = mg_start(&cb, app, options);
@@ -422,6 +425,9 @@ static int cmd_serve(struct app *app)
 			  app->tls ? " with TLS" : "");
 		mg_exit_library();
 		jobs_runner_stop(app->jobs);
+		app->jobs = NULL;
+		limiter_free(app->gitlab_slots);
+		app->gitlab_slots = NULL;
 		return 1;
 	}
 	handlers_system_describe();

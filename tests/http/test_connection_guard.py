@@ -10,6 +10,7 @@ from sim import Sim
 
 MARKER = "UPSTREAM-SECRET-BODY-4242"
 hits = []
+user_status = [500]  # what the fake answers to GET /api/v4/user
 
 
 class NotGitLab(http.server.BaseHTTPRequestHandler):
@@ -19,7 +20,7 @@ class NotGitLab(http.server.BaseHTTPRequestHandler):
         hits.append(self.path)
         if self.path.startswith("/api/v4/user"):
             body = f'{{"message": "{MARKER} internal admin panel"}}'.encode()
-            self.send_response(500)
+            self.send_response(user_status[0])
         else:
             body = f"<html><body>{MARKER} router login</body></html>".encode()
             self.send_response(404)
@@ -69,6 +70,19 @@ def test_refused_unresolved_and_not_gitlab_look_alike():
     assert not loud, loud
 
 
+def test_a_server_that_answers_404_looks_alike_too():
+    # found by a reviewer: an open port that answered 404 to GET /api/v4/user got a 400 naming it, a closed one 502
+    user_status[0] = 404
+    try:
+        closed = put(f"http://127.0.0.1:{harness.free_port()}")
+        open_ = put(fake_url)
+    finally:
+        user_status[0] = 500
+    assert open_.status == closed.status == 502, (open_.status, open_.body, closed.status)
+    assert open_.json()["error"] == closed.json()["error"] == "gitlab_unreachable", (open_.body, closed.body)
+    assert MARKER not in open_.body.decode() and "404" not in open_.json()["message"], open_.body
+
+
 def test_url_with_credentials_is_refused():
     r = put("http://user:pass@127.0.0.1:1")
     assert r.status == 400 and "user name or password" in r.json()["message"], r.body
@@ -116,5 +130,5 @@ def test_only_http_web_urls_are_ingested():
 
 
 if __name__ == "__main__":
-    run([test_refused_unresolved_and_not_gitlab_look_alike, test_url_with_credentials_is_refused, test_allow_list,
+    run([test_refused_unresolved_and_not_gitlab_look_alike, test_a_server_that_answers_404_looks_alike_too, test_url_with_credentials_is_refused, test_allow_list,
          test_only_http_web_urls_are_ingested])
