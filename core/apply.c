@@ -4,6 +4,12 @@
  */
 #include "apply.h"
 
+#include "crypto.h"
+#include "gate.h"
+#include "gateconfig.h"
+#include "jsonx.h"
+#include "log.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -11,27 +17,21 @@
 #include <string.h>
 #include <strings.h>
 
-#include "crypto.h"
-#include "gate.h"
-#include "gateconfig.h"
-#include "jsonx.h"
-#include "log.h"
-
 #define MERGE_SETTING "only_allow_merge_if_pipeline_succeeds"
-#define LOCK_CLASS "7201"
+#define LOCK_CLASS    "7201"
 
 /* Event flags our hook sets to false (GitLab defaults push_events to true, so it is always sent). */
 static const char *const off_events[] = {"push_events",
-					 "tag_push_events",
-					 "issues_events",
-					 "confidential_issues_events",
-					 "note_events",
-					 "confidential_note_events",
-					 "job_events",
-					 "wiki_page_events",
-					 "deployment_events",
-					 "releases_events",
-					 NULL};
+                                         "tag_push_events",
+                                         "issues_events",
+                                         "confidential_issues_events",
+                                         "note_events",
+                                         "confidential_note_events",
+                                         "job_events",
+                                         "wiki_page_events",
+                                         "deployment_events",
+                                         "releases_events",
+                                         NULL};
 
 void apply_hook_url(const char *public_url, char *buf, size_t cap)
 {
@@ -44,14 +44,10 @@ void apply_hook_url(const char *public_url, char *buf, size_t cap)
 const char *apply_outcome_name(enum apply_outcome o)
 {
 	switch (o) {
-	case APPLY_UNCHANGED:
-		return "unchanged";
-	case APPLY_CHANGED:
-		return "changed";
-	case APPLY_SKIPPED:
-		return "skipped";
-	case APPLY_ERROR:
-		return "error";
+	case APPLY_UNCHANGED: return "unchanged";
+	case APPLY_CHANGED: return "changed";
+	case APPLY_SKIPPED: return "skipped";
+	case APPLY_ERROR: return "error";
 	}
 	return "error";
 }
@@ -151,14 +147,14 @@ struct json_object *apply_plan_actions(struct json_object *plan)
 		json_object_array_add(out, json_object_new_string(buf));
 	}
 	struct json_object *settings = jsonx_get(plan, "settings");
-	for (size_t i = 0; settings && json_object_is_type(settings, json_type_array) &&
-			   i < json_object_array_length(settings);
+	for (size_t i = 0;
+	     settings && json_object_is_type(settings, json_type_array) && i < json_object_array_length(settings);
 	     i++) {
 		struct json_object *ch = jsonx_get(json_object_array_get_idx(settings, i), MERGE_SETTING);
 		bool to = false;
 		if (ch && jsonx_bool(ch, "to", &to))
 			json_object_array_add(out, json_object_new_string(to ? "turn on Pipelines must succeed"
-									      : "turn off Pipelines must succeed"));
+			                                                     : "turn off Pipelines must succeed"));
 	}
 	if (jsonx_int64(plan, "open_mrs_to_gate", &n) && n > 0) {
 		snprintf(buf, sizeof(buf), "gate %lld open merge request%s", (long long)n, n == 1 ? "" : "s");
@@ -166,7 +162,7 @@ struct json_object *apply_plan_actions(struct json_object *plan)
 	}
 	if (jsonx_int64(plan, "statuses_to_clear", &n) && n > 0) {
 		snprintf(buf, sizeof(buf), "clear the gate status of %lld merge request%s", (long long)n,
-			 n == 1 ? "" : "s");
+		         n == 1 ? "" : "s");
 		json_object_array_add(out, json_object_new_string(buf));
 	}
 	return out;
@@ -174,7 +170,7 @@ struct json_object *apply_plan_actions(struct json_object *plan)
 
 /* Turn a failed GitLab call into advice in res. */
 static void advise(struct apply_result *res, const char *doing, const char *what_needs, enum core_status st,
-		   const struct gitlab_response *resp, const struct apply_ctx *ctx)
+                   const struct gitlab_response *resp, const struct apply_ctx *ctx)
 {
 	enum gitlab_error kind = resp ? resp->kind : GITLAB_ERR_INTERNAL;
 	const char *msg = resp && resp->message[0] ? resp->message : core_status_code(st);
@@ -182,26 +178,27 @@ static void advise(struct apply_result *res, const char *doing, const char *what
 	res->retryable = false;
 	switch (kind) {
 	case GITLAB_ERR_FORBIDDEN:
-		snprintf(res->message, sizeof(res->message), "could not %s: the token needs Maintainer on this project to %s",
-			 doing, what_needs);
+		snprintf(res->message, sizeof(res->message),
+		         "could not %s: the token needs Maintainer on this project to %s", doing, what_needs);
 		break;
 	case GITLAB_ERR_SCOPE:
 		snprintf(res->message, sizeof(res->message),
-			 "could not %s: the token lacks the api scope; replace it with a token that has api", doing);
+		         "could not %s: the token lacks the api scope; replace it with a token that has api", doing);
 		break;
 	case GITLAB_ERR_NOT_FOUND:
-		snprintf(res->message, sizeof(res->message), "could not %s: the project is gone or the token cannot see it",
-			 doing);
+		snprintf(res->message, sizeof(res->message),
+		         "could not %s: the project is gone or the token cannot see it", doing);
 		break;
 	case GITLAB_ERR_INVALID:
 		if (strstr(doing, "webhook") && resp && (strcasestr(resp->body, "url") || strcasestr(msg, "url")))
 			snprintf(res->message, sizeof(res->message),
-				 "GitLab refused the webhook URL %.200s: on self-managed GitLab, allow requests to the local "
-				 "network or set MRGATE_PUBLIC_URL to an address GitLab can reach",
-				 ctx->hook_url);
+			         "GitLab refused the webhook URL %.200s: on self-managed GitLab, allow requests to the "
+			         "local "
+			         "network or set MRGATE_PUBLIC_URL to an address GitLab can reach",
+			         ctx->hook_url);
 		else
-			snprintf(res->message, sizeof(res->message), "could not %s: GitLab rejected the request: %.300s", doing,
-				 msg);
+			snprintf(res->message, sizeof(res->message),
+			         "could not %s: GitLab rejected the request: %.300s", doing, msg);
 		break;
 	case GITLAB_ERR_RATE_LIMITED:
 	case GITLAB_ERR_SERVER:
@@ -211,9 +208,7 @@ static void advise(struct apply_result *res, const char *doing, const char *what
 		res->retryable = true;
 		snprintf(res->message, sizeof(res->message), "could not %s: %.300s (will be retried)", doing, msg);
 		break;
-	default:
-		snprintf(res->message, sizeof(res->message), "could not %s: %.300s", doing, msg);
-		break;
+	default: snprintf(res->message, sizeof(res->message), "could not %s: %.300s", doing, msg); break;
 	}
 }
 
@@ -243,13 +238,13 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
 	PGresult *r = NULL;
 	const char *p[] = {id};
 	enum core_status st = store_exec(
-		c,
-		"SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.gitlab_want,"
-		" rs.gitlab_have,"
-		" gs.hook_id, gs.hook_token_sha256, gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false)"
-		" AS merge_changed FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id"
-		" WHERE rs.id = $1",
-		1, p, &r);
+	    c,
+	    "SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.gitlab_want,"
+	    " rs.gitlab_have,"
+	    " gs.hook_id, gs.hook_token_sha256, gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false)"
+	    " AS merge_changed FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id"
+	    " WHERE rs.id = $1",
+	    1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
@@ -276,40 +271,41 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
  * error) keeps the old applied state, so the next apply makes the same transition and calls again.
  */
 static bool open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool want_hook, bool dry_run,
-		     struct apply_result *res, char *done, size_t done_cap)
+                     struct apply_result *res, char *done, size_t done_cap)
 {
 	struct gate_open_mrs om;
 	enum core_status st = want_hook ? gate_enqueue_open_mrs(db, gl, repo_id, dry_run, &om)
-					: gate_clear_open_mrs(db, gl, repo_id, dry_run, &om);
+	                                : gate_clear_open_mrs(db, gl, repo_id, dry_run, &om);
 	res->reads += om.reads;
 	res->writes += om.writes;
 	if (st != CORE_OK && dry_run) {
 		/* a plan is still a plan without this count */
 		log_debug("apply repo %lld (dry run): open merge requests not counted: %s", (long long)repo_id,
-			  om.error[0] ? om.error : core_status_code(st));
+		          om.error[0] ? om.error : core_status_code(st));
 		return true;
 	}
 	if (dry_run) {
 		json_object_object_add(res->plan, want_hook ? "open_mrs_to_gate" : "statuses_to_clear",
-				       json_object_new_int(want_hook ? om.queued : om.cleared));
+		                       json_object_new_int(want_hook ? om.queued : om.cleared));
 		return true;
 	}
 	if (st != CORE_OK) {
 		res->outcome = APPLY_ERROR;
 		res->retryable = om.error[0] ? om.retryable : true; /* no message: the database, transient */
 		snprintf(res->message, sizeof(res->message), "%s%s%s", done, done[0] ? "; " : "",
-			 om.error[0] ? om.error
-			 : want_hook ? "could not queue gate runs for the open merge requests (will be retried)"
-				     : "could not clear the gate's statuses on the open merge requests (will be retried)");
+		         om.error[0] ? om.error
+		         : want_hook
+		             ? "could not queue gate runs for the open merge requests (will be retried)"
+		             : "could not clear the gate's statuses on the open merge requests (will be retried)");
 		return false;
 	}
 	char what[120];
 	if (want_hook && om.queued > 0)
 		snprintf(what, sizeof(what), "queued gate runs for %d open merge request%s", om.queued,
-			 om.queued == 1 ? "" : "s");
+		         om.queued == 1 ? "" : "s");
 	else if (!want_hook && om.cleared > 0)
 		snprintf(what, sizeof(what), "posted %d final \"gate removed\" status%s on open merge requests",
-			 om.cleared, om.cleared == 1 ? "" : "es");
+		         om.cleared, om.cleared == 1 ? "" : "es");
 	else
 		return true;
 	note(done, done_cap, what, 0);
@@ -317,18 +313,18 @@ static bool open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool 
 }
 
 enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
-			    bool dry_run, struct apply_result *res_out)
+                            bool dry_run, struct apply_result *res_out)
 {
 	return apply_repo_want(db, gl, ctx, repo_id, NULL, dry_run, res_out);
 }
 
 enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
-				 const struct apply_want *want, bool dry_run, struct apply_result *res)
+                                 const struct apply_want *want, bool dry_run, struct apply_result *res)
 {
 	memset(res, 0, sizeof(*res));
 	res->plan = json_object_new_object();
 	struct json_object *plan_hooks = json_object_new_object(), *upd = json_object_new_array(),
-			   *del = json_object_new_array(), *settings = json_object_new_array();
+	                   *del = json_object_new_array(), *settings = json_object_new_array();
 	json_object_object_add(plan_hooks, "create", json_object_new_int(0));
 	json_object_object_add(plan_hooks, "update", upd);
 	json_object_object_add(plan_hooks, "delete", del);
@@ -350,8 +346,8 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	if (st != CORE_OK)
 		goto out;
 	if (!dry_run) {
-		if ((st = store_exec(c, "SELECT pg_advisory_lock(" LOCK_CLASS ", hashint8($1::bigint))", 1, pid, NULL)) !=
-		    CORE_OK)
+		if ((st = store_exec(c, "SELECT pg_advisory_lock(" LOCK_CLASS ", hashint8($1::bigint))", 1, pid,
+		                     NULL)) != CORE_OK)
 			goto out;
 		locked = true;
 	}
@@ -372,7 +368,9 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	if (row.removed || row.archived || row.pending) {
 		res->outcome = APPLY_SKIPPED;
 		snprintf(res->message, sizeof(res->message), "skipped: the repository is %s",
-			 row.removed ? "no longer listed by GitLab" : row.archived ? "archived" : "pending deletion");
+		         row.removed    ? "no longer listed by GitLab"
+		         : row.archived ? "archived"
+		                        : "pending deletion");
 		goto store;
 	}
 
@@ -430,9 +428,10 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 				} else {
 					res->outcome = APPLY_ERROR;
 					res->retryable = true;
-					snprintf(res->message, sizeof(res->message),
-						 "could not create the webhook: GitLab did not confirm it and it is not "
-						 "listed (will be retried)");
+					snprintf(
+					    res->message, sizeof(res->message),
+					    "could not create the webhook: GitLab did not confirm it and it is not "
+					    "listed (will be retried)");
 					goto store;
 				}
 			} else {
@@ -508,7 +507,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 		    jsonx_str(resp->json, "marked_for_deletion_on", &mfd)) {
 			res->outcome = APPLY_SKIPPED;
 			snprintf(res->message, sizeof(res->message), "skipped: the repository is %s",
-				 archived ? "archived" : "pending deletion");
+			         archived ? "archived" : "pending deletion");
 			goto store;
 		}
 		jsonx_bool(resp->json, MERGE_SETTING, &cur); /* null reads as false */
@@ -530,11 +529,11 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 				merge_changed = true;
 				const char *pp[] = {id, prior ? "t" : "f"};
 				if ((st = store_exec(c,
-						     "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
-						     " merge_setting_changed) VALUES ($1, $2, true)"
-						     " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
-						     " merge_setting_changed = true",
-						     2, pp, NULL)) != CORE_OK)
+				                     "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
+				                     " merge_setting_changed) VALUES ($1, $2, true)"
+				                     " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
+				                     " merge_setting_changed = true",
+				                     2, pp, NULL)) != CORE_OK)
 					goto out;
 			}
 			json_object_put(body);
@@ -544,11 +543,14 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 			resp = NULL;
 			gst = gitlab_request(gl, "PUT", path, body, &resp);
 			if (gst != CORE_OK) {
-				advise(res, want_block ? "turn on \"Pipelines must succeed\"" : "restore \"Pipelines must succeed\"",
+				advise(res,
+				       want_block ? "turn on \"Pipelines must succeed\""
+				                  : "restore \"Pipelines must succeed\"",
 				       "change its merge settings", gst, resp, ctx);
 				goto store;
 			}
-			note(done, sizeof(done), want_block ? "turned on " MERGE_SETTING : "restored " MERGE_SETTING, 0);
+			note(done, sizeof(done), want_block ? "turned on " MERGE_SETTING : "restored " MERGE_SETTING,
+			     0);
 		}
 		if (!want_block && !dry_run) {
 			merge_changed = false;
@@ -556,8 +558,8 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 		}
 	}
 	/* 3. the open merge requests, when gating starts or stops (gate.h) */
-	if (want_hook != (strcmp(row.have, "off") != 0) && !open_mrs(db, gl, repo_id, want_hook, dry_run, res, done,
-								       sizeof(done)))
+	if (want_hook != (strcmp(row.have, "off") != 0) &&
+	    !open_mrs(db, gl, repo_id, want_hook, dry_run, res, done, sizeof(done)))
 		goto store;
 
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
@@ -565,7 +567,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 		snprintf(res->message, sizeof(res->message), "%s", done);
 	else if (dry_run)
 		snprintf(res->message, sizeof(res->message), "%s",
-			 res->writes ? "would change GitLab" : "already in the wanted state");
+		         res->writes ? "would change GitLab" : "already in the wanted state");
 
 store:
 	if (dry_run)
@@ -576,28 +578,29 @@ store:
 		snprintf(ms, sizeof(ms), "%lld", (long long)ctx->run);
 		bool ok = res->outcome == APPLY_CHANGED || res->outcome == APPLY_UNCHANGED;
 		const char *p[] = {id,
-				   hook_id ? hid : NULL,
-				   hook_id ? ctx->hook_url : NULL,
-				   hook_id && token_sha[0] ? token_sha : NULL,
-				   hook_id && alert[0] ? alert : NULL,
-				   prior_known ? (prior ? "t" : "f") : NULL,
-				   merge_changed ? "t" : "f",
-				   ok ? want_name : NULL,
-				   apply_outcome_name(res->outcome),
-				   res->message[0] ? res->message : NULL,
-				   ms};
-		st = store_exec(c,
-				"INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
-				" merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
-				" last_applied_at, applying)"
-				" VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
-				" ON CONFLICT (repo_id) DO UPDATE SET hook_id = $2, hook_url = $3, hook_token_sha256 = $4,"
-				" hook_alert_status = $5, merge_setting_prior = $6, merge_setting_changed = $7,"
-				" applied_state = coalesce($8, repo_gitlab_state.applied_state), last_result = $9,"
-				" last_message = $10, last_applied_at = now(),"
-				" applying = CASE WHEN $11::bigint = 0 OR repo_gitlab_state.apply_run IS NOT DISTINCT FROM"
-				"   $11::bigint THEN false ELSE repo_gitlab_state.applying END",
-				11, p, NULL);
+		                   hook_id ? hid : NULL,
+		                   hook_id ? ctx->hook_url : NULL,
+		                   hook_id && token_sha[0] ? token_sha : NULL,
+		                   hook_id && alert[0] ? alert : NULL,
+		                   prior_known ? (prior ? "t" : "f") : NULL,
+		                   merge_changed ? "t" : "f",
+		                   ok ? want_name : NULL,
+		                   apply_outcome_name(res->outcome),
+		                   res->message[0] ? res->message : NULL,
+		                   ms};
+		st = store_exec(
+		    c,
+		    "INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
+		    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
+		    " last_applied_at, applying)"
+		    " VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
+		    " ON CONFLICT (repo_id) DO UPDATE SET hook_id = $2, hook_url = $3, hook_token_sha256 = $4,"
+		    " hook_alert_status = $5, merge_setting_prior = $6, merge_setting_changed = $7,"
+		    " applied_state = coalesce($8, repo_gitlab_state.applied_state), last_result = $9,"
+		    " last_message = $10, last_applied_at = now(),"
+		    " applying = CASE WHEN $11::bigint = 0 OR repo_gitlab_state.apply_run IS NOT DISTINCT FROM"
+		    "   $11::bigint THEN false ELSE repo_gitlab_state.applying END",
+		    11, p, NULL);
 	}
 out:
 	if (res->outcome == APPLY_ERROR)
@@ -637,7 +640,7 @@ static void *batch_worker(void *arg)
 }
 
 void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, struct apply_batch_item *items,
-		 size_t n, int concurrency, bool dry_run)
+                 size_t n, int concurrency, bool dry_run)
 {
 	struct batch b = {.db = db, .gl = gl, .ctx = ctx, .items = items, .n = n, .dry_run = dry_run};
 	atomic_init(&b.next, 0);
@@ -663,10 +666,10 @@ enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, i
 	if (st == CORE_OK) {
 		const char *p[] = {arr, message, ms};
 		st = store_exec(c,
-				"UPDATE repo_gitlab_state SET last_result = 'error', last_message = $2,"
-				" last_applied_at = now(), applying = false"
-				" WHERE repo_id = ANY ($1::bigint[]) AND ($3::bigint = 0 OR apply_run = $3::bigint)",
-				3, p, NULL);
+		                "UPDATE repo_gitlab_state SET last_result = 'error', last_message = $2,"
+		                " last_applied_at = now(), applying = false"
+		                " WHERE repo_id = ANY ($1::bigint[]) AND ($3::bigint = 0 OR apply_run = $3::bigint)",
+		                3, p, NULL);
 	}
 	store_put(db, c);
 	free(arr);

@@ -13,9 +13,9 @@
  *      ever touched. Wanted: keep one whose alert_status is executable (the recorded id if present), PUT it when
  *      its flags differ or the SHA-256 of the token last pushed differs from the current secret's (GitLab never
  *      returns tokens), DELETE our other copies; POST one when none is executable (a copy GitLab disabled after
- *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may have been applied (GITLAB_ERR_MAYBE_APPLIED) is
- *      followed by a re-list: a hook with our URL that appeared is taken as created, else the item is retryable.
- *      Not wanted: DELETE every copy of ours.
+ *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may
+ * have been applied (GITLAB_ERR_MAYBE_APPLIED) is followed by a re-list: a hook with our URL that appeared is taken as
+ * created, else the item is retryable. Not wanted: DELETE every copy of ours.
  *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id (also re-checks archived and
  *      pending deletion). The prior value is recorded in the database before the PUT that changes it, once: a
  *      later apply never overwrites it. When the restore is owed, PUT the recorded prior back (when it differs).
@@ -44,13 +44,13 @@
 #ifndef MRGATE_CORE_APPLY_H
 #define MRGATE_CORE_APPLY_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 struct apply_ctx {
 	const char *hook_url;       /* {public_url}/hooks/gitlab */
@@ -96,11 +96,11 @@ struct json_object *apply_plan_actions(struct json_object *plan);
  * at res_out->outcome; APPLY_ERROR included), CORE_ENOTFOUND for an unknown repo, or a database error.
  */
 enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
-			    bool dry_run, struct apply_result *res_out);
+                            bool dry_run, struct apply_result *res_out);
 
 /* The same with the wanted state given (want NULL: from the stored config). */
 enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
-				 const struct apply_want *want, bool dry_run, struct apply_result *res_out);
+                                 const struct apply_want *want, bool dry_run, struct apply_result *res_out);
 
 /*
  * Give up on repos marked for apply (no GitLab connection, no thread): record an error with message and clear
@@ -110,10 +110,10 @@ enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, i
 
 /* One repo of a batch. */
 struct apply_batch_item {
-	int64_t repo_id;                /* in */
-	const struct apply_want *want;  /* in, borrowed, may be NULL (the stored config) */
-	enum core_status status;        /* out */
-	struct apply_result res;        /* out: apply_result_clear() each */
+	int64_t repo_id;               /* in */
+	const struct apply_want *want; /* in, borrowed, may be NULL (the stored config) */
+	enum core_status status;       /* out */
+	struct apply_result res;       /* out: apply_result_clear() each */
 };
 
 /*
@@ -121,6 +121,6 @@ struct apply_batch_item {
  * next item. Returns when all are done. The fallback runner until the job engine drives apply_repo() itself.
  */
 void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, struct apply_batch_item *items,
-		 size_t n, int concurrency, bool dry_run);
+                 size_t n, int concurrency, bool dry_run);
 
 #endif

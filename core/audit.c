@@ -4,12 +4,12 @@
  */
 #include "audit.h"
 
+#include "jsonx.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "jsonx.h"
 
 static const char *js(struct json_object *o)
 {
@@ -17,14 +17,14 @@ static const char *js(struct json_object *o)
 }
 
 enum core_status audit_write(struct store_conn *c, const char *actor, const char *action, const char *target,
-			     struct json_object *before, struct json_object *after, struct json_object *details)
+                             struct json_object *before, struct json_object *after, struct json_object *details)
 {
 	/* json_object_to_json_string_ext reuses one buffer per object, so three objects give three strings */
 	const char *p[] = {actor ? actor : "system", action, target, js(before), js(after), js(details)};
 	return store_exec(c,
-			  "INSERT INTO audit_log (actor, action, target, before, after, details)"
-			  " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)",
-			  6, p, NULL);
+	                  "INSERT INTO audit_log (actor, action, target, before, after, details)"
+	                  " VALUES ($1, $2, $3, $4::jsonb, $5::jsonb, $6::jsonb)",
+	                  6, p, NULL);
 }
 
 static void add_json_column(struct json_object *o, const char *key, const PGresult *r, int row)
@@ -38,7 +38,7 @@ static void add_json_column(struct json_object *o, const char *key, const PGresu
 }
 
 enum core_status audit_list(struct store *db, int limit, int64_t before_id, const char *action_prefix,
-			    struct json_object **out)
+                            struct json_object **out)
 {
 	*out = NULL;
 	struct store_conn *c = NULL;
@@ -51,12 +51,12 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 		return st;
 	const char *p[] = {lim, before, action_prefix && *action_prefix ? action_prefix : NULL};
 	st = store_exec(c,
-			"SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
-			" before, after, details FROM audit_log"
-			" WHERE ($2::bigint = 0 OR id < $2::bigint)"
-			"   AND ($3::text IS NULL OR action LIKE $3::text || '%')"
-			" ORDER BY id DESC LIMIT $1::int",
-			3, p, &r);
+	                "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
+	                " before, after, details FROM audit_log"
+	                " WHERE ($2::bigint = 0 OR id < $2::bigint)"
+	                "   AND ($3::text IS NULL OR action LIKE $3::text || '%')"
+	                " ORDER BY id DESC LIMIT $1::int",
+	                3, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	struct json_object *items = json_object_new_array();
@@ -78,8 +78,7 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 	json_object_object_add(*out, "items", items);
 	/* a full page may have more behind it: the cursor is the last id shown */
 	bool full = n > 0 && n == (int)strtol(lim, NULL, 10);
-	json_object_object_add(*out, "next_before",
-			       full ? json_object_new_int64(store_i64(r, n - 1, "id", 0)) : NULL);
+	json_object_object_add(*out, "next_before", full ? json_object_new_int64(store_i64(r, n - 1, "id", 0)) : NULL);
 out:
 	PQclear(r);
 	store_put(db, c);

@@ -4,16 +4,15 @@
  */
 #include "auth.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include <pthread.h>
-
 #include "audit.h"
 #include "crypto.h"
 #include "limiter.h"
 #include "log.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 static bool valid_username(const char *u)
 {
@@ -88,7 +87,7 @@ enum core_status auth_hash_password(const char *password, char **hash_out)
 }
 
 enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
-			       enum auth_role role, int64_t *id_out)
+                               enum auth_role role, int64_t *id_out)
 {
 	if (id_out)
 		*id_out = 0;
@@ -108,7 +107,7 @@ enum core_status auth_user_add(struct store *s, const char *actor, const char *u
 		goto out;
 	const char *p[] = {username, hash, auth_role_name(role)};
 	st = store_exec(c, "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id", 3, p,
-			&r);
+	                &r);
 	if (st == CORE_OK) {
 		after = json_object_new_object();
 		json_object_object_add(after, "username", json_object_new_string(username));
@@ -169,27 +168,27 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 	const char *p[] = {ukey, ikey, ul, il};
 	PGresult *r = NULL;
 	*retry_out = 0;
-	enum core_status st = store_exec(
-		c,
-		"INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
-		"SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
-		"FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
-		"ON CONFLICT (key) DO UPDATE SET "
-		" refused = coalesce(f.locked_until > now(), false),"
-		" failures = CASE WHEN f.locked_until > now() THEN f.failures "
-		"                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
-		"                 ELSE f.failures + 1 END,"
-		" window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
-		"                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
-		"                     ELSE f.window_start END,"
-		" locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
-		"   WHEN f.window_start >= now() - interval '15 minutes' "
-		"    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
-		"   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
-		"        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
-		"   ELSE f.locked_until END "
-		"RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
-		4, p, &r);
+	enum core_status st =
+	    store_exec(c,
+	               "INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
+	               "SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
+	               "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
+	               "ON CONFLICT (key) DO UPDATE SET "
+	               " refused = coalesce(f.locked_until > now(), false),"
+	               " failures = CASE WHEN f.locked_until > now() THEN f.failures "
+	               "                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
+	               "                 ELSE f.failures + 1 END,"
+	               " window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
+	               "                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
+	               "                     ELSE f.window_start END,"
+	               " locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
+	               "   WHEN f.window_start >= now() - interval '15 minutes' "
+	               "    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
+	               "   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
+	               "        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
+	               "   ELSE f.locked_until END "
+	               "RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
+	               4, p, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		if (!store_bool(r, i, "refused", false))
 			continue;
@@ -212,10 +211,10 @@ static void throttle_success(struct store_conn *c, const char *ukey, const char 
 	store_exec(c, "DELETE FROM login_failures WHERE key = $1", 1, p, NULL);
 	const char *p2[] = {ikey, il};
 	store_exec(c,
-		   "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
-		   " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
-		   "WHERE key = $1",
-		   2, p2, NULL);
+	           "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
+	           " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
+	           "WHERE key = $1",
+	           2, p2, NULL);
 }
 
 static void fill_identity(struct auth_identity *who, const PGresult *r, bool via_cookie, const char *token_name)
@@ -238,11 +237,11 @@ static void fill_identity(struct auth_identity *who, const PGresult *r, bool via
 }
 
 enum core_status auth_login(struct store *s, const char *username, const char *password, const char *client_ip,
-			    struct auth_login_result *out)
+                            struct auth_login_result *out)
 {
 	/* A fixed hash to verify against for unknown users, so that timing does not tell which names exist. */
 	static const char *dummy = "$argon2id$v=19$m=65536,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$"
-				   "Zb9vxUs6KhFyRT0/gqzW1v+sL0EVwS9kbxiOHoVhUrc";
+	                           "Zb9vxUs6KhFyRT0/gqzW1v+sL0EVwS9kbxiOHoVhUrc";
 	memset(out, 0, sizeof(*out));
 	if (!username || !password)
 		return CORE_EINVAL;
@@ -276,7 +275,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 
 	const char *p[] = {username};
 	st = store_exec(c, "SELECT id, username, role, disabled, password_hash FROM users WHERE username = $1", 1, p,
-			&r);
+	                &r);
 	if (st != CORE_OK)
 		goto out;
 	const char *hash = PQntuples(r) > 0 ? store_str(r, 0, "password_hash") : NULL;
@@ -287,7 +286,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	if (!ok || disabled) {
 		st = CORE_EUNAUTH;
 		log_info("failed login for user \"%.64s\" from %s%s", username, client_ip ? client_ip : "unknown",
-			 disabled ? " (the user is disabled)" : "");
+		         disabled ? " (the user is disabled)" : "");
 		goto out;
 	}
 
@@ -303,9 +302,9 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	const char *id = store_str(r, 0, "id");
 	const char *p2[] = {token_hash, id, csrf, hours};
 	st = store_exec(c,
-			"INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
-			"VALUES ($1, $2, $3, now() + $4::int * interval '1 hour')",
-			4, p2, NULL);
+	                "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
+	                "VALUES ($1, $2, $3, now() + $4::int * interval '1 hour')",
+	                4, p2, NULL);
 	if (st != CORE_OK)
 		goto out;
 	throttle_success(c, ukey, ikey);
@@ -343,15 +342,15 @@ enum core_status auth_session(struct store *s, const char *session_token, struct
 	/* Sliding expiry: a used session lives another AUTH_SESSION_HOURS (written at most once a minute). */
 	const char *p[] = {h, hours};
 	st = store_exec(c,
-			"WITH s AS (UPDATE sessions SET last_seen = now(), "
-			"  expires_at = now() + $2::int * interval '1 hour' "
-			"  WHERE token_hash = $1 AND expires_at > now() AND last_seen < now() - interval '1 minute' "
-			"  RETURNING user_id, csrf_token) "
-			"SELECT u.id, u.username, u.role, x.csrf_token FROM "
-			" (SELECT user_id, csrf_token FROM s UNION ALL "
-			"  SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > now()) x "
-			" JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",
-			2, p, &r);
+	                "WITH s AS (UPDATE sessions SET last_seen = now(), "
+	                "  expires_at = now() + $2::int * interval '1 hour' "
+	                "  WHERE token_hash = $1 AND expires_at > now() AND last_seen < now() - interval '1 minute' "
+	                "  RETURNING user_id, csrf_token) "
+	                "SELECT u.id, u.username, u.role, x.csrf_token FROM "
+	                " (SELECT user_id, csrf_token FROM s UNION ALL "
+	                "  SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > now()) x "
+	                " JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",
+	                2, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) == 0) {
@@ -381,10 +380,10 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 		goto out;
 	const char *p[] = {h};
 	st = store_exec(c,
-			"UPDATE api_tokens t SET last_used_at = now() FROM users u "
-			"WHERE t.token_hash = $1 AND u.id = t.user_id AND NOT u.disabled "
-			"RETURNING u.id, u.username, u.role, t.name",
-			1, p, &r);
+	                "UPDATE api_tokens t SET last_used_at = now() FROM users u "
+	                "WHERE t.token_hash = $1 AND u.id = t.user_id AND NOT u.disabled "
+	                "RETURNING u.id, u.username, u.role, t.name",
+	                1, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) == 0) {
@@ -438,9 +437,9 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 		goto out;
 	const char *p[] = {username, name, h, hint};
 	st = store_exec(c,
-			"INSERT INTO api_tokens (user_id, name, token_hash, hint) "
-			"SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
-			4, p, &r);
+	                "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
+	                "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
+	                4, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {

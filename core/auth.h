@@ -20,17 +20,17 @@
 #ifndef MRGATE_CORE_AUTH_H
 #define MRGATE_CORE_AUTH_H
 
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "status.h"
 #include "store.h"
 
-#define AUTH_USER_LIMIT 5
-#define AUTH_IP_LIMIT 20
+#include <stdbool.h>
+#include <stdint.h>
+
+#define AUTH_USER_LIMIT    5
+#define AUTH_IP_LIMIT      20
 #define AUTH_SESSION_HOURS 12
-#define AUTH_HASH_SLOTS 4
-#define AUTH_HASH_WAIT_MS 5000
+#define AUTH_HASH_SLOTS    4
+#define AUTH_HASH_WAIT_MS  5000
 
 enum auth_role {
 	AUTH_ROLE_NONE = 0, /* not a user's role: "not authenticated" */
@@ -58,7 +58,7 @@ struct auth_identity {
  * . _ @ -) or a password under 8 characters; CORE_ECONFLICT when the name is taken; CORE_ETHROTTLED when no hashing
  * slot frees up. *id_out (may be NULL) is the new user's id. */
 enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
-			       enum auth_role role, int64_t *id_out);
+                               enum auth_role role, int64_t *id_out);
 
 /* True when the password is acceptable (8 to 1024 bytes). */
 bool auth_password_ok(const char *password);
@@ -71,14 +71,14 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 struct auth_login_result {
 	char *session_token; /* cookie value; malloc'd, the caller frees with crypto_free_secret */
 	struct auth_identity who;
-	int retry_after;     /* seconds, when the result is CORE_ETHROTTLED */
-	bool busy;           /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
+	int retry_after; /* seconds, when the result is CORE_ETHROTTLED */
+	bool busy;       /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
 };
 
 /* Check a password and open a session. CORE_EUNAUTH on a bad name or password or a disabled user (one message for
  * all), CORE_ETHROTTLED while locked or when no hashing slot is free (out->retry_after says how long). */
 enum core_status auth_login(struct store *s, const char *username, const char *password, const char *client_ip,
-			    struct auth_login_result *out);
+                            struct auth_login_result *out);
 
 /* Resolve a session cookie value. CORE_EUNAUTH when unknown or expired. */
 enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out);

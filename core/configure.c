@@ -4,13 +4,13 @@
  */
 #include "configure.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "audit.h"
 #include "jsonx.h"
 #include "pathglob.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void configure_out_clear(struct configure_out *o)
 {
@@ -45,8 +45,8 @@ static const char *js(struct json_object *o)
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 }
 
-enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out,
-			       char *err, size_t errlen)
+enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
+                               size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
 	struct json_object *cfg = NULL, *before = NULL, *after = NULL, *details = NULL;
@@ -60,8 +60,9 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	if (st != CORE_OK)
 		return st;
 	if (json_object_object_length(cfg) == 0 && !req->reapply) {
-		snprintf(err, errlen, "the config sets no field: nothing to configure (set at least one of enabled, "
-				      "fail_on, scans, block_merge, comment, ignore_paths, or send reapply)");
+		snprintf(err, errlen,
+		         "the config sets no field: nothing to configure (set at least one of enabled, "
+		         "fail_on, scans, block_merge, comment, ignore_paths, or send reapply)");
 		st = CORE_EINVAL;
 		goto out;
 	}
@@ -75,8 +76,8 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	}
 	const struct repos_filter *f = &req->filter;
 	bool f_group = f->group && *f->group;
-	bool f_other = (f->q && *f->q) || (f->status && *f->status) || f->archived >= 0 ||
-		       (req->path_glob && *req->path_glob);
+	bool f_other =
+	    (f->q && *f->q) || (f->status && *f->status) || f->archived >= 0 || (req->path_glob && *req->path_glob);
 	const char *level = req->ids ? "repos" : f_other ? "repos" : f_group ? "group" : "default";
 	if (f_group && !req->ids && !gateconfig_group_path_valid(f->group)) {
 		snprintf(err, errlen, "\"%.100s\" is not a GitLab group path", f->group);
@@ -134,54 +135,59 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		const char *p[] = {js(cfg), req->actor};
 		const char *pk[] = {keys};
 		if ((st = store_exec(c,
-				     "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(),"
-				     " updated_by = $2",
-				     2, p, NULL)) != CORE_OK ||
-		    (st = store_exec(c, "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, pk, NULL)) != CORE_OK ||
-		    (st = store_exec(c, "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]",
-				     1, pk, NULL)) != CORE_OK)
+		                     "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(),"
+		                     " updated_by = $2",
+		                     2, p, NULL)) != CORE_OK ||
+		    (st = store_exec(c,
+		                     "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]",
+		                     1, pk, NULL)) != CORE_OK ||
+		    (st = store_exec(c,
+		                     "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]",
+		                     1, pk, NULL)) != CORE_OK)
 			goto out;
 	} else if (group) {
 		const char *p[] = {js(cfg), keys, req->actor, group};
 		const char *pi[] = {js(cfg), req->actor, group};
-		if ((st = store_exec(c,
-				     "INSERT INTO config_groups (path, config, updated_by) VALUES ($3, $1::jsonb, $2)"
-				     " ON CONFLICT (path) DO UPDATE SET config = config_groups.config || excluded.config,"
-				     " updated_at = now(), updated_by = excluded.updated_by",
-				     3, pi, NULL)) != CORE_OK ||
+		if ((st = store_exec(
+		         c,
+		         "INSERT INTO config_groups (path, config, updated_by) VALUES ($3, $1::jsonb, $2)"
+		         " ON CONFLICT (path) DO UPDATE SET config = config_groups.config || excluded.config,"
+		         " updated_at = now(), updated_by = excluded.updated_by",
+		         3, pi, NULL)) != CORE_OK ||
 		    (st = store_exec(c,
-				     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
-				     " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
-				     " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'",
-				     3, p + 1, NULL)) != CORE_OK)
+		                     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
+		                     " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
+		                     " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'",
+		                     3, p + 1, NULL)) != CORE_OK)
 			goto out;
 		const char *p2[] = {keys, idarr, req->actor};
 		if ((st = store_exec(c,
-				     "UPDATE config_repos SET config = config - $1::text[], updated_at = now(),"
-				     " updated_by = $3 WHERE config ?| $1::text[] AND repo_id = ANY ($2::bigint[])",
-				     3, p2, NULL)) != CORE_OK)
+		                     "UPDATE config_repos SET config = config - $1::text[], updated_at = now(),"
+		                     " updated_by = $3 WHERE config ?| $1::text[] AND repo_id = ANY ($2::bigint[])",
+		                     3, p2, NULL)) != CORE_OK)
 			goto out;
 	} else {
 		const char *p[] = {js(cfg), idarr, req->actor};
-		if ((st = store_exec(c,
-				     "INSERT INTO config_repos (repo_id, config, updated_by)"
-				     " SELECT unnest($2::bigint[]), $1::jsonb, $3"
-				     " ON CONFLICT (repo_id) DO UPDATE SET config = config_repos.config || excluded.config,"
-				     " updated_at = now(), updated_by = excluded.updated_by",
-				     3, p, NULL)) != CORE_OK)
+		if ((st = store_exec(
+		         c,
+		         "INSERT INTO config_repos (repo_id, config, updated_by)"
+		         " SELECT unnest($2::bigint[]), $1::jsonb, $3"
+		         " ON CONFLICT (repo_id) DO UPDATE SET config = config_repos.config || excluded.config,"
+		         " updated_at = now(), updated_by = excluded.updated_by",
+		         3, p, NULL)) != CORE_OK)
 			goto out;
 		/* keep only what differs from the inherited config */
 		const char *p2[] = {idarr};
-		if ((st = store_exec(c,
-				     "UPDATE config_repos c SET config = coalesce((SELECT jsonb_object_agg(f.key, f.value)"
-				     "  FROM jsonb_each(c.config) f WHERE rs.inherited_config -> f.key IS DISTINCT FROM f.value),"
-				     "  '{}') FROM repo_status rs WHERE rs.id = c.repo_id AND c.repo_id = ANY ($1::bigint[])",
-				     1, p2, NULL)) != CORE_OK ||
+		if ((st = store_exec(
+		         c,
+		         "UPDATE config_repos c SET config = coalesce((SELECT jsonb_object_agg(f.key, f.value)"
+		         "  FROM jsonb_each(c.config) f WHERE rs.inherited_config -> f.key IS DISTINCT FROM f.value),"
+		         "  '{}') FROM repo_status rs WHERE rs.id = c.repo_id AND c.repo_id = ANY ($1::bigint[])",
+		         1, p2, NULL)) != CORE_OK ||
 		    (st = store_exec(c,
-				     "DELETE FROM config_repos WHERE repo_id = ANY ($1::bigint[]) AND config = '{}'"
-				     " AND NOT unmanaged",
-				     1, p2, NULL)) != CORE_OK)
+		                     "DELETE FROM config_repos WHERE repo_id = ANY ($1::bigint[]) AND config = '{}'"
+		                     " AND NOT unmanaged",
+		                     1, p2, NULL)) != CORE_OK)
 			goto out;
 	}
 	if ((st = gateconfig_snapshot(c, group, strcmp(level, "repos") == 0 ? ids : NULL, n, all, &after)) != CORE_OK)
@@ -200,11 +206,11 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		/* the repos gateconfig_mark_apply() would mark: in the selection, GitLab state changing (or reapply) */
 		const char *p[] = {idarr, req->reapply ? "t" : "f"};
 		if ((st = store_exec(c,
-				     "SELECT id, path_with_namespace, gitlab_want FROM repo_status"
-				     " WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
-				     "   AND id = ANY ($1::bigint[]) AND (gitlab_want <> gitlab_have OR $2::boolean)"
-				     " ORDER BY id",
-				     2, p, &r)) != CORE_OK)
+		                     "SELECT id, path_with_namespace, gitlab_want FROM repo_status"
+		                     " WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
+		                     "   AND id = ANY ($1::bigint[]) AND (gitlab_want <> gitlab_have OR $2::boolean)"
+		                     " ORDER BY id",
+		                     2, p, &r)) != CORE_OK)
 			goto out;
 		int k = PQntuples(r);
 		out->plan_ids = malloc(((size_t)k + 1) * sizeof(int64_t));
@@ -231,8 +237,8 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		store_rollback(c); /* a dry run writes nothing */
 	} else {
 		if ((st = gateconfig_mark_apply(c, all, group, strcmp(level, "repos") == 0 ? ids : NULL, n,
-						req->reapply ? ids : NULL, req->reapply ? n : 0, &out->marked)) !=
-			    CORE_OK ||
+		                                req->reapply ? ids : NULL, req->reapply ? n : 0, &out->marked)) !=
+		        CORE_OK ||
 		    (st = store_commit(c)) != CORE_OK)
 			goto out;
 		to_apply = out->marked.n;
@@ -245,7 +251,7 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	json_object_object_add(out->summary, "skipped", json_object_new_int64((int64_t)skipped));
 	json_object_object_add(out->summary, "to_apply", json_object_new_int64((int64_t)to_apply));
 	json_object_object_add(out->summary, "unchanged_on_gitlab",
-			       json_object_new_int64(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
+	                       json_object_new_int64(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
 out:
 	if (st != CORE_OK)
 		configure_out_clear(out);

@@ -25,24 +25,24 @@
 #ifndef MRGATE_CORE_CONFIGURE_H
 #define MRGATE_CORE_CONFIGURE_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "apply.h"
 #include "gateconfig.h"
 #include "repos.h"
 #include "status.h"
 #include "store.h"
 
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 struct configure_req {
-	const int64_t *ids;        /* the selection as ids (borrowed), or NULL for the filter */
+	const int64_t *ids; /* the selection as ids (borrowed), or NULL for the filter */
 	size_t n_ids;
 	struct repos_filter filter; /* used when ids is NULL: q, group, status, archived */
-	const char *path_glob;     /* optional, with the filter: path_with_namespace must match (core/pathglob.h) */
+	const char *path_glob;      /* optional, with the filter: path_with_namespace must match (core/pathglob.h) */
 	struct json_object *config; /* borrowed; validated by configure_run() */
 	bool dry_run;
-	bool reapply;              /* apply every selected repo, not only those whose GitLab state changes */
+	bool reapply; /* apply every selected repo, not only those whose GitLab state changes */
 	const char *actor;
 };
 
@@ -54,7 +54,7 @@ struct configure_out {
 	struct apply_want *plan_wants;   /* ... and the state each would be brought to ... */
 	char **plan_paths;               /* ... and its path_with_namespace (owned strings), ordered by id */
 	size_t n_plan;
-	size_t n_plan_paths;             /* entries of plan_paths allocated (for the clear) */
+	size_t n_plan_paths; /* entries of plan_paths allocated (for the clear) */
 };
 void configure_out_clear(struct configure_out *o);
 
@@ -62,7 +62,7 @@ void configure_out_clear(struct configure_out *o);
  * CORE_EINVAL with err for an invalid config or filter, or an empty selection; CORE_OK otherwise. Nothing is
  * written in a dry run.
  */
-enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out,
-			       char *err, size_t errlen);
+enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
+                               size_t errlen);
 
 #endif

@@ -4,6 +4,10 @@
  */
 #include "connection.h"
 
+#include "audit.h"
+#include "jsonx.h"
+#include "log.h"
+
 #include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -12,10 +16,6 @@
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "audit.h"
-#include "jsonx.h"
-#include "log.h"
 
 void connection_info_clear(struct connection_info *ci)
 {
@@ -53,7 +53,7 @@ struct json_object *connection_info_json(const struct connection_info *ci)
 		json_object_array_add(scopes, json_object_new_string(s));
 	json_object_object_add(t, "scopes", scopes);
 	json_object_object_add(t, "expires_at",
-			       ci->token_expires_at[0] ? json_object_new_string(ci->token_expires_at) : NULL);
+	                       ci->token_expires_at[0] ? json_object_new_string(ci->token_expires_at) : NULL);
 	json_object_object_add(t, "status", json_object_new_string(ci->token_status[0] ? ci->token_status : "ok"));
 	if (ci->token_problem[0])
 		json_object_object_add(t, "problem", json_object_new_string(ci->token_problem));
@@ -66,14 +66,14 @@ struct json_object *connection_info_json(const struct connection_info *ci)
 	json_object_object_add(u, "bot", json_object_new_boolean(ci->user_bot));
 	json_object_object_add(o, "user", u);
 	json_object_object_add(o, "group_access_level",
-			       ci->group_access_level ? json_object_new_int(ci->group_access_level) : NULL);
+	                       ci->group_access_level ? json_object_new_int(ci->group_access_level) : NULL);
 	json_object_object_add(o, "capability", json_object_new_string(ci->capability));
 	const char *explain = strcmp(ci->capability, "gate") == 0
-				      ? "this token can list the group's repositories and gate them"
-			      : strcmp(ci->capability, "read_only") == 0
-				      ? "this token can list repositories but not configure them (read_api scope); "
-					"use a token with the api scope to gate"
-				      : "this token can neither list nor configure repositories";
+	                          ? "this token can list the group's repositories and gate them"
+	                      : strcmp(ci->capability, "read_only") == 0
+	                          ? "this token can list repositories but not configure them (read_api scope); "
+	                            "use a token with the api scope to gate"
+	                          : "this token can neither list nor configure repositories";
 	json_object_object_add(o, "capability_explained", json_object_new_string(explain));
 	json_object_object_add(o, "warnings", ci->warnings ? json_object_get(ci->warnings) : json_object_new_array());
 	json_object_object_add(o, "ca_bundle", json_object_new_boolean(ci->has_ca_bundle));
@@ -85,7 +85,7 @@ struct json_object *connection_info_json(const struct connection_info *ci)
 }
 
 struct connection_client {
-	int refs;          /* shared clients only: holders, the cache's own reference included */
+	int refs; /* shared clients only: holders, the cache's own reference included */
 	bool shared;
 	struct gitlab *gl;
 	struct connection_info info;
@@ -121,8 +121,8 @@ const char *connection_client_webhook_secret(struct connection_client *cc)
 
 /* Open a client for url/token/ca; on failure the reason is in err. */
 static enum core_status open_client(const char *url, const char *token, const char *ca_pem,
-				    const struct connection_tuning *tune, struct connection_client *cc, char *err,
-				    size_t errlen)
+                                    const struct connection_tuning *tune, struct connection_client *cc, char *err,
+                                    size_t errlen)
 {
 	struct gitlab_opts o;
 	memset(&o, 0, sizeof(o));
@@ -171,7 +171,7 @@ static bool days_until(const char *date, long *days_out)
  * connection check cannot serve as a port scanner or a proxy for reading internal pages.
  */
 static enum core_status describe_failure(struct connection_info *out, const struct gitlab_response *resp,
-					 const char *what)
+                                         const char *what)
 {
 	enum gitlab_error kind = resp ? resp->kind : GITLAB_ERR_INTERNAL;
 	log_info("connection check: could not %s at %s (%s)", what, out->gitlab_url, gitlab_error_name(kind));
@@ -179,38 +179,40 @@ static enum core_status describe_failure(struct connection_info *out, const stru
 	case GITLAB_ERR_TOKEN_EXPIRED:
 		copy_str(out->token_status, sizeof(out->token_status), "expired");
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "the token is expired: create a new token and update the connection");
+		         "the token is expired: create a new token and update the connection");
 		break;
 	case GITLAB_ERR_TOKEN_REVOKED:
 		copy_str(out->token_status, sizeof(out->token_status), "revoked");
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "the token was revoked: create a new token and update the connection");
+		         "the token was revoked: create a new token and update the connection");
 		break;
 	case GITLAB_ERR_TOKEN_INVALID:
 		copy_str(out->token_status, sizeof(out->token_status), "invalid");
-		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "GitLab does not accept this token: check that it was copied whole and belongs to this GitLab");
+		snprintf(
+		    out->token_problem, sizeof(out->token_problem),
+		    "GitLab does not accept this token: check that it was copied whole and belongs to this GitLab");
 		break;
 	case GITLAB_ERR_SCOPE:
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "the token's scopes do not allow it to %s: create one with the api scope", what);
+		         "the token's scopes do not allow it to %s: create one with the api scope", what);
 		return CORE_EFORBIDDEN;
 	case GITLAB_ERR_FORBIDDEN:
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "the token's user is not allowed to %s: it needs Maintainer or Owner on the group (api scope)",
-			 what);
+		         "the token's user is not allowed to %s: it needs Maintainer or Owner on the group (api scope)",
+		         what);
 		return CORE_EFORBIDDEN;
 	case GITLAB_ERR_TLS:
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "could not connect to GitLab at %.300s over TLS: its certificate could not be verified (for a "
-			 "private CA, give ca_bundle)",
-			 out->gitlab_url);
+		         "could not connect to GitLab at %.300s over TLS: its certificate could not be verified (for a "
+		         "private CA, give ca_bundle)",
+		         out->gitlab_url);
 		return CORE_EUPSTREAM;
 	default:
-		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
-			 "as https://gitlab.example.com) and that mrgate can reach it",
-			 out->gitlab_url);
+		snprintf(
+		    out->token_problem, sizeof(out->token_problem),
+		    "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
+		    "as https://gitlab.example.com) and that mrgate can reach it",
+		    out->gitlab_url);
 		return CORE_EUNAVAIL;
 	}
 	return CORE_EUNAUTH;
@@ -248,7 +250,7 @@ static bool host_allowed(const char *allow, const char *authority, const char *h
 			p++;
 		size_t n = strcspn(p, ", \t");
 		if (n > 0 && ((strlen(host) == n && strncasecmp(p, host, n) == 0) ||
-			      (strlen(authority) == n && strncasecmp(p, authority, n) == 0)))
+		              (strlen(authority) == n && strncasecmp(p, authority, n) == 0)))
 			return true;
 		p += n;
 	}
@@ -256,7 +258,7 @@ static bool host_allowed(const char *allow, const char *authority, const char *h
 }
 
 enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
-				  struct connection_info *out)
+                                  struct connection_info *out)
 {
 	struct connection_client cc;
 	struct gitlab_response *resp = NULL;
@@ -266,30 +268,31 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	connection_info_clear(out);
 	out->warnings = json_object_new_array();
 
-	if (!in->gitlab_url || (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0)) {
+	if (!in->gitlab_url ||
+	    (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0)) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
+		         "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
 		return CORE_EINVAL;
 	}
 	char authority[300], host[300];
 	if (!url_authority(in->gitlab_url, authority, sizeof(authority), host, sizeof(host))) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "gitlab_url must name a host, such as https://gitlab.com");
+		         "gitlab_url must name a host, such as https://gitlab.com");
 		return CORE_EINVAL;
 	}
 	if (strchr(authority, '@')) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "gitlab_url must not contain a user name or password: the token is the credential");
+		         "gitlab_url must not contain a user name or password: the token is the credential");
 		return CORE_EINVAL;
 	}
 	if (!host_allowed(in->allow_hosts, authority, host)) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "gitlab_url's host %.200s is not one of MRGATE_GITLAB_URL_ALLOW", authority);
+		         "gitlab_url's host %.200s is not one of MRGATE_GITLAB_URL_ALLOW", authority);
 		return CORE_EINVAL;
 	}
 	if (!in->group || !*in->group || strlen(in->group) > 400) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "group must be a group's numeric id or full path, such as acme/platform");
+		         "group must be a group's numeric id or full path, such as acme/platform");
 		return CORE_EINVAL;
 	}
 	if (!in->token || strlen(in->token) < 8 || strlen(in->token) > 512) {
@@ -298,7 +301,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	}
 	if (in->ca_bundle && *in->ca_bundle && !strstr(in->ca_bundle, "-----BEGIN CERTIFICATE-----")) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "ca_bundle must be PEM text containing -----BEGIN CERTIFICATE-----");
+		         "ca_bundle must be PEM text containing -----BEGIN CERTIFICATE-----");
 		return CORE_EINVAL;
 	}
 	copy_str(out->gitlab_url, sizeof(out->gitlab_url), in->gitlab_url);
@@ -334,8 +337,8 @@ enum core_status connection_check(const struct connection_input *in, const struc
 				const char *s = NULL;
 				if (!jsonx_as_str(json_object_array_get_idx(scopes, i), &s))
 					continue;
-				len += (size_t)snprintf(out->token_scopes + len, sizeof(out->token_scopes) - len, "%s%s",
-							len ? "," : "", s);
+				len += (size_t)snprintf(out->token_scopes + len, sizeof(out->token_scopes) - len,
+				                        "%s%s", len ? "," : "", s);
 				if (len >= sizeof(out->token_scopes))
 					break;
 			}
@@ -346,8 +349,8 @@ enum core_status connection_check(const struct connection_input *in, const struc
 		if (revoked || !active) {
 			copy_str(out->token_status, sizeof(out->token_status), revoked ? "revoked" : "expired");
 			snprintf(out->token_problem, sizeof(out->token_problem),
-				 "the token is %s: create a new token and update the connection",
-				 revoked ? "revoked" : "no longer active");
+			         "the token is %s: create a new token and update the connection",
+			         revoked ? "revoked" : "no longer active");
 			st = CORE_EUNAUTH;
 			goto out;
 		}
@@ -356,7 +359,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 		goto out;
 	} else {
 		warn(out, "GitLab could not describe this token (GitLab before 15.5, or not a personal/group access "
-			  "token), so its scopes and expiry are unknown");
+		          "token), so its scopes and expiry are unknown");
 		copy_str(out->token_scopes, sizeof(out->token_scopes), "unknown");
 	}
 	gitlab_response_free(resp);
@@ -365,7 +368,8 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	/* 2. Who it acts as. */
 	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
 	if (st == CORE_ENOTFOUND) {
-		/* every GitLab answers GET /user to a valid token: this URL is not the instance's (often a group's page) */
+		/* every GitLab answers GET /user to a valid token: this URL is not the instance's (often a group's
+		 * page) */
 		const char *scheme_end = strstr(out->gitlab_url, "://");
 		const char *host_end = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
 		int host_len = host_end ? (int)(host_end - out->gitlab_url) : 0;
@@ -373,9 +377,9 @@ enum core_status connection_check(const struct connection_input *in, const struc
 			host_len = 150;
 		if (host_end) {
 			snprintf(out->token_problem, sizeof(out->token_problem),
-				 "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
-				 "address of the GitLab instance, %.*s, and the group in the Group field",
-				 out->gitlab_url, host_len, out->gitlab_url);
+			         "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
+			         "address of the GitLab instance, %.*s, and the group in the Group field",
+			         out->gitlab_url, host_len, out->gitlab_url);
 			st = CORE_EINVAL;
 			goto out;
 		}
@@ -414,7 +418,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
 	if (st == CORE_ENOTFOUND) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "group \"%s\" was not found, or this token cannot see it", in->group);
+		         "group \"%s\" was not found, or this token cannot see it", in->group);
 		goto out;
 	}
 	if (st != CORE_OK) {
@@ -423,10 +427,11 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	}
 	const char *full_path = NULL, *gname = NULL;
 	if (!jsonx_int64(resp->json, "id", &out->group_id) || !jsonx_str(resp->json, "full_path", &full_path)) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
-			 "as https://gitlab.example.com) and that mrgate can reach it",
-			 out->gitlab_url);
+		snprintf(
+		    out->token_problem, sizeof(out->token_problem),
+		    "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
+		    "as https://gitlab.example.com) and that mrgate can reach it",
+		    out->gitlab_url);
 		st = CORE_EUNAVAIL;
 		goto out;
 	}
@@ -438,12 +443,13 @@ enum core_status connection_check(const struct connection_input *in, const struc
 
 	/* 4. The user's role on the group (inherited memberships included). */
 	snprintf(path, sizeof(path), "/groups/%lld/members/all/%lld", (long long)out->group_id,
-		 (long long)out->user_id);
+	         (long long)out->user_id);
 	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
 	int64_t level = 0;
 	if (st == CORE_OK && jsonx_int64(resp->json, "access_level", &level))
 		out->group_access_level = (int)level;
-	/* An administrator who is not a member gets 404 here, yet may change every project and group: Owner in effect */
+	/* An administrator who is not a member gets 404 here, yet may change every project and group: Owner in effect
+	 */
 	bool admin_not_member = user_admin && out->group_access_level == 0;
 	if (admin_not_member)
 		out->group_access_level = 50;
@@ -458,32 +464,32 @@ enum core_status connection_check(const struct connection_input *in, const struc
 		copy_str(out->capability, sizeof(out->capability), "insufficient");
 	if (strcmp(out->capability, "read_only") == 0)
 		warn(out, "the token has the read_api scope only: repositories can be listed but not gated; use a "
-			  "token with the api scope to gate them");
+		          "token with the api scope to gate them");
 	long days;
 	if (out->token_expires_at[0] && days_until(out->token_expires_at, &days) && days <= 30) {
 		char msg[200];
 		snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
-			 out->token_expires_at, days, days == 1 ? "" : "s");
+		         out->token_expires_at, days, days == 1 ? "" : "s");
 		warn(out, msg);
 	}
 	if (admin_not_member)
 		warn(out, "the token's user is a GitLab administrator and not a member of the group: it acts with an "
-			  "administrator's rights on every project of the instance; prefer a group access token or a "
-			  "service account that is Maintainer or Owner of the group");
+		          "administrator's rights on every project of the instance; prefer a group access token or a "
+		          "service account that is Maintainer or Owner of the group");
 	else if (out->group_access_level == 0)
 		warn(out, "the token's user is not a member of the group: it can only change projects it is a "
-			  "member of, as Maintainer");
+		          "member of, as Maintainer");
 	else if (out->group_access_level < 40)
 		warn(out, "the token's user is below Maintainer on the group: webhooks and merge settings cannot be "
-			  "changed where it is not Maintainer");
+		          "changed where it is not Maintainer");
 	if (!out->user_bot)
 		warn(out, "the token belongs to a person: when they leave, gating stops; prefer a group access token "
-			  "or a service account");
+		          "or a service account");
 	if (strcmp(out->capability, "insufficient") == 0) {
 		snprintf(out->token_problem, sizeof(out->token_problem),
-			 "the token has neither the api nor the read_api scope (it has: %s): create one with the api "
-			 "scope",
-			 out->token_scopes[0] ? out->token_scopes : "none");
+		         "the token has neither the api nor the read_api scope (it has: %s): create one with the api "
+		         "scope",
+		         out->token_scopes[0] ? out->token_scopes : "none");
 		st = CORE_EFORBIDDEN;
 	}
 out:
@@ -494,8 +500,8 @@ out:
 }
 
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-				const struct connection_input *in, const struct connection_tuning *tune,
-				const char *actor, struct connection_info *out)
+                                const struct connection_input *in, const struct connection_tuning *tune,
+                                const char *actor, struct connection_info *out)
 {
 	enum core_status st = connection_check(in, tune, out);
 	if (st != CORE_OK)
@@ -539,38 +545,38 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	snprintf(scopes, sizeof(scopes), "{%s}", strcmp(out->token_scopes, "unknown") == 0 ? "" : out->token_scopes);
 	const char *warnings = json_object_to_json_string_ext(out->warnings, JSON_C_TO_STRING_PLAIN);
 	const char *p[] = {out->gitlab_url,
-			   out->group_ref,
-			   gid,
-			   out->group_full_path,
-			   out->group_name,
-			   sealed,
-			   out->token_hint,
-			   out->token_name,
-			   scopes,
-			   out->token_expires_at[0] ? out->token_expires_at : NULL,
-			   out->token_kind,
-			   uid,
-			   out->username,
-			   out->user_bot ? "true" : "false",
-			   out->group_access_level ? level : NULL,
-			   out->capability,
-			   warnings,
-			   in->ca_bundle && *in->ca_bundle ? in->ca_bundle : NULL,
-			   secret_sealed};
+	                   out->group_ref,
+	                   gid,
+	                   out->group_full_path,
+	                   out->group_name,
+	                   sealed,
+	                   out->token_hint,
+	                   out->token_name,
+	                   scopes,
+	                   out->token_expires_at[0] ? out->token_expires_at : NULL,
+	                   out->token_kind,
+	                   uid,
+	                   out->username,
+	                   out->user_bot ? "true" : "false",
+	                   out->group_access_level ? level : NULL,
+	                   out->capability,
+	                   warnings,
+	                   in->ca_bundle && *in->ca_bundle ? in->ca_bundle : NULL,
+	                   secret_sealed};
 	st = store_exec(c,
-			"INSERT INTO connection (id, gitlab_url, group_ref, group_id, group_full_path, group_name,"
-			" token_sealed, token_hint, token_name, token_scopes, token_expires_at, token_kind,"
-			" gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"
-			" ca_bundle, webhook_secret_sealed, token_status, token_problem, token_checked_at)"
-			" VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::date, $11, $12, $13, $14, $15,"
-			" $16, $17::jsonb, $18, $19, 'ok', NULL, now())"
-			" ON CONFLICT (id) DO UPDATE SET gitlab_url = $1, group_ref = $2, group_id = $3,"
-			" group_full_path = $4, group_name = $5, token_sealed = $6, token_hint = $7, token_name = $8,"
-			" token_scopes = $9::text[], token_expires_at = $10::date, token_kind = $11,"
-			" gitlab_user_id = $12, gitlab_username = $13, gitlab_user_bot = $14,"
-			" group_access_level = $15, capability = $16, warnings = $17::jsonb, ca_bundle = $18,"
-			" token_status = 'ok', token_problem = NULL, token_checked_at = now(), updated_at = now()",
-			19, p, NULL);
+	                "INSERT INTO connection (id, gitlab_url, group_ref, group_id, group_full_path, group_name,"
+	                " token_sealed, token_hint, token_name, token_scopes, token_expires_at, token_kind,"
+	                " gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"
+	                " ca_bundle, webhook_secret_sealed, token_status, token_problem, token_checked_at)"
+	                " VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::date, $11, $12, $13, $14, $15,"
+	                " $16, $17::jsonb, $18, $19, 'ok', NULL, now())"
+	                " ON CONFLICT (id) DO UPDATE SET gitlab_url = $1, group_ref = $2, group_id = $3,"
+	                " group_full_path = $4, group_name = $5, token_sealed = $6, token_hint = $7, token_name = $8,"
+	                " token_scopes = $9::text[], token_expires_at = $10::date, token_kind = $11,"
+	                " gitlab_user_id = $12, gitlab_username = $13, gitlab_user_bot = $14,"
+	                " group_access_level = $15, capability = $16, warnings = $17::jsonb, ca_bundle = $18,"
+	                " token_status = 'ok', token_problem = NULL, token_checked_at = now(), updated_at = now()",
+	                19, p, NULL);
 	if (st != CORE_OK)
 		goto out;
 	after = json_object_new_object();
@@ -579,7 +585,7 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	json_object_object_add(after, "token_last4", json_object_new_string(out->token_hint));
 	json_object_object_add(after, "capability", json_object_new_string(out->capability));
 	st = audit_write(c, actor, before ? "connection.update" : "connection.create", out->group_full_path, before,
-			 after, NULL);
+	                 after, NULL);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st == CORE_OK)
@@ -636,23 +642,24 @@ static void fill_from_row(struct connection_info *ci, const PGresult *r)
 		bool have = false;
 		for (size_t i = 0; i < json_object_array_length(ci->warnings); i++)
 			have |= strstr(json_object_get_string(json_object_array_get_idx(ci->warnings, i)), "expires") !=
-				NULL;
+			        NULL;
 		if (!have) {
 			char msg[200];
 			snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
-				 ci->token_expires_at, days, days == 1 ? "" : "s");
+			         ci->token_expires_at, days, days == 1 ? "" : "s");
 			warn(ci, msg);
 		}
 	}
 }
 
-#define CONNECTION_COLUMNS                                                                                        \
-	"gitlab_url, group_ref, group_id, group_full_path, group_name, token_hint, token_name,"                   \
-	" array_to_string(token_scopes, ',') AS scopes, to_char(token_expires_at, 'YYYY-MM-DD') AS token_expires_at," \
-	" token_kind, gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"   \
-	" ca_bundle, token_status, token_problem,"                                                                 \
-	" " STORE_TS("created_at") " AS created, " STORE_TS("updated_at") " AS updated,"                        \
-	" " STORE_TS("token_checked_at") " AS checked"
+#define CONNECTION_COLUMNS                                                                                             \
+	"gitlab_url, group_ref, group_id, group_full_path, group_name, token_hint, token_name,"                        \
+	" array_to_string(token_scopes, ',') AS scopes, to_char(token_expires_at, 'YYYY-MM-DD') AS token_expires_at,"  \
+	" token_kind, gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"     \
+	" ca_bundle, token_status, token_problem,"                                                                     \
+	" " STORE_TS("created_at") " AS created, " STORE_TS("updated_at") " AS updated,"                               \
+	                                                                  " " STORE_TS(                                \
+	                                                                      "token_checked_at") " AS checked"
 
 enum core_status connection_get(struct store *db, struct connection_info *out)
 {
@@ -696,7 +703,7 @@ enum core_status connection_set_token_status(struct store *db, const char *statu
 {
 	const char *p[] = {status, problem};
 	return store_query(db, "UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()",
-			   2, p, NULL);
+	                   2, p, NULL);
 }
 
 enum core_status connection_write_check(struct store *db, const char **code_out, char *err, size_t errlen)
@@ -713,15 +720,16 @@ enum core_status connection_write_check(struct store *db, const char **code_out,
 		goto out;
 	if (ci.token_status[0] && strcmp(ci.token_status, "ok") != 0) {
 		*code_out = "token_not_valid";
-		snprintf(err, errlen, "%s", ci.token_problem[0] ? ci.token_problem
-								: "GitLab refused the token: update it on the Connection page");
+		snprintf(err, errlen, "%s",
+		         ci.token_problem[0] ? ci.token_problem
+		                             : "GitLab refused the token: update it on the Connection page");
 		st = CORE_ECONFLICT;
 	} else if (strcmp(ci.capability, "gate") != 0) {
 		*code_out = "token_read_only";
 		snprintf(err, errlen,
-			 "the GitLab token is read-only (%s), so mrgate cannot create webhooks or change settings: "
-			 "update the connection with a token that has the api scope",
-			 ci.token_scopes[0] ? ci.token_scopes : "no api scope");
+		         "the GitLab token is read-only (%s), so mrgate cannot create webhooks or change settings: "
+		         "update the connection with a token that has the api scope",
+		         ci.token_scopes[0] ? ci.token_scopes : "no api scope");
 		st = CORE_ECONFLICT;
 	}
 out:
@@ -735,20 +743,20 @@ static void on_token_rejected(void *user, enum gitlab_error kind, const char *me
 	struct connection_client *cc = user;
 	(void)message;
 	const char *status = kind == GITLAB_ERR_TOKEN_EXPIRED   ? "expired"
-			     : kind == GITLAB_ERR_TOKEN_REVOKED ? "revoked"
-								: "invalid";
+	                     : kind == GITLAB_ERR_TOKEN_REVOKED ? "revoked"
+	                                                        : "invalid";
 	char problem[300];
 	snprintf(problem, sizeof(problem),
-		 "%s: GitLab writes are stopped until the token is updated on the Connection page",
-		 kind == GITLAB_ERR_TOKEN_EXPIRED   ? "the GitLab token is expired"
-		 : kind == GITLAB_ERR_TOKEN_REVOKED ? "the GitLab token was revoked"
-						    : "GitLab no longer accepts the token");
+	         "%s: GitLab writes are stopped until the token is updated on the Connection page",
+	         kind == GITLAB_ERR_TOKEN_EXPIRED   ? "the GitLab token is expired"
+	         : kind == GITLAB_ERR_TOKEN_REVOKED ? "the GitLab token was revoked"
+	                                            : "GitLab no longer accepts the token");
 	/* only while the row still holds this client's token: a token updated meanwhile is not marked */
 	const char *p[] = {status, problem, cc->stamp};
 	enum core_status st = store_query(cc->db,
-					  "UPDATE connection SET token_status = $1, token_problem = $2,"
-					  " token_checked_at = now() WHERE updated_at::text = $3",
-					  3, p, NULL);
+	                                  "UPDATE connection SET token_status = $1, token_problem = $2,"
+	                                  " token_checked_at = now() WHERE updated_at::text = $3",
+	                                  3, p, NULL);
 	if (st != CORE_OK)
 		log_error("could not record that GitLab refused the token (%s)", core_status_code(st));
 	else
@@ -756,7 +764,7 @@ static void on_token_rejected(void *user, enum gitlab_error kind, const char *me
 }
 
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-				   const struct connection_tuning *tune, struct connection_client **out)
+                                   const struct connection_tuning *tune, struct connection_client **out)
 {
 	*out = NULL;
 	struct connection_client *cc = calloc(1, sizeof(*cc));
@@ -769,10 +777,9 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 	if (st != CORE_OK)
 		goto out;
 	st = store_exec(c,
-			"SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
-			" FROM connection",
-			0,
-			NULL, &r);
+	                "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
+	                " FROM connection",
+	                0, NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
@@ -783,7 +790,7 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 		st = crypto_open(key, store_str(r, 0, "webhook_secret_sealed"), &cc->webhook_secret);
 	if (st != CORE_OK) {
 		log_error("the secret key does not open the stored GitLab token: was MRGATE_SECRET_KEY_FILE replaced? "
-			  "Restore the original key, or enter the token again");
+		          "Restore the original key, or enter the token again");
 		goto out;
 	}
 	st = open_client(cc->info.gitlab_url, token, store_str(r, 0, "ca_bundle"), tune, cc, err, sizeof(err));
@@ -814,11 +821,11 @@ out:
 /* --- the shared client ------------------------------------------------------------------------------------------ */
 
 static pthread_mutex_t shared_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct connection_client *shared;  /* the cache's reference */
-static char shared_stamp[80];             /* updated_at of the row it was made from */
+static struct connection_client *shared; /* the cache's reference */
+static char shared_stamp[80];            /* updated_at of the row it was made from */
 
 enum core_status connection_client_shared(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-					  const struct connection_tuning *tune, struct connection_client **out)
+                                          const struct connection_tuning *tune, struct connection_client **out)
 {
 	*out = NULL;
 	PGresult *r = NULL;

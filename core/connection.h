@@ -18,20 +18,20 @@
 #ifndef MRGATE_CORE_CONNECTION_H
 #define MRGATE_CORE_CONNECTION_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "crypto.h"
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
 
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
+
 struct connection_input {
 	const char *gitlab_url; /* https://gitlab.example.com */
 	const char *group;      /* numeric id or full path ("acme/platform") */
 	const char *token;
-	const char *ca_bundle;  /* PEM text of CAs to trust, or NULL */
+	const char *ca_bundle;   /* PEM text of CAs to trust, or NULL */
 	const char *allow_hosts; /* MRGATE_GITLAB_URL_ALLOW: "host[:port], ..." the URL must name; NULL or "": any */
 };
 
@@ -43,15 +43,15 @@ struct connection_info {
 	char group_name[256];
 	char token_hint[16];
 	char token_name[256];
-	char token_scopes[256];  /* comma separated */
+	char token_scopes[256];    /* comma separated */
 	char token_expires_at[16]; /* YYYY-MM-DD or "" */
-	char token_kind[24];     /* personal | group_access | service_account | unknown */
+	char token_kind[24];       /* personal | group_access | service_account | unknown */
 	int64_t user_id;
 	char username[256];
 	bool user_bot;
-	int group_access_level;  /* 0 when unknown */
-	char capability[16];     /* gate | read_only | insufficient */
-	char token_status[16];   /* ok | expired | revoked | invalid */
+	int group_access_level; /* 0 when unknown */
+	char capability[16];    /* gate | read_only | insufficient */
+	char token_status[16];  /* ok | expired | revoked | invalid */
 	char token_problem[512];
 	bool has_ca_bundle;
 	char created_at[40];
@@ -81,12 +81,12 @@ struct connection_tuning {
  * TLS), CORE_EFORBIDDEN (insufficient token), CORE_EUPSTREAM (GitLab errors).
  */
 enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
-				  struct connection_info *out);
+                                  struct connection_info *out);
 
 /* Check, then store (replacing any connection, keeping the webhook secret) in one transaction with an audit entry. */
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-				const struct connection_input *in, const struct connection_tuning *tune,
-				const char *actor, struct connection_info *out);
+                                const struct connection_input *in, const struct connection_tuning *tune,
+                                const char *actor, struct connection_info *out);
 
 /* The stored connection; CORE_ENOTFOUND when there is none. */
 enum core_status connection_get(struct store *db, struct connection_info *out);
@@ -113,7 +113,7 @@ enum core_status connection_write_check(struct store *db, const char **code_out,
  * the stored token status is not ok starts latched, so no call is sent until the token is updated. */
 struct connection_client;
 enum core_status connection_client(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-				   const struct connection_tuning *tune, struct connection_client **out);
+                                   const struct connection_tuning *tune, struct connection_client **out);
 void connection_client_free(struct connection_client *cc); /* NULL is fine */
 /*
  * The process's shared client for the stored connection: every caller of one GitLab shares its rate limiter,
@@ -121,7 +121,7 @@ void connection_client_free(struct connection_client *cc); /* NULL is fine */
  * with connection_client_release(); the last release of a replaced client frees it.
  */
 enum core_status connection_client_shared(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
-					  const struct connection_tuning *tune, struct connection_client **out);
+                                          const struct connection_tuning *tune, struct connection_client **out);
 void connection_client_release(struct connection_client *cc); /* NULL is fine */
 /* Snapshot of the shared client's GitLab metrics, or NULL when none is open (caller frees). */
 struct gitlab_metrics *connection_shared_metrics(void);

@@ -26,7 +26,7 @@ enum core_status crypto_password_hash(const char *password, char **hash_out)
 	if (!h)
 		return CORE_ENOMEM;
 	if (crypto_pwhash_str_alg(h, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
-				  crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
+	                          crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		free(h);
 		return CORE_ENOMEM; /* the only failure is running out of memory */
 	}
@@ -107,7 +107,7 @@ enum core_status crypto_load_key(const char *path, unsigned char key[CRYPTO_KEY_
 	if (fd < 0 && errno == ENOENT) {
 		if (make_parent_dir(path) != CORE_OK) {
 			snprintf(err, errlen, "could not create the directory of secret key file %s: %s", path,
-				 strerror(errno));
+			         strerror(errno));
 			return CORE_EINVAL;
 		}
 		unsigned char fresh[CRYPTO_KEY_BYTES];
@@ -139,7 +139,7 @@ enum core_status crypto_load_key(const char *path, unsigned char key[CRYPTO_KEY_
 		st = CORE_EINVAL;
 	} else if (sb.st_mode & 0077) {
 		snprintf(err, errlen, "secret key file %s is readable by others (mode %03o); chmod 600 it", path,
-			 (unsigned)(sb.st_mode & 0777));
+		         (unsigned)(sb.st_mode & 0777));
 		st = CORE_EINVAL;
 	} else if (read(fd, key, CRYPTO_KEY_BYTES) != CRYPTO_KEY_BYTES) {
 		snprintf(err, errlen, "could not read secret key file %s", path);
@@ -195,7 +195,7 @@ enum core_status crypto_open(const unsigned char key[CRYPTO_KEY_BYTES], const ch
 		goto out;
 	}
 	if (crypto_secretbox_open_easy((unsigned char *)out, buf + crypto_secretbox_NONCEBYTES,
-				       blen - crypto_secretbox_NONCEBYTES, buf, key) != 0) {
+	                               blen - crypto_secretbox_NONCEBYTES, buf, key) != 0) {
 		free(out);
 		out = NULL;
 		goto out;

@@ -15,10 +15,10 @@
 #ifndef MRGATE_CORE_CRYPTO_H
 #define MRGATE_CORE_CRYPTO_H
 
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "status.h"
 
 #define CRYPTO_KEY_BYTES 32
 

@@ -166,10 +166,8 @@ enum core_status diff_added_parse(const char *diff, size_t len, struct diff_adde
 			new_rem--;
 			cur++;
 			break;
-		case '\\':
-			break;
-		default:
-			goto out;
+		case '\\': break;
+		default: goto out;
 		}
 		p = next;
 	}
@@ -306,7 +304,7 @@ static enum core_status merge_added(const struct diff_added *a, const struct dif
 }
 
 enum core_status diff_added_set_add(struct diff_added_set *s, const char *path, const char *diff, size_t len,
-				    bool deleted_file)
+                                    bool deleted_file)
 {
 	if (!s || !path)
 		return CORE_EINVAL;
@@ -354,7 +352,7 @@ enum core_status diff_added_set_add(struct diff_added_set *s, const char *path, 
 	}
 	memcpy(pc, path, pl + 1);
 	memmove(&s->entries[at + 1], &s->entries[at], (s->count - at) * sizeof(s->entries[0]));
-	s->entries[at] = (struct set_entry){ pc, pl, a };
+	s->entries[at] = (struct set_entry){pc, pl, a};
 	s->count++;
 	s->bytes += len;
 	return CORE_OK;

@@ -23,15 +23,15 @@
 #ifndef MRGATE_CORE_DIFF_H
 #define MRGATE_CORE_DIFF_H
 
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "status.h"
-
-#define DIFF_MAX_BYTES (16u * 1024 * 1024)      /* one file's diff text */
+#define DIFF_MAX_BYTES     (16u * 1024 * 1024)  /* one file's diff text */
 #define DIFF_SET_MAX_BYTES (256u * 1024 * 1024) /* all diff texts of one set together */
 #define DIFF_SET_MAX_FILES 100000
-#define DIFF_PATH_MAX 4096
+#define DIFF_PATH_MAX      4096
 
 struct diff_line {
 	long line;        /* 1-based line number in the new file */
@@ -42,7 +42,7 @@ struct diff_line {
 struct diff_added {
 	struct diff_line *lines; /* in diff order, so line numbers ascend */
 	size_t count;
-	char *storage;           /* internal: the texts */
+	char *storage; /* internal: the texts */
 };
 
 /*
@@ -56,7 +56,7 @@ const struct diff_line *diff_added_find(const struct diff_added *a, long line);
 
 struct diff_added_set;
 
-struct diff_added_set *diff_added_set_new(void); /* NULL when out of memory */
+struct diff_added_set *diff_added_set_new(void);    /* NULL when out of memory */
 void diff_added_set_free(struct diff_added_set *s); /* NULL is fine */
 
 /*
@@ -65,7 +65,7 @@ void diff_added_set_free(struct diff_added_set *s); /* NULL is fine */
  * Paths longer than DIFF_PATH_MAX or empty are CORE_EINVAL.
  */
 enum core_status diff_added_set_add(struct diff_added_set *s, const char *path, const char *diff, size_t len,
-				    bool deleted_file);
+                                    bool deleted_file);
 
 struct json_object;
 /*

@@ -4,6 +4,10 @@
  */
 #include "discovery.h"
 
+#include "jsonx.h"
+#include "log.h"
+#include "metrics.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,17 +15,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "jsonx.h"
-#include "log.h"
-#include "metrics.h"
-
 enum core_status discovery_reap_stale(struct store *db)
 {
 	return store_query(db,
-			   "UPDATE sync_runs SET state = 'failed', finished_at = now(),"
-			   " error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
-			   " WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
-			   0, NULL, NULL);
+	                   "UPDATE sync_runs SET state = 'failed', finished_at = now(),"
+	                   " error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
+	                   " WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
+	                   0, NULL, NULL);
 }
 
 enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out)
@@ -54,7 +54,7 @@ struct walk {
 	struct gitlab *gl;
 	int64_t run_id;
 	char run[24];
-	char root_path[512]; /* the root group's full_path: a verified project must still be under it */
+	char root_path[512];            /* the root group's full_path: a verified project must still be under it */
 	struct discovery_counts counts; /* under mu */
 	void (*progress_cb)(const struct discovery_counts *c, void *user);
 	void *user;
@@ -129,36 +129,37 @@ static enum core_status upsert_rows(struct store_conn *c, const char *rows_json,
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
 	 * nothing but last_seen; "newly_archived" counts transitions.
 	 */
-	return store_exec(c,
-			"WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
-			"   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
-			"   level integer, activity timestamptz)),"
-			" old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
-			"   (r.path, r.name, r.path_with_namespace, r.namespace_id, r.namespace_full_path, r.web_url,"
-			"    r.default_branch, r.archived, r.marked_for_deletion, r.access_level)"
-			"   IS DISTINCT FROM"
-			"   (x.path, x.name, x.pwn, x.ns_id, x.ns, x.web_url, x.branch, x.archived, x.del, x.level)"
-			"   AS differs"
-			"   FROM repos r JOIN x USING (id)),"
-			" up AS (INSERT INTO repos AS r (id, path, name, path_with_namespace, namespace_id,"
-			"   namespace_full_path, web_url, default_branch, archived, marked_for_deletion, access_level,"
-			"   last_activity_at, seen_sync)"
-			"   SELECT id, path, name, pwn, ns_id, ns, web_url, branch, archived, del, level, activity,"
-			"   $2::bigint FROM x"
-			"   ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, name = EXCLUDED.name,"
-			"   path_with_namespace = EXCLUDED.path_with_namespace, namespace_id = EXCLUDED.namespace_id,"
-			"   namespace_full_path = EXCLUDED.namespace_full_path, web_url = EXCLUDED.web_url,"
-			"   default_branch = EXCLUDED.default_branch, archived = EXCLUDED.archived,"
-			"   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
-			"   last_activity_at = EXCLUDED.last_activity_at, seen_sync = coalesce(EXCLUDED.seen_sync, r.seen_sync),"
-			"   last_seen = now(), removed_at = NULL"
-			"   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
-			" SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
-			"  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
-			"  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
-			"  count(*) AS n"
-			" FROM up LEFT JOIN old USING (id)",
-			2, p, r);
+	return store_exec(
+	    c,
+	    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
+	    "   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
+	    "   level integer, activity timestamptz)),"
+	    " old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
+	    "   (r.path, r.name, r.path_with_namespace, r.namespace_id, r.namespace_full_path, r.web_url,"
+	    "    r.default_branch, r.archived, r.marked_for_deletion, r.access_level)"
+	    "   IS DISTINCT FROM"
+	    "   (x.path, x.name, x.pwn, x.ns_id, x.ns, x.web_url, x.branch, x.archived, x.del, x.level)"
+	    "   AS differs"
+	    "   FROM repos r JOIN x USING (id)),"
+	    " up AS (INSERT INTO repos AS r (id, path, name, path_with_namespace, namespace_id,"
+	    "   namespace_full_path, web_url, default_branch, archived, marked_for_deletion, access_level,"
+	    "   last_activity_at, seen_sync)"
+	    "   SELECT id, path, name, pwn, ns_id, ns, web_url, branch, archived, del, level, activity,"
+	    "   $2::bigint FROM x"
+	    "   ON CONFLICT (id) DO UPDATE SET path = EXCLUDED.path, name = EXCLUDED.name,"
+	    "   path_with_namespace = EXCLUDED.path_with_namespace, namespace_id = EXCLUDED.namespace_id,"
+	    "   namespace_full_path = EXCLUDED.namespace_full_path, web_url = EXCLUDED.web_url,"
+	    "   default_branch = EXCLUDED.default_branch, archived = EXCLUDED.archived,"
+	    "   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
+	    "   last_activity_at = EXCLUDED.last_activity_at, seen_sync = coalesce(EXCLUDED.seen_sync, r.seen_sync),"
+	    "   last_seen = now(), removed_at = NULL"
+	    "   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
+	    " SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
+	    "  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
+	    "  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
+	    "  count(*) AS n"
+	    " FROM up LEFT JOIN old USING (id)",
+	    2, p, r);
 }
 
 static enum core_status save_progress(struct store_conn *c, struct walk *w)
@@ -173,9 +174,9 @@ static enum core_status save_progress(struct store_conn *c, struct walk *w)
 	snprintf(skip, sizeof(skip), "%d", w->counts.skipped);
 	const char *p[] = {w->run, pages, seen, groups, newr, upd, arch, skip};
 	return store_exec(c,
-			  "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
-			  " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
-			  8, p, NULL);
+	                  "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
+	                  " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
+	                  8, p, NULL);
 }
 
 static enum core_status on_project_page(struct json_object *page, void *user)
@@ -235,15 +236,15 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 	snprintf(parents, sizeof(parents), "%lld", (long long)parent);
 	const char *p[] = {ids, full_path, name, parent ? parents : NULL, w->run};
 	/* a path can move to another id (a group deleted and re-created): the newest listing wins */
-	enum core_status st = store_exec(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint",
-					 2, (const char *const[]){full_path, ids}, NULL);
+	enum core_status st = store_exec(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", 2,
+	                                 (const char *const[]){full_path, ids}, NULL);
 	if (st != CORE_OK)
 		return st;
 	st = store_exec(c,
-			"INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
-			" VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
-			" parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
-			5, p, NULL);
+	                "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
+	                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
+	                " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
+	                5, p, NULL);
 	if (st != CORE_OK)
 		return st;
 	w->counts.groups_seen++;
@@ -284,17 +285,18 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 	if (st == CORE_OK && ok) {
 		/* only a complete listing can tell what disappeared */
 		const char *p[] = {w->run};
-		st = store_exec(c,
-				"WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
-				" AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
-				1, p, &r);
+		st = store_exec(
+		    c,
+		    "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
+		    " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
+		    1, p, &r);
 		if (st == CORE_OK)
 			w->counts.removed = (int)store_i64(r, 0, "n", 0);
 		if (st == CORE_OK)
 			st = store_exec(c,
-					"UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
-					" AND seen_sync IS DISTINCT FROM $1::bigint",
-					1, p, NULL);
+			                "UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
+			                " AND seen_sync IS DISTINCT FROM $1::bigint",
+			                1, p, NULL);
 	}
 	if (st == CORE_OK)
 		st = save_progress(c, w);
@@ -303,9 +305,9 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 		snprintf(removed, sizeof(removed), "%d", w->counts.removed);
 		const char *p[] = {w->run, ok ? "done" : "failed", error, removed};
 		st = store_exec(c,
-				"UPDATE sync_runs SET state = $2, error = $3, removed = $4, finished_at = now()"
-				" WHERE id = $1",
-				4, p, NULL);
+		                "UPDATE sync_runs SET state = $2, error = $3, removed = $4, finished_at = now()"
+		                " WHERE id = $1",
+		                4, p, NULL);
 	}
 	if (st == CORE_OK)
 		st = store_commit(c);
@@ -343,9 +345,10 @@ static void *list_worker(void *arg)
 		if (done)
 			break;
 		int64_t gid = w->groups[i];
-		snprintf(path, sizeof(path),
-			 "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc",
-			 (long long)gid);
+		snprintf(
+		    path, sizeof(path),
+		    "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc",
+		    (long long)gid);
 		struct gitlab_response *err = NULL;
 		enum core_status st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
 		/* A subgroup deleted or moved away after the tree was listed: its projects, if they are still in the
@@ -354,7 +357,7 @@ static void *list_worker(void *arg)
 			st = CORE_OK;
 		if (st != CORE_OK)
 			walk_fail(w, st, "could not list the projects of group %lld (after %d pages): %s",
-				  err ? err->message : "the database failed", gid);
+			          err ? err->message : "the database failed", gid);
 		gitlab_response_free(err);
 	}
 	return NULL;
@@ -404,9 +407,9 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 	PGresult *up = NULL;
 	const char *p[] = {w->run};
 	enum core_status st = store_query(w->db,
-					  "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
-					  " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
-					  1, p, &r);
+	                                  "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
+	                                  " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
+	                                  1, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);
@@ -415,18 +418,20 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 	if (n > VERIFY_MAX) {
 		char path[200];
 		struct gitlab_response *err = NULL;
-		snprintf(path, sizeof(path),
-			 "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
-			 (long long)group_id);
+		snprintf(
+		    path, sizeof(path),
+		    "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
+		    (long long)group_id);
 		int seen_before = w->counts.repos_seen;
 		st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
 		if (st != CORE_OK)
 			snprintf(w->msg, sizeof(w->msg), "could not list the projects of the group again: %s",
-				 err ? err->message : "the database failed");
+			         err ? err->message : "the database failed");
 		gitlab_response_free(err);
 		/* the whole tree again: what it saw is what the run saw (its pages add to the pages read) */
 		w->counts.repos_seen -= seen_before;
-		log_info("discovery %s: %d repos not listed by their group, the whole tree was listed again", w->run, n);
+		log_info("discovery %s: %d repos not listed by their group, the whole tree was listed again", w->run,
+		         n);
 		goto out;
 	}
 	calls = calloc((size_t)n, sizeof(*calls));
@@ -449,7 +454,7 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		if (calls[i].status != CORE_OK) {
 			st = calls[i].status;
 			snprintf(w->msg, sizeof(w->msg), "could not check whether project %lld still exists: %s",
-				 (long long)store_i64(r, i, "id", 0), calls[i].resp ? calls[i].resp->message : "");
+			         (long long)store_i64(r, i, "id", 0), calls[i].resp ? calls[i].resp->message : "");
 			break;
 		}
 		if (!jsonx_path_str(calls[i].resp->json, "namespace.full_path", &ns) || !under_root(w, ns))
@@ -473,7 +478,7 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		w->counts.archived += (int)store_i64(up, 0, "newly_archived", 0);
 	}
 	log_info("discovery %s: %d repos not listed by their group were checked one by one, %d are still in the group",
-		 w->run, n, (int)json_object_array_length(rows));
+	         w->run, n, (int)json_object_array_length(rows));
 out:
 	for (int i = 0; calls && i < n; i++)
 		gitlab_response_free(calls[i].resp);
@@ -487,9 +492,8 @@ out:
 }
 
 enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
-				   int concurrency,
-				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
-				   struct discovery_counts *counts_out)
+                                   int concurrency, void (*progress_cb)(const struct discovery_counts *c, void *user),
+                                   void *user, struct discovery_counts *counts_out)
 {
 	struct walk w;
 	struct gitlab_response *err = NULL;
@@ -513,7 +517,7 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	if (st == CORE_OK && !jsonx_str(g->json, "full_path", &root_path)) {
 		st = CORE_EUPSTREAM;
 		snprintf(w.msg, sizeof(w.msg), "could not read group %lld: GitLab's answer has no full_path",
-			 (long long)group_id);
+		         (long long)group_id);
 	} else if (st == CORE_OK) {
 		snprintf(w.root_path, sizeof(w.root_path), "%s", root_path);
 		struct json_object *one = json_object_new_array();
@@ -522,16 +526,16 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 		json_object_put(one);
 	} else {
 		snprintf(w.msg, sizeof(w.msg), "could not read group %lld: %s", (long long)group_id,
-			 g ? g->message : "");
+		         g ? g->message : "");
 	}
 	gitlab_response_free(g);
 	if (st == CORE_OK) {
 		snprintf(path, sizeof(path), "/groups/%lld/descendant_groups?per_page=100&order_by=id&sort=asc",
-			 (long long)group_id);
+		         (long long)group_id);
 		st = gitlab_paginate(gl, path, on_group_page, &w, &err);
 		if (st != CORE_OK)
 			snprintf(w.msg, sizeof(w.msg), "could not list the subgroups: %s",
-				 err ? err->message : "the database failed");
+			         err ? err->message : "the database failed");
 	}
 	gitlab_response_free(err);
 	err = NULL;
@@ -552,9 +556,9 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	metrics_set("mrgate_discovery_last_repos", NULL, w.counts.repos_seen);
 	if (st == CORE_OK)
 		log_info("discovery %lld done in %.1fs: %d repos in %d pages, %d new, %d updated, %d removed, %d "
-			 "archived, %d groups",
-			 (long long)run_id, secs, w.counts.repos_seen, w.counts.pages, w.counts.new_repos,
-			 w.counts.updated, w.counts.removed, w.counts.archived, w.counts.groups_seen);
+		         "archived, %d groups",
+		         (long long)run_id, secs, w.counts.repos_seen, w.counts.pages, w.counts.new_repos,
+		         w.counts.updated, w.counts.removed, w.counts.archived, w.counts.groups_seen);
 	else
 		log_warn("discovery %lld failed after %.1fs: %s", (long long)run_id, secs, w.msg);
 	if (counts_out)
@@ -570,7 +574,7 @@ enum core_status discovery_fail(struct store *db, int64_t run_id, const char *er
 	snprintf(id, sizeof(id), "%lld", (long long)run_id);
 	const char *p[] = {id, error};
 	return store_query(db, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
-			   2, p, NULL);
+	                   2, p, NULL);
 }
 
 enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out)
@@ -581,13 +585,17 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	snprintf(id, sizeof(id), "%lld", (long long)run_id);
 	const char *p[] = {id};
 	enum core_status st = store_query(
-		db,
-		"SELECT id, trigger, state, " STORE_TS("started_at") " AS started_at,"
-		" " STORE_TS("finished_at") " AS finished_at,"
-		" extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
-		" pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, error, summary::text AS summary"
-		" FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
-		1, p, &r);
+	    db,
+	    "SELECT id, trigger, state, " STORE_TS(
+	        "started_at") " AS started_at,"
+	                      " " STORE_TS("finished_at") " AS finished_at,"
+	                                                  " extract(epoch FROM coalesce(finished_at, now()) - "
+	                                                  "started_at)::float8 AS seconds,"
+	                                                  " pages, repos_seen, groups_seen, new_repos, updated, "
+	                                                  "removed, archived, skipped, error, summary::text AS summary"
+	                                                  " FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) "
+	                                                  "ORDER BY id DESC LIMIT 1",
+	    1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
@@ -600,8 +608,8 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	const char *fin = store_str(r, 0, "finished_at");
 	json_object_object_add(o, "finished_at", fin ? json_object_new_string(fin) : NULL);
 	json_object_object_add(o, "seconds", json_object_new_double(strtod(store_str(r, 0, "seconds"), NULL)));
-	static const char *const ints[] = {"pages",     "repos_seen", "groups_seen", "new_repos",
-					   "updated",   "removed",    "archived",    "skipped"};
+	static const char *const ints[] = {"pages",   "repos_seen", "groups_seen", "new_repos",
+	                                   "updated", "removed",    "archived",    "skipped"};
 	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
 		json_object_object_add(o, ints[i], json_object_new_int64(store_i64(r, 0, ints[i], 0)));
 	const char *e = store_str(r, 0, "error");

@@ -20,13 +20,13 @@
 #ifndef MRGATE_CORE_DISCOVERY_H
 #define MRGATE_CORE_DISCOVERY_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 /* Open a run row; CORE_ECONFLICT (with *run_id_out = the running one) when a run is in progress. */
 enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out);
@@ -40,9 +40,8 @@ struct discovery_counts {
 	int pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped;
 };
 enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t group_id, int64_t run_id,
-				   int concurrency,
-				   void (*progress_cb)(const struct discovery_counts *c, void *user), void *user,
-				   struct discovery_counts *counts_out);
+                                   int concurrency, void (*progress_cb)(const struct discovery_counts *c, void *user),
+                                   void *user, struct discovery_counts *counts_out);
 
 /* The run's row as JSON ({id, state, trigger, started_at, finished_at, pages, repos_seen, ...}); run_id 0 for the
  * latest. CORE_ENOTFOUND when none. *out is the caller's. */

@@ -11,8 +11,8 @@
 #include <string.h>
 #include <strings.h>
 
-static const char *const severity_names[] = { [SEV_LOW] = "low", [SEV_MEDIUM] = "medium", [SEV_HIGH] = "high",
-					      [SEV_CRITICAL] = "critical" };
+static const char *const severity_names[] = {
+    [SEV_LOW] = "low", [SEV_MEDIUM] = "medium", [SEV_HIGH] = "high", [SEV_CRITICAL] = "critical"};
 
 enum core_status severity_parse(const char *s, enum severity *sev_out)
 {
@@ -122,7 +122,7 @@ enum core_status finding_list_append(struct finding_list *l, const struct findin
 		l->items = n;
 		l->cap = ncap;
 	}
-	struct finding c = { 0 };
+	struct finding c = {0};
 	c.severity = f->severity;
 	c.line = f->line < 0 ? 0 : f->line;
 	c.scan_type = dup_capped(f->scan_type);
@@ -202,7 +202,7 @@ static void desc_puts(struct desc_buf *d, const char *s)
 }
 
 enum core_status findings_describe(const struct finding_list *l, enum fail_on fail_on, const char *const *notes,
-				   size_t n_notes, char *buf, size_t bufsz)
+                                   size_t n_notes, char *buf, size_t bufsz)
 {
 	static const char ellipsis[] = "\xe2\x80\xa6"; /* U+2026 */
 	if (!buf || bufsz < FINDINGS_DESCRIPTION_MAX + 1 || (n_notes && !notes))
@@ -220,7 +220,7 @@ enum core_status findings_describe(const struct finding_list *l, enum fail_on fa
 			if (!counts[s])
 				continue;
 			hl += (size_t)snprintf(head + hl, sizeof(head) - hl, "%s%zu %s", hl ? ", " : "", counts[s],
-					       severity_names[s]);
+			                       severity_names[s]);
 		}
 		hl += (size_t)snprintf(head + hl, sizeof(head) - hl, " new finding%s", counts[0] == 1 ? "" : "s");
 	}
@@ -230,7 +230,7 @@ enum core_status findings_describe(const struct finding_list *l, enum fail_on fa
 		snprintf(head + hl, sizeof(head) - hl, " (fails on %s)", fail_on_name(fail_on));
 
 	/* Write up to the limit; when something did not fit, cut again to leave room for the ellipsis. */
-	struct desc_buf d = { buf, 0, FINDINGS_DESCRIPTION_MAX, false };
+	struct desc_buf d = {buf, 0, FINDINGS_DESCRIPTION_MAX, false};
 	buf[0] = '\0';
 	desc_puts(&d, head);
 	for (size_t i = 0; i < n_notes && !d.cut; i++) {
@@ -241,7 +241,7 @@ enum core_status findings_describe(const struct finding_list *l, enum fail_on fa
 		for (const char *p = n; *p && !d.cut; p++) {
 			/* Control characters become spaces; other bytes are copied and the cut keeps UTF-8 whole. */
 			size_t run = strcspn(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11"
-						"\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f");
+			                        "\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f");
 			desc_put(&d, p, run);
 			p += run;
 			if (!*p)
@@ -257,7 +257,7 @@ enum core_status findings_describe(const struct finding_list *l, enum fail_on fa
 }
 
 void findings_fingerprint(char out[FINDING_FINGERPRINT_LEN + 1], const char *const *parts, const size_t *lens,
-			  size_t n_parts)
+                          size_t n_parts)
 {
 	crypto_hash_sha256_state st;
 	unsigned char h[crypto_hash_sha256_BYTES];

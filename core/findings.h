@@ -17,30 +17,30 @@
 #ifndef MRGATE_CORE_FINDINGS_H
 #define MRGATE_CORE_FINDINGS_H
 
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "status.h"
 
 enum severity { SEV_LOW = 1, SEV_MEDIUM, SEV_HIGH, SEV_CRITICAL };
 
 /* The config field fail_on: the lowest severity that fails the gate, or never (report only). */
 enum fail_on { FAIL_ON_NEVER = 0, FAIL_ON_LOW = SEV_LOW, FAIL_ON_MEDIUM, FAIL_ON_HIGH, FAIL_ON_CRITICAL };
 
-#define FINDING_FINGERPRINT_LEN 64       /* hex characters of a SHA-256 */
-#define FINDINGS_MAX 100000              /* findings one list accepts; more is CORE_ETOOLARGE */
-#define FINDINGS_STRING_MAX 4096         /* longer strings (title, excerpt, path) are cut on a UTF-8 boundary */
-#define FINDINGS_DESCRIPTION_MAX 255     /* GitLab's limit on a commit status description, in bytes */
+#define FINDING_FINGERPRINT_LEN  64     /* hex characters of a SHA-256 */
+#define FINDINGS_MAX             100000 /* findings one list accepts; more is CORE_ETOOLARGE */
+#define FINDINGS_STRING_MAX      4096   /* longer strings (title, excerpt, path) are cut on a UTF-8 boundary */
+#define FINDINGS_DESCRIPTION_MAX 255    /* GitLab's limit on a commit status description, in bytes */
 
 struct finding {
-	const char *scan_type;   /* "secrets", "sast", "dependencies", "iac", "license", "malware" */
-	const char *rule_id;     /* e.g. "github-pat" or the SARIF ruleId */
-	const char *title;       /* one line for humans */
+	const char *scan_type; /* "secrets", "sast", "dependencies", "iac", "license", "malware" */
+	const char *rule_id;   /* e.g. "github-pat" or the SARIF ruleId */
+	const char *title;     /* one line for humans */
 	enum severity severity;
-	const char *path;        /* repository-relative path on the MR's head (the diff's new_path) */
-	long line;               /* 1-based line in the new file, 0 when unknown */
-	const char *excerpt;     /* the line with any secret replaced; never the secret; may be "" */
-	char fingerprint[FINDING_FINGERPRINT_LEN + 1];   /* lower-case hex, NUL-terminated */
+	const char *path;    /* repository-relative path on the MR's head (the diff's new_path) */
+	long line;           /* 1-based line in the new file, 0 when unknown */
+	const char *excerpt; /* the line with any secret replaced; never the secret; may be "" */
+	char fingerprint[FINDING_FINGERPRINT_LEN + 1]; /* lower-case hex, NUL-terminated */
 };
 
 struct finding_list {
@@ -87,7 +87,7 @@ bool findings_failed(const struct finding_list *l, enum fail_on fail_on);
  * (CORE_EINVAL otherwise).
  */
 enum core_status findings_describe(const struct finding_list *l, enum fail_on fail_on, const char *const *notes,
-				   size_t n_notes, char *buf, size_t bufsz);
+                                   size_t n_notes, char *buf, size_t bufsz);
 
 /*
  * The longest prefix of s[0..len) that is at most max bytes and does not end inside a UTF-8 sequence; returns its
@@ -97,6 +97,6 @@ size_t findings_utf8_cut(const char *s, size_t len, size_t max);
 
 /* Hex SHA-256 of the parts joined by a NUL byte, written to out (FINDING_FINGERPRINT_LEN + 1 bytes). */
 void findings_fingerprint(char out[FINDING_FINGERPRINT_LEN + 1], const char *const *parts, const size_t *lens,
-			  size_t n_parts);
+                          size_t n_parts);
 
 #endif

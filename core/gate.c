@@ -3,20 +3,10 @@
  *    The merge-request gate: config adapter, queue, workers, one run, reports and reads (see gate.h).
  */
 #include "gate.h"
-#include "gatehold.h"
-
-#include <errno.h>
-#include <pthread.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
-#include <time.h>
-#include <unistd.h>
 
 #include "diff.h"
 #include "gateconfig.h"
+#include "gatehold.h"
 #include "gitlab.h"
 #include "jsonx.h"
 #include "log.h"
@@ -28,12 +18,21 @@
 #include "settings.h"
 #include "treediff.h"
 
-const char *const gate_scan_names[GATE_SCAN_COUNT] = {"secrets", "sast", "dependencies", "iac", "license",
-						      "malware"};
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
-#define LEASE_MARGIN_S 120
+const char *const gate_scan_names[GATE_SCAN_COUNT] = {"secrets", "sast", "dependencies", "iac", "license", "malware"};
+
+#define LEASE_MARGIN_S      120
 #define MAX_STORED_FINDINGS 5000
-#define MAX_NOTES 16
+#define MAX_NOTES           16
 
 /* --- config adapter ----------------------------------------------------------------------------------------- */
 
@@ -115,7 +114,7 @@ enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate
 	enum core_status st = gateconfig_get_repo(db, repo_id, &o);
 	if (st == CORE_ENOTFOUND) {
 		snprintf(out->why_not, sizeof(out->why_not), "project %lld is not a repo mrgate knows (sync the group)",
-			 (long long)repo_id);
+		         (long long)repo_id);
 		return CORE_OK;
 	}
 	if (st != CORE_OK)
@@ -143,7 +142,7 @@ enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate
 /* --- queue ------------------------------------------------------------------------------------------------------ */
 
 enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,
-			      int64_t *run_id_out, bool *coalesced_out)
+                              int64_t *run_id_out, bool *coalesced_out)
 {
 	PGresult *r = NULL;
 	char pid[24], spid[24], iid[24], eid[24];
@@ -154,10 +153,11 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	snprintf(iid, sizeof(iid), "%lld", (long long)ev->mr_iid);
 	snprintf(eid, sizeof(eid), "%lld", (long long)event_id);
 	const char *p[] = {pid, iid, ev->head_sha};
-	enum core_status st = store_exec(c,
-					 "SELECT id FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
-					 " AND state = 'queued' ORDER BY id DESC LIMIT 1",
-					 3, p, &r);
+	enum core_status st =
+	    store_exec(c,
+	               "SELECT id FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+	               " AND state = 'queued' ORDER BY id DESC LIMIT 1",
+	               3, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) > 0) {
@@ -167,10 +167,11 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 		PQclear(r);
 		r = NULL;
 		const char *pi[] = {pid, spid, iid, ev->head_sha, ev->source_branch, event_id > 0 ? eid : NULL};
-		st = store_exec(c,
-				"INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
-				" VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-				6, pi, &r);
+		st = store_exec(
+		    c,
+		    "INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
+		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+		    6, pi, &r);
 		if (st != CORE_OK)
 			goto out;
 		*run_id_out = store_i64(r, 0, "id", 0);
@@ -179,11 +180,11 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	snprintf(rid, sizeof(rid), "%lld", (long long)*run_id_out);
 	const char *ps[] = {pid, iid, ev->head_sha, rid};
 	st = store_exec(c,
-			"UPDATE gate_runs SET state = 'superseded', superseded_by = $4, finished_at = now(),"
-			" lease_owner = NULL, lease_until = NULL"
-			" WHERE project_id = $1 AND mr_iid = $2 AND head_sha <> $3 AND state IN ('queued', 'running')"
-			" AND id < $4",
-			4, ps, NULL);
+	                "UPDATE gate_runs SET state = 'superseded', superseded_by = $4, finished_at = now(),"
+	                " lease_owner = NULL, lease_until = NULL"
+	                " WHERE project_id = $1 AND mr_iid = $2 AND head_sha <> $3 AND state IN ('queued', 'running')"
+	                " AND id < $4",
+	                4, ps, NULL);
 	if (st != CORE_OK)
 		goto out;
 	if (event_id > 0) {
@@ -199,7 +200,7 @@ out:
 
 static const char *why_of(const struct gitlab_response *resp, enum core_status st);
 
-#define OPEN_MRS_MAX 20000 /* a repo with more open MRs gets the rest gated on their next push */
+#define OPEN_MRS_MAX      20000 /* a repo with more open MRs gets the rest gated on their next push */
 #define STATUS_POST_TRIES 8
 
 struct open_mr {
@@ -275,29 +276,27 @@ static bool transient(const struct gitlab_response *resp)
 	case GITLAB_ERR_UNREACHABLE:
 	case GITLAB_ERR_TIMEOUT:
 	case GITLAB_ERR_MAYBE_APPLIED:
-	case GITLAB_ERR_CONFLICT:
-		return true;
-	default:
-		return false;
+	case GITLAB_ERR_CONFLICT: return true;
+	default: return false;
 	}
 }
 
 /* Record a failed GitLab call in out (the first failure wins). */
 static void open_mrs_fail(struct gate_open_mrs *out, const char *doing, enum core_status st,
-			  const struct gitlab_response *resp)
+                          const struct gitlab_response *resp)
 {
 	if (out->error[0])
 		return;
 	out->retryable = transient(resp);
 	/* a long GitLab message is cut: the return value is checked only to say so to the compiler */
 	if (snprintf(out->error, sizeof(out->error), "could not %s: %.300s%s", doing, why_of(resp, st),
-		     out->retryable ? " (will be retried)" : "") >= (int)sizeof(out->error))
+	             out->retryable ? " (will be retried)" : "") >= (int)sizeof(out->error))
 		out->error[sizeof(out->error) - 1] = '\0';
 }
 
 /* Every open MR of the repo, into *l. */
 static enum core_status list_open_mrs(struct gitlab *gl, int64_t repo_id, struct open_mr_list *l,
-				      struct gate_open_mrs *out)
+                                      struct gate_open_mrs *out)
 {
 	char path[128];
 	struct gitlab_response *resp = NULL;
@@ -308,14 +307,14 @@ static enum core_status list_open_mrs(struct gitlab *gl, int64_t repo_id, struct
 	if (st == CORE_EFORBIDDEN && resp && resp->kind == GITLAB_ERR_FORBIDDEN) {
 		/* merge requests are turned off for the project: none can be open */
 		log_info("repo %lld: merge requests are not available (%s): no open ones to handle", (long long)repo_id,
-			 why_of(resp, st));
+		         why_of(resp, st));
 		l->n = 0;
 		st = CORE_OK;
 	} else if (st != CORE_OK)
 		open_mrs_fail(out, "list the open merge requests", st, resp);
 	else if (l->truncated)
 		log_warn("repo %lld has more than %d open merge requests: the rest are gated on their next push",
-			 (long long)repo_id, OPEN_MRS_MAX);
+		         (long long)repo_id, OPEN_MRS_MAX);
 	out->open_mrs = (int)l->n;
 	gitlab_response_free(resp);
 	return st;
@@ -323,7 +322,7 @@ static enum core_status list_open_mrs(struct gitlab *gl, int64_t repo_id, struct
 
 /* Queue a run for one open MR unless one for its head sha is queued or running. */
 static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
-					bool *queued_out)
+                                        bool *queued_out)
 {
 	PGresult *r = NULL;
 	char pid[24], iid[24];
@@ -336,21 +335,21 @@ static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, c
 		goto out;
 	/* the receiver's per-MR lock: a webhook for the same MR waits, and superseding sees one order */
 	st = store_exec(c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))", 2, p,
-			NULL);
+	                NULL);
 	if (st != CORE_OK)
 		goto out;
 	st = store_exec(c,
-			"SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
-			" AND state IN ('queued', 'running') LIMIT 1",
-			3, p, &r);
+	                "SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+	                " AND state IN ('queued', 'running') LIMIT 1",
+	                3, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) == 0) {
 		struct gate_mr_event ev = {.project_id = repo_id,
-					   .source_project_id = m->source_project_id,
-					   .mr_iid = m->iid,
-					   .head_sha = m->sha,
-					   .source_branch = m->branch};
+		                           .source_project_id = m->source_project_id,
+		                           .mr_iid = m->iid,
+		                           .head_sha = m->sha,
+		                           .source_branch = m->branch};
 		int64_t run_id = 0;
 		bool coalesced = false;
 		st = gate_enqueue(c, &ev, 0, &run_id, &coalesced);
@@ -367,7 +366,7 @@ out:
 }
 
 enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-				       struct gate_open_mrs *out)
+                                       struct gate_open_mrs *out)
 {
 	struct open_mr_list l;
 	struct store_conn *c = NULL;
@@ -385,8 +384,9 @@ enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int6
 	for (size_t i = 0; i < l.n; i++) {
 		bool queued = false;
 		if ((st = enqueue_open_mr(c, repo_id, &l.v[i], &queued)) != CORE_OK) {
-			snprintf(out->error, sizeof(out->error), "could not queue a gate run for merge request !%lld: %s",
-				 (long long)l.v[i].iid, core_status_code(st));
+			snprintf(out->error, sizeof(out->error),
+			         "could not queue a gate run for merge request !%lld: %s", (long long)l.v[i].iid,
+			         core_status_code(st));
 			out->retryable = true;
 			goto out;
 		}
@@ -396,7 +396,7 @@ enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int6
 	if (out->queued > 0) {
 		gate_kick();
 		log_info("repo %lld is now gated: %d gate run%s queued for its open merge requests", (long long)repo_id,
-			 out->queued, out->queued == 1 ? "" : "s");
+		         out->queued, out->queued == 1 ? "" : "s");
 	}
 out:
 	store_put(db, c);
@@ -452,7 +452,7 @@ static bool blocks(const char *state)
 
 /* POST the final `success` on sha/ref, retrying GitLab's 409 ("another update in progress"). */
 static enum core_status post_removed(struct gitlab *gl, int64_t spid, const char *sha, const char *ref,
-				     struct gate_open_mrs *out)
+                                     struct gate_open_mrs *out)
 {
 	char path[160];
 	enum core_status st = CORE_EINTERNAL;
@@ -484,7 +484,7 @@ static enum core_status post_removed(struct gitlab *gl, int64_t spid, const char
 
 /* Dry run: does mrgate's record say the last status it posted on this head still blocks? */
 static enum core_status recorded_blocking(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
-					  bool *blocking_out)
+                                          bool *blocking_out)
 {
 	PGresult *r = NULL;
 	char pid[24], iid[24];
@@ -493,10 +493,10 @@ static enum core_status recorded_blocking(struct store_conn *c, int64_t repo_id,
 	snprintf(iid, sizeof(iid), "%lld", (long long)m->iid);
 	const char *p[] = {pid, iid, m->sha};
 	enum core_status st = store_exec(c,
-					 "SELECT coalesce(status_posted, 'pending') AS s FROM gate_runs"
-					 " WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
-					 " AND (pending_posted OR status_posted IS NOT NULL) ORDER BY id DESC LIMIT 1",
-					 3, p, &r);
+	                                 "SELECT coalesce(status_posted, 'pending') AS s FROM gate_runs"
+	                                 " WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+	                                 " AND (pending_posted OR status_posted IS NOT NULL) ORDER BY id DESC LIMIT 1",
+	                                 3, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 1)
 		*blocking_out = strcmp(store_str(r, 0, "s"), "success") != 0;
 	PQclear(r);
@@ -504,7 +504,7 @@ static enum core_status recorded_blocking(struct store_conn *c, int64_t repo_id,
 }
 
 enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-				     struct gate_open_mrs *out)
+                                     struct gate_open_mrs *out)
 {
 	struct open_mr_list l;
 	struct store_conn *c = NULL;
@@ -523,10 +523,10 @@ enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_
 		/* first end the runs in flight, so that none posts a verdict after the final status */
 		const char *p[] = {pid, "the gate was removed for this repository"};
 		if ((st = store_exec(c,
-				     "UPDATE gate_runs SET state = 'done', verdict = 'skipped', error = $2,"
-				     " finished_at = now(), lease_owner = NULL, lease_until = NULL"
-				     " WHERE project_id = $1 AND state IN ('queued', 'running')",
-				     2, p, NULL)) != CORE_OK)
+		                     "UPDATE gate_runs SET state = 'done', verdict = 'skipped', error = $2,"
+		                     " finished_at = now(), lease_owner = NULL, lease_until = NULL"
+		                     " WHERE project_id = $1 AND state IN ('queued', 'running')",
+		                     2, p, NULL)) != CORE_OK)
 			goto out;
 	}
 	for (size_t i = 0; i < l.n; i++) {
@@ -539,9 +539,9 @@ enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_
 			continue;
 		}
 		memset(b, 0, sizeof(*b));
-		snprintf(path, sizeof(path), "/projects/%lld/repository/commits/%s/statuses?name=" GATE_STATUS_NAME
-			 "&per_page=100",
-			 (long long)m->source_project_id, m->sha);
+		snprintf(path, sizeof(path),
+		         "/projects/%lld/repository/commits/%s/statuses?name=" GATE_STATUS_NAME "&per_page=100",
+		         (long long)m->source_project_id, m->sha);
 		gitlab_response_free(resp);
 		resp = NULL;
 		enum core_status gst = gitlab_paginate(gl, path, statuses_page, b, &resp);
@@ -571,8 +571,8 @@ enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_
 	st = first;
 	if (!dry_run && (out->cleared > 0 || st != CORE_OK))
 		log_info("repo %lld is no longer gated: %d final status%s posted on its open merge requests%s%s",
-			 (long long)repo_id, out->cleared, out->cleared == 1 ? "" : "es", out->error[0] ? "; " : "",
-			 out->error);
+		         (long long)repo_id, out->cleared, out->cleared == 1 ? "" : "es", out->error[0] ? "; " : "",
+		         out->error);
 out:
 	store_put(db, c);
 	gitlab_response_free(resp);
@@ -584,8 +584,8 @@ out:
 /* --- pure helpers ----------------------------------------------------------------------------------------------- */
 
 enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
-			     size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
-			     struct gate_decision *out)
+                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
+                             struct gate_decision *out)
 {
 	const char *all[MAX_NOTES + 2];
 	char tmo[64];
@@ -600,8 +600,7 @@ enum core_status gate_decide(const struct finding_list *findings, enum fail_on f
 	bool unscanned = problems || timed_out;
 	if (unscanned && fail_on != FAIL_ON_NEVER)
 		all[n++] = fail_open ? "fail-open" : "fail-closed";
-	bool failed = fail_on != FAIL_ON_NEVER &&
-		      (findings_failed(findings, fail_on) || (unscanned && !fail_open));
+	bool failed = fail_on != FAIL_ON_NEVER && (findings_failed(findings, fail_on) || (unscanned && !fail_open));
 	out->verdict = timed_out ? "timeout" : failed ? "failed" : "passed";
 	out->state = failed ? "failed" : "success";
 	return findings_describe(findings, fail_on, all, n, out->description, sizeof(out->description));
@@ -748,8 +747,8 @@ char *gate_note_render(const struct gate_report *r)
 	size_t count = r->findings ? r->findings->count : 0;
 	snprintf(sha, sizeof(sha), "%.12s", r->head_sha ? r->head_sha : "");
 	gate_md_cell(r->description, cell, sizeof(cell), 300);
-	sb_add(&b, "%s\n### %s mrgate: %s\n\n**%s**\n\n", GATE_NOTE_MARKER, ok ? ":white_check_mark:" : ":x:",
-	       ok ? "passed" : "failed", cell);
+	sb_add(&b, "%s\n### %s mrgate: %s\n\n**%s**\n\n", GATE_NOTE_MARKER,
+	       ok ? ":white_check_mark:" : ":x:", ok ? "passed" : "failed", cell);
 	sb_add(&b, "Head commit `%s`", sha);
 	if (r->report_url && *r->report_url)
 		sb_add(&b, " · [full report](%s)", r->report_url);
@@ -769,8 +768,8 @@ char *gate_note_render(const struct gate_report *r)
 			gate_md_cell(f->path, cell, sizeof(cell), 200);
 			gate_md_cell(f->title, cell2, sizeof(cell2), 200);
 			gate_md_cell(f->rule_id, cell3, sizeof(cell3), 80);
-			sb_add(&b, "| %s | %s | %s | `%s:%ld` | %s", severity_name(f->severity), f->scan_type, cell3, cell,
-			       f->line, cell2);
+			sb_add(&b, "| %s | %s | %s | `%s:%ld` | %s", severity_name(f->severity), f->scan_type, cell3,
+			       cell, f->line, cell2);
 			if (f->excerpt && *f->excerpt) {
 				gate_md_cell(f->excerpt, cell, sizeof(cell), 160);
 				sb_add(&b, " `%s`", cell);
@@ -872,13 +871,13 @@ static void renew_leases(const struct gate_env *env)
 	const char *p[] = {arr, env->instance, lease};
 	PGresult *res = NULL;
 	if (store_query(env->db,
-			"UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond',"
-			" heartbeat_at = now()"
-			" WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
-			3, p, &res) == CORE_OK &&
+	                "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond',"
+	                " heartbeat_at = now()"
+	                " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
+	                3, p, &res) == CORE_OK &&
 	    (size_t)PQntuples(res) < n)
 		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)",
-			 n - (size_t)PQntuples(res), n);
+		         n - (size_t)PQntuples(res), n);
 	PQclear(res);
 	free(arr);
 }
@@ -913,12 +912,12 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static void describe_metrics(void)
 {
 	metrics_describe("mrgate_gate_verdicts_total", "counter",
-			 "finished gate runs by verdict (passed, failed, timeout, error, skipped, superseded)");
+	                 "finished gate runs by verdict (passed, failed, timeout, error, skipped, superseded)");
 	metrics_describe("mrgate_gate_duration_seconds_sum", "counter",
-			 "total seconds from webhook to posted verdict, over finished gate runs");
+	                 "total seconds from webhook to posted verdict, over finished gate runs");
 	metrics_describe("mrgate_gate_duration_seconds_count", "counter", "finished gate runs timed");
 	metrics_describe("mrgate_gate_duration_seconds_bucket", "counter",
-			 "finished gate runs by seconds from webhook to posted verdict (cumulative, le)");
+	                 "finished gate runs by seconds from webhook to posted verdict (cumulative, le)");
 }
 
 static void count_verdict(const char *verdict, double seconds)
@@ -1032,11 +1031,11 @@ struct run {
 	char target_url[256];
 	int attempts;
 	bool pending_posted;
-	double age_s;              /* seconds since the run was queued, at claim */
+	double age_s; /* seconds since the run was queued, at claim */
 	int64_t started_ms, deadline_ms;
 	struct gate_config cfg;
 	bool fail_open;
-	struct gitlab *gl;         /* borrowed from cc */
+	struct gitlab *gl; /* borrowed from cc */
 	struct connection_client *cc;
 	struct diff_added_set *added;
 	struct finding_list *findings;
@@ -1051,9 +1050,9 @@ struct run {
 	struct json_object *timings;
 	int unscannable;
 	char unscannable_first[200];
-	char changes_count[24];    /* the MR's changes_count: "12", or "1000+" past GitLab's diff limits */
-	char base_sha[72];         /* diff_refs.base_sha */
-	size_t diff_entries;       /* entries the diffs API sent */
+	char changes_count[24]; /* the MR's changes_count: "12", or "1000+" past GitLab's diff limits */
+	char base_sha[72];      /* diff_refs.base_sha */
+	size_t diff_entries;    /* entries the diffs API sent */
 	char base_tree[SCANRUN_PATH_MAX + 260];
 	char base_error[300];
 };
@@ -1104,7 +1103,7 @@ static bool still_current(struct run *r)
 		return false;
 	const char *p[] = {id, r->env->instance};
 	if (store_exec(c, "SELECT (state = 'running' AND lease_owner = $2) AS ok FROM gate_runs WHERE id = $1", 2, p,
-		       &res) == CORE_OK &&
+	               &res) == CORE_OK &&
 	    PQntuples(res) == 1)
 		ok = store_bool(res, 0, "ok", false);
 	PQclear(res);
@@ -1134,8 +1133,7 @@ static enum core_status run_update(struct run *r, const char *sql, int nextra, c
  * POST a commit status, retrying GitLab's 409 ("another update in progress"). A repeated transition GitLab
  * refuses ("Cannot transition status via :enqueue from :pending") means the status is already there: success.
  */
-static enum core_status post_status(struct run *r, const char *state, const char *description, char *err,
-				    size_t errlen)
+static enum core_status post_status(struct run *r, const char *state, const char *description, char *err, size_t errlen)
 {
 	char path[256];
 	enum core_status st = CORE_EINTERNAL;
@@ -1158,7 +1156,7 @@ static enum core_status post_status(struct run *r, const char *state, const char
 		if (st == CORE_ENOTFOUND && r->pipeline_id > 0) {
 			/* the head pipeline is gone or not on this sha: post on the branch instead */
 			log_warn("gate run %lld: pipeline %lld refused the status (%s); posting on the branch",
-				 (long long)r->id, (long long)r->pipeline_id, why_of(resp, st));
+			         (long long)r->id, (long long)r->pipeline_id, why_of(resp, st));
 			r->pipeline_id = 0;
 			snprintf(r->status_ref, sizeof(r->status_ref), "%s", r->source_branch);
 			gitlab_response_free(resp);
@@ -1166,7 +1164,7 @@ static enum core_status post_status(struct run *r, const char *state, const char
 		}
 		if (st != CORE_OK)
 			snprintf(err, errlen, "could not post the %s status on %.12s: %.300s", state, r->head_sha,
-				 why_of(resp, st));
+			         why_of(resp, st));
 		gitlab_response_free(resp);
 		if (st != CORE_ECONFLICT)
 			break;
@@ -1181,10 +1179,11 @@ static enum core_status read_mr(struct run *r, char *err, size_t errlen)
 	char path[128];
 	struct gitlab_response *resp = NULL;
 	snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld", (long long)r->project_id,
-		 (long long)r->mr_iid);
+	         (long long)r->mr_iid);
 	enum core_status st = gitlab_request(r->gl, "GET", path, NULL, &resp);
 	if (st != CORE_OK) {
-		snprintf(err, errlen, "could not read merge request !%lld: %.300s", (long long)r->mr_iid, why_of(resp, st));
+		snprintf(err, errlen, "could not read merge request !%lld: %.300s", (long long)r->mr_iid,
+		         why_of(resp, st));
 		goto out;
 	}
 	const char *sha = NULL, *state = NULL, *branch = NULL;
@@ -1226,7 +1225,8 @@ out:
 
 static bool ignored(const struct run *r, const char *path)
 {
-	return r->cfg.n_ignore > 0 && pathglob_match_any((const char *const *)r->cfg.ignore_paths, r->cfg.n_ignore, path);
+	return r->cfg.n_ignore > 0 &&
+	       pathglob_match_any((const char *const *)r->cfg.ignore_paths, r->cfg.n_ignore, path);
 }
 
 static void unscannable(struct run *r, const char *path)
@@ -1288,7 +1288,7 @@ static enum core_status fetch_diffs(struct run *r, char *err, size_t errlen)
 	char path[160];
 	struct gitlab_response *resp = NULL;
 	snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld/diffs?per_page=100", (long long)r->project_id,
-		 (long long)r->mr_iid);
+	         (long long)r->mr_iid);
 	enum core_status st = gitlab_paginate(r->gl, path, diffs_page, r, &resp);
 	if (st != CORE_OK)
 		snprintf(err, errlen, "could not read the merge request's diffs: %.300s", why_of(resp, st));
@@ -1310,11 +1310,11 @@ static bool ensure_tree(struct run *r)
 		return false;
 	}
 	snprintf(path, sizeof(path), "/projects/%lld/repository/archive.tar.gz?sha=%s", (long long)r->source_project_id,
-		 r->head_sha);
+	         r->head_sha);
 	enum core_status st = gitlab_request_ex(r->gl, "GET", path, NULL, GITLAB_CALL_RAW, &resp);
 	if (st != CORE_OK) {
 		snprintf(r->tree_error, sizeof(r->tree_error), "could not download the head tree: %.200s",
-			 why_of(resp, st));
+		         why_of(resp, st));
 		goto out;
 	}
 	snprintf(dir, sizeof(dir), "%s/tree", r->workdir);
@@ -1325,7 +1325,7 @@ static bool ensure_tree(struct run *r)
 		goto out;
 	}
 	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, SCANRUN_MAX_ENTRIES,
-				   r->deadline_ms, r->tree, sizeof(r->tree), err, sizeof(err));
+	                           r->deadline_ms, r->tree, sizeof(r->tree), err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		r->timed_out = true;
 	if (st != CORE_OK) {
@@ -1354,11 +1354,11 @@ static bool ensure_base_tree(struct run *r)
 	}
 	int64_t t0 = scanrun_now_ms();
 	snprintf(path, sizeof(path), "/projects/%lld/repository/archive.tar.gz?sha=%s", (long long)r->project_id,
-		 r->base_sha);
+	         r->base_sha);
 	enum core_status st = gitlab_request_ex(r->gl, "GET", path, NULL, GITLAB_CALL_RAW, &resp);
 	if (st != CORE_OK) {
 		snprintf(r->base_error, sizeof(r->base_error), "could not download the base tree: %.200s",
-			 why_of(resp, st));
+		         why_of(resp, st));
 		goto out;
 	}
 	snprintf(dir, sizeof(dir), "%s/base", r->workdir);
@@ -1367,8 +1367,7 @@ static bool ensure_base_tree(struct run *r)
 		goto out;
 	}
 	st = scanrun_extract_targz(resp->body, resp->body_len, dir, r->env->tree_max_bytes, SCANRUN_MAX_ENTRIES,
-				   r->deadline_ms,
-				   r->base_tree, sizeof(r->base_tree), err, sizeof(err));
+	                           r->deadline_ms, r->base_tree, sizeof(r->base_tree), err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		r->timed_out = true;
 	if (st != CORE_OK) {
@@ -1402,10 +1401,10 @@ static void cover_unscanned(struct run *r)
 	char what[200], why[320];
 	if (overflow)
 		snprintf(what, sizeof(what), "GitLab's diff stopped at its limits (%s files changed, %zu sent)",
-			 r->changes_count, r->diff_entries);
+		         r->changes_count, r->diff_entries);
 	else
 		snprintf(what, sizeof(what), "%d file%s came without a full diff (e.g. %.120s)", r->unscannable,
-			 r->unscannable == 1 ? "" : "s", r->unscannable_first);
+		         r->unscannable == 1 ? "" : "s", r->unscannable_first);
 	if (!ensure_tree(r)) {
 		snprintf(why, sizeof(why), "%s", r->tree_error);
 	} else if (!ensure_base_tree(r)) {
@@ -1413,14 +1412,16 @@ static void cover_unscanned(struct run *r)
 	} else {
 		struct treediff_stats ts;
 		int64_t t0 = scanrun_now_ms();
-		enum core_status st = treediff_add(r->base_tree, r->tree, r->added, skip_ignored, r, r->deadline_ms, &ts);
+		enum core_status st =
+		    treediff_add(r->base_tree, r->tree, r->added, skip_ignored, r, r->deadline_ms, &ts);
 		run_timing(r, "treediff_ms", t0);
 		if (st == CORE_OK) {
-			run_note(r, false, "%s: %zu file%s scanned from the repository trees instead", what, ts.added_files,
-				 ts.added_files == 1 ? "" : "s");
+			run_note(r, false, "%s: %zu file%s scanned from the repository trees instead", what,
+			         ts.added_files, ts.added_files == 1 ? "" : "s");
 			if (ts.unreadable > 0)
-				run_note(r, true, "%zu changed file%s not scanned (unreadable in the head tree, e.g. %.120s)",
-					 ts.unreadable, ts.unreadable == 1 ? "" : "s", ts.first_unreadable);
+				run_note(r, true,
+				         "%zu changed file%s not scanned (unreadable in the head tree, e.g. %.120s)",
+				         ts.unreadable, ts.unreadable == 1 ? "" : "s", ts.first_unreadable);
 			return;
 		}
 		if (st == CORE_ETIMEOUT)
@@ -1428,11 +1429,11 @@ static void cover_unscanned(struct run *r)
 		snprintf(why, sizeof(why), "the trees could not be compared (%s)", core_status_code(st));
 	}
 	if (overflow)
-		run_note(r, true, "files past the first %zu not scanned (GitLab's diff limits; %.160s)", r->diff_entries,
-			 why);
+		run_note(r, true, "files past the first %zu not scanned (GitLab's diff limits; %.160s)",
+		         r->diff_entries, why);
 	else
-		run_note(r, true, "%d file%s not scanned (GitLab sent no full diff, e.g. %.100s; %.160s)", r->unscannable,
-			 r->unscannable == 1 ? "" : "s", r->unscannable_first, why);
+		run_note(r, true, "%d file%s not scanned (GitLab sent no full diff, e.g. %.100s; %.160s)",
+		         r->unscannable, r->unscannable == 1 ? "" : "s", r->unscannable_first, why);
 }
 
 static void run_sarif_scanner(struct run *r, enum gate_scan k)
@@ -1485,15 +1486,15 @@ static void run_sarif_scanner(struct run *r, enum gate_scan k)
 		run_note(r, true, "%s: too many findings to count", type);
 	} else if (st != CORE_OK) {
 		run_note(r, true, "%s: the scanner failed (exit %d)%s%.160s", type, res.exit_code,
-			 res.err_tail[0] ? ": " : "", res.err_tail);
+		         res.err_tail[0] ? ": " : "", res.err_tail);
 	} else {
 		if (stats.invalid > 0)
 			run_note(r, true, "%s: %zu result%s could not be read", type, stats.invalid,
-				 stats.invalid == 1 ? "" : "s");
+			         stats.invalid == 1 ? "" : "s");
 		log_info("gate run %lld: %s scanner exit %d, %zu results, %zu on added lines, %zu elsewhere, %zu "
-			 "without location, %zu skipped, %zu invalid",
-			 (long long)r->id, type, res.exit_code, stats.results, stats.kept, stats.not_added,
-			 stats.no_location, stats.skipped, stats.invalid);
+		         "without location, %zu skipped, %zu invalid",
+		         (long long)r->id, type, res.exit_code, stats.results, stats.kept, stats.not_added,
+		         stats.no_location, stats.skipped, stats.invalid);
 	}
 	scanrun_result_clear(&res);
 }
@@ -1550,7 +1551,7 @@ static enum core_status store_results(struct run *r, const struct gate_decision 
 {
 	struct store_conn *c = NULL;
 	struct json_object *arr = json_object_new_array(), *counts = counts_json(r->findings),
-			   *notes = json_object_new_array(), *scans = json_object_new_array();
+	                   *notes = json_object_new_array(), *scans = json_object_new_array();
 	char id[24];
 	snprintf(id, sizeof(id), "%lld", (long long)r->id);
 	size_t *idx = sorted_indexes(r->findings);
@@ -1563,7 +1564,8 @@ static enum core_status store_results(struct run *r, const struct gate_decision 
 		add_clean(o, "title", f->title);
 		json_object_object_add(o, "severity", json_object_new_string(severity_name(f->severity)));
 		add_clean(o, "path", f->path);
-		json_object_object_add(o, "line", json_object_new_int64(f->line > 0 && f->line < 2147483647 ? f->line : 0));
+		json_object_object_add(o, "line",
+		                       json_object_new_int64(f->line > 0 && f->line < 2147483647 ? f->line : 0));
 		add_clean(o, "excerpt", f->excerpt);
 		json_object_object_add(o, "fingerprint", json_object_new_string(f->fingerprint));
 		json_object_array_add(arr, o);
@@ -1579,35 +1581,36 @@ static enum core_status store_results(struct run *r, const struct gate_decision 
 			json_object_array_add(scans, json_object_new_string(gate_scan_names[k]));
 	char *desc = utf8_clean(d->description);
 	const char *p[] = {id,
-			   r->env->instance,
-			   json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN),
-			   d->verdict,
-			   desc ? desc : "",
-			   json_object_to_json_string_ext(counts, JSON_C_TO_STRING_PLAIN),
-			   json_object_to_json_string_ext(notes, JSON_C_TO_STRING_PLAIN),
-			   fail_on_name(r->cfg.fail_on),
-			   json_object_to_json_string_ext(scans, JSON_C_TO_STRING_PLAIN),
-			   json_object_to_json_string_ext(r->timings, JSON_C_TO_STRING_PLAIN)};
+	                   r->env->instance,
+	                   json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN),
+	                   d->verdict,
+	                   desc ? desc : "",
+	                   json_object_to_json_string_ext(counts, JSON_C_TO_STRING_PLAIN),
+	                   json_object_to_json_string_ext(notes, JSON_C_TO_STRING_PLAIN),
+	                   fail_on_name(r->cfg.fail_on),
+	                   json_object_to_json_string_ext(scans, JSON_C_TO_STRING_PLAIN),
+	                   json_object_to_json_string_ext(r->timings, JSON_C_TO_STRING_PLAIN)};
 	enum core_status st = store_get(r->env->db, &c);
 	if (st == CORE_OK)
 		st = store_begin(c);
 	if (st == CORE_OK)
 		st = store_exec(c, "DELETE FROM gate_findings WHERE run_id = $1", 1, p, NULL);
 	if (st == CORE_OK)
-		st = store_exec(c,
-				"INSERT INTO gate_findings (run_id, scan_type, rule_id, title, severity, path, line, excerpt,"
-				" fingerprint) SELECT $1, x.scan_type, x.rule_id, x.title, x.severity, x.path, x.line,"
-				" x.excerpt, x.fingerprint FROM jsonb_to_recordset($2::jsonb) AS x(scan_type text,"
-				" rule_id text, title text, severity text, path text, line integer, excerpt text,"
-				" fingerprint text)",
-				2, (const char *const[]){id, p[2]}, NULL);
+		st = store_exec(
+		    c,
+		    "INSERT INTO gate_findings (run_id, scan_type, rule_id, title, severity, path, line, excerpt,"
+		    " fingerprint) SELECT $1, x.scan_type, x.rule_id, x.title, x.severity, x.path, x.line,"
+		    " x.excerpt, x.fingerprint FROM jsonb_to_recordset($2::jsonb) AS x(scan_type text,"
+		    " rule_id text, title text, severity text, path text, line integer, excerpt text,"
+		    " fingerprint text)",
+		    2, (const char *const[]){id, p[2]}, NULL);
 	if (st == CORE_OK)
-		st = store_exec(c,
-				"UPDATE gate_runs SET verdict = $3, description = $4, counts = $5::jsonb, notes = $6::jsonb,"
-				" fail_on = $7, scans = ARRAY(SELECT jsonb_array_elements_text($8::jsonb)),"
-				" timings = $9::jsonb, error = NULL WHERE id = $1 AND lease_owner = $2",
-				9, (const char *const[]){id, r->env->instance, p[3], p[4], p[5], p[6], p[7], p[8], p[9]},
-				NULL);
+		st = store_exec(
+		    c,
+		    "UPDATE gate_runs SET verdict = $3, description = $4, counts = $5::jsonb, notes = $6::jsonb,"
+		    " fail_on = $7, scans = ARRAY(SELECT jsonb_array_elements_text($8::jsonb)),"
+		    " timings = $9::jsonb, error = NULL WHERE id = $1 AND lease_owner = $2",
+		    9, (const char *const[]){id, r->env->instance, p[3], p[4], p[5], p[6], p[7], p[8], p[9]}, NULL);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	else if (c)
@@ -1649,30 +1652,31 @@ static void sticky_note(struct run *r, const struct gate_decision *d)
 	struct gitlab_response *resp = NULL;
 	char pid[24], iid[24], nid[24], path[200];
 	char *body = NULL;
-	bool want = r->cfg.comment == GATE_COMMENT_ALWAYS ||
-		    (r->cfg.comment == GATE_COMMENT_ON_FINDINGS && (r->findings->count > 0 || strcmp(d->state, "failed") == 0));
+	bool want =
+	    r->cfg.comment == GATE_COMMENT_ALWAYS ||
+	    (r->cfg.comment == GATE_COMMENT_ON_FINDINGS && (r->findings->count > 0 || strcmp(d->state, "failed") == 0));
 	snprintf(pid, sizeof(pid), "%lld", (long long)r->project_id);
 	snprintf(iid, sizeof(iid), "%lld", (long long)r->mr_iid);
 	const char *p[] = {pid, iid};
 	if (store_get(r->env->db, &c) != CORE_OK)
 		return;
 	if (store_exec(c, "INSERT INTO mr_notes (project_id, mr_iid) VALUES ($1, $2) ON CONFLICT DO NOTHING", 2, p,
-		       NULL) != CORE_OK ||
+	               NULL) != CORE_OK ||
 	    store_begin(c) != CORE_OK ||
-	    store_exec(c, "SELECT note_id FROM mr_notes WHERE project_id = $1 AND mr_iid = $2 FOR UPDATE", 2, p, &res) !=
-		    CORE_OK ||
+	    store_exec(c, "SELECT note_id FROM mr_notes WHERE project_id = $1 AND mr_iid = $2 FOR UPDATE", 2, p,
+	               &res) != CORE_OK ||
 	    PQntuples(res) != 1)
 		goto out;
 	int64_t note_id = store_i64(res, 0, "note_id", 0);
 	if (r->cfg.comment == GATE_COMMENT_OFF || (!want && note_id == 0))
 		goto out;
 	struct gate_report rep = {.state = d->state,
-				  .description = d->description,
-				  .head_sha = r->head_sha,
-				  .report_url = r->target_url,
-				  .findings = r->findings,
-				  .notes = (const char *const *)r->notes,
-				  .n_notes = r->n_notes};
+	                          .description = d->description,
+	                          .head_sha = r->head_sha,
+	                          .report_url = r->target_url,
+	                          .findings = r->findings,
+	                          .notes = (const char *const *)r->notes,
+	                          .n_notes = r->n_notes};
 	body = gate_note_render(&rep);
 	if (!body)
 		goto out;
@@ -1681,19 +1685,19 @@ static void sticky_note(struct run *r, const struct gate_decision *d)
 	enum core_status st = CORE_ENOTFOUND;
 	if (note_id > 0) {
 		snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld/notes/%lld", (long long)r->project_id,
-			 (long long)r->mr_iid, (long long)note_id);
+		         (long long)r->mr_iid, (long long)note_id);
 		st = gitlab_request(r->gl, "PUT", path, jb, &resp);
 		if (st == CORE_ENOTFOUND)
 			note_id = 0; /* someone deleted it: make a new one */
 		else if (st != CORE_OK)
 			log_warn("gate run %lld: could not edit note %lld: %s", (long long)r->id, (long long)note_id,
-				 why_of(resp, st));
+			         why_of(resp, st));
 		gitlab_response_free(resp);
 		resp = NULL;
 	}
 	if (note_id == 0) {
 		snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld/notes", (long long)r->project_id,
-			 (long long)r->mr_iid);
+		         (long long)r->mr_iid);
 		st = gitlab_request(r->gl, "POST", path, jb, &resp);
 		if (st == CORE_OK) {
 			jsonx_int64(resp->json, "id", &note_id);
@@ -1711,8 +1715,9 @@ static void sticky_note(struct run *r, const struct gate_decision *d)
 	if (note_id > 0) {
 		snprintf(nid, sizeof(nid), "%lld", (long long)note_id);
 		const char *pu[] = {pid, iid, nid};
-		if (store_exec(c, "UPDATE mr_notes SET note_id = $3, updated_at = now() WHERE project_id = $1 AND mr_iid = $2",
-			       3, pu, NULL) == CORE_OK &&
+		if (store_exec(
+		        c, "UPDATE mr_notes SET note_id = $3, updated_at = now() WHERE project_id = $1 AND mr_iid = $2",
+		        3, pu, NULL) == CORE_OK &&
 		    store_commit(c) == CORE_OK) {
 			char rid[24];
 			snprintf(rid, sizeof(rid), "%lld", (long long)r->id);
@@ -1733,9 +1738,9 @@ static void finish_quiet(struct run *r, const char *state, const char *verdict, 
 {
 	const char *p[] = {state, verdict, why};
 	run_update(r,
-		   "UPDATE gate_runs SET state = $3, verdict = $4, error = $5, finished_at = now(), lease_owner = NULL,"
-		   " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-		   3, p);
+	           "UPDATE gate_runs SET state = $3, verdict = $4, error = $5, finished_at = now(), lease_owner = NULL,"
+	           " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+	           3, p);
 	count_verdict(strcmp(state, "superseded") == 0 ? "superseded" : verdict, -1);
 	log_info("gate run %lld (!%lld @ %.12s): %s", (long long)r->id, (long long)r->mr_iid, r->head_sha, why);
 }
@@ -1747,12 +1752,13 @@ static void fail_run(struct run *r, const char *why, bool permanent)
 		char delay[16];
 		snprintf(delay, sizeof(delay), "%d", 5 * r->attempts * r->attempts);
 		const char *p[] = {why, delay};
-		run_update(r,
-			   "UPDATE gate_runs SET state = 'queued', error = $3, lease_owner = NULL,"
-			   " lease_until = now() + make_interval(secs => $4::integer) WHERE id = $1 AND lease_owner = $2",
-			   2, p);
+		run_update(
+		    r,
+		    "UPDATE gate_runs SET state = 'queued', error = $3, lease_owner = NULL,"
+		    " lease_until = now() + make_interval(secs => $4::integer) WHERE id = $1 AND lease_owner = $2",
+		    2, p);
 		log_warn("gate run %lld (!%lld @ %.12s) will be retried: %s", (long long)r->id, (long long)r->mr_iid,
-			 r->head_sha, why);
+		         r->head_sha, why);
 		return;
 	}
 	/* a final answer for the MR, so that it is not left pending: fail-closed or fail-open */
@@ -1769,10 +1775,10 @@ static void fail_run(struct run *r, const char *why, bool permanent)
 		posted = open ? "success" : "failed";
 	const char *p[] = {why, desc, posted};
 	run_update(r,
-		   "UPDATE gate_runs SET state = 'error', verdict = 'error', error = $3, description = $4,"
-		   " status_posted = $5, finished_at = now(), lease_owner = NULL, lease_until = NULL"
-		   " WHERE id = $1 AND lease_owner = $2",
-		   3, p);
+	           "UPDATE gate_runs SET state = 'error', verdict = 'error', error = $3, description = $4,"
+	           " status_posted = $5, finished_at = now(), lease_owner = NULL, lease_until = NULL"
+	           " WHERE id = $1 AND lease_owner = $2",
+	           3, p);
 	if (posted)
 		gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
 	count_verdict("error", r->age_s + (double)(scanrun_now_ms() - r->started_ms) / 1000.0);
@@ -1816,7 +1822,7 @@ static void execute(struct run *r)
 	run_timing(r, "mr_ms", t0);
 	if (st == CORE_ESTATE) {
 		finish_quiet(r, strncmp(err, "superseded", 10) == 0 ? "superseded" : "done",
-			     strncmp(err, "superseded", 10) == 0 ? NULL : "skipped", err);
+		             strncmp(err, "superseded", 10) == 0 ? NULL : "skipped", err);
 		return;
 	}
 	if (st != CORE_OK) {
@@ -1843,9 +1849,9 @@ static void execute(struct run *r)
 		snprintf(pipe, sizeof(pipe), "%lld", (long long)r->pipeline_id);
 		const char *p[] = {r->pipeline_id > 0 ? pipe : NULL, r->status_ref};
 		run_update(r,
-			   "UPDATE gate_runs SET pending_posted = true, pipeline_id = $3::bigint, status_ref = $4"
-			   " WHERE id = $1 AND lease_owner = $2",
-			   2, p);
+		           "UPDATE gate_runs SET pending_posted = true, pipeline_id = $3::bigint, status_ref = $4"
+		           " WHERE id = $1 AND lease_owner = $2",
+		           2, p);
 		r->pending_posted = true;
 		/* the MR's head pipeline may be another one (merged results, a CI pipeline): pending there too */
 		gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
@@ -1890,7 +1896,7 @@ static void execute(struct run *r)
 			finding_list_remove(r->findings, i);
 	struct gate_decision d;
 	st = gate_decide(r->findings, r->cfg.fail_on, (const char *const *)r->notes, r->n_notes, r->problems,
-			 r->timed_out, r->env->timeout_s, r->fail_open, &d);
+	                 r->timed_out, r->env->timeout_s, r->fail_open, &d);
 	if (st != CORE_OK) {
 		fail_run(r, "could not describe the verdict", false);
 		return;
@@ -1914,12 +1920,12 @@ static void execute(struct run *r)
 	double seconds = r->age_s + (double)(scanrun_now_ms() - r->started_ms) / 1000.0;
 	const char *p[] = {d.state};
 	run_update(r,
-		   "UPDATE gate_runs SET state = 'done', status_posted = $3, finished_at = now(), lease_owner = NULL,"
-		   " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-		   1, p);
+	           "UPDATE gate_runs SET state = 'done', status_posted = $3, finished_at = now(), lease_owner = NULL,"
+	           " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+	           1, p);
 	count_verdict(d.verdict, seconds);
-	log_info("gate run %lld (!%lld @ %.12s): %s - %s", (long long)r->id, (long long)r->mr_iid, r->head_sha,
-		 d.state, d.description);
+	log_info("gate run %lld (!%lld @ %.12s): %s - %s", (long long)r->id, (long long)r->mr_iid, r->head_sha, d.state,
+	         d.description);
 	/* the verdict into every pipeline the run left pending and into the MR's head pipeline now */
 	gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->id, r->pipeline_id, r->status_ref);
 	/* 6. the sticky note (after the status: the verdict is what blocks the merge) */
@@ -1950,23 +1956,24 @@ enum core_status gate_run_next(const struct gate_env *env, bool *ran_out)
 	*ran_out = false;
 	/* with a heartbeat (gate_workers): one lease, renewed; else the whole run and a margin, in milliseconds */
 	snprintf(lease, sizeof(lease), "%lld",
-		 env->lease_ms > 0 ? (long long)env->lease_ms : ((long long)env->timeout_s + LEASE_MARGIN_S) * 1000);
+	         env->lease_ms > 0 ? (long long)env->lease_ms : ((long long)env->timeout_s + LEASE_MARGIN_S) * 1000);
 	enum core_status st = store_get(env->db, &c);
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {env->instance, lease};
-	st = store_exec(c,
-			"UPDATE gate_runs SET state = 'running', lease_owner = $1,"
-			" lease_until = now() + $2::bigint * interval '1 millisecond', heartbeat_at = now(),"
-			" attempts = attempts + 1, started_at = coalesce(started_at, now())"
-			" WHERE id = (SELECT id FROM gate_runs"
-			"   WHERE (state = 'queued' AND (lease_until IS NULL OR lease_until <= now()))"
-			"      OR (state = 'running' AND lease_until < now())"
-			"   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
-			" RETURNING id, project_id, source_project_id, mr_iid, head_sha, source_branch, attempts,"
-			" pending_posted, coalesce(pipeline_id, 0) AS pipeline_id, coalesce(status_ref, '') AS status_ref,"
-			" extract(epoch FROM now() - created_at)::float8 AS age",
-			2, p, &res);
+	st = store_exec(
+	    c,
+	    "UPDATE gate_runs SET state = 'running', lease_owner = $1,"
+	    " lease_until = now() + $2::bigint * interval '1 millisecond', heartbeat_at = now(),"
+	    " attempts = attempts + 1, started_at = coalesce(started_at, now())"
+	    " WHERE id = (SELECT id FROM gate_runs"
+	    "   WHERE (state = 'queued' AND (lease_until IS NULL OR lease_until <= now()))"
+	    "      OR (state = 'running' AND lease_until < now())"
+	    "   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	    " RETURNING id, project_id, source_project_id, mr_iid, head_sha, source_branch, attempts,"
+	    " pending_posted, coalesce(pipeline_id, 0) AS pipeline_id, coalesce(status_ref, '') AS status_ref,"
+	    " extract(epoch FROM now() - created_at)::float8 AS age",
+	    2, p, &res);
 	store_put(env->db, c);
 	if (st != CORE_OK || PQntuples(res) == 0) {
 		PQclear(res);
@@ -2014,15 +2021,16 @@ enum core_status gate_run_next(const struct gate_env *env, bool *ran_out)
 
 /* --- reads ------------------------------------------------------------------------------------------------------ */
 
-#define RUN_JSON                                                                                                     \
-	"jsonb_build_object('id', g.id, 'repo_id', g.project_id, 'path_with_namespace', rp.path_with_namespace,"        \
+#define RUN_JSON                                                                                                       \
+	"jsonb_build_object('id', g.id, 'repo_id', g.project_id, 'path_with_namespace', rp.path_with_namespace,"       \
 	" 'source_project_id', g.source_project_id, 'mr_iid', g.mr_iid, 'head_sha', g.head_sha,"                       \
 	" 'source_branch', g.source_branch, 'state', g.state, 'verdict', g.verdict, 'description', g.description,"     \
 	" 'fail_on', g.fail_on, 'scans', to_jsonb(g.scans), 'counts', g.counts, 'notes', g.notes, 'error', g.error,"   \
-	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                     \
+	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                       \
 	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
 	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
-	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = g.event_id)," \
+	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \
+	"g.event_id),"                                                                                                 \
 	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
 	"   WHERE e.id = g.event_id), rp.web_url || '/-/merge_requests/' || g.mr_iid))"
 
@@ -2035,7 +2043,7 @@ static bool one_of(const char *v, const char *const *allowed)
 }
 
 enum core_status gate_list(struct store *db, const struct gate_filter *f, struct json_object **out, char *err,
-			   size_t errlen)
+                           size_t errlen)
 {
 	static const char *const verdicts[] = {"passed", "failed", "error", "timeout", "skipped", NULL};
 	static const char *const states[] = {"queued", "running", "done", "superseded", "error", NULL};
@@ -2054,21 +2062,26 @@ enum core_status gate_list(struct store *db, const struct gate_filter *f, struct
 	snprintf(mr, sizeof(mr), "%lld", (long long)f->mr_iid);
 	snprintf(before, sizeof(before), "%lld", (long long)f->before_id);
 	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	const char *p[] = {f->repo_id > 0 ? repo : NULL, f->mr_iid > 0 ? mr : NULL, f->verdict, f->state,
-			   f->before_id > 0 ? before : NULL, lim};
+	const char *p[] = {f->repo_id > 0 ? repo : NULL,
+	                   f->mr_iid > 0 ? mr : NULL,
+	                   f->verdict,
+	                   f->state,
+	                   f->before_id > 0 ? before : NULL,
+	                   lim};
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		return st;
 	st = store_exec(c,
-			"SELECT g.id, " RUN_JSON "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
-			" WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
-			" AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
-			" AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"
-			" AND ($5::bigint IS NULL OR g.id < $5::bigint)"
-			" ORDER BY g.id DESC LIMIT $6::integer",
-			6, p, &r);
+	                "SELECT g.id, " RUN_JSON
+	                "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	                " WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
+	                " AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
+	                " AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"
+	                " AND ($5::bigint IS NULL OR g.id < $5::bigint)"
+	                " ORDER BY g.id DESC LIMIT $6::integer",
+	                6, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	struct json_object *items = json_object_new_array(), *o = json_object_new_object();
@@ -2105,13 +2118,14 @@ enum core_status gate_get(struct store *db, int64_t id, struct json_object **out
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_exec(c,
-			"SELECT (" RUN_JSON " || jsonb_build_object('findings', coalesce((SELECT jsonb_agg(jsonb_build_object("
-			"'scan_type', f.scan_type, 'rule_id', f.rule_id, 'title', f.title, 'severity', f.severity,"
-			" 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint) ORDER BY f.id)"
-			" FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
-			" FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
-			1, p, &r);
+	st = store_exec(
+	    c,
+	    "SELECT (" RUN_JSON " || jsonb_build_object('findings', coalesce((SELECT jsonb_agg(jsonb_build_object("
+	    "'scan_type', f.scan_type, 'rule_id', f.rule_id, 'title', f.title, 'severity', f.severity,"
+	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint) ORDER BY f.id)"
+	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
+	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
+	    1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {

@@ -36,11 +36,6 @@
 #ifndef MRGATE_CORE_GATE_H
 #define MRGATE_CORE_GATE_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
-
 #include "connection.h"
 #include "crypto.h"
 #include "findings.h"
@@ -48,25 +43,37 @@
 #include "status.h"
 #include "store.h"
 
-#define GATE_STATUS_NAME "mrgate"
-#define GATE_MAX_ATTEMPTS 3
-#define GATE_NOTE_MARKER "<!-- mrgate:gate-note -->"
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GATE_STATUS_NAME   "mrgate"
+#define GATE_MAX_ATTEMPTS  3
+#define GATE_NOTE_MARKER   "<!-- mrgate:gate-note -->"
 #define GATE_NOTE_MAX_ROWS 50
 
-enum gate_scan { GATE_SCAN_SECRETS = 0, GATE_SCAN_SAST, GATE_SCAN_DEPENDENCIES, GATE_SCAN_IAC, GATE_SCAN_LICENSE,
-		 GATE_SCAN_MALWARE, GATE_SCAN_COUNT };
+enum gate_scan {
+	GATE_SCAN_SECRETS = 0,
+	GATE_SCAN_SAST,
+	GATE_SCAN_DEPENDENCIES,
+	GATE_SCAN_IAC,
+	GATE_SCAN_LICENSE,
+	GATE_SCAN_MALWARE,
+	GATE_SCAN_COUNT
+};
 extern const char *const gate_scan_names[GATE_SCAN_COUNT]; /* "secrets", "sast", ... */
 
 enum gate_comment { GATE_COMMENT_OFF = 0, GATE_COMMENT_ON_FINDINGS, GATE_COMMENT_ALWAYS };
 
 /* The effective config of one repo, as the gate needs it. */
 struct gate_config {
-	bool gated;              /* the repo is known, enabled and managed */
-	char why_not[160];       /* when not gated: why, for webhook_events.ignored_reason */
+	bool gated;        /* the repo is known, enabled and managed */
+	char why_not[160]; /* when not gated: why, for webhook_events.ignored_reason */
 	enum fail_on fail_on;
 	bool scans[GATE_SCAN_COUNT];
 	enum gate_comment comment;
-	char **ignore_paths;     /* owned */
+	char **ignore_paths; /* owned */
 	size_t n_ignore;
 };
 void gate_config_clear(struct gate_config *c);
@@ -94,7 +101,7 @@ struct gate_mr_event {
  * event_id 0: the run was not started by a webhook delivery (gate_enqueue_open_mrs).
  */
 enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,
-			      int64_t *run_id_out, bool *coalesced_out);
+                              int64_t *run_id_out, bool *coalesced_out);
 
 /*
  * Gating starts or stops for a repo (DESIGN.md §3: open MRs are neither stranded nor left blocked).
@@ -117,34 +124,34 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
  * mrgate's own records (gate runs on the open heads whose last posted state is pending or failed); no write.
  */
 struct gate_open_mrs {
-	int open_mrs;         /* open MRs listed */
-	int queued;           /* gate runs queued (dry run: that would be) */
-	int cleared;          /* final statuses posted (dry run: estimated) */
-	int reads, writes;    /* GitLab calls made (status posts count once each, retries not) */
-	bool retryable;       /* on failure: transient (5xx, timeout, 429, 409 after the retries) */
-	char error[400];      /* on failure: why, lower case, e.g. "could not list the open merge requests: ..." */
+	int open_mrs;      /* open MRs listed */
+	int queued;        /* gate runs queued (dry run: that would be) */
+	int cleared;       /* final statuses posted (dry run: estimated) */
+	int reads, writes; /* GitLab calls made (status posts count once each, retries not) */
+	bool retryable;    /* on failure: transient (5xx, timeout, 429, 409 after the retries) */
+	char error[400];   /* on failure: why, lower case, e.g. "could not list the open merge requests: ..." */
 };
 enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-				       struct gate_open_mrs *out);
+                                       struct gate_open_mrs *out);
 enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-				     struct gate_open_mrs *out);
+                                     struct gate_open_mrs *out);
 
 #define GATE_REMOVED_DESCRIPTION "mrgate gate removed for this repository"
 
 /* What a gate worker needs from the process. Strings and the key are borrowed for the workers' life. */
 struct gate_env {
 	struct store *db;
-	const unsigned char *secret_key;     /* CRYPTO_KEY_BYTES */
+	const unsigned char *secret_key; /* CRYPTO_KEY_BYTES */
 	struct connection_tuning tune;
-	const char *public_url;              /* for target_url: {public_url}/#/gates/{id} */
-	const char *instance;                /* lease owner name */
-	int lease_ms;                        /* lease of a claimed run, renewed every third of it by gate_workers'
-	                                        heartbeat (a dead instance's runs are taken over after it); 0: no
-	                                        heartbeat, the lease covers timeout_s + 120 s */
+	const char *public_url; /* for target_url: {public_url}/#/gates/{id} */
+	const char *instance;   /* lease owner name */
+	int lease_ms;           /* lease of a claimed run, renewed every third of it by gate_workers'
+	                           heartbeat (a dead instance's runs are taken over after it); 0: no
+	                           heartbeat, the lease covers timeout_s + 120 s */
 	int timeout_s;
 	size_t tree_max_bytes;
 	const char *scanners[GATE_SCAN_COUNT]; /* command lines; NULL or "" = none configured ([secrets] unused) */
-	int default_resync_interval;         /* for settings_get (fail mode) */
+	int default_resync_interval;           /* for settings_get (fail mode) */
 };
 
 struct gate_workers;
@@ -169,7 +176,7 @@ struct gate_filter {
 };
 /* {"items": [...], "next_cursor": "id" | null}. CORE_EINVAL (message in err) for a bad verdict or state. */
 enum core_status gate_list(struct store *db, const struct gate_filter *f, struct json_object **out, char *err,
-			   size_t errlen);
+                           size_t errlen);
 /* One run with "findings": [...]; CORE_ENOTFOUND when unknown. */
 enum core_status gate_get(struct store *db, int64_t id, struct json_object **out);
 
@@ -177,8 +184,8 @@ enum core_status gate_get(struct store *db, int64_t id, struct json_object **out
 
 /* The final state the commit status gets, and the verdict recorded. */
 struct gate_decision {
-	const char *verdict;  /* passed | failed | timeout */
-	const char *state;    /* success | failed */
+	const char *verdict; /* passed | failed | timeout */
+	const char *state;   /* success | failed */
 	char description[FINDINGS_DESCRIPTION_MAX + 1];
 };
 /*
@@ -186,14 +193,14 @@ struct gate_decision {
  * went unscanned, timed_out, fail_open. fail_on never always succeeds.
  */
 enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
-			     size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
-			     struct gate_decision *out);
+                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
+                             struct gate_decision *out);
 
 struct gate_report {
-	const char *state;        /* success | failed */
+	const char *state; /* success | failed */
 	const char *description;
 	const char *head_sha;
-	const char *report_url;   /* may be NULL */
+	const char *report_url; /* may be NULL */
 	const struct finding_list *findings;
 	const char *const *notes;
 	size_t n_notes;

@@ -4,16 +4,15 @@
  */
 #include "gateconfig.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "audit.h"
 #include "jsonx.h"
 #include "pathglob.h"
 
-const char *const gateconfig_fields[] = {"enabled", "fail_on", "scans", "block_merge", "comment", "ignore_paths",
-					 NULL};
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const gateconfig_fields[] = {"enabled", "fail_on", "scans", "block_merge", "comment", "ignore_paths", NULL};
 const char *const gateconfig_fail_on[] = {"critical", "high", "medium", "low", "never", NULL};
 const char *const gateconfig_scans[] = {"secrets", "sast", "dependencies", "iac", "license", "malware", NULL};
 const char *const gateconfig_comment[] = {"off", "on_findings", "always", NULL};
@@ -55,7 +54,7 @@ static void join(const char *const *list, char *buf, size_t cap)
 }
 
 static enum core_status bad_enum(const char *field, const char *const *allowed, struct json_object *got, char *err,
-				 size_t errlen)
+                                 size_t errlen)
 {
 	char list[200];
 	join(allowed, list, sizeof(list));
@@ -64,7 +63,7 @@ static enum core_status bad_enum(const char *field, const char *const *allowed, 
 		snprintf(err, errlen, "field \"%s\" must be one of %s (got \"%.60s\")", field, list, s);
 	else
 		snprintf(err, errlen, "field \"%s\" must be one of %s (got %s)", field, list,
-			 json_type_to_name(json_object_get_type(got)));
+		         json_type_to_name(json_object_get_type(got)));
 	return CORE_EINVAL;
 }
 
@@ -74,7 +73,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 	char list[200];
 	if (!in || !json_object_is_type(in, json_type_object)) {
 		snprintf(err, errlen, "a config must be a JSON object with some of the fields %s",
-			 "enabled, fail_on, scans, block_merge, comment, ignore_paths");
+		         "enabled, fail_on, scans, block_merge, comment, ignore_paths");
 		return CORE_EINVAL;
 	}
 	struct json_object *o = json_object_new_object();
@@ -93,7 +92,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 		if (strcmp(key, "enabled") == 0 || strcmp(key, "block_merge") == 0) {
 			if (!json_object_is_type(val, json_type_boolean)) {
 				snprintf(err, errlen, "field \"%s\" must be true or false (got %s)", key,
-					 json_type_to_name(json_object_get_type(val)));
+				         json_type_to_name(json_object_get_type(val)));
 				goto out;
 			}
 			json_object_object_add(o, key, json_object_new_boolean(json_object_get_boolean(val)));
@@ -109,16 +108,17 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 			join(gateconfig_scans, list, sizeof(list));
 			if (!json_object_is_type(val, json_type_array)) {
 				snprintf(err, errlen, "field \"scans\" must be an array of %s (got %s)", list,
-					 json_type_to_name(json_object_get_type(val)));
+				         json_type_to_name(json_object_get_type(val)));
 				goto out;
 			}
 			bool seen[8] = {false};
 			size_t n = json_object_array_length(val);
 			if (n == 0) {
-				snprintf(err, errlen,
-					 "field \"scans\" is empty: a gate with no scan checks nothing and would pass every "
-					 "merge request; choose at least one of %s",
-					 list);
+				snprintf(
+				    err, errlen,
+				    "field \"scans\" is empty: a gate with no scan checks nothing and would pass every "
+				    "merge request; choose at least one of %s",
+				    list);
 				goto out;
 			}
 			for (size_t i = 0; i < n; i++) {
@@ -127,9 +127,10 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				int k;
 				if (!jsonx_as_str(e, &s) || (k = index_of(gateconfig_scans, s)) < 0) {
 					if (jsonx_as_str(e, &s))
-						snprintf(err, errlen,
-							 "field \"scans\" has an unknown scan \"%.60s\": allowed are %s", s,
-							 list);
+						snprintf(
+						    err, errlen,
+						    "field \"scans\" has an unknown scan \"%.60s\": allowed are %s", s,
+						    list);
 					else
 						snprintf(err, errlen, "field \"scans\" must be an array of %s", list);
 					goto out;
@@ -143,14 +144,15 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 			json_object_object_add(o, key, a);
 		} else { /* ignore_paths */
 			if (!json_object_is_type(val, json_type_array)) {
-				snprintf(err, errlen, "field \"ignore_paths\" must be an array of glob patterns (got %s)",
-					 json_type_to_name(json_object_get_type(val)));
+				snprintf(err, errlen,
+				         "field \"ignore_paths\" must be an array of glob patterns (got %s)",
+				         json_type_to_name(json_object_get_type(val)));
 				goto out;
 			}
 			size_t n = json_object_array_length(val);
 			if (n > MAX_IGNORE_PATHS) {
-				snprintf(err, errlen, "field \"ignore_paths\" has %zu patterns; at most %d are allowed", n,
-					 MAX_IGNORE_PATHS);
+				snprintf(err, errlen, "field \"ignore_paths\" has %zu patterns; at most %d are allowed",
+				         n, MAX_IGNORE_PATHS);
 				goto out;
 			}
 			struct json_object *a = json_object_new_array();
@@ -160,11 +162,12 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				char why[120];
 				if (!jsonx_as_str(json_object_array_get_idx(val, i), &s) ||
 				    !pathglob_check(s, why, sizeof(why))) {
-					snprintf(err, errlen,
-						 "field \"ignore_paths\" item %zu is not a valid glob: %s (patterns are "
-						 "non-empty strings such as \"vendor/\" or \"**/*.min.js\", without \"!\" "
-						 "negation and with closed brackets)",
-						 i, s ? why : "it is not a string");
+					snprintf(
+					    err, errlen,
+					    "field \"ignore_paths\" item %zu is not a valid glob: %s (patterns are "
+					    "non-empty strings such as \"vendor/\" or \"**/*.min.js\", without \"!\" "
+					    "negation and with closed brackets)",
+					    i, s ? why : "it is not a string");
 					goto out;
 				}
 				json_object_array_add(a, json_object_new_string(s));
@@ -188,8 +191,8 @@ void gateconfig_marked_clear(struct gateconfig_marked *m)
 }
 
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
-				       size_t n_ids, const int64_t *force_ids, size_t n_force,
-				       struct gateconfig_marked *out)
+                                       size_t n_ids, const int64_t *force_ids, size_t n_force,
+                                       struct gateconfig_marked *out)
 {
 	PGresult *r = NULL;
 	char *force = NULL, *scope = NULL;
@@ -202,25 +205,25 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 		return CORE_ENOMEM;
 	}
 	const char *p[] = {force, all ? "t" : "f", group, scope};
-	enum core_status st = store_exec(
-		c,
-		"WITH want AS ("
-		"  SELECT id FROM repo_status"
-		"  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
-		"    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
-		"          OR ($3::text IS NOT NULL AND (namespace_full_path = $3 OR namespace_full_path LIKE"
-		"              replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
-		"          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
-		"         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
-		" run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
-		" up AS ("
-		"  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
-		"  SELECT id, true, now(), run.run FROM want, run"
-		"  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
-		"   apply_run = excluded.apply_run"
-		"  RETURNING repo_id, apply_run)"
-		" SELECT repo_id, apply_run FROM up ORDER BY repo_id",
-		4, p, &r);
+	enum core_status st =
+	    store_exec(c,
+	               "WITH want AS ("
+	               "  SELECT id FROM repo_status"
+	               "  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
+	               "    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
+	               "          OR ($3::text IS NOT NULL AND (namespace_full_path = $3 OR namespace_full_path LIKE"
+	               "              replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
+	               "          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
+	               "         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
+	               " run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
+	               " up AS ("
+	               "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
+	               "  SELECT id, true, now(), run.run FROM want, run"
+	               "  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
+	               "   apply_run = excluded.apply_run"
+	               "  RETURNING repo_id, apply_run)"
+	               " SELECT repo_id, apply_run FROM up ORDER BY repo_id",
+	               4, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);
@@ -260,7 +263,7 @@ static void add_str(struct json_object *o, const char *key, const PGresult *r, i
 #define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, const int64_t *ids, size_t n_ids,
-				     bool all, struct json_object **out)
+                                     bool all, struct json_object **out)
 {
 	*out = NULL;
 	PGresult *r = NULL;
@@ -268,21 +271,21 @@ enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, co
 	if (ids && !arr)
 		return CORE_ENOMEM;
 	const char *p[] = {all ? "t" : "f", group, arr};
-	enum core_status st = store_exec(
-		c,
-		"SELECT jsonb_build_object("
-		" 'default', (SELECT config FROM config_default),"
-		" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
-		"   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
-		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
-		" 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
-		"     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
-		"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
-		"   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"
-		"     OR ($2::text IS NOT NULL AND (r.namespace_full_path = $2 OR r.namespace_full_path LIKE"
-		"     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%')))"
-		") AS snap",
-		3, p, &r);
+	enum core_status st =
+	    store_exec(c,
+	               "SELECT jsonb_build_object("
+	               " 'default', (SELECT config FROM config_default),"
+	               " 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
+	               "   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
+	               "     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
+	               " 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
+	               "     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
+	               "   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
+	               "   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"
+	               "     OR ($2::text IS NOT NULL AND (r.namespace_full_path = $2 OR r.namespace_full_path LIKE"
+	               "     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%')))"
+	               ") AS snap",
+	               3, p, &r);
 	if (st == CORE_OK)
 		*out = parse_col(r, 0, "snap");
 	PQclear(r);
@@ -303,8 +306,8 @@ static enum core_status begin(struct store *db, struct store_conn **c)
 
 /* Audit, mark for apply, commit. On failure the transaction is rolled back by store_put. */
 static enum core_status finish(struct store_conn *c, const char *actor, const char *action, const char *target,
-			       struct json_object *before, const char *group, const int64_t *ids, size_t n_ids,
-			       bool all, struct gateconfig_marked *marked)
+                               struct json_object *before, const char *group, const int64_t *ids, size_t n_ids,
+                               bool all, struct gateconfig_marked *marked)
 {
 	struct json_object *after = NULL;
 	enum core_status st = gateconfig_snapshot(c, group, ids, n_ids, all, &after);
@@ -348,7 +351,7 @@ enum core_status gateconfig_get_default(struct store *db, struct json_object **o
 }
 
 enum core_status gateconfig_put_default(struct store *db, struct json_object *cfg, const char *actor,
-					struct gateconfig_marked *marked, struct json_object **out)
+                                        struct gateconfig_marked *marked, struct json_object **out)
 {
 	*out = NULL;
 	if (marked)
@@ -363,7 +366,7 @@ enum core_status gateconfig_put_default(struct store *db, struct json_object *cf
 		goto out;
 	const char *p[] = {js(full), actor};
 	st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2, p,
-			NULL);
+	                NULL);
 	if (st == CORE_OK)
 		st = finish(c, actor, "config.default.update", "default", before, NULL, NULL, 0, true, marked);
 out:
@@ -415,8 +418,9 @@ enum core_status gateconfig_get_group(struct store *db, const char *path, struct
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {path};
-	st = store_exec(c, "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups WHERE path = $1",
-			1, p, &r);
+	st = store_exec(
+	    c, "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups WHERE path = $1", 1, p,
+	    &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
@@ -435,9 +439,9 @@ enum core_status gateconfig_list_groups(struct store *db, struct json_object **o
 	if (st != CORE_OK)
 		return st;
 	st = store_exec(c,
-			"SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups"
-			" ORDER BY path COLLATE \"C\"",
-			0, NULL, &r);
+	                "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups"
+	                                                         " ORDER BY path COLLATE \"C\"",
+	                0, NULL, &r);
 	if (st == CORE_OK) {
 		*out = json_object_new_array();
 		for (int i = 0; i < PQntuples(r); i++)
@@ -449,7 +453,7 @@ enum core_status gateconfig_list_groups(struct store *db, struct json_object **o
 }
 
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
-				      struct gateconfig_marked *marked, struct json_object **out)
+                                      struct gateconfig_marked *marked, struct json_object **out)
 {
 	*out = NULL;
 	if (marked)
@@ -465,10 +469,10 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 		goto out;
 	const char *p[] = {path, js(cfg), actor};
 	st = store_exec(c,
-			"INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
-			" ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
-			" updated_by = excluded.updated_by",
-			3, p, NULL);
+	                "INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
+	                " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
+	                " updated_by = excluded.updated_by",
+	                3, p, NULL);
 	if (st == CORE_OK)
 		st = finish(c, actor, "config.group.update", path, before, path, NULL, 0, false, marked);
 out:
@@ -480,7 +484,7 @@ out:
 }
 
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
-					 struct gateconfig_marked *marked)
+                                         struct gateconfig_marked *marked)
 {
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
@@ -516,10 +520,11 @@ enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct j
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {id};
-	st = store_exec(c,
-			"SELECT id, path_with_namespace, coalesce(own_config, '{}') AS own, unmanaged, effective_config,"
-			" config_sources, inherited_config, exception, status FROM repo_status WHERE id = $1",
-			1, p, &r);
+	st =
+	    store_exec(c,
+	               "SELECT id, path_with_namespace, coalesce(own_config, '{}') AS own, unmanaged, effective_config,"
+	               " config_sources, inherited_config, exception, status FROM repo_status WHERE id = $1",
+	               1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
@@ -552,7 +557,7 @@ static enum core_status repo_exists(struct store_conn *c, const char *id)
 }
 
 enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct json_object *cfg, bool unmanaged,
-				     const char *actor, struct gateconfig_marked *marked, struct json_object **out)
+                                     const char *actor, struct gateconfig_marked *marked, struct json_object **out)
 {
 	*out = NULL;
 	if (marked)
@@ -569,11 +574,12 @@ enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct j
 	if ((st = gateconfig_snapshot(c, NULL, &repo_id, 1, false, &before)) != CORE_OK)
 		goto out;
 	const char *p[] = {id, js(cfg), unmanaged ? "t" : "f", actor};
-	st = store_exec(c,
-			"INSERT INTO config_repos (repo_id, config, unmanaged, updated_by) VALUES ($1, $2::jsonb, $3, $4)"
-			" ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
-			" updated_at = now(), updated_by = excluded.updated_by",
-			4, p, NULL);
+	st = store_exec(
+	    c,
+	    "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by) VALUES ($1, $2::jsonb, $3, $4)"
+	    " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
+	    " updated_at = now(), updated_by = excluded.updated_by",
+	    4, p, NULL);
 	if (st == CORE_OK)
 		st = finish(c, actor, "config.repo.update", id, before, NULL, &repo_id, 1, false, marked);
 out:
@@ -585,7 +591,7 @@ out:
 }
 
 enum core_status gateconfig_delete_repo(struct store *db, int64_t repo_id, const char *actor,
-					struct gateconfig_marked *marked)
+                                        struct gateconfig_marked *marked)
 {
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
@@ -620,15 +626,16 @@ enum core_status gateconfig_export(struct store *db, struct json_object **out)
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_exec(c,
-			"SELECT jsonb_build_object('version', 1,"
-			" 'default', (SELECT config FROM config_default),"
-			" 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups),"
-			" 'repos', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', cr.repo_id,"
-			"   'path_with_namespace', r.path_with_namespace, 'config', cr.config, 'unmanaged', cr.unmanaged)"
-			"   ORDER BY r.path_with_namespace COLLATE \"C\", cr.repo_id), '[]')"
-			"   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id)) AS doc",
-			0, NULL, &r);
+	st = store_exec(
+	    c,
+	    "SELECT jsonb_build_object('version', 1,"
+	    " 'default', (SELECT config FROM config_default),"
+	    " 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups),"
+	    " 'repos', (SELECT coalesce(jsonb_agg(jsonb_build_object('id', cr.repo_id,"
+	    "   'path_with_namespace', r.path_with_namespace, 'config', cr.config, 'unmanaged', cr.unmanaged)"
+	    "   ORDER BY r.path_with_namespace COLLATE \"C\", cr.repo_id), '[]')"
+	    "   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id)) AS doc",
+	    0, NULL, &r);
 	if (st == CORE_OK)
 		*out = parse_col(r, 0, "doc");
 	PQclear(r);
@@ -638,8 +645,8 @@ enum core_status gateconfig_export(struct store *db, struct json_object **out)
 
 /* Validate an import document into normalised parts (all new trees). */
 static enum core_status import_validate(struct json_object *doc, struct json_object **def_out,
-					struct json_object **groups_out, struct json_object **repos_out, char *err,
-					size_t errlen)
+                                        struct json_object **groups_out, struct json_object **repos_out, char *err,
+                                        size_t errlen)
 {
 	char sub[400];
 	struct json_object *v = NULL, *def = NULL, *groups = json_object_new_object(), *repos = json_object_new_array();
@@ -654,7 +661,7 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 		(void)val;
 		if (strcmp(key, "version") && strcmp(key, "default") && strcmp(key, "groups") && strcmp(key, "repos")) {
 			snprintf(err, errlen, "unknown member \"%.60s\": an import has version, default, groups, repos",
-				 key);
+			         key);
 			goto out;
 		}
 	}
@@ -731,7 +738,7 @@ out:
 }
 
 enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
-				   struct gateconfig_marked *marked, char *err, size_t errlen)
+                                   struct gateconfig_marked *marked, char *err, size_t errlen)
 {
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
@@ -748,14 +755,14 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	/* every repo named must be known: checked before anything is written */
 	const char *pr[] = {js(repos)};
 	st = store_exec(c,
-			"SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
-			" WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint) LIMIT 1",
-			1, pr, &r);
+	                "SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
+	                " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint) LIMIT 1",
+	                1, pr, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) > 0) {
 		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
-			 store_str(r, 0, "id"));
+		         store_str(r, 0, "id"));
 		st = CORE_EINVAL;
 		goto out;
 	}
@@ -765,19 +772,20 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	const char *pg[] = {js(groups), actor};
 	const char *prr[] = {js(repos), actor};
 	if ((st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2,
-			     pd, NULL)) != CORE_OK ||
+	                     pd, NULL)) != CORE_OK ||
 	    (st = store_exec(c, "DELETE FROM config_groups", 0, NULL, NULL)) != CORE_OK ||
 	    (st = store_exec(c,
-			     "INSERT INTO config_groups (path, config, updated_by)"
-			     " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
-			     2, pg, NULL)) != CORE_OK ||
+	                     "INSERT INTO config_groups (path, config, updated_by)"
+	                     " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
+	                     2, pg, NULL)) != CORE_OK ||
 	    (st = store_exec(c, "DELETE FROM config_repos", 0, NULL, NULL)) != CORE_OK ||
-	    (st = store_exec(c,
-			     "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by)"
-			     " SELECT (e->>'id')::bigint, e->'config', (e->>'unmanaged')::boolean, $2"
-			     " FROM jsonb_array_elements($1::jsonb) e"
-			     " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged",
-			     2, prr, NULL)) != CORE_OK)
+	    (st = store_exec(
+	         c,
+	         "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by)"
+	         " SELECT (e->>'id')::bigint, e->'config', (e->>'unmanaged')::boolean, $2"
+	         " FROM jsonb_array_elements($1::jsonb) e"
+	         " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged",
+	         2, prr, NULL)) != CORE_OK)
 		goto out;
 	st = finish(c, actor, "config.import", NULL, before, NULL, NULL, 0, true, marked);
 out:

@@ -31,19 +31,19 @@
 #ifndef MRGATE_CORE_GATECONFIG_H
 #define MRGATE_CORE_GATECONFIG_H
 
+#include "status.h"
+#include "store.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "store.h"
-
 /* The config fields and allowed values, for messages and the CLI. */
-extern const char *const gateconfig_fields[];   /* NULL-terminated */
-extern const char *const gateconfig_fail_on[];  /* NULL-terminated */
-extern const char *const gateconfig_scans[];    /* NULL-terminated, canonical order */
-extern const char *const gateconfig_comment[];  /* NULL-terminated */
+extern const char *const gateconfig_fields[];  /* NULL-terminated */
+extern const char *const gateconfig_fail_on[]; /* NULL-terminated */
+extern const char *const gateconfig_scans[];   /* NULL-terminated, canonical order */
+extern const char *const gateconfig_comment[]; /* NULL-terminated */
 
 /* The built-in default config (every field). A new tree. */
 struct json_object *gateconfig_builtin(void);
@@ -57,8 +57,8 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 
 /* Repos marked for apply by a write (their repo_gitlab_state.applying is set, with apply_run = run). */
 struct gateconfig_marked {
-	int64_t run;   /* 0 when nothing was marked */
-	int64_t *ids;  /* owned */
+	int64_t run;  /* 0 when nothing was marked */
+	int64_t *ids; /* owned */
 	size_t n;
 };
 void gateconfig_marked_clear(struct gateconfig_marked *m);
@@ -70,22 +70,22 @@ void gateconfig_marked_clear(struct gateconfig_marked *m);
  * marked, so a failed repo elsewhere is not retried by an unrelated write. Fills *out (may be NULL to discard).
  */
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
-				       size_t n_ids, const int64_t *force_ids, size_t n_force,
-				       struct gateconfig_marked *out);
+                                       size_t n_ids, const int64_t *force_ids, size_t n_force,
+                                       struct gateconfig_marked *out);
 
 /* {"config": {...}, "updated_at", "updated_by"} */
 enum core_status gateconfig_get_default(struct store *db, struct json_object **out);
 /* Replace the default (missing fields from the built-in). cfg must come from gateconfig_validate(). */
 enum core_status gateconfig_put_default(struct store *db, struct json_object *cfg, const char *actor,
-					struct gateconfig_marked *marked, struct json_object **out);
+                                        struct gateconfig_marked *marked, struct json_object **out);
 
 /* {"path", "config", "updated_at", "updated_by"}; CORE_ENOTFOUND when the group has no config. */
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out);
 /* CORE_EINVAL when path is not a GitLab group path. */
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
-				      struct gateconfig_marked *marked, struct json_object **out);
+                                      struct gateconfig_marked *marked, struct json_object **out);
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
-					 struct gateconfig_marked *marked);
+                                         struct gateconfig_marked *marked);
 /* All group configs: [{path, config, ...}] by path. */
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out);
 /* True when path is a syntactically valid GitLab group full path ("acme/platform"). */
@@ -98,10 +98,10 @@ bool gateconfig_group_path_valid(const char *path);
 enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct json_object **out);
 /* Replace the repo's own config and unmanaged flag. CORE_ENOTFOUND for an unknown repo. */
 enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct json_object *cfg, bool unmanaged,
-				     const char *actor, struct gateconfig_marked *marked, struct json_object **out);
+                                     const char *actor, struct gateconfig_marked *marked, struct json_object **out);
 /* Reset to the inherited config (and managed). CORE_ENOTFOUND when the repo has no own config. */
 enum core_status gateconfig_delete_repo(struct store *db, int64_t repo_id, const char *actor,
-					struct gateconfig_marked *marked);
+                                        struct gateconfig_marked *marked);
 
 /*
  * Every config as one document:
@@ -115,10 +115,10 @@ enum core_status gateconfig_export(struct store *db, struct json_object **out);
  * ("repos[3].config: field \"scans\" ..."). One transaction, one audit entry.
  */
 enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
-				   struct gateconfig_marked *marked, char *err, size_t errlen);
+                                   struct gateconfig_marked *marked, char *err, size_t errlen);
 
 /* Snapshot of the configs a write may touch, for audit before/after. Exposed for core/configure.c. */
 enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, const int64_t *ids, size_t n_ids,
-				     bool all, struct json_object **out);
+                                     bool all, struct json_object **out);
 
 #endif

@@ -4,27 +4,27 @@
  */
 #include "gatehold.h"
 
+#include "gate.h"
+#include "jsonx.h"
+#include "log.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "gate.h"
-#include "jsonx.h"
-#include "log.h"
 
 #define SCANNING "mrgate is scanning the changes"
 
 struct hold_run {
 	int64_t id, project_id, source_project_id, mr_iid;
 	char head_sha[72];
-	char post[16];    /* the state to post now: pending | success | failed, or "" (nothing) */
+	char post[16]; /* the state to post now: pending | success | failed, or "" (nothing) */
 	char desc[300];
 };
 
 static const char RUN_COLS[] =
-	"SELECT id, project_id, source_project_id, mr_iid, head_sha, state, coalesce(status_posted, '') AS posted,"
-	" coalesce(description, '') AS description FROM gate_runs ";
+    "SELECT id, project_id, source_project_id, mr_iid, head_sha, state, coalesce(status_posted, '') AS posted,"
+    " coalesce(description, '') AS description FROM gate_runs ";
 
 static void fill(const PGresult *r, struct hold_run *h)
 {
@@ -39,15 +39,15 @@ static void fill(const PGresult *r, struct hold_run *h)
 		snprintf(h->post, sizeof(h->post), "pending");
 		snprintf(h->desc, sizeof(h->desc), SCANNING);
 	} else if ((strcmp(state, "done") == 0 || strcmp(state, "error") == 0) &&
-		   (strcmp(posted, "success") == 0 || strcmp(posted, "failed") == 0)) {
+	           (strcmp(posted, "success") == 0 || strcmp(posted, "failed") == 0)) {
 		snprintf(h->post, sizeof(h->post), "%s", posted);
 		snprintf(h->desc, sizeof(h->desc), "%s", store_str(r, 0, "description"));
 	}
 }
 
 /* One run by a WHERE clause with one parameter; *found false when there is none. */
-static enum core_status load_run(struct store *db, const char *where, int np, const char *const *p,
-				 struct hold_run *h, bool *found)
+static enum core_status load_run(struct store *db, const char *where, int np, const char *const *p, struct hold_run *h,
+                                 bool *found)
 {
 	char sql[600];
 	PGresult *r = NULL;
@@ -84,9 +84,9 @@ static enum core_status posted_state(struct store *db, int64_t run_id, int64_t p
 	const char *p[] = {rid, pid};
 	out[0] = '\0';
 	enum core_status st = store_query(db,
-					  "SELECT state FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
-					  " pipeline_id = $2::bigint",
-					  2, p, &r);
+	                                  "SELECT state FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
+	                                  " pipeline_id = $2::bigint",
+	                                  2, p, &r);
 	if (st == CORE_OK && PQntuples(r) > 0)
 		snprintf(out, cap, "%s", store_str(r, 0, "state"));
 	PQclear(r);
@@ -98,7 +98,7 @@ static enum core_status posted_state(struct store *db, int64_t run_id, int64_t p
  * caught by the re-read). CORE_OK when the pipeline holds the run's state (or there is nothing to post).
  */
 static enum core_status post_into(struct store *db, struct gitlab *gl, const char *public_url, struct hold_run *h,
-				  int64_t pipeline_project, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
+                                  int64_t pipeline_project, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
 {
 	enum core_status st = CORE_OK;
 	for (int round = 0; round < 3; round++) {
@@ -112,7 +112,7 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 			return st;
 		if (strcmp(have, h->post) == 0) {
 			snprintf(msg, cap, "pipeline %lld holds run %lld's %s status", (long long)pipeline_id,
-				 (long long)h->id, h->post);
+			         (long long)h->id, h->post);
 			return CORE_OK;
 		}
 		char path[160], url[300] = "";
@@ -133,9 +133,9 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 		if (st == CORE_EINVAL && resp && strstr(resp->body, "Cannot transition status"))
 			st = CORE_OK; /* already pending there */
 		if (st != CORE_OK) {
-			snprintf(msg, cap, "could not post run %lld's %s status into pipeline %lld: %.300s", (long long)h->id,
-				 h->post, (long long)pipeline_id,
-				 resp && resp->message[0] ? resp->message : core_status_code(st));
+			snprintf(msg, cap, "could not post run %lld's %s status into pipeline %lld: %.300s",
+			         (long long)h->id, h->post, (long long)pipeline_id,
+			         resp && resp->message[0] ? resp->message : core_status_code(st));
 			gitlab_response_free(resp);
 			return st;
 		}
@@ -145,28 +145,29 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 		snprintf(pp, sizeof(pp), "%lld", (long long)pipeline_project);
 		snprintf(pid, sizeof(pid), "%lld", (long long)pipeline_id);
 		const char *p[] = {rid, pp, pid, sha, h->post};
-		st = store_query(db,
-				 "INSERT INTO gate_pipeline_posts (run_id, project_id, pipeline_id, sha, state)"
-				 " VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5) ON CONFLICT (run_id, pipeline_id)"
-				 " DO UPDATE SET state = $5, sha = $4, posted_at = now()",
-				 5, p, NULL);
+		st =
+		    store_query(db,
+		                "INSERT INTO gate_pipeline_posts (run_id, project_id, pipeline_id, sha, state)"
+		                " VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5) ON CONFLICT (run_id, pipeline_id)"
+		                " DO UPDATE SET state = $5, sha = $4, posted_at = now()",
+		                5, p, NULL);
 		if (st != CORE_OK)
 			return st;
 		log_info("gate run %lld: %s status posted into pipeline %lld (%.12s)", (long long)h->id, h->post,
-			 (long long)pipeline_id, sha);
+		         (long long)pipeline_id, sha);
 		st = reload(db, h); /* the run may have finished while we posted */
 		if (st != CORE_OK)
 			return st;
 	}
 	snprintf(msg, cap, "pipeline %lld holds run %lld's %s status", (long long)pipeline_id, (long long)h->id,
-		 h->post);
+	         h->post);
 	return CORE_OK;
 }
 
 /* GET the MR: *open, its head sha and head pipeline (0 when none). */
 static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t iid, bool *open, char *sha,
-				size_t sha_cap, int64_t *hp_id, int64_t *hp_project, char *hp_sha, size_t hp_cap,
-				char *hp_ref, size_t ref_cap)
+                                size_t sha_cap, int64_t *hp_id, int64_t *hp_project, char *hp_sha, size_t hp_cap,
+                                char *hp_ref, size_t ref_cap)
 {
 	char path[128];
 	struct gitlab_response *resp = NULL;
@@ -196,7 +197,7 @@ static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t i
 }
 
 enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const char *public_url, int64_t project_id,
-				   int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
+                                   int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
 {
 	struct hold_run h;
 	bool found = false, open = false;
@@ -205,8 +206,8 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
 	snprintf(pid, sizeof(pid), "%lld", (long long)project_id);
 	snprintf(iid, sizeof(iid), "%lld", (long long)mr_iid);
 	const char *p[] = {pid, iid};
-	enum core_status st = load_run(db, "WHERE project_id = $1::bigint AND mr_iid = $2::bigint ORDER BY id DESC LIMIT 1",
-				       2, p, &h, &found);
+	enum core_status st = load_run(
+	    db, "WHERE project_id = $1::bigint AND mr_iid = $2::bigint ORDER BY id DESC LIMIT 1", 2, p, &h, &found);
 	if (st != CORE_OK)
 		return st;
 	if (!found || !h.post[0]) {
@@ -220,24 +221,25 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
 		return st;
 	if (strcmp(have, h.post) == 0) {
 		snprintf(msg, cap, "pipeline %lld holds run %lld's %s status", (long long)pipeline_id, (long long)h.id,
-			 h.post);
+		         h.post);
 		return CORE_OK;
 	}
 	st = read_mr(gl, project_id, mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha, sizeof(hp_sha),
-		     hp_ref, sizeof(hp_ref));
+	             hp_ref, sizeof(hp_ref));
 	if (st != CORE_OK) {
 		snprintf(msg, cap, "could not read merge request !%s (%s)", iid, core_status_code(st));
 		return st;
 	}
 	if (!open || strcmp(mr_sha, h.head_sha) != 0) {
-		snprintf(msg, cap, "!%s is %s: nothing to hold", iid, open ? "at a newer head (a newer run posts)" : "not open");
+		snprintf(msg, cap, "!%s is %s: nothing to hold", iid,
+		         open ? "at a newer head (a newer run posts)" : "not open");
 		return CORE_OK;
 	}
 	return post_into(db, gl, public_url, &h, project_id, pipeline_id, sha, msg, cap);
 }
 
 void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_url, int64_t run_id,
-		       int64_t own_pipeline_id, const char *own_ref)
+                       int64_t own_pipeline_id, const char *own_ref)
 {
 	struct hold_run h;
 	bool found = false, open = false;
@@ -251,21 +253,21 @@ void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_u
 		return;
 	/* every pipeline the run entered before, brought to its state now */
 	if (store_query(db,
-			"SELECT project_id, pipeline_id, sha FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
-			" pipeline_id <> $2::bigint ORDER BY pipeline_id",
-			2, p, &r) == CORE_OK) {
+	                "SELECT project_id, pipeline_id, sha FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
+	                " pipeline_id <> $2::bigint ORDER BY pipeline_id",
+	                2, p, &r) == CORE_OK) {
 		for (int i = 0; i < PQntuples(r); i++) {
 			char sha[72];
 			snprintf(sha, sizeof(sha), "%s", store_str(r, i, "sha"));
 			if (post_into(db, gl, public_url, &h, store_i64(r, i, "project_id", 0),
-				      store_i64(r, i, "pipeline_id", 0), sha, msg, sizeof(msg)) != CORE_OK)
+			              store_i64(r, i, "pipeline_id", 0), sha, msg, sizeof(msg)) != CORE_OK)
 				log_warn("gate run %lld: %s", (long long)run_id, msg);
 		}
 	}
 	PQclear(r);
 	/* the MR's head pipeline now: a CI pipeline made after our first post, or a merged-results one */
 	if (read_mr(gl, h.project_id, h.mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha,
-		    sizeof(hp_sha), hp_ref, sizeof(hp_ref)) != CORE_OK ||
+	            sizeof(hp_sha), hp_ref, sizeof(hp_ref)) != CORE_OK ||
 	    !open || strcmp(mr_sha, h.head_sha) != 0 || hp_id == 0 || hp_id == own_pipeline_id)
 		return;
 	/* a status posted without pipeline_id joined the newest pipeline of its sha and ref: when that is the head

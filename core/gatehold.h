@@ -19,12 +19,12 @@
 #ifndef MRGATE_CORE_GATEHOLD_H
 #define MRGATE_CORE_GATEHOLD_H
 
-#include <stddef.h>
-#include <stdint.h>
-
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
 
 /*
  * A pipeline event of a gated repo (the "hold" job): post the state of the MR's latest gate run into the pipeline
@@ -34,7 +34,7 @@
  * to be done.
  */
 enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const char *public_url, int64_t project_id,
-				   int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap);
+                                   int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap);
 
 /*
  * After a run posted (pending or its verdict) into its own pipeline (own_pipeline_id, or 0 when it posted on the
@@ -43,6 +43,6 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
  * status is already posted.
  */
 void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_url, int64_t run_id,
-		       int64_t own_pipeline_id, const char *own_ref);
+                       int64_t own_pipeline_id, const char *own_ref);
 
 #endif

@@ -11,9 +11,9 @@
  */
 #include "gitlab.h"
 
+#include "endpointlimit.h"
 #include "jsonx.h"
 #include "log.h"
-#include "endpointlimit.h"
 #include "ratelimit.h"
 
 #include <ctype.h>
@@ -22,8 +22,8 @@
 #include <inttypes.h>
 #include <pthread.h>
 #include <sodium.h>
-#include <stdatomic.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1042,8 +1042,8 @@ struct xfer {
 	bool raw; /* GITLAB_CALL_RAW: keep a 2xx body as bytes */
 	char tmpl[128];
 	char ekey[ENDPOINTLIMIT_KEY_MAX]; /* endpointlimit key: method, template (and project for per-project limits) */
-	int attempt;           /* exchanges started */
-	int64_t not_before_ms; /* earliest start of the next attempt */
+	int attempt;                      /* exchanges started */
+	int64_t not_before_ms;            /* earliest start of the next attempt */
 	int64_t started_ms;
 	CURL *eh; /* gitlab_multi(): the handle while attached to the multi handle */
 	char errbuf[CURL_ERROR_SIZE];

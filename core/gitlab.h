@@ -115,7 +115,7 @@ void gitlab_response_free(struct gitlab_response *r); /* NULL is fine */
 
 /* Flags of a call. */
 #define GITLAB_CALL_IDEMPOTENT 0x1u /* a POST that is safe to repeat (e.g. a commit status): retry it like a PUT */
-#define GITLAB_CALL_RAW 0x2u        /* a 2xx body is kept as bytes (resp->body), not parsed as JSON (archives) */
+#define GITLAB_CALL_RAW        0x2u /* a 2xx body is kept as bytes (resp->body), not parsed as JSON (archives) */
 
 /*
  * One request. method: GET, HEAD, POST, PUT, PATCH or DELETE. path_and_query: relative to the API root, starting

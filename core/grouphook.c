@@ -4,31 +4,31 @@
  */
 #include "grouphook.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "audit.h"
 #include "crypto.h"
 #include "discovery.h"
 #include "jsonx.h"
 #include "log.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
 /* Event flags our group hook sets to false (GitLab defaults push_events to true). */
 static const char *const off_events[] = {"push_events",
-					 "tag_push_events",
-					 "issues_events",
-					 "confidential_issues_events",
-					 "note_events",
-					 "confidential_note_events",
-					 "job_events",
-					 "wiki_page_events",
-					 "deployment_events",
-					 "releases_events",
-					 "subgroup_events",
-					 "member_events",
-					 NULL};
+                                         "tag_push_events",
+                                         "issues_events",
+                                         "confidential_issues_events",
+                                         "note_events",
+                                         "confidential_note_events",
+                                         "job_events",
+                                         "wiki_page_events",
+                                         "deployment_events",
+                                         "releases_events",
+                                         "subgroup_events",
+                                         "member_events",
+                                         NULL};
 
 struct ghook {
 	int64_t id;
@@ -57,7 +57,8 @@ static enum core_status on_page(struct json_object *page, void *user)
 			continue;
 		struct ghook *g = &w->v[w->n++];
 		g->id = id;
-		g->flags_ok = jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
+		g->flags_ok =
+		    jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
 		for (int k = 0; g->flags_ok && off_events[k]; k++)
 			if (jsonx_bool(h, off_events[k], &b) && b)
 				g->flags_ok = false;
@@ -96,7 +97,7 @@ static void say(char *msg, size_t cap, const char *doing, const struct gitlab_re
 		snprintf(msg, cap, "could not %s: %s", doing, GROUPHOOK_NEEDS);
 	else
 		snprintf(msg, cap, "could not %s: %.300s", doing,
-			 resp && resp->message[0] ? resp->message : core_status_code(st));
+		         resp && resp->message[0] ? resp->message : core_status_code(st));
 }
 
 enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg, size_t cap)
@@ -114,8 +115,7 @@ enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg,
 	return st;
 }
 
-static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct ghooks *w,
-				  struct gitlab_response **resp)
+static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct ghooks *w, struct gitlab_response **resp)
 {
 	char path[96];
 	w->n = 0;
@@ -124,7 +124,7 @@ static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct gh
 }
 
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
-				  bool *changed, char *msg, size_t cap)
+                                  bool *changed, char *msg, size_t cap)
 {
 	struct ghooks *w = calloc(1, sizeof(*w));
 	struct gitlab_response *resp = NULL;
@@ -138,8 +138,8 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 		*changed = false;
 	enum core_status st = (!w || !sha) ? CORE_ENOMEM : CORE_OK;
 	if (st == CORE_OK)
-		st = store_query(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1", 0,
-				 NULL, &r);
+		st = store_query(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1",
+		                 0, NULL, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		stored_id = store_i64(r, 0, "hook_id", 0);
 		snprintf(stored_sha, sizeof(stored_sha), "%s", store_str(r, 0, "sha"));
@@ -181,7 +181,8 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 		snprintf(alert, sizeof(alert), "%s", keep->alert);
 		if (!keep->flags_ok || keep_id != stored_id || strcmp(stored_sha, sha) != 0) {
 			body = hook_body(ctx);
-			snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld", (long long)group_id, (long long)keep_id);
+			snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld", (long long)group_id,
+			         (long long)keep_id);
 			gitlab_response_free(resp);
 			resp = NULL;
 			st = gitlab_request(gl, "PUT", path, body, &resp);
@@ -211,15 +212,16 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 		snprintf(gid, sizeof(gid), "%lld", (long long)group_id);
 		snprintf(hid, sizeof(hid), "%lld", (long long)keep_id);
 		const char *p[] = {gid, hid, ctx->hook_url, sha, alert[0] ? alert : NULL};
-		st = store_query(db,
-				 "INSERT INTO group_hook (id, group_id, hook_id, hook_url, token_sha256, alert_status)"
-				 " VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET group_id = $1, hook_id = $2,"
-				 " hook_url = $3, token_sha256 = $4, alert_status = $5, checked_at = now()",
-				 5, p, NULL);
+		st = store_query(
+		    db,
+		    "INSERT INTO group_hook (id, group_id, hook_id, hook_url, token_sha256, alert_status)"
+		    " VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET group_id = $1, hook_id = $2,"
+		    " hook_url = $3, token_sha256 = $4, alert_status = $5, checked_at = now()",
+		    5, p, NULL);
 	}
 	if (st == CORE_OK && msg && cap)
 		snprintf(msg, cap, "%s group webhook %lld", wrote ? "repaired or created" : "checked",
-			 (long long)keep_id);
+		         (long long)keep_id);
 	if (changed)
 		*changed = wrote;
 out:
@@ -231,7 +233,7 @@ out:
 }
 
 enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
-				  char *msg, size_t cap)
+                                  char *msg, size_t cap)
 {
 	struct ghooks *w = calloc(1, sizeof(*w));
 	struct gitlab_response *resp = NULL;
@@ -272,7 +274,7 @@ enum core_status grouphook_active(struct store *db, bool *out)
 }
 
 static enum core_status mark_ids(struct store *db, const char *sql, int np, const char *const *p, bool force,
-				 struct gateconfig_marked *out)
+                                 struct gateconfig_marked *out)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
@@ -294,7 +296,7 @@ static enum core_status mark_ids(struct store *db, const char *sql, int np, cons
 	}
 	if (st == CORE_OK && n > 0)
 		st = force ? gateconfig_mark_apply(c, false, NULL, ids, n, ids, n, out)
-			   : gateconfig_mark_apply(c, false, NULL, ids, n, NULL, 0, out);
+		           : gateconfig_mark_apply(c, false, NULL, ids, n, NULL, 0, out);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	else
@@ -308,14 +310,14 @@ static enum core_status mark_ids(struct store *db, const char *sql, int np, cons
 enum core_status grouphook_mark_gated(struct store *db, struct gateconfig_marked *out)
 {
 	return mark_ids(db,
-			"SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
-			" WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
-			" AND s.applied_state <> 'off' ORDER BY r.id",
-			0, NULL, true, out);
+	                "SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
+	                " WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
+	                " AND s.applied_state <> 'off' ORDER BY r.id",
+	                0, NULL, true, out);
 }
 
 enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t project_id,
-				   struct gateconfig_marked *out, char *msg, size_t cap)
+                                   struct gateconfig_marked *out, char *msg, size_t cap)
 {
 	char path[64], id[24];
 	struct gitlab_response *resp = NULL;
@@ -343,12 +345,12 @@ enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t 
 	st = mark_ids(db, "SELECT id FROM repos WHERE id = $1", 1, p, false, out);
 	if (st == CORE_OK)
 		snprintf(msg, cap, "project %s %s; %s", id, inserted ? "added" : "updated",
-			 out->n ? "marked for apply" : "nothing to apply");
+		         out->n ? "marked for apply" : "nothing to apply");
 	return st;
 }
 
 enum core_status grouphook_audit(struct store *db, const char *actor, const char *from, const char *to,
-				 struct json_object *details)
+                                 struct json_object *details)
 {
 	struct store_conn *c = NULL;
 	struct json_object *b = json_object_new_object(), *a = json_object_new_object();
@@ -372,17 +374,18 @@ enum core_status grouphook_plan_check(struct gitlab *gl, int64_t group_id, char 
 	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
 	if (st != CORE_OK) {
 		bool transport = !resp || resp->http_status == 0 || resp->kind == GITLAB_ERR_SERVER ||
-				 resp->kind == GITLAB_ERR_RATE_LIMITED;
+		                 resp->kind == GITLAB_ERR_RATE_LIMITED;
 		if (transport)
 			say(msg, cap, "read the group's plan", resp, st);
 		gitlab_response_free(resp);
 		return transport ? st : CORE_OK; /* an answer without a plan: the test delivery decides */
 	}
 	if (jsonx_str(resp->json, "plan", &plan) && (strcmp(plan, "free") == 0 || strcmp(plan, "bronze") == 0)) {
-		snprintf(msg, cap,
-			 "%s: GitLab reports the group's plan as %s, where group webhooks deliver no event; the project "
-			 "webhooks are kept",
-			 GROUPHOOK_NEEDS, plan);
+		snprintf(
+		    msg, cap,
+		    "%s: GitLab reports the group's plan as %s, where group webhooks deliver no event; the project "
+		    "webhooks are kept",
+		    GROUPHOOK_NEEDS, plan);
 		st = CORE_ECONFLICT;
 	}
 	gitlab_response_free(resp);
@@ -410,10 +413,11 @@ static enum core_status push_seen(struct store *db, int64_t after_id, bool *out)
 	snprintf(id, sizeof(id), "%lld", (long long)after_id);
 	const char *p[] = {id};
 	*out = false;
-	enum core_status st = store_query(db,
-					  "SELECT 1 FROM webhook_events WHERE id > $1::bigint AND event_type = 'Push Hook'"
-					  " LIMIT 1",
-					  1, p, &r);
+	enum core_status st =
+	    store_query(db,
+	                "SELECT 1 FROM webhook_events WHERE id > $1::bigint AND event_type = 'Push Hook'"
+	                " LIMIT 1",
+	                1, p, &r);
 	if (st == CORE_OK)
 		*out = PQntuples(r) > 0;
 	PQclear(r);
@@ -421,7 +425,7 @@ static enum core_status push_seen(struct store *db, int64_t after_id, bool *out)
 }
 
 enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
-				 int wait_s, char *msg, size_t cap)
+                                 int wait_s, char *msg, size_t cap)
 {
 	PGresult *r = NULL;
 	struct gitlab_response *resp = NULL;
@@ -443,26 +447,28 @@ enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char
 	/* push_events: its sample needs only a project with commits (merge_requests_events needs an MR in the group's
 	 * first project), and no hook of ours asks for push events, so its arrival is this test's and no other's */
 	snprintf(path, sizeof(path), "/groups/%lld/hooks/%lld/test/push_events", (long long)group_id,
-		 (long long)hook_id);
+	         (long long)hook_id);
 	st = gitlab_request(gl, "POST", path, NULL, &resp);
 	if (st != CORE_OK) {
 		if (resp && resp->kind == GITLAB_ERR_NOT_FOUND)
 			snprintf(msg, cap,
-				 "could not test the group webhook: GitLab has no test delivery for group webhooks (it "
-				 "needs GitLab 17.1 or later); the project webhooks are kept");
+			         "could not test the group webhook: GitLab has no test delivery for group webhooks (it "
+			         "needs GitLab 17.1 or later); the project webhooks are kept");
 		else if (resp && resp->kind == GITLAB_ERR_INVALID)
 			snprintf(msg, cap,
-				 "GitLab could not deliver a test event of the group webhook to %.200s (%.200s): is that URL "
-				 "reachable from GitLab? the project webhooks are kept",
-				 hook_url, resp->message[0] ? resp->message : "422");
+			         "GitLab could not deliver a test event of the group webhook to %.200s (%.200s): is "
+			         "that URL "
+			         "reachable from GitLab? the project webhooks are kept",
+			         hook_url, resp->message[0] ? resp->message : "422");
 		else if (resp && resp->kind == GITLAB_ERR_RATE_LIMITED)
-			snprintf(msg, cap,
-				 "GitLab allows 5 webhook tests a minute: try again in a minute; the project webhooks are "
-				 "kept");
+			snprintf(
+			    msg, cap,
+			    "GitLab allows 5 webhook tests a minute: try again in a minute; the project webhooks are "
+			    "kept");
 		else
 			say(msg, cap, "test the group webhook", resp, st);
 		bool refused = resp && (resp->kind == GITLAB_ERR_NOT_FOUND || resp->kind == GITLAB_ERR_INVALID ||
-					resp->kind == GITLAB_ERR_RATE_LIMITED || resp->kind == GITLAB_ERR_FORBIDDEN);
+		                        resp->kind == GITLAB_ERR_RATE_LIMITED || resp->kind == GITLAB_ERR_FORBIDDEN);
 		gitlab_response_free(resp);
 		return refused ? CORE_ECONFLICT : st;
 	}
@@ -479,11 +485,12 @@ enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char
 		}
 	}
 	if (!seen) {
-		snprintf(msg, cap,
-			 "GitLab accepted a test delivery of the group webhook, but it did not reach %.200s within %d "
-			 "seconds: the group is not on Premium or Ultimate, that URL is not reachable from GitLab, or the "
-			 "GitLab is too old; the project webhooks are kept",
-			 hook_url, wait_s);
+		snprintf(
+		    msg, cap,
+		    "GitLab accepted a test delivery of the group webhook, but it did not reach %.200s within %d "
+		    "seconds: the group is not on Premium or Ultimate, that URL is not reachable from GitLab, or the "
+		    "GitLab is too old; the project webhooks are kept",
+		    hook_url, wait_s);
 		return CORE_ECONFLICT;
 	}
 	snprintf(msg, cap, "the group webhook delivered a test event to %.200s", hook_url);

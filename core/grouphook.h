@@ -4,31 +4,31 @@
  *    per project, and onboarding of the projects that GitLab announces with project_create.
  *
  * Design: the group hook is ours when its url equals ctx->hook_url; nobody else's hook is touched. It carries the
- * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h) and project_events true (GitLab 17.6+ sends project_create/project_destroy
- * only to group hooks with project_events) and every other event flag false. Group hooks deliver only when the
- * top-level group is licensed (Premium/Ultimate), while GitLab's group-hooks API has no licence check: a hook made
- * on a Free group is accepted and never fires. So a switch to group mode is proven before any project hook goes:
- * the plan GitLab reports for the group (GET /namespaces/:id, GitLab.com) must not be free, and a test delivery of
- * the new hook (POST /groups/:id/hooks/:hook_id/test/push_events) must reach the receiver. Its id lives in the one-row table group_hook, whose row exists exactly while
- * group-hook mode is in force; repo_status reads a repo gated without a project hook while it exists
- * (sql/0007_group_hook.sql). Switching modes is ordered so that no repo is ever without a hook: to group, the group
- * hook first, then the project hooks are removed (apply with ctx->group_mode); to project, the project hooks first,
- * then grouphook_remove(). Project mode never calls anything here.
- * Threading: thread-safe (one database connection per call; the struct gitlab is shared).
+ * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h) and project_events true (GitLab 17.6+ sends
+ * project_create/project_destroy only to group hooks with project_events) and every other event flag false. Group hooks
+ * deliver only when the top-level group is licensed (Premium/Ultimate), while GitLab's group-hooks API has no licence
+ * check: a hook made on a Free group is accepted and never fires. So a switch to group mode is proven before any
+ * project hook goes: the plan GitLab reports for the group (GET /namespaces/:id, GitLab.com) must not be free, and a
+ * test delivery of the new hook (POST /groups/:id/hooks/:hook_id/test/push_events) must reach the receiver. Its id
+ * lives in the one-row table group_hook, whose row exists exactly while group-hook mode is in force; repo_status reads
+ * a repo gated without a project hook while it exists (sql/0007_group_hook.sql). Switching modes is ordered so that no
+ * repo is ever without a hook: to group, the group hook first, then the project hooks are removed (apply with
+ * ctx->group_mode); to project, the project hooks first, then grouphook_remove(). Project mode never calls anything
+ * here. Threading: thread-safe (one database connection per call; the struct gitlab is shared).
  */
 #ifndef MRGATE_CORE_GROUPHOOK_H
 #define MRGATE_CORE_GROUPHOOK_H
-
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stddef.h>
-#include <stdint.h>
 
 #include "apply.h"
 #include "gateconfig.h"
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #define GROUPHOOK_NEEDS "group hooks need GitLab Premium or Ultimate and an Owner token"
 
@@ -42,7 +42,7 @@ enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg,
  * was made (may be NULL). CORE_OK, or an error with advice in msg.
  */
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
-				  bool *changed, char *msg, size_t cap);
+                                  bool *changed, char *msg, size_t cap);
 
 /* Seconds grouphook_prove() waits for the test delivery to be recorded. */
 #define GROUPHOOK_PROOF_WAIT_S 10
@@ -62,11 +62,11 @@ enum core_status grouphook_plan_check(struct gitlab *gl, int64_t group_id, char 
  * the transport's status.
  */
 enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
-				 int wait_s, char *msg, size_t cap);
+                                 int wait_s, char *msg, size_t cap);
 
 /* Delete every hook of ours on the group, then the group_hook row. */
 enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
-				  char *msg, size_t cap);
+                                  char *msg, size_t cap);
 
 /* Whether group_hook has its row (group-hook mode is in force on GitLab). */
 enum core_status grouphook_active(struct store *db, bool *out);
@@ -80,10 +80,10 @@ enum core_status grouphook_mark_gated(struct store *db, struct gateconfig_marked
  * happened. CORE_OK also when there is nothing to do.
  */
 enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t project_id,
-				   struct gateconfig_marked *out, char *msg, size_t cap);
+                                   struct gateconfig_marked *out, char *msg, size_t cap);
 
 /* Audit a mode switch ("settings.hook_mode", before/after and details, borrowed). */
 enum core_status grouphook_audit(struct store *db, const char *actor, const char *from, const char *to,
-				 struct json_object *details);
+                                 struct json_object *details);
 
 #endif

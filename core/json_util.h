@@ -11,12 +11,12 @@
 #ifndef MRGATE_CORE_JSON_UTIL_H
 #define MRGATE_CORE_JSON_UTIL_H
 
+#include "status.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
-
-#include "status.h"
 
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen);
 

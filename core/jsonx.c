@@ -4,10 +4,9 @@
  */
 #include "jsonx.h"
 
-#include <string.h>
-
 #include "json_util.h"
 
+#include <string.h>
 
 enum core_status jsonx_parse(const char *buf, size_t len, struct json_object **out)
 {

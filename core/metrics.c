@@ -11,7 +11,7 @@
 #include <string.h>
 
 #define MAX_FAMILIES 64
-#define MAX_SERIES 4096
+#define MAX_SERIES   4096
 
 struct family {
 	char name[96];
@@ -93,8 +93,7 @@ double metrics_get(const char *name, const char *labels)
 	return v;
 }
 
-__attribute__((format(printf, 4, 5))) static void append(char **buf, size_t *len, size_t *cap,
-							   const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
 {
 	for (;;) {
 		va_list ap;

@@ -4,11 +4,11 @@
  */
 #include "migrate.h"
 
+#include "log.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "log.h"
 
 /* Advisory lock key for migrations ("mrgate" + 1). Other duties use other keys (see scheduler). */
 #define MIGRATE_LOCK_KEY "7242840001"
@@ -27,9 +27,9 @@ enum core_status migrate_current(struct store *s, int *version_out)
 	if (st != CORE_OK)
 		return st;
 	st = store_exec(c,
-			"SELECT coalesce(max(version), 0) AS v FROM schema_migrations "
-			"WHERE to_regclass('public.schema_migrations') IS NOT NULL",
-			0, NULL, &r);
+	                "SELECT coalesce(max(version), 0) AS v FROM schema_migrations "
+	                "WHERE to_regclass('public.schema_migrations') IS NOT NULL",
+	                0, NULL, &r);
 	if (st == CORE_EINTERNAL && strcmp(store_last_sqlstate(c), "42P01") == 0)
 		st = CORE_OK; /* no table yet: nothing applied */
 	if (st == CORE_OK && r)
@@ -56,10 +56,10 @@ enum core_status migrate_run(struct store *s, int *applied_out)
 		goto out;
 	locked = true;
 	st = store_exec(c,
-			"CREATE TABLE IF NOT EXISTS schema_migrations ("
-			" version integer PRIMARY KEY, name text NOT NULL,"
-			" applied_at timestamptz NOT NULL DEFAULT now())",
-			0, NULL, NULL);
+	                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	                " version integer PRIMARY KEY, name text NOT NULL,"
+	                " applied_at timestamptz NOT NULL DEFAULT now())",
+	                0, NULL, NULL);
 	if (st != CORE_OK)
 		goto out;
 
@@ -82,8 +82,8 @@ enum core_status migrate_run(struct store *s, int *applied_out)
 			st = store_exec_script(c, m->sql);
 		if (st == CORE_OK) {
 			const char *p2[] = {version, m->name};
-			st = store_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p2,
-					NULL);
+			st =
+			    store_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p2, NULL);
 		}
 		if (st == CORE_OK)
 			st = store_commit(c);

@@ -63,7 +63,7 @@ static bool class_match(const char *p, const char *ce, unsigned char c)
  * row, tmp and skip each hold tl + 1 bytes. Returns false when no prefix matches (row is then all zero).
  */
 static bool match_prefixes(const char *p, const char *pe, const char *t, size_t tl, unsigned char *row,
-			   unsigned char *tmp, unsigned char *skip)
+                           unsigned char *tmp, unsigned char *skip)
 {
 	const char *pstart = p;
 	unsigned char *cur = row, *nxt = tmp;
@@ -137,11 +137,11 @@ static bool match_prefixes(const char *p, const char *pe, const char *t, size_t 
 }
 
 /* Write the reason into why (when given) and return false. */
-#define REFUSE(...)                                        \
-	do {                                               \
-		if (why && whylen)                         \
-			snprintf(why, whylen, __VA_ARGS__); \
-		return false;                              \
+#define REFUSE(...)                                                                                                    \
+	do {                                                                                                           \
+		if (why && whylen)                                                                                     \
+			snprintf(why, whylen, __VA_ARGS__);                                                            \
+		return false;                                                                                          \
 	} while (0)
 
 bool pathglob_check(const char *pattern, char *why, size_t whylen)

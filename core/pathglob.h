@@ -31,9 +31,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PATHGLOB_MAX 4096
-#define PATHGLOB_PATTERN_MAX 512 /* bytes of a pattern pathglob_check() accepts */
-#define PATHGLOB_MAX_STARSTAR 8  /* "**" runs in a pattern pathglob_check() accepts */
+#define PATHGLOB_MAX          4096
+#define PATHGLOB_PATTERN_MAX  512 /* bytes of a pattern pathglob_check() accepts */
+#define PATHGLOB_MAX_STARSTAR 8   /* "**" runs in a pattern pathglob_check() accepts */
 
 /* True iff path matches pattern under the rules above. NULL arguments are false. */
 bool pathglob_match(const char *pattern, const char *path);

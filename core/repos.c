@@ -4,26 +4,26 @@
  */
 #include "repos.h"
 
+#include "jsonx.h"
+
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "jsonx.h"
+const char *const repos_status_names[] = {"ungated",       "gated", "exception", "applying",         "error",
+                                          "hook_disabled", "new",   "archived",  "pending_deletion", "removed",
+                                          "unmanaged",     NULL};
 
-const char *const repos_status_names[] = {"ungated", "gated",    "exception", "applying",         "error",
-					   "hook_disabled", "new", "archived", "pending_deletion", "removed",
-					   "unmanaged", NULL};
-
-#define REPO_COLUMNS                                                                                              \
-	"id, path, name, path_with_namespace, namespace_full_path, web_url, default_branch, archived,"           \
-	" marked_for_deletion, access_level, status,"                                                            \
-	" to_char(last_activity_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_activity_at,"                        \
-	" to_char(first_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS first_seen,"                                    \
-	" to_char(last_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_seen,"                                      \
-	" to_char(removed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS removed_at,"                                    \
-	" effective_config, config_sources, exception, unmanaged, apply_result, apply_message,"                   \
-	" to_char(applied_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS applied_at,"                                    \
+#define REPO_COLUMNS                                                                                                   \
+	"id, path, name, path_with_namespace, namespace_full_path, web_url, default_branch, archived,"                 \
+	" marked_for_deletion, access_level, status,"                                                                  \
+	" to_char(last_activity_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_activity_at,"                            \
+	" to_char(first_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS first_seen,"                                        \
+	" to_char(last_seen, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS last_seen,"                                          \
+	" to_char(removed_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS removed_at,"                                        \
+	" effective_config, config_sources, exception, unmanaged, apply_result, apply_message,"                        \
+	" to_char(applied_at, 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') AS applied_at,"                                        \
 	" (extract(epoch FROM coalesce(last_activity_at, '-infinity'::timestamptz)) * 1000000)::text AS act_key"
 
 static void add_str(struct json_object *o, const char *key, const PGresult *r, int i)
@@ -54,7 +54,7 @@ static struct json_object *row_json(const PGresult *r, int i)
 	add_str(o, "default_branch", r, i);
 	json_object_object_add(o, "archived", json_object_new_boolean(store_bool(r, i, "archived", false)));
 	json_object_object_add(o, "pending_deletion",
-			       json_object_new_boolean(store_bool(r, i, "marked_for_deletion", false)));
+	                       json_object_new_boolean(store_bool(r, i, "marked_for_deletion", false)));
 	int64_t level = store_i64(r, i, "access_level", 0);
 	json_object_object_add(o, "access_level", level ? json_object_new_int64(level) : NULL);
 	add_str(o, "status", r, i);
@@ -101,7 +101,7 @@ static char *encode_cursor(char kind, const char *key, int64_t id)
 	char *out = malloc(cap);
 	if (out)
 		sodium_bin2base64(out, cap, (const unsigned char *)raw, (size_t)n,
-				  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+		                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
 	return out;
 }
 
@@ -110,9 +110,8 @@ static bool decode_cursor(const char *cursor, char kind, char *key, size_t keyca
 {
 	unsigned char raw[1200];
 	size_t len = 0;
-	if (strlen(cursor) > 1500 ||
-	    sodium_base642bin(raw, sizeof(raw) - 1, cursor, strlen(cursor), NULL, &len, NULL,
-			      sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
+	if (strlen(cursor) > 1500 || sodium_base642bin(raw, sizeof(raw) - 1, cursor, strlen(cursor), NULL, &len, NULL,
+	                                               sodium_base64_VARIANT_URLSAFE_NO_PADDING) != 0)
 		return false;
 	raw[len] = '\0';
 	char *s = (char *)raw;
@@ -145,12 +144,12 @@ static bool known_status(const char *s)
  * The WHERE clause shared by the page and the count. Parameters: $1 q (LIKE pattern), $2 group, $3 group
  * prefix pattern, $4 status, $5 archived, $6 ids (bigint[]).
  */
-#define REPO_FILTER                                                                                               \
-	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                               \
-	" AND ($2::text IS NULL OR namespace_full_path COLLATE \"C\" = $2::text"                                  \
-	"      OR namespace_full_path COLLATE \"C\" LIKE $3::text)"                                               \
-	" AND (CASE WHEN $4::text IS NULL THEN status <> 'removed' ELSE status = $4::text END)"                   \
-	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                     \
+#define REPO_FILTER                                                                                                    \
+	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                                    \
+	" AND ($2::text IS NULL OR namespace_full_path COLLATE \"C\" = $2::text"                                       \
+	"      OR namespace_full_path COLLATE \"C\" LIKE $3::text)"                                                    \
+	" AND (CASE WHEN $4::text IS NULL THEN status <> 'removed' ELSE status = $4::text END)"                        \
+	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                         \
 	" AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))"
 
 /* Storage for the LIKE patterns of a filter's parameters. */
@@ -163,7 +162,7 @@ struct filter_bufs {
  * caller frees it; NULL without an id list). Shared by the page, the count and repos_select(). */
 
 static enum core_status filter_params(const struct repos_filter *f, struct filter_bufs *b, char **ids_out,
-				      const char *p[6])
+                                      const char *p[6])
 {
 	*ids_out = NULL;
 	if (f->q && *f->q) {
@@ -188,7 +187,7 @@ static enum core_status filter_params(const struct repos_filter *f, struct filte
 }
 
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	*out = NULL;
 	char ckey[1100], cid[24], lim[16];
@@ -197,9 +196,9 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	PGresult *r = NULL, *rc = NULL;
 	if (f->status && *f->status && !known_status(f->status)) {
 		snprintf(err, errlen,
-			 "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
-			 "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
-			 f->status);
+		         "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
+		         "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
+		         f->status);
 		return CORE_EINVAL;
 	}
 	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
@@ -266,9 +265,9 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	json_object_object_add(*out, "count", json_object_new_int64(store_i64(rc, 0, "n", 0)));
 	char *next = NULL;
 	if (more)
-		next = encode_cursor(kind,
-				     kind == 'p' ? store_str(r, n - 1, "path_with_namespace") : store_str(r, n - 1, "act_key"),
-				     store_i64(r, n - 1, "id", 0));
+		next = encode_cursor(
+		    kind, kind == 'p' ? store_str(r, n - 1, "path_with_namespace") : store_str(r, n - 1, "act_key"),
+		    store_i64(r, n - 1, "id", 0));
 	json_object_object_add(*out, "next_cursor", next ? json_object_new_string(next) : NULL);
 	free(next);
 out:
@@ -280,7 +279,7 @@ out:
 }
 
 enum core_status repos_select(struct store_conn *c, const struct repos_filter *f, PGresult **res_out, char *err,
-			      size_t errlen)
+                              size_t errlen)
 {
 	*res_out = NULL;
 	char *ids = NULL;
@@ -293,15 +292,15 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 	if (filter_params(f, &bufs, &ids, p) != CORE_OK)
 		return CORE_ENOMEM;
 	enum core_status st = store_exec(c,
-					 "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
-					 " ORDER BY path_with_namespace COLLATE \"C\", id",
-					 6, p, res_out);
+	                                 "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
+	                                 " ORDER BY path_with_namespace COLLATE \"C\", id",
+	                                 6, p, res_out);
 	free(ids);
 	return st;
 }
 
 enum core_status repos_summary(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
-			       size_t errlen)
+                               size_t errlen)
 {
 	*out = NULL;
 	char *ids = NULL;
@@ -319,17 +318,17 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
 	if (st != CORE_OK)
 		goto out;
 	if ((st = store_exec(c,
-			     "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
-			     " GROUP BY status ORDER BY status",
-			     6, p, &rs)) != CORE_OK ||
+	                     "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
+	                     " GROUP BY status ORDER BY status",
+	                     6, p, &rs)) != CORE_OK ||
 	    (st = store_exec(c,
-			     "SELECT f.key, f.value::text AS value, count(*) AS n FROM repo_status"
-			     " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
-			     " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
-			     6, p, &rf)) != CORE_OK)
+	                     "SELECT f.key, f.value::text AS value, count(*) AS n FROM repo_status"
+	                     " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
+	                     " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
+	                     6, p, &rf)) != CORE_OK)
 		goto out;
 	struct json_object *o = json_object_new_object(), *statuses = json_object_new_object(),
-			   *fields = json_object_new_object();
+	                   *fields = json_object_new_object();
 	int64_t total = 0;
 	for (int i = 0; i < PQntuples(rs); i++) {
 		int64_t n = store_i64(rs, i, "n", 0);
@@ -381,19 +380,19 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	PGresult *r = NULL;
 	/* Count repos per namespace once (one scan), then add each namespace to the groups it is in or under:
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
-	enum core_status st = store_query(
-		db,
-		"WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
-		"            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
-		"            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
-		"            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
-		" SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos,"
-		"  coalesce(sum(ns.gated), 0) AS gated"
-		" FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
-		"  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
-		" WHERE g.removed_at IS NULL"
-		" GROUP BY g.id, g.full_path, g.name, g.parent_id ORDER BY g.full_path COLLATE \"C\"",
-		0, NULL, &r);
+	enum core_status st =
+	    store_query(db,
+	                "WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
+	                "            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
+	                "            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
+	                "            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
+	                " SELECT g.id, g.full_path, g.name, g.parent_id, coalesce(sum(ns.n), 0) AS repos,"
+	                "  coalesce(sum(ns.gated), 0) AS gated"
+	                " FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
+	                "  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
+	                " WHERE g.removed_at IS NULL"
+	                " GROUP BY g.id, g.full_path, g.name, g.parent_id ORDER BY g.full_path COLLATE \"C\"",
+	                0, NULL, &r);
 	if (st == CORE_OK) {
 		*out = json_object_new_array();
 		for (int i = 0; i < PQntuples(r); i++) {
@@ -420,21 +419,25 @@ enum core_status repos_history(struct store *db, int64_t id, int limit, struct j
 	snprintf(ids, sizeof(ids), "%lld", (long long)id);
 	snprintf(lim, sizeof(lim), "%d", limit < 1 ? 100 : limit > 500 ? 500 : limit);
 	const char *p[] = {ids, lim};
-	enum core_status st = store_query(
-		db,
-		"SELECT " STORE_TS("h.at") " AS at, h.kind, h.action, h.result, h.message, h.job_id, h.gate_id, h.actor"
-		" FROM repos r, LATERAL ("
-		"  SELECT i.finished_at AS at, 'apply' AS kind, 'apply' AS action, i.result, i.message, i.job_id,"
-		"   NULL::bigint AS gate_id, j.created_by AS actor"
-		"  FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.repo_id = r.id AND i.finished_at IS NOT NULL"
-		"  UNION ALL"
-		"  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description, NULL, g.id, NULL"
-		"  FROM gate_runs g WHERE g.project_id = r.id"
-		"  UNION ALL"
-		"  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor FROM audit_log a"
-		"  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
-		" ) h WHERE r.id = $1 ORDER BY h.at DESC NULLS LAST LIMIT $2::int",
-		2, p, &r);
+	enum core_status st =
+	    store_query(db,
+	                "SELECT " STORE_TS(
+	                    "h.at") " AS at, h.kind, h.action, h.result, h.message, h.job_id, h.gate_id, h.actor"
+	                            " FROM repos r, LATERAL ("
+	                            "  SELECT i.finished_at AS at, 'apply' AS kind, 'apply' AS action, i.result, "
+	                            "i.message, i.job_id,"
+	                            "   NULL::bigint AS gate_id, j.created_by AS actor"
+	                            "  FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.repo_id = r.id AND "
+	                            "i.finished_at IS NOT NULL"
+	                            "  UNION ALL"
+	                            "  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description, "
+	                            "NULL, g.id, NULL"
+	                            "  FROM gate_runs g WHERE g.project_id = r.id"
+	                            "  UNION ALL"
+	                            "  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor FROM audit_log a"
+	                            "  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
+	                            " ) h WHERE r.id = $1 ORDER BY h.at DESC NULLS LAST LIMIT $2::int",
+	                2, p, &r);
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);

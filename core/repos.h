@@ -15,25 +15,25 @@
 #ifndef MRGATE_CORE_REPOS_H
 #define MRGATE_CORE_REPOS_H
 
+#include "status.h"
+#include "store.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "store.h"
-
 enum repos_sort { REPOS_SORT_PATH = 0, REPOS_SORT_ACTIVITY };
 
 struct repos_filter {
-	const char *q;        /* text contained in path_with_namespace (case-insensitive), or NULL */
-	const char *group;    /* a group full path: repos in it and its subgroups, or NULL */
-	const char *status;   /* see repos_status_names, or NULL for every repo not removed */
-	int archived;         /* -1 any, 0 not archived, 1 archived only */
+	const char *q;      /* text contained in path_with_namespace (case-insensitive), or NULL */
+	const char *group;  /* a group full path: repos in it and its subgroups, or NULL */
+	const char *status; /* see repos_status_names, or NULL for every repo not removed */
+	int archived;       /* -1 any, 0 not archived, 1 archived only */
 	enum repos_sort sort;
 	bool descending;
-	const char *cursor;   /* from a previous page's next_cursor, or NULL */
-	int limit;            /* 1..500, default 50 */
-	const int64_t *ids;   /* restrict to these ids (selection), or NULL */
+	const char *cursor; /* from a previous page's next_cursor, or NULL */
+	int limit;          /* 1..500, default 50 */
+	const int64_t *ids; /* restrict to these ids (selection), or NULL */
 	int n_ids;
 };
 
@@ -45,14 +45,14 @@ extern const char *const repos_status_names[];
  * CORE_EINVAL with a message in err for a bad status, sort or cursor.
  */
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
-			    size_t errlen);
+                            size_t errlen);
 
 /*
  * Every repo matching the filter (sort, cursor and limit are ignored), ordered by path, on the caller's connection
  * (inside its transaction): rows id, path_with_namespace, status. *res_out is the caller's (PQclear).
  */
 enum core_status repos_select(struct store_conn *c, const struct repos_filter *f, PGresult **res_out, char *err,
-			      size_t errlen);
+                              size_t errlen);
 
 /*
  * What the repos matching the filter (sort, cursor and limit ignored) have in common, for the Configure dialog
@@ -62,7 +62,7 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
  * status.
  */
 enum core_status repos_summary(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
-			       size_t errlen);
+                               size_t errlen);
 
 /* One repo by GitLab project id; CORE_ENOTFOUND when unknown. */
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);

@@ -4,19 +4,19 @@
  */
 #include "resync.h"
 
-#include <stdio.h>
-#include <string.h>
-#include <time.h>
-
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
 
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
 enum core_status resync_token_health(struct store *db, struct connection_client *cc)
 {
 	struct gitlab_response *resp = NULL;
-	enum core_status st = gitlab_request(connection_client_gitlab(cc), "GET", "/personal_access_tokens/self", NULL,
-					     &resp);
+	enum core_status st =
+	    gitlab_request(connection_client_gitlab(cc), "GET", "/personal_access_tokens/self", NULL, &resp);
 	const char *status = "ok";
 	char problem[300] = "";
 	if (st == CORE_OK) {
@@ -31,16 +31,19 @@ enum core_status resync_token_health(struct store *db, struct connection_client 
 		}
 	} else if (resp && resp->kind == GITLAB_ERR_TOKEN_EXPIRED) {
 		status = "expired";
-		snprintf(problem, sizeof(problem), "the GitLab token is expired: GitLab writes are stopped until the "
-						   "token is updated on the Connection page");
+		snprintf(problem, sizeof(problem),
+		         "the GitLab token is expired: GitLab writes are stopped until the "
+		         "token is updated on the Connection page");
 	} else if (resp && resp->kind == GITLAB_ERR_TOKEN_REVOKED) {
 		status = "revoked";
-		snprintf(problem, sizeof(problem), "the GitLab token was revoked: GitLab writes are stopped until the "
-						   "token is updated on the Connection page");
+		snprintf(problem, sizeof(problem),
+		         "the GitLab token was revoked: GitLab writes are stopped until the "
+		         "token is updated on the Connection page");
 	} else if (resp && resp->kind == GITLAB_ERR_TOKEN_INVALID) {
 		status = "invalid";
-		snprintf(problem, sizeof(problem), "GitLab no longer accepts the token: GitLab writes are stopped until "
-						   "the token is updated on the Connection page");
+		snprintf(problem, sizeof(problem),
+		         "GitLab no longer accepts the token: GitLab writes are stopped until "
+		         "the token is updated on the Connection page");
 	} else {
 		/* GitLab unreachable or an old GitLab without the endpoint: no verdict on the token */
 		gitlab_response_free(resp);
@@ -95,7 +98,7 @@ enum core_status resync_execute(const struct resync_ctx *ctx, int64_t run_id)
 	}
 	struct discovery_counts counts;
 	st = discovery_execute(ctx->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run_id,
-			       ctx->concurrency, NULL, NULL, &counts);
+	                       ctx->concurrency, NULL, NULL, &counts);
 	if (st != CORE_OK)
 		goto out;
 	summary = json_object_new_object();

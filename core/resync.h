@@ -13,13 +13,13 @@
 #ifndef MRGATE_CORE_RESYNC_H
 #define MRGATE_CORE_RESYNC_H
 
-#include <json-c/json.h>
-#include <stdint.h>
-
 #include "connection.h"
 #include "discovery.h"
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdint.h>
 
 struct resync_ctx {
 	struct store *db;
@@ -29,7 +29,7 @@ struct resync_ctx {
 	int concurrency; /* groups listed at once by discovery */
 	/* After a complete discovery; may add fields to summary (owned by the caller of after). May be NULL. */
 	enum core_status (*after)(void *user, struct connection_client *cc, int64_t run_id,
-				  const struct discovery_counts *counts, struct json_object *summary);
+	                          const struct discovery_counts *counts, struct json_object *summary);
 	void *user;
 };
 

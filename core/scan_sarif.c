@@ -183,7 +183,7 @@ static int key_cmp(const void *a, const void *b)
  * members are ignored.
  */
 static bool fingerprint_from_object(char fp[FINDING_FINGERPRINT_LEN + 1], const char *rule, const char *path,
-				    struct json_object *obj)
+                                    struct json_object *obj)
 {
 	if (!obj)
 		return false;
@@ -240,8 +240,7 @@ struct run_ctx {
 };
 
 /* The rule object of a result, or NULL. *bad is set when a reference has the wrong type. */
-static struct json_object *find_rule(const struct run_ctx *rc, struct json_object *res, const char *rule_id,
-				     bool *bad)
+static struct json_object *find_rule(const struct run_ctx *rc, struct json_object *res, const char *rule_id, bool *bad)
 {
 	struct json_object *v, *ref = get_obj(res, "rule");
 	int64_t idx = -1;
@@ -435,17 +434,17 @@ static enum core_status do_result(const struct run_ctx *rc, struct json_object *
 		one_line(ebuf, sizeof(ebuf), dl->text + b, dl->len - b, SCAN_SARIF_EXCERPT_MAX);
 	}
 
-	struct finding f = { .scan_type = rc->opt->scan_type,
-			     .rule_id = rule_id,
-			     .title = tbuf,
-			     .severity = sev,
-			     .path = path,
-			     .line = line,
-			     .excerpt = ebuf };
+	struct finding f = {.scan_type = rc->opt->scan_type,
+	                    .rule_id = rule_id,
+	                    .title = tbuf,
+	                    .severity = sev,
+	                    .path = path,
+	                    .line = line,
+	                    .excerpt = ebuf};
 	if (!fingerprint_from_object(f.fingerprint, rule_id, path, get_obj(res, "partialFingerprints")) &&
 	    !fingerprint_from_object(f.fingerprint, rule_id, path, get_obj(res, "fingerprints"))) {
-		const char *parts[3] = { rule_id, path, dl->text };
-		size_t lens[3] = { strlen(rule_id), strlen(path), dl->len };
+		const char *parts[3] = {rule_id, path, dl->text};
+		size_t lens[3] = {strlen(rule_id), strlen(path), dl->len};
 		findings_fingerprint(f.fingerprint, parts, lens, 3);
 	}
 	s = finding_list_append(rc->out, &f);
@@ -455,9 +454,9 @@ static enum core_status do_result(const struct run_ctx *rc, struct json_object *
 }
 
 enum core_status scan_sarif_parse(const struct scan_sarif_options *opt, const char *json, size_t len,
-				  struct finding_list *out, struct scan_sarif_stats *stats_out)
+                                  struct finding_list *out, struct scan_sarif_stats *stats_out)
 {
-	struct scan_sarif_stats st = { 0 };
+	struct scan_sarif_stats st = {0};
 	if (stats_out)
 		*stats_out = st;
 	if (!opt || !opt->scan_type || !*opt->scan_type || !opt->added || !out || (!json && len))
@@ -502,7 +501,7 @@ enum core_status scan_sarif_parse(const struct scan_sarif_options *opt, const ch
 		if (get_typed(driver, "rules", json_type_array, &rules) == M_WRONG)
 			st.invalid++; /* results are still read, without rule metadata */
 		get_typed(run, "artifacts", json_type_array, &arts);
-		struct run_ctx rc = { opt, rules, arts, out, &st };
+		struct run_ctx rc = {opt, rules, arts, out, &st};
 		size_t n = json_object_array_length(results);
 		for (size_t i = 0; i < n && s == CORE_OK; i++)
 			s = do_result(&rc, json_object_array_get_idx(results, i));

@@ -31,21 +31,21 @@
 #ifndef MRGATE_CORE_SCAN_SARIF_H
 #define MRGATE_CORE_SCAN_SARIF_H
 
-#include <stddef.h>
-
 #include "diff.h"
 #include "findings.h"
 #include "status.h"
 
-#define SCAN_SARIF_MAX_BYTES (64u * 1024 * 1024)
-#define SCAN_SARIF_MAX_DEPTH 64
+#include <stddef.h>
+
+#define SCAN_SARIF_MAX_BYTES   (64u * 1024 * 1024)
+#define SCAN_SARIF_MAX_DEPTH   64
 #define SCAN_SARIF_EXCERPT_MAX 200
-#define SCAN_SARIF_TITLE_MAX 500
+#define SCAN_SARIF_TITLE_MAX   500
 
 struct scan_sarif_options {
-	const char *scan_type;               /* "sast", "iac", ...; required */
-	const struct diff_added_set *added;  /* the MR's added lines; required */
-	const char *root;                    /* optional: absolute path of the scanned tree, for file:///abs URIs */
+	const char *scan_type;              /* "sast", "iac", ...; required */
+	const struct diff_added_set *added; /* the MR's added lines; required */
+	const char *root;                   /* optional: absolute path of the scanned tree, for file:///abs URIs */
 };
 
 struct scan_sarif_stats {
@@ -63,7 +63,7 @@ struct scan_sarif_stats {
  * JSON, has trailing bytes or is not a SARIF log; CORE_ETOOLARGE / CORE_ENOMEM from finding_list_append.
  */
 enum core_status scan_sarif_parse(const struct scan_sarif_options *opt, const char *json, size_t len,
-				  struct finding_list *out, struct scan_sarif_stats *stats_out);
+                                  struct finding_list *out, struct scan_sarif_stats *stats_out);
 
 /* The repository path of a SARIF artifact URI (rules above) into buf. CORE_EINVAL for a bad escape or a NUL,
  * CORE_ETOOLARGE when it does not fit. */

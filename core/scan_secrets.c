@@ -30,12 +30,12 @@
 #include <strings.h>
 
 enum {
-	R_ICASE = 1 << 0,    /* regex and keywords are case-insensitive */
-	R_BSTART = 1 << 1,   /* the match must not follow a word character */
-	R_BEND = 1 << 2,     /* the secret must not be followed by a word character */
-	R_GENERIC = 1 << 3,  /* a keyword/entropy heuristic: key-name checks, values without spaces or URLs */
-	R_PRIVKEY = 1 << 4,  /* a PEM/PGP header: needs key material after it */
-	R_NO_ALLOW = 1 << 5, /* skip the placeholder allowlist and the minimum entropy */
+	R_ICASE = 1 << 0,      /* regex and keywords are case-insensitive */
+	R_BSTART = 1 << 1,     /* the match must not follow a word character */
+	R_BEND = 1 << 2,       /* the secret must not be followed by a word character */
+	R_GENERIC = 1 << 3,    /* a keyword/entropy heuristic: key-name checks, values without spaces or URLs */
+	R_PRIVKEY = 1 << 4,    /* a PEM/PGP header: needs key material after it */
+	R_NO_ALLOW = 1 << 5,   /* skip the placeholder allowlist and the minimum entropy */
 	R_AT_KEYWORD = 1 << 6, /* the regex starts with '^' and is tried only where a keyword occurs */
 	R_SETTER = 1 << 7,     /* the match must follow "set", "with", '.', "->" or a blank: a setter or builder call */
 	R_URL_AUTH = 1 << 8,   /* user:password@host: group 1 the user, a default password is no secret */
@@ -44,22 +44,22 @@ enum {
 };
 #define R_B (R_BSTART | R_BEND)
 
-#define MAX_GROUPS 10
+#define MAX_GROUPS           10
 #define MAX_MATCHES_PER_LINE 64
-#define MAX_TRIES_PER_RULE 256
-#define PEM_MIN_BODY 32       /* base64 characters that count as key material */
-#define PEM_LOOKAHEAD 4       /* added lines after a BEGIN line searched for key material */
-#define PEM_MAX_BODY_LINES 1000
+#define MAX_TRIES_PER_RULE   256
+#define PEM_MIN_BODY         32 /* base64 characters that count as key material */
+#define PEM_LOOKAHEAD        4  /* added lines after a BEGIN line searched for key material */
+#define PEM_MAX_BODY_LINES   1000
 #define SPECIFIC_MIN_ENTROPY 2.5
-#define HEX_MIN_ENTROPY 3.0 /* bits per character a long hex value of a generic rule needs */
+#define HEX_MIN_ENTROPY      3.0 /* bits per character a long hex value of a generic rule needs */
 
 struct rule {
 	struct scan_secrets_rule_info info;
 	const char *regex;
-	const char *keywords;  /* '|'-separated; one must occur (case-insensitive) for the regex to run; NULL: always */
+	const char *keywords; /* '|'-separated; one must occur (case-insensitive) for the regex to run; NULL: always */
 	unsigned flags;
-	signed char groups[3]; /* capture groups holding the secret, the first that matched wins; 0: whole match */
-	signed char key_group; /* generic rules: the group holding the key name */
+	signed char groups[3];      /* capture groups holding the secret, the first that matched wins; 0: whole match */
+	signed char key_group;      /* generic rules: the group holding the key name */
 	signed char unquoted_group; /* generic rules: the group of an unquoted value (stricter checks) */
 	unsigned char min_len;
 	double min_entropy;
@@ -70,354 +70,925 @@ struct rule {
 #define ASSIGN "[\"']?\\]?[ \t]*(=|:=|:|=>|[Vv]alue=)[ \t]*"
 /* A quoted or unquoted value: groups +1 (whole), +2 ("..."), +3 ('...'), +4 (bare). */
 #define VALUE "(\"([^\"]+)\"|'([^']+)'|([^][ \t\"',;&(){}<>`]+))"
-#define GENERIC_VALUE_MAX 256 /* longer values are data, not a credential; checked in code ("{1,256}" is slow in glibc) */
+#define GENERIC_VALUE_MAX                                                                                              \
+	256 /* longer values are data, not a credential; checked in code ("{1,256}" is slow in glibc) */
 
 static const struct rule rules[] = {
-	/* Cloud providers */
-	{ { "aws-access-key-id", "AWS access key ID", SEV_HIGH,
-	    "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids" },
-	  "(AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}", "AKIA|ASIA|ABIA|ACCA|A3T", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "aws-secret-access-key", "AWS secret access key", SEV_CRITICAL,
-	    "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html" },
-	  "aws_?(secret_?access_?key|secret_?key)" ASSIGN "[\"']?([A-Za-z0-9/+]{40})", "aws", R_ICASE | R_BEND,
-	  { 3 }, 0, 0, 0, 3.0 },
-	{ { "gcp-service-account-key", "GCP service account key", SEV_CRITICAL,
-	    "https://cloud.google.com/iam/docs/keys-create-delete#creating" },
-	  "\"private_key_id\"[ \t]*:[ \t]*\"([0-9a-f]{40})\"", "private_key_id", 0, { 1 }, 0, 0, 0, 0 },
-	{ { "gcp-api-key", "Google Cloud API key", SEV_HIGH,
-	    "https://cloud.google.com/docs/authentication/api-keys" },
-	  "AIza[0-9A-Za-z_-]{35}", "AIza", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "gcp-oauth-client-secret", "Google OAuth client secret", SEV_HIGH,
-	    "https://support.google.com/cloud/answer/15549257" },
-	  "GOCSPX-[0-9A-Za-z_-]{28}", "GOCSPX-",
-	  R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "azure-storage-account-key", "Azure storage account key", SEV_CRITICAL,
-	    "https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string" },
-	  "AccountKey=([A-Za-z0-9+/]{86}==)", "AccountKey=", R_BEND, { 1 }, 0, 0, 0, 0 },
-	{ { "azure-sas-token", "Azure shared access signature", SEV_HIGH,
-	    "https://learn.microsoft.com/rest/api/storageservices/create-service-sas" },
-	  "sv=[0-9]{4}-[0-9]{2}-[0-9]{2}&[^ \t\"'<>]*sig=([A-Za-z0-9%+/]{40,}(%3D|=)?)", "sig=", 0, { 1 }, 0, 0, 0, 0 },
-	{ { "azure-ad-client-secret", "Azure AD client secret", SEV_HIGH,
-	    "https://learn.microsoft.com/entra/identity-platform/how-to-add-credentials" },
-	  "[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}", "Q~", R_B, { 0 }, 0, 0, 0, 0 },
-	/* GitLab */
-	{ { "gitlab-pat", "GitLab personal access token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glpat-[0-9A-Za-z_.-]{20,}", "glpat-", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "gitlab-runner-token", "GitLab runner authentication token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glrt-[0-9A-Za-z_.-]{20,}",
-	  "glrt-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "gitlab-runner-registration-token", "GitLab runner registration token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "GR1348941[0-9A-Za-z_-]{20}", "GR1348941", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "gitlab-deploy-token", "GitLab deploy token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "gldt-[0-9A-Za-z_.-]{20,}", "gldt-", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "gitlab-pipeline-trigger-token", "GitLab pipeline trigger token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glptt-[0-9A-Za-z_.-]{20,}",
-	  "glptt-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "gitlab-feed-token", "GitLab feed token", SEV_MEDIUM,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glft-[0-9A-Za-z_.-]{20,}", "glft-", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "gitlab-oauth-app-secret", "GitLab OAuth application secret", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "gloas-[0-9a-f]{64}", "gloas-",
-	  R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "gitlab-ci-job-token", "GitLab CI/CD job token", SEV_MEDIUM,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glcbt-[0-9A-Za-z_.-]{20,}", "glcbt-", R_B,
-	  { 0 }, 0, 0, 0, 0 },
-	{ { "gitlab-agent-token", "GitLab agent for Kubernetes token", SEV_HIGH,
-	    "https://docs.gitlab.com/security/tokens/#token-prefixes" },
-	  "glagent-[0-9A-Za-z_-]{50}",
-	  "glagent-", R_B, { 0 }, 0, 0, 0, 0 },
-	/* GitHub */
-	{ { "github-pat", "GitHub personal access token", SEV_HIGH,
-	    "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/" },
-	  "ghp_[0-9A-Za-z]{36}", "ghp_", R_B, { 0 }, 0, 0,
-	  0, 0 },
-	{ { "github-oauth-token", "GitHub OAuth access token", SEV_HIGH,
-	    "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/" },
-	  "gho_[0-9A-Za-z]{36}", "gho_", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "github-user-to-server-token", "GitHub app user-to-server token", SEV_HIGH,
-	    "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/" },
-	  "ghu_[0-9A-Za-z]{36}",
-	  "ghu_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "github-server-to-server-token", "GitHub app installation token", SEV_HIGH,
-	    "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/" },
-	  "ghs_[0-9A-Za-z]{36}",
-	  "ghs_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "github-refresh-token", "GitHub refresh token", SEV_HIGH,
-	    "https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/refreshing-user-access-tokens" },
-	  "ghr_[0-9A-Za-z]{36}[0-9A-Za-z]*", "ghr_", R_B, { 0 }, 0,
-	  0, 0, 0 },
-	{ { "github-fine-grained-pat", "GitHub fine-grained personal access token", SEV_HIGH,
-	    "https://github.blog/security/application-security/introducing-fine-grained-personal-access-tokens-for-github/" },
-	  "github_pat_[0-9A-Za-z]{22}_[0-9A-Za-z]{59}", "github_pat_", R_B, { 0 }, 0, 0, 0, 0 },
-	/* Slack */
-	{ { "slack-bot-token", "Slack bot token", SEV_HIGH,
-	    "https://api.slack.com/concepts/token-types" },
-	  "xoxb-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{24,34}",
-	  "xoxb-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "slack-user-token", "Slack user token", SEV_HIGH, "https://api.slack.com/concepts/token-types" },
-	  "xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{28,34}", "xoxp-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "slack-legacy-token", "Slack workspace or legacy token", SEV_HIGH,
-	    "https://api.slack.com/concepts/token-types" },
-	  "xox[ar]-[0-9A-Za-z-]{30,}",
-	  "xoxa-|xoxr-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "slack-app-token", "Slack app-level token", SEV_HIGH,
-	    "https://api.slack.com/concepts/token-types" },
-	  "xapp-[0-9]-[A-Z0-9]{9,11}-[0-9]{10,13}-[0-9a-z]{64}",
-	  "xapp-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "slack-webhook-url", "Slack incoming webhook URL", SEV_MEDIUM, "https://api.slack.com/messaging/webhooks" },
-	  "hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[0-9A-Za-z]{24})", "hooks.slack.com", R_BEND,
-	  { 1 }, 0, 0, 0, 0 },
-	/* Payment, SaaS and developer platforms */
-	{ { "stripe-secret-key", "Stripe live secret key", SEV_CRITICAL,
-	    "https://docs.stripe.com/keys#obtain-api-keys" },
-	  "sk_live_[0-9A-Za-z]{24,99}", "sk_live_",
-	  R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "stripe-restricted-key", "Stripe live restricted key", SEV_HIGH,
-	    "https://docs.stripe.com/keys#limit-access" },
-	  "rk_live_[0-9A-Za-z]{24,99}",
-	  "rk_live_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "npm-token", "npm access token", SEV_HIGH,
-	    "https://github.blog/changelog/2021-09-23-npm-has-a-new-access-token-format/" },
-	  "npm_[0-9A-Za-z]{36}", "npm_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "pypi-token", "PyPI upload token", SEV_HIGH,
-	    "https://pypi.org/help/#apitoken" },
-	  "pypi-AgEIcHlwaS5vcmc[0-9A-Za-z_-]{50,}", "pypi-AgEI", R_B,
-	  { 0 }, 0, 0, 0, 0 },
-	{ { "twilio-api-key", "Twilio API key", SEV_HIGH,
-	    "https://www.twilio.com/docs/iam/api-keys" },
-	  "SK[0-9a-f]{32}", "SK", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "sendgrid-api-key", "SendGrid API key", SEV_HIGH,
-	    "https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys" },
-	  "SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43}", "SG.",
-	  R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "mailgun-api-key", "Mailgun API key", SEV_HIGH,
-	    "https://documentation.mailgun.com/docs/mailgun/api-reference/authentication" },
-	  "key-[0-9a-f]{32}", "key-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "shopify-token", "Shopify access token or shared secret", SEV_HIGH,
-	    "https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens" },
-	  "shp(at|ca|pa|ss)_[0-9a-fA-F]{32}",
-	  "shpat_|shpca_|shppa_|shpss_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "square-access-token", "Square access token", SEV_HIGH,
-	    "https://developer.squareup.com/docs/build-basics/access-tokens" },
-	  "(sq0atp-[0-9A-Za-z_-]{22}|EAAA[0-9A-Za-z_+=-]{60})",
-	  "sq0atp-|EAAA", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "square-oauth-secret", "Square OAuth secret", SEV_HIGH,
-	    "https://developer.squareup.com/docs/oauth-api/overview" },
-	  "sq0csp-[0-9A-Za-z_-]{43}", "sq0csp-", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "heroku-api-key", "Heroku API key", SEV_HIGH, "https://devcenter.heroku.com/articles/authentication" },
-	  "heroku[A-Za-z0-9_.-]{0,30}" ASSIGN "[\"']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
-	  "heroku", R_ICASE | R_BEND, { 2 }, 0, 0, 0, 0 },
-	{ { "heroku-api-key-v2", "Heroku API key", SEV_HIGH,
-	    "https://devcenter.heroku.com/changelog-items/3173" },
-	  "HRKU-[0-9A-Za-z_-]{60}", "HRKU-", R_B, { 0 }, 0, 0, 0,
-	  0 },
-	{ { "digitalocean-token", "DigitalOcean token", SEV_HIGH,
-	    "https://docs.digitalocean.com/reference/api/create-personal-access-token/" },
-	  "do[opr]_v1_[a-f0-9]{64}", "_v1_", R_B, { 0 }, 0, 0,
-	  0, 0 },
-	{ { "vault-token", "HashiCorp Vault token", SEV_HIGH,
-	    "https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes" },
-	  "hv[sb]\\.[0-9A-Za-z_-]{24,}", "hvs.|hvb.", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "databricks-token", "Databricks access token", SEV_HIGH,
-	    "https://docs.databricks.com/dev-tools/auth/pat.html" },
-	  "dapi[0-9a-f]{32}(-[0-9]+)?", "dapi", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "discord-bot-token", "Discord bot token", SEV_HIGH,
-	    "https://discord.com/developers/docs/reference#authentication" },
-	  "[MNO][A-Za-z0-9_-]{23,25}\\.[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,38}", ".", R_B, { 0 }, 0, 0, 0, 3.5 },
-	{ { "telegram-bot-token", "Telegram bot token", SEV_HIGH,
-	    "https://core.telegram.org/bots/api#authorizing-your-bot" },
-	  "[0-9]{8,10}:AA[0-9A-Za-z_-]{33}", ":AA", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "anthropic-api-key", "Anthropic API key", SEV_HIGH,
-	    "https://docs.anthropic.com/en/api/admin-api/apikeys/get-api-key" },
-	  "sk-ant-(api|admin)[0-9]{2}-[A-Za-z0-9_-]{40,}",
-	  "sk-ant-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "openai-api-key", "OpenAI API key", SEV_HIGH,
-	    "https://platform.openai.com/docs/api-reference/authentication" },
-	  "sk-(proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}", "sk-", R_B, { 0 }, 0,
-	  0, 0, 0 },
-	{ { "huggingface-token", "Hugging Face access token", SEV_HIGH,
-	    "https://huggingface.co/docs/hub/security-tokens" },
-	  "hf_[A-Za-z0-9]{34}", "hf_", R_B, { 0 }, 0, 0,
-	  0, 0 },
-	{ { "atlassian-api-token", "Atlassian API token", SEV_HIGH,
-	    "https://support.atlassian.com/atlassian-account/docs/manage-api-tokens-for-your-atlassian-account/" },
-	  "ATATT3[A-Za-z0-9_=-]{60,}", "ATATT3", R_B, { 0 },
-	  0, 0, 0, 0 },
-	{ { "doppler-token", "Doppler token", SEV_HIGH,
-	    "https://docs.doppler.com/reference/auth-token-formats" },
-	  "dp\\.(pt|st|ct|sa|scim|audit)\\.[A-Za-z0-9]{40,44}", "dp.",
-	  R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "postman-api-key", "Postman API key", SEV_HIGH,
-	    "https://learning.postman.com/docs/developer/postman-api/authentication/" },
-	  "PMAK-[0-9a-f]{24}-[0-9a-f]{34}", "PMAK-", R_B, { 0 }, 0,
-	  0, 0, 0 },
-	{ { "age-secret-key", "age secret key", SEV_CRITICAL,
-	    "https://age-encryption.org/v1" },
-	  "AGE-SECRET-KEY-1[0-9A-Z]{58}", "AGE-SECRET-KEY-", R_B,
-	  { 0 }, 0, 0, 0, 0 },
-	{ { "newrelic-user-key", "New Relic user API key", SEV_HIGH,
-	    "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#user-key" },
-	  "NRAK-[A-Z0-9]{27}", "NRAK-", R_B, { 0 }, 0, 0,
-	  0, 0 },
-	{ { "pulumi-token", "Pulumi access token", SEV_HIGH,
-	    "https://www.pulumi.com/docs/pulumi-cloud/access-management/access-tokens/" },
-	  "pul-[a-f0-9]{40}", "pul-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "terraform-cloud-token", "Terraform Cloud API token", SEV_HIGH,
-	    "https://developer.hashicorp.com/terraform/cloud-docs/users-teams-organizations/api-tokens" },
-	  "[A-Za-z0-9]{14}\\.atlasv1\\.[A-Za-z0-9_=-]{60,70}", ".atlasv1.", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "grafana-service-account-token", "Grafana service account token", SEV_HIGH,
-	    "https://grafana.com/docs/grafana/latest/administration/service-accounts/#service-account-tokens" },
-	  "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}", "glsa_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "linear-api-key", "Linear API key", SEV_HIGH,
-	    "https://linear.app/developers/graphql#personal-api-keys" },
-	  "lin_api_[A-Za-z0-9]{40}", "lin_api_", R_B, { 0 }, 0, 0, 0,
-	  0 },
-	/* Added with the corpus of tests/secrets-corpus: documented prefixes found whatever the key is called */
-	{ { "dockerhub-pat", "Docker Hub access token", SEV_HIGH,
-	    "https://docs.docker.com/security/for-developers/access-tokens/" },
-	  "dckr_(pat|oat)_[A-Za-z0-9_-]{27,}", "dckr_pat_|dckr_oat_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "alibaba-access-key-id", "Alibaba Cloud AccessKey ID", SEV_HIGH,
-	    "https://www.alibabacloud.com/help/en/ram/user-guide/create-an-accesskey-pair" },
-	  "LTAI[A-Za-z0-9]{12,20}", "LTAI", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "newrelic-license-key", "New Relic license (ingest) key", SEV_HIGH,
-	    "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#license-key" },
-	  "[a-f0-9]{36}NRAL", "NRAL", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "newrelic-insert-key", "New Relic insert key", SEV_HIGH,
-	    "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#insights-insert-key" },
-	  "NRII-[A-Za-z0-9_-]{32}", "NRII-", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "datadog-api-key", "Datadog API key", SEV_HIGH,
-	    "https://docs.datadoghq.com/account_management/api-app-keys/" },
-	  "(datadog|dd)[_.-]?api[_.-]?key[A-Za-z0-9_.-]{0,16}" ASSIGN "[\"']?([a-f0-9]{32})",
-	  "datadog|dd_a|dd.a|dd-a|ddapi",
-	  R_ICASE | R_BEND, { 3 }, 0, 0, 0, 3.0 },
-	{ { "datadog-app-key", "Datadog application key", SEV_HIGH,
-	    "https://docs.datadoghq.com/account_management/api-app-keys/#application-keys" },
-	  "(datadog|dd)[_.-]?app(lication)?[_.-]?key[A-Za-z0-9_.-]{0,16}" ASSIGN "[\"']?([a-f0-9]{40})",
-	  "datadog|dd_a|dd.a|dd-a|ddapp", R_ICASE | R_BEND, { 4 }, 0, 0, 0, 3.0 },
-	{ { "dynatrace-token", "Dynatrace API token", SEV_HIGH,
-	    "https://docs.dynatrace.com/docs/manage/identity-access-management/access-tokens-and-oauth-clients/access-tokens#token-format" },
-	  "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}", "dt0c01.", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "grafana-cloud-token", "Grafana Cloud access policy token", SEV_HIGH,
-	    "https://grafana.com/docs/grafana-cloud/security-and-account-management/authentication-and-permissions/access-policies/" },
-	  "glc_[A-Za-z0-9+/]{32,}={0,2}", "glc_", R_BSTART, { 0 }, 0, 0, 0, 0 },
-	{ { "sentry-user-token", "Sentry user auth token", SEV_HIGH, "https://docs.sentry.io/account/auth-tokens/" },
-	  "sntryu_[a-f0-9]{64}", "sntryu_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "sentry-org-token", "Sentry organization auth token", SEV_HIGH,
-	    "https://docs.sentry.io/account/auth-tokens/" },
-	  "sntrys_eyJ[A-Za-z0-9_=+/-]{50,}", "sntrys_", R_BSTART, { 0 }, 0, 0, 0, 0 },
-	{ { "stripe-webhook-secret", "Stripe webhook signing secret", SEV_HIGH,
-	    "https://docs.stripe.com/webhooks#verify-official-libraries" },
-	  "whsec_[A-Za-z0-9]{32,}", "whsec_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "mailchimp-api-key", "Mailchimp API key", SEV_HIGH,
-	    "https://mailchimp.com/developer/marketing/guides/quick-start/#generate-your-api-key" },
-	  "[a-f0-9]{32}-us[0-9]{1,2}", "-us", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "mapbox-secret-token", "Mapbox secret access token", SEV_HIGH,
-	    "https://docs.mapbox.com/accounts/guides/tokens/#token-format" },
-	  "sk\\.eyJ[A-Za-z0-9_-]{20,}\\.[A-Za-z0-9_-]{20,}", "sk.eyJ", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "planetscale-token", "PlanetScale token or password", SEV_HIGH,
-	    "https://planetscale.com/docs/concepts/service-tokens" },
-	  "pscale_(tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,64}", "pscale_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "rubygems-api-key", "RubyGems API key", SEV_HIGH, "https://guides.rubygems.org/api-key-scopes/" },
-	  "rubygems_[a-f0-9]{48}", "rubygems_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "clojars-token", "Clojars deploy token", SEV_HIGH,
-	    "https://github.com/clojars/clojars-web/wiki/Deploy-Tokens" },
-	  "CLOJARS_[a-z0-9]{60}", "CLOJARS_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "buildkite-token", "Buildkite API access token", SEV_HIGH,
-	    "https://buildkite.com/docs/apis/managing-api-tokens" },
-	  "bkua_[a-f0-9]{40}", "bkua_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "supabase-token", "Supabase access token", SEV_HIGH,
-	    "https://supabase.com/docs/reference/api/introduction#authentication" },
-	  "sbp_[a-f0-9]{40}", "sbp_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "shippo-api-token", "Shippo live API token", SEV_HIGH,
-	    "https://docs.goshippo.com/docs/guides_general/authentication/" },
-	  "shippo_live_[a-f0-9]{40}", "shippo_live_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "groq-api-key", "Groq API key", SEV_HIGH, "https://console.groq.com/docs/quickstart" },
-	  "gsk_[A-Za-z0-9]{52}", "gsk_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "replicate-api-token", "Replicate API token", SEV_HIGH,
-	    "https://replicate.com/docs/topics/security/api-tokens" },
-	  "r8_[A-Za-z0-9]{37}", "r8_", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "perplexity-api-key", "Perplexity API key", SEV_HIGH, "https://docs.perplexity.ai/guides/getting-started" },
-	  "pplx-[A-Za-z0-9]{48}", "pplx-", R_B, { 0 }, 0, 0, 0, 0 },
-	/* Private keys (key material must follow) */
-	{ { "private-key-rsa", "RSA private key", SEV_CRITICAL,
-	    "https://www.rfc-editor.org/rfc/rfc8017#appendix-A.1.2" },
-	  "-----BEGIN RSA PRIVATE KEY-----", "PRIVATE KEY",
-	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-ec", "EC private key", SEV_CRITICAL,
-	    "https://www.rfc-editor.org/rfc/rfc5915" },
-	  "-----BEGIN EC PRIVATE KEY-----", "PRIVATE KEY",
-	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-dsa", "DSA private key", SEV_CRITICAL,
-	    "https://www.rfc-editor.org/rfc/rfc7468" },
-	  "-----BEGIN DSA PRIVATE KEY-----", "PRIVATE KEY",
-	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-openssh", "OpenSSH private key", SEV_CRITICAL,
-	    "https://github.com/openssh/openssh-portable/blob/master/PROTOCOL.key" },
-	  "-----BEGIN OPENSSH PRIVATE KEY-----",
-	  "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-pgp", "PGP private key block", SEV_CRITICAL,
-	    "https://www.rfc-editor.org/rfc/rfc4880#section-6.2" },
-	  "-----BEGIN PGP PRIVATE KEY BLOCK-----",
-	  "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-pkcs8", "PKCS#8 private key", SEV_CRITICAL,
-	    "https://www.rfc-editor.org/rfc/rfc7468#section-10" },
-	  "-----BEGIN PRIVATE KEY-----", "PRIVATE KEY",
-	  R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	{ { "private-key-pkcs8-encrypted", "Encrypted PKCS#8 private key", SEV_HIGH,
-	    "https://www.rfc-editor.org/rfc/rfc7468#section-11" },
-	  "-----BEGIN ENCRYPTED PRIVATE KEY-----", "PRIVATE KEY", R_PRIVKEY | R_NO_ALLOW, { 0 }, 0, 0, 0, 0 },
-	/* Tokens (JWT) and credentials in URLs */
-	{ { "jwt", "JSON Web Token", SEV_MEDIUM,
-	    "https://www.rfc-editor.org/rfc/rfc7519#section-3" },
-	  "eyJ[A-Za-z0-9_-]{10,}\\.eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{16,}",
-	  "eyJ", R_B, { 0 }, 0, 0, 0, 0 },
-	{ { "url-basic-auth", "Password in URL", SEV_HIGH, "https://www.rfc-editor.org/rfc/rfc3986#section-3.2.1" },
-	  "[A-Za-z][A-Za-z0-9+.-]{1,20}://([^]:/@[ \t\"'<>]{1,128}):([^][@/ \t\"'<>]{3,128})@[A-Za-z0-9.-]+", "://",
-	  R_URL_AUTH,
-	  { 2 }, 0, 0, 0, 0 },
-	{ { "http-authorization-header", "Credentials in an HTTP Authorization header", SEV_HIGH,
-	    "https://www.rfc-editor.org/rfc/rfc9110#section-11.6.2" },
-	  "^(authorization)[\"']?\\]?[ \t]*[:=][ \t]*[\"']?(bearer|basic|token)[ \t]+([A-Za-z0-9._~+/=-]{16,})",
-	  "authorization", R_ICASE | R_GENERIC | R_AT_KEYWORD | R_BASIC_AUTH, { 3 }, 1, 0, 16, 3.5 },
-	{ { "netrc-password", "Password in a .netrc entry", SEV_HIGH,
-	    "https://www.gnu.org/software/inetutils/manual/html_node/The-_002enetrc-file.html" },
-	  "(machine|login)[ \t]+[^ \t]+[ \t]+(login[ \t]+[^ \t]+[ \t]+)?password[ \t]+([^ \t\"']+)", "password",
-	  R_BSTART, { 3 }, 0, 0, 8, 3.0 },
-	{ { "docker-config-auth", "Registry credentials in a Docker config.json", SEV_HIGH,
-	    "https://docs.docker.com/reference/cli/docker/login/#credential-stores" },
-	  "\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{12,}={0,2})\"", "\"auth\"", R_BASIC_AUTH, { 1 }, 0, 0, 12, 3.0 },
-	{ { "password-call-argument", "Hard-coded password passed to a setter", SEV_MEDIUM,
-	    "https://cwe.mitre.org/data/definitions/259.html" },
-	  "^(password)[ \t]*\\([ \t]*(\"([^\"]+)\"|'([^']+)')[ \t]*[),]", "password",
-	  R_ICASE | R_GENERIC | R_AT_KEYWORD | R_SETTER, { 3, 4 }, 1, 0, 8, 3.0 },
-	/* Generic heuristics: keep last */
-	{ { "generic-password", "Hard-coded password", SEV_MEDIUM, "https://cwe.mitre.org/data/definitions/259.html" },
-	  "^((password|passwd|passphrase|pwd)[A-Za-z0-9_.-]*|pass([_.-][A-Za-z0-9_.-]*)?)" ASSIGN VALUE, "pass|pwd",
-	  R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND, { 6, 7, 8 }, 1, 8, 8, 3.0 },
-	{ { "generic-secret", "Hard-coded secret or token", SEV_MEDIUM,
-	    "https://cwe.mitre.org/data/definitions/798.html" },
-	  "^((secret|token|api[_.-]?key|access[_.-]?key|auth[_.-]?key|private[_.-]?key|credential|"
-	  "(encryption|signing|master)[_.-]?key)"
-	  "[A-Za-z0-9_.-]*)" ASSIGN VALUE,
-	  "secret|token|api|access|auth|private|credential|encryption|signing|master",
-	  R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND,
-	  { 6, 7, 8 }, 1, 8, 16,
-	  3.5 },
+    /* Cloud providers */
+    {{"aws-access-key-id", "AWS access key ID", SEV_HIGH,
+      "https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_identifiers.html#identifiers-unique-ids"},
+     "(AKIA|ASIA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16}",
+     "AKIA|ASIA|ABIA|ACCA|A3T",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"aws-secret-access-key", "AWS secret access key", SEV_CRITICAL,
+      "https://docs.aws.amazon.com/IAM/latest/UserGuide/id_credentials_access-keys.html"},
+     "aws_?(secret_?access_?key|secret_?key)" ASSIGN "[\"']?([A-Za-z0-9/+]{40})",
+     "aws",
+     R_ICASE | R_BEND,
+     {3},
+     0,
+     0,
+     0,
+     3.0},
+    {{"gcp-service-account-key", "GCP service account key", SEV_CRITICAL,
+      "https://cloud.google.com/iam/docs/keys-create-delete#creating"},
+     "\"private_key_id\"[ \t]*:[ \t]*\"([0-9a-f]{40})\"",
+     "private_key_id",
+     0,
+     {1},
+     0,
+     0,
+     0,
+     0},
+    {{"gcp-api-key", "Google Cloud API key", SEV_HIGH, "https://cloud.google.com/docs/authentication/api-keys"},
+     "AIza[0-9A-Za-z_-]{35}",
+     "AIza",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gcp-oauth-client-secret", "Google OAuth client secret", SEV_HIGH,
+      "https://support.google.com/cloud/answer/15549257"},
+     "GOCSPX-[0-9A-Za-z_-]{28}",
+     "GOCSPX-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"azure-storage-account-key", "Azure storage account key", SEV_CRITICAL,
+      "https://learn.microsoft.com/azure/storage/common/storage-configure-connection-string"},
+     "AccountKey=([A-Za-z0-9+/]{86}==)",
+     "AccountKey=",
+     R_BEND,
+     {1},
+     0,
+     0,
+     0,
+     0},
+    {{"azure-sas-token", "Azure shared access signature", SEV_HIGH,
+      "https://learn.microsoft.com/rest/api/storageservices/create-service-sas"},
+     "sv=[0-9]{4}-[0-9]{2}-[0-9]{2}&[^ \t\"'<>]*sig=([A-Za-z0-9%+/]{40,}(%3D|=)?)",
+     "sig=",
+     0,
+     {1},
+     0,
+     0,
+     0,
+     0},
+    {{"azure-ad-client-secret", "Azure AD client secret", SEV_HIGH,
+      "https://learn.microsoft.com/entra/identity-platform/how-to-add-credentials"},
+     "[A-Za-z0-9_~.]{3}[0-9]Q~[A-Za-z0-9_~.-]{31,34}",
+     "Q~",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* GitLab */
+    {{"gitlab-pat", "GitLab personal access token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glpat-[0-9A-Za-z_.-]{20,}",
+     "glpat-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-runner-token", "GitLab runner authentication token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glrt-[0-9A-Za-z_.-]{20,}",
+     "glrt-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-runner-registration-token", "GitLab runner registration token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "GR1348941[0-9A-Za-z_-]{20}",
+     "GR1348941",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-deploy-token", "GitLab deploy token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "gldt-[0-9A-Za-z_.-]{20,}",
+     "gldt-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-pipeline-trigger-token", "GitLab pipeline trigger token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glptt-[0-9A-Za-z_.-]{20,}",
+     "glptt-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-feed-token", "GitLab feed token", SEV_MEDIUM, "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glft-[0-9A-Za-z_.-]{20,}",
+     "glft-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-oauth-app-secret", "GitLab OAuth application secret", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "gloas-[0-9a-f]{64}",
+     "gloas-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-ci-job-token", "GitLab CI/CD job token", SEV_MEDIUM,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glcbt-[0-9A-Za-z_.-]{20,}",
+     "glcbt-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"gitlab-agent-token", "GitLab agent for Kubernetes token", SEV_HIGH,
+      "https://docs.gitlab.com/security/tokens/#token-prefixes"},
+     "glagent-[0-9A-Za-z_-]{50}",
+     "glagent-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* GitHub */
+    {{"github-pat", "GitHub personal access token", SEV_HIGH,
+      "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/"},
+     "ghp_[0-9A-Za-z]{36}",
+     "ghp_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"github-oauth-token", "GitHub OAuth access token", SEV_HIGH,
+      "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/"},
+     "gho_[0-9A-Za-z]{36}",
+     "gho_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"github-user-to-server-token", "GitHub app user-to-server token", SEV_HIGH,
+      "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/"},
+     "ghu_[0-9A-Za-z]{36}",
+     "ghu_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"github-server-to-server-token", "GitHub app installation token", SEV_HIGH,
+      "https://github.blog/engineering/platform-security/behind-githubs-new-authentication-token-formats/"},
+     "ghs_[0-9A-Za-z]{36}",
+     "ghs_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"github-refresh-token", "GitHub refresh token", SEV_HIGH,
+      "https://docs.github.com/apps/creating-github-apps/authenticating-with-a-github-app/"
+      "refreshing-user-access-tokens"},
+     "ghr_[0-9A-Za-z]{36}[0-9A-Za-z]*",
+     "ghr_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"github-fine-grained-pat", "GitHub fine-grained personal access token", SEV_HIGH,
+      "https://github.blog/security/application-security/introducing-fine-grained-personal-access-tokens-for-github/"},
+     "github_pat_[0-9A-Za-z]{22}_[0-9A-Za-z]{59}",
+     "github_pat_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* Slack */
+    {{"slack-bot-token", "Slack bot token", SEV_HIGH, "https://api.slack.com/concepts/token-types"},
+     "xoxb-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{24,34}",
+     "xoxb-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"slack-user-token", "Slack user token", SEV_HIGH, "https://api.slack.com/concepts/token-types"},
+     "xoxp-[0-9]{10,13}-[0-9]{10,13}-[0-9]{10,13}-[0-9A-Za-z]{28,34}",
+     "xoxp-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"slack-legacy-token", "Slack workspace or legacy token", SEV_HIGH, "https://api.slack.com/concepts/token-types"},
+     "xox[ar]-[0-9A-Za-z-]{30,}",
+     "xoxa-|xoxr-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"slack-app-token", "Slack app-level token", SEV_HIGH, "https://api.slack.com/concepts/token-types"},
+     "xapp-[0-9]-[A-Z0-9]{9,11}-[0-9]{10,13}-[0-9a-z]{64}",
+     "xapp-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"slack-webhook-url", "Slack incoming webhook URL", SEV_MEDIUM, "https://api.slack.com/messaging/webhooks"},
+     "hooks\\.slack\\.com/services/(T[A-Z0-9]{8,12}/B[A-Z0-9]{8,12}/[0-9A-Za-z]{24})",
+     "hooks.slack.com",
+     R_BEND,
+     {1},
+     0,
+     0,
+     0,
+     0},
+    /* Payment, SaaS and developer platforms */
+    {{"stripe-secret-key", "Stripe live secret key", SEV_CRITICAL, "https://docs.stripe.com/keys#obtain-api-keys"},
+     "sk_live_[0-9A-Za-z]{24,99}",
+     "sk_live_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"stripe-restricted-key", "Stripe live restricted key", SEV_HIGH, "https://docs.stripe.com/keys#limit-access"},
+     "rk_live_[0-9A-Za-z]{24,99}",
+     "rk_live_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"npm-token", "npm access token", SEV_HIGH,
+      "https://github.blog/changelog/2021-09-23-npm-has-a-new-access-token-format/"},
+     "npm_[0-9A-Za-z]{36}",
+     "npm_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"pypi-token", "PyPI upload token", SEV_HIGH, "https://pypi.org/help/#apitoken"},
+     "pypi-AgEIcHlwaS5vcmc[0-9A-Za-z_-]{50,}",
+     "pypi-AgEI",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"twilio-api-key", "Twilio API key", SEV_HIGH, "https://www.twilio.com/docs/iam/api-keys"},
+     "SK[0-9a-f]{32}",
+     "SK",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"sendgrid-api-key", "SendGrid API key", SEV_HIGH,
+      "https://www.twilio.com/docs/sendgrid/ui/account-and-settings/api-keys"},
+     "SG\\.[0-9A-Za-z_-]{22}\\.[0-9A-Za-z_-]{43}",
+     "SG.",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"mailgun-api-key", "Mailgun API key", SEV_HIGH,
+      "https://documentation.mailgun.com/docs/mailgun/api-reference/authentication"},
+     "key-[0-9a-f]{32}",
+     "key-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"shopify-token", "Shopify access token or shared secret", SEV_HIGH,
+      "https://shopify.dev/docs/apps/build/authentication-authorization/access-tokens"},
+     "shp(at|ca|pa|ss)_[0-9a-fA-F]{32}",
+     "shpat_|shpca_|shppa_|shpss_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"square-access-token", "Square access token", SEV_HIGH,
+      "https://developer.squareup.com/docs/build-basics/access-tokens"},
+     "(sq0atp-[0-9A-Za-z_-]{22}|EAAA[0-9A-Za-z_+=-]{60})",
+     "sq0atp-|EAAA",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"square-oauth-secret", "Square OAuth secret", SEV_HIGH, "https://developer.squareup.com/docs/oauth-api/overview"},
+     "sq0csp-[0-9A-Za-z_-]{43}",
+     "sq0csp-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"heroku-api-key", "Heroku API key", SEV_HIGH, "https://devcenter.heroku.com/articles/authentication"},
+     "heroku[A-Za-z0-9_.-]{0,30}" ASSIGN "[\"']?([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})",
+     "heroku",
+     R_ICASE | R_BEND,
+     {2},
+     0,
+     0,
+     0,
+     0},
+    {{"heroku-api-key-v2", "Heroku API key", SEV_HIGH, "https://devcenter.heroku.com/changelog-items/3173"},
+     "HRKU-[0-9A-Za-z_-]{60}",
+     "HRKU-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"digitalocean-token", "DigitalOcean token", SEV_HIGH,
+      "https://docs.digitalocean.com/reference/api/create-personal-access-token/"},
+     "do[opr]_v1_[a-f0-9]{64}",
+     "_v1_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"vault-token", "HashiCorp Vault token", SEV_HIGH,
+      "https://developer.hashicorp.com/vault/docs/concepts/tokens#token-prefixes"},
+     "hv[sb]\\.[0-9A-Za-z_-]{24,}",
+     "hvs.|hvb.",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"databricks-token", "Databricks access token", SEV_HIGH, "https://docs.databricks.com/dev-tools/auth/pat.html"},
+     "dapi[0-9a-f]{32}(-[0-9]+)?",
+     "dapi",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"discord-bot-token", "Discord bot token", SEV_HIGH,
+      "https://discord.com/developers/docs/reference#authentication"},
+     "[MNO][A-Za-z0-9_-]{23,25}\\.[A-Za-z0-9_-]{6}\\.[A-Za-z0-9_-]{27,38}",
+     ".",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     3.5},
+    {{"telegram-bot-token", "Telegram bot token", SEV_HIGH, "https://core.telegram.org/bots/api#authorizing-your-bot"},
+     "[0-9]{8,10}:AA[0-9A-Za-z_-]{33}",
+     ":AA",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"anthropic-api-key", "Anthropic API key", SEV_HIGH,
+      "https://docs.anthropic.com/en/api/admin-api/apikeys/get-api-key"},
+     "sk-ant-(api|admin)[0-9]{2}-[A-Za-z0-9_-]{40,}",
+     "sk-ant-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"openai-api-key", "OpenAI API key", SEV_HIGH, "https://platform.openai.com/docs/api-reference/authentication"},
+     "sk-(proj|svcacct|admin)-[A-Za-z0-9_-]{40,}|sk-[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}",
+     "sk-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"huggingface-token", "Hugging Face access token", SEV_HIGH, "https://huggingface.co/docs/hub/security-tokens"},
+     "hf_[A-Za-z0-9]{34}",
+     "hf_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"atlassian-api-token", "Atlassian API token", SEV_HIGH,
+      "https://support.atlassian.com/atlassian-account/docs/manage-api-tokens-for-your-atlassian-account/"},
+     "ATATT3[A-Za-z0-9_=-]{60,}",
+     "ATATT3",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"doppler-token", "Doppler token", SEV_HIGH, "https://docs.doppler.com/reference/auth-token-formats"},
+     "dp\\.(pt|st|ct|sa|scim|audit)\\.[A-Za-z0-9]{40,44}",
+     "dp.",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"postman-api-key", "Postman API key", SEV_HIGH,
+      "https://learning.postman.com/docs/developer/postman-api/authentication/"},
+     "PMAK-[0-9a-f]{24}-[0-9a-f]{34}",
+     "PMAK-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"age-secret-key", "age secret key", SEV_CRITICAL, "https://age-encryption.org/v1"},
+     "AGE-SECRET-KEY-1[0-9A-Z]{58}",
+     "AGE-SECRET-KEY-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"newrelic-user-key", "New Relic user API key", SEV_HIGH,
+      "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#user-key"},
+     "NRAK-[A-Z0-9]{27}",
+     "NRAK-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"pulumi-token", "Pulumi access token", SEV_HIGH,
+      "https://www.pulumi.com/docs/pulumi-cloud/access-management/access-tokens/"},
+     "pul-[a-f0-9]{40}",
+     "pul-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"terraform-cloud-token", "Terraform Cloud API token", SEV_HIGH,
+      "https://developer.hashicorp.com/terraform/cloud-docs/users-teams-organizations/api-tokens"},
+     "[A-Za-z0-9]{14}\\.atlasv1\\.[A-Za-z0-9_=-]{60,70}",
+     ".atlasv1.",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"grafana-service-account-token", "Grafana service account token", SEV_HIGH,
+      "https://grafana.com/docs/grafana/latest/administration/service-accounts/#service-account-tokens"},
+     "glsa_[A-Za-z0-9]{32}_[A-Fa-f0-9]{8}",
+     "glsa_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"linear-api-key", "Linear API key", SEV_HIGH, "https://linear.app/developers/graphql#personal-api-keys"},
+     "lin_api_[A-Za-z0-9]{40}",
+     "lin_api_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* Added with the corpus of tests/secrets-corpus: documented prefixes found whatever the key is called */
+    {{"dockerhub-pat", "Docker Hub access token", SEV_HIGH,
+      "https://docs.docker.com/security/for-developers/access-tokens/"},
+     "dckr_(pat|oat)_[A-Za-z0-9_-]{27,}",
+     "dckr_pat_|dckr_oat_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"alibaba-access-key-id", "Alibaba Cloud AccessKey ID", SEV_HIGH,
+      "https://www.alibabacloud.com/help/en/ram/user-guide/create-an-accesskey-pair"},
+     "LTAI[A-Za-z0-9]{12,20}",
+     "LTAI",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"newrelic-license-key", "New Relic license (ingest) key", SEV_HIGH,
+      "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#license-key"},
+     "[a-f0-9]{36}NRAL",
+     "NRAL",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"newrelic-insert-key", "New Relic insert key", SEV_HIGH,
+      "https://docs.newrelic.com/docs/apis/intro-apis/new-relic-api-keys/#insights-insert-key"},
+     "NRII-[A-Za-z0-9_-]{32}",
+     "NRII-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"datadog-api-key", "Datadog API key", SEV_HIGH, "https://docs.datadoghq.com/account_management/api-app-keys/"},
+     "(datadog|dd)[_.-]?api[_.-]?key[A-Za-z0-9_.-]{0,16}" ASSIGN "[\"']?([a-f0-9]{32})",
+     "datadog|dd_a|dd.a|dd-a|ddapi",
+     R_ICASE | R_BEND,
+     {3},
+     0,
+     0,
+     0,
+     3.0},
+    {{"datadog-app-key", "Datadog application key", SEV_HIGH,
+      "https://docs.datadoghq.com/account_management/api-app-keys/#application-keys"},
+     "(datadog|dd)[_.-]?app(lication)?[_.-]?key[A-Za-z0-9_.-]{0,16}" ASSIGN "[\"']?([a-f0-9]{40})",
+     "datadog|dd_a|dd.a|dd-a|ddapp",
+     R_ICASE | R_BEND,
+     {4},
+     0,
+     0,
+     0,
+     3.0},
+    {{"dynatrace-token", "Dynatrace API token", SEV_HIGH,
+      "https://docs.dynatrace.com/docs/manage/identity-access-management/access-tokens-and-oauth-clients/"
+      "access-tokens#token-format"},
+     "dt0c01\\.[A-Z0-9]{24}\\.[A-Z0-9]{64}",
+     "dt0c01.",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"grafana-cloud-token", "Grafana Cloud access policy token", SEV_HIGH,
+      "https://grafana.com/docs/grafana-cloud/security-and-account-management/authentication-and-permissions/"
+      "access-policies/"},
+     "glc_[A-Za-z0-9+/]{32,}={0,2}",
+     "glc_",
+     R_BSTART,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"sentry-user-token", "Sentry user auth token", SEV_HIGH, "https://docs.sentry.io/account/auth-tokens/"},
+     "sntryu_[a-f0-9]{64}",
+     "sntryu_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"sentry-org-token", "Sentry organization auth token", SEV_HIGH, "https://docs.sentry.io/account/auth-tokens/"},
+     "sntrys_eyJ[A-Za-z0-9_=+/-]{50,}",
+     "sntrys_",
+     R_BSTART,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"stripe-webhook-secret", "Stripe webhook signing secret", SEV_HIGH,
+      "https://docs.stripe.com/webhooks#verify-official-libraries"},
+     "whsec_[A-Za-z0-9]{32,}",
+     "whsec_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"mailchimp-api-key", "Mailchimp API key", SEV_HIGH,
+      "https://mailchimp.com/developer/marketing/guides/quick-start/#generate-your-api-key"},
+     "[a-f0-9]{32}-us[0-9]{1,2}",
+     "-us",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"mapbox-secret-token", "Mapbox secret access token", SEV_HIGH,
+      "https://docs.mapbox.com/accounts/guides/tokens/#token-format"},
+     "sk\\.eyJ[A-Za-z0-9_-]{20,}\\.[A-Za-z0-9_-]{20,}",
+     "sk.eyJ",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"planetscale-token", "PlanetScale token or password", SEV_HIGH,
+      "https://planetscale.com/docs/concepts/service-tokens"},
+     "pscale_(tkn|pw|oauth)_[A-Za-z0-9_.=-]{32,64}",
+     "pscale_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"rubygems-api-key", "RubyGems API key", SEV_HIGH, "https://guides.rubygems.org/api-key-scopes/"},
+     "rubygems_[a-f0-9]{48}",
+     "rubygems_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"clojars-token", "Clojars deploy token", SEV_HIGH, "https://github.com/clojars/clojars-web/wiki/Deploy-Tokens"},
+     "CLOJARS_[a-z0-9]{60}",
+     "CLOJARS_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"buildkite-token", "Buildkite API access token", SEV_HIGH, "https://buildkite.com/docs/apis/managing-api-tokens"},
+     "bkua_[a-f0-9]{40}",
+     "bkua_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"supabase-token", "Supabase access token", SEV_HIGH,
+      "https://supabase.com/docs/reference/api/introduction#authentication"},
+     "sbp_[a-f0-9]{40}",
+     "sbp_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"shippo-api-token", "Shippo live API token", SEV_HIGH,
+      "https://docs.goshippo.com/docs/guides_general/authentication/"},
+     "shippo_live_[a-f0-9]{40}",
+     "shippo_live_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"groq-api-key", "Groq API key", SEV_HIGH, "https://console.groq.com/docs/quickstart"},
+     "gsk_[A-Za-z0-9]{52}",
+     "gsk_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"replicate-api-token", "Replicate API token", SEV_HIGH, "https://replicate.com/docs/topics/security/api-tokens"},
+     "r8_[A-Za-z0-9]{37}",
+     "r8_",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"perplexity-api-key", "Perplexity API key", SEV_HIGH, "https://docs.perplexity.ai/guides/getting-started"},
+     "pplx-[A-Za-z0-9]{48}",
+     "pplx-",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* Private keys (key material must follow) */
+    {{"private-key-rsa", "RSA private key", SEV_CRITICAL, "https://www.rfc-editor.org/rfc/rfc8017#appendix-A.1.2"},
+     "-----BEGIN RSA PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-ec", "EC private key", SEV_CRITICAL, "https://www.rfc-editor.org/rfc/rfc5915"},
+     "-----BEGIN EC PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-dsa", "DSA private key", SEV_CRITICAL, "https://www.rfc-editor.org/rfc/rfc7468"},
+     "-----BEGIN DSA PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-openssh", "OpenSSH private key", SEV_CRITICAL,
+      "https://github.com/openssh/openssh-portable/blob/master/PROTOCOL.key"},
+     "-----BEGIN OPENSSH PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-pgp", "PGP private key block", SEV_CRITICAL, "https://www.rfc-editor.org/rfc/rfc4880#section-6.2"},
+     "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-pkcs8", "PKCS#8 private key", SEV_CRITICAL, "https://www.rfc-editor.org/rfc/rfc7468#section-10"},
+     "-----BEGIN PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"private-key-pkcs8-encrypted", "Encrypted PKCS#8 private key", SEV_HIGH,
+      "https://www.rfc-editor.org/rfc/rfc7468#section-11"},
+     "-----BEGIN ENCRYPTED PRIVATE KEY-----",
+     "PRIVATE KEY",
+     R_PRIVKEY | R_NO_ALLOW,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    /* Tokens (JWT) and credentials in URLs */
+    {{"jwt", "JSON Web Token", SEV_MEDIUM, "https://www.rfc-editor.org/rfc/rfc7519#section-3"},
+     "eyJ[A-Za-z0-9_-]{10,}\\.eyJ[A-Za-z0-9_-]{10,}\\.[A-Za-z0-9_-]{16,}",
+     "eyJ",
+     R_B,
+     {0},
+     0,
+     0,
+     0,
+     0},
+    {{"url-basic-auth", "Password in URL", SEV_HIGH, "https://www.rfc-editor.org/rfc/rfc3986#section-3.2.1"},
+     "[A-Za-z][A-Za-z0-9+.-]{1,20}://([^]:/@[ \t\"'<>]{1,128}):([^][@/ \t\"'<>]{3,128})@[A-Za-z0-9.-]+",
+     "://",
+     R_URL_AUTH,
+     {2},
+     0,
+     0,
+     0,
+     0},
+    {{"http-authorization-header", "Credentials in an HTTP Authorization header", SEV_HIGH,
+      "https://www.rfc-editor.org/rfc/rfc9110#section-11.6.2"},
+     "^(authorization)[\"']?\\]?[ \t]*[:=][ \t]*[\"']?(bearer|basic|token)[ \t]+([A-Za-z0-9._~+/=-]{16,})",
+     "authorization",
+     R_ICASE | R_GENERIC | R_AT_KEYWORD | R_BASIC_AUTH,
+     {3},
+     1,
+     0,
+     16,
+     3.5},
+    {{"netrc-password", "Password in a .netrc entry", SEV_HIGH,
+      "https://www.gnu.org/software/inetutils/manual/html_node/The-_002enetrc-file.html"},
+     "(machine|login)[ \t]+[^ \t]+[ \t]+(login[ \t]+[^ \t]+[ \t]+)?password[ \t]+([^ \t\"']+)",
+     "password",
+     R_BSTART,
+     {3},
+     0,
+     0,
+     8,
+     3.0},
+    {{"docker-config-auth", "Registry credentials in a Docker config.json", SEV_HIGH,
+      "https://docs.docker.com/reference/cli/docker/login/#credential-stores"},
+     "\"auth\"[ \t]*:[ \t]*\"([A-Za-z0-9+/]{12,}={0,2})\"",
+     "\"auth\"",
+     R_BASIC_AUTH,
+     {1},
+     0,
+     0,
+     12,
+     3.0},
+    {{"password-call-argument", "Hard-coded password passed to a setter", SEV_MEDIUM,
+      "https://cwe.mitre.org/data/definitions/259.html"},
+     "^(password)[ \t]*\\([ \t]*(\"([^\"]+)\"|'([^']+)')[ \t]*[),]",
+     "password",
+     R_ICASE | R_GENERIC | R_AT_KEYWORD | R_SETTER,
+     {3, 4},
+     1,
+     0,
+     8,
+     3.0},
+    /* Generic heuristics: keep last */
+    {{"generic-password", "Hard-coded password", SEV_MEDIUM, "https://cwe.mitre.org/data/definitions/259.html"},
+     "^((password|passwd|passphrase|pwd)[A-Za-z0-9_.-]*|pass([_.-][A-Za-z0-9_.-]*)?)" ASSIGN VALUE,
+     "pass|pwd",
+     R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND,
+     {6, 7, 8},
+     1,
+     8,
+     8,
+     3.0},
+    {{"generic-secret", "Hard-coded secret or token", SEV_MEDIUM, "https://cwe.mitre.org/data/definitions/798.html"},
+     "^((secret|token|api[_.-]?key|access[_.-]?key|auth[_.-]?key|private[_.-]?key|credential|"
+     "(encryption|signing|master)[_.-]?key)"
+     "[A-Za-z0-9_.-]*)" ASSIGN VALUE,
+     "secret|token|api|access|auth|private|credential|encryption|signing|master",
+     R_ICASE | R_GENERIC | R_AT_KEYWORD | R_HAND,
+     {6, 7, 8},
+     1,
+     8,
+     16,
+     3.5},
 };
 
 #define RULE_COUNT (sizeof(rules) / sizeof(rules[0]))
@@ -468,7 +1039,7 @@ static void build_kw_index(void)
 			if (kwsets[r].len[w] >= 2)
 				counts[bigram(kwsets[r].word[w])]++;
 			else
-				kw_single[kw_single_count++] = (struct kw_ref){ (unsigned short)r, (unsigned char)w };
+				kw_single[kw_single_count++] = (struct kw_ref){(unsigned short)r, (unsigned char)w};
 	unsigned short at = 0;
 	for (size_t b = 0; b < 65536; b++) {
 		kw_bucket[b] = at;
@@ -479,8 +1050,8 @@ static void build_kw_index(void)
 	for (size_t r = 0; r < RULE_COUNT; r++)
 		for (size_t w = 0; w < kwsets[r].count; w++)
 			if (kwsets[r].len[w] >= 2)
-				kw_refs[counts[bigram(kwsets[r].word[w])]++] = (struct kw_ref){ (unsigned short)r,
-												 (unsigned char)w };
+				kw_refs[counts[bigram(kwsets[r].word[w])]++] =
+				    (struct kw_ref){(unsigned short)r, (unsigned char)w};
 }
 
 /* present[r] = one of rule r's keywords occurs in lower (the line, lower-cased), or rule r has none. */
@@ -565,7 +1136,7 @@ const struct scan_secrets_rule_info *scan_secrets_rule(size_t i)
 
 double scan_secrets_entropy(const char *s, size_t len)
 {
-	size_t counts[256] = { 0 };
+	size_t counts[256] = {0};
 	if (!len)
 		return 0;
 	for (size_t i = 0; i < len; i++)
@@ -601,15 +1172,20 @@ static bool ci_find(const char *h, size_t hl, const char *n, size_t nl)
 /* Placeholder values that are never reported. */
 static bool allowlisted(const char *s, size_t len)
 {
-#define M(x) { x, sizeof(x) - 1 }
+#define M(x)                                                                                                           \
+	{                                                                                                              \
+		x, sizeof(x) - 1                                                                                       \
+	}
 	static const struct {
 		const char *s;
 		size_t len;
-	} markers[] = { M("example"), M("xxxx"), M("changeme"), M("change_me"), M("change-me"), M("placeholder"),
-			M("dummy"), M("redacted"), M("your_"), M("your-"), M("<"), M(">"), M("${"), M("$("), M("{{"),
-			M("}}"), M("%("), M("****"), M("...."), M("process.env"), M("environ"), M("getenv"),
-			M("secrets."), M("vault:"), M("enc["), M("arn:aws:"), M("0123456789"), M("123456789"),
-			M("abcdefghij"), M("replace"), M("not-a-real"), M("not_a_real"), M("_here"), M("-here") };
+	} markers[] = {M("example"),     M("xxxx"),       M("changeme"),  M("change_me"),  M("change-me"),
+	               M("placeholder"), M("dummy"),      M("redacted"),  M("your_"),      M("your-"),
+	               M("<"),           M(">"),          M("${"),        M("$("),         M("{{"),
+	               M("}}"),          M("%("),         M("****"),      M("...."),       M("process.env"),
+	               M("environ"),     M("getenv"),     M("secrets."),  M("vault:"),     M("enc["),
+	               M("arn:aws:"),    M("0123456789"), M("123456789"), M("abcdefghij"), M("replace"),
+	               M("not-a-real"),  M("not_a_real"), M("_here"),     M("-here")};
 #undef M
 	char low[GENERIC_VALUE_MAX + 1];
 	if (len <= GENERIC_VALUE_MAX) {
@@ -648,7 +1224,7 @@ static bool key_is_identifier_id(const char *k, size_t kl)
 	if (kl < 3)
 		return false;
 	bool sep_id = (k[kl - 3] == '_' || k[kl - 3] == '-' || k[kl - 3] == '.') &&
-		      tolower((unsigned char)k[kl - 2]) == 'i' && tolower((unsigned char)k[kl - 1]) == 'd';
+	              tolower((unsigned char)k[kl - 2]) == 'i' && tolower((unsigned char)k[kl - 1]) == 'd';
 	bool camel_id = k[kl - 2] == 'I' && (k[kl - 1] == 'd' || k[kl - 1] == 'D') && islower((unsigned char)k[kl - 3]);
 	if (!sep_id && !camel_id)
 		return false;
@@ -664,13 +1240,16 @@ static bool key_is_identifier_id(const char *k, size_t kl)
 static bool known_doc_example(const char *v, size_t len)
 {
 	static const char *const examples[] = {
-		/* jwt.io's sample token: its payload {"sub":"1234567890","name":"John Doe","iat":1516239022}, and its
-		 * signature */
-		"eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6" "IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ",
-		"SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_" "adQssw5c",
-		/* The Azurite (Azure Storage emulator) account key of devstoreaccount1, the same on every machine:
-		 * https://learn.microsoft.com/azure/storage/common/storage-use-azurite#http-connection-strings */
-		"Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/" "K1SZFPTOtr/KBHBeksoGMGw==",
+	    /* jwt.io's sample token: its payload {"sub":"1234567890","name":"John Doe","iat":1516239022}, and its
+	     * signature */
+	    "eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6"
+	    "IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ",
+	    "SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_"
+	    "adQssw5c",
+	    /* The Azurite (Azure Storage emulator) account key of devstoreaccount1, the same on every machine:
+	     * https://learn.microsoft.com/azure/storage/common/storage-use-azurite#http-connection-strings */
+	    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/"
+	    "K1SZFPTOtr/KBHBeksoGMGw==",
 	};
 	for (size_t i = 0; i < sizeof(examples) / sizeof(examples[0]); i++)
 		if (memmem(v, len, examples[i], strlen(examples[i])))
@@ -686,11 +1265,13 @@ static bool known_doc_example(const char *v, size_t len)
 static bool looks_like_class_name(const char *v, size_t len)
 {
 	static const char *const type_words[] = {
-		"Provider", "Resolver", "Hasher", "Backend", "Authenticator", "Interceptor", "Factory", "Factories",
-		"Filter", "Handler", "Service", "Client", "Manager", "Store", "Encoder", "Validator", "Exception",
-		"Error", "Helper", "Builder", "Adapter", "Strategy", "Impl", "Config", "Configuration", "Controller",
-		"Generator", "Serializer", "Middleware", "Authentication", "Grant", "Source", "Loader", "Repository",
-		"Util", "Utils", "Type", "Policy", "Plugin", "Module", "Interface", "Base", "Wrapper", "Listener" };
+	    "Provider",   "Resolver",       "Hasher",    "Backend",       "Authenticator", "Interceptor", "Factory",
+	    "Factories",  "Filter",         "Handler",   "Service",       "Client",        "Manager",     "Store",
+	    "Encoder",    "Validator",      "Exception", "Error",         "Helper",        "Builder",     "Adapter",
+	    "Strategy",   "Impl",           "Config",    "Configuration", "Controller",    "Generator",   "Serializer",
+	    "Middleware", "Authentication", "Grant",     "Source",        "Loader",        "Repository",  "Util",
+	    "Utils",      "Type",           "Policy",    "Plugin",        "Module",        "Interface",   "Base",
+	    "Wrapper",    "Listener"};
 	size_t b = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (!isalnum((unsigned char)v[i]) && v[i] != '_' && v[i] != '.')
@@ -758,9 +1339,9 @@ static bool looks_like_env_name(const char *v, size_t len)
  * "testpass123", "dave-password"). */
 static bool looks_like_fixture(const char *v, size_t len)
 {
-	static const char *const words[] = { "test", "testing", "tests", "fake", "dummy", "mock", "sample", "fixture",
-					     "stub", "demo", "password", "passwd", "secret", "token" };
-	static const char *const starts[] = { "test", "fake", "dummy", "mock", "sample" };
+	static const char *const words[] = {"test",    "testing", "tests", "fake",     "dummy",  "mock",   "sample",
+	                                    "fixture", "stub",    "demo",  "password", "passwd", "secret", "token"};
+	static const char *const starts[] = {"test", "fake", "dummy", "mock", "sample"};
 	for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++)
 		if (len >= strlen(starts[i]) && strncasecmp(v, starts[i], strlen(starts[i])) == 0)
 			return true;
@@ -815,7 +1396,7 @@ static bool failed_provider_prefix(const char *v, size_t len)
  * sk_test_/rk_test_ keys: https://docs.stripe.com/keys#obtain-api-keys). */
 static bool non_secret_key_prefix(const char *v, size_t len)
 {
-	static const char *const prefixes[] = { "sk_test_", "rk_test_", "pk_test_", "pk_live_" };
+	static const char *const prefixes[] = {"sk_test_", "rk_test_", "pk_test_", "pk_live_"};
 	for (size_t i = 0; i < sizeof(prefixes) / sizeof(prefixes[0]); i++)
 		if (len >= strlen(prefixes[i]) && memcmp(v, prefixes[i], strlen(prefixes[i])) == 0)
 			return true;
@@ -826,9 +1407,9 @@ static bool non_secret_key_prefix(const char *v, size_t len)
  * "app:password123@"): what local development setups and documentation use. */
 static bool default_url_password(const char *user, size_t ul, const char *pw, size_t pl)
 {
-	static const char *const defaults[] = { "password", "passwd", "pass", "pwd", "secret", "guest", "root",
-						"admin", "postgres", "anonymous", "changeme", "test", "mysql", "redis",
-						"user", "demo", "default", "rabbitmq", "mongo", "toor" };
+	static const char *const defaults[] = {
+	    "password", "passwd", "pass",  "pwd",   "secret", "guest", "root",    "admin",    "postgres", "anonymous",
+	    "changeme", "test",   "mysql", "redis", "user",   "demo",  "default", "rabbitmq", "mongo",    "toor"};
 	if (ul == pl && memcmp(user, pw, pl) == 0)
 		return true;
 	size_t stem = pl;
@@ -856,7 +1437,7 @@ static bool basic_default_password(const char *v, size_t len, bool must_decode)
 	b64[len] = '\0';
 	if (sodium_base642bin(bin, sizeof(bin) - 1, b64, len, NULL, &bl, NULL, sodium_base64_VARIANT_ORIGINAL) != 0 &&
 	    sodium_base642bin(bin, sizeof(bin) - 1, b64, len, NULL, &bl, NULL,
-			      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
+	                      sodium_base64_VARIANT_ORIGINAL_NO_PADDING) != 0)
 		return must_decode;
 	const unsigned char *colon = memchr(bin, ':', bl);
 	if (!colon)
@@ -874,17 +1455,16 @@ static bool basic_default_password(const char *v, size_t len, bool must_decode)
 /* Generic rules: key names that hold something other than the secret itself. */
 static bool key_is_metadata(const char *k, size_t kl)
 {
-	static const char *const suffixes[] = { "url", "uri", "path", "file", "name", "type", "length", "len", "size",
-						"field", "label", "header", "endpoint", "prompt", "regex", "pattern",
-						"format", "count", "expiry", "expires", "expiration", "ttl", "timeout",
-						"env", "var", "hint", "placeholder", "mode", "enabled", "policy",
-						"hash", "salt", "question", "reset", "rotation", "validator", "parser",
-						"tokenizer", "tokens", "limit", "index", "lifetime", "min", "max",
-						"changed", "required", "strength", "store", "manager", "sha", "sha1",
-						"sha256", "sha512", "md5", "digest", "checksum", "fingerprint", "class",
-						"backend", "provider", "hasher", "handler", "factory", "filter",
-						"interceptor", "version", "arn", "prefix", "audience", "source",
-						"ref" };
+	static const char *const suffixes[] = {
+	    "url",         "uri",      "path",        "file",      "name",       "type",      "length",   "len",
+	    "size",        "field",    "label",       "header",    "endpoint",   "prompt",    "regex",    "pattern",
+	    "format",      "count",    "expiry",      "expires",   "expiration", "ttl",       "timeout",  "env",
+	    "var",         "hint",     "placeholder", "mode",      "enabled",    "policy",    "hash",     "salt",
+	    "question",    "reset",    "rotation",    "validator", "parser",     "tokenizer", "tokens",   "limit",
+	    "index",       "lifetime", "min",         "max",       "changed",    "required",  "strength", "store",
+	    "manager",     "sha",      "sha1",        "sha256",    "sha512",     "md5",       "digest",   "checksum",
+	    "fingerprint", "class",    "backend",     "provider",  "hasher",     "handler",   "factory",  "filter",
+	    "interceptor", "version",  "arn",         "prefix",    "audience",   "source",    "ref"};
 	while (kl && !isalnum((unsigned char)k[kl - 1]))
 		kl--;
 	if (key_is_identifier_id(k, kl))
@@ -1009,11 +1589,11 @@ static bool pem_body_line(const char *t, size_t len, size_t *b_out, size_t *e_ou
 
 struct match {
 	size_t rule;
-	size_t ms;         /* start of the secret span (redacted) */
-	size_t me;         /* end of the span */
+	size_t ms;          /* start of the secret span (redacted) */
+	size_t me;          /* end of the span */
 	bool pem_multiline; /* fingerprint from the following lines' key material */
-	size_t pem_first;  /* index of the first body line in the added lines */
-	size_t ks, ke;     /* generic rules: the key name [ks, ke) the value was assigned to; ks == ke: none */
+	size_t pem_first;   /* index of the first body line in the added lines */
+	size_t ks, ke;      /* generic rules: the key name [ks, ke) the value was assigned to; ks == ke: none */
 };
 
 /* The context a line is scanned in: the file's added lines, for private keys whose body follows. */
@@ -1164,7 +1744,7 @@ static void shift(regmatch_t *pm, size_t off)
  * the match.
  */
 static size_t consider(size_t ri, const char *t, size_t len, const struct line_ctx *ctx, const regmatch_t *pm,
-		       struct match *m, size_t *n)
+                       struct match *m, size_t *n)
 {
 	const struct rule *r = &rules[ri];
 	size_t ms = (size_t)pm[0].rm_so, me = (size_t)pm[0].rm_eo;
@@ -1184,7 +1764,7 @@ static size_t consider(size_t ri, const char *t, size_t len, const struct line_c
 		return ms + 1;
 	if (!accept(r, t, ss, se, pm))
 		return me;
-	struct match cand = { ri, ss, se, false, 0, 0, 0 };
+	struct match cand = {ri, ss, se, false, 0, 0, 0};
 	if ((r->flags & R_GENERIC) && pm[r->key_group].rm_so >= 0) {
 		cand.ks = (size_t)pm[r->key_group].rm_so;
 		cand.ke = (size_t)pm[r->key_group].rm_eo;
@@ -1259,9 +1839,9 @@ static bool generic_match(const struct rule *r, const char *lower, size_t len, s
 			return false;
 		}
 	} else { /* generic-secret */
-		static const char *const heads[] = { "secret", "token", "credential" };
-		static const char *const before_key[] = { "api", "access", "auth", "private", "encryption", "signing",
-							   "master" };
+		static const char *const heads[] = {"secret", "token", "credential"};
+		static const char *const before_key[] = {"api",        "access",  "auth",  "private",
+		                                         "encryption", "signing", "master"};
 		for (size_t i = 0; i < sizeof(heads) / sizeof(heads[0]) && !k; i++)
 			if (starts_with(l, n, heads[i]))
 				k = strlen(heads[i]);
@@ -1321,9 +1901,9 @@ static bool generic_match(const struct rule *r, const char *lower, size_t len, s
 	}
 	for (int x = 0; x < MAX_GROUPS; x++)
 		pm[x].rm_so = pm[x].rm_eo = -1;
-	pm[0] = (regmatch_t){ (regoff_t)pos, (regoff_t)(pos + end) };
-	pm[1] = (regmatch_t){ (regoff_t)pos, (regoff_t)(pos + k) };
-	pm[g] = (regmatch_t){ (regoff_t)(pos + vs), (regoff_t)(pos + ve) };
+	pm[0] = (regmatch_t){(regoff_t)pos, (regoff_t)(pos + end)};
+	pm[1] = (regmatch_t){(regoff_t)pos, (regoff_t)(pos + k)};
+	pm[g] = (regmatch_t){(regoff_t)(pos + vs), (regoff_t)(pos + ve)};
 	return true;
 }
 
@@ -1393,7 +1973,7 @@ static bool assignment_follows(const char *lower, size_t len, size_t pos)
 
 /* Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. */
 static void match_rule(size_t ri, const char *t, const char *lower, size_t len, const struct line_ctx *ctx,
-		       struct match *m, size_t *n)
+                       struct match *m, size_t *n)
 {
 	const struct rule *r = &rules[ri];
 	regmatch_t pm[MAX_GROUPS];
@@ -1403,11 +1983,12 @@ static void match_rule(size_t ri, const char *t, const char *lower, size_t len, 
 		const struct kw_set *k = &kwsets[ri];
 		for (size_t w = 0; w < k->count; w++) {
 			const char *p = lower, *end = lower + len;
-			while (tries < MAX_TRIES_PER_RULE && (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
+			while (tries < MAX_TRIES_PER_RULE &&
+			       (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
 				size_t pos = (size_t)(p - lower);
 				p++;
 				if ((r->flags & R_SETTER) ? !paren_follows(lower, len, pos + k->len[w])
-							  : !assignment_follows(lower, len, pos))
+				                          : !assignment_follows(lower, len, pos))
 					continue; /* e.g. "api" of "https://api.example.org": no key = value here */
 				tries++;
 				if (r->flags & R_HAND) {
@@ -1482,7 +2063,7 @@ static char *redact(const char *t, size_t len, const struct match *m, size_t n)
 				sp = x;
 				cap_spans = nc;
 			}
-			sp[ns++] = (struct span){ (size_t)(hit - t), (size_t)(hit - t) + sl };
+			sp[ns++] = (struct span){(size_t)(hit - t), (size_t)(hit - t) + sl};
 			p = hit + 1;
 		}
 	}
@@ -1557,12 +2138,12 @@ out:
 }
 
 static void fingerprint_match(char fp[FINDING_FINGERPRINT_LEN + 1], const struct line_ctx *ctx, const char *t,
-			      const struct match *m)
+                              const struct match *m)
 {
 	const char *rid = rules[m->rule].info.id;
 	if (!m->pem_multiline) {
-		const char *parts[3] = { rid, ctx->path, t + m->ms };
-		size_t lens[3] = { strlen(rid), strlen(ctx->path), m->me - m->ms };
+		const char *parts[3] = {rid, ctx->path, t + m->ms};
+		size_t lens[3] = {strlen(rid), strlen(ctx->path), m->me - m->ms};
 		findings_fingerprint(fp, parts, lens, 3);
 		return;
 	}
@@ -1604,15 +2185,15 @@ static void describe_match(char *buf, size_t cap, const char *t, const struct ma
 	size_t vl = x->me - x->ms;
 	if (r->flags & R_PRIVKEY) {
 		snprintf(buf, cap, "%s (rule %s: a BEGIN line followed by %s key material)", r->info.title, r->info.id,
-			 x->pem_multiline ? "lines of" : "its");
+		         x->pem_multiline ? "lines of" : "its");
 		return;
 	}
 	double h = scan_secrets_entropy(t + x->ms, vl);
 	if (!(r->flags & R_GENERIC)) {
 		const char *what = (r->flags & R_URL_AUTH) ? "the password in a URL's user information"
-							     : "the provider's documented format";
+		                                           : "the provider's documented format";
 		snprintf(buf, cap, "%s (rule %s: %s, %zu characters, entropy %.2f bits per character)", r->info.title,
-			 r->info.id, what, vl, h);
+		         r->info.id, what, vl, h);
 		return;
 	}
 	char key[KEY_NAME_SHOWN * 2 + 8] = "";
@@ -1631,13 +2212,13 @@ static void describe_match(char *buf, size_t cap, const char *t, const struct ma
 			memcpy(key + KEY_NAME_SHOWN, "\xe2\x80\xa6", 4); /* "…" and the NUL */
 	}
 	snprintf(buf, cap,
-		 "%s (rule %s: key name \"%s\", value of %zu characters with entropy %.2f bits per character, at least "
-		 "%.1f wanted)",
-		 r->info.title, r->info.id, show ? key : "(not shown)", vl, h, min_entropy_for(r, t + x->ms, vl));
+	         "%s (rule %s: key name \"%s\", value of %zu characters with entropy %.2f bits per character, at least "
+	         "%.1f wanted)",
+	         r->info.title, r->info.id, show ? key : "(not shown)", vl, h, min_entropy_for(r, t + x->ms, vl));
 }
 
 static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const char *text, size_t len,
-				 struct finding_list *out)
+                                 struct finding_list *out)
 {
 	char *copy = NULL, stack_lower[1024], *lower = stack_lower;
 	enum core_status st = CORE_OK;
@@ -1679,13 +2260,13 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 		const struct rule *r = &rules[m[i].rule];
 		char why[512];
 		describe_match(why, sizeof(why), text, m, n, i);
-		struct finding f = { .scan_type = "secrets",
-				     .rule_id = r->info.id,
-				     .title = why,
-				     .severity = r->info.severity,
-				     .path = ctx->path,
-				     .line = line_no,
-				     .excerpt = excerpt };
+		struct finding f = {.scan_type = "secrets",
+		                    .rule_id = r->info.id,
+		                    .title = why,
+		                    .severity = r->info.severity,
+		                    .path = ctx->path,
+		                    .line = line_no,
+		                    .excerpt = excerpt};
 		fingerprint_match(f.fingerprint, ctx, text, &m[i]);
 		st = finding_list_append(out, &f);
 	}
@@ -1704,7 +2285,7 @@ enum core_status scan_secrets_line(const char *path, long line_no, const char *t
 	enum core_status st = scan_secrets_init();
 	if (st != CORE_OK)
 		return st;
-	struct line_ctx ctx = { path, NULL, 0 };
+	struct line_ctx ctx = {path, NULL, 0};
 	return scan_one(&ctx, line_no, text, strlen(text), out);
 }
 
@@ -1714,7 +2295,7 @@ enum core_status scan_secrets_added(const char *path, const struct diff_added *a
 		return CORE_EINVAL;
 	enum core_status st = scan_secrets_init();
 	for (size_t i = 0; i < added->count && st == CORE_OK; i++) {
-		struct line_ctx ctx = { path, added, i };
+		struct line_ctx ctx = {path, added, i};
 		st = scan_one(&ctx, added->lines[i].line, added->lines[i].text, added->lines[i].len, out);
 	}
 	return st;

@@ -35,11 +35,11 @@
 #ifndef MRGATE_CORE_SCAN_SECRETS_H
 #define MRGATE_CORE_SCAN_SECRETS_H
 
-#include <stddef.h>
-
 #include "diff.h"
 #include "findings.h"
 #include "status.h"
+
+#include <stddef.h>
 
 #define SCAN_SECRETS_EXCERPT_MAX 200 /* bytes of excerpt kept around the first secret */
 

@@ -4,13 +4,15 @@
  */
 #include "scanrun.h"
 
+#include "log.h"
+
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
-#include <limits.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,8 +22,6 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "log.h"
 
 #define DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
 
@@ -131,9 +131,8 @@ static void keep_tail(char *tail, size_t cap, const char *data, size_t n)
 			tail[i] = ' ';
 }
 
-enum core_status scanrun_command(const char *command, const char *tree, const char *home,
-				 const char *const *extra_env, int64_t deadline_ms, size_t max_out,
-				 struct scanrun_result *res)
+enum core_status scanrun_command(const char *command, const char *tree, const char *home, const char *const *extra_env,
+                                 int64_t deadline_ms, size_t max_out, struct scanrun_result *res)
 {
 	enum core_status st = CORE_EINTERNAL;
 	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
@@ -359,8 +358,8 @@ static const char *member_path(const char *dir, const char *name, char *buf, siz
 }
 
 enum core_status scanrun_extract_targz(const char *data, size_t len, const char *dir, size_t max_bytes,
-				       size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
-				       char *err, size_t errlen)
+                                       size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
+                                       char *err, size_t errlen)
 {
 	enum core_status st = CORE_EINTERNAL;
 	struct archive *in = NULL, *out = NULL;
@@ -399,7 +398,7 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 			break;
 		if (r < ARCHIVE_WARN) {
 			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-				 archive_error_string(in));
+			         archive_error_string(in));
 			st = CORE_EINVAL;
 			goto out;
 		}
@@ -424,7 +423,8 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 			snprintf(err, errlen, "the repository archive unpacks to more than %zu bytes", max_bytes);
 			goto out;
 		}
-		if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
+		if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) ||
+		    (type != AE_IFREG && type != AE_IFDIR)) {
 			skipped++;
 			total += (size_t)size;
 			archive_read_data_skip(in);
@@ -437,7 +437,7 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 		r = archive_write_header(out, e);
 		if (r < ARCHIVE_WARN) {
 			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-				 archive_error_string(out));
+			         archive_error_string(out));
 			st = CORE_EINVAL;
 			goto out;
 		}
@@ -451,7 +451,7 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 			if (off < 0 || (uint64_t)off + n > (uint64_t)size || total + (uint64_t)off + n > max_bytes) {
 				st = CORE_ETOOLARGE;
 				snprintf(err, errlen, "the repository archive unpacks to more than %zu bytes",
-					 max_bytes);
+				         max_bytes);
 				goto out;
 			}
 			if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN) {
@@ -466,7 +466,7 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 		}
 		if (r != ARCHIVE_EOF) {
 			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-				 archive_error_string(in));
+			         archive_error_string(in));
 			st = CORE_EINVAL;
 			goto out;
 		}
@@ -482,7 +482,7 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 	}
 	if (skipped)
 		log_debug("gate: %zu archive members left out of the tree (links, devices, FIFOs or unsafe names)",
-			  skipped);
+		          skipped);
 	/* GitLab's archives hold one top-level directory: scan below it */
 	DIR *d = opendir(dir);
 	if (d) {

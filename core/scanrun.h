@@ -24,13 +24,13 @@
 #ifndef MRGATE_CORE_SCANRUN_H
 #define MRGATE_CORE_SCANRUN_H
 
+#include "status.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-
-#define SCANRUN_PATH_MAX 512
+#define SCANRUN_PATH_MAX    512
 #define SCANRUN_STDERR_TAIL 600
 #define SCANRUN_MAX_ENTRIES 200000 /* members of a repository archive the gate unpacks */
 
@@ -38,11 +38,11 @@
 int64_t scanrun_now_ms(void);
 
 struct scanrun_result {
-	char *out;          /* stdout, NUL-terminated (owned; never NULL after scanrun_command returned CORE_OK) */
+	char *out; /* stdout, NUL-terminated (owned; never NULL after scanrun_command returned CORE_OK) */
 	size_t out_len;
-	bool out_truncated; /* stdout went over max_out: out holds the first max_out bytes */
-	int exit_code;      /* exit status, or 128 + signal */
-	bool timed_out;     /* killed at the deadline */
+	bool out_truncated;                 /* stdout went over max_out: out holds the first max_out bytes */
+	int exit_code;                      /* exit status, or 128 + signal */
+	bool timed_out;                     /* killed at the deadline */
 	char err_tail[SCANRUN_STDERR_TAIL]; /* the last bytes of stderr, control characters replaced by spaces */
 };
 void scanrun_result_clear(struct scanrun_result *r); /* frees out; the struct may be reused */
@@ -53,9 +53,8 @@ void scanrun_result_clear(struct scanrun_result *r); /* frees out; the struct ma
  * directory for HOME and TMPDIR. CORE_OK when the command ran to its end or was killed at the deadline (look at
  * res->timed_out, res->exit_code); CORE_EINTERNAL when it could not be started (fork, pipes), CORE_ENOMEM.
  */
-enum core_status scanrun_command(const char *command, const char *tree, const char *home,
-				 const char *const *extra_env, int64_t deadline_ms, size_t max_out,
-				 struct scanrun_result *res);
+enum core_status scanrun_command(const char *command, const char *tree, const char *home, const char *const *extra_env,
+                                 int64_t deadline_ms, size_t max_out, struct scanrun_result *res);
 
 /* A new private directory (mode 0700) under $TMPDIR or /tmp: "<base>/mrgate-gate-XXXXXX". */
 enum core_status scanrun_workdir(char *buf, size_t cap);
@@ -70,7 +69,7 @@ void scanrun_rmtree(const char *path);
  * cannot be written, CORE_ENOMEM. On failure dir may hold part of the tree: remove it with scanrun_rmtree().
  */
 enum core_status scanrun_extract_targz(const char *data, size_t len, const char *dir, size_t max_bytes,
-				       size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
-				       char *err, size_t errlen);
+                                       size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
+                                       char *err, size_t errlen);
 
 #endif

@@ -4,15 +4,15 @@
  */
 #include "scheduler.h"
 
+#include "log.h"
+#include "metrics.h"
+#include "settings.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "log.h"
-#include "metrics.h"
-#include "settings.h"
 
 /* Advisory lock key of the scheduler's leadership ("mrgate" + 2); migrations use ...0001. */
 #define LEADER_LOCK_KEY "7242840002"
@@ -21,7 +21,7 @@ struct scheduler {
 	struct scheduler_opts o;
 	char *url;
 	char *instance;
-	PGconn *lead;     /* the connection holding the lock, while leader */
+	PGconn *lead; /* the connection holding the lock, while leader */
 	bool leader;
 	bool stop;
 	pthread_mutex_t lock;
@@ -63,9 +63,9 @@ static bool try_lead(struct scheduler *s)
 	s->leader = true;
 	const char *p[] = {s->instance};
 	store_query(s->o.db,
-		    "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
-		    " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
-		    1, p, NULL);
+	            "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
+	            " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
+	            1, p, NULL);
 	log_info("scheduler: this instance (%s) now leads the scheduled duties", s->instance);
 	return true;
 }
@@ -82,9 +82,9 @@ static bool due(struct scheduler *s)
 	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
 	const char *p[] = {interval};
 	if (store_query(s->o.db,
-			"SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
-			"  AS due FROM scheduler_state WHERE id = 1",
-			1, p, &r) == CORE_OK)
+	                "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
+	                "  AS due FROM scheduler_state WHERE id = 1",
+	                1, p, &r) == CORE_OK)
 		yes = PQntuples(r) == 0 || store_bool(r, 0, "due", true);
 	PQclear(r);
 	return yes;
@@ -99,9 +99,9 @@ static void record(struct scheduler *s, bool started)
 	const char *p[] = {interval};
 	if (started)
 		store_query(s->o.db,
-			    "UPDATE scheduler_state SET last_started_at = now(),"
-			    " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
-			    1, p, NULL);
+		            "UPDATE scheduler_state SET last_started_at = now(),"
+		            " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
+		            1, p, NULL);
 	else
 		store_query(s->o.db, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", 0, NULL, NULL);
 }
@@ -180,16 +180,23 @@ enum core_status scheduler_state_json(struct store *db, struct json_object **out
 {
 	*out = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_query(db,
-					  "SELECT leader, " STORE_TS("leader_since") " AS leader_since,"
-					  " " STORE_TS("last_started_at") " AS last_started_at,"
-					  " " STORE_TS("last_finished_at") " AS last_finished_at,"
-					  " " STORE_TS("next_run_at") " AS next_run_at"
-					  " FROM scheduler_state WHERE id = 1",
-					  0, NULL, &r);
+	enum core_status st = store_query(
+	    db,
+	    "SELECT leader, " STORE_TS(
+	        "leader_since") " AS leader_since,"
+	                        " " STORE_TS(
+	                            "last_started_at") " AS last_started_at,"
+	                                               " " STORE_TS(
+	                                                   "last_finished_at") " AS last_finished_at,"
+	                                                                       " " STORE_TS(
+	                                                                           "next_run_at") " AS next_run_at"
+	                                                                                          " FROM "
+	                                                                                          "scheduler_state "
+	                                                                                          "WHERE id = 1",
+	    0, NULL, &r);
 	if (st == CORE_OK) {
 		static const char *const keys[] = {"leader", "leader_since", "last_started_at", "last_finished_at",
-						   "next_run_at"};
+		                                   "next_run_at"};
 		*out = json_object_new_object();
 		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 			const char *v = PQntuples(r) ? store_str(r, 0, keys[i]) : NULL;

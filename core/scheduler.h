@@ -14,11 +14,11 @@
 #ifndef MRGATE_CORE_SCHEDULER_H
 #define MRGATE_CORE_SCHEDULER_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
 
 struct scheduler_opts {
 	const char *database_url; /* for the leader's own connection */

@@ -4,12 +4,12 @@
  */
 #include "settings.h"
 
+#include "audit.h"
+#include "jsonx.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "audit.h"
-#include "jsonx.h"
 
 static void defaults(struct settings *s, int default_interval)
 {
@@ -36,7 +36,7 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 		if (strcmp(k, "resync_interval") == 0 && jsonx_as_int64(j, &n))
 			out->resync_interval = (int)n;
 		else if (strcmp(k, "auto_gate_new_repos") == 0 && json_object_is_type(j, json_type_boolean) &&
-			 jsonx_as_bool(j, &b))
+		         jsonx_as_bool(j, &b))
 			out->auto_gate_new_repos = b;
 		else if (strcmp(k, "fail_mode") == 0 && jsonx_as_str(j, &sv))
 			out->fail_open = strcmp(sv, "open") == 0;
@@ -65,8 +65,9 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 	const char *s;
 	if (strcmp(key, "resync_interval") == 0) {
 		if (!jsonx_as_int64(v, &n) || n < 10 || n > 604800) {
-			snprintf(err, errlen, "field \"resync_interval\" must be an integer number of seconds from 10 to "
-					      "604800 (7 days)");
+			snprintf(err, errlen,
+			         "field \"resync_interval\" must be an integer number of seconds from 10 to "
+			         "604800 (7 days)");
 			return CORE_EINVAL;
 		}
 		return CORE_OK;
@@ -88,15 +89,17 @@ static enum core_status check_field(const char *key, struct json_object *v, char
 	if (strcmp(key, "hook_mode") == 0) {
 		/* "group" is checked against GitLab (Owner, Premium) by the caller before it is stored */
 		if (!jsonx_as_str(v, &s) || (strcmp(s, "project") != 0 && strcmp(s, "group") != 0)) {
-			snprintf(err, errlen, "field \"hook_mode\" must be \"project\" (one webhook per project) or "
-					      "\"group\" (one group webhook; needs GitLab Premium or Ultimate and an Owner token)");
+			snprintf(err, errlen,
+			         "field \"hook_mode\" must be \"project\" (one webhook per project) or "
+			         "\"group\" (one group webhook; needs GitLab Premium or Ultimate and an Owner token)");
 			return CORE_EINVAL;
 		}
 		return CORE_OK;
 	}
-	snprintf(err, errlen,
-		 "unknown setting \"%.60s\": the settings are resync_interval, auto_gate_new_repos, fail_mode, hook_mode",
-		 key);
+	snprintf(
+	    err, errlen,
+	    "unknown setting \"%.60s\": the settings are resync_interval, auto_gate_new_repos, fail_mode, hook_mode",
+	    key);
 	return CORE_EINVAL;
 }
 
@@ -112,7 +115,7 @@ enum core_status settings_check(struct json_object *obj, char *err, size_t errle
 }
 
 enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,
-			      char *err, size_t errlen)
+                              char *err, size_t errlen)
 {
 	enum core_status st = CORE_OK;
 	json_object_object_foreach(obj, key, val)
@@ -137,9 +140,9 @@ enum core_status settings_put(struct store *db, struct json_object *obj, const c
 			break;
 		const char *p[] = {k2, json_object_to_json_string_ext(v2, JSON_C_TO_STRING_PLAIN)};
 		st = store_exec(c,
-				"INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)"
-				" ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
-				2, p, NULL);
+		                "INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)"
+		                " ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
+		                2, p, NULL);
 	}
 	if (st == CORE_OK) {
 		bj = settings_json(&before);

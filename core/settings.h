@@ -11,11 +11,11 @@
 #ifndef MRGATE_CORE_SETTINGS_H
 #define MRGATE_CORE_SETTINGS_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
 
 struct settings {
 	int resync_interval;      /* seconds between scheduled resyncs, 10..604800 (as MRGATE_RESYNC_INTERVAL) */
@@ -29,7 +29,7 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 
 /* Validate and store the fields present in obj. CORE_EINVAL with a message in err (cap errlen). */
 enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,
-			      char *err, size_t errlen);
+                              char *err, size_t errlen);
 
 /* Only the validation of settings_put (nothing stored). */
 enum core_status settings_check(struct json_object *obj, char *err, size_t errlen);

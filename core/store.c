@@ -4,13 +4,13 @@
  */
 #include "store.h"
 
+#include "log.h"
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "log.h"
 
 struct store_conn {
 	struct store *owner;
@@ -97,7 +97,7 @@ static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 	}
 	/* A safe search_path: our objects live in public; nothing is resolved through a user-writable schema. */
 	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'; "
-				      "SET client_min_messages = warning");
+	                            "SET client_min_messages = warning");
 	PQclear(r);
 	return CORE_OK;
 }
@@ -187,13 +187,13 @@ static enum core_status fail(struct store_conn *c, PGresult *r, const char *sql)
 	/* Unique violations and bad input are the caller's to explain; log the rest. */
 	enum log_level lvl = (st == CORE_ECONFLICT || st == CORE_EINVAL) ? LOG_DEBUG : LOG_ERROR;
 	log_msg(lvl, "statement failed (%s): %s [%.60s]", c->last_sqlstate[0] ? c->last_sqlstate : "no sqlstate",
-		c->last_error, sql);
+	        c->last_error, sql);
 	PQclear(r);
 	return st;
 }
 
 enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
-			    PGresult **res_out)
+                            PGresult **res_out)
 {
 	if (res_out)
 		*res_out = NULL;
@@ -209,7 +209,7 @@ enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, 
 }
 
 enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
-			     PGresult **res_out)
+                             PGresult **res_out)
 {
 	struct store_conn *c = NULL;
 	if (res_out)

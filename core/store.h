@@ -21,11 +21,11 @@
 #ifndef MRGATE_CORE_STORE_H
 #define MRGATE_CORE_STORE_H
 
+#include "status.h"
+
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "status.h"
 
 struct store;
 struct store_conn;
@@ -51,13 +51,13 @@ PGconn *store_pg(struct store_conn *c);
  * error is logged with the statement's first words, never its parameters (they may be secrets).
  */
 enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
-			    PGresult **res_out);
+                            PGresult **res_out);
 /*
  * Borrow a connection, run one statement, return the connection: for the many callers that need a single
  * statement outside a transaction. Same result ownership and errors as store_exec (plus store_get's).
  */
 enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
-			     PGresult **res_out);
+                             PGresult **res_out);
 
 /* "{1,2,3}": the text of a bigint[] parameter for ids; malloc'd (the caller frees), NULL when out of memory. */
 char *store_int64_array(const int64_t *v, size_t n);
@@ -82,9 +82,9 @@ enum core_status store_sqlstate_status(const char *sqlstate);
 
 /* Pool statistics for /metrics. */
 struct store_stats {
-	int open;     /* connections established */
-	int in_use;   /* borrowed right now */
-	int max;      /* pool size */
+	int open;         /* connections established */
+	int in_use;       /* borrowed right now */
+	int max;          /* pool size */
 	long long errors; /* statements that failed */
 	long long reconnects;
 };

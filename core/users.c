@@ -4,23 +4,23 @@
  */
 #include "users.h"
 
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "audit.h"
 #include "crypto.h"
 #include "jsonx.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 /* A user row as JSON, built by PostgreSQL (no secret column is ever selected). */
-#define USER_JSON                                                                                                  \
-	"json_build_object('id', u.id, 'username', u.username, 'role', u.role, 'disabled', u.disabled,"           \
-	" 'created_at', u.created_at, 'updated_at', u.updated_at,"                                                \
-	" 'last_seen_at', (SELECT max(se.last_seen) FROM sessions se WHERE se.user_id = u.id),"                    \
+#define USER_JSON                                                                                                      \
+	"json_build_object('id', u.id, 'username', u.username, 'role', u.role, 'disabled', u.disabled,"                \
+	" 'created_at', u.created_at, 'updated_at', u.updated_at,"                                                     \
+	" 'last_seen_at', (SELECT max(se.last_seen) FROM sessions se WHERE se.user_id = u.id),"                        \
 	" 'tokens', (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id))"
 
-#define TOKEN_JSON                                                                                                 \
-	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name,"             \
+#define TOKEN_JSON                                                                                                     \
+	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name,"                  \
 	" 'hint', t.hint, 'created_at', t.created_at, 'last_used_at', t.last_used_at)"
 
 /* Rows with columns "id" and "j" -> {"items": [...], "next_cursor"}: limit rows of the limit + 1 fetched. */
@@ -63,8 +63,9 @@ enum core_status users_list(struct store *s, int limit, int64_t after_id, struct
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {after, lim};
-	st = store_exec(c, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int",
-			2, p, &r);
+	st = store_exec(
+	    c, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int", 2, p,
+	    &r);
 	if (st == CORE_OK)
 		*out = page_of(r, limit);
 	PQclear(r);
@@ -107,7 +108,7 @@ static enum core_status admins_remain(struct store_conn *c, bool *ok_out)
 {
 	PGresult *r = NULL;
 	enum core_status st =
-		store_exec(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", 0, NULL, &r);
+	    store_exec(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", 0, NULL, &r);
 	*ok_out = st == CORE_OK && store_i64(r, 0, "n", 0) > 0;
 	PQclear(r);
 	return st;
@@ -133,7 +134,7 @@ static struct json_object *audit_view(struct json_object *u)
 }
 
 enum core_status users_update(struct store *s, const char *actor, int64_t actor_id, int64_t id,
-			      const struct users_change *ch, struct json_object **out, char *msg, size_t cap)
+                              const struct users_change *ch, struct json_object **out, char *msg, size_t cap)
 {
 	*out = NULL;
 	msg[0] = '\0';
@@ -163,9 +164,9 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	const char *dis = ch->disabled < 0 ? NULL : ch->disabled ? "true" : "false";
 	const char *p[] = {ids, role, dis, hash};
 	st = store_exec(c,
-			"UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
-			" password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
-			4, p, NULL);
+	                "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
+	                " password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
+	                4, p, NULL);
 	if (st != CORE_OK)
 		goto out;
 	bool ok = false;
@@ -207,8 +208,7 @@ out:
 	return st;
 }
 
-enum core_status users_delete(struct store *s, const char *actor, int64_t actor_id, int64_t id, char *msg,
-			      size_t cap)
+enum core_status users_delete(struct store *s, const char *actor, int64_t actor_id, int64_t id, char *msg, size_t cap)
 {
 	msg[0] = '\0';
 	if (id == actor_id) {
@@ -239,7 +239,7 @@ enum core_status users_delete(struct store *s, const char *actor, int64_t actor_
 	}
 	bv = audit_view(before);
 	st = audit_write(c, actor, "user.delete", json_object_get_string(json_object_object_get(before, "username")),
-			 bv, NULL, NULL);
+	                 bv, NULL, NULL);
 	if (st == CORE_OK)
 		st = store_commit(c);
 out:
@@ -265,10 +265,11 @@ enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64
 	if (st != CORE_OK)
 		return st;
 	const char *p[] = {after, lim, uid};
-	st = store_exec(c,
-			"SELECT t.id, " TOKEN_JSON " AS j FROM api_tokens t JOIN users u ON u.id = t.user_id "
-			"WHERE t.id > $1::bigint AND ($3::bigint = 0 OR t.user_id = $3::bigint) ORDER BY t.id LIMIT $2::int",
-			3, p, &r);
+	st = store_exec(
+	    c,
+	    "SELECT t.id, " TOKEN_JSON " AS j FROM api_tokens t JOIN users u ON u.id = t.user_id "
+	    "WHERE t.id > $1::bigint AND ($3::bigint = 0 OR t.user_id = $3::bigint) ORDER BY t.id LIMIT $2::int",
+	    3, p, &r);
 	if (st == CORE_OK)
 		*out = page_of(r, limit);
 	PQclear(r);
@@ -290,9 +291,9 @@ enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
 		goto out;
 	const char *p[] = {ids};
 	st = store_exec(c,
-			"DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
-			"RETURNING t.name, t.hint, u.username",
-			1, p, &r);
+	                "DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
+	                "RETURNING t.name, t.hint, u.username",
+	                1, p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)

@@ -14,13 +14,13 @@
 #ifndef MRGATE_CORE_USERS_H
 #define MRGATE_CORE_USERS_H
 
-#include <json-c/json.h>
-#include <stdbool.h>
-#include <stdint.h>
-
 #include "auth.h"
 #include "status.h"
 #include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #define USERS_PAGE_MAX 200
 
@@ -39,10 +39,9 @@ struct users_change {
  * user afterwards. CORE_EINVAL for a bad password, CORE_ENOTFOUND, CORE_ECONFLICT (msg says why),
  * CORE_ETHROTTLED when no hashing slot is free. */
 enum core_status users_update(struct store *s, const char *actor, int64_t actor_id, int64_t id,
-			      const struct users_change *ch, struct json_object **out, char *msg, size_t cap);
+                              const struct users_change *ch, struct json_object **out, char *msg, size_t cap);
 /* Delete user id (their sessions and tokens go with them). CORE_ENOTFOUND, CORE_ECONFLICT (msg says why). */
-enum core_status users_delete(struct store *s, const char *actor, int64_t actor_id, int64_t id, char *msg,
-			      size_t cap);
+enum core_status users_delete(struct store *s, const char *actor, int64_t actor_id, int64_t id, char *msg, size_t cap);
 
 /* {"items": [{id, user_id, username, name, hint, created_at, last_used_at}], "next_cursor"}; user_id 0: all. */
 enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64_t user_id, struct json_object **out);

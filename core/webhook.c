@@ -4,18 +4,18 @@
  */
 #include "webhook.h"
 
-#include <ctype.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "crypto.h"
 #include "gate.h"
 #include "jobs.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+
+#include <ctype.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 const char *webhook_outcome_name(enum webhook_outcome o)
 {
@@ -32,27 +32,27 @@ static const struct {
 	const char *header;
 	const char *label;
 } event_labels[] = {
-	{"Merge Request Hook", "merge_request"},
-	{"Push Hook", "push"},
-	{"Tag Push Hook", "tag_push"},
-	{"Note Hook", "note"},
-	{"Confidential Note Hook", "note"},
-	{"Issue Hook", "issue"},
-	{"Confidential Issue Hook", "issue"},
-	{"Pipeline Hook", "pipeline"},
-	{"Job Hook", "job"},
-	{"Wiki Page Hook", "wiki_page"},
-	{"Deployment Hook", "deployment"},
-	{"Release Hook", "release"},
-	{"Milestone Hook", "milestone"},
-	{"Emoji Hook", "emoji"},
-	{"Project Hook", "project"},
-	{"Subgroup Hook", "subgroup"},
-	{"Member Hook", "member"},
-	{"Feature Flag Hook", "feature_flag"},
-	{"Resource Access Token Hook", "resource_access_token"},
-	{"Vulnerability Hook", "vulnerability"},
-	{"System Hook", "system"},
+    {"Merge Request Hook", "merge_request"},
+    {"Push Hook", "push"},
+    {"Tag Push Hook", "tag_push"},
+    {"Note Hook", "note"},
+    {"Confidential Note Hook", "note"},
+    {"Issue Hook", "issue"},
+    {"Confidential Issue Hook", "issue"},
+    {"Pipeline Hook", "pipeline"},
+    {"Job Hook", "job"},
+    {"Wiki Page Hook", "wiki_page"},
+    {"Deployment Hook", "deployment"},
+    {"Release Hook", "release"},
+    {"Milestone Hook", "milestone"},
+    {"Emoji Hook", "emoji"},
+    {"Project Hook", "project"},
+    {"Subgroup Hook", "subgroup"},
+    {"Member Hook", "member"},
+    {"Feature Flag Hook", "feature_flag"},
+    {"Resource Access Token Hook", "resource_access_token"},
+    {"Vulnerability Hook", "vulnerability"},
+    {"System Hook", "system"},
 };
 
 const char *webhook_event_label(const char *event)
@@ -70,8 +70,8 @@ static pthread_once_t metrics_once = PTHREAD_ONCE_INIT;
 static void describe_metrics(void)
 {
 	metrics_describe("mrgate_webhook_events_total", "counter",
-			 "webhook deliveries by event kind and outcome (queued, coalesced, duplicate, ignored, "
-			 "unauthorized, error)");
+	                 "webhook deliveries by event kind and outcome (queued, coalesced, duplicate, ignored, "
+	                 "unauthorized, error)");
 }
 
 static void count_event(const char *label, const char *outcome)
@@ -93,8 +93,7 @@ static bool sha_valid(const char *s)
 	return true;
 }
 
-enum core_status webhook_parse_mr(const struct json_object *payload, struct webhook_mr *out, char *why,
-				  size_t whylen)
+enum core_status webhook_parse_mr(const struct json_object *payload, struct webhook_mr *out, char *why, size_t whylen)
 {
 	memset(out, 0, sizeof(*out));
 	out->action = "";
@@ -139,8 +138,9 @@ enum core_status webhook_parse_mr(const struct json_object *payload, struct webh
 /* A pipeline status of a pipeline that has not finished (GitLab's Ci::HasStatus active and blocked statuses). */
 static bool pipeline_starting(const char *status)
 {
-	static const char *const starting[] = {"created", "waiting_for_resource", "preparing", "pending", "running",
-					       "scheduled", "manual", "waiting_for_callback", NULL};
+	static const char *const starting[] = {
+	    "created", "waiting_for_resource", "preparing", "pending", "running", "scheduled",
+	    "manual",  "waiting_for_callback", NULL};
 	for (int i = 0; starting[i]; i++)
 		if (strcmp(status, starting[i]) == 0)
 			return true;
@@ -186,7 +186,7 @@ static void clean_text(const char *in, char *out, size_t cap)
 }
 
 enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
-				 struct webhook_result *out)
+                                 struct webhook_result *out)
 {
 	enum core_status st;
 	struct json_object *payload = NULL;
@@ -218,7 +218,7 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 	/* 2. what is it */
 	clean_text(d->event ? d->event : "(none)", event_type, sizeof(event_type));
 	bool parsed = d->len > 0 && jsonx_parse(d->body, d->len, &payload) == CORE_OK &&
-		      json_object_is_type(payload, json_type_object);
+	              json_object_is_type(payload, json_type_object);
 	if (!parsed) {
 		snprintf(why, sizeof(why), "body is not a JSON object");
 	} else if (strcmp(label, "project") == 0 || strcmp(label, "system") == 0) {
@@ -233,7 +233,8 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 			snprintf(why, sizeof(why), "%s events are not gated", label);
 		}
 	} else if (strcmp(label, "pipeline") == 0) {
-		/* a new pipeline of a gated repo: hold the verdict in it (core/gatehold.h); the job does the GitLab part */
+		/* a new pipeline of a gated repo: hold the verdict in it (core/gatehold.h); the job does the GitLab
+		 * part */
 		const char *source = "", *pstatus = "", *psha = "";
 		jsonx_path_str(payload, "object_attributes.source", &source);
 		jsonx_path_str(payload, "object_attributes.status", &pstatus);
@@ -246,7 +247,7 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 			snprintf(why, sizeof(why), "external pipelines hold commit statuses, not CI jobs");
 		} else if (!pipeline_starting(pstatus)) {
 			snprintf(why, sizeof(why), "pipeline %s: verdicts are held when a pipeline starts",
-				 pstatus[0] ? pstatus : "(no status)");
+			         pstatus[0] ? pstatus : "(no status)");
 		} else {
 			pipe.sha = psha;
 			st = gate_config_load(db, pipe.project_id, &cfg);
@@ -299,25 +300,26 @@ again:
 		/* one MR's deliveries one at a time, so that superseding sees the other transaction's run */
 		const char *lp[] = {ids[0], ids[1]};
 		st = store_exec(c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))",
-				2, lp, NULL);
+		                2, lp, NULL);
 		if (st != CORE_OK)
 			goto out;
 	}
 	const char *p[] = {key,
-			   uuid[0] ? uuid : NULL,
-			   event_type,
-			   action,
-			   mr.project_id > 0 ? ids[0] : NULL,
-			   mr.iid > 0 ? ids[1] : NULL,
-			   keep ? d->body : NULL,
-			   ids[2],
-			   gate ? NULL : why};
-	st = store_exec(c,
-			"INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid,"
-			" payload, payload_bytes, ignored_reason)"
-			" VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9)"
-			" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-			9, p, &r);
+	                   uuid[0] ? uuid : NULL,
+	                   event_type,
+	                   action,
+	                   mr.project_id > 0 ? ids[0] : NULL,
+	                   mr.iid > 0 ? ids[1] : NULL,
+	                   keep ? d->body : NULL,
+	                   ids[2],
+	                   gate ? NULL : why};
+	st = store_exec(
+	    c,
+	    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid,"
+	    " payload, payload_bytes, ignored_reason)"
+	    " VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9)"
+	    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+	    9, p, &r);
 	if (st == CORE_EINVAL && keep) {
 		/* PostgreSQL refused the body as jsonb (e.g. a lone surrogate escape): record the event without it */
 		store_rollback(c);
@@ -329,7 +331,7 @@ again:
 	if (PQntuples(r) == 0) {
 		out->outcome = WEBHOOK_DUPLICATE;
 		snprintf(out->reason, sizeof(out->reason), "already received (same %s)",
-			 usable_key(d->idempotency_key) ? "Idempotency-Key" : "X-Gitlab-Webhook-UUID");
+		         usable_key(d->idempotency_key) ? "Idempotency-Key" : "X-Gitlab-Webhook-UUID");
 		st = store_commit(c);
 		goto out;
 	}
@@ -338,10 +340,10 @@ again:
 	r = NULL;
 	if (gate) {
 		struct gate_mr_event ev = {.project_id = mr.project_id,
-					   .source_project_id = mr.source_project_id,
-					   .mr_iid = mr.iid,
-					   .head_sha = mr.head_sha,
-					   .source_branch = mr.source_branch};
+		                           .source_project_id = mr.source_project_id,
+		                           .mr_iid = mr.iid,
+		                           .head_sha = mr.head_sha,
+		                           .source_branch = mr.source_branch};
 		bool coalesced = false;
 		st = gate_enqueue(c, &ev, out->event_id, &out->run_id, &coalesced);
 		if (st != CORE_OK)
@@ -358,9 +360,9 @@ again:
 			PGresult *rm = NULL;
 			const char *mp[] = {pp[0], pipe.sha};
 			st = store_exec(c,
-					"SELECT mr_iid FROM gate_runs WHERE project_id = $1::bigint AND head_sha = $2"
-					" ORDER BY id DESC LIMIT 1",
-					2, mp, &rm);
+			                "SELECT mr_iid FROM gate_runs WHERE project_id = $1::bigint AND head_sha = $2"
+			                " ORDER BY id DESC LIMIT 1",
+			                2, mp, &rm);
 			if (st == CORE_OK && PQntuples(rm) > 0)
 				pipe.mr_iid = store_i64(rm, 0, "mr_iid", 0);
 			PQclear(rm);
@@ -369,25 +371,27 @@ again:
 		}
 		if (pipe.mr_iid <= 0) {
 			snprintf(out->reason, sizeof(out->reason), "pipeline %lld: no merge request gate run on %.12s",
-				 (long long)pipe.id, pipe.sha);
+			         (long long)pipe.id, pipe.sha);
 		} else {
 			char params[256];
 			snprintf(params, sizeof(params),
-				 "{\"event\": %lld, \"pipeline_id\": %lld, \"sha\": \"%s\", \"mr_iid\": %lld}",
-				 (long long)out->event_id, (long long)pipe.id, pipe.sha, (long long)pipe.mr_iid);
-			st = jobs_create_in_tx(c, "hold", "system (webhook)", params, &pipe.project_id, 1, &out->job_id);
+			         "{\"event\": %lld, \"pipeline_id\": %lld, \"sha\": \"%s\", \"mr_iid\": %lld}",
+			         (long long)out->event_id, (long long)pipe.id, pipe.sha, (long long)pipe.mr_iid);
+			st =
+			    jobs_create_in_tx(c, "hold", "system (webhook)", params, &pipe.project_id, 1, &out->job_id);
 			if (st != CORE_OK)
 				goto out;
 			out->outcome = WEBHOOK_QUEUED;
-			snprintf(out->reason, sizeof(out->reason), "pipeline %lld of !%lld: holding the verdict (job %lld)",
-				 (long long)pipe.id, (long long)pipe.mr_iid, (long long)out->job_id);
+			snprintf(out->reason, sizeof(out->reason),
+			         "pipeline %lld of !%lld: holding the verdict (job %lld)", (long long)pipe.id,
+			         (long long)pipe.mr_iid, (long long)out->job_id);
 		}
 	} else if (project_event_id > 0) {
 		/* group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a
 		 * deleted one removed; in project mode these events are recorded and ignored */
 		PGresult *rm = NULL;
 		st = store_exec(c, "SELECT 1 FROM settings WHERE key = 'hook_mode' AND value = '\"group\"'::jsonb", 0,
-				NULL, &rm);
+		                NULL, &rm);
 		bool group_mode = st == CORE_OK && PQntuples(rm) > 0;
 		PQclear(rm);
 		if (st != CORE_OK)
@@ -400,16 +404,16 @@ again:
 			char params[64];
 			snprintf(params, sizeof(params), "{\"event\": %lld}", (long long)out->event_id);
 			st = jobs_create_in_tx(c, "onboard", "system (webhook)", params, &project_event_id, 1,
-					       &out->job_id);
+			                       &out->job_id);
 			if (st != CORE_OK)
 				goto out;
 			out->outcome = WEBHOOK_QUEUED;
 			snprintf(out->reason, sizeof(out->reason), "project %s created: onboarding (job %lld)", pid,
-				 (long long)out->job_id);
+			         (long long)out->job_id);
 		} else if (group_mode) {
 			const char *pp[] = {pid};
-			st = store_exec(c, "UPDATE repos SET removed_at = now() WHERE id = $1 AND removed_at IS NULL", 1,
-					pp, NULL);
+			st = store_exec(c, "UPDATE repos SET removed_at = now() WHERE id = $1 AND removed_at IS NULL",
+			                1, pp, NULL);
 			if (st != CORE_OK)
 				goto out;
 			snprintf(out->reason, sizeof(out->reason), "project %s deleted: marked removed", pid);
@@ -431,7 +435,7 @@ out:
 		if (out->outcome == WEBHOOK_QUEUED)
 			gate_kick();
 		log_info("webhook %s: %s%s%s (event %lld, run %lld)", label, webhook_outcome_name(out->outcome),
-			 out->reason[0] ? ": " : "", out->reason, (long long)out->event_id, (long long)out->run_id);
+		         out->reason[0] ? ": " : "", out->reason, (long long)out->event_id, (long long)out->run_id);
 	} else {
 		count_event(label, "error");
 		log_error("could not record a %s webhook delivery: %s", label, core_status_code(st));

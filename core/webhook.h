@@ -26,16 +26,16 @@
 #ifndef MRGATE_CORE_WEBHOOK_H
 #define MRGATE_CORE_WEBHOOK_H
 
+#include "status.h"
+#include "store.h"
+
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-#include "status.h"
-#include "store.h"
-
 #define WEBHOOK_PAYLOAD_KEEP (256u * 1024)
-#define WEBHOOK_KEY_MAX 200 /* longer Idempotency-Key / UUID values are refused as keys (not stored) */
+#define WEBHOOK_KEY_MAX      200 /* longer Idempotency-Key / UUID values are refused as keys (not stored) */
 
 struct webhook_delivery {
 	const char *token;           /* X-Gitlab-Token, or NULL */
@@ -51,10 +51,10 @@ const char *webhook_outcome_name(enum webhook_outcome o); /* "queued", "coalesce
 
 struct webhook_result {
 	enum webhook_outcome outcome;
-	int64_t event_id;    /* 0 for a duplicate */
-	int64_t run_id;      /* the gate run queued (or joined), else 0 */
-	int64_t job_id;      /* the "onboard" (project_create) or "hold" (pipeline) job created (wake the runner), or 0 */
-	char reason[256];    /* why an event was ignored */
+	int64_t event_id; /* 0 for a duplicate */
+	int64_t run_id;   /* the gate run queued (or joined), else 0 */
+	int64_t job_id;   /* the "onboard" (project_create) or "hold" (pipeline) job created (wake the runner), or 0 */
+	char reason[256]; /* why an event was ignored */
 	char event_label[32]; /* the event kind for metrics: merge_request, push, note, ..., other */
 };
 
@@ -65,7 +65,7 @@ struct webhook_result {
  * event could not be recorded (the caller answers 5xx so that GitLab retries).
  */
 enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
-				 struct webhook_result *out);
+                                 struct webhook_result *out);
 
 /* --- pure helpers (exposed for tests) --------------------------------------------------------------------------- */
 
@@ -73,16 +73,15 @@ struct webhook_mr {
 	int64_t project_id;        /* object_attributes.target_project_id, else project.id */
 	int64_t source_project_id; /* object_attributes.source_project_id, else project_id */
 	int64_t iid;
-	const char *action;        /* "" when absent */
-	const char *state;         /* "" when absent */
-	const char *head_sha;      /* object_attributes.last_commit.id */
+	const char *action;   /* "" when absent */
+	const char *state;    /* "" when absent */
+	const char *head_sha; /* object_attributes.last_commit.id */
 	const char *source_branch;
 	bool has_oldrev;
 };
 
 /* Read a merge request payload; CORE_EINVAL with why for a missing or mistyped field. */
-enum core_status webhook_parse_mr(const struct json_object *payload, struct webhook_mr *out, char *why,
-				  size_t whylen);
+enum core_status webhook_parse_mr(const struct json_object *payload, struct webhook_mr *out, char *why, size_t whylen);
 /* open, reopen, or update with oldrev, on an open MR. why says what else it is. */
 bool webhook_mr_changes_code(const struct webhook_mr *m, char *why, size_t whylen);
 /* The metrics label of an X-Gitlab-Event value ("Merge Request Hook" -> "merge_request"; unknown -> "other"). */

@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake pkg-config
+  build-essential cmake pkg-config clang-format
   libarchive-dev libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-client-15
   curl ca-certificates openssl

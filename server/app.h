@@ -6,12 +6,12 @@
 #ifndef MRGATE_SERVER_APP_H
 #define MRGATE_SERVER_APP_H
 
-#include <stdbool.h>
-#include <time.h>
-
 #include "config.h"
 #include "crypto.h"
 #include "store.h"
+
+#include <stdbool.h>
+#include <time.h>
 
 struct jobs_runner;
 struct limiter;
@@ -20,9 +20,9 @@ struct app {
 	struct config cfg;
 	struct store *db;
 	unsigned char secret_key[CRYPTO_KEY_BYTES];
-	bool tls;          /* serving HTTPS: cookies get Secure */
+	bool tls; /* serving HTTPS: cookies get Secure */
 	time_t started_at;
-	char instance[128]; /* hostname:pid:random, names this process in leases and run owners */
+	char instance[128];           /* hostname:pid:random, names this process in leases and run owners */
 	struct jobs_runner *jobs;     /* this process's job workers (NULL in CLI commands) */
 	struct limiter *gitlab_slots; /* bounds GitLab work in flight across the job workers */
 	bool stopping;                /* set (atomically) when the process shuts down */

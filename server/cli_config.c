@@ -5,12 +5,9 @@
  * Design: the same core calls as the API (configure_run, gateconfig_export/import), with the apply run in the
  * foreground (apply_batch at MRGATE_GITLAB_CONCURRENCY) so the command ends when GitLab is in its wanted state.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
+#include "cli_config.h"
 
 #include "apply.h"
-#include "cli_config.h"
 #include "configure.h"
 #include "connection.h"
 #include "gateconfig.h"
@@ -19,11 +16,15 @@
 #include "migrate.h"
 #include "routes.h"
 
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #define IMPORT_MAX_BYTES (64u * 1024u * 1024u)
 
 /* Open the GitLab client and the apply context; 0 on success. */
 static int open_gitlab(struct app *app, struct connection_client **cc, char *hook_url, size_t cap,
-		       struct apply_ctx *ctx)
+                       struct apply_ctx *ctx)
 {
 	if (cli_open_connection(app, cc, "connect one in the dashboard or with PUT /api/connection") != 0)
 		return 1;
@@ -46,7 +47,7 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked)
 	}
 	if (open_gitlab(app, &cc, hook_url, sizeof(hook_url), &ctx) != 0) {
 		apply_abandon(app->db, marked->ids, marked->n, marked->run,
-			      "no usable GitLab connection: the apply could not run");
+		              "no usable GitLab connection: the apply could not run");
 		goto out;
 	}
 	ctx.run = marked->run;
@@ -61,7 +62,7 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked)
 		counts[o]++;
 		if (o == APPLY_ERROR)
 			fprintf(stderr, "repo %lld: %s\n", (long long)items[i].repo_id,
-				items[i].res.message[0] ? items[i].res.message : core_status_code(items[i].status));
+			        items[i].res.message[0] ? items[i].res.message : core_status_code(items[i].status));
 		apply_result_clear(&items[i].res);
 	}
 	printf("applied %zu repos: %zu changed, %zu unchanged, %zu skipped, %zu errors\n", marked->n,
@@ -77,11 +78,12 @@ out:
 static void usage_configure(void)
 {
 	fprintf(stderr,
-		"usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | --no-block-merge]\n"
-		"                        [--comment off|on_findings|always] [--ungate] [--reapply] [--dry-run]\n"
-		"                        [--confirm-no-scanner]\n"
-		"  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
-		"  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
+	        "usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | "
+	        "--no-block-merge]\n"
+	        "                        [--comment off|on_findings|always] [--ungate] [--reapply] [--dry-run]\n"
+	        "                        [--confirm-no-scanner]\n"
+	        "  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
+	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
 }
 
 int cli_configure(struct app *app, int argc, char **argv)
@@ -146,7 +148,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 	if (strcmp(pattern, "**") == 0 || strcmp(pattern, "*") == 0) {
 		/* every repo: the default config */
 	} else if (pl > 3 && strcmp(pattern + pl - 3, "/**") == 0 && strcspn(pattern, "*?[") == pl - 2 &&
-		   pl - 3 < sizeof(group)) {
+	           pl - 3 < sizeof(group)) {
 		memcpy(group, pattern, pl - 3);
 		group[pl - 3] = '\0';
 		req.filter.group = group;
@@ -157,13 +159,16 @@ int cli_configure(struct app *app, int argc, char **argv)
 	req.dry_run = dry_run;
 	req.reapply = reapply;
 	req.actor = "cli";
-	/* as the API: a scan type with no scanner here only when confirmed; a read-only token stores and sends nothing */
+	/* as the API: a scan type with no scanner here only when confirmed; a read-only token stores and sends nothing
+	 */
 	char missing[200];
-	if (!confirm_no_scanner && config_missing_scanners(&app->cfg, jsonx_get(cfg, "scans"), missing, sizeof(missing))) {
+	if (!confirm_no_scanner &&
+	    config_missing_scanners(&app->cfg, jsonx_get(cfg, "scans"), missing, sizeof(missing))) {
 		fprintf(stderr,
-			"mrgate: no scanner on this server for %s: every merge request would fail \"no scanner configured\";"
-			" configure one (MRGATE_SCANNER_*) or add --confirm-no-scanner\n",
-			missing);
+		        "mrgate: no scanner on this server for %s: every merge request would fail \"no scanner "
+		        "configured\";"
+		        " configure one (MRGATE_SCANNER_*) or add --confirm-no-scanner\n",
+		        missing);
 		goto out;
 	}
 	const char *code = NULL;
@@ -211,7 +216,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 				items[i].want = &out.plan_wants[i];
 			}
 			apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, out.n_plan,
-				    app->cfg.gitlab_concurrency, true);
+			            app->cfg.gitlab_concurrency, true);
 			long writes = 0;
 			for (size_t i = 0; i < out.n_plan; i++) {
 				printf("repo %lld: %s %s\n", (long long)items[i].repo_id,

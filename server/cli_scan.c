@@ -4,6 +4,10 @@
  */
 #include "cli_scan.h"
 
+#include "diff.h"
+#include "findings.h"
+#include "scan_secrets.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -15,11 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "diff.h"
-#include "findings.h"
-#include "scan_secrets.h"
-
-#define BINARY_SNIFF 8192
+#define BINARY_SNIFF     8192
 #define SCAN_THREADS_MAX 8
 
 /* One file's outcome: its findings as JSON lines (malloc'd), or the message of why it failed. */
@@ -249,7 +249,7 @@ static void *worker(void *arg)
 		pthread_mutex_unlock(&p->mu);
 		if (i >= p->pl->count)
 			return NULL;
-		struct file_result r = { 0 };
+		struct file_result r = {0};
 		scan_file(p->pl->paths[i], &r);
 		pthread_mutex_lock(&p->mu);
 		p->res[i] = r;
@@ -269,11 +269,11 @@ int cli_scan(int argc, char **argv)
 		fprintf(stderr, "mrgate: the secrets rules do not compile\n");
 		return 2;
 	}
-	struct path_list pl = { 0 };
+	struct path_list pl = {0};
 	for (int i = 0; i < argc; i++)
 		walk(argv[i], &pl, 0);
-	struct pool p = { &pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), 0,
-			  PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	struct pool p = {&pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), 0, PTHREAD_MUTEX_INITIALIZER,
+	                 PTHREAD_COND_INITIALIZER};
 	if (!p.res) {
 		fprintf(stderr, "mrgate: out of memory\n");
 		return 2;

@@ -3,11 +3,6 @@
  *    Gating configs (default, per group, per repo), bulk configure with dry run, the audit log; and the
  *    apply job (server/wiring.c) that a write starts.
  */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "apply.h"
 #include "audit.h"
 #include "config.h"
@@ -19,6 +14,11 @@
 #include "jsonx.h"
 #include "log.h"
 #include "routes.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* --- helpers -------------------------------------------------------------------------------------------------- */
 
@@ -79,8 +79,9 @@ out:
 static bool group_path(struct req *r, int *status)
 {
 	if (!gateconfig_group_path_valid(r->params[0])) {
-		*status = http_send_error(r->conn, 400, "invalid_input",
-					  "\"%.200s\" is not a GitLab group path such as \"acme/platform\"", r->params[0]);
+		*status =
+		    http_send_error(r->conn, 400, "invalid_input",
+		                    "\"%.200s\" is not a GitLab group path such as \"acme/platform\"", r->params[0]);
 		return false;
 	}
 	return true;
@@ -104,7 +105,8 @@ int h_config_group_get(struct req *r)
 	enum core_status st = gateconfig_get_group(r->app->db, r->params[0], &o);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found",
-				       "group \"%.200s\" has no config of its own; it inherits the default", r->params[0]);
+		                       "group \"%.200s\" has no config of its own; it inherits the default",
+		                       r->params[0]);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the group config");
 	return http_send_json(r->conn, 200, o);
@@ -142,7 +144,7 @@ int h_config_group_delete(struct req *r)
 	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &marked);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found", "group \"%.200s\" has no config of its own",
-				       r->params[0]);
+		                       r->params[0]);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not remove the group config");
 	status = reply_with_apply(r, 200, NULL, &marked);
@@ -180,7 +182,8 @@ int h_repo_config_put(struct req *r)
 	/* "unmanaged" sits beside the config fields */
 	if (json_object_object_get_ex(body, "unmanaged", &um)) {
 		if (um && !jsonx_as_bool(um, &unmanaged)) {
-			status = http_send_error(r->conn, 400, "invalid_config", "field \"unmanaged\" must be true or false");
+			status = http_send_error(r->conn, 400, "invalid_config",
+			                         "field \"unmanaged\" must be true or false");
 			goto out;
 		}
 		json_object_object_del(body, "unmanaged");
@@ -210,7 +213,7 @@ int h_repo_config_delete(struct req *r)
 	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found",
-				       "repository %lld has no config of its own; it already inherits", (long long)id);
+		                       "repository %lld has no config of its own; it already inherits", (long long)id);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not reset the repository's config");
 	int status = reply_with_apply(r, 200, NULL, &marked);
@@ -222,7 +225,7 @@ int h_repo_config_delete(struct req *r)
 
 /* Read the selection into req (ids points into *ids_out, which the caller frees). On failure the 400 is sent. */
 static bool read_selection(struct req *r, struct json_object *body, struct configure_req *req, int64_t **ids_out,
-			   int *status)
+                           int *status)
 {
 	struct json_object *sel = jsonx_get(body, "selection"), *arr = NULL, *flt = NULL;
 	req->filter.archived = -1;
@@ -234,15 +237,15 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 	}
 	if (!arr && !flt) {
 		*status = http_send_error(r->conn, 400, "invalid_input",
-					  "field \"selection\" must be an array of repository ids, {\"ids\": [...]} or "
-					  "{\"filter\": {\"q\", \"group\", \"status\", \"archived\", \"path\"}}");
+		                          "field \"selection\" must be an array of repository ids, {\"ids\": [...]} or "
+		                          "{\"filter\": {\"q\", \"group\", \"status\", \"archived\", \"path\"}}");
 		return false;
 	}
 	if (arr) {
 		size_t n = json_object_array_length(arr);
 		if (n == 0 || n > 100000) {
 			*status = http_send_error(r->conn, 400, "invalid_input",
-						  "the selection must name 1 to 100000 repositories");
+			                          "the selection must name 1 to 100000 repositories");
 			return false;
 		}
 		*ids_out = malloc(n * sizeof(int64_t));
@@ -252,8 +255,9 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 		}
 		for (size_t i = 0; i < n; i++)
 			if (!jsonx_as_int64(json_object_array_get_idx(arr, i), &(*ids_out)[i]) || (*ids_out)[i] <= 0) {
-				*status = http_send_error(r->conn, 400, "invalid_input",
-							  "selection ids must be positive integers (item %zu is not)", i);
+				*status =
+				    http_send_error(r->conn, 400, "invalid_input",
+				                    "selection ids must be positive integers (item %zu is not)", i);
 				return false;
 			}
 		req->ids = *ids_out;
@@ -285,9 +289,9 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 		continue;
 	bad:
 		*status = http_send_error(r->conn, 400, "invalid_input",
-					  "filter member \"%.60s\" is not valid: a filter has q, group, status, path "
-					  "(strings) and archived (boolean)",
-					  key);
+		                          "filter member \"%.60s\" is not valid: a filter has q, group, status, path "
+		                          "(strings) and archived (boolean)",
+		                          key);
 		return false;
 	}
 	return true;
@@ -312,8 +316,8 @@ int h_configure(struct req *r)
 	struct json_object *v;
 	if (!(req.config = jsonx_get(body, "config"))) {
 		status = http_send_error(r->conn, 400, "invalid_config",
-					 "field \"config\" must be an object with some of the fields enabled, fail_on, "
-					 "scans, block_merge, comment, ignore_paths");
+		                         "field \"config\" must be an object with some of the fields enabled, fail_on, "
+		                         "scans, block_merge, comment, ignore_paths");
 		goto out;
 	}
 	if ((v = jsonx_get(body, "dry_run")) && !jsonx_as_bool(v, &req.dry_run)) {
@@ -329,30 +333,34 @@ int h_configure(struct req *r)
 	if ((v = jsonx_get(body, "plan_limit")) &&
 	    (!jsonx_as_int64(v, &plan_limit) || plan_limit < 1 || plan_limit > 100000)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-					 "field \"plan_limit\" must be an integer from 1 to 100000");
+		                         "field \"plan_limit\" must be an integer from 1 to 100000");
 		goto out;
 	}
 	if ((v = jsonx_get(body, "plan_cursor")) && v && !json_object_is_type(v, json_type_null)) {
 		const char *cs = NULL;
 		if (!jsonx_as_str(v, &cs) || !parse_positive_id(cs, &plan_cursor)) {
-			status = http_send_error(r->conn, 400, "invalid_input",
-						 "field \"plan_cursor\" must be the plan_next_cursor of a previous answer");
+			status =
+			    http_send_error(r->conn, 400, "invalid_input",
+			                    "field \"plan_cursor\" must be the plan_next_cursor of a previous answer");
 			goto out;
 		}
 	}
 	/* a scan type with no scanner on this server fails every merge request: only on explicit confirmation */
 	bool confirm = false;
 	if ((v = jsonx_get(body, "confirm_no_scanner")) && !jsonx_as_bool(v, &confirm)) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"confirm_no_scanner\" must be true or false");
+		status = http_send_error(r->conn, 400, "invalid_input",
+		                         "field \"confirm_no_scanner\" must be true or false");
 		goto out;
 	}
 	char missing[200];
-	if (!confirm && config_missing_scanners(&r->app->cfg, jsonx_get(req.config, "scans"), missing, sizeof(missing))) {
-		status = http_send_error(r->conn, 400, "no_scanner",
-					 "no scanner on this server for %s: every merge request of the selected repositories "
-					 "would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*, see GET "
-					 "/api/scanners) or send \"confirm_no_scanner\": true",
-					 missing);
+	if (!confirm &&
+	    config_missing_scanners(&r->app->cfg, jsonx_get(req.config, "scans"), missing, sizeof(missing))) {
+		status = http_send_error(
+		    r->conn, 400, "no_scanner",
+		    "no scanner on this server for %s: every merge request of the selected repositories "
+		    "would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*, see GET "
+		    "/api/scanners) or send \"confirm_no_scanner\": true",
+		    missing);
 		goto out;
 	}
 	req.actor = r->who.actor;
@@ -403,14 +411,14 @@ int h_configure(struct req *r)
 	char next[24];
 	snprintf(next, sizeof(next), "%lld", count ? (long long)out.plan_ids[first + count - 1] : 0LL);
 	json_object_object_add(o, "plan_next_cursor",
-			       first + count < out.n_plan && count > 0 ? json_object_new_string(next) : NULL);
+	                       first + count < out.n_plan && count > 0 ? json_object_new_string(next) : NULL);
 	if (count > 0) {
 		struct connection_tuning tune;
 		app_gitlab_tuning(r->app, &tune);
 		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
 		if (st == CORE_ENOTFOUND) {
 			status = http_send_error(r->conn, 404, "no_connection",
-						 "no GitLab connection yet: connect one with PUT /api/connection");
+			                         "no GitLab connection yet: connect one with PUT /api/connection");
 			goto out;
 		}
 		if (st != CORE_OK) {
@@ -428,21 +436,25 @@ int h_configure(struct req *r)
 			items[i].repo_id = out.plan_ids[first + i];
 			items[i].want = &out.plan_wants[first + i];
 		}
-		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, count, r->app->cfg.gitlab_concurrency,
-			    true);
+		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, count,
+		            r->app->cfg.gitlab_concurrency, true);
 		for (size_t i = 0; i < count; i++) {
 			struct json_object *e = json_object_new_object();
 			const struct apply_want *w = &out.plan_wants[first + i];
 			json_object_object_add(e, "repo_id", json_object_new_int64(items[i].repo_id));
-			json_object_object_add(e, "path_with_namespace", json_object_new_string(out.plan_paths[first + i]));
-			json_object_object_add(e, "want", json_object_new_string(!w->hook        ? "off"
-										 : w->block_merge ? "hook+merge"
-												  : "hook"));
-			json_object_object_add(e, "result", json_object_new_string(apply_outcome_name(items[i].res.outcome)));
+			json_object_object_add(e, "path_with_namespace",
+			                       json_object_new_string(out.plan_paths[first + i]));
+			json_object_object_add(e, "want",
+			                       json_object_new_string(!w->hook         ? "off"
+			                                              : w->block_merge ? "hook+merge"
+			                                                               : "hook"));
+			json_object_object_add(e, "result",
+			                       json_object_new_string(apply_outcome_name(items[i].res.outcome)));
 			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
 			json_object_object_add(e, "actions", apply_plan_actions(items[i].res.plan));
 			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
-			json_object_object_add(e, "settings", json_object_get(jsonx_get(items[i].res.plan, "settings")));
+			json_object_object_add(e, "settings",
+			                       json_object_get(jsonx_get(items[i].res.plan, "settings")));
 			static const char *const extra[] = {"open_mrs_to_gate", "statuses_to_clear"};
 			for (size_t k = 0; k < 2; k++) {
 				struct json_object *v = jsonx_get(items[i].res.plan, extra[k]);

@@ -7,10 +7,6 @@
  * recorded - also events that are not gated - because GitLab disables a hook after 4 failures in a row; only a
  * database outage answers 503, so that GitLab retries the delivery later.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "connection.h"
 #include "crypto.h"
 #include "gate.h"
@@ -19,6 +15,10 @@
 #include "log.h"
 #include "routes.h"
 #include "webhook.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 int h_hook_gitlab(struct req *r)
 {
@@ -40,29 +40,29 @@ int h_hook_gitlab(struct req *r)
 		struct webhook_result res;
 		webhook_receive(r->app->db, NULL, &none, &res); /* counts the refusal; stores nothing */
 		status = http_send_error(r->conn, 401, "unauthorized",
-					 token ? "X-Gitlab-Token does not match this installation's webhook secret"
-					       : "X-Gitlab-Token header missing: set the hook's secret token");
+		                         token ? "X-Gitlab-Token does not match this installation's webhook secret"
+		                               : "X-Gitlab-Token header missing: set the hook's secret token");
 		goto out;
 	}
 	if (!http_read_body(r->conn, r->app->cfg.max_hook_bytes, &body, &len, &status))
 		goto out;
 	struct webhook_delivery d = {.token = token,
-				     .event = mg_get_header(r->conn, "X-Gitlab-Event"),
-				     .idempotency_key = mg_get_header(r->conn, "Idempotency-Key"),
-				     .webhook_uuid = mg_get_header(r->conn, "X-Gitlab-Webhook-UUID"),
-				     .body = body,
-				     .len = len};
+	                             .event = mg_get_header(r->conn, "X-Gitlab-Event"),
+	                             .idempotency_key = mg_get_header(r->conn, "Idempotency-Key"),
+	                             .webhook_uuid = mg_get_header(r->conn, "X-Gitlab-Webhook-UUID"),
+	                             .body = body,
+	                             .len = len};
 	struct webhook_result res;
 	st = webhook_receive(r->app->db, secret, &d, &res);
 	if (st == CORE_EUNAUTH) {
 		status = http_send_error(r->conn, 401, "unauthorized",
-					 "X-Gitlab-Token does not match this installation's webhook secret");
+		                         "X-Gitlab-Token does not match this installation's webhook secret");
 		goto out;
 	}
 	if (st != CORE_OK) {
 		/* not recorded: 503 makes GitLab deliver it again */
 		status = http_send_error(r->conn, 503, core_status_code(st),
-					 "could not record the event (database unavailable?); GitLab will retry");
+		                         "could not record the event (database unavailable?); GitLab will retry");
 		goto out;
 	}
 	if (res.job_id && r->app->jobs)
@@ -93,8 +93,8 @@ static bool int_param(struct req *r, const char *name, int64_t *out, int *status
 	char *end;
 	long long v = strtoll(buf, &end, 10);
 	if (*end || v <= 0) {
-		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be a positive integer (got \"%s\")", name,
-					  buf);
+		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be a positive integer (got \"%s\")",
+		                          name, buf);
 		return false;
 	}
 	*out = v;

@@ -2,11 +2,6 @@
  * server/handlers_gitlab.c
  *    The GitLab connection, discovery runs ("sync"), the repository list and the group tree.
  */
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "apply.h"
 #include "connection.h"
 #include "discovery.h"
@@ -17,9 +12,14 @@
 #include "publicurl.h"
 #include "repos.h"
 #include "resync.h"
+#include "routes.h"
 #include "scheduler.h"
 #include "settings.h"
-#include "routes.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
 {
@@ -54,7 +54,7 @@ int h_public_url_get(struct req *r)
 static int no_connection(struct req *r)
 {
 	return http_send_error(r->conn, 404, "no_connection",
-			       "no GitLab connection yet: connect one with PUT /api/connection");
+	                       "no GitLab connection yet: connect one with PUT /api/connection");
 }
 
 int h_connection_get(struct req *r)
@@ -87,23 +87,25 @@ int h_connection_put(struct req *r)
 	char group[32];
 	int64_t gid;
 	if (!jsonx_str(body, "gitlab_url", &in.gitlab_url)) {
-		status = http_send_error(r->conn, 400, "invalid_input",
-					 "field \"gitlab_url\" must be a string such as \"https://gitlab.com\" (got %s)",
-					 json_type_of(body, "gitlab_url"));
+		status =
+		    http_send_error(r->conn, 400, "invalid_input",
+		                    "field \"gitlab_url\" must be a string such as \"https://gitlab.com\" (got %s)",
+		                    json_type_of(body, "gitlab_url"));
 		goto out;
 	}
 	if (jsonx_int64(body, "group", &gid)) {
 		snprintf(group, sizeof(group), "%lld", (long long)gid);
 		in.group = group;
 	} else if (!jsonx_str(body, "group", &in.group)) {
-		status = http_send_error(r->conn, 400, "invalid_input",
-					 "field \"group\" must be a group id or full path such as \"acme/platform\" (got %s)",
-					 json_type_of(body, "group"));
+		status = http_send_error(
+		    r->conn, 400, "invalid_input",
+		    "field \"group\" must be a group id or full path such as \"acme/platform\" (got %s)",
+		    json_type_of(body, "group"));
 		goto out;
 	}
 	if (!jsonx_str(body, "token", &in.token)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"token\" must be a string (got %s)",
-					 json_type_of(body, "token"));
+		                         json_type_of(body, "token"));
 		goto out;
 	}
 	struct json_object *ca;
@@ -128,18 +130,14 @@ int h_connection_put(struct req *r)
 		status = http_send_json(r->conn, 200, j);
 		break;
 	}
-	case CORE_EINVAL:
-		status = http_send_error(r->conn, 400, "invalid_input", "%s", ci.token_problem);
-		break;
+	case CORE_EINVAL: status = http_send_error(r->conn, 400, "invalid_input", "%s", ci.token_problem); break;
 	case CORE_EUNAUTH: {
 		char code[32];
 		snprintf(code, sizeof(code), "token_%s", ci.token_status[0] ? ci.token_status : "invalid");
 		status = http_send_error(r->conn, 400, code, "%s", ci.token_problem);
 		break;
 	}
-	case CORE_ENOTFOUND:
-		status = http_send_error(r->conn, 400, "group_not_found", "%s", ci.token_problem);
-		break;
+	case CORE_ENOTFOUND: status = http_send_error(r->conn, 400, "group_not_found", "%s", ci.token_problem); break;
 	case CORE_EFORBIDDEN:
 		status = http_send_error(r->conn, 400, "token_insufficient", "%s", ci.token_problem);
 		break;
@@ -149,14 +147,12 @@ int h_connection_put(struct req *r)
 	case CORE_EUPSTREAM:
 		if (ci.token_problem[0])
 			status = http_send_error(r->conn, 502,
-						 strstr(ci.token_problem, "TLS") ? "gitlab_tls" : "gitlab_unreachable",
-						 "%s", ci.token_problem);
+			                         strstr(ci.token_problem, "TLS") ? "gitlab_tls" : "gitlab_unreachable",
+			                         "%s", ci.token_problem);
 		else
 			status = http_send_status(r->conn, st, "could not store the connection");
 		break;
-	default:
-		status = http_send_status(r->conn, st, "could not store the connection");
-		break;
+	default: status = http_send_status(r->conn, st, "could not store the connection"); break;
 	}
 out:
 	connection_info_clear(&ci);
@@ -201,8 +197,8 @@ int h_sync_start(struct req *r)
 		return no_connection(r);
 	if (st == CORE_ECONFLICT)
 		return http_send_error(r->conn, 409, "sync_running",
-				       "a sync is already running (run %lld); follow it with GET /api/sync",
-				       (long long)run_id);
+		                       "a sync is already running (run %lld); follow it with GET /api/sync",
+		                       (long long)run_id);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not start a sync");
 	struct sync_job *job = calloc(1, sizeof(*job));
@@ -311,7 +307,7 @@ int h_repos_list(struct req *r)
 				free(ids_txt);
 				free(ids);
 				return http_send_error(r->conn, 400, "invalid_input",
-						       "ids must be 1 to 1000 repository ids separated by commas");
+				                       "ids must be 1 to 1000 repository ids separated by commas");
 			}
 			n++;
 		}

@@ -2,14 +2,14 @@
  * server/handlers_jobs.c
  *    Jobs: list, progress with items, retry of failed items, cancel.
  */
+#include "http_json.h"
+#include "jobs.h"
+#include "routes.h"
+
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "http_json.h"
-#include "jobs.h"
-#include "routes.h"
 
 /* An optional positive integer query parameter; false (after answering 400) when malformed. */
 static bool query_int(struct req *r, const char *name, long lo, long hi, long *out, int *status)
@@ -21,7 +21,7 @@ static bool query_int(struct req *r, const char *name, long lo, long hi, long *o
 	long v = strtol(buf, &end, 10);
 	if (*end || end == buf || v < lo || v > hi) {
 		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be an integer from %ld to %ld", name,
-					  lo, hi);
+		                          lo, hi);
 		return false;
 	}
 	*out = v;
@@ -68,9 +68,10 @@ int h_job_get(struct req *r)
 		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit + 1, &items);
 		if (st == CORE_EINVAL) {
 			json_object_put(job);
-			return http_send_error(r->conn, 400, "invalid_input",
-					       "items must be one of pending, running, done, failed, changed, unchanged, "
-					       "skipped, error");
+			return http_send_error(
+			    r->conn, 400, "invalid_input",
+			    "items must be one of pending, running, done, failed, changed, unchanged, "
+			    "skipped, error");
 		}
 		if (st != CORE_OK) {
 			json_object_put(job);

@@ -2,14 +2,14 @@
  * server/handlers_session.c
  *    POST/GET/DELETE /api/session: log in, who am I, log out.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "crypto.h"
 #include "http_json.h"
 #include "json_util.h"
 #include "jsonx.h"
 #include "routes.h"
+
+#include <stdio.h>
+#include <string.h>
 
 static struct json_object *identity_json(const struct auth_identity *who)
 {
@@ -32,7 +32,8 @@ int h_session_create(struct req *r)
 		return status;
 	const char *user = NULL, *pass = NULL;
 	if (!jsonx_str(body, "username", &user) || !*user) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
+		status =
+		    http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
 		goto out;
 	}
 	if (!jsonx_str(body, "password", &pass)) {
@@ -44,14 +45,15 @@ int h_session_create(struct req *r)
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res.retry_after);
 		char msg[200];
-		int n = res.busy ? snprintf(msg, sizeof(msg),
-					    "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
-					    "try again in %d second\"}",
-					    res.retry_after)
-				 : snprintf(msg, sizeof(msg),
-					    "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins; try "
-					    "again in %d seconds\"}",
-					    res.retry_after);
+		int n = res.busy
+		            ? snprintf(msg, sizeof(msg),
+		                       "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
+		                       "try again in %d second\"}",
+		                       res.retry_after)
+		            : snprintf(msg, sizeof(msg),
+		                       "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins; try "
+		                       "again in %d seconds\"}",
+		                       res.retry_after);
 		status = http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
 		goto out;
 	}
@@ -65,8 +67,8 @@ int h_session_create(struct req *r)
 	}
 	char cookie[256];
 	snprintf(cookie, sizeof(cookie),
-		 "Set-Cookie: mrgate_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s\r\n",
-		 res.session_token, AUTH_SESSION_HOURS * 3600, r->app->tls ? "; Secure" : "");
+	         "Set-Cookie: mrgate_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%d%s\r\n",
+	         res.session_token, AUTH_SESSION_HOURS * 3600, r->app->tls ? "; Secure" : "");
 	struct json_object *o = identity_json(&res.who);
 	const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	status = http_send_raw(r->conn, 200, "application/json", s, strlen(s), cookie);

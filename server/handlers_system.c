@@ -2,15 +2,15 @@
  * server/handlers_system.c
  *    /healthz, /readyz and /metrics.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "connection.h"
 #include "http_json.h"
 #include "metrics.h"
 #include "migrate.h"
 #include "routes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* The process is up and serving HTTP. */
 int h_healthz(struct req *r)
@@ -30,9 +30,9 @@ int h_readyz(struct req *r)
 		return http_send_error(r->conn, 503, "unavailable", "the database is unreachable");
 	if (current != latest)
 		return http_send_error(r->conn, 503, "unavailable",
-				       "the database schema is at version %d; this mrgate needs version %d (run "
-				       "\"mrgate migrate\")",
-				       current, latest);
+		                       "the database schema is at version %d; this mrgate needs version %d (run "
+		                       "\"mrgate migrate\")",
+		                       current, latest);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "status", json_object_new_string("ready"));
 	json_object_object_add(o, "schema_version", json_object_new_int(current));
@@ -55,7 +55,7 @@ int h_metrics(struct req *r)
 			char labels[256], ep[160];
 			metrics_label_escape(gm->rows[i].endpoint, ep, sizeof(ep));
 			snprintf(labels, sizeof(labels), "method=\"%s\",endpoint=\"%s\",status=\"%ld\"",
-				 gm->rows[i].method, ep, gm->rows[i].status);
+			         gm->rows[i].method, ep, gm->rows[i].status);
 			metrics_set("mrgate_gitlab_requests_total", labels, (double)gm->rows[i].count);
 		}
 		metrics_set("mrgate_gitlab_retries_total", NULL, (double)gm->retries);
@@ -64,7 +64,7 @@ int h_metrics(struct req *r)
 	}
 	char *text = metrics_render();
 	int status = http_send_raw(r->conn, 200, "text/plain; version=0.0.4; charset=utf-8", text ? text : "",
-				   text ? strlen(text) : 0, NULL);
+	                           text ? strlen(text) : 0, NULL);
 	free(text);
 	return status;
 }
@@ -77,7 +77,7 @@ void handlers_system_describe(void)
 	metrics_describe("mrgate_db_reconnects_total", "counter", "database reconnections after a broken connection");
 	metrics_describe("mrgate_uptime_seconds", "gauge", "seconds since this process started");
 	metrics_describe("mrgate_gitlab_requests_total", "counter",
-			 "GitLab HTTP requests by method, endpoint template and status (0: no answer)");
+	                 "GitLab HTTP requests by method, endpoint template and status (0: no answer)");
 	metrics_describe("mrgate_gitlab_retries_total", "counter", "GitLab requests that were retries");
 	metrics_describe("mrgate_gitlab_throttled_total", "counter", "GitLab 429 answers");
 	metrics_describe("mrgate_discovery_runs_total", "counter", "discovery runs by result");

@@ -3,14 +3,14 @@
  *    Users and API tokens, for admins: GET/POST /api/users, PATCH/DELETE /api/users/{id}, GET /api/tokens,
  *    DELETE /api/tokens/{id}. The route table (routes.c) lets only admins in.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "http_json.h"
 #include "jsonx.h"
 #include "routes.h"
 #include "users.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* ?limit=&cursor= (and an optional positive id parameter); false when a 400 was sent. */
 static bool page_params(struct req *r, int *limit, int64_t *cursor, const char *id_name, int64_t *id, int *status)
@@ -22,14 +22,14 @@ static bool page_params(struct req *r, int *limit, int64_t *cursor, const char *
 		int64_t v;
 		if (!parse_positive_id(buf, &v) || v > USERS_PAGE_MAX) {
 			*status = http_send_error(r->conn, 400, "invalid_input", "limit must be from 1 to %d",
-						  USERS_PAGE_MAX);
+			                          USERS_PAGE_MAX);
 			return false;
 		}
 		*limit = (int)v;
 	}
 	if (http_query_param(r->ri, "cursor", buf, sizeof(buf)) && buf[0] && !parse_positive_id(buf, cursor)) {
-		*status = http_send_error(r->conn, 400, "invalid_input",
-					  "cursor must be the next_cursor of a previous page");
+		*status =
+		    http_send_error(r->conn, 400, "invalid_input", "cursor must be the next_cursor of a previous page");
 		return false;
 	}
 	if (id_name && http_query_param(r->ri, id_name, buf, sizeof(buf)) && buf[0] && !parse_positive_id(buf, id)) {
@@ -60,7 +60,7 @@ static bool only_fields(struct req *r, struct json_object *body, const char *con
 static int send_busy(struct req *r)
 {
 	static const char body[] = "{\"error\":\"too_many_requests\",\"message\":\"the server is busy hashing "
-				   "passwords; try again in a second\"}";
+	                           "passwords; try again in a second\"}";
 	return http_send_raw(r->conn, 429, "application/json", body, sizeof(body) - 1, "Retry-After: 1\r\n");
 }
 
@@ -80,7 +80,7 @@ static bool read_role(struct req *r, struct json_object *body, bool required, en
 		return true;
 	if (!jsonx_as_str(v, &s) || !auth_role_parse(s, role)) {
 		*status = http_send_error(r->conn, 400, "invalid_input",
-					  "field \"role\" must be \"admin\", \"editor\" or \"viewer\"");
+		                          "field \"role\" must be \"admin\", \"editor\" or \"viewer\"");
 		return false;
 	}
 	return true;
@@ -111,19 +111,20 @@ int h_user_create(struct req *r)
 	if (!only_fields(r, body, fields, &status) || !read_role(r, body, false, &role, &status))
 		goto out;
 	if (!jsonx_str(body, "username", &name) || !*name) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
+		status =
+		    http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
 		goto out;
 	}
 	if (!jsonx_str(body, "password", &pw) || !auth_password_ok(pw)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-					 "field \"password\" must be a string of 8 to 1024 characters");
+		                         "field \"password\" must be a string of 8 to 1024 characters");
 		goto out;
 	}
 	int64_t id = 0;
 	enum core_status st = auth_user_add(r->app->db, r->who.actor, name, pw, role, &id);
 	if (st == CORE_EINVAL)
 		status = http_send_error(r->conn, 400, "invalid_input",
-					 "field \"username\" must be 1 to 64 of A-Z a-z 0-9 . _ @ -");
+		                         "field \"username\" must be 1 to 64 of A-Z a-z 0-9 . _ @ -");
 	else if (st == CORE_ECONFLICT)
 		status = http_send_error(r->conn, 409, "conflict", "a user named \"%s\" already exists", name);
 	else if (st == CORE_ETHROTTLED)
@@ -157,7 +158,8 @@ int h_user_update(struct req *r)
 		bool d;
 		if (!json_object_is_type(jsonx_get(body, "disabled"), json_type_boolean) ||
 		    !jsonx_bool(body, "disabled", &d)) {
-			status = http_send_error(r->conn, 400, "invalid_input", "field \"disabled\" must be true or false");
+			status =
+			    http_send_error(r->conn, 400, "invalid_input", "field \"disabled\" must be true or false");
 			goto out;
 		}
 		ch.disabled = d ? 1 : 0;
@@ -168,7 +170,7 @@ int h_user_update(struct req *r)
 	}
 	if (ch.role == AUTH_ROLE_NONE && ch.disabled < 0 && !ch.password) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-					 "nothing to change: send \"role\", \"disabled\" or \"password\"");
+		                         "nothing to change: send \"role\", \"disabled\" or \"password\"");
 		goto out;
 	}
 	enum core_status st = users_update(r->app->db, r->who.actor, r->who.user_id, id, &ch, &o, msg, sizeof(msg));

@@ -4,13 +4,13 @@
  */
 #include "http_json.h"
 
+#include "json_util.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "json_util.h"
 
 int http_status_of(enum core_status st)
 {
@@ -42,11 +42,11 @@ static const char *reason(int status)
 }
 
 /* The headers every response carries (API, files, errors); HSTS is added when serving TLS. */
-#define SECURITY_HEADERS                                                                                           \
-	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "  \
-	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"    \
-	"X-Content-Type-Options: nosniff\r\n"                                                                       \
-	"X-Frame-Options: DENY\r\n"                                                                                 \
+#define SECURITY_HEADERS                                                                                               \
+	"Content-Security-Policy: default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "     \
+	"connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'\r\n"       \
+	"X-Content-Type-Options: nosniff\r\n"                                                                          \
+	"X-Frame-Options: DENY\r\n"                                                                                    \
 	"Referrer-Policy: same-origin\r\n"
 #define HSTS_HEADER "Strict-Transport-Security: max-age=31536000\r\n"
 
@@ -62,16 +62,16 @@ const char *http_security_headers(void)
 	return tls_on ? SECURITY_HEADERS HSTS_HEADER : SECURITY_HEADERS;
 }
 
-int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body,
-			size_t len, const char *extra_headers, const char *cache_control)
+int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
+                        const char *extra_headers, const char *cache_control)
 {
 	static const char fmt[] = "HTTP/1.1 %d %s\r\n"
-				  "Content-Type: %s\r\n"
-				  "Content-Length: %zu\r\n"
-				  "Cache-Control: %s\r\n"
-				  "%s"
-				  "%s"
-				  "\r\n";
+	                          "Content-Type: %s\r\n"
+	                          "Content-Length: %zu\r\n"
+	                          "Cache-Control: %s\r\n"
+	                          "%s"
+	                          "%s"
+	                          "\r\n";
 	const char *extra = extra_headers ? extra_headers : "";
 	const char *sec = http_security_headers();
 	if (status == 304 || !body)
@@ -94,7 +94,7 @@ int http_send_raw_cache(struct mg_connection *conn, int status, const char *cont
 }
 
 int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
-		  const char *extra_headers)
+                  const char *extra_headers)
 {
 	return http_send_raw_cache(conn, status, content_type, body, len, extra_headers, "no-store");
 }
@@ -102,8 +102,8 @@ int http_send_raw(struct mg_connection *conn, int status, const char *content_ty
 int http_send_json(struct mg_connection *conn, int status, struct json_object *obj)
 {
 	size_t len = 0;
-	const char *s = json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE,
-							  &len);
+	const char *s =
+	    json_object_to_json_string_length(obj, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
 	http_send_raw(conn, status, "application/json", s, len, NULL);
 	json_object_put(obj);
 	return status;
@@ -143,8 +143,9 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 	*body_out = NULL;
 	*len_out = 0;
 	if (ri->content_length > 0 && (unsigned long long)ri->content_length > cap) {
-		*status_out = http_send_error(conn, 413, "too_large", "the request body is %lld bytes; the limit is %zu",
-					      ri->content_length, cap);
+		*status_out =
+		    http_send_error(conn, 413, "too_large", "the request body is %lld bytes; the limit is %zu",
+		                    ri->content_length, cap);
 		return false;
 	}
 	/* Known length: allocate once. Unknown (chunked): grow, never past cap. */
@@ -160,7 +161,7 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 			if (alloc > cap + 1) {
 				free(buf);
 				*status_out = http_send_error(conn, 413, "too_large",
-							      "the request body exceeds the limit of %zu bytes", cap);
+				                              "the request body exceeds the limit of %zu bytes", cap);
 				return false;
 			}
 			size_t na = alloc * 2 > cap + 2 ? cap + 2 : alloc * 2;
@@ -180,8 +181,8 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 	}
 	if (len > cap) {
 		free(buf);
-		*status_out = http_send_error(conn, 413, "too_large", "the request body exceeds the limit of %zu bytes",
-					      cap);
+		*status_out =
+		    http_send_error(conn, 413, "too_large", "the request body exceeds the limit of %zu bytes", cap);
 		return false;
 	}
 	buf[len] = '\0';
@@ -231,7 +232,7 @@ bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t
 }
 
 void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
-		     int limit)
+                     int limit)
 {
 	struct json_object *items = NULL, *next = NULL;
 	if (drop_key)
@@ -247,7 +248,7 @@ void http_page_by_id(struct json_object *obj, const char *items_key, const char 
 }
 
 bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
-		       int *status)
+                       int *status)
 {
 	char buf[40];
 	*out = 0;
@@ -258,7 +259,7 @@ bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info 
 	long long v = strtoll(buf, &end, 10);
 	if (end == buf || *end || errno || v <= 0) {
 		*status = http_send_error(conn, 400, "invalid_input",
-					  "%s must be the next_cursor of a previous page (start without it)", name);
+		                          "%s must be the next_cursor of a previous page (start without it)", name);
 		return false;
 	}
 	*out = v;

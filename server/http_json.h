@@ -13,12 +13,12 @@
 #ifndef MRGATE_SERVER_HTTP_JSON_H
 #define MRGATE_SERVER_HTTP_JSON_H
 
+#include "status.h"
+
 #include <civetweb.h>
 #include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "status.h"
 
 /* The HTTP status for a core status (CORE_OK -> 200). */
 int http_status_of(enum core_status st);
@@ -30,17 +30,17 @@ void http_security_init(bool tls);
 /* The header lines ("Name: value\r\n"...), a static string. */
 const char *http_security_headers(void);
 /* Send raw bytes with a content type and a Cache-Control value; a NULL body sends only the headers (HEAD). */
-int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body,
-			size_t len, const char *extra_headers, const char *cache_control);
+int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
+                        const char *extra_headers, const char *cache_control);
 /* Send raw bytes with a content type (Cache-Control: no-store). Returns status. */
 int http_send_raw(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
-		  const char *extra_headers);
+                  const char *extra_headers);
 /* {"error": code, "message": ...}. Returns status. */
 int http_send_error(struct mg_connection *conn, int status, const char *code, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 /* An error for a core status: code from core_status_code(), HTTP status from http_status_of(). */
 int http_send_status(struct mg_connection *conn, enum core_status st, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Read the whole request body, refusing more than cap bytes (413) before allocating, and a missing or
@@ -60,10 +60,10 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
  * cursor field), when not NULL, is removed.
  */
 void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
-		     int limit);
+                     int limit);
 /* A cursor query parameter (a previous next_cursor): true with *out = 0 when absent; false after answering 400. */
 bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
-		       int *status);
+                       int *status);
 
 bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
 

@@ -2,6 +2,25 @@
  * server/main.c
  *    mrgate's command line: serve, migrate, user add, token create.
  */
+#include "app.h"
+#include "auth.h"
+#include "cli_config.h"
+#include "cli_scan.h"
+#include "crypto.h"
+#include "discovery.h"
+#include "gate.h"
+#include "gitlab.h"
+#include "http_json.h"
+#include "jobs.h"
+#include "jsonx.h"
+#include "limiter.h"
+#include "log.h"
+#include "metrics.h"
+#include "migrate.h"
+#include "publicurl.h"
+#include "routes.h"
+#include "scheduler.h"
+
 #include <civetweb.h>
 #include <errno.h>
 #include <signal.h>
@@ -11,25 +30,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include "app.h"
-#include "auth.h"
-#include "cli_config.h"
-#include "cli_scan.h"
-#include "crypto.h"
-#include "discovery.h"
-#include "gitlab.h"
-#include "http_json.h"
-#include "jsonx.h"
-#include "log.h"
-#include "metrics.h"
-#include "migrate.h"
-#include "publicurl.h"
-#include "gate.h"
-#include "routes.h"
-#include "scheduler.h"
-#include "jobs.h"
-#include "limiter.h"
 
 void handlers_system_describe(void);
 
@@ -56,25 +56,26 @@ static int civetweb_log(const struct mg_connection *conn, const char *message)
 
 static void usage(FILE *out)
 {
-	fprintf(out,
-		"mrgate %s - gate every merge request of a GitLab group on security scans\n\n"
-		"Usage: mrgate [settings] COMMAND [args]\n\n"
-		"Commands:\n"
-		"  serve                      migrate the database, then serve the API, dashboard and webhooks\n"
-		"  migrate                    apply pending database migrations and exit\n"
-		"  user add NAME [--role R]   create a dashboard user with role admin, editor (default) or viewer;\n"
-		"                             the password is read from stdin (--admin is --role admin)\n"
-		"  token create USER NAME     create an API token for USER (printed once)\n"
-		"  sync                       list the connected group's repositories now, with progress\n"
-		"  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
-		"                             configure gating for repos in bulk and apply it to GitLab\n"
-		"  export                     print every gating config as JSON\n"
-		"  import FILE                replace every gating config from an export (validated first)\n"
-		"  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
-		"  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
-		"  scan PATH...               run the built-in secrets scanner on files as new files of a merge request\n"
-		"  help                       show this help\n\n",
-		MRGATE_VERSION);
+	fprintf(
+	    out,
+	    "mrgate %s - gate every merge request of a GitLab group on security scans\n\n"
+	    "Usage: mrgate [settings] COMMAND [args]\n\n"
+	    "Commands:\n"
+	    "  serve                      migrate the database, then serve the API, dashboard and webhooks\n"
+	    "  migrate                    apply pending database migrations and exit\n"
+	    "  user add NAME [--role R]   create a dashboard user with role admin, editor (default) or viewer;\n"
+	    "                             the password is read from stdin (--admin is --role admin)\n"
+	    "  token create USER NAME     create an API token for USER (printed once)\n"
+	    "  sync                       list the connected group's repositories now, with progress\n"
+	    "  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
+	    "                             configure gating for repos in bulk and apply it to GitLab\n"
+	    "  export                     print every gating config as JSON\n"
+	    "  import FILE                replace every gating config from an export (validated first)\n"
+	    "  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
+	    "  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
+	    "  scan PATH...               run the built-in secrets scanner on files as new files of a merge request\n"
+	    "  help                       show this help\n\n",
+	    MRGATE_VERSION);
 	config_print_help(out);
 }
 
@@ -200,7 +201,7 @@ static int cmd_user_add(struct app *app, int argc, char **argv)
 	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
 	if (st == CORE_EINVAL)
 		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
-				"least 8 characters\n");
+		                "least 8 characters\n");
 	else if (st == CORE_ECONFLICT)
 		fprintf(stderr, "mrgate: user \"%s\" already exists\n", name);
 	else if (st != CORE_OK)
@@ -262,7 +263,8 @@ static int cmd_sync(struct app *app)
 	memset(&counts, 0, sizeof(counts));
 	if (st == CORE_OK)
 		st = discovery_execute(app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run,
-				       app->cfg.gitlab_concurrency, isatty(STDERR_FILENO) ? print_progress : NULL, NULL, &counts);
+		                       app->cfg.gitlab_concurrency, isatty(STDERR_FILENO) ? print_progress : NULL, NULL,
+		                       &counts);
 	connection_client_free(cc);
 	if (isatty(STDERR_FILENO))
 		fputc('\n', stderr);
@@ -328,7 +330,8 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 	if (status == 404)
 		http_send_error(conn, 404, "not_found", "no such file");
 	else
-		http_send_error(conn, status, status >= 500 ? "internal" : "bad_request", "the request could not be served");
+		http_send_error(conn, status, status >= 500 ? "internal" : "bad_request",
+		                "the request could not be served");
 	return 0;
 }
 
@@ -364,7 +367,8 @@ static int cmd_serve(struct app *app)
 	snprintf(ports, sizeof(ports), "%s%s", app->cfg.listen, app->tls ? "s" : "");
 	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
 	struct stat sb;
-	bool have_web = stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
+	bool have_web =
+	    stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
 	if (!have_web)
 		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
 	const char *options[32];
@@ -403,7 +407,7 @@ static int cmd_serve(struct app *app)
 	unsigned features = mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
 	if (app->tls && !(features & MG_FEATURES_SSL)) {
 		log_error("could not start the HTTPS server: CivetWeb could not initialise TLS (it loads libssl.so and "
-			  "libcrypto.so: mrgate's compat libraries next to it, in sslcompat/ or ../lib/mrgate/)");
+		          "libcrypto.so: mrgate's compat libraries next to it, in sslcompat/ or ../lib/mrgate/)");
 		mg_exit_library();
 		return 1;
 	}
@@ -421,8 +425,8 @@ static int cmd_serve(struct app *app)
 	}
 	struct mg_context *ctx = mg_start(&cb, app, options);
 	if (!ctx) {
-		log_error("could not start the HTTP server on %s%s (CivetWeb's reason is logged above)", app->cfg.listen,
-			  app->tls ? " with TLS" : "");
+		log_error("could not start the HTTP server on %s%s (CivetWeb's reason is logged above)",
+		          app->cfg.listen, app->tls ? " with TLS" : "");
 		mg_exit_library();
 		jobs_runner_stop(app->jobs);
 		app->jobs = NULL;
@@ -436,16 +440,16 @@ static int cmd_serve(struct app *app)
 	if (!gates)
 		log_error("could not start the gate workers: merge requests will stay queued in this instance");
 	struct scheduler_opts so = {.database_url = app->cfg.database_url,
-				    .db = app->db,
-				    .instance = app->instance,
-				    .default_interval = app->cfg.resync_interval,
-				    .duty = scheduled_resync,
-				    .user = app};
+	                            .db = app->db,
+	                            .instance = app->instance,
+	                            .default_interval = app->cfg.resync_interval,
+	                            .duty = scheduled_resync,
+	                            .user = app};
 	struct scheduler *sched = scheduler_start(&so);
 	if (!sched)
 		log_warn("could not start the scheduler: scheduled resyncs will not run in this instance");
 	log_info("mrgate %s serving on %s://%s (public URL %s)", MRGATE_VERSION, app->tls ? "https" : "http",
-		 app->cfg.listen, app->cfg.public_url);
+	         app->cfg.listen, app->cfg.public_url);
 	char unreachable[600];
 	if (publicurl_local(app->cfg.public_url, unreachable, sizeof(unreachable)))
 		log_warn("%s", unreachable);

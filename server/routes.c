@@ -4,62 +4,62 @@
  */
 #include "routes.h"
 
-#include <errno.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <strings.h>
-
 #include "auth.h"
 #include "crypto.h"
 #include "http_json.h"
 #include "log.h"
 #include "metrics.h"
 
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
 static const struct route routes[] = {
-	{"GET", "/healthz", h_healthz, ROUTE_PUBLIC},
-	{"GET", "/readyz", h_readyz, ROUTE_PUBLIC},
-	{"GET", "/metrics", h_metrics, ROUTE_PUBLIC},
-	{"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
-	{"GET", "/api/session", h_session_get, ROUTE_VIEWER},
-	{"DELETE", "/api/session", h_session_delete, ROUTE_VIEWER},
-	{"GET", "/api/connection", h_connection_get, ROUTE_VIEWER},
-	{"PUT", "/api/connection", h_connection_put, ROUTE_ADMIN},
-	{"DELETE", "/api/connection", h_connection_delete, ROUTE_ADMIN},
-	{"GET", "/api/connection/public-url", h_public_url_get, ROUTE_VIEWER},
-	{"POST", "/api/sync", h_sync_start, ROUTE_EDITOR},
-	{"GET", "/api/sync", h_sync_get, ROUTE_VIEWER},
-	{"GET", "/api/repos", h_repos_list, ROUTE_VIEWER},
-	{"GET", "/api/repos/{id}", h_repo_get, ROUTE_VIEWER},
-	{"GET", "/api/repos/{id}/history", h_repo_history, ROUTE_VIEWER},
-	{"GET", "/api/groups", h_groups_list, ROUTE_VIEWER},
-	{"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
-	{"GET", "/api/gates", h_gates_list, ROUTE_VIEWER},
-	{"GET", "/api/gates/{id}", h_gate_get, ROUTE_VIEWER},
-	{"GET", "/api/configs/default", h_config_default_get, ROUTE_VIEWER},
-	{"PUT", "/api/configs/default", h_config_default_put, ROUTE_EDITOR},
-	{"GET", "/api/configs/groups", h_config_groups_list, ROUTE_VIEWER},
-	{"GET", "/api/configs/groups/{path*}", h_config_group_get, ROUTE_VIEWER},
-	{"PUT", "/api/configs/groups/{path*}", h_config_group_put, ROUTE_EDITOR},
-	{"DELETE", "/api/configs/groups/{path*}", h_config_group_delete, ROUTE_EDITOR},
-	{"GET", "/api/repos/{id}/config", h_repo_config_get, ROUTE_VIEWER},
-	{"PUT", "/api/repos/{id}/config", h_repo_config_put, ROUTE_EDITOR},
-	{"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_EDITOR},
-	{"POST", "/api/configure", h_configure, ROUTE_EDITOR},
-	{"GET", "/api/audit", h_audit_list, ROUTE_VIEWER},
-	{"GET", "/api/jobs", h_jobs_list, ROUTE_VIEWER},
-	{"GET", "/api/jobs/{id}", h_job_get, ROUTE_VIEWER},
-	{"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_EDITOR},
-	{"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_EDITOR},
-	{"GET", "/api/settings", h_settings_get, ROUTE_VIEWER},
-	{"GET", "/api/scanners", h_scanners_get, ROUTE_VIEWER},
-	{"PUT", "/api/settings", h_settings_put, ROUTE_ADMIN},
-	{"GET", "/api/users", h_users_list, ROUTE_ADMIN},
-	{"POST", "/api/users", h_user_create, ROUTE_ADMIN},
-	{"PATCH", "/api/users/{id}", h_user_update, ROUTE_ADMIN},
-	{"DELETE", "/api/users/{id}", h_user_delete, ROUTE_ADMIN},
-	{"GET", "/api/tokens", h_tokens_list, ROUTE_ADMIN},
-	{"DELETE", "/api/tokens/{id}", h_token_delete, ROUTE_ADMIN},
+    {"GET", "/healthz", h_healthz, ROUTE_PUBLIC},
+    {"GET", "/readyz", h_readyz, ROUTE_PUBLIC},
+    {"GET", "/metrics", h_metrics, ROUTE_PUBLIC},
+    {"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
+    {"GET", "/api/session", h_session_get, ROUTE_VIEWER},
+    {"DELETE", "/api/session", h_session_delete, ROUTE_VIEWER},
+    {"GET", "/api/connection", h_connection_get, ROUTE_VIEWER},
+    {"PUT", "/api/connection", h_connection_put, ROUTE_ADMIN},
+    {"DELETE", "/api/connection", h_connection_delete, ROUTE_ADMIN},
+    {"GET", "/api/connection/public-url", h_public_url_get, ROUTE_VIEWER},
+    {"POST", "/api/sync", h_sync_start, ROUTE_EDITOR},
+    {"GET", "/api/sync", h_sync_get, ROUTE_VIEWER},
+    {"GET", "/api/repos", h_repos_list, ROUTE_VIEWER},
+    {"GET", "/api/repos/{id}", h_repo_get, ROUTE_VIEWER},
+    {"GET", "/api/repos/{id}/history", h_repo_history, ROUTE_VIEWER},
+    {"GET", "/api/groups", h_groups_list, ROUTE_VIEWER},
+    {"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
+    {"GET", "/api/gates", h_gates_list, ROUTE_VIEWER},
+    {"GET", "/api/gates/{id}", h_gate_get, ROUTE_VIEWER},
+    {"GET", "/api/configs/default", h_config_default_get, ROUTE_VIEWER},
+    {"PUT", "/api/configs/default", h_config_default_put, ROUTE_EDITOR},
+    {"GET", "/api/configs/groups", h_config_groups_list, ROUTE_VIEWER},
+    {"GET", "/api/configs/groups/{path*}", h_config_group_get, ROUTE_VIEWER},
+    {"PUT", "/api/configs/groups/{path*}", h_config_group_put, ROUTE_EDITOR},
+    {"DELETE", "/api/configs/groups/{path*}", h_config_group_delete, ROUTE_EDITOR},
+    {"GET", "/api/repos/{id}/config", h_repo_config_get, ROUTE_VIEWER},
+    {"PUT", "/api/repos/{id}/config", h_repo_config_put, ROUTE_EDITOR},
+    {"DELETE", "/api/repos/{id}/config", h_repo_config_delete, ROUTE_EDITOR},
+    {"POST", "/api/configure", h_configure, ROUTE_EDITOR},
+    {"GET", "/api/audit", h_audit_list, ROUTE_VIEWER},
+    {"GET", "/api/jobs", h_jobs_list, ROUTE_VIEWER},
+    {"GET", "/api/jobs/{id}", h_job_get, ROUTE_VIEWER},
+    {"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_EDITOR},
+    {"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_EDITOR},
+    {"GET", "/api/settings", h_settings_get, ROUTE_VIEWER},
+    {"GET", "/api/scanners", h_scanners_get, ROUTE_VIEWER},
+    {"PUT", "/api/settings", h_settings_put, ROUTE_ADMIN},
+    {"GET", "/api/users", h_users_list, ROUTE_ADMIN},
+    {"POST", "/api/users", h_user_create, ROUTE_ADMIN},
+    {"PATCH", "/api/users/{id}", h_user_update, ROUTE_ADMIN},
+    {"DELETE", "/api/users/{id}", h_user_delete, ROUTE_ADMIN},
+    {"GET", "/api/tokens", h_tokens_list, ROUTE_ADMIN},
+    {"DELETE", "/api/tokens/{id}", h_token_delete, ROUTE_ADMIN},
 };
 
 #define NROUTES (sizeof(routes) / sizeof(routes[0]))
@@ -133,19 +133,21 @@ static int authenticate(struct req *r)
 	}
 	char cookie[128];
 	if (!http_cookie(r->conn, "mrgate_session", cookie, sizeof(cookie)))
-		return http_send_error(r->conn, 401, "unauthorized",
-				       "authentication required: log in or send an API token as \"Authorization: Bearer\"");
+		return http_send_error(
+		    r->conn, 401, "unauthorized",
+		    "authentication required: log in or send an API token as \"Authorization: Bearer\"");
 	st = auth_session(r->app->db, cookie, &r->who);
 	if (st == CORE_EUNAUTH)
-		return http_send_error(r->conn, 401, "unauthorized", "the session has expired or was ended; log in again");
+		return http_send_error(r->conn, 401, "unauthorized",
+		                       "the session has expired or was ended; log in again");
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not check the session");
 	if (is_write(r->ri->request_method)) {
 		const char *csrf = mg_get_header(r->conn, "X-CSRF-Token");
 		if (!crypto_equal(csrf, r->who.csrf_token))
 			return http_send_error(r->conn, 403, "csrf",
-					       "missing or wrong X-CSRF-Token header: cookie-authenticated writes must "
-					       "send the token returned at login");
+			                       "missing or wrong X-CSRF-Token header: cookie-authenticated writes must "
+			                       "send the token returned at login");
 	}
 	return 0;
 }
@@ -197,7 +199,7 @@ static void count(const char *route, const char *method, int status)
 	if (status < 100 || status > 599)
 		status = 500;
 	snprintf(labels, sizeof(labels), "route=\"%s\",method=\"%s\",status=\"%d\"", r_esc, routes_method_label(method),
-		 status);
+	         status);
 	metrics_inc("mrgate_http_requests_total", labels, 1);
 }
 
@@ -229,7 +231,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	if (!hit) {
 		/* the reply names no part of the request: it is JSON-escaped anyway, but a 404 need not echo input */
 		if (path_known)
-			status = http_send_error(conn, 405, "method_not_allowed", "this method is not allowed on this path");
+			status =
+			    http_send_error(conn, 405, "method_not_allowed", "this method is not allowed on this path");
 		else
 			status = http_send_error(conn, 404, "not_found", "no such endpoint");
 		count(path_known ? "method_not_allowed" : "unmatched", ri->request_method, status);
@@ -241,15 +244,15 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	enum auth_role need = needed_role(hit->role);
 	if (hit->role != ROUTE_PUBLIC) {
 		status = need == AUTH_ROLE_NONE ? http_send_error(conn, 500, "internal", "this route declares no role")
-						: authenticate(r);
+		                                : authenticate(r);
 		if (status) {
 			count(hit->pattern, ri->request_method, status);
 			goto out;
 		}
 		if (r->who.role < need) {
-			status = http_send_error(conn, 403, "forbidden", "this needs the %s role; %s is %s %s",
-						 auth_role_name(need), r->who.username,
-						 r->who.role == AUTH_ROLE_ADMIN ? "an" : "a", auth_role_name(r->who.role));
+			status = http_send_error(
+			    conn, 403, "forbidden", "this needs the %s role; %s is %s %s", auth_role_name(need),
+			    r->who.username, r->who.role == AUTH_ROLE_ADMIN ? "an" : "a", auth_role_name(r->who.role));
 			count(hit->pattern, ri->request_method, status);
 			goto out;
 		}
@@ -269,14 +272,15 @@ bool routes_check(void)
 		if (routes[i].role == ROUTE_ROLE_UNDECLARED || needed_role(routes[i].role) == AUTH_ROLE_NONE) {
 			if (routes[i].role != ROUTE_PUBLIC) {
 				fprintf(stderr, "mrgate: route %s %s declares no role\n", routes[i].method,
-					routes[i].pattern);
+				        routes[i].pattern);
 				ok = false;
 			}
 		}
 		for (size_t j = 0; j < i; j++)
 			if (strcmp(routes[i].method, routes[j].method) == 0 &&
 			    strcmp(routes[i].pattern, routes[j].pattern) == 0) {
-				fprintf(stderr, "mrgate: route %s %s appears twice\n", routes[i].method, routes[i].pattern);
+				fprintf(stderr, "mrgate: route %s %s appears twice\n", routes[i].method,
+				        routes[i].pattern);
 				ok = false;
 			}
 	}

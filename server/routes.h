@@ -11,12 +11,12 @@
 #ifndef MRGATE_SERVER_ROUTES_H
 #define MRGATE_SERVER_ROUTES_H
 
+#include "app.h"
+#include "auth.h"
+
 #include <civetweb.h>
 #include <stdbool.h>
 #include <stdint.h>
-
-#include "app.h"
-#include "auth.h"
 
 #define ROUTE_MAX_PARAMS 4
 
@@ -105,8 +105,7 @@ int h_audit_list(struct req *r);
 /* The apply context of this server (hook URL written into buf, the connection's webhook secret borrowed). */
 struct apply_ctx;
 struct connection_client;
-void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap,
-		   struct apply_ctx *ctx);
+void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx);
 /* Start an apply job for the marked repos (takes marked's ids); the reply's "apply" member or NULL. */
 struct gateconfig_marked;
 struct json_object *configure_start_apply(struct app *app, const char *actor, struct gateconfig_marked *marked);

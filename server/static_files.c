@@ -12,6 +12,10 @@
  * every time ("no-cache"), so the dashboard loads its modules from the browser's cache.
  * Threading: any thread; the root is resolved once at start.
  */
+#include "http_json.h"
+#include "log.h"
+#include "routes.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,10 +24,6 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "http_json.h"
-#include "log.h"
-#include "routes.h"
 
 #define STATIC_MAX_BYTES (16 * 1024 * 1024)
 
@@ -34,18 +34,18 @@ static const struct {
 	const char *ext;
 	const char *type;
 } types[] = {
-	{".html", "text/html; charset=utf-8"},
-	{".js", "text/javascript; charset=utf-8"},
-	{".mjs", "text/javascript; charset=utf-8"},
-	{".css", "text/css; charset=utf-8"},
-	{".yaml", "application/yaml; charset=utf-8"},
-	{".json", "application/json"},
-	{".svg", "image/svg+xml"},
-	{".png", "image/png"},
-	{".ico", "image/x-icon"},
-	{".txt", "text/plain; charset=utf-8"},
-	{".woff2", "font/woff2"},
-	{".map", "application/json"},
+    {".html", "text/html; charset=utf-8"},
+    {".js", "text/javascript; charset=utf-8"},
+    {".mjs", "text/javascript; charset=utf-8"},
+    {".css", "text/css; charset=utf-8"},
+    {".yaml", "application/yaml; charset=utf-8"},
+    {".json", "application/json"},
+    {".svg", "image/svg+xml"},
+    {".png", "image/png"},
+    {".ico", "image/x-icon"},
+    {".txt", "text/plain; charset=utf-8"},
+    {".woff2", "font/woff2"},
+    {".map", "application/json"},
 };
 
 static const char *type_of(const char *path)
@@ -92,8 +92,8 @@ int static_files_serve(struct mg_connection *conn)
 	if (!have_root || !path_acceptable(path))
 		return not_found(conn);
 	char want[PATH_MAX + 32], real[PATH_MAX];
-	int n = snprintf(want, sizeof(want), "%s%s%s", root_real, path,
-			 path[strlen(path) - 1] == '/' ? "index.html" : "");
+	int n =
+	    snprintf(want, sizeof(want), "%s%s%s", root_real, path, path[strlen(path) - 1] == '/' ? "index.html" : "");
 	if (n < 0 || (size_t)n >= sizeof(want))
 		return not_found(conn);
 	const char *type = type_of(want);
@@ -114,8 +114,7 @@ int static_files_serve(struct mg_connection *conn)
 	}
 	const char *cache = strcmp(type, types[0].type) == 0 ? "no-cache" : "max-age=3600";
 	char etag[64], hdrs[160];
-	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_mtime,
-		 (unsigned long long)sb.st_size);
+	snprintf(etag, sizeof(etag), "\"%llx-%llx\"", (unsigned long long)sb.st_mtime, (unsigned long long)sb.st_size);
 	const char *inm = mg_get_header(conn, "If-None-Match");
 	snprintf(hdrs, sizeof(hdrs), "ETag: %s\r\n", etag);
 	if (inm && strcmp(inm, etag) == 0) {

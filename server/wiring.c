@@ -7,11 +7,6 @@
  * (another instance, or this one restarted, takes the items over) and its progress is GET /api/jobs/{id}.
  * Writes are refused while the stored token is expired or revoked: the item fails with the reason.
  */
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "app.h"
 #include "apply.h"
 #include "audit.h"
@@ -24,6 +19,11 @@
 #include "log.h"
 #include "routes.h"
 #include "settings.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx)
 {
@@ -55,13 +55,14 @@ static enum job_outcome apply_item(void *user, const struct job_item *item, stru
 	/* the token's health is read fresh: a resync may have found it expired since the client was opened */
 	enum core_status st = connection_get(app->db, &ci);
 	if (st == CORE_OK && strcmp(ci.token_status, "ok") != 0) {
-		jobs_result_message(res, "%s", ci.token_problem[0] ? ci.token_problem : "the GitLab token is not valid");
+		jobs_result_message(res, "%s",
+		                    ci.token_problem[0] ? ci.token_problem : "the GitLab token is not valid");
 		apply_abandon(app->db, &item->repo_id, 1, run, res->message);
 		goto out;
 	}
 	if (st == CORE_OK && strcmp(ci.capability, "gate") != 0) {
 		jobs_result_message(res, "the GitLab token is read-only: update the connection with a token that has "
-					 "the api scope");
+		                         "the api scope");
 		apply_abandon(app->db, &item->repo_id, 1, run, res->message);
 		goto out;
 	}
@@ -115,7 +116,7 @@ out:
 }
 
 static struct json_object *start_apply_job(struct app *app, const char *actor, int64_t run, const int64_t *ids,
-					   size_t n, int64_t *job_id_out);
+                                           size_t n, int64_t *job_id_out);
 
 /*
  * Group-hook mode: a project GitLab announced with project_create (core/webhook.c queued the job). Read it, store
@@ -161,7 +162,8 @@ static enum job_outcome onboard_item(void *user, const struct job_item *item, st
 	}
 	int64_t job_id = 0;
 	if (marked.n > 0) {
-		json_object_put(start_apply_job(app, "system (project_create)", marked.run, marked.ids, marked.n, &job_id));
+		json_object_put(
+		    start_apply_job(app, "system (project_create)", marked.run, marked.ids, marked.n, &job_id));
 		log_info("onboard: %s (apply job %lld)", msg, (long long)job_id);
 	}
 	gateconfig_marked_clear(&marked);
@@ -202,13 +204,13 @@ static enum job_outcome hold_item(void *user, const struct job_item *item, struc
 	}
 	limiter_acquire(app->gitlab_slots);
 	st = gatehold_pipeline(app->db, connection_client_gitlab(cc), app->cfg.public_url, item->repo_id, mr_iid,
-			       pipeline_id, sha, msg, sizeof(msg));
+	                       pipeline_id, sha, msg, sizeof(msg));
 	limiter_release(app->gitlab_slots);
 	connection_client_release(cc);
 	jobs_result_message(res, "%s", msg[0] ? msg : core_status_code(st));
 	if (st != CORE_OK)
 		return st == CORE_ENOTFOUND || st == CORE_EINVAL || st == CORE_EFORBIDDEN ? JOB_ITEM_ERROR
-											    : JOB_ITEM_RETRY;
+		                                                                          : JOB_ITEM_RETRY;
 	return JOB_ITEM_CHANGED;
 }
 
@@ -226,8 +228,8 @@ struct jobs_runner *app_jobs_start(struct app *app)
 	o.owner = app->instance;
 	struct jobs_runner *r = jobs_runner_start(app->db, &o);
 	if (r && (jobs_register(r, "apply", apply_item, app) != CORE_OK ||
-		  jobs_register(r, "onboard", onboard_item, app) != CORE_OK ||
-		  jobs_register(r, "hold", hold_item, app) != CORE_OK)) {
+	          jobs_register(r, "onboard", onboard_item, app) != CORE_OK ||
+	          jobs_register(r, "hold", hold_item, app) != CORE_OK)) {
 		jobs_runner_stop(r);
 		r = NULL;
 	}
@@ -236,7 +238,7 @@ struct jobs_runner *app_jobs_start(struct app *app)
 
 /* Create an apply job for ids (marked with run); the job's JSON, or NULL when it could not be created. */
 static struct json_object *start_apply_job(struct app *app, const char *actor, int64_t run, const int64_t *ids,
-					   size_t n, int64_t *job_id_out)
+                                           size_t n, int64_t *job_id_out)
 {
 	char params[64];
 	snprintf(params, sizeof(params), "{\"run\": %lld}", (long long)run);
@@ -310,7 +312,7 @@ static bool wait_job(struct app *app, int64_t job_id, int max_seconds)
  * inherited config is enabled. Runs one apply job, waits for it, and summarises it.
  */
 static enum core_status resync_after(void *user, struct connection_client *cc, int64_t run_id,
-				     const struct discovery_counts *counts, struct json_object *summary)
+                                     const struct discovery_counts *counts, struct json_object *summary)
 {
 	(void)counts;
 	struct app *app = user;
@@ -335,8 +337,8 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 		app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
 		const struct connection_info *ci = connection_client_info(cc);
 		limiter_acquire(app->gitlab_slots);
-		enum core_status gst = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id, &changed,
-							msg, sizeof(msg));
+		enum core_status gst = grouphook_ensure(app->db, connection_client_gitlab(cc), &ctx, ci->group_id,
+		                                        &changed, msg, sizeof(msg));
 		limiter_release(app->gitlab_slots);
 		if (gst != CORE_OK)
 			log_warn("resync %lld: group webhook: %s", (long long)run_id, msg);
@@ -355,17 +357,17 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 	/* repos that carry our hook now: each is re-read, and repaired where it drifted */
 	if (st == CORE_OK)
 		st = store_exec(c,
-				"SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
-				" WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
-				" AND s.applied_state <> 'off' ORDER BY r.id",
-				0, NULL, &rg);
+		                "SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
+		                " WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
+		                " AND s.applied_state <> 'off' ORDER BY r.id",
+		                0, NULL, &rg);
 	/* repos known before this run: their pending changes are applied; new ones only with auto-gate */
 	const char *p[] = {run};
 	if (st == CORE_OK)
 		st = store_exec(c,
-				"SELECT r.id FROM repos r, sync_runs s WHERE s.id = $1 AND r.removed_at IS NULL"
-				" AND r.first_seen < s.started_at ORDER BY r.id",
-				1, p, &ro);
+		                "SELECT r.id FROM repos r, sync_runs s WHERE s.id = $1 AND r.removed_at IS NULL"
+		                " AND r.first_seen < s.started_at ORDER BY r.id",
+		                1, p, &ro);
 	if (st == CORE_OK) {
 		gated = collect_ids(rg, &n_gated);
 		known = collect_ids(ro, &n_known);
@@ -374,7 +376,7 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 	}
 	if (st == CORE_OK)
 		st = gateconfig_mark_apply(c, set.auto_gate_new_repos, NULL, set.auto_gate_new_repos ? NULL : known,
-					   set.auto_gate_new_repos ? 0 : n_known, gated, n_gated, &marked);
+		                           set.auto_gate_new_repos ? 0 : n_known, gated, n_gated, &marked);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	store_put(app->db, c);
@@ -384,7 +386,8 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 
 	int repaired = 0, failed = 0, newly_gated = 0, drifted = 0, checked = (int)marked.n;
 	if (marked.n > 0) {
-		struct json_object *job = start_apply_job(app, "system (resync)", marked.run, marked.ids, marked.n, &job_id);
+		struct json_object *job =
+		    start_apply_job(app, "system (resync)", marked.run, marked.ids, marked.n, &job_id);
 		json_object_put(job);
 		if (!job_id) {
 			st = CORE_EINTERNAL;
@@ -392,7 +395,7 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 		}
 		if (!wait_job(app, job_id, 3600))
 			log_warn("resync %lld: apply job %lld still running; its summary will be partial",
-				 (long long)run_id, (long long)job_id);
+			         (long long)run_id, (long long)job_id);
 		st = store_get(app->db, &c);
 		if (st != CORE_OK)
 			goto out;
@@ -404,19 +407,20 @@ static enum core_status resync_after(void *user, struct connection_client *cc, i
 			goto out;
 		}
 		const char *p2[] = {jid, arr};
-		st = store_exec(c,
-				"SELECT count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
-				"  AS repaired,"
-				" count(*) FILTER (WHERE i.result = 'error') AS failed,"
-				" count(*) FILTER (WHERE NOT i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
-				"  AS newly_gated,"
-				" count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result IN ('changed', 'error'))"
-				"  AS drifted,"
-				" coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
-				"  FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed'), '[]')::text"
-				"  AS repaired_paths"
-				" FROM job_items i LEFT JOIN repos r ON r.id = i.repo_id WHERE i.job_id = $1",
-				2, p2, &rs);
+		st = store_exec(
+		    c,
+		    "SELECT count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
+		    "  AS repaired,"
+		    " count(*) FILTER (WHERE i.result = 'error') AS failed,"
+		    " count(*) FILTER (WHERE NOT i.repo_id = ANY($2::bigint[]) AND i.result = 'changed')"
+		    "  AS newly_gated,"
+		    " count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result IN ('changed', 'error'))"
+		    "  AS drifted,"
+		    " coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
+		    "  FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed'), '[]')::text"
+		    "  AS repaired_paths"
+		    " FROM job_items i LEFT JOIN repos r ON r.id = i.repo_id WHERE i.job_id = $1",
+		    2, p2, &rs);
 		free(arr);
 		if (st != CORE_OK)
 			goto out;
@@ -520,7 +524,7 @@ int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap
 		goto out;
 	}
 	st = grouphook_prove(app->db, connection_client_gitlab(cc), hook_url, ci->group_id, GROUPHOOK_PROOF_WAIT_S, msg,
-			     cap);
+	                     cap);
 	if (st != CORE_OK) {
 		/* not proven: the group hook we made goes, project mode stays as it was */
 		char rm[400] = "";
@@ -554,8 +558,9 @@ struct json_object *app_hook_mode_finish(struct app *app, const char *actor, con
 	json_object_object_add(d, "repos", json_object_new_int64((int64_t)n));
 	json_object_object_add(d, "job_id", job_id ? json_object_new_int64(job_id) : NULL);
 	if (st != CORE_OK) {
-		json_object_object_add(d, "message", json_object_new_string("could not start the apply job; the next "
-									    "resync completes the switch"));
+		json_object_object_add(d, "message",
+		                       json_object_new_string("could not start the apply job; the next "
+		                                              "resync completes the switch"));
 		goto out;
 	}
 	if (strcmp(to, "project") == 0) {
@@ -569,9 +574,10 @@ struct json_object *app_hook_mode_finish(struct app *app, const char *actor, con
 		char msg[400] = "";
 		if (!ok || failed > 0) {
 			snprintf(msg, sizeof(msg),
-				 "the group webhook is kept: %lld repo%s did not get its project webhook yet (see job %lld); "
-				 "the next resync retries",
-				 (long long)failed, failed == 1 ? "" : "s", (long long)job_id);
+			         "the group webhook is kept: %lld repo%s did not get its project webhook yet (see job "
+			         "%lld); "
+			         "the next resync retries",
+			         (long long)failed, failed == 1 ? "" : "s", (long long)job_id);
 		} else {
 			struct connection_client *cc = NULL;
 			struct connection_tuning tune;
@@ -582,18 +588,20 @@ struct json_object *app_hook_mode_finish(struct app *app, const char *actor, con
 				struct apply_ctx ctx;
 				app_apply_ctx(app, cc, hook_url, sizeof(hook_url), &ctx);
 				st = grouphook_remove(app->db, connection_client_gitlab(cc), hook_url,
-						      connection_client_info(cc)->group_id, msg, sizeof(msg));
+				                      connection_client_info(cc)->group_id, msg, sizeof(msg));
 				if (st == CORE_OK)
 					snprintf(msg, sizeof(msg), "project webhooks in place; group webhook removed");
 			} else {
-				snprintf(msg, sizeof(msg), "could not open the GitLab connection to remove the group webhook");
+				snprintf(msg, sizeof(msg),
+				         "could not open the GitLab connection to remove the group webhook");
 			}
 			connection_client_release(cc);
 		}
 		json_object_object_add(d, "message", json_object_new_string(msg));
 	} else {
-		json_object_object_add(d, "message", json_object_new_string("group webhook in place; project webhooks "
-									    "being removed by the apply job"));
+		json_object_object_add(d, "message",
+		                       json_object_new_string("group webhook in place; project webhooks "
+		                                              "being removed by the apply job"));
 	}
 out:
 	grouphook_audit(app->db, actor, from, to, d);

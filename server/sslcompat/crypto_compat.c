@@ -15,5 +15,5 @@ unsigned long mrgate_crypto_compat_version(void);
 
 unsigned long mrgate_crypto_compat_version(void)
 {
-    return OpenSSL_version_num();
+	return OpenSSL_version_num();
 }

@@ -17,5 +17,5 @@ X509 *SSL_get_peer_certificate(const SSL *s);
 
 X509 *SSL_get_peer_certificate(const SSL *s)
 {
-    return SSL_get1_peer_certificate(s);
+	return SSL_get1_peer_certificate(s);
 }

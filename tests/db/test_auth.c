@@ -2,14 +2,14 @@
  * tests/db/test_auth.c
  *    Users, login, throttling, sessions, API tokens against the real test database.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "auth.h"
 #include "crypto.h"
 #include "log.h"
 #include "migrate.h"
 #include "testlib.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static struct store *s;
 

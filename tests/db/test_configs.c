@@ -3,15 +3,15 @@
  *    The gating config model against the real test database: validation, field-wise inheritance
  *    default -> group -> subgroup -> repo, exceptions, marking for apply, export/import.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "crypto.h"
 #include "gateconfig.h"
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
 #include "testlib.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static struct store *s;
 
@@ -59,10 +59,12 @@ static void validation(void)
 	CHECK(strstr(err, "unknown field \"colour\"") != NULL);
 	CHECK(validate("[1]", &o, err, sizeof(err)) == CORE_EINVAL);
 	/* normalised: scans deduplicated in canonical order, null dropped */
-	REQUIRE(validate("{\"scans\": [\"iac\", \"secrets\", \"iac\"], \"fail_on\": null, \"ignore_paths\": [\"**/*.min.js\"]}",
-			 &o, err, sizeof(err)) == CORE_OK);
+	REQUIRE(
+	    validate(
+	        "{\"scans\": [\"iac\", \"secrets\", \"iac\"], \"fail_on\": null, \"ignore_paths\": [\"**/*.min.js\"]}",
+	        &o, err, sizeof(err)) == CORE_OK);
 	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
-		  "{\"scans\":[\"secrets\",\"iac\"],\"ignore_paths\":[\"**/*.min.js\"]}");
+	          "{\"scans\":[\"secrets\",\"iac\"],\"ignore_paths\":[\"**/*.min.js\"]}");
 	json_object_put(o);
 }
 
@@ -164,7 +166,8 @@ static void marking(void)
 	json_object_put(cfg);
 	json_object_put(out);
 	/* pretend the apply happened */
-	sql("UPDATE repo_gitlab_state SET applying = false, applied_state = 'hook', hook_id = 9, last_result = 'changed'");
+	sql("UPDATE repo_gitlab_state SET applying = false, applied_state = 'hook', hook_id = 9, last_result = "
+	    "'changed'");
 	/* changing the severity only marks nothing */
 	REQUIRE(validate("{\"enabled\": true, \"fail_on\": \"low\"}", &cfg, err, sizeof(err)) == CORE_OK);
 	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK);
@@ -192,10 +195,11 @@ static void marking(void)
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	REQUIRE(store_get(s, &c) == CORE_OK);
-	CHECK(store_exec(c,
-			 "SELECT count(*) AS n FROM audit_log WHERE action = 'config.group.update' AND before IS NOT NULL"
-			 " AND after IS NOT NULL",
-			 0, NULL, &r) == CORE_OK);
+	CHECK(
+	    store_exec(c,
+	               "SELECT count(*) AS n FROM audit_log WHERE action = 'config.group.update' AND before IS NOT NULL"
+	               " AND after IS NOT NULL",
+	               0, NULL, &r) == CORE_OK);
 	CHECK(store_i64(r, 0, "n", 0) >= 3);
 	PQclear(r);
 	store_put(s, c);
@@ -221,9 +225,10 @@ static void export_import(void)
 	CHECK(json_object_equal(doc, again));
 	json_object_put(again);
 	/* a valid import replaces everything; exporting gives it back */
-	struct json_object *next = parse("{\"version\": 1, \"default\": {\"fail_on\": \"never\"},"
-					 " \"groups\": {\"other\": {\"enabled\": true}},"
-					 " \"repos\": [{\"id\": 3, \"config\": {\"scans\": [\"sast\"]}, \"unmanaged\": false}]}");
+	struct json_object *next =
+	    parse("{\"version\": 1, \"default\": {\"fail_on\": \"never\"},"
+	          " \"groups\": {\"other\": {\"enabled\": true}},"
+	          " \"repos\": [{\"id\": 3, \"config\": {\"scans\": [\"sast\"]}, \"unmanaged\": false}]}");
 	REQUIRE(gateconfig_import(s, next, "test", NULL, err, sizeof(err)) == CORE_OK);
 	REQUIRE(gateconfig_export(s, &again) == CORE_OK);
 	CHECK_STR(eff_str(again, "default.fail_on"), "never");

@@ -214,7 +214,8 @@ static void thousand_items_four_workers(void)
 	CHECK(monotonic);
 	CHECK(consistent);
 	CHECK(reads > 3);
-	fprintf(stderr, "  %" PRId64 " progress reads, %.1f ms each on average\n", reads, reads ? (double)read_ms / reads : 0.0);
+	fprintf(stderr, "  %" PRId64 " progress reads, %.1f ms each on average\n", reads,
+	        reads ? (double)read_ms / reads : 0.0);
 
 	/* every item handled exactly once */
 	int once = 0;

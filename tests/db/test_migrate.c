@@ -2,14 +2,14 @@
  * tests/db/test_migrate.c
  *    Migrations on a fresh database, an idempotent re-run, concurrent runs, SQLSTATE mapping, store helpers.
  */
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "log.h"
 #include "migrate.h"
 #include "store.h"
 #include "testlib.h"
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
 
 static char *url;
 

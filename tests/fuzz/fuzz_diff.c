@@ -2,11 +2,11 @@
  * tests/fuzz/fuzz_diff.c
  *    Unified diffs as GitLab sends them: the added-lines parser and the per-path set.
  */
+#include "diff.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "diff.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

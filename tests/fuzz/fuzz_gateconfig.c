@@ -3,12 +3,12 @@
  *    Gate-config validation (PUT /api/configs/..., import): any JSON gives a normalised config or a message; a
  *    normalised config validates again to itself.
  */
+#include "gateconfig.h"
+#include "json_util.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "gateconfig.h"
-#include "json_util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,12 +3,12 @@
  *    GitLab response headers mrgate reads: Retry-After, RateLimit-Reset, Link, X-Next-Page (with the next-page
  *    path built from them), and the path templates of metrics. Values are bounded and never overflow (UBSan).
  */
+#include "gitlab.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-#include "gitlab.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -3,12 +3,12 @@
  *    The strict JSON parsers (json_parse_strict for API bodies and webhooks, jsonx_parse for GitLab answers): any
  *    bytes give a tree or an error, never a crash, a leak or a read past the buffer; a tree serialises and parses back.
  */
+#include "json_util.h"
+#include "jsonx.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "json_util.h"
-#include "jsonx.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -4,11 +4,11 @@
  *    pattern always matches a path equal to itself when it has no special characters; on small inputs the answer is
  *    the old backtracking matcher's (pathglob_reference.c).
  */
+#include "pathglob.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "pathglob.h"
 
 bool pathglob_reference_match(const char *pattern, const char *path); /* pathglob_reference.c */
 

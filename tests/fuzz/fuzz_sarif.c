@@ -2,13 +2,13 @@
  * tests/fuzz/fuzz_sarif.c
  *    The SARIF reader (scanner stdout, untrusted) against a fixed set of added lines, and artifact URIs.
  */
-#include <stdint.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "diff.h"
 #include "findings.h"
 #include "scan_sarif.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -25,7 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(buf, data, size);
 	struct finding_list *out = finding_list_new();
 	if (out) {
-		struct scan_sarif_options opt = {.scan_type = "sast", .added = added, .root = "/tmp/mrgate-gate-x/tree"};
+		struct scan_sarif_options opt = {
+		    .scan_type = "sast", .added = added, .root = "/tmp/mrgate-gate-x/tree"};
 		struct scan_sarif_stats stats;
 		scan_sarif_parse(&opt, buf, size, out, &stats);
 		finding_list_free(out);

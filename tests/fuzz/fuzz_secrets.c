@@ -2,14 +2,14 @@
  * tests/fuzz/fuzz_secrets.c
  *    The built-in secrets scanner over arbitrary added lines (a diff made of the input) and single lines.
  */
+#include "diff.h"
+#include "findings.h"
+#include "scan_secrets.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "diff.h"
-#include "findings.h"
-#include "scan_secrets.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -2,12 +2,12 @@
  * tests/fuzz/fuzz_webhook.c
  *    The merge request webhook payload reader: strict JSON, then webhook_parse_mr and webhook_mr_changes_code.
  */
+#include "json_util.h"
+#include "webhook.h"
+
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include "json_util.h"
-#include "webhook.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -87,160 +87,161 @@ static const struct sim_route routes[] = {
 
 static void reply_invalid_token(struct sim_req *r, const char *description)
 {
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "error", json_object_new_string("invalid_token"));
-    json_object_object_add(o, "error_description", json_object_new_string(description));
-    char *h = sim_printf("Bearer realm=\"The API\", error=\"invalid_token\", error_description=\"%s\"", description);
-    sim_add_header(r, "WWW-Authenticate", h);
-    free(h);
-    sim_reply_json(r, 401, o);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("invalid_token"));
+	json_object_object_add(o, "error_description", json_object_new_string(description));
+	char *h =
+	    sim_printf("Bearer realm=\"The API\", error=\"invalid_token\", error_description=\"%s\"", description);
+	sim_add_header(r, "WWW-Authenticate", h);
+	free(h);
+	sim_reply_json(r, 401, o);
 }
 
 static void reply_insufficient_scope(struct sim_req *r, const char *scope)
 {
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
-    json_object_object_add(o, "error_description",
-                           json_object_new_string("The request requires higher privileges than provided by the "
-                                                  "access token."));
-    json_object_object_add(o, "scope", json_object_new_string(scope));
-    sim_reply_json(r, 403, o);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "error", json_object_new_string("insufficient_scope"));
+	json_object_object_add(o, "error_description",
+	                       json_object_new_string("The request requires higher privileges than provided by the "
+	                                              "access token."));
+	json_object_object_add(o, "scope", json_object_new_string(scope));
+	sim_reply_json(r, 403, o);
 }
 
 /* Returns false after replying when the request may not proceed. */
 static bool authenticate(struct sim_req *r, int scope_class)
 {
-    const char *tok = sim_header(r, "PRIVATE-TOKEN");
-    const char *auth = sim_header(r, "Authorization");
-    if (!tok && auth && strncasecmp(auth, "Bearer ", 7) == 0)
-        tok = auth + 7;
-    if (!tok)
-        tok = sim_param(r, "private_token");
-    struct sim_token *t = sim_token_find(r->s, tok);
-    if (!t) {
-        sim_reply_message(r, 401, "401 Unauthorized");
-        return false;
-    }
-    if (t->revoked) {
-        reply_invalid_token(r, "Token was revoked. You have to re-authorize from the user.");
-        return false;
-    }
-    if (sim_token_expired(t)) {
-        reply_invalid_token(r, "Token is expired. You can either do re-authorization or token refresh.");
-        return false;
-    }
-    bool read = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
-    bool ok = (t->scopes & SIM_SCOPE_API) || scope_class == SIM_SCOPE_CLASS_ANY ||
-              (read && (t->scopes & SIM_SCOPE_READ_API)) ||
-              (read && scope_class == SIM_SCOPE_CLASS_USER && (t->scopes & SIM_SCOPE_READ_USER));
-    if (!ok) {
-        reply_insufficient_scope(r, read ? (scope_class == SIM_SCOPE_CLASS_USER ? "api read_api read_user"
-                                                                                : "api read_api")
-                                         : "api");
-        return false;
-    }
-    free(t->last_used_at);
-    t->last_used_at = sim_now_iso();
-    r->token = t;
-    return true;
+	const char *tok = sim_header(r, "PRIVATE-TOKEN");
+	const char *auth = sim_header(r, "Authorization");
+	if (!tok && auth && strncasecmp(auth, "Bearer ", 7) == 0)
+		tok = auth + 7;
+	if (!tok)
+		tok = sim_param(r, "private_token");
+	struct sim_token *t = sim_token_find(r->s, tok);
+	if (!t) {
+		sim_reply_message(r, 401, "401 Unauthorized");
+		return false;
+	}
+	if (t->revoked) {
+		reply_invalid_token(r, "Token was revoked. You have to re-authorize from the user.");
+		return false;
+	}
+	if (sim_token_expired(t)) {
+		reply_invalid_token(r, "Token is expired. You can either do re-authorization or token refresh.");
+		return false;
+	}
+	bool read = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	bool ok = (t->scopes & SIM_SCOPE_API) || scope_class == SIM_SCOPE_CLASS_ANY ||
+	          (read && (t->scopes & SIM_SCOPE_READ_API)) ||
+	          (read && scope_class == SIM_SCOPE_CLASS_USER && (t->scopes & SIM_SCOPE_READ_USER));
+	if (!ok) {
+		reply_insufficient_scope(
+		    r,
+		    read ? (scope_class == SIM_SCOPE_CLASS_USER ? "api read_api read_user" : "api read_api") : "api");
+		return false;
+	}
+	free(t->last_used_at);
+	t->last_used_at = sim_now_iso();
+	r->token = t;
+	return true;
 }
 
 const char *sim_api_template(struct sim_req *r)
 {
-    bool path_matched = false;
-    const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
-    return rt ? rt->template_path : NULL;
+	bool path_matched = false;
+	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
+	return rt ? rt->template_path : NULL;
 }
 
 void sim_api_handle(struct sim_req *r)
 {
-    bool path_matched = false;
-    const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
-    if (!rt) {
-        /* Grape: unknown route (including an unencoded slash inside :id) => 404 {"error":"404 Not Found"}. */
-        if (path_matched)
-            sim_reply_error(r, 405, "405 Not Allowed");
-        else
-            sim_reply_error(r, 404, "404 Not Found");
-        return;
-    }
-    if (!authenticate(r, rt->scope_class))
-        return;
-    if (r->body_invalid) {
-        sim_reply_error(r, 400, "The provided content-type 'application/json' is not supported.");
-        return;
-    }
-    if (sim_strict_before_handler(r, rt->template_path))
-        return;
-    rt->handler(r);
+	bool path_matched = false;
+	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
+	if (!rt) {
+		/* Grape: unknown route (including an unencoded slash inside :id) => 404 {"error":"404 Not Found"}. */
+		if (path_matched)
+			sim_reply_error(r, 405, "405 Not Allowed");
+		else
+			sim_reply_error(r, 404, "404 Not Found");
+		return;
+	}
+	if (!authenticate(r, rt->scope_class))
+		return;
+	if (r->body_invalid) {
+		sim_reply_error(r, 400, "The provided content-type 'application/json' is not supported.");
+		return;
+	}
+	if (sim_strict_before_handler(r, rt->template_path))
+		return;
+	rt->handler(r);
 }
 
 /* --- shared helpers -------------------------------------------------------------------------------------- */
 
 struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
 {
-    const char *id = sim_req_cap(r, k);
-    int64_t n = 0;
-    struct sim_project *p = sim_parse_int64(id, &n) ? sim_project_by_id(r->s, n) : sim_project_by_path(r->s, id);
-    if (!p || !sim_can_see_project(r->token, p)) {
-        sim_reply_message(r, 404, "404 Project Not Found");
-        return NULL;
-    }
-    if (sim_access_project(r->token, p) < min_level) {
-        sim_reply_message(r, 403, "403 Forbidden");
-        return NULL;
-    }
-    return p;
+	const char *id = sim_req_cap(r, k);
+	int64_t n = 0;
+	struct sim_project *p = sim_parse_int64(id, &n) ? sim_project_by_id(r->s, n) : sim_project_by_path(r->s, id);
+	if (!p || !sim_can_see_project(r->token, p)) {
+		sim_reply_message(r, 404, "404 Project Not Found");
+		return NULL;
+	}
+	if (sim_access_project(r->token, p) < min_level) {
+		sim_reply_message(r, 403, "403 Forbidden");
+		return NULL;
+	}
+	return p;
 }
 
 struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
 {
-    const char *id = sim_req_cap(r, k);
-    int64_t n = 0;
-    struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
-    if (!g || !sim_can_see_group(r->token, g)) {
-        sim_reply_message(r, 404, "404 Group Not Found");
-        return NULL;
-    }
-    if (sim_access_group(r->token, g) < min_level) {
-        sim_reply_message(r, 403, "403 Forbidden");
-        return NULL;
-    }
-    return g;
+	const char *id = sim_req_cap(r, k);
+	int64_t n = 0;
+	struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
+	if (!g || !sim_can_see_group(r->token, g)) {
+		sim_reply_message(r, 404, "404 Group Not Found");
+		return NULL;
+	}
+	if (sim_access_group(r->token, g) < min_level) {
+		sim_reply_message(r, 403, "403 Forbidden");
+		return NULL;
+	}
+	return g;
 }
 
 void sim_api_reply_page(struct sim_req *r, struct sim_vec *items,
                         struct json_object *(*render)(struct sim_req *r, void *item))
 {
-    size_t off = 0, cnt = 0;
-    sim_paginate(r, items->len, &off, &cnt);
-    struct json_object *arr = json_object_new_array_ext((int)cnt);
-    for (size_t i = off; i < off + cnt; i++)
-        json_object_array_add(arr, render(r, items->items[i]));
-    sim_reply_json(r, 200, arr);
+	size_t off = 0, cnt = 0;
+	sim_paginate(r, items->len, &off, &cnt);
+	struct json_object *arr = json_object_new_array_ext((int)cnt);
+	for (size_t i = off; i < off + cnt; i++)
+		json_object_array_add(arr, render(r, items->items[i]));
+	sim_reply_json(r, 200, arr);
 }
 
 /* --- tokens and user ------------------------------------------------------------------------------------- */
 
 static void h_version(struct sim_req *r)
 {
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "version", json_object_new_string("17.8.0-ee"));
-    json_object_object_add(o, "revision", json_object_new_string("gitlabsim"));
-    sim_reply_json(r, 200, o);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "version", json_object_new_string("17.8.0-ee"));
+	json_object_object_add(o, "revision", json_object_new_string("gitlabsim"));
+	sim_reply_json(r, 200, o);
 }
 
 static void h_pat_self(struct sim_req *r)
 {
-    sim_reply_json(r, 200, sim_render_pat(r->token));
+	sim_reply_json(r, 200, sim_render_pat(r->token));
 }
 
 static void h_user(struct sim_req *r)
 {
-    struct json_object *o = sim_render_user_self(r->s, r->token->user);
-    if (r->token->admin) /* UserWithAdmin: admins see is_admin */
-        json_object_object_add(o, "is_admin", json_object_new_boolean(true));
-    sim_reply_json(r, 200, o);
+	struct json_object *o = sim_render_user_self(r->s, r->token->user);
+	if (r->token->admin) /* UserWithAdmin: admins see is_admin */
+		json_object_object_add(o, "is_admin", json_object_new_boolean(true));
+	sim_reply_json(r, 200, o);
 }
 
 /* --- groups ---------------------------------------------------------------------------------------------- */
@@ -249,463 +250,468 @@ static void h_user(struct sim_req *r)
  * token users only: the token's own user is a member at the level its access map gives on the group. */
 static void h_group_member_all(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 0);
-    if (!g)
-        return;
-    int64_t uid = 0;
-    struct sim_token member = *r->token; /* membership only: an admin who is not a member gets 404 */
-    member.admin = false;
-    int level = sim_access_group(&member, g);
-    if (!sim_parse_int64(sim_req_cap(r, 1), &uid) || uid != r->token->user->id || level <= 0) {
-        sim_reply_message(r, 404, "404 Not found");
-        return;
-    }
-    const struct sim_user *u = r->token->user;
-    struct json_object *o = json_object_new_object();
-    json_object_object_add(o, "id", json_object_new_int64(u->id));
-    json_object_object_add(o, "username", json_object_new_string(u->username));
-    json_object_object_add(o, "name", json_object_new_string(u->name ? u->name : u->username));
-    json_object_object_add(o, "state", json_object_new_string("active"));
-    json_object_object_add(o, "access_level", json_object_new_int(level));
-    json_object_object_add(o, "expires_at", NULL);
-    sim_reply_json(r, 200, o);
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (!g)
+		return;
+	int64_t uid = 0;
+	struct sim_token member = *r->token; /* membership only: an admin who is not a member gets 404 */
+	member.admin = false;
+	int level = sim_access_group(&member, g);
+	if (!sim_parse_int64(sim_req_cap(r, 1), &uid) || uid != r->token->user->id || level <= 0) {
+		sim_reply_message(r, 404, "404 Not found");
+		return;
+	}
+	const struct sim_user *u = r->token->user;
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "id", json_object_new_int64(u->id));
+	json_object_object_add(o, "username", json_object_new_string(u->username));
+	json_object_object_add(o, "name", json_object_new_string(u->name ? u->name : u->username));
+	json_object_object_add(o, "state", json_object_new_string("active"));
+	json_object_object_add(o, "access_level", json_object_new_int(level));
+	json_object_object_add(o, "expires_at", NULL);
+	sim_reply_json(r, 200, o);
 }
 
 static struct json_object *render_group_item(struct sim_req *r, void *item)
 {
-    return sim_render_group(r->s, item);
+	return sim_render_group(r->s, item);
 }
 
 static int cmp_group_name(const void *a, const void *b)
 {
-    const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
-    int c = strcasecmp(x->name, y->name);
-    return c ? c : (x->id > y->id) - (x->id < y->id);
+	const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
+	int c = strcasecmp(x->name, y->name);
+	return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
 static int cmp_group_path(const void *a, const void *b)
 {
-    const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
-    int c = strcasecmp(x->full_path, y->full_path);
-    return c ? c : (x->id > y->id) - (x->id < y->id);
+	const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
+	int c = strcasecmp(x->full_path, y->full_path);
+	return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
 static int cmp_group_id(const void *a, const void *b)
 {
-    const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
-    return (x->id > y->id) - (x->id < y->id);
+	const struct sim_group *x = *(struct sim_group *const *)a, *y = *(struct sim_group *const *)b;
+	return (x->id > y->id) - (x->id < y->id);
 }
 
 /* Visible groups under `under` (NULL = all), direct children only if `children`. Replies the page. */
 static void list_groups(struct sim_req *r, struct sim_group *under, bool children, bool top_level_only)
 {
-    const char *order_by = sim_param(r, "order_by");
-    const char *sort = sim_param(r, "sort");
-    const char *search = sim_param(r, "search");
-    int64_t min_level = 0;
-    sim_param_int(r, "min_access_level", &min_level);
-    if (order_by && strcmp(order_by, "name") && strcmp(order_by, "path") && strcmp(order_by, "id") &&
-        strcmp(order_by, "similarity")) {
-        sim_reply_error(r, 400, "order_by does not have a valid value");
-        return;
-    }
-    if (sort && strcmp(sort, "asc") && strcmp(sort, "desc")) {
-        sim_reply_error(r, 400, "sort does not have a valid value");
-        return;
-    }
-    struct sim_vec v = {0};
-    for (size_t i = 0; i < r->s->groups.len; i++) {
-        struct sim_group *g = r->s->groups.items[i];
-        if (g->removed || g == under)
-            continue;
-        if (under && !(children ? g->parent == under : sim_group_is_under(g, under)))
-            continue;
-        if (top_level_only && g->parent)
-            continue;
-        if (!sim_can_see_group(r->token, g))
-            continue;
-        if (min_level > 0 && sim_access_group(r->token, g) < min_level)
-            continue;
-        if (search && *search && !strcasestr(g->name, search) && !strcasestr(g->path, search))
-            continue;
-        sim_vec_push(&v, g);
-    }
-    int (*cmp)(const void *, const void *) = cmp_group_name;
-    if (order_by && strcmp(order_by, "path") == 0)
-        cmp = cmp_group_path;
-    else if (order_by && strcmp(order_by, "id") == 0)
-        cmp = cmp_group_id;
-    if (v.len)
-        qsort(v.items, v.len, sizeof(void *), cmp);
-    if (sort && strcmp(sort, "desc") == 0)
-        for (size_t i = 0; i < v.len / 2; i++) {
-            void *t = v.items[i];
-            v.items[i] = v.items[v.len - 1 - i];
-            v.items[v.len - 1 - i] = t;
-        }
-    sim_api_reply_page(r, &v, render_group_item);
-    free(v.items);
+	const char *order_by = sim_param(r, "order_by");
+	const char *sort = sim_param(r, "sort");
+	const char *search = sim_param(r, "search");
+	int64_t min_level = 0;
+	sim_param_int(r, "min_access_level", &min_level);
+	if (order_by && strcmp(order_by, "name") && strcmp(order_by, "path") && strcmp(order_by, "id") &&
+	    strcmp(order_by, "similarity")) {
+		sim_reply_error(r, 400, "order_by does not have a valid value");
+		return;
+	}
+	if (sort && strcmp(sort, "asc") && strcmp(sort, "desc")) {
+		sim_reply_error(r, 400, "sort does not have a valid value");
+		return;
+	}
+	struct sim_vec v = {0};
+	for (size_t i = 0; i < r->s->groups.len; i++) {
+		struct sim_group *g = r->s->groups.items[i];
+		if (g->removed || g == under)
+			continue;
+		if (under && !(children ? g->parent == under : sim_group_is_under(g, under)))
+			continue;
+		if (top_level_only && g->parent)
+			continue;
+		if (!sim_can_see_group(r->token, g))
+			continue;
+		if (min_level > 0 && sim_access_group(r->token, g) < min_level)
+			continue;
+		if (search && *search && !strcasestr(g->name, search) && !strcasestr(g->path, search))
+			continue;
+		sim_vec_push(&v, g);
+	}
+	int (*cmp)(const void *, const void *) = cmp_group_name;
+	if (order_by && strcmp(order_by, "path") == 0)
+		cmp = cmp_group_path;
+	else if (order_by && strcmp(order_by, "id") == 0)
+		cmp = cmp_group_id;
+	if (v.len)
+		qsort(v.items, v.len, sizeof(void *), cmp);
+	if (sort && strcmp(sort, "desc") == 0)
+		for (size_t i = 0; i < v.len / 2; i++) {
+			void *t = v.items[i];
+			v.items[i] = v.items[v.len - 1 - i];
+			v.items[v.len - 1 - i] = t;
+		}
+	sim_api_reply_page(r, &v, render_group_item);
+	free(v.items);
 }
 
 static void h_groups_list(struct sim_req *r)
 {
-    bool top = false;
-    sim_param_bool(r, "top_level_only", &top);
-    list_groups(r, NULL, false, top);
+	bool top = false;
+	sim_param_bool(r, "top_level_only", &top);
+	list_groups(r, NULL, false, top);
 }
 
 static void h_group_descendants(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 0);
-    if (g)
-        list_groups(r, g, false, false);
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (g)
+		list_groups(r, g, false, false);
 }
 
 static void h_group_subgroups(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 0);
-    if (g)
-        list_groups(r, g, true, false);
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (g)
+		list_groups(r, g, true, false);
 }
 
 static void h_group_get(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 0);
-    if (!g)
-        return;
-    struct json_object *o = sim_render_group(r->s, g);
-    bool with_projects = true;
-    sim_param_bool(r, "with_projects", &with_projects);
-    if (with_projects) {
-        struct json_object *arr = json_object_new_array();
-        for (size_t i = 0; i < r->s->projects.len && json_object_array_length(arr) < 100; i++) {
-            struct sim_project *p = r->s->projects.items[i];
-            if (!p->removed && p->ns == g && sim_can_see_project(r->token, p))
-                json_object_array_add(arr, sim_render_project(r->s, p, r->token, SIM_PROJECT_LIST));
-        }
-        json_object_object_add(o, "projects", arr);
-        json_object_object_add(o, "shared_projects", json_object_new_array());
-    }
-    sim_reply_json(r, 200, o);
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (!g)
+		return;
+	struct json_object *o = sim_render_group(r->s, g);
+	bool with_projects = true;
+	sim_param_bool(r, "with_projects", &with_projects);
+	if (with_projects) {
+		struct json_object *arr = json_object_new_array();
+		for (size_t i = 0; i < r->s->projects.len && json_object_array_length(arr) < 100; i++) {
+			struct sim_project *p = r->s->projects.items[i];
+			if (!p->removed && p->ns == g && sim_can_see_project(r->token, p))
+				json_object_array_add(arr, sim_render_project(r->s, p, r->token, SIM_PROJECT_LIST));
+		}
+		json_object_object_add(o, "projects", arr);
+		json_object_object_add(o, "shared_projects", json_object_new_array());
+	}
+	sim_reply_json(r, 200, o);
 }
 
 /* --- project listing ------------------------------------------------------------------------------------- */
 
 struct project_filter {
-    struct sim_group *group; /* NULL = every visible project */
-    bool include_subgroups;
-    int archived; /* -1 any, 0 not archived, 1 archived */
-    bool active;
-    const char *search;
-    const char *visibility;
-    int64_t min_level;
-    bool membership;
+	struct sim_group *group; /* NULL = every visible project */
+	bool include_subgroups;
+	int archived; /* -1 any, 0 not archived, 1 archived */
+	bool active;
+	const char *search;
+	const char *visibility;
+	int64_t min_level;
+	bool membership;
 };
 
 static bool project_matches(const struct sim_req *r, const struct project_filter *f, const struct sim_project *p)
 {
-    if (p->removed)
-        return false;
-    if (f->group && !(f->include_subgroups ? sim_group_is_under(p->ns, f->group) : p->ns == f->group))
-        return false;
-    if (f->archived == 0 && p->archived)
-        return false;
-    if (f->archived == 1 && !p->archived)
-        return false;
-    if (f->active && (p->archived || p->marked_for_deletion_on))
-        return false;
-    if (f->visibility && strcmp(f->visibility, p->visibility) != 0)
-        return false;
-    if (f->search && *f->search && !strcasestr(p->name, f->search) && !strcasestr(p->path, f->search) &&
-        !strcasestr(p->path_with_namespace, f->search))
-        return false;
-    if (!sim_can_see_project(r->token, p))
-        return false;
-    if ((f->min_level > 0 || f->membership) && sim_access_project(r->token, p) < (f->min_level ? f->min_level : 10))
-        return false;
-    return true;
+	if (p->removed)
+		return false;
+	if (f->group && !(f->include_subgroups ? sim_group_is_under(p->ns, f->group) : p->ns == f->group))
+		return false;
+	if (f->archived == 0 && p->archived)
+		return false;
+	if (f->archived == 1 && !p->archived)
+		return false;
+	if (f->active && (p->archived || p->marked_for_deletion_on))
+		return false;
+	if (f->visibility && strcmp(f->visibility, p->visibility) != 0)
+		return false;
+	if (f->search && *f->search && !strcasestr(p->name, f->search) && !strcasestr(p->path, f->search) &&
+	    !strcasestr(p->path_with_namespace, f->search))
+		return false;
+	if (!sim_can_see_project(r->token, p))
+		return false;
+	if ((f->min_level > 0 || f->membership) && sim_access_project(r->token, p) < (f->min_level ? f->min_level : 10))
+		return false;
+	return true;
 }
 
 static const char *g_order_by; /* set under the mutex for the comparator; the mutex serialises users */
 static int cmp_project(const void *a, const void *b)
 {
-    const struct sim_project *x = *(struct sim_project *const *)a, *y = *(struct sim_project *const *)b;
-    int c = 0;
-    if (strcmp(g_order_by, "name") == 0)
-        c = strcasecmp(x->name, y->name);
-    else if (strcmp(g_order_by, "path") == 0)
-        c = strcasecmp(x->path, y->path);
-    else if (strcmp(g_order_by, "created_at") == 0)
-        c = strcmp(x->created_at, y->created_at);
-    else if (strcmp(g_order_by, "updated_at") == 0 || strcmp(g_order_by, "last_activity_at") == 0)
-        c = strcmp(x->last_activity_at, y->last_activity_at);
-    return c ? c : (x->id > y->id) - (x->id < y->id);
+	const struct sim_project *x = *(struct sim_project *const *)a, *y = *(struct sim_project *const *)b;
+	int c = 0;
+	if (strcmp(g_order_by, "name") == 0)
+		c = strcasecmp(x->name, y->name);
+	else if (strcmp(g_order_by, "path") == 0)
+		c = strcasecmp(x->path, y->path);
+	else if (strcmp(g_order_by, "created_at") == 0)
+		c = strcmp(x->created_at, y->created_at);
+	else if (strcmp(g_order_by, "updated_at") == 0 || strcmp(g_order_by, "last_activity_at") == 0)
+		c = strcmp(x->last_activity_at, y->last_activity_at);
+	return c ? c : (x->id > y->id) - (x->id < y->id);
 }
 
 /* Parse the common listing parameters. Returns false after replying 400. */
 static bool parse_filter(struct sim_req *r, struct project_filter *f, const char **order_by, bool *desc)
 {
-    static const char *orders[] = {"id", "name", "path", "created_at", "updated_at", "last_activity_at",
-                                   "similarity", "star_count", "storage_size", "repository_size"};
-    bool b = false;
-    memset(f, 0, sizeof(*f));
-    f->archived = -1;
-    if (sim_param_present(r, "archived")) {
-        if (!sim_param_bool(r, "archived", &b)) {
-            sim_reply_error(r, 400, "archived is invalid");
-            return false;
-        }
-        f->archived = b ? 1 : 0;
-    }
-    sim_param_bool(r, "active", &f->active);
-    sim_param_bool(r, "include_subgroups", &f->include_subgroups);
-    sim_param_bool(r, "membership", &f->membership);
-    f->search = sim_param(r, "search");
-    f->visibility = sim_param(r, "visibility");
-    if (sim_param_present(r, "min_access_level")) {
-        if (!sim_param_int(r, "min_access_level", &f->min_level) ||
-            (f->min_level != 5 && f->min_level != 10 && f->min_level != 15 && f->min_level != 20 &&
-             f->min_level != 30 && f->min_level != 40 && f->min_level != 50)) {
-            sim_reply_error(r, 400, "min_access_level does not have a valid value");
-            return false;
-        }
-    }
-    *order_by = sim_param(r, "order_by");
-    if (!*order_by)
-        *order_by = "created_at";
-    bool ok = false;
-    for (size_t i = 0; i < sizeof(orders) / sizeof(orders[0]); i++)
-        ok = ok || strcmp(orders[i], *order_by) == 0;
-    if (!ok) {
-        sim_reply_error(r, 400, "order_by does not have a valid value");
-        return false;
-    }
-    if (strcmp(*order_by, "similarity") == 0 || strcmp(*order_by, "star_count") == 0 ||
-        strcmp(*order_by, "storage_size") == 0 || strcmp(*order_by, "repository_size") == 0)
-        *order_by = "id"; /* every simulated project has 0 stars and size: id decides */
-    const char *sort = sim_param(r, "sort");
-    if (sort && strcmp(sort, "asc") && strcmp(sort, "desc")) {
-        sim_reply_error(r, 400, "sort does not have a valid value");
-        return false;
-    }
-    *desc = !sort || strcmp(sort, "desc") == 0;
-    return true;
+	static const char *orders[] = {
+	    "id",         "name",       "path",         "created_at",     "updated_at", "last_activity_at",
+	    "similarity", "star_count", "storage_size", "repository_size"};
+	bool b = false;
+	memset(f, 0, sizeof(*f));
+	f->archived = -1;
+	if (sim_param_present(r, "archived")) {
+		if (!sim_param_bool(r, "archived", &b)) {
+			sim_reply_error(r, 400, "archived is invalid");
+			return false;
+		}
+		f->archived = b ? 1 : 0;
+	}
+	sim_param_bool(r, "active", &f->active);
+	sim_param_bool(r, "include_subgroups", &f->include_subgroups);
+	sim_param_bool(r, "membership", &f->membership);
+	f->search = sim_param(r, "search");
+	f->visibility = sim_param(r, "visibility");
+	if (sim_param_present(r, "min_access_level")) {
+		if (!sim_param_int(r, "min_access_level", &f->min_level) ||
+		    (f->min_level != 5 && f->min_level != 10 && f->min_level != 15 && f->min_level != 20 &&
+		     f->min_level != 30 && f->min_level != 40 && f->min_level != 50)) {
+			sim_reply_error(r, 400, "min_access_level does not have a valid value");
+			return false;
+		}
+	}
+	*order_by = sim_param(r, "order_by");
+	if (!*order_by)
+		*order_by = "created_at";
+	bool ok = false;
+	for (size_t i = 0; i < sizeof(orders) / sizeof(orders[0]); i++)
+		ok = ok || strcmp(orders[i], *order_by) == 0;
+	if (!ok) {
+		sim_reply_error(r, 400, "order_by does not have a valid value");
+		return false;
+	}
+	if (strcmp(*order_by, "similarity") == 0 || strcmp(*order_by, "star_count") == 0 ||
+	    strcmp(*order_by, "storage_size") == 0 || strcmp(*order_by, "repository_size") == 0)
+		*order_by = "id"; /* every simulated project has 0 stars and size: id decides */
+	const char *sort = sim_param(r, "sort");
+	if (sort && strcmp(sort, "asc") && strcmp(sort, "desc")) {
+		sim_reply_error(r, 400, "sort does not have a valid value");
+		return false;
+	}
+	*desc = !sort || strcmp(sort, "desc") == 0;
+	return true;
 }
 
 static enum sim_project_view g_view;
 static struct json_object *render_project_item(struct sim_req *r, void *item)
 {
-    return sim_render_project(r->s, item, r->token, g_view);
+	return sim_render_project(r->s, item, r->token, g_view);
 }
 
 static void collect_projects(struct sim_req *r, const struct project_filter *f, const char *order_by, bool desc,
                              struct sim_vec *out)
 {
-    for (size_t i = 0; i < r->s->projects.len; i++) {
-        struct sim_project *p = r->s->projects.items[i];
-        if (project_matches(r, f, p))
-            sim_vec_push(out, p);
-    }
-    if (strcmp(order_by, "id") != 0 && out->len > 1) {
-        g_order_by = order_by;
-        qsort(out->items, out->len, sizeof(void *), cmp_project);
-    }
-    if (desc)
-        for (size_t i = 0; i < out->len / 2; i++) {
-            void *t = out->items[i];
-            out->items[i] = out->items[out->len - 1 - i];
-            out->items[out->len - 1 - i] = t;
-        }
+	for (size_t i = 0; i < r->s->projects.len; i++) {
+		struct sim_project *p = r->s->projects.items[i];
+		if (project_matches(r, f, p))
+			sim_vec_push(out, p);
+	}
+	if (strcmp(order_by, "id") != 0 && out->len > 1) {
+		g_order_by = order_by;
+		qsort(out->items, out->len, sizeof(void *), cmp_project);
+	}
+	if (desc)
+		for (size_t i = 0; i < out->len / 2; i++) {
+			void *t = out->items[i];
+			out->items[i] = out->items[out->len - 1 - i];
+			out->items[out->len - 1 - i] = t;
+		}
 }
 
 static void h_group_projects(struct sim_req *r)
 {
-    struct sim_group *g = sim_api_group(r, 0, 0);
-    if (!g)
-        return;
-    struct project_filter f;
-    const char *order_by;
-    bool desc;
-    if (!parse_filter(r, &f, &order_by, &desc))
-        return;
-    f.group = g;
-    bool simple = false;
-    sim_param_bool(r, "simple", &simple);
-    struct sim_vec v = {0};
-    collect_projects(r, &f, order_by, desc, &v);
-    g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_LIST;
-    sim_api_reply_page(r, &v, render_project_item);
-    free(v.items);
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (!g)
+		return;
+	struct project_filter f;
+	const char *order_by;
+	bool desc;
+	if (!parse_filter(r, &f, &order_by, &desc))
+		return;
+	f.group = g;
+	bool simple = false;
+	sim_param_bool(r, "simple", &simple);
+	struct sim_vec v = {0};
+	collect_projects(r, &f, order_by, desc, &v);
+	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_LIST;
+	sim_api_reply_page(r, &v, render_project_item);
+	free(v.items);
 }
 
 /* Keyset pagination for GET /projects (order_by=id only). */
 static void projects_keyset(struct sim_req *r, struct sim_vec *v, bool desc)
 {
-    int64_t per_page = 20, after = 0, before = 0;
-    if (!sim_param_int(r, "per_page", &per_page) || per_page < 1)
-        per_page = 20;
-    if (per_page > 100)
-        per_page = 100;
-    bool has_after = sim_param_int(r, "id_after", &after);
-    bool has_before = sim_param_int(r, "id_before", &before);
-    struct json_object *arr = json_object_new_array();
-    size_t i = 0;
-    for (; i < v->len; i++) {
-        struct sim_project *p = v->items[i];
-        if (has_after && p->id <= after)
-            continue;
-        if (has_before && p->id >= before)
-            continue;
-        break;
-    }
-    int64_t last_id = 0;
-    size_t taken = 0;
-    for (; i < v->len && taken < (size_t)per_page; i++, taken++) {
-        struct sim_project *p = v->items[i];
-        json_object_array_add(arr, sim_render_project(r->s, p, r->token, g_view));
-        last_id = p->id;
-    }
-    if (i < v->len && taken > 0) {
-        /* Rebuild the query without id_after/id_before and append the cursor. */
-        char *q = sim_strdup("");
-        const char *src = r->query ? r->query : "";
-        while (*src) {
-            const char *e = strchr(src, '&');
-            size_t l = e ? (size_t)(e - src) : strlen(src);
-            if (l && strncmp(src, "id_after=", 9) && strncmp(src, "id_before=", 10)) {
-                char *nq = sim_printf("%s%.*s&", q, (int)l, src);
-                free(q);
-                q = nq;
-            }
-            src += l;
-            if (*src == '&')
-                src++;
-        }
-        char *link = sim_printf("<%s://%s%s?%s%s=%lld>; rel=\"next\"", r->tls ? "https" : "http",
-                                r->host ? r->host : "localhost", r->path, q, desc ? "id_before" : "id_after",
-                                (long long)last_id);
-        sim_add_header(r, "Link", link);
-        free(link);
-        free(q);
-    }
-    sim_reply_json(r, 200, arr);
+	int64_t per_page = 20, after = 0, before = 0;
+	if (!sim_param_int(r, "per_page", &per_page) || per_page < 1)
+		per_page = 20;
+	if (per_page > 100)
+		per_page = 100;
+	bool has_after = sim_param_int(r, "id_after", &after);
+	bool has_before = sim_param_int(r, "id_before", &before);
+	struct json_object *arr = json_object_new_array();
+	size_t i = 0;
+	for (; i < v->len; i++) {
+		struct sim_project *p = v->items[i];
+		if (has_after && p->id <= after)
+			continue;
+		if (has_before && p->id >= before)
+			continue;
+		break;
+	}
+	int64_t last_id = 0;
+	size_t taken = 0;
+	for (; i < v->len && taken < (size_t)per_page; i++, taken++) {
+		struct sim_project *p = v->items[i];
+		json_object_array_add(arr, sim_render_project(r->s, p, r->token, g_view));
+		last_id = p->id;
+	}
+	if (i < v->len && taken > 0) {
+		/* Rebuild the query without id_after/id_before and append the cursor. */
+		char *q = sim_strdup("");
+		const char *src = r->query ? r->query : "";
+		while (*src) {
+			const char *e = strchr(src, '&');
+			size_t l = e ? (size_t)(e - src) : strlen(src);
+			if (l && strncmp(src, "id_after=", 9) && strncmp(src, "id_before=", 10)) {
+				char *nq = sim_printf("%s%.*s&", q, (int)l, src);
+				free(q);
+				q = nq;
+			}
+			src += l;
+			if (*src == '&')
+				src++;
+		}
+		char *link = sim_printf("<%s://%s%s?%s%s=%lld>; rel=\"next\"", r->tls ? "https" : "http",
+		                        r->host ? r->host : "localhost", r->path, q, desc ? "id_before" : "id_after",
+		                        (long long)last_id);
+		sim_add_header(r, "Link", link);
+		free(link);
+		free(q);
+	}
+	sim_reply_json(r, 200, arr);
 }
 
 static void h_projects_list(struct sim_req *r)
 {
-    struct project_filter f;
-    const char *order_by;
-    bool desc;
-    if (!parse_filter(r, &f, &order_by, &desc))
-        return;
-    bool simple = false;
-    sim_param_bool(r, "simple", &simple);
-    const char *pagination = sim_param(r, "pagination");
-    bool keyset = pagination && strcmp(pagination, "keyset") == 0;
-    if (keyset && strcmp(order_by, "id") != 0) {
-        sim_reply_error(r, 405, "Keyset pagination is not yet available for this type of request");
-        return;
-    }
-    struct sim_vec v = {0};
-    collect_projects(r, &f, order_by, desc, &v);
-    g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_ACCESS;
-    if (keyset)
-        projects_keyset(r, &v, desc);
-    else
-        sim_api_reply_page(r, &v, render_project_item);
-    free(v.items);
+	struct project_filter f;
+	const char *order_by;
+	bool desc;
+	if (!parse_filter(r, &f, &order_by, &desc))
+		return;
+	bool simple = false;
+	sim_param_bool(r, "simple", &simple);
+	const char *pagination = sim_param(r, "pagination");
+	bool keyset = pagination && strcmp(pagination, "keyset") == 0;
+	if (keyset && strcmp(order_by, "id") != 0) {
+		sim_reply_error(r, 405, "Keyset pagination is not yet available for this type of request");
+		return;
+	}
+	struct sim_vec v = {0};
+	collect_projects(r, &f, order_by, desc, &v);
+	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_ACCESS;
+	if (keyset)
+		projects_keyset(r, &v, desc);
+	else
+		sim_api_reply_page(r, &v, render_project_item);
+	free(v.items);
 }
 
 /* --- one project ----------------------------------------------------------------------------------------- */
 
 static void h_project_get(struct sim_req *r)
 {
-    struct sim_project *p = sim_api_project(r, 0, 0);
-    if (!p)
-        return;
-    struct json_object *o = sim_render_project(r->s, p, r->token, SIM_PROJECT_DETAIL);
-    bool b = false;
-    if (sim_param_bool(r, "license", &b) && b)
-        json_object_object_add(o, "license", NULL);
-    if (sim_param_bool(r, "statistics", &b) && b && sim_access_project(r->token, p) >= 20) {
-        struct json_object *st = json_object_new_object();
-        static const char *keys[] = {"commit_count", "storage_size", "repository_size", "wiki_size",
-                                     "lfs_objects_size", "job_artifacts_size", "pipeline_artifacts_size",
-                                     "packages_size", "snippets_size", "uploads_size", "container_registry_size"};
-        for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-            json_object_object_add(st, keys[i], json_object_new_int64(i == 0 ? (int64_t)p->commits.len : 0));
-        json_object_object_add(o, "statistics", st);
-    }
-    sim_reply_json(r, 200, o);
+	struct sim_project *p = sim_api_project(r, 0, 0);
+	if (!p)
+		return;
+	struct json_object *o = sim_render_project(r->s, p, r->token, SIM_PROJECT_DETAIL);
+	bool b = false;
+	if (sim_param_bool(r, "license", &b) && b)
+		json_object_object_add(o, "license", NULL);
+	if (sim_param_bool(r, "statistics", &b) && b && sim_access_project(r->token, p) >= 20) {
+		struct json_object *st = json_object_new_object();
+		static const char *keys[] = {
+		    "commit_count",     "storage_size",       "repository_size",         "wiki_size",
+		    "lfs_objects_size", "job_artifacts_size", "pipeline_artifacts_size", "packages_size",
+		    "snippets_size",    "uploads_size",       "container_registry_size"};
+		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+			json_object_object_add(st, keys[i],
+			                       json_object_new_int64(i == 0 ? (int64_t)p->commits.len : 0));
+		json_object_object_add(o, "statistics", st);
+	}
+	sim_reply_json(r, 200, o);
 }
 
 static void h_project_put(struct sim_req *r)
 {
-    struct sim_project *p = sim_api_project(r, 0, 40);
-    if (!p)
-        return;
-    struct json_object *defaults = sim_project_default_settings();
-    struct json_object *changes = json_object_new_object();
-    bool any = false;
-    json_object_object_foreach(defaults, key, defv)
-    {
-        (void)defv;
-        if (!sim_param_present(r, key))
-            continue;
-        any = true;
-        if (strcmp(key, "merge_method") == 0 || strcmp(key, "squash_option") == 0 || strcmp(key, "description") == 0) {
-            const char *v = sim_param(r, key);
-            static const char *methods[] = {"merge", "rebase_merge", "ff", NULL};
-            static const char *squash[] = {"never", "always", "default_on", "default_off", NULL};
-            const char **allowed = strcmp(key, "merge_method") == 0 ? methods
-                                   : strcmp(key, "squash_option") == 0 ? squash
-                                                                         : NULL;
-            bool ok = v != NULL;
-            if (ok && allowed) {
-                ok = false;
-                for (size_t i = 0; allowed[i]; i++)
-                    ok = ok || strcmp(allowed[i], v) == 0;
-            }
-            if (!ok) {
-                char *msg = sim_printf("%s does not have a valid value", key);
-                sim_reply_error(r, 400, msg);
-                free(msg);
-                goto out;
-            }
-            json_object_object_add(changes, key, json_object_new_string(v));
-        } else {
-            bool b = false;
-            if (!sim_param_bool(r, key, &b)) {
-                char *msg = sim_printf("%s is invalid", key);
-                sim_reply_error(r, 400, msg);
-                free(msg);
-                goto out;
-            }
-            json_object_object_add(changes, key, json_object_new_boolean(b));
-        }
-    }
-    if (!any && !sim_param_present(r, "name") && !sim_param_present(r, "default_branch")) {
-        sim_reply_error(r, 400, "name, path, default_branch, description, ... are missing, at least one "
-                                "parameter must be provided");
-        goto out;
-    }
-    if (!p->settings)
-        p->settings = sim_project_default_settings();
-    json_object_object_foreach(changes, ck, cv) json_object_object_add(p->settings, ck, json_object_get(cv));
-    const char *name = sim_param(r, "name");
-    if (name && *name) {
-        free(p->name);
-        p->name = sim_strdup(name);
-    }
-    const char *db = sim_param(r, "default_branch");
-    if (db && *db) {
-        free(p->default_branch);
-        p->default_branch = sim_strdup(db);
-    }
-    free(p->last_activity_at);
-    p->last_activity_at = sim_now_iso();
-    sim_reply_json(r, 200, sim_render_project(r->s, p, r->token, SIM_PROJECT_DETAIL));
+	struct sim_project *p = sim_api_project(r, 0, 40);
+	if (!p)
+		return;
+	struct json_object *defaults = sim_project_default_settings();
+	struct json_object *changes = json_object_new_object();
+	bool any = false;
+	json_object_object_foreach(defaults, key, defv)
+	{
+		(void)defv;
+		if (!sim_param_present(r, key))
+			continue;
+		any = true;
+		if (strcmp(key, "merge_method") == 0 || strcmp(key, "squash_option") == 0 ||
+		    strcmp(key, "description") == 0) {
+			const char *v = sim_param(r, key);
+			static const char *methods[] = {"merge", "rebase_merge", "ff", NULL};
+			static const char *squash[] = {"never", "always", "default_on", "default_off", NULL};
+			const char **allowed = strcmp(key, "merge_method") == 0    ? methods
+			                       : strcmp(key, "squash_option") == 0 ? squash
+			                                                           : NULL;
+			bool ok = v != NULL;
+			if (ok && allowed) {
+				ok = false;
+				for (size_t i = 0; allowed[i]; i++)
+					ok = ok || strcmp(allowed[i], v) == 0;
+			}
+			if (!ok) {
+				char *msg = sim_printf("%s does not have a valid value", key);
+				sim_reply_error(r, 400, msg);
+				free(msg);
+				goto out;
+			}
+			json_object_object_add(changes, key, json_object_new_string(v));
+		} else {
+			bool b = false;
+			if (!sim_param_bool(r, key, &b)) {
+				char *msg = sim_printf("%s is invalid", key);
+				sim_reply_error(r, 400, msg);
+				free(msg);
+				goto out;
+			}
+			json_object_object_add(changes, key, json_object_new_boolean(b));
+		}
+	}
+	if (!any && !sim_param_present(r, "name") && !sim_param_present(r, "default_branch")) {
+		sim_reply_error(r, 400,
+		                "name, path, default_branch, description, ... are missing, at least one "
+		                "parameter must be provided");
+		goto out;
+	}
+	if (!p->settings)
+		p->settings = sim_project_default_settings();
+	json_object_object_foreach(changes, ck, cv) json_object_object_add(p->settings, ck, json_object_get(cv));
+	const char *name = sim_param(r, "name");
+	if (name && *name) {
+		free(p->name);
+		p->name = sim_strdup(name);
+	}
+	const char *db = sim_param(r, "default_branch");
+	if (db && *db) {
+		free(p->default_branch);
+		p->default_branch = sim_strdup(db);
+	}
+	free(p->last_activity_at);
+	p->last_activity_at = sim_now_iso();
+	sim_reply_json(r, 200, sim_render_project(r->s, p, r->token, SIM_PROJECT_DETAIL));
 out:
-    json_object_put(defaults);
-    json_object_put(changes);
+	json_object_put(defaults);
+	json_object_put(changes);
 }

@@ -8,10 +8,10 @@
 #ifndef SIM_DIFF_H
 #define SIM_DIFF_H
 
+#include "sim_state.h"
+
 #include <stdbool.h>
 #include <stddef.h>
-
-#include "sim_state.h"
 
 /* Hunks only ("@@ -a,b +c,d @@" lines, no ---/+++ headers), 3 lines of context, as GitLab renders them.
    old_text or new_text may be NULL (new or deleted file). Returns "" when the contents are equal. */

@@ -23,8 +23,7 @@ void sim_hooks_stop(struct sim *s);
 /* Fire events (lock held). Ids of the deliveries made are appended to ids_out when it is not NULL. */
 void sim_hooks_fire_mr(struct sim *s, struct sim_mr *mr, const char *action, const char *oldrev,
                        struct json_object *ids_out);
-void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *event_name,
-                            struct json_object *ids_out);
+void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *event_name, struct json_object *ids_out);
 /* Deliver an MR event to one hook regardless of its event flags (the API's "test" endpoint). */
 struct sim_delivery *sim_hooks_fire_mr_to(struct sim *s, struct sim_hook *h, struct sim_mr *mr, const char *action);
 

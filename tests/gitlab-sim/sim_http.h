@@ -24,44 +24,44 @@ struct mg_connection;
 #define SIM_MAX_BODY (8 * 1024 * 1024)
 
 struct sim_req {
-    struct mg_connection *conn;
-    struct sim *s;
-    const char *method;
-    char *path;                 /* raw (still percent-encoded), no query */
-    char *segs[SIM_MAX_SEGS];   /* decoded segments */
-    char *raw_segs[SIM_MAX_SEGS];
-    size_t n_segs;
-    char *query;                /* raw query string or NULL */
-    char *body;
-    size_t body_len;
-    struct json_object *params; /* query + form + JSON body merged (JSON values keep their types) */
-    bool body_is_json;
-    bool body_invalid;          /* a JSON body that did not parse */
-    struct sim_token *token;    /* borrowed; set by sim_api_authenticate */
-    const char *template_path;  /* the matched route's template, for counters and scripts */
-    const char *host;           /* Host header, for pagination links */
-    bool tls;
+	struct mg_connection *conn;
+	struct sim *s;
+	const char *method;
+	char *path;               /* raw (still percent-encoded), no query */
+	char *segs[SIM_MAX_SEGS]; /* decoded segments */
+	char *raw_segs[SIM_MAX_SEGS];
+	size_t n_segs;
+	char *query; /* raw query string or NULL */
+	char *body;
+	size_t body_len;
+	struct json_object *params; /* query + form + JSON body merged (JSON values keep their types) */
+	bool body_is_json;
+	bool body_invalid;         /* a JSON body that did not parse */
+	struct sim_token *token;   /* borrowed; set by sim_api_authenticate */
+	const char *template_path; /* the matched route's template, for counters and scripts */
+	const char *host;          /* Host header, for pagination links */
+	bool tls;
 
-    /* Response. */
-    int status;
-    char *resp_body;
-    size_t resp_len;
-    const char *content_type;
-    char *resp_headers; /* "Name: value\r\n" lines */
-    bool drop;          /* close the connection without answering */
+	/* Response. */
+	int status;
+	char *resp_body;
+	size_t resp_len;
+	const char *content_type;
+	char *resp_headers; /* "Name: value\r\n" lines */
+	bool drop;          /* close the connection without answering */
 };
 
 /* A route: method, template ("/api/v4/projects/:id/hooks/:hook_id"), handler. */
 struct sim_route {
-    const char *method;
-    const char *template_path;
-    void (*handler)(struct sim_req *r);
-    int scope_class; /* SIM_SCOPE_CLASS_* */
+	const char *method;
+	const char *template_path;
+	void (*handler)(struct sim_req *r);
+	int scope_class; /* SIM_SCOPE_CLASS_* */
 };
 
 #define SIM_SCOPE_CLASS_DEFAULT 0 /* api, or read_api on GET/HEAD */
-#define SIM_SCOPE_CLASS_ANY 1     /* any scope (personal_access_tokens/self) */
-#define SIM_SCOPE_CLASS_USER 2    /* api, read_api, read_user (GET /user) */
+#define SIM_SCOPE_CLASS_ANY     1 /* any scope (personal_access_tokens/self) */
+#define SIM_SCOPE_CLASS_USER    2 /* api, read_api, read_user (GET /user) */
 
 /* Request lifetime. sim_req_parse reads the body (bounded); returns false if it was too large. */
 bool sim_req_parse(struct sim_req *r, struct mg_connection *conn, struct sim *s);

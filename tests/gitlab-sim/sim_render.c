@@ -9,6 +9,7 @@
  * Ownership: every sim_render_* result belongs to the caller.
  */
 #include "sim_render.h"
+
 #include "sim_strict.h"
 
 #include <stdio.h>
@@ -20,7 +21,8 @@ static const char project_static_json[] =
     "{\"tag_list\":[],\"topics\":[],\"forks_count\":0,\"star_count\":0,\"avatar_url\":null,"
     "\"packages_enabled\":true,\"resolve_outdated_diff_discussions\":false,"
     "\"container_expiration_policy\":{\"cadence\":\"1d\",\"enabled\":false,\"keep_n\":10,\"older_than\":\"90d\","
-    "\"name_regex\":\".*\",\"name_regex_delete\":null,\"name_regex_keep\":\"\",\"next_run_at\":\"2024-01-02T00:00:00.000Z\"},"
+    "\"name_regex\":\".*\",\"name_regex_delete\":null,\"name_regex_keep\":\"\",\"next_run_at\":\"2024-01-02T00:00:00."
+    "000Z\"},"
     "\"issues_enabled\":true,\"merge_requests_enabled\":true,\"wiki_enabled\":true,\"jobs_enabled\":true,"
     "\"snippets_enabled\":true,\"container_registry_enabled\":true,\"service_desk_enabled\":false,"
     "\"can_create_merge_request_in\":true,\"issues_access_level\":\"enabled\","
@@ -96,520 +98,522 @@ static const char mr_static_json[] =
     "\"latest_build_started_at\":null,\"latest_build_finished_at\":null,"
     "\"first_deployed_to_production_at\":null,\"merge_error\":null,\"first_contribution\":false}";
 
-static struct json_object *tmpl_project, *tmpl_project_detail, *tmpl_settings, *tmpl_group, *tmpl_user,
-    *tmpl_mr;
+static struct json_object *tmpl_project, *tmpl_project_detail, *tmpl_settings, *tmpl_group, *tmpl_user, *tmpl_mr;
 
 static struct json_object *parse_or_die(const char *text)
 {
-    struct json_object *o = json_tokener_parse(text);
-    if (!o) {
-        fprintf(stderr, "gitlab-sim: bad built-in template\n");
-        abort();
-    }
-    return o;
+	struct json_object *o = json_tokener_parse(text);
+	if (!o) {
+		fprintf(stderr, "gitlab-sim: bad built-in template\n");
+		abort();
+	}
+	return o;
 }
 
 void sim_render_init(void)
 {
-    tmpl_project = parse_or_die(project_static_json);
-    tmpl_project_detail = parse_or_die(project_detail_json);
-    tmpl_settings = parse_or_die(project_settings_json);
-    tmpl_group = parse_or_die(group_static_json);
-    tmpl_user = parse_or_die(user_self_json);
-    tmpl_mr = parse_or_die(mr_static_json);
+	tmpl_project = parse_or_die(project_static_json);
+	tmpl_project_detail = parse_or_die(project_detail_json);
+	tmpl_settings = parse_or_die(project_settings_json);
+	tmpl_group = parse_or_die(group_static_json);
+	tmpl_user = parse_or_die(user_self_json);
+	tmpl_mr = parse_or_die(mr_static_json);
 }
 
 static struct json_object *copy(struct json_object *src)
 {
-    struct json_object *dst = NULL;
-    if (json_object_deep_copy(src, &dst, NULL) != 0 || !dst) {
-        fprintf(stderr, "gitlab-sim: out of memory\n");
-        abort();
-    }
-    return dst;
+	struct json_object *dst = NULL;
+	if (json_object_deep_copy(src, &dst, NULL) != 0 || !dst) {
+		fprintf(stderr, "gitlab-sim: out of memory\n");
+		abort();
+	}
+	return dst;
 }
 
 static void merge_into(struct json_object *dst, struct json_object *src)
 {
-    json_object_object_foreach(src, k, v) json_object_object_add(dst, k, json_object_get(v));
+	json_object_object_foreach(src, k, v) json_object_object_add(dst, k, json_object_get(v));
 }
 
 struct json_object *sim_json_str_or_null(const char *s)
 {
-    return s ? json_object_new_string(s) : NULL;
+	return s ? json_object_new_string(s) : NULL;
 }
 
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
-#define STR(s) sim_json_str_or_null(s)
-#define INT(i) json_object_new_int64(i)
-#define BOOL(b) json_object_new_boolean(b)
+#define STR(s)       sim_json_str_or_null(s)
+#define INT(i)       json_object_new_int64(i)
+#define BOOL(b)      json_object_new_boolean(b)
 
 struct json_object *sim_project_default_settings(void)
 {
-    return copy(tmpl_settings);
+	return copy(tmpl_settings);
 }
 
 struct json_object *sim_project_setting(const struct sim_project *p, const char *key)
 {
-    struct json_object *v = NULL;
-    if (p->settings && json_object_object_get_ex(p->settings, key, &v))
-        return v;
-    if (json_object_object_get_ex(tmpl_settings, key, &v))
-        return v;
-    return NULL;
+	struct json_object *v = NULL;
+	if (p->settings && json_object_object_get_ex(p->settings, key, &v))
+		return v;
+	if (json_object_object_get_ex(tmpl_settings, key, &v))
+		return v;
+	return NULL;
 }
 
 /* --- users and tokens ---------------------------------------------------------------------------------- */
 
 struct json_object *sim_render_user_basic(const struct sim *s, const struct sim_user *u)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(u->id));
-    ADD(o, "username", STR(u->username));
-    ADD(o, "name", STR(u->name));
-    ADD(o, "state", STR("active"));
-    ADD(o, "locked", BOOL(false));
-    ADD(o, "avatar_url", NULL);
-    ADD(o, "web_url", json_object_new_string_len("", 0));
-    char *w = sim_printf("%s/%s", s->instance_url, u->username);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(u->id));
+	ADD(o, "username", STR(u->username));
+	ADD(o, "name", STR(u->name));
+	ADD(o, "state", STR("active"));
+	ADD(o, "locked", BOOL(false));
+	ADD(o, "avatar_url", NULL);
+	ADD(o, "web_url", json_object_new_string_len("", 0));
+	char *w = sim_printf("%s/%s", s->instance_url, u->username);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	return o;
 }
 
 struct json_object *sim_render_user_self(const struct sim *s, const struct sim_user *u)
 {
-    struct json_object *o = copy(tmpl_user);
-    ADD(o, "id", INT(u->id));
-    ADD(o, "username", STR(u->username));
-    ADD(o, "email", STR(u->email));
-    ADD(o, "name", STR(u->name));
-    char *w = sim_printf("%s/%s", s->instance_url, u->username);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    ADD(o, "created_at", STR(u->created_at));
-    ADD(o, "public_email", NULL);
-    ADD(o, "commit_email", STR(u->email));
-    ADD(o, "bot", BOOL(u->bot));
-    return o;
+	struct json_object *o = copy(tmpl_user);
+	ADD(o, "id", INT(u->id));
+	ADD(o, "username", STR(u->username));
+	ADD(o, "email", STR(u->email));
+	ADD(o, "name", STR(u->name));
+	char *w = sim_printf("%s/%s", s->instance_url, u->username);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	ADD(o, "created_at", STR(u->created_at));
+	ADD(o, "public_email", NULL);
+	ADD(o, "commit_email", STR(u->email));
+	ADD(o, "bot", BOOL(u->bot));
+	return o;
 }
 
 struct json_object *sim_render_pat(const struct sim_token *t)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(t->id));
-    ADD(o, "name", STR(t->name));
-    ADD(o, "revoked", BOOL(t->revoked));
-    ADD(o, "created_at", STR(t->created_at));
-    ADD(o, "description", STR(t->description));
-    struct json_object *sc = json_object_new_array();
-    sim_scope_names(t->scopes, sc);
-    ADD(o, "scopes", sc);
-    ADD(o, "user_id", INT(t->user->id));
-    ADD(o, "last_used_at", STR(t->last_used_at));
-    ADD(o, "active", BOOL(!t->revoked && !sim_token_expired(t)));
-    ADD(o, "expires_at", STR(t->expires_at));
-    struct json_object *ips = json_object_new_array();
-    json_object_array_add(ips, json_object_new_string("127.0.0.1"));
-    ADD(o, "last_used_ips", ips);
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(t->id));
+	ADD(o, "name", STR(t->name));
+	ADD(o, "revoked", BOOL(t->revoked));
+	ADD(o, "created_at", STR(t->created_at));
+	ADD(o, "description", STR(t->description));
+	struct json_object *sc = json_object_new_array();
+	sim_scope_names(t->scopes, sc);
+	ADD(o, "scopes", sc);
+	ADD(o, "user_id", INT(t->user->id));
+	ADD(o, "last_used_at", STR(t->last_used_at));
+	ADD(o, "active", BOOL(!t->revoked && !sim_token_expired(t)));
+	ADD(o, "expires_at", STR(t->expires_at));
+	struct json_object *ips = json_object_new_array();
+	json_object_array_add(ips, json_object_new_string("127.0.0.1"));
+	ADD(o, "last_used_ips", ips);
+	return o;
 }
 
 /* --- groups -------------------------------------------------------------------------------------------- */
 
 static char *full_name(const struct sim_group *g)
 {
-    if (!g->parent)
-        return sim_strdup(g->name);
-    char *pn = full_name(g->parent);
-    char *n = sim_printf("%s / %s", pn, g->name);
-    free(pn);
-    return n;
+	if (!g->parent)
+		return sim_strdup(g->name);
+	char *pn = full_name(g->parent);
+	char *n = sim_printf("%s / %s", pn, g->name);
+	free(pn);
+	return n;
 }
 
 struct json_object *sim_render_group(const struct sim *s, const struct sim_group *g)
 {
-    struct json_object *o = copy(tmpl_group);
-    ADD(o, "id", INT(g->id));
-    ADD(o, "name", STR(g->name));
-    ADD(o, "path", STR(g->path));
-    ADD(o, "description", STR(g->description));
-    ADD(o, "visibility", STR(g->visibility));
-    char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    char *fn = full_name(g);
-    ADD(o, "full_name", STR(fn));
-    free(fn);
-    ADD(o, "full_path", STR(g->full_path));
-    ADD(o, "parent_id", g->parent ? INT(g->parent->id) : NULL);
-    ADD(o, "created_at", STR(g->created_at));
-    ADD(o, "marked_for_deletion_on", NULL);
-    return o;
+	struct json_object *o = copy(tmpl_group);
+	ADD(o, "id", INT(g->id));
+	ADD(o, "name", STR(g->name));
+	ADD(o, "path", STR(g->path));
+	ADD(o, "description", STR(g->description));
+	ADD(o, "visibility", STR(g->visibility));
+	char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	char *fn = full_name(g);
+	ADD(o, "full_name", STR(fn));
+	free(fn);
+	ADD(o, "full_path", STR(g->full_path));
+	ADD(o, "parent_id", g->parent ? INT(g->parent->id) : NULL);
+	ADD(o, "created_at", STR(g->created_at));
+	ADD(o, "marked_for_deletion_on", NULL);
+	return o;
 }
 
 struct json_object *sim_render_namespace(const struct sim *s, const struct sim_group *g)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(g->id));
-    ADD(o, "name", STR(g->name));
-    ADD(o, "path", STR(g->path));
-    ADD(o, "kind", STR("group"));
-    ADD(o, "full_path", STR(g->full_path));
-    ADD(o, "parent_id", g->parent ? INT(g->parent->id) : NULL);
-    ADD(o, "avatar_url", NULL);
-    char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(g->id));
+	ADD(o, "name", STR(g->name));
+	ADD(o, "path", STR(g->path));
+	ADD(o, "kind", STR("group"));
+	ADD(o, "full_path", STR(g->full_path));
+	ADD(o, "parent_id", g->parent ? INT(g->parent->id) : NULL);
+	ADD(o, "avatar_url", NULL);
+	char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	return o;
 }
 
 /* --- projects ------------------------------------------------------------------------------------------ */
 
 static struct json_object *permissions(const struct sim_project *p, const struct sim_token *t)
 {
-    struct json_object *o = json_object_new_object();
-    int pl = 0, gl = 0;
-    if (t) {
-        for (size_t i = 0; i < t->n_access; i++)
-            if (strcasecmp(t->access[i].path, p->path_with_namespace) == 0 && t->access[i].level > pl)
-                pl = t->access[i].level;
-        gl = sim_access_group(t, p->ns);
-    }
-    struct json_object *pa = NULL, *ga = NULL;
-    if (pl > 0) {
-        pa = json_object_new_object();
-        ADD(pa, "access_level", INT(pl));
-        ADD(pa, "notification_level", INT(3));
-    }
-    if (gl > 0) {
-        ga = json_object_new_object();
-        ADD(ga, "access_level", INT(gl));
-        ADD(ga, "notification_level", INT(3));
-    }
-    ADD(o, "project_access", pa);
-    ADD(o, "group_access", ga);
-    return o;
+	struct json_object *o = json_object_new_object();
+	int pl = 0, gl = 0;
+	if (t) {
+		for (size_t i = 0; i < t->n_access; i++)
+			if (strcasecmp(t->access[i].path, p->path_with_namespace) == 0 && t->access[i].level > pl)
+				pl = t->access[i].level;
+		gl = sim_access_group(t, p->ns);
+	}
+	struct json_object *pa = NULL, *ga = NULL;
+	if (pl > 0) {
+		pa = json_object_new_object();
+		ADD(pa, "access_level", INT(pl));
+		ADD(pa, "notification_level", INT(3));
+	}
+	if (gl > 0) {
+		ga = json_object_new_object();
+		ADD(ga, "access_level", INT(gl));
+		ADD(ga, "notification_level", INT(3));
+	}
+	ADD(o, "project_access", pa);
+	ADD(o, "group_access", ga);
+	return o;
 }
 
-struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p,
-                                       const struct sim_token *t, enum sim_project_view view)
+struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                       enum sim_project_view view)
 {
-    struct json_object *o = view == SIM_PROJECT_SIMPLE ? json_object_new_object() : copy(tmpl_project);
-    const char *base = s->instance_url;
-    const char *host = strstr(base, "://") ? strstr(base, "://") + 3 : base;
-    ADD(o, "id", INT(p->id));
-    struct json_object *desc = sim_project_setting(p, "description");
-    ADD(o, "description", desc && !json_object_is_type(desc, json_type_null) ? json_object_get(desc)
-                                                                              : STR(p->description));
-    char *fn = full_name(p->ns);
-    char *nwn = sim_printf("%s / %s", fn, p->name);
-    free(fn);
-    ADD(o, "name", STR(p->name));
-    ADD(o, "name_with_namespace", STR(nwn));
-    free(nwn);
-    ADD(o, "path", STR(p->path));
-    ADD(o, "path_with_namespace", STR(p->path_with_namespace));
-    ADD(o, "created_at", STR(p->created_at));
-    ADD(o, "default_branch", STR(p->default_branch));
-    if (view == SIM_PROJECT_SIMPLE) {
-        ADD(o, "tag_list", json_object_new_array());
-        ADD(o, "topics", json_object_new_array());
-    }
-    char *u = sim_printf("git@%s:%s.git", host, p->path_with_namespace);
-    ADD(o, "ssh_url_to_repo", STR(u));
-    free(u);
-    u = sim_printf("%s/%s.git", base, p->path_with_namespace);
-    ADD(o, "http_url_to_repo", STR(u));
-    free(u);
-    u = sim_printf("%s/%s", base, p->path_with_namespace);
-    ADD(o, "web_url", STR(u));
-    free(u);
-    if (view != SIM_PROJECT_SIMPLE) {
-        u = sim_printf("%s/%s/-/blob/%s/README.md", base, p->path_with_namespace, p->default_branch);
-        ADD(o, "readme_url", STR(u));
-        free(u);
-    }
-    ADD(o, "avatar_url", NULL);
-    if (view == SIM_PROJECT_SIMPLE) {
-        ADD(o, "star_count", INT(0));
-        ADD(o, "forks_count", INT(0));
-    }
-    ADD(o, "last_activity_at", STR(p->last_activity_at));
-    ADD(o, "namespace", sim_render_namespace(s, p->ns));
-    if (view == SIM_PROJECT_SIMPLE)
-        return o;
+	struct json_object *o = view == SIM_PROJECT_SIMPLE ? json_object_new_object() : copy(tmpl_project);
+	const char *base = s->instance_url;
+	const char *host = strstr(base, "://") ? strstr(base, "://") + 3 : base;
+	ADD(o, "id", INT(p->id));
+	struct json_object *desc = sim_project_setting(p, "description");
+	ADD(o, "description",
+	    desc && !json_object_is_type(desc, json_type_null) ? json_object_get(desc) : STR(p->description));
+	char *fn = full_name(p->ns);
+	char *nwn = sim_printf("%s / %s", fn, p->name);
+	free(fn);
+	ADD(o, "name", STR(p->name));
+	ADD(o, "name_with_namespace", STR(nwn));
+	free(nwn);
+	ADD(o, "path", STR(p->path));
+	ADD(o, "path_with_namespace", STR(p->path_with_namespace));
+	ADD(o, "created_at", STR(p->created_at));
+	ADD(o, "default_branch", STR(p->default_branch));
+	if (view == SIM_PROJECT_SIMPLE) {
+		ADD(o, "tag_list", json_object_new_array());
+		ADD(o, "topics", json_object_new_array());
+	}
+	char *u = sim_printf("git@%s:%s.git", host, p->path_with_namespace);
+	ADD(o, "ssh_url_to_repo", STR(u));
+	free(u);
+	u = sim_printf("%s/%s.git", base, p->path_with_namespace);
+	ADD(o, "http_url_to_repo", STR(u));
+	free(u);
+	u = sim_printf("%s/%s", base, p->path_with_namespace);
+	ADD(o, "web_url", STR(u));
+	free(u);
+	if (view != SIM_PROJECT_SIMPLE) {
+		u = sim_printf("%s/%s/-/blob/%s/README.md", base, p->path_with_namespace, p->default_branch);
+		ADD(o, "readme_url", STR(u));
+		free(u);
+	}
+	ADD(o, "avatar_url", NULL);
+	if (view == SIM_PROJECT_SIMPLE) {
+		ADD(o, "star_count", INT(0));
+		ADD(o, "forks_count", INT(0));
+	}
+	ADD(o, "last_activity_at", STR(p->last_activity_at));
+	ADD(o, "namespace", sim_render_namespace(s, p->ns));
+	if (view == SIM_PROJECT_SIMPLE)
+		return o;
 
-    char *desc_html = sim_printf("<p dir=\"auto\">%s</p>", json_object_get_string(json_object_object_get(o, "description")));
-    ADD(o, "description_html", STR(desc_html));
-    free(desc_html);
-    ADD(o, "updated_at", STR(p->last_activity_at));
-    u = sim_printf("%s/%s", host, p->path_with_namespace);
-    char *reg = sim_printf("registry.%s", u);
-    ADD(o, "container_registry_image_prefix", STR(reg));
-    free(reg);
-    free(u);
-    struct json_object *links = json_object_new_object();
-    static const char *link_names[] = {"issues", "merge_requests", "repo_branches", "labels", "events", "members",
-                                       "cluster_agents"};
-    u = sim_printf("%s/api/v4/projects/%lld", base, (long long)p->id);
-    ADD(links, "self", STR(u));
-    for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
-        char *l = sim_printf("%s/%s", u, strcmp(link_names[i], "repo_branches") == 0 ? "repository/branches"
-                                                                                    : link_names[i]);
-        ADD(links, link_names[i], STR(l));
-        free(l);
-    }
-    free(u);
-    ADD(o, "_links", links);
-    ADD(o, "empty_repo", BOOL(false));
-    ADD(o, "archived", BOOL(p->archived));
-    ADD(o, "visibility", STR(p->visibility));
-    ADD(o, "marked_for_deletion_at", STR(p->marked_for_deletion_on));
-    ADD(o, "marked_for_deletion_on", STR(p->marked_for_deletion_on));
-    json_object_object_foreach(tmpl_settings, k, v)
-    {
-        (void)v;
-        if (strcmp(k, "description") != 0)
-            ADD(o, k, json_object_get(sim_project_setting(p, k)));
-    }
-    if (view == SIM_PROJECT_ACCESS || view == SIM_PROJECT_DETAIL)
-        ADD(o, "permissions", permissions(p, t));
-    if (view == SIM_PROJECT_DETAIL) {
-        merge_into(o, tmpl_project_detail);
-        if (sim_access_project(t, p) >= 50) {
-            char rt[41];
-            sim_sha_for((uint64_t)p->id * 7 + 3, rt);
-            rt[30] = '\0';
-            ADD(o, "runners_token", STR(rt));
-        }
-    }
-    return o;
+	char *desc_html =
+	    sim_printf("<p dir=\"auto\">%s</p>", json_object_get_string(json_object_object_get(o, "description")));
+	ADD(o, "description_html", STR(desc_html));
+	free(desc_html);
+	ADD(o, "updated_at", STR(p->last_activity_at));
+	u = sim_printf("%s/%s", host, p->path_with_namespace);
+	char *reg = sim_printf("registry.%s", u);
+	ADD(o, "container_registry_image_prefix", STR(reg));
+	free(reg);
+	free(u);
+	struct json_object *links = json_object_new_object();
+	static const char *link_names[] = {"issues", "merge_requests", "repo_branches", "labels",
+	                                   "events", "members",        "cluster_agents"};
+	u = sim_printf("%s/api/v4/projects/%lld", base, (long long)p->id);
+	ADD(links, "self", STR(u));
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		char *l = sim_printf(
+		    "%s/%s", u, strcmp(link_names[i], "repo_branches") == 0 ? "repository/branches" : link_names[i]);
+		ADD(links, link_names[i], STR(l));
+		free(l);
+	}
+	free(u);
+	ADD(o, "_links", links);
+	ADD(o, "empty_repo", BOOL(false));
+	ADD(o, "archived", BOOL(p->archived));
+	ADD(o, "visibility", STR(p->visibility));
+	ADD(o, "marked_for_deletion_at", STR(p->marked_for_deletion_on));
+	ADD(o, "marked_for_deletion_on", STR(p->marked_for_deletion_on));
+	json_object_object_foreach(tmpl_settings, k, v)
+	{
+		(void)v;
+		if (strcmp(k, "description") != 0)
+			ADD(o, k, json_object_get(sim_project_setting(p, k)));
+	}
+	if (view == SIM_PROJECT_ACCESS || view == SIM_PROJECT_DETAIL)
+		ADD(o, "permissions", permissions(p, t));
+	if (view == SIM_PROJECT_DETAIL) {
+		merge_into(o, tmpl_project_detail);
+		if (sim_access_project(t, p) >= 50) {
+			char rt[41];
+			sim_sha_for((uint64_t)p->id * 7 + 3, rt);
+			rt[30] = '\0';
+			ADD(o, "runners_token", STR(rt));
+		}
+	}
+	return o;
 }
 
 /* --- hooks --------------------------------------------------------------------------------------------- */
 
 struct json_object *sim_render_hook(const struct sim_hook *h)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(h->id));
-    ADD(o, "url", STR(h->url));
-    merge_into(o, h->attrs);
-    ADD(o, h->group_hook ? "group_id" : "project_id", INT(h->owner_id));
-    ADD(o, "alert_status", STR(h->alert_status));
-    if (h->disabled_until) {
-        char ts[32];
-        sim_iso_time(h->disabled_until, ts);
-        ADD(o, "disabled_until", STR(ts));
-    } else {
-        ADD(o, "disabled_until", NULL);
-    }
-    struct json_object *vars = json_object_new_array();
-    json_object_object_foreach(h->url_vars, vk, vv)
-    {
-        (void)vv;
-        struct json_object *e = json_object_new_object();
-        ADD(e, "key", STR(vk));
-        json_object_array_add(vars, e);
-    }
-    ADD(o, "url_variables", vars);
-    ADD(o, "created_at", STR(h->created_at));
-    struct json_object *hdrs = json_object_new_array();
-    json_object_object_foreach(h->headers, hk, hv)
-    {
-        (void)hv;
-        struct json_object *e = json_object_new_object();
-        ADD(e, "key", STR(hk));
-        json_object_array_add(hdrs, e);
-    }
-    ADD(o, "custom_headers", hdrs);
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(h->id));
+	ADD(o, "url", STR(h->url));
+	merge_into(o, h->attrs);
+	ADD(o, h->group_hook ? "group_id" : "project_id", INT(h->owner_id));
+	ADD(o, "alert_status", STR(h->alert_status));
+	if (h->disabled_until) {
+		char ts[32];
+		sim_iso_time(h->disabled_until, ts);
+		ADD(o, "disabled_until", STR(ts));
+	} else {
+		ADD(o, "disabled_until", NULL);
+	}
+	struct json_object *vars = json_object_new_array();
+	json_object_object_foreach(h->url_vars, vk, vv)
+	{
+		(void)vv;
+		struct json_object *e = json_object_new_object();
+		ADD(e, "key", STR(vk));
+		json_object_array_add(vars, e);
+	}
+	ADD(o, "url_variables", vars);
+	ADD(o, "created_at", STR(h->created_at));
+	struct json_object *hdrs = json_object_new_array();
+	json_object_object_foreach(h->headers, hk, hv)
+	{
+		(void)hv;
+		struct json_object *e = json_object_new_object();
+		ADD(e, "key", STR(hk));
+		json_object_array_add(hdrs, e);
+	}
+	ADD(o, "custom_headers", hdrs);
+	return o;
 }
 
 /* --- pipelines and statuses ---------------------------------------------------------------------------- */
 
 struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pipeline *pl, bool detail)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(pl->id));
-    ADD(o, "iid", INT(pl->iid));
-    ADD(o, "project_id", INT(pl->project_id));
-    ADD(o, "sha", STR(pl->sha));
-    ADD(o, "ref", STR(pl->ref));
-    ADD(o, "status", STR(pl->status));
-    ADD(o, "source", STR(pl->source));
-    ADD(o, "created_at", STR(pl->created_at));
-    ADD(o, "updated_at", STR(pl->updated_at));
-    const struct sim_project *p = sim_project_by_id((struct sim *)s, pl->project_id);
-    char *w = sim_printf("%s/%s/-/pipelines/%lld", s->instance_url, p ? p->path_with_namespace : "unknown",
-                         (long long)pl->id);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    if (detail) {
-        ADD(o, "before_sha", STR("0000000000000000000000000000000000000000"));
-        ADD(o, "tag", BOOL(false));
-        ADD(o, "yaml_errors", NULL);
-        ADD(o, "user", pl->user ? sim_render_user_basic(s, pl->user) : NULL);
-        ADD(o, "started_at", NULL);
-        ADD(o, "finished_at", NULL);
-        ADD(o, "committed_at", NULL);
-        ADD(o, "duration", NULL);
-        ADD(o, "queued_duration", NULL);
-        ADD(o, "coverage", NULL);
-        struct json_object *ds = json_object_new_object();
-        char *icon = sim_printf("status_%s", pl->status);
-        ADD(ds, "icon", STR(icon));
-        free(icon);
-        ADD(ds, "text", STR(pl->status));
-        ADD(ds, "label", STR(pl->status));
-        ADD(ds, "group", STR(pl->status));
-        ADD(ds, "tooltip", STR(pl->status));
-        ADD(ds, "has_details", BOOL(true));
-        char *dp = sim_printf("/%s/-/pipelines/%lld", p ? p->path_with_namespace : "unknown", (long long)pl->id);
-        ADD(ds, "details_path", STR(dp));
-        free(dp);
-        ADD(ds, "illustration", NULL);
-        ADD(ds, "favicon", STR("/assets/ci_favicons/favicon_status.png"));
-        ADD(o, "detailed_status", ds);
-    }
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(pl->id));
+	ADD(o, "iid", INT(pl->iid));
+	ADD(o, "project_id", INT(pl->project_id));
+	ADD(o, "sha", STR(pl->sha));
+	ADD(o, "ref", STR(pl->ref));
+	ADD(o, "status", STR(pl->status));
+	ADD(o, "source", STR(pl->source));
+	ADD(o, "created_at", STR(pl->created_at));
+	ADD(o, "updated_at", STR(pl->updated_at));
+	const struct sim_project *p = sim_project_by_id((struct sim *)s, pl->project_id);
+	char *w = sim_printf("%s/%s/-/pipelines/%lld", s->instance_url, p ? p->path_with_namespace : "unknown",
+	                     (long long)pl->id);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	if (detail) {
+		ADD(o, "before_sha", STR("0000000000000000000000000000000000000000"));
+		ADD(o, "tag", BOOL(false));
+		ADD(o, "yaml_errors", NULL);
+		ADD(o, "user", pl->user ? sim_render_user_basic(s, pl->user) : NULL);
+		ADD(o, "started_at", NULL);
+		ADD(o, "finished_at", NULL);
+		ADD(o, "committed_at", NULL);
+		ADD(o, "duration", NULL);
+		ADD(o, "queued_duration", NULL);
+		ADD(o, "coverage", NULL);
+		struct json_object *ds = json_object_new_object();
+		char *icon = sim_printf("status_%s", pl->status);
+		ADD(ds, "icon", STR(icon));
+		free(icon);
+		ADD(ds, "text", STR(pl->status));
+		ADD(ds, "label", STR(pl->status));
+		ADD(ds, "group", STR(pl->status));
+		ADD(ds, "tooltip", STR(pl->status));
+		ADD(ds, "has_details", BOOL(true));
+		char *dp =
+		    sim_printf("/%s/-/pipelines/%lld", p ? p->path_with_namespace : "unknown", (long long)pl->id);
+		ADD(ds, "details_path", STR(dp));
+		free(dp);
+		ADD(ds, "illustration", NULL);
+		ADD(ds, "favicon", STR("/assets/ci_favicons/favicon_status.png"));
+		ADD(o, "detailed_status", ds);
+	}
+	return o;
 }
 
 struct json_object *sim_render_status(const struct sim *s, const struct sim_status *st)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(st->id));
-    ADD(o, "sha", STR(st->sha));
-    ADD(o, "ref", STR(st->ref));
-    ADD(o, "status", STR(st->status));
-    ADD(o, "name", STR(st->name));
-    ADD(o, "target_url", STR(st->target_url));
-    ADD(o, "description", STR(st->description));
-    ADD(o, "created_at", STR(st->created_at));
-    ADD(o, "started_at", STR(st->started_at));
-    ADD(o, "finished_at", STR(st->finished_at));
-    ADD(o, "allow_failure", BOOL(false));
-    ADD(o, "coverage", st->has_coverage ? json_object_new_double(st->coverage) : NULL);
-    ADD(o, "pipeline_id", INT(st->pipeline_id));
-    struct json_object *a = sim_render_user_basic(s, st->author);
-    json_object_object_del(a, "locked");
-    ADD(o, "author", a);
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(st->id));
+	ADD(o, "sha", STR(st->sha));
+	ADD(o, "ref", STR(st->ref));
+	ADD(o, "status", STR(st->status));
+	ADD(o, "name", STR(st->name));
+	ADD(o, "target_url", STR(st->target_url));
+	ADD(o, "description", STR(st->description));
+	ADD(o, "created_at", STR(st->created_at));
+	ADD(o, "started_at", STR(st->started_at));
+	ADD(o, "finished_at", STR(st->finished_at));
+	ADD(o, "allow_failure", BOOL(false));
+	ADD(o, "coverage", st->has_coverage ? json_object_new_double(st->coverage) : NULL);
+	ADD(o, "pipeline_id", INT(st->pipeline_id));
+	struct json_object *a = sim_render_user_basic(s, st->author);
+	json_object_object_del(a, "locked");
+	ADD(o, "author", a);
+	return o;
 }
 
 /* --- merge requests and notes -------------------------------------------------------------------------- */
 
 struct json_object *sim_render_mr(struct sim *s, const struct sim_mr *mr, const struct sim_token *t)
 {
-    const struct sim_project *p = sim_project_by_id(s, mr->project_id);
-    struct json_object *o = copy(tmpl_mr);
-    ADD(o, "id", INT(mr->id));
-    ADD(o, "iid", INT(mr->iid));
-    ADD(o, "project_id", INT(mr->project_id));
-    ADD(o, "title", STR(mr->title));
-    ADD(o, "description", STR(mr->description ? mr->description : ""));
-    ADD(o, "state", STR(mr->state));
-    ADD(o, "created_at", STR(mr->created_at));
-    ADD(o, "updated_at", STR(mr->updated_at));
-    ADD(o, "prepared_at", STR(mr->created_at));
-    ADD(o, "closed_at", STR(mr->closed_at));
-    ADD(o, "target_branch", STR(mr->target_branch));
-    ADD(o, "source_branch", STR(mr->source_branch));
-    struct json_object *author = sim_render_user_basic(s, mr->author);
-    ADD(o, "author", author);
-    ADD(o, "source_project_id", INT(mr->project_id));
-    ADD(o, "target_project_id", INT(mr->project_id));
-    ADD(o, "sha", STR(mr->sha));
-    char ref[32];
-    snprintf(ref, sizeof(ref), "!%lld", (long long)mr->iid);
-    ADD(o, "reference", STR(ref));
-    struct json_object *refs = json_object_new_object();
-    ADD(refs, "short", STR(ref));
-    ADD(refs, "relative", STR(ref));
-    char *full = sim_printf("%s%s", p ? p->path_with_namespace : "", ref);
-    ADD(refs, "full", STR(full));
-    free(full);
-    ADD(o, "references", refs);
-    char *w = sim_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p ? p->path_with_namespace : "",
-                         (long long)mr->iid);
-    ADD(o, "web_url", STR(w));
-    free(w);
-    char *cnt = sim_strict_changes_count(s, mr); /* "1000+" past GitLab's diff limits */
-    ADD(o, "changes_count", STR(cnt));
-    free(cnt);
+	const struct sim_project *p = sim_project_by_id(s, mr->project_id);
+	struct json_object *o = copy(tmpl_mr);
+	ADD(o, "id", INT(mr->id));
+	ADD(o, "iid", INT(mr->iid));
+	ADD(o, "project_id", INT(mr->project_id));
+	ADD(o, "title", STR(mr->title));
+	ADD(o, "description", STR(mr->description ? mr->description : ""));
+	ADD(o, "state", STR(mr->state));
+	ADD(o, "created_at", STR(mr->created_at));
+	ADD(o, "updated_at", STR(mr->updated_at));
+	ADD(o, "prepared_at", STR(mr->created_at));
+	ADD(o, "closed_at", STR(mr->closed_at));
+	ADD(o, "target_branch", STR(mr->target_branch));
+	ADD(o, "source_branch", STR(mr->source_branch));
+	struct json_object *author = sim_render_user_basic(s, mr->author);
+	ADD(o, "author", author);
+	ADD(o, "source_project_id", INT(mr->project_id));
+	ADD(o, "target_project_id", INT(mr->project_id));
+	ADD(o, "sha", STR(mr->sha));
+	char ref[32];
+	snprintf(ref, sizeof(ref), "!%lld", (long long)mr->iid);
+	ADD(o, "reference", STR(ref));
+	struct json_object *refs = json_object_new_object();
+	ADD(refs, "short", STR(ref));
+	ADD(refs, "relative", STR(ref));
+	char *full = sim_printf("%s%s", p ? p->path_with_namespace : "", ref);
+	ADD(refs, "full", STR(full));
+	free(full);
+	ADD(o, "references", refs);
+	char *w = sim_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p ? p->path_with_namespace : "",
+	                     (long long)mr->iid);
+	ADD(o, "web_url", STR(w));
+	free(w);
+	char *cnt = sim_strict_changes_count(s, mr); /* "1000+" past GitLab's diff limits */
+	ADD(o, "changes_count", STR(cnt));
+	free(cnt);
 
-    struct sim_pipeline *hp = sim_mr_head_pipeline(s, mr);
-    bool opened = strcmp(mr->state, "opened") == 0;
-    const char *dms = "mergeable";
-    if (!opened)
-        dms = "not_open";
-    else if (p) {
-        struct json_object *must = sim_project_setting(p, "only_allow_merge_if_pipeline_succeeds");
-        struct json_object *skip = sim_project_setting(p, "allow_merge_on_skipped_pipeline");
-        if (must && json_object_get_boolean(must)) {
-            if (!hp)
-                dms = "ci_must_pass";
-            else if (strcmp(hp->status, "success") == 0 ||
-                     (strcmp(hp->status, "skipped") == 0 && skip && json_object_get_boolean(skip)))
-                dms = "mergeable";
-            else if (strcmp(hp->status, "pending") == 0 || strcmp(hp->status, "running") == 0 ||
-                     strcmp(hp->status, "created") == 0)
-                dms = "ci_still_running";
-            else
-                dms = "ci_must_pass";
-        }
-    }
-    const char *checking = opened ? sim_strict_merge_check(s, (struct sim_mr *)mr) : NULL;
-    if (checking)
-        dms = checking; /* the asynchronous mergeability check has not finished */
-    ADD(o, "detailed_merge_status", STR(dms));
-    ADD(o, "merge_status", STR(checking                          ? checking
-                               : strcmp(dms, "mergeable") == 0 ? "can_be_merged"
-                                                               : "cannot_be_merged"));
-    ADD(o, "merge_when_pipeline_succeeds", BOOL(mr->auto_merge));
-    ADD(o, "pipeline", hp ? sim_render_pipeline(s, hp, false) : NULL);
-    ADD(o, "head_pipeline", hp ? sim_render_pipeline(s, hp, true) : NULL);
-    struct json_object *dr = json_object_new_object();
-    ADD(dr, "base_sha", STR(mr->base_sha));
-    ADD(dr, "head_sha", STR(mr->sha));
-    ADD(dr, "start_sha", STR(mr->base_sha));
-    ADD(o, "diff_refs", dr);
-    struct json_object *user = json_object_new_object();
-    ADD(user, "can_merge", BOOL(p && t && sim_access_project(t, p) >= 30));
-    ADD(o, "user", user);
-    int64_t notes = 0;
-    for (size_t i = 0; i < s->notes.len; i++) {
-        struct sim_note *n = s->notes.items[i];
-        if (!n->removed && n->mr_id == mr->id)
-            notes++;
-    }
-    ADD(o, "user_notes_count", INT(notes));
-    return o;
+	struct sim_pipeline *hp = sim_mr_head_pipeline(s, mr);
+	bool opened = strcmp(mr->state, "opened") == 0;
+	const char *dms = "mergeable";
+	if (!opened)
+		dms = "not_open";
+	else if (p) {
+		struct json_object *must = sim_project_setting(p, "only_allow_merge_if_pipeline_succeeds");
+		struct json_object *skip = sim_project_setting(p, "allow_merge_on_skipped_pipeline");
+		if (must && json_object_get_boolean(must)) {
+			if (!hp)
+				dms = "ci_must_pass";
+			else if (strcmp(hp->status, "success") == 0 ||
+			         (strcmp(hp->status, "skipped") == 0 && skip && json_object_get_boolean(skip)))
+				dms = "mergeable";
+			else if (strcmp(hp->status, "pending") == 0 || strcmp(hp->status, "running") == 0 ||
+			         strcmp(hp->status, "created") == 0)
+				dms = "ci_still_running";
+			else
+				dms = "ci_must_pass";
+		}
+	}
+	const char *checking = opened ? sim_strict_merge_check(s, (struct sim_mr *)mr) : NULL;
+	if (checking)
+		dms = checking; /* the asynchronous mergeability check has not finished */
+	ADD(o, "detailed_merge_status", STR(dms));
+	ADD(o, "merge_status",
+	    STR(checking                        ? checking
+	        : strcmp(dms, "mergeable") == 0 ? "can_be_merged"
+	                                        : "cannot_be_merged"));
+	ADD(o, "merge_when_pipeline_succeeds", BOOL(mr->auto_merge));
+	ADD(o, "pipeline", hp ? sim_render_pipeline(s, hp, false) : NULL);
+	ADD(o, "head_pipeline", hp ? sim_render_pipeline(s, hp, true) : NULL);
+	struct json_object *dr = json_object_new_object();
+	ADD(dr, "base_sha", STR(mr->base_sha));
+	ADD(dr, "head_sha", STR(mr->sha));
+	ADD(dr, "start_sha", STR(mr->base_sha));
+	ADD(o, "diff_refs", dr);
+	struct json_object *user = json_object_new_object();
+	ADD(user, "can_merge", BOOL(p && t && sim_access_project(t, p) >= 30));
+	ADD(o, "user", user);
+	int64_t notes = 0;
+	for (size_t i = 0; i < s->notes.len; i++) {
+		struct sim_note *n = s->notes.items[i];
+		if (!n->removed && n->mr_id == mr->id)
+			notes++;
+	}
+	ADD(o, "user_notes_count", INT(notes));
+	return o;
 }
 
 struct json_object *sim_render_note(const struct sim *s, const struct sim_note *n)
 {
-    struct json_object *o = json_object_new_object();
-    ADD(o, "id", INT(n->id));
-    ADD(o, "type", NULL);
-    ADD(o, "body", STR(n->body));
-    ADD(o, "attachment", NULL);
-    struct json_object *a = sim_render_user_basic(s, n->author);
-    ADD(a, "email", STR(n->author->email));
-    ADD(a, "created_at", STR(n->author->created_at));
-    ADD(o, "author", a);
-    ADD(o, "created_at", STR(n->created_at));
-    ADD(o, "updated_at", STR(n->updated_at));
-    ADD(o, "system", BOOL(false));
-    ADD(o, "noteable_id", INT(n->mr_id));
-    ADD(o, "noteable_type", STR("MergeRequest"));
-    ADD(o, "project_id", INT(n->project_id));
-    ADD(o, "noteable_iid", INT(n->mr_iid));
-    ADD(o, "commands_changes", json_object_new_object());
-    ADD(o, "resolvable", BOOL(false));
-    ADD(o, "confidential", BOOL(n->internal));
-    ADD(o, "internal", BOOL(n->internal));
-    ADD(o, "imported", BOOL(false));
-    ADD(o, "imported_from", STR("none"));
-    return o;
+	struct json_object *o = json_object_new_object();
+	ADD(o, "id", INT(n->id));
+	ADD(o, "type", NULL);
+	ADD(o, "body", STR(n->body));
+	ADD(o, "attachment", NULL);
+	struct json_object *a = sim_render_user_basic(s, n->author);
+	ADD(a, "email", STR(n->author->email));
+	ADD(a, "created_at", STR(n->author->created_at));
+	ADD(o, "author", a);
+	ADD(o, "created_at", STR(n->created_at));
+	ADD(o, "updated_at", STR(n->updated_at));
+	ADD(o, "system", BOOL(false));
+	ADD(o, "noteable_id", INT(n->mr_id));
+	ADD(o, "noteable_type", STR("MergeRequest"));
+	ADD(o, "project_id", INT(n->project_id));
+	ADD(o, "noteable_iid", INT(n->mr_iid));
+	ADD(o, "commands_changes", json_object_new_object());
+	ADD(o, "resolvable", BOOL(false));
+	ADD(o, "confidential", BOOL(n->internal));
+	ADD(o, "internal", BOOL(n->internal));
+	ADD(o, "imported", BOOL(false));
+	ADD(o, "imported_from", STR("none"));
+	return o;
 }

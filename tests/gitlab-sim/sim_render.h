@@ -12,10 +12,10 @@
 #include "sim_state.h"
 
 enum sim_project_view {
-    SIM_PROJECT_SIMPLE,  /* BasicProjectDetails (simple=true) */
-    SIM_PROJECT_LIST,    /* Entities::Project (GET /groups/:id/projects): no permissions */
-    SIM_PROJECT_ACCESS,  /* ProjectWithAccess (GET /projects): with permissions */
-    SIM_PROJECT_DETAIL   /* GET /projects/:id */
+	SIM_PROJECT_SIMPLE, /* BasicProjectDetails (simple=true) */
+	SIM_PROJECT_LIST,   /* Entities::Project (GET /groups/:id/projects): no permissions */
+	SIM_PROJECT_ACCESS, /* ProjectWithAccess (GET /projects): with permissions */
+	SIM_PROJECT_DETAIL  /* GET /projects/:id */
 };
 
 void sim_render_init(void);
@@ -25,8 +25,8 @@ struct json_object *sim_render_user_self(const struct sim *s, const struct sim_u
 struct json_object *sim_render_pat(const struct sim_token *t);
 struct json_object *sim_render_group(const struct sim *s, const struct sim_group *g);
 struct json_object *sim_render_namespace(const struct sim *s, const struct sim_group *g);
-struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p,
-                                       const struct sim_token *t, enum sim_project_view view);
+struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                       enum sim_project_view view);
 struct json_object *sim_render_hook(const struct sim_hook *h);
 struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pipeline *pl, bool detail);
 struct json_object *sim_render_status(const struct sim *s, const struct sim_status *st);

@@ -20,455 +20,455 @@
 
 void *sim_xmalloc(size_t n)
 {
-    void *p = malloc(n ? n : 1);
-    if (!p) {
-        fprintf(stderr, "gitlab-sim: out of memory\n");
-        abort();
-    }
-    return p;
+	void *p = malloc(n ? n : 1);
+	if (!p) {
+		fprintf(stderr, "gitlab-sim: out of memory\n");
+		abort();
+	}
+	return p;
 }
 
 void *sim_xcalloc(size_t n, size_t size)
 {
-    void *p = calloc(n ? n : 1, size ? size : 1);
-    if (!p) {
-        fprintf(stderr, "gitlab-sim: out of memory\n");
-        abort();
-    }
-    return p;
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (!p) {
+		fprintf(stderr, "gitlab-sim: out of memory\n");
+		abort();
+	}
+	return p;
 }
 
 char *sim_strdup(const char *s)
 {
-    if (!s)
-        return NULL;
-    return sim_strndup(s, strlen(s));
+	if (!s)
+		return NULL;
+	return sim_strndup(s, strlen(s));
 }
 
 char *sim_strndup(const char *s, size_t n)
 {
-    char *d = sim_xmalloc(n + 1);
-    memcpy(d, s, n);
-    d[n] = '\0';
-    return d;
+	char *d = sim_xmalloc(n + 1);
+	memcpy(d, s, n);
+	d[n] = '\0';
+	return d;
 }
 
 char *sim_printf(const char *fmt, ...)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        n = 0;
-    char *buf = sim_xmalloc((size_t)n + 1);
-    va_start(ap, fmt);
-    vsnprintf(buf, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    return buf;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		n = 0;
+	char *buf = sim_xmalloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(buf, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	return buf;
 }
 
 bool sim_vec_push(struct sim_vec *v, void *item)
 {
-    if (v->len == v->cap) {
-        size_t cap = v->cap ? v->cap * 2 : 16;
-        void **items = realloc(v->items, cap * sizeof(*items));
-        if (!items)
-            return false;
-        v->items = items;
-        v->cap = cap;
-    }
-    v->items[v->len++] = item;
-    return true;
+	if (v->len == v->cap) {
+		size_t cap = v->cap ? v->cap * 2 : 16;
+		void **items = realloc(v->items, cap * sizeof(*items));
+		if (!items)
+			return false;
+		v->items = items;
+		v->cap = cap;
+	}
+	v->items[v->len++] = item;
+	return true;
 }
 
 void sim_iso_time(time_t t, char out[32])
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 32, "%Y-%m-%dT%H:%M:%S.000Z", &tm);
 }
 
 char *sim_now_iso(void)
 {
-    char buf[32];
-    sim_iso_time(time(NULL), buf);
-    return sim_strdup(buf);
+	char buf[32];
+	sim_iso_time(time(NULL), buf);
+	return sim_strdup(buf);
 }
 
 void sim_today(char out[11])
 {
-    time_t t = time(NULL);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 11, "%Y-%m-%d", &tm);
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
 void sim_http_date(time_t t, char out[40])
 {
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 40, "%a, %d %b %Y %H:%M:%S GMT", &tm);
 }
 
 static uint64_t splitmix64(uint64_t *x)
 {
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-    return z ^ (z >> 31);
+	uint64_t z = (*x += 0x9E3779B97F4A7C15ull);
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	return z ^ (z >> 31);
 }
 
 void sim_sha_for(uint64_t seed, char out[41])
 {
-    uint64_t x = seed * 0x2545F4914F6CDD1Dull + 17;
-    uint64_t a = splitmix64(&x), b = splitmix64(&x), c = splitmix64(&x);
-    snprintf(out, 41, "%016llx%016llx%08llx", (unsigned long long)a, (unsigned long long)b,
-             (unsigned long long)(c >> 32));
+	uint64_t x = seed * 0x2545F4914F6CDD1Dull + 17;
+	uint64_t a = splitmix64(&x), b = splitmix64(&x), c = splitmix64(&x);
+	snprintf(out, 41, "%016llx%016llx%08llx", (unsigned long long)a, (unsigned long long)b,
+	         (unsigned long long)(c >> 32));
 }
 
 void sim_new_sha(struct sim *s, char out[41])
 {
-    sim_sha_for(0x5eed000000000000ull + ++s->sha_counter, out);
+	sim_sha_for(0x5eed000000000000ull + ++s->sha_counter, out);
 }
 
 char *sim_new_uuid(struct sim *s)
 {
-    uint64_t x = 0xfeedull + ++s->uuid_counter + ((uint64_t)time(NULL) << 20);
-    uint64_t a = splitmix64(&x), b = splitmix64(&x);
-    return sim_printf("%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(a >> 32),
-                      (unsigned long long)((a >> 16) & 0xffff), (unsigned long long)(a & 0xfff),
-                      (unsigned long long)(((b >> 48) & 0x3fff) | 0x8000),
-                      (unsigned long long)(b & 0xffffffffffffull));
+	uint64_t x = 0xfeedull + ++s->uuid_counter + ((uint64_t)time(NULL) << 20);
+	uint64_t a = splitmix64(&x), b = splitmix64(&x);
+	return sim_printf("%08llx-%04llx-4%03llx-%04llx-%012llx", (unsigned long long)(a >> 32),
+	                  (unsigned long long)((a >> 16) & 0xffff), (unsigned long long)(a & 0xfff),
+	                  (unsigned long long)(((b >> 48) & 0x3fff) | 0x8000),
+	                  (unsigned long long)(b & 0xffffffffffffull));
 }
 
 double sim_random(struct sim *s)
 {
-    return (double)(splitmix64(&s->rng) >> 11) / (double)(1ull << 53);
+	return (double)(splitmix64(&s->rng) >> 11) / (double)(1ull << 53);
 }
 
 bool sim_parse_int64(const char *str, int64_t *out)
 {
-    if (!str || !*str)
-        return false;
-    for (const char *p = str; *p; p++)
-        if (!isdigit((unsigned char)*p) && !(p == str && *p == '-'))
-            return false;
-    errno = 0;
-    char *end = NULL;
-    long long v = strtoll(str, &end, 10);
-    if (errno || !end || *end)
-        return false;
-    *out = v;
-    return true;
+	if (!str || !*str)
+		return false;
+	for (const char *p = str; *p; p++)
+		if (!isdigit((unsigned char)*p) && !(p == str && *p == '-'))
+			return false;
+	errno = 0;
+	char *end = NULL;
+	long long v = strtoll(str, &end, 10);
+	if (errno || !end || *end)
+		return false;
+	*out = v;
+	return true;
 }
 
 /* --- lifetime ------------------------------------------------------------------------------------------ */
 
 struct sim *sim_state_new(const char *instance_url)
 {
-    struct sim *s = sim_xcalloc(1, sizeof(*s));
-    pthread_mutex_init(&s->mu, NULL);
-    pthread_cond_init(&s->delivery_cv, NULL);
-    s->instance_url = sim_strdup(instance_url);
-    s->webhook_timeout_s = 10;
-    s->rng = 42;
-    sim_state_clear(s);
-    return s;
+	struct sim *s = sim_xcalloc(1, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->delivery_cv, NULL);
+	s->instance_url = sim_strdup(instance_url);
+	s->webhook_timeout_s = 10;
+	s->rng = 42;
+	sim_state_clear(s);
+	return s;
 }
 
 static void free_files(struct sim_file *f, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        free(f[i].path);
-        free(f[i].content);
-    }
-    free(f);
+	for (size_t i = 0; i < n; i++) {
+		free(f[i].path);
+		free(f[i].content);
+	}
+	free(f);
 }
 
 static void free_vec(struct sim_vec *v, void (*fn)(void *))
 {
-    for (size_t i = 0; i < v->len; i++)
-        fn(v->items[i]);
-    free(v->items);
-    memset(v, 0, sizeof(*v));
+	for (size_t i = 0; i < v->len; i++)
+		fn(v->items[i]);
+	free(v->items);
+	memset(v, 0, sizeof(*v));
 }
 
 static void user_free(void *p)
 {
-    struct sim_user *u = p;
-    free(u->username);
-    free(u->name);
-    free(u->email);
-    free(u->created_at);
-    free(u);
+	struct sim_user *u = p;
+	free(u->username);
+	free(u->name);
+	free(u->email);
+	free(u->created_at);
+	free(u);
 }
 
 static void token_free(void *p)
 {
-    struct sim_token *t = p;
-    free(t->token);
-    free(t->name);
-    free(t->description);
-    free(t->expires_at);
-    for (size_t i = 0; i < t->n_access; i++)
-        free(t->access[i].path);
-    free(t->access);
-    free(t->created_at);
-    free(t->last_used_at);
-    free(t);
+	struct sim_token *t = p;
+	free(t->token);
+	free(t->name);
+	free(t->description);
+	free(t->expires_at);
+	for (size_t i = 0; i < t->n_access; i++)
+		free(t->access[i].path);
+	free(t->access);
+	free(t->created_at);
+	free(t->last_used_at);
+	free(t);
 }
 
 static void group_free(void *p)
 {
-    struct sim_group *g = p;
-    free(g->name);
-    free(g->path);
-    free(g->full_path);
-    free(g->description);
-    free(g->visibility);
-    free(g->created_at);
-    free(g);
+	struct sim_group *g = p;
+	free(g->name);
+	free(g->path);
+	free(g->full_path);
+	free(g->description);
+	free(g->visibility);
+	free(g->created_at);
+	free(g);
 }
 
 static void commit_free(void *p)
 {
-    struct sim_commit *c = p;
-    free(c->ref);
-    free(c->message);
-    free(c->created_at);
-    free_files(c->files, c->n_files);
-    free(c);
+	struct sim_commit *c = p;
+	free(c->ref);
+	free(c->message);
+	free(c->created_at);
+	free_files(c->files, c->n_files);
+	free(c);
 }
 
 static void project_free(void *p)
 {
-    struct sim_project *pr = p;
-    free(pr->name);
-    free(pr->path);
-    free(pr->path_with_namespace);
-    free(pr->description);
-    free(pr->default_branch);
-    free(pr->visibility);
-    free(pr->marked_for_deletion_on);
-    free(pr->created_at);
-    free(pr->last_activity_at);
-    json_object_put(pr->settings);
-    free_vec(&pr->commits, commit_free);
-    free(pr);
+	struct sim_project *pr = p;
+	free(pr->name);
+	free(pr->path);
+	free(pr->path_with_namespace);
+	free(pr->description);
+	free(pr->default_branch);
+	free(pr->visibility);
+	free(pr->marked_for_deletion_on);
+	free(pr->created_at);
+	free(pr->last_activity_at);
+	json_object_put(pr->settings);
+	free_vec(&pr->commits, commit_free);
+	free(pr);
 }
 
 static void hook_free(void *p)
 {
-    struct sim_hook *h = p;
-    free(h->url);
-    free(h->token);
-    json_object_put(h->attrs);
-    json_object_put(h->headers);
-    json_object_put(h->url_vars);
-    free(h->created_at);
-    free(h->alert_status);
-    free(h);
+	struct sim_hook *h = p;
+	free(h->url);
+	free(h->token);
+	json_object_put(h->attrs);
+	json_object_put(h->headers);
+	json_object_put(h->url_vars);
+	free(h->created_at);
+	free(h->alert_status);
+	free(h);
 }
 
 static void pipeline_free(void *p)
 {
-    struct sim_pipeline *pl = p;
-    free(pl->ref);
-    free(pl->status);
-    free(pl->source);
-    free(pl->created_at);
-    free(pl->updated_at);
-    free(pl);
+	struct sim_pipeline *pl = p;
+	free(pl->ref);
+	free(pl->status);
+	free(pl->source);
+	free(pl->created_at);
+	free(pl->updated_at);
+	free(pl);
 }
 
 static void status_free(void *p)
 {
-    struct sim_status *st = p;
-    free(st->ref);
-    free(st->name);
-    free(st->status);
-    free(st->description);
-    free(st->target_url);
-    free(st->created_at);
-    free(st->started_at);
-    free(st->finished_at);
-    free(st);
+	struct sim_status *st = p;
+	free(st->ref);
+	free(st->name);
+	free(st->status);
+	free(st->description);
+	free(st->target_url);
+	free(st->created_at);
+	free(st->started_at);
+	free(st->finished_at);
+	free(st);
 }
 
 static void mr_free(void *p)
 {
-    struct sim_mr *m = p;
-    free(m->title);
-    free(m->description);
-    free(m->source_branch);
-    free(m->target_branch);
-    free(m->state);
-    for (size_t i = 0; i < m->n_changes; i++) {
-        free(m->changes[i].path);
-        free(m->changes[i].old_content);
-        free(m->changes[i].new_content);
-    }
-    free(m->changes);
-    free(m->created_at);
-    free(m->updated_at);
-    free(m->closed_at);
-    free(m);
+	struct sim_mr *m = p;
+	free(m->title);
+	free(m->description);
+	free(m->source_branch);
+	free(m->target_branch);
+	free(m->state);
+	for (size_t i = 0; i < m->n_changes; i++) {
+		free(m->changes[i].path);
+		free(m->changes[i].old_content);
+		free(m->changes[i].new_content);
+	}
+	free(m->changes);
+	free(m->created_at);
+	free(m->updated_at);
+	free(m->closed_at);
+	free(m);
 }
 
 static void note_free(void *p)
 {
-    struct sim_note *n = p;
-    free(n->body);
-    json_object_put(n->quick_actions);
-    free(n->created_at);
-    free(n->updated_at);
-    free(n);
+	struct sim_note *n = p;
+	free(n->body);
+	json_object_put(n->quick_actions);
+	free(n->created_at);
+	free(n->updated_at);
+	free(n);
 }
 
 static void delivery_free(void *p)
 {
-    struct sim_delivery *d = p;
-    free(d->event);
-    free(d->event_name);
-    free(d->idempotency_key);
-    free(d->event_uuid);
-    free(d->webhook_uuid);
-    free(d->body);
-    free(d->url);
-    json_object_put(d->headers);
-    free(d->error);
-    free(d->created_at);
-    free(d);
+	struct sim_delivery *d = p;
+	free(d->event);
+	free(d->event_name);
+	free(d->idempotency_key);
+	free(d->event_uuid);
+	free(d->webhook_uuid);
+	free(d->body);
+	free(d->url);
+	json_object_put(d->headers);
+	free(d->error);
+	free(d->created_at);
+	free(d);
 }
 
 static void script_free(void *p)
 {
-    struct sim_script *sc = p;
-    for (size_t i = 0; i < sc->n_steps; i++) {
-        free(sc->steps[i].body);
-        json_object_put(sc->steps[i].headers);
-    }
-    free(sc->steps);
-    free(sc->method);
-    free(sc->path);
-    free(sc);
+	struct sim_script *sc = p;
+	for (size_t i = 0; i < sc->n_steps; i++) {
+		free(sc->steps[i].body);
+		json_object_put(sc->steps[i].headers);
+	}
+	free(sc->steps);
+	free(sc->method);
+	free(sc->path);
+	free(sc);
 }
 
 static void bucket_free(void *p)
 {
-    struct sim_rate_bucket *b = p;
-    free(b->key);
-    free(b);
+	struct sim_rate_bucket *b = p;
+	free(b->key);
+	free(b);
 }
 
 void sim_state_clear(struct sim *s)
 {
-    /* Deliveries still running keep their record: a worker holds no pointer across the unlock. */
-    free_vec(&s->deliveries, delivery_free);
-    free_vec(&s->notes, note_free);
-    free_vec(&s->mrs, mr_free);
-    free_vec(&s->statuses, status_free);
-    free_vec(&s->pipelines, pipeline_free);
-    free_vec(&s->hooks, hook_free);
-    free_vec(&s->projects, project_free);
-    free_vec(&s->groups, group_free);
-    free_vec(&s->tokens, token_free);
-    free_vec(&s->users, user_free);
-    free_vec(&s->scripts, script_free);
-    free_vec(&s->rate_buckets, bucket_free);
-    free_vec(&s->endpoint_buckets, bucket_free);
-    free_vec(&s->status_locks, bucket_free);
-    json_object_put(s->counters);
-    s->counters = json_object_new_object();
-    s->counter_total = s->counter_writes = 0;
-    s->next_user_id = 1;
-    s->next_token_id = 1;
-    s->next_group_id = 1;
-    s->next_hook_id = 1;
-    s->next_pipeline_id = 1;
-    s->next_status_id = 1;
-    s->next_mr_id = 1;
-    s->next_note_id = 1;
-    s->next_delivery_id = 1;
-    s->sha_counter = 0;
-    s->generation++;
-    memset(&s->faults, 0, sizeof(s->faults));
-    s->faults.hook_backoff_s = 60;
-    sim_settings_defaults(&s->settings);
-    s->root_user = sim_user_get_or_add(s, "root", "Administrator", false);
+	/* Deliveries still running keep their record: a worker holds no pointer across the unlock. */
+	free_vec(&s->deliveries, delivery_free);
+	free_vec(&s->notes, note_free);
+	free_vec(&s->mrs, mr_free);
+	free_vec(&s->statuses, status_free);
+	free_vec(&s->pipelines, pipeline_free);
+	free_vec(&s->hooks, hook_free);
+	free_vec(&s->projects, project_free);
+	free_vec(&s->groups, group_free);
+	free_vec(&s->tokens, token_free);
+	free_vec(&s->users, user_free);
+	free_vec(&s->scripts, script_free);
+	free_vec(&s->rate_buckets, bucket_free);
+	free_vec(&s->endpoint_buckets, bucket_free);
+	free_vec(&s->status_locks, bucket_free);
+	json_object_put(s->counters);
+	s->counters = json_object_new_object();
+	s->counter_total = s->counter_writes = 0;
+	s->next_user_id = 1;
+	s->next_token_id = 1;
+	s->next_group_id = 1;
+	s->next_hook_id = 1;
+	s->next_pipeline_id = 1;
+	s->next_status_id = 1;
+	s->next_mr_id = 1;
+	s->next_note_id = 1;
+	s->next_delivery_id = 1;
+	s->sha_counter = 0;
+	s->generation++;
+	memset(&s->faults, 0, sizeof(s->faults));
+	s->faults.hook_backoff_s = 60;
+	sim_settings_defaults(&s->settings);
+	s->root_user = sim_user_get_or_add(s, "root", "Administrator", false);
 }
 
 void sim_state_free(struct sim *s)
 {
-    if (!s)
-        return;
-    sim_state_clear(s);
-    free_vec(&s->users, user_free);
-    json_object_put(s->counters);
-    free(s->instance_url);
-    pthread_cond_destroy(&s->delivery_cv);
-    pthread_mutex_destroy(&s->mu);
-    free(s);
+	if (!s)
+		return;
+	sim_state_clear(s);
+	free_vec(&s->users, user_free);
+	json_object_put(s->counters);
+	free(s->instance_url);
+	pthread_cond_destroy(&s->delivery_cv);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
 }
 
 /* --- users and tokens ---------------------------------------------------------------------------------- */
 
 struct sim_user *sim_user_get_or_add(struct sim *s, const char *username, const char *name, bool bot)
 {
-    for (size_t i = 0; i < s->users.len; i++) {
-        struct sim_user *u = s->users.items[i];
-        if (strcmp(u->username, username) == 0)
-            return u;
-    }
-    struct sim_user *u = sim_xcalloc(1, sizeof(*u));
-    u->id = s->next_user_id++;
-    u->username = sim_strdup(username);
-    u->name = sim_strdup(name ? name : username);
-    u->email = sim_printf("%s@example.com", username);
-    u->bot = bot;
-    char ts[32];
-    sim_iso_time(1704067200 + u->id, ts);
-    u->created_at = sim_strdup(ts);
-    sim_vec_push(&s->users, u);
-    return u;
+	for (size_t i = 0; i < s->users.len; i++) {
+		struct sim_user *u = s->users.items[i];
+		if (strcmp(u->username, username) == 0)
+			return u;
+	}
+	struct sim_user *u = sim_xcalloc(1, sizeof(*u));
+	u->id = s->next_user_id++;
+	u->username = sim_strdup(username);
+	u->name = sim_strdup(name ? name : username);
+	u->email = sim_printf("%s@example.com", username);
+	u->bot = bot;
+	char ts[32];
+	sim_iso_time(1704067200 + u->id, ts);
+	u->created_at = sim_strdup(ts);
+	sim_vec_push(&s->users, u);
+	return u;
 }
 
 struct sim_user *sim_user_by_id(struct sim *s, int64_t id)
 {
-    for (size_t i = 0; i < s->users.len; i++) {
-        struct sim_user *u = s->users.items[i];
-        if (u->id == id)
-            return u;
-    }
-    return NULL;
+	for (size_t i = 0; i < s->users.len; i++) {
+		struct sim_user *u = s->users.items[i];
+		if (u->id == id)
+			return u;
+	}
+	return NULL;
 }
 
 struct sim_token *sim_token_find(struct sim *s, const char *token)
 {
-    if (!token)
-        return NULL;
-    for (size_t i = 0; i < s->tokens.len; i++) {
-        struct sim_token *t = s->tokens.items[i];
-        if (strcmp(t->token, token) == 0)
-            return t;
-    }
-    return NULL;
+	if (!token)
+		return NULL;
+	for (size_t i = 0; i < s->tokens.len; i++) {
+		struct sim_token *t = s->tokens.items[i];
+		if (strcmp(t->token, token) == 0)
+			return t;
+	}
+	return NULL;
 }
 
 bool sim_token_expired(const struct sim_token *t)
 {
-    if (!t->expires_at)
-        return false;
-    char today[11];
-    sim_today(today);
-    /* GitLab: a token expires at the start of its expires_at day (expires_at <= today). */
-    return strcmp(t->expires_at, today) <= 0;
+	if (!t->expires_at)
+		return false;
+	char today[11];
+	sim_today(today);
+	/* GitLab: a token expires at the start of its expires_at day (expires_at <= today). */
+	return strcmp(t->expires_at, today) <= 0;
 }
 
 static const struct {
-    const char *name;
-    unsigned bit;
+	const char *name;
+	unsigned bit;
 } scope_names[] = {
     {"api", SIM_SCOPE_API},
     {"read_api", SIM_SCOPE_READ_API},
@@ -481,407 +481,407 @@ static const struct {
 
 unsigned sim_scope_parse(const char *name)
 {
-    for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (strcmp(scope_names[i].name, name) == 0)
-            return scope_names[i].bit;
-    return 0;
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+		if (strcmp(scope_names[i].name, name) == 0)
+			return scope_names[i].bit;
+	return 0;
 }
 
 void sim_scope_names(unsigned scopes, struct json_object *array_out)
 {
-    for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
-        if (scopes & scope_names[i].bit)
-            json_object_array_add(array_out, json_object_new_string(scope_names[i].name));
+	for (size_t i = 0; i < sizeof(scope_names) / sizeof(scope_names[0]); i++)
+		if (scopes & scope_names[i].bit)
+			json_object_array_add(array_out, json_object_new_string(scope_names[i].name));
 }
 
 /* --- groups and projects ------------------------------------------------------------------------------- */
 
 struct sim_group *sim_group_by_id(struct sim *s, int64_t id)
 {
-    if (id < 1 || (size_t)(id - 1) >= s->groups.len)
-        return NULL;
-    struct sim_group *g = s->groups.items[id - 1];
-    return g->removed ? NULL : g;
+	if (id < 1 || (size_t)(id - 1) >= s->groups.len)
+		return NULL;
+	struct sim_group *g = s->groups.items[id - 1];
+	return g->removed ? NULL : g;
 }
 
 struct sim_group *sim_group_by_path(struct sim *s, const char *full_path)
 {
-    for (size_t i = 0; i < s->groups.len; i++) {
-        struct sim_group *g = s->groups.items[i];
-        if (!g->removed && strcasecmp(g->full_path, full_path) == 0)
-            return g;
-    }
-    return NULL;
+	for (size_t i = 0; i < s->groups.len; i++) {
+		struct sim_group *g = s->groups.items[i];
+		if (!g->removed && strcasecmp(g->full_path, full_path) == 0)
+			return g;
+	}
+	return NULL;
 }
 
 static char *title_case(const char *path)
 {
-    char *n = sim_strdup(path);
-    bool start = true;
-    for (char *p = n; *p; p++) {
-        if (*p == '-' || *p == '_') {
-            *p = ' ';
-            start = true;
-        } else if (start) {
-            *p = (char)toupper((unsigned char)*p);
-            start = false;
-        }
-    }
-    return n;
+	char *n = sim_strdup(path);
+	bool start = true;
+	for (char *p = n; *p; p++) {
+		if (*p == '-' || *p == '_') {
+			*p = ' ';
+			start = true;
+		} else if (start) {
+			*p = (char)toupper((unsigned char)*p);
+			start = false;
+		}
+	}
+	return n;
 }
 
 struct sim_group *sim_group_ensure(struct sim *s, const char *full_path, int tier)
 {
-    struct sim_group *g = sim_group_by_path(s, full_path);
-    if (g)
-        return g;
-    struct sim_group *parent = NULL;
-    const char *slash = strrchr(full_path, '/');
-    const char *leaf = full_path;
-    if (slash) {
-        char *ppath = sim_strndup(full_path, (size_t)(slash - full_path));
-        parent = sim_group_ensure(s, ppath, -1);
-        free(ppath);
-        leaf = slash + 1;
-    }
-    g = sim_xcalloc(1, sizeof(*g));
-    g->id = s->next_group_id++;
-    g->path = sim_strdup(leaf);
-    g->name = title_case(leaf);
-    g->full_path = sim_strdup(full_path);
-    g->description = sim_printf("Group %s", full_path);
-    g->visibility = sim_strdup("private");
-    g->parent = parent;
-    g->tier = parent ? tier : (tier < 0 ? SIM_TIER_FREE : tier);
-    char ts[32];
-    sim_iso_time(1704067200 + g->id * 60, ts);
-    g->created_at = sim_strdup(ts);
-    sim_vec_push(&s->groups, g);
-    return g;
+	struct sim_group *g = sim_group_by_path(s, full_path);
+	if (g)
+		return g;
+	struct sim_group *parent = NULL;
+	const char *slash = strrchr(full_path, '/');
+	const char *leaf = full_path;
+	if (slash) {
+		char *ppath = sim_strndup(full_path, (size_t)(slash - full_path));
+		parent = sim_group_ensure(s, ppath, -1);
+		free(ppath);
+		leaf = slash + 1;
+	}
+	g = sim_xcalloc(1, sizeof(*g));
+	g->id = s->next_group_id++;
+	g->path = sim_strdup(leaf);
+	g->name = title_case(leaf);
+	g->full_path = sim_strdup(full_path);
+	g->description = sim_printf("Group %s", full_path);
+	g->visibility = sim_strdup("private");
+	g->parent = parent;
+	g->tier = parent ? tier : (tier < 0 ? SIM_TIER_FREE : tier);
+	char ts[32];
+	sim_iso_time(1704067200 + g->id * 60, ts);
+	g->created_at = sim_strdup(ts);
+	sim_vec_push(&s->groups, g);
+	return g;
 }
 
 bool sim_group_is_under(const struct sim_group *g, const struct sim_group *ancestor)
 {
-    for (; g; g = g->parent)
-        if (g == ancestor)
-            return true;
-    return false;
+	for (; g; g = g->parent)
+		if (g == ancestor)
+			return true;
+	return false;
 }
 
 int sim_group_tier(const struct sim_group *g)
 {
-    for (; g; g = g->parent)
-        if (g->tier >= 0)
-            return g->tier;
-    return SIM_TIER_FREE;
+	for (; g; g = g->parent)
+		if (g->tier >= 0)
+			return g->tier;
+	return SIM_TIER_FREE;
 }
 
 struct sim_project *sim_project_by_id(struct sim *s, int64_t id)
 {
-    if (id < SIM_PROJECT_ID_BASE || (size_t)(id - SIM_PROJECT_ID_BASE) >= s->projects.len)
-        return NULL;
-    struct sim_project *p = s->projects.items[id - SIM_PROJECT_ID_BASE];
-    return p->removed ? NULL : p;
+	if (id < SIM_PROJECT_ID_BASE || (size_t)(id - SIM_PROJECT_ID_BASE) >= s->projects.len)
+		return NULL;
+	struct sim_project *p = s->projects.items[id - SIM_PROJECT_ID_BASE];
+	return p->removed ? NULL : p;
 }
 
 struct sim_project *sim_project_by_path(struct sim *s, const char *path_with_namespace)
 {
-    for (size_t i = 0; i < s->projects.len; i++) {
-        struct sim_project *p = s->projects.items[i];
-        if (!p->removed && strcasecmp(p->path_with_namespace, path_with_namespace) == 0)
-            return p;
-    }
-    return NULL;
+	for (size_t i = 0; i < s->projects.len; i++) {
+		struct sim_project *p = s->projects.items[i];
+		if (!p->removed && strcasecmp(p->path_with_namespace, path_with_namespace) == 0)
+			return p;
+	}
+	return NULL;
 }
 
 struct sim_project *sim_project_add(struct sim *s, struct sim_group *ns, const char *path, const char *name)
 {
-    struct sim_project *p = sim_xcalloc(1, sizeof(*p));
-    p->id = SIM_PROJECT_ID_BASE + (int64_t)s->projects.len;
-    p->path = sim_strdup(path);
-    p->name = name ? sim_strdup(name) : title_case(path);
-    p->path_with_namespace = sim_printf("%s/%s", ns->full_path, path);
-    p->description = sim_printf("Simulated project %s", p->path_with_namespace);
-    p->default_branch = sim_strdup("main");
-    p->visibility = sim_strdup("private");
-    p->ns = ns;
-    char ts[32];
-    sim_iso_time(1704153600 + (p->id - SIM_PROJECT_ID_BASE) * 60, ts);
-    p->created_at = sim_strdup(ts);
-    p->last_activity_at = sim_strdup(ts);
-    p->next_mr_iid = 1;
-    p->next_pipeline_iid = 1;
-    struct sim_commit *c = sim_xcalloc(1, sizeof(*c));
-    sim_sha_for((uint64_t)p->id, c->sha);
-    c->ref = sim_strdup("main");
-    c->message = sim_strdup("Initial commit");
-    c->created_at = sim_strdup(ts);
-    /* The default tree: one README. */
-    c->files = sim_xcalloc(1, sizeof(*c->files));
-    c->files[0].path = sim_strdup("README.md");
-    c->files[0].content = sim_printf("# %s\n\n%s\n", p->name, p->description);
-    c->n_files = 1;
-    sim_vec_push(&p->commits, c);
-    sim_vec_push(&s->projects, p);
-    return p;
+	struct sim_project *p = sim_xcalloc(1, sizeof(*p));
+	p->id = SIM_PROJECT_ID_BASE + (int64_t)s->projects.len;
+	p->path = sim_strdup(path);
+	p->name = name ? sim_strdup(name) : title_case(path);
+	p->path_with_namespace = sim_printf("%s/%s", ns->full_path, path);
+	p->description = sim_printf("Simulated project %s", p->path_with_namespace);
+	p->default_branch = sim_strdup("main");
+	p->visibility = sim_strdup("private");
+	p->ns = ns;
+	char ts[32];
+	sim_iso_time(1704153600 + (p->id - SIM_PROJECT_ID_BASE) * 60, ts);
+	p->created_at = sim_strdup(ts);
+	p->last_activity_at = sim_strdup(ts);
+	p->next_mr_iid = 1;
+	p->next_pipeline_iid = 1;
+	struct sim_commit *c = sim_xcalloc(1, sizeof(*c));
+	sim_sha_for((uint64_t)p->id, c->sha);
+	c->ref = sim_strdup("main");
+	c->message = sim_strdup("Initial commit");
+	c->created_at = sim_strdup(ts);
+	/* The default tree: one README. */
+	c->files = sim_xcalloc(1, sizeof(*c->files));
+	c->files[0].path = sim_strdup("README.md");
+	c->files[0].content = sim_printf("# %s\n\n%s\n", p->name, p->description);
+	c->n_files = 1;
+	sim_vec_push(&p->commits, c);
+	sim_vec_push(&s->projects, p);
+	return p;
 }
 
 struct sim_commit *sim_project_commit(struct sim_project *p, const char *sha)
 {
-    if (!sha)
-        return NULL;
-    size_t n = strlen(sha);
-    if (n < 7 || n > 40)
-        return NULL;
-    for (size_t i = 0; i < p->commits.len; i++) {
-        struct sim_commit *c = p->commits.items[i];
-        if (strncmp(c->sha, sha, n) == 0)
-            return c;
-    }
-    return NULL;
+	if (!sha)
+		return NULL;
+	size_t n = strlen(sha);
+	if (n < 7 || n > 40)
+		return NULL;
+	for (size_t i = 0; i < p->commits.len; i++) {
+		struct sim_commit *c = p->commits.items[i];
+		if (strncmp(c->sha, sha, n) == 0)
+			return c;
+	}
+	return NULL;
 }
 
-struct sim_commit *sim_project_add_commit(struct sim *s, struct sim_project *p, const char *ref,
-                                          const char *parent, const char *message)
+struct sim_commit *sim_project_add_commit(struct sim *s, struct sim_project *p, const char *ref, const char *parent,
+                                          const char *message)
 {
-    struct sim_commit *c = sim_xcalloc(1, sizeof(*c));
-    sim_new_sha(s, c->sha);
-    if (parent)
-        snprintf(c->parent, sizeof(c->parent), "%s", parent);
-    c->ref = sim_strdup(ref);
-    c->message = sim_strdup(message ? message : "Update files");
-    c->created_at = sim_now_iso();
-    sim_vec_push(&p->commits, c);
-    return c;
+	struct sim_commit *c = sim_xcalloc(1, sizeof(*c));
+	sim_new_sha(s, c->sha);
+	if (parent)
+		snprintf(c->parent, sizeof(c->parent), "%s", parent);
+	c->ref = sim_strdup(ref);
+	c->message = sim_strdup(message ? message : "Update files");
+	c->created_at = sim_now_iso();
+	sim_vec_push(&p->commits, c);
+	return c;
 }
 
 size_t sim_commit_tree(const struct sim_project *p, const struct sim_commit *c, const struct sim_file **files_out)
 {
-    (void)p;
-    *files_out = c->files;
-    return c->n_files;
+	(void)p;
+	*files_out = c->files;
+	return c->n_files;
 }
 
 const char *sim_commit_file(const struct sim_project *p, const struct sim_commit *c, const char *path)
 {
-    const struct sim_file *files;
-    size_t n = sim_commit_tree(p, c, &files);
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(files[i].path, path) == 0)
-            return files[i].content;
-    return NULL;
+	const struct sim_file *files;
+	size_t n = sim_commit_tree(p, c, &files);
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(files[i].path, path) == 0)
+			return files[i].content;
+	return NULL;
 }
 
 /* --- access -------------------------------------------------------------------------------------------- */
 
 static int access_for_path(const struct sim_token *t, const char *path)
 {
-    int best = 0;
-    for (size_t i = 0; i < t->n_access; i++)
-        if (t->access[i].level > best && strcasecmp(t->access[i].path, path) == 0)
-            best = t->access[i].level;
-    return best;
+	int best = 0;
+	for (size_t i = 0; i < t->n_access; i++)
+		if (t->access[i].level > best && strcasecmp(t->access[i].path, path) == 0)
+			best = t->access[i].level;
+	return best;
 }
 
 int sim_access_group(const struct sim_token *t, const struct sim_group *g)
 {
-    if (!t)
-        return 0;
-    if (t->admin)
-        return 50;
-    int best = 0;
-    for (; g; g = g->parent) {
-        int l = access_for_path(t, g->full_path);
-        if (l > best)
-            best = l;
-    }
-    return best;
+	if (!t)
+		return 0;
+	if (t->admin)
+		return 50;
+	int best = 0;
+	for (; g; g = g->parent) {
+		int l = access_for_path(t, g->full_path);
+		if (l > best)
+			best = l;
+	}
+	return best;
 }
 
 int sim_access_project(const struct sim_token *t, const struct sim_project *p)
 {
-    if (!t)
-        return 0;
-    if (t->admin)
-        return 50;
-    int best = access_for_path(t, p->path_with_namespace);
-    int g = sim_access_group(t, p->ns);
-    return g > best ? g : best;
+	if (!t)
+		return 0;
+	if (t->admin)
+		return 50;
+	int best = access_for_path(t, p->path_with_namespace);
+	int g = sim_access_group(t, p->ns);
+	return g > best ? g : best;
 }
 
 bool sim_can_see_project(const struct sim_token *t, const struct sim_project *p)
 {
-    if (strcmp(p->visibility, "private") != 0)
-        return true;
-    return sim_access_project(t, p) > 0;
+	if (strcmp(p->visibility, "private") != 0)
+		return true;
+	return sim_access_project(t, p) > 0;
 }
 
 bool sim_can_see_group(const struct sim_token *t, const struct sim_group *g)
 {
-    if (strcmp(g->visibility, "private") != 0 || sim_access_group(t, g) > 0)
-        return true;
-    /* A member of something below a group can see the group (as GitLab shows the ancestors). */
-    size_t n = strlen(g->full_path);
-    for (size_t i = 0; t && i < t->n_access; i++)
-        if (strncasecmp(t->access[i].path, g->full_path, n) == 0 && t->access[i].path[n] == '/')
-            return true;
-    return false;
+	if (strcmp(g->visibility, "private") != 0 || sim_access_group(t, g) > 0)
+		return true;
+	/* A member of something below a group can see the group (as GitLab shows the ancestors). */
+	size_t n = strlen(g->full_path);
+	for (size_t i = 0; t && i < t->n_access; i++)
+		if (strncasecmp(t->access[i].path, g->full_path, n) == 0 && t->access[i].path[n] == '/')
+			return true;
+	return false;
 }
 
 /* --- seeding ------------------------------------------------------------------------------------------- */
 
-long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int fanout, int tier,
-              const char *visibility)
+long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int fanout, int tier, const char *visibility)
 {
-    if (depth < 0)
-        depth = 0;
-    if (depth > 6)
-        depth = 6;
-    if (fanout < 1)
-        fanout = 1;
-    if (fanout > 50)
-        fanout = 50;
-    struct sim_group *top = sim_group_ensure(s, root, tier);
-    if (!top->parent && tier >= 0)
-        top->tier = tier;
-    /* Breadth-first: level k has fanout^k groups named g<i> (level 1), s<i> (deeper). */
-    struct sim_vec all = {0};
-    sim_vec_push(&all, top);
-    size_t level_start = 0, level_end = 1;
-    for (int d = 1; d <= depth; d++) {
-        for (size_t i = level_start; i < level_end; i++) {
-            struct sim_group *parent = all.items[i];
-            for (int k = 1; k <= fanout; k++) {
-                char *fp = sim_printf("%s/%s%02d", parent->full_path, d == 1 ? "team" : "sub", k);
-                sim_vec_push(&all, sim_group_ensure(s, fp, -1));
-                free(fp);
-            }
-        }
-        level_start = level_end;
-        level_end = all.len;
-    }
-    long made = 0;
-    for (long i = 0; i < n_projects; i++) {
-        struct sim_group *ns = all.items[(size_t)i % all.len];
-        char *path = sim_printf("%s-%05ld", top->path, i + 1);
-        char *pwn = sim_printf("%s/%s", ns->full_path, path);
-        if (!sim_project_by_path(s, pwn)) {
-            struct sim_project *p = sim_project_add(s, ns, path, NULL);
-            if (visibility) {
-                free(p->visibility);
-                p->visibility = sim_strdup(visibility);
-            }
-            made++;
-        }
-        free(path);
-        free(pwn);
-    }
-    free(all.items);
-    return made;
+	if (depth < 0)
+		depth = 0;
+	if (depth > 6)
+		depth = 6;
+	if (fanout < 1)
+		fanout = 1;
+	if (fanout > 50)
+		fanout = 50;
+	struct sim_group *top = sim_group_ensure(s, root, tier);
+	if (!top->parent && tier >= 0)
+		top->tier = tier;
+	/* Breadth-first: level k has fanout^k groups named g<i> (level 1), s<i> (deeper). */
+	struct sim_vec all = {0};
+	sim_vec_push(&all, top);
+	size_t level_start = 0, level_end = 1;
+	for (int d = 1; d <= depth; d++) {
+		for (size_t i = level_start; i < level_end; i++) {
+			struct sim_group *parent = all.items[i];
+			for (int k = 1; k <= fanout; k++) {
+				char *fp = sim_printf("%s/%s%02d", parent->full_path, d == 1 ? "team" : "sub", k);
+				sim_vec_push(&all, sim_group_ensure(s, fp, -1));
+				free(fp);
+			}
+		}
+		level_start = level_end;
+		level_end = all.len;
+	}
+	long made = 0;
+	for (long i = 0; i < n_projects; i++) {
+		struct sim_group *ns = all.items[(size_t)i % all.len];
+		char *path = sim_printf("%s-%05ld", top->path, i + 1);
+		char *pwn = sim_printf("%s/%s", ns->full_path, path);
+		if (!sim_project_by_path(s, pwn)) {
+			struct sim_project *p = sim_project_add(s, ns, path, NULL);
+			if (visibility) {
+				free(p->visibility);
+				p->visibility = sim_strdup(visibility);
+			}
+			made++;
+		}
+		free(path);
+		free(pwn);
+	}
+	free(all.items);
+	return made;
 }
 
 /* --- hooks, pipelines, MRs, notes ---------------------------------------------------------------------- */
 
 struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id)
 {
-    if (id < 1 || (size_t)(id - 1) >= s->hooks.len)
-        return NULL;
-    struct sim_hook *h = s->hooks.items[id - 1];
-    return h->removed ? NULL : h;
+	if (id < 1 || (size_t)(id - 1) >= s->hooks.len)
+		return NULL;
+	struct sim_hook *h = s->hooks.items[id - 1];
+	return h->removed ? NULL : h;
 }
 
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id)
 {
-    if (id < 1 || (size_t)(id - 1) >= s->pipelines.len)
-        return NULL;
-    return s->pipelines.items[id - 1];
+	if (id < 1 || (size_t)(id - 1) >= s->pipelines.len)
+		return NULL;
+	return s->pipelines.items[id - 1];
 }
 
 struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid)
 {
-    for (size_t i = 0; i < s->mrs.len; i++) {
-        struct sim_mr *m = s->mrs.items[i];
-        if (m->project_id == project_id && m->iid == iid)
-            return m;
-    }
-    return NULL;
+	for (size_t i = 0; i < s->mrs.len; i++) {
+		struct sim_mr *m = s->mrs.items[i];
+		if (m->project_id == project_id && m->iid == iid)
+			return m;
+	}
+	return NULL;
 }
 
 struct sim_note *sim_note_by_id(struct sim *s, int64_t id)
 {
-    if (id < 1 || (size_t)(id - 1) >= s->notes.len)
-        return NULL;
-    struct sim_note *n = s->notes.items[id - 1];
-    return n->removed ? NULL : n;
+	if (id < 1 || (size_t)(id - 1) >= s->notes.len)
+		return NULL;
+	struct sim_note *n = s->notes.items[id - 1];
+	return n->removed ? NULL : n;
 }
 
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr)
 {
-    /*
-     * MergeRequest#find_actual_head_pipeline: all_pipelines.for_sha_or_source_sha(diff_head_sha).first, where
-     * all_pipelines (Ci::PipelinesForMergeRequestFinder) are the MR's own pipelines (source merge_request_event:
-     * detached on the head sha, merged results with the head as source_sha) and the source branch's other pipelines
-     * (external ones included), sorted "CASE source WHEN merge_request_event THEN 0 ELSE 1 END, id DESC": any merge
-     * request pipeline wins over a newer branch pipeline.
-     */
-    for (int pass = 0; pass < 2; pass++) {
-        for (size_t i = s->pipelines.len; i > 0; i--) {
-            struct sim_pipeline *pl = s->pipelines.items[i - 1];
-            if (pl->project_id != mr->project_id)
-                continue;
-            bool mr_pipeline = strcmp(pl->source, "merge_request_event") == 0;
-            if (pass == 0 && mr_pipeline && pl->mr_iid == mr->iid &&
-                (strcmp(pl->sha, mr->sha) == 0 || strcmp(pl->source_sha, mr->sha) == 0))
-                return pl;
-            if (pass == 1 && !mr_pipeline && strcmp(pl->ref, mr->source_branch) == 0 && strcmp(pl->sha, mr->sha) == 0)
-                return pl;
-        }
-    }
-    return NULL;
+	/*
+	 * MergeRequest#find_actual_head_pipeline: all_pipelines.for_sha_or_source_sha(diff_head_sha).first, where
+	 * all_pipelines (Ci::PipelinesForMergeRequestFinder) are the MR's own pipelines (source merge_request_event:
+	 * detached on the head sha, merged results with the head as source_sha) and the source branch's other pipelines
+	 * (external ones included), sorted "CASE source WHEN merge_request_event THEN 0 ELSE 1 END, id DESC": any merge
+	 * request pipeline wins over a newer branch pipeline.
+	 */
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = s->pipelines.len; i > 0; i--) {
+			struct sim_pipeline *pl = s->pipelines.items[i - 1];
+			if (pl->project_id != mr->project_id)
+				continue;
+			bool mr_pipeline = strcmp(pl->source, "merge_request_event") == 0;
+			if (pass == 0 && mr_pipeline && pl->mr_iid == mr->iid &&
+			    (strcmp(pl->sha, mr->sha) == 0 || strcmp(pl->source_sha, mr->sha) == 0))
+				return pl;
+			if (pass == 1 && !mr_pipeline && strcmp(pl->ref, mr->source_branch) == 0 &&
+			    strcmp(pl->sha, mr->sha) == 0)
+				return pl;
+		}
+	}
+	return NULL;
 }
 
 void sim_pipeline_refresh(struct sim *s, struct sim_pipeline *pl)
 {
-    /* Latest job per name decides; failed > running > pending > canceled > success > skipped. */
-    static const char *order[] = {"failed", "running", "pending", "created", "canceled", "success", "skipped"};
-    int best = -1;
-    struct sim_vec jobs = {0};
-    for (size_t i = 0; i < s->statuses.len; i++) {
-        struct sim_status *st = s->statuses.items[i];
-        if (st->pipeline_id == pl->id)
-            sim_vec_push(&jobs, st);
-    }
-    for (size_t i = 0; i < jobs.len; i++) {
-        struct sim_status *st = jobs.items[i];
-        bool superseded = false;
-        for (size_t j = i + 1; j < jobs.len && !superseded; j++)
-            superseded = strcmp(((struct sim_status *)jobs.items[j])->name, st->name) == 0;
-        if (superseded)
-            continue;
-        for (int k = 0; k < (int)(sizeof(order) / sizeof(order[0])); k++)
-            if (strcmp(order[k], st->status) == 0 && (best < 0 || k < best))
-                best = k;
-    }
-    free(jobs.items);
-    free(pl->status);
-    pl->status = sim_strdup(best < 0 ? "created" : (strcmp(order[best], "created") == 0 ? "pending" : order[best]));
-    free(pl->updated_at);
-    pl->updated_at = sim_now_iso();
+	/* Latest job per name decides; failed > running > pending > canceled > success > skipped. */
+	static const char *order[] = {"failed", "running", "pending", "created", "canceled", "success", "skipped"};
+	int best = -1;
+	struct sim_vec jobs = {0};
+	for (size_t i = 0; i < s->statuses.len; i++) {
+		struct sim_status *st = s->statuses.items[i];
+		if (st->pipeline_id == pl->id)
+			sim_vec_push(&jobs, st);
+	}
+	for (size_t i = 0; i < jobs.len; i++) {
+		struct sim_status *st = jobs.items[i];
+		bool superseded = false;
+		for (size_t j = i + 1; j < jobs.len && !superseded; j++)
+			superseded = strcmp(((struct sim_status *)jobs.items[j])->name, st->name) == 0;
+		if (superseded)
+			continue;
+		for (int k = 0; k < (int)(sizeof(order) / sizeof(order[0])); k++)
+			if (strcmp(order[k], st->status) == 0 && (best < 0 || k < best))
+				best = k;
+	}
+	free(jobs.items);
+	free(pl->status);
+	pl->status = sim_strdup(best < 0 ? "created" : (strcmp(order[best], "created") == 0 ? "pending" : order[best]));
+	free(pl->updated_at);
+	pl->updated_at = sim_now_iso();
 }
 
 /* --- counters ------------------------------------------------------------------------------------------ */
 
 void sim_count_request(struct sim *s, const char *method, const char *template_path, int status)
 {
-    char key[512];
-    snprintf(key, sizeof(key), "%s %s", method, template_path);
-    struct json_object *v = NULL;
-    if (json_object_object_get_ex(s->counters, key, &v))
-        json_object_set_int64(v, json_object_get_int64(v) + 1);
-    else
-        json_object_object_add(s->counters, key, json_object_new_int64(1));
-    s->counter_total++;
-    if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
-        s->counter_writes++;
-    (void)status;
+	char key[512];
+	snprintf(key, sizeof(key), "%s %s", method, template_path);
+	struct json_object *v = NULL;
+	if (json_object_object_get_ex(s->counters, key, &v))
+		json_object_set_int64(v, json_object_get_int64(v) + 1);
+	else
+		json_object_object_add(s->counters, key, json_object_new_int64(1));
+	s->counter_total++;
+	if (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)
+		s->counter_writes++;
+	(void)status;
 }

@@ -22,308 +22,308 @@
 #include <stdint.h>
 #include <time.h>
 
-#define SIM_PROJECT_ID_BASE 1000 /* project ids start here, group ids at 1: a mixed-up id is caught */
+#define SIM_PROJECT_ID_BASE  1000  /* project ids start here, group ids at 1: a mixed-up id is caught */
 #define SIM_LIST_COUNT_LIMIT 10000 /* above this many results x-total, x-total-pages, rel="last" go */
 
 /* Token scopes (bit set). */
-#define SIM_SCOPE_API 0x01u
-#define SIM_SCOPE_READ_API 0x02u
-#define SIM_SCOPE_READ_USER 0x04u
-#define SIM_SCOPE_READ_REPOSITORY 0x08u
+#define SIM_SCOPE_API              0x01u
+#define SIM_SCOPE_READ_API         0x02u
+#define SIM_SCOPE_READ_USER        0x04u
+#define SIM_SCOPE_READ_REPOSITORY  0x08u
 #define SIM_SCOPE_WRITE_REPOSITORY 0x10u
-#define SIM_SCOPE_SELF_ROTATE 0x20u
-#define SIM_SCOPE_SUDO 0x40u
+#define SIM_SCOPE_SELF_ROTATE      0x20u
+#define SIM_SCOPE_SUDO             0x40u
 
 enum sim_tier { SIM_TIER_FREE = 0, SIM_TIER_PREMIUM, SIM_TIER_ULTIMATE };
 enum sim_token_kind { SIM_TOKEN_PERSONAL = 0, SIM_TOKEN_GROUP_ACCESS, SIM_TOKEN_SERVICE_ACCOUNT };
 
 /* A growable array of owned pointers. */
 struct sim_vec {
-    void **items;
-    size_t len;
-    size_t cap;
+	void **items;
+	size_t len;
+	size_t cap;
 };
 
 struct sim_user {
-    int64_t id;
-    char *username;
-    char *name;
-    char *email;
-    bool bot;
-    char *created_at;
+	int64_t id;
+	char *username;
+	char *name;
+	char *email;
+	bool bot;
+	char *created_at;
 };
 
 struct sim_access {
-    char *path; /* a group full path or a project path_with_namespace */
-    int level;  /* 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner */
+	char *path; /* a group full path or a project path_with_namespace */
+	int level;  /* 10 guest, 20 reporter, 30 developer, 40 maintainer, 50 owner */
 };
 
 struct sim_token {
-    int64_t id;
-    char *token;
-    char *name;
-    char *description;
-    enum sim_token_kind kind;
-    unsigned scopes;
-    char *expires_at; /* "YYYY-MM-DD" or NULL */
-    bool revoked;
-    bool admin;
-    struct sim_user *user; /* borrowed from s->users */
-    struct sim_access *access;
-    size_t n_access;
-    char *created_at;
-    char *last_used_at;
+	int64_t id;
+	char *token;
+	char *name;
+	char *description;
+	enum sim_token_kind kind;
+	unsigned scopes;
+	char *expires_at; /* "YYYY-MM-DD" or NULL */
+	bool revoked;
+	bool admin;
+	struct sim_user *user; /* borrowed from s->users */
+	struct sim_access *access;
+	size_t n_access;
+	char *created_at;
+	char *last_used_at;
 };
 
 struct sim_group {
-    int64_t id;
-    char *name;
-    char *path;
-    char *full_path;
-    char *description;
-    char *visibility;
-    struct sim_group *parent; /* borrowed */
-    int tier;                 /* enum sim_tier, or -1 = inherit from the parent */
-    char *created_at;
-    bool removed;
+	int64_t id;
+	char *name;
+	char *path;
+	char *full_path;
+	char *description;
+	char *visibility;
+	struct sim_group *parent; /* borrowed */
+	int tier;                 /* enum sim_tier, or -1 = inherit from the parent */
+	char *created_at;
+	bool removed;
 };
 
 struct sim_file {
-    char *path;
-    char *content;  /* for a symlink, its target */
-    unsigned mode;  /* git's file mode: 0100644 (also when 0), 0100755 (executable) or 0120000 (symlink) */
+	char *path;
+	char *content; /* for a symlink, its target */
+	unsigned mode; /* git's file mode: 0100644 (also when 0), 0100755 (executable) or 0120000 (symlink) */
 };
 
 /* A commit is a full snapshot of the tree (small test repos). */
 struct sim_commit {
-    char sha[41];
-    char parent[41];
-    char *ref;
-    char *message;
-    char *created_at;
-    struct sim_file *files;
-    size_t n_files;
+	char sha[41];
+	char parent[41];
+	char *ref;
+	char *message;
+	char *created_at;
+	struct sim_file *files;
+	size_t n_files;
 };
 
 struct sim_project {
-    int64_t id;
-    char *name;
-    char *path;
-    char *path_with_namespace;
-    char *description;
-    char *default_branch;
-    char *visibility;
-    struct sim_group *ns; /* borrowed */
-    bool archived;
-    char *marked_for_deletion_on; /* "YYYY-MM-DD" or NULL */
-    bool removed;
-    char *created_at;
-    char *last_activity_at;
-    struct json_object *settings; /* PUT-able merge settings; NULL = defaults */
-    struct sim_vec commits;       /* struct sim_commit*, [0] = default branch head */
-    int64_t next_mr_iid;
-    int64_t next_pipeline_iid;
+	int64_t id;
+	char *name;
+	char *path;
+	char *path_with_namespace;
+	char *description;
+	char *default_branch;
+	char *visibility;
+	struct sim_group *ns; /* borrowed */
+	bool archived;
+	char *marked_for_deletion_on; /* "YYYY-MM-DD" or NULL */
+	bool removed;
+	char *created_at;
+	char *last_activity_at;
+	struct json_object *settings; /* PUT-able merge settings; NULL = defaults */
+	struct sim_vec commits;       /* struct sim_commit*, [0] = default branch head */
+	int64_t next_mr_iid;
+	int64_t next_pipeline_iid;
 };
 
 struct sim_hook {
-    int64_t id;
-    bool group_hook;
-    int64_t owner_id; /* project id or group id */
-    char *url;
-    char *token;                  /* secret, never rendered by the API */
-    struct json_object *attrs;    /* flags and plain attributes rendered as is */
-    struct json_object *headers;  /* custom headers: object key -> value */
-    struct json_object *url_vars; /* url variables: object key -> value */
-    char *created_at;
-    int failures; /* consecutive failed deliveries */
-    char *alert_status;
-    time_t disabled_until; /* 0 = none */
-    bool removed;
+	int64_t id;
+	bool group_hook;
+	int64_t owner_id; /* project id or group id */
+	char *url;
+	char *token;                  /* secret, never rendered by the API */
+	struct json_object *attrs;    /* flags and plain attributes rendered as is */
+	struct json_object *headers;  /* custom headers: object key -> value */
+	struct json_object *url_vars; /* url variables: object key -> value */
+	char *created_at;
+	int failures; /* consecutive failed deliveries */
+	char *alert_status;
+	time_t disabled_until; /* 0 = none */
+	bool removed;
 };
 
 struct sim_pipeline {
-    int64_t id;
-    int64_t iid;
-    int64_t project_id;
-    char sha[41];
-    char *ref;
-    char *status;
-    char *source;
-    char *created_at;
-    char *updated_at;
-    struct sim_user *user; /* borrowed */
-    char source_sha[41];   /* merged-results pipelines: the MR head the merge commit was made of, else "" */
-    char target_sha[41];   /* merged-results pipelines: the target branch head, else "" */
-    int64_t mr_iid;        /* merge request pipelines (detached, merged results), else 0 */
+	int64_t id;
+	int64_t iid;
+	int64_t project_id;
+	char sha[41];
+	char *ref;
+	char *status;
+	char *source;
+	char *created_at;
+	char *updated_at;
+	struct sim_user *user; /* borrowed */
+	char source_sha[41];   /* merged-results pipelines: the MR head the merge commit was made of, else "" */
+	char target_sha[41];   /* merged-results pipelines: the target branch head, else "" */
+	int64_t mr_iid;        /* merge request pipelines (detached, merged results), else 0 */
 };
 
 struct sim_status {
-    int64_t id;
-    int64_t project_id;
-    int64_t pipeline_id;
-    char sha[41];
-    char *ref;
-    char *name;
-    char *status;
-    char *description;
-    char *target_url;
-    double coverage;
-    bool has_coverage;
-    struct sim_user *author; /* borrowed */
-    char *created_at;
-    char *started_at;
-    char *finished_at;
+	int64_t id;
+	int64_t project_id;
+	int64_t pipeline_id;
+	char sha[41];
+	char *ref;
+	char *name;
+	char *status;
+	char *description;
+	char *target_url;
+	double coverage;
+	bool has_coverage;
+	struct sim_user *author; /* borrowed */
+	char *created_at;
+	char *started_at;
+	char *finished_at;
 };
 
 struct sim_change {
-    char *path;
-    char *old_content; /* NULL: the file is new */
-    char *new_content; /* NULL: the file is deleted */
+	char *path;
+	char *old_content; /* NULL: the file is new */
+	char *new_content; /* NULL: the file is deleted */
 };
 
 struct sim_mr {
-    int64_t id;
-    int64_t iid;
-    int64_t project_id;
-    char *title;
-    char *description;
-    char *source_branch;
-    char *target_branch;
-    char *state; /* opened, closed, merged */
-    char sha[41];
-    char base_sha[41];
-    struct sim_change *changes;
-    size_t n_changes;
-    struct sim_user *author; /* borrowed */
-    char *created_at;
-    char *updated_at;
-    char *closed_at;
-    int64_t merge_checked_at_ms; /* the async mergeability check ends then (0 = done) */
-    bool merge_check_started;    /* a GET asked for the check ("checking" rather than "unchecked") */
-    bool auto_merge;             /* merge_when_pipeline_succeeds (set by /merge when not yet mergeable) */
-    int64_t approved_by[8];      /* user ids of approvals (/approve) */
-    size_t n_approved;
+	int64_t id;
+	int64_t iid;
+	int64_t project_id;
+	char *title;
+	char *description;
+	char *source_branch;
+	char *target_branch;
+	char *state; /* opened, closed, merged */
+	char sha[41];
+	char base_sha[41];
+	struct sim_change *changes;
+	size_t n_changes;
+	struct sim_user *author; /* borrowed */
+	char *created_at;
+	char *updated_at;
+	char *closed_at;
+	int64_t merge_checked_at_ms; /* the async mergeability check ends then (0 = done) */
+	bool merge_check_started;    /* a GET asked for the check ("checking" rather than "unchecked") */
+	bool auto_merge;             /* merge_when_pipeline_succeeds (set by /merge when not yet mergeable) */
+	int64_t approved_by[8];      /* user ids of approvals (/approve) */
+	size_t n_approved;
 };
 
 struct sim_note {
-    int64_t id;
-    int64_t mr_id;
-    int64_t project_id;
-    int64_t mr_iid;
-    char *body;
-    bool internal;
-    struct sim_user *author; /* borrowed */
-    char *created_at;
-    char *updated_at;
-    bool removed;
-    struct json_object *quick_actions; /* array of quick actions run from this note (owned), NULL = none */
+	int64_t id;
+	int64_t mr_id;
+	int64_t project_id;
+	int64_t mr_iid;
+	char *body;
+	bool internal;
+	struct sim_user *author; /* borrowed */
+	char *created_at;
+	char *updated_at;
+	bool removed;
+	struct json_object *quick_actions; /* array of quick actions run from this note (owned), NULL = none */
 };
 
 enum sim_delivery_state { SIM_DELIVERY_PENDING = 0, SIM_DELIVERY_RUNNING, SIM_DELIVERY_DONE };
 
 struct sim_delivery {
-    int64_t id;
-    int64_t hook_id;
-    int64_t redelivery_of; /* 0 = first attempt */
-    char *event;           /* X-Gitlab-Event value */
-    char *event_name;      /* "merge_request:open", "project_create", ... */
-    char *idempotency_key;
-    char *event_uuid;
-    char *webhook_uuid;
-    char *body;
-    char *url;                   /* the hook's URL when the delivery was made */
-    struct json_object *headers; /* request headers sent (object name -> value) */
-    bool ssl_verify;
-    enum sim_delivery_state state;
-    long response_status; /* 0 = no HTTP answer */
-    char *error;
-    double duration_ms;
-    char *created_at;
+	int64_t id;
+	int64_t hook_id;
+	int64_t redelivery_of; /* 0 = first attempt */
+	char *event;           /* X-Gitlab-Event value */
+	char *event_name;      /* "merge_request:open", "project_create", ... */
+	char *idempotency_key;
+	char *event_uuid;
+	char *webhook_uuid;
+	char *body;
+	char *url;                   /* the hook's URL when the delivery was made */
+	struct json_object *headers; /* request headers sent (object name -> value) */
+	bool ssl_verify;
+	enum sim_delivery_state state;
+	long response_status; /* 0 = no HTTP answer */
+	char *error;
+	double duration_ms;
+	char *created_at;
 };
 
 /* One scripted response: status+body+headers, a dropped connection, or a stall. */
 struct sim_script_step {
-    int status;
-    char *body;
-    struct json_object *headers; /* object name -> value, may be NULL */
-    bool reset;
-    int stall_ms;
+	int status;
+	char *body;
+	struct json_object *headers; /* object name -> value, may be NULL */
+	bool reset;
+	int stall_ms;
 };
 
 struct sim_script {
-    char *method;
-    char *path; /* a concrete path or a route template */
-    struct sim_script_step *steps;
-    size_t n_steps;
-    size_t next;
+	char *method;
+	char *path; /* a concrete path or a route template */
+	struct sim_script_step *steps;
+	size_t n_steps;
+	size_t next;
 };
 
 struct sim_faults {
-    int latency_ms;
-    int jitter_ms;
-    double error_rate;
-    double reset_rate;
-    double stall_rate;
-    int stall_ms;
-    int rate_limit_per_minute; /* 0 = off */
-    int hook_backoff_s;        /* first temporary disable lasts this long (GitLab: 60) */
+	int latency_ms;
+	int jitter_ms;
+	double error_rate;
+	double reset_rate;
+	double stall_rate;
+	int stall_ms;
+	int rate_limit_per_minute; /* 0 = off */
+	int hook_backoff_s;        /* first temporary disable lasts this long (GitLab: 60) */
 };
 
 /* GitLab application settings the simulator honours (sim_strict.c; GET|POST /__sim/settings). */
 struct sim_settings {
-    int diff_max_files;        /* diff_max_files, default 1000 */
-    int diff_max_lines;        /* diff_max_lines, default 50,000 */
-    int diff_max_patch_bytes;  /* diff_max_patch_bytes, default 200 KiB (one file's patch) */
-    bool allow_local_requests; /* allow_local_requests_from_web_hooks_and_services, default false */
-    int archive_per_minute;    /* project_repositories_archive per project and user, default 5 (0 = off) */
-    int project_get_per_minute;        /* GET /projects/:id per user, default 400 */
-    int group_get_per_minute;          /* GET /groups/:id per user, default 400 */
-    int group_projects_per_minute;     /* GET /groups/:id/projects per user, default 600 */
-    int notes_create_per_minute;       /* note creation per user, default 60 (GitLab.com) */
-    int status_lock_ms;        /* how long a commit status post holds the project+sha lock, default 50 */
-    int status_lock_wait_ms;   /* how long another post waits for it before its 409, default 10,000 */
-    int merge_check_ms;        /* async mergeability check after open/push, default 300 */
+	int diff_max_files;            /* diff_max_files, default 1000 */
+	int diff_max_lines;            /* diff_max_lines, default 50,000 */
+	int diff_max_patch_bytes;      /* diff_max_patch_bytes, default 200 KiB (one file's patch) */
+	bool allow_local_requests;     /* allow_local_requests_from_web_hooks_and_services, default false */
+	int archive_per_minute;        /* project_repositories_archive per project and user, default 5 (0 = off) */
+	int project_get_per_minute;    /* GET /projects/:id per user, default 400 */
+	int group_get_per_minute;      /* GET /groups/:id per user, default 400 */
+	int group_projects_per_minute; /* GET /groups/:id/projects per user, default 600 */
+	int notes_create_per_minute;   /* note creation per user, default 60 (GitLab.com) */
+	int status_lock_ms;            /* how long a commit status post holds the project+sha lock, default 50 */
+	int status_lock_wait_ms;       /* how long another post waits for it before its 409, default 10,000 */
+	int merge_check_ms;            /* async mergeability check after open/push, default 300 */
 };
 
 struct sim_rate_bucket {
-    char *key; /* token or client address */
-    time_t window_start;
-    int count;
+	char *key; /* token or client address */
+	time_t window_start;
+	int count;
 };
 
 struct sim {
-    pthread_mutex_t mu;
-    pthread_cond_t delivery_cv; /* signalled when a delivery is queued or finishes */
-    bool stopping;
-    uint64_t generation; /* bumped by sim_state_clear, so workers can tell a stale delivery id */
+	pthread_mutex_t mu;
+	pthread_cond_t delivery_cv; /* signalled when a delivery is queued or finishes */
+	bool stopping;
+	uint64_t generation; /* bumped by sim_state_clear, so workers can tell a stale delivery id */
 
-    char *instance_url; /* X-Gitlab-Instance and the base of every web_url */
-    int webhook_timeout_s;
+	char *instance_url; /* X-Gitlab-Instance and the base of every web_url */
+	int webhook_timeout_s;
 
-    struct sim_vec users, tokens, groups, projects, hooks, pipelines, statuses, mrs, notes, deliveries;
-    struct sim_vec scripts;      /* struct sim_script* */
-    struct sim_vec rate_buckets; /* struct sim_rate_bucket* */
-    struct json_object *counters;
-    int64_t counter_total, counter_writes;
-    int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
+	struct sim_vec users, tokens, groups, projects, hooks, pipelines, statuses, mrs, notes, deliveries;
+	struct sim_vec scripts;      /* struct sim_script* */
+	struct sim_vec rate_buckets; /* struct sim_rate_bucket* */
+	struct json_object *counters;
+	int64_t counter_total, counter_writes;
+	int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
 
-    int64_t next_user_id, next_token_id, next_group_id, next_hook_id, next_pipeline_id, next_status_id;
-    int64_t next_mr_id, next_note_id, next_delivery_id;
-    uint64_t sha_counter;
-    uint64_t uuid_counter;
-    uint64_t rng;
+	int64_t next_user_id, next_token_id, next_group_id, next_hook_id, next_pipeline_id, next_status_id;
+	int64_t next_mr_id, next_note_id, next_delivery_id;
+	uint64_t sha_counter;
+	uint64_t uuid_counter;
+	uint64_t rng;
 
-    struct sim_faults faults;
-    struct sim_settings settings;
-    struct sim_vec endpoint_buckets; /* struct sim_rate_bucket*, per-endpoint limits (sim_strict.c) */
-    struct sim_vec status_locks;     /* struct sim_rate_bucket*, key project:sha, window_start = held until (ms) */
-    struct sim_user *root_user; /* author of simulated MRs and webhook "user" */
+	struct sim_faults faults;
+	struct sim_settings settings;
+	struct sim_vec endpoint_buckets; /* struct sim_rate_bucket*, per-endpoint limits (sim_strict.c) */
+	struct sim_vec status_locks;     /* struct sim_rate_bucket*, key project:sha, window_start = held until (ms) */
+	struct sim_user *root_user;      /* author of simulated MRs and webhook "user" */
 };
 
 /* Lifetime. */
 struct sim *sim_state_new(const char *instance_url);
-void sim_state_free(struct sim *s); /* NULL is fine */
-void sim_state_clear(struct sim *s);  /* back to an empty world (no tokens, no groups) */
+void sim_state_free(struct sim *s);  /* NULL is fine */
+void sim_state_clear(struct sim *s); /* back to an empty world (no tokens, no groups) */
 
 /* Vectors. sim_vec_push takes ownership of nothing; the caller frees items. Returns false on OOM. */
 bool sim_vec_push(struct sim_vec *v, void *item);
@@ -355,15 +355,15 @@ void sim_scope_names(unsigned scopes, struct json_object *array_out);
 /* Groups and projects. */
 struct sim_group *sim_group_by_id(struct sim *s, int64_t id);
 struct sim_group *sim_group_by_path(struct sim *s, const char *full_path);
-struct sim_group *sim_group_ensure(struct sim *s, const char *full_path, int tier); /* creates parents */
+struct sim_group *sim_group_ensure(struct sim *s, const char *full_path, int tier);   /* creates parents */
 bool sim_group_is_under(const struct sim_group *g, const struct sim_group *ancestor); /* or equal */
 int sim_group_tier(const struct sim_group *g);
 struct sim_project *sim_project_by_id(struct sim *s, int64_t id);
 struct sim_project *sim_project_by_path(struct sim *s, const char *path_with_namespace);
 struct sim_project *sim_project_add(struct sim *s, struct sim_group *ns, const char *path, const char *name);
 struct sim_commit *sim_project_commit(struct sim_project *p, const char *sha); /* or NULL */
-struct sim_commit *sim_project_add_commit(struct sim *s, struct sim_project *p, const char *ref,
-                                          const char *parent, const char *message);
+struct sim_commit *sim_project_add_commit(struct sim *s, struct sim_project *p, const char *ref, const char *parent,
+                                          const char *message);
 const char *sim_commit_file(const struct sim_project *p, const struct sim_commit *c, const char *path);
 size_t sim_commit_tree(const struct sim_project *p, const struct sim_commit *c,
                        const struct sim_file **files_out); /* borrowed array */

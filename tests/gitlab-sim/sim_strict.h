@@ -56,7 +56,7 @@ void sim_strict_quick_actions(struct sim *s, struct sim_mr *m, struct sim_note *
 /* The per-commit lock of POST /projects/:id/statuses/:sha (Ci::CreateCommitStatusService: in_lock, 0.5 s apart
  * for status_lock_wait_ms): take it before the handler runs, without s->mu held. false = still held by another
  * post: answer 409 "Another update to this commit status is in progress". */
-bool sim_strict_status_lock(struct sim *s, const char *key); /* once taken, holds it status_lock_ms first */
+bool sim_strict_status_lock(struct sim *s, const char *key);   /* once taken, holds it status_lock_ms first */
 void sim_strict_status_unlock(struct sim *s, const char *key); /* after the handler, without s->mu held */
 
 /* detailed_merge_status while the asynchronous mergeability check runs: "unchecked" or "checking", or NULL when

@@ -55,7 +55,8 @@ char *testlib_fresh_database(const char *name)
 {
 	const char *admin = getenv("MRGATE_TEST_DATABASE_URL");
 	if (!admin || !*admin) {
-		fprintf(stderr, "test setup: MRGATE_TEST_DATABASE_URL is not set (run the tests through 'make test')\n");
+		fprintf(stderr,
+		        "test setup: MRGATE_TEST_DATABASE_URL is not set (run the tests through 'make test')\n");
 		exit(2);
 	}
 	PGconn *c = PQconnectdb(admin);

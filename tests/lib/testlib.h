@@ -11,47 +11,47 @@
 #include <stdio.h>
 #include <string.h>
 
-extern int testlib_failures;   /* failures in the current test */
-extern int testlib_checks;     /* checks made in the current test */
+extern int testlib_failures; /* failures in the current test */
+extern int testlib_checks;   /* checks made in the current test */
 
-#define CHECK(cond)                                                                                       \
-	do {                                                                                              \
-		testlib_checks++;                                                                         \
-		if (!(cond)) {                                                                            \
-			testlib_failures++;                                                               \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);          \
-		}                                                                                         \
+#define CHECK(cond)                                                                                                    \
+	do {                                                                                                           \
+		testlib_checks++;                                                                                      \
+		if (!(cond)) {                                                                                         \
+			testlib_failures++;                                                                            \
+			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                       \
+		}                                                                                                      \
 	} while (0)
 
-#define REQUIRE(cond)                                                                                     \
-	do {                                                                                              \
-		testlib_checks++;                                                                         \
-		if (!(cond)) {                                                                            \
-			testlib_failures++;                                                               \
-			fprintf(stderr, "%s:%d: requirement failed: %s\n", __FILE__, __LINE__, #cond);    \
-			return;                                                                           \
-		}                                                                                         \
+#define REQUIRE(cond)                                                                                                  \
+	do {                                                                                                           \
+		testlib_checks++;                                                                                      \
+		if (!(cond)) {                                                                                         \
+			testlib_failures++;                                                                            \
+			fprintf(stderr, "%s:%d: requirement failed: %s\n", __FILE__, __LINE__, #cond);                 \
+			return;                                                                                        \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_STR(a, b)                                                                                   \
-	do {                                                                                              \
-		const char *a_ = (a), *b_ = (b);                                                          \
-		testlib_checks++;                                                                         \
-		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                  \
-			testlib_failures++;                                                               \
-			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, a_ ? a_ : "(null)",  \
-				b_ ? b_ : "(null)");                                                      \
-		}                                                                                         \
+#define CHECK_STR(a, b)                                                                                                \
+	do {                                                                                                           \
+		const char *a_ = (a), *b_ = (b);                                                                       \
+		testlib_checks++;                                                                                      \
+		if (!a_ || !b_ || strcmp(a_, b_) != 0) {                                                               \
+			testlib_failures++;                                                                            \
+			fprintf(stderr, "%s:%d: \"%s\" != \"%s\"\n", __FILE__, __LINE__, a_ ? a_ : "(null)",           \
+			        b_ ? b_ : "(null)");                                                                   \
+		}                                                                                                      \
 	} while (0)
 
-#define CHECK_INT(a, b)                                                                                   \
-	do {                                                                                              \
-		long long a_ = (long long)(a), b_ = (long long)(b);                                       \
-		testlib_checks++;                                                                         \
-		if (a_ != b_) {                                                                           \
-			testlib_failures++;                                                               \
-			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_); \
-		}                                                                                         \
+#define CHECK_INT(a, b)                                                                                                \
+	do {                                                                                                           \
+		long long a_ = (long long)(a), b_ = (long long)(b);                                                    \
+		testlib_checks++;                                                                                      \
+		if (a_ != b_) {                                                                                        \
+			testlib_failures++;                                                                            \
+			fprintf(stderr, "%s:%d: %s == %lld, expected %lld\n", __FILE__, __LINE__, #a, a_, b_);         \
+		}                                                                                                      \
 	} while (0)
 
 /* Run one test function and record its outcome. */

@@ -2,14 +2,14 @@
  * tests/unit/test_crypto.c
  *    Secret key file handling, sealing with the right and wrong key, password hashes, token helpers.
  */
+#include "config.h"
+#include "crypto.h"
+#include "testlib.h"
+
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#include "config.h"
-#include "crypto.h"
-#include "testlib.h"
 
 static char dir[256];
 
@@ -72,7 +72,8 @@ static void passwords_and_tokens(void)
 	CHECK(t1 && t2 && strcmp(t1, t2) != 0);
 	CHECK_INT(strlen(t1), 4 + 43);
 	char *hint = crypto_token_hint("glpat-abcdefgh1234");
-	CHECK_STR(hint, "\xe2\x80\xa6" "1234");
+	CHECK_STR(hint, "\xe2\x80\xa6"
+	                "1234");
 	free(hint);
 	hint = crypto_token_hint("short");
 	CHECK_STR(hint, "\xe2\x80\xa6"); /* too short to show any of it */

@@ -22,18 +22,18 @@ static struct diff_added *parse(const char *d, enum core_status want)
 static void test_modified_file(void)
 {
 	const char *d = "@@ -1,5 +1,5 @@ int main(void)\n"
-			" line1\n"
-			"-old2\n"
-			"+new2\n"
-			"+new3\n"
-			" line4\n"
-			"-old5\n"
-			" line6\n"
-			"@@ -20,3 +20,3 @@\n"
-			" a\n"
-			"-b\n"
-			"+B\n"
-			" c\n";
+	                " line1\n"
+	                "-old2\n"
+	                "+new2\n"
+	                "+new3\n"
+	                " line4\n"
+	                "-old5\n"
+	                " line6\n"
+	                "@@ -20,3 +20,3 @@\n"
+	                " a\n"
+	                "-b\n"
+	                "+B\n"
+	                " c\n";
 	struct diff_added *a = parse(d, CORE_OK);
 	REQUIRE(a);
 	REQUIRE(a->count == 3);
@@ -111,13 +111,13 @@ static void test_git_headers(void)
 {
 	/* A raw diff with headers, and added lines that look like headers. */
 	const char *d = "diff --git a/x b/x\n"
-			"index 111..222 100644\n"
-			"--- a/x\n"
-			"+++ b/x\n"
-			"@@ -1,1 +1,3 @@\n"
-			" keep\n"
-			"+++ not a header\n"
-			"+--- nor this\n";
+	                "index 111..222 100644\n"
+	                "--- a/x\n"
+	                "+++ b/x\n"
+	                "@@ -1,1 +1,3 @@\n"
+	                " keep\n"
+	                "+++ not a header\n"
+	                "+--- nor this\n";
 	struct diff_added *a = parse(d, CORE_OK);
 	REQUIRE(a);
 	REQUIRE(a->count == 2);
@@ -129,14 +129,14 @@ static void test_git_headers(void)
 
 static void test_malformed(void)
 {
-	parse("@@ -1,2 +1,2 @@\n x\n", CORE_EINVAL);                 /* truncated hunk */
-	parse("@@ -1 +1 @@\n-a\n+b\n+c\n", CORE_EINVAL);              /* more added lines than announced */
-	parse("@@ -1 +1 @@\n*a\n", CORE_EINVAL);                      /* unknown line type */
-	parse("@@ -x +1 @@\n+a\n", CORE_EINVAL);                      /* bad header */
+	parse("@@ -1,2 +1,2 @@\n x\n", CORE_EINVAL);     /* truncated hunk */
+	parse("@@ -1 +1 @@\n-a\n+b\n+c\n", CORE_EINVAL); /* more added lines than announced */
+	parse("@@ -1 +1 @@\n*a\n", CORE_EINVAL);         /* unknown line type */
+	parse("@@ -x +1 @@\n+a\n", CORE_EINVAL);         /* bad header */
 	parse("@@ -1 +1\n+a\n", CORE_EINVAL);
-	parse("@@@ -1 -1 +1 @@@\n", CORE_EINVAL);                     /* combined diff */
-	parse("@@ -1 +99999999999 @@\n+a\n", CORE_EINVAL);            /* absurd number */
-	parse("@@\\ -1.9.7\\ +1.9.8", CORE_EINVAL);                   /* GitLab's mangled doc example */
+	parse("@@@ -1 -1 +1 @@@\n", CORE_EINVAL);          /* combined diff */
+	parse("@@ -1 +99999999999 @@\n+a\n", CORE_EINVAL); /* absurd number */
+	parse("@@\\ -1.9.7\\ +1.9.8", CORE_EINVAL);        /* GitLab's mangled doc example */
 	struct diff_added *a = NULL;
 	CHECK_INT(diff_added_parse(NULL, 3, &a), CORE_EINVAL);
 	CHECK_INT(diff_added_parse("", 0, NULL), CORE_EINVAL);
@@ -218,15 +218,16 @@ static void test_many_paths(void)
 static void test_gitlab_json(void)
 {
 	/* mr-diffs.jsonc with its invalid "\ " escapes fixed, plus a rename, a new file, a deleted file. */
-	const char *j = "["
-			"{\"old_path\":\"README\",\"new_path\":\"README\",\"a_mode\":\"100644\",\"b_mode\":\"100644\","
-			"\"diff\":\"@@ -1 +1 @@\\n-Title\\n+README\\n\",\"new_file\":false,\"renamed_file\":false,"
-			"\"deleted_file\":false,\"generated_file\":false},"
-			"{\"old_path\":\"old/name.py\",\"new_path\":\"new/name.py\",\"renamed_file\":true,"
-			"\"diff\":\"@@ -3,1 +3,2 @@\\n x\\n+y\\n\",\"deleted_file\":false},"
-			"{\"old_path\":\"n.txt\",\"new_path\":\"n.txt\",\"new_file\":true,\"diff\":\"@@ -0,0 +1 @@\\n+n\\n\"},"
-			"{\"old_path\":\"d.txt\",\"new_path\":\"d.txt\",\"deleted_file\":true,\"diff\":\"@@ -1 +0,0 @@\\n-d\\n\"}"
-			"]";
+	const char *j =
+	    "["
+	    "{\"old_path\":\"README\",\"new_path\":\"README\",\"a_mode\":\"100644\",\"b_mode\":\"100644\","
+	    "\"diff\":\"@@ -1 +1 @@\\n-Title\\n+README\\n\",\"new_file\":false,\"renamed_file\":false,"
+	    "\"deleted_file\":false,\"generated_file\":false},"
+	    "{\"old_path\":\"old/name.py\",\"new_path\":\"new/name.py\",\"renamed_file\":true,"
+	    "\"diff\":\"@@ -3,1 +3,2 @@\\n x\\n+y\\n\",\"deleted_file\":false},"
+	    "{\"old_path\":\"n.txt\",\"new_path\":\"n.txt\",\"new_file\":true,\"diff\":\"@@ -0,0 +1 @@\\n+n\\n\"},"
+	    "{\"old_path\":\"d.txt\",\"new_path\":\"d.txt\",\"deleted_file\":true,\"diff\":\"@@ -1 +0,0 @@\\n-d\\n\"}"
+	    "]";
 	struct json_object *arr = json_tokener_parse(j);
 	REQUIRE(arr);
 	struct diff_added_set *s = diff_added_set_new();
@@ -242,8 +243,12 @@ static void test_gitlab_json(void)
 	json_object_put(arr);
 
 	/* Wrong types are refused, never guessed. */
-	const char *bad[] = { "{}", "[1]", "[{\"diff\":\"\"}]", "[{\"new_path\":5,\"diff\":\"\"}]",
-			      "[{\"new_path\":\"a\",\"diff\":7}]", "[{\"new_path\":\"a\",\"diff\":\"\",\"deleted_file\":\"yes\"}]" };
+	const char *bad[] = {"{}",
+	                     "[1]",
+	                     "[{\"diff\":\"\"}]",
+	                     "[{\"new_path\":5,\"diff\":\"\"}]",
+	                     "[{\"new_path\":\"a\",\"diff\":7}]",
+	                     "[{\"new_path\":\"a\",\"diff\":\"\",\"deleted_file\":\"yes\"}]"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		arr = json_tokener_parse(bad[i]);
 		REQUIRE(arr);

@@ -11,8 +11,8 @@
 static void test_keys(void)
 {
 	char k[ENDPOINTLIMIT_KEY_MAX];
-	endpointlimit_key("GET", "/projects/:id/repository/archive.tar.gz", "/projects/42/repository/archive.tar.gz?sha=a",
-			  k, sizeof(k));
+	endpointlimit_key("GET", "/projects/:id/repository/archive.tar.gz",
+	                  "/projects/42/repository/archive.tar.gz?sha=a", k, sizeof(k));
 	CHECK_STR(k, "GET /projects/:id/repository/archive.tar.gz @42");
 	endpointlimit_key("GET", "/projects/:id", "/projects/42", k, sizeof(k));
 	CHECK_STR(k, "GET /projects/:id"); /* GET /projects/:id is limited per user, not per project */

@@ -10,8 +10,13 @@
 
 static void add(struct finding_list *l, enum severity sev, const char *rule)
 {
-	struct finding f = { .scan_type = "sast", .rule_id = rule, .title = "t", .severity = sev, .path = "a.c",
-			     .line = 3, .excerpt = "x" };
+	struct finding f = {.scan_type = "sast",
+	                    .rule_id = rule,
+	                    .title = "t",
+	                    .severity = sev,
+	                    .path = "a.c",
+	                    .line = 3,
+	                    .excerpt = "x"};
 	CHECK_INT(finding_list_append(l, &f), CORE_OK);
 }
 
@@ -19,7 +24,11 @@ static bool valid_utf8(const char *s)
 {
 	const unsigned char *p = (const unsigned char *)s;
 	while (*p) {
-		int n = *p < 0x80 ? 0 : (*p & 0xE0) == 0xC0 ? 1 : (*p & 0xF0) == 0xE0 ? 2 : (*p & 0xF8) == 0xF0 ? 3 : -1;
+		int n = *p < 0x80             ? 0
+		        : (*p & 0xE0) == 0xC0 ? 1
+		        : (*p & 0xF0) == 0xE0 ? 2
+		        : (*p & 0xF8) == 0xF0 ? 3
+		                              : -1;
 		if (n < 0)
 			return false;
 		p++;
@@ -41,7 +50,7 @@ static void test_names(void)
 	CHECK_INT(severity_parse("never", &s), CORE_EINVAL);
 	CHECK_INT(severity_parse("", &s), CORE_EINVAL);
 	CHECK_INT(severity_parse(NULL, &s), CORE_EINVAL);
-	const char *names[] = { "never", "low", "medium", "high", "critical" };
+	const char *names[] = {"never", "low", "medium", "high", "critical"};
 	for (int i = 0; i < 5; i++) {
 		CHECK_INT(fail_on_parse(names[i], &f), CORE_OK);
 		CHECK_INT(f, i);
@@ -58,7 +67,7 @@ static void test_list(void)
 	struct finding_list *l = finding_list_new();
 	REQUIRE(l);
 	finding_list_free(NULL);
-	struct finding f = { .rule_id = "r", .severity = SEV_LOW, .line = 7 };
+	struct finding f = {.rule_id = "r", .severity = SEV_LOW, .line = 7};
 	memcpy(f.fingerprint, "abc", 4);
 	CHECK_INT(finding_list_append(l, &f), CORE_OK); /* NULL strings become "" */
 	CHECK_STR(l->items[0].path, "");
@@ -138,10 +147,10 @@ static void test_describe(void)
 	CHECK_INT(findings_describe(l, FAIL_ON_NEVER, NULL, 0, buf, sizeof(buf)), CORE_OK);
 	CHECK_STR(buf, "1 critical, 2 high, 1 medium, 1 low new findings (report only)");
 
-	const char *notes[] = { "sast: no scanner configured", "", NULL, "iac:\tno\nscanner" };
+	const char *notes[] = {"sast: no scanner configured", "", NULL, "iac:\tno\nscanner"};
 	CHECK_INT(findings_describe(l, FAIL_ON_LOW, notes, 4, buf, sizeof(buf)), CORE_OK);
 	CHECK_STR(buf, "1 critical, 2 high, 1 medium, 1 low new findings (fails on low); sast: no scanner configured; "
-		       "iac: no scanner");
+	               "iac: no scanner");
 	/* Too small a buffer, notes without an array. */
 	char small[100];
 	CHECK_INT(findings_describe(l, FAIL_ON_LOW, NULL, 0, small, sizeof(small)), CORE_EINVAL);
@@ -163,7 +172,7 @@ static void test_describe_truncates(void)
 			n += 3;
 		}
 		note[n] = '\0';
-		const char *notes[] = { note };
+		const char *notes[] = {note};
 		CHECK_INT(findings_describe(NULL, FAIL_ON_HIGH, notes, 1, buf, sizeof(buf)), CORE_OK);
 		CHECK(strlen(buf) <= FINDINGS_DESCRIPTION_MAX);
 		CHECK(strlen(buf) >= FINDINGS_DESCRIPTION_MAX - 6);
@@ -178,7 +187,7 @@ static void test_describe_truncates(void)
 	size_t nl = FINDINGS_DESCRIPTION_MAX - strlen(head);
 	memset(note, 'n', nl);
 	note[nl] = '\0';
-	const char *notes[] = { note };
+	const char *notes[] = {note};
 	CHECK_INT(findings_describe(NULL, FAIL_ON_HIGH, notes, 1, buf, sizeof(buf)), CORE_OK);
 	CHECK_INT(strlen(buf), FINDINGS_DESCRIPTION_MAX);
 	CHECK(buf[FINDINGS_DESCRIPTION_MAX - 1] == 'n');
@@ -199,14 +208,15 @@ static void test_utf8_cut_and_fingerprint(void)
 	CHECK_INT(findings_utf8_cut("ab\xc3\xa9", 4, 4), 4);
 	CHECK_INT(findings_utf8_cut("\xf0\x9f\x98\x80x", 5, 3), 0);
 	char a[65], b[65], c[65];
-	const char *p1[] = { "rule", "path", "secret" };
-	size_t l1[] = { 4, 4, 6 };
+	const char *p1[] = {"rule", "path", "secret"};
+	size_t l1[] = {4, 4, 6};
 	findings_fingerprint(a, p1, l1, 3);
 	CHECK_INT(strlen(a), 64);
-	CHECK_STR(a, "e6042959652808d3cd0699a134a454b7e9b931288661fc09f427cd621a4cdf40"); /* sha256 of "rule\0path\0secret" */
+	CHECK_STR(
+	    a, "e6042959652808d3cd0699a134a454b7e9b931288661fc09f427cd621a4cdf40"); /* sha256 of "rule\0path\0secret" */
 	/* The parts are separated: moving a byte across a boundary changes the hash. */
-	const char *p2[] = { "rul", "epath", "secret" };
-	size_t l2[] = { 3, 5, 6 };
+	const char *p2[] = {"rul", "epath", "secret"};
+	size_t l2[] = {3, 5, 6};
 	findings_fingerprint(b, p2, l2, 3);
 	CHECK(strcmp(a, b) != 0);
 	findings_fingerprint(c, p1, l1, 3);

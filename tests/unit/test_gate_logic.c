@@ -12,10 +12,15 @@
 #include <string.h>
 
 static void add(struct finding_list *l, enum severity sev, const char *rule, const char *path, long line,
-		const char *excerpt)
+                const char *excerpt)
 {
-	struct finding f = {.scan_type = "secrets", .rule_id = rule, .title = "A | title", .severity = sev,
-			    .path = path, .line = line, .excerpt = excerpt};
+	struct finding f = {.scan_type = "secrets",
+	                    .rule_id = rule,
+	                    .title = "A | title",
+	                    .severity = sev,
+	                    .path = path,
+	                    .line = line,
+	                    .excerpt = excerpt};
 	CHECK_INT(finding_list_append(l, &f), CORE_OK);
 }
 
@@ -45,7 +50,7 @@ static void test_decide(void)
 	CHECK_STR(d.state, "success");
 	CHECK_STR(d.verdict, "timeout");
 	CHECK_STR(d.description,
-		  "1 high, 1 medium new findings (report only); timed out after 300 s; sast: no scanner configured");
+	          "1 high, 1 medium new findings (report only); timed out after 300 s; sast: no scanner configured");
 	finding_list_free(l);
 	/* problems follow the fail mode */
 	l = finding_list_new();
@@ -68,9 +73,9 @@ static void test_decide(void)
 	CHECK_STR(d.state, "failed");
 	/* the description never exceeds GitLab's 255 bytes */
 	const char *many[] = {"a long note about something that went wrong in a scanner far away from here, twice",
-			      "a long note about something that went wrong in a scanner far away from here, twice",
-			      "a long note about something that went wrong in a scanner far away from here, twice",
-			      "a long note about something that went wrong in a scanner far away from here, twice"};
+	                      "a long note about something that went wrong in a scanner far away from here, twice",
+	                      "a long note about something that went wrong in a scanner far away from here, twice",
+	                      "a long note about something that went wrong in a scanner far away from here, twice"};
 	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, many, 4, true, false, 60, false, &d), CORE_OK);
 	CHECK(strlen(d.description) <= 255);
 	CHECK(strncmp(d.description, "1 critical new finding (fails on high)", 38) == 0);
@@ -94,16 +99,21 @@ static void test_note(void)
 	add(l, SEV_LOW, "low-rule", "z.txt", 9, "");
 	add(l, SEV_CRITICAL, "aws-key", "src/a|b.py", 3, "key = \"AKIA…(20 chars)\"");
 	const char *notes[] = {"iac: no scanner configured"};
-	struct gate_report rep = {.state = "failed", .description = "1 critical, 1 low new findings (fails on high)",
-				  .head_sha = "0123456789abcdef0123", .report_url = "http://x/#/gates/4",
-				  .findings = l, .notes = notes, .n_notes = 1};
+	struct gate_report rep = {.state = "failed",
+	                          .description = "1 critical, 1 low new findings (fails on high)",
+	                          .head_sha = "0123456789abcdef0123",
+	                          .report_url = "http://x/#/gates/4",
+	                          .findings = l,
+	                          .notes = notes,
+	                          .n_notes = 1};
 	char *md = gate_note_render(&rep);
 	REQUIRE(md);
 	CHECK(strncmp(md, GATE_NOTE_MARKER "\n", strlen(GATE_NOTE_MARKER) + 1) == 0);
 	CHECK(strstr(md, "### :x: mrgate: failed") != NULL);
 	CHECK(strstr(md, "Head commit `0123456789ab`") != NULL);
 	CHECK(strstr(md, "[full report](http://x/#/gates/4)") != NULL);
-	CHECK(strstr(md, "| critical | secrets | aws-key | `src/a\\|b.py:3` | A \\| title `key = \"AKIA…(20 chars)\"` |") !=
+	CHECK(strstr(md,
+	             "| critical | secrets | aws-key | `src/a\\|b.py:3` | A \\| title `key = \"AKIA…(20 chars)\"` |") !=
 	      NULL);
 	/* most severe first */
 	CHECK(strstr(md, "| critical |") < strstr(md, "| low |"));
@@ -142,7 +152,7 @@ static void test_config(void)
 	struct gate_config c;
 	memset(&c, 0, sizeof(c));
 	struct json_object *o = parse("{\"enabled\": true, \"fail_on\": \"medium\", \"scans\": [\"secrets\", \"iac\"],"
-				      " \"comment\": \"always\", \"ignore_paths\": [\"vendor/\", \"*.min.js\"]}");
+	                              " \"comment\": \"always\", \"ignore_paths\": [\"vendor/\", \"*.min.js\"]}");
 	CHECK_INT(gate_config_from_json(o, false, &c), CORE_OK);
 	CHECK(c.gated);
 	CHECK_INT(c.fail_on, FAIL_ON_MEDIUM);
@@ -167,9 +177,9 @@ static void test_config(void)
 }
 
 static const char *MR = "{\"object_kind\": \"merge_request\", \"project\": {\"id\": 7},"
-			" \"object_attributes\": {\"iid\": 3, \"target_project_id\": 7, \"source_project_id\": 9,"
-			" \"action\": \"%s\", \"state\": \"%s\", \"source_branch\": \"feat/x\"%s,"
-			" \"last_commit\": {\"id\": \"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\"}}}";
+                        " \"object_attributes\": {\"iid\": 3, \"target_project_id\": 7, \"source_project_id\": 9,"
+                        " \"action\": \"%s\", \"state\": \"%s\", \"source_branch\": \"feat/x\"%s,"
+                        " \"last_commit\": {\"id\": \"da1560886d4f094c3e6c9ef40349f7d38b5d27d7\"}}}";
 
 static struct json_object *mr(const char *action, const char *state, const char *extra)
 {
@@ -218,7 +228,7 @@ static void test_webhook_mr(void)
 	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_EINVAL);
 	json_object_put(o);
 	o = parse("{\"object_attributes\": {\"iid\": 3, \"target_project_id\": 7, \"source_branch\": \"b\","
-		  " \"last_commit\": {\"id\": \"not a sha\"}}}");
+	          " \"last_commit\": {\"id\": \"not a sha\"}}}");
 	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_EINVAL);
 	CHECK(strstr(why, "last_commit.id") != NULL);
 	json_object_put(o);
@@ -236,7 +246,8 @@ static void test_doc_example_payload(void)
 	snprintf(path, sizeof(path), "%s/tests/gitlab-sim/fixtures/webhook-merge-request.json", src ? src : ".");
 	FILE *f = fopen(path, "rb");
 	if (!f) {
-		snprintf(path, sizeof(path), "%s/../shared/gitlab-examples/webhook-merge-request.json", src ? src : ".");
+		snprintf(path, sizeof(path), "%s/../shared/gitlab-examples/webhook-merge-request.json",
+		         src ? src : ".");
 		f = fopen(path, "rb");
 	}
 	REQUIRE(f);

@@ -51,25 +51,25 @@ static void test_command_env_and_args(void)
 	setenv("GITLAB_TOKEN", "glpat-do-not-leak", 1);
 	const char *extra[] = {"MRGATE_SCAN_TYPE=sast", NULL};
 	struct scanrun_result r;
-	CHECK_INT(scanrun_command("printf '%s|%s|' \"$(pwd)\"; env | sort | tr '\\n' ' '; echo; printf 'arg=%s'",
-				  tree, home, extra, scanrun_now_ms() + 10000, 1 << 20, &r),
-		  CORE_OK);
+	CHECK_INT(scanrun_command("printf '%s|%s|' \"$(pwd)\"; env | sort | tr '\\n' ' '; echo; printf 'arg=%s'", tree,
+	                          home, extra, scanrun_now_ms() + 10000, 1 << 20, &r),
+	          CORE_OK);
 	REQUIRE(r.out);
 	CHECK_INT(r.exit_code, 0);
 	CHECK(!r.timed_out && !r.out_truncated);
-	CHECK(strncmp(r.out, tree, strlen(tree)) == 0);           /* cwd is the tree */
+	CHECK(strncmp(r.out, tree, strlen(tree)) == 0); /* cwd is the tree */
 	CHECK(strstr(r.out, "MRGATE_SCAN_TYPE=sast") != NULL);
-	CHECK(strstr(r.out, "do-not-leak") == NULL);             /* nothing of the server's environment */
+	CHECK(strstr(r.out, "do-not-leak") == NULL); /* nothing of the server's environment */
 	CHECK(strstr(r.out, "MRGATE_SECRET_SETTING") == NULL);
 	char want[SCANRUN_PATH_MAX + 40];
-	snprintf(want, sizeof(want), "arg=%s", tree);            /* the tree is the last argument */
+	snprintf(want, sizeof(want), "arg=%s", tree); /* the tree is the last argument */
 	CHECK(strstr(r.out, want) != NULL);
 	snprintf(want, sizeof(want), "HOME=%s", home);
 	CHECK(strstr(r.out, want) != NULL);
 	scanrun_result_clear(&r);
 	/* exit status and stderr tail */
 	CHECK_INT(scanrun_command("echo oops >&2; exit 7 #", tree, home, NULL, scanrun_now_ms() + 10000, 1024, &r),
-		  CORE_OK);
+	          CORE_OK);
 	CHECK_INT(r.exit_code, 7);
 	CHECK_INT(r.out_len, 0);
 	CHECK(strstr(r.err_tail, "oops") != NULL);
@@ -130,13 +130,13 @@ static char *make_targz(const char *dir, const char *top, size_t *len)
 
 static void test_extract(void)
 {
-	char src[SCANRUN_PATH_MAX + 16], cmd[8 * SCANRUN_PATH_MAX], dest[SCANRUN_PATH_MAX + 16], root[SCANRUN_PATH_MAX + 300],
-		err[300];
+	char src[SCANRUN_PATH_MAX + 16], cmd[8 * SCANRUN_PATH_MAX], dest[SCANRUN_PATH_MAX + 16],
+	    root[SCANRUN_PATH_MAX + 300], err[300];
 	snprintf(src, sizeof(src), "%s/src", work);
 	snprintf(cmd, sizeof(cmd),
-		 "mkdir -p %s/proj-abc/src && printf 'x = 1\\n' > %s/proj-abc/src/a.py && "
-		 "head -c 300000 /dev/zero > %s/proj-abc/big.bin",
-		 src, src, src);
+	         "mkdir -p %s/proj-abc/src && printf 'x = 1\\n' > %s/proj-abc/src/a.py && "
+	         "head -c 300000 /dev/zero > %s/proj-abc/big.bin",
+	         src, src, src);
 	REQUIRE(system(cmd) == 0);
 	size_t len = 0;
 	char *tgz = make_targz(src, "proj-abc", &len);
@@ -144,9 +144,9 @@ static void test_extract(void)
 	/* fits: the root is the one top-level directory */
 	snprintf(dest, sizeof(dest), "%s/tree1", work);
 	mkdir(dest, 0700);
-	CHECK_INT(scanrun_extract_targz(tgz, len, dest, 10 << 20, 1000, scanrun_now_ms() + 20000, root, sizeof(root), err,
-					sizeof(err)),
-		  CORE_OK);
+	CHECK_INT(scanrun_extract_targz(tgz, len, dest, 10 << 20, 1000, scanrun_now_ms() + 20000, root, sizeof(root),
+	                                err, sizeof(err)),
+	          CORE_OK);
 	char want[SCANRUN_PATH_MAX + 300];
 	snprintf(want, sizeof(want), "%s/proj-abc", dest);
 	CHECK_STR(root, want);
@@ -156,15 +156,15 @@ static void test_extract(void)
 	snprintf(dest, sizeof(dest), "%s/tree2", work);
 	mkdir(dest, 0700);
 	CHECK_INT(scanrun_extract_targz(tgz, len, dest, 100000, 1000, scanrun_now_ms() + 20000, root, sizeof(root), err,
-					sizeof(err)),
-		  CORE_ETOOLARGE);
+	                                sizeof(err)),
+	          CORE_ETOOLARGE);
 	CHECK(strstr(err, "more than 100000 bytes") != NULL);
 	/* not an archive */
 	snprintf(dest, sizeof(dest), "%s/tree3", work);
 	mkdir(dest, 0700);
-	CHECK_INT(scanrun_extract_targz("garbage", 7, dest, 1 << 20, 1000, scanrun_now_ms() + 20000, root, sizeof(root), err,
-					sizeof(err)),
-		  CORE_EINVAL);
+	CHECK_INT(scanrun_extract_targz("garbage", 7, dest, 1 << 20, 1000, scanrun_now_ms() + 20000, root, sizeof(root),
+	                                err, sizeof(err)),
+	          CORE_EINVAL);
 	free(tgz);
 	/* removal, read-only directories included */
 	snprintf(cmd, sizeof(cmd), "chmod 500 %s/tree1/proj-abc/src", work);
@@ -196,7 +196,7 @@ static void tgz_open(struct tgz *t)
 
 /* Add a member: type AE_IFREG with data (size may exceed len: the rest is zeros), or a link/device/FIFO. */
 static void tgz_add(struct tgz *t, const char *name, mode_t type, int perm, const char *data, int64_t size,
-		    const char *symlink, const char *hardlink)
+                    const char *symlink, const char *hardlink)
 {
 	struct archive_entry *e = archive_entry_new();
 	archive_entry_set_pathname(e, name);
@@ -248,7 +248,7 @@ static int count_bad(const char *path, const struct stat *sb, int flag, struct F
 static void test_extract_hostile(void)
 {
 	char outside[SCANRUN_PATH_MAX + 64], abs_name[SCANRUN_PATH_MAX + 128], dest[SCANRUN_PATH_MAX + 128],
-		root[SCANRUN_PATH_MAX + 300], err[300], p[SCANRUN_PATH_MAX + 300];
+	    root[SCANRUN_PATH_MAX + 300], err[300], p[SCANRUN_PATH_MAX + 300];
 	snprintf(outside, sizeof(outside), "%s/outside", work); /* the tree's sibling: nothing may land here */
 	mkdir(outside, 0700);
 	snprintf(dest, sizeof(dest), "%s/tree", outside);
@@ -275,8 +275,8 @@ static void test_extract_hostile(void)
 	tgz_close(&t);
 
 	CHECK_INT(scanrun_extract_targz(t.buf, t.used, dest, 1 << 20, 1000, scanrun_now_ms() + 20000, root,
-					sizeof(root), err, sizeof(err)),
-		  CORE_OK);
+	                                sizeof(root), err, sizeof(err)),
+	          CORE_OK);
 	if (err[0])
 		fprintf(stderr, "  err: %s\n", err);
 	/* nothing outside the tree */
@@ -326,8 +326,8 @@ static void test_extract_bombs(void)
 	snprintf(dest, sizeof(dest), "%s/bomb", work);
 	mkdir(dest, 0700);
 	CHECK_INT(scanrun_extract_targz(t.buf, t.used, dest, 16 << 20, 1000, scanrun_now_ms() + 60000, root,
-					sizeof(root), err, sizeof(err)),
-		  CORE_ETOOLARGE);
+	                                sizeof(root), err, sizeof(err)),
+	          CORE_ETOOLARGE);
 	CHECK(strstr(err, "more than 16777216 bytes") != NULL);
 	struct stat sb;
 	char p[SCANRUN_PATH_MAX + 64];
@@ -346,15 +346,15 @@ static void test_extract_bombs(void)
 	tgz_close(&t);
 	snprintf(dest, sizeof(dest), "%s/many", work);
 	mkdir(dest, 0700);
-	CHECK_INT(scanrun_extract_targz(t.buf, t.used, dest, 16 << 20, 20, scanrun_now_ms() + 60000, root,
-					sizeof(root), err, sizeof(err)),
-		  CORE_ETOOLARGE);
+	CHECK_INT(scanrun_extract_targz(t.buf, t.used, dest, 16 << 20, 20, scanrun_now_ms() + 60000, root, sizeof(root),
+	                                err, sizeof(err)),
+	          CORE_ETOOLARGE);
 	CHECK(strstr(err, "more than 20 files") != NULL);
 	scanrun_rmtree(dest);
 	mkdir(dest, 0700);
 	CHECK_INT(scanrun_extract_targz(t.buf, t.used, dest, 16 << 20, 100, scanrun_now_ms() + 60000, root,
-					sizeof(root), err, sizeof(err)),
-		  CORE_OK);
+	                                sizeof(root), err, sizeof(err)),
+	          CORE_OK);
 	scanrun_rmtree(dest);
 	free(t.buf);
 }

@@ -20,7 +20,7 @@
 
 static const char TOKEN[] = "glpat-EndpointLimitTestToken0001";
 static const char LIMITED[] = "{'status': 429, 'json': {'message': {'error': 'This endpoint has been requested too "
-			      "many times. Try again later.'}}}";
+                              "many times. Try again later.'}}}";
 static pid_t server_pid;
 static char base[64];
 
@@ -29,12 +29,13 @@ static bool server_start(void)
 	char script[] = "/tmp/mrgate-endpoint429-XXXXXX", prog[1024], body[2048], line[512];
 	const char *src = getenv("MRGATE_SOURCE_DIR");
 	snprintf(prog, sizeof(prog), "%s/tests/lib/fakehttp.py", src ? src : ".");
-	snprintf(body, sizeof(body),
-		 "{'token': '%s', 'rules': ["
-		 "{'name': 'arch', 'path': '/api/v4/projects/20/repository/archive.tar.gz', 'responses': [%s]},"
-		 "{'name': 'arch2', 'path': '/api/v4/projects/21/repository/archive.tar.gz', 'responses': [{'json': {}}]},"
-		 "{'name': 'ok', 'path_prefix': '/api/v4/ok', 'responses': [{'echo': true}]}]}",
-		 TOKEN, LIMITED);
+	snprintf(
+	    body, sizeof(body),
+	    "{'token': '%s', 'rules': ["
+	    "{'name': 'arch', 'path': '/api/v4/projects/20/repository/archive.tar.gz', 'responses': [%s]},"
+	    "{'name': 'arch2', 'path': '/api/v4/projects/21/repository/archive.tar.gz', 'responses': [{'json': {}}]},"
+	    "{'name': 'ok', 'path_prefix': '/api/v4/ok', 'responses': [{'echo': true}]}]}",
+	    TOKEN, LIMITED);
 	for (char *p = body; *p; p++)
 		if (*p == '\'')
 			*p = '"';
@@ -172,7 +173,7 @@ static void test_other_endpoints_go_on_while_one_backs_off(void)
 	gitlab_response_free(a.resp);
 	seen(s, sizeof(s));
 	CHECK_STR(s, "projects/20/repository/archive.tar.gz ok/1 projects/21/repository/archive.tar.gz "
-		     "projects/20/repository/archive.tar.gz");
+	             "projects/20/repository/archive.tar.gz");
 	gitlab_free(gl);
 }
 
@@ -182,10 +183,10 @@ static void test_fan_out_parks_the_limited_calls_only(void)
 	struct gitlab *gl = new_gl(1);
 	REQUIRE(gl);
 	struct gitlab_call calls[] = {{.method = "GET", .path = "/projects/20/repository/archive.tar.gz"},
-				      {.method = "GET", .path = "/projects/20/repository/archive.tar.gz?sha=b"},
-				      {.method = "GET", .path = "/ok/a"},
-				      {.method = "GET", .path = "/ok/b"},
-				      {.method = "GET", .path = "/ok/c"}};
+	                              {.method = "GET", .path = "/projects/20/repository/archive.tar.gz?sha=b"},
+	                              {.method = "GET", .path = "/ok/a"},
+	                              {.method = "GET", .path = "/ok/b"},
+	                              {.method = "GET", .path = "/ok/c"}};
 	CHECK_INT(gitlab_multi(gl, calls, 5, 1), CORE_OK);
 	CHECK_INT(calls[0].status, CORE_ETHROTTLED);
 	CHECK_INT(calls[1].status, CORE_ETHROTTLED);

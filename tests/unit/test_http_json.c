@@ -2,13 +2,13 @@
  * tests/unit/test_http_json.c
  *    The core_status -> HTTP map and the strict JSON helpers.
  */
-#include <stdlib.h>
-#include <string.h>
-
 #include "http_json.h"
 #include "json_util.h"
 #include "jsonx.h"
 #include "testlib.h"
+
+#include <stdlib.h>
+#include <string.h>
 
 static void status_map(void)
 {
@@ -61,8 +61,8 @@ static void json_malformed(void)
 	CHECK(parse("{\"a\": 1", &o, err) == CORE_EINVAL);
 	CHECK(strstr(err, "ends early") != NULL);
 	CHECK(parse("", &o, err) == CORE_EINVAL);
-	CHECK(parse("{'a': 1}", &o, err) == CORE_EINVAL);        /* single quotes are not JSON */
-	CHECK(parse("{\"a\": 1,}", &o, err) == CORE_EINVAL);     /* trailing comma */
+	CHECK(parse("{'a': 1}", &o, err) == CORE_EINVAL);          /* single quotes are not JSON */
+	CHECK(parse("{\"a\": 1,}", &o, err) == CORE_EINVAL);       /* trailing comma */
 	CHECK(parse("{\"a\": \"\xff\"}", &o, err) == CORE_EINVAL); /* invalid UTF-8 */
 	CHECK(json_parse_strict("{\"a\":1}\0x", 9, &o, err, 256) == CORE_EINVAL);
 }
@@ -101,10 +101,10 @@ static void json_wrong_types(void)
 	int64_t i;
 	const char *s;
 	bool b;
-	CHECK(!jsonx_int64(o, "n", &i));   /* a numeric string is not an integer */
-	CHECK(!jsonx_str(o, "s", &s));  /* a number is not a string */
-	CHECK(!jsonx_bool(o, "b", &b));       /* "true" is not a boolean */
-	CHECK(jsonx_bool(o, "z", &b) && !b);  /* GitLab's null-for-false reads as false */
+	CHECK(!jsonx_int64(o, "n", &i));     /* a numeric string is not an integer */
+	CHECK(!jsonx_str(o, "s", &s));       /* a number is not a string */
+	CHECK(!jsonx_bool(o, "b", &b));      /* "true" is not a boolean */
+	CHECK(jsonx_bool(o, "z", &b) && !b); /* GitLab's null-for-false reads as false */
 	CHECK(!jsonx_str(o, "missing", &s));
 	CHECK_STR(json_type_of(o, "z"), "null");
 	CHECK_STR(json_type_of(o, "missing"), "missing");

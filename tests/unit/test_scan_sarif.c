@@ -51,8 +51,8 @@ static struct diff_added_set *mr_set(void)
 {
 	struct diff_added_set *s = diff_added_set_new();
 	const char *app = "@@ -1,11 +1,14 @@\n a1\n a2\n a3\n a4\n a5\n a6\n a7\n a8\n a9\n"
-			  "+query = \"SELECT * FROM t WHERE id=\" + request.args[\"id\"]\n+DEBUG = True\n+x = 1 % 2\n"
-			  " a10\n a11\n";
+	                  "+query = \"SELECT * FROM t WHERE id=\" + request.args[\"id\"]\n+DEBUG = True\n+x = 1 % 2\n"
+	                  " a10\n a11\n";
 	const char *util = "@@ -4,2 +4,2 @@\n u4\n-old\n+h = hashlib.md5(data)\n";
 	const char *js = "@@ -0,0 +1,2 @@\n+// js\n+el.innerHTML = v;\n";
 	if (diff_added_set_add(s, "src/app.py", app, strlen(app), false) != CORE_OK ||
@@ -95,7 +95,7 @@ static void test_semgrep_fixture(void)
 	char *json = read_fixture("semgrep.sarif", &len);
 	REQUIRE(json);
 	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = { "sast", s, "/work/tree" };
+	struct scan_sarif_options opt = {"sast", s, "/work/tree"};
 	struct scan_sarif_stats st;
 	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
 	CHECK_INT(st.results, 12);
@@ -119,14 +119,14 @@ static void test_semgrep_fixture(void)
 	CHECK_STR(f->title, "Query built from user input");
 	CHECK_STR(f->excerpt, "query = \"SELECT * FROM t WHERE id=\" + request.args[\"id\"]");
 	char want[65];
-	const char *pp[] = { "py.sqli", "src/app.py", "primaryLocationLineHash", "8f1e2c:1" };
+	const char *pp[] = {"py.sqli", "src/app.py", "primaryLocationLineHash", "8f1e2c:1"};
 	sha_hex(want, pp, 4);
 	CHECK_STR(f->fingerprint, want);
 
 	f = at(l, "py.weak-hash", "src/util.py", 5);
 	REQUIRE(f);
 	CHECK_INT(f->severity, SEV_MEDIUM); /* 5.3 beats level error */
-	const char *lp[] = { "py.weak-hash", "src/util.py", "h = hashlib.md5(data)" };
+	const char *lp[] = {"py.weak-hash", "src/util.py", "h = hashlib.md5(data)"};
 	sha_hex(want, lp, 3);
 	CHECK_STR(f->fingerprint, want);
 
@@ -164,7 +164,7 @@ static void test_codeql_fixture(void)
 	char *json = read_fixture("codeql.sarif", &len);
 	REQUIRE(json);
 	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = { "sast", s, NULL };
+	struct scan_sarif_options opt = {"sast", s, NULL};
 	struct scan_sarif_stats st;
 	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
 	CHECK_INT(st.results, 3);
@@ -175,7 +175,7 @@ static void test_codeql_fixture(void)
 	CHECK_INT(f->severity, SEV_HIGH);
 	CHECK_STR(f->title, "xss");
 	char want[65];
-	const char *pp[] = { "js/xss", "src/util.py", "a", "1", "b", "2" };
+	const char *pp[] = {"js/xss", "src/util.py", "a", "1", "b", "2"};
 	sha_hex(want, pp, 6);
 	CHECK_STR(f->fingerprint, want);
 	CHECK_STR(l->items[1].rule_id, "js/log-injection");
@@ -195,7 +195,7 @@ static void test_secrets_scan_type_has_no_excerpt(void)
 	char *json = read_fixture("codeql.sarif", &len);
 	REQUIRE(json);
 	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = { "secrets", s, NULL };
+	struct scan_sarif_options opt = {"secrets", s, NULL};
 	CHECK_INT(scan_sarif_parse(&opt, json, len, l, NULL), CORE_OK);
 	REQUIRE(l->count == 3);
 	for (size_t i = 0; i < l->count; i++)
@@ -209,9 +209,9 @@ static void test_malformed_documents(void)
 {
 	struct diff_added_set *s = mr_set();
 	REQUIRE(s);
-	static const char *const bad[] = { "trailing.sarif", "truncated.sarif", "not-an-object.sarif",
-					   "wrong-version.sarif", "runs-not-array.sarif" };
-	struct scan_sarif_options opt = { "sast", s, NULL };
+	static const char *const bad[] = {"trailing.sarif", "truncated.sarif", "not-an-object.sarif",
+	                                  "wrong-version.sarif", "runs-not-array.sarif"};
+	struct scan_sarif_options opt = {"sast", s, NULL};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		size_t len;
 		char *json = read_fixture(bad[i], &len);
@@ -249,7 +249,7 @@ static void test_malformed_documents(void)
 	/* The size cap is checked on the length before anything is read. */
 	CHECK_INT(scan_sarif_parse(&opt, "{}", (size_t)SCAN_SARIF_MAX_BYTES + 1, l, NULL), CORE_ETOOLARGE);
 	/* Options. */
-	struct scan_sarif_options none = { NULL, s, NULL }, noset = { "sast", NULL, NULL };
+	struct scan_sarif_options none = {NULL, s, NULL}, noset = {"sast", NULL, NULL};
 	CHECK_INT(scan_sarif_parse(&none, ws, strlen(ws), l, NULL), CORE_EINVAL);
 	CHECK_INT(scan_sarif_parse(&noset, ws, strlen(ws), l, NULL), CORE_EINVAL);
 	CHECK_INT(scan_sarif_parse(&opt, ws, strlen(ws), NULL, NULL), CORE_EINVAL);
@@ -266,7 +266,7 @@ static void test_wrong_types(void)
 	char *json = read_fixture("wrong-types.sarif", &len);
 	REQUIRE(json);
 	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = { "sast", s, NULL };
+	struct scan_sarif_options opt = {"sast", s, NULL};
 	struct scan_sarif_stats st;
 	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
 	CHECK_INT(st.results, 12);
@@ -302,17 +302,17 @@ static void test_level_mapping(void)
 	static const struct {
 		const char *level;
 		enum severity sev;
-	} cases[] = { { "error", SEV_HIGH }, { "warning", SEV_MEDIUM }, { "note", SEV_LOW }, { "none", SEV_LOW },
-		      { "bogus", SEV_MEDIUM } };
+	} cases[] = {
+	    {"error", SEV_HIGH}, {"warning", SEV_MEDIUM}, {"note", SEV_LOW}, {"none", SEV_LOW}, {"bogus", SEV_MEDIUM}};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char json[512];
 		int n = snprintf(json, sizeof(json),
-				 "{\"version\":\"2.1.0\",\"runs\":[{\"results\":[{\"ruleId\":\"r\",\"level\":\"%s\","
-				 "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\"src/app.py\"},"
-				 "\"region\":{\"startLine\":12}}}]}]}]}",
-				 cases[i].level);
+		                 "{\"version\":\"2.1.0\",\"runs\":[{\"results\":[{\"ruleId\":\"r\",\"level\":\"%s\","
+		                 "\"locations\":[{\"physicalLocation\":{\"artifactLocation\":{\"uri\":\"src/app.py\"},"
+		                 "\"region\":{\"startLine\":12}}}]}]}]}",
+		                 cases[i].level);
 		struct finding_list *l = finding_list_new();
-		struct scan_sarif_options opt = { "iac", s, NULL };
+		struct scan_sarif_options opt = {"iac", s, NULL};
 		CHECK_INT(scan_sarif_parse(&opt, json, (size_t)n, l, NULL), CORE_OK);
 		REQUIRE(l->count == 1);
 		CHECK_INT(l->items[0].severity, cases[i].sev);

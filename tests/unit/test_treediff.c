@@ -2,8 +2,8 @@
  * tests/unit/test_treediff.c
  *    Added lines from a base and a head tree, for files GitLab's diff limits left out (core/treediff.h).
  */
-#include "treediff.h"
 #include "testlib.h"
+#include "treediff.h"
 
 #include <fcntl.h>
 #include <stdio.h>
