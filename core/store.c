@@ -4,6 +4,7 @@
  */
 #include "store.h"
 
+#include "buf.h"
 #include "log.h"
 
 #include <pthread.h>
@@ -312,4 +313,64 @@ bool store_bool(const PGresult *r, int row, const char *col, bool dflt)
 	if (!v)
 		return dflt;
 	return v[0] == 't';
+}
+
+static const char **next_slot(struct store_params *p)
+{
+	if (p->n >= STORE_PARAMS_MAX) {
+		log_error("store: more than %d statement parameters", STORE_PARAMS_MAX);
+		abort();
+	}
+	return &p->v[p->n++];
+}
+
+void store_param_i64(struct store_params *p, int64_t v)
+{
+	const char **slot = next_slot(p);
+	char *num = p->num[slot - p->v];
+	snprintf(num, sizeof(p->num[0]), "%lld", (long long)v);
+	*slot = num;
+}
+
+void store_param_i64_or_null(struct store_params *p, int64_t v)
+{
+	if (v)
+		store_param_i64(p, v);
+	else
+		store_param_null(p);
+}
+
+void store_param_str(struct store_params *p, const char *s)
+{
+	*next_slot(p) = s;
+}
+
+void store_param_bool(struct store_params *p, bool b)
+{
+	*next_slot(p) = b ? "true" : "false";
+}
+
+void store_param_null(struct store_params *p)
+{
+	*next_slot(p) = NULL;
+}
+
+void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, struct buf *keep)
+{
+	buf_reset(keep);
+	buf_putc(keep, '{');
+	for (size_t i = 0; i < n; i++)
+		buf_printf(keep, i ? ",%lld" : "%lld", (long long)v[i]);
+	buf_putc(keep, '}');
+	*next_slot(p) = buf_str(keep);
+}
+
+enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out)
+{
+	return store_exec(c, sql, p ? p->n : 0, p ? p->v : NULL, res_out);
+}
+
+enum core_status store_run1(struct store *s, const char *sql, const struct store_params *p, PGresult **res_out)
+{
+	return store_query(s, sql, p ? p->n : 0, p ? p->v : NULL, res_out);
 }

@@ -59,6 +59,36 @@ enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, 
 enum core_status store_query(struct store *s, const char *sql, int nparams, const char *const *params,
                              PGresult **res_out);
 
+/*
+ * Typed parameters: the one way to pass values to a statement (no hand-formatted numbers).
+ *
+ *     struct store_params p = {0};
+ *     store_param_i64(&p, repo_id);
+ *     store_param_str(&p, name);          // borrowed: must outlive the store_run call
+ *     st = store_run(c, "UPDATE repos SET name = $2 WHERE id = $1", &p, NULL);
+ *
+ * Numbers are rendered into the struct itself, so the struct must stay alive (and unmoved) until the statement ran.
+ * More than STORE_PARAMS_MAX parameters is a programming error and aborts.
+ */
+#define STORE_PARAMS_MAX 16
+struct store_params {
+	int n;
+	const char *v[STORE_PARAMS_MAX];
+	char num[STORE_PARAMS_MAX][24];
+};
+void store_param_i64(struct store_params *p, int64_t v);
+void store_param_i64_or_null(struct store_params *p, int64_t v); /* 0 -> SQL NULL ("none" for ids, limits) */
+void store_param_str(struct store_params *p, const char *s);     /* borrowed; NULL -> SQL NULL */
+void store_param_bool(struct store_params *p, bool b);
+void store_param_null(struct store_params *p);
+/* A bigint[] parameter ("{1,2,3}"); the text is kept in *keep (a struct buf the caller frees after the run). */
+struct buf;
+void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, struct buf *keep);
+
+/* store_exec / store_query with typed parameters (p may be NULL for none). */
+enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out);
+enum core_status store_run1(struct store *s, const char *sql, const struct store_params *p, PGresult **res_out);
+
 /* "{1,2,3}": the text of a bigint[] parameter for ids; malloc'd (the caller frees), NULL when out of memory. */
 char *store_int64_array(const int64_t *v, size_t n);
 

@@ -1,0 +1,116 @@
+/*
+ * core/rows.c
+ *    Query results as JSON and one page of a list (see rows.h).
+ */
+#include "rows.h"
+
+#include "jsonx.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* PostgreSQL type oids (pg_type.dat), stable across versions. */
+enum {
+	OID_BOOL = 16,
+	OID_INT8 = 20,
+	OID_INT2 = 21,
+	OID_INT4 = 23,
+	OID_JSON = 114,
+	OID_FLOAT4 = 700,
+	OID_FLOAT8 = 701,
+	OID_NUMERIC = 1700,
+	OID_JSONB = 3802,
+};
+
+static struct json_object *parsed(const char *text)
+{
+	struct json_object *v = NULL;
+	if (jsonx_parse(text, strlen(text), &v) != CORE_OK)
+		return NULL;
+	return v;
+}
+
+static struct json_object *value(const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		return NULL;
+	const char *t = PQgetvalue(r, row, col);
+	switch (PQftype(r, col)) {
+	case OID_BOOL: return jx_bool(t[0] == 't');
+	case OID_INT2:
+	case OID_INT4:
+	case OID_INT8: return jx_int(strtoll(t, NULL, 10));
+	case OID_FLOAT4:
+	case OID_FLOAT8:
+	case OID_NUMERIC: return jx_double(strtod(t, NULL));
+	case OID_JSON:
+	case OID_JSONB: return parsed(t);
+	default: return jx_str(t);
+	}
+}
+
+struct json_object *rows_row(const PGresult *r, int row)
+{
+	int j = PQfnumber(r, "j");
+	if (j >= 0)
+		return PQgetisnull(r, row, j) ? NULL : parsed(PQgetvalue(r, row, j));
+	struct json_object *o = jx_object();
+	for (int c = 0; c < PQnfields(r); c++)
+		json_object_object_add(o, PQfname(r, c), value(r, row, c));
+	return o;
+}
+
+struct json_object *rows_all(const PGresult *r)
+{
+	struct json_object *a = jx_array();
+	for (int i = 0; i < PQntuples(r); i++)
+		json_object_array_add(a, rows_row(r, i));
+	return a;
+}
+
+struct json_object *rows_page(const PGresult *r, int limit, const char *key_col)
+{
+	struct json_object *o = jx_object(), *items = jx_array();
+	int n = PQntuples(r);
+	for (int i = 0; i < n && i < limit; i++)
+		json_object_array_add(items, rows_row(r, i));
+	json_object_object_add(o, "items", items);
+	int k = PQfnumber(r, key_col);
+	bool more = n > limit && limit > 0 && k >= 0 && !PQgetisnull(r, limit - 1, k);
+	json_object_object_add(o, "next_cursor", more ? jx_str(PQgetvalue(r, limit - 1, k)) : NULL);
+	return o;
+}
+
+bool rows_limit_parse(const char *text, int dflt, int max, int *out)
+{
+	if (!text || !*text) {
+		*out = dflt;
+		return true;
+	}
+	char *end = NULL;
+	errno = 0;
+	long v = strtol(text, &end, 10);
+	if (errno || *end || end == text || v < 1 || v > max)
+		return false;
+	*out = (int)v;
+	return true;
+}
+
+bool rows_cursor_parse(const char *text, int64_t *out)
+{
+	if (!text || !*text) {
+		*out = 0;
+		return true;
+	}
+	if (text[0] < '1' || text[0] > '9')
+		return false;
+	char *end = NULL;
+	errno = 0;
+	long long v = strtoll(text, &end, 10);
+	if (errno || *end || v < 1)
+		return false;
+	*out = v;
+	return true;
+}

@@ -1,0 +1,100 @@
+/*
+ * tests/db/test_rows.c
+ *    Typed statement parameters and rows as JSON on a real PostgreSQL: every column type maps to its JSON type,
+ *    SQL NULL to null, a "j" column to its object; a page keeps limit rows and points next_cursor at the last one.
+ */
+#include "buf.h"
+#include "log.h"
+#include "rows.h"
+#include "store.h"
+#include "testlib.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static struct store *db;
+
+static void typed_params_round_trip(void)
+{
+	struct store_params p = {0};
+	store_param_i64(&p, -9007199254740993LL);
+	store_param_str(&p, "it's \"quoted\"");
+	store_param_bool(&p, true);
+	store_param_i64_or_null(&p, 0);
+	store_param_null(&p);
+	int64_t ids[] = {3, 1, 2};
+	struct buf keep = {0};
+	store_param_i64_array(&p, ids, 3, &keep);
+	PGresult *r = NULL;
+	REQUIRE(store_run1(db,
+	                   "SELECT $1::bigint AS i, $2::text AS s, $3::boolean AS b, $4::bigint IS NULL AS n1,"
+	                   " $5::text IS NULL AS n2, array_length($6::bigint[], 1) AS len, ($6::bigint[])[1] AS first",
+	                   &p, &r) == CORE_OK);
+	CHECK_INT(store_i64(r, 0, "i", 0), -9007199254740993LL);
+	CHECK_STR(store_str(r, 0, "s"), "it's \"quoted\"");
+	CHECK(store_bool(r, 0, "b", false));
+	CHECK(store_bool(r, 0, "n1", false));
+	CHECK(store_bool(r, 0, "n2", false));
+	CHECK_INT(store_i64(r, 0, "len", 0), 3);
+	CHECK_INT(store_i64(r, 0, "first", 0), 3);
+	PQclear(r);
+	buf_free(&keep);
+}
+
+static void rows_are_typed(void)
+{
+	PGresult *r = NULL;
+	REQUIRE(
+	    store_run1(db,
+	               "SELECT 1::int2 AS a, 2::int4 AS b, 3::int8 AS c, true AS d, 1.5::float8 AS e, 'x'::text AS f,"
+	               " '{\"k\": [1]}'::jsonb AS g, NULL::text AS h, now() AS t",
+	               NULL, &r) == CORE_OK);
+	struct json_object *o = rows_row(r, 0);
+	CHECK_STR(json_object_to_json_string_ext(json_object_object_get(o, "a"), 0), "1");
+	CHECK(json_object_is_type(json_object_object_get(o, "c"), json_type_int));
+	CHECK(json_object_is_type(json_object_object_get(o, "d"), json_type_boolean));
+	CHECK(json_object_is_type(json_object_object_get(o, "e"), json_type_double));
+	CHECK(json_object_is_type(json_object_object_get(o, "f"), json_type_string));
+	CHECK_STR(json_object_to_json_string_ext(json_object_object_get(o, "g"), JSON_C_TO_STRING_PLAIN),
+	          "{\"k\":[1]}");
+	struct json_object *h = NULL;
+	CHECK(json_object_object_get_ex(o, "h", &h) && h == NULL);
+	CHECK(json_object_is_type(json_object_object_get(o, "t"), json_type_string));
+	json_object_put(o);
+	PQclear(r);
+}
+
+static void pages_keep_limit_and_point_at_the_last(void)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, 3 + 1);
+	REQUIRE(store_run1(db,
+	                   "SELECT i AS id, json_build_object('id', i, 'name', 'n' || i)::text AS j"
+	                   " FROM generate_series(10, 1, -1) i LIMIT $1",
+	                   &p, &r) == CORE_OK);
+	struct json_object *page = rows_page(r, 3, "id");
+	CHECK_STR(json_object_to_json_string_ext(page, JSON_C_TO_STRING_PLAIN),
+	          "{\"items\":[{\"id\":10,\"name\":\"n10\"},{\"id\":9,\"name\":\"n9\"},{\"id\":8,\"name\":\"n8\"}],"
+	          "\"next_cursor\":\"8\"}");
+	json_object_put(page);
+	page = rows_page(r, 4, "id"); /* all rows fit: no next page */
+	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 4);
+	struct json_object *nc = (void *)1;
+	CHECK(json_object_object_get_ex(page, "next_cursor", &nc) && nc == NULL);
+	json_object_put(page);
+	PQclear(r);
+}
+
+int main(void)
+{
+	log_init(LOG_ERROR, 0);
+	char *url = testlib_fresh_database("rows");
+	db = store_open(url, 2);
+	RUN(typed_params_round_trip);
+	RUN(rows_are_typed);
+	RUN(pages_keep_limit_and_point_at_the_last);
+	store_close(db);
+	free(url);
+	return testlib_done();
+}
