@@ -5,10 +5,8 @@ ordering a failing gate keeps the MR unmergeable by the simulator's merge API an
 CI passed: the status posted before the CI pipeline exists; the CI pipeline there before the gate runs; a new
 pipeline started after the verdict; a merged-results pipeline (on a merge commit, found through source_sha).
 """
-import time
-
-import harness  # noqa: F401
-from harness import Mrgate, run
+import flows
+from harness import Mrgate, run, wait_for
 from sim import Sim
 
 TOKEN = "glpat-pipelines-owner-0001"
@@ -23,34 +21,22 @@ GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["sec
 projects = []
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def mrgate_in(pid, pipeline_id, state):
     """mrgate's status with this state inside this pipeline."""
-    return wait_for(lambda: [s for s in sim.statuses(project_id=pid) if s["name"] == "mrgate"
-                             and s["pipeline_id"] == pipeline_id and s["status"] == state],
+    return wait_for(lambda: [s for s in flows.statuses(sim, pid)
+                             if s["pipeline_id"] == pipeline_id and s["status"] == state],
                     30, f"mrgate {state} in pipeline {pipeline_id}")
 
 
 def one_mrgate_job(pid, pipeline_id):
     """The pipeline holds exactly one mrgate job: events caused by mrgate's own posts post nothing again."""
     sim.wait_deliveries()
-    jobs = [s for s in sim.statuses(project_id=pid) if s["name"] == "mrgate" and s["pipeline_id"] == pipeline_id]
+    jobs = [s for s in flows.statuses(sim, pid) if s["pipeline_id"] == pipeline_id]
     assert len(jobs) == 1, jobs
 
 
 def verdict(pid, sha):
-    st = wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"
-                           and s["status"] in ("success", "failed")], 30, "mrgate verdict")
-    return st[-1]["status"]
+    return flows.wait_verdicts(sim, pid, sha, 30)[-1]["status"]
 
 
 def merge(pid, iid):
@@ -66,12 +52,7 @@ def files(bad):
 
 
 def test_setup():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "pipe", "token": TOKEN})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    wait_for(lambda: c.get(f"/api/sync?id={run_id}").json()["state"] != "running", 60, "sync")
+    flows.connect_and_sync(c, sim, "pipe", TOKEN, expect=None)
     assert c.put("/api/configs/default", GATED).status == 200
     wait_for(lambda: c.get("/api/repos?status=gated&limit=1").json()["count"] == 8, 60, "gated")
     hooks = [h for h in sim.hooks() if h["url"] == srv.base + "/hooks/gitlab"]
