@@ -53,17 +53,24 @@ char *sim_strndup(const char *s, size_t n)
 	return d;
 }
 
+char *sim_vprintf(const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0)
+		n = 0;
+	char *buf = sim_xmalloc((size_t)n + 1);
+	vsnprintf(buf, (size_t)n + 1, fmt, again);
+	va_end(again);
+	return buf;
+}
+
 char *sim_printf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	char *buf = sim_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(buf, (size_t)n + 1, fmt, ap);
+	char *buf = sim_vprintf(fmt, ap);
 	va_end(ap);
 	return buf;
 }
@@ -80,6 +87,48 @@ bool sim_vec_push(struct sim_vec *v, void *item)
 	}
 	v->items[v->len++] = item;
 	return true;
+}
+
+void sim_vec_reverse(struct sim_vec *v)
+{
+	for (size_t i = 0; i < v->len / 2; i++) {
+		void *t = v->items[i];
+		v->items[i] = v->items[v->len - 1 - i];
+		v->items[v->len - 1 - i] = t;
+	}
+}
+
+struct sim_rate_bucket *sim_rate_count(struct sim_vec *buckets, const char *key)
+{
+	struct sim_rate_bucket *b = NULL;
+	for (size_t i = 0; i < buckets->len && !b; i++) {
+		struct sim_rate_bucket *k = buckets->items[i];
+		if (strcmp(k->key, key) == 0)
+			b = k;
+	}
+	if (!b) {
+		b = sim_xcalloc(1, sizeof(*b));
+		b->key = sim_strdup(key);
+		sim_vec_push(buckets, b);
+	}
+	time_t now = time(NULL);
+	if (!b->window_start || now >= b->window_start + 60) {
+		b->window_start = now;
+		b->count = 0;
+	}
+	b->count++;
+	return b;
+}
+
+void sim_deadline(int timeout_ms, struct timespec *out)
+{
+	clock_gettime(CLOCK_REALTIME, out);
+	out->tv_sec += timeout_ms / 1000;
+	out->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
 }
 
 void sim_iso_time(time_t t, char out[32])
