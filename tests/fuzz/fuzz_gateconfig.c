@@ -3,6 +3,7 @@
  *    Gate-config validation (PUT /api/configs/..., import): any JSON gives a normalised config or a message; a
  *    normalised config validates again to itself.
  */
+#include "fuzz_input.h"
 #include "gateconfig.h"
 #include "json_util.h"
 
@@ -12,10 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = malloc(size ? size : 1);
+	char *buf = fuzz_bytes(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
 	struct json_object *in = NULL, *out = NULL, *again = NULL;
 	char err[400];
 	if (json_parse_strict(buf, size, &in, err, sizeof(err)) == CORE_OK &&

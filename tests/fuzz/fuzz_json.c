@@ -3,6 +3,7 @@
  *    The strict JSON parsers (json_parse_strict for API bodies and webhooks, jsonx_parse for GitLab answers): any
  *    bytes give a tree or an error, never a crash, a leak or a read past the buffer; a tree serialises and parses back.
  */
+#include "fuzz_input.h"
 #include "json_util.h"
 #include "jsonx.h"
 
@@ -12,11 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy: a read one byte past the input is caught by ASan */
-	char *buf = malloc(size ? size : 1);
+	char *buf = fuzz_bytes(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
 	struct json_object *o = NULL;
 	char err[200];
 	if (json_parse_strict(buf, size, &o, err, sizeof(err)) == CORE_OK) {
