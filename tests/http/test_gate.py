@@ -127,7 +127,8 @@ def test_events_not_gated_get_2xx_and_are_recorded():
                     ["Note Hook", "note events are not gated", "t"]], rows
     # an unmanaged (never configured) repo: recorded and ignored
     other = sim.add_project("acme", "unconfigured", files=[{"path": "a", "content": "a\n"}])["id"]
-    flows.sync(c, timeout=30, logs=srv)
+    c.post("/api/sync")
+    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", what="sync")
     gl = sim.client(TOKEN)
     gl.post(f"/api/v4/projects/{other}/hooks", {"url": HOOK_URL, "token": SECRET, "merge_requests_events": True})
     mr = sim.open_mr(other, [{"path": "k.py", "content": f"t = '{LEAK}'\n"}], wait=True)

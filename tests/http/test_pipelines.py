@@ -60,15 +60,30 @@ def test_setup():
     projects.extend(sorted(h["project_id"] for h in hooks))
 
 
+def ci_passes(pid, m, ci, head=True):
+    """The CI pipeline ci succeeds; it is the MR's head pipeline (checked unless head=False) and holds one mrgate
+    job."""
+    sim.set_pipeline(ci["id"], "success")
+    if head:
+        assert mr(pid, m["iid"])["head_pipeline"]["id"] == ci["id"]
+    one_mrgate_job(pid, ci["id"])
+    return m
+
+
+def blocks_bad_merges_good(scenario, i):
+    """A failing gate keeps the MR unmergeable (405) on projects[i]; a passing one lets it merge on projects[i + 1]."""
+    m = scenario(projects[i], bad=True)
+    assert merge(projects[i], m["iid"]).status == 405
+    m = scenario(projects[i + 1], bad=False)
+    assert merge(projects[i + 1], m["iid"]).status == 200
+
+
 def scenario_status_before_ci(pid, bad):
     m = sim.open_mr(pid, files(bad))
     assert verdict(pid, m["sha"]) == ("failed" if bad else "success")
     ci = sim.ci_pipeline(pid, m["iid"], "branch", "running")
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
-    sim.set_pipeline(ci["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == ci["id"]
-    one_mrgate_job(pid, ci["id"])
-    return m
+    return ci_passes(pid, m, ci)
 
 
 def test_status_before_the_ci_pipeline():
@@ -86,16 +101,11 @@ def scenario_ci_first(pid, bad):
     sim.close_mr(pid, m["iid"], wait=True)
     sim.reopen_mr(pid, m["iid"], wait=True)  # the gate runs now, with the CI pipeline already there
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
-    sim.set_pipeline(ci["id"], "success")
-    one_mrgate_job(pid, ci["id"])
-    return m
+    return ci_passes(pid, m, ci, head=False)
 
 
 def test_status_after_the_ci_pipeline():
-    m = scenario_ci_first(projects[2], bad=True)
-    assert merge(projects[2], m["iid"]).status == 405
-    m = scenario_ci_first(projects[3], bad=False)
-    assert merge(projects[3], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_ci_first, 2)
 
 
 def scenario_new_pipeline_after_verdict(pid, bad):
@@ -105,17 +115,11 @@ def scenario_new_pipeline_after_verdict(pid, bad):
     sim.set_pipeline(first["id"], "failed")
     retry = sim.ci_pipeline(pid, m["iid"], "detached", "running")  # a retried or re-run pipeline, newer
     mrgate_in(pid, retry["id"], "failed" if bad else "success")
-    sim.set_pipeline(retry["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == retry["id"]
-    one_mrgate_job(pid, retry["id"])
-    return m
+    return ci_passes(pid, m, retry)
 
 
 def test_new_pipeline_after_the_verdict():
-    m = scenario_new_pipeline_after_verdict(projects[4], bad=True)
-    assert merge(projects[4], m["iid"]).status == 405
-    m = scenario_new_pipeline_after_verdict(projects[5], bad=False)
-    assert merge(projects[5], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_new_pipeline_after_verdict, 4)
 
 
 def scenario_merged_results(pid, bad):
@@ -125,17 +129,11 @@ def scenario_merged_results(pid, bad):
     assert mrp["sha"] != m["sha"]
     held = mrgate_in(pid, mrp["id"], "failed" if bad else "success")
     assert held[0]["sha"] == mrp["sha"], "posted on the merge commit"
-    sim.set_pipeline(mrp["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == mrp["id"]
-    one_mrgate_job(pid, mrp["id"])
-    return m
+    return ci_passes(pid, m, mrp)
 
 
 def test_merged_results_pipeline():
-    m = scenario_merged_results(projects[6], bad=True)
-    assert merge(projects[6], m["iid"]).status == 405
-    m = scenario_merged_results(projects[7], bad=False)
-    assert merge(projects[7], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_merged_results, 6)
 
 
 def test_hold_jobs_stay_out_of_the_jobs_list():
