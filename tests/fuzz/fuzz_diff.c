@@ -11,7 +11,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = fuzz_cstr(data, size);
+	char *buf = fuzz_input_cstr(data, size);
 	if (!buf)
 		return 0;
 	struct diff_added *a = NULL;

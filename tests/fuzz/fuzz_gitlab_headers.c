@@ -13,7 +13,7 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *v = fuzz_cstr(data, size);
+	char *v = fuzz_input_cstr(data, size);
 	if (!v)
 		return 0;
 	int64_t ms = -1;

@@ -13,12 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = fuzz_bytes(data, size);
-	if (!buf)
-		return 0;
-	struct json_object *o = NULL;
-	char err[200];
-	if (json_parse_strict(buf, size, &o, err, sizeof(err)) == CORE_OK) {
+	struct json_object *o = fuzz_input_json(data, size);
+	if (o) {
 		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 		struct json_object *back = NULL;
 		if (jsonx_parse(s, strlen(s), &back) != CORE_OK)
@@ -27,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_object_put(o);
 	o = NULL;
-	if (jsonx_parse(buf, size, &o) == CORE_OK)
+	char *buf = fuzz_input_bytes(data, size);
+	if (buf && jsonx_parse(buf, size, &o) == CORE_OK)
 		json_object_put(o);
 	free(buf);
 	return 0;

@@ -17,7 +17,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 2 * PATHGLOB_MAX + 2)
 		return 0;
-	char *buf = fuzz_cstr(data, size);
+	char *buf = fuzz_input_cstr(data, size);
 	if (!buf)
 		return 0;
 	char *nl = memchr(buf, '\n', size);

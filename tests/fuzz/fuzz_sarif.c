@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!added || diff_added_set_add(added, "src/app.py", d, strlen(d), false) != CORE_OK)
 			abort();
 	}
-	char *buf = fuzz_bytes(data, size);
+	char *buf = fuzz_input_bytes(data, size);
 	if (!buf)
 		return 0;
 	struct finding_list *out = finding_list_new();
@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		finding_list_free(out);
 	}
 	/* the input as one artifact URI */
-	char *uri = fuzz_cstr(data, size), path[512];
+	char *uri = fuzz_input_cstr(data, size), path[512];
 	if (uri) {
 		scan_sarif_uri_to_path(uri, "/tmp/mrgate-gate-x/tree", path, sizeof(path));
 		scan_sarif_uri_to_path(uri, NULL, path, sizeof(path));

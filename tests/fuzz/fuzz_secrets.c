@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ready = 1;
 	}
-	char *line = fuzz_cstr(data, size);
+	char *line = fuzz_input_cstr(data, size);
 	if (!line)
 		return 0;
 	struct finding_list *out = finding_list_new();

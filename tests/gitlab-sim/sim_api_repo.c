@@ -187,13 +187,7 @@ static void add_hook(struct sim_req *r, bool group, int64_t owner_id)
 	h->url_vars = json_object_new_object();
 	h->alert_status = sim_strdup("executable");
 	if (!apply_hook_params(r, h, true)) {
-		json_object_put(h->attrs);
-		json_object_put(h->headers);
-		json_object_put(h->url_vars);
-		free(h->alert_status);
-		free(h->url);
-		free(h->token);
-		free(h);
+		sim_hook_free(h);
 		return;
 	}
 	h->id = r->s->next_hook_id++;

@@ -243,49 +243,39 @@ static void free_vec(struct sim_vec *v, void (*fn)(void *))
 	memset(v, 0, sizeof(*v));
 }
 
+/* free() each pointer of a destructor's list of owned members (strings, arrays, the struct itself last). */
+static void free_each(void *const ptrs[], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ptrs[i]);
+}
+#define FREE_EACH(...) free_each((void *const[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+
 static void user_free(void *p)
 {
 	struct sim_user *u = p;
-	free(u->username);
-	free(u->name);
-	free(u->email);
-	free(u->created_at);
-	free(u);
+	FREE_EACH(u->username, u->name, u->email, u->created_at, u);
 }
 
 static void token_free(void *p)
 {
 	struct sim_token *t = p;
-	free(t->token);
-	free(t->name);
-	free(t->description);
-	free(t->expires_at);
+	FREE_EACH(t->token, t->name, t->description, t->expires_at);
 	for (size_t i = 0; i < t->n_access; i++)
 		free(t->access[i].path);
-	free(t->access);
-	free(t->created_at);
-	free(t->last_used_at);
-	free(t);
+	FREE_EACH(t->access, t->created_at, t->last_used_at, t);
 }
 
 static void group_free(void *p)
 {
 	struct sim_group *g = p;
-	free(g->name);
-	free(g->path);
-	free(g->full_path);
-	free(g->description);
-	free(g->visibility);
-	free(g->created_at);
-	free(g);
+	FREE_EACH(g->name, g->path, g->full_path, g->description, g->visibility, g->created_at, g);
 }
 
 static void commit_free(void *p)
 {
 	struct sim_commit *c = p;
-	free(c->ref);
-	free(c->message);
-	free(c->created_at);
+	FREE_EACH(c->ref, c->message, c->created_at);
 	free_files(c->files, c->n_files);
 	free(c);
 }
@@ -293,102 +283,64 @@ static void commit_free(void *p)
 static void project_free(void *p)
 {
 	struct sim_project *pr = p;
-	free(pr->name);
-	free(pr->path);
-	free(pr->path_with_namespace);
-	free(pr->description);
-	free(pr->default_branch);
-	free(pr->visibility);
-	free(pr->marked_for_deletion_on);
-	free(pr->created_at);
-	free(pr->last_activity_at);
+	FREE_EACH(pr->name, pr->path, pr->path_with_namespace, pr->description, pr->default_branch, pr->visibility,
+	          pr->marked_for_deletion_on, pr->created_at, pr->last_activity_at);
 	json_object_put(pr->settings);
 	free_vec(&pr->commits, commit_free);
 	free(pr);
 }
 
-static void hook_free(void *p)
+void sim_hook_free(struct sim_hook *h)
 {
-	struct sim_hook *h = p;
-	free(h->url);
-	free(h->token);
 	json_object_put(h->attrs);
 	json_object_put(h->headers);
 	json_object_put(h->url_vars);
-	free(h->created_at);
-	free(h->alert_status);
-	free(h);
+	FREE_EACH(h->url, h->token, h->created_at, h->alert_status, h);
+}
+
+static void hook_free(void *p)
+{
+	sim_hook_free(p);
 }
 
 static void pipeline_free(void *p)
 {
 	struct sim_pipeline *pl = p;
-	free(pl->ref);
-	free(pl->status);
-	free(pl->source);
-	free(pl->created_at);
-	free(pl->updated_at);
-	free(pl);
+	FREE_EACH(pl->ref, pl->status, pl->source, pl->created_at, pl->updated_at, pl);
 }
 
 static void status_free(void *p)
 {
 	struct sim_status *st = p;
-	free(st->ref);
-	free(st->name);
-	free(st->status);
-	free(st->description);
-	free(st->target_url);
-	free(st->created_at);
-	free(st->started_at);
-	free(st->finished_at);
-	free(st);
+	FREE_EACH(st->ref, st->name, st->status, st->description, st->target_url, st->created_at, st->started_at,
+	          st->finished_at, st);
 }
 
 static void mr_free(void *p)
 {
 	struct sim_mr *m = p;
-	free(m->title);
-	free(m->description);
-	free(m->source_branch);
-	free(m->target_branch);
-	free(m->state);
+	FREE_EACH(m->title, m->description, m->source_branch, m->target_branch, m->state);
 	for (size_t i = 0; i < m->n_changes; i++) {
 		free(m->changes[i].path);
 		free(m->changes[i].old_content);
 		free(m->changes[i].new_content);
 	}
-	free(m->changes);
-	free(m->created_at);
-	free(m->updated_at);
-	free(m->closed_at);
-	free(m);
+	FREE_EACH(m->changes, m->created_at, m->updated_at, m->closed_at, m);
 }
 
 static void note_free(void *p)
 {
 	struct sim_note *n = p;
-	free(n->body);
 	json_object_put(n->quick_actions);
-	free(n->created_at);
-	free(n->updated_at);
-	free(n);
+	FREE_EACH(n->body, n->created_at, n->updated_at, n);
 }
 
 static void delivery_free(void *p)
 {
 	struct sim_delivery *d = p;
-	free(d->event);
-	free(d->event_name);
-	free(d->idempotency_key);
-	free(d->event_uuid);
-	free(d->webhook_uuid);
-	free(d->body);
-	free(d->url);
 	json_object_put(d->headers);
-	free(d->error);
-	free(d->created_at);
-	free(d);
+	FREE_EACH(d->event, d->event_name, d->idempotency_key, d->event_uuid, d->webhook_uuid, d->body, d->url,
+	          d->error, d->created_at, d);
 }
 
 static void script_free(void *p)
@@ -398,10 +350,7 @@ static void script_free(void *p)
 		free(sc->steps[i].body);
 		json_object_put(sc->steps[i].headers);
 	}
-	free(sc->steps);
-	free(sc->method);
-	free(sc->path);
-	free(sc);
+	FREE_EACH(sc->steps, sc->method, sc->path, sc);
 }
 
 static void bucket_free(void *p)

@@ -388,6 +388,7 @@ long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int f
 
 /* Hooks, pipelines, MRs, notes. */
 struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id);
+void sim_hook_free(struct sim_hook *h); /* a hook never pushed into s->hooks (s->hooks' own are freed by clear) */
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id);
 struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid);
 struct sim_note *sim_note_by_id(struct sim *s, int64_t id);
