@@ -539,19 +539,8 @@ void sim_h_status_post(struct sim_req *r)
 		free(msg);
 		return;
 	}
-	if (!st) {
-		st = sim_xcalloc(1, sizeof(*st));
-		st->id = s->next_status_id++;
-		st->project_id = p->id;
-		st->pipeline_id = pl->id;
-		memcpy(st->sha, c->sha, sizeof(st->sha));
-		st->ref = sim_strdup(ref);
-		st->name = sim_strdup(name);
-		st->status = sim_strdup("created");
-		st->author = r->token->user;
-		st->created_at = sim_now_iso();
-		sim_vec_push(&s->statuses, st);
-	}
+	if (!st)
+		st = sim_status_add(s, p->id, pl->id, c->sha, ref, name, r->token->user);
 	if (description)
 		set_str(&st->description, description);
 	if (target_url)

@@ -380,15 +380,11 @@ void sim_state_clear(struct sim *s)
 	json_object_put(s->counters);
 	s->counters = json_object_new_object();
 	s->counter_total = s->counter_writes = 0;
-	s->next_user_id = 1;
-	s->next_token_id = 1;
-	s->next_group_id = 1;
-	s->next_hook_id = 1;
-	s->next_pipeline_id = 1;
-	s->next_status_id = 1;
-	s->next_mr_id = 1;
-	s->next_note_id = 1;
-	s->next_delivery_id = 1;
+	int64_t *const counters[] = {&s->next_user_id, &s->next_token_id,    &s->next_group_id,
+	                             &s->next_hook_id, &s->next_pipeline_id, &s->next_status_id,
+	                             &s->next_mr_id,   &s->next_note_id,     &s->next_delivery_id};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		*counters[i] = 1; /* ids start at 1, as GitLab's */
 	s->sha_counter = 0;
 	s->generation++;
 	memset(&s->faults, 0, sizeof(s->faults));
@@ -785,6 +781,23 @@ struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id)
 		return NULL;
 	struct sim_hook *h = s->hooks.items[id - 1];
 	return h->removed ? NULL : h;
+}
+
+struct sim_status *sim_status_add(struct sim *s, int64_t project_id, int64_t pipeline_id, const char *sha,
+                                  const char *ref, const char *name, struct sim_user *author)
+{
+	struct sim_status *st = sim_xcalloc(1, sizeof(*st));
+	st->id = s->next_status_id++;
+	st->project_id = project_id;
+	st->pipeline_id = pipeline_id;
+	snprintf(st->sha, sizeof(st->sha), "%s", sha);
+	st->ref = sim_strdup(ref);
+	st->name = sim_strdup(name);
+	st->status = sim_strdup("created");
+	st->author = author;
+	st->created_at = sim_now_iso();
+	sim_vec_push(&s->statuses, st);
+	return st;
 }
 
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id)

@@ -390,6 +390,9 @@ long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int f
 struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id);
 void sim_hook_free(struct sim_hook *h); /* a hook never pushed into s->hooks (s->hooks' own are freed by clear) */
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id);
+/* A new commit status (state "created", the next id) in a pipeline, recorded in s->statuses, which owns it. */
+struct sim_status *sim_status_add(struct sim *s, int64_t project_id, int64_t pipeline_id, const char *sha,
+                                  const char *ref, const char *name, struct sim_user *author);
 struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid);
 struct sim_note *sim_note_by_id(struct sim *s, int64_t id);
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr);

@@ -9,7 +9,8 @@
 Design: each helper acts through the client (harness.Client) or simulator (sim.Sim) it is given, so a test with
 two mrgate instances or two simulators uses the same helpers; it asserts only the status codes the API documents
 for the step (the assertions a test is about stay in the test) and waits with harness.wait_for, which fails naming
-what it waited for. Nothing here keeps state.
+what it waited for. Nothing here keeps state; a helper is as thread-safe as the client it is given (harness.Client
+is not: one per thread).
 """
 import harness
 
