@@ -234,6 +234,15 @@ static struct sim_delivery *queue_delivery(struct sim *s, struct sim_hook *h, co
 	return d;
 }
 
+/* One event delivered to h (queue_delivery, with no idempotency key of its own); its id added to ids when given. */
+static void deliver_event(struct sim *s, struct sim_hook *h, const char *event, const char *event_name,
+                          const char *body, const char *event_uuid, struct json_object *ids)
+{
+	struct sim_delivery *d = queue_delivery(s, h, event, event_name, body, NULL, event_uuid, 0);
+	if (ids)
+		json_object_array_add(ids, json_object_new_int64(d->id));
+}
+
 static bool hook_flag(const struct sim_hook *h, const char *flag)
 {
 	struct json_object *v = NULL;
@@ -265,10 +274,7 @@ void sim_hooks_fire_mr(struct sim *s, struct sim_mr *mr, const char *action, con
 		bool match = h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id;
 		if (!match)
 			continue;
-		struct sim_delivery *d =
-		    queue_delivery(s, h, "Merge Request Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Merge Request Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_name);
 	free(event_uuid);
@@ -315,9 +321,7 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
 		if (!h->group_hook || !hook_executable(h) || !hook_flag(h, "project_events") ||
 		    !group_hook_reaches(s, h, p))
 			continue;
-		struct sim_delivery *d = queue_delivery(s, h, "Project Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Project Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_uuid);
 	json_object_put(o);
@@ -389,9 +393,7 @@ void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json
 			continue;
 		if (!(h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id))
 			continue;
-		struct sim_delivery *d = queue_delivery(s, h, "Pipeline Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Pipeline Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_name);
 	free(event_uuid);
