@@ -98,17 +98,11 @@ int main(void)
 	log_init(LOG_ERROR, 0);
 	if (crypto_init() != CORE_OK)
 		return 1;
-	char *url = testlib_fresh_database("auth");
-	s = store_open(url, 4);
-	if (migrate_run(s, NULL) != CORE_OK) {
-		fprintf(stderr, "migration failed\n");
-		return 1;
-	}
+	s = testlib_migrated_store("auth", 4);
 	RUN(users);
 	RUN(login_and_session);
 	RUN(throttling);
 	RUN(api_tokens);
 	store_close(s);
-	free(url);
 	return testlib_done();
 }

@@ -33,12 +33,7 @@ static enum core_status validate(const char *text, struct json_object **out, cha
 
 static void sql(const char *q)
 {
-	struct store_conn *c = NULL;
-	if (store_get(s, &c) != CORE_OK)
-		return;
-	if (store_exec(c, q, 0, NULL, NULL) != CORE_OK)
-		fprintf(stderr, "sql failed: %s\n", q);
-	store_put(s, c);
+	testlib_sql(s, q);
 }
 
 static void validation(void)
@@ -152,36 +147,39 @@ static void inheritance(void)
 	json_object_put(r);
 }
 
-static void marking(void)
+/* PUT text as acme's group config: how many repos it marked for an apply (*run: the apply run), -1 when refused. */
+static long long put_acme(const char *text, int64_t *run)
 {
 	char err[400];
 	struct json_object *cfg = NULL, *out = NULL;
 	struct gateconfig_marked m;
-	/* gating acme marks its three live repos (not the archived one) */
-	REQUIRE(validate("{\"enabled\": true}", &cfg, err, sizeof(err)) == CORE_OK);
-	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK);
-	CHECK_INT(m.n, 2);
-	CHECK(m.run > 0);
-	gateconfig_marked_clear(&m);
+	long long n = -1;
+	if (validate(text, &cfg, err, sizeof(err)) == CORE_OK &&
+	    gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK) {
+		n = (long long)m.n;
+		*run = m.run;
+		gateconfig_marked_clear(&m);
+	}
 	json_object_put(cfg);
 	json_object_put(out);
+	return n;
+}
+
+static void marking(void)
+{
+	struct json_object *cfg = NULL, *out = NULL;
+	struct gateconfig_marked m;
+	int64_t run = 0;
+	/* gating acme marks its three live repos (not the archived one) */
+	CHECK_INT(put_acme("{\"enabled\": true}", &run), 2);
+	CHECK(run > 0);
 	/* pretend the apply happened */
 	sql("UPDATE repo_gitlab_state SET applying = false, applied_state = 'hook', hook_id = 9, last_result = "
 	    "'changed'");
 	/* changing the severity only marks nothing */
-	REQUIRE(validate("{\"enabled\": true, \"fail_on\": \"low\"}", &cfg, err, sizeof(err)) == CORE_OK);
-	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK);
-	CHECK_INT(m.n, 0);
-	gateconfig_marked_clear(&m);
-	json_object_put(cfg);
-	json_object_put(out);
+	CHECK_INT(put_acme("{\"enabled\": true, \"fail_on\": \"low\"}", &run), 0);
 	/* block_merge marks them again; unmanaged marks the one repo */
-	REQUIRE(validate("{\"enabled\": true, \"block_merge\": true}", &cfg, err, sizeof(err)) == CORE_OK);
-	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK);
-	CHECK_INT(m.n, 2);
-	gateconfig_marked_clear(&m);
-	json_object_put(cfg);
-	json_object_put(out);
+	CHECK_INT(put_acme("{\"enabled\": true, \"block_merge\": true}", &run), 2);
 	sql("UPDATE repo_gitlab_state SET applying = false, applied_state = 'hook+merge'");
 	cfg = json_object_new_object();
 	REQUIRE(gateconfig_put_repo(s, 1, cfg, true, "test", &m, &out) == CORE_OK);
@@ -247,12 +245,7 @@ int main(void)
 	log_init(LOG_ERROR, 0);
 	if (crypto_init() != CORE_OK)
 		return 1;
-	char *url = testlib_fresh_database("configs");
-	s = store_open(url, 4);
-	if (migrate_run(s, NULL) != CORE_OK) {
-		fprintf(stderr, "migration failed\n");
-		return 1;
-	}
+	s = testlib_migrated_store("configs", 4);
 	sql("INSERT INTO repos (id, path, name, path_with_namespace, namespace_full_path, archived) VALUES"
 	    " (1, 'a', 'a', 'acme/a', 'acme', false), (2, 'b', 'b', 'acme/sub/b', 'acme/sub', false),"
 	    " (3, 'c', 'c', 'other/c', 'other', false), (4, 'd', 'd', 'acme-x/d', 'acme-x', false),"
@@ -263,6 +256,5 @@ int main(void)
 	RUN(marking);
 	RUN(export_import);
 	store_close(s);
-	free(url);
 	return testlib_done();
 }

@@ -7,7 +7,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+import { Sim, Mrgate, connectAndSync, launch, logIn, newPage, shot, stopAll, until } from './lib.mjs';
 
 // axe-core (npm, tests/e2e/package.json) checks the page's accessibility rules in the browser
 const AXE = createRequire(import.meta.url).resolve('axe-core/axe.min.js');
@@ -25,22 +25,6 @@ const TOKEN = 'glpat-e2e-bulk-000000000001';
 const RO_TOKEN = 'glpat-e2e-bulk-readonly-0001';
 const N = 120; // more than one page of job results (100)
 let sim, mrgate, api, browser, page, problems;
-
-async function login(p, base) {
-  await p.goto(`${base}/`);
-  await p.waitForSelector('form.login');
-  await p.fill('input[name="username"]', 'admin');
-  await p.fill('input[name="password"]', ADMIN_PASSWORD);
-  await p.press('input[name="password"]', 'Enter');
-  await p.waitForSelector('h1:text("Repositories")');
-}
-
-async function connectAndSync(client, token) {
-  const r = await client.put('/api/connection', { gitlab_url: sim.base, group: 'acme', token });
-  assert.equal(r.status, 200, JSON.stringify(r.data));
-  assert.equal((await client.post('/api/sync')).status, 202);
-  await until(async () => (await client.get('/api/sync')).data.state === 'done', { what: 'the sync' });
-}
 
 async function go(hash, readySelector) {
   while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
@@ -60,10 +44,10 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await sim.post('/__sim/tokens', { token: RO_TOKEN, kind: 'group_access', name: 'reader', scopes: ['read_api'], access: { acme: 50 } });
     mrgate = await Mrgate.start('bulk');
     api = await mrgate.client();
-    await connectAndSync(api, TOKEN);
+    await connectAndSync(api, sim, 'acme', TOKEN);
     browser = await launch();
     ({ page, problems } = await newPage(browser));
-    await login(page, mrgate.base);
+    await logIn(page, `${mrgate.base}/`);
   });
 
   after(async () => {
@@ -208,9 +192,9 @@ describe('the bulk flow', { timeout: 300000 }, () => {
   it('shows the read-only state: Apply is disabled with the reason', async () => {
     const ro = await Mrgate.start('bulk-ro');
     const roApi = await ro.client();
-    await connectAndSync(roApi, RO_TOKEN);
+    await connectAndSync(roApi, sim, 'acme', RO_TOKEN);
     const { page: p, problems: roProblems } = await newPage(browser);
-    await login(p, ro.base);
+    await logIn(p, `${ro.base}/`);
     await p.waitForSelector('[data-banner]:has-text("read-only")');
     assert.equal(await p.locator('[data-banner]:has-text("read-only")').count(), 1, 'the read-only warning is said once');
     await p.waitForSelector('tr[data-id]');
@@ -280,7 +264,7 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     // on a phone: tap the button, then Escape (a hardware keyboard) closes the menu
     const ctx = await browser.newContext({ viewport: { width: 400, height: 800 }, hasTouch: true, isMobile: true });
     const phone = await ctx.newPage();
-    await login(phone, mrgate.base);
+    await logIn(phone, `${mrgate.base}/`);
     await phone.waitForSelector('tr[data-id]');
     const row = phone.locator('tr[data-id]').first();
     await row.locator('button[aria-haspopup="menu"]').tap();

@@ -2,6 +2,7 @@
 // Chromium driven by playwright-core, all on free loopback ports, stopped at the end. Screenshots go to
 // $MRGATE_BUILD_DIR/e2e-screenshots/<name>.png. Every console error and page error is collected; a test fails on
 // any, except the few HTTP answers listed as expected (an empty state such as "no connection yet").
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -192,6 +193,21 @@ export async function until(fn, { timeout = 30000, interval = 100, what = 'condi
   throw new Error(`timed out after ${timeout} ms waiting for ${what} (last: ${JSON.stringify(last)})`);
 }
 
+// Connect mrgate to the simulator's group (PUT /api/connection: 200), start a sync (POST /api/sync: 202) and wait
+// until it is no longer running; asserts it ended `done` and returns the run. api: Mrgate.client().
+export async function connectAndSync(api, sim, group, token, { timeout = 30000, interval = 100, what = 'the sync' } = {}) {
+  const c = await api.put('/api/connection', { gitlab_url: sim.base, group, token });
+  assert.equal(c.status, 200, JSON.stringify(c.data));
+  const s = await api.post('/api/sync');
+  assert.equal(s.status, 202, JSON.stringify(s.data));
+  const run = await until(async () => {
+    const r = (await api.get('/api/sync')).data;
+    return r.state !== 'running' && r;
+  }, { timeout, interval, what });
+  assert.equal(run.state, 'done', JSON.stringify(run));
+  return run;
+}
+
 // --- the browser ------------------------------------------------------------------------------------------------
 export const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
   '--disable-component-update', '--disable-sync', '--no-first-run'];
@@ -232,6 +248,16 @@ export async function newPage(browser, { width = 1280, height = 860, expected = 
     problems.push(`request failed: ${req.method()} ${req.url()}: ${f && f.errorText}`);
   });
   return { page, context, problems, failedAnswers };
+}
+
+// Log in through the form the page at url shows (the dashboard's own, or #/login) and wait for the repositories.
+export async function logIn(page, url, username = 'admin', password = ADMIN_PASSWORD) {
+  await page.goto(url);
+  await page.waitForSelector('form.login');
+  await page.fill('input[name="username"]', username);
+  await page.fill('input[name="password"]', password);
+  await page.press('input[name="password"]', 'Enter');
+  await page.waitForSelector('h1:text("Repositories")');
 }
 
 // The whole page, or only the viewport (a modal dialog over the page) with {fullPage: false}.

@@ -3,7 +3,7 @@
 // fails on a loaded machine and proves nothing on an idle one (speed goals are measured under bench/).
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+import { Sim, Mrgate, connectAndSync, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
 
 const N = 10000;
 const TOKEN = 'glpat-e2e-scale-00000000000001';
@@ -15,15 +15,7 @@ describe('10,000 repositories', { timeout: 240000 }, () => {
     await sim.post('/__sim/tokens', { token: TOKEN, kind: 'group_access', name: 'mrgate', scopes: ['api'], access: { big: 40 } });
     mrgate = await Mrgate.start('scale');
     api = await mrgate.client();
-    const c = await api.put('/api/connection', { gitlab_url: sim.base, group: 'big', token: TOKEN });
-    assert.equal(c.status, 200, JSON.stringify(c.data));
-    const s = await api.post('/api/sync');
-    assert.equal(s.status, 202, JSON.stringify(s.data));
-    const run = await until(async () => {
-      const r = (await api.get('/api/sync')).data;
-      return r.state !== 'running' && r;
-    }, { timeout: 180000, interval: 250, what: 'the sync of 10,000 repos' });
-    assert.equal(run.state, 'done', JSON.stringify(run));
+    const run = await connectAndSync(api, sim, 'big', TOKEN, { timeout: 180000, interval: 250, what: 'the sync of 10,000 repos' });
     assert.equal(run.repos_seen, N);
     const apiTimes = [];
     for (let i = 0; i < 3; i++) {

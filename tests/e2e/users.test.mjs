@@ -6,7 +6,7 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+import { Mrgate, launch, logIn, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
 
 let mrgate, api, browser, page, problems;
 
@@ -17,15 +17,6 @@ function cli(...args) {
 async function user(name) {
   const r = await api.get('/api/users?limit=200');
   return r.data.items.find((u) => u.username === name);
-}
-
-async function logIn(p, name, password) {
-  await p.goto(`${mrgate.base}/#/login`);
-  await p.waitForSelector('form.login');
-  await p.fill('input[name="username"]', name);
-  await p.fill('input[name="password"]', password);
-  await p.press('input[name="password"]', 'Enter');
-  await p.waitForSelector('h1:text("Repositories")');
 }
 
 describe('users', { timeout: 180000 }, () => {
@@ -50,7 +41,7 @@ describe('users', { timeout: 180000 }, () => {
   });
 
   it('shows the Users link to an admin and lists users and tokens', async () => {
-    await logIn(page, 'admin', ADMIN_PASSWORD);
+    await logIn(page, `${mrgate.base}/#/login`, 'admin', ADMIN_PASSWORD);
     const link = page.getByRole('link', { name: 'Users' });
     await link.waitFor();
     await link.click();
@@ -96,7 +87,7 @@ describe('users', { timeout: 180000 }, () => {
         { method: 'GET', path: /^\/api\/sync$/, status: 404, error: 'not_found' },
         { path: /^\/api\//, status: 401, error: 'unauthorized' }],
     });
-    await logIn(vp, 'vera', 'vera-password');
+    await logIn(vp, `${mrgate.base}/#/login`, 'vera', 'vera-password');
     // a viewer has no Users link, and the server refuses the page's requests
     assert.equal(await vp.getByRole('link', { name: 'Users' }).isVisible(), false);
     // nor buttons for what only an admin may change

@@ -3,6 +3,7 @@
  *    Unified diffs as GitLab sends them: the added-lines parser and the per-path set.
  */
 #include "diff.h"
+#include "fuzz_input.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -10,11 +11,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = malloc(size + 1);
+	char *buf = fuzz_input_cstr(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
-	buf[size] = '\0';
 	struct diff_added *a = NULL;
 	if (diff_added_parse(buf, size, &a) == CORE_OK)
 		for (long l = 0; l < 64; l++)

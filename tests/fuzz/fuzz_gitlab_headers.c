@@ -3,6 +3,7 @@
  *    GitLab response headers mrgate reads: Retry-After, RateLimit-Reset, Link, X-Next-Page (with the next-page
  *    path built from them), and the path templates of metrics. Values are bounded and never overflow (UBSan).
  */
+#include "fuzz_input.h"
 #include "gitlab.h"
 
 #include <stdint.h>
@@ -12,11 +13,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *v = malloc(size + 1);
+	char *v = fuzz_input_cstr(data, size);
 	if (!v)
 		return 0;
-	memcpy(v, data, size);
-	v[size] = '\0';
 	int64_t ms = -1;
 	if (gitlab_parse_retry_after(v, 1700000000, &ms) && (ms < 0 || ms > 86400 * 1000LL))
 		abort();

@@ -3,6 +3,7 @@
  *    The strict JSON parsers (json_parse_strict for API bodies and webhooks, jsonx_parse for GitLab answers): any
  *    bytes give a tree or an error, never a crash, a leak or a read past the buffer; a tree serialises and parses back.
  */
+#include "fuzz_input.h"
 #include "json_util.h"
 #include "jsonx.h"
 
@@ -12,14 +13,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	/* an exact-size copy: a read one byte past the input is caught by ASan */
-	char *buf = malloc(size ? size : 1);
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	struct json_object *o = NULL;
-	char err[200];
-	if (json_parse_strict(buf, size, &o, err, sizeof(err)) == CORE_OK) {
+	struct json_object *o = fuzz_input_json(data, size);
+	if (o) {
 		const char *s = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 		struct json_object *back = NULL;
 		if (jsonx_parse(s, strlen(s), &back) != CORE_OK)
@@ -28,7 +23,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	json_object_put(o);
 	o = NULL;
-	if (jsonx_parse(buf, size, &o) == CORE_OK)
+	char *buf = fuzz_input_bytes(data, size);
+	if (buf && jsonx_parse(buf, size, &o) == CORE_OK)
 		json_object_put(o);
 	free(buf);
 	return 0;

@@ -4,6 +4,7 @@
  *    pattern always matches a path equal to itself when it has no special characters; on small inputs the answer is
  *    the old backtracking matcher's (pathglob_reference.c).
  */
+#include "fuzz_input.h"
 #include "pathglob.h"
 
 #include <stdint.h>
@@ -16,11 +17,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size > 2 * PATHGLOB_MAX + 2)
 		return 0;
-	char *buf = malloc(size + 1);
+	char *buf = fuzz_input_cstr(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
-	buf[size] = '\0';
 	char *nl = memchr(buf, '\n', size);
 	const char *pattern = buf, *path = "src/app/main.c";
 	if (nl) {

@@ -4,6 +4,7 @@
  */
 #include "diff.h"
 #include "findings.h"
+#include "fuzz_input.h"
 #include "scan_sarif.h"
 
 #include <stdint.h>
@@ -19,10 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!added || diff_added_set_add(added, "src/app.py", d, strlen(d), false) != CORE_OK)
 			abort();
 	}
-	char *buf = malloc(size ? size : 1);
+	char *buf = fuzz_input_bytes(data, size);
 	if (!buf)
 		return 0;
-	memcpy(buf, data, size);
 	struct finding_list *out = finding_list_new();
 	if (out) {
 		struct scan_sarif_options opt = {
@@ -32,10 +32,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		finding_list_free(out);
 	}
 	/* the input as one artifact URI */
-	char *uri = malloc(size + 1), path[512];
+	char *uri = fuzz_input_cstr(data, size), path[512];
 	if (uri) {
-		memcpy(uri, data, size);
-		uri[size] = '\0';
 		scan_sarif_uri_to_path(uri, "/tmp/mrgate-gate-x/tree", path, sizeof(path));
 		scan_sarif_uri_to_path(uri, NULL, path, sizeof(path));
 		free(uri);

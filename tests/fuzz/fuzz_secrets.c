@@ -4,6 +4,7 @@
  */
 #include "diff.h"
 #include "findings.h"
+#include "fuzz_input.h"
 #include "scan_secrets.h"
 
 #include <stdint.h>
@@ -19,11 +20,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			abort();
 		ready = 1;
 	}
-	char *line = malloc(size + 1);
+	char *line = fuzz_input_cstr(data, size);
 	if (!line)
 		return 0;
-	memcpy(line, data, size);
-	line[size] = '\0';
 	struct finding_list *out = finding_list_new();
 	if (out) {
 		scan_secrets_line("config/app.env", 1, line, out);

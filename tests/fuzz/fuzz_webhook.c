@@ -2,6 +2,7 @@
  * tests/fuzz/fuzz_webhook.c
  *    The merge request webhook payload reader: strict JSON, then webhook_parse_mr and webhook_mr_changes_code.
  */
+#include "fuzz_input.h"
 #include "json_util.h"
 #include "webhook.h"
 
@@ -11,13 +12,8 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *buf = malloc(size ? size : 1);
-	if (!buf)
-		return 0;
-	memcpy(buf, data, size);
-	struct json_object *o = NULL;
-	char err[200];
-	if (json_parse_strict(buf, size, &o, err, sizeof(err)) == CORE_OK) {
+	struct json_object *o = fuzz_input_json(data, size);
+	if (o) {
 		struct webhook_mr m;
 		char why[200];
 		if (webhook_parse_mr(o, &m, why, sizeof(why)) == CORE_OK) {
@@ -27,6 +23,5 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	json_object_put(o);
-	free(buf);
 	return 0;
 }

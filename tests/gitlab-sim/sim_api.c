@@ -43,21 +43,21 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/groups/:id/descendant_groups", h_group_descendants, A},
     {"GET", "/api/v4/groups/:id/subgroups", h_group_subgroups, A},
     {"GET", "/api/v4/groups/:id/members/all/:user_id", h_group_member_all, A},
-    {"GET", "/api/v4/groups/:id/hooks", sim_h_group_hooks_list, A},
-    {"POST", "/api/v4/groups/:id/hooks", sim_h_group_hook_add, A},
-    {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_get, A},
-    {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_edit, A},
-    {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_group_hook_delete, A},
+    {"GET", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
+    {"POST", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
+    {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
+    {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
+    {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
     {"POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger", sim_h_group_hook_test, A},
     {"GET", "/api/v4/namespaces/:id", sim_h_namespace_get, A},
     {"GET", "/api/v4/projects", h_projects_list, A},
     {"GET", "/api/v4/projects/:id", h_project_get, A},
     {"PUT", "/api/v4/projects/:id", h_project_put, A},
-    {"GET", "/api/v4/projects/:id/hooks", sim_h_hooks_list, A},
-    {"POST", "/api/v4/projects/:id/hooks", sim_h_hook_add, A},
-    {"GET", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook_get, A},
-    {"PUT", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook_edit, A},
-    {"DELETE", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook_delete, A},
+    {"GET", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
+    {"POST", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
+    {"GET", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
+    {"PUT", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
+    {"DELETE", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
     {"POST", "/api/v4/projects/:id/hooks/:hook_id/test/:trigger", sim_h_hook_test, A},
     {"POST", "/api/v4/projects/:id/statuses/:sha", sim_h_status_post, A},
     {"GET", "/api/v4/projects/:id/repository/commits/:sha", sim_h_commit_get, A},
@@ -178,20 +178,28 @@ void sim_api_handle(struct sim_req *r)
 
 /* --- shared helpers -------------------------------------------------------------------------------------- */
 
+/* 404 (not_found) when the object is missing or hidden from the token, 403 below min_level; false after answering. */
+static bool api_access(struct sim_req *r, bool visible, int level, int min_level, const char *not_found)
+{
+	if (!visible) {
+		sim_reply_message(r, 404, not_found);
+		return false;
+	}
+	if (level < min_level) {
+		sim_reply_message(r, 403, "403 Forbidden");
+		return false;
+	}
+	return true;
+}
+
 struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
 {
 	const char *id = sim_req_cap(r, k);
 	int64_t n = 0;
 	struct sim_project *p = sim_parse_int64(id, &n) ? sim_project_by_id(r->s, n) : sim_project_by_path(r->s, id);
-	if (!p || !sim_can_see_project(r->token, p)) {
-		sim_reply_message(r, 404, "404 Project Not Found");
-		return NULL;
-	}
-	if (sim_access_project(r->token, p) < min_level) {
-		sim_reply_message(r, 403, "403 Forbidden");
-		return NULL;
-	}
-	return p;
+	bool visible = p && sim_can_see_project(r->token, p);
+	int level = visible ? sim_access_project(r->token, p) : 0;
+	return api_access(r, visible, level, min_level, "404 Project Not Found") ? p : NULL;
 }
 
 struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
@@ -199,15 +207,9 @@ struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
 	const char *id = sim_req_cap(r, k);
 	int64_t n = 0;
 	struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
-	if (!g || !sim_can_see_group(r->token, g)) {
-		sim_reply_message(r, 404, "404 Group Not Found");
-		return NULL;
-	}
-	if (sim_access_group(r->token, g) < min_level) {
-		sim_reply_message(r, 403, "403 Forbidden");
-		return NULL;
-	}
-	return g;
+	bool visible = g && sim_can_see_group(r->token, g);
+	int level = visible ? sim_access_group(r->token, g) : 0;
+	return api_access(r, visible, level, min_level, "404 Group Not Found") ? g : NULL;
 }
 
 void sim_api_reply_page(struct sim_req *r, struct sim_vec *items,
@@ -219,6 +221,8 @@ void sim_api_reply_page(struct sim_req *r, struct sim_vec *items,
 	for (size_t i = off; i < off + cnt; i++)
 		json_object_array_add(arr, render(r, items->items[i]));
 	sim_reply_json(r, 200, arr);
+	free(items->items);
+	*items = (struct sim_vec){0};
 }
 
 /* --- tokens and user ------------------------------------------------------------------------------------- */
@@ -339,13 +343,8 @@ static void list_groups(struct sim_req *r, struct sim_group *under, bool childre
 	if (v.len)
 		qsort(v.items, v.len, sizeof(void *), cmp);
 	if (sort && strcmp(sort, "desc") == 0)
-		for (size_t i = 0; i < v.len / 2; i++) {
-			void *t = v.items[i];
-			v.items[i] = v.items[v.len - 1 - i];
-			v.items[v.len - 1 - i] = t;
-		}
+		sim_vec_reverse(&v);
 	sim_api_reply_page(r, &v, render_group_item);
-	free(v.items);
 }
 
 static void h_groups_list(struct sim_req *r)
@@ -513,11 +512,7 @@ static void collect_projects(struct sim_req *r, const struct project_filter *f, 
 		qsort(out->items, out->len, sizeof(void *), cmp_project);
 	}
 	if (desc)
-		for (size_t i = 0; i < out->len / 2; i++) {
-			void *t = out->items[i];
-			out->items[i] = out->items[out->len - 1 - i];
-			out->items[out->len - 1 - i] = t;
-		}
+		sim_vec_reverse(out);
 }
 
 static void h_group_projects(struct sim_req *r)
@@ -537,7 +532,6 @@ static void h_group_projects(struct sim_req *r)
 	collect_projects(r, &f, order_by, desc, &v);
 	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_LIST;
 	sim_api_reply_page(r, &v, render_project_item);
-	free(v.items);
 }
 
 /* Keyset pagination for GET /projects (order_by=id only). */
@@ -611,11 +605,12 @@ static void h_projects_list(struct sim_req *r)
 	struct sim_vec v = {0};
 	collect_projects(r, &f, order_by, desc, &v);
 	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_ACCESS;
-	if (keyset)
+	if (keyset) {
 		projects_keyset(r, &v, desc);
-	else
+		free(v.items);
+	} else {
 		sim_api_reply_page(r, &v, render_project_item);
-	free(v.items);
+	}
 }
 
 /* --- one project ----------------------------------------------------------------------------------------- */

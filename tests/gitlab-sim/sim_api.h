@@ -23,22 +23,16 @@ const char *sim_api_template(struct sim_req *r);
 struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level);
 /* Same for a group. */
 struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level);
-/* Paginate and reply with an array built from items[offset .. offset+count) by render(). */
+/* Paginate and reply with an array built from items[offset .. offset+count) by render(); frees the vector's array
+ * (not the items it points to) and leaves it empty. */
 void sim_api_reply_page(struct sim_req *r, struct sim_vec *items,
                         struct json_object *(*render)(struct sim_req *r, void *item));
 
-/* sim_api_repo.c handlers. */
-void sim_h_hooks_list(struct sim_req *r);
-void sim_h_hook_get(struct sim_req *r);
-void sim_h_hook_add(struct sim_req *r);
-void sim_h_hook_edit(struct sim_req *r);
-void sim_h_hook_delete(struct sim_req *r);
+/* sim_api_repo.c handlers. sim_h_hooks (list, add) and sim_h_hook (get, edit, delete) serve project and group
+ * hooks alike. */
+void sim_h_hooks(struct sim_req *r);
+void sim_h_hook(struct sim_req *r);
 void sim_h_hook_test(struct sim_req *r);
-void sim_h_group_hooks_list(struct sim_req *r);
-void sim_h_group_hook_get(struct sim_req *r);
-void sim_h_group_hook_add(struct sim_req *r);
-void sim_h_group_hook_edit(struct sim_req *r);
-void sim_h_group_hook_delete(struct sim_req *r);
 void sim_h_group_hook_test(struct sim_req *r);
 void sim_h_namespace_get(struct sim_req *r);
 void sim_h_status_post(struct sim_req *r);

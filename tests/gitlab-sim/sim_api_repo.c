@@ -171,7 +171,6 @@ static void list_hooks(struct sim_req *r, bool group, int64_t owner_id)
 			sim_vec_push(&v, h);
 	}
 	sim_api_reply_page(r, &v, render_hook_item);
-	free(v.items);
 }
 
 static void add_hook(struct sim_req *r, bool group, int64_t owner_id)
@@ -188,13 +187,7 @@ static void add_hook(struct sim_req *r, bool group, int64_t owner_id)
 	h->url_vars = json_object_new_object();
 	h->alert_status = sim_strdup("executable");
 	if (!apply_hook_params(r, h, true)) {
-		json_object_put(h->attrs);
-		json_object_put(h->headers);
-		json_object_put(h->url_vars);
-		free(h->alert_status);
-		free(h->url);
-		free(h->token);
-		free(h);
+		sim_hook_free(h);
 		return;
 	}
 	h->id = r->s->next_hook_id++;
@@ -228,44 +221,52 @@ static void edit_hook(struct sim_req *r, struct sim_hook *h)
 		sim_reply_json(r, 200, sim_render_hook(h));
 }
 
-void sim_h_hooks_list(struct sim_req *r)
+/* Project and group hooks share these handlers (the routes /projects/:id/hooks... and /groups/:id/hooks...). The
+ * owner is the project (Maintainer) or the group (Owner: EE GroupPolicy admin_group enables admin_web_hook; no
+ * licence check, the API answers on a Free group too, only delivery is licensed, sim_hooks.c group_hook_reaches).
+ * False after answering 4xx. */
+static bool hook_owner(struct sim_req *r, bool *group, int64_t *owner_id)
 {
+	*group = strncmp(r->template_path, "/api/v4/groups/", strlen("/api/v4/groups/")) == 0;
+	if (*group) {
+		struct sim_group *g = sim_api_group(r, 0, 50);
+		*owner_id = g ? g->id : 0;
+		return g != NULL;
+	}
 	struct sim_project *p = sim_api_project(r, 0, 40);
-	if (p)
-		list_hooks(r, false, p->id);
+	*owner_id = p ? p->id : 0;
+	return p != NULL;
 }
 
-void sim_h_hook_get(struct sim_req *r)
+/* GET (list) and POST (add) /projects/:id/hooks and /groups/:id/hooks. */
+void sim_h_hooks(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 40);
-	struct sim_hook *h = p ? find_hook(r, false, p->id) : NULL;
-	if (h)
-		sim_reply_json(r, 200, sim_render_hook(h));
+	bool group;
+	int64_t owner_id;
+	if (!hook_owner(r, &group, &owner_id))
+		return;
+	if (strcmp(r->method, "POST") == 0)
+		add_hook(r, group, owner_id);
+	else
+		list_hooks(r, group, owner_id);
 }
 
-void sim_h_hook_add(struct sim_req *r)
+/* GET, PUT (edit) and DELETE /projects/:id/hooks/:hook_id and /groups/:id/hooks/:hook_id. */
+void sim_h_hook(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 40);
-	if (p)
-		add_hook(r, false, p->id);
-}
-
-void sim_h_hook_edit(struct sim_req *r)
-{
-	struct sim_project *p = sim_api_project(r, 0, 40);
-	struct sim_hook *h = p ? find_hook(r, false, p->id) : NULL;
-	if (h)
-		edit_hook(r, h);
-}
-
-void sim_h_hook_delete(struct sim_req *r)
-{
-	struct sim_project *p = sim_api_project(r, 0, 40);
-	struct sim_hook *h = p ? find_hook(r, false, p->id) : NULL;
+	bool group;
+	int64_t owner_id;
+	struct sim_hook *h = hook_owner(r, &group, &owner_id) ? find_hook(r, group, owner_id) : NULL;
 	if (!h)
 		return;
-	h->removed = true;
-	sim_reply_text(r, 204, "application/json", "", 0);
+	if (strcmp(r->method, "PUT") == 0) {
+		edit_hook(r, h);
+	} else if (strcmp(r->method, "DELETE") == 0) {
+		h->removed = true;
+		sim_reply_text(r, 204, "application/json", "", 0);
+	} else {
+		sim_reply_json(r, 200, sim_render_hook(h));
+	}
 }
 
 static void deliver_test(struct sim_req *r, struct sim_hook *h, struct sim_project *p, const char *trigger);
@@ -280,53 +281,6 @@ void sim_h_hook_test(struct sim_req *r)
 		deliver_test(r, h, p, sim_req_cap(r, 2));
 }
 
-/* Group hooks: Owner (EE GroupPolicy: admin_group enables admin_web_hook). No licence check: the API answers on a
- * Free group too; only delivery is licensed (sim_hooks.c group_hook_reaches). */
-static struct sim_group *hook_group(struct sim_req *r)
-{
-	return sim_api_group(r, 0, 50);
-}
-
-void sim_h_group_hooks_list(struct sim_req *r)
-{
-	struct sim_group *g = hook_group(r);
-	if (g)
-		list_hooks(r, true, g->id);
-}
-
-void sim_h_group_hook_get(struct sim_req *r)
-{
-	struct sim_group *g = hook_group(r);
-	struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
-	if (h)
-		sim_reply_json(r, 200, sim_render_hook(h));
-}
-
-void sim_h_group_hook_add(struct sim_req *r)
-{
-	struct sim_group *g = hook_group(r);
-	if (g)
-		add_hook(r, true, g->id);
-}
-
-void sim_h_group_hook_edit(struct sim_req *r)
-{
-	struct sim_group *g = hook_group(r);
-	struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
-	if (h)
-		edit_hook(r, h);
-}
-
-void sim_h_group_hook_delete(struct sim_req *r)
-{
-	struct sim_group *g = hook_group(r);
-	struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
-	if (!h)
-		return;
-	h->removed = true;
-	sim_reply_text(r, 204, "application/json", "", 0);
-}
-
 /*
  * POST /groups/:id/hooks/:hook_id/test/:trigger (GitLab 17.1+; API::Hooks::TriggerTest, EE TestHooks::GroupService):
  * the sample data of the group's first project with commits, delivered at once through hook.execute(force: true),
@@ -336,7 +290,7 @@ void sim_h_group_hook_delete(struct sim_req *r)
  */
 void sim_h_group_hook_test(struct sim_req *r)
 {
-	struct sim_group *g = hook_group(r);
+	struct sim_group *g = sim_api_group(r, 0, 50);
 	struct sim_hook *h = g ? find_hook(r, true, g->id) : NULL;
 	if (!h)
 		return;
@@ -449,6 +403,22 @@ static void set_str(char **dst, const char *v)
 	*dst = sim_strdup(v);
 }
 
+/* The commit :sha (a sha or a ref) of project p, or NULL after answering 404. */
+static struct sim_commit *commit_of(struct sim_req *r, struct sim_project *p)
+{
+	struct sim_commit *c = find_commit(p, sim_req_cap(r, 1));
+	if (!c)
+		sim_reply_message(r, 404, "404 Commit Not Found");
+	return c;
+}
+
+/* The commit :sha of project :id (Reporter), or NULL after answering 4xx; *p its project. */
+static struct sim_commit *api_commit(struct sim_req *r, struct sim_project **p)
+{
+	*p = sim_api_project(r, 0, 20);
+	return *p ? commit_of(r, *p) : NULL;
+}
+
 void sim_h_status_post(struct sim_req *r)
 {
 	struct sim *s = r->s;
@@ -459,11 +429,9 @@ void sim_h_status_post(struct sim_req *r)
 		sim_reply_message(r, 403, "403 Forbidden");
 		return;
 	}
-	struct sim_commit *c = find_commit(p, sim_req_cap(r, 1));
-	if (!c) {
-		sim_reply_message(r, 404, "404 Commit Not Found");
+	struct sim_commit *c = commit_of(r, p);
+	if (!c)
 		return;
-	}
 	const char *state = sim_param(r, "state");
 	static const char *states[] = {"pending", "running", "success", "failed", "canceled", "skipped", NULL};
 	if (!state) {
@@ -571,19 +539,8 @@ void sim_h_status_post(struct sim_req *r)
 		free(msg);
 		return;
 	}
-	if (!st) {
-		st = sim_xcalloc(1, sizeof(*st));
-		st->id = s->next_status_id++;
-		st->project_id = p->id;
-		st->pipeline_id = pl->id;
-		memcpy(st->sha, c->sha, sizeof(st->sha));
-		st->ref = sim_strdup(ref);
-		st->name = sim_strdup(name);
-		st->status = sim_strdup("created");
-		st->author = r->token->user;
-		st->created_at = sim_now_iso();
-		sim_vec_push(&s->statuses, st);
-	}
+	if (!st)
+		st = sim_status_add(s, p->id, pl->id, c->sha, ref, name, r->token->user);
 	if (description)
 		set_str(&st->description, description);
 	if (target_url)
@@ -620,14 +577,10 @@ static struct json_object *render_status_item(struct sim_req *r, void *item)
 void sim_h_statuses_list(struct sim_req *r)
 {
 	struct sim *s = r->s;
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	if (!p)
+	struct sim_project *p;
+	struct sim_commit *c = api_commit(r, &p);
+	if (!c)
 		return;
-	struct sim_commit *c = find_commit(p, sim_req_cap(r, 1));
-	if (!c) {
-		sim_reply_message(r, 404, "404 Commit Not Found");
-		return;
-	}
 	const char *ref = sim_param(r, "ref");
 	const char *name = sim_param(r, "name");
 	const char *stage = sim_param(r, "stage");
@@ -656,13 +609,8 @@ void sim_h_statuses_list(struct sim_req *r)
 		sim_vec_push(&v, st);
 	}
 	if (sort && strcmp(sort, "desc") == 0)
-		for (size_t i = 0; i < v.len / 2; i++) {
-			void *t = v.items[i];
-			v.items[i] = v.items[v.len - 1 - i];
-			v.items[v.len - 1 - i] = t;
-		}
+		sim_vec_reverse(&v);
 	sim_api_reply_page(r, &v, render_status_item);
-	free(v.items);
 }
 
 static struct json_object *render_commit(struct sim *s, struct sim_project *p, struct sim_commit *c)
@@ -686,22 +634,17 @@ static struct json_object *render_commit(struct sim *s, struct sim_project *p, s
 	json_object_object_add(o, "committer_email", json_object_new_string(s->root_user->email));
 	json_object_object_add(o, "committed_date", json_object_new_string(c->created_at));
 	json_object_object_add(o, "trailers", json_object_new_object());
-	char *w = sim_printf("%s/%s/-/commit/%s", s->instance_url, p->path_with_namespace, c->sha);
-	json_object_object_add(o, "web_url", json_object_new_string(w));
-	free(w);
+	json_object_object_add(o, "web_url",
+	                       sim_json_printf("%s/%s/-/commit/%s", s->instance_url, p->path_with_namespace, c->sha));
 	return o;
 }
 
 void sim_h_commit_get(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	if (!p)
+	struct sim_project *p;
+	struct sim_commit *c = api_commit(r, &p);
+	if (!c)
 		return;
-	struct sim_commit *c = find_commit(p, sim_req_cap(r, 1));
-	if (!c) {
-		sim_reply_message(r, 404, "404 Commit Not Found");
-		return;
-	}
 	struct json_object *o = render_commit(r->s, p, c);
 	struct sim_pipeline *pl = newest_pipeline(r->s, p->id, c->sha, NULL);
 	json_object_object_add(o, "last_pipeline", pl ? sim_render_pipeline(r->s, pl, false) : NULL);
@@ -716,14 +659,10 @@ static struct json_object *render_mr_item(struct sim_req *r, void *item)
 
 void sim_h_commit_mrs(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	if (!p)
+	struct sim_project *p;
+	struct sim_commit *c = api_commit(r, &p);
+	if (!c)
 		return;
-	struct sim_commit *c = find_commit(p, sim_req_cap(r, 1));
-	if (!c) {
-		sim_reply_message(r, 404, "404 Commit Not Found");
-		return;
-	}
 	const char *state = sim_param(r, "state");
 	struct sim_vec v = {0};
 	for (size_t i = 0; i < r->s->mrs.len; i++) {
@@ -735,7 +674,6 @@ void sim_h_commit_mrs(struct sim_req *r)
 			sim_vec_push(&v, m);
 	}
 	sim_api_reply_page(r, &v, render_mr_item);
-	free(v.items);
 }
 
 static struct json_object *render_pipeline_item(struct sim_req *r, void *item)
@@ -757,7 +695,6 @@ void sim_h_pipelines_list(struct sim_req *r)
 			sim_vec_push(&v, pl);
 	}
 	sim_api_reply_page(r, &v, render_pipeline_item);
-	free(v.items);
 }
 
 void sim_h_pipeline_get(struct sim_req *r)
@@ -776,10 +713,17 @@ void sim_h_pipeline_get(struct sim_req *r)
 
 /* --- merge requests -------------------------------------------------------------------------------------- */
 
-static struct sim_mr *find_mr(struct sim_req *r, struct sim_project *p)
+/* The merge request :merge_request_iid of project :id (Reporter), or NULL after answering 4xx; *p its project (NULL
+ * when that was refused). */
+static struct sim_mr *api_mr(struct sim_req *r, struct sim_project **p)
 {
 	int64_t iid = 0;
-	struct sim_mr *m = sim_parse_int64(sim_req_cap(r, 1), &iid) ? sim_mr_find(r->s, p->id, iid) : NULL;
+	struct sim_mr *m = NULL;
+	*p = sim_api_project(r, 0, 20);
+	if (!*p)
+		return NULL;
+	if (sim_parse_int64(sim_req_cap(r, 1), &iid))
+		m = sim_mr_find(r->s, (*p)->id, iid);
 	if (!m)
 		sim_reply_message(r, 404, "404 Not found");
 	return m;
@@ -806,13 +750,12 @@ void sim_h_mrs_list(struct sim_req *r)
 		sim_vec_push(&v, m);
 	}
 	sim_api_reply_page(r, &v, render_mr_item);
-	free(v.items);
 }
 
 void sim_h_mr_get(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	if (m)
 		sim_reply_json(r, 200, sim_render_mr(r->s, m, r->token));
 }
@@ -868,8 +811,8 @@ static struct limited_change *limited_changes(struct sim *s, const struct sim_mr
 
 void sim_h_mr_diffs(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	if (!m)
 		return;
 	size_t n = 0;
@@ -879,14 +822,13 @@ void sim_h_mr_diffs(struct sim_req *r)
 	for (size_t i = 0; i < n; i++)
 		sim_vec_push(&v, &lc[i]);
 	sim_api_reply_page(r, &v, render_change_item);
-	free(v.items);
 	free(lc);
 }
 
 void sim_h_mr_changes(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	if (!m)
 		return;
 	struct json_object *o = sim_render_mr(r->s, m, r->token);
@@ -904,8 +846,8 @@ void sim_h_mr_changes(struct sim_req *r)
 
 void sim_h_mr_pipelines(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	if (!m)
 		return;
 	struct sim_vec v = {0};
@@ -918,7 +860,6 @@ void sim_h_mr_pipelines(struct sim_req *r)
 			sim_vec_push(&v, pl);
 	}
 	sim_api_reply_page(r, &v, render_pipeline_item);
-	free(v.items);
 }
 
 /* --- notes ----------------------------------------------------------------------------------------------- */
@@ -961,8 +902,8 @@ static bool check_note_body(struct sim_req *r, const char **body_out)
 
 void sim_h_notes_list(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	if (!m)
 		return;
 	const char *sort = sim_param(r, "sort");
@@ -975,13 +916,12 @@ void sim_h_notes_list(struct sim_req *r)
 			sim_vec_push(&v, n);
 	}
 	sim_api_reply_page(r, &v, render_note_item);
-	free(v.items);
 }
 
 void sim_h_note_get(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	struct sim_note *n = m ? find_note(r, m) : NULL;
 	if (n)
 		sim_reply_json(r, 200, sim_render_note(r->s, n));
@@ -989,8 +929,8 @@ void sim_h_note_get(struct sim_req *r)
 
 void sim_h_note_add(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	const char *body = NULL;
 	if (!m)
 		return;
@@ -1017,8 +957,8 @@ void sim_h_note_add(struct sim_req *r)
 
 void sim_h_note_edit(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	struct sim_note *n = m ? find_note(r, m) : NULL;
 	const char *body = NULL;
 	if (!n)
@@ -1039,8 +979,8 @@ void sim_h_note_edit(struct sim_req *r)
 
 void sim_h_note_delete(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 20);
-	struct sim_mr *m = p ? find_mr(r, p) : NULL;
+	struct sim_project *p;
+	struct sim_mr *m = api_mr(r, &p);
 	struct sim_note *n = m ? find_note(r, m) : NULL;
 	if (!n)
 		return;
@@ -1161,9 +1101,9 @@ void sim_h_compare(struct sim_req *r)
 	json_object_object_add(o, "diffs", diffs);
 	json_object_object_add(o, "compare_timeout", json_object_new_boolean(overflow));
 	json_object_object_add(o, "compare_same_ref", json_object_new_boolean(a == b));
-	char *w = sim_printf("%s/%s/-/compare/%s...%s", r->s->instance_url, p->path_with_namespace, a->sha, b->sha);
-	json_object_object_add(o, "web_url", json_object_new_string(w));
-	free(w);
+	json_object_object_add(
+	    o, "web_url",
+	    sim_json_printf("%s/%s/-/compare/%s...%s", r->s->instance_url, p->path_with_namespace, a->sha, b->sha));
 	sim_reply_json(r, 200, o);
 }
 

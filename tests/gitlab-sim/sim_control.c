@@ -81,13 +81,7 @@ static const char *tier_name(int t)
 static void wait_deliveries(struct sim *s, struct json_object *ids, int timeout_ms)
 {
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	sim_deadline(timeout_ms, &deadline);
 	uint64_t gen = s->generation;
 	for (;;) {
 		if (gen != s->generation)
@@ -422,6 +416,17 @@ static bool parse_files(struct json_object *files, const char **err)
 	return true;
 }
 
+/* The request's "files" (NULL when absent and not required), or false after answering 400. */
+static bool files_param(struct sim_req *r, bool required, struct json_object **files)
+{
+	const char *err = "files is required";
+	*files = sim_param_json(r, "files");
+	if ((*files || !required) && parse_files(*files, &err))
+		return true;
+	sim_reply_error(r, 400, err);
+	return false;
+}
+
 /* A new tree: base with files (content null = delete) applied. */
 static void tree_apply(const struct sim_file *base, size_t nb, struct json_object *files, struct sim_file **out,
                        size_t *n_out)
@@ -469,16 +474,13 @@ static void c_project_add(struct sim_req *r)
 {
 	const char *ns_path = sim_param(r, "namespace");
 	const char *path = sim_param(r, "path");
-	const char *err = NULL;
 	if (!ns_path || !*ns_path || !path || !*path || strchr(path, '/')) {
 		sim_reply_error(r, 400, "namespace and path are required");
 		return;
 	}
-	struct json_object *files = sim_param_json(r, "files");
-	if (!parse_files(files, &err)) {
-		sim_reply_error(r, 400, err);
+	struct json_object *files;
+	if (!files_param(r, false, &files))
 		return;
-	}
 	char *pwn = sim_printf("%s/%s", ns_path, path);
 	bool exists = sim_project_by_path(r->s, pwn) != NULL;
 	free(pwn);
@@ -663,7 +665,6 @@ static void c_mr_open(struct sim_req *r)
 {
 	struct sim *s = r->s;
 	struct json_object *pidj = sim_param_json(r, "project_id");
-	const char *err = NULL;
 	struct sim_project *p = NULL;
 	if (pidj && json_object_is_type(pidj, json_type_int))
 		p = sim_project_by_id(s, json_object_get_int64(pidj));
@@ -673,11 +674,9 @@ static void c_mr_open(struct sim_req *r)
 		sim_reply_error(r, 404, "no such project (project_id)");
 		return;
 	}
-	struct json_object *files = sim_param_json(r, "files");
-	if (!parse_files(files, &err)) {
-		sim_reply_error(r, 400, err);
+	struct json_object *files;
+	if (!files_param(r, false, &files))
 		return;
-	}
 	const char *target = sim_param(r, "target_branch");
 	if (!target)
 		target = p->default_branch;
@@ -734,14 +733,9 @@ static void c_mr_push(struct sim_req *r)
 {
 	struct sim *s = r->s;
 	struct sim_mr *m = cap_mr(r);
-	const char *err = NULL;
-	if (!m)
+	struct json_object *files;
+	if (!m || !files_param(r, true, &files))
 		return;
-	struct json_object *files = sim_param_json(r, "files");
-	if (!files || !parse_files(files, &err)) {
-		sim_reply_error(r, 400, err ? err : "files is required");
-		return;
-	}
 	struct sim_project *p = sim_project_by_id(s, m->project_id);
 	struct sim_commit *prev = sim_project_commit(p, m->sha), *base = sim_project_commit(p, m->base_sha);
 	char oldrev[41];

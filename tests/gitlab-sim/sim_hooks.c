@@ -145,9 +145,7 @@ static struct json_object *mr_payload(struct sim *s, struct sim_mr *mr, const ch
 	json_object_object_add(lc, "message", json_object_new_string(c ? c->message : "Update files"));
 	json_object_object_add(lc, "title", json_object_new_string(c ? c->message : "Update files"));
 	json_object_object_add(lc, "timestamp", json_object_new_string(c ? c->created_at : mr->updated_at));
-	char *curl_ = sim_printf("%s/-/commit/%s", web, mr->sha);
-	json_object_object_add(lc, "url", json_object_new_string(curl_));
-	free(curl_);
+	json_object_object_add(lc, "url", sim_json_printf("%s/-/commit/%s", web, mr->sha));
 	struct json_object *au = json_object_new_object();
 	json_object_object_add(au, "name", json_object_new_string(mr->author->name));
 	json_object_object_add(au, "email", json_object_new_string(mr->author->email));
@@ -236,6 +234,15 @@ static struct sim_delivery *queue_delivery(struct sim *s, struct sim_hook *h, co
 	return d;
 }
 
+/* One event delivered to h (queue_delivery, with no idempotency key of its own); its id added to ids when given. */
+static void deliver_event(struct sim *s, struct sim_hook *h, const char *event, const char *event_name,
+                          const char *body, const char *event_uuid, struct json_object *ids)
+{
+	struct sim_delivery *d = queue_delivery(s, h, event, event_name, body, NULL, event_uuid, 0);
+	if (ids)
+		json_object_array_add(ids, json_object_new_int64(d->id));
+}
+
 static bool hook_flag(const struct sim_hook *h, const char *flag)
 {
 	struct json_object *v = NULL;
@@ -267,10 +274,7 @@ void sim_hooks_fire_mr(struct sim *s, struct sim_mr *mr, const char *action, con
 		bool match = h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id;
 		if (!match)
 			continue;
-		struct sim_delivery *d =
-		    queue_delivery(s, h, "Merge Request Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Merge Request Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_name);
 	free(event_uuid);
@@ -317,9 +321,7 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
 		if (!h->group_hook || !hook_executable(h) || !hook_flag(h, "project_events") ||
 		    !group_hook_reaches(s, h, p))
 			continue;
-		struct sim_delivery *d = queue_delivery(s, h, "Project Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Project Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_uuid);
 	json_object_put(o);
@@ -350,9 +352,9 @@ void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json
 	json_object_object_add(a, "duration", NULL);
 	json_object_object_add(a, "queued_duration", NULL);
 	json_object_object_add(a, "variables", json_object_new_array());
-	char *url = sim_printf("%s/%s/-/pipelines/%lld", s->instance_url, p->path_with_namespace, (long long)pl->id);
-	json_object_object_add(a, "url", json_object_new_string(url));
-	free(url);
+	json_object_object_add(
+	    a, "url",
+	    sim_json_printf("%s/%s/-/pipelines/%lld", s->instance_url, p->path_with_namespace, (long long)pl->id));
 	json_object_object_add(o, "object_attributes", a);
 	struct sim_mr *mr = pl->mr_iid ? sim_mr_find(s, p->id, pl->mr_iid) : NULL;
 	if (mr) {
@@ -365,10 +367,9 @@ void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json
 		json_object_object_add(m, "target_branch", json_object_new_string(mr->target_branch));
 		json_object_object_add(m, "target_project_id", json_object_new_int64(p->id));
 		json_object_object_add(m, "state", json_object_new_string(mr->state));
-		char *mu = sim_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p->path_with_namespace,
-		                      (long long)mr->iid);
-		json_object_object_add(m, "url", json_object_new_string(mu));
-		free(mu);
+		json_object_object_add(m, "url",
+		                       sim_json_printf("%s/%s/-/merge_requests/%lld", s->instance_url,
+		                                       p->path_with_namespace, (long long)mr->iid));
 		json_object_object_add(o, "merge_request", m);
 	} else {
 		json_object_object_add(o, "merge_request", NULL);
@@ -392,9 +393,7 @@ void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json
 			continue;
 		if (!(h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id))
 			continue;
-		struct sim_delivery *d = queue_delivery(s, h, "Pipeline Hook", event_name, body, NULL, event_uuid, 0);
-		if (ids_out)
-			json_object_array_add(ids_out, json_object_new_int64(d->id));
+		deliver_event(s, h, "Pipeline Hook", event_name, body, event_uuid, ids_out);
 	}
 	free(event_name);
 	free(event_uuid);
@@ -411,9 +410,7 @@ struct sim_delivery *sim_hooks_fire_push_sample_to(struct sim *s, struct sim_hoo
 	json_object_object_add(
 	    o, "before", json_object_new_string(c->parent[0] ? c->parent : "0000000000000000000000000000000000000000"));
 	json_object_object_add(o, "after", json_object_new_string(c->sha));
-	char *ref = sim_printf("refs/heads/%s", p->default_branch);
-	json_object_object_add(o, "ref", json_object_new_string(ref));
-	free(ref);
+	json_object_object_add(o, "ref", sim_json_printf("refs/heads/%s", p->default_branch));
 	json_object_object_add(o, "checkout_sha", json_object_new_string(c->sha));
 	json_object_object_add(o, "user_id", json_object_new_int64(s->root_user->id));
 	json_object_object_add(o, "user_name", json_object_new_string(s->root_user->name));
@@ -435,13 +432,7 @@ struct sim_delivery *sim_hooks_fire_push_sample_to(struct sim *s, struct sim_hoo
 void sim_hooks_wait(struct sim *s, int64_t delivery_id, int timeout_ms)
 {
 	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
-	}
+	sim_deadline(timeout_ms, &deadline);
 	uint64_t gen = s->generation;
 	for (;;) {
 		struct sim_delivery *d = sim_delivery_by_id(s, delivery_id);

@@ -179,23 +179,7 @@ static void rate_check(struct sim *s, const char *key, struct rate_decision *d)
 	memset(d, 0, sizeof(*d));
 	if (s->faults.rate_limit_per_minute <= 0)
 		return;
-	struct sim_rate_bucket *b = NULL;
-	for (size_t i = 0; i < s->rate_buckets.len && !b; i++) {
-		struct sim_rate_bucket *k = s->rate_buckets.items[i];
-		if (strcmp(k->key, key) == 0)
-			b = k;
-	}
-	if (!b) {
-		b = sim_xcalloc(1, sizeof(*b));
-		b->key = sim_strdup(key);
-		sim_vec_push(&s->rate_buckets, b);
-	}
-	time_t now = time(NULL);
-	if (!b->window_start || now >= b->window_start + 60) {
-		b->window_start = now;
-		b->count = 0;
-	}
-	b->count++;
+	struct sim_rate_bucket *b = sim_rate_count(&s->rate_buckets, key);
 	d->limited_on = true;
 	d->limit = s->faults.rate_limit_per_minute;
 	d->observed = b->count;

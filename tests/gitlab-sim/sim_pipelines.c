@@ -38,18 +38,8 @@ static void set_ci_status(struct sim *s, struct sim_pipeline *pl, const char *st
                           struct json_object *ids)
 {
 	struct sim_status *st = ci_job(s, pl);
-	if (!st) {
-		st = sim_xcalloc(1, sizeof(*st));
-		st->id = s->next_status_id++;
-		st->project_id = pl->project_id;
-		st->pipeline_id = pl->id;
-		memcpy(st->sha, pl->sha, sizeof(st->sha));
-		st->ref = sim_strdup(pl->ref);
-		st->name = sim_strdup(CI_JOB);
-		st->author = s->root_user;
-		st->created_at = sim_now_iso();
-		sim_vec_push(&s->statuses, st);
-	}
+	if (!st)
+		st = sim_status_add(s, pl->project_id, pl->id, pl->sha, pl->ref, CI_JOB, s->root_user);
 	free(st->status);
 	st->status = sim_strdup(status);
 	char before[32];

@@ -12,6 +12,7 @@
 
 #include "sim_strict.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -140,6 +141,17 @@ struct json_object *sim_json_str_or_null(const char *s)
 	return s ? json_object_new_string(s) : NULL;
 }
 
+struct json_object *sim_json_printf(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	char *s = sim_vprintf(fmt, ap);
+	va_end(ap);
+	struct json_object *o = json_object_new_string(s);
+	free(s);
+	return o;
+}
+
 #define ADD(o, k, v) json_object_object_add((o), (k), (v))
 #define STR(s)       sim_json_str_or_null(s)
 #define INT(i)       json_object_new_int64(i)
@@ -172,9 +184,7 @@ struct json_object *sim_render_user_basic(const struct sim *s, const struct sim_
 	ADD(o, "locked", BOOL(false));
 	ADD(o, "avatar_url", NULL);
 	ADD(o, "web_url", json_object_new_string_len("", 0));
-	char *w = sim_printf("%s/%s", s->instance_url, u->username);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url", sim_json_printf("%s/%s", s->instance_url, u->username));
 	return o;
 }
 
@@ -185,9 +195,7 @@ struct json_object *sim_render_user_self(const struct sim *s, const struct sim_u
 	ADD(o, "username", STR(u->username));
 	ADD(o, "email", STR(u->email));
 	ADD(o, "name", STR(u->name));
-	char *w = sim_printf("%s/%s", s->instance_url, u->username);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url", sim_json_printf("%s/%s", s->instance_url, u->username));
 	ADD(o, "created_at", STR(u->created_at));
 	ADD(o, "public_email", NULL);
 	ADD(o, "commit_email", STR(u->email));
@@ -236,9 +244,7 @@ struct json_object *sim_render_group(const struct sim *s, const struct sim_group
 	ADD(o, "path", STR(g->path));
 	ADD(o, "description", STR(g->description));
 	ADD(o, "visibility", STR(g->visibility));
-	char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url", sim_json_printf("%s/groups/%s", s->instance_url, g->full_path));
 	char *fn = full_name(g);
 	ADD(o, "full_name", STR(fn));
 	free(fn);
@@ -259,9 +265,7 @@ struct json_object *sim_render_namespace(const struct sim *s, const struct sim_g
 	ADD(o, "full_path", STR(g->full_path));
 	ADD(o, "parent_id", g->parent ? INT(g->parent->id) : NULL);
 	ADD(o, "avatar_url", NULL);
-	char *w = sim_printf("%s/groups/%s", s->instance_url, g->full_path);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url", sim_json_printf("%s/groups/%s", s->instance_url, g->full_path));
 	return o;
 }
 
@@ -317,19 +321,12 @@ struct json_object *sim_render_project(const struct sim *s, const struct sim_pro
 		ADD(o, "tag_list", json_object_new_array());
 		ADD(o, "topics", json_object_new_array());
 	}
-	char *u = sim_printf("git@%s:%s.git", host, p->path_with_namespace);
-	ADD(o, "ssh_url_to_repo", STR(u));
-	free(u);
-	u = sim_printf("%s/%s.git", base, p->path_with_namespace);
-	ADD(o, "http_url_to_repo", STR(u));
-	free(u);
-	u = sim_printf("%s/%s", base, p->path_with_namespace);
-	ADD(o, "web_url", STR(u));
-	free(u);
+	ADD(o, "ssh_url_to_repo", sim_json_printf("git@%s:%s.git", host, p->path_with_namespace));
+	ADD(o, "http_url_to_repo", sim_json_printf("%s/%s.git", base, p->path_with_namespace));
+	ADD(o, "web_url", sim_json_printf("%s/%s", base, p->path_with_namespace));
 	if (view != SIM_PROJECT_SIMPLE) {
-		u = sim_printf("%s/%s/-/blob/%s/README.md", base, p->path_with_namespace, p->default_branch);
-		ADD(o, "readme_url", STR(u));
-		free(u);
+		ADD(o, "readme_url",
+		    sim_json_printf("%s/%s/-/blob/%s/README.md", base, p->path_with_namespace, p->default_branch));
 	}
 	ADD(o, "avatar_url", NULL);
 	if (view == SIM_PROJECT_SIMPLE) {
@@ -341,26 +338,21 @@ struct json_object *sim_render_project(const struct sim *s, const struct sim_pro
 	if (view == SIM_PROJECT_SIMPLE)
 		return o;
 
-	char *desc_html =
-	    sim_printf("<p dir=\"auto\">%s</p>", json_object_get_string(json_object_object_get(o, "description")));
-	ADD(o, "description_html", STR(desc_html));
-	free(desc_html);
+	ADD(o, "description_html",
+	    sim_json_printf("<p dir=\"auto\">%s</p>",
+	                    json_object_get_string(json_object_object_get(o, "description"))));
 	ADD(o, "updated_at", STR(p->last_activity_at));
-	u = sim_printf("%s/%s", host, p->path_with_namespace);
-	char *reg = sim_printf("registry.%s", u);
-	ADD(o, "container_registry_image_prefix", STR(reg));
-	free(reg);
-	free(u);
+	ADD(o, "container_registry_image_prefix", sim_json_printf("registry.%s/%s", host, p->path_with_namespace));
 	struct json_object *links = json_object_new_object();
 	static const char *link_names[] = {"issues", "merge_requests", "repo_branches", "labels",
 	                                   "events", "members",        "cluster_agents"};
-	u = sim_printf("%s/api/v4/projects/%lld", base, (long long)p->id);
+	char *u = sim_printf("%s/api/v4/projects/%lld", base, (long long)p->id);
 	ADD(links, "self", STR(u));
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
-		char *l = sim_printf(
-		    "%s/%s", u, strcmp(link_names[i], "repo_branches") == 0 ? "repository/branches" : link_names[i]);
-		ADD(links, link_names[i], STR(l));
-		free(l);
+		ADD(links, link_names[i],
+		    sim_json_printf("%s/%s", u,
+		                    strcmp(link_names[i], "repo_branches") == 0 ? "repository/branches"
+		                                                                : link_names[i]));
 	}
 	free(u);
 	ADD(o, "_links", links);
@@ -443,10 +435,9 @@ struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pi
 	ADD(o, "created_at", STR(pl->created_at));
 	ADD(o, "updated_at", STR(pl->updated_at));
 	const struct sim_project *p = sim_project_by_id((struct sim *)s, pl->project_id);
-	char *w = sim_printf("%s/%s/-/pipelines/%lld", s->instance_url, p ? p->path_with_namespace : "unknown",
-	                     (long long)pl->id);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url",
+	    sim_json_printf("%s/%s/-/pipelines/%lld", s->instance_url, p ? p->path_with_namespace : "unknown",
+	                    (long long)pl->id));
 	if (detail) {
 		ADD(o, "before_sha", STR("0000000000000000000000000000000000000000"));
 		ADD(o, "tag", BOOL(false));
@@ -459,9 +450,7 @@ struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pi
 		ADD(o, "queued_duration", NULL);
 		ADD(o, "coverage", NULL);
 		struct json_object *ds = json_object_new_object();
-		char *icon = sim_printf("status_%s", pl->status);
-		ADD(ds, "icon", STR(icon));
-		free(icon);
+		ADD(ds, "icon", sim_json_printf("status_%s", pl->status));
 		ADD(ds, "text", STR(pl->status));
 		ADD(ds, "label", STR(pl->status));
 		ADD(ds, "group", STR(pl->status));
@@ -529,14 +518,11 @@ struct json_object *sim_render_mr(struct sim *s, const struct sim_mr *mr, const 
 	struct json_object *refs = json_object_new_object();
 	ADD(refs, "short", STR(ref));
 	ADD(refs, "relative", STR(ref));
-	char *full = sim_printf("%s%s", p ? p->path_with_namespace : "", ref);
-	ADD(refs, "full", STR(full));
-	free(full);
+	ADD(refs, "full", sim_json_printf("%s%s", p ? p->path_with_namespace : "", ref));
 	ADD(o, "references", refs);
-	char *w = sim_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p ? p->path_with_namespace : "",
-	                     (long long)mr->iid);
-	ADD(o, "web_url", STR(w));
-	free(w);
+	ADD(o, "web_url",
+	    sim_json_printf("%s/%s/-/merge_requests/%lld", s->instance_url, p ? p->path_with_namespace : "",
+	                    (long long)mr->iid));
 	char *cnt = sim_strict_changes_count(s, mr); /* "1000+" past GitLab's diff limits */
 	ADD(o, "changes_count", STR(cnt));
 	free(cnt);

@@ -40,5 +40,7 @@ struct json_object *sim_project_setting(const struct sim_project *p, const char 
 
 /* Small helpers. */
 struct json_object *sim_json_str_or_null(const char *s);
+/* A new JSON string formatted as by sim_printf. */
+struct json_object *sim_json_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 #endif

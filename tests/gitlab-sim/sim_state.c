@@ -53,17 +53,24 @@ char *sim_strndup(const char *s, size_t n)
 	return d;
 }
 
+char *sim_vprintf(const char *fmt, va_list ap)
+{
+	va_list again;
+	va_copy(again, ap);
+	int n = vsnprintf(NULL, 0, fmt, ap);
+	if (n < 0)
+		n = 0;
+	char *buf = sim_xmalloc((size_t)n + 1);
+	vsnprintf(buf, (size_t)n + 1, fmt, again);
+	va_end(again);
+	return buf;
+}
+
 char *sim_printf(const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		n = 0;
-	char *buf = sim_xmalloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(buf, (size_t)n + 1, fmt, ap);
+	char *buf = sim_vprintf(fmt, ap);
 	va_end(ap);
 	return buf;
 }
@@ -80,6 +87,48 @@ bool sim_vec_push(struct sim_vec *v, void *item)
 	}
 	v->items[v->len++] = item;
 	return true;
+}
+
+void sim_vec_reverse(struct sim_vec *v)
+{
+	for (size_t i = 0; i < v->len / 2; i++) {
+		void *t = v->items[i];
+		v->items[i] = v->items[v->len - 1 - i];
+		v->items[v->len - 1 - i] = t;
+	}
+}
+
+struct sim_rate_bucket *sim_rate_count(struct sim_vec *buckets, const char *key)
+{
+	struct sim_rate_bucket *b = NULL;
+	for (size_t i = 0; i < buckets->len && !b; i++) {
+		struct sim_rate_bucket *k = buckets->items[i];
+		if (strcmp(k->key, key) == 0)
+			b = k;
+	}
+	if (!b) {
+		b = sim_xcalloc(1, sizeof(*b));
+		b->key = sim_strdup(key);
+		sim_vec_push(buckets, b);
+	}
+	time_t now = time(NULL);
+	if (!b->window_start || now >= b->window_start + 60) {
+		b->window_start = now;
+		b->count = 0;
+	}
+	b->count++;
+	return b;
+}
+
+void sim_deadline(int timeout_ms, struct timespec *out)
+{
+	clock_gettime(CLOCK_REALTIME, out);
+	out->tv_sec += timeout_ms / 1000;
+	out->tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (out->tv_nsec >= 1000000000L) {
+		out->tv_sec++;
+		out->tv_nsec -= 1000000000L;
+	}
 }
 
 void sim_iso_time(time_t t, char out[32])
@@ -194,49 +243,39 @@ static void free_vec(struct sim_vec *v, void (*fn)(void *))
 	memset(v, 0, sizeof(*v));
 }
 
+/* free() each pointer of a destructor's list of owned members (strings, arrays, the struct itself last). */
+static void free_each(void *const ptrs[], size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(ptrs[i]);
+}
+#define FREE_EACH(...) free_each((void *const[]){__VA_ARGS__}, sizeof((void *[]){__VA_ARGS__}) / sizeof(void *))
+
 static void user_free(void *p)
 {
 	struct sim_user *u = p;
-	free(u->username);
-	free(u->name);
-	free(u->email);
-	free(u->created_at);
-	free(u);
+	FREE_EACH(u->username, u->name, u->email, u->created_at, u);
 }
 
 static void token_free(void *p)
 {
 	struct sim_token *t = p;
-	free(t->token);
-	free(t->name);
-	free(t->description);
-	free(t->expires_at);
+	FREE_EACH(t->token, t->name, t->description, t->expires_at);
 	for (size_t i = 0; i < t->n_access; i++)
 		free(t->access[i].path);
-	free(t->access);
-	free(t->created_at);
-	free(t->last_used_at);
-	free(t);
+	FREE_EACH(t->access, t->created_at, t->last_used_at, t);
 }
 
 static void group_free(void *p)
 {
 	struct sim_group *g = p;
-	free(g->name);
-	free(g->path);
-	free(g->full_path);
-	free(g->description);
-	free(g->visibility);
-	free(g->created_at);
-	free(g);
+	FREE_EACH(g->name, g->path, g->full_path, g->description, g->visibility, g->created_at, g);
 }
 
 static void commit_free(void *p)
 {
 	struct sim_commit *c = p;
-	free(c->ref);
-	free(c->message);
-	free(c->created_at);
+	FREE_EACH(c->ref, c->message, c->created_at);
 	free_files(c->files, c->n_files);
 	free(c);
 }
@@ -244,102 +283,64 @@ static void commit_free(void *p)
 static void project_free(void *p)
 {
 	struct sim_project *pr = p;
-	free(pr->name);
-	free(pr->path);
-	free(pr->path_with_namespace);
-	free(pr->description);
-	free(pr->default_branch);
-	free(pr->visibility);
-	free(pr->marked_for_deletion_on);
-	free(pr->created_at);
-	free(pr->last_activity_at);
+	FREE_EACH(pr->name, pr->path, pr->path_with_namespace, pr->description, pr->default_branch, pr->visibility,
+	          pr->marked_for_deletion_on, pr->created_at, pr->last_activity_at);
 	json_object_put(pr->settings);
 	free_vec(&pr->commits, commit_free);
 	free(pr);
 }
 
-static void hook_free(void *p)
+void sim_hook_free(struct sim_hook *h)
 {
-	struct sim_hook *h = p;
-	free(h->url);
-	free(h->token);
 	json_object_put(h->attrs);
 	json_object_put(h->headers);
 	json_object_put(h->url_vars);
-	free(h->created_at);
-	free(h->alert_status);
-	free(h);
+	FREE_EACH(h->url, h->token, h->created_at, h->alert_status, h);
+}
+
+static void hook_free(void *p)
+{
+	sim_hook_free(p);
 }
 
 static void pipeline_free(void *p)
 {
 	struct sim_pipeline *pl = p;
-	free(pl->ref);
-	free(pl->status);
-	free(pl->source);
-	free(pl->created_at);
-	free(pl->updated_at);
-	free(pl);
+	FREE_EACH(pl->ref, pl->status, pl->source, pl->created_at, pl->updated_at, pl);
 }
 
 static void status_free(void *p)
 {
 	struct sim_status *st = p;
-	free(st->ref);
-	free(st->name);
-	free(st->status);
-	free(st->description);
-	free(st->target_url);
-	free(st->created_at);
-	free(st->started_at);
-	free(st->finished_at);
-	free(st);
+	FREE_EACH(st->ref, st->name, st->status, st->description, st->target_url, st->created_at, st->started_at,
+	          st->finished_at, st);
 }
 
 static void mr_free(void *p)
 {
 	struct sim_mr *m = p;
-	free(m->title);
-	free(m->description);
-	free(m->source_branch);
-	free(m->target_branch);
-	free(m->state);
+	FREE_EACH(m->title, m->description, m->source_branch, m->target_branch, m->state);
 	for (size_t i = 0; i < m->n_changes; i++) {
 		free(m->changes[i].path);
 		free(m->changes[i].old_content);
 		free(m->changes[i].new_content);
 	}
-	free(m->changes);
-	free(m->created_at);
-	free(m->updated_at);
-	free(m->closed_at);
-	free(m);
+	FREE_EACH(m->changes, m->created_at, m->updated_at, m->closed_at, m);
 }
 
 static void note_free(void *p)
 {
 	struct sim_note *n = p;
-	free(n->body);
 	json_object_put(n->quick_actions);
-	free(n->created_at);
-	free(n->updated_at);
-	free(n);
+	FREE_EACH(n->body, n->created_at, n->updated_at, n);
 }
 
 static void delivery_free(void *p)
 {
 	struct sim_delivery *d = p;
-	free(d->event);
-	free(d->event_name);
-	free(d->idempotency_key);
-	free(d->event_uuid);
-	free(d->webhook_uuid);
-	free(d->body);
-	free(d->url);
 	json_object_put(d->headers);
-	free(d->error);
-	free(d->created_at);
-	free(d);
+	FREE_EACH(d->event, d->event_name, d->idempotency_key, d->event_uuid, d->webhook_uuid, d->body, d->url,
+	          d->error, d->created_at, d);
 }
 
 static void script_free(void *p)
@@ -349,10 +350,7 @@ static void script_free(void *p)
 		free(sc->steps[i].body);
 		json_object_put(sc->steps[i].headers);
 	}
-	free(sc->steps);
-	free(sc->method);
-	free(sc->path);
-	free(sc);
+	FREE_EACH(sc->steps, sc->method, sc->path, sc);
 }
 
 static void bucket_free(void *p)
@@ -382,15 +380,11 @@ void sim_state_clear(struct sim *s)
 	json_object_put(s->counters);
 	s->counters = json_object_new_object();
 	s->counter_total = s->counter_writes = 0;
-	s->next_user_id = 1;
-	s->next_token_id = 1;
-	s->next_group_id = 1;
-	s->next_hook_id = 1;
-	s->next_pipeline_id = 1;
-	s->next_status_id = 1;
-	s->next_mr_id = 1;
-	s->next_note_id = 1;
-	s->next_delivery_id = 1;
+	int64_t *const counters[] = {&s->next_user_id, &s->next_token_id,    &s->next_group_id,
+	                             &s->next_hook_id, &s->next_pipeline_id, &s->next_status_id,
+	                             &s->next_mr_id,   &s->next_note_id,     &s->next_delivery_id};
+	for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+		*counters[i] = 1; /* ids start at 1, as GitLab's */
 	s->sha_counter = 0;
 	s->generation++;
 	memset(&s->faults, 0, sizeof(s->faults));
@@ -787,6 +781,23 @@ struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id)
 		return NULL;
 	struct sim_hook *h = s->hooks.items[id - 1];
 	return h->removed ? NULL : h;
+}
+
+struct sim_status *sim_status_add(struct sim *s, int64_t project_id, int64_t pipeline_id, const char *sha,
+                                  const char *ref, const char *name, struct sim_user *author)
+{
+	struct sim_status *st = sim_xcalloc(1, sizeof(*st));
+	st->id = s->next_status_id++;
+	st->project_id = project_id;
+	st->pipeline_id = pipeline_id;
+	snprintf(st->sha, sizeof(st->sha), "%s", sha);
+	st->ref = sim_strdup(ref);
+	st->name = sim_strdup(name);
+	st->status = sim_strdup("created");
+	st->author = author;
+	st->created_at = sim_now_iso();
+	sim_vec_push(&s->statuses, st);
+	return st;
 }
 
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id)

@@ -17,6 +17,7 @@
 
 #include <json-c/json.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -327,11 +328,16 @@ void sim_state_clear(struct sim *s); /* back to an empty world (no tokens, no gr
 
 /* Vectors. sim_vec_push takes ownership of nothing; the caller frees items. Returns false on OOM. */
 bool sim_vec_push(struct sim_vec *v, void *item);
+void sim_vec_reverse(struct sim_vec *v); /* in place: GitLab's sort=desc over an ascending list */
+/* Count one request against key's bucket in buckets (a vector of struct sim_rate_bucket, created on first use) in
+ * fixed one-minute windows, as Rack::Attack's throttles count; returns the bucket. */
+struct sim_rate_bucket *sim_rate_count(struct sim_vec *buckets, const char *key);
 
 /* Strings, times, ids. sim_strdup(NULL) is NULL; aborts on OOM (a test double need not limp on). */
 char *sim_strdup(const char *s);
 char *sim_strndup(const char *s, size_t n);
 char *sim_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2))); /* owned result */
+char *sim_vprintf(const char *fmt, va_list ap);                               /* owned result */
 void *sim_xmalloc(size_t n);
 void *sim_xcalloc(size_t n, size_t size);
 void sim_iso_time(time_t t, char out[32]);     /* 2024-01-01T00:00:00.000Z */
@@ -343,6 +349,8 @@ void sim_sha_for(uint64_t seed, char out[41]); /* deterministic from a seed */
 char *sim_new_uuid(struct sim *s);             /* owned, RFC 4122 shaped */
 double sim_random(struct sim *s);              /* [0,1) */
 bool sim_parse_int64(const char *str, int64_t *out);
+/* CLOCK_REALTIME now + timeout_ms: the deadline of a pthread_cond_timedwait. */
+void sim_deadline(int timeout_ms, struct timespec *out);
 
 /* Users and tokens. */
 struct sim_user *sim_user_get_or_add(struct sim *s, const char *username, const char *name, bool bot);
@@ -380,7 +388,11 @@ long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int f
 
 /* Hooks, pipelines, MRs, notes. */
 struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id);
+void sim_hook_free(struct sim_hook *h); /* a hook never pushed into s->hooks (s->hooks' own are freed by clear) */
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id);
+/* A new commit status (state "created", the next id) in a pipeline, recorded in s->statuses, which owns it. */
+struct sim_status *sim_status_add(struct sim *s, int64_t project_id, int64_t pipeline_id, const char *sha,
+                                  const char *ref, const char *name, struct sim_user *author);
 struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid);
 struct sim_note *sim_note_by_id(struct sim *s, int64_t id);
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr);

@@ -194,23 +194,7 @@ static bool over_limit(struct sim *s, const char *key, int per_minute)
 {
 	if (per_minute <= 0)
 		return false;
-	struct sim_rate_bucket *b = NULL;
-	for (size_t i = 0; i < s->endpoint_buckets.len && !b; i++) {
-		struct sim_rate_bucket *k = s->endpoint_buckets.items[i];
-		if (strcmp(k->key, key) == 0)
-			b = k;
-	}
-	if (!b) {
-		b = sim_xcalloc(1, sizeof(*b));
-		b->key = sim_strdup(key);
-		sim_vec_push(&s->endpoint_buckets, b);
-	}
-	time_t now = time(NULL);
-	if (!b->window_start || now >= b->window_start + 60) {
-		b->window_start = now;
-		b->count = 0;
-	}
-	b->count++;
+	struct sim_rate_bucket *b = sim_rate_count(&s->endpoint_buckets, key);
 	return b->count > per_minute;
 }
 

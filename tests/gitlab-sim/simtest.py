@@ -63,6 +63,21 @@ def eq(a, b, what=""):
     assert a == b, f"{what}: {a!r} != {b!r}"
 
 
+def fresh_world(sim, admin, projects, depth=1, fanout=2, tier=None, root="acme"):
+    """Reset the simulator to an admin token (admin) and one seeded group; returns the admin's client."""
+    sim.reset()
+    sim.add_token(admin, admin=True)
+    sim.seed(root, projects, depth=depth, fanout=fanout, tier=tier)
+    return sim.client(admin)
+
+
+def first_project(c, group="acme"):
+    """The group's project with the lowest id, subgroups included (GET /groups/:id/projects, 200)."""
+    r = c.get(f"/api/v4/groups/{group}/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1")
+    eq(r.status, 200, "list")
+    return r.json()[0]
+
+
 class Receiver:
     """A webhook receiver on a free port: records every POST; answers `status` (changeable)."""
 

@@ -7,7 +7,7 @@ import urllib.parse
 
 from harness import run
 from sim import Sim
-from simtest import assert_shape, eq, fixture
+from simtest import assert_shape, eq, first_project as first_of, fixture
 
 sim = Sim("sim_api")
 ADMIN = "glpat-admin-token-000000"
@@ -25,9 +25,7 @@ admin = sim.client(ADMIN)
 
 
 def first_project():
-    r = admin.get("/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1")
-    eq(r.status, 200, "list")
-    return r.json()[0]
+    return first_of(admin)
 
 
 # --- auth and scopes -----------------------------------------------------------------------------------------

@@ -5,17 +5,14 @@ import time
 
 from harness import run
 from sim import Sim
-from simtest import eq
+from simtest import eq, fresh_world
 
 sim = Sim("sim_faults")
 ADMIN = "glpat-admin-faults"
 
 
 def fresh():
-    sim.reset()
-    sim.add_token(ADMIN, admin=True)
-    sim.seed("acme", 10, depth=1, fanout=2)
-    return sim.client(ADMIN)
+    return fresh_world(sim, ADMIN, 10)
 
 
 def test_rate_limit_headers_and_429():

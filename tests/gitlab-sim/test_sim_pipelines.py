@@ -6,29 +6,17 @@ import time
 
 from harness import run
 from sim import Sim
-from simtest import Receiver, eq
+from simtest import Receiver, eq, first_project, fresh_world
 
 sim = Sim("sim_pipelines")
 ADMIN = "glpat-admin-pipes"
 
 
 def fresh():
-    sim.reset()
-    sim.add_token(ADMIN, admin=True)
-    sim.seed("acme", 4, depth=1, fanout=1, tier="premium")
-    c = sim.client(ADMIN)
-    p = c.get("/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1").json()[0]
+    c = fresh_world(sim, ADMIN, 4, fanout=1, tier="premium")
+    p = first_project(c)
     eq(c.put(f"/api/v4/projects/{p['id']}", {"only_allow_merge_if_pipeline_succeeds": True}).status, 200, "setting")
     return c, p["id"]
-
-
-def pipeline(pid, iid, kind="branch", status="running"):
-    return sim._call("POST", "/__sim/pipelines", {"project_id": pid, "iid": iid, "kind": kind, "status": status,
-                                                  "wait": True})
-
-
-def set_ci(pipeline_id, status):
-    return sim._call("POST", f"/__sim/pipelines/{pipeline_id}", {"status": status, "wait": True})
 
 
 def status(c, pid, sha, state, **kw):
@@ -63,7 +51,7 @@ def test_status_before_ci_lands_in_a_pipeline_the_merge_check_ignores():
     ext = mr_get(c, pid, mr["iid"])["head_pipeline"]
     eq((ext["source"], ext["status"]), ("external", "failed"), "external pipeline is head")
     eq(merge(c, pid, mr["iid"]).status, 405, "failed head pipeline blocks")
-    ci = pipeline(pid, mr["iid"], "branch", "success")
+    ci = sim.ci_pipeline(pid, mr["iid"], "branch", "success")
     hp = mr_get(c, pid, mr["iid"])["head_pipeline"]
     eq((hp["id"], hp["status"]), (ci["id"], "success"), "the newer CI pipeline is the head pipeline")
     r = merge(c, pid, mr["iid"])
@@ -73,11 +61,11 @@ def test_status_before_ci_lands_in_a_pipeline_the_merge_check_ignores():
 def test_status_with_pipeline_id_joins_the_ci_pipeline():
     c, pid = fresh()
     mr = sim.open_mr(pid, [{"path": "a", "content": "2\n"}], notify=False)
-    ci = pipeline(pid, mr["iid"], "detached", "running")
+    ci = sim.ci_pipeline(pid, mr["iid"], "detached", "running")
     eq(merge_status(c, pid, mr["iid"]), "ci_still_running", "running")
     r = status(c, pid, mr["sha"], "failed", pipeline_id=ci["id"])
     eq(r.status, 201, "joined")
-    set_ci(ci["id"], "success")
+    sim.set_pipeline(ci["id"], "success")
     hp = mr_get(c, pid, mr["iid"])["head_pipeline"]
     eq((hp["id"], hp["status"]), (ci["id"], "failed"), "a failed job fails the pipeline")
     eq(merge(c, pid, mr["iid"]).status, 405, "blocked")
@@ -89,7 +77,7 @@ def test_status_with_pipeline_id_joins_the_ci_pipeline():
 def test_merged_results_pipeline():
     c, pid = fresh()
     mr = sim.open_mr(pid, [{"path": "a", "content": "3\n"}], notify=False)
-    mrp = pipeline(pid, mr["iid"], "merged_results", "success")
+    mrp = sim.ci_pipeline(pid, mr["iid"], "merged_results", "success")
     assert mrp["sha"] != mr["sha"] and mrp["source_sha"] == mr["sha"], mrp
     eq(mrp["ref"], f"refs/merge-requests/{mr['iid']}/merge", "ref")
     hp = mr_get(c, pid, mr["iid"])["head_pipeline"]
@@ -111,7 +99,7 @@ def test_pipeline_events():
     c.post(f"/api/v4/projects/{pid}/hooks", {"url": rx.url, "token": "t", "pipeline_events": True,
                                             "push_events": False})
     mr = sim.open_mr(pid, [{"path": "a", "content": "4\n"}], notify=False)
-    ci = pipeline(pid, mr["iid"], "detached", "running")
+    ci = sim.ci_pipeline(pid, mr["iid"], "detached", "running")
     eq(len(ci["deliveries"]), 1, "created pipeline fires")
     got = rx.received()[-1]
     eq(got["headers"]["X-Gitlab-Event"], "Pipeline Hook", "header")
@@ -132,7 +120,7 @@ def test_merge_api():
     c, pid = fresh()
     mr = sim.open_mr(pid, [{"path": "a", "content": "5\n"}], notify=False)
     eq(merge(c, pid, mr["iid"]).status, 405, "no pipeline while one must succeed")
-    ci = pipeline(pid, mr["iid"], "branch", "success")
+    ci = sim.ci_pipeline(pid, mr["iid"], "branch", "success")
     assert ci
     r = c.put(f"/api/v4/projects/{pid}/merge_requests/{mr['iid']}/merge", {"sha": "0" * 40})
     eq(r.status, 409, "sha mismatch")

@@ -3,21 +3,14 @@ import time
 
 from harness import run
 from sim import Sim
-from simtest import Receiver, assert_shape, eq
+from simtest import Receiver, assert_shape, eq, first_project, fresh_world
 
 sim = Sim("sim_webhooks")
 ADMIN = "glpat-admin-hooks"
 
 
 def fresh():
-    sim.reset()
-    sim.add_token(ADMIN, admin=True)
-    sim.seed("acme", 20, depth=1, fanout=2, tier="premium")
-    return sim.client(ADMIN)
-
-
-def a_project(c):
-    return c.get("/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=1").json()[0]
+    return fresh_world(sim, ADMIN, 20, tier="premium")
 
 
 def add_hook(c, pid, url, token="hook-secret", **flags):
@@ -28,11 +21,16 @@ def add_hook(c, pid, url, token="hook-secret", **flags):
     return r.json()
 
 
-def test_mr_open_delivers_documented_payload_and_headers():
+def hooked(status=200):
+    """A fresh world whose first project has a hook (add_hook) to a new Receiver answering status."""
     c = fresh()
-    rx = Receiver()
-    p = a_project(c)
-    h = add_hook(c, p["id"], rx.url)
+    rx = Receiver(status=status)
+    p = first_project(c)
+    return c, rx, p, add_hook(c, p["id"], rx.url)
+
+
+def test_mr_open_delivers_documented_payload_and_headers():
+    c, rx, p, h = hooked()
     add_hook(c, p["id"], rx.url, token=None, merge_requests_events=False)  # must not receive MR events
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "hello\n"}], wait=True)
     eq(len(mr["deliveries"]), 1, "one matching hook")
@@ -64,10 +62,7 @@ def test_mr_open_delivers_documented_payload_and_headers():
 
 
 def test_push_and_reopen_actions():
-    c = fresh()
-    rx = Receiver()
-    p = a_project(c)
-    add_hook(c, p["id"], rx.url)
+    c, rx, p, _ = hooked()
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "1\n"}], wait=True)
     pushed = sim.push_mr(p["id"], mr["iid"], [{"path": "a.txt", "content": "2\n"}], wait=True)
     sim.close_mr(p["id"], mr["iid"], wait=True)
@@ -81,10 +76,7 @@ def test_push_and_reopen_actions():
 
 
 def test_redeliver_keeps_idempotency_key():
-    c = fresh()
-    rx = Receiver()
-    p = a_project(c)
-    add_hook(c, p["id"], rx.url)
+    c, rx, p, _ = hooked()
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "x\n"}], wait=True)
     again = sim.redeliver(mr["deliveries"][0], wait=True)
     eq(again["redelivery_of"], mr["deliveries"][0], "redelivery_of")
@@ -95,10 +87,7 @@ def test_redeliver_keeps_idempotency_key():
 
 
 def test_four_failures_temporarily_disable():
-    c = fresh()
-    rx = Receiver(status=500)
-    p = a_project(c)
-    h = add_hook(c, p["id"], rx.url)
+    c, rx, p, h = hooked(status=500)
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
     for i in range(1, 4):
         st = c.get(f"/api/v4/projects/{p['id']}/hooks/{h['id']}").json()["alert_status"]
@@ -122,7 +111,7 @@ def test_forty_failures_disable_permanently():
     c = fresh()
     sim.set_faults(hook_backoff_s=0)  # no waiting between attempts
     rx = Receiver(status=404)
-    p = a_project(c)
+    p = first_project(c)
     h = add_hook(c, p["id"], rx.url)
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
     for i in range(1, 39):
@@ -139,7 +128,7 @@ def test_forty_failures_disable_permanently():
 
 def test_unreachable_hook_counts_as_failure():
     c = fresh()
-    p = a_project(c)
+    p = first_project(c)
     h = add_hook(c, p["id"], "http://127.0.0.1:9/unreachable")
     mr = sim.open_mr(p["id"], [{"path": "a.txt", "content": "0\n"}], wait=True)
     d = sim.delivery(mr["deliveries"][0])
@@ -225,10 +214,7 @@ def test_group_hook_test_endpoint():
 
 
 def test_project_hook_test_endpoint():
-    c = fresh()
-    rx = Receiver()
-    p = a_project(c)
-    h = add_hook(c, p["id"], rx.url)
+    c, rx, p, h = hooked()
     r = c.post(f"/api/v4/projects/{p['id']}/hooks/{h['id']}/test/merge_requests_events", {})
     eq((r.status, r.json()), (422, {"message": "Ensure the project has merge requests."}), "no MR")
     mr = sim.open_mr(p["id"], [{"path": "t", "content": "1\n"}], notify=False)

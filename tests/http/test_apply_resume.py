@@ -14,6 +14,7 @@ at its default of 1,200 calls a minute the job would take minutes (see docs/PERF
 """
 import time
 
+import flows
 import harness
 from harness import Mrgate, run
 from sim import Sim
@@ -48,24 +49,6 @@ def group_project_ids(group):
     return ids
 
 
-def connect_and_sync(c, group, n):
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": group, "token": TOKEN})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        s = c.get("/api/sync").json()
-        if s["state"] != "running":
-            assert s["state"] == "done", s
-            break
-        time.sleep(0.2)
-    else:
-        raise AssertionError("sync did not finish")
-    r = c.get("/api/repos?limit=1").json()
-    assert r["count"] == n, r
-
-
 def start_job(c, group, n):
     r = c.post("/api/configure", {"selection": {"filter": {"group": group}}, "config": CFG})
     assert r.status == 202, (r.status, r.body)
@@ -74,33 +57,9 @@ def start_job(c, group, n):
     return apply["job_id"]
 
 
-def job(c, job_id):
-    r = c.get(f"/api/jobs/{job_id}?items_limit=0")
-    assert r.status == 200, r.body
-    return r.json()
-
-
-def wait_finished(c, job_id, timeout):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = job(c, job_id)
-        if j["finished"]:
-            return j
-        time.sleep(0.2)
-    raise AssertionError(f"job {job_id} did not finish within {timeout}s: {job(c, job_id)}")
-
-
-def hooks_by_project(hook_url):
-    out = {}
-    for h in sim.hooks():
-        if h["url"] == hook_url:
-            out.setdefault(h["project_id"], []).append(h)
-    return out
-
-
 def check_one_hook_each(hook_url, project_ids):
     """Every project has exactly one hook with our URL and no other project has one; returns {project: hook id}."""
-    by = hooks_by_project(hook_url)
+    by = sim.hooks_by_project(hook_url)
     doubled = {p: [h["id"] for h in hs] for p, hs in by.items() if len(hs) != 1}
     assert not doubled, f"projects with more than one mrgate hook: {dict(list(doubled.items())[:10])}"
     missing = project_ids - set(by)
@@ -114,7 +73,7 @@ def check_posts_made_distinct_hooks(hook_url, n):
     """Every hook POST the simulator saw created a hook that is still there, on a distinct project."""
     by = sim.counters()["by_route"]
     posts, deletes = by.get(POST_HOOK, 0), by.get(DELETE_HOOK, 0)
-    live = sum(len(v) for v in hooks_by_project(hook_url).values())
+    live = sum(len(v) for v in sim.hooks_by_project(hook_url).values())
     assert deletes == 0, f"{deletes} hook DELETEs: a duplicate was created and cleaned up"
     assert posts >= n, f"only {posts} hook POSTs for {n} projects"
     # no DELETE, and every project has one hook: a POST beyond n would show as a second hook on some project
@@ -155,7 +114,7 @@ def test_sigkill_mid_job_then_restart_completes_once():
     srv = Mrgate("apply_resume", env=ENV)
     c = srv.login()
     hook_url = srv.base + "/hooks/gitlab"
-    connect_and_sync(c, "acme", N)
+    flows.connect_and_sync(c, sim, "acme", TOKEN, repos=N)
     projects = group_project_ids("acme")
     assert len(projects) == N
     sim.set_faults(latency_ms=LATENCY_MS)
@@ -165,7 +124,7 @@ def test_sigkill_mid_job_then_restart_completes_once():
 
     # SIGKILL when 20-60 % is done
     while True:
-        j = job(c, job_id)
+        j = flows.job(c, job_id)
         pct = j["done"] * 100 // N
         if pct >= 20:
             break
@@ -179,7 +138,7 @@ def test_sigkill_mid_job_then_restart_completes_once():
     done_at_kill = int(harness.sql(srv.db_url, f"SELECT done FROM jobs WHERE id = {job_id}")[0][0])
     running_at_kill = {int(r[0]) for r in harness.sql(
         srv.db_url, f"SELECT id FROM job_items WHERE job_id = {job_id} AND state = 'running'")}
-    hooks_at_kill = {p: hs[0]["id"] for p, hs in hooks_by_project(hook_url).items()}
+    hooks_at_kill = {p: hs[0]["id"] for p, hs in sim.hooks_by_project(hook_url).items()}
     assert 0.2 * N <= done_at_kill < N and running_at_kill, (done_at_kill, running_at_kill)
     print(f"  killed pid {killed_pid} after {t_kill - t0:.1f}s at {done_at_kill}/{N} done,"
           f" {len(running_at_kill)} items running, {len(hooks_at_kill)} hooks created")
@@ -188,7 +147,7 @@ def test_sigkill_mid_job_then_restart_completes_once():
     srv.start()
     assert srv.proc.p.pid != killed_pid
     c = srv.login()
-    j = wait_finished(c, job_id, 75)
+    j = flows.wait_job(c, job_id, 75)
     print(f"  job finished {time.time() - t_kill:.1f}s after the kill ({time.time() - t0:.1f}s in all): {j}")
     assert j["state"] == "done" and j["succeeded"] is True, j
     assert (j["total"], j["done"], j["failed"]) == (N, N, 0), j
@@ -253,13 +212,13 @@ def test_two_servers_share_one_job():
                env=dict(ENV, MRGATE_SECRET_KEY_FILE=a.env["MRGATE_SECRET_KEY_FILE"], MRGATE_PUBLIC_URL=a.base))
     c = a.login()
     hook_url = a.base + "/hooks/gitlab"
-    connect_and_sync(c, "beta", N_PAIR)
+    flows.connect_and_sync(c, sim, "beta", TOKEN, repos=N_PAIR)
     projects = group_project_ids("beta")
     sim.set_faults(latency_ms=LATENCY_MS)
     sim.reset_counters()
     t0 = time.time()
     job_id = start_job(c, "beta", N_PAIR)
-    j = wait_finished(b.login(), job_id, 60)
+    j = flows.wait_job(b.login(), job_id, 60)
     assert (j["state"], j["total"], j["done"], j["failed"]) == ("done", N_PAIR, N_PAIR, 0), j
     check_one_hook_each(hook_url, projects)
     check_posts_made_distinct_hooks(hook_url, N_PAIR)

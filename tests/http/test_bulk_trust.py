@@ -8,7 +8,7 @@ named by the API, refused unless confirmed, and a config with no scan at all is 
 """
 import time
 
-import harness
+import flows
 from harness import Mrgate, run
 from sim import Sim
 
@@ -24,34 +24,6 @@ sim.add_token(MID_TOKEN, access={"acme": 50})
 sim.seed("acme", projects=N, depth=2, fanout=2)
 ENV = {"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info", "MRGATE_RESYNC_INTERVAL": "86400"}
 IAC_SCANNER = "printf '{\"version\":\"2.1.0\",\"runs\":[]}'"
-
-
-def connect_and_sync(c, token):
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": token})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    deadline = time.time() + 60
-    while time.time() < deadline:
-        s = c.get("/api/sync").json()
-        if s["state"] != "running":
-            assert s["state"] == "done", s
-            break
-        time.sleep(0.1)
-    else:
-        raise AssertionError("sync did not finish")
-    r = c.get("/api/repos?limit=1").json()
-    assert r["count"] == N, r
-
-
-def wait_job(c, job_id, timeout=60):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        j = c.get(f"/api/jobs/{job_id}?items_limit=0").json()
-        if j["finished"]:
-            return j
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} did not finish")
 
 
 def all_items(c, job_id):
@@ -73,7 +45,7 @@ def hooked_projects(srv):
 
 main = Mrgate("bulk_trust", env=dict(ENV, MRGATE_SCANNER_IAC=IAC_SCANNER))
 c = main.login()
-connect_and_sync(c, TOKEN)
+flows.connect_and_sync(c, sim, "acme", TOKEN, repos=N)
 
 
 # --- defect 1: a configure of every repo (the default level) --------------------------------------------------
@@ -89,7 +61,7 @@ def test_select_all_without_filter_dry_run_and_apply():
     assert not hooked_projects(main), "a dry run wrote to GitLab"
     r = c.post("/api/configure", body)
     assert r.status == 202, (r.status, r.body)
-    j = wait_job(c, r.json()["apply"]["job_id"])
+    j = flows.wait_job(c, r.json()["apply"]["job_id"])
     assert j["failed"] == 0, j
     assert len(hooked_projects(main)) == N
     cfg = c.get("/api/configs/default").json()["config"]
@@ -112,7 +84,7 @@ def test_cli_configure_every_repo():
 def test_read_only_connection_configure_is_409_without_gitlab_calls():
     ro = Mrgate("bulk_trust_ro", env=ENV)
     rc = ro.login()
-    connect_and_sync(rc, RO_TOKEN)
+    flows.connect_and_sync(rc, sim, "acme", RO_TOKEN, repos=N)
     conn = rc.get("/api/connection").json()
     assert conn["capability"] == "read_only", conn
     ids = [x["id"] for x in rc.get("/api/repos?limit=5").json()["items"]]
@@ -138,7 +110,7 @@ def test_read_only_connection_configure_is_409_without_gitlab_calls():
 def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
     mid = Mrgate("bulk_trust_mid", env=dict(ENV, MRGATE_GITLAB_CONCURRENCY="1", MRGATE_WORKERS="1"))
     mc = mid.login()
-    connect_and_sync(mc, MID_TOKEN)
+    flows.connect_and_sync(mc, sim, "acme", MID_TOKEN, repos=N)
     assert mc.get("/api/connection").json()["token"]["status"] == "ok"
     sim.set_faults(latency_ms=150)
     try:
@@ -154,7 +126,7 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
         assert not j["finished"], f"the job ended before the token could be revoked: {j}"
         sim.revoke_token(MID_TOKEN)
         sim.reset_counters()  # from here on, every request GitLab receives is answered 401
-        j = wait_job(mc, job_id)
+        j = flows.wait_job(mc, job_id)
     finally:
         sim.set_faults()
     counters = sim.counters()
@@ -193,7 +165,7 @@ def test_every_list_pages_with_cursor_and_next_cursor():
     one = c.get("/api/repos?limit=1").json()["items"][0]["id"]
     r = c.post("/api/configure", {"selection": {"ids": [one]}, "config": {"comment": "always"}, "reapply": True})
     assert r.status == 202, r.body  # a second job, of one item
-    wait_job(c, r.json()["apply"]["job_id"])
+    flows.wait_job(c, r.json()["apply"]["job_id"])
     audit_all = c.get("/api/audit?limit=500").json()["items"]
     audit, pages = walk("/api/audit")
     assert [a["id"] for a in audit] == [a["id"] for a in audit_all] and pages > 1, (len(audit), pages)

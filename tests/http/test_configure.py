@@ -6,11 +6,12 @@ and restores the prior setting; a hook deleted or edited by hand is repaired on 
 403 is reported with advice while the others succeed; dry-run makes no write; importing an invalid file changes
 nothing; invalid config values are a 400 naming the field and the allowed values.
 """
+import functools
 import json
 import os
 import time
 
-import harness
+import flows
 from harness import Mrgate, run
 from sim import Sim
 
@@ -28,51 +29,14 @@ srv = Mrgate("configure", env={"MRGATE_GITLAB_CONCURRENCY": "16", "MRGATE_GITLAB
 c = srv.login()
 HOOK = srv.base + "/hooks/gitlab"
 
-
-def setup():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        s = c.get("/api/sync").json()
-        if s["state"] != "running":
-            assert s["state"] == "done", s
-            return
-        time.sleep(0.2)
-    raise AssertionError("sync did not finish")
-
-
-setup()
-
-
-def repos(**q):
-    out, cursor = [], None
-    while True:
-        qs = "&".join([f"{k}={v}" for k, v in q.items()] + ["limit=500"] + ([f"cursor={cursor}"] if cursor else []))
-        page = c.get("/api/repos?" + qs)
-        assert page.status == 200, page.body
-        page = page.json()
-        out += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
-
-
+flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=120)
+repos = functools.partial(flows.all_repos, c)
 ALL = repos()
 assert len(ALL) == N, len(ALL)
 IDS = [r["id"] for r in ALL]
 
 
-def wait_applied(timeout=150):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        r = c.get("/api/repos?status=applying&limit=1").json()
-        if r["count"] == 0:
-            return
-        time.sleep(0.2)
-    raise AssertionError("apply did not finish")
+wait_applied = functools.partial(flows.wait_applied, c, 150)
 
 
 def configure(body, expect=(200, 202)):
@@ -82,12 +46,7 @@ def configure(body, expect=(200, 202)):
     return r.json()
 
 
-def our_hooks():
-    by_project = {}
-    for h in sim.hooks():
-        if h["url"] == HOOK:
-            by_project.setdefault(h["project_id"], []).append(h)
-    return by_project
+our_hooks = functools.partial(sim.hooks_by_project, HOOK)
 
 
 def merge_setting(pid):

@@ -1,8 +1,10 @@
 """Discovery: 10,050 repos over nested subgroups (GitLab omits totals above 10,000), an unchanged second run,
 removed and archived projects, faults injected during the listing, progress while running, one run at a time,
 and the repository list API (filters, sorting, cursor paging)."""
+import functools
 import time
 
+import flows
 import harness
 from harness import Mrgate, run
 from sim import Sim
@@ -19,20 +21,8 @@ sim.settings(group_projects_per_minute=0)
 srv = Mrgate("discovery", env={"MRGATE_GITLAB_RETRIES": "6", "MRGATE_GITLAB_BACKOFF_MS": "20",
                                "MRGATE_GITLAB_RATE_LIMIT": "0"})
 c = srv.login()
-assert c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN}).status == 200
-
-
-def sync_and_wait(timeout=240):
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        s = c.get(f"/api/sync?id={run_id}").json()
-        if s["state"] != "running":
-            return s
-        time.sleep(0.2)
-    raise AssertionError("sync did not finish")
+flows.connect(c, sim, "acme", TOKEN)
+sync_and_wait = functools.partial(flows.sync, c, expect=None, timeout=240)  # the ended run, whatever its state
 
 
 def test_first_discovery_lists_everything_without_totals():

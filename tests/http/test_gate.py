@@ -1,11 +1,13 @@
 """The merge-request gate end to end (issue 6): the simulator delivers real webhooks to a running mrgate, which
 posts commit statuses and a sticky note back; external SARIF scanners, fail modes, timeouts, dedupe, superseding,
 a burst of 200 deliveries, and GET /api/gates."""
+import functools
 import json
 import os
 import time
 import urllib.request
 
+import flows
 import harness
 from harness import Mrgate, run
 from sim import Sim
@@ -43,23 +45,14 @@ c = srv.login()
 HOOK_URL = srv.base + "/hooks/gitlab"
 
 
-def wait_for(fn, timeout=30, what="condition", interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{srv.logs()[-3000:]}")
+wait_for = srv.wait_for
+statuses = functools.partial(flows.statuses, sim)  # mrgate's statuses on (pid, sha), oldest first
+final_status = functools.partial(flows.final_status, sim, logs=srv)
+db = srv.sql
 
 
 def setup_module():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", what="sync")
+    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
     secret = srv.cli("webhook-secret")
     assert secret.returncode == 0, secret.stderr
     global SECRET
@@ -92,26 +85,11 @@ def setup_module():
             assert r.status == 201, r.body
 
 
-def statuses(pid, sha):
-    return [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"]
-
-
-def final_status(pid, sha, timeout=30):
-    def done():
-        st = statuses(pid, sha)
-        return st if st and st[-1]["status"] in ("success", "failed") else None
-    return wait_for(done, timeout, f"final mrgate status on {sha[:8]}")[-1]
-
-
 def runs(pid, iid=None):
     q = f"/api/gates?repo={pid}" + (f"&mr={iid}" if iid else "")
     r = c.get(q)
     assert r.status == 200, r.body
     return r.json()["items"]
-
-
-def db(query):
-    return harness.sql(srv.db_url, query)
 
 
 # --- the receiver ------------------------------------------------------------------------------------------------

@@ -4,8 +4,9 @@ its lease runs out and every run ends with exactly one verdict, posted once, wit
 gate timeout and a margin, as before)."""
 import time
 
+import flows
 import harness
-from harness import Mrgate, run
+from harness import Mrgate, run, wait_for
 from sim import Sim
 
 TOKEN = "glpat-gateLeaseTokenAcme01"
@@ -31,31 +32,14 @@ HOOK_URL = a.base + "/hooks/gitlab"
 N = 3
 
 
-def wait_for(fn, timeout, what, interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}")
-
-
-def db(query):
-    return harness.sql(a.db_url, query)
+db = a.sql
 
 
 def setup():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
-    assert r.status == 200, r.body
-    assert c.post("/api/sync").status == 202
-    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", 30, "sync")
+    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30)
     r = c.put(f"/api/repos/{PID}/config", {"enabled": True, "scans": ["secrets", "sast"], "comment": "off"})
     assert r.status == 200, r.body
-    gl = sim.client(TOKEN)
-    wait_for(lambda: any(h["url"] == HOOK_URL for h in gl.get(f"/api/v4/projects/{PID}/hooks").json()), 30,
-             "the gate's webhook")
+    flows.wait_hook(sim.client(TOKEN), PID, HOOK_URL, 30)
 
 
 def test_heartbeat_renews_and_a_killed_instances_runs_are_taken_over_once():
@@ -92,7 +76,7 @@ def test_heartbeat_renews_and_a_killed_instances_runs_are_taken_over_once():
     time.sleep(LEASE_MS / 1000)
     assert sim.counters()["by_route"].get(STATUS_POST) == N, sim.counters()["by_route"]
     for sha in shas:
-        st = [s for s in sim.statuses(project_id=PID, sha=sha) if s["name"] == "mrgate"]
+        st = flows.statuses(sim, PID, sha)
         assert [s["status"] for s in st] == ["success"], st
     assert "lost their lease" not in b.logs()
     b.stop()

@@ -1,10 +1,12 @@
 """The gate against a GitLab as strict as the real one (issue 19): merge requests past GitLab's diff limits (1,000
 files, too-large files) are scanned from the repository trees or fail by the fail mode, never passed unread; and
 no text a merge request controls can start a line of mrgate's note (quick actions such as /merge)."""
+import functools
 import os
 import re
 import time
 
+import flows
 from harness import Mrgate, run
 from sim import Sim
 
@@ -27,22 +29,12 @@ c = srv.login()
 HOOK_URL = srv.base + "/hooks/gitlab"
 
 
-def wait_for(fn, timeout=60, what="condition", interval=0.2):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{srv.logs()[-3000:]}")
+wait_for = srv.wait_for
+final_status = functools.partial(flows.final_status, sim, timeout=90, logs=srv)
 
 
 def setup_module():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
-    assert r.status == 200, r.body
-    assert c.post("/api/sync").status == 202
-    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", what="sync")
+    flows.connect_and_sync(c, sim, "acme", TOKEN, logs=srv)
     secret = srv.cli("webhook-secret")
     assert secret.returncode == 0, secret.stderr
     cfg = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "comment": "always"}
@@ -59,13 +51,6 @@ def setup_module():
             r = gl.post(f"/api/v4/projects/{P[name]}/hooks", {"url": HOOK_URL, "token": secret.stdout.strip(),
                                                               "merge_requests_events": True})
             assert r.status == 201, r.body
-
-
-def final_status(pid, sha, timeout=90):
-    def done():
-        st = [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"]
-        return st if st and st[-1]["status"] in ("success", "failed") else None
-    return wait_for(done, timeout, f"final mrgate status on {sha[:8]}")[-1]
 
 
 def last_run(pid, iid):

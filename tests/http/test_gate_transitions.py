@@ -5,9 +5,10 @@ verdict, without any webhook delivery. Un-gating it posts a final `success` "mrg
 repository" where the latest `mrgate` status is `failed`, leaves an MR whose latest status is already `success`
 alone, and never touches statuses of other names.
 """
+import functools
 import time
 
-import harness
+import flows
 from harness import Mrgate, run
 from sim import Sim
 
@@ -37,15 +38,9 @@ HOOK_URL = srv.base + "/hooks/gitlab"
 GATED = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "block_merge": True, "comment": "off"}
 
 
-def wait_for(fn, timeout=20, what="condition", interval=0.1):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{srv.logs()[-3000:]}")
+wait_for = srv.wait_for
+ours = functools.partial(flows.statuses, sim, PID)  # every mrgate status on sha, oldest first (the full record)
+db = srv.sql
 
 
 def repo():
@@ -69,11 +64,6 @@ def wait_applied(after=None):
     return wait_for(done, 20, "apply finished")
 
 
-def ours(sha):
-    """Every mrgate status on sha, oldest first (the simulator's full record)."""
-    return [s for s in sim.statuses(project_id=PID, sha=sha) if s["name"] == "mrgate"]
-
-
 def latest_per_api(sha):
     """What GitLab calls the latest mrgate status of sha (GET .../statuses without all=true)."""
     r = gl.get(f"/api/v4/projects/{PID}/repository/commits/{sha}/statuses?name=mrgate")
@@ -81,15 +71,8 @@ def latest_per_api(sha):
     return r.json()
 
 
-def db(query):
-    return harness.sql(srv.db_url, query)
-
-
 def setup_module():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
-    assert r.status == 200, r.body
-    assert c.post("/api/sync").status == 202
-    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", what="sync")
+    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=20, logs=srv)
     assert repo()["status"] == "ungated"
 
 

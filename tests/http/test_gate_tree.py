@@ -5,8 +5,8 @@ scanner that fails on any link or special file and on a lost executable bit."""
 import io
 import os
 import tarfile
-import time
 
+import flows
 import harness
 from harness import Mrgate, run
 from sim import Sim
@@ -24,26 +24,12 @@ c = srv.login()
 HOOK_URL = srv.base + "/hooks/gitlab"
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    last = None
-    while time.time() < deadline:
-        last = fn()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}; last: {last!r}\n{srv.logs()[-3000:]}")
-
-
 def test_scanner_tree_has_no_links_and_keeps_executable_bits():
-    assert c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN}).status == 200
-    assert c.post("/api/sync").status == 202
-    wait_for(lambda: c.get("/api/sync").json().get("state") == "done", 30, "sync")
+    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
     r = c.put(f"/api/repos/{PID}/config", {"enabled": True, "scans": ["secrets", "sast"], "comment": "off"})
     assert r.status == 200, r.body
     gl = sim.client(TOKEN)
-    wait_for(lambda: any(h["url"] == HOOK_URL for h in gl.get(f"/api/v4/projects/{PID}/hooks").json()), 30,
-             "the gate's webhook")
+    flows.wait_hook(gl, PID, HOOK_URL, 30, logs=srv)
     mr = sim.open_mr(PID, [{"path": "src/app.py", "content": "x = 1\n"},
                            {"path": "bin/run.sh", "content": "#!/bin/sh\necho hi\n", "mode": "100755"},
                            {"path": "passwd", "content": "/etc/passwd", "mode": "120000"},
@@ -52,11 +38,11 @@ def test_scanner_tree_has_no_links_and_keeps_executable_bits():
     arch = gl.get(f"/api/v4/projects/{PID}/repository/archive.tar.gz?sha={mr['sha']}")
     with tarfile.open(fileobj=io.BytesIO(arch.body), mode="r:gz") as tf:
         assert sum(1 for m in tf.getmembers() if m.issym()) == 2
-    run_ = wait_for(lambda: next((g for g in c.get(f"/api/gates?repo={PID}").json()["items"]
-                                  if g["state"] in ("done", "error")), None), 60, "the gate run")
+    run_ = srv.wait_for(lambda: next((g for g in c.get(f"/api/gates?repo={PID}").json()["items"]
+                                      if g["state"] in ("done", "error")), None), 60, "the gate run")
     full = c.get(f"/api/gates/{run_['id']}").json()
     assert (run_["verdict"], full["findings"]) == ("passed", []), full
-    st = [s for s in sim.statuses(project_id=PID, sha=mr["sha"]) if s["name"] == "mrgate"]
+    st = flows.statuses(sim, PID, mr["sha"])
     assert [s["status"] for s in st] == ["success"], st
 
 

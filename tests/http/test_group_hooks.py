@@ -13,8 +13,8 @@ removes the group hook.
 """
 import time
 
-import harness  # noqa: F401
-from harness import Mrgate, run
+import flows
+from harness import Mrgate, run, wait_for
 from sim import Sim
 
 TOKEN = "glpat-group-hooks-owner"
@@ -35,28 +35,6 @@ SUB = "ghq/team01"
 GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["secrets"]}
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
-def connect(token, group):
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": group, "token": token})
-    assert r.status == 200, r.body
-
-
-def sync():
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    wait_for(lambda: c.get(f"/api/sync?id={run_id}").json()["state"] != "running", 60, "sync")
-
-
 def repos():
     r = c.get("/api/repos?limit=500")
     assert r.status == 200, r.body
@@ -72,28 +50,14 @@ def gated_ids():
     return sorted(r["id"] for r in repos() if r["status"] == "gated")
 
 
-def no_applying():
-    return c.get("/api/repos?status=applying&limit=1").json()["count"] == 0
-
-
-def mrgate_verdict(pid, sha, timeout=30):
-    return wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"
-                             and s["status"] in ("success", "failed")], timeout, "mrgate verdict")
-
-
 def test_free_group_switch_refused_and_project_hooks_kept():
     # its own mrgate: the Free group's repos never mix with ghq's
     fsrv = Mrgate("group_hooks_free", env={"MRGATE_GITLAB_RATE_LIMIT": "0"})
     fc = fsrv.login()
     fhook = fsrv.base + "/hooks/gitlab"
-    r = fc.put("/api/connection", {"gitlab_url": sim.base, "group": "ghfree", "token": FREE})
-    assert r.status == 200, r.body
-    r = fc.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    wait_for(lambda: fc.get(f"/api/sync?id={run_id}").json()["state"] != "running", 60, "sync")
+    flows.connect_and_sync(fc, sim, "ghfree", FREE, expect=None)
     assert fc.put("/api/configs/groups/ghfree", GATED).status == 200
-    wait_for(lambda: fc.get("/api/repos?status=applying&limit=1").json()["count"] == 0, 60, "apply")
+    flows.wait_applied(fc, 60)
     mine = lambda: [h for h in sim.hooks() if h["url"] == fhook]  # noqa: E731
     before = sorted((h["id"], h["project_id"]) for h in mine())
     assert len(before) == 2 and all(not h["group_hook"] for h in mine()), mine()
@@ -106,12 +70,12 @@ def test_free_group_switch_refused_and_project_hooks_kept():
     # merge request events still arrive through the project hooks
     pid = before[0][1]
     mr = sim.open_mr(pid, [{"path": "app.py", "content": "print('free')\n"}])
-    assert mrgate_verdict(pid, mr["sha"])[0]["status"] == "success"
+    assert flows.wait_verdicts(sim, pid, mr["sha"])[0]["status"] == "success"
     fsrv.stop()
 
 
 def test_non_owner_is_refused():
-    connect(DEV, "ghq")
+    flows.connect(c, sim, "ghq", DEV)
     r = c.put("/api/settings", {"hook_mode": "group"})
     assert r.status == 409 and "Owner" in r.json()["message"], r.body
     assert c.get("/api/settings").json()["hook_mode"] == "project"
@@ -119,10 +83,9 @@ def test_non_owner_is_refused():
 
 
 def test_setup_project_mode():
-    connect(TOKEN, "ghq")
-    sync()
+    flows.connect_and_sync(c, sim, "ghq", TOKEN, expect=None)
     assert c.put(f"/api/configs/groups/{SUB}", GATED).status == 200
-    wait_for(no_applying, 60, "apply")
+    flows.wait_applied(c, 60)
     ids = gated_ids()
     assert len(ids) == 4, [(r["path_with_namespace"], r["status"]) for r in repos()]
     groups, projects = ours()
@@ -146,7 +109,7 @@ def test_double_that_never_delivers_is_refused():
     assert sorted(h["id"] for h in projects) == sorted(h["id"] for h in projects_before)
     pid = projects[0]["project_id"]
     mr = sim.open_mr(pid, [{"path": "ok.py", "content": "x = 1\n"}])
-    assert mrgate_verdict(pid, mr["sha"])[0]["status"] == "success"
+    assert flows.wait_verdicts(sim, pid, mr["sha"])[0]["status"] == "success"
 
 
 def test_switch_to_group_mode():
@@ -155,7 +118,7 @@ def test_switch_to_group_mode():
     r = c.put("/api/settings", {"hook_mode": "group"})
     assert r.status == 200 and r.json()["hook_mode"] == "group", r.body
     wait_for(lambda: not ours()[1], 30, "project hooks removed")
-    wait_for(no_applying, 30, "apply")
+    flows.wait_applied(c, 30)
     groups, projects = ours()
     assert len(groups) == 1 and projects == [], (groups, projects)
     g = groups[0]
@@ -180,8 +143,7 @@ def test_project_create_gates_new_repo_without_resync():
     assert c.get("/api/sync").json()["id"] == runs_before, "no resync ran"
     assert ours()[1] == [], "no project hook in group mode"
     mr = sim.open_mr(pid, [{"path": "app.py", "content": "print('hi')\n"}])
-    st = wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=mr["sha"]) if s["name"] == "mrgate"
-                           and s["status"] in ("success", "failed")], 30, "mrgate status via the group hook")
+    st = flows.wait_verdicts(sim, pid, mr["sha"], 30)  # through the group hook
     assert st[0]["status"] == "success", st
 
 
@@ -190,12 +152,8 @@ def test_resync_repairs_project_events_off():
     owner = sim.client(TOKEN)
     r = owner.put(f"/api/v4/groups/ghq/hooks/{g['id']}", {"project_events": False})
     assert r.status == 200 and r.json()["project_events"] is False, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
     # the summary is written after discovery ends (the run reads "done" a little before)
-    run_ = wait_for(lambda: (lambda j: j if (j.get("summary") or {}).get("group_hook") else None)(
-        c.get(f"/api/sync?id={run_id}").json()), 60, "sync summary")
+    run_ = flows.sync(c, expect=None, ended=lambda j: (j.get("summary") or {}).get("group_hook"))
     gh = run_["summary"]["group_hook"]
     assert gh["ok"] and gh["repaired"], run_["summary"]
     groups, _ = ours()

@@ -5,10 +5,8 @@ ordering a failing gate keeps the MR unmergeable by the simulator's merge API an
 CI passed: the status posted before the CI pipeline exists; the CI pipeline there before the gate runs; a new
 pipeline started after the verdict; a merged-results pipeline (on a merge commit, found through source_sha).
 """
-import time
-
-import harness  # noqa: F401
-from harness import Mrgate, run
+import flows
+from harness import Mrgate, run, wait_for
 from sim import Sim
 
 TOKEN = "glpat-pipelines-owner-0001"
@@ -23,34 +21,22 @@ GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["sec
 projects = []
 
 
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def mrgate_in(pid, pipeline_id, state):
     """mrgate's status with this state inside this pipeline."""
-    return wait_for(lambda: [s for s in sim.statuses(project_id=pid) if s["name"] == "mrgate"
-                             and s["pipeline_id"] == pipeline_id and s["status"] == state],
+    return wait_for(lambda: [s for s in flows.statuses(sim, pid)
+                             if s["pipeline_id"] == pipeline_id and s["status"] == state],
                     30, f"mrgate {state} in pipeline {pipeline_id}")
 
 
 def one_mrgate_job(pid, pipeline_id):
     """The pipeline holds exactly one mrgate job: events caused by mrgate's own posts post nothing again."""
     sim.wait_deliveries()
-    jobs = [s for s in sim.statuses(project_id=pid) if s["name"] == "mrgate" and s["pipeline_id"] == pipeline_id]
+    jobs = [s for s in flows.statuses(sim, pid) if s["pipeline_id"] == pipeline_id]
     assert len(jobs) == 1, jobs
 
 
 def verdict(pid, sha):
-    st = wait_for(lambda: [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == "mrgate"
-                           and s["status"] in ("success", "failed")], 30, "mrgate verdict")
-    return st[-1]["status"]
+    return flows.wait_verdicts(sim, pid, sha, 30)[-1]["status"]
 
 
 def merge(pid, iid):
@@ -66,12 +52,7 @@ def files(bad):
 
 
 def test_setup():
-    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "pipe", "token": TOKEN})
-    assert r.status == 200, r.body
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    wait_for(lambda: c.get(f"/api/sync?id={run_id}").json()["state"] != "running", 60, "sync")
+    flows.connect_and_sync(c, sim, "pipe", TOKEN, expect=None)
     assert c.put("/api/configs/default", GATED).status == 200
     wait_for(lambda: c.get("/api/repos?status=gated&limit=1").json()["count"] == 8, 60, "gated")
     hooks = [h for h in sim.hooks() if h["url"] == srv.base + "/hooks/gitlab"]
@@ -79,15 +60,30 @@ def test_setup():
     projects.extend(sorted(h["project_id"] for h in hooks))
 
 
+def ci_passes(pid, m, ci, head=True):
+    """The CI pipeline ci succeeds; it is the MR's head pipeline (checked unless head=False) and holds one mrgate
+    job."""
+    sim.set_pipeline(ci["id"], "success")
+    if head:
+        assert mr(pid, m["iid"])["head_pipeline"]["id"] == ci["id"]
+    one_mrgate_job(pid, ci["id"])
+    return m
+
+
+def blocks_bad_merges_good(scenario, i):
+    """A failing gate keeps the MR unmergeable (405) on projects[i]; a passing one lets it merge on projects[i + 1]."""
+    m = scenario(projects[i], bad=True)
+    assert merge(projects[i], m["iid"]).status == 405
+    m = scenario(projects[i + 1], bad=False)
+    assert merge(projects[i + 1], m["iid"]).status == 200
+
+
 def scenario_status_before_ci(pid, bad):
     m = sim.open_mr(pid, files(bad))
     assert verdict(pid, m["sha"]) == ("failed" if bad else "success")
     ci = sim.ci_pipeline(pid, m["iid"], "branch", "running")
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
-    sim.set_pipeline(ci["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == ci["id"]
-    one_mrgate_job(pid, ci["id"])
-    return m
+    return ci_passes(pid, m, ci)
 
 
 def test_status_before_the_ci_pipeline():
@@ -105,16 +101,11 @@ def scenario_ci_first(pid, bad):
     sim.close_mr(pid, m["iid"], wait=True)
     sim.reopen_mr(pid, m["iid"], wait=True)  # the gate runs now, with the CI pipeline already there
     mrgate_in(pid, ci["id"], "failed" if bad else "success")
-    sim.set_pipeline(ci["id"], "success")
-    one_mrgate_job(pid, ci["id"])
-    return m
+    return ci_passes(pid, m, ci, head=False)
 
 
 def test_status_after_the_ci_pipeline():
-    m = scenario_ci_first(projects[2], bad=True)
-    assert merge(projects[2], m["iid"]).status == 405
-    m = scenario_ci_first(projects[3], bad=False)
-    assert merge(projects[3], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_ci_first, 2)
 
 
 def scenario_new_pipeline_after_verdict(pid, bad):
@@ -124,17 +115,11 @@ def scenario_new_pipeline_after_verdict(pid, bad):
     sim.set_pipeline(first["id"], "failed")
     retry = sim.ci_pipeline(pid, m["iid"], "detached", "running")  # a retried or re-run pipeline, newer
     mrgate_in(pid, retry["id"], "failed" if bad else "success")
-    sim.set_pipeline(retry["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == retry["id"]
-    one_mrgate_job(pid, retry["id"])
-    return m
+    return ci_passes(pid, m, retry)
 
 
 def test_new_pipeline_after_the_verdict():
-    m = scenario_new_pipeline_after_verdict(projects[4], bad=True)
-    assert merge(projects[4], m["iid"]).status == 405
-    m = scenario_new_pipeline_after_verdict(projects[5], bad=False)
-    assert merge(projects[5], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_new_pipeline_after_verdict, 4)
 
 
 def scenario_merged_results(pid, bad):
@@ -144,17 +129,11 @@ def scenario_merged_results(pid, bad):
     assert mrp["sha"] != m["sha"]
     held = mrgate_in(pid, mrp["id"], "failed" if bad else "success")
     assert held[0]["sha"] == mrp["sha"], "posted on the merge commit"
-    sim.set_pipeline(mrp["id"], "success")
-    assert mr(pid, m["iid"])["head_pipeline"]["id"] == mrp["id"]
-    one_mrgate_job(pid, mrp["id"])
-    return m
+    return ci_passes(pid, m, mrp)
 
 
 def test_merged_results_pipeline():
-    m = scenario_merged_results(projects[6], bad=True)
-    assert merge(projects[6], m["iid"]).status == 405
-    m = scenario_merged_results(projects[7], bad=False)
-    assert merge(projects[7], m["iid"]).status == 200
+    blocks_bad_merges_good(scenario_merged_results, 6)
 
 
 def test_hold_jobs_stay_out_of_the_jobs_list():

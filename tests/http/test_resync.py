@@ -10,8 +10,10 @@ an expired or revoked token fails the resync with the reason, shows on GET /api/
 makes no GitLab write; an unknown hook_mode is refused.
 """
 import datetime
+import functools
 import time
 
+import flows
 import harness
 from harness import Mrgate, run
 from sim import Sim
@@ -34,41 +36,10 @@ def day(offset):
     return (datetime.date.today() + datetime.timedelta(days=offset)).isoformat()
 
 
-def sync(expect="done", timeout=120):
-    """Run a resync now and return the finished run (with its summary when it got that far)."""
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
-    run_id = r.json()["id"]
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        s = c.get(f"/api/sync?id={run_id}").json()
-        # discovery finishes first; the summary is written once the follow-up (the apply job) is done
-        if s["state"] == "failed" or (s["state"] == "done" and s.get("summary") is not None):
-            assert s["state"] == expect, s
-            return s
-        time.sleep(0.2)
-    raise AssertionError(f"resync {run_id} did not finish: {s}")
-
-
-def our_hooks():
-    by_project = {}
-    for h in sim.hooks():
-        if h["url"] == HOOK:
-            by_project.setdefault(h["project_id"], []).append(h)
-    return by_project
-
-
-def repos(**q):
-    out, cursor = [], None
-    while True:
-        qs = "&".join([f"{k}={v}" for k, v in q.items()] + ["limit=500"] + ([f"cursor={cursor}"] if cursor else []))
-        page = c.get("/api/repos?" + qs)
-        assert page.status == 200, page.body
-        page = page.json()
-        out += page["items"]
-        cursor = page["next_cursor"]
-        if not cursor:
-            return out
+# Run a resync now and return the finished run (with its summary when it got that far).
+sync = functools.partial(flows.sync, c, timeout=120, ended=flows.resync_ended)
+our_hooks = functools.partial(sim.hooks_by_project, HOOK)
+repos = functools.partial(flows.all_repos, c)
 
 
 def metric(name):

@@ -8,8 +8,9 @@ through PUT /api/settings (10 seconds at least).
 """
 import time
 
+import flows
 import harness
-from harness import Mrgate, run
+from harness import Mrgate, run, wait_for
 from sim import Sim
 
 TOKEN = "glpat-scheduler-token-01"
@@ -27,18 +28,8 @@ b = Mrgate("scheduler_b", db_url=DB, env=dict(ENV, MRGATE_SECRET_KEY_FILE=a.env[
                                               MRGATE_PUBLIC_URL=a.base))
 INSTANCES = [a, b]
 ca = a.login()
-assert ca.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN}).status == 200
+flows.connect(ca, sim, "acme", TOKEN)
 STATE = {}
-
-
-def wait_for(fn, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        v = fn()
-        if v:
-            return v
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def leader_gauge(srv):

@@ -111,6 +111,21 @@ def wait_http(url, timeout=30, proc=None):
     raise AssertionError(f"{url} did not answer within {timeout}s: {last}")
 
 
+def wait_for(fn, timeout=30, what="condition", interval=0.2, logs=None):
+    """Call fn every interval seconds until it returns a truthy value, and return that value. After timeout seconds
+    raise AssertionError naming what, with fn's last value and, when logs is given (an object with .logs(), such
+    as a Mrgate or a Sim), the tail of its log."""
+    deadline = time.time() + timeout
+    last = None
+    while time.time() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(interval)
+    tail = f"\n{logs.logs()[-3000:]}" if logs is not None else ""
+    raise AssertionError(f"timed out waiting for {what}; last: {last!r}{tail}")
+
+
 # --- HTTP client -------------------------------------------------------------------------------------------------
 
 class Response:
@@ -268,6 +283,14 @@ class Mrgate:
         assert r.status == 200, (r.status, r.body)
         c.headers["X-CSRF-Token"] = r.json()["csrf_token"]
         return c
+
+    def wait_for(self, fn, timeout=30, what="condition", interval=0.2):
+        """harness.wait_for, failing with the tail of this instance's log."""
+        return wait_for(fn, timeout, what, interval, logs=self)
+
+    def sql(self, query):
+        """Run a query on this instance's database (harness.sql)."""
+        return sql(self.db_url, query)
 
     def logs(self):
         return self.proc.output()

@@ -248,6 +248,14 @@ class Sim:
         """Every live hook with its secret token, failure count and custom header values."""
         return self._call("GET", "/__sim/hooks")
 
+    def hooks_by_project(self, url):
+        """{project id: [its hooks with this url]} over every live hook (hooks())."""
+        out = {}
+        for h in self.hooks():
+            if h["url"] == url:
+                out.setdefault(h["project_id"], []).append(h)
+        return out
+
     def disable_hook(self, hook_id, alert_status="disabled", disabled_for_s=None):
         body = {"alert_status": alert_status}
         if disabled_for_s is not None:

@@ -4,6 +4,9 @@
  */
 #include "testlib.h"
 
+#include "migrate.h"
+#include "store.h"
+
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <time.h>
@@ -86,4 +89,26 @@ char *testlib_fresh_database(const char *name)
 	else
 		snprintf(url, cap, "%.*s/%s%s", (int)(p - admin), admin, dbname, q ? q : "");
 	return url;
+}
+
+struct store *testlib_migrated_store(const char *name, int pool)
+{
+	char *url = testlib_fresh_database(name);
+	struct store *s = store_open(url, pool);
+	free(url);
+	if (!s || migrate_run(s, NULL) != CORE_OK) {
+		fprintf(stderr, "test setup: migration failed\n");
+		exit(2);
+	}
+	return s;
+}
+
+void testlib_sql(struct store *s, const char *sql)
+{
+	struct store_conn *c = NULL;
+	if (store_get(s, &c) != CORE_OK)
+		return;
+	if (store_exec(c, sql, 0, NULL, NULL) != CORE_OK)
+		fprintf(stderr, "sql failed: %s\n", sql);
+	store_put(s, c);
 }

@@ -14,24 +14,20 @@
 extern int testlib_failures; /* failures in the current test */
 extern int testlib_checks;   /* checks made in the current test */
 
-#define CHECK(cond)                                                                                                    \
+/* One check: count it; when cond is false, count a failure, say so (kind: "check", "requirement") and do on_fail. */
+#define TESTLIB_CHECK_(cond, kind, on_fail)                                                                            \
 	do {                                                                                                           \
 		testlib_checks++;                                                                                      \
 		if (!(cond)) {                                                                                         \
 			testlib_failures++;                                                                            \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond);                       \
+			fprintf(stderr, "%s:%d: " kind " failed: %s\n", __FILE__, __LINE__, #cond);                    \
+			on_fail;                                                                                       \
 		}                                                                                                      \
 	} while (0)
 
-#define REQUIRE(cond)                                                                                                  \
-	do {                                                                                                           \
-		testlib_checks++;                                                                                      \
-		if (!(cond)) {                                                                                         \
-			testlib_failures++;                                                                            \
-			fprintf(stderr, "%s:%d: requirement failed: %s\n", __FILE__, __LINE__, #cond);                 \
-			return;                                                                                        \
-		}                                                                                                      \
-	} while (0)
+#define TESTLIB_RETURN_ return
+#define CHECK(cond)     TESTLIB_CHECK_(cond, "check", (void)0)
+#define REQUIRE(cond)   TESTLIB_CHECK_(cond, "requirement", TESTLIB_RETURN_) /* also returns from the test */
 
 #define CHECK_STR(a, b)                                                                                                \
 	do {                                                                                                           \
@@ -66,5 +62,16 @@ int testlib_done(void);
  * variable is unset or the server cannot be reached: a db test never skips.
  */
 char *testlib_fresh_database(const char *name);
+
+/*
+ * A store (core/store.h) with a pool of pool connections on a fresh database (testlib_fresh_database) that
+ * core/migrate.c has migrated: the start of the db tests that need the schema. Exits the process with a failure
+ * when the database cannot be made or migrated. The caller closes the store (store_close).
+ */
+struct store;
+struct store *testlib_migrated_store(const char *name, int pool);
+
+/* Run set-up SQL without parameters or rows on a pooled connection of s; a failure is reported on stderr. */
+void testlib_sql(struct store *s, const char *sql);
 
 #endif

@@ -19,6 +19,15 @@ static struct diff_added *parse(const char *d, enum core_status want)
 	return st == CORE_OK ? a : NULL;
 }
 
+/* How many added lines d has (it must parse), -1 when it does not. */
+static long count_added(const char *d)
+{
+	struct diff_added *a = parse(d, CORE_OK);
+	long n = a ? (long)a->count : -1;
+	diff_added_free(a);
+	return n;
+}
+
 static void test_modified_file(void)
 {
 	const char *d = "@@ -1,5 +1,5 @@ int main(void)\n"
@@ -60,20 +69,9 @@ static void test_new_deleted_binary_empty(void)
 	CHECK_INT(a->lines[2].line, 3);
 	diff_added_free(a);
 
-	a = parse("@@ -1,2 +0,0 @@\n-a\n-b\n", CORE_OK);
-	REQUIRE(a);
-	CHECK_INT(a->count, 0);
-	diff_added_free(a);
-
-	a = parse("", CORE_OK);
-	REQUIRE(a);
-	CHECK_INT(a->count, 0);
-	diff_added_free(a);
-
-	a = parse("Binary files a/logo.png and b/logo.png differ\n", CORE_OK);
-	REQUIRE(a);
-	CHECK_INT(a->count, 0);
-	diff_added_free(a);
+	CHECK_INT(count_added("@@ -1,2 +0,0 @@\n-a\n-b\n"), 0);
+	CHECK_INT(count_added(""), 0);
+	CHECK_INT(count_added("Binary files a/logo.png and b/logo.png differ\n"), 0);
 
 	/* GitLab's documented short form: counts omitted mean 1. */
 	a = parse("@@ -1 +1 @@\n-Title\n+README\n", CORE_OK);

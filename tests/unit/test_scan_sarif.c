@@ -87,17 +87,44 @@ static void sha_hex(char out[65], const char *const *parts, size_t n)
 	sodium_bin2hex(out, 65, h, 32);
 }
 
+/* A fixture parsed as scan_type against mr_set() (root: the tree scanners saw): the answer, its stats and findings.
+ * list is NULL when the set-up failed; parsed_free releases it all. */
+struct parsed {
+	struct diff_added_set *set;
+	char *json;
+	struct finding_list *list;
+	struct scan_sarif_stats st;
+	enum core_status status;
+};
+
+static struct parsed parse_fixture(const char *name, const char *scan_type, const char *root)
+{
+	struct parsed p = {0};
+	size_t len = 0;
+	p.set = mr_set();
+	p.json = read_fixture(name, &len);
+	if (!p.set || !p.json)
+		return p;
+	p.list = finding_list_new();
+	struct scan_sarif_options opt = {scan_type, p.set, root};
+	p.status = scan_sarif_parse(&opt, p.json, len, p.list, &p.st);
+	return p;
+}
+
+static void parsed_free(struct parsed *p)
+{
+	free(p->json);
+	finding_list_free(p->list);
+	diff_added_set_free(p->set);
+}
+
 static void test_semgrep_fixture(void)
 {
-	struct diff_added_set *s = mr_set();
-	REQUIRE(s);
-	size_t len;
-	char *json = read_fixture("semgrep.sarif", &len);
-	REQUIRE(json);
-	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = {"sast", s, "/work/tree"};
-	struct scan_sarif_stats st;
-	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
+	struct parsed p = parse_fixture("semgrep.sarif", "sast", "/work/tree");
+	REQUIRE(p.list);
+	struct finding_list *l = p.list;
+	struct scan_sarif_stats st = p.st;
+	CHECK_INT(p.status, CORE_OK);
 	CHECK_INT(st.results, 12);
 	CHECK_INT(st.kept, 7);
 	CHECK_INT(st.not_added, 1);
@@ -108,7 +135,7 @@ static void test_semgrep_fixture(void)
 	/* Nothing on an unchanged line, nothing passed or suppressed. */
 	CHECK(at(l, "py.sqli", "src/app.py", 3) == NULL);
 	for (size_t i = 0; i < l->count; i++) {
-		CHECK(diff_added_has(s, l->items[i].path, l->items[i].line));
+		CHECK(diff_added_has(p.set, l->items[i].path, l->items[i].line));
 		CHECK_STR(l->items[i].scan_type, "sast");
 		CHECK_INT(strlen(l->items[i].fingerprint), 64);
 	}
@@ -151,22 +178,16 @@ static void test_semgrep_fixture(void)
 	REQUIRE(f);
 	CHECK_INT(f->severity, SEV_LOW); /* "high" is no score: the rule's level note */
 
-	free(json);
-	finding_list_free(l);
-	diff_added_set_free(s);
+	parsed_free(&p);
 }
 
 static void test_codeql_fixture(void)
 {
-	struct diff_added_set *s = mr_set();
-	REQUIRE(s);
-	size_t len;
-	char *json = read_fixture("codeql.sarif", &len);
-	REQUIRE(json);
-	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = {"sast", s, NULL};
-	struct scan_sarif_stats st;
-	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
+	struct parsed p = parse_fixture("codeql.sarif", "sast", NULL);
+	REQUIRE(p.list);
+	struct finding_list *l = p.list;
+	struct scan_sarif_stats st = p.st;
+	CHECK_INT(p.status, CORE_OK);
 	CHECK_INT(st.results, 3);
 	CHECK_INT(st.kept, 3);
 	REQUIRE(l->count == 3);
@@ -182,27 +203,19 @@ static void test_codeql_fixture(void)
 	CHECK_INT(l->items[1].severity, SEV_MEDIUM); /* 4.0 */
 	/* Key order does not change the fingerprint. */
 	CHECK_STR(l->items[1].fingerprint, l->items[2].fingerprint);
-	free(json);
-	finding_list_free(l);
-	diff_added_set_free(s);
+	parsed_free(&p);
 }
 
 static void test_secrets_scan_type_has_no_excerpt(void)
 {
-	struct diff_added_set *s = mr_set();
-	REQUIRE(s);
-	size_t len;
-	char *json = read_fixture("codeql.sarif", &len);
-	REQUIRE(json);
-	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = {"secrets", s, NULL};
-	CHECK_INT(scan_sarif_parse(&opt, json, len, l, NULL), CORE_OK);
+	struct parsed p = parse_fixture("codeql.sarif", "secrets", NULL);
+	REQUIRE(p.list);
+	struct finding_list *l = p.list;
+	CHECK_INT(p.status, CORE_OK);
 	REQUIRE(l->count == 3);
 	for (size_t i = 0; i < l->count; i++)
 		CHECK_STR(l->items[i].excerpt, "");
-	free(json);
-	finding_list_free(l);
-	diff_added_set_free(s);
+	parsed_free(&p);
 }
 
 static void test_malformed_documents(void)
@@ -260,15 +273,11 @@ static void test_malformed_documents(void)
 
 static void test_wrong_types(void)
 {
-	struct diff_added_set *s = mr_set();
-	REQUIRE(s);
-	size_t len;
-	char *json = read_fixture("wrong-types.sarif", &len);
-	REQUIRE(json);
-	struct finding_list *l = finding_list_new();
-	struct scan_sarif_options opt = {"sast", s, NULL};
-	struct scan_sarif_stats st;
-	CHECK_INT(scan_sarif_parse(&opt, json, len, l, &st), CORE_OK);
+	struct parsed p = parse_fixture("wrong-types.sarif", "sast", NULL);
+	REQUIRE(p.list);
+	struct finding_list *l = p.list;
+	struct scan_sarif_stats st = p.st;
+	CHECK_INT(p.status, CORE_OK);
 	CHECK_INT(st.results, 12);
 	CHECK_INT(st.invalid, 3 + 11); /* three bad runs (or rules), eleven bad results */
 	CHECK_INT(st.kept, 1);
@@ -277,9 +286,7 @@ static void test_wrong_types(void)
 	CHECK_STR(l->items[0].rule_id, "ok");
 	CHECK_STR(l->items[0].title, "ok");
 	CHECK_INT(l->items[0].severity, SEV_MEDIUM);
-	free(json);
-	finding_list_free(l);
-	diff_added_set_free(s);
+	parsed_free(&p);
 }
 
 static void test_severity_from_score(void)

@@ -455,6 +455,17 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   });
 }
 
+// GET path for a dialog's body; on failure the body says why (or that `what` is not in this version of mrgate) and
+// the answer is undefined.
+async function loadInto(body, path, what) {
+  try {
+    return await get(path);
+  } catch (e) {
+    clear(body).append(e instanceof ApiError && e.unavailable ? unavailable(what) : errorNotice(e));
+    return undefined;
+  }
+}
+
 // "Edit exception…": the repo's own config, with what it inherits.
 export async function openRepoConfig(repo, onSaved) {
   const body = h('div', loading());
@@ -463,13 +474,8 @@ export async function openRepoConfig(repo, onSaved) {
   const m = openModal({ title: `Exception for ${repo.path_with_namespace}`, body, footer: [cancelBtn, saveBtn] });
   m.dialog.dataset.modal = 'exception';
   cancelBtn.addEventListener('click', () => m.close());
-  let data;
-  try {
-    data = await get(`/api/repos/${repo.id}/config`);
-  } catch (e) {
-    clear(body).append(e instanceof ApiError && e.unavailable ? unavailable('Per-repository configuration') : errorNotice(e));
-    return;
-  }
+  const data = await loadInto(body, `/api/repos/${repo.id}/config`, 'Per-repository configuration');
+  if (data === undefined) return;
   const form = configForm(data.config || {}, { inherit: true, inherited: data.inherited || {}, single: true });
   const msg = h('div', { 'aria-live': 'assertive' });
   clear(body).append(h('div',
@@ -526,13 +532,8 @@ export async function openHistory(repo) {
   const body = h('div', loading());
   const m = openModal({ title: `History of ${repo.path_with_namespace}`, body, wide: true });
   m.dialog.dataset.modal = 'history';
-  let res;
-  try {
-    res = await get(`/api/repos/${repo.id}/history`);
-  } catch (e) {
-    clear(body).append(e instanceof ApiError && e.unavailable ? unavailable('The history of a repository') : errorNotice(e));
-    return;
-  }
+  const res = await loadInto(body, `/api/repos/${repo.id}/history`, 'The history of a repository');
+  if (res === undefined) return;
   const items = Array.isArray(res) ? res : res.items || [];
   if (!items.length) {
     clear(body).append(h('p.empty', 'Nothing has happened to this repository yet.'));

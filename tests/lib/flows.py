@@ -1,0 +1,129 @@
+"""The steps the http tests take again and again against a running mrgate and the GitLab simulator.
+
+    import flows
+    c = srv.login()                                   # harness.Mrgate.login: admin client with the CSRF token
+    flows.connect_and_sync(c, sim, "acme", TOKEN)     # PUT /api/connection, POST /api/sync, wait: done
+    job = flows.wait_job(c, job_id, timeout=60)       # GET /api/jobs/:id until finished
+    st = flows.final_status(sim, pid, sha)            # mrgate's latest commit status, once final
+
+Design: each helper acts through the client (harness.Client) or simulator (sim.Sim) it is given, so a test with
+two mrgate instances or two simulators uses the same helpers; it asserts only the status codes the API documents
+for the step (the assertions a test is about stay in the test) and waits with harness.wait_for, which fails naming
+what it waited for. Nothing here keeps state; a helper is as thread-safe as the client it is given (harness.Client
+is not: one per thread).
+"""
+import harness
+
+STATUS_NAME = "mrgate"  # the commit status mrgate posts
+FINAL = ("success", "failed")
+
+
+# --- connection and sync ------------------------------------------------------------------------------------------
+
+def connect(c, sim, group, token):
+    """PUT /api/connection: the simulator's group with token. Asserts 200; returns the answer."""
+    r = c.put("/api/connection", {"gitlab_url": sim.base, "group": group, "token": token})
+    assert r.status == 200, r.body
+    return r
+
+
+def sync_ended(run):
+    """A sync run has ended once it is no longer running."""
+    return run["state"] != "running"
+
+
+def resync_ended(run):
+    """A resync has ended when it failed, or when it is done with its summary (discovery finishes first; the summary
+    is written once the follow-up apply job is done)."""
+    return run["state"] == "failed" or (run["state"] == "done" and run.get("summary") is not None)
+
+
+def sync(c, expect="done", timeout=60, interval=0.2, ended=sync_ended, logs=None):
+    """POST /api/sync (202), then wait until ended(run) holds for that run (GET /api/sync?id=). Asserts the run's
+    state is expect unless expect is None; returns the run."""
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+
+    def poll():
+        run = c.get(f"/api/sync?id={run_id}").json()
+        return run if ended(run) else None
+    run = harness.wait_for(poll, timeout, f"sync run {run_id} to end", interval, logs)
+    if expect is not None:
+        assert run["state"] == expect, run
+    return run
+
+
+def connect_and_sync(c, sim, group, token, repos=None, **sync_args):
+    """connect, then sync (keyword arguments go to sync); with repos, assert GET /api/repos counts that many."""
+    connect(c, sim, group, token)
+    run = sync(c, **sync_args)
+    if repos is not None:
+        r = c.get("/api/repos?limit=1").json()
+        assert r["count"] == repos, r
+    return run
+
+
+# --- repos and apply jobs -----------------------------------------------------------------------------------------
+
+def all_repos(c, **q):
+    """Every repo GET /api/repos lists with the filters q (500 a page, following next_cursor)."""
+    out, cursor = [], None
+    while True:
+        qs = "&".join([f"{k}={v}" for k, v in q.items()] + ["limit=500"] + ([f"cursor={cursor}"] if cursor else []))
+        page = c.get("/api/repos?" + qs)
+        assert page.status == 200, page.body
+        page = page.json()
+        out += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return out
+
+
+def no_repo_applying(c):
+    return c.get("/api/repos?status=applying&limit=1").json()["count"] == 0
+
+
+def wait_applied(c, timeout=60, interval=0.2):
+    """Wait until no repo is applying."""
+    harness.wait_for(lambda: no_repo_applying(c), timeout, "apply", interval)
+
+
+def job(c, job_id):
+    """GET /api/jobs/:id without its items (asserts 200)."""
+    r = c.get(f"/api/jobs/{job_id}?items_limit=0")
+    assert r.status == 200, r.body
+    return r.json()
+
+
+def wait_job(c, job_id, timeout=60, interval=0.2):
+    """Wait until apply job job_id has finished; returns it (without items)."""
+    return harness.wait_for(lambda: (lambda j: j if j["finished"] else None)(job(c, job_id)), timeout,
+                            f"job {job_id} to finish", interval)
+
+
+# --- what GitLab (the simulator) ended up with ---------------------------------------------------------------------
+
+def statuses(sim, pid, sha=None):
+    """Every mrgate commit status on the project (on sha), oldest first: the simulator's full record."""
+    return [s for s in sim.statuses(project_id=pid, sha=sha) if s["name"] == STATUS_NAME]
+
+
+def final_status(sim, pid, sha, timeout=30, logs=None):
+    """Wait until mrgate's latest status on sha is final (success or failed); returns that status."""
+    def done():
+        st = statuses(sim, pid, sha)
+        return st if st and st[-1]["status"] in FINAL else None
+    return harness.wait_for(done, timeout, f"final mrgate status on {sha[:8]}", logs=logs)[-1]
+
+
+def wait_verdicts(sim, pid, sha, timeout=30):
+    """Wait until sha has a final mrgate status (success or failed); returns every final one, oldest first."""
+    return harness.wait_for(lambda: [s for s in statuses(sim, pid, sha) if s["status"] in FINAL], timeout,
+                            "mrgate verdict")
+
+
+def wait_hook(gl, pid, url, timeout=30, logs=None):
+    """Wait until the project has a hook with url, as GitLab's API lists them to the client gl."""
+    harness.wait_for(lambda: any(h["url"] == url for h in gl.get(f"/api/v4/projects/{pid}/hooks").json()), timeout,
+                     "the gate's webhook", logs=logs)
