@@ -5,7 +5,7 @@
 // Screenshots: $MRGATE_BUILD_DIR/e2e-screenshots/<page>.png.
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { Sim, Mrgate, launch, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
+import { Sim, Mrgate, launch, logIn, newPage, shot, stopAll, until, ADMIN_PASSWORD } from './lib.mjs';
 
 const TOKEN = 'glpat-e2e-dashboard-0000000001';
 const SUBGROUP = 'acme/team01';
@@ -277,6 +277,28 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.waitForSelector('#sidebar.open');
     await shot(page, 'nav-narrow');
     await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  it('shows a viewer the repositories without buttons that only an editor may use', async () => {
+    const made = await api.post('/api/users', { username: 'viv', password: 'viv-password-1', role: 'viewer' });
+    assert.equal(made.status, 201, JSON.stringify(made.data));
+    const { page: vp, problems: vproblems } = await newPage(browser);
+    await logIn(vp, `${mrgate.base}/#/login`, 'viv', 'viv-password-1');
+    await vp.waitForSelector('tr[data-id]');
+    await vp.locator('tr[data-id] input[type="checkbox"]').first().check();
+    const configure = vp.locator('button[data-action="configure"]');
+    await until(async () => /\(1\)/.test(await configure.textContent()), { what: 'the selection to count 1' });
+    assert.equal(await configure.isDisabled(), true, 'Configure Scans is disabled for a viewer');
+    assert.match(await configure.getAttribute('title'), /editor/);
+    for (const b of await vp.locator('button[data-action="sync"]').all()) assert.equal(await b.isDisabled(), true, 'Sync now is disabled for a viewer');
+    await vp.evaluate(() => { location.hash = '#/configs'; });
+    const save = vp.getByRole('button', { name: 'Save default' });
+    await save.waitFor();
+    assert.equal(await save.isDisabled(), true, 'Save default is disabled for a viewer');
+    await vp.getByText('Only an editor or an admin can change configs.').waitFor();
+    await shot(vp, 'viewer-configs');
+    assert.deepEqual(vproblems, []);
+    await vp.context().close();
   });
 
   it('logged no console errors and no unexpected HTTP errors', () => {

@@ -50,6 +50,12 @@ export function hasRole(role) {
   return (RANK[who.role] || 0) >= RANK[role];
 }
 
+// What a button that needs the editor role says to a viewer (its title), and whether it is usable at all.
+export const EDITOR_ONLY = 'Only an editor or an admin can do this';
+export function canEdit() {
+  return hasRole('editor');
+}
+
 export function onUnauthorized(fn) {
   unauthorizedHandlers.push(fn);
 }

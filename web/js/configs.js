@@ -1,6 +1,6 @@
 // #/configs: the default config and the configs of GitLab groups (each field inherits default -> group -> repo).
-import { get, put, del, getOptional, encodeGroupPath, ApiError } from './api.js';
-import { h, clear, errorNotice, unavailable, loading, pageHead, toast, openModal, select, field, fmtDate } from './ui.js';
+import { get, put, del, getOptional, encodeGroupPath, ApiError, canEdit, EDITOR_ONLY } from './api.js';
+import { h, clear, errorNotice, notice, unavailable, loading, pageHead, toast, openModal, select, field, fmtDate } from './ui.js';
 import { configForm, configSummary } from './configure.js';
 
 export async function render(main) {
@@ -17,7 +17,8 @@ export async function render(main) {
     const cfg = def.data.config || def.data;
     const form = configForm(cfg, { inherit: false });
     const msg = h('div', { 'aria-live': 'assertive' });
-    const save = h('button.primary', { type: 'submit' }, 'Save default');
+    const save = h('button.primary', { type: 'submit', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Save default');
+    if (!canEdit()) msg.append(notice('info', 'Only an editor or an admin can change configs.'));
     const f = h('form', { 'aria-label': 'Default config' }, msg, form.el, h('div.actions', save,
       def.data.updated_at ? h('span.small.muted', `Last changed ${fmtDate(def.data.updated_at)}${def.data.updated_by ? ` by ${def.data.updated_by}` : ''}`) : null));
     f.addEventListener('submit', async (e) => {
@@ -46,7 +47,7 @@ async function renderGroups(box) {
   if (res.error && res.available !== false) { box.append(errorNotice(res.error)); return; }
   if (!res.available) { box.append(unavailable('Group configs')); return; }
   const list = Array.isArray(res.data) ? res.data : res.data.items || [];
-  const addBtn = h('button.primary', { type: 'button', 'data-action': 'add-group-config' }, 'Add a group config…');
+  const addBtn = h('button.primary', { type: 'button', 'data-action': 'add-group-config', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Add a group config…');
   box.append(h('p.muted', 'A group config applies to every repository in the group and its subgroups; it may set only some fields.'), h('div.actions', { style: 'margin-bottom:12px' }, addBtn));
   if (!list.length) box.append(h('p.empty', 'No group has a config of its own; every repository inherits the default.'));
   else {
@@ -57,8 +58,8 @@ async function renderGroups(box) {
         h('td', configSummary(g.config)),
         h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
         h('td.num', h('div.actions',
-          h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box) }, 'Edit'),
-          h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box) }, 'Remove')))))))));
+          canEdit() ? [h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box) }, 'Edit'),
+            h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box) }, 'Remove')] : null))))))));
   }
   addBtn.addEventListener('click', async () => {
     let groups = [];

@@ -1,6 +1,6 @@
 // #/repos: the repository table. Search, group tree, status filter, sorting, cursor paging; a selection made with
 // tick boxes (shift-click ranges) or "all N matching"; status badges; the effective config; a "⋯" menu per row.
-import { get, post, qs, ApiError } from './api.js';
+import { get, post, qs, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field, httpUrl } from './ui.js';
 import { openConfigure, openRepoConfig, resetRepo, stopManaging, openHistory, configSummary } from './configure.js';
 
@@ -44,8 +44,10 @@ export async function render(main, route) {
   onLeave(() => { alive = false; });
 
   // --- head ---------------------------------------------------------------------------------------------------
-  const configureBtn = h('button.primary', { type: 'button', 'data-action': 'configure', disabled: true }, 'Configure Scans…');
-  const syncBtn = h('button', { type: 'button', 'data-action': 'sync' }, 'Sync now');
+  const editor = canEdit();
+  const viewerTitle = editor ? undefined : EDITOR_ONLY;
+  const configureBtn = h('button.primary', { type: 'button', 'data-action': 'configure', disabled: true, title: viewerTitle }, 'Configure Scans…');
+  const syncBtn = h('button', { type: 'button', 'data-action': 'sync', disabled: !editor || undefined, title: viewerTitle }, 'Sync now');
   const syncLine = h('span.small.muted', { 'aria-live': 'polite', 'data-sync-line': '' });
   main.append(h('div.page-head',
     h('div.grow', h('h1', 'Repositories'), h('p.muted', 'Every project of the connected group and its subgroups. Select repos, then Configure Scans.'), syncLine),
@@ -138,7 +140,7 @@ export async function render(main, route) {
     const st = (res.summary && res.summary.statuses) || {};
     const total = res.summary ? res.summary.repos : 0;
     const gated = (st.gated || 0) + (st.exception || 0);
-    const canWrite = conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
+    const canWrite = editor && conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
     clear(onboard);
     if (total > 0 && gated === 0 && !state.q && !state.group && canWrite) {
       onboard.append(h('section.panel.onboard', { 'aria-labelledby': 'onboard-title', 'data-panel': 'onboard' },
@@ -243,7 +245,7 @@ export async function render(main, route) {
     headCheck.checked = rows.length > 0 && onPage === rows.length;
     headCheck.indeterminate = onPage > 0 && onPage < rows.length;
     const n = selectionCount();
-    configureBtn.disabled = n === 0;
+    configureBtn.disabled = n === 0 || !editor;
     configureBtn.textContent = n ? `Configure Scans (${fmtNum(n)})…` : 'Configure Scans…';
     clear(selbar);
     selbar.hidden = n === 0;
@@ -263,7 +265,7 @@ export async function render(main, route) {
     }
     selbar.append(h('span.grow'),
       h('button.small', { type: 'button', onclick: () => { state.all = null; state.sel.clear(); paintSelection(); } }, 'Clear selection'),
-      h('button.small.primary', { type: 'button', onclick: () => configureBtn.click() }, 'Configure Scans…'));
+      editor ? h('button.small.primary', { type: 'button', onclick: () => configureBtn.click() }, 'Configure Scans…') : null);
   }
 
   function onRowCheck(e, index) {
@@ -301,9 +303,11 @@ export async function render(main, route) {
     const cfg = r.config || r.effective_config || null;
     const status = r.status || 'ungated';
     const menu = menuButton(`Actions for ${r.path_with_namespace}`, [
-      { label: 'Edit exception…', action: () => openRepoConfig(r, reloadKeep) },
-      { label: 'Reset to inherited', action: () => resetRepo(r, reloadKeep) },
-      { label: 'Stop managing', action: () => stopManaging(r, reloadKeep) },
+      ...(editor ? [
+        { label: 'Edit exception…', action: () => openRepoConfig(r, reloadKeep) },
+        { label: 'Reset to inherited', action: () => resetRepo(r, reloadKeep) },
+        { label: 'Stop managing', action: () => stopManaging(r, reloadKeep) },
+      ] : []),
       { label: 'History', action: () => openHistory(r) },
     ]);
     return h('tr', { 'data-id': r.id, 'data-path': r.path_with_namespace },
@@ -378,7 +382,7 @@ export async function render(main, route) {
     if (run.state === 'running') syncLine.textContent = `Sync running: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.pages)} pages read…`;
     else if (run.state === 'failed') syncLine.textContent = `Last sync failed: ${run.error || 'unknown error'}`;
     else syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} new.`);
-    syncBtn.disabled = run.state === 'running';
+    syncBtn.disabled = run.state === 'running' || !editor;
   }
   async function pollSync(id, follow) {
     let run = null;

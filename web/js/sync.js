@@ -1,10 +1,11 @@
 // The discovery run ("sync") panel: last run's summary, "Sync now", live progress while it runs.
-import { get, post, ApiError } from './api.js';
+import { get, post, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
 
 export function syncPanel({ onDone, compact } = {}) {
   const body = h('div', { 'aria-live': 'polite' });
-  const btn = h('button.primary', { type: 'button', 'data-action': 'sync' }, 'Sync now');
+  const editor = canEdit();
+  const btn = h('button.primary', { type: 'button', 'data-action': 'sync', disabled: !editor || undefined, title: editor ? undefined : EDITOR_ONLY }, 'Sync now');
   const panel = h('section.panel', { 'aria-labelledby': 'sync-title', 'data-panel': 'sync' },
     h('div.page-head', h('div.grow', h('h2#sync-title', 'Repository sync'),
       h('p.muted.small', 'Lists every project of the group and its subgroups again; new repos inherit the default and group configs.')), btn),
@@ -20,7 +21,7 @@ export function syncPanel({ onDone, compact } = {}) {
       return;
     }
     const running = run.state === 'running';
-    btn.disabled = running;
+    btn.disabled = running || !editor;
     body.append(h('p', badge(run.state === 'done' ? 'done' : run.state), ' ',
       running ? h('span', { 'data-sync-state': 'running' }, 'Sync running… ') : h('span', { 'data-sync-state': run.state }, run.state === 'done' ? 'Last sync finished ' : 'Last sync failed '),
       run.finished_at ? time(run.finished_at) : run.started_at ? ['started ', time(run.started_at)] : null,
