@@ -802,7 +802,7 @@ static void api_create_list_items_cancel(void)
 	sql_exec("INSERT INTO repos (id, path, name, path_with_namespace, namespace_full_path)"
 	         " VALUES (7, 'seven', 'seven', 'grp/seven', 'grp'), (9, 'nine', 'nine', 'grp/sub/nine', 'grp/sub')");
 	struct json_object *page = NULL;
-	REQUIRE(jobs_items(db, job, NULL, 0, 2, &page) == CORE_OK);
+	REQUIRE(jobs_view_items(db, job, NULL, 0, 2, &page) == CORE_OK);
 	struct json_object *items = json_object_object_get(page, "items");
 	REQUIRE(json_object_array_length(items) == 2);
 	CHECK_INT(jint(json_object_array_get_idx(items, 0), "repo_id"), 7);
@@ -810,14 +810,14 @@ static void api_create_list_items_cancel(void)
 	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "state"), "pending");
 	CHECK_INT(jint(json_object_array_get_idx(items, 1), "repo_id"), 8);
 	CHECK(jstr(json_object_array_get_idx(items, 1), "path_with_namespace") == NULL);
-	int64_t next = jint(page, "next_after");
+	int64_t next = jint(page, "next_cursor");
 	CHECK(next > 0);
 	json_object_put(page);
 	REQUIRE(jobs_items(db, job, "pending", next, 2, &page) == CORE_OK);
 	items = json_object_object_get(page, "items");
 	REQUIRE(json_object_array_length(items) == 1);
 	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "path_with_namespace"), "grp/sub/nine");
-	CHECK(json_object_object_get(page, "next_after") == NULL);
+	CHECK(json_object_object_get(page, "next_cursor") == NULL);
 	json_object_put(page);
 	CHECK(jobs_items(db, job, "bogus", 0, 10, &page) == CORE_EINVAL);
 	CHECK(jobs_items(db, 999999, NULL, 0, 10, &page) == CORE_ENOTFOUND);
@@ -898,13 +898,13 @@ static void api_create_list_items_cancel(void)
 
 	/* list, newest first, paged */
 	struct json_object *l = NULL;
-	REQUIRE(jobs_list(db, 2, 0, &l) == CORE_OK);
+	REQUIRE(jobs_view_list(db, 2, 0, &l) == CORE_OK);
 	items = json_object_object_get(l, "items");
 	REQUIRE(json_object_array_length(items) == 2);
 	CHECK_INT(jint(json_object_array_get_idx(items, 0), "id"), big);
 	CHECK_INT(jint(json_object_array_get_idx(items, 1), "id"), with_items);
 	CHECK(json_object_object_get(json_object_array_get_idx(items, 0), "params") == NULL);
-	int64_t before = jint(l, "next_before");
+	int64_t before = jint(l, "next_cursor");
 	CHECK_INT(before, with_items);
 	json_object_put(l);
 	REQUIRE(jobs_list(db, 200, before, &l) == CORE_OK);
