@@ -182,6 +182,66 @@ static const struct handler_entry *find_handler(struct jobs_runner *r, const cha
 	return h;
 }
 
+/* Count a claimed batch and log its takeovers. */
+static void count_claimed(struct jobs_runner *r, const struct job_item *items, int n)
+{
+	stat_add(&r->stats.claimed, n);
+	metrics_inc("mrgate_job_claims_total", NULL, n);
+	for (int i = 0; i < n; i++) {
+		if (!items[i].takeover)
+			continue;
+		char labels[64];
+		stat_add(&r->stats.takeovers, 1);
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", items[i].kind);
+		metrics_inc("mrgate_job_lease_takeovers_total", labels, 1);
+		log_warn("job %" PRId64 " item %" PRId64 ": taken over after its lease expired (attempt %d)",
+		         items[i].job_id, items[i].id, items[i].attempt);
+	}
+}
+
+/* Run a claimed batch in w (the heartbeat renews what is held); on stop, hand back what was not started. */
+static void run_batch(struct worker *w, struct job_item *items, int n)
+{
+	struct jobs_runner *r = w->r;
+	pthread_mutex_lock(&r->mu);
+	w->items = items;
+	w->n = n;
+	w->next = 0;
+	pthread_mutex_unlock(&r->mu);
+
+	int i = 0;
+	for (; i < n; i++) {
+		pthread_mutex_lock(&r->mu);
+		bool stop = r->stopping;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		const struct handler_entry *h = find_handler(r, items[i].kind);
+		if (h)
+			run_item(r, h, &items[i]);
+		else
+			record(r, &items[i], JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
+		pthread_mutex_lock(&r->mu);
+		w->next = i + 1;
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (i < n) {
+		/* stopping: hand back what was claimed but not started */
+		int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
+		int released = 0;
+		for (int k = i; k < n; k++)
+			ids[k - i] = items[k].id;
+		/* when this fails the leases simply expire and the items are taken over */
+		if (jobs_release(r->db, r->owner, ids, n - i, &released) == CORE_OK)
+			stat_add(&r->stats.released, released);
+		free(ids);
+	}
+	pthread_mutex_lock(&r->mu);
+	w->items = NULL;
+	w->n = w->next = 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -219,65 +279,14 @@ static void *worker_main(void *arg)
 			idle_wait(r, seen, r->o.poll_ms);
 			continue;
 		}
-
-		stat_add(&r->stats.claimed, n);
-		metrics_inc("mrgate_job_claims_total", NULL, n);
-		for (int i = 0; i < n; i++) {
-			if (items[i].takeover) {
-				char labels[64];
-				stat_add(&r->stats.takeovers, 1);
-				snprintf(labels, sizeof(labels), "kind=\"%s\"", items[i].kind);
-				metrics_inc("mrgate_job_lease_takeovers_total", labels, 1);
-				log_warn("job %" PRId64 " item %" PRId64
-				         ": taken over after its lease expired (attempt %d)",
-				         items[i].job_id, items[i].id, items[i].attempt);
-			}
-		}
+		count_claimed(r, items, n);
 		/* a full batch suggests more work: let an idle sibling look now */
 		if (n == r->o.claim_batch) {
 			pthread_mutex_lock(&r->mu);
 			pthread_cond_signal(&r->wake);
 			pthread_mutex_unlock(&r->mu);
 		}
-
-		pthread_mutex_lock(&r->mu);
-		w->items = items;
-		w->n = n;
-		w->next = 0;
-		pthread_mutex_unlock(&r->mu);
-
-		int i = 0;
-		for (; i < n; i++) {
-			pthread_mutex_lock(&r->mu);
-			stop = r->stopping;
-			pthread_mutex_unlock(&r->mu);
-			if (stop)
-				break;
-			const struct handler_entry *h = find_handler(r, items[i].kind);
-			if (h)
-				run_item(r, h, &items[i]);
-			else
-				record(r, &items[i], JOB_ITEM_ERROR, "internal error: no handler for this job kind",
-				       NULL);
-			pthread_mutex_lock(&r->mu);
-			w->next = i + 1;
-			pthread_mutex_unlock(&r->mu);
-		}
-		if (i < n) {
-			/* stopping: hand back what was claimed but not started */
-			int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
-			int released = 0;
-			for (int k = i; k < n; k++)
-				ids[k - i] = items[k].id;
-			/* when this fails the leases simply expire and the items are taken over */
-			if (jobs_release(r->db, r->owner, ids, n - i, &released) == CORE_OK)
-				stat_add(&r->stats.released, released);
-			free(ids);
-		}
-		pthread_mutex_lock(&r->mu);
-		w->items = NULL;
-		w->n = w->next = 0;
-		pthread_mutex_unlock(&r->mu);
+		run_batch(w, items, n);
 		jobs_items_free(items, n);
 	}
 	return NULL;
