@@ -378,6 +378,13 @@ void jobs_runner_test_stop_heartbeat(struct jobs_runner *r)
 	stop_heartbeat(r);
 }
 
+/* An option left at 0 (or set below it) takes its default. */
+static void or_default(int *v, int dflt)
+{
+	if (*v <= 0)
+		*v = dflt;
+}
+
 struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner_opts *o)
 {
 	struct jobs_runner *r = NULL;
@@ -391,20 +398,13 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 	if (o)
 		r->o = *o;
 	r->o.owner = NULL;
-	if (r->o.workers <= 0)
-		r->o.workers = 4;
-	if (r->o.lease_ms <= 0)
-		r->o.lease_ms = 60000;
-	if (r->o.poll_ms <= 0)
-		r->o.poll_ms = 200;
-	if (r->o.claim_batch <= 0)
-		r->o.claim_batch = 1;
-	if (r->o.max_attempts <= 0)
-		r->o.max_attempts = 5;
-	if (r->o.backoff_base_ms <= 0)
-		r->o.backoff_base_ms = 1000;
-	if (r->o.backoff_max_ms <= 0)
-		r->o.backoff_max_ms = 300000;
+	or_default(&r->o.workers, 4);
+	or_default(&r->o.lease_ms, 60000);
+	or_default(&r->o.poll_ms, 200);
+	or_default(&r->o.claim_batch, 1);
+	or_default(&r->o.max_attempts, 5);
+	or_default(&r->o.backoff_base_ms, 1000);
+	or_default(&r->o.backoff_max_ms, 300000);
 	r->owner = o && o->owner && *o->owner ? xstrdup(o->owner) : make_owner();
 
 	if (pthread_mutex_init(&r->mu, NULL) != 0)

@@ -12,7 +12,7 @@
 #define JOB_COLUMNS                                                                                                    \
 	" j.id, j.kind, j.state, j.created_by, " STORE_TS("j.created_at") " AS created_at, " STORE_TS(                 \
 	    "j.started_at") " AS started_at, " STORE_TS("j.finished_at") " AS finished_at, "
-#define JOB_COUNTERS                                                                                                   \
+#define JOB_COUNTERS_FROM                                                                                              \
 	" j.total, j.done, greatest(j.total - j.done - jr.running, 0) AS pending, jr.running, j.changed, j.unchanged," \
 	" j.skipped, j.failed,"                                                                                        \
 	" CASE WHEN j.total > 0 THEN (j.done::bigint * 100 / j.total)::int ELSE 100 END AS percent,"                   \
@@ -20,6 +20,11 @@
 	" (j.state = 'done' AND j.failed = 0) AS succeeded"                                                            \
 	" FROM jobs j CROSS JOIN LATERAL"                                                                              \
 	" (SELECT count(*) AS running FROM job_items i WHERE i.job_id = j.id AND i.state = 'running') jr"
+
+/* The members of an item. */
+#define ITEM_COLUMNS                                                                                                   \
+	" i.id, i.repo_id, rp.path_with_namespace, i.state, i.result, i.message, i.details, i.attempts, " STORE_TS(    \
+	    "i.started_at") " AS started_at, " STORE_TS("i.finished_at") " AS finished_at"
 
 static int clamp(int limit, int dflt, int max)
 {
@@ -36,8 +41,8 @@ enum core_status jobs_view_get(struct store *db, int64_t job_id, struct json_obj
 	*out = NULL;
 	store_param_i64(&p, job_id);
 	enum core_status st = store_run1(
-	    db, "SELECT" JOB_COLUMNS " coalesce(j.params, '{}'::jsonb) AS params," JOB_COUNTERS " WHERE j.id = $1", &p,
-	    &r);
+	    db, "SELECT" JOB_COLUMNS " coalesce(j.params, '{}'::jsonb) AS params," JOB_COUNTERS_FROM " WHERE j.id = $1",
+	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
@@ -55,11 +60,11 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
 	limit = clamp(limit, 50, JOBS_VIEW_LIST_MAX);
 	store_param_i64_or_null(&p, cursor > 0 ? cursor : 0);
 	store_param_i64(&p, limit + 1);
-	enum core_status st =
-	    store_run1(db,
-	               "SELECT" JOB_COLUMNS JOB_COUNTERS " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
-	               " ORDER BY j.id DESC LIMIT $2",
-	               &p, &r);
+	enum core_status st = store_run1(db,
+	                                 "SELECT" JOB_COLUMNS JOB_COUNTERS_FROM
+	                                 " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
+	                                 " ORDER BY j.id DESC LIMIT $2",
+	                                 &p, &r);
 	if (st == CORE_OK)
 		*out = rows_page(r, limit, "id");
 	PQclear(r);
@@ -105,16 +110,12 @@ enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *f
 	store_param_str(&p, state);
 	store_param_str(&p, result);
 	store_param_i64(&p, limit + 1);
-	st = store_run1(
-	    db,
-	    "SELECT i.id, i.repo_id, rp.path_with_namespace, i.state, i.result, i.message, i.details,"
-	    " i.attempts, " STORE_TS("i.started_at") " AS started_at, " STORE_TS(
-	        "i.finished_at") " AS finished_at"
-	                         " FROM job_items i LEFT JOIN repos rp ON rp.id = i.repo_id"
-	                         " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
-	                         "   AND ($3::text IS NULL OR i.state = $3) AND ($4::text IS NULL OR i.result = $4)"
-	                         " ORDER BY i.id LIMIT $5",
-	    &p, &r);
+	st = store_run1(db,
+	                "SELECT" ITEM_COLUMNS " FROM job_items i LEFT JOIN repos rp ON rp.id = i.repo_id"
+	                " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
+	                "   AND ($3::text IS NULL OR i.state = $3) AND ($4::text IS NULL OR i.result = $4)"
+	                " ORDER BY i.id LIMIT $5",
+	                &p, &r);
 	if (st == CORE_OK)
 		*out = rows_page(r, limit, "id");
 	PQclear(r);

@@ -96,6 +96,20 @@ static struct json_object *wait_finished(int64_t job_id, long timeout_ms)
 	}
 }
 
+/* Run job to its end on a new runner of o with the handler of kind: the finished job's JSON (caller puts), or NULL. */
+static struct json_object *run_job(const struct jobs_runner_opts *o, const char *kind,
+                                   enum job_outcome (*fn)(void *, const struct job_item *, struct job_item_result *),
+                                   void *user, int64_t job, long timeout_ms)
+{
+	struct jobs_runner *r = jobs_runner_start(db, o);
+	if (!r)
+		return NULL;
+	CHECK(jobs_register(r, kind, fn, user) == CORE_OK);
+	struct json_object *j = wait_finished(job, timeout_ms);
+	jobs_runner_stop(r);
+	return j;
+}
+
 static int64_t *seq_ids(int n, int64_t first)
 {
 	int64_t *ids = malloc((size_t)n * sizeof(*ids));
@@ -749,11 +763,7 @@ static void stop_releases_unstarted_claims(void)
 
 	/* another runner (a restarted server) completes it */
 	cnt->sleep_ms = 0;
-	r = jobs_runner_start(db, &o);
-	REQUIRE(r);
-	CHECK(jobs_register(r, "t_stop", counting_handler, &u) == CORE_OK);
-	struct json_object *j = wait_finished(job, 5000);
-	jobs_runner_stop(r);
+	struct json_object *j = run_job(&o, "t_stop", counting_handler, &u, job, 5000);
 	REQUIRE(j);
 	CHECK_INT(jint(j, "done"), 10);
 	json_object_put(j);
@@ -934,11 +944,7 @@ static void poison_item_gives_up(void)
 		sleep_ms(5);
 	}
 	struct jobs_runner_opts o = {.workers = 1, .poll_ms = 20, .max_attempts = 5};
-	struct jobs_runner *r = jobs_runner_start(db, &o);
-	REQUIRE(r);
-	CHECK(jobs_register(r, "t_poison", counting_handler, &u) == CORE_OK);
-	struct json_object *j = wait_finished(job, 5000);
-	jobs_runner_stop(r);
+	struct json_object *j = run_job(&o, "t_poison", counting_handler, &u, job, 5000);
 	REQUIRE(j);
 	CHECK_INT(jint(j, "failed"), 1);
 	json_object_put(j);
