@@ -549,6 +549,43 @@ static void skipped(struct apply_result *res, const char *why)
 	snprintf(res->message, sizeof(res->message), "skipped: the repository is %s", why);
 }
 
+/* GET the project: archived, pending deletion and the merge setting into seen. False with res set on failure. */
+static bool read_project(struct run *u, struct apply_seen *seen)
+{
+	enum core_status st = call(u, "GET", NULL, "", 0);
+	u->res->reads++;
+	if (st != CORE_OK) {
+		advise(u->res, "read the project's settings", "change its merge settings", st, u->resp, u->ctx);
+		return false;
+	}
+	const char *mfd = NULL;
+	seen->project_read = true;
+	jsonx_bool(u->resp->json, "archived", &seen->project_archived);
+	seen->project_pending_deletion = jsonx_str(u->resp->json, "marked_for_deletion_at", &mfd) ||
+	                                 jsonx_str(u->resp->json, "marked_for_deletion_on", &mfd);
+	jsonx_bool(u->resp->json, MERGE_SETTING, &seen->merge_on); /* null reads as false */
+	return true;
+}
+
+/*
+ * Perform the plan's actions in order: hooks, the merge setting, the open merge requests. False when one failed
+ * (res says why; a database failure is in *st_out).
+ */
+static bool perform(struct run *u, const struct apply_plan *plan, enum core_status *st_out)
+{
+	/* a re-list after a maybe-applied POST fills its own list: the plan's hooks stay as they were read */
+	struct hook_list *relist = xcalloc(1, sizeof(*relist));
+	relist->hook_url = u->ctx->hook_url;
+	relist->ssl_verify = u->ctx->ssl_verify;
+	bool ok = run_hook_actions(u, plan, relist) && run_merge_action(u, plan, st_out) && *st_out == CORE_OK;
+	size_t gate = apply_plan_count(plan, APPLY_OPEN_MRS_GATE), clear = apply_plan_count(plan, APPLY_OPEN_MRS_CLEAR);
+	if (ok && (gate || clear))
+		ok = open_mrs(u, gate > 0);
+	hook_list_clear(relist);
+	free(relist);
+	return ok;
+}
+
 /*
  * Read GitLab (the hooks; the project when the plan needs it), plan, perform. The outcome is in u->res;
  * a database failure is returned.
@@ -574,49 +611,27 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	                          .block_merge = want ? want->block_merge : row->want_block,
 	                          .group_mode = u->ctx->group_mode};
 
-	apply_plan_make(&seen, &goal, plan);
+	apply_plan_make(&seen, &goal, plan); /* skipped without a call? the project needed? */
+	if (!plan->skip) {
+		l->hook_url = u->ctx->hook_url;
+		l->ssl_verify = u->ctx->ssl_verify;
+		enum core_status gst = list_hooks(u, l);
+		if (gst != CORE_OK) {
+			res->reads++;
+			advise(res, "list the project's webhooks", "manage webhooks", gst, u->resp, u->ctx);
+			goto out;
+		}
+		seen.hooks = l->v;
+		seen.n_hooks = l->n;
+		if (plan->need_project && !read_project(u, &seen))
+			goto out;
+		apply_plan_make(&seen, &goal, plan);
+	}
 	if (plan->skip) {
 		skipped(res, plan->skip);
 		goto out;
 	}
-	l->hook_url = u->ctx->hook_url;
-	l->ssl_verify = u->ctx->ssl_verify;
-	enum core_status gst = list_hooks(u, l);
-	if (gst != CORE_OK) {
-		res->reads++;
-		advise(res, "list the project's webhooks", "manage webhooks", gst, u->resp, u->ctx);
-		goto out;
-	}
-	seen.hooks = l->v;
-	seen.n_hooks = l->n;
-	if (plan->need_project) {
-		gst = call(u, "GET", NULL, "", 0);
-		res->reads++;
-		if (gst != CORE_OK) {
-			advise(res, "read the project's settings", "change its merge settings", gst, u->resp, u->ctx);
-			goto out;
-		}
-		const char *mfd = NULL;
-		seen.project_read = true;
-		jsonx_bool(u->resp->json, "archived", &seen.project_archived);
-		seen.project_pending_deletion = jsonx_str(u->resp->json, "marked_for_deletion_at", &mfd) ||
-		                                jsonx_str(u->resp->json, "marked_for_deletion_on", &mfd);
-		jsonx_bool(u->resp->json, MERGE_SETTING, &seen.merge_on); /* null reads as false */
-	}
-	/* the hooks listed stay valid for the plan: a re-list after a maybe-applied POST fills another list */
-	struct hook_list *relist = xcalloc(1, sizeof(*relist));
-	relist->hook_url = l->hook_url;
-	relist->ssl_verify = l->ssl_verify;
-	apply_plan_make(&seen, &goal, plan);
-	bool ok = !plan->skip && run_hook_actions(u, plan, relist) && run_merge_action(u, plan, &st) && st == CORE_OK;
-	if (plan->skip)
-		skipped(res, plan->skip);
-	size_t gate = apply_plan_count(plan, APPLY_OPEN_MRS_GATE), clear = apply_plan_count(plan, APPLY_OPEN_MRS_CLEAR);
-	if (ok && (gate || clear))
-		ok = open_mrs(u, gate > 0);
-	hook_list_clear(relist);
-	free(relist);
-	if (!ok)
+	if (!perform(u, plan, &st))
 		goto out;
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
 	if (res->outcome == APPLY_CHANGED && !u->dry_run)

@@ -91,6 +91,12 @@ long jobs_backoff_ms(int attempt, long base_ms, long max_ms, long at_least_ms)
 	return jittered;
 }
 
+/* st, or `none` when the statement ran but matched no row (*r is read after the statement ran). */
+static enum core_status matched(enum core_status st, PGresult *const *r, enum core_status none)
+{
+	return st == CORE_OK && PQntuples(*r) == 0 ? none : st;
+}
+
 /* Parse JSON text from the database (trusted); NULL for NULL or unparsable text. */
 static struct json_object *db_json(const char *text)
 {
@@ -221,20 +227,20 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 		*n_out = 0;
 	store_param_i64(&p, job_id);
 	/* items first, then the job row: the lock order of every statement here */
-	enum core_status st = store_run1(db,
-	                                 "WITH rs AS ("
-	                                 " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
-	                                 "   details = NULL, attempts = 0, not_before = now(), lease_owner = NULL,"
-	                                 "   lease_until = NULL, started_at = NULL, finished_at = NULL"
-	                                 " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
-	                                 " t AS (SELECT count(*)::int AS n FROM rs)"
-	                                 " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
-	                                 "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
-	                                 "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
-	                                 " FROM t WHERE jobs.id = $1 RETURNING t.n",
-	                                 &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
+	enum core_status st =
+	    matched(store_run1(db,
+	                       "WITH rs AS ("
+	                       " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
+	                       "   details = NULL, attempts = 0, not_before = now(), lease_owner = NULL,"
+	                       "   lease_until = NULL, started_at = NULL, finished_at = NULL"
+	                       " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
+	                       " t AS (SELECT count(*)::int AS n FROM rs)"
+	                       " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
+	                       "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
+	                       "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
+	                       " FROM t WHERE jobs.id = $1 RETURNING t.n",
+	                       &p, &r),
+	            &r, CORE_ENOTFOUND);
 	if (st == CORE_OK) {
 		int64_t n = store_i64(r, 0, "n", 0);
 		if (n_out)
@@ -396,7 +402,7 @@ enum core_status jobs_finish(struct store *db, const char *owner, int64_t item_i
 	store_param_str(&p, result);
 	store_param_str(&p, msg);
 	store_param_str(&p, details_json);
-	enum core_status st =
+	enum core_status st = matched(
 	    store_run1(db,
 	               "WITH it AS ("
 	               " UPDATE job_items SET state = $3, result = $4, message = $5, details = $6::jsonb,"
@@ -414,9 +420,8 @@ enum core_status jobs_finish(struct store *db, const char *owner, int64_t item_i
 	               "                THEN now() ELSE j.finished_at END"
 	               " FROM it WHERE j.id = it.job_id"
 	               " RETURNING j.id, j.kind, j.state, j.total, j.done, j.changed, j.unchanged, j.skipped, j.failed",
-	               &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ECONFLICT; /* the lease was taken over: someone else owns the item now */
+	               &p, &r),
+	    &r, CORE_ECONFLICT); /* no row: the lease was taken over, someone else owns the item */
 	if (st == CORE_OK && store_i64(r, 0, "done", 0) == store_i64(r, 0, "total", -1)) {
 		if (job_finished_out)
 			*job_finished_out = true;
@@ -442,13 +447,12 @@ enum core_status jobs_requeue(struct store *db, const char *owner, int64_t item_
 	store_param_i64(&p, delay_ms > 0 ? delay_ms : 0);
 	store_param_str(&p, msg);
 	enum core_status st =
-	    store_run1(db,
-	               "UPDATE job_items SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
-	               "   not_before = now() + $3::bigint * interval '1 millisecond', message = $4"
-	               " WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id",
-	               &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ECONFLICT;
+	    matched(store_run1(db,
+	                       "UPDATE job_items SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+	                       "   not_before = now() + $3::bigint * interval '1 millisecond', message = $4"
+	                       " WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id",
+	                       &p, &r),
+	            &r, CORE_ECONFLICT);
 	free(msg);
 	PQclear(r);
 	return st;
