@@ -385,15 +385,29 @@ static void or_default(int *v, int dflt)
 		*v = dflt;
 }
 
+/* The runner's mutex and its two condition variables (on CLOCK_MONOTONIC); false, with nothing left, on failure. */
+static bool init_sync(struct jobs_runner *r)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return false;
+	bool mu = false, wake = false, hb = false;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && (mu = pthread_mutex_init(&r->mu, NULL) == 0) &&
+	    (wake = pthread_cond_init(&r->wake, &ca) == 0))
+		hb = pthread_cond_init(&r->hb_wake, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!hb && wake)
+		pthread_cond_destroy(&r->wake);
+	if (!hb && mu)
+		pthread_mutex_destroy(&r->mu);
+	return hb;
+}
+
 struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner_opts *o)
 {
-	struct jobs_runner *r = NULL;
-	pthread_condattr_t ca;
-	bool ok = false, ca_ok = false, mu_ok = false, wake_ok = false, hb_ok = false;
-
 	if (!db || sodium_init() < 0)
-		goto out;
-	r = xcalloc(1, sizeof(*r));
+		return NULL;
+	struct jobs_runner *r = xcalloc(1, sizeof(*r));
 	r->db = db;
 	if (o)
 		r->o = *o;
@@ -406,52 +420,26 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 	or_default(&r->o.backoff_base_ms, 1000);
 	or_default(&r->o.backoff_max_ms, 300000);
 	r->owner = o && o->owner && *o->owner ? xstrdup(o->owner) : make_owner();
-
-	if (pthread_mutex_init(&r->mu, NULL) != 0)
-		goto out;
-	mu_ok = true;
-	if (pthread_condattr_init(&ca) != 0)
-		goto out;
-	ca_ok = true;
-	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&r->wake, &ca) != 0)
-		goto out;
-	wake_ok = true;
-	if (pthread_cond_init(&r->hb_wake, &ca) != 0)
-		goto out;
-	hb_ok = true;
+	if (!init_sync(r)) {
+		free(r->owner);
+		free(r);
+		return NULL;
+	}
 	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
 	describe_metrics();
 
-	if (pthread_create(&r->hb_thread, NULL, heartbeat_main, r) != 0)
-		goto out;
-	r->hb_started = true;
-	for (int i = 0; i < r->o.workers; i++) {
+	bool ok = pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0;
+	r->hb_started = ok;
+	for (int i = 0; ok && i < r->o.workers; i++) {
 		r->workers[i].r = r;
-		if (pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) != 0)
-			goto out;
-		r->workers[i].started = true;
+		ok = pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) == 0;
+		r->workers[i].started = ok;
+	}
+	if (!ok) {
+		jobs_runner_stop(r); /* joins whatever was started and frees */
+		return NULL;
 	}
 	log_info("job runner %s started: %d workers, lease %d ms", r->owner, r->o.workers, r->o.lease_ms);
-	ok = true;
-out:
-	if (ca_ok)
-		pthread_condattr_destroy(&ca);
-	if (!ok && r) {
-		if (mu_ok && wake_ok && hb_ok && r->workers) {
-			jobs_runner_stop(r); /* joins whatever was started and frees */
-		} else {
-			if (hb_ok)
-				pthread_cond_destroy(&r->hb_wake);
-			if (wake_ok)
-				pthread_cond_destroy(&r->wake);
-			if (mu_ok)
-				pthread_mutex_destroy(&r->mu);
-			free(r->workers);
-			free(r->owner);
-			free(r);
-		}
-		r = NULL;
-	}
 	return r;
 }
 
