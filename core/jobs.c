@@ -23,14 +23,8 @@
 bool jobs_kind_valid(const char *kind)
 {
 	size_t n = kind ? strlen(kind) : 0;
-	if (n == 0 || n > JOBS_KIND_MAX || kind[0] < 'a' || kind[0] > 'z')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char ch = kind[i];
-		if (!((ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') || ch == '_'))
-			return false;
-	}
-	return true;
+	return n > 0 && n <= JOBS_KIND_MAX && kind[0] >= 'a' && kind[0] <= 'z' &&
+	       strspn(kind, "abcdefghijklmnopqrstuvwxyz0123456789_") == n;
 }
 
 const char *jobs_outcome_result(enum job_outcome o)

@@ -784,6 +784,10 @@ static void api_create_list_items_cancel(void)
 
 	/* validation */
 	CHECK(jobs_create(db, "Bad Kind", "x", NULL, dup, 5, &job) == CORE_EINVAL);
+	CHECK(jobs_kind_valid("apply_2") && jobs_kind_valid("abcdefghijklmnopqrstuvwxyz012345"));
+	CHECK(!jobs_kind_valid("abcdefghijklmnopqrstuvwxyz0123456") && !jobs_kind_valid("2apply"));
+	CHECK(!jobs_kind_valid("_apply") && !jobs_kind_valid("apply-x") && !jobs_kind_valid("") &&
+	      !jobs_kind_valid(NULL));
 	CHECK(jobs_create(db, "t_api", "", NULL, dup, 5, &job) == CORE_EINVAL);
 	CHECK(jobs_create(db, "t_api", "x", "[1,2]", dup, 5, &job) == CORE_EINVAL);
 	CHECK(jobs_create(db, "t_api", "x", "{not json", dup, 5, &job) == CORE_EINVAL);
