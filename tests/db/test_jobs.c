@@ -779,7 +779,7 @@ static void stop_releases_unstarted_claims(void)
 
 static void api_create_list_items_cancel(void)
 {
-	int64_t job = 0, job2 = 0, big = 0;
+	int64_t job = 0, job2 = 0;
 	int64_t dup[] = {7, 8, 7, 9, 8};
 
 	/* validation */
@@ -854,6 +854,14 @@ static void api_create_list_items_cancel(void)
 	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 3);
 	CHECK_STR(item_field(page, 9, "message"), "canceled");
 	json_object_put(page);
+}
+
+/* Jobs created inside the caller's transaction, with explicit items; a 10,000-item job; the list, paged. */
+static void api_in_tx_big_and_list(void)
+{
+	int64_t big = 0;
+	int64_t dup[] = {7, 8, 7, 9, 8};
+	struct json_object *j = NULL, *items = NULL;
 
 	/* inside the caller's transaction: a rollback leaves no job; explicit items with payloads */
 	struct store_conn *c = NULL;
@@ -980,6 +988,7 @@ int main(void)
 	RUN(stop_releases_unstarted_claims);
 	RUN(poison_item_gives_up);
 	RUN(api_create_list_items_cancel);
+	RUN(api_in_tx_big_and_list);
 	store_close(db);
 	free(url);
 	return testlib_done();
