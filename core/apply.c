@@ -1,14 +1,16 @@
 /*
  * core/apply.c
- *    Reconciling one repo's webhook and merge setting with its gating config.
+ *    The apply executor: reads one repo's GitLab state, asks the planner (core/apply_plan.h) what to change,
+ *    performs the actions and records the outcome (see apply.h).
  */
 #include "apply.h"
 
+#include "buf.h"
 #include "crypto.h"
 #include "gate.h"
-#include "gateconfig.h"
 #include "jsonx.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -33,12 +35,29 @@ static const char *const off_events[] = {"push_events",
                                          "releases_events",
                                          NULL};
 
-void apply_hook_url(const char *public_url, char *buf, size_t cap)
+bool apply_hook_url(const char *public_url, char *buf, size_t cap)
 {
+	char *url = apply_hook_url_dup(public_url);
+	bool fits = strlen(url) < cap;
+	if (fits)
+		memcpy(buf, url, strlen(url) + 1);
+	else if (cap > 0)
+		buf[0] = '\0';
+	if (!fits)
+		log_error("the webhook url of public url %s does not fit in %zu bytes", public_url, cap);
+	free(url);
+	return fits;
+}
+
+char *apply_hook_url_dup(const char *public_url)
+{
+	struct buf b = {0};
 	size_t n = strlen(public_url);
 	while (n > 0 && public_url[n - 1] == '/')
 		n--;
-	snprintf(buf, cap, "%.*s/hooks/gitlab", (int)n, public_url);
+	buf_append(&b, public_url, n);
+	buf_puts(&b, "/hooks/gitlab");
+	return buf_steal(&b);
 }
 
 const char *apply_outcome_name(enum apply_outcome o)
@@ -60,20 +79,29 @@ void apply_result_clear(struct apply_result *r)
 	r->plan = NULL;
 }
 
-struct hook_info {
-	int64_t id;
-	bool flags_ok;
-	char alert[32];
-};
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Reading GitLab */
 
-struct hooks_walk {
-	const struct apply_ctx *ctx;
-	struct hook_info v[64]; /* our copies; more than 64 duplicates are handled over several applies */
-	size_t n;
+/* The project's hooks, as the planner reads them: every copy of ours up to APPLY_HOOKS_MAX, as many others. */
+struct hook_list {
+	const char *hook_url;
+	bool ssl_verify;
+	struct apply_hook_seen v[2 * APPLY_HOOKS_MAX]; /* url and alert_status owned */
+	size_t n, ours, others;
 	int pages;
 };
 
-static bool hook_flags_ok(struct json_object *h, const struct apply_ctx *ctx)
+static void hook_list_clear(struct hook_list *l)
+{
+	for (size_t i = 0; i < l->n; i++) {
+		free((char *)l->v[i].url);
+		free((char *)l->v[i].alert_status);
+	}
+	l->n = l->ours = l->others = 0;
+	l->pages = 0;
+}
+
+static bool hook_flags_ok(struct json_object *h, bool ssl_verify)
 {
 	bool b;
 	if (!jsonx_bool(h, "merge_requests_events", &b) || !b)
@@ -84,88 +112,46 @@ static bool hook_flags_ok(struct json_object *h, const struct apply_ctx *ctx)
 	for (int i = 0; off_events[i]; i++)
 		if (jsonx_bool(h, off_events[i], &b) && b)
 			return false;
-	if (jsonx_bool(h, "enable_ssl_verification", &b) && b != ctx->ssl_verify)
+	if (jsonx_bool(h, "enable_ssl_verification", &b) && b != ssl_verify)
 		return false;
 	return true;
 }
 
 static enum core_status on_hooks_page(struct json_object *page, void *user)
 {
-	struct hooks_walk *w = user;
-	w->pages++;
+	struct hook_list *l = user;
+	l->pages++;
 	for (size_t i = 0; i < json_object_array_length(page); i++) {
 		struct json_object *h = json_object_array_get_idx(page, i);
-		const char *url;
+		const char *url, *alert = "";
 		int64_t id;
-		if (!jsonx_str(h, "url", &url) || strcmp(url, w->ctx->hook_url) != 0 || !jsonx_int64(h, "id", &id))
+		if (!jsonx_str(h, "url", &url) || !jsonx_int64(h, "id", &id))
 			continue;
-		if (w->n >= sizeof(w->v) / sizeof(w->v[0]))
-			continue;
-		struct hook_info *hi = &w->v[w->n++];
-		hi->id = id;
-		hi->flags_ok = hook_flags_ok(h, w->ctx);
-		const char *alert = "";
+		size_t *count = strcmp(url, l->hook_url) == 0 ? &l->ours : &l->others;
+		if (*count >= APPLY_HOOKS_MAX)
+			continue; /* more copies of ours are deleted by the next applies */
+		(*count)++;
 		jsonx_str(h, "alert_status", &alert);
-		snprintf(hi->alert, sizeof(hi->alert), "%s", alert);
+		l->v[l->n++] = (struct apply_hook_seen){.id = id,
+		                                        .url = xstrdup(url),
+		                                        .alert_status = xstrdup(alert),
+		                                        .flags_ok = hook_flags_ok(h, l->ssl_verify)};
 	}
 	return CORE_OK;
 }
 
-/* GitLab stops delivering to a hook after repeated failures (temporarily_disabled, disabled); "" is an old GitLab. */
-static bool hook_executable(const struct hook_info *h)
-{
-	return h->alert[0] == '\0' || strcmp(h->alert, "executable") == 0;
-}
-
 static struct json_object *hook_body(const struct apply_ctx *ctx)
 {
-	struct json_object *b = json_object_new_object();
-	json_object_object_add(b, "url", json_object_new_string(ctx->hook_url));
-	json_object_object_add(b, "name", json_object_new_string("mrgate"));
-	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
-	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
-	json_object_object_add(b, "pipeline_events", json_object_new_boolean(1));
+	struct json_object *b = jx_object();
+	json_object_object_add(b, "url", jx_str(ctx->hook_url));
+	json_object_object_add(b, "name", jx_str("mrgate"));
+	json_object_object_add(b, "token", jx_str(ctx->webhook_secret));
+	json_object_object_add(b, "merge_requests_events", jx_bool(1));
+	json_object_object_add(b, "pipeline_events", jx_bool(1));
 	for (int i = 0; off_events[i]; i++)
-		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
-	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));
+		json_object_object_add(b, off_events[i], jx_bool(0));
+	json_object_object_add(b, "enable_ssl_verification", jx_bool(ctx->ssl_verify));
 	return b;
-}
-
-struct json_object *apply_plan_actions(struct json_object *plan)
-{
-	struct json_object *out = json_object_new_array(), *hooks = jsonx_get(plan, "hooks"), *v;
-	char buf[160];
-	int64_t n = 0;
-	if (jsonx_int64(hooks, "create", &n) && n > 0)
-		json_object_array_add(out, json_object_new_string("create webhook"));
-	if ((v = jsonx_get(hooks, "update")) && json_object_is_type(v, json_type_array) &&
-	    json_object_array_length(v) > 0)
-		json_object_array_add(out, json_object_new_string("update webhook"));
-	if ((v = jsonx_get(hooks, "delete")) && json_object_is_type(v, json_type_array) &&
-	    (n = (int64_t)json_object_array_length(v)) > 0) {
-		snprintf(buf, sizeof(buf), n == 1 ? "delete webhook" : "delete %lld webhooks", (long long)n);
-		json_object_array_add(out, json_object_new_string(buf));
-	}
-	struct json_object *settings = jsonx_get(plan, "settings");
-	for (size_t i = 0;
-	     settings && json_object_is_type(settings, json_type_array) && i < json_object_array_length(settings);
-	     i++) {
-		struct json_object *ch = jsonx_get(json_object_array_get_idx(settings, i), MERGE_SETTING);
-		bool to = false;
-		if (ch && jsonx_bool(ch, "to", &to))
-			json_object_array_add(out, json_object_new_string(to ? "turn on Pipelines must succeed"
-			                                                     : "turn off Pipelines must succeed"));
-	}
-	if (jsonx_int64(plan, "open_mrs_to_gate", &n) && n > 0) {
-		snprintf(buf, sizeof(buf), "gate %lld open merge request%s", (long long)n, n == 1 ? "" : "s");
-		json_object_array_add(out, json_object_new_string(buf));
-	}
-	if (jsonx_int64(plan, "statuses_to_clear", &n) && n > 0) {
-		snprintf(buf, sizeof(buf), "clear the gate status of %lld merge request%s", (long long)n,
-		         n == 1 ? "" : "s");
-		json_object_array_add(out, json_object_new_string(buf));
-	}
-	return out;
 }
 
 /* Turn a failed GitLab call into advice in res. */
@@ -213,50 +199,107 @@ static void advise(struct apply_result *res, const char *doing, const char *what
 }
 
 /* Append "what [id]" to the summary of changes. */
-static void note(char *buf, size_t cap, const char *what, int64_t id)
-{
-	size_t len = strlen(buf);
-	if (len + 3 >= cap)
-		return;
-	if (id)
-		snprintf(buf + len, cap - len, "%s%s %lld", len ? "; " : "", what, (long long)id);
-	else
-		snprintf(buf + len, cap - len, "%s%s", len ? "; " : "", what);
-}
 
+/* ---------------------------------------------------------------------------------------------------------- */
+/* One apply */
+
+/* The repo as the database knows it. */
 struct repo_row {
-	bool archived, pending, removed;
-	char want[16];
-	char have[16]; /* the applied state recorded by the last successful apply */
+	bool archived, pending, removed, unmanaged;
+	bool want_gate, want_block; /* gitlab_want: off | hook | hook+merge */
+	bool have_on;               /* the applied state recorded by the last successful apply is not off */
 	int64_t hook_id;
-	char token_sha[80];
+	char *token_sha; /* owned, NULL for none */
 	bool prior_known, prior, changed;
 };
 
-static enum core_status load_repo(struct store_conn *c, const char *id, struct repo_row *row)
+/* One apply in progress: its inputs, the GitLab calls' state and what will be recorded. */
+struct run {
+	struct store *db;
+	struct store_conn *c;
+	struct gitlab *gl;
+	const struct apply_ctx *ctx;
+	int64_t repo_id;
+	bool dry_run;
+	struct apply_result *res;
+	struct gitlab_response *resp;                          /* the last call's answer */
+	struct buf path;                                       /* the last call's path */
+	struct buf done;                                       /* what changed, for the message */
+	char *secret_sha;                                      /* SHA-256 hex of ctx->webhook_secret */
+	struct json_object *plan_hooks, *upd, *del, *settings; /* borrowed from res->plan */
+	/* recorded at the end */
+	int64_t hook_id;
+	char *token_sha, *alert; /* owned, NULL for none */
+	bool prior_known, prior, merge_changed;
+};
+
+static void set_str(char **dst, const char *v)
 {
+	free(*dst);
+	*dst = v && *v ? xstrdup(v) : NULL;
+}
+
+/* Append "what [id]" to the summary of changes. */
+static void note(struct run *u, const char *what, int64_t id)
+{
+	buf_puts(&u->done, u->done.len ? "; " : "");
+	if (id)
+		buf_printf(&u->done, "%s %lld", what, (long long)id);
+	else
+		buf_puts(&u->done, what);
+}
+
+/* One GitLab call on /projects/:id{suffix}[/hook_id] (hook_id 0: none); the answer is u->resp. */
+static enum core_status call(struct run *u, const char *method, struct json_object *body, const char *suffix,
+                             int64_t hook_id)
+{
+	buf_reset(&u->path);
+	buf_printf(&u->path, "/projects/%lld%s", (long long)u->repo_id, suffix);
+	if (hook_id)
+		buf_printf(&u->path, "/%lld", (long long)hook_id);
+	gitlab_response_free(u->resp);
+	u->resp = NULL;
+	return gitlab_request(u->gl, method, buf_str(&u->path), body, &u->resp);
+}
+
+/* GET every page of the project's hooks into l; the reads are counted. */
+static enum core_status list_hooks(struct run *u, struct hook_list *l)
+{
+	hook_list_clear(l);
+	buf_reset(&u->path);
+	buf_printf(&u->path, "/projects/%lld/hooks?per_page=100", (long long)u->repo_id);
+	gitlab_response_free(u->resp);
+	u->resp = NULL;
+	enum core_status st = gitlab_paginate(u->gl, buf_str(&u->path), on_hooks_page, l, &u->resp);
+	u->res->reads += l->pages;
+	return st;
+}
+
+static enum core_status load_repo(struct run *u, struct repo_row *row)
+{
+	struct store_params p = {0};
 	PGresult *r = NULL;
-	const char *p[] = {id};
-	enum core_status st = store_exec(
-	    c,
-	    "SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.gitlab_want,"
-	    " rs.gitlab_have,"
-	    " gs.hook_id, gs.hook_token_sha256, gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false)"
-	    " AS merge_changed FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id"
-	    " WHERE rs.id = $1",
-	    1, p, &r);
+	store_param_i64(&p, u->repo_id);
+	enum core_status st = store_run(
+	    u->c,
+	    "SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.unmanaged,"
+	    " rs.gitlab_want, coalesce(rs.gitlab_have, 'off') AS gitlab_have, gs.hook_id, gs.hook_token_sha256,"
+	    " gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false) AS merge_changed"
+	    " FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1",
+	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
+		const char *want = store_str(r, 0, "gitlab_want");
 		row->archived = store_bool(r, 0, "archived", false);
 		row->pending = store_bool(r, 0, "marked_for_deletion", false);
 		row->removed = store_bool(r, 0, "removed", false);
-		snprintf(row->want, sizeof(row->want), "%s", store_str(r, 0, "gitlab_want"));
-		const char *have = store_str(r, 0, "gitlab_have");
-		snprintf(row->have, sizeof(row->have), "%s", have ? have : "off");
+		row->unmanaged = store_bool(r, 0, "unmanaged", false);
+		row->want_gate = want && strcmp(want, "off") != 0;
+		row->want_block = want && strcmp(want, "hook+merge") == 0;
+		row->have_on = strcmp(store_str(r, 0, "gitlab_have"), "off") != 0;
 		row->hook_id = store_i64(r, 0, "hook_id", 0);
-		const char *sha = store_str(r, 0, "hook_token_sha256");
-		snprintf(row->token_sha, sizeof(row->token_sha), "%s", sha ? sha : "");
+		set_str(&row->token_sha, store_str(r, 0, "hook_token_sha256"));
 		row->prior_known = store_str(r, 0, "merge_setting_prior") != NULL;
 		row->prior = store_bool(r, 0, "merge_setting_prior", false);
 		row->changed = store_bool(r, 0, "merge_changed", false);
@@ -266,50 +309,340 @@ static enum core_status load_repo(struct store_conn *c, const char *id, struct r
 }
 
 /*
- * Gating starts (want_hook) or stops for the repo: queue gate runs for its open MRs, or post final statuses that
- * unblock them. Runs once GitLab is in the new state and before that state is recorded: false (res holds the
- * error) keeps the old applied state, so the next apply makes the same transition and calls again.
+ * POST our hook. A POST that may have been applied is followed by a re-list: a hook with our URL that appeared is
+ * taken as created (never POST blindly twice). False with res set on failure.
  */
-static bool open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool want_hook, bool dry_run,
-                     struct apply_result *res, char *done, size_t done_cap)
+static bool create_hook(struct run *u, struct hook_list *l)
 {
+	struct json_object *body = hook_body(u->ctx);
+	enum core_status st = call(u, "POST", body, "/hooks", 0);
+	json_object_put(body);
+	int64_t new_id = 0;
+	if (st == CORE_OK && jsonx_int64(u->resp->json, "id", &new_id)) {
+		u->hook_id = new_id;
+		set_str(&u->token_sha, u->secret_sha);
+		set_str(&u->alert, "executable");
+		note(u, "created webhook", new_id);
+		return true;
+	}
+	if (!u->resp || u->resp->kind != GITLAB_ERR_MAYBE_APPLIED) {
+		advise(u->res, "create the webhook", "manage webhooks", st, u->resp, u->ctx);
+		return false;
+	}
+	/* the disabled copies listed before cannot be the new one: it is the first executable copy now */
+	const struct apply_hook_seen *keep = NULL;
+	if (list_hooks(u, l) == CORE_OK)
+		for (size_t i = 0; i < l->n && !keep; i++)
+			if (strcmp(l->v[i].url, u->ctx->hook_url) == 0 &&
+			    apply_plan_hook_executable(l->v[i].alert_status))
+				keep = &l->v[i];
+	if (!keep) {
+		u->res->outcome = APPLY_ERROR;
+		u->res->retryable = true;
+		snprintf(
+		    u->res->message, sizeof(u->res->message),
+		    "could not create the webhook: GitLab did not confirm it and it is not listed (will be retried)");
+		return false;
+	}
+	u->hook_id = keep->id;
+	set_str(&u->token_sha, u->secret_sha);
+	set_str(&u->alert, keep->alert_status);
+	note(u, "created webhook", u->hook_id);
+	return true;
+}
+
+/* The plan's hook actions, in order. False with res set on failure. */
+static bool run_hook_actions(struct run *u, const struct apply_plan *plan, struct hook_list *l)
+{
+	if (plan->keep_id) {
+		u->hook_id = plan->keep_id;
+		set_str(&u->alert, plan->keep_alert);
+	}
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct apply_action *a = &plan->v[i];
+		enum core_status st;
+		switch (a->kind) {
+		case APPLY_HOOK_CREATE:
+			json_object_object_add(u->plan_hooks, "create", jx_int(1));
+			u->res->writes++;
+			if (!u->dry_run && !create_hook(u, l))
+				return false;
+			break;
+		case APPLY_HOOK_UPDATE: {
+			json_object_array_add(u->upd, jx_int(a->hook_id));
+			u->res->writes++;
+			if (u->dry_run)
+				break;
+			struct json_object *body = hook_body(u->ctx);
+			st = call(u, "PUT", body, "/hooks", a->hook_id);
+			json_object_put(body);
+			if (st != CORE_OK) {
+				advise(u->res, "update the webhook", "manage webhooks", st, u->resp, u->ctx);
+				return false;
+			}
+			set_str(&u->token_sha, u->secret_sha);
+			const char *alert = NULL;
+			if (jsonx_str(u->resp->json, "alert_status", &alert))
+				set_str(&u->alert, alert);
+			note(u, "updated webhook", a->hook_id);
+			break;
+		}
+		case APPLY_HOOK_DELETE:
+			json_object_array_add(u->del, jx_int(a->hook_id));
+			u->res->writes++;
+			if (u->dry_run)
+				break;
+			st = call(u, "DELETE", NULL, "/hooks", a->hook_id);
+			if (st != CORE_OK && !(u->resp && u->resp->kind == GITLAB_ERR_NOT_FOUND)) {
+				advise(u->res, "delete the webhook", "manage webhooks", st, u->resp, u->ctx);
+				return false;
+			}
+			note(u, "deleted duplicate or unwanted webhook", a->hook_id);
+			break;
+		default: break;
+		}
+	}
+	if (!plan->project_hook) {
+		u->hook_id = 0;
+		set_str(&u->token_sha, NULL);
+		set_str(&u->alert, NULL);
+	}
+	return true;
+}
+
+/*
+ * The plan's merge setting action (the prior value is recorded in the database before the PUT that changes it).
+ * False with res set when GitLab refused; a database failure is returned in *st_out.
+ */
+static bool run_merge_action(struct run *u, const struct apply_plan *plan, enum core_status *st_out)
+{
+	for (size_t i = 0; i < plan->n; i++) {
+		const struct apply_action *a = &plan->v[i];
+		if (a->kind != APPLY_MERGE_SET)
+			continue;
+		struct json_object *s = jx_object(), *ch = jx_object();
+		json_object_object_add(ch, "from", jx_bool(a->from));
+		json_object_object_add(ch, "to", jx_bool(a->to));
+		json_object_object_add(s, MERGE_SETTING, ch);
+		json_object_array_add(u->settings, s);
+		u->res->writes++;
+		if (u->dry_run)
+			continue;
+		if (a->record_prior) {
+			struct store_params p = {0};
+			u->prior_known = true;
+			u->prior = a->from;
+			u->merge_changed = true;
+			store_param_i64(&p, u->repo_id);
+			store_param_bool(&p, u->prior);
+			if ((*st_out = store_run(u->c,
+			                         "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
+			                         " merge_setting_changed) VALUES ($1, $2, true)"
+			                         " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
+			                         " merge_setting_changed = true",
+			                         &p, NULL)) != CORE_OK)
+				return false;
+		}
+		struct json_object *body = jx_object();
+		json_object_object_add(body, MERGE_SETTING, jx_bool(a->to));
+		enum core_status st = call(u, "PUT", body, "", 0);
+		json_object_put(body);
+		if (st != CORE_OK) {
+			advise(u->res,
+			       plan->block_merge ? "turn on \"Pipelines must succeed\""
+			                         : "restore \"Pipelines must succeed\"",
+			       "change its merge settings", st, u->resp, u->ctx);
+			return false;
+		}
+		note(u, plan->block_merge ? "turned on " MERGE_SETTING : "restored " MERGE_SETTING, 0);
+	}
+	if (plan->forget_prior && !u->dry_run) {
+		u->merge_changed = false;
+		u->prior_known = false;
+	}
+	return true;
+}
+
+/*
+ * Gating starts (gate) or stops for the repo: queue gate runs for its open MRs, or post final statuses that unblock
+ * them. Runs once GitLab is in the new state and before that state is recorded: false (res holds the error) keeps
+ * the old applied state, so the next apply makes the same transition and calls again.
+ */
+static bool open_mrs(struct run *u, bool gate)
+{
+	struct apply_result *res = u->res;
 	struct gate_open_mrs om;
-	enum core_status st = want_hook ? gate_enqueue_open_mrs(db, gl, repo_id, dry_run, &om)
-	                                : gate_clear_open_mrs(db, gl, repo_id, dry_run, &om);
+	enum core_status st = gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
+	                           : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
 	res->reads += om.reads;
 	res->writes += om.writes;
-	if (st != CORE_OK && dry_run) {
+	if (st != CORE_OK && u->dry_run) {
 		/* a plan is still a plan without this count */
-		log_debug("apply repo %lld (dry run): open merge requests not counted: %s", (long long)repo_id,
+		log_debug("apply repo %lld (dry run): open merge requests not counted: %s", (long long)u->repo_id,
 		          om.error[0] ? om.error : core_status_code(st));
 		return true;
 	}
-	if (dry_run) {
-		json_object_object_add(res->plan, want_hook ? "open_mrs_to_gate" : "statuses_to_clear",
-		                       json_object_new_int(want_hook ? om.queued : om.cleared));
+	if (u->dry_run) {
+		json_object_object_add(res->plan, gate ? "open_mrs_to_gate" : "statuses_to_clear",
+		                       jx_int(gate ? om.queued : om.cleared));
 		return true;
 	}
 	if (st != CORE_OK) {
 		res->outcome = APPLY_ERROR;
 		res->retryable = om.error[0] ? om.retryable : true; /* no message: the database, transient */
-		snprintf(res->message, sizeof(res->message), "%s%s%s", done, done[0] ? "; " : "",
+		snprintf(res->message, sizeof(res->message), "%s%s%s", buf_str(&u->done), u->done.len ? "; " : "",
 		         om.error[0] ? om.error
-		         : want_hook
-		             ? "could not queue gate runs for the open merge requests (will be retried)"
-		             : "could not clear the gate's statuses on the open merge requests (will be retried)");
+		         : gate      ? "could not queue gate runs for the open merge requests (will be retried)"
+		                : "could not clear the gate's statuses on the open merge requests (will be retried)");
 		return false;
 	}
-	char what[120];
-	if (want_hook && om.queued > 0)
-		snprintf(what, sizeof(what), "queued gate runs for %d open merge request%s", om.queued,
-		         om.queued == 1 ? "" : "s");
-	else if (!want_hook && om.cleared > 0)
-		snprintf(what, sizeof(what), "posted %d final \"gate removed\" status%s on open merge requests",
-		         om.cleared, om.cleared == 1 ? "" : "es");
-	else
-		return true;
-	note(done, done_cap, what, 0);
+	struct buf what = {0};
+	if (gate && om.queued > 0)
+		buf_printf(&what, "queued gate runs for %d open merge request%s", om.queued, om.queued == 1 ? "" : "s");
+	else if (!gate && om.cleared > 0)
+		buf_printf(&what, "posted %d final \"gate removed\" status%s on open merge requests", om.cleared,
+		           om.cleared == 1 ? "" : "es");
+	if (what.len)
+		note(u, buf_str(&what), 0);
+	buf_free(&what);
 	return true;
+}
+
+/* Store the outcome and the state reached in repo_gitlab_state. */
+static enum core_status record(struct run *u, const char *want)
+{
+	struct apply_result *res = u->res;
+	struct store_params p = {0};
+	bool ok = res->outcome == APPLY_CHANGED || res->outcome == APPLY_UNCHANGED;
+	store_param_i64(&p, u->repo_id);
+	store_param_i64_or_null(&p, u->hook_id);
+	store_param_str(&p, u->hook_id ? u->ctx->hook_url : NULL);
+	store_param_str(&p, u->hook_id ? u->token_sha : NULL);
+	store_param_str(&p, u->hook_id ? u->alert : NULL);
+	if (u->prior_known)
+		store_param_bool(&p, u->prior);
+	else
+		store_param_null(&p);
+	store_param_bool(&p, u->merge_changed);
+	store_param_str(&p, ok ? want : NULL);
+	store_param_str(&p, apply_outcome_name(res->outcome));
+	store_param_str(&p, res->message[0] ? res->message : NULL);
+	store_param_i64(&p, u->ctx->run);
+	return store_run(
+	    u->c,
+	    "INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
+	    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
+	    " last_applied_at, applying)"
+	    " VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
+	    " ON CONFLICT (repo_id) DO UPDATE SET hook_id = $2, hook_url = $3, hook_token_sha256 = $4,"
+	    " hook_alert_status = $5, merge_setting_prior = $6, merge_setting_changed = $7,"
+	    " applied_state = coalesce($8, repo_gitlab_state.applied_state), last_result = $9,"
+	    " last_message = $10, last_applied_at = now(),"
+	    " applying = CASE WHEN $11::bigint = 0 OR repo_gitlab_state.apply_run IS NOT DISTINCT FROM"
+	    "   $11::bigint THEN false ELSE repo_gitlab_state.applying END",
+	    &p, NULL);
+}
+
+static void skipped(struct apply_result *res, const char *why)
+{
+	res->outcome = APPLY_SKIPPED;
+	snprintf(res->message, sizeof(res->message), "skipped: the repository is %s", why);
+}
+
+/* GET the project: archived, pending deletion and the merge setting into seen. False with res set on failure. */
+static bool read_project(struct run *u, struct apply_seen *seen)
+{
+	enum core_status st = call(u, "GET", NULL, "", 0);
+	u->res->reads++;
+	if (st != CORE_OK) {
+		advise(u->res, "read the project's settings", "change its merge settings", st, u->resp, u->ctx);
+		return false;
+	}
+	const char *mfd = NULL;
+	seen->project_read = true;
+	jsonx_bool(u->resp->json, "archived", &seen->project_archived);
+	seen->project_pending_deletion = jsonx_str(u->resp->json, "marked_for_deletion_at", &mfd) ||
+	                                 jsonx_str(u->resp->json, "marked_for_deletion_on", &mfd);
+	jsonx_bool(u->resp->json, MERGE_SETTING, &seen->merge_on); /* null reads as false */
+	return true;
+}
+
+/*
+ * Perform the plan's actions in order: hooks, the merge setting, the open merge requests. False when one failed
+ * (res says why; a database failure is in *st_out).
+ */
+static bool perform(struct run *u, const struct apply_plan *plan, enum core_status *st_out)
+{
+	/* a re-list after a maybe-applied POST fills its own list: the plan's hooks stay as they were read */
+	struct hook_list *relist = xcalloc(1, sizeof(*relist));
+	relist->hook_url = u->ctx->hook_url;
+	relist->ssl_verify = u->ctx->ssl_verify;
+	bool ok = run_hook_actions(u, plan, relist) && run_merge_action(u, plan, st_out) && *st_out == CORE_OK;
+	size_t gate = apply_plan_count(plan, APPLY_OPEN_MRS_GATE), clear = apply_plan_count(plan, APPLY_OPEN_MRS_CLEAR);
+	if (ok && (gate || clear))
+		ok = open_mrs(u, gate > 0);
+	hook_list_clear(relist);
+	free(relist);
+	return ok;
+}
+
+/*
+ * Read GitLab (the hooks; the project when the plan needs it), plan, perform. The outcome is in u->res;
+ * a database failure is returned.
+ */
+static enum core_status reconcile(struct run *u, const struct repo_row *row, const struct apply_want *want,
+                                  struct apply_plan *plan)
+{
+	struct apply_result *res = u->res;
+	struct hook_list *l = xcalloc(1, sizeof(*l));
+	enum core_status st = CORE_OK;
+	struct apply_seen seen = {.archived = row->archived,
+	                          .pending_deletion = row->pending,
+	                          .removed = row->removed,
+	                          .unmanaged = row->unmanaged,
+	                          .applied = row->have_on,
+	                          .hook_id = row->hook_id,
+	                          .token_sha = row->token_sha,
+	                          .merge_changed = row->changed,
+	                          .prior = row->prior};
+	struct apply_goal goal = {.hook_url = u->ctx->hook_url,
+	                          .token_sha = u->secret_sha,
+	                          .gate = want ? want->hook : row->want_gate,
+	                          .block_merge = want ? want->block_merge : row->want_block,
+	                          .group_mode = u->ctx->group_mode};
+
+	apply_plan_make(&seen, &goal, plan); /* skipped without a call? the project needed? */
+	if (!plan->skip) {
+		l->hook_url = u->ctx->hook_url;
+		l->ssl_verify = u->ctx->ssl_verify;
+		enum core_status gst = list_hooks(u, l);
+		if (gst != CORE_OK) {
+			res->reads++;
+			advise(res, "list the project's webhooks", "manage webhooks", gst, u->resp, u->ctx);
+			goto out;
+		}
+		seen.hooks = l->v;
+		seen.n_hooks = l->n;
+		if (plan->need_project && !read_project(u, &seen))
+			goto out;
+		apply_plan_make(&seen, &goal, plan);
+	}
+	if (plan->skip) {
+		skipped(res, plan->skip);
+		goto out;
+	}
+	if (!perform(u, plan, &st))
+		goto out;
+	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
+	if (res->outcome == APPLY_CHANGED && !u->dry_run)
+		snprintf(res->message, sizeof(res->message), "%s", buf_str(&u->done));
+	else if (u->dry_run)
+		snprintf(res->message, sizeof(res->message), "%s",
+		         res->writes ? "would change GitLab" : "already in the wanted state");
+out:
+	hook_list_clear(l);
+	free(l);
+	return st;
 }
 
 enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
@@ -318,303 +651,74 @@ enum core_status apply_repo(struct store *db, struct gitlab *gl, const struct ap
 	return apply_repo_want(db, gl, ctx, repo_id, NULL, dry_run, res_out);
 }
 
+/* The plan in res->plan, filled as the actions are reached: {"hooks": {create, update, delete}, "settings"}. */
+static void plan_json(struct run *u)
+{
+	struct apply_result *res = u->res;
+	res->plan = jx_object();
+	u->plan_hooks = jx_object();
+	u->upd = jx_array();
+	u->del = jx_array();
+	u->settings = jx_array();
+	json_object_object_add(u->plan_hooks, "create", jx_int(0));
+	json_object_object_add(u->plan_hooks, "update", u->upd);
+	json_object_object_add(u->plan_hooks, "delete", u->del);
+	json_object_object_add(res->plan, "hooks", u->plan_hooks);
+	json_object_object_add(res->plan, "settings", u->settings);
+}
+
 enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
                                  const struct apply_want *want, bool dry_run, struct apply_result *res)
 {
-	memset(res, 0, sizeof(*res));
-	res->plan = json_object_new_object();
-	struct json_object *plan_hooks = json_object_new_object(), *upd = json_object_new_array(),
-	                   *del = json_object_new_array(), *settings = json_object_new_array();
-	json_object_object_add(plan_hooks, "create", json_object_new_int(0));
-	json_object_object_add(plan_hooks, "update", upd);
-	json_object_object_add(plan_hooks, "delete", del);
-	json_object_object_add(res->plan, "hooks", plan_hooks);
-	json_object_object_add(res->plan, "settings", settings);
-
-	struct store_conn *c = NULL;
-	struct gitlab_response *resp = NULL;
-	struct json_object *body = NULL;
-	struct hooks_walk *w = calloc(1, sizeof(*w));
-	char *secret_sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
-	char id[24], path[160], done[400] = "";
+	struct run u = {.db = db, .gl = gl, .ctx = ctx, .repo_id = repo_id, .dry_run = dry_run, .res = res};
+	struct repo_row row = {0};
+	struct apply_plan *plan = xcalloc(1, sizeof(*plan));
+	struct store_params pid = {0};
 	bool locked = false;
-	struct repo_row row;
-	memset(&row, 0, sizeof(row));
-	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
-	const char *pid[] = {id};
-	enum core_status st = (!w || !secret_sha) ? CORE_ENOMEM : store_get(db, &c);
+
+	memset(res, 0, sizeof(*res));
+	plan_json(&u);
+	u.done.max = 399; /* the summary of changes is a message: capped */
+	u.secret_sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
+	store_param_i64(&pid, repo_id);
+	enum core_status st = !u.secret_sha ? CORE_ENOMEM : store_get(db, &u.c);
 	if (st != CORE_OK)
 		goto out;
 	if (!dry_run) {
-		if ((st = store_exec(c, "SELECT pg_advisory_lock(" LOCK_CLASS ", hashint8($1::bigint))", 1, pid,
-		                     NULL)) != CORE_OK)
+		st = store_run(u.c, "SELECT pg_advisory_lock(" LOCK_CLASS ", hashint8($1::bigint))", &pid, NULL);
+		if (st != CORE_OK)
 			goto out;
 		locked = true;
 	}
-	if ((st = load_repo(c, id, &row)) != CORE_OK)
+	if ((st = load_repo(&u, &row)) != CORE_OK)
 		goto out;
-
-	/* state to store at the end */
-	int64_t hook_id = row.hook_id;
-	char token_sha[80], alert[32] = "";
-	snprintf(token_sha, sizeof(token_sha), "%s", row.token_sha);
-	bool prior_known = row.prior_known, prior = row.prior, merge_changed = row.changed;
-	bool want_hook = want ? want->hook : strcmp(row.want, "off") != 0;
-	bool want_block = want_hook && (want ? want->block_merge : strcmp(row.want, "hook+merge") == 0);
-	const char *want_name = !want_hook ? "off" : want_block ? "hook+merge" : "hook";
-	/* group-hook mode: the group hook delivers this repo's events, so our project hook is not wanted */
-	bool want_project_hook = want_hook && !ctx->group_mode;
-
-	if (row.removed || row.archived || row.pending) {
-		res->outcome = APPLY_SKIPPED;
-		snprintf(res->message, sizeof(res->message), "skipped: the repository is %s",
-		         row.removed    ? "no longer listed by GitLab"
-		         : row.archived ? "archived"
-		                        : "pending deletion");
-		goto store;
-	}
-
-	/* 1. our hooks */
-	w->ctx = ctx;
-	snprintf(path, sizeof(path), "/projects/%s/hooks?per_page=100", id);
-	enum core_status gst = gitlab_paginate(gl, path, on_hooks_page, w, &resp);
-	res->reads += w->pages + (gst != CORE_OK ? 1 : 0);
-	if (gst != CORE_OK) {
-		advise(res, "list the project's webhooks", "manage webhooks", gst, resp, ctx);
-		goto store;
-	}
-	/* a copy GitLab disabled (alert_status not executable) delivers nothing: it is replaced, never kept */
-	struct hook_info *keep = NULL;
-	if (want_project_hook) {
-		for (size_t i = 0; i < w->n && !keep; i++)
-			if (w->v[i].id == row.hook_id && hook_executable(&w->v[i]))
-				keep = &w->v[i];
-		for (size_t i = 0; i < w->n && !keep; i++)
-			if (hook_executable(&w->v[i]))
-				keep = &w->v[i];
-	}
-	if (want_project_hook && !keep) {
-		json_object_object_add(plan_hooks, "create", json_object_new_int(1));
-		res->writes++;
-		if (!dry_run) {
-			body = hook_body(ctx);
-			snprintf(path, sizeof(path), "/projects/%s/hooks", id);
-			gitlab_response_free(resp);
-			resp = NULL;
-			gst = gitlab_request(gl, "POST", path, body, &resp);
-			int64_t new_id = 0;
-			if (gst == CORE_OK && jsonx_int64(resp->json, "id", &new_id)) {
-				hook_id = new_id;
-				snprintf(token_sha, sizeof(token_sha), "%s", secret_sha);
-				snprintf(alert, sizeof(alert), "executable");
-				note(done, sizeof(done), "created webhook", new_id);
-			} else if (resp && resp->kind == GITLAB_ERR_MAYBE_APPLIED) {
-				/* it may exist now: re-read, then decide (never POST blindly twice) */
-				w->n = 0;
-				w->pages = 0;
-				gitlab_response_free(resp);
-				resp = NULL;
-				snprintf(path, sizeof(path), "/projects/%s/hooks?per_page=100", id);
-				enum core_status rst = gitlab_paginate(gl, path, on_hooks_page, w, &resp);
-				res->reads += w->pages;
-				for (size_t i = 0; rst == CORE_OK && i < w->n && !keep; i++)
-					if (hook_executable(&w->v[i]))
-						keep = &w->v[i]; /* the one just created; the delete step spares it */
-				if (keep) {
-					hook_id = keep->id;
-					snprintf(token_sha, sizeof(token_sha), "%s", secret_sha);
-					snprintf(alert, sizeof(alert), "%s", keep->alert);
-					note(done, sizeof(done), "created webhook", hook_id);
-				} else {
-					res->outcome = APPLY_ERROR;
-					res->retryable = true;
-					snprintf(
-					    res->message, sizeof(res->message),
-					    "could not create the webhook: GitLab did not confirm it and it is not "
-					    "listed (will be retried)");
-					goto store;
-				}
-			} else {
-				advise(res, "create the webhook", "manage webhooks", gst, resp, ctx);
-				goto store;
-			}
-		}
-	} else if (keep) {
-		hook_id = keep->id;
-		snprintf(alert, sizeof(alert), "%s", keep->alert);
-		bool token_ok = row.hook_id == keep->id && strcmp(row.token_sha, secret_sha) == 0;
-		if (!keep->flags_ok || !token_ok) {
-			json_object_array_add(upd, json_object_new_int64(keep->id));
-			res->writes++;
-			if (!dry_run) {
-				json_object_put(body);
-				body = hook_body(ctx);
-				snprintf(path, sizeof(path), "/projects/%s/hooks/%lld", id, (long long)keep->id);
-				gitlab_response_free(resp);
-				resp = NULL;
-				gst = gitlab_request(gl, "PUT", path, body, &resp);
-				if (gst != CORE_OK) {
-					advise(res, "update the webhook", "manage webhooks", gst, resp, ctx);
-					goto store;
-				}
-				snprintf(token_sha, sizeof(token_sha), "%s", secret_sha);
-				const char *a = NULL;
-				if (jsonx_str(resp->json, "alert_status", &a))
-					snprintf(alert, sizeof(alert), "%s", a);
-				note(done, sizeof(done), "updated webhook", keep->id);
-			}
-		}
-	}
-	for (size_t i = 0; i < w->n; i++) {
-		if (keep && w->v[i].id == keep->id)
-			continue;
-		json_object_array_add(del, json_object_new_int64(w->v[i].id));
-		res->writes++;
-		if (dry_run)
-			continue;
-		snprintf(path, sizeof(path), "/projects/%s/hooks/%lld", id, (long long)w->v[i].id);
-		gitlab_response_free(resp);
-		resp = NULL;
-		gst = gitlab_request(gl, "DELETE", path, NULL, &resp);
-		if (gst != CORE_OK && !(resp && resp->kind == GITLAB_ERR_NOT_FOUND)) {
-			advise(res, "delete the webhook", "manage webhooks", gst, resp, ctx);
-			goto store;
-		}
-		note(done, sizeof(done), "deleted duplicate or unwanted webhook", w->v[i].id);
-	}
-	if (!want_project_hook) {
-		hook_id = 0;
-		token_sha[0] = '\0';
-		alert[0] = '\0';
-	}
-
-	/* 2. the merge setting, only when it is wanted or a restore is owed */
-	bool restore_owed = merge_changed && !want_block;
-	if (want_block || restore_owed) {
-		snprintf(path, sizeof(path), "/projects/%s", id);
-		gitlab_response_free(resp);
-		resp = NULL;
-		gst = gitlab_request(gl, "GET", path, NULL, &resp);
-		res->reads++;
-		if (gst != CORE_OK) {
-			advise(res, "read the project's settings", "change its merge settings", gst, resp, ctx);
-			goto store;
-		}
-		bool archived = false, cur = false;
-		const char *mfd = NULL;
-		jsonx_bool(resp->json, "archived", &archived);
-		if (archived || jsonx_str(resp->json, "marked_for_deletion_at", &mfd) ||
-		    jsonx_str(resp->json, "marked_for_deletion_on", &mfd)) {
-			res->outcome = APPLY_SKIPPED;
-			snprintf(res->message, sizeof(res->message), "skipped: the repository is %s",
-			         archived ? "archived" : "pending deletion");
-			goto store;
-		}
-		jsonx_bool(resp->json, MERGE_SETTING, &cur); /* null reads as false */
-		bool target = want_block ? true : prior;
-		bool write = want_block ? !cur : cur != prior;
-		if (write) {
-			struct json_object *s = json_object_new_object(), *ch = json_object_new_object();
-			json_object_object_add(ch, "from", json_object_new_boolean(cur));
-			json_object_object_add(ch, "to", json_object_new_boolean(target));
-			json_object_object_add(s, MERGE_SETTING, ch);
-			json_object_array_add(settings, s);
-			res->writes++;
-		}
-		if (write && !dry_run) {
-			if (want_block && !merge_changed) {
-				/* record the prior value before changing it, so a crash cannot lose it */
-				prior_known = true;
-				prior = cur;
-				merge_changed = true;
-				const char *pp[] = {id, prior ? "t" : "f"};
-				if ((st = store_exec(c,
-				                     "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
-				                     " merge_setting_changed) VALUES ($1, $2, true)"
-				                     " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
-				                     " merge_setting_changed = true",
-				                     2, pp, NULL)) != CORE_OK)
-					goto out;
-			}
-			json_object_put(body);
-			body = json_object_new_object();
-			json_object_object_add(body, MERGE_SETTING, json_object_new_boolean(target));
-			gitlab_response_free(resp);
-			resp = NULL;
-			gst = gitlab_request(gl, "PUT", path, body, &resp);
-			if (gst != CORE_OK) {
-				advise(res,
-				       want_block ? "turn on \"Pipelines must succeed\""
-				                  : "restore \"Pipelines must succeed\"",
-				       "change its merge settings", gst, resp, ctx);
-				goto store;
-			}
-			note(done, sizeof(done), want_block ? "turned on " MERGE_SETTING : "restored " MERGE_SETTING,
-			     0);
-		}
-		if (!want_block && !dry_run) {
-			merge_changed = false;
-			prior_known = false;
-		}
-	}
-	/* 3. the open merge requests, when gating starts or stops (gate.h) */
-	if (want_hook != (strcmp(row.have, "off") != 0) &&
-	    !open_mrs(db, gl, repo_id, want_hook, dry_run, res, done, sizeof(done)))
-		goto store;
-
-	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
-	if (res->outcome == APPLY_CHANGED && !dry_run)
-		snprintf(res->message, sizeof(res->message), "%s", done);
-	else if (dry_run)
-		snprintf(res->message, sizeof(res->message), "%s",
-		         res->writes ? "would change GitLab" : "already in the wanted state");
-
-store:
-	if (dry_run)
-		goto out;
-	{
-		char hid[24], ms[32];
-		snprintf(hid, sizeof(hid), "%lld", (long long)hook_id);
-		snprintf(ms, sizeof(ms), "%lld", (long long)ctx->run);
-		bool ok = res->outcome == APPLY_CHANGED || res->outcome == APPLY_UNCHANGED;
-		const char *p[] = {id,
-		                   hook_id ? hid : NULL,
-		                   hook_id ? ctx->hook_url : NULL,
-		                   hook_id && token_sha[0] ? token_sha : NULL,
-		                   hook_id && alert[0] ? alert : NULL,
-		                   prior_known ? (prior ? "t" : "f") : NULL,
-		                   merge_changed ? "t" : "f",
-		                   ok ? want_name : NULL,
-		                   apply_outcome_name(res->outcome),
-		                   res->message[0] ? res->message : NULL,
-		                   ms};
-		st = store_exec(
-		    c,
-		    "INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
-		    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
-		    " last_applied_at, applying)"
-		    " VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
-		    " ON CONFLICT (repo_id) DO UPDATE SET hook_id = $2, hook_url = $3, hook_token_sha256 = $4,"
-		    " hook_alert_status = $5, merge_setting_prior = $6, merge_setting_changed = $7,"
-		    " applied_state = coalesce($8, repo_gitlab_state.applied_state), last_result = $9,"
-		    " last_message = $10, last_applied_at = now(),"
-		    " applying = CASE WHEN $11::bigint = 0 OR repo_gitlab_state.apply_run IS NOT DISTINCT FROM"
-		    "   $11::bigint THEN false ELSE repo_gitlab_state.applying END",
-		    11, p, NULL);
-	}
+	/* what is recorded at the end unless the actions change it */
+	u.hook_id = row.hook_id;
+	set_str(&u.token_sha, row.token_sha);
+	u.prior_known = row.prior_known;
+	u.prior = row.prior;
+	u.merge_changed = row.changed;
+	if ((st = reconcile(&u, &row, want, plan)) == CORE_OK && !dry_run)
+		st = record(&u, plan->want);
 out:
 	if (res->outcome == APPLY_ERROR)
-		log_warn("apply repo %s: %s", id, res->message);
-	if (locked) {
-		store_exec(c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashint8($1::bigint))", 1, pid, NULL);
-	}
-	store_put(db, c);
-	gitlab_response_free(resp);
-	json_object_put(body);
-	free(secret_sha);
-	free(w);
+		log_warn("apply repo %lld: %s", (long long)repo_id, res->message);
+	if (locked)
+		store_run(u.c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashint8($1::bigint))", &pid, NULL);
+	store_put(db, u.c);
+	gitlab_response_free(u.resp);
+	buf_free(&u.path);
+	buf_free(&u.done);
+	free(u.secret_sha);
+	free(u.token_sha);
+	free(u.alert);
+	free(row.token_sha);
+	free(plan);
 	return st;
 }
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* Batches and abandoned repos */
 
 struct batch {
 	struct store *db;
@@ -659,19 +763,17 @@ void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ct
 
 enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message)
 {
-	struct store_conn *c = NULL;
-	char *arr = store_int64_array(ids, n), ms[24];
-	snprintf(ms, sizeof(ms), "%lld", (long long)run);
-	enum core_status st = arr ? store_get(db, &c) : CORE_ENOMEM;
-	if (st == CORE_OK) {
-		const char *p[] = {arr, message, ms};
-		st = store_exec(c,
-		                "UPDATE repo_gitlab_state SET last_result = 'error', last_message = $2,"
-		                " last_applied_at = now(), applying = false"
-		                " WHERE repo_id = ANY ($1::bigint[]) AND ($3::bigint = 0 OR apply_run = $3::bigint)",
-		                3, p, NULL);
-	}
-	store_put(db, c);
-	free(arr);
+	struct store_params p = {0};
+	struct buf arr = {0};
+	store_param_i64_array(&p, ids, n, &arr);
+	store_param_str(&p, message);
+	store_param_i64(&p, run);
+	enum core_status st =
+	    store_run1(db,
+	               "UPDATE repo_gitlab_state SET last_result = 'error', last_message = $2,"
+	               " last_applied_at = now(), applying = false"
+	               " WHERE repo_id = ANY ($1::bigint[]) AND ($3::bigint = 0 OR apply_run = $3::bigint)",
+	               &p, NULL);
+	buf_free(&arr);
 	return st;
 }

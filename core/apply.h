@@ -1,6 +1,9 @@
 /*
  * core/apply.h
  *    Bring one repository's GitLab side to the state its effective gating config asks for (DESIGN.md §3).
+ *    The executor: core/apply.c reads the repo's record and GitLab's state, asks the pure planner
+ *    (core/apply_plan.h, where the rules are stated and tested over every state) for the actions, performs them
+ *    and records the outcome. apply_plan_actions() (the plan in words) is declared there.
  *
  * Design: the wanted state of a repo is one of
  *     off         no mrgate webhook; the merge setting restored if mrgate changed it
@@ -16,9 +19,10 @@
  *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may
  * have been applied (GITLAB_ERR_MAYBE_APPLIED) is followed by a re-list: a hook with our URL that appeared is taken as
  * created, else the item is retryable. Not wanted: DELETE every copy of ours.
- *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id (also re-checks archived and
- *      pending deletion). The prior value is recorded in the database before the PUT that changes it, once: a
- *      later apply never overwrites it. When the restore is owed, PUT the recorded prior back (when it differs).
+ *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id, read with the hooks before any
+ *      write (it re-checks archived and pending deletion: such a repo is skipped with no write). The prior value is
+ * recorded in the database before the PUT that changes it, once: a later apply never overwrites it. When the restore is
+ * owed, PUT the recorded prior back (when it differs).
  *   3. Only when gating starts or stops (the applied state recorded by the last successful apply is off and the
  *      wanted one is not, or the reverse): the repo's open merge requests, through core/gate.h. Starting:
  *      gate_enqueue_open_mrs() queues a gate run per open MR ("Pipelines must succeed" would otherwise block an
@@ -44,6 +48,7 @@
 #ifndef MRGATE_CORE_APPLY_H
 #define MRGATE_CORE_APPLY_H
 
+#include "apply_plan.h"
 #include "gitlab.h"
 #include "status.h"
 #include "store.h"
@@ -61,8 +66,13 @@ struct apply_ctx {
 	                               merge setting and the gating transitions are handled as in project mode */
 };
 
-/* The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab" into buf. */
-void apply_hook_url(const char *public_url, char *buf, size_t cap);
+/*
+ * The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab". apply_hook_url_dup() returns it
+ * malloc'd (the caller frees). apply_hook_url() writes it into buf; when it does not fit it writes "", logs an
+ * error and returns false (a cut URL would never match our hook again).
+ */
+char *apply_hook_url_dup(const char *public_url);
+bool apply_hook_url(const char *public_url, char *buf, size_t cap);
 
 enum apply_outcome { APPLY_UNCHANGED = 0, APPLY_CHANGED, APPLY_SKIPPED, APPLY_ERROR };
 const char *apply_outcome_name(enum apply_outcome o); /* "unchanged" | "changed" | "skipped" | "error" */
@@ -83,13 +93,6 @@ struct apply_result {
 	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n} */
 };
 void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
-
-/*
- * A plan (apply_result.plan, NULL is fine) in words for people: a new array of strings, one per GitLab change, e.g.
- * ["create webhook", "turn on Pipelines must succeed", "gate 2 open merge requests"]; empty when nothing changes.
- * The caller owns it.
- */
-struct json_object *apply_plan_actions(struct json_object *plan);
 
 /*
  * Reconcile repo_id with its stored effective config. Returns CORE_OK whenever an outcome was determined (look

@@ -1,13 +1,18 @@
 /*
  * core/configure.c
- *    Bulk configuration of a selection of repos.
+ *    Bulk configuration of a selection of repos (see configure.h): resolve the level, select the repos, write the
+ *    config between two snapshots for the audit, then mark the repos for apply (or, in a dry run, list them and
+ *    roll back).
  */
 #include "configure.h"
 
 #include "audit.h"
+#include "buf.h"
 #include "jsonx.h"
 #include "pathglob.h"
+#include "xalloc.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,242 +31,281 @@ void configure_out_clear(struct configure_out *o)
 	memset(o, 0, sizeof(*o));
 }
 
-/* "{a,b}" of the config's keys (from the fixed field list, so no quoting is needed). */
-static void keys_array(struct json_object *cfg, char *buf, size_t cap)
-{
-	size_t len = 0;
-	buf[len++] = '{';
-	buf[len] = '\0';
-	json_object_object_foreach(cfg, key, val)
-	{
-		(void)val;
-		len += (size_t)snprintf(buf + len, cap - len, "%s%s", len > 1 ? "," : "", key);
-	}
-	snprintf(buf + len, cap - len, "}");
-}
+/* One configure in progress. */
+struct run {
+	const struct configure_req *req;
+	struct store_conn *c;
+	struct json_object *cfg; /* the validated config (owned) */
+	const char *cfg_json;    /* its text (borrowed from cfg) */
+	const char *level;       /* "default" | "group" | "repos" */
+	const char *group;       /* level "group": the group path (borrowed from req) */
+	bool all;                /* level "default" */
+	int64_t *ids;            /* the selected repos (owned) */
+	size_t n, skipped;       /* how many; of which archived or pending deletion */
+	struct buf keys;         /* "{a,b}": the config's field names as a text[] */
+	struct buf idarr;        /* "{1,2}": ids as a bigint[] */
+};
 
-static const char *js(struct json_object *o)
+/* Validate the request and find the level it writes at. CORE_EINVAL with err. */
+static enum core_status resolve(struct run *u, char *err, size_t errlen)
 {
-	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
-}
-
-enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
-                               size_t errlen)
-{
-	memset(out, 0, sizeof(*out));
-	struct json_object *cfg = NULL, *before = NULL, *after = NULL, *details = NULL;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	int64_t *ids = NULL;
-	char *idarr = NULL;
-	size_t n = 0, skipped = 0;
-	char keys[200];
-	enum core_status st = gateconfig_validate(req->config, &cfg, err, errlen);
+	const struct configure_req *req = u->req;
+	enum core_status st = gateconfig_validate(req->config, &u->cfg, err, errlen);
 	if (st != CORE_OK)
 		return st;
-	if (json_object_object_length(cfg) == 0 && !req->reapply) {
+	if (json_object_object_length(u->cfg) == 0 && !req->reapply) {
 		snprintf(err, errlen,
 		         "the config sets no field: nothing to configure (set at least one of enabled, "
 		         "fail_on, scans, block_merge, comment, ignore_paths, or send reapply)");
-		st = CORE_EINVAL;
-		goto out;
+		return CORE_EINVAL;
 	}
-	keys_array(cfg, keys, sizeof(keys));
+	u->cfg_json = json_object_to_json_string_ext(u->cfg, JSON_C_TO_STRING_PLAIN);
+	/* the field names come from the fixed field list, so no quoting is needed */
+	buf_putc(&u->keys, '{');
+	json_object_object_foreach(u->cfg, key, val)
+	{
+		(void)val;
+		buf_printf(&u->keys, "%s%s", u->keys.len > 1 ? "," : "", key);
+	}
+	buf_putc(&u->keys, '}');
 
 	char why[120];
-	if (req->path_glob && *req->path_glob && !pathglob_check(req->path_glob, why, sizeof(why))) {
+	bool glob = req->path_glob && *req->path_glob;
+	if (glob && !pathglob_check(req->path_glob, why, sizeof(why))) {
 		snprintf(err, errlen, "the path pattern \"%.100s\" is not a valid glob: %s", req->path_glob, why);
-		st = CORE_EINVAL;
-		goto out;
+		return CORE_EINVAL;
 	}
 	const struct repos_filter *f = &req->filter;
 	bool f_group = f->group && *f->group;
-	bool f_other =
-	    (f->q && *f->q) || (f->status && *f->status) || f->archived >= 0 || (req->path_glob && *req->path_glob);
-	const char *level = req->ids ? "repos" : f_other ? "repos" : f_group ? "group" : "default";
+	bool f_other = (f->q && *f->q) || (f->status && *f->status) || f->archived >= 0 || glob;
+	u->level = req->ids ? "repos" : f_other ? "repos" : f_group ? "group" : "default";
 	if (f_group && !req->ids && !gateconfig_group_path_valid(f->group)) {
 		snprintf(err, errlen, "\"%.100s\" is not a GitLab group path", f->group);
-		st = CORE_EINVAL;
-		goto out;
+		return CORE_EINVAL;
 	}
+	u->all = strcmp(u->level, "default") == 0;
+	u->group = strcmp(u->level, "group") == 0 ? f->group : NULL;
+	return CORE_OK;
+}
 
-	if ((st = store_get(db, &c)) != CORE_OK || (st = store_begin(c)) != CORE_OK)
-		goto out;
-	/* resolve the selection */
+/* The selected repos into u->ids (ids, or the filter and the glob). CORE_EINVAL with err when none is. */
+static enum core_status select_repos(struct run *u, char *err, size_t errlen)
+{
+	const struct configure_req *req = u->req;
 	struct repos_filter sel;
+	PGresult *r = NULL;
 	if (req->ids) {
 		memset(&sel, 0, sizeof(sel));
 		sel.archived = -1;
 		sel.ids = req->ids;
 		sel.n_ids = (int)req->n_ids;
 	} else {
-		sel = *f;
+		sel = req->filter;
 		sel.ids = NULL;
 	}
-	if ((st = repos_select(c, &sel, &r, err, errlen)) != CORE_OK)
-		goto out;
+	enum core_status st = repos_select(u->c, &sel, &r, err, errlen);
+	if (st != CORE_OK)
+		return st;
 	int rows = PQntuples(r);
-	ids = malloc(((size_t)rows + 1) * sizeof(int64_t));
-	if (!ids) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
+	u->ids = xmalloc(((size_t)rows + 1) * sizeof(int64_t));
 	for (int i = 0; i < rows; i++) {
 		const char *path = store_str(r, i, "path_with_namespace");
 		if (req->path_glob && *req->path_glob && !req->ids && !pathglob_match(req->path_glob, path))
 			continue;
 		const char *status = store_str(r, i, "status");
 		if (status && (strcmp(status, "archived") == 0 || strcmp(status, "pending_deletion") == 0))
-			skipped++;
-		ids[n++] = store_i64(r, i, "id", 0);
+			u->skipped++;
+		u->ids[u->n++] = store_i64(r, i, "id", 0);
 	}
 	PQclear(r);
-	r = NULL;
-	if (n == 0 && strcmp(level, "repos") == 0) {
+	if (u->n == 0 && strcmp(u->level, "repos") == 0) {
 		snprintf(err, errlen, "the selection matches no repository");
-		st = CORE_EINVAL;
-		goto out;
+		return CORE_EINVAL;
 	}
-	if (!(idarr = store_int64_array(ids, n))) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	bool all = strcmp(level, "default") == 0;
-	const char *group = strcmp(level, "group") == 0 ? f->group : NULL;
-	if ((st = gateconfig_snapshot(c, group, strcmp(level, "repos") == 0 ? ids : NULL, n, all, &before)) != CORE_OK)
-		goto out;
+	buf_putc(&u->idarr, '{');
+	for (size_t i = 0; i < u->n; i++)
+		buf_printf(&u->idarr, i ? ",%lld" : "%lld", (long long)u->ids[i]);
+	buf_putc(&u->idarr, '}');
+	return CORE_OK;
+}
 
-	if (all) {
-		const char *p[] = {js(cfg), req->actor};
-		const char *pk[] = {keys};
-		if ((st = store_exec(c,
-		                     "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(),"
-		                     " updated_by = $2",
-		                     2, p, NULL)) != CORE_OK ||
-		    (st = store_exec(c,
-		                     "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]",
-		                     1, pk, NULL)) != CORE_OK ||
-		    (st = store_exec(c,
-		                     "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]",
-		                     1, pk, NULL)) != CORE_OK)
-			goto out;
-	} else if (group) {
-		const char *p[] = {js(cfg), keys, req->actor, group};
-		const char *pi[] = {js(cfg), req->actor, group};
-		if ((st = store_exec(
-		         c,
-		         "INSERT INTO config_groups (path, config, updated_by) VALUES ($3, $1::jsonb, $2)"
-		         " ON CONFLICT (path) DO UPDATE SET config = config_groups.config || excluded.config,"
-		         " updated_at = now(), updated_by = excluded.updated_by",
-		         3, pi, NULL)) != CORE_OK ||
-		    (st = store_exec(c,
-		                     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
-		                     " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
-		                     " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'",
-		                     3, p + 1, NULL)) != CORE_OK)
-			goto out;
-		const char *p2[] = {keys, idarr, req->actor};
-		if ((st = store_exec(c,
-		                     "UPDATE config_repos SET config = config - $1::text[], updated_at = now(),"
-		                     " updated_by = $3 WHERE config ?| $1::text[] AND repo_id = ANY ($2::bigint[])",
-		                     3, p2, NULL)) != CORE_OK)
-			goto out;
-	} else {
-		const char *p[] = {js(cfg), idarr, req->actor};
-		if ((st = store_exec(
-		         c,
-		         "INSERT INTO config_repos (repo_id, config, updated_by)"
-		         " SELECT unnest($2::bigint[]), $1::jsonb, $3"
-		         " ON CONFLICT (repo_id) DO UPDATE SET config = config_repos.config || excluded.config,"
-		         " updated_at = now(), updated_by = excluded.updated_by",
-		         3, p, NULL)) != CORE_OK)
-			goto out;
-		/* keep only what differs from the inherited config */
-		const char *p2[] = {idarr};
-		if ((st = store_exec(
-		         c,
-		         "UPDATE config_repos c SET config = coalesce((SELECT jsonb_object_agg(f.key, f.value)"
-		         "  FROM jsonb_each(c.config) f WHERE rs.inherited_config -> f.key IS DISTINCT FROM f.value),"
-		         "  '{}') FROM repo_status rs WHERE rs.id = c.repo_id AND c.repo_id = ANY ($1::bigint[])",
-		         1, p2, NULL)) != CORE_OK ||
-		    (st = store_exec(c,
-		                     "DELETE FROM config_repos WHERE repo_id = ANY ($1::bigint[]) AND config = '{}'"
-		                     " AND NOT unmanaged",
-		                     1, p2, NULL)) != CORE_OK)
-			goto out;
-	}
-	if ((st = gateconfig_snapshot(c, group, strcmp(level, "repos") == 0 ? ids : NULL, n, all, &after)) != CORE_OK)
-		goto out;
-	details = json_object_new_object();
-	json_object_object_add(details, "level", json_object_new_string(level));
-	json_object_object_add(details, "selected", json_object_new_int64((int64_t)n));
-	json_object_object_add(details, "config", json_object_get(cfg));
-	json_object_object_add(details, "reapply", json_object_new_boolean(req->reapply));
-	if ((st = audit_write(c, req->actor, "config.configure", group ? group : level, before, after, details)) !=
-	    CORE_OK)
-		goto out;
+/* One statement with text parameters (the config, field names, ids as arrays, the actor, a group path). */
+static enum core_status exec_texts(struct run *u, const char *sql, int n, ...)
+{
+	struct store_params p = {0};
+	va_list ap;
+	va_start(ap, n);
+	for (int i = 0; i < n; i++)
+		store_param_str(&p, va_arg(ap, const char *));
+	va_end(ap);
+	return store_run(u->c, sql, &p, NULL);
+}
 
-	size_t to_apply = 0;
-	if (req->dry_run) {
-		/* the repos gateconfig_mark_apply() would mark: in the selection, GitLab state changing (or reapply) */
-		const char *p[] = {idarr, req->reapply ? "t" : "f"};
-		if ((st = store_exec(c,
-		                     "SELECT id, path_with_namespace, gitlab_want FROM repo_status"
-		                     " WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
-		                     "   AND id = ANY ($1::bigint[]) AND (gitlab_want <> gitlab_have OR $2::boolean)"
-		                     " ORDER BY id",
-		                     2, p, &r)) != CORE_OK)
-			goto out;
-		int k = PQntuples(r);
-		out->plan_ids = malloc(((size_t)k + 1) * sizeof(int64_t));
-		out->plan_wants = malloc(((size_t)k + 1) * sizeof(struct apply_want));
-		out->plan_paths = calloc((size_t)k + 1, sizeof(char *));
-		out->n_plan_paths = out->plan_paths ? (size_t)k : 0;
-		if (!out->plan_ids || !out->plan_wants || !out->plan_paths) {
-			st = CORE_ENOMEM;
-			goto out;
-		}
-		for (int i = 0; i < k; i++) {
-			const char *w = store_str(r, i, "gitlab_want");
-			out->plan_ids[i] = store_i64(r, i, "id", 0);
-			const char *path = store_str(r, i, "path_with_namespace");
-			if (!(out->plan_paths[i] = strdup(path ? path : ""))) {
-				st = CORE_ENOMEM;
-				goto out;
-			}
-			out->plan_wants[i].hook = w && strcmp(w, "off") != 0;
-			out->plan_wants[i].block_merge = w && strcmp(w, "hook+merge") == 0;
-		}
-		out->n_plan = (size_t)k;
-		to_apply = (size_t)k;
-		store_rollback(c); /* a dry run writes nothing */
-	} else {
-		if ((st = gateconfig_mark_apply(c, all, group, strcmp(level, "repos") == 0 ? ids : NULL, n,
-		                                req->reapply ? ids : NULL, req->reapply ? n : 0, &out->marked)) !=
-		        CORE_OK ||
-		    (st = store_commit(c)) != CORE_OK)
-			goto out;
-		to_apply = out->marked.n;
-	}
-	out->summary = json_object_new_object();
-	json_object_object_add(out->summary, "level", json_object_new_string(level));
-	json_object_object_add(out->summary, "target", group ? json_object_new_string(group) : NULL);
-	json_object_object_add(out->summary, "config", json_object_get(cfg));
-	json_object_object_add(out->summary, "selected", json_object_new_int64((int64_t)n));
-	json_object_object_add(out->summary, "skipped", json_object_new_int64((int64_t)skipped));
-	json_object_object_add(out->summary, "to_apply", json_object_new_int64((int64_t)to_apply));
-	json_object_object_add(out->summary, "unchanged_on_gitlab",
-	                       json_object_new_int64(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
-out:
+/* Merge the config into the default and take its fields out of every group and repo config. */
+static enum core_status write_default(struct run *u)
+{
+	enum core_status st;
+	const char *keys = buf_str(&u->keys);
+	if ((st = exec_texts(
+	         u, "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(), updated_by = $2", 2,
+	         u->cfg_json, u->req->actor)) != CORE_OK ||
+	    (st = exec_texts(u, "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]", 1,
+	                     keys)) != CORE_OK)
+		return st;
+	return exec_texts(u, "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]", 1,
+	                  keys);
+}
+
+/* Merge the config into the group's and take its fields out of its subgroups' and the selected repos' configs. */
+static enum core_status write_group(struct run *u)
+{
+	enum core_status st;
+	const char *keys = buf_str(&u->keys), *actor = u->req->actor;
+	if ((st = exec_texts(u,
+	                     "INSERT INTO config_groups (path, config, updated_by) VALUES ($3, $1::jsonb, $2)"
+	                     " ON CONFLICT (path) DO UPDATE SET config = config_groups.config || excluded.config,"
+	                     " updated_at = now(), updated_by = excluded.updated_by",
+	                     3, u->cfg_json, actor, u->group)) != CORE_OK ||
+	    (st = exec_texts(u,
+	                     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
+	                     " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
+	                     " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'",
+	                     3, keys, actor, u->group)) != CORE_OK)
+		return st;
+	return exec_texts(u,
+	                  "UPDATE config_repos SET config = config - $1::text[], updated_at = now(),"
+	                  " updated_by = $3 WHERE config ?| $1::text[] AND repo_id = ANY ($2::bigint[])",
+	                  3, keys, buf_str(&u->idarr), actor);
+}
+
+/* Merge the config into each selected repo's own config and keep only what differs from what it inherits. */
+static enum core_status write_repos(struct run *u)
+{
+	enum core_status st;
+	const char *ids = buf_str(&u->idarr);
+	if ((st = exec_texts(u,
+	                     "INSERT INTO config_repos (repo_id, config, updated_by)"
+	                     " SELECT unnest($2::bigint[]), $1::jsonb, $3"
+	                     " ON CONFLICT (repo_id) DO UPDATE SET config = config_repos.config || excluded.config,"
+	                     " updated_at = now(), updated_by = excluded.updated_by",
+	                     3, u->cfg_json, ids, u->req->actor)) != CORE_OK ||
+	    (st = exec_texts(
+	         u,
+	         "UPDATE config_repos c SET config = coalesce((SELECT jsonb_object_agg(f.key, f.value)"
+	         "  FROM jsonb_each(c.config) f WHERE rs.inherited_config -> f.key IS DISTINCT FROM f.value),"
+	         "  '{}') FROM repo_status rs WHERE rs.id = c.repo_id AND c.repo_id = ANY ($1::bigint[])",
+	         1, ids)) != CORE_OK)
+		return st;
+	return exec_texts(
+	    u, "DELETE FROM config_repos WHERE repo_id = ANY ($1::bigint[]) AND config = '{}' AND NOT unmanaged", 1,
+	    ids);
+}
+
+/* The level's config written, between snapshots of the configs before and after for one audit entry. */
+static enum core_status write_audited(struct run *u)
+{
+	struct json_object *before = NULL, *after = NULL, *details = NULL;
+	const int64_t *repo_ids = strcmp(u->level, "repos") == 0 ? u->ids : NULL;
+	enum core_status st = gateconfig_snapshot(u->c, u->group, repo_ids, u->n, u->all, &before);
 	if (st != CORE_OK)
-		configure_out_clear(out);
-	PQclear(r);
-	store_put(db, c); /* rolls back an open transaction */
-	json_object_put(cfg);
+		goto out;
+	st = u->all ? write_default(u) : u->group ? write_group(u) : write_repos(u);
+	if (st != CORE_OK || (st = gateconfig_snapshot(u->c, u->group, repo_ids, u->n, u->all, &after)) != CORE_OK)
+		goto out;
+	details = jx_object();
+	json_object_object_add(details, "level", jx_str(u->level));
+	json_object_object_add(details, "selected", jx_int((int64_t)u->n));
+	json_object_object_add(details, "config", json_object_get(u->cfg));
+	json_object_object_add(details, "reapply", jx_bool(u->req->reapply));
+	st = audit_write(u->c, u->req->actor, "config.configure", u->group ? u->group : u->level, before, after,
+	                 details);
+out:
 	json_object_put(before);
 	json_object_put(after);
 	json_object_put(details);
-	free(ids);
-	free(idarr);
+	return st;
+}
+
+/* Dry run: the repos gateconfig_mark_apply() would mark (in the selection, GitLab state changing, or reapply). */
+static enum core_status dry_run_plan(struct run *u, struct configure_out *out)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	store_param_str(&p, buf_str(&u->idarr));
+	store_param_bool(&p, u->req->reapply);
+	enum core_status st = store_run(u->c,
+	                                "SELECT id, path_with_namespace, gitlab_want FROM repo_status"
+	                                " WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
+	                                "   AND id = ANY ($1::bigint[]) AND (gitlab_want <> gitlab_have OR $2::boolean)"
+	                                " ORDER BY id",
+	                                &p, &r);
+	if (st != CORE_OK)
+		return st;
+	size_t k = (size_t)PQntuples(r);
+	out->plan_ids = xmalloc((k + 1) * sizeof(int64_t));
+	out->plan_wants = xmalloc((k + 1) * sizeof(struct apply_want));
+	out->plan_paths = xcalloc(k + 1, sizeof(char *));
+	out->n_plan_paths = k;
+	for (size_t i = 0; i < k; i++) {
+		const char *w = store_str(r, (int)i, "gitlab_want"),
+		           *path = store_str(r, (int)i, "path_with_namespace");
+		out->plan_ids[i] = store_i64(r, (int)i, "id", 0);
+		out->plan_paths[i] = xstrdup(path ? path : "");
+		out->plan_wants[i].hook = w && strcmp(w, "off") != 0;
+		out->plan_wants[i].block_merge = w && strcmp(w, "hook+merge") == 0;
+	}
+	out->n_plan = k;
+	PQclear(r);
+	return CORE_OK;
+}
+
+static struct json_object *summary(const struct run *u, size_t to_apply)
+{
+	struct json_object *o = jx_object();
+	size_t n = u->n, skipped = u->skipped;
+	json_object_object_add(o, "level", jx_str(u->level));
+	json_object_object_add(o, "target", jx_str(u->group));
+	json_object_object_add(o, "config", json_object_get(u->cfg));
+	json_object_object_add(o, "selected", jx_int((int64_t)n));
+	json_object_object_add(o, "skipped", jx_int((int64_t)skipped));
+	json_object_object_add(o, "to_apply", jx_int((int64_t)to_apply));
+	json_object_object_add(o, "unchanged_on_gitlab",
+	                       jx_int(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
+	return o;
+}
+
+enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
+                               size_t errlen)
+{
+	struct run u = {.req = req};
+	size_t to_apply = 0;
+
+	memset(out, 0, sizeof(*out));
+	enum core_status st = resolve(&u, err, errlen);
+	if (st != CORE_OK || (st = store_get(db, &u.c)) != CORE_OK || (st = store_begin(u.c)) != CORE_OK ||
+	    (st = select_repos(&u, err, errlen)) != CORE_OK || (st = write_audited(&u)) != CORE_OK)
+		goto out;
+	if (req->dry_run) {
+		if ((st = dry_run_plan(&u, out)) != CORE_OK)
+			goto out;
+		to_apply = out->n_plan;
+		store_rollback(u.c); /* a dry run writes nothing */
+	} else {
+		const int64_t *scope = strcmp(u.level, "repos") == 0 ? u.ids : NULL;
+		if ((st = gateconfig_mark_apply(u.c, u.all, u.group, scope, u.n, req->reapply ? u.ids : NULL,
+		                                req->reapply ? u.n : 0, &out->marked)) != CORE_OK ||
+		    (st = store_commit(u.c)) != CORE_OK)
+			goto out;
+		to_apply = out->marked.n;
+	}
+	out->summary = summary(&u, to_apply);
+out:
+	if (st != CORE_OK)
+		configure_out_clear(out);
+	store_put(db, u.c); /* rolls back an open transaction */
+	json_object_put(u.cfg);
+	free(u.ids);
+	buf_free(&u.keys);
+	buf_free(&u.idarr);
 	return st;
 }

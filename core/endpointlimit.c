@@ -4,6 +4,8 @@
  */
 #include "endpointlimit.h"
 
+#include "xalloc.h"
+
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -26,11 +28,8 @@ struct endpointlimit {
 
 struct endpointlimit *endpointlimit_new(void)
 {
-	struct endpointlimit *t = calloc(1, sizeof(*t));
-	if (t && pthread_mutex_init(&t->mu, NULL) != 0) {
-		free(t);
-		t = NULL;
-	}
+	struct endpointlimit *t = xcalloc(1, sizeof(*t));
+	pthread_mutex_init(&t->mu, NULL); /* default attributes: cannot fail on Linux */
 	return t;
 }
 
@@ -48,6 +47,17 @@ static bool per_project(const char *tmpl)
 	return strncmp(tmpl, "/projects/:id/repository/archive", 32) == 0;
 }
 
+/* FNV-1a of n bytes: a short stand-in for a project segment too long to keep whole. */
+static uint64_t fnv1a(const char *p, size_t n)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	for (size_t i = 0; i < n; i++) {
+		h ^= (unsigned char)p[i];
+		h *= 0x100000001b3ULL;
+	}
+	return h;
+}
+
 void endpointlimit_key(const char *method, const char *tmpl, const char *path, char *out, size_t cap)
 {
 	if (!per_project(tmpl) || strncmp(path, "/projects/", 10) != 0) {
@@ -56,7 +66,10 @@ void endpointlimit_key(const char *method, const char *tmpl, const char *path, c
 	}
 	const char *id = path + 10;
 	size_t n = strcspn(id, "/?");
-	snprintf(out, cap, "%s %s @%.*s", method, tmpl, (int)(n < 64 ? n : 64), id);
+	if (n <= ENDPOINTLIMIT_ID_MAX)
+		snprintf(out, cap, "%s %s @%.*s", method, tmpl, (int)n, id);
+	else /* a long namespaced path: its hash, so two projects never share a key by a common prefix */
+		snprintf(out, cap, "%s %s @#%016llx", method, tmpl, (unsigned long long)fnv1a(id, n));
 }
 
 /* The slot of key (lock held); creates it (recycling the least recently used) when create. */

@@ -15,8 +15,9 @@
  * lets the next one go after ENDPOINTLIMIT_PROBE_MS). So a limited endpoint gets a few 429s a minute at most,
  * however many workers want it, and no other request waits.
  * Keys: "METHOD /template" (gitlab_path_template), plus "@<project id or path>" for the per-project limits
- * (endpointlimit_key()). The table holds ENDPOINTLIMIT_SLOTS keys; the least recently used one is recycled.
- * Threading: every function is thread-safe (one mutex per table). Ownership: keys are copied.
+ * (endpointlimit_key(); a path longer than ENDPOINTLIMIT_ID_MAX becomes "@#<its hash>", never a cut prefix). The table
+ * holds ENDPOINTLIMIT_SLOTS keys; the least recently used one is recycled. Threading: every function is thread-safe
+ * (one mutex per table). Ownership: keys are copied.
  */
 #ifndef MRGATE_CORE_ENDPOINTLIMIT_H
 #define MRGATE_CORE_ENDPOINTLIMIT_H
@@ -25,14 +26,15 @@
 #include <stdint.h>
 
 #define ENDPOINTLIMIT_SLOTS    256
-#define ENDPOINTLIMIT_KEY_MAX  192
+#define ENDPOINTLIMIT_KEY_MAX  192 /* fits every template with "@" and a project segment of ENDPOINTLIMIT_ID_MAX */
+#define ENDPOINTLIMIT_ID_MAX   64  /* a longer project segment is replaced by "#" and its 64-bit hash */
 #define ENDPOINTLIMIT_MAX_MS   60000
 #define ENDPOINTLIMIT_PROBE_MS 10000
 #define ENDPOINTLIMIT_POLL_MS  200
 
 struct endpointlimit;
 
-struct endpointlimit *endpointlimit_new(void);    /* NULL when out of memory */
+struct endpointlimit *endpointlimit_new(void);    /* never NULL (core/xalloc.h) */
 void endpointlimit_free(struct endpointlimit *t); /* NULL is fine */
 
 /*

@@ -2,6 +2,9 @@
  * core/jobs.h
  *    The job engine: jobs made of items (usually one per repo), stored in PostgreSQL and worked off by worker
  *    threads of any number of mrgate instances sharing the database.
+ *    Three files: core/jobs.c is the queue (create, claim, record, retry, cancel: every statement that changes a
+ *    job), core/jobs_runner.c the worker pool (jobs_runner_*, jobs_register) that drives it, core/jobs_view.h/.c
+ *    the read model for the API (progress, items, the list of jobs).
  *
  * Design
  *   Tables jobs and job_items (sql/0003_jobs.sql). An item is claimed by one statement:
@@ -62,6 +65,7 @@
  *   from any thread; handlers run on the runner's worker threads, several at once, so their user data must be
  *   thread-safe. Each worker borrows a pool connection per statement (never during the handler), plus one for
  *   the heartbeat: size the pool for workers + 1 + what the handlers use.
+ * Allocation follows core/xalloc.h: out of memory aborts, so no function here returns CORE_ENOMEM.
  * Ownership: JSON outputs (*out) are new trees owned by the caller (json_object_put). Items from jobs_claim()
  *   are freed with jobs_items_free(). Inside a handler, the item and everything it points to are borrowed for
  *   the call; res->details and res->message pass to the engine.
@@ -69,6 +73,7 @@
 #ifndef MRGATE_CORE_JOBS_H
 #define MRGATE_CORE_JOBS_H
 
+#include "jobs_view.h"
 #include "status.h"
 #include "store.h"
 
@@ -76,6 +81,10 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#define JOBS_MAX_KINDS   16   /* handlers a runner can hold */
+#define JOBS_KIND_MAX    32   /* bytes of a kind name */
+#define JOBS_MESSAGE_MAX 2000 /* bytes of a stored item message (longer ones are cut on a UTF-8 boundary) */
 
 enum job_outcome {
 	JOB_ITEM_CHANGED = 0, /* done, something was changed */
@@ -113,6 +122,11 @@ void jobs_result_message(struct job_item_result *res, const char *fmt, ...) __at
 /* True when the runner learnt that this item's lease was taken over: its result will not be recorded. */
 bool jobs_item_lease_lost(const struct job_item *item);
 
+/* A valid job kind: [a-z][a-z0-9_]*, up to JOBS_KIND_MAX bytes. */
+bool jobs_kind_valid(const char *kind);
+/* The stored result of a final outcome ("changed", "unchanged", "skipped", "error"); NULL for RETRY. */
+const char *jobs_outcome_result(enum job_outcome o);
+
 /* ---- Creating and reading jobs (for the HTTP layer and the CLI) ---- */
 
 /*
@@ -135,25 +149,22 @@ enum core_status jobs_create_items_in_tx(struct store_conn *c, const char *kind,
                                          const char *params_json, const char *items_json, int64_t *job_id_out);
 
 /*
- * One job: {id, kind, state, created_by, created_at, started_at, finished_at, params, total, done, pending,
- * running, changed, unchanged, skipped, failed, percent, finished, succeeded}. One primary-key read plus a count
- * of its running items over an index range (at most a few rows). CORE_ENOTFOUND when unknown.
+ * The read model (jobs_get, jobs_list, jobs_items) is core/jobs_view.h; these names stay for the callers written
+ * before the split and page the one way of core/rows.h: {"items", "next_cursor"}.
  */
-enum core_status jobs_get(struct store *db, int64_t job_id, struct json_object **out);
-
-/*
- * A page of a job's items in id order: {"items": [{id, repo_id, path_with_namespace, state, result, message,
- * details, attempts, started_at, finished_at}], "next_after": id or null}. filter is NULL/"" (all), an item state
- * (pending, running, done, failed) or a result (changed, unchanged, skipped, error); limit is clamped to 1..1001
- * (0 = 100). CORE_ENOTFOUND for an unknown job, CORE_EINVAL for an unknown filter.
- */
-enum core_status jobs_items(struct store *db, int64_t job_id, const char *filter, int64_t after_id, int limit,
-                            struct json_object **out);
-
-/* Jobs newest first: {"items": [job as in jobs_get without params], "next_before": id or null}; before_id 0 for
- * the first page; limit clamped to 1..501 (0 = 50). Jobs of kind "hold" (one per CI pipeline event, core/gatehold.h)
- * are not listed; jobs_get reads them. */
-enum core_status jobs_list(struct store *db, int limit, int64_t before_id, struct json_object **out);
+static inline enum core_status jobs_get(struct store *db, int64_t job_id, struct json_object **out)
+{
+	return jobs_view_get(db, job_id, out);
+}
+static inline enum core_status jobs_items(struct store *db, int64_t job_id, const char *filter, int64_t cursor,
+                                          int limit, struct json_object **out)
+{
+	return jobs_view_items(db, job_id, filter, cursor, limit, out);
+}
+static inline enum core_status jobs_list(struct store *db, int limit, int64_t cursor, struct json_object **out)
+{
+	return jobs_view_list(db, limit, cursor, out);
+}
 
 /*
  * Put the job's failed items back to pending (attempts reset) and the job back to running; *n_out (may be NULL)

@@ -5,6 +5,7 @@
 #include "limiter.h"
 
 #include "log.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -27,9 +28,7 @@ struct limiter *limiter_new(int n)
 
 	if (n < 1)
 		goto out;
-	l = calloc(1, sizeof(*l));
-	if (!l)
-		goto out;
+	l = xcalloc(1, sizeof(*l));
 	l->capacity = n;
 	if (pthread_mutex_init(&l->mu, NULL) != 0)
 		goto out;

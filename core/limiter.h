@@ -20,7 +20,7 @@
 
 struct limiter;
 
-/* A limiter of n (>= 1) slots; NULL on allocation failure or n < 1. */
+/* A limiter of n (>= 1) slots; NULL when n < 1 or the condition variable cannot be made. */
 struct limiter *limiter_new(int n);
 void limiter_free(struct limiter *l);
 

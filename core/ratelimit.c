@@ -4,6 +4,8 @@
  */
 #include "ratelimit.h"
 
+#include "xalloc.h"
+
 #include <pthread.h>
 #include <stdlib.h>
 #include <time.h>
@@ -32,13 +34,8 @@ struct ratelimit *ratelimit_new(int per_minute)
 	struct ratelimit *rl = NULL;
 	if (per_minute < 0)
 		return NULL;
-	rl = calloc(1, sizeof(*rl));
-	if (!rl)
-		return NULL;
-	if (pthread_mutex_init(&rl->mu, NULL) != 0) {
-		free(rl);
-		return NULL;
-	}
+	rl = xcalloc(1, sizeof(*rl));
+	pthread_mutex_init(&rl->mu, NULL); /* default attributes: cannot fail on Linux */
 	rl->base_rate = per_minute / 60000.0;
 	rl->base_burst = per_minute / 6 > 1 ? per_minute / 6 : 1;
 	rl->tokens = rl->base_burst;

@@ -20,7 +20,7 @@
 
 struct ratelimit;
 
-/* A limiter of per_minute requests per minute (0 = unlimited); NULL on allocation failure or per_minute < 0. */
+/* A limiter of per_minute requests per minute (0 = unlimited); NULL when per_minute < 0. */
 struct ratelimit *ratelimit_new(int per_minute);
 void ratelimit_free(struct ratelimit *rl);
 

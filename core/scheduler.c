@@ -6,7 +6,9 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "rows.h"
 #include "settings.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -61,11 +63,12 @@ static bool try_lead(struct scheduler *s)
 	if (!simple_query_true(s->lead, "SELECT pg_try_advisory_lock(" LEADER_LOCK_KEY ")"))
 		return false;
 	s->leader = true;
-	const char *p[] = {s->instance};
-	store_query(s->o.db,
-	            "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
-	            " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
-	            1, p, NULL);
+	struct store_params p = {0};
+	store_param_str(&p, s->instance);
+	store_run1(s->o.db,
+	           "INSERT INTO scheduler_state (id, leader, leader_since) VALUES (1, $1, now())"
+	           " ON CONFLICT (id) DO UPDATE SET leader = $1, leader_since = now()",
+	           &p, NULL);
 	log_info("scheduler: this instance (%s) now leads the scheduled duties", s->instance);
 	return true;
 }
@@ -78,13 +81,12 @@ static bool due(struct scheduler *s)
 		return false;
 	PGresult *r = NULL;
 	bool yes = false;
-	char interval[16];
-	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
-	const char *p[] = {interval};
-	if (store_query(s->o.db,
-	                "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
-	                "  AS due FROM scheduler_state WHERE id = 1",
-	                1, p, &r) == CORE_OK)
+	struct store_params p = {0};
+	store_param_i64(&p, set.resync_interval);
+	if (store_run1(s->o.db,
+	               "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
+	               "  AS due FROM scheduler_state WHERE id = 1",
+	               &p, &r) == CORE_OK)
 		yes = PQntuples(r) == 0 || store_bool(r, 0, "due", true);
 	PQclear(r);
 	return yes;
@@ -94,16 +96,15 @@ static void record(struct scheduler *s, bool started)
 {
 	struct settings set;
 	settings_get(s->o.db, s->o.default_interval, &set);
-	char interval[16];
-	snprintf(interval, sizeof(interval), "%d", set.resync_interval);
-	const char *p[] = {interval};
+	struct store_params p = {0};
+	store_param_i64(&p, set.resync_interval);
 	if (started)
-		store_query(s->o.db,
-		            "UPDATE scheduler_state SET last_started_at = now(),"
-		            " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
-		            1, p, NULL);
+		store_run1(s->o.db,
+		           "UPDATE scheduler_state SET last_started_at = now(),"
+		           " next_run_at = now() + $1::int * interval '1 second' WHERE id = 1",
+		           &p, NULL);
 	else
-		store_query(s->o.db, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", 0, NULL, NULL);
+		store_run1(s->o.db, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", NULL, NULL);
 }
 
 static void *run(void *arg)
@@ -135,16 +136,14 @@ static void *run(void *arg)
 
 struct scheduler *scheduler_start(const struct scheduler_opts *o)
 {
-	struct scheduler *s = calloc(1, sizeof(*s));
-	if (!s)
-		return NULL;
+	struct scheduler *s = xcalloc(1, sizeof(*s));
 	s->o = *o;
-	s->url = strdup(o->database_url);
-	s->instance = strdup(o->instance);
+	s->url = xstrdup(o->database_url);
+	s->instance = xstrdup(o->instance);
 	pthread_mutex_init(&s->lock, NULL);
 	pthread_cond_init(&s->wake, NULL);
 	metrics_describe("mrgate_scheduler_leader", "gauge", "1 when this instance leads the scheduled duties");
-	if (!s->url || !s->instance || pthread_create(&s->thread, NULL, run, s) != 0) {
+	if (pthread_create(&s->thread, NULL, run, s) != 0) {
 		free(s->url);
 		free(s->instance);
 		free(s);
@@ -176,33 +175,21 @@ bool scheduler_is_leader(struct scheduler *s)
 	return s && s->leader;
 }
 
+/* The row's columns, timestamps as ISO-8601 text. */
+#define STATE_TS(col) STORE_TS("s." col) " AS " col
+#define STATE_COLUMNS                                                                                                  \
+	"s.leader, " STATE_TS("leader_since") ", " STATE_TS("last_started_at") ", " STATE_TS(                          \
+	    "last_finished_at") ", " STATE_TS("next_run_at")
+
 enum core_status scheduler_state_json(struct store *db, struct json_object **out)
 {
-	*out = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_query(
-	    db,
-	    "SELECT leader, " STORE_TS(
-	        "leader_since") " AS leader_since,"
-	                        " " STORE_TS(
-	                            "last_started_at") " AS last_started_at,"
-	                                               " " STORE_TS(
-	                                                   "last_finished_at") " AS last_finished_at,"
-	                                                                       " " STORE_TS(
-	                                                                           "next_run_at") " AS next_run_at"
-	                                                                                          " FROM "
-	                                                                                          "scheduler_state "
-	                                                                                          "WHERE id = 1",
-	    0, NULL, &r);
-	if (st == CORE_OK) {
-		static const char *const keys[] = {"leader", "leader_since", "last_started_at", "last_finished_at",
-		                                   "next_run_at"};
-		*out = json_object_new_object();
-		for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-			const char *v = PQntuples(r) ? store_str(r, 0, keys[i]) : NULL;
-			json_object_object_add(*out, keys[i], v ? json_object_new_string(v) : NULL);
-		}
-	}
+	*out = NULL;
+	/* one row, of nulls before the scheduler first ran */
+	enum core_status st = store_run1(
+	    db, "SELECT " STATE_COLUMNS " FROM (SELECT 1) one LEFT JOIN scheduler_state s ON s.id = 1", NULL, &r);
+	if (st == CORE_OK)
+		*out = rows_row(r, 0);
 	PQclear(r);
 	return st;
 }

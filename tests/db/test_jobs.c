@@ -96,6 +96,20 @@ static struct json_object *wait_finished(int64_t job_id, long timeout_ms)
 	}
 }
 
+/* Run job to its end on a new runner of o with the handler of kind: the finished job's JSON (caller puts), or NULL. */
+static struct json_object *run_job(const struct jobs_runner_opts *o, const char *kind,
+                                   enum job_outcome (*fn)(void *, const struct job_item *, struct job_item_result *),
+                                   void *user, int64_t job, long timeout_ms)
+{
+	struct jobs_runner *r = jobs_runner_start(db, o);
+	if (!r)
+		return NULL;
+	CHECK(jobs_register(r, kind, fn, user) == CORE_OK);
+	struct json_object *j = wait_finished(job, timeout_ms);
+	jobs_runner_stop(r);
+	return j;
+}
+
 static int64_t *seq_ids(int n, int64_t first)
 {
 	int64_t *ids = malloc((size_t)n * sizeof(*ids));
@@ -749,11 +763,7 @@ static void stop_releases_unstarted_claims(void)
 
 	/* another runner (a restarted server) completes it */
 	cnt->sleep_ms = 0;
-	r = jobs_runner_start(db, &o);
-	REQUIRE(r);
-	CHECK(jobs_register(r, "t_stop", counting_handler, &u) == CORE_OK);
-	struct json_object *j = wait_finished(job, 5000);
-	jobs_runner_stop(r);
+	struct json_object *j = run_job(&o, "t_stop", counting_handler, &u, job, 5000);
 	REQUIRE(j);
 	CHECK_INT(jint(j, "done"), 10);
 	json_object_put(j);
@@ -769,11 +779,15 @@ static void stop_releases_unstarted_claims(void)
 
 static void api_create_list_items_cancel(void)
 {
-	int64_t job = 0, job2 = 0, big = 0;
+	int64_t job = 0, job2 = 0;
 	int64_t dup[] = {7, 8, 7, 9, 8};
 
 	/* validation */
 	CHECK(jobs_create(db, "Bad Kind", "x", NULL, dup, 5, &job) == CORE_EINVAL);
+	CHECK(jobs_kind_valid("apply_2") && jobs_kind_valid("abcdefghijklmnopqrstuvwxyz012345"));
+	CHECK(!jobs_kind_valid("abcdefghijklmnopqrstuvwxyz0123456") && !jobs_kind_valid("2apply"));
+	CHECK(!jobs_kind_valid("_apply") && !jobs_kind_valid("apply-x") && !jobs_kind_valid("") &&
+	      !jobs_kind_valid(NULL));
 	CHECK(jobs_create(db, "t_api", "", NULL, dup, 5, &job) == CORE_EINVAL);
 	CHECK(jobs_create(db, "t_api", "x", "[1,2]", dup, 5, &job) == CORE_EINVAL);
 	CHECK(jobs_create(db, "t_api", "x", "{not json", dup, 5, &job) == CORE_EINVAL);
@@ -802,7 +816,7 @@ static void api_create_list_items_cancel(void)
 	sql_exec("INSERT INTO repos (id, path, name, path_with_namespace, namespace_full_path)"
 	         " VALUES (7, 'seven', 'seven', 'grp/seven', 'grp'), (9, 'nine', 'nine', 'grp/sub/nine', 'grp/sub')");
 	struct json_object *page = NULL;
-	REQUIRE(jobs_items(db, job, NULL, 0, 2, &page) == CORE_OK);
+	REQUIRE(jobs_view_items(db, job, NULL, 0, 2, &page) == CORE_OK);
 	struct json_object *items = json_object_object_get(page, "items");
 	REQUIRE(json_object_array_length(items) == 2);
 	CHECK_INT(jint(json_object_array_get_idx(items, 0), "repo_id"), 7);
@@ -810,14 +824,14 @@ static void api_create_list_items_cancel(void)
 	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "state"), "pending");
 	CHECK_INT(jint(json_object_array_get_idx(items, 1), "repo_id"), 8);
 	CHECK(jstr(json_object_array_get_idx(items, 1), "path_with_namespace") == NULL);
-	int64_t next = jint(page, "next_after");
+	int64_t next = jint(page, "next_cursor");
 	CHECK(next > 0);
 	json_object_put(page);
 	REQUIRE(jobs_items(db, job, "pending", next, 2, &page) == CORE_OK);
 	items = json_object_object_get(page, "items");
 	REQUIRE(json_object_array_length(items) == 1);
 	CHECK_STR(jstr(json_object_array_get_idx(items, 0), "path_with_namespace"), "grp/sub/nine");
-	CHECK(json_object_object_get(page, "next_after") == NULL);
+	CHECK(json_object_object_get(page, "next_cursor") == NULL);
 	json_object_put(page);
 	CHECK(jobs_items(db, job, "bogus", 0, 10, &page) == CORE_EINVAL);
 	CHECK(jobs_items(db, 999999, NULL, 0, 10, &page) == CORE_ENOTFOUND);
@@ -840,6 +854,14 @@ static void api_create_list_items_cancel(void)
 	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 3);
 	CHECK_STR(item_field(page, 9, "message"), "canceled");
 	json_object_put(page);
+}
+
+/* Jobs created inside the caller's transaction, with explicit items; a 10,000-item job; the list, paged. */
+static void api_in_tx_big_and_list(void)
+{
+	int64_t big = 0;
+	int64_t dup[] = {7, 8, 7, 9, 8};
+	struct json_object *j = NULL, *items = NULL;
 
 	/* inside the caller's transaction: a rollback leaves no job; explicit items with payloads */
 	struct store_conn *c = NULL;
@@ -898,13 +920,13 @@ static void api_create_list_items_cancel(void)
 
 	/* list, newest first, paged */
 	struct json_object *l = NULL;
-	REQUIRE(jobs_list(db, 2, 0, &l) == CORE_OK);
+	REQUIRE(jobs_view_list(db, 2, 0, &l) == CORE_OK);
 	items = json_object_object_get(l, "items");
 	REQUIRE(json_object_array_length(items) == 2);
 	CHECK_INT(jint(json_object_array_get_idx(items, 0), "id"), big);
 	CHECK_INT(jint(json_object_array_get_idx(items, 1), "id"), with_items);
 	CHECK(json_object_object_get(json_object_array_get_idx(items, 0), "params") == NULL);
-	int64_t before = jint(l, "next_before");
+	int64_t before = jint(l, "next_cursor");
 	CHECK_INT(before, with_items);
 	json_object_put(l);
 	REQUIRE(jobs_list(db, 200, before, &l) == CORE_OK);
@@ -934,11 +956,7 @@ static void poison_item_gives_up(void)
 		sleep_ms(5);
 	}
 	struct jobs_runner_opts o = {.workers = 1, .poll_ms = 20, .max_attempts = 5};
-	struct jobs_runner *r = jobs_runner_start(db, &o);
-	REQUIRE(r);
-	CHECK(jobs_register(r, "t_poison", counting_handler, &u) == CORE_OK);
-	struct json_object *j = wait_finished(job, 5000);
-	jobs_runner_stop(r);
+	struct json_object *j = run_job(&o, "t_poison", counting_handler, &u, job, 5000);
 	REQUIRE(j);
 	CHECK_INT(jint(j, "failed"), 1);
 	json_object_put(j);
@@ -970,6 +988,7 @@ int main(void)
 	RUN(stop_releases_unstarted_claims);
 	RUN(poison_item_gives_up);
 	RUN(api_create_list_items_cancel);
+	RUN(api_in_tx_big_and_list);
 	store_close(db);
 	free(url);
 	return testlib_done();

@@ -16,6 +16,20 @@ static void test_keys(void)
 	CHECK_STR(k, "GET /projects/:id/repository/archive.tar.gz @42");
 	endpointlimit_key("GET", "/projects/:id", "/projects/42", k, sizeof(k));
 	CHECK_STR(k, "GET /projects/:id"); /* GET /projects/:id is limited per user, not per project */
+	/* two long namespaced paths that share their first 64 bytes are two keys, never one cut prefix */
+	char k2[ENDPOINTLIMIT_KEY_MAX];
+	const char *tmpl = "/projects/:id/repository/archive.tar.gz";
+	endpointlimit_key("GET", tmpl,
+	                  "/projects/group%2Fsubgroup%2Fanother-subgroup%2Fa-rather-long-project-name-one/repository/"
+	                  "archive.tar.gz",
+	                  k, sizeof(k));
+	endpointlimit_key("GET", tmpl,
+	                  "/projects/group%2Fsubgroup%2Fanother-subgroup%2Fa-rather-long-project-name-two/repository/"
+	                  "archive.tar.gz",
+	                  k2, sizeof(k2));
+	CHECK(strcmp(k, k2) != 0);
+	CHECK(strncmp(k, "GET /projects/:id/repository/archive.tar.gz @#", 46) == 0);
+	CHECK_INT(strlen(k), 46 + 16);
 }
 
 static void test_streak_doubles_and_success_ends_it(void)

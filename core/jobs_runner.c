@@ -1,0 +1,522 @@
+/*
+ * core/jobs_runner.c
+ *    The worker pool of the job engine: worker threads claim items of the registered kinds (core/jobs.c), run their
+ *    handlers and record the outcome; a heartbeat thread renews the leases of the items they hold. See jobs.h for
+ *    the design, the guarantees and the threading.
+ */
+#include "buf.h"
+#include "jobs.h"
+#include "log.h"
+#include "metrics.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sodium.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+struct handler_entry {
+	char kind[JOBS_KIND_MAX + 1];
+	enum job_outcome (*fn)(void *user, const struct job_item *item, struct job_item_result *res);
+	void *user;
+};
+
+struct worker {
+	struct jobs_runner *r;
+	pthread_t thread;
+	bool started;
+	/* the worker's current batch, guarded by r->mu: items[next..n) are held (claimed, not yet recorded) */
+	struct job_item *items;
+	int n;
+	int next;
+};
+
+struct jobs_runner {
+	struct store *db;
+	struct jobs_runner_opts o;
+	char *owner; /* the lease owner name (owned) */
+
+	pthread_mutex_t mu;
+	pthread_cond_t wake;    /* idle workers wait here (CLOCK_MONOTONIC) */
+	pthread_cond_t hb_wake; /* the heartbeat waits here */
+	unsigned long wake_seq;
+	bool stopping;    /* workers: no new claims */
+	bool hb_stopping; /* heartbeat: stop */
+	bool hb_started;
+
+	struct handler_entry handlers[JOBS_MAX_KINDS];
+	int n_handlers;
+
+	struct worker *workers;
+	pthread_t hb_thread;
+
+	struct jobs_runner_stats stats;
+};
+
+static void stat_add(long long *field, long long by)
+{
+	__atomic_add_fetch(field, by, __ATOMIC_RELAXED);
+}
+
+/* A deadline ms from now on CLOCK_MONOTONIC. */
+static struct timespec deadline_in(long ms)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (ms % 1000) * 1000000L;
+	if (t.tv_nsec >= 1000000000L) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000L;
+	}
+	return t;
+}
+
+/* Sleep up to ms unless woken (wake_seq moved past seen) or stopping. */
+static void idle_wait(struct jobs_runner *r, unsigned long seen, long ms)
+{
+	struct timespec until = deadline_in(ms);
+	pthread_mutex_lock(&r->mu);
+	while (!r->stopping && r->wake_seq == seen) {
+		if (pthread_cond_timedwait(&r->wake, &r->mu, &until) == ETIMEDOUT)
+			break;
+	}
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void count_item(const char *kind, const char *result)
+{
+	char labels[128];
+	snprintf(labels, sizeof(labels), "kind=\"%s\",result=\"%s\"", kind, result);
+	metrics_inc("mrgate_job_items_total", labels, 1);
+}
+
+static void lease_lost(struct jobs_runner *r, const struct job_item *it)
+{
+	char labels[64];
+	stat_add(&r->stats.lease_lost, 1);
+	snprintf(labels, sizeof(labels), "kind=\"%s\"", it->kind);
+	metrics_inc("mrgate_job_lease_lost_total", labels, 1);
+	log_warn("job %" PRId64 " item %" PRId64 ": result not recorded, the lease was taken over by another worker",
+	         it->job_id, it->id);
+}
+
+/* Record a final outcome; CORE_ECONFLICT (lease lost) is counted and logged here. */
+static void record(struct jobs_runner *r, const struct job_item *it, enum job_outcome oc, const char *msg,
+                   struct json_object *details)
+{
+	const char *details_json = details ? json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN) : NULL;
+	enum core_status st = jobs_finish(r->db, r->owner, it->id, oc, msg, details_json, NULL);
+	if (st == CORE_OK) {
+		stat_add(&r->stats.recorded, 1);
+		count_item(it->kind, jobs_outcome_result(oc));
+	} else if (st == CORE_ECONFLICT) {
+		lease_lost(r, it);
+	} else {
+		/* the database is unreachable: the lease will expire and the item will be run again */
+		log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", it->job_id, it->id,
+		          core_status_code(st));
+	}
+}
+
+static void run_item(struct jobs_runner *r, const struct handler_entry *h, struct job_item *it)
+{
+	struct job_item_result res = {0};
+	enum job_outcome oc;
+	struct buf msg = {0};
+
+	if (it->attempt > r->o.max_attempts) {
+		/* taken over again and again: the handler probably kills or hangs its worker */
+		record(
+		    r, it, JOB_ITEM_ERROR,
+		    "gave up: the item's lease expired on every attempt (its worker stopped or hung while running it)",
+		    NULL);
+		goto out;
+	}
+	oc = h->fn(h->user, it, &res);
+	if (oc == JOB_ITEM_RETRY) {
+		if (it->attempt >= r->o.max_attempts) {
+			buf_printf(&msg, "gave up after %d attempts: %s", it->attempt,
+			           res.message ? res.message : "transient error");
+			record(r, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
+			goto out;
+		}
+		long delay =
+		    jobs_backoff_ms(it->attempt, r->o.backoff_base_ms, r->o.backoff_max_ms, res.retry_after_ms);
+		enum core_status st = jobs_requeue(r->db, r->owner, it->id, delay, res.message);
+		if (st == CORE_OK) {
+			stat_add(&r->stats.retried, 1);
+			count_item(it->kind, "retry");
+			log_info("job %" PRId64 " item %" PRId64 ": attempt %d failed, retrying in %ld ms: %s",
+			         it->job_id, it->id, it->attempt, delay, res.message ? res.message : "transient error");
+		} else if (st == CORE_ECONFLICT) {
+			lease_lost(r, it);
+		}
+		goto out;
+	}
+	if (!jobs_outcome_result(oc)) {
+		record(r, it, JOB_ITEM_ERROR, "internal error: the job handler returned an unknown outcome", NULL);
+		goto out;
+	}
+	record(r, it, oc, res.message, res.details);
+out:
+	buf_free(&msg);
+	free(res.message);
+	json_object_put(res.details);
+}
+
+/* The handler of kind, or NULL. Entries never move once registered. */
+static const struct handler_entry *find_handler(struct jobs_runner *r, const char *kind)
+{
+	const struct handler_entry *h = NULL;
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < r->n_handlers && !h; i++)
+		if (strcmp(r->handlers[i].kind, kind) == 0)
+			h = &r->handlers[i];
+	pthread_mutex_unlock(&r->mu);
+	return h;
+}
+
+/* Count a claimed batch and log its takeovers. */
+static void count_claimed(struct jobs_runner *r, const struct job_item *items, int n)
+{
+	stat_add(&r->stats.claimed, n);
+	metrics_inc("mrgate_job_claims_total", NULL, n);
+	for (int i = 0; i < n; i++) {
+		if (!items[i].takeover)
+			continue;
+		char labels[64];
+		stat_add(&r->stats.takeovers, 1);
+		snprintf(labels, sizeof(labels), "kind=\"%s\"", items[i].kind);
+		metrics_inc("mrgate_job_lease_takeovers_total", labels, 1);
+		log_warn("job %" PRId64 " item %" PRId64 ": taken over after its lease expired (attempt %d)",
+		         items[i].job_id, items[i].id, items[i].attempt);
+	}
+}
+
+/* Run a claimed batch in w (the heartbeat renews what is held); on stop, hand back what was not started. */
+static void run_batch(struct worker *w, struct job_item *items, int n)
+{
+	struct jobs_runner *r = w->r;
+	pthread_mutex_lock(&r->mu);
+	w->items = items;
+	w->n = n;
+	w->next = 0;
+	pthread_mutex_unlock(&r->mu);
+
+	int i = 0;
+	for (; i < n; i++) {
+		pthread_mutex_lock(&r->mu);
+		bool stop = r->stopping;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		const struct handler_entry *h = find_handler(r, items[i].kind);
+		if (h)
+			run_item(r, h, &items[i]);
+		else
+			record(r, &items[i], JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
+		pthread_mutex_lock(&r->mu);
+		w->next = i + 1;
+		pthread_mutex_unlock(&r->mu);
+	}
+	if (i < n) {
+		/* stopping: hand back what was claimed but not started */
+		int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
+		int released = 0;
+		for (int k = i; k < n; k++)
+			ids[k - i] = items[k].id;
+		/* when this fails the leases simply expire and the items are taken over */
+		if (jobs_release(r->db, r->owner, ids, n - i, &released) == CORE_OK)
+			stat_add(&r->stats.released, released);
+		free(ids);
+	}
+	pthread_mutex_lock(&r->mu);
+	w->items = NULL;
+	w->n = w->next = 0;
+	pthread_mutex_unlock(&r->mu);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct jobs_runner *r = w->r;
+	const char *kinds[JOBS_MAX_KINDS];
+	long err_wait = r->o.poll_ms;
+
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		bool stop = r->stopping;
+		unsigned long seen = r->wake_seq;
+		int nk = r->n_handlers;
+		for (int i = 0; i < nk; i++)
+			kinds[i] = r->handlers[i].kind;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		if (nk == 0) {
+			idle_wait(r, seen, r->o.poll_ms);
+			continue;
+		}
+
+		struct job_item *items = NULL;
+		int n = 0;
+		enum core_status st =
+		    jobs_claim(r->db, r->owner, kinds, nk, r->o.claim_batch, r->o.lease_ms, &items, &n);
+		if (st != CORE_OK) {
+			/* the database is away: back off up to 5 s, the claim will work again once it is back */
+			idle_wait(r, seen, err_wait);
+			err_wait = err_wait * 2 > 5000 ? 5000 : err_wait * 2;
+			continue;
+		}
+		err_wait = r->o.poll_ms;
+		if (n == 0) {
+			idle_wait(r, seen, r->o.poll_ms);
+			continue;
+		}
+		count_claimed(r, items, n);
+		/* a full batch suggests more work: let an idle sibling look now */
+		if (n == r->o.claim_batch) {
+			pthread_mutex_lock(&r->mu);
+			pthread_cond_signal(&r->wake);
+			pthread_mutex_unlock(&r->mu);
+		}
+		run_batch(w, items, n);
+		jobs_items_free(items, n);
+	}
+	return NULL;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct jobs_runner *r = arg;
+	long every = r->o.lease_ms / 3 > 0 ? r->o.lease_ms / 3 : 1;
+	int cap = r->o.workers * r->o.claim_batch;
+	int64_t *ids = xcalloc((size_t)cap, sizeof(*ids));
+	bool *held = xcalloc((size_t)cap, sizeof(*held));
+
+	for (;;) {
+		struct timespec until = deadline_in(every);
+		int n = 0;
+		pthread_mutex_lock(&r->mu);
+		while (!r->hb_stopping) {
+			if (pthread_cond_timedwait(&r->hb_wake, &r->mu, &until) == ETIMEDOUT)
+				break;
+		}
+		if (r->hb_stopping) {
+			pthread_mutex_unlock(&r->mu);
+			break;
+		}
+		for (int w = 0; w < r->o.workers; w++)
+			for (int k = r->workers[w].next; k < r->workers[w].n && n < cap; k++)
+				ids[n++] = r->workers[w].items[k].id;
+		pthread_mutex_unlock(&r->mu);
+		if (n == 0)
+			continue;
+		if (jobs_renew(r->db, r->owner, ids, n, r->o.lease_ms, held) != CORE_OK)
+			continue; /* try again next beat; the lease may run out meanwhile */
+		pthread_mutex_lock(&r->mu);
+		for (int i = 0; i < n; i++) {
+			if (held[i])
+				continue;
+			/* flag the item if it is still held by a worker (it may have finished meanwhile) */
+			for (int w = 0; w < r->o.workers; w++)
+				for (int k = r->workers[w].next; k < r->workers[w].n; k++)
+					if (r->workers[w].items[k].id == ids[i])
+						__atomic_store_n(&r->workers[w].items[k].lost_, 1, __ATOMIC_RELEASE);
+		}
+		pthread_mutex_unlock(&r->mu);
+	}
+	free(ids);
+	free(held);
+	return NULL;
+}
+
+/* "hostname:pid:random", unique per runner (malloc'd). */
+static char *make_owner(void)
+{
+	char host[256] = ""; /* HOST_NAME_MAX is 64 on Linux */
+	unsigned char rnd[4];
+	struct buf b = {0};
+	if (gethostname(host, sizeof(host) - 1) != 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	randombytes_buf(rnd, sizeof(rnd));
+	buf_printf(&b, "%s:%ld:%02x%02x%02x%02x", host, (long)getpid(), rnd[0], rnd[1], rnd[2], rnd[3]);
+	return buf_steal(&b);
+}
+
+static void describe_metrics(void)
+{
+	metrics_describe("mrgate_job_items_total", "counter",
+	                 "Job items processed, by job kind and result (changed, unchanged, skipped, error, retry)");
+	metrics_describe("mrgate_job_claims_total", "counter", "Job items claimed by this instance's workers");
+	metrics_describe("mrgate_job_lease_takeovers_total", "counter",
+	                 "Job items claimed after another worker's lease expired, by job kind");
+	metrics_describe("mrgate_job_lease_lost_total", "counter",
+	                 "Job item results not recorded because the lease had been taken over, by job kind");
+}
+
+static void stop_heartbeat(struct jobs_runner *r)
+{
+	pthread_mutex_lock(&r->mu);
+	bool join = r->hb_started;
+	r->hb_started = false;
+	r->hb_stopping = true;
+	pthread_cond_broadcast(&r->hb_wake);
+	pthread_mutex_unlock(&r->mu);
+	if (join)
+		pthread_join(r->hb_thread, NULL);
+}
+
+void jobs_runner_test_stop_heartbeat(struct jobs_runner *r)
+{
+	stop_heartbeat(r);
+}
+
+/* An option left at 0 (or set below it) takes its default. */
+static void or_default(int *v, int dflt)
+{
+	if (*v <= 0)
+		*v = dflt;
+}
+
+/* The runner's mutex and its two condition variables (on CLOCK_MONOTONIC); false, with nothing left, on failure. */
+static bool init_sync(struct jobs_runner *r)
+{
+	pthread_condattr_t ca;
+	if (pthread_condattr_init(&ca) != 0)
+		return false;
+	bool mu = false, wake = false, hb = false;
+	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && (mu = pthread_mutex_init(&r->mu, NULL) == 0) &&
+	    (wake = pthread_cond_init(&r->wake, &ca) == 0))
+		hb = pthread_cond_init(&r->hb_wake, &ca) == 0;
+	pthread_condattr_destroy(&ca);
+	if (!hb && wake)
+		pthread_cond_destroy(&r->wake);
+	if (!hb && mu)
+		pthread_mutex_destroy(&r->mu);
+	return hb;
+}
+
+struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner_opts *o)
+{
+	if (!db || sodium_init() < 0)
+		return NULL;
+	struct jobs_runner *r = xcalloc(1, sizeof(*r));
+	r->db = db;
+	if (o)
+		r->o = *o;
+	r->o.owner = NULL;
+	or_default(&r->o.workers, 4);
+	or_default(&r->o.lease_ms, 60000);
+	or_default(&r->o.poll_ms, 200);
+	or_default(&r->o.claim_batch, 1);
+	or_default(&r->o.max_attempts, 5);
+	or_default(&r->o.backoff_base_ms, 1000);
+	or_default(&r->o.backoff_max_ms, 300000);
+	r->owner = o && o->owner && *o->owner ? xstrdup(o->owner) : make_owner();
+	if (!init_sync(r)) {
+		free(r->owner);
+		free(r);
+		return NULL;
+	}
+	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
+	describe_metrics();
+
+	bool ok = pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0;
+	r->hb_started = ok;
+	for (int i = 0; ok && i < r->o.workers; i++) {
+		r->workers[i].r = r;
+		ok = pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) == 0;
+		r->workers[i].started = ok;
+	}
+	if (!ok) {
+		jobs_runner_stop(r); /* joins whatever was started and frees */
+		return NULL;
+	}
+	log_info("job runner %s started: %d workers, lease %d ms", r->owner, r->o.workers, r->o.lease_ms);
+	return r;
+}
+
+enum core_status jobs_register(struct jobs_runner *r, const char *kind,
+                               enum job_outcome (*handler)(void *user, const struct job_item *item,
+                                                           struct job_item_result *res),
+                               void *user)
+{
+	enum core_status st = CORE_EINVAL;
+
+	if (!r || !handler || !jobs_kind_valid(kind))
+		goto out;
+	pthread_mutex_lock(&r->mu);
+	st = CORE_OK;
+	for (int i = 0; i < r->n_handlers; i++)
+		if (strcmp(r->handlers[i].kind, kind) == 0)
+			st = CORE_ECONFLICT;
+	if (st == CORE_OK && r->n_handlers >= JOBS_MAX_KINDS)
+		st = CORE_ETOOLARGE;
+	if (st == CORE_OK) {
+		struct handler_entry *h = &r->handlers[r->n_handlers];
+		snprintf(h->kind, sizeof(h->kind), "%s", kind);
+		h->fn = handler;
+		h->user = user;
+		r->n_handlers++;
+		r->wake_seq++;
+		pthread_cond_broadcast(&r->wake);
+	}
+	pthread_mutex_unlock(&r->mu);
+out:
+	return st;
+}
+
+void jobs_runner_wake(struct jobs_runner *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->wake_seq++;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->mu);
+}
+
+const char *jobs_runner_owner(const struct jobs_runner *r)
+{
+	return r->owner;
+}
+
+void jobs_runner_stats(struct jobs_runner *r, struct jobs_runner_stats *out)
+{
+	out->claimed = __atomic_load_n(&r->stats.claimed, __ATOMIC_RELAXED);
+	out->takeovers = __atomic_load_n(&r->stats.takeovers, __ATOMIC_RELAXED);
+	out->recorded = __atomic_load_n(&r->stats.recorded, __ATOMIC_RELAXED);
+	out->retried = __atomic_load_n(&r->stats.retried, __ATOMIC_RELAXED);
+	out->lease_lost = __atomic_load_n(&r->stats.lease_lost, __ATOMIC_RELAXED);
+	out->released = __atomic_load_n(&r->stats.released, __ATOMIC_RELAXED);
+}
+
+void jobs_runner_stop(struct jobs_runner *r)
+{
+	if (!r)
+		return;
+	pthread_mutex_lock(&r->mu);
+	r->stopping = true;
+	r->wake_seq++;
+	pthread_cond_broadcast(&r->wake);
+	pthread_mutex_unlock(&r->mu);
+	for (int i = 0; i < r->o.workers; i++)
+		if (r->workers[i].started)
+			pthread_join(r->workers[i].thread, NULL);
+	/* the heartbeat outlives the workers, so items finishing during the stop keep their leases */
+	stop_heartbeat(r);
+	log_info("job runner %s stopped", r->owner);
+	pthread_cond_destroy(&r->hb_wake);
+	pthread_cond_destroy(&r->wake);
+	pthread_mutex_destroy(&r->mu);
+	free(r->owner);
+	free(r->workers);
+	free(r);
+}
