@@ -74,23 +74,28 @@ enum core_status users_get(struct store *s, int64_t id, struct json_object **out
 	return st;
 }
 
-/* Inside the transaction: is at least one enabled admin left? */
-static enum core_status admins_remain(struct store_conn *c, bool *ok_out)
+/* Inside the transaction: CORE_ECONFLICT (msg says why) unless at least one enabled admin is left. */
+static enum core_status admins_remain(struct store_conn *c, char *msg, size_t cap)
 {
 	PGresult *r = NULL;
 	enum core_status st =
-	    store_exec(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", 0, NULL, &r);
-	*ok_out = st == CORE_OK && store_i64(r, 0, "n", 0) > 0;
+	    store_run(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", NULL, &r);
+	if (st == CORE_OK && store_i64(r, 0, "n", 0) <= 0) {
+		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
+		st = CORE_ECONFLICT;
+	}
 	PQclear(r);
 	return st;
 }
 
-/* Begin a transaction that serialises user changes (the last-admin rule reads the whole table). */
-static enum core_status begin_locked(struct store_conn *c)
+/* Borrow a connection and begin a transaction that serialises user changes (the last-admin rule reads the whole
+ * table). */
+static enum core_status begin_locked(struct store *s, struct store_conn **c_out)
 {
-	enum core_status st = store_begin(c);
+	enum core_status st = store_get_begin(s, c_out);
+	struct store_conn *c = *c_out;
 	if (st == CORE_OK)
-		st = store_exec(c, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL);
+		st = store_run(c, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE", NULL, NULL);
 	return st;
 }
 
@@ -123,9 +128,7 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	enum core_status st = CORE_OK;
 	if (ch->password && (st = auth_hash_password(ch->password, &hash)) != CORE_OK)
 		goto out;
-	if ((st = store_get(s, &c)) != CORE_OK)
-		goto out;
-	if ((st = begin_locked(c)) != CORE_OK)
+	if ((st = begin_locked(s, &c)) != CORE_OK)
 		goto out;
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
@@ -143,14 +146,8 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	               &p, NULL);
 	if (st != CORE_OK)
 		goto out;
-	bool ok = false;
-	if ((st = admins_remain(c, &ok)) != CORE_OK)
+	if ((st = admins_remain(c, msg, cap)) != CORE_OK)
 		goto out;
-	if (!ok) {
-		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
-		st = CORE_ECONFLICT;
-		goto out;
-	}
 	/* a disabled user or a new password ends every session of that user */
 	if (ch->disabled == 1 || hash) {
 		struct store_params p2 = {0};
@@ -192,10 +189,8 @@ enum core_status users_delete(struct store *s, const char *actor, int64_t actor_
 	}
 	struct store_conn *c = NULL;
 	struct json_object *before = NULL, *bv = NULL;
-	enum core_status st = store_get(s, &c);
+	enum core_status st = begin_locked(s, &c);
 	if (st != CORE_OK)
-		return st;
-	if ((st = begin_locked(c)) != CORE_OK)
 		goto out;
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
@@ -203,14 +198,8 @@ enum core_status users_delete(struct store *s, const char *actor, int64_t actor_
 	store_param_i64(&p, id);
 	if ((st = store_run(c, "DELETE FROM users WHERE id = $1::bigint", &p, NULL)) != CORE_OK)
 		goto out;
-	bool ok = false;
-	if ((st = admins_remain(c, &ok)) != CORE_OK)
+	if ((st = admins_remain(c, msg, cap)) != CORE_OK)
 		goto out;
-	if (!ok) {
-		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
-		st = CORE_ECONFLICT;
-		goto out;
-	}
 	bv = audit_view(before);
 	st = audit_write(c, actor, "user.delete", json_object_get_string(json_object_object_get(before, "username")),
 	                 bv, NULL, NULL);
@@ -251,11 +240,9 @@ enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
 	PGresult *r = NULL;
 	struct json_object *before = NULL;
 	struct buf target = {0};
-	enum core_status st = store_get(s, &c);
+	enum core_status st = store_get_begin(s, &c);
 	if (st != CORE_OK)
 		return st;
-	if ((st = store_begin(c)) != CORE_OK)
-		goto out;
 	struct store_params p = {0};
 	store_param_i64(&p, id);
 	st = store_run(c,
