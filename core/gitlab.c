@@ -11,10 +11,12 @@
  */
 #include "gitlab.h"
 
+#include "buf.h"
 #include "endpointlimit.h"
 #include "jsonx.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -971,12 +973,8 @@ static void metrics_count(struct gitlab *gl, const char *method, const char *end
 		}
 		if (gl->n_rows < METRIC_ROWS_MAX || pass == 1) {
 			if (gl->n_rows == gl->cap_rows) {
-				size_t nc = gl->cap_rows ? gl->cap_rows * 2 : 32;
-				struct gitlab_metric_row *nr = realloc(gl->rows, nc * sizeof(*nr));
-				if (!nr)
-					goto out;
-				gl->rows = nr;
-				gl->cap_rows = nc;
+				gl->cap_rows = gl->cap_rows ? gl->cap_rows * 2 : 32;
+				gl->rows = xrealloc(gl->rows, gl->cap_rows * sizeof(*gl->rows));
 			}
 			struct gitlab_metric_row *r = &gl->rows[gl->n_rows++];
 			memset(r, 0, sizeof(*r));
@@ -1049,11 +1047,11 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* The current attempt's answer. */
-	char *buf;
-	size_t len, cap;
+	struct buf ans; /* the answer's body, at most gl->max_response bytes */
 	bool too_large;
 	char h_retry_after[128], h_rl_remaining[32], h_rl_reset[32], h_next_page[32];
-	char *h_link;
+	struct buf h_link;  /* the Link header(s), joined with ", "; at most LINK_MAX bytes */
+	bool link_too_long; /* a longer Link header came: refused, never cut (a cut one would end a list early) */
 
 	/* The result. */
 	bool done;
@@ -1102,13 +1100,11 @@ static void scrub(const struct gitlab *gl, char *s)
 
 static void reset_attempt(struct xfer *x)
 {
-	free(x->buf);
-	x->buf = NULL;
-	x->len = x->cap = 0;
+	buf_free(&x->ans);
 	x->too_large = false;
 	x->h_retry_after[0] = x->h_rl_remaining[0] = x->h_rl_reset[0] = x->h_next_page[0] = '\0';
-	free(x->h_link);
-	x->h_link = NULL;
+	buf_free(&x->h_link);
+	x->link_too_long = false;
 	x->errbuf[0] = '\0';
 }
 
@@ -1128,14 +1124,8 @@ static void xfer_fail(struct xfer *x, enum core_status st, enum gitlab_error kin
 
 static struct gitlab_response *response_new(void)
 {
-	struct gitlab_response *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->body = strdup("");
-	if (!r->body) {
-		free(r);
-		return NULL;
-	}
+	struct gitlab_response *r = xcalloc(1, sizeof(*r));
+	r->body = xstrdup("");
 	return r;
 }
 
@@ -1179,22 +1169,17 @@ static enum core_status xfer_init(struct xfer *x, struct gitlab *gl, const char 
 	}
 	gitlab_path_template(path, x->tmpl, sizeof(x->tmpl));
 	endpointlimit_key(x->method, x->tmpl, path, x->ekey, sizeof(x->ekey));
-	x->path = strdup(path);
-	size_t ulen = strlen(gl->api_root) + strlen(path) + 1;
-	x->url = malloc(ulen);
-	if (!x->path || !x->url) {
-		xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, 0, "out of memory");
-		return x->st;
-	}
-	snprintf(x->url, ulen, "%s%s", gl->api_root, path);
+	x->path = xstrdup(path);
+	struct buf url = {0};
+	buf_puts(&url, gl->api_root);
+	buf_puts(&url, path);
+	x->url = buf_steal(&url);
 	if (body) {
 		size_t n = 0;
 		const char *s = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &n);
-		x->body = s ? strndup(s, n) : NULL;
-		if (!x->body) {
-			xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, 0, "out of memory");
-			return x->st;
-		}
+		if (!s)
+			xalloc_oom("json text", 0); /* json-c fails only when out of memory */
+		x->body = xstrndup(s, n);
 		x->body_len = n;
 	}
 	x->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
@@ -1209,37 +1194,29 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	struct xfer *x = user;
 	size_t n = size * nmemb;
 	size_t max = x->gl->max_response;
-	if (n > max || x->len > max - n) {
+	if (n > max || x->ans.len > max - n) {
 		x->too_large = true;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
-	if (x->len + n + 1 > x->cap) {
-		size_t nc = x->cap ? x->cap : 16384;
-		while (nc < x->len + n + 1)
-			nc *= 2;
-		if (nc > max + 1)
-			nc = max + 1;
-		char *nb = realloc(x->buf, nc);
-		if (!nb)
-			return 0;
-		x->buf = nb;
-		x->cap = nc;
-	}
-	memcpy(x->buf + x->len, data, n);
-	x->len += n;
-	x->buf[x->len] = '\0';
+	buf_append(&x->ans, data, n);
 	return n;
 }
 
-/* Copy the header value (trimmed) into dst. */
+/* Trim a header value's surrounding blanks and line end. */
+static void header_trim(const char **v, size_t *n)
+{
+	while (*n > 0 && (**v == ' ' || **v == '\t')) {
+		(*v)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*v)[*n - 1] == '\r' || (*v)[*n - 1] == '\n' || (*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* Copy the header value (trimmed) into dst; these headers are short numbers or dates, a longer value is cut. */
 static void header_value(const char *v, size_t n, char *dst, size_t cap)
 {
-	while (n > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		n--;
-	}
-	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
+	header_trim(&v, &n);
 	if (n >= cap)
 		n = cap - 1;
 	memcpy(dst, v, n);
@@ -1253,8 +1230,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		/* A new response (after a 100 Continue): forget the headers of the previous one. */
 		x->h_retry_after[0] = x->h_rl_remaining[0] = x->h_rl_reset[0] = x->h_next_page[0] = '\0';
-		free(x->h_link);
-		x->h_link = NULL;
+		buf_reset(&x->h_link);
+		x->link_too_long = false;
 		return n;
 	}
 	const char *colon = memchr(data, ':', n);
@@ -1281,18 +1258,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 			return 0;
 		}
 	} else if (IS("link")) {
-		char tmp[LINK_MAX];
-		header_value(v, vl, tmp, sizeof(tmp));
-		size_t old = x->h_link ? strlen(x->h_link) : 0;
-		size_t add = strlen(tmp);
-		if (old + add + 3 <= LINK_MAX) {
-			char *nl2 = realloc(x->h_link, old + add + 3);
-			if (!nl2)
-				return 0;
-			if (old)
-				memcpy(nl2 + old, ", ", 2), old += 2;
-			memcpy(nl2 + old, tmp, add + 1);
-			x->h_link = nl2;
+		header_trim(&v, &vl);
+		if (x->h_link.len + vl + 3 > LINK_MAX) {
+			x->link_too_long = true;
+		} else {
+			if (x->h_link.len)
+				buf_puts(&x->h_link, ", ");
+			buf_append(&x->h_link, v, vl);
 		}
 	}
 #undef IS
@@ -1428,7 +1400,7 @@ static bool is_reset(CURLcode rc)
 	       rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
 }
 
-/* Build the successful response (x->buf becomes its body). */
+/* Build the successful response (the answer x->ans becomes its body). */
 static void xfer_succeed(struct xfer *x, long http)
 {
 	struct gitlab_response *r = response_new();
@@ -1439,12 +1411,10 @@ static void xfer_succeed(struct xfer *x, long http)
 	x->resp = r;
 	r->http_status = http;
 	r->attempts = x->attempt;
-	if (x->buf) {
+	if (x->ans.p) {
 		free(r->body);
-		r->body = x->buf;
-		r->body_len = x->len;
-		x->buf = NULL;
-		x->len = x->cap = 0;
+		r->body_len = x->ans.len;
+		r->body = buf_steal(&x->ans);
 	}
 	if (r->body_len > 0 && strcmp(x->method, "HEAD") != 0 && !x->raw &&
 	    jsonx_parse(r->body, r->body_len, &r->json) != CORE_OK) {
@@ -1454,8 +1424,14 @@ static void xfer_succeed(struct xfer *x, long http)
 		          http, x->method, x->tmpl);
 		return;
 	}
+	if (strcmp(x->method, "GET") == 0 && x->link_too_long) {
+		xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_BAD_RESPONSE, http,
+		          "GitLab's Link header for GET %s is longer than %d bytes", x->tmpl, LINK_MAX);
+		return;
+	}
 	if (strcmp(x->method, "GET") == 0) {
-		enum core_status st = gitlab_next_page_path(x->path, x->h_next_page, x->h_link, &r->next_page);
+		const char *link = x->h_link.len ? buf_str(&x->h_link) : NULL;
+		enum core_status st = gitlab_next_page_path(x->path, x->h_next_page, link, &r->next_page);
 		if (st == CORE_ENOMEM) {
 			xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, http, "out of memory");
 			return;
@@ -1473,13 +1449,11 @@ static void xfer_succeed(struct xfer *x, long http)
 /* Move GitLab's error answer into the failed response, for callers that want more than the message. */
 static void keep_body(struct xfer *x)
 {
-	if (!x->resp || !x->buf || x->st == CORE_ENOMEM)
+	if (!x->resp || !x->ans.p || x->st == CORE_ENOMEM)
 		return;
 	free(x->resp->body);
-	x->resp->body = x->buf;
-	x->resp->body_len = x->len;
-	x->buf = NULL;
-	x->len = x->cap = 0;
+	x->resp->body_len = x->ans.len;
+	x->resp->body = buf_steal(&x->ans);
 	if (x->resp->body_len > 0 && jsonx_parse(x->resp->body, x->resp->body_len, &x->resp->json) != CORE_OK)
 		x->resp->json = NULL;
 }
@@ -1503,9 +1477,10 @@ static bool per_endpoint_429(const struct xfer *x)
 	if (x->h_retry_after[0])
 		return false;
 	size_t i = 0;
-	while (i < x->len && (x->buf[i] == ' ' || x->buf[i] == '\t' || x->buf[i] == '\r' || x->buf[i] == '\n'))
+	const char *b = x->ans.p;
+	while (i < x->ans.len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
 		i++;
-	return i < x->len ? x->buf[i] == '{' : !x->h_rl_reset[0];
+	return i < x->ans.len ? b[i] == '{' : !x->h_rl_reset[0];
 }
 
 /*
@@ -1524,7 +1499,7 @@ static void endpoint_throttled(struct xfer *x, int64_t now, long http)
 	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
 		return;
 	char gm[400];
-	gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+	gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
 	xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http,
 	          "%s (GitLab limits %s %s; retry after %" PRId64 " s)", gm, x->method, x->tmpl, (delay + 999) / 1000);
 	keep_body(x);
@@ -1618,7 +1593,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 			if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
 				return;
 			char gm[400];
-			gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+			gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
 			xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http, "%s (retry after %" PRId64 " s)",
 			          gm, (delay + 999) / 1000);
 			keep_body(x);
@@ -1627,7 +1602,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 		if (retryable_status(http)) {
 			if (!x->idempotent) {
 				char gm[400];
-				gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+				gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
 				pthread_mutex_lock(&gl->metrics_mu);
 				gl->maybe_applied++;
 				pthread_mutex_unlock(&gl->metrics_mu);
@@ -1644,7 +1619,7 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 				return;
 		}
 		char gm[480];
-		enum gitlab_error kind = gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+		enum gitlab_error kind = gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
 		xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
 		keep_body(x);
 		if (http == 401)
@@ -1849,11 +1824,7 @@ enum core_status gitlab_paginate(struct gitlab *gl, const char *path_and_query,
 		*err_out = NULL;
 	if (!gl || !path_and_query || !page_cb)
 		goto out;
-	path = strdup(path_and_query);
-	if (!path) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
+	path = xstrdup(path_and_query);
 	for (long pages = 0;; pages++) {
 		st = gitlab_request(gl, "GET", path, NULL, &r);
 		if (st != CORE_OK)
@@ -1905,15 +1876,158 @@ out:
 
 /* --- fan-out ---------------------------------------------------------------------------------------------------- */
 
+/* The state of one gitlab_multi() run. */
+struct fanout {
+	struct gitlab *gl;
+	struct gitlab_call *calls;
+	size_t n;
+	int concurrency;
+	struct xfer *xs; /* one per call; xs[i].gl is set once call i was started */
+	size_t *waitq;   /* calls waiting for a retry or for the rate limiter (indexes into xs) */
+	size_t n_wait, next_new, done;
+	int running; /* attached to the multi handle */
+	CURLM *m;
+};
+
+/*
+ * The next call to start: a waiting one that is due (*wait_at: its place in the wait queue), else the next new one
+ * (initialised here; *is_new). f->n when none can start now; *timeout shrinks to the earliest due waiting call.
+ * A new call that cannot even be set up is done at once and skipped.
+ */
+static size_t fanout_pick(struct fanout *f, int64_t now, int64_t *timeout, size_t *wait_at, bool *is_new)
+{
+	*is_new = false;
+	for (size_t w = 0; w < f->n_wait; w++) {
+		const struct xfer *x = &f->xs[f->waitq[w]];
+		if (x->not_before_ms <= now) {
+			*wait_at = w;
+			return f->waitq[w];
+		}
+		if (x->not_before_ms - now < *timeout)
+			*timeout = x->not_before_ms - now;
+	}
+	while (f->next_new < f->n) {
+		size_t i = f->next_new;
+		const struct gitlab_call *c = &f->calls[i];
+		if (xfer_init(&f->xs[i], f->gl, c->method, c->path, c->body, c->flags) == CORE_OK) {
+			*is_new = true;
+			return i;
+		}
+		f->next_new++;
+		f->done++;
+	}
+	return f->n;
+}
+
+/* Attach call i to the multi handle; false (and the call is done, failed) when libcurl cannot take it. */
+static bool fanout_attach(struct fanout *f, size_t i)
+{
+	CURL *eh = curl_easy_init();
+	if (!eh || !xfer_setup(&f->xs[i], eh) || curl_multi_add_handle(f->m, eh) != CURLM_OK) {
+		if (eh)
+			curl_easy_cleanup(eh);
+		xfer_fail(&f->xs[i], CORE_EINTERNAL, GITLAB_ERR_INTERNAL, 0, "could not set up a libcurl handle");
+		f->done++;
+		return false;
+	}
+	f->xs[i].eh = eh;
+	f->running++;
+	return true;
+}
+
+/* Start transfers while there is room: retries that are due first, then new calls in order. *timeout shrinks to
+ * when the next waiting call is due. */
+static void fanout_start(struct fanout *f, int64_t now, int64_t *timeout)
+{
+	while (f->running < f->concurrency) {
+		size_t wait_at = 0;
+		bool is_new = false;
+		size_t pick = fanout_pick(f, now, timeout, &wait_at, &is_new);
+		if (pick == f->n)
+			break;
+		int64_t wait = 0;
+		enum admit a = xfer_admit(&f->xs[pick], now, &wait);
+		if (a == ADMIT_PARK || a == ADMIT_WAIT) {
+			/* PARK: only this endpoint backs off, start the others; WAIT: everything waits. A new call is
+			 * parked among the waiting so that it keeps its place. */
+			if (is_new) {
+				f->waitq[f->n_wait++] = pick;
+				f->next_new++;
+			}
+			if (a == ADMIT_PARK || is_new)
+				f->xs[pick].not_before_ms = now + wait;
+			if (wait < *timeout)
+				*timeout = wait;
+			if (a == ADMIT_WAIT)
+				break;
+			continue;
+		}
+		if (is_new)
+			f->next_new++;
+		else
+			f->waitq[wait_at] = f->waitq[--f->n_wait];
+		if (a == ADMIT_FAIL)
+			f->done++;
+		else
+			fanout_attach(f, pick);
+	}
+}
+
+/* Collect the transfers libcurl finished: done, or queued for their retry. True when any finished. */
+static bool fanout_collect(struct fanout *f)
+{
+	CURLMsg *msg;
+	int left;
+	bool finished_any = false;
+	while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURL *eh = msg->easy_handle;
+		CURLcode rc = msg->data.result;
+		struct xfer *x = NULL;
+		curl_easy_getinfo(eh, CURLINFO_PRIVATE, (char **)&x);
+		curl_multi_remove_handle(f->m, eh);
+		f->running--;
+		finished_any = true;
+		if (x) {
+			x->eh = NULL;
+			xfer_finish(x, eh, rc);
+			if (x->done)
+				f->done++;
+			else
+				f->waitq[f->n_wait++] = (size_t)(x - f->xs);
+		}
+		curl_easy_cleanup(eh);
+	}
+	return finished_any;
+}
+
+/* Hand every started call's result to its gitlab_call and free the run. */
+static void fanout_end(struct fanout *f)
+{
+	/* Only when the multi handle itself failed can transfers still be attached. */
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->xs[i].eh) {
+			curl_multi_remove_handle(f->m, f->xs[i].eh);
+			curl_easy_cleanup(f->xs[i].eh);
+			f->xs[i].eh = NULL;
+		}
+	}
+	if (f->m)
+		curl_multi_cleanup(f->m);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->xs[i].gl) {
+			if (f->xs[i].done)
+				f->calls[i].status = xfer_take(&f->xs[i], &f->calls[i].resp);
+			xfer_clear(&f->xs[i]);
+		}
+	}
+	free(f->xs);
+	free(f->waitq);
+}
+
 enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency)
 {
-	enum core_status st = CORE_EINVAL;
-	struct xfer *xs = NULL;
-	size_t *waitq = NULL;
-	CURLM *m = NULL;
-	size_t n_wait = 0, next_new = 0, done = 0;
-	int running = 0;
-
 	if (!gl || (!calls && n > 0) || concurrency < 1)
 		return CORE_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -1922,147 +2036,29 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 	}
 	if (n == 0)
 		return CORE_OK;
-	st = CORE_ENOMEM;
-	xs = calloc(n, sizeof(*xs));
-	waitq = calloc(n, sizeof(*waitq));
-	if (!xs || !waitq)
+	struct fanout f = {.gl = gl, .calls = calls, .n = n, .concurrency = concurrency};
+	f.xs = xcalloc(n, sizeof(*f.xs));
+	f.waitq = xcalloc(n, sizeof(*f.waitq));
+	enum core_status st = CORE_EINTERNAL;
+	f.m = curl_multi_init();
+	if (!f.m)
 		goto out;
-	st = CORE_EINTERNAL;
-	m = curl_multi_init();
-	if (!m)
-		goto out;
-	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)concurrency);
-
-	while (done < n) {
-		int64_t now = ratelimit_now_ms();
+	curl_multi_setopt(f.m, CURLMOPT_MAXCONNECTS, (long)concurrency);
+	while (f.done < n) {
 		int64_t timeout = 1000;
-
-		/* Start transfers while there is room: retries that are due first, then new calls in order. */
-		while (running < concurrency) {
-			size_t pick = n, pick_at = 0;
-			for (size_t w = 0; w < n_wait; w++) {
-				if (xs[waitq[w]].not_before_ms <= now) {
-					pick = waitq[w];
-					pick_at = w;
-					break;
-				}
-				if (xs[waitq[w]].not_before_ms - now < timeout)
-					timeout = xs[waitq[w]].not_before_ms - now;
-			}
-			bool is_new = false;
-			if (pick == n && next_new < n) {
-				pick = next_new;
-				is_new = true;
-				if (xfer_init(&xs[pick], gl, calls[pick].method, calls[pick].path, calls[pick].body,
-				              calls[pick].flags) != CORE_OK) {
-					next_new++;
-					done++;
-					continue;
-				}
-			}
-			if (pick == n)
-				break;
-			int64_t wait = 0;
-			enum admit a = xfer_admit(&xs[pick], now, &wait);
-			if (a == ADMIT_PARK) {
-				/* only this endpoint backs off: park the call and start the others */
-				xs[pick].not_before_ms = now + wait;
-				if (is_new) {
-					waitq[n_wait++] = pick;
-					next_new++;
-				}
-				if (wait < timeout)
-					timeout = wait;
-				continue;
-			}
-			if (a == ADMIT_WAIT) {
-				if (is_new) {
-					/* Park it among the waiting so it keeps its place. */
-					waitq[n_wait++] = pick;
-					next_new++;
-					xs[pick].not_before_ms = now + wait;
-				}
-				if (wait < timeout)
-					timeout = wait;
-				break;
-			}
-			if (is_new)
-				next_new++;
-			else
-				waitq[pick_at] = waitq[--n_wait];
-			if (a == ADMIT_FAIL) {
-				done++;
-				continue;
-			}
-			CURL *eh = curl_easy_init();
-			if (!eh || !xfer_setup(&xs[pick], eh) || curl_multi_add_handle(m, eh) != CURLM_OK) {
-				if (eh)
-					curl_easy_cleanup(eh);
-				xfer_fail(&xs[pick], CORE_EINTERNAL, GITLAB_ERR_INTERNAL, 0,
-				          "could not set up a libcurl handle");
-				done++;
-				continue;
-			}
-			xs[pick].eh = eh;
-			running++;
-		}
-		if (done == n)
+		fanout_start(&f, ratelimit_now_ms(), &timeout);
+		if (f.done == n)
 			break;
-
 		int still = 0;
-		if (curl_multi_perform(m, &still) != CURLM_OK)
+		if (curl_multi_perform(f.m, &still) != CURLM_OK)
 			goto out;
-		CURLMsg *msg;
-		int left;
-		bool finished_any = false;
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			CURL *eh = msg->easy_handle;
-			CURLcode rc = msg->data.result;
-			struct xfer *x = NULL;
-			curl_easy_getinfo(eh, CURLINFO_PRIVATE, (char **)&x);
-			curl_multi_remove_handle(m, eh);
-			if (x)
-				x->eh = NULL;
-			running--;
-			finished_any = true;
-			if (x) {
-				xfer_finish(x, eh, rc);
-				if (x->done)
-					done++;
-				else
-					waitq[n_wait++] = (size_t)(x - xs);
-			}
-			curl_easy_cleanup(eh);
-		}
-		if (finished_any || done == n)
+		if (fanout_collect(&f) || f.done == n)
 			continue; /* refill at once */
-		if (timeout < 0)
-			timeout = 0;
-		if (curl_multi_poll(m, NULL, 0, (int)timeout, NULL) != CURLM_OK)
+		if (curl_multi_poll(f.m, NULL, 0, (int)(timeout < 0 ? 0 : timeout), NULL) != CURLM_OK)
 			goto out;
 	}
 	st = CORE_OK;
 out:
-	/* Only when the multi handle itself failed can transfers still be attached. */
-	for (size_t i = 0; xs && i < n; i++) {
-		if (xs[i].eh) {
-			curl_multi_remove_handle(m, xs[i].eh);
-			curl_easy_cleanup(xs[i].eh);
-			xs[i].eh = NULL;
-		}
-	}
-	if (m)
-		curl_multi_cleanup(m);
-	for (size_t i = 0; xs && i < n; i++) {
-		if (xs[i].gl) {
-			if (xs[i].done)
-				calls[i].status = xfer_take(&xs[i], &calls[i].resp);
-			xfer_clear(&xs[i]);
-		}
-	}
-	free(xs);
-	free(waitq);
+	fanout_end(&f);
 	return st;
 }
