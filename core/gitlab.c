@@ -170,51 +170,47 @@ out:
 	return ok;
 }
 
-struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len)
+/* Check the options of gitlab_new(); false with err set when they cannot work. */
+static bool opts_valid(const struct gitlab_opts *o, char *err, size_t err_len)
 {
-	struct gitlab *gl = NULL;
-	bool ok = false;
-	int share_mu_n = 0;
-	bool pool_mu = false, metrics_mu = false;
-
-	set_err(err, err_len, "");
 	if (!o || !o->base_url || !*o->base_url) {
 		set_err(err, err_len, "the GitLab URL is missing");
-		return NULL;
+		return false;
 	}
 	if (!o->token || !*o->token) {
 		set_err(err, err_len, "the GitLab token is missing");
-		return NULL;
+		return false;
 	}
 	if (strncasecmp(o->base_url, "https://", 8) != 0 && strncasecmp(o->base_url, "http://", 7) != 0) {
 		set_err(err, err_len, "the GitLab URL must start with https:// or http://");
-		return NULL;
+		return false;
 	}
 	for (const char *p = o->base_url; *p; p++) {
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '?' || *p == '#') {
 			set_err(err, err_len, "the GitLab URL must be a plain base URL (no spaces, query or fragment)");
-			return NULL;
+			return false;
 		}
 	}
 	if (!valid_token(o->token)) {
 		set_err(err, err_len, "the GitLab token contains spaces or control characters");
-		return NULL;
+		return false;
 	}
 	if (o->ca_bundle_file && *o->ca_bundle_file && access(o->ca_bundle_file, R_OK) != 0) {
-		char m[300];
-		snprintf(m, sizeof(m), "cannot read the CA bundle file %s: %s", o->ca_bundle_file, strerror(errno));
-		set_err(err, err_len, m);
-		return NULL;
+		if (err && err_len)
+			snprintf(err, err_len, "cannot read the CA bundle file %s: %s", o->ca_bundle_file,
+			         strerror(errno));
+		return false;
 	}
 	if (sodium_init() < 0) {
 		set_err(err, err_len, "libsodium could not be initialised");
-		return NULL;
+		return false;
 	}
+	return true;
+}
 
-	gl = calloc(1, sizeof(*gl));
-	if (!gl)
-		goto out;
-
+/* Copy the options' strings and limits into gl (the token into locked memory); false when that memory fails. */
+static bool copy_opts(struct gitlab *gl, const struct gitlab_opts *o)
+{
 	/* Base and API root: strip trailing slashes and an "/api/v4" the user may have typed. */
 	size_t blen = strlen(o->base_url);
 	while (blen > 0 && o->base_url[blen - 1] == '/')
@@ -223,28 +219,14 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 		blen -= 7;
 	while (blen > 0 && o->base_url[blen - 1] == '/')
 		blen--;
-	gl->base = strndup(o->base_url, blen);
-	size_t rlen = blen + 8;
-	gl->api_root = malloc(rlen);
-	if (!gl->base || !gl->api_root)
-		goto out;
-	snprintf(gl->api_root, rlen, "%s/api/v4", gl->base);
-
-	size_t tlen = strlen(o->token);
-	gl->token = sodium_malloc(tlen + 1);
-	if (!gl->token)
-		goto out;
-	memcpy(gl->token, o->token, tlen + 1);
-	if (o->ca_bundle_file && *o->ca_bundle_file) {
-		gl->ca_bundle = strdup(o->ca_bundle_file);
-		if (!gl->ca_bundle)
-			goto out;
-	}
-	if (o->ca_bundle_pem && *o->ca_bundle_pem) {
-		gl->ca_pem = strdup(o->ca_bundle_pem);
-		if (!gl->ca_pem)
-			goto out;
-	}
+	gl->base = xstrndup(o->base_url, blen);
+	struct buf root = {0};
+	buf_printf(&root, "%s/api/v4", gl->base);
+	gl->api_root = buf_steal(&root);
+	if (o->ca_bundle_file && *o->ca_bundle_file)
+		gl->ca_bundle = xstrdup(o->ca_bundle_file);
+	if (o->ca_bundle_pem && *o->ca_bundle_pem)
+		gl->ca_pem = xstrdup(o->ca_bundle_pem);
 	gl->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	gl->total_timeout_ms = o->total_timeout_ms > 0 ? o->total_timeout_ms : 60000;
 	gl->max_response = o->max_response_bytes > 0 ? o->max_response_bytes : (size_t)32 << 20;
@@ -254,60 +236,81 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 	if (gl->backoff_max_ms < gl->backoff_base_ms)
 		gl->backoff_max_ms = gl->backoff_base_ms;
 	gl->max_pause_ms = o->max_pause_ms > 0 ? o->max_pause_ms : 300000;
+	size_t tlen = strlen(o->token);
+	gl->token = sodium_malloc(tlen + 1); /* guarded pages: may fail where malloc would not */
+	if (!gl->token)
+		return false;
+	memcpy(gl->token, o->token, tlen + 1);
+	return true;
+}
 
-	if (!build_headers(gl, o->token))
-		goto out;
-	gl->rl = ratelimit_new(o->requests_per_minute > 0 ? o->requests_per_minute : 0);
-	gl->el = endpointlimit_new();
-	if (!gl->rl || !gl->el)
-		goto out;
+/* What gitlab_new() has initialised so far, for undoing it. */
+struct new_state {
+	int share_mu_n;
+	bool pool_mu, metrics_mu;
+};
 
-	for (; share_mu_n < CURL_LOCK_DATA_LAST; share_mu_n++)
-		if (pthread_mutex_init(&gl->share_mu[share_mu_n], NULL) != 0)
-			goto out;
+/* The locks and the libcurl share handle (DNS cache and TLS sessions shared by all handles of gl). */
+static bool sync_init(struct gitlab *gl, struct new_state *ns)
+{
+	for (; ns->share_mu_n < CURL_LOCK_DATA_LAST; ns->share_mu_n++)
+		if (pthread_mutex_init(&gl->share_mu[ns->share_mu_n], NULL) != 0)
+			return false;
 	if (pthread_mutex_init(&gl->pool_mu, NULL) != 0)
-		goto out;
-	pool_mu = true;
+		return false;
+	ns->pool_mu = true;
 	if (pthread_mutex_init(&gl->metrics_mu, NULL) != 0)
-		goto out;
-	metrics_mu = true;
-
+		return false;
+	ns->metrics_mu = true;
 	gl->share = curl_share_init();
-	if (!gl->share)
-		goto out;
-	if (curl_share_setopt(gl->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_USERDATA, gl) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
-		goto out;
-	ok = true;
-out:
-	if (!ok && gl) {
-		if (!err || !*err)
-			set_err(err, err_len, "out of memory while creating the GitLab client");
-		if (gl->share)
-			curl_share_cleanup(gl->share);
-		for (int i = 0; i < share_mu_n; i++)
-			pthread_mutex_destroy(&gl->share_mu[i]);
-		if (pool_mu)
-			pthread_mutex_destroy(&gl->pool_mu);
-		if (metrics_mu)
-			pthread_mutex_destroy(&gl->metrics_mu);
-		ratelimit_free(gl->rl);
-		endpointlimit_free(gl->el);
-		slist_free_zeroed(gl->hdrs);
-		slist_free_zeroed(gl->hdrs_json);
-		if (gl->token)
-			sodium_free(gl->token);
-		free(gl->ca_bundle);
-		free(gl->ca_pem);
-		free(gl->api_root);
-		free(gl->base);
-		free(gl);
-		gl = NULL;
-	} else if (!gl) {
+	return gl->share && curl_share_setopt(gl->share, CURLSHOPT_LOCKFUNC, share_lock) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_UNLOCKFUNC, share_unlock) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_USERDATA, gl) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
+}
+
+/* Free a client gitlab_new() could not finish. */
+static void new_undo(struct gitlab *gl, const struct new_state *ns)
+{
+	if (gl->share)
+		curl_share_cleanup(gl->share);
+	for (int i = 0; i < ns->share_mu_n; i++)
+		pthread_mutex_destroy(&gl->share_mu[i]);
+	if (ns->pool_mu)
+		pthread_mutex_destroy(&gl->pool_mu);
+	if (ns->metrics_mu)
+		pthread_mutex_destroy(&gl->metrics_mu);
+	ratelimit_free(gl->rl);
+	endpointlimit_free(gl->el);
+	slist_free_zeroed(gl->hdrs);
+	slist_free_zeroed(gl->hdrs_json);
+	if (gl->token)
+		sodium_free(gl->token);
+	free(gl->ca_bundle);
+	free(gl->ca_pem);
+	free(gl->api_root);
+	free(gl->base);
+	free(gl);
+}
+
+struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len)
+{
+	set_err(err, err_len, "");
+	if (!opts_valid(o, err, err_len))
+		return NULL;
+	struct gitlab *gl = xcalloc(1, sizeof(*gl));
+	struct new_state ns = {0};
+	bool ok = copy_opts(gl, o) && build_headers(gl, o->token);
+	if (ok) {
+		gl->rl = ratelimit_new(o->requests_per_minute > 0 ? o->requests_per_minute : 0);
+		gl->el = endpointlimit_new();
+		ok = gl->rl && gl->el && sync_init(gl, &ns);
+	}
+	if (!ok) {
 		set_err(err, err_len, "out of memory while creating the GitLab client");
+		new_undo(gl, &ns);
+		return NULL;
 	}
 	return gl;
 }
@@ -1547,86 +1550,83 @@ static void token_refused(struct gitlab *gl, enum gitlab_error kind, const char 
 }
 
 /* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
-static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
+/* GitLab's 429 without a per-endpoint meaning: everyone pauses, for Retry-After, RateLimit-Reset or a backoff. */
+static void answered_429(struct xfer *x, long http, int64_t now)
 {
 	struct gitlab *gl = x->gl;
-	int64_t now = ratelimit_now_ms();
-	long http = 0;
-	curl_easy_getinfo(eh, CURLINFO_RESPONSE_CODE, &http);
-	long req_size = 0;
-	curl_easy_getinfo(eh, CURLINFO_REQUEST_SIZE, &req_size);
-	long counted = rc == CURLE_OK ? http : 0;
-	char why[CURL_ERROR_SIZE + 64];
+	int64_t delay = -1, reset;
+	if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) && parse_i64(x->h_rl_reset, &reset) &&
+	    reset > 0) {
+		delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
+		if (delay < 0)
+			delay = 0;
+	}
+	if (delay < 0) {
+		int64_t b = backoff_ms(gl, x->attempt);
+		delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */
+	}
+	ratelimit_pause_until(gl->rl, now + delay);
+	log_info("gitlab: rate limited (429) on %s %s; pausing requests to %s for %" PRId64 " ms", x->method, x->tmpl,
+	         gl->base, delay);
+	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
+		return;
+	char gm[400];
+	gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
+	xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http, "%s (retry after %" PRId64 " s)", gm,
+	          (delay + 999) / 1000);
+	keep_body(x);
+}
 
-	metrics_count(gl, x->method, x->tmpl, counted, x->attempt > 1, counted == 429);
-	log_debug("gitlab %s %s -> %ld%s%s in %" PRId64 " ms (attempt %d)", x->method, x->tmpl, counted,
-	          rc != CURLE_OK ? " " : "", rc != CURLE_OK ? curl_easy_strerror(rc) : "", now - x->started_ms,
-	          x->attempt);
-
-	if (rc == CURLE_OK) {
-		observe_ratelimit(x, now);
-		if (http != 429)
-			endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
-		if (http >= 200 && http <= 299) {
-			xfer_succeed(x, http);
-			return;
-		}
-		if (http == 429 && per_endpoint_429(x)) {
-			endpoint_throttled(x, now, http);
-			return;
-		}
-		if (http == 429) {
-			int64_t delay = -1, reset;
-			if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) &&
-			    parse_i64(x->h_rl_reset, &reset) && reset > 0) {
-				delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
-				if (delay < 0)
-					delay = 0;
-			}
-			if (delay < 0) {
-				int64_t b = backoff_ms(gl, x->attempt);
-				delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */
-			}
-			ratelimit_pause_until(gl->rl, now + delay);
-			log_info("gitlab: rate limited (429) on %s %s; pausing requests to %s for %" PRId64 " ms",
-			         x->method, x->tmpl, gl->base, delay);
-			if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
-				return;
+/* An exchange that got an HTTP answer: success, a pause or a retry, or the classified failure. */
+static void xfer_answered(struct xfer *x, long http, int64_t now)
+{
+	struct gitlab *gl = x->gl;
+	observe_ratelimit(x, now);
+	if (http != 429)
+		endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
+	if (http >= 200 && http <= 299) {
+		xfer_succeed(x, http);
+		return;
+	}
+	if (http == 429 && per_endpoint_429(x)) {
+		endpoint_throttled(x, now, http);
+		return;
+	}
+	if (http == 429) {
+		answered_429(x, http, now);
+		return;
+	}
+	if (retryable_status(http)) {
+		if (!x->idempotent) {
 			char gm[400];
 			gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
-			xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http, "%s (retry after %" PRId64 " s)",
-			          gm, (delay + 999) / 1000);
+			pthread_mutex_lock(&gl->metrics_mu);
+			gl->maybe_applied++;
+			pthread_mutex_unlock(&gl->metrics_mu);
+			xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_MAYBE_APPLIED, http,
+			          "%s %s may have been applied: %s; re-read before retrying", x->method, x->tmpl, gm);
 			keep_body(x);
 			return;
 		}
-		if (retryable_status(http)) {
-			if (!x->idempotent) {
-				char gm[400];
-				gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
-				pthread_mutex_lock(&gl->metrics_mu);
-				gl->maybe_applied++;
-				pthread_mutex_unlock(&gl->metrics_mu);
-				xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_MAYBE_APPLIED, http,
-				          "%s %s may have been applied: %s; re-read before retrying", x->method,
-				          x->tmpl, gm);
-				keep_body(x);
-				return;
-			}
-			int64_t delay = backoff_ms(gl, x->attempt), ra;
-			if (gitlab_parse_retry_after(x->h_retry_after, time(NULL), &ra) && ra > delay)
-				delay = ra < gl->backoff_max_ms ? ra : gl->backoff_max_ms;
-			if (xfer_retry(x, now, delay))
-				return;
-		}
-		char gm[480];
-		enum gitlab_error kind = gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
-		xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
-		keep_body(x);
-		if (http == 401)
-			token_refused(gl, kind, x->resp ? x->resp->message : gm);
-		return;
+		int64_t delay = backoff_ms(gl, x->attempt), ra;
+		if (gitlab_parse_retry_after(x->h_retry_after, time(NULL), &ra) && ra > delay)
+			delay = ra < gl->backoff_max_ms ? ra : gl->backoff_max_ms;
+		if (xfer_retry(x, now, delay))
+			return;
 	}
+	char gm[480];
+	enum gitlab_error kind = gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
+	xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
+	keep_body(x);
+	if (http == 401)
+		token_refused(gl, kind, x->resp ? x->resp->message : gm);
+}
 
+/* An exchange that got no HTTP answer (libcurl's rc): a retry when nothing can have been applied, else a failure. */
+static void xfer_transport_failed(struct xfer *x, CURLcode rc, long http, long req_size, int64_t now)
+{
+	struct gitlab *gl = x->gl;
+	char why[CURL_ERROR_SIZE + 64];
 	snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
 		xfer_fail(x, CORE_ETOOLARGE, GITLAB_ERR_TOO_LARGE, http,
@@ -1685,6 +1685,25 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 		return;
 	}
 	xfer_fail(x, CORE_EUNAVAIL, GITLAB_ERR_UNREACHABLE, 0, "request to GitLab at %s failed: %s", gl->base, why);
+}
+
+static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
+{
+	int64_t now = ratelimit_now_ms();
+	long http = 0;
+	curl_easy_getinfo(eh, CURLINFO_RESPONSE_CODE, &http);
+	long req_size = 0;
+	curl_easy_getinfo(eh, CURLINFO_REQUEST_SIZE, &req_size);
+	long counted = rc == CURLE_OK ? http : 0;
+
+	metrics_count(x->gl, x->method, x->tmpl, counted, x->attempt > 1, counted == 429);
+	log_debug("gitlab %s %s -> %ld%s%s in %" PRId64 " ms (attempt %d)", x->method, x->tmpl, counted,
+	          rc != CURLE_OK ? " " : "", rc != CURLE_OK ? curl_easy_strerror(rc) : "", now - x->started_ms,
+	          x->attempt);
+	if (rc == CURLE_OK)
+		xfer_answered(x, http, now);
+	else
+		xfer_transport_failed(x, rc, http, req_size, now);
 }
 
 enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL, ADMIT_PARK /* only this endpoint waits (endpointlimit.h) */ };
