@@ -270,8 +270,8 @@ static bool sync_init(struct gitlab *gl, struct new_state *ns)
 	       curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
 }
 
-/* Free a client gitlab_new() could not finish. */
-static void new_undo(struct gitlab *gl, const struct new_state *ns)
+/* Free a client, as far as ns says it was initialised (gitlab_free: all of it; gitlab_new: what it got to). */
+static void free_client(struct gitlab *gl, const struct new_state *ns)
 {
 	if (gl->share)
 		curl_share_cleanup(gl->share);
@@ -291,6 +291,7 @@ static void new_undo(struct gitlab *gl, const struct new_state *ns)
 	free(gl->ca_pem);
 	free(gl->api_root);
 	free(gl->base);
+	free(gl->rows);
 	free(gl);
 }
 
@@ -309,7 +310,7 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 	}
 	if (!ok) {
 		set_err(err, err_len, "out of memory while creating the GitLab client");
-		new_undo(gl, &ns);
+		free_client(gl, &ns);
 		return NULL;
 	}
 	return gl;
@@ -321,22 +322,7 @@ void gitlab_free(struct gitlab *gl)
 		return;
 	for (int i = 0; i < gl->n_pool; i++)
 		curl_easy_cleanup(gl->pool[i]);
-	curl_share_cleanup(gl->share);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&gl->share_mu[i]);
-	pthread_mutex_destroy(&gl->pool_mu);
-	pthread_mutex_destroy(&gl->metrics_mu);
-	ratelimit_free(gl->rl);
-	endpointlimit_free(gl->el);
-	slist_free_zeroed(gl->hdrs);
-	slist_free_zeroed(gl->hdrs_json);
-	sodium_free(gl->token);
-	free(gl->ca_bundle);
-	free(gl->ca_pem);
-	free(gl->api_root);
-	free(gl->base);
-	free(gl->rows);
-	free(gl);
+	free_client(gl, &(struct new_state){CURL_LOCK_DATA_LAST, true, true});
 }
 
 const char *gitlab_api_root(const struct gitlab *gl)
