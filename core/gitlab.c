@@ -981,16 +981,10 @@ out:
 
 enum core_status gitlab_metrics_snapshot(struct gitlab *gl, struct gitlab_metrics **out)
 {
-	enum core_status st = CORE_ENOMEM;
-	struct gitlab_metrics *m = calloc(1, sizeof(*m));
-	*out = NULL;
-	if (!m)
-		return CORE_ENOMEM;
+	struct gitlab_metrics *m = xcalloc(1, sizeof(*m));
 	pthread_mutex_lock(&gl->metrics_mu);
 	if (gl->n_rows > 0) {
-		m->rows = malloc(gl->n_rows * sizeof(*m->rows));
-		if (!m->rows)
-			goto out;
+		m->rows = xmalloc(gl->n_rows * sizeof(*m->rows));
 		memcpy(m->rows, gl->rows, gl->n_rows * sizeof(*m->rows));
 	}
 	m->n_rows = gl->n_rows;
@@ -998,14 +992,9 @@ enum core_status gitlab_metrics_snapshot(struct gitlab *gl, struct gitlab_metric
 	m->retries = gl->retries;
 	m->throttled = gl->throttled;
 	m->maybe_applied = gl->maybe_applied;
-	st = CORE_OK;
-out:
 	pthread_mutex_unlock(&gl->metrics_mu);
-	if (st == CORE_OK)
-		*out = m;
-	else
-		gitlab_metrics_free(m);
-	return st;
+	*out = m;
+	return CORE_OK;
 }
 
 void gitlab_metrics_free(struct gitlab_metrics *m)
