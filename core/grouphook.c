@@ -38,12 +38,20 @@ struct ghook {
 	char alert[32];
 };
 
+/* The group's hooks with our URL (every one of them: extras are deleted, so none may be overlooked). */
 struct ghooks {
 	const struct apply_ctx *ctx;
 	const char *url;
-	struct ghook v[32];
-	size_t n;
+	struct ghook *v; /* grown by on_page (bounded by GitLab's hooks-per-group limit and its answer size) */
+	size_t n, cap;
 };
+
+static void ghooks_free(struct ghooks *w)
+{
+	if (w)
+		free(w->v);
+	free(w);
+}
 
 static enum core_status on_page(struct json_object *page, void *user)
 {
@@ -53,10 +61,14 @@ static enum core_status on_page(struct json_object *page, void *user)
 		const char *url, *alert = "";
 		int64_t id;
 		bool b;
-		if (!jsonx_str(h, "url", &url) || strcmp(url, w->url) != 0 || !jsonx_int64(h, "id", &id) ||
-		    w->n >= sizeof(w->v) / sizeof(w->v[0]))
+		if (!jsonx_str(h, "url", &url) || strcmp(url, w->url) != 0 || !jsonx_int64(h, "id", &id))
 			continue;
+		if (w->n == w->cap) {
+			w->cap = w->cap ? w->cap * 2 : 8;
+			w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+		}
 		struct ghook *g = &w->v[w->n++];
+		memset(g, 0, sizeof(*g));
 		g->id = id;
 		g->flags_ok =
 		    jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
@@ -226,7 +238,7 @@ out:
 	gitlab_response_free(resp);
 	json_object_put(body);
 	free(sha);
-	free(w);
+	ghooks_free(w);
 	return st;
 }
 
@@ -253,7 +265,7 @@ enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const cha
 	if (st == CORE_OK)
 		st = store_run1(db, "DELETE FROM group_hook WHERE id = 1", NULL, NULL);
 	gitlab_response_free(resp);
-	free(w);
+	ghooks_free(w);
 	return st;
 }
 
