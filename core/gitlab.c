@@ -592,15 +592,24 @@ static int64_t ms_until(time_t t, time_t now)
 	return d * 1000;
 }
 
+/* A header value without its leading and trailing blanks: the start, and its length in *n. */
+static const char *trimmed(const char *value, size_t *n)
+{
+	value = skip_ws(value);
+	*n = strlen(value);
+	while (*n > 0 &&
+	       (value[*n - 1] == ' ' || value[*n - 1] == '\t' || value[*n - 1] == '\r' || value[*n - 1] == '\n'))
+		(*n)--;
+	return value;
+}
+
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out)
 {
 	char v[128];
+	size_t n = 0;
 	if (!value)
 		return false;
-	value = skip_ws(value);
-	size_t n = strlen(value);
-	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
-		n--;
+	value = trimmed(value, &n);
 	if (n == 0 || n >= sizeof(v))
 		return false;
 	memcpy(v, value, n);
@@ -631,12 +640,10 @@ bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_o
 
 bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out)
 {
+	size_t n = 0;
 	if (!value)
 		return false;
-	value = skip_ws(value);
-	size_t n = strlen(value);
-	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
-		n--;
+	value = trimmed(value, &n);
 	if (n == 0 || !all_digits(value, n))
 		return false;
 	/* Saturate instead of overflowing: any time past year 300,000 is "more than a day away" anyway. */

@@ -175,29 +175,27 @@ static void test_next_page_path(void)
 
 static void test_path_template(void)
 {
+	static const struct {
+		const char *path, *want;
+	} cases[] = {
+	    {"/projects/42/hooks/7", "/projects/:id/hooks/:hook_id"},
+	    {"/projects/42/hooks?per_page=100&page=3", "/projects/:id/hooks"},
+	    {"/groups/my-group%2Fsub/projects", "/groups/:id/projects"},
+	    {"/projects/1/merge_requests/3/notes/99", "/projects/:id/merge_requests/:merge_request_iid/notes/:note_id"},
+	    {"/projects/5/statuses/6104942438c14ec7bd21c6cd5bd995272b3faff6", "/projects/:id/statuses/:sha"},
+	    {"/projects/5/repository/commits/abc1234/merge_requests",
+	     "/projects/:id/repository/commits/:sha/merge_requests"},
+	    {"/personal_access_tokens/self", "/personal_access_tokens/self"},
+	    {"/groups/3/access_tokens/12", "/groups/:id/access_tokens/:access_token_id"},
+	    {"/user", "/user"},
+	    {"/groups/3/descendant_groups", "/groups/:id/descendant_groups"},
+	    {"/projects/3/repository/branches/feature-x", "/projects/:id/repository/branches/:branch"},
+	};
 	char b[128];
-	gitlab_path_template("/projects/42/hooks/7", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/hooks/:hook_id");
-	gitlab_path_template("/projects/42/hooks?per_page=100&page=3", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/hooks");
-	gitlab_path_template("/groups/my-group%2Fsub/projects", b, sizeof(b));
-	CHECK_STR(b, "/groups/:id/projects");
-	gitlab_path_template("/projects/1/merge_requests/3/notes/99", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/merge_requests/:merge_request_iid/notes/:note_id");
-	gitlab_path_template("/projects/5/statuses/6104942438c14ec7bd21c6cd5bd995272b3faff6", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/statuses/:sha");
-	gitlab_path_template("/projects/5/repository/commits/abc1234/merge_requests", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/repository/commits/:sha/merge_requests");
-	gitlab_path_template("/personal_access_tokens/self", b, sizeof(b));
-	CHECK_STR(b, "/personal_access_tokens/self");
-	gitlab_path_template("/groups/3/access_tokens/12", b, sizeof(b));
-	CHECK_STR(b, "/groups/:id/access_tokens/:access_token_id");
-	gitlab_path_template("/user", b, sizeof(b));
-	CHECK_STR(b, "/user");
-	gitlab_path_template("/groups/3/descendant_groups", b, sizeof(b));
-	CHECK_STR(b, "/groups/:id/descendant_groups");
-	gitlab_path_template("/projects/3/repository/branches/feature-x", b, sizeof(b));
-	CHECK_STR(b, "/projects/:id/repository/branches/:branch");
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		gitlab_path_template(cases[i].path, b, sizeof(b));
+		CHECK_STR(b, cases[i].want);
+	}
 	char tiny[8];
 	gitlab_path_template("/projects/42/hooks", tiny, sizeof(tiny));
 	CHECK_INT(strlen(tiny), 7);
