@@ -30,26 +30,21 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 {
 	*run_id_out = 0;
 	discovery_reap_stale(db);
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
 	struct store_params p = {0};
 	store_param_str(&p, trigger);
 	store_param_str(&p, owner);
-	st = store_run(c, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", &p, &r);
-	if (st == CORE_OK) {
-		*run_id_out = store_i64(r, 0, "id", 0);
-	} else if (st == CORE_ECONFLICT) {
+	enum core_status st =
+	    store_run1(db, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", &p, &r);
+	if (st == CORE_ECONFLICT) { /* one runs already: say which */
 		PQclear(r);
 		r = NULL;
-		if (store_run(c, "SELECT id FROM sync_runs WHERE state = 'running'", NULL, &r) == CORE_OK &&
-		    PQntuples(r) > 0)
-			*run_id_out = store_i64(r, 0, "id", 0);
+		/* r stays NULL when this fails too */
+		store_run1(db, "SELECT id FROM sync_runs WHERE state = 'running'", NULL, &r);
 	}
+	if (r && PQntuples(r) > 0)
+		*run_id_out = store_i64(r, 0, "id", 0);
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
