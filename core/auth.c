@@ -385,6 +385,22 @@ enum core_status auth_logout(struct store *s, const char *session_token)
 	return st;
 }
 
+enum core_status auth_token_audit(struct store_conn *c, const char *actor, bool created, const char *username,
+                                  const char *name, const char *hint)
+{
+	struct buf target = {0};
+	struct json_object *token = jx_object();
+	json_object_object_add(token, "name", jx_str(name));
+	json_object_object_add(token, "hint", jx_str(hint));
+	json_object_object_add(token, "user", jx_str(username));
+	buf_printf(&target, "%s (token %s)", username, name);
+	enum core_status st = audit_write(c, actor, created ? "token.create" : "token.delete", buf_str(&target),
+	                                  created ? NULL : token, created ? token : NULL, NULL);
+	json_object_put(token);
+	buf_free(&target);
+	return st;
+}
+
 enum core_status auth_token_create(struct store *s, const char *username, const char *name, char **token_out)
 {
 	*token_out = NULL;
@@ -395,8 +411,6 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	char *hint = crypto_token_hint(token);
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	struct json_object *after = NULL;
-	struct buf target = {0};
 	enum core_status st = store_get_begin(s, &c);
 	if (st != CORE_OK)
 		goto out;
@@ -411,15 +425,8 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	               &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
-	if (st == CORE_OK) {
-		buf_printf(&target, "%s (token %s)", username, name);
-		after = jx_object();
-		json_object_object_add(after, "name", jx_str(name));
-		json_object_object_add(after, "hint", jx_str(hint));
-		json_object_object_add(after, "user", jx_str(username));
-		st =
-		    audit_write(c, "system (mrgate token create)", "token.create", buf_str(&target), NULL, after, NULL);
-	}
+	if (st == CORE_OK)
+		st = auth_token_audit(c, "system (mrgate token create)", true, username, name, hint);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st == CORE_OK) {
@@ -429,12 +436,10 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 		store_rollback(c);
 	}
 out:
-	json_object_put(after);
 	PQclear(r);
 	store_put(s, c);
 	crypto_free_secret(token);
 	free(h);
 	free(hint);
-	buf_free(&target);
 	return st;
 }

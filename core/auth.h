@@ -89,6 +89,10 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 /* End a session (unknown values are fine). */
 enum core_status auth_logout(struct store *s, const char *session_token);
 
+/* The audit entry of an API token created or revoked by actor, in c's transaction: target "user (token name)",
+ * the token's name, hint and user as after (created) or before (revoked). Never the token itself. */
+enum core_status auth_token_audit(struct store_conn *c, const char *actor, bool created, const char *username,
+                                  const char *name, const char *hint);
 /* Create an API token for an existing user; *token_out is the only time the token is seen (caller frees). */
 enum core_status auth_token_create(struct store *s, const char *username, const char *name, char **token_out);
 

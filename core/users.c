@@ -5,7 +5,6 @@
 #include "users.h"
 
 #include "audit.h"
-#include "buf.h"
 #include "crypto.h"
 #include "rows.h"
 #include "xalloc.h"
@@ -238,8 +237,6 @@ enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	struct json_object *before = NULL;
-	struct buf target = {0};
 	enum core_status st = store_get_begin(s, &c);
 	if (st != CORE_OK)
 		return st;
@@ -253,19 +250,14 @@ enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
 		goto out;
-	before = jx_object();
-	json_object_object_add(before, "name", jx_str(store_str(r, 0, "name")));
-	json_object_object_add(before, "hint", jx_str(store_str(r, 0, "hint")));
-	json_object_object_add(before, "user", jx_str(store_str(r, 0, "username")));
-	buf_printf(&target, "%s (token %s)", store_str(r, 0, "username"), store_str(r, 0, "name"));
-	if ((st = audit_write(c, actor, "token.delete", buf_str(&target), before, NULL, NULL)) == CORE_OK)
+	st = auth_token_audit(c, actor, false, store_str(r, 0, "username"), store_str(r, 0, "name"),
+	                      store_str(r, 0, "hint"));
+	if (st == CORE_OK)
 		st = store_commit(c);
 out:
 	if (st != CORE_OK)
 		store_rollback(c);
 	PQclear(r);
 	store_put(s, c);
-	json_object_put(before);
-	buf_free(&target);
 	return st;
 }
