@@ -37,6 +37,57 @@ static int64_t id_of(struct json_object *item)
 	return json_object_get_int64(json_object_object_get(item, "id"));
 }
 
+/* One page of a list after cursor (0: the first page). */
+typedef enum core_status (*page_fn)(int64_t cursor, struct json_object **page);
+
+/*
+ * Walk a list from its first page along next_cursor: the ids of every item in order into ids (at most max), the
+ * number of items as the result, the pages in *pages. Every page holds at most `limit` items and names an "actor"
+ * or a "username" when `who` is set.
+ */
+static int walk_ids(page_fn list, int limit, const char *who, int64_t *ids, int max, int *pages)
+{
+	int64_t cursor = 0;
+	int n = 0;
+	*pages = 0;
+	for (;;) {
+		struct json_object *page = NULL, *items = NULL;
+		CHECK(list(cursor, &page) == CORE_OK);
+		if (!page)
+			break;
+		char *next = next_of(page, &items);
+		(*pages)++;
+		CHECK((int)json_object_array_length(items) <= limit);
+		for (size_t i = 0; i < json_object_array_length(items) && n < max; i++) {
+			struct json_object *item = json_object_array_get_idx(items, i);
+			ids[n++] = id_of(item);
+			if (who)
+				CHECK(json_object_object_get_ex(item, who, NULL));
+		}
+		json_object_put(page);
+		if (!next)
+			break;
+		CHECK(rows_cursor_parse(next, &cursor));
+		free(next);
+	}
+	return n;
+}
+
+static enum core_status audit_page(int64_t cursor, struct json_object **page)
+{
+	return audit_list(db, 3, cursor, "repo.", page);
+}
+
+static enum core_status users_page(int64_t cursor, struct json_object **page)
+{
+	return users_list(db, 2, cursor, page);
+}
+
+static enum core_status tokens_page(int64_t cursor, struct json_object **page)
+{
+	return tokens_list(db, 2, cursor, 0, page);
+}
+
 static void audit_pages(void)
 {
 	struct store_conn *c = NULL;
@@ -45,36 +96,22 @@ static void audit_pages(void)
 		REQUIRE(audit_write(c, "tester", i % 2 ? "repo.odd" : "repo.even", "t", NULL, NULL, NULL) == CORE_OK);
 	store_put(db, c);
 
-	int64_t seen[16], before = 0;
-	int n = 0, pages = 0;
-	for (;;) {
-		struct json_object *page = NULL, *items = NULL;
-		REQUIRE(audit_list(db, 3, before, "repo.", &page) == CORE_OK);
-		char *next = next_of(page, &items);
-		pages++;
-		for (size_t i = 0; i < json_object_array_length(items) && n < 16; i++)
-			seen[n++] = id_of(json_object_array_get_idx(items, i));
-		CHECK(json_object_array_length(items) <= 3);
-		/* the entry's stored JSON columns come back as JSON, not text */
-		struct json_object *first = json_object_array_get_idx(items, 0);
-		CHECK(json_object_object_get_ex(first, "details", NULL));
-		CHECK_STR(json_object_get_string(json_object_object_get(first, "actor")), "tester");
-		json_object_put(page);
-		if (!next)
-			break;
-		CHECK(rows_cursor_parse(next, &before));
-		free(next);
-	}
+	int64_t seen[16];
+	int pages = 0, n = walk_ids(audit_page, 3, "details", seen, 16, &pages);
 	CHECK_INT(n, 7);
 	CHECK_INT(pages, 3);
 	for (int i = 1; i < n; i++)
 		CHECK(seen[i] < seen[i - 1]); /* newest first, each once */
 
+	/* the stored JSON columns come back as JSON; the action prefix filters */
 	struct json_object *page = NULL, *items = NULL;
 	REQUIRE(audit_list(db, 50, 0, "repo.odd", &page) == CORE_OK);
 	char *next = next_of(page, &items);
 	CHECK_INT((int64_t)json_object_array_length(items), 3);
 	CHECK(next == NULL);
+	struct json_object *first = json_object_array_get_idx(items, 0);
+	CHECK_STR(json_object_get_string(json_object_object_get(first, "actor")), "tester");
+	CHECK(json_object_is_type(json_object_object_get(first, "details"), json_type_null));
 	json_object_put(page);
 }
 
@@ -88,27 +125,14 @@ static void users_and_tokens_pages(void)
 		REQUIRE(auth_token_create(db, name, "ci", &token) == CORE_OK);
 		crypto_free_secret(token);
 	}
-	for (int kind = 0; kind < 2; kind++) {
-		int64_t after = 0, last = 0;
-		int n = 0;
-		for (;;) {
-			struct json_object *page = NULL, *items = NULL;
-			REQUIRE((kind ? tokens_list(db, 2, after, 0, &page) : users_list(db, 2, after, &page)) ==
-			        CORE_OK);
-			char *next = next_of(page, &items);
-			for (size_t i = 0; i < json_object_array_length(items); i++) {
-				int64_t id = id_of(json_object_array_get_idx(items, i));
-				CHECK(id > last);
-				last = id;
-				n++;
-			}
-			json_object_put(page);
-			if (!next)
-				break;
-			CHECK(rows_cursor_parse(next, &after));
-			free(next);
-		}
+	page_fn lists[] = {users_page, tokens_page};
+	for (size_t k = 0; k < 2; k++) {
+		int64_t ids[16];
+		int pages = 0, n = walk_ids(lists[k], 2, "username", ids, 16, &pages);
 		CHECK_INT(n, 5);
+		CHECK_INT(pages, 3);
+		for (int i = 1; i < n; i++)
+			CHECK(ids[i] > ids[i - 1]); /* by id, each once */
 	}
 }
 
