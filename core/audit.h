@@ -16,7 +16,13 @@
 enum core_status audit_write(struct store_conn *c, const char *actor, const char *action, const char *target,
                              struct json_object *before, struct json_object *after, struct json_object *details);
 
-/* Newest first; before_id 0 for the first page. *out is a new JSON object {items:[...], next_before}. */
+#define AUDIT_PAGE_MAX 500
+
+/*
+ * One page of `limit` entries (1..AUDIT_PAGE_MAX), newest first, older than before_id (0: the first page), whose
+ * action starts with action_prefix (NULL or "": all). *out is a new JSON object {"items": [{id, at, actor, action,
+ * target, before, after, details}], "next_cursor"} (rows.h: the cursor to pass as before_id for the next page).
+ */
 enum core_status audit_list(struct store *db, int limit, int64_t before_id, const char *action_prefix,
                             struct json_object **out);
 

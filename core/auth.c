@@ -5,9 +5,11 @@
 #include "auth.h"
 
 #include "audit.h"
+#include "buf.h"
 #include "crypto.h"
 #include "limiter.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -100,19 +102,18 @@ enum core_status auth_user_add(struct store *s, const char *actor, const char *u
 	enum core_status st = auth_hash_password(password, &hash);
 	if (st != CORE_OK)
 		goto out;
-	st = store_get(s, &c);
-	if (st != CORE_OK)
+	if ((st = store_get_begin(s, &c)) != CORE_OK)
 		goto out;
-	if ((st = store_begin(c)) != CORE_OK)
-		goto out;
-	const char *p[] = {username, hash, auth_role_name(role)};
-	st = store_exec(c, "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id", 3, p,
-	                &r);
+	struct store_params p = {0};
+	store_param_str(&p, username);
+	store_param_str(&p, hash);
+	store_param_str(&p, auth_role_name(role));
+	st = store_run(c, "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id", &p, &r);
 	if (st == CORE_OK) {
-		after = json_object_new_object();
-		json_object_object_add(after, "username", json_object_new_string(username));
-		json_object_object_add(after, "role", json_object_new_string(auth_role_name(role)));
-		json_object_object_add(after, "disabled", json_object_new_boolean(false));
+		after = jx_object();
+		json_object_object_add(after, "username", jx_str(username));
+		json_object_object_add(after, "role", jx_str(auth_role_name(role)));
+		json_object_object_add(after, "disabled", jx_bool(false));
 		st = audit_write(c, actor, "user.create", username, NULL, after, NULL);
 	}
 	if (st == CORE_OK)
@@ -134,15 +135,10 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 	*created_out = false;
 	if (!password || !*password)
 		return CORE_OK;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c, "SELECT EXISTS (SELECT 1 FROM users) AS any", 0, NULL, &r);
+	enum core_status st = store_run1(s, "SELECT EXISTS (SELECT 1 FROM users) AS any", NULL, &r);
 	bool any = st == CORE_OK && store_bool(r, 0, "any", true);
 	PQclear(r);
-	store_put(s, c);
 	if (st != CORE_OK || any)
 		return st;
 	st = auth_user_add(s, "system (first start)", "admin", password, AUTH_ROLE_ADMIN, NULL);
@@ -162,33 +158,34 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
  */
 static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out)
 {
-	char ul[16], il[16];
-	snprintf(ul, sizeof(ul), "%d", AUTH_USER_LIMIT);
-	snprintf(il, sizeof(il), "%d", AUTH_IP_LIMIT);
-	const char *p[] = {ukey, ikey, ul, il};
+	struct store_params p = {0};
+	store_param_str(&p, ukey);
+	store_param_str(&p, ikey);
+	store_param_i64(&p, AUTH_USER_LIMIT);
+	store_param_i64(&p, AUTH_IP_LIMIT);
 	PGresult *r = NULL;
 	*retry_out = 0;
 	enum core_status st =
-	    store_exec(c,
-	               "INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
-	               "SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
-	               "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
-	               "ON CONFLICT (key) DO UPDATE SET "
-	               " refused = coalesce(f.locked_until > now(), false),"
-	               " failures = CASE WHEN f.locked_until > now() THEN f.failures "
-	               "                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
-	               "                 ELSE f.failures + 1 END,"
-	               " window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
-	               "                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
-	               "                     ELSE f.window_start END,"
-	               " locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
-	               "   WHEN f.window_start >= now() - interval '15 minutes' "
-	               "    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
-	               "   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
-	               "        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
-	               "   ELSE f.locked_until END "
-	               "RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
-	               4, p, &r);
+	    store_run(c,
+	              "INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
+	              "SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
+	              "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
+	              "ON CONFLICT (key) DO UPDATE SET "
+	              " refused = coalesce(f.locked_until > now(), false),"
+	              " failures = CASE WHEN f.locked_until > now() THEN f.failures "
+	              "                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
+	              "                 ELSE f.failures + 1 END,"
+	              " window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
+	              "                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
+	              "                     ELSE f.window_start END,"
+	              " locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
+	              "   WHEN f.window_start >= now() - interval '15 minutes' "
+	              "    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
+	              "   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
+	              "        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
+	              "   ELSE f.locked_until END "
+	              "RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
+	              &p, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		if (!store_bool(r, i, "refused", false))
 			continue;
@@ -205,16 +202,16 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 /* A correct password: the user's failures are cleared and the address gets back the attempt counted up front. */
 static void throttle_success(struct store_conn *c, const char *ukey, const char *ikey)
 {
-	char il[16];
-	snprintf(il, sizeof(il), "%d", AUTH_IP_LIMIT);
-	const char *p[] = {ukey};
-	store_exec(c, "DELETE FROM login_failures WHERE key = $1", 1, p, NULL);
-	const char *p2[] = {ikey, il};
-	store_exec(c,
-	           "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
-	           " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
-	           "WHERE key = $1",
-	           2, p2, NULL);
+	struct store_params p = {0}, p2 = {0};
+	store_param_str(&p, ukey);
+	store_run(c, "DELETE FROM login_failures WHERE key = $1", &p, NULL);
+	store_param_str(&p2, ikey);
+	store_param_i64(&p2, AUTH_IP_LIMIT);
+	store_run(c,
+	          "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
+	          " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
+	          "WHERE key = $1",
+	          &p2, NULL);
 }
 
 static void fill_identity(struct auth_identity *who, const PGresult *r, bool via_cookie, const char *token_name)
@@ -245,6 +242,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	memset(out, 0, sizeof(*out));
 	if (!username || !password)
 		return CORE_EINVAL;
+	/* throttle keys: a name or address longer than any we accept is cut on purpose (the key bounds the row) */
 	char ukey[128], ikey[96];
 	snprintf(ukey, sizeof(ukey), "user:%.100s", username);
 	snprintf(ikey, sizeof(ikey), "ip:%.80s", client_ip ? client_ip : "unknown");
@@ -273,9 +271,9 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 		goto out;
 	}
 
-	const char *p[] = {username};
-	st = store_exec(c, "SELECT id, username, role, disabled, password_hash FROM users WHERE username = $1", 1, p,
-	                &r);
+	struct store_params p = {0};
+	store_param_str(&p, username);
+	st = store_run(c, "SELECT id, username, role, disabled, password_hash FROM users WHERE username = $1", &p, &r);
 	if (st != CORE_OK)
 		goto out;
 	const char *hash = PQntuples(r) > 0 ? store_str(r, 0, "password_hash") : NULL;
@@ -292,19 +290,16 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 
 	token = crypto_random_token(NULL);
 	csrf = crypto_random_token(NULL);
-	token_hash = token ? crypto_sha256_hex(token, strlen(token)) : NULL;
-	if (!token || !csrf || !token_hash) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	char hours[8];
-	snprintf(hours, sizeof(hours), "%d", AUTH_SESSION_HOURS);
-	const char *id = store_str(r, 0, "id");
-	const char *p2[] = {token_hash, id, csrf, hours};
-	st = store_exec(c,
-	                "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
-	                "VALUES ($1, $2, $3, now() + $4::int * interval '1 hour')",
-	                4, p2, NULL);
+	token_hash = crypto_sha256_hex(token, strlen(token));
+	struct store_params p2 = {0};
+	store_param_str(&p2, token_hash);
+	store_param_i64(&p2, store_i64(r, 0, "id", 0));
+	store_param_str(&p2, csrf);
+	store_param_i64(&p2, AUTH_SESSION_HOURS);
+	st = store_run(c,
+	               "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
+	               "VALUES ($1, $2, $3, now() + $4::int * interval '1 hour')",
+	               &p2, NULL);
 	if (st != CORE_OK)
 		goto out;
 	throttle_success(c, ukey, ikey);
@@ -324,78 +319,58 @@ out:
 	return st;
 }
 
-enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out)
-{
-	memset(out, 0, sizeof(*out));
-	if (!session_token || !*session_token)
-		return CORE_EUNAUTH;
-	char *h = crypto_sha256_hex(session_token, strlen(session_token));
-	if (!h)
-		return CORE_ENOMEM;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	char hours[8];
-	snprintf(hours, sizeof(hours), "%d", AUTH_SESSION_HOURS);
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		goto out;
-	/* Sliding expiry: a used session lives another AUTH_SESSION_HOURS (written at most once a minute). */
-	const char *p[] = {h, hours};
-	st = store_exec(c,
-	                "WITH s AS (UPDATE sessions SET last_seen = now(), "
-	                "  expires_at = now() + $2::int * interval '1 hour' "
-	                "  WHERE token_hash = $1 AND expires_at > now() AND last_seen < now() - interval '1 minute' "
-	                "  RETURNING user_id, csrf_token) "
-	                "SELECT u.id, u.username, u.role, x.csrf_token FROM "
-	                " (SELECT user_id, csrf_token FROM s UNION ALL "
-	                "  SELECT user_id, csrf_token FROM sessions WHERE token_hash = $1 AND expires_at > now()) x "
-	                " JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",
-	                2, p, &r);
-	if (st != CORE_OK)
-		goto out;
-	if (PQntuples(r) == 0) {
-		st = CORE_EUNAUTH;
-		goto out;
-	}
-	fill_identity(out, r, true, NULL);
-out:
-	PQclear(r);
-	store_put(s, c);
-	free(h);
-	return st;
-}
-
-enum core_status auth_bearer(struct store *s, const char *token, struct auth_identity *out)
+/*
+ * The identity behind a session cookie or an API token: one statement (sql) that takes the token's SHA-256 as $1
+ * and returns the user's id, username, role and csrf_token (sessions) or name (the token's).
+ */
+static enum core_status identity_by_token(struct store *s, const char *token, const char *sql, bool via_cookie,
+                                          struct auth_identity *out)
 {
 	memset(out, 0, sizeof(*out));
 	if (!token || !*token)
 		return CORE_EUNAUTH;
 	char *h = crypto_sha256_hex(token, strlen(token));
-	if (!h)
-		return CORE_ENOMEM;
-	struct store_conn *c = NULL;
+	struct store_params p = {0};
+	store_param_str(&p, h);
 	PGresult *r = NULL;
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		goto out;
-	const char *p[] = {h};
-	st = store_exec(c,
-	                "UPDATE api_tokens t SET last_used_at = now() FROM users u "
-	                "WHERE t.token_hash = $1 AND u.id = t.user_id AND NOT u.disabled "
-	                "RETURNING u.id, u.username, u.role, t.name",
-	                1, p, &r);
-	if (st != CORE_OK)
-		goto out;
-	if (PQntuples(r) == 0) {
+	enum core_status st = store_run1(s, sql, &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_EUNAUTH;
-		goto out;
-	}
-	fill_identity(out, r, false, store_str(r, 0, "name"));
-out:
+	if (st == CORE_OK)
+		fill_identity(out, r, via_cookie, via_cookie ? NULL : store_str(r, 0, "name"));
 	PQclear(r);
-	store_put(s, c);
 	free(h);
 	return st;
+}
+
+#define STR_(x) #x
+#define STR(x)  STR_(x)
+
+enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out)
+{
+	/* Sliding expiry: a used session lives another AUTH_SESSION_HOURS (written at most once a minute). */
+	return identity_by_token(s, session_token,
+	                         "WITH s AS (UPDATE sessions SET last_seen = now(), "
+	                         "  expires_at = now() + " STR(
+	                             AUTH_SESSION_HOURS) " * interval '1 hour' "
+	                                                 "  WHERE token_hash = $1 AND expires_at > now() AND last_seen "
+	                                                 "< now() - interval '1 minute' "
+	                                                 "  RETURNING user_id, csrf_token) "
+	                                                 "SELECT u.id, u.username, u.role, x.csrf_token FROM "
+	                                                 " (SELECT user_id, csrf_token FROM s UNION ALL "
+	                                                 "  SELECT user_id, csrf_token FROM sessions WHERE token_hash "
+	                                                 "= $1 AND expires_at > now()) x "
+	                                                 " JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",
+	                         true, out);
+}
+
+enum core_status auth_bearer(struct store *s, const char *token, struct auth_identity *out)
+{
+	return identity_by_token(s, token,
+	                         "UPDATE api_tokens t SET last_used_at = now() FROM users u "
+	                         "WHERE t.token_hash = $1 AND u.id = t.user_id AND NOT u.disabled "
+	                         "RETURNING u.id, u.username, u.role, t.name",
+	                         false, out);
 }
 
 enum core_status auth_logout(struct store *s, const char *session_token)
@@ -403,54 +378,55 @@ enum core_status auth_logout(struct store *s, const char *session_token)
 	if (!session_token || !*session_token)
 		return CORE_OK;
 	char *h = crypto_sha256_hex(session_token, strlen(session_token));
-	if (!h)
-		return CORE_ENOMEM;
-	struct store_conn *c = NULL;
-	enum core_status st = store_get(s, &c);
-	if (st == CORE_OK) {
-		const char *p[] = {h};
-		st = store_exec(c, "DELETE FROM sessions WHERE token_hash = $1", 1, p, NULL);
-	}
-	store_put(s, c);
+	struct store_params p = {0};
+	store_param_str(&p, h);
+	enum core_status st = store_run1(s, "DELETE FROM sessions WHERE token_hash = $1", &p, NULL);
 	free(h);
+	return st;
+}
+
+enum core_status auth_token_audit(struct store_conn *c, const char *actor, bool created, const char *username,
+                                  const char *name, const char *hint)
+{
+	struct buf target = {0};
+	struct json_object *token = jx_object();
+	json_object_object_add(token, "name", jx_str(name));
+	json_object_object_add(token, "hint", jx_str(hint));
+	json_object_object_add(token, "user", jx_str(username));
+	buf_printf(&target, "%s (token %s)", username, name);
+	enum core_status st = audit_write(c, actor, created ? "token.create" : "token.delete", buf_str(&target),
+	                                  created ? NULL : token, created ? token : NULL, NULL);
+	json_object_put(token);
+	buf_free(&target);
 	return st;
 }
 
 enum core_status auth_token_create(struct store *s, const char *username, const char *name, char **token_out)
 {
 	*token_out = NULL;
-	if (!name || !*name || strlen(name) > 100)
+	if (!name || !*name || strlen(name) > AUTH_TOKEN_NAME_MAX)
 		return CORE_EINVAL;
 	char *token = crypto_random_token("mrg_");
-	char *h = token ? crypto_sha256_hex(token, strlen(token)) : NULL;
-	char *hint = token ? crypto_token_hint(token) : NULL;
+	char *h = crypto_sha256_hex(token, strlen(token));
+	char *hint = crypto_token_hint(token);
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	struct json_object *after = NULL;
-	enum core_status st = CORE_ENOMEM;
-	if (!token || !h || !hint)
-		goto out;
-	st = store_get(s, &c);
+	enum core_status st = store_get_begin(s, &c);
 	if (st != CORE_OK)
 		goto out;
-	if ((st = store_begin(c)) != CORE_OK)
-		goto out;
-	const char *p[] = {username, name, h, hint};
-	st = store_exec(c,
-	                "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
-	                "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
-	                4, p, &r);
+	struct store_params p = {0};
+	store_param_str(&p, username);
+	store_param_str(&p, name);
+	store_param_str(&p, h);
+	store_param_str(&p, hint);
+	st = store_run(c,
+	               "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
+	               "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
+	               &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
-	if (st == CORE_OK) {
-		char target[200];
-		snprintf(target, sizeof(target), "%s (token %s)", username, name);
-		after = json_object_new_object();
-		json_object_object_add(after, "name", json_object_new_string(name));
-		json_object_object_add(after, "hint", json_object_new_string(hint));
-		json_object_object_add(after, "user", json_object_new_string(username));
-		st = audit_write(c, "system (mrgate token create)", "token.create", target, NULL, after, NULL);
-	}
+	if (st == CORE_OK)
+		st = auth_token_audit(c, "system (mrgate token create)", true, username, name, hint);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st == CORE_OK) {
@@ -460,7 +436,6 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 		store_rollback(c);
 	}
 out:
-	json_object_put(after);
 	PQclear(r);
 	store_put(s, c);
 	crypto_free_secret(token);

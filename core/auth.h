@@ -26,11 +26,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AUTH_USER_LIMIT    5
-#define AUTH_IP_LIMIT      20
-#define AUTH_SESSION_HOURS 12
-#define AUTH_HASH_SLOTS    4
-#define AUTH_HASH_WAIT_MS  5000
+#define AUTH_USER_LIMIT     5
+#define AUTH_IP_LIMIT       20
+#define AUTH_SESSION_HOURS  12
+#define AUTH_TOKEN_NAME_MAX 100 /* bytes of an API token's name */
+#define AUTH_HASH_SLOTS     4
+#define AUTH_HASH_WAIT_MS   5000
 
 enum auth_role {
 	AUTH_ROLE_NONE = 0, /* not a user's role: "not authenticated" */
@@ -51,7 +52,8 @@ struct auth_identity {
 	bool is_admin;       /* role == AUTH_ROLE_ADMIN */
 	bool via_cookie;     /* true: a session cookie (CSRF applies); false: a bearer token */
 	char csrf_token[64]; /* the session's CSRF token (cookie sessions only) */
-	char actor[96];      /* who to name in the audit log: "alice" or "alice (token ci)" */
+	/* who to name in the audit log: "alice" or "alice (token ci)"; fits the longest username and token name */
+	char actor[64 + sizeof(" (token )") + AUTH_TOKEN_NAME_MAX];
 };
 
 /* Create a user with a role, audited as "user.create" by actor. CORE_EINVAL for a bad name (1-64 of A-Z a-z 0-9
@@ -87,6 +89,10 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 /* End a session (unknown values are fine). */
 enum core_status auth_logout(struct store *s, const char *session_token);
 
+/* The audit entry of an API token created or revoked by actor, in c's transaction: target "user (token name)",
+ * the token's name, hint and user as after (created) or before (revoked). Never the token itself. */
+enum core_status auth_token_audit(struct store_conn *c, const char *actor, bool created, const char *username,
+                                  const char *name, const char *hint);
 /* Create an API token for an existing user; *token_out is the only time the token is seen (caller frees). */
 enum core_status auth_token_create(struct store *s, const char *username, const char *name, char **token_out);
 

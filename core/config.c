@@ -4,6 +4,8 @@
  */
 #include "config.h"
 
+#include "xalloc.h"
+
 #include <errno.h>
 #include <json-c/json.h>
 #include <limits.h>
@@ -90,9 +92,7 @@ static enum core_status set_value(struct config *cfg, const struct setting *s, c
 {
 	char *base = (char *)cfg + s->offset;
 	if (s->kind == SET_STR) {
-		char *copy = strdup(value);
-		if (!copy)
-			return CORE_ENOMEM;
+		char *copy = xstrdup(value);
 		free(*(char **)base);
 		*(char **)base = copy;
 		return CORE_OK;
@@ -219,13 +219,13 @@ struct json_object *config_scanners_json(const struct config *cfg)
 	                                       "MRGATE_SCANNER_IAC",
 	                                       "MRGATE_SCANNER_LICENSE",
 	                                       "MRGATE_SCANNER_MALWARE"};
-	struct json_object *o = json_object_new_object(), *items = json_object_new_array();
+	struct json_object *o = jx_object(), *items = jx_array();
 	for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
-		struct json_object *e = json_object_new_object();
-		json_object_object_add(e, "scan", json_object_new_string(scans[i]));
-		json_object_object_add(e, "available", json_object_new_boolean(config_has_scanner(cfg, scans[i])));
-		json_object_object_add(e, "builtin", json_object_new_boolean(i == 0));
-		json_object_object_add(e, "setting", settings[i] ? json_object_new_string(settings[i]) : NULL);
+		struct json_object *e = jx_object();
+		json_object_object_add(e, "scan", jx_str(scans[i]));
+		json_object_object_add(e, "available", jx_bool(config_has_scanner(cfg, scans[i])));
+		json_object_object_add(e, "builtin", jx_bool(i == 0));
+		json_object_object_add(e, "setting", jx_str(settings[i]));
 		json_object_array_add(items, e);
 	}
 	json_object_object_add(o, "items", items);

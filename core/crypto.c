@@ -4,6 +4,8 @@
  */
 #include "crypto.h"
 
+#include "xalloc.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
@@ -22,9 +24,7 @@ enum core_status crypto_init(void)
 enum core_status crypto_password_hash(const char *password, char **hash_out)
 {
 	*hash_out = NULL;
-	char *h = malloc(crypto_pwhash_STRBYTES);
-	if (!h)
-		return CORE_ENOMEM;
+	char *h = xmalloc(crypto_pwhash_STRBYTES);
 	if (crypto_pwhash_str_alg(h, password, strlen(password), crypto_pwhash_OPSLIMIT_INTERACTIVE,
 	                          crypto_pwhash_MEMLIMIT_INTERACTIVE, crypto_pwhash_ALG_ARGON2ID13) != 0) {
 		free(h);
@@ -47,9 +47,7 @@ char *crypto_random_token(const char *prefix)
 	randombytes_buf(raw, sizeof(raw));
 	size_t plen = prefix ? strlen(prefix) : 0;
 	size_t b64 = sodium_base64_ENCODED_LEN(sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
-	char *out = malloc(plen + b64);
-	if (!out)
-		return NULL;
+	char *out = xmalloc(plen + b64);
 	if (plen)
 		memcpy(out, prefix, plen);
 	sodium_bin2base64(out + plen, b64, raw, sizeof(raw), sodium_base64_VARIANT_URLSAFE_NO_PADDING);
@@ -61,9 +59,8 @@ char *crypto_sha256_hex(const char *s, size_t len)
 {
 	unsigned char digest[crypto_hash_sha256_BYTES];
 	crypto_hash_sha256(digest, (const unsigned char *)s, len);
-	char *hex = malloc(crypto_hash_sha256_BYTES * 2 + 1);
-	if (hex)
-		sodium_bin2hex(hex, crypto_hash_sha256_BYTES * 2 + 1, digest, sizeof(digest));
+	char *hex = xmalloc(crypto_hash_sha256_BYTES * 2 + 1);
+	sodium_bin2hex(hex, crypto_hash_sha256_BYTES * 2 + 1, digest, sizeof(digest));
 	return hex;
 }
 
@@ -80,9 +77,7 @@ bool crypto_equal(const char *a, const char *b)
 char *crypto_token_hint(const char *secret)
 {
 	size_t n = secret ? strlen(secret) : 0;
-	char *out = malloc(3 + 4 + 1);
-	if (!out)
-		return NULL;
+	char *out = xmalloc(3 + 4 + 1);
 	/* "…" is three bytes in UTF-8 */
 	snprintf(out, 8, "\xe2\x80\xa6%s", n >= 8 ? secret + n - 4 : "");
 	return out;
@@ -90,9 +85,7 @@ char *crypto_token_hint(const char *secret)
 
 static enum core_status make_parent_dir(const char *path)
 {
-	char *copy = strdup(path);
-	if (!copy)
-		return CORE_ENOMEM;
+	char *copy = xstrdup(path);
 	char *dir = dirname(copy);
 	int rc = 0;
 	if (strcmp(dir, ".") != 0 && strcmp(dir, "/") != 0)

@@ -30,13 +30,14 @@ enum core_status crypto_password_hash(const char *password, char **hash_out);
 /* true when password matches hash. */
 bool crypto_password_verify(const char *hash, const char *password);
 
-/* A new random token: 32 bytes as base64url without padding (43 characters), with an optional prefix. */
+/* A new random token: 32 bytes as base64url without padding (43 characters), with an optional prefix. Never NULL
+ * (xalloc.h's policy); the caller frees it with crypto_free_secret(). */
 char *crypto_random_token(const char *prefix);
-/* Lower-case hex SHA-256 of s (64 characters). */
+/* Lower-case hex SHA-256 of s (64 characters), malloc'd; never NULL. */
 char *crypto_sha256_hex(const char *s, size_t len);
 /* Constant-time equality of two strings (their lengths are not secret). */
 bool crypto_equal(const char *a, const char *b);
-/* "…abcd": the last four characters of a secret, for display. Never more. */
+/* "…abcd": the last four characters of a secret, for display. Never more. malloc'd; never NULL. */
 char *crypto_token_hint(const char *secret);
 
 /*

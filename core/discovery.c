@@ -7,6 +7,8 @@
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "rows.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,35 +19,32 @@
 
 enum core_status discovery_reap_stale(struct store *db)
 {
-	return store_query(db,
-	                   "UPDATE sync_runs SET state = 'failed', finished_at = now(),"
-	                   " error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
-	                   " WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
-	                   0, NULL, NULL);
+	return store_run1(db,
+	                  "UPDATE sync_runs SET state = 'failed', finished_at = now(),"
+	                  " error = 'the instance running it stopped (no heartbeat for 2 minutes)'"
+	                  " WHERE state = 'running' AND heartbeat < now() - interval '2 minutes'",
+	                  NULL, NULL);
 }
 
 enum core_status discovery_begin(struct store *db, const char *trigger, const char *owner, int64_t *run_id_out)
 {
 	*run_id_out = 0;
 	discovery_reap_stale(db);
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	const char *p[] = {trigger, owner};
-	st = store_exec(c, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", 2, p, &r);
-	if (st == CORE_OK) {
-		*run_id_out = store_i64(r, 0, "id", 0);
-	} else if (st == CORE_ECONFLICT) {
+	struct store_params p = {0};
+	store_param_str(&p, trigger);
+	store_param_str(&p, owner);
+	enum core_status st =
+	    store_run1(db, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", &p, &r);
+	if (st == CORE_ECONFLICT) { /* one runs already: say which */
 		PQclear(r);
 		r = NULL;
-		if (store_exec(c, "SELECT id FROM sync_runs WHERE state = 'running'", 0, NULL, &r) == CORE_OK &&
-		    PQntuples(r) > 0)
-			*run_id_out = store_i64(r, 0, "id", 0);
+		/* r stays NULL when this fails too */
+		store_run1(db, "SELECT id FROM sync_runs WHERE state = 'running'", NULL, &r);
 	}
+	if (r && PQntuples(r) > 0)
+		*run_id_out = store_i64(r, 0, "id", 0);
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -53,8 +52,7 @@ struct walk {
 	struct store *db;
 	struct gitlab *gl;
 	int64_t run_id;
-	char run[24];
-	char root_path[512];            /* the root group's full_path: a verified project must still be under it */
+	char *root_path;                /* the root group's full_path: a verified project must still be under it */
 	struct discovery_counts counts; /* under mu */
 	void (*progress_cb)(const struct discovery_counts *c, void *user);
 	void *user;
@@ -103,33 +101,35 @@ static struct json_object *project_row(struct json_object *p)
 	jsonx_path_int64(p, "permissions.group_access.access_level", &gl);
 	level = pl > gl ? pl : gl;
 
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(id));
-	json_object_object_add(o, "path", json_object_new_string(path));
-	json_object_object_add(o, "name", json_object_new_string(name));
-	json_object_object_add(o, "pwn", json_object_new_string(pwn));
-	json_object_object_add(o, "ns_id", ns_id ? json_object_new_int64(ns_id) : NULL);
-	json_object_object_add(o, "ns", json_object_new_string(ns_path));
-	json_object_object_add(o, "web_url", web_url ? json_object_new_string(web_url) : NULL);
-	json_object_object_add(o, "branch", branch ? json_object_new_string(branch) : NULL);
-	json_object_object_add(o, "archived", json_object_new_boolean(archived));
-	json_object_object_add(o, "del", json_object_new_boolean(del != NULL));
-	json_object_object_add(o, "level", level ? json_object_new_int64(level) : NULL);
-	json_object_object_add(o, "activity", activity ? json_object_new_string(activity) : NULL);
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "id", jx_int(id));
+	json_object_object_add(o, "path", jx_str(path));
+	json_object_object_add(o, "name", jx_str(name));
+	json_object_object_add(o, "pwn", jx_str(pwn));
+	json_object_object_add(o, "ns_id", ns_id ? jx_int(ns_id) : NULL);
+	json_object_object_add(o, "ns", jx_str(ns_path));
+	json_object_object_add(o, "web_url", jx_str(web_url));
+	json_object_object_add(o, "branch", jx_str(branch));
+	json_object_object_add(o, "archived", jx_bool(archived));
+	json_object_object_add(o, "del", jx_bool(del != NULL));
+	json_object_object_add(o, "level", level ? jx_int(level) : NULL);
+	json_object_object_add(o, "activity", jx_str(activity));
 	return o;
 }
 
-/* Upsert a JSON array of project_row() objects, as listed by run (NULL: not by a sync run); one result row of
- * counts (new_repos, updated, newly_archived, n). */
-static enum core_status upsert_rows(struct store_conn *c, const char *rows_json, const char *run, PGresult **r)
+/* Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
+ * row of counts (new_repos, updated, newly_archived, n). */
+static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, PGresult **r)
 {
-	const char *p[] = {rows_json, run};
+	struct store_params p = {0};
+	store_param_str(&p, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN));
+	store_param_i64_or_null(&p, run_id);
 	/*
 	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
 	 * nothing but last_seen; "newly_archived" counts transitions.
 	 */
-	return store_exec(
+	return store_run(
 	    c,
 	    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
 	    "   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
@@ -159,35 +159,30 @@ static enum core_status upsert_rows(struct store_conn *c, const char *rows_json,
 	    "  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
 	    "  count(*) AS n"
 	    " FROM up LEFT JOIN old USING (id)",
-	    2, p, r);
+	    &p, r);
 }
 
 static enum core_status save_progress(struct store_conn *c, struct walk *w)
 {
-	char pages[16], seen[16], groups[16], newr[16], upd[16], arch[16], skip[16];
-	snprintf(pages, sizeof(pages), "%d", w->counts.pages);
-	snprintf(seen, sizeof(seen), "%d", w->counts.repos_seen);
-	snprintf(groups, sizeof(groups), "%d", w->counts.groups_seen);
-	snprintf(newr, sizeof(newr), "%d", w->counts.new_repos);
-	snprintf(upd, sizeof(upd), "%d", w->counts.updated);
-	snprintf(arch, sizeof(arch), "%d", w->counts.archived);
-	snprintf(skip, sizeof(skip), "%d", w->counts.skipped);
-	const char *p[] = {w->run, pages, seen, groups, newr, upd, arch, skip};
-	return store_exec(c,
-	                  "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
-	                  " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
-	                  8, p, NULL);
+	const int counts[] = {w->counts.pages,   w->counts.repos_seen, w->counts.groups_seen, w->counts.new_repos,
+	                      w->counts.updated, w->counts.archived,   w->counts.skipped};
+	struct store_params p = {0};
+	store_param_i64(&p, w->run_id);
+	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
+		store_param_i64(&p, counts[i]);
+	return store_run(c,
+	                 "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
+	                 " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
+	                 &p, NULL);
 }
 
 static enum core_status on_project_page(struct json_object *page, void *user)
 {
 	struct walk *w = user;
-	struct json_object *rows = json_object_new_array();
+	struct json_object *rows = jx_array();
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	int skipped = 0;
-	if (!rows)
-		return CORE_ENOMEM;
 	size_t n = json_object_array_length(page);
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *row = project_row(json_object_array_get_idx(page, i));
@@ -201,7 +196,7 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run, &r);
+	st = upsert_rows(c, rows, w->run_id, &r);
 	if (st != CORE_OK)
 		goto out;
 	pthread_mutex_lock(&w->mu);
@@ -231,30 +226,30 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 	if (!jsonx_str(g, "name", &name))
 		name = full_path;
 	jsonx_int64(g, "parent_id", &parent);
-	char ids[24], parents[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	snprintf(parents, sizeof(parents), "%lld", (long long)parent);
-	const char *p[] = {ids, full_path, name, parent ? parents : NULL, w->run};
 	/* a path can move to another id (a group deleted and re-created): the newest listing wins */
-	enum core_status st = store_exec(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", 2,
-	                                 (const char *const[]){full_path, ids}, NULL);
+	struct store_params pd = {0}, p = {0};
+	store_param_str(&pd, full_path);
+	store_param_i64(&pd, id);
+	enum core_status st =
+	    store_run(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", &pd, NULL);
 	if (st != CORE_OK)
 		return st;
-	st = store_exec(c,
-	                "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
-	                " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
-	                " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
-	                5, p, NULL);
+	store_param_i64(&p, id);
+	store_param_str(&p, full_path);
+	store_param_str(&p, name);
+	store_param_i64_or_null(&p, parent);
+	store_param_i64(&p, w->run_id);
+	st = store_run(c,
+	               "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
+	               " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
+	               " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
+	               &p, NULL);
 	if (st != CORE_OK)
 		return st;
 	w->counts.groups_seen++;
 	if (w->ngroups == w->cap_groups) {
-		size_t cap = w->cap_groups ? w->cap_groups * 2 : 64;
-		int64_t *g2 = realloc(w->groups, cap * sizeof(*g2));
-		if (!g2)
-			return CORE_ENOMEM;
-		w->groups = g2;
-		w->cap_groups = cap;
+		w->cap_groups = w->cap_groups ? w->cap_groups * 2 : 64;
+		w->groups = xrealloc(w->groups, w->cap_groups * sizeof(*w->groups));
 	}
 	w->groups[w->ngroups++] = id;
 	return CORE_OK;
@@ -278,36 +273,36 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
+	enum core_status st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_begin(c);
-	if (st == CORE_OK && ok) {
+	struct store_params p = {0};
+	store_param_i64(&p, w->run_id);
+	if (ok) {
 		/* only a complete listing can tell what disappeared */
-		const char *p[] = {w->run};
-		st = store_exec(
-		    c,
-		    "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
-		    " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
-		    1, p, &r);
+		st =
+		    store_run(c,
+		              "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
+		              " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
+		              &p, &r);
 		if (st == CORE_OK)
 			w->counts.removed = (int)store_i64(r, 0, "n", 0);
 		if (st == CORE_OK)
-			st = store_exec(c,
-			                "UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
-			                " AND seen_sync IS DISTINCT FROM $1::bigint",
-			                1, p, NULL);
+			st = store_run(c,
+			               "UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
+			               " AND seen_sync IS DISTINCT FROM $1::bigint",
+			               &p, NULL);
 	}
 	if (st == CORE_OK)
 		st = save_progress(c, w);
 	if (st == CORE_OK) {
-		char removed[16];
-		snprintf(removed, sizeof(removed), "%d", w->counts.removed);
-		const char *p[] = {w->run, ok ? "done" : "failed", error, removed};
-		st = store_exec(c,
-		                "UPDATE sync_runs SET state = $2, error = $3, removed = $4, finished_at = now()"
-		                " WHERE id = $1",
-		                4, p, NULL);
+		store_param_str(&p, ok ? "done" : "failed");
+		store_param_str(&p, error);
+		store_param_i64(&p, w->counts.removed);
+		st = store_run(c,
+		               "UPDATE sync_runs SET state = $2, error = $3, removed = $4, finished_at = now()"
+		               " WHERE id = $1",
+		               &p, NULL);
 	}
 	if (st == CORE_OK)
 		st = store_commit(c);
@@ -405,11 +400,12 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 	struct json_object *rows = NULL;
 	struct store_conn *c = NULL;
 	PGresult *up = NULL;
-	const char *p[] = {w->run};
-	enum core_status st = store_query(w->db,
-	                                  "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
-	                                  " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
-	                                  1, p, &r);
+	struct store_params p = {0};
+	store_param_i64(&p, w->run_id);
+	enum core_status st = store_run1(w->db,
+	                                 "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
+	                                 " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
+	                                 &p, &r);
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);
@@ -430,17 +426,13 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		gitlab_response_free(err);
 		/* the whole tree again: what it saw is what the run saw (its pages add to the pages read) */
 		w->counts.repos_seen -= seen_before;
-		log_info("discovery %s: %d repos not listed by their group, the whole tree was listed again", w->run,
-		         n);
+		log_info("discovery %lld: %d repos not listed by their group, the whole tree was listed again",
+		         (long long)w->run_id, n);
 		goto out;
 	}
-	calls = calloc((size_t)n, sizeof(*calls));
-	paths = calloc((size_t)n, sizeof(*paths));
-	rows = json_object_new_array();
-	if (!calls || !paths || !rows) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
+	calls = xcalloc((size_t)n, sizeof(*calls));
+	paths = xcalloc((size_t)n, sizeof(*paths));
+	rows = jx_array();
 	for (int i = 0; i < n; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "/projects/%lld", (long long)store_i64(r, i, "id", 0));
 		calls[i].method = "GET";
@@ -470,15 +462,16 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		goto out;
 	st = store_get(w->db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), w->run, &up);
+		st = upsert_rows(c, rows, w->run_id, &up);
 	if (st == CORE_OK) {
 		w->counts.repos_seen += (int)store_i64(up, 0, "n", 0);
 		w->counts.new_repos += (int)store_i64(up, 0, "new_repos", 0);
 		w->counts.updated += (int)store_i64(up, 0, "updated", 0);
 		w->counts.archived += (int)store_i64(up, 0, "newly_archived", 0);
 	}
-	log_info("discovery %s: %d repos not listed by their group were checked one by one, %d are still in the group",
-	         w->run, n, (int)json_object_array_length(rows));
+	log_info("discovery %lld: %d repos not listed by their group were checked one by one, %d are still in the "
+	         "group",
+	         (long long)w->run_id, n, (int)json_object_array_length(rows));
 out:
 	for (int i = 0; calls && i < n; i++)
 		gitlab_response_free(calls[i].resp);
@@ -503,7 +496,6 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	w.db = db;
 	w.gl = gl;
 	w.run_id = run_id;
-	snprintf(w.run, sizeof(w.run), "%lld", (long long)run_id);
 	w.progress_cb = progress_cb;
 	w.user = user;
 	struct timespec t0, t1;
@@ -519,8 +511,8 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 		snprintf(w.msg, sizeof(w.msg), "could not read group %lld: GitLab's answer has no full_path",
 		         (long long)group_id);
 	} else if (st == CORE_OK) {
-		snprintf(w.root_path, sizeof(w.root_path), "%s", root_path);
-		struct json_object *one = json_object_new_array();
+		w.root_path = xstrdup(root_path);
+		struct json_object *one = jx_array();
 		json_object_array_add(one, json_object_get(g->json));
 		st = on_group_page(one, &w);
 		json_object_put(one);
@@ -564,63 +556,39 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	if (counts_out)
 		*counts_out = w.counts;
 	free(w.groups);
+	free(w.root_path);
 	pthread_mutex_destroy(&w.mu);
 	return st;
 }
 
 enum core_status discovery_fail(struct store *db, int64_t run_id, const char *error)
 {
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)run_id);
-	const char *p[] = {id, error};
-	return store_query(db, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
-	                   2, p, NULL);
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	store_param_str(&p, error);
+	return store_run1(db, "UPDATE sync_runs SET state = 'failed', error = $2, finished_at = now() WHERE id = $1",
+	                  &p, NULL);
 }
 
 enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out)
 {
 	*out = NULL;
 	PGresult *r = NULL;
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)run_id);
-	const char *p[] = {id};
-	enum core_status st = store_query(
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	enum core_status st = store_run1(
 	    db,
-	    "SELECT id, trigger, state, " STORE_TS(
-	        "started_at") " AS started_at,"
-	                      " " STORE_TS("finished_at") " AS finished_at,"
-	                                                  " extract(epoch FROM coalesce(finished_at, now()) - "
-	                                                  "started_at)::float8 AS seconds,"
-	                                                  " pages, repos_seen, groups_seen, new_repos, updated, "
-	                                                  "removed, archived, skipped, error, summary::text AS summary"
-	                                                  " FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) "
-	                                                  "ORDER BY id DESC LIMIT 1",
-	    1, p, &r);
+	    "SELECT id, trigger, state, " STORE_TS("started_at") " AS started_at, " STORE_TS(
+	        "finished_at") " AS finished_at,"
+	                       " extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
+	                       " pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, "
+	                       "error, summary"
+	                       " FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
+	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
-	if (st != CORE_OK)
-		goto out;
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "id", json_object_new_int64(store_i64(r, 0, "id", 0)));
-	json_object_object_add(o, "trigger", json_object_new_string(store_str(r, 0, "trigger")));
-	json_object_object_add(o, "state", json_object_new_string(store_str(r, 0, "state")));
-	json_object_object_add(o, "started_at", json_object_new_string(store_str(r, 0, "started_at")));
-	const char *fin = store_str(r, 0, "finished_at");
-	json_object_object_add(o, "finished_at", fin ? json_object_new_string(fin) : NULL);
-	json_object_object_add(o, "seconds", json_object_new_double(strtod(store_str(r, 0, "seconds"), NULL)));
-	static const char *const ints[] = {"pages",   "repos_seen", "groups_seen", "new_repos",
-	                                   "updated", "removed",    "archived",    "skipped"};
-	for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++)
-		json_object_object_add(o, ints[i], json_object_new_int64(store_i64(r, 0, ints[i], 0)));
-	const char *e = store_str(r, 0, "error");
-	json_object_object_add(o, "error", e ? json_object_new_string(e) : NULL);
-	const char *sum = store_str(r, 0, "summary");
-	struct json_object *sj = NULL;
-	if (sum && jsonx_parse(sum, strlen(sum), &sj) != CORE_OK)
-		sj = NULL;
-	json_object_object_add(o, "summary", sj);
-	*out = o;
-out:
+	if (st == CORE_OK)
+		*out = rows_row(r, 0);
 	PQclear(r);
 	return st;
 }
@@ -634,11 +602,11 @@ enum core_status discovery_upsert_project(struct store *db, struct json_object *
 		*inserted_out = false;
 	if (!row)
 		return CORE_EINVAL;
-	rows = json_object_new_array();
+	rows = jx_array();
 	json_object_array_add(rows, row);
 	enum core_status st = store_get(db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN), NULL, &r);
+		st = upsert_rows(c, rows, 0, &r);
 	if (st == CORE_OK && inserted_out)
 		*inserted_out = store_i64(r, 0, "new_repos", 0) > 0;
 	PQclear(r);

@@ -11,10 +11,12 @@
  */
 #include "gitlab.h"
 
+#include "buf.h"
 #include "endpointlimit.h"
 #include "jsonx.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -168,51 +170,47 @@ out:
 	return ok;
 }
 
-struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len)
+/* Check the options of gitlab_new(); false with err set when they cannot work. */
+static bool opts_valid(const struct gitlab_opts *o, char *err, size_t err_len)
 {
-	struct gitlab *gl = NULL;
-	bool ok = false;
-	int share_mu_n = 0;
-	bool pool_mu = false, metrics_mu = false;
-
-	set_err(err, err_len, "");
 	if (!o || !o->base_url || !*o->base_url) {
 		set_err(err, err_len, "the GitLab URL is missing");
-		return NULL;
+		return false;
 	}
 	if (!o->token || !*o->token) {
 		set_err(err, err_len, "the GitLab token is missing");
-		return NULL;
+		return false;
 	}
 	if (strncasecmp(o->base_url, "https://", 8) != 0 && strncasecmp(o->base_url, "http://", 7) != 0) {
 		set_err(err, err_len, "the GitLab URL must start with https:// or http://");
-		return NULL;
+		return false;
 	}
 	for (const char *p = o->base_url; *p; p++) {
 		if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f || *p == '?' || *p == '#') {
 			set_err(err, err_len, "the GitLab URL must be a plain base URL (no spaces, query or fragment)");
-			return NULL;
+			return false;
 		}
 	}
 	if (!valid_token(o->token)) {
 		set_err(err, err_len, "the GitLab token contains spaces or control characters");
-		return NULL;
+		return false;
 	}
 	if (o->ca_bundle_file && *o->ca_bundle_file && access(o->ca_bundle_file, R_OK) != 0) {
-		char m[300];
-		snprintf(m, sizeof(m), "cannot read the CA bundle file %s: %s", o->ca_bundle_file, strerror(errno));
-		set_err(err, err_len, m);
-		return NULL;
+		if (err && err_len)
+			snprintf(err, err_len, "cannot read the CA bundle file %s: %s", o->ca_bundle_file,
+			         strerror(errno));
+		return false;
 	}
 	if (sodium_init() < 0) {
 		set_err(err, err_len, "libsodium could not be initialised");
-		return NULL;
+		return false;
 	}
+	return true;
+}
 
-	gl = calloc(1, sizeof(*gl));
-	if (!gl)
-		goto out;
-
+/* Copy the options' strings and limits into gl (the token into locked memory); false when that memory fails. */
+static bool copy_opts(struct gitlab *gl, const struct gitlab_opts *o)
+{
 	/* Base and API root: strip trailing slashes and an "/api/v4" the user may have typed. */
 	size_t blen = strlen(o->base_url);
 	while (blen > 0 && o->base_url[blen - 1] == '/')
@@ -221,28 +219,14 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 		blen -= 7;
 	while (blen > 0 && o->base_url[blen - 1] == '/')
 		blen--;
-	gl->base = strndup(o->base_url, blen);
-	size_t rlen = blen + 8;
-	gl->api_root = malloc(rlen);
-	if (!gl->base || !gl->api_root)
-		goto out;
-	snprintf(gl->api_root, rlen, "%s/api/v4", gl->base);
-
-	size_t tlen = strlen(o->token);
-	gl->token = sodium_malloc(tlen + 1);
-	if (!gl->token)
-		goto out;
-	memcpy(gl->token, o->token, tlen + 1);
-	if (o->ca_bundle_file && *o->ca_bundle_file) {
-		gl->ca_bundle = strdup(o->ca_bundle_file);
-		if (!gl->ca_bundle)
-			goto out;
-	}
-	if (o->ca_bundle_pem && *o->ca_bundle_pem) {
-		gl->ca_pem = strdup(o->ca_bundle_pem);
-		if (!gl->ca_pem)
-			goto out;
-	}
+	gl->base = xstrndup(o->base_url, blen);
+	struct buf root = {0};
+	buf_printf(&root, "%s/api/v4", gl->base);
+	gl->api_root = buf_steal(&root);
+	if (o->ca_bundle_file && *o->ca_bundle_file)
+		gl->ca_bundle = xstrdup(o->ca_bundle_file);
+	if (o->ca_bundle_pem && *o->ca_bundle_pem)
+		gl->ca_pem = xstrdup(o->ca_bundle_pem);
 	gl->connect_timeout_ms = o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000;
 	gl->total_timeout_ms = o->total_timeout_ms > 0 ? o->total_timeout_ms : 60000;
 	gl->max_response = o->max_response_bytes > 0 ? o->max_response_bytes : (size_t)32 << 20;
@@ -252,60 +236,82 @@ struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len
 	if (gl->backoff_max_ms < gl->backoff_base_ms)
 		gl->backoff_max_ms = gl->backoff_base_ms;
 	gl->max_pause_ms = o->max_pause_ms > 0 ? o->max_pause_ms : 300000;
+	size_t tlen = strlen(o->token);
+	gl->token = sodium_malloc(tlen + 1); /* guarded pages: may fail where malloc would not */
+	if (!gl->token)
+		return false;
+	memcpy(gl->token, o->token, tlen + 1);
+	return true;
+}
 
-	if (!build_headers(gl, o->token))
-		goto out;
-	gl->rl = ratelimit_new(o->requests_per_minute > 0 ? o->requests_per_minute : 0);
-	gl->el = endpointlimit_new();
-	if (!gl->rl || !gl->el)
-		goto out;
+/* What gitlab_new() has initialised so far, for undoing it. */
+struct new_state {
+	int share_mu_n;
+	bool pool_mu, metrics_mu;
+};
 
-	for (; share_mu_n < CURL_LOCK_DATA_LAST; share_mu_n++)
-		if (pthread_mutex_init(&gl->share_mu[share_mu_n], NULL) != 0)
-			goto out;
+/* The locks and the libcurl share handle (DNS cache and TLS sessions shared by all handles of gl). */
+static bool sync_init(struct gitlab *gl, struct new_state *ns)
+{
+	for (; ns->share_mu_n < CURL_LOCK_DATA_LAST; ns->share_mu_n++)
+		if (pthread_mutex_init(&gl->share_mu[ns->share_mu_n], NULL) != 0)
+			return false;
 	if (pthread_mutex_init(&gl->pool_mu, NULL) != 0)
-		goto out;
-	pool_mu = true;
+		return false;
+	ns->pool_mu = true;
 	if (pthread_mutex_init(&gl->metrics_mu, NULL) != 0)
-		goto out;
-	metrics_mu = true;
-
+		return false;
+	ns->metrics_mu = true;
 	gl->share = curl_share_init();
-	if (!gl->share)
-		goto out;
-	if (curl_share_setopt(gl->share, CURLSHOPT_LOCKFUNC, share_lock) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_UNLOCKFUNC, share_unlock) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_USERDATA, gl) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) != CURLSHE_OK ||
-	    curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) != CURLSHE_OK)
-		goto out;
-	ok = true;
-out:
-	if (!ok && gl) {
-		if (!err || !*err)
-			set_err(err, err_len, "out of memory while creating the GitLab client");
-		if (gl->share)
-			curl_share_cleanup(gl->share);
-		for (int i = 0; i < share_mu_n; i++)
-			pthread_mutex_destroy(&gl->share_mu[i]);
-		if (pool_mu)
-			pthread_mutex_destroy(&gl->pool_mu);
-		if (metrics_mu)
-			pthread_mutex_destroy(&gl->metrics_mu);
-		ratelimit_free(gl->rl);
-		endpointlimit_free(gl->el);
-		slist_free_zeroed(gl->hdrs);
-		slist_free_zeroed(gl->hdrs_json);
-		if (gl->token)
-			sodium_free(gl->token);
-		free(gl->ca_bundle);
-		free(gl->ca_pem);
-		free(gl->api_root);
-		free(gl->base);
-		free(gl);
-		gl = NULL;
-	} else if (!gl) {
+	return gl->share && curl_share_setopt(gl->share, CURLSHOPT_LOCKFUNC, share_lock) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_UNLOCKFUNC, share_unlock) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_USERDATA, gl) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS) == CURLSHE_OK &&
+	       curl_share_setopt(gl->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION) == CURLSHE_OK;
+}
+
+/* Free a client, as far as ns says it was initialised (gitlab_free: all of it; gitlab_new: what it got to). */
+static void free_client(struct gitlab *gl, const struct new_state *ns)
+{
+	if (gl->share)
+		curl_share_cleanup(gl->share);
+	for (int i = 0; i < ns->share_mu_n; i++)
+		pthread_mutex_destroy(&gl->share_mu[i]);
+	if (ns->pool_mu)
+		pthread_mutex_destroy(&gl->pool_mu);
+	if (ns->metrics_mu)
+		pthread_mutex_destroy(&gl->metrics_mu);
+	ratelimit_free(gl->rl);
+	endpointlimit_free(gl->el);
+	slist_free_zeroed(gl->hdrs);
+	slist_free_zeroed(gl->hdrs_json);
+	if (gl->token)
+		sodium_free(gl->token);
+	free(gl->ca_bundle);
+	free(gl->ca_pem);
+	free(gl->api_root);
+	free(gl->base);
+	free(gl->rows);
+	free(gl);
+}
+
+struct gitlab *gitlab_new(const struct gitlab_opts *o, char *err, size_t err_len)
+{
+	set_err(err, err_len, "");
+	if (!opts_valid(o, err, err_len))
+		return NULL;
+	struct gitlab *gl = xcalloc(1, sizeof(*gl));
+	struct new_state ns = {0};
+	bool ok = copy_opts(gl, o) && build_headers(gl, o->token);
+	if (ok) {
+		gl->rl = ratelimit_new(o->requests_per_minute > 0 ? o->requests_per_minute : 0);
+		gl->el = endpointlimit_new();
+		ok = gl->rl && gl->el && sync_init(gl, &ns);
+	}
+	if (!ok) {
 		set_err(err, err_len, "out of memory while creating the GitLab client");
+		free_client(gl, &ns);
+		return NULL;
 	}
 	return gl;
 }
@@ -316,22 +322,7 @@ void gitlab_free(struct gitlab *gl)
 		return;
 	for (int i = 0; i < gl->n_pool; i++)
 		curl_easy_cleanup(gl->pool[i]);
-	curl_share_cleanup(gl->share);
-	for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
-		pthread_mutex_destroy(&gl->share_mu[i]);
-	pthread_mutex_destroy(&gl->pool_mu);
-	pthread_mutex_destroy(&gl->metrics_mu);
-	ratelimit_free(gl->rl);
-	endpointlimit_free(gl->el);
-	slist_free_zeroed(gl->hdrs);
-	slist_free_zeroed(gl->hdrs_json);
-	sodium_free(gl->token);
-	free(gl->ca_bundle);
-	free(gl->ca_pem);
-	free(gl->api_root);
-	free(gl->base);
-	free(gl->rows);
-	free(gl);
+	free_client(gl, &(struct new_state){CURL_LOCK_DATA_LAST, true, true});
 }
 
 const char *gitlab_api_root(const struct gitlab *gl)
@@ -601,15 +592,24 @@ static int64_t ms_until(time_t t, time_t now)
 	return d * 1000;
 }
 
+/* A header value without its leading and trailing blanks: the start, and its length in *n. */
+static const char *trimmed(const char *value, size_t *n)
+{
+	value = skip_ws(value);
+	*n = strlen(value);
+	while (*n > 0 &&
+	       (value[*n - 1] == ' ' || value[*n - 1] == '\t' || value[*n - 1] == '\r' || value[*n - 1] == '\n'))
+		(*n)--;
+	return value;
+}
+
 bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_out)
 {
 	char v[128];
+	size_t n = 0;
 	if (!value)
 		return false;
-	value = skip_ws(value);
-	size_t n = strlen(value);
-	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
-		n--;
+	value = trimmed(value, &n);
 	if (n == 0 || n >= sizeof(v))
 		return false;
 	memcpy(v, value, n);
@@ -640,12 +640,10 @@ bool gitlab_parse_retry_after(const char *value, time_t now, int64_t *delay_ms_o
 
 bool gitlab_parse_ratelimit_reset(const char *value, time_t now, int64_t *delay_ms_out)
 {
+	size_t n = 0;
 	if (!value)
 		return false;
-	value = skip_ws(value);
-	size_t n = strlen(value);
-	while (n > 0 && (value[n - 1] == ' ' || value[n - 1] == '\t' || value[n - 1] == '\r' || value[n - 1] == '\n'))
-		n--;
+	value = trimmed(value, &n);
 	if (n == 0 || !all_digits(value, n))
 		return false;
 	/* Saturate instead of overflowing: any time past year 300,000 is "more than a day away" anyway. */
@@ -971,12 +969,8 @@ static void metrics_count(struct gitlab *gl, const char *method, const char *end
 		}
 		if (gl->n_rows < METRIC_ROWS_MAX || pass == 1) {
 			if (gl->n_rows == gl->cap_rows) {
-				size_t nc = gl->cap_rows ? gl->cap_rows * 2 : 32;
-				struct gitlab_metric_row *nr = realloc(gl->rows, nc * sizeof(*nr));
-				if (!nr)
-					goto out;
-				gl->rows = nr;
-				gl->cap_rows = nc;
+				gl->cap_rows = gl->cap_rows ? gl->cap_rows * 2 : 32;
+				gl->rows = xrealloc(gl->rows, gl->cap_rows * sizeof(*gl->rows));
 			}
 			struct gitlab_metric_row *r = &gl->rows[gl->n_rows++];
 			memset(r, 0, sizeof(*r));
@@ -994,16 +988,10 @@ out:
 
 enum core_status gitlab_metrics_snapshot(struct gitlab *gl, struct gitlab_metrics **out)
 {
-	enum core_status st = CORE_ENOMEM;
-	struct gitlab_metrics *m = calloc(1, sizeof(*m));
-	*out = NULL;
-	if (!m)
-		return CORE_ENOMEM;
+	struct gitlab_metrics *m = xcalloc(1, sizeof(*m));
 	pthread_mutex_lock(&gl->metrics_mu);
 	if (gl->n_rows > 0) {
-		m->rows = malloc(gl->n_rows * sizeof(*m->rows));
-		if (!m->rows)
-			goto out;
+		m->rows = xmalloc(gl->n_rows * sizeof(*m->rows));
 		memcpy(m->rows, gl->rows, gl->n_rows * sizeof(*m->rows));
 	}
 	m->n_rows = gl->n_rows;
@@ -1011,14 +999,9 @@ enum core_status gitlab_metrics_snapshot(struct gitlab *gl, struct gitlab_metric
 	m->retries = gl->retries;
 	m->throttled = gl->throttled;
 	m->maybe_applied = gl->maybe_applied;
-	st = CORE_OK;
-out:
 	pthread_mutex_unlock(&gl->metrics_mu);
-	if (st == CORE_OK)
-		*out = m;
-	else
-		gitlab_metrics_free(m);
-	return st;
+	*out = m;
+	return CORE_OK;
 }
 
 void gitlab_metrics_free(struct gitlab_metrics *m)
@@ -1049,11 +1032,11 @@ struct xfer {
 	char errbuf[CURL_ERROR_SIZE];
 
 	/* The current attempt's answer. */
-	char *buf;
-	size_t len, cap;
+	struct buf ans; /* the answer's body, at most gl->max_response bytes */
 	bool too_large;
 	char h_retry_after[128], h_rl_remaining[32], h_rl_reset[32], h_next_page[32];
-	char *h_link;
+	struct buf h_link;  /* the Link header(s), joined with ", "; at most LINK_MAX bytes */
+	bool link_too_long; /* a longer Link header came: refused, never cut (a cut one would end a list early) */
 
 	/* The result. */
 	bool done;
@@ -1102,13 +1085,11 @@ static void scrub(const struct gitlab *gl, char *s)
 
 static void reset_attempt(struct xfer *x)
 {
-	free(x->buf);
-	x->buf = NULL;
-	x->len = x->cap = 0;
+	buf_free(&x->ans);
 	x->too_large = false;
 	x->h_retry_after[0] = x->h_rl_remaining[0] = x->h_rl_reset[0] = x->h_next_page[0] = '\0';
-	free(x->h_link);
-	x->h_link = NULL;
+	buf_free(&x->h_link);
+	x->link_too_long = false;
 	x->errbuf[0] = '\0';
 }
 
@@ -1128,14 +1109,8 @@ static void xfer_fail(struct xfer *x, enum core_status st, enum gitlab_error kin
 
 static struct gitlab_response *response_new(void)
 {
-	struct gitlab_response *r = calloc(1, sizeof(*r));
-	if (!r)
-		return NULL;
-	r->body = strdup("");
-	if (!r->body) {
-		free(r);
-		return NULL;
-	}
+	struct gitlab_response *r = xcalloc(1, sizeof(*r));
+	r->body = xstrdup("");
 	return r;
 }
 
@@ -1179,22 +1154,17 @@ static enum core_status xfer_init(struct xfer *x, struct gitlab *gl, const char 
 	}
 	gitlab_path_template(path, x->tmpl, sizeof(x->tmpl));
 	endpointlimit_key(x->method, x->tmpl, path, x->ekey, sizeof(x->ekey));
-	x->path = strdup(path);
-	size_t ulen = strlen(gl->api_root) + strlen(path) + 1;
-	x->url = malloc(ulen);
-	if (!x->path || !x->url) {
-		xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, 0, "out of memory");
-		return x->st;
-	}
-	snprintf(x->url, ulen, "%s%s", gl->api_root, path);
+	x->path = xstrdup(path);
+	struct buf url = {0};
+	buf_puts(&url, gl->api_root);
+	buf_puts(&url, path);
+	x->url = buf_steal(&url);
 	if (body) {
 		size_t n = 0;
 		const char *s = json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN, &n);
-		x->body = s ? strndup(s, n) : NULL;
-		if (!x->body) {
-			xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, 0, "out of memory");
-			return x->st;
-		}
+		if (!s)
+			xalloc_oom("json text", 0); /* json-c fails only when out of memory */
+		x->body = xstrndup(s, n);
 		x->body_len = n;
 	}
 	x->idempotent = strcmp(method, "POST") != 0 && strcmp(method, "PATCH") != 0;
@@ -1209,37 +1179,29 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *user)
 	struct xfer *x = user;
 	size_t n = size * nmemb;
 	size_t max = x->gl->max_response;
-	if (n > max || x->len > max - n) {
+	if (n > max || x->ans.len > max - n) {
 		x->too_large = true;
 		return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
 	}
-	if (x->len + n + 1 > x->cap) {
-		size_t nc = x->cap ? x->cap : 16384;
-		while (nc < x->len + n + 1)
-			nc *= 2;
-		if (nc > max + 1)
-			nc = max + 1;
-		char *nb = realloc(x->buf, nc);
-		if (!nb)
-			return 0;
-		x->buf = nb;
-		x->cap = nc;
-	}
-	memcpy(x->buf + x->len, data, n);
-	x->len += n;
-	x->buf[x->len] = '\0';
+	buf_append(&x->ans, data, n);
 	return n;
 }
 
-/* Copy the header value (trimmed) into dst. */
+/* Trim a header value's surrounding blanks and line end. */
+static void header_trim(const char **v, size_t *n)
+{
+	while (*n > 0 && (**v == ' ' || **v == '\t')) {
+		(*v)++;
+		(*n)--;
+	}
+	while (*n > 0 && ((*v)[*n - 1] == '\r' || (*v)[*n - 1] == '\n' || (*v)[*n - 1] == ' ' || (*v)[*n - 1] == '\t'))
+		(*n)--;
+}
+
+/* Copy the header value (trimmed) into dst; these headers are short numbers or dates, a longer value is cut. */
 static void header_value(const char *v, size_t n, char *dst, size_t cap)
 {
-	while (n > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		n--;
-	}
-	while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
-		n--;
+	header_trim(&v, &n);
 	if (n >= cap)
 		n = cap - 1;
 	memcpy(dst, v, n);
@@ -1253,8 +1215,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 	if (n >= 5 && strncmp(data, "HTTP/", 5) == 0) {
 		/* A new response (after a 100 Continue): forget the headers of the previous one. */
 		x->h_retry_after[0] = x->h_rl_remaining[0] = x->h_rl_reset[0] = x->h_next_page[0] = '\0';
-		free(x->h_link);
-		x->h_link = NULL;
+		buf_reset(&x->h_link);
+		x->link_too_long = false;
 		return n;
 	}
 	const char *colon = memchr(data, ':', n);
@@ -1281,18 +1243,13 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *user)
 			return 0;
 		}
 	} else if (IS("link")) {
-		char tmp[LINK_MAX];
-		header_value(v, vl, tmp, sizeof(tmp));
-		size_t old = x->h_link ? strlen(x->h_link) : 0;
-		size_t add = strlen(tmp);
-		if (old + add + 3 <= LINK_MAX) {
-			char *nl2 = realloc(x->h_link, old + add + 3);
-			if (!nl2)
-				return 0;
-			if (old)
-				memcpy(nl2 + old, ", ", 2), old += 2;
-			memcpy(nl2 + old, tmp, add + 1);
-			x->h_link = nl2;
+		header_trim(&v, &vl);
+		if (x->h_link.len + vl + 3 > LINK_MAX) {
+			x->link_too_long = true;
+		} else {
+			if (x->h_link.len)
+				buf_puts(&x->h_link, ", ");
+			buf_append(&x->h_link, v, vl);
 		}
 	}
 #undef IS
@@ -1428,7 +1385,7 @@ static bool is_reset(CURLcode rc)
 	       rc == CURLE_PARTIAL_FILE || rc == CURLE_HTTP2 || rc == CURLE_HTTP2_STREAM;
 }
 
-/* Build the successful response (x->buf becomes its body). */
+/* Build the successful response (the answer x->ans becomes its body). */
 static void xfer_succeed(struct xfer *x, long http)
 {
 	struct gitlab_response *r = response_new();
@@ -1439,12 +1396,10 @@ static void xfer_succeed(struct xfer *x, long http)
 	x->resp = r;
 	r->http_status = http;
 	r->attempts = x->attempt;
-	if (x->buf) {
+	if (x->ans.p) {
 		free(r->body);
-		r->body = x->buf;
-		r->body_len = x->len;
-		x->buf = NULL;
-		x->len = x->cap = 0;
+		r->body_len = x->ans.len;
+		r->body = buf_steal(&x->ans);
 	}
 	if (r->body_len > 0 && strcmp(x->method, "HEAD") != 0 && !x->raw &&
 	    jsonx_parse(r->body, r->body_len, &r->json) != CORE_OK) {
@@ -1454,8 +1409,14 @@ static void xfer_succeed(struct xfer *x, long http)
 		          http, x->method, x->tmpl);
 		return;
 	}
+	if (strcmp(x->method, "GET") == 0 && x->link_too_long) {
+		xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_BAD_RESPONSE, http,
+		          "GitLab's Link header for GET %s is longer than %d bytes", x->tmpl, LINK_MAX);
+		return;
+	}
 	if (strcmp(x->method, "GET") == 0) {
-		enum core_status st = gitlab_next_page_path(x->path, x->h_next_page, x->h_link, &r->next_page);
+		const char *link = x->h_link.len ? buf_str(&x->h_link) : NULL;
+		enum core_status st = gitlab_next_page_path(x->path, x->h_next_page, link, &r->next_page);
 		if (st == CORE_ENOMEM) {
 			xfer_fail(x, CORE_ENOMEM, GITLAB_ERR_INTERNAL, http, "out of memory");
 			return;
@@ -1473,13 +1434,11 @@ static void xfer_succeed(struct xfer *x, long http)
 /* Move GitLab's error answer into the failed response, for callers that want more than the message. */
 static void keep_body(struct xfer *x)
 {
-	if (!x->resp || !x->buf || x->st == CORE_ENOMEM)
+	if (!x->resp || !x->ans.p || x->st == CORE_ENOMEM)
 		return;
 	free(x->resp->body);
-	x->resp->body = x->buf;
-	x->resp->body_len = x->len;
-	x->buf = NULL;
-	x->len = x->cap = 0;
+	x->resp->body_len = x->ans.len;
+	x->resp->body = buf_steal(&x->ans);
 	if (x->resp->body_len > 0 && jsonx_parse(x->resp->body, x->resp->body_len, &x->resp->json) != CORE_OK)
 		x->resp->json = NULL;
 }
@@ -1503,9 +1462,10 @@ static bool per_endpoint_429(const struct xfer *x)
 	if (x->h_retry_after[0])
 		return false;
 	size_t i = 0;
-	while (i < x->len && (x->buf[i] == ' ' || x->buf[i] == '\t' || x->buf[i] == '\r' || x->buf[i] == '\n'))
+	const char *b = x->ans.p;
+	while (i < x->ans.len && (b[i] == ' ' || b[i] == '\t' || b[i] == '\r' || b[i] == '\n'))
 		i++;
-	return i < x->len ? x->buf[i] == '{' : !x->h_rl_reset[0];
+	return i < x->ans.len ? b[i] == '{' : !x->h_rl_reset[0];
 }
 
 /*
@@ -1524,7 +1484,7 @@ static void endpoint_throttled(struct xfer *x, int64_t now, long http)
 	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
 		return;
 	char gm[400];
-	gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
+	gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
 	xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http,
 	          "%s (GitLab limits %s %s; retry after %" PRId64 " s)", gm, x->method, x->tmpl, (delay + 999) / 1000);
 	keep_body(x);
@@ -1572,86 +1532,83 @@ static void token_refused(struct gitlab *gl, enum gitlab_error kind, const char 
 }
 
 /* May x start now? ADMIT_WAIT sets *wait_ms; ADMIT_FAIL completes x (the pause is longer than allowed). */
-static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
+/* GitLab's 429 without a per-endpoint meaning: everyone pauses, for Retry-After, RateLimit-Reset or a backoff. */
+static void answered_429(struct xfer *x, long http, int64_t now)
 {
 	struct gitlab *gl = x->gl;
-	int64_t now = ratelimit_now_ms();
-	long http = 0;
-	curl_easy_getinfo(eh, CURLINFO_RESPONSE_CODE, &http);
-	long req_size = 0;
-	curl_easy_getinfo(eh, CURLINFO_REQUEST_SIZE, &req_size);
-	long counted = rc == CURLE_OK ? http : 0;
-	char why[CURL_ERROR_SIZE + 64];
+	int64_t delay = -1, reset;
+	if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) && parse_i64(x->h_rl_reset, &reset) &&
+	    reset > 0) {
+		delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
+		if (delay < 0)
+			delay = 0;
+	}
+	if (delay < 0) {
+		int64_t b = backoff_ms(gl, x->attempt);
+		delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */
+	}
+	ratelimit_pause_until(gl->rl, now + delay);
+	log_info("gitlab: rate limited (429) on %s %s; pausing requests to %s for %" PRId64 " ms", x->method, x->tmpl,
+	         gl->base, delay);
+	if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
+		return;
+	char gm[400];
+	gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
+	xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http, "%s (retry after %" PRId64 " s)", gm,
+	          (delay + 999) / 1000);
+	keep_body(x);
+}
 
-	metrics_count(gl, x->method, x->tmpl, counted, x->attempt > 1, counted == 429);
-	log_debug("gitlab %s %s -> %ld%s%s in %" PRId64 " ms (attempt %d)", x->method, x->tmpl, counted,
-	          rc != CURLE_OK ? " " : "", rc != CURLE_OK ? curl_easy_strerror(rc) : "", now - x->started_ms,
-	          x->attempt);
-
-	if (rc == CURLE_OK) {
-		observe_ratelimit(x, now);
-		if (http != 429)
-			endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
-		if (http >= 200 && http <= 299) {
-			xfer_succeed(x, http);
-			return;
-		}
-		if (http == 429 && per_endpoint_429(x)) {
-			endpoint_throttled(x, now, http);
-			return;
-		}
-		if (http == 429) {
-			int64_t delay = -1, reset;
-			if (!gitlab_parse_retry_after(x->h_retry_after, time(NULL), &delay) &&
-			    parse_i64(x->h_rl_reset, &reset) && reset > 0) {
-				delay = (reset - (int64_t)time(NULL)) * 1000 + 1000;
-				if (delay < 0)
-					delay = 0;
-			}
-			if (delay < 0) {
-				int64_t b = backoff_ms(gl, x->attempt);
-				delay = gl->backoff_base_ms + b; /* no hint: at least the base, never zero */
-			}
-			ratelimit_pause_until(gl->rl, now + delay);
-			log_info("gitlab: rate limited (429) on %s %s; pausing requests to %s for %" PRId64 " ms",
-			         x->method, x->tmpl, gl->base, delay);
-			if (delay <= gl->max_pause_ms && xfer_retry(x, now, delay))
-				return;
+/* An exchange that got an HTTP answer: success, a pause or a retry, or the classified failure. */
+static void xfer_answered(struct xfer *x, long http, int64_t now)
+{
+	struct gitlab *gl = x->gl;
+	observe_ratelimit(x, now);
+	if (http != 429)
+		endpointlimit_ok(gl->el, x->ekey); /* the endpoint answered: its back-off (if any) is over */
+	if (http >= 200 && http <= 299) {
+		xfer_succeed(x, http);
+		return;
+	}
+	if (http == 429 && per_endpoint_429(x)) {
+		endpoint_throttled(x, now, http);
+		return;
+	}
+	if (http == 429) {
+		answered_429(x, http, now);
+		return;
+	}
+	if (retryable_status(http)) {
+		if (!x->idempotent) {
 			char gm[400];
-			gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
-			xfer_fail(x, CORE_ETHROTTLED, GITLAB_ERR_RATE_LIMITED, http, "%s (retry after %" PRId64 " s)",
-			          gm, (delay + 999) / 1000);
+			gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
+			pthread_mutex_lock(&gl->metrics_mu);
+			gl->maybe_applied++;
+			pthread_mutex_unlock(&gl->metrics_mu);
+			xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_MAYBE_APPLIED, http,
+			          "%s %s may have been applied: %s; re-read before retrying", x->method, x->tmpl, gm);
 			keep_body(x);
 			return;
 		}
-		if (retryable_status(http)) {
-			if (!x->idempotent) {
-				char gm[400];
-				gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
-				pthread_mutex_lock(&gl->metrics_mu);
-				gl->maybe_applied++;
-				pthread_mutex_unlock(&gl->metrics_mu);
-				xfer_fail(x, CORE_EUPSTREAM, GITLAB_ERR_MAYBE_APPLIED, http,
-				          "%s %s may have been applied: %s; re-read before retrying", x->method,
-				          x->tmpl, gm);
-				keep_body(x);
-				return;
-			}
-			int64_t delay = backoff_ms(gl, x->attempt), ra;
-			if (gitlab_parse_retry_after(x->h_retry_after, time(NULL), &ra) && ra > delay)
-				delay = ra < gl->backoff_max_ms ? ra : gl->backoff_max_ms;
-			if (xfer_retry(x, now, delay))
-				return;
-		}
-		char gm[480];
-		enum gitlab_error kind = gitlab_classify_error(http, x->buf, x->len, gm, sizeof(gm));
-		xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
-		keep_body(x);
-		if (http == 401)
-			token_refused(gl, kind, x->resp ? x->resp->message : gm);
-		return;
+		int64_t delay = backoff_ms(gl, x->attempt), ra;
+		if (gitlab_parse_retry_after(x->h_retry_after, time(NULL), &ra) && ra > delay)
+			delay = ra < gl->backoff_max_ms ? ra : gl->backoff_max_ms;
+		if (xfer_retry(x, now, delay))
+			return;
 	}
+	char gm[480];
+	enum gitlab_error kind = gitlab_classify_error(http, x->ans.p, x->ans.len, gm, sizeof(gm));
+	xfer_fail(x, gitlab_error_status(kind), kind, http, "%s", gm);
+	keep_body(x);
+	if (http == 401)
+		token_refused(gl, kind, x->resp ? x->resp->message : gm);
+}
 
+/* An exchange that got no HTTP answer (libcurl's rc): a retry when nothing can have been applied, else a failure. */
+static void xfer_transport_failed(struct xfer *x, CURLcode rc, long http, long req_size, int64_t now)
+{
+	struct gitlab *gl = x->gl;
+	char why[CURL_ERROR_SIZE + 64];
 	snprintf(why, sizeof(why), "%s", x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
 	if (x->too_large || rc == CURLE_FILESIZE_EXCEEDED) {
 		xfer_fail(x, CORE_ETOOLARGE, GITLAB_ERR_TOO_LARGE, http,
@@ -1710,6 +1667,25 @@ static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
 		return;
 	}
 	xfer_fail(x, CORE_EUNAVAIL, GITLAB_ERR_UNREACHABLE, 0, "request to GitLab at %s failed: %s", gl->base, why);
+}
+
+static void xfer_finish(struct xfer *x, CURL *eh, CURLcode rc)
+{
+	int64_t now = ratelimit_now_ms();
+	long http = 0;
+	curl_easy_getinfo(eh, CURLINFO_RESPONSE_CODE, &http);
+	long req_size = 0;
+	curl_easy_getinfo(eh, CURLINFO_REQUEST_SIZE, &req_size);
+	long counted = rc == CURLE_OK ? http : 0;
+
+	metrics_count(x->gl, x->method, x->tmpl, counted, x->attempt > 1, counted == 429);
+	log_debug("gitlab %s %s -> %ld%s%s in %" PRId64 " ms (attempt %d)", x->method, x->tmpl, counted,
+	          rc != CURLE_OK ? " " : "", rc != CURLE_OK ? curl_easy_strerror(rc) : "", now - x->started_ms,
+	          x->attempt);
+	if (rc == CURLE_OK)
+		xfer_answered(x, http, now);
+	else
+		xfer_transport_failed(x, rc, http, req_size, now);
 }
 
 enum admit { ADMIT_GO, ADMIT_WAIT, ADMIT_FAIL, ADMIT_PARK /* only this endpoint waits (endpointlimit.h) */ };
@@ -1849,11 +1825,7 @@ enum core_status gitlab_paginate(struct gitlab *gl, const char *path_and_query,
 		*err_out = NULL;
 	if (!gl || !path_and_query || !page_cb)
 		goto out;
-	path = strdup(path_and_query);
-	if (!path) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
+	path = xstrdup(path_and_query);
 	for (long pages = 0;; pages++) {
 		st = gitlab_request(gl, "GET", path, NULL, &r);
 		if (st != CORE_OK)
@@ -1905,15 +1877,158 @@ out:
 
 /* --- fan-out ---------------------------------------------------------------------------------------------------- */
 
+/* The state of one gitlab_multi() run. */
+struct fanout {
+	struct gitlab *gl;
+	struct gitlab_call *calls;
+	size_t n;
+	int concurrency;
+	struct xfer *xs; /* one per call; xs[i].gl is set once call i was started */
+	size_t *waitq;   /* calls waiting for a retry or for the rate limiter (indexes into xs) */
+	size_t n_wait, next_new, done;
+	int running; /* attached to the multi handle */
+	CURLM *m;
+};
+
+/*
+ * The next call to start: a waiting one that is due (*wait_at: its place in the wait queue), else the next new one
+ * (initialised here; *is_new). f->n when none can start now; *timeout shrinks to the earliest due waiting call.
+ * A new call that cannot even be set up is done at once and skipped.
+ */
+static size_t fanout_pick(struct fanout *f, int64_t now, int64_t *timeout, size_t *wait_at, bool *is_new)
+{
+	*is_new = false;
+	for (size_t w = 0; w < f->n_wait; w++) {
+		const struct xfer *x = &f->xs[f->waitq[w]];
+		if (x->not_before_ms <= now) {
+			*wait_at = w;
+			return f->waitq[w];
+		}
+		if (x->not_before_ms - now < *timeout)
+			*timeout = x->not_before_ms - now;
+	}
+	while (f->next_new < f->n) {
+		size_t i = f->next_new;
+		const struct gitlab_call *c = &f->calls[i];
+		if (xfer_init(&f->xs[i], f->gl, c->method, c->path, c->body, c->flags) == CORE_OK) {
+			*is_new = true;
+			return i;
+		}
+		f->next_new++;
+		f->done++;
+	}
+	return f->n;
+}
+
+/* Attach call i to the multi handle; false (and the call is done, failed) when libcurl cannot take it. */
+static bool fanout_attach(struct fanout *f, size_t i)
+{
+	CURL *eh = curl_easy_init();
+	if (!eh || !xfer_setup(&f->xs[i], eh) || curl_multi_add_handle(f->m, eh) != CURLM_OK) {
+		if (eh)
+			curl_easy_cleanup(eh);
+		xfer_fail(&f->xs[i], CORE_EINTERNAL, GITLAB_ERR_INTERNAL, 0, "could not set up a libcurl handle");
+		f->done++;
+		return false;
+	}
+	f->xs[i].eh = eh;
+	f->running++;
+	return true;
+}
+
+/* Start transfers while there is room: retries that are due first, then new calls in order. *timeout shrinks to
+ * when the next waiting call is due. */
+static void fanout_start(struct fanout *f, int64_t now, int64_t *timeout)
+{
+	while (f->running < f->concurrency) {
+		size_t wait_at = 0;
+		bool is_new = false;
+		size_t pick = fanout_pick(f, now, timeout, &wait_at, &is_new);
+		if (pick == f->n)
+			break;
+		int64_t wait = 0;
+		enum admit a = xfer_admit(&f->xs[pick], now, &wait);
+		if (a == ADMIT_PARK || a == ADMIT_WAIT) {
+			/* PARK: only this endpoint backs off, start the others; WAIT: everything waits. A new call is
+			 * parked among the waiting so that it keeps its place. */
+			if (is_new) {
+				f->waitq[f->n_wait++] = pick;
+				f->next_new++;
+			}
+			if (a == ADMIT_PARK || is_new)
+				f->xs[pick].not_before_ms = now + wait;
+			if (wait < *timeout)
+				*timeout = wait;
+			if (a == ADMIT_WAIT)
+				break;
+			continue;
+		}
+		if (is_new)
+			f->next_new++;
+		else
+			f->waitq[wait_at] = f->waitq[--f->n_wait];
+		if (a == ADMIT_FAIL)
+			f->done++;
+		else
+			fanout_attach(f, pick);
+	}
+}
+
+/* Collect the transfers libcurl finished: done, or queued for their retry. True when any finished. */
+static bool fanout_collect(struct fanout *f)
+{
+	CURLMsg *msg;
+	int left;
+	bool finished_any = false;
+	while ((msg = curl_multi_info_read(f->m, &left)) != NULL) {
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		CURL *eh = msg->easy_handle;
+		CURLcode rc = msg->data.result;
+		struct xfer *x = NULL;
+		curl_easy_getinfo(eh, CURLINFO_PRIVATE, (char **)&x);
+		curl_multi_remove_handle(f->m, eh);
+		f->running--;
+		finished_any = true;
+		if (x) {
+			x->eh = NULL;
+			xfer_finish(x, eh, rc);
+			if (x->done)
+				f->done++;
+			else
+				f->waitq[f->n_wait++] = (size_t)(x - f->xs);
+		}
+		curl_easy_cleanup(eh);
+	}
+	return finished_any;
+}
+
+/* Hand every started call's result to its gitlab_call and free the run. */
+static void fanout_end(struct fanout *f)
+{
+	/* Only when the multi handle itself failed can transfers still be attached. */
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->xs[i].eh) {
+			curl_multi_remove_handle(f->m, f->xs[i].eh);
+			curl_easy_cleanup(f->xs[i].eh);
+			f->xs[i].eh = NULL;
+		}
+	}
+	if (f->m)
+		curl_multi_cleanup(f->m);
+	for (size_t i = 0; i < f->n; i++) {
+		if (f->xs[i].gl) {
+			if (f->xs[i].done)
+				f->calls[i].status = xfer_take(&f->xs[i], &f->calls[i].resp);
+			xfer_clear(&f->xs[i]);
+		}
+	}
+	free(f->xs);
+	free(f->waitq);
+}
+
 enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency)
 {
-	enum core_status st = CORE_EINVAL;
-	struct xfer *xs = NULL;
-	size_t *waitq = NULL;
-	CURLM *m = NULL;
-	size_t n_wait = 0, next_new = 0, done = 0;
-	int running = 0;
-
 	if (!gl || (!calls && n > 0) || concurrency < 1)
 		return CORE_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -1922,147 +2037,29 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 	}
 	if (n == 0)
 		return CORE_OK;
-	st = CORE_ENOMEM;
-	xs = calloc(n, sizeof(*xs));
-	waitq = calloc(n, sizeof(*waitq));
-	if (!xs || !waitq)
+	struct fanout f = {.gl = gl, .calls = calls, .n = n, .concurrency = concurrency};
+	f.xs = xcalloc(n, sizeof(*f.xs));
+	f.waitq = xcalloc(n, sizeof(*f.waitq));
+	enum core_status st = CORE_EINTERNAL;
+	f.m = curl_multi_init();
+	if (!f.m)
 		goto out;
-	st = CORE_EINTERNAL;
-	m = curl_multi_init();
-	if (!m)
-		goto out;
-	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, (long)concurrency);
-
-	while (done < n) {
-		int64_t now = ratelimit_now_ms();
+	curl_multi_setopt(f.m, CURLMOPT_MAXCONNECTS, (long)concurrency);
+	while (f.done < n) {
 		int64_t timeout = 1000;
-
-		/* Start transfers while there is room: retries that are due first, then new calls in order. */
-		while (running < concurrency) {
-			size_t pick = n, pick_at = 0;
-			for (size_t w = 0; w < n_wait; w++) {
-				if (xs[waitq[w]].not_before_ms <= now) {
-					pick = waitq[w];
-					pick_at = w;
-					break;
-				}
-				if (xs[waitq[w]].not_before_ms - now < timeout)
-					timeout = xs[waitq[w]].not_before_ms - now;
-			}
-			bool is_new = false;
-			if (pick == n && next_new < n) {
-				pick = next_new;
-				is_new = true;
-				if (xfer_init(&xs[pick], gl, calls[pick].method, calls[pick].path, calls[pick].body,
-				              calls[pick].flags) != CORE_OK) {
-					next_new++;
-					done++;
-					continue;
-				}
-			}
-			if (pick == n)
-				break;
-			int64_t wait = 0;
-			enum admit a = xfer_admit(&xs[pick], now, &wait);
-			if (a == ADMIT_PARK) {
-				/* only this endpoint backs off: park the call and start the others */
-				xs[pick].not_before_ms = now + wait;
-				if (is_new) {
-					waitq[n_wait++] = pick;
-					next_new++;
-				}
-				if (wait < timeout)
-					timeout = wait;
-				continue;
-			}
-			if (a == ADMIT_WAIT) {
-				if (is_new) {
-					/* Park it among the waiting so it keeps its place. */
-					waitq[n_wait++] = pick;
-					next_new++;
-					xs[pick].not_before_ms = now + wait;
-				}
-				if (wait < timeout)
-					timeout = wait;
-				break;
-			}
-			if (is_new)
-				next_new++;
-			else
-				waitq[pick_at] = waitq[--n_wait];
-			if (a == ADMIT_FAIL) {
-				done++;
-				continue;
-			}
-			CURL *eh = curl_easy_init();
-			if (!eh || !xfer_setup(&xs[pick], eh) || curl_multi_add_handle(m, eh) != CURLM_OK) {
-				if (eh)
-					curl_easy_cleanup(eh);
-				xfer_fail(&xs[pick], CORE_EINTERNAL, GITLAB_ERR_INTERNAL, 0,
-				          "could not set up a libcurl handle");
-				done++;
-				continue;
-			}
-			xs[pick].eh = eh;
-			running++;
-		}
-		if (done == n)
+		fanout_start(&f, ratelimit_now_ms(), &timeout);
+		if (f.done == n)
 			break;
-
 		int still = 0;
-		if (curl_multi_perform(m, &still) != CURLM_OK)
+		if (curl_multi_perform(f.m, &still) != CURLM_OK)
 			goto out;
-		CURLMsg *msg;
-		int left;
-		bool finished_any = false;
-		while ((msg = curl_multi_info_read(m, &left)) != NULL) {
-			if (msg->msg != CURLMSG_DONE)
-				continue;
-			CURL *eh = msg->easy_handle;
-			CURLcode rc = msg->data.result;
-			struct xfer *x = NULL;
-			curl_easy_getinfo(eh, CURLINFO_PRIVATE, (char **)&x);
-			curl_multi_remove_handle(m, eh);
-			if (x)
-				x->eh = NULL;
-			running--;
-			finished_any = true;
-			if (x) {
-				xfer_finish(x, eh, rc);
-				if (x->done)
-					done++;
-				else
-					waitq[n_wait++] = (size_t)(x - xs);
-			}
-			curl_easy_cleanup(eh);
-		}
-		if (finished_any || done == n)
+		if (fanout_collect(&f) || f.done == n)
 			continue; /* refill at once */
-		if (timeout < 0)
-			timeout = 0;
-		if (curl_multi_poll(m, NULL, 0, (int)timeout, NULL) != CURLM_OK)
+		if (curl_multi_poll(f.m, NULL, 0, (int)(timeout < 0 ? 0 : timeout), NULL) != CURLM_OK)
 			goto out;
 	}
 	st = CORE_OK;
 out:
-	/* Only when the multi handle itself failed can transfers still be attached. */
-	for (size_t i = 0; xs && i < n; i++) {
-		if (xs[i].eh) {
-			curl_multi_remove_handle(m, xs[i].eh);
-			curl_easy_cleanup(xs[i].eh);
-			xs[i].eh = NULL;
-		}
-	}
-	if (m)
-		curl_multi_cleanup(m);
-	for (size_t i = 0; xs && i < n; i++) {
-		if (xs[i].gl) {
-			if (xs[i].done)
-				calls[i].status = xfer_take(&xs[i], &calls[i].resp);
-			xfer_clear(&xs[i]);
-		}
-	}
-	free(xs);
-	free(waitq);
+	fanout_end(&f);
 	return st;
 }

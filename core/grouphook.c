@@ -9,6 +9,7 @@
 #include "discovery.h"
 #include "jsonx.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,12 +38,20 @@ struct ghook {
 	char alert[32];
 };
 
+/* The group's hooks with our URL (every one of them: extras are deleted, so none may be overlooked). */
 struct ghooks {
 	const struct apply_ctx *ctx;
 	const char *url;
-	struct ghook v[32];
-	size_t n;
+	struct ghook *v; /* grown by on_page (bounded by GitLab's hooks-per-group limit and its answer size) */
+	size_t n, cap;
 };
+
+static void ghooks_free(struct ghooks *w)
+{
+	if (w)
+		free(w->v);
+	free(w);
+}
 
 static enum core_status on_page(struct json_object *page, void *user)
 {
@@ -52,10 +61,14 @@ static enum core_status on_page(struct json_object *page, void *user)
 		const char *url, *alert = "";
 		int64_t id;
 		bool b;
-		if (!jsonx_str(h, "url", &url) || strcmp(url, w->url) != 0 || !jsonx_int64(h, "id", &id) ||
-		    w->n >= sizeof(w->v) / sizeof(w->v[0]))
+		if (!jsonx_str(h, "url", &url) || strcmp(url, w->url) != 0 || !jsonx_int64(h, "id", &id))
 			continue;
+		if (w->n == w->cap) {
+			w->cap = w->cap ? w->cap * 2 : 8;
+			w->v = xrealloc(w->v, w->cap * sizeof(*w->v));
+		}
 		struct ghook *g = &w->v[w->n++];
+		memset(g, 0, sizeof(*g));
 		g->id = id;
 		g->flags_ok =
 		    jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
@@ -76,16 +89,16 @@ static enum core_status on_page(struct json_object *page, void *user)
 
 static struct json_object *hook_body(const struct apply_ctx *ctx)
 {
-	struct json_object *b = json_object_new_object();
-	json_object_object_add(b, "url", json_object_new_string(ctx->hook_url));
-	json_object_object_add(b, "name", json_object_new_string("mrgate"));
-	json_object_object_add(b, "token", json_object_new_string(ctx->webhook_secret));
-	json_object_object_add(b, "merge_requests_events", json_object_new_boolean(1));
-	json_object_object_add(b, "project_events", json_object_new_boolean(1));
-	json_object_object_add(b, "pipeline_events", json_object_new_boolean(1));
+	struct json_object *b = jx_object();
+	json_object_object_add(b, "url", jx_str(ctx->hook_url));
+	json_object_object_add(b, "name", jx_str("mrgate"));
+	json_object_object_add(b, "token", jx_str(ctx->webhook_secret));
+	json_object_object_add(b, "merge_requests_events", jx_bool(1));
+	json_object_object_add(b, "project_events", jx_bool(1));
+	json_object_object_add(b, "pipeline_events", jx_bool(1));
 	for (int i = 0; off_events[i]; i++)
-		json_object_object_add(b, off_events[i], json_object_new_boolean(0));
-	json_object_object_add(b, "enable_ssl_verification", json_object_new_boolean(ctx->ssl_verify));
+		json_object_object_add(b, off_events[i], jx_bool(0));
+	json_object_object_add(b, "enable_ssl_verification", jx_bool(ctx->ssl_verify));
 	return b;
 }
 
@@ -126,7 +139,7 @@ static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct gh
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
                                   bool *changed, char *msg, size_t cap)
 {
-	struct ghooks *w = calloc(1, sizeof(*w));
+	struct ghooks *w = xcalloc(1, sizeof(*w));
 	struct gitlab_response *resp = NULL;
 	struct json_object *body = NULL;
 	char *sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
@@ -136,10 +149,8 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 	PGresult *r = NULL;
 	if (changed)
 		*changed = false;
-	enum core_status st = (!w || !sha) ? CORE_ENOMEM : CORE_OK;
-	if (st == CORE_OK)
-		st = store_query(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1",
-		                 0, NULL, &r);
+	enum core_status st =
+	    store_run1(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		stored_id = store_i64(r, 0, "hook_id", 0);
 		snprintf(stored_sha, sizeof(stored_sha), "%s", store_str(r, 0, "sha"));
@@ -207,18 +218,17 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 		st = CORE_OK;
 		wrote = true;
 	}
-	{
-		char gid[24], hid[24];
-		snprintf(gid, sizeof(gid), "%lld", (long long)group_id);
-		snprintf(hid, sizeof(hid), "%lld", (long long)keep_id);
-		const char *p[] = {gid, hid, ctx->hook_url, sha, alert[0] ? alert : NULL};
-		st = store_query(
-		    db,
-		    "INSERT INTO group_hook (id, group_id, hook_id, hook_url, token_sha256, alert_status)"
-		    " VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET group_id = $1, hook_id = $2,"
-		    " hook_url = $3, token_sha256 = $4, alert_status = $5, checked_at = now()",
-		    5, p, NULL);
-	}
+	struct store_params p = {0};
+	store_param_i64(&p, group_id);
+	store_param_i64(&p, keep_id);
+	store_param_str(&p, ctx->hook_url);
+	store_param_str(&p, sha);
+	store_param_str(&p, alert[0] ? alert : NULL);
+	st = store_run1(db,
+	                "INSERT INTO group_hook (id, group_id, hook_id, hook_url, token_sha256, alert_status)"
+	                " VALUES (1, $1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET group_id = $1, hook_id = $2,"
+	                " hook_url = $3, token_sha256 = $4, alert_status = $5, checked_at = now()",
+	                &p, NULL);
 	if (st == CORE_OK && msg && cap)
 		snprintf(msg, cap, "%s group webhook %lld", wrote ? "repaired or created" : "checked",
 		         (long long)keep_id);
@@ -228,21 +238,18 @@ out:
 	gitlab_response_free(resp);
 	json_object_put(body);
 	free(sha);
-	free(w);
+	ghooks_free(w);
 	return st;
 }
 
 enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const char *hook_url, int64_t group_id,
                                   char *msg, size_t cap)
 {
-	struct ghooks *w = calloc(1, sizeof(*w));
+	struct ghooks *w = xcalloc(1, sizeof(*w));
 	struct gitlab_response *resp = NULL;
 	char path[128];
-	enum core_status st = w ? CORE_OK : CORE_ENOMEM;
-	if (st != CORE_OK)
-		return st;
 	w->url = hook_url;
-	st = list_ours(gl, group_id, w, &resp);
+	enum core_status st = list_ours(gl, group_id, w, &resp);
 	if (st != CORE_OK)
 		say(msg, cap, "list the group's webhooks", resp, st);
 	for (size_t i = 0; st == CORE_OK && i < w->n; i++) {
@@ -256,9 +263,9 @@ enum core_status grouphook_remove(struct store *db, struct gitlab *gl, const cha
 			say(msg, cap, "delete the group webhook", resp, st);
 	}
 	if (st == CORE_OK)
-		st = store_query(db, "DELETE FROM group_hook WHERE id = 1", 0, NULL, NULL);
+		st = store_run1(db, "DELETE FROM group_hook WHERE id = 1", NULL, NULL);
 	gitlab_response_free(resp);
-	free(w);
+	ghooks_free(w);
 	return st;
 }
 
@@ -266,32 +273,30 @@ enum core_status grouphook_active(struct store *db, bool *out)
 {
 	PGresult *r = NULL;
 	*out = false;
-	enum core_status st = store_query(db, "SELECT 1 FROM group_hook WHERE id = 1", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT 1 FROM group_hook WHERE id = 1", NULL, &r);
 	if (st == CORE_OK)
 		*out = PQntuples(r) > 0;
 	PQclear(r);
 	return st;
 }
 
-static enum core_status mark_ids(struct store *db, const char *sql, int np, const char *const *p, bool force,
+/* Mark the repos whose ids sql selects (column "id") for apply, in one transaction; force: even when their wanted
+ * state equals the applied one. */
+static enum core_status mark_ids(struct store *db, const char *sql, const struct store_params *p, bool force,
                                  struct gateconfig_marked *out)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	int64_t *ids = NULL;
 	size_t n = 0;
-	enum core_status st = store_get(db, &c);
+	enum core_status st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_begin(c);
-	if (st == CORE_OK)
-		st = store_exec(c, sql, np, p, &r);
+	st = store_run(c, sql, p, &r);
 	if (st == CORE_OK) {
 		n = (size_t)PQntuples(r);
-		ids = malloc((n ? n : 1) * sizeof(*ids));
-		if (!ids)
-			st = CORE_ENOMEM;
-		for (size_t i = 0; ids && i < n; i++)
+		ids = xmalloc((n ? n : 1) * sizeof(*ids));
+		for (size_t i = 0; i < n; i++)
 			ids[i] = store_i64(r, (int)i, "id", 0);
 	}
 	if (st == CORE_OK && n > 0)
@@ -313,17 +318,17 @@ enum core_status grouphook_mark_gated(struct store *db, struct gateconfig_marked
 	                "SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
 	                " WHERE r.removed_at IS NULL AND NOT r.archived AND NOT r.marked_for_deletion"
 	                " AND s.applied_state <> 'off' ORDER BY r.id",
-	                0, NULL, true, out);
+	                NULL, true, out);
 }
 
 enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t project_id,
                                    struct gateconfig_marked *out, char *msg, size_t cap)
 {
-	char path[64], id[24];
+	char path[64];
 	struct gitlab_response *resp = NULL;
 	bool inserted = false;
-	snprintf(id, sizeof(id), "%lld", (long long)project_id);
-	snprintf(path, sizeof(path), "/projects/%lld", (long long)project_id);
+	long long id = (long long)project_id;
+	snprintf(path, sizeof(path), "/projects/%lld", id);
 	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
 	if (st != CORE_OK) {
 		say(msg, cap, "read the new project", resp, st);
@@ -333,18 +338,19 @@ enum core_status grouphook_onboard(struct store *db, struct gitlab *gl, int64_t 
 	st = discovery_upsert_project(db, resp->json, &inserted);
 	gitlab_response_free(resp);
 	if (st == CORE_EINVAL) {
-		snprintf(msg, cap, "GitLab's project %s has no id or path: not stored", id);
+		snprintf(msg, cap, "GitLab's project %lld has no id or path: not stored", id);
 		return CORE_OK;
 	}
 	if (st != CORE_OK) {
-		snprintf(msg, cap, "could not store project %s (%s)", id, core_status_code(st));
+		snprintf(msg, cap, "could not store project %lld (%s)", id, core_status_code(st));
 		return st;
 	}
 	/* marked only when its wanted state (from the inherited config) differs from the applied one */
-	const char *p[] = {id};
-	st = mark_ids(db, "SELECT id FROM repos WHERE id = $1", 1, p, false, out);
+	struct store_params p = {0};
+	store_param_i64(&p, project_id);
+	st = mark_ids(db, "SELECT id FROM repos WHERE id = $1", &p, false, out);
 	if (st == CORE_OK)
-		snprintf(msg, cap, "project %s %s; %s", id, inserted ? "added" : "updated",
+		snprintf(msg, cap, "project %lld %s; %s", id, inserted ? "added" : "updated",
 		         out->n ? "marked for apply" : "nothing to apply");
 	return st;
 }
@@ -353,9 +359,9 @@ enum core_status grouphook_audit(struct store *db, const char *actor, const char
                                  struct json_object *details)
 {
 	struct store_conn *c = NULL;
-	struct json_object *b = json_object_new_object(), *a = json_object_new_object();
-	json_object_object_add(b, "hook_mode", json_object_new_string(from));
-	json_object_object_add(a, "hook_mode", json_object_new_string(to));
+	struct json_object *b = jx_object(), *a = jx_object();
+	json_object_object_add(b, "hook_mode", jx_str(from));
+	json_object_object_add(a, "hook_mode", jx_str(to));
 	enum core_status st = store_get(db, &c);
 	if (st == CORE_OK)
 		st = audit_write(c, actor, "settings.hook_mode", NULL, b, a, details);
@@ -397,7 +403,7 @@ static enum core_status last_event_id(struct store *db, int64_t *out)
 {
 	PGresult *r = NULL;
 	*out = 0;
-	enum core_status st = store_query(db, "SELECT coalesce(max(id), 0) AS id FROM webhook_events", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT coalesce(max(id), 0) AS id FROM webhook_events", NULL, &r);
 	if (st == CORE_OK)
 		*out = store_i64(r, 0, "id", 0);
 	PQclear(r);
@@ -408,16 +414,12 @@ static enum core_status last_event_id(struct store *db, int64_t *out)
  * delivery through a hook carrying our secret records one). */
 static enum core_status push_seen(struct store *db, int64_t after_id, bool *out)
 {
-	char id[24];
 	PGresult *r = NULL;
-	snprintf(id, sizeof(id), "%lld", (long long)after_id);
-	const char *p[] = {id};
+	struct store_params p = {0};
+	store_param_i64(&p, after_id);
 	*out = false;
-	enum core_status st =
-	    store_query(db,
-	                "SELECT 1 FROM webhook_events WHERE id > $1::bigint AND event_type = 'Push Hook'"
-	                " LIMIT 1",
-	                1, p, &r);
+	enum core_status st = store_run1(
+	    db, "SELECT 1 FROM webhook_events WHERE id > $1::bigint AND event_type = 'Push Hook' LIMIT 1", &p, &r);
 	if (st == CORE_OK)
 		*out = PQntuples(r) > 0;
 	PQclear(r);
@@ -431,7 +433,7 @@ enum core_status grouphook_prove(struct store *db, struct gitlab *gl, const char
 	struct gitlab_response *resp = NULL;
 	int64_t hook_id = 0, mark = 0;
 	char path[128];
-	enum core_status st = store_query(db, "SELECT hook_id FROM group_hook WHERE id = 1", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT hook_id FROM group_hook WHERE id = 1", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) > 0)
 		hook_id = store_i64(r, 0, "hook_id", 0);
 	PQclear(r);

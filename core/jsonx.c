@@ -102,22 +102,23 @@ bool jsonx_bool(const struct json_object *obj, const char *key, bool *out)
 	return jsonx_as_bool(v, out);
 }
 
-bool jsonx_array(const struct json_object *obj, const char *key, struct json_object **out)
+static bool member_of_type(const struct json_object *obj, const char *key, json_type type, struct json_object **out)
 {
 	struct json_object *v = jsonx_get(obj, key);
-	if (!v || !json_object_is_type(v, json_type_array))
+	if (!v || !json_object_is_type(v, type))
 		return false;
 	*out = v;
 	return true;
 }
 
+bool jsonx_array(const struct json_object *obj, const char *key, struct json_object **out)
+{
+	return member_of_type(obj, key, json_type_array, out);
+}
+
 bool jsonx_object(const struct json_object *obj, const char *key, struct json_object **out)
 {
-	struct json_object *v = jsonx_get(obj, key);
-	if (!v || !json_object_is_type(v, json_type_object))
-		return false;
-	*out = v;
-	return true;
+	return member_of_type(obj, key, json_type_object, out);
 }
 
 bool jsonx_path_int64(const struct json_object *obj, const char *path, int64_t *out)

@@ -4,6 +4,9 @@
  */
 #include "metrics.h"
 
+#include "buf.h"
+#include "xalloc.h"
+
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,15 +16,16 @@
 #define MAX_FAMILIES 64
 #define MAX_SERIES   4096
 
+/* Names, labels and help texts are copies (xstrdup), kept for the life of the process. */
 struct family {
-	char name[96];
-	char type[12];
-	char help[200];
+	char *name;
+	char *type;
+	char *help;
 };
 
 struct series {
-	char name[96];
-	char labels[256];
+	char *name;
+	char *labels;
 	double value;
 };
 
@@ -39,9 +43,9 @@ void metrics_describe(const char *name, const char *type, const char *help)
 			goto out;
 	if (nfamilies < MAX_FAMILIES) {
 		struct family *f = &families[nfamilies++];
-		snprintf(f->name, sizeof(f->name), "%s", name);
-		snprintf(f->type, sizeof(f->type), "%s", type);
-		snprintf(f->help, sizeof(f->help), "%s", help);
+		f->name = xstrdup(name);
+		f->type = xstrdup(type);
+		f->help = xstrdup(help);
 	}
 out:
 	pthread_mutex_unlock(&lock);
@@ -57,8 +61,8 @@ static struct series *find(const char *name, const char *labels)
 	if (nseries >= MAX_SERIES)
 		return NULL;
 	struct series *s = &series[nseries++];
-	snprintf(s->name, sizeof(s->name), "%s", name);
-	snprintf(s->labels, sizeof(s->labels), "%s", labels);
+	s->name = xstrdup(name);
+	s->labels = xstrdup(labels);
 	s->value = 0;
 	return s;
 }
@@ -93,61 +97,35 @@ double metrics_get(const char *name, const char *labels)
 	return v;
 }
 
-__attribute__((format(printf, 4, 5))) static void append(char **buf, size_t *len, size_t *cap, const char *fmt, ...)
+static void render_series(struct buf *b, const struct series *s)
 {
-	for (;;) {
-		va_list ap;
-		va_start(ap, fmt);
-		int n = vsnprintf(*buf ? *buf + *len : NULL, *buf ? *cap - *len : 0, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if (*buf && *len + (size_t)n < *cap) {
-			*len += (size_t)n;
-			return;
-		}
-		size_t ncap = (*cap ? *cap * 2 : 4096) + (size_t)n;
-		char *nb = realloc(*buf, ncap);
-		if (!nb)
-			return;
-		*buf = nb;
-		*cap = ncap;
-	}
+	if (s->labels[0])
+		buf_printf(b, "%s{%s} %.17g\n", s->name, s->labels, s->value);
+	else
+		buf_printf(b, "%s %.17g\n", s->name, s->value);
 }
 
 char *metrics_render(void)
 {
-	char *buf = NULL;
-	size_t len = 0, cap = 0;
-	append(&buf, &len, &cap, "%s", "");
+	struct buf b = {0};
 	pthread_mutex_lock(&lock);
 	for (int f = 0; f < nfamilies; f++) {
-		append(&buf, &len, &cap, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help,
-		       families[f].name, families[f].type);
-		for (int i = 0; i < nseries; i++) {
-			if (strcmp(series[i].name, families[f].name) != 0)
-				continue;
-			if (series[i].labels[0])
-				append(&buf, &len, &cap, "%s{%s} %.17g\n", series[i].name, series[i].labels,
-				       series[i].value);
-			else
-				append(&buf, &len, &cap, "%s %.17g\n", series[i].name, series[i].value);
-		}
+		buf_printf(&b, "# HELP %s %s\n# TYPE %s %s\n", families[f].name, families[f].help, families[f].name,
+		           families[f].type);
+		for (int i = 0; i < nseries; i++)
+			if (strcmp(series[i].name, families[f].name) == 0)
+				render_series(&b, &series[i]);
 	}
 	/* Series of undeclared families, untyped. */
 	for (int i = 0; i < nseries; i++) {
 		int declared = 0;
 		for (int f = 0; f < nfamilies && !declared; f++)
 			declared = strcmp(series[i].name, families[f].name) == 0;
-		if (declared)
-			continue;
-		if (series[i].labels[0])
-			append(&buf, &len, &cap, "%s{%s} %.17g\n", series[i].name, series[i].labels, series[i].value);
-		else
-			append(&buf, &len, &cap, "%s %.17g\n", series[i].name, series[i].value);
+		if (!declared)
+			render_series(&b, &series[i]);
 	}
 	pthread_mutex_unlock(&lock);
-	return buf;
+	return buf_steal(&b);
 }
 
 void metrics_label_escape(const char *in, char *out, unsigned long cap)

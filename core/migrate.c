@@ -26,10 +26,10 @@ enum core_status migrate_current(struct store *s, int *version_out)
 	enum core_status st = store_get(s, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_exec(c,
-	                "SELECT coalesce(max(version), 0) AS v FROM schema_migrations "
-	                "WHERE to_regclass('public.schema_migrations') IS NOT NULL",
-	                0, NULL, &r);
+	st = store_run(c,
+	               "SELECT coalesce(max(version), 0) AS v FROM schema_migrations "
+	               "WHERE to_regclass('public.schema_migrations') IS NOT NULL",
+	               NULL, &r);
 	if (st == CORE_EINTERNAL && strcmp(store_last_sqlstate(c), "42P01") == 0)
 		st = CORE_OK; /* no table yet: nothing applied */
 	if (st == CORE_OK && r)
@@ -51,24 +51,23 @@ enum core_status migrate_run(struct store *s, int *applied_out)
 	enum core_status st = store_get(s, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_exec(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
+	st = store_run(c, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", NULL, NULL);
 	if (st != CORE_OK)
 		goto out;
 	locked = true;
-	st = store_exec(c,
-	                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-	                " version integer PRIMARY KEY, name text NOT NULL,"
-	                " applied_at timestamptz NOT NULL DEFAULT now())",
-	                0, NULL, NULL);
+	st = store_run(c,
+	               "CREATE TABLE IF NOT EXISTS schema_migrations ("
+	               " version integer PRIMARY KEY, name text NOT NULL,"
+	               " applied_at timestamptz NOT NULL DEFAULT now())",
+	               NULL, NULL);
 	if (st != CORE_OK)
 		goto out;
 
 	for (int i = 0; i < migrations_count; i++) {
 		const struct migration *m = &migrations[i];
-		char version[16];
-		snprintf(version, sizeof(version), "%d", m->version);
-		const char *p[] = {version};
-		st = store_exec(c, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, p, &r);
+		struct store_params p = {0};
+		store_param_i64(&p, m->version);
+		st = store_run(c, "SELECT 1 FROM schema_migrations WHERE version = $1", &p, &r);
 		if (st != CORE_OK)
 			goto out;
 		bool done = PQntuples(r) > 0;
@@ -81,9 +80,8 @@ enum core_status migrate_run(struct store *s, int *applied_out)
 		if (st == CORE_OK)
 			st = store_exec_script(c, m->sql);
 		if (st == CORE_OK) {
-			const char *p2[] = {version, m->name};
-			st =
-			    store_exec(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, p2, NULL);
+			store_param_str(&p, m->name);
+			st = store_run(c, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", &p, NULL);
 		}
 		if (st == CORE_OK)
 			st = store_commit(c);
@@ -98,7 +96,7 @@ enum core_status migrate_run(struct store *s, int *applied_out)
 
 out:
 	if (locked)
-		store_exec(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", 0, NULL, NULL);
+		store_run(c, "SELECT pg_advisory_unlock(" MIGRATE_LOCK_KEY ")", NULL, NULL);
 	PQclear(r);
 	store_put(s, c);
 	if (applied_out)

@@ -6,7 +6,9 @@
  * is assembled from user text). Sorting by path uses the (path COLLATE "C", id) index and by last activity the
  * (coalesce(last_activity_at, -infinity), id) index; the cursor is the last row's sort key and id, so pages
  * are stable while repos are added or removed, and a page of 50 out of 10,000 is one indexed range scan.
- * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>").
+ * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>"); PostgreSQL computes it
+ * for each row and rows_page() (rows.h) hands out the last kept row's, as every list of mrgate pages. The row
+ * objects are built by PostgreSQL too (json_build_object), so a row and its cursor come from one statement.
  * Each row carries the effective gating config ("config"), where each field came from ("config_sources": field ->
  * "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result, message, at} (null
  * before the first apply), all from the repo_status view (sql/0004_configs.sql).

@@ -17,6 +17,8 @@
  */
 #include "scan_secrets.h"
 
+#include "buf.h"
+
 #include <ctype.h>
 #include <math.h>
 #include <pthread.h>
@@ -2024,18 +2026,6 @@ static int span_cmp(const void *a, const void *b)
 	return x->s < y->s ? -1 : x->s > y->s ? 1 : 0;
 }
 
-/* Append s[0..n) to buf (cap bytes incl. NUL) at *bl, as far as it fits. */
-static void buf_put(char *buf, size_t cap, size_t *bl, const char *s, size_t n)
-{
-	if (*bl + 1 >= cap)
-		return;
-	if (n > cap - 1 - *bl)
-		n = cap - 1 - *bl;
-	memcpy(buf + *bl, s, n);
-	*bl += n;
-	buf[*bl] = '\0';
-}
-
 /*
  * The redacted line: every kept span, and every other occurrence of the same text, replaced by
  * "<prefix>…(N chars)"; control characters become spaces; leading blanks dropped; then a window of at most
@@ -2121,16 +2111,13 @@ static char *redact(const char *t, size_t len, const struct match *m, size_t n)
 		start--;
 	size_t avail = fl - start;
 	size_t keep = findings_utf8_cut(full + start, avail, SCAN_SECRETS_EXCERPT_MAX);
-	out = malloc(keep + 8);
-	if (!out)
-		goto out;
-	size_t ol = 0;
-	out[0] = '\0';
+	struct buf o = {0}; /* at most SCAN_SECRETS_EXCERPT_MAX + 6 bytes */
 	if (start > 0)
-		buf_put(out, keep + 8, &ol, "\xe2\x80\xa6", 3);
-	buf_put(out, keep + 8, &ol, full + start, keep);
+		buf_puts(&o, "\xe2\x80\xa6");
+	buf_append(&o, full + start, keep);
 	if (keep < avail)
-		buf_put(out, keep + 8, &ol, "\xe2\x80\xa6", 3);
+		buf_puts(&o, "\xe2\x80\xa6");
+	out = buf_steal(&o);
 out:
 	free(sp);
 	free(full);

@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "jsonx.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,7 +25,7 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 {
 	defaults(out, default_interval);
 	PGresult *r = NULL;
-	enum core_status st = store_query(db, "SELECT key, value::text AS value FROM settings", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT key, value::text AS value FROM settings", NULL, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		const char *k = store_str(r, i, "key"), *v = store_str(r, i, "value");
 		struct json_object *j = NULL;
@@ -50,11 +51,11 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 
 struct json_object *settings_json(const struct settings *s)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "resync_interval", json_object_new_int(s->resync_interval));
-	json_object_object_add(o, "auto_gate_new_repos", json_object_new_boolean(s->auto_gate_new_repos));
-	json_object_object_add(o, "fail_mode", json_object_new_string(s->fail_open ? "open" : "closed"));
-	json_object_object_add(o, "hook_mode", json_object_new_string(s->hook_mode));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "resync_interval", jx_int(s->resync_interval));
+	json_object_object_add(o, "auto_gate_new_repos", jx_bool(s->auto_gate_new_repos));
+	json_object_object_add(o, "fail_mode", jx_str(s->fail_open ? "open" : "closed"));
+	json_object_object_add(o, "hook_mode", jx_str(s->hook_mode));
 	return o;
 }
 
@@ -130,19 +131,20 @@ enum core_status settings_put(struct store *db, struct json_object *obj, const c
 		return st;
 	struct store_conn *c = NULL;
 	struct json_object *bj = NULL;
-	st = store_get(db, &c);
+	st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_begin(c);
 	json_object_object_foreach(obj, k2, v2)
 	{
 		if (st != CORE_OK)
 			break;
-		const char *p[] = {k2, json_object_to_json_string_ext(v2, JSON_C_TO_STRING_PLAIN)};
-		st = store_exec(c,
-		                "INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)"
-		                " ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
-		                2, p, NULL);
+		struct store_params p = {0};
+		store_param_str(&p, k2);
+		store_param_str(&p, json_object_to_json_string_ext(v2, JSON_C_TO_STRING_PLAIN));
+		st = store_run(c,
+		               "INSERT INTO settings (key, value) VALUES ($1, $2::jsonb)"
+		               " ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
+		               &p, NULL);
 	}
 	if (st == CORE_OK) {
 		bj = settings_json(&before);

@@ -250,6 +250,16 @@ enum core_status store_begin(struct store_conn *c)
 	return store_exec(c, "BEGIN", 0, NULL, NULL);
 }
 
+enum core_status store_get_begin(struct store *s, struct store_conn **conn_out)
+{
+	enum core_status st = store_get(s, conn_out);
+	if (st == CORE_OK && (st = store_begin(*conn_out)) != CORE_OK) {
+		store_put(s, *conn_out);
+		*conn_out = NULL;
+	}
+	return st;
+}
+
 enum core_status store_commit(struct store_conn *c)
 {
 	return store_exec(c, "COMMIT", 0, NULL, NULL);
@@ -257,7 +267,7 @@ enum core_status store_commit(struct store_conn *c)
 
 void store_rollback(struct store_conn *c)
 {
-	if (c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+	if (c && c->pg && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
 		PGresult *r = PQexec(c->pg, "ROLLBACK");
 		PQclear(r);
 	}

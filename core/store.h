@@ -98,9 +98,12 @@ char *store_int64_array(const int64_t *v, size_t n);
 /* Run a multi-statement script (migrations only). */
 enum core_status store_exec_script(struct store_conn *c, const char *sql);
 
-/* BEGIN / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open. */
+/* BEGIN / COMMIT / ROLLBACK. store_rollback is safe to call when no transaction is open, and with NULL. */
 enum core_status store_begin(struct store_conn *c);
 enum core_status store_commit(struct store_conn *c);
+/* store_get() then store_begin(): a borrowed connection inside a new transaction; *conn_out is NULL on failure
+ * (the connection, if any, went back to the pool). */
+enum core_status store_get_begin(struct store *s, struct store_conn **conn_out);
 void store_rollback(struct store_conn *c);
 
 /* The last error's message (lower case, PostgreSQL's primary message) and SQLSTATE, for callers that explain. */

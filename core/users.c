@@ -6,7 +6,8 @@
 
 #include "audit.h"
 #include "crypto.h"
-#include "jsonx.h"
+#include "rows.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,28 +24,6 @@
 	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name,"                  \
 	" 'hint', t.hint, 'created_at', t.created_at, 'last_used_at', t.last_used_at)"
 
-/* Rows with columns "id" and "j" -> {"items": [...], "next_cursor"}: limit rows of the limit + 1 fetched. */
-static struct json_object *page_of(const PGresult *r, int limit)
-{
-	struct json_object *o = json_object_new_object(), *items = json_object_new_array();
-	int n = PQntuples(r);
-	for (int i = 0; i < n && i < limit; i++) {
-		struct json_object *row = NULL;
-		const char *j = store_str(r, i, "j");
-		if (j && jsonx_parse(j, strlen(j), &row) == CORE_OK)
-			json_object_array_add(items, row);
-	}
-	json_object_object_add(o, "items", items);
-	if (n > limit) {
-		char next[24];
-		snprintf(next, sizeof(next), "%lld", (long long)store_i64(r, limit - 1, "id", 0));
-		json_object_object_add(o, "next_cursor", json_object_new_string(next));
-	} else {
-		json_object_object_add(o, "next_cursor", NULL);
-	}
-	return o;
-}
-
 static int clamp_limit(int limit)
 {
 	return limit <= 0 ? 50 : limit > USERS_PAGE_MAX ? USERS_PAGE_MAX : limit;
@@ -54,40 +33,31 @@ enum core_status users_list(struct store *s, int limit, int64_t after_id, struct
 {
 	*out = NULL;
 	limit = clamp_limit(limit);
-	char lim[16], after[24];
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	snprintf(after, sizeof(after), "%lld", (long long)after_id);
-	struct store_conn *c = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, after_id);
+	store_param_i64(&p, limit + 1);
 	PGresult *r = NULL;
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		return st;
-	const char *p[] = {after, lim};
-	st = store_exec(
-	    c, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int", 2, p,
+	enum core_status st = store_run1(
+	    s, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int", &p,
 	    &r);
 	if (st == CORE_OK)
-		*out = page_of(r, limit);
+		*out = rows_page(r, limit, "id");
 	PQclear(r);
-	store_put(s, c);
 	return st;
 }
 
 /* The user as JSON on connection c (inside or outside a transaction); NULL when unknown. */
 static enum core_status user_json(struct store_conn *c, int64_t id, struct json_object **out)
 {
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *p[] = {ids};
+	struct store_params p = {0};
+	store_param_i64(&p, id);
 	PGresult *r = NULL;
 	*out = NULL;
-	enum core_status st = store_exec(c, "SELECT " USER_JSON " AS j FROM users u WHERE u.id = $1::bigint", 1, p, &r);
+	enum core_status st = store_run(c, "SELECT " USER_JSON " AS j FROM users u WHERE u.id = $1::bigint", &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
-	if (st == CORE_OK) {
-		const char *j = store_str(r, 0, "j");
-		st = j ? jsonx_parse(j, strlen(j), out) : CORE_EINTERNAL;
-	}
+	if (st == CORE_OK && !(*out = rows_row(r, 0)))
+		st = CORE_EINTERNAL;
 	PQclear(r);
 	return st;
 }
@@ -103,29 +73,34 @@ enum core_status users_get(struct store *s, int64_t id, struct json_object **out
 	return st;
 }
 
-/* Inside the transaction: is at least one enabled admin left? */
-static enum core_status admins_remain(struct store_conn *c, bool *ok_out)
+/* Inside the transaction: CORE_ECONFLICT (msg says why) unless at least one enabled admin is left. */
+static enum core_status admins_remain(struct store_conn *c, char *msg, size_t cap)
 {
 	PGresult *r = NULL;
 	enum core_status st =
-	    store_exec(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", 0, NULL, &r);
-	*ok_out = st == CORE_OK && store_i64(r, 0, "n", 0) > 0;
+	    store_run(c, "SELECT count(*) AS n FROM users WHERE role = 'admin' AND NOT disabled", NULL, &r);
+	if (st == CORE_OK && store_i64(r, 0, "n", 0) <= 0) {
+		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
+		st = CORE_ECONFLICT;
+	}
 	PQclear(r);
 	return st;
 }
 
-/* Begin a transaction that serialises user changes (the last-admin rule reads the whole table). */
-static enum core_status begin_locked(struct store_conn *c)
+/* Borrow a connection and begin a transaction that serialises user changes (the last-admin rule reads the whole
+ * table). */
+static enum core_status begin_locked(struct store *s, struct store_conn **c_out)
 {
-	enum core_status st = store_begin(c);
+	enum core_status st = store_get_begin(s, c_out);
+	struct store_conn *c = *c_out;
 	if (st == CORE_OK)
-		st = store_exec(c, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE", 0, NULL, NULL);
+		st = store_run(c, "LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE", NULL, NULL);
 	return st;
 }
 
 static struct json_object *audit_view(struct json_object *u)
 {
-	struct json_object *o = json_object_new_object(), *v;
+	struct json_object *o = jx_object(), *v;
 	static const char *const keys[] = {"username", "role", "disabled"};
 	for (size_t i = 0; u && i < sizeof(keys) / sizeof(keys[0]); i++)
 		if (json_object_object_get_ex(u, keys[i], &v))
@@ -152,35 +127,31 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	enum core_status st = CORE_OK;
 	if (ch->password && (st = auth_hash_password(ch->password, &hash)) != CORE_OK)
 		goto out;
-	if ((st = store_get(s, &c)) != CORE_OK)
-		goto out;
-	if ((st = begin_locked(c)) != CORE_OK)
+	if ((st = begin_locked(s, &c)) != CORE_OK)
 		goto out;
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *role = ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL;
-	const char *dis = ch->disabled < 0 ? NULL : ch->disabled ? "true" : "false";
-	const char *p[] = {ids, role, dis, hash};
-	st = store_exec(c,
-	                "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
-	                " password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
-	                4, p, NULL);
+	struct store_params p = {0};
+	store_param_i64(&p, id);
+	store_param_str(&p, ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL);
+	if (ch->disabled < 0)
+		store_param_null(&p);
+	else
+		store_param_bool(&p, ch->disabled);
+	store_param_str(&p, hash);
+	st = store_run(c,
+	               "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
+	               " password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
+	               &p, NULL);
 	if (st != CORE_OK)
 		goto out;
-	bool ok = false;
-	if ((st = admins_remain(c, &ok)) != CORE_OK)
+	if ((st = admins_remain(c, msg, cap)) != CORE_OK)
 		goto out;
-	if (!ok) {
-		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
-		st = CORE_ECONFLICT;
-		goto out;
-	}
 	/* a disabled user or a new password ends every session of that user */
 	if (ch->disabled == 1 || hash) {
-		const char *p2[] = {ids};
-		if ((st = store_exec(c, "DELETE FROM sessions WHERE user_id = $1::bigint", 1, p2, NULL)) != CORE_OK)
+		struct store_params p2 = {0};
+		store_param_i64(&p2, id);
+		if ((st = store_run(c, "DELETE FROM sessions WHERE user_id = $1::bigint", &p2, NULL)) != CORE_OK)
 			goto out;
 	}
 	if ((st = user_json(c, id, &after)) != CORE_OK)
@@ -217,26 +188,17 @@ enum core_status users_delete(struct store *s, const char *actor, int64_t actor_
 	}
 	struct store_conn *c = NULL;
 	struct json_object *before = NULL, *bv = NULL;
-	enum core_status st = store_get(s, &c);
+	enum core_status st = begin_locked(s, &c);
 	if (st != CORE_OK)
-		return st;
-	if ((st = begin_locked(c)) != CORE_OK)
 		goto out;
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
-	const char *p[] = {ids};
-	if ((st = store_exec(c, "DELETE FROM users WHERE id = $1::bigint", 1, p, NULL)) != CORE_OK)
+	struct store_params p = {0};
+	store_param_i64(&p, id);
+	if ((st = store_run(c, "DELETE FROM users WHERE id = $1::bigint", &p, NULL)) != CORE_OK)
 		goto out;
-	bool ok = false;
-	if ((st = admins_remain(c, &ok)) != CORE_OK)
+	if ((st = admins_remain(c, msg, cap)) != CORE_OK)
 		goto out;
-	if (!ok) {
-		snprintf(msg, cap, "at least one enabled admin must remain: make another user admin first");
-		st = CORE_ECONFLICT;
-		goto out;
-	}
 	bv = audit_view(before);
 	st = audit_write(c, actor, "user.delete", json_object_get_string(json_object_object_get(before, "username")),
 	                 bv, NULL, NULL);
@@ -255,62 +217,47 @@ enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64
 {
 	*out = NULL;
 	limit = clamp_limit(limit);
-	char lim[16], after[24], uid[24];
-	snprintf(lim, sizeof(lim), "%d", limit + 1);
-	snprintf(after, sizeof(after), "%lld", (long long)after_id);
-	snprintf(uid, sizeof(uid), "%lld", (long long)user_id);
-	struct store_conn *c = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, after_id);
+	store_param_i64(&p, limit + 1);
+	store_param_i64(&p, user_id);
 	PGresult *r = NULL;
-	enum core_status st = store_get(s, &c);
-	if (st != CORE_OK)
-		return st;
-	const char *p[] = {after, lim, uid};
-	st = store_exec(
-	    c,
+	enum core_status st = store_run1(
+	    s,
 	    "SELECT t.id, " TOKEN_JSON " AS j FROM api_tokens t JOIN users u ON u.id = t.user_id "
 	    "WHERE t.id > $1::bigint AND ($3::bigint = 0 OR t.user_id = $3::bigint) ORDER BY t.id LIMIT $2::int",
-	    3, p, &r);
+	    &p, &r);
 	if (st == CORE_OK)
-		*out = page_of(r, limit);
+		*out = rows_page(r, limit, "id");
 	PQclear(r);
-	store_put(s, c);
 	return st;
 }
 
 enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
 {
-	char ids[24];
-	snprintf(ids, sizeof(ids), "%lld", (long long)id);
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	struct json_object *before = NULL;
-	enum core_status st = store_get(s, &c);
+	enum core_status st = store_get_begin(s, &c);
 	if (st != CORE_OK)
 		return st;
-	if ((st = store_begin(c)) != CORE_OK)
-		goto out;
-	const char *p[] = {ids};
-	st = store_exec(c,
-	                "DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
-	                "RETURNING t.name, t.hint, u.username",
-	                1, p, &r);
+	struct store_params p = {0};
+	store_param_i64(&p, id);
+	st = store_run(c,
+	               "DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
+	               "RETURNING t.name, t.hint, u.username",
+	               &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
 		goto out;
-	before = json_object_new_object();
-	json_object_object_add(before, "name", json_object_new_string(store_str(r, 0, "name")));
-	json_object_object_add(before, "hint", json_object_new_string(store_str(r, 0, "hint")));
-	json_object_object_add(before, "user", json_object_new_string(store_str(r, 0, "username")));
-	char target[200];
-	snprintf(target, sizeof(target), "%s (token %s)", store_str(r, 0, "username"), store_str(r, 0, "name"));
-	if ((st = audit_write(c, actor, "token.delete", target, before, NULL, NULL)) == CORE_OK)
+	st = auth_token_audit(c, actor, false, store_str(r, 0, "username"), store_str(r, 0, "name"),
+	                      store_str(r, 0, "hint"));
+	if (st == CORE_OK)
 		st = store_commit(c);
 out:
 	if (st != CORE_OK)
 		store_rollback(c);
 	PQclear(r);
 	store_put(s, c);
-	json_object_put(before);
 	return st;
 }

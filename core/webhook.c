@@ -10,6 +10,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <pthread.h>
@@ -185,260 +186,328 @@ static void clean_text(const char *in, char *out, size_t cap)
 	out[j] = '\0';
 }
 
-enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
-                                 struct webhook_result *out)
-{
-	enum core_status st;
-	struct json_object *payload = NULL;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	struct gate_config cfg;
-	struct webhook_mr mr;
-	bool gate = false;
-	int64_t project_event_id = 0; /* project_create / project_destroy (group or system hook) */
-	bool project_created = false;
-	bool hold = false; /* a pipeline event that starts a "hold" job */
-	struct {
-		int64_t id, project_id, mr_iid;
+/* What a delivery is and what it asks for, decided before anything is stored. */
+struct delivery_plan {
+	const char *label;                      /* webhook_event_label() */
+	struct json_object *payload;            /* parsed body (a JSON object), or NULL */
+	struct gate_config cfg;                 /* the repo's gate config, when one was loaded */
+	struct webhook_mr mr;                   /* a merge request event's fields (project_id 0 otherwise) */
+	bool gate;                              /* queue a gate run for mr */
+	bool hold;                              /* a starting pipeline of a gated repo: create a "hold" job */
+	int64_t project_event_id;               /* project_create / project_destroy (group or system hook) */
+	bool project_created;                   /* ... and it is project_create */
+	struct {                                /* the pipeline of a pipeline event */
+		int64_t id, project_id, mr_iid; /* mr_iid 0: the payload names no merge request */
 		const char *sha;
-	} pipe = {0, 0, 0, NULL};
-	char event_type[128], why[256] = "", ids[3][24];
-	memset(out, 0, sizeof(*out));
-	memset(&cfg, 0, sizeof(cfg));
-	memset(&mr, 0, sizeof(mr));
-	const char *label = webhook_event_label(d->event);
-	snprintf(out->event_label, sizeof(out->event_label), "%s", label);
+	} pipe;
+	char why[256]; /* why the event is not acted on */
+};
 
-	/* 1. the token, in constant time; nothing is stored for a stranger */
-	if (!expected_secret || !*expected_secret || !d->token || !crypto_equal(d->token, expected_secret)) {
-		count_event(label, "unauthorized");
-		return CORE_EUNAUTH;
+/* Whether the loaded gate config gates the repo; why says why not. */
+static bool cfg_gated(struct delivery_plan *k)
+{
+	if (!k->cfg.gated)
+		snprintf(k->why, sizeof(k->why), "%s", k->cfg.why_not);
+	return k->cfg.gated;
+}
+
+/* A Project Hook or System Hook event: project_create / project_destroy are acted on in group-hook mode. */
+static void plan_project_event(struct delivery_plan *k)
+{
+	const char *en = "";
+	jsonx_str(k->payload, "event_name", &en);
+	k->project_created = strcmp(en, "project_create") == 0;
+	if ((k->project_created || strcmp(en, "project_destroy") == 0) &&
+	    jsonx_int64(k->payload, "project_id", &k->project_event_id) && k->project_event_id > 0) {
+		snprintf(k->why, sizeof(k->why), "%s events are acted on in group-hook mode only", en);
+	} else {
+		k->project_event_id = 0;
+		snprintf(k->why, sizeof(k->why), "%s events are not gated", k->label);
 	}
+}
 
-	/* 2. what is it */
-	clean_text(d->event ? d->event : "(none)", event_type, sizeof(event_type));
-	bool parsed = d->len > 0 && jsonx_parse(d->body, d->len, &payload) == CORE_OK &&
-	              json_object_is_type(payload, json_type_object);
+/* A pipeline event: a new pipeline of a gated repo holds the verdict (core/gatehold.h); the job does the GitLab
+ * part. Fails only when the gate config cannot be read. */
+static enum core_status plan_pipeline(struct store *db, struct delivery_plan *k)
+{
+	const char *source = "", *pstatus = "", *psha = "";
+	const struct json_object *p = k->payload;
+	jsonx_path_str(p, "object_attributes.source", &source);
+	jsonx_path_str(p, "object_attributes.status", &pstatus);
+	jsonx_path_int64(p, "merge_request.iid", &k->pipe.mr_iid);
+	if (!jsonx_path_int64(p, "object_attributes.id", &k->pipe.id) || k->pipe.id <= 0 ||
+	    !jsonx_path_int64(p, "project.id", &k->pipe.project_id) || k->pipe.project_id <= 0 ||
+	    !jsonx_path_str(p, "object_attributes.sha", &psha) || !sha_valid(psha)) {
+		snprintf(k->why, sizeof(k->why), "pipeline event without object_attributes.id, sha or project.id");
+		return CORE_OK;
+	}
+	if (strcmp(source, "external") == 0) {
+		snprintf(k->why, sizeof(k->why), "external pipelines hold commit statuses, not CI jobs");
+		return CORE_OK;
+	}
+	if (!pipeline_starting(pstatus)) {
+		snprintf(k->why, sizeof(k->why), "pipeline %s: verdicts are held when a pipeline starts",
+		         pstatus[0] ? pstatus : "(no status)");
+		return CORE_OK;
+	}
+	k->pipe.sha = psha;
+	enum core_status st = gate_config_load(db, k->pipe.project_id, &k->cfg);
+	if (st == CORE_OK && cfg_gated(k))
+		k->hold = true;
+	return st;
+}
+
+/* A merge request event: new code in an open MR of a gated repo is gated. Fails only when the gate config cannot
+ * be read (not recorded: 5xx, GitLab retries). */
+static enum core_status plan_mr(struct store *db, struct delivery_plan *k)
+{
+	if (webhook_parse_mr(k->payload, &k->mr, k->why, sizeof(k->why)) != CORE_OK ||
+	    !webhook_mr_changes_code(&k->mr, k->why, sizeof(k->why)))
+		return CORE_OK; /* why says which field or why not */
+	enum core_status st = gate_config_load(db, k->mr.project_id, &k->cfg);
+	if (st == CORE_OK && cfg_gated(k))
+		k->gate = true;
+	return st;
+}
+
+static enum core_status plan_delivery(struct store *db, const struct webhook_delivery *d, struct delivery_plan *k)
+{
+	bool parsed = d->len > 0 && jsonx_parse(d->body, d->len, &k->payload) == CORE_OK &&
+	              json_object_is_type(k->payload, json_type_object);
 	if (!parsed) {
-		snprintf(why, sizeof(why), "body is not a JSON object");
-	} else if (strcmp(label, "project") == 0 || strcmp(label, "system") == 0) {
-		const char *en = "";
-		jsonx_str(payload, "event_name", &en);
-		project_created = strcmp(en, "project_create") == 0;
-		if ((project_created || strcmp(en, "project_destroy") == 0) &&
-		    jsonx_int64(payload, "project_id", &project_event_id) && project_event_id > 0)
-			snprintf(why, sizeof(why), "%s events are acted on in group-hook mode only", en);
-		else {
-			project_event_id = 0;
-			snprintf(why, sizeof(why), "%s events are not gated", label);
-		}
-	} else if (strcmp(label, "pipeline") == 0) {
-		/* a new pipeline of a gated repo: hold the verdict in it (core/gatehold.h); the job does the GitLab
-		 * part */
-		const char *source = "", *pstatus = "", *psha = "";
-		jsonx_path_str(payload, "object_attributes.source", &source);
-		jsonx_path_str(payload, "object_attributes.status", &pstatus);
-		jsonx_path_int64(payload, "merge_request.iid", &pipe.mr_iid);
-		if (!jsonx_path_int64(payload, "object_attributes.id", &pipe.id) || pipe.id <= 0 ||
-		    !jsonx_path_int64(payload, "project.id", &pipe.project_id) || pipe.project_id <= 0 ||
-		    !jsonx_path_str(payload, "object_attributes.sha", &psha) || !sha_valid(psha)) {
-			snprintf(why, sizeof(why), "pipeline event without object_attributes.id, sha or project.id");
-		} else if (strcmp(source, "external") == 0) {
-			snprintf(why, sizeof(why), "external pipelines hold commit statuses, not CI jobs");
-		} else if (!pipeline_starting(pstatus)) {
-			snprintf(why, sizeof(why), "pipeline %s: verdicts are held when a pipeline starts",
-			         pstatus[0] ? pstatus : "(no status)");
-		} else {
-			pipe.sha = psha;
-			st = gate_config_load(db, pipe.project_id, &cfg);
-			if (st != CORE_OK)
-				goto out;
-			if (cfg.gated)
-				hold = true;
-			else
-				snprintf(why, sizeof(why), "%s", cfg.why_not);
-		}
-	} else if (strcmp(label, "merge_request") != 0) {
-		snprintf(why, sizeof(why), "%s events are not gated", label);
-	} else if (webhook_parse_mr(payload, &mr, why, sizeof(why)) != CORE_OK) {
-		/* why says which field */
-	} else if (webhook_mr_changes_code(&mr, why, sizeof(why))) {
-		st = gate_config_load(db, mr.project_id, &cfg);
-		if (st != CORE_OK)
-			goto out; /* not recorded: 5xx, GitLab retries */
-		if (cfg.gated)
-			gate = true;
-		else
-			snprintf(why, sizeof(why), "%s", cfg.why_not);
+		json_object_put(k->payload);
+		k->payload = NULL;
+		snprintf(k->why, sizeof(k->why), "body is not a JSON object");
+	} else if (strcmp(k->label, "project") == 0 || strcmp(k->label, "system") == 0) {
+		plan_project_event(k);
+	} else if (strcmp(k->label, "pipeline") == 0) {
+		return plan_pipeline(db, k);
+	} else if (strcmp(k->label, "merge_request") != 0) {
+		snprintf(k->why, sizeof(k->why), "%s events are not gated", k->label);
+	} else {
+		return plan_mr(db, k);
 	}
+	return CORE_OK;
+}
 
-	/* 3. record (and queue) in one transaction */
+/*
+ * Begin the delivery's transaction and record it in webhook_events (deduplicated on its key). *event_id_out is
+ * the new row's id, 0 for a duplicate (the transaction stays open either way).
+ */
+static enum core_status record_delivery(struct store_conn *c, const struct webhook_delivery *d,
+                                        const struct delivery_plan *k, int64_t *event_id_out)
+{
+	*event_id_out = 0;
 	const char *key = usable_key(d->idempotency_key);
 	if (!key)
 		key = usable_key(d->webhook_uuid);
-	char uuid[WEBHOOK_KEY_MAX + 1];
+	char uuid[WEBHOOK_KEY_MAX + 1], event_type[128], action[64] = "";
 	clean_text(d->webhook_uuid, uuid, sizeof(uuid));
+	clean_text(d->event ? d->event : "(none)", event_type, sizeof(event_type));
+	if (k->mr.action)
+		clean_text(k->mr.action, action, sizeof(action));
 	/* jsonb refuses \u0000; such a payload (and a big one) is recorded without its body */
-	bool keep = parsed && d->len <= WEBHOOK_PAYLOAD_KEEP && !memmem(d->body, d->len, "\\u0000", 6);
-	const char *action = mr.action && mr.action[0] ? mr.action : NULL;
-	char action_buf[64];
-	if (action) {
-		clean_text(action, action_buf, sizeof(action_buf));
-		action = action_buf;
-	}
-	snprintf(ids[0], sizeof(ids[0]), "%lld", (long long)mr.project_id);
-	snprintf(ids[1], sizeof(ids[1]), "%lld", (long long)mr.iid);
-	snprintf(ids[2], sizeof(ids[2]), "%zu", d->len);
-	st = store_get(db, &c);
-	if (st != CORE_OK)
-		goto out;
-again:
-	st = store_begin(c);
-	if (st != CORE_OK)
-		goto out;
-	if (mr.project_id > 0) {
-		/* one MR's deliveries one at a time, so that superseding sees the other transaction's run */
-		const char *lp[] = {ids[0], ids[1]};
-		st = store_exec(c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))",
-		                2, lp, NULL);
+	bool keep = k->payload && d->len <= WEBHOOK_PAYLOAD_KEEP && !memmem(d->body, d->len, "\\u0000", 6);
+	for (;;) {
+		enum core_status st = store_begin(c);
+		if (st == CORE_OK && k->mr.project_id > 0) {
+			/* one MR's deliveries one at a time, so that superseding sees the other transaction's run */
+			struct store_params lp = {0};
+			store_param_i64(&lp, k->mr.project_id);
+			store_param_i64(&lp, k->mr.iid);
+			st = store_run(
+			    c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))",
+			    &lp, NULL);
+		}
 		if (st != CORE_OK)
-			goto out;
+			return st;
+		struct store_params p = {0};
+		store_param_str(&p, key);
+		store_param_str(&p, uuid[0] ? uuid : NULL);
+		store_param_str(&p, event_type);
+		store_param_str(&p, action[0] ? action : NULL);
+		store_param_i64_or_null(&p, k->mr.project_id > 0 ? k->mr.project_id : 0);
+		store_param_i64_or_null(&p, k->mr.iid > 0 ? k->mr.iid : 0);
+		store_param_str(&p, keep ? d->body : NULL);
+		store_param_i64(&p, (int64_t)d->len);
+		store_param_str(&p, k->gate ? NULL : k->why);
+		PGresult *r = NULL;
+		st = store_run(
+		    c,
+		    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id,"
+		    " mr_iid, payload, payload_bytes, ignored_reason)"
+		    " VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9)"
+		    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
+		    &p, &r);
+		if (st == CORE_OK && PQntuples(r) > 0)
+			*event_id_out = store_i64(r, 0, "id", 0);
+		PQclear(r);
+		if (st == CORE_EINVAL && keep) {
+			/* PostgreSQL refused the body as jsonb (e.g. a lone surrogate escape): record the event without
+			 * it */
+			store_rollback(c);
+			keep = false;
+			continue;
+		}
+		return st;
 	}
-	const char *p[] = {key,
-	                   uuid[0] ? uuid : NULL,
-	                   event_type,
-	                   action,
-	                   mr.project_id > 0 ? ids[0] : NULL,
-	                   mr.iid > 0 ? ids[1] : NULL,
-	                   keep ? d->body : NULL,
-	                   ids[2],
-	                   gate ? NULL : why};
-	st = store_exec(
-	    c,
-	    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid,"
-	    " payload, payload_bytes, ignored_reason)"
-	    " VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9)"
-	    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-	    9, p, &r);
-	if (st == CORE_EINVAL && keep) {
-		/* PostgreSQL refused the body as jsonb (e.g. a lone surrogate escape): record the event without it */
-		store_rollback(c);
-		keep = false;
-		goto again;
-	}
+}
+
+/* Queue (or join) the gate run of a merge request event, in the delivery's transaction. */
+static enum core_status act_gate(struct store_conn *c, const struct delivery_plan *k, struct webhook_result *out)
+{
+	struct gate_mr_event ev = {.project_id = k->mr.project_id,
+	                           .source_project_id = k->mr.source_project_id,
+	                           .mr_iid = k->mr.iid,
+	                           .head_sha = k->mr.head_sha,
+	                           .source_branch = k->mr.source_branch};
+	bool coalesced = false;
+	enum core_status st = gate_enqueue(c, &ev, out->event_id, &out->run_id, &coalesced);
 	if (st != CORE_OK)
-		goto out;
-	if (PQntuples(r) == 0) {
+		return st;
+	out->outcome = coalesced ? WEBHOOK_COALESCED : WEBHOOK_QUEUED;
+	if (coalesced)
+		snprintf(out->reason, sizeof(out->reason), "a gate run for this head commit is already queued");
+	return CORE_OK;
+}
+
+/* Create the "hold" job of a starting pipeline, in the delivery's transaction. */
+static enum core_status act_hold(struct store_conn *c, struct delivery_plan *k, struct webhook_result *out)
+{
+	enum core_status st = CORE_OK;
+	out->outcome = WEBHOOK_IGNORED;
+	if (k->pipe.mr_iid <= 0) {
+		/* a branch pipeline: the MR is the one whose latest gate run is on this sha */
+		PGresult *rm = NULL;
+		struct store_params mp = {0};
+		store_param_i64(&mp, k->pipe.project_id);
+		store_param_str(&mp, k->pipe.sha);
+		st = store_run(c,
+		               "SELECT mr_iid FROM gate_runs WHERE project_id = $1::bigint AND head_sha = $2"
+		               " ORDER BY id DESC LIMIT 1",
+		               &mp, &rm);
+		if (st == CORE_OK && PQntuples(rm) > 0)
+			k->pipe.mr_iid = store_i64(rm, 0, "mr_iid", 0);
+		PQclear(rm);
+		if (st != CORE_OK)
+			return st;
+	}
+	if (k->pipe.mr_iid <= 0) {
+		snprintf(out->reason, sizeof(out->reason), "pipeline %lld: no merge request gate run on %.12s",
+		         (long long)k->pipe.id, k->pipe.sha);
+		return CORE_OK;
+	}
+	struct json_object *params = jx_object();
+	json_object_object_add(params, "event", jx_int(out->event_id));
+	json_object_object_add(params, "pipeline_id", jx_int(k->pipe.id));
+	json_object_object_add(params, "sha", jx_str(k->pipe.sha));
+	json_object_object_add(params, "mr_iid", jx_int(k->pipe.mr_iid));
+	st = jobs_create_in_tx(c, "hold", "system (webhook)", json_object_to_json_string(params), &k->pipe.project_id,
+	                       1, &out->job_id);
+	json_object_put(params);
+	if (st != CORE_OK)
+		return st;
+	out->outcome = WEBHOOK_QUEUED;
+	snprintf(out->reason, sizeof(out->reason), "pipeline %lld of !%lld: holding the verdict (job %lld)",
+	         (long long)k->pipe.id, (long long)k->pipe.mr_iid, (long long)out->job_id);
+	return CORE_OK;
+}
+
+/* Group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a deleted one
+ * removed; in project mode these events are recorded and ignored. In the delivery's transaction. */
+static enum core_status act_project_event(struct store_conn *c, struct delivery_plan *k, struct webhook_result *out)
+{
+	PGresult *rm = NULL;
+	enum core_status st =
+	    store_run(c, "SELECT 1 FROM settings WHERE key = 'hook_mode' AND value = '\"group\"'::jsonb", NULL, &rm);
+	bool group_mode = st == CORE_OK && PQntuples(rm) > 0;
+	PQclear(rm);
+	if (st != CORE_OK)
+		return st;
+	long long pid = (long long)k->project_event_id;
+	out->outcome = WEBHOOK_IGNORED;
+	snprintf(out->reason, sizeof(out->reason), "%s", k->why);
+	if (group_mode && k->project_created) {
+		struct json_object *params = jx_object();
+		json_object_object_add(params, "event", jx_int(out->event_id));
+		st = jobs_create_in_tx(c, "onboard", "system (webhook)", json_object_to_json_string(params),
+		                       &k->project_event_id, 1, &out->job_id);
+		json_object_put(params);
+		if (st != CORE_OK)
+			return st;
+		out->outcome = WEBHOOK_QUEUED;
+		snprintf(out->reason, sizeof(out->reason), "project %lld created: onboarding (job %lld)", pid,
+		         (long long)out->job_id);
+	} else if (group_mode) {
+		struct store_params pp = {0};
+		store_param_i64(&pp, k->project_event_id);
+		st =
+		    store_run(c, "UPDATE repos SET removed_at = now() WHERE id = $1 AND removed_at IS NULL", &pp, NULL);
+		if (st != CORE_OK)
+			return st;
+		snprintf(out->reason, sizeof(out->reason), "project %lld deleted: marked removed", pid);
+	}
+	return CORE_OK;
+}
+
+/* Record the delivery and act on it, in one transaction on c. */
+static enum core_status record_and_act(struct store_conn *c, const struct webhook_delivery *d, struct delivery_plan *k,
+                                       struct webhook_result *out)
+{
+	enum core_status st = record_delivery(c, d, k, &out->event_id);
+	if (st != CORE_OK)
+		return st;
+	if (out->event_id == 0) {
 		out->outcome = WEBHOOK_DUPLICATE;
 		snprintf(out->reason, sizeof(out->reason), "already received (same %s)",
 		         usable_key(d->idempotency_key) ? "Idempotency-Key" : "X-Gitlab-Webhook-UUID");
-		st = store_commit(c);
-		goto out;
-	}
-	out->event_id = store_i64(r, 0, "id", 0);
-	PQclear(r);
-	r = NULL;
-	if (gate) {
-		struct gate_mr_event ev = {.project_id = mr.project_id,
-		                           .source_project_id = mr.source_project_id,
-		                           .mr_iid = mr.iid,
-		                           .head_sha = mr.head_sha,
-		                           .source_branch = mr.source_branch};
-		bool coalesced = false;
-		st = gate_enqueue(c, &ev, out->event_id, &out->run_id, &coalesced);
-		if (st != CORE_OK)
-			goto out;
-		out->outcome = coalesced ? WEBHOOK_COALESCED : WEBHOOK_QUEUED;
-		if (coalesced)
-			snprintf(out->reason, sizeof(out->reason), "a gate run for this head commit is already queued");
-	} else if (hold) {
-		char pp[2][24];
-		snprintf(pp[0], sizeof(pp[0]), "%lld", (long long)pipe.project_id);
-		out->outcome = WEBHOOK_IGNORED;
-		if (pipe.mr_iid <= 0) {
-			/* a branch pipeline: the MR is the one whose latest gate run is on this sha */
-			PGresult *rm = NULL;
-			const char *mp[] = {pp[0], pipe.sha};
-			st = store_exec(c,
-			                "SELECT mr_iid FROM gate_runs WHERE project_id = $1::bigint AND head_sha = $2"
-			                " ORDER BY id DESC LIMIT 1",
-			                2, mp, &rm);
-			if (st == CORE_OK && PQntuples(rm) > 0)
-				pipe.mr_iid = store_i64(rm, 0, "mr_iid", 0);
-			PQclear(rm);
-			if (st != CORE_OK)
-				goto out;
-		}
-		if (pipe.mr_iid <= 0) {
-			snprintf(out->reason, sizeof(out->reason), "pipeline %lld: no merge request gate run on %.12s",
-			         (long long)pipe.id, pipe.sha);
-		} else {
-			char params[256];
-			snprintf(params, sizeof(params),
-			         "{\"event\": %lld, \"pipeline_id\": %lld, \"sha\": \"%s\", \"mr_iid\": %lld}",
-			         (long long)out->event_id, (long long)pipe.id, pipe.sha, (long long)pipe.mr_iid);
-			st =
-			    jobs_create_in_tx(c, "hold", "system (webhook)", params, &pipe.project_id, 1, &out->job_id);
-			if (st != CORE_OK)
-				goto out;
-			out->outcome = WEBHOOK_QUEUED;
-			snprintf(out->reason, sizeof(out->reason),
-			         "pipeline %lld of !%lld: holding the verdict (job %lld)", (long long)pipe.id,
-			         (long long)pipe.mr_iid, (long long)out->job_id);
-		}
-	} else if (project_event_id > 0) {
-		/* group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a
-		 * deleted one removed; in project mode these events are recorded and ignored */
-		PGresult *rm = NULL;
-		st = store_exec(c, "SELECT 1 FROM settings WHERE key = 'hook_mode' AND value = '\"group\"'::jsonb", 0,
-		                NULL, &rm);
-		bool group_mode = st == CORE_OK && PQntuples(rm) > 0;
-		PQclear(rm);
-		if (st != CORE_OK)
-			goto out;
-		char pid[24];
-		snprintf(pid, sizeof(pid), "%lld", (long long)project_event_id);
-		out->outcome = WEBHOOK_IGNORED;
-		snprintf(out->reason, sizeof(out->reason), "%s", why);
-		if (group_mode && project_created) {
-			char params[64];
-			snprintf(params, sizeof(params), "{\"event\": %lld}", (long long)out->event_id);
-			st = jobs_create_in_tx(c, "onboard", "system (webhook)", params, &project_event_id, 1,
-			                       &out->job_id);
-			if (st != CORE_OK)
-				goto out;
-			out->outcome = WEBHOOK_QUEUED;
-			snprintf(out->reason, sizeof(out->reason), "project %s created: onboarding (job %lld)", pid,
-			         (long long)out->job_id);
-		} else if (group_mode) {
-			const char *pp[] = {pid};
-			st = store_exec(c, "UPDATE repos SET removed_at = now() WHERE id = $1 AND removed_at IS NULL",
-			                1, pp, NULL);
-			if (st != CORE_OK)
-				goto out;
-			snprintf(out->reason, sizeof(out->reason), "project %s deleted: marked removed", pid);
-		}
+	} else if (k->gate) {
+		st = act_gate(c, k, out);
+	} else if (k->hold) {
+		st = act_hold(c, k, out);
+	} else if (k->project_event_id > 0) {
+		st = act_project_event(c, k, out);
 	} else {
 		out->outcome = WEBHOOK_IGNORED;
-		snprintf(out->reason, sizeof(out->reason), "%s", why);
+		snprintf(out->reason, sizeof(out->reason), "%s", k->why);
 	}
-	st = store_commit(c);
-out:
-	if (st != CORE_OK && c)
+	return st == CORE_OK ? store_commit(c) : st;
+}
+
+enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
+                                 struct webhook_result *out)
+{
+	struct delivery_plan k;
+	memset(out, 0, sizeof(*out));
+	memset(&k, 0, sizeof(k));
+	k.mr.action = k.mr.state = "";
+	k.label = webhook_event_label(d->event);
+	snprintf(out->event_label, sizeof(out->event_label), "%s", k.label);
+
+	/* 1. the token, in constant time; nothing is stored for a stranger */
+	if (!expected_secret || !*expected_secret || !d->token || !crypto_equal(d->token, expected_secret)) {
+		count_event(k.label, "unauthorized");
+		return CORE_EUNAUTH;
+	}
+	/* 2. what is it; 3. record (and queue) in one transaction */
+	struct store_conn *c = NULL;
+	enum core_status st = plan_delivery(db, d, &k);
+	if (st == CORE_OK && (st = store_get(db, &c)) == CORE_OK)
+		st = record_and_act(c, d, &k, out);
+	if (st != CORE_OK)
 		store_rollback(c);
-	PQclear(r);
 	store_put(db, c);
-	json_object_put(payload);
-	gate_config_clear(&cfg);
+	json_object_put(k.payload);
+	gate_config_clear(&k.cfg);
 	if (st == CORE_OK) {
-		count_event(label, webhook_outcome_name(out->outcome));
+		count_event(k.label, webhook_outcome_name(out->outcome));
 		if (out->outcome == WEBHOOK_QUEUED)
 			gate_kick();
-		log_info("webhook %s: %s%s%s (event %lld, run %lld)", label, webhook_outcome_name(out->outcome),
+		log_info("webhook %s: %s%s%s (event %lld, run %lld)", k.label, webhook_outcome_name(out->outcome),
 		         out->reason[0] ? ": " : "", out->reason, (long long)out->event_id, (long long)out->run_id);
 	} else {
-		count_event(label, "error");
-		log_error("could not record a %s webhook delivery: %s", label, core_status_code(st));
+		count_event(k.label, "error");
+		log_error("could not record a %s webhook delivery: %s", k.label, core_status_code(st));
 	}
 	return st;
 }

@@ -499,9 +499,8 @@ int h_audit_list(struct req *r)
 		return status;
 	http_query_param(r->ri, "action", action, sizeof(action));
 	struct json_object *o = NULL;
-	enum core_status st = audit_list(r->app->db, limit + 1, before, action, &o);
+	enum core_status st = audit_list(r->app->db, limit, before, action, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the audit log");
-	http_page_by_id(o, "items", "next_cursor", "next_before", limit);
 	return http_send_json(r->conn, 200, o);
 }

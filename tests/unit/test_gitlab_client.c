@@ -37,6 +37,11 @@ static struct server plain, tls;
 static char log_path[] = "/tmp/mrgate-gitlab-test-XXXXXX";
 static int saved_stderr = -1;
 
+/* 17,408 bytes of a query value: a Link header longer than the client keeps (16 KiB). */
+#define A64  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+#define A1K  A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64 A64
+#define A17K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K A1K
+
 /*
  * The script, with ' for " (JSON inside a C string reads better so). \\' gives a JSON \" inside strings.
  */
@@ -59,6 +64,9 @@ static const char SCRIPT[] =
     "  'responses': [{'json': [{'id': 1}, {'id': 2}], 'headers': {'Link': "
     "'<$BASE/api/v4/projects?pagination=keyset&per_page=2>; rel=\\'first\\', "
     "<https://elsewhere.example/api/v4/projects?pagination=keyset&per_page=2&id_after=2>; rel=\\'next\\''}}]},"
+    /* a next link too long to keep: the list must fail, not end after its first page */
+    "{'name': 'klong', 'path': '/api/v4/longlink', 'responses': [{'json': [{'id': 1}], 'headers': {'Link': "
+    "'<$BASE/api/v4/longlink?after=" A17K ">; rel=\\'next\\''}}]},"
     /* retries */
     "{'name': 'flaky5xx', 'path': '/api/v4/projects/1', 'responses': [{'status': 500}, {'status': 502},"
     "  {'status': 503}, {'json': {'id': 1}}]},"
@@ -406,6 +414,13 @@ static void test_paginate_link_only(void)
 	/* A callback failure stops the walk and is returned; a non-list is CORE_EUPSTREAM with a response. */
 	CHECK_INT(gitlab_paginate(gl, "/ok", collect, &c, &err), CORE_EUPSTREAM);
 	CHECK(err && err->kind == GITLAB_ERR_BAD_RESPONSE);
+	gitlab_response_free(err);
+	/* A Link header longer than the client keeps is refused, never cut (a cut one ended the list silently). */
+	struct collected c2 = {0};
+	CHECK_INT(gitlab_paginate(gl, "/longlink", collect, &c2, &err), CORE_EUPSTREAM);
+	CHECK(err && err->kind == GITLAB_ERR_BAD_RESPONSE);
+	CHECK_INT(c2.pages, 0);
+	CHECK_INT(hits("klong"), 1);
 	gitlab_response_free(err);
 	CHECK_INT(gitlab_paginate(gl, "/e/notfound", collect, &c, &err), CORE_ENOTFOUND);
 	CHECK(err && err->http_status == 404);

@@ -1,0 +1,224 @@
+/*
+ * tests/db/test_lists.c
+ *    The list read models page the one way (rows.h): walking `next_cursor` from the first page visits every row
+ *    once, in order, and the last page says next_cursor null. Audit log (newest first, action prefix), users and
+ *    tokens (by id), repos (by path and by last activity, both directions; the cursor is made by PostgreSQL).
+ */
+#include "audit.h"
+#include "auth.h"
+#include "crypto.h"
+#include "discovery.h"
+#include "log.h"
+#include "migrate.h"
+#include "repos.h"
+#include "rows.h"
+#include "testlib.h"
+#include "users.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct store *db;
+
+/* One page's next_cursor as a malloc'd string (NULL for null), and its items in *items (borrowed from page). */
+static char *next_of(struct json_object *page, struct json_object **items)
+{
+	struct json_object *next = NULL;
+	*items = json_object_object_get(page, "items");
+	if (!json_object_object_get_ex(page, "next_cursor", &next) || !next)
+		return NULL;
+	return xstrdup(json_object_get_string(next));
+}
+
+static int64_t id_of(struct json_object *item)
+{
+	return json_object_get_int64(json_object_object_get(item, "id"));
+}
+
+/* One page of a list after cursor (0: the first page). */
+typedef enum core_status (*page_fn)(int64_t cursor, struct json_object **page);
+
+/*
+ * Walk a list from its first page along next_cursor: the ids of every item in order into ids (at most max), the
+ * number of items as the result, the pages in *pages. Every page holds at most `limit` items and names an "actor"
+ * or a "username" when `who` is set.
+ */
+static int walk_ids(page_fn list, int limit, const char *who, int64_t *ids, int max, int *pages)
+{
+	int64_t cursor = 0;
+	int n = 0;
+	*pages = 0;
+	for (;;) {
+		struct json_object *page = NULL, *items = NULL;
+		CHECK(list(cursor, &page) == CORE_OK);
+		if (!page)
+			break;
+		char *next = next_of(page, &items);
+		(*pages)++;
+		CHECK((int)json_object_array_length(items) <= limit);
+		for (size_t i = 0; i < json_object_array_length(items) && n < max; i++) {
+			struct json_object *item = json_object_array_get_idx(items, i);
+			ids[n++] = id_of(item);
+			if (who)
+				CHECK(json_object_object_get_ex(item, who, NULL));
+		}
+		json_object_put(page);
+		if (!next)
+			break;
+		CHECK(rows_cursor_parse(next, &cursor));
+		free(next);
+	}
+	return n;
+}
+
+static enum core_status audit_page(int64_t cursor, struct json_object **page)
+{
+	return audit_list(db, 3, cursor, "repo.", page);
+}
+
+static enum core_status users_page(int64_t cursor, struct json_object **page)
+{
+	return users_list(db, 2, cursor, page);
+}
+
+static enum core_status tokens_page(int64_t cursor, struct json_object **page)
+{
+	return tokens_list(db, 2, cursor, 0, page);
+}
+
+static void audit_pages(void)
+{
+	struct store_conn *c = NULL;
+	REQUIRE(store_get(db, &c) == CORE_OK);
+	for (int i = 0; i < 7; i++)
+		REQUIRE(audit_write(c, "tester", i % 2 ? "repo.odd" : "repo.even", "t", NULL, NULL, NULL) == CORE_OK);
+	store_put(db, c);
+
+	int64_t seen[16];
+	int pages = 0, n = walk_ids(audit_page, 3, "details", seen, 16, &pages);
+	CHECK_INT(n, 7);
+	CHECK_INT(pages, 3);
+	for (int i = 1; i < n; i++)
+		CHECK(seen[i] < seen[i - 1]); /* newest first, each once */
+
+	/* the stored JSON columns come back as JSON; the action prefix filters */
+	struct json_object *page = NULL, *items = NULL;
+	REQUIRE(audit_list(db, 50, 0, "repo.odd", &page) == CORE_OK);
+	char *next = next_of(page, &items);
+	CHECK_INT((int64_t)json_object_array_length(items), 3);
+	CHECK(next == NULL);
+	struct json_object *first = json_object_array_get_idx(items, 0);
+	CHECK_STR(json_object_get_string(json_object_object_get(first, "actor")), "tester");
+	CHECK(json_object_is_type(json_object_object_get(first, "details"), json_type_null));
+	json_object_put(page);
+}
+
+static void users_and_tokens_pages(void)
+{
+	char name[32];
+	for (int i = 0; i < 5; i++) {
+		snprintf(name, sizeof(name), "user%d", i);
+		REQUIRE(auth_user_add(db, "tester", name, "correct horse battery", AUTH_ROLE_VIEWER, NULL) == CORE_OK);
+		char *token = NULL;
+		REQUIRE(auth_token_create(db, name, "ci", &token) == CORE_OK);
+		crypto_free_secret(token);
+	}
+	page_fn lists[] = {users_page, tokens_page};
+	for (size_t k = 0; k < 2; k++) {
+		int64_t ids[16];
+		int pages = 0, n = walk_ids(lists[k], 2, "username", ids, 16, &pages);
+		CHECK_INT(n, 5);
+		CHECK_INT(pages, 3);
+		for (int i = 1; i < n; i++)
+			CHECK(ids[i] > ids[i - 1]); /* by id, each once */
+	}
+}
+
+/* Every repo once, in the order the sort asks for, whatever the page size. */
+static void walk_repos(enum repos_sort sort, bool desc, const char *const *want, int n_want)
+{
+	struct repos_filter f = {.archived = -1, .sort = sort, .descending = desc, .limit = 2};
+	char *cursor = NULL, err[200];
+	int n = 0;
+	for (;;) {
+		struct json_object *page = NULL, *items = NULL;
+		f.cursor = cursor;
+		REQUIRE(repos_list(db, &f, &page, err, sizeof(err)) == CORE_OK);
+		free(cursor);
+		cursor = next_of(page, &items);
+		CHECK_INT(json_object_get_int64(json_object_object_get(page, "count")), n_want);
+		for (size_t i = 0; i < json_object_array_length(items); i++, n++) {
+			const char *p = json_object_get_string(
+			    json_object_object_get(json_object_array_get_idx(items, i), "path_with_namespace"));
+			CHECK(n < n_want && strcmp(p, want[n]) == 0);
+		}
+		json_object_put(page);
+		if (!cursor)
+			break;
+	}
+	CHECK_INT(n, n_want);
+	/* a cursor of the other sort is refused */
+	f.sort = sort == REPOS_SORT_PATH ? REPOS_SORT_ACTIVITY : REPOS_SORT_PATH;
+	f.limit = 1;
+	f.cursor = NULL;
+	struct json_object *page = NULL, *items = NULL;
+	REQUIRE(repos_list(db, &f, &page, err, sizeof(err)) == CORE_OK);
+	char *other = next_of(page, &items);
+	json_object_put(page);
+	f.sort = sort;
+	f.cursor = other;
+	CHECK(repos_list(db, &f, &page, err, sizeof(err)) == CORE_EINVAL);
+	free(other);
+}
+
+static void repos_pages(void)
+{
+	/* a long path (beyond any fixed buffer the cursor once went through) and one without activity */
+	char longname[700];
+	memset(longname, 'x', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	static const char *const acts[] = {"2024-01-03T00:00:00Z", "2024-01-01T00:00:00Z", NULL, "2024-01-02T00:00:00Z",
+	                                   "2024-01-05T00:00:00Z"};
+	char paths[5][800];
+	for (int i = 0; i < 5; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "acme/%s%d", i == 3 ? longname : "r", i);
+		struct json_object *p = jx_object(), *ns = jx_object();
+		json_object_object_add(p, "id", jx_int(100 + i));
+		json_object_object_add(p, "path", jx_str(strchr(paths[i], '/') + 1));
+		json_object_object_add(p, "path_with_namespace", jx_str(paths[i]));
+		json_object_object_add(ns, "full_path", jx_str("acme"));
+		json_object_object_add(p, "namespace", ns);
+		json_object_object_add(p, "last_activity_at", jx_str(acts[i]));
+		REQUIRE(discovery_upsert_project(db, p, NULL) == CORE_OK);
+		json_object_put(p);
+	}
+	const char *by_path[] = {paths[0], paths[1], paths[2], paths[4], paths[3]}; /* "r4" < "xxx…3" */
+	const char *by_path_desc[] = {paths[3], paths[4], paths[2], paths[1], paths[0]};
+	const char *by_act[] = {paths[2], paths[1], paths[3], paths[0], paths[4]}; /* no activity first */
+	const char *by_act_desc[] = {paths[4], paths[0], paths[3], paths[1], paths[2]};
+	walk_repos(REPOS_SORT_PATH, false, by_path, 5);
+	walk_repos(REPOS_SORT_PATH, true, by_path_desc, 5);
+	walk_repos(REPOS_SORT_ACTIVITY, false, by_act, 5);
+	walk_repos(REPOS_SORT_ACTIVITY, true, by_act_desc, 5);
+}
+
+int main(void)
+{
+	log_init(LOG_ERROR, 0);
+	if (crypto_init() != CORE_OK)
+		return 1;
+	char *url = testlib_fresh_database("lists");
+	db = store_open(url, 4);
+	if (migrate_run(db, NULL) != CORE_OK) {
+		fprintf(stderr, "migration failed\n");
+		return 1;
+	}
+	RUN(audit_pages);
+	RUN(users_and_tokens_pages);
+	RUN(repos_pages);
+	store_close(db);
+	free(url);
+	return testlib_done();
+}
