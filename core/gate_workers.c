@@ -1,0 +1,207 @@
+/*
+ * core/gate_workers.c
+ *    The gate worker pool and its lease heartbeat (see gate_workers.h).
+ */
+#include "gate_workers.h"
+
+#include "log.h"
+#include "xalloc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The process-wide wake-up signal (gate_kick has no handle to a pool). */
+static pthread_mutex_t kick_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kick_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long kick_seq;
+
+void gate_kick(void)
+{
+	pthread_mutex_lock(&kick_lock);
+	kick_seq++;
+	pthread_cond_broadcast(&kick_cond);
+	pthread_mutex_unlock(&kick_lock);
+}
+
+struct gate_workers {
+	struct gate_env env;
+	pthread_t *threads;
+	int n;
+	size_t cap; /* threads asked for: the size of inflight */
+	pthread_t heartbeat;
+	bool has_heartbeat;
+	pthread_mutex_t mu; /* guards stop and inflight */
+	pthread_cond_t hb_cond;
+	bool stop;
+	int64_t *inflight; /* ids of the runs the workers execute (at most one per thread) */
+	size_t n_inflight;
+};
+
+static bool stopping(struct gate_workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+static void inflight_add(struct gate_workers *w, int64_t id)
+{
+	pthread_mutex_lock(&w->mu);
+	w->inflight[w->n_inflight++] = id; /* room for one per thread */
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void inflight_remove(struct gate_workers *w, int64_t id)
+{
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->n_inflight; i++)
+		if (w->inflight[i] == id) {
+			w->inflight[i] = w->inflight[--w->n_inflight];
+			break;
+		}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Renew the leases of the runs in flight; runs whose lease is no longer ours are logged. */
+static void renew_leases(struct gate_workers *w)
+{
+	int64_t *ids = xcalloc(w->cap, sizeof(int64_t));
+	size_t n, renewed = 0;
+	pthread_mutex_lock(&w->mu);
+	n = w->n_inflight;
+	memcpy(ids, w->inflight, n * sizeof(ids[0]));
+	pthread_mutex_unlock(&w->mu);
+	if (n > 0 && gate_queue_renew(w->env.db, w->env.instance, w->env.lease_ms, ids, n, &renewed) == CORE_OK &&
+	    renewed < n)
+		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)",
+		         n - renewed, n);
+	free(ids);
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	int every = w->env.lease_ms / 3 > 0 ? w->env.lease_ms / 3 : 1;
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += every / 1000;
+		ts.tv_nsec += (long)(every % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&w->hb_cond, &w->mu, &ts);
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		renew_leases(w);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Claim and execute one run; false when there was none (or the claim failed). */
+static bool work_one(struct gate_workers *w)
+{
+	struct gate_queue_claim claim;
+	bool claimed = false;
+	if (gate_run_claim(&w->env, &claim, &claimed) != CORE_OK || !claimed)
+		return false;
+	if (w->has_heartbeat)
+		inflight_add(w, claim.id);
+	gate_run_execute(&w->env, &claim);
+	if (w->has_heartbeat)
+		inflight_remove(w, claim.id);
+	return true;
+}
+
+static void *worker_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	for (;;) {
+		/* read the wake-up sequence before the stop flag: a stop that follows also kicks */
+		pthread_mutex_lock(&kick_lock);
+		unsigned long seen = kick_seq;
+		pthread_mutex_unlock(&kick_lock);
+		if (stopping(w))
+			break;
+		if (work_one(w))
+			continue;
+		pthread_mutex_lock(&kick_lock);
+		if (kick_seq == seen) {
+			struct timespec ts;
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_sec += 1;
+			pthread_cond_timedwait(&kick_cond, &kick_lock, &ts);
+		}
+		pthread_mutex_unlock(&kick_lock);
+	}
+	return NULL;
+}
+
+static void workers_free(struct gate_workers *w)
+{
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hb_cond);
+	free(w->inflight);
+	free(w->threads);
+	free(w);
+}
+
+struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
+{
+	struct gate_workers *w = xcalloc(1, sizeof(*w));
+	w->env = *env;
+	w->cap = (size_t)(n > 0 ? n : 1);
+	w->threads = xcalloc(w->cap, sizeof(pthread_t));
+	w->inflight = xcalloc(w->cap, sizeof(int64_t));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->hb_cond, NULL);
+	gate_run_init();
+	/* the heartbeat first: the workers read has_heartbeat without a lock */
+	if (w->env.lease_ms > 0) {
+		w->has_heartbeat = pthread_create(&w->heartbeat, NULL, heartbeat_main, w) == 0;
+		if (!w->has_heartbeat) {
+			/* no heartbeat: fall back to leases that cover the whole run */
+			log_warn("could not start the gate lease heartbeat: %s", strerror(errno));
+			w->env.lease_ms = 0;
+		}
+	}
+	for (int i = 0; i < n; i++) {
+		if (pthread_create(&w->threads[w->n], NULL, worker_main, w) != 0) {
+			log_error("could not start gate worker %d: %s", i + 1, strerror(errno));
+			break;
+		}
+		w->n++;
+	}
+	if (w->n == 0) {
+		gate_workers_stop(w);
+		return NULL;
+	}
+	log_info("%d gate worker%s started", w->n, w->n == 1 ? "" : "s");
+	return w;
+}
+
+void gate_workers_stop(struct gate_workers *w)
+{
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->hb_cond);
+	pthread_mutex_unlock(&w->mu);
+	gate_kick();
+	for (int i = 0; i < w->n; i++)
+		pthread_join(w->threads[i], NULL);
+	if (w->has_heartbeat)
+		pthread_join(w->heartbeat, NULL);
+	workers_free(w);
+}
