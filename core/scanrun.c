@@ -4,7 +4,9 @@
  */
 #include "scanrun.h"
 
+#include "buf.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -131,139 +133,109 @@ static void keep_tail(char *tail, size_t cap, const char *data, size_t n)
 			tail[i] = ' ';
 }
 
-enum core_status scanrun_command(const char *command, const char *tree, const char *home, const char *const *extra_env,
-                                 int64_t deadline_ms, size_t max_out, struct scanrun_result *res)
+/* The clean environment of a scanner (scanrun.h): PATH, HOME, TMPDIR, LANG and the caller's MRGATE_SCAN_*. */
+struct scan_env {
+	char path[4200], home[SCANRUN_PATH_MAX + 8], tmp[SCANRUN_PATH_MAX + 8];
+	char **envp; /* malloc'd; points into this struct and extra_env */
+};
+
+static void scan_env_build(struct scan_env *e, const char *home, const char *const *extra_env)
 {
-	enum core_status st = CORE_EINTERNAL;
-	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
-	char *script = NULL, **envp = NULL;
-	char path_env[4200], home_env[SCANRUN_PATH_MAX + 8], tmp_env[SCANRUN_PATH_MAX + 8];
-	size_t cap = 0;
-	pid_t pid = -1;
-	memset(res, 0, sizeof(*res));
-
-	size_t clen = strlen(command);
-	script = malloc(clen + 8);
-	if (!script) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	memcpy(script, command, clen);
-	memcpy(script + clen, " \"$@\"", 6);
-	char *argv[] = {"/bin/sh", "-c", script, "mrgate-scan", (char *)tree, NULL};
-
-	size_t n_extra = 0;
+	size_t n_extra = 0, k = 0;
 	while (extra_env && extra_env[n_extra])
 		n_extra++;
-	envp = calloc(n_extra + 5, sizeof(*envp));
-	if (!envp) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
+	e->envp = xcalloc(n_extra + 5, sizeof(*e->envp));
 	const char *path = getenv("PATH");
-	snprintf(path_env, sizeof(path_env), "PATH=%s", path && *path ? path : DEFAULT_PATH);
-	snprintf(home_env, sizeof(home_env), "HOME=%s", home);
-	snprintf(tmp_env, sizeof(tmp_env), "TMPDIR=%s", home);
-	size_t k = 0;
-	envp[k++] = path_env;
-	envp[k++] = home_env;
-	envp[k++] = tmp_env;
-	envp[k++] = "LANG=C.UTF-8";
+	snprintf(e->path, sizeof(e->path), "PATH=%s", path && *path ? path : DEFAULT_PATH);
+	snprintf(e->home, sizeof(e->home), "HOME=%s", home);
+	snprintf(e->tmp, sizeof(e->tmp), "TMPDIR=%s", home);
+	e->envp[k++] = e->path;
+	e->envp[k++] = e->home;
+	e->envp[k++] = e->tmp;
+	e->envp[k++] = "LANG=C.UTF-8";
 	for (size_t i = 0; i < n_extra; i++)
-		envp[k++] = (char *)extra_env[i];
-	envp[k] = NULL;
+		e->envp[k++] = (char *)extra_env[i];
+	e->envp[k] = NULL;
+}
 
-	if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
-		goto out;
-	cap = 64 * 1024;
-	res->out = malloc(cap + 1);
-	if (!res->out) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	res->out[0] = '\0';
-	pid = spawn(argv, envp, tree, -1, out_p[1], err_p[1]);
-	if (pid < 0)
-		goto out;
-	close(out_p[1]);
-	close(err_p[1]);
-	out_p[1] = err_p[1] = -1;
+/* One read from a scanner's pipe; false when the pipe is done (end of file or an error). */
+static bool pipe_read(int fd, char *chunk, size_t cap, ssize_t *n_out)
+{
+	*n_out = read(fd, chunk, cap);
+	return *n_out > 0 || (*n_out < 0 && errno == EINTR);
+}
 
+/*
+ * Read the child's stdout (into out, capped by out->max) and stderr (its tail into res) until both pipes close or
+ * the deadline passes (then the child's group is killed and res->timed_out set). Output over the cap kills the
+ * scanner (its document is unusable anyway) and sets res->out_truncated.
+ */
+static void pump(pid_t pid, int out_fd, int err_fd, int64_t deadline_ms, struct buf *out, struct scanrun_result *res)
+{
 	bool out_open = true, err_open = true;
 	char chunk[16384];
+	ssize_t n;
 	while (out_open || err_open) {
 		int64_t left = deadline_ms - scanrun_now_ms();
 		if (left <= 0) {
 			res->timed_out = true;
 			kill(-pid, SIGKILL);
-			break;
+			return;
 		}
-		struct pollfd pf[2];
-		int np = 0, io = -1, ie = -1;
-		if (out_open) {
-			io = np;
-			pf[np].fd = out_p[0];
-			pf[np++].events = POLLIN;
-		}
-		if (err_open) {
-			ie = np;
-			pf[np].fd = err_p[0];
-			pf[np++].events = POLLIN;
-		}
-		int pr = poll(pf, (nfds_t)np, left > 1000 ? 1000 : (int)left);
+		struct pollfd pf[2] = {{.fd = out_open ? out_fd : -1, .events = POLLIN},
+		                       {.fd = err_open ? err_fd : -1, .events = POLLIN}};
+		int pr = poll(pf, 2, left > 1000 ? 1000 : (int)left);
 		if (pr < 0 && errno != EINTR)
-			break;
+			return;
 		if (pr <= 0)
 			continue;
-		if (io >= 0 && (pf[io].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t n = read(out_p[0], chunk, sizeof(chunk));
-			if (n <= 0) {
-				if (n == 0 || errno != EINTR)
-					out_open = false;
-			} else if (res->out_len + (size_t)n > max_out) {
-				/* over the cap: keep what fits, stop the scanner (its document is unusable anyway) */
+		if (out_open && (pf[0].revents & (POLLIN | POLLHUP | POLLERR))) {
+			out_open = pipe_read(out_fd, chunk, sizeof(chunk), &n);
+			if (n > 0)
+				buf_append(out, chunk, (size_t)n);
+			if (out->truncated) {
 				res->out_truncated = true;
 				out_open = false;
 				kill(-pid, SIGKILL);
-			} else {
-				if (res->out_len + (size_t)n > cap) {
-					size_t ncap = cap * 2;
-					while (ncap < res->out_len + (size_t)n)
-						ncap *= 2;
-					if (ncap > max_out)
-						ncap = max_out;
-					char *nb = realloc(res->out, ncap + 1);
-					if (!nb) {
-						kill(-pid, SIGKILL);
-						reap(pid, scanrun_now_ms(), NULL);
-						pid = -1;
-						st = CORE_ENOMEM;
-						goto out;
-					}
-					res->out = nb;
-					cap = ncap;
-				}
-				memcpy(res->out + res->out_len, chunk, (size_t)n);
-				res->out_len += (size_t)n;
-				res->out[res->out_len] = '\0';
 			}
 		}
-		if (ie >= 0 && (pf[ie].revents & (POLLIN | POLLHUP | POLLERR))) {
-			ssize_t n = read(err_p[0], chunk, sizeof(chunk));
-			if (n <= 0) {
-				if (n == 0 || errno != EINTR)
-					err_open = false;
-			} else {
+		if (err_open && (pf[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+			err_open = pipe_read(err_fd, chunk, sizeof(chunk), &n);
+			if (n > 0)
 				keep_tail(res->err_tail, sizeof(res->err_tail), chunk, (size_t)n);
-			}
 		}
 	}
+}
+
+enum core_status scanrun_command(const char *command, const char *tree, const char *home, const char *const *extra_env,
+                                 int64_t deadline_ms, size_t max_out, struct scanrun_result *res)
+{
+	enum core_status st = CORE_EINTERNAL;
+	int out_p[2] = {-1, -1}, err_p[2] = {-1, -1};
+	struct buf script = {0}, out = {.max = max_out};
+	struct scan_env env;
+	pid_t pid = -1;
+	memset(res, 0, sizeof(*res));
+	buf_printf(&script, "%s \"$@\"", command);
+	char *argv[] = {"/bin/sh", "-c", script.p, "mrgate-scan", (char *)tree, NULL};
+	scan_env_build(&env, home, extra_env);
+	if (pipe2(out_p, O_CLOEXEC) != 0 || pipe2(err_p, O_CLOEXEC) != 0)
+		goto out;
+	pid = spawn(argv, env.envp, tree, -1, out_p[1], err_p[1]);
+	if (pid < 0)
+		goto out;
+	close(out_p[1]);
+	close(err_p[1]);
+	out_p[1] = err_p[1] = -1;
+	pump(pid, out_p[0], err_p[0], deadline_ms, &out, res);
 	bool late = false;
 	int status = reap(pid, res->timed_out ? scanrun_now_ms() : deadline_ms, &late);
 	pid = -1;
 	if (late)
 		res->timed_out = true;
 	res->exit_code = exit_code_of(status);
+	res->out_len = out.len;
+	res->out = buf_steal(&out);
 	st = CORE_OK;
 out:
 	if (pid > 0) {
@@ -276,13 +248,9 @@ out:
 		if (err_p[i] >= 0)
 			close(err_p[i]);
 	}
-	free(script);
-	free(envp);
-	if (st != CORE_OK) {
-		free(res->out);
-		res->out = NULL;
-		res->out_len = 0;
-	}
+	buf_free(&script);
+	buf_free(&out);
+	free(env.envp);
 	return st;
 }
 
@@ -372,10 +340,10 @@ enum core_status scanrun_extract_targz(const char *data, size_t len, const char 
 		snprintf(err, errlen, "could not resolve the tree directory: %s", strerror(errno));
 		goto out;
 	}
-	path = malloc(PATH_MAX);
+	path = xmalloc(PATH_MAX);
 	in = archive_read_new();
 	out = archive_write_disk_new();
-	if (!path || !in || !out) {
+	if (!in || !out) {
 		st = CORE_ENOMEM;
 		goto out;
 	}
