@@ -325,157 +325,175 @@ static const char *member_path(const char *dir, const char *name, char *buf, siz
 	return buf;
 }
 
+/* One extraction: the archive read, the tree written, the caps and what was counted against them. */
+struct unpack {
+	struct archive *in, *out;
+	const char *real; /* the tree directory, resolved */
+	char *path;       /* PATH_MAX bytes: a member's path under real */
+	size_t max_bytes, max_entries, total, entries, skipped;
+	int64_t deadline_ms;
+	char *err;
+	size_t errlen;
+};
+
+static enum core_status unpack_fail(struct unpack *u, enum core_status st, struct archive *a, const char *what)
+{
+	if (st == CORE_ETOOLARGE)
+		snprintf(u->err, u->errlen, "the repository archive unpacks to more than %zu bytes", u->max_bytes);
+	else if (st == CORE_ETIMEOUT)
+		snprintf(u->err, u->errlen, "the archive was not extracted in time");
+	else
+		snprintf(u->err, u->errlen, "%s: %s", what, archive_error_string(a));
+	return st;
+}
+
+/* The data of one regular member (size as its header declares); written bytes are capped by max_bytes. */
+static enum core_status unpack_data(struct unpack *u, la_int64_t size)
+{
+	const void *buf;
+	size_t n;
+	la_int64_t off;
+	int r;
+	/* Count what is written (a sparse member's holes count too): the cap holds whatever the headers say. */
+	while ((r = archive_read_data_block(u->in, &buf, &n, &off)) == ARCHIVE_OK) {
+		if (off < 0 || (uint64_t)off + n > (uint64_t)size || u->total + (uint64_t)off + n > u->max_bytes)
+			return unpack_fail(u, CORE_ETOOLARGE, NULL, NULL);
+		if (archive_write_data_block(u->out, buf, n, off) < ARCHIVE_WARN)
+			return unpack_fail(u, CORE_EINTERNAL, u->out, "could not write the tree");
+		if (scanrun_now_ms() >= u->deadline_ms)
+			return unpack_fail(u, CORE_ETIMEOUT, NULL, NULL);
+	}
+	if (r != ARCHIVE_EOF)
+		return unpack_fail(u, CORE_EINVAL, u->in, "the repository archive could not be unpacked");
+	return CORE_OK;
+}
+
+/* One archive member (rules in scanrun.h): written, or skipped and counted. */
+static enum core_status unpack_member(struct unpack *u, struct archive_entry *e)
+{
+	if (scanrun_now_ms() >= u->deadline_ms)
+		return unpack_fail(u, CORE_ETIMEOUT, NULL, NULL);
+	if (++u->entries > u->max_entries) {
+		snprintf(u->err, u->errlen, "the repository archive holds more than %zu files", u->max_entries);
+		return CORE_ETOOLARGE;
+	}
+	/* Only regular files and directories: links, devices, FIFOs and sockets are left out, so the tree
+	 * handed to scanners points nowhere else. */
+	mode_t type = archive_entry_filetype(e);
+	const char *p = member_path(u->real, archive_entry_pathname(e), u->path, PATH_MAX);
+	/* Every member's declared size counts, written or not: skipping data still inflates it. */
+	la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
+	if (size < 0 || (uint64_t)size > u->max_bytes - u->total)
+		return unpack_fail(u, CORE_ETOOLARGE, NULL, NULL);
+	if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) || (type != AE_IFREG && type != AE_IFDIR)) {
+		u->skipped++;
+		u->total += (size_t)size;
+		archive_read_data_skip(u->in);
+		return CORE_OK;
+	}
+	archive_entry_set_pathname(e, p);
+	archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : (archive_entry_perm(e) & 0111) ? 0755 : 0644);
+	archive_entry_set_uid(e, getuid());
+	archive_entry_set_gid(e, getgid());
+	if (archive_write_header(u->out, e) < ARCHIVE_WARN)
+		return unpack_fail(u, CORE_EINVAL, u->out, "the repository archive could not be unpacked");
+	if (type != AE_IFREG)
+		return CORE_OK;
+	enum core_status st = unpack_data(u, size);
+	if (st != CORE_OK)
+		return st;
+	u->total += (size_t)size;
+	if (archive_write_finish_entry(u->out) < ARCHIVE_WARN)
+		return unpack_fail(u, CORE_EINTERNAL, u->out, "could not write the tree");
+	return CORE_OK;
+}
+
+/* GitLab's archives hold one top-level directory: when dir holds exactly one directory, the scan root is it. */
+static void single_root(const char *dir, char *root_out, size_t root_cap)
+{
+	DIR *d = opendir(dir);
+	if (!d)
+		return;
+	struct dirent *e;
+	int count = 0;
+	char only[256] = "";
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		count++;
+		snprintf(only, sizeof(only), "%s", e->d_name);
+	}
+	closedir(d);
+	if (count == 1) {
+		char cand[SCANRUN_PATH_MAX + 260];
+		struct stat sb;
+		snprintf(cand, sizeof(cand), "%s/%s", dir, only);
+		if (lstat(cand, &sb) == 0 && S_ISDIR(sb.st_mode) && strlen(cand) < root_cap)
+			snprintf(root_out, root_cap, "%s", cand);
+	}
+}
+
 enum core_status scanrun_extract_targz(const char *data, size_t len, const char *dir, size_t max_bytes,
                                        size_t max_entries, int64_t deadline_ms, char *root_out, size_t root_cap,
                                        char *err, size_t errlen)
 {
 	enum core_status st = CORE_EINTERNAL;
-	struct archive *in = NULL, *out = NULL;
-	char real[PATH_MAX], *path = NULL;
-	size_t total = 0, entries = 0, skipped = 0;
+	char real[PATH_MAX];
+	struct unpack u = {.max_bytes = max_bytes,
+	                   .max_entries = max_entries,
+	                   .deadline_ms = deadline_ms,
+	                   .real = real,
+	                   .err = err,
+	                   .errlen = errlen};
 	err[0] = '\0';
 	snprintf(root_out, root_cap, "%s", dir);
 	/* The prefix is resolved once, so the checks below only ever see the archive's own names. */
 	if (!realpath(dir, real)) {
 		snprintf(err, errlen, "could not resolve the tree directory: %s", strerror(errno));
-		goto out;
+		return CORE_EINTERNAL;
 	}
-	path = xmalloc(PATH_MAX);
-	in = archive_read_new();
-	out = archive_write_disk_new();
-	if (!in || !out) {
+	u.path = xmalloc(PATH_MAX);
+	u.in = archive_read_new();
+	u.out = archive_write_disk_new();
+	if (!u.in || !u.out) {
 		st = CORE_ENOMEM;
 		goto out;
 	}
 	/* GitLab's archive.tar.gz: gzip around a pax/ustar tar (git archive). Nothing else is accepted. */
-	archive_read_support_filter_gzip(in);
-	archive_read_support_format_tar(in);
+	archive_read_support_filter_gzip(u.in);
+	archive_read_support_format_tar(u.in);
 	/* libarchive's secure extraction: never through a symlink, never "..". Owners, stored permissions and times
-	 * are not restored. The names are checked here too, before they are made absolute below (which is why
+	 * are not restored. The names are checked here too, before they are made absolute (member_path: which is why
 	 * ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS cannot be used: chdir would be process-wide). */
-	archive_write_disk_set_options(out, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
-	if (archive_read_open_memory(in, data, len) != ARCHIVE_OK) {
-		snprintf(err, errlen, "the repository archive is not a tar.gz: %s", archive_error_string(in));
-		st = CORE_EINVAL;
+	archive_write_disk_set_options(u.out, ARCHIVE_EXTRACT_SECURE_SYMLINKS | ARCHIVE_EXTRACT_SECURE_NODOTDOT);
+	if (archive_read_open_memory(u.in, data, len) != ARCHIVE_OK) {
+		st = unpack_fail(&u, CORE_EINVAL, u.in, "the repository archive is not a tar.gz");
 		goto out;
 	}
 	for (;;) {
 		struct archive_entry *e;
-		int r = archive_read_next_header(in, &e);
+		int r = archive_read_next_header(u.in, &e);
 		if (r == ARCHIVE_EOF)
 			break;
 		if (r < ARCHIVE_WARN) {
-			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-			         archive_error_string(in));
-			st = CORE_EINVAL;
+			st = unpack_fail(&u, CORE_EINVAL, u.in, "the repository archive could not be unpacked");
 			goto out;
 		}
-		if (scanrun_now_ms() >= deadline_ms) {
-			st = CORE_ETIMEOUT;
-			snprintf(err, errlen, "the archive was not extracted in time");
+		if ((st = unpack_member(&u, e)) != CORE_OK)
 			goto out;
-		}
-		if (++entries > max_entries) {
-			st = CORE_ETOOLARGE;
-			snprintf(err, errlen, "the repository archive holds more than %zu files", max_entries);
-			goto out;
-		}
-		/* Only regular files and directories: links, devices, FIFOs and sockets are left out, so the tree
-		 * handed to scanners points nowhere else. */
-		mode_t type = archive_entry_filetype(e);
-		const char *p = member_path(real, archive_entry_pathname(e), path, PATH_MAX);
-		/* Every member's declared size counts, written or not: skipping data still inflates it. */
-		la_int64_t size = archive_entry_size_is_set(e) ? archive_entry_size(e) : 0;
-		if (size < 0 || (uint64_t)size > max_bytes - total) {
-			st = CORE_ETOOLARGE;
-			snprintf(err, errlen, "the repository archive unpacks to more than %zu bytes", max_bytes);
-			goto out;
-		}
-		if (!p || archive_entry_hardlink(e) || archive_entry_symlink(e) ||
-		    (type != AE_IFREG && type != AE_IFDIR)) {
-			skipped++;
-			total += (size_t)size;
-			archive_read_data_skip(in);
-			continue;
-		}
-		archive_entry_set_pathname(e, p);
-		archive_entry_set_perm(e, type == AE_IFDIR ? 0755 : (archive_entry_perm(e) & 0111) ? 0755 : 0644);
-		archive_entry_set_uid(e, getuid());
-		archive_entry_set_gid(e, getgid());
-		r = archive_write_header(out, e);
-		if (r < ARCHIVE_WARN) {
-			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-			         archive_error_string(out));
-			st = CORE_EINVAL;
-			goto out;
-		}
-		if (type != AE_IFREG)
-			continue;
-		/* Count what is written (a sparse member's holes count too): the cap holds whatever the headers say. */
-		const void *buf;
-		size_t n;
-		la_int64_t off;
-		while ((r = archive_read_data_block(in, &buf, &n, &off)) == ARCHIVE_OK) {
-			if (off < 0 || (uint64_t)off + n > (uint64_t)size || total + (uint64_t)off + n > max_bytes) {
-				st = CORE_ETOOLARGE;
-				snprintf(err, errlen, "the repository archive unpacks to more than %zu bytes",
-				         max_bytes);
-				goto out;
-			}
-			if (archive_write_data_block(out, buf, n, off) < ARCHIVE_WARN) {
-				snprintf(err, errlen, "could not write the tree: %s", archive_error_string(out));
-				goto out;
-			}
-			if (scanrun_now_ms() >= deadline_ms) {
-				st = CORE_ETIMEOUT;
-				snprintf(err, errlen, "the archive was not extracted in time");
-				goto out;
-			}
-		}
-		if (r != ARCHIVE_EOF) {
-			snprintf(err, errlen, "the repository archive could not be unpacked: %s",
-			         archive_error_string(in));
-			st = CORE_EINVAL;
-			goto out;
-		}
-		total += (size_t)size;
-		if (archive_write_finish_entry(out) < ARCHIVE_WARN) {
-			snprintf(err, errlen, "could not write the tree: %s", archive_error_string(out));
-			goto out;
-		}
 	}
-	if (archive_write_close(out) < ARCHIVE_WARN) {
-		snprintf(err, errlen, "could not write the tree: %s", archive_error_string(out));
+	if (archive_write_close(u.out) < ARCHIVE_WARN) {
+		st = unpack_fail(&u, CORE_EINTERNAL, u.out, "could not write the tree");
 		goto out;
 	}
-	if (skipped)
+	if (u.skipped)
 		log_debug("gate: %zu archive members left out of the tree (links, devices, FIFOs or unsafe names)",
-		          skipped);
-	/* GitLab's archives hold one top-level directory: scan below it */
-	DIR *d = opendir(dir);
-	if (d) {
-		struct dirent *e;
-		int count = 0;
-		char only[256] = "";
-		while ((e = readdir(d)) != NULL) {
-			if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-				continue;
-			count++;
-			snprintf(only, sizeof(only), "%s", e->d_name);
-		}
-		closedir(d);
-		if (count == 1) {
-			char cand[SCANRUN_PATH_MAX + 260];
-			struct stat sb;
-			snprintf(cand, sizeof(cand), "%s/%s", dir, only);
-			if (lstat(cand, &sb) == 0 && S_ISDIR(sb.st_mode) && strlen(cand) < root_cap)
-				snprintf(root_out, root_cap, "%s", cand);
-		}
-	}
+		          u.skipped);
+	single_root(dir, root_out, root_cap);
 	st = CORE_OK;
 out:
-	archive_read_free(in);
-	archive_write_free(out);
-	free(path);
+	archive_read_free(u.in);
+	archive_write_free(u.out);
+	free(u.path);
 	return st;
 }
