@@ -44,33 +44,32 @@ static bool parse_num(const char **p, const char *end, long *out)
 	return true;
 }
 
+/* Skip the literal lit at *p; false when [*p, end) does not start with it. */
+static bool skip_lit(const char **p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+/* A hunk range after its sign: "start[,count]" (count 1 when left out). */
+static bool parse_range(const char **p, const char *end, long *start, long *count)
+{
+	*count = 1;
+	if (!parse_num(p, end, start))
+		return false;
+	return *p >= end || **p != ',' || (++*p, parse_num(p, end, count));
+}
+
 /* "@@ -a[,b] +c[,d] @@[ section]" */
 static bool parse_hunk_header(const char *s, const char *end, long *old_count, long *new_start, long *new_count)
 {
-	long a, b = 1, c, d = 1;
-	if (end - s < 4 || memcmp(s, "@@ -", 4) != 0)
+	long a, b, c, d;
+	if (!skip_lit(&s, end, "@@ -") || !parse_range(&s, end, &a, &b) || !skip_lit(&s, end, " +") ||
+	    !parse_range(&s, end, &c, &d) || !skip_lit(&s, end, " @@"))
 		return false;
-	s += 4;
-	if (!parse_num(&s, end, &a))
-		return false;
-	if (s < end && *s == ',') {
-		s++;
-		if (!parse_num(&s, end, &b))
-			return false;
-	}
-	if (end - s < 2 || memcmp(s, " +", 2) != 0)
-		return false;
-	s += 2;
-	if (!parse_num(&s, end, &c))
-		return false;
-	if (s < end && *s == ',') {
-		s++;
-		if (!parse_num(&s, end, &d))
-			return false;
-	}
-	if (end - s < 3 || memcmp(s, " @@", 3) != 0)
-		return false;
-	s += 3;
 	if (s < end && *s != ' ' && *s != '\t')
 		return false; /* "@@@" and other combined-diff forms */
 	(void)a;

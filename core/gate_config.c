@@ -18,13 +18,12 @@ const char *const gate_scan_names[GATE_SCAN_COUNT] = {"secrets", "sast", "depend
 
 void gate_config_clear(struct gate_config *c)
 {
-	if (!c)
-		return;
-	for (size_t i = 0; i < c->n_ignore; i++)
-		free(c->ignore_paths[i]);
-	free(c->ignore_paths);
-	c->ignore_paths = NULL;
-	c->n_ignore = 0;
+	while (c && c->n_ignore > 0)
+		free(c->ignore_paths[--c->n_ignore]);
+	if (c) {
+		free(c->ignore_paths);
+		c->ignore_paths = NULL;
+	}
 }
 
 static enum core_status comment_parse(const char *s, enum gate_comment *out)

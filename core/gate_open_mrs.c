@@ -99,12 +99,14 @@ static void open_mrs_fail(struct gate_open_mrs *out, const char *doing, enum cor
 		out->error[sizeof(out->error) - 1] = '\0';
 }
 
-/* Every open MR of the repo, into *l. */
+/* Every open MR of the repo, into *l (both reset first). */
 static enum core_status list_open_mrs(struct gitlab *gl, int64_t repo_id, struct open_mr_list *l,
                                       struct gate_open_mrs *out)
 {
 	char path[128];
 	struct gitlab_response *resp = NULL;
+	memset(out, 0, sizeof(*out));
+	memset(l, 0, sizeof(*l));
 	l->project_id = repo_id;
 	snprintf(path, sizeof(path), "/projects/%lld/merge_requests?state=opened&per_page=100", (long long)repo_id);
 	enum core_status st = gitlab_paginate(gl, path, open_mrs_page, l, &resp);
@@ -134,12 +136,25 @@ static void mr_params(struct store_params *p, int64_t repo_id, const struct open
 	store_param_str(p, m->sha);
 }
 
+/* Is a run for this head sha queued or running? */
+static enum core_status head_busy(struct store_conn *c, const struct store_params *p, bool *busy_out)
+{
+	PGresult *r = NULL;
+	enum core_status st = store_run(c,
+	                                "SELECT EXISTS (SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2"
+	                                " AND head_sha = $3 AND state IN ('queued', 'running')) AS busy",
+	                                p, &r);
+	*busy_out = st != CORE_OK || store_bool(r, 0, "busy", true);
+	PQclear(r);
+	return st;
+}
+
 /* Queue a run for one open MR unless one for its head sha is queued or running. */
 static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
                                         bool *queued_out)
 {
-	PGresult *r = NULL;
 	struct store_params p, lock = {0};
+	bool busy = true;
 	*queued_out = false;
 	mr_params(&p, repo_id, m);
 	store_param_i64(&lock, repo_id);
@@ -152,13 +167,9 @@ static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, c
 	               NULL);
 	if (st != CORE_OK)
 		goto out;
-	st = store_run(c,
-	               "SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
-	               " AND state IN ('queued', 'running') LIMIT 1",
-	               &p, &r);
-	if (st != CORE_OK)
+	if ((st = head_busy(c, &p, &busy)) != CORE_OK)
 		goto out;
-	if (PQntuples(r) == 0) {
+	if (!busy) {
 		struct gate_mr_event ev = {.project_id = repo_id,
 		                           .source_project_id = m->source_project_id,
 		                           .mr_iid = m->iid,
@@ -175,7 +186,6 @@ static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, c
 out:
 	if (st != CORE_OK)
 		store_rollback(c);
-	PQclear(r);
 	return st;
 }
 
@@ -184,8 +194,6 @@ enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int6
 {
 	struct open_mr_list l;
 	struct store_conn *c = NULL;
-	memset(out, 0, sizeof(*out));
-	memset(&l, 0, sizeof(l));
 	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
 	if (st != CORE_OK)
 		goto out;
@@ -354,12 +362,10 @@ enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_
                                      struct gate_open_mrs *out)
 {
 	struct open_mr_list l;
+	enum core_status first = CORE_OK; /* the first failure; the other MRs are still cleared */
+	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
 	struct store_conn *c = NULL;
 	struct blocking *b = xcalloc(1, sizeof(*b));
-	enum core_status first = CORE_OK; /* the first failure; the other MRs are still cleared */
-	memset(out, 0, sizeof(*out));
-	memset(&l, 0, sizeof(l));
-	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
 	/* a database connection only when there is something to do (apply holds one already) */
 	if (st != CORE_OK || l.n == 0 || (st = store_get(db, &c)) != CORE_OK)
 		goto out;

@@ -117,7 +117,6 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	struct store_params p = {0};
 	struct buf keep = {0};
 	PGresult *res = NULL;
-	*renewed_out = 0;
 	store_param_i64_array(&p, ids, n, &keep);
 	store_param_str(&p, owner);
 	store_param_i64(&p, lease_ms);
@@ -126,8 +125,7 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	    "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond', heartbeat_at = now()"
 	    " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
 	    &p, &res);
-	if (st == CORE_OK)
-		*renewed_out = (size_t)PQntuples(res);
+	*renewed_out = st == CORE_OK ? (size_t)PQntuples(res) : 0;
 	PQclear(res);
 	buf_free(&keep);
 	return st;

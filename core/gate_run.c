@@ -91,6 +91,17 @@ static void run_params(const struct run *r, struct store_params *p)
 	store_param_str(p, r->env->instance);
 }
 
+/* An UPDATE of the run's row under our lease: $1 id, $2 owner, then $3.. the given strings (NULL: SQL NULL). */
+static void run_write(const struct run *r, const char *sql, const char *a, const char *b, const char *c)
+{
+	struct store_params p;
+	run_params(r, &p);
+	store_param_str(&p, a);
+	store_param_str(&p, b);
+	store_param_str(&p, c);
+	store_run1(r->env->db, sql, &p, NULL);
+}
+
 /* Is the run still the one to report for its MR (not superseded, still ours)? */
 static bool still_current(const struct run *r)
 {
@@ -109,15 +120,10 @@ static bool still_current(const struct run *r)
 /* Finish a run that does not post a verdict (superseded, MR closed, repo no longer gated). */
 static void finish_quiet(struct run *r, const char *state, const char *verdict, const char *why)
 {
-	struct store_params p;
-	run_params(r, &p);
-	store_param_str(&p, state);
-	store_param_str(&p, verdict);
-	store_param_str(&p, why);
-	store_run1(r->env->db,
-	           "UPDATE gate_runs SET state = $3, verdict = $4, error = $5, finished_at = now(), lease_owner = NULL,"
-	           " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
-	           &p, NULL);
+	run_write(r,
+	          "UPDATE gate_runs SET state = $3, verdict = $4, error = $5, finished_at = now(), lease_owner = NULL,"
+	          " lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+	          state, verdict, why);
 	count_verdict(strcmp(state, "superseded") == 0 ? "superseded" : verdict, -1);
 	log_info("gate run %lld (!%lld @ %.12s): %s", (long long)r->q.id, (long long)r->q.mr_iid, r->q.head_sha, why);
 }
@@ -186,16 +192,11 @@ static void fail_run(struct run *r, const char *why, bool permanent)
 	if (r->gl && r->q.status_ref[0] && still_current(r) &&
 	    post_status(r, open ? "success" : "failed", desc, err, sizeof(err)) == CORE_OK)
 		posted = open ? "success" : "failed";
-	struct store_params p;
-	run_params(r, &p);
-	store_param_str(&p, why);
-	store_param_str(&p, desc);
-	store_param_str(&p, posted);
-	store_run1(r->env->db,
-	           "UPDATE gate_runs SET state = 'error', verdict = 'error', error = $3, description = $4,"
-	           " status_posted = $5, finished_at = now(), lease_owner = NULL, lease_until = NULL"
-	           " WHERE id = $1 AND lease_owner = $2",
-	           &p, NULL);
+	run_write(r,
+	          "UPDATE gate_runs SET state = 'error', verdict = 'error', error = $3, description = $4,"
+	          " status_posted = $5, finished_at = now(), lease_owner = NULL, lease_until = NULL"
+	          " WHERE id = $1 AND lease_owner = $2",
+	          why, desc, posted);
 	if (posted)
 		gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->q.id, r->q.pipeline_id, r->q.status_ref);
 	count_verdict("error", run_seconds(r));

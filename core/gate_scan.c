@@ -49,12 +49,12 @@ void gate_scan_note(struct gate_scan_state *s, bool problem, const char *fmt, ..
 		s->problems = true;
 	if (s->n_notes >= GATE_MAX_NOTES)
 		return;
-	char text[300];
 	va_list ap;
+	char text[300];
 	va_start(ap, fmt);
-	vsnprintf(text, sizeof(text), fmt, ap);
+	int n = vsnprintf(text, sizeof(text), fmt, ap);
 	va_end(ap);
-	s->notes[s->n_notes++] = xstrdup(text);
+	s->notes[s->n_notes++] = xstrndup(text, n < 0 ? 0 : (size_t)n);
 }
 
 void gate_scan_timing(struct gate_scan_state *s, const char *phase, int64_t since_ms)
@@ -146,109 +146,85 @@ enum core_status gate_scan_diffs(struct gate_scan_state *s, char *err, size_t er
 
 /* --- trees ------------------------------------------------------------------------------------------------------ */
 
-/* How one tree is fetched: which commit, where it goes, what its errors say. */
-struct tree_spec {
-	int64_t project_id;
-	const char *sha;
+/* How one tree is fetched: where it goes, what its errors say. */
+struct tree_kind {
 	const char *subdir;         /* under the work directory */
 	const char *download_what;  /* "head tree": "could not download the head tree: ..." */
 	const char *dir_what;       /* "tree": "could not create the tree directory" */
 	const char *extract_prefix; /* before an unpacking error */
-	char *root;                 /* out: the scan root */
-	size_t root_cap;
-	char *error; /* out: why it cannot be had */
-	size_t error_cap;
+	const char *timing;         /* its phase in timings */
 };
+static const struct tree_kind head_tree = {"tree", "head tree", "tree", "", "tree_ms"};
+static const struct tree_kind base_tree = {"base", "base tree", "base tree", "base tree: ", "base_tree_ms"};
 
-/* Download one repository archive and unpack it under the work directory; false (t->error set) on failure. */
-static bool unpack_tree(struct gate_scan_state *s, const struct tree_spec *t)
+/*
+ * Download project_id's archive at sha and unpack it under the work directory into root; false (error set) on
+ * failure.
+ */
+static bool unpack_tree(struct gate_scan_state *s, const struct tree_kind *k, int64_t project_id, const char *sha,
+                        char *root, size_t root_cap, char *error, size_t error_cap)
 {
 	char path[200], dir[SCANRUN_PATH_MAX + 16], err[300];
 	struct gitlab_response *resp = NULL;
-	snprintf(path, sizeof(path), "/projects/%lld/repository/archive.tar.gz?sha=%s", (long long)t->project_id,
-	         t->sha);
+	int64_t t0 = scanrun_now_ms();
+	snprintf(path, sizeof(path), "/projects/%lld/repository/archive.tar.gz?sha=%s", (long long)project_id, sha);
 	enum core_status st = gitlab_request_ex(s->gl, "GET", path, NULL, GITLAB_CALL_RAW, &resp);
 	if (st != CORE_OK) {
-		snprintf(t->error, t->error_cap, "could not download the %s: %.200s", t->download_what,
+		snprintf(error, error_cap, "could not download the %s: %.200s", k->download_what,
 		         gate_status_why(resp, st));
 		goto out;
 	}
-	snprintf(dir, sizeof(dir), "%s/%s", s->workdir, t->subdir);
+	snprintf(dir, sizeof(dir), "%s/%s", s->workdir, k->subdir);
 	if (mkdir(dir, 0700) != 0) {
-		snprintf(t->error, t->error_cap, "could not create the %s directory", t->dir_what);
+		snprintf(error, error_cap, "could not create the %s directory", k->dir_what);
 		goto out;
 	}
 	st = scanrun_extract_targz(resp->body, resp->body_len, dir, s->tree_max_bytes, SCANRUN_MAX_ENTRIES,
-	                           s->deadline_ms, t->root, t->root_cap, err, sizeof(err));
+	                           s->deadline_ms, root, root_cap, err, sizeof(err));
 	if (st == CORE_ETIMEOUT)
 		s->timed_out = true;
 	if (st != CORE_OK) {
-		t->root[0] = '\0';
-		snprintf(t->error, t->error_cap, "%s%.280s", t->extract_prefix, err);
+		root[0] = '\0';
+		snprintf(error, error_cap, "%s%.280s", k->extract_prefix, err);
 	}
 out:
 	gitlab_response_free(resp);
-	return t->root[0] != '\0';
+	gate_scan_timing(s, k->timing, t0);
+	return root[0] != '\0';
 }
 
 /* Download and unpack the head tree once; false (tree_error set) when it cannot be had. */
 static bool ensure_tree(struct gate_scan_state *s)
 {
+	char home[SCANRUN_PATH_MAX + 16];
 	if (s->tree_tried)
 		return s->tree[0] != '\0';
 	s->tree_tried = true;
-	int64_t t0 = scanrun_now_ms();
-	char home[SCANRUN_PATH_MAX + 16];
 	if (scanrun_workdir(s->workdir, sizeof(s->workdir)) != CORE_OK) {
 		snprintf(s->tree_error, sizeof(s->tree_error), "no temporary directory for the head tree");
 		return false;
 	}
-	snprintf(home, sizeof(home), "%s/home", s->workdir);
+	snprintf(home, sizeof(home), "%s/home", s->workdir); /* the scanners' HOME and TMPDIR */
 	if (mkdir(home, 0700) != 0) {
 		snprintf(s->tree_error, sizeof(s->tree_error), "could not create the tree directory");
 		return false;
 	}
-	struct tree_spec t = {.project_id = s->source_project_id,
-	                      .sha = s->head_sha,
-	                      .subdir = "tree",
-	                      .download_what = "head tree",
-	                      .dir_what = "tree",
-	                      .extract_prefix = "",
-	                      .root = s->tree,
-	                      .root_cap = sizeof(s->tree),
-	                      .error = s->tree_error,
-	                      .error_cap = sizeof(s->tree_error)};
-	bool ok = unpack_tree(s, &t);
-	gate_scan_timing(s, "tree_ms", t0);
-	return ok;
+	return unpack_tree(s, &head_tree, s->source_project_id, s->head_sha, s->tree, sizeof(s->tree), s->tree_error,
+	                   sizeof(s->tree_error));
 }
 
 /* Download and unpack the base tree (diff_refs.base_sha of the target project) once; false (base_error set) when it
  * cannot be had. Needs the work directory ensure_tree() made. */
 static bool ensure_base_tree(struct gate_scan_state *s)
 {
-	if (s->base_tree[0])
-		return true;
-	if (s->base_error[0])
-		return false;
+	if (s->base_tree[0] || s->base_error[0])
+		return s->base_tree[0] != '\0';
 	if (!s->base_sha[0]) {
 		snprintf(s->base_error, sizeof(s->base_error), "GitLab gave no base commit for the merge request");
 		return false;
 	}
-	int64_t t0 = scanrun_now_ms();
-	struct tree_spec t = {.project_id = s->project_id,
-	                      .sha = s->base_sha,
-	                      .subdir = "base",
-	                      .download_what = "base tree",
-	                      .dir_what = "base tree",
-	                      .extract_prefix = "base tree: ",
-	                      .root = s->base_tree,
-	                      .root_cap = sizeof(s->base_tree),
-	                      .error = s->base_error,
-	                      .error_cap = sizeof(s->base_error)};
-	bool ok = unpack_tree(s, &t);
-	gate_scan_timing(s, "base_tree_ms", t0);
-	return ok;
+	return unpack_tree(s, &base_tree, s->project_id, s->base_sha, s->base_tree, sizeof(s->base_tree), s->base_error,
+	                   sizeof(s->base_error));
 }
 
 /* --- 2. what the diffs left out --------------------------------------------------------------------------------- */

@@ -7,7 +7,6 @@
 #include "log.h"
 #include "xalloc.h"
 
-#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -83,20 +82,24 @@ static void renew_leases(struct gate_workers *w)
 	free(ids);
 }
 
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
+static struct timespec in_ms(long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long ns = (long long)ts.tv_nsec + (long long)(ms % 1000) * 1000000LL;
+	ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	return ts;
+}
+
 static void *heartbeat_main(void *arg)
 {
 	struct gate_workers *w = arg;
 	int every = w->env.lease_ms / 3 > 0 ? w->env.lease_ms / 3 : 1;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += every / 1000;
-		ts.tv_nsec += (long)(every % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = in_ms(every);
 		pthread_cond_timedwait(&w->hb_cond, &w->mu, &ts);
 		if (w->stop)
 			break;
@@ -136,12 +139,9 @@ static void *worker_main(void *arg)
 		if (work_one(w))
 			continue;
 		pthread_mutex_lock(&kick_lock);
-		if (kick_seq == seen) {
-			struct timespec ts;
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_sec += 1;
+		struct timespec ts = in_ms(1000);
+		if (kick_seq == seen)
 			pthread_cond_timedwait(&kick_cond, &kick_lock, &ts);
-		}
 		pthread_mutex_unlock(&kick_lock);
 	}
 	return NULL;
@@ -168,20 +168,19 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 	gate_run_init();
 	/* the heartbeat first: the workers read has_heartbeat without a lock */
 	if (w->env.lease_ms > 0) {
-		w->has_heartbeat = pthread_create(&w->heartbeat, NULL, heartbeat_main, w) == 0;
+		int herr = pthread_create(&w->heartbeat, NULL, heartbeat_main, w);
+		w->has_heartbeat = herr == 0;
 		if (!w->has_heartbeat) {
 			/* no heartbeat: fall back to leases that cover the whole run */
-			log_warn("could not start the gate lease heartbeat: %s", strerror(errno));
+			log_warn("could not start the gate lease heartbeat: %s", strerror(herr));
 			w->env.lease_ms = 0;
 		}
 	}
-	for (int i = 0; i < n; i++) {
-		if (pthread_create(&w->threads[w->n], NULL, worker_main, w) != 0) {
-			log_error("could not start gate worker %d: %s", i + 1, strerror(errno));
-			break;
-		}
+	int err = 0;
+	while (w->n < n && (err = pthread_create(&w->threads[w->n], NULL, worker_main, w)) == 0)
 		w->n++;
-	}
+	if (w->n < n)
+		log_error("could not start gate worker %d: %s", w->n + 1, strerror(err));
 	if (w->n == 0) {
 		gate_workers_stop(w);
 		return NULL;

@@ -187,10 +187,10 @@ out:
 
 void gateconfig_marked_clear(struct gateconfig_marked *m)
 {
-	if (!m)
-		return;
-	free(m->ids);
-	memset(m, 0, sizeof(*m));
+	if (m) {
+		free(m->ids);
+		*m = (struct gateconfig_marked){0};
+	}
 }
 
 /* A bigint[] parameter, or SQL NULL when ids is NULL (with_ids false). */
@@ -410,9 +410,7 @@ enum core_status gateconfig_put_default(struct store *db, struct json_object *cf
 	    change(db, &sc, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", &p,
 	           false, actor, "config.default.update", "default", marked);
 	json_object_put(full);
-	if (st == CORE_OK)
-		st = gateconfig_get_default(db, out);
-	return st;
+	return st == CORE_OK ? gateconfig_get_default(db, out) : st;
 }
 
 bool gateconfig_group_path_valid(const char *path)
@@ -473,9 +471,7 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 	                             " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
 	                             " updated_by = excluded.updated_by",
 	                             &p, false, actor, "config.group.update", path, marked);
-	if (st == CORE_OK)
-		st = gateconfig_get_group(db, path, out);
-	return st;
+	return st == CORE_OK ? gateconfig_get_group(db, path, out) : st;
 }
 
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
@@ -534,9 +530,7 @@ enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct j
 		    " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
 		    " updated_at = now(), updated_by = excluded.updated_by",
 		    &p, false, actor, "config.repo.update", id, marked);
-	if (st == CORE_OK)
-		st = gateconfig_get_repo(db, repo_id, out);
-	return st;
+	return st == CORE_OK ? gateconfig_get_repo(db, repo_id, out) : st;
 }
 
 enum core_status gateconfig_delete_repo(struct store *db, int64_t repo_id, const char *actor,

@@ -61,13 +61,12 @@ static enum core_status read_file(int dirfd, const char *name, size_t max, char 
 	}
 	size_t size = (size_t)sb.st_size, got = 0;
 	buf = xmalloc(size + 1); /* size <= max, checked above */
-	while (got < size) {
-		ssize_t n = read(fd, buf + got, size - got);
+	for (ssize_t n = 0; got < size; got += (size_t)n) {
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+			n = 0; /* interrupted: read again */
+		else if (n <= 0)
+			break; /* the file shrank, or an error: what was read is compared */
 	}
 	buf[got] = '\0';
 	*out = buf;
