@@ -37,37 +37,39 @@ static bool sha_ok(const char *s)
 	return n >= 7 && n <= 64 && s[n] == '\0';
 }
 
+/* One entry of GET .../merge_requests into l, when it is an open MR with a head commit. */
+static void open_mr_add(struct open_mr_list *l, const struct json_object *e)
+{
+	const char *sha = NULL, *branch = NULL, *state = NULL;
+	int64_t iid = 0, spid = 0;
+	/* an MR without a head sha yet (diff still being prepared) is gated by its own webhook later */
+	if (!jsonx_int64(e, "iid", &iid) || iid <= 0 || !jsonx_str(e, "sha", &sha) || !sha_ok(sha) ||
+	    !jsonx_str(e, "source_branch", &branch) || !*branch || strlen(branch) > 255 ||
+	    (jsonx_str(e, "state", &state) && strcmp(state, "opened") != 0))
+		return;
+	if (!jsonx_int64(e, "source_project_id", &spid) || spid <= 0)
+		spid = l->project_id;
+	if (l->n >= OPEN_MRS_MAX) {
+		l->truncated = true;
+		return;
+	}
+	if (l->n == l->cap) {
+		l->cap = l->cap ? l->cap * 2 : 32;
+		l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+	}
+	struct open_mr *m = &l->v[l->n++];
+	m->iid = iid;
+	m->source_project_id = spid;
+	snprintf(m->sha, sizeof(m->sha), "%s", sha);
+	snprintf(m->branch, sizeof(m->branch), "%s", branch);
+}
+
 static enum core_status open_mrs_page(struct json_object *page, void *user)
 {
 	struct open_mr_list *l = user;
 	l->pages++;
-	size_t n = json_object_array_length(page);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(page, i);
-		const char *sha = NULL, *branch = NULL, *state = NULL;
-		int64_t iid = 0, spid = 0;
-		/* an MR without a head sha yet (diff still being prepared) is gated by its own webhook later */
-		if (!jsonx_int64(e, "iid", &iid) || iid <= 0 || !jsonx_str(e, "sha", &sha) || !sha_ok(sha) ||
-		    !jsonx_str(e, "source_branch", &branch) || !*branch || strlen(branch) > 255)
-			continue;
-		if (jsonx_str(e, "state", &state) && strcmp(state, "opened") != 0)
-			continue;
-		if (!jsonx_int64(e, "source_project_id", &spid) || spid <= 0)
-			spid = l->project_id;
-		if (l->n >= OPEN_MRS_MAX) {
-			l->truncated = true;
-			return CORE_OK;
-		}
-		if (l->n == l->cap) {
-			l->cap = l->cap ? l->cap * 2 : 32;
-			l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
-		}
-		struct open_mr *m = &l->v[l->n++];
-		m->iid = iid;
-		m->source_project_id = spid;
-		snprintf(m->sha, sizeof(m->sha), "%s", sha);
-		snprintf(m->branch, sizeof(m->branch), "%s", branch);
-	}
+	for (size_t i = 0; i < json_object_array_length(page) && !l->truncated; i++)
+		open_mr_add(l, json_object_array_get_idx(page, i));
 	return CORE_OK;
 }
 
@@ -237,33 +239,36 @@ struct blocking {
 	int pages;
 };
 
+/* One commit status into b: the newest `mrgate` status per ref is the one that counts. */
+static void status_add(struct blocking *b, const struct json_object *e)
+{
+	const char *name = NULL, *ref = NULL, *state = NULL;
+	int64_t id = 0;
+	if (!jsonx_str(e, "name", &name) || strcmp(name, GATE_STATUS_NAME) != 0 || !jsonx_str(e, "ref", &ref) ||
+	    !*ref || strlen(ref) > 255 || !jsonx_str(e, "status", &state) || !jsonx_int64(e, "id", &id))
+		return;
+	size_t k = 0;
+	while (k < b->n && strcmp(b->v[k].ref, ref) != 0)
+		k++;
+	if (k == b->n) {
+		if (b->n >= sizeof(b->v) / sizeof(b->v[0]))
+			return;
+		b->n++;
+		b->v[k].id = 0;
+		snprintf(b->v[k].ref, sizeof(b->v[k].ref), "%s", ref);
+	}
+	if (id > b->v[k].id) {
+		b->v[k].id = id;
+		snprintf(b->v[k].state, sizeof(b->v[k].state), "%.15s", state);
+	}
+}
+
 static enum core_status statuses_page(struct json_object *page, void *user)
 {
 	struct blocking *b = user;
 	b->pages++;
-	size_t n = json_object_array_length(page);
-	for (size_t i = 0; i < n; i++) {
-		struct json_object *e = json_object_array_get_idx(page, i);
-		const char *name = NULL, *ref = NULL, *state = NULL;
-		int64_t id = 0;
-		if (!jsonx_str(e, "name", &name) || strcmp(name, GATE_STATUS_NAME) != 0 || !jsonx_str(e, "ref", &ref) ||
-		    !*ref || strlen(ref) > 255 || !jsonx_str(e, "status", &state) || !jsonx_int64(e, "id", &id))
-			continue;
-		size_t k = 0;
-		while (k < b->n && strcmp(b->v[k].ref, ref) != 0)
-			k++;
-		if (k == b->n) {
-			if (b->n >= sizeof(b->v) / sizeof(b->v[0]))
-				continue;
-			b->n++;
-			b->v[k].id = 0;
-			snprintf(b->v[k].ref, sizeof(b->v[k].ref), "%s", ref);
-		}
-		if (id > b->v[k].id) { /* the newest status per ref is the one that counts */
-			b->v[k].id = id;
-			snprintf(b->v[k].state, sizeof(b->v[k].state), "%.15s", state);
-		}
-	}
+	for (size_t i = 0; i < json_object_array_length(page); i++)
+		status_add(b, json_object_array_get_idx(page, i));
 	return CORE_OK;
 }
 

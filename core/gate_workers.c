@@ -189,15 +189,21 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 	return w;
 }
 
-void gate_workers_stop(struct gate_workers *w)
+/* Tell the heartbeat and the workers to end (they finish the run in hand first). */
+static void workers_signal_stop(struct gate_workers *w)
 {
-	if (!w)
-		return;
 	pthread_mutex_lock(&w->mu);
 	w->stop = true;
 	pthread_cond_broadcast(&w->hb_cond);
 	pthread_mutex_unlock(&w->mu);
 	gate_kick();
+}
+
+void gate_workers_stop(struct gate_workers *w)
+{
+	if (!w)
+		return;
+	workers_signal_stop(w);
 	for (int i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
 	if (w->has_heartbeat)

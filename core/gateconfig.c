@@ -659,6 +659,27 @@ out:
 	return st;
 }
 
+/* CORE_EINVAL (err says which) when a repo of the import's repos array is not known. */
+static enum core_status all_known(struct store_conn *c, struct json_object *repos, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_str(&p, js(repos));
+	enum core_status st = store_run(c,
+	                                "SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
+	                                " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint)"
+	                                " LIMIT 1",
+	                                &p, &r);
+	const char *unknown = st == CORE_OK && PQntuples(r) > 0 ? store_str(r, 0, "id") : NULL;
+	if (unknown) {
+		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
+		         unknown);
+		st = CORE_EINVAL;
+	}
+	PQclear(r);
+	return st;
+}
+
 enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
                                    struct gateconfig_marked *marked, char *err, size_t errlen)
 {
@@ -666,7 +687,6 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 		memset(marked, 0, sizeof(*marked));
 	struct json_object *def = NULL, *groups = NULL, *repos = NULL, *before = NULL, *full = NULL;
 	struct store_conn *c = NULL;
-	PGresult *r = NULL;
 	enum core_status st = import_validate(doc, &def, &groups, &repos, err, errlen);
 	if (st != CORE_OK)
 		return st;
@@ -674,20 +694,9 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	if ((st = begin(db, &c)) != CORE_OK)
 		goto out;
 	/* every repo named must be known: checked before anything is written */
-	struct store_params pr = {0}, pd = {0}, pg = {0}, prr = {0};
-	store_param_str(&pr, js(repos));
-	st = store_run(c,
-	               "SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
-	               " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint) LIMIT 1",
-	               &pr, &r);
-	if (st != CORE_OK)
+	struct store_params pd = {0}, pg = {0}, prr = {0};
+	if ((st = all_known(c, repos, err, errlen)) != CORE_OK)
 		goto out;
-	if (PQntuples(r) > 0) {
-		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
-		         store_str(r, 0, "id"));
-		st = CORE_EINVAL;
-		goto out;
-	}
 	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
 		goto out;
 	store_param_str(&pd, js(full));
@@ -717,7 +726,6 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 out:
 	if (st != CORE_OK && st != CORE_EINVAL)
 		snprintf(err, errlen, "could not store the import: %s", c ? store_last_error(c) : "no database");
-	PQclear(r);
 	store_put(db, c);
 	json_object_put(def);
 	json_object_put(groups);
