@@ -7,6 +7,7 @@
 #include "jsonx.h"
 #include "testlib.h"
 #include "webhook.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -249,7 +250,7 @@ static void test_doc_example_payload(void)
 		f = fopen(path, "rb");
 	}
 	REQUIRE(f);
-	char *buf = malloc(1 << 16);
+	char *buf = xmalloc(1 << 16);
 	size_t n = fread(buf, 1, (1 << 16) - 1, f);
 	fclose(f);
 	buf[n] = '\0';

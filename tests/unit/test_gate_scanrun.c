@@ -5,6 +5,7 @@
  */
 #include "scanrun.h"
 #include "testlib.h"
+#include "xalloc.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -129,7 +130,7 @@ static char *make_targz(const char *dir, const char *top, size_t *len)
 	fseek(f, 0, SEEK_END);
 	long n = ftell(f);
 	fseek(f, 0, SEEK_SET);
-	char *buf = malloc((size_t)n);
+	char *buf = xmalloc(n > 0 ? (size_t)n : 1);
 	*len = fread(buf, 1, (size_t)n, f);
 	fclose(f);
 	unlink(out);
@@ -193,7 +194,7 @@ struct tgz {
 static void tgz_open(struct tgz *t)
 {
 	t->cap = 8 << 20;
-	t->buf = malloc(t->cap);
+	t->buf = xmalloc(t->cap);
 	t->used = 0;
 	t->a = archive_write_new();
 	archive_write_add_filter_gzip(t->a);
