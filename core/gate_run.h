@@ -58,12 +58,18 @@ struct gate_env {
 /* Describe the gate's metrics and prepare the scanners; once per process, before the first run (idempotent). */
 void gate_run_init(void);
 
-/* Claim the next claimable run for env->instance (lease: env->lease_ms, or the whole run when 0). */
+/*
+ * Claim the next claimable run for env->instance. Its lease is env->lease_ms, which the caller must renew
+ * (core/gate_workers.c does, with gate_queue_renew) or, when env->lease_ms is 0, the whole gate timeout plus 120 s.
+ */
 enum core_status gate_run_claim(const struct gate_env *env, struct gate_queue_claim *out, bool *claimed_out);
 /* Execute a claimed run in the calling thread, to its end (or its return to the queue). */
 void gate_run_execute(const struct gate_env *env, const struct gate_queue_claim *claim);
 
-/* Claim one claimable run and execute it in the calling thread. *ran_out false when there was none. */
+/*
+ * Claim one claimable run and execute it in the calling thread (nobody renews its lease: give an env whose lease_ms
+ * is 0). *ran_out false when there was none.
+ */
 enum core_status gate_run_next(const struct gate_env *env, bool *ran_out);
 
 #endif
