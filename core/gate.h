@@ -12,6 +12,7 @@
  *   gate_workers.h    the worker pool and its lease heartbeat; gate_kick() wakes it
  *   gate_run.h        one run: MR, pending status, scan, verdict, results, status, sticky note
  *   gate_scan.h       the scanning half of a run: diffs, trees where GitLab's diffs fall short, scanners
+ *   gate_store.h      a run's findings and verdict in the database
  *   gate_report.h     pure: the verdict and its description, the note's Markdown, the order of findings
  *   gate_status.h     mrgate's commit status (the one POST of it; also used by core/gatehold.h)
  *   gate_open_mrs.h   gating starts or stops for a repo: its open MRs are queued, or their statuses released
@@ -36,6 +37,7 @@
 #include "gate_report.h"
 #include "gate_run.h"
 #include "gate_status.h"
+#include "gate_store.h"
 #include "gate_workers.h"
 
 #endif
