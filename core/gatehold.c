@@ -157,32 +157,38 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 	return CORE_OK;
 }
 
-/* GET the MR: *open, its head sha and head pipeline (0 when none). */
-static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t iid, bool *open, char *sha,
-                                size_t sha_cap, int64_t *hp_id, int64_t *hp_project, char *hp_sha, size_t hp_cap,
-                                char *hp_ref, size_t ref_cap)
+/* What the MR says now about its head. */
+struct mr_head {
+	bool open;
+	char sha[72];
+	int64_t hp_id, hp_project; /* its head pipeline (0: none) and that pipeline's project */
+	char hp_sha[72];
+	char hp_ref[264];
+};
+
+/* GET the MR. */
+static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t iid, struct mr_head *h)
 {
 	char path[128];
 	struct gitlab_response *resp = NULL;
 	const char *s = "", *state = "", *ps = "", *pr = "";
+	memset(h, 0, sizeof(*h));
 	snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld", (long long)project_id, (long long)iid);
 	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
-	*hp_id = 0;
-	*open = false;
 	if (st == CORE_OK) {
 		jsonx_str(resp->json, "sha", &s);
 		jsonx_str(resp->json, "state", &state);
-		*open = strcmp(state, "opened") == 0;
-		snprintf(sha, sha_cap, "%s", s);
-		if (jsonx_path_int64(resp->json, "head_pipeline.id", hp_id) &&
+		h->open = strcmp(state, "opened") == 0;
+		snprintf(h->sha, sizeof(h->sha), "%s", s);
+		if (jsonx_path_int64(resp->json, "head_pipeline.id", &h->hp_id) &&
 		    jsonx_path_str(resp->json, "head_pipeline.sha", &ps)) {
-			snprintf(hp_sha, hp_cap, "%s", ps);
+			snprintf(h->hp_sha, sizeof(h->hp_sha), "%s", ps);
 			jsonx_path_str(resp->json, "head_pipeline.ref", &pr);
-			snprintf(hp_ref, ref_cap, "%s", pr ? pr : "");
-			if (!jsonx_path_int64(resp->json, "head_pipeline.project_id", hp_project))
-				*hp_project = project_id;
+			snprintf(h->hp_ref, sizeof(h->hp_ref), "%s", pr ? pr : "");
+			if (!jsonx_path_int64(resp->json, "head_pipeline.project_id", &h->hp_project))
+				h->hp_project = project_id;
 		} else {
-			*hp_id = 0;
+			h->hp_id = 0;
 		}
 	}
 	gitlab_response_free(resp);
@@ -193,9 +199,9 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
                                    int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
 {
 	struct hold_run h;
-	bool found = false, open = false;
-	char iid[24], mr_sha[72] = "", hp_sha[72] = "", hp_ref[264] = "";
-	int64_t hp_id = 0, hp_project = 0;
+	struct mr_head mr;
+	bool found = false;
+	char iid[24];
 	struct store_params p = {0};
 	snprintf(iid, sizeof(iid), "%lld", (long long)mr_iid);
 	store_param_i64(&p, project_id);
@@ -218,15 +224,14 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
 		         h.post);
 		return CORE_OK;
 	}
-	st = read_mr(gl, project_id, mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha, sizeof(hp_sha),
-	             hp_ref, sizeof(hp_ref));
+	st = read_mr(gl, project_id, mr_iid, &mr);
 	if (st != CORE_OK) {
 		snprintf(msg, cap, "could not read merge request !%s (%s)", iid, core_status_code(st));
 		return st;
 	}
-	if (!open || strcmp(mr_sha, h.head_sha) != 0) {
+	if (!mr.open || strcmp(mr.sha, h.head_sha) != 0) {
 		snprintf(msg, cap, "!%s is %s: nothing to hold", iid,
-		         open ? "at a newer head (a newer run posts)" : "not open");
+		         mr.open ? "at a newer head (a newer run posts)" : "not open");
 		return CORE_OK;
 	}
 	return post_into(db, gl, public_url, &h, project_id, pipeline_id, sha, msg, cap);
@@ -236,9 +241,9 @@ void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_u
                        int64_t own_pipeline_id, const char *own_ref)
 {
 	struct hold_run h;
-	bool found = false, open = false;
-	char msg[400] = "", mr_sha[72] = "", hp_sha[72] = "", hp_ref[264] = "";
-	int64_t hp_id = 0, hp_project = 0;
+	struct mr_head mr;
+	bool found = false;
+	char msg[400] = "";
 	PGresult *r = NULL;
 	struct store_params p = {0};
 	if (load_by_id(db, run_id, &h, &found) != CORE_OK || !found || !h.post[0])
@@ -260,14 +265,13 @@ void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_u
 	}
 	PQclear(r);
 	/* the MR's head pipeline now: a CI pipeline made after our first post, or a merged-results one */
-	if (read_mr(gl, h.project_id, h.mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha,
-	            sizeof(hp_sha), hp_ref, sizeof(hp_ref)) != CORE_OK ||
-	    !open || strcmp(mr_sha, h.head_sha) != 0 || hp_id == 0 || hp_id == own_pipeline_id)
+	if (read_mr(gl, h.project_id, h.mr_iid, &mr) != CORE_OK || !mr.open || strcmp(mr.sha, h.head_sha) != 0 ||
+	    mr.hp_id == 0 || mr.hp_id == own_pipeline_id)
 		return;
 	/* a status posted without pipeline_id joined the newest pipeline of its sha and ref: when that is the head
 	 * pipeline, the run's own post is already in it */
-	if (own_pipeline_id == 0 && own_ref && strcmp(hp_sha, h.head_sha) == 0 && strcmp(hp_ref, own_ref) == 0)
+	if (own_pipeline_id == 0 && own_ref && strcmp(mr.hp_sha, h.head_sha) == 0 && strcmp(mr.hp_ref, own_ref) == 0)
 		return;
-	if (post_into(db, gl, public_url, &h, hp_project, hp_id, hp_sha, msg, sizeof(msg)) != CORE_OK)
+	if (post_into(db, gl, public_url, &h, mr.hp_project, mr.hp_id, mr.hp_sha, msg, sizeof(msg)) != CORE_OK)
 		log_warn("gate run %lld: %s", (long long)run_id, msg);
 }
