@@ -154,8 +154,8 @@ struct tree_kind {
 	const char *extract_prefix; /* before an unpacking error */
 	const char *timing;         /* its phase in timings */
 };
-static const struct tree_kind head_tree = {"tree", "head tree", "tree", "", "tree_ms"};
-static const struct tree_kind base_tree = {"base", "base tree", "base tree", "base tree: ", "base_tree_ms"};
+static const struct tree_kind head_kind = {"tree", "head tree", "tree", "", "tree_ms"};
+static const struct tree_kind base_kind = {"base", "base tree", "base tree", "base tree: ", "base_tree_ms"};
 
 /*
  * Download project_id's archive at sha and unpack it under the work directory into root; false (error set) on
@@ -209,7 +209,7 @@ static bool ensure_tree(struct gate_scan_state *s)
 		snprintf(s->tree_error, sizeof(s->tree_error), "could not create the tree directory");
 		return false;
 	}
-	return unpack_tree(s, &head_tree, s->source_project_id, s->head_sha, s->tree, sizeof(s->tree), s->tree_error,
+	return unpack_tree(s, &head_kind, s->source_project_id, s->head_sha, s->tree, sizeof(s->tree), s->tree_error,
 	                   sizeof(s->tree_error));
 }
 
@@ -223,7 +223,7 @@ static bool ensure_base_tree(struct gate_scan_state *s)
 		snprintf(s->base_error, sizeof(s->base_error), "GitLab gave no base commit for the merge request");
 		return false;
 	}
-	return unpack_tree(s, &base_tree, s->project_id, s->base_sha, s->base_tree, sizeof(s->base_tree), s->base_error,
+	return unpack_tree(s, &base_kind, s->project_id, s->base_sha, s->base_tree, sizeof(s->base_tree), s->base_error,
 	                   sizeof(s->base_error));
 }
 
