@@ -9,6 +9,8 @@
  */
 #include "diff.h"
 
+#include "xalloc.h"
+
 #include <json-c/json.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,33 +44,32 @@ static bool parse_num(const char **p, const char *end, long *out)
 	return true;
 }
 
+/* Skip the literal lit at *p; false when [*p, end) does not start with it. */
+static bool skip_lit(const char **p, const char *end, const char *lit)
+{
+	size_t n = strlen(lit);
+	if ((size_t)(end - *p) < n || memcmp(*p, lit, n) != 0)
+		return false;
+	*p += n;
+	return true;
+}
+
+/* A hunk range after its sign: "start[,count]" (count 1 when left out). */
+static bool parse_range(const char **p, const char *end, long *start, long *count)
+{
+	*count = 1;
+	if (!parse_num(p, end, start))
+		return false;
+	return *p >= end || **p != ',' || (++*p, parse_num(p, end, count));
+}
+
 /* "@@ -a[,b] +c[,d] @@[ section]" */
 static bool parse_hunk_header(const char *s, const char *end, long *old_count, long *new_start, long *new_count)
 {
-	long a, b = 1, c, d = 1;
-	if (end - s < 4 || memcmp(s, "@@ -", 4) != 0)
+	long a, b, c, d;
+	if (!skip_lit(&s, end, "@@ -") || !parse_range(&s, end, &a, &b) || !skip_lit(&s, end, " +") ||
+	    !parse_range(&s, end, &c, &d) || !skip_lit(&s, end, " @@"))
 		return false;
-	s += 4;
-	if (!parse_num(&s, end, &a))
-		return false;
-	if (s < end && *s == ',') {
-		s++;
-		if (!parse_num(&s, end, &b))
-			return false;
-	}
-	if (end - s < 2 || memcmp(s, " +", 2) != 0)
-		return false;
-	s += 2;
-	if (!parse_num(&s, end, &c))
-		return false;
-	if (s < end && *s == ',') {
-		s++;
-		if (!parse_num(&s, end, &d))
-			return false;
-	}
-	if (end - s < 3 || memcmp(s, " @@", 3) != 0)
-		return false;
-	s += 3;
 	if (s < end && *s != ' ' && *s != '\t')
 		return false; /* "@@@" and other combined-diff forms */
 	(void)a;
@@ -88,19 +89,14 @@ enum core_status diff_added_parse(const char *diff, size_t len, struct diff_adde
 	if (len > DIFF_MAX_BYTES)
 		return CORE_ETOOLARGE;
 
-	enum core_status st = CORE_ENOMEM;
-	struct diff_added *a = calloc(1, sizeof(*a));
-	if (!a)
-		return CORE_ENOMEM;
-	a->storage = malloc(len + 1);
-	if (!a->storage)
-		goto out;
+	enum core_status st = CORE_EINVAL;
+	struct diff_added *a = xcalloc(1, sizeof(*a));
+	a->storage = xmalloc(len + 1); /* len <= DIFF_MAX_BYTES, checked above */
 	size_t used = 0, cap = 0;
 
 	long old_rem = 0, new_rem = 0, cur = 0;
 	bool seen_hunk = false, in_header = false;
 	const char *p = diff, *end = diff ? diff + len : NULL;
-	st = CORE_EINVAL;
 	while (p && p < end) {
 		const char *nl = memchr(p, '\n', (size_t)(end - p));
 		const char *le = nl ? nl : end;
@@ -135,12 +131,7 @@ enum core_status diff_added_parse(const char *diff, size_t len, struct diff_adde
 				goto out;
 			if (a->count == cap) {
 				size_t ncap = cap ? cap * 2 : 64;
-				struct diff_line *n = realloc(a->lines, ncap * sizeof(*n));
-				if (!n) {
-					st = CORE_ENOMEM;
-					goto out;
-				}
-				a->lines = n;
+				a->lines = xrealloc(a->lines, ncap * sizeof(*a->lines));
 				cap = ncap;
 			}
 			/* The line's '+' pays for the NUL: used stays <= the input consumed so far. */
@@ -212,7 +203,7 @@ struct diff_added_set {
 
 struct diff_added_set *diff_added_set_new(void)
 {
-	return calloc(1, sizeof(struct diff_added_set));
+	return xcalloc(1, sizeof(struct diff_added_set));
 }
 
 void diff_added_set_free(struct diff_added_set *s)
@@ -269,15 +260,9 @@ static enum core_status merge_added(const struct diff_added *a, const struct dif
 		bytes += a->lines[i].len + 1;
 	for (size_t i = 0; i < b->count; i++)
 		bytes += b->lines[i].len + 1;
-	struct diff_added *m = calloc(1, sizeof(*m));
-	if (!m)
-		return CORE_ENOMEM;
-	m->lines = malloc((n ? n : 1) * sizeof(*m->lines));
-	m->storage = malloc(bytes ? bytes : 1);
-	if (!m->lines || !m->storage) {
-		diff_added_free(m);
-		return CORE_ENOMEM;
-	}
+	struct diff_added *m = xcalloc(1, sizeof(*m));
+	m->lines = xcalloc(n ? n : 1, sizeof(*m->lines));
+	m->storage = xmalloc(bytes ? bytes : 1);
 	size_t used = 0;
 	for (int k = 0; k < 2; k++) {
 		const struct diff_added *src = k ? b : a;
@@ -337,20 +322,10 @@ enum core_status diff_added_set_add(struct diff_added_set *s, const char *path, 
 	}
 	if (s->count == s->cap) {
 		size_t ncap = s->cap ? s->cap * 2 : 32;
-		struct set_entry *n = realloc(s->entries, ncap * sizeof(*n));
-		if (!n) {
-			diff_added_free(a);
-			return CORE_ENOMEM;
-		}
-		s->entries = n;
+		s->entries = xrealloc(s->entries, ncap * sizeof(*s->entries));
 		s->cap = ncap;
 	}
-	char *pc = malloc(pl + 1);
-	if (!pc) {
-		diff_added_free(a);
-		return CORE_ENOMEM;
-	}
-	memcpy(pc, path, pl + 1);
+	char *pc = xstrndup(path, pl);
 	memmove(&s->entries[at + 1], &s->entries[at], (s->count - at) * sizeof(s->entries[0]));
 	s->entries[at] = (struct set_entry){pc, pl, a};
 	s->count++;

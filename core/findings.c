@@ -4,6 +4,8 @@
  */
 #include "findings.h"
 
+#include "xalloc.h"
+
 #include <sodium.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -58,7 +60,7 @@ const char *fail_on_name(enum fail_on f)
 
 struct finding_list *finding_list_new(void)
 {
-	return calloc(1, sizeof(struct finding_list));
+	return xcalloc(1, sizeof(struct finding_list));
 }
 
 static void finding_clear(struct finding *f)
@@ -98,12 +100,7 @@ static char *dup_capped(const char *s)
 		s = "";
 	size_t len = strnlen(s, FINDINGS_STRING_MAX + 1);
 	len = findings_utf8_cut(s, len, FINDINGS_STRING_MAX);
-	char *d = malloc(len + 1);
-	if (!d)
-		return NULL;
-	memcpy(d, s, len);
-	d[len] = '\0';
-	return d;
+	return xstrndup(s, len);
 }
 
 enum core_status finding_list_append(struct finding_list *l, const struct finding *f)
@@ -116,10 +113,7 @@ enum core_status finding_list_append(struct finding_list *l, const struct findin
 		size_t ncap = l->cap ? l->cap * 2 : 16;
 		if (ncap > FINDINGS_MAX)
 			ncap = FINDINGS_MAX;
-		struct finding *n = realloc(l->items, ncap * sizeof(*n));
-		if (!n)
-			return CORE_ENOMEM;
-		l->items = n;
+		l->items = xrealloc(l->items, ncap * sizeof(*l->items));
 		l->cap = ncap;
 	}
 	struct finding c = {0};
@@ -133,10 +127,6 @@ enum core_status finding_list_append(struct finding_list *l, const struct findin
 	size_t fl = strnlen(f->fingerprint, FINDING_FINGERPRINT_LEN);
 	memcpy(c.fingerprint, f->fingerprint, fl);
 	c.fingerprint[fl] = '\0';
-	if (!c.scan_type || !c.rule_id || !c.title || !c.path || !c.excerpt) {
-		finding_clear(&c);
-		return CORE_ENOMEM;
-	}
 	l->items[l->count++] = c;
 	return CORE_OK;
 }

@@ -5,8 +5,11 @@
 #include "gateconfig.h"
 
 #include "audit.h"
+#include "buf.h"
 #include "jsonx.h"
 #include "pathglob.h"
+#include "rows.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,15 +24,15 @@ const char *const gateconfig_comment[] = {"off", "on_findings", "always", NULL};
 
 struct json_object *gateconfig_builtin(void)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "enabled", json_object_new_boolean(0));
-	json_object_object_add(o, "fail_on", json_object_new_string("high"));
-	struct json_object *scans = json_object_new_array();
-	json_object_array_add(scans, json_object_new_string("secrets"));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "enabled", jx_bool(0));
+	json_object_object_add(o, "fail_on", jx_str("high"));
+	struct json_object *scans = jx_array();
+	json_object_array_add(scans, jx_str("secrets"));
 	json_object_object_add(o, "scans", scans);
-	json_object_object_add(o, "block_merge", json_object_new_boolean(0));
-	json_object_object_add(o, "comment", json_object_new_string("on_findings"));
-	json_object_object_add(o, "ignore_paths", json_object_new_array());
+	json_object_object_add(o, "block_merge", jx_bool(0));
+	json_object_object_add(o, "comment", jx_str("on_findings"));
+	json_object_object_add(o, "ignore_paths", jx_array());
 	return o;
 }
 
@@ -76,7 +79,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 		         "enabled, fail_on, scans, block_merge, comment, ignore_paths");
 		return CORE_EINVAL;
 	}
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = jx_object();
 	if (!o)
 		return CORE_ENOMEM;
 	enum core_status st = CORE_EINVAL;
@@ -95,7 +98,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				         json_type_to_name(json_object_get_type(val)));
 				goto out;
 			}
-			json_object_object_add(o, key, json_object_new_boolean(json_object_get_boolean(val)));
+			json_object_object_add(o, key, jx_bool(json_object_get_boolean(val)));
 		} else if (strcmp(key, "fail_on") == 0 || strcmp(key, "comment") == 0) {
 			const char *const *allowed = key[0] == 'f' ? gateconfig_fail_on : gateconfig_comment;
 			const char *s;
@@ -103,7 +106,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				st = bad_enum(key, allowed, val, err, errlen);
 				goto out;
 			}
-			json_object_object_add(o, key, json_object_new_string(s));
+			json_object_object_add(o, key, jx_str(s));
 		} else if (strcmp(key, "scans") == 0) {
 			join(gateconfig_scans, list, sizeof(list));
 			if (!json_object_is_type(val, json_type_array)) {
@@ -137,10 +140,10 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				}
 				seen[k] = true;
 			}
-			struct json_object *a = json_object_new_array();
+			struct json_object *a = jx_array();
 			for (int k = 0; gateconfig_scans[k]; k++)
 				if (seen[k])
-					json_object_array_add(a, json_object_new_string(gateconfig_scans[k]));
+					json_object_array_add(a, jx_str(gateconfig_scans[k]));
 			json_object_object_add(o, key, a);
 		} else { /* ignore_paths */
 			if (!json_object_is_type(val, json_type_array)) {
@@ -155,7 +158,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				         n, MAX_IGNORE_PATHS);
 				goto out;
 			}
-			struct json_object *a = json_object_new_array();
+			struct json_object *a = jx_array();
 			json_object_object_add(o, key, a);
 			for (size_t i = 0; i < n; i++) {
 				const char *s = NULL;
@@ -170,7 +173,7 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 					    i, s ? why : "it is not a string");
 					goto out;
 				}
-				json_object_array_add(a, json_object_new_string(s));
+				json_object_array_add(a, jx_str(s));
 			}
 		}
 	}
@@ -184,112 +187,112 @@ out:
 
 void gateconfig_marked_clear(struct gateconfig_marked *m)
 {
-	if (!m)
-		return;
-	free(m->ids);
-	memset(m, 0, sizeof(*m));
+	if (m) {
+		free(m->ids);
+		*m = (struct gateconfig_marked){0};
+	}
 }
+
+/* A bigint[] parameter, or SQL NULL when ids is NULL (with_ids false). */
+static void ids_param(struct store_params *p, bool with_ids, const int64_t *ids, size_t n, struct buf *keep)
+{
+	if (with_ids)
+		store_param_i64_array(p, ids, n, keep);
+	else
+		store_param_null(p);
+}
+
+/* A namespace path $n, or one below it ("a/b" is under "a"): the LIKE pattern escapes the path's own % and _. */
+#define UNDER(col, n)                                                                                                  \
+	"(" col " = $" n " OR " col " LIKE replace(replace(replace($" n                                                \
+	", '\\', '\\\\'), '%', '\\%'), '_', '\\_') || "                                                                \
+	"'/%')"
 
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
                                        size_t n_ids, const int64_t *force_ids, size_t n_force,
                                        struct gateconfig_marked *out)
 {
 	PGresult *r = NULL;
-	char *force = NULL, *scope = NULL;
+	struct store_params p = {0};
+	struct buf force = {0}, scope = {0};
 	if (out)
 		memset(out, 0, sizeof(*out));
-	if (n_force && !(force = store_int64_array(force_ids, n_force)))
-		return CORE_ENOMEM;
-	if (ids && !(scope = store_int64_array(ids, n_ids))) {
-		free(force);
-		return CORE_ENOMEM;
-	}
-	const char *p[] = {force, all ? "t" : "f", group, scope};
+	ids_param(&p, n_force > 0, force_ids, n_force, &force);
+	store_param_bool(&p, all);
+	store_param_str(&p, group);
+	ids_param(&p, ids != NULL, ids, n_ids, &scope);
 	enum core_status st =
-	    store_exec(c,
-	               "WITH want AS ("
-	               "  SELECT id FROM repo_status"
-	               "  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
-	               "    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
-	               "          OR ($3::text IS NOT NULL AND (namespace_full_path = $3 OR namespace_full_path LIKE"
-	               "              replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))"
-	               "          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
-	               "         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
-	               " run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
-	               " up AS ("
-	               "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
-	               "  SELECT id, true, now(), run.run FROM want, run"
-	               "  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
-	               "   apply_run = excluded.apply_run"
-	               "  RETURNING repo_id, apply_run)"
-	               " SELECT repo_id, apply_run FROM up ORDER BY repo_id",
-	               4, p, &r);
-	if (st != CORE_OK)
-		goto out;
-	int n = PQntuples(r);
+	    store_run(c,
+	              "WITH want AS ("
+	              "  SELECT id FROM repo_status"
+	              "  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
+	              "    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
+	              "          OR ($3::text IS NOT NULL AND " UNDER(
+	                  "namespace_full_path",
+	                  "3") ")"
+	                       "          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
+	                       "         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
+	                       " run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
+	                       " up AS ("
+	                       "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
+	                       "  SELECT id, true, now(), run.run FROM want, run"
+	                       "  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
+	                       "   apply_run = excluded.apply_run"
+	                       "  RETURNING repo_id, apply_run)"
+	                       " SELECT repo_id, apply_run FROM up ORDER BY repo_id",
+	              &p, &r);
+	int n = st == CORE_OK ? PQntuples(r) : 0;
 	if (out && n > 0) {
-		out->ids = malloc((size_t)n * sizeof(int64_t));
-		if (!out->ids) {
-			st = CORE_ENOMEM;
-			goto out;
-		}
+		out->ids = xcalloc((size_t)n, sizeof(int64_t));
 		for (int i = 0; i < n; i++)
 			out->ids[i] = store_i64(r, i, "repo_id", 0);
 		out->n = (size_t)n;
 		out->run = store_i64(r, 0, "apply_run", 0);
 	}
-out:
 	PQclear(r);
-	free(force);
-	free(scope);
+	buf_free(&force);
+	buf_free(&scope);
 	return st;
 }
 
-static struct json_object *parse_col(const PGresult *r, int row, const char *col)
+/* The JSON of column col of the first row (NULL when SQL NULL or not JSON). */
+static struct json_object *parse_col(const PGresult *r, const char *col)
 {
-	const char *v = store_str(r, row, col);
+	const char *v = store_str(r, 0, col);
 	struct json_object *o = NULL;
 	if (v && jsonx_parse(v, strlen(v), &o) != CORE_OK)
 		o = NULL;
 	return o;
 }
 
-static void add_str(struct json_object *o, const char *key, const PGresult *r, int i, const char *col)
-{
-	const char *v = store_str(r, i, col);
-	json_object_object_add(o, key, v ? json_object_new_string(v) : NULL);
-}
-
-#define TS(col) "to_char(" col ", 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
-
 enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, const int64_t *ids, size_t n_ids,
                                      bool all, struct json_object **out)
 {
 	*out = NULL;
 	PGresult *r = NULL;
-	char *arr = ids ? store_int64_array(ids, n_ids) : NULL;
-	if (ids && !arr)
-		return CORE_ENOMEM;
-	const char *p[] = {all ? "t" : "f", group, arr};
-	enum core_status st =
-	    store_exec(c,
-	               "SELECT jsonb_build_object("
-	               " 'default', (SELECT config FROM config_default),"
-	               " 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
-	               "   WHERE $1::boolean OR ($2::text IS NOT NULL AND (path = $2 OR path LIKE"
-	               "     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'))),"
-	               " 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
-	               "     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
-	               "   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
-	               "   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"
-	               "     OR ($2::text IS NOT NULL AND (r.namespace_full_path = $2 OR r.namespace_full_path LIKE"
-	               "     replace(replace(replace($2, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%')))"
-	               ") AS snap",
-	               3, p, &r);
+	struct store_params p = {0};
+	struct buf keep = {0};
+	store_param_bool(&p, all);
+	store_param_str(&p, group);
+	ids_param(&p, ids != NULL, ids, n_ids, &keep);
+	enum core_status st = store_run(
+	    c,
+	    "SELECT jsonb_build_object("
+	    " 'default', (SELECT config FROM config_default),"
+	    " 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups"
+	    "   WHERE $1::boolean OR ($2::text IS NOT NULL AND " UNDER(
+	        "path", "2") ")),"
+	                     " 'repos', (SELECT coalesce(jsonb_object_agg(r.path_with_namespace,"
+	                     "     jsonb_build_object('config', cr.config, 'unmanaged', cr.unmanaged)), '{}')"
+	                     "   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id"
+	                     "   WHERE $1::boolean OR ($3::bigint[] IS NOT NULL AND cr.repo_id = ANY ($3::bigint[]))"
+	                     "     OR ($2::text IS NOT NULL AND " UNDER("r.namespace_full_path", "2") "))"
+	                                                                                              ") AS snap",
+	    &p, &r);
 	if (st == CORE_OK)
-		*out = parse_col(r, 0, "snap");
+		*out = parse_col(r, "snap");
 	PQclear(r);
-	free(arr);
+	buf_free(&keep);
 	return st;
 }
 
@@ -304,17 +307,24 @@ static enum core_status begin(struct store *db, struct store_conn **c)
 	return st;
 }
 
+/* What one change of the config touched: the scope of its snapshots and of the repos marked for apply. */
+struct scope {
+	const char *group;
+	const int64_t *ids;
+	size_t n_ids;
+	bool all;
+};
+
 /* Audit, mark for apply, commit. On failure the transaction is rolled back by store_put. */
 static enum core_status finish(struct store_conn *c, const char *actor, const char *action, const char *target,
-                               struct json_object *before, const char *group, const int64_t *ids, size_t n_ids,
-                               bool all, struct gateconfig_marked *marked)
+                               struct json_object *before, const struct scope *sc, struct gateconfig_marked *marked)
 {
 	struct json_object *after = NULL;
-	enum core_status st = gateconfig_snapshot(c, group, ids, n_ids, all, &after);
+	enum core_status st = gateconfig_snapshot(c, sc->group, sc->ids, sc->n_ids, sc->all, &after);
 	if (st == CORE_OK)
 		st = audit_write(c, actor, action, target, before, after, NULL);
 	if (st == CORE_OK)
-		st = gateconfig_mark_apply(c, all, group, ids, n_ids, NULL, 0, marked);
+		st = gateconfig_mark_apply(c, sc->all, sc->group, sc->ids, sc->n_ids, NULL, 0, marked);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st != CORE_OK)
@@ -323,59 +333,84 @@ static enum core_status finish(struct store_conn *c, const char *actor, const ch
 	return st;
 }
 
+/*
+ * One change of the config in one transaction: snapshot the scope before, run sql with p (CORE_ENOTFOUND when it
+ * must return a row and returns none), then audit, mark for apply and commit (finish).
+ */
+static enum core_status change(struct store *db, const struct scope *sc, const char *sql, const struct store_params *p,
+                               bool must_hit, const char *actor, const char *action, const char *target,
+                               struct gateconfig_marked *marked)
+{
+	struct store_conn *c = NULL;
+	struct json_object *before = NULL;
+	PGresult *r = NULL;
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
+	enum core_status st = begin(db, &c);
+	if (st == CORE_OK)
+		st = gateconfig_snapshot(c, sc->group, sc->ids, sc->n_ids, sc->all, &before);
+	if (st == CORE_OK)
+		st = store_run(c, sql, p, &r);
+	if (st == CORE_OK && must_hit && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		st = finish(c, actor, action, target, before, sc, marked);
+	PQclear(r);
+	store_put(db, c);
+	json_object_put(before);
+	return st;
+}
+
 static const char *js(struct json_object *o)
 {
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 }
 
+/* The one row of sql with p as JSON (core/rows.h); CORE_ENOTFOUND when there is none. */
+static enum core_status read_row(struct store *db, const char *sql, const struct store_params *p,
+                                 struct json_object **out)
+{
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_run1(db, sql, p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		*out = rows_row(r, 0);
+	PQclear(r);
+	return st;
+}
+
+#define CONFIG_COLS "config, " STORE_TS("updated_at") " AS updated_at, updated_by"
+
 enum core_status gateconfig_get_default(struct store *db, struct json_object **out)
 {
-	*out = NULL;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c, "SELECT config, " TS("updated_at") " AS at, updated_by FROM config_default", 0, NULL, &r);
-	if (st == CORE_OK && PQntuples(r) != 1)
-		st = CORE_EINTERNAL;
-	if (st == CORE_OK) {
-		*out = json_object_new_object();
-		json_object_object_add(*out, "config", parse_col(r, 0, "config"));
-		add_str(*out, "updated_at", r, 0, "at");
-		add_str(*out, "updated_by", r, 0, "updated_by");
-	}
-	PQclear(r);
-	store_put(db, c);
-	return st;
+	enum core_status st = read_row(db, "SELECT " CONFIG_COLS " FROM config_default", NULL, out);
+	return st == CORE_ENOTFOUND ? CORE_EINTERNAL : st;
+}
+
+/* The built-in defaults with cfg's members over them (a new tree). */
+static struct json_object *over_builtin(struct json_object *cfg)
+{
+	struct json_object *full = gateconfig_builtin();
+	json_object_object_foreach(cfg, key, val) json_object_object_add(full, key, json_object_get(val));
+	return full;
 }
 
 enum core_status gateconfig_put_default(struct store *db, struct json_object *cfg, const char *actor,
                                         struct gateconfig_marked *marked, struct json_object **out)
 {
+	struct json_object *full = over_builtin(cfg);
+	struct store_params p = {0};
+	struct scope sc = {.all = true};
 	*out = NULL;
-	if (marked)
-		memset(marked, 0, sizeof(*marked));
-	struct store_conn *c = NULL;
-	struct json_object *before = NULL, *full = gateconfig_builtin();
-	json_object_object_foreach(cfg, key, val) json_object_object_add(full, key, json_object_get(val));
-	enum core_status st = begin(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
-		goto out;
-	const char *p[] = {js(full), actor};
-	st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2, p,
-	                NULL);
-	if (st == CORE_OK)
-		st = finish(c, actor, "config.default.update", "default", before, NULL, NULL, 0, true, marked);
-out:
-	store_put(db, c);
-	json_object_put(before);
+	store_param_str(&p, js(full));
+	store_param_str(&p, actor);
+	enum core_status st =
+	    change(db, &sc, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", &p,
+	           false, actor, "config.default.update", "default", marked);
 	json_object_put(full);
-	if (st == CORE_OK)
-		st = gateconfig_get_default(db, out);
-	return st;
+	return st == CORE_OK ? gateconfig_get_default(db, out) : st;
 }
 
 bool gateconfig_group_path_valid(const char *path)
@@ -399,56 +434,22 @@ bool gateconfig_group_path_valid(const char *path)
 	return seg > 0;
 }
 
-static struct json_object *group_row(const PGresult *r, int i)
-{
-	struct json_object *o = json_object_new_object();
-	add_str(o, "path", r, i, "path");
-	json_object_object_add(o, "config", parse_col(r, i, "config"));
-	add_str(o, "updated_at", r, i, "at");
-	add_str(o, "updated_by", r, i, "updated_by");
-	return o;
-}
-
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)
 {
-	*out = NULL;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	const char *p[] = {path};
-	st = store_exec(
-	    c, "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups WHERE path = $1", 1, p,
-	    &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		*out = group_row(r, 0);
-	PQclear(r);
-	store_put(db, c);
-	return st;
+	struct store_params p = {0};
+	store_param_str(&p, path);
+	return read_row(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
 }
 
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out)
 {
-	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(c,
-	                "SELECT path, config, " TS("updated_at") " AS at, updated_by FROM config_groups"
-	                                                         " ORDER BY path COLLATE \"C\"",
-	                0, NULL, &r);
-	if (st == CORE_OK) {
-		*out = json_object_new_array();
-		for (int i = 0; i < PQntuples(r); i++)
-			json_object_array_add(*out, group_row(r, i));
-	}
+	*out = NULL;
+	enum core_status st =
+	    store_run1(db, "SELECT path, " CONFIG_COLS " FROM config_groups ORDER BY path COLLATE \"C\"", NULL, &r);
+	if (st == CORE_OK)
+		*out = rows_all(r);
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -460,96 +461,46 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 		memset(marked, 0, sizeof(*marked));
 	if (!gateconfig_group_path_valid(path))
 		return CORE_EINVAL;
-	struct store_conn *c = NULL;
-	struct json_object *before = NULL;
-	enum core_status st = begin(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	if ((st = gateconfig_snapshot(c, path, NULL, 0, false, &before)) != CORE_OK)
-		goto out;
-	const char *p[] = {path, js(cfg), actor};
-	st = store_exec(c,
-	                "INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
-	                " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
-	                " updated_by = excluded.updated_by",
-	                3, p, NULL);
-	if (st == CORE_OK)
-		st = finish(c, actor, "config.group.update", path, before, path, NULL, 0, false, marked);
-out:
-	store_put(db, c);
-	json_object_put(before);
-	if (st == CORE_OK)
-		st = gateconfig_get_group(db, path, out);
-	return st;
+	struct store_params p = {0};
+	struct scope sc = {.group = path};
+	store_param_str(&p, path);
+	store_param_str(&p, js(cfg));
+	store_param_str(&p, actor);
+	enum core_status st = change(db, &sc,
+	                             "INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
+	                             " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
+	                             " updated_by = excluded.updated_by",
+	                             &p, false, actor, "config.group.update", path, marked);
+	return st == CORE_OK ? gateconfig_get_group(db, path, out) : st;
 }
 
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
                                          struct gateconfig_marked *marked)
 {
-	if (marked)
-		memset(marked, 0, sizeof(*marked));
-	struct store_conn *c = NULL;
-	struct json_object *before = NULL;
-	PGresult *r = NULL;
-	enum core_status st = begin(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	if ((st = gateconfig_snapshot(c, path, NULL, 0, false, &before)) != CORE_OK)
-		goto out;
-	const char *p[] = {path};
-	st = store_exec(c, "DELETE FROM config_groups WHERE path = $1 RETURNING path", 1, p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		st = finish(c, actor, "config.group.delete", path, before, path, NULL, 0, false, marked);
-out:
-	PQclear(r);
-	store_put(db, c);
-	json_object_put(before);
-	return st;
+	struct store_params p = {0};
+	struct scope sc = {.group = path};
+	store_param_str(&p, path);
+	return change(db, &sc, "DELETE FROM config_groups WHERE path = $1 RETURNING path", &p, true, actor,
+	              "config.group.delete", path, marked);
 }
 
 enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct json_object **out)
 {
-	*out = NULL;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	const char *p[] = {id};
-	st =
-	    store_exec(c,
-	               "SELECT id, path_with_namespace, coalesce(own_config, '{}') AS own, unmanaged, effective_config,"
-	               " config_sources, inherited_config, exception, status FROM repo_status WHERE id = $1",
-	               1, p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK) {
-		struct json_object *o = json_object_new_object();
-		json_object_object_add(o, "repo_id", json_object_new_int64(repo_id));
-		add_str(o, "path_with_namespace", r, 0, "path_with_namespace");
-		json_object_object_add(o, "config", parse_col(r, 0, "own"));
-		json_object_object_add(o, "unmanaged", json_object_new_boolean(store_bool(r, 0, "unmanaged", false)));
-		json_object_object_add(o, "effective", parse_col(r, 0, "effective_config"));
-		json_object_object_add(o, "sources", parse_col(r, 0, "config_sources"));
-		json_object_object_add(o, "inherited", parse_col(r, 0, "inherited_config"));
-		json_object_object_add(o, "exception", json_object_new_boolean(store_bool(r, 0, "exception", false)));
-		add_str(o, "status", r, 0, "status");
-		*out = o;
-	}
-	PQclear(r);
-	store_put(db, c);
-	return st;
+	struct store_params p = {0};
+	store_param_i64(&p, repo_id);
+	return read_row(db,
+	                "SELECT id AS repo_id, path_with_namespace, coalesce(own_config, '{}') AS config, unmanaged,"
+	                " effective_config AS effective, config_sources AS sources, inherited_config AS inherited,"
+	                " exception, status FROM repo_status WHERE id = $1",
+	                &p, out);
 }
 
-static enum core_status repo_exists(struct store_conn *c, const char *id)
+static enum core_status repo_exists(struct store *db, int64_t repo_id)
 {
 	PGresult *r = NULL;
-	const char *p[] = {id};
-	enum core_status st = store_exec(c, "SELECT 1 FROM repos WHERE id = $1", 1, p, &r);
+	struct store_params p = {0};
+	store_param_i64(&p, repo_id);
+	enum core_status st = store_run1(db, "SELECT 1 FROM repos WHERE id = $1", &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	PQclear(r);
@@ -562,72 +513,44 @@ enum core_status gateconfig_put_repo(struct store *db, int64_t repo_id, struct j
 	*out = NULL;
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
-	struct store_conn *c = NULL;
-	struct json_object *before = NULL;
 	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
-	enum core_status st = begin(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	if ((st = repo_exists(c, id)) != CORE_OK)
-		goto out;
-	if ((st = gateconfig_snapshot(c, NULL, &repo_id, 1, false, &before)) != CORE_OK)
-		goto out;
-	const char *p[] = {id, js(cfg), unmanaged ? "t" : "f", actor};
-	st = store_exec(
-	    c,
-	    "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by) VALUES ($1, $2::jsonb, $3, $4)"
-	    " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
-	    " updated_at = now(), updated_by = excluded.updated_by",
-	    4, p, NULL);
+	struct store_params p = {0};
+	struct scope sc = {.ids = &repo_id, .n_ids = 1};
+	snprintf(id, sizeof(id), "%lld", (long long)repo_id); /* the audit target */
+	store_param_i64(&p, repo_id);
+	store_param_str(&p, js(cfg));
+	store_param_bool(&p, unmanaged);
+	store_param_str(&p, actor);
+	/* the repo is checked first; a repo removed meanwhile fails the insert on its foreign key */
+	enum core_status st = repo_exists(db, repo_id);
 	if (st == CORE_OK)
-		st = finish(c, actor, "config.repo.update", id, before, NULL, &repo_id, 1, false, marked);
-out:
-	store_put(db, c);
-	json_object_put(before);
-	if (st == CORE_OK)
-		st = gateconfig_get_repo(db, repo_id, out);
-	return st;
+		st = change(
+		    db, &sc,
+		    "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by) VALUES ($1, $2::jsonb, $3, $4)"
+		    " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
+		    " updated_at = now(), updated_by = excluded.updated_by",
+		    &p, false, actor, "config.repo.update", id, marked);
+	return st == CORE_OK ? gateconfig_get_repo(db, repo_id, out) : st;
 }
 
 enum core_status gateconfig_delete_repo(struct store *db, int64_t repo_id, const char *actor,
                                         struct gateconfig_marked *marked)
 {
-	if (marked)
-		memset(marked, 0, sizeof(*marked));
-	struct store_conn *c = NULL;
-	struct json_object *before = NULL;
-	PGresult *r = NULL;
 	char id[24];
-	snprintf(id, sizeof(id), "%lld", (long long)repo_id);
-	enum core_status st = begin(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	if ((st = gateconfig_snapshot(c, NULL, &repo_id, 1, false, &before)) != CORE_OK)
-		goto out;
-	const char *p[] = {id};
-	st = store_exec(c, "DELETE FROM config_repos WHERE repo_id = $1 RETURNING repo_id", 1, p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		st = finish(c, actor, "config.repo.delete", id, before, NULL, &repo_id, 1, false, marked);
-out:
-	PQclear(r);
-	store_put(db, c);
-	json_object_put(before);
-	return st;
+	struct store_params p = {0};
+	struct scope sc = {.ids = &repo_id, .n_ids = 1};
+	snprintf(id, sizeof(id), "%lld", (long long)repo_id); /* the audit target */
+	store_param_i64(&p, repo_id);
+	return change(db, &sc, "DELETE FROM config_repos WHERE repo_id = $1 RETURNING repo_id", &p, true, actor,
+	              "config.repo.delete", id, marked);
 }
 
 enum core_status gateconfig_export(struct store *db, struct json_object **out)
 {
-	*out = NULL;
-	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
-		return st;
-	st = store_exec(
-	    c,
+	*out = NULL;
+	enum core_status st = store_run1(
+	    db,
 	    "SELECT jsonb_build_object('version', 1,"
 	    " 'default', (SELECT config FROM config_default),"
 	    " 'groups', (SELECT coalesce(jsonb_object_agg(path, config), '{}') FROM config_groups),"
@@ -635,11 +558,10 @@ enum core_status gateconfig_export(struct store *db, struct json_object **out)
 	    "   'path_with_namespace', r.path_with_namespace, 'config', cr.config, 'unmanaged', cr.unmanaged)"
 	    "   ORDER BY r.path_with_namespace COLLATE \"C\", cr.repo_id), '[]')"
 	    "   FROM config_repos cr JOIN repos r ON r.id = cr.repo_id)) AS doc",
-	    0, NULL, &r);
+	    NULL, &r);
 	if (st == CORE_OK)
-		*out = parse_col(r, 0, "doc");
+		*out = parse_col(r, "doc");
 	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -649,7 +571,7 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
                                         size_t errlen)
 {
 	char sub[400];
-	struct json_object *v = NULL, *def = NULL, *groups = json_object_new_object(), *repos = json_object_new_array();
+	struct json_object *v = NULL, *def = NULL, *groups = jx_object(), *repos = jx_array();
 	enum core_status st = CORE_EINVAL;
 	int64_t version = 0;
 	if (!doc || !json_object_is_type(doc, json_type_object)) {
@@ -675,7 +597,7 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 			goto out;
 		}
 	} else {
-		def = json_object_new_object();
+		def = jx_object();
 	}
 	if ((v = jsonx_get(doc, "groups")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
@@ -718,10 +640,10 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 				snprintf(err, errlen, "repos[%zu].config: %s", i, sub);
 				goto out;
 			}
-			struct json_object *row = json_object_new_object();
-			json_object_object_add(row, "id", json_object_new_int64(id));
-			json_object_object_add(row, "config", norm ? norm : json_object_new_object());
-			json_object_object_add(row, "unmanaged", json_object_new_boolean(unmanaged));
+			struct json_object *row = jx_object();
+			json_object_object_add(row, "id", jx_int(id));
+			json_object_object_add(row, "config", norm ? norm : jx_object());
+			json_object_object_add(row, "unmanaged", jx_bool(unmanaged));
 			json_object_array_add(repos, row);
 		}
 	}
@@ -737,6 +659,27 @@ out:
 	return st;
 }
 
+/* CORE_EINVAL (err says which) when a repo of the import's repos array is not known. */
+static enum core_status all_known(struct store_conn *c, struct json_object *repos, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_str(&p, js(repos));
+	enum core_status st = store_run(c,
+	                                "SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
+	                                " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint)"
+	                                " LIMIT 1",
+	                                &p, &r);
+	const char *unknown = st == CORE_OK && PQntuples(r) > 0 ? store_str(r, 0, "id") : NULL;
+	if (unknown) {
+		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
+		         unknown);
+		st = CORE_EINVAL;
+	}
+	PQclear(r);
+	return st;
+}
+
 enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
                                    struct gateconfig_marked *marked, char *err, size_t errlen)
 {
@@ -744,54 +687,45 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 		memset(marked, 0, sizeof(*marked));
 	struct json_object *def = NULL, *groups = NULL, *repos = NULL, *before = NULL, *full = NULL;
 	struct store_conn *c = NULL;
-	PGresult *r = NULL;
 	enum core_status st = import_validate(doc, &def, &groups, &repos, err, errlen);
 	if (st != CORE_OK)
 		return st;
-	full = gateconfig_builtin();
-	json_object_object_foreach(def, key, val) json_object_object_add(full, key, json_object_get(val));
+	full = over_builtin(def);
 	if ((st = begin(db, &c)) != CORE_OK)
 		goto out;
 	/* every repo named must be known: checked before anything is written */
-	const char *pr[] = {js(repos)};
-	st = store_exec(c,
-	                "SELECT (e->>'id')::bigint AS id FROM jsonb_array_elements($1::jsonb) e"
-	                " WHERE NOT EXISTS (SELECT 1 FROM repos r WHERE r.id = (e->>'id')::bigint) LIMIT 1",
-	                1, pr, &r);
-	if (st != CORE_OK)
+	struct store_params pd = {0}, pg = {0}, prr = {0};
+	if ((st = all_known(c, repos, err, errlen)) != CORE_OK)
 		goto out;
-	if (PQntuples(r) > 0) {
-		snprintf(err, errlen, "repos: no repository with id %s is known; run a sync first or remove it",
-		         store_str(r, 0, "id"));
-		st = CORE_EINVAL;
-		goto out;
-	}
 	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
 		goto out;
-	const char *pd[] = {js(full), actor};
-	const char *pg[] = {js(groups), actor};
-	const char *prr[] = {js(repos), actor};
-	if ((st = store_exec(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", 2,
-	                     pd, NULL)) != CORE_OK ||
-	    (st = store_exec(c, "DELETE FROM config_groups", 0, NULL, NULL)) != CORE_OK ||
-	    (st = store_exec(c,
-	                     "INSERT INTO config_groups (path, config, updated_by)"
-	                     " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
-	                     2, pg, NULL)) != CORE_OK ||
-	    (st = store_exec(c, "DELETE FROM config_repos", 0, NULL, NULL)) != CORE_OK ||
-	    (st = store_exec(
+	store_param_str(&pd, js(full));
+	store_param_str(&pd, actor);
+	store_param_str(&pg, js(groups));
+	store_param_str(&pg, actor);
+	store_param_str(&prr, js(repos));
+	store_param_str(&prr, actor);
+	if ((st = store_run(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", &pd,
+	                    NULL)) != CORE_OK ||
+	    (st = store_run(c, "DELETE FROM config_groups", NULL, NULL)) != CORE_OK ||
+	    (st = store_run(c,
+	                    "INSERT INTO config_groups (path, config, updated_by)"
+	                    " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
+	                    &pg, NULL)) != CORE_OK ||
+	    (st = store_run(c, "DELETE FROM config_repos", NULL, NULL)) != CORE_OK ||
+	    (st = store_run(
 	         c,
 	         "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by)"
 	         " SELECT (e->>'id')::bigint, e->'config', (e->>'unmanaged')::boolean, $2"
 	         " FROM jsonb_array_elements($1::jsonb) e"
 	         " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged",
-	         2, prr, NULL)) != CORE_OK)
+	         &prr, NULL)) != CORE_OK)
 		goto out;
-	st = finish(c, actor, "config.import", NULL, before, NULL, NULL, 0, true, marked);
+	struct scope all = {.all = true};
+	st = finish(c, actor, "config.import", NULL, before, &all, marked);
 out:
 	if (st != CORE_OK && st != CORE_EINVAL)
 		snprintf(err, errlen, "could not store the import: %s", c ? store_last_error(c) : "no database");
-	PQclear(r);
 	store_put(db, c);
 	json_object_put(def);
 	json_object_put(groups);

@@ -4,7 +4,7 @@
  */
 #include "gatehold.h"
 
-#include "gate.h"
+#include "gate_status.h"
 #include "jsonx.h"
 #include "log.h"
 
@@ -45,15 +45,15 @@ static void fill(const PGresult *r, struct hold_run *h)
 	}
 }
 
-/* One run by a WHERE clause with one parameter; *found false when there is none. */
-static enum core_status load_run(struct store *db, const char *where, int np, const char *const *p, struct hold_run *h,
+/* One run by a WHERE clause and its parameters; *found false when there is none. */
+static enum core_status load_run(struct store *db, const char *where, const struct store_params *p, struct hold_run *h,
                                  bool *found)
 {
 	char sql[600];
 	PGresult *r = NULL;
 	snprintf(sql, sizeof(sql), "%s%s", RUN_COLS, where);
 	*found = false;
-	enum core_status st = store_query(db, sql, np, p, &r);
+	enum core_status st = store_run1(db, sql, p, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		fill(r, h);
 		*found = true;
@@ -62,13 +62,17 @@ static enum core_status load_run(struct store *db, const char *where, int np, co
 	return st;
 }
 
+static enum core_status load_by_id(struct store *db, int64_t run_id, struct hold_run *h, bool *found)
+{
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	return load_run(db, "WHERE id = $1::bigint", &p, h, found);
+}
+
 static enum core_status reload(struct store *db, struct hold_run *h)
 {
-	char id[24];
 	bool found = false;
-	snprintf(id, sizeof(id), "%lld", (long long)h->id);
-	const char *p[] = {id};
-	enum core_status st = load_run(db, "WHERE id = $1::bigint", 1, p, h, &found);
+	enum core_status st = load_by_id(db, h->id, h, &found);
 	if (st == CORE_OK && !found)
 		h->post[0] = '\0';
 	return st;
@@ -77,16 +81,15 @@ static enum core_status reload(struct store *db, struct hold_run *h)
 /* The state last posted by this run into the pipeline ("" when none). */
 static enum core_status posted_state(struct store *db, int64_t run_id, int64_t pipeline_id, char *out, size_t cap)
 {
-	char rid[24], pid[24];
+	struct store_params p = {0};
 	PGresult *r = NULL;
-	snprintf(rid, sizeof(rid), "%lld", (long long)run_id);
-	snprintf(pid, sizeof(pid), "%lld", (long long)pipeline_id);
-	const char *p[] = {rid, pid};
+	store_param_i64(&p, run_id);
+	store_param_i64(&p, pipeline_id);
 	out[0] = '\0';
-	enum core_status st = store_query(db,
-	                                  "SELECT state FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
-	                                  " pipeline_id = $2::bigint",
-	                                  2, p, &r);
+	enum core_status st = store_run1(db,
+	                                 "SELECT state FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
+	                                 " pipeline_id = $2::bigint",
+	                                 &p, &r);
 	if (st == CORE_OK && PQntuples(r) > 0)
 		snprintf(out, cap, "%s", store_str(r, 0, "state"));
 	PQclear(r);
@@ -115,42 +118,32 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 			         (long long)h->id, h->post);
 			return CORE_OK;
 		}
-		char path[160], url[300] = "";
-		snprintf(path, sizeof(path), "/projects/%lld/statuses/%s", (long long)pipeline_project, sha);
-		struct json_object *body = json_object_new_object();
-		json_object_object_add(body, "state", json_object_new_string(h->post));
-		json_object_object_add(body, "name", json_object_new_string(GATE_STATUS_NAME));
-		json_object_object_add(body, "description", json_object_new_string(h->desc));
-		/* no ref: GitLab takes the pipeline's (refs/merge-requests/:iid/merge for merged results) */
-		json_object_object_add(body, "pipeline_id", json_object_new_int64(pipeline_id));
-		if (public_url && *public_url && strlen(public_url) < 200) {
+		char url[300] = "";
+		if (public_url && *public_url && strlen(public_url) < 200)
 			snprintf(url, sizeof(url), "%s/#/gates/%lld", public_url, (long long)h->id);
-			json_object_object_add(body, "target_url", json_object_new_string(url));
-		}
+		/* no ref: GitLab takes the pipeline's (refs/merge-requests/:iid/merge for merged results) */
+		struct gate_status s = {
+		    .state = h->post, .description = h->desc, .target_url = url, .pipeline_id = pipeline_id};
 		struct gitlab_response *resp = NULL;
-		st = gitlab_request_ex(gl, "POST", path, body, GITLAB_CALL_IDEMPOTENT, &resp);
-		json_object_put(body);
-		if (st == CORE_EINVAL && resp && strstr(resp->body, "Cannot transition status"))
-			st = CORE_OK; /* already pending there */
+		st = gate_status_post(gl, pipeline_project, sha, &s, 1, &resp);
 		if (st != CORE_OK) {
 			snprintf(msg, cap, "could not post run %lld's %s status into pipeline %lld: %.300s",
-			         (long long)h->id, h->post, (long long)pipeline_id,
-			         resp && resp->message[0] ? resp->message : core_status_code(st));
+			         (long long)h->id, h->post, (long long)pipeline_id, gate_status_why(resp, st));
 			gitlab_response_free(resp);
 			return st;
 		}
 		gitlab_response_free(resp);
-		char rid[24], pp[24], pid[24];
-		snprintf(rid, sizeof(rid), "%lld", (long long)h->id);
-		snprintf(pp, sizeof(pp), "%lld", (long long)pipeline_project);
-		snprintf(pid, sizeof(pid), "%lld", (long long)pipeline_id);
-		const char *p[] = {rid, pp, pid, sha, h->post};
-		st =
-		    store_query(db,
+		struct store_params p = {0};
+		store_param_i64(&p, h->id);
+		store_param_i64(&p, pipeline_project);
+		store_param_i64(&p, pipeline_id);
+		store_param_str(&p, sha);
+		store_param_str(&p, h->post);
+		st = store_run1(db,
 		                "INSERT INTO gate_pipeline_posts (run_id, project_id, pipeline_id, sha, state)"
 		                " VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5) ON CONFLICT (run_id, pipeline_id)"
 		                " DO UPDATE SET state = $5, sha = $4, posted_at = now()",
-		                5, p, NULL);
+		                &p, NULL);
 		if (st != CORE_OK)
 			return st;
 		log_info("gate run %lld: %s status posted into pipeline %lld (%.12s)", (long long)h->id, h->post,
@@ -164,32 +157,38 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 	return CORE_OK;
 }
 
-/* GET the MR: *open, its head sha and head pipeline (0 when none). */
-static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t iid, bool *open, char *sha,
-                                size_t sha_cap, int64_t *hp_id, int64_t *hp_project, char *hp_sha, size_t hp_cap,
-                                char *hp_ref, size_t ref_cap)
+/* What the MR says now about its head. */
+struct mr_head {
+	bool open;
+	char sha[72];
+	int64_t hp_id, hp_project; /* its head pipeline (0: none) and that pipeline's project */
+	char hp_sha[72];
+	char hp_ref[264];
+};
+
+/* GET the MR. */
+static enum core_status read_mr(struct gitlab *gl, int64_t project_id, int64_t iid, struct mr_head *h)
 {
 	char path[128];
 	struct gitlab_response *resp = NULL;
 	const char *s = "", *state = "", *ps = "", *pr = "";
+	memset(h, 0, sizeof(*h));
 	snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld", (long long)project_id, (long long)iid);
 	enum core_status st = gitlab_request(gl, "GET", path, NULL, &resp);
-	*hp_id = 0;
-	*open = false;
 	if (st == CORE_OK) {
 		jsonx_str(resp->json, "sha", &s);
 		jsonx_str(resp->json, "state", &state);
-		*open = strcmp(state, "opened") == 0;
-		snprintf(sha, sha_cap, "%s", s);
-		if (jsonx_path_int64(resp->json, "head_pipeline.id", hp_id) &&
+		h->open = strcmp(state, "opened") == 0;
+		snprintf(h->sha, sizeof(h->sha), "%s", s);
+		if (jsonx_path_int64(resp->json, "head_pipeline.id", &h->hp_id) &&
 		    jsonx_path_str(resp->json, "head_pipeline.sha", &ps)) {
-			snprintf(hp_sha, hp_cap, "%s", ps);
+			snprintf(h->hp_sha, sizeof(h->hp_sha), "%s", ps);
 			jsonx_path_str(resp->json, "head_pipeline.ref", &pr);
-			snprintf(hp_ref, ref_cap, "%s", pr ? pr : "");
-			if (!jsonx_path_int64(resp->json, "head_pipeline.project_id", hp_project))
-				*hp_project = project_id;
+			snprintf(h->hp_ref, sizeof(h->hp_ref), "%s", pr ? pr : "");
+			if (!jsonx_path_int64(resp->json, "head_pipeline.project_id", &h->hp_project))
+				h->hp_project = project_id;
 		} else {
-			*hp_id = 0;
+			h->hp_id = 0;
 		}
 	}
 	gitlab_response_free(resp);
@@ -200,14 +199,15 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
                                    int64_t mr_iid, int64_t pipeline_id, const char *sha, char *msg, size_t cap)
 {
 	struct hold_run h;
-	bool found = false, open = false;
-	char pid[24], iid[24], mr_sha[72] = "", hp_sha[72] = "", hp_ref[264] = "";
-	int64_t hp_id = 0, hp_project = 0;
-	snprintf(pid, sizeof(pid), "%lld", (long long)project_id);
+	struct mr_head mr;
+	bool found = false;
+	char iid[24];
+	struct store_params p = {0};
 	snprintf(iid, sizeof(iid), "%lld", (long long)mr_iid);
-	const char *p[] = {pid, iid};
+	store_param_i64(&p, project_id);
+	store_param_i64(&p, mr_iid);
 	enum core_status st = load_run(
-	    db, "WHERE project_id = $1::bigint AND mr_iid = $2::bigint ORDER BY id DESC LIMIT 1", 2, p, &h, &found);
+	    db, "WHERE project_id = $1::bigint AND mr_iid = $2::bigint ORDER BY id DESC LIMIT 1", &p, &h, &found);
 	if (st != CORE_OK)
 		return st;
 	if (!found || !h.post[0]) {
@@ -224,15 +224,14 @@ enum core_status gatehold_pipeline(struct store *db, struct gitlab *gl, const ch
 		         h.post);
 		return CORE_OK;
 	}
-	st = read_mr(gl, project_id, mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha, sizeof(hp_sha),
-	             hp_ref, sizeof(hp_ref));
+	st = read_mr(gl, project_id, mr_iid, &mr);
 	if (st != CORE_OK) {
 		snprintf(msg, cap, "could not read merge request !%s (%s)", iid, core_status_code(st));
 		return st;
 	}
-	if (!open || strcmp(mr_sha, h.head_sha) != 0) {
+	if (!mr.open || strcmp(mr.sha, h.head_sha) != 0) {
 		snprintf(msg, cap, "!%s is %s: nothing to hold", iid,
-		         open ? "at a newer head (a newer run posts)" : "not open");
+		         mr.open ? "at a newer head (a newer run posts)" : "not open");
 		return CORE_OK;
 	}
 	return post_into(db, gl, public_url, &h, project_id, pipeline_id, sha, msg, cap);
@@ -242,20 +241,20 @@ void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_u
                        int64_t own_pipeline_id, const char *own_ref)
 {
 	struct hold_run h;
-	bool found = false, open = false;
-	char id[24], own[24], msg[400] = "", mr_sha[72] = "", hp_sha[72] = "", hp_ref[264] = "";
-	int64_t hp_id = 0, hp_project = 0;
+	struct mr_head mr;
+	bool found = false;
+	char msg[400] = "";
 	PGresult *r = NULL;
-	snprintf(id, sizeof(id), "%lld", (long long)run_id);
-	snprintf(own, sizeof(own), "%lld", (long long)own_pipeline_id);
-	const char *p[] = {id, own};
-	if (load_run(db, "WHERE id = $1::bigint", 1, p, &h, &found) != CORE_OK || !found || !h.post[0])
+	struct store_params p = {0};
+	if (load_by_id(db, run_id, &h, &found) != CORE_OK || !found || !h.post[0])
 		return;
+	store_param_i64(&p, run_id);
+	store_param_i64(&p, own_pipeline_id);
 	/* every pipeline the run entered before, brought to its state now */
-	if (store_query(db,
-	                "SELECT project_id, pipeline_id, sha FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
-	                " pipeline_id <> $2::bigint ORDER BY pipeline_id",
-	                2, p, &r) == CORE_OK) {
+	if (store_run1(db,
+	               "SELECT project_id, pipeline_id, sha FROM gate_pipeline_posts WHERE run_id = $1::bigint AND"
+	               " pipeline_id <> $2::bigint ORDER BY pipeline_id",
+	               &p, &r) == CORE_OK) {
 		for (int i = 0; i < PQntuples(r); i++) {
 			char sha[72];
 			snprintf(sha, sizeof(sha), "%s", store_str(r, i, "sha"));
@@ -266,14 +265,13 @@ void gatehold_sync_run(struct store *db, struct gitlab *gl, const char *public_u
 	}
 	PQclear(r);
 	/* the MR's head pipeline now: a CI pipeline made after our first post, or a merged-results one */
-	if (read_mr(gl, h.project_id, h.mr_iid, &open, mr_sha, sizeof(mr_sha), &hp_id, &hp_project, hp_sha,
-	            sizeof(hp_sha), hp_ref, sizeof(hp_ref)) != CORE_OK ||
-	    !open || strcmp(mr_sha, h.head_sha) != 0 || hp_id == 0 || hp_id == own_pipeline_id)
+	if (read_mr(gl, h.project_id, h.mr_iid, &mr) != CORE_OK || !mr.open || strcmp(mr.sha, h.head_sha) != 0 ||
+	    mr.hp_id == 0 || mr.hp_id == own_pipeline_id)
 		return;
 	/* a status posted without pipeline_id joined the newest pipeline of its sha and ref: when that is the head
 	 * pipeline, the run's own post is already in it */
-	if (own_pipeline_id == 0 && own_ref && strcmp(hp_sha, h.head_sha) == 0 && strcmp(hp_ref, own_ref) == 0)
+	if (own_pipeline_id == 0 && own_ref && strcmp(mr.hp_sha, h.head_sha) == 0 && strcmp(mr.hp_ref, own_ref) == 0)
 		return;
-	if (post_into(db, gl, public_url, &h, hp_project, hp_id, hp_sha, msg, sizeof(msg)) != CORE_OK)
+	if (post_into(db, gl, public_url, &h, mr.hp_project, mr.hp_id, mr.hp_sha, msg, sizeof(msg)) != CORE_OK)
 		log_warn("gate run %lld: %s", (long long)run_id, msg);
 }

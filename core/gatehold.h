@@ -14,7 +14,10 @@
  * pipeline_id on the pipeline's own sha. gate_pipeline_posts (sql/0008) remembers what was posted where: the same
  * state is never posted twice into one pipeline (a pipeline event caused by our own post does nothing), and a run
  * that finishes replaces its pending status in every pipeline it entered.
+ * The statuses go through core/gate_status.h, like the run's own; this module needs nothing else of the gate, so
+ * the gate's modules may call it without an include circle.
  * Threading: thread-safe (one database connection per query; the struct gitlab is shared).
+ * Ownership: inputs are borrowed; msg is the caller's buffer.
  */
 #ifndef MRGATE_CORE_GATEHOLD_H
 #define MRGATE_CORE_GATEHOLD_H

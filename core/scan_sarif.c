@@ -9,6 +9,7 @@
 #include "scan_sarif.h"
 
 #include "json_util.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <json-c/json.h>
@@ -190,9 +191,7 @@ static bool fingerprint_from_object(char fp[FINDING_FINGERPRINT_LEN + 1], const 
 	size_t n = 0, cap = (size_t)json_object_object_length(obj);
 	if (cap == 0 || cap > 1000)
 		return false;
-	const char **keys = malloc(cap * sizeof(*keys));
-	if (!keys)
-		return false;
+	const char **keys = xcalloc(cap, sizeof(*keys));
 	json_object_object_foreach(obj, k, v)
 	{
 		if (json_object_is_type(v, json_type_string) && n < cap)
@@ -204,14 +203,8 @@ static bool fingerprint_from_object(char fp[FINDING_FINGERPRINT_LEN + 1], const 
 	}
 	qsort(keys, n, sizeof(*keys), key_cmp);
 	size_t np = 2 + 2 * n;
-	const char **parts = malloc(np * sizeof(*parts));
-	size_t *lens = malloc(np * sizeof(*lens));
-	if (!parts || !lens) {
-		free(keys);
-		free(parts);
-		free(lens);
-		return false;
-	}
+	const char **parts = xcalloc(np, sizeof(*parts));
+	size_t *lens = xcalloc(np, sizeof(*lens));
 	parts[0] = rule;
 	lens[0] = strlen(rule);
 	parts[1] = path;

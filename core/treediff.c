@@ -4,6 +4,9 @@
  */
 #include "treediff.h"
 
+#include "buf.h"
+#include "xalloc.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,18 +60,13 @@ static enum core_status read_file(int dirfd, const char *name, size_t max, char 
 		goto out;
 	}
 	size_t size = (size_t)sb.st_size, got = 0;
-	buf = malloc(size + 1);
-	if (!buf) {
-		st = CORE_ENOMEM;
-		goto out;
-	}
-	while (got < size) {
-		ssize_t n = read(fd, buf + got, size - got);
+	buf = xmalloc(size + 1); /* size <= max, checked above */
+	for (ssize_t n = 0; got < size; got += (size_t)n) {
+		n = read(fd, buf + got, size - got);
 		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		got += (size_t)n;
+			n = 0; /* interrupted: read again */
+		else if (n <= 0)
+			break; /* the file shrank, or an error: what was read is compared */
 	}
 	buf[got] = '\0';
 	*out = buf;
@@ -106,7 +104,7 @@ struct line_set {
 	size_t mask;
 };
 
-static bool line_set_fill(struct line_set *ls, const char *text, size_t len)
+static void line_set_fill(struct line_set *ls, const char *text, size_t len)
 {
 	size_t lines = 1;
 	for (size_t i = 0; i < len; i++)
@@ -114,9 +112,7 @@ static bool line_set_fill(struct line_set *ls, const char *text, size_t len)
 	size_t cap = 16;
 	while (cap < lines * 2)
 		cap <<= 1;
-	ls->slots = calloc(cap, sizeof(uint64_t));
-	if (!ls->slots)
-		return false;
+	ls->slots = xcalloc(cap, sizeof(uint64_t));
 	ls->mask = cap - 1;
 	const char *p = text, *end = text + len, *next;
 	while (p < end) {
@@ -128,7 +124,6 @@ static bool line_set_fill(struct line_set *ls, const char *text, size_t len)
 		ls->slots[i] = h;
 		p = next;
 	}
-	return true;
 }
 
 static bool line_set_has(const struct line_set *ls, const char *s, size_t n)
@@ -142,44 +137,21 @@ static bool line_set_has(const struct line_set *ls, const char *s, size_t n)
 	return false;
 }
 
-struct text {
-	char *s;
-	size_t len, cap;
-};
-
-static bool text_add(struct text *t, const char *s, size_t n)
-{
-	if (t->len + n + 1 > t->cap) {
-		size_t cap = t->cap ? t->cap : 4096;
-		while (cap < t->len + n + 1)
-			cap *= 2;
-		char *ns = realloc(t->s, cap);
-		if (!ns)
-			return false;
-		t->s = ns;
-		t->cap = cap;
-	}
-	memcpy(t->s + t->len, s, n);
-	t->len += n;
-	t->s[t->len] = '\0';
-	return true;
-}
-
 /*
  * A unified diff whose hunks hold the head lines not in base (base NULL: all of them), one hunk per run of
  * consecutive added lines: "@@ -0,0 +start,count @@" then "+line" each. *lines_out counts them.
  */
-static enum core_status added_diff(const char *head, size_t hlen, const char *base, size_t blen, struct text *out,
+static enum core_status added_diff(const char *head, size_t hlen, const char *base, size_t blen, struct buf *out,
                                    size_t *lines_out)
 {
 	struct line_set ls = {0};
 	enum core_status st = CORE_OK;
-	if (base && !line_set_fill(&ls, base, blen))
-		return CORE_ENOMEM;
+	if (base)
+		line_set_fill(&ls, base, blen);
 	const char *p = head, *end = head + hlen, *next = head + hlen;
 	long lineno = 0, run_start = 0;
 	size_t run_len = 0;
-	struct text run = {0};
+	struct buf run = {0};
 	*lines_out = 0;
 	for (;;) {
 		bool at_end = p >= end;
@@ -191,14 +163,10 @@ static enum core_status added_diff(const char *head, size_t hlen, const char *ba
 			added = !line_set_has(&ls, p, n);
 		}
 		if ((!added || at_end) && run_len > 0) {
-			char hdr[64];
-			int hn = snprintf(hdr, sizeof(hdr), "@@ -0,0 +%ld,%zu @@\n", run_start, run_len);
-			if (!text_add(out, hdr, (size_t)hn) || !text_add(out, run.s, run.len)) {
-				st = CORE_ENOMEM;
-				break;
-			}
+			buf_printf(out, "@@ -0,0 +%ld,%zu @@\n", run_start, run_len);
+			buf_append(out, run.p, run.len);
 			*lines_out += run_len;
-			run.len = 0;
+			buf_reset(&run);
 			run_len = 0;
 		}
 		if (at_end)
@@ -206,15 +174,14 @@ static enum core_status added_diff(const char *head, size_t hlen, const char *ba
 		if (added) {
 			if (run_len == 0)
 				run_start = lineno;
-			if (!text_add(&run, "+", 1) || !text_add(&run, p, n) || !text_add(&run, "\n", 1)) {
-				st = CORE_ENOMEM;
-				break;
-			}
+			buf_putc(&run, '+');
+			buf_append(&run, p, n);
+			buf_putc(&run, '\n');
 			run_len++;
 		}
 		p = next;
 	}
-	free(run.s);
+	buf_free(&run);
 	free(ls.slots);
 	return st;
 }
@@ -223,7 +190,7 @@ static enum core_status one_file(struct walk *w, int head_dir, int base_dir, con
 {
 	char *head = NULL, *base = NULL;
 	size_t hlen = 0, blen = 0;
-	struct text diff = {0};
+	struct buf diff = {0};
 	enum core_status st = read_file(head_dir, name, DIFF_MAX_BYTES, &head, &hlen);
 	if (st == CORE_ENOMEM)
 		return st;
@@ -253,7 +220,7 @@ static enum core_status one_file(struct walk *w, int head_dir, int base_dir, con
 		if (st != CORE_OK)
 			goto out;
 	}
-	st = diff_added_set_add(w->set, path, diff.s ? diff.s : "", diff.len, false);
+	st = diff_added_set_add(w->set, path, buf_str(&diff), diff.len, false);
 	if (st == CORE_OK) {
 		w->st->added_files++;
 		w->st->added_lines += lines;
@@ -264,7 +231,7 @@ static enum core_status one_file(struct walk *w, int head_dir, int base_dir, con
 out:
 	free(head);
 	free(base);
-	free(diff.s);
+	buf_free(&diff);
 	return st;
 }
 
@@ -334,13 +301,9 @@ enum core_status treediff_add(const char *base_root, const char *head_root, stru
 	if (hd < 0)
 		return CORE_EINVAL;
 	int bd = base_root && *base_root ? open(base_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-	char *path = malloc(DIFF_PATH_MAX + 2);
-	enum core_status st = CORE_ENOMEM;
-	if (path) {
-		path[0] = '\0';
-		struct walk w = {.set = set, .skip = skip, .user = user, .deadline_ms = deadline_ms, .st = out};
-		st = walk_dir(&w, hd, bd, path, 0);
-	}
+	char *path = xcalloc(1, DIFF_PATH_MAX + 2);
+	struct walk w = {.set = set, .skip = skip, .user = user, .deadline_ms = deadline_ms, .st = out};
+	enum core_status st = walk_dir(&w, hd, bd, path, 0);
 	free(path);
 	close(hd);
 	if (bd >= 0)

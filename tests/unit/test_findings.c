@@ -4,6 +4,7 @@
  */
 #include "findings.h"
 #include "testlib.h"
+#include "xalloc.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -93,7 +94,7 @@ static void test_list(void)
 	finding_list_remove(l, 5000);
 	CHECK_INT(l->count, 101);
 	/* Long strings are cut on a UTF-8 boundary. */
-	char *big = malloc(FINDINGS_STRING_MAX + 10);
+	char *big = xmalloc(FINDINGS_STRING_MAX + 10);
 	REQUIRE(big);
 	memset(big, 'a', FINDINGS_STRING_MAX - 1);
 	memcpy(big + FINDINGS_STRING_MAX - 1, "\xc3\xa9zzz", 6);

@@ -1,0 +1,132 @@
+/*
+ * core/gate_queue.c
+ *    The queue of gate runs: enqueue, claim, renew (see gate_queue.h).
+ */
+#include "gate_queue.h"
+
+#include "buf.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,
+                              int64_t *run_id_out, bool *coalesced_out)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	*run_id_out = 0;
+	*coalesced_out = false;
+	store_param_i64(&p, ev->project_id);
+	store_param_i64(&p, ev->mr_iid);
+	store_param_str(&p, ev->head_sha);
+	enum core_status st =
+	    store_run(c,
+	              "SELECT id FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
+	              " AND state = 'queued' ORDER BY id DESC LIMIT 1",
+	              &p, &r);
+	if (st != CORE_OK)
+		goto out;
+	if (PQntuples(r) > 0) {
+		*run_id_out = store_i64(r, 0, "id", 0);
+		*coalesced_out = true;
+	} else {
+		PQclear(r);
+		r = NULL;
+		struct store_params pi = {0};
+		store_param_i64(&pi, ev->project_id);
+		store_param_i64(&pi, ev->source_project_id);
+		store_param_i64(&pi, ev->mr_iid);
+		store_param_str(&pi, ev->head_sha);
+		store_param_str(&pi, ev->source_branch);
+		store_param_i64_or_null(&pi, event_id > 0 ? event_id : 0);
+		st = store_run(
+		    c,
+		    "INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
+		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+		    &pi, &r);
+		if (st != CORE_OK)
+			goto out;
+		*run_id_out = store_i64(r, 0, "id", 0);
+	}
+	store_param_i64(&p, *run_id_out);
+	st = store_run(c,
+	               "UPDATE gate_runs SET state = 'superseded', superseded_by = $4, finished_at = now(),"
+	               " lease_owner = NULL, lease_until = NULL"
+	               " WHERE project_id = $1 AND mr_iid = $2 AND head_sha <> $3 AND state IN ('queued', 'running')"
+	               " AND id < $4",
+	               &p, NULL);
+	if (st != CORE_OK)
+		goto out;
+	if (event_id > 0) {
+		struct store_params pe = {0};
+		store_param_i64(&pe, event_id);
+		store_param_i64(&pe, *run_id_out);
+		st = store_run(c, "UPDATE webhook_events SET run_id = $2 WHERE id = $1", &pe, NULL);
+	}
+out:
+	PQclear(r);
+	return st;
+}
+
+enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t lease_ms, struct gate_queue_claim *out,
+                                  bool *claimed_out)
+{
+	PGresult *res = NULL;
+	struct store_params p = {0};
+	memset(out, 0, sizeof(*out));
+	*claimed_out = false;
+	store_param_str(&p, owner);
+	store_param_i64(&p, lease_ms);
+	enum core_status st = store_run1(
+	    db,
+	    "UPDATE gate_runs SET state = 'running', lease_owner = $1,"
+	    " lease_until = now() + $2::bigint * interval '1 millisecond', heartbeat_at = now(),"
+	    " attempts = attempts + 1, started_at = coalesce(started_at, now())"
+	    " WHERE id = (SELECT id FROM gate_runs"
+	    "   WHERE (state = 'queued' AND (lease_until IS NULL OR lease_until <= now()))"
+	    "      OR (state = 'running' AND lease_until < now())"
+	    "   ORDER BY id LIMIT 1 FOR UPDATE SKIP LOCKED)"
+	    " RETURNING id, project_id, source_project_id, mr_iid, head_sha, source_branch, attempts,"
+	    " pending_posted, coalesce(pipeline_id, 0) AS pipeline_id, coalesce(status_ref, '') AS status_ref,"
+	    " extract(epoch FROM now() - created_at)::float8 AS age",
+	    &p, &res);
+	if (st != CORE_OK || PQntuples(res) == 0)
+		goto out;
+	*claimed_out = true;
+	out->id = store_i64(res, 0, "id", 0);
+	out->project_id = store_i64(res, 0, "project_id", 0);
+	out->source_project_id = store_i64(res, 0, "source_project_id", 0);
+	out->mr_iid = store_i64(res, 0, "mr_iid", 0);
+	out->attempts = (int)store_i64(res, 0, "attempts", 1);
+	out->pending_posted = store_bool(res, 0, "pending_posted", false);
+	out->pipeline_id = store_i64(res, 0, "pipeline_id", 0);
+	const char *age = store_str(res, 0, "age");
+	out->age_s = age ? strtod(age, NULL) : 0;
+	snprintf(out->head_sha, sizeof(out->head_sha), "%s", store_str(res, 0, "head_sha"));
+	snprintf(out->source_branch, sizeof(out->source_branch), "%s", store_str(res, 0, "source_branch"));
+	snprintf(out->status_ref, sizeof(out->status_ref), "%s", store_str(res, 0, "status_ref"));
+out:
+	PQclear(res);
+	return st;
+}
+
+enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
+                                  size_t *renewed_out)
+{
+	struct store_params p = {0};
+	struct buf keep = {0};
+	PGresult *res = NULL;
+	store_param_i64_array(&p, ids, n, &keep);
+	store_param_str(&p, owner);
+	store_param_i64(&p, lease_ms);
+	enum core_status st = store_run1(
+	    db,
+	    "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond', heartbeat_at = now()"
+	    " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
+	    &p, &res);
+	*renewed_out = st == CORE_OK ? (size_t)PQntuples(res) : 0;
+	PQclear(res);
+	buf_free(&keep);
+	return st;
+}

@@ -1,0 +1,64 @@
+/*
+ * core/gate_queue.h
+ *    The durable queue of gate runs (table gate_runs): queue a run for an MR head commit, claim the next claimable
+ *    run under a lease, renew the leases of runs in flight.
+ *
+ * Design: the webhook receiver (core/webhook.c) and the open-MR gating (core/gate_open_mrs.h) queue a run inside
+ * their own transaction (gate_enqueue); a newer head commit for the same MR supersedes the older queued/running
+ * runs there, so a superseded run never posts its verdict. Runs are claimed with FOR UPDATE SKIP LOCKED, oldest
+ * first: a queued run whose retry delay (lease_until) has passed, or a running run whose lease ran out (its
+ * instance died). Every claim counts an attempt; the worker that owns a lease is lease_owner, and every write of a
+ * run's outcome is guarded by it (core/gate_run.c), so a run taken over elsewhere is never finished twice.
+ * gate_enqueue keeps its name from before this module existed.
+ * Threading: thread-safe; gate_enqueue runs on the caller's connection (inside its transaction), the others borrow
+ * one from the pool.
+ * Ownership: all results are written into caller structs.
+ */
+#ifndef MRGATE_CORE_GATE_QUEUE_H
+#define MRGATE_CORE_GATE_QUEUE_H
+
+#include "status.h"
+#include "store.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* What the receiver learnt from a merge request event that changes code. Strings are borrowed. */
+struct gate_mr_event {
+	int64_t project_id;        /* target project: the gated repo */
+	int64_t source_project_id; /* where the commit lives (forks) */
+	int64_t mr_iid;
+	const char *head_sha;
+	const char *source_branch;
+};
+
+/*
+ * Inside the caller's transaction: supersede queued/running runs of the same MR on another head sha, and queue a
+ * run for this head sha unless one is already queued (then *coalesced_out is true and *run_id_out is that run).
+ * event_id 0: the run was not started by a webhook delivery (gate_enqueue_open_mrs).
+ */
+enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,
+                              int64_t *run_id_out, bool *coalesced_out);
+
+/* A claimed run, as the queue row says. */
+struct gate_queue_claim {
+	int64_t id, project_id, source_project_id, mr_iid;
+	int64_t pipeline_id; /* the pipeline its pending status went into (0: none, or posted on a ref) */
+	int attempts;        /* including this claim */
+	bool pending_posted;
+	double age_s; /* seconds since the run was queued */
+	char head_sha[72];
+	char source_branch[264];
+	char status_ref[264]; /* "" until its pending status was posted */
+};
+
+/* Claim the oldest claimable run for owner, leased for lease_ms. *claimed_out false when there was none. */
+enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t lease_ms, struct gate_queue_claim *out,
+                                  bool *claimed_out);
+
+/* Extend the leases of owner's running runs ids[0..n) by lease_ms; *renewed_out: how many were still ours. */
+enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
+                                  size_t *renewed_out);
+
+#endif

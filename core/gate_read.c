@@ -1,0 +1,100 @@
+/*
+ * core/gate_read.c
+ *    Gate runs for the API (see gate_read.h).
+ */
+#include "gate_read.h"
+
+#include "rows.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#define LIST_MAX 200
+
+#define RUN_JSON                                                                                                       \
+	"jsonb_build_object('id', g.id, 'repo_id', g.project_id, 'path_with_namespace', rp.path_with_namespace,"       \
+	" 'source_project_id', g.source_project_id, 'mr_iid', g.mr_iid, 'head_sha', g.head_sha,"                       \
+	" 'source_branch', g.source_branch, 'state', g.state, 'verdict', g.verdict, 'description', g.description,"     \
+	" 'fail_on', g.fail_on, 'scans', to_jsonb(g.scans), 'counts', g.counts, 'notes', g.notes, 'error', g.error,"   \
+	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                       \
+	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
+	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
+	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \
+	"g.event_id),"                                                                                                 \
+	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
+	"   WHERE e.id = g.event_id), rp.web_url || '/-/merge_requests/' || g.mr_iid))"
+
+static bool one_of(const char *v, const char *const *allowed)
+{
+	for (; *allowed; allowed++)
+		if (strcmp(v, *allowed) == 0)
+			return true;
+	return false;
+}
+
+enum core_status gate_list(struct store *db, const struct gate_filter *f, struct json_object **out, char *err,
+                           size_t errlen)
+{
+	static const char *const verdicts[] = {"passed", "failed", "error", "timeout", "skipped", NULL};
+	static const char *const states[] = {"queued", "running", "done", "superseded", "error", NULL};
+	*out = NULL;
+	if (f->verdict && !one_of(f->verdict, verdicts)) {
+		snprintf(err, errlen, "verdict must be one of passed, failed, error, timeout, skipped");
+		return CORE_EINVAL;
+	}
+	if (f->state && !one_of(f->state, states)) {
+		snprintf(err, errlen, "state must be one of queued, running, done, superseded, error");
+		return CORE_EINVAL;
+	}
+	int limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > LIST_MAX ? LIST_MAX : f->limit;
+	struct store_params p = {0};
+	store_param_i64_or_null(&p, f->repo_id > 0 ? f->repo_id : 0);
+	store_param_i64_or_null(&p, f->mr_iid > 0 ? f->mr_iid : 0);
+	store_param_str(&p, f->verdict);
+	store_param_str(&p, f->state);
+	store_param_i64_or_null(&p, f->before_id > 0 ? f->before_id : 0);
+	store_param_i64(&p, limit + 1);
+	PGresult *r = NULL;
+	enum core_status st = store_run1(
+	    db,
+	    "SELECT g.id, " RUN_JSON "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	    " WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
+	    " AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
+	    " AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"
+	    " AND ($5::bigint IS NULL OR g.id < $5::bigint)"
+	    " ORDER BY g.id DESC LIMIT $6::integer",
+	    &p, &r);
+	if (st == CORE_OK)
+		*out = rows_page(r, limit, "id");
+	PQclear(r);
+	return st;
+}
+
+enum core_status gate_get(struct store *db, int64_t id, struct json_object **out)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	*out = NULL;
+	store_param_i64(&p, id);
+	enum core_status st = store_run1(
+	    db,
+	    "SELECT (" RUN_JSON " || jsonb_build_object('findings', coalesce((SELECT jsonb_agg(jsonb_build_object("
+	    "'scan_type', f.scan_type, 'rule_id', f.rule_id, 'title', f.title, 'severity', f.severity,"
+	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint) ORDER BY f.id)"
+	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
+	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
+	    &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		*out = rows_row(r, 0);
+		if (!json_object_is_type(*out, json_type_object)) {
+			json_object_put(*out);
+			*out = NULL;
+			st = CORE_EINTERNAL;
+		}
+	}
+	PQclear(r);
+	return st;
+}

@@ -1,0 +1,167 @@
+/*
+ * core/gate_report.c
+ *    The verdict, its description and the sticky note's Markdown (see gate_report.h).
+ */
+#include "gate_report.h"
+
+#include "buf.h"
+#include "xalloc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
+                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
+                             struct gate_decision *out)
+{
+	const char *all[GATE_MAX_NOTES + 2];
+	char tmo[64];
+	size_t n = 0;
+	memset(out, 0, sizeof(*out));
+	if (timed_out) {
+		snprintf(tmo, sizeof(tmo), "timed out after %d s", timeout_s);
+		all[n++] = tmo;
+	}
+	for (size_t i = 0; i < n_notes && n < GATE_MAX_NOTES; i++)
+		all[n++] = notes[i];
+	bool unscanned = problems || timed_out;
+	if (unscanned && fail_on != FAIL_ON_NEVER)
+		all[n++] = fail_open ? "fail-open" : "fail-closed";
+	bool failed = fail_on != FAIL_ON_NEVER && (findings_failed(findings, fail_on) || (unscanned && !fail_open));
+	out->verdict = timed_out ? "timeout" : failed ? "failed" : "passed";
+	out->state = failed ? "failed" : "success";
+	return findings_describe(findings, fail_on, all, n, out->description, sizeof(out->description));
+}
+
+void gate_md_cell(const char *in, char *out, size_t cap, size_t max)
+{
+	size_t j = 0, len = in ? strlen(in) : 0;
+	if (max > len)
+		max = len;
+	size_t cut = findings_utf8_cut(in ? in : "", len, max);
+	for (size_t i = 0; i < cut && j + 3 < cap; i++) {
+		unsigned char ch = (unsigned char)in[i];
+		if (ch == '`')
+			continue;
+		if (ch == '|') {
+			out[j++] = '\\';
+			out[j++] = '|';
+		} else if (ch < 0x20 || ch == 0x7f) {
+			out[j++] = ' ';
+		} else if (ch == '<') {
+			out[j++] = '&';
+			if (j + 3 < cap) {
+				out[j++] = 'l';
+				out[j++] = 't';
+				out[j++] = ';';
+			}
+		} else {
+			out[j++] = (char)ch;
+		}
+	}
+	if (cut < len && j + 4 < cap) {
+		memcpy(out + j, "\xe2\x80\xa6", 3); /* … */
+		j += 3;
+	}
+	out[j] = '\0';
+}
+
+static int by_severity(const void *a, const void *b, void *list)
+{
+	const struct finding_list *l = list;
+	const struct finding *fa = &l->items[*(const size_t *)a];
+	const struct finding *fb = &l->items[*(const size_t *)b];
+	if (fa->severity != fb->severity)
+		return fa->severity > fb->severity ? -1 : 1;
+	int c = strcmp(fa->path, fb->path);
+	if (c)
+		return c;
+	if (fa->line != fb->line)
+		return fa->line < fb->line ? -1 : 1;
+	return *(const size_t *)a < *(const size_t *)b ? -1 : 1;
+}
+
+size_t *gate_report_order(const struct finding_list *l)
+{
+	if (!l || l->count == 0)
+		return NULL;
+	size_t *idx = xcalloc(l->count, sizeof(size_t));
+	for (size_t i = 0; i < l->count; i++)
+		idx[i] = i;
+	qsort_r(idx, l->count, sizeof(size_t), by_severity, (void *)l);
+	return idx;
+}
+
+/*
+ * GitLab runs quick actions (/merge, /approve, /label, ...) from the lines of a note its author may run them, and
+ * mrgate's bot is a Maintainer: no line of the note may start with '/'. Cells are already flattened to one line
+ * (gate_md_cell); this pass makes it true by construction: a line that would start with '/' gets a Markdown escape
+ * ("\/" renders as "/"). Returns a new string (malloc'd).
+ */
+static char *guard_quick_actions(const char *s)
+{
+	struct buf o = {0};
+	for (size_t i = 0; s[i]; i++) {
+		if (s[i] == '/' && (i == 0 || s[i - 1] == '\n' || s[i - 1] == '\r'))
+			buf_putc(&o, '\\');
+		buf_putc(&o, s[i]);
+	}
+	return buf_steal(&o);
+}
+
+/* The findings table, most severe first, at most GATE_NOTE_MAX_ROWS rows. */
+static void render_findings(struct buf *b, const struct finding_list *l)
+{
+	char cell[1200], cell2[1200], cell3[400];
+	size_t *idx = gate_report_order(l);
+	buf_puts(b, "| Severity | Scan | Rule | Location | Finding |\n|---|---|---|---|---|\n");
+	size_t shown = l->count < GATE_NOTE_MAX_ROWS ? l->count : GATE_NOTE_MAX_ROWS;
+	for (size_t i = 0; i < shown; i++) {
+		const struct finding *f = &l->items[idx[i]];
+		gate_md_cell(f->path, cell, sizeof(cell), 200);
+		gate_md_cell(f->title, cell2, sizeof(cell2), 200);
+		gate_md_cell(f->rule_id, cell3, sizeof(cell3), 80);
+		buf_printf(b, "| %s | %s | %s | `%s:%ld` | %s", severity_name(f->severity), f->scan_type, cell3, cell,
+		           f->line, cell2);
+		if (f->excerpt && *f->excerpt) {
+			gate_md_cell(f->excerpt, cell, sizeof(cell), 160);
+			buf_printf(b, " `%s`", cell);
+		}
+		buf_puts(b, " |\n");
+	}
+	if (l->count > shown)
+		buf_printf(b, "\n… and %zu more finding%s: see the full report.\n", l->count - shown,
+		           l->count - shown == 1 ? "" : "s");
+	free(idx);
+}
+
+char *gate_note_render(const struct gate_report *r)
+{
+	struct buf b = {0};
+	char cell[1200], sha[16];
+	bool ok = strcmp(r->state, "success") == 0;
+	snprintf(sha, sizeof(sha), "%.12s", r->head_sha ? r->head_sha : "");
+	gate_md_cell(r->description, cell, sizeof(cell), 300);
+	buf_printf(&b, "%s\n### %s mrgate: %s\n\n**%s**\n\n", GATE_NOTE_MARKER,
+	           ok ? ":white_check_mark:" : ":x:", ok ? "passed" : "failed", cell);
+	buf_printf(&b, "Head commit `%s`", sha);
+	if (r->report_url && *r->report_url)
+		buf_printf(&b, " · [full report](%s)", r->report_url);
+	buf_puts(&b, "\n\n");
+	if (!r->findings || r->findings->count == 0)
+		buf_puts(&b, "No new findings on the lines this merge request adds.\n");
+	else
+		render_findings(&b, r->findings);
+	if (r->n_notes > 0) {
+		buf_puts(&b, "\n**Notes**\n\n");
+		for (size_t i = 0; i < r->n_notes; i++) {
+			gate_md_cell(r->notes[i], cell, sizeof(cell), 300);
+			buf_printf(&b, "- %s\n", cell);
+		}
+	}
+	buf_puts(&b, "\n<sub>This comment is edited in place on every push.</sub>\n");
+	char *note = guard_quick_actions(buf_str(&b));
+	buf_free(&b);
+	return note;
+}

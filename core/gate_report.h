@@ -1,0 +1,61 @@
+/*
+ * core/gate_report.h
+ *    What a gate run says about a merge request: the verdict and its commit-status description (gate_decide), the
+ *    sticky MR note's Markdown (gate_note_render) and the order findings are shown and stored in.
+ *
+ * Design: pure functions of the findings, the config's fail_on and the run's notes, so every verdict and every
+ * note can be tested without GitLab or a database (tests/unit/test_gate_logic.c, test_gate_note.c). Text that a
+ * merge request controls (paths, rule ids, titles, excerpts, scanner messages) reaches the note only through
+ * gate_md_cell(), one line per cell, and no line of a note ever starts with '/': GitLab would run it as a quick
+ * action with the bot's (Maintainer) role.
+ * The names gate_decide / gate_note_render / gate_md_cell predate this module and are kept for their callers.
+ * Threading: pure functions; thread-safe.
+ * Ownership: gate_note_render's and gate_report_order's results are malloc'd and the caller's (free()); inputs are
+ * borrowed.
+ */
+#ifndef MRGATE_CORE_GATE_REPORT_H
+#define MRGATE_CORE_GATE_REPORT_H
+
+#include "findings.h"
+#include "status.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GATE_NOTE_MARKER   "<!-- mrgate:gate-note -->"
+#define GATE_NOTE_MAX_ROWS 50
+#define GATE_MAX_NOTES     16 /* notes a run keeps (problems and remarks) */
+
+/* The final state the commit status gets, and the verdict recorded. */
+struct gate_decision {
+	const char *verdict; /* passed | failed | timeout */
+	const char *state;   /* success | failed */
+	char description[FINDINGS_DESCRIPTION_MAX + 1];
+};
+/*
+ * Decide: findings (already filtered), fail_on, notes (problems and remarks), problems = some part of the change
+ * went unscanned, timed_out, fail_open. fail_on never always succeeds.
+ */
+enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
+                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
+                             struct gate_decision *out);
+
+struct gate_report {
+	const char *state; /* success | failed */
+	const char *description;
+	const char *head_sha;
+	const char *report_url; /* may be NULL */
+	const struct finding_list *findings;
+	const char *const *notes;
+	size_t n_notes;
+};
+/* The sticky note's Markdown (starts with GATE_NOTE_MARKER); malloc'd, never NULL (xalloc.h). */
+char *gate_note_render(const struct gate_report *r);
+
+/* Markdown table cell text: '|' escaped, control characters as spaces, backticks dropped, cut to max bytes. */
+void gate_md_cell(const char *in, char *out, size_t cap, size_t max);
+
+/* Indexes of l's findings, most severe first, then by path and line; malloc'd, NULL for an empty list. */
+size_t *gate_report_order(const struct finding_list *l);
+
+#endif

@@ -1,0 +1,212 @@
+/*
+ * core/gate_workers.c
+ *    The gate worker pool and its lease heartbeat (see gate_workers.h).
+ */
+#include "gate_workers.h"
+
+#include "log.h"
+#include "xalloc.h"
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* The process-wide wake-up signal (gate_kick has no handle to a pool). */
+static pthread_mutex_t kick_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t kick_cond = PTHREAD_COND_INITIALIZER;
+static unsigned long kick_seq;
+
+void gate_kick(void)
+{
+	pthread_mutex_lock(&kick_lock);
+	kick_seq++;
+	pthread_cond_broadcast(&kick_cond);
+	pthread_mutex_unlock(&kick_lock);
+}
+
+struct gate_workers {
+	struct gate_env env;
+	pthread_t *threads;
+	int n;
+	size_t cap; /* threads asked for: the size of inflight */
+	pthread_t heartbeat;
+	bool has_heartbeat;
+	pthread_mutex_t mu; /* guards stop and inflight */
+	pthread_cond_t hb_cond;
+	bool stop;
+	int64_t *inflight; /* ids of the runs the workers execute (at most one per thread) */
+	size_t n_inflight;
+};
+
+static bool stopping(struct gate_workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	bool stop = w->stop;
+	pthread_mutex_unlock(&w->mu);
+	return stop;
+}
+
+static void inflight_add(struct gate_workers *w, int64_t id)
+{
+	pthread_mutex_lock(&w->mu);
+	w->inflight[w->n_inflight++] = id; /* room for one per thread */
+	pthread_mutex_unlock(&w->mu);
+}
+
+static void inflight_remove(struct gate_workers *w, int64_t id)
+{
+	pthread_mutex_lock(&w->mu);
+	for (size_t i = 0; i < w->n_inflight; i++)
+		if (w->inflight[i] == id) {
+			w->inflight[i] = w->inflight[--w->n_inflight];
+			break;
+		}
+	pthread_mutex_unlock(&w->mu);
+}
+
+/* Renew the leases of the runs in flight; runs whose lease is no longer ours are logged. */
+static void renew_leases(struct gate_workers *w)
+{
+	int64_t *ids = xcalloc(w->cap, sizeof(int64_t));
+	size_t n, renewed = 0;
+	pthread_mutex_lock(&w->mu);
+	n = w->n_inflight;
+	memcpy(ids, w->inflight, n * sizeof(ids[0]));
+	pthread_mutex_unlock(&w->mu);
+	if (n > 0 && gate_queue_renew(w->env.db, w->env.instance, w->env.lease_ms, ids, n, &renewed) == CORE_OK &&
+	    renewed < n)
+		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)",
+		         n - renewed, n);
+	free(ids);
+}
+
+/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
+static struct timespec in_ms(long ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	long long ns = (long long)ts.tv_nsec + (long long)(ms % 1000) * 1000000LL;
+	ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000LL);
+	ts.tv_nsec = (long)(ns % 1000000000LL);
+	return ts;
+}
+
+static void *heartbeat_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	int every = w->env.lease_ms / 3 > 0 ? w->env.lease_ms / 3 : 1;
+	pthread_mutex_lock(&w->mu);
+	while (!w->stop) {
+		struct timespec ts = in_ms(every);
+		pthread_cond_timedwait(&w->hb_cond, &w->mu, &ts);
+		if (w->stop)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		renew_leases(w);
+		pthread_mutex_lock(&w->mu);
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+/* Claim and execute one run; false when there was none (or the claim failed). */
+static bool work_one(struct gate_workers *w)
+{
+	struct gate_queue_claim claim;
+	bool claimed = false;
+	if (gate_run_claim(&w->env, &claim, &claimed) != CORE_OK || !claimed)
+		return false;
+	if (w->has_heartbeat)
+		inflight_add(w, claim.id);
+	gate_run_execute(&w->env, &claim);
+	if (w->has_heartbeat)
+		inflight_remove(w, claim.id);
+	return true;
+}
+
+static void *worker_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	for (;;) {
+		/* read the wake-up sequence before the stop flag: a stop that follows also kicks */
+		pthread_mutex_lock(&kick_lock);
+		unsigned long seen = kick_seq;
+		pthread_mutex_unlock(&kick_lock);
+		if (stopping(w))
+			break;
+		if (work_one(w))
+			continue;
+		pthread_mutex_lock(&kick_lock);
+		struct timespec ts = in_ms(1000);
+		if (kick_seq == seen)
+			pthread_cond_timedwait(&kick_cond, &kick_lock, &ts);
+		pthread_mutex_unlock(&kick_lock);
+	}
+	return NULL;
+}
+
+static void workers_free(struct gate_workers *w)
+{
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->hb_cond);
+	free(w->inflight);
+	free(w->threads);
+	free(w);
+}
+
+struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
+{
+	struct gate_workers *w = xcalloc(1, sizeof(*w));
+	w->env = *env;
+	w->cap = (size_t)(n > 0 ? n : 1);
+	w->threads = xcalloc(w->cap, sizeof(pthread_t));
+	w->inflight = xcalloc(w->cap, sizeof(int64_t));
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->hb_cond, NULL);
+	gate_run_init();
+	/* the heartbeat first: the workers read has_heartbeat without a lock */
+	if (w->env.lease_ms > 0) {
+		int herr = pthread_create(&w->heartbeat, NULL, heartbeat_main, w);
+		w->has_heartbeat = herr == 0;
+		if (!w->has_heartbeat) {
+			/* no heartbeat: fall back to leases that cover the whole run */
+			log_warn("could not start the gate lease heartbeat: %s", strerror(herr));
+			w->env.lease_ms = 0;
+		}
+	}
+	int err = 0;
+	while (w->n < n && (err = pthread_create(&w->threads[w->n], NULL, worker_main, w)) == 0)
+		w->n++;
+	if (w->n < n)
+		log_error("could not start gate worker %d: %s", w->n + 1, strerror(err));
+	if (w->n == 0) {
+		gate_workers_stop(w);
+		return NULL;
+	}
+	log_info("%d gate worker%s started", w->n, w->n == 1 ? "" : "s");
+	return w;
+}
+
+/* Tell the heartbeat and the workers to end (they finish the run in hand first). */
+static void workers_signal_stop(struct gate_workers *w)
+{
+	pthread_mutex_lock(&w->mu);
+	w->stop = true;
+	pthread_cond_broadcast(&w->hb_cond);
+	pthread_mutex_unlock(&w->mu);
+	gate_kick();
+}
+
+void gate_workers_stop(struct gate_workers *w)
+{
+	if (!w)
+		return;
+	workers_signal_stop(w);
+	for (int i = 0; i < w->n; i++)
+		pthread_join(w->threads[i], NULL);
+	if (w->has_heartbeat)
+		pthread_join(w->heartbeat, NULL);
+	workers_free(w);
+}
