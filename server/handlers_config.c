@@ -1,13 +1,14 @@
 /*
  * server/handlers_config.c
- *    Gating configs (default, per group, per repo), bulk configure with dry run, the audit log; and the
- *    apply job (server/wiring.c) that a write starts.
+ *    Gating configs (default, per group, per repo), bulk configure with dry run (core/dryrun.h), the audit log;
+ *    a write answers with the apply job it started (core/applyjob.h).
  */
-#include "apply.h"
+#include "applyjob.h"
 #include "audit.h"
 #include "config.h"
 #include "configure.h"
 #include "connection.h"
+#include "dryrun.h"
 #include "gateconfig.h"
 #include "http_json.h"
 #include "json_util.h"
@@ -38,7 +39,7 @@ static int reply_with_apply(struct req *r, int status, struct json_object *obj, 
 {
 	if (!obj)
 		obj = json_object_new_object();
-	json_object_object_add(obj, "apply", configure_start_apply(r->app, r->who.actor, marked));
+	json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, marked));
 	return http_send_json(r->conn, status, obj);
 }
 
@@ -302,8 +303,6 @@ int h_configure(struct req *r)
 	struct json_object *body = NULL, *o = NULL;
 	struct configure_out out;
 	struct configure_req req;
-	struct apply_batch_item *items = NULL;
-	struct connection_client *cc = NULL;
 	int64_t *ids = NULL;
 	int status;
 	char err[400];
@@ -392,88 +391,23 @@ int h_configure(struct req *r)
 	json_object_object_add(o, "summary", json_object_get(out.summary));
 	json_object_object_add(o, "dry_run", json_object_new_boolean(req.dry_run));
 	if (!req.dry_run) {
-		json_object_object_add(o, "apply", configure_start_apply(r->app, r->who.actor, &out.marked));
+		json_object_object_add(o, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &out.marked));
 		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
 		o = NULL;
 		goto out;
 	}
 	/* dry run: read GitLab for the repos that would change and describe the writes */
-	struct json_object *plan = json_object_new_array();
-	json_object_object_add(o, "plan", plan);
-	json_object_object_add(o, "plan_total", json_object_new_int64((int64_t)out.n_plan));
-	int64_t reads = 0, writes = 0;
-	size_t first = 0, count = out.n_plan;
-	while (first < out.n_plan && out.plan_ids[first] <= plan_cursor)
-		first++;
-	count = out.n_plan - first;
-	if (plan_limit > 0 && (size_t)plan_limit < count)
-		count = (size_t)plan_limit;
-	char next[24];
-	snprintf(next, sizeof(next), "%lld", count ? (long long)out.plan_ids[first + count - 1] : 0LL);
-	json_object_object_add(o, "plan_next_cursor",
-	                       first + count < out.n_plan && count > 0 ? json_object_new_string(next) : NULL);
-	if (count > 0) {
-		struct connection_tuning tune;
-		app_gitlab_tuning(r->app, &tune);
-		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
-		if (st == CORE_ENOTFOUND) {
-			status = http_send_error(r->conn, 404, "no_connection",
-			                         "no GitLab connection yet: connect one with PUT /api/connection");
-			goto out;
-		}
-		if (st != CORE_OK) {
-			status = http_send_status(r->conn, st, "could not open the GitLab connection");
-			goto out;
-		}
-		char hook_url[600];
-		struct apply_ctx ctx;
-		app_apply_ctx(r->app, cc, hook_url, sizeof(hook_url), &ctx);
-		if (!(items = calloc(count, sizeof(*items)))) {
-			status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < count; i++) {
-			items[i].repo_id = out.plan_ids[first + i];
-			items[i].want = &out.plan_wants[first + i];
-		}
-		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, count,
-		            r->app->cfg.gitlab_concurrency, true);
-		for (size_t i = 0; i < count; i++) {
-			struct json_object *e = json_object_new_object();
-			const struct apply_want *w = &out.plan_wants[first + i];
-			json_object_object_add(e, "repo_id", json_object_new_int64(items[i].repo_id));
-			json_object_object_add(e, "path_with_namespace",
-			                       json_object_new_string(out.plan_paths[first + i]));
-			json_object_object_add(e, "want",
-			                       json_object_new_string(!w->hook         ? "off"
-			                                              : w->block_merge ? "hook+merge"
-			                                                               : "hook"));
-			json_object_object_add(e, "result",
-			                       json_object_new_string(apply_outcome_name(items[i].res.outcome)));
-			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
-			json_object_object_add(e, "actions", apply_plan_actions(items[i].res.plan));
-			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
-			json_object_object_add(e, "settings",
-			                       json_object_get(jsonx_get(items[i].res.plan, "settings")));
-			static const char *const extra[] = {"open_mrs_to_gate", "statuses_to_clear"};
-			for (size_t k = 0; k < 2; k++) {
-				struct json_object *v = jsonx_get(items[i].res.plan, extra[k]);
-				if (v)
-					json_object_object_add(e, extra[k], json_object_get(v));
-			}
-			json_object_array_add(plan, e);
-			reads += items[i].res.reads;
-			writes += items[i].res.writes;
-			apply_result_clear(&items[i].res);
-		}
-	}
-	json_object_object_add(o, "gitlab_reads", json_object_new_int64(reads));
-	json_object_object_add(o, "gitlab_writes_planned", json_object_new_int64(writes));
-	status = http_send_json(r->conn, 200, o);
-	o = NULL;
+	st = dryrun_plan_page(&r->app->apply, &out, plan_cursor, plan_limit, o);
+	if (st == CORE_ENOTFOUND)
+		status = http_send_error(r->conn, 404, "no_connection",
+		                         "no GitLab connection yet: connect one with PUT /api/connection");
+	else if (st != CORE_OK)
+		status = http_send_status(r->conn, st, "could not open the GitLab connection");
+	else
+		status = http_send_json(r->conn, 200, o);
+	if (st == CORE_OK)
+		o = NULL;
 out:
-	connection_client_release(cc);
-	free(items);
 	configure_out_clear(&out);
 	json_object_put(o);
 	json_object_put(body);

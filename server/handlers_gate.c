@@ -65,8 +65,8 @@ int h_hook_gitlab(struct req *r)
 		                         "could not record the event (database unavailable?); GitLab will retry");
 		goto out;
 	}
-	if (res.job_id && r->app->jobs)
-		jobs_runner_wake(r->app->jobs);
+	if (res.job_id && r->app->apply.jobs)
+		jobs_runner_wake(r->app->apply.jobs);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "outcome", json_object_new_string(webhook_outcome_name(res.outcome)));
 	json_object_object_add(o, "event", json_object_new_string(res.event_label));

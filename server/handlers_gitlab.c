@@ -5,6 +5,7 @@
 #include "apply.h"
 #include "connection.h"
 #include "discovery.h"
+#include "hookmode.h"
 #include "http_json.h"
 #include "json_util.h"
 #include "jsonx.h"
@@ -21,22 +22,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->requests_per_minute = app->cfg.gitlab_rate_limit;
-	out->connect_timeout_ms = 10000;
-	out->total_timeout_ms = (long)app->cfg.gitlab_timeout * 1000;
-	out->max_retries = app->cfg.gitlab_retries;
-	out->backoff_base_ms = app->cfg.gitlab_backoff_ms;
-}
-
 /* {"public_url", "hook_url", "reachable", "warning"}: can a GitLab reach mrgate's public URL (core/publicurl.h)? */
 static struct json_object *public_url_json(const struct app *app)
 {
-	char why[600], hook[600];
+	char why[600], hook[PUBLICURL_HOOK_URL_MAX];
 	bool local = publicurl_local(app->cfg.public_url, why, sizeof(why));
-	apply_hook_url(app->cfg.public_url, hook, sizeof(hook));
+	apply_hook_url(app->cfg.public_url, hook, sizeof(hook)); /* fits: publicurl_check bounds the public URL */
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "public_url", json_object_new_string(app->cfg.public_url));
 	json_object_object_add(o, "hook_url", json_object_new_string(hook));
@@ -421,16 +412,17 @@ int h_settings_put(struct req *r)
 	if (st == CORE_OK && jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
 		to = NULL;
 	if (st == CORE_OK && to) {
-		int ps = app_hook_mode_prepare(r->app, to, err, sizeof(err));
-		if (ps != 0) {
+		st = hookmode_prepare(&r->app->apply, to, err, sizeof(err));
+		if (st != CORE_OK) {
 			json_object_put(body);
-			return http_send_error(r->conn, ps, ps == 409 ? "conflict" : "gitlab_error", "%s", err);
+			return http_send_error(r->conn, http_status_of(st),
+			                       st == CORE_ECONFLICT ? "conflict" : "gitlab_error", "%s", err);
 		}
 	}
 	if (st == CORE_OK)
 		st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
 	if (st == CORE_OK && to)
-		sw = app_hook_mode_finish(r->app, r->who.actor, before.hook_mode, to);
+		sw = hookmode_finish(&r->app->apply, r->who.actor, before.hook_mode, to);
 	if (sw) {
 		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
 		json_object_put(sw);

@@ -97,8 +97,8 @@ int h_job_retry(struct req *r)
 		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not retry the job");
-	if (r->app->jobs)
-		jobs_runner_wake(r->app->jobs);
+	if (r->app->apply.jobs)
+		jobs_runner_wake(r->app->apply.jobs);
 	struct json_object *job = NULL;
 	if (jobs_get(r->app->db, id, &job) != CORE_OK)
 		job = json_object_new_object();

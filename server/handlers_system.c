@@ -69,7 +69,6 @@ int h_metrics(struct req *r)
 	return status;
 }
 
-void handlers_system_describe(void);
 void handlers_system_describe(void)
 {
 	metrics_describe("mrgate_db_connections", "gauge", "database connections of this process by state");

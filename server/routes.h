@@ -70,6 +70,8 @@ int routes_cli(bool check_only);
 const char *routes_method_label(const char *method);
 
 /* Handlers, by file. */
+/* handlers_system.c; handlers_system_describe() registers the metrics' descriptions (at start) */
+void handlers_system_describe(void);
 int h_healthz(struct req *r);
 int h_readyz(struct req *r);
 int h_metrics(struct req *r);
@@ -102,19 +104,6 @@ int h_repo_config_delete(struct req *r);
 int h_configure(struct req *r);
 int h_audit_list(struct req *r);
 
-/* The apply context of this server (hook URL written into buf, the connection's webhook secret borrowed). */
-struct apply_ctx;
-struct connection_client;
-void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx);
-/* Start an apply job for the marked repos (takes marked's ids); the reply's "apply" member or NULL. */
-struct gateconfig_marked;
-struct json_object *configure_start_apply(struct app *app, const char *actor, struct gateconfig_marked *marked);
-/* Switching hook_mode (core/grouphook.h). Before storing `to`: to "group", the token must be Owner and GitLab must
- * allow group hooks (else 409 and msg), then the group hook is made; returns 0 or an HTTP status with msg. */
-int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap);
-/* After storing `to`: re-apply every gated repo (to "project": wait, then delete the group hook when all have
- * their project hook again); audited. The switch's summary {from, to, repos, job_id, message}, the caller's. */
-struct json_object *app_hook_mode_finish(struct app *app, const char *actor, const char *from, const char *to);
 int h_jobs_list(struct req *r);
 int h_job_get(struct req *r);
 int h_job_retry(struct req *r);
