@@ -7,6 +7,7 @@
 #include "diff.h"
 #include "findings.h"
 #include "scan_secrets.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -71,16 +72,16 @@ static char *new_file_diff(const char *data, size_t len, size_t *out_len)
 /* Append one JSON line for f to r->out. */
 static void add_finding(struct file_result *r, const struct finding *f)
 {
-	struct json_object *o = json_object_new_object();
+	struct json_object *o = jx_object();
 	if (!o)
 		return;
-	json_object_object_add(o, "path", json_object_new_string(f->path));
-	json_object_object_add(o, "line", json_object_new_int64(f->line));
-	json_object_object_add(o, "rule_id", json_object_new_string(f->rule_id));
-	json_object_object_add(o, "title", json_object_new_string(f->title));
-	json_object_object_add(o, "severity", json_object_new_string(severity_name(f->severity)));
-	json_object_object_add(o, "excerpt", json_object_new_string(f->excerpt));
-	json_object_object_add(o, "fingerprint", json_object_new_string(f->fingerprint));
+	json_object_object_add(o, "path", jx_str(f->path));
+	json_object_object_add(o, "line", jx_int(f->line));
+	json_object_object_add(o, "rule_id", jx_str(f->rule_id));
+	json_object_object_add(o, "title", jx_str(f->title));
+	json_object_object_add(o, "severity", jx_str(severity_name(f->severity)));
+	json_object_object_add(o, "excerpt", jx_str(f->excerpt));
+	json_object_object_add(o, "fingerprint", jx_str(f->fingerprint));
 	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	size_t jl = strlen(js);
 	char *x = realloc(r->out, r->out_len + jl + 2);

@@ -15,6 +15,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "routes.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -38,7 +39,7 @@ static bool read_config(struct req *r, struct json_object *in, struct json_objec
 static int reply_with_apply(struct req *r, int status, struct json_object *obj, struct gateconfig_marked *marked)
 {
 	if (!obj)
-		obj = json_object_new_object();
+		obj = jx_object();
 	json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, marked));
 	return http_send_json(r->conn, status, obj);
 }
@@ -387,9 +388,9 @@ int h_configure(struct req *r)
 		status = http_send_status(r->conn, st, "could not store the configuration");
 		goto out;
 	}
-	o = json_object_new_object();
+	o = jx_object();
 	json_object_object_add(o, "summary", json_object_get(out.summary));
-	json_object_object_add(o, "dry_run", json_object_new_boolean(req.dry_run));
+	json_object_object_add(o, "dry_run", jx_bool(req.dry_run));
 	if (!req.dry_run) {
 		json_object_object_add(o, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &out.marked));
 		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);

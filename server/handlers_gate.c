@@ -15,6 +15,7 @@
 #include "log.h"
 #include "routes.h"
 #include "webhook.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,15 +68,15 @@ int h_hook_gitlab(struct req *r)
 	}
 	if (res.job_id && r->app->apply.jobs)
 		jobs_runner_wake(r->app->apply.jobs);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "outcome", json_object_new_string(webhook_outcome_name(res.outcome)));
-	json_object_object_add(o, "event", json_object_new_string(res.event_label));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "outcome", jx_str(webhook_outcome_name(res.outcome)));
+	json_object_object_add(o, "event", jx_str(res.event_label));
 	if (res.event_id)
-		json_object_object_add(o, "event_id", json_object_new_int64(res.event_id));
+		json_object_object_add(o, "event_id", jx_int(res.event_id));
 	if (res.run_id)
-		json_object_object_add(o, "run_id", json_object_new_int64(res.run_id));
+		json_object_object_add(o, "run_id", jx_int(res.run_id));
 	if (res.reason[0])
-		json_object_object_add(o, "reason", json_object_new_string(res.reason));
+		json_object_object_add(o, "reason", jx_str(res.reason));
 	status = http_send_json(r->conn, res.outcome == WEBHOOK_QUEUED ? 202 : 200, o);
 out:
 	free(body);

@@ -16,6 +16,7 @@
 #include "routes.h"
 #include "scheduler.h"
 #include "settings.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -28,11 +29,11 @@ static struct json_object *public_url_json(const struct app *app)
 	char why[600], hook[PUBLICURL_HOOK_URL_MAX];
 	bool local = publicurl_local(app->cfg.public_url, why, sizeof(why));
 	apply_hook_url(app->cfg.public_url, hook, sizeof(hook)); /* fits: publicurl_check bounds the public URL */
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "public_url", json_object_new_string(app->cfg.public_url));
-	json_object_object_add(o, "hook_url", json_object_new_string(hook));
-	json_object_object_add(o, "reachable", json_object_new_boolean(!local));
-	json_object_object_add(o, "warning", local ? json_object_new_string(why) : NULL);
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "public_url", jx_str(app->cfg.public_url));
+	json_object_object_add(o, "hook_url", jx_str(hook));
+	json_object_object_add(o, "reachable", jx_bool(!local));
+	json_object_object_add(o, "warning", local ? jx_str(why) : NULL);
 	return o;
 }
 
@@ -210,9 +211,9 @@ int h_sync_start(struct req *r)
 	pthread_attr_destroy(&attr);
 	struct json_object *o = NULL;
 	if (discovery_get(r->app->db, run_id, &o) != CORE_OK) {
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_int64(run_id));
-		json_object_object_add(o, "state", json_object_new_string("running"));
+		o = jx_object();
+		json_object_object_add(o, "id", jx_int(run_id));
+		json_object_object_add(o, "state", jx_str("running"));
 	}
 	return http_send_json(r->conn, 202, o);
 }

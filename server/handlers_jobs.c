@@ -5,6 +5,7 @@
 #include "http_json.h"
 #include "jobs.h"
 #include "routes.h"
+#include "xalloc.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -101,8 +102,8 @@ int h_job_retry(struct req *r)
 		jobs_runner_wake(r->app->apply.jobs);
 	struct json_object *job = NULL;
 	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = json_object_new_object();
-	json_object_object_add(job, "retried", json_object_new_int64(n));
+		job = jx_object();
+	json_object_object_add(job, "retried", jx_int(n));
 	return http_send_json(r->conn, 200, job);
 }
 
@@ -120,6 +121,6 @@ int h_job_cancel(struct req *r)
 		return http_send_status(r->conn, st, "could not cancel the job");
 	struct json_object *job = NULL;
 	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = json_object_new_object();
+		job = jx_object();
 	return http_send_json(r->conn, 200, job);
 }

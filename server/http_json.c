@@ -5,6 +5,7 @@
 #include "http_json.h"
 
 #include "json_util.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -113,9 +114,9 @@ static int send_verror(struct mg_connection *conn, int status, const char *code,
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string(code));
-	json_object_object_add(o, "message", json_object_new_string(msg));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "error", jx_str(code));
+	json_object_object_add(o, "message", jx_str(msg));
 	return http_send_json(conn, status, o);
 }
 
@@ -242,7 +243,7 @@ void http_page_by_id(struct json_object *obj, const char *items_key, const char 
 		json_object_array_del_idx(items, (size_t)limit, json_object_array_length(items) - (size_t)limit);
 		struct json_object *last = json_object_array_get_idx(items, (size_t)limit - 1), *id = NULL;
 		if (json_object_object_get_ex(last, "id", &id))
-			next = json_object_new_string(json_object_get_string(id));
+			next = jx_str(json_object_get_string(id));
 	}
 	json_object_object_add(obj, next_key, next);
 }
