@@ -17,31 +17,66 @@
 #include "routes.h"
 #include "xalloc.h"
 
-#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* --- helpers -------------------------------------------------------------------------------------------------- */
 
-/* Validate body as a config; on failure the 400 has been sent. */
-static bool read_config(struct req *r, struct json_object *in, struct json_object **cfg, int *status)
+/*
+ * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
+ * a repo's config fields. *body and *cfg are the caller's. On failure the 4xx has been sent and nothing is kept.
+ */
+static bool read_config(struct req *r, bool *unmanaged, struct json_object **body, struct json_object **cfg,
+                        int *status)
 {
 	char err[400];
-	if (gateconfig_validate(in, cfg, err, sizeof(err)) != CORE_OK) {
-		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+	struct json_object *um = NULL;
+	*cfg = NULL;
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, body, status))
 		return false;
+	if (unmanaged && json_object_object_get_ex(*body, "unmanaged", &um)) {
+		if (um && !jsonx_as_bool(um, unmanaged)) {
+			*status = http_send_error(r->conn, 400, "invalid_config",
+			                          "field \"unmanaged\" must be true or false");
+			goto fail;
+		}
+		json_object_object_del(*body, "unmanaged");
 	}
-	return true;
+	if (gateconfig_validate(*body, cfg, err, sizeof(err)) == CORE_OK)
+		return true;
+	*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+fail:
+	json_object_put(*body);
+	*body = NULL;
+	return false;
 }
 
-/* Reply obj (taken) with the apply it started, if any. */
-static int reply_with_apply(struct req *r, int status, struct json_object *obj, struct gateconfig_marked *marked)
+/*
+ * The answer of a config write: obj (taken; NULL: an empty object) with the apply it started when st is CORE_OK;
+ * else 404 "not_found" with missing_fmt (when given) or the status's error with the message failed. Clears marked.
+ */
+__attribute__((format(printf, 6, 7))) static int reply_write(struct req *r, enum core_status st,
+                                                             struct json_object *obj, struct gateconfig_marked *marked,
+                                                             const char *failed, const char *missing_fmt, ...)
 {
-	if (!obj)
-		obj = jx_object();
-	json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, marked));
-	return http_send_json(r->conn, status, obj);
+	if (st == CORE_OK) {
+		if (!obj)
+			obj = jx_object();
+		json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, marked));
+		return http_send_json(r->conn, 200, obj);
+	}
+	json_object_put(obj);
+	gateconfig_marked_clear(marked);
+	if (st != CORE_ENOTFOUND || !missing_fmt)
+		return http_send_status(r->conn, st, "%s", failed);
+	char msg[400];
+	va_list ap;
+	va_start(ap, missing_fmt);
+	vsnprintf(msg, sizeof(msg), missing_fmt, ap);
+	va_end(ap);
+	return http_send_error(r->conn, 404, "not_found", "%s", msg);
 }
 
 /* --- default -------------------------------------------------------------------------------------------------- */
@@ -60,17 +95,10 @@ int h_config_default_put(struct req *r)
 	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
 	struct gateconfig_marked marked = {0};
 	int status;
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+	if (!read_config(r, NULL, &body, &cfg, &status))
 		return status;
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
 	enum core_status st = gateconfig_put_default(r->app->db, cfg, r->who.actor, &marked, &o);
-	if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the default config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
+	status = reply_write(r, st, o, &marked, "could not store the default config", NULL);
 	json_object_put(body);
 	json_object_put(cfg);
 	return status;
@@ -119,19 +147,10 @@ int h_config_group_put(struct req *r)
 	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
 	struct gateconfig_marked marked = {0};
 	int status;
-	if (!group_path(r, &status))
+	if (!group_path(r, &status) || !read_config(r, NULL, &body, &cfg, &status))
 		return status;
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
-		return status;
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
 	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], cfg, r->who.actor, &marked, &o);
-	if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the group config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
+	status = reply_write(r, st, o, &marked, "could not store the group config", NULL);
 	json_object_put(body);
 	json_object_put(cfg);
 	return status;
@@ -144,14 +163,8 @@ int h_config_group_delete(struct req *r)
 	if (!group_path(r, &status))
 		return status;
 	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &marked);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "group \"%.200s\" has no config of its own",
-		                       r->params[0]);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not remove the group config");
-	status = reply_with_apply(r, 200, NULL, &marked);
-	gateconfig_marked_clear(&marked);
-	return status;
+	return reply_write(r, st, NULL, &marked, "could not remove the group config",
+	                   "group \"%.200s\" has no config of its own", r->params[0]);
 }
 
 /* --- repos ---------------------------------------------------------------------------------------------------- */
@@ -159,48 +172,28 @@ int h_config_group_delete(struct req *r)
 int h_repo_config_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
+		return status;
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_get_repo(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository's config");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the repository's config", "no repository with id %lld",
+	                      (long long)id);
 }
 
 int h_repo_config_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL, *um = NULL;
+	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
 	struct gateconfig_marked marked = {0};
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+	if (!req_path_id(r, "a repository id is a positive integer", &id, &status) ||
+	    !read_config(r, &unmanaged, &body, &cfg, &status))
 		return status;
-	/* "unmanaged" sits beside the config fields */
-	if (json_object_object_get_ex(body, "unmanaged", &um)) {
-		if (um && !jsonx_as_bool(um, &unmanaged)) {
-			status = http_send_error(r->conn, 400, "invalid_config",
-			                         "field \"unmanaged\" must be true or false");
-			goto out;
-		}
-		json_object_object_del(body, "unmanaged");
-	}
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
 	enum core_status st = gateconfig_put_repo(r->app->db, id, cfg, unmanaged, r->who.actor, &marked, &o);
-	if (st == CORE_ENOTFOUND)
-		status = http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	else if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the repository's config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
+	status = reply_write(r, st, o, &marked, "could not store the repository's config", "no repository with id %lld",
+	                     (long long)id);
 	json_object_put(body);
 	json_object_put(cfg);
 	return status;
@@ -210,17 +203,12 @@ int h_repo_config_delete(struct req *r)
 {
 	struct gateconfig_marked marked = {0};
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
+		return status;
 	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found",
-		                       "repository %lld has no config of its own; it already inherits", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not reset the repository's config");
-	int status = reply_with_apply(r, 200, NULL, &marked);
-	gateconfig_marked_clear(&marked);
-	return status;
+	return reply_write(r, st, NULL, &marked, "could not reset the repository's config",
+	                   "repository %lld has no config of its own; it already inherits", (long long)id);
 }
 
 /* --- bulk configure ------------------------------------------------------------------------------------------- */

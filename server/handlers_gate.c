@@ -131,13 +131,10 @@ int h_gates_list(struct req *r)
 int h_gate_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "the gate run id must be a positive integer");
+	int status;
+	if (!req_path_id(r, "the gate run id must be a positive integer", &id, &status))
+		return status;
 	struct json_object *o = NULL;
 	enum core_status st = gate_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no gate run %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read gate run %lld", (long long)id);
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the gate run", "no gate run %lld", (long long)id);
 }

@@ -334,29 +334,25 @@ int h_repos_list(struct req *r)
 int h_repo_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
+		return status;
 	struct json_object *o = NULL;
 	enum core_status st = repos_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the repository", "no repository with id %lld",
+	                      (long long)id);
 }
 
 int h_repo_history(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
+		return status;
 	struct json_object *o = NULL;
 	enum core_status st = repos_history(r->app->db, id, 200, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository's history");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the repository's history", "no repository with id %lld",
+	                      (long long)id);
 }
 
 int h_groups_list(struct req *r)

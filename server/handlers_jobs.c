@@ -48,11 +48,11 @@ int h_jobs_list(struct req *r)
 int h_job_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a job id is a positive integer", &id, &status))
+		return status;
 	long limit = 100;
 	int64_t after = 0;
-	int status;
 	if (!query_int(r, "items_limit", 0, 1000, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "items_cursor", &after, &status))
 		return status;
@@ -91,8 +91,9 @@ int h_job_get(struct req *r)
 int h_job_retry(struct req *r)
 {
 	int64_t id, n = 0;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a job id is a positive integer", &id, &status))
+		return status;
 	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
@@ -110,8 +111,9 @@ int h_job_retry(struct req *r)
 int h_job_cancel(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!req_path_id(r, "a job id is a positive integer", &id, &status))
+		return status;
 	enum core_status st = jobs_cancel(r->app->db, id);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);

@@ -64,14 +64,6 @@ static int send_busy(struct req *r)
 	return http_send_raw(r->conn, 429, "application/json", body, sizeof(body) - 1, "Retry-After: 1\r\n");
 }
 
-static bool user_id_param(struct req *r, int64_t *id, int *status)
-{
-	if (parse_positive_id(r->params[0], id))
-		return true;
-	*status = http_send_error(r->conn, 400, "invalid_input", "the user id must be a positive integer");
-	return false;
-}
-
 static bool read_role(struct req *r, struct json_object *body, bool required, enum auth_role *role, int *status)
 {
 	struct json_object *v = jsonx_get(body, "role");
@@ -147,7 +139,7 @@ int h_user_update(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!user_id_param(r, &id, &status))
+	if (!req_path_id(r, "the user id must be a positive integer", &id, &status))
 		return status;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -194,7 +186,7 @@ int h_user_delete(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!user_id_param(r, &id, &status))
+	if (!req_path_id(r, "the user id must be a positive integer", &id, &status))
 		return status;
 	enum core_status st = users_delete(r->app->db, r->who.actor, r->who.user_id, id, msg, sizeof(msg));
 	if (st == CORE_ENOTFOUND)
@@ -222,8 +214,9 @@ int h_tokens_list(struct req *r)
 int h_token_delete(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "the token id must be a positive integer");
+	int status;
+	if (!req_path_id(r, "the token id must be a positive integer", &id, &status))
+		return status;
 	enum core_status st = tokens_delete(r->app->db, r->who.actor, id);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found", "no API token %lld", (long long)id);

@@ -138,6 +138,21 @@ int http_send_status(struct mg_connection *conn, enum core_status st, const char
 	return r;
 }
 
+int http_send_read(struct mg_connection *conn, enum core_status st, struct json_object *o, const char *failed,
+                   const char *missing_fmt, ...)
+{
+	if (st == CORE_OK)
+		return http_send_json(conn, 200, o);
+	json_object_put(o);
+	if (st != CORE_ENOTFOUND)
+		return http_send_status(conn, st, "%s", failed);
+	va_list ap;
+	va_start(ap, missing_fmt);
+	int r = send_verror(conn, 404, "not_found", missing_fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, size_t *len_out, int *status_out)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);

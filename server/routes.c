@@ -78,6 +78,14 @@ bool parse_positive_id(const char *s, int64_t *id)
 	return true;
 }
 
+bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status)
+{
+	if (parse_positive_id(r->params[0], id))
+		return true;
+	*status = http_send_error(r->conn, 400, "invalid_input", "%s", invalid);
+	return false;
+}
+
 /* Match path against pattern, capturing parameters into r. */
 static bool match(const char *pattern, const char *path, struct req *r)
 {

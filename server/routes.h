@@ -54,6 +54,8 @@ struct route {
 
 /* A positive decimal id (path parameter or query value); false when s is anything else. */
 bool parse_positive_id(const char *s, int64_t *id);
+/* The route's first path parameter as a positive id; false after answering 400 with the message invalid. */
+bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);
 
 /* Register the dispatcher with CivetWeb for every prefix the table uses, and the static file handler for the rest. */
 void routes_register(struct mg_context *ctx, struct app *app);
