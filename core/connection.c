@@ -35,25 +35,17 @@ static void warn(struct connection_info *ci, const char *msg)
 	json_object_array_add(ci->warnings, jx_str(msg));
 }
 
-struct json_object *connection_info_json(const struct connection_info *ci)
+/* The token part of the public view: never the secret, only its last four characters. */
+static struct json_object *token_json(const struct connection_info *ci)
 {
-	struct json_object *o = jx_object();
-	json_object_object_add(o, "gitlab_url", jx_str(ci->gitlab_url));
-	struct json_object *g = jx_object();
-	json_object_object_add(g, "id", jx_int(ci->group_id));
-	json_object_object_add(g, "full_path", jx_str(ci->group_full_path));
-	json_object_object_add(g, "name", jx_str(ci->group_name));
-	json_object_object_add(g, "entered_as", jx_str(ci->group_ref));
-	json_object_object_add(o, "group", g);
-	struct json_object *t = jx_object();
+	struct json_object *t = jx_object(), *scopes = jx_array();
+	char buf[sizeof(ci->token_scopes)];
+	memcpy(buf, ci->token_scopes, sizeof(buf));
+	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
+		json_object_array_add(scopes, jx_str(s));
 	json_object_object_add(t, "last4", jx_str(ci->token_hint));
 	json_object_object_add(t, "name", jx_str(ci->token_name));
 	json_object_object_add(t, "kind", jx_str(ci->token_kind));
-	struct json_object *scopes = jx_array();
-	char buf[sizeof(ci->token_scopes)];
-	snprintf(buf, sizeof(buf), "%s", ci->token_scopes);
-	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
-		json_object_array_add(scopes, jx_str(s));
 	json_object_object_add(t, "scopes", scopes);
 	json_object_object_add(t, "expires_at", ci->token_expires_at[0] ? jx_str(ci->token_expires_at) : NULL);
 	json_object_object_add(t, "status", jx_str(ci->token_status[0] ? ci->token_status : "ok"));
@@ -61,8 +53,19 @@ struct json_object *connection_info_json(const struct connection_info *ci)
 		json_object_object_add(t, "problem", jx_str(ci->token_problem));
 	if (ci->token_checked_at[0])
 		json_object_object_add(t, "checked_at", jx_str(ci->token_checked_at));
-	json_object_object_add(o, "token", t);
-	struct json_object *u = jx_object();
+	return t;
+}
+
+struct json_object *connection_info_json(const struct connection_info *ci)
+{
+	struct json_object *o = jx_object(), *g = jx_object(), *u = jx_object();
+	json_object_object_add(o, "gitlab_url", jx_str(ci->gitlab_url));
+	json_object_object_add(g, "id", jx_int(ci->group_id));
+	json_object_object_add(g, "full_path", jx_str(ci->group_full_path));
+	json_object_object_add(g, "name", jx_str(ci->group_name));
+	json_object_object_add(g, "entered_as", jx_str(ci->group_ref));
+	json_object_object_add(o, "group", g);
+	json_object_object_add(o, "token", token_json(ci));
 	json_object_object_add(u, "id", jx_int(ci->user_id));
 	json_object_object_add(u, "username", jx_str(ci->username));
 	json_object_object_add(u, "bot", jx_bool(ci->user_bot));

@@ -85,9 +85,7 @@ int h_config_default_get(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_get_default(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the default config");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the default config", NULL);
 }
 
 int h_config_default_put(struct req *r)
@@ -121,9 +119,7 @@ int h_config_groups_list(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_list_groups(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list the group configs");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list the group configs", NULL);
 }
 
 int h_config_group_get(struct req *r)
@@ -137,9 +133,7 @@ int h_config_group_get(struct req *r)
 		return http_send_error(r->conn, 404, "not_found",
 		                       "group \"%.200s\" has no config of its own; it inherits the default",
 		                       r->params[0]);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the group config");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the group config", NULL);
 }
 
 int h_config_group_put(struct req *r)
@@ -171,14 +165,9 @@ int h_config_group_delete(struct req *r)
 
 int h_repo_config_get(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
-		return status;
-	struct json_object *o = NULL;
-	enum core_status st = gateconfig_get_repo(r->app->db, id, &o);
-	return http_send_read(r->conn, st, o, "could not read the repository's config", "no repository with id %lld",
-	                      (long long)id);
+	static const struct req_read how = {REPO_ID_INVALID, gateconfig_get_repo,
+	                                    "could not read the repository's config", REPO_MISSING};
+	return req_read_by_id(r, &how);
 }
 
 int h_repo_config_put(struct req *r)
@@ -188,12 +177,10 @@ int h_repo_config_put(struct req *r)
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!req_path_id(r, "a repository id is a positive integer", &id, &status) ||
-	    !read_config(r, &unmanaged, &body, &cfg, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, &body, &cfg, &status))
 		return status;
 	enum core_status st = gateconfig_put_repo(r->app->db, id, cfg, unmanaged, r->who.actor, &marked, &o);
-	status = reply_write(r, st, o, &marked, "could not store the repository's config", "no repository with id %lld",
-	                     (long long)id);
+	status = reply_write(r, st, o, &marked, "could not store the repository's config", REPO_MISSING, (long long)id);
 	json_object_put(body);
 	json_object_put(cfg);
 	return status;
@@ -204,7 +191,7 @@ int h_repo_config_delete(struct req *r)
 	struct gateconfig_marked marked = {0};
 	int64_t id;
 	int status;
-	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status))
 		return status;
 	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
 	return reply_write(r, st, NULL, &marked, "could not reset the repository's config",

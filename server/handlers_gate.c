@@ -123,18 +123,12 @@ int h_gates_list(struct req *r)
 	enum core_status st = gate_list(r->app->db, &f, &o, err, sizeof(err));
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list gate runs");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list gate runs", NULL);
 }
 
 int h_gate_get(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "the gate run id must be a positive integer", &id, &status))
-		return status;
-	struct json_object *o = NULL;
-	enum core_status st = gate_get(r->app->db, id, &o);
-	return http_send_read(r->conn, st, o, "could not read the gate run", "no gate run %lld", (long long)id);
+	static const struct req_read how = {"the gate run id must be a positive integer", gate_get,
+	                                    "could not read the gate run", "no gate run %lld"};
+	return req_read_by_id(r, &how);
 }

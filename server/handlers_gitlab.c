@@ -230,10 +230,9 @@ int h_sync_get(struct req *r)
 	}
 	struct json_object *o = NULL;
 	enum core_status st = discovery_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no sync has run yet: start one with POST /api/sync");
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the sync");
+		return http_send_failure(r->conn, st, "could not read the sync",
+		                         "no sync has run yet: start one with POST /api/sync");
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -333,35 +332,27 @@ int h_repos_list(struct req *r)
 
 int h_repo_get(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
-		return status;
-	struct json_object *o = NULL;
-	enum core_status st = repos_get(r->app->db, id, &o);
-	return http_send_read(r->conn, st, o, "could not read the repository", "no repository with id %lld",
-	                      (long long)id);
+	static const struct req_read how = {REPO_ID_INVALID, repos_get, "could not read the repository", REPO_MISSING};
+	return req_read_by_id(r, &how);
+}
+
+static enum core_status repo_history(struct store *db, int64_t id, struct json_object **out)
+{
+	return repos_history(db, id, 200, out);
 }
 
 int h_repo_history(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "a repository id is a positive integer", &id, &status))
-		return status;
-	struct json_object *o = NULL;
-	enum core_status st = repos_history(r->app->db, id, 200, &o);
-	return http_send_read(r->conn, st, o, "could not read the repository's history", "no repository with id %lld",
-	                      (long long)id);
+	static const struct req_read how = {REPO_ID_INVALID, repo_history, "could not read the repository's history",
+	                                    REPO_MISSING};
+	return req_read_by_id(r, &how);
 }
 
 int h_groups_list(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = repos_groups(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list the groups");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list the groups", NULL);
 }
 
 /* --- settings -------------------------------------------------------------------------------------------------- */

@@ -64,6 +64,11 @@ static int send_busy(struct req *r)
 	return http_send_raw(r->conn, 429, "application/json", body, sizeof(body) - 1, "Retry-After: 1\r\n");
 }
 
+static bool user_id(struct req *r, int64_t *id, int *status)
+{
+	return req_path_id(r, "the user id must be a positive integer", id, status);
+}
+
 static bool read_role(struct req *r, struct json_object *body, bool required, enum auth_role *role, int *status)
 {
 	struct json_object *v = jsonx_get(body, "role");
@@ -86,9 +91,7 @@ int h_users_list(struct req *r)
 		return status;
 	struct json_object *o = NULL;
 	enum core_status st = users_list(r->app->db, limit, cursor, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list users");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list users", NULL);
 }
 
 int h_user_create(struct req *r)
@@ -139,7 +142,7 @@ int h_user_update(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!req_path_id(r, "the user id must be a positive integer", &id, &status))
+	if (!user_id(r, &id, &status))
 		return status;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -186,7 +189,7 @@ int h_user_delete(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!req_path_id(r, "the user id must be a positive integer", &id, &status))
+	if (!user_id(r, &id, &status))
 		return status;
 	enum core_status st = users_delete(r->app->db, r->who.actor, r->who.user_id, id, msg, sizeof(msg));
 	if (st == CORE_ENOTFOUND)
@@ -206,9 +209,7 @@ int h_tokens_list(struct req *r)
 		return status;
 	struct json_object *o = NULL;
 	enum core_status st = tokens_list(r->app->db, limit, cursor, user, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list API tokens");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list API tokens", NULL);
 }
 
 int h_token_delete(struct req *r)

@@ -138,17 +138,32 @@ int http_send_status(struct mg_connection *conn, enum core_status st, const char
 	return r;
 }
 
+static int send_vfailure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt,
+                         va_list ap)
+{
+	if (st != CORE_ENOTFOUND || !missing_fmt)
+		return http_send_status(conn, st, "%s", failed);
+	return send_verror(conn, 404, "not_found", missing_fmt, ap);
+}
+
+int http_send_failure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt, ...)
+{
+	va_list ap;
+	va_start(ap, missing_fmt);
+	int r = send_vfailure(conn, st, failed, missing_fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 int http_send_read(struct mg_connection *conn, enum core_status st, struct json_object *o, const char *failed,
                    const char *missing_fmt, ...)
 {
 	if (st == CORE_OK)
 		return http_send_json(conn, 200, o);
 	json_object_put(o);
-	if (st != CORE_ENOTFOUND)
-		return http_send_status(conn, st, "%s", failed);
 	va_list ap;
 	va_start(ap, missing_fmt);
-	int r = send_verror(conn, 404, "not_found", missing_fmt, ap);
+	int r = send_vfailure(conn, st, failed, missing_fmt, ap);
 	va_end(ap);
 	return r;
 }

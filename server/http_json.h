@@ -42,9 +42,12 @@ int http_send_error(struct mg_connection *conn, int status, const char *code, co
 int http_send_status(struct mg_connection *conn, enum core_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /*
- * The answer of a read: 200 with o on CORE_OK; 404 "not_found" with the message missing_fmt for CORE_ENOTFOUND;
- * any other status's own error with the message failed. Takes ownership of o (NULL is fine).
+ * The answer of a failed call (st != CORE_OK): 404 "not_found" with the message missing_fmt (when not NULL) for
+ * CORE_ENOTFOUND; any other status's own error with the message failed.
  */
+int http_send_failure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The answer of a read: 200 with o on CORE_OK, else as http_send_failure. Takes ownership of o (NULL is fine). */
 int http_send_read(struct mg_connection *conn, enum core_status st, struct json_object *o, const char *failed,
                    const char *missing_fmt, ...) __attribute__((format(printf, 5, 6)));
 

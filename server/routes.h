@@ -56,6 +56,17 @@ struct route {
 bool parse_positive_id(const char *s, int64_t *id);
 /* The route's first path parameter as a positive id; false after answering 400 with the message invalid. */
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);
+/* A GET of one thing named by the route's path id: the id checked, read, answered by http_send_read. */
+struct req_read {
+	const char *invalid; /* the 400 message of a bad id */
+	enum core_status (*read)(struct store *db, int64_t id, struct json_object **out);
+	const char *failed;  /* the message of a failed read */
+	const char *missing; /* the 404 message: a printf format of the id (%lld) */
+};
+int req_read_by_id(struct req *r, const struct req_read *how);
+/* The messages of a repository id in a path. */
+#define REPO_ID_INVALID "a repository id is a positive integer"
+#define REPO_MISSING    "no repository with id %lld"
 
 /* Register the dispatcher with CivetWeb for every prefix the table uses, and the static file handler for the rest. */
 void routes_register(struct mg_context *ctx, struct app *app);
