@@ -7,6 +7,7 @@
 #include "grouphook.h"
 #include "jsonx.h"
 #include "log.h"
+#include "settings.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -139,4 +140,31 @@ struct json_object *hookmode_finish(const struct applyjob_env *env, const char *
 	json_object_object_add(d, "message", jx_str(msg));
 	grouphook_audit(env->db, actor, from, to, d);
 	return d;
+}
+
+enum core_status hookmode_settings_put(const struct applyjob_env *env, struct json_object *body, const char *actor,
+                                       bool *refused_out, char *msg, size_t cap)
+{
+	struct settings before;
+	const char *to = NULL;
+	*refused_out = false;
+	enum core_status st = settings_check(body, msg, cap);
+	if (st == CORE_OK)
+		st = settings_get(env->db, env->default_resync_interval, &before);
+	if (st != CORE_OK)
+		return st;
+	/* a hook_mode change is checked against GitLab and prepared before anything is stored */
+	if (jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
+		to = NULL;
+	if (to && (st = hookmode_prepare(env, to, msg, cap)) != CORE_OK) {
+		*refused_out = true;
+		return st;
+	}
+	st = settings_put(env->db, body, actor, env->default_resync_interval, msg, cap);
+	if (st == CORE_OK && to) {
+		struct json_object *sw = hookmode_finish(env, actor, before.hook_mode, to);
+		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
+		json_object_put(sw);
+	}
+	return st;
 }

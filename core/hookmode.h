@@ -23,6 +23,7 @@
 #include "status.h"
 
 #include <json-c/json.h>
+#include <stdbool.h>
 #include <stddef.h>
 
 /* Before storing hook_mode `to` ("project" or "group"): CORE_OK, or a status with the reason in msg (cap bytes). */
@@ -32,5 +33,13 @@ enum core_status hookmode_prepare(const struct applyjob_env *env, const char *to
  * message}, owned by the caller. */
 struct json_object *hookmode_finish(const struct applyjob_env *env, const char *actor, const char *from,
                                     const char *to);
+
+/*
+ * PUT /api/settings: store the settings in body (settings_put), switching hook_mode when it changes
+ * (hookmode_prepare before, hookmode_finish after, its summary logged). CORE_EINVAL with msg for invalid settings;
+ * a refused switch sets *refused_out, returns hookmode_prepare's status with msg, and stores nothing.
+ */
+enum core_status hookmode_settings_put(const struct applyjob_env *env, struct json_object *body, const char *actor,
+                                       bool *refused_out, char *msg, size_t cap);
 
 #endif

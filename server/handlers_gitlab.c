@@ -386,36 +386,17 @@ int h_scanners_get(struct req *r)
 
 int h_settings_put(struct req *r)
 {
-	struct json_object *body = NULL, *sw = NULL;
+	struct json_object *body = NULL;
 	int status;
+	bool refused = false;
 	char err[400] = "";
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
-	/* a hook_mode change is checked against GitLab and prepared before anything is stored */
-	struct settings before;
-	const char *to = NULL;
-	enum core_status st = settings_check(body, err, sizeof(err));
-	if (st == CORE_OK)
-		st = settings_get(r->app->db, r->app->cfg.resync_interval, &before);
-	if (st == CORE_OK && jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
-		to = NULL;
-	if (st == CORE_OK && to) {
-		st = hookmode_prepare(&r->app->apply, to, err, sizeof(err));
-		if (st != CORE_OK) {
-			json_object_put(body);
-			return http_send_error(r->conn, http_status_of(st),
-			                       st == CORE_ECONFLICT ? "conflict" : "gitlab_error", "%s", err);
-		}
-	}
-	if (st == CORE_OK)
-		st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
-	if (st == CORE_OK && to)
-		sw = hookmode_finish(&r->app->apply, r->who.actor, before.hook_mode, to);
-	if (sw) {
-		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
-		json_object_put(sw);
-	}
+	enum core_status st = hookmode_settings_put(&r->app->apply, body, r->who.actor, &refused, err, sizeof(err));
 	json_object_put(body);
+	if (refused)
+		return http_send_error(r->conn, http_status_of(st), st == CORE_ECONFLICT ? "conflict" : "gitlab_error",
+		                       "%s", err);
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
 	if (st != CORE_OK)
