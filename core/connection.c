@@ -578,7 +578,7 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	/* before: the public view of what was there, for the audit log */
 	struct connection_info old;
 	memset(&old, 0, sizeof(old));
-	st = store_exec(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", 0, NULL, &r);
+	st = store_run(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", NULL, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) > 0) {
@@ -704,7 +704,7 @@ static void fill_from_row(struct connection_info *ci, const PGresult *r)
 enum core_status connection_get(struct store *db, struct connection_info *out)
 {
 	PGresult *r = NULL;
-	enum core_status st = store_query(db, "SELECT " CONNECTION_COLUMNS " FROM connection", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT " CONNECTION_COLUMNS " FROM connection", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
@@ -722,7 +722,7 @@ enum core_status connection_delete(struct store *db, const char *actor)
 		return st;
 	st = store_begin(c);
 	if (st == CORE_OK)
-		st = store_exec(c, "DELETE FROM connection RETURNING group_full_path, token_hint", 0, NULL, &r);
+		st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
@@ -821,10 +821,10 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = store_exec(c,
-	                "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
-	                " FROM connection",
-	                0, NULL, &r);
+	st = store_run(c,
+	               "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
+	               " FROM connection",
+	               NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
@@ -875,7 +875,7 @@ enum core_status connection_client_shared(struct store *db, const unsigned char 
 	*out = NULL;
 	PGresult *r = NULL;
 	char stamp[80] = "";
-	enum core_status st = store_query(db, "SELECT updated_at::text AS stamp FROM connection", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT updated_at::text AS stamp FROM connection", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)

@@ -8,6 +8,7 @@
 #include "cli_config.h"
 
 #include "applyjob.h"
+#include "buf.h"
 #include "cli.h"
 #include "configure.h"
 #include "connection.h"
@@ -290,19 +291,22 @@ int cli_import(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mrgate: could not open %s\n", argv[0]);
 		return 1;
 	}
-	char *buf = malloc(IMPORT_MAX_BYTES + 1);
-	size_t n = buf ? fread(buf, 1, IMPORT_MAX_BYTES + 1, f) : 0;
+	struct buf doc_text = {.max = IMPORT_MAX_BYTES + 1};
+	char chunk[65536];
+	size_t got;
+	while (doc_text.len <= IMPORT_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&doc_text, chunk, got);
 	if (f != stdin)
 		fclose(f);
 	struct json_object *doc = NULL;
 	struct gateconfig_marked marked = {0};
 	char err[500];
 	int rc = 1;
-	if (!buf || n > IMPORT_MAX_BYTES) {
+	if (doc_text.len > IMPORT_MAX_BYTES) {
 		fprintf(stderr, "mrgate: the import file is larger than 64 MiB\n");
 		goto out;
 	}
-	if (jsonx_parse(buf, n, &doc) != CORE_OK) {
+	if (jsonx_parse(buf_str(&doc_text), doc_text.len, &doc) != CORE_OK) {
 		fprintf(stderr, "mrgate: import refused: %s is not valid JSON; nothing was changed\n", argv[0]);
 		goto out;
 	}
@@ -318,6 +322,6 @@ int cli_import(struct app *app, int argc, char **argv)
 out:
 	gateconfig_marked_clear(&marked);
 	json_object_put(doc);
-	free(buf);
+	buf_free(&doc_text);
 	return rc;
 }

@@ -4,6 +4,7 @@
  */
 #include "http_json.h"
 
+#include "buf.h"
 #include "json_util.h"
 #include "xalloc.h"
 
@@ -179,46 +180,20 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 		                    ri->content_length, cap);
 		return false;
 	}
-	/* Known length: allocate once. Unknown (chunked): grow, never past cap. */
-	size_t alloc = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 8192;
-	char *buf = malloc(alloc);
-	size_t len = 0;
-	if (!buf) {
-		*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the request body");
-		return false;
-	}
-	for (;;) {
-		if (len + 1 >= alloc) {
-			if (alloc > cap + 1) {
-				free(buf);
-				*status_out = http_send_error(conn, 413, "too_large",
-				                              "the request body exceeds the limit of %zu bytes", cap);
-				return false;
-			}
-			size_t na = alloc * 2 > cap + 2 ? cap + 2 : alloc * 2;
-			char *nb = realloc(buf, na);
-			if (!nb) {
-				free(buf);
-				*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the body");
-				return false;
-			}
-			buf = nb;
-			alloc = na;
-		}
-		int n = mg_read(conn, buf + len, alloc - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > cap) {
-		free(buf);
+	/* Known length: checked above. Unknown (chunked): the buffer stops one byte past cap, which is refused. */
+	struct buf b = {.max = cap + 1};
+	char chunk[16384];
+	int n;
+	while (b.len <= cap && (n = mg_read(conn, chunk, sizeof(chunk))) > 0)
+		buf_append(&b, chunk, (size_t)n);
+	if (b.len > cap) {
+		buf_free(&b);
 		*status_out =
 		    http_send_error(conn, 413, "too_large", "the request body exceeds the limit of %zu bytes", cap);
 		return false;
 	}
-	buf[len] = '\0';
-	*body_out = buf;
-	*len_out = len;
+	*len_out = b.len;
+	*body_out = buf_steal(&b);
 	return true;
 }
 
