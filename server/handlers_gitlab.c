@@ -1,6 +1,7 @@
 /*
  * server/handlers_gitlab.c
- *    The GitLab connection, discovery runs ("sync"), the repository list and the group tree.
+ *    The GitLab connection, discovery runs ("sync"), the repository list, the group tree and the settings (a
+ *    hook_mode change is switched by core/hookmode.h).
  */
 #include "apply.h"
 #include "connection.h"
