@@ -244,14 +244,20 @@ int h_repos_list(struct req *r)
 	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
 	char cursor[1600] = "", limit[16] = "", err[300];
 	struct repos_filter f;
+	bool has_q, has_group, has_status, has_cursor;
+	int sent;
 	memset(&f, 0, sizeof(f));
 	f.archived = -1;
-	if (http_query_param(r->ri, "q", q, sizeof(q)))
-		f.q = q;
-	if (http_query_param(r->ri, "group", group, sizeof(group)))
-		f.group = group;
-	if (http_query_param(r->ri, "status", status, sizeof(status)))
-		f.status = status;
+	/* filters and the cursor are never cut: a group path cut short would list another group's repos */
+	if (!http_query_text(r->conn, r->ri, "q", q, sizeof(q), &has_q, &sent) ||
+	    !http_query_text(r->conn, r->ri, "group", group, sizeof(group), &has_group, &sent) ||
+	    !http_query_text(r->conn, r->ri, "status", status, sizeof(status), &has_status, &sent) ||
+	    !http_query_text(r->conn, r->ri, "cursor", cursor, sizeof(cursor), &has_cursor, &sent))
+		return sent;
+	f.q = has_q ? q : NULL;
+	f.group = has_group ? group : NULL;
+	f.status = has_status ? status : NULL;
+	f.cursor = has_cursor ? cursor : NULL;
 	if (http_query_param(r->ri, "archived", archived, sizeof(archived))) {
 		if (strcmp(archived, "true") == 0)
 			f.archived = 1;
@@ -274,8 +280,6 @@ int h_repos_list(struct req *r)
 		else if (strcmp(order, "asc") != 0)
 			return http_send_error(r->conn, 400, "invalid_input", "order must be asc or desc");
 	}
-	if (http_query_param(r->ri, "cursor", cursor, sizeof(cursor)))
-		f.cursor = cursor;
 	if (http_query_param(r->ri, "limit", limit, sizeof(limit))) {
 		char *end;
 		long v = strtol(limit, &end, 10);

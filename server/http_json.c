@@ -229,6 +229,24 @@ bool http_query_param(const struct mg_request_info *ri, const char *name, char *
 	return n >= 0;
 }
 
+bool http_query_text(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, char *out,
+                     size_t cap, bool *present, int *status)
+{
+	*present = false;
+	out[0] = '\0';
+	if (!ri->query_string)
+		return true;
+	int n = mg_get_var(ri->query_string, strlen(ri->query_string), name, out, cap);
+	if (n == -2) {
+		out[0] = '\0';
+		*status =
+		    http_send_error(conn, 400, "invalid_input", "%s must be at most %zu characters", name, cap - 1);
+		return false;
+	}
+	*present = n >= 0;
+	return true;
+}
+
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap)
 {
 	const char *h = mg_get_header(conn, "Cookie");

@@ -75,6 +75,10 @@ bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info 
                        int *status);
 
 bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
+/* The same for a value that must not be cut (a path, a search, a cursor): a value longer than cap - 1 is refused
+ * (false after answering 400, *status); else true with *present telling whether it was given. */
+bool http_query_text(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, char *out,
+                     size_t cap, bool *present, int *status);
 
 /* Value of a cookie from the Cookie header into out; false when absent. */
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap);
