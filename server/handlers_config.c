@@ -24,51 +24,55 @@
 
 /* --- helpers -------------------------------------------------------------------------------------------------- */
 
+/* A config write in progress: the request body, the validated config, the stored result and the repos it marked. */
+struct config_write {
+	struct json_object *body, *cfg, *out;
+	struct gateconfig_marked marked;
+};
+
 /*
  * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
- * a repo's config fields. *body and *cfg are the caller's. On failure the 4xx has been sent and nothing is kept.
+ * a repo's config fields. On failure the 4xx has been sent and nothing is kept.
  */
-static bool read_config(struct req *r, bool *unmanaged, struct json_object **body, struct json_object **cfg,
-                        int *status)
+static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, int *status)
 {
 	char err[400];
 	struct json_object *um = NULL;
-	*cfg = NULL;
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, body, status))
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &w->body, status))
 		return false;
-	if (unmanaged && json_object_object_get_ex(*body, "unmanaged", &um)) {
+	if (unmanaged && json_object_object_get_ex(w->body, "unmanaged", &um)) {
 		if (um && !jsonx_as_bool(um, unmanaged)) {
 			*status = http_send_error(r->conn, 400, "invalid_config",
 			                          "field \"unmanaged\" must be true or false");
 			goto fail;
 		}
-		json_object_object_del(*body, "unmanaged");
+		json_object_object_del(w->body, "unmanaged");
 	}
-	if (gateconfig_validate(*body, cfg, err, sizeof(err)) == CORE_OK)
+	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) == CORE_OK)
 		return true;
 	*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 fail:
-	json_object_put(*body);
-	*body = NULL;
+	json_object_put(w->body);
+	w->body = NULL;
 	return false;
 }
 
 /*
- * The answer of a config write: obj (taken; NULL: an empty object) with the apply it started when st is CORE_OK;
- * else 404 "not_found" with missing_fmt (when given) or the status's error with the message failed. Clears marked.
+ * The answer of a config write, which frees w: its result (NULL: an empty object) with the apply it started when st
+ * is CORE_OK; else 404 "not_found" with missing_fmt (when given) or the status's error with the message failed.
  */
-__attribute__((format(printf, 6, 7))) static int reply_write(struct req *r, enum core_status st,
-                                                             struct json_object *obj, struct gateconfig_marked *marked,
+__attribute__((format(printf, 5, 6))) static int reply_write(struct req *r, enum core_status st, struct config_write *w,
                                                              const char *failed, const char *missing_fmt, ...)
 {
+	json_object_put(w->body);
+	json_object_put(w->cfg);
 	if (st == CORE_OK) {
-		if (!obj)
-			obj = jx_object();
-		json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, marked));
+		struct json_object *obj = w->out ? w->out : jx_object();
+		json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked));
 		return http_send_json(r->conn, 200, obj);
 	}
-	json_object_put(obj);
-	gateconfig_marked_clear(marked);
+	json_object_put(w->out);
+	gateconfig_marked_clear(&w->marked);
 	if (st != CORE_ENOTFOUND || !missing_fmt)
 		return http_send_status(r->conn, st, "%s", failed);
 	char msg[400];
@@ -90,16 +94,12 @@ int h_config_default_get(struct req *r)
 
 int h_config_default_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
-	if (!read_config(r, NULL, &body, &cfg, &status))
+	if (!read_config(r, NULL, &w, &status))
 		return status;
-	enum core_status st = gateconfig_put_default(r->app->db, cfg, r->who.actor, &marked, &o);
-	status = reply_write(r, st, o, &marked, "could not store the default config", NULL);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_default(r->app->db, w.cfg, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the default config", NULL);
 }
 
 /* --- groups --------------------------------------------------------------------------------------------------- */
@@ -138,27 +138,23 @@ int h_config_group_get(struct req *r)
 
 int h_config_group_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
-	if (!group_path(r, &status) || !read_config(r, NULL, &body, &cfg, &status))
+	if (!group_path(r, &status) || !read_config(r, NULL, &w, &status))
 		return status;
-	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], cfg, r->who.actor, &marked, &o);
-	status = reply_write(r, st, o, &marked, "could not store the group config", NULL);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the group config", NULL);
 }
 
 int h_config_group_delete(struct req *r)
 {
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
 	if (!group_path(r, &status))
 		return status;
-	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &marked);
-	return reply_write(r, st, NULL, &marked, "could not remove the group config",
-	                   "group \"%.200s\" has no config of its own", r->params[0]);
+	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &w.marked);
+	return reply_write(r, st, &w, "could not remove the group config", "group \"%.200s\" has no config of its own",
+	                   r->params[0]);
 }
 
 /* --- repos ---------------------------------------------------------------------------------------------------- */
@@ -172,29 +168,25 @@ int h_repo_config_get(struct req *r)
 
 int h_repo_config_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, &body, &cfg, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, &w, &status))
 		return status;
-	enum core_status st = gateconfig_put_repo(r->app->db, id, cfg, unmanaged, r->who.actor, &marked, &o);
-	status = reply_write(r, st, o, &marked, "could not store the repository's config", REPO_MISSING, (long long)id);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_repo(r->app->db, id, w.cfg, unmanaged, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the repository's config", REPO_MISSING, (long long)id);
 }
 
 int h_repo_config_delete(struct req *r)
 {
-	struct gateconfig_marked marked = {0};
-	int64_t id;
+	struct config_write w = {0};
 	int status;
+	int64_t id;
 	if (!req_path_id(r, REPO_ID_INVALID, &id, &status))
 		return status;
-	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
-	return reply_write(r, st, NULL, &marked, "could not reset the repository's config",
+	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &w.marked);
+	return reply_write(r, st, &w, "could not reset the repository's config",
 	                   "repository %lld has no config of its own; it already inherits", (long long)id);
 }
 
