@@ -5,10 +5,10 @@
  */
 #include "applyjob.h"
 #include "audit.h"
+#include "bulkconfigure.h"
 #include "config.h"
 #include "configure.h"
 #include "connection.h"
-#include "dryrun.h"
 #include "gateconfig.h"
 #include "http_json.h"
 #include "json_util.h"
@@ -269,12 +269,10 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 int h_configure(struct req *r)
 {
 	struct json_object *body = NULL, *o = NULL;
-	struct configure_out out;
 	struct configure_req req;
 	int64_t *ids = NULL;
 	int status;
 	char err[400];
-	memset(&out, 0, sizeof(out));
 	memset(&req, 0, sizeof(req));
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -331,52 +329,15 @@ int h_configure(struct req *r)
 		goto out;
 	}
 	req.actor = r->who.actor;
-	enum core_status st;
-	if (!req.dry_run) {
-		/* a read-only token: refuse before anything is stored or sent (a dry run only reads). A token GitLab
-		 * refused is not refused here: the config is stored and applied once the token is updated. */
-		const char *code = NULL;
-		st = connection_write_check(r->app->db, &code, err, sizeof(err));
-		if (st == CORE_ECONFLICT && strcmp(code, "token_read_only") == 0) {
-			status = http_send_error(r->conn, 409, code, "%s", err);
-			goto out;
-		}
-		if (st != CORE_OK && st != CORE_ECONFLICT) {
-			status = http_send_status(r->conn, st, "could not read the GitLab connection");
-			goto out;
-		}
-	}
-	st = configure_run(r->app->db, &req, &out, err, sizeof(err));
-	if (st == CORE_EINVAL) {
-		status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
-		goto out;
-	}
-	if (st != CORE_OK) {
-		status = http_send_status(r->conn, st, "could not store the configuration");
-		goto out;
-	}
-	o = jx_object();
-	json_object_object_add(o, "summary", json_object_get(out.summary));
-	json_object_object_add(o, "dry_run", jx_bool(req.dry_run));
-	if (!req.dry_run) {
-		json_object_object_add(o, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &out.marked));
-		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
-		o = NULL;
-		goto out;
-	}
-	/* dry run: read GitLab for the repos that would change and describe the writes */
-	st = dryrun_plan_page(&r->app->apply, &out, plan_cursor, plan_limit, o);
-	if (st == CORE_ENOTFOUND)
-		status = http_send_error(r->conn, 404, "no_connection",
-		                         "no GitLab connection yet: connect one with PUT /api/connection");
-	else if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not open the GitLab connection");
+	const char *code = NULL;
+	enum core_status st =
+	    bulkconfigure_run(&r->app->apply, &req, plan_cursor, plan_limit, &o, &code, err, sizeof(err));
+	if (st != CORE_OK)
+		status = http_send_error(r->conn, http_status_of(st), code, "%s", err);
 	else
-		status = http_send_json(r->conn, 200, o);
-	if (st == CORE_OK)
-		o = NULL;
+		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
+	o = NULL;
 out:
-	configure_out_clear(&out);
 	json_object_put(o);
 	json_object_put(body);
 	free(ids);
