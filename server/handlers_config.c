@@ -335,10 +335,8 @@ int h_configure(struct req *r)
 	if (st != CORE_OK)
 		status = http_send_error(r->conn, http_status_of(st), code, "%s", err);
 	else
-		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
-	o = NULL;
+		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o); /* takes o */
 out:
-	json_object_put(o);
 	json_object_put(body);
 	free(ids);
 	return status;
