@@ -5,11 +5,14 @@
 #include "connection.h"
 
 #include "audit.h"
+#include "buf.h"
 #include "jsonx.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <ctype.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,59 +31,60 @@ void connection_info_clear(struct connection_info *ci)
 static void warn(struct connection_info *ci, const char *msg)
 {
 	if (!ci->warnings)
-		ci->warnings = json_object_new_array();
-	json_object_array_add(ci->warnings, json_object_new_string(msg));
+		ci->warnings = jx_array();
+	json_object_array_add(ci->warnings, jx_str(msg));
+}
+
+/* The token part of the public view: never the secret, only its last four characters. */
+static struct json_object *token_json(const struct connection_info *ci)
+{
+	struct json_object *t = jx_object(), *scopes = jx_array();
+	char buf[sizeof(ci->token_scopes)];
+	memcpy(buf, ci->token_scopes, sizeof(buf));
+	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
+		json_object_array_add(scopes, jx_str(s));
+	json_object_object_add(t, "last4", jx_str(ci->token_hint));
+	json_object_object_add(t, "name", jx_str(ci->token_name));
+	json_object_object_add(t, "kind", jx_str(ci->token_kind));
+	json_object_object_add(t, "scopes", scopes);
+	json_object_object_add(t, "expires_at", ci->token_expires_at[0] ? jx_str(ci->token_expires_at) : NULL);
+	json_object_object_add(t, "status", jx_str(ci->token_status[0] ? ci->token_status : "ok"));
+	if (ci->token_problem[0])
+		json_object_object_add(t, "problem", jx_str(ci->token_problem));
+	if (ci->token_checked_at[0])
+		json_object_object_add(t, "checked_at", jx_str(ci->token_checked_at));
+	return t;
 }
 
 struct json_object *connection_info_json(const struct connection_info *ci)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "gitlab_url", json_object_new_string(ci->gitlab_url));
-	struct json_object *g = json_object_new_object();
-	json_object_object_add(g, "id", json_object_new_int64(ci->group_id));
-	json_object_object_add(g, "full_path", json_object_new_string(ci->group_full_path));
-	json_object_object_add(g, "name", json_object_new_string(ci->group_name));
-	json_object_object_add(g, "entered_as", json_object_new_string(ci->group_ref));
+	struct json_object *o = jx_object(), *g = jx_object(), *u = jx_object();
+	json_object_object_add(o, "gitlab_url", jx_str(ci->gitlab_url));
+	json_object_object_add(g, "id", jx_int(ci->group_id));
+	json_object_object_add(g, "full_path", jx_str(ci->group_full_path));
+	json_object_object_add(g, "name", jx_str(ci->group_name));
+	json_object_object_add(g, "entered_as", jx_str(ci->group_ref));
 	json_object_object_add(o, "group", g);
-	struct json_object *t = json_object_new_object();
-	json_object_object_add(t, "last4", json_object_new_string(ci->token_hint));
-	json_object_object_add(t, "name", json_object_new_string(ci->token_name));
-	json_object_object_add(t, "kind", json_object_new_string(ci->token_kind));
-	struct json_object *scopes = json_object_new_array();
-	char buf[sizeof(ci->token_scopes)];
-	snprintf(buf, sizeof(buf), "%s", ci->token_scopes);
-	for (char *save = NULL, *s = strtok_r(buf, ",", &save); s; s = strtok_r(NULL, ",", &save))
-		json_object_array_add(scopes, json_object_new_string(s));
-	json_object_object_add(t, "scopes", scopes);
-	json_object_object_add(t, "expires_at",
-	                       ci->token_expires_at[0] ? json_object_new_string(ci->token_expires_at) : NULL);
-	json_object_object_add(t, "status", json_object_new_string(ci->token_status[0] ? ci->token_status : "ok"));
-	if (ci->token_problem[0])
-		json_object_object_add(t, "problem", json_object_new_string(ci->token_problem));
-	if (ci->token_checked_at[0])
-		json_object_object_add(t, "checked_at", json_object_new_string(ci->token_checked_at));
-	json_object_object_add(o, "token", t);
-	struct json_object *u = json_object_new_object();
-	json_object_object_add(u, "id", json_object_new_int64(ci->user_id));
-	json_object_object_add(u, "username", json_object_new_string(ci->username));
-	json_object_object_add(u, "bot", json_object_new_boolean(ci->user_bot));
+	json_object_object_add(o, "token", token_json(ci));
+	json_object_object_add(u, "id", jx_int(ci->user_id));
+	json_object_object_add(u, "username", jx_str(ci->username));
+	json_object_object_add(u, "bot", jx_bool(ci->user_bot));
 	json_object_object_add(o, "user", u);
-	json_object_object_add(o, "group_access_level",
-	                       ci->group_access_level ? json_object_new_int(ci->group_access_level) : NULL);
-	json_object_object_add(o, "capability", json_object_new_string(ci->capability));
+	json_object_object_add(o, "group_access_level", ci->group_access_level ? jx_int(ci->group_access_level) : NULL);
+	json_object_object_add(o, "capability", jx_str(ci->capability));
 	const char *explain = strcmp(ci->capability, "gate") == 0
 	                          ? "this token can list the group's repositories and gate them"
 	                      : strcmp(ci->capability, "read_only") == 0
 	                          ? "this token can list repositories but not configure them (read_api scope); "
 	                            "use a token with the api scope to gate"
 	                          : "this token can neither list nor configure repositories";
-	json_object_object_add(o, "capability_explained", json_object_new_string(explain));
-	json_object_object_add(o, "warnings", ci->warnings ? json_object_get(ci->warnings) : json_object_new_array());
-	json_object_object_add(o, "ca_bundle", json_object_new_boolean(ci->has_ca_bundle));
+	json_object_object_add(o, "capability_explained", jx_str(explain));
+	json_object_object_add(o, "warnings", ci->warnings ? json_object_get(ci->warnings) : jx_array());
+	json_object_object_add(o, "ca_bundle", jx_bool(ci->has_ca_bundle));
 	if (ci->created_at[0])
-		json_object_object_add(o, "created_at", json_object_new_string(ci->created_at));
+		json_object_object_add(o, "created_at", jx_str(ci->created_at));
 	if (ci->updated_at[0])
-		json_object_object_add(o, "updated_at", json_object_new_string(ci->updated_at));
+		json_object_object_add(o, "updated_at", jx_str(ci->updated_at));
 	return o;
 }
 
@@ -162,6 +166,18 @@ static bool days_until(const char *date, long *days_out)
 	time_t then = timegm(&tm);
 	*days_out = (long)((then - time(NULL)) / 86400);
 	return true;
+}
+
+/* The warning of a token that expires within 30 days (the days are counted at every read). */
+static void expiry_warning(struct connection_info *ci)
+{
+	long days;
+	if (!ci->token_expires_at[0] || !days_until(ci->token_expires_at, &days) || days > 30)
+		return;
+	char msg[200];
+	snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
+	         ci->token_expires_at, days, days == 1 ? "" : "s");
+	warn(ci, msg);
 }
 
 /*
@@ -257,205 +273,218 @@ static bool host_allowed(const char *allow, const char *authority, const char *h
 	return false;
 }
 
-enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
-                                  struct connection_info *out)
+/* out->token_problem from a printf format; returns st (for `return problem(out, CORE_EINVAL, "...")`). */
+__attribute__((format(printf, 3, 4))) static enum core_status problem(struct connection_info *out, enum core_status st,
+                                                                      const char *fmt, ...)
 {
-	struct connection_client cc;
-	struct gitlab_response *resp = NULL;
-	char err[512], *enc = NULL, path[700];
-	enum core_status st;
-	memset(&cc, 0, sizeof(cc));
-	connection_info_clear(out);
-	out->warnings = json_object_new_array();
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(out->token_problem, sizeof(out->token_problem), fmt, ap);
+	va_end(ap);
+	return st;
+}
 
-	if (!in->gitlab_url ||
-	    (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0)) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
-		return CORE_EINVAL;
-	}
+/* Copy an identifier (a URL, a path, a name GitLab matches on) into a fixed field: false instead of cutting it. */
+static bool copy_id(char *dst, size_t cap, const char *src)
+{
+	size_t n = strlen(src ? src : "");
+	if (n >= cap)
+		return false;
+	memcpy(dst, src ? src : "", n + 1);
+	return true;
+}
+
+/* The input's shape, before GitLab is asked anything. CORE_EINVAL with out->token_problem. */
+static enum core_status check_input(const struct connection_input *in, struct connection_info *out)
+{
 	char authority[300], host[300];
-	if (!url_authority(in->gitlab_url, authority, sizeof(authority), host, sizeof(host))) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "gitlab_url must name a host, such as https://gitlab.com");
-		return CORE_EINVAL;
-	}
-	if (strchr(authority, '@')) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "gitlab_url must not contain a user name or password: the token is the credential");
-		return CORE_EINVAL;
-	}
-	if (!host_allowed(in->allow_hosts, authority, host)) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "gitlab_url's host %.200s is not one of MRGATE_GITLAB_URL_ALLOW", authority);
-		return CORE_EINVAL;
-	}
-	if (!in->group || !*in->group || strlen(in->group) > 400) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "group must be a group's numeric id or full path, such as acme/platform");
-		return CORE_EINVAL;
-	}
-	if (!in->token || strlen(in->token) < 8 || strlen(in->token) > 512) {
-		snprintf(out->token_problem, sizeof(out->token_problem), "token must be a GitLab access token");
-		return CORE_EINVAL;
-	}
-	if (in->ca_bundle && *in->ca_bundle && !strstr(in->ca_bundle, "-----BEGIN CERTIFICATE-----")) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "ca_bundle must be PEM text containing -----BEGIN CERTIFICATE-----");
-		return CORE_EINVAL;
-	}
-	copy_str(out->gitlab_url, sizeof(out->gitlab_url), in->gitlab_url);
+	if (!in->gitlab_url ||
+	    (strncmp(in->gitlab_url, "https://", 8) != 0 && strncmp(in->gitlab_url, "http://", 7) != 0))
+		return problem(out, CORE_EINVAL,
+		               "gitlab_url must be an http:// or https:// URL, such as https://gitlab.com");
+	if (!url_authority(in->gitlab_url, authority, sizeof(authority), host, sizeof(host)))
+		return problem(out, CORE_EINVAL, "gitlab_url must name a host, such as https://gitlab.com");
+	if (strchr(authority, '@'))
+		return problem(out, CORE_EINVAL,
+		               "gitlab_url must not contain a user name or password: the token is the credential");
+	if (!host_allowed(in->allow_hosts, authority, host))
+		return problem(out, CORE_EINVAL, "gitlab_url's host %.200s is not one of MRGATE_GITLAB_URL_ALLOW",
+		               authority);
+	if (!copy_id(out->gitlab_url, sizeof(out->gitlab_url), in->gitlab_url))
+		return problem(out, CORE_EINVAL, "gitlab_url must be at most %zu characters",
+		               sizeof(out->gitlab_url) - 1);
+	if (!in->group || !*in->group || strlen(in->group) > 400)
+		return problem(out, CORE_EINVAL,
+		               "group must be a group's numeric id or full path, such as acme/platform");
+	if (!in->token || strlen(in->token) < 8 || strlen(in->token) > 512)
+		return problem(out, CORE_EINVAL, "token must be a GitLab access token");
+	if (in->ca_bundle && *in->ca_bundle && !strstr(in->ca_bundle, "-----BEGIN CERTIFICATE-----"))
+		return problem(out, CORE_EINVAL, "ca_bundle must be PEM text containing -----BEGIN CERTIFICATE-----");
 	size_t ul = strlen(out->gitlab_url);
 	while (ul > 0 && out->gitlab_url[ul - 1] == '/')
 		out->gitlab_url[--ul] = '\0';
-	copy_str(out->group_ref, sizeof(out->group_ref), in->group);
+	copy_id(out->group_ref, sizeof(out->group_ref), in->group); /* fits: at most 400 */
 	out->has_ca_bundle = in->ca_bundle && *in->ca_bundle;
 	char *hint = crypto_token_hint(in->token);
 	copy_str(out->token_hint, sizeof(out->token_hint), hint);
 	free(hint);
 	copy_str(out->token_status, sizeof(out->token_status), "ok");
 	copy_str(out->token_kind, sizeof(out->token_kind), "unknown");
+	return CORE_OK;
+}
 
-	st = open_client(out->gitlab_url, in->token, in->ca_bundle, tune, &cc, err, sizeof(err));
-	if (st != CORE_OK) {
-		snprintf(out->token_problem, sizeof(out->token_problem), "%s", err);
-		goto out;
+/* The token's scopes, comma separated; a scope that would not fit whole is left out (none is ever cut). */
+static void scopes_join(const struct json_object *scopes, char *dst, size_t cap)
+{
+	size_t len = 0, n = json_object_array_length(scopes);
+	dst[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		const char *s = NULL;
+		if (!jsonx_as_str(json_object_array_get_idx(scopes, i), &s) || len + strlen(s) + 2 > cap)
+			continue;
+		len += (size_t)snprintf(dst + len, cap - len, "%s%s", len ? "," : "", s);
 	}
+}
 
-	/* 1. What the token is: scopes, expiry. Older GitLab (< 15.5) or OAuth tokens cannot say; go on. */
-	st = gitlab_request(cc.gl, "GET", "/personal_access_tokens/self", NULL, &resp);
+/* 1. What the token is: scopes, expiry. Older GitLab (< 15.5) or OAuth tokens cannot say; go on. */
+static enum core_status token_self(struct gitlab *gl, struct connection_info *out)
+{
+	struct gitlab_response *resp = NULL;
+	enum core_status st = gitlab_request(gl, "GET", "/personal_access_tokens/self", NULL, &resp);
 	if (st == CORE_OK) {
 		const char *name = NULL, *exp = NULL;
 		struct json_object *scopes = NULL;
+		bool revoked = false, active = true;
 		jsonx_str(resp->json, "name", &name);
 		copy_str(out->token_name, sizeof(out->token_name), name);
 		if (jsonx_str(resp->json, "expires_at", &exp))
 			copy_str(out->token_expires_at, sizeof(out->token_expires_at), exp);
-		if (jsonx_array(resp->json, "scopes", &scopes)) {
-			size_t n = json_object_array_length(scopes), len = 0;
-			for (size_t i = 0; i < n; i++) {
-				const char *s = NULL;
-				if (!jsonx_as_str(json_object_array_get_idx(scopes, i), &s))
-					continue;
-				len += (size_t)snprintf(out->token_scopes + len, sizeof(out->token_scopes) - len,
-				                        "%s%s", len ? "," : "", s);
-				if (len >= sizeof(out->token_scopes))
-					break;
-			}
-		}
-		bool revoked = false, active = true;
+		if (jsonx_array(resp->json, "scopes", &scopes))
+			scopes_join(scopes, out->token_scopes, sizeof(out->token_scopes));
 		jsonx_bool(resp->json, "revoked", &revoked);
 		jsonx_bool(resp->json, "active", &active);
 		if (revoked || !active) {
 			copy_str(out->token_status, sizeof(out->token_status), revoked ? "revoked" : "expired");
-			snprintf(out->token_problem, sizeof(out->token_problem),
-			         "the token is %s: create a new token and update the connection",
-			         revoked ? "revoked" : "no longer active");
-			st = CORE_EUNAUTH;
-			goto out;
+			st = problem(out, CORE_EUNAUTH, "the token is %s: create a new token and update the connection",
+			             revoked ? "revoked" : "no longer active");
 		}
 	} else if (st == CORE_EUNAUTH || st == CORE_EUNAVAIL || st == CORE_ETIMEOUT || st == CORE_ETHROTTLED) {
 		st = describe_failure(out, resp, "reach GitLab");
-		goto out;
 	} else {
 		warn(out, "GitLab could not describe this token (GitLab before 15.5, or not a personal/group access "
 		          "token), so its scopes and expiry are unknown");
 		copy_str(out->token_scopes, sizeof(out->token_scopes), "unknown");
+		st = CORE_OK;
 	}
 	gitlab_response_free(resp);
-	resp = NULL;
+	return st;
+}
 
-	/* 2. Who it acts as. */
-	st = gitlab_request(cc.gl, "GET", "/user", NULL, &resp);
-	if (st == CORE_ENOTFOUND) {
-		/* every GitLab answers GET /user to a valid token: this URL is not the instance's (often a group's
-		 * page) */
-		const char *scheme_end = strstr(out->gitlab_url, "://");
-		const char *host_end = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
-		int host_len = host_end ? (int)(host_end - out->gitlab_url) : 0;
-		if (host_len > 150)
-			host_len = 150;
-		if (host_end) {
-			snprintf(out->token_problem, sizeof(out->token_problem),
-			         "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the "
-			         "address of the GitLab instance, %.*s, and the group in the Group field",
-			         out->gitlab_url, host_len, out->gitlab_url);
-			st = CORE_EINVAL;
-			goto out;
-		}
+/* GET /user answered 404: this URL is not the instance's API (often a group's page under it). */
+static enum core_status user_not_found(struct connection_info *out)
+{
+	const char *scheme_end = strstr(out->gitlab_url, "://");
+	const char *host_end = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+	if (!host_end) {
 		/* A bare host that is not GitLab's API answers as an unreachable one does: the answer must not tell an
 		 * open port from a closed one (PUT /api/connection is not a port scanner). */
-		st = describe_failure(out, NULL, "read the token's user");
-		goto out;
+		return describe_failure(out, NULL, "read the token's user");
 	}
-	if (st != CORE_OK) {
-		st = describe_failure(out, resp, "read the token's user");
-		goto out;
-	}
-	const char *username = NULL;
-	jsonx_int64(resp->json, "id", &out->user_id);
-	jsonx_str(resp->json, "username", &username);
-	copy_str(out->username, sizeof(out->username), username);
-	jsonx_bool(resp->json, "bot", &out->user_bot);
-	bool user_admin = false; /* GET /user shows is_admin to administrators only */
-	jsonx_bool(resp->json, "is_admin", &user_admin);
-	if (out->user_bot && username && strncmp(username, "group_", 6) == 0)
-		copy_str(out->token_kind, sizeof(out->token_kind), "group_access");
-	else if (out->user_bot && username && strncmp(username, "project_", 8) == 0)
-		copy_str(out->token_kind, sizeof(out->token_kind), "project_access");
-	else if (out->user_bot)
-		copy_str(out->token_kind, sizeof(out->token_kind), "service_account");
-	else
-		copy_str(out->token_kind, sizeof(out->token_kind), "personal");
-	gitlab_response_free(resp);
-	resp = NULL;
+	int host_len = (int)(host_end - out->gitlab_url);
+	return problem(
+	    out, CORE_EINVAL,
+	    "there is no GitLab API under %.150s (it answered 404 to GET /api/v4/user): enter the address of "
+	    "the GitLab instance, %.*s, and the group in the Group field",
+	    out->gitlab_url, host_len > 150 ? 150 : host_len, out->gitlab_url);
+}
 
-	/* 3. The group: by id or URL-encoded full path. */
-	st = gitlab_url_encode_path(in->group, &enc);
+/* 2. Who it acts as; *admin_out: GET /user shows is_admin to administrators only. */
+static enum core_status token_user(struct gitlab *gl, struct connection_info *out, bool *admin_out)
+{
+	struct gitlab_response *resp = NULL;
+	const char *username = NULL;
+	enum core_status st = gitlab_request(gl, "GET", "/user", NULL, &resp);
+	if (st == CORE_ENOTFOUND)
+		st = user_not_found(out);
+	else if (st != CORE_OK)
+		st = describe_failure(out, resp, "read the token's user");
 	if (st != CORE_OK)
 		goto out;
-	snprintf(path, sizeof(path), "/groups/%s?with_projects=false", enc);
-	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
-	if (st == CORE_ENOTFOUND) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "group \"%s\" was not found, or this token cannot see it", in->group);
+	jsonx_int64(resp->json, "id", &out->user_id);
+	jsonx_str(resp->json, "username", &username);
+	jsonx_bool(resp->json, "bot", &out->user_bot);
+	jsonx_bool(resp->json, "is_admin", admin_out);
+	if (!copy_id(out->username, sizeof(out->username), username)) {
+		st = problem(out, CORE_EUPSTREAM, "GitLab's user name for the token is longer than %zu characters",
+		             sizeof(out->username) - 1);
 		goto out;
 	}
-	if (st != CORE_OK) {
-		st = describe_failure(out, resp, "read the group");
-		goto out;
-	}
-	const char *full_path = NULL, *gname = NULL;
-	if (!jsonx_int64(resp->json, "id", &out->group_id) || !jsonx_str(resp->json, "full_path", &full_path)) {
-		snprintf(
-		    out->token_problem, sizeof(out->token_problem),
-		    "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, such "
-		    "as https://gitlab.example.com) and that mrgate can reach it",
-		    out->gitlab_url);
-		st = CORE_EUNAVAIL;
-		goto out;
-	}
-	copy_str(out->group_full_path, sizeof(out->group_full_path), full_path);
-	jsonx_str(resp->json, "name", &gname);
-	copy_str(out->group_name, sizeof(out->group_name), gname ? gname : full_path);
+	const char *kind = "personal";
+	if (out->user_bot && username && strncmp(username, "group_", 6) == 0)
+		kind = "group_access";
+	else if (out->user_bot && username && strncmp(username, "project_", 8) == 0)
+		kind = "project_access";
+	else if (out->user_bot)
+		kind = "service_account";
+	copy_str(out->token_kind, sizeof(out->token_kind), kind);
+out:
 	gitlab_response_free(resp);
-	resp = NULL;
+	return st;
+}
 
-	/* 4. The user's role on the group (inherited memberships included). */
-	snprintf(path, sizeof(path), "/groups/%lld/members/all/%lld", (long long)out->group_id,
-	         (long long)out->user_id);
-	st = gitlab_request(cc.gl, "GET", path, NULL, &resp);
+/* 3. The group: by id or URL-encoded full path. */
+static enum core_status token_group(struct gitlab *gl, const char *group, struct connection_info *out)
+{
+	struct gitlab_response *resp = NULL;
+	struct buf path = {0};
+	char *enc = NULL;
+	const char *full_path = NULL, *gname = NULL;
+	enum core_status st = gitlab_url_encode_path(group, &enc);
+	if (st != CORE_OK)
+		return st;
+	buf_printf(&path, "/groups/%s?with_projects=false", enc);
+	free(enc);
+	st = gitlab_request(gl, "GET", buf_str(&path), NULL, &resp);
+	buf_free(&path);
+	if (st == CORE_ENOTFOUND)
+		st = problem(out, st, "group \"%s\" was not found, or this token cannot see it", group);
+	else if (st != CORE_OK)
+		st = describe_failure(out, resp, "read the group");
+	else if (!jsonx_int64(resp->json, "id", &out->group_id) || !jsonx_str(resp->json, "full_path", &full_path))
+		st = problem(
+		    out, CORE_EUNAVAIL,
+		    "could not connect to a GitLab API at %.300s: check the URL (the GitLab instance's address, "
+		    "such as https://gitlab.example.com) and that mrgate can reach it",
+		    out->gitlab_url);
+	else if (!copy_id(out->group_full_path, sizeof(out->group_full_path), full_path))
+		st = problem(out, CORE_EINVAL, "the group's full path is longer than %zu characters",
+		             sizeof(out->group_full_path) - 1);
+	if (st == CORE_OK) {
+		jsonx_str(resp->json, "name", &gname);
+		copy_str(out->group_name, sizeof(out->group_name), gname ? gname : full_path);
+	}
+	gitlab_response_free(resp);
+	return st;
+}
+
+/* 4. The user's role on the group (inherited memberships included); 0 when GitLab does not say. */
+static int token_role(struct gitlab *gl, const struct connection_info *out)
+{
+	struct gitlab_response *resp = NULL;
+	struct buf path = {0};
 	int64_t level = 0;
-	if (st == CORE_OK && jsonx_int64(resp->json, "access_level", &level))
-		out->group_access_level = (int)level;
-	/* An administrator who is not a member gets 404 here, yet may change every project and group: Owner in effect
-	 */
-	bool admin_not_member = user_admin && out->group_access_level == 0;
-	if (admin_not_member)
-		out->group_access_level = 50;
-	st = CORE_OK;
+	buf_printf(&path, "/groups/%lld/members/all/%lld", (long long)out->group_id, (long long)out->user_id);
+	if (gitlab_request(gl, "GET", buf_str(&path), NULL, &resp) != CORE_OK ||
+	    !jsonx_int64(resp->json, "access_level", &level))
+		level = 0;
+	buf_free(&path);
+	gitlab_response_free(resp);
+	return (int)level;
+}
 
-	/* Capability and warnings. */
+/* What the token can do, and the warnings about it; CORE_EFORBIDDEN when it can do nothing. */
+static enum core_status token_capability(struct connection_info *out, bool admin_not_member)
+{
 	if (has_scope(out->token_scopes, "api") || strcmp(out->token_scopes, "unknown") == 0)
 		copy_str(out->capability, sizeof(out->capability), "gate");
 	else if (has_scope(out->token_scopes, "read_api"))
@@ -465,13 +494,7 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	if (strcmp(out->capability, "read_only") == 0)
 		warn(out, "the token has the read_api scope only: repositories can be listed but not gated; use a "
 		          "token with the api scope to gate them");
-	long days;
-	if (out->token_expires_at[0] && days_until(out->token_expires_at, &days) && days <= 30) {
-		char msg[200];
-		snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
-		         out->token_expires_at, days, days == 1 ? "" : "s");
-		warn(out, msg);
-	}
+	expiry_warning(out);
 	if (admin_not_member)
 		warn(out, "the token's user is a GitLab administrator and not a member of the group: it acts with an "
 		          "administrator's rights on every project of the instance; prefer a group access token or a "
@@ -485,16 +508,44 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	if (!out->user_bot)
 		warn(out, "the token belongs to a person: when they leave, gating stops; prefer a group access token "
 		          "or a service account");
-	if (strcmp(out->capability, "insufficient") == 0) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "the token has neither the api nor the read_api scope (it has: %s): create one with the api "
-		         "scope",
-		         out->token_scopes[0] ? out->token_scopes : "none");
-		st = CORE_EFORBIDDEN;
+	if (strcmp(out->capability, "insufficient") == 0)
+		return problem(
+		    out, CORE_EFORBIDDEN,
+		    "the token has neither the api nor the read_api scope (it has: %s): create one with the api "
+		    "scope",
+		    out->token_scopes[0] ? out->token_scopes : "none");
+	return CORE_OK;
+}
+
+enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
+                                  struct connection_info *out)
+{
+	struct connection_client cc;
+	char err[512];
+	bool user_admin = false;
+	memset(&cc, 0, sizeof(cc));
+	connection_info_clear(out);
+	out->warnings = jx_array();
+	enum core_status st = check_input(in, out);
+	if (st != CORE_OK)
+		return st;
+	st = open_client(out->gitlab_url, in->token, in->ca_bundle, tune, &cc, err, sizeof(err));
+	if (st != CORE_OK)
+		return problem(out, st, "%s", err);
+	st = token_self(cc.gl, out);
+	if (st == CORE_OK)
+		st = token_user(cc.gl, out, &user_admin);
+	if (st == CORE_OK)
+		st = token_group(cc.gl, in->group, out);
+	if (st == CORE_OK) {
+		out->group_access_level = token_role(cc.gl, out);
+		/* An administrator who is not a member gets 404 there, yet may change every project and group: Owner
+		 * in effect */
+		bool admin_not_member = user_admin && out->group_access_level == 0;
+		if (admin_not_member)
+			out->group_access_level = 50;
+		st = token_capability(out, admin_not_member);
 	}
-out:
-	gitlab_response_free(resp);
-	free(enc);
 	gitlab_free(cc.gl);
 	return st;
 }
@@ -527,63 +578,61 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	/* before: the public view of what was there, for the audit log */
 	struct connection_info old;
 	memset(&old, 0, sizeof(old));
-	st = store_exec(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", 0, NULL, &r);
+	st = store_run(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", NULL, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) > 0) {
-		before = json_object_new_object();
-		json_object_object_add(before, "gitlab_url", json_object_new_string(store_str(r, 0, "gitlab_url")));
-		json_object_object_add(before, "group", json_object_new_string(store_str(r, 0, "group_full_path")));
-		json_object_object_add(before, "token_last4", json_object_new_string(store_str(r, 0, "token_hint")));
+		before = jx_object();
+		json_object_object_add(before, "gitlab_url", jx_str(store_str(r, 0, "gitlab_url")));
+		json_object_object_add(before, "group", jx_str(store_str(r, 0, "group_full_path")));
+		json_object_object_add(before, "token_last4", jx_str(store_str(r, 0, "token_hint")));
 	}
 	PQclear(r);
 	r = NULL;
-	char gid[24], level[16], uid[24], scopes[300];
-	snprintf(gid, sizeof(gid), "%lld", (long long)out->group_id);
-	snprintf(level, sizeof(level), "%d", out->group_access_level);
-	snprintf(uid, sizeof(uid), "%lld", (long long)out->user_id);
-	snprintf(scopes, sizeof(scopes), "{%s}", strcmp(out->token_scopes, "unknown") == 0 ? "" : out->token_scopes);
-	const char *warnings = json_object_to_json_string_ext(out->warnings, JSON_C_TO_STRING_PLAIN);
-	const char *p[] = {out->gitlab_url,
-	                   out->group_ref,
-	                   gid,
-	                   out->group_full_path,
-	                   out->group_name,
-	                   sealed,
-	                   out->token_hint,
-	                   out->token_name,
-	                   scopes,
-	                   out->token_expires_at[0] ? out->token_expires_at : NULL,
-	                   out->token_kind,
-	                   uid,
-	                   out->username,
-	                   out->user_bot ? "true" : "false",
-	                   out->group_access_level ? level : NULL,
-	                   out->capability,
-	                   warnings,
-	                   in->ca_bundle && *in->ca_bundle ? in->ca_bundle : NULL,
-	                   secret_sealed};
-	st = store_exec(c,
-	                "INSERT INTO connection (id, gitlab_url, group_ref, group_id, group_full_path, group_name,"
-	                " token_sealed, token_hint, token_name, token_scopes, token_expires_at, token_kind,"
-	                " gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"
-	                " ca_bundle, webhook_secret_sealed, token_status, token_problem, token_checked_at)"
-	                " VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::date, $11, $12, $13, $14, $15,"
-	                " $16, $17::jsonb, $18, $19, 'ok', NULL, now())"
-	                " ON CONFLICT (id) DO UPDATE SET gitlab_url = $1, group_ref = $2, group_id = $3,"
-	                " group_full_path = $4, group_name = $5, token_sealed = $6, token_hint = $7, token_name = $8,"
-	                " token_scopes = $9::text[], token_expires_at = $10::date, token_kind = $11,"
-	                " gitlab_user_id = $12, gitlab_username = $13, gitlab_user_bot = $14,"
-	                " group_access_level = $15, capability = $16, warnings = $17::jsonb, ca_bundle = $18,"
-	                " token_status = 'ok', token_problem = NULL, token_checked_at = now(), updated_at = now()",
-	                19, p, NULL);
+	struct store_params p = {0};
+	struct buf scopes = {0};
+	buf_printf(&scopes, "{%s}", strcmp(out->token_scopes, "unknown") == 0 ? "" : out->token_scopes);
+	store_param_str(&p, out->gitlab_url);
+	store_param_str(&p, out->group_ref);
+	store_param_i64(&p, out->group_id);
+	store_param_str(&p, out->group_full_path);
+	store_param_str(&p, out->group_name);
+	store_param_str(&p, sealed);
+	store_param_str(&p, out->token_hint);
+	store_param_str(&p, out->token_name);
+	store_param_str(&p, buf_str(&scopes));
+	store_param_str(&p, out->token_expires_at[0] ? out->token_expires_at : NULL);
+	store_param_str(&p, out->token_kind);
+	store_param_i64(&p, out->user_id);
+	store_param_str(&p, out->username);
+	store_param_bool(&p, out->user_bot);
+	store_param_i64_or_null(&p, out->group_access_level);
+	store_param_str(&p, out->capability);
+	store_param_str(&p, json_object_to_json_string_ext(out->warnings, JSON_C_TO_STRING_PLAIN));
+	store_param_str(&p, in->ca_bundle && *in->ca_bundle ? in->ca_bundle : NULL);
+	store_param_str(&p, secret_sealed);
+	st = store_run(c,
+	               "INSERT INTO connection (id, gitlab_url, group_ref, group_id, group_full_path, group_name,"
+	               " token_sealed, token_hint, token_name, token_scopes, token_expires_at, token_kind,"
+	               " gitlab_user_id, gitlab_username, gitlab_user_bot, group_access_level, capability, warnings,"
+	               " ca_bundle, webhook_secret_sealed, token_status, token_problem, token_checked_at)"
+	               " VALUES (1, $1, $2, $3, $4, $5, $6, $7, $8, $9::text[], $10::date, $11, $12, $13, $14, $15,"
+	               " $16, $17::jsonb, $18, $19, 'ok', NULL, now())"
+	               " ON CONFLICT (id) DO UPDATE SET gitlab_url = $1, group_ref = $2, group_id = $3,"
+	               " group_full_path = $4, group_name = $5, token_sealed = $6, token_hint = $7, token_name = $8,"
+	               " token_scopes = $9::text[], token_expires_at = $10::date, token_kind = $11,"
+	               " gitlab_user_id = $12, gitlab_username = $13, gitlab_user_bot = $14,"
+	               " group_access_level = $15, capability = $16, warnings = $17::jsonb, ca_bundle = $18,"
+	               " token_status = 'ok', token_problem = NULL, token_checked_at = now(), updated_at = now()",
+	               &p, NULL);
+	buf_free(&scopes);
 	if (st != CORE_OK)
 		goto out;
-	after = json_object_new_object();
-	json_object_object_add(after, "gitlab_url", json_object_new_string(out->gitlab_url));
-	json_object_object_add(after, "group", json_object_new_string(out->group_full_path));
-	json_object_object_add(after, "token_last4", json_object_new_string(out->token_hint));
-	json_object_object_add(after, "capability", json_object_new_string(out->capability));
+	after = jx_object();
+	json_object_object_add(after, "gitlab_url", jx_str(out->gitlab_url));
+	json_object_object_add(after, "group", jx_str(out->group_full_path));
+	json_object_object_add(after, "token_last4", jx_str(out->token_hint));
+	json_object_object_add(after, "capability", jx_str(out->capability));
 	st = audit_write(c, actor, before ? "connection.update" : "connection.create", out->group_full_path, before,
 	                 after, NULL);
 	if (st == CORE_OK)
@@ -633,23 +682,14 @@ static void fill_from_row(struct connection_info *ci, const PGresult *r)
 		ci->warnings = arr;
 	else {
 		json_object_put(arr);
-		ci->warnings = json_object_new_array();
+		ci->warnings = jx_array();
 	}
 	/* Expiry warnings age: recompute the days left at every read. */
-	long days;
-	if (ci->token_expires_at[0] && days_until(ci->token_expires_at, &days) && days <= 30 &&
-	    strcmp(ci->token_status, "ok") == 0) {
-		bool have = false;
-		for (size_t i = 0; i < json_object_array_length(ci->warnings); i++)
-			have |= strstr(json_object_get_string(json_object_array_get_idx(ci->warnings, i)), "expires") !=
-			        NULL;
-		if (!have) {
-			char msg[200];
-			snprintf(msg, sizeof(msg), "the token expires on %s (in %ld day%s): rotate it before then",
-			         ci->token_expires_at, days, days == 1 ? "" : "s");
-			warn(ci, msg);
-		}
-	}
+	bool have = false;
+	for (size_t i = 0; i < json_object_array_length(ci->warnings); i++)
+		have |= strstr(json_object_get_string(json_object_array_get_idx(ci->warnings, i)), "expires") != NULL;
+	if (!have && strcmp(ci->token_status, "ok") == 0)
+		expiry_warning(ci);
 }
 
 #define CONNECTION_COLUMNS                                                                                             \
@@ -664,7 +704,7 @@ static void fill_from_row(struct connection_info *ci, const PGresult *r)
 enum core_status connection_get(struct store *db, struct connection_info *out)
 {
 	PGresult *r = NULL;
-	enum core_status st = store_query(db, "SELECT " CONNECTION_COLUMNS " FROM connection", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT " CONNECTION_COLUMNS " FROM connection", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)
@@ -682,13 +722,13 @@ enum core_status connection_delete(struct store *db, const char *actor)
 		return st;
 	st = store_begin(c);
 	if (st == CORE_OK)
-		st = store_exec(c, "DELETE FROM connection RETURNING group_full_path, token_hint", 0, NULL, &r);
+		st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {
-		struct json_object *before = json_object_new_object();
-		json_object_object_add(before, "group", json_object_new_string(store_str(r, 0, "group_full_path")));
-		json_object_object_add(before, "token_last4", json_object_new_string(store_str(r, 0, "token_hint")));
+		struct json_object *before = jx_object();
+		json_object_object_add(before, "group", jx_str(store_str(r, 0, "group_full_path")));
+		json_object_object_add(before, "token_last4", jx_str(store_str(r, 0, "token_hint")));
 		st = audit_write(c, actor, "connection.delete", store_str(r, 0, "group_full_path"), before, NULL, NULL);
 		json_object_put(before);
 	}
@@ -701,9 +741,11 @@ enum core_status connection_delete(struct store *db, const char *actor)
 
 enum core_status connection_set_token_status(struct store *db, const char *status, const char *problem)
 {
-	const char *p[] = {status, problem};
-	return store_query(db, "UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()",
-	                   2, p, NULL);
+	struct store_params p = {0};
+	store_param_str(&p, status);
+	store_param_str(&p, problem);
+	return store_run1(db, "UPDATE connection SET token_status = $1, token_problem = $2, token_checked_at = now()",
+	                  &p, NULL);
 }
 
 enum core_status connection_write_check(struct store *db, const char **code_out, char *err, size_t errlen)
@@ -752,11 +794,14 @@ static void on_token_rejected(void *user, enum gitlab_error kind, const char *me
 	         : kind == GITLAB_ERR_TOKEN_REVOKED ? "the GitLab token was revoked"
 	                                            : "GitLab no longer accepts the token");
 	/* only while the row still holds this client's token: a token updated meanwhile is not marked */
-	const char *p[] = {status, problem, cc->stamp};
-	enum core_status st = store_query(cc->db,
-	                                  "UPDATE connection SET token_status = $1, token_problem = $2,"
-	                                  " token_checked_at = now() WHERE updated_at::text = $3",
-	                                  3, p, NULL);
+	struct store_params p = {0};
+	store_param_str(&p, status);
+	store_param_str(&p, problem);
+	store_param_str(&p, cc->stamp);
+	enum core_status st = store_run1(cc->db,
+	                                 "UPDATE connection SET token_status = $1, token_problem = $2,"
+	                                 " token_checked_at = now() WHERE updated_at::text = $3",
+	                                 &p, NULL);
 	if (st != CORE_OK)
 		log_error("could not record that GitLab refused the token (%s)", core_status_code(st));
 	else
@@ -776,10 +821,10 @@ enum core_status connection_client(struct store *db, const unsigned char key[CRY
 	enum core_status st = store_get(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = store_exec(c,
-	                "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
-	                " FROM connection",
-	                0, NULL, &r);
+	st = store_run(c,
+	               "SELECT " CONNECTION_COLUMNS ", token_sealed, webhook_secret_sealed, updated_at::text AS stamp"
+	               " FROM connection",
+	               NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st != CORE_OK)
@@ -830,7 +875,7 @@ enum core_status connection_client_shared(struct store *db, const unsigned char 
 	*out = NULL;
 	PGresult *r = NULL;
 	char stamp[80] = "";
-	enum core_status st = store_query(db, "SELECT updated_at::text AS stamp FROM connection", 0, NULL, &r);
+	enum core_status st = store_run1(db, "SELECT updated_at::text AS stamp FROM connection", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)

@@ -60,6 +60,8 @@ enum core_status publicurl_check(const char *url, char *err, size_t errlen)
 	const char *why = NULL;
 	if (!url || !*url)
 		why = "it is empty";
+	else if (strlen(url) > PUBLICURL_MAX)
+		why = "it is longer than 500 characters";
 	for (const char *c = url; !why && *c; c++)
 		if ((unsigned char)*c <= ' ' || *c == 0x7f)
 			why = "it contains a blank or a control character";

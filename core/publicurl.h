@@ -23,8 +23,14 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-/* CORE_OK for an http(s) URL with a host (and, if any, a port 1-65535), no query, fragment, blanks or control
- * characters; CORE_EINVAL otherwise, with the reason in err (lower case, names MRGATE_PUBLIC_URL). */
+/* The longest public URL accepted: a hook URL made from it always fits PUBLICURL_HOOK_URL_MAX, never cut. */
+#define PUBLICURL_MAX 500
+/* Bytes that hold {public_url}/hooks/gitlab with its NUL. */
+#define PUBLICURL_HOOK_URL_MAX (PUBLICURL_MAX + sizeof("/hooks/gitlab"))
+
+/* CORE_OK for an http(s) URL of at most PUBLICURL_MAX characters with a host (and, if any, a port 1-65535), no
+ * query, fragment, blanks or control characters; CORE_EINVAL otherwise, with the reason in err (lower case, names
+ * MRGATE_PUBLIC_URL). */
 enum core_status publicurl_check(const char *url, char *err, size_t errlen);
 
 /* true when GitLab cannot reach the URL's host from outside (see above); why gets a sentence for the user. */

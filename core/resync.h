@@ -6,13 +6,20 @@
  * Design: the same function serves the scheduler (trigger "schedule"), POST /api/sync ("api") and the CLI ("cli").
  * Token health comes first (GET /personal_access_tokens/self): an expired or revoked token is recorded on the
  * connection (the API and /metrics say why, and GitLab writes stop) and the run ends failed with that reason.
- * After a complete discovery, `after` (supplied by the caller, which owns the apply machinery) decides what to
- * apply and fills the summary: new, removed, archived, drifted, repaired, failed.
+ * After a complete discovery comes the follow-up, when the caller runs job workers (ctx->apply): in group-hook
+ * mode the group hook is checked and repaired; then every repo we gate is re-checked for drift (our hook deleted,
+ * edited, duplicated or disabled; the merge setting changed by hand) and, when auto_gate_new_repos is on, new repos
+ * whose inherited config is enabled are applied; pending changes of repos known before the run are applied too.
+ * That is one apply job (core/applyjob.h), which the resync waits for (up to an hour) and summarises. The summary
+ * stored on the run: new, removed, archived, and with the follow-up checked, drifted, repaired, repaired_repos,
+ * newly_gated, failed, job_id (and group_hook in group-hook mode).
  * Threading: blocks the calling thread for the whole run.
+ * Ownership: ctx and what it points to are borrowed for the call.
  */
 #ifndef MRGATE_CORE_RESYNC_H
 #define MRGATE_CORE_RESYNC_H
 
+#include "applyjob.h"
 #include "connection.h"
 #include "discovery.h"
 #include "status.h"
@@ -26,11 +33,8 @@ struct resync_ctx {
 	const unsigned char *key;
 	struct connection_tuning tune;
 	const char *instance;
-	int concurrency; /* groups listed at once by discovery */
-	/* After a complete discovery; may add fields to summary (owned by the caller of after). May be NULL. */
-	enum core_status (*after)(void *user, struct connection_client *cc, int64_t run_id,
-	                          const struct discovery_counts *counts, struct json_object *summary);
-	void *user;
+	int concurrency;                  /* groups listed at once by discovery */
+	const struct applyjob_env *apply; /* the follow-up's apply machinery; NULL: discovery only (no job workers) */
 };
 
 /* Open a run row now (so an API caller can answer 202 with its id), then execute it with resync_execute. */

@@ -70,7 +70,7 @@ enum core_status store_query(struct store *s, const char *sql, int nparams, cons
  * Numbers are rendered into the struct itself, so the struct must stay alive (and unmoved) until the statement ran.
  * More than STORE_PARAMS_MAX parameters is a programming error and aborts.
  */
-#define STORE_PARAMS_MAX 16
+#define STORE_PARAMS_MAX 24
 struct store_params {
 	int n;
 	const char *v[STORE_PARAMS_MAX];

@@ -7,14 +7,17 @@
  */
 #include "cli_config.h"
 
-#include "apply.h"
+#include "applyjob.h"
+#include "buf.h"
+#include "cli.h"
 #include "configure.h"
 #include "connection.h"
+#include "dryrun.h"
 #include "gateconfig.h"
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
-#include "routes.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,12 +26,15 @@
 #define IMPORT_MAX_BYTES (64u * 1024u * 1024u)
 
 /* Open the GitLab client and the apply context; 0 on success. */
-static int open_gitlab(struct app *app, struct connection_client **cc, char *hook_url, size_t cap,
+static int open_gitlab(struct app *app, struct connection_client **cc, char hook_url[APPLYJOB_HOOK_URL_MAX],
                        struct apply_ctx *ctx)
 {
 	if (cli_open_connection(app, cc, "connect one in the dashboard or with PUT /api/connection") != 0)
 		return 1;
-	app_apply_ctx(app, *cc, hook_url, cap, ctx);
+	if (applyjob_ctx(&app->apply, *cc, hook_url, ctx) != CORE_OK) {
+		fprintf(stderr, "mrgate: MRGATE_PUBLIC_URL is too long to make a hook URL of\n");
+		return 1;
+	}
 	return 0;
 }
 
@@ -37,7 +43,7 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked)
 {
 	struct connection_client *cc = NULL;
 	struct apply_batch_item *items = NULL;
-	char hook_url[600];
+	char hook_url[APPLYJOB_HOOK_URL_MAX];
 	struct apply_ctx ctx;
 	int rc = 1;
 	if (marked->n == 0) {
@@ -45,14 +51,13 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked)
 		rc = 0;
 		goto out;
 	}
-	if (open_gitlab(app, &cc, hook_url, sizeof(hook_url), &ctx) != 0) {
+	if (open_gitlab(app, &cc, hook_url, &ctx) != 0) {
 		apply_abandon(app->db, marked->ids, marked->n, marked->run,
 		              "no usable GitLab connection: the apply could not run");
 		goto out;
 	}
 	ctx.run = marked->run;
-	if (!(items = calloc(marked->n, sizeof(*items))))
-		goto out;
+	items = xcalloc(marked->n, sizeof(*items));
 	for (size_t i = 0; i < marked->n; i++)
 		items[i].repo_id = marked->ids[i];
 	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, marked->n, app->cfg.gitlab_concurrency, false);
@@ -75,6 +80,33 @@ out:
 	return rc;
 }
 
+/* A dry run's plan, read from GitLab: one line per repo and the writes it would make; 0 when it could be read. */
+static int print_plan(struct app *app, const struct configure_out *out)
+{
+	struct connection_client *cc = NULL;
+	struct apply_batch_item *items = NULL;
+	if (cli_open_connection(app, &cc, "connect one in the dashboard or with PUT /api/connection") != 0)
+		return 1;
+	if (dryrun_read(&app->apply, cc, out, 0, out->n_plan, &items) != CORE_OK) {
+		fprintf(stderr, "mrgate: MRGATE_PUBLIC_URL is too long to make a hook URL of\n");
+		connection_client_free(cc);
+		return 1;
+	}
+	long writes = 0;
+	for (size_t i = 0; i < out->n_plan; i++) {
+		const struct apply_result *res = &items[i].res;
+		printf("repo %lld: %s %s\n", (long long)items[i].repo_id, apply_outcome_name(res->outcome),
+		       json_object_to_json_string_ext(res->plan, JSON_C_TO_STRING_PLAIN));
+		writes += res->writes;
+		if (res->outcome == APPLY_ERROR)
+			printf("  %s\n", res->message);
+	}
+	printf("dry run: %ld GitLab writes would be made\n", writes);
+	dryrun_items_free(items, out->n_plan);
+	connection_client_free(cc);
+	return 0;
+}
+
 static void usage_configure(void)
 {
 	fprintf(stderr,
@@ -86,75 +118,101 @@ static void usage_configure(void)
 	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
 }
 
-int cli_configure(struct app *app, int argc, char **argv)
+/* The options of `mrgate configure`. */
+struct configure_args {
+	const char *pattern;
+	bool dry_run, reapply, confirm_no_scanner;
+	struct json_object *cfg; /* the config fields given */
+};
+
+/* --scans a,b as a JSON array. */
+static struct json_object *scans_json(const char *v)
 {
-	const char *pattern = NULL;
-	bool dry_run = false, reapply = false, confirm_no_scanner = false;
-	struct json_object *cfg = json_object_new_object();
-	struct configure_out out;
-	char err[400], group[600];
-	int rc = 2;
-	memset(&out, 0, sizeof(out));
+	struct json_object *arr = jx_array();
+	while (*v) {
+		size_t n = strcspn(v, ",");
+		if (n)
+			json_object_array_add(arr, jx_strn(v, n));
+		v += n + (v[n] == ',');
+	}
+	return arr;
+}
+
+/* Read the options into a (a->cfg new); false after printing the usage. */
+static bool configure_args_parse(int argc, char **argv, struct configure_args *a)
+{
+	a->cfg = jx_object();
 	for (int i = 0; i < argc; i++) {
-		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--repos") == 0 && v)
-			pattern = v, i++;
-		else if (strcmp(a, "--fail-on") == 0 && v)
-			json_object_object_add(cfg, "fail_on", json_object_new_string(v)), i++;
-		else if (strcmp(a, "--comment") == 0 && v)
-			json_object_object_add(cfg, "comment", json_object_new_string(v)), i++;
-		else if (strcmp(a, "--scans") == 0 && v) {
-			struct json_object *arr = json_object_new_array();
-			const char *p = v;
-			while (*p) {
-				size_t n = strcspn(p, ",");
-				if (n)
-					json_object_array_add(arr, json_object_new_string_len(p, (int)n));
-				p += n + (p[n] == ',');
-			}
-			json_object_object_add(cfg, "scans", arr);
-			i++;
-		} else if (strcmp(a, "--block-merge") == 0)
-			json_object_object_add(cfg, "block_merge", json_object_new_boolean(1));
-		else if (strcmp(a, "--no-block-merge") == 0)
-			json_object_object_add(cfg, "block_merge", json_object_new_boolean(0));
-		else if (strcmp(a, "--ungate") == 0)
-			json_object_object_add(cfg, "enabled", json_object_new_boolean(0));
-		else if (strcmp(a, "--dry-run") == 0)
-			dry_run = true;
-		else if (strcmp(a, "--reapply") == 0)
-			reapply = true;
-		else if (strcmp(a, "--confirm-no-scanner") == 0)
-			confirm_no_scanner = true;
+		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+		if (strcmp(o, "--repos") == 0 && v)
+			a->pattern = v, i++;
+		else if (strcmp(o, "--fail-on") == 0 && v)
+			json_object_object_add(a->cfg, "fail_on", jx_str(v)), i++;
+		else if (strcmp(o, "--comment") == 0 && v)
+			json_object_object_add(a->cfg, "comment", jx_str(v)), i++;
+		else if (strcmp(o, "--scans") == 0 && v)
+			json_object_object_add(a->cfg, "scans", scans_json(v)), i++;
+		else if (strcmp(o, "--block-merge") == 0)
+			json_object_object_add(a->cfg, "block_merge", jx_bool(1));
+		else if (strcmp(o, "--no-block-merge") == 0)
+			json_object_object_add(a->cfg, "block_merge", jx_bool(0));
+		else if (strcmp(o, "--ungate") == 0)
+			json_object_object_add(a->cfg, "enabled", jx_bool(0));
+		else if (strcmp(o, "--dry-run") == 0)
+			a->dry_run = true;
+		else if (strcmp(o, "--reapply") == 0)
+			a->reapply = true;
+		else if (strcmp(o, "--confirm-no-scanner") == 0)
+			a->confirm_no_scanner = true;
 		else {
-			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", a);
+			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", o);
 			usage_configure();
-			goto out;
+			return false;
 		}
 	}
-	if (!jsonx_get(cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
-		json_object_object_add(cfg, "enabled", json_object_new_boolean(1));
-	if (!pattern) {
+	if (!jsonx_get(a->cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
+		json_object_object_add(a->cfg, "enabled", jx_bool(1));
+	if (!a->pattern) {
 		usage_configure();
-		goto out;
+		return false;
 	}
+	return true;
+}
+
+/* The selection of a pattern: every repo ('**'), a group's subtree (its path, then '/' and '**'; *group_out is
+ * malloc'd) or a glob on the repo path. */
+static void configure_selection(const char *pattern, struct configure_req *req, char **group_out)
+{
+	size_t pl = strlen(pattern);
+	req->filter.archived = -1;
+	if (strcmp(pattern, "**") == 0 || strcmp(pattern, "*") == 0)
+		return; /* every repo: the default config */
+	if (pl > 3 && strcmp(pattern + pl - 3, "/**") == 0 && strcspn(pattern, "*?[") == pl - 2) {
+		*group_out = xstrndup(pattern, pl - 3);
+		req->filter.group = *group_out;
+	} else {
+		req->path_glob = pattern;
+	}
+}
+
+int cli_configure(struct app *app, int argc, char **argv)
+{
+	struct configure_args a = {0};
+	struct configure_out out;
+	char err[400], *group = NULL;
+	int rc = 2;
+	memset(&out, 0, sizeof(out));
+	if (!configure_args_parse(argc, argv, &a))
+		goto out;
+	struct json_object *cfg = a.cfg;
+	const char *pattern = a.pattern;
+	bool dry_run = a.dry_run, reapply = a.reapply, confirm_no_scanner = a.confirm_no_scanner;
 	rc = 1;
 	if (cli_open_store(app) != 0)
 		goto out;
 	struct configure_req req;
 	memset(&req, 0, sizeof(req));
-	req.filter.archived = -1;
-	size_t pl = strlen(pattern);
-	if (strcmp(pattern, "**") == 0 || strcmp(pattern, "*") == 0) {
-		/* every repo: the default config */
-	} else if (pl > 3 && strcmp(pattern + pl - 3, "/**") == 0 && strcspn(pattern, "*?[") == pl - 2 &&
-	           pl - 3 < sizeof(group)) {
-		memcpy(group, pattern, pl - 3);
-		group[pl - 3] = '\0';
-		req.filter.group = group;
-	} else {
-		req.path_glob = pattern;
-	}
+	configure_selection(pattern, &req, &group);
 	req.config = cfg;
 	req.dry_run = dry_run;
 	req.reapply = reapply;
@@ -200,41 +258,11 @@ int cli_configure(struct app *app, int argc, char **argv)
 	/* dry run: read GitLab for the repos that would change, write nothing */
 	printf("dry run: %lld repos selected (%s level), %lld would be applied\n", (long long)selected, level,
 	       (long long)to_apply);
-	rc = 0;
-	if (out.n_plan) {
-		struct connection_client *cc = NULL;
-		char hook_url[600];
-		struct apply_ctx ctx;
-		if (open_gitlab(app, &cc, hook_url, sizeof(hook_url), &ctx) != 0) {
-			rc = 1;
-			goto out;
-		}
-		struct apply_batch_item *items = calloc(out.n_plan, sizeof(*items));
-		if (items) {
-			for (size_t i = 0; i < out.n_plan; i++) {
-				items[i].repo_id = out.plan_ids[i];
-				items[i].want = &out.plan_wants[i];
-			}
-			apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, out.n_plan,
-			            app->cfg.gitlab_concurrency, true);
-			long writes = 0;
-			for (size_t i = 0; i < out.n_plan; i++) {
-				printf("repo %lld: %s %s\n", (long long)items[i].repo_id,
-				       apply_outcome_name(items[i].res.outcome),
-				       json_object_to_json_string_ext(items[i].res.plan, JSON_C_TO_STRING_PLAIN));
-				writes += items[i].res.writes;
-				if (items[i].res.outcome == APPLY_ERROR)
-					printf("  %s\n", items[i].res.message);
-				apply_result_clear(&items[i].res);
-			}
-			printf("dry run: %ld GitLab writes would be made\n", writes);
-		}
-		free(items);
-		connection_client_free(cc);
-	}
+	rc = out.n_plan ? print_plan(app, &out) : 0;
 out:
 	configure_out_clear(&out);
-	json_object_put(cfg);
+	json_object_put(a.cfg);
+	free(group);
 	return rc;
 }
 
@@ -263,19 +291,22 @@ int cli_import(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mrgate: could not open %s\n", argv[0]);
 		return 1;
 	}
-	char *buf = malloc(IMPORT_MAX_BYTES + 1);
-	size_t n = buf ? fread(buf, 1, IMPORT_MAX_BYTES + 1, f) : 0;
+	struct buf doc_text = {.max = IMPORT_MAX_BYTES + 1};
+	char chunk[65536];
+	size_t got;
+	while (doc_text.len <= IMPORT_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		buf_append(&doc_text, chunk, got);
 	if (f != stdin)
 		fclose(f);
 	struct json_object *doc = NULL;
 	struct gateconfig_marked marked = {0};
 	char err[500];
 	int rc = 1;
-	if (!buf || n > IMPORT_MAX_BYTES) {
+	if (doc_text.len > IMPORT_MAX_BYTES) {
 		fprintf(stderr, "mrgate: the import file is larger than 64 MiB\n");
 		goto out;
 	}
-	if (jsonx_parse(buf, n, &doc) != CORE_OK) {
+	if (jsonx_parse(buf_str(&doc_text), doc_text.len, &doc) != CORE_OK) {
 		fprintf(stderr, "mrgate: import refused: %s is not valid JSON; nothing was changed\n", argv[0]);
 		goto out;
 	}
@@ -291,6 +322,6 @@ int cli_import(struct app *app, int argc, char **argv)
 out:
 	gateconfig_marked_clear(&marked);
 	json_object_put(doc);
-	free(buf);
+	buf_free(&doc_text);
 	return rc;
 }

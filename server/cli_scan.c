@@ -4,9 +4,11 @@
  */
 #include "cli_scan.h"
 
+#include "buf.h"
 #include "diff.h"
 #include "findings.h"
 #include "scan_secrets.h"
+#include "xalloc.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -24,8 +26,7 @@
 
 /* One file's outcome: its findings as JSON lines (malloc'd), or the message of why it failed. */
 struct file_result {
-	char *out;
-	size_t out_len;
+	struct buf out; /* findings as JSON lines */
 	char *err;
 	size_t findings;
 	bool scanned; /* a text file (binary and oversized files are skipped) */
@@ -39,8 +40,8 @@ struct path_list {
 	bool failed;
 };
 
-/* The new-file diff of data[0..len): "@@ -0,0 +1,N @@" and every line prefixed with '+'. Caller frees. */
-static char *new_file_diff(const char *data, size_t len, size_t *out_len)
+/* The new-file diff of data[0..len): "@@ -0,0 +1,N @@" and every line prefixed with '+'. */
+static void new_file_diff(const char *data, size_t len, struct buf *d)
 {
 	size_t lines = 0;
 	for (size_t i = 0; i < len; i++)
@@ -48,49 +49,30 @@ static char *new_file_diff(const char *data, size_t len, size_t *out_len)
 			lines++;
 	if (len && data[len - 1] != '\n')
 		lines++;
-	size_t cap = len + lines * 2 + 64;
-	char *d = malloc(cap);
-	if (!d)
-		return NULL;
-	int hl = snprintf(d, cap, "@@ -0,0 +1,%zu @@\n", lines);
-	size_t o = (size_t)hl;
-	bool bol = true;
-	for (size_t i = 0; i < len; i++) {
-		if (bol)
-			d[o++] = '+';
-		d[o++] = data[i];
-		bol = data[i] == '\n';
+	buf_printf(d, "@@ -0,0 +1,%zu @@\n", lines);
+	for (const char *p = data, *end = data + len; p < end;) {
+		const char *nl = memchr(p, '\n', (size_t)(end - p));
+		size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+		buf_putc(d, '+');
+		buf_append(d, p, n);
+		buf_putc(d, '\n');
+		p += n + (nl != NULL);
 	}
-	if (len && !bol)
-		d[o++] = '\n';
-	d[o] = '\0';
-	*out_len = o;
-	return d;
 }
 
 /* Append one JSON line for f to r->out. */
 static void add_finding(struct file_result *r, const struct finding *f)
 {
-	struct json_object *o = json_object_new_object();
-	if (!o)
-		return;
-	json_object_object_add(o, "path", json_object_new_string(f->path));
-	json_object_object_add(o, "line", json_object_new_int64(f->line));
-	json_object_object_add(o, "rule_id", json_object_new_string(f->rule_id));
-	json_object_object_add(o, "title", json_object_new_string(f->title));
-	json_object_object_add(o, "severity", json_object_new_string(severity_name(f->severity)));
-	json_object_object_add(o, "excerpt", json_object_new_string(f->excerpt));
-	json_object_object_add(o, "fingerprint", json_object_new_string(f->fingerprint));
-	const char *js = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	size_t jl = strlen(js);
-	char *x = realloc(r->out, r->out_len + jl + 2);
-	if (x) {
-		memcpy(x + r->out_len, js, jl);
-		x[r->out_len + jl] = '\n';
-		r->out_len += jl + 1;
-		x[r->out_len] = '\0';
-		r->out = x;
-	}
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "path", jx_str(f->path));
+	json_object_object_add(o, "line", jx_int(f->line));
+	json_object_object_add(o, "rule_id", jx_str(f->rule_id));
+	json_object_object_add(o, "title", jx_str(f->title));
+	json_object_object_add(o, "severity", jx_str(severity_name(f->severity)));
+	json_object_object_add(o, "excerpt", jx_str(f->excerpt));
+	json_object_object_add(o, "fingerprint", jx_str(f->fingerprint));
+	buf_puts(&r->out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+	buf_putc(&r->out, '\n');
 	json_object_put(o);
 }
 
@@ -106,7 +88,8 @@ static void fail(struct file_result *r, const char *path, const char *why)
 static void scan_file(const char *path, struct file_result *r)
 {
 	FILE *fp = fopen(path, "rb");
-	char *data = NULL, *diff = NULL;
+	char *data = NULL;
+	struct buf diff = {0};
 	struct diff_added_set *set = NULL;
 	struct finding_list *fl = NULL;
 	struct stat sb;
@@ -129,15 +112,14 @@ static void scan_file(const char *path, struct file_result *r)
 	r->scanned = true;
 	if (len == 0)
 		goto out;
-	size_t dl = 0;
-	diff = new_file_diff(data, len, &dl);
+	new_file_diff(data, len, &diff);
 	set = diff_added_set_new();
 	fl = finding_list_new();
-	if (!diff || !set || !fl) {
+	if (!set || !fl) {
 		fail(r, path, "out of memory");
 		goto out;
 	}
-	enum core_status st = diff_added_set_add(set, path, diff, dl, false);
+	enum core_status st = diff_added_set_add(set, path, buf_str(&diff), diff.len, false);
 	if (st == CORE_OK)
 		st = scan_secrets_set(set, fl);
 	if (st != CORE_OK) {
@@ -151,7 +133,7 @@ out:
 	if (fp)
 		fclose(fp);
 	free(data);
-	free(diff);
+	buf_free(&diff);
 	diff_added_set_free(set);
 	finding_list_free(fl);
 }
@@ -297,8 +279,7 @@ int cli_scan(int argc, char **argv)
 			pthread_cond_wait(&p.cv, &p.mu);
 		struct file_result r = p.res[i];
 		pthread_mutex_unlock(&p.mu);
-		if (r.out)
-			fwrite(r.out, 1, r.out_len, stdout);
+		fwrite(buf_str(&r.out), 1, r.out.len, stdout);
 		if (r.err && r.failed)
 			fprintf(stderr, "mrgate: %s\n", r.err);
 		else if (r.err)
@@ -306,7 +287,7 @@ int cli_scan(int argc, char **argv)
 		files += r.scanned;
 		findings += r.findings;
 		failed = failed || r.failed;
-		free(r.out);
+		buf_free(&r.out);
 		free(r.err);
 		free(pl.paths[i]);
 	}

@@ -1,10 +1,11 @@
 /*
  * server/handlers_config.c
- *    Gating configs (default, per group, per repo), bulk configure with dry run, the audit log; and the
- *    apply job (server/wiring.c) that a write starts.
+ *    Gating configs (default, per group, per repo), bulk configure with dry run (core/dryrun.h), the audit log;
+ *    a write answers with the apply job it started (core/applyjob.h).
  */
-#include "apply.h"
+#include "applyjob.h"
 #include "audit.h"
+#include "bulkconfigure.h"
 #include "config.h"
 #include "configure.h"
 #include "connection.h"
@@ -14,32 +15,72 @@
 #include "jsonx.h"
 #include "log.h"
 #include "routes.h"
+#include "xalloc.h"
 
-#include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 /* --- helpers -------------------------------------------------------------------------------------------------- */
 
-/* Validate body as a config; on failure the 400 has been sent. */
-static bool read_config(struct req *r, struct json_object *in, struct json_object **cfg, int *status)
+/* A config write in progress: the request body, the validated config, the stored result and the repos it marked. */
+struct config_write {
+	struct json_object *body, *cfg, *out;
+	struct gateconfig_marked marked;
+};
+
+/*
+ * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
+ * a repo's config fields. On failure the 4xx has been sent and nothing is kept.
+ */
+static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, int *status)
 {
 	char err[400];
-	if (gateconfig_validate(in, cfg, err, sizeof(err)) != CORE_OK) {
-		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+	struct json_object *um = NULL;
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &w->body, status))
 		return false;
+	if (unmanaged && json_object_object_get_ex(w->body, "unmanaged", &um)) {
+		if (um && !jsonx_as_bool(um, unmanaged)) {
+			*status = http_send_error(r->conn, 400, "invalid_config",
+			                          "field \"unmanaged\" must be true or false");
+			goto fail;
+		}
+		json_object_object_del(w->body, "unmanaged");
 	}
-	return true;
+	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) == CORE_OK)
+		return true;
+	*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+fail:
+	json_object_put(w->body);
+	w->body = NULL;
+	return false;
 }
 
-/* Reply obj (taken) with the apply it started, if any. */
-static int reply_with_apply(struct req *r, int status, struct json_object *obj, struct gateconfig_marked *marked)
+/*
+ * The answer of a config write, which frees w: its result (NULL: an empty object) with the apply it started when st
+ * is CORE_OK; else 404 "not_found" with missing_fmt (when given) or the status's error with the message failed.
+ */
+__attribute__((format(printf, 5, 6))) static int reply_write(struct req *r, enum core_status st, struct config_write *w,
+                                                             const char *failed, const char *missing_fmt, ...)
 {
-	if (!obj)
-		obj = json_object_new_object();
-	json_object_object_add(obj, "apply", configure_start_apply(r->app, r->who.actor, marked));
-	return http_send_json(r->conn, status, obj);
+	json_object_put(w->body);
+	json_object_put(w->cfg);
+	if (st == CORE_OK) {
+		struct json_object *obj = w->out ? w->out : jx_object();
+		json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked));
+		return http_send_json(r->conn, 200, obj);
+	}
+	json_object_put(w->out);
+	gateconfig_marked_clear(&w->marked);
+	if (st != CORE_ENOTFOUND || !missing_fmt)
+		return http_send_status(r->conn, st, "%s", failed);
+	char msg[400];
+	va_list ap;
+	va_start(ap, missing_fmt);
+	vsnprintf(msg, sizeof(msg), missing_fmt, ap);
+	va_end(ap);
+	return http_send_error(r->conn, 404, "not_found", "%s", msg);
 }
 
 /* --- default -------------------------------------------------------------------------------------------------- */
@@ -48,30 +89,17 @@ int h_config_default_get(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_get_default(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the default config");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the default config", NULL);
 }
 
 int h_config_default_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+	if (!read_config(r, NULL, &w, &status))
 		return status;
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
-	enum core_status st = gateconfig_put_default(r->app->db, cfg, r->who.actor, &marked, &o);
-	if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the default config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_default(r->app->db, w.cfg, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the default config", NULL);
 }
 
 /* --- groups --------------------------------------------------------------------------------------------------- */
@@ -91,9 +119,7 @@ int h_config_groups_list(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = gateconfig_list_groups(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list the group configs");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list the group configs", NULL);
 }
 
 int h_config_group_get(struct req *r)
@@ -107,118 +133,61 @@ int h_config_group_get(struct req *r)
 		return http_send_error(r->conn, 404, "not_found",
 		                       "group \"%.200s\" has no config of its own; it inherits the default",
 		                       r->params[0]);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the group config");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not read the group config", NULL);
 }
 
 int h_config_group_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
-	if (!group_path(r, &status))
+	if (!group_path(r, &status) || !read_config(r, NULL, &w, &status))
 		return status;
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
-		return status;
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
-	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], cfg, r->who.actor, &marked, &o);
-	if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the group config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the group config", NULL);
 }
 
 int h_config_group_delete(struct req *r)
 {
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
 	if (!group_path(r, &status))
 		return status;
-	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &marked);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "group \"%.200s\" has no config of its own",
-		                       r->params[0]);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not remove the group config");
-	status = reply_with_apply(r, 200, NULL, &marked);
-	gateconfig_marked_clear(&marked);
-	return status;
+	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &w.marked);
+	return reply_write(r, st, &w, "could not remove the group config", "group \"%.200s\" has no config of its own",
+	                   r->params[0]);
 }
 
 /* --- repos ---------------------------------------------------------------------------------------------------- */
 
 int h_repo_config_get(struct req *r)
 {
-	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	struct json_object *o = NULL;
-	enum core_status st = gateconfig_get_repo(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository's config");
-	return http_send_json(r->conn, 200, o);
+	static const struct req_read how = {REPO_ID_INVALID, gateconfig_get_repo,
+	                                    "could not read the repository's config", REPO_MISSING};
+	return req_read_by_id(r, &how);
 }
 
 int h_repo_config_put(struct req *r)
 {
-	struct json_object *body = NULL, *cfg = NULL, *o = NULL, *um = NULL;
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, &w, &status))
 		return status;
-	/* "unmanaged" sits beside the config fields */
-	if (json_object_object_get_ex(body, "unmanaged", &um)) {
-		if (um && !jsonx_as_bool(um, &unmanaged)) {
-			status = http_send_error(r->conn, 400, "invalid_config",
-			                         "field \"unmanaged\" must be true or false");
-			goto out;
-		}
-		json_object_object_del(body, "unmanaged");
-	}
-	if (!read_config(r, body, &cfg, &status))
-		goto out;
-	enum core_status st = gateconfig_put_repo(r->app->db, id, cfg, unmanaged, r->who.actor, &marked, &o);
-	if (st == CORE_ENOTFOUND)
-		status = http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	else if (st != CORE_OK)
-		status = http_send_status(r->conn, st, "could not store the repository's config");
-	else
-		status = reply_with_apply(r, 200, o, &marked);
-out:
-	gateconfig_marked_clear(&marked);
-	json_object_put(body);
-	json_object_put(cfg);
-	return status;
+	enum core_status st = gateconfig_put_repo(r->app->db, id, w.cfg, unmanaged, r->who.actor, &w.marked, &w.out);
+	return reply_write(r, st, &w, "could not store the repository's config", REPO_MISSING, (long long)id);
 }
 
 int h_repo_config_delete(struct req *r)
 {
-	struct gateconfig_marked marked = {0};
+	struct config_write w = {0};
+	int status;
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &marked);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found",
-		                       "repository %lld has no config of its own; it already inherits", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not reset the repository's config");
-	int status = reply_with_apply(r, 200, NULL, &marked);
-	gateconfig_marked_clear(&marked);
-	return status;
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status))
+		return status;
+	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &w.marked);
+	return reply_write(r, st, &w, "could not reset the repository's config",
+	                   "repository %lld has no config of its own; it already inherits", (long long)id);
 }
 
 /* --- bulk configure ------------------------------------------------------------------------------------------- */
@@ -300,14 +269,10 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 int h_configure(struct req *r)
 {
 	struct json_object *body = NULL, *o = NULL;
-	struct configure_out out;
 	struct configure_req req;
-	struct apply_batch_item *items = NULL;
-	struct connection_client *cc = NULL;
 	int64_t *ids = NULL;
 	int status;
 	char err[400];
-	memset(&out, 0, sizeof(out));
 	memset(&req, 0, sizeof(req));
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -364,118 +329,14 @@ int h_configure(struct req *r)
 		goto out;
 	}
 	req.actor = r->who.actor;
-	enum core_status st;
-	if (!req.dry_run) {
-		/* a read-only token: refuse before anything is stored or sent (a dry run only reads). A token GitLab
-		 * refused is not refused here: the config is stored and applied once the token is updated. */
-		const char *code = NULL;
-		st = connection_write_check(r->app->db, &code, err, sizeof(err));
-		if (st == CORE_ECONFLICT && strcmp(code, "token_read_only") == 0) {
-			status = http_send_error(r->conn, 409, code, "%s", err);
-			goto out;
-		}
-		if (st != CORE_OK && st != CORE_ECONFLICT) {
-			status = http_send_status(r->conn, st, "could not read the GitLab connection");
-			goto out;
-		}
-	}
-	st = configure_run(r->app->db, &req, &out, err, sizeof(err));
-	if (st == CORE_EINVAL) {
-		status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
-		goto out;
-	}
-	if (st != CORE_OK) {
-		status = http_send_status(r->conn, st, "could not store the configuration");
-		goto out;
-	}
-	o = json_object_new_object();
-	json_object_object_add(o, "summary", json_object_get(out.summary));
-	json_object_object_add(o, "dry_run", json_object_new_boolean(req.dry_run));
-	if (!req.dry_run) {
-		json_object_object_add(o, "apply", configure_start_apply(r->app, r->who.actor, &out.marked));
-		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o);
-		o = NULL;
-		goto out;
-	}
-	/* dry run: read GitLab for the repos that would change and describe the writes */
-	struct json_object *plan = json_object_new_array();
-	json_object_object_add(o, "plan", plan);
-	json_object_object_add(o, "plan_total", json_object_new_int64((int64_t)out.n_plan));
-	int64_t reads = 0, writes = 0;
-	size_t first = 0, count = out.n_plan;
-	while (first < out.n_plan && out.plan_ids[first] <= plan_cursor)
-		first++;
-	count = out.n_plan - first;
-	if (plan_limit > 0 && (size_t)plan_limit < count)
-		count = (size_t)plan_limit;
-	char next[24];
-	snprintf(next, sizeof(next), "%lld", count ? (long long)out.plan_ids[first + count - 1] : 0LL);
-	json_object_object_add(o, "plan_next_cursor",
-	                       first + count < out.n_plan && count > 0 ? json_object_new_string(next) : NULL);
-	if (count > 0) {
-		struct connection_tuning tune;
-		app_gitlab_tuning(r->app, &tune);
-		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
-		if (st == CORE_ENOTFOUND) {
-			status = http_send_error(r->conn, 404, "no_connection",
-			                         "no GitLab connection yet: connect one with PUT /api/connection");
-			goto out;
-		}
-		if (st != CORE_OK) {
-			status = http_send_status(r->conn, st, "could not open the GitLab connection");
-			goto out;
-		}
-		char hook_url[600];
-		struct apply_ctx ctx;
-		app_apply_ctx(r->app, cc, hook_url, sizeof(hook_url), &ctx);
-		if (!(items = calloc(count, sizeof(*items)))) {
-			status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
-			goto out;
-		}
-		for (size_t i = 0; i < count; i++) {
-			items[i].repo_id = out.plan_ids[first + i];
-			items[i].want = &out.plan_wants[first + i];
-		}
-		apply_batch(r->app->db, connection_client_gitlab(cc), &ctx, items, count,
-		            r->app->cfg.gitlab_concurrency, true);
-		for (size_t i = 0; i < count; i++) {
-			struct json_object *e = json_object_new_object();
-			const struct apply_want *w = &out.plan_wants[first + i];
-			json_object_object_add(e, "repo_id", json_object_new_int64(items[i].repo_id));
-			json_object_object_add(e, "path_with_namespace",
-			                       json_object_new_string(out.plan_paths[first + i]));
-			json_object_object_add(e, "want",
-			                       json_object_new_string(!w->hook         ? "off"
-			                                              : w->block_merge ? "hook+merge"
-			                                                               : "hook"));
-			json_object_object_add(e, "result",
-			                       json_object_new_string(apply_outcome_name(items[i].res.outcome)));
-			json_object_object_add(e, "message", json_object_new_string(items[i].res.message));
-			json_object_object_add(e, "actions", apply_plan_actions(items[i].res.plan));
-			json_object_object_add(e, "hooks", json_object_get(jsonx_get(items[i].res.plan, "hooks")));
-			json_object_object_add(e, "settings",
-			                       json_object_get(jsonx_get(items[i].res.plan, "settings")));
-			static const char *const extra[] = {"open_mrs_to_gate", "statuses_to_clear"};
-			for (size_t k = 0; k < 2; k++) {
-				struct json_object *v = jsonx_get(items[i].res.plan, extra[k]);
-				if (v)
-					json_object_object_add(e, extra[k], json_object_get(v));
-			}
-			json_object_array_add(plan, e);
-			reads += items[i].res.reads;
-			writes += items[i].res.writes;
-			apply_result_clear(&items[i].res);
-		}
-	}
-	json_object_object_add(o, "gitlab_reads", json_object_new_int64(reads));
-	json_object_object_add(o, "gitlab_writes_planned", json_object_new_int64(writes));
-	status = http_send_json(r->conn, 200, o);
-	o = NULL;
+	const char *code = NULL;
+	enum core_status st =
+	    bulkconfigure_run(&r->app->apply, &req, plan_cursor, plan_limit, &o, &code, err, sizeof(err));
+	if (st != CORE_OK)
+		status = http_send_error(r->conn, http_status_of(st), code, "%s", err);
+	else
+		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o); /* takes o */
 out:
-	connection_client_release(cc);
-	free(items);
-	configure_out_clear(&out);
-	json_object_put(o);
 	json_object_put(body);
 	free(ids);
 	return status;

@@ -15,6 +15,7 @@
 #include "log.h"
 #include "routes.h"
 #include "webhook.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,17 +66,17 @@ int h_hook_gitlab(struct req *r)
 		                         "could not record the event (database unavailable?); GitLab will retry");
 		goto out;
 	}
-	if (res.job_id && r->app->jobs)
-		jobs_runner_wake(r->app->jobs);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "outcome", json_object_new_string(webhook_outcome_name(res.outcome)));
-	json_object_object_add(o, "event", json_object_new_string(res.event_label));
+	if (res.job_id && r->app->apply.jobs)
+		jobs_runner_wake(r->app->apply.jobs);
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "outcome", jx_str(webhook_outcome_name(res.outcome)));
+	json_object_object_add(o, "event", jx_str(res.event_label));
 	if (res.event_id)
-		json_object_object_add(o, "event_id", json_object_new_int64(res.event_id));
+		json_object_object_add(o, "event_id", jx_int(res.event_id));
 	if (res.run_id)
-		json_object_object_add(o, "run_id", json_object_new_int64(res.run_id));
+		json_object_object_add(o, "run_id", jx_int(res.run_id));
 	if (res.reason[0])
-		json_object_object_add(o, "reason", json_object_new_string(res.reason));
+		json_object_object_add(o, "reason", jx_str(res.reason));
 	status = http_send_json(r->conn, res.outcome == WEBHOOK_QUEUED ? 202 : 200, o);
 out:
 	free(body);
@@ -122,21 +123,12 @@ int h_gates_list(struct req *r)
 	enum core_status st = gate_list(r->app->db, &f, &o, err, sizeof(err));
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list gate runs");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list gate runs", NULL);
 }
 
 int h_gate_get(struct req *r)
 {
-	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "the gate run id must be a positive integer");
-	struct json_object *o = NULL;
-	enum core_status st = gate_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no gate run %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read gate run %lld", (long long)id);
-	return http_send_json(r->conn, 200, o);
+	static const struct req_read how = {"the gate run id must be a positive integer", gate_get,
+	                                    "could not read the gate run", "no gate run %lld"};
+	return req_read_by_id(r, &how);
 }

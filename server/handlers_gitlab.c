@@ -1,10 +1,12 @@
 /*
  * server/handlers_gitlab.c
- *    The GitLab connection, discovery runs ("sync"), the repository list and the group tree.
+ *    The GitLab connection, discovery runs ("sync"), the repository list, the group tree and the settings (a
+ *    hook_mode change is switched by core/hookmode.h).
  */
 #include "apply.h"
 #include "connection.h"
 #include "discovery.h"
+#include "hookmode.h"
 #include "http_json.h"
 #include "json_util.h"
 #include "jsonx.h"
@@ -15,33 +17,24 @@
 #include "routes.h"
 #include "scheduler.h"
 #include "settings.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-void app_gitlab_tuning(const struct app *app, struct connection_tuning *out)
-{
-	memset(out, 0, sizeof(*out));
-	out->requests_per_minute = app->cfg.gitlab_rate_limit;
-	out->connect_timeout_ms = 10000;
-	out->total_timeout_ms = (long)app->cfg.gitlab_timeout * 1000;
-	out->max_retries = app->cfg.gitlab_retries;
-	out->backoff_base_ms = app->cfg.gitlab_backoff_ms;
-}
-
 /* {"public_url", "hook_url", "reachable", "warning"}: can a GitLab reach mrgate's public URL (core/publicurl.h)? */
 static struct json_object *public_url_json(const struct app *app)
 {
-	char why[600], hook[600];
+	char why[600], hook[PUBLICURL_HOOK_URL_MAX];
 	bool local = publicurl_local(app->cfg.public_url, why, sizeof(why));
-	apply_hook_url(app->cfg.public_url, hook, sizeof(hook));
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "public_url", json_object_new_string(app->cfg.public_url));
-	json_object_object_add(o, "hook_url", json_object_new_string(hook));
-	json_object_object_add(o, "reachable", json_object_new_boolean(!local));
-	json_object_object_add(o, "warning", local ? json_object_new_string(why) : NULL);
+	apply_hook_url(app->cfg.public_url, hook, sizeof(hook)); /* fits: publicurl_check bounds the public URL */
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "public_url", jx_str(app->cfg.public_url));
+	json_object_object_add(o, "hook_url", jx_str(hook));
+	json_object_object_add(o, "reachable", jx_bool(!local));
+	json_object_object_add(o, "warning", local ? jx_str(why) : NULL);
 	return o;
 }
 
@@ -219,9 +212,9 @@ int h_sync_start(struct req *r)
 	pthread_attr_destroy(&attr);
 	struct json_object *o = NULL;
 	if (discovery_get(r->app->db, run_id, &o) != CORE_OK) {
-		o = json_object_new_object();
-		json_object_object_add(o, "id", json_object_new_int64(run_id));
-		json_object_object_add(o, "state", json_object_new_string("running"));
+		o = jx_object();
+		json_object_object_add(o, "id", jx_int(run_id));
+		json_object_object_add(o, "state", jx_str("running"));
 	}
 	return http_send_json(r->conn, 202, o);
 }
@@ -238,10 +231,9 @@ int h_sync_get(struct req *r)
 	}
 	struct json_object *o = NULL;
 	enum core_status st = discovery_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no sync has run yet: start one with POST /api/sync");
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the sync");
+		return http_send_failure(r->conn, st, "could not read the sync",
+		                         "no sync has run yet: start one with POST /api/sync");
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -252,14 +244,20 @@ int h_repos_list(struct req *r)
 	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
 	char cursor[1600] = "", limit[16] = "", err[300];
 	struct repos_filter f;
+	bool has_q, has_group, has_status, has_cursor;
+	int sent;
 	memset(&f, 0, sizeof(f));
 	f.archived = -1;
-	if (http_query_param(r->ri, "q", q, sizeof(q)))
-		f.q = q;
-	if (http_query_param(r->ri, "group", group, sizeof(group)))
-		f.group = group;
-	if (http_query_param(r->ri, "status", status, sizeof(status)))
-		f.status = status;
+	/* filters and the cursor are never cut: a group path cut short would list another group's repos */
+	if (!http_query_text(r->conn, r->ri, "q", q, sizeof(q), &has_q, &sent) ||
+	    !http_query_text(r->conn, r->ri, "group", group, sizeof(group), &has_group, &sent) ||
+	    !http_query_text(r->conn, r->ri, "status", status, sizeof(status), &has_status, &sent) ||
+	    !http_query_text(r->conn, r->ri, "cursor", cursor, sizeof(cursor), &has_cursor, &sent))
+		return sent;
+	f.q = has_q ? q : NULL;
+	f.group = has_group ? group : NULL;
+	f.status = has_status ? status : NULL;
+	f.cursor = has_cursor ? cursor : NULL;
 	if (http_query_param(r->ri, "archived", archived, sizeof(archived))) {
 		if (strcmp(archived, "true") == 0)
 			f.archived = 1;
@@ -282,8 +280,6 @@ int h_repos_list(struct req *r)
 		else if (strcmp(order, "asc") != 0)
 			return http_send_error(r->conn, 400, "invalid_input", "order must be asc or desc");
 	}
-	if (http_query_param(r->ri, "cursor", cursor, sizeof(cursor)))
-		f.cursor = cursor;
 	if (http_query_param(r->ri, "limit", limit, sizeof(limit))) {
 		char *end;
 		long v = strtol(limit, &end, 10);
@@ -341,39 +337,27 @@ int h_repos_list(struct req *r)
 
 int h_repo_get(struct req *r)
 {
-	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	struct json_object *o = NULL;
-	enum core_status st = repos_get(r->app->db, id, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository");
-	return http_send_json(r->conn, 200, o);
+	static const struct req_read how = {REPO_ID_INVALID, repos_get, "could not read the repository", REPO_MISSING};
+	return req_read_by_id(r, &how);
+}
+
+static enum core_status repo_history(struct store *db, int64_t id, struct json_object **out)
+{
+	return repos_history(db, id, 200, out);
 }
 
 int h_repo_history(struct req *r)
 {
-	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a repository id is a positive integer");
-	struct json_object *o = NULL;
-	enum core_status st = repos_history(r->app->db, id, 200, &o);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no repository with id %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the repository's history");
-	return http_send_json(r->conn, 200, o);
+	static const struct req_read how = {REPO_ID_INVALID, repo_history, "could not read the repository's history",
+	                                    REPO_MISSING};
+	return req_read_by_id(r, &how);
 }
 
 int h_groups_list(struct req *r)
 {
 	struct json_object *o = NULL;
 	enum core_status st = repos_groups(r->app->db, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list the groups");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list the groups", NULL);
 }
 
 /* --- settings -------------------------------------------------------------------------------------------------- */
@@ -407,35 +391,17 @@ int h_scanners_get(struct req *r)
 
 int h_settings_put(struct req *r)
 {
-	struct json_object *body = NULL, *sw = NULL;
+	struct json_object *body = NULL;
 	int status;
+	bool refused = false;
 	char err[400] = "";
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
-	/* a hook_mode change is checked against GitLab and prepared before anything is stored */
-	struct settings before;
-	const char *to = NULL;
-	enum core_status st = settings_check(body, err, sizeof(err));
-	if (st == CORE_OK)
-		st = settings_get(r->app->db, r->app->cfg.resync_interval, &before);
-	if (st == CORE_OK && jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
-		to = NULL;
-	if (st == CORE_OK && to) {
-		int ps = app_hook_mode_prepare(r->app, to, err, sizeof(err));
-		if (ps != 0) {
-			json_object_put(body);
-			return http_send_error(r->conn, ps, ps == 409 ? "conflict" : "gitlab_error", "%s", err);
-		}
-	}
-	if (st == CORE_OK)
-		st = settings_put(r->app->db, body, r->who.actor, r->app->cfg.resync_interval, err, sizeof(err));
-	if (st == CORE_OK && to)
-		sw = app_hook_mode_finish(r->app, r->who.actor, before.hook_mode, to);
-	if (sw) {
-		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
-		json_object_put(sw);
-	}
+	enum core_status st = hookmode_settings_put(&r->app->apply, body, r->who.actor, &refused, err, sizeof(err));
 	json_object_put(body);
+	if (refused)
+		return http_send_error(r->conn, http_status_of(st), st == CORE_ECONFLICT ? "conflict" : "gitlab_error",
+		                       "%s", err);
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
 	if (st != CORE_OK)

@@ -5,6 +5,7 @@
 #include "http_json.h"
 #include "jobs.h"
 #include "routes.h"
+#include "xalloc.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -28,6 +29,11 @@ static bool query_int(struct req *r, const char *name, long lo, long hi, long *o
 	return true;
 }
 
+static bool job_id(struct req *r, int64_t *id, int *status)
+{
+	return req_path_id(r, "a job id is a positive integer", id, status);
+}
+
 int h_jobs_list(struct req *r)
 {
 	long limit = 50;
@@ -47,11 +53,11 @@ int h_jobs_list(struct req *r)
 int h_job_get(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!job_id(r, &id, &status))
+		return status;
 	long limit = 100;
 	int64_t after = 0;
-	int status;
 	if (!query_int(r, "items_limit", 0, 1000, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "items_cursor", &after, &status))
 		return status;
@@ -60,10 +66,8 @@ int h_job_get(struct req *r)
 		http_query_param(r->ri, "result", filter, sizeof(filter));
 	struct json_object *job = NULL, *items = NULL;
 	enum core_status st = jobs_get(r->app->db, id, &job);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not read the job");
+		return http_send_failure(r->conn, st, "could not read the job", "no job with id %lld", (long long)id);
 	if (limit > 0) {
 		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit + 1, &items);
 		if (st == CORE_EINVAL) {
@@ -90,36 +94,34 @@ int h_job_get(struct req *r)
 int h_job_retry(struct req *r)
 {
 	int64_t id, n = 0;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!job_id(r, &id, &status))
+		return status;
 	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not retry the job");
-	if (r->app->jobs)
-		jobs_runner_wake(r->app->jobs);
+		return http_send_failure(r->conn, st, "could not retry the job", "no job with id %lld", (long long)id);
+	if (r->app->apply.jobs)
+		jobs_runner_wake(r->app->apply.jobs);
 	struct json_object *job = NULL;
 	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = json_object_new_object();
-	json_object_object_add(job, "retried", json_object_new_int64(n));
+		job = jx_object();
+	json_object_object_add(job, "retried", jx_int(n));
 	return http_send_json(r->conn, 200, job);
 }
 
 int h_job_cancel(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "a job id is a positive integer");
+	int status;
+	if (!job_id(r, &id, &status))
+		return status;
 	enum core_status st = jobs_cancel(r->app->db, id);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no job with id %lld", (long long)id);
 	if (st == CORE_ESTATE)
 		return http_send_error(r->conn, 409, "bad_state", "job %lld has already finished", (long long)id);
 	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not cancel the job");
+		return http_send_failure(r->conn, st, "could not cancel the job", "no job with id %lld", (long long)id);
 	struct json_object *job = NULL;
 	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = json_object_new_object();
+		job = jx_object();
 	return http_send_json(r->conn, 200, job);
 }

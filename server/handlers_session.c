@@ -7,19 +7,20 @@
 #include "json_util.h"
 #include "jsonx.h"
 #include "routes.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <string.h>
 
 static struct json_object *identity_json(const struct auth_identity *who)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "username", json_object_new_string(who->username));
-	json_object_object_add(o, "role", json_object_new_string(auth_role_name(who->role)));
-	json_object_object_add(o, "is_admin", json_object_new_boolean(who->is_admin));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "username", jx_str(who->username));
+	json_object_object_add(o, "role", jx_str(auth_role_name(who->role)));
+	json_object_object_add(o, "is_admin", jx_bool(who->is_admin));
 	if (who->via_cookie)
-		json_object_object_add(o, "csrf_token", json_object_new_string(who->csrf_token));
-	json_object_object_add(o, "auth", json_object_new_string(who->via_cookie ? "session" : "token"));
+		json_object_object_add(o, "csrf_token", jx_str(who->csrf_token));
+	json_object_object_add(o, "auth", jx_str(who->via_cookie ? "session" : "token"));
 	return o;
 }
 

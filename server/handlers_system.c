@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "routes.h"
+#include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,9 +16,9 @@
 /* The process is up and serving HTTP. */
 int h_healthz(struct req *r)
 {
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string("ok"));
-	json_object_object_add(o, "version", json_object_new_string(MRGATE_VERSION));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "status", jx_str("ok"));
+	json_object_object_add(o, "version", jx_str(MRGATE_VERSION));
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -33,9 +34,9 @@ int h_readyz(struct req *r)
 		                       "the database schema is at version %d; this mrgate needs version %d (run "
 		                       "\"mrgate migrate\")",
 		                       current, latest);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "status", json_object_new_string("ready"));
-	json_object_object_add(o, "schema_version", json_object_new_int(current));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "status", jx_str("ready"));
+	json_object_object_add(o, "schema_version", jx_int(current));
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -69,7 +70,6 @@ int h_metrics(struct req *r)
 	return status;
 }
 
-void handlers_system_describe(void);
 void handlers_system_describe(void)
 {
 	metrics_describe("mrgate_db_connections", "gauge", "database connections of this process by state");

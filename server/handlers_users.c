@@ -64,12 +64,9 @@ static int send_busy(struct req *r)
 	return http_send_raw(r->conn, 429, "application/json", body, sizeof(body) - 1, "Retry-After: 1\r\n");
 }
 
-static bool user_id_param(struct req *r, int64_t *id, int *status)
+static bool user_id(struct req *r, int64_t *id, int *status)
 {
-	if (parse_positive_id(r->params[0], id))
-		return true;
-	*status = http_send_error(r->conn, 400, "invalid_input", "the user id must be a positive integer");
-	return false;
+	return req_path_id(r, "the user id must be a positive integer", id, status);
 }
 
 static bool read_role(struct req *r, struct json_object *body, bool required, enum auth_role *role, int *status)
@@ -94,9 +91,7 @@ int h_users_list(struct req *r)
 		return status;
 	struct json_object *o = NULL;
 	enum core_status st = users_list(r->app->db, limit, cursor, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list users");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list users", NULL);
 }
 
 int h_user_create(struct req *r)
@@ -147,7 +142,7 @@ int h_user_update(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!user_id_param(r, &id, &status))
+	if (!user_id(r, &id, &status))
 		return status;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
@@ -194,7 +189,7 @@ int h_user_delete(struct req *r)
 	int64_t id;
 	int status;
 	char msg[200];
-	if (!user_id_param(r, &id, &status))
+	if (!user_id(r, &id, &status))
 		return status;
 	enum core_status st = users_delete(r->app->db, r->who.actor, r->who.user_id, id, msg, sizeof(msg));
 	if (st == CORE_ENOTFOUND)
@@ -214,16 +209,15 @@ int h_tokens_list(struct req *r)
 		return status;
 	struct json_object *o = NULL;
 	enum core_status st = tokens_list(r->app->db, limit, cursor, user, &o);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not list API tokens");
-	return http_send_json(r->conn, 200, o);
+	return http_send_read(r->conn, st, o, "could not list API tokens", NULL);
 }
 
 int h_token_delete(struct req *r)
 {
 	int64_t id;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 400, "invalid_input", "the token id must be a positive integer");
+	int status;
+	if (!req_path_id(r, "the token id must be a positive integer", &id, &status))
+		return status;
 	enum core_status st = tokens_delete(r->app->db, r->who.actor, id);
 	if (st == CORE_ENOTFOUND)
 		return http_send_error(r->conn, 404, "not_found", "no API token %lld", (long long)id);

@@ -4,7 +4,9 @@
  */
 #include "http_json.h"
 
+#include "buf.h"
 #include "json_util.h"
+#include "xalloc.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -113,9 +115,9 @@ static int send_verror(struct mg_connection *conn, int status, const char *code,
 {
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
-	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "error", json_object_new_string(code));
-	json_object_object_add(o, "message", json_object_new_string(msg));
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "error", jx_str(code));
+	json_object_object_add(o, "message", jx_str(msg));
 	return http_send_json(conn, status, o);
 }
 
@@ -137,6 +139,36 @@ int http_send_status(struct mg_connection *conn, enum core_status st, const char
 	return r;
 }
 
+static int send_vfailure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt,
+                         va_list ap)
+{
+	if (st != CORE_ENOTFOUND || !missing_fmt)
+		return http_send_status(conn, st, "%s", failed);
+	return send_verror(conn, 404, "not_found", missing_fmt, ap);
+}
+
+int http_send_failure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt, ...)
+{
+	va_list ap;
+	va_start(ap, missing_fmt);
+	int r = send_vfailure(conn, st, failed, missing_fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+int http_send_read(struct mg_connection *conn, enum core_status st, struct json_object *o, const char *failed,
+                   const char *missing_fmt, ...)
+{
+	if (st == CORE_OK)
+		return http_send_json(conn, 200, o);
+	json_object_put(o);
+	va_list ap;
+	va_start(ap, missing_fmt);
+	int r = send_vfailure(conn, st, failed, missing_fmt, ap);
+	va_end(ap);
+	return r;
+}
+
 bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, size_t *len_out, int *status_out)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -148,46 +180,20 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 		                    ri->content_length, cap);
 		return false;
 	}
-	/* Known length: allocate once. Unknown (chunked): grow, never past cap. */
-	size_t alloc = ri->content_length >= 0 ? (size_t)ri->content_length + 1 : 8192;
-	char *buf = malloc(alloc);
-	size_t len = 0;
-	if (!buf) {
-		*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the request body");
-		return false;
-	}
-	for (;;) {
-		if (len + 1 >= alloc) {
-			if (alloc > cap + 1) {
-				free(buf);
-				*status_out = http_send_error(conn, 413, "too_large",
-				                              "the request body exceeds the limit of %zu bytes", cap);
-				return false;
-			}
-			size_t na = alloc * 2 > cap + 2 ? cap + 2 : alloc * 2;
-			char *nb = realloc(buf, na);
-			if (!nb) {
-				free(buf);
-				*status_out = http_send_status(conn, CORE_ENOMEM, "out of memory reading the body");
-				return false;
-			}
-			buf = nb;
-			alloc = na;
-		}
-		int n = mg_read(conn, buf + len, alloc - 1 - len);
-		if (n <= 0)
-			break;
-		len += (size_t)n;
-	}
-	if (len > cap) {
-		free(buf);
+	/* Known length: checked above. Unknown (chunked): the buffer stops one byte past cap, which is refused. */
+	struct buf b = {.max = cap + 1};
+	char chunk[16384];
+	int n;
+	while (b.len <= cap && (n = mg_read(conn, chunk, sizeof(chunk))) > 0)
+		buf_append(&b, chunk, (size_t)n);
+	if (b.len > cap) {
+		buf_free(&b);
 		*status_out =
 		    http_send_error(conn, 413, "too_large", "the request body exceeds the limit of %zu bytes", cap);
 		return false;
 	}
-	buf[len] = '\0';
-	*body_out = buf;
-	*len_out = len;
+	*len_out = b.len;
+	*body_out = buf_steal(&b);
 	return true;
 }
 
@@ -223,6 +229,24 @@ bool http_query_param(const struct mg_request_info *ri, const char *name, char *
 	return n >= 0;
 }
 
+bool http_query_text(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, char *out,
+                     size_t cap, bool *present, int *status)
+{
+	*present = false;
+	out[0] = '\0';
+	if (!ri->query_string)
+		return true;
+	int n = mg_get_var(ri->query_string, strlen(ri->query_string), name, out, cap);
+	if (n == -2) {
+		out[0] = '\0';
+		*status =
+		    http_send_error(conn, 400, "invalid_input", "%s must be at most %zu characters", name, cap - 1);
+		return false;
+	}
+	*present = n >= 0;
+	return true;
+}
+
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap)
 {
 	const char *h = mg_get_header(conn, "Cookie");
@@ -242,7 +266,7 @@ void http_page_by_id(struct json_object *obj, const char *items_key, const char 
 		json_object_array_del_idx(items, (size_t)limit, json_object_array_length(items) - (size_t)limit);
 		struct json_object *last = json_object_array_get_idx(items, (size_t)limit - 1), *id = NULL;
 		if (json_object_object_get_ex(last, "id", &id))
-			next = json_object_new_string(json_object_get_string(id));
+			next = jx_str(json_object_get_string(id));
 	}
 	json_object_object_add(obj, next_key, next);
 }

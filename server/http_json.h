@@ -41,6 +41,15 @@ int http_send_error(struct mg_connection *conn, int status, const char *code, co
 /* An error for a core status: code from core_status_code(), HTTP status from http_status_of(). */
 int http_send_status(struct mg_connection *conn, enum core_status st, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/*
+ * The answer of a failed call (st != CORE_OK): 404 "not_found" with the message missing_fmt (when not NULL) for
+ * CORE_ENOTFOUND; any other status's own error with the message failed.
+ */
+int http_send_failure(struct mg_connection *conn, enum core_status st, const char *failed, const char *missing_fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* The answer of a read: 200 with o on CORE_OK, else as http_send_failure. Takes ownership of o (NULL is fine). */
+int http_send_read(struct mg_connection *conn, enum core_status st, struct json_object *o, const char *failed,
+                   const char *missing_fmt, ...) __attribute__((format(printf, 5, 6)));
 
 /*
  * Read the whole request body, refusing more than cap bytes (413) before allocating, and a missing or
@@ -66,6 +75,10 @@ bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info 
                        int *status);
 
 bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
+/* The same for a value that must not be cut (a path, a search, a cursor): a value longer than cap - 1 is refused
+ * (false after answering 400, *status); else true with *present telling whether it was given. */
+bool http_query_text(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, char *out,
+                     size_t cap, bool *present, int *status);
 
 /* Value of a cookie from the Cookie header into out; false when absent. */
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap);

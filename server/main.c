@@ -1,21 +1,20 @@
 /*
  * server/main.c
- *    mrgate's command line: serve, migrate, user add, token create.
+ *    mrgate's entry point: settings, logging and signals, the command dispatch, and `serve`, which starts the
+ *    engines on their threads (the HTTP server's, the job workers, the gate workers, the scheduler) and stops them
+ *    in order. The other commands are in server/cli.c, cli_config.c and cli_scan.c.
  */
 #include "app.h"
 #include "auth.h"
+#include "buf.h"
+#include "cli.h"
 #include "cli_config.h"
 #include "cli_scan.h"
 #include "crypto.h"
-#include "discovery.h"
 #include "gate.h"
 #include "gitlab.h"
 #include "http_json.h"
-#include "jobs.h"
-#include "jsonx.h"
-#include "limiter.h"
 #include "log.h"
-#include "metrics.h"
 #include "migrate.h"
 #include "publicurl.h"
 #include "routes.h"
@@ -31,14 +30,10 @@
 #include <time.h>
 #include <unistd.h>
 
-void handlers_system_describe(void);
-
-static volatile sig_atomic_t stop_requested;
-
 static void on_signal(int sig)
 {
 	(void)sig;
-	stop_requested = 1;
+	cli_stop_requested = 1;
 }
 
 /* CivetWeb's own messages (it cannot bind, it cannot load OpenSSL, a certificate is unreadable) in its words. */
@@ -79,226 +74,11 @@ static void usage(FILE *out)
 	config_print_help(out);
 }
 
-/* Open the database pool; wait up to wait_secs for PostgreSQL to come up (docker-compose starts both at once). */
-static enum core_status open_db(struct app *app, int wait_secs)
-{
-	app->db = store_open(app->cfg.database_url, app->cfg.db_pool);
-	if (!app->db)
-		return CORE_ENOMEM;
-	time_t deadline = time(NULL) + wait_secs;
-	for (;;) {
-		struct store_conn *c = NULL;
-		enum core_status st = store_get(app->db, &c);
-		store_put(app->db, c);
-		if (st == CORE_OK || time(NULL) >= deadline || stop_requested)
-			return st;
-		sleep(1);
-	}
-}
-
-int cli_open_store(struct app *app)
-{
-	if (open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
-		return 1;
-	}
-	return 0;
-}
-
-int cli_open_connection(struct app *app, struct connection_client **cc, const char *when_missing)
-{
-	char err[512];
-	struct connection_tuning tune;
-	*cc = NULL;
-	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
-		fprintf(stderr, "mrgate: %s\n", err);
-		return 1;
-	}
-	app_gitlab_tuning(app, &tune);
-	enum core_status st = connection_client(app->db, app->secret_key, &tune, cc);
-	if (st == CORE_ENOTFOUND) {
-		fprintf(stderr, "mrgate: no GitLab connection yet: %s\n", when_missing);
-		return 1;
-	}
-	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
-		return 1;
-	}
-	return 0;
-}
-
-static int cmd_migrate(struct app *app)
-{
-	int applied = 0;
-	if (open_db(app, 30) != CORE_OK) {
-		log_error("the database is unreachable; check MRGATE_DATABASE_URL");
-		return 1;
-	}
-	enum core_status st = migrate_run(app->db, &applied);
-	if (st != CORE_OK) {
-		log_error("migration failed");
-		return 1;
-	}
-	printf("database schema at version %d (%d migration%s applied now)\n", migrate_latest(), applied,
-	       applied == 1 ? "" : "s");
-	return 0;
-}
-
-/* Read one line from stdin without echo when it is a terminal. Returns malloc'd string or NULL. */
-static char *read_password(const char *prompt)
-{
-	if (isatty(STDIN_FILENO)) {
-		fputs(prompt, stderr);
-		if (system("stty -echo 2>/dev/null") != 0)
-			return NULL;
-	}
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n = getline(&line, &cap, stdin);
-	if (isatty(STDIN_FILENO)) {
-		if (system("stty echo 2>/dev/null") != 0)
-			fputs("\n(could not restore terminal echo; run 'stty echo')\n", stderr);
-		fputc('\n', stderr);
-	}
-	if (n <= 0) {
-		free(line);
-		return NULL;
-	}
-	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-		line[--n] = '\0';
-	return line;
-}
-
-static int cmd_user_add(struct app *app, int argc, char **argv)
-{
-	const char *name = NULL;
-	enum auth_role role = AUTH_ROLE_EDITOR;
-	for (int i = 0; i < argc; i++) {
-		if (strcmp(argv[i], "--admin") == 0) {
-			role = AUTH_ROLE_ADMIN;
-		} else if (strcmp(argv[i], "--role") == 0) {
-			if (i + 1 >= argc || !auth_role_parse(argv[i + 1], &role)) {
-				fprintf(stderr, "mrgate: --role takes admin, editor or viewer\n");
-				return 2;
-			}
-			i++;
-		} else if (!name) {
-			name = argv[i];
-		}
-	}
-	if (!name) {
-		fprintf(stderr, "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n");
-		return 2;
-	}
-	char *pw = read_password("password: ");
-	if (!pw) {
-		fprintf(stderr, "mrgate: no password given on stdin\n");
-		return 2;
-	}
-	int rc = 1;
-	if (cli_open_store(app) != 0)
-		goto out;
-	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
-	if (st == CORE_EINVAL)
-		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
-		                "least 8 characters\n");
-	else if (st == CORE_ECONFLICT)
-		fprintf(stderr, "mrgate: user \"%s\" already exists\n", name);
-	else if (st != CORE_OK)
-		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
-	else {
-		printf("user \"%s\" created (%s)\n", name, auth_role_name(role));
-		rc = 0;
-	}
-out:
-	crypto_free_secret(pw);
-	return rc;
-}
-
-static int cmd_token_create(struct app *app, int argc, char **argv)
-{
-	if (argc < 2) {
-		fprintf(stderr, "usage: mrgate token create USER NAME\n");
-		return 2;
-	}
-	if (cli_open_store(app) != 0)
-		return 1;
-	char *token = NULL;
-	enum core_status st = auth_token_create(app->db, argv[0], argv[1], &token);
-	if (st == CORE_ENOTFOUND) {
-		fprintf(stderr, "mrgate: no user \"%s\"\n", argv[0]);
-		return 1;
-	}
-	if (st != CORE_OK) {
-		fprintf(stderr, "mrgate: could not create the token (a name is 1-100 characters)\n");
-		return 1;
-	}
-	/* The only time the token is shown: on stdout for the operator, never in a log. */
-	printf("%s\n", token);
-	crypto_free_secret(token);
-	return 0;
-}
-
-static void print_progress(const struct discovery_counts *c, void *user)
-{
-	(void)user;
-	fprintf(stderr, "\rsync: %d pages, %d repos seen, %d new", c->pages, c->repos_seen, c->new_repos);
-}
-
-static int cmd_sync(struct app *app)
-{
-	struct connection_client *cc = NULL;
-	if (cli_open_store(app) != 0 ||
-	    cli_open_connection(app, &cc, "connect one in the dashboard or with PUT /api/connection") != 0)
-		return 1;
-	enum core_status st;
-	int64_t run = 0;
-	st = discovery_begin(app->db, "cli", app->instance, &run);
-	if (st == CORE_ECONFLICT) {
-		fprintf(stderr, "mrgate: a sync is already running (run %lld)\n", (long long)run);
-		connection_client_free(cc);
-		return 1;
-	}
-	struct discovery_counts counts;
-	memset(&counts, 0, sizeof(counts));
-	if (st == CORE_OK)
-		st = discovery_execute(app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run,
-		                       app->cfg.gitlab_concurrency, isatty(STDERR_FILENO) ? print_progress : NULL, NULL,
-		                       &counts);
-	connection_client_free(cc);
-	if (isatty(STDERR_FILENO))
-		fputc('\n', stderr);
-	if (st != CORE_OK) {
-		struct json_object *o = NULL;
-		const char *e = NULL;
-		if (discovery_get(app->db, run, &o) == CORE_OK)
-			jsonx_str(o, "error", &e);
-		fprintf(stderr, "mrgate: sync failed: %s\n", e ? e : core_status_code(st));
-		json_object_put(o);
-		return 1;
-	}
-	printf("%d repos in %d groups: %d new, %d updated, %d removed, %d newly archived\n", counts.repos_seen,
-	       counts.groups_seen, counts.new_repos, counts.updated, counts.removed, counts.archived);
-	return 0;
-}
-
 static enum core_status scheduled_resync(void *user, const char *trigger)
 {
 	struct resync_ctx ctx;
 	app_resync_ctx(user, &ctx);
 	return resync_run(&ctx, trigger, NULL);
-}
-
-/* The installation's webhook secret on stdout: for admins who add a project or group hook by hand. */
-static int cmd_webhook_secret(struct app *app)
-{
-	struct connection_client *cc = NULL;
-	if (cli_open_store(app) != 0 ||
-	    cli_open_connection(app, &cc, "the webhook secret is created with the connection") != 0)
-		return 1;
-	printf("%s\n", connection_client_webhook_secret(cc));
-	connection_client_free(cc);
-	return 0;
 }
 
 /* Gate workers of this process, from the settings. */
@@ -335,7 +115,8 @@ static int on_http_error(struct mg_connection *conn, int status, const char *err
 	return 0;
 }
 
-static int cmd_serve(struct app *app)
+/* What serve needs before it listens: a valid route table, the key, a migrated database, the first admin. */
+static int serve_prepare(struct app *app)
 {
 	char err[512];
 	if (!routes_check()) {
@@ -346,7 +127,7 @@ static int cmd_serve(struct app *app)
 		log_error("%s", err);
 		return 1;
 	}
-	if (open_db(app, 60) != CORE_OK) {
+	if (cli_open_db(app, 60) != CORE_OK) {
 		log_error("the database is unreachable; check MRGATE_DATABASE_URL");
 		return 1;
 	}
@@ -361,79 +142,106 @@ static int cmd_serve(struct app *app)
 	}
 	if (created)
 		log_info("created user \"admin\" from MRGATE_ADMIN_PASSWORD");
+	return 0;
+}
 
-	app->tls = app->cfg.tls_cert[0] != '\0';
-	char ports[300], threads[16];
-	snprintf(ports, sizeof(ports), "%s%s", app->cfg.listen, app->tls ? "s" : "");
-	snprintf(threads, sizeof(threads), "%d", app->cfg.http_threads);
-	struct stat sb;
-	bool have_web =
-	    stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
-	if (!have_web)
-		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
-	const char *options[32];
+/* CivetWeb's options for this server; the strings they point to live in the struct (http_options_free). */
+struct http_options {
+	struct buf ports, threads, headers;
+	const char *v[32];
+};
+
+static void http_options_build(struct app *app, struct http_options *o)
+{
 	int n = 0;
-	options[n++] = "listening_ports";
-	options[n++] = ports;
-	options[n++] = "num_threads";
-	options[n++] = threads;
-	options[n++] = "request_timeout_ms";
-	options[n++] = "60000";
-	options[n++] = "enable_keep_alive";
-	options[n++] = "yes";
+	buf_printf(&o->ports, "%s%s", app->cfg.listen, app->tls ? "s" : "");
+	buf_printf(&o->threads, "%d", app->cfg.http_threads);
+	o->v[n++] = "listening_ports";
+	o->v[n++] = buf_str(&o->ports);
+	o->v[n++] = "num_threads";
+	o->v[n++] = buf_str(&o->threads);
+	o->v[n++] = "request_timeout_ms";
+	o->v[n++] = "60000";
+	o->v[n++] = "enable_keep_alive";
+	o->v[n++] = "yes";
 	/* Without it every response split over two writes waits for the client's delayed ACK (about 40 ms). */
-	options[n++] = "tcp_nodelay";
-	options[n++] = "1";
-	options[n++] = "enable_directory_listing";
-	options[n++] = "no";
+	o->v[n++] = "tcp_nodelay";
+	o->v[n++] = "1";
+	o->v[n++] = "enable_directory_listing";
+	o->v[n++] = "no";
 	/* no document_root: files are served by server/static_files.c (no links out, no dotfiles, no CGI or SSI);
 	 * CivetWeb's own replies (malformed requests) carry the security headers too */
 	http_security_init(app->tls);
-	char extra[700];
-	snprintf(extra, sizeof(extra), "%s", http_security_headers());
-	size_t el = strlen(extra);
-	while (el >= 2 && extra[el - 2] == '\r' && extra[el - 1] == '\n')
-		extra[el -= 2] = '\0'; /* CivetWeb appends the final CRLF itself */
-	options[n++] = "additional_header";
-	options[n++] = extra;
+	buf_puts(&o->headers, http_security_headers());
+	while (o->headers.len >= 2 && o->headers.p[o->headers.len - 2] == '\r' &&
+	       o->headers.p[o->headers.len - 1] == '\n')
+		o->headers.p[o->headers.len -= 2] = '\0'; /* CivetWeb appends the final CRLF itself */
+	o->v[n++] = "additional_header";
+	o->v[n++] = buf_str(&o->headers);
 	if (app->tls) {
-		options[n++] = "ssl_certificate";
-		options[n++] = app->cfg.tls_cert;
+		o->v[n++] = "ssl_certificate";
+		o->v[n++] = app->cfg.tls_cert;
 	}
-	options[n] = NULL;
+	o->v[n] = NULL;
+}
 
+static void http_options_free(struct http_options *o)
+{
+	buf_free(&o->ports);
+	buf_free(&o->threads);
+	buf_free(&o->headers);
+}
+
+/* The HTTP server with the job workers behind it; NULL (logged, nothing left running) on failure. */
+static struct mg_context *serve_http(struct app *app)
+{
+	struct http_options opts = {0};
+	struct mg_context *ctx = NULL;
+	http_options_build(app, &opts);
 	/* CivetWeb dlopens libssl.so and libcrypto.so for TLS (server/sslcompat gives both names); it returns the
 	 * features it could initialise (0 also when none were asked for) */
 	unsigned features = mg_init_library(app->tls ? MG_FEATURES_SSL : 0);
 	if (app->tls && !(features & MG_FEATURES_SSL)) {
 		log_error("could not start the HTTPS server: CivetWeb could not initialise TLS (it loads libssl.so and "
 		          "libcrypto.so: mrgate's compat libraries next to it, in sslcompat/ or ../lib/mrgate/)");
-		mg_exit_library();
-		return 1;
+		goto fail;
 	}
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
 	cb.http_error = on_http_error;
 	cb.log_message = civetweb_log;
-	app->jobs = app_jobs_start(app);
-	if (!app->jobs) {
+	if (!app_jobs_start(app)) {
 		log_error("could not start the job workers");
-		limiter_free(app->gitlab_slots);
-		app->gitlab_slots = NULL;
-		mg_exit_library();
-		return 1;
+		goto fail;
 	}
-	struct mg_context *ctx = mg_start(&cb, app, options);
+	ctx = mg_start(&cb, app, opts.v);
 	if (!ctx) {
 		log_error("could not start the HTTP server on %s%s (CivetWeb's reason is logged above)",
 		          app->cfg.listen, app->tls ? " with TLS" : "");
-		mg_exit_library();
-		jobs_runner_stop(app->jobs);
-		app->jobs = NULL;
-		limiter_free(app->gitlab_slots);
-		app->gitlab_slots = NULL;
-		return 1;
+		app_jobs_stop(app);
+		goto fail;
 	}
+	http_options_free(&opts);
+	return ctx;
+fail:
+	mg_exit_library();
+	http_options_free(&opts);
+	return NULL;
+}
+
+static int cmd_serve(struct app *app)
+{
+	if (serve_prepare(app) != 0)
+		return 1;
+	app->tls = app->cfg.tls_cert[0] != '\0';
+	struct stat sb;
+	bool have_web =
+	    stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);
+	if (!have_web)
+		log_warn("web root %s is not a directory; the dashboard will not be served", app->cfg.web_root);
+	struct mg_context *ctx = serve_http(app);
+	if (!ctx)
+		return 1;
 	handlers_system_describe();
 	routes_register(ctx, app);
 	struct gate_workers *gates = start_gate_workers(app);
@@ -454,7 +262,7 @@ static int cmd_serve(struct app *app)
 	if (publicurl_local(app->cfg.public_url, unreachable, sizeof(unreachable)))
 		log_warn("%s", unreachable);
 
-	while (!stop_requested)
+	while (!cli_stop_requested)
 		usleep(100 * 1000);
 
 	log_info("shutting down: finishing requests in flight");
@@ -462,9 +270,7 @@ static int cmd_serve(struct app *app)
 	mg_stop(ctx);
 	scheduler_stop(sched);
 	gate_workers_stop(gates);
-	jobs_runner_stop(app->jobs); /* items not started are released for another instance */
-	app->jobs = NULL;
-	limiter_free(app->gitlab_slots);
+	app_jobs_stop(app);
 	mg_exit_library();
 	log_info("stopped");
 	return 0;
@@ -520,15 +326,15 @@ int main(int argc, char **argv)
 	if (strcmp(cmd, "serve") == 0)
 		rc = cmd_serve(&app);
 	else if (strcmp(cmd, "migrate") == 0)
-		rc = cmd_migrate(&app);
+		rc = cli_migrate(&app);
 	else if (strcmp(cmd, "user") == 0 && nargs >= 2 && strcmp(args[1], "add") == 0)
-		rc = cmd_user_add(&app, nargs - 2, args + 2);
+		rc = cli_user_add(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
-		rc = cmd_token_create(&app, nargs - 2, args + 2);
+		rc = cli_token_create(&app, nargs - 2, args + 2);
 	else if (strcmp(cmd, "routes") == 0)
 		rc = routes_cli(nargs > 1 && strcmp(args[1], "--check") == 0);
 	else if (strcmp(cmd, "webhook-secret") == 0)
-		rc = cmd_webhook_secret(&app);
+		rc = cli_webhook_secret(&app);
 	else if (strcmp(cmd, "configure") == 0)
 		rc = cli_configure(&app, nargs - 1, args + 1);
 	else if (strcmp(cmd, "export") == 0)
@@ -536,7 +342,7 @@ int main(int argc, char **argv)
 	else if (strcmp(cmd, "import") == 0)
 		rc = cli_import(&app, nargs - 1, args + 1);
 	else if (strcmp(cmd, "sync") == 0)
-		rc = cmd_sync(&app);
+		rc = cli_sync(&app);
 	else if (strcmp(cmd, "scan") == 0)
 		rc = cli_scan(nargs - 1, args + 1);
 	else if (strcmp(cmd, "help") == 0) {

@@ -78,6 +78,25 @@ bool parse_positive_id(const char *s, int64_t *id)
 	return true;
 }
 
+bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status)
+{
+	if (parse_positive_id(r->params[0], id))
+		return true;
+	*status = http_send_error(r->conn, 400, "invalid_input", "%s", invalid);
+	return false;
+}
+
+int req_read_by_id(struct req *r, const struct req_read *how)
+{
+	int64_t id;
+	int status;
+	struct json_object *o = NULL;
+	if (!req_path_id(r, how->invalid, &id, &status))
+		return status;
+	enum core_status st = how->read(r->app->db, id, &o);
+	return http_send_read(r->conn, st, o, how->failed, how->missing, (long long)id);
+}
+
 /* Match path against pattern, capturing parameters into r. */
 static bool match(const char *pattern, const char *path, struct req *r)
 {

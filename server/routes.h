@@ -54,6 +54,19 @@ struct route {
 
 /* A positive decimal id (path parameter or query value); false when s is anything else. */
 bool parse_positive_id(const char *s, int64_t *id);
+/* The route's first path parameter as a positive id; false after answering 400 with the message invalid. */
+bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);
+/* A GET of one thing named by the route's path id: the id checked, read, answered by http_send_read. */
+struct req_read {
+	const char *invalid; /* the 400 message of a bad id */
+	enum core_status (*read)(struct store *db, int64_t id, struct json_object **out);
+	const char *failed;  /* the message of a failed read */
+	const char *missing; /* the 404 message: a printf format of the id (%lld) */
+};
+int req_read_by_id(struct req *r, const struct req_read *how);
+/* The messages of a repository id in a path. */
+#define REPO_ID_INVALID "a repository id is a positive integer"
+#define REPO_MISSING    "no repository with id %lld"
 
 /* Register the dispatcher with CivetWeb for every prefix the table uses, and the static file handler for the rest. */
 void routes_register(struct mg_context *ctx, struct app *app);
@@ -70,6 +83,8 @@ int routes_cli(bool check_only);
 const char *routes_method_label(const char *method);
 
 /* Handlers, by file. */
+/* handlers_system.c; handlers_system_describe() registers the metrics' descriptions (at start) */
+void handlers_system_describe(void);
 int h_healthz(struct req *r);
 int h_readyz(struct req *r);
 int h_metrics(struct req *r);
@@ -102,19 +117,6 @@ int h_repo_config_delete(struct req *r);
 int h_configure(struct req *r);
 int h_audit_list(struct req *r);
 
-/* The apply context of this server (hook URL written into buf, the connection's webhook secret borrowed). */
-struct apply_ctx;
-struct connection_client;
-void app_apply_ctx(const struct app *app, struct connection_client *cc, char *buf, size_t cap, struct apply_ctx *ctx);
-/* Start an apply job for the marked repos (takes marked's ids); the reply's "apply" member or NULL. */
-struct gateconfig_marked;
-struct json_object *configure_start_apply(struct app *app, const char *actor, struct gateconfig_marked *marked);
-/* Switching hook_mode (core/grouphook.h). Before storing `to`: to "group", the token must be Owner and GitLab must
- * allow group hooks (else 409 and msg), then the group hook is made; returns 0 or an HTTP status with msg. */
-int app_hook_mode_prepare(struct app *app, const char *to, char *msg, size_t cap);
-/* After storing `to`: re-apply every gated repo (to "project": wait, then delete the group hook when all have
- * their project hook again); audited. The switch's summary {from, to, repos, job_id, message}, the caller's. */
-struct json_object *app_hook_mode_finish(struct app *app, const char *actor, const char *from, const char *to);
 int h_jobs_list(struct req *r);
 int h_job_get(struct req *r);
 int h_job_retry(struct req *r);

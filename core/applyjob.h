@@ -1,0 +1,99 @@
+/*
+ * core/applyjob.h
+ *    The apply job: how a stored gating config reaches GitLab. Every GitLab change goes through a job of kind
+ *    "apply" (core/jobs.h) with one item per repo, worked off by the process's job workers with applyjob_item().
+ *
+ * Design: a write (a config, a bulk configure, an import, a resync, a hook-mode switch) marks repos for apply
+ * (core/gateconfig.h) and starts a job with applyjob_start_marked() or applyjob_start(). The job survives a crash
+ * (another instance, or this one restarted, takes the items over) and its progress is GET /api/jobs/{id}. A job
+ * that cannot be created gives its repos up (apply_abandon) with the reason, so none stays "applying".
+ * Each item reads the connection's token health fresh (a resync may have found it expired since the client was
+ * opened): writes are refused while the stored token is expired, revoked or read-only, and the item fails with
+ * the reason. GitLab work is bounded by the process's GitLab slots (core/limiter.h), taken around each repo.
+ *
+ * struct applyjob_env is what the apply machinery needs of the process; the server fills one at start
+ * (server/app.c), and the other orchestrations that start apply jobs take it too (core/hookjobs.h,
+ * core/hookmode.h, core/resync.h).
+ *
+ * Threading: applyjob_item() runs on the job workers, several at once; every function is safe from any thread.
+ *   applyjob_wait() blocks the calling thread.
+ * Ownership: the env and what it points to are borrowed and must outlive the job runner. JSON results are new
+ *   trees owned by the caller (json_object_put).
+ */
+#ifndef MRGATE_CORE_APPLYJOB_H
+#define MRGATE_CORE_APPLYJOB_H
+
+#include "apply.h"
+#include "connection.h"
+#include "gateconfig.h"
+#include "jobs.h"
+#include "publicurl.h"
+#include "status.h"
+#include "store.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct limiter;
+struct jobs_runner;
+
+struct applyjob_env {
+	struct store *db;
+	const unsigned char *secret_key; /* CRYPTO_KEY_BYTES */
+	struct connection_tuning tune;   /* GitLab client tuning from the settings */
+	const char *public_url;          /* makes the hook URL (checked by publicurl_check at start) */
+	int default_resync_interval;     /* for settings_get() */
+	int gitlab_concurrency;          /* repos a foreground batch (a dry run's plan) reads at once */
+	struct limiter *gitlab_slots;    /* bounds the job workers' GitLab work; NULL: unbounded */
+	struct jobs_runner *jobs;        /* this process's runner, woken by a new job; NULL: none (CLI commands) */
+	const bool *stopping;            /* read atomically: the process is stopping (waits end); NULL: never */
+};
+
+/* Bytes that hold this process's hook URL. */
+#define APPLYJOB_HOOK_URL_MAX PUBLICURL_HOOK_URL_MAX
+
+/*
+ * The apply context of this process for a connection: the hook URL ({public_url}/hooks/gitlab) written into
+ * hook_url, the connection's webhook secret (borrowed from cc), ssl_verify for an https hook URL. CORE_ETOOLARGE
+ * (logged) when the public URL is too long for the hook URL (publicurl_check refuses such a URL at start): a cut
+ * hook URL would never match its hook again.
+ */
+enum core_status applyjob_ctx(const struct applyjob_env *env, struct connection_client *cc,
+                              char hook_url[APPLYJOB_HOOK_URL_MAX], struct apply_ctx *ctx);
+
+/*
+ * Open the shared GitLab client for a job item. On failure res->message says why (missing: the message when there
+ * is no connection) and *outcome_out is the item's outcome: JOB_ITEM_ERROR without a connection, JOB_ITEM_RETRY
+ * for anything else. Release the client with connection_client_release().
+ */
+bool applyjob_client(const struct applyjob_env *env, struct job_item_result *res, const char *missing,
+                     struct connection_client **cc_out, enum job_outcome *outcome_out);
+
+/* Take and give back one of the process's GitLab slots (no-ops without a limiter). */
+void applyjob_slot_take(const struct applyjob_env *env);
+void applyjob_slot_give(const struct applyjob_env *env);
+
+/* The handler of job kind "apply" (core/jobs.h): apply one repo (item->repo_id); user is the applyjob_env. */
+enum job_outcome applyjob_item(void *user, const struct job_item *item, struct job_item_result *res);
+
+/*
+ * Create an apply job for ids (marked for apply with run) and wake the local runner. *job_id_out (may be NULL)
+ * gets its id, 0 when it could not be created (the repos are then given up with apply_abandon). Returns the job's
+ * JSON (as jobs_get), or NULL.
+ */
+struct json_object *applyjob_start(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,
+                                   size_t n, int64_t *job_id_out);
+
+/*
+ * The apply a write started: NULL when marked is empty, else {"run", "repos", "job_id", "job"} (job_id and job
+ * null when the job could not be created). Clears marked.
+ */
+struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,
+                                          struct gateconfig_marked *marked);
+
+/* Wait (polling its counters) until the job finished: false when the process is stopping or max_seconds pass. */
+bool applyjob_wait(const struct applyjob_env *env, int64_t job_id, int max_seconds);
+
+#endif

@@ -1,0 +1,45 @@
+/*
+ * core/hookmode.h
+ *    Switching settings.hook_mode between "project" (one webhook per gated repo) and "group" (one group webhook,
+ *    core/grouphook.h) without a moment in which a gated repo has no webhook delivering.
+ *
+ * Design: the switch is two steps around storing the setting (settings_put, by the caller):
+ *   hookmode_prepare() before: to "group", the token must be Owner of the group and GitLab must allow group hooks
+ *     (Premium; GitLab.com's plan is read), then the group hook is made and proven to deliver; an unproven hook
+ *     is deleted again and project mode stays. To "project" nothing is needed first.
+ *   hookmode_finish() after: every gated repo is re-applied (project hooks deleted in group mode, put back in
+ *     project mode); to "project" it waits for that job and deletes the group hook only when every repo has its
+ *     project hook again (else the next resync retries). The switch is audited.
+ * Statuses: CORE_ECONFLICT when GitLab or the connection does not allow the switch (the message says why),
+ * CORE_EUNAVAIL when the connection cannot be opened, CORE_EUPSTREAM when GitLab failed; server/http_json.c maps
+ * them to HTTP.
+ * Threading: blocks the calling thread on GitLab (prepare waits up to GROUPHOOK_PROOF_WAIT_S for the proof;
+ * finish up to 10 minutes for the job). Ownership: env borrowed; the summary is the caller's.
+ */
+#ifndef MRGATE_CORE_HOOKMODE_H
+#define MRGATE_CORE_HOOKMODE_H
+
+#include "applyjob.h"
+#include "status.h"
+
+#include <json-c/json.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Before storing hook_mode `to` ("project" or "group"): CORE_OK, or a status with the reason in msg (cap bytes). */
+enum core_status hookmode_prepare(const struct applyjob_env *env, const char *to, char *msg, size_t cap);
+
+/* After storing `to`: re-apply and finish the switch (see above); audited. The summary {from, to, repos, job_id,
+ * message}, owned by the caller. */
+struct json_object *hookmode_finish(const struct applyjob_env *env, const char *actor, const char *from,
+                                    const char *to);
+
+/*
+ * PUT /api/settings: store the settings in body (settings_put), switching hook_mode when it changes
+ * (hookmode_prepare before, hookmode_finish after, its summary logged). CORE_EINVAL with msg for invalid settings;
+ * a refused switch sets *refused_out, returns hookmode_prepare's status with msg, and stores nothing.
+ */
+enum core_status hookmode_settings_put(const struct applyjob_env *env, struct json_object *body, const char *actor,
+                                       bool *refused_out, char *msg, size_t cap);
+
+#endif

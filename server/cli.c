@@ -1,0 +1,248 @@
+/*
+ * server/cli.c
+ *    The small CLI commands and the openers every CLI command shares (see cli.h).
+ */
+#include "cli.h"
+
+#include "auth.h"
+#include "crypto.h"
+#include "discovery.h"
+#include "jsonx.h"
+#include "log.h"
+#include "migrate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+volatile sig_atomic_t cli_stop_requested;
+
+enum core_status cli_open_db(struct app *app, int wait_secs)
+{
+	app->db = store_open(app->cfg.database_url, app->cfg.db_pool);
+	if (!app->db)
+		return CORE_ENOMEM;
+	app_init(app);
+	time_t deadline = time(NULL) + wait_secs;
+	for (;;) {
+		struct store_conn *c = NULL;
+		enum core_status st = store_get(app->db, &c);
+		store_put(app->db, c);
+		if (st == CORE_OK || time(NULL) >= deadline || cli_stop_requested)
+			return st;
+		sleep(1);
+	}
+}
+
+int cli_open_store(struct app *app)
+{
+	if (cli_open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		return 1;
+	}
+	return 0;
+}
+
+int cli_open_connection(struct app *app, struct connection_client **cc, const char *when_missing)
+{
+	char err[512];
+	*cc = NULL;
+	if (crypto_load_key(app->cfg.secret_key_file, app->secret_key, err, sizeof(err)) != CORE_OK) {
+		fprintf(stderr, "mrgate: %s\n", err);
+		return 1;
+	}
+	enum core_status st = connection_client(app->db, app->secret_key, &app->apply.tune, cc);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no GitLab connection yet: %s\n", when_missing);
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not open the GitLab connection (see the log above)\n");
+		return 1;
+	}
+	return 0;
+}
+
+int cli_migrate(struct app *app)
+{
+	int applied = 0;
+	if (cli_open_db(app, 30) != CORE_OK) {
+		log_error("the database is unreachable; check MRGATE_DATABASE_URL");
+		return 1;
+	}
+	enum core_status st = migrate_run(app->db, &applied);
+	if (st != CORE_OK) {
+		log_error("migration failed");
+		return 1;
+	}
+	printf("database schema at version %d (%d migration%s applied now)\n", migrate_latest(), applied,
+	       applied == 1 ? "" : "s");
+	return 0;
+}
+
+/* One line from stdin, without echo when stdin is a terminal (echo restored on every path). Malloc'd, or NULL. */
+static char *read_password(const char *prompt)
+{
+	struct termios saved, quiet;
+	bool tty = isatty(STDIN_FILENO);
+	if (tty) {
+		fputs(prompt, stderr);
+		if (tcgetattr(STDIN_FILENO, &saved) != 0)
+			return NULL;
+		quiet = saved;
+		quiet.c_lflag &= ~(tcflag_t)ECHO;
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) != 0)
+			return NULL;
+	}
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n = getline(&line, &cap, stdin);
+	if (tty) {
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved) != 0)
+			fputs("\n(could not restore terminal echo; run 'stty echo')\n", stderr);
+		fputc('\n', stderr);
+	}
+	if (n <= 0) {
+		free(line);
+		return NULL;
+	}
+	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		line[--n] = '\0';
+	return line;
+}
+
+/* NAME [--role admin|editor|viewer | --admin]: false after printing why. */
+static bool user_add_args(int argc, char **argv, const char **name, enum auth_role *role)
+{
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--admin") == 0) {
+			*role = AUTH_ROLE_ADMIN;
+		} else if (strcmp(argv[i], "--role") == 0) {
+			if (i + 1 >= argc || !auth_role_parse(argv[i + 1], role)) {
+				fprintf(stderr, "mrgate: --role takes admin, editor or viewer\n");
+				return false;
+			}
+			i++;
+		} else if (!*name) {
+			*name = argv[i];
+		}
+	}
+	if (!*name) {
+		fprintf(stderr, "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n");
+		return false;
+	}
+	return true;
+}
+
+int cli_user_add(struct app *app, int argc, char **argv)
+{
+	const char *name = NULL;
+	enum auth_role role = AUTH_ROLE_EDITOR;
+	if (!user_add_args(argc, argv, &name, &role))
+		return 2;
+	char *pw = read_password("password: ");
+	if (!pw) {
+		fprintf(stderr, "mrgate: no password given on stdin\n");
+		return 2;
+	}
+	int rc = 1;
+	if (cli_open_store(app) != 0)
+		goto out;
+	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
+	if (st == CORE_EINVAL)
+		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
+		                "least 8 characters\n");
+	else if (st == CORE_ECONFLICT)
+		fprintf(stderr, "mrgate: user \"%s\" already exists\n", name);
+	else if (st != CORE_OK)
+		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
+	else {
+		printf("user \"%s\" created (%s)\n", name, auth_role_name(role));
+		rc = 0;
+	}
+out:
+	crypto_free_secret(pw);
+	return rc;
+}
+
+int cli_token_create(struct app *app, int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: mrgate token create USER NAME\n");
+		return 2;
+	}
+	if (cli_open_store(app) != 0)
+		return 1;
+	char *token = NULL;
+	enum core_status st = auth_token_create(app->db, argv[0], argv[1], &token);
+	if (st == CORE_ENOTFOUND) {
+		fprintf(stderr, "mrgate: no user \"%s\"\n", argv[0]);
+		return 1;
+	}
+	if (st != CORE_OK) {
+		fprintf(stderr, "mrgate: could not create the token (a name is 1-100 characters)\n");
+		return 1;
+	}
+	/* The only time the token is shown: on stdout for the operator, never in a log. */
+	printf("%s\n", token);
+	crypto_free_secret(token);
+	return 0;
+}
+
+static void print_progress(const struct discovery_counts *c, void *user)
+{
+	(void)user;
+	fprintf(stderr, "\rsync: %d pages, %d repos seen, %d new", c->pages, c->repos_seen, c->new_repos);
+}
+
+int cli_sync(struct app *app)
+{
+	struct connection_client *cc = NULL;
+	if (cli_open_store(app) != 0 ||
+	    cli_open_connection(app, &cc, "connect one in the dashboard or with PUT /api/connection") != 0)
+		return 1;
+	enum core_status st;
+	int64_t run = 0;
+	st = discovery_begin(app->db, "cli", app->instance, &run);
+	if (st == CORE_ECONFLICT) {
+		fprintf(stderr, "mrgate: a sync is already running (run %lld)\n", (long long)run);
+		connection_client_free(cc);
+		return 1;
+	}
+	struct discovery_counts counts;
+	memset(&counts, 0, sizeof(counts));
+	if (st == CORE_OK)
+		st = discovery_execute(app->db, connection_client_gitlab(cc), connection_client_info(cc)->group_id, run,
+		                       app->cfg.gitlab_concurrency, isatty(STDERR_FILENO) ? print_progress : NULL, NULL,
+		                       &counts);
+	connection_client_free(cc);
+	if (isatty(STDERR_FILENO))
+		fputc('\n', stderr);
+	if (st != CORE_OK) {
+		struct json_object *o = NULL;
+		const char *e = NULL;
+		if (discovery_get(app->db, run, &o) == CORE_OK)
+			jsonx_str(o, "error", &e);
+		fprintf(stderr, "mrgate: sync failed: %s\n", e ? e : core_status_code(st));
+		json_object_put(o);
+		return 1;
+	}
+	printf("%d repos in %d groups: %d new, %d updated, %d removed, %d newly archived\n", counts.repos_seen,
+	       counts.groups_seen, counts.new_repos, counts.updated, counts.removed, counts.archived);
+	return 0;
+}
+
+/* The installation's webhook secret on stdout: for admins who add a project or group hook by hand. */
+int cli_webhook_secret(struct app *app)
+{
+	struct connection_client *cc = NULL;
+	if (cli_open_store(app) != 0 ||
+	    cli_open_connection(app, &cc, "the webhook secret is created with the connection") != 0)
+		return 1;
+	printf("%s\n", connection_client_webhook_secret(cc));
+	connection_client_free(cc);
+	return 0;
+}

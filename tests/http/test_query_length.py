@@ -1,0 +1,25 @@
+"""Query values are never cut (issue 13): GET /api/repos reads its filters into fixed buffers, and a value that did
+not fit used to be dropped silently, so a group path one character too long listed every repository instead of
+none. A filter or cursor longer than the API allows is now refused with 400 and says which and how long; the
+longest allowed value is taken whole."""
+from harness import Mrgate, run
+
+srv = Mrgate("query_length")
+c = srv.login()
+
+
+def test_too_long_group_filter_is_refused_not_ignored():
+    for name, limit in (("group", 599), ("q", 399), ("cursor", 1599)):
+        r = c.get(f"/api/repos?{name}=" + "a" * (limit + 1))
+        assert r.status == 400, (name, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_input" and e["message"] == f"{name} must be at most {limit} characters", e
+
+
+def test_longest_group_filter_is_taken_whole():
+    r = c.get("/api/repos?group=" + "a" * 599)
+    assert r.status == 200, r.body
+    assert r.json()["items"] == [] and r.json()["count"] == 0, r.json()
+
+
+run([test_too_long_group_filter_is_refused_not_ignored, test_longest_group_filter_is_taken_whole])
