@@ -37,17 +37,12 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 	store_param_i64(&p, limit + 1);
 	store_param_i64(&p, before_id);
 	store_param_str(&p, action_prefix && *action_prefix ? action_prefix : NULL);
-	PGresult *r = NULL;
-	enum core_status st =
-	    store_run1(db,
-	               "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
-	               " before, after, details FROM audit_log"
-	               " WHERE ($2::bigint = 0 OR id < $2::bigint)"
-	               "   AND ($3::text IS NULL OR action LIKE $3::text || '%')"
-	               " ORDER BY id DESC LIMIT $1::int",
-	               &p, &r);
-	if (st == CORE_OK)
-		*out = rows_page(r, limit, "id");
-	PQclear(r);
-	return st;
+	return rows_query_page(
+	    db,
+	    "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
+	    " before, after, details FROM audit_log"
+	    " WHERE ($2::bigint = 0 OR id < $2::bigint)"
+	    "   AND ($3::text IS NULL OR action LIKE $3::text || '%')"
+	    " ORDER BY id DESC LIMIT $1::int",
+	    &p, limit, "id", out);
 }

@@ -572,11 +572,9 @@ enum core_status discovery_fail(struct store *db, int64_t run_id, const char *er
 
 enum core_status discovery_get(struct store *db, int64_t run_id, struct json_object **out)
 {
-	*out = NULL;
-	PGresult *r = NULL;
 	struct store_params p = {0};
 	store_param_i64(&p, run_id);
-	enum core_status st = store_run1(
+	return rows_query_one(
 	    db,
 	    "SELECT id, trigger, state, " STORE_TS("started_at") " AS started_at, " STORE_TS(
 	        "finished_at") " AS finished_at,"
@@ -584,13 +582,7 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	                       " pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, "
 	                       "error, summary"
 	                       " FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",
-	    &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		*out = rows_row(r, 0);
-	PQclear(r);
-	return st;
+	    &p, out);
 }
 
 enum core_status discovery_upsert_project(struct store *db, struct json_object *project, bool *inserted_out)

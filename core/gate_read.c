@@ -55,46 +55,27 @@ enum core_status gate_list(struct store *db, const struct gate_filter *f, struct
 	store_param_str(&p, f->state);
 	store_param_i64_or_null(&p, f->before_id > 0 ? f->before_id : 0);
 	store_param_i64(&p, limit + 1);
-	PGresult *r = NULL;
-	enum core_status st = store_run1(
-	    db,
-	    "SELECT g.id, " RUN_JSON "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
-	    " WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
-	    " AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
-	    " AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"
-	    " AND ($5::bigint IS NULL OR g.id < $5::bigint)"
-	    " ORDER BY g.id DESC LIMIT $6::integer",
-	    &p, &r);
-	if (st == CORE_OK)
-		*out = rows_page(r, limit, "id");
-	PQclear(r);
-	return st;
+	return rows_query_page(db,
+	                       "SELECT g.id, " RUN_JSON
+	                       "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	                       " WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
+	                       " AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
+	                       " AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"
+	                       " AND ($5::bigint IS NULL OR g.id < $5::bigint)"
+	                       " ORDER BY g.id DESC LIMIT $6::integer",
+	                       &p, limit, "id", out);
 }
 
 enum core_status gate_get(struct store *db, int64_t id, struct json_object **out)
 {
 	struct store_params p = {0};
-	PGresult *r = NULL;
-	*out = NULL;
 	store_param_i64(&p, id);
-	enum core_status st = store_run1(
+	return rows_query_one(
 	    db,
 	    "SELECT (" RUN_JSON " || jsonb_build_object('findings', coalesce((SELECT jsonb_agg(jsonb_build_object("
 	    "'scan_type', f.scan_type, 'rule_id', f.rule_id, 'title', f.title, 'severity', f.severity,"
 	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint) ORDER BY f.id)"
 	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
 	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
-	    &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK) {
-		*out = rows_row(r, 0);
-		if (!json_object_is_type(*out, json_type_object)) {
-			json_object_put(*out);
-			*out = NULL;
-			st = CORE_EINTERNAL;
-		}
-	}
-	PQclear(r);
-	return st;
+	    &p, out);
 }

@@ -366,26 +366,11 @@ static const char *js(struct json_object *o)
 	return json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 }
 
-/* The one row of sql with p as JSON (core/rows.h); CORE_ENOTFOUND when there is none. */
-static enum core_status read_row(struct store *db, const char *sql, const struct store_params *p,
-                                 struct json_object **out)
-{
-	PGresult *r = NULL;
-	*out = NULL;
-	enum core_status st = store_run1(db, sql, p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		*out = rows_row(r, 0);
-	PQclear(r);
-	return st;
-}
-
 #define CONFIG_COLS "config, " STORE_TS("updated_at") " AS updated_at, updated_by"
 
 enum core_status gateconfig_get_default(struct store *db, struct json_object **out)
 {
-	enum core_status st = read_row(db, "SELECT " CONFIG_COLS " FROM config_default", NULL, out);
+	enum core_status st = rows_query_one(db, "SELECT " CONFIG_COLS " FROM config_default", NULL, out);
 	return st == CORE_ENOTFOUND ? CORE_EINTERNAL : st;
 }
 
@@ -438,19 +423,13 @@ enum core_status gateconfig_get_group(struct store *db, const char *path, struct
 {
 	struct store_params p = {0};
 	store_param_str(&p, path);
-	return read_row(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
+	return rows_query_one(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
 }
 
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out)
 {
-	PGresult *r = NULL;
-	*out = NULL;
-	enum core_status st =
-	    store_run1(db, "SELECT path, " CONFIG_COLS " FROM config_groups ORDER BY path COLLATE \"C\"", NULL, &r);
-	if (st == CORE_OK)
-		*out = rows_all(r);
-	PQclear(r);
-	return st;
+	return rows_query_all(db, "SELECT path, " CONFIG_COLS " FROM config_groups ORDER BY path COLLATE \"C\"", NULL,
+	                      out);
 }
 
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
@@ -488,11 +467,12 @@ enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct j
 {
 	struct store_params p = {0};
 	store_param_i64(&p, repo_id);
-	return read_row(db,
-	                "SELECT id AS repo_id, path_with_namespace, coalesce(own_config, '{}') AS config, unmanaged,"
-	                " effective_config AS effective, config_sources AS sources, inherited_config AS inherited,"
-	                " exception, status FROM repo_status WHERE id = $1",
-	                &p, out);
+	return rows_query_one(
+	    db,
+	    "SELECT id AS repo_id, path_with_namespace, coalesce(own_config, '{}') AS config, unmanaged,"
+	    " effective_config AS effective, config_sources AS sources, inherited_config AS inherited,"
+	    " exception, status FROM repo_status WHERE id = $1",
+	    &p, out);
 }
 
 static enum core_status repo_exists(struct store *db, int64_t repo_id)

@@ -33,34 +33,13 @@ static int clamp(int limit, int dflt, int max)
 	return limit > max ? max : limit;
 }
 
-/* Run sql (it reads limit + 1 rows) and page its rows by id into *out. */
-static enum core_status page(struct store *db, const char *sql, const struct store_params *p, int limit,
-                             struct json_object **out)
-{
-	PGresult *r = NULL;
-	enum core_status st = store_run1(db, sql, p, &r);
-	if (st == CORE_OK)
-		*out = rows_page(r, limit, "id");
-	PQclear(r);
-	return st;
-}
-
 enum core_status jobs_view_get(struct store *db, int64_t job_id, struct json_object **out)
 {
 	struct store_params p = {0};
-	PGresult *r = NULL;
-
-	*out = NULL;
 	store_param_i64(&p, job_id);
-	enum core_status st = store_run1(
+	return rows_query_one(
 	    db, "SELECT" JOB_COLUMNS " coalesce(j.params, '{}'::jsonb) AS params," JOB_COUNTERS_FROM " WHERE j.id = $1",
-	    &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		*out = rows_row(r, 0);
-	PQclear(r);
-	return st;
+	    &p, out);
 }
 
 enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, struct json_object **out)
@@ -70,11 +49,11 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
 	limit = clamp(limit, 50, JOBS_VIEW_LIST_MAX);
 	store_param_i64_or_null(&p, cursor > 0 ? cursor : 0);
 	store_param_i64(&p, limit + 1);
-	return page(db,
-	            "SELECT" JOB_COLUMNS JOB_COUNTERS_FROM
-	            " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
-	            " ORDER BY j.id DESC LIMIT $2",
-	            &p, limit, out);
+	return rows_query_page(db,
+	                       "SELECT" JOB_COLUMNS JOB_COUNTERS_FROM
+	                       " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
+	                       " ORDER BY j.id DESC LIMIT $2",
+	                       &p, limit, "id", out);
 }
 
 static bool in_list(const char *s, const char *const *list)
@@ -116,10 +95,10 @@ enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *f
 	store_param_str(&p, state);
 	store_param_str(&p, result);
 	store_param_i64(&p, limit + 1);
-	return page(db,
-	            "SELECT" ITEM_COLUMNS " FROM job_items i LEFT JOIN repos rp ON rp.id = i.repo_id"
-	            " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
-	            "   AND ($3::text IS NULL OR i.state = $3) AND ($4::text IS NULL OR i.result = $4)"
-	            " ORDER BY i.id LIMIT $5",
-	            &p, limit, out);
+	return rows_query_page(db,
+	                       "SELECT" ITEM_COLUMNS " FROM job_items i LEFT JOIN repos rp ON rp.id = i.repo_id"
+	                       " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
+	                       "   AND ($3::text IS NULL OR i.state = $3) AND ($4::text IS NULL OR i.result = $4)"
+	                       " ORDER BY i.id LIMIT $5",
+	                       &p, limit, "id", out);
 }

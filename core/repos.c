@@ -314,42 +314,27 @@ out:
 
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
 {
-	*out = NULL;
-	PGresult *r = NULL;
 	struct store_params p = {0};
 	store_param_i64(&p, id);
-	enum core_status st = store_run1(db, "SELECT " REPO_JSON " FROM repo_status WHERE id = $1", &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK && !(*out = rows_row(r, 0)))
-		st = CORE_EINTERNAL;
-	PQclear(r);
-	return st;
+	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status WHERE id = $1", &p, out);
 }
 
 enum core_status repos_groups(struct store *db, struct json_object **out)
 {
-	*out = NULL;
-	PGresult *r = NULL;
 	/* Count repos per namespace once (one scan), then add each namespace to the groups it is in or under:
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
-	enum core_status st =
-	    store_run1(db,
-	               "WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
-	               "            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
-	               "            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
-	               "            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
-	               " SELECT g.id, g.full_path, g.name, nullif(g.parent_id, 0) AS parent_id,"
-	               "  coalesce(sum(ns.n), 0)::bigint AS repos, coalesce(sum(ns.gated), 0)::bigint AS gated"
-	               " FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
-	               "  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
-	               " WHERE g.removed_at IS NULL"
-	               " GROUP BY g.id, g.full_path, g.name, g.parent_id ORDER BY g.full_path COLLATE \"C\"",
-	               NULL, &r);
-	if (st == CORE_OK)
-		*out = rows_all(r);
-	PQclear(r);
-	return st;
+	return rows_query_all(db,
+	                      "WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
+	                      "            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
+	                      "            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
+	                      "            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
+	                      " SELECT g.id, g.full_path, g.name, nullif(g.parent_id, 0) AS parent_id,"
+	                      "  coalesce(sum(ns.n), 0)::bigint AS repos, coalesce(sum(ns.gated), 0)::bigint AS gated"
+	                      " FROM gitlab_groups g LEFT JOIN ns ON ns.path = g.full_path"
+	                      "  OR left(ns.path, length(g.full_path) + 1) = g.full_path || '/'"
+	                      " WHERE g.removed_at IS NULL"
+	                      " GROUP BY g.id, g.full_path, g.name, g.parent_id ORDER BY g.full_path COLLATE \"C\"",
+	                      NULL, out);
 }
 
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out)

@@ -5,6 +5,7 @@
 #include "rows.h"
 
 #include "jsonx.h"
+#include "store.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -113,4 +114,63 @@ bool rows_cursor_parse(const char *text, int64_t *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* The first row of r (when the statement ran) as an object into *out. */
+static enum core_status one_of(enum core_status st, PGresult *r, struct json_object **out)
+{
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		*out = rows_row(r, 0);
+		if (!json_object_is_type(*out, json_type_object)) {
+			json_object_put(*out);
+			*out = NULL;
+			st = CORE_EINTERNAL;
+		}
+	}
+	PQclear(r);
+	return st;
+}
+
+enum core_status rows_query_one(struct store *db, const char *sql, const struct store_params *p,
+                                struct json_object **out)
+{
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_run1(db, sql, p, &r);
+	return one_of(st, r, out);
+}
+
+enum core_status rows_query_one_on(struct store_conn *c, const char *sql, const struct store_params *p,
+                                   struct json_object **out)
+{
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_run(c, sql, p, &r);
+	return one_of(st, r, out);
+}
+
+enum core_status rows_query_all(struct store *db, const char *sql, const struct store_params *p,
+                                struct json_object **out)
+{
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_run1(db, sql, p, &r);
+	if (st == CORE_OK)
+		*out = rows_all(r);
+	PQclear(r);
+	return st;
+}
+
+enum core_status rows_query_page(struct store *db, const char *sql, const struct store_params *p, int limit,
+                                 const char *key_col, struct json_object **out)
+{
+	PGresult *r = NULL;
+	*out = NULL;
+	enum core_status st = store_run1(db, sql, p, &r);
+	if (st == CORE_OK)
+		*out = rows_page(r, limit, key_col);
+	PQclear(r);
+	return st;
 }

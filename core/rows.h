@@ -12,11 +12,16 @@
  * (`... AND ($n::bigint IS NULL OR id < $n) ORDER BY id DESC LIMIT limit + 1`); rows_page() keeps limit of them and
  * sets next_cursor to the key of the last kept row when there were more, else null. The cursor is an opaque string
  * to clients; rows_cursor_parse() reads it back (an id) and says when it is not one of ours.
- * Threading: pure functions.
- * Ownership: results are new trees the caller owns (json_object_put); the PGresult stays the caller's.
+ * Running: most read models run one statement and hand its rows on as JSON; rows_query_one/_all/_page do exactly
+ * that (run through core/store.h, turn the rows into JSON, clear the result) so the read models hold only their SQL.
+ * Threading: pure functions; the rows_query_* ones borrow a pooled connection (or use the caller's) like store_run.
+ * Ownership: results are new trees the caller owns (json_object_put); the PGresult stays the caller's (rows_query_*
+ * clear their own).
  */
 #ifndef MRGATE_CORE_ROWS_H
 #define MRGATE_CORE_ROWS_H
+
+#include "status.h"
 
 #include <json-c/json.h>
 #include <libpq-fe.h>
@@ -39,5 +44,26 @@ struct json_object *rows_page(const PGresult *r, int limit, const char *key_col)
 bool rows_limit_parse(const char *text, int dflt, int max, int *out);
 /* A `cursor` query value (a next_cursor we gave out): NULL/"" -> 0 (first page); false when not a positive id. */
 bool rows_cursor_parse(const char *text, int64_t *out);
+
+/*
+ * Run one statement (store_run1 with p, which may be NULL) and hand on its rows; *out is NULL on failure and the
+ * status is store_run's, plus:
+ *   rows_query_one: the first row as rows_row(); CORE_ENOTFOUND when there is none, CORE_EINTERNAL when that row is
+ *                   not a JSON object (a "j" column that is not one);
+ *   rows_query_all: every row as rows_all();
+ *   rows_query_page: rows_page(result, limit, key_col) (the statement reads limit + 1 rows after the cursor).
+ * rows_query_one_on does rows_query_one on the caller's connection c (inside or outside a transaction).
+ */
+struct store;
+struct store_conn;
+struct store_params;
+enum core_status rows_query_one(struct store *db, const char *sql, const struct store_params *p,
+                                struct json_object **out);
+enum core_status rows_query_one_on(struct store_conn *c, const char *sql, const struct store_params *p,
+                                   struct json_object **out);
+enum core_status rows_query_all(struct store *db, const char *sql, const struct store_params *p,
+                                struct json_object **out);
+enum core_status rows_query_page(struct store *db, const char *sql, const struct store_params *p, int limit,
+                                 const char *key_col, struct json_object **out);
 
 #endif

@@ -36,14 +36,9 @@ enum core_status users_list(struct store *s, int limit, int64_t after_id, struct
 	struct store_params p = {0};
 	store_param_i64(&p, after_id);
 	store_param_i64(&p, limit + 1);
-	PGresult *r = NULL;
-	enum core_status st = store_run1(
+	return rows_query_page(
 	    s, "SELECT u.id, " USER_JSON " AS j FROM users u WHERE u.id > $1::bigint ORDER BY u.id LIMIT $2::int", &p,
-	    &r);
-	if (st == CORE_OK)
-		*out = rows_page(r, limit, "id");
-	PQclear(r);
-	return st;
+	    limit, "id", out);
 }
 
 /* The user as JSON on connection c (inside or outside a transaction); NULL when unknown. */
@@ -51,15 +46,7 @@ static enum core_status user_json(struct store_conn *c, int64_t id, struct json_
 {
 	struct store_params p = {0};
 	store_param_i64(&p, id);
-	PGresult *r = NULL;
-	*out = NULL;
-	enum core_status st = store_run(c, "SELECT " USER_JSON " AS j FROM users u WHERE u.id = $1::bigint", &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK && !(*out = rows_row(r, 0)))
-		st = CORE_EINTERNAL;
-	PQclear(r);
-	return st;
+	return rows_query_one_on(c, "SELECT " USER_JSON " AS j FROM users u WHERE u.id = $1::bigint", &p, out);
 }
 
 enum core_status users_get(struct store *s, int64_t id, struct json_object **out)
@@ -221,16 +208,11 @@ enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64
 	store_param_i64(&p, after_id);
 	store_param_i64(&p, limit + 1);
 	store_param_i64(&p, user_id);
-	PGresult *r = NULL;
-	enum core_status st = store_run1(
+	return rows_query_page(
 	    s,
 	    "SELECT t.id, " TOKEN_JSON " AS j FROM api_tokens t JOIN users u ON u.id = t.user_id "
 	    "WHERE t.id > $1::bigint AND ($3::bigint = 0 OR t.user_id = $3::bigint) ORDER BY t.id LIMIT $2::int",
-	    &p, &r);
-	if (st == CORE_OK)
-		*out = rows_page(r, limit, "id");
-	PQclear(r);
-	return st;
+	    &p, limit, "id", out);
 }
 
 enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
