@@ -282,7 +282,7 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 
 	memset(out, 0, sizeof(*out));
 	enum core_status st = resolve(&u, err, errlen);
-	if (st != CORE_OK || (st = store_get(db, &u.c)) != CORE_OK || (st = store_begin(u.c)) != CORE_OK ||
+	if (st != CORE_OK || (st = store_get_begin(db, &u.c)) != CORE_OK ||
 	    (st = select_repos(&u, err, errlen)) != CORE_OK || (st = write_audited(&u)) != CORE_OK)
 		goto out;
 	if (req->dry_run) {

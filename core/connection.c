@@ -569,10 +569,7 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 		st = CORE_ENOMEM;
 		goto out;
 	}
-	st = store_get(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	st = store_begin(c);
+	st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		goto out;
 	/* before: the public view of what was there, for the audit log */
@@ -717,12 +714,10 @@ enum core_status connection_delete(struct store *db, const char *actor)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	enum core_status st = store_get(db, &c);
+	enum core_status st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_begin(c);
-	if (st == CORE_OK)
-		st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
+	st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {

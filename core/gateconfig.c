@@ -296,17 +296,6 @@ enum core_status gateconfig_snapshot(struct store_conn *c, const char *group, co
 	return st;
 }
 
-/* Begin a transaction on a fresh connection. */
-static enum core_status begin(struct store *db, struct store_conn **c)
-{
-	enum core_status st = store_get(db, c);
-	if (st == CORE_OK && (st = store_begin(*c)) != CORE_OK) {
-		store_put(db, *c);
-		*c = NULL;
-	}
-	return st;
-}
-
 /* What one change of the config touched: the scope of its snapshots and of the repos marked for apply. */
 struct scope {
 	const char *group;
@@ -346,7 +335,7 @@ static enum core_status change(struct store *db, const struct scope *sc, const c
 	PGresult *r = NULL;
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
-	enum core_status st = begin(db, &c);
+	enum core_status st = store_get_begin(db, &c);
 	if (st == CORE_OK)
 		st = gateconfig_snapshot(c, sc->group, sc->ids, sc->n_ids, sc->all, &before);
 	if (st == CORE_OK)
@@ -671,7 +660,7 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	if (st != CORE_OK)
 		return st;
 	full = over_builtin(def);
-	if ((st = begin(db, &c)) != CORE_OK)
+	if ((st = store_get_begin(db, &c)) != CORE_OK)
 		goto out;
 	/* every repo named must be known: checked before anything is written */
 	struct store_params pd = {0}, pg = {0}, prr = {0};

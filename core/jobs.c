@@ -191,10 +191,7 @@ enum core_status jobs_create(struct store *db, const char *kind, const char *cre
 	enum core_status st;
 
 	*job_id_out = 0;
-	st = store_get(db, &c);
-	if (st != CORE_OK)
-		goto out;
-	st = store_begin(c);
+	st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		goto out;
 	st = jobs_create_in_tx(c, kind, created_by, params_json, repo_ids, n, job_id_out);

@@ -137,9 +137,7 @@ static enum core_status after_mark(const struct applyjob_env *env, const struct 
 	size_t n_known = 0;
 	struct store_params p = {0};
 	store_param_i64(&p, run_id);
-	enum core_status st = store_get(env->db, &c);
-	if (st == CORE_OK)
-		st = store_begin(c);
+	enum core_status st = store_get_begin(env->db, &c);
 	if (st == CORE_OK)
 		st = store_run(c,
 		               "SELECT r.id FROM repos r JOIN repo_gitlab_state s ON s.repo_id = r.id"
