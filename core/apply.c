@@ -10,10 +10,9 @@
 #include "gate.h"
 #include "jsonx.h"
 #include "log.h"
+#include "workpool.h"
 #include "xalloc.h"
 
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,7 +100,7 @@ static void hook_list_clear(struct hook_list *l)
 	l->pages = 0;
 }
 
-static bool hook_flags_ok(struct json_object *h, bool ssl_verify)
+bool apply_hook_flags_ok(struct json_object *h, int ssl_verify)
 {
 	bool b;
 	if (!jsonx_bool(h, "merge_requests_events", &b) || !b)
@@ -112,7 +111,7 @@ static bool hook_flags_ok(struct json_object *h, bool ssl_verify)
 	for (int i = 0; off_events[i]; i++)
 		if (jsonx_bool(h, off_events[i], &b) && b)
 			return false;
-	if (jsonx_bool(h, "enable_ssl_verification", &b) && b != ssl_verify)
+	if (ssl_verify >= 0 && jsonx_bool(h, "enable_ssl_verification", &b) && b != (ssl_verify != 0))
 		return false;
 	return true;
 }
@@ -135,12 +134,12 @@ static enum core_status on_hooks_page(struct json_object *page, void *user)
 		l->v[l->n++] = (struct apply_hook_seen){.id = id,
 		                                        .url = xstrdup(url),
 		                                        .alert_status = xstrdup(alert),
-		                                        .flags_ok = hook_flags_ok(h, l->ssl_verify)};
+		                                        .flags_ok = apply_hook_flags_ok(h, l->ssl_verify)};
 	}
 	return CORE_OK;
 }
 
-static struct json_object *hook_body(const struct apply_ctx *ctx)
+struct json_object *apply_hook_body(const struct apply_ctx *ctx)
 {
 	struct json_object *b = jx_object();
 	json_object_object_add(b, "url", jx_str(ctx->hook_url));
@@ -314,7 +313,7 @@ static enum core_status load_repo(struct run *u, struct repo_row *row)
  */
 static bool create_hook(struct run *u, struct hook_list *l)
 {
-	struct json_object *body = hook_body(u->ctx);
+	struct json_object *body = apply_hook_body(u->ctx);
 	enum core_status st = call(u, "POST", body, "/hooks", 0);
 	json_object_put(body);
 	int64_t new_id = 0;
@@ -373,7 +372,7 @@ static bool run_hook_actions(struct run *u, const struct apply_plan *plan, struc
 			u->res->writes++;
 			if (u->dry_run)
 				break;
-			struct json_object *body = hook_body(u->ctx);
+			struct json_object *body = apply_hook_body(u->ctx);
 			st = call(u, "PUT", body, "/hooks", a->hook_id);
 			json_object_put(body);
 			if (st != CORE_OK) {
@@ -725,40 +724,21 @@ struct batch {
 	struct gitlab *gl;
 	const struct apply_ctx *ctx;
 	struct apply_batch_item *items;
-	size_t n;
 	bool dry_run;
-	atomic_size_t next;
 };
 
-static void *batch_worker(void *arg)
+static void batch_item(void *arg, size_t i)
 {
 	struct batch *b = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&b->next, 1);
-		if (i >= b->n)
-			break;
-		struct apply_batch_item *it = &b->items[i];
-		it->status = apply_repo_want(b->db, b->gl, b->ctx, it->repo_id, it->want, b->dry_run, &it->res);
-	}
-	return NULL;
+	struct apply_batch_item *it = &b->items[i];
+	it->status = apply_repo_want(b->db, b->gl, b->ctx, it->repo_id, it->want, b->dry_run, &it->res);
 }
 
 void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, struct apply_batch_item *items,
                  size_t n, int concurrency, bool dry_run)
 {
-	struct batch b = {.db = db, .gl = gl, .ctx = ctx, .items = items, .n = n, .dry_run = dry_run};
-	atomic_init(&b.next, 0);
-	pthread_t t[64];
-	int nt = concurrency < 1 ? 1 : concurrency > 64 ? 64 : concurrency, started = 0;
-	if ((size_t)nt > n)
-		nt = (int)n;
-	for (int i = 0; i < nt; i++)
-		if (pthread_create(&t[started], NULL, batch_worker, &b) == 0)
-			started++;
-	if (started == 0)
-		batch_worker(&b); /* no thread could start: do the work here */
-	for (int i = 0; i < started; i++)
-		pthread_join(t[i], NULL);
+	struct batch b = {.db = db, .gl = gl, .ctx = ctx, .items = items, .dry_run = dry_run};
+	workpool_run(n, concurrency, batch_item, &b);
 }
 
 enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message)

@@ -74,6 +74,15 @@ struct apply_ctx {
 char *apply_hook_url_dup(const char *public_url);
 bool apply_hook_url(const char *public_url, char *buf, size_t cap);
 
+/*
+ * The webhook mrgate wants, written once for project and group hooks (core/grouphook.c adds what only a group hook
+ * has). apply_hook_body(): a new body for POST/PUT .../hooks: ctx's URL and token, name "mrgate", merge request
+ * and pipeline events on, every other project event off, ssl verification as ctx says (the caller owns it).
+ * apply_hook_flags_ok(): whether an existing hook h has those flags; ssl_verify < 0 accepts either verification.
+ */
+struct json_object *apply_hook_body(const struct apply_ctx *ctx);
+bool apply_hook_flags_ok(struct json_object *h, int ssl_verify);
+
 enum apply_outcome { APPLY_UNCHANGED = 0, APPLY_CHANGED, APPLY_SKIPPED, APPLY_ERROR };
 const char *apply_outcome_name(enum apply_outcome o); /* "unchanged" | "changed" | "skipped" | "error" */
 

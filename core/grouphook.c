@@ -16,20 +16,8 @@
 #include <string.h>
 #include <time.h>
 
-/* Event flags our group hook sets to false (GitLab defaults push_events to true). */
-static const char *const off_events[] = {"push_events",
-                                         "tag_push_events",
-                                         "issues_events",
-                                         "confidential_issues_events",
-                                         "note_events",
-                                         "confidential_note_events",
-                                         "job_events",
-                                         "wiki_page_events",
-                                         "deployment_events",
-                                         "releases_events",
-                                         "subgroup_events",
-                                         "member_events",
-                                         NULL};
+/* Event flags a group hook has beyond a project hook's (core/apply.h), set to false. */
+static const char *const group_off_events[] = {"subgroup_events", "member_events", NULL};
 
 struct ghook {
 	int64_t id;
@@ -70,13 +58,10 @@ static enum core_status on_page(struct json_object *page, void *user)
 		struct ghook *g = &w->v[w->n++];
 		memset(g, 0, sizeof(*g));
 		g->id = id;
-		g->flags_ok =
-		    jsonx_bool(h, "merge_requests_events", &b) && b && jsonx_bool(h, "pipeline_events", &b) && b;
-		for (int k = 0; g->flags_ok && off_events[k]; k++)
-			if (jsonx_bool(h, off_events[k], &b) && b)
+		g->flags_ok = apply_hook_flags_ok(h, w->ctx ? w->ctx->ssl_verify : -1);
+		for (int k = 0; g->flags_ok && group_off_events[k]; k++)
+			if (jsonx_bool(h, group_off_events[k], &b) && b)
 				g->flags_ok = false;
-		if (g->flags_ok && w->ctx && jsonx_bool(h, "enable_ssl_verification", &b) && b != w->ctx->ssl_verify)
-			g->flags_ok = false;
 		/* project_events (GitLab 17.6+) must be on; a GitLab without the attribute cannot be asked for it */
 		if (g->flags_ok && jsonx_bool(h, "project_events", &b) && !b)
 			g->flags_ok = false;
@@ -87,18 +72,13 @@ static enum core_status on_page(struct json_object *page, void *user)
 	return CORE_OK;
 }
 
+/* The project hook's body (core/apply.h) with project events on and the group-only events off. */
 static struct json_object *hook_body(const struct apply_ctx *ctx)
 {
-	struct json_object *b = jx_object();
-	json_object_object_add(b, "url", jx_str(ctx->hook_url));
-	json_object_object_add(b, "name", jx_str("mrgate"));
-	json_object_object_add(b, "token", jx_str(ctx->webhook_secret));
-	json_object_object_add(b, "merge_requests_events", jx_bool(1));
+	struct json_object *b = apply_hook_body(ctx);
 	json_object_object_add(b, "project_events", jx_bool(1));
-	json_object_object_add(b, "pipeline_events", jx_bool(1));
-	for (int i = 0; off_events[i]; i++)
-		json_object_object_add(b, off_events[i], jx_bool(0));
-	json_object_object_add(b, "enable_ssl_verification", jx_bool(ctx->ssl_verify));
+	for (int i = 0; group_off_events[i]; i++)
+		json_object_object_add(b, group_off_events[i], jx_bool(0));
 	return b;
 }
 

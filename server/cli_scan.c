@@ -8,6 +8,7 @@
 #include "diff.h"
 #include "findings.h"
 #include "scan_secrets.h"
+#include "workpool.h"
 #include "xalloc.h"
 
 #include <dirent.h>
@@ -213,32 +214,27 @@ static void walk(const char *path, struct path_list *pl, int depth)
 	free(names);
 }
 
-/* Files are scanned by a few threads (the scanner is thread-safe) and printed in order by the main thread. */
+/*
+ * Files are scanned by a few threads (core/workpool.h; the scanner is thread-safe) and printed in order by the main
+ * thread, which waits on cv for each file's result.
+ */
 struct pool {
 	const struct path_list *pl;
 	struct file_result *res;
-	size_t next;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
 
-static void *worker(void *arg)
+static void scan_one(void *arg, size_t i)
 {
 	struct pool *p = arg;
-	for (;;) {
-		pthread_mutex_lock(&p->mu);
-		size_t i = p->next++;
-		pthread_mutex_unlock(&p->mu);
-		if (i >= p->pl->count)
-			return NULL;
-		struct file_result r = {0};
-		scan_file(p->pl->paths[i], &r);
-		pthread_mutex_lock(&p->mu);
-		p->res[i] = r;
-		p->res[i].done = true;
-		pthread_cond_broadcast(&p->cv);
-		pthread_mutex_unlock(&p->mu);
-	}
+	struct file_result r = {0};
+	scan_file(p->pl->paths[i], &r);
+	pthread_mutex_lock(&p->mu);
+	p->res[i] = r;
+	p->res[i].done = true;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
 }
 
 int cli_scan(int argc, char **argv)
@@ -254,23 +250,15 @@ int cli_scan(int argc, char **argv)
 	struct path_list pl = {0};
 	for (int i = 0; i < argc; i++)
 		walk(argv[i], &pl, 0);
-	struct pool p = {&pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), 0, PTHREAD_MUTEX_INITIALIZER,
+	struct pool p = {&pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), PTHREAD_MUTEX_INITIALIZER,
 	                 PTHREAD_COND_INITIALIZER};
 	if (!p.res) {
 		fprintf(stderr, "mrgate: out of memory\n");
 		return 2;
 	}
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nthreads = cpus < 1 ? 1 : cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : (size_t)cpus;
-	if (nthreads > pl.count)
-		nthreads = pl.count ? pl.count : 1;
-	pthread_t th[SCAN_THREADS_MAX];
-	size_t started = 0;
-	for (size_t i = 0; i < nthreads; i++)
-		if (pthread_create(&th[i], NULL, worker, &p) == 0)
-			started++;
-	if (started == 0)
-		worker(&p); /* no thread: scan here */
+	struct workpool wp;
+	workpool_start(&wp, pl.count, cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : (int)cpus, scan_one, &p);
 	size_t files = 0, findings = 0;
 	bool failed = pl.failed;
 	for (size_t i = 0; i < pl.count; i++) {
@@ -291,8 +279,7 @@ int cli_scan(int argc, char **argv)
 		free(r.err);
 		free(pl.paths[i]);
 	}
-	for (size_t i = 0; i < started; i++)
-		pthread_join(th[i], NULL);
+	workpool_join(&wp);
 	free(p.res);
 	free(pl.paths);
 	fflush(stdout);
