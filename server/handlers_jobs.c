@@ -34,6 +34,15 @@ static bool job_id(struct req *r, int64_t *id, int *status)
 	return req_path_id(r, "a job id is a positive integer", id, status);
 }
 
+/* The job as it is after a change (retry, cancel), or {} when it cannot be read back: the change is done anyway. */
+static struct json_object *job_now(struct req *r, int64_t id)
+{
+	struct json_object *job = NULL;
+	if (jobs_get(r->app->db, id, &job) != CORE_OK)
+		job = jx_object();
+	return job;
+}
+
 int h_jobs_list(struct req *r)
 {
 	long limit = 50;
@@ -102,9 +111,7 @@ int h_job_retry(struct req *r)
 		return http_send_failure(r->conn, st, "could not retry the job", "no job with id %lld", (long long)id);
 	if (r->app->apply.jobs)
 		jobs_runner_wake(r->app->apply.jobs);
-	struct json_object *job = NULL;
-	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = jx_object();
+	struct json_object *job = job_now(r, id);
 	json_object_object_add(job, "retried", jx_int(n));
 	return http_send_json(r->conn, 200, job);
 }
@@ -120,8 +127,5 @@ int h_job_cancel(struct req *r)
 		return http_send_error(r->conn, 409, "bad_state", "job %lld has already finished", (long long)id);
 	if (st != CORE_OK)
 		return http_send_failure(r->conn, st, "could not cancel the job", "no job with id %lld", (long long)id);
-	struct json_object *job = NULL;
-	if (jobs_get(r->app->db, id, &job) != CORE_OK)
-		job = jx_object();
-	return http_send_json(r->conn, 200, job);
+	return http_send_json(r->conn, 200, job_now(r, id));
 }
