@@ -346,21 +346,16 @@ out:
 
 int h_audit_list(struct req *r)
 {
-	char buf[64], action[100] = "";
-	int limit = 50, status;
+	char action[100] = "";
+	long limit = 50;
+	int status;
 	int64_t before = 0;
-	if (http_query_param(r->ri, "limit", buf, sizeof(buf))) {
-		char *end;
-		long v = strtol(buf, &end, 10);
-		if (*end || v < 1 || v > 500)
-			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
-		limit = (int)v;
-	}
-	if (!http_query_cursor(r->conn, r->ri, "cursor", &before, &status))
+	if (!http_query_limit(r->conn, r->ri, "limit", 1, 500, &limit, &status) ||
+	    !http_query_cursor(r->conn, r->ri, "cursor", &before, &status))
 		return status;
 	http_query_param(r->ri, "action", action, sizeof(action));
 	struct json_object *o = NULL;
-	enum core_status st = audit_list(r->app->db, limit, before, action, &o);
+	enum core_status st = audit_list(r->app->db, (int)limit, before, action, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the audit log");
 	return http_send_json(r->conn, 200, o);

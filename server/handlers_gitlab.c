@@ -242,7 +242,7 @@ int h_sync_get(struct req *r)
 int h_repos_list(struct req *r)
 {
 	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
-	char cursor[1600] = "", limit[16] = "", err[300];
+	char cursor[1600] = "", err[300];
 	struct repos_filter f;
 	bool has_q, has_group, has_status, has_cursor;
 	int sent;
@@ -280,13 +280,10 @@ int h_repos_list(struct req *r)
 		else if (strcmp(order, "asc") != 0)
 			return http_send_error(r->conn, 400, "invalid_input", "order must be asc or desc");
 	}
-	if (http_query_param(r->ri, "limit", limit, sizeof(limit))) {
-		char *end;
-		long v = strtol(limit, &end, 10);
-		if (*end || v < 1 || v > 500)
-			return http_send_error(r->conn, 400, "invalid_input", "limit must be an integer from 1 to 500");
-		f.limit = (int)v;
-	}
+	long limit = 0;
+	if (!http_query_limit(r->conn, r->ri, "limit", 1, 500, &limit, &sent))
+		return sent;
+	f.limit = (int)limit;
 	/* ids=1,2,3: only these repos (a selection of ticked rows, for its summary) */
 	static const size_t max_ids = 1000;
 	char *ids_txt = malloc(max_ids * 21 + 1);

@@ -12,23 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* An optional positive integer query parameter; false (after answering 400) when malformed. */
-static bool query_int(struct req *r, const char *name, long lo, long hi, long *out, int *status)
-{
-	char buf[32];
-	if (!http_query_param(r->ri, name, buf, sizeof(buf)))
-		return true;
-	char *end;
-	long v = strtol(buf, &end, 10);
-	if (*end || end == buf || v < lo || v > hi) {
-		*status = http_send_error(r->conn, 400, "invalid_input", "%s must be an integer from %ld to %ld", name,
-		                          lo, hi);
-		return false;
-	}
-	*out = v;
-	return true;
-}
-
 static bool job_id(struct req *r, int64_t *id, int *status)
 {
 	return req_path_id(r, "a job id is a positive integer", id, status);
@@ -48,7 +31,7 @@ int h_jobs_list(struct req *r)
 	long limit = 50;
 	int64_t cursor = 0;
 	int status;
-	if (!query_int(r, "limit", 1, 500, &limit, &status) ||
+	if (!http_query_limit(r->conn, r->ri, "limit", 1, 500, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "cursor", &cursor, &status))
 		return status;
 	struct json_object *o = NULL;
@@ -67,7 +50,7 @@ int h_job_get(struct req *r)
 		return status;
 	long limit = 100;
 	int64_t after = 0;
-	if (!query_int(r, "items_limit", 0, 1000, &limit, &status) ||
+	if (!http_query_limit(r->conn, r->ri, "items_limit", 0, 1000, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "items_cursor", &after, &status))
 		return status;
 	char filter[16] = "";

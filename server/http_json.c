@@ -271,6 +271,23 @@ void http_page_by_id(struct json_object *obj, const char *items_key, const char 
 	json_object_object_add(obj, next_key, next);
 }
 
+bool http_query_limit(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, long lo, long hi,
+                      long *out, int *status)
+{
+	char buf[32];
+	if (!http_query_param(ri, name, buf, sizeof(buf)))
+		return true;
+	char *end;
+	long v = strtol(buf, &end, 10);
+	if (*end || end == buf || v < lo || v > hi) {
+		*status =
+		    http_send_error(conn, 400, "invalid_input", "%s must be an integer from %ld to %ld", name, lo, hi);
+		return false;
+	}
+	*out = v;
+	return true;
+}
+
 bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
                        int *status)
 {

@@ -70,6 +70,13 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
  */
 void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
                      int limit);
+/*
+ * A limit query parameter (`limit`, `items_limit`): true with *out unchanged (the caller's default) when absent,
+ * true with *out in lo..hi when it is an integer there; false after answering 400 ("<name> must be an integer
+ * from lo to hi") otherwise.
+ */
+bool http_query_limit(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, long lo, long hi,
+                      long *out, int *status);
 /* A cursor query parameter (a previous next_cursor): true with *out = 0 when absent; false after answering 400. */
 bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
                        int *status);
