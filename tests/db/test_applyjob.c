@@ -155,13 +155,7 @@ static void hook_mode_switch_without_a_connection(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	char *url = testlib_fresh_database("applyjob");
-	db = store_open(url, 4);
-	if (!db || migrate_run(db, NULL) != CORE_OK) {
-		fprintf(stderr, "test setup: could not migrate\n");
-		return 2;
-	}
+	db = testlib_db_start("applyjob", 4);
 	RUN(start_makes_one_item_per_repo_with_the_run);
 	RUN(a_write_that_marked_nothing_starts_nothing);
 	RUN(wait_ends_on_finish_or_stop);
@@ -169,6 +163,5 @@ int main(void)
 	RUN(handlers_without_a_connection_say_why);
 	RUN(hook_mode_switch_without_a_connection);
 	store_close(db);
-	free(url);
 	return testlib_done();
 }
