@@ -26,15 +26,12 @@ static bool stopping;
 static struct applyjob_env env_for(const char *public_url)
 {
 	static const unsigned char key[32] = {0};
-	struct applyjob_env env;
-	memset(&env, 0, sizeof(env));
-	env.db = db;
-	env.secret_key = key;
-	env.public_url = public_url;
-	env.default_resync_interval = 3600;
-	env.gitlab_concurrency = 2;
-	env.stopping = &stopping;
-	return env;
+	return (struct applyjob_env){.db = db,
+	                             .secret_key = key,
+	                             .public_url = public_url,
+	                             .default_resync_interval = 3600,
+	                             .gitlab_concurrency = 2,
+	                             .stopping = &stopping};
 }
 
 static void start_makes_one_item_per_repo_with_the_run(void)
