@@ -26,15 +26,12 @@ static bool stopping;
 static struct applyjob_env env_for(const char *public_url)
 {
 	static const unsigned char key[32] = {0};
-	struct applyjob_env env;
-	memset(&env, 0, sizeof(env));
-	env.db = db;
-	env.secret_key = key;
-	env.public_url = public_url;
-	env.default_resync_interval = 3600;
-	env.gitlab_concurrency = 2;
-	env.stopping = &stopping;
-	return env;
+	return (struct applyjob_env){.db = db,
+	                             .secret_key = key,
+	                             .public_url = public_url,
+	                             .default_resync_interval = 3600,
+	                             .gitlab_concurrency = 2,
+	                             .stopping = &stopping};
 }
 
 static void start_makes_one_item_per_repo_with_the_run(void)
@@ -155,13 +152,7 @@ static void hook_mode_switch_without_a_connection(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	char *url = testlib_fresh_database("applyjob");
-	db = store_open(url, 4);
-	if (!db || migrate_run(db, NULL) != CORE_OK) {
-		fprintf(stderr, "test setup: could not migrate\n");
-		return 2;
-	}
+	db = testlib_db_start("applyjob", 4);
 	RUN(start_makes_one_item_per_repo_with_the_run);
 	RUN(a_write_that_marked_nothing_starts_nothing);
 	RUN(wait_ends_on_finish_or_stop);
@@ -169,6 +160,5 @@ int main(void)
 	RUN(handlers_without_a_connection_say_why);
 	RUN(hook_mode_switch_without_a_connection);
 	store_close(db);
-	free(url);
 	return testlib_done();
 }

@@ -95,10 +95,7 @@ static void api_tokens(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	if (crypto_init() != CORE_OK)
-		return 1;
-	s = testlib_migrated_store("auth", 4);
+	s = testlib_db_start("auth", 4);
 	RUN(users);
 	RUN(login_and_session);
 	RUN(throttling);

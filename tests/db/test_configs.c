@@ -242,10 +242,7 @@ static void export_import(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	if (crypto_init() != CORE_OK)
-		return 1;
-	s = testlib_migrated_store("configs", 4);
+	s = testlib_db_start("configs", 4);
 	sql("INSERT INTO repos (id, path, name, path_with_namespace, namespace_full_path, archived) VALUES"
 	    " (1, 'a', 'a', 'acme/a', 'acme', false), (2, 'b', 'b', 'acme/sub/b', 'acme/sub', false),"
 	    " (3, 'c', 'c', 'other/c', 'other', false), (4, 'd', 'd', 'acme-x/d', 'acme-x', false),"

@@ -20,7 +20,6 @@
 #include <time.h>
 #include <unistd.h>
 
-static char *url;
 static struct store *db;
 
 #define MAX_REPO 10001
@@ -971,13 +970,7 @@ static void poison_item_gives_up(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	url = testlib_fresh_database("jobs");
-	db = store_open(url, 24);
-	if (!db || migrate_run(db, NULL) != CORE_OK) {
-		fprintf(stderr, "test setup: could not migrate\n");
-		return 2;
-	}
+	db = testlib_db_start("jobs", 24);
 	RUN(backoff_bounds);
 	RUN(lease_primitives);
 	RUN(thousand_items_four_workers);
@@ -990,6 +983,5 @@ int main(void)
 	RUN(api_create_list_items_cancel);
 	RUN(api_in_tx_big_and_list);
 	store_close(db);
-	free(url);
 	return testlib_done();
 }

@@ -206,19 +206,10 @@ static void repos_pages(void)
 
 int main(void)
 {
-	log_init(LOG_ERROR, 0);
-	if (crypto_init() != CORE_OK)
-		return 1;
-	char *url = testlib_fresh_database("lists");
-	db = store_open(url, 4);
-	if (migrate_run(db, NULL) != CORE_OK) {
-		fprintf(stderr, "migration failed\n");
-		return 1;
-	}
+	db = testlib_db_start("lists", 4);
 	RUN(audit_pages);
 	RUN(users_and_tokens_pages);
 	RUN(repos_pages);
 	store_close(db);
-	free(url);
 	return testlib_done();
 }

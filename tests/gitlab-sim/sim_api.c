@@ -194,9 +194,7 @@ static bool api_access(struct sim_req *r, bool visible, int level, int min_level
 
 struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
 {
-	const char *id = sim_req_cap(r, k);
-	int64_t n = 0;
-	struct sim_project *p = sim_parse_int64(id, &n) ? sim_project_by_id(r->s, n) : sim_project_by_path(r->s, id);
+	struct sim_project *p = sim_project_by_ref(r->s, sim_req_cap(r, k));
 	bool visible = p && sim_can_see_project(r->token, p);
 	int level = visible ? sim_access_project(r->token, p) : 0;
 	return api_access(r, visible, level, min_level, "404 Project Not Found") ? p : NULL;
@@ -204,9 +202,7 @@ struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
 
 struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
 {
-	const char *id = sim_req_cap(r, k);
-	int64_t n = 0;
-	struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
+	struct sim_group *g = sim_group_by_ref(r->s, sim_req_cap(r, k));
 	bool visible = g && sim_can_see_group(r->token, g);
 	int level = visible ? sim_access_group(r->token, g) : 0;
 	return api_access(r, visible, level, min_level, "404 Group Not Found") ? g : NULL;

@@ -1115,9 +1115,7 @@ void sim_h_compare(struct sim_req *r)
  */
 void sim_h_namespace_get(struct sim_req *r)
 {
-	const char *id = sim_req_cap(r, 0);
-	int64_t n = 0;
-	struct sim_group *g = sim_parse_int64(id, &n) ? sim_group_by_id(r->s, n) : sim_group_by_path(r->s, id);
+	struct sim_group *g = sim_group_by_ref(r->s, sim_req_cap(r, 0));
 	if (!g || !sim_can_see_group(r->token, g)) {
 		sim_reply_message(r, 404, "404 Namespace Not Found");
 		return;

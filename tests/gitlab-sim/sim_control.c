@@ -152,9 +152,7 @@ static struct json_object *control_project(struct sim *s, struct sim_project *p)
 
 static struct sim_project *cap_project(struct sim_req *r, int k)
 {
-	const char *id = sim_req_cap(r, k);
-	int64_t n = 0;
-	struct sim_project *p = sim_parse_int64(id, &n) ? sim_project_by_id(r->s, n) : sim_project_by_path(r->s, id);
+	struct sim_project *p = sim_project_by_ref(r->s, sim_req_cap(r, k));
 	if (!p)
 		sim_reply_error(r, 404, "no such project");
 	return p;

@@ -83,6 +83,26 @@ static void parse_urlencoded(struct json_object *params, const char *data, size_
 	}
 }
 
+/* The segments of a path (a request's raw path or a route template) between its slashes, empty ones skipped, at
+ * most SIM_MAX_SEGS: where each starts in t and its length. Returns how many. */
+static size_t split_path(const char *t, const char *out[SIM_MAX_SEGS], size_t lens[SIM_MAX_SEGS])
+{
+	size_t n = 0;
+	while (*t && n < SIM_MAX_SEGS) {
+		while (*t == '/')
+			t++;
+		if (!*t)
+			break;
+		const char *e = strchr(t, '/');
+		size_t l = e ? (size_t)(e - t) : strlen(t);
+		out[n] = t;
+		lens[n] = l;
+		n++;
+		t += l;
+	}
+	return n;
+}
+
 bool sim_req_parse(struct sim_req *r, struct mg_connection *conn, struct sim *s)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
@@ -99,19 +119,14 @@ bool sim_req_parse(struct sim_req *r, struct mg_connection *conn, struct sim *s)
 	r->params = json_object_new_object();
 
 	/* Segments of the raw path. */
-	const char *p = r->path;
-	while (*p && r->n_segs < SIM_MAX_SEGS) {
-		while (*p == '/')
-			p++;
-		if (!*p)
-			break;
-		const char *e = strchr(p, '/');
-		size_t n = e ? (size_t)(e - p) : strlen(p);
-		r->raw_segs[r->n_segs] = sim_strndup(p, n);
-		r->segs[r->n_segs] = url_decode(p, n, false);
-		r->n_segs++;
-		p += n;
+	const char *seg[SIM_MAX_SEGS];
+	size_t seg_len[SIM_MAX_SEGS];
+	size_t n_segs = split_path(r->path, seg, seg_len);
+	for (size_t i = 0; i < n_segs; i++) {
+		r->raw_segs[i] = sim_strndup(seg[i], seg_len[i]);
+		r->segs[i] = url_decode(seg[i], seg_len[i], false);
 	}
+	r->n_segs = n_segs;
 	if (r->query)
 		parse_urlencoded(r->params, r->query, strlen(r->query));
 
@@ -198,31 +213,13 @@ void sim_req_free(struct sim_req *r)
 
 /* --- routing -------------------------------------------------------------------------------------------- */
 
-static size_t split_template(const char *t, const char *out[SIM_MAX_SEGS], size_t lens[SIM_MAX_SEGS])
-{
-	size_t n = 0;
-	while (*t && n < SIM_MAX_SEGS) {
-		while (*t == '/')
-			t++;
-		if (!*t)
-			break;
-		const char *e = strchr(t, '/');
-		size_t l = e ? (size_t)(e - t) : strlen(t);
-		out[n] = t;
-		lens[n] = l;
-		n++;
-		t += l;
-	}
-	return n;
-}
-
 const struct sim_route *sim_route_match(struct sim_req *r, const struct sim_route *routes, size_t n, bool *path_matched)
 {
 	*path_matched = false;
 	for (size_t i = 0; i < n; i++) {
 		const char *ts[SIM_MAX_SEGS];
 		size_t tl[SIM_MAX_SEGS];
-		size_t nt = split_template(routes[i].template_path, ts, tl);
+		size_t nt = split_path(routes[i].template_path, ts, tl);
 		if (nt != r->n_segs)
 			continue;
 		bool ok = true;
@@ -249,7 +246,7 @@ const char *sim_req_cap(const struct sim_req *r, int k)
 		return NULL;
 	const char *ts[SIM_MAX_SEGS];
 	size_t tl[SIM_MAX_SEGS];
-	size_t nt = split_template(r->template_path, ts, tl);
+	size_t nt = split_path(r->template_path, ts, tl);
 	int seen = 0;
 	for (size_t i = 0; i < nt && i < r->n_segs; i++) {
 		if (ts[i][0] != ':')

@@ -383,6 +383,20 @@ struct json_object *sim_render_project(const struct sim *s, const struct sim_pro
 
 /* --- hooks --------------------------------------------------------------------------------------------- */
 
+/* The keys of obj as GitLab lists a hook's url_variables and custom_headers, without their values: [{"key": k}]. */
+static struct json_object *keys_only(struct json_object *obj)
+{
+	struct json_object *a = json_object_new_array();
+	json_object_object_foreach(obj, k, v)
+	{
+		(void)v;
+		struct json_object *e = json_object_new_object();
+		ADD(e, "key", STR(k));
+		json_object_array_add(a, e);
+	}
+	return a;
+}
+
 struct json_object *sim_render_hook(const struct sim_hook *h)
 {
 	struct json_object *o = json_object_new_object();
@@ -398,25 +412,9 @@ struct json_object *sim_render_hook(const struct sim_hook *h)
 	} else {
 		ADD(o, "disabled_until", NULL);
 	}
-	struct json_object *vars = json_object_new_array();
-	json_object_object_foreach(h->url_vars, vk, vv)
-	{
-		(void)vv;
-		struct json_object *e = json_object_new_object();
-		ADD(e, "key", STR(vk));
-		json_object_array_add(vars, e);
-	}
-	ADD(o, "url_variables", vars);
+	ADD(o, "url_variables", keys_only(h->url_vars));
 	ADD(o, "created_at", STR(h->created_at));
-	struct json_object *hdrs = json_object_new_array();
-	json_object_object_foreach(h->headers, hk, hv)
-	{
-		(void)hv;
-		struct json_object *e = json_object_new_object();
-		ADD(e, "key", STR(hk));
-		json_object_array_add(hdrs, e);
-	}
-	ADD(o, "custom_headers", hdrs);
+	ADD(o, "custom_headers", keys_only(h->headers));
 	return o;
 }
 

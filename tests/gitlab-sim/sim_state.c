@@ -508,6 +508,12 @@ struct sim_group *sim_group_by_path(struct sim *s, const char *full_path)
 	return NULL;
 }
 
+struct sim_group *sim_group_by_ref(struct sim *s, const char *id_or_path)
+{
+	int64_t n = 0;
+	return sim_parse_int64(id_or_path, &n) ? sim_group_by_id(s, n) : sim_group_by_path(s, id_or_path);
+}
+
 static char *title_case(const char *path)
 {
 	char *n = sim_strdup(path);
@@ -586,6 +592,12 @@ struct sim_project *sim_project_by_path(struct sim *s, const char *path_with_nam
 			return p;
 	}
 	return NULL;
+}
+
+struct sim_project *sim_project_by_ref(struct sim *s, const char *id_or_path)
+{
+	int64_t n = 0;
+	return sim_parse_int64(id_or_path, &n) ? sim_project_by_id(s, n) : sim_project_by_path(s, id_or_path);
 }
 
 struct sim_project *sim_project_add(struct sim *s, struct sim_group *ns, const char *path, const char *name)

@@ -368,6 +368,9 @@ bool sim_group_is_under(const struct sim_group *g, const struct sim_group *ances
 int sim_group_tier(const struct sim_group *g);
 struct sim_project *sim_project_by_id(struct sim *s, int64_t id);
 struct sim_project *sim_project_by_path(struct sim *s, const char *path_with_namespace);
+/* By GitLab's :id in a path: a number is the id, anything else the (decoded) full path. NULL: none (or removed). */
+struct sim_group *sim_group_by_ref(struct sim *s, const char *id_or_path);
+struct sim_project *sim_project_by_ref(struct sim *s, const char *id_or_path);
 struct sim_project *sim_project_add(struct sim *s, struct sim_group *ns, const char *path, const char *name);
 struct sim_commit *sim_project_commit(struct sim_project *p, const char *sha); /* or NULL */
 struct sim_commit *sim_project_add_commit(struct sim *s, struct sim_project *p, const char *ref, const char *parent,

@@ -15,51 +15,71 @@ RANK = {"public": 0, "viewer": 1, "editor": 2, "admin": 3}
 # Each probe is a request that the role allowed to make it may send without changing anything durable (unknown
 # ids, invalid bodies): the answer is then 2xx or a validation error, never 401/403.
 BOGUS = {"fail_on": "not-a-level"}
-ROUTES = {
-    ("GET", "/healthz"): ("public", "/healthz", None),
-    ("GET", "/readyz"): ("public", "/readyz", None),
-    ("GET", "/metrics"): ("public", "/metrics", None),
-    ("POST", "/api/session"): ("public", "/api/session", {}),
-    ("POST", "/hooks/gitlab"): ("public", "/hooks/gitlab", {}),
-    ("GET", "/api/session"): ("viewer", "/api/session", None),
-    ("DELETE", "/api/session"): ("viewer", "/api/session", None),
-    ("GET", "/api/connection"): ("viewer", "/api/connection", None),
-    ("PUT", "/api/connection"): ("admin", "/api/connection", {}),
-    ("DELETE", "/api/connection"): ("admin", "/api/connection", None),
-    ("GET", "/api/connection/public-url"): ("viewer", "/api/connection/public-url", None),
-    ("POST", "/api/sync"): ("editor", "/api/sync", {}),
-    ("GET", "/api/sync"): ("viewer", "/api/sync", None),
-    ("GET", "/api/repos"): ("viewer", "/api/repos", None),
-    ("GET", "/api/repos/{id}"): ("viewer", "/api/repos/999999", None),
-    ("GET", "/api/repos/{id}/history"): ("viewer", "/api/repos/999999/history", None),
-    ("GET", "/api/groups"): ("viewer", "/api/groups", None),
-    ("GET", "/api/gates"): ("viewer", "/api/gates", None),
-    ("GET", "/api/gates/{id}"): ("viewer", "/api/gates/999999", None),
-    ("GET", "/api/configs/default"): ("viewer", "/api/configs/default", None),
-    ("PUT", "/api/configs/default"): ("editor", "/api/configs/default", BOGUS),
-    ("GET", "/api/configs/groups"): ("viewer", "/api/configs/groups", None),
-    ("GET", "/api/configs/groups/{path*}"): ("viewer", "/api/configs/groups/no/such", None),
-    ("PUT", "/api/configs/groups/{path*}"): ("editor", "/api/configs/groups/no/such", BOGUS),
-    ("DELETE", "/api/configs/groups/{path*}"): ("editor", "/api/configs/groups/no/such", None),
-    ("GET", "/api/repos/{id}/config"): ("viewer", "/api/repos/999999/config", None),
-    ("PUT", "/api/repos/{id}/config"): ("editor", "/api/repos/999999/config", BOGUS),
-    ("DELETE", "/api/repos/{id}/config"): ("editor", "/api/repos/999999/config", None),
-    ("POST", "/api/configure"): ("editor", "/api/configure", {}),
-    ("GET", "/api/audit"): ("viewer", "/api/audit", None),
-    ("GET", "/api/jobs"): ("viewer", "/api/jobs", None),
-    ("GET", "/api/jobs/{id}"): ("viewer", "/api/jobs/999999", None),
-    ("POST", "/api/jobs/{id}/retry"): ("editor", "/api/jobs/999999/retry", {}),
-    ("POST", "/api/jobs/{id}/cancel"): ("editor", "/api/jobs/999999/cancel", {}),
-    ("GET", "/api/settings"): ("viewer", "/api/settings", None),
-    ("GET", "/api/scanners"): ("viewer", "/api/scanners", None),
-    ("PUT", "/api/settings"): ("admin", "/api/settings", {"resync_interval": 1}),
-    ("GET", "/api/users"): ("admin", "/api/users", None),
-    ("POST", "/api/users"): ("admin", "/api/users", {"username": "x"}),
-    ("PATCH", "/api/users/{id}"): ("admin", "/api/users/999999", {"role": "viewer"}),
-    ("DELETE", "/api/users/{id}"): ("admin", "/api/users/999999", None),
-    ("GET", "/api/tokens"): ("admin", "/api/tokens", None),
-    ("DELETE", "/api/tokens/{id}"): ("admin", "/api/tokens/999999", None),
+# The expected policy, one route a line as `mrgate routes` prints it: METHOD PATTERN ROLE.
+POLICY = """
+    GET /healthz                        public
+    GET /readyz                         public
+    GET /metrics                        public
+    POST /api/session                   public
+    POST /hooks/gitlab                  public
+    GET /api/session                    viewer
+    DELETE /api/session                 viewer
+    GET /api/connection                 viewer
+    PUT /api/connection                 admin
+    DELETE /api/connection              admin
+    GET /api/connection/public-url      viewer
+    POST /api/sync                      editor
+    GET /api/sync                       viewer
+    GET /api/repos                      viewer
+    GET /api/repos/{id}                 viewer
+    GET /api/repos/{id}/history         viewer
+    GET /api/groups                     viewer
+    GET /api/gates                      viewer
+    GET /api/gates/{id}                 viewer
+    GET /api/configs/default            viewer
+    PUT /api/configs/default            editor
+    GET /api/configs/groups             viewer
+    GET /api/configs/groups/{path*}     viewer
+    PUT /api/configs/groups/{path*}     editor
+    DELETE /api/configs/groups/{path*}  editor
+    GET /api/repos/{id}/config          viewer
+    PUT /api/repos/{id}/config          editor
+    DELETE /api/repos/{id}/config       editor
+    POST /api/configure                 editor
+    GET /api/audit                      viewer
+    GET /api/jobs                       viewer
+    GET /api/jobs/{id}                  viewer
+    POST /api/jobs/{id}/retry           editor
+    POST /api/jobs/{id}/cancel          editor
+    GET /api/settings                   viewer
+    GET /api/scanners                   viewer
+    PUT /api/settings                   admin
+    GET /api/users                      admin
+    POST /api/users                     admin
+    PATCH /api/users/{id}               admin
+    DELETE /api/users/{id}              admin
+    GET /api/tokens                     admin
+    DELETE /api/tokens/{id}             admin
+"""
+# The probe of a route: its pattern with {id} = 999999 and {path*} = no/such, and a body: none for GET and DELETE,
+# {} for the other methods unless named here.
+BODIES = {
+    ("PUT", "/api/configs/default"): BOGUS,
+    ("PUT", "/api/configs/groups/{path*}"): BOGUS,
+    ("PUT", "/api/repos/{id}/config"): BOGUS,
+    ("PUT", "/api/settings"): {"resync_interval": 1},
+    ("POST", "/api/users"): {"username": "x"},
+    ("PATCH", "/api/users/{id}"): {"role": "viewer"},
 }
+
+
+def probe(method, pattern):
+    path = pattern.replace("{id}", "999999").replace("{path*}", "no/such")
+    body = BODIES.get((method, pattern), None if method in ("GET", "DELETE") else {})
+    return path, body
+
+
+ROUTES = {(m, p): (role, *probe(m, p)) for m, p, role in (line.split() for line in POLICY.strip().splitlines())}
 
 srv = Mrgate("roles")
 

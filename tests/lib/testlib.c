@@ -4,6 +4,8 @@
  */
 #include "testlib.h"
 
+#include "crypto.h"
+#include "log.h"
 #include "migrate.h"
 #include "store.h"
 
@@ -101,6 +103,16 @@ struct store *testlib_migrated_store(const char *name, int pool)
 		exit(2);
 	}
 	return s;
+}
+
+struct store *testlib_db_start(const char *name, int pool)
+{
+	log_init(LOG_ERROR, 0);
+	if (crypto_init() != CORE_OK) {
+		fprintf(stderr, "test setup: crypto_init failed\n");
+		exit(1);
+	}
+	return testlib_migrated_store(name, pool);
 }
 
 void testlib_sql(struct store *s, const char *sql)

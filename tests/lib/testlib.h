@@ -71,6 +71,12 @@ char *testlib_fresh_database(const char *name);
 struct store;
 struct store *testlib_migrated_store(const char *name, int pool);
 
+/*
+ * The set-up of a db test's main(): logging at LOG_ERROR, crypto_init (exits 1 when it fails), then
+ * testlib_migrated_store(name, pool). The caller closes the store (store_close).
+ */
+struct store *testlib_db_start(const char *name, int pool);
+
 /* Run set-up SQL without parameters or rows on a pooled connection of s; a failure is reported on stderr. */
 void testlib_sql(struct store *s, const char *sql);
 

@@ -208,17 +208,10 @@ FORMATS = {
     "perplexity-api-key": (lambda g: "pplx-" + g.mixed(ALNUM, 48), None),
     # tokens, keys and URLs
     "jwt": (_jwt, None),
-    "private-key-rsa": (None, None),
-    "private-key-ec": (None, None),
-    "private-key-openssh": (None, None),
-    "private-key-pkcs8": (None, None),
-    "url-basic-auth": (None, None),
-    "http-authorization-header": (None, None),
-    "netrc-password": (None, None),
-    "docker-config-auth": (None, None),
-    "generic-password": (None, None),
-    "password-call-argument": (None, None),
-    "generic-secret": (None, None),
+    # made by their layout (PEM blocks, URLs, headers, calls; see LAYOUT), not by a generator of their own
+    **dict.fromkeys(["private-key-rsa", "private-key-ec", "private-key-openssh", "private-key-pkcs8",
+                     "url-basic-auth", "http-authorization-header", "netrc-password", "docker-config-auth",
+                     "generic-password", "password-call-argument", "generic-secret"], (None, None)),
 }
 
 # How each format's secret sits in a file. "kv" is key = value in the file's own syntax; the others are lines of
@@ -817,25 +810,24 @@ def _write_file(g, files_dir, round_tag, file_no, kind, chunk, manifest):
 # ---------------------------------------------------------------------------------------------------------------
 # Scoring, shared by the test and the bench.
 
+def _split(entries, key, flagged):
+    """The manifest entries grouped by entry[key] (in order of appearance): per group the "path:line" of the
+    flagged ones and of the others."""
+    groups = {}
+    for e in entries:
+        hit, miss = groups.setdefault(e[key], ([], []))
+        (hit if (e["path"], e["line"]) in flagged else miss).append(f"{e['path']}:{e['line']}")
+    return groups
+
+
 def score(manifest, flagged):
     """flagged: set of (path, line) a scanner reported. Returns a dict of recall per format and false positives."""
-    by_format = {}
-    for s in manifest["secrets"]:
-        d = by_format.setdefault(s["format"], {"total": 0, "found": 0, "missed": []})
-        d["total"] += 1
-        if (s["path"], s["line"]) in flagged:
-            d["found"] += 1
-        else:
-            d["missed"].append(f"{s['path']}:{s['line']}")
+    by_format = {fmt: {"total": len(hit) + len(miss), "found": len(hit), "missed": miss}
+                 for fmt, (hit, miss) in _split(manifest["secrets"], "format", flagged).items()}
     secret_lines_set = {(s["path"], s["line"]) for s in manifest["secrets"]}
     body = {(f["path"], ln) for f in manifest["files"] for ln in f["secret_body"]}
-    near_by = {}
-    for n in manifest["near"]:
-        d = near_by.setdefault(n["category"], {"total": 0, "flagged": 0, "lines": []})
-        d["total"] += 1
-        if (n["path"], n["line"]) in flagged:
-            d["flagged"] += 1
-            d["lines"].append(f"{n['path']}:{n['line']}")
+    near_by = {cat: {"total": len(hit) + len(miss), "flagged": len(hit), "lines": hit}
+               for cat, (hit, miss) in _split(manifest["near"], "category", flagged).items()}
     near_set = {(n["path"], n["line"]) for n in manifest["near"]}
     filler_fp = sorted(f"{p}:{ln}" for (p, ln) in flagged
                        if (p, ln) not in secret_lines_set and (p, ln) not in near_set and (p, ln) not in body)

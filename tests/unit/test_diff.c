@@ -28,6 +28,34 @@ static long count_added(const char *d)
 	return n;
 }
 
+/* An added line as a test expects it: its new-file line number and its text. */
+struct want_line {
+	long line;
+	const char *text;
+};
+
+/*
+ * d must parse to exactly the n added lines want, in order; a failure names the diff. Returns the parse (the
+ * caller frees it) or NULL when it failed or has another count.
+ */
+static struct diff_added *expect_lines(const char *d, size_t n, const struct want_line *want)
+{
+	int failures = testlib_failures;
+	struct diff_added *a = parse(d, CORE_OK);
+	if (a && a->count != n) {
+		CHECK_INT(a->count, n);
+		diff_added_free(a);
+		a = NULL;
+	}
+	for (size_t i = 0; a && i < n; i++) {
+		CHECK_INT(a->lines[i].line, want[i].line);
+		CHECK_STR(a->lines[i].text, want[i].text);
+	}
+	if (testlib_failures != failures)
+		fprintf(stderr, "  in the diff \"%s\"\n", d);
+	return a;
+}
+
 static void test_modified_file(void)
 {
 	const char *d = "@@ -1,5 +1,5 @@ int main(void)\n"
@@ -43,16 +71,9 @@ static void test_modified_file(void)
 	                "-b\n"
 	                "+B\n"
 	                " c\n";
-	struct diff_added *a = parse(d, CORE_OK);
+	struct diff_added *a = expect_lines(d, 3, (const struct want_line[]){{2, "new2"}, {3, "new3"}, {21, "B"}});
 	REQUIRE(a);
-	REQUIRE(a->count == 3);
-	CHECK_INT(a->lines[0].line, 2);
-	CHECK_STR(a->lines[0].text, "new2");
 	CHECK_INT(a->lines[0].len, 4);
-	CHECK_INT(a->lines[1].line, 3);
-	CHECK_STR(a->lines[1].text, "new3");
-	CHECK_INT(a->lines[2].line, 21);
-	CHECK_STR(a->lines[2].text, "B");
 	CHECK(diff_added_find(a, 21) == &a->lines[2]);
 	CHECK(diff_added_find(a, 1) == NULL);
 	CHECK(diff_added_find(a, 4) == NULL);
@@ -74,35 +95,20 @@ static void test_new_deleted_binary_empty(void)
 	CHECK_INT(count_added("Binary files a/logo.png and b/logo.png differ\n"), 0);
 
 	/* GitLab's documented short form: counts omitted mean 1. */
-	a = parse("@@ -1 +1 @@\n-Title\n+README\n", CORE_OK);
-	REQUIRE(a);
-	REQUIRE(a->count == 1);
-	CHECK_INT(a->lines[0].line, 1);
-	CHECK_STR(a->lines[0].text, "README");
-	diff_added_free(a);
+	diff_added_free(expect_lines("@@ -1 +1 @@\n-Title\n+README\n", 1, (const struct want_line[]){{1, "README"}}));
 }
 
 static void test_crlf_and_no_newline(void)
 {
-	struct diff_added *a = parse("@@ -1,2 +1,2 @@\r\n-x\r\n+y\r\n\\ No newline at end of file\r\n a\r\n", CORE_OK);
+	struct diff_added *a = expect_lines("@@ -1,2 +1,2 @@\r\n-x\r\n+y\r\n\\ No newline at end of file\r\n a\r\n", 1,
+	                                    (const struct want_line[]){{1, "y"}});
 	REQUIRE(a);
-	REQUIRE(a->count == 1);
-	CHECK_STR(a->lines[0].text, "y");
 	CHECK_INT(a->lines[0].len, 1);
 	diff_added_free(a);
 	/* Last line without a line end; a '\r' inside a line is content. */
-	a = parse("@@ -1 +1,2 @@\n x\n+a\rb", CORE_OK);
-	REQUIRE(a);
-	REQUIRE(a->count == 1);
-	CHECK_INT(a->lines[0].line, 2);
-	CHECK_STR(a->lines[0].text, "a\rb");
-	diff_added_free(a);
+	diff_added_free(expect_lines("@@ -1 +1,2 @@\n x\n+a\rb", 1, (const struct want_line[]){{2, "a\rb"}}));
 	/* An empty line inside a hunk is an empty context line. */
-	a = parse("@@ -1,3 +1,3 @@\n a\n\n-b\n+c\n", CORE_OK);
-	REQUIRE(a);
-	REQUIRE(a->count == 1);
-	CHECK_INT(a->lines[0].line, 3);
-	diff_added_free(a);
+	diff_added_free(expect_lines("@@ -1,3 +1,3 @@\n a\n\n-b\n+c\n", 1, (const struct want_line[]){{3, "c"}}));
 }
 
 static void test_git_headers(void)
@@ -116,13 +122,7 @@ static void test_git_headers(void)
 	                " keep\n"
 	                "+++ not a header\n"
 	                "+--- nor this\n";
-	struct diff_added *a = parse(d, CORE_OK);
-	REQUIRE(a);
-	REQUIRE(a->count == 2);
-	CHECK_STR(a->lines[0].text, "++ not a header");
-	CHECK_STR(a->lines[1].text, "--- nor this");
-	CHECK_INT(a->lines[1].line, 3);
-	diff_added_free(a);
+	diff_added_free(expect_lines(d, 2, (const struct want_line[]){{2, "++ not a header"}, {3, "--- nor this"}}));
 }
 
 static void test_malformed(void)

@@ -189,18 +189,30 @@ static struct json_object *mr(const char *action, const char *state, const char 
 	return parse(buf);
 }
 
+/* o must parse into *m as an event of merge request iid of project, from branch, that changes the code the gate
+ * looks at; a failure names the case. */
+static void check_mr_event(const char *name, struct json_object *o, struct webhook_mr *m, int64_t project, int64_t iid,
+                           const char *branch)
+{
+	int failures = testlib_failures;
+	char why[200];
+	CHECK_INT(webhook_parse_mr(o, m, why, sizeof(why)), CORE_OK);
+	CHECK_INT(m->project_id, project);
+	CHECK_INT(m->iid, iid);
+	CHECK_STR(m->source_branch, branch);
+	CHECK(webhook_mr_changes_code(m, why, sizeof(why)));
+	if (testlib_failures != failures)
+		fprintf(stderr, "  in the merge request event %s\n", name);
+}
+
 static void test_webhook_mr(void)
 {
 	struct webhook_mr m;
 	char why[200];
 	struct json_object *o = mr("open", "opened", "");
-	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
-	CHECK_INT(m.project_id, 7);
+	check_mr_event("MR(open, opened)", o, &m, 7, 3, "feat/x");
 	CHECK_INT(m.source_project_id, 9);
-	CHECK_INT(m.iid, 3);
 	CHECK_STR(m.head_sha, "da1560886d4f094c3e6c9ef40349f7d38b5d27d7");
-	CHECK_STR(m.source_branch, "feat/x");
-	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
 	json_object_put(o);
 	/* which actions change the code the gate looks at: each case as the receiver reads it */
 	static const struct {
@@ -256,13 +268,8 @@ static void test_doc_example_payload(void)
 	buf[n] = '\0';
 	struct json_object *o = parse(buf);
 	struct webhook_mr m;
-	char why[200];
-	CHECK_INT(webhook_parse_mr(o, &m, why, sizeof(why)), CORE_OK);
-	CHECK_INT(m.project_id, 14);
-	CHECK_INT(m.iid, 1);
+	check_mr_event(path, o, &m, 14, 1, "ms-viewport");
 	CHECK_STR(m.action, "open");
-	CHECK_STR(m.source_branch, "ms-viewport");
-	CHECK(webhook_mr_changes_code(&m, why, sizeof(why)));
 	json_object_put(o);
 	free(buf);
 }

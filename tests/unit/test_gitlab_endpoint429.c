@@ -118,14 +118,9 @@ static void reset_server(void)
 
 static struct gitlab *new_gl(int retries)
 {
-	struct gitlab_opts o;
+	struct gitlab_opts o = {
+	    .base_url = base, .token = TOKEN, .max_retries = retries, .backoff_base_ms = 10, .backoff_max_ms = 80};
 	char err[256];
-	memset(&o, 0, sizeof(o));
-	o.base_url = base;
-	o.token = TOKEN;
-	o.max_retries = retries;
-	o.backoff_base_ms = 10;
-	o.backoff_max_ms = 80;
 	struct gitlab *gl = gitlab_new(&o, err, sizeof(err));
 	if (!gl)
 		fprintf(stderr, "gitlab_new: %s\n", err);

@@ -1307,20 +1307,28 @@ static void test_excerpt_format(void)
 	finding_list_free(l);
 }
 
+/* Scan a diff of deploy/id_rsa into l: before (the hunk header and context), an added RSA private key of the body
+ * lines b1 and b2, then after. */
+static enum core_status scan_key_diff(struct finding_list *l, const char *before, const char *b1, const char *b2,
+                                      const char *after)
+{
+	char d[1024];
+	snprintf(d, sizeof(d),
+	         "%s+-----BEGIN RSA PRIV"
+	         "ATE KEY-----\n+%s+%s+-----END RSA PRIV"
+	         "ATE KEY-----\n%s",
+	         before, b1, b2, after);
+	return scan_secrets_diff("deploy/id_rsa", d, l);
+}
+
 static void test_private_key_multiline(void)
 {
 	static const char body1[] = "MIIEowIBAAKCAQEA3Tz2mr7SZiAMfQyuvBjM9Oi0y7B0kPxH6g4dBbXlyVJmTb+x\n";
 	static const char body2[] = "Q2ZkV1c4eGpnZk1rT0Vqb0p3a0xOb1hPb2dWc0ZqZ2NxS0pXdE5yY1JmU3lQ\n";
-	char d[1024];
 	/* Header, two body lines, END: one finding at the header's line. */
-	snprintf(d, sizeof(d),
-	         "@@ -0,0 +1,5 @@\n+-----BEGIN RSA PRIV"
-	         "ATE KEY-----\n+%s+%s+-----END RSA PRIV"
-	         "ATE KEY-----\n+\n",
-	         body1, body2);
 	struct finding_list *l = finding_list_new();
 	REQUIRE(l);
-	CHECK_INT(scan_secrets_diff("deploy/id_rsa", d, l), CORE_OK);
+	CHECK_INT(scan_key_diff(l, "@@ -0,0 +1,5 @@\n", body1, body2, "+\n"), CORE_OK);
 	REQUIRE(l->count == 1);
 	CHECK_STR(l->items[0].rule_id, "private-key-rsa");
 	CHECK_INT(l->items[0].line, 1);
@@ -1328,19 +1336,8 @@ static void test_private_key_multiline(void)
 	char fp1[65];
 	memcpy(fp1, l->items[0].fingerprint, 65);
 	/* Another key body: another fingerprint; the same body moved down: the same. */
-	char d2[1024];
-	snprintf(d2, sizeof(d2),
-	         "@@ -0,0 +1,5 @@\n+-----BEGIN RSA PRIV"
-	         "ATE KEY-----\n+%s+%s+-----END RSA PRIV"
-	         "ATE KEY-----\n+\n",
-	         body2, body1);
-	CHECK_INT(scan_secrets_diff("deploy/id_rsa", d2, l), CORE_OK);
-	snprintf(d2, sizeof(d2),
-	         "@@ -1,2 +1,6 @@\n a\n b\n+-----BEGIN RSA PRIV"
-	         "ATE KEY-----\n+%s+%s+-----END RSA PRIV"
-	         "ATE KEY-----\n",
-	         body1, body2);
-	CHECK_INT(scan_secrets_diff("deploy/id_rsa", d2, l), CORE_OK);
+	CHECK_INT(scan_key_diff(l, "@@ -0,0 +1,5 @@\n", body2, body1, "+\n"), CORE_OK);
+	CHECK_INT(scan_key_diff(l, "@@ -1,2 +1,6 @@\n a\n b\n", body1, body2, ""), CORE_OK);
 	REQUIRE(l->count == 3);
 	CHECK(strcmp(l->items[1].fingerprint, fp1) != 0);
 	CHECK_INT(l->items[2].line, 3);
@@ -1348,6 +1345,7 @@ static void test_private_key_multiline(void)
 	for (size_t i = 0; i < l->count; i++)
 		CHECK(strstr(l->items[i].excerpt, "MIIEowIBAAKCAQEA") == NULL);
 	/* A header whose body is not added (only the BEGIN line changes), or only in code: nothing. */
+	char d2[1024];
 	snprintf(d2, sizeof(d2),
 	         "@@ -1,2 +1,2 @@\n------BEGIN RSA PUBLIC KEY-----\n+-----BEGIN RSA PRIV"
 	         "ATE KEY-----\n %s",
