@@ -21,8 +21,8 @@
 #include <json-c/json.h>
 #include <stdint.h>
 
-#define JOBS_VIEW_LIST_MAX  501  /* the API's largest page of jobs (500) and one more row */
-#define JOBS_VIEW_ITEMS_MAX 1001 /* the API's largest page of items (1000) and one more row */
+#define JOBS_VIEW_LIST_MAX  500  /* the API's largest page of jobs */
+#define JOBS_VIEW_ITEMS_MAX 1000 /* the API's largest page of items */
 
 /*
  * One job: {id, kind, state, created_by, created_at, started_at, finished_at, params, total, done, pending,

@@ -35,10 +35,9 @@ int h_jobs_list(struct req *r)
 	    !http_query_cursor(r->conn, r->ri, "cursor", &cursor, &status))
 		return status;
 	struct json_object *o = NULL;
-	enum core_status st = jobs_list(r->app->db, (int)limit + 1, cursor, &o);
+	enum core_status st = jobs_list(r->app->db, (int)limit, cursor, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not list the jobs");
-	http_page_by_id(o, "items", "next_cursor", "next_before", (int)limit);
 	return http_send_json(r->conn, 200, o);
 }
 
@@ -61,7 +60,7 @@ int h_job_get(struct req *r)
 	if (st != CORE_OK)
 		return http_send_failure(r->conn, st, "could not read the job", "no job with id %lld", (long long)id);
 	if (limit > 0) {
-		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit + 1, &items);
+		st = jobs_items(r->app->db, id, filter[0] ? filter : NULL, after, (int)limit, &items);
 		if (st == CORE_EINVAL) {
 			json_object_put(job);
 			return http_send_error(
@@ -74,11 +73,12 @@ int h_job_get(struct req *r)
 			return http_send_status(r->conn, st, "could not read the job's items");
 		}
 		/* the items as an array, and the cursor of the next page beside it */
-		struct json_object *arr = NULL;
+		struct json_object *arr = NULL, *next = NULL;
 		json_object_object_get_ex(items, "items", &arr);
+		json_object_object_get_ex(items, "next_cursor", &next);
 		json_object_object_add(job, "items", json_object_get(arr));
+		json_object_object_add(job, "items_next_cursor", json_object_get(next));
 		json_object_put(items);
-		http_page_by_id(job, "items", "items_next_cursor", NULL, (int)limit);
 	}
 	return http_send_json(r->conn, 200, job);
 }

@@ -255,22 +255,6 @@ bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t
 	return mg_get_cookie(h, name, out, cap) >= 0;
 }
 
-void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
-                     int limit)
-{
-	struct json_object *items = NULL, *next = NULL;
-	if (drop_key)
-		json_object_object_del(obj, drop_key);
-	if (json_object_object_get_ex(obj, items_key, &items) && json_object_is_type(items, json_type_array) &&
-	    limit > 0 && json_object_array_length(items) > (size_t)limit) {
-		json_object_array_del_idx(items, (size_t)limit, json_object_array_length(items) - (size_t)limit);
-		struct json_object *last = json_object_array_get_idx(items, (size_t)limit - 1), *id = NULL;
-		if (json_object_object_get_ex(last, "id", &id))
-			next = jx_str(json_object_get_string(id));
-	}
-	json_object_object_add(obj, next_key, next);
-}
-
 bool http_query_limit(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, long lo, long hi,
                       long *out, int *status)
 {

@@ -61,15 +61,10 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 /* Read the body and parse it as a JSON object. On failure the 4xx has been sent and *status_out holds it. */
 bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out);
 
-/* Value of a query-string parameter, URL-decoded into out; false when absent. */
 /*
- * The one paging convention of the API's lists: limit, cursor -> next_cursor. For lists ordered by a row "id",
- * the caller reads limit + 1 rows into obj[items_key]; this keeps limit of them and sets obj[next_key] to the last
- * kept row's id (a string, opaque to clients) when a further row exists, else null. obj[drop_key] (the core's own
- * cursor field), when not NULL, is removed.
+ * Paging is one convention (limit, cursor -> next_cursor) written once in core/rows.h; handlers read the two
+ * query values with http_query_limit / http_query_cursor below and pass them to the core read model.
  */
-void http_page_by_id(struct json_object *obj, const char *items_key, const char *next_key, const char *drop_key,
-                     int limit);
 /*
  * A limit query parameter (`limit`, `items_limit`): true with *out unchanged (the caller's default) when absent,
  * true with *out in lo..hi when it is an integer there; false after answering 400 ("<name> must be an integer
@@ -81,6 +76,7 @@ bool http_query_limit(struct mg_connection *conn, const struct mg_request_info *
 bool http_query_cursor(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int64_t *out,
                        int *status);
 
+/* Value of a query-string parameter, URL-decoded into out; false when absent. */
 bool http_query_param(const struct mg_request_info *ri, const char *name, char *out, size_t cap);
 /* The same for a value that must not be cut (a path, a search, a cursor): a value longer than cap - 1 is refused
  * (false after answering 400, *status); else true with *present telling whether it was given. */
