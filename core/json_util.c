@@ -23,6 +23,25 @@ static bool value_ends_at(const char *text, size_t end)
 	return ok;
 }
 
+bool json_text_has_nul(const char *text, size_t len, size_t *at)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+		} else if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) {
+				*at = i;
+				return true;
+			}
+			i++; /* the escaped character (a quote or a backslash) is text */
+		}
+	}
+	return false;
+}
+
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
 {
 	*out = NULL;

@@ -20,6 +20,13 @@
 
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen);
 
+/*
+ * Does a JSON text hold the escape \u0000 inside a string or a key? json-c decodes it into a NUL byte, and every C
+ * string read from the tree then ends there: "low\u0000x" reads as "low", "\u0000" as "". Request bodies from
+ * users are refused when it does (http_read_json, mrgate import); *at is the byte offset of the escape.
+ */
+bool json_text_has_nul(const char *text, size_t len, size_t *at);
+
 /* Typed getters live in jsonx.h. The JSON type name of a member ("missing" when absent), for error messages. */
 const char *json_type_of(struct json_object *obj, const char *key);
 

@@ -14,6 +14,7 @@
 #include "connection.h"
 #include "dryrun.h"
 #include "gateconfig.h"
+#include "json_util.h"
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
@@ -176,6 +177,10 @@ static bool configure_args_parse(int argc, char **argv, struct configure_args *a
 		usage_configure();
 		return false;
 	}
+	if (!a->pattern[0]) {
+		fprintf(stderr, "mrgate: the --repos pattern is empty; use '**' for every repository\n");
+		return false;
+	}
 	return true;
 }
 
@@ -304,6 +309,14 @@ int cli_import(struct app *app, int argc, char **argv)
 	int rc = 1;
 	if (doc_text.len > IMPORT_MAX_BYTES) {
 		fprintf(stderr, "mrgate: the import file is larger than 64 MiB\n");
+		goto out;
+	}
+	size_t nul_at = 0;
+	if (json_text_has_nul(buf_str(&doc_text), doc_text.len, &nul_at)) {
+		fprintf(stderr,
+		        "mrgate: import refused: a string at byte %zu of %s contains a NUL character (\\u0000); "
+		        "nothing was changed\n",
+		        nul_at, argv[0]);
 		goto out;
 	}
 	if (jsonx_parse(buf_str(&doc_text), doc_text.len, &doc) != CORE_OK) {

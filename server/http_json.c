@@ -206,7 +206,15 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
 	if (!http_read_body(conn, cap, &body, &len, status_out))
 		return false;
 	struct json_object *obj = NULL;
-	enum core_status st = json_parse_strict(body, len, &obj, err, sizeof(err));
+	size_t at = 0;
+	enum core_status st = CORE_EINVAL;
+	if (json_text_has_nul(body, len, &at))
+		snprintf(err, sizeof(err),
+		         "invalid JSON at byte %zu: a string contains a NUL character (\\u0000), which mrgate does not "
+		         "accept",
+		         at);
+	else
+		st = json_parse_strict(body, len, &obj, err, sizeof(err));
 	free(body);
 	if (st != CORE_OK) {
 		*status_out = http_send_error(conn, st == CORE_ETOOLARGE ? 413 : 400, "invalid_json", "%s", err);
@@ -241,6 +249,11 @@ bool http_query_text(struct mg_connection *conn, const struct mg_request_info *r
 		out[0] = '\0';
 		*status =
 		    http_send_error(conn, 400, "invalid_input", "%s must be at most %zu characters", name, cap - 1);
+		return false;
+	}
+	if (n >= 0 && strlen(out) != (size_t)n) {
+		out[0] = '\0';
+		*status = http_send_error(conn, 400, "invalid_input", "%s must not contain a NUL character", name);
 		return false;
 	}
 	*present = n >= 0;

@@ -271,7 +271,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 		if (r->who.role < need) {
 			status = http_send_error(
 			    conn, 403, "forbidden", "this needs the %s role; %s is %s %s", auth_role_name(need),
-			    r->who.username, r->who.role == AUTH_ROLE_ADMIN ? "an" : "a", auth_role_name(r->who.role));
+			    r->who.username, r->who.role == AUTH_ROLE_VIEWER ? "a" : "an", auth_role_name(r->who.role));
 			count(hit->pattern, ri->request_method, status);
 			goto out;
 		}

@@ -1,0 +1,55 @@
+"""A NUL character never shortens what a user sent (found by a reviewer): C strings end at NUL, so a JSON string
+"\\u0000" used to read as "" and a filter {"q": "\\u0000"} widened a Configure to every repository; "low\\u0000"
+was stored as "low", and a password with "\\u0000" and anything after it logged in. Every JSON body with a NUL in a
+string or a key, and every query filter with %00, is refused with 400 and nothing is stored; the CLI refuses an
+empty --repos pattern (an unset shell variable would otherwise select every repository)."""
+import json
+
+from harness import ADMIN_PASSWORD, Mrgate, run
+
+srv = Mrgate("input_nul")
+c = srv.login()
+
+
+def refused(r, what):
+    assert r.status == 400, (what, r.status, r.body)
+    e = r.json()
+    assert e["error"] == "invalid_json" and "NUL" in e["message"], (what, e)
+
+
+def test_json_strings_with_nul_are_refused():
+    refused(c.post("/api/configure", {"selection": {"filter": {"q": "\u0000"}}, "config": {"fail_on": "low"},
+                                      "dry_run": True}), "a filter of one NUL")
+    before = c.get("/api/configs/default").json()
+    refused(c.put("/api/configs/default", {"fail_on": "low\u0000"}), "a severity with a NUL")
+    refused(c.put("/api/configs/default", {"ignore_paths": ["vendor/\u0000**"]}), "a glob with a NUL")
+    refused(c.put("/api/configs/default", {"fail_on\u0000x": "low"}), "a key with a NUL")
+    assert c.get("/api/configs/default").json() == before
+
+
+def test_a_password_with_nul_does_not_log_in():
+    anon = srv.client()
+    refused(anon.post("/api/session", {"username": "admin", "password": ADMIN_PASSWORD + "\u0000zzz"}), "password")
+    refused(anon.post("/api/session", {"username": "admin\u0000zzz", "password": ADMIN_PASSWORD}), "username")
+    # the escaped backslash before u0000 is text, not a NUL: still a plain wrong password
+    r = anon.request("POST", "/api/session",
+                     raw=json.dumps({"username": "admin", "password": "x\\u0000"}).encode(),
+                     headers={"Content-Type": "application/json"})
+    assert r.status == 401, (r.status, r.body)
+
+
+def test_query_filters_with_nul_are_refused():
+    for name in ("q", "group"):
+        r = c.get(f"/api/repos?{name}=demo%00xyz")
+        assert r.status == 400, (name, r.status, r.body)
+        assert r.json()["message"] == f"{name} must not contain a NUL character", r.json()
+
+
+def test_cli_refuses_an_empty_pattern():
+    p = srv.cli("configure", "--repos", "", "--dry-run")
+    assert p.returncode != 0, (p.returncode, p.stdout, p.stderr)
+    assert "pattern" in p.stderr and "empty" in p.stderr, p.stderr
+
+
+run([test_json_strings_with_nul_are_refused, test_a_password_with_nul_does_not_log_in,
+     test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern])
