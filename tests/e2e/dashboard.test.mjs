@@ -187,8 +187,23 @@ describe('dashboard', { timeout: 240000 }, () => {
     await modal.locator('[data-config-form]').waitFor();
     await modal.getByLabel('Fail the gate on severity').selectOption('medium');
     await modal.getByRole('checkbox', { name: 'Block merge until the gate passes' }).check();
+    // while the preview is still reading GitLab, Apply waits for it (a reviewer applied half-way through a preview)
+    let release;
+    const held = new Promise((resolve) => { release = resolve; });
+    await page.route('**/api/configure', async (route) => {
+      const sent = route.request().postDataJSON();
+      if (sent && sent.dry_run) await held;
+      await route.continue();
+    });
     await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-preview-progress]').waitFor();
+    const apply = modal.getByRole('button', { name: /^Apply to/ });
+    assert.equal(await apply.isDisabled(), true, 'Apply is disabled while the preview runs');
+    assert.match(await apply.getAttribute('title'), /preview/);
+    release();
     await modal.locator('[data-plan]').waitFor();
+    await page.unroute('**/api/configure');
+    assert.equal(await apply.isDisabled(), false, 'Apply is enabled once the preview is shown');
     assert.ok(await modal.locator('[data-plan-item]').count() > 0, 'the plan lists repositories');
     await shot(page, 'configure-preview', { fullPage: false });
     await modal.getByRole('button', { name: /^Apply to/ }).click();

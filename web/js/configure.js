@@ -382,6 +382,8 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
     form.el, planBox, status].filter(Boolean));
   let lastPlan = null;
+  // a preview in progress (its generation: a change of the form or closing the dialog ends it)
+  let previewing = false, previewGen = 0;
   function paint() {
     const patch = form.value();
     const noPatch = Object.keys(patch).length === 0;
@@ -390,11 +392,11 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     const errs = lastPlan ? lastPlan.filter((p) => p.result === 'error').length : 0;
     partial.hidden = !errs;
     if (errs) partial.lastChild.textContent = ` Apply to the ${fmtNum(count - errs)} that can be applied (${fmtNum(errs)} would fail)`;
-    applyBtn.disabled = !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
-    applyBtn.title = blocker || (empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
+    applyBtn.disabled = previewing || !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
+    applyBtn.title = blocker || (previewing ? 'Wait for the preview to finish' : empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
     applyBtn.textContent = errs ? `Apply to the ${fmtNum(count - errs)} that can be applied` : `Apply to ${fmtNum(count)}`;
   }
-  form.onChange(() => { lastPlan = null; clear(planBox); paint(); });
+  form.onChange(() => { lastPlan = null; previewing = false; previewGen++; clear(planBox); paint(); });
   partialCb.addEventListener('change', paint);
   planBox.after(partial);
   paint();
@@ -406,6 +408,10 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   };
   previewBtn.addEventListener('click', async () => {
     previewBtn.disabled = true;
+    previewing = true;
+    const gen = ++previewGen;
+    const current = () => gen === previewGen && m.dialog.isConnected;
+    paint();
     const patch = form.value();
     const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Preview progress' });
     const txt = h('span.small.muted', { 'data-preview-progress': '' }, 'Computing the plan…');
@@ -415,6 +421,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       const plan = [];
       do {
         const res = await request(true, { plan_limit: 50, plan_cursor: cursor });
+        if (!current()) return; // the form changed or the dialog closed: stop reading GitLab
         first = first || res;
         plan.push(...(res.plan || []));
         cursor = res.plan_next_cursor;
@@ -426,9 +433,12 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));
       planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
-      clear(planBox).append(errorNotice(e));
+      if (current()) clear(planBox).append(errorNotice(e));
     } finally {
-      paint();
+      if (gen === previewGen) {
+        previewing = false;
+        paint();
+      }
     }
   });
   applyBtn.addEventListener('click', async () => {

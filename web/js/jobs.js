@@ -1,5 +1,5 @@
 // #/jobs and #/jobs/:id: the job list; one job's live progress bar, counts, per-repo results and "Retry failed".
-import { get, post, qs, getOptional, ApiError } from './api.js';
+import { get, post, qs, getOptional, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, badge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, onLeave, toast, select } from './ui.js';
 
 export async function render(main, route) {
@@ -42,7 +42,7 @@ async function renderJob(main, id) {
   const progress = h('div.progress', { role: 'progressbar', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': '0', 'aria-label': `Progress of job ${id}`, 'data-progress': '' }, bar);
   const label = h('p', { 'aria-live': 'polite', 'data-progress-text': '' });
   const stats = h('div.stats');
-  const retryBtn = h('button', { type: 'button', 'data-action': 'retry', hidden: true }, 'Retry failed');
+  const retryBtn = h('button', { type: 'button', 'data-action': 'retry', hidden: true, disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Retry failed');
   const filterSel = select([['', 'All results'], ['failed', 'Failed'], ['changed', 'Changed'], ['unchanged', 'Unchanged'], ['skipped', 'Skipped'], ['pending', 'Pending']], '', { 'aria-label': 'Show results', id: 'job-filter' });
   const itemsBox = h('div');
   const head = h('section.panel', { 'aria-labelledby': 'job-title', 'data-panel': 'job' },
