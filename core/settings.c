@@ -147,8 +147,21 @@ enum core_status settings_put(struct store *db, struct json_object *obj, const c
 		               &p, NULL);
 	}
 	if (st == CORE_OK) {
-		bj = settings_json(&before);
-		st = audit_write(c, actor, "settings.update", NULL, bj, obj, NULL);
+		/* the audit entry names what the request set, with its value before; a request that changes nothing is
+		 * not an event */
+		struct json_object *all = settings_json(&before);
+		bool changed = false;
+		bj = jx_object();
+		json_object_object_foreach(obj, k3, v3)
+		{
+			struct json_object *old = jsonx_get(all, k3);
+			if (!json_object_equal(old, v3))
+				changed = true;
+			json_object_object_add(bj, k3, json_object_get(old));
+		}
+		json_object_put(all);
+		if (changed)
+			st = audit_write(c, actor, "settings.update", NULL, bj, obj, NULL);
 	}
 	if (st == CORE_OK)
 		st = store_commit(c);
