@@ -146,6 +146,17 @@ enum core_status settings_put(struct store *db, struct json_object *obj, const c
 		               " ON CONFLICT (key) DO UPDATE SET value = $2::jsonb, updated_at = now()",
 		               &p, NULL);
 	}
+	struct json_object *interval = jsonx_get(obj, "resync_interval");
+	if (st == CORE_OK && interval) {
+		/* the next scheduled resync follows the new interval (core/scheduler.c reads it when deciding) */
+		struct store_params p = {0};
+		store_param_i64(&p, json_object_get_int64(interval));
+		st =
+		    store_run(c,
+		              "UPDATE scheduler_state SET next_run_at = last_started_at + $1::int * interval '1 second'"
+		              " WHERE id = 1 AND last_started_at IS NOT NULL",
+		              &p, NULL);
+	}
 	if (st == CORE_OK) {
 		/* the audit entry names what the request set, with its value before; a request that changes nothing is
 		 * not an event */

@@ -1,7 +1,9 @@
 """The audit log tells what a settings change changed (found by a reviewer): PUT /api/settings {} used to be logged
 as "fail_mode: closed -> not set; hook_mode: project -> not set; ..." (the whole settings before, only the request
 after). The entry now holds, before and after, just the settings the request set; a request that changes nothing
-writes no entry."""
+writes no entry. The next scheduled resync follows a new interval (it showed the old time, then "4 min ago")."""
+import datetime
+
 from harness import Mrgate, run
 
 srv = Mrgate("settings_audit")
@@ -33,4 +35,17 @@ def test_nothing_changed_is_not_an_event():
     assert len(entries()) == n, entries()
 
 
-run([test_a_change_is_logged_with_only_what_it_set, test_nothing_changed_is_not_an_event])
+def test_the_next_resync_follows_a_new_interval():
+    def ts(v):
+        return datetime.datetime.strptime(v, "%Y-%m-%dT%H:%M:%SZ")
+
+    sched = srv.wait_for(lambda: c.get("/api/settings").json()["scheduler"]["last_started_at"] and
+                         c.get("/api/settings").json()["scheduler"], 10, "the scheduler's first run")
+    interval = c.get("/api/settings").json()["resync_interval"] + 1200
+    assert c.put("/api/settings", {"resync_interval": interval}).status == 200
+    now = c.get("/api/settings").json()["scheduler"]
+    assert ts(now["next_run_at"]) - ts(sched["last_started_at"]) == datetime.timedelta(seconds=interval), now
+
+
+run([test_a_change_is_logged_with_only_what_it_set, test_nothing_changed_is_not_an_event,
+     test_the_next_resync_follows_a_new_interval])
