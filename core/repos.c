@@ -212,8 +212,10 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	if (st != CORE_OK)
 		goto out;
 	st = store_run(c, list_sql(kind, f->descending), &pl, &r);
-	if (st == CORE_EINVAL) {
-		snprintf(err, errlen, "the cursor is not valid; start again without it");
+	if (st == CORE_EINVAL) { /* PostgreSQL refused a value: text that is not UTF-8, or a forged cursor */
+		snprintf(err, errlen,
+		         f->cursor && *f->cursor ? "the cursor is not valid; start again without it"
+		                                 : "q and group must be UTF-8 text");
 		goto out;
 	}
 	if (st != CORE_OK ||

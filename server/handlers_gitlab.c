@@ -231,6 +231,8 @@ int h_sync_get(struct req *r)
 	}
 	struct json_object *o = NULL;
 	enum core_status st = discovery_get(r->app->db, id, &o);
+	if (st == CORE_ENOTFOUND && id)
+		return http_send_failure(r->conn, st, "could not read the sync", "no sync with id %lld", (long long)id);
 	if (st != CORE_OK)
 		return http_send_failure(r->conn, st, "could not read the sync",
 		                         "no sync has run yet: start one with POST /api/sync");

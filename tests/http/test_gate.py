@@ -92,6 +92,13 @@ def runs(pid, iid=None):
     return r.json()["items"]
 
 
+def done_runs(pid, iid):
+    """The MR's runs, newest first, once the newest is recorded done: a run posts its final status on GitLab, then
+    records itself done, so a test that saw the final status may still read the run as running for a moment."""
+    return wait_for(lambda: (lambda rs: rs if rs and rs[0]["state"] == "done" else None)(runs(pid, iid)), 10,
+                    f"the newest run of !{iid} recorded done")
+
+
 # --- the receiver ------------------------------------------------------------------------------------------------
 
 def test_wrong_or_missing_token_is_401_and_nothing_stored():
@@ -152,7 +159,7 @@ def test_leaked_token_fails_then_fix_passes_with_one_sticky_note():
     assert st["status"] == "failed", st
     assert st["description"] == "1 high new finding (fails on high)", st
     assert st["ref"] == mr.get("source_branch", st["ref"])
-    run1 = runs(pid, mr["iid"])[0]
+    run1 = done_runs(pid, mr["iid"])[0]
     assert st["target_url"] == f"{srv.base}/#/gates/{run1['id']}", st
     assert (run1["verdict"], run1["state"], run1["status_posted"]) == ("failed", "done", "failed"), run1
     notes = wait_for(lambda: sim.notes(pid, mr["iid"]), 10, "note")
@@ -190,7 +197,7 @@ def test_conflict_from_gitlab_is_retried():
     mr = sim.open_mr(pid, [{"path": "docs/readme.md", "content": "hello\n"}])
     st = final_status(pid, mr["sha"])
     assert st["status"] == "success", st
-    item = runs(pid, mr["iid"])[0]
+    item = done_runs(pid, mr["iid"])[0]
     assert (item["state"], item["attempts"]) == ("done", 1), item
 
 
@@ -218,7 +225,7 @@ def test_sarif_scanner_counts_only_added_lines():
     mr = sim.open_mr(pid, [{"path": "src/app.py", "content": "x = eval(old_input)\nprint(x)\ny = eval(new_input)\n"}])
     st = final_status(pid, mr["sha"])
     assert st["status"] == "failed" and st["description"] == "1 high new finding (fails on high)", st
-    run1 = runs(pid, mr["iid"])[0]
+    run1 = done_runs(pid, mr["iid"])[0]
     got = c.get(f"/api/gates/{run1['id']}").json()
     assert [(f["scan_type"], f["rule_id"], f["path"], f["line"]) for f in got["findings"]] == [
         ("sast", "test.eval", "src/app.py", 3)], got
@@ -248,7 +255,7 @@ def test_enabled_type_without_scanner_follows_fail_mode():
         st2 = final_status(pid, pushed["sha"])
         assert st2["status"] == "success", st2
         assert st2["description"] == "no new findings (fails on high); iac: no scanner configured; fail-open", st2
-        item = runs(pid, mr["iid"])[0]
+        item = done_runs(pid, mr["iid"])[0]
         assert item["notes"] == ["iac: no scanner configured"], item
     finally:
         assert c.put("/api/settings", {"fail_mode": "closed"}).status == 200
@@ -260,11 +267,7 @@ def test_timeout_fails_closed():
     st = final_status(pid, mr["sha"], timeout=40)
     assert st["status"] == "failed", st
     assert st["description"] == "no new findings (fails on high); timed out after 8 s; fail-closed", st
-    # the run is recorded as done just after its final status is posted
-    def done_run():
-        item = runs(pid, mr["iid"])[0]
-        return item if item["state"] == "done" else None
-    item = wait_for(done_run, 10, "the run recorded as done")
+    item = done_runs(pid, mr["iid"])[0]
     assert item["verdict"] == "timeout", item
     # the killed scanner's temporary tree is removed
     wait_for(lambda: os.listdir(SCAN_TMP) == [], 5, "temporary trees removed")

@@ -22,4 +22,14 @@ def test_longest_group_filter_is_taken_whole():
     assert r.json()["items"] == [] and r.json()["count"] == 0, r.json()
 
 
-run([test_too_long_group_filter_is_refused_not_ignored, test_longest_group_filter_is_taken_whole])
+def test_messages_name_what_is_wrong():
+    # found by a reviewer: text that is not UTF-8 was called a bad cursor, and an unknown sync id "no sync yet"
+    for name in ("q", "group"):
+        r = c.get(f"/api/repos?{name}=%ff")
+        assert r.status == 400 and r.json()["message"] == "q and group must be UTF-8 text", (name, r.body)
+    r = c.get("/api/sync?id=999")
+    assert r.status == 404 and r.json()["message"] == "no sync with id 999", r.body
+
+
+run([test_too_long_group_filter_is_refused_not_ignored, test_longest_group_filter_is_taken_whole,
+     test_messages_name_what_is_wrong])
