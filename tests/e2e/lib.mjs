@@ -47,8 +47,9 @@ export function screenshotDir() {
 
 function startProc(argv, logPath, extraEnv) {
   const log = fs.openSync(logPath, 'a');
+  const logStart = fs.fstatSync(log).size; // the log is appended to across restarts: this run's part starts here
   const p = spawn(argv[0], argv.slice(1), { env: { ...process.env, ...extraEnv }, stdio: ['ignore', log, log], detached: true });
-  const rec = { p, argv, logPath, exited: false, code: null };
+  const rec = { p, argv, logPath, logStart, exited: false, code: null };
   p.on('exit', (code, sig) => { rec.exited = true; rec.code = code ?? sig; });
   procs.push(rec);
   return rec;
@@ -63,14 +64,26 @@ export function tail(rec, n = 4000) {
   }
 }
 
-async function waitHttp(url, rec, timeoutMs = 30000) {
+function logThisRun(rec) {
+  try {
+    return fs.readFileSync(rec.logPath).subarray(rec.logStart).toString('utf8');
+  } catch {
+    return '';
+  }
+}
+
+// Waits until url answers and own(response) says the answer comes from rec's process: another test's server may
+// hold the free port we picked, and its answer must not count as ours.
+async function waitHttp(url, rec, own, timeoutMs = 30000) {
   const deadline = Date.now() + timeoutMs;
   let last;
   while (Date.now() < deadline) {
     if (rec.exited) throw new Error(`${rec.argv[0]} exited early (${rec.code}):\n${tail(rec)}`);
     try {
       const r = await fetch(url);
-      return r.status;
+      if (await own(r)) return r.status;
+      last = new Error('another process answers on this port');
+      await new Promise((res) => setTimeout(res, 50));
     } catch (e) {
       last = e;
       await new Promise((res) => setTimeout(res, 50));
@@ -102,7 +115,7 @@ export class Sim {
     s.port = await freePort();
     s.base = `http://127.0.0.1:${s.port}`;
     s.proc = startProc([env('GITLAB_SIM_BIN'), '--listen', `127.0.0.1:${s.port}`, '--allow-local-hooks', ...args], path.join(s.dir, 'gitlab-sim.log'));
-    await waitHttp(`${s.base}/__sim/health`, s.proc);
+    await waitHttp(`${s.base}/__sim/health`, s.proc, async (r) => r.status === 200 && (await r.json()).pid === s.proc.p.pid);
     return s;
   }
 
@@ -155,7 +168,8 @@ export class Mrgate {
       ...extraEnv,
     };
     m.proc = startProc([env('MRGATE_BIN'), 'serve'], path.join(m.dir, 'mrgate.log'), m.env);
-    await waitHttp(`${m.base}/healthz`, m.proc);
+    // mrgate logs "serving on <scheme>://<listen>" once it holds the port itself.
+    await waitHttp(`${m.base}/healthz`, m.proc, async () => logThisRun(m.proc).includes(`://127.0.0.1:${m.port} `));
     return m;
   }
 

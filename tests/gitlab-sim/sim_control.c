@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 static void (*startup_fn)(struct sim *s);
 
@@ -167,6 +168,8 @@ static void c_health(struct sim_req *r)
 	json_object_object_add(o, "instance_url", json_object_new_string(r->s->instance_url));
 	json_object_object_add(o, "projects", json_object_new_int64((int64_t)r->s->projects.len));
 	json_object_object_add(o, "groups", json_object_new_int64((int64_t)r->s->groups.len));
+	/* The process id lets a test harness tell its own simulator from another one on a reused port. */
+	json_object_object_add(o, "pid", json_object_new_int64((int64_t)getpid()));
 	sim_reply_json(r, 200, o);
 }
 

@@ -51,6 +51,7 @@ class Proc:
         self.argv = argv
         self.log_path = log_path
         self.log = open(log_path, "ab")
+        self.log_start = self.log.tell()  # the log is appended to across restarts: this run's part starts here
         full_env = dict(os.environ)
         if env:
             full_env.update(env)
@@ -82,6 +83,12 @@ class Proc:
     def output(self):
         self.log.flush()
         with open(self.log_path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def output_this_run(self):
+        self.log.flush()
+        with open(self.log_path, "rb") as f:
+            f.seek(self.log_start)
             return f.read().decode("utf-8", "replace")
 
 
@@ -259,6 +266,11 @@ class Mrgate:
 
     def start(self):
         self.proc = Proc([self.bin, "serve"], os.path.join(self.dir, "mrgate.log"), env=self.env)
+        # Any server on the port would answer /healthz; mrgate logs "serving on <scheme>://<listen>" only once it
+        # holds the port itself, so wait for that line from this run first (another suite may have taken the port).
+        listen = f"://127.0.0.1:{self.port} "
+        wait_for(lambda: listen in self.proc.output_this_run() or not self.proc.alive(), timeout=30,
+                 what=f"mrgate to log that it serves on port {self.port}")
         wait_http(self.base + "/healthz", proc=self.proc)
         return self
 

@@ -78,7 +78,8 @@ class Sim:
             try:
                 with urllib.request.urlopen(self.base + "/__sim/health", timeout=2,
                                             context=self._ssl_context()) as r:
-                    if r.status == 200:
+                    # Another test's simulator may hold the port we picked: only our own process counts.
+                    if r.status == 200 and json.loads(r.read()).get("pid") == self.proc.p.pid:
                         return
             except Exception as e:
                 last = e
