@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_gate_logic.c
- *    The gate's pure parts: verdict and description, the sticky note's Markdown, config reading, and the webhook
- *    receiver's reading of merge request payloads.
+ *    The gate's pure parts: verdict and description, the sticky note's Markdown (which never lets MR text start a line:
+ * a quick action), config reading, and the webhook receiver's reading of merge request payloads.
  */
 #include "gate.h"
 #include "jsonx.h"
@@ -12,17 +12,44 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void add(struct finding_list *l, enum severity sev, const char *rule, const char *path, long line,
-                const char *excerpt)
+static void add_titled(struct finding_list *l, enum severity sev, const char *rule, const char *title, const char *path,
+                       long line, const char *excerpt)
 {
 	struct finding f = {.scan_type = "secrets",
 	                    .rule_id = rule,
-	                    .title = "A | title",
+	                    .title = title,
 	                    .severity = sev,
 	                    .path = path,
 	                    .line = line,
 	                    .excerpt = excerpt};
 	CHECK_INT(finding_list_append(l, &f), CORE_OK);
+}
+
+static void add(struct finding_list *l, enum severity sev, const char *rule, const char *path, long line,
+                const char *excerpt)
+{
+	add_titled(l, sev, rule, "A | title", path, line, excerpt);
+}
+
+/* A failed run's report of findings l with notes. */
+static struct gate_report failed_report(struct finding_list *l, const char *description, const char *const *notes,
+                                        size_t n_notes)
+{
+	return (struct gate_report){.state = "failed",
+	                            .description = description,
+	                            .head_sha = "0123456789abcdef0123",
+	                            .report_url = "http://x/#/gates/4",
+	                            .findings = l,
+	                            .notes = notes,
+	                            .n_notes = n_notes};
+}
+
+static bool a_line_starts_with_slash(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if (*p == '/' && (p == s || p[-1] == '\n' || p[-1] == '\r'))
+			return true;
+	return false;
 }
 
 static void test_decide(void)
@@ -100,13 +127,7 @@ static void test_note(void)
 	add(l, SEV_LOW, "low-rule", "z.txt", 9, "");
 	add(l, SEV_CRITICAL, "aws-key", "src/a|b.py", 3, "key = \"AKIA…(20 chars)\"");
 	const char *notes[] = {"iac: no scanner configured"};
-	struct gate_report rep = {.state = "failed",
-	                          .description = "1 critical, 1 low new findings (fails on high)",
-	                          .head_sha = "0123456789abcdef0123",
-	                          .report_url = "http://x/#/gates/4",
-	                          .findings = l,
-	                          .notes = notes,
-	                          .n_notes = 1};
+	struct gate_report rep = failed_report(l, "1 critical, 1 low new findings (fails on high)", notes, 1);
 	char *md = gate_note_render(&rep);
 	REQUIRE(md);
 	CHECK(strncmp(md, GATE_NOTE_MARKER "\n", strlen(GATE_NOTE_MARKER) + 1) == 0);
@@ -138,6 +159,25 @@ static void test_note(void)
 	REQUIRE(md);
 	CHECK(strstr(md, "… and 5 more findings: see the full report.") != NULL);
 	free(md);
+	finding_list_free(l);
+}
+
+/* The sticky note never lets text a merge request controls start a line: GitLab would run it as a quick action
+ * (/merge, /approve, /label ...) with the bot's role. */
+static void test_note_mr_text_never_starts_a_line(void)
+{
+	struct finding_list *l = finding_list_new();
+	REQUIRE(l);
+	add_titled(l, SEV_HIGH, "x\n/approve", "leak\n/label ~shipit", "evil\n/merge\r\n/approve\n.env", 2,
+	           "TOKEN=\n/merge");
+	const char *notes[] = {"/merge", "sast: the scanner failed (exit 1): \n/approve\n/merge", "\r/unassign"};
+	struct gate_report rep = failed_report(l, "/merge 1 high new finding", notes, 3);
+	char *body = gate_note_render(&rep);
+	REQUIRE(body);
+	CHECK(strncmp(body, GATE_NOTE_MARKER, strlen(GATE_NOTE_MARKER)) == 0);
+	CHECK(!a_line_starts_with_slash(body));
+	CHECK(strstr(body, "evil /merge") != NULL); /* the text is shown, on the line of its row */
+	free(body);
 	finding_list_free(l);
 }
 
@@ -279,6 +319,7 @@ int main(void)
 	RUN(test_decide);
 	RUN(test_md_cell);
 	RUN(test_note);
+	RUN(test_note_mr_text_never_starts_a_line);
 	RUN(test_config);
 	RUN(test_webhook_mr);
 	RUN(test_doc_example_payload);

@@ -24,88 +24,78 @@ static void run_cases(const struct gcase *c, size_t n)
 	}
 }
 
-static void test_star_question(void)
-{
-	static const struct gcase c[] = {
-	    {"*.min.js", "a.min.js", true},
-	    {"*.min.js", "web/vendor/a.min.js", true},
-	    {"*.min.js", "a.min.jsx", false},
-	    {"*.js", "dir.js/readme", true}, /* a directory named *.js: everything below */
-	    {"src/*.c", "src/a.c", true},
-	    {"src/*.c", "src/sub/a.c", false},
-	    {"src/*.c", "lib/src/a.c", false}, /* anchored: has a slash */
-	    {"?.c", "a.c", true},
-	    {"?.c", "ab.c", false},
-	    {"a?c", "a/c", false},
-	    {"src/?/x", "src/b/x", true},
-	    {"file[0-9].txt", "file7.txt", true},
-	    {"file[0-9].txt", "filex.txt", false},
-	    {"file[!0-9].txt", "filex.txt", true},
-	    {"file[^0-9].txt", "file1.txt", false},
-	    {"[]]x", "]x", true},
-	    {"a[/]b", "a/b", false},
-	    {"\\*.c", "*.c", true},
-	    {"\\*.c", "a.c", false},
-	    {"*", "anything/at/all", true},
-	    {"README", "README", true},
-	    {"README", "docs/README", true},
-	    {"README", "README.md", false},
-	};
-	run_cases(c, sizeof(c) / sizeof(c[0]));
-}
+/* Every case of pattern x path in one table, by topic: "*" and "?", then "**", then anchoring and directories. */
+static const struct gcase cases[] = {
+    {"*.min.js", "a.min.js", true},
+    {"*.min.js", "web/vendor/a.min.js", true},
+    {"*.min.js", "a.min.jsx", false},
+    {"*.js", "dir.js/readme", true}, /* a directory named *.js: everything below */
+    {"src/*.c", "src/a.c", true},
+    {"src/*.c", "src/sub/a.c", false},
+    {"src/*.c", "lib/src/a.c", false}, /* anchored: has a slash */
+    {"?.c", "a.c", true},
+    {"?.c", "ab.c", false},
+    {"a?c", "a/c", false},
+    {"src/?/x", "src/b/x", true},
+    {"file[0-9].txt", "file7.txt", true},
+    {"file[0-9].txt", "filex.txt", false},
+    {"file[!0-9].txt", "filex.txt", true},
+    {"file[^0-9].txt", "file1.txt", false},
+    {"[]]x", "]x", true},
+    {"a[/]b", "a/b", false},
+    {"\\*.c", "*.c", true},
+    {"\\*.c", "a.c", false},
+    {"*", "anything/at/all", true},
+    {"README", "README", true},
+    {"README", "docs/README", true},
+    {"README", "README.md", false},
+    /* "**" */
+    {"**/test/x", "test/x", true},
+    {"**/test/x", "a/b/test/x", true},
+    {"**/test/x", "a/btest/x", false},
+    {"docs/**", "docs/a.md", true},
+    {"docs/**", "docs/a/b/c.md", true},
+    {"docs/**", "docs", false},
+    {"docs/**", "mydocs/a.md", false},
+    {"a/**/b", "a/b", true},
+    {"a/**/b", "a/x/b", true},
+    {"a/**/b", "a/x/y/b", true},
+    {"a/**/b", "a/x/y/c", false},
+    {"a/**/b", "xa/x/b", false},
+    {"**/*.pb.go", "api/v1/x.pb.go", true},
+    {"**/*.pb.go", "x.pb.go", true},
+    {"**/*.pb.go", "api/v1/x.go", false},
+    {"src/**/*.test.ts", "src/a/b/c.test.ts", true},
+    {"src/**/*.test.ts", "src/c.test.ts", true},
+    {"**", "a/b", true},
+    {"/a**z", "a/b/z", true}, /* anchored: "**" inside a component still crosses '/' */
+    {"a**z", "a/b/z", false}, /* no slash: compared with each component */
+                              /* anchoring and directories */
+    {"/build", "build/x.o", true},
+    {"/build", "build", true},
+    {"/build", "src/build/x.o", false},
+    {"build", "src/build/x.o", true},
+    {"build/", "build/x.o", true},
+    {"build/", "a/build/y.o", true},
+    {"build/", "build", false}, /* a file named build */
+    {"build/", "a/build", false},
+    {"/third_party", "third_party/z/a.c", true},
+    {"vendor", "lib/vendor/y.c", true},
+    {"vendor", "lib/vendors/y.c", false},
+    {"src/gen", "src/gen/x.c", true},
+    {"src/gen", "a/src/gen/x.c", false},
+    {"/src/*.c", "./src/a.c", true}, /* leading "./" on the path is ignored */
+    {"*.c", "/a.c", true},
+    {"", "a", false},
+    {"#comment", "#comment", false},
+    {"!negated", "negated", false},
+    {"/", "a", false},
+    {"x", "", false},
+};
 
-static void test_double_star(void)
+static void test_cases(void)
 {
-	static const struct gcase c[] = {
-	    {"**/test/x", "test/x", true},
-	    {"**/test/x", "a/b/test/x", true},
-	    {"**/test/x", "a/btest/x", false},
-	    {"docs/**", "docs/a.md", true},
-	    {"docs/**", "docs/a/b/c.md", true},
-	    {"docs/**", "docs", false},
-	    {"docs/**", "mydocs/a.md", false},
-	    {"a/**/b", "a/b", true},
-	    {"a/**/b", "a/x/b", true},
-	    {"a/**/b", "a/x/y/b", true},
-	    {"a/**/b", "a/x/y/c", false},
-	    {"a/**/b", "xa/x/b", false},
-	    {"**/*.pb.go", "api/v1/x.pb.go", true},
-	    {"**/*.pb.go", "x.pb.go", true},
-	    {"**/*.pb.go", "api/v1/x.go", false},
-	    {"src/**/*.test.ts", "src/a/b/c.test.ts", true},
-	    {"src/**/*.test.ts", "src/c.test.ts", true},
-	    {"**", "a/b", true},
-	    {"/a**z", "a/b/z", true}, /* anchored: "**" inside a component still crosses '/' */
-	    {"a**z", "a/b/z", false}, /* no slash: compared with each component */
-	};
-	run_cases(c, sizeof(c) / sizeof(c[0]));
-}
-
-static void test_anchoring_and_dirs(void)
-{
-	static const struct gcase c[] = {
-	    {"/build", "build/x.o", true},
-	    {"/build", "build", true},
-	    {"/build", "src/build/x.o", false},
-	    {"build", "src/build/x.o", true},
-	    {"build/", "build/x.o", true},
-	    {"build/", "a/build/y.o", true},
-	    {"build/", "build", false}, /* a file named build */
-	    {"build/", "a/build", false},
-	    {"/third_party", "third_party/z/a.c", true},
-	    {"vendor", "lib/vendor/y.c", true},
-	    {"vendor", "lib/vendors/y.c", false},
-	    {"src/gen", "src/gen/x.c", true},
-	    {"src/gen", "a/src/gen/x.c", false},
-	    {"/src/*.c", "./src/a.c", true}, /* leading "./" on the path is ignored */
-	    {"*.c", "/a.c", true},
-	    {"", "a", false},
-	    {"#comment", "#comment", false},
-	    {"!negated", "negated", false},
-	    {"/", "a", false},
-	    {"x", "", false},
-	};
-	run_cases(c, sizeof(c) / sizeof(c[0]));
+	run_cases(cases, sizeof(cases) / sizeof(cases[0]));
 	CHECK(!pathglob_match(NULL, "a"));
 	CHECK(!pathglob_match("a", NULL));
 	const char *pats[] = {"*.md", "/vendor"};
@@ -211,9 +201,7 @@ static void test_check_caps(void)
 
 int main(void)
 {
-	RUN(test_star_question);
-	RUN(test_double_star);
-	RUN(test_anchoring_and_dirs);
+	RUN(test_cases);
 	RUN(test_valid);
 	RUN(test_pathological);
 	RUN(test_hostile_patterns_are_fast);
