@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *const gateconfig_fields[] = {"enabled", "fail_on", "scans", "block_merge", "comment", "ignore_paths", NULL};
 const char *const gateconfig_fail_on[] = {"critical", "high", "medium", "low", "never", NULL};
@@ -387,25 +388,36 @@ enum core_status gateconfig_put_default(struct store *db, struct json_object *cf
 	return st == CORE_OK ? gateconfig_get_default(db, out) : st;
 }
 
-bool gateconfig_group_path_valid(const char *path)
+/* One segment of a group path by GitLab's namespace rule: letters, digits, "_", "-", "."; it does not start with
+ * "-", does not end with "." (so neither "." nor ".." is one) and does not end in ".git" or ".atom". */
+static bool group_segment_valid(const char *s, size_t n)
 {
-	size_t n = strlen(path), seg = 0;
-	if (n == 0 || n > 1000)
+	if (n == 0 || s[0] == '-' || s[n - 1] == '.')
 		return false;
 	for (size_t i = 0; i < n; i++) {
-		char ch = path[i];
-		if (ch == '/') {
-			if (seg == 0)
-				return false;
-			seg = 0;
-			continue;
-		}
+		char ch = s[i];
 		if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') || ch == '_' ||
 		      ch == '-' || ch == '.'))
 			return false;
-		seg++;
 	}
-	return seg > 0;
+	return !(n >= 4 && strncasecmp(s + n - 4, ".git", 4) == 0) &&
+	       !(n >= 5 && strncasecmp(s + n - 5, ".atom", 5) == 0);
+}
+
+bool gateconfig_group_path_valid(const char *path)
+{
+	size_t n = strlen(path);
+	if (n == 0 || n > 1000)
+		return false;
+	for (const char *seg = path;;) {
+		const char *slash = strchr(seg, '/');
+		size_t len = slash ? (size_t)(slash - seg) : strlen(seg);
+		if (!group_segment_valid(seg, len))
+			return false;
+		if (!slash)
+			return true;
+		seg = slash + 1;
+	}
 }
 
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)

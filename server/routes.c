@@ -222,6 +222,15 @@ static void count(const char *route, const char *method, int status)
 	metrics_inc("mrgate_http_requests_total", labels, 1);
 }
 
+/* Why the path a route would see differs from the one in the request line, or NULL when it does not. */
+static const char *path_altered(const struct mg_request_info *ri)
+{
+	if (ri->local_uri_raw && ri->local_uri && strcmp(ri->local_uri_raw, ri->local_uri) != 0)
+		return "the path has \".\" or \"..\" segments, a segment ending in \".\" or repeated slashes, "
+		       "which change what it names";
+	return NULL;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct app *app = cbdata;
@@ -236,6 +245,15 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 	r->conn = conn;
 	r->ri = ri;
 	r->app = app;
+
+	/* CivetWeb cleans the decoded path (dot segments, trailing dots, repeated slashes): a route must act on the
+	 * path the client sent, or refuse it, never on another one. */
+	const char *why = path_altered(ri);
+	if (why) {
+		status = http_send_error(conn, 400, "invalid_path", "%s; send the path without it", why);
+		count("unmatched", ri->request_method, status);
+		goto out;
+	}
 
 	const struct route *hit = NULL;
 	bool path_known = false;
@@ -323,7 +341,9 @@ int routes_cli(bool check_only)
 static int serve_file(struct mg_connection *conn, void *cbdata)
 {
 	(void)cbdata;
-	int status = static_files_serve(conn);
+	const char *why = path_altered(mg_get_request_info(conn));
+	int status = why ? http_send_error(conn, 400, "invalid_path", "%s; send the path without it", why)
+	                 : static_files_serve(conn);
 	count("static", mg_get_request_info(conn)->request_method, status);
 	return status > 0 ? status : 1;
 }

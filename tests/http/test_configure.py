@@ -75,6 +75,21 @@ def test_validation_names_field_and_values():
             assert w in msg, (w, msg)
     r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"fail_on": "loud"}})
     assert r.status == 400 and "fail_on" in r.json()["message"], r.body
+    # GitLab's own path rules (a segment starts with a letter, digit, "_" or ".", ends with a letter, digit, "_" or
+    # "-", never ends in .git or .atom): a config for a path no group can have would silently gate nothing.
+    before = c.get("/api/configs/groups").json()
+    # CivetWeb would clean "sub." to "sub", "a/../b" to "b" and "a//b" to "a/b": mrgate refuses such a path rather
+    # than store a config under a path the user did not send.
+    for bad, why in [("-acme", "is not a GitLab group path"), ("acme/x.git", "is not a GitLab group path"),
+                     ("acme/x.atom", "is not a GitLab group path"), ("acme/sub.", "a segment ending in"),
+                     ("acme/%2E", "segments"), ("acme/%2E%2E", "segments"), ("acme/%2E%2E/other", "segments"),
+                     ("acme//sub", "repeated slashes")]:
+        r = c.put(f"/api/configs/groups/{bad}", {"fail_on": "low"})
+        assert r.status == 400 and why in r.json()["message"], (bad, r.status, r.body)
+    assert c.get("/api/configs/groups").json() == before
+    for good in ["acme/.hidden", "acme/v1.2-rc_3", "_a"]:
+        assert c.put(f"/api/configs/groups/{good}", {"fail_on": "low"}).status == 200, good
+        assert c.delete(f"/api/configs/groups/{good}").status == 200, good
 
 
 def test_inheritance_sources_and_exception():
