@@ -334,8 +334,18 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     assert.deepEqual(await axe(page, ['landmark-no-duplicate-banner', 'landmark-no-duplicate-contentinfo', 'landmark-unique']), []);
     await page.keyboard.press('Escape');
     await api.put('/api/configs/groups/acme/team01', { fail_on: 'critical' });
+    const put2 = await api.put('/api/configs/groups/acme/team02', { enabled: true, block_merge: true });
+    assert.equal(put2.status, 200, JSON.stringify(put2.data));
     await go('#/configs', 'h1:text("Defaults and group configs")');
     await page.waitForSelector('table');
+    // a group config sets some fields: the rest is inherited, not "no scans"; what it sets (gating on) is shown
+    const cell = (g) => page.locator(`tr[data-group-config="${g}"] td:nth-child(2)`).innerText();
+    assert.match(await cell('acme/team01'), /fails on critical/);
+    assert.match(await cell('acme/team01'), /scans inherited/);
+    assert.doesNotMatch(await cell('acme/team01'), /no scans|gates|off/);
+    assert.match(await cell('acme/team02'), /gates · blocks merge/);
+    assert.match(await cell('acme/team02'), /scans inherited/);
+    await shot(page, 'group-configs');
     assert.deepEqual(await axe(page, ['empty-table-header']), []);
   });
 

@@ -55,7 +55,7 @@ async function renderGroups(box) {
       h('thead', h('tr', ['Group', 'Config', 'Changed', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', list.map((g) => h('tr', { 'data-group-config': g.path },
         h('td', h('strong', g.path)),
-        h('td', configSummary(g.config)),
+        h('td', configSummary(g.config, null, { partial: true })),
         h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
         h('td.num', h('div.actions',
           canEdit() ? [h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box) }, 'Edit'),

@@ -10,9 +10,22 @@ const SCAN_LABELS = { secrets: 'Secrets', sast: 'SAST', dependencies: 'Dependenc
 const FIELD_LABELS = { enabled: 'gated', fail_on: 'fails on', scans: 'scans', block_merge: 'block merge', comment: 'comment', ignore_paths: 'ignore paths' };
 
 // A short summary of an effective config for a table cell; sources maps field -> "default" | "group:x" | "repo".
-export function configSummary(cfg, sources) {
+// partial: cfg sets only some fields (a group config): what it leaves out is inherited, not off or empty.
+export function configSummary(cfg, sources, { partial = false } = {}) {
   if (!cfg || typeof cfg !== 'object') return h('span.muted', '—');
   const scans = Array.isArray(cfg.scans) ? cfg.scans : [];
+  if (partial) {
+    const parts = [];
+    if (cfg.enabled === true) parts.push('gates');
+    if (cfg.enabled === false) parts.push('off');
+    if (cfg.fail_on) parts.push(`fails on ${cfg.fail_on}`);
+    if (cfg.block_merge !== undefined) parts.push(cfg.block_merge ? 'blocks merge' : 'does not block merge');
+    if (cfg.comment) parts.push(`comment ${cfg.comment.replace('_', ' ')}`);
+    if (Array.isArray(cfg.ignore_paths)) parts.push(`${cfg.ignore_paths.length} ignored path${cfg.ignore_paths.length === 1 ? '' : 's'}`);
+    return h('div.cfg', { 'data-config': JSON.stringify(cfg) },
+      h('div', parts.join(' · ') || h('span.muted', 'sets nothing')),
+      h('div', Array.isArray(cfg.scans) ? (scans.length ? scans.map((s) => h('span.chip', s)) : h('span.from', 'no scans')) : h('span.from', 'scans inherited')));
+  }
   let from = null;
   if (sources && typeof sources === 'object') {
     const where = [...new Set(Object.values(sources))];
