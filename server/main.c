@@ -276,6 +276,83 @@ static int cmd_serve(struct app *app)
 	return 0;
 }
 
+static int run_serve(struct app *app, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cmd_serve(app);
+}
+
+static int run_migrate(struct app *app, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cli_migrate(app);
+}
+
+static int run_sync(struct app *app, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cli_sync(app);
+}
+
+static int run_webhook_secret(struct app *app, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cli_webhook_secret(app);
+}
+
+static int run_export(struct app *app, int argc, char **argv)
+{
+	(void)argc, (void)argv;
+	return cli_export(app);
+}
+
+static int run_routes(struct app *app, int argc, char **argv)
+{
+	(void)app;
+	if (argc == 1 && strcmp(argv[0], "--check") != 0) {
+		fprintf(stderr, "mrgate routes: the only option is --check (got \"%s\")\n", argv[0]);
+		return 2;
+	}
+	return routes_cli(argc == 1);
+}
+
+static int run_scan(struct app *app, int argc, char **argv)
+{
+	(void)app;
+	return cli_scan(argc, argv);
+}
+
+static int run_help(struct app *app, int argc, char **argv)
+{
+	(void)app, (void)argc, (void)argv;
+	usage(stdout);
+	return 0;
+}
+
+/* The commands: name, required subcommand (NULL: none), most arguments after them (-1: the command checks). */
+struct command {
+	const char *name, *sub;
+	int max_args;
+	int (*run)(struct app *app, int argc, char **argv);
+};
+
+static const struct command commands[] = {
+    {"serve", NULL, 0, run_serve},          {"migrate", NULL, 0, run_migrate},
+    {"user", "add", -1, cli_user_add},      {"token", "create", -1, cli_token_create},
+    {"routes", NULL, 1, run_routes},        {"webhook-secret", NULL, 0, run_webhook_secret},
+    {"configure", NULL, -1, cli_configure}, {"export", NULL, 0, run_export},
+    {"import", NULL, -1, cli_import},       {"sync", NULL, 0, run_sync},
+    {"scan", NULL, -1, run_scan},           {"help", NULL, -1, run_help},
+};
+
+static const struct command *command_find(const char *name)
+{
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	struct app app;
@@ -299,7 +376,13 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	int level = log_level_parse(app.cfg.log_level);
-	log_init(level < 0 ? LOG_INFO : (enum log_level)level, strcmp(app.cfg.log_format, "text") != 0);
+	if (level < 0 || (strcmp(app.cfg.log_format, "json") != 0 && strcmp(app.cfg.log_format, "text") != 0)) {
+		fprintf(stderr, "mrgate: %s\n",
+		        level < 0 ? "log-level (MRGATE_LOG_LEVEL) must be debug, info, warn or error"
+		                  : "log-format (MRGATE_LOG_FORMAT) must be json or text");
+		goto out;
+	}
+	log_init((enum log_level)level, strcmp(app.cfg.log_format, "text") != 0);
 	if (crypto_init() != CORE_OK || gitlab_global_init() != CORE_OK) {
 		fprintf(stderr, "mrgate: could not initialise libsodium or libcurl\n");
 		rc = 1;
@@ -323,36 +406,27 @@ int main(int argc, char **argv)
 		args[nargs++] = argv[rest[i]];
 	args[nargs] = NULL;
 	const char *cmd = nargs > 0 ? args[0] : "";
-	if (strcmp(cmd, "serve") == 0)
-		rc = cmd_serve(&app);
-	else if (strcmp(cmd, "migrate") == 0)
-		rc = cli_migrate(&app);
-	else if (strcmp(cmd, "user") == 0 && nargs >= 2 && strcmp(args[1], "add") == 0)
-		rc = cli_user_add(&app, nargs - 2, args + 2);
-	else if (strcmp(cmd, "token") == 0 && nargs >= 2 && strcmp(args[1], "create") == 0)
-		rc = cli_token_create(&app, nargs - 2, args + 2);
-	else if (strcmp(cmd, "routes") == 0)
-		rc = routes_cli(nargs > 1 && strcmp(args[1], "--check") == 0);
-	else if (strcmp(cmd, "webhook-secret") == 0)
-		rc = cli_webhook_secret(&app);
-	else if (strcmp(cmd, "configure") == 0)
-		rc = cli_configure(&app, nargs - 1, args + 1);
-	else if (strcmp(cmd, "export") == 0)
-		rc = cli_export(&app);
-	else if (strcmp(cmd, "import") == 0)
-		rc = cli_import(&app, nargs - 1, args + 1);
-	else if (strcmp(cmd, "sync") == 0)
-		rc = cli_sync(&app);
-	else if (strcmp(cmd, "scan") == 0)
-		rc = cli_scan(nargs - 1, args + 1);
-	else if (strcmp(cmd, "help") == 0) {
-		usage(stdout);
-		rc = 0;
-	} else {
+	const struct command *c = command_find(cmd);
+	if (!c) {
 		if (*cmd)
 			fprintf(stderr, "mrgate: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
 		rc = 2;
+	} else if (c->sub && (nargs < 2 || strcmp(args[1], c->sub) != 0)) {
+		fprintf(stderr, "mrgate %s: expected \"%s %s\" (see mrgate help)\n", cmd, cmd, c->sub);
+		rc = 2;
+	} else {
+		int skip = c->sub ? 2 : 1;
+		if (c->max_args >= 0 && nargs - skip > c->max_args) {
+			if (c->max_args == 0)
+				fprintf(stderr, "mrgate %s takes no arguments (got \"%s\")\n", cmd, args[skip]);
+			else
+				fprintf(stderr, "mrgate %s takes at most %d argument%s (got \"%s\")\n", cmd,
+				        c->max_args, c->max_args == 1 ? "" : "s", args[skip + c->max_args]);
+			rc = 2;
+		} else {
+			rc = c->run(&app, nargs - skip, args + skip);
+		}
 	}
 out:
 	store_close(app.db);

@@ -57,5 +57,24 @@ def test_unknown_command():
     assert out.returncode == 2 and 'unknown command "frobnicate"' in out.stderr
 
 
+def test_wrong_arguments_are_refused_before_anything_runs():
+    """A misspelt subcommand or a stray argument is a usage error (exit 2) that says what is expected; nothing
+    connects to a database first (none is configured here)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRGATE_")}
+    cases = [
+        (["user"], 'mrgate user: expected "user add"'),
+        (["user", "remove", "bob"], 'mrgate user: expected "user add"'),
+        (["token"], 'mrgate token: expected "token create"'),
+        (["serve", "now"], 'mrgate serve takes no arguments (got "now")'),
+        (["migrate", "--yes"], 'mrgate migrate takes no arguments (got "--yes")'),
+        (["export", "out.json"], 'mrgate export takes no arguments (got "out.json")'),
+        (["--log-level", "loud", "migrate"], "log-level"),
+        (["--log-format", "xml", "migrate"], "log-format"),
+    ]
+    for argv, want in cases:
+        out = subprocess.run([BIN] + argv, capture_output=True, text=True, env=env)
+        assert out.returncode == 2 and want in out.stderr, (argv, out.returncode, out.stderr)
+
+
 run([test_help_lists_all_settings, test_readme_documents_all_settings, test_bad_setting_is_refused,
-     test_migrate_command, test_unknown_command])
+     test_migrate_command, test_unknown_command, test_wrong_arguments_are_refused_before_anything_runs])
