@@ -156,7 +156,7 @@ int cli_user_add(struct app *app, int argc, char **argv)
 		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
 		                "least 8 characters\n");
 	else if (st == CORE_ECONFLICT)
-		fprintf(stderr, "mrgate: user \"%s\" already exists\n", name);
+		fprintf(stderr, "mrgate: user \"%s\" already exists (names are compared ignoring case)\n", name);
 	else if (st != CORE_OK)
 		fprintf(stderr, "mrgate: could not add user \"%s\"\n", name);
 	else {

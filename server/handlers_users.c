@@ -121,7 +121,8 @@ int h_user_create(struct req *r)
 		status = http_send_error(r->conn, 400, "invalid_input",
 		                         "field \"username\" must be 1 to 64 of A-Z a-z 0-9 . _ @ -");
 	else if (st == CORE_ECONFLICT)
-		status = http_send_error(r->conn, 409, "conflict", "a user named \"%s\" already exists", name);
+		status = http_send_error(r->conn, 409, "conflict",
+		                         "a user named \"%s\" already exists (names are compared ignoring case)", name);
 	else if (st == CORE_ETHROTTLED)
 		status = send_busy(r);
 	else if (st != CORE_OK)

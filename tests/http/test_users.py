@@ -60,7 +60,10 @@ def test_bad_input():
              ({"username": "bob", "password": "short"}, 400, "password"),
              ({"username": "bob", "password": "long-enough", "role": "owner"}, 400, "role"),
              ({"username": "bob", "password": "long-enough", "is_admin": True}, 400, "is_admin"),
-             ({"username": "ann", "password": "long-enough"}, 409, "already exists")]
+             ({"username": "ann", "password": "long-enough"}, 409, "already exists"),
+             # "Ann" beside "ann" would be another person on every audit line: names are unique ignoring case
+             ({"username": "Ann", "password": "long-enough"}, 409, "ignoring case"),
+             ({"username": "ADMIN", "password": "long-enough"}, 409, "ignoring case")]
     for body, status, why in cases:
         r = admin.post("/api/users", body)
         assert r.status == status and why in r.json()["message"], (body, r.status, r.body)
