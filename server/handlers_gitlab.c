@@ -186,8 +186,9 @@ int h_sync_start(struct req *r)
 	app_resync_ctx(r->app, &ctx);
 	int64_t run_id = 0;
 	enum core_status st = resync_begin(&ctx, "api", &run_id);
-	if (st == CORE_ENOTFOUND)
-		return no_connection(r);
+	if (st == CORE_ENOTFOUND) /* nothing is missing from the request: the server has nothing to sync yet */
+		return http_send_error(r->conn, 409, "no_connection",
+		                       "no GitLab connection yet: connect one with PUT /api/connection, then sync");
 	if (st == CORE_ECONFLICT)
 		return http_send_error(r->conn, 409, "sync_running",
 		                       "a sync is already running (run %lld); follow it with GET /api/sync",

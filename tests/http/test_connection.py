@@ -55,6 +55,10 @@ def get():
 def test_no_connection_yet():
     r = get()
     assert r.status == 404 and r.json()["error"] == "no_connection", r.body
+    # starting a sync is not looking up a missing thing: the request conflicts with the state (nothing to sync yet)
+    r = c.post("/api/sync")
+    assert r.status == 409 and r.json()["error"] == "no_connection", r.body
+    assert "PUT /api/connection" in r.json()["message"], r.body
 
 
 def test_api_token_gates():
