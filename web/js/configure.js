@@ -11,7 +11,9 @@ const FIELD_LABELS = { enabled: 'gated', fail_on: 'fails on', scans: 'scans', bl
 
 // A short summary of an effective config for a table cell; sources maps field -> "default" | "group:x" | "repo".
 // partial: cfg sets only some fields (a group config): what it leaves out is inherited, not off or empty.
-export function configSummary(cfg, sources, { partial = false } = {}) {
+// exception: the repo row's `exception` flag (its own config differs from what it inherits); false with a "repo"
+// source means its own config only repeats the inherited values.
+export function configSummary(cfg, sources, { partial = false, exception } = {}) {
   if (!cfg || typeof cfg !== 'object') return h('span.muted', '—');
   const scans = Array.isArray(cfg.scans) ? cfg.scans : [];
   if (partial) {
@@ -29,7 +31,8 @@ export function configSummary(cfg, sources, { partial = false } = {}) {
   let from = null;
   if (sources && typeof sources === 'object') {
     const where = [...new Set(Object.values(sources))];
-    const label = where.includes('repo') ? 'own exception' : `from ${where.filter((w) => w !== 'default').map((w) => w.replace(/^group:/, '')).join(', ') || 'default'}`;
+    const own = exception === false ? 'own config, as inherited' : 'own exception';
+    const label = where.includes('repo') ? own : `from ${where.filter((w) => w !== 'default').map((w) => w.replace(/^group:/, '')).join(', ') || 'default'}`;
     from = h('span.from', { title: Object.entries(sources).map(([k, v]) => `${k}: ${v}`).join('\n') }, label);
   } else if (typeof sources === 'string') {
     from = h('span.from', `from ${sources}`);

@@ -315,7 +315,7 @@ export async function render(main, route) {
       h('td', h('a.path', { href: httpUrl(r.web_url) || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
         h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
       h('td', { 'data-cell': 'status' }, badge(status), whyOf(r, status)),
-      h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
+      h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source, { exception: r.exception }) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
       h('td.col-activity.nowrap', time(r.last_activity_at)),
       h('td.num', menu));
   }
