@@ -42,6 +42,23 @@ bool json_text_has_nul(const char *text, size_t len, size_t *at)
 	return false;
 }
 
+/* The members of every object in the tree (nesting is bounded by JSON_MAX_DEPTH). */
+static size_t count_members(struct json_object *o)
+{
+	size_t n = 0;
+	if (json_object_is_type(o, json_type_object)) {
+		json_object_object_foreach(o, k, v)
+		{
+			(void)k;
+			n += 1 + count_members(v);
+		}
+	} else if (json_object_is_type(o, json_type_array)) {
+		for (size_t i = 0, len = json_object_array_length(o); i < len; i++)
+			n += count_members(json_object_array_get_idx(o, i));
+	}
+	return n;
+}
+
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -57,8 +74,10 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 		snprintf(err, errlen, "invalid JSON: the document contains a NUL byte");
 		return CORE_EINVAL;
 	}
-	/* json-c 0.16 accepts 'single-quoted' strings even in strict mode; JSON does not. */
+	/* json-c 0.16 accepts 'single-quoted' strings even in strict mode; JSON does not. Members are counted on the
+	 * way (a ':' outside strings is one) to find duplicate keys below. */
 	bool in_string = false;
+	size_t members = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (in_string) {
 			if (text[i] == '\\')
@@ -67,6 +86,8 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 				in_string = false;
 		} else if (text[i] == '"') {
 			in_string = true;
+		} else if (text[i] == ':') {
+			members++;
 		} else if (text[i] == '\'') {
 			snprintf(err, errlen, "invalid JSON at byte %zu: strings must use double quotes", i);
 			return CORE_EINVAL;
@@ -103,6 +124,13 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 			st = CORE_EINVAL;
 			goto out;
 		}
+	}
+	/* json-c keeps the last of two equal keys and drops the first with its whole value, so the tree then has fewer
+	 * members than the text: such a document means different things to different parsers. */
+	if (count_members(obj) != members) {
+		snprintf(err, errlen, "invalid JSON: an object has the same key twice, so what it means is ambiguous");
+		st = CORE_EINVAL;
+		goto out;
 	}
 	*out = obj;
 	obj = NULL;

@@ -51,5 +51,15 @@ def test_cli_refuses_an_empty_pattern():
     assert "pattern" in p.stderr and "empty" in p.stderr, p.stderr
 
 
+def test_duplicate_keys_are_refused():
+    """{"enabled": false, "enabled": true} means false to one parser and true to another: refused, nothing stored."""
+    before = c.get("/api/configs/default").json()
+    for raw in [b'{"enabled": false, "enabled": true}', b'{"fail_on": "low", "scans": ["secrets"], "fail_on": "never"}']:
+        r = c.request("PUT", "/api/configs/default", raw=raw, headers={"Content-Type": "application/json"})
+        assert r.status == 400 and r.json()["error"] == "invalid_json", (raw, r.status, r.body)
+        assert "the same key twice" in r.json()["message"], r.body
+    assert c.get("/api/configs/default").json() == before
+
+
 run([test_json_strings_with_nul_are_refused, test_a_password_with_nul_does_not_log_in,
-     test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern])
+     test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern, test_duplicate_keys_are_refused])

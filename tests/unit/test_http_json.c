@@ -80,6 +80,9 @@ static void json_malformed(void)
 	    {"{\"a\":1}\0x", 9, NULL},      /* a NUL inside */
 	    {"{\"a\": 1} {\"b\": 2}", 0, "after the JSON value"},
 	    {"{\"a\": 1}garbage", 0, NULL},
+	    {"{\"a\": 1, \"a\": 2}", 0, "the same key twice"},
+	    {"{\"x\": {\"a\": 1}, \"a\": {\"b\": 1, \"b\": {\"c\": 2}}}", 0, "the same key twice"},
+	    {"[{\"k\": 1, \"\\u006b\": 2}]", 0, "the same key twice"}, /* the same key, once escaped */
 	};
 	char err[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -95,6 +98,9 @@ static void json_malformed(void)
 	}
 	struct json_object *o = NULL;
 	CHECK(parse("[1,2] ", &o, err) == CORE_OK); /* trailing white space is fine */
+	json_object_put(o);
+	/* colons inside strings are no members; equal keys in different objects are no duplicates */
+	CHECK(parse("{\"a\": \"x:y\\\":\", \"b\": [{\"a\": 1}, {\"a\": {\"a\": \":\"}}]}", &o, err) == CORE_OK);
 	json_object_put(o);
 }
 
