@@ -42,7 +42,7 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 	    "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
 	    " before, after, details FROM audit_log"
 	    " WHERE ($2::bigint = 0 OR id < $2::bigint)"
-	    "   AND ($3::text IS NULL OR action LIKE $3::text || '%')"
+	    "   AND ($3::text IS NULL OR starts_with(action, $3::text))"
 	    " ORDER BY id DESC LIMIT $1::int",
 	    &p, limit, "id", out);
 }

@@ -353,7 +353,13 @@ int h_audit_list(struct req *r)
 	if (!http_query_limit(r->conn, r->ri, "limit", 1, 500, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "cursor", &before, &status))
 		return status;
-	http_query_param(r->ri, "action", action, sizeof(action));
+	bool has_action = false;
+	if (!http_query_text(r->conn, r->ri, "action", action, sizeof(action), &has_action, &status))
+		return status;
+	if (strspn(action, "abcdefghijklmnopqrstuvwxyz0123456789._") != strlen(action))
+		return http_send_error(r->conn, 400, "invalid_input",
+		                       "action is the start of an audit action such as \"config.default.update\" or "
+		                       "\"settings\": lower-case letters, digits, \".\" and \"_\"");
 	struct json_object *o = NULL;
 	enum core_status st = audit_list(r->app->db, (int)limit, before, action, &o);
 	if (st != CORE_OK)

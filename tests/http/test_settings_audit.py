@@ -47,5 +47,18 @@ def test_the_next_resync_follows_a_new_interval():
     assert ts(now["next_run_at"]) - ts(sched["last_started_at"]) == datetime.timedelta(seconds=interval), now
 
 
+def test_the_action_filter_is_a_prefix_and_says_what_it_takes():
+    """action=%ff or action=% used to answer a vague error or every entry (a LIKE wildcard); a long one was cut."""
+    for bad, why in [("%ff", "lower-case letters"), ("%25", "lower-case letters"), ("Settings", "lower-case letters"),
+                     ("s" * 120, "at most 99 characters")]:
+        r = c.get(f"/api/audit?action={bad}")
+        assert r.status == 400 and why in r.json()["message"], (bad, r.status, r.body)
+    c.put("/api/settings", {"fail_mode": "open"})
+    c.put("/api/settings", {"fail_mode": "closed"})
+    # "_" is a character here, not a wildcard: "settings_update" is no prefix of "settings.update"
+    assert c.get("/api/audit?action=settings_update").json()["items"] == []
+    assert c.get("/api/audit?action=settings.update").json()["items"], "the exact prefix finds the entries"
+
+
 run([test_a_change_is_logged_with_only_what_it_set, test_nothing_changed_is_not_an_event,
-     test_the_next_resync_follows_a_new_interval])
+     test_the_next_resync_follows_a_new_interval, test_the_action_filter_is_a_prefix_and_says_what_it_takes])
