@@ -20,6 +20,8 @@
 	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                       \
 	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
 	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
+	" 'bypass', CASE WHEN g.bypassed_by IS NULL THEN NULL ELSE jsonb_build_object('by', g.bypassed_by,"            \
+	" 'reason', g.bypass_reason, 'at', g.bypassed_at) END,"                                                        \
 	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \
 	"g.event_id),"                                                                                                 \
 	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
@@ -36,11 +38,11 @@ static bool one_of(const char *v, const char *const *allowed)
 enum core_status gate_list(struct store *db, const struct gate_filter *f, struct json_object **out, char *err,
                            size_t errlen)
 {
-	static const char *const verdicts[] = {"passed", "failed", "error", "timeout", "skipped", NULL};
+	static const char *const verdicts[] = {"passed", "failed", "error", "timeout", "skipped", "bypassed", NULL};
 	static const char *const states[] = {"queued", "running", "done", "superseded", "error", NULL};
 	*out = NULL;
 	if (f->verdict && !one_of(f->verdict, verdicts)) {
-		snprintf(err, errlen, "verdict must be one of passed, failed, error, timeout, skipped");
+		snprintf(err, errlen, "verdict must be one of passed, failed, error, timeout, skipped, bypassed");
 		return CORE_EINVAL;
 	}
 	if (f->state && !one_of(f->state, states)) {

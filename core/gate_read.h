@@ -24,7 +24,7 @@
 struct gate_filter {
 	int64_t repo_id;     /* 0 = any */
 	int64_t mr_iid;      /* 0 = any */
-	const char *verdict; /* NULL = any; passed | failed | error | timeout | skipped */
+	const char *verdict; /* NULL = any; passed | failed | error | timeout | skipped | bypassed */
 	const char *state;   /* NULL = any; queued | running | done | superseded | error */
 	int64_t before_id;   /* cursor: runs with a smaller id; 0 = from the newest */
 	int limit;           /* 1..200; 0 = 50 */

@@ -1,6 +1,7 @@
 /*
  * server/handlers_gate.c
- *    The GitLab webhook receiver (POST /hooks/gitlab) and the gate runs API (GET /api/gates, /api/gates/{id}).
+ *    The GitLab webhook receiver (POST /hooks/gitlab) and the gate runs API (GET /api/gates, /api/gates/{id},
+ *    POST /api/gates/{id}/bypass).
  *
  * The receiver is thin: check the token before reading the body (a stranger costs no allocation), read the body
  * under MRGATE_MAX_HOOK_BYTES, hand it to core/webhook.c, answer. Everything authenticated gets a 2xx once it is
@@ -10,8 +11,10 @@
 #include "connection.h"
 #include "crypto.h"
 #include "gate.h"
+#include "gatebypass.h"
 #include "http_json.h"
 #include "jobs.h"
+#include "jsonx.h"
 #include "log.h"
 #include "routes.h"
 #include "webhook.h"
@@ -131,4 +134,67 @@ int h_gate_get(struct req *r)
 	static const struct req_read how = {"the gate run id must be a positive integer", gate_get,
 	                                    "could not read the gate run", "no gate run %lld"};
 	return req_read_by_id(r, &how);
+}
+
+int h_gate_bypass(struct req *r)
+{
+	static const char *const fields[] = {"reason", NULL};
+	int64_t id;
+	int status;
+	struct json_object *body = NULL;
+	struct connection_client *cc = NULL;
+	char msg[400];
+	const char *code = NULL;
+	if (!req_path_id(r, "the gate run id must be a positive integer", &id, &status) ||
+	    !http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	if (!req_only_fields(r, body, fields, &status))
+		goto out;
+	const char *reason = NULL;
+	if (jsonx_get(body, "reason") && !jsonx_str(body, "reason", &reason)) {
+		status = http_send_error(r->conn, 400, "invalid_input", "field \"reason\" must be a string");
+		goto out;
+	}
+	if (!gate_bypass_reason_ok(reason, msg, sizeof(msg))) {
+		status = http_send_error(r->conn, 400, "invalid_input", "%s", msg);
+		goto out;
+	}
+	enum core_status st = connection_write_check(r->app->db, &code, msg, sizeof(msg));
+	if (st == CORE_ECONFLICT) {
+		status = http_send_error(r->conn, 409, code, "%s", msg);
+		goto out;
+	}
+	struct connection_tuning tune;
+	app_gitlab_tuning(r->app, &tune);
+	if (st == CORE_OK)
+		st = connection_client_shared(r->app->db, r->app->secret_key, &tune, &cc);
+	if (st == CORE_ENOTFOUND) {
+		status =
+		    http_send_error(r->conn, 409, "no_connection", "no GitLab connection: the status cannot be posted");
+		goto out;
+	}
+	if (st != CORE_OK) {
+		status = http_send_status(r->conn, st, "could not open the GitLab connection");
+		goto out;
+	}
+	struct gate_bypass_req req = {
+	    .run_id = id, .actor = r->who.actor, .reason = reason, .public_url = r->app->cfg.public_url};
+	st = gate_bypass(r->app->db, connection_client_gitlab(cc), &req, msg, sizeof(msg));
+	if (st == CORE_OK) {
+		struct json_object *run = NULL;
+		st = gate_get(r->app->db, id, &run);
+		status = st == CORE_OK
+		             ? http_send_json(r->conn, 200, run)
+		             : http_send_status(r->conn, st, "the run was bypassed but could not be read back");
+	} else if (st == CORE_ESTATE) {
+		status = http_send_error(r->conn, 409, "bad_state", "%s", msg);
+	} else if (st == CORE_EINVAL || st == CORE_ENOTFOUND) {
+		status = http_send_error(r->conn, http_status_of(st), core_status_code(st), "%s", msg);
+	} else {
+		status = http_send_status(r->conn, st, "could not bypass the gate run: %s", msg);
+	}
+out:
+	connection_client_release(cc);
+	json_object_put(body);
+	return status;
 }

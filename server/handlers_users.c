@@ -40,22 +40,6 @@ static bool page_params(struct req *r, int *limit, int64_t *cursor, const char *
 }
 
 /* Only the named members may appear in body; else a 400 naming the first other one. */
-static bool only_fields(struct req *r, struct json_object *body, const char *const *allowed, int *status)
-{
-	json_object_object_foreach(body, key, val)
-	{
-		(void)val;
-		bool ok = false;
-		for (size_t i = 0; allowed[i] && !ok; i++)
-			ok = strcmp(key, allowed[i]) == 0;
-		if (!ok) {
-			*status = http_send_error(r->conn, 400, "invalid_input", "unknown field \"%.64s\"", key);
-			return false;
-		}
-	}
-	return true;
-}
-
 /* No argon2id slot freed up in time (core/auth.h): 429 with Retry-After. */
 static int send_busy(struct req *r)
 {
@@ -103,7 +87,7 @@ int h_user_create(struct req *r)
 		return status;
 	const char *name = NULL, *pw = NULL;
 	enum auth_role role = AUTH_ROLE_VIEWER;
-	if (!only_fields(r, body, fields, &status) || !read_role(r, body, false, &role, &status))
+	if (!req_only_fields(r, body, fields, &status) || !read_role(r, body, false, &role, &status))
 		goto out;
 	if (!jsonx_str(body, "username", &name) || !*name) {
 		status =
@@ -148,7 +132,7 @@ int h_user_update(struct req *r)
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
 	struct users_change ch = {.role = AUTH_ROLE_NONE, .disabled = -1, .password = NULL};
-	if (!only_fields(r, body, fields, &status) || !read_role(r, body, false, &ch.role, &status))
+	if (!req_only_fields(r, body, fields, &status) || !read_role(r, body, false, &ch.role, &status))
 		goto out;
 	if (jsonx_get(body, "disabled")) {
 		bool d;

@@ -36,6 +36,7 @@ static const struct route routes[] = {
     {"POST", "/hooks/gitlab", h_hook_gitlab, ROUTE_PUBLIC}, /* X-Gitlab-Token checked by the handler */
     {"GET", "/api/gates", h_gates_list, ROUTE_VIEWER},
     {"GET", "/api/gates/{id}", h_gate_get, ROUTE_VIEWER},
+    {"POST", "/api/gates/{id}/bypass", h_gate_bypass, ROUTE_EDITOR},
     {"GET", "/api/configs/default", h_config_default_get, ROUTE_VIEWER},
     {"PUT", "/api/configs/default", h_config_default_put, ROUTE_EDITOR},
     {"GET", "/api/configs/groups", h_config_groups_list, ROUTE_VIEWER},
@@ -75,6 +76,22 @@ bool parse_positive_id(const char *s, int64_t *id)
 	if (end == s || *end || errno || v <= 0)
 		return false;
 	*id = v;
+	return true;
+}
+
+bool req_only_fields(struct req *r, struct json_object *body, const char *const *allowed, int *status)
+{
+	json_object_object_foreach(body, key, val)
+	{
+		(void)val;
+		bool ok = false;
+		for (size_t i = 0; allowed[i] && !ok; i++)
+			ok = strcmp(key, allowed[i]) == 0;
+		if (!ok) {
+			*status = http_send_error(r->conn, 400, "invalid_input", "unknown field \"%.64s\"", key);
+			return false;
+		}
+	}
 	return true;
 }
 

@@ -15,6 +15,7 @@
 #include "auth.h"
 
 #include <civetweb.h>
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -56,6 +57,8 @@ struct route {
 bool parse_positive_id(const char *s, int64_t *id);
 /* The route's first path parameter as a positive id; false after answering 400 with the message invalid. */
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);
+/* False (a 400 "unknown field" sent, *status set) when body has a key not in allowed (NULL-terminated). */
+bool req_only_fields(struct req *r, struct json_object *body, const char *const *allowed, int *status);
 /* A GET of one thing named by the route's path id: the id checked, read, answered by http_send_read. */
 struct req_read {
 	const char *invalid; /* the 400 message of a bad id */
@@ -104,6 +107,7 @@ int h_groups_list(struct req *r);
 int h_hook_gitlab(struct req *r);
 int h_gates_list(struct req *r);
 int h_gate_get(struct req *r);
+int h_gate_bypass(struct req *r);
 /* handlers_config.c */
 int h_config_default_get(struct req *r);
 int h_config_default_put(struct req *r);

@@ -251,6 +251,21 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.waitForSelector('[data-table="findings"] tr[data-finding]');
     assert.match(await page.locator('[data-table="findings"]').innerText(), /deploy\/settings\.env/);
     await shot(page, 'gate-report');
+    // bypass it with a reason: the dialog refuses an empty reason, then GitLab shows success with who and why
+    await page.click('button[data-action="bypass"]');
+    const modal = page.locator('[role="dialog"][data-modal="bypass"]');
+    await modal.getByRole('button', { name: 'Bypass' }).click();
+    assert.match(await modal.locator('[role="alert"]').innerText(), /Say why/);
+    await modal.getByLabel('Reason (shown on GitLab)').fill('a documentation example key, never valid');
+    await shot(page, 'gate-bypass-dialog', { fullPage: false });
+    await modal.getByRole('button', { name: 'Bypass' }).click();
+    await page.waitForSelector('[data-verdict="bypassed"]');
+    assert.match(await page.locator('[data-bypass]').innerText(), /Bypassed by admin .*a documentation example key, never valid/);
+    assert.equal(await page.locator('button[data-action="bypass"]').count(), 0);
+    const st = (await sim.get(`/__sim/statuses?project_id=${repo.id}&sha=${gate.head_sha}`)).filter((x) => x.name === 'mrgate');
+    assert.equal(st.at(-1).status, 'success');
+    assert.equal(st.at(-1).description, 'bypassed by admin: a documentation example key, never valid');
+    await shot(page, 'gate-bypassed');
   });
 
   it('shows every other page without breaking', async () => {

@@ -36,6 +36,7 @@ POLICY = """
     GET /api/groups                     viewer
     GET /api/gates                      viewer
     GET /api/gates/{id}                 viewer
+    POST /api/gates/{id}/bypass         editor
     GET /api/configs/default            viewer
     PUT /api/configs/default            editor
     GET /api/configs/groups             viewer

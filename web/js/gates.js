@@ -1,10 +1,10 @@
 // #/gates and #/gates/:id: merge-request gate runs with their verdicts; one run's findings (the page a GitLab
 // commit status links to).
-import { get, qs, getOptional, ApiError } from './api.js';
+import { get, post, qs, getOptional, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 
-import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, httpUrl } from './ui.js';
+import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, httpUrl, openModal, toast } from './ui.js';
 
-const VERDICT_CLASS = { passed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
+const VERDICT_CLASS = { passed: 'passed', bypassed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
 const verdictBadge = (v) => h(`span.badge.${VERDICT_CLASS[v] || 'pending'}`, { 'data-status': v }, v === 'timeout' ? 'timed out' : v);
 
@@ -15,7 +15,7 @@ export async function render(main, route) {
 
 async function renderList(main, route) {
   main.append(pageHead('Gates', 'Every merge request gate run, newest first.'));
-  const verdict = select([['', 'Any verdict'], ['failed', 'Failed'], ['passed', 'Passed'], ['error', 'Error'], ['timeout', 'Timed out'], ['skipped', 'Skipped']], route.query.get('verdict') || '', { name: 'verdict' });
+  const verdict = select([['', 'Any verdict'], ['failed', 'Failed'], ['passed', 'Passed'], ['error', 'Error'], ['timeout', 'Timed out'], ['skipped', 'Skipped'], ['bypassed', 'Bypassed']], route.query.get('verdict') || '', { name: 'verdict' });
   const box = h('div', loading());
   main.append(h('div.toolbar', { role: 'search', 'aria-label': 'Filter gate runs' }, field('Verdict', verdict)), box);
   const load = async () => {
@@ -56,34 +56,70 @@ async function renderGate(main, id) {
   for (const f of findings) counts[f.severity] = (counts[f.severity] || 0) + 1;
   box.append(h('section.panel', { 'aria-labelledby': 'gate-title', 'data-panel': 'gate' },
     h('div.page-head', h('div.grow',
-      h('h2#gate-title', g.path_with_namespace || g.repo_path || 'Merge request', g.mr_iid ? ` !${g.mr_iid}` : ''),
+      h('h2#gate-title', g.path_with_namespace || 'Merge request', g.mr_iid ? ` !${g.mr_iid}` : ''),
       g.mr_title ? h('p.muted', g.mr_title) : null),
       h('div', { 'data-verdict': verdictOf(g) }, verdictBadge(verdictOf(g)))),
-    g.summary || g.description ? h('p', { 'data-gate-summary': '' }, h('strong', g.summary || g.description)) : null,
+    g.description ? h('p', { 'data-gate-summary': '' }, h('strong', g.description)) : null,
     h('dl.kv',
-      httpUrl(g.mr_web_url || g.web_url) ? [h('dt', 'Merge request'), h('dd', h('a', { href: httpUrl(g.mr_web_url || g.web_url), rel: 'noopener', target: '_blank' }, g.mr_web_url || g.web_url))] : null,
-      g.head_sha || g.sha ? [h('dt', 'Commit'), h('dd', h('code', (g.head_sha || g.sha).slice(0, 12)))] : null,
-      g.source_branch ? [h('dt', 'Branch'), h('dd', g.source_branch, g.target_branch ? ` → ${g.target_branch}` : '')] : null,
+      httpUrl(g.mr_web_url) ? [h('dt', 'Merge request'), h('dd', h('a', { href: httpUrl(g.mr_web_url), rel: 'noopener', target: '_blank' }, g.mr_web_url))] : null,
+      g.head_sha ? [h('dt', 'Commit'), h('dd', h('code', g.head_sha.slice(0, 12)))] : null,
+      g.source_branch ? [h('dt', 'Branch'), h('dd', g.source_branch)] : null,
       g.counts ? [h('dt', 'New findings'), h('dd', ['critical', 'high', 'medium', 'low'].map((s) => `${g.counts[s] || 0} ${s}`).join(', '))] : null,
-      g.fail_on || (g.config && g.config.fail_on) ? [h('dt', 'Fails on'), h('dd', g.fail_on || g.config.fail_on)] : null,
-      g.scans || (g.config && g.config.scans) ? [h('dt', 'Scans'), h('dd', (g.scans || g.config.scans).map((s) => h('span.chip', typeof s === 'string' ? s : s.name || JSON.stringify(s))))] : null,
-      h('dt', 'Started'), h('dd', fmtDate(g.created_at || g.started_at)),
+      g.fail_on ? [h('dt', 'Fails on'), h('dd', g.fail_on)] : null,
+      Array.isArray(g.scans) ? [h('dt', 'Scans'), h('dd', g.scans.map((s) => h('span.chip', s)))] : null,
+      h('dt', 'Started'), h('dd', fmtDate(g.created_at)),
       g.finished_at ? [h('dt', 'Finished'), h('dd', fmtDate(g.finished_at))] : null),
     Array.isArray(g.notes) && g.notes.length ? h('div', g.notes.map((n) => h('div.notice.warn', n))) : null,
-    g.error ? h('div.notice.error', { role: 'alert' }, g.error) : null));
+    g.error ? h('div.notice.error', { role: 'alert' }, g.error) : null,
+    bypassPart(g, main)));
 
-  const sevOrder = ['critical', 'high', 'medium', 'low', 'info', 'unknown'];
+  const sevOrder = ['critical', 'high', 'medium', 'low'];
   findings.sort((a, b) => sevOrder.indexOf(a.severity) - sevOrder.indexOf(b.severity));
   box.append(h('section', { 'aria-labelledby': 'findings-title' },
     h('h2#findings-title', `Findings (${fmtNum(findings.length)})`),
     Object.keys(counts).length ? h('p', sevOrder.filter((s) => counts[s]).map((s) => [sevBadge(s), ` ${counts[s]} `])) : null,
     findings.length ? h('div.table-wrap', h('table.data', { 'aria-label': 'Findings', 'data-table': 'findings' },
       h('thead', h('tr', ['Severity', 'Scan', 'Finding', 'File', 'Line', 'Excerpt'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id || f.rule || '' },
+      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id },
         h('td', sevBadge(f.severity)),
-        h('td', f.scan_type || f.scan || '—'),
-        h('td', f.title || f.message || '', h('div.sub', h('code', f.rule_id || f.rule || ''))),
-        h('td', h('code', f.path || f.file || '—')),
+        h('td', f.scan_type),
+        h('td', f.title, h('div.sub', h('code', f.rule_id))),
+        h('td', h('code', f.path)),
         h('td.num', fmtNum(f.line)),
         h('td', f.excerpt ? h('code.small', f.excerpt) : '')))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
+}
+
+// Who bypassed the run and why, or (a failed run, an editor) the way to bypass it.
+function bypassPart(g, main) {
+  if (g.bypass) {
+    return h('div.notice.info', { 'data-bypass': '' }, `Bypassed by ${g.bypass.by} on ${fmtDate(g.bypass.at)}: `, h('q', g.bypass.reason));
+  }
+  if (g.state !== 'done' || g.status_posted !== 'failed') return null;
+  const btn = h('button', { type: 'button', 'data-action': 'bypass', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Bypass this gate…');
+  btn.addEventListener('click', () => openBypass(g, main));
+  return h('div.actions', { style: 'margin-top:12px' }, btn,
+    h('span.small.muted', 'GitLab then shows the gate as passed on this commit, with your name and reason. A newer push is gated again.'));
+}
+
+function openBypass(g, main) {
+  const reason = h('input', { type: 'text', name: 'reason', maxlength: 200, required: true, placeholder: 'e.g. test fixture, the key was never valid' });
+  const msg = h('div', { 'aria-live': 'assertive' });
+  const go = h('button.primary', { type: 'button' }, 'Bypass');
+  const m = openModal({ title: `Bypass the gate of !${g.mr_iid}`, body: [msg, field('Reason (shown on GitLab)', reason)], footer: [go] });
+  m.dialog.dataset.modal = 'bypass';
+  reason.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); go.click(); } });
+  go.addEventListener('click', async () => {
+    if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this merge request may merge with these findings.')); return; }
+    go.disabled = true;
+    try {
+      await post(`/api/gates/${encodeURIComponent(g.id)}/bypass`, { reason: reason.value });
+      m.close();
+      toast('Bypassed: GitLab shows the gate as passed on this commit.');
+      clear(main);
+      await renderGate(main, String(g.id));
+    } catch (e) {
+      clear(msg).append(errorNotice(e));
+      go.disabled = false;
+    }
+  });
 }

@@ -1,0 +1,208 @@
+/*
+ * core/gatebypass.c
+ *    Bypassing a failed gate run (see gatebypass.h).
+ */
+#include "gatebypass.h"
+
+#include "audit.h"
+#include "findings.h"
+#include "gate_status.h"
+#include "gatehold.h"
+#include "xalloc.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+/* The run as it must be to be bypassed: finished, its failed status posted, and the newest run of its MR. */
+#define BYPASSABLE                                                                                                     \
+	" g.state = 'done' AND g.status_posted = 'failed' AND NOT EXISTS (SELECT 1 FROM gate_runs n"                   \
+	" WHERE n.project_id = g.project_id AND n.mr_iid = g.mr_iid AND n.id > g.id)"
+
+struct bypass_run {
+	int64_t source_project_id, pipeline_id;
+	char head_sha[72], status_ref[256], verdict[16], posted[16], state[16];
+	bool newest;
+};
+
+int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
+{
+	size_t chars = 0;
+	if (!reason) {
+		snprintf(msg, cap,
+		         "field \"reason\" is required: say why this merge request may merge with the findings");
+		return 0;
+	}
+	for (const unsigned char *p = (const unsigned char *)reason; *p; p++) {
+		if (*p < 0x20 || *p == 0x7f) {
+			snprintf(msg, cap, "field \"reason\" must be one line of text (no control characters)");
+			return 0;
+		}
+		if ((*p & 0xc0) != 0x80)
+			chars++;
+	}
+	size_t len = strlen(reason);
+	size_t lead = strspn(reason, " ");
+	if (chars == 0 || lead == len) {
+		snprintf(msg, cap, "field \"reason\" must not be empty: say why this merge request may merge");
+		return 0;
+	}
+	if (chars > GATE_BYPASS_REASON_MAX) {
+		snprintf(msg, cap, "field \"reason\" must be at most %d characters (it is shown on GitLab)",
+		         GATE_BYPASS_REASON_MAX);
+		return 0;
+	}
+	return 1;
+}
+
+static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, id);
+	enum core_status st =
+	    store_run1(db,
+	               "SELECT g.source_project_id, coalesce(g.pipeline_id, 0) AS pipeline_id, g.head_sha,"
+	               " coalesce(g.status_ref, g.source_branch) AS status_ref, coalesce(g.verdict, '') AS verdict,"
+	               " coalesce(g.status_posted, '') AS posted, g.state, NOT EXISTS (SELECT 1 FROM gate_runs n"
+	               " WHERE n.project_id = g.project_id AND n.mr_iid = g.mr_iid AND n.id > g.id) AS newest"
+	               " FROM gate_runs g WHERE g.id = $1",
+	               &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		b->source_project_id = store_i64(r, 0, "source_project_id", 0);
+		b->pipeline_id = store_i64(r, 0, "pipeline_id", 0);
+		snprintf(b->head_sha, sizeof(b->head_sha), "%s", store_str(r, 0, "head_sha"));
+		snprintf(b->status_ref, sizeof(b->status_ref), "%s", store_str(r, 0, "status_ref"));
+		snprintf(b->verdict, sizeof(b->verdict), "%s", store_str(r, 0, "verdict"));
+		snprintf(b->posted, sizeof(b->posted), "%s", store_str(r, 0, "posted"));
+		snprintf(b->state, sizeof(b->state), "%s", store_str(r, 0, "state"));
+		b->newest = store_bool(r, 0, "newest", false);
+	}
+	PQclear(r);
+	return st;
+}
+
+/* Why the run cannot be bypassed, or NULL when it can. */
+static const char *refusal(const struct bypass_run *b)
+{
+	if (strcmp(b->verdict, "bypassed") == 0)
+		return "this gate run is bypassed already";
+	if (strcmp(b->state, "done") != 0)
+		return "this gate run has not finished: wait for its verdict";
+	if (!b->newest)
+		return "a newer push of this merge request is gated: bypass its newest run instead";
+	if (strcmp(b->posted, "failed") != 0)
+		return "only a failed gate can be bypassed: this run did not post a failed status";
+	return NULL;
+}
+
+/* "bypassed by NAME: reason", cut at a character boundary to GitLab's limit. */
+static void describe(const char *actor, const char *reason, char *out, size_t cap)
+{
+	char full[FINDINGS_DESCRIPTION_MAX * 2 + 300];
+	int n = snprintf(full, sizeof(full), "bypassed by %s: %s", actor, reason);
+	size_t len = n < 0 ? 0 : (size_t)n >= sizeof(full) ? sizeof(full) - 1 : (size_t)n;
+	size_t keep =
+	    findings_utf8_cut(full, len, cap - 1 < FINDINGS_DESCRIPTION_MAX ? cap - 1 : FINDINGS_DESCRIPTION_MAX);
+	memcpy(out, full, keep);
+	out[keep] = '\0';
+}
+
+static enum core_status record(struct store *db, const struct gate_bypass_req *req, const char *description)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get_begin(db, &c);
+	if (st != CORE_OK)
+		return st;
+	struct store_params p = {0};
+	store_param_i64(&p, req->run_id);
+	store_param_str(&p, req->actor);
+	store_param_str(&p, req->reason);
+	store_param_str(&p, description);
+	st = store_run(c,
+	               "UPDATE gate_runs g SET verdict = 'bypassed', status_posted = 'success', description = $4,"
+	               " bypassed_by = $2, bypass_reason = $3, bypassed_at = now() WHERE g.id = $1 AND" BYPASSABLE
+	               " RETURNING g.verdict",
+	               &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ESTATE; /* a newer push arrived, or another bypass won */
+	if (st == CORE_OK) {
+		char target[32];
+		snprintf(target, sizeof(target), "gate run %lld", (long long)req->run_id);
+		struct json_object *after = jx_object();
+		json_object_object_add(after, "verdict", jx_str("bypassed"));
+		json_object_object_add(after, "reason", jx_str(req->reason));
+		struct json_object *before = jx_object();
+		json_object_object_add(before, "verdict", jx_str("failed"));
+		st = audit_write(c, req->actor, "gate.bypass", target, before, after, NULL);
+		json_object_put(before);
+		json_object_put(after);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	else
+		store_rollback(c);
+	PQclear(r);
+	store_put(db, c);
+	return st;
+}
+
+enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
+                             size_t cap)
+{
+	msg[0] = '\0';
+	if (!gate_bypass_reason_ok(req->reason, msg, cap))
+		return CORE_EINVAL;
+	struct bypass_run b;
+	memset(&b, 0, sizeof(b));
+	enum core_status st = load(db, req->run_id, &b);
+	if (st == CORE_ENOTFOUND) {
+		snprintf(msg, cap, "no gate run %lld", (long long)req->run_id);
+		return st;
+	}
+	if (st != CORE_OK) {
+		snprintf(msg, cap, "could not read gate run %lld", (long long)req->run_id);
+		return st;
+	}
+	const char *no = refusal(&b);
+	if (no) {
+		snprintf(msg, cap, "%s", no);
+		return CORE_ESTATE;
+	}
+	char description[FINDINGS_DESCRIPTION_MAX + 1], url[600] = "";
+	describe(req->actor, req->reason, description, sizeof(description));
+	if (req->public_url && req->public_url[0] && strlen(req->public_url) < 500)
+		snprintf(url, sizeof(url), "%s/#/gates/%lld", req->public_url, (long long)req->run_id);
+	/* The run's own pipeline first, then (when GitLab says it is gone or elsewhere) its branch, as the run does. */
+	struct gitlab_response *resp = NULL;
+	struct gate_status s = {.state = "success",
+	                        .description = description,
+	                        .ref = b.status_ref,
+	                        .target_url = url,
+	                        .pipeline_id = b.pipeline_id};
+	st = gate_status_post(gl, b.source_project_id, b.head_sha, &s, GATE_STATUS_TRIES, &resp);
+	if (st == CORE_ENOTFOUND && b.pipeline_id) {
+		gitlab_response_free(resp);
+		resp = NULL;
+		s.pipeline_id = 0;
+		st = gate_status_post(gl, b.source_project_id, b.head_sha, &s, GATE_STATUS_TRIES, &resp);
+	}
+	if (st != CORE_OK) {
+		snprintf(msg, cap, "GitLab did not take the success status on %.12s: %.300s", b.head_sha,
+		         gate_status_why(resp, st));
+		gitlab_response_free(resp);
+		return st == CORE_ENOTFOUND ? CORE_EUPSTREAM : st;
+	}
+	gitlab_response_free(resp);
+	st = record(db, req, description);
+	if (st == CORE_ESTATE)
+		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
+	else if (st != CORE_OK)
+		snprintf(msg, cap, "GitLab shows the bypass but it could not be recorded: bypass again to record it");
+	else /* the pipelines the run's verdict was held in follow (errors are logged) */
+		gatehold_sync_run(db, gl, req->public_url, req->run_id, s.pipeline_id, b.status_ref);
+	return st;
+}

@@ -1,0 +1,46 @@
+/*
+ * core/gatebypass.h
+ *    Bypassing a failed gate run (DESIGN.md §1.7): an editor accepts the risk of one MR head commit with a reason.
+ *
+ * Design: gate_bypass() reads the run, checks that it may be bypassed (done, its verdict failed, error or timeout,
+ * and still the newest run of its MR: a newer push is gated normally and must be bypassed on its own), posts
+ * `success` named "mrgate" on the run's head commit with "bypassed by NAME: reason" (cut at a character boundary
+ * to GitLab's 255 bytes) into the pipeline the run's verdict was posted to, then records the verdict `bypassed`
+ * with who, why and when, and the audit entry `gate.bypass`, in one transaction. No database connection is held
+ * while GitLab is called. When GitLab refuses the status nothing is recorded (the caller answers 502 with why);
+ * when the record fails after the post, bypassing again posts the same status again (idempotent on GitLab).
+ * A reason is 1 to 200 characters of text (no control characters): it is shown on GitLab beside the status.
+ * Threading: thread-safe (the struct gitlab is shared).
+ * Ownership: strings are borrowed; msg is the caller's buffer.
+ */
+#ifndef MRGATE_CORE_GATEBYPASS_H
+#define MRGATE_CORE_GATEBYPASS_H
+
+#include "gitlab.h"
+#include "status.h"
+#include "store.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define GATE_BYPASS_REASON_MAX 200 /* characters */
+
+struct gate_bypass_req {
+	int64_t run_id;
+	const char *actor;      /* the user's name, shown on GitLab and in the audit log */
+	const char *reason;     /* validated by gate_bypass() */
+	const char *public_url; /* the report link's base; NULL or "": no link */
+};
+
+/*
+ * CORE_OK: GitLab shows the bypass and the run says so. CORE_EINVAL: the reason is unusable; CORE_ENOTFOUND: no
+ * such run; CORE_ESTATE: the run cannot be bypassed (not failed, not finished, superseded, already bypassed);
+ * CORE_EGITLAB (or the client's status): GitLab refused or could not be reached. msg says why in each case.
+ */
+enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
+                             size_t cap);
+
+/* Whether reason is usable (1..GATE_BYPASS_REASON_MAX characters of UTF-8 text, no control characters). */
+int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap);
+
+#endif

@@ -1,0 +1,112 @@
+"""Bypassing a failed gate (issue 16, DESIGN.md §1.7): an editor gives a reason and GitLab shows `success` named
+mrgate on the MR's head commit, "bypassed by NAME: reason"; the run's verdict is `bypassed`, with who, why and when,
+and the audit log has it. A viewer is refused; a passed, unfinished, superseded or already bypassed run is a 409
+that says why; a bad reason is a 400; nothing changes on GitLab or in the run for a refused request. A newer push is
+gated normally again."""
+import functools
+
+import flows
+from harness import Mrgate, run
+from sim import Sim
+
+TOKEN = "glpat-bypassTestTokenAcme01"
+LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
+
+sim = Sim("gate_bypass")
+sim.add_group("acme", tier="premium")
+sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
+PID = sim.add_project("acme", "app", files=[{"path": "README.md", "content": "# app\n"}])["id"]
+srv = Mrgate("gate_bypass", env={"MRGATE_GATE_WORKERS": "2"})
+c = srv.login()
+HOOK_URL = srv.base + "/hooks/gitlab"
+statuses = functools.partial(flows.statuses, sim)
+final_status = functools.partial(flows.final_status, sim, logs=srv)
+
+
+def setup():
+    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
+    r = c.put(f"/api/repos/{PID}/config", {"enabled": True, "fail_on": "high", "scans": ["secrets"],
+                                           "comment": "off"})
+    assert r.status == 200, r.body
+    flows.wait_hook(sim.client(TOKEN), PID, HOOK_URL, logs=srv)
+    assert c.post("/api/users", {"username": "vera", "password": "viewer-password-1", "role": "viewer"}).status == 201
+
+
+def newest_run(iid):
+    def done():
+        items = c.get(f"/api/gates?repo={PID}&mr={iid}").json()["items"]
+        return items[0] if items and items[0]["state"] == "done" else None
+    return srv.wait_for(done, 30, f"the newest run of !{iid} recorded done")
+
+
+def failed_mr(path):
+    mr = sim.open_mr(PID, [{"path": path, "content": f"token = '{LEAK}'\n"}], wait=True)
+    assert final_status(PID, mr["sha"])["status"] == "failed"
+    return mr, newest_run(mr["iid"])
+
+
+def test_an_editor_bypasses_a_failed_gate():
+    mr, gate = failed_mr("leak1.py")
+    assert gate["verdict"] == "failed" and gate["bypass"] is None, gate
+    reason = "test fixture, the token was never valid"
+    r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": reason})
+    assert r.status == 200, r.body
+    body = r.json()
+    assert body["verdict"] == "bypassed", body
+    assert body["bypass"]["by"] == "admin" and body["bypass"]["reason"] == reason and body["bypass"]["at"], body
+    # what GitLab shows on the head commit: success, named mrgate, who and why, linking the report
+    last = statuses(PID, mr["sha"])[-1]
+    assert last["status"] == "success", last
+    assert last["description"] == f"bypassed by admin: {reason}", last
+    assert last["target_url"].endswith(f"/#/gates/{gate['id']}"), last
+    # the record: the run, the list filter and the audit log
+    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "bypassed"
+    assert [g["id"] for g in c.get(f"/api/gates?repo={PID}&verdict=bypassed").json()["items"]] == [gate["id"]]
+    audit = [a for a in c.get("/api/audit?action=gate.bypass").json()["items"]]
+    assert audit and audit[0]["actor"] == "admin" and audit[0]["target"] == f"gate run {gate['id']}", audit
+    assert audit[0]["after"]["reason"] == reason, audit
+    # once is enough: a second bypass is refused and posts nothing
+    n = len(statuses(PID, mr["sha"]))
+    r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "again"})
+    assert r.status == 409 and "bypassed already" in r.json()["message"], r.body
+    assert len(statuses(PID, mr["sha"])) == n
+    # a newer push is gated normally: the new head fails again, and the old run can no longer be bypassed
+    pushed = sim.push_mr(PID, mr["iid"], [{"path": "leak1b.py", "content": f"t = '{LEAK}'\n"}], wait=True)
+    assert final_status(PID, pushed["sha"])["status"] == "failed"
+    newer = newest_run(mr["iid"])
+    assert newer["id"] != gate["id"] and newer["verdict"] == "failed", newer
+
+
+def test_refusals_change_nothing():
+    mr, gate = failed_mr("leak2.py")
+    n = len(statuses(PID, mr["sha"]))
+    vera = srv.login("vera", "viewer-password-1")
+    r = vera.post(f"/api/gates/{gate['id']}/bypass", {"reason": "I am only a viewer"})
+    assert r.status == 403 and "editor" in r.json()["message"], r.body
+    for body, why in [({}, "required"), ({"reason": ""}, "empty"), ({"reason": "   "}, "empty"),
+                      ({"reason": "two\nlines"}, "one line"), ({"reason": "x" * 201}, "at most 200"),
+                      ({"reason": 7}, "must be a string"), ({"reason": "ok", "force": True}, "unknown field")]:
+        r = c.post(f"/api/gates/{gate['id']}/bypass", body)
+        assert r.status == 400 and why in r.json()["message"], (body, r.status, r.body)
+    assert c.post("/api/gates/999999/bypass", {"reason": "x"}).status == 404
+    assert c.post("/api/gates/abc/bypass", {"reason": "x"}).status == 400
+    # a passed run: nothing to bypass
+    ok = sim.open_mr(PID, [{"path": "clean.py", "content": "print('hello')\n"}], wait=True)
+    assert final_status(PID, ok["sha"])["status"] == "success"
+    passed = newest_run(ok["iid"])
+    r = c.post(f"/api/gates/{passed['id']}/bypass", {"reason": "x"})
+    assert r.status == 409 and "only a failed gate" in r.json()["message"], r.body
+    # nothing happened to the failed run or on GitLab
+    assert len(statuses(PID, mr["sha"])) == n and statuses(PID, mr["sha"])[-1]["status"] == "failed"
+    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+    # a long reason (multi-byte) is cut to GitLab's 255 bytes at a character boundary, the run keeps it whole
+    reason = "é" * 200
+    r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": reason})
+    assert r.status == 200, r.body
+    desc = statuses(PID, mr["sha"])[-1]["description"]
+    assert len(desc.encode()) <= 255 and desc.startswith("bypassed by admin: éé"), desc
+    assert r.json()["bypass"]["reason"] == reason
+
+
+setup()
+run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing])
