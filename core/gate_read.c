@@ -76,7 +76,9 @@ enum core_status gate_get(struct store *db, int64_t id, struct json_object **out
 	    db,
 	    "SELECT (" RUN_JSON " || jsonb_build_object('findings', coalesce((SELECT jsonb_agg(jsonb_build_object("
 	    "'scan_type', f.scan_type, 'rule_id', f.rule_id, 'title', f.title, 'severity', f.severity,"
-	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint) ORDER BY f.id)"
+	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint,"
+	    " 'ignored', CASE WHEN f.ignore_id IS NULL THEN NULL"
+	    "   ELSE jsonb_build_object('id', f.ignore_id, 'reason', f.ignore_reason) END) ORDER BY f.id)"
 	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
 	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
 	    &p, out);

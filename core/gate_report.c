@@ -153,6 +153,21 @@ char *gate_note_render(const struct gate_report *r)
 		buf_puts(&b, "No new findings on the lines this merge request adds.\n");
 	else
 		render_findings(&b, r->findings);
+	if (r->ignored && r->ignored->count > 0) {
+		/* set apart by an editor's ignore: listed with its reason, not counted */
+		buf_printf(&b, "\n**Ignored (%zu, not counted)**\n\n", r->ignored->count);
+		size_t n = r->ignored->count < GATE_NOTE_MAX_ROWS ? r->ignored->count : GATE_NOTE_MAX_ROWS;
+		for (size_t i = 0; i < n; i++) {
+			const struct finding *f = &r->ignored->items[i];
+			char rule[200], path[400], why[400];
+			gate_md_cell(f->rule_id, rule, sizeof(rule), 100);
+			gate_md_cell(f->path, path, sizeof(path), 200);
+			gate_md_cell(r->ignore_reasons ? r->ignore_reasons[i] : "", why, sizeof(why), 200);
+			buf_printf(&b, "- %s %s `%s:%ld`: %s\n", severity_name(f->severity), rule, path, f->line, why);
+		}
+		if (r->ignored->count > n)
+			buf_printf(&b, "- … and %zu more: see the full report.\n", r->ignored->count - n);
+	}
 	if (r->n_notes > 0) {
 		buf_puts(&b, "\n**Notes**\n\n");
 		for (size_t i = 0; i < r->n_notes; i++) {

@@ -46,6 +46,8 @@ struct gate_report {
 	const char *head_sha;
 	const char *report_url; /* may be NULL */
 	const struct finding_list *findings;
+	const struct finding_list *ignored; /* may be NULL: findings an ignore set apart */
+	const char *const *ignore_reasons;  /* [ignored->count]: why each was ignored */
 	const char *const *notes;
 	size_t n_notes;
 };

@@ -9,6 +9,7 @@
 #include "gate_status.h"
 #include "gate_store.h"
 #include "gatehold.h"
+#include "ignores.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -355,6 +356,14 @@ static bool scan(struct run *r)
 	gate_scan_cover(&r->scan); /* GitLab's diff limits: read the rest from the trees, or say what was not scanned */
 	gate_scan_all(&r->scan);
 	gate_scan_drop_ignored(&r->scan);
+	/* findings an editor ignored (core/ignores.h) are set apart: listed, not counted */
+	struct ignore_set ignores;
+	if (ignores_active(r->env->db, r->q.project_id, &ignores) != CORE_OK) {
+		fail_run(r, "could not read the ignored findings", false);
+		return false;
+	}
+	gate_scan_set_apart(&r->scan, &ignores);
+	ignore_set_clear(&ignores);
 	return true;
 }
 
@@ -447,6 +456,8 @@ static void sticky_note(struct run *r, const struct gate_decision *d)
 	                          .head_sha = r->q.head_sha,
 	                          .report_url = r->target_url,
 	                          .findings = r->scan.findings,
+	                          .ignored = r->scan.ignored,
+	                          .ignore_reasons = (const char *const *)r->scan.ignore_reasons,
 	                          .notes = (const char *const *)r->scan.notes,
 	                          .n_notes = r->scan.n_notes};
 	char *text = gate_note_render(&rep);

@@ -5,6 +5,7 @@
 #include "gate_scan.h"
 
 #include "gate_status.h"
+#include "ignores.h"
 #include "jsonx.h"
 #include "log.h"
 #include "scan_sarif.h"
@@ -32,6 +33,14 @@ void gate_scan_free(struct gate_scan_state *s)
 {
 	diff_added_set_free(s->added);
 	finding_list_free(s->findings);
+	for (size_t i = 0; s->ignored && i < s->ignored->count; i++)
+		free(s->ignore_reasons[i]);
+	finding_list_free(s->ignored);
+	free(s->ignore_ids);
+	free(s->ignore_reasons);
+	s->ignored = NULL;
+	s->ignore_ids = NULL;
+	s->ignore_reasons = NULL;
 	for (size_t i = 0; i < s->n_notes; i++)
 		free(s->notes[i]);
 	scanrun_rmtree(s->workdir);
@@ -376,6 +385,27 @@ void gate_scan_all(struct gate_scan_state *s)
 	}
 	if (gate_scan_past_deadline(s))
 		s->timed_out = true;
+}
+
+void gate_scan_set_apart(struct gate_scan_state *s, const struct ignore_set *set)
+{
+	if (!set->n)
+		return;
+	if (!s->ignored)
+		s->ignored = finding_list_new();
+	for (size_t i = 0; i < s->findings->count;) {
+		const struct ignore_rule *g = ignores_match(set, &s->findings->items[i]);
+		if (!g || finding_list_append(s->ignored, &s->findings->items[i]) != CORE_OK) {
+			i++;
+			continue;
+		}
+		size_t n = s->ignored->count;
+		s->ignore_ids = xrealloc(s->ignore_ids, n * sizeof(*s->ignore_ids));
+		s->ignore_reasons = xrealloc(s->ignore_reasons, n * sizeof(*s->ignore_reasons));
+		s->ignore_ids[n - 1] = g->id;
+		s->ignore_reasons[n - 1] = xstrdup(g->reason);
+		finding_list_remove(s->findings, i);
+	}
 }
 
 void gate_scan_drop_ignored(struct gate_scan_state *s)

@@ -53,6 +53,11 @@ struct gate_scan_state {
 	/* results, owned */
 	struct diff_added_set *added;
 	struct finding_list *findings;
+	/* findings set apart by an ignore in force (core/ignores.h): ignored[i] matched ignore_ids[i], whose reason is
+	 * ignore_reasons[i]; not counted in the verdict */
+	struct finding_list *ignored;
+	int64_t *ignore_ids;
+	char **ignore_reasons;
 	char *notes[GATE_MAX_NOTES];
 	size_t n_notes;
 	bool problems; /* some part of the change went unscanned */
@@ -73,6 +78,9 @@ struct gate_scan_state {
 
 /* Allocate the result containers (timings, and the added set and findings when with_sets). */
 void gate_scan_init(struct gate_scan_state *s, bool with_sets);
+struct ignore_set;
+/* Move the findings an ignore of set matches from findings to ignored (with the ignore's id and reason). */
+void gate_scan_set_apart(struct gate_scan_state *s, const struct ignore_set *set);
 /* Free the results and remove the work directory. */
 void gate_scan_free(struct gate_scan_state *s);
 

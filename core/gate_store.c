@@ -58,9 +58,12 @@ static struct json_object *counts_json(const struct finding_list *l)
 }
 
 /* The findings as stored (most severe first, at most MAX_STORED_FINDINGS), text made valid UTF-8. */
-static struct json_object *findings_json(const struct finding_list *l)
+/* The findings as rows for gate_findings into arr; ids/reasons: the ignores that set them apart (NULL: none). */
+static struct json_object *findings_json(struct json_object *arr, const struct finding_list *l, const int64_t *ids,
+                                         char *const *reasons)
 {
-	struct json_object *arr = jx_array();
+	if (!l)
+		return arr;
 	size_t *idx = gate_report_order(l);
 	size_t n = l->count < MAX_STORED_FINDINGS ? l->count : MAX_STORED_FINDINGS;
 	for (size_t i = 0; i < n; i++) {
@@ -74,6 +77,10 @@ static struct json_object *findings_json(const struct finding_list *l)
 		json_object_object_add(o, "line", jx_int(f->line > 0 && f->line < 2147483647 ? f->line : 0));
 		json_object_object_add(o, "excerpt", jx_clean(f->excerpt));
 		json_object_object_add(o, "fingerprint", jx_str(f->fingerprint));
+		if (ids) {
+			json_object_object_add(o, "ignore_id", json_object_new_int64(ids[idx[i]]));
+			json_object_object_add(o, "ignore_reason", jx_clean(reasons[idx[i]]));
+		}
 		json_object_array_add(arr, o);
 	}
 	free(idx);
@@ -89,8 +96,10 @@ enum core_status gate_store_results(struct store *db, int64_t run_id, const char
                                     const struct gate_config *cfg, const struct gate_scan_state *scan)
 {
 	struct store_conn *c = NULL;
-	struct json_object *arr = findings_json(scan->findings), *counts = counts_json(scan->findings),
-	                   *notes = jx_array(), *scans = jx_array();
+	struct json_object *arr = findings_json(findings_json(jx_array(), scan->findings, NULL, NULL), scan->ignored,
+	                                        scan->ignore_ids, scan->ignore_reasons),
+	                   *counts = counts_json(scan->findings), *notes = jx_array(), *scans = jx_array();
+	json_object_object_add(counts, "ignored", jx_int(scan->ignored ? (int64_t)scan->ignored->count : 0));
 	for (size_t i = 0; i < scan->n_notes; i++)
 		json_object_array_add(notes, jx_clean(scan->notes[i]));
 	for (int k = 0; k < GATE_SCAN_COUNT; k++)
@@ -119,10 +128,10 @@ enum core_status gate_store_results(struct store *db, int64_t run_id, const char
 		st = store_run(
 		    c,
 		    "INSERT INTO gate_findings (run_id, scan_type, rule_id, title, severity, path, line, excerpt,"
-		    " fingerprint) SELECT $1, x.scan_type, x.rule_id, x.title, x.severity, x.path, x.line,"
-		    " x.excerpt, x.fingerprint FROM jsonb_to_recordset($2::jsonb) AS x(scan_type text,"
-		    " rule_id text, title text, severity text, path text, line integer, excerpt text,"
-		    " fingerprint text)",
+		    " fingerprint, ignore_id, ignore_reason) SELECT $1, x.scan_type, x.rule_id, x.title, x.severity,"
+		    " x.path, x.line, x.excerpt, x.fingerprint, x.ignore_id, x.ignore_reason"
+		    " FROM jsonb_to_recordset($2::jsonb) AS x(scan_type text, rule_id text, title text, severity text,"
+		    " path text, line integer, excerpt text, fingerprint text, ignore_id bigint, ignore_reason text)",
 		    &pf, NULL);
 	if (st == CORE_OK)
 		st = store_run(

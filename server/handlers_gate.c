@@ -1,7 +1,7 @@
 /*
  * server/handlers_gate.c
  *    The GitLab webhook receiver (POST /hooks/gitlab) and the gate runs API (GET /api/gates, /api/gates/{id},
- *    POST /api/gates/{id}/bypass).
+ *    POST /api/gates/{id}/bypass) and ignored findings (GET/POST /api/ignores, DELETE /api/ignores/{id}).
  *
  * The receiver is thin: check the token before reading the body (a stranger costs no allocation), read the body
  * under MRGATE_MAX_HOOK_BYTES, hand it to core/webhook.c, answer. Everything authenticated gets a 2xx once it is
@@ -13,6 +13,7 @@
 #include "gate.h"
 #include "gatebypass.h"
 #include "http_json.h"
+#include "ignores.h"
 #include "jobs.h"
 #include "jsonx.h"
 #include "log.h"
@@ -197,4 +198,60 @@ out:
 	connection_client_release(cc);
 	json_object_put(body);
 	return status;
+}
+
+int h_ignores_list(struct req *r)
+{
+	struct ignores_filter f = {.expired = -1};
+	char group[1001] = "", rule[201] = "", expired[8] = "";
+	long limit = 50;
+	int status;
+	bool has_group = false, has_rule = false;
+	if (!int_param(r, "repo", &f.repo_id, &status) ||
+	    !http_query_limit(r->conn, r->ri, "limit", 1, 200, &limit, &status) ||
+	    !http_query_cursor(r->conn, r->ri, "cursor", &f.before_id, &status) ||
+	    !http_query_text(r->conn, r->ri, "group", group, sizeof(group), &has_group, &status) ||
+	    !http_query_text(r->conn, r->ri, "rule", rule, sizeof(rule), &has_rule, &status))
+		return status;
+	if (http_query_param(r->ri, "expired", expired, sizeof(expired))) {
+		if (strcmp(expired, "true") != 0 && strcmp(expired, "false") != 0)
+			return http_send_error(r->conn, 400, "invalid_input", "expired must be true or false");
+		f.expired = strcmp(expired, "true") == 0;
+	}
+	f.group = has_group && group[0] ? group : NULL;
+	f.rule = has_rule && rule[0] ? rule : NULL;
+	f.limit = (int)limit;
+	struct json_object *o = NULL;
+	enum core_status st = ignores_list(r->app->db, &f, &o);
+	return http_send_read(r->conn, st, o, "could not list the ignores", NULL);
+}
+
+int h_ignore_create(struct req *r)
+{
+	struct json_object *body = NULL, *o = NULL;
+	int status;
+	char msg[300];
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	enum core_status st = ignores_create(r->app->db, r->who.actor, body, &o, msg, sizeof(msg));
+	if (st == CORE_OK)
+		status = http_send_json(r->conn, 201, o);
+	else if (st == CORE_EINVAL || st == CORE_ENOTFOUND)
+		status = http_send_error(r->conn, st == CORE_EINVAL ? 400 : 404, core_status_code(st), "%s", msg);
+	else
+		status = http_send_status(r->conn, st, "could not store the ignore");
+	json_object_put(body);
+	return status;
+}
+
+int h_ignore_delete(struct req *r)
+{
+	int64_t id;
+	int status;
+	if (!req_path_id(r, "the ignore id must be a positive integer", &id, &status))
+		return status;
+	enum core_status st = ignores_delete(r->app->db, r->who.actor, id);
+	if (st != CORE_OK)
+		return http_send_failure(r->conn, st, "could not delete the ignore", "no ignore %lld", (long long)id);
+	return http_send_json(r->conn, 200, jx_object());
 }

@@ -108,6 +108,9 @@ int h_hook_gitlab(struct req *r);
 int h_gates_list(struct req *r);
 int h_gate_get(struct req *r);
 int h_gate_bypass(struct req *r);
+int h_ignores_list(struct req *r);
+int h_ignore_create(struct req *r);
+int h_ignore_delete(struct req *r);
 /* handlers_config.c */
 int h_config_default_get(struct req *r);
 int h_config_default_put(struct req *r);

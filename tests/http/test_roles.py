@@ -37,6 +37,9 @@ POLICY = """
     GET /api/gates                      viewer
     GET /api/gates/{id}                 viewer
     POST /api/gates/{id}/bypass         editor
+    GET /api/ignores                    viewer
+    POST /api/ignores                   editor
+    DELETE /api/ignores/{id}            editor
     GET /api/configs/default            viewer
     PUT /api/configs/default            editor
     GET /api/configs/groups             viewer
