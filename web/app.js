@@ -11,13 +11,14 @@ const pages = {
   configs: () => import('./js/configs.js'),
   settings: () => import('./js/settings.js'),
   gates: () => import('./js/gates.js'),
+  ignores: () => import('./js/ignores.js'),
   audit: () => import('./js/audit.js'),
   users: () => import('./js/users.js'),
 };
 
 const TITLES = {
   login: 'Log in', connection: 'Connection', repos: 'Repositories', jobs: 'Jobs', configs: 'Defaults & groups',
-  settings: 'Settings', gates: 'Gates', audit: 'Audit log', users: 'Users',
+  settings: 'Settings', gates: 'Gates', ignores: 'Ignored findings', audit: 'Audit log', users: 'Users',
 };
 
 // "#/jobs/12?x=1" -> {name: 'jobs', args: ['12'], query: URLSearchParams}

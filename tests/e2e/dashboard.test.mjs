@@ -251,6 +251,19 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.waitForSelector('[data-table="findings"] tr[data-finding]');
     assert.match(await page.locator('[data-table="findings"]').innerText(), /deploy\/settings\.env/);
     await shot(page, 'gate-report');
+    // ignore the finding for this repository, with a reason: the ignores page lists it
+    await page.click('[data-table="findings"] button[data-action="ignore"]');
+    const ign = page.locator('[role="dialog"][data-modal="ignore"]');
+    await ign.getByRole('button', { name: 'Ignore' }).click();
+    assert.match(await ign.locator('[role="alert"]').innerText(), /Say why/);
+    await ign.getByLabel('Reason (shown in the report and the merge request note)').fill('the example key of our docs');
+    await shot(page, 'ignore-dialog', { fullPage: false });
+    await ign.getByRole('button', { name: 'Ignore' }).click();
+    await ign.waitFor({ state: 'detached' });
+    await go('#/ignores', '[data-table="ignores"] tr[data-ignore]');
+    assert.match(await page.locator('[data-table="ignores"]').innerText(), /the example key of our docs/);
+    await shot(page, 'ignores');
+    await go(`#/gates/${gate.id}`, '[data-table="findings"] tr[data-finding]');
     // bypass it with a reason: the dialog refuses an empty reason, then GitLab shows success with who and why
     await page.click('button[data-action="bypass"]');
     const modal = page.locator('[role="dialog"][data-modal="bypass"]');
@@ -266,10 +279,17 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(st.at(-1).status, 'success');
     assert.equal(st.at(-1).description, 'bypassed by admin: a documentation example key, never valid');
     await shot(page, 'gate-bypassed');
+    // the next push is gated normally, and passes: the finding is listed as ignored, not counted
+    await sim.post(`/__sim/merge_requests/${repo.id}/${gate.mr_iid}/push`, { files: [{ path: 'README.md', content: 'docs\n' }] });
+    const next = await until(async () => (await api.get(`/api/gates?repo=${repo.id}&mr=${gate.mr_iid}`)).data.items.find((x) => x.id !== gate.id && x.state === 'done'), { timeout: 60000, what: 'the run of the next push' });
+    await go(`#/gates/${next.id}`, '[data-table="findings"] tr[data-ignored="true"]');
+    assert.equal(await page.locator('[data-verdict]').getAttribute('data-verdict'), 'passed');
+    assert.match(await page.locator('[data-ignore-reason]').innerText(), /the example key of our docs/);
+    await shot(page, 'gate-with-ignored');
   });
 
   it('shows every other page without breaking', async () => {
-    for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/audit', 'audit', 'Audit log']]) {
+    for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/ignores', 'ignores-list', 'Ignored findings'], ['#/audit', 'audit', 'Audit log']]) {
       await go(hash, `h1:text("${title}")`);
       await page.waitForFunction(() => !document.querySelector('main .spinner'));
       await shot(page, name);

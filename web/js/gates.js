@@ -79,14 +79,46 @@ async function renderGate(main, id) {
     h('h2#findings-title', `Findings (${fmtNum(findings.length)})`),
     Object.keys(counts).length ? h('p', sevOrder.filter((s) => counts[s]).map((s) => [sevBadge(s), ` ${counts[s]} `])) : null,
     findings.length ? h('div.table-wrap', h('table.data', { 'aria-label': 'Findings', 'data-table': 'findings' },
-      h('thead', h('tr', ['Severity', 'Scan', 'Finding', 'File', 'Line', 'Excerpt'].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id },
-        h('td', sevBadge(f.severity)),
+      h('thead', h('tr', ['Severity', 'Scan', 'Finding', 'File', 'Line', 'Excerpt', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
+      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id, 'data-ignored': f.ignored ? 'true' : 'false' },
+        h('td', sevBadge(f.severity), f.ignored ? h('div', h('span.badge.unchanged', { title: f.ignored.reason }, 'ignored')) : null),
         h('td', f.scan_type),
-        h('td', f.title, h('div.sub', h('code', f.rule_id))),
+        h('td', f.title, h('div.sub', h('code', f.rule_id)), f.ignored ? h('div.sub', { 'data-ignore-reason': '' }, `Ignored: ${f.ignored.reason}`) : null),
         h('td', h('code', f.path)),
         h('td.num', fmtNum(f.line)),
-        h('td', f.excerpt ? h('code.small', f.excerpt) : '')))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
+        h('td', f.excerpt ? h('code.small', f.excerpt) : ''),
+        h('td.num', f.ignored ? h('a.small', { href: `#/ignores?repo=${g.repo_id}` }, 'See ignore') : h('button.small', {
+          type: 'button', 'data-action': 'ignore', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY, onclick: () => openIgnore(g, f),
+        }, 'Ignore…'))))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
+}
+
+// Ignore one finding (or its rule) for the repo or one of its groups, with a reason and an optional expiry.
+function openIgnore(g, f) {
+  const groups = (g.path_with_namespace || '').split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/')).reverse();
+  const where = select([['repo', `this repository (${g.path_with_namespace || g.repo_id})`], ...groups.map((p) => [`group:${p}`, `group ${p} and its subgroups`])], 'repo', { name: 'where' });
+  const what = select([['fingerprint', `this finding (${f.path}:${f.line})`], ['rule', `every finding of rule ${f.rule_id}`]], 'fingerprint', { name: 'what' });
+  const reason = h('input', { type: 'text', name: 'reason', maxlength: 200, placeholder: 'e.g. a test fixture, never a real key' });
+  const expires = h('input', { type: 'date', name: 'expires_at' });
+  const msg = h('div', { 'aria-live': 'assertive' });
+  const go = h('button.primary', { type: 'button' }, 'Ignore');
+  const m = openModal({ title: 'Ignore a finding', body: [msg, field('What', what), field('Where', where), field('Reason (shown in the report and the merge request note)', reason), field('Until (optional; the end of that day, UTC)', expires)], footer: [go] });
+  m.dialog.dataset.modal = 'ignore';
+  go.addEventListener('click', async () => {
+    if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this finding may be ignored.')); return; }
+    const body = { reason: reason.value };
+    if (what.value === 'rule') body.rule_id = f.rule_id; else body.fingerprint = f.fingerprint;
+    if (where.value === 'repo') body.repo_id = g.repo_id; else body.group = where.value.slice('group:'.length);
+    if (expires.value) body.expires_at = expires.value;
+    go.disabled = true;
+    try {
+      await post('/api/ignores', body);
+      m.close();
+      toast('Ignored: from the next push on, the gate lists this finding without counting it.');
+    } catch (e) {
+      clear(msg).append(errorNotice(e));
+      go.disabled = false;
+    }
+  });
 }
 
 // Who bypassed the run and why, or (a failed run, an editor) the way to bypass it.

@@ -1,0 +1,64 @@
+// #/ignores: findings an editor ignored (by fingerprint or rule, for a repo or a group), with who, why and until
+// when; filter by repo, group, rule and whether they expired; delete one to count the finding again.
+import { qs, getOptional, del, ApiError, canEdit } from './api.js';
+import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select, field, toast } from './ui.js';
+
+export async function render(main, route) {
+  main.append(pageHead('Ignored findings', 'Findings the gate lists but does not count, each with its reason. An expired ignore counts again.'));
+  const q = route.query;
+  const group = h('input', { type: 'text', name: 'group', value: q.get('group') || '', placeholder: 'acme/platform' });
+  const rule = h('input', { type: 'text', name: 'rule', value: q.get('rule') || '', placeholder: 'aws-access-key-id' });
+  const expired = select([['', 'In force and expired'], ['false', 'In force'], ['true', 'Expired']], q.get('expired') || '', { name: 'expired' });
+  const apply = h('button', { type: 'submit' }, 'Filter');
+  const form = h('form.toolbar', { role: 'search', 'aria-label': 'Filter ignored findings' }, field('Group', group), field('Rule', rule), field('Expired', expired), apply);
+  form.addEventListener('submit', (e) => {
+    e.preventDefault();
+    location.hash = `#/ignores${qs({ repo: q.get('repo'), group: group.value.trim(), rule: rule.value.trim(), expired: expired.value })}`;
+  });
+  const box = h('div', loading());
+  const more = h('button', { type: 'button', hidden: true, 'data-action': 'older' }, 'Older ignores');
+  main.append(form, box, h('div.pager', h('span'), more));
+  const tbody = h('tbody');
+  let cursor = null;
+  let first = true;
+  const load = async () => {
+    const res = await getOptional(`/api/ignores${qs({ repo: q.get('repo'), group: q.get('group'), rule: q.get('rule'), expired: q.get('expired'), cursor, limit: 100 })}`).catch((e) => ({ error: e }));
+    if (first) clear(box);
+    if (res.error) { box.append(errorNotice(res.error)); return; }
+    if (!res.available) { box.append(unavailable('Ignored findings')); return; }
+    const items = res.data.items;
+    if (first) {
+      if (!items.length) { box.append(h('p.empty', 'No ignored findings match. An editor ignores one from its gate report.')); return; }
+      box.append(h('div.table-wrap', h('table.data', { 'aria-label': 'Ignored findings', 'data-table': 'ignores' },
+        h('thead', h('tr', ['What', 'Where', 'Reason', 'By', 'Until', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))), tbody)));
+    }
+    first = false;
+    for (const i of items) tbody.append(row(i));
+    cursor = res.data.next_cursor;
+    more.hidden = !cursor;
+  };
+  more.addEventListener('click', load);
+  await load();
+}
+
+function row(i) {
+  const what = i.rule_id ? [h('div', 'every finding of rule'), h('code', i.rule_id)]
+    : [h('div', i.finding ? [h('code', i.finding.rule_id), ` in ${i.finding.path}:${i.finding.line}`] : 'one finding'), h('code.small', { title: i.fingerprint }, `${i.fingerprint.slice(0, 12)}…`)];
+  const where = i.group ? [h('span.muted', 'group '), h('strong', i.group), h('span.muted', ' and subgroups')] : h('strong', i.path_with_namespace || `repo ${i.repo_id}`);
+  const until = i.expires_at ? h('span', { 'data-expired': String(i.expired) }, fmtDate(i.expires_at), i.expired ? h('span.badge.failed', ' expired') : '') : h('span.muted', 'no expiry');
+  const tr = h('tr', { 'data-ignore': i.id },
+    h('td', what), h('td', where), h('td', i.reason), h('td.small', i.created_by, h('div.muted', fmtDate(i.created_at))), h('td.small', until),
+    h('td.num', canEdit() ? h('button.small.danger', { type: 'button', 'data-action': 'delete-ignore', onclick: () => remove(i, tr) }, 'Delete') : null));
+  return tr;
+}
+
+async function remove(i, tr) {
+  if (!confirm('Delete this ignore? The next gate runs count the finding again.')) return;
+  try {
+    await del(`/api/ignores/${i.id}`);
+    tr.remove();
+    toast('Deleted: the next gate runs count the finding again.');
+  } catch (e) {
+    toast(e instanceof ApiError ? e.message : String(e), 'error');
+  }
+}
