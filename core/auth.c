@@ -108,16 +108,8 @@ enum core_status auth_user_add(struct store *s, const char *actor, const char *u
 	store_param_str(&p, username);
 	store_param_str(&p, hash);
 	store_param_str(&p, auth_role_name(role));
-	/* Names are unique ignoring case ("Ann" beside "ann" would read as one person in the audit log): the lock
-	 * serialises the check with a concurrent creation. */
-	st = store_run(c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-usernames', 0))", NULL, NULL);
-	if (st == CORE_OK)
-		st = store_run(c,
-		               "INSERT INTO users (username, password_hash, role) SELECT $1, $2, $3"
-		               " WHERE NOT EXISTS (SELECT 1 FROM users WHERE lower(username) = lower($1)) RETURNING id",
-		               &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ECONFLICT;
+	/* names are unique ignoring case (sql: users_username_lower_key): "Ann" beside "ann" is a conflict */
+	st = store_run(c, "INSERT INTO users (username, password_hash, role) VALUES ($1, $2, $3) RETURNING id", &p, &r);
 	if (st == CORE_OK) {
 		after = jx_object();
 		json_object_object_add(after, "username", jx_str(username));

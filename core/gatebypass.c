@@ -8,6 +8,8 @@
 #include "findings.h"
 #include "gate_status.h"
 #include "gatehold.h"
+#include "jsonx.h"
+#include "rows.h"
 #include "xalloc.h"
 
 #include <stdbool.h>
@@ -55,32 +57,38 @@ int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 	return 1;
 }
 
+static void copy_str(const struct json_object *o, const char *key, char *out, size_t cap)
+{
+	const char *v = "";
+	jsonx_str(o, key, &v);
+	snprintf(out, cap, "%s", v);
+}
+
 static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 {
-	PGresult *r = NULL;
+	struct json_object *o = NULL;
 	struct store_params p = {0};
 	store_param_i64(&p, id);
-	enum core_status st =
-	    store_run1(db,
-	               "SELECT g.source_project_id, coalesce(g.pipeline_id, 0) AS pipeline_id, g.head_sha,"
-	               " coalesce(g.status_ref, g.source_branch) AS status_ref, coalesce(g.verdict, '') AS verdict,"
-	               " coalesce(g.status_posted, '') AS posted, g.state, NOT EXISTS (SELECT 1 FROM gate_runs n"
-	               " WHERE n.project_id = g.project_id AND n.mr_iid = g.mr_iid AND n.id > g.id) AS newest"
-	               " FROM gate_runs g WHERE g.id = $1",
-	               &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
+	enum core_status st = rows_query_one(
+	    db,
+	    "SELECT jsonb_build_object('source_project_id', g.source_project_id, 'pipeline_id',"
+	    " coalesce(g.pipeline_id, 0), 'head_sha', g.head_sha, 'status_ref', coalesce(g.status_ref, "
+	    "g.source_branch),"
+	    " 'verdict', coalesce(g.verdict, ''), 'posted', coalesce(g.status_posted, ''), 'state', g.state,"
+	    " 'newest', NOT EXISTS (SELECT 1 FROM gate_runs n WHERE n.project_id = g.project_id"
+	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id))::text AS j FROM gate_runs g WHERE g.id = $1",
+	    &p, &o);
 	if (st == CORE_OK) {
-		b->source_project_id = store_i64(r, 0, "source_project_id", 0);
-		b->pipeline_id = store_i64(r, 0, "pipeline_id", 0);
-		snprintf(b->head_sha, sizeof(b->head_sha), "%s", store_str(r, 0, "head_sha"));
-		snprintf(b->status_ref, sizeof(b->status_ref), "%s", store_str(r, 0, "status_ref"));
-		snprintf(b->verdict, sizeof(b->verdict), "%s", store_str(r, 0, "verdict"));
-		snprintf(b->posted, sizeof(b->posted), "%s", store_str(r, 0, "posted"));
-		snprintf(b->state, sizeof(b->state), "%s", store_str(r, 0, "state"));
-		b->newest = store_bool(r, 0, "newest", false);
+		jsonx_int64(o, "source_project_id", &b->source_project_id);
+		jsonx_int64(o, "pipeline_id", &b->pipeline_id);
+		copy_str(o, "head_sha", b->head_sha, sizeof(b->head_sha));
+		copy_str(o, "status_ref", b->status_ref, sizeof(b->status_ref));
+		copy_str(o, "verdict", b->verdict, sizeof(b->verdict));
+		copy_str(o, "posted", b->posted, sizeof(b->posted));
+		copy_str(o, "state", b->state, sizeof(b->state));
+		jsonx_bool(o, "newest", &b->newest);
 	}
-	PQclear(r);
+	json_object_put(o);
 	return st;
 }
 
@@ -110,43 +118,41 @@ static void describe(const char *actor, const char *reason, char *out, size_t ca
 	out[keep] = '\0';
 }
 
-static enum core_status record(struct store *db, const struct gate_bypass_req *req, const char *description)
+struct record_args {
+	const struct gate_bypass_req *req;
+	const char *description;
+};
+
+/* In one transaction: the verdict, if the run is still bypassable, and the audit entry. */
+static enum core_status record_tx(struct store_conn *c, void *user)
 {
-	struct store_conn *c = NULL;
+	const struct record_args *a = user;
 	PGresult *r = NULL;
-	enum core_status st = store_get_begin(db, &c);
-	if (st != CORE_OK)
-		return st;
 	struct store_params p = {0};
-	store_param_i64(&p, req->run_id);
-	store_param_str(&p, req->actor);
-	store_param_str(&p, req->reason);
-	store_param_str(&p, description);
-	st = store_run(c,
-	               "UPDATE gate_runs g SET verdict = 'bypassed', status_posted = 'success', description = $4,"
-	               " bypassed_by = $2, bypass_reason = $3, bypassed_at = now() WHERE g.id = $1 AND" BYPASSABLE
-	               " RETURNING g.verdict",
-	               &p, &r);
+	store_param_i64(&p, a->req->run_id);
+	store_param_str(&p, a->req->actor);
+	store_param_str(&p, a->req->reason);
+	store_param_str(&p, a->description);
+	enum core_status st =
+	    store_run(c,
+	              "UPDATE gate_runs g SET verdict = 'bypassed', status_posted = 'success', description = $4,"
+	              " bypassed_by = $2, bypass_reason = $3, bypassed_at = now() WHERE g.id = $1 AND" BYPASSABLE
+	              " RETURNING g.verdict",
+	              &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ESTATE; /* a newer push arrived, or another bypass won */
-	if (st == CORE_OK) {
-		char target[32];
-		snprintf(target, sizeof(target), "gate run %lld", (long long)req->run_id);
-		struct json_object *after = jx_object();
-		json_object_object_add(after, "verdict", jx_str("bypassed"));
-		json_object_object_add(after, "reason", jx_str(req->reason));
-		struct json_object *before = jx_object();
-		json_object_object_add(before, "verdict", jx_str("failed"));
-		st = audit_write(c, req->actor, "gate.bypass", target, before, after, NULL);
-		json_object_put(before);
-		json_object_put(after);
-	}
-	if (st == CORE_OK)
-		st = store_commit(c);
-	else
-		store_rollback(c);
 	PQclear(r);
-	store_put(db, c);
+	if (st != CORE_OK)
+		return st;
+	char target[32];
+	snprintf(target, sizeof(target), "gate run %lld", (long long)a->req->run_id);
+	struct json_object *after = jx_object(), *before = jx_object();
+	json_object_object_add(after, "verdict", jx_str("bypassed"));
+	json_object_object_add(after, "reason", jx_str(a->req->reason));
+	json_object_object_add(before, "verdict", jx_str("failed"));
+	st = audit_write(c, a->req->actor, "gate.bypass", target, before, after, NULL);
+	json_object_put(before);
+	json_object_put(after);
 	return st;
 }
 
@@ -197,7 +203,8 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 		return st == CORE_ENOTFOUND ? CORE_EUPSTREAM : st;
 	}
 	gitlab_response_free(resp);
-	st = record(db, req, description);
+	struct record_args ra = {.req = req, .description = description};
+	st = store_tx(db, record_tx, &ra);
 	if (st == CORE_ESTATE)
 		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
 	else if (st != CORE_OK)

@@ -7,11 +7,13 @@
 #include "audit.h"
 #include "gatebypass.h"
 #include "gateconfig.h"
+#include "json_util.h"
 #include "jsonx.h"
 #include "rows.h"
 #include "xalloc.h"
 
 #include <ctype.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -123,67 +125,64 @@ struct ignore_input {
 	int64_t repo_id;
 };
 
+__attribute__((format(printf, 3, 4))) static enum core_status invalid(char *msg, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, cap, fmt, ap);
+	va_end(ap);
+	return CORE_EINVAL;
+}
+
+/* What the ignore names (one finding or a rule) and where (a repo or a group); msg says what is wrong. */
+static enum core_status read_target(struct json_object *body, struct ignore_input *in, char *msg, size_t cap)
+{
+	if (!in->fingerprint == !in->rule_id)
+		return invalid(msg, cap,
+		               "give exactly one of \"fingerprint\" (one finding) and \"rule_id\" (every finding "
+		               "of a rule)");
+	if (in->fingerprint && !hex64(in->fingerprint))
+		return invalid(msg, cap,
+		               "field \"fingerprint\" must be the 64 lower-case hex characters a finding shows");
+	if (in->rule_id && (!in->rule_id[0] || strlen(in->rule_id) > IGNORE_RULE_MAX))
+		return invalid(msg, cap, "field \"rule_id\" must be 1 to %d bytes", IGNORE_RULE_MAX);
+	struct json_object *rid = jsonx_get(body, "repo_id");
+	if (rid && (!json_object_is_type(rid, json_type_int) || (in->repo_id = json_object_get_int64(rid)) <= 0))
+		return invalid(msg, cap, "field \"repo_id\" must be a positive integer");
+	if (!rid == !in->group)
+		return invalid(msg, cap,
+		               "give exactly one of \"repo_id\" (one repository) and \"group\" (a group and its "
+		               "subgroups)");
+	if (in->group && !gateconfig_group_path_valid(in->group))
+		return invalid(msg, cap, "field \"group\" must be a GitLab group path such as \"acme/platform\"");
+	return CORE_OK;
+}
+
 static enum core_status read_input(struct json_object *body, struct ignore_input *in, char *msg, size_t cap)
 {
 	static const char *const fields[] = {"fingerprint", "rule_id",    "repo_id", "group",
 	                                     "reason",      "expires_at", NULL};
 	memset(in, 0, sizeof(*in));
-	json_object_object_foreach(body, key, val)
-	{
-		(void)val;
-		bool known = false;
-		for (size_t i = 0; fields[i] && !known; i++)
-			known = strcmp(key, fields[i]) == 0;
-		if (!known) {
-			snprintf(msg, cap,
-			         "unknown field \"%.64s\" (known: fingerprint, rule_id, repo_id, group, reason, "
-			         "expires_at)",
-			         key);
-			return CORE_EINVAL;
-		}
-	}
+	const char *unknown = json_unknown_key(body, fields);
+	if (unknown)
+		return invalid(
+		    msg, cap,
+		    "unknown field \"%.64s\" (known: fingerprint, rule_id, repo_id, group, reason, expires_at)",
+		    unknown);
 	if (!opt_str(body, "fingerprint", &in->fingerprint, msg, cap) ||
 	    !opt_str(body, "rule_id", &in->rule_id, msg, cap) || !opt_str(body, "group", &in->group, msg, cap) ||
 	    !opt_str(body, "reason", &in->reason, msg, cap) || !opt_str(body, "expires_at", &in->expires, msg, cap))
 		return CORE_EINVAL;
-	if (!in->fingerprint == !in->rule_id) {
-		snprintf(msg, cap,
-		         "give exactly one of \"fingerprint\" (one finding) and \"rule_id\" (every finding of a rule)");
-		return CORE_EINVAL;
-	}
-	if (in->fingerprint && !hex64(in->fingerprint)) {
-		snprintf(msg, cap, "field \"fingerprint\" must be the 64 lower-case hex characters a finding shows");
-		return CORE_EINVAL;
-	}
-	if (in->rule_id && (!in->rule_id[0] || strlen(in->rule_id) > IGNORE_RULE_MAX)) {
-		snprintf(msg, cap, "field \"rule_id\" must be 1 to %d bytes", IGNORE_RULE_MAX);
-		return CORE_EINVAL;
-	}
-	struct json_object *rid = jsonx_get(body, "repo_id");
-	if (rid && (!json_object_is_type(rid, json_type_int) || (in->repo_id = json_object_get_int64(rid)) <= 0)) {
-		snprintf(msg, cap, "field \"repo_id\" must be a positive integer");
-		return CORE_EINVAL;
-	}
-	if (!rid == !in->group) {
-		snprintf(msg, cap,
-		         "give exactly one of \"repo_id\" (one repository) and \"group\" (a group and its subgroups)");
-		return CORE_EINVAL;
-	}
-	if (in->group && !gateconfig_group_path_valid(in->group)) {
-		snprintf(msg, cap, "field \"group\" must be a GitLab group path such as \"acme/platform\"");
-		return CORE_EINVAL;
-	}
+	enum core_status st = read_target(body, in, msg, cap);
+	if (st != CORE_OK)
+		return st;
 	char why[200];
-	if (!gate_bypass_reason_ok(in->reason, why, sizeof(why))) { /* the same rule as a bypass's reason */
-		snprintf(msg, cap, "%s", why);
-		return CORE_EINVAL;
-	}
-	if (in->expires && !date_shape(in->expires)) {
-		snprintf(
+	if (!gate_bypass_reason_ok(in->reason, why, sizeof(why))) /* the same rule as a bypass's reason */
+		return invalid(msg, cap, "%s", why);
+	if (in->expires && !date_shape(in->expires))
+		return invalid(
 		    msg, cap,
 		    "field \"expires_at\" must be a date YYYY-MM-DD (the ignore ends at the end of that day, UTC)");
-		return CORE_EINVAL;
-	}
 	return CORE_OK;
 }
 
@@ -219,6 +218,49 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 	return st;
 }
 
+struct create_args {
+	const struct ignore_input *in;
+	const char *actor;
+	struct json_object *body, **out;
+	char *msg;
+	size_t cap;
+};
+
+static enum core_status create_tx(struct store_conn *c, void *user)
+{
+	struct create_args *a = user;
+	enum core_status st = check_refs(c, a->in, a->msg, a->cap);
+	if (st != CORE_OK)
+		return st;
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_str(&p, a->in->fingerprint);
+	store_param_str(&p, a->in->rule_id);
+	store_param_i64_or_null(&p, a->in->repo_id);
+	store_param_str(&p, a->in->group);
+	store_param_str(&p, a->in->reason);
+	store_param_str(&p, a->actor);
+	store_param_str(&p, a->in->expires);
+	/* an expiry date ends with its day, UTC */
+	st = store_run(c,
+	               "INSERT INTO finding_ignores (fingerprint, rule_id, repo_id, group_path, reason, created_by,"
+	               " expires_at) VALUES ($1, $2, $3::bigint, $4, $5, $6,"
+	               " (to_date($7, 'YYYY-MM-DD') + 1)::timestamp AT TIME ZONE 'UTC') RETURNING id",
+	               &p, &r);
+	int64_t id = st == CORE_OK ? store_i64(r, 0, "id", 0) : 0;
+	PQclear(r);
+	char target[40];
+	snprintf(target, sizeof(target), "ignore %lld", (long long)id);
+	if (st == CORE_OK)
+		st = audit_write(c, a->actor, "ignore.create", target, NULL, a->body, NULL);
+	struct store_params pg = {0};
+	store_param_i64(&pg, id);
+	if (st == CORE_OK)
+		st = rows_query_one_on(c, "SELECT " IGNORE_JSON "::text AS j FROM finding_ignores i WHERE i.id = $1",
+		                       &pg, a->out);
+	return st;
+}
+
 enum core_status ignores_create(struct store *db, const char *actor, struct json_object *body, struct json_object **out,
                                 char *msg, size_t cap)
 {
@@ -228,48 +270,12 @@ enum core_status ignores_create(struct store *db, const char *actor, struct json
 	enum core_status st = read_input(body, &in, msg, cap);
 	if (st != CORE_OK)
 		return st;
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	if ((st = store_get_begin(db, &c)) != CORE_OK)
-		return st;
-	st = check_refs(c, &in, msg, cap);
-	struct store_params p = {0};
-	store_param_str(&p, in.fingerprint);
-	store_param_str(&p, in.rule_id);
-	store_param_i64_or_null(&p, in.repo_id);
-	store_param_str(&p, in.group);
-	store_param_str(&p, in.reason);
-	store_param_str(&p, actor);
-	store_param_str(&p, in.expires);
-	if (st == CORE_OK) /* an expiry date ends with its day, UTC */
-		st = store_run(
-		    c,
-		    "INSERT INTO finding_ignores (fingerprint, rule_id, repo_id, group_path, reason, created_by,"
-		    " expires_at) VALUES ($1, $2, $3::bigint, $4, $5, $6,"
-		    " (to_date($7, 'YYYY-MM-DD') + 1)::timestamp AT TIME ZONE 'UTC') RETURNING id",
-		    &p, &r);
-	int64_t id = st == CORE_OK ? store_i64(r, 0, "id", 0) : 0;
-	if (st == CORE_OK) {
-		char target[40];
-		snprintf(target, sizeof(target), "ignore %lld", (long long)id);
-		st = audit_write(c, actor, "ignore.create", target, NULL, body, NULL);
-	}
-	if (st == CORE_OK) {
-		struct store_params pg = {0};
-		store_param_i64(&pg, id);
-		st = rows_query_one_on(c, "SELECT " IGNORE_JSON "::text AS j FROM finding_ignores i WHERE i.id = $1",
-		                       &pg, out);
-	}
-	if (st == CORE_OK)
-		st = store_commit(c);
-	else
-		store_rollback(c);
+	struct create_args a = {.in = &in, .actor = actor, .body = body, .out = out, .msg = msg, .cap = cap};
+	st = store_tx(db, create_tx, &a);
 	if (st != CORE_OK) {
 		json_object_put(*out);
 		*out = NULL;
 	}
-	PQclear(r);
-	store_put(db, c);
 	return st;
 }
 
@@ -298,29 +304,31 @@ enum core_status ignores_list(struct store *db, const struct ignores_filter *f, 
 	                       &p, limit, "id", out);
 }
 
-enum core_status ignores_delete(struct store *db, const char *actor, int64_t id)
+struct delete_args {
+	const char *actor;
+	int64_t id;
+};
+
+static enum core_status delete_tx(struct store_conn *c, void *user)
 {
-	struct store_conn *c = NULL;
+	const struct delete_args *a = user;
 	struct json_object *before = NULL;
-	enum core_status st = store_get_begin(db, &c);
-	if (st != CORE_OK)
-		return st;
 	struct store_params p = {0};
-	store_param_i64(&p, id);
-	st = rows_query_one_on(c, "SELECT " IGNORE_JSON "::text AS j FROM finding_ignores i WHERE i.id = $1", &p,
-	                       &before);
+	store_param_i64(&p, a->id);
+	enum core_status st = rows_query_one_on(
+	    c, "SELECT " IGNORE_JSON "::text AS j FROM finding_ignores i WHERE i.id = $1", &p, &before);
 	if (st == CORE_OK)
 		st = store_run(c, "DELETE FROM finding_ignores WHERE id = $1", &p, NULL);
-	if (st == CORE_OK) {
-		char target[40];
-		snprintf(target, sizeof(target), "ignore %lld", (long long)id);
-		st = audit_write(c, actor, "ignore.delete", target, before, NULL, NULL);
-	}
+	char target[40];
+	snprintf(target, sizeof(target), "ignore %lld", (long long)a->id);
 	if (st == CORE_OK)
-		st = store_commit(c);
-	else
-		store_rollback(c);
+		st = audit_write(c, a->actor, "ignore.delete", target, before, NULL, NULL);
 	json_object_put(before);
-	store_put(db, c);
 	return st;
+}
+
+enum core_status ignores_delete(struct store *db, const char *actor, int64_t id)
+{
+	struct delete_args a = {.actor = actor, .id = id};
+	return store_tx(db, delete_tx, &a);
 }

@@ -147,3 +147,17 @@ const char *json_type_of(struct json_object *obj, const char *key)
 		return "missing";
 	return json_type_to_name(json_object_get_type(v));
 }
+
+const char *json_unknown_key(struct json_object *obj, const char *const *allowed)
+{
+	json_object_object_foreach(obj, key, val)
+	{
+		(void)val;
+		size_t i = 0;
+		while (allowed[i] && strcmp(key, allowed[i]) != 0)
+			i++;
+		if (!allowed[i])
+			return key;
+	}
+	return NULL;
+}

@@ -29,5 +29,7 @@ bool json_text_has_nul(const char *text, size_t len, size_t *at);
 
 /* Typed getters live in jsonx.h. The JSON type name of a member ("missing" when absent), for error messages. */
 const char *json_type_of(struct json_object *obj, const char *key);
+/* The first key of object obj that is not in allowed (NULL-terminated), or NULL when every key is known. */
+const char *json_unknown_key(struct json_object *obj, const char *const *allowed);
 
 #endif

@@ -260,6 +260,21 @@ enum core_status store_get_begin(struct store *s, struct store_conn **conn_out)
 	return st;
 }
 
+enum core_status store_tx(struct store *s, enum core_status (*fn)(struct store_conn *c, void *user), void *user)
+{
+	struct store_conn *c = NULL;
+	enum core_status st = store_get_begin(s, &c);
+	if (st != CORE_OK)
+		return st;
+	st = fn(c, user);
+	if (st == CORE_OK)
+		st = store_commit(c);
+	else
+		store_rollback(c);
+	store_put(s, c);
+	return st;
+}
+
 enum core_status store_commit(struct store_conn *c)
 {
 	return store_exec(c, "COMMIT", 0, NULL, NULL);

@@ -105,6 +105,9 @@ enum core_status store_commit(struct store_conn *c);
  * (the connection, if any, went back to the pool). */
 enum core_status store_get_begin(struct store *s, struct store_conn **conn_out);
 void store_rollback(struct store_conn *c);
+/* One transaction around fn: begin, fn(c, user), commit when it returned CORE_OK, else roll back; the connection
+ * goes back to the pool either way. Returns fn's status, or the begin's or commit's failure. */
+enum core_status store_tx(struct store *s, enum core_status (*fn)(struct store_conn *c, void *user), void *user);
 
 /* The last error's message (lower case, PostgreSQL's primary message) and SQLSTATE, for callers that explain. */
 const char *store_last_error(struct store_conn *c);

@@ -246,12 +246,7 @@ int h_ignore_create(struct req *r)
 
 int h_ignore_delete(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "the ignore id must be a positive integer", &id, &status))
-		return status;
-	enum core_status st = ignores_delete(r->app->db, r->who.actor, id);
-	if (st != CORE_OK)
-		return http_send_failure(r->conn, st, "could not delete the ignore", "no ignore %lld", (long long)id);
-	return http_send_json(r->conn, 200, jx_object());
+	static const struct req_delete how = {"the ignore id must be a positive integer", ignores_delete,
+	                                      "could not delete the ignore", "no ignore %lld"};
+	return req_delete_by_id(r, &how);
 }

@@ -199,14 +199,7 @@ int h_tokens_list(struct req *r)
 
 int h_token_delete(struct req *r)
 {
-	int64_t id;
-	int status;
-	if (!req_path_id(r, "the token id must be a positive integer", &id, &status))
-		return status;
-	enum core_status st = tokens_delete(r->app->db, r->who.actor, id);
-	if (st == CORE_ENOTFOUND)
-		return http_send_error(r->conn, 404, "not_found", "no API token %lld", (long long)id);
-	if (st != CORE_OK)
-		return http_send_status(r->conn, st, "could not delete API token %lld", (long long)id);
-	return http_send_raw(r->conn, 204, "application/json", "", 0, NULL);
+	static const struct req_delete how = {"the token id must be a positive integer", tokens_delete,
+	                                      "could not delete the API token", "no API token %lld"};
+	return req_delete_by_id(r, &how);
 }

@@ -276,36 +276,6 @@ static int cmd_serve(struct app *app)
 	return 0;
 }
 
-static int run_serve(struct app *app, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	return cmd_serve(app);
-}
-
-static int run_migrate(struct app *app, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	return cli_migrate(app);
-}
-
-static int run_sync(struct app *app, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	return cli_sync(app);
-}
-
-static int run_webhook_secret(struct app *app, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	return cli_webhook_secret(app);
-}
-
-static int run_export(struct app *app, int argc, char **argv)
-{
-	(void)argc, (void)argv;
-	return cli_export(app);
-}
-
 static int run_routes(struct app *app, int argc, char **argv)
 {
 	(void)app;
@@ -329,20 +299,22 @@ static int run_help(struct app *app, int argc, char **argv)
 	return 0;
 }
 
-/* The commands: name, required subcommand (NULL: none), most arguments after them (-1: the command checks). */
+/* The commands: name, required subcommand (NULL: none), most arguments after them (-1: the command checks), and
+ * either run (given the arguments) or run_app (given none). */
 struct command {
 	const char *name, *sub;
 	int max_args;
 	int (*run)(struct app *app, int argc, char **argv);
+	int (*run_app)(struct app *app);
 };
 
 static const struct command commands[] = {
-    {"serve", NULL, 0, run_serve},          {"migrate", NULL, 0, run_migrate},
-    {"user", "add", -1, cli_user_add},      {"token", "create", -1, cli_token_create},
-    {"routes", NULL, 1, run_routes},        {"webhook-secret", NULL, 0, run_webhook_secret},
-    {"configure", NULL, -1, cli_configure}, {"export", NULL, 0, run_export},
-    {"import", NULL, -1, cli_import},       {"sync", NULL, 0, run_sync},
-    {"scan", NULL, -1, run_scan},           {"help", NULL, -1, run_help},
+    {"serve", NULL, 0, NULL, cmd_serve},          {"migrate", NULL, 0, NULL, cli_migrate},
+    {"user", "add", -1, cli_user_add, NULL},      {"token", "create", -1, cli_token_create, NULL},
+    {"routes", NULL, 1, run_routes, NULL},        {"webhook-secret", NULL, 0, NULL, cli_webhook_secret},
+    {"configure", NULL, -1, cli_configure, NULL}, {"export", NULL, 0, NULL, cli_export},
+    {"import", NULL, -1, cli_import, NULL},       {"sync", NULL, 0, NULL, cli_sync},
+    {"scan", NULL, -1, run_scan, NULL},           {"help", NULL, -1, run_help, NULL},
 };
 
 static const struct command *command_find(const char *name)
@@ -425,7 +397,7 @@ int main(int argc, char **argv)
 				        c->max_args, c->max_args == 1 ? "" : "s", args[skip + c->max_args]);
 			rc = 2;
 		} else {
-			rc = c->run(&app, nargs - skip, args + skip);
+			rc = c->run ? c->run(&app, nargs - skip, args + skip) : c->run_app(&app);
 		}
 	}
 out:

@@ -7,6 +7,7 @@
 #include "auth.h"
 #include "crypto.h"
 #include "http_json.h"
+#include "json_util.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -84,18 +85,10 @@ bool parse_positive_id(const char *s, int64_t *id)
 
 bool req_only_fields(struct req *r, struct json_object *body, const char *const *allowed, int *status)
 {
-	json_object_object_foreach(body, key, val)
-	{
-		(void)val;
-		bool ok = false;
-		for (size_t i = 0; allowed[i] && !ok; i++)
-			ok = strcmp(key, allowed[i]) == 0;
-		if (!ok) {
-			*status = http_send_error(r->conn, 400, "invalid_input", "unknown field \"%.64s\"", key);
-			return false;
-		}
-	}
-	return true;
+	const char *key = json_unknown_key(body, allowed);
+	if (key)
+		*status = http_send_error(r->conn, 400, "invalid_input", "unknown field \"%.64s\"", key);
+	return key == NULL;
 }
 
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status)
@@ -115,6 +108,18 @@ int req_read_by_id(struct req *r, const struct req_read *how)
 		return status;
 	enum core_status st = how->read(r->app->db, id, &o);
 	return http_send_read(r->conn, st, o, how->failed, how->missing, (long long)id);
+}
+
+int req_delete_by_id(struct req *r, const struct req_delete *how)
+{
+	int64_t id;
+	int status;
+	if (!req_path_id(r, how->invalid, &id, &status))
+		return status;
+	enum core_status st = how->del(r->app->db, r->who.actor, id);
+	if (st != CORE_OK)
+		return http_send_failure(r->conn, st, how->failed, how->missing, (long long)id);
+	return http_send_raw(r->conn, 204, "application/json", "", 0, NULL);
 }
 
 /* Match path against pattern, capturing parameters into r. */

@@ -67,6 +67,14 @@ struct req_read {
 	const char *missing; /* the 404 message: a printf format of the id (%lld) */
 };
 int req_read_by_id(struct req *r, const struct req_read *how);
+/* DELETE of the thing a path id names: 204 when deleted, 404 (missing) when there is none, else failed's error. */
+struct req_delete {
+	const char *invalid; /* the 400 message of a bad id */
+	enum core_status (*del)(struct store *db, const char *actor, int64_t id);
+	const char *failed;  /* the message of a failed delete */
+	const char *missing; /* the 404 message: a printf format of the id (%lld) */
+};
+int req_delete_by_id(struct req *r, const struct req_delete *how);
 /* The messages of a repository id in a path. */
 #define REPO_ID_INVALID "a repository id is a positive integer"
 #define REPO_MISSING    "no repository with id %lld"

@@ -14,6 +14,19 @@ function inDays(n) {
   return new Date(Date.now() + n * 86400000).toISOString().slice(0, 10);
 }
 
+// Open a dialog that asks for a reason (opener: what to click; name: its data-modal), check that it refuses an empty
+// one, then give the reason, take a screenshot and confirm; waits until the dialog closed.
+async function reasonDialog(opener, name, button, label, reason) {
+  await page.click(opener);
+  const modal = page.locator(`[role="dialog"][data-modal="${name}"]`);
+  await modal.getByRole('button', { name: button }).click();
+  assert.match(await modal.locator('[role="alert"]').innerText(), /Say why/);
+  await modal.getByLabel(label).fill(reason);
+  await shot(page, `${name}-dialog`, { fullPage: false });
+  await modal.getByRole('button', { name: button }).click();
+  await modal.waitFor({ state: 'detached' });
+}
+
 async function go(hash, readySelector) {
   // a dialog left open by a failed step must not hide the page from the next one
   while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
@@ -252,26 +265,14 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(await page.locator('[data-table="findings"]').innerText(), /deploy\/settings\.env/);
     await shot(page, 'gate-report');
     // ignore the finding for this repository, with a reason: the ignores page lists it
-    await page.click('[data-table="findings"] button[data-action="ignore"]');
-    const ign = page.locator('[role="dialog"][data-modal="ignore"]');
-    await ign.getByRole('button', { name: 'Ignore' }).click();
-    assert.match(await ign.locator('[role="alert"]').innerText(), /Say why/);
-    await ign.getByLabel('Reason (shown in the report and the merge request note)').fill('the example key of our docs');
-    await shot(page, 'ignore-dialog', { fullPage: false });
-    await ign.getByRole('button', { name: 'Ignore' }).click();
-    await ign.waitFor({ state: 'detached' });
+    await reasonDialog('[data-table="findings"] button[data-action="ignore"]', 'ignore', 'Ignore',
+      'Reason (shown in the report and the merge request note)', 'the example key of our docs');
     await go('#/ignores', '[data-table="ignores"] tr[data-ignore]');
     assert.match(await page.locator('[data-table="ignores"]').innerText(), /the example key of our docs/);
     await shot(page, 'ignores');
     await go(`#/gates/${gate.id}`, '[data-table="findings"] tr[data-finding]');
     // bypass it with a reason: the dialog refuses an empty reason, then GitLab shows success with who and why
-    await page.click('button[data-action="bypass"]');
-    const modal = page.locator('[role="dialog"][data-modal="bypass"]');
-    await modal.getByRole('button', { name: 'Bypass' }).click();
-    assert.match(await modal.locator('[role="alert"]').innerText(), /Say why/);
-    await modal.getByLabel('Reason (shown on GitLab)').fill('a documentation example key, never valid');
-    await shot(page, 'gate-bypass-dialog', { fullPage: false });
-    await modal.getByRole('button', { name: 'Bypass' }).click();
+    await reasonDialog('button[data-action="bypass"]', 'bypass', 'Bypass', 'Reason (shown on GitLab)', 'a documentation example key, never valid');
     await page.waitForSelector('[data-verdict="bypassed"]');
     assert.match(await page.locator('[data-bypass]').innerText(), /Bypassed by admin .*a documentation example key, never valid/);
     assert.equal(await page.locator('button[data-action="bypass"]').count(), 0);
