@@ -302,6 +302,15 @@ static enum core_status lookup_gate(struct store_conn *c, struct delivery_plan *
 	return st;
 }
 
+/* The event's INSERT; $10 true also takes the MR's lock (GATE_MR_LOCK_SQL) before the row is written. */
+#define RECORD_MR_LOCK GATE_MR_LOCK_SQL("$5::bigint", "$6::bigint")
+static const char record_sql[] =
+    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid, payload,"
+    " payload_bytes, ignored_reason)"
+    " SELECT $1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9"
+    " FROM (SELECT CASE WHEN $10::boolean THEN " RECORD_MR_LOCK "::text END) AS l"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+
 /*
  * Record the delivery in webhook_events (deduplicated on its key), in the delivery's transaction when k->tx (open on
  * c), else as a statement of its own. A delivery that queues a gate run takes the MR's lock in the same statement
@@ -335,15 +344,7 @@ static enum core_status record_delivery(struct store_conn *c, const struct webho
 		store_param_str(&p, k->gate ? NULL : k->why);
 		store_param_bool(&p, k->gate);
 		PGresult *r = NULL;
-		enum core_status st = store_run(
-		    c,
-		    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id,"
-		    " mr_iid, payload, payload_bytes, ignored_reason)"
-		    " SELECT $1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9"
-		    " FROM (SELECT CASE WHEN $10::boolean THEN " GATE_MR_LOCK_SQL(
-		        "$5::bigint", "$6::bigint") "::text END) AS mr_lock"
-		                                    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-		    &p, &r);
+		enum core_status st = store_run(c, record_sql, &p, &r);
 		if (st == CORE_OK && PQntuples(r) > 0)
 			*event_id_out = store_i64(r, 0, "id", 0);
 		PQclear(r);
