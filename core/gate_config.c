@@ -4,10 +4,10 @@
  */
 #include "gate_config.h"
 
-#include "gateconfig.h"
 #include "jsonx.h"
 #include "log.h"
 #include "pathglob.h"
+#include "rows.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -93,11 +93,17 @@ static bool status_ends_gating(const char *status)
 	       strcmp(status, "pending_deletion") == 0;
 }
 
-enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate_config *out)
+/* The gate's read of one repo: the one place its SQL lives. */
+static const char gate_config_sql[] = "SELECT unmanaged, effective_config AS effective, status FROM repo_status"
+                                      " WHERE id = $1";
+
+enum core_status gate_config_load_conn(struct store_conn *c, int64_t repo_id, struct gate_config *out)
 {
 	struct json_object *o = NULL;
+	struct store_params p = {0};
 	memset(out, 0, sizeof(*out));
-	enum core_status st = gateconfig_get_repo(db, repo_id, &o);
+	store_param_i64(&p, repo_id);
+	enum core_status st = rows_query_one_on(c, gate_config_sql, &p, &o);
 	if (st == CORE_ENOTFOUND) {
 		snprintf(out->why_not, sizeof(out->why_not), "project %lld is not a repo mrgate knows (sync the group)",
 		         (long long)repo_id);
@@ -120,6 +126,17 @@ enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate
 		snprintf(out->why_not, sizeof(out->why_not), "repo is %s", status);
 	}
 	json_object_put(o);
+	return st;
+}
+
+enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate_config *out)
+{
+	struct store_conn *c = NULL;
+	memset(out, 0, sizeof(*out));
+	enum core_status st = store_get(db, &c);
+	if (st == CORE_OK)
+		st = gate_config_load_conn(c, repo_id, out);
+	store_put(db, c);
 	return st;
 }
 

@@ -4,11 +4,12 @@
  *    ignored paths, read from the config model (core/gateconfig.h) through this one adapter.
  *
  * Design: core/gateconfig.c owns the stored config documents (defaults, groups, repos) and computes the effective
- * config of a repo; the gate reads that effective object here and never looks at the documents itself. A repo the
+ * config of a repo; the gate reads that effective object here (one statement, its SQL in gate_config.c only) and
+ * never looks at the documents itself. A repo the
  * gate must not evaluate (unknown, unmanaged, not enabled, archived, removed, pending deletion, or an effective
  * config that cannot be read) loads as CORE_OK with gated false and why_not saying why, which the receiver stores
  * as the event's ignored_reason and a run records as its skip reason.
- * Threading: pure functions and one read through the store pool; thread-safe.
+ * Threading: pure functions and one read, through the store pool or on the caller's connection; thread-safe.
  * Ownership: struct gate_config owns its ignore_paths; gate_config_clear() frees them (and may be called on a
  * zeroed struct).
  */
@@ -54,6 +55,8 @@ void gate_config_clear(struct gate_config *c);
  * CORE_OK with gated false and why_not set.
  */
 enum core_status gate_config_load(struct store *db, int64_t repo_id, struct gate_config *out);
+/* The same read on the caller's connection c (inside its transaction, e.g. the webhook receiver's). */
+enum core_status gate_config_load_conn(struct store_conn *c, int64_t repo_id, struct gate_config *out);
 /* Pure: read an effective config object ({"enabled","fail_on","scans","comment","ignore_paths"}). */
 enum core_status gate_config_from_json(const struct json_object *effective, bool unmanaged, struct gate_config *out);
 

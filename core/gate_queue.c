@@ -10,6 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* One statement: find a queued run of this head (coalesce) or queue one, supersede the MR's runs on other heads
+ * and link the delivery's event to the run. The caller holds the MR's lock (GATE_MR_LOCK_SQL) from an earlier
+ * statement, so this statement's snapshot sees the other deliveries' runs. */
 enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,
                               int64_t *run_id_out, bool *coalesced_out)
 {
@@ -18,53 +21,33 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	*run_id_out = 0;
 	*coalesced_out = false;
 	store_param_i64(&p, ev->project_id);
+	store_param_i64(&p, ev->source_project_id);
 	store_param_i64(&p, ev->mr_iid);
 	store_param_str(&p, ev->head_sha);
-	enum core_status st =
-	    store_run(c,
-	              "SELECT id FROM gate_runs WHERE project_id = $1 AND mr_iid = $2 AND head_sha = $3"
-	              " AND state = 'queued' ORDER BY id DESC LIMIT 1",
-	              &p, &r);
-	if (st != CORE_OK)
-		goto out;
-	if (PQntuples(r) > 0) {
+	store_param_str(&p, ev->source_branch);
+	store_param_i64_or_null(&p, event_id > 0 ? event_id : 0);
+	enum core_status st = store_run(
+	    c,
+	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"
+	    "   AND head_sha = $4::text AND state = 'queued' ORDER BY id DESC LIMIT 1),"
+	    " fresh AS (INSERT INTO gate_runs"
+	    "   (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
+	    "   SELECT $1::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint"
+	    "   WHERE NOT EXISTS (SELECT 1 FROM queued) RETURNING id),"
+	    " run AS (SELECT id, true AS coalesced FROM queued UNION ALL SELECT id, false FROM fresh),"
+	    " superseded AS (UPDATE gate_runs g SET state = 'superseded', superseded_by = run.id, finished_at = now(),"
+	    "   lease_owner = NULL, lease_until = NULL FROM run"
+	    "   WHERE g.project_id = $1::bigint AND g.mr_iid = $3::bigint AND g.head_sha <> $4::text"
+	    "   AND g.state IN ('queued', 'running') AND g.id < run.id),"
+	    " linked AS (UPDATE webhook_events e SET run_id = run.id FROM run WHERE e.id = $6::bigint)"
+	    " SELECT id, coalesced FROM run",
+	    &p, &r);
+	if (st == CORE_OK && PQntuples(r) > 0) {
 		*run_id_out = store_i64(r, 0, "id", 0);
-		*coalesced_out = true;
-	} else {
-		PQclear(r);
-		r = NULL;
-		struct store_params pi = {0};
-		store_param_i64(&pi, ev->project_id);
-		store_param_i64(&pi, ev->source_project_id);
-		store_param_i64(&pi, ev->mr_iid);
-		store_param_str(&pi, ev->head_sha);
-		store_param_str(&pi, ev->source_branch);
-		store_param_i64_or_null(&pi, event_id > 0 ? event_id : 0);
-		st = store_run(
-		    c,
-		    "INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
-		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-		    &pi, &r);
-		if (st != CORE_OK)
-			goto out;
-		*run_id_out = store_i64(r, 0, "id", 0);
+		*coalesced_out = store_bool(r, 0, "coalesced", false);
+	} else if (st == CORE_OK) {
+		st = CORE_EINTERNAL; /* the statement always yields the run */
 	}
-	store_param_i64(&p, *run_id_out);
-	st = store_run(c,
-	               "UPDATE gate_runs SET state = 'superseded', superseded_by = $4, finished_at = now(),"
-	               " lease_owner = NULL, lease_until = NULL"
-	               " WHERE project_id = $1 AND mr_iid = $2 AND head_sha <> $3 AND state IN ('queued', 'running')"
-	               " AND id < $4",
-	               &p, NULL);
-	if (st != CORE_OK)
-		goto out;
-	if (event_id > 0) {
-		struct store_params pe = {0};
-		store_param_i64(&pe, event_id);
-		store_param_i64(&pe, *run_id_out);
-		st = store_run(c, "UPDATE webhook_events SET run_id = $2 WHERE id = $1", &pe, NULL);
-	}
-out:
 	PQclear(r);
 	return st;
 }

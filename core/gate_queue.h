@@ -34,7 +34,15 @@ struct gate_mr_event {
 };
 
 /*
- * Inside the caller's transaction: supersede queued/running runs of the same MR on another head sha, and queue a
+ * The SQL expression that takes one MR's transaction lock (pg_advisory_xact_lock; project and iid are SQL
+ * expressions of type bigint or text, e.g. "$1"): deliveries and open-MR gating of one MR queue one at a time.
+ */
+#define GATE_MR_LOCK_SQL(project, iid)                                                                                 \
+	"pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || " project " || ':' || " iid ", 0))"
+
+/*
+ * Inside the caller's transaction, after it took the MR's lock (GATE_MR_LOCK_SQL) in an earlier statement, in one
+ * statement: supersede queued/running runs of the same MR on another head sha, and queue a
  * run for this head sha unless one is already queued (then *coalesced_out is true and *run_id_out is that run).
  * event_id 0: the run was not started by a webhook delivery (gate_enqueue_open_mrs).
  */

@@ -200,7 +200,9 @@ struct delivery_plan {
 		int64_t id, project_id, mr_iid; /* mr_iid 0: the payload names no merge request */
 		const char *sha;
 	} pipe;
-	char why[256]; /* why the event is not acted on */
+	int64_t lookup_repo; /* the repo whose gate config decides (gate or hold), 0: none */
+	bool tx;             /* more than the event's INSERT: run the delivery in one explicit transaction */
+	char why[256];       /* why the event is not acted on */
 };
 
 /* Whether the loaded gate config gates the repo; why says why not. */
@@ -227,8 +229,8 @@ static void plan_project_event(struct delivery_plan *k)
 }
 
 /* A pipeline event: a new pipeline of a gated repo holds the verdict (core/gatehold.h); the job does the GitLab
- * part. Fails only when the gate config cannot be read. */
-static enum core_status plan_pipeline(struct store *db, struct delivery_plan *k)
+ * part. Whether the repo is gated is looked up in the delivery's transaction (lookup_gate). */
+static void plan_pipeline(struct delivery_plan *k)
 {
 	const char *source = "", *pstatus = "", *psha = "";
 	const struct json_object *p = k->payload;
@@ -239,38 +241,33 @@ static enum core_status plan_pipeline(struct store *db, struct delivery_plan *k)
 	    !jsonx_path_int64(p, "project.id", &k->pipe.project_id) || k->pipe.project_id <= 0 ||
 	    !jsonx_path_str(p, "object_attributes.sha", &psha) || !sha_valid(psha)) {
 		snprintf(k->why, sizeof(k->why), "pipeline event without object_attributes.id, sha or project.id");
-		return CORE_OK;
+		return;
 	}
 	if (strcmp(source, "external") == 0) {
 		snprintf(k->why, sizeof(k->why), "external pipelines hold commit statuses, not CI jobs");
-		return CORE_OK;
+		return;
 	}
 	if (!pipeline_starting(pstatus)) {
 		snprintf(k->why, sizeof(k->why), "pipeline %s: verdicts are held when a pipeline starts",
 		         pstatus[0] ? pstatus : "(no status)");
-		return CORE_OK;
+		return;
 	}
 	k->pipe.sha = psha;
-	enum core_status st = gate_config_load(db, k->pipe.project_id, &k->cfg);
-	if (st == CORE_OK && cfg_gated(k))
-		k->hold = true;
-	return st;
+	k->lookup_repo = k->pipe.project_id;
 }
 
-/* A merge request event: new code in an open MR of a gated repo is gated. Fails only when the gate config cannot
- * be read (not recorded: 5xx, GitLab retries). */
-static enum core_status plan_mr(struct store *db, struct delivery_plan *k)
+/* A merge request event: new code in an open MR of a gated repo is gated (the repo is looked up in the delivery's
+ * transaction, lookup_gate). */
+static void plan_mr(struct delivery_plan *k)
 {
 	if (webhook_parse_mr(k->payload, &k->mr, k->why, sizeof(k->why)) != CORE_OK ||
 	    !webhook_mr_changes_code(&k->mr, k->why, sizeof(k->why)))
-		return CORE_OK; /* why says which field or why not */
-	enum core_status st = gate_config_load(db, k->mr.project_id, &k->cfg);
-	if (st == CORE_OK && cfg_gated(k))
-		k->gate = true;
-	return st;
+		return; /* why says which field or why not */
+	k->lookup_repo = k->mr.project_id;
 }
 
-static enum core_status plan_delivery(struct store *db, const struct webhook_delivery *d, struct delivery_plan *k)
+/* What the delivery is, from its headers and body alone (no database). */
+static void plan_delivery(const struct webhook_delivery *d, struct delivery_plan *k)
 {
 	bool parsed = d->len > 0 && jsonx_parse(d->body, d->len, &k->payload) == CORE_OK &&
 	              json_object_is_type(k->payload, json_type_object);
@@ -281,18 +278,44 @@ static enum core_status plan_delivery(struct store *db, const struct webhook_del
 	} else if (strcmp(k->label, "project") == 0 || strcmp(k->label, "system") == 0) {
 		plan_project_event(k);
 	} else if (strcmp(k->label, "pipeline") == 0) {
-		return plan_pipeline(db, k);
+		plan_pipeline(k);
 	} else if (strcmp(k->label, "merge_request") != 0) {
 		snprintf(k->why, sizeof(k->why), "%s events are not gated", k->label);
 	} else {
-		return plan_mr(db, k);
+		plan_mr(k);
 	}
-	return CORE_OK;
+	/* a lone INSERT commits on its own; a lookup or an action joins it in one transaction */
+	k->tx = k->lookup_repo > 0 || k->project_event_id > 0;
 }
 
+/* Is the repo of an MR or pipeline event gated? Read on c, inside the delivery's transaction. Fails only when the
+ * gate config cannot be read (nothing recorded: 5xx, GitLab retries). */
+static enum core_status lookup_gate(struct store_conn *c, struct delivery_plan *k)
+{
+	if (k->lookup_repo <= 0)
+		return CORE_OK;
+	enum core_status st = gate_config_load_conn(c, k->lookup_repo, &k->cfg);
+	if (st == CORE_OK && cfg_gated(k)) {
+		k->gate = k->mr.project_id > 0;
+		k->hold = !k->gate;
+	}
+	return st;
+}
+
+/* The event's INSERT; $10 true also takes the MR's lock (GATE_MR_LOCK_SQL) before the row is written. */
+#define RECORD_MR_LOCK GATE_MR_LOCK_SQL("$5::bigint", "$6::bigint")
+static const char record_sql[] =
+    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid, payload,"
+    " payload_bytes, ignored_reason)"
+    " SELECT $1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9"
+    " FROM (SELECT CASE WHEN $10::boolean THEN " RECORD_MR_LOCK "::text END) AS l"
+    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+
 /*
- * Begin the delivery's transaction and record it in webhook_events (deduplicated on its key). *event_id_out is
- * the new row's id, 0 for a duplicate (the transaction stays open either way).
+ * Record the delivery in webhook_events (deduplicated on its key), in the delivery's transaction when k->tx (open on
+ * c), else as a statement of its own. A delivery that queues a gate run takes the MR's lock in the same statement
+ * (GATE_MR_LOCK_SQL), so that the enqueue, a later statement, sees the runs of the MR's other deliveries.
+ * *event_id_out is the new row's id, 0 for a duplicate.
  */
 static enum core_status record_delivery(struct store_conn *c, const struct webhook_delivery *d,
                                         const struct delivery_plan *k, int64_t *event_id_out)
@@ -309,18 +332,6 @@ static enum core_status record_delivery(struct store_conn *c, const struct webho
 	/* jsonb refuses \u0000; such a payload (and a big one) is recorded without its body */
 	bool keep = k->payload && d->len <= WEBHOOK_PAYLOAD_KEEP && !memmem(d->body, d->len, "\\u0000", 6);
 	for (;;) {
-		enum core_status st = store_begin(c);
-		if (st == CORE_OK && k->mr.project_id > 0) {
-			/* one MR's deliveries one at a time, so that superseding sees the other transaction's run */
-			struct store_params lp = {0};
-			store_param_i64(&lp, k->mr.project_id);
-			store_param_i64(&lp, k->mr.iid);
-			st = store_run(
-			    c, "SELECT pg_advisory_xact_lock(hashtextextended('mrgate-mr:' || $1 || ':' || $2, 0))",
-			    &lp, NULL);
-		}
-		if (st != CORE_OK)
-			return st;
 		struct store_params p = {0};
 		store_param_str(&p, key);
 		store_param_str(&p, uuid[0] ? uuid : NULL);
@@ -331,22 +342,21 @@ static enum core_status record_delivery(struct store_conn *c, const struct webho
 		store_param_str(&p, keep ? d->body : NULL);
 		store_param_i64(&p, (int64_t)d->len);
 		store_param_str(&p, k->gate ? NULL : k->why);
+		store_param_bool(&p, k->gate);
 		PGresult *r = NULL;
-		st = store_run(
-		    c,
-		    "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id,"
-		    " mr_iid, payload, payload_bytes, ignored_reason)"
-		    " VALUES ($1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9)"
-		    " ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-		    &p, &r);
+		enum core_status st = store_run(c, record_sql, &p, &r);
 		if (st == CORE_OK && PQntuples(r) > 0)
 			*event_id_out = store_i64(r, 0, "id", 0);
 		PQclear(r);
 		if (st == CORE_EINVAL && keep) {
 			/* PostgreSQL refused the body as jsonb (e.g. a lone surrogate escape): record the event without
-			 * it */
-			store_rollback(c);
+			 * it, in a new transaction (the lookup's answer is kept) */
 			keep = false;
+			if (k->tx) {
+				store_rollback(c);
+				if ((st = store_begin(c)) != CORE_OK)
+					return st;
+			}
 			continue;
 		}
 		return st;
@@ -450,11 +460,19 @@ static enum core_status act_project_event(struct store_conn *c, struct delivery_
 	return CORE_OK;
 }
 
-/* Record the delivery and act on it, in one transaction on c. */
+/*
+ * Look the repo up, record the delivery and act on it: one transaction on c (BEGIN, the gated-repo lookup, the
+ * event, the enqueue, COMMIT), or the event's INSERT alone when there is nothing to look up or act on. Committed
+ * (durably, with PostgreSQL's fsync) when this returns CORE_OK.
+ */
 static enum core_status record_and_act(struct store_conn *c, const struct webhook_delivery *d, struct delivery_plan *k,
                                        struct webhook_result *out)
 {
-	enum core_status st = record_delivery(c, d, k, &out->event_id);
+	enum core_status st = k->tx ? store_begin(c) : CORE_OK;
+	if (st == CORE_OK)
+		st = lookup_gate(c, k);
+	if (st == CORE_OK)
+		st = record_delivery(c, d, k, &out->event_id);
 	if (st != CORE_OK)
 		return st;
 	if (out->event_id == 0) {
@@ -471,7 +489,7 @@ static enum core_status record_and_act(struct store_conn *c, const struct webhoo
 		out->outcome = WEBHOOK_IGNORED;
 		snprintf(out->reason, sizeof(out->reason), "%s", k->why);
 	}
-	return st == CORE_OK ? store_commit(c) : st;
+	return st == CORE_OK && k->tx ? store_commit(c) : st;
 }
 
 enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
@@ -489,10 +507,11 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 		count_event(k.label, "unauthorized");
 		return CORE_EUNAUTH;
 	}
-	/* 2. what is it; 3. record (and queue) in one transaction */
+	/* 2. what is it; 3. look up, record (and queue) in one transaction */
 	struct store_conn *c = NULL;
-	enum core_status st = plan_delivery(db, d, &k);
-	if (st == CORE_OK && (st = store_get(db, &c)) == CORE_OK)
+	plan_delivery(d, &k);
+	enum core_status st = store_get(db, &c);
+	if (st == CORE_OK)
 		st = record_and_act(c, d, &k, out);
 	if (st != CORE_OK)
 		store_rollback(c);

@@ -9,9 +9,12 @@
  * hook after 4 failed deliveries in a row: the receiver answers 2xx to everything it merely ignores. Deliveries
  * are deduplicated on Idempotency-Key (stable across GitLab's retries of one event), else X-Gitlab-Webhook-UUID.
  * A merge request event is gated when its action is open or reopen, or update with object_attributes.oldrev
- * (new commits), the MR is open, and its target project is a gated repo (core/gate.h gate_config_load). The event
- * row and the queued gate run are written in one transaction, committed before the caller answers; an advisory
- * lock per MR serialises deliveries of one MR so that superseding sees the other's run.
+ * (new commits), the MR is open, and its target project is a gated repo (core/gate.h gate_config_load_conn).
+ * One delivery is one transaction, committed (durably) before the caller answers, with as few statements as it
+ * needs: a gated open is BEGIN, the gated-repo lookup, the event's INSERT (which also takes an advisory lock per MR,
+ * so that deliveries of one MR queue one at a time and superseding sees the other's run), the enqueue (one
+ * statement, core/gate_queue.h), COMMIT; a delivery with nothing to look up or act on (a push, a note, a duplicate
+ * of those) is its INSERT alone.
  * Group-hook mode (settings hook_mode "group"): a Project Hook or System Hook event project_create creates a job
  * of kind "onboard" for the project in the same transaction (the GitLab read is done there, not here);
  * project_destroy marks the repo removed. In project mode they are recorded and ignored.

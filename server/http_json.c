@@ -67,31 +67,25 @@ const char *http_security_headers(void)
 int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
                         const char *extra_headers, const char *cache_control)
 {
-	static const char fmt[] = "HTTP/1.1 %d %s\r\n"
-	                          "Content-Type: %s\r\n"
-	                          "Content-Length: %zu\r\n"
-	                          "Cache-Control: %s\r\n"
-	                          "%s"
-	                          "%s"
-	                          "\r\n";
-	const char *extra = extra_headers ? extra_headers : "";
-	const char *sec = http_security_headers();
-	if (status == 304 || !body)
+	if (status == 304)
 		len = 0;
-	int hlen = snprintf(NULL, 0, fmt, status, reason(status), content_type, len, cache_control, sec, extra);
-	/* Headers and body leave in one write: a second small write would wait for the peer's ACK. */
-	char *buf = hlen > 0 ? malloc((size_t)hlen + 1 + len) : NULL;
-	if (!buf) {
-		mg_printf(conn, fmt, status, reason(status), content_type, len, cache_control, sec, extra);
-		if (len)
-			mg_write(conn, body, len);
-		return status;
-	}
-	snprintf(buf, (size_t)hlen + 1, fmt, status, reason(status), content_type, len, cache_control, sec, extra);
-	if (len)
-		memcpy(buf + hlen, body, len);
-	mg_write(conn, buf, (size_t)hlen + len);
-	free(buf);
+	/* Headers and body leave in one write: a second small write would wait for the peer's delayed ACK when
+	 * TCP_NODELAY is off (main.c sets it too). A HEAD answer (body NULL) says the length and sends no body. */
+	struct buf b = {0};
+	buf_printf(&b,
+	           "HTTP/1.1 %d %s\r\n"
+	           "Content-Type: %s\r\n"
+	           "Content-Length: %zu\r\n"
+	           "Cache-Control: %s\r\n"
+	           "%s"
+	           "%s"
+	           "\r\n",
+	           status, reason(status), content_type, len, cache_control, http_security_headers(),
+	           extra_headers ? extra_headers : "");
+	if (body && len)
+		buf_append(&b, body, len);
+	mg_write(conn, b.p, b.len);
+	buf_free(&b);
 	return status;
 }
 

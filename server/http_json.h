@@ -29,7 +29,8 @@ int http_send_json(struct mg_connection *conn, int status, struct json_object *o
 void http_security_init(bool tls);
 /* The header lines ("Name: value\r\n"...), a static string. */
 const char *http_security_headers(void);
-/* Send raw bytes with a content type and a Cache-Control value; a NULL body sends only the headers (HEAD). */
+/* Send raw bytes with a content type and a Cache-Control value, headers and body in one write; a NULL body sends
+ * only the headers, with Content-Length len (HEAD: the length a GET would get). */
 int http_send_raw_cache(struct mg_connection *conn, int status, const char *content_type, const char *body, size_t len,
                         const char *extra_headers, const char *cache_control);
 /* Send raw bytes with a content type (Cache-Control: no-store). Returns status. */

@@ -2,7 +2,7 @@
 
 A response written in two pieces without TCP_NODELAY holds its second piece until the client acknowledges the
 first, which a client delays by up to 40 ms: 200 keep-alive requests would then take about 8 s. This is a bound on
-a protocol floor, not a benchmark (bench/http measures throughput): 200 requests on loopback take a few tens of
+a protocol floor, not a benchmark (bench/webhook measures throughput): 200 requests on loopback take a few tens of
 milliseconds without the floor, so the bound of 4 s holds on a loaded machine and fails whenever the floor is back.
 """
 import http.client
@@ -13,17 +13,22 @@ from harness import Mrgate, run
 srv = Mrgate("latency")
 
 
-def keepalive_requests(path, n, headers=None):
+def keepalive_requests(path, n, headers=None, method="GET"):
     conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
     start = time.monotonic()
     for _ in range(n):
-        conn.request("GET", path, headers=headers or {})
+        conn.request(method, path, headers=headers or {})
         r = conn.getresponse()
         r.read()
         assert r.status in (200, 401), r.status
         assert not r.will_close, "the server closed a keep-alive connection"
     conn.close()
     return time.monotonic() - start
+
+
+def session_headers():
+    c = srv.login()
+    return {"Cookie": "; ".join(f"{k}={v}" for k, v in c.cookies.items())}
 
 
 def test_json_responses_have_no_ack_floor():
@@ -36,10 +41,33 @@ def test_error_responses_have_no_ack_floor():
     assert took < 4.0, f"200 keep-alive 401 answers took {took:.2f}s: responses wait for delayed ACKs"
 
 
+def test_api_json_responses_have_no_ack_floor():
+    h = session_headers()
+    took = keepalive_requests("/api/repos?limit=5", 200, h)
+    assert took < 4.0, f"200 keep-alive GET /api/repos took {took:.2f}s: responses wait for delayed ACKs"
+
+
+def test_head_says_the_length_and_keeps_the_connection_usable():
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.request("GET", "/index.html")
+    r = conn.getresponse()
+    body = r.read()
+    assert r.status == 200 and body
+    conn.request("HEAD", "/index.html")
+    r = conn.getresponse()
+    assert r.status == 200 and r.read() == b""
+    assert r.getheader("Content-Length") == str(len(body)), (r.getheader("Content-Length"), len(body))
+    conn.request("GET", "/healthz")  # the same connection still reads one answer per request
+    r = conn.getresponse()
+    assert r.status == 200 and r.read()
+    conn.close()
+
+
 def test_static_files_have_no_ack_floor():
     took = keepalive_requests("/", 100)
     assert took < 2.0, f"100 keep-alive GET / took {took:.2f}s: responses wait for delayed ACKs"
 
 
 run([test_json_responses_have_no_ack_floor, test_error_responses_have_no_ack_floor,
+     test_api_json_responses_have_no_ack_floor, test_head_says_the_length_and_keeps_the_connection_usable,
      test_static_files_have_no_ack_floor])
