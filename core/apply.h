@@ -19,8 +19,10 @@
  *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may
  * have been applied (GITLAB_ERR_MAYBE_APPLIED) is followed by a re-list: a hook with our URL that appeared is taken as
  * created, else the item is retryable. Not wanted: DELETE every copy of ours.
- *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id, read with the hooks before any
- *      write (it re-checks archived and pending deletion: such a repo is skipped with no write). The prior value is
+ *   1b. In group-hook mode the hooks are listed only while a project hook of ours is recorded (to delete it).
+ *   2. Only when hook+merge is wanted or a restore is owed: the project (from the job's group list, else
+ *      GET /projects/:id), read with the hooks before any write (it re-checks archived and pending deletion: such
+ *      a repo is skipped with no write). The prior value is
  * recorded in the database before the PUT that changes it, once: a later apply never overwrites it. When the restore is
  * owed, PUT the recorded prior back (when it differs).
  *   3. Only when gating starts or stops (the applied state recorded by the last successful apply is off and the
@@ -32,30 +34,28 @@
  *      is an error and the old applied state stays, so the next apply repeats it (it is idempotent). A dry run
  *      makes only the one MR list call and adds "open_mrs_to_gate": n or "statuses_to_clear": n (estimated
  *      from mrgate's records) to res->plan.
- * A repo already in its wanted state costs one GET (two with block_merge) and no write. Archived, pending-deletion
- * and removed repos are skipped without a call. Every step is idempotent: after a crash half-way, running again
- * finds the hook by URL (no duplicate) and the prior value where it was recorded.
- * The outcome is stored in repo_gitlab_state (unchanged | changed | error | skipped, a message, the hook id, the
- * token's SHA-256, the alert status, the applied state) unless dry_run, which makes only the reads and describes
- * the writes it would make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on
- * this project to manage webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token
- * is refused, 422 on the URL -> how to let GitLab reach mrgate.
- * Job-wide reads: with ctx->lists (the apply job's, core/applyjob.h) the project's archived state, pending deletion
- * and merge setting come from the job's one paged GET /groups/:id/projects, and the open MRs of a repo whose gating
- * starts from its one paged GET /groups/:id/merge_requests?state=opened; a repo the lists do not hold is read alone
- * (GET /projects/:id, GET /projects/:id/merge_requests). So a first apply costs GET hooks, POST hook and PUT
- * project; a repo already in its wanted state one GET (hooks); in group-hook mode no hook read unless a project hook
- * of ours is recorded. A setting changed by hand after the list was read is repaired by the next apply (the next
- * resync reads a new list). res->plan "read" says what was read and when ("merge setting read from the group's
- * project list at 03:12:09").
- * Database: no connection is held across a GitLab call. A real apply runs 2 statements (3 when it records a prior
- * merge setting, plus the gate queue's rows for open MRs): one claims the repo (a row of apply_claims, expiring
- * after APPLY_CLAIM_SECONDS) and loads its record; the last records the outcome and releases the claim. A repo
- * claimed by another apply is an error to retry ("another apply of this repository is running"), so two workers
- * (or two replicas) never reconcile the same repo at once. The same owner (ctx->claim_owner: the job item) takes
- * its own claim back at once, so an item taken over after a crash is not held up. A dry run claims nothing.
- * Threading: call from any thread; the struct gitlab is shared, nothing else is.
- * Ownership: ctx strings are borrowed; res->plan is owned by the result (apply_result_clear()).
+ * A repo already in its wanted state costs one GET (two with block_merge when no job list holds it) and no write.
+ * Archived, pending-deletion and removed repos are skipped without a call. Every step is idempotent: after a crash
+ * half-way, running again finds the hook by URL (no duplicate) and the prior value where it was recorded. The outcome
+ * is stored in repo_gitlab_state (unchanged | changed | error | skipped, a message, the hook id, the token's SHA-256,
+ * the alert status, the applied state) unless dry_run, which makes only the reads and describes the writes it would
+ * make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on this project to manage
+ * webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token is refused, 422 on the URL
+ * -> how to let GitLab reach mrgate. Job-wide reads: with ctx->lists (the apply job's, core/applyjob.h) the project's
+ * archived state, pending deletion and merge setting come from the job's one paged GET /groups/:id/projects, and the
+ * open MRs of a repo whose gating starts from its one paged GET /groups/:id/merge_requests?state=opened; a repo the
+ * lists do not hold is read alone (GET /projects/:id, GET /projects/:id/merge_requests). So a first apply costs GET
+ * hooks, POST hook and PUT project; a repo already in its wanted state one GET (hooks); in group-hook mode no hook read
+ * unless a project hook of ours is recorded. A setting changed by hand after the list was read is repaired by the next
+ * apply (the next resync reads a new list). res->plan "read" says what was read and when ("merge setting read from the
+ * group's project list at 03:12:09"). Database: no connection is held across a GitLab call. A real apply runs 2
+ * statements (3 when it records a prior merge setting, plus the gate queue's rows for open MRs): one claims the repo (a
+ * row of apply_claims, expiring after APPLY_CLAIM_SECONDS) and loads its record; the last records the outcome and
+ * releases the claim. A repo claimed by another apply is an error to retry ("another apply of this repository is
+ * running"), so two workers (or two replicas) never reconcile the same repo at once. The same owner (ctx->claim_owner:
+ * the job item) takes its own claim back at once, so an item taken over after a crash is not held up. A dry run claims
+ * nothing. Threading: call from any thread; the struct gitlab is shared, nothing else is. Ownership: ctx strings are
+ * borrowed; res->plan is owned by the result (apply_result_clear()).
  */
 #ifndef MRGATE_CORE_APPLY_H
 #define MRGATE_CORE_APPLY_H

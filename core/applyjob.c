@@ -280,26 +280,22 @@ static void hhmmss(char out[16])
 	strftime(out, 16, "%H:%M:%S", &tm);
 }
 
-static enum core_status on_projects_page(struct json_object *page, void *user)
+/* One project of the group list into jc->projects. */
+static enum core_status on_project(struct json_object *p, void *user)
 {
 	struct jobctx *jc = user;
-	jc->pages++;
-	for (size_t i = 0; i < json_object_array_length(page); i++) {
-		struct json_object *p = json_object_array_get_idx(page, i);
-		const char *mfd = NULL;
-		struct listed_project lp = {0};
-		if (!jsonx_int64(p, "id", &lp.id) || lp.id <= 0)
-			continue;
-		jsonx_bool(p, "archived", &lp.archived);
-		lp.pending =
-		    jsonx_str(p, "marked_for_deletion_at", &mfd) || jsonx_str(p, "marked_for_deletion_on", &mfd);
-		jsonx_bool(p, "only_allow_merge_if_pipeline_succeeds", &lp.merge_on); /* null reads as false */
-		if (jc->n_projects == jc->cap_projects) {
-			jc->cap_projects = jc->cap_projects ? jc->cap_projects * 2 : 256;
-			jc->projects = xrealloc(jc->projects, jc->cap_projects * sizeof(*jc->projects));
-		}
-		jc->projects[jc->n_projects++] = lp;
+	const char *mfd = NULL;
+	struct listed_project lp = {0};
+	if (!jsonx_int64(p, "id", &lp.id) || lp.id <= 0)
+		return CORE_OK;
+	jsonx_bool(p, "archived", &lp.archived);
+	lp.pending = jsonx_str(p, "marked_for_deletion_at", &mfd) || jsonx_str(p, "marked_for_deletion_on", &mfd);
+	jsonx_bool(p, "only_allow_merge_if_pipeline_succeeds", &lp.merge_on); /* null reads as false */
+	if (jc->n_projects == jc->cap_projects) {
+		jc->cap_projects = jc->cap_projects ? jc->cap_projects * 2 : 256;
+		jc->projects = xrealloc(jc->projects, jc->cap_projects * sizeof(*jc->projects));
 	}
+	jc->projects[jc->n_projects++] = lp;
 	return CORE_OK;
 }
 
@@ -325,7 +321,8 @@ static int jobctx_projects(struct jobctx *jc)
 	snprintf(path, sizeof(path),
 	         "/groups/%lld/projects?include_subgroups=true&with_shared=false&order_by=id&sort=asc&per_page=100",
 	         (long long)jc->group_id);
-	enum core_status st = gitlab_paginate(connection_client_gitlab(jc->cc), path, on_projects_page, jc, &resp);
+	enum core_status st =
+	    gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_project, jc, &jc->pages, &resp);
 	jc->projects_ok = st == CORE_OK;
 	if (st != CORE_OK)
 		log_warn("apply job %lld: could not list the group's projects (%s): each repo is read alone",
@@ -366,25 +363,22 @@ struct mrs_walk {
 	int pages;
 };
 
-static enum core_status on_mrs_page(struct json_object *page, void *user)
+static enum core_status on_mr(struct json_object *mr, void *user)
 {
 	struct mrs_walk *w = user;
-	w->pages++;
-	for (size_t i = 0; i < json_object_array_length(page); i++) {
-		struct json_object *mr = json_object_array_get_idx(page, i), *arr = NULL;
-		int64_t pid = 0;
-		char key[24];
-		if (!jsonx_int64(mr, "project_id", &pid) || pid <= 0)
-			continue;
-		if (++w->n > JOBCTX_MRS_MAX)
-			return CORE_ETOOLARGE;
-		snprintf(key, sizeof(key), "%lld", (long long)pid);
-		if (!json_object_object_get_ex(w->by_project, key, &arr)) {
-			arr = jx_array();
-			json_object_object_add(w->by_project, key, arr);
-		}
-		json_object_array_add(arr, json_object_get(mr));
+	struct json_object *arr = NULL;
+	int64_t pid = 0;
+	char key[24];
+	if (!jsonx_int64(mr, "project_id", &pid) || pid <= 0)
+		return CORE_OK;
+	if (++w->n > JOBCTX_MRS_MAX)
+		return CORE_ETOOLARGE;
+	snprintf(key, sizeof(key), "%lld", (long long)pid);
+	if (!json_object_object_get_ex(w->by_project, key, &arr)) {
+		arr = jx_array();
+		json_object_object_add(w->by_project, key, arr);
 	}
+	json_object_array_add(arr, json_object_get(mr));
 	return CORE_OK;
 }
 
@@ -405,7 +399,7 @@ static int jobctx_mrs(struct jobctx *jc)
 	hhmmss(jc->mrs_read_at);
 	snprintf(path, sizeof(path), "/groups/%lld/merge_requests?state=opened&scope=all&per_page=100",
 	         (long long)jc->group_id);
-	enum core_status st = gitlab_paginate(connection_client_gitlab(jc->cc), path, on_mrs_page, &w, &resp);
+	enum core_status st = gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_mr, &w, &w.pages, &resp);
 	jc->mrs_ok = st == CORE_OK;
 	if (st != CORE_OK) {
 		log_warn("apply job %lld: could not list the group's open merge requests (%s): each repo lists its own",
