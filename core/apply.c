@@ -749,7 +749,8 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	memset(res, 0, sizeof(*res));
 	plan_json(&u);
 	u.done.max = 399; /* the summary of changes is a message: capped */
-	u.secret_sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
+	u.secret_sha = ctx->webhook_secret_sha ? xstrdup(ctx->webhook_secret_sha)
+	                                       : crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
 	u.owner = dry_run ? NULL : ctx->claim_owner ? xstrdup(ctx->claim_owner) : crypto_random_token("apply-");
 	enum core_status st = !u.secret_sha ? CORE_ENOMEM : load_repo(&u, &row, &claimed);
 	if (st != CORE_OK)

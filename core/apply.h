@@ -92,6 +92,7 @@ struct apply_lists {
 struct apply_ctx {
 	const char *hook_url;            /* {public_url}/hooks/gitlab */
 	const char *webhook_secret;      /* the X-Gitlab-Token our hooks carry (never logged) */
+	const char *webhook_secret_sha;  /* its SHA-256 hex when the caller has it (a job's context); NULL: computed */
 	bool ssl_verify;                 /* enable_ssl_verification on the hook (false for an http:// hook URL) */
 	int64_t run;                     /* the apply run that marked the repo (0: clear applying unconditionally) */
 	bool group_mode;                 /* hook_mode "group": no project hook is wanted (our copies are deleted), the

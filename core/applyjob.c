@@ -4,6 +4,7 @@
  */
 #include "applyjob.h"
 
+#include "crypto.h"
 #include "jsonx.h"
 #include "limiter.h"
 #include "log.h"
@@ -123,6 +124,9 @@ struct jobctx {
 	bool abandon;          /* ... and the item's repo is given up (apply_abandon) */
 	char fail_message[600];
 	struct connection_client *cc; /* a reference of ours */
+	char hook_url[APPLYJOB_HOOK_URL_MAX];
+	char secret_sha[72]; /* SHA-256 hex of the webhook secret */
+	bool ctx_ok;         /* hook_url fits (applyjob_ctx) */
 	bool group_mode;
 	int64_t group_id;
 	/* GET /groups/:id/projects */
@@ -263,6 +267,12 @@ static void jobctx_refresh(struct jobctx *jc)
 		jobctx_failed(jc, JOB_ITEM_RETRY, false, "could not read the settings (will be retried)");
 		jc->checked = 0;
 	} else {
+		struct apply_ctx ctx;
+		jc->ctx_ok = applyjob_ctx(env, jc->cc, jc->hook_url, &ctx) == CORE_OK;
+		char *sha = crypto_sha256_hex(ctx.webhook_secret ? ctx.webhook_secret : "",
+		                              ctx.webhook_secret ? strlen(ctx.webhook_secret) : 0);
+		snprintf(jc->secret_sha, sizeof(jc->secret_sha), "%s", sha ? sha : "");
+		free(sha);
 		jc->group_mode = strcmp(set.hook_mode, "group") == 0; /* the group hook delivers: no project hook */
 		if (ci.group_id != jc->group_id)
 			jobctx_drop_lists(jc); /* another group: the lists read are not its */
@@ -439,32 +449,21 @@ static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read
 	return out;
 }
 
-/* Apply one repo with an open client and the job's context; the item's outcome. */
-static enum job_outcome apply_one(const struct applyjob_env *env, struct connection_client *cc, struct jobctx *jc,
-                                  bool group_mode, const struct job_item *item, int64_t run,
-                                  struct job_item_result *res)
+/* Apply one repo with an open client and ctx (filled from the job's context); the item's outcome. */
+static enum job_outcome apply_one(const struct applyjob_env *env, struct connection_client *cc, struct apply_ctx *ctx,
+                                  const struct job_item *item, struct job_item_result *res)
 {
-	int64_t repo_id = item->repo_id;
-	char hook_url[APPLYJOB_HOOK_URL_MAX], owner[48];
-	struct apply_ctx ctx;
+	char owner[48];
 	struct apply_result ar;
 	memset(&ar, 0, sizeof(ar));
-	enum core_status st = applyjob_ctx(env, cc, hook_url, &ctx);
-	if (st != CORE_OK) {
-		jobs_result_message(res, "the public URL is too long for a hook URL");
-		return JOB_ITEM_ERROR;
-	}
-	ctx.run = run;
-	ctx.group_mode = group_mode;
-	ctx.lists = &jc->lists;
 	snprintf(owner, sizeof(owner), "job-item-%lld", (long long)item->id);
-	ctx.claim_owner = owner;
+	ctx->claim_owner = owner;
 	applyjob_slot_take(env);
-	st = apply_repo(env->db, connection_client_gitlab(cc), &ctx, repo_id, false, &ar);
+	enum core_status st = apply_repo(env->db, connection_client_gitlab(cc), ctx, item->repo_id, false, &ar);
 	applyjob_slot_give(env);
 	enum job_outcome outcome = JOB_ITEM_RETRY;
 	if (st == CORE_ENOTFOUND) {
-		jobs_result_message(res, "repository %lld is unknown", (long long)repo_id);
+		jobs_result_message(res, "repository %lld is unknown", (long long)item->repo_id);
 		outcome = JOB_ITEM_ERROR;
 	} else if (st != CORE_OK) {
 		jobs_result_message(res, "could not apply (%s)", core_status_code(st));
@@ -479,6 +478,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 {
 	const struct applyjob_env *env = user;
 	int64_t run = 0;
+	char hook_url[APPLYJOB_HOOK_URL_MAX], sha[72];
 	if (!item->has_repo) {
 		jobs_result_message(res, "an apply item needs a repository");
 		return JOB_ITEM_ERROR;
@@ -488,13 +488,27 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
 	enum job_outcome outcome = jc->fail;
-	bool abandon = jc->abandon, group_mode = jc->group_mode;
-	struct connection_client *cc = outcome == JOB_ITEM_CHANGED ? connection_client_retain(jc->cc) : NULL;
-	if (outcome != JOB_ITEM_CHANGED)
+	bool abandon = jc->abandon;
+	if (outcome == JOB_ITEM_CHANGED && !jc->ctx_ok) {
+		outcome = JOB_ITEM_ERROR;
+		jobs_result_message(res, "the public URL is too long for a hook URL");
+	} else if (outcome != JOB_ITEM_CHANGED) {
 		jobs_result_message(res, "%s", jc->fail_message);
+	}
+	struct connection_client *cc = outcome == JOB_ITEM_CHANGED ? connection_client_retain(jc->cc) : NULL;
+	/* copied while the lock is held: a refresh may rewrite the context (a new secret) */
+	memcpy(hook_url, jc->hook_url, sizeof(hook_url));
+	memcpy(sha, jc->secret_sha, sizeof(sha));
+	struct apply_ctx ctx = {.hook_url = hook_url,
+	                        .webhook_secret = cc ? connection_client_webhook_secret(cc) : NULL,
+	                        .webhook_secret_sha = sha,
+	                        .ssl_verify = strncmp(hook_url, "https://", 8) == 0,
+	                        .run = run,
+	                        .group_mode = jc->group_mode,
+	                        .lists = &jc->lists};
 	pthread_mutex_unlock(&jc->mu);
 	if (cc)
-		outcome = apply_one(env, cc, jc, group_mode, item, run, res);
+		outcome = apply_one(env, cc, &ctx, item, res);
 	else if (abandon)
 		apply_abandon(env->db, &item->repo_id, 1, run, res->message);
 	connection_client_release(cc);
