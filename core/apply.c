@@ -226,7 +226,7 @@ struct run {
 	char *secret_sha;                                      /* SHA-256 hex of ctx->webhook_secret */
 	struct json_object *plan_hooks, *upd, *del, *settings; /* borrowed from res->plan */
 	struct json_object *read;                              /* res->plan "read": what was read, when */
-	char *owner;                                           /* the claim's owner (a random token), NULL: none */
+	char *owner; /* the claim's owner (ctx->claim_owner or a random token), NULL: none (dry run) */
 	/* recorded at the end */
 	int64_t hook_id;
 	char *token_sha, *alert; /* owned, NULL for none */
