@@ -7,6 +7,8 @@ Shows, for a group of N repos (counts, never times):
 - re-applying with nothing to change costs one GET hooks per repo (plus the list pages), and no write;
 - a merge setting turned off by hand after the list was read is turned back on by the next resync, and the job item
   says what it read and when ("merge setting read from the group's project list at HH:MM:SS");
+- a repo claimed by another apply (apply_claims) is neither read nor written until the claim is released: the item
+  waits and retries;
 - a first apply without block merge costs GET hooks and POST hook per repo;
 - in group-hook mode a first apply with block merge is one PUT project per repo, and a no-change re-apply costs
   only the list pages (<= ceil(N/100) + 2 calls in all);
@@ -114,6 +116,28 @@ def test_hand_changed_merge_setting_is_repaired_by_next_resync():
     wait_for(lambda: merge_setting(pid) is True, 60, "the merge setting turned back on")
 
 
+def test_a_repo_claimed_by_another_apply_is_not_touched_until_released():
+    # another apply (another replica) holds the repo's claim: this one neither reads nor writes it, and retries
+    pid = IDS[20]
+    srv.sql(f"INSERT INTO apply_claims (repo_id, owner, expires_at) VALUES ({pid}, 'elsewhere',"
+            " now() + interval '1 hour')")
+    sim.reset_counters()
+    r = c.post("/api/configure", {"selection": {"ids": [pid]}, "config": {"enabled": True}, "reapply": True})
+    assert r.status in (200, 202), r.body
+    job_id = r.json()["apply"]["job_id"]
+
+    def waiting():
+        items = c.get(f"/api/jobs/{job_id}?items_limit=1").json()["items"]
+        return items if items and items[0]["attempts"] >= 1 and items[0]["state"] == "pending" else None
+    item = wait_for(waiting, 30, "the item to wait for the claim")[0]
+    assert "another apply of this repository is running" in item["message"], item
+    assert per_repo_calls(sim.counters()) == 0, sim.counters()
+    srv.sql(f"DELETE FROM apply_claims WHERE repo_id = {pid}")
+    job = flows.wait_job(c, job_id, 120)
+    assert job["succeeded"] and job["unchanged"] == 1, job
+    assert srv.sql(f"SELECT count(*) FROM apply_claims WHERE repo_id = {pid}") == [["0"]]
+
+
 def test_first_apply_without_block_merge_is_two_calls_per_repo():
     # un-gate (hooks removed, merge setting restored), then gate again without block merge
     configure({"enabled": False})
@@ -167,5 +191,7 @@ def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
 
 
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
-     test_hand_changed_merge_setting_is_repaired_by_next_resync, test_first_apply_without_block_merge_is_two_calls_per_repo,
+     test_hand_changed_merge_setting_is_repaired_by_next_resync,
+     test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
+     test_first_apply_without_block_merge_is_two_calls_per_repo,
      test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos])
