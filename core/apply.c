@@ -17,9 +17,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #define MERGE_SETTING "only_allow_merge_if_pipeline_succeeds"
-#define LOCK_CLASS    "7201"
 
 /* Event flags our hook sets to false (GitLab defaults push_events to true, so it is always sent). */
 static const char *const off_events[] = {"push_events",
@@ -215,7 +215,6 @@ struct repo_row {
 /* One apply in progress: its inputs, the GitLab calls' state and what will be recorded. */
 struct run {
 	struct store *db;
-	struct store_conn *c;
 	struct gitlab *gl;
 	const struct apply_ctx *ctx;
 	int64_t repo_id;
@@ -226,6 +225,8 @@ struct run {
 	struct buf done;                                       /* what changed, for the message */
 	char *secret_sha;                                      /* SHA-256 hex of ctx->webhook_secret */
 	struct json_object *plan_hooks, *upd, *del, *settings; /* borrowed from res->plan */
+	struct json_object *read;                              /* res->plan "read": what was read, when */
+	char *owner; /* the claim's owner (ctx->claim_owner or a random token), NULL: none (dry run) */
 	/* recorded at the end */
 	int64_t hook_id;
 	char *token_sha, *alert; /* owned, NULL for none */
@@ -274,20 +275,54 @@ static enum core_status list_hooks(struct run *u, struct hook_list *l)
 	return st;
 }
 
-static enum core_status load_repo(struct run *u, struct repo_row *row)
+/* "what" read "how" at the current time, into res->plan "read". */
+static void noted_read(struct run *u, const char *what, const char *how, const char *at)
+{
+	char now[16];
+	if (!at) {
+		time_t t = time(NULL);
+		struct tm tm;
+		gmtime_r(&t, &tm);
+		strftime(now, sizeof(now), "%H:%M:%S", &tm);
+		at = now;
+	}
+	struct buf b = {0};
+	buf_printf(&b, "%s read %s at %s", what, how, at);
+	json_object_array_add(u->read, jx_str(buf_str(&b)));
+	buf_free(&b);
+}
+
+#define REPO_COLUMNS                                                                                                   \
+	" rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.unmanaged,"                    \
+	" rs.gitlab_want, coalesce(rs.gitlab_have, 'off') AS gitlab_have, gs.hook_id, gs.hook_token_sha256,"           \
+	" gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false) AS merge_changed"                          \
+	" FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1"
+
+/*
+ * Load the repo's record; with u->owner, claim it in the same statement (a claim held by another apply that has
+ * not expired stays theirs: *claimed_out false). One statement, no connection kept.
+ */
+static enum core_status load_repo(struct run *u, struct repo_row *row, bool *claimed_out)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
 	store_param_i64(&p, u->repo_id);
-	enum core_status st = store_run(
-	    u->c,
-	    "SELECT rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.unmanaged,"
-	    " rs.gitlab_want, coalesce(rs.gitlab_have, 'off') AS gitlab_have, gs.hook_id, gs.hook_token_sha256,"
-	    " gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false) AS merge_changed"
-	    " FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1",
+	if (u->owner) {
+		store_param_str(&p, u->owner);
+		store_param_i64(&p, APPLY_CLAIM_SECONDS);
+	}
+	enum core_status st = store_run1(
+	    u->db,
+	    u->owner ? "WITH claim AS (INSERT INTO apply_claims (repo_id, owner, expires_at)"
+	               " VALUES ($1, $2, now() + $3::bigint * interval '1 second')"
+	               " ON CONFLICT (repo_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+	               " WHERE apply_claims.expires_at < now() OR apply_claims.owner = excluded.owner RETURNING 1)"
+	               " SELECT EXISTS (SELECT 1 FROM claim) AS claimed," REPO_COLUMNS
+	             : "SELECT true AS claimed," REPO_COLUMNS,
 	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
+	*claimed_out = st == CORE_OK && store_bool(r, 0, "claimed", false);
 	if (st == CORE_OK) {
 		const char *want = store_str(r, 0, "gitlab_want");
 		row->archived = store_bool(r, 0, "archived", false);
@@ -434,12 +469,12 @@ static bool run_merge_action(struct run *u, const struct apply_plan *plan, enum 
 			u->merge_changed = true;
 			store_param_i64(&p, u->repo_id);
 			store_param_bool(&p, u->prior);
-			if ((*st_out = store_run(u->c,
-			                         "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
-			                         " merge_setting_changed) VALUES ($1, $2, true)"
-			                         " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
-			                         " merge_setting_changed = true",
-			                         &p, NULL)) != CORE_OK)
+			if ((*st_out = store_run1(u->db,
+			                          "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
+			                          " merge_setting_changed) VALUES ($1, $2, true)"
+			                          " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
+			                          " merge_setting_changed = true",
+			                          &p, NULL)) != CORE_OK)
 				return false;
 		}
 		struct json_object *body = jx_object();
@@ -471,8 +506,20 @@ static bool open_mrs(struct run *u, bool gate)
 {
 	struct apply_result *res = u->res;
 	struct gate_open_mrs om;
-	enum core_status st = gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
-	                           : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
+	struct json_object *listed = NULL;
+	char at[16] = "";
+	int pages = 0;
+	if (gate && u->ctx->lists && u->ctx->lists->open_mrs)
+		listed = u->ctx->lists->open_mrs(u->ctx->lists->user, u->repo_id, at, &pages);
+	res->reads += pages;
+	if (listed)
+		noted_read(u, "open merge requests", "from the group's merge request list", at);
+	else if (gate)
+		noted_read(u, "open merge requests", "from GET /projects/:id/merge_requests", NULL);
+	enum core_status st = listed ? gate_enqueue_listed_mrs(u->db, u->repo_id, listed, u->dry_run, &om)
+	                      : gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
+	                             : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
+	json_object_put(listed);
 	res->reads += om.reads;
 	res->writes += om.writes;
 	if (st != CORE_OK && u->dry_run) {
@@ -527,9 +574,11 @@ static enum core_status record(struct run *u, const char *want)
 	store_param_str(&p, apply_outcome_name(res->outcome));
 	store_param_str(&p, res->message[0] ? res->message : NULL);
 	store_param_i64(&p, u->ctx->run);
-	return store_run(
-	    u->c,
-	    "INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
+	store_param_str(&p, u->owner);
+	return store_run1(
+	    u->db,
+	    "WITH released AS (DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $12)"
+	    " INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
 	    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
 	    " last_applied_at, applying)"
 	    " VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
@@ -548,9 +597,26 @@ static void skipped(struct apply_result *res, const char *why)
 	snprintf(res->message, sizeof(res->message), "skipped: the repository is %s", why);
 }
 
-/* GET the project: archived, pending deletion and the merge setting into seen. False with res set on failure. */
+/*
+ * The project's archived state, pending deletion and merge setting into seen: from the job's group project list
+ * when it holds the repo, else GET /projects/:id. False with res set on failure.
+ */
 static bool read_project(struct run *u, struct apply_seen *seen)
 {
+	struct apply_listed li;
+	int pages = 0;
+	bool listed = u->ctx->lists && u->ctx->lists->project &&
+	              u->ctx->lists->project(u->ctx->lists->user, u->repo_id, &li, &pages);
+	u->res->reads += pages;
+	if (listed) {
+		seen->project_read = true;
+		seen->project_archived = li.archived;
+		seen->project_pending_deletion = li.pending_deletion;
+		seen->merge_on = li.merge_on;
+		noted_read(u, "merge setting", "from the group's project list", li.read_at);
+		return true;
+	}
+	noted_read(u, "merge setting", "from GET /projects/:id", NULL);
 	enum core_status st = call(u, "GET", NULL, "", 0);
 	u->res->reads++;
 	if (st != CORE_OK) {
@@ -610,19 +676,23 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	                          .block_merge = want ? want->block_merge : row->want_block,
 	                          .group_mode = u->ctx->group_mode};
 
-	apply_plan_make(&seen, &goal, plan); /* skipped without a call? the project needed? */
+	apply_plan_make(&seen, &goal, plan); /* skipped without a call? */
 	if (!plan->skip) {
 		l->hook_url = u->ctx->hook_url;
 		l->ssl_verify = u->ctx->ssl_verify;
-		enum core_status gst = list_hooks(u, l);
-		if (gst != CORE_OK) {
-			res->reads++;
-			advise(res, "list the project's webhooks", "manage webhooks", gst, u->resp, u->ctx);
-			goto out;
+		if (apply_plan_needs_hooks(&seen, &goal)) {
+			enum core_status gst = list_hooks(u, l);
+			if (gst != CORE_OK) {
+				res->reads++;
+				advise(res, "list the project's webhooks", "manage webhooks", gst, u->resp, u->ctx);
+				goto out;
+			}
+			seen.hooks_read = true;
+			seen.hooks = l->v;
+			seen.n_hooks = l->n;
+			noted_read(u, "webhooks", "from GET /projects/:id/hooks", NULL);
 		}
-		seen.hooks = l->v;
-		seen.n_hooks = l->n;
-		if (plan->need_project && !read_project(u, &seen))
+		if (apply_plan_needs_project(&seen, &goal) && !read_project(u, &seen))
 			goto out;
 		apply_plan_make(&seen, &goal, plan);
 	}
@@ -664,6 +734,8 @@ static void plan_json(struct run *u)
 	json_object_object_add(u->plan_hooks, "delete", u->del);
 	json_object_object_add(res->plan, "hooks", u->plan_hooks);
 	json_object_object_add(res->plan, "settings", u->settings);
+	u->read = jx_array();
+	json_object_object_add(res->plan, "read", u->read);
 }
 
 enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t repo_id,
@@ -672,25 +744,24 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	struct run u = {.db = db, .gl = gl, .ctx = ctx, .repo_id = repo_id, .dry_run = dry_run, .res = res};
 	struct repo_row row = {0};
 	struct apply_plan *plan = xcalloc(1, sizeof(*plan));
-	struct store_params pid = {0};
-	bool locked = false;
+	bool claimed = false, recorded = false;
 
 	memset(res, 0, sizeof(*res));
 	plan_json(&u);
 	u.done.max = 399; /* the summary of changes is a message: capped */
-	u.secret_sha = crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
-	store_param_i64(&pid, repo_id);
-	enum core_status st = !u.secret_sha ? CORE_ENOMEM : store_get(db, &u.c);
+	u.secret_sha = ctx->webhook_secret_sha ? xstrdup(ctx->webhook_secret_sha)
+	                                       : crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
+	u.owner = dry_run ? NULL : ctx->claim_owner ? xstrdup(ctx->claim_owner) : crypto_random_token("apply-");
+	enum core_status st = !u.secret_sha ? CORE_ENOMEM : load_repo(&u, &row, &claimed);
 	if (st != CORE_OK)
 		goto out;
-	if (!dry_run) {
-		st = store_run(u.c, "SELECT pg_advisory_lock(" LOCK_CLASS ", hashint8($1::bigint))", &pid, NULL);
-		if (st != CORE_OK)
-			goto out;
-		locked = true;
-	}
-	if ((st = load_repo(&u, &row)) != CORE_OK)
+	if (!claimed) {
+		res->outcome = APPLY_ERROR;
+		res->retryable = true;
+		snprintf(res->message, sizeof(res->message),
+		         "another apply of this repository is running (will be retried)");
 		goto out;
+	}
 	/* what is recorded at the end unless the actions change it */
 	u.hook_id = row.hook_id;
 	set_str(&u.token_sha, row.token_sha);
@@ -698,13 +769,17 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	u.prior = row.prior;
 	u.merge_changed = row.changed;
 	if ((st = reconcile(&u, &row, want, plan)) == CORE_OK && !dry_run)
-		st = record(&u, plan->want);
+		recorded = (st = record(&u, plan->want)) == CORE_OK;
 out:
 	if (res->outcome == APPLY_ERROR)
 		log_warn("apply repo %lld: %s", (long long)repo_id, res->message);
-	if (locked)
-		store_run(u.c, "SELECT pg_advisory_unlock(" LOCK_CLASS ", hashint8($1::bigint))", &pid, NULL);
-	store_put(db, u.c);
+	if (u.owner && !recorded && (claimed || st == CORE_ENOTFOUND)) {
+		struct store_params p = {0};
+		store_param_i64(&p, repo_id);
+		store_param_str(&p, u.owner);
+		store_run1(db, "DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $2", &p, NULL);
+	}
+	crypto_free_secret(u.owner);
 	gitlab_response_free(u.resp);
 	buf_free(&u.path);
 	buf_free(&u.done);

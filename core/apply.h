@@ -19,8 +19,10 @@
  *      failed deliveries is replaced: POST first, then DELETE, so the repo is never without a hook). A POST that may
  * have been applied (GITLAB_ERR_MAYBE_APPLIED) is followed by a re-list: a hook with our URL that appeared is taken as
  * created, else the item is retryable. Not wanted: DELETE every copy of ours.
- *   2. Only when hook+merge is wanted or a restore is owed: GET /projects/:id, read with the hooks before any
- *      write (it re-checks archived and pending deletion: such a repo is skipped with no write). The prior value is
+ *   1b. In group-hook mode the hooks are listed only while a project hook of ours is recorded (to delete it).
+ *   2. Only when hook+merge is wanted or a restore is owed: the project (from the job's group list, else
+ *      GET /projects/:id), read with the hooks before any write (it re-checks archived and pending deletion: such
+ *      a repo is skipped with no write). The prior value is
  * recorded in the database before the PUT that changes it, once: a later apply never overwrites it. When the restore is
  * owed, PUT the recorded prior back (when it differs).
  *   3. Only when gating starts or stops (the applied state recorded by the last successful apply is off and the
@@ -32,18 +34,28 @@
  *      is an error and the old applied state stays, so the next apply repeats it (it is idempotent). A dry run
  *      makes only the one MR list call and adds "open_mrs_to_gate": n or "statuses_to_clear": n (estimated
  *      from mrgate's records) to res->plan.
- * A repo already in its wanted state costs one GET (two with block_merge) and no write. Archived, pending-deletion
- * and removed repos are skipped without a call. Every step is idempotent: after a crash half-way, running again
- * finds the hook by URL (no duplicate) and the prior value where it was recorded.
- * The outcome is stored in repo_gitlab_state (unchanged | changed | error | skipped, a message, the hook id, the
- * token's SHA-256, the alert status, the applied state) unless dry_run, which makes only the reads and describes
- * the writes it would make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on
- * this project to manage webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token
- * is refused, 422 on the URL -> how to let GitLab reach mrgate.
- * Concurrency: apply_repo() holds a PostgreSQL advisory lock on the repo for its duration, so two workers (or two
- * replicas) never reconcile the same repo at once.
- * Threading: call from any thread; the struct gitlab is shared, nothing else is.
- * Ownership: ctx strings are borrowed; res->plan is owned by the result (apply_result_clear()).
+ * A repo already in its wanted state costs one GET (two with block_merge when no job list holds it) and no write.
+ * Archived, pending-deletion and removed repos are skipped without a call. Every step is idempotent: after a crash
+ * half-way, running again finds the hook by URL (no duplicate) and the prior value where it was recorded. The outcome
+ * is stored in repo_gitlab_state (unchanged | changed | error | skipped, a message, the hook id, the token's SHA-256,
+ * the alert status, the applied state) unless dry_run, which makes only the reads and describes the writes it would
+ * make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on this project to manage
+ * webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token is refused, 422 on the URL
+ * -> how to let GitLab reach mrgate. Job-wide reads: with ctx->lists (the apply job's, core/applyjob.h) the project's
+ * archived state, pending deletion and merge setting come from the job's one paged GET /groups/:id/projects, and the
+ * open MRs of a repo whose gating starts from its one paged GET /groups/:id/merge_requests?state=opened; a repo the
+ * lists do not hold is read alone (GET /projects/:id, GET /projects/:id/merge_requests). So a first apply costs GET
+ * hooks, POST hook and PUT project; a repo already in its wanted state one GET (hooks); in group-hook mode no hook read
+ * unless a project hook of ours is recorded. A setting changed by hand after the list was read is repaired by the next
+ * apply (the next resync reads a new list). res->plan "read" says what was read and when ("merge setting read from the
+ * group's project list at 03:12:09"). Database: no connection is held across a GitLab call. A real apply runs 2
+ * statements (3 when it records a prior merge setting, plus the gate queue's rows for open MRs): one claims the repo (a
+ * row of apply_claims, expiring after APPLY_CLAIM_SECONDS) and loads its record; the last records the outcome and
+ * releases the claim. A repo claimed by another apply is an error to retry ("another apply of this repository is
+ * running"), so two workers (or two replicas) never reconcile the same repo at once. The same owner (ctx->claim_owner:
+ * the job item) takes its own claim back at once, so an item taken over after a crash is not held up. A dry run claims
+ * nothing. Threading: call from any thread; the struct gitlab is shared, nothing else is. Ownership: ctx strings are
+ * borrowed; res->plan is owned by the result (apply_result_clear()).
  */
 #ifndef MRGATE_CORE_APPLY_H
 #define MRGATE_CORE_APPLY_H
@@ -57,13 +69,37 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#define APPLY_CLAIM_SECONDS 300 /* an apply's claim on a repo expires after this (its holder crashed) */
+
+/* A project's attributes as the job's group project list read them. */
+struct apply_listed {
+	bool archived, pending_deletion, merge_on;
+	char read_at[16]; /* "HH:MM:SS" UTC of the page read */
+};
+
+/*
+ * Job-wide reads (core/applyjob.c fills them). project(): false when the project is not in the list (or the list
+ * could not be read): apply reads it alone. open_mrs(): the repo's open MRs as a new JSON array the caller owns,
+ * NULL when the list does not hold the repo; read_at as above. *pages_out: the list pages this call read (the
+ * first caller of a job reads the list). Both are called from several workers at once.
+ */
+struct apply_lists {
+	bool (*project)(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out);
+	struct json_object *(*open_mrs)(void *user, int64_t repo_id, char read_at[16], int *pages_out);
+	void *user;
+};
+
 struct apply_ctx {
-	const char *hook_url;       /* {public_url}/hooks/gitlab */
-	const char *webhook_secret; /* the X-Gitlab-Token our hooks carry (never logged) */
-	bool ssl_verify;            /* enable_ssl_verification on the hook (false for an http:// hook URL) */
-	int64_t run;                /* the apply run that marked the repo (0: clear applying unconditionally) */
-	bool group_mode;            /* hook_mode "group": no project hook is wanted (our copies are deleted), the
-	                               merge setting and the gating transitions are handled as in project mode */
+	const char *hook_url;            /* {public_url}/hooks/gitlab */
+	const char *webhook_secret;      /* the X-Gitlab-Token our hooks carry (never logged) */
+	const char *webhook_secret_sha;  /* its SHA-256 hex when the caller has it (a job's context); NULL: computed */
+	bool ssl_verify;                 /* enable_ssl_verification on the hook (false for an http:// hook URL) */
+	int64_t run;                     /* the apply run that marked the repo (0: clear applying unconditionally) */
+	bool group_mode;                 /* hook_mode "group": no project hook is wanted (our copies are deleted), the
+	                                    merge setting and the gating transitions are handled as in project mode */
+	const struct apply_lists *lists; /* job-wide reads, borrowed; NULL: every read is the repo's own */
+	const char *claim_owner;         /* who claims the repo (a job item: a takeover of the item reclaims it at
+	                                    once); NULL: a random owner of this call */
 };
 
 /*
@@ -99,7 +135,8 @@ struct apply_result {
 	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
 	struct json_object *plan; /* {"hooks": {"create": n, "update": [ids], "delete": [ids]},
 	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}],
-	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n} */
+	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n,
+	                              "read": ["merge setting read from the group's project list at 03:12:09", ...]} */
 };
 void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
 

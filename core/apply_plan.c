@@ -29,6 +29,11 @@ bool apply_plan_needs_project(const struct apply_seen *s, const struct apply_goa
 	return block || s->merge_changed; /* wanted on, or a restore owed */
 }
 
+bool apply_plan_needs_hooks(const struct apply_seen *s, const struct apply_goal *g)
+{
+	return !g->group_mode || s->hook_id != 0;
+}
+
 static void add(struct apply_plan *p, enum apply_action_kind kind, int64_t hook_id)
 {
 	struct apply_action *a = &p->v[p->n++];
@@ -115,7 +120,12 @@ void apply_plan_make(const struct apply_seen *s, const struct apply_goal *g, str
 		out->need_project = true;
 		return;
 	}
-	plan_hooks(s, g, out);
+	if (apply_plan_needs_hooks(s, g) && !s->hooks_read) {
+		out->need_hooks = true;
+		return;
+	}
+	if (s->hooks_read)
+		plan_hooks(s, g, out);
 	plan_merge(s, out);
 	if (out->gate != s->applied)
 		add(out, out->gate ? APPLY_OPEN_MRS_GATE : APPLY_OPEN_MRS_CLEAR, 0);

@@ -22,6 +22,10 @@
  *     recording its value first unless mrgate already changed it; without, when mrgate changed it, put the recorded
  *     prior value back (when it differs) and forget the record. Reading the project for this is needed only in
  *     those two cases (apply_plan_needs_project()); otherwise the project is never read.
+ *   - Reads: the project's hooks are listed in project-hook mode, and in group-hook mode only while a project hook
+ *     of ours is recorded (apply_plan_needs_hooks()); unread hooks plan no hook action. The project's merge
+ *     setting and archived state may come from GET /projects/:id or from the job's group project list (the
+ *     executor says which in the plan): the planner treats both alike.
  *   - Open merge requests: when gating starts (the recorded applied state is off, gating is wanted) gate them; when
  *     it stops, clear the gate's statuses.
  * Order of the actions: hook create/update, hook deletes, the merge setting, the open merge requests.
@@ -57,6 +61,7 @@ struct apply_seen {
 	bool merge_changed;    /* mrgate changed the merge setting ... */
 	bool prior;            /* ... which was this before (false when never recorded) */
 	/* GitLab */
+	bool hooks_read;                     /* the project's hooks were listed: hooks/n_hooks are known */
 	const struct apply_hook_seen *hooks; /* every hook of the project, in GitLab's order */
 	size_t n_hooks;
 	bool project_read; /* the project was read: the three fields below are known */
@@ -92,6 +97,7 @@ struct apply_action {
 struct apply_plan {
 	const char *skip;  /* non-NULL: the repo is skipped, and why ("archived", "pending deletion", ...) */
 	bool need_project; /* the merge step needs the project and seen->project_read is false: nothing is planned */
+	bool need_hooks;   /* the hook step needs the project's hooks and seen->hooks_read is false: nothing planned */
 	const char *want;  /* "off" | "hook" | "hook+merge": the applied state to record once every action succeeded */
 	bool gate;         /* gating is wanted */
 	bool block_merge;  /* ... with block merge */
@@ -108,6 +114,13 @@ bool apply_plan_hook_executable(const char *alert_status);
 
 /* True when planning needs the project (its archived state and merge setting) read from GitLab. */
 bool apply_plan_needs_project(const struct apply_seen *s, const struct apply_goal *g);
+
+/*
+ * True when planning needs the project's hooks listed: always in project-hook mode (ours are found by URL, also
+ * copies mrgate never recorded); in group-hook mode only when a project hook of ours is recorded (left from
+ * project mode, to be deleted): a group-mode repo costs no hook read at all.
+ */
+bool apply_plan_needs_hooks(const struct apply_seen *s, const struct apply_goal *g);
 
 /* The plan for s and g into *out (overwritten). */
 void apply_plan_make(const struct apply_seen *s, const struct apply_goal *g, struct apply_plan *out);

@@ -4,12 +4,16 @@
  */
 #include "applyjob.h"
 
+#include "crypto.h"
 #include "jsonx.h"
 #include "limiter.h"
 #include "log.h"
 #include "settings.h"
 #include "xalloc.h"
 
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -77,6 +81,9 @@ static enum job_outcome item_outcome(const struct apply_result *ar, struct job_i
 	res->details = jx_object();
 	json_object_object_add(res->details, "reads", jx_int(ar->reads));
 	json_object_object_add(res->details, "writes", jx_int(ar->writes));
+	struct json_object *read = jsonx_get(ar->plan, "read");
+	if (read)
+		json_object_object_add(res->details, "read", json_object_get(read));
 	switch (ar->outcome) {
 	case APPLY_CHANGED: return JOB_ITEM_CHANGED;
 	case APPLY_UNCHANGED: return JOB_ITEM_UNCHANGED;
@@ -86,29 +93,377 @@ static enum job_outcome item_outcome(const struct apply_result *ar, struct job_i
 	return ar->retryable ? JOB_ITEM_RETRY : JOB_ITEM_ERROR;
 }
 
-/* Apply one repo with an open client; the item's outcome. */
-static enum job_outcome apply_one(const struct applyjob_env *env, struct connection_client *cc, int64_t repo_id,
-                                  int64_t run, struct job_item_result *res)
-{
+#define NO_CONNECTION "no GitLab connection: connect one on the Connection page"
+
+/* ---------------------------------------------------------------------------------------------------------- */
+/* The job's context: what the items of one job share, read once per job (or per JOBCTX_REFRESH_SECONDS) */
+
+#define JOBCTX_SLOTS           8      /* jobs whose context is kept at once; more run uncached */
+#define JOBCTX_REFRESH_SECONDS 10     /* token health, the client and the hook mode are read again after this */
+#define JOBCTX_LIST_MAX_AGE    300    /* the group lists are read again after this */
+#define JOBCTX_MRS_MAX         200000 /* open MRs kept from the group list; past it repos list their own */
+
+struct listed_project {
+	int64_t id;
+	bool archived, pending, merge_on;
+};
+
+struct listed_mrs {
+	int64_t project_id;
+	char *json; /* the project's open MRs as a JSON array text */
+};
+
+struct jobctx {
+	const struct applyjob_env *env;
+	int64_t job_id;
+	int refs;              /* guarded by g_jobctx.mu */
+	bool retired;          /* guarded by g_jobctx.mu: freed at the last jobctx_put() */
+	pthread_mutex_t mu;    /* guards everything below; held across the list reads (GitLab), never a connection */
+	time_t checked;        /* when the fields below were read (0: never or failed) */
+	enum job_outcome fail; /* JOB_ITEM_CHANGED: none; else the outcome of every item while checked is fresh */
+	bool abandon;          /* ... and the item's repo is given up (apply_abandon) */
+	char fail_message[600];
+	struct connection_client *cc; /* a reference of ours */
 	char hook_url[APPLYJOB_HOOK_URL_MAX];
-	struct apply_ctx ctx;
-	struct apply_result ar;
-	struct settings set;
-	memset(&ar, 0, sizeof(ar));
-	enum core_status st = applyjob_ctx(env, cc, hook_url, &ctx);
-	if (st != CORE_OK) {
-		jobs_result_message(res, "the public URL is too long for a hook URL");
-		return JOB_ITEM_ERROR;
+	char secret_sha[72]; /* SHA-256 hex of the webhook secret */
+	bool ctx_ok;         /* hook_url fits (applyjob_ctx) */
+	bool group_mode;
+	int64_t group_id;
+	/* GET /groups/:id/projects */
+	time_t projects_at;
+	bool projects_ok;
+	char projects_read_at[16];
+	struct listed_project *projects;
+	size_t n_projects, cap_projects;
+	int pages;
+	/* GET /groups/:id/merge_requests?state=opened */
+	time_t mrs_at;
+	bool mrs_ok;
+	char mrs_read_at[16];
+	struct listed_mrs *mrs;
+	size_t n_mrs;
+	struct apply_lists lists;
+};
+
+static struct {
+	pthread_mutex_t mu;
+	struct jobctx *slot[JOBCTX_SLOTS];
+} g_jobctx = {PTHREAD_MUTEX_INITIALIZER, {0}};
+
+static void jobctx_drop_lists(struct jobctx *jc)
+{
+	free(jc->projects);
+	jc->projects = NULL;
+	jc->n_projects = jc->cap_projects = 0;
+	jc->projects_at = 0;
+	jc->projects_ok = false;
+	for (size_t i = 0; i < jc->n_mrs; i++)
+		free(jc->mrs[i].json);
+	free(jc->mrs);
+	jc->mrs = NULL;
+	jc->n_mrs = 0;
+	jc->mrs_at = 0;
+	jc->mrs_ok = false;
+}
+
+static void jobctx_free(struct jobctx *jc)
+{
+	jobctx_drop_lists(jc);
+	connection_client_release(jc->cc);
+	pthread_mutex_destroy(&jc->mu);
+	free(jc);
+}
+
+static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out);
+static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read_at[16], int *pages_out);
+
+/* The context of job_id, shared by its items; give it back with jobctx_put(). */
+static struct jobctx *jobctx_get(const struct applyjob_env *env, int64_t job_id)
+{
+	struct jobctx *jc = NULL;
+	int free_i = -1, idle_i = -1;
+	pthread_mutex_lock(&g_jobctx.mu);
+	for (int i = 0; i < JOBCTX_SLOTS && !jc; i++) {
+		struct jobctx *c = g_jobctx.slot[i];
+		if (c && c->job_id == job_id && c->env == env)
+			jc = c;
+		else if (!c)
+			free_i = i;
+		else if (c->refs == 0)
+			idle_i = i;
 	}
-	ctx.run = run;
-	if (settings_get(env->db, env->default_resync_interval, &set) == CORE_OK && strcmp(set.hook_mode, "group") == 0)
-		ctx.group_mode = true; /* the group hook delivers: no project hook */
+	if (!jc) {
+		jc = xcalloc(1, sizeof(*jc));
+		jc->env = env;
+		jc->job_id = job_id;
+		pthread_mutex_init(&jc->mu, NULL);
+		jc->lists = (struct apply_lists){.project = lists_project, .open_mrs = lists_open_mrs, .user = jc};
+		int i = free_i >= 0 ? free_i : idle_i;
+		if (i >= 0) {
+			if (g_jobctx.slot[i])
+				jobctx_free(g_jobctx.slot[i]);
+			g_jobctx.slot[i] = jc;
+		} else {
+			jc->retired = true; /* every slot busy: this one lives for the item only */
+		}
+	}
+	jc->refs++;
+	pthread_mutex_unlock(&g_jobctx.mu);
+	return jc;
+}
+
+static void jobctx_put(struct jobctx *jc)
+{
+	pthread_mutex_lock(&g_jobctx.mu);
+	bool last = --jc->refs == 0 && jc->retired;
+	pthread_mutex_unlock(&g_jobctx.mu);
+	if (last)
+		jobctx_free(jc);
+}
+
+static void jobctx_failed(struct jobctx *jc, enum job_outcome outcome, bool abandon, const char *message)
+{
+	jc->fail = outcome;
+	jc->abandon = abandon;
+	snprintf(jc->fail_message, sizeof(jc->fail_message), "%s", message);
+}
+
+/*
+ * Read what every item needs, at most once per JOBCTX_REFRESH_SECONDS (jc->mu held): the connection's token health
+ * (a resync may have found it expired since the client was opened: writes are refused while it is expired,
+ * revoked or read-only), the shared client, the hook mode. A transient failure is not kept: the next item reads
+ * again.
+ */
+static void jobctx_refresh(struct jobctx *jc)
+{
+	const struct applyjob_env *env = jc->env;
+	time_t now = time(NULL);
+	if (jc->checked && now - jc->checked < JOBCTX_REFRESH_SECONDS)
+		return;
+	struct connection_info ci;
+	struct settings set;
+	struct job_item_result tmp = {0};
+	enum job_outcome outcome = JOB_ITEM_RETRY;
+	memset(&ci, 0, sizeof(ci));
+	connection_client_release(jc->cc);
+	jc->cc = NULL;
+	jc->fail = JOB_ITEM_CHANGED;
+	jc->checked = now;
+	enum core_status st = connection_get(env->db, &ci);
+	const char *refusal = st == CORE_OK ? write_refusal(&ci) : NULL;
+	if (refusal) {
+		jobctx_failed(jc, JOB_ITEM_ERROR, true, refusal);
+	} else if (st == CORE_ENOTFOUND) {
+		jobctx_failed(jc, JOB_ITEM_ERROR, true, NO_CONNECTION);
+	} else if (st != CORE_OK) {
+		char why[120];
+		snprintf(why, sizeof(why), "could not open the GitLab connection (%s)", core_status_code(st));
+		jobctx_failed(jc, JOB_ITEM_RETRY, false, why);
+		jc->checked = 0;
+	} else if (!applyjob_client(env, &tmp, NO_CONNECTION, &jc->cc, &outcome)) {
+		jobctx_failed(jc, outcome, outcome == JOB_ITEM_ERROR, tmp.message ? tmp.message : NO_CONNECTION);
+		jc->checked = outcome == JOB_ITEM_ERROR ? now : 0;
+	} else if (settings_get(env->db, env->default_resync_interval, &set) != CORE_OK) {
+		jobctx_failed(jc, JOB_ITEM_RETRY, false, "could not read the settings (will be retried)");
+		jc->checked = 0;
+	} else {
+		struct apply_ctx ctx;
+		jc->ctx_ok = applyjob_ctx(env, jc->cc, jc->hook_url, &ctx) == CORE_OK;
+		char *sha = crypto_sha256_hex(ctx.webhook_secret ? ctx.webhook_secret : "",
+		                              ctx.webhook_secret ? strlen(ctx.webhook_secret) : 0);
+		snprintf(jc->secret_sha, sizeof(jc->secret_sha), "%s", sha ? sha : "");
+		free(sha);
+		jc->group_mode = strcmp(set.hook_mode, "group") == 0; /* the group hook delivers: no project hook */
+		if (ci.group_id != jc->group_id)
+			jobctx_drop_lists(jc); /* another group: the lists read are not its */
+		jc->group_id = ci.group_id;
+	}
+	free(tmp.message);
+	connection_info_clear(&ci);
+}
+
+static void hhmmss(char out[16])
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	strftime(out, 16, "%H:%M:%S", &tm);
+}
+
+/* One project of the group list into jc->projects. */
+static enum core_status on_project(struct json_object *p, void *user)
+{
+	struct jobctx *jc = user;
+	const char *mfd = NULL;
+	struct listed_project lp = {0};
+	if (!jsonx_int64(p, "id", &lp.id) || lp.id <= 0)
+		return CORE_OK;
+	jsonx_bool(p, "archived", &lp.archived);
+	lp.pending = jsonx_str(p, "marked_for_deletion_at", &mfd) || jsonx_str(p, "marked_for_deletion_on", &mfd);
+	jsonx_bool(p, "only_allow_merge_if_pipeline_succeeds", &lp.merge_on); /* null reads as false */
+	if (jc->n_projects == jc->cap_projects) {
+		jc->cap_projects = jc->cap_projects ? jc->cap_projects * 2 : 256;
+		jc->projects = xrealloc(jc->projects, jc->cap_projects * sizeof(*jc->projects));
+	}
+	jc->projects[jc->n_projects++] = lp;
+	return CORE_OK;
+}
+
+static int by_project_id(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b; /* both structs start with the project id */
+	return x < y ? -1 : x > y;
+}
+
+/* The group's projects, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
+static int jobctx_projects(struct jobctx *jc)
+{
+	if (!jc->cc || jc->group_id <= 0 || (jc->projects_at && time(NULL) - jc->projects_at < JOBCTX_LIST_MAX_AGE))
+		return 0;
+	char path[200];
+	struct gitlab_response *resp = NULL;
+	free(jc->projects);
+	jc->projects = NULL;
+	jc->n_projects = jc->cap_projects = 0;
+	jc->pages = 0;
+	jc->projects_at = time(NULL);
+	hhmmss(jc->projects_read_at);
+	snprintf(path, sizeof(path),
+	         "/groups/%lld/projects?include_subgroups=true&with_shared=false&order_by=id&sort=asc&per_page=100",
+	         (long long)jc->group_id);
+	enum core_status st =
+	    gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_project, jc, &jc->pages, &resp);
+	jc->projects_ok = st == CORE_OK;
+	if (st != CORE_OK)
+		log_warn("apply job %lld: could not list the group's projects (%s): each repo is read alone",
+		         (long long)jc->job_id, resp && resp->message[0] ? resp->message : core_status_code(st));
+	else
+		qsort(jc->projects, jc->n_projects, sizeof(*jc->projects), by_project_id);
+	gitlab_response_free(resp);
+	return jc->pages + (st != CORE_OK);
+}
+
+static const struct listed_project *listed(const struct jobctx *jc, int64_t repo_id)
+{
+	if (!jc->projects_ok)
+		return NULL;
+	return bsearch(&repo_id, jc->projects, jc->n_projects, sizeof(*jc->projects), by_project_id);
+}
+
+static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out)
+{
+	struct jobctx *jc = user;
+	pthread_mutex_lock(&jc->mu);
+	*pages_out = jobctx_projects(jc);
+	const struct listed_project *lp = listed(jc, repo_id);
+	if (lp) {
+		out->archived = lp->archived;
+		out->pending_deletion = lp->pending;
+		out->merge_on = lp->merge_on;
+		snprintf(out->read_at, sizeof(out->read_at), "%s", jc->projects_read_at);
+	}
+	pthread_mutex_unlock(&jc->mu);
+	return lp != NULL;
+}
+
+/* Open MRs grouped by project while the pages are read: {"<project id>": [mr, ...]}. */
+struct mrs_walk {
+	struct json_object *by_project;
+	size_t n;
+	int pages;
+};
+
+static enum core_status on_mr(struct json_object *mr, void *user)
+{
+	struct mrs_walk *w = user;
+	struct json_object *arr = NULL;
+	int64_t pid = 0;
+	char key[24];
+	if (!jsonx_int64(mr, "project_id", &pid) || pid <= 0)
+		return CORE_OK;
+	if (++w->n > JOBCTX_MRS_MAX)
+		return CORE_ETOOLARGE;
+	snprintf(key, sizeof(key), "%lld", (long long)pid);
+	if (!json_object_object_get_ex(w->by_project, key, &arr)) {
+		arr = jx_array();
+		json_object_object_add(w->by_project, key, arr);
+	}
+	json_object_array_add(arr, json_object_get(mr));
+	return CORE_OK;
+}
+
+/* The group's open MRs, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
+static int jobctx_mrs(struct jobctx *jc)
+{
+	if (!jc->cc || jc->group_id <= 0 || (jc->mrs_at && time(NULL) - jc->mrs_at < JOBCTX_LIST_MAX_AGE))
+		return 0;
+	char path[160];
+	struct gitlab_response *resp = NULL;
+	struct mrs_walk w = {.by_project = jx_object()};
+	for (size_t i = 0; i < jc->n_mrs; i++)
+		free(jc->mrs[i].json);
+	free(jc->mrs);
+	jc->mrs = NULL;
+	jc->n_mrs = 0;
+	jc->mrs_at = time(NULL);
+	hhmmss(jc->mrs_read_at);
+	snprintf(path, sizeof(path), "/groups/%lld/merge_requests?state=opened&scope=all&per_page=100",
+	         (long long)jc->group_id);
+	enum core_status st = gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_mr, &w, &w.pages, &resp);
+	jc->mrs_ok = st == CORE_OK;
+	if (st != CORE_OK) {
+		log_warn("apply job %lld: could not list the group's open merge requests (%s): each repo lists its own",
+		         (long long)jc->job_id, resp && resp->message[0] ? resp->message : core_status_code(st));
+	} else {
+		jc->mrs = xcalloc(json_object_object_length(w.by_project) + 1, sizeof(*jc->mrs));
+		json_object_object_foreach(w.by_project, key, arr)
+		{
+			jc->mrs[jc->n_mrs].project_id = strtoll(key, NULL, 10);
+			jc->mrs[jc->n_mrs++].json =
+			    xstrdup(json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
+		}
+		qsort(jc->mrs, jc->n_mrs, sizeof(*jc->mrs), by_project_id);
+	}
+	json_object_put(w.by_project);
+	gitlab_response_free(resp);
+	return w.pages + (st != CORE_OK);
+}
+
+static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read_at[16], int *pages_out)
+{
+	struct jobctx *jc = user;
+	struct json_object *out = NULL;
+	pthread_mutex_lock(&jc->mu);
+	/* the group list holds the MRs of the group's projects only: a repo it does not list lists its own */
+	*pages_out = jobctx_projects(jc);
+	if (listed(jc, repo_id)) {
+		*pages_out += jobctx_mrs(jc);
+		if (jc->mrs_ok) {
+			const struct listed_mrs *m =
+			    bsearch(&repo_id, jc->mrs, jc->n_mrs, sizeof(*jc->mrs), by_project_id);
+			out = m ? json_tokener_parse(m->json) : jx_array();
+			snprintf(read_at, 16, "%s", jc->mrs_read_at);
+		}
+	}
+	pthread_mutex_unlock(&jc->mu);
+	return out;
+}
+
+/* Apply one repo with an open client and ctx (filled from the job's context); the item's outcome. */
+static enum job_outcome apply_one(const struct applyjob_env *env, struct connection_client *cc, struct apply_ctx *ctx,
+                                  const struct job_item *item, struct job_item_result *res)
+{
+	char owner[48];
+	struct apply_result ar;
+	memset(&ar, 0, sizeof(ar));
+	snprintf(owner, sizeof(owner), "job-item-%lld", (long long)item->id);
+	ctx->claim_owner = owner;
 	applyjob_slot_take(env);
-	st = apply_repo(env->db, connection_client_gitlab(cc), &ctx, repo_id, false, &ar);
+	enum core_status st = apply_repo(env->db, connection_client_gitlab(cc), ctx, item->repo_id, false, &ar);
 	applyjob_slot_give(env);
 	enum job_outcome outcome = JOB_ITEM_RETRY;
 	if (st == CORE_ENOTFOUND) {
-		jobs_result_message(res, "repository %lld is unknown", (long long)repo_id);
+		jobs_result_message(res, "repository %lld is unknown", (long long)item->repo_id);
 		outcome = JOB_ITEM_ERROR;
 	} else if (st != CORE_OK) {
 		jobs_result_message(res, "could not apply (%s)", core_status_code(st));
@@ -119,41 +474,45 @@ static enum job_outcome apply_one(const struct applyjob_env *env, struct connect
 	return outcome;
 }
 
-#define NO_CONNECTION "no GitLab connection: connect one on the Connection page"
-
 enum job_outcome applyjob_item(void *user, const struct job_item *item, struct job_item_result *res)
 {
 	const struct applyjob_env *env = user;
-	struct connection_client *cc = NULL;
-	struct connection_info ci;
-	enum job_outcome outcome = JOB_ITEM_ERROR;
 	int64_t run = 0;
-	memset(&ci, 0, sizeof(ci));
+	char hook_url[APPLYJOB_HOOK_URL_MAX], sha[72];
 	if (!item->has_repo) {
 		jobs_result_message(res, "an apply item needs a repository");
 		return JOB_ITEM_ERROR;
 	}
 	jsonx_int64(item->params, "run", &run);
-
-	/* the token's health is read fresh: a resync may have found it expired since the client was opened */
-	enum core_status st = connection_get(env->db, &ci);
-	const char *refusal = st == CORE_OK ? write_refusal(&ci) : NULL;
-	if (refusal) {
-		jobs_result_message(res, "%s", refusal);
-		apply_abandon(env->db, &item->repo_id, 1, run, res->message);
-	} else if (st != CORE_OK && st != CORE_ENOTFOUND) {
-		jobs_result_message(res, "could not open the GitLab connection (%s)", core_status_code(st));
-		outcome = JOB_ITEM_RETRY;
-	} else if (st == CORE_ENOTFOUND || !applyjob_client(env, res, NO_CONNECTION, &cc, &outcome)) {
-		if (st == CORE_ENOTFOUND)
-			jobs_result_message(res, NO_CONNECTION);
-		if (outcome == JOB_ITEM_ERROR)
-			apply_abandon(env->db, &item->repo_id, 1, run, res->message);
-	} else {
-		outcome = apply_one(env, cc, item->repo_id, run, res);
+	struct jobctx *jc = jobctx_get(env, item->job_id);
+	pthread_mutex_lock(&jc->mu);
+	jobctx_refresh(jc);
+	enum job_outcome outcome = jc->fail;
+	bool abandon = jc->abandon;
+	if (outcome == JOB_ITEM_CHANGED && !jc->ctx_ok) {
+		outcome = JOB_ITEM_ERROR;
+		jobs_result_message(res, "the public URL is too long for a hook URL");
+	} else if (outcome != JOB_ITEM_CHANGED) {
+		jobs_result_message(res, "%s", jc->fail_message);
 	}
-	connection_info_clear(&ci);
+	struct connection_client *cc = outcome == JOB_ITEM_CHANGED ? connection_client_retain(jc->cc) : NULL;
+	/* copied while the lock is held: a refresh may rewrite the context (a new secret) */
+	memcpy(hook_url, jc->hook_url, sizeof(hook_url));
+	memcpy(sha, jc->secret_sha, sizeof(sha));
+	struct apply_ctx ctx = {.hook_url = hook_url,
+	                        .webhook_secret = cc ? connection_client_webhook_secret(cc) : NULL,
+	                        .webhook_secret_sha = sha,
+	                        .ssl_verify = strncmp(hook_url, "https://", 8) == 0,
+	                        .run = run,
+	                        .group_mode = jc->group_mode,
+	                        .lists = &jc->lists};
+	pthread_mutex_unlock(&jc->mu);
+	if (cc)
+		outcome = apply_one(env, cc, &ctx, item, res);
+	else if (abandon)
+		apply_abandon(env->db, &item->repo_id, 1, run, res->message);
 	connection_client_release(cc);
+	jobctx_put(jc);
 	return outcome;
 }
 

@@ -7,9 +7,17 @@
  * (core/gateconfig.h) and starts a job with applyjob_start_marked() or applyjob_start(). The job survives a crash
  * (another instance, or this one restarted, takes the items over) and its progress is GET /api/jobs/{id}. A job
  * that cannot be created gives its repos up (apply_abandon) with the reason, so none stays "applying".
- * Each item reads the connection's token health fresh (a resync may have found it expired since the client was
- * opened): writes are refused while the stored token is expired, revoked or read-only, and the item fails with
- * the reason. GitLab work is bounded by the process's GitLab slots (core/limiter.h), taken around each repo.
+ * The items of one job share a context (process-wide, up to 8 jobs at once, freed when a later job needs its slot):
+ * the connection's token health, the shared GitLab client and the hook mode, read once and again every 10 s (a
+ * resync may have found the token expired since: writes are refused while the stored token is expired, revoked or
+ * read-only, and the item fails with the reason), not per repo; and the job-wide GitLab lists apply reads from
+ * (struct apply_lists, core/apply.h): the group's projects (GET /groups/:id/projects, include_subgroups, pages of
+ * 100) when the first repo needs its merge setting or open MRs, the group's open MRs (GET
+ * /groups/:id/merge_requests?state=opened&scope=all) when the first repo's gating starts, each read again after 5
+ * minutes. A list that cannot be read is logged and its repos are read alone. The context's lock is held while a
+ * list is read (the other items wait for it, none holds a database connection). Each item claims its repo with
+ * its own id as owner ("job-item-N"), so an item taken over after a crash reclaims it at once. GitLab work is
+ * bounded by the process's GitLab slots (core/limiter.h), taken around each repo.
  *
  * struct applyjob_env is what the apply machinery needs of the process; the server fills one at start
  * (server/app.c), and the other orchestrations that start apply jobs take it too (core/hookjobs.h,

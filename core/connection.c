@@ -919,6 +919,16 @@ void connection_client_release(struct connection_client *cc)
 		connection_client_free(cc);
 }
 
+struct connection_client *connection_client_retain(struct connection_client *cc)
+{
+	if (cc && cc->shared) {
+		pthread_mutex_lock(&shared_lock);
+		cc->refs++;
+		pthread_mutex_unlock(&shared_lock);
+	}
+	return cc;
+}
+
 struct gitlab_metrics *connection_shared_metrics(void)
 {
 	struct gitlab_metrics *m = NULL;

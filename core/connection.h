@@ -123,6 +123,8 @@ void connection_client_free(struct connection_client *cc); /* NULL is fine */
 enum core_status connection_client_shared(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
                                           const struct connection_tuning *tune, struct connection_client **out);
 void connection_client_release(struct connection_client *cc); /* NULL is fine */
+/* One more reference to a shared client (release it too); returns cc. Only for shared clients. */
+struct connection_client *connection_client_retain(struct connection_client *cc);
 /* Snapshot of the shared client's GitLab metrics, or NULL when none is open (caller frees). */
 struct gitlab_metrics *connection_shared_metrics(void);
 

@@ -191,25 +191,23 @@ out:
 	return st;
 }
 
-enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-                                       struct gate_open_mrs *out)
+/* Queue a gate run for each MR of l (what would be, in a dry run); a connection only while the rows are written. */
+static enum core_status enqueue_list(struct store *db, int64_t repo_id, const struct open_mr_list *l, bool dry_run,
+                                     struct gate_open_mrs *out)
 {
-	struct open_mr_list l;
 	struct store_conn *c = NULL;
-	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
-	if (st != CORE_OK)
-		goto out;
+	enum core_status st = CORE_OK;
 	if (dry_run) {
-		out->queued = (int)l.n;
+		out->queued = (int)l->n;
 		goto out;
 	}
-	if (l.n > 0 && (st = store_get(db, &c)) != CORE_OK)
+	if (l->n > 0 && (st = store_get(db, &c)) != CORE_OK)
 		goto out;
-	for (size_t i = 0; i < l.n; i++) {
+	for (size_t i = 0; i < l->n; i++) {
 		bool queued = false;
-		if ((st = enqueue_open_mr(c, repo_id, &l.v[i], &queued)) != CORE_OK) {
+		if ((st = enqueue_open_mr(c, repo_id, &l->v[i], &queued)) != CORE_OK) {
 			snprintf(out->error, sizeof(out->error),
-			         "could not queue a gate run for merge request !%lld: %s", (long long)l.v[i].iid,
+			         "could not queue a gate run for merge request !%lld: %s", (long long)l->v[i].iid,
 			         core_status_code(st));
 			out->retryable = true;
 			goto out;
@@ -224,6 +222,32 @@ enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int6
 	}
 out:
 	store_put(db, c);
+	return st;
+}
+
+enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
+                                       struct gate_open_mrs *out)
+{
+	struct open_mr_list l;
+	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
+	if (st == CORE_OK)
+		st = enqueue_list(db, repo_id, &l, dry_run, out);
+	free(l.v);
+	return st;
+}
+
+enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool dry_run,
+                                         struct gate_open_mrs *out)
+{
+	struct open_mr_list l;
+	memset(out, 0, sizeof(*out));
+	memset(&l, 0, sizeof(l));
+	l.project_id = repo_id;
+	if (mrs && json_object_is_type(mrs, json_type_array))
+		open_mrs_page(mrs, &l);
+	l.pages = 0; /* the job read the list: no call of this repo's */
+	out->open_mrs = (int)l.n;
+	enum core_status st = enqueue_list(db, repo_id, &l, dry_run, out);
 	free(l.v);
 	return st;
 }
@@ -316,16 +340,16 @@ static enum core_status recorded_blocking(struct store_conn *c, int64_t repo_id,
 }
 
 /* End the repo's queued and running runs, so that none posts a verdict after the final status. */
-static enum core_status end_runs(struct store_conn *c, int64_t repo_id)
+static enum core_status end_runs(struct store *db, int64_t repo_id)
 {
 	struct store_params p = {0};
 	store_param_i64(&p, repo_id);
 	store_param_str(&p, "the gate was removed for this repository");
-	return store_run(c,
-	                 "UPDATE gate_runs SET state = 'done', verdict = 'skipped', error = $2,"
-	                 " finished_at = now(), lease_owner = NULL, lease_until = NULL"
-	                 " WHERE project_id = $1 AND state IN ('queued', 'running')",
-	                 &p, NULL);
+	return store_run1(db,
+	                  "UPDATE gate_runs SET state = 'done', verdict = 'skipped', error = $2,"
+	                  " finished_at = now(), lease_owner = NULL, lease_until = NULL"
+	                  " WHERE project_id = $1 AND state IN ('queued', 'running')",
+	                  &p, NULL);
 }
 
 /* Post the final success on every blocking `mrgate` status of one open MR; the first failure, or CORE_OK. */
@@ -371,10 +395,10 @@ enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_
 	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
 	struct store_conn *c = NULL;
 	struct blocking *b = xcalloc(1, sizeof(*b));
-	/* a database connection only when there is something to do (apply holds one already) */
-	if (st != CORE_OK || l.n == 0 || (st = store_get(db, &c)) != CORE_OK)
+	/* a database connection only when there is something to do, and never across a GitLab call */
+	if (st != CORE_OK || l.n == 0 || (dry_run && (st = store_get(db, &c)) != CORE_OK))
 		goto out;
-	if (!dry_run && (st = end_runs(c, repo_id)) != CORE_OK)
+	if (!dry_run && (st = end_runs(db, repo_id)) != CORE_OK)
 		goto out;
 	for (size_t i = 0; i < l.n; i++) {
 		if (dry_run) {

@@ -17,7 +17,10 @@
  *   sha (latest per pipeline) and, for every one that is pending, running or failed, posts a final `success`
  *   named `mrgate` "mrgate gate removed for this repository" on the same ref (409 retried). Statuses already
  *   `success` and statuses of other names are never touched.
- * Both take a second database connection from the pool (apply holds one) only when the repo has open MRs.
+ * gate_enqueue_listed_mrs(): the same for the MRs of a list already read (the job's GET /groups/:id/merge_requests,
+ *   the entries of this repo: no GitLab call).
+ * Both take a database connection from the pool only when the repo has open MRs, and never hold it across a
+ * GitLab call (apply holds none either).
  * dry_run: only the one MR list is read; out->queued is what would be queued and out->cleared is estimated from
  * mrgate's own records (gate runs on the open heads whose last posted state is pending or failed); no write.
  * Threading: thread-safe (the struct gitlab is shared).
@@ -30,6 +33,7 @@
 #include "status.h"
 #include "store.h"
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -45,6 +49,8 @@ struct gate_open_mrs {
 };
 enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
                                        struct gate_open_mrs *out);
+enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool dry_run,
+                                         struct gate_open_mrs *out); /* mrs borrowed (an array, NULL: none) */
 enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
                                      struct gate_open_mrs *out);
 

@@ -1875,6 +1875,33 @@ out:
 	return st;
 }
 
+struct paginate_items {
+	enum core_status (*item_cb)(struct json_object *item, void *user);
+	void *user;
+	int pages;
+};
+
+static enum core_status paginate_items_page(struct json_object *page, void *user)
+{
+	struct paginate_items *w = user;
+	enum core_status st = CORE_OK;
+	w->pages++;
+	for (size_t i = 0; st == CORE_OK && i < json_object_array_length(page); i++)
+		st = w->item_cb(json_object_array_get_idx(page, i), w->user);
+	return st;
+}
+
+enum core_status gitlab_paginate_items(struct gitlab *gl, const char *path_and_query,
+                                       enum core_status (*item_cb)(struct json_object *item, void *user), void *user,
+                                       int *pages_out, struct gitlab_response **err_out)
+{
+	struct paginate_items w = {.item_cb = item_cb, .user = user};
+	enum core_status st = gitlab_paginate(gl, path_and_query, paginate_items_page, &w, err_out);
+	if (pages_out)
+		*pages_out = w.pages;
+	return st;
+}
+
 /* --- fan-out ---------------------------------------------------------------------------------------------------- */
 
 /* The state of one gitlab_multi() run. */

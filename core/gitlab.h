@@ -144,6 +144,14 @@ enum core_status gitlab_paginate(struct gitlab *gl, const char *path_and_query,
                                  enum core_status (*page_cb)(struct json_object *page, void *user), void *user,
                                  struct gitlab_response **err_out);
 
+/*
+ * gitlab_paginate() element by element: item_cb(item, user) for each element of every page (borrowed for the
+ * call); a non-CORE_OK status from it stops the walk and is returned. *pages_out (may be NULL) gets the pages read.
+ */
+enum core_status gitlab_paginate_items(struct gitlab *gl, const char *path_and_query,
+                                       enum core_status (*item_cb)(struct json_object *item, void *user), void *user,
+                                       int *pages_out, struct gitlab_response **err_out);
+
 /* One call of a fan-out. The caller fills the inputs; gitlab_multi() fills the outputs. */
 struct gitlab_call {
 	const char *method;           /* in, borrowed */

@@ -43,6 +43,7 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/groups/:id/descendant_groups", h_group_descendants, A},
     {"GET", "/api/v4/groups/:id/subgroups", h_group_subgroups, A},
     {"GET", "/api/v4/groups/:id/members/all/:user_id", h_group_member_all, A},
+    {"GET", "/api/v4/groups/:id/merge_requests", sim_h_group_mrs_list, A},
     {"GET", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
     {"POST", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
     {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},

@@ -42,6 +42,7 @@ void sim_h_commit_mrs(struct sim_req *r);
 void sim_h_pipelines_list(struct sim_req *r);
 void sim_h_pipeline_get(struct sim_req *r);
 void sim_h_mrs_list(struct sim_req *r);
+void sim_h_group_mrs_list(struct sim_req *r);
 void sim_h_mr_get(struct sim_req *r);
 void sim_h_mr_diffs(struct sim_req *r);
 void sim_h_mr_changes(struct sim_req *r);

@@ -752,6 +752,46 @@ void sim_h_mrs_list(struct sim_req *r)
 	sim_api_reply_page(r, &v, render_mr_item);
 }
 
+/*
+ * GET /groups/:id/merge_requests (doc/api/merge_requests.md "List group merge requests"): the MRs of every project
+ * of the group and its subgroups that the token can read, newest first; `state` as for a project, `scope` defaults
+ * to all (created_by_me and assigned_to_me are refused here: the simulator does not model authors), and
+ * `non_archived` (default true) leaves out archived projects.
+ */
+void sim_h_group_mrs_list(struct sim_req *r)
+{
+	struct sim_group *g = sim_api_group(r, 0, 0);
+	if (!g)
+		return;
+	const char *state = sim_param(r, "state"), *scope = sim_param(r, "scope");
+	if (state && strcmp(state, "opened") && strcmp(state, "closed") && strcmp(state, "merged") &&
+	    strcmp(state, "locked") && strcmp(state, "all")) {
+		sim_reply_error(r, 400, "state does not have a valid value");
+		return;
+	}
+	if (scope && strcmp(scope, "all") != 0) {
+		sim_reply_error(r, 400, "scope does not have a valid value");
+		return;
+	}
+	bool non_archived = true;
+	if (sim_param_present(r, "non_archived") && !sim_param_bool(r, "non_archived", &non_archived)) {
+		sim_reply_error(r, 400, "non_archived is invalid");
+		return;
+	}
+	struct sim_vec v = {0};
+	for (size_t i = r->s->mrs.len; i > 0; i--) {
+		struct sim_mr *m = r->s->mrs.items[i - 1];
+		if (state && strcmp(state, "all") != 0 && strcmp(m->state, state) != 0)
+			continue;
+		struct sim_project *p = sim_project_by_id(r->s, m->project_id);
+		if (!p || !sim_group_is_under(p->ns, g) || !sim_can_see_project(r->token, p) ||
+		    (non_archived && p->archived))
+			continue;
+		sim_vec_push(&v, m);
+	}
+	sim_api_reply_page(r, &v, render_mr_item);
+}
+
 void sim_h_mr_get(struct sim_req *r)
 {
 	struct sim_project *p;

@@ -448,6 +448,28 @@ def test_merge_request_diffs_notes_archive():
     eq(admin.get(f"/api/v4/projects/{p['id']}/merge_requests/{mr['iid']}").json()["state"], "opened", "reopened")
 
 
+def test_group_merge_requests():
+    # doc/api/merge_requests.md "List group merge requests": subgroups' projects included, state filter,
+    # non_archived (default true) leaves archived projects out, counted under its own route
+    sim.add_group("gmr")
+    sim.add_group("gmr/sub")
+    a = sim.add_project("gmr", "a", notify=False)
+    b = sim.add_project("gmr/sub", "b", notify=False)
+    ma = sim.open_mr(a["id"], [{"path": "x.py", "content": "x = 1\n"}], notify=False)
+    mb = sim.open_mr(b["id"], [{"path": "y.py", "content": "y = 1\n"}], notify=False)
+    sim.close_mr(a["id"], ma["iid"])
+    sim.reset_counters()
+    r = admin.get("/api/v4/groups/gmr/merge_requests?state=opened&per_page=100")
+    eq(r.status, 200, "status")
+    eq([(m["project_id"], m["iid"], m["sha"]) for m in r.json()], [(b["id"], mb["iid"], mb["sha"])], "opened only")
+    eq(sim.counters()["by_route"].get("GET /api/v4/groups/:id/merge_requests"), 1, "counted by route")
+    eq(len(admin.get("/api/v4/groups/gmr/merge_requests?state=all").json()), 2, "state=all")
+    sim.archive_project(b["id"])
+    eq(admin.get("/api/v4/groups/gmr/merge_requests?state=opened").json(), [], "archived left out")
+    eq(len(admin.get("/api/v4/groups/gmr/merge_requests?state=opened&non_archived=false").json()), 1, "non_archived")
+    eq(admin.get("/api/v4/groups/gmr/merge_requests?state=open").status, 400, "bad state")
+
+
 def test_counters_by_template():
     sim.reset_counters()
     p = first_project()
@@ -464,4 +486,4 @@ run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid
      test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
      test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination,
      test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_api_has_no_licence_check, test_commit_statuses,
-     test_merge_request_diffs_notes_archive, test_counters_by_template])
+     test_merge_request_diffs_notes_archive, test_group_merge_requests, test_counters_by_template])

@@ -106,7 +106,9 @@ def test_gating_a_repo_gates_its_open_mrs_without_a_webhook():
               f" WHERE project_id = {PID} ORDER BY mr_iid")
     assert rows == [[str(MR_LEAK["iid"]), MR_LEAK["sha"], "leak", "done", "t"],
                     [str(MR_CLEAN["iid"]), MR_CLEAN["sha"], "docs", "done", "t"]], rows
-    assert sim.count("GET", "/api/v4/projects/:id/merge_requests") == 1
+    # issue 14: the open MRs come from the job's one group list, not from a list of the project's own
+    assert sim.count("GET", "/api/v4/groups/:id/merge_requests") == 1
+    assert sim.count("GET", "/api/v4/projects/:id/merge_requests") == 0
 
 
 def test_applying_a_gated_repo_again_queues_nothing():

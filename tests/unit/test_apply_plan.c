@@ -76,6 +76,7 @@ static void build(struct fixture *f, enum hook_case h, enum merge_case m, enum r
 	f->seen.unmanaged = r == R_UNMANAGED;
 	f->seen.applied = applied;
 	f->seen.project_read = true;
+	f->seen.hooks_read = true;
 	f->goal = (struct apply_goal){.hook_url = OUR_URL,
 	                              .token_sha = TOKEN_NOW,
 	                              .gate = w != W_UNGATED,
@@ -96,6 +97,8 @@ struct expected {
 	bool forget_prior;
 	int open_mrs; /* +1 gate them, -1 clear them, 0 nothing */
 	bool needs_project;
+	bool needs_hooks; /* the hooks must be listed ... */
+	bool need_hooks;  /* ... and were not: nothing is planned until they are */
 };
 
 /*
@@ -106,7 +109,7 @@ struct expected {
  * mrgate removes its hook and restores what it changed; turning the gate on gates the open MRs, off clears them.
  */
 static struct expected rules(enum hook_case h, enum merge_case m, enum repo_case r, enum want_case w, bool applied,
-                             bool group_mode)
+                             bool group_mode, bool hooks_read)
 {
 	struct expected e = {0};
 	bool gated = w != W_UNGATED && r != R_UNMANAGED;
@@ -114,6 +117,8 @@ static struct expected rules(enum hook_case h, enum merge_case m, enum repo_case
 	bool hook_wanted = gated && !group_mode;
 	e.want = !gated ? "off" : block ? "hook+merge" : "hook";
 	e.needs_project = block || m == M_PRIOR_RECORDED;
+	/* hooks are read in project mode; in group mode only while a project hook of ours is recorded */
+	e.needs_hooks = !group_mode || (h != H_ABSENT && h != H_FOREIGN);
 	if (r == R_ARCHIVED) {
 		e.skip = "archived";
 		return e;
@@ -145,6 +150,11 @@ static struct expected rules(enum hook_case h, enum merge_case m, enum repo_case
 		break;
 	case H_FOREIGN: e.create = hook_wanted; break;
 	case H_N: break;
+	}
+	if (e.needs_hooks && !hooks_read) {
+		struct expected none = {.want = e.want, .needs_project = e.needs_project, .needs_hooks = true};
+		none.need_hooks = true;
+		return none;
 	}
 	if (block && m == M_OFF) {
 		e.merge = true;
@@ -185,21 +195,24 @@ static int phase(enum apply_action_kind k)
 static int failures;
 
 static void check_case(enum hook_case h, enum merge_case m, enum repo_case r, enum want_case w, bool applied,
-                       bool group_mode)
+                       bool group_mode, bool hooks_read)
 {
 	struct fixture f;
 	struct apply_plan p;
 	char what[200];
 	build(&f, h, m, r, w, applied, group_mode);
-	struct expected e = rules(h, m, r, w, applied, group_mode);
+	f.seen.hooks_read = hooks_read;
+	struct expected e = rules(h, m, r, w, applied, group_mode, hooks_read);
 	apply_plan_make(&f.seen, &f.goal, &p);
-	snprintf(what, sizeof(what), "hook %s, merge %s, repo %s, %s, applied %s, %s mode", hook_names[h],
-	         merge_names[m], repo_names[r], want_names[w], applied ? "on" : "off",
-	         group_mode ? "group" : "project");
+	snprintf(what, sizeof(what), "hook %s, merge %s, repo %s, %s, applied %s, %s mode, hooks %s", hook_names[h],
+	         merge_names[m], repo_names[r], want_names[w], applied ? "on" : "off", group_mode ? "group" : "project",
+	         hooks_read ? "read" : "not read");
 	int before = testlib_failures;
 
 	CHECK(apply_plan_needs_project(&f.seen, &f.goal) == e.needs_project);
 	CHECK(!p.need_project);
+	CHECK(apply_plan_needs_hooks(&f.seen, &f.goal) == e.needs_hooks);
+	CHECK(p.need_hooks == e.need_hooks);
 	CHECK_STR(p.want, e.want);
 	if (e.skip) {
 		CHECK_STR(p.skip, e.skip);
@@ -245,11 +258,12 @@ static void every_combination(void)
 			for (int r = 0; r < R_N; r++)
 				for (int w = 0; w < W_N; w++)
 					for (int applied = 0; applied < 2; applied++)
-						for (int group = 0; group < 2; group++) {
-							check_case(h, m, r, w, applied, group);
-							n++;
-						}
-	CHECK_INT(n, H_N * M_N * R_N * W_N * 2 * 2);
+						for (int group = 0; group < 2; group++)
+							for (int read = 0; read < 2; read++) {
+								check_case(h, m, r, w, applied, group, read);
+								n++;
+							}
+	CHECK_INT(n, H_N * M_N * R_N * W_N * 2 * 2 * 2);
 	fprintf(stderr, "  %d combinations, %d with a failure\n", n, failures);
 }
 
@@ -384,7 +398,8 @@ static void exact_many_copies(void)
 	for (size_t i = 0; i < sizeof(hooks) / sizeof(hooks[0]); i++)
 		hooks[i] = (struct apply_hook_seen){
 		    .id = 100 + (int64_t)i, .url = OUR_URL, .alert_status = "executable", .flags_ok = true};
-	struct apply_seen s = {.hooks = hooks, .n_hooks = sizeof(hooks) / sizeof(hooks[0]), .project_read = true};
+	struct apply_seen s = {
+	    .hooks = hooks, .n_hooks = sizeof(hooks) / sizeof(hooks[0]), .project_read = true, .hooks_read = true};
 	struct apply_goal g = {.hook_url = OUR_URL, .token_sha = TOKEN_NOW};
 	struct apply_plan p;
 	apply_plan_make(&s, &g, &p);

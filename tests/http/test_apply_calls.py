@@ -1,0 +1,197 @@
+"""HTTP: the GitLab calls of an apply, counted by route on the simulator (issue 14), and no hold-and-wait.
+
+Shows, for a group of N repos (counts, never times):
+- a first apply with block merge costs per repo GET hooks, POST hook and PUT project, plus for the whole job the
+  pages of one GET /groups/:id/projects and one GET /groups/:id/merge_requests; no GET /projects/:id and no
+  per-project MR list, and the open MRs of the newly gated repos are gated all the same;
+- re-applying with nothing to change costs one GET hooks per repo (plus the list pages), and no write;
+- a merge setting turned off by hand after the list was read is turned back on by the next resync, and the job item
+  says what it read and when ("merge setting read from the group's project list at HH:MM:SS");
+- a repo claimed by another apply (apply_claims) is neither read nor written until the claim is released: the item
+  waits and retries;
+- a first apply without block merge costs GET hooks and POST hook per repo;
+- in group-hook mode a first apply with block merge is one PUT project per repo, and a no-change re-apply costs
+  only the list pages (<= ceil(N/100) + 2 calls in all);
+- a server whose database pool has 2 connections and 8 job workers applies 200 repos (no hold-and-wait).
+"""
+import math
+
+import flows
+from harness import Mrgate, run, wait_for
+from sim import Sim
+
+N = 150
+TOKEN = "glpat-apply-calls-owner"
+sim = Sim("apply_calls_sim")
+sim.seed("calls", projects=N, depth=1, fanout=2, tier="premium")
+sim.add_token(TOKEN, kind="group_access", access={"calls": 50})
+srv = Mrgate("apply_calls", env={"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info"})
+c = srv.login()
+HOOK = srv.base + "/hooks/gitlab"
+GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["secrets"]}
+PAGES = math.ceil(N / 100)
+
+flows.connect_and_sync(c, sim, "calls", TOKEN, timeout=120)
+IDS = sorted(r["id"] for r in flows.all_repos(c))
+assert len(IDS) == N, len(IDS)
+# open MRs on three repos before they are gated: gating starts -> their MRs get a gate run
+MRS = [(pid, sim.open_mr(pid, [{"path": "ok.py", "content": "x = 1\n"}], notify=False)) for pid in IDS[:3]]
+
+
+def configure(config, reapply=False):
+    body = {"selection": {"filter": {"group": "calls"}}, "config": config, "confirm_no_scanner": True}
+    if reapply:
+        body["reapply"] = True
+    r = c.post("/api/configure", body)
+    assert r.status in (200, 202), (r.status, r.body)
+    return r.json()
+
+
+def apply(config, reapply=False):
+    """Configure the whole group, wait for its apply job; the simulator's counters of the job alone."""
+    sim.reset_counters()
+    out = configure(config, reapply)
+    assert out["apply"] and out["apply"]["repos"] == N, out
+    job = flows.wait_job(c, out["apply"]["job_id"], 120)
+    assert job["succeeded"], job
+    return out["apply"]["job_id"], sim.counters()
+
+
+def by_route(cnt, route):
+    return cnt["by_route"].get(route, 0)
+
+
+# the routes an apply calls per repo (the gate runs queued for open MRs make their own calls on other routes)
+PER_REPO = ("GET /api/v4/projects/:id/hooks", "POST /api/v4/projects/:id/hooks", "PUT /api/v4/projects/:id/hooks/:hook_id",
+            "DELETE /api/v4/projects/:id/hooks/:hook_id", "GET /api/v4/projects/:id", "PUT /api/v4/projects/:id",
+            "GET /api/v4/projects/:id/merge_requests")
+
+
+def per_repo_calls(cnt):
+    return sum(by_route(cnt, r) for r in PER_REPO)
+
+
+def merge_setting(pid):
+    return sim.project(pid)["settings"]["only_allow_merge_if_pipeline_succeeds"]
+
+
+def test_first_apply_with_block_merge_is_three_calls_per_repo():
+    _, cnt = apply(GATED)
+    print(f"  first apply: {cnt['total']} calls for {N} repos: {cnt['by_route']}")
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "POST /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "PUT /api/v4/projects/:id") == N, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/merge_requests") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == PAGES, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/merge_requests") == 1, cnt
+    assert per_repo_calls(cnt) == 3 * N, cnt
+    assert all(merge_setting(pid) is True for pid in IDS[:10])
+    hooks = sim.hooks_by_project(HOOK)
+    assert len(hooks) == N and all(len(v) == 1 for v in hooks.values())
+    # the open MRs of the newly gated repos were gated from the group's list
+    for pid, mr in MRS:
+        assert flows.wait_verdicts(sim, pid, mr["sha"])[0]["status"] == "success", (pid, mr)
+
+
+def test_no_change_reapply_is_one_get_per_repo():
+    job_id, cnt = apply(GATED, reapply=True)
+    print(f"  no-change re-apply: {cnt['total']} calls: {cnt['by_route']}")
+    assert cnt["writes"] == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == PAGES, cnt
+    assert cnt["total"] == N + PAGES, cnt
+    items = c.get(f"/api/jobs/{job_id}?items_limit=5").json()["items"]
+    read = items[0]["details"]["read"]
+    assert any(x.startswith("merge setting read from the group's project list at ") for x in read), items[0]
+
+
+def test_hand_changed_merge_setting_is_repaired_by_next_resync():
+    pid = IDS[7]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
+    assert merge_setting(pid) is False
+    flows.sync(c, timeout=120)
+    flows.wait_applied(c, 120)
+    wait_for(lambda: merge_setting(pid) is True, 60, "the merge setting turned back on")
+
+
+def test_a_repo_claimed_by_another_apply_is_not_touched_until_released():
+    # another apply (another replica) holds the repo's claim: this one neither reads nor writes it, and retries
+    pid = IDS[20]
+    srv.sql(f"INSERT INTO apply_claims (repo_id, owner, expires_at) VALUES ({pid}, 'elsewhere',"
+            " now() + interval '1 hour')")
+    sim.reset_counters()
+    r = c.post("/api/configure", {"selection": {"ids": [pid]}, "config": {"enabled": True}, "reapply": True})
+    assert r.status in (200, 202), r.body
+    job_id = r.json()["apply"]["job_id"]
+
+    def waiting():
+        items = c.get(f"/api/jobs/{job_id}?items_limit=1").json()["items"]
+        return items if items and items[0]["attempts"] >= 1 and items[0]["state"] == "pending" else None
+    item = wait_for(waiting, 30, "the item to wait for the claim")[0]
+    assert "another apply of this repository is running" in item["message"], item
+    assert per_repo_calls(sim.counters()) == 0, sim.counters()
+    srv.sql(f"DELETE FROM apply_claims WHERE repo_id = {pid}")
+    job = flows.wait_job(c, job_id, 120)
+    assert job["succeeded"] and job["unchanged"] == 1, job
+    assert srv.sql(f"SELECT count(*) FROM apply_claims WHERE repo_id = {pid}") == [["0"]]
+
+
+def test_first_apply_without_block_merge_is_two_calls_per_repo():
+    # un-gate (hooks removed, merge setting restored), then gate again without block merge
+    configure({"enabled": False})
+    flows.wait_applied(c, 120)
+    assert sim.hooks_by_project(HOOK) == {} or all(not v for v in sim.hooks_by_project(HOOK).values())
+    _, cnt = apply({"enabled": True, "block_merge": False})
+    print(f"  first apply without block merge: {cnt['total']} calls: {cnt['by_route']}")
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "POST /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "PUT /api/v4/projects/:id") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/merge_requests") == 0, cnt
+    assert per_repo_calls(cnt) == 2 * N, cnt
+
+
+def test_group_hook_mode_first_apply_is_one_put_per_repo():
+    configure({"enabled": False})
+    flows.wait_applied(c, 120)
+    r = c.put("/api/settings", {"hook_mode": "group"})
+    assert r.status == 200 and r.json()["hook_mode"] == "group", r.body
+    flows.wait_applied(c, 120)
+    _, cnt = apply(dict(GATED))
+    print(f"  group-hook mode, first apply: {cnt['total']} calls: {cnt['by_route']}")
+    assert by_route(cnt, "PUT /api/v4/projects/:id") == N, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == 0, cnt
+    assert by_route(cnt, "POST /api/v4/projects/:id/hooks") == 0, cnt
+    assert per_repo_calls(cnt) == N, cnt
+    assert all(merge_setting(pid) is True for pid in IDS[:10])
+    _, cnt = apply(dict(GATED), reapply=True)
+    print(f"  group-hook mode, no-change re-apply: {cnt['total']} calls: {cnt['by_route']}")
+    assert cnt["writes"] == 0 and cnt["total"] <= PAGES + 2, cnt
+
+
+def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
+    sim.seed("pool", projects=200, depth=1, fanout=2)
+    sim.add_token("glpat-apply-calls-pool", kind="group_access", access={"pool": 50})
+    small = Mrgate("apply_calls_pool", env={"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_DB_POOL": "2",
+                                            "MRGATE_WORKERS": "8", "MRGATE_GITLAB_CONCURRENCY": "8"})
+    sc = small.login()
+    flows.connect_and_sync(sc, sim, "pool", "glpat-apply-calls-pool", timeout=120)
+    # open MRs: gating them takes a database connection, which apply used to borrow while holding one
+    for r in flows.all_repos(sc)[:40]:
+        sim.open_mr(r["id"], [{"path": "ok.py", "content": "x = 1\n"}], notify=False)
+    r = sc.post("/api/configure", {"selection": {"filter": {"group": "pool"}}, "config": GATED,
+                                   "confirm_no_scanner": True})
+    assert r.status in (200, 202), r.body
+    job = flows.wait_job(sc, r.json()["apply"]["job_id"], 300)
+    assert job["succeeded"] and job["changed"] == 200, job
+    hooks = sim.hooks_by_project(small.base + "/hooks/gitlab")
+    assert len(hooks) == 200 and all(len(v) == 1 for v in hooks.values())
+
+
+run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
+     test_hand_changed_merge_setting_is_repaired_by_next_resync,
+     test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
+     test_first_apply_without_block_merge_is_two_calls_per_repo,
+     test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos])
