@@ -1,4 +1,4 @@
--- 0012_finding_ignores: ignoring a finding with a reason and an optional expiry (DESIGN.md §1.7, issue 16).
+-- 0014_finding_ignores: ignoring a finding with a reason and an optional expiry (DESIGN.md §1.7, issue 16).
 -- An ignore names a finding by its fingerprint (one finding) or by its rule (every finding of the rule), for one
 -- repo or for a group and its subgroups. A later gate run stores a matching finding with the ignore that matched
 -- and does not count it; once expires_at has passed the ignore no longer matches and the finding counts again.

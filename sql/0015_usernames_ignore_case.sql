@@ -1,4 +1,4 @@
--- 0013_usernames_ignore_case: user names are unique ignoring case ("Ann" beside "ann" would read as one person in
+-- 0015_usernames_ignore_case: user names are unique ignoring case ("Ann" beside "ann" would read as one person in
 -- the audit log). If names differing only in case exist already, the migration stops and names them: rename or
 -- delete all but one of each, then start mrgate again (nothing is changed before that).
 DO $$

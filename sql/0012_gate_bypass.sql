@@ -1,4 +1,4 @@
--- 0011_gate_bypass: an editor may bypass a failed gate run with a reason (DESIGN.md §1.7, issue 16). mrgate posts
+-- 0012_gate_bypass: an editor may bypass a failed gate run with a reason (DESIGN.md §1.7, issue 16). mrgate posts
 -- `success` on the run's head commit ("bypassed by NAME: reason") and the run's verdict becomes `bypassed`; who,
 -- why and when are kept on the run (and in the audit log). A newer push is a new run, gated normally.
 
