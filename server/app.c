@@ -49,6 +49,8 @@ bool app_jobs_start(struct app *app)
 	o.backoff_base_ms = app->cfg.gitlab_backoff_ms * 2;
 	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;
+	o.listen_url = app->cfg.database_url; /* idle workers wait for NOTIFY mrgate_jobs, no polling */
+	o.claim_batch = 4;                    /* at most; a small job is still spread over every worker */
 	/* workers claim only the kinds registered, so the runner is in env before any handler can run */
 	env->jobs = jobs_runner_start(app->db, &o);
 	if (!env->jobs || jobs_register(env->jobs, "apply", applyjob_item, env) != CORE_OK ||
