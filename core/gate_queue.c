@@ -43,7 +43,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 		st = store_run(
 		    c,
 		    "INSERT INTO gate_runs (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
-		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+		    " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id, pg_notify('" GATE_QUEUE_CHANNEL "', '')",
 		    &pi, &r);
 		if (st != CORE_OK)
 			goto out;
@@ -128,5 +128,25 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	*renewed_out = st == CORE_OK ? (size_t)PQntuples(res) : 0;
 	PQclear(res);
 	buf_free(&keep);
+	return st;
+}
+
+enum core_status gate_queue_next_due_ms(struct store *db, long *ms_out, bool *found_out)
+{
+	PGresult *res = NULL;
+	*ms_out = 0;
+	*found_out = false;
+	/* a queued run without lease_until is claimable now; min() then is now */
+	enum core_status st =
+	    store_run1(db,
+	               "SELECT ceil(extract(epoch FROM min(coalesce(lease_until, now())) - now()) * 1000)"
+	               "::bigint AS ms FROM gate_runs WHERE state IN ('queued', 'running')",
+	               NULL, &res);
+	if (st == CORE_OK && store_str(res, 0, "ms")) {
+		int64_t ms = store_i64(res, 0, "ms", 0);
+		*found_out = true;
+		*ms_out = ms > 0 ? (long)ms : 0;
+	}
+	PQclear(res);
 	return st;
 }

@@ -5,6 +5,8 @@
 #include "gate_workers.h"
 
 #include "log.h"
+#include "metrics.h"
+#include "pglisten.h"
 #include "xalloc.h"
 
 #include <pthread.h>
@@ -13,18 +15,23 @@
 #include <string.h>
 #include <time.h>
 
-/* The process-wide wake-up signal (gate_kick has no handle to a pool). */
+/* The process-wide wake-up signal (gate_kick has no handle to a pool): "there may be a run", for one worker. */
 static pthread_mutex_t kick_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t kick_cond = PTHREAD_COND_INITIALIZER;
-static unsigned long kick_seq;
+static bool kick_pending;
 
 void gate_kick(void)
 {
 	pthread_mutex_lock(&kick_lock);
-	kick_seq++;
-	pthread_cond_broadcast(&kick_cond);
+	kick_pending = true;
+	pthread_cond_signal(&kick_cond);
 	pthread_mutex_unlock(&kick_lock);
 }
+
+/* Idle workers poll this often without a LISTEN connection (no URL, or the database away). */
+#define POLL_MS 1000
+/* With one: the safety poll, for what no notification announces (a dead instance's lease running out). */
+#define SAFETY_POLL_MS 10000
 
 struct gate_workers {
 	struct gate_env env;
@@ -38,6 +45,11 @@ struct gate_workers {
 	bool stop;
 	int64_t *inflight; /* ids of the runs the workers execute (at most one per thread) */
 	size_t n_inflight;
+	struct pglisten *listen; /* NOTIFY mrgate_gate; its waker thread kicks the workers */
+	bool notified;           /* a listen URL was given */
+	pthread_t waker;
+	bool has_waker;
+	long next_due; /* CLOCK_MONOTONIC ms when a known run becomes claimable (retry delay, lease end); 0: none */
 };
 
 static bool stopping(struct gate_workers *w)
@@ -126,23 +138,75 @@ static bool work_one(struct gate_workers *w)
 	return true;
 }
 
+static long mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
+}
+
+/* After finding nothing: learn when the next run falls due, so the waker kicks then (listening pools only). */
+static void learn_next_due(struct gate_workers *w)
+{
+	long ms = 0;
+	bool found = false;
+	if (!w->notified || gate_queue_next_due_ms(w->env.db, &ms, &found) != CORE_OK || !found)
+		return;
+	long at = mono_ms() + (ms > 0 ? ms : 1);
+	pthread_mutex_lock(&w->mu);
+	bool earlier = w->next_due == 0 || at < w->next_due;
+	if (earlier)
+		w->next_due = at;
+	pthread_mutex_unlock(&w->mu);
+	if (earlier)
+		pglisten_interrupt(w->listen);
+}
+
+/* Wait for a kick (or the stop) and take it. The stop flag is set before the stop's broadcast under kick_lock. */
+static void wait_kick(struct gate_workers *w)
+{
+	pthread_mutex_lock(&kick_lock);
+	while (!kick_pending && !__atomic_load_n(&w->stop, __ATOMIC_ACQUIRE))
+		pthread_cond_wait(&kick_cond, &kick_lock);
+	kick_pending = false;
+	pthread_mutex_unlock(&kick_lock);
+}
+
 static void *worker_main(void *arg)
 {
 	struct gate_workers *w = arg;
-	for (;;) {
-		/* read the wake-up sequence before the stop flag: a stop that follows also kicks */
-		pthread_mutex_lock(&kick_lock);
-		unsigned long seen = kick_seq;
-		pthread_mutex_unlock(&kick_lock);
-		if (stopping(w))
-			break;
-		if (work_one(w))
+	while (!stopping(w)) {
+		metrics_inc("mrgate_gate_claim_queries_total", NULL, 1);
+		if (work_one(w)) {
+			gate_kick(); /* there may be more: an idle sibling looks now, the chain ends at an empty claim
+			              */
 			continue;
-		pthread_mutex_lock(&kick_lock);
-		struct timespec ts = in_ms(1000);
-		if (kick_seq == seen)
-			pthread_cond_timedwait(&kick_cond, &kick_lock, &ts);
-		pthread_mutex_unlock(&kick_lock);
+		}
+		learn_next_due(w);
+		wait_kick(w);
+	}
+	return NULL;
+}
+
+/* Kicks one idle worker on a notification, a due time, the safety poll (or every POLL_MS without notifications). */
+static void *waker_main(void *arg)
+{
+	struct gate_workers *w = arg;
+	while (!stopping(w)) {
+		pthread_mutex_lock(&w->mu);
+		long now = mono_ms(), due = w->next_due;
+		pthread_mutex_unlock(&w->mu);
+		bool listening = pglisten_connected(w->listen);
+		long t = listening ? SAFETY_POLL_MS : POLL_MS;
+		if (listening && due > 0 && due - now < t)
+			t = due - now > 0 ? due - now : 0;
+		if (pglisten_wait(w->listen, t) == PGLISTEN_INTERRUPT)
+			continue; /* a stop or an earlier due time */
+		pthread_mutex_lock(&w->mu);
+		if (w->next_due > 0 && w->next_due <= mono_ms())
+			w->next_due = 0;
+		pthread_mutex_unlock(&w->mu);
+		gate_kick();
 	}
 	return NULL;
 }
@@ -151,12 +215,13 @@ static void workers_free(struct gate_workers *w)
 {
 	pthread_mutex_destroy(&w->mu);
 	pthread_cond_destroy(&w->hb_cond);
+	pglisten_close(w->listen);
 	free(w->inflight);
 	free(w->threads);
 	free(w);
 }
 
-struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
+struct gate_workers *gate_workers_start(const struct gate_env *env, int n, const char *listen_url)
 {
 	struct gate_workers *w = xcalloc(1, sizeof(*w));
 	w->env = *env;
@@ -166,6 +231,11 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->hb_cond, NULL);
 	gate_run_init();
+	metrics_describe("mrgate_gate_claim_queries_total", "counter",
+	                 "Claim statements of this instance's gate workers (none while idle: they wait for NOTIFY)");
+	const char *channels[] = {GATE_QUEUE_CHANNEL};
+	w->listen = pglisten_open(listen_url, channels, 1);
+	w->notified = listen_url != NULL;
 	/* the heartbeat first: the workers read has_heartbeat without a lock */
 	if (w->env.lease_ms > 0) {
 		int herr = pthread_create(&w->heartbeat, NULL, heartbeat_main, w);
@@ -181,11 +251,17 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 		w->n++;
 	if (w->n < n)
 		log_error("could not start gate worker %d: %s", w->n + 1, strerror(err));
-	if (w->n == 0) {
+	if (w->n > 0 && w->listen) {
+		err = pthread_create(&w->waker, NULL, waker_main, w);
+		w->has_waker = err == 0;
+	}
+	if (!w->has_waker) {
+		log_error("could not start the gate workers' waker");
 		gate_workers_stop(w);
 		return NULL;
 	}
-	log_info("%d gate worker%s started", w->n, w->n == 1 ? "" : "s");
+	log_info("%d gate worker%s started, %s", w->n, w->n == 1 ? "" : "s",
+	         w->notified ? "woken by notifications" : "polling");
 	return w;
 }
 
@@ -193,10 +269,13 @@ struct gate_workers *gate_workers_start(const struct gate_env *env, int n)
 static void workers_signal_stop(struct gate_workers *w)
 {
 	pthread_mutex_lock(&w->mu);
-	w->stop = true;
+	__atomic_store_n(&w->stop, true, __ATOMIC_RELEASE);
 	pthread_cond_broadcast(&w->hb_cond);
 	pthread_mutex_unlock(&w->mu);
-	gate_kick();
+	pglisten_interrupt(w->listen);
+	pthread_mutex_lock(&kick_lock);
+	pthread_cond_broadcast(&kick_cond);
+	pthread_mutex_unlock(&kick_lock);
 }
 
 void gate_workers_stop(struct gate_workers *w)
@@ -206,6 +285,8 @@ void gate_workers_stop(struct gate_workers *w)
 	workers_signal_stop(w);
 	for (int i = 0; i < w->n; i++)
 		pthread_join(w->threads[i], NULL);
+	if (w->has_waker)
+		pthread_join(w->waker, NULL);
 	if (w->has_heartbeat)
 		pthread_join(w->heartbeat, NULL);
 	workers_free(w);
