@@ -185,8 +185,10 @@ enum core_status jobs_create_items_in_tx(struct store_conn *c, const char *kind,
 	                  &p, job_id_out);
 }
 
-enum core_status jobs_create(struct store *db, const char *kind, const char *created_by, const char *params_json,
-                             const int64_t *repo_ids, size_t n, int64_t *job_id_out)
+/* jobs_create_in_tx (repo_ids) or jobs_create_items_in_tx (items_json) in a transaction of its own. */
+static enum core_status create_committed(struct store *db, const char *kind, const char *created_by,
+                                         const char *params_json, const int64_t *repo_ids, size_t n,
+                                         const char *items_json, int64_t *job_id_out)
 {
 	struct store_conn *c = NULL;
 	enum core_status st;
@@ -195,7 +197,8 @@ enum core_status jobs_create(struct store *db, const char *kind, const char *cre
 	st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = jobs_create_in_tx(c, kind, created_by, params_json, repo_ids, n, job_id_out);
+	st = items_json ? jobs_create_items_in_tx(c, kind, created_by, params_json, items_json, job_id_out)
+	                : jobs_create_in_tx(c, kind, created_by, params_json, repo_ids, n, job_id_out);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st != CORE_OK) {
@@ -205,6 +208,18 @@ enum core_status jobs_create(struct store *db, const char *kind, const char *cre
 out:
 	store_put(db, c);
 	return st;
+}
+
+enum core_status jobs_create(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                             const int64_t *repo_ids, size_t n, int64_t *job_id_out)
+{
+	return create_committed(db, kind, created_by, params_json, repo_ids, n, NULL, job_id_out);
+}
+
+enum core_status jobs_create_items(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                                   const char *items_json, int64_t *job_id_out)
+{
+	return create_committed(db, kind, created_by, params_json, NULL, 0, items_json ? items_json : "[]", job_id_out);
 }
 
 /* ---------------------------------------------------------------------------------------------------------- */

@@ -166,6 +166,9 @@ enum core_status jobs_create_in_tx(struct store_conn *c, const char *kind, const
  */
 enum core_status jobs_create_items_in_tx(struct store_conn *c, const char *kind, const char *created_by,
                                          const char *params_json, const char *items_json, int64_t *job_id_out);
+/* The same in a transaction of its own. */
+enum core_status jobs_create_items(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                                   const char *items_json, int64_t *job_id_out);
 
 /*
  * The read model (jobs_get, jobs_list, jobs_items) is core/jobs_view.h; these names stay for the callers written

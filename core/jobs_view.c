@@ -102,3 +102,29 @@ enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *f
 	                       " ORDER BY i.id LIMIT $5",
 	                       &p, limit, "id", out);
 }
+
+enum core_status jobs_view_plan(struct store *db, int64_t job_id, int64_t cursor, int limit, struct json_object **out)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+
+	*out = NULL;
+	limit = clamp(limit, 100, JOBS_VIEW_ITEMS_MAX);
+	store_param_i64(&p, job_id);
+	enum core_status st = store_run1(db, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	else if (st == CORE_OK && strcmp(store_str(r, 0, "kind"), "dryrun") != 0)
+		st = CORE_ESTATE;
+	PQclear(r);
+	if (st != CORE_OK)
+		return st;
+	store_param_i64_or_null(&p, cursor > 0 ? cursor : 0);
+	store_param_i64(&p, limit + 1);
+	return rows_query_page(db,
+	                       "SELECT i.id, i.details::text AS j FROM job_items i"
+	                       " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
+	                       "   AND i.state IN ('done', 'failed') AND i.details IS NOT NULL"
+	                       " ORDER BY i.id LIMIT $3",
+	                       &p, limit, "id", out);
+}

@@ -47,4 +47,11 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
 enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *filter, int64_t cursor, int limit,
                                  struct json_object **out);
 
+/*
+ * A page of a dry run's plan (a job of kind "dryrun", core/dryrun.h) in plan order: {"items": [the details of each
+ * finished item: its plan entry], "next_cursor"}; items still pending or running are not listed yet. limit as
+ * jobs_view_items. CORE_ENOTFOUND for an unknown job, CORE_ESTATE for a job of another kind.
+ */
+enum core_status jobs_view_plan(struct store *db, int64_t job_id, int64_t cursor, int limit, struct json_object **out);
+
 #endif

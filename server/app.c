@@ -8,7 +8,9 @@
  */
 #include "app.h"
 
+#include "dryrun.h"
 #include "hookjobs.h"
+#include "hookmode.h"
 #include "jobs.h"
 #include "limiter.h"
 
@@ -55,6 +57,8 @@ bool app_jobs_start(struct app *app)
 	env->jobs = jobs_runner_start(app->db, &o);
 	if (!env->jobs || jobs_register(env->jobs, "apply", applyjob_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "onboard", hookjobs_onboard, env) != CORE_OK ||
+	    jobs_register(env->jobs, "dryrun", dryrun_item, env) != CORE_OK ||
+	    jobs_register(env->jobs, "hookmode", hookmode_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "hold", hookjobs_hold, env) != CORE_OK) {
 		app_jobs_stop(app);
 		return false;
