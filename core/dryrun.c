@@ -77,9 +77,7 @@ static bool want_parse(const char *name, struct apply_want *w)
 enum core_status dryrun_start(const struct applyjob_env *env, const char *actor, const struct configure_out *out,
                               struct json_object **job_out)
 {
-	struct json_object *items = jx_array(), *job = NULL;
-	int64_t job_id = 0;
-	*job_out = NULL;
+	struct json_object *items = jx_array();
 	for (size_t i = 0; i < out->n_plan; i++) {
 		struct json_object *it = jx_object(), *pl = jx_object();
 		json_object_object_add(pl, "want", jx_str(want_name(&out->plan_wants[i])));
@@ -88,15 +86,8 @@ enum core_status dryrun_start(const struct applyjob_env *env, const char *actor,
 		json_object_object_add(it, "payload", pl);
 		json_object_array_add(items, it);
 	}
-	enum core_status st = jobs_create_items(env->db, "dryrun", actor, NULL,
-	                                        json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN), &job_id);
+	enum core_status st = jobs_submit_items(env->db, env->jobs, "dryrun", actor, items, job_out);
 	json_object_put(items);
-	if (st != CORE_OK)
-		return st;
-	if (env->jobs)
-		jobs_runner_wake(env->jobs);
-	st = jobs_get(env->db, job_id, &job);
-	*job_out = job;
 	return st;
 }
 

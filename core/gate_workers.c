@@ -49,7 +49,6 @@ struct gate_workers {
 	bool notified;           /* a listen URL was given */
 	pthread_t waker;
 	bool has_waker;
-	long next_due; /* CLOCK_MONOTONIC ms when a known run becomes claimable (retry delay, lease end); 0: none */
 };
 
 static bool stopping(struct gate_workers *w)
@@ -138,28 +137,13 @@ static bool work_one(struct gate_workers *w)
 	return true;
 }
 
-static long mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
-}
-
 /* After finding nothing: learn when the next run falls due, so the waker kicks then (listening pools only). */
 static void learn_next_due(struct gate_workers *w)
 {
 	long ms = 0;
 	bool found = false;
-	if (!w->notified || gate_queue_next_due_ms(w->env.db, &ms, &found) != CORE_OK || !found)
-		return;
-	long at = mono_ms() + (ms > 0 ? ms : 1);
-	pthread_mutex_lock(&w->mu);
-	bool earlier = w->next_due == 0 || at < w->next_due;
-	if (earlier)
-		w->next_due = at;
-	pthread_mutex_unlock(&w->mu);
-	if (earlier)
-		pglisten_interrupt(w->listen);
+	if (w->notified && gate_queue_next_due_ms(w->env.db, &ms, &found) == CORE_OK && found)
+		pglisten_due_in(w->listen, ms);
 }
 
 /* Wait for a kick (or the stop) and take it. The stop flag is set before the stop's broadcast under kick_lock. */
@@ -192,22 +176,9 @@ static void *worker_main(void *arg)
 static void *waker_main(void *arg)
 {
 	struct gate_workers *w = arg;
-	while (!stopping(w)) {
-		pthread_mutex_lock(&w->mu);
-		long now = mono_ms(), due = w->next_due;
-		pthread_mutex_unlock(&w->mu);
-		bool listening = pglisten_connected(w->listen);
-		long t = listening ? SAFETY_POLL_MS : POLL_MS;
-		if (listening && due > 0 && due - now < t)
-			t = due - now > 0 ? due - now : 0;
-		if (pglisten_wait(w->listen, t) == PGLISTEN_INTERRUPT)
-			continue; /* a stop or an earlier due time */
-		pthread_mutex_lock(&w->mu);
-		if (w->next_due > 0 && w->next_due <= mono_ms())
-			w->next_due = 0;
-		pthread_mutex_unlock(&w->mu);
-		gate_kick();
-	}
+	while (!stopping(w))
+		if (pglisten_wait_poll(w->listen, POLL_MS, SAFETY_POLL_MS) != PGLISTEN_INTERRUPT)
+			gate_kick();
 	return NULL;
 }
 

@@ -161,18 +161,12 @@ static enum core_status start_switch(const struct applyjob_env *env, const char 
                                      struct json_object **job_out)
 {
 	struct json_object *items = jx_array(), *it = jx_object(), *pl = jx_object();
-	int64_t job_id = 0;
 	json_object_object_add(pl, "to", jx_str(to));
 	json_object_object_add(it, "payload", pl);
 	json_object_array_add(items, it);
-	enum core_status st = jobs_create_items(env->db, "hookmode", actor, NULL,
-	                                        json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN), &job_id);
+	enum core_status st = jobs_submit_items(env->db, env->jobs, "hookmode", actor, items, job_out);
 	json_object_put(items);
-	if (st != CORE_OK)
-		return st;
-	if (env->jobs)
-		jobs_runner_wake(env->jobs);
-	return jobs_get(env->db, job_id, job_out);
+	return st;
 }
 
 enum core_status hookmode_settings_put(const struct applyjob_env *env, struct json_object *body, const char *actor,

@@ -234,7 +234,15 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
                                                            struct job_item_result *res),
                                void *user);
 
-/* Make idle workers look for work now (after jobs_create) instead of at their next poll. */
+/*
+ * Create a job of kind with items (a JSON array as jobs_create_items takes, borrowed) in its own transaction and wake
+ * the local runner r (NULL: none); *job_out gets the job as jobs_get shows it (the caller's).
+ */
+enum core_status jobs_submit_items(struct store *db, struct jobs_runner *r, const char *kind, const char *created_by,
+                                   struct json_object *items, struct json_object **job_out);
+
+/* Make an idle worker look for work now (after jobs_create; the job's NOTIFY also does, once committed). NULL is
+ * fine. */
 void jobs_runner_wake(struct jobs_runner *r);
 
 /* The runner's lease owner name (borrowed, lives as long as the runner). */

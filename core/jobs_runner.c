@@ -46,7 +46,6 @@ struct jobs_runner {
 	pthread_cond_t wake;    /* idle workers wait here (CLOCK_MONOTONIC) */
 	pthread_cond_t hb_wake; /* the heartbeat waits here */
 	bool poke;              /* "there may be work": the next idle worker to see it claims */
-	long next_due;          /* CLOCK_MONOTONIC ms when a known item becomes claimable; 0: none known */
 	struct pglisten *listen;
 	bool notified; /* a listen_url was given: idle workers wait for notifications */
 	pthread_t waker;
@@ -81,13 +80,6 @@ static struct timespec deadline_in(long ms)
 		t.tv_nsec -= 1000000000L;
 	}
 	return t;
-}
-
-static long mono_ms(void)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (long)t.tv_sec * 1000L + t.tv_nsec / 1000000L;
 }
 
 /* Tell one idle worker to look for work (r->mu held). */
@@ -306,12 +298,12 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 		pthread_mutex_unlock(&r->mu);
 		if (stop)
 			break;
-		if (np > 0 && mono_ms() - oldest >= FLUSH_AFTER_MS) {
+		if (np > 0 && pglisten_now_ms() - oldest >= FLUSH_AFTER_MS) {
 			flush(r, pend, &np);
 			batch_done_upto(w, i);
 		}
 		if (run_item(r, find_handler(r, items[i].kind), &items[i], &pend[np]) && np++ == 0)
-			oldest = mono_ms();
+			oldest = pglisten_now_ms();
 	}
 	flush(r, pend, &np);
 	batch_done_upto(w, i);
@@ -338,16 +330,8 @@ static void learn_next_due(struct jobs_runner *r, const char *const *kinds, int 
 {
 	long ms = 0;
 	bool found = false;
-	if (!r->notified || jobs_next_due_ms(r->db, kinds, nk, &ms, &found) != CORE_OK || !found)
-		return;
-	long at = mono_ms() + (ms > 0 ? ms : 1);
-	pthread_mutex_lock(&r->mu);
-	bool earlier = r->next_due == 0 || at < r->next_due;
-	if (earlier)
-		r->next_due = at;
-	pthread_mutex_unlock(&r->mu);
-	if (earlier)
-		pglisten_interrupt(r->listen);
+	if (r->notified && jobs_next_due_ms(r->db, kinds, nk, &ms, &found) == CORE_OK && found)
+		pglisten_due_in(r->listen, ms);
 }
 
 static void *worker_main(void *arg)
@@ -410,20 +394,12 @@ static void *waker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		bool stop = r->stopping;
-		long now = mono_ms(), due = r->next_due;
 		pthread_mutex_unlock(&r->mu);
 		if (stop)
 			break;
-		bool listening = pglisten_connected(r->listen);
-		long t = listening ? r->o.idle_poll_ms : r->o.poll_ms;
-		if (listening && due > 0 && due - now < t)
-			t = due - now > 0 ? due - now : 0;
-		enum pglisten_event ev = pglisten_wait(r->listen, t);
-		if (ev == PGLISTEN_INTERRUPT)
+		if (pglisten_wait_poll(r->listen, r->o.poll_ms, r->o.idle_poll_ms) == PGLISTEN_INTERRUPT)
 			continue; /* a stop or an earlier due time: look again */
 		pthread_mutex_lock(&r->mu);
-		if (r->next_due > 0 && r->next_due <= mono_ms())
-			r->next_due = 0;
 		poke_locked(r);
 		pthread_mutex_unlock(&r->mu);
 	}
@@ -617,6 +593,19 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
 	pthread_mutex_unlock(&r->mu);
 out:
 	return st;
+}
+
+enum core_status jobs_submit_items(struct store *db, struct jobs_runner *r, const char *kind, const char *created_by,
+                                   struct json_object *items, struct json_object **job_out)
+{
+	int64_t job_id = 0;
+	*job_out = NULL;
+	enum core_status st = jobs_create_items(db, kind, created_by, NULL,
+	                                        json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN), &job_id);
+	if (st != CORE_OK)
+		return st;
+	jobs_runner_wake(r);
+	return jobs_get(db, job_id, job_out);
 }
 
 void jobs_runner_wake(struct jobs_runner *r)

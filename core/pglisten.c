@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <libpq-fe.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,6 +25,8 @@ struct pglisten {
 	PGconn *conn;   /* listening, or NULL */
 	int pipe_fd[2]; /* the interrupt self-pipe (both ends non-blocking) */
 	bool warned;    /* "cannot listen" was logged since the last success */
+	pthread_mutex_t due_mu;
+	long due; /* CLOCK_MONOTONIC ms by which pglisten_wait_poll returns at the latest; 0: none */
 };
 
 static bool channel_valid(const char *c)
@@ -44,6 +47,7 @@ struct pglisten *pglisten_open(const char *url, const char *const *channels, int
 		free(l);
 		return NULL;
 	}
+	pthread_mutex_init(&l->due_mu, NULL);
 	l->url = url ? xstrdup(url) : NULL;
 	for (int i = 0; i < n; i++)
 		l->channels[i] = xstrdup(channels[i]);
@@ -64,6 +68,7 @@ void pglisten_close(struct pglisten *l)
 	disconnect(l);
 	close(l->pipe_fd[0]);
 	close(l->pipe_fd[1]);
+	pthread_mutex_destroy(&l->due_mu);
 	for (int i = 0; i < l->n; i++)
 		free(l->channels[i]);
 	free(l->url);
@@ -131,7 +136,7 @@ static bool drain_notifies(struct pglisten *l)
 	return any;
 }
 
-static long now_ms(void)
+long pglisten_now_ms(void)
 {
 	struct timespec t;
 	clock_gettime(CLOCK_MONOTONIC, &t);
@@ -140,7 +145,7 @@ static long now_ms(void)
 
 enum pglisten_event pglisten_wait(struct pglisten *l, long timeout_ms)
 {
-	long until = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long until = pglisten_now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
 	bool down = false;
 
 	if (l->url && !l->conn) {
@@ -151,7 +156,7 @@ enum pglisten_event pglisten_wait(struct pglisten *l, long timeout_ms)
 	for (;;) {
 		struct pollfd pf[2] = {{.fd = l->pipe_fd[0], .events = POLLIN},
 		                       {.fd = l->conn ? PQsocket(l->conn) : -1, .events = POLLIN}};
-		long left = until - now_ms();
+		long left = until - pglisten_now_ms();
 		int pr = poll(pf, 2, (int)(left > 0 ? left : 0));
 		if (pr < 0 && errno != EINTR)
 			return down ? PGLISTEN_DOWN : PGLISTEN_TIMEOUT;
@@ -167,7 +172,40 @@ enum pglisten_event pglisten_wait(struct pglisten *l, long timeout_ms)
 			if (!l->conn)
 				return PGLISTEN_DOWN; /* the connection broke: look now, reconnect on the next wait */
 		}
-		if (now_ms() >= until)
+		if (pglisten_now_ms() >= until)
 			return down ? PGLISTEN_DOWN : PGLISTEN_TIMEOUT;
 	}
+}
+
+void pglisten_due_in(struct pglisten *l, long ms)
+{
+	if (!l)
+		return;
+	long at = pglisten_now_ms() + (ms > 0 ? ms : 1);
+	pthread_mutex_lock(&l->due_mu);
+	bool earlier = l->due == 0 || at < l->due;
+	if (earlier)
+		l->due = at;
+	pthread_mutex_unlock(&l->due_mu);
+	if (earlier)
+		pglisten_interrupt(l); /* the waiter recomputes its timeout */
+}
+
+enum pglisten_event pglisten_wait_poll(struct pglisten *l, long poll_ms, long safety_ms)
+{
+	bool listening = pglisten_connected(l);
+	long t = listening ? safety_ms : poll_ms;
+	pthread_mutex_lock(&l->due_mu);
+	long left = l->due > 0 ? l->due - pglisten_now_ms() : -1;
+	pthread_mutex_unlock(&l->due_mu);
+	if (listening && left >= 0 && left < t)
+		t = left;
+	enum pglisten_event ev = pglisten_wait(l, t);
+	if (ev != PGLISTEN_INTERRUPT) {
+		pthread_mutex_lock(&l->due_mu);
+		if (l->due > 0 && l->due <= pglisten_now_ms())
+			l->due = 0;
+		pthread_mutex_unlock(&l->due_mu);
+	}
+	return ev;
 }

@@ -15,8 +15,8 @@
  *   from any thread (a stop, a new deadline).
  *   A NULL url makes a listener that never connects: its waits are interruptible sleeps that end in
  *   PGLISTEN_TIMEOUT (tests and tools that poll).
- * Threading: pglisten_wait and pglisten_connected from one thread at a time (the listener's owner);
- *   pglisten_interrupt from any thread.
+ * Threading: pglisten_wait(_poll) and pglisten_connected from one thread at a time (the listener's owner);
+ *   pglisten_interrupt and pglisten_due_in from any thread.
  * Ownership: pglisten_open copies url and channels; the result is freed with pglisten_close (NULL is fine).
  */
 #ifndef MRGATE_CORE_PGLISTEN_H
@@ -45,5 +45,18 @@ bool pglisten_connected(const struct pglisten *l);
 
 /* Make the current or the next pglisten_wait return PGLISTEN_INTERRUPT. Any thread; NULL is fine. */
 void pglisten_interrupt(struct pglisten *l);
+
+/*
+ * The wait of a worker pool's waker thread, which wakes a worker whenever this returns anything but
+ * PGLISTEN_INTERRUPT: up to safety_ms while listening (the safety poll), or poll_ms while not (no URL, database
+ * away), and never past the due time set by pglisten_due_in (cleared once it passed). An interrupt (a stop, an
+ * earlier due time) returns PGLISTEN_INTERRUPT: the caller checks for its stop and waits again.
+ */
+enum pglisten_event pglisten_wait_poll(struct pglisten *l, long poll_ms, long safety_ms);
+/* Any thread: make pglisten_wait_poll return within ms (work falls due then); an earlier due time is kept. */
+void pglisten_due_in(struct pglisten *l, long ms);
+
+/* CLOCK_MONOTONIC milliseconds. */
+long pglisten_now_ms(void);
 
 #endif
