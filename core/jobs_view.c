@@ -51,7 +51,7 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
 	store_param_i64(&p, limit + 1);
 	return rows_query_page(db,
 	                       "SELECT" JOB_COLUMNS JOB_COUNTERS_FROM
-	                       " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
+	                       " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind NOT IN ('hold', 'dryrun')"
 	                       " ORDER BY j.id DESC LIMIT $2",
 	                       &p, limit, "id", out);
 }

@@ -34,7 +34,7 @@ enum core_status jobs_view_get(struct store *db, int64_t job_id, struct json_obj
 /*
  * Jobs newest first: {"items": [job as in jobs_view_get without params], "next_cursor"}; cursor 0 for the first
  * page; limit clamped to 1..JOBS_VIEW_LIST_MAX (0 = 50). Jobs of kind "hold" (one per CI pipeline event,
- * core/gatehold.h) are not listed; jobs_view_get reads them.
+ * core/gatehold.h) and "dryrun" (a preview's, core/dryrun.h) are not listed; jobs_view_get reads them.
  */
 enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, struct json_object **out);
 

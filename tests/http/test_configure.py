@@ -304,6 +304,8 @@ def test_dry_run_is_a_job_with_progress_plan_and_errors():
         d = r.json()
         assert d["plan_total"] == 5 and d["plan_job"]["kind"] == "dryrun" and d["plan_job"]["total"] == 5, d
         assert "plan" not in d and d.get("apply") is None, d
+        # a preview's job is read by id, it does not fill the job list
+        assert d["plan_job_id"] not in [x["id"] for x in c.get("/api/jobs?limit=500").json()["items"]]
         j = flows.wait_job(c, d["plan_job_id"])
         assert j["done"] == 5 and j["failed"] == 1 and j["changed"] == 4 and j["succeeded"] is False, j
         page = c.get(f"/api/jobs/{d['plan_job_id']}/plan?limit=2").json()
