@@ -6,9 +6,9 @@
  * Design: configure_run(dry_run) says which repos would be applied and the state each would be brought to; this
  * reads those repos' GitLab side (apply in dry-run mode) and describes the writes. The CLI reads the whole plan in
  * the foreground (dryrun_read, apply_batch at the process's GitLab concurrency); the API makes it a job (below).
- * Threading: dryrun_read and dryrun_plan_page block the calling thread on GitLab (the CLI's foreground dry run);
- *   dryrun_item runs on the job workers. Safe from any thread.
- * Ownership: env, cc and out are borrowed; *items_out is the caller's (dryrun_items_free).
+ * Threading: dryrun_read blocks the calling thread on GitLab (the CLI's foreground dry run); dryrun_item runs on
+ *   the job workers; dryrun_start only writes the job. Safe from any thread.
+ * Ownership: env, cc and out are borrowed; *items_out is the caller's (dryrun_items_free), *job_out too.
  */
 #ifndef MRGATE_CORE_DRYRUN_H
 #define MRGATE_CORE_DRYRUN_H

@@ -112,7 +112,7 @@ out:
 }
 
 enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
-                                  size_t *renewed_out)
+                                  bool *held_out)
 {
 	struct store_params p = {0};
 	struct buf keep = {0};
@@ -125,7 +125,12 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	    "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond', heartbeat_at = now()"
 	    " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
 	    &p, &res);
-	*renewed_out = st == CORE_OK ? (size_t)PQntuples(res) : 0;
+	for (size_t i = 0; i < n; i++) {
+		held_out[i] = false;
+		for (int k = 0; st == CORE_OK && k < PQntuples(res); k++)
+			if (store_i64(res, k, "id", 0) == ids[i])
+				held_out[i] = true;
+	}
 	PQclear(res);
 	buf_free(&keep);
 	return st;

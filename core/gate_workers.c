@@ -77,19 +77,29 @@ static void inflight_remove(struct gate_workers *w, int64_t id)
 	pthread_mutex_unlock(&w->mu);
 }
 
-/* Renew the leases of the runs in flight; runs whose lease is no longer ours are logged. */
+/*
+ * Renew the leases of the runs in flight; runs whose lease is no longer ours are logged, unless their worker ended
+ * them meanwhile (a run recorded done between the snapshot and the renewal is not lost).
+ */
 static void renew_leases(struct gate_workers *w)
 {
 	int64_t *ids = xcalloc(w->cap, sizeof(int64_t));
-	size_t n, renewed = 0;
+	bool *held = xcalloc(w->cap, sizeof(bool));
+	size_t n, lost = 0;
 	pthread_mutex_lock(&w->mu);
 	n = w->n_inflight;
 	memcpy(ids, w->inflight, n * sizeof(ids[0]));
 	pthread_mutex_unlock(&w->mu);
-	if (n > 0 && gate_queue_renew(w->env.db, w->env.instance, w->env.lease_ms, ids, n, &renewed) == CORE_OK &&
-	    renewed < n)
-		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)",
-		         n - renewed, n);
+	if (n > 0 && gate_queue_renew(w->env.db, w->env.instance, w->env.lease_ms, ids, n, held) == CORE_OK) {
+		pthread_mutex_lock(&w->mu);
+		for (size_t i = 0; i < n; i++)
+			for (size_t k = 0; !held[i] && k < w->n_inflight; k++)
+				lost += w->inflight[k] == ids[i];
+		pthread_mutex_unlock(&w->mu);
+	}
+	if (lost > 0)
+		log_warn("gate: %zu of %zu runs in flight lost their lease (taken over or ended elsewhere)", lost, n);
+	free(held);
 	free(ids);
 }
 

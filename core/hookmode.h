@@ -3,7 +3,8 @@
  *    Switching settings.hook_mode between "project" (one webhook per gated repo) and "group" (one group webhook,
  *    core/grouphook.h) without a moment in which a gated repo has no webhook delivering.
  *
- * Design: the switch is two steps around storing the setting (settings_put, by the caller):
+ * Design: the switch is a job of kind "hookmode" (hookmode_settings_put starts it, hookmode_item runs it), two steps
+ * around storing the setting:
  *   hookmode_prepare() before: to "group", the token must be Owner of the group and GitLab must allow group hooks
  *     (Premium; GitLab.com's plan is read), then the group hook is made and proven to deliver; an unproven hook
  *     is deleted again and project mode stays. To "project" nothing is needed first.

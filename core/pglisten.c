@@ -94,7 +94,10 @@ bool pglisten_connected(const struct pglisten *l)
 static bool connect_listen(struct pglisten *l)
 {
 	struct buf sql = {0};
-	l->conn = PQconnectdb(l->url);
+	/* bounded, so that a stop never waits on a database host that does not answer */
+	const char *const keys[] = {"dbname", "connect_timeout", NULL};
+	const char *const vals[] = {l->url, "5", NULL};
+	l->conn = PQconnectdbParams(keys, vals, 1);
 	bool ok = PQstatus(l->conn) == CONNECTION_OK;
 	for (int i = 0; ok && i < l->n; i++) {
 		buf_reset(&sql);
