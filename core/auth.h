@@ -84,7 +84,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 
 /* Resolve a session cookie value. CORE_EUNAUTH when unknown or expired. */
 enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out);
-/* Resolve a bearer API token. CORE_EUNAUTH when unknown. */
+/* Resolve a bearer API token. CORE_EUNAUTH when unknown. Its last_used_at is written at most once a minute. */
 enum core_status auth_bearer(struct store *s, const char *token, struct auth_identity *out);
 /* End a session (unknown values are fine). */
 enum core_status auth_logout(struct store *s, const char *session_token);

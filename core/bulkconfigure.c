@@ -5,6 +5,7 @@
 #include "bulkconfigure.h"
 
 #include "dryrun.h"
+#include "jsonx.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -20,9 +21,22 @@ static enum core_status failure(enum core_status st, const char *code, const cha
 	return st;
 }
 
-enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct configure_req *req, int64_t plan_cursor,
-                                   int64_t plan_limit, struct json_object **out, const char **code_out, char *err,
-                                   size_t errlen)
+/* The dry run's job into o: "plan_total", "plan_job_id", "plan_job". */
+static enum core_status dryrun_plan_job(const struct applyjob_env *env, const char *actor,
+                                        const struct configure_out *co, struct json_object *o)
+{
+	struct json_object *job = NULL;
+	enum core_status st = dryrun_start(env, actor, co, &job);
+	if (st != CORE_OK)
+		return st;
+	json_object_object_add(o, "plan_total", jx_int((int64_t)co->n_plan));
+	json_object_object_add(o, "plan_job_id", json_object_get(jsonx_get(job, "id")));
+	json_object_object_add(o, "plan_job", job);
+	return CORE_OK;
+}
+
+enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct configure_req *req,
+                                   struct json_object **out, const char **code_out, char *err, size_t errlen)
 {
 	struct configure_out co;
 	enum core_status st;
@@ -49,11 +63,8 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 	json_object_object_add(o, "dry_run", jx_bool(req->dry_run));
 	if (!req->dry_run)
 		json_object_object_add(o, "apply", applyjob_start_marked(env, req->actor, &co.marked));
-	else if ((st = dryrun_plan_page(env, &co, plan_cursor, plan_limit, o)) == CORE_ENOTFOUND)
-		failure(st, "no_connection", code_out, err, errlen,
-		        "no GitLab connection yet: connect one with PUT /api/connection");
-	else if (st != CORE_OK)
-		failure(st, NULL, code_out, err, errlen, "could not open the GitLab connection");
+	else if ((st = dryrun_plan_job(env, req->actor, &co, o)) != CORE_OK)
+		failure(st, NULL, code_out, err, errlen, "could not start the dry run's job");
 	configure_out_clear(&co);
 	if (st != CORE_OK) {
 		json_object_put(o);

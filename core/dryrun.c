@@ -4,11 +4,13 @@
  */
 #include "dryrun.h"
 
+#include "buf.h"
 #include "jsonx.h"
 #include "xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 enum core_status dryrun_read(const struct applyjob_env *env, struct connection_client *cc,
                              const struct configure_out *out, size_t first, size_t count,
@@ -56,39 +58,94 @@ static struct json_object *entry_json(const struct apply_batch_item *item, const
 	return e;
 }
 
-enum core_status dryrun_plan_page(const struct applyjob_env *env, const struct configure_out *out, int64_t cursor,
-                                  int64_t limit, struct json_object *o)
+/* ---- the dry run as a job (kind "dryrun") ---- */
+
+#define NO_CONNECTION "no GitLab connection yet: connect one with PUT /api/connection"
+
+static const char *want_name(const struct apply_want *w)
 {
-	struct json_object *plan = jx_array();
-	int64_t reads = 0, writes = 0;
-	size_t first = 0;
-	while (first < out->n_plan && out->plan_ids[first] <= cursor)
-		first++;
-	size_t count = out->n_plan - first;
-	if (limit > 0 && (size_t)limit < count)
-		count = (size_t)limit;
-	json_object_object_add(o, "plan", plan);
-	json_object_object_add(o, "plan_total", jx_int((int64_t)out->n_plan));
-	char next[24];
-	snprintf(next, sizeof(next), "%lld", count ? (long long)out->plan_ids[first + count - 1] : 0LL);
-	json_object_object_add(o, "plan_next_cursor", first + count < out->n_plan && count > 0 ? jx_str(next) : NULL);
-	if (count > 0) {
-		struct connection_client *cc = NULL;
-		struct apply_batch_item *items = NULL;
-		enum core_status st = connection_client_shared(env->db, env->secret_key, &env->tune, &cc);
-		if (st == CORE_OK)
-			st = dryrun_read(env, cc, out, first, count, &items);
-		connection_client_release(cc);
-		if (st != CORE_OK)
-			return st;
-		for (size_t i = 0; i < count; i++) {
-			json_object_array_add(plan, entry_json(&items[i], out->plan_paths[first + i]));
-			reads += items[i].res.reads;
-			writes += items[i].res.writes;
-		}
-		dryrun_items_free(items, count);
+	return !w->hook ? "off" : w->block_merge ? "hook+merge" : "hook";
+}
+
+static bool want_parse(const char *name, struct apply_want *w)
+{
+	w->hook = name && strcmp(name, "off") != 0;
+	w->block_merge = name && strcmp(name, "hook+merge") == 0;
+	return name && (strcmp(name, "off") == 0 || strcmp(name, "hook") == 0 || strcmp(name, "hook+merge") == 0);
+}
+
+enum core_status dryrun_start(const struct applyjob_env *env, const char *actor, const struct configure_out *out,
+                              struct json_object **job_out)
+{
+	struct json_object *items = jx_array();
+	for (size_t i = 0; i < out->n_plan; i++) {
+		struct json_object *it = jx_object(), *pl = jx_object();
+		json_object_object_add(pl, "want", jx_str(want_name(&out->plan_wants[i])));
+		json_object_object_add(pl, "path", jx_str(out->plan_paths[i]));
+		json_object_object_add(it, "repo_id", jx_int(out->plan_ids[i]));
+		json_object_object_add(it, "payload", pl);
+		json_object_array_add(items, it);
 	}
-	json_object_object_add(o, "gitlab_reads", jx_int(reads));
-	json_object_object_add(o, "gitlab_writes_planned", jx_int(writes));
-	return CORE_OK;
+	enum core_status st = jobs_submit_items(env->db, env->jobs, "dryrun", actor, items, job_out);
+	json_object_put(items);
+	return st;
+}
+
+/* The item's outcome from the plan: an error (retried when transient), changes planned, or none. */
+static enum job_outcome plan_outcome(const struct apply_result *res, struct job_item_result *out)
+{
+	if (res->outcome == APPLY_ERROR) {
+		jobs_result_message(out, "%s", res->message);
+		return res->retryable ? JOB_ITEM_RETRY : JOB_ITEM_ERROR;
+	}
+	if (res->outcome == APPLY_SKIPPED)
+		return JOB_ITEM_SKIPPED;
+	struct json_object *actions = apply_plan_actions(res->plan);
+	size_t n = actions ? json_object_array_length(actions) : 0;
+	json_object_put(actions);
+	return n > 0 ? JOB_ITEM_CHANGED : JOB_ITEM_UNCHANGED;
+}
+
+enum job_outcome dryrun_item(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	const struct applyjob_env *env = user;
+	struct connection_client *cc = NULL;
+	struct apply_batch_item one;
+	struct apply_want want;
+	char hook_url[APPLYJOB_HOOK_URL_MAX];
+	struct apply_ctx ctx;
+	enum job_outcome outcome = JOB_ITEM_ERROR;
+	const char *path = NULL, *wname = NULL;
+
+	memset(&one, 0, sizeof(one));
+	if (!item->has_repo || !jsonx_str(item->payload, "want", &wname) || !want_parse(wname, &want)) {
+		jobs_result_message(res, "a dry-run item needs a repository and its wanted state");
+		return JOB_ITEM_ERROR;
+	}
+	jsonx_str(item->payload, "path", &path);
+	if (!applyjob_client(env, res, NO_CONNECTION, &cc, &outcome))
+		return outcome;
+	if (applyjob_ctx(env, cc, hook_url, &ctx) != CORE_OK) {
+		jobs_result_message(res, "the public URL is too long for a webhook URL");
+		goto out;
+	}
+	one.repo_id = item->repo_id;
+	one.want = &want;
+	applyjob_slot_take(env);
+	one.status = apply_repo_want(env->db, connection_client_gitlab(cc), &ctx, item->repo_id, &want, true, &one.res);
+	applyjob_slot_give(env);
+	if (one.status != CORE_OK) {
+		jobs_result_message(res, "could not read the repository (%s)", core_status_code(one.status));
+		outcome = one.status == CORE_ENOTFOUND ? JOB_ITEM_ERROR : JOB_ITEM_RETRY;
+		goto out;
+	}
+	outcome = plan_outcome(&one.res, res);
+	/* the plan entry, as the API pages it (GET /api/jobs/{id}/plan), with what reading it cost */
+	res->details = entry_json(&one, path);
+	json_object_object_add(res->details, "gitlab_reads", jx_int(one.res.reads));
+	json_object_object_add(res->details, "gitlab_writes_planned", jx_int(one.res.writes));
+out:
+	apply_result_clear(&one.res);
+	connection_client_release(cc);
+	return outcome;
 }

@@ -4,11 +4,11 @@
  *    get, read from GitLab and written nowhere.
  *
  * Design: configure_run(dry_run) says which repos would be applied and the state each would be brought to; this
- * reads those repos' GitLab side with apply_batch(dry_run) at the process's GitLab concurrency and describes the
- * writes. The API pages the plan like every list (a page of plan_limit repos after plan_cursor, a repo id, and
- * plan_next_cursor); the CLI reads it whole.
- * Threading: blocks the calling thread on GitLab; safe from any thread.
- * Ownership: env, cc and out are borrowed; *items_out is the caller's (dryrun_items_free).
+ * reads those repos' GitLab side (apply in dry-run mode) and describes the writes. The CLI reads the whole plan in
+ * the foreground (dryrun_read, apply_batch at the process's GitLab concurrency); the API makes it a job (below).
+ * Threading: dryrun_read blocks the calling thread on GitLab (the CLI's foreground dry run); dryrun_item runs on
+ *   the job workers; dryrun_start only writes the job. Safe from any thread.
+ * Ownership: env, cc and out are borrowed; *items_out is the caller's (dryrun_items_free), *job_out too.
  */
 #ifndef MRGATE_CORE_DRYRUN_H
 #define MRGATE_CORE_DRYRUN_H
@@ -30,13 +30,17 @@ enum core_status dryrun_read(const struct applyjob_env *env, struct connection_c
 void dryrun_items_free(struct apply_batch_item *items, size_t n); /* NULL is fine */
 
 /*
- * One page of the API's plan into o: "plan" (up to limit entries after the repo id cursor; limit 0: all),
- * "plan_total", "plan_next_cursor" (a string, or null on the last page), "gitlab_reads", "gitlab_writes_planned".
- * An entry: {repo_id, path_with_namespace, want (off | hook | hook+merge), result, message, actions, hooks,
- * settings[, open_mrs_to_gate, statuses_to_clear]}. Opens the shared GitLab client when the page is not empty:
- * CORE_ENOTFOUND without a connection.
+ * The API's dry run is a job of kind "dryrun" (core/jobs.h) so no request waits on GitLab: one item per plan entry
+ * (payload {"want", "path"}), each read from GitLab by dryrun_item on the job workers under the process's GitLab
+ * slots; the item's details are its plan entry (as dryrun_plan_page's, plus gitlab_reads and
+ * gitlab_writes_planned), its outcome changed (GitLab would change), unchanged, skipped or error (with GitLab's
+ * advice; a transient error is retried). GET /api/jobs/{id}/plan pages the entries (jobs_view_plan).
+ * dryrun_start creates the job for out's plan (an empty plan makes a job that is done at once) and wakes the local
+ * runner; *job_out gets the job as jobs_get shows it.
  */
-enum core_status dryrun_plan_page(const struct applyjob_env *env, const struct configure_out *out, int64_t cursor,
-                                  int64_t limit, struct json_object *o);
+enum core_status dryrun_start(const struct applyjob_env *env, const char *actor, const struct configure_out *out,
+                              struct json_object **job_out);
+/* The handler of kind "dryrun"; user is the applyjob_env. */
+enum job_outcome dryrun_item(void *user, const struct job_item *item, struct job_item_result *res);
 
 #endif

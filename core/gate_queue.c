@@ -40,7 +40,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    "   WHERE g.project_id = $1::bigint AND g.mr_iid = $3::bigint AND g.head_sha <> $4::text"
 	    "   AND g.state IN ('queued', 'running') AND g.id < run.id),"
 	    " linked AS (UPDATE webhook_events e SET run_id = run.id FROM run WHERE e.id = $6::bigint)"
-	    " SELECT id, coalesced FROM run",
+	    " SELECT id, coalesced, CASE WHEN NOT coalesced THEN pg_notify('" GATE_QUEUE_CHANNEL "', '') END FROM run",
 	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		*run_id_out = store_i64(r, 0, "id", 0);
@@ -95,7 +95,7 @@ out:
 }
 
 enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
-                                  size_t *renewed_out)
+                                  bool *held_out)
 {
 	struct store_params p = {0};
 	struct buf keep = {0};
@@ -108,8 +108,33 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	    "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond', heartbeat_at = now()"
 	    " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
 	    &p, &res);
-	*renewed_out = st == CORE_OK ? (size_t)PQntuples(res) : 0;
+	for (size_t i = 0; i < n; i++) {
+		held_out[i] = false;
+		for (int k = 0; st == CORE_OK && k < PQntuples(res); k++)
+			if (store_i64(res, k, "id", 0) == ids[i])
+				held_out[i] = true;
+	}
 	PQclear(res);
 	buf_free(&keep);
+	return st;
+}
+
+enum core_status gate_queue_next_due_ms(struct store *db, long *ms_out, bool *found_out)
+{
+	PGresult *res = NULL;
+	*ms_out = 0;
+	*found_out = false;
+	/* a queued run without lease_until is claimable now; min() then is now */
+	enum core_status st =
+	    store_run1(db,
+	               "SELECT ceil(extract(epoch FROM min(coalesce(lease_until, now())) - now()) * 1000)"
+	               "::bigint AS ms FROM gate_runs WHERE state IN ('queued', 'running')",
+	               NULL, &res);
+	if (st == CORE_OK && store_str(res, 0, "ms")) {
+		int64_t ms = store_i64(res, 0, "ms", 0);
+		*found_out = true;
+		*ms_out = ms > 0 ? (long)ms : 0;
+	}
+	PQclear(res);
 	return st;
 }

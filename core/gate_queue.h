@@ -24,6 +24,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* NOTIFY channel: a run was queued (gate_enqueue sends it in the caller's transaction). */
+#define GATE_QUEUE_CHANNEL "mrgate_gate"
+
 /* What the receiver learnt from a merge request event that changes code. Strings are borrowed. */
 struct gate_mr_event {
 	int64_t project_id;        /* target project: the gated repo */
@@ -65,8 +68,12 @@ struct gate_queue_claim {
 enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t lease_ms, struct gate_queue_claim *out,
                                   bool *claimed_out);
 
-/* Extend the leases of owner's running runs ids[0..n) by lease_ms; *renewed_out: how many were still ours. */
+/* Milliseconds until the earliest queued run's retry delay or running run's lease ends (0: claimable now);
+ * *found_out false when no run is queued or running. */
+enum core_status gate_queue_next_due_ms(struct store *db, long *ms_out, bool *found_out);
+
+/* Extend the leases of owner's running runs ids[0..n) by lease_ms; held_out[i]: ids[i] was still ours (renewed). */
 enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
-                                  size_t *renewed_out);
+                                  bool *held_out);
 
 #endif

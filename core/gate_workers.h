@@ -2,8 +2,12 @@
  * core/gate_workers.h
  *    The pool of gate worker threads of one `mrgate serve`, and the wake-up call that tells them a run was queued.
  *
- * Design: each worker claims the next claimable run (core/gate_run.h) and executes it; with nothing to claim it
- * sleeps until gate_kick() or for one second (runs queued by another instance, retry delays running out). With
+ * Design: each worker claims the next claimable run (core/gate_run.h) and executes it, then kicks an idle sibling
+ * (there may be more); with nothing to claim it learns when the next queued run falls due (gate_queue_next_due_ms)
+ * and sleeps until kicked: it sends no statement while idle. A waker thread holds the pool's LISTEN connection on
+ * GATE_QUEUE_CHANNEL (core/pglisten.h; gate_enqueue notifies in the transaction that queues a run, so runs queued
+ * by any instance wake it) and kicks one worker on a notification, when the due time comes and on a 10 s safety
+ * poll (a dead instance's lease running out); without a listen URL, or while the database is away, every second. With
  * env->lease_ms > 0 a heartbeat thread renews, every third of the lease, the leases of the runs this pool has in
  * flight (core/gate_queue.h), like job items; a killed instance stops renewing, so another instance takes its runs
  * over within one lease. When the heartbeat cannot start, the pool falls back to leases that cover the whole run.
@@ -20,11 +24,12 @@
 #include "gate_run.h"
 
 struct gate_workers;
-/* Start n worker threads. NULL when none could start. */
-struct gate_workers *gate_workers_start(const struct gate_env *env, int n);
+/* Start n worker threads; listen_url (copied; NULL: poll every second) is the database of the LISTEN connection.
+ * NULL when none could start. */
+struct gate_workers *gate_workers_start(const struct gate_env *env, int n, const char *listen_url);
 /* Stop and join the workers (a run in progress finishes first). NULL is fine. */
 void gate_workers_stop(struct gate_workers *w);
-/* Wake idle workers of this process: a run was queued. */
+/* Wake an idle worker of this process: a run was queued (it wakes the next when it finds one). */
 void gate_kick(void);
 
 #endif

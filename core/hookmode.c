@@ -142,29 +142,106 @@ struct json_object *hookmode_finish(const struct applyjob_env *env, const char *
 	return d;
 }
 
+/* The unfinished hook-mode switch job, or 0. */
+static enum core_status running_switch(struct store *db, int64_t *job_id_out)
+{
+	PGresult *r = NULL;
+	*job_id_out = 0;
+	enum core_status st = store_run1(
+	    db, "SELECT id FROM jobs WHERE kind = 'hookmode' AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
+	    NULL, &r);
+	if (st == CORE_OK && PQntuples(r) > 0)
+		*job_id_out = store_i64(r, 0, "id", 0);
+	PQclear(r);
+	return st;
+}
+
+/* Start the switch job: one item, payload {"to"}. *job_out gets the job as jobs_get shows it. */
+static enum core_status start_switch(const struct applyjob_env *env, const char *actor, const char *to,
+                                     struct json_object **job_out)
+{
+	struct json_object *items = jx_array(), *it = jx_object(), *pl = jx_object();
+	json_object_object_add(pl, "to", jx_str(to));
+	json_object_object_add(it, "payload", pl);
+	json_object_array_add(items, it);
+	enum core_status st = jobs_submit_items(env->db, env->jobs, "hookmode", actor, items, job_out);
+	json_object_put(items);
+	return st;
+}
+
 enum core_status hookmode_settings_put(const struct applyjob_env *env, struct json_object *body, const char *actor,
-                                       bool *refused_out, char *msg, size_t cap)
+                                       struct json_object **job_out, char *msg, size_t cap)
 {
 	struct settings before;
 	const char *to = NULL;
-	*refused_out = false;
+	int64_t running = 0;
+	*job_out = NULL;
 	enum core_status st = settings_check(body, msg, cap);
 	if (st == CORE_OK)
 		st = settings_get(env->db, env->default_resync_interval, &before);
 	if (st != CORE_OK)
 		return st;
-	/* a hook_mode change is checked against GitLab and prepared before anything is stored */
 	if (jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
 		to = NULL;
-	if (to && (st = hookmode_prepare(env, to, msg, cap)) != CORE_OK) {
-		*refused_out = true;
+	if (to && (st = running_switch(env->db, &running)) == CORE_OK && running > 0) {
+		snprintf(msg, cap, "a webhook mode switch is already running (job %lld): wait for it to finish",
+		         (long long)running);
+		return CORE_ECONFLICT;
+	}
+	if (st != CORE_OK)
 		return st;
+	/* the other settings are stored now; hook_mode is stored by the switch job once GitLab allows it */
+	struct json_object *rest = json_object_new_object();
+	json_object_object_foreach(body, k, v)
+	{
+		if (strcmp(k, "hook_mode") != 0 || !to)
+			json_object_object_add(rest, k, json_object_get(v));
 	}
-	st = settings_put(env->db, body, actor, env->default_resync_interval, msg, cap);
-	if (st == CORE_OK && to) {
-		struct json_object *sw = hookmode_finish(env, actor, before.hook_mode, to);
-		log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
-		json_object_put(sw);
-	}
+	if (json_object_object_length(rest) > 0)
+		st = settings_put(env->db, rest, actor, env->default_resync_interval, msg, cap);
+	json_object_put(rest);
+	if (st == CORE_OK && to)
+		st = start_switch(env, actor, to, job_out);
 	return st;
+}
+
+enum job_outcome hookmode_item(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	const struct applyjob_env *env = user;
+	struct settings before;
+	const char *to = NULL;
+	char msg[400] = "";
+	if (!jsonx_str(item->payload, "to", &to) || (strcmp(to, "group") != 0 && strcmp(to, "project") != 0)) {
+		jobs_result_message(res, "a webhook mode switch needs \"to\": group or project");
+		return JOB_ITEM_ERROR;
+	}
+	if (settings_get(env->db, env->default_resync_interval, &before) != CORE_OK) {
+		jobs_result_message(res, "could not read the settings");
+		return JOB_ITEM_RETRY;
+	}
+	if (strcmp(before.hook_mode, to) == 0) {
+		jobs_result_message(res, "the webhook mode is already %s", to);
+		return JOB_ITEM_UNCHANGED;
+	}
+	/* checked against GitLab and prepared before anything is stored; a refusal leaves the mode as it was */
+	enum core_status st = hookmode_prepare(env, to, msg, sizeof(msg));
+	if (st != CORE_OK) {
+		jobs_result_message(res, "%s", msg);
+		return JOB_ITEM_ERROR;
+	}
+	struct json_object *set = jx_object();
+	json_object_object_add(set, "hook_mode", jx_str(to));
+	st = settings_put(env->db, set, item->created_by, env->default_resync_interval, msg, sizeof(msg));
+	json_object_put(set);
+	if (st != CORE_OK) {
+		jobs_result_message(res, "could not store the webhook mode: %s", msg[0] ? msg : core_status_code(st));
+		return JOB_ITEM_RETRY;
+	}
+	struct json_object *sw = hookmode_finish(env, item->created_by, before.hook_mode, to);
+	const char *said = NULL;
+	jsonx_str(sw, "message", &said);
+	jobs_result_message(res, "webhook mode %s: %s", to, said ? said : "switched");
+	log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
+	res->details = sw;
+	return JOB_ITEM_CHANGED;
 }

@@ -125,7 +125,8 @@ static enum core_status create_job_row(struct store_conn *c, const char *kind, c
 #define SET_TOTAL_TAIL                                                                                                 \
 	" UPDATE jobs SET total = t.n, state = CASE WHEN t.n = 0 THEN 'done' ELSE state END,"                          \
 	"   finished_at = CASE WHEN t.n = 0 THEN now() END"                                                            \
-	" FROM (SELECT count(*)::int AS n FROM ins) t WHERE jobs.id = $3"
+	" FROM (SELECT count(*)::int AS n FROM ins) t WHERE jobs.id = $3"                                              \
+	" RETURNING pg_notify('" JOBS_CHANNEL "', '')"
 
 /*
  * The job row, then its items by `items_sql` ($1 the items, already in p; $2 the kind; $3 the job id), in the
@@ -184,8 +185,10 @@ enum core_status jobs_create_items_in_tx(struct store_conn *c, const char *kind,
 	                  &p, job_id_out);
 }
 
-enum core_status jobs_create(struct store *db, const char *kind, const char *created_by, const char *params_json,
-                             const int64_t *repo_ids, size_t n, int64_t *job_id_out)
+/* jobs_create_in_tx (repo_ids) or jobs_create_items_in_tx (items_json) in a transaction of its own. */
+static enum core_status create_committed(struct store *db, const char *kind, const char *created_by,
+                                         const char *params_json, const int64_t *repo_ids, size_t n,
+                                         const char *items_json, int64_t *job_id_out)
 {
 	struct store_conn *c = NULL;
 	enum core_status st;
@@ -194,7 +197,8 @@ enum core_status jobs_create(struct store *db, const char *kind, const char *cre
 	st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = jobs_create_in_tx(c, kind, created_by, params_json, repo_ids, n, job_id_out);
+	st = items_json ? jobs_create_items_in_tx(c, kind, created_by, params_json, items_json, job_id_out)
+	                : jobs_create_in_tx(c, kind, created_by, params_json, repo_ids, n, job_id_out);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st != CORE_OK) {
@@ -204,6 +208,18 @@ enum core_status jobs_create(struct store *db, const char *kind, const char *cre
 out:
 	store_put(db, c);
 	return st;
+}
+
+enum core_status jobs_create(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                             const int64_t *repo_ids, size_t n, int64_t *job_id_out)
+{
+	return create_committed(db, kind, created_by, params_json, repo_ids, n, NULL, job_id_out);
+}
+
+enum core_status jobs_create_items(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                                   const char *items_json, int64_t *job_id_out)
+{
+	return create_committed(db, kind, created_by, params_json, NULL, 0, items_json ? items_json : "[]", job_id_out);
 }
 
 /* ---------------------------------------------------------------------------------------------------------- */
@@ -229,7 +245,7 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 	                       " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
 	                       "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
 	                       "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
-	                       " FROM t WHERE jobs.id = $1 RETURNING t.n",
+	                       " FROM t WHERE jobs.id = $1 RETURNING t.n, pg_notify('" JOBS_CHANNEL "', '')",
 	                       &p, &r),
 	            &r, CORE_ENOTFOUND);
 	if (st == CORE_OK) {
@@ -319,6 +335,27 @@ static void claimed_item(const PGresult *r, int i, struct job_item *it)
 enum core_status jobs_claim(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                             int lease_ms, struct job_item **items_out, int *n_out)
 {
+	return jobs_claim_share(db, owner, kinds, n_kinds, max, 1, lease_ms, items_out, n_out);
+}
+
+/* A text[] literal of job kinds into *lit; false for a bad kind (kinds are [a-z][a-z0-9_]*: no quoting needed). */
+static bool kinds_literal(const char *const *kinds, int n_kinds, struct buf *lit)
+{
+	if (n_kinds < 1 || n_kinds > JOBS_MAX_KINDS)
+		return false;
+	buf_putc(lit, '{');
+	for (int i = 0; i < n_kinds; i++) {
+		if (!jobs_kind_valid(kinds[i]))
+			return false;
+		buf_printf(lit, i ? ",%s" : "%s", kinds[i]);
+	}
+	buf_putc(lit, '}');
+	return true;
+}
+
+enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
+                                  int share, int lease_ms, struct job_item **items_out, int *n_out)
+{
 	struct store_params p = {0};
 	struct buf kinds_lit = {0};
 	PGresult *r = NULL;
@@ -326,25 +363,25 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
 
 	*items_out = NULL;
 	*n_out = 0;
-	if (!owner || !*owner || n_kinds < 1 || n_kinds > JOBS_MAX_KINDS || max < 1 || lease_ms < 1)
+	if (!owner || !*owner || max < 1 || share < 1 || lease_ms < 1 || !kinds_literal(kinds, n_kinds, &kinds_lit))
 		goto out;
-	/* a text[] literal: kinds are [a-z][a-z0-9_]*, so no quoting is needed */
-	buf_putc(&kinds_lit, '{');
-	for (int i = 0; i < n_kinds; i++) {
-		if (!jobs_kind_valid(kinds[i]))
-			goto out;
-		buf_printf(&kinds_lit, i ? ",%s" : "%s", kinds[i]);
-	}
-	buf_putc(&kinds_lit, '}');
 	store_param_str(&p, owner);
 	store_param_i64(&p, lease_ms);
 	store_param_str(&p, buf_str(&kinds_lit));
 	store_param_i64(&p, max);
+	store_param_i64(&p, share);
+	/* due: the claimable items, at most max * share of them counted; each claimer takes its share (>= 1, <= max) */
 	st = store_run1(db,
-	                "WITH cand AS ("
+	                "WITH due AS ("
+	                " SELECT count(*)::int AS n FROM (SELECT 1 FROM job_items"
+	                " WHERE state IN ('pending', 'running') AND not_before <= now() AND kind = ANY($3::text[])"
+	                " LIMIT $4::int * $5::int) d),"
+	                " cand AS ("
 	                " SELECT id, state AS prev_state FROM job_items"
 	                " WHERE state IN ('pending', 'running') AND not_before <= now() AND kind = ANY($3::text[])"
-	                " ORDER BY not_before, id LIMIT $4::int FOR UPDATE SKIP LOCKED),"
+	                " ORDER BY not_before, id"
+	                " LIMIT least($4::int, greatest(1, ((SELECT n FROM due) + $5::int - 1) / $5::int))"
+	                " FOR UPDATE SKIP LOCKED),"
 	                " cl AS ("
 	                " UPDATE job_items i SET state = 'running', lease_owner = $1,"
 	                "   lease_until = now() + $2::int * interval '1 millisecond',"
@@ -375,55 +412,125 @@ out:
 	return st;
 }
 
-enum core_status jobs_finish(struct store *db, const char *owner, int64_t item_id, enum job_outcome outcome,
-                             const char *message, const char *details_json, bool *job_finished_out)
+/* The records as the JSON array the finish statement reads: [{"id", "result", "message"?, "details"?}]. */
+static struct json_object *records_json(const struct jobs_record *recs, int n)
+{
+	struct json_object *arr = jx_array();
+	for (int i = 0; i < n; i++) {
+		struct json_object *o = jx_object();
+		json_object_object_add(o, "id", json_object_new_int64(recs[i].item_id));
+		json_object_object_add(o, "result", jx_str(jobs_outcome_result(recs[i].outcome)));
+		char *msg = message_dup(recs[i].message);
+		if (msg)
+			json_object_object_add(o, "message", jx_str(msg));
+		free(msg);
+		struct json_object *d = db_json(recs[i].details_json);
+		if (d)
+			json_object_object_add(o, "details", d);
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
+static void log_job_finished(const PGresult *r, int row)
+{
+	log_info("job %" PRId64 " (%s) %s: %" PRId64 " items, %" PRId64 " changed, %" PRId64 " unchanged, %" PRId64
+	         " skipped, %" PRId64 " failed",
+	         store_i64(r, row, "job_id", 0), store_str(r, row, "kind"), store_str(r, row, "state"),
+	         store_i64(r, row, "total", 0), store_i64(r, row, "changed", 0), store_i64(r, row, "unchanged", 0),
+	         store_i64(r, row, "skipped", 0), store_i64(r, row, "failed", 0));
+}
+
+/*
+ * One statement: the items still leased to $2 get their results, their jobs' counters move by what was recorded
+ * (job rows locked in id order, after the items: the lock order of every statement here). Rows out: one per
+ * recorded item (item_id, job_id), then one per job touched (item_id NULL) with its counters.
+ */
+#define FINISH_SQL                                                                                                     \
+	"WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, result text, message text, details "   \
+	"jsonb)),"                                                                                                     \
+	" it AS ("                                                                                                     \
+	" UPDATE job_items i SET state = CASE WHEN v.result = 'error' THEN 'failed' ELSE 'done' END,"                  \
+	"   result = v.result, message = v.message, details = v.details, finished_at = now(), lease_until = NULL"      \
+	" FROM v WHERE i.id = v.id AND i.lease_owner = $2 AND i.state = 'running'"                                     \
+	" RETURNING i.id, i.job_id, i.result),"                                                                        \
+	" agg AS (SELECT job_id, count(*)::int AS n,"                                                                  \
+	"   count(*) FILTER (WHERE result = 'changed')::int AS c, count(*) FILTER (WHERE result = 'unchanged')::int "  \
+	"AS u,"                                                                                                        \
+	"   count(*) FILTER (WHERE result = 'skipped')::int AS s, count(*) FILTER (WHERE result = 'error')::int AS f"  \
+	"   FROM it GROUP BY job_id),"                                                                                 \
+	" lk AS (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM agg) ORDER BY id FOR UPDATE),"                    \
+	" j AS ("                                                                                                      \
+	" UPDATE jobs SET done = jobs.done + agg.n, changed = jobs.changed + agg.c,"                                   \
+	"   unchanged = jobs.unchanged + agg.u, skipped = jobs.skipped + agg.s, failed = jobs.failed + agg.f,"         \
+	"   state = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"                 \
+	"                THEN 'done' ELSE jobs.state END,"                                                             \
+	"   finished_at = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"           \
+	"                THEN now() ELSE jobs.finished_at END"                                                         \
+	" FROM agg JOIN lk ON lk.id = agg.job_id WHERE jobs.id = agg.job_id"                                           \
+	" RETURNING jobs.id, jobs.kind, jobs.state, jobs.total, jobs.done, jobs.changed, jobs.unchanged,"              \
+	"   jobs.skipped, jobs.failed)"                                                                                \
+	" SELECT it.id AS item_id, it.job_id, NULL AS kind, NULL AS state, NULL::int AS total, NULL::int AS done,"     \
+	"   NULL::int AS changed, NULL::int AS unchanged, NULL::int AS skipped, NULL::int AS failed FROM it"           \
+	" UNION ALL SELECT NULL, j.id, j.kind, j.state, j.total, j.done, j.changed, j.unchanged, j.skipped, j.failed"  \
+	" FROM j"
+
+enum core_status jobs_finish_batch(struct store *db, const char *owner, struct jobs_record *recs, int n)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
-	const char *result = jobs_outcome_result(outcome);
+
+	for (int i = 0; i < n; i++)
+		recs[i].recorded = recs[i].job_finished = false;
+	if (!owner || n < 0)
+		return CORE_EINVAL;
+	for (int i = 0; i < n; i++)
+		if (!jobs_outcome_result(recs[i].outcome))
+			return CORE_EINVAL;
+	if (n == 0)
+		return CORE_OK;
+	struct json_object *arr = records_json(recs, n);
+	store_param_str(&p, json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PLAIN));
+	store_param_str(&p, owner);
+	enum core_status st = store_run1(db, FINISH_SQL, &p, &r);
+	json_object_put(arr);
+	if (st != CORE_OK)
+		goto out;
+	/* item rows first (what was recorded, in which job), then job rows (which jobs this finished) */
+	for (int row = 0; row < PQntuples(r); row++) {
+		int64_t item = store_i64(r, row, "item_id", 0);
+		for (int i = 0; item > 0 && i < n; i++)
+			if (recs[i].item_id == item) {
+				recs[i].recorded = true;
+				recs[i].job_id = store_i64(r, row, "job_id", 0);
+			}
+	}
+	for (int row = 0; row < PQntuples(r); row++) {
+		if (store_str(r, row, "item_id") || store_i64(r, row, "done", 0) != store_i64(r, row, "total", -1))
+			continue;
+		log_job_finished(r, row);
+		for (int i = 0; i < n; i++)
+			if (recs[i].recorded && recs[i].job_id == store_i64(r, row, "job_id", 0))
+				recs[i].job_finished = true;
+	}
+out:
+	PQclear(r);
+	return st;
+}
+
+enum core_status jobs_finish(struct store *db, const char *owner, int64_t item_id, enum job_outcome outcome,
+                             const char *message, const char *details_json, bool *job_finished_out)
+{
+	struct jobs_record rec = {
+	    .item_id = item_id, .outcome = outcome, .message = message, .details_json = details_json};
 
 	if (job_finished_out)
 		*job_finished_out = false;
-	if (!result || !owner)
-		return CORE_EINVAL;
-	char *msg = message_dup(message);
-	store_param_i64(&p, item_id);
-	store_param_str(&p, owner);
-	store_param_str(&p, strcmp(result, "error") == 0 ? "failed" : "done");
-	store_param_str(&p, result);
-	store_param_str(&p, msg);
-	store_param_str(&p, details_json);
-	enum core_status st = matched(
-	    store_run1(db,
-	               "WITH it AS ("
-	               " UPDATE job_items SET state = $3, result = $4, message = $5, details = $6::jsonb,"
-	               "   finished_at = now(), lease_until = NULL"
-	               " WHERE id = $1 AND lease_owner = $2 AND state = 'running'"
-	               " RETURNING job_id, result)"
-	               " UPDATE jobs j SET done = j.done + 1,"
-	               "   changed = j.changed + (it.result = 'changed')::int,"
-	               "   unchanged = j.unchanged + (it.result = 'unchanged')::int,"
-	               "   skipped = j.skipped + (it.result = 'skipped')::int,"
-	               "   failed = j.failed + (it.result = 'error')::int,"
-	               "   state = CASE WHEN j.state IN ('queued', 'running') AND j.done + 1 >= j.total"
-	               "                THEN 'done' ELSE j.state END,"
-	               "   finished_at = CASE WHEN j.state IN ('queued', 'running') AND j.done + 1 >= j.total"
-	               "                THEN now() ELSE j.finished_at END"
-	               " FROM it WHERE j.id = it.job_id"
-	               " RETURNING j.id, j.kind, j.state, j.total, j.done, j.changed, j.unchanged, j.skipped, j.failed",
-	               &p, &r),
-	    &r, CORE_ECONFLICT); /* no row: the lease was taken over, someone else owns the item */
-	if (st == CORE_OK && store_i64(r, 0, "done", 0) == store_i64(r, 0, "total", -1)) {
-		if (job_finished_out)
-			*job_finished_out = true;
-		log_info("job %" PRId64 " (%s) %s: %" PRId64 " items, %" PRId64 " changed, %" PRId64
-		         " unchanged, %" PRId64 " skipped, %" PRId64 " failed",
-		         store_i64(r, 0, "id", 0), store_str(r, 0, "kind"), store_str(r, 0, "state"),
-		         store_i64(r, 0, "total", 0), store_i64(r, 0, "changed", 0), store_i64(r, 0, "unchanged", 0),
-		         store_i64(r, 0, "skipped", 0), store_i64(r, 0, "failed", 0));
-	}
-	free(msg);
-	PQclear(r);
+	enum core_status st = jobs_finish_batch(db, owner, &rec, 1);
+	if (st == CORE_OK && !rec.recorded)
+		st = CORE_ECONFLICT; /* no row: the lease was taken over, someone else owns the item */
+	if (st == CORE_OK && job_finished_out)
+		*job_finished_out = rec.job_finished;
 	return st;
 }
 
@@ -441,7 +548,8 @@ enum core_status jobs_requeue(struct store *db, const char *owner, int64_t item_
 	    matched(store_run1(db,
 	                       "UPDATE job_items SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
 	                       "   not_before = now() + $3::bigint * interval '1 millisecond', message = $4"
-	                       " WHERE id = $1 AND lease_owner = $2 AND state = 'running' RETURNING id",
+	                       " WHERE id = $1 AND lease_owner = $2 AND state = 'running'"
+	                       " RETURNING id, pg_notify('" JOBS_CHANNEL "', '')",
 	                       &p, &r),
 	            &r, CORE_ECONFLICT);
 	free(msg);
@@ -480,7 +588,7 @@ enum core_status jobs_release(struct store *db, const char *owner, const int64_t
 	               "UPDATE job_items SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
 	               "   not_before = now(), attempts = greatest(attempts - 1, 0)"
 	               " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running'"
-	               " RETURNING id",
+	               " RETURNING id, pg_notify('" JOBS_CHANNEL "', '')",
 	               owner, item_ids, n, NULL, &r);
 	if (st == CORE_OK && n_out)
 		*n_out = PQntuples(r);
@@ -508,6 +616,34 @@ enum core_status jobs_renew(struct store *db, const char *owner, const int64_t *
 			if (store_i64(r, k, "id", 0) == item_ids[i])
 				held_out[i] = true;
 	}
+	PQclear(r);
+	return st;
+}
+
+enum core_status jobs_next_due_ms(struct store *db, const char *const *kinds, int n_kinds, long *ms_out,
+                                  bool *found_out)
+{
+	struct store_params p = {0};
+	struct buf lit = {0};
+	PGresult *r = NULL;
+	enum core_status st = CORE_EINVAL;
+
+	*ms_out = 0;
+	*found_out = false;
+	if (!kinds_literal(kinds, n_kinds, &lit))
+		goto out;
+	store_param_str(&p, buf_str(&lit));
+	st = store_run1(db,
+	                "SELECT ceil(extract(epoch FROM min(not_before) - now()) * 1000)::bigint AS ms"
+	                " FROM job_items WHERE state IN ('pending', 'running') AND kind = ANY($1::text[])",
+	                &p, &r);
+	if (st == CORE_OK && store_str(r, 0, "ms")) {
+		int64_t ms = store_i64(r, 0, "ms", 0);
+		*found_out = true;
+		*ms_out = ms > 0 ? (long)ms : 0;
+	}
+out:
+	buf_free(&lit);
 	PQclear(r);
 	return st;
 }

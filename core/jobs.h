@@ -22,7 +22,7 @@
  *   process is alive. A runner that learns its lease was lost (a renewal matched nothing) flags the item:
  *   jobs_item_lease_lost() turns true, and a handler that checks it before a write can stop early.
  *
- *   Recording a result (jobs_finish, jobs_requeue, jobs_release) only succeeds while the recorder still holds
+ *   Recording a result (jobs_finish(_batch), jobs_requeue, jobs_release) only succeeds while the recorder still holds
  *   the lease: WHERE id = $1 AND lease_owner = $2 AND state = 'running'. The guarantee is therefore
  *     - at most once recording: every item gets exactly one final result (done or failed), and a worker whose
  *       lease was taken over cannot record anything afterwards (CORE_ECONFLICT, counted as "lease lost");
@@ -34,6 +34,22 @@
  *       work done and records "unchanged".
  *   An item that is taken over again and again (its handler crashes the process) stops after max_attempts
  *   claims and is recorded as failed without running the handler again.
+ *
+ *   Waking, not polling: a runner given a listen_url keeps one LISTEN connection (core/pglisten.h, outside the
+ *   pool) on JOBS_CHANNEL. Every statement that makes items claimable sends pg_notify in its own transaction
+ *   (jobs_create*, jobs_retry_failed, jobs_requeue, jobs_release), so nothing is announced before it commits.
+ *   Idle workers send no statement at all: they sleep until the runner's waker thread pokes one of them, on a
+ *   notification, when the earliest known not_before falls due (learnt by jobs_next_due_ms after an empty claim:
+ *   retry backoffs, leases of other instances) or on a slow safety poll (idle_poll_ms, 10 s). A worker that
+ *   claimed something pokes the next idle one, so a burst fans out over the workers and the chain ends with one
+ *   empty claim. Without a listen_url (or while the database is away) the waker pokes every poll_ms instead.
+ *
+ *   Batches: a worker claims its share of the due items, ceil(due / workers) between 1 and claim_batch
+ *   (jobs_claim_share), so a large job is claimed claim_batch items per statement while a small one is still
+ *   spread over every worker; it runs them one after the other and records their outcomes in ONE statement
+ *   (jobs_finish_batch) at the end of the batch, or earlier once an outcome has waited a second. That statement
+ *   updates only the items still leased to the worker and moves each job's counters by exactly the items it
+ *   recorded, so the at-most-once recording below holds item by item.
  *
  *   Progress counters (total, done, changed, unchanged, skipped, failed) live on the jobs row and are changed
  *   by the same statement that finishes, resets or cancels items (one data-modifying CTE: item UPDATE, then
@@ -64,7 +80,8 @@
  * Threading: the job functions taking a struct store are safe from any thread. A runner's functions are safe
  *   from any thread; handlers run on the runner's worker threads, several at once, so their user data must be
  *   thread-safe. Each worker borrows a pool connection per statement (never during the handler), plus one for
- *   the heartbeat: size the pool for workers + 1 + what the handlers use.
+ *   the heartbeat: size the pool for workers + 1 + what the handlers use. The LISTEN connection is not a pool
+ *   connection.
  * Allocation follows core/xalloc.h: out of memory aborts, so no function here returns CORE_ENOMEM.
  * Ownership: JSON outputs (*out) are new trees owned by the caller (json_object_put). Items from jobs_claim()
  *   are freed with jobs_items_free(). Inside a handler, the item and everything it points to are borrowed for
@@ -82,9 +99,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JOBS_MAX_KINDS   16   /* handlers a runner can hold */
-#define JOBS_KIND_MAX    32   /* bytes of a kind name */
-#define JOBS_MESSAGE_MAX 2000 /* bytes of a stored item message (longer ones are cut on a UTF-8 boundary) */
+#define JOBS_MAX_KINDS   16            /* handlers a runner can hold */
+#define JOBS_KIND_MAX    32            /* bytes of a kind name */
+#define JOBS_MESSAGE_MAX 2000          /* bytes of a stored item message (longer ones are cut on a UTF-8 boundary) */
+#define JOBS_CHANNEL     "mrgate_jobs" /* NOTIFY channel: items became claimable (created, retried, released) */
 
 enum job_outcome {
 	JOB_ITEM_CHANGED = 0, /* done, something was changed */
@@ -135,7 +153,8 @@ const char *jobs_outcome_result(enum job_outcome o);
  * object text or NULL ({}). A job of no items is created done. CORE_EINVAL for a bad kind, params or creator.
  * The _in_tx variant runs on the caller's connection and leaves transaction control to it (so a job commits
  * together with the configs and audit rows that caused it); jobs_create() runs its own transaction.
- * Workers notice a new job within their poll interval; call jobs_runner_wake() for the local runner to start now.
+ * The statement that inserts the items also sends NOTIFY mrgate_jobs (JOBS_CHANNEL), delivered when the caller
+ * commits: listening runners of every instance wake at once; jobs_runner_wake() still wakes the local runner.
  */
 enum core_status jobs_create(struct store *db, const char *kind, const char *created_by, const char *params_json,
                              const int64_t *repo_ids, size_t n, int64_t *job_id_out);
@@ -147,6 +166,9 @@ enum core_status jobs_create_in_tx(struct store_conn *c, const char *kind, const
  */
 enum core_status jobs_create_items_in_tx(struct store_conn *c, const char *kind, const char *created_by,
                                          const char *params_json, const char *items_json, int64_t *job_id_out);
+/* The same in a transaction of its own. */
+enum core_status jobs_create_items(struct store *db, const char *kind, const char *created_by, const char *params_json,
+                                   const char *items_json, int64_t *job_id_out);
 
 /*
  * The read model (jobs_get, jobs_list, jobs_items) is core/jobs_view.h; these names stay for the callers written
@@ -182,14 +204,16 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id);
 /* ---- The worker pool ---- */
 
 struct jobs_runner_opts {
-	int workers;         /* worker threads (MRGATE_WORKERS); 0 = 4 */
-	int lease_ms;        /* lease length; 0 = 60,000; renewed every lease/3 */
-	int poll_ms;         /* idle poll interval; 0 = 200 */
-	int claim_batch;     /* items a worker claims per statement; 0 = 1 */
-	int max_attempts;    /* claims before an item fails for good; 0 = 5 */
-	int backoff_base_ms; /* first retry delay (doubles per attempt, jittered to [d/2, d]); 0 = 1,000 */
-	int backoff_max_ms;  /* cap of the retry delay; 0 = 300,000 */
-	const char *owner;   /* lease owner name; NULL = "hostname:pid:random", unique per runner */
+	int workers;            /* worker threads (MRGATE_WORKERS); 0 = 4 */
+	int lease_ms;           /* lease length; 0 = 60,000; renewed every lease/3 */
+	int poll_ms;            /* poll interval without notifications (no listen_url, database away); 0 = 200 */
+	const char *listen_url; /* database URL for a LISTEN connection (copied); NULL: poll every poll_ms */
+	int idle_poll_ms;       /* with notifications: the safety poll; 0 = 10,000 */
+	int claim_batch;        /* most items a worker claims per statement (its share of the due ones); 0 = 1 */
+	int max_attempts;       /* claims before an item fails for good; 0 = 5 */
+	int backoff_base_ms;    /* first retry delay (doubles per attempt, jittered to [d/2, d]); 0 = 1,000 */
+	int backoff_max_ms;     /* cap of the retry delay; 0 = 300,000 */
+	const char *owner;      /* lease owner name; NULL = "hostname:pid:random", unique per runner */
 };
 
 struct jobs_runner;
@@ -210,7 +234,15 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
                                                            struct job_item_result *res),
                                void *user);
 
-/* Make idle workers look for work now (after jobs_create) instead of at their next poll. */
+/*
+ * Create a job of kind with items (a JSON array as jobs_create_items takes, borrowed) in its own transaction and wake
+ * the local runner r (NULL: none); *job_out gets the job as jobs_get shows it (the caller's).
+ */
+enum core_status jobs_submit_items(struct store *db, struct jobs_runner *r, const char *kind, const char *created_by,
+                                   struct json_object *items, struct json_object **job_out);
+
+/* Make an idle worker look for work now (after jobs_create; the job's NOTIFY also does, once committed). NULL is
+ * fine. */
 void jobs_runner_wake(struct jobs_runner *r);
 
 /* The runner's lease owner name (borrowed, lives as long as the runner). */
@@ -244,6 +276,19 @@ void jobs_runner_test_stop_heartbeat(struct jobs_runner *r);
  */
 enum core_status jobs_claim(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                             int lease_ms, struct job_item **items_out, int *n_out);
+/*
+ * The same, for one of `share` claimers working off the same queue (a runner's workers): it takes its share of
+ * what is claimable now, ceil(claimable / share), at least 1 and at most max, so a small job is spread over the
+ * workers and a large one is claimed max items at a time.
+ */
+enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
+                                  int share, int lease_ms, struct job_item **items_out, int *n_out);
+/*
+ * Milliseconds until the earliest item of these kinds becomes claimable (0: one is claimable now); *found_out
+ * false when no pending or running item exists. What an idle runner sleeps for at most besides notifications.
+ */
+enum core_status jobs_next_due_ms(struct store *db, const char *const *kinds, int n_kinds, long *ms_out,
+                                  bool *found_out);
 void jobs_items_free(struct job_item *items, int n); /* NULL is fine */
 
 /*
@@ -254,6 +299,23 @@ void jobs_items_free(struct job_item *items, int n); /* NULL is fine */
  */
 enum core_status jobs_finish(struct store *db, const char *owner, int64_t item_id, enum job_outcome outcome,
                              const char *message, const char *details_json, bool *job_finished_out);
+
+/*
+ * Record the final outcomes of several items held by owner in one statement (the batch a worker ran), moving the
+ * counters of their jobs by exactly what was recorded. Per record: recorded (false: owner no longer held the
+ * item's lease, nothing was recorded for it), job_id and job_finished (this batch recorded its job's last item)
+ * are set on CORE_OK. CORE_EINVAL for a RETRY or unknown outcome (nothing recorded).
+ */
+struct jobs_record {
+	int64_t item_id;
+	enum job_outcome outcome;
+	const char *message;      /* borrowed, NULL for none; cut to JOBS_MESSAGE_MAX */
+	const char *details_json; /* borrowed JSON text, NULL for none */
+	bool recorded;            /* out */
+	int64_t job_id;           /* out, when recorded */
+	bool job_finished;        /* out */
+};
+enum core_status jobs_finish_batch(struct store *db, const char *owner, struct jobs_record *recs, int n);
 
 /* Put an item held by owner back to pending, claimable after delay_ms, keeping message as the last error.
  * CORE_ECONFLICT when the lease was lost. */

@@ -8,6 +8,7 @@
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
+#include "pglisten.h"
 #include "xalloc.h"
 
 #include <errno.h>
@@ -44,7 +45,11 @@ struct jobs_runner {
 	pthread_mutex_t mu;
 	pthread_cond_t wake;    /* idle workers wait here (CLOCK_MONOTONIC) */
 	pthread_cond_t hb_wake; /* the heartbeat waits here */
-	unsigned long wake_seq;
+	bool poke;              /* "there may be work": the next idle worker to see it claims */
+	struct pglisten *listen;
+	bool notified; /* a listen_url was given: idle workers wait for notifications */
+	pthread_t waker;
+	bool waker_started;
 	bool stopping;    /* workers: no new claims */
 	bool hb_stopping; /* heartbeat: stop */
 	bool hb_started;
@@ -77,15 +82,28 @@ static struct timespec deadline_in(long ms)
 	return t;
 }
 
-/* Sleep up to ms unless woken (wake_seq moved past seen) or stopping. */
-static void idle_wait(struct jobs_runner *r, unsigned long seen, long ms)
+/* Tell one idle worker to look for work (r->mu held). */
+static void poke_locked(struct jobs_runner *r)
 {
-	struct timespec until = deadline_in(ms);
+	r->poke = true;
+	pthread_cond_signal(&r->wake);
+}
+
+/*
+ * An idle worker waits to be poked (by the waker: a notification, a due time, the safety poll; or by a sibling
+ * that claimed a full share), then takes the poke. ms >= 0 bounds the wait (the back-off of a failed claim).
+ */
+static void wait_poke(struct jobs_runner *r, long ms)
+{
+	struct timespec until = deadline_in(ms > 0 ? ms : 0);
 	pthread_mutex_lock(&r->mu);
-	while (!r->stopping && r->wake_seq == seen) {
-		if (pthread_cond_timedwait(&r->wake, &r->mu, &until) == ETIMEDOUT)
+	while (!r->stopping && !r->poke) {
+		if (ms < 0)
+			pthread_cond_wait(&r->wake, &r->mu);
+		else if (pthread_cond_timedwait(&r->wake, &r->mu, &until) == ETIMEDOUT)
 			break;
 	}
+	r->poke = false;
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -106,34 +124,77 @@ static void lease_lost(struct jobs_runner *r, const struct job_item *it)
 	         it->job_id, it->id);
 }
 
-/* Record a final outcome; CORE_ECONFLICT (lease lost) is counted and logged here. */
-static void record(struct jobs_runner *r, const struct job_item *it, enum job_outcome oc, const char *msg,
-                   struct json_object *details)
+/* A final outcome waiting for its batch's finish statement. */
+struct pending {
+	const struct job_item *it;   /* borrowed from the batch */
+	enum job_outcome outcome;    /* CHANGED, UNCHANGED, SKIPPED or ERROR */
+	char *message;               /* owned, or NULL */
+	struct json_object *details; /* owned, or NULL */
+};
+
+/* Outcomes older than this are recorded before the next item starts, so progress stays live under slow items. */
+#define FLUSH_AFTER_MS 1000
+
+/* Record the pending outcomes in one statement; lost leases are counted and logged here. Empties *np. */
+static void flush(struct jobs_runner *r, struct pending *pend, int *np)
 {
-	const char *details_json = details ? json_object_to_json_string_ext(details, JSON_C_TO_STRING_PLAIN) : NULL;
-	enum core_status st = jobs_finish(r->db, r->owner, it->id, oc, msg, details_json, NULL);
-	if (st == CORE_OK) {
-		stat_add(&r->stats.recorded, 1);
-		count_item(it->kind, jobs_outcome_result(oc));
-	} else if (st == CORE_ECONFLICT) {
-		lease_lost(r, it);
-	} else {
-		/* the database is unreachable: the lease will expire and the item will be run again */
-		log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", it->job_id, it->id,
-		          core_status_code(st));
+	int n = *np;
+	if (n == 0)
+		return;
+	struct jobs_record *recs = xcalloc((size_t)n, sizeof(*recs));
+	for (int i = 0; i < n; i++) {
+		recs[i].item_id = pend[i].it->id;
+		recs[i].outcome = pend[i].outcome;
+		recs[i].message = pend[i].message;
+		recs[i].details_json =
+		    pend[i].details ? json_object_to_json_string_ext(pend[i].details, JSON_C_TO_STRING_PLAIN) : NULL;
 	}
+	enum core_status st = jobs_finish_batch(r->db, r->owner, recs, n);
+	for (int i = 0; i < n; i++) {
+		const struct job_item *it = pend[i].it;
+		if (st == CORE_OK && recs[i].recorded) {
+			stat_add(&r->stats.recorded, 1);
+			count_item(it->kind, jobs_outcome_result(pend[i].outcome));
+		} else if (st == CORE_OK) {
+			lease_lost(r, it);
+		} else {
+			/* the database is unreachable: the lease will expire and the item will be run again */
+			log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", it->job_id,
+			          it->id, core_status_code(st));
+		}
+		free(pend[i].message);
+		json_object_put(pend[i].details);
+	}
+	free(recs);
+	*np = 0;
 }
 
-static void run_item(struct jobs_runner *r, const struct handler_entry *h, struct job_item *it)
+/* Queue a final outcome (takes msg, a copy is made, and details). */
+static void add_pending(struct pending *pd, const struct job_item *it, enum job_outcome oc, const char *msg,
+                        struct json_object *details)
+{
+	pd->it = it;
+	pd->outcome = oc;
+	pd->message = msg ? xstrdup(msg) : NULL;
+	pd->details = details;
+}
+
+/* Run one item: a final outcome goes into *pd (true), a retry is requeued at once (false). */
+static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struct job_item *it, struct pending *pd)
 {
 	struct job_item_result res = {0};
 	enum job_outcome oc;
 	struct buf msg = {0};
+	bool final = true;
 
+	if (!h) {
+		add_pending(pd, it, JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
+		goto out;
+	}
 	if (it->attempt > r->o.max_attempts) {
 		/* taken over again and again: the handler probably kills or hangs its worker */
-		record(
-		    r, it, JOB_ITEM_ERROR,
+		add_pending(
+		    pd, it, JOB_ITEM_ERROR,
 		    "gave up: the item's lease expired on every attempt (its worker stopped or hung while running it)",
 		    NULL);
 		goto out;
@@ -143,9 +204,11 @@ static void run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 		if (it->attempt >= r->o.max_attempts) {
 			buf_printf(&msg, "gave up after %d attempts: %s", it->attempt,
 			           res.message ? res.message : "transient error");
-			record(r, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
+			add_pending(pd, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
+			res.details = NULL;
 			goto out;
 		}
+		final = false;
 		long delay =
 		    jobs_backoff_ms(it->attempt, r->o.backoff_base_ms, r->o.backoff_max_ms, res.retry_after_ms);
 		enum core_status st = jobs_requeue(r->db, r->owner, it->id, delay, res.message);
@@ -160,14 +223,17 @@ static void run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 		goto out;
 	}
 	if (!jobs_outcome_result(oc)) {
-		record(r, it, JOB_ITEM_ERROR, "internal error: the job handler returned an unknown outcome", NULL);
+		add_pending(pd, it, JOB_ITEM_ERROR, "internal error: the job handler returned an unknown outcome",
+		            NULL);
 		goto out;
 	}
-	record(r, it, oc, res.message, res.details);
+	add_pending(pd, it, oc, res.message, res.details);
+	res.details = NULL;
 out:
 	buf_free(&msg);
 	free(res.message);
 	json_object_put(res.details);
+	return final;
 }
 
 /* The handler of kind, or NULL. Entries never move once registered. */
@@ -199,10 +265,26 @@ static void count_claimed(struct jobs_runner *r, const struct job_item *items, i
 	}
 }
 
-/* Run a claimed batch in w (the heartbeat renews what is held); on stop, hand back what was not started. */
+/* Items [0, upto) of w's batch are recorded (or handed back): the heartbeat stops renewing them. */
+static void batch_done_upto(struct worker *w, int upto)
+{
+	pthread_mutex_lock(&w->r->mu);
+	w->next = upto;
+	pthread_mutex_unlock(&w->r->mu);
+}
+
+/*
+ * Run a claimed batch in w and record its outcomes together: one statement at the end of the batch, or earlier
+ * when outcomes wait longer than FLUSH_AFTER_MS (the heartbeat renews every item until it is recorded). On stop,
+ * hand back what was not started.
+ */
 static void run_batch(struct worker *w, struct job_item *items, int n)
 {
 	struct jobs_runner *r = w->r;
+	struct pending *pend = xcalloc((size_t)n, sizeof(*pend));
+	int np = 0;
+	long oldest = 0;
+
 	pthread_mutex_lock(&r->mu);
 	w->items = items;
 	w->n = n;
@@ -216,15 +298,15 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 		pthread_mutex_unlock(&r->mu);
 		if (stop)
 			break;
-		const struct handler_entry *h = find_handler(r, items[i].kind);
-		if (h)
-			run_item(r, h, &items[i]);
-		else
-			record(r, &items[i], JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
-		pthread_mutex_lock(&r->mu);
-		w->next = i + 1;
-		pthread_mutex_unlock(&r->mu);
+		if (np > 0 && pglisten_now_ms() - oldest >= FLUSH_AFTER_MS) {
+			flush(r, pend, &np);
+			batch_done_upto(w, i);
+		}
+		if (run_item(r, find_handler(r, items[i].kind), &items[i], &pend[np]) && np++ == 0)
+			oldest = pglisten_now_ms();
 	}
+	flush(r, pend, &np);
+	batch_done_upto(w, i);
 	if (i < n) {
 		/* stopping: hand back what was claimed but not started */
 		int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
@@ -236,10 +318,20 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 			stat_add(&r->stats.released, released);
 		free(ids);
 	}
+	free(pend);
 	pthread_mutex_lock(&r->mu);
 	w->items = NULL;
 	w->n = w->next = 0;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* After an empty claim: learn when the next item falls due, so the waker pokes then (listening runners only). */
+static void learn_next_due(struct jobs_runner *r, const char *const *kinds, int nk)
+{
+	long ms = 0;
+	bool found = false;
+	if (r->notified && jobs_next_due_ms(r->db, kinds, nk, &ms, &found) == CORE_OK && found)
+		pglisten_due_in(r->listen, ms);
 }
 
 static void *worker_main(void *arg)
@@ -252,7 +344,6 @@ static void *worker_main(void *arg)
 	for (;;) {
 		pthread_mutex_lock(&r->mu);
 		bool stop = r->stopping;
-		unsigned long seen = r->wake_seq;
 		int nk = r->n_handlers;
 		for (int i = 0; i < nk; i++)
 			kinds[i] = r->handlers[i].kind;
@@ -260,34 +351,57 @@ static void *worker_main(void *arg)
 		if (stop)
 			break;
 		if (nk == 0) {
-			idle_wait(r, seen, r->o.poll_ms);
+			wait_poke(r, -1);
 			continue;
 		}
 
 		struct job_item *items = NULL;
 		int n = 0;
-		enum core_status st =
-		    jobs_claim(r->db, r->owner, kinds, nk, r->o.claim_batch, r->o.lease_ms, &items, &n);
+		metrics_inc("mrgate_job_claim_queries_total", NULL, 1);
+		enum core_status st = jobs_claim_share(r->db, r->owner, kinds, nk, r->o.claim_batch, r->o.workers,
+		                                       r->o.lease_ms, &items, &n);
 		if (st != CORE_OK) {
 			/* the database is away: back off up to 5 s, the claim will work again once it is back */
-			idle_wait(r, seen, err_wait);
+			wait_poke(r, err_wait);
 			err_wait = err_wait * 2 > 5000 ? 5000 : err_wait * 2;
 			continue;
 		}
 		err_wait = r->o.poll_ms;
 		if (n == 0) {
-			idle_wait(r, seen, r->o.poll_ms);
+			learn_next_due(r, kinds, nk);
+			wait_poke(r, -1);
 			continue;
 		}
 		count_claimed(r, items, n);
-		/* a full batch suggests more work: let an idle sibling look now */
-		if (n == r->o.claim_batch) {
-			pthread_mutex_lock(&r->mu);
-			pthread_cond_signal(&r->wake);
-			pthread_mutex_unlock(&r->mu);
-		}
+		/* found work: there may be more, let an idle sibling look now (it ends the chain when there is none) */
+		pthread_mutex_lock(&r->mu);
+		poke_locked(r);
+		pthread_mutex_unlock(&r->mu);
 		run_batch(w, items, n);
 		jobs_items_free(items, n);
+	}
+	return NULL;
+}
+
+/*
+ * The waker: pokes one idle worker on a notification on JOBS_CHANNEL, when a known item falls due, and on the
+ * safety poll (idle_poll_ms, for what no notification announces: a lease of a dead instance running out). Without
+ * a listening connection (no listen_url, or the database away) it pokes every poll_ms, as polling workers would.
+ */
+static void *waker_main(void *arg)
+{
+	struct jobs_runner *r = arg;
+	for (;;) {
+		pthread_mutex_lock(&r->mu);
+		bool stop = r->stopping;
+		pthread_mutex_unlock(&r->mu);
+		if (stop)
+			break;
+		if (pglisten_wait_poll(r->listen, r->o.poll_ms, r->o.idle_poll_ms) == PGLISTEN_INTERRUPT)
+			continue; /* a stop or an earlier due time: look again */
+		pthread_mutex_lock(&r->mu);
+		poke_locked(r);
+		pthread_mutex_unlock(&r->mu);
 	}
 	return NULL;
 }
@@ -415,6 +529,7 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 	or_default(&r->o.workers, 4);
 	or_default(&r->o.lease_ms, 60000);
 	or_default(&r->o.poll_ms, 200);
+	or_default(&r->o.idle_poll_ms, 10000);
 	or_default(&r->o.claim_batch, 1);
 	or_default(&r->o.max_attempts, 5);
 	or_default(&r->o.backoff_base_ms, 1000);
@@ -427,9 +542,15 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 	}
 	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
 	describe_metrics();
+	const char *channels[] = {JOBS_CHANNEL};
+	r->listen = pglisten_open(o ? o->listen_url : NULL, channels, 1);
+	r->notified = o && o->listen_url;
+	r->o.listen_url = NULL; /* the listener keeps its own copy */
 
-	bool ok = pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0;
+	bool ok = r->listen && pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0;
 	r->hb_started = ok;
+	ok = ok && pthread_create(&r->waker, NULL, waker_main, r) == 0;
+	r->waker_started = ok;
 	for (int i = 0; ok && i < r->o.workers; i++) {
 		r->workers[i].r = r;
 		ok = pthread_create(&r->workers[i].thread, NULL, worker_main, &r->workers[i]) == 0;
@@ -439,7 +560,8 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 		jobs_runner_stop(r); /* joins whatever was started and frees */
 		return NULL;
 	}
-	log_info("job runner %s started: %d workers, lease %d ms", r->owner, r->o.workers, r->o.lease_ms);
+	log_info("job runner %s started: %d workers, lease %d ms, %s", r->owner, r->o.workers, r->o.lease_ms,
+	         r->notified ? "woken by notifications" : "polling");
 	return r;
 }
 
@@ -465,7 +587,7 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
 		h->fn = handler;
 		h->user = user;
 		r->n_handlers++;
-		r->wake_seq++;
+		r->poke = true;
 		pthread_cond_broadcast(&r->wake);
 	}
 	pthread_mutex_unlock(&r->mu);
@@ -473,13 +595,25 @@ out:
 	return st;
 }
 
+enum core_status jobs_submit_items(struct store *db, struct jobs_runner *r, const char *kind, const char *created_by,
+                                   struct json_object *items, struct json_object **job_out)
+{
+	int64_t job_id = 0;
+	*job_out = NULL;
+	enum core_status st = jobs_create_items(db, kind, created_by, NULL,
+	                                        json_object_to_json_string_ext(items, JSON_C_TO_STRING_PLAIN), &job_id);
+	if (st != CORE_OK)
+		return st;
+	jobs_runner_wake(r);
+	return jobs_get(db, job_id, job_out);
+}
+
 void jobs_runner_wake(struct jobs_runner *r)
 {
 	if (!r)
 		return;
 	pthread_mutex_lock(&r->mu);
-	r->wake_seq++;
-	pthread_cond_broadcast(&r->wake);
+	poke_locked(r);
 	pthread_mutex_unlock(&r->mu);
 }
 
@@ -504,9 +638,11 @@ void jobs_runner_stop(struct jobs_runner *r)
 		return;
 	pthread_mutex_lock(&r->mu);
 	r->stopping = true;
-	r->wake_seq++;
 	pthread_cond_broadcast(&r->wake);
 	pthread_mutex_unlock(&r->mu);
+	pglisten_interrupt(r->listen);
+	if (r->waker_started)
+		pthread_join(r->waker, NULL);
 	for (int i = 0; i < r->o.workers; i++)
 		if (r->workers[i].started)
 			pthread_join(r->workers[i].thread, NULL);
@@ -516,6 +652,7 @@ void jobs_runner_stop(struct jobs_runner *r)
 	pthread_cond_destroy(&r->hb_wake);
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->mu);
+	pglisten_close(r->listen);
 	free(r->owner);
 	free(r->workers);
 	free(r);

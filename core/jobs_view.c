@@ -51,7 +51,7 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
 	store_param_i64(&p, limit + 1);
 	return rows_query_page(db,
 	                       "SELECT" JOB_COLUMNS JOB_COUNTERS_FROM
-	                       " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind <> 'hold'"
+	                       " WHERE ($1::bigint IS NULL OR j.id < $1) AND j.kind NOT IN ('hold', 'dryrun')"
 	                       " ORDER BY j.id DESC LIMIT $2",
 	                       &p, limit, "id", out);
 }
@@ -100,5 +100,31 @@ enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *f
 	                       " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
 	                       "   AND ($3::text IS NULL OR i.state = $3) AND ($4::text IS NULL OR i.result = $4)"
 	                       " ORDER BY i.id LIMIT $5",
+	                       &p, limit, "id", out);
+}
+
+enum core_status jobs_view_plan(struct store *db, int64_t job_id, int64_t cursor, int limit, struct json_object **out)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+
+	*out = NULL;
+	limit = clamp(limit, 100, JOBS_VIEW_ITEMS_MAX);
+	store_param_i64(&p, job_id);
+	enum core_status st = store_run1(db, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	else if (st == CORE_OK && strcmp(store_str(r, 0, "kind"), "dryrun") != 0)
+		st = CORE_ESTATE;
+	PQclear(r);
+	if (st != CORE_OK)
+		return st;
+	store_param_i64_or_null(&p, cursor > 0 ? cursor : 0);
+	store_param_i64(&p, limit + 1);
+	return rows_query_page(db,
+	                       "SELECT i.id, i.details::text AS j FROM job_items i"
+	                       " WHERE i.job_id = $1 AND ($2::bigint IS NULL OR i.id > $2)"
+	                       "   AND i.state IN ('done', 'failed') AND i.details IS NOT NULL"
+	                       " ORDER BY i.id LIMIT $3",
 	                       &p, limit, "id", out);
 }

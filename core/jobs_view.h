@@ -34,7 +34,7 @@ enum core_status jobs_view_get(struct store *db, int64_t job_id, struct json_obj
 /*
  * Jobs newest first: {"items": [job as in jobs_view_get without params], "next_cursor"}; cursor 0 for the first
  * page; limit clamped to 1..JOBS_VIEW_LIST_MAX (0 = 50). Jobs of kind "hold" (one per CI pipeline event,
- * core/gatehold.h) are not listed; jobs_view_get reads them.
+ * core/gatehold.h) and "dryrun" (a preview's, core/dryrun.h) are not listed; jobs_view_get reads them.
  */
 enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, struct json_object **out);
 
@@ -46,5 +46,12 @@ enum core_status jobs_view_list(struct store *db, int limit, int64_t cursor, str
  */
 enum core_status jobs_view_items(struct store *db, int64_t job_id, const char *filter, int64_t cursor, int limit,
                                  struct json_object **out);
+
+/*
+ * A page of a dry run's plan (a job of kind "dryrun", core/dryrun.h) in plan order: {"items": [the details of each
+ * finished item: its plan entry], "next_cursor"}; items still pending or running are not listed yet. limit as
+ * jobs_view_items. CORE_ENOTFOUND for an unknown job, CORE_ESTATE for a job of another kind.
+ */
+enum core_status jobs_view_plan(struct store *db, int64_t job_id, int64_t cursor, int limit, struct json_object **out);
 
 #endif

@@ -73,10 +73,14 @@ static bool try_lead(struct scheduler *s)
 	return true;
 }
 
-/* Is the duty due? */
-static bool due(struct scheduler *s)
+/* The leader looks again at most this long after finding the duty not due (an interval changed meanwhile). */
+#define LEADER_RECHECK_MS 5000
+
+/* Is the duty due? *left_ms gets how long until it is (when not due; 0 when unknown). */
+static bool due(struct scheduler *s, long *left_ms)
 {
 	struct settings set;
+	*left_ms = 0;
 	if (settings_get(s->o.db, s->o.default_interval, &set) != CORE_OK)
 		return false;
 	PGresult *r = NULL;
@@ -85,9 +89,13 @@ static bool due(struct scheduler *s)
 	store_param_i64(&p, set.resync_interval);
 	if (store_run1(s->o.db,
 	               "SELECT (last_started_at IS NULL OR now() >= last_started_at + $1::int * interval '1 second')"
-	               "  AS due FROM scheduler_state WHERE id = 1",
-	               &p, &r) == CORE_OK)
+	               "  AS due, ceil(extract(epoch FROM last_started_at + $1::int * interval '1 second' - now())"
+	               "  * 1000)::bigint AS left_ms FROM scheduler_state WHERE id = 1",
+	               &p, &r) == CORE_OK) {
 		yes = PQntuples(r) == 0 || store_bool(r, 0, "due", true);
+		if (!yes)
+			*left_ms = (long)store_i64(r, 0, "left_ms", 0);
+	}
 	PQclear(r);
 	return yes;
 }
@@ -114,8 +122,9 @@ static void *run(void *arg)
 	while (!s->stop) {
 		pthread_mutex_unlock(&s->lock);
 		bool lead = try_lead(s);
+		long left_ms = 0;
 		metrics_set("mrgate_scheduler_leader", NULL, lead ? 1 : 0);
-		if (lead && due(s)) {
+		if (lead && due(s, &left_ms)) {
 			record(s, true);
 			enum core_status st = s->o.duty(s->o.user, "schedule");
 			record(s, false);
@@ -125,9 +134,19 @@ static void *run(void *arg)
 		pthread_mutex_lock(&s->lock);
 		if (s->stop)
 			break;
+		/* a follower tries for the lock every second (takeover within seconds); the leader, whose lock is safe,
+		 * sleeps until the duty is due, looking again every LEADER_RECHECK_MS for a changed interval */
+		long wait_ms = 1000;
+		if (lead && left_ms > wait_ms)
+			wait_ms = left_ms < LEADER_RECHECK_MS ? left_ms : LEADER_RECHECK_MS;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += 1;
+		ts.tv_sec += wait_ms / 1000;
+		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
 		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);

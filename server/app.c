@@ -8,7 +8,9 @@
  */
 #include "app.h"
 
+#include "dryrun.h"
 #include "hookjobs.h"
+#include "hookmode.h"
 #include "jobs.h"
 #include "limiter.h"
 
@@ -49,10 +51,14 @@ bool app_jobs_start(struct app *app)
 	o.backoff_base_ms = app->cfg.gitlab_backoff_ms * 2;
 	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;
+	o.listen_url = app->cfg.database_url; /* idle workers wait for NOTIFY mrgate_jobs, no polling */
+	o.claim_batch = 4;                    /* at most; a small job is still spread over every worker */
 	/* workers claim only the kinds registered, so the runner is in env before any handler can run */
 	env->jobs = jobs_runner_start(app->db, &o);
 	if (!env->jobs || jobs_register(env->jobs, "apply", applyjob_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "onboard", hookjobs_onboard, env) != CORE_OK ||
+	    jobs_register(env->jobs, "dryrun", dryrun_item, env) != CORE_OK ||
+	    jobs_register(env->jobs, "hookmode", hookmode_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "hold", hookjobs_hold, env) != CORE_OK) {
 		app_jobs_stop(app);
 		return false;

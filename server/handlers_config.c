@@ -11,6 +11,7 @@
 #include "connection.h"
 #include "gateconfig.h"
 #include "http_json.h"
+#include "jobs_view.h"
 #include "json_util.h"
 #include "jsonx.h"
 #include "log.h"
@@ -293,22 +294,13 @@ int h_configure(struct req *r)
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"reapply\" must be true or false");
 		goto out;
 	}
-	/* a dry run's plan pages like every list: plan_limit repos read from GitLab after plan_cursor (a repo id) */
-	int64_t plan_limit = 0, plan_cursor = 0;
-	if ((v = jsonx_get(body, "plan_limit")) &&
-	    (!jsonx_as_int64(v, &plan_limit) || plan_limit < 1 || plan_limit > 100000)) {
-		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"plan_limit\" must be an integer from 1 to 100000");
+	/* the plan is no longer in this answer: a dry run is a job whose plan pages with GET /api/jobs/{id}/plan */
+	if (jsonx_get(body, "plan_limit") || jsonx_get(body, "plan_cursor")) {
+		status = http_send_error(
+		    r->conn, 400, "invalid_input",
+		    "a dry run is a job: read its plan with GET /api/jobs/{plan_job_id}/plan?limit=&cursor="
+		    ", not with plan_limit or plan_cursor");
 		goto out;
-	}
-	if ((v = jsonx_get(body, "plan_cursor")) && v && !json_object_is_type(v, json_type_null)) {
-		const char *cs = NULL;
-		if (!jsonx_as_str(v, &cs) || !parse_positive_id(cs, &plan_cursor)) {
-			status =
-			    http_send_error(r->conn, 400, "invalid_input",
-			                    "field \"plan_cursor\" must be the plan_next_cursor of a previous answer");
-			goto out;
-		}
 	}
 	/* a scan type with no scanner on this server fails every merge request: only on explicit confirmation */
 	bool confirm = false;
@@ -330,16 +322,41 @@ int h_configure(struct req *r)
 	}
 	req.actor = r->who.actor;
 	const char *code = NULL;
-	enum core_status st =
-	    bulkconfigure_run(&r->app->apply, &req, plan_cursor, plan_limit, &o, &code, err, sizeof(err));
+	enum core_status st = bulkconfigure_run(&r->app->apply, &req, &o, &code, err, sizeof(err));
 	if (st != CORE_OK)
 		status = http_send_error(r->conn, http_status_of(st), code, "%s", err);
-	else
-		status = http_send_json(r->conn, jsonx_get(o, "apply") ? 202 : 200, o); /* takes o */
+	else /* a job started (the apply, or the dry run's): 202 */
+		status = http_send_json(r->conn, jsonx_get(o, "apply") || jsonx_get(o, "plan_job") ? 202 : 200, o);
 out:
 	json_object_put(body);
 	free(ids);
 	return status;
+}
+
+/* GET /api/jobs/{id}/plan?limit=&cursor=: the plan a dry-run job has read so far, with the job's progress. */
+int h_job_plan(struct req *r)
+{
+	int64_t id = 0, after = 0;
+	long limit = 100;
+	int status;
+	if (!parse_positive_id(r->params[0], &id))
+		return http_send_error(r->conn, 404, "not_found", "no job with id %.40s", r->params[0]);
+	if (!http_query_limit(r->conn, r->ri, "limit", 1, JOBS_VIEW_ITEMS_MAX, &limit, &status) ||
+	    !http_query_cursor(r->conn, r->ri, "cursor", &after, &status))
+		return status;
+	struct json_object *page = NULL, *job = NULL;
+	enum core_status st = jobs_view_plan(r->app->db, id, after, (int)limit, &page);
+	if (st == CORE_ESTATE)
+		return http_send_error(r->conn, 409, "not_a_dry_run", "job %lld is not a dry run: it has no plan",
+		                       (long long)id);
+	if (st == CORE_OK)
+		st = jobs_view_get(r->app->db, id, &job);
+	if (st != CORE_OK) {
+		json_object_put(page);
+		return http_send_failure(r->conn, st, "could not read the plan", "no job with id %lld", (long long)id);
+	}
+	json_object_object_add(page, "job", job);
+	return http_send_json(r->conn, 200, page);
 }
 
 /* --- audit ---------------------------------------------------------------------------------------------------- */

@@ -362,12 +362,15 @@ int h_groups_list(struct req *r)
 
 /* --- settings -------------------------------------------------------------------------------------------------- */
 
-static int send_settings(struct req *r, int status)
+/* The settings with the scheduler's state and the last resync; job (taken, may be NULL) as "hook_mode_job". */
+static int send_settings(struct req *r, struct json_object *job, int status)
 {
 	struct settings set;
 	enum core_status st = settings_get(r->app->db, r->app->cfg.resync_interval, &set);
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
+		json_object_put(job);
 		return http_send_status(r->conn, st, "could not read the settings");
+	}
 	struct json_object *o = settings_json(&set), *sched = NULL, *last = NULL;
 	if (scheduler_state_json(r->app->db, &sched) == CORE_OK)
 		json_object_object_add(o, "scheduler", sched);
@@ -375,12 +378,14 @@ static int send_settings(struct req *r, int status)
 		json_object_object_add(o, "last_resync", last);
 	else
 		json_object_object_add(o, "last_resync", NULL);
+	if (job)
+		json_object_object_add(o, "hook_mode_job", job);
 	return http_send_json(r->conn, status, o);
 }
 
 int h_settings_get(struct req *r)
 {
-	return send_settings(r, 200);
+	return send_settings(r, NULL, 200);
 }
 
 /* Which scan types this server can run (DESIGN §2: the dashboard says so before a user enables one). */
@@ -389,22 +394,21 @@ int h_scanners_get(struct req *r)
 	return http_send_json(r->conn, 200, config_scanners_json(&r->app->cfg));
 }
 
+/* A hook_mode change answers 202 with the switch job (hook_mode_job); the mode changes when the job succeeds. */
 int h_settings_put(struct req *r)
 {
-	struct json_object *body = NULL;
+	struct json_object *body = NULL, *job = NULL;
 	int status;
-	bool refused = false;
 	char err[400] = "";
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
-	enum core_status st = hookmode_settings_put(&r->app->apply, body, r->who.actor, &refused, err, sizeof(err));
+	enum core_status st = hookmode_settings_put(&r->app->apply, body, r->who.actor, &job, err, sizeof(err));
 	json_object_put(body);
-	if (refused)
-		return http_send_error(r->conn, http_status_of(st), st == CORE_ECONFLICT ? "conflict" : "gitlab_error",
-		                       "%s", err);
 	if (st == CORE_EINVAL)
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
+	if (st == CORE_ECONFLICT)
+		return http_send_error(r->conn, 409, "conflict", "%s", err);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not store the settings");
-	return send_settings(r, 200);
+	return send_settings(r, job, job ? 202 : 200);
 }

@@ -100,7 +100,7 @@ static struct gate_workers *start_gate_workers(struct app *app)
 	env.scanners[GATE_SCAN_LICENSE] = app->cfg.scanner_license;
 	env.scanners[GATE_SCAN_MALWARE] = app->cfg.scanner_malware;
 	env.default_resync_interval = app->cfg.resync_interval;
-	return gate_workers_start(&env, app->cfg.gate_workers);
+	return gate_workers_start(&env, app->cfg.gate_workers, app->cfg.database_url);
 }
 
 /* Errors CivetWeb answers itself (a malformed request, a path no handler takes): our JSON body and headers. */

@@ -54,6 +54,7 @@ static const struct route routes[] = {
     {"GET", "/api/audit", h_audit_list, ROUTE_VIEWER},
     {"GET", "/api/jobs", h_jobs_list, ROUTE_VIEWER},
     {"GET", "/api/jobs/{id}", h_job_get, ROUTE_VIEWER},
+    {"GET", "/api/jobs/{id}/plan", h_job_plan, ROUTE_VIEWER},
     {"POST", "/api/jobs/{id}/retry", h_job_retry, ROUTE_EDITOR},
     {"POST", "/api/jobs/{id}/cancel", h_job_cancel, ROUTE_EDITOR},
     {"GET", "/api/settings", h_settings_get, ROUTE_VIEWER},

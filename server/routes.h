@@ -134,6 +134,7 @@ int h_audit_list(struct req *r);
 
 int h_jobs_list(struct req *r);
 int h_job_get(struct req *r);
+int h_job_plan(struct req *r);
 int h_job_retry(struct req *r);
 int h_job_cancel(struct req *r);
 int h_settings_get(struct req *r);

@@ -13,6 +13,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
+#include "settings.h"
 #include "store.h"
 #include "testlib.h"
 #include "xalloc.h"
@@ -136,17 +137,33 @@ static void hook_mode_switch_without_a_connection(void)
 	CHECK_INT(hookmode_prepare(&env, "group", msg, sizeof(msg)), CORE_ECONFLICT);
 	CHECK(strstr(msg, "no GitLab connection") != NULL);
 
-	/* refused: nothing stored */
-	struct json_object *body = jx_object();
+	/* the request only starts the switch job; a second one while it is unfinished is a conflict */
+	struct json_object *body = jx_object(), *job = NULL, *again = NULL;
 	json_object_object_add(body, "hook_mode", jx_str("group"));
-	bool refused = false;
-	CHECK_INT(hookmode_settings_put(&env, body, "tester", &refused, msg, sizeof(msg)), CORE_ECONFLICT);
-	CHECK(refused);
+	CHECK_INT(hookmode_settings_put(&env, body, "tester", &job, msg, sizeof(msg)), CORE_OK);
+	REQUIRE(job);
+	CHECK_INT(hookmode_settings_put(&env, body, "tester", &again, msg, sizeof(msg)), CORE_ECONFLICT);
+	CHECK(!again && strstr(msg, "already running") != NULL);
 	json_object_put(body);
+	json_object_put(job);
+	/* the job refuses (no connection): its item says why and nothing is stored */
+	const char *kinds[] = {"hookmode"};
+	struct job_item *items = NULL;
+	int n = 0;
+	REQUIRE(jobs_claim(db, "tester-worker", kinds, 1, 1, 60000, &items, &n) == CORE_OK && n == 1);
+	struct job_item_result res = {0};
+	CHECK_INT(hookmode_item(&env, &items[0], &res), JOB_ITEM_ERROR);
+	CHECK(res.message && strstr(res.message, "no GitLab connection") != NULL);
+	CHECK(jobs_finish(db, "tester-worker", items[0].id, JOB_ITEM_ERROR, res.message, NULL, NULL) == CORE_OK);
+	free(res.message);
+	jobs_items_free(items, n);
+	struct settings set;
+	REQUIRE(settings_get(db, 900, &set) == CORE_OK);
+	CHECK(strcmp(set.hook_mode, "project") == 0);
 	body = jx_object();
 	json_object_object_add(body, "hook_mode", jx_str("sideways"));
-	CHECK_INT(hookmode_settings_put(&env, body, "tester", &refused, msg, sizeof(msg)), CORE_EINVAL);
-	CHECK(!refused);
+	CHECK_INT(hookmode_settings_put(&env, body, "tester", &job, msg, sizeof(msg)), CORE_EINVAL);
+	CHECK(!job);
 	json_object_put(body);
 }
 

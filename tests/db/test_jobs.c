@@ -5,6 +5,7 @@
  *
  * Every test uses its own job kind, so a runner of one test never sees another test's items.
  */
+#include "crypto.h"
 #include "jobs.h"
 #include "limiter.h"
 #include "log.h"
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 static struct store *db;
+static char *db_url; /* the test database, for a runner's LISTEN connection */
 
 #define MAX_REPO 10001
 
@@ -968,9 +970,154 @@ static void poison_item_gives_up(void)
 	counter_free(cnt);
 }
 
+/* ---- batched finishing, fair-share claims, waking on NOTIFY ---- */
+
+static void finish_batch_records_what_it_holds(void)
+{
+	const char *kinds[] = {"t_fbatch"};
+	int64_t ids[] = {1, 2, 3, 4, 5}, job = 0;
+	CHECK(jobs_create(db, "t_fbatch", "kim", NULL, ids, 5, &job) == CORE_OK);
+	struct job_item *it = NULL;
+	int n = 0;
+	REQUIRE(jobs_claim(db, "fb-a", kinds, 1, 5, 60000, &it, &n) == CORE_OK);
+	REQUIRE(n == 5);
+	/* item 3 was taken over by another worker meanwhile */
+	char sql[200];
+	snprintf(sql, sizeof(sql), "UPDATE job_items SET lease_owner = 'fb-b' WHERE id = %" PRId64, it[2].id);
+	sql_exec(sql);
+	enum job_outcome oc[] = {JOB_ITEM_CHANGED, JOB_ITEM_UNCHANGED, JOB_ITEM_CHANGED, JOB_ITEM_ERROR,
+	                         JOB_ITEM_SKIPPED};
+	struct jobs_record recs[5];
+	memset(recs, 0, sizeof(recs));
+	for (int i = 0; i < 5; i++) {
+		recs[i].item_id = it[i].id;
+		recs[i].outcome = oc[i];
+		recs[i].message = i == 3 ? "403 forbidden" : NULL;
+		recs[i].details_json = i == 0 ? "{\"hook\":\"created\"}" : NULL;
+	}
+	CHECK(jobs_finish_batch(db, "fb-a", recs, 5) == CORE_OK);
+	for (int i = 0; i < 5; i++) {
+		CHECK(recs[i].recorded == (i != 2));
+		CHECK(!recs[i].job_finished);
+	}
+	CHECK_INT(sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job), 4);
+	CHECK_INT(sql_i64("SELECT changed AS v FROM jobs WHERE id = $1", job), 1);
+	CHECK_INT(sql_i64("SELECT unchanged + skipped AS v FROM jobs WHERE id = $1", job), 2);
+	CHECK_INT(sql_i64("SELECT failed AS v FROM jobs WHERE id = $1", job), 1);
+	CHECK_INT(
+	    sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND details->>'hook' = 'created'", job), 1);
+	/* recording again changes nothing: at most once, counters exact */
+	CHECK(jobs_finish_batch(db, "fb-a", recs, 5) == CORE_OK);
+	for (int i = 0; i < 5; i++)
+		CHECK(!recs[i].recorded);
+	CHECK_INT(sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job), 4);
+	/* the holder of item 3 finishes the job */
+	struct jobs_record last = {.item_id = it[2].id, .outcome = JOB_ITEM_CHANGED};
+	CHECK(jobs_finish_batch(db, "fb-b", &last, 1) == CORE_OK);
+	CHECK(last.recorded && last.job_finished && last.job_id == job);
+	CHECK_INT(
+	    sql_i64("SELECT (state = 'done' AND done = total AND changed = 2)::int AS v FROM jobs WHERE id = $1", job),
+	    1);
+	/* a RETRY outcome is refused and records nothing */
+	struct jobs_record bad = {.item_id = it[0].id, .outcome = JOB_ITEM_RETRY};
+	CHECK(jobs_finish_batch(db, "fb-a", &bad, 1) == CORE_EINVAL);
+	jobs_items_free(it, n);
+}
+
+static void claim_share_spreads_small_jobs(void)
+{
+	const char *kinds[] = {"t_share"};
+	int64_t *ids = seq_ids(40, 1), job = 0;
+	CHECK(jobs_create(db, "t_share", "kim", NULL, ids, 3, &job) == CORE_OK);
+	struct job_item *it = NULL;
+	int n = 0;
+	/* 3 due items among 8 workers: one each, not 3 for the first */
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 1);
+	jobs_items_free(it, n);
+	CHECK(jobs_create(db, "t_share", "kim", NULL, ids, 40, &job) == CORE_OK);
+	/* 42 due among 8: the most a claim takes, 4 */
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 4);
+	jobs_items_free(it, n);
+	long ms = -1;
+	bool found = false;
+	CHECK(jobs_next_due_ms(db, kinds, 1, &ms, &found) == CORE_OK);
+	CHECK(found && ms == 0);
+	const char *none[] = {"t_share_none"};
+	CHECK(jobs_next_due_ms(db, none, 1, &ms, &found) == CORE_OK);
+	CHECK(!found);
+	free(ids);
+}
+
+static int retry_once_calls;
+static enum job_outcome retry_once_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	(void)user;
+	if (item->attempt == 1 && __atomic_fetch_add(&retry_once_calls, 1, __ATOMIC_RELAXED) >= 0) {
+		jobs_result_message(res, "try later");
+		res->retry_after_ms = 300;
+		return JOB_ITEM_RETRY;
+	}
+	return JOB_ITEM_CHANGED;
+}
+
+/* Claim statements this process sent over ms, after letting the runner settle. */
+static double claims_over(long ms)
+{
+	double c0 = metrics_get("mrgate_job_claim_queries_total", NULL);
+	sleep_ms(ms);
+	return metrics_get("mrgate_job_claim_queries_total", NULL) - c0;
+}
+
+static void idle_runner_waits_for_notify(void)
+{
+	struct counter *cnt = counter_new();
+	struct counter_user u = {.c = cnt};
+	/* a safety poll far longer than the test: only notifications and due times can wake the workers */
+	struct jobs_runner_opts o = {
+	    .workers = 4, .listen_url = db_url, .idle_poll_ms = 600000, .claim_batch = 4, .backoff_base_ms = 100};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_listen", counting_handler, &u) == CORE_OK);
+	CHECK(jobs_register(r, "t_listen_retry", retry_once_handler, NULL) == CORE_OK);
+	sleep_ms(500);
+	CHECK(claims_over(2000) == 0);
+
+	/* a job created elsewhere (no jobs_runner_wake): its NOTIFY wakes the runner */
+	int64_t *ids = seq_ids(20, 100), job = 0;
+	CHECK(jobs_create(db, "t_listen", "kim", NULL, ids, 20, &job) == CORE_OK);
+	struct json_object *j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK_INT(jint(j, "done"), 20);
+	json_object_put(j);
+	CHECK_INT(cnt->total, 20);
+	sleep_ms(300);
+	CHECK(claims_over(1500) == 0);
+
+	/* an item put back with a delay is claimed when it falls due, without any notification then */
+	CHECK(jobs_create(db, "t_listen_retry", "kim", NULL, ids, 2, &job) == CORE_OK);
+	j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK_INT(jint(j, "changed"), 2);
+	json_object_put(j);
+	CHECK(retry_once_calls >= 2);
+	sleep_ms(300);
+	CHECK(claims_over(1500) == 0);
+	jobs_runner_stop(r);
+	free(ids);
+	counter_free(cnt);
+}
+
 int main(void)
 {
-	db = testlib_db_start("jobs", 24);
+	log_init(LOG_ERROR, 0);
+	if (crypto_init() != CORE_OK)
+		return 1;
+	db_url = testlib_fresh_database("jobs");
+	db = store_open(db_url, 24);
+	if (!db || migrate_run(db, NULL) != CORE_OK)
+		return 2;
 	RUN(backoff_bounds);
 	RUN(lease_primitives);
 	RUN(thousand_items_four_workers);
@@ -982,6 +1129,10 @@ int main(void)
 	RUN(poison_item_gives_up);
 	RUN(api_create_list_items_cancel);
 	RUN(api_in_tx_big_and_list);
+	RUN(finish_batch_records_what_it_holds);
+	RUN(claim_share_spreads_small_jobs);
+	RUN(idle_runner_waits_for_notify);
 	store_close(db);
+	free(db_url);
 	return testlib_done();
 }

@@ -299,6 +299,29 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(await page.locator('[data-last-resync]').innerText(), /done/);
   });
 
+  it('switches the webhook mode as a job and shows why GitLab refused it', async (t) => {
+    if (!have.settings) return t.skip('GET /api/settings is not in this version');
+    await go('#/settings', '[data-panel="settings"]');
+    await page.locator('select[name="hook_mode"]').selectOption('group');
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    const res = await answered;
+    assert.equal(res.status(), 202, 'the request does not wait for GitLab: the switch is a job');
+    const job = (await res.json()).hook_mode_job;
+    assert.equal(job.kind, 'hookmode');
+    await page.locator(`[data-hook-mode-job="${job.id}"]`).waitFor();
+    // the token is Maintainer on acme, not Owner: the job refuses and the page says so; project mode stays
+    const outcome = page.locator('[data-hook-mode-outcome]');
+    await outcome.waitFor({ timeout: 30000 });
+    assert.equal(await outcome.getAttribute('data-hook-mode-outcome'), 'refused');
+    assert.match(await outcome.innerText(), /not switched.*not Owner/s);
+    assert.equal(await page.locator('select[name="hook_mode"]').inputValue(), 'project');
+    const j = (await api.get(`/api/jobs/${job.id}`)).data;
+    assert.equal(j.failed, 1);
+    assert.match(j.items[0].message, /not Owner/);
+    await shot(page, 'settings-hook-mode-refused');
+  });
+
   it('is usable in a narrow window', async () => {
     while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
     await page.setViewportSize({ width: 420, height: 860 });

@@ -53,9 +53,7 @@ flows.connect_and_sync(c, sim, "acme", TOKEN, repos=N)
 def test_select_all_without_filter_dry_run_and_apply():
     body = {"selection": {"filter": {}}, "config": {"enabled": True, "fail_on": "high", "scans": ["secrets"],
                                                        "block_merge": True}}
-    r = c.post("/api/configure", dict(body, dry_run=True))
-    assert r.status == 200, (r.status, r.body)
-    d = r.json()
+    d = flows.dry_run(c, body)
     assert d["summary"]["level"] == "default" and d["summary"]["selected"] == N, d["summary"]
     assert len(d["plan"]) == N, d
     assert not hooked_projects(main), "a dry run wrote to GitLab"

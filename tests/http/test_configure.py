@@ -130,8 +130,8 @@ CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_
 def test_dry_run_writes_nothing():
     before = sim.counters()
     audit_before = c.get("/api/audit?limit=1").json()["items"]
-    r = configure({"selection": {"ids": IDS[:20]}, "config": CFG, "dry_run": True})
-    assert r["dry_run"] is True and len(r["plan"]) == 20, r
+    r = flows.dry_run(c, {"selection": {"ids": IDS[:20]}, "config": CFG, "confirm_no_scanner": True})
+    assert len(r["plan"]) == 20 and r["job"]["kind"] == "dryrun" and r["job"]["changed"] == 20, r
     for p in r["plan"]:
         assert p["want"] == "hook+merge" and p["hooks"]["create"] == 1, p
         assert p["settings"] == [{"only_allow_merge_if_pipeline_succeeds": {"from": False, "to": True}}], p
@@ -305,6 +305,49 @@ def test_export_and_invalid_import_changes_nothing():
     assert sim.counters()["writes"] == 0
 
 
+def test_dry_run_is_a_job_with_progress_plan_and_errors():
+    # un-gating five gated repos: each has a hook to delete (one of them refuses to list its hooks)
+    ids = sorted(r["id"] for r in repos() if r["status"] == "gated")[:5]
+    assert len(ids) == 5, ids
+    bad = ids[0]
+    sim.script("GET", f"/api/v4/projects/{bad}/hooks", [{"status": 403, "body": {"message": "403 Forbidden"}}])
+    try:
+        before = sim.counters()
+        r = c.post("/api/configure", {"selection": {"ids": ids}, "config": {"enabled": False}, "dry_run": True})
+        # the answer does not wait for GitLab: a job, the plan read by the workers
+        assert r.status == 202, (r.status, r.body)
+        d = r.json()
+        assert d["plan_total"] == 5 and d["plan_job"]["kind"] == "dryrun" and d["plan_job"]["total"] == 5, d
+        assert "plan" not in d and d.get("apply") is None, d
+        # a preview's job is read by id, it does not fill the job list
+        assert d["plan_job_id"] not in [x["id"] for x in c.get("/api/jobs?limit=500").json()["items"]]
+        j = flows.wait_job(c, d["plan_job_id"])
+        assert j["done"] == 5 and j["failed"] == 1 and j["changed"] == 4 and j["succeeded"] is False, j
+        page = c.get(f"/api/jobs/{d['plan_job_id']}/plan?limit=2").json()
+        assert len(page["items"]) == 2 and page["next_cursor"] and page["job"]["finished"] is True, page
+        rest = c.get(f"/api/jobs/{d['plan_job_id']}/plan?limit=10&cursor={page['next_cursor']}").json()
+        plan = page["items"] + rest["items"]
+        assert [p["repo_id"] for p in plan] == sorted(ids) and rest["next_cursor"] is None, plan
+        err = [p for p in plan if p["result"] == "error"]
+        assert [p["repo_id"] for p in err] == [bad] and "Maintainer" in err[0]["message"], err
+        # the job's items say the same, with GitLab's advice
+        items = c.get(f"/api/jobs/{d['plan_job_id']}?items=error").json()["items"]
+        assert [i["repo_id"] for i in items] == [bad] and "Maintainer" in items[0]["message"], items
+        assert sim.counters()["writes"] == before["writes"], "a dry run wrote to GitLab"
+    finally:
+        sim.clear_scripts()
+    # the old paging fields are refused with where the plan is now
+    r = c.post("/api/configure", {"selection": {"ids": ids}, "config": {"enabled": False}, "dry_run": True,
+                                  "plan_limit": 50})
+    assert r.status == 400 and "/plan" in r.json()["message"], r.body
+    # an apply job has no plan; an unknown job none either
+    r = c.post("/api/configure", {"selection": {"ids": ids[:1]}, "config": {"enabled": True}, "reapply": True})
+    assert r.status == 202, r.body
+    r = c.get(f"/api/jobs/{r.json()['apply']['job_id']}/plan")
+    assert r.status == 409 and r.json()["error"] == "not_a_dry_run", r.body
+    assert c.get("/api/jobs/999999/plan").status == 404
+
+
 def test_cli_configure_dry_run():
     sim.reset_counters()
     r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "medium", "--scans", "secrets,iac", "--dry-run",
@@ -321,4 +364,5 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
-     test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run])
+     test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
+     test_dry_run_is_a_job_with_progress_plan_and_errors])

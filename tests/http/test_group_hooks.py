@@ -9,7 +9,8 @@ stays; a non-Owner token is refused. On a premium group with an Owner group acce
 nested subgroup (project_create to the group hook) is listed, gated and gets its merge setting within seconds,
 without any resync; an MR on it gets an `mrgate` status through the group hook; a resync repairs a group hook whose
 project_events was turned off; switching back to project mode gives every gated repo exactly one project hook and
-removes the group hook.
+removes the group hook. Every switch is a job: PUT /api/settings answers 202 at once with hook_mode_job, a refusal
+is that job's failed item with the reason, and the mode changes only when the job succeeds.
 """
 import time
 
@@ -50,6 +51,25 @@ def gated_ids():
     return sorted(r["id"] for r in repos() if r["status"] == "gated")
 
 
+def switch(client, mode, expect_ok=True, timeout=90):
+    """PUT hook_mode: 202 with the switch job at once (the request never waits on GitLab); wait for the job and return
+    its only item (result, message, details)."""
+    t0 = time.time()
+    r = client.put("/api/settings", {"hook_mode": mode})
+    assert r.status == 202, (r.status, r.body)
+    assert time.time() - t0 < 5, "the request waited"
+    d = r.json()
+    job = d["hook_mode_job"]
+    assert job["kind"] == "hookmode" and job["total"] == 1, job
+    j = flows.wait_job(client, job["id"], timeout)
+    item = client.get(f"/api/jobs/{job['id']}").json()["items"][0]
+    if expect_ok:
+        assert j["succeeded"] and item["result"] == "changed", item
+    else:
+        assert j["failed"] == 1 and item["result"] == "error", item
+    return item
+
+
 def test_free_group_switch_refused_and_project_hooks_kept():
     # its own mrgate: the Free group's repos never mix with ghq's
     fsrv = Mrgate("group_hooks_free", env={"MRGATE_GITLAB_RATE_LIMIT": "0"})
@@ -61,9 +81,7 @@ def test_free_group_switch_refused_and_project_hooks_kept():
     mine = lambda: [h for h in sim.hooks() if h["url"] == fhook]  # noqa: E731
     before = sorted((h["id"], h["project_id"]) for h in mine())
     assert len(before) == 2 and all(not h["group_hook"] for h in mine()), mine()
-    r = fc.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 409, r.body
-    msg = r.json()["message"]
+    msg = switch(fc, "group", expect_ok=False)["message"]
     assert "Premium or Ultimate" in msg and "free" in msg and "project webhooks are kept" in msg, msg
     assert fc.get("/api/settings").json()["hook_mode"] == "project"
     assert sorted((h["id"], h.get("project_id")) for h in mine()) == before, mine()
@@ -76,8 +94,7 @@ def test_free_group_switch_refused_and_project_hooks_kept():
 
 def test_non_owner_is_refused():
     flows.connect(c, sim, "ghq", DEV)
-    r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 409 and "Owner" in r.json()["message"], r.body
+    assert "Owner" in switch(c, "group", expect_ok=False)["message"]
     assert c.get("/api/settings").json()["hook_mode"] == "project"
     assert ours() == ([], [])
 
@@ -98,10 +115,8 @@ def test_double_that_never_delivers_is_refused():
     sim.script("POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger",
                [{"status": 201, "body": {"message": "201 Created"}}])
     t0 = time.time()
-    r = c.put("/api/settings", {"hook_mode": "group"})
+    msg = switch(c, "group", expect_ok=False)["message"]
     print(f"  refused after {time.time() - t0:.1f}s")
-    assert r.status == 409, r.body
-    msg = r.json()["message"]
     assert "did not reach" in msg and HOOK in msg and "project webhooks are kept" in msg, msg
     assert c.get("/api/settings").json()["hook_mode"] == "project"
     groups, projects = ours()
@@ -115,8 +130,12 @@ def test_double_that_never_delivers_is_refused():
 def test_switch_to_group_mode():
     before = gated_ids()
     tests_before = len(sim.deliveries(event="Push Hook"))
+    item = switch(c, "group")
+    assert item["details"]["to"] == "group" and "group webhook in place" in item["message"], item
+    assert c.get("/api/settings").json()["hook_mode"] == "group"
+    # a second switch while none runs and the mode is already group: nothing to do, 200
     r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 200 and r.json()["hook_mode"] == "group", r.body
+    assert r.status == 200 and "hook_mode_job" not in r.json(), r.body
     wait_for(lambda: not ours()[1], 30, "project hooks removed")
     flows.wait_applied(c, 30)
     groups, projects = ours()
@@ -166,8 +185,9 @@ def test_resync_repairs_project_events_off():
 def test_switch_back_to_project_mode():
     ids = gated_ids()
     assert len(ids) == 6, ids
-    r = c.put("/api/settings", {"hook_mode": "project"})
-    assert r.status == 200 and r.json()["hook_mode"] == "project", r.body
+    item = switch(c, "project")
+    assert "group webhook removed" in item["message"], item
+    assert c.get("/api/settings").json()["hook_mode"] == "project"
     groups, projects = ours()
     assert groups == [], groups
     by = {}

@@ -53,6 +53,7 @@ POLICY = """
     GET /api/audit                      viewer
     GET /api/jobs                       viewer
     GET /api/jobs/{id}                  viewer
+    GET /api/jobs/{id}/plan             viewer
     POST /api/jobs/{id}/retry           editor
     POST /api/jobs/{id}/cancel          editor
     GET /api/settings                   viewer

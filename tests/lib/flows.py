@@ -102,6 +102,27 @@ def wait_job(c, job_id, timeout=60, interval=0.2):
                             f"job {job_id} to finish", interval)
 
 
+def dry_run(c, body, timeout=60, limit=100):
+    """POST /api/configure as a dry run (asserts 202 and a plan job), wait for the job, read its whole plan: the
+    answer with "plan" (every entry), "job" (the finished job) and "gitlab_writes_planned" (summed) added."""
+    r = c.post("/api/configure", dict(body, dry_run=True))
+    assert r.status == 202, (r.status, r.body)
+    d = r.json()
+    assert d["dry_run"] is True and d["plan_job_id"] == d["plan_job"]["id"], d
+    d["job"] = wait_job(c, d["plan_job_id"], timeout)
+    d["plan"], cursor = [], None
+    while True:
+        page = c.get(f"/api/jobs/{d['plan_job_id']}/plan?limit={limit}" + (f"&cursor={cursor}" if cursor else ""))
+        assert page.status == 200, page.body
+        d["plan"] += page.json()["items"]
+        cursor = page.json()["next_cursor"]
+        if not cursor:
+            break
+    assert len(d["plan"]) == d["plan_total"] == d["job"]["total"], d
+    d["gitlab_writes_planned"] = sum(p["gitlab_writes_planned"] for p in d["plan"])
+    return d
+
+
 # --- what GitLab (the simulator) ended up with ---------------------------------------------------------------------
 
 def statuses(sim, pid, sha=None):

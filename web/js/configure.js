@@ -433,17 +433,29 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     const txt = h('span.small.muted', { 'data-preview-progress': '' }, 'Computing the plan…');
     clear(planBox).append(h('div.preview-progress', { role: 'status' }, bar, ' ', txt));
     try {
-      let cursor = null, first = null;
+      // a dry run is a job that reads GitLab (202 at once): follow its progress, then read its plan in pages
+      const first = await request(true);
+      if (!current()) return; // the form changed or the dialog closed
+      const jobPath = `/api/jobs/${encodeURIComponent(first.plan_job_id)}`;
+      const total = first.plan_total || 0;
+      bar.max = Math.max(1, total);
+      let job = first.plan_job;
+      for (;;) {
+        bar.value = job.done;
+        txt.textContent = `Read GitLab for ${fmtNum(job.done)} of ${fmtNum(total)} repositories that may change…`;
+        if (job.finished) break;
+        await new Promise((resolve) => { setTimeout(resolve, 300); });
+        if (!current()) return;
+        job = await get(`${jobPath}${qs({ items_limit: 0 })}`);
+        if (!current()) return;
+      }
+      let cursor = null;
       const plan = [];
       do {
-        const res = await request(true, { plan_limit: 50, plan_cursor: cursor });
-        if (!current()) return; // the form changed or the dialog closed: stop reading GitLab
-        first = first || res;
-        plan.push(...(res.plan || []));
-        cursor = res.plan_next_cursor;
-        bar.max = Math.max(1, res.plan_total || 0);
-        bar.value = plan.length;
-        txt.textContent = `Read GitLab for ${fmtNum(plan.length)} of ${fmtNum(res.plan_total || 0)} repositories that may change…`;
+        const page = await get(`${jobPath}/plan${qs({ limit: 1000, cursor })}`);
+        if (!current()) return;
+        plan.push(...(page.items || []));
+        cursor = page.next_cursor;
       } while (cursor);
       lastPlan = plan;
       clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));

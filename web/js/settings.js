@@ -1,5 +1,5 @@
 // #/settings: resync interval, auto-gate new repos, fail-open/closed, hook mode; the last and next resync.
-import { put, getOptional, hasRole } from './api.js';
+import { get, put, getOptional, hasRole, qs } from './api.js';
 import { h, clear, field, select, notice, errorNotice, unavailable, loading, pageHead, toast, fmtDate, time, fmtNum, badge } from './ui.js';
 
 const INTERVALS = [[300, 'every 5 minutes'], [900, 'every 15 minutes'], [1800, 'every 30 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day']];
@@ -20,14 +20,48 @@ export async function render(main) {
   show(box, res.data);
 }
 
-function show(box, s) {
+// A webhook mode switch is a job (PUT answers 202 with hook_mode_job): follow it in `el`, then show the settings
+// again with the outcome (the mode changes only when the job succeeded; a refusal says why).
+function followSwitch(box, el, job) {
+  const bar = h('progress', { max: Math.max(1, job.total || 1), value: job.done || 0, 'aria-label': 'Webhook mode switch progress' });
+  const txt = h('span.small', 'Switching the webhook mode: checking GitLab, proving the hook delivers…');
+  clear(el).append(h('div.preview-progress', { role: 'status', 'data-hook-mode-job': String(job.id) }, bar, ' ', txt, ' ',
+    h('a.small', { href: `#/jobs/${encodeURIComponent(job.id)}` }, `job ${job.id}`)));
+  const tick = async () => {
+    if (!el.isConnected) return;
+    let j, set;
+    try {
+      j = await get(`/api/jobs/${encodeURIComponent(job.id)}${qs({ items_limit: 1 })}`);
+      if (!j.finished) {
+        bar.max = Math.max(1, j.total);
+        bar.value = j.done;
+        setTimeout(tick, 500);
+        return;
+      }
+      set = await get('/api/settings');
+    } catch (e) {
+      if (el.isConnected) clear(el).append(errorNotice(e));
+      return;
+    }
+    if (!el.isConnected) return;
+    const item = (j.items || [])[0] || {};
+    const outcome = j.succeeded
+      ? notice('ok', `Webhook mode: ${item.message || 'switched'}.`)
+      : notice('error', h('strong', 'The webhook mode was not switched'), `: ${item.message || 'the job failed'}`);
+    outcome.dataset.hookModeOutcome = j.succeeded ? 'switched' : 'refused';
+    show(box, set, outcome);
+  };
+  setTimeout(tick, 300);
+}
+
+function show(box, s, outcome) {
   clear(box);
   const opts = INTERVALS.some(([v]) => v === s.resync_interval) ? INTERVALS : [...INTERVALS, [s.resync_interval, `every ${fmtNum(s.resync_interval)} seconds`]];
   const interval = select(opts, s.resync_interval, { name: 'resync_interval' });
   const auto = h('input', { type: 'checkbox', name: 'auto_gate_new_repos', checked: !!s.auto_gate_new_repos });
   const failMode = select([['closed', 'Fail closed: a gate that cannot finish fails the merge request'], ['open', 'Fail open: a gate that cannot finish passes, saying "timed out"']], s.fail_mode, { name: 'fail_mode' });
   const hookMode = select([['project', 'One webhook per project'], ['group', 'One group hook (Premium)']], s.hook_mode, { name: 'hook_mode' });
-  const msg = h('div', { 'aria-live': 'assertive' });
+  const msg = h('div', { 'aria-live': 'assertive' }, outcome || null);
   const save = h('button.primary', { type: 'submit', disabled: !hasRole('admin') || undefined }, 'Save settings');
   const form = h('form.panel.narrow', { 'aria-labelledby': 'settings-title', 'data-panel': 'settings' },
     h('h2#settings-title', 'Settings'), msg,
@@ -36,12 +70,19 @@ function show(box, s) {
     h('div.field', h('label.option', auto, 'Auto-gate new repositories'), h('span.hint', 'new repositories that inherit a gated config are applied at once; otherwise they show as "new"')),
     field('When a gate cannot finish in time', failMode),
     field('Webhook mode', hookMode, 'one group webhook replaces the per-project hooks and gates new projects as soon as GitLab creates them; it needs GitLab Premium or Ultimate and a token with Owner on the group (otherwise the switch is refused)'),
+    h('div', { 'data-hook-mode-status': '', 'aria-live': 'polite' }),
     h('div.actions', save));
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     save.disabled = true;
     try {
       const res = await put('/api/settings', { resync_interval: Number(interval.value), auto_gate_new_repos: auto.checked, fail_mode: failMode.value, hook_mode: hookMode.value });
+      if (res && res.hook_mode_job) {
+        toast('The settings were saved; the webhook mode is being switched.');
+        show(box, res);
+        followSwitch(box, box.querySelector('[data-hook-mode-status]'), res.hook_mode_job);
+        return;
+      }
       toast('The settings were saved.');
       show(box, { ...s, ...(res || {}) });
     } catch (err) {

@@ -181,5 +181,5 @@ async function showTokens(box, reload) {
       h('td', revoke)));
   }
   box.append(h('div.table-wrap', h('table.data', { 'aria-label': 'API tokens', 'data-table': 'tokens' },
-    h('thead', h('tr', ['User', 'Name', 'Token', 'Created', 'Last used', ''].map((x) => h('th', { scope: 'col' }, x)))), tbody)));
+    h('thead', h('tr', ['User', 'Name', 'Token', 'Created', 'Last used', ''].map((x) => h('th', { scope: 'col', title: x === 'Last used' ? 'recorded at most once a minute per token' : undefined }, x)))), tbody)));
 }
