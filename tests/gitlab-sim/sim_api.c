@@ -19,71 +19,6 @@
 #include <string.h>
 #include <strings.h>
 
-static void h_version(struct sim_req *r);
-static void h_pat_self(struct sim_req *r);
-static void h_user(struct sim_req *r);
-static void h_groups_list(struct sim_req *r);
-static void h_group_get(struct sim_req *r);
-static void h_group_projects(struct sim_req *r);
-static void h_group_descendants(struct sim_req *r);
-static void h_group_subgroups(struct sim_req *r);
-static void h_group_member_all(struct sim_req *r);
-static void h_projects_list(struct sim_req *r);
-static void h_project_get(struct sim_req *r);
-static void h_project_put(struct sim_req *r);
-
-#define A SIM_SCOPE_CLASS_DEFAULT
-static const struct sim_route routes[] = {
-    {"GET", "/api/v4/version", h_version, A},
-    {"GET", "/api/v4/personal_access_tokens/self", h_pat_self, SIM_SCOPE_CLASS_ANY},
-    {"GET", "/api/v4/user", h_user, SIM_SCOPE_CLASS_USER},
-    {"GET", "/api/v4/groups", h_groups_list, A},
-    {"GET", "/api/v4/groups/:id", h_group_get, A},
-    {"GET", "/api/v4/groups/:id/projects", h_group_projects, A},
-    {"GET", "/api/v4/groups/:id/descendant_groups", h_group_descendants, A},
-    {"GET", "/api/v4/groups/:id/subgroups", h_group_subgroups, A},
-    {"GET", "/api/v4/groups/:id/members/all/:user_id", h_group_member_all, A},
-    {"GET", "/api/v4/groups/:id/merge_requests", sim_h_group_mrs_list, A},
-    {"GET", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
-    {"POST", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
-    {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
-    {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
-    {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
-    {"POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger", sim_h_group_hook_test, A},
-    {"GET", "/api/v4/namespaces/:id", sim_h_namespace_get, A},
-    {"GET", "/api/v4/projects", h_projects_list, A},
-    {"GET", "/api/v4/projects/:id", h_project_get, A},
-    {"PUT", "/api/v4/projects/:id", h_project_put, A},
-    {"GET", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
-    {"POST", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
-    {"GET", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
-    {"PUT", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
-    {"DELETE", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
-    {"POST", "/api/v4/projects/:id/hooks/:hook_id/test/:trigger", sim_h_hook_test, A},
-    {"POST", "/api/v4/projects/:id/statuses/:sha", sim_h_status_post, A},
-    {"GET", "/api/v4/projects/:id/repository/commits/:sha", sim_h_commit_get, A},
-    {"GET", "/api/v4/projects/:id/repository/commits/:sha/statuses", sim_h_statuses_list, A},
-    {"GET", "/api/v4/projects/:id/repository/commits/:sha/merge_requests", sim_h_commit_mrs, A},
-    {"GET", "/api/v4/projects/:id/repository/archive", sim_h_archive, A},
-    {"GET", "/api/v4/projects/:id/repository/archive.tar.gz", sim_h_archive, A},
-    {"GET", "/api/v4/projects/:id/repository/compare", sim_h_compare, A},
-    {"GET", "/api/v4/projects/:id/pipelines", sim_h_pipelines_list, A},
-    {"GET", "/api/v4/projects/:id/pipelines/:pipeline_id", sim_h_pipeline_get, A},
-    {"GET", "/api/v4/projects/:id/merge_requests", sim_h_mrs_list, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid", sim_h_mr_get, A},
-    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/merge", sim_h_mr_merge, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/diffs", sim_h_mr_diffs, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/changes", sim_h_mr_changes, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/pipelines", sim_h_mr_pipelines, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes", sim_h_notes_list, A},
-    {"POST", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes", sim_h_note_add, A},
-    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_get, A},
-    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_edit, A},
-    {"DELETE", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_delete, A},
-};
-#undef A
-#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
-
 /* --- authentication -------------------------------------------------------------------------------------- */
 
 static void reply_invalid_token(struct sim_req *r, const char *description)
@@ -145,68 +80,6 @@ static bool authenticate(struct sim_req *r, int scope_class)
 	t->last_used_at = sim_now_iso();
 	r->token = t;
 	return true;
-}
-
-const char *sim_api_template(struct sim_req *r)
-{
-	bool path_matched = false;
-	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
-	return rt ? rt->template_path : NULL;
-}
-
-void sim_api_handle(struct sim_req *r)
-{
-	bool path_matched = false;
-	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
-	if (!rt) {
-		/* Grape: unknown route (including an unencoded slash inside :id) => 404 {"error":"404 Not Found"}. */
-		if (path_matched)
-			sim_reply_error(r, 405, "405 Not Allowed");
-		else
-			sim_reply_error(r, 404, "404 Not Found");
-		return;
-	}
-	if (!authenticate(r, rt->scope_class))
-		return;
-	if (r->body_invalid) {
-		sim_reply_error(r, 400, "The provided content-type 'application/json' is not supported.");
-		return;
-	}
-	if (sim_strict_before_handler(r, rt->template_path))
-		return;
-	rt->handler(r);
-}
-
-/* --- shared helpers -------------------------------------------------------------------------------------- */
-
-/* 404 (not_found) when the object is missing or hidden from the token, 403 below min_level; false after answering. */
-static bool api_access(struct sim_req *r, bool visible, int level, int min_level, const char *not_found)
-{
-	if (!visible) {
-		sim_reply_message(r, 404, not_found);
-		return false;
-	}
-	if (level < min_level) {
-		sim_reply_message(r, 403, "403 Forbidden");
-		return false;
-	}
-	return true;
-}
-
-struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
-{
-	struct sim_project *p = sim_project_by_ref(r->s, sim_req_cap(r, k));
-	bool visible = p && sim_can_see_project(r->token, p);
-	int level = visible ? sim_access_project(r->token, p) : 0;
-	return api_access(r, visible, level, min_level, "404 Project Not Found") ? p : NULL;
-}
-
-struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
-{
-	struct sim_group *g = sim_group_by_ref(r->s, sim_req_cap(r, k));
-	bool visible = g && sim_can_see_group(r->token, g);
-	int level = visible ? sim_access_group(r->token, g) : 0;
-	return api_access(r, visible, level, min_level, "404 Group Not Found") ? g : NULL;
 }
 
 void sim_api_reply_page(struct sim_req *r, struct sim_vec *items,
@@ -706,4 +579,120 @@ static void h_project_put(struct sim_req *r)
 out:
 	json_object_put(defaults);
 	json_object_put(changes);
+}
+
+/* --- shared helpers -------------------------------------------------------------------------------------- */
+
+/* 404 (not_found) when the object is missing or hidden from the token, 403 below min_level; false after answering. */
+static bool api_access(struct sim_req *r, bool visible, int level, int min_level, const char *not_found)
+{
+	if (!visible) {
+		sim_reply_message(r, 404, not_found);
+		return false;
+	}
+	if (level < min_level) {
+		sim_reply_message(r, 403, "403 Forbidden");
+		return false;
+	}
+	return true;
+}
+
+struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level)
+{
+	struct sim_project *p = sim_project_by_ref(r->s, sim_req_cap(r, k));
+	bool visible = p && sim_can_see_project(r->token, p);
+	int level = visible ? sim_access_project(r->token, p) : 0;
+	return api_access(r, visible, level, min_level, "404 Project Not Found") ? p : NULL;
+}
+
+struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level)
+{
+	struct sim_group *g = sim_group_by_ref(r->s, sim_req_cap(r, k));
+	bool visible = g && sim_can_see_group(r->token, g);
+	int level = visible ? sim_access_group(r->token, g) : 0;
+	return api_access(r, visible, level, min_level, "404 Group Not Found") ? g : NULL;
+}
+
+/* --- the route table (after the handlers, so it needs no declarations) --------------------------------------- */
+
+#define A SIM_SCOPE_CLASS_DEFAULT
+static const struct sim_route routes[] = {
+    {"GET", "/api/v4/version", h_version, A},
+    {"GET", "/api/v4/personal_access_tokens/self", h_pat_self, SIM_SCOPE_CLASS_ANY},
+    {"GET", "/api/v4/user", h_user, SIM_SCOPE_CLASS_USER},
+    {"GET", "/api/v4/groups", h_groups_list, A},
+    {"GET", "/api/v4/groups/:id", h_group_get, A},
+    {"GET", "/api/v4/groups/:id/projects", h_group_projects, A},
+    {"GET", "/api/v4/groups/:id/descendant_groups", h_group_descendants, A},
+    {"GET", "/api/v4/groups/:id/subgroups", h_group_subgroups, A},
+    {"GET", "/api/v4/groups/:id/members/all/:user_id", h_group_member_all, A},
+    {"GET", "/api/v4/groups/:id/merge_requests", sim_h_group_mrs_list, A},
+    {"GET", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
+    {"POST", "/api/v4/groups/:id/hooks", sim_h_hooks, A},
+    {"GET", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
+    {"PUT", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
+    {"DELETE", "/api/v4/groups/:id/hooks/:hook_id", sim_h_hook, A},
+    {"POST", "/api/v4/groups/:id/hooks/:hook_id/test/:trigger", sim_h_group_hook_test, A},
+    {"GET", "/api/v4/namespaces/:id", sim_h_namespace_get, A},
+    {"GET", "/api/v4/projects", h_projects_list, A},
+    {"GET", "/api/v4/projects/:id", h_project_get, A},
+    {"PUT", "/api/v4/projects/:id", h_project_put, A},
+    {"GET", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
+    {"POST", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
+    {"GET", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
+    {"PUT", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
+    {"DELETE", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},
+    {"POST", "/api/v4/projects/:id/hooks/:hook_id/test/:trigger", sim_h_hook_test, A},
+    {"POST", "/api/v4/projects/:id/statuses/:sha", sim_h_status_post, A},
+    {"GET", "/api/v4/projects/:id/repository/commits/:sha", sim_h_commit_get, A},
+    {"GET", "/api/v4/projects/:id/repository/commits/:sha/statuses", sim_h_statuses_list, A},
+    {"GET", "/api/v4/projects/:id/repository/commits/:sha/merge_requests", sim_h_commit_mrs, A},
+    {"GET", "/api/v4/projects/:id/repository/archive", sim_h_archive, A},
+    {"GET", "/api/v4/projects/:id/repository/archive.tar.gz", sim_h_archive, A},
+    {"GET", "/api/v4/projects/:id/repository/compare", sim_h_compare, A},
+    {"GET", "/api/v4/projects/:id/pipelines", sim_h_pipelines_list, A},
+    {"GET", "/api/v4/projects/:id/pipelines/:pipeline_id", sim_h_pipeline_get, A},
+    {"GET", "/api/v4/projects/:id/merge_requests", sim_h_mrs_list, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid", sim_h_mr_get, A},
+    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/merge", sim_h_mr_merge, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/diffs", sim_h_mr_diffs, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/changes", sim_h_mr_changes, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/pipelines", sim_h_mr_pipelines, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes", sim_h_notes_list, A},
+    {"POST", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes", sim_h_note_add, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_get, A},
+    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_edit, A},
+    {"DELETE", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_delete, A},
+};
+#undef A
+#define N_ROUTES (sizeof(routes) / sizeof(routes[0]))
+
+const char *sim_api_template(struct sim_req *r)
+{
+	bool path_matched = false;
+	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
+	return rt ? rt->template_path : NULL;
+}
+
+void sim_api_handle(struct sim_req *r)
+{
+	bool path_matched = false;
+	const struct sim_route *rt = sim_route_match(r, routes, N_ROUTES, &path_matched);
+	if (!rt) {
+		/* Grape: unknown route (including an unencoded slash inside :id) => 404 {"error":"404 Not Found"}. */
+		if (path_matched)
+			sim_reply_error(r, 405, "405 Not Allowed");
+		else
+			sim_reply_error(r, 404, "404 Not Found");
+		return;
+	}
+	if (!authenticate(r, rt->scope_class))
+		return;
+	if (r->body_invalid) {
+		sim_reply_error(r, 400, "The provided content-type 'application/json' is not supported.");
+		return;
+	}
+	if (sim_strict_before_handler(r, rt->template_path))
+		return;
+	rt->handler(r);
 }

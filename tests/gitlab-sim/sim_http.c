@@ -317,15 +317,11 @@ bool sim_param_bool(struct sim_req *r, const char *name, bool *out)
 bool sim_param_int(struct sim_req *r, const char *name, int64_t *out)
 {
 	struct json_object *v = sim_param_json(r, name);
-	if (!v)
-		return false;
-	if (json_object_is_type(v, json_type_int)) {
-		*out = json_object_get_int64(v);
-		return true;
+	switch (v ? json_object_get_type(v) : json_type_null) {
+	case json_type_int: *out = json_object_get_int64(v); return true;
+	case json_type_string: return sim_parse_int64(json_object_get_string(v), out);
+	default: return false; /* absent, or not a number Grape would coerce */
 	}
-	if (json_object_is_type(v, json_type_string))
-		return sim_parse_int64(json_object_get_string(v), out);
-	return false;
 }
 
 const char *sim_header(struct sim_req *r, const char *name)

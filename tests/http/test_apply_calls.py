@@ -156,8 +156,7 @@ def test_first_apply_without_block_merge_is_two_calls_per_repo():
 def test_group_hook_mode_first_apply_is_one_put_per_repo():
     configure({"enabled": False})
     flows.wait_applied(c, 120)
-    r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 200 and r.json()["hook_mode"] == "group", r.body
+    flows.switch_hook_mode(c, "group")
     flows.wait_applied(c, 120)
     _, cnt = apply(dict(GATED))
     print(f"  group-hook mode, first apply: {cnt['total']} calls: {cnt['by_route']}")

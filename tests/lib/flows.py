@@ -148,3 +148,13 @@ def wait_hook(gl, pid, url, timeout=30, logs=None):
     """Wait until the project has a hook with url, as GitLab's API lists them to the client gl."""
     harness.wait_for(lambda: any(h["url"] == url for h in gl.get(f"/api/v4/projects/{pid}/hooks").json()), timeout,
                      "the gate's webhook", logs=logs)
+
+
+def switch_hook_mode(c, mode, timeout=120):
+    """PUT /api/settings hook_mode (a job: 202 at once) and wait until the switch job succeeded; returns the job."""
+    r = c.put("/api/settings", {"hook_mode": mode})
+    assert r.status == 202, (r.status, r.body)
+    j = wait_job(c, r.json()["hook_mode_job"]["id"], timeout)
+    assert j["succeeded"], j
+    assert c.get("/api/settings").json()["hook_mode"] == mode
+    return j
