@@ -279,14 +279,18 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 	struct store_params p = {0};
 	store_param_i64(&p, w->run_id);
 	if (ok) {
-		/* only a complete listing can tell what disappeared */
-		st =
-		    store_run(c,
-		              "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
-		              " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
-		              &p, &r);
-		if (st == CORE_OK)
+		/* only a complete listing can tell what disappeared; a repo listed by two groups (moved between
+		 * them during the run) was counted per page: the run saw each repo it stamped once */
+		st = store_run(c,
+		               "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
+		               " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id)"
+		               " SELECT (SELECT count(*) FROM gone) AS n,"
+		               " (SELECT count(*) FROM repos WHERE seen_sync = $1::bigint) AS seen",
+		               &p, &r);
+		if (st == CORE_OK) {
 			w->counts.removed = (int)store_i64(r, 0, "n", 0);
+			w->counts.repos_seen = (int)store_i64(r, 0, "seen", 0);
+		}
 		if (st == CORE_OK)
 			st = store_run(c,
 			               "UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
@@ -418,14 +422,12 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		    path, sizeof(path),
 		    "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
 		    (long long)group_id);
-		int seen_before = w->counts.repos_seen;
+		/* the whole tree again (its pages add to the pages read; finish() counts the repos seen) */
 		st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
 		if (st != CORE_OK)
 			snprintf(w->msg, sizeof(w->msg), "could not list the projects of the group again: %s",
 			         err ? err->message : "the database failed");
 		gitlab_response_free(err);
-		/* the whole tree again: what it saw is what the run saw (its pages add to the pages read) */
-		w->counts.repos_seen -= seen_before;
 		log_info("discovery %lld: %d repos not listed by their group, the whole tree was listed again",
 		         (long long)w->run_id, n);
 		goto out;
