@@ -117,17 +117,25 @@ static struct json_object *project_row(struct json_object *p)
 	return o;
 }
 
-/* Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
- * row of counts (new_repos, updated, newly_archived, n). */
-static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, PGresult **r)
+/*
+ * Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
+ * row of counts (new_repos, updated, newly_archived, n). With a run, the same statement adds the counts to the
+ * run's row (pages: `pages` more, skipped: `skipped` more) and beats its heartbeat, so the listers write their
+ * progress without a second round trip and without holding the walk's lock across a database call.
+ */
+static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, int pages,
+                                    int skipped, PGresult **r)
 {
 	struct store_params p = {0};
 	store_param_str(&p, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN));
 	store_param_i64_or_null(&p, run_id);
+	store_param_i64(&p, pages);
+	store_param_i64(&p, skipped);
 	/*
 	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
-	 * nothing but last_seen; "newly_archived" counts transitions.
+	 * nothing but last_seen; "newly_archived" counts transitions. A data-modifying WITH runs once whether or
+	 * not the outer query reads it (PostgreSQL, "Data-Modifying Statements in WITH").
 	 */
 	return store_run(
 	    c,
@@ -153,12 +161,17 @@ static enum core_status upsert_rows(struct store_conn *c, struct json_object *ro
 	    "   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
 	    "   last_activity_at = EXCLUDED.last_activity_at, seen_sync = coalesce(EXCLUDED.seen_sync, r.seen_sync),"
 	    "   last_seen = now(), removed_at = NULL"
-	    "   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
-	    " SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
+	    "   RETURNING r.id, (xmax = 0) AS inserted, r.archived),"
+	    " n AS (SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
 	    "  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
 	    "  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
 	    "  count(*) AS n"
-	    " FROM up LEFT JOIN old USING (id)",
+	    "  FROM up LEFT JOIN old USING (id)),"
+	    " progress AS (UPDATE sync_runs s SET pages = s.pages + $3::int, repos_seen = s.repos_seen + n.n,"
+	    "  new_repos = s.new_repos + n.new_repos, updated = s.updated + n.updated,"
+	    "  archived = s.archived + n.newly_archived, skipped = s.skipped + $4::int, heartbeat = now()"
+	    "  FROM n WHERE s.id = $2::bigint)"
+	    " SELECT * FROM n",
 	    &p, r);
 }
 
@@ -174,6 +187,25 @@ static enum core_status save_progress(struct store_conn *c, struct walk *w)
 	                 "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
 	                 " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
 	                 &p, NULL);
+}
+
+static enum core_status save_progress_now(struct walk *w)
+{
+	struct store_conn *c = NULL;
+	enum core_status st = store_get(w->db, &c);
+	if (st == CORE_OK)
+		st = save_progress(c, w);
+	store_put(w->db, c);
+	return st;
+}
+
+/* Add one upsert_rows() result to the walk's counts (caller holds the lock, or is the only thread). */
+static void add_counts(struct discovery_counts *k, PGresult *r)
+{
+	k->repos_seen += (int)store_i64(r, 0, "n", 0);
+	k->new_repos += (int)store_i64(r, 0, "new_repos", 0);
+	k->updated += (int)store_i64(r, 0, "updated", 0);
+	k->archived += (int)store_i64(r, 0, "newly_archived", 0);
 }
 
 static enum core_status on_project_page(struct json_object *page, void *user)
@@ -196,17 +228,13 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = upsert_rows(c, rows, w->run_id, &r);
+	st = upsert_rows(c, rows, w->run_id, 1, skipped, &r);
 	if (st != CORE_OK)
 		goto out;
 	pthread_mutex_lock(&w->mu);
 	w->counts.skipped += skipped;
 	w->counts.pages++;
-	w->counts.repos_seen += (int)store_i64(r, 0, "n", 0);
-	w->counts.new_repos += (int)store_i64(r, 0, "new_repos", 0);
-	w->counts.updated += (int)store_i64(r, 0, "updated", 0);
-	w->counts.archived += (int)store_i64(r, 0, "newly_archived", 0);
-	st = save_progress(c, w);
+	add_counts(&w->counts, r);
 	if (w->progress_cb)
 		w->progress_cb(&w->counts, w->user);
 	pthread_mutex_unlock(&w->mu);
@@ -464,13 +492,9 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		goto out;
 	st = store_get(w->db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, w->run_id, &up);
-	if (st == CORE_OK) {
-		w->counts.repos_seen += (int)store_i64(up, 0, "n", 0);
-		w->counts.new_repos += (int)store_i64(up, 0, "new_repos", 0);
-		w->counts.updated += (int)store_i64(up, 0, "updated", 0);
-		w->counts.archived += (int)store_i64(up, 0, "newly_archived", 0);
-	}
+		st = upsert_rows(c, rows, w->run_id, 0, 0, &up);
+	if (st == CORE_OK)
+		add_counts(&w->counts, up);
 	log_info("discovery %lld: %d repos not listed by their group were checked one by one, %d are still in the "
 	         "group",
 	         (long long)w->run_id, n, (int)json_object_array_length(rows));
@@ -535,6 +559,11 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	err = NULL;
 	/* Each group's own projects, groups listed concurrently: pages of one group follow each other, but the run
 	 * takes about (pages / concurrency) round trips instead of pages. */
+	if (st == CORE_OK) { /* groups_seen; the listers add their pages to the row as they store them */
+		st = save_progress_now(&w);
+		if (st != CORE_OK)
+			snprintf(w.msg, sizeof(w.msg), "could not record the run's progress: the database failed");
+	}
 	if (st == CORE_OK)
 		st = list_projects(&w, concurrency);
 	if (st == CORE_OK)
@@ -600,7 +629,7 @@ enum core_status discovery_upsert_project(struct store *db, struct json_object *
 	json_object_array_add(rows, row);
 	enum core_status st = store_get(db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, 0, &r);
+		st = upsert_rows(c, rows, 0, 0, 0, &r);
 	if (st == CORE_OK && inserted_out)
 		*inserted_out = store_i64(r, 0, "new_repos", 0) > 0;
 	PQclear(r);
