@@ -7,13 +7,20 @@
  * &with_shared=false&per_page=100&order_by=id&sort=asc), each following x-next-page / Link rel="next" (never
  * x-total-pages, which GitLab omits above 10,000 rows). Each page is validated field by field (an entry without an
  * integer id or a path is skipped and counted) and stored with one batched upsert, so memory stays at one page per
- * lister however large the group is. A project moved between two subgroups while they were listed can be missed
+ * lister however large the group is (nothing holds the list: the run's stamp on each row, seen_sync, is the list).
+ * GitLab offers only offset pagination for group project listings (keyset is for GET /projects alone,
+ * shared/GITLAB-API.md §2.4), so a group's pages follow each other and the fan-out is over groups.
+ * A project moved between two subgroups while they were listed can be missed
  * by both listings: before anything is marked removed, repos that no listing saw are read one by one (up to 200;
  * above that one listing of the whole tree in id order decides), so removed and moved repos are told apart exactly.
- * Repos that a complete run did not find are marked removed (never deleted); a run that fails half-way marks
- * nothing removed. A run is a row of sync_runs whose counters (pages, repos
- * seen) are updated after every page, so progress can be read while it runs. At most one run exists at a time
- * (a unique index); a run whose instance died (no heartbeat for 2 minutes) is closed as failed by the next one.
+ * A project listed by two groups (moved from one not yet listed to one listed later) is stored as the later
+ * listing saw it and counted once; one moved between two groups both listed before the move is stored where it
+ * was seen, and its new group is read by the next run. Repos that a complete run did not find are marked removed
+ * (never deleted); a run that fails half-way marks nothing removed. A run is a row of sync_runs whose counters
+ * (pages, repos seen) each page's upsert adds to in the same statement, so progress can be read while it runs
+ * (repos_seen counts a repo per listing until the end, when it becomes the number of repos the run saw). At most
+ * one run exists at a time (a unique index); a run whose instance died (no heartbeat for 2 minutes) is closed as
+ * failed by the next one.
  * Threading: discovery_execute blocks the calling thread for the whole run and starts up to `concurrency` - 1
  * lister threads of its own, all joined before it returns.
  */
