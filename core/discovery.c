@@ -48,6 +48,14 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 	return st;
 }
 
+/* Where the listing of one group's own projects stands (under the walk's mu). Pages are numbered from 1. */
+struct group_list {
+	int issued;    /* the highest page asked for (0: none yet) */
+	int known;     /* the highest page whose answer said there is a next page */
+	int last;      /* a page whose answer said there is none (0: not seen yet): no page after it is asked for */
+	int in_flight; /* pages of this group being fetched */
+};
+
 struct walk {
 	struct store *db;
 	struct gitlab *gl;
@@ -56,10 +64,14 @@ struct walk {
 	struct discovery_counts counts; /* under mu */
 	void (*progress_cb)(const struct discovery_counts *c, void *user);
 	void *user;
-	/* the group tree, filled by on_group_page; the fan-out hands out groups[next] under mu */
+	/* the group tree, filled by on_group_page; the fan-out hands out pages of lists[] under mu */
 	int64_t *groups;
 	size_t ngroups, cap_groups, next;
+	struct group_list *lists; /* one per group, made by list_projects */
+	int in_flight;            /* pages being fetched, all groups */
+	int spec_window;          /* pages a group's listing may run ahead of what GitLab said exists */
 	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* a page came back: more work may be known */
 	enum core_status failed; /* the first failure of any worker (under mu); CORE_OK while none */
 	char msg[600];           /* its message */
 };
@@ -355,38 +367,123 @@ static void walk_fail(struct walk *w, enum core_status st, const char *fmt, cons
 }
 
 /*
- * One worker of the fan-out: lists the projects of one group at a time (that group's own, not its subgroups',
- * which are other groups of the list), until the list is done or another worker failed.
+ * The next page to fetch (under mu): false when there is nothing to do now. In order of preference: the first page
+ * of a group not started yet; the next page of a group whose last answer said there is one; when neither exists and
+ * a worker would idle, a page ahead of the last answer of a group still being listed (offset pages can be asked in
+ * any order: GitLab offers no keyset here), at most spec_window ahead. A page past the end comes back empty and
+ * costs one call, so the look-ahead is kept for the tail of the walk, when fewer groups than workers are left, and
+ * for groups of 5 pages or more; a walk with one worker is strictly sequential.
  */
+static bool pick_page(struct walk *w, size_t *group_out, int *page_out)
+{
+	for (; w->next < w->ngroups; w->next++)
+		if (w->lists[w->next].issued == 0) {
+			*group_out = w->next;
+			*page_out = 1;
+			return true;
+		}
+	size_t ahead = SIZE_MAX;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		const struct group_list *g = &w->lists[i];
+		if (g->last != 0)
+			continue;
+		if (g->issued <= g->known) { /* the next page exists */
+			*group_out = i;
+			*page_out = g->issued + 1;
+			return true;
+		}
+		/* only a group that has shown it is large (5 pages or more) is read ahead, by at most as many pages as
+		 * it has shown: small groups cost no call past their end */
+		int window = g->known < w->spec_window ? g->known : w->spec_window;
+		if (ahead == SIZE_MAX && g->known >= 4 && g->issued < g->known + 1 + window)
+			ahead = i;
+	}
+	if (ahead == SIZE_MAX)
+		return false;
+	*group_out = ahead;
+	*page_out = w->lists[ahead].issued + 1;
+	return true;
+}
+
+/* Fetch and store page `page` of group i's own projects (not its subgroups', which are other groups of the list);
+ * *more_out: GitLab said there is a next page. */
+static enum core_status list_page(struct walk *w, size_t i, int page, bool *more_out, struct gitlab_response **err_out)
+{
+	char path[240];
+	struct gitlab_response *r = NULL;
+	*more_out = false;
+	snprintf(path, sizeof(path),
+	         "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc"
+	         "&page=%d",
+	         (long long)w->groups[i], page);
+	enum core_status st = gitlab_request(w->gl, "GET", path, NULL, &r);
+	if (st == CORE_OK && (!r->json || !json_object_is_type(r->json, json_type_array))) {
+		st = CORE_EUPSTREAM;
+		r->kind = GITLAB_ERR_BAD_RESPONSE;
+		snprintf(r->message, sizeof(r->message), "GitLab answered GET %s with something other than a list",
+		         path);
+	}
+	if (st != CORE_OK) {
+		*err_out = r;
+		return st;
+	}
+	*more_out = r->next_page != NULL;
+	/* an empty page past the end (asked ahead) is a call, not a page of the list */
+	if (page == 1 || json_object_array_length(r->json) > 0)
+		st = on_project_page(r->json, w);
+	gitlab_response_free(r);
+	return st;
+}
+
+/* One worker of the fan-out: fetches pages that pick_page() hands out until every group is listed or a worker
+ * failed. */
 static void *list_worker(void *arg)
 {
 	struct walk *w = arg;
-	char path[200];
+	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		pthread_mutex_lock(&w->mu);
-		bool done = w->failed != CORE_OK || w->next >= w->ngroups;
-		size_t i = w->next;
-		if (!done)
-			w->next++;
-		pthread_mutex_unlock(&w->mu);
-		if (done)
+		size_t i = 0;
+		int page = 0;
+		if (w->failed != CORE_OK)
 			break;
-		int64_t gid = w->groups[i];
-		snprintf(
-		    path, sizeof(path),
-		    "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc",
-		    (long long)gid);
+		if (!pick_page(w, &i, &page)) {
+			if (w->in_flight == 0)
+				break; /* every group has answered its last page */
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		struct group_list *g = &w->lists[i];
+		g->issued = page;
+		g->in_flight++;
+		w->in_flight++;
+		pthread_mutex_unlock(&w->mu);
+
+		bool more = false;
 		struct gitlab_response *err = NULL;
-		enum core_status st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
+		enum core_status st = page > 1000000 ? CORE_EUPSTREAM : list_page(w, i, page, &more, &err);
 		/* A subgroup deleted or moved away after the tree was listed: its projects, if they are still in the
 		 * group, are found by verify_unseen() before anything is marked removed. The root group must answer. */
 		if (st == CORE_ENOTFOUND && err && i > 0)
 			st = CORE_OK;
 		if (st != CORE_OK)
 			walk_fail(w, st, "could not list the projects of group %lld (after %d pages): %s",
-			          err ? err->message : "the database failed", gid);
+			          err              ? err->message
+			          : page > 1000000 ? "over a million pages"
+			                           : "the database failed",
+			          w->groups[i]);
 		gitlab_response_free(err);
+
+		pthread_mutex_lock(&w->mu);
+		g->in_flight--;
+		w->in_flight--;
+		if (more && page > g->known)
+			g->known = page;
+		if (!more && (g->last == 0 || page < g->last))
+			g->last = page;
+		pthread_cond_broadcast(&w->cv);
 	}
+	pthread_cond_broadcast(&w->cv); /* failed or done: let the waiting workers see it */
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
@@ -398,8 +495,8 @@ static enum core_status list_projects(struct walk *w, int concurrency)
 	size_t want = concurrency < 1 ? 1 : (size_t)concurrency;
 	if (want > MAX_LISTERS)
 		want = MAX_LISTERS;
-	if (want > w->ngroups)
-		want = w->ngroups;
+	w->lists = xcalloc(w->ngroups ? w->ngroups : 1, sizeof(*w->lists));
+	w->spec_window = (int)want - 1;
 	size_t started = 0;
 	while (started + 1 < want && pthread_create(&t[started], NULL, list_worker, w) == 0)
 		started++;
@@ -519,6 +616,7 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	char path[200];
 	memset(&w, 0, sizeof(w));
 	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
 	w.db = db;
 	w.gl = gl;
 	w.run_id = run_id;
@@ -587,7 +685,9 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	if (counts_out)
 		*counts_out = w.counts;
 	free(w.groups);
+	free(w.lists);
 	free(w.root_path);
+	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return st;
 }

@@ -3,13 +3,16 @@
  *    Discovery ("sync"): list every project of the connected group and its subgroups and store it.
  *
  * Design: the group tree comes first (GET /groups/:id, GET /groups/:id/descendant_groups); then every group's own
- * projects are listed concurrently, `concurrency` groups at a time (GET /groups/:id/projects?include_subgroups=false
- * &with_shared=false&per_page=100&order_by=id&sort=asc), each following x-next-page / Link rel="next" (never
- * x-total-pages, which GitLab omits above 10,000 rows). Each page is validated field by field (an entry without an
- * integer id or a path is skipped and counted) and stored with one batched upsert, so memory stays at one page per
- * lister however large the group is (nothing holds the list: the run's stamp on each row, seen_sync, is the list).
- * GitLab offers only offset pagination for group project listings (keyset is for GET /projects alone,
- * shared/GITLAB-API.md §2.4), so a group's pages follow each other and the fan-out is over groups.
+ * projects are listed concurrently by `concurrency` workers (GET /groups/:id/projects?include_subgroups=false
+ * &with_shared=false&per_page=100&order_by=id&sort=asc&page=N): first pages of groups not started yet, then next
+ * pages that x-next-page / Link rel="next" said exist (never x-total-pages, which GitLab omits above 10,000 rows),
+ * and, when a worker would otherwise idle at the tail (fewer groups left than workers, e.g. one flat group), pages
+ * up to concurrency - 1 ahead of the last answer of a group of 5 pages or more; a page past the end answers empty
+ * and ends that group. With one worker the walk is strictly sequential. Each page is validated field by field (an entry
+ * without an integer id or a path is skipped and counted) and stored with one batched upsert, so memory stays at one
+ * page per lister however large the group is (nothing holds the list: the run's stamp on each row, seen_sync, is the
+ * list). GitLab offers only offset pagination for group project listings (keyset is for GET /projects alone,
+ * shared/GITLAB-API.md §2.4): numbered pages are what can be asked for in any order.
  * A project moved between two subgroups while they were listed can be missed
  * by both listings: before anything is marked removed, repos that no listing saw are read one by one (up to 200;
  * above that one listing of the whole tree in id order decides), so removed and moved repos are told apart exactly.
