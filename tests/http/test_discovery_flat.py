@@ -22,12 +22,7 @@ PAGES = (N + 99) // 100
 
 def test_one_group_is_read_ahead():
     # 40 ms a call: a strictly sequential walk would have one request in flight at a time
-    sim.set_faults(latency_ms=40)
-    sim.reset_counters()
-    try:
-        s = sync_and_wait()
-    finally:
-        sim.set_faults()
+    s = flows.sync_at_latency(c, sim, 40, expect=None, timeout=120)
     assert s["state"] == "done" and s["repos_seen"] == N and s["new_repos"] == N, s
     assert s["groups_seen"] == 1 and s["pages"] == PAGES, s
     cnt = sim.counters()
