@@ -48,6 +48,14 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 	return st;
 }
 
+/* Where the listing of one group's own projects stands (under the walk's mu). Pages are numbered from 1. */
+struct group_list {
+	int issued;    /* the highest page asked for (0: none yet) */
+	int known;     /* the highest page whose answer said there is a next page */
+	int last;      /* a page whose answer said there is none (0: not seen yet): no page after it is asked for */
+	int in_flight; /* pages of this group being fetched */
+};
+
 struct walk {
 	struct store *db;
 	struct gitlab *gl;
@@ -56,10 +64,14 @@ struct walk {
 	struct discovery_counts counts; /* under mu */
 	void (*progress_cb)(const struct discovery_counts *c, void *user);
 	void *user;
-	/* the group tree, filled by on_group_page; the fan-out hands out groups[next] under mu */
+	/* the group tree, filled by on_group_page; the fan-out hands out pages of lists[] under mu */
 	int64_t *groups;
 	size_t ngroups, cap_groups, next;
+	struct group_list *lists; /* one per group, made by list_projects */
+	int in_flight;            /* pages being fetched, all groups */
+	int spec_window;          /* pages a group's listing may run ahead of what GitLab said exists */
 	pthread_mutex_t mu;
+	pthread_cond_t cv;       /* a page came back: more work may be known */
 	enum core_status failed; /* the first failure of any worker (under mu); CORE_OK while none */
 	char msg[600];           /* its message */
 };
@@ -117,17 +129,25 @@ static struct json_object *project_row(struct json_object *p)
 	return o;
 }
 
-/* Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
- * row of counts (new_repos, updated, newly_archived, n). */
-static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, PGresult **r)
+/*
+ * Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
+ * row of counts (new_repos, updated, newly_archived, n). With a run, the same statement adds the counts to the
+ * run's row (pages: `pages` more, skipped: `skipped` more) and beats its heartbeat, so the listers write their
+ * progress without a second round trip and without holding the walk's lock across a database call.
+ */
+static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, int pages,
+                                    int skipped, PGresult **r)
 {
 	struct store_params p = {0};
 	store_param_str(&p, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN));
 	store_param_i64_or_null(&p, run_id);
+	store_param_i64(&p, pages);
+	store_param_i64(&p, skipped);
 	/*
 	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
-	 * nothing but last_seen; "newly_archived" counts transitions.
+	 * nothing but last_seen; "newly_archived" counts transitions. A data-modifying WITH runs once whether or
+	 * not the outer query reads it (PostgreSQL, "Data-Modifying Statements in WITH").
 	 */
 	return store_run(
 	    c,
@@ -153,12 +173,17 @@ static enum core_status upsert_rows(struct store_conn *c, struct json_object *ro
 	    "   marked_for_deletion = EXCLUDED.marked_for_deletion, access_level = EXCLUDED.access_level,"
 	    "   last_activity_at = EXCLUDED.last_activity_at, seen_sync = coalesce(EXCLUDED.seen_sync, r.seen_sync),"
 	    "   last_seen = now(), removed_at = NULL"
-	    "   RETURNING r.id, (xmax = 0) AS inserted, r.archived)"
-	    " SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
+	    "   RETURNING r.id, (xmax = 0) AS inserted, r.archived),"
+	    " n AS (SELECT count(*) FILTER (WHERE up.inserted) AS new_repos,"
 	    "  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
 	    "  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
 	    "  count(*) AS n"
-	    " FROM up LEFT JOIN old USING (id)",
+	    "  FROM up LEFT JOIN old USING (id)),"
+	    " progress AS (UPDATE sync_runs s SET pages = s.pages + $3::int, repos_seen = s.repos_seen + n.n,"
+	    "  new_repos = s.new_repos + n.new_repos, updated = s.updated + n.updated,"
+	    "  archived = s.archived + n.newly_archived, skipped = s.skipped + $4::int, heartbeat = now()"
+	    "  FROM n WHERE s.id = $2::bigint)"
+	    " SELECT * FROM n",
 	    &p, r);
 }
 
@@ -174,6 +199,25 @@ static enum core_status save_progress(struct store_conn *c, struct walk *w)
 	                 "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
 	                 " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
 	                 &p, NULL);
+}
+
+static enum core_status save_progress_now(struct walk *w)
+{
+	struct store_conn *c = NULL;
+	enum core_status st = store_get(w->db, &c);
+	if (st == CORE_OK)
+		st = save_progress(c, w);
+	store_put(w->db, c);
+	return st;
+}
+
+/* Add one upsert_rows() result to the walk's counts (caller holds the lock, or is the only thread). */
+static void add_counts(struct discovery_counts *k, PGresult *r)
+{
+	k->repos_seen += (int)store_i64(r, 0, "n", 0);
+	k->new_repos += (int)store_i64(r, 0, "new_repos", 0);
+	k->updated += (int)store_i64(r, 0, "updated", 0);
+	k->archived += (int)store_i64(r, 0, "newly_archived", 0);
 }
 
 static enum core_status on_project_page(struct json_object *page, void *user)
@@ -196,17 +240,13 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
-	st = upsert_rows(c, rows, w->run_id, &r);
+	st = upsert_rows(c, rows, w->run_id, 1, skipped, &r);
 	if (st != CORE_OK)
 		goto out;
 	pthread_mutex_lock(&w->mu);
 	w->counts.skipped += skipped;
 	w->counts.pages++;
-	w->counts.repos_seen += (int)store_i64(r, 0, "n", 0);
-	w->counts.new_repos += (int)store_i64(r, 0, "new_repos", 0);
-	w->counts.updated += (int)store_i64(r, 0, "updated", 0);
-	w->counts.archived += (int)store_i64(r, 0, "newly_archived", 0);
-	st = save_progress(c, w);
+	add_counts(&w->counts, r);
 	if (w->progress_cb)
 		w->progress_cb(&w->counts, w->user);
 	pthread_mutex_unlock(&w->mu);
@@ -279,14 +319,18 @@ static enum core_status finish(struct store *db, struct walk *w, bool ok, const 
 	struct store_params p = {0};
 	store_param_i64(&p, w->run_id);
 	if (ok) {
-		/* only a complete listing can tell what disappeared */
-		st =
-		    store_run(c,
-		              "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
-		              " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id) SELECT count(*) AS n FROM gone",
-		              &p, &r);
-		if (st == CORE_OK)
+		/* only a complete listing can tell what disappeared; a repo listed by two groups (moved between
+		 * them during the run) was counted per page: the run saw each repo it stamped once */
+		st = store_run(c,
+		               "WITH gone AS (UPDATE repos SET removed_at = now() WHERE removed_at IS NULL"
+		               " AND seen_sync IS DISTINCT FROM $1::bigint RETURNING id)"
+		               " SELECT (SELECT count(*) FROM gone) AS n,"
+		               " (SELECT count(*) FROM repos WHERE seen_sync = $1::bigint) AS seen",
+		               &p, &r);
+		if (st == CORE_OK) {
 			w->counts.removed = (int)store_i64(r, 0, "n", 0);
+			w->counts.repos_seen = (int)store_i64(r, 0, "seen", 0);
+		}
 		if (st == CORE_OK)
 			st = store_run(c,
 			               "UPDATE gitlab_groups SET removed_at = now() WHERE removed_at IS NULL"
@@ -323,38 +367,123 @@ static void walk_fail(struct walk *w, enum core_status st, const char *fmt, cons
 }
 
 /*
- * One worker of the fan-out: lists the projects of one group at a time (that group's own, not its subgroups',
- * which are other groups of the list), until the list is done or another worker failed.
+ * The next page to fetch (under mu): false when there is nothing to do now. In order of preference: the first page
+ * of a group not started yet; the next page of a group whose last answer said there is one; when neither exists and
+ * a worker would idle, a page ahead of the last answer of a group still being listed (offset pages can be asked in
+ * any order: GitLab offers no keyset here), at most spec_window ahead. A page past the end comes back empty and
+ * costs one call, so the look-ahead is kept for the tail of the walk, when fewer groups than workers are left, and
+ * for groups of 5 pages or more; a walk with one worker is strictly sequential.
  */
+static bool pick_page(struct walk *w, size_t *group_out, int *page_out)
+{
+	for (; w->next < w->ngroups; w->next++)
+		if (w->lists[w->next].issued == 0) {
+			*group_out = w->next;
+			*page_out = 1;
+			return true;
+		}
+	size_t ahead = SIZE_MAX;
+	for (size_t i = 0; i < w->ngroups; i++) {
+		const struct group_list *g = &w->lists[i];
+		if (g->last != 0)
+			continue;
+		if (g->issued <= g->known) { /* the next page exists */
+			*group_out = i;
+			*page_out = g->issued + 1;
+			return true;
+		}
+		/* only a group that has shown it is large (5 pages or more) is read ahead, by at most as many pages as
+		 * it has shown: small groups cost no call past their end */
+		int window = g->known < w->spec_window ? g->known : w->spec_window;
+		if (ahead == SIZE_MAX && g->known >= 4 && g->issued < g->known + 1 + window)
+			ahead = i;
+	}
+	if (ahead == SIZE_MAX)
+		return false;
+	*group_out = ahead;
+	*page_out = w->lists[ahead].issued + 1;
+	return true;
+}
+
+/* Fetch and store page `page` of group i's own projects (not its subgroups', which are other groups of the list);
+ * *more_out: GitLab said there is a next page. */
+static enum core_status list_page(struct walk *w, size_t i, int page, bool *more_out, struct gitlab_response **err_out)
+{
+	char path[240];
+	struct gitlab_response *r = NULL;
+	*more_out = false;
+	snprintf(path, sizeof(path),
+	         "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc"
+	         "&page=%d",
+	         (long long)w->groups[i], page);
+	enum core_status st = gitlab_request(w->gl, "GET", path, NULL, &r);
+	if (st == CORE_OK && (!r->json || !json_object_is_type(r->json, json_type_array))) {
+		st = CORE_EUPSTREAM;
+		r->kind = GITLAB_ERR_BAD_RESPONSE;
+		snprintf(r->message, sizeof(r->message), "GitLab answered GET %s with something other than a list",
+		         path);
+	}
+	if (st != CORE_OK) {
+		*err_out = r;
+		return st;
+	}
+	*more_out = r->next_page != NULL;
+	/* an empty page past the end (asked ahead) is a call, not a page of the list */
+	if (page == 1 || json_object_array_length(r->json) > 0)
+		st = on_project_page(r->json, w);
+	gitlab_response_free(r);
+	return st;
+}
+
+/* One worker of the fan-out: fetches pages that pick_page() hands out until every group is listed or a worker
+ * failed. */
 static void *list_worker(void *arg)
 {
 	struct walk *w = arg;
-	char path[200];
+	pthread_mutex_lock(&w->mu);
 	for (;;) {
-		pthread_mutex_lock(&w->mu);
-		bool done = w->failed != CORE_OK || w->next >= w->ngroups;
-		size_t i = w->next;
-		if (!done)
-			w->next++;
-		pthread_mutex_unlock(&w->mu);
-		if (done)
+		size_t i = 0;
+		int page = 0;
+		if (w->failed != CORE_OK)
 			break;
-		int64_t gid = w->groups[i];
-		snprintf(
-		    path, sizeof(path),
-		    "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc",
-		    (long long)gid);
+		if (!pick_page(w, &i, &page)) {
+			if (w->in_flight == 0)
+				break; /* every group has answered its last page */
+			pthread_cond_wait(&w->cv, &w->mu);
+			continue;
+		}
+		struct group_list *g = &w->lists[i];
+		g->issued = page;
+		g->in_flight++;
+		w->in_flight++;
+		pthread_mutex_unlock(&w->mu);
+
+		bool more = false;
 		struct gitlab_response *err = NULL;
-		enum core_status st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
+		enum core_status st = page > 1000000 ? CORE_EUPSTREAM : list_page(w, i, page, &more, &err);
 		/* A subgroup deleted or moved away after the tree was listed: its projects, if they are still in the
 		 * group, are found by verify_unseen() before anything is marked removed. The root group must answer. */
 		if (st == CORE_ENOTFOUND && err && i > 0)
 			st = CORE_OK;
 		if (st != CORE_OK)
 			walk_fail(w, st, "could not list the projects of group %lld (after %d pages): %s",
-			          err ? err->message : "the database failed", gid);
+			          err              ? err->message
+			          : page > 1000000 ? "over a million pages"
+			                           : "the database failed",
+			          w->groups[i]);
 		gitlab_response_free(err);
+
+		pthread_mutex_lock(&w->mu);
+		g->in_flight--;
+		w->in_flight--;
+		if (more && page > g->known)
+			g->known = page;
+		if (!more && (g->last == 0 || page < g->last))
+			g->last = page;
+		pthread_cond_broadcast(&w->cv);
 	}
+	pthread_cond_broadcast(&w->cv); /* failed or done: let the waiting workers see it */
+	pthread_mutex_unlock(&w->mu);
 	return NULL;
 }
 
@@ -366,8 +495,8 @@ static enum core_status list_projects(struct walk *w, int concurrency)
 	size_t want = concurrency < 1 ? 1 : (size_t)concurrency;
 	if (want > MAX_LISTERS)
 		want = MAX_LISTERS;
-	if (want > w->ngroups)
-		want = w->ngroups;
+	w->lists = xcalloc(w->ngroups ? w->ngroups : 1, sizeof(*w->lists));
+	w->spec_window = (int)want - 1;
 	size_t started = 0;
 	while (started + 1 < want && pthread_create(&t[started], NULL, list_worker, w) == 0)
 		started++;
@@ -418,14 +547,12 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		    path, sizeof(path),
 		    "/groups/%lld/projects?include_subgroups=true&with_shared=false&per_page=100&order_by=id&sort=asc",
 		    (long long)group_id);
-		int seen_before = w->counts.repos_seen;
+		/* the whole tree again (its pages add to the pages read; finish() counts the repos seen) */
 		st = gitlab_paginate(w->gl, path, on_project_page, w, &err);
 		if (st != CORE_OK)
 			snprintf(w->msg, sizeof(w->msg), "could not list the projects of the group again: %s",
 			         err ? err->message : "the database failed");
 		gitlab_response_free(err);
-		/* the whole tree again: what it saw is what the run saw (its pages add to the pages read) */
-		w->counts.repos_seen -= seen_before;
 		log_info("discovery %lld: %d repos not listed by their group, the whole tree was listed again",
 		         (long long)w->run_id, n);
 		goto out;
@@ -462,13 +589,9 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		goto out;
 	st = store_get(w->db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, w->run_id, &up);
-	if (st == CORE_OK) {
-		w->counts.repos_seen += (int)store_i64(up, 0, "n", 0);
-		w->counts.new_repos += (int)store_i64(up, 0, "new_repos", 0);
-		w->counts.updated += (int)store_i64(up, 0, "updated", 0);
-		w->counts.archived += (int)store_i64(up, 0, "newly_archived", 0);
-	}
+		st = upsert_rows(c, rows, w->run_id, 0, 0, &up);
+	if (st == CORE_OK)
+		add_counts(&w->counts, up);
 	log_info("discovery %lld: %d repos not listed by their group were checked one by one, %d are still in the "
 	         "group",
 	         (long long)w->run_id, n, (int)json_object_array_length(rows));
@@ -493,6 +616,7 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	char path[200];
 	memset(&w, 0, sizeof(w));
 	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
 	w.db = db;
 	w.gl = gl;
 	w.run_id = run_id;
@@ -533,6 +657,11 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	err = NULL;
 	/* Each group's own projects, groups listed concurrently: pages of one group follow each other, but the run
 	 * takes about (pages / concurrency) round trips instead of pages. */
+	if (st == CORE_OK) { /* groups_seen; the listers add their pages to the row as they store them */
+		st = save_progress_now(&w);
+		if (st != CORE_OK)
+			snprintf(w.msg, sizeof(w.msg), "could not record the run's progress: the database failed");
+	}
 	if (st == CORE_OK)
 		st = list_projects(&w, concurrency);
 	if (st == CORE_OK)
@@ -556,7 +685,9 @@ enum core_status discovery_execute(struct store *db, struct gitlab *gl, int64_t 
 	if (counts_out)
 		*counts_out = w.counts;
 	free(w.groups);
+	free(w.lists);
 	free(w.root_path);
+	pthread_cond_destroy(&w.cv);
 	pthread_mutex_destroy(&w.mu);
 	return st;
 }
@@ -598,7 +729,7 @@ enum core_status discovery_upsert_project(struct store *db, struct json_object *
 	json_object_array_add(rows, row);
 	enum core_status st = store_get(db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, 0, &r);
+		st = upsert_rows(c, rows, 0, 0, 0, &r);
 	if (st == CORE_OK && inserted_out)
 		*inserted_out = store_i64(r, 0, "new_repos", 0) > 0;
 	PQclear(r);

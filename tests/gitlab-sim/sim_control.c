@@ -565,6 +565,31 @@ static void c_project_archive(struct sim_req *r)
 	sim_reply_json(r, 200, control_project(r->s, p));
 }
 
+/* A project moved to another group (GitLab's PUT /projects/:id/transfer): same id, new namespace and paths. */
+static void c_project_transfer(struct sim_req *r)
+{
+	struct sim_project *p = cap_project(r, 0);
+	if (!p)
+		return;
+	const char *ns_path = sim_param(r, "namespace");
+	struct sim_group *ns = ns_path ? sim_group_by_path(r->s, ns_path) : NULL;
+	if (!ns) {
+		sim_reply_error(r, 404, "no such group (namespace is a group's full path)");
+		return;
+	}
+	char *pwn = sim_printf("%s/%s", ns->full_path, p->path);
+	struct sim_project *other = sim_project_by_path(r->s, pwn);
+	if (other && other != p) {
+		free(pwn);
+		sim_reply_error(r, 400, "the namespace already has a project with that path");
+		return;
+	}
+	free(p->path_with_namespace);
+	p->path_with_namespace = pwn;
+	p->ns = ns;
+	sim_reply_json(r, 200, control_project(r->s, p));
+}
+
 static void c_project_pending_delete(struct sim_req *r)
 {
 	struct sim_project *p = cap_project(r, 0);
@@ -1111,6 +1136,7 @@ static const struct sim_route routes[] = {
     {"DELETE", "/__sim/projects/:id", c_project_delete, 0},
     {"POST", "/__sim/projects/:id/archive", c_project_archive, 0},
     {"POST", "/__sim/projects/:id/pending_delete", c_project_pending_delete, 0},
+    {"POST", "/__sim/projects/:id/transfer", c_project_transfer, 0},
     {"POST", "/__sim/merge_requests", c_mr_open, 0},
     {"GET", "/__sim/merge_requests/:project_id/:iid", c_mr_get, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/push", c_mr_push, 0},

@@ -766,11 +766,19 @@ long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int f
 		level_end = all.len;
 	}
 	long made = 0;
+	/* Only projects that existed before this call can clash (the names made here are distinct): a fresh
+	 * seed of 100,000 projects is linear, not a scan of everything per project. */
+	size_t existing = s->projects.len;
 	for (long i = 0; i < n_projects; i++) {
 		struct sim_group *ns = all.items[(size_t)i % all.len];
 		char *path = sim_printf("%s-%05ld", top->path, i + 1);
 		char *pwn = sim_printf("%s/%s", ns->full_path, path);
-		if (!sim_project_by_path(s, pwn)) {
+		bool clash = false;
+		for (size_t k = 0; k < existing && !clash; k++) {
+			struct sim_project *q = s->projects.items[k];
+			clash = !q->removed && strcasecmp(q->path_with_namespace, pwn) == 0;
+		}
+		if (!clash) {
 			struct sim_project *p = sim_project_add(s, ns, path, NULL);
 			if (visibility) {
 				free(p->visibility);

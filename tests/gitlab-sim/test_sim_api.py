@@ -252,6 +252,18 @@ def test_projects_keyset_pagination():
     eq(admin.get("/api/v4/projects?pagination=keyset&order_by=name").status, 405, "keyset needs order_by=id")
 
 
+def test_group_projects_are_offset_paginated_only():
+    # GET /groups/:id/projects calls paginate(), not paginate_with_strategies: offset pages whatever the client asks
+    # (GITLAB-API.md 2.2 and 2.4; doc/api/rest/_index.md lists no keyset for this resource)
+    url = "/api/v4/groups/acme/projects?include_subgroups=true&pagination=keyset&order_by=id&sort=asc&per_page=100"
+    r = admin.get(url)
+    eq(r.status, 200, "keyset asked: still 200")
+    eq(r.header("X-Page"), "1", "offset headers")
+    eq(r.header("X-Next-Page"), "2", "next page by number")
+    link = r.header("Link") or ""
+    assert "page=2" in link and "id_after" not in link, link
+
+
 def test_project_get_put_settings():
     p = first_project()
     r = admin.get(f"/api/v4/projects/{p['id']}?license=true&statistics=true")
@@ -484,6 +496,6 @@ def test_counters_by_template():
 run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid_token,
      test_read_api_token_cannot_write, test_pat_self_and_user_shapes_and_bot, test_group_by_id_and_encoded_path,
      test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
-     test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination,
+     test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination, test_group_projects_are_offset_paginated_only,
      test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_api_has_no_licence_check, test_commit_statuses,
      test_merge_request_diffs_notes_archive, test_group_merge_requests, test_counters_by_template])

@@ -197,12 +197,7 @@ def test_large_miss_lists_the_whole_tree_again():
 def test_groups_are_listed_concurrently():
     # With 40 ms per call, listing 40 groups one after the other would take at least 120 pages x 40 ms; the
     # simulator's peak of concurrent project-list requests shows the fan-out without timing anything.
-    sim.set_faults(latency_ms=40)
-    sim.reset_counters()
-    try:
-        s = sync_and_wait()
-    finally:
-        sim.set_faults()
+    s = flows.sync_at_latency(c, sim, 40, expect=None, timeout=240)
     assert s["state"] == "done" and s["removed"] == 0, s
     peak = sim.counters().get("peak_in_flight")
     assert peak is not None and peak >= 4, sim.counters()

@@ -54,6 +54,17 @@ def sync(c, expect="done", timeout=60, interval=0.2, ended=sync_ended, logs=None
     return run
 
 
+def sync_at_latency(c, sim, latency_ms, **sync_args):
+    """sync (keyword arguments go to sync) with every GitLab call answered after latency_ms, the simulator's
+    counters reset first; the faults are cleared afterwards. Returns the run."""
+    sim.set_faults(latency_ms=latency_ms)
+    sim.reset_counters()
+    try:
+        return sync(c, **sync_args)
+    finally:
+        sim.set_faults()
+
+
 def connect_and_sync(c, sim, group, token, repos=None, **sync_args):
     """connect, then sync (keyword arguments go to sync); with repos, assert GET /api/repos counts that many."""
     connect(c, sim, group, token)

@@ -174,6 +174,10 @@ class Sim:
     def archive_project(self, project_id, archived=True):
         return self._call("POST", f"/__sim/projects/{_quote(project_id)}/archive", {"archived": archived})
 
+    def transfer_project(self, project_id, namespace):
+        """Move a project to another group (GitLab's PUT /projects/:id/transfer); returns the project view."""
+        return self._call("POST", f"/__sim/projects/{_quote(project_id)}/transfer", {"namespace": namespace})
+
     def pending_delete(self, project_id, on="today"):
         body = {} if on == "today" else {"on": on}
         return self._call("POST", f"/__sim/projects/{_quote(project_id)}/pending_delete", body)
