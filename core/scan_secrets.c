@@ -1136,6 +1136,15 @@ const struct scan_secrets_rule_info *scan_secrets_rule(size_t i)
 	return i < RULE_COUNT ? &rules[i].info : NULL;
 }
 
+const char *scan_secrets_rule_regex(size_t i, bool *icase_out)
+{
+	if (i >= RULE_COUNT)
+		return NULL;
+	if (icase_out)
+		*icase_out = (rules[i].flags & R_ICASE) != 0;
+	return rules[i].regex;
+}
+
 double scan_secrets_entropy(const char *s, size_t len)
 {
 	size_t counts[256] = {0};
