@@ -998,9 +998,10 @@ static const struct rule rules[] = {
 #define KW_MAX 12
 #define KW_LEN 32
 
-/* A rule's keywords, lower-cased, split at init. */
+/* A rule's keywords, lower-cased (and as written, for a case-sensitive rule), split at init. */
 struct kw_set {
 	char word[KW_MAX][KW_LEN];
+	char exact[KW_MAX][KW_LEN]; /* as written: a case-sensitive rule's keyword must occur so */
 	size_t len[KW_MAX];
 	size_t count; /* 0: no prefilter */
 };
@@ -1056,23 +1057,54 @@ static void build_kw_index(void)
 				    (struct kw_ref){(unsigned short)r, (unsigned char)w};
 }
 
-/* present[r] = one of rule r's keywords occurs in lower (the line, lower-cased), or rule r has none. */
-static void keywords_in_line(const char *lower, size_t len, bool present[RULE_COUNT])
+/*
+ * The rules worth running on a line: a bit per rule (table order), set when one of the rule's keywords occurs in
+ * the line: for a case-insensitive rule in lower (the line lower-cased), for a case-sensitive one exactly as
+ * written in text (its regex holds the keyword literally, so "SK" of twilio-api-key never runs on "task"). Rules
+ * without keywords are always set.
+ */
+#define RULE_WORDS ((RULE_COUNT + 63) / 64)
+struct rule_bits {
+	uint64_t w[RULE_WORDS];
+};
+static struct rule_bits always_bits; /* rules without keywords; set at init */
+
+static bool bit_get(const struct rule_bits *b, size_t r)
 {
-	for (size_t r = 0; r < RULE_COUNT; r++)
-		present[r] = kwsets[r].count == 0;
-	for (size_t i = 0; i < kw_single_count; i++)
-		if (memchr(lower, kwsets[kw_single[i].rule].word[kw_single[i].word][0], len))
-			present[kw_single[i].rule] = true;
+	return (b->w[r / 64] >> (r % 64)) & 1;
+}
+
+static void bit_set(struct rule_bits *b, size_t r)
+{
+	b->w[r / 64] |= (uint64_t)1 << (r % 64);
+}
+
+static bool keyword_at(const char *text, const char *lower, size_t len, size_t i, const struct kw_ref *ref)
+{
+	const struct kw_set *ks = &kwsets[ref->rule];
+	size_t wl = ks->len[ref->word];
+	if (wl > len - i)
+		return false;
+	if (rules[ref->rule].flags & R_ICASE)
+		return memcmp(lower + i, ks->word[ref->word], wl) == 0;
+	return memcmp(text + i, ks->exact[ref->word], wl) == 0;
+}
+
+static void keywords_in_line(const char *text, const char *lower, size_t len, struct rule_bits *present)
+{
+	*present = always_bits;
+	for (size_t i = 0; i < kw_single_count; i++) {
+		const struct kw_ref *ref = &kw_single[i];
+		bool icase = rules[ref->rule].flags & R_ICASE;
+		const char *w = icase ? kwsets[ref->rule].word[ref->word] : kwsets[ref->rule].exact[ref->word];
+		if (memchr(icase ? lower : text, w[0], len))
+			bit_set(present, ref->rule);
+	}
 	for (size_t i = 0; i + 1 < len; i++) {
 		unsigned b = bigram(lower + i);
-		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++) {
-			const struct kw_ref *ref = &kw_refs[k];
-			const struct kw_set *ks = &kwsets[ref->rule];
-			size_t wl = ks->len[ref->word];
-			if (!present[ref->rule] && wl <= len - i && memcmp(lower + i, ks->word[ref->word], wl) == 0)
-				present[ref->rule] = true;
-		}
+		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++)
+			if (!bit_get(present, kw_refs[k].rule) && keyword_at(text, lower, len, i, &kw_refs[k]))
+				bit_set(present, kw_refs[k].rule);
 	}
 }
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -1088,8 +1120,10 @@ static void init_rules(void)
 				fprintf(stderr, "scan_secrets: rule %s has a bad keyword list\n", rules[i].info.id);
 				return;
 			}
-			for (size_t j = 0; j < l; j++)
+			for (size_t j = 0; j < l; j++) {
 				k->word[k->count][j] = (char)tolower((unsigned char)w[j]);
+				k->exact[k->count][j] = w[j];
+			}
 			k->len[k->count++] = l;
 			w += l;
 			if (*w == '|')
@@ -1115,6 +1149,9 @@ static void init_rules(void)
 		else if (strcmp(r->info.id, "url-basic-auth") == 0)
 			prefilter_of[i] = pre_url_auth;
 	}
+	for (size_t i = 0; i < RULE_COUNT; i++)
+		if (kwsets[i].count == 0)
+			bit_set(&always_bits, i);
 	build_kw_index();
 	init_status = CORE_OK;
 }
@@ -2240,11 +2277,12 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 	}
 	struct match m[MAX_MATCHES_PER_LINE];
 	size_t n = 0;
-	bool present[RULE_COUNT];
-	keywords_in_line(lower, len, present);
-	for (size_t ri = 0; ri < RULE_COUNT && n < MAX_MATCHES_PER_LINE; ri++)
-		if (present[ri])
-			match_rule(ri, text, lower, len, ctx, m, &n);
+	struct rule_bits present;
+	keywords_in_line(text, lower, len, &present);
+	for (size_t wi = 0; wi < RULE_WORDS && n < MAX_MATCHES_PER_LINE; wi++)
+		for (uint64_t bits = present.w[wi]; bits && n < MAX_MATCHES_PER_LINE; bits &= bits - 1)
+			match_rule(wi * 64 + (size_t)__builtin_ctzll(bits), text, lower, len, ctx, m,
+			           &n); /* table order */
 	if (n == 0)
 		goto out;
 	char *excerpt = redact(text, len, m, n);
