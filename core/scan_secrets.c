@@ -1066,13 +1066,9 @@ static void build_kw_index(void)
 #define RULE_WORDS ((RULE_COUNT + 63) / 64)
 struct rule_bits {
 	uint64_t w[RULE_WORDS];
+	unsigned short words[RULE_COUNT]; /* which of a rule's keywords occur (bit w: kwsets[r].word[w]) */
 };
 static struct rule_bits always_bits; /* rules without keywords; set at init */
-
-static bool bit_get(const struct rule_bits *b, size_t r)
-{
-	return (b->w[r / 64] >> (r % 64)) & 1;
-}
 
 static void bit_set(struct rule_bits *b, size_t r)
 {
@@ -1092,19 +1088,27 @@ static bool keyword_at(const char *text, const char *lower, size_t len, size_t i
 
 static void keywords_in_line(const char *text, const char *lower, size_t len, struct rule_bits *present)
 {
-	*present = always_bits;
+	memcpy(present->w, always_bits.w, sizeof(present->w));
+	memset(present->words, 0, sizeof(present->words));
 	for (size_t i = 0; i < kw_single_count; i++) {
 		const struct kw_ref *ref = &kw_single[i];
 		bool icase = rules[ref->rule].flags & R_ICASE;
 		const char *w = icase ? kwsets[ref->rule].word[ref->word] : kwsets[ref->rule].exact[ref->word];
-		if (memchr(icase ? lower : text, w[0], len))
+		if (memchr(icase ? lower : text, w[0], len)) {
 			bit_set(present, ref->rule);
+			present->words[ref->rule] |= (unsigned short)(1u << ref->word);
+		}
 	}
 	for (size_t i = 0; i + 1 < len; i++) {
 		unsigned b = bigram(lower + i);
-		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++)
-			if (!bit_get(present, kw_refs[k].rule) && keyword_at(text, lower, len, i, &kw_refs[k]))
-				bit_set(present, kw_refs[k].rule);
+		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++) {
+			const struct kw_ref *ref = &kw_refs[k];
+			unsigned bit = 1u << ref->word;
+			if (!(present->words[ref->rule] & bit) && keyword_at(text, lower, len, i, ref)) {
+				bit_set(present, ref->rule);
+				present->words[ref->rule] |= (unsigned short)bit;
+			}
+		}
 	}
 }
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
@@ -2019,9 +2023,13 @@ static bool assignment_follows(const char *lower, size_t len, size_t pos)
 	return i < len && (lower[i] == '=' || lower[i] == ':' || (len - i > 6 && memcmp(lower + i, "value=", 6) == 0));
 }
 
-/* Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. */
+/*
+ * Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. words:
+ * which of the rule's keywords occur in the line (keywords_in_line()); a rule anchored at its keywords looks only
+ * for those.
+ */
 static void match_rule(size_t ri, const char *t, const char *lower, size_t len, const struct line_ctx *ctx,
-                       struct match *m, size_t *n)
+                       unsigned words, struct match *m, size_t *n)
 {
 	const struct rule *r = &rules[ri];
 	regmatch_t pm[MAX_GROUPS];
@@ -2031,6 +2039,8 @@ static void match_rule(size_t ri, const char *t, const char *lower, size_t len, 
 		const struct kw_set *k = &kwsets[ri];
 		for (size_t w = 0; w < k->count; w++) {
 			const char *p = lower, *end = lower + len;
+			if (!(words & (1u << w)))
+				continue; /* not in the line */
 			while (tries < MAX_TRIES_PER_RULE &&
 			       (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
 				size_t pos = (size_t)(p - lower);
@@ -2279,10 +2289,12 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 	size_t n = 0;
 	struct rule_bits present;
 	keywords_in_line(text, lower, len, &present);
-	for (size_t wi = 0; wi < RULE_WORDS && n < MAX_MATCHES_PER_LINE; wi++)
-		for (uint64_t bits = present.w[wi]; bits && n < MAX_MATCHES_PER_LINE; bits &= bits - 1)
-			match_rule(wi * 64 + (size_t)__builtin_ctzll(bits), text, lower, len, ctx, m,
-			           &n); /* table order */
+	for (size_t wi = 0; wi < RULE_WORDS && n < MAX_MATCHES_PER_LINE; wi++) {
+		for (uint64_t bits = present.w[wi]; bits && n < MAX_MATCHES_PER_LINE; bits &= bits - 1) {
+			size_t ri = wi * 64 + (size_t)__builtin_ctzll(bits); /* in table order */
+			match_rule(ri, text, lower, len, ctx, present.words[ri], m, &n);
+		}
+	}
 	if (n == 0)
 		goto out;
 	char *excerpt = redact(text, len, m, n);
