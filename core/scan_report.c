@@ -17,19 +17,33 @@
 #define SARIF_SCHEMA "https://json.schemastore.org/sarif-2.1.0.json"
 #define JSON_FLAGS   (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 
-void scan_report_json_line(struct buf *out, const struct finding *f)
+/* Add the string members kv[0]: kv[1], kv[2]: kv[3], ... (n pairs) to o. */
+static void add_strings(struct json_object *o, const char *const *kv, size_t n)
 {
-	struct json_object *o = jx_object();
-	json_object_object_add(o, "path", jx_str(f->path));
-	json_object_object_add(o, "line", jx_int(f->line));
-	json_object_object_add(o, "rule_id", jx_str(f->rule_id));
-	json_object_object_add(o, "title", jx_str(f->title));
-	json_object_object_add(o, "severity", jx_str(severity_name(f->severity)));
-	json_object_object_add(o, "excerpt", jx_str(f->excerpt));
-	json_object_object_add(o, "fingerprint", jx_str(f->fingerprint));
+	for (size_t i = 0; i < n; i++)
+		json_object_object_add(o, kv[2 * i], jx_str(kv[2 * i + 1]));
+}
+
+/* o as one line of JSON, then o is freed. */
+static void put_line(struct buf *out, struct json_object *o)
+{
 	buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
 	buf_putc(out, '\n');
 	json_object_put(o);
+}
+
+void scan_report_json_line(struct buf *out, const struct finding *f)
+{
+	struct json_object *o = jx_object();
+	const char *head[] = {"path", f->path};
+	const char *rest[] = {
+	    "rule_id", f->rule_id, "title",       f->title,       "severity", severity_name(f->severity),
+	    "excerpt", f->excerpt, "fingerprint", f->fingerprint,
+	};
+	add_strings(o, head, 1);
+	json_object_object_add(o, "line", jx_int(f->line));
+	add_strings(o, rest, 5);
+	put_line(out, o);
 }
 
 void scan_report_text(struct buf *out, const struct finding *f)
@@ -96,8 +110,8 @@ static struct json_object *sarif_rules(void)
 		const struct scan_secrets_rule_info *ri = scan_secrets_rule(i);
 		struct json_object *r = jx_object(), *dc = jx_object(), *props = props_score(ri->severity);
 		struct json_object *tags = jx_array();
-		json_object_object_add(r, "id", jx_str(ri->id));
-		json_object_object_add(r, "name", jx_str(ri->id));
+		const char *names[] = {"id", ri->id, "name", ri->id};
+		add_strings(r, names, 2);
 		json_object_object_add(r, "shortDescription", text_obj(ri->title));
 		json_object_object_add(r, "helpUri", jx_str(ri->source));
 		json_object_object_add(dc, "level", jx_str(sarif_level(ri->severity)));
@@ -162,14 +176,10 @@ void scan_report_rules(struct buf *out)
 		bool icase = false;
 		const char *rx = scan_secrets_rule_regex(i, &icase);
 		struct json_object *o = jx_object();
-		json_object_object_add(o, "id", jx_str(ri->id));
-		json_object_object_add(o, "title", jx_str(ri->title));
-		json_object_object_add(o, "severity", jx_str(severity_name(ri->severity)));
-		json_object_object_add(o, "source", jx_str(ri->source));
-		json_object_object_add(o, "regex", jx_str(rx));
+		const char *kv[] = {"id",     ri->id,     "title", ri->title, "severity", severity_name(ri->severity),
+		                    "source", ri->source, "regex", rx};
+		add_strings(o, kv, 5);
 		json_object_object_add(o, "case_insensitive", jx_bool(icase));
-		buf_puts(out, json_object_to_json_string_ext(o, JSON_FLAGS));
-		buf_putc(out, '\n');
-		json_object_put(o);
+		put_line(out, o);
 	}
 }

@@ -2,12 +2,14 @@
  * core/scan_secrets.c
  *    Rules, matching, redaction and fingerprints of the built-in secrets scanner. See scan_secrets.h.
  *
- * How a line is scanned: for each rule whose keywords occur in the line (a cheap case-insensitive prefilter), the
- * regex is run repeatedly from left to right. A match is kept when its boundaries, length, entropy, allowlist and
- * rule-specific checks pass and it does not overlap a match kept before (rules run in table order, specific ones
- * first, so the generic rules never double-report a known token). Then the line is redacted once with every kept
- * secret (and every other occurrence of the same text) replaced, and one finding per kept match is appended with
- * that common excerpt: an excerpt never shows another finding's secret either.
+ * How a line is scanned: for each rule whose keywords occur in the line (the prefilter: one pass over the line
+ * through a table of the keywords' first two bytes; case-insensitive for the case-insensitive rules, exact for the
+ * others, whose regexes hold their keywords literally), the regex is run repeatedly from left to right. A match is
+ * kept when its boundaries, length, entropy, allowlist and rule-specific checks pass and it does not overlap a match
+ * kept before (rules run in table order, specific ones first, so the generic rules never double-report a known
+ * token). Then the line is redacted once with every kept secret (and every other occurrence of the same text)
+ * replaced, and one finding per kept match is appended with that common excerpt: an excerpt never shows another
+ * finding's secret either.
  * Speed: glibc's regexec tries every start position that its fastmap allows, so a rule starts with a literal where
  * it can. The two generic rules (case-insensitive alternations, the costliest) are anchored with '^' and run only
  * at the positions where the prefilter finds one of their key words; the key-name check only needs the key's end.

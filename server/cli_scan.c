@@ -367,16 +367,16 @@ static int parse_opts(int argc, char **argv, struct opts *o)
 			}
 		}
 		if (nl == 8 && strncmp(a, "--format", 8) == 0) {
-			if (strcmp(v, "json") == 0)
-				o->format = FMT_JSON;
-			else if (strcmp(v, "text") == 0)
-				o->format = FMT_TEXT;
-			else if (strcmp(v, "sarif") == 0)
-				o->format = FMT_SARIF;
-			else {
+			static const char *const names[] = {
+			    [FMT_JSON] = "json", [FMT_TEXT] = "text", [FMT_SARIF] = "sarif"};
+			size_t f = 0;
+			while (f < 3 && strcmp(v, names[f]) != 0)
+				f++;
+			if (f == 3) {
 				fprintf(stderr, "mrgate scan: --format must be json, text or sarif (got \"%s\")\n", v);
 				return 2;
 			}
+			o->format = (enum format)f;
 		} else if (takes) {
 			if (fail_on_parse(v, &o->fail_on) != CORE_OK) {
 				fprintf(stderr,
