@@ -12,7 +12,7 @@ Generates the corpus of tests/secrets-corpus/corpus.py (seed 18) and checks, on 
   - exit codes: 1 when a finding is at or above --fail-on (default high), 0 below it or with never, 2 for a bad
     flag, a bad --fail-on or --format value, '-' without --diff, a malformed diff, with a message on stderr;
   - no output (any format, stderr included) holds a secret of the corpus.
-Needs MRGATE_BIN (set by ctest) and git.
+Needs MRGATE_BIN (set by ctest) and git (scripts/deps.sh installs it).
 """
 import json
 import os
