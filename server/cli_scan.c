@@ -226,6 +226,7 @@ static void scan_unit(void *arg, size_t i)
 struct tally {
 	size_t files, findings;
 	bool failed, over_threshold;
+	bool sarif_full; /* the SARIF log holds FINDINGS_MAX findings: later ones are counted, not listed */
 	struct finding_list *all;
 };
 
@@ -240,8 +241,8 @@ static void emit(const struct opts *o, const struct unit_result *r, struct tally
 			scan_report_json_line(&out, f);
 		else if (o->format == FMT_TEXT)
 			scan_report_text(&out, f);
-		else if (finding_list_append(t->all, f) != CORE_OK)
-			t->failed = true;
+		else if (!t->sarif_full && finding_list_append(t->all, f) != CORE_OK)
+			t->sarif_full = true;
 	}
 	fwrite(buf_str(&out), 1, out.len, stdout);
 	buf_free(&out);
@@ -462,6 +463,8 @@ int cli_scan(int argc, char **argv)
 		json_object_put(log);
 	}
 	fflush(stdout);
+	if (t.sarif_full)
+		fprintf(stderr, "mrgate: the SARIF log lists the first %zu findings only\n", t.all->count);
 	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", t.files, t.findings);
 	rc = t.failed ? 2 : t.over_threshold ? 1 : 0;
 out:

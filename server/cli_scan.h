@@ -15,7 +15,8 @@
  * `git format-patch`, `diff -ru`; core/patch.h); only the lines it adds are scanned, under their new path and line.
  * Output on stdout, in path order then line order: json (the default) one JSON object per finding (path, line,
  * rule_id, title, severity, excerpt, fingerprint); text two lines per finding; sarif one SARIF 2.1.0 log
- * (core/scan_report.h). --rules prints the rules as JSON lines (id, title, severity, source, regex,
+ * (core/scan_report.h) of at most FINDINGS_MAX results (stderr says so when more were found; the exit code counts
+ * them all). --rules prints the rules as JSON lines (id, title, severity, source, regex,
  * case_insensitive). The secret itself is never printed: excerpts are redacted, titles say why a rule matched.
  * A summary ("mrgate: scanned N files, M findings") and skipped files go to stderr.
  * Exit code: 1 when a finding's severity is at or above --fail-on (critical, high, medium, low or never; default
