@@ -2,12 +2,14 @@
  * core/scan_secrets.c
  *    Rules, matching, redaction and fingerprints of the built-in secrets scanner. See scan_secrets.h.
  *
- * How a line is scanned: for each rule whose keywords occur in the line (a cheap case-insensitive prefilter), the
- * regex is run repeatedly from left to right. A match is kept when its boundaries, length, entropy, allowlist and
- * rule-specific checks pass and it does not overlap a match kept before (rules run in table order, specific ones
- * first, so the generic rules never double-report a known token). Then the line is redacted once with every kept
- * secret (and every other occurrence of the same text) replaced, and one finding per kept match is appended with
- * that common excerpt: an excerpt never shows another finding's secret either.
+ * How a line is scanned: for each rule whose keywords occur in the line (the prefilter: one pass over the line
+ * through a table of the keywords' first two bytes; case-insensitive for the case-insensitive rules, exact for the
+ * others, whose regexes hold their keywords literally), the regex is run repeatedly from left to right. A match is
+ * kept when its boundaries, length, entropy, allowlist and rule-specific checks pass and it does not overlap a match
+ * kept before (rules run in table order, specific ones first, so the generic rules never double-report a known
+ * token). Then the line is redacted once with every kept secret (and every other occurrence of the same text)
+ * replaced, and one finding per kept match is appended with that common excerpt: an excerpt never shows another
+ * finding's secret either.
  * Speed: glibc's regexec tries every start position that its fastmap allows, so a rule starts with a literal where
  * it can. The two generic rules (case-insensitive alternations, the costliest) are anchored with '^' and run only
  * at the positions where the prefilter finds one of their key words; the key-name check only needs the key's end.
@@ -998,9 +1000,10 @@ static const struct rule rules[] = {
 #define KW_MAX 12
 #define KW_LEN 32
 
-/* A rule's keywords, lower-cased, split at init. */
+/* A rule's keywords, lower-cased (and as written, for a case-sensitive rule), split at init. */
 struct kw_set {
 	char word[KW_MAX][KW_LEN];
+	char exact[KW_MAX][KW_LEN]; /* as written: a case-sensitive rule's keyword must occur so */
 	size_t len[KW_MAX];
 	size_t count; /* 0: no prefilter */
 };
@@ -1056,22 +1059,57 @@ static void build_kw_index(void)
 				    (struct kw_ref){(unsigned short)r, (unsigned char)w};
 }
 
-/* present[r] = one of rule r's keywords occurs in lower (the line, lower-cased), or rule r has none. */
-static void keywords_in_line(const char *lower, size_t len, bool present[RULE_COUNT])
+/*
+ * The rules worth running on a line: a bit per rule (table order), set when one of the rule's keywords occurs in
+ * the line: for a case-insensitive rule in lower (the line lower-cased), for a case-sensitive one exactly as
+ * written in text (its regex holds the keyword literally, so "SK" of twilio-api-key never runs on "task"). Rules
+ * without keywords are always set.
+ */
+#define RULE_WORDS ((RULE_COUNT + 63) / 64)
+struct rule_bits {
+	uint64_t w[RULE_WORDS];
+	unsigned short words[RULE_COUNT]; /* which of a rule's keywords occur (bit w: kwsets[r].word[w]) */
+};
+static struct rule_bits always_bits; /* rules without keywords; set at init */
+
+static void bit_set(struct rule_bits *b, size_t r)
 {
-	for (size_t r = 0; r < RULE_COUNT; r++)
-		present[r] = kwsets[r].count == 0;
-	for (size_t i = 0; i < kw_single_count; i++)
-		if (memchr(lower, kwsets[kw_single[i].rule].word[kw_single[i].word][0], len))
-			present[kw_single[i].rule] = true;
+	b->w[r / 64] |= (uint64_t)1 << (r % 64);
+}
+
+static bool keyword_at(const char *text, const char *lower, size_t len, size_t i, const struct kw_ref *ref)
+{
+	const struct kw_set *ks = &kwsets[ref->rule];
+	size_t wl = ks->len[ref->word];
+	if (wl > len - i)
+		return false;
+	if (rules[ref->rule].flags & R_ICASE)
+		return memcmp(lower + i, ks->word[ref->word], wl) == 0;
+	return memcmp(text + i, ks->exact[ref->word], wl) == 0;
+}
+
+static void keywords_in_line(const char *text, const char *lower, size_t len, struct rule_bits *present)
+{
+	memcpy(present->w, always_bits.w, sizeof(present->w));
+	memset(present->words, 0, sizeof(present->words));
+	for (size_t i = 0; i < kw_single_count; i++) {
+		const struct kw_ref *ref = &kw_single[i];
+		bool icase = rules[ref->rule].flags & R_ICASE;
+		const char *w = icase ? kwsets[ref->rule].word[ref->word] : kwsets[ref->rule].exact[ref->word];
+		if (memchr(icase ? lower : text, w[0], len)) {
+			bit_set(present, ref->rule);
+			present->words[ref->rule] |= (unsigned short)(1u << ref->word);
+		}
+	}
 	for (size_t i = 0; i + 1 < len; i++) {
 		unsigned b = bigram(lower + i);
 		for (unsigned k = kw_bucket[b]; k < kw_bucket[b + 1]; k++) {
 			const struct kw_ref *ref = &kw_refs[k];
-			const struct kw_set *ks = &kwsets[ref->rule];
-			size_t wl = ks->len[ref->word];
-			if (!present[ref->rule] && wl <= len - i && memcmp(lower + i, ks->word[ref->word], wl) == 0)
-				present[ref->rule] = true;
+			unsigned bit = 1u << ref->word;
+			if (!(present->words[ref->rule] & bit) && keyword_at(text, lower, len, i, ref)) {
+				bit_set(present, ref->rule);
+				present->words[ref->rule] |= (unsigned short)bit;
+			}
 		}
 	}
 }
@@ -1088,8 +1126,10 @@ static void init_rules(void)
 				fprintf(stderr, "scan_secrets: rule %s has a bad keyword list\n", rules[i].info.id);
 				return;
 			}
-			for (size_t j = 0; j < l; j++)
+			for (size_t j = 0; j < l; j++) {
 				k->word[k->count][j] = (char)tolower((unsigned char)w[j]);
+				k->exact[k->count][j] = w[j];
+			}
 			k->len[k->count++] = l;
 			w += l;
 			if (*w == '|')
@@ -1115,6 +1155,9 @@ static void init_rules(void)
 		else if (strcmp(r->info.id, "url-basic-auth") == 0)
 			prefilter_of[i] = pre_url_auth;
 	}
+	for (size_t i = 0; i < RULE_COUNT; i++)
+		if (kwsets[i].count == 0)
+			bit_set(&always_bits, i);
 	build_kw_index();
 	init_status = CORE_OK;
 }
@@ -1134,6 +1177,15 @@ size_t scan_secrets_rule_count(void)
 const struct scan_secrets_rule_info *scan_secrets_rule(size_t i)
 {
 	return i < RULE_COUNT ? &rules[i].info : NULL;
+}
+
+const char *scan_secrets_rule_regex(size_t i, bool *icase_out)
+{
+	if (i >= RULE_COUNT)
+		return NULL;
+	if (icase_out)
+		*icase_out = (rules[i].flags & R_ICASE) != 0;
+	return rules[i].regex;
 }
 
 double scan_secrets_entropy(const char *s, size_t len)
@@ -1973,9 +2025,13 @@ static bool assignment_follows(const char *lower, size_t len, size_t pos)
 	return i < len && (lower[i] == '=' || lower[i] == ':' || (len - i > 6 && memcmp(lower + i, "value=", 6) == 0));
 }
 
-/* Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. */
+/*
+ * Find the matches of one rule in t (NUL-terminated, len bytes; lower is t lower-cased), appending to m[*n]. words:
+ * which of the rule's keywords occur in the line (keywords_in_line()); a rule anchored at its keywords looks only
+ * for those.
+ */
 static void match_rule(size_t ri, const char *t, const char *lower, size_t len, const struct line_ctx *ctx,
-                       struct match *m, size_t *n)
+                       unsigned words, struct match *m, size_t *n)
 {
 	const struct rule *r = &rules[ri];
 	regmatch_t pm[MAX_GROUPS];
@@ -1985,6 +2041,8 @@ static void match_rule(size_t ri, const char *t, const char *lower, size_t len, 
 		const struct kw_set *k = &kwsets[ri];
 		for (size_t w = 0; w < k->count; w++) {
 			const char *p = lower, *end = lower + len;
+			if (!(words & (1u << w)))
+				continue; /* not in the line */
 			while (tries < MAX_TRIES_PER_RULE &&
 			       (p = memmem(p, (size_t)(end - p), k->word[w], k->len[w]))) {
 				size_t pos = (size_t)(p - lower);
@@ -2231,11 +2289,14 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 	}
 	struct match m[MAX_MATCHES_PER_LINE];
 	size_t n = 0;
-	bool present[RULE_COUNT];
-	keywords_in_line(lower, len, present);
-	for (size_t ri = 0; ri < RULE_COUNT && n < MAX_MATCHES_PER_LINE; ri++)
-		if (present[ri])
-			match_rule(ri, text, lower, len, ctx, m, &n);
+	struct rule_bits present;
+	keywords_in_line(text, lower, len, &present);
+	for (size_t wi = 0; wi < RULE_WORDS && n < MAX_MATCHES_PER_LINE; wi++) {
+		for (uint64_t bits = present.w[wi]; bits && n < MAX_MATCHES_PER_LINE; bits &= bits - 1) {
+			size_t ri = wi * 64 + (size_t)__builtin_ctzll(bits); /* in table order */
+			match_rule(ri, text, lower, len, ctx, present.words[ri], m, &n);
+		}
+	}
 	if (n == 0)
 		goto out;
 	char *excerpt = redact(text, len, m, n);

@@ -39,6 +39,7 @@
 #include "findings.h"
 #include "status.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #define SCAN_SECRETS_EXCERPT_MAX 200 /* bytes of excerpt kept around the first secret */
@@ -55,6 +56,14 @@ enum core_status scan_secrets_init(void);
 size_t scan_secrets_rule_count(void);
 /* The i-th rule, or NULL when i is out of range (borrowed, static). */
 const struct scan_secrets_rule_info *scan_secrets_rule(size_t i);
+/*
+ * The i-th rule's POSIX extended regex as the table holds it (static), or NULL when i is out of range; *icase_out
+ * (optional) says whether it is matched case-insensitively. A regex that starts with '^' is anchored at each place
+ * one of the rule's key words occurs, not at the start of the line. The regex only finds candidates: boundaries,
+ * length, entropy, the allowlist and the near-miss checks decide what is reported (bench/scan hands these to
+ * grep -E to compare).
+ */
+const char *scan_secrets_rule_regex(size_t i, bool *icase_out);
 
 /*
  * Scan one line (NUL-terminated, without its line end) as if it were added at line_no of path.

@@ -1,12 +1,14 @@
 /*
  * server/cli_scan.c
- *    `mrgate scan`: the built-in secrets scanner on files (see cli_scan.h).
+ *    `mrgate scan`: the built-in secrets scanner on files or a diff (see cli_scan.h).
  */
 #include "cli_scan.h"
 
 #include "buf.h"
 #include "diff.h"
 #include "findings.h"
+#include "patch.h"
+#include "scan_report.h"
 #include "scan_secrets.h"
 #include "workpool.h"
 #include "xalloc.h"
@@ -25,11 +27,21 @@
 #define BINARY_SNIFF     8192
 #define SCAN_THREADS_MAX 8
 
-/* One file's outcome: its findings as JSON lines (malloc'd), or the message of why it failed. */
-struct file_result {
-	struct buf out; /* findings as JSON lines */
+enum format { FMT_JSON, FMT_TEXT, FMT_SARIF };
+
+struct opts {
+	enum format format;
+	enum fail_on fail_on;
+	bool diff;
+	bool rules;
+	char **paths;
+	int npaths;
+};
+
+/* One unit's outcome (a file, or one file of a diff): its findings, or the message of why it failed. */
+struct unit_result {
+	struct finding_list *fl;
 	char *err;
-	size_t findings;
 	bool scanned; /* a text file (binary and oversized files are skipped) */
 	bool failed;
 	bool done;
@@ -40,6 +52,13 @@ struct path_list {
 	size_t count, cap;
 	bool failed;
 };
+
+static const char usage_text[] =
+    "usage: mrgate scan [--format json|text|sarif] [--fail-on LEVEL] PATH...\n"
+    "       mrgate scan --diff [--format json|text|sarif] [--fail-on LEVEL] FILE|-\n"
+    "       mrgate scan --rules\n"
+    "LEVEL: critical, high (the default, as the gate's), medium, low or never. Exit 1 when a finding is at or above\n"
+    "LEVEL, 0 otherwise, 2 on bad usage or unreadable input.\n";
 
 /* The new-file diff of data[0..len): "@@ -0,0 +1,N @@" and every line prefixed with '+'. */
 static void new_file_diff(const char *data, size_t len, struct buf *d)
@@ -61,51 +80,33 @@ static void new_file_diff(const char *data, size_t len, struct buf *d)
 	}
 }
 
-/* Append one JSON line for f to r->out. */
-static void add_finding(struct file_result *r, const struct finding *f)
-{
-	struct json_object *o = jx_object();
-	json_object_object_add(o, "path", jx_str(f->path));
-	json_object_object_add(o, "line", jx_int(f->line));
-	json_object_object_add(o, "rule_id", jx_str(f->rule_id));
-	json_object_object_add(o, "title", jx_str(f->title));
-	json_object_object_add(o, "severity", jx_str(severity_name(f->severity)));
-	json_object_object_add(o, "excerpt", jx_str(f->excerpt));
-	json_object_object_add(o, "fingerprint", jx_str(f->fingerprint));
-	buf_puts(&r->out, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
-	buf_putc(&r->out, '\n');
-	json_object_put(o);
-}
-
-static void fail(struct file_result *r, const char *path, const char *why)
+static void fail(struct unit_result *r, const char *path, const char *why)
 {
 	size_t n = strlen(path) + strlen(why) + 32;
-	r->err = malloc(n);
-	if (r->err)
-		snprintf(r->err, n, "could not read %s: %s", path, why);
+	r->err = xmalloc(n);
+	snprintf(r->err, n, "could not read %s: %s", path, why);
 	r->failed = true;
 }
 
-static void scan_file(const char *path, struct file_result *r)
+static void scan_file(const char *path, struct unit_result *r)
 {
 	FILE *fp = fopen(path, "rb");
 	char *data = NULL;
 	struct buf diff = {0};
 	struct diff_added_set *set = NULL;
-	struct finding_list *fl = NULL;
 	struct stat sb;
 	if (!fp || fstat(fileno(fp), &sb) != 0) {
 		fail(r, path, strerror(errno));
 		goto out;
 	}
 	if ((unsigned long long)sb.st_size > DIFF_MAX_BYTES / 2) {
-		r->err = strdup("larger than a merge request diff can show");
+		r->err = xstrdup("larger than a merge request diff can show");
 		goto out;
 	}
 	size_t len = (size_t)sb.st_size;
-	data = malloc(len + 1);
-	if (!data || fread(data, 1, len, fp) != len) {
-		fail(r, path, data ? "short read" : "out of memory");
+	data = xmalloc(len + 1);
+	if (fread(data, 1, len, fp) != len) {
+		fail(r, path, "short read");
 		goto out;
 	}
 	if (memchr(data, '\0', len < BINARY_SNIFF ? len : BINARY_SNIFF))
@@ -115,28 +116,21 @@ static void scan_file(const char *path, struct file_result *r)
 		goto out;
 	new_file_diff(data, len, &diff);
 	set = diff_added_set_new();
-	fl = finding_list_new();
-	if (!set || !fl) {
+	if (!set) {
 		fail(r, path, "out of memory");
 		goto out;
 	}
 	enum core_status st = diff_added_set_add(set, path, buf_str(&diff), diff.len, false);
 	if (st == CORE_OK)
-		st = scan_secrets_set(set, fl);
-	if (st != CORE_OK) {
+		st = scan_secrets_set(set, r->fl);
+	if (st != CORE_OK)
 		fail(r, path, core_status_code(st));
-		goto out;
-	}
-	for (size_t i = 0; i < fl->count; i++)
-		add_finding(r, &fl->items[i]);
-	r->findings = fl->count;
 out:
 	if (fp)
 		fclose(fp);
 	free(data);
 	buf_free(&diff);
 	diff_added_set_free(set);
-	finding_list_free(fl);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -147,20 +141,10 @@ static int name_cmp(const void *a, const void *b)
 static void add_path(struct path_list *pl, const char *path)
 {
 	if (pl->count == pl->cap) {
-		size_t nc = pl->cap ? pl->cap * 2 : 256;
-		char **x = realloc(pl->paths, nc * sizeof(*x));
-		if (!x) {
-			pl->failed = true;
-			return;
-		}
-		pl->paths = x;
-		pl->cap = nc;
+		pl->cap = pl->cap ? pl->cap * 2 : 256;
+		pl->paths = xrealloc(pl->paths, pl->cap * sizeof(*pl->paths));
 	}
-	pl->paths[pl->count] = strdup(path);
-	if (pl->paths[pl->count])
-		pl->count++;
-	else
-		pl->failed = true;
+	pl->paths[pl->count++] = xstrdup(path);
 }
 
 /* The regular files under path, in byte order of their names (so every run prints the same). */
@@ -184,52 +168,53 @@ static void walk(const char *path, struct path_list *pl, int depth)
 		pl->failed = true;
 		return;
 	}
-	char **names = NULL;
-	size_t n = 0, cap = 0;
+	struct path_list names = {0};
 	struct dirent *e;
+	bool slash = path[strlen(path) - 1] == '/';
 	while ((e = readdir(d))) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 || strcmp(e->d_name, ".git") == 0)
 			continue;
-		if (n == cap) {
-			size_t nc = cap ? cap * 2 : 64;
-			char **x = realloc(names, nc * sizeof(*x));
-			if (!x)
-				break;
-			names = x;
-			cap = nc;
-		}
-		size_t pl_len = strlen(path) + strlen(e->d_name) + 2;
-		names[n] = malloc(pl_len);
-		if (!names[n])
-			break;
-		snprintf(names[n], pl_len, "%s%s%s", path, path[strlen(path) - 1] == '/' ? "" : "/", e->d_name);
-		n++;
+		struct buf b = {0};
+		buf_printf(&b, "%s%s%s", path, slash ? "" : "/", e->d_name);
+		add_path(&names, buf_str(&b));
+		buf_free(&b);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), name_cmp);
-	for (size_t i = 0; i < n; i++) {
-		walk(names[i], pl, depth + 1);
-		free(names[i]);
+	qsort(names.paths, names.count, sizeof(*names.paths), name_cmp);
+	for (size_t i = 0; i < names.count; i++) {
+		walk(names.paths[i], pl, depth + 1);
+		free(names.paths[i]);
 	}
-	free(names);
+	free(names.paths);
 }
 
 /*
- * Files are scanned by a few threads (core/workpool.h; the scanner is thread-safe) and printed in order by the main
- * thread, which waits on cv for each file's result.
+ * Units (files, or the files of a diff) are scanned by a few threads (core/workpool.h; the scanner is thread-safe)
+ * and printed in order by the calling thread, which waits on cv for each unit's result.
  */
 struct pool {
-	const struct path_list *pl;
-	struct file_result *res;
+	const struct path_list *pl;         /* files mode */
+	const struct diff_added_set *added; /* diff mode */
+	struct unit_result *res;
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 };
 
-static void scan_one(void *arg, size_t i)
+static void scan_unit(void *arg, size_t i)
 {
 	struct pool *p = arg;
-	struct file_result r = {0};
-	scan_file(p->pl->paths[i], &r);
+	struct unit_result r = {.fl = finding_list_new()};
+	if (!r.fl) {
+		fail(&r, "input", "out of memory");
+	} else if (p->added) {
+		const char *path = diff_added_set_path_at(p->added, i);
+		enum core_status st = scan_secrets_added(path, diff_added_set_get(p->added, path), r.fl);
+		r.scanned = true;
+		if (st != CORE_OK)
+			fail(&r, path, core_status_code(st));
+	} else {
+		scan_file(p->pl->paths[i], &r);
+	}
 	pthread_mutex_lock(&p->mu);
 	p->res[i] = r;
 	p->res[i].done = true;
@@ -237,54 +222,253 @@ static void scan_one(void *arg, size_t i)
 	pthread_mutex_unlock(&p->mu);
 }
 
-int cli_scan(int argc, char **argv)
+/* What the units found, in order: printed (json, text) or gathered into all (sarif). */
+struct tally {
+	size_t files, findings;
+	bool failed, over_threshold;
+	bool sarif_full; /* the SARIF log holds FINDINGS_MAX findings: later ones are counted, not listed */
+	struct finding_list *all;
+};
+
+static void emit(const struct opts *o, const struct unit_result *r, struct tally *t)
 {
-	if (argc < 1) {
-		fprintf(stderr, "usage: mrgate scan PATH...\n");
-		return 2;
+	struct buf out = {0};
+	for (size_t k = 0; r->fl && k < r->fl->count; k++) {
+		const struct finding *f = &r->fl->items[k];
+		if (o->fail_on != FAIL_ON_NEVER && (int)f->severity >= (int)o->fail_on)
+			t->over_threshold = true;
+		if (o->format == FMT_JSON)
+			scan_report_json_line(&out, f);
+		else if (o->format == FMT_TEXT)
+			scan_report_text(&out, f);
+		else if (!t->sarif_full && finding_list_append(t->all, f) != CORE_OK)
+			t->sarif_full = true;
 	}
-	if (scan_secrets_init() != CORE_OK) {
-		fprintf(stderr, "mrgate: the secrets rules do not compile\n");
-		return 2;
-	}
-	struct path_list pl = {0};
-	for (int i = 0; i < argc; i++)
-		walk(argv[i], &pl, 0);
-	struct pool p = {&pl, calloc(pl.count ? pl.count : 1, sizeof(struct file_result)), PTHREAD_MUTEX_INITIALIZER,
-	                 PTHREAD_COND_INITIALIZER};
-	if (!p.res) {
-		fprintf(stderr, "mrgate: out of memory\n");
-		return 2;
-	}
+	fwrite(buf_str(&out), 1, out.len, stdout);
+	buf_free(&out);
+	t->files += r->scanned;
+	t->findings += r->fl ? r->fl->count : 0;
+}
+
+/* Scan n units on the pool and emit each in order. */
+static void run_units(const struct opts *o, struct pool *p, size_t n, struct tally *t)
+{
+	p->res = xcalloc(n ? n : 1, sizeof(*p->res));
+	pthread_mutex_init(&p->mu, NULL);
+	pthread_cond_init(&p->cv, NULL);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	struct workpool wp;
-	workpool_start(&wp, pl.count, cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : (int)cpus, scan_one, &p);
-	size_t files = 0, findings = 0;
-	bool failed = pl.failed;
-	for (size_t i = 0; i < pl.count; i++) {
-		pthread_mutex_lock(&p.mu);
-		while (!p.res[i].done)
-			pthread_cond_wait(&p.cv, &p.mu);
-		struct file_result r = p.res[i];
-		pthread_mutex_unlock(&p.mu);
-		fwrite(buf_str(&r.out), 1, r.out.len, stdout);
+	workpool_start(&wp, n, cpus > SCAN_THREADS_MAX ? SCAN_THREADS_MAX : cpus < 1 ? 1 : (int)cpus, scan_unit, p);
+	for (size_t i = 0; i < n; i++) {
+		pthread_mutex_lock(&p->mu);
+		while (!p->res[i].done)
+			pthread_cond_wait(&p->cv, &p->mu);
+		struct unit_result r = p->res[i];
+		pthread_mutex_unlock(&p->mu);
+		emit(o, &r, t);
 		if (r.err && r.failed)
 			fprintf(stderr, "mrgate: %s\n", r.err);
 		else if (r.err)
-			fprintf(stderr, "mrgate: skipped %s: %s\n", pl.paths[i], r.err);
-		files += r.scanned;
-		findings += r.findings;
-		failed = failed || r.failed;
-		buf_free(&r.out);
+			fprintf(stderr, "mrgate: skipped %s: %s\n", p->pl ? p->pl->paths[i] : "?", r.err);
+		t->failed = t->failed || r.failed;
+		finding_list_free(r.fl);
 		free(r.err);
-		free(pl.paths[i]);
 	}
 	workpool_join(&wp);
-	free(p.res);
-	free(pl.paths);
-	fflush(stdout);
-	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", files, findings);
-	if (failed)
+	pthread_cond_destroy(&p->cv);
+	pthread_mutex_destroy(&p->mu);
+	free(p->res);
+}
+
+/* Read all of FILE ('-': stdin), at most max bytes. NULL with *err set when it cannot. */
+static char *read_input(const char *name, size_t max, size_t *len_out, const char **err)
+{
+	FILE *fp = strcmp(name, "-") == 0 ? stdin : fopen(name, "rb");
+	struct buf b = {0};
+	char chunk[65536];
+	size_t n;
+	*err = NULL;
+	if (!fp) {
+		*err = strerror(errno);
+		return NULL;
+	}
+	while ((n = fread(chunk, 1, sizeof(chunk), fp)) > 0 && b.len <= max)
+		buf_append(&b, chunk, n);
+	if (ferror(fp))
+		*err = strerror(errno);
+	else if (b.len > max)
+		*err = "larger than mrgate reads from a merge request's diffs";
+	if (fp != stdin)
+		fclose(fp);
+	if (*err) {
+		buf_free(&b);
+		return NULL;
+	}
+	*len_out = b.len;
+	buf_putc(&b, '\0');
+	return buf_steal(&b);
+}
+
+static int scan_diff(const struct opts *o, struct tally *t)
+{
+	const char *name = o->paths[0], *err = NULL;
+	size_t len = 0, bad_line = 0;
+	char *text = read_input(name, DIFF_SET_MAX_BYTES, &len, &err);
+	if (!text) {
+		fprintf(stderr, "mrgate: could not read %s: %s\n", strcmp(name, "-") == 0 ? "stdin" : name, err);
 		return 2;
-	return findings ? 1 : 0;
+	}
+	struct diff_added_set *set = diff_added_set_new();
+	enum core_status st = set ? patch_add_to_set(text, len, set, &bad_line) : CORE_ENOMEM;
+	free(text);
+	if (st != CORE_OK) {
+		const char *what = strcmp(name, "-") == 0 ? "the diff on stdin" : name;
+		if (st == CORE_EINVAL && bad_line)
+			fprintf(stderr,
+			        "mrgate: could not read %s: line %zu: not a unified diff hunk, or its lines do not "
+			        "match its @@ counts\n",
+			        what, bad_line);
+		else
+			fprintf(stderr, "mrgate: could not read %s: %s\n", what,
+			        st == CORE_EINVAL ? "it is not a unified diff (hunk counts do not add up)"
+			                          : core_status_code(st));
+		diff_added_set_free(set);
+		return 2;
+	}
+	struct pool p = {.added = set};
+	run_units(o, &p, diff_added_set_count(set), t);
+	diff_added_set_free(set);
+	return 0;
+}
+
+/* Parse the flags into o; 0 when fine, else the exit code (2, or 0 for --help) after saying why. */
+static int parse_opts(int argc, char **argv, struct opts *o)
+{
+	*o = (struct opts){FMT_JSON, FAIL_ON_HIGH, false, false, xcalloc((size_t)argc + 1, sizeof(char *)), 0};
+	bool only_paths = false;
+	for (int i = 0; i < argc; i++) {
+		const char *a = argv[i], *v = NULL;
+		if (only_paths || a[0] != '-' || strcmp(a, "-") == 0) {
+			o->paths[o->npaths++] = argv[i];
+			continue;
+		}
+		if (strcmp(a, "--") == 0) {
+			only_paths = true;
+			continue;
+		}
+		const char *eq = strchr(a, '=');
+		size_t nl = eq ? (size_t)(eq - a) : strlen(a);
+		bool takes =
+		    (nl == 8 && strncmp(a, "--format", 8) == 0) || (nl == 9 && strncmp(a, "--fail-on", 9) == 0);
+		if (takes) {
+			v = eq ? eq + 1 : (i + 1 < argc ? argv[++i] : NULL);
+			if (!v) {
+				fprintf(stderr, "mrgate scan: %.*s needs a value\n%s", (int)nl, a, usage_text);
+				return 2;
+			}
+		}
+		if (nl == 8 && strncmp(a, "--format", 8) == 0) {
+			static const char *const names[] = {
+			    [FMT_JSON] = "json", [FMT_TEXT] = "text", [FMT_SARIF] = "sarif"};
+			size_t f = 0;
+			while (f < 3 && strcmp(v, names[f]) != 0)
+				f++;
+			if (f == 3) {
+				fprintf(stderr, "mrgate scan: --format must be json, text or sarif (got \"%s\")\n", v);
+				return 2;
+			}
+			o->format = (enum format)f;
+		} else if (takes) {
+			if (fail_on_parse(v, &o->fail_on) != CORE_OK) {
+				fprintf(stderr,
+				        "mrgate scan: --fail-on must be critical, high, medium, low or never (got "
+				        "\"%s\")\n",
+				        v);
+				return 2;
+			}
+		} else if (strcmp(a, "--diff") == 0) {
+			o->diff = true;
+		} else if (strcmp(a, "--rules") == 0) {
+			o->rules = true;
+		} else {
+			fprintf(stderr, "mrgate scan: unknown option %s\n%s", a, usage_text);
+			return 2;
+		}
+	}
+	if (o->rules)
+		return o->npaths ? (fprintf(stderr, "mrgate scan: --rules takes no path\n"), 2) : 0;
+	if (o->npaths == 0) {
+		fprintf(stderr,
+		        "mrgate scan: nothing to scan: give files or directories, or --diff FILE (- for stdin)\n%s",
+		        usage_text);
+		return 2;
+	}
+	if (o->diff && o->npaths != 1) {
+		fprintf(stderr, "mrgate scan: --diff reads one diff (a file, or - for stdin), got %d paths\n",
+		        o->npaths);
+		return 2;
+	}
+	for (int i = 0; !o->diff && i < o->npaths; i++)
+		if (strcmp(o->paths[i], "-") == 0) {
+			fprintf(stderr, "mrgate scan: '-' reads a unified diff from stdin: add --diff\n");
+			return 2;
+		}
+	return 0;
+}
+
+int cli_scan(int argc, char **argv)
+{
+	struct opts o;
+	struct tally t = {0};
+	int rc = parse_opts(argc, argv, &o);
+	if (rc != 0)
+		goto out;
+	if (scan_secrets_init() != CORE_OK) {
+		fprintf(stderr, "mrgate: the secrets rules do not compile\n");
+		rc = 2;
+		goto out;
+	}
+	if (o.rules) {
+		struct buf b = {0};
+		scan_report_rules(&b);
+		fwrite(buf_str(&b), 1, b.len, stdout);
+		buf_free(&b);
+		goto out;
+	}
+	t.all = finding_list_new();
+	if (!t.all) {
+		rc = 2;
+		goto out;
+	}
+	if (o.diff) {
+		rc = scan_diff(&o, &t);
+		if (rc != 0)
+			goto out;
+	} else {
+		struct path_list pl = {0};
+		for (int i = 0; i < o.npaths; i++)
+			walk(o.paths[i], &pl, 0);
+		struct pool p = {.pl = &pl};
+		run_units(&o, &p, pl.count, &t);
+		t.failed = t.failed || pl.failed;
+		for (size_t i = 0; i < pl.count; i++)
+			free(pl.paths[i]);
+		free(pl.paths);
+	}
+	if (o.format == FMT_SARIF) {
+		struct json_object *log = scan_report_sarif(t.all);
+		fputs(json_object_to_json_string_ext(log, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE),
+		      stdout);
+		fputc('\n', stdout);
+		json_object_put(log);
+	}
+	fflush(stdout);
+	if (t.sarif_full)
+		fprintf(stderr, "mrgate: the SARIF log lists the first %zu findings only\n", t.all->count);
+	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", t.files, t.findings);
+	rc = t.failed ? 2 : t.over_threshold ? 1 : 0;
+out:
+	finding_list_free(t.all);
+	free(o.paths);
+	return rc;
 }

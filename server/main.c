@@ -68,7 +68,9 @@ static void usage(FILE *out)
 	    "  import FILE                replace every gating config from an export (validated first)\n"
 	    "  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
 	    "  webhook-secret             print the secret token mrgate's webhooks carry (for a hook set up by hand)\n"
-	    "  scan PATH...               run the built-in secrets scanner on files as new files of a merge request\n"
+	    "  scan [--format json|text|sarif] [--fail-on LEVEL] PATH... | --diff FILE|-\n"
+	    "                             run the gate's secrets scanner on files (as new files of a merge request)\n"
+	    "                             or on the lines a unified diff adds; no database needed\n"
 	    "  help                       show this help\n\n",
 	    MRGATE_VERSION);
 	config_print_help(out);
@@ -331,6 +333,7 @@ int main(int argc, char **argv)
 	memset(&app, 0, sizeof(app));
 	app.started_at = time(NULL);
 	int *rest = calloc((size_t)argc + 1, sizeof(int));
+	char **args = NULL;
 	int nrest = 0, rc = 2;
 	char err[512];
 	if (!rest)
@@ -372,9 +375,11 @@ int main(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
-	char *args[64];
+	args = calloc((size_t)nrest + 1, sizeof(char *)); /* `mrgate scan` may get many paths */
 	int nargs = 0;
-	for (int i = 0; i < nrest && nargs < 63; i++)
+	if (!args)
+		goto out;
+	for (int i = 0; i < nrest; i++)
 		args[nargs++] = argv[rest[i]];
 	args[nargs] = NULL;
 	const char *cmd = nargs > 0 ? args[0] : "";
@@ -405,5 +410,6 @@ out:
 	gitlab_global_cleanup();
 	config_free(&app.cfg);
 	free(rest);
+	free(args);
 	return rc;
 }
