@@ -19,7 +19,7 @@ const char *const repos_status_names[] = {"ungated",       "gated", "exception",
                                           "unmanaged",     NULL};
 
 /*
- * A repo_status row as the API's repo object, built by PostgreSQL (rows.h's "j" column); `cursor` is the row's
+ * A repo_status_stored row as the API's repo object, built by PostgreSQL (rows.h's "j" column); `cursor` is the row's
  * opaque page cursor for the path sort, `act_cursor` for the activity sort (see repos.h).
  */
 #define REPO_JSON                                                                                                      \
@@ -87,12 +87,13 @@ static bool known_status(const char *s)
 
 /*
  * The WHERE clause shared by the page and the count. Parameters: $1 q (LIKE pattern), $2 group, $3 group
- * prefix pattern, $4 status, $5 archived, $6 ids (bigint[]).
+ * prefix pattern ("group/%": the repos of the group and its subgroups, as path_with_namespace is
+ * namespace_full_path/path; a range of the path indexes), $4 status, $5 archived, $6 ids (bigint[]). The statements
+ * are planned with their values (PQexecParams), so a NULL parameter's test folds away and each shape gets its index.
  */
 #define REPO_FILTER                                                                                                    \
 	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                                    \
-	" AND ($2::text IS NULL OR namespace_full_path COLLATE \"C\" = $2::text"                                       \
-	"      OR namespace_full_path COLLATE \"C\" LIKE $3::text)"                                                    \
+	" AND ($2::text IS NULL OR path_with_namespace COLLATE \"C\" LIKE $3::text)"                                   \
 	" AND (CASE WHEN $4::text IS NULL THEN status <> 'removed' ELSE status = $4::text END)"                        \
 	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                         \
 	" AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))"
@@ -152,25 +153,29 @@ static void filter_params(const struct repos_filter *f, struct filter_bufs *b, s
 static const char *list_sql(char kind, bool descending)
 {
 	if (kind == 'p' && !descending)
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) > ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\", id LIMIT $9::int";
 	if (kind == 'p')
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) < ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\" DESC, id DESC LIMIT $9::int";
 	if (!descending)
-		return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) >"
 		       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 		       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
 		       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz), id LIMIT $9::int";
-	return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status WHERE" REPO_FILTER
+	return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 	       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) <"
 	       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 	       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
 	       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz) DESC, id DESC LIMIT $9::int";
 }
+
+/* The count stops reading at REPOS_COUNT_CAP + 1 matching rows ($7, a LIMIT under the count), so a filter matching
+ * 100,000 repos costs no more than one matching 10,001. */
+#define COUNT_SQL "SELECT count(*) AS n FROM (SELECT 1 FROM repo_status_stored WHERE" REPO_FILTER " LIMIT $7::int) m"
 
 static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
 {
@@ -206,6 +211,8 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	store_param_str(&pl, ckey);
 	store_param_i64_or_null(&pl, cid);
 	store_param_i64(&pl, limit + 1); /* one extra row tells whether a next page exists */
+	struct store_params pc = pf;     /* the filter's $1..$6, then the count's cap */
+	store_param_i64(&pc, REPOS_COUNT_CAP + 1);
 	struct store_conn *c = NULL;
 	PGresult *r = NULL, *rc = NULL;
 	enum core_status st = store_get(db, &c);
@@ -218,14 +225,15 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 		                                 : "q and group must be UTF-8 text");
 		goto out;
 	}
-	if (st != CORE_OK ||
-	    (st = store_run(c, "SELECT count(*) AS n FROM repo_status WHERE" REPO_FILTER, &pf, &rc)) != CORE_OK)
+	if (st != CORE_OK || (st = store_run(c, COUNT_SQL, &pc, &rc)) != CORE_OK)
 		goto out;
 	*out = rows_page(r, limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
 	json_object_object_del(*out, "next_cursor");
-	json_object_object_add(*out, "count", jx_int(store_i64(rc, 0, "n", 0)));
+	int64_t n = store_i64(rc, 0, "n", 0);
+	json_object_object_add(*out, "count", jx_int(n > REPOS_COUNT_CAP ? REPOS_COUNT_CAP : n));
+	json_object_object_add(*out, "count_capped", jx_bool(n > REPOS_COUNT_CAP));
 	json_object_object_add(*out, "next_cursor", next);
 out:
 	PQclear(r);
@@ -245,10 +253,11 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 	struct filter_bufs bufs = {0};
 	struct store_params p = {0};
 	filter_params(f, &bufs, &p);
-	enum core_status st = store_run(c,
-	                                "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
-	                                " ORDER BY path_with_namespace COLLATE \"C\", id",
-	                                &p, res_out);
+	enum core_status st =
+	    store_run(c,
+	              "SELECT id, path_with_namespace, status FROM repo_status_stored WHERE" REPO_FILTER
+	              " ORDER BY path_with_namespace COLLATE \"C\", id",
+	              &p, res_out);
 	filter_bufs_free(&bufs);
 	return st;
 }
@@ -296,11 +305,11 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
 		goto out;
 	/* rf's "j" column is the value itself, read by rows_row */
 	if ((st = store_run(c,
-	                    "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
+	                    "SELECT status, count(*) AS n FROM repo_status_stored WHERE" REPO_FILTER
 	                    " GROUP BY status ORDER BY status",
 	                    &p, &rs)) != CORE_OK ||
 	    (st = store_run(c,
-	                    "SELECT f.key, f.value::text AS j, count(*) AS n FROM repo_status"
+	                    "SELECT f.key, f.value::text AS j, count(*) AS n FROM repo_status_stored"
 	                    " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
 	                    " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
 	                    &p, &rf)) != CORE_OK)
@@ -318,7 +327,7 @@ enum core_status repos_get(struct store *db, int64_t id, struct json_object **ou
 {
 	struct store_params p = {0};
 	store_param_i64(&p, id);
-	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status WHERE id = $1", &p, out);
+	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status_stored WHERE id = $1", &p, out);
 }
 
 enum core_status repos_groups(struct store *db, struct json_object **out)
