@@ -191,43 +191,70 @@ static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bo
 	return false;
 }
 
+/* The two statements of a page (the rows, then the capped count) with their parameters, for repos_list() and
+ * repos_explain(). Lives on the caller's stack and is not moved: the parameters point into it. */
+struct list_query {
+	const char *page_sql;
+	char *ckey; /* the cursor's sort key, malloc'd */
+	int limit;
+	struct filter_bufs bufs;
+	struct store_params page, count;
+};
+
+static enum core_status list_query_init(struct list_query *q, const struct repos_filter *f, char *err, size_t errlen)
+{
+	memset(q, 0, sizeof(*q));
+	if (!status_ok(f, err, errlen, true))
+		return CORE_EINVAL;
+	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
+	int64_t cid = 0;
+	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &q->ckey, &cid)) {
+		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
+		return CORE_EINVAL;
+	}
+	q->page_sql = list_sql(kind, f->descending);
+	q->limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
+	filter_params(f, &q->bufs, &q->page);
+	q->count = q->page; /* the filter's $1..$6, then the count's cap */
+	store_param_i64(&q->count, REPOS_COUNT_CAP + 1);
+	store_param_str(&q->page, q->ckey); /* the filter's $1..$6, then the page's */
+	store_param_i64_or_null(&q->page, cid);
+	store_param_i64(&q->page, q->limit + 1); /* one extra row tells whether a next page exists */
+	return CORE_OK;
+}
+
+static void list_query_free(struct list_query *q)
+{
+	filter_bufs_free(&q->bufs);
+	free(q->ckey);
+}
+
+/* A value PostgreSQL refused in the page statement (CORE_EINVAL): text that is not UTF-8, or a forged cursor. */
+static void refused_message(const struct repos_filter *f, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	         f->cursor && *f->cursor ? "the cursor is not valid; start again without it"
+	                                 : "q and group must be UTF-8 text");
+}
+
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
                             size_t errlen)
 {
 	*out = NULL;
-	if (!status_ok(f, err, errlen, true))
-		return CORE_EINVAL;
-	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p', *ckey = NULL;
-	int64_t cid = 0;
-	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &ckey, &cid)) {
-		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
-		return CORE_EINVAL;
-	}
-	int limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
-	struct filter_bufs bufs = {0};
-	struct store_params pf = {0};
-	filter_params(f, &bufs, &pf);
-	struct store_params pl = pf; /* the filter's $1..$6, then the page's */
-	store_param_str(&pl, ckey);
-	store_param_i64_or_null(&pl, cid);
-	store_param_i64(&pl, limit + 1); /* one extra row tells whether a next page exists */
-	struct store_params pc = pf;     /* the filter's $1..$6, then the count's cap */
-	store_param_i64(&pc, REPOS_COUNT_CAP + 1);
+	struct list_query q;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL, *rc = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
+	enum core_status st = list_query_init(&q, f, err, errlen);
+	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
-	st = store_run(c, list_sql(kind, f->descending), &pl, &r);
-	if (st == CORE_EINVAL) { /* PostgreSQL refused a value: text that is not UTF-8, or a forged cursor */
-		snprintf(err, errlen,
-		         f->cursor && *f->cursor ? "the cursor is not valid; start again without it"
-		                                 : "q and group must be UTF-8 text");
+	st = store_run(c, q.page_sql, &q.page, &r);
+	if (st == CORE_EINVAL) {
+		refused_message(f, err, errlen);
 		goto out;
 	}
-	if (st != CORE_OK || (st = store_run(c, COUNT_SQL, &pc, &rc)) != CORE_OK)
+	if (st != CORE_OK || (st = store_run(c, COUNT_SQL, &q.count, &rc)) != CORE_OK)
 		goto out;
-	*out = rows_page(r, limit, "cursor");
+	*out = rows_page(r, q.limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
 	json_object_object_del(*out, "next_cursor");
@@ -239,8 +266,49 @@ out:
 	PQclear(r);
 	PQclear(rc);
 	store_put(db, c);
-	filter_bufs_free(&bufs);
-	free(ckey);
+	list_query_free(&q);
+	return st;
+}
+
+/* EXPLAIN of one statement, its plan lines appended to b. */
+static enum core_status explain_into(struct store_conn *c, const char *sql, const struct store_params *p, struct buf *b)
+{
+	struct buf text = {0};
+	PGresult *r = NULL;
+	buf_puts(&text, "EXPLAIN ");
+	buf_puts(&text, sql);
+	enum core_status st = store_run(c, buf_str(&text), p, &r);
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
+		buf_puts(b, PQgetvalue(r, i, 0));
+		buf_putc(b, '\n');
+	}
+	PQclear(r);
+	buf_free(&text);
+	return st;
+}
+
+enum core_status repos_explain(struct store *db, const struct repos_filter *f, char **plan_out, char *err,
+                               size_t errlen)
+{
+	*plan_out = NULL;
+	struct list_query q;
+	struct store_conn *c = NULL;
+	struct buf plan = {0};
+	enum core_status st = list_query_init(&q, f, err, errlen);
+	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
+		goto out;
+	buf_puts(&plan, "-- page\n");
+	if ((st = explain_into(c, q.page_sql, &q.page, &plan)) == CORE_EINVAL) {
+		refused_message(f, err, errlen);
+		goto out;
+	}
+	buf_puts(&plan, "-- count\n");
+	if (st == CORE_OK && (st = explain_into(c, COUNT_SQL, &q.count, &plan)) == CORE_OK)
+		*plan_out = buf_steal(&plan);
+out:
+	buf_free(&plan);
+	store_put(db, c);
+	list_query_free(&q);
 	return st;
 }
 

@@ -60,6 +60,14 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
                             size_t errlen);
 
 /*
+ * The plans of the two statements repos_list() runs for f (EXPLAIN of the page, then of the count, each after a
+ * "-- page" / "-- count" line) into *plan_out, malloc'd (the caller frees). For the plan test
+ * (tests/db/test_repo_plans.c) and for finding out why a filter is slow. Errors as repos_list().
+ */
+enum core_status repos_explain(struct store *db, const struct repos_filter *f, char **plan_out, char *err,
+                               size_t errlen);
+
+/*
  * Every repo matching the filter (sort, cursor and limit are ignored), ordered by path, on the caller's connection
  * (inside its transaction): rows id, path_with_namespace, status. *res_out is the caller's (PQclear).
  */

@@ -41,7 +41,8 @@ CREATE VIEW repo_status AS SELECT * FROM repo_status_stored;
 
 -- The list's shapes (core/repos.c): every repo not removed (the default) or one status; by path or by last activity,
 -- either direction; narrowed by group (a path prefix: path_with_namespace COLLATE "C" LIKE 'g/%'), archived, a
--- substring (trigram) or ids (the primary key). The partial indexes serve the default "not removed" list.
+-- substring (trigram) or ids (the primary key). The partial indexes serve the default "not removed" list; the small
+-- (status, archived) index makes the capped count of a status or archived filter an index-only scan.
 CREATE INDEX repo_status_stored_path_idx ON repo_status_stored ((path_with_namespace COLLATE "C"), id)
     WHERE status <> 'removed';
 CREATE INDEX repo_status_stored_activity_idx
@@ -51,6 +52,7 @@ CREATE INDEX repo_status_stored_status_activity_idx
     ON repo_status_stored (status, (coalesce(last_activity_at, '-infinity'::timestamptz)), id);
 CREATE INDEX repo_status_stored_archived_idx ON repo_status_stored ((path_with_namespace COLLATE "C"), id)
     WHERE archived;
+CREATE INDEX repo_status_stored_count_idx ON repo_status_stored (status, archived);
 CREATE INDEX repo_status_stored_search_idx ON repo_status_stored USING gin (path_with_namespace gin_trgm_ops);
 -- for the refresh after a sync is done (repos first seen since its start)
 CREATE INDEX repos_first_seen_idx ON repos (first_seen);
