@@ -1,7 +1,7 @@
 # mrgate — the two commands a newcomer runs are `make run` and `make test` (see README.md).
 # This Makefile is a thin layer over scripts/.
 
-.PHONY: run test test-asan fuzz build demo deps db clean bench bench-secrets
+.PHONY: run test test-asan fuzz build demo deps db clean bench bench-secrets bench-repos
 
 run:            ## install what is missing, build, start the local PostgreSQL, migrate, serve on :8080
 	@scripts/run.sh
@@ -30,6 +30,10 @@ db:             ## start the local PostgreSQL cluster under .mrgate/
 bench:          ## build, then time applying a config to 1,000 simulated repos (bench/apply; docs/PERFORMANCE.md)
 	@scripts/build.sh
 	@bench/apply
+
+bench-repos:    ## build, then load GET /api/repos at 10,000 and 100,000 repos beside /healthz and pgbench (bench/repos)
+	@scripts/build.sh
+	@bench/repos
 
 bench-secrets:  ## build, then compare the secrets scanner with gitleaks and secretlint (bench/scan-quality; docs/SECRETS.md)
 	@scripts/build.sh

@@ -9,6 +9,7 @@ packages=(
   libarchive-dev libcivetweb-dev libcurl4-openssl-dev libjson-c-dev libpq-dev libsodium-dev libssl-dev zlib1g-dev
   postgresql-15 postgresql-client-15
   curl ca-certificates openssl
+  wrk
   python3 python3-gitlab python3-yaml python3-jsonschema
   chromium
 )
