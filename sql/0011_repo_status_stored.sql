@@ -84,75 +84,52 @@ BEGIN
 END
 $$;
 
--- repos: the rows a statement inserted or updated.
-CREATE FUNCTION mrgate_repo_status_on_repos() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    PERFORM mrgate_repo_status_refresh(ARRAY(SELECT id FROM new_rows));
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER repo_status_repos_ins AFTER INSERT ON repos REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repos();
-CREATE TRIGGER repo_status_repos_upd AFTER UPDATE ON repos REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repos();
-
--- config_repos and repo_gitlab_state: the repo_id of every row a statement inserted, updated or deleted.
-CREATE FUNCTION mrgate_repo_status_on_repo_rows() RETURNS trigger
-LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'INSERT' THEN
-        PERFORM mrgate_repo_status_refresh(ARRAY(SELECT repo_id FROM new_rows));
-    ELSIF TG_OP = 'UPDATE' THEN
-        PERFORM mrgate_repo_status_refresh(ARRAY(SELECT repo_id FROM new_rows UNION SELECT repo_id FROM old_rows));
-    ELSE
-        PERFORM mrgate_repo_status_refresh(ARRAY(SELECT repo_id FROM old_rows));
-    END IF;
-    RETURN NULL;
-END
-$$;
-CREATE TRIGGER repo_status_config_repos_ins AFTER INSERT ON config_repos REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-CREATE TRIGGER repo_status_config_repos_upd AFTER UPDATE ON config_repos
-    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-CREATE TRIGGER repo_status_config_repos_del AFTER DELETE ON config_repos REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-CREATE TRIGGER repo_status_gitlab_state_ins AFTER INSERT ON repo_gitlab_state REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-CREATE TRIGGER repo_status_gitlab_state_upd AFTER UPDATE ON repo_gitlab_state
-    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-CREATE TRIGGER repo_status_gitlab_state_del AFTER DELETE ON repo_gitlab_state REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_repo_rows();
-
--- config_groups: every repo under each path a statement wrote or deleted. Paths match
--- ^[A-Za-z0-9_.-]+(/...)*$, so "under p" is the "C" range [p || '/', p || '0') of the path index ('0' follows '/').
-CREATE FUNCTION mrgate_repo_status_on_config_groups() RETURNS trigger
+-- The repos a statement changed, from its transition tables (new_rows, old_rows; which exist depends on TG_OP) and
+-- the key column TG_ARGV[0]: "id" (repos), "repo_id" (config_repos, repo_gitlab_state) or "path" (config_groups:
+-- every repo under each path; paths match ^[A-Za-z0-9_.-]+(/...)*$, so "under p" is the "C" range
+-- [p || '/', p || '0') of the path index, '0' following '/').
+CREATE FUNCTION mrgate_repo_status_on_change() RETURNS trigger
 LANGUAGE plpgsql AS $$
 DECLARE
-    paths text[];
+    changed text := CASE TG_OP WHEN 'INSERT' THEN 'SELECT %1$I AS k FROM new_rows'
+                               WHEN 'DELETE' THEN 'SELECT %1$I AS k FROM old_rows'
+                               ELSE 'SELECT %1$I AS k FROM new_rows UNION SELECT %1$I FROM old_rows' END;
+    keys text[];
 BEGIN
-    IF TG_OP = 'INSERT' THEN
-        paths := ARRAY(SELECT path FROM new_rows);
-    ELSIF TG_OP = 'UPDATE' THEN
-        paths := ARRAY(SELECT path FROM new_rows UNION SELECT path FROM old_rows);
+    EXECUTE format('SELECT array_agg(DISTINCT k::text) FROM (' || changed || ') c', TG_ARGV[0]) INTO keys;
+    IF TG_ARGV[0] = 'path' THEN
+        PERFORM mrgate_repo_status_refresh(ARRAY(
+            SELECT DISTINCT r.id FROM unnest(keys) p, repos r
+            WHERE r.path_with_namespace COLLATE "C" >= p || '/' AND r.path_with_namespace COLLATE "C" < p || '0'));
     ELSE
-        paths := ARRAY(SELECT path FROM old_rows);
+        PERFORM mrgate_repo_status_refresh(coalesce(keys, '{}')::bigint[]);
     END IF;
-    PERFORM mrgate_repo_status_refresh(ARRAY(
-        SELECT DISTINCT r.id FROM unnest(paths) p, repos r
-        WHERE r.path_with_namespace COLLATE "C" >= p || '/' AND r.path_with_namespace COLLATE "C" < p || '0'));
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER repo_status_config_groups_ins AFTER INSERT ON config_groups REFERENCING NEW TABLE AS new_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_config_groups();
-CREATE TRIGGER repo_status_config_groups_upd AFTER UPDATE ON config_groups
-    REFERENCING NEW TABLE AS new_rows OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_config_groups();
-CREATE TRIGGER repo_status_config_groups_del AFTER DELETE ON config_groups REFERENCING OLD TABLE AS old_rows
-    FOR EACH STATEMENT EXECUTE FUNCTION mrgate_repo_status_on_config_groups();
+
+-- The statement triggers of table t on the events ev (each event its own trigger: one with transition tables
+-- fires for one event), calling mrgate_repo_status_on_change(key). Used below, then dropped.
+CREATE FUNCTION mrgate_repo_status_triggers(t text, key text, ev text[]) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    e text;
+BEGIN
+    FOREACH e IN ARRAY ev LOOP
+        EXECUTE format('CREATE TRIGGER %I AFTER %s ON %I REFERENCING %s FOR EACH STATEMENT'
+                       ' EXECUTE FUNCTION mrgate_repo_status_on_change(%L)',
+                       'repo_status_' || t || '_' || lower(e), e, t,
+                       CASE e WHEN 'INSERT' THEN 'NEW TABLE AS new_rows' WHEN 'DELETE' THEN 'OLD TABLE AS old_rows'
+                              ELSE 'NEW TABLE AS new_rows OLD TABLE AS old_rows' END, key);
+    END LOOP;
+END
+$$;
+-- repos are never deleted (removed_at), and a deleted one's stored row goes with it (ON DELETE CASCADE)
+SELECT mrgate_repo_status_triggers('repos', 'id', '{INSERT,UPDATE}');
+SELECT mrgate_repo_status_triggers('config_repos', 'repo_id', '{INSERT,UPDATE,DELETE}');
+SELECT mrgate_repo_status_triggers('repo_gitlab_state', 'repo_id', '{INSERT,UPDATE,DELETE}');
+SELECT mrgate_repo_status_triggers('config_groups', 'path', '{INSERT,UPDATE,DELETE}');
+DROP FUNCTION mrgate_repo_status_triggers(text, text, text[]);
 
 -- config_default: every repo (a rare, deliberate change; about a second per 100,000 repos here).
 CREATE FUNCTION mrgate_repo_status_on_config_default() RETURNS trigger
