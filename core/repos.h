@@ -10,7 +10,7 @@
  * removed" for the default list and led by status for a status filter; a group is the path prefix "group/" on the
  * same path index (path_with_namespace is always namespace_full_path/path); q is a trigram (pg_trgm) index;
  * ids the primary key. The cursor is the last row's sort key and id, so pages are stable while repos are added or
- * removed, and a page of 50 is one indexed range scan for every filter and sort (tests/http/test_repo_list_plans.py
+ * removed, and a page of 50 is one indexed range scan for every filter and sort (tests/db/test_repo_plans.c
  * checks the plans). The count is exact up to REPOS_COUNT_CAP and stops reading there.
  * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>"); PostgreSQL computes it
  * for each row and rows_page() (rows.h) hands out the last kept row's, as every list of mrgate pages. The row

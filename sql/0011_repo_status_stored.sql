@@ -61,12 +61,14 @@ CREATE INDEX repos_first_seen_idx ON repos (first_seen);
 CREATE FUNCTION mrgate_repo_status_refresh(ids bigint[]) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
-    IF ids IS NOT NULL AND cardinality(ids) = 0 THEN
+    -- one shape of statement whatever ids holds, so that a cached (generic) plan stays an indexed read
+    ids := coalesce(ids, ARRAY(SELECT id FROM repos));
+    IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM repo_status_stored WHERE ids IS NULL OR id = ANY (ids) ORDER BY id FOR UPDATE;
+    PERFORM 1 FROM repo_status_stored WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
     INSERT INTO repo_status_stored AS s
-    SELECT * FROM repo_status_computed c WHERE ids IS NULL OR c.id = ANY (ids)
+    SELECT * FROM repo_status_computed c WHERE c.id = ANY (ids)
     ON CONFLICT (id) DO UPDATE SET
         path = excluded.path, name = excluded.name, path_with_namespace = excluded.path_with_namespace,
         namespace_id = excluded.namespace_id, namespace_full_path = excluded.namespace_full_path,
