@@ -19,10 +19,11 @@
 -- set-based INSERT ... SELECT instead of 10,000 single-row recomputations; sync_runs alone uses row triggers with
 -- WHEN, so its frequent progress updates cost nothing.
 --
--- The refresh (mrgate_repo_status_refresh) first locks the stored rows it will rewrite, in id order, and then
--- recomputes them with a fresh snapshot (a VOLATILE function's statements each take one under READ COMMITTED). Two
--- transactions changing inputs of the same repo therefore refresh it one after the other, and the later one reads
--- the earlier one's committed inputs: no lost update. The one window left: a repo inserted by a discovery that
+-- The refresh (mrgate_repo_status_refresh) first locks the rows it depends on and will rewrite, in id order (the
+-- repos' repo_gitlab_state rows, then their stored rows: the order an apply takes them in, so the two cannot
+-- deadlock), and then recomputes them with a fresh snapshot (a VOLATILE function's statements each take one under
+-- READ COMMITTED). Two transactions changing inputs of the same repo therefore refresh it one after the other, and
+-- the later one reads the earlier one's committed inputs: no lost update. The one window left: a repo inserted by a discovery that
 -- commits while a concurrent group/default config change is between its id lookup and its commit keeps the older
 -- config until its next refresh; every sync rewrites every listed repo (last_seen), which refreshes it.
 -- A rewrite that would change nothing is skipped (ON CONFLICT ... WHERE ... IS DISTINCT FROM), so a sync that
@@ -66,7 +67,10 @@ BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
     END IF;
-    PERFORM 1 FROM repo_status_stored WHERE id = ANY (ids) ORDER BY id FOR UPDATE;
+    -- the apply writes repo_gitlab_state and then (its trigger) the stored row: lock in that order too, so that a
+    -- config change and a running apply wait for each other instead of deadlocking
+    PERFORM 1 FROM repo_gitlab_state WHERE repo_id = ANY (ids) ORDER BY repo_id FOR NO KEY UPDATE;
+    PERFORM 1 FROM repo_status_stored WHERE id = ANY (ids) ORDER BY id FOR NO KEY UPDATE;
     INSERT INTO repo_status_stored AS s
     SELECT * FROM repo_status_computed c WHERE c.id = ANY (ids)
     ON CONFLICT (id) DO UPDATE SET
