@@ -1,7 +1,7 @@
 # mrgate — the two commands a newcomer runs are `make run` and `make test` (see README.md).
 # This Makefile is a thin layer over scripts/.
 
-.PHONY: run test test-asan fuzz build demo deps db clean bench bench-secrets bench-webhook
+.PHONY: run test test-asan fuzz build demo deps db clean bench bench-secrets bench-webhook bench-repos
 
 run:            ## install what is missing, build, start the local PostgreSQL, migrate, serve on :8080
 	@scripts/run.sh
@@ -35,6 +35,10 @@ bench-webhook:  ## build, install wrk, then measure webhook acks/s and GET /heal
 	@scripts/build.sh
 	@scripts/deps.sh bench
 	@bench/webhook
+bench-repos:    ## build, install wrk, then load GET /api/repos at 10,000 and 100,000 repos beside /healthz and pgbench (bench/repos)
+	@scripts/build.sh
+	@scripts/deps.sh bench
+	@bench/repos
 
 bench-secrets:  ## build, then compare the secrets scanner with gitleaks and secretlint (bench/scan-quality; docs/SECRETS.md)
 	@scripts/build.sh

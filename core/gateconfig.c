@@ -472,7 +472,7 @@ enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct j
 	    db,
 	    "SELECT id AS repo_id, path_with_namespace, coalesce(own_config, '{}') AS config, unmanaged,"
 	    " effective_config AS effective, config_sources AS sources, inherited_config AS inherited,"
-	    " exception, status FROM repo_status WHERE id = $1",
+	    " exception, status FROM repo_status_stored WHERE id = $1",
 	    &p, out);
 }
 

@@ -12,10 +12,11 @@
  *     ignore_paths  array of globs (core/pathglob.h)
  * `enabled` inherits like every other field, so a group or a repo is gated or un-gated by setting it. The
  * effective config of a repo is the field-wise merge default -> each ancestor group from the root down -> the
- * repo, most specific wins; it is computed by PostgreSQL (view repo_status, sql/0004_configs.sql), so the list,
- * the status filter and the apply engine read one truth. The default level always holds every field: a PUT of
- * the default fills the fields it leaves out from the built-in default (enabled false, fail_on high, scans
- * [secrets], block_merge false, comment on_findings, ignore_paths []). At the group and repo levels a missing
+ * repo, most specific wins; it is computed by PostgreSQL (view repo_status_computed, sql/0004_configs.sql) and
+ * stored per repo by triggers in the transaction of any change of its inputs (table repo_status_stored, 0011),
+ * so the list, the status filter, the gate and the apply engine read one truth. The default level always holds every
+ * field: a PUT of the default fills the fields it leaves out from the built-in default (enabled false, fail_on high,
+ * scans [secrets], block_merge false, comment on_findings, ignore_paths []). At the group and repo levels a missing
  * field (or null) means "inherit".
  * Validation normalises: scans are deduplicated and put in the canonical order above, so two configs that mean
  * the same compare equal (a repo is an "exception" exactly when a field of its own config differs from what it

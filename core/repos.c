@@ -19,7 +19,7 @@ const char *const repos_status_names[] = {"ungated",       "gated", "exception",
                                           "unmanaged",     NULL};
 
 /*
- * A repo_status row as the API's repo object, built by PostgreSQL (rows.h's "j" column); `cursor` is the row's
+ * A repo_status_stored row as the API's repo object, built by PostgreSQL (rows.h's "j" column); `cursor` is the row's
  * opaque page cursor for the path sort, `act_cursor` for the activity sort (see repos.h).
  */
 #define REPO_JSON                                                                                                      \
@@ -87,12 +87,13 @@ static bool known_status(const char *s)
 
 /*
  * The WHERE clause shared by the page and the count. Parameters: $1 q (LIKE pattern), $2 group, $3 group
- * prefix pattern, $4 status, $5 archived, $6 ids (bigint[]).
+ * prefix pattern ("group/%": the repos of the group and its subgroups, as path_with_namespace is
+ * namespace_full_path/path; a range of the path indexes), $4 status, $5 archived, $6 ids (bigint[]). The statements
+ * are planned with their values (PQexecParams), so a NULL parameter's test folds away and each shape gets its index.
  */
 #define REPO_FILTER                                                                                                    \
 	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                                    \
-	" AND ($2::text IS NULL OR namespace_full_path COLLATE \"C\" = $2::text"                                       \
-	"      OR namespace_full_path COLLATE \"C\" LIKE $3::text)"                                                    \
+	" AND ($2::text IS NULL OR path_with_namespace COLLATE \"C\" LIKE $3::text)"                                   \
 	" AND (CASE WHEN $4::text IS NULL THEN status <> 'removed' ELSE status = $4::text END)"                        \
 	" AND ($5::boolean IS NULL OR archived = $5::boolean)"                                                         \
 	" AND ($6::bigint[] IS NULL OR id = ANY($6::bigint[]))"
@@ -152,25 +153,29 @@ static void filter_params(const struct repos_filter *f, struct filter_bufs *b, s
 static const char *list_sql(char kind, bool descending)
 {
 	if (kind == 'p' && !descending)
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) > ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\", id LIMIT $9::int";
 	if (kind == 'p')
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) < ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\" DESC, id DESC LIMIT $9::int";
 	if (!descending)
-		return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) >"
 		       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 		       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
 		       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz), id LIMIT $9::int";
-	return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status WHERE" REPO_FILTER
+	return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
 	       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) <"
 	       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 	       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
 	       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz) DESC, id DESC LIMIT $9::int";
 }
+
+/* The count stops reading at REPOS_COUNT_CAP + 1 matching rows ($7, a LIMIT under the count), so a filter matching
+ * 100,000 repos costs no more than one matching 10,001. */
+#define COUNT_SQL "SELECT count(*) AS n FROM (SELECT 1 FROM repo_status_stored WHERE" REPO_FILTER " LIMIT $7::int) m"
 
 static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
 {
@@ -186,53 +191,124 @@ static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bo
 	return false;
 }
 
+/* The two statements of a page (the rows, then the capped count) with their parameters, for repos_list() and
+ * repos_explain(). Lives on the caller's stack and is not moved: the parameters point into it. */
+struct list_query {
+	const char *page_sql;
+	char *ckey; /* the cursor's sort key, malloc'd */
+	int limit;
+	struct filter_bufs bufs;
+	struct store_params page, count;
+};
+
+static enum core_status list_query_init(struct list_query *q, const struct repos_filter *f, char *err, size_t errlen)
+{
+	memset(q, 0, sizeof(*q));
+	if (!status_ok(f, err, errlen, true))
+		return CORE_EINVAL;
+	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
+	int64_t cid = 0;
+	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &q->ckey, &cid)) {
+		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
+		return CORE_EINVAL;
+	}
+	q->page_sql = list_sql(kind, f->descending);
+	q->limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
+	filter_params(f, &q->bufs, &q->page);
+	q->count = q->page; /* the filter's $1..$6, then the count's cap */
+	store_param_i64(&q->count, REPOS_COUNT_CAP + 1);
+	store_param_str(&q->page, q->ckey); /* the filter's $1..$6, then the page's */
+	store_param_i64_or_null(&q->page, cid);
+	store_param_i64(&q->page, q->limit + 1); /* one extra row tells whether a next page exists */
+	return CORE_OK;
+}
+
+static void list_query_free(struct list_query *q)
+{
+	filter_bufs_free(&q->bufs);
+	free(q->ckey);
+}
+
+/* A value PostgreSQL refused in the page statement (CORE_EINVAL): text that is not UTF-8, or a forged cursor. */
+static void refused_message(const struct repos_filter *f, char *err, size_t errlen)
+{
+	snprintf(err, errlen,
+	         f->cursor && *f->cursor ? "the cursor is not valid; start again without it"
+	                                 : "q and group must be UTF-8 text");
+}
+
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
                             size_t errlen)
 {
 	*out = NULL;
-	if (!status_ok(f, err, errlen, true))
-		return CORE_EINVAL;
-	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p', *ckey = NULL;
-	int64_t cid = 0;
-	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &ckey, &cid)) {
-		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
-		return CORE_EINVAL;
-	}
-	int limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
-	struct filter_bufs bufs = {0};
-	struct store_params pf = {0};
-	filter_params(f, &bufs, &pf);
-	struct store_params pl = pf; /* the filter's $1..$6, then the page's */
-	store_param_str(&pl, ckey);
-	store_param_i64_or_null(&pl, cid);
-	store_param_i64(&pl, limit + 1); /* one extra row tells whether a next page exists */
+	struct list_query q;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL, *rc = NULL;
-	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
+	enum core_status st = list_query_init(&q, f, err, errlen);
+	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
-	st = store_run(c, list_sql(kind, f->descending), &pl, &r);
-	if (st == CORE_EINVAL) { /* PostgreSQL refused a value: text that is not UTF-8, or a forged cursor */
-		snprintf(err, errlen,
-		         f->cursor && *f->cursor ? "the cursor is not valid; start again without it"
-		                                 : "q and group must be UTF-8 text");
+	st = store_run(c, q.page_sql, &q.page, &r);
+	if (st == CORE_EINVAL) {
+		refused_message(f, err, errlen);
 		goto out;
 	}
-	if (st != CORE_OK ||
-	    (st = store_run(c, "SELECT count(*) AS n FROM repo_status WHERE" REPO_FILTER, &pf, &rc)) != CORE_OK)
+	if (st != CORE_OK || (st = store_run(c, COUNT_SQL, &q.count, &rc)) != CORE_OK)
 		goto out;
-	*out = rows_page(r, limit, "cursor");
+	*out = rows_page(r, q.limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
 	json_object_object_del(*out, "next_cursor");
-	json_object_object_add(*out, "count", jx_int(store_i64(rc, 0, "n", 0)));
+	int64_t n = store_i64(rc, 0, "n", 0);
+	json_object_object_add(*out, "count", jx_int(n > REPOS_COUNT_CAP ? REPOS_COUNT_CAP : n));
+	json_object_object_add(*out, "count_capped", jx_bool(n > REPOS_COUNT_CAP));
 	json_object_object_add(*out, "next_cursor", next);
 out:
 	PQclear(r);
 	PQclear(rc);
 	store_put(db, c);
-	filter_bufs_free(&bufs);
-	free(ckey);
+	list_query_free(&q);
+	return st;
+}
+
+/* EXPLAIN of one statement, its plan lines appended to b. */
+static enum core_status explain_into(struct store_conn *c, const char *sql, const struct store_params *p, struct buf *b)
+{
+	struct buf text = {0};
+	PGresult *r = NULL;
+	buf_puts(&text, "EXPLAIN ");
+	buf_puts(&text, sql);
+	enum core_status st = store_run(c, buf_str(&text), p, &r);
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
+		buf_puts(b, PQgetvalue(r, i, 0));
+		buf_putc(b, '\n');
+	}
+	PQclear(r);
+	buf_free(&text);
+	return st;
+}
+
+enum core_status repos_explain(struct store *db, const struct repos_filter *f, char **plan_out, char *err,
+                               size_t errlen)
+{
+	*plan_out = NULL;
+	struct list_query q;
+	struct store_conn *c = NULL;
+	struct buf plan = {0};
+	enum core_status st = list_query_init(&q, f, err, errlen);
+	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
+		goto out;
+	buf_puts(&plan, "-- page\n");
+	if ((st = explain_into(c, q.page_sql, &q.page, &plan)) == CORE_EINVAL) {
+		refused_message(f, err, errlen);
+		goto out;
+	}
+	buf_puts(&plan, "-- count\n");
+	if (st == CORE_OK && (st = explain_into(c, COUNT_SQL, &q.count, &plan)) == CORE_OK)
+		*plan_out = buf_steal(&plan);
+out:
+	buf_free(&plan);
+	store_put(db, c);
+	list_query_free(&q);
 	return st;
 }
 
@@ -245,10 +321,11 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
 	struct filter_bufs bufs = {0};
 	struct store_params p = {0};
 	filter_params(f, &bufs, &p);
-	enum core_status st = store_run(c,
-	                                "SELECT id, path_with_namespace, status FROM repo_status WHERE" REPO_FILTER
-	                                " ORDER BY path_with_namespace COLLATE \"C\", id",
-	                                &p, res_out);
+	enum core_status st =
+	    store_run(c,
+	              "SELECT id, path_with_namespace, status FROM repo_status_stored WHERE" REPO_FILTER
+	              " ORDER BY path_with_namespace COLLATE \"C\", id",
+	              &p, res_out);
 	filter_bufs_free(&bufs);
 	return st;
 }
@@ -296,11 +373,11 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
 		goto out;
 	/* rf's "j" column is the value itself, read by rows_row */
 	if ((st = store_run(c,
-	                    "SELECT status, count(*) AS n FROM repo_status WHERE" REPO_FILTER
+	                    "SELECT status, count(*) AS n FROM repo_status_stored WHERE" REPO_FILTER
 	                    " GROUP BY status ORDER BY status",
 	                    &p, &rs)) != CORE_OK ||
 	    (st = store_run(c,
-	                    "SELECT f.key, f.value::text AS j, count(*) AS n FROM repo_status"
+	                    "SELECT f.key, f.value::text AS j, count(*) AS n FROM repo_status_stored"
 	                    " CROSS JOIN LATERAL jsonb_each(effective_config) f WHERE" REPO_FILTER
 	                    " GROUP BY 1, 2 ORDER BY 1, 3 DESC, 2",
 	                    &p, &rf)) != CORE_OK)
@@ -318,7 +395,7 @@ enum core_status repos_get(struct store *db, int64_t id, struct json_object **ou
 {
 	struct store_params p = {0};
 	store_param_i64(&p, id);
-	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status WHERE id = $1", &p, out);
+	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status_stored WHERE id = $1", &p, out);
 }
 
 enum core_status repos_groups(struct store *db, struct json_object **out)

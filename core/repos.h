@@ -3,15 +3,21 @@
  *    Reading the discovered repositories: filtered, sorted, cursor-paged lists and single repos.
  *
  * Design: one parameterised query per page; every filter is an optional parameter of a fixed statement (no SQL
- * is assembled from user text). Sorting by path uses the (path COLLATE "C", id) index and by last activity the
- * (coalesce(last_activity_at, -infinity), id) index; the cursor is the last row's sort key and id, so pages
- * are stable while repos are added or removed, and a page of 50 out of 10,000 is one indexed range scan.
+ * is assembled from user text). Everything is read from the table repo_status_stored (sql/0011), where each repo's
+ * status and effective config are stored and kept current by triggers in the transactions that change them, so a
+ * filter on status is an index condition, not a computation per repo. Each shape has its index: by path
+ * (path COLLATE "C", id) and by last activity (coalesce(last_activity_at, -infinity), id), partial on "not
+ * removed" for the default list and led by status for a status filter; a group is the path prefix "group/" on the
+ * same path index (path_with_namespace is always namespace_full_path/path); q is a trigram (pg_trgm) index;
+ * ids the primary key. The cursor is the last row's sort key and id, so pages are stable while repos are added or
+ * removed, and a page of 50 is one indexed range scan for every filter and sort (tests/db/test_repo_plans.c
+ * checks the plans). The count is exact up to REPOS_COUNT_CAP and stops reading there.
  * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>"); PostgreSQL computes it
  * for each row and rows_page() (rows.h) hands out the last kept row's, as every list of mrgate pages. The row
  * objects are built by PostgreSQL too (json_build_object), so a row and its cursor come from one statement.
  * Each row carries the effective gating config ("config"), where each field came from ("config_sources": field ->
  * "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result, message, at} (null
- * before the first apply), all from the repo_status view (sql/0004_configs.sql).
+ * before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored by 0011).
  * Ownership: *out objects are new JSON trees owned by the caller.
  */
 #ifndef MRGATE_CORE_REPOS_H
@@ -42,12 +48,24 @@ struct repos_filter {
 /* The status names the filter accepts, NULL-terminated. */
 extern const char *const repos_status_names[];
 
+/* Counts are exact up to this many repos; beyond, "count" says REPOS_COUNT_CAP and "count_capped" true. */
+#define REPOS_COUNT_CAP 10000
+
 /*
- * One page: {"items":[...], "count": N (matching the filter, all pages), "next_cursor": "..."|null}.
+ * One page: {"items":[...], "count": N (matching the filter, all pages, at most REPOS_COUNT_CAP), "count_capped":
+ * true when more than REPOS_COUNT_CAP match (the dashboard says "10,000+"), "next_cursor": "..."|null}.
  * CORE_EINVAL with a message in err for a bad status, sort or cursor.
  */
 enum core_status repos_list(struct store *db, const struct repos_filter *f, struct json_object **out, char *err,
                             size_t errlen);
+
+/*
+ * The plans of the two statements repos_list() runs for f (EXPLAIN of the page, then of the count, each after a
+ * "-- page" / "-- count" line) into *plan_out, malloc'd (the caller frees). For the plan test
+ * (tests/db/test_repo_plans.c) and for finding out why a filter is slow. Errors as repos_list().
+ */
+enum core_status repos_explain(struct store *db, const struct repos_filter *f, char **plan_out, char *err,
+                               size_t errlen);
 
 /*
  * Every repo matching the filter (sort, cursor and limit are ignored), ordered by path, on the caller's connection

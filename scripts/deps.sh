@@ -2,7 +2,7 @@
 # scripts/deps.sh — install the Debian packages mrgate builds, runs and tests with.
 # Idempotent and silent when everything is present. Runs apt-get through sudo when not root.
 # `scripts/deps.sh fuzz` also installs what `make fuzz` needs (Debian's clang and its libFuzzer runtime).
-# `scripts/deps.sh bench` also installs what the HTTP benchmarks need (wrk: bench/webhook).
+# `scripts/deps.sh bench` also installs what the HTTP benchmarks need (wrk: bench/webhook, bench/repos).
 set -euo pipefail
 
 packages=(

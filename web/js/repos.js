@@ -22,6 +22,16 @@ function filterOf() {
   return f;
 }
 
+// A count the API capped (count_capped: more than 10,000 match, counting stopped there) reads "10,000+".
+function fmtCount(n, capped) {
+  return capped ? `${fmtNum(n)}+` : fmtNum(n);
+}
+
+// The selection's size as shown: "10,000+" when "all matching" is selected and that count was capped.
+function selectionText() {
+  return state.all ? fmtCount(state.all.count, state.all.capped) : fmtNum(state.sel.size);
+}
+
 function selectionCount() {
   return state.all ? state.all.count : state.sel.size;
 }
@@ -113,9 +123,9 @@ export async function render(main, route) {
 
   // What the repositories of the group (and search) have: the first-time offer, the new ones not gated, and
   // chips per status that filter the table.
-  // The summary reads every matching repo's status and effective config (a scan of the repo_status view, about a
-  // second of database time at 10,000 repos): it is asked once the table is on screen and the user stays, and again
-  // only when the search or the group changes (the chips do not depend on the status filter).
+  // The summary reads every matching repo's stored status and effective config (all matching rows of
+  // repo_status_stored, unlike the page and its capped count): it is asked once the table is on screen and the user
+  // stays, and again only when the search or the group changes (the chips do not depend on the status filter).
   let sumSeq = 0, sumKey = null, sumTimer = null;
   onLeave(() => clearTimeout(sumTimer));
   function loadSummary(force) {
@@ -246,21 +256,21 @@ export async function render(main, route) {
     headCheck.indeterminate = onPage > 0 && onPage < rows.length;
     const n = selectionCount();
     configureBtn.disabled = n === 0 || !editor;
-    configureBtn.textContent = n ? `Configure Scans (${fmtNum(n)})…` : 'Configure Scans…';
+    configureBtn.textContent = n ? `Configure Scans (${selectionText()})…` : 'Configure Scans…';
     clear(selbar);
     selbar.hidden = n === 0;
     if (!n) return;
     const total = currentCount;
     if (all) {
-      selbar.append(h('strong', { 'data-selected-count': n }, `All ${fmtNum(n)} repositories matching this filter are selected.`));
+      selbar.append(h('strong', { 'data-selected-count': n }, `All ${selectionText()} repositories matching this filter are selected.`));
     } else {
       selbar.append(h('strong', { 'data-selected-count': n }, `${fmtNum(n)} selected.`));
       if (onPage === rows.length && total > rows.length && !(state.sel.size >= total)) {
         selbar.append(h('button.small', { type: 'button', 'data-action': 'select-all-matching', onclick: () => {
-          state.all = { filter: filterOf(), count: total };
+          state.all = { filter: filterOf(), count: total, capped: currentCapped };
           state.sel.clear();
           paintSelection();
-        } }, `Select all ${fmtNum(total)} matching`));
+        } }, `Select all ${fmtCount(total, currentCapped)} matching`));
       }
     }
     selbar.append(h('span.grow'),
@@ -320,7 +330,7 @@ export async function render(main, route) {
       h('td.num', menu));
   }
 
-  let currentCount = 0;
+  let currentCount = 0, currentCapped = false;
   async function load() {
     const seq = ++reqSeq;
     const params = { ...filterOf(), sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursors[state.page] };
@@ -342,6 +352,7 @@ export async function render(main, route) {
     clear(msg);
     rows = res.items || [];
     currentCount = res.count || 0;
+    currentCapped = !!res.count_capped;
     state.cursors[state.page + 1] = res.next_cursor || null;
     state.cursors.length = state.page + 2;
     const frag = document.createDocumentFragment();
@@ -354,7 +365,7 @@ export async function render(main, route) {
     }
     table.removeAttribute('aria-busy');
     const from = rows.length ? state.page * state.limit + 1 : 0;
-    countEl.textContent = `${fmtNum(from)}–${fmtNum(state.page * state.limit + rows.length)} of ${fmtNum(currentCount)} repositories`;
+    countEl.textContent = `${fmtNum(from)}–${fmtNum(state.page * state.limit + rows.length)} of ${fmtCount(currentCount, currentCapped)} repositories`;
     prevBtn.disabled = state.page === 0;
     nextBtn.disabled = !res.next_cursor;
     paintSelection();
@@ -370,7 +381,7 @@ export async function render(main, route) {
     const n = selectionCount();
     if (!n) return;
     const selection = state.all ? { filter: state.all.filter } : { ids: [...state.sel.keys()] };
-    const describe = state.all ? `all ${fmtNum(n)} repositories matching the filter` : `${fmtNum(n)} selected ${n === 1 ? 'repository' : 'repositories'}`;
+    const describe = state.all ? `all ${selectionText()} repositories matching the filter` : `${fmtNum(n)} selected ${n === 1 ? 'repository' : 'repositories'}`;
     openConfigure({ selection, count: n, describe, rows: state.all ? null : [...state.sel.values()], onApplied: () => { state.all = null; state.sel.clear(); } });
   });
 

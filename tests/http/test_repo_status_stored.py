@@ -1,0 +1,152 @@
+"""HTTP: the stored status and effective config of every repo (repo_status_stored, sql/0011) equal what the old
+computation (the view repo_status_computed) gives, after every kind of change that feeds them.
+
+Shows, over a seeded premium group with an Owner group access token, checking every repo after each step: the first
+sync; a default config change; a group config that gates a subgroup (applied); a repo exception; an unmanaged repo;
+an apply that fails (GitLab answers 403); a gate run on a merge request; group-hook mode and back; a second sync that
+lists a new project, an archived one and a removed one (the `new` status reads the last done sync) and a third sync
+that ends their newness; a group config deleted. The API's list agrees with the stored rows (the status filter
+counts what the old computation counts).
+"""
+import collections
+
+import flows
+from harness import Mrgate, run, wait_for
+from sim import Sim
+
+TOKEN = "glpat-status-stored-owner"
+ROOT = "rss"
+SUB = "rss/team01"
+sim = Sim("repo_status_stored_sim")
+sim.seed(ROOT, projects=30, depth=2, fanout=2, tier="premium")
+sim.add_token(TOKEN, kind="group_access", access={ROOT: 50})
+srv = Mrgate("repo_status_stored", env={"MRGATE_GITLAB_RATE_LIMIT": "0"})
+c = srv.login()
+HOOK = srv.base + "/hooks/gitlab"
+GATED = {"enabled": True, "block_merge": True, "fail_on": "high", "scans": ["secrets"]}
+
+# Every column of the two, compared as text: rows the old computation gives that are not stored, and the reverse.
+DIFF = """
+SELECT 'computed' AS side, id, status, effective_config::text FROM
+  (SELECT * FROM repo_status_computed EXCEPT SELECT * FROM repo_status_stored) a
+UNION ALL
+SELECT 'stored', id, status, effective_config::text FROM
+  (SELECT * FROM repo_status_stored EXCEPT SELECT * FROM repo_status_computed) b
+ORDER BY 2, 1
+"""
+
+
+def consistent(step):
+    """Every repo's stored row equals the old computation; the API's status counts agree. Returns the statuses."""
+    diff = srv.sql(DIFF)
+    assert diff == [], f"after {step}: stored rows differ from the computation: {diff[:10]}"
+    n_repos = int(srv.sql("SELECT count(*) FROM repos")[0][0])
+    n_stored = int(srv.sql("SELECT count(*) FROM repo_status_stored")[0][0])
+    assert n_repos == n_stored, (step, n_repos, n_stored)
+    counts = collections.Counter(row[0] for row in srv.sql("SELECT status FROM repo_status_computed"))
+    for status, n in counts.items():
+        page = c.get(f"/api/repos?status={status}&limit=1").json()
+        assert page["count"] == n and page["count_capped"] is False, (step, status, n, page["count"])
+    print(f"  after {step}: {dict(sorted(counts.items()))}")
+    return counts
+
+
+def repos():
+    return flows.all_repos(c)
+
+
+def in_sub():
+    return [r for r in repos() if r["path_with_namespace"].startswith(SUB + "/")]
+
+
+def test_first_sync():
+    flows.connect_and_sync(c, sim, ROOT, TOKEN)
+    counts = consistent("the first sync")
+    assert set(counts) == {"ungated"}, counts
+
+
+def test_default_config():
+    assert c.put("/api/configs/default", {"fail_on": "critical"}).status == 200
+    consistent("a default config change")
+    assert all(r["config"]["fail_on"] == "critical" for r in repos())
+
+
+def test_group_config_gates_a_subgroup():
+    assert c.put(f"/api/configs/groups/{SUB}", GATED).status == 200
+    consistent("a group config (before its apply ends)")
+    flows.wait_applied(c, 60)
+    counts = consistent("the group config's apply")
+    assert counts["gated"] == len(in_sub()) > 0, counts
+
+
+def test_repo_exception_and_unmanaged():
+    sub = in_sub()
+    assert c.put(f"/api/repos/{sub[0]['id']}/config", {"fail_on": "low"}).status == 200
+    consistent("a repo exception")
+    assert c.put(f"/api/repos/{sub[1]['id']}/config", {"unmanaged": True}).status == 200
+    flows.wait_applied(c, 60)
+    counts = consistent("an unmanaged repo")
+    assert counts["exception"] == 1 and counts["unmanaged"] == 1, counts
+
+
+def test_apply_error():
+    other = [r for r in repos() if not r["path_with_namespace"].startswith(SUB + "/")][0]
+    sim.script("GET", f"/api/v4/projects/{other['id']}/hooks", [{"status": 403, "body": {"message": "403 Forbidden"}}])
+    r = c.post("/api/configure", {"selection": {"ids": [other["id"]]}, "config": {"enabled": True}})
+    assert r.status in (200, 202), r.body
+    flows.wait_applied(c, 60)
+    counts = consistent("an apply that failed")
+    assert counts["error"] == 1, counts
+
+
+def test_gate_run():
+    pid = next(r["id"] for r in in_sub() if r["status"] == "gated")
+    mr = sim.open_mr(pid, [{"path": "app.py", "content": "print('hello')\n"}])
+    assert flows.wait_verdicts(sim, pid, mr["sha"])[0]["status"] == "success"
+    consistent("a gate run")
+
+
+def test_group_hook_mode_and_back():
+    gated = sorted(r["id"] for r in repos() if r["status"] == "gated")
+    r = c.put("/api/settings", {"hook_mode": "group"})
+    assert r.status == 200, r.body
+    wait_for(lambda: not [h for h in sim.hooks() if h["url"] == HOOK and not h.get("group_hook")], 30,
+             "project hooks removed")
+    flows.wait_applied(c, 30)
+    consistent("the switch to group-hook mode")
+    assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
+    r = c.put("/api/settings", {"hook_mode": "project"})
+    assert r.status == 200, r.body
+    wait_for(lambda: not [h for h in sim.hooks() if h["url"] == HOOK and h.get("group_hook")], 30,
+             "group hook removed")
+    flows.wait_applied(c, 30)
+    consistent("the switch back to project mode")
+    assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
+
+
+def test_second_and_third_sync():
+    outside = [r for r in repos() if r["status"] == "ungated"]
+    sim.archive_project(outside[0]["id"])
+    sim.remove_project(outside[1]["id"], wait=True)
+    made = sim.add_project(f"{ROOT}/team02", "brand-new", notify=False)
+    flows.sync(c)
+    counts = consistent("a second sync")
+    assert counts["new"] == 1 and counts["archived"] == 1 and counts["removed"] == 1, counts
+    assert c.get(f"/api/repos/{made['id']}").json()["status"] == "new"
+    flows.sync(c)
+    counts = consistent("a third sync")
+    assert counts["new"] == 0, counts
+
+
+def test_group_config_deleted():
+    assert c.delete(f"/api/configs/groups/{SUB}").status in (200, 204)
+    consistent("a group config deleted (before its apply ends)")
+    flows.wait_applied(c, 60)
+    counts = consistent("its apply")
+    assert counts["gated"] == 0, counts
+
+
+if __name__ == "__main__":
+    run([test_first_sync, test_default_config, test_group_config_gates_a_subgroup, test_repo_exception_and_unmanaged,
+         test_apply_error, test_gate_run, test_group_hook_mode_and_back, test_second_and_third_sync,
+         test_group_config_deleted])
