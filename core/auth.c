@@ -408,6 +408,31 @@ enum core_status auth_token_audit(struct store_conn *c, const char *actor, bool 
 	return st;
 }
 
+struct token_create {
+	const char *username, *name, *hash, *hint;
+};
+
+static enum core_status token_create_tx(struct store_conn *c, void *user)
+{
+	const struct token_create *t = user;
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_str(&p, t->username);
+	store_param_str(&p, t->name);
+	store_param_str(&p, t->hash);
+	store_param_str(&p, t->hint);
+	enum core_status st = store_run(c,
+	                                "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
+	                                "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
+	                                &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	PQclear(r);
+	if (st == CORE_OK)
+		st = auth_token_audit(c, "system (mrgate token create)", true, t->username, t->name, t->hint);
+	return st;
+}
+
 enum core_status auth_token_create(struct store *s, const char *username, const char *name, char **token_out)
 {
 	*token_out = NULL;
@@ -416,35 +441,12 @@ enum core_status auth_token_create(struct store *s, const char *username, const 
 	char *token = crypto_random_token("mrg_");
 	char *h = crypto_sha256_hex(token, strlen(token));
 	char *hint = crypto_token_hint(token);
-	struct store_conn *c = NULL;
-	PGresult *r = NULL;
-	enum core_status st = store_get_begin(s, &c);
-	if (st != CORE_OK)
-		goto out;
-	struct store_params p = {0};
-	store_param_str(&p, username);
-	store_param_str(&p, name);
-	store_param_str(&p, h);
-	store_param_str(&p, hint);
-	st = store_run(c,
-	               "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
-	               "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
-	               &p, &r);
-	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ENOTFOUND;
-	if (st == CORE_OK)
-		st = auth_token_audit(c, "system (mrgate token create)", true, username, name, hint);
-	if (st == CORE_OK)
-		st = store_commit(c);
+	struct token_create t = {.username = username, .name = name, .hash = h, .hint = hint};
+	enum core_status st = store_tx(s, token_create_tx, &t);
 	if (st == CORE_OK) {
 		*token_out = token;
 		token = NULL;
-	} else {
-		store_rollback(c);
 	}
-out:
-	PQclear(r);
-	store_put(s, c);
 	crypto_free_secret(token);
 	free(h);
 	free(hint);

@@ -215,31 +215,33 @@ enum core_status tokens_list(struct store *s, int limit, int64_t after_id, int64
 	    &p, limit, "id", out);
 }
 
-enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
+struct token_delete {
+	const char *actor;
+	int64_t id;
+};
+
+static enum core_status token_delete_tx(struct store_conn *c, void *user)
 {
-	struct store_conn *c = NULL;
+	const struct token_delete *d = user;
 	PGresult *r = NULL;
-	enum core_status st = store_get_begin(s, &c);
-	if (st != CORE_OK)
-		return st;
 	struct store_params p = {0};
-	store_param_i64(&p, id);
-	st = store_run(c,
-	               "DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
-	               "RETURNING t.name, t.hint, u.username",
-	               &p, &r);
+	store_param_i64(&p, d->id);
+	enum core_status st =
+	    store_run(c,
+	              "DELETE FROM api_tokens t USING users u WHERE t.id = $1::bigint AND u.id = t.user_id "
+	              "RETURNING t.name, t.hint, u.username",
+	              &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
-	if (st != CORE_OK)
-		goto out;
-	st = auth_token_audit(c, actor, false, store_str(r, 0, "username"), store_str(r, 0, "name"),
-	                      store_str(r, 0, "hint"));
 	if (st == CORE_OK)
-		st = store_commit(c);
-out:
-	if (st != CORE_OK)
-		store_rollback(c);
+		st = auth_token_audit(c, d->actor, false, store_str(r, 0, "username"), store_str(r, 0, "name"),
+		                      store_str(r, 0, "hint"));
 	PQclear(r);
-	store_put(s, c);
 	return st;
+}
+
+enum core_status tokens_delete(struct store *s, const char *actor, int64_t id)
+{
+	struct token_delete d = {.actor = actor, .id = id};
+	return store_tx(s, token_delete_tx, &d);
 }

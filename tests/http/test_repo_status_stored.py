@@ -108,15 +108,13 @@ def test_gate_run():
 
 def test_group_hook_mode_and_back():
     gated = sorted(r["id"] for r in repos() if r["status"] == "gated")
-    r = c.put("/api/settings", {"hook_mode": "group"})
-    assert r.status == 200, r.body
+    flows.switch_hook_mode(c, "group")
     wait_for(lambda: not [h for h in sim.hooks() if h["url"] == HOOK and not h.get("group_hook")], 30,
              "project hooks removed")
     flows.wait_applied(c, 30)
     consistent("the switch to group-hook mode")
     assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
-    r = c.put("/api/settings", {"hook_mode": "project"})
-    assert r.status == 200, r.body
+    flows.switch_hook_mode(c, "project")
     wait_for(lambda: not [h for h in sim.hooks() if h["url"] == HOOK and h.get("group_hook")], 30,
              "group hook removed")
     flows.wait_applied(c, 30)
