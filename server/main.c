@@ -171,6 +171,9 @@ static void http_options_build(struct app *app, struct http_options *o)
 	o->v[n++] = "1";
 	o->v[n++] = "enable_directory_listing";
 	o->v[n++] = "no";
+	/* the path is decoded once, by routes_path_decode(): CivetWeb's decoding would let a %00 end it early */
+	o->v[n++] = "decode_url";
+	o->v[n++] = "no";
 	/* no document_root: files are served by server/static_files.c (no links out, no dotfiles, no CGI or SSI);
 	 * CivetWeb's own replies (malformed requests) carry the security headers too */
 	http_security_init(app->tls);

@@ -248,10 +248,50 @@ static void count(const char *route, const char *method, int status)
 	metrics_inc("mrgate_http_requests_total", labels, 1);
 }
 
-/* Why the path a route would see differs from the one in the request line, or NULL when it does not. */
-static const char *path_altered(const struct mg_request_info *ri)
+static int hex_value(char c)
 {
-	if (ri->local_uri_raw && ri->local_uri && strcmp(ri->local_uri_raw, ri->local_uri) != 0)
+	return c >= '0' && c <= '9'   ? c - '0'
+	       : c >= 'a' && c <= 'f' ? c - 'a' + 10
+	       : c >= 'A' && c <= 'F' ? c - 'A' + 10
+	                              : -1;
+}
+
+/* Whether a decoded path holds what CivetWeb's cleaning would change: "." or ".." segments, a segment ending in
+ * ".", or an empty segment other than the last (a trailing slash). */
+static bool path_cleanable(const char *path)
+{
+	for (const char *seg = path[0] == '/' ? path + 1 : path;;) {
+		const char *end = strchr(seg, '/');
+		size_t len = end ? (size_t)(end - seg) : strlen(seg);
+		if ((len == 0 && end) || (len > 0 && seg[len - 1] == '.'))
+			return true;
+		if (!end)
+			return false;
+		seg = end + 1;
+	}
+}
+
+const char *routes_path_decode(const struct mg_request_info *ri, char *out, size_t cap)
+{
+	const char *raw = ri->local_uri_raw ? ri->local_uri_raw : ri->local_uri ? ri->local_uri : "/";
+	size_t n = 0;
+	for (const char *p = raw; *p; p++) {
+		int c = (unsigned char)*p;
+		if (c == '%') {
+			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			if (lo < 0)
+				return "the path has a \"%\" that is not followed by two hex digits";
+			c = hi * 16 + lo;
+			p += 2;
+		}
+		if (c < 0x20 || c == 0x7f)
+			return "the path contains a control character (such as %00)";
+		if (n + 1 >= cap)
+			return "the path is too long";
+		out[n++] = (char)c;
+	}
+	out[n] = '\0';
+	if (path_cleanable(out))
 		return "the path has \".\" or \"..\" segments, a segment ending in \".\" or repeated slashes, "
 		       "which change what it names";
 	return NULL;
@@ -261,8 +301,7 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct app *app = cbdata;
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *path = ri->local_uri ? ri->local_uri : "/";
-	struct req *r = calloc(1, sizeof(*r)); /* ~4 KB of parameters: keep it off the handler thread's stack */
+	struct req *r = calloc(1, sizeof(*r)); /* ~6 KB of path and parameters: keep it off the handler's stack */
 	int status;
 	if (!r) {
 		status = http_send_status(conn, CORE_ENOMEM, "out of memory");
@@ -274,7 +313,8 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 
 	/* CivetWeb cleans the decoded path (dot segments, trailing dots, repeated slashes): a route must act on the
 	 * path the client sent, or refuse it, never on another one. */
-	const char *why = path_altered(ri);
+	const char *why = routes_path_decode(ri, r->path, sizeof(r->path));
+	const char *path = r->path;
 	if (why) {
 		status = http_send_error(conn, 400, "invalid_path", "%s; send the path without it", why);
 		count("unmatched", ri->request_method, status);
@@ -367,9 +407,11 @@ int routes_cli(bool check_only)
 static int serve_file(struct mg_connection *conn, void *cbdata)
 {
 	(void)cbdata;
-	const char *why = path_altered(mg_get_request_info(conn));
+	char *path = malloc(ROUTE_PATH_MAX); /* off the handler thread's stack */
+	const char *why = path ? routes_path_decode(mg_get_request_info(conn), path, ROUTE_PATH_MAX) : "out of memory";
 	int status = why ? http_send_error(conn, 400, "invalid_path", "%s; send the path without it", why)
-	                 : static_files_serve(conn);
+	                 : static_files_serve(conn, path);
+	free(path);
 	count("static", mg_get_request_info(conn)->request_method, status);
 	return status > 0 ? status : 1;
 }

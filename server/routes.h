@@ -20,12 +20,14 @@
 #include <stdint.h>
 
 #define ROUTE_MAX_PARAMS 4
+#define ROUTE_PATH_MAX   2048 /* bytes of a decoded request path; longer is a 400 */
 
 struct req {
 	struct mg_connection *conn;
 	const struct mg_request_info *ri;
 	struct app *app;
-	struct auth_identity who; /* valid when the route requires a user */
+	char path[ROUTE_PATH_MAX]; /* the request path, decoded once by routes_path_decode() */
+	struct auth_identity who;  /* valid when the route requires a user */
 	const char *pattern;
 	char params[ROUTE_MAX_PARAMS][1024];
 	int nparams;
@@ -84,7 +86,15 @@ void routes_register(struct mg_context *ctx, struct app *app);
 /* The static file server (static_files.c): resolve the web root once (false when it is not a directory), then
  * answer any request outside the API prefixes. */
 bool static_files_init(const char *web_root);
-int static_files_serve(struct mg_connection *conn);
+/* Serve the file of the web root that path (decoded by routes_path_decode) names. */
+int static_files_serve(struct mg_connection *conn, const char *path);
+/*
+ * The request's path, decoded once and strictly into out (CivetWeb is told not to decode it, decode_url = no, so a
+ * %00 cannot end it early): every % is followed by two hex digits; no control character (NUL included) results; and
+ * nothing CivetWeb's cleaning would change is accepted (".", ".." segments, a segment ending in ".", "//"), since a
+ * route must act on the path the client sent or refuse it. NULL when out holds the path, else why not.
+ */
+const char *routes_path_decode(const struct mg_request_info *ri, char *out, size_t cap);
 
 /* True when every route declares a role and no method + pattern appears twice; else names the culprit on stderr. */
 bool routes_check(void);

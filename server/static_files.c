@@ -82,10 +82,9 @@ bool static_files_init(const char *web_root)
 	return have_root;
 }
 
-int static_files_serve(struct mg_connection *conn)
+int static_files_serve(struct mg_connection *conn, const char *path)
 {
 	const struct mg_request_info *ri = mg_get_request_info(conn);
-	const char *path = ri->local_uri ? ri->local_uri : "/";
 	bool head = strcmp(ri->request_method, "HEAD") == 0;
 	if (!head && strcmp(ri->request_method, "GET") != 0)
 		return http_send_error(conn, 405, "method_not_allowed", "only GET and HEAD are allowed on files");

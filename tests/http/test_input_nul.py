@@ -61,5 +61,21 @@ def test_duplicate_keys_are_refused():
     assert c.get("/api/configs/default").json() == before
 
 
-run([test_json_strings_with_nul_are_refused, test_a_password_with_nul_does_not_log_in,
+def test_paths_with_nul_are_refused():
+    """A %00 in the path used to end it early (found by a reviewer): PUT /api/configs/groups/acme%00 stored the config
+    of acme, and DELETE /api/tokens/1%00/../x deleted token 1. Refused with 400, nothing stored or deleted."""
+    before = c.get("/api/configs/groups").json()
+    for method, path in [("PUT", "/api/configs/groups/acme%00"), ("PUT", "/api/configs/groups/acme%00/x"),
+                         ("DELETE", "/api/tokens/1%00/../x"), ("GET", "/api/repos/1%00"), ("GET", "/app.js%00.html"),
+                         ("PUT", "/api/configs/groups/acme%0a"), ("GET", "/api/repos/1%zz")]:
+        r = c.request(method, path, {"fail_on": "low"} if method == "PUT" else None)
+        assert r.status == 400 and r.json()["error"] == "invalid_path", (method, path, r.status, r.body)
+    assert c.get("/api/configs/groups").json() == before
+    # an encoded character that is no control is decoded once, as before: %61 is "a"
+    assert c.put("/api/configs/groups/%61cme-enc", {"fail_on": "low"}).status == 200
+    assert [g["path"] for g in c.get("/api/configs/groups").json() if g["path"] == "acme-enc"] == ["acme-enc"]
+    assert c.delete("/api/configs/groups/acme-enc").status == 200
+
+
+run([test_json_strings_with_nul_are_refused, test_paths_with_nul_are_refused, test_a_password_with_nul_does_not_log_in,
      test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern, test_duplicate_keys_are_refused])
