@@ -115,9 +115,18 @@ static char *read_password(const char *prompt)
 }
 
 /* NAME [--role admin|editor|viewer | --admin]: false after printing why. */
+/* NAME and at most one role (--admin or --role R); anything else is a usage error, never silently dropped: a stray
+ * "viewer" must not leave the default editor role in place. */
 static bool user_add_args(int argc, char **argv, const char **name, enum auth_role *role)
 {
+	static const char usage[] = "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n";
+	bool role_given = false;
 	for (int i = 0; i < argc; i++) {
+		bool is_role = strcmp(argv[i], "--admin") == 0 || strcmp(argv[i], "--role") == 0;
+		if (is_role && role_given) {
+			fprintf(stderr, "mrgate: give the role once (--role or --admin, not both or twice)\n");
+			return false;
+		}
 		if (strcmp(argv[i], "--admin") == 0) {
 			*role = AUTH_ROLE_ADMIN;
 		} else if (strcmp(argv[i], "--role") == 0) {
@@ -126,12 +135,17 @@ static bool user_add_args(int argc, char **argv, const char **name, enum auth_ro
 				return false;
 			}
 			i++;
-		} else if (!*name) {
+		} else if (!*name && argv[i][0] != '-') {
 			*name = argv[i];
+		} else {
+			fprintf(stderr, "mrgate: unexpected argument \"%s\" (a role is given with --role)\n%s", argv[i],
+			        usage);
+			return false;
 		}
+		role_given = role_given || is_role;
 	}
 	if (!*name) {
-		fprintf(stderr, "usage: mrgate user add NAME [--role admin|editor|viewer]  (password on stdin)\n");
+		fprintf(stderr, "%s", usage);
 		return false;
 	}
 	return true;
@@ -170,8 +184,8 @@ out:
 
 int cli_token_create(struct app *app, int argc, char **argv)
 {
-	if (argc < 2) {
-		fprintf(stderr, "usage: mrgate token create USER NAME\n");
+	if (argc != 2) {
+		fprintf(stderr, "usage: mrgate token create USER NAME  (quote a NAME with spaces)\n");
 		return 2;
 	}
 	if (cli_open_store(app) != 0)

@@ -68,6 +68,10 @@ def test_wrong_arguments_are_refused_before_anything_runs():
         (["serve", "now"], 'mrgate serve takes no arguments (got "now")'),
         (["migrate", "--yes"], 'mrgate migrate takes no arguments (got "--yes")'),
         (["export", "out.json"], 'mrgate export takes no arguments (got "out.json")'),
+        (["user", "add", "ann", "viewer"], 'unexpected argument "viewer"'),
+        (["user", "add", "bob", "--role", "viewer", "--role", "admin"], "give the role once"),
+        (["user", "add", "carl", "--admin", "--role", "viewer"], "give the role once"),
+        (["token", "create", "ed", "script", "extra"], "usage: mrgate token create USER NAME"),
         (["--log-level", "loud", "migrate"], "log-level"),
         (["--log-format", "xml", "migrate"], "log-format"),
     ]
