@@ -24,28 +24,57 @@
 struct bypass_run {
 	int64_t source_project_id, pipeline_id;
 	char head_sha[72], status_ref[256], verdict[16], posted[16], state[16];
+	char target[400]; /* "gate run N (group/repo !iid)": the audit entry's target */
 	bool newest;
 };
 
+/* The code point of the UTF-8 sequence at *p (valid UTF-8: the JSON parser checked it), advancing *p past it. */
+static unsigned long next_cp(const unsigned char **p)
+{
+	const unsigned char *s = *p;
+	unsigned long cp = s[0];
+	int more = cp >= 0xf0 ? 3 : cp >= 0xe0 ? 2 : cp >= 0xc0 ? 1 : 0;
+	cp &= more == 3 ? 0x07 : more == 2 ? 0x0f : more == 1 ? 0x1f : 0x7f;
+	for (int i = 1; i <= more && s[i]; i++)
+		cp = (cp << 6) | (s[i] & 0x3f);
+	*p = s + 1 + more;
+	return cp;
+}
+
+/* Characters a one-line reason shown to people must not hold: controls (C0, DEL, C1), line and paragraph
+ * separators, and the invisible format characters that reorder or hide text (bidi overrides, zero widths). */
+static bool cp_forbidden(unsigned long cp)
+{
+	return cp < 0x20 || (cp >= 0x7f && cp <= 0x9f) || (cp >= 0x200b && cp <= 0x200f) ||
+	       (cp >= 0x2028 && cp <= 0x202e) || (cp >= 0x2060 && cp <= 0x206f) || cp == 0xfeff;
+}
+
+static bool cp_blank(unsigned long cp)
+{
+	return cp == ' ' || cp == 0xa0 || (cp >= 0x2000 && cp <= 0x200a) || cp == 0x202f || cp == 0x205f ||
+	       cp == 0x3000;
+}
+
 int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 {
-	size_t chars = 0;
 	if (!reason) {
 		snprintf(msg, cap,
 		         "field \"reason\" is required: say why this merge request may merge with the findings");
 		return 0;
 	}
-	for (const unsigned char *p = (const unsigned char *)reason; *p; p++) {
-		if (*p < 0x20 || *p == 0x7f) {
-			snprintf(msg, cap, "field \"reason\" must be one line of text (no control characters)");
+	size_t chars = 0, visible = 0;
+	for (const unsigned char *p = (const unsigned char *)reason; *p; chars++) {
+		unsigned long cp = next_cp(&p);
+		if (cp_forbidden(cp)) {
+			snprintf(msg, cap,
+			         "field \"reason\" must be one line of plain text: character %zu (U+%04lX) is a "
+			         "control, separator or invisible formatting character",
+			         chars + 1, cp);
 			return 0;
 		}
-		if ((*p & 0xc0) != 0x80)
-			chars++;
+		visible += !cp_blank(cp);
 	}
-	size_t len = strlen(reason);
-	size_t lead = strspn(reason, " ");
-	if (chars == 0 || lead == len) {
+	if (visible == 0) {
 		snprintf(msg, cap, "field \"reason\" must not be empty: say why this merge request may merge");
 		return 0;
 	}
@@ -76,7 +105,10 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 	    "g.source_branch),"
 	    " 'verdict', coalesce(g.verdict, ''), 'posted', coalesce(g.status_posted, ''), 'state', g.state,"
 	    " 'newest', NOT EXISTS (SELECT 1 FROM gate_runs n WHERE n.project_id = g.project_id"
-	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id))::text AS j FROM gate_runs g WHERE g.id = $1",
+	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id),"
+	    " 'target', 'gate run ' || g.id || ' (' || coalesce(rp.path_with_namespace, 'project ' || g.project_id)"
+	    "   || ' !' || g.mr_iid || ')')::text AS j"
+	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
 	    &p, &o);
 	if (st == CORE_OK) {
 		jsonx_int64(o, "source_project_id", &b->source_project_id);
@@ -87,6 +119,7 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 		copy_str(o, "posted", b->posted, sizeof(b->posted));
 		copy_str(o, "state", b->state, sizeof(b->state));
 		jsonx_bool(o, "newest", &b->newest);
+		copy_str(o, "target", b->target, sizeof(b->target));
 	}
 	json_object_put(o);
 	return st;
@@ -120,7 +153,7 @@ static void describe(const char *actor, const char *reason, char *out, size_t ca
 
 struct record_args {
 	const struct gate_bypass_req *req;
-	const char *description;
+	const char *description, *target;
 };
 
 /* In one transaction: the verdict, if the run is still bypassable, and the audit entry. */
@@ -144,13 +177,11 @@ static enum core_status record_tx(struct store_conn *c, void *user)
 	PQclear(r);
 	if (st != CORE_OK)
 		return st;
-	char target[32];
-	snprintf(target, sizeof(target), "gate run %lld", (long long)a->req->run_id);
 	struct json_object *after = jx_object(), *before = jx_object();
 	json_object_object_add(after, "verdict", jx_str("bypassed"));
 	json_object_object_add(after, "reason", jx_str(a->req->reason));
 	json_object_object_add(before, "verdict", jx_str("failed"));
-	st = audit_write(c, a->req->actor, "gate.bypass", target, before, after, NULL);
+	st = audit_write(c, a->req->actor, "gate.bypass", a->target, before, after, NULL);
 	json_object_put(before);
 	json_object_put(after);
 	return st;
@@ -200,10 +231,10 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 		snprintf(msg, cap, "GitLab did not take the success status on %.12s: %.300s", b.head_sha,
 		         gate_status_why(resp, st));
 		gitlab_response_free(resp);
-		return st == CORE_ENOTFOUND ? CORE_EUPSTREAM : st;
+		return CORE_EUPSTREAM; /* GitLab refused (whatever its status: our caller's role is not the question) */
 	}
 	gitlab_response_free(resp);
-	struct record_args ra = {.req = req, .description = description};
+	struct record_args ra = {.req = req, .description = description, .target = b.target};
 	st = store_tx(db, record_tx, &ra);
 	if (st == CORE_ESTATE)
 		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
@@ -212,4 +243,26 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 	else /* the pipelines the run's verdict was held in follow (errors are logged) */
 		gatehold_sync_run(db, gl, req->public_url, req->run_id, s.pipeline_id, b.status_ref);
 	return st;
+}
+
+bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, size_t cap)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	enum core_status st = store_run1(
+	    db,
+	    "UPDATE gate_runs g SET verdict = 'bypassed', bypassed_by = b.bypassed_by, bypass_reason = b.bypass_reason,"
+	    " bypassed_at = b.bypassed_at, description = b.description"
+	    " FROM (SELECT p.bypassed_by, p.bypass_reason, p.bypassed_at, p.description, p.project_id, p.mr_iid,"
+	    "   p.head_sha FROM gate_runs p, gate_runs me WHERE me.id = $1 AND p.project_id = me.project_id"
+	    "   AND p.mr_iid = me.mr_iid AND p.head_sha = me.head_sha AND p.verdict = 'bypassed' AND p.id <> me.id"
+	    "   ORDER BY p.id DESC LIMIT 1) b"
+	    " WHERE g.id = $1 AND g.verdict IN ('failed', 'error', 'timeout') RETURNING g.description",
+	    &p, &r);
+	bool carried = st == CORE_OK && PQntuples(r) > 0;
+	if (carried)
+		snprintf(description_out, cap, "%s", store_str(r, 0, "description"));
+	PQclear(r);
+	return carried;
 }

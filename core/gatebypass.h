@@ -20,6 +20,7 @@
 #include "status.h"
 #include "store.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,6 +40,14 @@ struct gate_bypass_req {
  */
 enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
                              size_t cap);
+
+/*
+ * A bypass holds for its head commit until a new push: when run_id (just decided, its verdict stored as failed)
+ * gates a head sha an editor bypassed in an earlier run of the same MR (the MR was reopened, gating turned on
+ * again), the run takes that bypass over: verdict bypassed, the same who, why, when and description, which
+ * description_out receives for the success status to post. false when there is no such bypass.
+ */
+bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, size_t cap);
 
 /* Whether reason is usable (1..GATE_BYPASS_REASON_MAX characters of UTF-8 text, no control characters). */
 int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap);

@@ -63,13 +63,23 @@ def test_an_editor_bypasses_a_failed_gate():
     assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "bypassed"
     assert [g["id"] for g in c.get(f"/api/gates?repo={PID}&verdict=bypassed").json()["items"]] == [gate["id"]]
     audit = [a for a in c.get("/api/audit?action=gate.bypass").json()["items"]]
-    assert audit and audit[0]["actor"] == "admin" and audit[0]["target"] == f"gate run {gate['id']}", audit
+    assert audit and audit[0]["actor"] == "admin", audit
     assert audit[0]["after"]["reason"] == reason, audit
     # once is enough: a second bypass is refused and posts nothing
     n = len(statuses(PID, mr["sha"]))
     r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "again"})
     assert r.status == 409 and "bypassed already" in r.json()["message"], r.body
     assert len(statuses(PID, mr["sha"])) == n
+    assert audit[0]["target"] == f"gate run {gate['id']} (acme/app !{mr['iid']})", audit
+    # the bypass holds for this head until a new push: reopening the MR gates the same head again, still passed
+    sim.close_mr(PID, mr["iid"], wait=True)
+    sim.reopen_mr(PID, mr["iid"], wait=True)
+    again = srv.wait_for(lambda: (lambda rs: rs[0] if rs and rs[0]["id"] != gate["id"] and rs[0]["state"] == "done"
+                                  else None)(c.get(f"/api/gates?repo={PID}&mr={mr['iid']}").json()["items"]), 30,
+                         "the run of the reopened MR")
+    assert again["head_sha"] == mr["sha"] and again["verdict"] == "bypassed", again
+    assert statuses(PID, mr["sha"])[-1]["status"] == "success", statuses(PID, mr["sha"])[-1]
+    assert statuses(PID, mr["sha"])[-1]["description"] == f"bypassed by admin: {reason}"
     # a newer push is gated normally: the new head fails again, and the old run can no longer be bypassed
     pushed = sim.push_mr(PID, mr["iid"], [{"path": "leak1b.py", "content": f"t = '{LEAK}'\n"}], wait=True)
     assert final_status(PID, pushed["sha"])["status"] == "failed"
@@ -84,6 +94,9 @@ def test_refusals_change_nothing():
     r = vera.post(f"/api/gates/{gate['id']}/bypass", {"reason": "I am only a viewer"})
     assert r.status == 403 and "editor" in r.json()["message"], r.body
     for body, why in [({}, "required"), ({"reason": ""}, "empty"), ({"reason": "   "}, "empty"),
+                      ({"reason": "\u00a0\u200b"}, "U+200B"), ({"reason": "\u00a0 \u3000"}, "empty"),
+                      ({"reason": "a\u202eb"}, "U+202E"), ({"reason": "one\u2028two"}, "U+2028"),
+                      ({"reason": "c1\u0085"}, "U+0085"),
                       ({"reason": "two\nlines"}, "one line"), ({"reason": "x" * 201}, "at most 200"),
                       ({"reason": 7}, "must be a string"), ({"reason": "ok", "force": True}, "unknown field")]:
         r = c.post(f"/api/gates/{gate['id']}/bypass", body)
@@ -98,6 +111,13 @@ def test_refusals_change_nothing():
     assert r.status == 409 and "only a failed gate" in r.json()["message"], r.body
     # nothing happened to the failed run or on GitLab
     assert len(statuses(PID, mr["sha"])) == n and statuses(PID, mr["sha"])[-1]["status"] == "failed"
+    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+    # GitLab refuses the status: 502 (not mrgate's own 403), nothing recorded
+    sim.script("POST", f"/api/v4/projects/{PID}/statuses/{mr['sha']}",
+               [{"status": 403, "body": {"message": "403 Forbidden"}}] * 10)
+    r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "GitLab says no"})
+    sim.clear_scripts()
+    assert r.status == 502 and "403 Forbidden" in r.json()["message"], r.body
     assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
     # a long reason (multi-byte) is cut to GitLab's 255 bytes at a character boundary, the run keeps it whole
     reason = "é" * 200
