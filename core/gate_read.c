@@ -20,6 +20,8 @@
 	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                       \
 	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
 	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
+	" 'newer_run_id', (SELECT max(n.id) FROM gate_runs n WHERE n.project_id = g.project_id"                        \
+	"   AND n.mr_iid = g.mr_iid AND n.id > g.id),"                                                                 \
 	" 'bypass', CASE WHEN g.bypassed_by IS NULL THEN NULL ELSE jsonb_build_object('by', g.bypassed_by,"            \
 	" 'reason', g.bypass_reason, 'at', g.bypassed_at) END,"                                                        \
 	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \

@@ -136,6 +136,27 @@ static void render_findings(struct buf *b, const struct finding_list *l)
 	free(idx);
 }
 
+/* s as the inside of a Markdown code span: one line, no backtick (it would end the span), at most cap - 1 bytes cut
+ * at a character boundary. */
+static void code_span_text(const char *s, char *out, size_t cap)
+{
+	size_t n = 0;
+	for (; s && *s && n + 1 < cap; s++) {
+		unsigned char c = (unsigned char)*s;
+		if ((c & 0xc0) == 0xc0) { /* a multi-byte character: whole or not at all */
+			size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
+			if (n + len >= cap || strnlen(s, len) < len)
+				break;
+			memcpy(out + n, s, len);
+			n += len;
+			s += len - 1;
+			continue;
+		}
+		out[n++] = c == '`' ? '\'' : c < 0x20 ? ' ' : (char)c;
+	}
+	out[n] = '\0';
+}
+
 char *gate_note_render(const struct gate_report *r)
 {
 	struct buf b = {0};
@@ -150,7 +171,9 @@ char *gate_note_render(const struct gate_report *r)
 		buf_printf(&b, " · [full report](%s)", r->report_url);
 	buf_puts(&b, "\n\n");
 	if (!r->findings || r->findings->count == 0)
-		buf_puts(&b, "No new findings on the lines this merge request adds.\n");
+		buf_puts(&b, r->ignored && r->ignored->count > 0
+		                 ? "No new findings counted on the lines this merge request adds.\n"
+		                 : "No new findings on the lines this merge request adds.\n");
 	else
 		render_findings(&b, r->findings);
 	if (r->ignored && r->ignored->count > 0) {
@@ -159,11 +182,14 @@ char *gate_note_render(const struct gate_report *r)
 		size_t n = r->ignored->count < GATE_NOTE_MAX_ROWS ? r->ignored->count : GATE_NOTE_MAX_ROWS;
 		for (size_t i = 0; i < n; i++) {
 			const struct finding *f = &r->ignored->items[i];
+			/* every text an editor or a scanner chose is a code span: no mention (@all), link, image or
+			 * label reference of it is live in the note */
 			char rule[200], path[400], why[400];
-			gate_md_cell(f->rule_id, rule, sizeof(rule), 100);
-			gate_md_cell(f->path, path, sizeof(path), 200);
-			gate_md_cell(r->ignore_reasons ? r->ignore_reasons[i] : "", why, sizeof(why), 200);
-			buf_printf(&b, "- %s %s `%s:%ld`: %s\n", severity_name(f->severity), rule, path, f->line, why);
+			code_span_text(f->rule_id, rule, sizeof(rule));
+			code_span_text(f->path, path, sizeof(path));
+			code_span_text(r->ignore_reasons ? r->ignore_reasons[i] : "", why, sizeof(why));
+			buf_printf(&b, "- %s `%s` `%s:%ld`: `%s`\n", severity_name(f->severity), rule, path, f->line,
+			           why);
 		}
 		if (r->ignored->count > n)
 			buf_printf(&b, "- … and %zu more: see the full report.\n", r->ignored->count - n);

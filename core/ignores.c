@@ -26,14 +26,16 @@
 	"jsonb_build_object('id', i.id, 'fingerprint', i.fingerprint, 'rule_id', i.rule_id, 'repo_id', i.repo_id,"     \
 	" 'path_with_namespace', (SELECT r.path_with_namespace FROM repos r WHERE r.id = i.repo_id),"                  \
 	" 'group', i.group_path, 'reason', i.reason, 'created_by', i.created_by, 'created_at', i.created_at,"          \
-	" 'expires_at', i.expires_at, 'expired', coalesce(i.expires_at <= now(), false),"                              \
+	" 'expires_at', to_char((i.expires_at AT TIME ZONE 'UTC') - interval '1 day', 'YYYY-MM-DD'),"                  \
+	" 'expired', coalesce(i.expires_at <= now(), false),"                                                          \
 	" 'finding', (SELECT jsonb_build_object('rule_id', f.rule_id, 'path', f.path, 'line', f.line)"                 \
 	"   FROM gate_findings f WHERE i.fingerprint IS NOT NULL AND f.fingerprint = i.fingerprint"                    \
 	"   ORDER BY f.id DESC LIMIT 1))"
 
 /* In force for repo $1: its own, or of a group above it, not expired. */
 #define ACTIVE_FOR_REPO                                                                                                \
-	" (i.repo_id = $1 OR i.group_path = ANY (SELECT unnest(mrgate_path_prefixes(r.namespace_full_path))"           \
+	" (i.repo_id = $1 OR lower(i.group_path) = ANY (SELECT "                                                       \
+	"lower(unnest(mrgate_path_prefixes(r.namespace_full_path)))"                                                   \
 	"   FROM repos r WHERE r.id = $1))"
 
 enum core_status ignores_active(struct store *db, int64_t repo_id, struct ignore_set *out)
@@ -146,6 +148,11 @@ static enum core_status read_target(struct json_object *body, struct ignore_inpu
 		               "field \"fingerprint\" must be the 64 lower-case hex characters a finding shows");
 	if (in->rule_id && (!in->rule_id[0] || strlen(in->rule_id) > IGNORE_RULE_MAX))
 		return invalid(msg, cap, "field \"rule_id\" must be 1 to %d bytes", IGNORE_RULE_MAX);
+	for (const char *q = in->rule_id; q && *q; q++)
+		if ((unsigned char)*q <= ' ' || *q == 0x7f)
+			return invalid(msg, cap,
+			               "field \"rule_id\" is a rule's id as a finding shows it: no spaces or "
+			               "control characters");
 	struct json_object *rid = jsonx_get(body, "repo_id");
 	if (rid && (!json_object_is_type(rid, json_type_int) || (in->repo_id = json_object_get_int64(rid)) <= 0))
 		return invalid(msg, cap, "field \"repo_id\" must be a positive integer");
@@ -193,12 +200,21 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 	struct store_params p = {0};
 	store_param_i64_or_null(&p, in->repo_id);
 	store_param_str(&p, in->expires);
+	store_param_str(&p, in->group);
+	store_param_str(&p, in->fingerprint);
+	store_param_str(&p, in->rule_id);
 	enum core_status st =
 	    store_run(c,
 	              "SELECT ($1::bigint IS NULL OR EXISTS (SELECT 1 FROM repos WHERE id = $1::bigint)) AS repo_ok,"
+	              " ($3::text IS NULL OR EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($3))) "
+	              "AS group_ok,"
 	              " ($2::text IS NULL OR (to_char(to_date($2, 'YYYY-MM-DD'), 'YYYY-MM-DD') = $2)) AS real_day,"
 	              " ($2::text IS NULL OR (to_date($2, 'YYYY-MM-DD') + 1)::timestamp AT TIME ZONE 'UTC'"
-	              "   > now() + interval '1 second') AS future",
+	              "   > now() + interval '1 second') AS future,"
+	              " (SELECT min(i.id) FROM finding_ignores i WHERE i.fingerprint IS NOT DISTINCT FROM $4"
+	              "   AND i.rule_id IS NOT DISTINCT FROM $5 AND i.repo_id IS NOT DISTINCT FROM $1::bigint"
+	              "   AND lower(i.group_path) IS NOT DISTINCT FROM lower($3)"
+	              "   AND (i.expires_at IS NULL OR i.expires_at > now())) AS same",
 	              &p, &r);
 	if (st != CORE_OK) {
 		if (st == CORE_EINVAL) /* to_date refused the day: out of range */
@@ -206,12 +222,20 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 	} else if (!store_bool(r, 0, "repo_ok", false)) {
 		snprintf(msg, cap, "no repository %lld", (long long)in->repo_id);
 		st = CORE_ENOTFOUND;
+	} else if (!store_bool(r, 0, "group_ok", false)) {
+		snprintf(msg, cap, "no group \"%.200s\" in the synced group tree: check the path, or sync first",
+		         in->group);
+		st = CORE_ENOTFOUND;
+	} else if (store_i64(r, 0, "same", 0) > 0) {
+		snprintf(msg, cap, "ignore %lld already ignores this for the same scope: change or delete it instead",
+		         (long long)store_i64(r, 0, "same", 0));
+		st = CORE_ECONFLICT;
 	} else if (!store_bool(r, 0, "real_day", false)) {
 		snprintf(msg, cap, "field \"expires_at\" is not a calendar date");
 		st = CORE_EINVAL;
 	} else if (!store_bool(r, 0, "future", false)) {
 		snprintf(msg, cap,
-		         "field \"expires_at\" must be a day after today (UTC): the ignore would never be in force");
+		         "field \"expires_at\" must be today or a later day (UTC): the ignore would never be in force");
 		st = CORE_EINVAL;
 	}
 	PQclear(r);
@@ -244,7 +268,8 @@ static enum core_status create_tx(struct store_conn *c, void *user)
 	/* an expiry date ends with its day, UTC */
 	st = store_run(c,
 	               "INSERT INTO finding_ignores (fingerprint, rule_id, repo_id, group_path, reason, created_by,"
-	               " expires_at) VALUES ($1, $2, $3::bigint, $4, $5, $6,"
+	               " expires_at) VALUES ($1, $2, $3::bigint,"
+	               " (SELECT full_path FROM gitlab_groups WHERE lower(full_path) = lower($4)), $5, $6,"
 	               " (to_date($7, 'YYYY-MM-DD') + 1)::timestamp AT TIME ZONE 'UTC') RETURNING id",
 	               &p, &r);
 	int64_t id = st == CORE_OK ? store_i64(r, 0, "id", 0) : 0;
@@ -295,7 +320,8 @@ enum core_status ignores_list(struct store *db, const struct ignores_filter *f, 
 	return rows_query_page(db,
 	                       "SELECT i.id, " IGNORE_JSON "::text AS j FROM finding_ignores i"
 	                       " WHERE ($1::bigint IS NULL OR" ACTIVE_FOR_REPO ")"
-	                       " AND ($2::text IS NULL OR i.group_path = $2 OR starts_with(i.group_path, $2 || '/'))"
+	                       " AND ($2::text IS NULL OR lower(i.group_path) = lower($2)"
+	                       "      OR starts_with(lower(i.group_path), lower($2) || '/'))"
 	                       " AND ($3::text IS NULL OR i.rule_id = $3 OR EXISTS (SELECT 1 FROM gate_findings gf"
 	                       "      WHERE gf.fingerprint = i.fingerprint AND gf.rule_id = $3))"
 	                       " AND ($4::boolean IS NULL OR coalesce(i.expires_at <= now(), false) = $4)"

@@ -236,8 +236,8 @@ int h_ignore_create(struct req *r)
 	enum core_status st = ignores_create(r->app->db, r->who.actor, body, &o, msg, sizeof(msg));
 	if (st == CORE_OK)
 		status = http_send_json(r->conn, 201, o);
-	else if (st == CORE_EINVAL || st == CORE_ENOTFOUND)
-		status = http_send_error(r->conn, st == CORE_EINVAL ? 400 : 404, core_status_code(st), "%s", msg);
+	else if (st == CORE_EINVAL || st == CORE_ENOTFOUND || st == CORE_ECONFLICT)
+		status = http_send_error(r->conn, http_status_of(st), core_status_code(st), "%s", msg);
 	else
 		status = http_send_status(r->conn, st, "could not store the ignore");
 	json_object_put(body);

@@ -85,6 +85,11 @@ def test_an_editor_bypasses_a_failed_gate():
     assert final_status(PID, pushed["sha"])["status"] == "failed"
     newer = newest_run(mr["iid"])
     assert newer["id"] != gate["id"] and newer["verdict"] == "failed", newer
+    # the old run says which run is newer (the report links it instead of offering a bypass that would be refused)
+    assert c.get(f"/api/gates/{gate['id']}").json()["newer_run_id"] == newer["id"]
+    assert newer["newer_run_id"] is None, newer
+    r = c.post(f"/api/gates/{again['id']}/bypass", {"reason": "the old head"})
+    assert r.status == 409 and "newer push" in r.json()["message"], r.body
 
 
 def test_refusals_change_nothing():

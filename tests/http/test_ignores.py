@@ -118,7 +118,7 @@ def test_bad_input_and_roles():
         ({"fingerprint": fp, "repo_id": APP, "reason": "x" * 201}, "at most 200"),
         ({"fingerprint": fp, "repo_id": APP, "reason": "x", "expires_at": "tomorrow"}, "YYYY-MM-DD"),
         ({"fingerprint": fp, "repo_id": APP, "reason": "x", "expires_at": "2026-02-30"}, "calendar date"),
-        ({"fingerprint": fp, "repo_id": APP, "reason": "x", "expires_at": "2020-01-01"}, "after today"),
+        ({"fingerprint": fp, "repo_id": APP, "reason": "x", "expires_at": "2020-01-01"}, "today or a later day"),
         ({"fingerprint": fp, "repo_id": APP, "reason": "x", "scope": "all"}, "unknown field \"scope\""),
     ]
     for body, why in cases:
@@ -126,6 +126,18 @@ def test_bad_input_and_roles():
         assert r.status == 400 and why in r.json()["message"], (body, r.status, r.body)
     r = c.post("/api/ignores", {"fingerprint": fp, "repo_id": 987654, "reason": "x"})
     assert r.status == 404 and "no repository 987654" in r.json()["message"], r.body
+    r = c.post("/api/ignores", {"fingerprint": fp, "group": "nonexistent/grp", "reason": "x"})
+    assert r.status == 404 and "no group" in r.json()["message"], r.body
+    for bad_rule in ["r\nx", "sp ace", "tab\tx"]:
+        r = c.post("/api/ignores", {"rule_id": bad_rule, "repo_id": APP, "reason": "x"})
+        assert r.status == 400 and "rule_id" in r.json()["message"], (bad_rule, r.body)
+    # the same ignore twice is a 409 naming the first; a group path in another case is the same group
+    first = c.post("/api/ignores", {"rule_id": "dup-rule", "group": "acme/team", "reason": "x", "expires_at": "2999-12-31"})
+    assert first.status == 201 and first.json()["group"] == "acme/team", first.body
+    assert first.json()["expires_at"] == "2999-12-31", first.json()  # the day given, not the instant it ends
+    r = c.post("/api/ignores", {"rule_id": "dup-rule", "group": "ACME/Team", "reason": "again"})
+    assert r.status == 409 and f"ignore {first.json()['id']}" in r.json()["message"], r.body
+    assert c.delete(f"/api/ignores/{first.json()['id']}").status == 204
     vic = srv.login("vic", "viewer-password-1")
     assert vic.get("/api/ignores").status == 200
     r = vic.post("/api/ignores", {"fingerprint": fp, "repo_id": APP, "reason": "x"})
@@ -134,6 +146,23 @@ def test_bad_input_and_roles():
     assert c.get("/api/ignores?limit=200").json()["items"] == before
 
 
+def test_ignored_reasons_are_inert_text_in_the_note():
+    """A reason is shown, never acted on: no @all mention, image, link or label of it is live in GitLab's note."""
+    mr = sim.open_mr(APP, [{"path": "x/k.py", "content": f"k = '{LEAK}'\n"}], wait=True)
+    assert final_status(APP, mr["sha"])["status"] == "failed"
+    rule = newest_run(APP, mr["iid"], mr["sha"])["findings"][0]["rule_id"]
+    evil = "@all ![t](http://evil.example/t.png) [click](http://evil.example) ~label `x`"
+    r = c.post("/api/ignores", {"rule_id": rule, "repo_id": APP, "reason": evil})
+    assert r.status == 201, r.body
+    state, _ = push(APP, mr["iid"], 9)
+    assert state == "success"
+    note = sticky_note(APP, mr["iid"])
+    line = [l for l in note.splitlines() if "evil.example" in l][0]
+    assert "`@all ![t](http://evil.example/t.png) [click](http://evil.example) ~label 'x'`" in line, line
+    assert "No new findings counted" in note, note
+    assert c.delete(f"/api/ignores/{r.json()['id']}").status == 204
+
+
 setup()
 run([test_an_ignored_fingerprint_passes_until_it_expires, test_a_rule_ignored_for_a_group_covers_its_subgroups,
-     test_bad_input_and_roles])
+     test_bad_input_and_roles, test_ignored_reasons_are_inert_text_in_the_note])

@@ -64,7 +64,7 @@ async function renderGate(main, id) {
       httpUrl(g.mr_web_url) ? [h('dt', 'Merge request'), h('dd', h('a', { href: httpUrl(g.mr_web_url), rel: 'noopener', target: '_blank' }, g.mr_web_url))] : null,
       g.head_sha ? [h('dt', 'Commit'), h('dd', h('code', g.head_sha.slice(0, 12)))] : null,
       g.source_branch ? [h('dt', 'Branch'), h('dd', g.source_branch)] : null,
-      g.counts ? [h('dt', 'New findings'), h('dd', ['critical', 'high', 'medium', 'low'].map((s) => `${g.counts[s] || 0} ${s}`).join(', '))] : null,
+      g.counts ? [h('dt', 'New findings'), h('dd', ['critical', 'high', 'medium', 'low'].map((s) => `${g.counts[s] || 0} ${s}`).join(', '), g.counts.ignored ? `; ${g.counts.ignored} ignored (not counted)` : '')] : null,
       g.fail_on ? [h('dt', 'Fails on'), h('dd', g.fail_on)] : null,
       Array.isArray(g.scans) ? [h('dt', 'Scans'), h('dd', g.scans.map((s) => h('span.chip', s)))] : null,
       h('dt', 'Started'), h('dd', fmtDate(g.created_at)),
@@ -88,12 +88,12 @@ async function renderGate(main, id) {
         h('td.num', fmtNum(f.line)),
         h('td', f.excerpt ? h('code.small', f.excerpt) : ''),
         h('td.num', f.ignored ? h('a.small', { href: `#/ignores?repo=${g.repo_id}` }, 'See ignore') : h('button.small', {
-          type: 'button', 'data-action': 'ignore', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY, onclick: () => openIgnore(g, f),
+          type: 'button', 'data-action': 'ignore', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY, onclick: (e) => openIgnore(g, f, e.currentTarget.closest('tr')),
         }, 'Ignore…'))))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
 }
 
 // Ignore one finding (or its rule) for the repo or one of its groups, with a reason and an optional expiry.
-function openIgnore(g, f) {
+function openIgnore(g, f, row) {
   const groups = (g.path_with_namespace || '').split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/')).reverse();
   const where = select([['repo', `this repository (${g.path_with_namespace || g.repo_id})`], ...groups.map((p) => [`group:${p}`, `group ${p} and its subgroups`])], 'repo', { name: 'where' });
   const what = select([['fingerprint', `this finding (${f.path}:${f.line})`], ['rule', `every finding of rule ${f.rule_id}`]], 'fingerprint', { name: 'what' });
@@ -114,6 +114,10 @@ function openIgnore(g, f) {
       await post('/api/ignores', body);
       m.close();
       toast('Ignored: from the next push on, the gate lists this finding without counting it.');
+      if (row) {
+        const btn = row.querySelector('button[data-action="ignore"]');
+        if (btn) btn.replaceWith(h('span.small.muted', { 'data-ignored-next': '' }, 'ignored from the next run'));
+      }
     } catch (e) {
       clear(msg).append(errorNotice(e));
       go.disabled = false;
@@ -125,6 +129,9 @@ function openIgnore(g, f) {
 function bypassPart(g, main) {
   if (g.bypass) {
     return h('div.notice.info', { 'data-bypass': '' }, `Bypassed by ${g.bypass.by} on ${fmtDate(g.bypass.at)}: `, h('q', g.bypass.reason));
+  }
+  if (g.newer_run_id) {
+    return h('div.notice.info', { 'data-newer-run': g.newer_run_id }, 'A newer push of this merge request is gated: ', h('a', { href: `#/gates/${g.newer_run_id}` }, `run #${g.newer_run_id}`), '.');
   }
   if (g.state !== 'done' || g.status_posted !== 'failed') return null;
   const btn = h('button', { type: 'button', 'data-action': 'bypass', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Bypass this gate…');

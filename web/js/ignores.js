@@ -6,7 +6,7 @@ import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select,
 export async function render(main, route) {
   main.append(pageHead('Ignored findings', 'Findings the gate lists but does not count, each with its reason. An expired ignore counts again.'));
   const q = route.query;
-  const group = h('input', { type: 'text', name: 'group', value: q.get('group') || '', placeholder: 'acme/platform' });
+  const group = h('input', { type: 'text', name: 'group', value: q.get('group') || '', placeholder: 'acme/platform', title: 'ignores made for this group or one of its subgroups' });
   const rule = h('input', { type: 'text', name: 'rule', value: q.get('rule') || '', placeholder: 'aws-access-key-id' });
   const expired = select([['', 'In force and expired'], ['false', 'In force'], ['true', 'Expired']], q.get('expired') || '', { name: 'expired' });
   const apply = h('button', { type: 'submit' }, 'Filter');
@@ -15,9 +15,11 @@ export async function render(main, route) {
     e.preventDefault();
     location.hash = `#/ignores${qs({ repo: q.get('repo'), group: group.value.trim(), rule: rule.value.trim(), expired: expired.value })}`;
   });
+  // a repository filter comes from a gate report's "See ignore" link: say so, and offer the way back
+  const repoNote = q.get('repo') ? h('div.notice.info', { 'data-filter': 'repo' }, `Showing the ignores in force for repository ${q.get('repo')} (its own and its groups'). `, h('a', { href: '#/ignores' }, 'Show all')) : null;
   const box = h('div', loading());
   const more = h('button', { type: 'button', hidden: true, 'data-action': 'older' }, 'Older ignores');
-  main.append(form, box, h('div.pager', h('span'), more));
+  main.append(form, repoNote, box, h('div.pager', h('span'), more));
   const tbody = h('tbody');
   let cursor = null;
   let first = true;
@@ -45,7 +47,7 @@ function row(i) {
   const what = i.rule_id ? [h('div', 'every finding of rule'), h('code', i.rule_id)]
     : [h('div', i.finding ? [h('code', i.finding.rule_id), ` in ${i.finding.path}:${i.finding.line}`] : 'one finding'), h('code.small', { title: i.fingerprint }, `${i.fingerprint.slice(0, 12)}…`)];
   const where = i.group ? [h('span.muted', 'group '), h('strong', i.group), h('span.muted', ' and subgroups')] : h('strong', i.path_with_namespace || `repo ${i.repo_id}`);
-  const until = i.expires_at ? h('span', { 'data-expired': String(i.expired) }, fmtDate(i.expires_at), i.expired ? h('span.badge.failed', ' expired') : '') : h('span.muted', 'no expiry');
+  const until = i.expires_at ? h('span', { 'data-expired': String(i.expired) }, `${i.expires_at} (UTC)`, i.expired ? h('span.badge.failed', ' expired') : '') : h('span.muted', 'no expiry');
   const tr = h('tr', { 'data-ignore': i.id },
     h('td', what), h('td', where), h('td', i.reason), h('td.small', i.created_by, h('div.muted', fmtDate(i.created_at))), h('td.small', until),
     h('td.num', canEdit() ? h('button.small.danger', { type: 'button', 'data-action': 'delete-ignore', onclick: () => remove(i, tr) }, 'Delete') : null));
