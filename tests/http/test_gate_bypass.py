@@ -89,7 +89,7 @@ def test_an_editor_bypasses_a_failed_gate():
     assert c.get(f"/api/gates/{gate['id']}").json()["newer_run_id"] == newer["id"]
     assert newer["newer_run_id"] is None, newer
     r = c.post(f"/api/gates/{again['id']}/bypass", {"reason": "the old head"})
-    assert r.status == 409 and "newer push" in r.json()["message"], r.body
+    assert r.status == 409 and "bypassed already" in r.json()["message"], r.body
 
 
 def test_refusals_change_nothing():
@@ -133,5 +133,16 @@ def test_refusals_change_nothing():
     assert r.json()["bypass"]["reason"] == reason
 
 
+def test_only_the_newest_run_can_be_bypassed():
+    mr, old = failed_mr("leak3.py")
+    pushed = sim.push_mr(PID, mr["iid"], [{"path": "leak3b.py", "content": f"t = '{LEAK}'\n"}], wait=True)
+    assert final_status(PID, pushed["sha"])["status"] == "failed"
+    newer = newest_run(mr["iid"])
+    r = c.post(f"/api/gates/{old['id']}/bypass", {"reason": "the old head"})
+    assert r.status == 409 and "newer push" in r.json()["message"], r.body
+    assert c.get(f"/api/gates/{old['id']}").json()["newer_run_id"] == newer["id"]
+    assert c.post(f"/api/gates/{newer['id']}/bypass", {"reason": "the new head"}).status == 200
+
+
 setup()
-run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing])
+run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing, test_only_the_newest_run_can_be_bypassed])
