@@ -43,7 +43,7 @@ function diffLeaves(b, af, path = [], out = []) {
   if (isObj(b) || isObj(af)) {
     const bb = isObj(b) ? b : {}, aa = isObj(af) ? af : {};
     for (const k of [...new Set([...Object.keys(bb), ...Object.keys(aa)])]) diffLeaves(bb[k], aa[k], [...path, k], out);
-  } else if (JSON.stringify(b) !== JSON.stringify(af)) out.push([path, b, af]);
+  } else if (JSON.stringify(b ?? null) !== JSON.stringify(af ?? null)) out.push([path, b, af]); // absent = null: "not set" both
   return out;
 }
 
