@@ -6,9 +6,11 @@
 
 #include "audit.h"
 #include "findings.h"
+#include "gate_report.h"
 #include "gate_status.h"
 #include "gatehold.h"
 #include "jsonx.h"
+#include "log.h"
 #include "rows.h"
 #include "xalloc.h"
 
@@ -187,6 +189,87 @@ static enum core_status record_tx(struct store_conn *c, void *user)
 	return st;
 }
 
+/* The run's stored findings (kept apart: those an ignore matched, with its reason) as lists for the note. */
+static void stored_findings(const PGresult *r, struct finding_list *found, struct finding_list *ignored,
+                            const char **reasons)
+{
+	for (int i = 0; i < PQntuples(r); i++) {
+		struct finding f = {.scan_type = store_str(r, i, "scan_type"),
+		                    .rule_id = store_str(r, i, "rule_id"),
+		                    .title = store_str(r, i, "title"),
+		                    .path = store_str(r, i, "path"),
+		                    .line = (long)store_i64(r, i, "line", 0),
+		                    .excerpt = store_str(r, i, "excerpt")};
+		snprintf(f.fingerprint, sizeof(f.fingerprint), "%s", store_str(r, i, "fingerprint"));
+		if (severity_parse(store_str(r, i, "severity"), &f.severity) != CORE_OK)
+			continue;
+		const char *why = store_str(r, i, "ignore_reason");
+		if (why && finding_list_append(ignored, &f) == CORE_OK)
+			reasons[ignored->count - 1] = why;
+		else if (!why)
+			finding_list_append(found, &f);
+	}
+}
+
+/* The MR's sticky note, when the run wrote one, says the run is bypassed (edited in place; never created here). */
+static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, const char *description, const char *url)
+{
+	PGresult *run = NULL, *rows = NULL;
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	if (store_run1(
+	        db,
+	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id"
+	        " FROM gate_runs g WHERE g.id = $1",
+	        &p, &run) != CORE_OK ||
+	    PQntuples(run) == 0 || store_i64(run, 0, "note_id", 0) <= 0 ||
+	    store_run1(db,
+	               "SELECT scan_type, rule_id, title, severity, path, line, coalesce(excerpt, '') AS excerpt,"
+	               " fingerprint, ignore_reason FROM gate_findings WHERE run_id = $1 ORDER BY id",
+	               &p, &rows) != CORE_OK) {
+		PQclear(run);
+		return;
+	}
+	struct finding_list *found = finding_list_new(), *ignored = finding_list_new();
+	const char **reasons = xcalloc((size_t)PQntuples(rows) + 1, sizeof(*reasons));
+	stored_findings(rows, found, ignored, reasons);
+	struct json_object *notes = NULL;
+	const char *note_text[GATE_MAX_NOTES];
+	size_t n_notes = 0;
+	if (jsonx_parse(store_str(run, 0, "notes"), strlen(store_str(run, 0, "notes")), &notes) == CORE_OK)
+		for (size_t i = 0; i < json_object_array_length(notes) && n_notes < GATE_MAX_NOTES; i++)
+			note_text[n_notes++] = json_object_get_string(json_object_array_get_idx(notes, i));
+	struct gate_report rep = {.state = "success",
+	                          .description = description,
+	                          .head_sha = store_str(run, 0, "head_sha"),
+	                          .report_url = url,
+	                          .findings = found,
+	                          .ignored = ignored,
+	                          .ignore_reasons = reasons,
+	                          .notes = note_text,
+	                          .n_notes = n_notes};
+	char *text = gate_note_render(&rep), path[200];
+	struct json_object *body = jx_object();
+	json_object_object_add(body, "body", jx_str(text));
+	snprintf(path, sizeof(path), "/projects/%lld/merge_requests/%lld/notes/%lld",
+	         (long long)store_i64(run, 0, "project_id", 0), (long long)store_i64(run, 0, "mr_iid", 0),
+	         (long long)store_i64(run, 0, "note_id", 0));
+	struct gitlab_response *resp = NULL;
+	enum core_status st = gitlab_request(gl, "PUT", path, body, &resp);
+	if (st != CORE_OK)
+		log_warn("gate run %lld: bypassed, but its note could not be edited: %s", (long long)run_id,
+		         gate_status_why(resp, st));
+	gitlab_response_free(resp);
+	json_object_put(body);
+	json_object_put(notes);
+	free(text);
+	free(reasons);
+	finding_list_free(found);
+	finding_list_free(ignored);
+	PQclear(rows);
+	PQclear(run);
+}
+
 enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
                              size_t cap)
 {
@@ -240,8 +323,10 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
 	else if (st != CORE_OK)
 		snprintf(msg, cap, "GitLab shows the bypass but it could not be recorded: bypass again to record it");
-	else /* the pipelines the run's verdict was held in follow (errors are logged) */
+	else { /* the pipelines the run's verdict was held in, and the sticky note, follow (errors are logged) */
 		gatehold_sync_run(db, gl, req->public_url, req->run_id, s.pipeline_id, b.status_ref);
+		refresh_note(db, gl, req->run_id, description, url);
+	}
 	return st;
 }
 

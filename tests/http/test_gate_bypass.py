@@ -133,6 +133,26 @@ def test_refusals_change_nothing():
     assert r.json()["bypass"]["reason"] == reason
 
 
+def test_the_sticky_note_says_bypassed():
+    """The note the run wrote is edited in place: GitLab's status and the note agree after a bypass."""
+    r = c.put(f"/api/repos/{PID}/config", {"enabled": True, "fail_on": "high", "scans": ["secrets"],
+                                           "comment": "always"})
+    assert r.status == 200, r.body
+    mr, gate = failed_mr("leak4.py")
+    gl = sim.client(TOKEN)
+
+    def note():
+        notes = [n for n in gl.get(f"/api/v4/projects/{PID}/merge_requests/{mr['iid']}/notes").json()
+                 if n["body"].startswith("<!-- mrgate")]
+        assert len(notes) == 1, notes
+        return notes[0]["body"]
+    srv.wait_for(lambda: "mrgate: failed" in note(), 20, "the failed note")
+    assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "known test key"}).status == 200
+    body = note()
+    assert "mrgate: passed" in body and "bypassed by admin: known test key" in body, body
+    assert "leak4.py" in body, body  # the findings are still listed
+
+
 def test_only_the_newest_run_can_be_bypassed():
     mr, old = failed_mr("leak3.py")
     pushed = sim.push_mr(PID, mr["iid"], [{"path": "leak3b.py", "content": f"t = '{LEAK}'\n"}], wait=True)
@@ -145,4 +165,5 @@ def test_only_the_newest_run_can_be_bypassed():
 
 
 setup()
-run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing, test_only_the_newest_run_can_be_bypassed])
+run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing, test_only_the_newest_run_can_be_bypassed,
+     test_the_sticky_note_says_bypassed])
