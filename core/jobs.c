@@ -233,6 +233,14 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 	if (n_out)
 		*n_out = 0;
 	store_param_i64(&p, job_id);
+	/* a webhook-mode switch is an admin's decision of its moment: retried by anyone later it would replay a stale
+	 * one under the admin's name (found by a reviewer); it is started again from the settings instead */
+	enum core_status kst = store_run1(db, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
+	bool switch_job = kst == CORE_OK && PQntuples(r) > 0 && strcmp(store_str(r, 0, "kind"), "hookmode") == 0;
+	PQclear(r);
+	r = NULL;
+	if (switch_job)
+		return CORE_ESTATE;
 	/* items first, then the job row: the lock order of every statement here */
 	enum core_status st =
 	    matched(store_run1(db,

@@ -192,6 +192,7 @@ static inline enum core_status jobs_list(struct store *db, int limit, int64_t cu
  * Put the job's failed items back to pending (attempts reset) and the job back to running; *n_out (may be NULL)
  * gets how many. A job without failed items is left as it is (n = 0). CORE_ENOTFOUND for an unknown job.
  */
+/* CORE_ESTATE for a webhook-mode switch job (never retried: an admin switches again). */
 enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_out);
 
 /*

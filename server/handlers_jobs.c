@@ -90,6 +90,10 @@ int h_job_retry(struct req *r)
 	if (!job_id(r, &id, &status))
 		return status;
 	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
+	if (st == CORE_ESTATE)
+		return http_send_error(
+		    r->conn, 409, "bad_state",
+		    "a webhook-mode switch is not retried: an admin switches again from the settings");
 	if (st != CORE_OK)
 		return http_send_failure(r->conn, st, "could not retry the job", "no job with id %lld", (long long)id);
 	if (r->app->apply.jobs)

@@ -84,6 +84,12 @@ def test_free_group_switch_refused_and_project_hooks_kept():
     msg = switch(fc, "group", expect_ok=False)["message"]
     assert "Premium or Ultimate" in msg and "free" in msg and "project webhooks are kept" in msg, msg
     assert fc.get("/api/settings").json()["hook_mode"] == "project"
+    # a refused switch is not retried from the job (an editor could replay an admin's stale decision under the
+    # admin's name): an admin switches again from the settings
+    job = [j for j in fc.get("/api/jobs").json()["items"] if j["kind"] == "hookmode"][0]
+    r = fc.post(f"/api/jobs/{job['id']}/retry")
+    assert r.status == 409 and "not retried" in r.json()["message"], r.body
+    assert fc.get("/api/settings").json()["hook_mode"] == "project"
     assert sorted((h["id"], h.get("project_id")) for h in mine()) == before, mine()
     # merge request events still arrive through the project hooks
     pid = before[0][1]

@@ -97,7 +97,7 @@ async function renderJob(main, id) {
     head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null, j.finished_at ? `finished ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
     clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', 'changed'], ['unchanged', 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
       .filter(([k]) => j[k] !== undefined).map(([k, l]) => h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(j[k])), h('div.k', l))));
-    retryBtn.hidden = !(finished && j.failed > 0);
+    retryBtn.hidden = !(finished && j.failed > 0 && j.kind !== 'hookmode'); // a switch is started again from Settings
     renderItems(j);
     if (!finished) timer = setTimeout(tick, 500);
   }
