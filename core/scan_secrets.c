@@ -2089,6 +2089,33 @@ static int span_cmp(const void *a, const void *b)
  * "<prefix>…(N chars)"; control characters become spaces; leading blanks dropped; then a window of at most
  * SCAN_SECRETS_EXCERPT_MAX bytes around the first replacement, cut on UTF-8 boundaries. Returns a malloc'd string.
  */
+static bool token_char(unsigned char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '+' || c == '/' ||
+	       c == '_' || c == '-' || c == '=';
+}
+
+/*
+ * The length of the run of [A-Za-z0-9+/_=-] at t (a word start), and whether it looks like a credential no rule
+ * matched, such as the secret half of an AWS key pair beside its matched key id: at least 20 characters with upper
+ * case, lower case and digits all present. Such a run is hidden in an excerpt too, so an excerpt never shows a secret
+ * that only the excerpt's neighbourhood held. (Paths and identifiers rarely mix all three classes over 20 characters
+ * without a dot; a commit hash has no upper case.)
+ */
+static size_t token_run(const char *t, size_t avail, bool *secretish)
+{
+	size_t n = 0;
+	bool up = false, low = false, digit = false;
+	while (n < avail && token_char((unsigned char)t[n])) {
+		unsigned char c = (unsigned char)t[n++];
+		up |= c >= 'A' && c <= 'Z';
+		low |= c >= 'a' && c <= 'z';
+		digit |= c >= '0' && c <= '9';
+	}
+	*secretish = n >= 20 && up && low && digit;
+	return n;
+}
+
 static char *redact(const char *t, size_t len, const struct match *m, size_t n)
 {
 	size_t cap_spans = 4 * n + 16, ns = 0;
@@ -2138,9 +2165,23 @@ static char *redact(const char *t, size_t len, const struct match *m, size_t n)
 		pos++;
 	for (size_t i = 0; i <= ns; i++) {
 		size_t upto = i < ns ? sp[i].s : len;
-		for (; pos < upto; pos++) {
-			unsigned char c = (unsigned char)t[pos];
-			full[fl++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+		while (pos < upto) {
+			size_t run = 0;
+			bool secretish = false;
+			if (pos == 0 ||
+			    !token_char((unsigned char)t[pos - 1])) /* a word starts: look at all of it once */
+				run = token_run(t + pos, upto - pos, &secretish);
+			if (secretish) { /* a secret no rule named (the other half of a key pair): hidden all the same
+				          */
+				fl +=
+				    (size_t)snprintf(full + fl, cap - fl, "%.4s\xe2\x80\xa6(%zu chars)", t + pos, run);
+				pos += run;
+				continue;
+			}
+			for (size_t k = 0; k < (run ? run : 1); k++) {
+				unsigned char c = (unsigned char)t[pos++];
+				full[fl++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+			}
 		}
 		if (i == ns)
 			break;

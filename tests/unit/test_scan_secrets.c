@@ -1264,6 +1264,33 @@ static void test_several_secrets_on_a_line(void)
 	finding_list_free(l);
 }
 
+/* The secret half of a key pair that no rule names (AWS's credentials.csv: the key id matches, the secret access key
+ * beside it does not) is hidden in the excerpt all the same (found by a reviewer); a path or a hash stays readable. */
+static void test_unmatched_neighbour_secret_hidden(void)
+{
+	static const char *const lines[] = {
+	    "bob,,AKIAIOSFODNN7EXAMPLQ,wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8sK3vT9a",
+	    "AKIAIOSFODNN7EXAMPLQ wJalrXUtnFEMI/K7MDENG/bPxRfiCYzQ8sK3vT9a  # src/main/config.py "
+	    "9fceb02d0ae598e95dc970b74767f19372d61af8",
+	};
+	for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+		struct finding_list *l = finding_list_new();
+		REQUIRE(l);
+		CHECK_INT(scan_secrets_line("creds.csv", 1, lines[i], l), CORE_OK);
+		CHECK(l->count >= 1);
+		for (size_t k = 0; k < l->count; k++) {
+			CHECK(strstr(l->items[k].excerpt, "FEMI/K7MDENG") == NULL);
+			CHECK(strstr(l->items[k].excerpt, "wJal\xe2\x80\xa6(40 chars)") != NULL);
+			if (i == 1)
+				CHECK(strstr(l->items[k].excerpt,
+				             "src/main/config.py 9fceb02d0ae598e95dc970b74767f19372d61af8"));
+			if (testlib_failures)
+				fprintf(stderr, "  excerpt: %s\n", l->items[k].excerpt);
+		}
+		finding_list_free(l);
+	}
+}
+
 static void test_excerpt_window(void)
 {
 	const struct corpus_entry *c = corpus_for("npm-token");
@@ -1719,6 +1746,7 @@ int main(void)
 	RUN(test_added_lines_only);
 	RUN(test_fingerprint_stable);
 	RUN(test_several_secrets_on_a_line);
+	RUN(test_unmatched_neighbour_secret_hidden);
 	RUN(test_excerpt_window);
 	RUN(test_excerpt_format);
 	RUN(test_private_key_multiline);
