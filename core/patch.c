@@ -184,7 +184,6 @@ enum core_status patch_add_to_set(const char *text, size_t len, struct diff_adde
 					*bad_line_out = line_no;
 				break;
 			}
-			c.git_prefix = c.git_prefix || strncmp(buf_str(&c.old_pth), "a/", 2) == 0;
 			const char *nl2 = memchr(next, '\n', (size_t)(end - next));
 			size_t n2 = (size_t)((nl2 ? nl2 : end) - next);
 			line_no++;
@@ -196,6 +195,11 @@ enum core_status patch_add_to_set(const char *text, size_t len, struct diff_adde
 					*bad_line_out = line_no;
 				break;
 			}
+			/* git's prefixes, with or without its "diff --git" line: "a/" on the old side, or a new file's
+			 * "b/" */
+			c.git_prefix =
+			    c.git_prefix || strncmp(buf_str(&c.old_pth), "a/", 2) == 0 ||
+			    (strcmp(buf_str(&c.old_pth), "/dev/null") == 0 && strncmp(buf_str(&np), "b/", 2) == 0);
 			buf_reset(&c.path);
 			if (strcmp(buf_str(&np), "/dev/null") == 0) {
 				c.deleted = true;

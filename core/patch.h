@@ -5,7 +5,7 @@
  *
  * Design: one pass over the lines. Outside a hunk, "diff --git a/X b/Y" or a "--- X" line followed by "+++ Y"
  * starts a file; its path is Y ("/dev/null": the file is deleted, then X names it) without git's "b/" prefix (when
- * the old side has the matching "a/"), without the tab and timestamp of `diff -u`, and unquoted when git quoted
+ * the old side has the matching "a/", or is "/dev/null" for a new file), without the tab and timestamp of `diff -u`, and unquoted when git quoted
  * it ("\"b/sp\\303\\251c ial\"", C escapes and octal bytes). Inside a hunk the "@@ -a,b +c,d @@" counts say where
  * it ends, so a removed line that reads "--- x" or "diff --git" is never taken for a header. Each file's hunks go
  * to diff_added_set_add() unchanged, which parses them strictly (a malformed hunk fails the whole patch: a gate

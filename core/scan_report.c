@@ -46,11 +46,43 @@ void scan_report_json_line(struct buf *out, const struct finding *f)
 	put_line(out, o);
 }
 
+/* s with each control byte as a C escape or an octal byte ("\\n", "\\033"); as_path: also '"' and '\\' as git
+ * quotes a path (core.quotePath), and then the whole in double quotes. Either way a newline in a file name cannot
+ * start a line of its own, and no terminal escape sequence reaches the terminal. */
+static void put_escaped(struct buf *out, const char *s, bool as_path)
+{
+	static const char esc_in[] = "\a\b\t\n\v\f\r\"\\", esc_out[] = "abtnvfr\"\\";
+	bool plain = true;
+	for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
+		plain = *p >= 0x20 && *p != 0x7f && (!as_path || (*p != '"' && *p != '\\'));
+	if (plain) {
+		buf_puts(out, s);
+		return;
+	}
+	if (as_path)
+		buf_putc(out, '"');
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		const char *e = strchr(esc_in, *p);
+		if (e && *e && (as_path || *p < 0x20))
+			buf_printf(out, "\\%c", esc_out[e - esc_in]);
+		else if (*p < 0x20 || *p == 0x7f)
+			buf_printf(out, "\\%03o", *p);
+		else
+			buf_putc(out, (char)*p);
+	}
+	if (as_path)
+		buf_putc(out, '"');
+}
+
 void scan_report_text(struct buf *out, const struct finding *f)
 {
-	buf_printf(out, "%s:%ld: %s %s: %s\n", f->path, f->line, severity_name(f->severity), f->rule_id, f->title);
-	if (f->excerpt && *f->excerpt)
-		buf_printf(out, "    %s\n", f->excerpt);
+	put_escaped(out, f->path, true);
+	buf_printf(out, ":%ld: %s %s: %s\n", f->line, severity_name(f->severity), f->rule_id, f->title);
+	if (f->excerpt && *f->excerpt) {
+		buf_puts(out, "    ");
+		put_escaped(out, f->excerpt, false);
+		buf_putc(out, '\n');
+	}
 }
 
 static const char *sarif_level(enum severity s)

@@ -6,7 +6,9 @@
  * redacted, the title says why a rule matched without quoting the value, the fingerprint is a hash), so no output
  * holds one either.
  *   - JSON lines: one object per finding, {"path","line","rule_id","title","severity","excerpt","fingerprint"}.
- *   - text: "path:line: severity rule_id: title" and the excerpt indented on the next line.
+ *   - text: "path:line: severity rule_id: title" and the excerpt indented on the next line; a path holding a
+ *     control byte, '"' or '\' is quoted as git quotes paths ("x\ny"), and an excerpt's control bytes are
+ *     escaped, so a file name cannot forge a line and no terminal escape reaches the terminal.
  *   - SARIF 2.1.0: one run whose tool.driver is mrgate with every built-in rule (id, name, shortDescription,
  *     helpUri = the rule's documented source, defaultConfiguration.level, properties.security-severity); each
  *     result has ruleId and ruleIndex, level, message.text (the title), one location

@@ -13,6 +13,7 @@
 #include "workpool.h"
 #include "xalloc.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <json-c/json.h>
@@ -309,6 +310,17 @@ static char *read_input(const char *name, size_t max, size_t *len_out, const cha
 	return buf_steal(&b);
 }
 
+/* True when text holds only white space, or is a `git format-patch` mail (which may change no file). */
+static bool blank_or_mail(const char *text, size_t len)
+{
+	if (len >= 5 && memcmp(text, "From ", 5) == 0)
+		return true;
+	for (size_t i = 0; i < len; i++)
+		if (!isspace((unsigned char)text[i]))
+			return false;
+	return true;
+}
+
 static int scan_diff(const struct opts *o, struct tally *t)
 {
 	const char *name = o->paths[0], *err = NULL;
@@ -320,7 +332,17 @@ static int scan_diff(const struct opts *o, struct tally *t)
 	}
 	struct diff_added_set *set = diff_added_set_new();
 	enum core_status st = set ? patch_add_to_set(text, len, set, &bad_line) : CORE_ENOMEM;
+	bool text_only = st == CORE_OK && diff_added_set_count(set) == 0 && !blank_or_mail(text, len);
 	free(text);
+	if (text_only) {
+		fprintf(stderr,
+		        "mrgate: could not read %s: no file header in it (\"diff --git\", or \"---\" then \"+++\"): is "
+		        "it a "
+		        "diff? An empty input is an empty diff\n",
+		        strcmp(name, "-") == 0 ? "the diff on stdin" : name);
+		diff_added_set_free(set);
+		return 2;
+	}
 	if (st != CORE_OK) {
 		const char *what = strcmp(name, "-") == 0 ? "the diff on stdin" : name;
 		if (st == CORE_EINVAL && bad_line)

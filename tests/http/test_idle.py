@@ -24,7 +24,8 @@ def claims():
 
 def test_idle_workers_send_no_claims():
     # both pools listen, each on its own connection
-    srv.wait_for(lambda: srv.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN mrgate_%'")
+    srv.wait_for(lambda: srv.sql("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN mrgate_%' "
+                                  "AND datname = current_database()")
                  == [["2"]], what="the job and gate workers' LISTEN connections")
     time.sleep(1)  # the start-up claims are over
     before = claims()

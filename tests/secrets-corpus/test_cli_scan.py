@@ -176,6 +176,7 @@ def main():
                                   ([], None, "nothing to scan"),
                                   (["-"], "", "add --diff"),
                                   (["--diff", "-"], "@@ -1 +1 @@\n+x\n", "line 1"),
+                                  (["--diff", "-"], "just some text\nnot a patch\n", "no file header"),
                                   (["--diff", "-"], "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n+x\nzz\n", "line 3"),
                                   (["--diff", os.path.join(d, "missing.patch")], None, "could not read"),
                                   (["missing-dir"], None, "could not read")):
@@ -183,6 +184,21 @@ def main():
             check(p.returncode == 2 and says in p.stderr,
                   f"mrgate scan {' '.join(args)}: exit {p.returncode}, stderr {p.stderr.strip()[:160]!r}; "
                   f"wants 2 and {says!r}")
+        # Hostile file names: a newline or tab in a path cannot forge a line of the text output, and a patch
+        # without "diff --git" lines (git's prefixes still there) names new files without "b/".
+        key = "AKIAIOSFODNN7EXAMPLF"
+        odd = ("--- /dev/null\n+++ \"b/x\\nevil.txt:9: high forged-rule: looks real\"\n@@ -0,0 +1 @@\n+" + key + "\n"
+               "--- /dev/null\n+++ b/new.env\n@@ -0,0 +1 @@\n+" + key + "\n"
+               "--- a/old.env\n+++ b/old.env\n@@ -1 +1,2 @@\n x\n+" + key + "\n")
+        pt = run(["--diff", "-", "--format", "text"], d, stdin=odd)
+        check(pt.returncode == 1, f"hostile names: exit {pt.returncode}: {pt.stderr.strip()[:200]}")
+        heads = [ln for ln in pt.stdout.splitlines() if not ln.startswith("    ")]
+        check(len(heads) == 3 and not any(ln.startswith("evil.txt") for ln in heads),
+              f"a newline in a path forged a text line: {heads!r}")
+        check(any(ln.startswith('"x\\nevil.txt:9: high forged-rule: looks real":1: ') for ln in heads),
+              f"a path with a newline is not quoted as git quotes it: {heads!r}")
+        check(any(ln.startswith("new.env:1: ") for ln in heads) and any(ln.startswith("old.env:2: ") for ln in heads),
+              f"git's b/ prefix kept without a diff --git line: {heads!r}")
         print(f"json/text/sarif: {len(want)} findings each; git diff of {len(changed)} files: {len(got_diff)} findings "
               f"on added lines")
     if not FAILURES:
