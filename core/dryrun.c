@@ -74,6 +74,25 @@ static bool want_parse(const char *name, struct apply_want *w)
 	return name && (strcmp(name, "off") == 0 || strcmp(name, "hook") == 0 || strcmp(name, "hook+merge") == 0);
 }
 
+/* Cancel actor's dry runs that are still queued or running: nobody reads their plans any more. */
+static enum core_status end_earlier_previews(struct store *db, const char *actor)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	store_param_str(&p, actor);
+	enum core_status st = store_run1(db,
+	                                 "SELECT id FROM jobs WHERE kind = 'dryrun' AND created_by = $1"
+	                                 " AND state IN ('queued', 'running')",
+	                                 &p, &r);
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
+		st = jobs_cancel(db, store_i64(r, i, "id", 0));
+		if (st == CORE_ESTATE) /* it finished meanwhile */
+			st = CORE_OK;
+	}
+	PQclear(r);
+	return st;
+}
+
 enum core_status dryrun_start(const struct applyjob_env *env, const char *actor, const struct configure_out *out,
                               struct json_object **job_out)
 {
@@ -86,7 +105,9 @@ enum core_status dryrun_start(const struct applyjob_env *env, const char *actor,
 		json_object_object_add(it, "payload", pl);
 		json_object_array_add(items, it);
 	}
-	enum core_status st = jobs_submit_items(env->db, env->jobs, "dryrun", actor, items, job_out);
+	enum core_status st = end_earlier_previews(env->db, actor);
+	if (st == CORE_OK)
+		st = jobs_submit_items(env->db, env->jobs, "dryrun", actor, items, job_out);
 	json_object_put(items);
 	return st;
 }

@@ -36,7 +36,8 @@ void dryrun_items_free(struct apply_batch_item *items, size_t n); /* NULL is fin
  * gitlab_writes_planned), its outcome changed (GitLab would change), unchanged, skipped or error (with GitLab's
  * advice; a transient error is retried). GET /api/jobs/{id}/plan pages the entries (jobs_view_plan).
  * dryrun_start creates the job for out's plan (an empty plan makes a job that is done at once) and wakes the local
- * runner; *job_out gets the job as jobs_get shows it.
+ * runner; *job_out gets the job as jobs_get shows it. It first cancels the actor's dry runs still queued or
+ * running (one preview per user at a time: an abandoned one would keep spending GitLab's rate limit).
  */
 enum core_status dryrun_start(const struct applyjob_env *env, const char *actor, const struct configure_out *out,
                               struct json_object **job_out);

@@ -348,6 +348,25 @@ def test_dry_run_is_a_job_with_progress_plan_and_errors():
     assert c.get("/api/jobs/999999/plan").status == 404
 
 
+def test_a_new_preview_ends_the_users_earlier_one():
+    # a preview reads GitLab for every repo: one left running when its user asks again (or closes the dialog, which
+    # cancels it) would spend the rate limit on a plan nobody reads
+    ids = sorted(r["id"] for r in repos() if r["status"] == "gated")[:20]
+    body = {"selection": {"ids": ids}, "config": {"enabled": False}, "dry_run": True}
+    sim.set_faults(latency_ms=400)
+    try:
+        first = c.post("/api/configure", body)
+        assert first.status == 202, first.body
+        second = c.post("/api/configure", body)
+        assert second.status == 202, second.body
+        j1 = c.get(f"/api/jobs/{first.json()['plan_job_id']}?items_limit=0").json()
+        assert j1["state"] == "canceled", j1
+    finally:
+        sim.set_faults()
+    j2 = flows.wait_job(c, second.json()["plan_job_id"])
+    assert j2["state"] == "done" and j2["done"] == 20, j2
+
+
 def test_cli_configure_dry_run():
     sim.reset_counters()
     r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "medium", "--scans", "secrets,iac", "--dry-run",
@@ -365,4 +384,4 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
-     test_dry_run_is_a_job_with_progress_plan_and_errors])
+     test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one])

@@ -435,8 +435,10 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     try {
       // a dry run is a job that reads GitLab (202 at once): follow its progress, then read its plan in pages
       const first = await request(true);
-      if (!current()) return; // the form changed or the dialog closed
       const jobPath = `/api/jobs/${encodeURIComponent(first.plan_job_id)}`;
+      // an abandoned preview (the form changed, the dialog closed) stops reading GitLab
+      const abandon = () => { post(`${jobPath}/cancel`, {}).catch(() => {}); };
+      if (!current()) return first.plan_job.finished ? undefined : abandon();
       const total = first.plan_total || 0;
       bar.max = Math.max(1, total);
       let job = first.plan_job;
@@ -445,9 +447,9 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
         txt.textContent = `Read GitLab for ${fmtNum(job.done)} of ${fmtNum(total)} repositories that may change…`;
         if (job.finished) break;
         await new Promise((resolve) => { setTimeout(resolve, 300); });
-        if (!current()) return;
+        if (!current()) return abandon();
         job = await get(`${jobPath}${qs({ items_limit: 0 })}`);
-        if (!current()) return;
+        if (!current()) return job.finished ? undefined : abandon();
       }
       let cursor = null;
       const plan = [];
