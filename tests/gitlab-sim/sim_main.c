@@ -245,6 +245,8 @@ static void api_request(struct sim *s, struct sim_req *r)
 	if (!key)
 		key = mg_get_request_info(r->conn)->remote_addr;
 	rate_check(s, key, &rd);
+	if (rd.over && !scripted)
+		s->counter_rate_limited++;
 	latency = s->faults.latency_ms + (s->faults.jitter_ms > 0 ? (int)(sim_random(s) * s->faults.jitter_ms) : 0);
 	double x = sim_random(s);
 	if (x < s->faults.reset_rate)

@@ -306,6 +306,7 @@ struct sim {
 	struct sim_vec rate_buckets; /* struct sim_rate_bucket* */
 	struct json_object *counters;
 	int64_t counter_total, counter_writes;
+	int64_t counter_rate_limited;      /* answers 429 by the per-minute rate limit (faults.rate_limit_per_minute) */
 	int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
 
 	int64_t next_user_id, next_token_id, next_group_id, next_hook_id, next_pipeline_id, next_status_id;

@@ -40,6 +40,7 @@ def test_rate_limit_headers_and_429():
     eq(sim.client("other").get("/api/v4/user").status, 200, "per-token bucket")
     # counters see every request, the 429s included
     eq(sim.counters()["by_route"]["GET /api/v4/user"], 7, "counted")
+    eq(sim.counters()["rate_limited"], 1, "the 429 of the rate limit counted apart")
     sim.set_faults()
     eq(c.get("/api/v4/user").header("RateLimit-Limit"), None, "no headers without a limit")
 

@@ -224,7 +224,8 @@ class Sim:
         return self._call("POST", f"/__sim/pipelines/{pipeline_id}", {"status": status, "wait": wait})
 
     def counters(self):
-        """{"total": N, "writes": N, "peak_in_flight": N, "by_route": {"GET /api/v4/projects/:id": N, ...}}"""
+        """{"total": N, "writes": N, "rate_limited": N (429s of the rate limit), "peak_in_flight": N,
+        "by_route": {"GET /api/v4/projects/:id": N, ...}}"""
         return self._call("GET", "/__sim/counters")
 
     def reset_counters(self):
