@@ -93,6 +93,12 @@ describe('10,000 repositories', { timeout: 240000 }, () => {
     await page.click('button[data-action="select-all-matching"]:text("Select all 10,000+ matching")');
     await page.waitForSelector('[data-selected-count]:text("All 10,000+ repositories matching this filter are selected.")');
     await shot(page, 'repos-10000-plus');
+    // Configure Scans counts the selection exactly: it applies to 10,005, not to the capped 10,000
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('button[data-action="apply"]:text("Apply to 10,005")').waitFor();
+    await modal.getByRole('button', { name: 'Cancel' }).click();
+    await modal.waitFor({ state: 'detached' });
     // a filter below the cap is exact again
     await page.getByLabel('Search').fill('extra-');
     await page.waitForSelector('#repos-count:text("1–5 of 5 repositories")');

@@ -367,6 +367,9 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     clear(body).append(errorNotice(e));
     return;
   }
+  // the summary counts the selection exactly (the list's count stops at 10,000)
+  if (summary && typeof summary.repos === 'number') count = summary.repos;
+  applyBtn.textContent = `Apply to ${fmtNum(count)}`;
   const blocker = writeBlocker(conn);
   const form = patchForm(summary, { scanners });
   if (gateAll) {
