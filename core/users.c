@@ -14,15 +14,20 @@
 #include <string.h>
 
 /* A user row as JSON, built by PostgreSQL (no secret column is ever selected). */
+/* One field per line reads better than the formatter's packing of a macro call. */
+/* clang-format off */
 #define USER_JSON                                                                                                      \
 	"json_build_object('id', u.id, 'username', u.username, 'role', u.role, 'disabled', u.disabled,"                \
-	" 'created_at', u.created_at, 'updated_at', u.updated_at,"                                                     \
-	" 'last_seen_at', (SELECT max(se.last_seen) FROM sessions se WHERE se.user_id = u.id),"                        \
+	" 'created_at', " STORE_TS("u.created_at") ","                                                                 \
+	" 'updated_at', " STORE_TS("u.updated_at") ","                                                                 \
+	" 'last_seen_at', (SELECT " STORE_TS("max(se.last_seen)") " FROM sessions se WHERE se.user_id = u.id),"        \
 	" 'tokens', (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id))"
 
 #define TOKEN_JSON                                                                                                     \
-	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name,"                  \
-	" 'hint', t.hint, 'created_at', t.created_at, 'last_used_at', t.last_used_at)"
+	"json_build_object('id', t.id, 'user_id', t.user_id, 'username', u.username, 'name', t.name, 'hint', t.hint,"  \
+	" 'created_at', " STORE_TS("t.created_at") ","                                                                 \
+	" 'last_used_at', " STORE_TS("t.last_used_at") ")"
+/* clang-format on */
 
 static int clamp_limit(int limit)
 {

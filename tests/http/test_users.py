@@ -1,8 +1,12 @@
 """HTTP: users and API tokens managed by an admin: create, list (paged), change role, disable (sessions and tokens
 stop at once), reset a password, delete; tokens listed and revoked; every change in the audit log; the last admin
 cannot be removed."""
+import re
+
 import harness
 from harness import Mrgate, run
+
+ISO_Z = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
 
 srv = Mrgate("users")
 admin = srv.login()
@@ -32,6 +36,8 @@ def test_create_and_list_with_paging():
     assert r.status == 201, r.body
     u = r.json()
     assert u["username"] == "ann" and u["role"] == "editor" and u["disabled"] is False, u
+    # times as everywhere else in the API: ISO 8601 UTC ending in Z
+    assert re.fullmatch(ISO_Z, u["created_at"]) and re.fullmatch(ISO_Z, u["updated_at"]), u
     assert "password" not in r.body.decode() and "hash" not in r.body.decode()
     for i in range(4):
         assert admin.post("/api/users", {"username": f"page{i}", "password": "page-password"}).status == 201
@@ -141,6 +147,10 @@ def test_tokens_list_and_revoke():
     assert {t["username"] for t in only} == {"ann"}, only
     bearer = {"Authorization": "Bearer " + token}
     assert srv.client().get("/api/session", headers=bearer).status == 200
+    used = [t for t in admin.get("/api/tokens?limit=200").json()["items"] if t["id"] == mine[0]["id"]][0]
+    assert re.fullmatch(ISO_Z, used["created_at"]) and re.fullmatch(ISO_Z, used["last_used_at"]), used
+    seen = [u for u in admin.get("/api/users?limit=200").json()["items"] if u["username"] == "admin"][0]
+    assert re.fullmatch(ISO_Z, seen["last_seen_at"]), seen
     assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 204
     assert srv.client().get("/api/session", headers=bearer).status == 401
     assert admin.delete(f"/api/tokens/{mine[0]['id']}").status == 404
