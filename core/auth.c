@@ -11,6 +11,7 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <ctype.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -246,6 +247,8 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	/* throttle keys: a name or address longer than any we accept is cut on purpose (the key bounds the row) */
 	char ukey[128], ikey[96];
 	snprintf(ukey, sizeof(ukey), "user:%.100s", username);
+	for (char *k = ukey; *k; k++) /* names are unique ignoring case: "Dave" is counted against dave */
+		*k = (char)tolower((unsigned char)*k);
 	snprintf(ikey, sizeof(ikey), "ip:%.80s", client_ip ? client_ip : "unknown");
 
 	struct store_conn *c = NULL;
@@ -274,7 +277,9 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 
 	struct store_params p = {0};
 	store_param_str(&p, username);
-	st = store_run(c, "SELECT id, username, role, disabled, password_hash FROM users WHERE username = $1", &p, &r);
+	st = store_run(
+	    c, "SELECT id, username, role, disabled, password_hash FROM users WHERE lower(username) = lower($1)", &p,
+	    &r);
 	if (st != CORE_OK)
 		goto out;
 	const char *hash = PQntuples(r) > 0 ? store_str(r, 0, "password_hash") : NULL;

@@ -32,6 +32,10 @@ def test_login_ok_and_bad():
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie, cookie
     me = c.get("/api/session")
     assert me.status == 200 and me.json()["username"] == "admin" and me.json()["is_admin"] is True
+    # names are unique ignoring case, so a login ignores case too, and the session is the stored name's
+    c2 = srv.client()
+    assert c2.post("/api/session", {"username": "Admin", "password": ADMIN_PASSWORD}).status == 200
+    assert c2.get("/api/session").json()["username"] == "admin"
 
 
 def test_bad_input_is_400_with_reason():
@@ -101,8 +105,9 @@ def test_bearer_token():
 def test_login_throttling():
     assert srv.cli("user", "add", "dave", stdin="dave-password\n").returncode == 0
     c = srv.client()
-    for _ in range(5):
-        assert c.post("/api/session", {"username": "dave", "password": "bad-password"}).status == 401
+    # the guesses are counted against the user whatever the case of the name they give
+    for name in ("dave", "Dave", "DAVE", "dAve", "daVe"):
+        assert c.post("/api/session", {"username": name, "password": "bad-password"}).status == 401
     r = c.post("/api/session", {"username": "dave", "password": "dave-password"})
     assert r.status == 429, r.body
     assert int(r.header("Retry-After")) > 0
