@@ -5,14 +5,13 @@
  *
  * Design: one pass over the lines. Outside a hunk, "diff --git a/X b/Y" or a "--- X" line followed by "+++ Y"
  * starts a file; its path is Y ("/dev/null": the file is deleted, then X names it) without git's "b/" prefix (when
- * the old side has the matching "a/", or is "/dev/null" for a new file), without the tab and timestamp of `diff -u`, and unquoted when git quoted
- * it ("\"b/sp\\303\\251c ial\"", C escapes and octal bytes). Inside a hunk the "@@ -a,b +c,d @@" counts say where
- * it ends, so a removed line that reads "--- x" or "diff --git" is never taken for a header. Each file's hunks go
- * to diff_added_set_add() unchanged, which parses them strictly (a malformed hunk fails the whole patch: a gate
- * must not pass what it could not read). Lines outside files (a mail header, "index ...", "new file mode",
- * "Binary files ... differ") are skipped, so a binary file or a mode change adds no line. A patch with no file is
- * fine (no lines); a hunk before any file header is not (which file would it be?).
- * Threading: no shared state.
+ * the old side has the matching "a/", or is "/dev/null" for a new file), without the tab and timestamp of `diff -u`,
+ * and unquoted when git quoted it ("\"b/sp\\303\\251c ial\"", C escapes and octal bytes). Inside a hunk the "@@ -a,b
+ * +c,d @@" counts say where it ends, so a removed line that reads "--- x" or "diff --git" is never taken for a header.
+ * Each file's hunks go to diff_added_set_add() unchanged, which parses them strictly (a malformed hunk fails the whole
+ * patch: a gate must not pass what it could not read). Lines outside files (a mail header, "index ...", "new file
+ * mode", "Binary files ... differ") are skipped, so a binary file or a mode change adds no line. A patch with no file
+ * is fine (no lines); a hunk before any file header is not (which file would it be?). Threading: no shared state.
  * Ownership: the set is the caller's; paths and texts are copied into it.
  */
 #ifndef MRGATE_CORE_PATCH_H
