@@ -11,7 +11,8 @@
  * Each file's hunks go to diff_added_set_add() unchanged, which parses them strictly (a malformed hunk fails the whole
  * patch: a gate must not pass what it could not read). Lines outside files (a mail header, "index ...", "new file
  * mode", "Binary files ... differ") are skipped, so a binary file or a mode change adds no line. A patch with no file
- * is fine (no lines); a hunk before any file header is not (which file would it be?). Threading: no shared state.
+ * is fine (no lines); a hunk before any file header is not (which file would it be?).
+ * Threading: no shared state.
  * Ownership: the set is the caller's; paths and texts are copied into it.
  */
 #ifndef MRGATE_CORE_PATCH_H
