@@ -274,11 +274,8 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 	    store_run(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", &pd, NULL);
 	if (st != CORE_OK)
 		return st;
-	store_param_i64(&p, id);
-	store_param_str(&p, full_path);
-	store_param_str(&p, name);
-	store_param_i64_or_null(&p, parent);
-	store_param_i64(&p, w->run_id);
+	STORE_PARAMS(&p, STORE_I64(id), STORE_STR(full_path), STORE_STR(name), STORE_I64_OR_NULL(parent),
+	             STORE_I64(w->run_id));
 	st = store_run(c,
 	               "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
 	               " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"

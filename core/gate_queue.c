@@ -20,12 +20,9 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	struct store_params p = {0};
 	*run_id_out = 0;
 	*coalesced_out = false;
-	store_param_i64(&p, ev->project_id);
-	store_param_i64(&p, ev->source_project_id);
-	store_param_i64(&p, ev->mr_iid);
-	store_param_str(&p, ev->head_sha);
-	store_param_str(&p, ev->source_branch);
-	store_param_i64_or_null(&p, event_id > 0 ? event_id : 0);
+	STORE_PARAMS(&p, STORE_I64(ev->project_id), STORE_I64(ev->source_project_id), STORE_I64(ev->mr_iid),
+	             STORE_STR(ev->head_sha), STORE_STR(ev->source_branch),
+	             STORE_I64_OR_NULL(event_id > 0 ? event_id : 0));
 	enum core_status st = store_run(
 	    c,
 	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"

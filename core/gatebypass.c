@@ -194,15 +194,13 @@ static void stored_findings(const PGresult *r, struct finding_list *found, struc
                             const char **reasons)
 {
 	for (int i = 0; i < PQntuples(r); i++) {
-		struct finding f = {.scan_type = store_str(r, i, "scan_type"),
-		                    .rule_id = store_str(r, i, "rule_id"),
-		                    .title = store_str(r, i, "title"),
-		                    .path = store_str(r, i, "path"),
-		                    .line = (long)store_i64(r, i, "line", 0),
-		                    .excerpt = store_str(r, i, "excerpt")};
-		snprintf(f.fingerprint, sizeof(f.fingerprint), "%s", store_str(r, i, "fingerprint"));
-		if (severity_parse(store_str(r, i, "severity"), &f.severity) != CORE_OK)
+		enum severity sev;
+		if (severity_parse(store_str(r, i, "severity"), &sev) != CORE_OK)
 			continue;
+		struct finding f = finding_make(store_str(r, i, "scan_type"), store_str(r, i, "rule_id"),
+		                                store_str(r, i, "title"), sev, store_str(r, i, "path"),
+		                                (long)store_i64(r, i, "line", 0), store_str(r, i, "excerpt"));
+		snprintf(f.fingerprint, sizeof(f.fingerprint), "%s", store_str(r, i, "fingerprint"));
 		const char *why = store_str(r, i, "ignore_reason");
 		if (why && finding_list_append(ignored, &f) == CORE_OK)
 			reasons[ignored->count - 1] = why;

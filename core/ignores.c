@@ -198,11 +198,8 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 {
 	PGresult *r = NULL;
 	struct store_params p = {0};
-	store_param_i64_or_null(&p, in->repo_id);
-	store_param_str(&p, in->expires);
-	store_param_str(&p, in->group);
-	store_param_str(&p, in->fingerprint);
-	store_param_str(&p, in->rule_id);
+	STORE_PARAMS(&p, STORE_I64_OR_NULL(in->repo_id), STORE_STR(in->expires), STORE_STR(in->group),
+	             STORE_STR(in->fingerprint), STORE_STR(in->rule_id));
 	enum core_status st =
 	    store_run(c,
 	              "SELECT ($1::bigint IS NULL OR EXISTS (SELECT 1 FROM repos WHERE id = $1::bigint)) AS repo_ok,"

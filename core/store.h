@@ -25,6 +25,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -84,6 +85,32 @@ void store_param_null(struct store_params *p);
 /* A bigint[] parameter ("{1,2,3}"); the text is kept in *keep (a struct buf the caller frees after the run). */
 struct buf;
 void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, struct buf *keep);
+
+/*
+ * A statement's parameters in one call, when they are all at hand, each tagged with its type:
+ *
+ *     STORE_PARAMS(&p, STORE_I64(repo_id), STORE_STR(name), STORE_I64_OR_NULL(event_id));
+ *
+ * Appends to what p already holds, in order, exactly as the store_param_* calls named by each tag would (strings
+ * are borrowed the same way). The tags' values are converted as function arguments are, so a wrong type is a
+ * compile-time error, not a varargs surprise.
+ */
+enum store_param_kind { STORE_P_I64, STORE_P_I64_OR_NULL, STORE_P_STR, STORE_P_BOOL, STORE_P_NULL };
+struct store_param {
+	enum store_param_kind kind;
+	int64_t i;
+	const char *s;
+	bool b;
+};
+#define STORE_I64(v)         ((struct store_param){.kind = STORE_P_I64, .i = (v)})
+#define STORE_I64_OR_NULL(v) ((struct store_param){.kind = STORE_P_I64_OR_NULL, .i = (v)})
+#define STORE_STR(v)         ((struct store_param){.kind = STORE_P_STR, .s = (v)})
+#define STORE_BOOL(v)        ((struct store_param){.kind = STORE_P_BOOL, .b = (v)})
+#define STORE_NULL           ((struct store_param){.kind = STORE_P_NULL})
+void store_params_add(struct store_params *p, const struct store_param *v, size_t n);
+#define STORE_PARAMS(p, ...)                                                                                           \
+	store_params_add((p), (const struct store_param[]){__VA_ARGS__},                                               \
+	                 sizeof((const struct store_param[]){__VA_ARGS__}) / sizeof(struct store_param))
 
 /* store_exec / store_query with typed parameters (p may be NULL for none). */
 enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out);

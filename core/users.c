@@ -119,13 +119,8 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
 	struct store_params p = {0};
-	store_param_i64(&p, id);
-	store_param_str(&p, ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL);
-	if (ch->disabled < 0)
-		store_param_null(&p);
-	else
-		store_param_bool(&p, ch->disabled);
-	store_param_str(&p, hash);
+	STORE_PARAMS(&p, STORE_I64(id), STORE_STR(ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL),
+	             ch->disabled < 0 ? STORE_NULL : STORE_BOOL(ch->disabled), STORE_STR(hash));
 	st = store_run(c,
 	               "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
 	               " password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
