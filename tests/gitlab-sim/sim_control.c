@@ -554,47 +554,39 @@ static void c_project_delete(struct sim_req *r)
 	sim_reply_json(r, 200, o);
 }
 
-static void c_project_archive(struct sim_req *r)
+/* The edits of POST /__sim/projects/:id/<change>: false when the edit refused and replied itself. */
+static bool project_archive(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	bool archived = true;
 	sim_param_bool(r, "archived", &archived);
 	p->archived = archived;
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
 }
 
 /* A project moved to another group (GitLab's PUT /projects/:id/transfer): same id, new namespace and paths. */
-static void c_project_transfer(struct sim_req *r)
+static bool project_transfer(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	const char *ns_path = sim_param(r, "namespace");
 	struct sim_group *ns = ns_path ? sim_group_by_path(r->s, ns_path) : NULL;
 	if (!ns) {
 		sim_reply_error(r, 404, "no such group (namespace is a group's full path)");
-		return;
+		return false;
 	}
 	char *pwn = sim_printf("%s/%s", ns->full_path, p->path);
 	struct sim_project *other = sim_project_by_path(r->s, pwn);
 	if (other && other != p) {
 		free(pwn);
 		sim_reply_error(r, 400, "the namespace already has a project with that path");
-		return;
+		return false;
 	}
 	free(p->path_with_namespace);
 	p->path_with_namespace = pwn;
 	p->ns = ns;
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
 }
 
-static void c_project_pending_delete(struct sim_req *r)
+static bool project_pending_delete(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	struct json_object *on = sim_param_json(r, "on");
 	free(p->marked_for_deletion_on);
 	p->marked_for_deletion_on = NULL;
@@ -605,7 +597,25 @@ static void c_project_pending_delete(struct sim_req *r)
 	} else if (!json_object_is_type(on, json_type_null)) {
 		p->marked_for_deletion_on = sim_strdup(json_object_get_string(on));
 	}
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
+}
+
+/* POST /__sim/projects/:id/<change> (the routes below name each change): the edit, then the project as
+ * the control API shows it. */
+static void c_project_change(struct sim_req *r)
+{
+	static const struct {
+		const char *name;
+		bool (*edit)(struct sim_req *r, struct sim_project *p);
+	} changes[] = {
+	    {"archive", project_archive},
+	    {"pending_delete", project_pending_delete},
+	    {"transfer", project_transfer},
+	};
+	struct sim_project *p = cap_project(r, 0);
+	for (size_t i = 0; p && i < sizeof(changes) / sizeof(changes[0]); i++)
+		if (strcmp(r->segs[3], changes[i].name) == 0 && changes[i].edit(r, p))
+			sim_reply_json(r, 200, control_project(r->s, p));
 }
 
 /* --- merge requests -------------------------------------------------------------------------------------- */
@@ -1134,9 +1144,9 @@ static const struct sim_route routes[] = {
     {"POST", "/__sim/projects", c_project_add, 0},
     {"GET", "/__sim/projects/:id", c_project_get, 0},
     {"DELETE", "/__sim/projects/:id", c_project_delete, 0},
-    {"POST", "/__sim/projects/:id/archive", c_project_archive, 0},
-    {"POST", "/__sim/projects/:id/pending_delete", c_project_pending_delete, 0},
-    {"POST", "/__sim/projects/:id/transfer", c_project_transfer, 0},
+    {"POST", "/__sim/projects/:id/archive", c_project_change, 0},
+    {"POST", "/__sim/projects/:id/pending_delete", c_project_change, 0},
+    {"POST", "/__sim/projects/:id/transfer", c_project_change, 0},
     {"POST", "/__sim/merge_requests", c_mr_open, 0},
     {"GET", "/__sim/merge_requests/:project_id/:iid", c_mr_get, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/push", c_mr_push, 0},
