@@ -16,6 +16,7 @@
 #include "sim_strict.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -859,17 +860,34 @@ static void c_counters_reset(struct sim_req *r)
 	c_counters(r);
 }
 
+/* The fault knobs, one row each, in the order GET /__sim/faults shows them: a rate is a double (the share of
+ * requests), anything else an int (ms, a count, s); POST sets every one (absent: its default). */
+static const struct {
+	const char *name;
+	size_t off;
+	bool rate;
+	int dflt;
+} fault_fields[] = {
+    {"latency_ms", offsetof(struct sim_faults, latency_ms), false, 0},
+    {"jitter_ms", offsetof(struct sim_faults, jitter_ms), false, 0},
+    {"error_rate", offsetof(struct sim_faults, error_rate), true, 0},
+    {"reset_rate", offsetof(struct sim_faults, reset_rate), true, 0},
+    {"stall_rate", offsetof(struct sim_faults, stall_rate), true, 0},
+    {"stall_ms", offsetof(struct sim_faults, stall_ms), false, 0},
+    {"rate_limit_per_minute", offsetof(struct sim_faults, rate_limit_per_minute), false, 0},
+    {"hook_backoff_s", offsetof(struct sim_faults, hook_backoff_s), false, 60},
+};
+#define N_FAULT_FIELDS (sizeof(fault_fields) / sizeof(fault_fields[0]))
+
 static struct json_object *faults_json(const struct sim_faults *f)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "latency_ms", json_object_new_int(f->latency_ms));
-	json_object_object_add(o, "jitter_ms", json_object_new_int(f->jitter_ms));
-	json_object_object_add(o, "error_rate", json_object_new_double(f->error_rate));
-	json_object_object_add(o, "reset_rate", json_object_new_double(f->reset_rate));
-	json_object_object_add(o, "stall_rate", json_object_new_double(f->stall_rate));
-	json_object_object_add(o, "stall_ms", json_object_new_int(f->stall_ms));
-	json_object_object_add(o, "rate_limit_per_minute", json_object_new_int(f->rate_limit_per_minute));
-	json_object_object_add(o, "hook_backoff_s", json_object_new_int(f->hook_backoff_s));
+	for (size_t i = 0; i < N_FAULT_FIELDS; i++) {
+		const char *at = (const char *)f + fault_fields[i].off;
+		json_object_object_add(o, fault_fields[i].name,
+		                       fault_fields[i].rate ? json_object_new_double(*(const double *)at)
+		                                            : json_object_new_int(*(const int *)at));
+	}
 	return o;
 }
 
@@ -887,17 +905,21 @@ static void c_faults_get(struct sim_req *r)
 static void c_faults_set(struct sim_req *r)
 {
 	struct sim_faults f = {0};
-	f.latency_ms = (int)jint(r->params, "latency_ms", 0);
-	f.jitter_ms = (int)jint(r->params, "jitter_ms", 0);
-	f.error_rate = jdouble(r->params, "error_rate");
-	f.reset_rate = jdouble(r->params, "reset_rate");
-	f.stall_rate = jdouble(r->params, "stall_rate");
-	f.stall_ms = (int)jint(r->params, "stall_ms", 0);
-	f.rate_limit_per_minute = (int)jint(r->params, "rate_limit_per_minute", 0);
-	f.hook_backoff_s = (int)jint(r->params, "hook_backoff_s", 60);
-	if (f.latency_ms < 0 || f.jitter_ms < 0 || f.stall_ms < 0 || f.rate_limit_per_minute < 0 ||
-	    f.hook_backoff_s < 0 || f.error_rate < 0 || f.reset_rate < 0 || f.stall_rate < 0 ||
-	    f.error_rate + f.reset_rate + f.stall_rate > 1.0) {
+	bool negative = false;
+	for (size_t i = 0; i < N_FAULT_FIELDS; i++) {
+		char *at = (char *)&f + fault_fields[i].off;
+		const char *name = fault_fields[i].name;
+		if (fault_fields[i].rate) {
+			double *v = (double *)at;
+			*v = jdouble(r->params, name);
+			negative = negative || *v < 0;
+		} else {
+			int *v = (int *)at;
+			*v = (int)jint(r->params, name, fault_fields[i].dflt);
+			negative = negative || *v < 0;
+		}
+	}
+	if (negative || f.error_rate + f.reset_rate + f.stall_rate > 1.0) {
 		sim_reply_error(r, 400, "faults must be non-negative and the rates must sum to at most 1");
 		return;
 	}
