@@ -267,20 +267,19 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 		name = full_path;
 	jsonx_int64(g, "parent_id", &parent);
 	/* a path can move to another id (a group deleted and re-created): the newest listing wins */
-	struct store_params pd = {0}, p = {0};
+	struct store_params pd = {0};
 	store_param_str(&pd, full_path);
 	store_param_i64(&pd, id);
 	enum core_status st =
 	    store_run(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", &pd, NULL);
 	if (st != CORE_OK)
 		return st;
-	STORE_PARAMS(&p, STORE_I64(id), STORE_STR(full_path), STORE_STR(name), STORE_I64_OR_NULL(parent),
-	             STORE_I64(w->run_id));
-	st = store_run(c,
+	st = STORE_RUN(c,
 	               "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
 	               " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
 	               " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
-	               &p, NULL);
+	               NULL, STORE_I64(id), STORE_STR(full_path), STORE_STR(name), STORE_I64_OR_NULL(parent),
+	               STORE_I64(w->run_id));
 	if (st != CORE_OK)
 		return st;
 	w->counts.groups_seen++;

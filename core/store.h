@@ -87,13 +87,14 @@ struct buf;
 void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, struct buf *keep);
 
 /*
- * A statement's parameters in one call, when they are all at hand, each tagged with its type:
+ * One statement with its parameters written in the call, each tagged with its type, when they are all at hand:
  *
- *     STORE_PARAMS(&p, STORE_I64(repo_id), STORE_STR(name), STORE_I64_OR_NULL(event_id));
+ *     st = STORE_RUN(c, "UPDATE repos SET name = $2 WHERE id = $1", NULL, STORE_I64(repo_id), STORE_STR(name));
+ *     st = STORE_RUN1(db, "SELECT ... WHERE id = $1", &res, STORE_I64_OR_NULL(event_id));
  *
- * Appends to what p already holds, in order, exactly as the store_param_* calls named by each tag would (strings
- * are borrowed the same way). The tags' values are converted as function arguments are, so a wrong type is a
- * compile-time error, not a varargs surprise.
+ * The same as binding each with the store_param_* call its tag names and then store_run / store_run1 (strings
+ * are borrowed the same way, results and errors are the same). The tags' values are converted as function
+ * arguments are, so a wrong type is a compile-time error, not a varargs surprise.
  */
 enum store_param_kind { STORE_P_I64, STORE_P_I64_OR_NULL, STORE_P_STR, STORE_P_BOOL, STORE_P_NULL };
 struct store_param {
@@ -107,10 +108,15 @@ struct store_param {
 #define STORE_STR(v)         ((struct store_param){.kind = STORE_P_STR, .s = (v)})
 #define STORE_BOOL(v)        ((struct store_param){.kind = STORE_P_BOOL, .b = (v)})
 #define STORE_NULL           ((struct store_param){.kind = STORE_P_NULL})
-void store_params_add(struct store_params *p, const struct store_param *v, size_t n);
-#define STORE_PARAMS(p, ...)                                                                                           \
-	store_params_add((p), (const struct store_param[]){__VA_ARGS__},                                               \
-	                 sizeof((const struct store_param[]){__VA_ARGS__}) / sizeof(struct store_param))
+enum core_status store_run_tagged(struct store_conn *c, const char *sql, PGresult **res_out,
+                                  const struct store_param *v, size_t n);
+enum core_status store_run1_tagged(struct store *s, const char *sql, PGresult **res_out, const struct store_param *v,
+                                   size_t n);
+#define STORE_TAGGED_(...)                                                                                             \
+	(const struct store_param[]){__VA_ARGS__},                                                                     \
+	    sizeof((const struct store_param[]){__VA_ARGS__}) / sizeof(struct store_param)
+#define STORE_RUN(c, sql, res_out, ...)  store_run_tagged((c), (sql), (res_out), STORE_TAGGED_(__VA_ARGS__))
+#define STORE_RUN1(s, sql, res_out, ...) store_run1_tagged((s), (sql), (res_out), STORE_TAGGED_(__VA_ARGS__))
 
 /* store_exec / store_query with typed parameters (p may be NULL for none). */
 enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out);
