@@ -525,12 +525,10 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 	struct json_object *rows = NULL;
 	struct store_conn *c = NULL;
 	PGresult *up = NULL;
-	struct store_params p = {0};
-	store_param_i64(&p, w->run_id);
-	enum core_status st = store_run1(w->db,
+	enum core_status st = STORE_RUN1(w->db,
 	                                 "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
 	                                 " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
-	                                 &p, &r);
+	                                 &r, STORE_I64(w->run_id));
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);
