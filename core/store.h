@@ -94,7 +94,8 @@ void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, s
  *
  * The same as binding each with the store_param_* call its tag names and then store_run / store_run1 (strings
  * are borrowed the same way, results and errors are the same). The tags' values are converted as function
- * arguments are, so a wrong type is a compile-time error, not a varargs surprise.
+ * arguments are, so a wrong type is a compile-time error, not a varargs surprise; each is evaluated once (the
+ * count is a sizeof, which evaluates nothing).
  */
 enum store_param_kind { STORE_P_I64, STORE_P_I64_OR_NULL, STORE_P_STR, STORE_P_BOOL, STORE_P_NULL };
 struct store_param {
