@@ -297,15 +297,11 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	token = crypto_random_token(NULL);
 	csrf = crypto_random_token(NULL);
 	token_hash = crypto_sha256_hex(token, strlen(token));
-	struct store_params p2 = {0};
-	store_param_str(&p2, token_hash);
-	store_param_i64(&p2, store_i64(r, 0, "id", 0));
-	store_param_str(&p2, csrf);
-	store_param_i64(&p2, AUTH_SESSION_HOURS);
-	st = store_run(c,
+	st = STORE_RUN(c,
 	               "INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at) "
 	               "VALUES ($1, $2, $3, now() + $4::int * interval '1 hour')",
-	               &p2, NULL);
+	               NULL, STORE_STR(token_hash), STORE_I64(store_i64(r, 0, "id", 0)), STORE_STR(csrf),
+	               STORE_I64(AUTH_SESSION_HOURS));
 	if (st != CORE_OK)
 		goto out;
 	throttle_success(c, ukey, ikey);
@@ -421,15 +417,11 @@ static enum core_status token_create_tx(struct store_conn *c, void *user)
 {
 	const struct token_create *t = user;
 	PGresult *r = NULL;
-	struct store_params p = {0};
-	store_param_str(&p, t->username);
-	store_param_str(&p, t->name);
-	store_param_str(&p, t->hash);
-	store_param_str(&p, t->hint);
-	enum core_status st = store_run(c,
-	                                "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
-	                                "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
-	                                &p, &r);
+	enum core_status st =
+	    STORE_RUN(c,
+	              "INSERT INTO api_tokens (user_id, name, token_hash, hint) "
+	              "SELECT id, $2, $3, $4 FROM users WHERE username = $1 RETURNING id",
+	              &r, STORE_STR(t->username), STORE_STR(t->name), STORE_STR(t->hash), STORE_STR(t->hint));
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	PQclear(r);

@@ -267,23 +267,19 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 		name = full_path;
 	jsonx_int64(g, "parent_id", &parent);
 	/* a path can move to another id (a group deleted and re-created): the newest listing wins */
-	struct store_params pd = {0}, p = {0};
+	struct store_params pd = {0};
 	store_param_str(&pd, full_path);
 	store_param_i64(&pd, id);
 	enum core_status st =
 	    store_run(c, "DELETE FROM gitlab_groups WHERE full_path = $1 AND id <> $2::bigint", &pd, NULL);
 	if (st != CORE_OK)
 		return st;
-	store_param_i64(&p, id);
-	store_param_str(&p, full_path);
-	store_param_str(&p, name);
-	store_param_i64_or_null(&p, parent);
-	store_param_i64(&p, w->run_id);
-	st = store_run(c,
+	st = STORE_RUN(c,
 	               "INSERT INTO gitlab_groups AS g (id, full_path, name, parent_id, seen_sync)"
 	               " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (id) DO UPDATE SET full_path = $2, name = $3,"
 	               " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
-	               &p, NULL);
+	               NULL, STORE_I64(id), STORE_STR(full_path), STORE_STR(name), STORE_I64_OR_NULL(parent),
+	               STORE_I64(w->run_id));
 	if (st != CORE_OK)
 		return st;
 	w->counts.groups_seen++;
@@ -529,12 +525,10 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 	struct json_object *rows = NULL;
 	struct store_conn *c = NULL;
 	PGresult *up = NULL;
-	struct store_params p = {0};
-	store_param_i64(&p, w->run_id);
-	enum core_status st = store_run1(w->db,
+	enum core_status st = STORE_RUN1(w->db,
 	                                 "SELECT id FROM repos WHERE removed_at IS NULL AND seen_sync IS DISTINCT FROM"
 	                                 " $1::bigint ORDER BY id LIMIT 201", /* VERIFY_MAX + 1 */
-	                                 &p, &r);
+	                                 &r, STORE_I64(w->run_id));
 	if (st != CORE_OK)
 		goto out;
 	int n = PQntuples(r);

@@ -103,6 +103,13 @@ static char *dup_capped(const char *s)
 	return xstrndup(s, len);
 }
 
+struct finding finding_make(const char *scan_type, const char *rule_id, const char *title, enum severity severity,
+                            const char *path, long line, const char *excerpt)
+{
+	/* in the order of struct finding's fields (findings.h); the fingerprint starts empty */
+	return (struct finding){scan_type, rule_id, title, severity, path, line, excerpt, ""};
+}
+
 enum core_status finding_list_append(struct finding_list *l, const struct finding *f)
 {
 	if (!l || !f || f->severity < SEV_LOW || f->severity > SEV_CRITICAL)

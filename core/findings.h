@@ -69,6 +69,9 @@ void finding_list_free(struct finding_list *l);
  * CORE_ETOOLARGE when the list already holds FINDINGS_MAX findings, CORE_ENOMEM.
  */
 enum core_status finding_list_append(struct finding_list *l, const struct finding *f);
+/* A finding of these fields with an empty fingerprint (the scanner writes f.fingerprint next); strings borrowed. */
+struct finding finding_make(const char *scan_type, const char *rule_id, const char *title, enum severity severity,
+                            const char *path, long line, const char *excerpt);
 /* Remove the finding at index i (order kept). Out-of-range indexes are ignored. */
 void finding_list_remove(struct finding_list *l, size_t i);
 

@@ -17,16 +17,9 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
                               int64_t *run_id_out, bool *coalesced_out)
 {
 	PGresult *r = NULL;
-	struct store_params p = {0};
 	*run_id_out = 0;
 	*coalesced_out = false;
-	store_param_i64(&p, ev->project_id);
-	store_param_i64(&p, ev->source_project_id);
-	store_param_i64(&p, ev->mr_iid);
-	store_param_str(&p, ev->head_sha);
-	store_param_str(&p, ev->source_branch);
-	store_param_i64_or_null(&p, event_id > 0 ? event_id : 0);
-	enum core_status st = store_run(
+	enum core_status st = STORE_RUN(
 	    c,
 	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"
 	    "   AND head_sha = $4::text AND state = 'queued' ORDER BY id DESC LIMIT 1),"
@@ -41,7 +34,8 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    "   AND g.state IN ('queued', 'running') AND g.id < run.id),"
 	    " linked AS (UPDATE webhook_events e SET run_id = run.id FROM run WHERE e.id = $6::bigint)"
 	    " SELECT id, coalesced, CASE WHEN NOT coalesced THEN pg_notify('" GATE_QUEUE_CHANNEL "', '') END FROM run",
-	    &p, &r);
+	    &r, STORE_I64(ev->project_id), STORE_I64(ev->source_project_id), STORE_I64(ev->mr_iid),
+	    STORE_STR(ev->head_sha), STORE_STR(ev->source_branch), STORE_I64_OR_NULL(event_id > 0 ? event_id : 0));
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		*run_id_out = store_i64(r, 0, "id", 0);
 		*coalesced_out = store_bool(r, 0, "coalesced", false);

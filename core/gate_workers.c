@@ -4,6 +4,7 @@
  */
 #include "gate_workers.h"
 
+#include "cond.h"
 #include "log.h"
 #include "metrics.h"
 #include "pglisten.h"
@@ -103,24 +104,13 @@ static void renew_leases(struct gate_workers *w)
 	free(ids);
 }
 
-/* CLOCK_REALTIME ms from now, for pthread_cond_timedwait. */
-static struct timespec in_ms(long ms)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	long long ns = (long long)ts.tv_nsec + (long long)(ms % 1000) * 1000000LL;
-	ts.tv_sec += ms / 1000 + (time_t)(ns / 1000000000LL);
-	ts.tv_nsec = (long)(ns % 1000000000LL);
-	return ts;
-}
-
 static void *heartbeat_main(void *arg)
 {
 	struct gate_workers *w = arg;
 	int every = w->env.lease_ms / 3 > 0 ? w->env.lease_ms / 3 : 1;
 	pthread_mutex_lock(&w->mu);
 	while (!w->stop) {
-		struct timespec ts = in_ms(every);
+		struct timespec ts = cond_deadline(CLOCK_REALTIME, every);
 		pthread_cond_timedwait(&w->hb_cond, &w->mu, &ts);
 		if (w->stop)
 			break;

@@ -194,15 +194,13 @@ static void stored_findings(const PGresult *r, struct finding_list *found, struc
                             const char **reasons)
 {
 	for (int i = 0; i < PQntuples(r); i++) {
-		struct finding f = {.scan_type = store_str(r, i, "scan_type"),
-		                    .rule_id = store_str(r, i, "rule_id"),
-		                    .title = store_str(r, i, "title"),
-		                    .path = store_str(r, i, "path"),
-		                    .line = (long)store_i64(r, i, "line", 0),
-		                    .excerpt = store_str(r, i, "excerpt")};
-		snprintf(f.fingerprint, sizeof(f.fingerprint), "%s", store_str(r, i, "fingerprint"));
-		if (severity_parse(store_str(r, i, "severity"), &f.severity) != CORE_OK)
+		enum severity sev;
+		if (severity_parse(store_str(r, i, "severity"), &sev) != CORE_OK)
 			continue;
+		struct finding f = finding_make(store_str(r, i, "scan_type"), store_str(r, i, "rule_id"),
+		                                store_str(r, i, "title"), sev, store_str(r, i, "path"),
+		                                (long)store_i64(r, i, "line", 0), store_str(r, i, "excerpt"));
+		snprintf(f.fingerprint, sizeof(f.fingerprint), "%s", store_str(r, i, "fingerprint"));
 		const char *why = store_str(r, i, "ignore_reason");
 		if (why && finding_list_append(ignored, &f) == CORE_OK)
 			reasons[ignored->count - 1] = why;
@@ -211,22 +209,28 @@ static void stored_findings(const PGresult *r, struct finding_list *found, struc
 	}
 }
 
+/* One statement about one gate run, its id as $1 (the result, when any, is the caller's: PQclear). */
+static enum core_status on_run(struct store *db, const char *sql, int64_t run_id, PGresult **res_out)
+{
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	return store_run1(db, sql, &p, res_out);
+}
+
 /* The MR's sticky note, when the run wrote one, says the run is bypassed (edited in place; never created here). */
 static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, const char *description, const char *url)
 {
 	PGresult *run = NULL, *rows = NULL;
-	struct store_params p = {0};
-	store_param_i64(&p, run_id);
-	if (store_run1(
+	if (on_run(
 	        db,
 	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id"
 	        " FROM gate_runs g WHERE g.id = $1",
-	        &p, &run) != CORE_OK ||
+	        run_id, &run) != CORE_OK ||
 	    PQntuples(run) == 0 || store_i64(run, 0, "note_id", 0) <= 0 ||
-	    store_run1(db,
-	               "SELECT scan_type, rule_id, title, severity, path, line, coalesce(excerpt, '') AS excerpt,"
-	               " fingerprint, ignore_reason FROM gate_findings WHERE run_id = $1 ORDER BY id",
-	               &p, &rows) != CORE_OK) {
+	    on_run(db,
+	           "SELECT scan_type, rule_id, title, severity, path, line, coalesce(excerpt, '') AS excerpt,"
+	           " fingerprint, ignore_reason FROM gate_findings WHERE run_id = $1 ORDER BY id",
+	           run_id, &rows) != CORE_OK) {
 		PQclear(run);
 		return;
 	}
@@ -333,9 +337,7 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, size_t cap)
 {
 	PGresult *r = NULL;
-	struct store_params p = {0};
-	store_param_i64(&p, run_id);
-	enum core_status st = store_run1(
+	enum core_status st = on_run(
 	    db,
 	    "UPDATE gate_runs g SET verdict = 'bypassed', bypassed_by = b.bypassed_by, bypass_reason = b.bypass_reason,"
 	    " bypassed_at = b.bypassed_at, description = b.description"
@@ -344,7 +346,7 @@ bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, 
 	    "   AND p.mr_iid = me.mr_iid AND p.head_sha = me.head_sha AND p.verdict = 'bypassed' AND p.id <> me.id"
 	    "   ORDER BY p.id DESC LIMIT 1) b"
 	    " WHERE g.id = $1 AND g.verdict IN ('failed', 'error', 'timeout') RETURNING g.description",
-	    &p, &r);
+	    run_id, &r);
 	bool carried = st == CORE_OK && PQntuples(r) > 0;
 	if (carried)
 		snprintf(description_out, cap, "%s", store_str(r, 0, "description"));

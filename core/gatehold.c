@@ -133,17 +133,12 @@ static enum core_status post_into(struct store *db, struct gitlab *gl, const cha
 			return st;
 		}
 		gitlab_response_free(resp);
-		struct store_params p = {0};
-		store_param_i64(&p, h->id);
-		store_param_i64(&p, pipeline_project);
-		store_param_i64(&p, pipeline_id);
-		store_param_str(&p, sha);
-		store_param_str(&p, h->post);
-		st = store_run1(db,
+		st = STORE_RUN1(db,
 		                "INSERT INTO gate_pipeline_posts (run_id, project_id, pipeline_id, sha, state)"
 		                " VALUES ($1::bigint, $2::bigint, $3::bigint, $4, $5) ON CONFLICT (run_id, pipeline_id)"
 		                " DO UPDATE SET state = $5, sha = $4, posted_at = now()",
-		                &p, NULL);
+		                NULL, STORE_I64(h->id), STORE_I64(pipeline_project), STORE_I64(pipeline_id),
+		                STORE_STR(sha), STORE_STR(h->post));
 		if (st != CORE_OK)
 			return st;
 		log_info("gate run %lld: %s status posted into pipeline %lld (%.12s)", (long long)h->id, h->post,

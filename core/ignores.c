@@ -197,14 +197,8 @@ static enum core_status read_input(struct json_object *body, struct ignore_input
 static enum core_status check_refs(struct store_conn *c, const struct ignore_input *in, char *msg, size_t cap)
 {
 	PGresult *r = NULL;
-	struct store_params p = {0};
-	store_param_i64_or_null(&p, in->repo_id);
-	store_param_str(&p, in->expires);
-	store_param_str(&p, in->group);
-	store_param_str(&p, in->fingerprint);
-	store_param_str(&p, in->rule_id);
 	enum core_status st =
-	    store_run(c,
+	    STORE_RUN(c,
 	              "SELECT ($1::bigint IS NULL OR EXISTS (SELECT 1 FROM repos WHERE id = $1::bigint)) AS repo_ok,"
 	              " ($3::text IS NULL OR EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($3))) "
 	              "AS group_ok,"
@@ -215,7 +209,8 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 	              "   AND i.rule_id IS NOT DISTINCT FROM $5 AND i.repo_id IS NOT DISTINCT FROM $1::bigint"
 	              "   AND lower(i.group_path) IS NOT DISTINCT FROM lower($3)"
 	              "   AND (i.expires_at IS NULL OR i.expires_at > now())) AS same",
-	              &p, &r);
+	              &r, STORE_I64_OR_NULL(in->repo_id), STORE_STR(in->expires), STORE_STR(in->group),
+	              STORE_STR(in->fingerprint), STORE_STR(in->rule_id));
 	if (st != CORE_OK) {
 		if (st == CORE_EINVAL) /* to_date refused the day: out of range */
 			snprintf(msg, cap, "field \"expires_at\" is not a calendar date");

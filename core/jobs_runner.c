@@ -5,6 +5,7 @@
  *    the design, the guarantees and the threading.
  */
 #include "buf.h"
+#include "cond.h"
 #include "jobs.h"
 #include "log.h"
 #include "metrics.h"
@@ -68,20 +69,6 @@ static void stat_add(long long *field, long long by)
 	__atomic_add_fetch(field, by, __ATOMIC_RELAXED);
 }
 
-/* A deadline ms from now on CLOCK_MONOTONIC. */
-static struct timespec deadline_in(long ms)
-{
-	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	t.tv_sec += ms / 1000;
-	t.tv_nsec += (ms % 1000) * 1000000L;
-	if (t.tv_nsec >= 1000000000L) {
-		t.tv_sec++;
-		t.tv_nsec -= 1000000000L;
-	}
-	return t;
-}
-
 /* Tell one idle worker to look for work (r->mu held). */
 static void poke_locked(struct jobs_runner *r)
 {
@@ -95,7 +82,7 @@ static void poke_locked(struct jobs_runner *r)
  */
 static void wait_poke(struct jobs_runner *r, long ms)
 {
-	struct timespec until = deadline_in(ms > 0 ? ms : 0);
+	struct timespec until = cond_deadline(CLOCK_MONOTONIC, ms > 0 ? ms : 0);
 	pthread_mutex_lock(&r->mu);
 	while (!r->stopping && !r->poke) {
 		if (ms < 0)
@@ -415,7 +402,7 @@ static void *heartbeat_main(void *arg)
 	bool *held = xcalloc((size_t)cap, sizeof(*held));
 
 	for (;;) {
-		struct timespec until = deadline_in(every);
+		struct timespec until = cond_deadline(CLOCK_MONOTONIC, every);
 		int n = 0;
 		pthread_mutex_lock(&r->mu);
 		while (!r->hb_stopping) {
@@ -636,10 +623,7 @@ void jobs_runner_stop(struct jobs_runner *r)
 {
 	if (!r)
 		return;
-	pthread_mutex_lock(&r->mu);
-	r->stopping = true;
-	pthread_cond_broadcast(&r->wake);
-	pthread_mutex_unlock(&r->mu);
+	cond_raise(&r->mu, &r->wake, &r->stopping);
 	pglisten_interrupt(r->listen);
 	if (r->waker_started)
 		pthread_join(r->waker, NULL);

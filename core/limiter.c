@@ -4,6 +4,7 @@
  */
 #include "limiter.h"
 
+#include "cond.h"
 #include "log.h"
 #include "xalloc.h"
 
@@ -79,18 +80,9 @@ void limiter_acquire(struct limiter *l)
 
 bool limiter_acquire_timed(struct limiter *l, long timeout_ms)
 {
-	struct timespec deadline;
+	struct timespec deadline = cond_deadline(CLOCK_MONOTONIC, timeout_ms > 0 ? timeout_ms : 0);
 	bool taken = false;
 
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	if (timeout_ms > 0) {
-		deadline.tv_sec += timeout_ms / 1000;
-		deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-		if (deadline.tv_nsec >= 1000000000L) {
-			deadline.tv_sec++;
-			deadline.tv_nsec -= 1000000000L;
-		}
-	}
 	pthread_mutex_lock(&l->mu);
 	while (l->in_use >= l->capacity && timeout_ms > 0) {
 		if (pthread_cond_timedwait(&l->freed, &l->mu, &deadline) == ETIMEDOUT)

@@ -427,13 +427,7 @@ static enum core_status do_result(const struct run_ctx *rc, struct json_object *
 		one_line(ebuf, sizeof(ebuf), dl->text + b, dl->len - b, SCAN_SARIF_EXCERPT_MAX);
 	}
 
-	struct finding f = {.scan_type = rc->opt->scan_type,
-	                    .rule_id = rule_id,
-	                    .title = tbuf,
-	                    .severity = sev,
-	                    .path = path,
-	                    .line = line,
-	                    .excerpt = ebuf};
+	struct finding f = finding_make(rc->opt->scan_type, rule_id, tbuf, sev, path, line, ebuf);
 	if (!fingerprint_from_object(f.fingerprint, rule_id, path, get_obj(res, "partialFingerprints")) &&
 	    !fingerprint_from_object(f.fingerprint, rule_id, path, get_obj(res, "fingerprints"))) {
 		const char *parts[3] = {rule_id, path, dl->text};

@@ -2349,13 +2349,8 @@ static enum core_status scan_one(const struct line_ctx *ctx, long line_no, const
 		const struct rule *r = &rules[m[i].rule];
 		char why[512];
 		describe_match(why, sizeof(why), text, m, n, i);
-		struct finding f = {.scan_type = "secrets",
-		                    .rule_id = r->info.id,
-		                    .title = why,
-		                    .severity = r->info.severity,
-		                    .path = ctx->path,
-		                    .line = line_no,
-		                    .excerpt = excerpt};
+		struct finding f =
+		    finding_make("secrets", r->info.id, why, r->info.severity, ctx->path, line_no, excerpt);
 		fingerprint_match(f.fingerprint, ctx, text, &m[i]);
 		st = finding_list_append(out, &f);
 	}

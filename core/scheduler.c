@@ -4,6 +4,7 @@
  */
 #include "scheduler.h"
 
+#include "cond.h"
 #include "log.h"
 #include "metrics.h"
 #include "rows.h"
@@ -139,14 +140,7 @@ static void *run(void *arg)
 		long wait_ms = 1000;
 		if (lead && left_ms > wait_ms)
 			wait_ms = left_ms < LEADER_RECHECK_MS ? left_ms : LEADER_RECHECK_MS;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += wait_ms / 1000;
-		ts.tv_nsec += (wait_ms % 1000) * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = cond_deadline(CLOCK_REALTIME, wait_ms);
 		pthread_cond_timedwait(&s->wake, &s->lock, &ts);
 	}
 	pthread_mutex_unlock(&s->lock);
@@ -175,10 +169,7 @@ void scheduler_stop(struct scheduler *s)
 {
 	if (!s)
 		return;
-	pthread_mutex_lock(&s->lock);
-	s->stop = true;
-	pthread_cond_signal(&s->wake);
-	pthread_mutex_unlock(&s->lock);
+	cond_raise(&s->lock, &s->wake, &s->stop); /* the run thread is the one waiter */
 	pthread_join(s->thread, NULL);
 	if (s->lead)
 		PQfinish(s->lead); /* releases the advisory lock */

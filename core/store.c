@@ -390,6 +390,19 @@ void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, s
 	*next_slot(p) = buf_str(keep);
 }
 
+static void params_add(struct store_params *p, const struct store_param *v, size_t n)
+{
+	for (size_t k = 0; k < n; k++) {
+		switch (v[k].kind) {
+		case STORE_P_I64: store_param_i64(p, v[k].i); break;
+		case STORE_P_I64_OR_NULL: store_param_i64_or_null(p, v[k].i); break;
+		case STORE_P_STR: store_param_str(p, v[k].s); break;
+		case STORE_P_BOOL: store_param_bool(p, v[k].b); break;
+		case STORE_P_NULL: store_param_null(p); break;
+		}
+	}
+}
+
 enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out)
 {
 	return store_exec(c, sql, p ? p->n : 0, p ? p->v : NULL, res_out);
@@ -398,4 +411,20 @@ enum core_status store_run(struct store_conn *c, const char *sql, const struct s
 enum core_status store_run1(struct store *s, const char *sql, const struct store_params *p, PGresult **res_out)
 {
 	return store_query(s, sql, p ? p->n : 0, p ? p->v : NULL, res_out);
+}
+
+enum core_status store_run_tagged(struct store_conn *c, const char *sql, PGresult **res_out,
+                                  const struct store_param *v, size_t n)
+{
+	struct store_params p = {0};
+	params_add(&p, v, n);
+	return store_run(c, sql, &p, res_out);
+}
+
+enum core_status store_run1_tagged(struct store *s, const char *sql, PGresult **res_out, const struct store_param *v,
+                                   size_t n)
+{
+	struct store_params p = {0};
+	params_add(&p, v, n);
+	return store_run1(s, sql, &p, res_out);
 }

@@ -25,6 +25,7 @@
 
 #include <libpq-fe.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct store;
@@ -84,6 +85,39 @@ void store_param_null(struct store_params *p);
 /* A bigint[] parameter ("{1,2,3}"); the text is kept in *keep (a struct buf the caller frees after the run). */
 struct buf;
 void store_param_i64_array(struct store_params *p, const int64_t *v, size_t n, struct buf *keep);
+
+/*
+ * One statement with its parameters written in the call, each tagged with its type, when they are all at hand:
+ *
+ *     st = STORE_RUN(c, "UPDATE repos SET name = $2 WHERE id = $1", NULL, STORE_I64(repo_id), STORE_STR(name));
+ *     st = STORE_RUN1(db, "SELECT ... WHERE id = $1", &res, STORE_I64_OR_NULL(event_id));
+ *
+ * The same as binding each with the store_param_* call its tag names and then store_run / store_run1 (strings
+ * are borrowed the same way, results and errors are the same). The tags' values are converted as function
+ * arguments are, so a wrong type is a compile-time error, not a varargs surprise; each is evaluated once (the
+ * count is a sizeof, which evaluates nothing).
+ */
+enum store_param_kind { STORE_P_I64, STORE_P_I64_OR_NULL, STORE_P_STR, STORE_P_BOOL, STORE_P_NULL };
+struct store_param {
+	enum store_param_kind kind;
+	int64_t i;
+	const char *s;
+	bool b;
+};
+#define STORE_I64(v)         ((struct store_param){.kind = STORE_P_I64, .i = (v)})
+#define STORE_I64_OR_NULL(v) ((struct store_param){.kind = STORE_P_I64_OR_NULL, .i = (v)})
+#define STORE_STR(v)         ((struct store_param){.kind = STORE_P_STR, .s = (v)})
+#define STORE_BOOL(v)        ((struct store_param){.kind = STORE_P_BOOL, .b = (v)})
+#define STORE_NULL           ((struct store_param){.kind = STORE_P_NULL})
+enum core_status store_run_tagged(struct store_conn *c, const char *sql, PGresult **res_out,
+                                  const struct store_param *v, size_t n);
+enum core_status store_run1_tagged(struct store *s, const char *sql, PGresult **res_out, const struct store_param *v,
+                                   size_t n);
+#define STORE_TAGGED_(...)                                                                                             \
+	(const struct store_param[]){__VA_ARGS__},                                                                     \
+	    sizeof((const struct store_param[]){__VA_ARGS__}) / sizeof(struct store_param)
+#define STORE_RUN(c, sql, res_out, ...)  store_run_tagged((c), (sql), (res_out), STORE_TAGGED_(__VA_ARGS__))
+#define STORE_RUN1(s, sql, res_out, ...) store_run1_tagged((s), (sql), (res_out), STORE_TAGGED_(__VA_ARGS__))
 
 /* store_exec / store_query with typed parameters (p may be NULL for none). */
 enum core_status store_run(struct store_conn *c, const char *sql, const struct store_params *p, PGresult **res_out);

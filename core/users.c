@@ -123,18 +123,11 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 		goto out;
 	if ((st = user_json(c, id, &before)) != CORE_OK)
 		goto out;
-	struct store_params p = {0};
-	store_param_i64(&p, id);
-	store_param_str(&p, ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL);
-	if (ch->disabled < 0)
-		store_param_null(&p);
-	else
-		store_param_bool(&p, ch->disabled);
-	store_param_str(&p, hash);
-	st = store_run(c,
+	st = STORE_RUN(c,
 	               "UPDATE users SET role = coalesce($2, role), disabled = coalesce($3::boolean, disabled),"
 	               " password_hash = coalesce($4, password_hash), updated_at = now() WHERE id = $1::bigint",
-	               &p, NULL);
+	               NULL, STORE_I64(id), STORE_STR(ch->role != AUTH_ROLE_NONE ? auth_role_name(ch->role) : NULL),
+	               ch->disabled < 0 ? STORE_NULL : STORE_BOOL(ch->disabled), STORE_STR(hash));
 	if (st != CORE_OK)
 		goto out;
 	if ((st = admins_remain(c, msg, cap)) != CORE_OK)

@@ -14,6 +14,19 @@
 
 static struct store *db;
 
+/* The first five parameters of the round trips: a bigint, a text, a boolean, a NULL bigint, a NULL text. */
+#define ROUND_TRIP_COLUMNS                                                                                             \
+	"SELECT $1::bigint AS i, $2::text AS s, $3::boolean AS b, $4::bigint IS NULL AS n1, $5::text IS NULL AS n2"
+
+static void check_round_trip(const PGresult *r)
+{
+	CHECK_INT(store_i64(r, 0, "i", 0), -9007199254740993LL);
+	CHECK_STR(store_str(r, 0, "s"), "it's \"quoted\"");
+	CHECK(store_bool(r, 0, "b", false));
+	CHECK(store_bool(r, 0, "n1", false));
+	CHECK(store_bool(r, 0, "n2", false));
+}
+
 static void typed_params_round_trip(void)
 {
 	struct store_params p = {0};
@@ -26,19 +39,36 @@ static void typed_params_round_trip(void)
 	struct buf keep = {0};
 	store_param_i64_array(&p, ids, 3, &keep);
 	PGresult *r = NULL;
-	REQUIRE(store_run1(db,
-	                   "SELECT $1::bigint AS i, $2::text AS s, $3::boolean AS b, $4::bigint IS NULL AS n1,"
-	                   " $5::text IS NULL AS n2, array_length($6::bigint[], 1) AS len, ($6::bigint[])[1] AS first",
+	REQUIRE(store_run1(db, ROUND_TRIP_COLUMNS ", array_length($6::bigint[], 1) AS len, ($6::bigint[])[1] AS first",
 	                   &p, &r) == CORE_OK);
-	CHECK_INT(store_i64(r, 0, "i", 0), -9007199254740993LL);
-	CHECK_STR(store_str(r, 0, "s"), "it's \"quoted\"");
-	CHECK(store_bool(r, 0, "b", false));
-	CHECK(store_bool(r, 0, "n1", false));
-	CHECK(store_bool(r, 0, "n2", false));
+	check_round_trip(r);
 	CHECK_INT(store_i64(r, 0, "len", 0), 3);
 	CHECK_INT(store_i64(r, 0, "first", 0), 3);
 	PQclear(r);
 	buf_free(&keep);
+}
+
+/* STORE_RUN1 and STORE_RUN bind their tagged values exactly as the store_param_* calls do. */
+static void tagged_params_round_trip(void)
+{
+	PGresult *r = NULL;
+	REQUIRE(STORE_RUN1(db, ROUND_TRIP_COLUMNS, &r, STORE_I64(-9007199254740993LL), STORE_STR("it's \"quoted\""),
+	                   STORE_BOOL(true), STORE_I64_OR_NULL(0), STORE_NULL) == CORE_OK);
+	check_round_trip(r);
+	PQclear(r);
+	struct store_conn *c = NULL;
+	REQUIRE(store_get(db, &c) == CORE_OK);
+	r = NULL;
+	CHECK_INT(STORE_RUN(c, ROUND_TRIP_COLUMNS ", $6::bigint AS kept", &r, STORE_I64(-9007199254740993LL),
+	                    STORE_STR("it's \"quoted\""), STORE_BOOL(true), STORE_I64_OR_NULL(0), STORE_NULL,
+	                    STORE_I64_OR_NULL(42)),
+	          CORE_OK);
+	if (r) {
+		check_round_trip(r);
+		CHECK_INT(store_i64(r, 0, "kept", 0), 42);
+	}
+	PQclear(r);
+	store_put(db, c);
 }
 
 static void rows_are_typed(void)
@@ -92,6 +122,7 @@ int main(void)
 	char *url = testlib_fresh_database("rows");
 	db = store_open(url, 2);
 	RUN(typed_params_round_trip);
+	RUN(tagged_params_round_trip);
 	RUN(rows_are_typed);
 	RUN(pages_keep_limit_and_point_at_the_last);
 	store_close(db);

@@ -16,6 +16,7 @@
 #include "sim_strict.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -554,47 +555,39 @@ static void c_project_delete(struct sim_req *r)
 	sim_reply_json(r, 200, o);
 }
 
-static void c_project_archive(struct sim_req *r)
+/* The edits of POST /__sim/projects/:id/<change>: false when the edit refused and replied itself. */
+static bool project_archive(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	bool archived = true;
 	sim_param_bool(r, "archived", &archived);
 	p->archived = archived;
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
 }
 
 /* A project moved to another group (GitLab's PUT /projects/:id/transfer): same id, new namespace and paths. */
-static void c_project_transfer(struct sim_req *r)
+static bool project_transfer(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	const char *ns_path = sim_param(r, "namespace");
 	struct sim_group *ns = ns_path ? sim_group_by_path(r->s, ns_path) : NULL;
 	if (!ns) {
 		sim_reply_error(r, 404, "no such group (namespace is a group's full path)");
-		return;
+		return false;
 	}
 	char *pwn = sim_printf("%s/%s", ns->full_path, p->path);
 	struct sim_project *other = sim_project_by_path(r->s, pwn);
 	if (other && other != p) {
 		free(pwn);
 		sim_reply_error(r, 400, "the namespace already has a project with that path");
-		return;
+		return false;
 	}
 	free(p->path_with_namespace);
 	p->path_with_namespace = pwn;
 	p->ns = ns;
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
 }
 
-static void c_project_pending_delete(struct sim_req *r)
+static bool project_pending_delete(struct sim_req *r, struct sim_project *p)
 {
-	struct sim_project *p = cap_project(r, 0);
-	if (!p)
-		return;
 	struct json_object *on = sim_param_json(r, "on");
 	free(p->marked_for_deletion_on);
 	p->marked_for_deletion_on = NULL;
@@ -605,7 +598,25 @@ static void c_project_pending_delete(struct sim_req *r)
 	} else if (!json_object_is_type(on, json_type_null)) {
 		p->marked_for_deletion_on = sim_strdup(json_object_get_string(on));
 	}
-	sim_reply_json(r, 200, control_project(r->s, p));
+	return true;
+}
+
+/* POST /__sim/projects/:id/<change> (the routes below name each change): the edit, then the project as
+ * the control API shows it. */
+static void c_project_change(struct sim_req *r)
+{
+	static const struct {
+		const char *name;
+		bool (*edit)(struct sim_req *r, struct sim_project *p);
+	} changes[] = {
+	    {"archive", project_archive},
+	    {"pending_delete", project_pending_delete},
+	    {"transfer", project_transfer},
+	};
+	struct sim_project *p = cap_project(r, 0);
+	for (size_t i = 0; p && i < sizeof(changes) / sizeof(changes[0]); i++)
+		if (strcmp(r->segs[3], changes[i].name) == 0 && changes[i].edit(r, p))
+			sim_reply_json(r, 200, control_project(r->s, p));
 }
 
 /* --- merge requests -------------------------------------------------------------------------------------- */
@@ -850,17 +861,34 @@ static void c_counters_reset(struct sim_req *r)
 	c_counters(r);
 }
 
+/* The fault knobs, one row each, in the order GET /__sim/faults shows them: a rate is a double (the share of
+ * requests), anything else an int (ms, a count, s); POST sets every one (absent: its default). */
+static const struct {
+	const char *name;
+	size_t off;
+	bool rate;
+	int dflt;
+} fault_fields[] = {
+    {"latency_ms", offsetof(struct sim_faults, latency_ms), false, 0},
+    {"jitter_ms", offsetof(struct sim_faults, jitter_ms), false, 0},
+    {"error_rate", offsetof(struct sim_faults, error_rate), true, 0},
+    {"reset_rate", offsetof(struct sim_faults, reset_rate), true, 0},
+    {"stall_rate", offsetof(struct sim_faults, stall_rate), true, 0},
+    {"stall_ms", offsetof(struct sim_faults, stall_ms), false, 0},
+    {"rate_limit_per_minute", offsetof(struct sim_faults, rate_limit_per_minute), false, 0},
+    {"hook_backoff_s", offsetof(struct sim_faults, hook_backoff_s), false, 60},
+};
+#define N_FAULT_FIELDS (sizeof(fault_fields) / sizeof(fault_fields[0]))
+
 static struct json_object *faults_json(const struct sim_faults *f)
 {
 	struct json_object *o = json_object_new_object();
-	json_object_object_add(o, "latency_ms", json_object_new_int(f->latency_ms));
-	json_object_object_add(o, "jitter_ms", json_object_new_int(f->jitter_ms));
-	json_object_object_add(o, "error_rate", json_object_new_double(f->error_rate));
-	json_object_object_add(o, "reset_rate", json_object_new_double(f->reset_rate));
-	json_object_object_add(o, "stall_rate", json_object_new_double(f->stall_rate));
-	json_object_object_add(o, "stall_ms", json_object_new_int(f->stall_ms));
-	json_object_object_add(o, "rate_limit_per_minute", json_object_new_int(f->rate_limit_per_minute));
-	json_object_object_add(o, "hook_backoff_s", json_object_new_int(f->hook_backoff_s));
+	for (size_t i = 0; i < N_FAULT_FIELDS; i++) {
+		const char *at = (const char *)f + fault_fields[i].off;
+		json_object_object_add(o, fault_fields[i].name,
+		                       fault_fields[i].rate ? json_object_new_double(*(const double *)at)
+		                                            : json_object_new_int(*(const int *)at));
+	}
 	return o;
 }
 
@@ -878,17 +906,21 @@ static void c_faults_get(struct sim_req *r)
 static void c_faults_set(struct sim_req *r)
 {
 	struct sim_faults f = {0};
-	f.latency_ms = (int)jint(r->params, "latency_ms", 0);
-	f.jitter_ms = (int)jint(r->params, "jitter_ms", 0);
-	f.error_rate = jdouble(r->params, "error_rate");
-	f.reset_rate = jdouble(r->params, "reset_rate");
-	f.stall_rate = jdouble(r->params, "stall_rate");
-	f.stall_ms = (int)jint(r->params, "stall_ms", 0);
-	f.rate_limit_per_minute = (int)jint(r->params, "rate_limit_per_minute", 0);
-	f.hook_backoff_s = (int)jint(r->params, "hook_backoff_s", 60);
-	if (f.latency_ms < 0 || f.jitter_ms < 0 || f.stall_ms < 0 || f.rate_limit_per_minute < 0 ||
-	    f.hook_backoff_s < 0 || f.error_rate < 0 || f.reset_rate < 0 || f.stall_rate < 0 ||
-	    f.error_rate + f.reset_rate + f.stall_rate > 1.0) {
+	bool negative = false;
+	for (size_t i = 0; i < N_FAULT_FIELDS; i++) {
+		char *at = (char *)&f + fault_fields[i].off;
+		const char *name = fault_fields[i].name;
+		if (fault_fields[i].rate) {
+			double *v = (double *)at;
+			*v = jdouble(r->params, name);
+			negative = negative || *v < 0;
+		} else {
+			int *v = (int *)at;
+			*v = (int)jint(r->params, name, fault_fields[i].dflt);
+			negative = negative || *v < 0;
+		}
+	}
+	if (negative || f.error_rate + f.reset_rate + f.stall_rate > 1.0) {
 		sim_reply_error(r, 400, "faults must be non-negative and the rates must sum to at most 1");
 		return;
 	}
@@ -1135,9 +1167,9 @@ static const struct sim_route routes[] = {
     {"POST", "/__sim/projects", c_project_add, 0},
     {"GET", "/__sim/projects/:id", c_project_get, 0},
     {"DELETE", "/__sim/projects/:id", c_project_delete, 0},
-    {"POST", "/__sim/projects/:id/archive", c_project_archive, 0},
-    {"POST", "/__sim/projects/:id/pending_delete", c_project_pending_delete, 0},
-    {"POST", "/__sim/projects/:id/transfer", c_project_transfer, 0},
+    {"POST", "/__sim/projects/:id/archive", c_project_change, 0},
+    {"POST", "/__sim/projects/:id/pending_delete", c_project_change, 0},
+    {"POST", "/__sim/projects/:id/transfer", c_project_change, 0},
     {"POST", "/__sim/merge_requests", c_mr_open, 0},
     {"GET", "/__sim/merge_requests/:project_id/:iid", c_mr_get, 0},
     {"POST", "/__sim/merge_requests/:project_id/:iid/push", c_mr_push, 0},

@@ -490,29 +490,39 @@ void sim_scope_names(unsigned scopes, struct json_object *array_out)
 
 /* --- groups and projects ------------------------------------------------------------------------------- */
 
-struct sim_group *sim_group_by_id(struct sim *s, int64_t id)
-{
-	if (id < 1 || (size_t)(id - 1) >= s->groups.len)
-		return NULL;
-	struct sim_group *g = s->groups.items[id - 1];
-	return g->removed ? NULL : g;
-}
-
-struct sim_group *sim_group_by_path(struct sim *s, const char *full_path)
-{
-	for (size_t i = 0; i < s->groups.len; i++) {
-		struct sim_group *g = s->groups.items[i];
-		if (!g->removed && strcasecmp(g->full_path, full_path) == 0)
-			return g;
+/*
+ * Lookups written once for every kind of thing the simulator keeps:
+ * SIM_BY_ID writes sim_<kind>_by_id: the id is the position in s-><vec> counted from base (ids are never reused);
+ * SIM_BY_PATH writes sim_<kind>_by_path (compared case-insensitively, as GitLab does) and sim_<kind>_by_ref (a
+ * number is the id, anything else a path). A removed one is never found.
+ */
+#define SIM_BY_ID(kind, vec, base)                                                                                     \
+	struct sim_##kind *sim_##kind##_by_id(struct sim *s, int64_t id)                                               \
+	{                                                                                                              \
+		if (id < (base) || (size_t)(id - (base)) >= s->vec.len)                                                \
+			return NULL;                                                                                   \
+		struct sim_##kind *x = s->vec.items[id - (base)];                                                      \
+		return x->removed ? NULL : x;                                                                          \
 	}
-	return NULL;
-}
+#define SIM_BY_PATH(kind, vec, path_field)                                                                             \
+	struct sim_##kind *sim_##kind##_by_path(struct sim *s, const char *path)                                       \
+	{                                                                                                              \
+		for (size_t i = 0; i < s->vec.len; i++) {                                                              \
+			struct sim_##kind *x = s->vec.items[i];                                                        \
+			if (!x->removed && strcasecmp(x->path_field, path) == 0)                                       \
+				return x;                                                                              \
+		}                                                                                                      \
+		return NULL;                                                                                           \
+	}                                                                                                              \
+	struct sim_##kind *sim_##kind##_by_ref(struct sim *s, const char *id_or_path)                                  \
+	{                                                                                                              \
+		int64_t n = 0;                                                                                         \
+		return sim_parse_int64(id_or_path, &n) ? sim_##kind##_by_id(s, n)                                      \
+		                                       : sim_##kind##_by_path(s, id_or_path);                          \
+	}
 
-struct sim_group *sim_group_by_ref(struct sim *s, const char *id_or_path)
-{
-	int64_t n = 0;
-	return sim_parse_int64(id_or_path, &n) ? sim_group_by_id(s, n) : sim_group_by_path(s, id_or_path);
-}
+SIM_BY_ID(group, groups, 1)
+SIM_BY_PATH(group, groups, full_path)
 
 static char *title_case(const char *path)
 {
@@ -576,29 +586,8 @@ int sim_group_tier(const struct sim_group *g)
 	return SIM_TIER_FREE;
 }
 
-struct sim_project *sim_project_by_id(struct sim *s, int64_t id)
-{
-	if (id < SIM_PROJECT_ID_BASE || (size_t)(id - SIM_PROJECT_ID_BASE) >= s->projects.len)
-		return NULL;
-	struct sim_project *p = s->projects.items[id - SIM_PROJECT_ID_BASE];
-	return p->removed ? NULL : p;
-}
-
-struct sim_project *sim_project_by_path(struct sim *s, const char *path_with_namespace)
-{
-	for (size_t i = 0; i < s->projects.len; i++) {
-		struct sim_project *p = s->projects.items[i];
-		if (!p->removed && strcasecmp(p->path_with_namespace, path_with_namespace) == 0)
-			return p;
-	}
-	return NULL;
-}
-
-struct sim_project *sim_project_by_ref(struct sim *s, const char *id_or_path)
-{
-	int64_t n = 0;
-	return sim_parse_int64(id_or_path, &n) ? sim_project_by_id(s, n) : sim_project_by_path(s, id_or_path);
-}
+SIM_BY_ID(project, projects, SIM_PROJECT_ID_BASE)
+SIM_BY_PATH(project, projects, path_with_namespace)
 
 struct sim_project *sim_project_add(struct sim *s, struct sim_group *ns, const char *path, const char *name)
 {
@@ -689,13 +678,14 @@ static int access_for_path(const struct sim_token *t, const char *path)
 	return best;
 }
 
-int sim_access_group(const struct sim_token *t, const struct sim_group *g)
+/* The token's best level on path (NULL: none) and on g and every group above it (GitLab's inherited membership). */
+static int access_best(const struct sim_token *t, const char *path, const struct sim_group *g)
 {
 	if (!t)
 		return 0;
 	if (t->admin)
 		return 50;
-	int best = 0;
+	int best = path ? access_for_path(t, path) : 0;
 	for (; g; g = g->parent) {
 		int l = access_for_path(t, g->full_path);
 		if (l > best)
@@ -704,15 +694,14 @@ int sim_access_group(const struct sim_token *t, const struct sim_group *g)
 	return best;
 }
 
+int sim_access_group(const struct sim_token *t, const struct sim_group *g)
+{
+	return access_best(t, NULL, g);
+}
+
 int sim_access_project(const struct sim_token *t, const struct sim_project *p)
 {
-	if (!t)
-		return 0;
-	if (t->admin)
-		return 50;
-	int best = access_for_path(t, p->path_with_namespace);
-	int g = sim_access_group(t, p->ns);
-	return g > best ? g : best;
+	return access_best(t, p->path_with_namespace, p->ns);
 }
 
 bool sim_can_see_project(const struct sim_token *t, const struct sim_project *p)
@@ -795,13 +784,7 @@ long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int f
 
 /* --- hooks, pipelines, MRs, notes ---------------------------------------------------------------------- */
 
-struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id)
-{
-	if (id < 1 || (size_t)(id - 1) >= s->hooks.len)
-		return NULL;
-	struct sim_hook *h = s->hooks.items[id - 1];
-	return h->removed ? NULL : h;
-}
+SIM_BY_ID(hook, hooks, 1)
 
 struct sim_status *sim_status_add(struct sim *s, int64_t project_id, int64_t pipeline_id, const char *sha,
                                   const char *ref, const char *name, struct sim_user *author)
@@ -837,13 +820,7 @@ struct sim_mr *sim_mr_find(struct sim *s, int64_t project_id, int64_t iid)
 	return NULL;
 }
 
-struct sim_note *sim_note_by_id(struct sim *s, int64_t id)
-{
-	if (id < 1 || (size_t)(id - 1) >= s->notes.len)
-		return NULL;
-	struct sim_note *n = s->notes.items[id - 1];
-	return n->removed ? NULL : n;
-}
+SIM_BY_ID(note, notes, 1)
 
 struct sim_pipeline *sim_mr_head_pipeline(struct sim *s, const struct sim_mr *mr)
 {

@@ -361,7 +361,7 @@ bool sim_token_expired(const struct sim_token *t);
 unsigned sim_scope_parse(const char *name); /* 0 if unknown */
 void sim_scope_names(unsigned scopes, struct json_object *array_out);
 
-/* Groups and projects. */
+/* Groups and projects. The _by_id, _by_path and _by_ref lookups are written by SIM_BY_ID/SIM_BY_PATH (sim_state.c). */
 struct sim_group *sim_group_by_id(struct sim *s, int64_t id);
 struct sim_group *sim_group_by_path(struct sim *s, const char *full_path);
 struct sim_group *sim_group_ensure(struct sim *s, const char *full_path, int tier);   /* creates parents */
@@ -390,7 +390,7 @@ bool sim_can_see_group(const struct sim_token *t, const struct sim_group *g);
 long sim_seed(struct sim *s, const char *root, long n_projects, int depth, int fanout, int tier,
               const char *visibility);
 
-/* Hooks, pipelines, MRs, notes. */
+/* Hooks, pipelines, MRs, notes (sim_hook_by_id and sim_note_by_id are written by SIM_BY_ID). */
 struct sim_hook *sim_hook_by_id(struct sim *s, int64_t id);
 void sim_hook_free(struct sim_hook *h); /* a hook never pushed into s->hooks (s->hooks' own are freed by clear) */
 struct sim_pipeline *sim_pipeline_by_id(struct sim *s, int64_t id);

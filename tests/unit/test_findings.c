@@ -11,13 +11,7 @@
 
 static void add(struct finding_list *l, enum severity sev, const char *rule)
 {
-	struct finding f = {.scan_type = "sast",
-	                    .rule_id = rule,
-	                    .title = "t",
-	                    .severity = sev,
-	                    .path = "a.c",
-	                    .line = 3,
-	                    .excerpt = "x"};
+	struct finding f = finding_make("sast", rule, "t", sev, "a.c", 3, "x");
 	CHECK_INT(finding_list_append(l, &f), CORE_OK);
 }
 

@@ -15,13 +15,7 @@
 static void add_titled(struct finding_list *l, enum severity sev, const char *rule, const char *title, const char *path,
                        long line, const char *excerpt)
 {
-	struct finding f = {.scan_type = "secrets",
-	                    .rule_id = rule,
-	                    .title = title,
-	                    .severity = sev,
-	                    .path = path,
-	                    .line = line,
-	                    .excerpt = excerpt};
+	struct finding f = finding_make("secrets", rule, title, sev, path, line, excerpt);
 	CHECK_INT(finding_list_append(l, &f), CORE_OK);
 }
 

@@ -306,6 +306,37 @@ static struct gitlab *new_gl(struct gl_cfg c)
 	return gl;
 }
 
+/*
+ * The fixture of most tests: a client made from a gl_cfg, handed to the test and freed after it (also when a
+ * REQUIRE returned early). RUN_GL(test_x, .retries = 2) runs test_x(gl) under testlib_run.
+ */
+static struct {
+	struct gl_cfg cfg;
+	void (*fn)(struct gitlab *gl);
+} with;
+
+static void with_client(void)
+{
+	struct gitlab *gl = new_gl(with.cfg);
+	REQUIRE(gl);
+	with.fn(gl);
+	gitlab_free(gl);
+}
+
+/* One GET of path by a client made from cfg (and freed), checked to end in want; the response is the caller's. */
+static struct gitlab_response *fresh_get(struct gl_cfg cfg, const char *path, enum core_status want)
+{
+	struct gitlab_response *r = NULL;
+	struct gitlab *gl = new_gl(cfg);
+	CHECK(gl);
+	if (gl)
+		CHECK_INT(gitlab_request(gl, "GET", path, NULL, &r), want);
+	gitlab_free(gl);
+	return r;
+}
+
+#define RUN_GL(fn_, ...) (with.cfg = (struct gl_cfg){__VA_ARGS__}, with.fn = (fn_), testlib_run(#fn_, with_client))
+
 static int64_t now_ms(void)
 {
 	return ratelimit_now_ms();
@@ -378,10 +409,8 @@ static enum core_status collect(struct json_object *page, void *user)
 	return CORE_OK;
 }
 
-static void test_paginate_x_next_page(void)
+static void test_paginate_x_next_page(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 2});
-	REQUIRE(gl);
 	struct collected c = {0};
 	struct gitlab_response *err = NULL;
 	CHECK_INT(gitlab_paginate(gl, "/groups/7/projects?per_page=2&order_by=id", collect, &c, &err), CORE_OK);
@@ -392,13 +421,10 @@ static void test_paginate_x_next_page(void)
 		CHECK_INT(c.ids[i], i + 1);
 	CHECK_INT(hits("p1") + hits("p2") + hits("p3"), 3);
 	gitlab_response_free(err);
-	gitlab_free(gl);
 }
 
-static void test_paginate_link_only(void)
+static void test_paginate_link_only(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 2});
-	REQUIRE(gl);
 	struct collected c = {0};
 	struct gitlab_response *err = NULL;
 	/* The next link names another host: only its path is used, against our own API root. */
@@ -425,13 +451,10 @@ static void test_paginate_link_only(void)
 	CHECK_INT(gitlab_paginate(gl, "/e/notfound", collect, &c, &err), CORE_ENOTFOUND);
 	CHECK(err && err->http_status == 404);
 	gitlab_response_free(err);
-	gitlab_free(gl);
 }
 
-static void test_retry_5xx(void)
+static void test_retry_5xx(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 4});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	CHECK_INT(gitlab_request(gl, "GET", "/projects/1", NULL, &r), CORE_OK);
 	REQUIRE(r);
@@ -470,13 +493,10 @@ static void test_retry_5xx(void)
 	CHECK_INT(m->retries, 3);
 	gitlab_metrics_free(m);
 	gitlab_free(gl2);
-	gitlab_free(gl);
 }
 
-static void test_reset_get_retried_post_not(void)
+static void test_reset_get_retried_post_not(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	CHECK_INT(gitlab_request(gl, "GET", "/projects/3", NULL, &r), CORE_OK);
 	CHECK_INT(hits("resetget"), 2);
@@ -509,7 +529,6 @@ static void test_reset_get_retried_post_not(void)
 	REQUIRE(gitlab_metrics_snapshot(gl, &m) == CORE_OK);
 	CHECK_INT(m->maybe_applied, 2);
 	gitlab_metrics_free(m);
-	gitlab_free(gl);
 }
 
 struct req_thread {
@@ -529,10 +548,8 @@ static void *run_req(void *arg)
 	return NULL;
 }
 
-static void test_429_retry_after_pauses_everyone(void)
+static void test_429_retry_after_pauses_everyone(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3});
-	REQUIRE(gl);
 	int64_t t0 = now_ms();
 	struct req_thread a = {.gl = gl, .path = "/projects/10"};
 	pthread_t th;
@@ -554,13 +571,10 @@ static void test_429_retry_after_pauses_everyone(void)
 	REQUIRE(gitlab_metrics_snapshot(gl, &m) == CORE_OK);
 	CHECK_INT(m->throttled, 1);
 	gitlab_metrics_free(m);
-	gitlab_free(gl);
 }
 
-static void test_429_http_date_and_ratelimit_reset(void)
+static void test_429_http_date_and_ratelimit_reset(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	int64_t t0 = now_ms();
 	CHECK_INT(gitlab_request(gl, "GET", "/projects/11", NULL, &r), CORE_OK);
@@ -584,7 +598,6 @@ static void test_429_http_date_and_ratelimit_reset(void)
 	el = now_ms() - t0;
 	CHECK(el >= 500 && el < 4000);
 	gitlab_response_free(r);
-	gitlab_free(gl);
 }
 
 /* Everyone is paused: a call fails with CORE_ETHROTTLED without sending a request, within 1.5 s of t0. Returns
@@ -601,21 +614,16 @@ static struct gitlab_response *check_paused(struct gitlab *gl, int64_t t0)
 
 /* A hostile RateLimit-Reset neither overflows (UBSan in make test-asan) nor is ignored: "none left until the
  * far future" pauses everyone for the longest pause, and calls then fail at once instead of waiting. */
-static void test_ratelimit_reset_far_future(void)
+static void test_ratelimit_reset_far_future(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 1, .max_pause_ms = 5000});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	CHECK_INT(gitlab_request(gl, "GET", "/rlhuge", NULL, &r), CORE_OK);
 	gitlab_response_free(r);
 	gitlab_response_free(check_paused(gl, now_ms()));
-	gitlab_free(gl);
 }
 
-static void test_429_too_long_fails_fast(void)
+static void test_429_too_long_fails_fast(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 3, .max_pause_ms = 5000});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	int64_t t0 = now_ms();
 	CHECK_INT(gitlab_request(gl, "GET", "/projects/13", NULL, &r), CORE_ETHROTTLED);
@@ -626,7 +634,6 @@ static void test_429_too_long_fails_fast(void)
 	r = check_paused(gl, t0);
 	CHECK(r && has(r->message, "paused"));
 	gitlab_response_free(r);
-	gitlab_free(gl);
 }
 
 static void test_error_messages(void)
@@ -728,10 +735,8 @@ static void test_token_latch(void)
 	gitlab_free(gl);
 }
 
-static void test_response_size_cap(void)
+static void test_response_size_cap(struct gitlab *gl)
 {
-	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 2, .max_bytes = 1024});
-	REQUIRE(gl);
 	struct gitlab_response *r = NULL;
 	CHECK_INT(gitlab_request(gl, "GET", "/big", NULL, &r), CORE_ETOOLARGE); /* refused by Content-Length */
 	CHECK(r && r->kind == GITLAB_ERR_TOO_LARGE && has(r->message, "1024 byte cap"));
@@ -742,7 +747,6 @@ static void test_response_size_cap(void)
 	CHECK_INT(gitlab_request(gl, "GET", "/small", NULL, &r), CORE_OK);
 	CHECK(r && r->json && json_object_is_type(r->json, json_type_array) && r->body_len <= 1024);
 	gitlab_response_free(r);
-	gitlab_free(gl);
 }
 
 static void test_timeout_and_unreachable(void)
@@ -783,25 +787,18 @@ static void test_timeout_and_unreachable(void)
 static void test_tls(void)
 {
 	REQUIRE(tls.pid > 0 && tls.cert[0]);
-	struct gitlab *gl = new_gl((struct gl_cfg){.base = tls.base, .retries = 2});
-	REQUIRE(gl);
-	struct gitlab_response *r = NULL;
-	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_EUNAVAIL);
+	struct gitlab_response *r = fresh_get((struct gl_cfg){.base = tls.base, .retries = 2}, "/user", CORE_EUNAVAIL);
 	CHECK(r && r->kind == GITLAB_ERR_TLS);
 	CHECK(r && strncmp(r->message, "TLS", 3) == 0);
 	CHECK(r && r->attempts == 1);
 	if (r)
 		fprintf(stderr, "tls message: %s\n", r->message);
 	gitlab_response_free(r);
-	gitlab_free(gl);
 
-	gl = new_gl((struct gl_cfg){.base = tls.base, .ca = tls.cert, .retries = 2});
-	REQUIRE(gl);
-	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_OK);
+	r = fresh_get((struct gl_cfg){.base = tls.base, .ca = tls.cert, .retries = 2}, "/user", CORE_OK);
 	const char *u = NULL;
 	CHECK(r && jsonx_str(r->json, "username", &u) && strcmp(u, "bot") == 0);
 	gitlab_response_free(r);
-	gitlab_free(gl);
 
 	/* the same CA as PEM text in memory (how a stored connection passes it: no file) */
 	char pem[16384];
@@ -810,22 +807,16 @@ static void test_tls(void)
 	size_t n = fread(pem, 1, sizeof(pem) - 1, f);
 	fclose(f);
 	pem[n] = '\0';
-	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = pem, .retries = 2});
-	REQUIRE(gl);
-	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_OK);
-	gitlab_response_free(r);
-	gitlab_free(gl);
+	gitlab_response_free(
+	    fresh_get((struct gl_cfg){.base = tls.base, .ca_pem = pem, .retries = 2}, "/user", CORE_OK));
 	/* and a PEM of some other CA is refused like no CA at all */
 	const char *other = strstr(pem, "-----BEGIN CERTIFICATE-----");
 	REQUIRE(other);
 	char wrong[16384];
 	snprintf(wrong, sizeof(wrong), "%.*sX%s", (int)(other - pem) + 40, pem, other + 41); /* one byte changed */
-	gl = new_gl((struct gl_cfg){.base = tls.base, .ca_pem = wrong, .retries = 2});
-	REQUIRE(gl);
-	CHECK_INT(gitlab_request(gl, "GET", "/user", NULL, &r), CORE_EUNAVAIL);
+	r = fresh_get((struct gl_cfg){.base = tls.base, .ca_pem = wrong, .retries = 2}, "/user", CORE_EUNAVAIL);
 	CHECK(r && r->kind == GITLAB_ERR_TLS);
 	gitlab_response_free(r);
-	gitlab_free(gl);
 }
 
 static void test_multi_bounded(void)
@@ -954,17 +945,17 @@ int main(void)
 	log_init(LOG_DEBUG, 1);
 
 	RUN(test_new_rejects_bad_options);
-	RUN(test_paginate_x_next_page);
-	RUN(test_paginate_link_only);
-	RUN(test_retry_5xx);
-	RUN(test_reset_get_retried_post_not);
-	RUN(test_429_retry_after_pauses_everyone);
-	RUN(test_429_http_date_and_ratelimit_reset);
-	RUN(test_429_too_long_fails_fast);
-	RUN(test_ratelimit_reset_far_future);
+	RUN_GL(test_paginate_x_next_page, .retries = 2);
+	RUN_GL(test_paginate_link_only, .retries = 2);
+	RUN_GL(test_retry_5xx, .retries = 4);
+	RUN_GL(test_reset_get_retried_post_not, .retries = 3);
+	RUN_GL(test_429_retry_after_pauses_everyone, .retries = 3);
+	RUN_GL(test_429_http_date_and_ratelimit_reset, .retries = 3);
+	RUN_GL(test_429_too_long_fails_fast, .retries = 3, .max_pause_ms = 5000);
+	RUN_GL(test_ratelimit_reset_far_future, .retries = 1, .max_pause_ms = 5000);
 	RUN(test_error_messages);
 	RUN(test_token_latch);
-	RUN(test_response_size_cap);
+	RUN_GL(test_response_size_cap, .retries = 2, .max_bytes = 1024);
 	RUN(test_timeout_and_unreachable);
 	RUN(test_tls);
 	RUN(test_multi_bounded);
