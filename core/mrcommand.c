@@ -111,36 +111,33 @@ enum core_status mrcommand_enqueue(struct store_conn *c, const struct mrcommand_
 {
 	*job_id_out = 0;
 	*queued_out = false;
-	PGresult *r = NULL;
-	struct store_params p = {0};
-	store_param_i64(&p, n->note_id);
-	store_param_i64(&p, n->project_id);
-	store_param_i64(&p, n->mr_iid);
-	store_param_i64(&p, n->author_id);
-	store_param_i64_or_null(&p, event_id);
-	enum core_status st = store_run(c,
-	                                "INSERT INTO mr_commands (note_id, project_id, mr_iid, author_id, event_id)"
-	                                " VALUES ($1::bigint, $2::bigint, $3::bigint, $4::bigint, $5::bigint)"
-	                                " ON CONFLICT (note_id) DO NOTHING RETURNING note_id",
-	                                &p, &r);
-	bool fresh = st == CORE_OK && PQntuples(r) > 0;
-	PQclear(r);
-	if (st != CORE_OK || !fresh)
-		return st;
+	/* ids: note, project, MR, author, event (0: none) */
+	int64_t ids[] = {n->note_id, n->project_id, n->mr_iid, n->author_id, event_id};
 	char *line = first_line(n->text);
-	struct json_object *params = jx_object();
-	json_object_object_add(params, "event", jx_int(event_id));
-	json_object_object_add(params, "note_id", jx_int(n->note_id));
-	json_object_object_add(params, "mr_iid", jx_int(n->mr_iid));
-	json_object_object_add(params, "author_id", jx_int(n->author_id));
-	json_object_object_add(params, "username", jx_str(n->username));
-	json_object_object_add(params, "head_sha", jx_str(n->head_sha));
-	json_object_object_add(params, "command", jx_str(line));
+	struct buf keep = {0};
+	struct store_params p = {0};
+	store_param_i64_array(&p, ids, 5, &keep);
+	store_param_str(&p, n->username);
+	store_param_str(&p, n->head_sha);
+	store_param_str(&p, line);
+	PGresult *r = NULL;
+	/* the note's row, once; its job's params (what the job needs of the event) made by the same statement */
+	enum core_status st = store_run(
+	    c,
+	    "WITH v AS (SELECT $1::bigint[] AS i), ins AS (INSERT INTO mr_commands (note_id, project_id, mr_iid,"
+	    " author_id, event_id) SELECT i[1], i[2], i[3], i[4], nullif(i[5], 0) FROM v ON CONFLICT (note_id)"
+	    " DO NOTHING RETURNING note_id, mr_iid, author_id, event_id)"
+	    " SELECT jsonb_build_object('event', event_id, 'note_id', note_id, 'mr_iid', mr_iid, 'author_id', "
+	    "author_id,"
+	    " 'username', $2::text, 'head_sha', $3::text, 'command', $4::text)::text AS params FROM ins",
+	    &p, &r);
 	free(line);
-	st = jobs_create_in_tx(c, "mrcommand", "system (webhook)", json_object_to_json_string(params), &n->project_id,
-	                       1, job_id_out);
-	json_object_put(params);
-	if (st != CORE_OK)
+	buf_free(&keep);
+	if (st == CORE_OK && PQntuples(r) > 0)
+		st = jobs_create_in_tx(c, "mrcommand", "system (webhook)", store_str(r, 0, "params"), &n->project_id, 1,
+		                       job_id_out);
+	PQclear(r);
+	if (st != CORE_OK || *job_id_out == 0)
 		return st;
 	struct store_params u = {0};
 	store_param_i64(&u, *job_id_out);
@@ -168,16 +165,6 @@ static char *next_word(char **s)
 	*s = *e ? e + 1 : e;
 	*e = '\0';
 	return w;
-}
-
-static bool hex64(const char *s)
-{
-	if (strlen(s) != FINDING_FINGERPRINT_LEN)
-		return false;
-	for (; *s; s++)
-		if (!((*s >= '0' && *s <= '9') || (*s >= 'a' && *s <= 'f')))
-			return false;
-	return true;
 }
 
 /* The reason: the rest of the line, blanks trimmed at both ends (in place). */
@@ -218,7 +205,9 @@ void mrcommand_parse_text(char *text, struct mrcommand_cmd *out)
 	}
 	out->verb = MRCOMMAND_IGNORE;
 	snprintf(out->target, sizeof(out->target), "%s", target);
-	out->fingerprint = hex64(target);
+	/* a fingerprint is 64 lower-case hex characters; anything else names a rule */
+	out->fingerprint =
+	    strlen(target) == FINDING_FINGERPRINT_LEN && strspn(target, "0123456789abcdef") == FINDING_FINGERPRINT_LEN;
 	out->reason = rest_trimmed(s);
 }
 
@@ -249,10 +238,11 @@ struct cmd_ctx {
 	struct gitlab *gl;
 	int64_t project_id, mr_iid, note_id, author_id;
 	const char *head_sha, *payload_username;
-	char username[256];  /* from the members API (the payload's when the user is no member) */
-	int level;           /* access level on the project, 0: no member */
-	struct buf reply;    /* the reply decided */
-	const char *outcome; /* applied | refused */
+	struct json_object *params; /* the job's params (borrowed) */
+	char username[256];         /* from the members API (the payload's when the user is no member) */
+	int level;                  /* access level on the project, 0: no member */
+	struct buf reply;           /* the reply decided */
+	const char *outcome;        /* applied | refused */
 };
 
 static const char *level_name(int level)
@@ -317,16 +307,14 @@ static enum core_status read_level(struct cmd_ctx *x)
 	return st;
 }
 
-/* The audit details of a command (the caller owns them). */
+/* The audit details of a command: how it came, the rights GitLab gave, and the command as its job has it (the
+ * caller owns them). */
 static struct json_object *audit_details(const struct cmd_ctx *x)
 {
 	struct json_object *d = jx_object();
 	json_object_object_add(d, "via", jx_str(VIA));
-	json_object_object_add(d, "gitlab_user_id", jx_int(x->author_id));
-	json_object_object_add(d, "project_id", jx_int(x->project_id));
-	json_object_object_add(d, "mr_iid", jx_int(x->mr_iid));
-	json_object_object_add(d, "note_id", jx_int(x->note_id));
 	json_object_object_add(d, "access_level", jx_int(x->level));
+	json_object_object_add(d, "command", json_object_get(x->params));
 	return d;
 }
 
@@ -588,6 +576,7 @@ enum job_outcome mrcommand_item(void *user, const struct job_item *item, struct 
 		return JOB_ITEM_ERROR;
 	}
 	x.project_id = item->repo_id;
+	x.params = item->params;
 	jsonx_str(item->params, "head_sha", &x.head_sha);
 	jsonx_str(item->params, "username", &x.payload_username);
 	struct cmd_row row;

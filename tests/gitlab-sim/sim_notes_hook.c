@@ -105,12 +105,12 @@ static int member_level(struct sim *s, const struct sim_user *u, const struct si
 
 void sim_h_project_member_all(struct sim_req *r)
 {
-	struct sim_project *p = sim_api_project(r, 0, 0);
-	if (!p)
-		return;
 	int64_t uid = 0;
-	struct sim_user *u = sim_parse_int64(sim_req_cap(r, 1), &uid) ? sim_user_by_id(r->s, uid) : NULL;
+	struct sim_project *p = sim_api_project(r, 0, 0); /* any role: read_project_member */
+	struct sim_user *u = p && sim_parse_int64(sim_req_cap(r, 1), &uid) ? sim_user_by_id(r->s, uid) : NULL;
 	int level = u ? member_level(r->s, u, p) : 0;
+	if (!p)
+		return; /* answered */
 	if (level <= 0) {
 		sim_reply_message(r, 404, "404 Not found");
 		return;

@@ -22,43 +22,30 @@ import flows
 from harness import Mrgate, run
 from sim import Sim
 
-TOKEN = "glpat-mrCommandsBotToken01"
-DEV = "glpat-mrCommandsDeveloper1"
-MAINT = "glpat-mrCommandsMaintainr1"
+USERS = {  # token: (username, access map) on GitLab
+    "glpat-mrCommandsBotToken01": ("gatebot", {"acme": 50}),    # mrgate's own token user (Owner)
+    "glpat-mrCommandsDeveloper1": ("dave", {"acme/app": 30}),   # a Developer of the project
+    "glpat-mrCommandsMaintainr1": ("mia", {"acme": 40}),        # a Maintainer through the group
+}
+TOKEN, DEV, MAINT = USERS
 LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
 
 sim = Sim("mr_commands")
 sim.add_group("acme", tier="premium")
-sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
 APP = sim.add_project("acme", "app", files=[{"path": "README.md", "content": "# app\n"}])["id"]
-sim.add_token(DEV, scopes=["api"], access={"acme/app": 30}, username="dave")
-sim.add_token(MAINT, scopes=["api"], access={"acme": 40}, username="mia")  # Maintainer through the group
+for tok, (name, access) in USERS.items():
+    sim.add_token(tok, scopes=["api"], access=access, username=name, bot=name == "gatebot")
 srv = Mrgate("mr_commands", env={"MRGATE_GATE_WORKERS": "2"})
 c = srv.login()
 HOOK_URL = srv.base + "/hooks/gitlab"
 final_status = functools.partial(flows.final_status, sim, logs=srv)
 
 
-def setup():
-    flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
-    r = c.put(f"/api/repos/{APP}/config", {"enabled": True, "fail_on": "high", "scans": ["secrets"],
-                                           "comment": "off"})
-    assert r.status == 200, r.body
-    flows.wait_hook(sim.client(TOKEN), APP, HOOK_URL, logs=srv)
-
-
-def newest_run(iid, sha):
-    def done():
-        items = c.get(f"/api/gates?repo={APP}&mr={iid}").json()["items"]
-        return items[0] if items and items[0]["state"] == "done" and items[0]["head_sha"] == sha else None
-    found = srv.wait_for(done, 30, f"the run of {sha[:8]} recorded done")
-    return c.get(f"/api/gates/{found['id']}").json()
-
-
 def failed_mr(path):
+    """An MR adding a leaked token: its gate failed; the MR and its run's detail."""
     mr = sim.open_mr(APP, [{"path": path, "content": f"token = '{LEAK}'\n"}], wait=True)
     assert final_status(APP, mr["sha"])["status"] == "failed"
-    return mr, newest_run(mr["iid"], mr["sha"])
+    return mr, flows.newest_run(c, APP, mr["iid"], mr["sha"], logs=srv)
 
 
 def comment(token, iid, body, internal=False):
@@ -96,11 +83,16 @@ def test_the_hook_asks_for_note_events():
     assert hook["merge_requests_events"] is True and hook["pipeline_events"] is True, hook
 
 
-def test_a_developer_is_refused():
-    mr, gate = failed_mr("dev.py")
+def ignore_on_failed_mr(token, path, reason):
+    """A failed MR on which the token's user comments `/mrgate ignore <its finding's fingerprint> <reason>`."""
+    mr, gate = failed_mr(path)
     [finding] = gate["findings"]
-    note = comment(DEV, mr["iid"], f"/mrgate ignore {finding['fingerprint']} it is only a test key")
-    outcome, rep = reply_to(note, mr["iid"])
+    note = comment(token, mr["iid"], f"/mrgate ignore {finding['fingerprint']} {reason}")
+    return mr, gate, finding, note, *reply_to(note, mr["iid"])
+
+
+def test_a_developer_is_refused():
+    mr, gate, _, _, outcome, rep = ignore_on_failed_mr(DEV, "dev.py", "it is only a test key")
     assert outcome == "refused", outcome
     assert rep["body"].startswith("@dave: only a Maintainer or Owner of this project may ignore findings"), rep
     assert "Developer" in rep["body"], rep
@@ -115,10 +107,7 @@ def test_a_developer_is_refused():
 
 
 def test_a_maintainer_ignores_a_finding():
-    mr, gate = failed_mr("maint.py")
-    [finding] = gate["findings"]
-    note = comment(MAINT, mr["iid"], f"/mrgate ignore {finding['fingerprint']} a revoked token kept as a fixture")
-    outcome, rep = reply_to(note, mr["iid"])
+    mr, _, finding, note, outcome, rep = ignore_on_failed_mr(MAINT, "maint.py", "a revoked token kept as a fixture")
     assert outcome == "applied", rep
     assert rep["body"].startswith("@mia: ignored for this repository"), rep
     [ign] = [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"]
@@ -128,11 +117,11 @@ def test_a_maintainer_ignores_a_finding():
     [entry] = [a for a in c.get("/api/audit?action=ignore.create").json()["items"]
                if a["target"] == f"ignore {ign['id']}"]
     assert entry["actor"] == "mia" and entry["details"]["via"] == "merge request comment", entry
-    assert entry["details"]["note_id"] == note["id"] and entry["details"]["access_level"] == 40, entry
+    assert entry["details"]["command"]["note_id"] == note["id"] and entry["details"]["access_level"] == 40, entry
     # the next push passes, the finding listed as ignored
     pushed = sim.push_mr(APP, mr["iid"], [{"path": "later.md", "content": "later\n"}], wait=True)
     assert final_status(APP, pushed["sha"])["status"] == "success"
-    again = newest_run(mr["iid"], pushed["sha"])
+    again = flows.newest_run(c, APP, mr["iid"], pushed["sha"], logs=srv)
     [f2] = again["findings"]
     assert f2["fingerprint"] == finding["fingerprint"], f2
     assert f2["ignored"] == {"id": ign["id"], "reason": "a revoked token kept as a fixture"}, f2
@@ -230,7 +219,7 @@ def test_refusals_and_non_commands():
     assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
 
 
-setup()
+flows.gate_repo(c, sim, "acme", TOKEN, APP, HOOK_URL, logs=srv, fail_on="high", scans=["secrets"], comment="off")
 run([test_the_hook_asks_for_note_events, test_a_developer_is_refused, test_a_maintainer_ignores_a_finding,
      test_a_maintainer_bypasses_the_gate, test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
      test_refusals_and_non_commands])
