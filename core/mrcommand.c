@@ -274,7 +274,7 @@ static void mention(struct buf *b, const char *username)
 
 __attribute__((format(printf, 3, 4))) static void reply(struct cmd_ctx *x, const char *outcome, const char *fmt, ...)
 {
-	char line[1200];
+	char line[4096]; /* the longest reply: a quoted 200-byte target and a quoted 200-character reason */
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);

@@ -11,8 +11,8 @@ Shows, on the simulator (which fires comment events as GitLab does, edits and in
 - a Maintainer's `/mrgate bypass` posts `success` "bypassed by NAME: reason" on the head sha, audited the same way;
 - a redelivered note event, or the same note under a new delivery key, does nothing more (one reply, one audit);
 - replies cannot run quick actions: `/approve` and `/merge` in the commenter's text stay text;
-- a missing reason, an unknown rule, an edited comment, an internal note and mrgate's own notes are no commands
-  (refused with a reply, or ignored without one).
+- a bypass with nothing failed, a missing reason or an unknown rule are refused with a reply; an edited comment, an
+  internal note and mrgate's own notes are no commands (no reply).
 """
 import functools
 import json
@@ -183,6 +183,16 @@ def test_a_reply_runs_no_quick_action():
     assert sim.mr(APP, mr["iid"])["approved_by"] == []
 
 
+def test_nothing_failed_to_bypass():
+    ok = sim.open_mr(APP, [{"path": "clean.py", "content": "print('hello')\n"}], wait=True)
+    assert final_status(APP, ok["sha"])["status"] == "success"
+    outcome, rep = reply_to(comment(MAINT, ok["iid"], "/mrgate bypass just in case"), ok["iid"])
+    assert outcome == "refused" and "only a failed gate can be bypassed" in rep["body"], rep
+    assert flows.statuses(sim, APP, ok["sha"])[-1]["description"] != "bypassed by mia: just in case"
+    assert c.get("/api/audit?action=gate.bypass").json()["items"] == [] or all(
+        not a["target"].endswith(f"!{ok['iid']})") for a in c.get("/api/audit?action=gate.bypass").json()["items"])
+
+
 def test_refusals_and_non_commands():
     mr, gate = failed_mr("misc.py")
     # no reason: refused with a reply that says how
@@ -222,4 +232,4 @@ def test_refusals_and_non_commands():
 flows.gate_repo(c, sim, "acme", TOKEN, APP, HOOK_URL, logs=srv, fail_on="high", scans=["secrets"], comment="off")
 run([test_the_hook_asks_for_note_events, test_a_developer_is_refused, test_a_maintainer_ignores_a_finding,
      test_a_maintainer_bypasses_the_gate, test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
-     test_refusals_and_non_commands])
+     test_nothing_failed_to_bypass, test_refusals_and_non_commands])
