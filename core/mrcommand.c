@@ -279,6 +279,10 @@ __attribute__((format(printf, 3, 4))) static void reply(struct cmd_ctx *x, const
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	/* one line, whatever a message from GitLab held: no line of a reply can start a quick action */
+	for (char *p = line; *p; p++)
+		if ((unsigned char)*p < 0x20)
+			*p = ' ';
 	x->outcome = outcome;
 	buf_puts(&x->reply, line);
 }

@@ -136,7 +136,7 @@ def test_hand_changed_merge_setting_is_repaired_by_next_resync():
     gl = sim.client(TOKEN)
     assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
     assert merge_setting(pid) is False
-    flows.sync(c, timeout=120)
+    flows.sync(c, timeout=120, ended=flows.resync_ended)
     flows.wait_applied(c, 120)
     wait_for(lambda: merge_setting(pid) is True, 60, "the merge setting turned back on")
 
@@ -199,7 +199,7 @@ def test_group_hook_mode_first_apply_is_one_put_per_repo():
     without_note_events([(gh["group_id"], gh)], "groups")
     for expect in (1, 0):
         sim.reset_counters()
-        flows.sync(c, timeout=120)
+        flows.sync(c, timeout=120, ended=flows.resync_ended)
         flows.wait_applied(c, 120)
         cnt = sim.counters()
         assert by_route(cnt, "PUT /api/v4/groups/:id/hooks/:hook_id") == expect, cnt
