@@ -26,7 +26,6 @@ static const char *const off_events[] = {"push_events",
                                          "tag_push_events",
                                          "issues_events",
                                          "confidential_issues_events",
-                                         "note_events",
                                          "confidential_note_events",
                                          "job_events",
                                          "wiki_page_events",
@@ -108,6 +107,9 @@ bool apply_hook_flags_ok(struct json_object *h, int ssl_verify)
 	/* pipeline events: the verdict is posted into each new head pipeline (core/gatehold.h) */
 	if (!jsonx_bool(h, "pipeline_events", &b) || !b)
 		return false;
+	/* note events: "/mrgate" commands in merge request comments (core/mrcommand.h) */
+	if (!jsonx_bool(h, "note_events", &b) || !b)
+		return false;
 	for (int i = 0; off_events[i]; i++)
 		if (jsonx_bool(h, off_events[i], &b) && b)
 			return false;
@@ -147,6 +149,7 @@ struct json_object *apply_hook_body(const struct apply_ctx *ctx)
 	json_object_object_add(b, "token", jx_str(ctx->webhook_secret));
 	json_object_object_add(b, "merge_requests_events", jx_bool(1));
 	json_object_object_add(b, "pipeline_events", jx_bool(1));
+	json_object_object_add(b, "note_events", jx_bool(1));
 	for (int i = 0; off_events[i]; i++)
 		json_object_object_add(b, off_events[i], jx_bool(0));
 	json_object_object_add(b, "enable_ssl_verification", jx_bool(ctx->ssl_verify));

@@ -112,8 +112,9 @@ bool apply_hook_url(const char *public_url, char *buf, size_t cap);
 
 /*
  * The webhook mrgate wants, written once for project and group hooks (core/grouphook.c adds what only a group hook
- * has). apply_hook_body(): a new body for POST/PUT .../hooks: ctx's URL and token, name "mrgate", merge request
- * and pipeline events on, every other project event off, ssl verification as ctx says (the caller owns it).
+ * has). apply_hook_body(): a new body for POST/PUT .../hooks: ctx's URL and token, name "mrgate", merge request,
+ * pipeline and note (comment: core/mrcommand.h) events on, every other project event off (confidential notes too),
+ * ssl verification as ctx says (the caller owns it).
  * apply_hook_flags_ok(): whether an existing hook h has those flags; ssl_verify < 0 accepts either verification.
  */
 struct json_object *apply_hook_body(const struct apply_ctx *ctx);

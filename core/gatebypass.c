@@ -183,7 +183,7 @@ static enum core_status record_tx(struct store_conn *c, void *user)
 	json_object_object_add(after, "verdict", jx_str("bypassed"));
 	json_object_object_add(after, "reason", jx_str(a->req->reason));
 	json_object_object_add(before, "verdict", jx_str("failed"));
-	st = audit_write(c, a->req->actor, "gate.bypass", a->target, before, after, NULL);
+	st = audit_write(c, a->req->actor, "gate.bypass", a->target, before, after, a->req->audit_details);
 	json_object_put(before);
 	json_object_put(after);
 	return st;

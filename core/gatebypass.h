@@ -20,6 +20,7 @@
 #include "status.h"
 #include "store.h"
 
+#include <json-c/json.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -28,9 +29,10 @@
 
 struct gate_bypass_req {
 	int64_t run_id;
-	const char *actor;      /* the user's name, shown on GitLab and in the audit log */
-	const char *reason;     /* validated by gate_bypass() */
-	const char *public_url; /* the report link's base; NULL or "": no link */
+	const char *actor;                 /* the user's name, shown on GitLab and in the audit log */
+	const char *reason;                /* validated by gate_bypass() */
+	const char *public_url;            /* the report link's base; NULL or "": no link */
+	struct json_object *audit_details; /* the audit entry's details (borrowed), NULL: none */
 };
 
 /*

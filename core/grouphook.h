@@ -4,17 +4,18 @@
  *    per project, and onboarding of the projects that GitLab announces with project_create.
  *
  * Design: the group hook is ours when its url equals ctx->hook_url; nobody else's hook is touched. It carries the
- * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h) and project_events true (GitLab 17.6+ sends
- * project_create/project_destroy only to group hooks with project_events) and every other event flag false. Group hooks
- * deliver only when the top-level group is licensed (Premium/Ultimate), while GitLab's group-hooks API has no licence
- * check: a hook made on a Free group is accepted and never fires. So a switch to group mode is proven before any
- * project hook goes: the plan GitLab reports for the group (GET /namespaces/:id, GitLab.com) must not be free, and a
- * test delivery of the new hook (POST /groups/:id/hooks/:hook_id/test/push_events) must reach the receiver. Its id
- * lives in the one-row table group_hook, whose row exists exactly while group-hook mode is in force; repo_status reads
- * a repo gated without a project hook while it exists (sql/0007_group_hook.sql). Switching modes is ordered so that no
- * repo is ever without a hook: to group, the group hook first, then the project hooks are removed (apply with
- * ctx->group_mode); to project, the project hooks first, then grouphook_remove(). Project mode never calls anything
- * here. Threading: thread-safe (one database connection per call; the struct gitlab is shared).
+ * webhook secret, merge_requests_events, pipeline_events (core/gatehold.h), note_events (core/mrcommand.h) and
+ * project_events true (GitLab 17.6+ sends project_create/project_destroy only to group hooks with project_events) and
+ * every other event flag false. Group hooks deliver only when the top-level group is licensed (Premium/Ultimate), while
+ * GitLab's group-hooks API has no licence check: a hook made on a Free group is accepted and never fires. So a switch
+ * to group mode is proven before any project hook goes: the plan GitLab reports for the group (GET /namespaces/:id,
+ * GitLab.com) must not be free, and a test delivery of the new hook (POST /groups/:id/hooks/:hook_id/test/push_events)
+ * must reach the receiver. Its id lives in the one-row table group_hook, whose row exists exactly while group-hook mode
+ * is in force; repo_status reads a repo gated without a project hook while it exists (sql/0007_group_hook.sql).
+ * Switching modes is ordered so that no repo is ever without a hook: to group, the group hook first, then the project
+ * hooks are removed (apply with ctx->group_mode); to project, the project hooks first, then grouphook_remove(). Project
+ * mode never calls anything here. Threading: thread-safe (one database connection per call; the struct gitlab is
+ * shared).
  */
 #ifndef MRGATE_CORE_GROUPHOOK_H
 #define MRGATE_CORE_GROUPHOOK_H

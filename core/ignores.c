@@ -240,7 +240,7 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 struct create_args {
 	const struct ignore_input *in;
 	const char *actor;
-	struct json_object *body, **out;
+	struct json_object *body, **out, *details;
 	char *msg;
 	size_t cap;
 };
@@ -272,7 +272,7 @@ static enum core_status create_tx(struct store_conn *c, void *user)
 	char target[40];
 	snprintf(target, sizeof(target), "ignore %lld", (long long)id);
 	if (st == CORE_OK)
-		st = audit_write(c, a->actor, "ignore.create", target, NULL, a->body, NULL);
+		st = audit_write(c, a->actor, "ignore.create", target, NULL, a->body, a->details);
 	struct store_params pg = {0};
 	store_param_i64(&pg, id);
 	if (st == CORE_OK)
@@ -284,13 +284,20 @@ static enum core_status create_tx(struct store_conn *c, void *user)
 enum core_status ignores_create(struct store *db, const char *actor, struct json_object *body, struct json_object **out,
                                 char *msg, size_t cap)
 {
+	return ignores_create_via(db, actor, NULL, body, out, msg, cap);
+}
+
+enum core_status ignores_create_via(struct store *db, const char *actor, struct json_object *details,
+                                    struct json_object *body, struct json_object **out, char *msg, size_t cap)
+{
 	*out = NULL;
 	msg[0] = '\0';
 	struct ignore_input in;
 	enum core_status st = read_input(body, &in, msg, cap);
 	if (st != CORE_OK)
 		return st;
-	struct create_args a = {.in = &in, .actor = actor, .body = body, .out = out, .msg = msg, .cap = cap};
+	struct create_args a = {
+	    .in = &in, .actor = actor, .body = body, .out = out, .details = details, .msg = msg, .cap = cap};
 	st = store_tx(db, create_tx, &a);
 	if (st != CORE_OK) {
 		json_object_put(*out);

@@ -51,6 +51,9 @@ void ignore_set_clear(struct ignore_set *s);
  */
 enum core_status ignores_create(struct store *db, const char *actor, struct json_object *body, struct json_object **out,
                                 char *msg, size_t cap);
+/* The same with details for the audit entry (borrowed, NULL: none), e.g. how the ignore was asked for. */
+enum core_status ignores_create_via(struct store *db, const char *actor, struct json_object *details,
+                                    struct json_object *body, struct json_object **out, char *msg, size_t cap);
 
 struct ignores_filter {
 	int64_t repo_id;   /* 0: any; else the repo's own ignores and those of its groups */

@@ -10,6 +10,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
+#include "mrcommand.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -194,6 +195,8 @@ struct delivery_plan {
 	struct webhook_mr mr;                   /* a merge request event's fields (project_id 0 otherwise) */
 	bool gate;                              /* queue a gate run for mr */
 	bool hold;                              /* a starting pipeline of a gated repo: create a "hold" job */
+	struct mrcommand_note note;             /* a "/mrgate" comment (note_id 0 otherwise) */
+	bool command;                           /* ... on a gated repo: record it and queue its "mrcommand" job */
 	int64_t project_event_id;               /* project_create / project_destroy (group or system hook) */
 	bool project_created;                   /* ... and it is project_create */
 	struct {                                /* the pipeline of a pipeline event */
@@ -266,6 +269,15 @@ static void plan_mr(struct delivery_plan *k)
 	k->lookup_repo = k->mr.project_id;
 }
 
+/* A comment event: a "/mrgate" command on a merge request of a gated repo is queued (core/mrcommand.h). */
+static void plan_note(const struct webhook_delivery *d, struct delivery_plan *k)
+{
+	if (mrcommand_parse_event(d->event, k->payload, &k->note, k->why, sizeof(k->why)))
+		k->lookup_repo = k->note.project_id;
+	else
+		k->note.note_id = 0;
+}
+
 /* What the delivery is, from its headers and body alone (no database). */
 static void plan_delivery(const struct webhook_delivery *d, struct delivery_plan *k)
 {
@@ -279,6 +291,8 @@ static void plan_delivery(const struct webhook_delivery *d, struct delivery_plan
 		plan_project_event(k);
 	} else if (strcmp(k->label, "pipeline") == 0) {
 		plan_pipeline(k);
+	} else if (strcmp(k->label, "note") == 0) {
+		plan_note(d, k);
 	} else if (strcmp(k->label, "merge_request") != 0) {
 		snprintf(k->why, sizeof(k->why), "%s events are not gated", k->label);
 	} else {
@@ -296,8 +310,9 @@ static enum core_status lookup_gate(struct store_conn *c, struct delivery_plan *
 		return CORE_OK;
 	enum core_status st = gate_config_load_conn(c, k->lookup_repo, &k->cfg);
 	if (st == CORE_OK && cfg_gated(k)) {
+		k->command = k->note.note_id > 0;
 		k->gate = k->mr.project_id > 0;
-		k->hold = !k->gate;
+		k->hold = !k->gate && !k->command;
 	}
 	return st;
 }
@@ -423,6 +438,23 @@ static enum core_status act_hold(struct store_conn *c, struct delivery_plan *k, 
 	return CORE_OK;
 }
 
+/* Record a "/mrgate" comment and queue its job, in the delivery's transaction (once per note id). */
+static enum core_status act_command(struct store_conn *c, struct delivery_plan *k, struct webhook_result *out)
+{
+	bool queued = false;
+	enum core_status st = mrcommand_enqueue(c, &k->note, out->event_id, &out->job_id, &queued);
+	if (st != CORE_OK)
+		return st;
+	out->outcome = queued ? WEBHOOK_QUEUED : WEBHOOK_DUPLICATE;
+	if (queued)
+		snprintf(out->reason, sizeof(out->reason), "/mrgate command in note %lld on !%lld (job %lld)",
+		         (long long)k->note.note_id, (long long)k->note.mr_iid, (long long)out->job_id);
+	else
+		snprintf(out->reason, sizeof(out->reason), "note %lld was received before: a command is handled once",
+		         (long long)k->note.note_id);
+	return CORE_OK;
+}
+
 /* Group-hook mode: onboard a new repo (a job: the GitLab read happens after we answered), or mark a deleted one
  * removed; in project mode these events are recorded and ignored. In the delivery's transaction. */
 static enum core_status act_project_event(struct store_conn *c, struct delivery_plan *k, struct webhook_result *out)
@@ -483,6 +515,8 @@ static enum core_status record_and_act(struct store_conn *c, const struct webhoo
 		st = act_gate(c, k, out);
 	} else if (k->hold) {
 		st = act_hold(c, k, out);
+	} else if (k->command) {
+		st = act_command(c, k, out);
 	} else if (k->project_event_id > 0) {
 		st = act_project_event(c, k, out);
 	} else {

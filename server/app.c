@@ -1,7 +1,7 @@
 /*
  * server/app.c
  *    Process wiring: which engine runs on which threads. The job workers get the core's handlers (apply, onboard,
- *    hold), bounded by the GitLab slots; the resyncs get the apply machinery of this process.
+ *    hold, mrcommand), bounded by the GitLab slots; the resyncs get the apply machinery of this process.
  *
  * Design: the domain lives in core/ (core/applyjob.h, core/hookjobs.h, core/hookmode.h, core/resync.h); this file
  * only fills their environment from the settings and registers the handlers.
@@ -13,6 +13,7 @@
 #include "hookmode.h"
 #include "jobs.h"
 #include "limiter.h"
+#include "mrcommand.h"
 
 #include <string.h>
 
@@ -59,7 +60,8 @@ bool app_jobs_start(struct app *app)
 	    jobs_register(env->jobs, "onboard", hookjobs_onboard, env) != CORE_OK ||
 	    jobs_register(env->jobs, "dryrun", dryrun_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "hookmode", hookmode_item, env) != CORE_OK ||
-	    jobs_register(env->jobs, "hold", hookjobs_hold, env) != CORE_OK) {
+	    jobs_register(env->jobs, "hold", hookjobs_hold, env) != CORE_OK ||
+	    jobs_register(env->jobs, "mrcommand", mrcommand_item, env) != CORE_OK) {
 		app_jobs_stop(app);
 		return false;
 	}

@@ -10,6 +10,7 @@
  */
 #include "sim_api.h"
 
+#include "sim_notes_hook.h"
 #include "sim_pipelines.h"
 #include "sim_render.h"
 #include "sim_strict.h"
@@ -637,6 +638,7 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/projects", h_projects_list, A},
     {"GET", "/api/v4/projects/:id", h_project_get, A},
     {"PUT", "/api/v4/projects/:id", h_project_put, A},
+    {"GET", "/api/v4/projects/:id/members/all/:user_id", sim_h_project_member_all, A},
     {"GET", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
     {"POST", "/api/v4/projects/:id/hooks", sim_h_hooks, A},
     {"GET", "/api/v4/projects/:id/hooks/:hook_id", sim_h_hook, A},

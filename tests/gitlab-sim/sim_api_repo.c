@@ -11,6 +11,7 @@
 #include "sim_api.h"
 #include "sim_diff.h"
 #include "sim_hooks.h"
+#include "sim_notes_hook.h"
 #include "sim_render.h"
 #include "sim_strict.h"
 
@@ -992,6 +993,7 @@ void sim_h_note_add(struct sim_req *r)
 	n->updated_at = sim_now_iso();
 	sim_vec_push(&r->s->notes, n);
 	sim_strict_quick_actions(r->s, m, n, sim_param(r, "merge_request_diff_head_sha"));
+	sim_notes_fire(r->s, m, n, "create");
 	sim_reply_json(r, 201, sim_render_note(r->s, n));
 }
 
@@ -1014,6 +1016,7 @@ void sim_h_note_edit(struct sim_req *r)
 	n->updated_at = sim_now_iso();
 	/* Notes::UpdateService runs the quick actions of the edited text too */
 	sim_strict_quick_actions(r->s, m, n, sim_param(r, "merge_request_diff_head_sha"));
+	sim_notes_fire(r->s, m, n, "update");
 	sim_reply_json(r, 200, sim_render_note(r->s, n));
 }
 

@@ -281,6 +281,35 @@ void sim_hooks_fire_mr(struct sim *s, struct sim_mr *mr, const char *action, con
 	json_object_put(payload);
 }
 
+struct json_object *sim_hooks_project_json(struct sim *s, const struct sim_project *p, bool with_id)
+{
+	return hook_project(s, p, with_id);
+}
+
+struct json_object *sim_hooks_mr_attrs(struct sim *s, struct sim_mr *mr)
+{
+	struct json_object *payload = mr_payload(s, mr, NULL, NULL, NULL), *a = NULL;
+	json_object_object_get_ex(payload, "object_attributes", &a);
+	a = json_object_get(a);
+	json_object_put(payload);
+	return a;
+}
+
+void sim_hooks_fire_flagged(struct sim *s, struct sim_project *p, const char *flag, const char *event,
+                            const char *event_name, const char *body, struct json_object *ids_out)
+{
+	char *event_uuid = sim_new_uuid(s);
+	for (size_t i = 0; i < s->hooks.len; i++) {
+		struct sim_hook *h = s->hooks.items[i];
+		if (!hook_executable(h) || !hook_flag(h, flag))
+			continue;
+		if (!(h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id))
+			continue;
+		deliver_event(s, h, event, event_name, body, event_uuid, ids_out);
+	}
+	free(event_uuid);
+}
+
 struct sim_delivery *sim_hooks_fire_mr_to(struct sim *s, struct sim_hook *h, struct sim_mr *mr, const char *action)
 {
 	struct json_object *payload = mr_payload(s, mr, action, NULL, NULL);
@@ -385,18 +414,9 @@ void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json
 	json_object_object_add(o, "commit", commit);
 	json_object_object_add(o, "builds", json_object_new_array());
 	const char *body = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *event_uuid = sim_new_uuid(s);
 	char *event_name = sim_printf("pipeline:%s", pl->status);
-	for (size_t i = 0; i < s->hooks.len; i++) {
-		struct sim_hook *h = s->hooks.items[i];
-		if (!hook_executable(h) || !hook_flag(h, "pipeline_events"))
-			continue;
-		if (!(h->group_hook ? group_hook_reaches(s, h, p) : h->owner_id == p->id))
-			continue;
-		deliver_event(s, h, "Pipeline Hook", event_name, body, event_uuid, ids_out);
-	}
+	sim_hooks_fire_flagged(s, p, "pipeline_events", "Pipeline Hook", event_name, body, ids_out);
 	free(event_name);
-	free(event_uuid);
 	json_object_put(o);
 }
 

@@ -27,6 +27,14 @@ void sim_hooks_fire_project(struct sim *s, struct sim_project *p, const char *ev
 /* Deliver an MR event to one hook regardless of its event flags (the API's "test" endpoint). */
 struct sim_delivery *sim_hooks_fire_mr_to(struct sim *s, struct sim_hook *h, struct sim_mr *mr, const char *action);
 
+/* For events built elsewhere (sim_notes_hook.c): the payload's "project" object (with its id or not), a merge
+   request's hook attributes (as object_attributes of its MR event, without action), and the delivery of a rendered
+   body to the project's hooks and the licensed group hooks above it that have `flag` on. */
+struct json_object *sim_hooks_project_json(struct sim *s, const struct sim_project *p, bool with_id);
+struct json_object *sim_hooks_mr_attrs(struct sim *s, struct sim_mr *mr);
+void sim_hooks_fire_flagged(struct sim *s, struct sim_project *p, const char *flag, const char *event,
+                            const char *event_name, const char *body, struct json_object *ids_out);
+
 /* A Pipeline Hook event for pl (its current status) to hooks with pipeline_events. */
 void sim_hooks_fire_pipeline(struct sim *s, struct sim_pipeline *pl, struct json_object *ids_out);
 /* The push sample of project p (its default branch head) to one hook (the group hook test endpoint). */

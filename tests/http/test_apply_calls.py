@@ -5,6 +5,8 @@ Shows, for a group of N repos (counts, never times):
   pages of one GET /groups/:id/projects and one GET /groups/:id/merge_requests; no GET /projects/:id and no
   per-project MR list, and the open MRs of the newly gated repos are gated all the same;
 - re-applying with nothing to change costs one GET hooks per repo (plus the list pages), and no write;
+- hooks made before mrgate asked for note events (comment commands, issue 16) are updated once: project hooks by the
+  next apply, the group hook by the next resync; the one after that writes nothing;
 - a merge setting turned off by hand after the list was read is turned back on by the next resync, and the job item
   says what it read and when ("merge setting read from the group's project list at HH:MM:SS");
 - a repo claimed by another apply (apply_claims) is neither read nor written until the claim is released: the item
@@ -106,12 +108,35 @@ def test_no_change_reapply_is_one_get_per_repo():
     assert any(x.startswith("merge setting read from the group's project list at ") for x in read), items[0]
 
 
+def without_note_events(hooks, path):
+    """Turn note events off on hooks, as every mrgate hook was before comment commands."""
+    gl = sim.client(TOKEN)
+    for owner, h in hooks:
+        r = gl.put(f"/api/v4/{path}/{owner}/hooks/{h['id']}", {"url": HOOK, "note_events": False})
+        assert r.status == 200 and r.json()["note_events"] is False, r.body
+
+
+def test_hooks_without_note_events_are_updated_once():
+    without_note_events([(pid, hs[0]) for pid, hs in sim.hooks_by_project(HOOK).items()], "projects")
+    _, cnt = apply(GATED, reapply=True)
+    print(f"  re-apply after note events: {cnt['total']} calls: {cnt['by_route']}")
+    assert by_route(cnt, "PUT /api/v4/projects/:id/hooks/:hook_id") == N, cnt
+    assert by_route(cnt, "POST /api/v4/projects/:id/hooks") == 0, cnt
+    assert by_route(cnt, "DELETE /api/v4/projects/:id/hooks/:hook_id") == 0, cnt
+    assert cnt["writes"] == N, cnt
+    hooks = sim.hooks_by_project(HOOK)
+    assert len(hooks) == N and all(len(v) == 1 and v[0]["note_events"] and not v[0]["confidential_note_events"]
+                                   for v in hooks.values()), hooks
+    _, cnt = apply(GATED, reapply=True)
+    assert cnt["writes"] == 0 and cnt["total"] == N + PAGES, cnt
+
+
 def test_hand_changed_merge_setting_is_repaired_by_next_resync():
     pid = IDS[7]
     gl = sim.client(TOKEN)
     assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
     assert merge_setting(pid) is False
-    flows.sync(c, timeout=120)
+    flows.sync(c, timeout=120, ended=flows.resync_ended)
     flows.wait_applied(c, 120)
     wait_for(lambda: merge_setting(pid) is True, 60, "the merge setting turned back on")
 
@@ -168,6 +193,19 @@ def test_group_hook_mode_first_apply_is_one_put_per_repo():
     _, cnt = apply(dict(GATED), reapply=True)
     print(f"  group-hook mode, no-change re-apply: {cnt['total']} calls: {cnt['by_route']}")
     assert cnt["writes"] == 0 and cnt["total"] <= PAGES + 2, cnt
+    # a group hook without note events (made before comment commands) is repaired once by the resync, which checks
+    # the group hook, and then left alone
+    [gh] = [h for h in sim.hooks() if h["url"] == HOOK and h.get("group_hook")]
+    without_note_events([(gh["group_id"], gh)], "groups")
+    for expect in (1, 0):
+        sim.reset_counters()
+        flows.sync(c, timeout=120, ended=flows.resync_ended)
+        flows.wait_applied(c, 120)
+        cnt = sim.counters()
+        assert by_route(cnt, "PUT /api/v4/groups/:id/hooks/:hook_id") == expect, cnt
+        assert by_route(cnt, "POST /api/v4/groups/:id/hooks") == 0, cnt
+    [gh2] = [h for h in sim.hooks() if h["url"] == HOOK and h.get("group_hook")]
+    assert gh2["id"] == gh["id"] and gh2["note_events"] is True and gh2["confidential_note_events"] is False, gh2
 
 
 def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
@@ -190,6 +228,7 @@ def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
 
 
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
+     test_hooks_without_note_events_are_updated_once,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
      test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
      test_first_apply_without_block_merge_is_two_calls_per_repo,

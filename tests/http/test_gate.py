@@ -131,7 +131,7 @@ def test_events_not_gated_get_2xx_and_are_recorded():
               " WHERE idempotency_key IN ('push-1','junk-1','odd-1') ORDER BY id")
     assert rows == [["Push Hook", "push events are not gated", "f"],
                     ["Merge Request Hook", "body is not a JSON object", "t"],
-                    ["Note Hook", "note events are not gated", "t"]], rows
+                    ["Note Hook", "note event without object_attributes", "t"]], rows
     # an unmanaged (never configured) repo: recorded and ignored
     other = sim.add_project("acme", "unconfigured", files=[{"path": "a", "content": "a\n"}])["id"]
     c.post("/api/sync")

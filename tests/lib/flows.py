@@ -169,3 +169,23 @@ def switch_hook_mode(c, mode, timeout=120):
     assert j["succeeded"], j
     assert c.get("/api/settings").json()["hook_mode"] == mode
     return j
+
+
+# --- one gated repo -------------------------------------------------------------------------------------------------
+
+def gate_repo(c, sim, group, token, pid, hook_url, logs=None, **config):
+    """Connect to group with token, sync, gate repo pid with config (PUT /api/repos/:id/config, enabled) and wait
+    until its webhook (hook_url) is on GitLab."""
+    connect_and_sync(c, sim, group, token, timeout=30, logs=logs)
+    r = c.put(f"/api/repos/{pid}/config", dict(config, enabled=True))
+    assert r.status == 200, r.body
+    wait_hook(sim.client(token), pid, hook_url, logs=logs)
+
+
+def newest_run(c, pid, iid, sha, timeout=30, logs=None):
+    """Wait until the newest gate run of MR iid is on sha and done; returns its detail (GET /api/gates/:id)."""
+    def done():
+        items = c.get(f"/api/gates?repo={pid}&mr={iid}").json()["items"]
+        return items[0] if items and items[0]["state"] == "done" and items[0]["head_sha"] == sha else None
+    found = harness.wait_for(done, timeout, f"the run of {sha[:8]} recorded done", logs=logs)
+    return c.get(f"/api/gates/{found['id']}").json()
