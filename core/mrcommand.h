@@ -7,7 +7,7 @@
  * Design: mrgate's hooks ask for note events (core/apply.c). The webhook receiver (core/webhook.c) reads the event
  *    alone (mrcommand_parse_event: a new, non-confidential, non-system comment on a merge request whose text starts
  *    with "/mrgate") and, in the delivery's transaction, records the note by its id in mr_commands
- *    (sql/0016_mr_commands.sql) and queues a job "mrcommand" (mrcommand_enqueue): no GitLab call in the request, and a
+ *    (sql/0017_mr_commands.sql) and queues a job "mrcommand" (mrcommand_enqueue): no GitLab call in the request, and a
  *    note is queued once whatever GitLab redelivers. The job (mrcommand_item) never trusts the payload for rights:
  *      1. a note written by mrgate's own token user is never a command (no loops);
  *      2. it reads the commenter's access level on the project from GitLab (GET /projects/:id/members/all/:user_id,

@@ -1,4 +1,4 @@
--- 0016_mr_commands: "/mrgate" commands written in merge request comments (issue 16, core/mrcommand.h).
+-- 0017_mr_commands: "/mrgate" commands written in merge request comments (issue 16, core/mrcommand.h).
 -- One row per GitLab note that was a command, keyed by the note's id: a redelivered or repeated note event finds
 -- its row and does nothing more. The worker that carries the command out records what it decided (the reply it
 -- owes) before it posts the reply, and the reply's note id after, so a retried job never acts twice.
