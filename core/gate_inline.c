@@ -244,18 +244,16 @@ static enum core_status find_marker_item(struct json_object *d, void *user)
 
 static struct json_object *position_body(const struct sync *s, const struct finding *f)
 {
+	/* an added line: new_line only; old_path is required and, without renames, the same path */
+	const char *const keys[] = {"position_type", "base_sha", "start_sha", "head_sha", "old_path", "new_path"};
+	const char *const values[] = {"text", s->base_sha, s->start_sha, s->head_sha, f->path, f->path};
 	struct json_object *o = jx_object(), *pos = jx_object();
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		json_object_object_add(pos, keys[i], jx_str(values[i]));
+	json_object_object_add(pos, "new_line", jx_int(f->line));
 	char *text = gate_inline_body(f, s->t->report_url);
 	json_object_object_add(o, "body", jx_str(text));
 	free(text);
-	json_object_object_add(pos, "position_type", jx_str("text"));
-	json_object_object_add(pos, "base_sha", jx_str(s->base_sha));
-	json_object_object_add(pos, "start_sha", jx_str(s->start_sha));
-	json_object_object_add(pos, "head_sha", jx_str(s->head_sha));
-	/* an added line: new_line only; old_path is required and, without renames, the same path */
-	json_object_object_add(pos, "old_path", jx_str(f->path));
-	json_object_object_add(pos, "new_path", jx_str(f->path));
-	json_object_object_add(pos, "new_line", jx_int(f->line));
 	json_object_object_add(o, "position", pos);
 	return o;
 }

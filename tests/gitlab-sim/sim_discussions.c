@@ -142,20 +142,6 @@ static struct json_object *render_discussion(struct sim *s, struct sim_discussio
 
 /* --- handlers ------------------------------------------------------------------------------------------------- */
 
-static struct sim_mr *find_mr(struct sim_req *r, struct sim_project **p)
-{
-	int64_t iid = 0;
-	struct sim_mr *m = NULL;
-	*p = sim_api_project(r, 0, 20);
-	if (!*p)
-		return NULL;
-	if (sim_parse_int64(sim_req_cap(r, 1), &iid))
-		m = sim_mr_find(r->s, (*p)->id, iid);
-	if (!m)
-		sim_reply_message(r, 404, "404 Not found");
-	return m;
-}
-
 static struct sim_discussion *find_discussion(struct sim_req *r, struct sim_mr *m, struct sim_note **note_out)
 {
 	const char *id = sim_req_cap(r, 2);
@@ -186,7 +172,7 @@ static struct json_object *render_list_item(struct sim_req *r, void *item)
 void sim_h_discussions_list(struct sim_req *r)
 {
 	struct sim_project *p;
-	struct sim_mr *m = find_mr(r, &p);
+	struct sim_mr *m = sim_api_mr(r, &p);
 	if (!m)
 		return;
 	struct list_item *items = sim_xcalloc(r->s->notes.len + 1, sizeof(*items));
@@ -207,7 +193,7 @@ void sim_h_discussion_get(struct sim_req *r)
 {
 	struct sim_project *p;
 	struct sim_note *n = NULL;
-	struct sim_mr *m = find_mr(r, &p);
+	struct sim_mr *m = sim_api_mr(r, &p);
 	struct sim_discussion *d = m ? find_discussion(r, m, &n) : NULL;
 	if (d)
 		sim_reply_json(r, 200, render_discussion(r->s, d, n));
@@ -320,7 +306,7 @@ static struct json_object *stored_position(struct sim_req *r, int64_t old_line, 
 void sim_h_discussion_add(struct sim_req *r)
 {
 	struct sim_project *p;
-	struct sim_mr *m = find_mr(r, &p);
+	struct sim_mr *m = sim_api_mr(r, &p);
 	int64_t old_line = 0, new_line = 0;
 	if (!m)
 		return;
@@ -356,16 +342,7 @@ void sim_h_discussion_add(struct sim_req *r)
 		                  "400 Bad request - Note {:position=>[\"is incomplete\"]}"); /* no images here */
 		return;
 	}
-	struct sim_note *n = sim_xcalloc(1, sizeof(*n));
-	n->id = r->s->next_note_id++;
-	n->mr_id = m->id;
-	n->project_id = p->id;
-	n->mr_iid = m->iid;
-	n->body = sim_strdup(body);
-	n->author = r->token->user;
-	n->created_at = sim_now_iso();
-	n->updated_at = sim_now_iso();
-	sim_vec_push(&r->s->notes, n);
+	struct sim_note *n = sim_api_note_new(r, m, body);
 	struct sim_discussion *d = sim_xcalloc(1, sizeof(*d));
 	sim_new_sha(r->s, d->id);
 	d->note_id = n->id;
@@ -380,7 +357,7 @@ void sim_h_discussion_resolve(struct sim_req *r)
 {
 	struct sim_project *p;
 	struct sim_note *n = NULL;
-	struct sim_mr *m = find_mr(r, &p);
+	struct sim_mr *m = sim_api_mr(r, &p);
 	bool resolved = false;
 	if (!m)
 		return;

@@ -7,22 +7,18 @@ import hashlib
 
 import flows
 from harness import Mrgate, run
-from sim import Sim
 
-TOKEN = "glpat-inlineTestTokenAcme01"
-DISCUSSIONS = "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions"
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
-
-sim = Sim("inline")
-sim.add_group("acme", tier="premium")
-sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
-APP = sim.add_project("acme", "app", files=[{"path": "README.md", "content": "# app\n"}])["id"]
-MANY = sim.add_project("acme", "many", files=[{"path": "README.md", "content": "# many\n"}])["id"]
+TOKEN = "glpat-inlineTestTokenAcme01"
+sim = flows.acme_sim("inline", TOKEN)
+APP, MANY = (sim.add_project("acme", name, files=[{"path": "README.md", "content": f"# {name}\n"}])["id"]
+             for name in ("app", "many"))
+DISCUSSIONS = "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions"
 srv = Mrgate("inline", env={"MRGATE_GATE_WORKERS": "2"})
 c = srv.login()
-HOOK_URL = srv.base + "/hooks/gitlab"
-final_status = functools.partial(flows.final_status, sim, logs=srv)
 gl = sim.client(TOKEN)
+final_status = functools.partial(flows.final_status, sim, logs=srv)
+newest_run = functools.partial(flows.gate_run_of, c, logs=srv)
 
 
 def leak(n):
@@ -33,20 +29,9 @@ def leak(n):
 
 def setup():
     flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
-    for pid in (APP, MANY):
-        r = c.put(f"/api/repos/{pid}/config", {"enabled": True, "fail_on": "high", "scans": ["secrets"],
-                                               "comment": "inline"})
-        assert r.status == 200, r.body
-        assert r.json()["config"]["comment"] == "inline", r.body
-        flows.wait_hook(gl, pid, HOOK_URL, logs=srv)
-
-
-def newest_run(pid, iid, sha):
-    def done():
-        items = c.get(f"/api/gates?repo={pid}&mr={iid}").json()["items"]
-        return items[0] if items and items[0]["state"] == "done" and items[0]["head_sha"] == sha else None
-    run_ = srv.wait_for(done, 30, f"the run of {sha[:8]} recorded done")
-    return c.get(f"/api/gates/{run_['id']}").json()
+    config = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "comment": "inline"}
+    stored = flows.gate_repos(c, sim, TOKEN, (APP, MANY), srv.base + "/hooks/gitlab", config, logs=srv)
+    assert [s["comment"] for s in stored] == ["inline", "inline"], stored
 
 
 def threads(pid, iid):
