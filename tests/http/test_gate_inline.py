@@ -134,6 +134,42 @@ def test_past_twenty_the_rest_is_in_the_sticky_note():
     assert sorted(int(ln.split("`keys.py:")[1].split("`")[0]) for ln in table) == rest, (table, rest)
 
 
+def test_an_ignored_finding_resolves_its_discussion():
+    mr = sim.open_mr(APP, [{"path": "ign/c.py", "content": f"c = '{leak(3)}'\n"}], wait=True)
+    assert final_status(APP, mr["sha"])["status"] == "failed"
+    [finding] = newest_run(APP, mr["iid"], mr["sha"])["findings"]
+    sticky_note(APP, mr["iid"], mr["sha"])
+    [t] = threads(APP, mr["iid"])
+    r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": APP, "reason": "a test fixture"})
+    assert r.status == 201, r.body
+    pushed = sim.push_mr(APP, mr["iid"], [{"path": "docs/y.md", "content": "y\n"}], wait=True)
+    assert final_status(APP, pushed["sha"])["status"] == "success"
+    note = sticky_note(APP, mr["iid"], pushed["sha"])
+    assert "Ignored (1, not counted)" in note and "commented on" not in note, note
+    [again] = threads(APP, mr["iid"])
+    assert again["id"] == t["id"] and again["notes"][0]["resolved"], again
+
+
+def test_a_line_gitlab_refuses_stays_in_the_note():
+    """Past GitLab's diff limits mrgate reads a file from the trees; GitLab cannot place a comment on it (400)."""
+    sim.settings(diff_max_patch_bytes=200)
+    posts = sim.count("POST", DISCUSSIONS)
+    try:
+        content = "".join(f"line {i} padding padding padding\n" for i in range(12)) + f"t = '{leak(4)}'\n"
+        mr = sim.open_mr(MANY, [{"path": "big/cfg.py", "content": content}], wait=True)
+        assert final_status(MANY, mr["sha"])["status"] == "failed"
+        [finding] = newest_run(MANY, mr["iid"], mr["sha"])["findings"]
+        assert (finding["path"], finding["line"]) == ("big/cfg.py", 13), finding
+        note = sticky_note(MANY, mr["iid"], mr["sha"])
+    finally:
+        sim.settings(diff_max_patch_bytes=204800)
+    assert threads(MANY, mr["iid"]) == [] and sim.count("POST", DISCUSSIONS) == posts + 1  # tried, refused
+    assert "`big/cfg.py:13`" in note and "commented on" not in note, note
+    assert srv.sql(f"SELECT count(*) FROM gate_discussions WHERE mr_iid = {mr['iid']} AND project_id = {MANY}") == [
+        ["0"]]
+
+
 setup()
 run([test_one_positioned_discussion_per_finding_resolved_after_the_fix,
-     test_past_twenty_the_rest_is_in_the_sticky_note])
+     test_past_twenty_the_rest_is_in_the_sticky_note, test_an_ignored_finding_resolves_its_discussion,
+     test_a_line_gitlab_refuses_stays_in_the_note])
