@@ -117,7 +117,7 @@ struct sync {
 	const struct gate_inline_target *t;
 	char base_sha[72], start_sha[72], head_sha[72];
 	struct gate_inline_record *recs;
-	size_t n_recs;
+	size_t n_recs, cap_recs;
 };
 
 static bool sha_ok(const char *s)
@@ -168,7 +168,8 @@ static enum core_status load_records(struct sync *s)
 	              &p, &res);
 	if (st == CORE_OK) {
 		int n = PQntuples(res);
-		s->recs = xcalloc((size_t)n + 1, sizeof(*s->recs));
+		s->cap_recs = (size_t)n + 1;
+		s->recs = xcalloc(s->cap_recs, sizeof(*s->recs));
 		for (int i = 0; i < n; i++) {
 			struct gate_inline_record *r = &s->recs[s->n_recs];
 			snprintf(r->fingerprint, sizeof(r->fingerprint), "%s", store_str(res, i, "fingerprint"));
@@ -182,21 +183,23 @@ static enum core_status load_records(struct sync *s)
 	return st;
 }
 
-/* Record (or re-record) the discussion of finding f, at once: a crash after this posts nothing twice. */
-static void store_posted(struct sync *s, const struct finding *f, const char *discussion_id)
+/* Record (or re-record) a discussion, at once: a crash after this posts nothing twice. */
+static void store_record(struct sync *s, const char *fingerprint, const char *discussion_id, const char *path,
+                         int64_t line, bool resolved)
 {
 	struct store_params p = {0};
 	store_param_i64(&p, s->t->project_id);
 	store_param_i64(&p, s->t->mr_iid);
-	store_param_str(&p, f->fingerprint);
+	store_param_str(&p, fingerprint);
 	store_param_str(&p, discussion_id);
-	store_param_str(&p, f->path);
-	store_param_i64(&p, f->line);
+	store_param_str(&p, path);
+	store_param_i64(&p, line);
+	store_param_bool(&p, resolved);
 	store_run(s->c,
-	          "INSERT INTO gate_discussions (project_id, mr_iid, fingerprint, discussion_id, path, line)"
-	          " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, mr_iid, fingerprint) DO UPDATE SET"
+	          "INSERT INTO gate_discussions (project_id, mr_iid, fingerprint, discussion_id, path, line, resolved)"
+	          " VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (project_id, mr_iid, fingerprint) DO UPDATE SET"
 	          " discussion_id = EXCLUDED.discussion_id, path = EXCLUDED.path, line = EXCLUDED.line,"
-	          " resolved = false, resolved_by_gate = false, updated_at = now()",
+	          " resolved = EXCLUDED.resolved, resolved_by_gate = false, updated_at = now()",
 	          &p, NULL);
 }
 
@@ -220,26 +223,65 @@ static void store_state(struct sync *s, const char *fingerprint, bool resolved, 
 	          &p, NULL);
 }
 
-struct find_marker {
-	char marker[FINDING_FINGERPRINT_LEN + 40];
-	char id[65];
-};
-
-/* One discussion of the MR: is its first note ours for the fingerprint looked for? */
-static enum core_status find_marker_item(struct json_object *d, void *user)
+static const struct gate_inline_record *find_record(const struct sync *s, const char *fingerprint)
 {
-	struct find_marker *fm = user;
-	struct json_object *notes = NULL;
-	const char *id = NULL, *body = NULL;
+	for (size_t i = 0; i < s->n_recs; i++)
+		if (strcmp(s->recs[i].fingerprint, fingerprint) == 0)
+			return &s->recs[i];
+	return NULL;
+}
+
+/*
+ * One of the MR's discussions: when its first note starts with the marker of a fingerprint the table does not know
+ * (a run that died between GitLab's answer and the table, or an answer lost on the way), record it as found.
+ */
+static enum core_status adopt_item(struct json_object *d, void *user)
+{
+	struct sync *s = user;
+	struct json_object *notes = NULL, *first = NULL;
+	const char *id = NULL, *body = NULL, *path = "";
+	char fp[FINDING_FINGERPRINT_LEN + 1];
+	size_t m = strlen(GATE_INLINE_MARKER);
+	int64_t line = 0;
+	bool resolved = false;
 	if (!jsonx_str(d, "id", &id) || !gitlab_discussion_id_ok(id) || !jsonx_array(d, "notes", &notes) ||
 	    json_object_array_length(notes) == 0)
 		return CORE_OK;
-	if (jsonx_str(json_object_array_get_idx(notes, 0), "body", &body) &&
-	    strncmp(body, fm->marker, strlen(fm->marker)) == 0) {
-		snprintf(fm->id, sizeof(fm->id), "%s", id);
-		return CORE_ECONFLICT; /* found: stop the walk */
+	first = json_object_array_get_idx(notes, 0);
+	if (!jsonx_str(first, "body", &body) || strncmp(body, GATE_INLINE_MARKER, m) != 0 ||
+	    strlen(body) < m + FINDING_FINGERPRINT_LEN + 4 ||
+	    strncmp(body + m + FINDING_FINGERPRINT_LEN, " -->", 4) != 0)
+		return CORE_OK;
+	memcpy(fp, body + m, FINDING_FINGERPRINT_LEN);
+	fp[FINDING_FINGERPRINT_LEN] = '\0';
+	if (!fingerprint_ok(fp) || find_record(s, fp))
+		return CORE_OK;
+	jsonx_bool(first, "resolved", &resolved);
+	jsonx_path_str(first, "position.new_path", &path);
+	jsonx_path_int64(first, "position.new_line", &line);
+	if (s->n_recs + 1 >= s->cap_recs) {
+		s->cap_recs = s->cap_recs * 2 + 8;
+		s->recs = xrealloc(s->recs, s->cap_recs * sizeof(*s->recs));
 	}
+	struct gate_inline_record *r = &s->recs[s->n_recs++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->fingerprint, sizeof(r->fingerprint), "%s", fp);
+	snprintf(r->discussion_id, sizeof(r->discussion_id), "%s", id);
+	r->resolved = resolved; /* resolved by whom is not known: left as it is */
+	store_record(s, fp, id, path ? path : "", line, resolved);
 	return CORE_OK;
+}
+
+/* Adopt every discussion of ours the table misses. false when the MR's discussions could not be read. */
+static bool adopt(struct sync *s)
+{
+	struct gitlab_response *err = NULL;
+	enum core_status st = gitlab_mr_discussions_each(s->gl, s->t->project_id, s->t->mr_iid, adopt_item, s, &err);
+	if (st != CORE_OK)
+		log_warn("gate run %lld: could not read the merge request's discussions: %s", (long long)s->t->run_id,
+		         err ? err->message : "no answer");
+	gitlab_response_free(err);
+	return st == CORE_OK;
 }
 
 static struct json_object *position_body(const struct sync *s, const struct finding *f)
@@ -266,18 +308,13 @@ static bool post_one(struct sync *s, const struct finding *f)
 	struct json_object *body = position_body(s, f);
 	enum core_status st = gitlab_mr_discussion_create(s->gl, s->t->project_id, s->t->mr_iid, body, id, &resp);
 	json_object_put(body);
-	if (st != CORE_OK && resp && resp->kind == GITLAB_ERR_MAYBE_APPLIED) {
-		struct find_marker fm = {0};
-		snprintf(fm.marker, sizeof(fm.marker), "%s%s -->", GATE_INLINE_MARKER, f->fingerprint);
-		if (gitlab_mr_discussions_each(s->gl, s->t->project_id, s->t->mr_iid, find_marker_item, &fm, NULL) ==
-		        CORE_ECONFLICT &&
-		    fm.id[0]) {
-			snprintf(id, sizeof(id), "%s", fm.id);
-			st = CORE_OK;
-		}
+	if (st != CORE_OK && resp && resp->kind == GITLAB_ERR_MAYBE_APPLIED && adopt(s) &&
+	    find_record(s, f->fingerprint)) {
+		gitlab_response_free(resp); /* it reached GitLab after all: adopted (and recorded) */
+		return true;
 	}
 	if (st == CORE_OK)
-		store_posted(s, f, id);
+		store_record(s, f->fingerprint, id, f->path, f->line, false);
 	else
 		log_warn("gate run %lld: could not comment on %.200s:%ld (listed in the note instead): %s",
 		         (long long)s->t->run_id, f->path, f->line, resp ? resp->message : "no answer");
@@ -322,6 +359,14 @@ static void carry_out(struct sync *s, const struct finding_list *findings, const
 	}
 }
 
+static bool plan_posts(const struct gate_inline_plan *plan, const struct finding_list *findings)
+{
+	for (size_t i = 0; findings && i < findings->count; i++)
+		if (plan->action[i] == GATE_INLINE_POST)
+			return true;
+	return false;
+}
+
 bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_inline_target *t,
                        const struct finding_list *findings)
 {
@@ -342,6 +387,16 @@ bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_in
 	if (load_records(&s) != CORE_OK) /* without them every finding would be posted again */
 		goto out;
 	gate_inline_plan(findings, s.recs, s.n_recs, GATE_INLINE_MAX, &plan);
+	if (plan_posts(&plan, findings)) {
+		/* something new to post: first adopt what an earlier run posted without recording it */
+		size_t known = s.n_recs;
+		if (!adopt(&s))
+			goto out; /* GitLab is not answering: post nothing rather than twice */
+		if (s.n_recs > known) {
+			gate_inline_plan_clear(&plan);
+			gate_inline_plan(findings, s.recs, s.n_recs, GATE_INLINE_MAX, &plan);
+		}
+	}
 	shown = xcalloc((findings ? findings->count : 0) + 1, sizeof(bool));
 	if (findings)
 		carry_out(&s, findings, &plan, shown);

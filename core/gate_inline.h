@@ -13,10 +13,12 @@
  *     a comment on an added line), most severe first, while fewer than GATE_INLINE_MAX are shown on their lines;
  *   - an open discussion whose finding is gone (fixed, or now ignored) is resolved (PUT resolved=true).
  * A finding GitLab refuses to place (400: the line is not in GitLab's diff, e.g. a file read from the trees past
- * GitLab's diff limits) stays in the sticky note. Each posted discussion's id is stored at once (autocommit), and a
- * POST that may have reached GitLab without an answer is looked up among the MR's discussions by the marker its body
- * starts with, so a crash between GitLab and the database posts nothing twice. Runs of one MR are serialized by a
- * session advisory lock held on one pooled connection (no second connection is taken while it is held).
+ * GitLab's diff limits) stays in the sticky note. Each posted discussion's id is stored at once (autocommit). Before
+ * posting anything new, and after a POST that may have reached GitLab without an answer, the MR's discussions are
+ * read and every one whose body starts with the marker of a fingerprint the table misses is adopted (recorded as
+ * found): a run that died between GitLab's answer and the table posts nothing twice; when they cannot be read,
+ * nothing new is posted. Runs of one MR are serialized by a session advisory lock held on one pooled connection (no
+ * second connection is taken while it is held).
  * Threading: gate_inline_sync() runs in the gate worker's thread; the pure functions are thread-safe.
  * Ownership: gate_inline_sync()'s result and gate_inline_body()'s are malloc'd and the caller's (free()); inputs
  * are borrowed; gate_inline_plan_clear() frees a plan's arrays.

@@ -97,6 +97,14 @@ def test_one_positioned_discussion_per_finding_resolved_after_the_fix():
     assert sim.count("POST", DISCUSSIONS) == 2
     assert sorted(t["id"] for t in threads(APP, mr["iid"])) == sorted(t["id"] for t in ts)
     assert not any(t["notes"][0]["resolved"] for t in threads(APP, mr["iid"]))
+    # a run that died between GitLab's answer and its table: the next one finds its discussions by their marker
+    srv.sql(f"DELETE FROM gate_discussions WHERE project_id = {APP} AND mr_iid = {mr['iid']}")
+    pushed = sim.push_mr(APP, mr["iid"], [{"path": "docs/x.md", "content": "x again\n"}], wait=True)
+    assert final_status(APP, pushed["sha"])["status"] == "failed"
+    sticky_note(APP, mr["iid"], pushed["sha"])
+    assert sim.count("POST", DISCUSSIONS) == 2
+    rows = srv.sql(f"SELECT discussion_id FROM gate_discussions WHERE project_id = {APP} AND mr_iid = {mr['iid']}")
+    assert sorted(r[0] for r in rows) == sorted(t["id"] for t in ts), rows
 
     # the fix for a.py: its discussion is resolved (by mrgate's user), b.py's stays open, nothing new is posted
     fixed = sim.push_mr(APP, mr["iid"], [{"path": "cfg/a.py", "content": "x = 1\ntoken = os.environ['T']\n"}],
