@@ -5,6 +5,7 @@
 #include "gate_inline.h"
 
 #include "buf.h"
+#include "connection.h"
 #include "gate_report.h"
 #include "jsonx.h"
 #include "log.h"
@@ -118,6 +119,7 @@ struct sync {
 	char base_sha[72], start_sha[72], head_sha[72];
 	struct gate_inline_record *recs;
 	size_t n_recs, cap_recs;
+	int64_t bot_user_id; /* mrgate's GitLab user: only its discussions are adopted */
 };
 
 static bool sha_ok(const char *s)
@@ -248,7 +250,9 @@ static enum core_status adopt_item(struct json_object *d, void *user)
 	    json_object_array_length(notes) == 0)
 		return CORE_OK;
 	first = json_object_array_get_idx(notes, 0);
-	if (!jsonx_str(first, "body", &body) || strncmp(body, GATE_INLINE_MARKER, m) != 0 ||
+	int64_t author = 0; /* anyone can write a marker; only mrgate's own notes are its discussions */
+	if (!jsonx_path_int64(first, "author.id", &author) || author != s->bot_user_id ||
+	    !jsonx_str(first, "body", &body) || strncmp(body, GATE_INLINE_MARKER, m) != 0 ||
 	    strlen(body) < m + FINDING_FINGERPRINT_LEN + 4 ||
 	    strncmp(body + m + FINDING_FINGERPRINT_LEN, " -->", 4) != 0)
 		return CORE_OK;
@@ -375,6 +379,10 @@ bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_in
 	struct gate_inline_plan plan = {0};
 	bool locked = false, any = false;
 	bool *shown = NULL;
+	struct connection_info ci = {0};
+	if (connection_get(db, &ci) == CORE_OK)
+		s.bot_user_id = ci.user_id;
+	connection_info_clear(&ci);
 	if (!t->head_sha || read_diff_refs(&s) != CORE_OK || store_get(db, &s.c) != CORE_OK)
 		return NULL;
 	/* one run of an MR at a time: a session lock on this connection, released below (or with the session) */

@@ -177,7 +177,29 @@ def test_a_line_gitlab_refuses_stays_in_the_note():
         ["0"]]
 
 
+def test_a_marker_written_by_someone_else_is_not_mrgates():
+    dev = "glpat-inlineDeveloperTok01"
+    sim.add_token(dev, scopes=["api"], access={"acme": 30}, username="dev")
+    mr = sim.open_mr(MANY, [{"path": "forged/k.py", "content": f"k = '{leak(5)}'\n"}], wait=True)
+    assert final_status(MANY, mr["sha"])["status"] == "failed"
+    [finding] = newest_run(MANY, mr["iid"], mr["sha"])["findings"]
+    sticky_note(MANY, mr["iid"], mr["sha"])
+    [t] = threads(MANY, mr["iid"])
+    base = f"/api/v4/projects/{MANY}/merge_requests/{mr['iid']}"
+    # mrgate's thread is gone (deleted, and the table forgot it); a developer writes one with the same marker
+    assert gl.delete(f"{base}/notes/{t['notes'][0]['id']}").status == 204
+    srv.sql(f"DELETE FROM gate_discussions WHERE project_id = {MANY} AND mr_iid = {mr['iid']}")
+    forged = sim.client(dev).post(f"{base}/discussions",
+                                  {"body": f"<!-- mrgate:finding {finding['fingerprint']} -->\nnothing to see"})
+    assert forged.status == 201, forged.body
+    pushed = sim.push_mr(MANY, mr["iid"], [{"path": "docs/z.md", "content": "z\n"}], wait=True)
+    assert final_status(MANY, pushed["sha"])["status"] == "failed"
+    sticky_note(MANY, mr["iid"], pushed["sha"])
+    ours = [d for d in threads(MANY, mr["iid"]) if d["notes"][0]["author"]["username"] == "gatebot"]
+    assert len(ours) == 1 and ours[0]["notes"][0]["position"]["new_path"] == "forged/k.py", ours
+
+
 setup()
 run([test_one_positioned_discussion_per_finding_resolved_after_the_fix,
      test_past_twenty_the_rest_is_in_the_sticky_note, test_an_ignored_finding_resolves_its_discussion,
-     test_a_line_gitlab_refuses_stays_in_the_note])
+     test_a_line_gitlab_refuses_stays_in_the_note, test_a_marker_written_by_someone_else_is_not_mrgates])
