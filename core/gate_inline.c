@@ -58,7 +58,8 @@ void gate_inline_plan(const struct finding_list *findings, const struct gate_inl
 		const struct gate_inline_record *rec = record_of(recs, n_recs, f->fingerprint);
 		if (!rec || seen_before(findings, idx, k, f->fingerprint))
 			continue;
-		out->action[idx[k]] = rec->resolved && rec->resolved_by_gate ? GATE_INLINE_REOPEN : GATE_INLINE_KEEP;
+		out->action[idx[k]] =
+		    rec->resolved && rec->resolved_by_gate && max > 0 ? GATE_INLINE_REOPEN : GATE_INLINE_KEEP;
 		on_line++;
 	}
 	/* 2. new findings, most severe first, while there is room */
@@ -363,6 +364,24 @@ static void carry_out(struct sync *s, const struct finding_list *findings, const
 	}
 }
 
+/* Has the MR an open thread of mrgate's? (one query; true on a failure to read: sync then decides) */
+static bool any_open(struct store *db, const struct gate_inline_target *t)
+{
+	struct store_params p = {0};
+	PGresult *res = NULL;
+	bool open = true;
+	store_param_i64(&p, t->project_id);
+	store_param_i64(&p, t->mr_iid);
+	if (store_run1(db,
+	               "SELECT EXISTS (SELECT 1 FROM gate_discussions WHERE project_id = $1 AND mr_iid = $2"
+	               " AND NOT resolved) AS open",
+	               &p, &res) == CORE_OK &&
+	    PQntuples(res) == 1)
+		open = store_bool(res, 0, "open", true);
+	PQclear(res);
+	return open;
+}
+
 static bool plan_posts(const struct gate_inline_plan *plan, const struct finding_list *findings)
 {
 	for (size_t i = 0; findings && i < findings->count; i++)
@@ -379,6 +398,8 @@ bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_in
 	struct gate_inline_plan plan = {0};
 	bool locked = false, any = false;
 	bool *shown = NULL;
+	if (!t->post && !any_open(db, t))
+		return NULL; /* not in inline mode, and no thread of mrgate's to resolve */
 	struct connection_info ci = {0};
 	if (connection_get(db, &ci) == CORE_OK)
 		s.bot_user_id = ci.user_id;
@@ -394,7 +415,7 @@ bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_in
 	locked = true;
 	if (load_records(&s) != CORE_OK) /* without them every finding would be posted again */
 		goto out;
-	gate_inline_plan(findings, s.recs, s.n_recs, GATE_INLINE_MAX, &plan);
+	gate_inline_plan(findings, s.recs, s.n_recs, t->post ? GATE_INLINE_MAX : 0, &plan);
 	if (plan_posts(&plan, findings)) {
 		/* something new to post: first adopt what an earlier run posted without recording it */
 		size_t known = s.n_recs;
@@ -402,7 +423,7 @@ bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_in
 			goto out; /* GitLab is not answering: post nothing rather than twice */
 		if (s.n_recs > known) {
 			gate_inline_plan_clear(&plan);
-			gate_inline_plan(findings, s.recs, s.n_recs, GATE_INLINE_MAX, &plan);
+			gate_inline_plan(findings, s.recs, s.n_recs, t->post ? GATE_INLINE_MAX : 0, &plan);
 		}
 	}
 	shown = xcalloc((findings ? findings->count : 0) + 1, sizeof(bool));
@@ -418,7 +439,7 @@ out:
 	store_put(db, s.c);
 	gate_inline_plan_clear(&plan);
 	free(s.recs);
-	if (!any) {
+	if (!any || !t->post) {
 		free(shown);
 		shown = NULL;
 	}

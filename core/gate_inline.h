@@ -63,7 +63,8 @@ struct gate_inline_plan {
  * Pure: what to do for findings given the records of earlier runs. Findings that have a record keep (or reopen)
  * their discussion; then new findings that can be placed (gate_inline_placeable), most severe first
  * (gate_report_order), get one while fewer than max are on their lines; a second finding with a fingerprint already
- * seen stays in the note. Records that are open and whose fingerprint no finding has are resolved.
+ * seen stays in the note. Records that are open and whose fingerprint no finding has are resolved. max 0: nothing is
+ * posted or reopened, only resolved.
  */
 void gate_inline_plan(const struct finding_list *findings, const struct gate_inline_record *recs, size_t n_recs,
                       size_t max, struct gate_inline_plan *out);
@@ -85,12 +86,15 @@ struct gate_inline_target {
 	int64_t project_id, mr_iid;
 	const char *head_sha; /* the run's head: positions are posted only while it is the MR's head */
 	const char *report_url;
+	bool post; /* comment mode inline: open (and reopen) threads; false: only resolve those whose finding is gone
+	              (a repo that left the inline mode), and the note lists every finding */
 };
 
 /*
  * Bring the MR's discussions to the findings (see the design above). Returns a malloc'd bool[findings->count]:
  * true = the finding is shown on its line (the sticky note leaves it out); NULL when findings is empty or nothing
- * is shown inline. Failures are logged, never fatal: what could not be placed is in the note.
+ * is shown inline (always when t->post is false; then an MR without an open thread of mrgate's costs one query and
+ * no GitLab call). Failures are logged, never fatal: what could not be placed is in the note.
  */
 bool *gate_inline_sync(struct store *db, struct gitlab *gl, const struct gate_inline_target *t,
                        const struct finding_list *findings);

@@ -531,22 +531,22 @@ static void conclude(struct run *r)
 	         d.state, d.description);
 	/* the verdict into every pipeline the run left pending and into the MR's head pipeline now */
 	gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->q.id, r->q.pipeline_id, r->q.status_ref);
+	/* comment mode inline: a discussion on the line per new finding (core/gate_inline.h), the rest in the note; in
+	 * any mode the threads an inline run opened are resolved once their finding is gone */
+	t0 = scanrun_now_ms();
+	struct gate_inline_target it = {.run_id = r->q.id,
+	                                .project_id = r->q.project_id,
+	                                .mr_iid = r->q.mr_iid,
+	                                .head_sha = r->q.head_sha,
+	                                .report_url = r->target_url,
+	                                .post = r->cfg.comment == GATE_COMMENT_INLINE};
+	bool *on_line = gate_inline_sync(r->env->db, r->gl, &it, r->scan.findings);
 	/* the sticky note (after the status: the verdict is what blocks the merge) */
 	if (r->cfg.comment != GATE_COMMENT_OFF) {
-		t0 = scanrun_now_ms();
-		/* inline: a discussion on the line per new finding (core/gate_inline.h), the rest in the note */
-		struct gate_inline_target it = {.run_id = r->q.id,
-		                                .project_id = r->q.project_id,
-		                                .mr_iid = r->q.mr_iid,
-		                                .head_sha = r->q.head_sha,
-		                                .report_url = r->target_url};
-		bool *on_line = r->cfg.comment == GATE_COMMENT_INLINE
-		                    ? gate_inline_sync(r->env->db, r->gl, &it, r->scan.findings)
-		                    : NULL;
 		sticky_note(r, &d, on_line);
-		free(on_line);
 		gate_scan_timing(&r->scan, "note_ms", t0);
 	}
+	free(on_line);
 }
 
 enum core_status gate_run_claim(const struct gate_env *env, struct gate_queue_claim *out, bool *claimed_out)

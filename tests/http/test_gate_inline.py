@@ -11,8 +11,8 @@ from harness import Mrgate, run
 ALNUM = "ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz23456789"
 TOKEN = "glpat-inlineTestTokenAcme01"
 sim = flows.acme_sim("inline", TOKEN)
-APP, MANY = (sim.add_project("acme", name, files=[{"path": "README.md", "content": f"# {name}\n"}])["id"]
-             for name in ("app", "many"))
+APP, MANY, LEFT = (sim.add_project("acme", name, files=[{"path": "README.md", "content": f"# {name}\n"}])["id"]
+                   for name in ("app", "many", "left"))
 DISCUSSIONS = "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions"
 srv = Mrgate("inline", env={"MRGATE_GATE_WORKERS": "2"})
 c = srv.login()
@@ -30,8 +30,8 @@ def leak(n):
 def setup():
     flows.connect_and_sync(c, sim, "acme", TOKEN, timeout=30, logs=srv)
     config = {"enabled": True, "fail_on": "high", "scans": ["secrets"], "comment": "inline"}
-    stored = flows.gate_repos(c, sim, TOKEN, (APP, MANY), srv.base + "/hooks/gitlab", config, logs=srv)
-    assert [s["comment"] for s in stored] == ["inline", "inline"], stored
+    stored = flows.gate_repos(c, sim, TOKEN, (APP, MANY, LEFT), srv.base + "/hooks/gitlab", config, logs=srv)
+    assert [s["comment"] for s in stored] == ["inline"] * 3, stored
 
 
 def threads(pid, iid):
@@ -199,7 +199,27 @@ def test_a_marker_written_by_someone_else_is_not_mrgates():
     assert len(ours) == 1 and ours[0]["notes"][0]["position"]["new_path"] == "forged/k.py", ours
 
 
+def test_threads_are_resolved_after_the_repo_leaves_the_inline_mode():
+    mr = sim.open_mr(LEFT, [{"path": "l/a.py", "content": f"a = '{leak(6)}'\n"},
+                            {"path": "l/b.py", "content": f"b = '{leak(7)}'\n"}], wait=True)
+    assert final_status(LEFT, mr["sha"])["status"] == "failed"
+    sticky_note(LEFT, mr["iid"], mr["sha"])
+    assert len(threads(LEFT, mr["iid"])) == 2
+    r = c.put(f"/api/repos/{LEFT}/config", {"enabled": True, "fail_on": "high", "scans": ["secrets"],
+                                            "comment": "on_findings"})
+    assert r.status == 200 and r.json()["config"]["comment"] == "on_findings", r.body
+    posts = sim.count("POST", DISCUSSIONS)
+    fixed = sim.push_mr(LEFT, mr["iid"], [{"path": "l/a.py", "content": "a = None\n"}], wait=True)
+    assert final_status(LEFT, fixed["sha"])["status"] == "failed"
+    note = sticky_note(LEFT, mr["iid"], fixed["sha"])
+    assert "commented on" not in note and "`l/b.py:1`" in note, note  # the note lists every finding again
+    ts = {t["notes"][0]["position"]["new_path"]: t["notes"][0]["resolved"] for t in threads(LEFT, mr["iid"])}
+    assert ts == {"l/a.py": True, "l/b.py": False}, ts  # the fixed one resolved, nothing new posted
+    assert sim.count("POST", DISCUSSIONS) == posts
+
+
 setup()
 run([test_one_positioned_discussion_per_finding_resolved_after_the_fix,
      test_past_twenty_the_rest_is_in_the_sticky_note, test_an_ignored_finding_resolves_its_discussion,
-     test_a_line_gitlab_refuses_stays_in_the_note, test_a_marker_written_by_someone_else_is_not_mrgates])
+     test_a_line_gitlab_refuses_stays_in_the_note, test_a_marker_written_by_someone_else_is_not_mrgates,
+     test_threads_are_resolved_after_the_repo_leaves_the_inline_mode])

@@ -86,6 +86,12 @@ static void test_later_runs_keep_reopen_and_resolve(void)
 	gate_inline_plan(l, recs, 5, 3, &p);
 	CHECK_INT(p.action[3], GATE_INLINE_NOTE);
 	gate_inline_plan_clear(&p);
+	/* max 0 (the repo left the inline mode): nothing posted or reopened, the gone one still resolved */
+	gate_inline_plan(l, recs, 5, 0, &p);
+	CHECK_INT(p.action[1], GATE_INLINE_KEEP);
+	CHECK_INT(p.action[3], GATE_INLINE_NOTE);
+	CHECK_INT(p.n_resolve, 1);
+	gate_inline_plan_clear(&p);
 	/* nothing found any more: every open discussion is resolved */
 	struct finding_list *none = finding_list_new();
 	gate_inline_plan(none, recs, 5, 20, &p);
