@@ -14,6 +14,7 @@
  *   gate_scan.h       the scanning half of a run: diffs, trees where GitLab's diffs fall short, scanners
  *   gate_store.h      a run's findings and verdict in the database
  *   gate_report.h     pure: the verdict and its description, the note's Markdown, the order of findings
+ *   gate_inline.h     comment mode inline: a discussion on the line of each new finding, resolved once it is gone
  *   gate_status.h     mrgate's commit status (the one POST of it; also used by core/gatehold.h)
  *   gate_open_mrs.h   gating starts or stops for a repo: its open MRs are queued, or their statuses released
  *   gate_read.h       GET /api/gates and /api/gates/:id
@@ -31,6 +32,7 @@
 #define MRGATE_CORE_GATE_H
 
 #include "gate_config.h"
+#include "gate_inline.h"
 #include "gate_open_mrs.h"
 #include "gate_queue.h"
 #include "gate_read.h"

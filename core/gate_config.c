@@ -34,6 +34,8 @@ static enum core_status comment_parse(const char *s, enum gate_comment *out)
 		*out = GATE_COMMENT_ALWAYS;
 	else if (strcmp(s, "on_findings") == 0)
 		*out = GATE_COMMENT_ON_FINDINGS;
+	else if (strcmp(s, "inline") == 0)
+		*out = GATE_COMMENT_INLINE;
 	else
 		return CORE_EINVAL;
 	return CORE_OK;

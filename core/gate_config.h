@@ -36,7 +36,8 @@ enum gate_scan {
 };
 extern const char *const gate_scan_names[GATE_SCAN_COUNT]; /* "secrets", "sast", ... */
 
-enum gate_comment { GATE_COMMENT_OFF = 0, GATE_COMMENT_ON_FINDINGS, GATE_COMMENT_ALWAYS };
+/* inline: one positioned GitLab discussion per new finding (core/gate_inline.h) plus the sticky note */
+enum gate_comment { GATE_COMMENT_OFF = 0, GATE_COMMENT_ON_FINDINGS, GATE_COMMENT_ALWAYS, GATE_COMMENT_INLINE };
 
 /* The effective config of one repo, as the gate needs it. */
 struct gate_config {

@@ -99,7 +99,7 @@ size_t *gate_report_order(const struct finding_list *l)
  * (gate_md_cell); this pass makes it true by construction: a line that would start with '/' gets a Markdown escape
  * ("\/" renders as "/"). Returns a new string (malloc'd).
  */
-static char *guard_quick_actions(const char *s)
+char *gate_note_guard(const char *s)
 {
 	struct buf o = {0};
 	for (size_t i = 0; s[i]; i++) {
@@ -110,13 +110,20 @@ static char *guard_quick_actions(const char *s)
 	return buf_steal(&o);
 }
 
-/* The findings table, most severe first, at most GATE_NOTE_MAX_ROWS rows. */
-static void render_findings(struct buf *b, const struct finding_list *l)
+/* The findings table, most severe first, at most GATE_NOTE_MAX_ROWS rows; findings skip[i] (may be NULL) left out. */
+static void render_findings(struct buf *b, const struct finding_list *l, const bool *skip)
 {
 	char cell[1200], cell2[1200], cell3[400];
-	size_t *idx = gate_report_order(l);
+	size_t *idx = gate_report_order(l), n = 0;
+	for (size_t i = 0; i < l->count; i++) /* keep the order, drop the skipped */
+		if (!skip || !skip[idx[i]])
+			idx[n++] = idx[i];
+	if (n == 0) {
+		free(idx);
+		return;
+	}
 	buf_puts(b, "| Severity | Scan | Rule | Location | Finding |\n|---|---|---|---|---|\n");
-	size_t shown = l->count < GATE_NOTE_MAX_ROWS ? l->count : GATE_NOTE_MAX_ROWS;
+	size_t shown = n < GATE_NOTE_MAX_ROWS ? n : GATE_NOTE_MAX_ROWS;
 	for (size_t i = 0; i < shown; i++) {
 		const struct finding *f = &l->items[idx[i]];
 		gate_md_cell(f->path, cell, sizeof(cell), 200);
@@ -130,9 +137,9 @@ static void render_findings(struct buf *b, const struct finding_list *l)
 		}
 		buf_puts(b, " |\n");
 	}
-	if (l->count > shown)
-		buf_printf(b, "\n… and %zu more finding%s: see the full report.\n", l->count - shown,
-		           l->count - shown == 1 ? "" : "s");
+	if (n > shown)
+		buf_printf(b, "\n… and %zu more finding%s: see the full report.\n", n - shown,
+		           n - shown == 1 ? "" : "s");
 	free(idx);
 }
 
@@ -174,8 +181,18 @@ char *gate_note_render(const struct gate_report *r)
 		buf_puts(&b, r->ignored && r->ignored->count > 0
 		                 ? "No new findings counted on the lines this merge request adds.\n"
 		                 : "No new findings on the lines this merge request adds.\n");
-	else
-		render_findings(&b, r->findings);
+	else {
+		size_t on_line = 0;
+		for (size_t i = 0; r->inline_shown && i < r->findings->count; i++)
+			on_line += r->inline_shown[i];
+		if (on_line > 0)
+			buf_printf(&b,
+			           "**%zu finding%s commented on %s line%s** (a thread is resolved when a push removes "
+			           "its finding).\n\n",
+			           on_line, on_line == 1 ? "" : "s", on_line == 1 ? "its" : "their",
+			           on_line == 1 ? "" : "s");
+		render_findings(&b, r->findings, r->inline_shown);
+	}
 	if (r->ignored && r->ignored->count > 0) {
 		/* set apart by an editor's ignore: listed with its reason, not counted */
 		buf_printf(&b, "\n**Ignored (%zu, not counted)**\n\n", r->ignored->count);
@@ -202,7 +219,7 @@ char *gate_note_render(const struct gate_report *r)
 		}
 	}
 	buf_puts(&b, "\n<sub>This comment is edited in place on every push.</sub>\n");
-	char *note = guard_quick_actions(buf_str(&b));
+	char *note = gate_note_guard(buf_str(&b));
 	buf_free(&b);
 	return note;
 }

@@ -50,9 +50,14 @@ struct gate_report {
 	const char *const *ignore_reasons;  /* [ignored->count]: why each was ignored */
 	const char *const *notes;
 	size_t n_notes;
+	const bool *inline_shown; /* may be NULL; [findings->count]: true = commented on its line (comment mode inline,
+	                             core/gate_inline.h), left out of the note's table */
 };
 /* The sticky note's Markdown (starts with GATE_NOTE_MARKER); malloc'd, never NULL (xalloc.h). */
 char *gate_note_render(const struct gate_report *r);
+
+/* s with a Markdown escape before every '/' that starts a line (no GitLab quick action); malloc'd, never NULL. */
+char *gate_note_guard(const char *s);
 
 /* Markdown table cell text: '|' escaped, control characters as spaces, backticks dropped, cut to max bytes. */
 void gate_md_cell(const char *in, char *out, size_t cap, size_t max);

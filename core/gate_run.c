@@ -4,6 +4,7 @@
  */
 #include "gate_run.h"
 
+#include "gate_inline.h"
 #include "gate_report.h"
 #include "gate_scan.h"
 #include "gate_status.h"
@@ -430,14 +431,14 @@ static int64_t note_write(struct run *r, int64_t note_id, const char *text)
  * Create or edit the sticky note. The MR's row in mr_notes is locked while GitLab is called, so two runs of one
  * MR never both create a note. Failures are logged, never fatal for the verdict.
  */
-static void sticky_note(struct run *r, const struct gate_decision *d)
+static void sticky_note(struct run *r, const struct gate_decision *d, const bool *inline_shown)
 {
 	struct store_conn *c = NULL;
 	PGresult *res = NULL;
 	struct store_params p = {0};
-	bool want =
-	    r->cfg.comment == GATE_COMMENT_ALWAYS || (r->cfg.comment == GATE_COMMENT_ON_FINDINGS &&
-	                                              (r->scan.findings->count > 0 || strcmp(d->state, "failed") == 0));
+	bool want = r->cfg.comment == GATE_COMMENT_ALWAYS ||
+	            ((r->cfg.comment == GATE_COMMENT_ON_FINDINGS || r->cfg.comment == GATE_COMMENT_INLINE) &&
+	             (r->scan.findings->count > 0 || strcmp(d->state, "failed") == 0));
 	store_param_i64(&p, r->q.project_id);
 	store_param_i64(&p, r->q.mr_iid);
 	if (store_get(r->env->db, &c) != CORE_OK)
@@ -460,7 +461,8 @@ static void sticky_note(struct run *r, const struct gate_decision *d)
 	                          .ignored = r->scan.ignored,
 	                          .ignore_reasons = (const char *const *)r->scan.ignore_reasons,
 	                          .notes = (const char *const *)r->scan.notes,
-	                          .n_notes = r->scan.n_notes};
+	                          .n_notes = r->scan.n_notes,
+	                          .inline_shown = inline_shown};
 	char *text = gate_note_render(&rep);
 	note_id = note_write(r, note_id, text);
 	free(text);
@@ -529,12 +531,22 @@ static void conclude(struct run *r)
 	         d.state, d.description);
 	/* the verdict into every pipeline the run left pending and into the MR's head pipeline now */
 	gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->q.id, r->q.pipeline_id, r->q.status_ref);
+	/* comment mode inline: a discussion on the line per new finding (core/gate_inline.h), the rest in the note; in
+	 * any mode the threads an inline run opened are resolved once their finding is gone */
+	t0 = scanrun_now_ms();
+	struct gate_inline_target it = {.run_id = r->q.id,
+	                                .project_id = r->q.project_id,
+	                                .mr_iid = r->q.mr_iid,
+	                                .head_sha = r->q.head_sha,
+	                                .report_url = r->target_url,
+	                                .post = r->cfg.comment == GATE_COMMENT_INLINE};
+	bool *on_line = gate_inline_sync(r->env->db, r->gl, &it, r->scan.findings);
 	/* the sticky note (after the status: the verdict is what blocks the merge) */
 	if (r->cfg.comment != GATE_COMMENT_OFF) {
-		t0 = scanrun_now_ms();
-		sticky_note(r, &d);
+		sticky_note(r, &d, on_line);
 		gate_scan_timing(&r->scan, "note_ms", t0);
 	}
+	free(on_line);
 }
 
 enum core_status gate_run_claim(const struct gate_env *env, struct gate_queue_claim *out, bool *claimed_out)

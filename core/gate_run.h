@@ -14,11 +14,12 @@
  *   4. decides (core/gate_report.h), stores the findings and the verdict (core/gate_store.h), then - only if the run is
  * still the MR's current one (checked right before posting) - posts `success` or `failed` with the description and a
  * link to the dashboard's report, retrying GitLab's 409, brings every pipeline it entered to the verdict, and creates
- * or edits the one sticky MR note (table mr_notes remembers its id per MR). Every write of a run's outcome is guarded
- * by the run's lease (lease_owner = env->instance): a run another instance took over is never finished twice. A
- * transient failure puts the run back in the queue with a backoff (5 s * attempts²); after GATE_MAX_ATTEMPTS, or at
- * once for a permanent one (no GitLab connection, MR not found), the run posts a final answer by the fail mode: failed
- * "could not evaluate the change (fail-closed)" or success
+ * or edits the one sticky MR note (table mr_notes remembers its id per MR); in comment mode inline it first opens or
+ * resolves the discussions on the lines (core/gate_inline.h), and the note lists only what is not on a line. Every
+ * write of a run's outcome is guarded by the run's lease (lease_owner = env->instance): a run another instance took
+ * over is never finished twice. A transient failure puts the run back in the queue with a backoff (5 s * attempts²);
+ * after GATE_MAX_ATTEMPTS, or at once for a permanent one (no GitLab connection, MR not found), the run posts a final
+ * answer by the fail mode: failed "could not evaluate the change (fail-closed)" or success
  * "(fail-open)". A run past the gate timeout posts failed "timed out" (closed) or success "timed out" (open).
  * Threading: one run executes in the calling thread; runs in many threads at once share only the store pool and
  * the pooled GitLab client.

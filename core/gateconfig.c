@@ -19,7 +19,7 @@
 const char *const gateconfig_fields[] = {"enabled", "fail_on", "scans", "block_merge", "comment", "ignore_paths", NULL};
 const char *const gateconfig_fail_on[] = {"critical", "high", "medium", "low", "never", NULL};
 const char *const gateconfig_scans[] = {"secrets", "sast", "dependencies", "iac", "license", "malware", NULL};
-const char *const gateconfig_comment[] = {"off", "on_findings", "always", NULL};
+const char *const gateconfig_comment[] = {"off", "on_findings", "always", "inline", NULL};
 
 #define MAX_IGNORE_PATHS 200
 

@@ -8,7 +8,7 @@
  *     fail_on       critical | high | medium | low | never
  *     scans         array, a subset of secrets, sast, dependencies, iac, license, malware
  *     block_merge   bool   ensure the project's only_allow_merge_if_pipeline_succeeds
- *     comment       off | on_findings | always
+ *     comment       off | on_findings | always | inline
  *     ignore_paths  array of globs (core/pathglob.h)
  * `enabled` inherits like every other field, so a group or a repo is gated or un-gated by setting it. The
  * effective config of a repo is the field-wise merge default -> each ancestor group from the root down -> the

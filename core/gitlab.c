@@ -2090,3 +2090,59 @@ out:
 	fanout_end(&f);
 	return st;
 }
+
+/* --- merge request discussions (doc/api/discussions.md, "Merge requests") --------------------------------------- */
+
+bool gitlab_discussion_id_ok(const char *id)
+{
+	size_t n = id ? strspn(id, "0123456789abcdef") : 0;
+	return n >= 1 && n <= 64 && id[n] == '\0';
+}
+
+enum core_status gitlab_mr_discussion_create(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                             struct json_object *body, char id_out[65],
+                                             struct gitlab_response **resp_out)
+{
+	char path[128];
+	const char *id = NULL;
+	id_out[0] = '\0';
+	snprintf(path, sizeof(path), "/projects/%" PRId64 "/merge_requests/%" PRId64 "/discussions", project_id,
+	         mr_iid);
+	enum core_status st = gitlab_request(gl, "POST", path, body, resp_out);
+	if (st != CORE_OK)
+		return st;
+	if (!jsonx_str((*resp_out)->json, "id", &id) || !gitlab_discussion_id_ok(id)) {
+		(*resp_out)->kind = GITLAB_ERR_BAD_RESPONSE;
+		snprintf((*resp_out)->message, sizeof((*resp_out)->message), "the new discussion has no usable id");
+		return CORE_EUPSTREAM;
+	}
+	snprintf(id_out, 65, "%s", id);
+	return CORE_OK;
+}
+
+enum core_status gitlab_mr_discussion_resolve(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                              const char *discussion_id, bool resolved,
+                                              struct gitlab_response **resp_out)
+{
+	char path[200];
+	*resp_out = NULL;
+	if (!gitlab_discussion_id_ok(discussion_id))
+		return CORE_EINVAL;
+	snprintf(path, sizeof(path), "/projects/%" PRId64 "/merge_requests/%" PRId64 "/discussions/%s", project_id,
+	         mr_iid, discussion_id);
+	struct json_object *body = jx_object();
+	json_object_object_add(body, "resolved", jx_bool(resolved));
+	enum core_status st = gitlab_request(gl, "PUT", path, body, resp_out);
+	json_object_put(body);
+	return st;
+}
+
+enum core_status gitlab_mr_discussions_each(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                            enum core_status (*item_cb)(struct json_object *item, void *user),
+                                            void *user, struct gitlab_response **err_out)
+{
+	char path[160];
+	snprintf(path, sizeof(path), "/projects/%" PRId64 "/merge_requests/%" PRId64 "/discussions?per_page=100",
+	         project_id, mr_iid);
+	return gitlab_paginate_items(gl, path, item_cb, user, NULL, err_out);
+}

@@ -251,4 +251,24 @@ enum core_status gitlab_next_page_path(const char *cur_path, const char *x_next_
 enum gitlab_error gitlab_classify_error(long http_status, const char *body, size_t body_len, char *msg, size_t msg_cap);
 enum core_status gitlab_error_status(enum gitlab_error kind);
 
+/* --- merge request discussions (doc/api/discussions.md) -------------------------------------------------------- */
+
+/* A discussion id as GitLab gives it (lower-case hex, 1..64 characters): safe to put in a path. */
+bool gitlab_discussion_id_ok(const char *id);
+/*
+ * POST /projects/:id/merge_requests/:iid/discussions with body ({"body", "position": {...}}, borrowed); id_out gets
+ * the new discussion's id. A 2xx without a usable id is CORE_EUPSTREAM. *resp_out as for gitlab_request().
+ */
+enum core_status gitlab_mr_discussion_create(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                             struct json_object *body, char id_out[65],
+                                             struct gitlab_response **resp_out);
+/* PUT .../discussions/:discussion_id {"resolved": resolved}. CORE_EINVAL (and *resp_out NULL) for a bad id. */
+enum core_status gitlab_mr_discussion_resolve(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                              const char *discussion_id, bool resolved,
+                                              struct gitlab_response **resp_out);
+/* GET every page of the MR's discussions: item_cb for each (as gitlab_paginate_items()). */
+enum core_status gitlab_mr_discussions_each(struct gitlab *gl, int64_t project_id, int64_t mr_iid,
+                                            enum core_status (*item_cb)(struct json_object *item, void *user),
+                                            void *user, struct gitlab_response **err_out);
+
 #endif

@@ -113,7 +113,7 @@ static void usage_configure(void)
 	fprintf(stderr,
 	        "usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | "
 	        "--no-block-merge]\n"
-	        "                        [--comment off|on_findings|always] [--ungate] [--reapply] [--dry-run]\n"
+	        "                        [--comment off|on_findings|always|inline] [--ungate] [--reapply] [--dry-run]\n"
 	        "                        [--confirm-no-scanner]\n"
 	        "  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
 	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");

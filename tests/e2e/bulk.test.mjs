@@ -193,6 +193,28 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     }
   });
 
+  it('offers the inline comment mode: a thread on the line of each finding', async () => {
+    await go('#/repos?q=', 'tr[data-id]');
+    const id = Number(await page.locator('tr[data-id]').first().getAttribute('data-id'));
+    await page.click(`tr[data-id="${id}"] input[type="checkbox"]`);
+    await page.waitForSelector('[data-selected-count="1"]');
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    const comment = modal.getByLabel('Comment on the merge request');
+    const options = await comment.locator('option').evaluateAll((os) => os.map((o) => [o.value, o.textContent]));
+    assert.ok(options.some(([v, t]) => v === 'inline' && t === 'On the changed lines'), JSON.stringify(options));
+    await comment.selectOption('inline');
+    await shot(page, 'configure-inline-comments', { fullPage: false });
+    const sent = page.waitForRequest((r) => r.url().endsWith('/api/configure') && r.method() === 'POST');
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    assert.deepEqual(JSON.parse((await sent).postData()).config, { comment: 'inline' });
+    await modal.locator('[data-plan-summary]').waitFor();
+    await modal.getByRole('button', { name: 'Apply to 1' }).click();
+    await modal.waitFor({ state: 'detached' });
+    assert.equal((await configOf(id)).comment, 'inline');
+  });
+
   it('shows the read-only state: Apply is disabled with the reason', async () => {
     const ro = await Mrgate.start('bulk-ro');
     const roApi = await ro.client();

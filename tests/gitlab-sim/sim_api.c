@@ -10,6 +10,7 @@
  */
 #include "sim_api.h"
 
+#include "sim_discussions.h"
 #include "sim_notes_hook.h"
 #include "sim_pipelines.h"
 #include "sim_render.h"
@@ -665,6 +666,12 @@ static const struct sim_route routes[] = {
     {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_get, A},
     {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_edit, A},
     {"DELETE", "/api/v4/projects/:id/merge_requests/:merge_request_iid/notes/:note_id", sim_h_note_delete, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions", sim_h_discussions_list, A},
+    {"POST", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions", sim_h_discussion_add, A},
+    {"GET", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions/:discussion_id", sim_h_discussion_get,
+     A},
+    {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions/:discussion_id",
+     sim_h_discussion_resolve, A},
 };
 #undef A
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

@@ -21,6 +21,11 @@ const char *sim_api_template(struct sim_req *r);
 
 /* Resolve :id (capture k) as a project the token can see with at least min_level, or reply 404/403. */
 struct sim_project *sim_api_project(struct sim_req *r, int k, int min_level);
+/* The MR :merge_request_iid (capture 1) of project :id (capture 0, Reporter), or NULL after answering 404/403; *p
+ * its project (NULL when refused). */
+struct sim_mr *sim_api_mr(struct sim_req *r, struct sim_project **p);
+/* A new note on m by the request's token user (body copied), recorded in s->notes, which owns it. */
+struct sim_note *sim_api_note_new(struct sim_req *r, const struct sim_mr *m, const char *body);
 /* Same for a group. */
 struct sim_group *sim_api_group(struct sim_req *r, int k, int min_level);
 /* Paginate and reply with an array built from items[offset .. offset+count) by render(); frees the vector's array

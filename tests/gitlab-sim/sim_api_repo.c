@@ -730,6 +730,11 @@ static struct sim_mr *api_mr(struct sim_req *r, struct sim_project **p)
 	return m;
 }
 
+struct sim_mr *sim_api_mr(struct sim_req *r, struct sim_project **p)
+{
+	return api_mr(r, p);
+}
+
 void sim_h_mrs_list(struct sim_req *r)
 {
 	struct sim_project *p = sim_api_project(r, 0, 20);
@@ -968,6 +973,21 @@ void sim_h_note_get(struct sim_req *r)
 		sim_reply_json(r, 200, sim_render_note(r->s, n));
 }
 
+struct sim_note *sim_api_note_new(struct sim_req *r, const struct sim_mr *m, const char *body)
+{
+	struct sim_note *n = sim_xcalloc(1, sizeof(*n));
+	n->id = r->s->next_note_id++;
+	n->mr_id = m->id;
+	n->project_id = m->project_id;
+	n->mr_iid = m->iid;
+	n->body = sim_strdup(body);
+	n->author = r->token->user;
+	n->created_at = sim_now_iso();
+	n->updated_at = sim_now_iso();
+	sim_vec_push(&r->s->notes, n);
+	return n;
+}
+
 void sim_h_note_add(struct sim_req *r)
 {
 	struct sim_project *p;
@@ -981,17 +1001,8 @@ void sim_h_note_add(struct sim_req *r)
 	}
 	if (!check_note_body(r, &body))
 		return;
-	struct sim_note *n = sim_xcalloc(1, sizeof(*n));
-	n->id = r->s->next_note_id++;
-	n->mr_id = m->id;
-	n->project_id = p->id;
-	n->mr_iid = m->iid;
-	n->body = sim_strdup(body);
+	struct sim_note *n = sim_api_note_new(r, m, body);
 	sim_param_bool(r, "internal", &n->internal);
-	n->author = r->token->user;
-	n->created_at = sim_now_iso();
-	n->updated_at = sim_now_iso();
-	sim_vec_push(&r->s->notes, n);
 	sim_strict_quick_actions(r->s, m, n, sim_param(r, "merge_request_diff_head_sha"));
 	sim_notes_fire(r->s, m, n, "create");
 	sim_reply_json(r, 201, sim_render_note(r->s, n));

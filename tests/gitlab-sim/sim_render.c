@@ -10,6 +10,7 @@
  */
 #include "sim_render.h"
 
+#include "sim_discussions.h"
 #include "sim_strict.h"
 
 #include <stdarg.h>
@@ -599,5 +600,6 @@ struct json_object *sim_render_note(const struct sim *s, const struct sim_note *
 	ADD(o, "internal", BOOL(n->internal));
 	ADD(o, "imported", BOOL(false));
 	ADD(o, "imported_from", STR("none"));
+	sim_discussions_render_note(s, n, o); /* a discussion's note: DiffNote, position, resolution */
 	return o;
 }

@@ -13,6 +13,7 @@ what it waited for. Nothing here keeps state; a helper is as thread-safe as the 
 is not: one per thread).
 """
 import harness
+from sim import Sim
 
 STATUS_NAME = "mrgate"  # the commit status mrgate posts
 FINAL = ("success", "failed")
@@ -153,6 +154,36 @@ def wait_verdicts(sim, pid, sha, timeout=30):
     """Wait until sha has a final mrgate status (success or failed); returns every final one, oldest first."""
     return harness.wait_for(lambda: [s for s in statuses(sim, pid, sha) if s["status"] in FINAL], timeout,
                             "mrgate verdict")
+
+
+def acme_sim(name, token):
+    """A simulator with the premium group acme and token, an api bot token (user gatebot) with Owner on acme."""
+    sim = Sim(name)
+    sim.add_group("acme", tier="premium")
+    sim.add_token(token, scopes=["api"], access={"acme": 50}, username="gatebot", bot=True)
+    return sim
+
+
+def gate_repos(c, sim, token, pids, hook_url, config, logs=None):
+    """PUT /api/repos/:id/config for each repo (200 asserted) and wait until GitLab lists the gate's webhook on it;
+    returns the configs as stored."""
+    stored = []
+    for pid in pids:
+        r = c.put(f"/api/repos/{pid}/config", config)
+        assert r.status == 200, (pid, r.status, r.body)
+        stored.append(r.json()["config"])
+        wait_hook(sim.client(token), pid, hook_url, logs=logs)
+    return stored
+
+
+def gate_run_of(c, pid, iid, sha, timeout=30, logs=None):
+    """GET /api/gates/:id of MR iid's newest run once it is recorded done on head sha (a run posts its final status,
+    then records itself done): the run with its findings."""
+    def done():
+        items = c.get(f"/api/gates?repo={pid}&mr={iid}").json()["items"]
+        return items[0] if items and items[0]["state"] == "done" and items[0]["head_sha"] == sha else None
+    item = harness.wait_for(done, timeout, f"the run of {sha[:8]} recorded done", logs=logs)
+    return c.get(f"/api/gates/{item['id']}").json()
 
 
 def wait_hook(gl, pid, url, timeout=30, logs=None):

@@ -5,7 +5,7 @@ import { h, clear, field, select, openModal, errorNotice, notice, toast, badge, 
 
 export const FAIL_ON = ['critical', 'high', 'medium', 'low', 'never'];
 export const SCANS = ['secrets', 'sast', 'dependencies', 'iac', 'license', 'malware'];
-export const COMMENT = [['off', 'Off'], ['on_findings', 'When there are findings'], ['always', 'Always']];
+export const COMMENT = [['off', 'Off'], ['on_findings', 'When there are findings'], ['always', 'Always'], ['inline', 'On the changed lines']];
 const SCAN_LABELS = { secrets: 'Secrets', sast: 'SAST', dependencies: 'Dependencies', iac: 'Infrastructure as code', license: 'Licenses', malware: 'Malware' };
 const FIELD_LABELS = { enabled: 'gated', fail_on: 'fails on', scans: 'scans', block_merge: 'block merge', comment: 'comment', ignore_paths: 'ignore paths' };
 
@@ -257,7 +257,7 @@ export function patchForm(summary, { scanners = null } = {}) {
     h('div.checks', boxes), confirmBox));
 
   boolField('block_merge', 'Block merge until the gate passes', 'turns on GitLab\'s "Pipelines must succeed" for these repos');
-  choiceField('comment', 'Comment on the merge request', COMMENT, 'one note per merge request, edited in place');
+  choiceField('comment', 'Comment on the merge request', COMMENT, 'one note per merge request, edited in place; on the changed lines: also a thread on the line of each new finding (at most 20), resolved when a push removes it');
 
   const ia = agreement(summary, 'ignore_paths');
   const ta = h('textarea', { name: 'ignore_paths', rows: 3, placeholder: ia.agreed ? 'vendor/**\ndocs/**' : `${MIXED}: type globs to set them on all` });
