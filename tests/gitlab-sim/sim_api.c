@@ -672,6 +672,8 @@ static const struct sim_route routes[] = {
      A},
     {"PUT", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions/:discussion_id",
      sim_h_discussion_resolve, A},
+    {"POST", "/api/v4/projects/:id/merge_requests/:merge_request_iid/discussions/:discussion_id/notes",
+     sim_h_discussion_reply, A},
 };
 #undef A
 #define N_ROUTES (sizeof(routes) / sizeof(routes[0]))

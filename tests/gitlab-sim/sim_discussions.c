@@ -36,6 +36,7 @@ struct sim_discussion {
 	bool resolved;
 	struct sim_user *resolved_by; /* borrowed */
 	char *resolved_at;
+	struct sim_vec replies; /* struct sim_note *: the later notes of the thread, oldest first (borrowed) */
 };
 
 /* This world's discussions; emptied when s->generation moves on (a reset). */
@@ -52,6 +53,7 @@ static void table_sync(const struct sim *s)
 		struct sim_discussion *d = table.v.items[i];
 		json_object_put(d->position);
 		free(d->resolved_at);
+		free(d->replies.items);
 		free(d);
 	}
 	free(table.v.items);
@@ -66,6 +68,9 @@ static struct sim_discussion *by_note(const struct sim *s, int64_t note_id)
 		struct sim_discussion *d = table.v.items[i];
 		if (d->note_id == note_id)
 			return d;
+		for (size_t k = 0; k < d->replies.len; k++)
+			if (((struct sim_note *)d->replies.items[k])->id == note_id)
+				return d;
 	}
 	return NULL;
 }
@@ -137,6 +142,11 @@ static struct json_object *render_discussion(struct sim *s, struct sim_discussio
 	json_object_object_add(o, "id", json_object_new_string(id));
 	json_object_object_add(o, "individual_note", json_object_new_boolean(d == NULL));
 	json_object_array_add(notes, sim_render_note(s, n));
+	for (size_t k = 0; d && k < d->replies.len; k++) {
+		struct sim_note *reply = d->replies.items[k];
+		if (!reply->removed)
+			json_object_array_add(notes, sim_render_note(s, reply));
+	}
 	json_object_object_add(o, "notes", notes);
 	return o;
 }
@@ -181,9 +191,10 @@ void sim_h_discussions_list(struct sim_req *r)
 	size_t k = 0;
 	for (size_t i = 0; i < r->s->notes.len; i++) { /* oldest first, as discussion_ids_relation */
 		struct sim_note *n = r->s->notes.items[i];
-		if (n->removed || n->mr_id != m->id)
+		struct sim_discussion *d = n->removed || n->mr_id != m->id ? NULL : by_note(r->s, n->id);
+		if (n->removed || n->mr_id != m->id || (d && d->note_id != n->id)) /* a reply: listed in its thread */
 			continue;
-		items[k] = (struct list_item){.d = by_note(r->s, n->id), .n = n};
+		items[k] = (struct list_item){.d = d, .n = n};
 		sim_vec_push(&v, &items[k++]);
 	}
 	sim_api_reply_page(r, &v, render_list_item);
@@ -378,9 +389,40 @@ void sim_h_discussion_resolve(struct sim_req *r)
 		sim_reply_message(r, 403, "403 Forbidden");
 		return;
 	}
-	d->resolved = resolved;
-	d->resolved_by = resolved ? r->token->user : NULL;
-	free(d->resolved_at);
-	d->resolved_at = resolved ? sim_now_iso() : NULL;
+	if (d->resolved != resolved) { /* resolve! of a resolved note (unresolve! of an open one) changes nothing */
+		d->resolved = resolved;
+		d->resolved_by = resolved ? r->token->user : NULL;
+		free(d->resolved_at);
+		d->resolved_at = resolved ? sim_now_iso() : NULL;
+	}
 	sim_reply_json(r, 200, render_discussion(r->s, d, n));
+}
+
+void sim_h_discussion_reply(struct sim_req *r)
+{
+	struct sim_project *p;
+	struct sim_note *first = NULL;
+	struct sim_mr *m = sim_api_mr(r, &p);
+	if (!m)
+		return;
+	const char *body = sim_param(r, "body");
+	if (!body) {
+		sim_reply_error(r, 400, "body is missing");
+		return;
+	}
+	struct sim_discussion *d = find_discussion(r, m, &first);
+	if (!d)
+		return;
+	if (p->archived) {
+		sim_reply_message(r, 403, "403 Forbidden");
+		return;
+	}
+	if (!*body) {
+		sim_reply_message(r, 400, "400 Bad request - Note {:note=>[\"can't be blank\"]}");
+		return;
+	}
+	struct sim_note *n = sim_api_note_new(r, m, body);
+	sim_vec_push(&d->replies, n);
+	sim_notes_fire(r->s, m, n, "create"); /* a reply is a comment: its Note Hook as any other */
+	sim_reply_json(r, 201, sim_render_note(r->s, n));
 }

@@ -113,6 +113,12 @@ def test_resolve_needs_resolved_and_the_developer_role():
     eq(r.status, 200, r.body)
     note = r.json()["notes"][0]
     eq((note["resolved"], note["resolved_by"]["username"]), (True, "dev"), note)
+    # resolving a resolved thread again leaves it as it is (ResolvableNote#resolve_without_save: `return false if
+    # resolved?`): who resolved it first stays
+    resolved_at = note["resolved_at"]
+    r = sim.client(ADMIN).put(url, {"resolved": True})
+    note = r.json()["notes"][0]
+    eq((r.status, note["resolved_by"]["username"], note["resolved_at"]), (200, "dev", resolved_at), "resolved twice")
     r = dev.put(url + "?resolved=false", None)
     eq((r.status, r.json()["notes"][0]["resolved"], r.json()["notes"][0]["resolved_by"]), (200, False, None), r.body)
     # a reset forgets every discussion
@@ -121,5 +127,30 @@ def test_resolve_needs_resolved_and_the_developer_role():
     eq(sim.client(ADMIN).get(url).status, 404, "after a reset")
 
 
+def test_a_reply_in_a_thread():
+    """POST .../discussions/:discussion_id/notes (doc/api/discussions.md "Add note to existing merge request
+    thread"): body required; 201 with the note; the thread lists it after its first note (its Note Hook:
+    tests/http/test_mr_command_thread.py)."""
+    pid, iid = fresh()
+    dev, rep = sim.client(DEV), sim.client(REPORTER)
+    base = f"/api/v4/projects/{pid}/merge_requests/{iid}"
+    refs = dev.get(base).json()["diff_refs"]
+    d = dev.post(base + "/discussions", {"body": "first", "position": position(refs, new_line=3)}).json()
+    url = base + f"/discussions/{d['id']}/notes"
+    eq((dev.post(url, {}).status, dev.post(url, {}).json()), (400, {"error": "body is missing"}), "no body")
+    eq(dev.post(base + "/discussions/" + "0" * 40 + "/notes", {"body": "x"}).status, 404, "unknown thread")
+    r = rep.post(url, {"body": "a reply"})
+    eq(r.status, 201, r.body)
+    reply = r.json()
+    eq((reply["body"], reply["author"]["username"], reply["type"], reply["resolvable"]),
+       ("a reply", "rep", "DiffNote", True), reply)
+    eq(reply["position"]["new_line"], 3, "the thread's position")
+    thread = dev.get(base + f"/discussions/{d['id']}").json()
+    eq([n["body"] for n in thread["notes"]], ["first", "a reply"], "the thread's notes")
+    listed = dev.get(base + "/discussions").json()
+    eq([[n["body"] for n in t["notes"]] for t in listed], [["first", "a reply"]], "not an individual discussion")
+    eq(reply["id"] in [n["id"] for n in dev.get(base + "/notes").json()], True, "a note of the MR")
+
+
 run([test_a_thread_on_an_added_line, test_bad_positions_are_refused_as_gitlab_does,
-     test_resolve_needs_resolved_and_the_developer_role])
+     test_resolve_needs_resolved_and_the_developer_role, test_a_reply_in_a_thread])
