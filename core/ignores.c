@@ -319,17 +319,20 @@ enum core_status ignores_list(struct store *db, const struct ignores_filter *f, 
 		store_param_bool(&p, f->expired == 1);
 	store_param_i64_or_null(&p, f->before_id);
 	store_param_i64(&p, limit + 1);
-	return rows_query_page(db,
-	                       "SELECT i.id, " IGNORE_JSON "::text AS j FROM finding_ignores i"
-	                       " WHERE ($1::bigint IS NULL OR" ACTIVE_FOR_REPO ")"
-	                       " AND ($2::text IS NULL OR lower(i.group_path) = lower($2)"
-	                       "      OR starts_with(lower(i.group_path), lower($2) || '/'))"
-	                       " AND ($3::text IS NULL OR i.rule_id = $3 OR EXISTS (SELECT 1 FROM gate_findings gf"
-	                       "      WHERE gf.fingerprint = i.fingerprint AND gf.rule_id = $3))"
-	                       " AND ($4::boolean IS NULL OR coalesce(i.expires_at <= now(), false) = $4)"
-	                       " AND ($5::bigint IS NULL OR i.id < $5::bigint)"
-	                       " ORDER BY i.id DESC LIMIT $6::integer",
-	                       &p, limit, "id", out);
+	return rows_query_page(
+	    db,
+	    "SELECT i.id, " IGNORE_JSON "::text AS j FROM finding_ignores i"
+	    " WHERE ($1::bigint IS NULL OR" ACTIVE_FOR_REPO ")"
+	    " AND ($2::text IS NULL OR lower(i.group_path) = lower($2)"
+	    "      OR starts_with(lower(i.group_path), lower($2) || '/')"
+	    "      OR i.repo_id IN (SELECT r.id FROM repos r WHERE lower(r.namespace_full_path) = lower($2)"
+	    "        OR starts_with(lower(r.namespace_full_path), lower($2) || '/')))"
+	    " AND ($3::text IS NULL OR i.rule_id = $3 OR EXISTS (SELECT 1 FROM gate_findings gf"
+	    "      WHERE gf.fingerprint = i.fingerprint AND gf.rule_id = $3))"
+	    " AND ($4::boolean IS NULL OR coalesce(i.expires_at <= now(), false) = $4)"
+	    " AND ($5::bigint IS NULL OR i.id < $5::bigint)"
+	    " ORDER BY i.id DESC LIMIT $6::integer",
+	    &p, limit, "id", out);
 }
 
 struct delete_args {

@@ -57,7 +57,8 @@ enum core_status ignores_create_via(struct store *db, const char *actor, struct 
 
 struct ignores_filter {
 	int64_t repo_id;   /* 0: any; else the repo's own ignores and those of its groups */
-	const char *group; /* NULL: any; else ignores of that group and its subgroups */
+	const char *group; /* NULL: any; else every ignore made inside that group: the group's, its subgroups', and
+	                      those of the repos under it */
 	const char *rule;  /* NULL: any; else ignores naming that rule or findings of it */
 	int expired;       /* -1: any; 0: in force; 1: expired */
 	int64_t before_id; /* cursor */

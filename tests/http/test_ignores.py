@@ -102,6 +102,26 @@ def test_a_rule_ignored_for_a_group_covers_its_subgroups():
     assert c.delete(f"/api/ignores/{r.json()['id']}").status == 204
 
 
+def test_a_group_filter_lists_every_ignore_that_applies_inside_the_group():
+    """?group=acme: the group's own ignores, its subgroups', and those of the repos under it (a reviewer of a group
+    sees everything ignored inside it); ?group=acme/team: not the ignores of acme or of its other repos."""
+    made = [c.post("/api/ignores", body) for body in (
+        {"rule_id": "scope-rule", "group": "acme", "reason": "top"},
+        {"rule_id": "scope-rule", "group": "acme/team", "reason": "sub"},
+        {"rule_id": "scope-rule", "repo_id": APP, "reason": "app"},
+        {"rule_id": "scope-rule", "repo_id": SUB, "reason": "svc"})]
+    assert all(r.status == 201 for r in made), [r.body for r in made]
+    top, sub, app, svc = (r.json()["id"] for r in made)
+    ids = lambda q: [i["id"] for i in c.get(f"/api/ignores?rule=scope-rule&{q}").json()["items"]]  # noqa: E731
+    assert ids("group=acme") == [svc, app, sub, top]
+    assert ids("group=ACME") == [svc, app, sub, top]
+    assert ids("group=acme/team") == [svc, sub]
+    assert ids("group=acme/te") == []
+    assert ids("group=acme&limit=2") == [svc, app]
+    for i in (top, sub, app, svc):
+        assert c.delete(f"/api/ignores/{i}").status == 204
+
+
 def test_bad_input_and_roles():
     fp = "a" * 64
     before = c.get("/api/ignores?limit=200").json()["items"]
@@ -165,4 +185,5 @@ def test_ignored_reasons_are_inert_text_in_the_note():
 
 setup()
 run([test_an_ignored_fingerprint_passes_until_it_expires, test_a_rule_ignored_for_a_group_covers_its_subgroups,
+     test_a_group_filter_lists_every_ignore_that_applies_inside_the_group,
      test_bad_input_and_roles, test_ignored_reasons_are_inert_text_in_the_note])
