@@ -289,6 +289,65 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'gate-with-ignored');
   });
 
+  it('ignores a rule for a group from the gate report, marking every finding it covers', async () => {
+    const first = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=1`)).data.items[0];
+    const repo = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=20`)).data.items.find((r) => r.id !== first.id && r.config.fail_on === 'medium');
+    assert.ok(repo, 'a second gated repository');
+    // a Trojan-source path: a right-to-left override would show "a|b`cyp." instead of what the file is named
+    const tricky = 'src/a|b`c\u202e.py';
+    const keys = [['AKIA', 'Q2W3E4R5T6Y7U8I9'], ['AKIA', 'M1N2B3V4C5X6Z7L8']].map((k) => k.join(''));
+    const leak = ['glpat-', 'Xk9Pq2mZr7Lw4Tb8Nc3V'].join('');
+    await sim.post('/__sim/merge_requests', { project_id: repo.id, title: 'Add fixtures', files: [
+      { path: tricky, content: `A = '${keys[0]}'  # \u2066x\u2069\nB = '${keys[1]}'\n` },
+      { path: 'cfg/token.py', content: `T = '${leak}'\n` }] });
+    const gate = await until(async () => (await api.get(`/api/gates?repo=${repo.id}`)).data.items.find((x) => x.state === 'done' && x.verdict === 'failed'), { timeout: 60000, what: 'the failed run of the fixtures' });
+    const g = (await api.get(`/api/gates/${gate.id}`)).data;
+    const aws = g.findings.find((f) => f.path === tricky);
+    assert.ok(aws, JSON.stringify(g.findings.map((f) => [f.path, f.rule_id])));
+    const ofRule = g.findings.filter((f) => f.rule_id === aws.rule_id);
+    const others = g.findings.filter((f) => f.rule_id !== aws.rule_id);
+    assert.ok(ofRule.length >= 2 && others.length >= 1, JSON.stringify(g.findings.map((f) => [f.path, f.rule_id])));
+    await go(`#/gates/${gate.id}`, '[data-table="findings"] tr[data-finding]');
+    const table = page.locator('[data-table="findings"]');
+    // bidi controls are shown, not obeyed: in the path and in the excerpt
+    const text = await table.innerText();
+    assert.ok(text.includes('src/a|b`c<U+202E>.py'), text);
+    assert.ok(!/[\u202a-\u202e\u2066-\u2069]/.test(text), `a bidi control is in the page: ${JSON.stringify(text)}`);
+    // each finding's full fingerprint, to copy into "/mrgate ignore <fingerprint> <reason>"
+    for (const f of g.findings) assert.equal((await table.locator(`[data-fingerprint="${f.fingerprint}"]`).innerText()).trim(), f.fingerprint);
+    // every finding of the rule, for the subgroup
+    await table.locator(`tr[data-finding="${aws.rule_id}"] button[data-action="ignore"]`).first().click();
+    const modal = page.locator('[role="dialog"][data-modal="ignore"]');
+    await modal.getByLabel('What', { exact: true }).selectOption('rule');
+    await modal.getByLabel('Where', { exact: true }).selectOption(`group:${SUBGROUP}`);
+    await modal.getByLabel('Reason (shown in the report and the merge request note)').fill('fixtures of the team');
+    await modal.getByRole('button', { name: 'Ignore' }).click();
+    await modal.waitFor({ state: 'detached' });
+    assert.match(await page.locator('.toast').last().innerText(), new RegExp(`every finding of rule ${aws.rule_id} in group ${SUBGROUP}`));
+    assert.equal(await table.locator(`tr[data-finding="${aws.rule_id}"] [data-ignored-next]`).count(), ofRule.length);
+    assert.equal(await table.locator(`tr[data-finding="${aws.rule_id}"] button[data-action="ignore"]`).count(), 0);
+    assert.equal(await table.locator('button[data-action="ignore"]').count(), others.length, 'the other rule is not covered');
+    await shot(page, 'gate-rule-ignored');
+    // the ignores page: the repository is named by its path, no stray text; a repository filter the user types
+    await go(`#/ignores?repo=${repo.id}`, '[data-table="ignores"] tr[data-ignore]');
+    await page.waitForSelector(`[data-filter="repo"]:has-text("${repo.path_with_namespace}")`);
+    assert.doesNotMatch(await page.locator('main').innerText(), /\bnull\b/);
+    await go('#/ignores', '[data-table="ignores"] tr[data-ignore]');
+    assert.doesNotMatch(await page.locator('main').innerText(), /\bnull\b/);
+    await page.getByLabel('Repository', { exact: true }).fill(repo.path_with_namespace);
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.waitForURL(new RegExp(`#/ignores\\?(.*&)?repo=${repo.id}(&|$)`));
+    await page.waitForSelector(`[data-filter="repo"]:has-text("${repo.path_with_namespace}")`);
+    await page.waitForSelector('[data-table="ignores"] tr[data-ignore]');
+    assert.match(await page.locator('[data-table="ignores"]').innerText(), /fixtures of the team/);
+    assert.doesNotMatch(await page.locator('[data-table="ignores"]').innerText(), /the example key of our docs/);
+    // a path that is no repository says so
+    await page.getByLabel('Repository', { exact: true }).fill('acme/no-such-repo');
+    await page.getByRole('button', { name: 'Filter' }).click();
+    await page.getByText('No repository acme/no-such-repo').waitFor();
+    await shot(page, 'ignores-repo-filter');
+  });
+
   it('shows every other page without breaking', async () => {
     for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/ignores', 'ignores-list', 'Ignored findings'], ['#/audit', 'audit', 'Audit log']]) {
       await go(hash, `h1:text("${title}")`);

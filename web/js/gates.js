@@ -6,6 +6,10 @@ import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavaila
 
 const VERDICT_CLASS = { passed: 'passed', bypassed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
+// Bidi controls and invisible marks shown as <U+XXXX>, never obeyed: a path like "a|b`c\u202e.py" must not read as
+// "a|b`cyp." (Trojan source). For text from a scanned repository: paths, excerpts.
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+const visible = (s) => String(s ?? '').replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 const verdictBadge = (v) => h(`span.badge.${VERDICT_CLASS[v] || 'pending'}`, { 'data-status': v }, v === 'timeout' ? 'timed out' : v);
 
 export async function render(main, route) {
@@ -80,13 +84,14 @@ async function renderGate(main, id) {
     Object.keys(counts).length ? h('p', sevOrder.filter((s) => counts[s]).map((s) => [sevBadge(s), ` ${counts[s]} `])) : null,
     findings.length ? h('div.table-wrap', h('table.data', { 'aria-label': 'Findings', 'data-table': 'findings' },
       h('thead', h('tr', ['Severity', 'Scan', 'Finding', 'File', 'Line', 'Excerpt', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
-      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id, 'data-ignored': f.ignored ? 'true' : 'false' },
+      h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id, 'data-fp': f.fingerprint, 'data-ignored': f.ignored ? 'true' : 'false' },
         h('td', sevBadge(f.severity), f.ignored ? h('div', h('span.badge.unchanged', { title: f.ignored.reason }, 'ignored')) : null),
         h('td', f.scan_type),
-        h('td', f.title, h('div.sub', h('code', f.rule_id)), f.ignored ? h('div.sub', { 'data-ignore-reason': '' }, `Ignored: ${f.ignored.reason}`) : null),
-        h('td', h('code', f.path)),
+        h('td', f.title, h('div.sub', h('code', f.rule_id)), f.ignored ? h('div.sub', { 'data-ignore-reason': '' }, `Ignored: ${f.ignored.reason}`) : null,
+          f.fingerprint ? h('div.sub', h('code.small', { 'data-fingerprint': f.fingerprint, title: 'Fingerprint: /mrgate ignore <fingerprint> <reason> in the merge request ignores this finding', style: 'user-select:all;word-break:break-all' }, f.fingerprint)) : null),
+        h('td', h('code', visible(f.path))),
         h('td.num', fmtNum(f.line)),
-        h('td', f.excerpt ? h('code.small', f.excerpt) : ''),
+        h('td', f.excerpt ? h('code.small', visible(f.excerpt)) : ''),
         h('td.num', f.ignored ? h('a.small', { href: `#/ignores?repo=${g.repo_id}` }, 'See ignore') : h('button.small', {
           type: 'button', 'data-action': 'ignore', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY, onclick: (e) => openIgnore(g, f, e.currentTarget.closest('tr')),
         }, 'Ignore…'))))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
@@ -96,7 +101,7 @@ async function renderGate(main, id) {
 function openIgnore(g, f, row) {
   const groups = (g.path_with_namespace || '').split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/')).reverse();
   const where = select([['repo', `this repository (${g.path_with_namespace || g.repo_id})`], ...groups.map((p) => [`group:${p}`, `group ${p} and its subgroups`])], 'repo', { name: 'where' });
-  const what = select([['fingerprint', `this finding (${f.path}:${f.line})`], ['rule', `every finding of rule ${f.rule_id}`]], 'fingerprint', { name: 'what' });
+  const what = select([['fingerprint', `this finding (${visible(f.path)}:${f.line})`], ['rule', `every finding of rule ${f.rule_id}`]], 'fingerprint', { name: 'what' });
   const reason = h('input', { type: 'text', name: 'reason', maxlength: 200, placeholder: 'e.g. a test fixture, never a real key' });
   const expires = h('input', { type: 'date', name: 'expires_at' });
   const msg = h('div', { 'aria-live': 'assertive' });
@@ -113,9 +118,13 @@ function openIgnore(g, f, row) {
     try {
       await post('/api/ignores', body);
       m.close();
-      toast('Ignored: from the next push on, the gate lists this finding without counting it.');
-      if (row) {
-        const btn = row.querySelector('button[data-action="ignore"]');
+      const rule = what.value === 'rule';
+      const scope = body.group ? `in group ${body.group} and its subgroups` : `in ${g.path_with_namespace || 'this repository'}`;
+      toast(`Ignored ${rule ? `every finding of rule ${f.rule_id}` : `this finding (${visible(f.path)}:${f.line})`} ${scope}: from the next push on, the gate lists ${rule ? 'them' : 'it'} without counting ${rule ? 'them' : 'it'}.`);
+      // every row of this report the new ignore covers (the report is of one repo, inside any scope offered)
+      const covers = (tr) => (rule ? tr.dataset.finding === f.rule_id : tr.dataset.fp === f.fingerprint);
+      for (const tr of row ? row.parentElement.querySelectorAll('tr') : []) {
+        const btn = covers(tr) && tr.querySelector('button[data-action="ignore"]');
         if (btn) btn.replaceWith(h('span.small.muted', { 'data-ignored-next': '' }, 'ignored from the next run'));
       }
     } catch (e) {

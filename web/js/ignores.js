@@ -1,25 +1,38 @@
 // #/ignores: findings an editor ignored (by fingerprint or rule, for a repo or a group), with who, why and until
 // when; filter by repo, group, rule and whether they expired; delete one to count the finding again.
-import { qs, getOptional, del, ApiError, canEdit } from './api.js';
+import { qs, get, getOptional, del, ApiError, canEdit } from './api.js';
 import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select, field, toast } from './ui.js';
 
 export async function render(main, route) {
   main.append(pageHead('Ignored findings', 'Findings the gate lists but does not count, each with its reason. An expired ignore counts again.'));
   const q = route.query;
+  // the repository filter is typed as a path; the API filters by id, so the path is resolved on submit
+  const repoId = /^\d+$/.test(q.get('repo') || '') ? q.get('repo') : null;
+  const repoPath = repoId ? await repoPathOf(repoId) : null;
+  const repo = h('input', { type: 'text', name: 'repo', value: repoPath || '', placeholder: 'acme/platform/api', title: 'the ignores in force for this repository: its own and its groups\'' });
   const group = h('input', { type: 'text', name: 'group', value: q.get('group') || '', placeholder: 'acme/platform', title: 'ignores made for this group or one of its subgroups' });
   const rule = h('input', { type: 'text', name: 'rule', value: q.get('rule') || '', placeholder: 'aws-access-key-id' });
   const expired = select([['', 'In force and expired'], ['false', 'In force'], ['true', 'Expired']], q.get('expired') || '', { name: 'expired' });
   const apply = h('button', { type: 'submit' }, 'Filter');
-  const form = h('form.toolbar', { role: 'search', 'aria-label': 'Filter ignored findings' }, field('Group', group), field('Rule', rule), field('Expired', expired), apply);
-  form.addEventListener('submit', (e) => {
+  const msg = h('div', { 'aria-live': 'polite' });
+  const form = h('form.toolbar', { role: 'search', 'aria-label': 'Filter ignored findings' }, field('Repository', repo), field('Group', group), field('Rule', rule), field('Expired', expired), apply);
+  form.addEventListener('submit', async (e) => {
     e.preventDefault();
-    location.hash = `#/ignores${qs({ repo: q.get('repo'), group: group.value.trim(), rule: rule.value.trim(), expired: expired.value })}`;
+    clear(msg);
+    const path = repo.value.trim();
+    const id = !path ? null : path === repoPath ? repoId : await repoIdOf(path).catch((err) => { msg.append(errorNotice(err)); return undefined; });
+    if (id === undefined) return;
+    if (path && !id) {
+      msg.append(h('div.notice.error', { role: 'alert' }, `No repository ${path}: type its full path as GitLab shows it (group/subgroup/name).`));
+      return;
+    }
+    location.hash = `#/ignores${qs({ repo: id, group: group.value.trim(), rule: rule.value.trim(), expired: expired.value })}`;
   });
-  // a repository filter comes from a gate report's "See ignore" link: say so, and offer the way back
-  const repoNote = q.get('repo') ? h('div.notice.info', { 'data-filter': 'repo' }, `Showing the ignores in force for repository ${q.get('repo')} (its own and its groups'). `, h('a', { href: '#/ignores' }, 'Show all')) : null;
+  // a repository filter (typed, or a gate report's "See ignore" link): say which, and offer the way back
+  const repoNote = repoId ? h('div.notice.info', { 'data-filter': 'repo' }, `Showing the ignores in force for ${repoPath || `repository #${repoId}`} (its own and its groups'). `, h('a', { href: `#/ignores${qs({ group: q.get('group'), rule: q.get('rule'), expired: q.get('expired') })}` }, 'Show all repositories')) : null;
   const box = h('div', loading());
   const more = h('button', { type: 'button', hidden: true, 'data-action': 'older' }, 'Older ignores');
-  main.append(form, repoNote, box, h('div.pager', h('span'), more));
+  main.append(form, msg, ...(repoNote ? [repoNote] : []), box, h('div.pager', h('span'), more));
   const tbody = h('tbody');
   let cursor = null;
   let first = true;
@@ -41,6 +54,20 @@ export async function render(main, route) {
   };
   more.addEventListener('click', load);
   await load();
+}
+
+// The path of repository id, or null when it is not known (deleted since, or never synced).
+async function repoPathOf(id) {
+  const res = await getOptional(`/api/repos/${encodeURIComponent(id)}`).catch(() => null);
+  return (res && res.data && res.data.path_with_namespace) || null;
+}
+
+// The id of the repository whose path is exactly path (GitLab paths are case-insensitive), or null.
+async function repoIdOf(path) {
+  const res = await get(`/api/repos${qs({ q: path, limit: 500 })}`);
+  const want = path.toLowerCase();
+  const found = (res.items || []).find((r) => (r.path_with_namespace || '').toLowerCase() === want);
+  return found ? String(found.id) : null;
 }
 
 function row(i) {
