@@ -315,6 +315,16 @@ static struct json_object *stored_position(struct sim_req *r, int64_t old_line, 
 	return o;
 }
 
+/* An archived project takes no note (403), an empty body is the Note's validation error (400); true after answering. */
+static bool note_refused(struct sim_req *r, const struct sim_project *p, const char *body)
+{
+	if (p->archived)
+		sim_reply_message(r, 403, "403 Forbidden");
+	else if (!*body)
+		sim_reply_message(r, 400, "400 Bad request - Note {:note=>[\"can't be blank\"]}");
+	return p->archived || !*body;
+}
+
 void sim_h_discussion_add(struct sim_req *r)
 {
 	struct sim_project *p;
@@ -330,14 +340,8 @@ void sim_h_discussion_add(struct sim_req *r)
 	}
 	if (positioned && !position_params_ok(r, &old_line, &new_line))
 		return;
-	if (p->archived) {
-		sim_reply_message(r, 403, "403 Forbidden");
+	if (note_refused(r, p, body))
 		return;
-	}
-	if (!*body) {
-		sim_reply_message(r, 400, "400 Bad request - Note {:note=>[\"can't be blank\"]}");
-		return;
-	}
 	bool incomplete = false;
 	if (positioned && strcmp(pos_param(r, "position_type"), "text") == 0 &&
 	    !text_position_ok(r, m, old_line, new_line, &incomplete)) {
@@ -413,14 +417,8 @@ void sim_h_discussion_reply(struct sim_req *r)
 	struct sim_discussion *d = find_discussion(r, m, &first);
 	if (!d)
 		return;
-	if (p->archived) {
-		sim_reply_message(r, 403, "403 Forbidden");
+	if (note_refused(r, p, body))
 		return;
-	}
-	if (!*body) {
-		sim_reply_message(r, 400, "400 Bad request - Note {:note=>[\"can't be blank\"]}");
-		return;
-	}
 	struct sim_note *n = sim_api_note_new(r, m, body);
 	sim_vec_push(&d->replies, n);
 	sim_notes_fire(r->s, m, n, "create"); /* a reply is a comment: its Note Hook as any other */

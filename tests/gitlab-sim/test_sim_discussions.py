@@ -98,12 +98,18 @@ def test_bad_positions_are_refused_as_gitlab_does():
     eq((r.status, r.json()["notes"][0]["type"]), (201, "DiscussionNote"), r.body)
 
 
-def test_resolve_needs_resolved_and_the_developer_role():
+def thread_on_an_added_line(body):
+    """A fresh MR with a Developer's thread on its added line 3: (the MR's API path, the discussion)."""
     pid, iid = fresh()
-    dev, rep = sim.client(DEV), sim.client(REPORTER)
+    dev = sim.client(DEV)
     base = f"/api/v4/projects/{pid}/merge_requests/{iid}"
     refs = dev.get(base).json()["diff_refs"]
-    d = dev.post(base + "/discussions", {"body": "b", "position": position(refs, new_line=3)}).json()
+    return base, dev.post(base + "/discussions", {"body": body, "position": position(refs, new_line=3)}).json()
+
+
+def test_resolve_needs_resolved_and_the_developer_role():
+    base, d = thread_on_an_added_line("b")
+    dev, rep = sim.client(DEV), sim.client(REPORTER)
     url = base + f"/discussions/{d['id']}"
     eq((dev.put(url, {}).status, dev.put(url, {}).json()), (400, {"error": "resolved is missing"}), "missing")
     eq(dev.put(url, {"resolved": "maybe"}).json(), {"error": "resolved is invalid"}, "invalid")
@@ -131,11 +137,8 @@ def test_a_reply_in_a_thread():
     """POST .../discussions/:discussion_id/notes (doc/api/discussions.md "Add note to existing merge request
     thread"): body required; 201 with the note; the thread lists it after its first note (its Note Hook:
     tests/http/test_mr_command_thread.py)."""
-    pid, iid = fresh()
+    base, d = thread_on_an_added_line("first")
     dev, rep = sim.client(DEV), sim.client(REPORTER)
-    base = f"/api/v4/projects/{pid}/merge_requests/{iid}"
-    refs = dev.get(base).json()["diff_refs"]
-    d = dev.post(base + "/discussions", {"body": "first", "position": position(refs, new_line=3)}).json()
     url = base + f"/discussions/{d['id']}/notes"
     eq((dev.post(url, {}).status, dev.post(url, {}).json()), (400, {"error": "body is missing"}), "no body")
     eq(dev.post(base + "/discussions/" + "0" * 40 + "/notes", {"body": "x"}).status, 404, "unknown thread")
