@@ -328,8 +328,13 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await table.locator(`tr[data-finding="${aws.rule_id}"] button[data-action="ignore"]`).count(), 0);
     assert.equal(await table.locator('button[data-action="ignore"]').count(), others.length, 'the other rule is not covered');
     await shot(page, 'gate-rule-ignored');
-    // the ignores page: the repository is named by its path, no stray text; a repository filter the user types
+    // the ignores page: the repository is named by its path, no stray text, the finding's path shown as it is; a
+    // repository filter the user types
+    const one = await api.post('/api/ignores', { fingerprint: aws.fingerprint, repo_id: repo.id, reason: 'this one for good' });
+    assert.equal(one.status, 201, JSON.stringify(one.data));
     await go(`#/ignores?repo=${repo.id}`, '[data-table="ignores"] tr[data-ignore]');
+    const listed = await page.locator(`tr[data-ignore="${one.data.id}"]`).innerText();
+    assert.ok(listed.includes(`src/a|b\`c<U+202E>.py:${aws.line}`), listed);
     await page.waitForSelector(`[data-filter="repo"]:has-text("${repo.path_with_namespace}")`);
     assert.doesNotMatch(await page.locator('main').innerText(), /\bnull\b/);
     await go('#/ignores', '[data-table="ignores"] tr[data-ignore]');

@@ -7,9 +7,9 @@ import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavaila
 const VERDICT_CLASS = { passed: 'passed', bypassed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
 // Bidi controls and invisible marks shown as <U+XXXX>, never obeyed: a path like "a|b`c\u202e.py" must not read as
-// "a|b`cyp." (Trojan source). For text from a scanned repository: paths, excerpts.
+// "a|b`cyp." (Trojan source). For text from a scanned repository: paths, excerpts (the ignores page too).
 const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-const visible = (s) => String(s ?? '').replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+export const visible = (s) => String(s ?? '').replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 const verdictBadge = (v) => h(`span.badge.${VERDICT_CLASS[v] || 'pending'}`, { 'data-status': v }, v === 'timeout' ? 'timed out' : v);
 
 export async function render(main, route) {

@@ -2,6 +2,7 @@
 // when; filter by repo, group, rule and whether they expired; delete one to count the finding again.
 import { qs, get, getOptional, del, ApiError, canEdit } from './api.js';
 import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select, field, toast } from './ui.js';
+import { visible } from './gates.js';
 
 export async function render(main, route) {
   main.append(pageHead('Ignored findings', 'Findings the gate lists but does not count, each with its reason. An expired ignore counts again.'));
@@ -72,7 +73,7 @@ async function repoIdOf(path) {
 
 function row(i) {
   const what = i.rule_id ? [h('div', 'every finding of rule'), h('code', i.rule_id)]
-    : [h('div', i.finding ? [h('code', i.finding.rule_id), ` in ${i.finding.path}:${i.finding.line}`] : 'one finding'), h('code.small', { title: i.fingerprint }, `${i.fingerprint.slice(0, 12)}…`)];
+    : [h('div', i.finding ? [h('code', i.finding.rule_id), ` in ${visible(i.finding.path)}:${i.finding.line}`] : 'one finding'), h('code.small', { title: i.fingerprint }, `${i.fingerprint.slice(0, 12)}…`)];
   const where = i.group ? [h('span.muted', 'group '), h('strong', i.group), h('span.muted', ' and subgroups')] : h('strong', i.path_with_namespace || `repo ${i.repo_id}`);
   const until = i.expires_at ? h('span', { 'data-expired': String(i.expired) }, `${i.expires_at} (UTC)`, i.expired ? h('span.badge.failed', ' expired') : '') : h('span.muted', 'no expiry');
   const tr = h('tr', { 'data-ignore': i.id },
