@@ -223,7 +223,8 @@ static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, co
 	PGresult *run = NULL, *rows = NULL;
 	if (on_run(
 	        db,
-	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id"
+	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id,"
+	        " g.bypassed_by, g.bypass_reason"
 	        " FROM gate_runs g WHERE g.id = $1",
 	        run_id, &run) != CORE_OK ||
 	    PQntuples(run) == 0 || store_i64(run, 0, "note_id", 0) <= 0 ||
@@ -251,7 +252,9 @@ static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, co
 	                          .ignored = ignored,
 	                          .ignore_reasons = reasons,
 	                          .notes = note_text,
-	                          .n_notes = n_notes};
+	                          .n_notes = n_notes,
+	                          .bypassed_by = store_str(run, 0, "bypassed_by"),
+	                          .bypass_reason = store_str(run, 0, "bypass_reason")};
 	char *text = gate_note_render(&rep), path[200];
 	struct json_object *body = jx_object();
 	json_object_object_add(body, "body", jx_str(text));

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "connection.h"
 #include "findings.h"
+#include "gate_report.h"
 #include "gatebypass.h"
 #include "ignores.h"
 #include "jsonx.h"
@@ -211,25 +212,6 @@ void mrcommand_parse_text(char *text, struct mrcommand_cmd *out)
 	out->reason = rest_trimmed(s);
 }
 
-void mrcommand_quote(struct buf *b, const char *user_text)
-{
-	/* a run of backticks longer than any inside the text delimits it (CommonMark code spans); line ends and other
-	 * controls become spaces, so the text stays on the line mrgate began */
-	size_t run = 0, longest = 0;
-	for (const char *p = user_text; *p; p++) {
-		run = *p == '`' ? run + 1 : 0;
-		longest = run > longest ? run : longest;
-	}
-	for (size_t i = 0; i <= longest; i++)
-		buf_putc(b, '`');
-	buf_putc(b, ' ');
-	for (const char *p = user_text; *p; p++)
-		buf_putc(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
-	buf_putc(b, ' ');
-	for (size_t i = 0; i <= longest; i++)
-		buf_putc(b, '`');
-}
-
 /* --- the job -------------------------------------------------------------------------------------------------- */
 
 /* What the job works with. */
@@ -268,7 +250,7 @@ static void mention(struct buf *b, const char *username)
 		buf_putc(b, '@');
 		buf_puts(b, username);
 	} else {
-		mrcommand_quote(b, username[0] ? username : "(unknown user)");
+		gate_md_code(b, username[0] ? username : "(unknown user)");
 	}
 }
 
@@ -366,7 +348,7 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	json_object_put(details);
 	if (st == CORE_OK) {
 		struct buf b = {0};
-		mrcommand_quote(&b, reason);
+		gate_md_code(&b, reason);
 		reply(x, "applied", "gate bypassed: commit `%.12s` now shows `success`, bypassed by you. Reason: %s",
 		      sha, buf_str(&b));
 		buf_free(&b);
@@ -403,8 +385,8 @@ static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd 
 	bool known = false;
 	char msg[600] = "";
 	struct buf t = {0}, rs = {0};
-	mrcommand_quote(&t, cmd->target);
-	mrcommand_quote(&rs, cmd->reason);
+	gate_md_code(&t, cmd->target);
+	gate_md_code(&rs, cmd->reason);
 	enum core_status st = known_target(x, cmd, &known);
 	if (st != CORE_OK)
 		goto out;

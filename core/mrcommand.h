@@ -78,10 +78,6 @@ struct mrcommand_cmd {
 /* Parse the first line of text ("/mrgate <verb> ..."); the line is cut at its end in place. */
 void mrcommand_parse_text(char *text, struct mrcommand_cmd *out);
 
-/* Append user text to b as inline code that nothing can break out of (pure, for the replies and tests). */
-struct buf;
-void mrcommand_quote(struct buf *b, const char *user_text);
-
 /* Job kind "mrcommand": item->repo_id is the project; params as mrcommand_enqueue wrote them. user: the process's
  * struct applyjob_env. */
 enum job_outcome mrcommand_item(void *user, const struct job_item *item, struct job_item_result *res);

@@ -147,10 +147,25 @@ def test_the_sticky_note_says_bypassed():
         assert len(notes) == 1, notes
         return notes[0]["body"]
     srv.wait_for(lambda: "mrgate: failed" in note(), 20, "the failed note")
-    assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "known test key"}).status == 200
+    # a reason is user text: in the note it is inline code, no mention, link, image or reference of it live
+    reason = "@all please review [runbook](http://evil.example/phish) ![x](http://evil.example/p.png) `x` #1 ~bug"
+    assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": reason}).status == 200
     body = note()
-    assert "mrgate: passed" in body and "bypassed by admin: known test key" in body, body
+    lines = body.split("\n")
+    assert "### :white_check_mark: mrgate: bypassed" in lines, body
+    assert f"Bypassed by ` admin `: `` {reason} ``" in lines, body
+    assert [ln for ln in lines if "@all" in ln or "evil.example" in ln] == [f"Bypassed by ` admin `: `` {reason} ``"], \
+        body
     assert "leak4.py" in body, body  # the findings are still listed
+    # a run that passes because its finding is ignored says so in its headline
+    [finding] = c.get(f"/api/gates/{gate['id']}").json()["findings"]
+    r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": PID, "reason": "a test key"})
+    assert r.status == 201, r.body
+    pushed = sim.push_mr(PID, mr["iid"], [{"path": "later4.md", "content": "later\n"}], wait=True)
+    assert final_status(PID, pushed["sha"])["status"] == "success"
+    srv.wait_for(lambda: pushed["sha"][:12] in note(), 20, "the note of the new head")
+    assert "### :white_check_mark: mrgate: passed: 1 finding ignored" in note().split("\n"), note()
+    assert "` a test key `" in note(), note()
 
 
 def test_only_the_newest_run_can_be_bypassed():

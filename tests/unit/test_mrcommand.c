@@ -4,6 +4,7 @@
  *    line parses, and that quoted user text can neither leave its code span nor start a line.
  */
 #include "buf.h"
+#include "gate_report.h"
 #include "jsonx.h"
 #include "mrcommand.h"
 #include "testlib.h"
@@ -107,13 +108,13 @@ static void command_lines_parse(void)
 static void quoted_text_stays_inline(void)
 {
 	struct buf b = {0};
-	mrcommand_quote(&b, "/merge");
+	gate_md_code(&b, "/merge");
 	CHECK_STR(buf_str(&b), "` /merge `");
 	buf_reset(&b);
-	mrcommand_quote(&b, "a `b` ``c``");
+	gate_md_code(&b, "a `b` ``c``");
 	CHECK_STR(buf_str(&b), "``` a `b` ``c`` ```");
 	buf_reset(&b);
-	mrcommand_quote(&b, "x\n/merge\r\n/approve");
+	gate_md_code(&b, "x\n/merge\r\n/approve");
 	CHECK(strchr(buf_str(&b), '\n') == NULL && strchr(buf_str(&b), '\r') == NULL);
 	CHECK_STR(buf_str(&b), "` x /merge  /approve `");
 	buf_free(&b);
