@@ -222,6 +222,7 @@ struct cmd_ctx {
 	const char *head_sha, *payload_username;
 	struct json_object *params; /* the job's params (borrowed) */
 	char username[256];         /* from the members API (the payload's when the user is no member) */
+	char actor[300];            /* "gitlab:<username>": who mrgate records (no dashboard name has a ':') */
 	int level;                  /* access level on the project, 0: no member */
 	struct buf reply;           /* the reply decided */
 	const char *outcome;        /* applied | refused */
@@ -289,6 +290,10 @@ static enum core_status read_level(struct cmd_ctx *x)
 		st = CORE_OK;
 	}
 	snprintf(x->username, sizeof(x->username), "%s", name[0] ? name : x->payload_username);
+	if (x->username[0])
+		snprintf(x->actor, sizeof(x->actor), "gitlab:%s", x->username);
+	else
+		snprintf(x->actor, sizeof(x->actor), "gitlab:user-%lld", (long long)x->author_id);
 	gitlab_response_free(resp);
 	return st;
 }
@@ -340,7 +345,7 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	}
 	struct json_object *details = audit_details(x);
 	struct gate_bypass_req req = {.run_id = run_id,
-	                              .actor = x->username,
+	                              .actor = x->actor,
 	                              .reason = reason,
 	                              .public_url = x->env->public_url,
 	                              .audit_details = details};
@@ -401,7 +406,7 @@ static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd 
 	json_object_object_add(body, cmd->fingerprint ? "fingerprint" : "rule_id", jx_str(cmd->target));
 	json_object_object_add(body, "repo_id", jx_int(x->project_id));
 	json_object_object_add(body, "reason", jx_str(cmd->reason));
-	st = ignores_create_via(x->env->db, x->username, details, body, &made, msg, sizeof(msg));
+	st = ignores_create_via(x->env->db, x->actor, details, body, &made, msg, sizeof(msg));
 	int64_t id = 0;
 	jsonx_int64(made, "id", &id);
 	json_object_put(made);
