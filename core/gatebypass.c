@@ -57,11 +57,11 @@ static bool cp_blank(unsigned long cp)
 	       cp == 0x3000;
 }
 
-int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
+/* The rule for both; purpose ends the message ("say why ..."). */
+static int reason_ok(const char *reason, const char *purpose, char *msg, size_t cap)
 {
 	if (!reason) {
-		snprintf(msg, cap,
-		         "field \"reason\" is required: say why this merge request may merge with the findings");
+		snprintf(msg, cap, "field \"reason\" is required: %s", purpose);
 		return 0;
 	}
 	size_t chars = 0, visible = 0;
@@ -77,7 +77,7 @@ int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 		visible += !cp_blank(cp);
 	}
 	if (visible == 0) {
-		snprintf(msg, cap, "field \"reason\" must not be empty: say why this merge request may merge");
+		snprintf(msg, cap, "field \"reason\" must not be empty: %s", purpose);
 		return 0;
 	}
 	if (chars > GATE_BYPASS_REASON_MAX) {
@@ -86,6 +86,16 @@ int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 		return 0;
 	}
 	return 1;
+}
+
+int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
+{
+	return reason_ok(reason, "say why this merge request may merge with the findings", msg, cap);
+}
+
+int gate_ignore_reason_ok(const char *reason, char *msg, size_t cap)
+{
+	return reason_ok(reason, "say why this finding may be ignored", msg, cap);
 }
 
 static void copy_str(const struct json_object *o, const char *key, char *out, size_t cap)

@@ -53,5 +53,7 @@ bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, 
 
 /* Whether reason is usable (1..GATE_BYPASS_REASON_MAX characters of UTF-8 text, no control characters). */
 int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap);
+/* The same rule for an ignore's reason; its messages say "say why this finding may be ignored". */
+int gate_ignore_reason_ok(const char *reason, char *msg, size_t cap);
 
 #endif

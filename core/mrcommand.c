@@ -451,7 +451,8 @@ static enum core_status decide(struct cmd_ctx *x, char *command)
 		reply(x, "refused", "%s: write " USAGE_TEXT ". Nothing was changed.", cmd.why);
 		return CORE_OK;
 	}
-	if (!gate_bypass_reason_ok(cmd.reason, why, sizeof(why))) {
+	if (!(cmd.verb == MRCOMMAND_IGNORE ? gate_ignore_reason_ok : gate_bypass_reason_ok)(cmd.reason, why,
+	                                                                                    sizeof(why))) {
 		reply(x, "refused", "give a reason on the same line: %s. Nothing was changed.",
 		      cmd.reason[0] ? why : "the reason is missing (" USAGE_TEXT ")");
 		return CORE_OK;

@@ -217,6 +217,13 @@ def test_refusals_and_non_commands():
     # no reason: refused with a reply that says how
     outcome, rep = reply_to(comment(MAINT, mr["iid"], "/mrgate bypass"), mr["iid"])
     assert outcome == "refused" and "give a reason" in rep["body"], rep
+    # an ignore with a blank reason says why an ignore needs one (not the bypass's wording)
+    [finding] = gate["findings"]
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {finding['fingerprint']} \u00a0"), mr["iid"])
+    assert outcome == "refused" and "must not be empty: say why this finding may be ignored" in rep["body"], rep
+    r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": APP, "reason": " "})
+    assert r.status == 400 and "say why this finding may be ignored" in r.json()["message"], r.body
+    assert "merge request may merge" not in r.json()["message"], r.body
     # an unknown rule id
     outcome, rep = reply_to(comment(MAINT, mr["iid"], "/mrgate ignore no-such-rule false positive"), mr["iid"])
     assert outcome == "refused" and "no gate run of this repository found" in rep["body"], rep
