@@ -122,7 +122,7 @@ static void render_findings(struct buf *b, const struct finding_list *l, const b
 		free(idx);
 		return;
 	}
-	buf_puts(b, "| Severity | Scan | Rule | Location | Finding |\n|---|---|---|---|---|\n");
+	buf_puts(b, "| Severity | Scan | Rule | Location | Finding | Fingerprint |\n|---|---|---|---|---|---|\n");
 	size_t shown = n < GATE_NOTE_MAX_ROWS ? n : GATE_NOTE_MAX_ROWS;
 	for (size_t i = 0; i < shown; i++) {
 		const struct finding *f = &l->items[idx[i]];
@@ -135,11 +135,14 @@ static void render_findings(struct buf *b, const struct finding_list *l, const b
 			gate_md_cell(f->excerpt, cell, sizeof(cell), 160);
 			buf_printf(b, " `%s`", cell);
 		}
-		buf_puts(b, " |\n");
+		gate_md_cell(f->fingerprint, cell, sizeof(cell), FINDING_FINGERPRINT_LEN);
+		buf_printf(b, " | `%s` |\n", cell);
 	}
 	if (n > shown)
 		buf_printf(b, "\n… and %zu more finding%s: see the full report.\n", n - shown,
 		           n - shown == 1 ? "" : "s");
+	buf_puts(b, "\nTo ignore a finding: a Maintainer comments `/mrgate ignore <fingerprint> <reason>` (12 or more "
+	            "of its first characters will do).\n");
 	free(idx);
 }
 

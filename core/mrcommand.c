@@ -205,10 +205,13 @@ void mrcommand_parse_text(char *text, struct mrcommand_cmd *out)
 		return;
 	}
 	out->verb = MRCOMMAND_IGNORE;
+	/* 12 to 64 hex characters, any case, are a fingerprint or its prefix; anything else names a rule */
+	size_t len = strlen(target);
+	out->fingerprint = len >= MRCOMMAND_PREFIX_MIN && len <= FINDING_FINGERPRINT_LEN &&
+	                   strspn(target, "0123456789abcdefABCDEF") == len;
+	for (char *p = target; out->fingerprint && *p; p++)
+		*p = *p >= 'A' && *p <= 'F' ? (char)(*p - 'A' + 'a') : *p;
 	snprintf(out->target, sizeof(out->target), "%s", target);
-	/* a fingerprint is 64 lower-case hex characters; anything else names a rule */
-	out->fingerprint =
-	    strlen(target) == FINDING_FINGERPRINT_LEN && strspn(target, "0123456789abcdef") == FINDING_FINGERPRINT_LEN;
 	out->reason = rest_trimmed(s);
 }
 
@@ -366,36 +369,47 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	return st;
 }
 
-/* Did some gate run of this repo find this fingerprint or rule? */
-static enum core_status known_target(struct cmd_ctx *x, const struct mrcommand_cmd *cmd, bool *known)
+/* Did some gate run of this repo find this rule, or a fingerprint starting with the target? *matches: 0, 1 or 2
+ * (2: more than one fingerprint has the prefix); fp_out the one fingerprint found. */
+static enum core_status known_target(struct cmd_ctx *x, const struct mrcommand_cmd *cmd, int *matches, char *fp_out,
+                                     size_t cap)
 {
 	PGresult *r = NULL;
 	struct store_params p = {0};
 	store_param_i64(&p, x->project_id);
 	store_param_str(&p, cmd->target);
 	store_param_bool(&p, cmd->fingerprint);
-	enum core_status st =
-	    store_run1(x->env->db,
-	               "SELECT 1 FROM gate_findings f JOIN gate_runs g ON g.id = f.run_id"
-	               " WHERE g.project_id = $1::bigint AND"
-	               " CASE WHEN $3::boolean THEN f.fingerprint = $2 ELSE f.rule_id = $2 END LIMIT 1",
-	               &p, &r);
-	*known = st == CORE_OK && PQntuples(r) > 0;
+	enum core_status st = store_run1(
+	    x->env->db,
+	    "SELECT DISTINCT CASE WHEN $3::boolean THEN f.fingerprint ELSE f.rule_id END AS t FROM gate_findings f"
+	    " JOIN gate_runs g ON g.id = f.run_id WHERE g.project_id = $1::bigint AND"
+	    " CASE WHEN $3::boolean THEN left(f.fingerprint, length($2)) = $2 ELSE f.rule_id = $2 END LIMIT 2",
+	    &p, &r);
+	*matches = st == CORE_OK ? PQntuples(r) : 0;
+	snprintf(fp_out, cap, "%s", *matches == 1 ? store_str(r, 0, "t") : cmd->target);
 	PQclear(r);
 	return st;
 }
 
 static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd *cmd)
 {
-	bool known = false;
-	char msg[600] = "";
+	int matches = 0;
+	char msg[600] = "", target[MRCOMMAND_TARGET_MAX + 1];
 	struct buf t = {0}, rs = {0};
-	gate_md_code(&t, cmd->target);
+	enum core_status st = known_target(x, cmd, &matches, target, sizeof(target));
+	gate_md_code(&t, target);
 	gate_md_code(&rs, cmd->reason);
-	enum core_status st = known_target(x, cmd, &known);
 	if (st != CORE_OK)
 		goto out;
-	if (!known) {
+	if (matches > 1) {
+		reply(
+		    x, "refused",
+		    "nothing ignored: the fingerprint prefix %s is ambiguous: more than one finding of this repository "
+		    "has a fingerprint starting with it. Give more of it (the full fingerprint is in mrgate's report).",
+		    buf_str(&t));
+		goto out;
+	}
+	if (matches == 0) {
 		reply(x, "refused",
 		      "nothing ignored: no gate run of this repository found a finding with the %s %s. Copy the "
 		      "fingerprint or rule id from mrgate's report.",
@@ -403,7 +417,7 @@ static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd 
 		goto out;
 	}
 	struct json_object *body = jx_object(), *made = NULL, *details = audit_details(x);
-	json_object_object_add(body, cmd->fingerprint ? "fingerprint" : "rule_id", jx_str(cmd->target));
+	json_object_object_add(body, cmd->fingerprint ? "fingerprint" : "rule_id", jx_str(target));
 	json_object_object_add(body, "repo_id", jx_int(x->project_id));
 	json_object_object_add(body, "reason", jx_str(cmd->reason));
 	st = ignores_create_via(x->env->db, x->actor, details, body, &made, msg, sizeof(msg));

@@ -38,6 +38,7 @@
 
 #define MRCOMMAND_TEXT_MAX   2048 /* bytes of the command line kept for the job (a reason is at most 200 characters) */
 #define MRCOMMAND_TARGET_MAX 200  /* bytes of a fingerprint or rule id (IGNORE_RULE_MAX) */
+#define MRCOMMAND_PREFIX_MIN 12   /* hex characters: fewer are a rule id */
 #define MRCOMMAND_MIN_LEVEL  40   /* Maintainer */
 
 /* A note event that is a command, as the webhook reads it. Strings are borrowed from the payload. */
@@ -69,8 +70,8 @@ enum mrcommand_verb { MRCOMMAND_USAGE = 0, MRCOMMAND_BYPASS, MRCOMMAND_IGNORE };
 /* A command line, parsed (pure). reason and target point into the text given to mrcommand_parse_text. */
 struct mrcommand_cmd {
 	enum mrcommand_verb verb;              /* MRCOMMAND_USAGE: not understood, why says what is wrong */
-	char target[MRCOMMAND_TARGET_MAX + 1]; /* ignore: a fingerprint (64 hex) or a rule id */
-	bool fingerprint;                      /* target is a fingerprint */
+	char target[MRCOMMAND_TARGET_MAX + 1]; /* ignore: a fingerprint or its prefix (lower case), or a rule id */
+	bool fingerprint;                      /* target is (a prefix of) a fingerprint */
 	const char *reason;                    /* "" when missing; validated by the handler (gate_bypass_reason_ok) */
 	char why[200];
 };

@@ -148,6 +148,10 @@ def test_the_sticky_note_says_bypassed():
         assert len(notes) == 1, notes
         return notes[0]["body"]
     srv.wait_for(lambda: "mrgate: failed" in note(), 20, "the failed note")
+    # the findings table shows each full fingerprint, and how to ignore one
+    [finding] = c.get(f"/api/gates/{gate['id']}").json()["findings"]
+    assert "| Fingerprint |" in note() and f"| `{finding['fingerprint']}` |" in note(), note()
+    assert "`/mrgate ignore <fingerprint> <reason>`" in note(), note()
     # a reason is user text: in the note it is inline code, no mention, link, image or reference of it live
     reason = "@all please review [runbook](http://evil.example/phish) ![x](http://evil.example/p.png) `x` #1 ~bug"
     assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": reason}).status == 200
@@ -159,7 +163,6 @@ def test_the_sticky_note_says_bypassed():
         body
     assert "leak4.py" in body, body  # the findings are still listed
     # a run that passes because its finding is ignored says so in its headline
-    [finding] = c.get(f"/api/gates/{gate['id']}").json()["findings"]
     r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": PID, "reason": "a test key"})
     assert r.status == 201, r.body
     pushed = sim.push_mr(PID, mr["iid"], [{"path": "later4.md", "content": "later\n"}], wait=True)

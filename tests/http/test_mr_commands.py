@@ -128,6 +128,24 @@ def test_a_maintainer_ignores_a_finding():
     assert f2["ignored"] == {"id": ign["id"], "reason": "a revoked token kept as a fixture"}, f2
 
 
+def test_ignore_by_a_fingerprint_prefix_in_any_case():
+    """The fingerprint as a developer can copy it: any case, or a unique prefix of 12 or more characters."""
+    mr, gate = failed_mr("prefix.py")
+    [finding] = gate["findings"]
+    fp = finding["fingerprint"]
+    # a second fingerprint sharing the first 12 characters (a witness row: real fingerprints rarely collide)
+    srv.sql(f"INSERT INTO gate_findings (run_id, scan_type, rule_id, title, severity, path, line, fingerprint)"
+            f" SELECT run_id, scan_type, rule_id, title, severity, path, line, '{fp[:12]}' || repeat('0', 52)"
+            f" FROM gate_findings WHERE run_id = {gate['id']}")
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {fp[:12].upper()} too short"), mr["iid"])
+    assert outcome == "refused" and "is ambiguous" in rep["body"], rep
+    assert [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"] if i["fingerprint"] == fp] == []
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {fp[:20].upper()} a fixture"), mr["iid"])
+    assert outcome == "applied" and f"` {fp} `" in rep["body"], rep
+    [ign] = [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"] if i["fingerprint"] == fp]
+    assert ign["reason"] == "a fixture" and ign["created_by"] == "gitlab:mia", ign
+
+
 def test_a_maintainer_bypasses_the_gate():
     mr, gate = failed_mr("bypass.py")
     note = comment(MAINT, mr["iid"], "/mrgate bypass the key was rotated yesterday")
@@ -257,6 +275,7 @@ def test_refusals_and_non_commands():
 
 flows.gate_repo(c, sim, "acme", TOKEN, APP, HOOK_URL, logs=srv, fail_on="high", scans=["secrets"], comment="off")
 run([test_the_hook_asks_for_note_events, test_a_developer_is_refused, test_a_maintainer_ignores_a_finding,
-     test_a_maintainer_bypasses_the_gate, test_a_gitlab_user_named_admin_is_not_mrgates_admin,
+     test_ignore_by_a_fingerprint_prefix_in_any_case, test_a_maintainer_bypasses_the_gate,
+     test_a_gitlab_user_named_admin_is_not_mrgates_admin,
      test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
      test_nothing_failed_to_bypass, test_refusals_and_non_commands])

@@ -86,7 +86,15 @@ static void command_lines_parse(void)
 	CHECK_STR(c.reason, "test data");
 	char upper[] = "/mrgate ignore A3808FAB0912E674BCA90674F67E784FEE5708224C8BF7FA9AEAA97069806DAF x";
 	mrcommand_parse_text(upper, &c);
-	CHECK(c.verb == MRCOMMAND_IGNORE && !c.fingerprint); /* fingerprints are lower case: a rule id */
+	CHECK(c.verb == MRCOMMAND_IGNORE && c.fingerprint); /* any case: taken in lower case */
+	CHECK_STR(c.target, "a3808fab0912e674bca90674f67e784fee5708224c8bf7fa9aeaa97069806daf");
+	char prefix[] = "/mrgate ignore A3808fab0912 x";
+	mrcommand_parse_text(prefix, &c);
+	CHECK(c.verb == MRCOMMAND_IGNORE && c.fingerprint); /* a prefix of 12 or more hex characters */
+	CHECK_STR(c.target, "a3808fab0912");
+	char short_hex[] = "/mrgate ignore a3808fab091 x";
+	mrcommand_parse_text(short_hex, &c);
+	CHECK(c.verb == MRCOMMAND_IGNORE && !c.fingerprint); /* 11: a rule id */
 	char none[] = "/mrgate ignore";
 	mrcommand_parse_text(none, &c);
 	CHECK(c.verb == MRCOMMAND_USAGE && strstr(c.why, "which finding") != NULL);
