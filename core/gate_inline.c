@@ -96,8 +96,8 @@ char *gate_inline_body(const struct finding *f, const char *report_url)
 	gate_md_cell(f->title, title, sizeof(title), 300);
 	gate_md_cell(f->rule_id, rule, sizeof(rule), 80);
 	gate_md_cell(f->path, path, sizeof(path), 200);
-	buf_printf(&b, "%s%s -->\n**:warning: mrgate: %s %s finding** `%s`\n\n%s\n", GATE_INLINE_MARKER, f->fingerprint,
-	           severity_name(f->severity), f->scan_type, rule, title);
+	buf_printf(&b, "%s%s -->\n**:warning: mrgate: %s %s finding** `%s`\n\n`%s`\n", GATE_INLINE_MARKER,
+	           f->fingerprint, severity_name(f->severity), f->scan_type, rule, title);
 	if (f->excerpt && *f->excerpt) {
 		gate_md_cell(f->excerpt, excerpt, sizeof(excerpt), 160);
 		buf_printf(&b, "\n`%s`\n", excerpt);

@@ -129,8 +129,10 @@ static void render_findings(struct buf *b, const struct finding_list *l, const b
 		gate_md_cell(f->path, cell, sizeof(cell), 200);
 		gate_md_cell(f->title, cell2, sizeof(cell2), 200);
 		gate_md_cell(f->rule_id, cell3, sizeof(cell3), 80);
-		buf_printf(b, "| %s | %s | %s | `%s:%ld` | %s", severity_name(f->severity), f->scan_type, cell3, cell,
-		           f->line, cell2);
+		/* a rule id, path and title can come from the merge request (file names, a repo's own scanner rules):
+		 * code spans, whose backticks gate_md_cell dropped, so no mention or link of theirs is live */
+		buf_printf(b, "| %s | %s | `%s` | `%s:%ld` | `%s`", severity_name(f->severity), f->scan_type, cell3,
+		           cell, f->line, cell2);
 		if (f->excerpt && *f->excerpt) {
 			gate_md_cell(f->excerpt, cell, sizeof(cell), 160);
 			buf_printf(b, " `%s`", cell);
