@@ -13,8 +13,11 @@
  *      2. it reads the commenter's access level on the project from GitLab (GET /projects/:id/members/all/:user_id,
  *         inherited memberships included); below Maintainer (40) it refuses;
  *      3. bypass: the MR's newest gate run, on the head sha the event named, through gate_bypass(); ignore: a
- *         fingerprint or rule some run of this repo found, for this repo, through ignores_create_via(); both audited
- *         with the GitLab username as actor and {"via": "merge request comment", ...} as details;
+ *         fingerprint (any case, or a unique prefix of MRCOMMAND_PREFIX_MIN or more hex characters, resolved against
+ *         the fingerprints this repo's runs found) or rule some run of this repo found, for this repo, through
+ *         ignores_create_via(); both recorded with the actor "gitlab:<username>" (no dashboard user name has a
+ *         ':', so a GitLab user named admin is never mrgate's admin) and {"via": "merge request comment", ...} as
+ *         audit details;
  *      4. it stores the reply it owes (outcome applied/refused/skipped) before posting it, and the reply's note id
  *         after, so a retried job neither acts nor answers twice.
  *    Replies never let the commenter's text start a line: reasons are one line (the dashboard's rule), every piece of
