@@ -171,7 +171,6 @@ void gate_md_code(struct buf *b, const char *user_text)
  * why as code spans: a reason is user text, never live Markdown). */
 static void render_head(struct buf *b, const struct gate_report *r)
 {
-	char cell[1200];
 	bool ok = strcmp(r->state, "success") == 0;
 	size_t n_ignored = r->ignored ? r->ignored->count : 0;
 	buf_printf(b, "%s\n### %s mrgate: ", GATE_NOTE_MARKER, ok ? ":white_check_mark:" : ":x:");
@@ -187,14 +186,16 @@ static void render_head(struct buf *b, const struct gate_report *r)
 		buf_printf(b, "passed: %zu finding%s ignored", n_ignored, n_ignored == 1 ? "" : "s");
 	else
 		buf_puts(b, ok ? "passed" : "failed");
-	gate_md_cell(r->description, cell, sizeof(cell), 300);
-	buf_printf(b, "\n\n**%s**\n\n", cell);
+	/* the description can name files of the merge request (its notes): a code span */
+	buf_puts(b, "\n\n**");
+	gate_md_code(b, r->description ? r->description : "");
+	buf_puts(b, "**\n\n");
 }
 
 char *gate_note_render(const struct gate_report *r)
 {
 	struct buf b = {0};
-	char cell[1200], sha[16];
+	char sha[16];
 	snprintf(sha, sizeof(sha), "%.12s", r->head_sha ? r->head_sha : "");
 	render_head(&b, r);
 	buf_printf(&b, "Head commit `%s`", sha);
@@ -242,8 +243,9 @@ char *gate_note_render(const struct gate_report *r)
 	if (r->n_notes > 0) {
 		buf_puts(&b, "\n**Notes**\n\n");
 		for (size_t i = 0; i < r->n_notes; i++) {
-			gate_md_cell(r->notes[i], cell, sizeof(cell), 300);
-			buf_printf(&b, "- %s\n", cell);
+			buf_puts(&b, "- "); /* a scanner's message, file names of the MR: inert */
+			gate_md_code(&b, r->notes[i]);
+			buf_putc(&b, '\n');
 		}
 	}
 	buf_puts(&b, "\n<sub>This comment is edited in place on every push.</sub>\n");

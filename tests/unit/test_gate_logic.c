@@ -135,7 +135,7 @@ static void test_note(void)
 	    NULL);
 	/* most severe first */
 	CHECK(strstr(md, "| critical |") < strstr(md, "| low |"));
-	CHECK(strstr(md, "- iac: no scanner configured") != NULL);
+	CHECK(strstr(md, "- ` iac: no scanner configured") != NULL);
 	free(md);
 	/* no findings; more rows than shown */
 	finding_list_free(l);
@@ -194,6 +194,12 @@ static void test_note_user_text_is_code(void)
 	CHECK(strstr(body, "\nBypassed by ` gitlab:mia `: ``` @all ``[x](http://evil.example)`` ```\n") != NULL);
 	CHECK(strstr(body, "| `@all-rule` | `a.py:2` | `@all see [x](http://evil.example)` |") != NULL);
 	CHECK(strstr(body, "**bypassed by") == NULL); /* the description (with the reason) is not shown as Markdown */
+	free(body);
+	const char *notes[] = {"sast: could not scan @all.py"};
+	rep = failed_report(l, "1 high new finding; sast: could not scan @all.py", notes, 1);
+	body = gate_note_render(&rep);
+	CHECK(strstr(body, "\n**` 1 high new finding; sast: could not scan @all.py `**\n") != NULL);
+	CHECK(strstr(body, "\n- ` sast: could not scan @all.py `\n") != NULL);
 	free(body);
 	finding_list_free(l);
 }
