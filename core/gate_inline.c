@@ -96,13 +96,14 @@ char *gate_inline_body(const struct finding *f, const char *report_url)
 	gate_md_cell(f->title, title, sizeof(title), 300);
 	gate_md_cell(f->rule_id, rule, sizeof(rule), 80);
 	gate_md_cell(f->path, path, sizeof(path), 200);
-	buf_printf(&b, "%s%s -->\n**:warning: mrgate: %s %s finding** `%s`\n\n%s\n", GATE_INLINE_MARKER, f->fingerprint,
-	           severity_name(f->severity), f->scan_type, rule, title);
+	buf_printf(&b, "%s%s -->\n**:warning: mrgate: %s %s finding** `%s`\n\n`%s`\n", GATE_INLINE_MARKER,
+	           f->fingerprint, severity_name(f->severity), f->scan_type, rule, title);
 	if (f->excerpt && *f->excerpt) {
 		gate_md_cell(f->excerpt, excerpt, sizeof(excerpt), 160);
 		buf_printf(&b, "\n`%s`\n", excerpt);
 	}
-	buf_printf(&b, "\n<sub>`%s:%ld` · fingerprint `%.16s`", path, f->line, f->fingerprint);
+	buf_printf(&b, "\nTo ignore it: comment `/mrgate ignore %s <reason>`\n", f->fingerprint);
+	buf_printf(&b, "\n<sub>`%s:%ld` · fingerprint `%s`", path, f->line, f->fingerprint);
 	if (report_url && *report_url)
 		buf_printf(&b, " · [full report](%s)", report_url);
 	buf_puts(&b, " · mrgate resolves this thread when a push removes the finding.</sub>\n");

@@ -122,57 +122,82 @@ static void render_findings(struct buf *b, const struct finding_list *l, const b
 		free(idx);
 		return;
 	}
-	buf_puts(b, "| Severity | Scan | Rule | Location | Finding |\n|---|---|---|---|---|\n");
+	buf_puts(b, "| Severity | Scan | Rule | Location | Finding | Fingerprint |\n|---|---|---|---|---|---|\n");
 	size_t shown = n < GATE_NOTE_MAX_ROWS ? n : GATE_NOTE_MAX_ROWS;
 	for (size_t i = 0; i < shown; i++) {
 		const struct finding *f = &l->items[idx[i]];
 		gate_md_cell(f->path, cell, sizeof(cell), 200);
 		gate_md_cell(f->title, cell2, sizeof(cell2), 200);
 		gate_md_cell(f->rule_id, cell3, sizeof(cell3), 80);
-		buf_printf(b, "| %s | %s | %s | `%s:%ld` | %s", severity_name(f->severity), f->scan_type, cell3, cell,
-		           f->line, cell2);
+		/* a rule id, path and title can come from the merge request (file names, a repo's own scanner rules):
+		 * code spans, whose backticks gate_md_cell dropped, so no mention or link of theirs is live */
+		buf_printf(b, "| %s | %s | `%s` | `%s:%ld` | `%s`", severity_name(f->severity), f->scan_type, cell3,
+		           cell, f->line, cell2);
 		if (f->excerpt && *f->excerpt) {
 			gate_md_cell(f->excerpt, cell, sizeof(cell), 160);
 			buf_printf(b, " `%s`", cell);
 		}
-		buf_puts(b, " |\n");
+		gate_md_cell(f->fingerprint, cell, sizeof(cell), FINDING_FINGERPRINT_LEN);
+		buf_printf(b, " | `%s` |\n", cell);
 	}
 	if (n > shown)
 		buf_printf(b, "\n… and %zu more finding%s: see the full report.\n", n - shown,
 		           n - shown == 1 ? "" : "s");
+	buf_puts(b, "\nTo ignore a finding: a Maintainer comments `/mrgate ignore <fingerprint> <reason>` (12 or more "
+	            "of its first characters will do).\n");
 	free(idx);
 }
 
-/* s as the inside of a Markdown code span: one line, no backtick (it would end the span), at most cap - 1 bytes cut
- * at a character boundary. */
-static void code_span_text(const char *s, char *out, size_t cap)
+void gate_md_code(struct buf *b, const char *user_text)
 {
-	size_t n = 0;
-	for (; s && *s && n + 1 < cap; s++) {
-		unsigned char c = (unsigned char)*s;
-		if ((c & 0xc0) == 0xc0) { /* a multi-byte character: whole or not at all */
-			size_t len = (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3 : 4;
-			if (n + len >= cap || strnlen(s, len) < len)
-				break;
-			memcpy(out + n, s, len);
-			n += len;
-			s += len - 1;
-			continue;
-		}
-		out[n++] = c == '`' ? '\'' : c < 0x20 ? ' ' : (char)c;
+	/* a run of backticks longer than any inside the text delimits it (CommonMark code spans); line ends and other
+	 * controls become spaces, so the text stays on the line mrgate began */
+	size_t run = 0, longest = 0;
+	for (const char *p = user_text; *p; p++) {
+		run = *p == '`' ? run + 1 : 0;
+		longest = run > longest ? run : longest;
 	}
-	out[n] = '\0';
+	for (size_t i = 0; i <= longest; i++)
+		buf_putc(b, '`');
+	buf_putc(b, ' ');
+	for (const char *p = user_text; *p; p++)
+		buf_putc(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	buf_putc(b, ' ');
+	for (size_t i = 0; i <= longest; i++)
+		buf_putc(b, '`');
+}
+
+/* The headline and the line under it: failed, passed (saying when ignores set findings apart) or bypassed (who and
+ * why as code spans: a reason is user text, never live Markdown). */
+static void render_head(struct buf *b, const struct gate_report *r)
+{
+	bool ok = strcmp(r->state, "success") == 0;
+	size_t n_ignored = r->ignored ? r->ignored->count : 0;
+	buf_printf(b, "%s\n### %s mrgate: ", GATE_NOTE_MARKER, ok ? ":white_check_mark:" : ":x:");
+	if (r->bypassed_by) {
+		buf_puts(b, "bypassed\n\nBypassed by ");
+		gate_md_code(b, r->bypassed_by);
+		buf_puts(b, ": ");
+		gate_md_code(b, r->bypass_reason ? r->bypass_reason : "");
+		buf_puts(b, "\n\n");
+		return;
+	}
+	if (ok && n_ignored > 0)
+		buf_printf(b, "passed: %zu finding%s ignored", n_ignored, n_ignored == 1 ? "" : "s");
+	else
+		buf_puts(b, ok ? "passed" : "failed");
+	/* the description can name files of the merge request (its notes): a code span */
+	buf_puts(b, "\n\n**");
+	gate_md_code(b, r->description ? r->description : "");
+	buf_puts(b, "**\n\n");
 }
 
 char *gate_note_render(const struct gate_report *r)
 {
 	struct buf b = {0};
-	char cell[1200], sha[16];
-	bool ok = strcmp(r->state, "success") == 0;
+	char sha[16];
 	snprintf(sha, sizeof(sha), "%.12s", r->head_sha ? r->head_sha : "");
-	gate_md_cell(r->description, cell, sizeof(cell), 300);
-	buf_printf(&b, "%s\n### %s mrgate: %s\n\n**%s**\n\n", GATE_NOTE_MARKER,
-	           ok ? ":white_check_mark:" : ":x:", ok ? "passed" : "failed", cell);
+	render_head(&b, r);
 	buf_printf(&b, "Head commit `%s`", sha);
 	if (r->report_url && *r->report_url)
 		buf_printf(&b, " · [full report](%s)", r->report_url);
@@ -201,12 +226,16 @@ char *gate_note_render(const struct gate_report *r)
 			const struct finding *f = &r->ignored->items[i];
 			/* every text an editor or a scanner chose is a code span: no mention (@all), link, image or
 			 * label reference of it is live in the note */
-			char rule[200], path[400], why[400];
-			code_span_text(f->rule_id, rule, sizeof(rule));
-			code_span_text(f->path, path, sizeof(path));
-			code_span_text(r->ignore_reasons ? r->ignore_reasons[i] : "", why, sizeof(why));
-			buf_printf(&b, "- %s `%s` `%s:%ld`: `%s`\n", severity_name(f->severity), rule, path, f->line,
-			           why);
+			struct buf where = {0};
+			buf_printf(&where, "%s:%ld", f->path, f->line);
+			buf_printf(&b, "- %s ", severity_name(f->severity));
+			gate_md_code(&b, f->rule_id);
+			buf_putc(&b, ' ');
+			gate_md_code(&b, buf_str(&where));
+			buf_puts(&b, ": ");
+			gate_md_code(&b, r->ignore_reasons ? r->ignore_reasons[i] : "");
+			buf_putc(&b, '\n');
+			buf_free(&where);
 		}
 		if (r->ignored->count > n)
 			buf_printf(&b, "- … and %zu more: see the full report.\n", r->ignored->count - n);
@@ -214,8 +243,9 @@ char *gate_note_render(const struct gate_report *r)
 	if (r->n_notes > 0) {
 		buf_puts(&b, "\n**Notes**\n\n");
 		for (size_t i = 0; i < r->n_notes; i++) {
-			gate_md_cell(r->notes[i], cell, sizeof(cell), 300);
-			buf_printf(&b, "- %s\n", cell);
+			buf_puts(&b, "- "); /* a scanner's message, file names of the MR: inert */
+			gate_md_code(&b, r->notes[i]);
+			buf_putc(&b, '\n');
 		}
 	}
 	buf_puts(&b, "\n<sub>This comment is edited in place on every push.</sub>\n");

@@ -22,6 +22,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+struct buf;
+
 #define GATE_NOTE_MARKER   "<!-- mrgate:gate-note -->"
 #define GATE_NOTE_MAX_ROWS 50
 #define GATE_MAX_NOTES     16 /* notes a run keeps (problems and remarks) */
@@ -50,14 +52,24 @@ struct gate_report {
 	const char *const *ignore_reasons;  /* [ignored->count]: why each was ignored */
 	const char *const *notes;
 	size_t n_notes;
-	const bool *inline_shown; /* may be NULL; [findings->count]: true = commented on its line (comment mode inline,
-	                             core/gate_inline.h), left out of the note's table */
+	const bool *inline_shown;  /* may be NULL; [findings->count]: true = commented on its line (comment mode inline,
+	                              core/gate_inline.h), left out of the note's table */
+	const char *bypassed_by;   /* NULL unless the run is bypassed: who (the note is headed "bypassed") */
+	const char *bypass_reason; /* with bypassed_by: why */
 };
 /* The sticky note's Markdown (starts with GATE_NOTE_MARKER); malloc'd, never NULL (xalloc.h). */
 char *gate_note_render(const struct gate_report *r);
 
 /* s with a Markdown escape before every '/' that starts a line (no GitLab quick action); malloc'd, never NULL. */
 char *gate_note_guard(const char *s);
+
+/*
+ * Append user_text to b as one Markdown code span nothing can break out of: delimited by a run of backticks longer
+ * than any inside it (CommonMark code spans), line ends and other controls as spaces. Mentions, links, images and
+ * references in it are not live on GitLab. Every text a user chose (a reason, a name, a target) that mrgate
+ * writes into a note goes through it.
+ */
+void gate_md_code(struct buf *b, const char *user_text);
 
 /* Markdown table cell text: '|' escaped, control characters as spaces, backticks dropped, cut to max bytes. */
 void gate_md_cell(const char *in, char *out, size_t cap, size_t max);

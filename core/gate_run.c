@@ -453,6 +453,15 @@ static void sticky_note(struct run *r, const struct gate_decision *d, const bool
 	int64_t note_id = store_i64(res, 0, "note_id", 0);
 	if (r->cfg.comment == GATE_COMMENT_OFF || (!want && note_id == 0))
 		goto out;
+	PGresult *by = NULL; /* a carried bypass: who and why head the note (core/gatebypass.h) */
+	struct store_params pb = {0};
+	store_param_i64(&pb, r->q.id);
+	if (strcmp(d->verdict, "bypassed") == 0 &&
+	    (store_run(c, "SELECT bypassed_by, bypass_reason FROM gate_runs WHERE id = $1", &pb, &by) != CORE_OK ||
+	     PQntuples(by) != 1)) {
+		PQclear(by);
+		goto out;
+	}
 	struct gate_report rep = {.state = d->state,
 	                          .description = d->description,
 	                          .head_sha = r->q.head_sha,
@@ -462,8 +471,11 @@ static void sticky_note(struct run *r, const struct gate_decision *d, const bool
 	                          .ignore_reasons = (const char *const *)r->scan.ignore_reasons,
 	                          .notes = (const char *const *)r->scan.notes,
 	                          .n_notes = r->scan.n_notes,
-	                          .inline_shown = inline_shown};
+	                          .inline_shown = inline_shown,
+	                          .bypassed_by = by ? store_str(by, 0, "bypassed_by") : NULL,
+	                          .bypass_reason = by ? store_str(by, 0, "bypass_reason") : NULL};
 	char *text = gate_note_render(&rep);
+	PQclear(by);
 	note_id = note_write(r, note_id, text);
 	free(text);
 	if (note_id > 0) {

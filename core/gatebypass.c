@@ -23,11 +23,21 @@
 	" g.state = 'done' AND g.status_posted = 'failed' AND NOT EXISTS (SELECT 1 FROM gate_runs n"                   \
 	" WHERE n.project_id = g.project_id AND n.mr_iid = g.mr_iid AND n.id > g.id)"
 
+/*
+ * A bypass claims its run before it calls GitLab, so two at once never both post: the run is done, so its lease
+ * columns are free (the gate queue leases queued and running runs only); the claim is lease_owner "bypass <uuid>"
+ * with lease_until two minutes on (a crashed bypass's claim expires). Claim, GitLab call and record are three
+ * steps: no transaction or lock is held while GitLab answers.
+ */
+#define CLAIMED         "coalesce(g.lease_owner LIKE 'bypass %' AND g.lease_until > now(), false)"
+#define CLAIM_LIFETIME  "interval '2 minutes'"
+#define CLAIM_TOKEN_MAX 64
+
 struct bypass_run {
 	int64_t source_project_id, pipeline_id;
 	char head_sha[72], status_ref[256], verdict[16], posted[16], state[16];
 	char target[400]; /* "gate run N (group/repo !iid)": the audit entry's target */
-	bool newest;
+	bool newest, claimed;
 };
 
 /* The code point of the UTF-8 sequence at *p (valid UTF-8: the JSON parser checked it), advancing *p past it. */
@@ -57,11 +67,11 @@ static bool cp_blank(unsigned long cp)
 	       cp == 0x3000;
 }
 
-int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
+/* The rule for both; purpose ends the message ("say why ..."). */
+static int reason_ok(const char *reason, const char *purpose, char *msg, size_t cap)
 {
 	if (!reason) {
-		snprintf(msg, cap,
-		         "field \"reason\" is required: say why this merge request may merge with the findings");
+		snprintf(msg, cap, "field \"reason\" is required: %s", purpose);
 		return 0;
 	}
 	size_t chars = 0, visible = 0;
@@ -77,7 +87,7 @@ int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 		visible += !cp_blank(cp);
 	}
 	if (visible == 0) {
-		snprintf(msg, cap, "field \"reason\" must not be empty: say why this merge request may merge");
+		snprintf(msg, cap, "field \"reason\" must not be empty: %s", purpose);
 		return 0;
 	}
 	if (chars > GATE_BYPASS_REASON_MAX) {
@@ -86,6 +96,16 @@ int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
 		return 0;
 	}
 	return 1;
+}
+
+int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap)
+{
+	return reason_ok(reason, "say why this merge request may merge with the findings", msg, cap);
+}
+
+int gate_ignore_reason_ok(const char *reason, char *msg, size_t cap)
+{
+	return reason_ok(reason, "say why this finding may be ignored", msg, cap);
 }
 
 static void copy_str(const struct json_object *o, const char *key, char *out, size_t cap)
@@ -107,7 +127,7 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 	    "g.source_branch),"
 	    " 'verdict', coalesce(g.verdict, ''), 'posted', coalesce(g.status_posted, ''), 'state', g.state,"
 	    " 'newest', NOT EXISTS (SELECT 1 FROM gate_runs n WHERE n.project_id = g.project_id"
-	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id),"
+	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id), 'claimed', " CLAIMED ","
 	    " 'target', 'gate run ' || g.id || ' (' || coalesce(rp.path_with_namespace, 'project ' || g.project_id)"
 	    "   || ' !' || g.mr_iid || ')')::text AS j"
 	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
@@ -121,6 +141,7 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 		copy_str(o, "posted", b->posted, sizeof(b->posted));
 		copy_str(o, "state", b->state, sizeof(b->state));
 		jsonx_bool(o, "newest", &b->newest);
+		jsonx_bool(o, "claimed", &b->claimed);
 		copy_str(o, "target", b->target, sizeof(b->target));
 	}
 	json_object_put(o);
@@ -136,6 +157,8 @@ static const char *refusal(const struct bypass_run *b)
 		return "this gate run has not finished: wait for its verdict";
 	if (!b->newest)
 		return "a newer push of this merge request is gated: bypass its newest run instead";
+	if (b->claimed)
+		return "this gate run is being bypassed by another request";
 	if (strcmp(b->posted, "failed") != 0)
 		return "only a failed gate can be bypassed: this run did not post a failed status";
 	return NULL;
@@ -155,7 +178,7 @@ static void describe(const char *actor, const char *reason, char *out, size_t ca
 
 struct record_args {
 	const struct gate_bypass_req *req;
-	const char *description, *target;
+	const char *description, *target, *claim;
 };
 
 /* In one transaction: the verdict, if the run is still bypassable, and the audit entry. */
@@ -168,14 +191,15 @@ static enum core_status record_tx(struct store_conn *c, void *user)
 	store_param_str(&p, a->req->actor);
 	store_param_str(&p, a->req->reason);
 	store_param_str(&p, a->description);
-	enum core_status st =
-	    store_run(c,
-	              "UPDATE gate_runs g SET verdict = 'bypassed', status_posted = 'success', description = $4,"
-	              " bypassed_by = $2, bypass_reason = $3, bypassed_at = now() WHERE g.id = $1 AND" BYPASSABLE
-	              " RETURNING g.verdict",
-	              &p, &r);
+	store_param_str(&p, a->claim);
+	enum core_status st = store_run(
+	    c,
+	    "UPDATE gate_runs g SET verdict = 'bypassed', status_posted = 'success', description = $4,"
+	    " bypassed_by = $2, bypass_reason = $3, bypassed_at = now(), lease_owner = NULL,"
+	    " lease_until = NULL WHERE g.id = $1 AND g.lease_owner = $5 AND" BYPASSABLE " RETURNING g.verdict",
+	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
-		st = CORE_ESTATE; /* a newer push arrived, or another bypass won */
+		st = CORE_ESTATE; /* a newer push arrived (or the claim expired and another bypass took it) */
 	PQclear(r);
 	if (st != CORE_OK)
 		return st;
@@ -223,7 +247,8 @@ static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, co
 	PGresult *run = NULL, *rows = NULL;
 	if (on_run(
 	        db,
-	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id"
+	        "SELECT g.project_id, g.mr_iid, g.head_sha, g.notes::text AS notes, coalesce(g.note_id, 0) AS note_id,"
+	        " g.bypassed_by, g.bypass_reason"
 	        " FROM gate_runs g WHERE g.id = $1",
 	        run_id, &run) != CORE_OK ||
 	    PQntuples(run) == 0 || store_i64(run, 0, "note_id", 0) <= 0 ||
@@ -251,7 +276,9 @@ static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, co
 	                          .ignored = ignored,
 	                          .ignore_reasons = reasons,
 	                          .notes = note_text,
-	                          .n_notes = n_notes};
+	                          .n_notes = n_notes,
+	                          .bypassed_by = store_str(run, 0, "bypassed_by"),
+	                          .bypass_reason = store_str(run, 0, "bypass_reason")};
 	char *text = gate_note_render(&rep), path[200];
 	struct json_object *body = jx_object();
 	json_object_object_add(body, "body", jx_str(text));
@@ -272,6 +299,44 @@ static void refresh_note(struct store *db, struct gitlab *gl, int64_t run_id, co
 	finding_list_free(ignored);
 	PQclear(rows);
 	PQclear(run);
+}
+
+/* Claim the run for this bypass (its own short statement); claim_out the token, "" when another holds it or the
+ * run is no longer bypassable. */
+static enum core_status claim(struct store *db, int64_t run_id, char *claim_out, size_t cap)
+{
+	PGresult *r = NULL;
+	claim_out[0] = '\0';
+	enum core_status st = on_run(db,
+	                             "UPDATE gate_runs g SET lease_owner = 'bypass ' || gen_random_uuid(),"
+	                             " lease_until = now() + " CLAIM_LIFETIME " WHERE g.id = $1 AND NOT " CLAIMED
+	                             " AND" BYPASSABLE " RETURNING g.lease_owner",
+	                             run_id, &r);
+	if (st == CORE_OK && PQntuples(r) == 1)
+		snprintf(claim_out, cap, "%s", store_str(r, 0, "lease_owner"));
+	PQclear(r);
+	return st;
+}
+
+/* Give the claim back (GitLab refused, or the record failed): the run can be bypassed again at once. */
+static void release(struct store *db, int64_t run_id, const char *token)
+{
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	store_param_str(&p, token);
+	store_run1(db, "UPDATE gate_runs SET lease_owner = NULL, lease_until = NULL WHERE id = $1 AND lease_owner = $2",
+	           &p, NULL);
+}
+
+/* Why the claim was not had: the run as it is now says (another bypass holds or finished it, a newer push). */
+static enum core_status claim_refused(struct store *db, int64_t run_id, char *msg, size_t cap)
+{
+	struct bypass_run b;
+	memset(&b, 0, sizeof(b));
+	enum core_status st = load(db, run_id, &b);
+	const char *no = st == CORE_OK ? refusal(&b) : NULL;
+	snprintf(msg, cap, "%s", no ? no : "this gate run is being bypassed by another request");
+	return st == CORE_OK || st == CORE_ENOTFOUND ? CORE_ESTATE : st;
 }
 
 enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
@@ -296,7 +361,14 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 		snprintf(msg, cap, "%s", no);
 		return CORE_ESTATE;
 	}
-	char description[FINDINGS_DESCRIPTION_MAX + 1], url[600] = "";
+	char description[FINDINGS_DESCRIPTION_MAX + 1], url[600] = "", token[CLAIM_TOKEN_MAX];
+	st = claim(db, req->run_id, token, sizeof(token));
+	if (st != CORE_OK) {
+		snprintf(msg, cap, "could not claim gate run %lld", (long long)req->run_id);
+		return st;
+	}
+	if (!token[0])
+		return claim_refused(db, req->run_id, msg, cap);
 	describe(req->actor, req->reason, description, sizeof(description));
 	if (req->public_url && req->public_url[0] && strlen(req->public_url) < 500)
 		snprintf(url, sizeof(url), "%s/#/gates/%lld", req->public_url, (long long)req->run_id);
@@ -318,11 +390,14 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 		snprintf(msg, cap, "GitLab did not take the success status on %.12s: %.300s", b.head_sha,
 		         gate_status_why(resp, st));
 		gitlab_response_free(resp);
+		release(db, req->run_id, token);
 		return CORE_EUPSTREAM; /* GitLab refused (whatever its status: our caller's role is not the question) */
 	}
 	gitlab_response_free(resp);
-	struct record_args ra = {.req = req, .description = description, .target = b.target};
+	struct record_args ra = {.req = req, .description = description, .target = b.target, .claim = token};
 	st = store_tx(db, record_tx, &ra);
+	if (st != CORE_OK)
+		release(db, req->run_id, token);
 	if (st == CORE_ESTATE)
 		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
 	else if (st != CORE_OK)

@@ -3,7 +3,9 @@
  *    Bypassing a failed gate run (DESIGN.md §1.7): an editor accepts the risk of one MR head commit with a reason.
  *
  * Design: gate_bypass() reads the run, checks that it may be bypassed (done, its verdict failed, error or timeout,
- * and still the newest run of its MR: a newer push is gated normally and must be bypassed on its own), posts
+ * and still the newest run of its MR: a newer push is gated normally and must be bypassed on its own), claims the
+ * run in one short statement (a second bypass at the same time is refused before it reaches GitLab: "being
+ * bypassed by another request"; the claim expires after two minutes and is released when GitLab refuses), posts
  * `success` named "mrgate" on the run's head commit with "bypassed by NAME: reason" (cut at a character boundary
  * to GitLab's 255 bytes) into the pipeline the run's verdict was posted to, then records the verdict `bypassed`
  * with who, why and when, and the audit entry `gate.bypass`, in one transaction. No database connection is held
@@ -37,7 +39,8 @@ struct gate_bypass_req {
 
 /*
  * CORE_OK: GitLab shows the bypass and the run says so. CORE_EINVAL: the reason is unusable; CORE_ENOTFOUND: no
- * such run; CORE_ESTATE: the run cannot be bypassed (not failed, not finished, superseded, already bypassed);
+ * such run; CORE_ESTATE: the run cannot be bypassed (not failed, not finished, superseded, already bypassed, being
+ * bypassed by another request);
  * CORE_EGITLAB (or the client's status): GitLab refused or could not be reached. msg says why in each case.
  */
 enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct gate_bypass_req *req, char *msg,
@@ -53,5 +56,7 @@ bool gate_bypass_carry(struct store *db, int64_t run_id, char *description_out, 
 
 /* Whether reason is usable (1..GATE_BYPASS_REASON_MAX characters of UTF-8 text, no control characters). */
 int gate_bypass_reason_ok(const char *reason, char *msg, size_t cap);
+/* The same rule for an ignore's reason; its messages say "say why this finding may be ignored". */
+int gate_ignore_reason_ok(const char *reason, char *msg, size_t cap);
 
 #endif

@@ -184,7 +184,7 @@ static enum core_status read_input(struct json_object *body, struct ignore_input
 	if (st != CORE_OK)
 		return st;
 	char why[200];
-	if (!gate_bypass_reason_ok(in->reason, why, sizeof(why))) /* the same rule as a bypass's reason */
+	if (!gate_ignore_reason_ok(in->reason, why, sizeof(why))) /* the same rule as a bypass's reason */
 		return invalid(msg, cap, "%s", why);
 	if (in->expires && !date_shape(in->expires))
 		return invalid(

@@ -8,6 +8,7 @@
 #include "buf.h"
 #include "connection.h"
 #include "findings.h"
+#include "gate_report.h"
 #include "gatebypass.h"
 #include "ignores.h"
 #include "jsonx.h"
@@ -204,30 +205,14 @@ void mrcommand_parse_text(char *text, struct mrcommand_cmd *out)
 		return;
 	}
 	out->verb = MRCOMMAND_IGNORE;
+	/* 12 to 64 hex characters, any case, are a fingerprint or its prefix; anything else names a rule */
+	size_t len = strlen(target);
+	out->fingerprint = len >= MRCOMMAND_PREFIX_MIN && len <= FINDING_FINGERPRINT_LEN &&
+	                   strspn(target, "0123456789abcdefABCDEF") == len;
+	for (char *p = target; out->fingerprint && *p; p++)
+		*p = *p >= 'A' && *p <= 'F' ? (char)(*p - 'A' + 'a') : *p;
 	snprintf(out->target, sizeof(out->target), "%s", target);
-	/* a fingerprint is 64 lower-case hex characters; anything else names a rule */
-	out->fingerprint =
-	    strlen(target) == FINDING_FINGERPRINT_LEN && strspn(target, "0123456789abcdef") == FINDING_FINGERPRINT_LEN;
 	out->reason = rest_trimmed(s);
-}
-
-void mrcommand_quote(struct buf *b, const char *user_text)
-{
-	/* a run of backticks longer than any inside the text delimits it (CommonMark code spans); line ends and other
-	 * controls become spaces, so the text stays on the line mrgate began */
-	size_t run = 0, longest = 0;
-	for (const char *p = user_text; *p; p++) {
-		run = *p == '`' ? run + 1 : 0;
-		longest = run > longest ? run : longest;
-	}
-	for (size_t i = 0; i <= longest; i++)
-		buf_putc(b, '`');
-	buf_putc(b, ' ');
-	for (const char *p = user_text; *p; p++)
-		buf_putc(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
-	buf_putc(b, ' ');
-	for (size_t i = 0; i <= longest; i++)
-		buf_putc(b, '`');
 }
 
 /* --- the job -------------------------------------------------------------------------------------------------- */
@@ -240,6 +225,7 @@ struct cmd_ctx {
 	const char *head_sha, *payload_username;
 	struct json_object *params; /* the job's params (borrowed) */
 	char username[256];         /* from the members API (the payload's when the user is no member) */
+	char actor[300];            /* "gitlab:<username>": who mrgate records (no dashboard name has a ':') */
 	int level;                  /* access level on the project, 0: no member */
 	struct buf reply;           /* the reply decided */
 	const char *outcome;        /* applied | refused */
@@ -268,7 +254,7 @@ static void mention(struct buf *b, const char *username)
 		buf_putc(b, '@');
 		buf_puts(b, username);
 	} else {
-		mrcommand_quote(b, username[0] ? username : "(unknown user)");
+		gate_md_code(b, username[0] ? username : "(unknown user)");
 	}
 }
 
@@ -307,6 +293,10 @@ static enum core_status read_level(struct cmd_ctx *x)
 		st = CORE_OK;
 	}
 	snprintf(x->username, sizeof(x->username), "%s", name[0] ? name : x->payload_username);
+	if (x->username[0])
+		snprintf(x->actor, sizeof(x->actor), "gitlab:%s", x->username);
+	else
+		snprintf(x->actor, sizeof(x->actor), "gitlab:user-%lld", (long long)x->author_id);
 	gitlab_response_free(resp);
 	return st;
 }
@@ -358,7 +348,7 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	}
 	struct json_object *details = audit_details(x);
 	struct gate_bypass_req req = {.run_id = run_id,
-	                              .actor = x->username,
+	                              .actor = x->actor,
 	                              .reason = reason,
 	                              .public_url = x->env->public_url,
 	                              .audit_details = details};
@@ -366,7 +356,7 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	json_object_put(details);
 	if (st == CORE_OK) {
 		struct buf b = {0};
-		mrcommand_quote(&b, reason);
+		gate_md_code(&b, reason);
 		reply(x, "applied", "gate bypassed: commit `%.12s` now shows `success`, bypassed by you. Reason: %s",
 		      sha, buf_str(&b));
 		buf_free(&b);
@@ -379,36 +369,47 @@ static enum core_status do_bypass(struct cmd_ctx *x, const char *reason)
 	return st;
 }
 
-/* Did some gate run of this repo find this fingerprint or rule? */
-static enum core_status known_target(struct cmd_ctx *x, const struct mrcommand_cmd *cmd, bool *known)
+/* Did some gate run of this repo find this rule, or a fingerprint starting with the target? *matches: 0, 1 or 2
+ * (2: more than one fingerprint has the prefix); fp_out the one fingerprint found. */
+static enum core_status known_target(struct cmd_ctx *x, const struct mrcommand_cmd *cmd, int *matches, char *fp_out,
+                                     size_t cap)
 {
 	PGresult *r = NULL;
 	struct store_params p = {0};
 	store_param_i64(&p, x->project_id);
 	store_param_str(&p, cmd->target);
 	store_param_bool(&p, cmd->fingerprint);
-	enum core_status st =
-	    store_run1(x->env->db,
-	               "SELECT 1 FROM gate_findings f JOIN gate_runs g ON g.id = f.run_id"
-	               " WHERE g.project_id = $1::bigint AND"
-	               " CASE WHEN $3::boolean THEN f.fingerprint = $2 ELSE f.rule_id = $2 END LIMIT 1",
-	               &p, &r);
-	*known = st == CORE_OK && PQntuples(r) > 0;
+	enum core_status st = store_run1(
+	    x->env->db,
+	    "SELECT DISTINCT CASE WHEN $3::boolean THEN f.fingerprint ELSE f.rule_id END AS t FROM gate_findings f"
+	    " JOIN gate_runs g ON g.id = f.run_id WHERE g.project_id = $1::bigint AND"
+	    " CASE WHEN $3::boolean THEN left(f.fingerprint, length($2)) = $2 ELSE f.rule_id = $2 END LIMIT 2",
+	    &p, &r);
+	*matches = st == CORE_OK ? PQntuples(r) : 0;
+	snprintf(fp_out, cap, "%s", *matches == 1 ? store_str(r, 0, "t") : cmd->target);
 	PQclear(r);
 	return st;
 }
 
 static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd *cmd)
 {
-	bool known = false;
-	char msg[600] = "";
+	int matches = 0;
+	char msg[600] = "", target[MRCOMMAND_TARGET_MAX + 1];
 	struct buf t = {0}, rs = {0};
-	mrcommand_quote(&t, cmd->target);
-	mrcommand_quote(&rs, cmd->reason);
-	enum core_status st = known_target(x, cmd, &known);
+	enum core_status st = known_target(x, cmd, &matches, target, sizeof(target));
+	gate_md_code(&t, target);
+	gate_md_code(&rs, cmd->reason);
 	if (st != CORE_OK)
 		goto out;
-	if (!known) {
+	if (matches > 1) {
+		reply(
+		    x, "refused",
+		    "nothing ignored: the fingerprint prefix %s is ambiguous: more than one finding of this repository "
+		    "has a fingerprint starting with it. Give more of it (the full fingerprint is in mrgate's report).",
+		    buf_str(&t));
+		goto out;
+	}
+	if (matches == 0) {
 		reply(x, "refused",
 		      "nothing ignored: no gate run of this repository found a finding with the %s %s. Copy the "
 		      "fingerprint or rule id from mrgate's report.",
@@ -416,10 +417,10 @@ static enum core_status do_ignore(struct cmd_ctx *x, const struct mrcommand_cmd 
 		goto out;
 	}
 	struct json_object *body = jx_object(), *made = NULL, *details = audit_details(x);
-	json_object_object_add(body, cmd->fingerprint ? "fingerprint" : "rule_id", jx_str(cmd->target));
+	json_object_object_add(body, cmd->fingerprint ? "fingerprint" : "rule_id", jx_str(target));
 	json_object_object_add(body, "repo_id", jx_int(x->project_id));
 	json_object_object_add(body, "reason", jx_str(cmd->reason));
-	st = ignores_create_via(x->env->db, x->username, details, body, &made, msg, sizeof(msg));
+	st = ignores_create_via(x->env->db, x->actor, details, body, &made, msg, sizeof(msg));
 	int64_t id = 0;
 	jsonx_int64(made, "id", &id);
 	json_object_put(made);
@@ -464,7 +465,8 @@ static enum core_status decide(struct cmd_ctx *x, char *command)
 		reply(x, "refused", "%s: write " USAGE_TEXT ". Nothing was changed.", cmd.why);
 		return CORE_OK;
 	}
-	if (!gate_bypass_reason_ok(cmd.reason, why, sizeof(why))) {
+	if (!(cmd.verb == MRCOMMAND_IGNORE ? gate_ignore_reason_ok : gate_bypass_reason_ok)(cmd.reason, why,
+	                                                                                    sizeof(why))) {
 		reply(x, "refused", "give a reason on the same line: %s. Nothing was changed.",
 		      cmd.reason[0] ? why : "the reason is missing (" USAGE_TEXT ")");
 		return CORE_OK;

@@ -13,8 +13,11 @@
  *      2. it reads the commenter's access level on the project from GitLab (GET /projects/:id/members/all/:user_id,
  *         inherited memberships included); below Maintainer (40) it refuses;
  *      3. bypass: the MR's newest gate run, on the head sha the event named, through gate_bypass(); ignore: a
- *         fingerprint or rule some run of this repo found, for this repo, through ignores_create_via(); both audited
- *         with the GitLab username as actor and {"via": "merge request comment", ...} as details;
+ *         fingerprint (any case, or a unique prefix of MRCOMMAND_PREFIX_MIN or more hex characters, resolved against
+ *         the fingerprints this repo's runs found) or rule some run of this repo found, for this repo, through
+ *         ignores_create_via(); both recorded with the actor "gitlab:<username>" (no dashboard user name has a
+ *         ':', so a GitLab user named admin is never mrgate's admin) and {"via": "merge request comment", ...} as
+ *         audit details;
  *      4. it stores the reply it owes (outcome applied/refused/skipped) before posting it, and the reply's note id
  *         after, so a retried job neither acts nor answers twice.
  *    Replies never let the commenter's text start a line: reasons are one line (the dashboard's rule), every piece of
@@ -38,6 +41,7 @@
 
 #define MRCOMMAND_TEXT_MAX   2048 /* bytes of the command line kept for the job (a reason is at most 200 characters) */
 #define MRCOMMAND_TARGET_MAX 200  /* bytes of a fingerprint or rule id (IGNORE_RULE_MAX) */
+#define MRCOMMAND_PREFIX_MIN 12   /* hex characters: fewer are a rule id */
 #define MRCOMMAND_MIN_LEVEL  40   /* Maintainer */
 
 /* A note event that is a command, as the webhook reads it. Strings are borrowed from the payload. */
@@ -69,18 +73,14 @@ enum mrcommand_verb { MRCOMMAND_USAGE = 0, MRCOMMAND_BYPASS, MRCOMMAND_IGNORE };
 /* A command line, parsed (pure). reason and target point into the text given to mrcommand_parse_text. */
 struct mrcommand_cmd {
 	enum mrcommand_verb verb;              /* MRCOMMAND_USAGE: not understood, why says what is wrong */
-	char target[MRCOMMAND_TARGET_MAX + 1]; /* ignore: a fingerprint (64 hex) or a rule id */
-	bool fingerprint;                      /* target is a fingerprint */
+	char target[MRCOMMAND_TARGET_MAX + 1]; /* ignore: a fingerprint or its prefix (lower case), or a rule id */
+	bool fingerprint;                      /* target is (a prefix of) a fingerprint */
 	const char *reason;                    /* "" when missing; validated by the handler (gate_bypass_reason_ok) */
 	char why[200];
 };
 
 /* Parse the first line of text ("/mrgate <verb> ..."); the line is cut at its end in place. */
 void mrcommand_parse_text(char *text, struct mrcommand_cmd *out);
-
-/* Append user text to b as inline code that nothing can break out of (pure, for the replies and tests). */
-struct buf;
-void mrcommand_quote(struct buf *b, const char *user_text);
 
 /* Job kind "mrcommand": item->repo_id is the project; params as mrcommand_enqueue wrote them. user: the process's
  * struct applyjob_env. */

@@ -4,6 +4,7 @@ and the audit log has it. A viewer is refused; a passed, unfinished, superseded 
 that says why; a bad reason is a 400; nothing changes on GitLab or in the run for a refused request. A newer push is
 gated normally again."""
 import functools
+import threading
 
 import flows
 from harness import Mrgate, run
@@ -147,10 +148,69 @@ def test_the_sticky_note_says_bypassed():
         assert len(notes) == 1, notes
         return notes[0]["body"]
     srv.wait_for(lambda: "mrgate: failed" in note(), 20, "the failed note")
-    assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "known test key"}).status == 200
+    # the findings table shows each full fingerprint, and how to ignore one
+    [finding] = c.get(f"/api/gates/{gate['id']}").json()["findings"]
+    assert "| Fingerprint |" in note() and f"| `{finding['fingerprint']}` |" in note(), note()
+    assert "`/mrgate ignore <fingerprint> <reason>`" in note(), note()
+    # a reason is user text: in the note it is inline code, no mention, link, image or reference of it live
+    reason = "@all please review [runbook](http://evil.example/phish) ![x](http://evil.example/p.png) `x` #1 ~bug"
+    assert c.post(f"/api/gates/{gate['id']}/bypass", {"reason": reason}).status == 200
     body = note()
-    assert "mrgate: passed" in body and "bypassed by admin: known test key" in body, body
+    lines = body.split("\n")
+    assert "### :white_check_mark: mrgate: bypassed" in lines, body
+    assert f"Bypassed by ` admin `: `` {reason} ``" in lines, body
+    assert [ln for ln in lines if "@all" in ln or "evil.example" in ln] == [f"Bypassed by ` admin `: `` {reason} ``"], \
+        body
     assert "leak4.py" in body, body  # the findings are still listed
+    # a run that passes because its finding is ignored says so in its headline
+    r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": PID, "reason": "a test key"})
+    assert r.status == 201, r.body
+    pushed = sim.push_mr(PID, mr["iid"], [{"path": "later4.md", "content": "later\n"}], wait=True)
+    assert final_status(PID, pushed["sha"])["status"] == "success"
+    srv.wait_for(lambda: pushed["sha"][:12] in note(), 20, "the note of the new head")
+    assert "### :white_check_mark: mrgate: passed: 1 finding ignored" in note().split("\n"), note()
+    assert "` a test key `" in note(), note()
+
+
+def test_two_bypasses_at_once_post_one_status():
+    """Two editors bypass the same run at the same moment: one wins, the other is refused before anything reaches
+    GitLab, with a true reason (no push arrived)."""
+    mr, gate = failed_mr("leak5.py")
+    route = "POST /api/v4/projects/:id/statuses/:sha"
+    before = sim.counters()["by_route"].get(route, 0)
+    # GitLab takes its time: the first bypass is still waiting on it when the second arrives
+    sim.script("POST", f"/api/v4/projects/{PID}/statuses/{mr['sha']}", [{"stall_ms": 1500}] * 2)
+    clients = [srv.login(), srv.login()]
+    start, answers = threading.Barrier(2), [None, None]
+
+    def bypass(i):
+        start.wait()
+        answers[i] = clients[i].post(f"/api/gates/{gate['id']}/bypass", {"reason": f"editor {i} says ok"})
+    threads = [threading.Thread(target=bypass, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    sim.clear_scripts()
+    assert sorted(a.status for a in answers) == [200, 409], [(a.status, a.body) for a in answers]
+    [refused] = [a for a in answers if a.status == 409]
+    msg = refused.json()["message"]
+    assert "being bypassed by another request" in msg or "bypassed already" in msg, msg
+    assert "newer push" not in msg, msg
+    assert sim.counters()["by_route"].get(route, 0) - before == 1
+    assert statuses(PID, mr["sha"])[-1]["status"] == "success"
+    got = c.get(f"/api/gates/{gate['id']}").json()
+    [winner] = [a for a in answers if a.status == 200]
+    assert got["verdict"] == "bypassed" and got["bypass"]["reason"] == winner.json()["bypass"]["reason"], got
+    assert len([a for a in c.get("/api/audit?action=gate.bypass").json()["items"]
+                if a["target"].startswith(f"gate run {gate['id']} ")]) == 1
+    # a refused GitLab call releases the run: it can be bypassed right after
+    mr2, gate2 = failed_mr("leak6.py")
+    sim.script("POST", f"/api/v4/projects/{PID}/statuses/{mr2['sha']}",
+               [{"status": 403, "body": {"message": "403 Forbidden"}}] * 10)
+    assert c.post(f"/api/gates/{gate2['id']}/bypass", {"reason": "refused"}).status == 502
+    sim.clear_scripts()
+    assert c.post(f"/api/gates/{gate2['id']}/bypass", {"reason": "now it works"}).status == 200
 
 
 def test_only_the_newest_run_can_be_bypassed():
@@ -166,4 +226,5 @@ def test_only_the_newest_run_can_be_bypassed():
 
 setup()
 run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing, test_only_the_newest_run_can_be_bypassed,
+     test_two_bypasses_at_once_post_one_status,
      test_the_sticky_note_says_bypassed])

@@ -83,6 +83,9 @@ def test_one_positioned_discussion_per_finding_resolved_after_the_fix():
         assert {k: pos[k] for k in ("base_sha", "start_sha", "head_sha")} == refs, (pos, refs)
         assert note["body"].startswith(f"<!-- mrgate:finding {f['fingerprint']} -->"), note["body"]
         assert leak(1) not in note["body"] and leak(2) not in note["body"], note["body"]  # never the secret
+        # the full fingerprint, shown where a developer can copy it, with the command that uses it
+        assert f"fingerprint `{f['fingerprint']}`" in note["body"], note["body"]
+        assert f"To ignore it: comment `/mrgate ignore {f['fingerprint']} <reason>`" in note["body"].split("\n")
     note = sticky_note(APP, mr["iid"], mr["sha"])
     assert "2 findings commented on their lines" in note and "| Severity |" not in note, note
     posts = sim.count("POST", DISCUSSIONS)

@@ -178,7 +178,8 @@ def test_ignored_reasons_are_inert_text_in_the_note():
     assert state == "success"
     note = sticky_note(APP, mr["iid"])
     line = [l for l in note.splitlines() if "evil.example" in l][0]
-    assert "`@all ![t](http://evil.example/t.png) [click](http://evil.example) ~label 'x'`" in line, line
+    # one code span, its delimiter longer than the reason's backticks (core/gate_report.h gate_md_code)
+    assert line.endswith(f": `` {evil} ``"), line
     assert "No new findings counted" in note, note
     assert c.delete(f"/api/ignores/{r.json()['id']}").status == 204
 

@@ -26,8 +26,9 @@ USERS = {  # token: (username, access map) on GitLab
     "glpat-mrCommandsBotToken01": ("gatebot", {"acme": 50}),    # mrgate's own token user (Owner)
     "glpat-mrCommandsDeveloper1": ("dave", {"acme/app": 30}),   # a Developer of the project
     "glpat-mrCommandsMaintainr1": ("mia", {"acme": 40}),        # a Maintainer through the group
+    "glpat-mrCommandsAdminUser1": ("admin", {"acme": 40}),      # a Maintainer named like mrgate's dashboard admin
 }
-TOKEN, DEV, MAINT = USERS
+TOKEN, DEV, MAINT, GLADMIN = USERS
 LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
 
 sim = Sim("mr_commands")
@@ -112,11 +113,11 @@ def test_a_maintainer_ignores_a_finding():
     assert rep["body"].startswith("@mia: ignored for this repository"), rep
     [ign] = [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"]
              if i["fingerprint"] == finding["fingerprint"]]
-    assert ign["created_by"] == "mia" and ign["reason"] == "a revoked token kept as a fixture", ign
+    assert ign["created_by"] == "gitlab:mia" and ign["reason"] == "a revoked token kept as a fixture", ign
     assert ign["repo_id"] == APP and ign["expires_at"] is None, ign
     [entry] = [a for a in c.get("/api/audit?action=ignore.create").json()["items"]
                if a["target"] == f"ignore {ign['id']}"]
-    assert entry["actor"] == "mia" and entry["details"]["via"] == "merge request comment", entry
+    assert entry["actor"] == "gitlab:mia" and entry["details"]["via"] == "merge request comment", entry
     assert entry["details"]["command"]["note_id"] == note["id"] and entry["details"]["access_level"] == 40, entry
     # the next push passes, the finding listed as ignored
     pushed = sim.push_mr(APP, mr["iid"], [{"path": "later.md", "content": "later\n"}], wait=True)
@@ -127,6 +128,24 @@ def test_a_maintainer_ignores_a_finding():
     assert f2["ignored"] == {"id": ign["id"], "reason": "a revoked token kept as a fixture"}, f2
 
 
+def test_ignore_by_a_fingerprint_prefix_in_any_case():
+    """The fingerprint as a developer can copy it: any case, or a unique prefix of 12 or more characters."""
+    mr, gate = failed_mr("prefix.py")
+    [finding] = gate["findings"]
+    fp = finding["fingerprint"]
+    # a second fingerprint sharing the first 12 characters (a witness row: real fingerprints rarely collide)
+    srv.sql(f"INSERT INTO gate_findings (run_id, scan_type, rule_id, title, severity, path, line, fingerprint)"
+            f" SELECT run_id, scan_type, rule_id, title, severity, path, line, '{fp[:12]}' || repeat('0', 52)"
+            f" FROM gate_findings WHERE run_id = {gate['id']}")
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {fp[:12].upper()} too short"), mr["iid"])
+    assert outcome == "refused" and "is ambiguous" in rep["body"], rep
+    assert [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"] if i["fingerprint"] == fp] == []
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {fp[:20].upper()} a fixture"), mr["iid"])
+    assert outcome == "applied" and f"` {fp} `" in rep["body"], rep
+    [ign] = [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"] if i["fingerprint"] == fp]
+    assert ign["reason"] == "a fixture" and ign["created_by"] == "gitlab:mia", ign
+
+
 def test_a_maintainer_bypasses_the_gate():
     mr, gate = failed_mr("bypass.py")
     note = comment(MAINT, mr["iid"], "/mrgate bypass the key was rotated yesterday")
@@ -135,12 +154,30 @@ def test_a_maintainer_bypasses_the_gate():
     assert rep["body"].startswith("@mia: gate bypassed"), rep
     last = flows.statuses(sim, APP, mr["sha"])[-1]
     assert last["status"] == "success", last
-    assert last["description"] == "bypassed by mia: the key was rotated yesterday", last
+    assert last["description"] == "bypassed by gitlab:mia: the key was rotated yesterday", last
     got = c.get(f"/api/gates/{gate['id']}").json()
-    assert got["verdict"] == "bypassed" and got["bypass"]["by"] == "mia", got
+    assert got["verdict"] == "bypassed" and got["bypass"]["by"] == "gitlab:mia", got
     [entry] = [a for a in c.get("/api/audit?action=gate.bypass").json()["items"]
                if a["target"].startswith(f"gate run {gate['id']} ")]
-    assert entry["actor"] == "mia" and entry["details"]["via"] == "merge request comment", entry
+    assert entry["actor"] == "gitlab:mia" and entry["details"]["via"] == "merge request comment", entry
+
+
+def test_a_gitlab_user_named_admin_is_not_mrgates_admin():
+    """MR-comment actors are recorded as gitlab:<username>, a form no dashboard user name can take."""
+    mr, gate = failed_mr("named_admin.py")
+    note = comment(GLADMIN, mr["iid"], "/mrgate bypass rotated")
+    outcome, rep = reply_to(note, mr["iid"])
+    assert outcome == "applied" and rep["body"].startswith("@admin: gate bypassed"), rep
+    assert flows.statuses(sim, APP, mr["sha"])[-1]["description"] == "bypassed by gitlab:admin: rotated"
+    assert c.get(f"/api/gates/{gate['id']}").json()["bypass"]["by"] == "gitlab:admin"
+    [listed] = [g for g in c.get(f"/api/gates?repo={APP}&mr={mr['iid']}").json()["items"] if g["id"] == gate["id"]]
+    assert listed["bypass"]["by"] == "gitlab:admin", listed
+    [entry] = [a for a in c.get("/api/audit?action=gate.bypass").json()["items"]
+               if a["target"].startswith(f"gate run {gate['id']} ")]
+    assert entry["actor"] == "gitlab:admin", entry
+    # and the name cannot be a dashboard user's
+    r = c.post("/api/users", {"username": "gitlab:admin", "password": "some-password-12", "role": "viewer"})
+    assert r.status == 400, r.body
 
 
 def test_a_note_is_acted_on_once():
@@ -188,7 +225,7 @@ def test_nothing_failed_to_bypass():
     assert final_status(APP, ok["sha"])["status"] == "success"
     outcome, rep = reply_to(comment(MAINT, ok["iid"], "/mrgate bypass just in case"), ok["iid"])
     assert outcome == "refused" and "only a failed gate can be bypassed" in rep["body"], rep
-    assert flows.statuses(sim, APP, ok["sha"])[-1]["description"] != "bypassed by mia: just in case"
+    assert flows.statuses(sim, APP, ok["sha"])[-1]["description"] != "bypassed by gitlab:mia: just in case"
     assert c.get("/api/audit?action=gate.bypass").json()["items"] == [] or all(
         not a["target"].endswith(f"!{ok['iid']})") for a in c.get("/api/audit?action=gate.bypass").json()["items"])
 
@@ -198,6 +235,13 @@ def test_refusals_and_non_commands():
     # no reason: refused with a reply that says how
     outcome, rep = reply_to(comment(MAINT, mr["iid"], "/mrgate bypass"), mr["iid"])
     assert outcome == "refused" and "give a reason" in rep["body"], rep
+    # an ignore with a blank reason says why an ignore needs one (not the bypass's wording)
+    [finding] = gate["findings"]
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], f"/mrgate ignore {finding['fingerprint']} \u00a0"), mr["iid"])
+    assert outcome == "refused" and "must not be empty: say why this finding may be ignored" in rep["body"], rep
+    r = c.post("/api/ignores", {"fingerprint": finding["fingerprint"], "repo_id": APP, "reason": " "})
+    assert r.status == 400 and "say why this finding may be ignored" in r.json()["message"], r.body
+    assert "merge request may merge" not in r.json()["message"], r.body
     # an unknown rule id
     outcome, rep = reply_to(comment(MAINT, mr["iid"], "/mrgate ignore no-such-rule false positive"), mr["iid"])
     assert outcome == "refused" and "no gate run of this repository found" in rep["body"], rep
@@ -231,5 +275,7 @@ def test_refusals_and_non_commands():
 
 flows.gate_repo(c, sim, "acme", TOKEN, APP, HOOK_URL, logs=srv, fail_on="high", scans=["secrets"], comment="off")
 run([test_the_hook_asks_for_note_events, test_a_developer_is_refused, test_a_maintainer_ignores_a_finding,
-     test_a_maintainer_bypasses_the_gate, test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
+     test_ignore_by_a_fingerprint_prefix_in_any_case, test_a_maintainer_bypasses_the_gate,
+     test_a_gitlab_user_named_admin_is_not_mrgates_admin,
+     test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
      test_nothing_failed_to_bypass, test_refusals_and_non_commands])

@@ -128,12 +128,14 @@ static void test_note(void)
 	CHECK(strstr(md, "### :x: mrgate: failed") != NULL);
 	CHECK(strstr(md, "Head commit `0123456789ab`") != NULL);
 	CHECK(strstr(md, "[full report](http://x/#/gates/4)") != NULL);
-	CHECK(strstr(md,
-	             "| critical | secrets | aws-key | `src/a\\|b.py:3` | A \\| title `key = \"AKIA…(20 chars)\"` |") !=
-	      NULL);
+	CHECK(
+	    strstr(
+	        md,
+	        "| critical | secrets | `aws-key` | `src/a\\|b.py:3` | `A \\| title` `key = \"AKIA…(20 chars)\"` |") !=
+	    NULL);
 	/* most severe first */
 	CHECK(strstr(md, "| critical |") < strstr(md, "| low |"));
-	CHECK(strstr(md, "- iac: no scanner configured") != NULL);
+	CHECK(strstr(md, "- ` iac: no scanner configured") != NULL);
 	free(md);
 	/* no findings; more rows than shown */
 	finding_list_free(l);
@@ -171,6 +173,33 @@ static void test_note_mr_text_never_starts_a_line(void)
 	CHECK(strncmp(body, GATE_NOTE_MARKER, strlen(GATE_NOTE_MARKER)) == 0);
 	CHECK(!a_line_starts_with_slash(body));
 	CHECK(strstr(body, "evil /merge") != NULL); /* the text is shown, on the line of its row */
+	free(body);
+	finding_list_free(l);
+}
+
+/* A bypassed run's note names who and why as code spans, and a rule or title chosen in the merge request is code
+ * too: no mention, link or image of theirs is live on GitLab. */
+static void test_note_user_text_is_code(void)
+{
+	struct finding_list *l = finding_list_new();
+	REQUIRE(l);
+	add_titled(l, SEV_HIGH, "@all-rule", "@all see [x](http://evil.example)", "a.py", 2, "");
+	struct gate_report rep = failed_report(l, "bypassed by gitlab:mia: @all", NULL, 0);
+	rep.state = "success";
+	rep.bypassed_by = "gitlab:mia";
+	rep.bypass_reason = "@all ``[x](http://evil.example)``";
+	char *body = gate_note_render(&rep);
+	REQUIRE(body);
+	CHECK(strstr(body, "### :white_check_mark: mrgate: bypassed\n") != NULL);
+	CHECK(strstr(body, "\nBypassed by ` gitlab:mia `: ``` @all ``[x](http://evil.example)`` ```\n") != NULL);
+	CHECK(strstr(body, "| `@all-rule` | `a.py:2` | `@all see [x](http://evil.example)` |") != NULL);
+	CHECK(strstr(body, "**bypassed by") == NULL); /* the description (with the reason) is not shown as Markdown */
+	free(body);
+	const char *notes[] = {"sast: could not scan @all.py"};
+	rep = failed_report(l, "1 high new finding; sast: could not scan @all.py", notes, 1);
+	body = gate_note_render(&rep);
+	CHECK(strstr(body, "\n**` 1 high new finding; sast: could not scan @all.py `**\n") != NULL);
+	CHECK(strstr(body, "\n- ` sast: could not scan @all.py `\n") != NULL);
 	free(body);
 	finding_list_free(l);
 }
@@ -314,6 +343,7 @@ int main(void)
 	RUN(test_md_cell);
 	RUN(test_note);
 	RUN(test_note_mr_text_never_starts_a_line);
+	RUN(test_note_user_text_is_code);
 	RUN(test_config);
 	RUN(test_webhook_mr);
 	RUN(test_doc_example_payload);

@@ -4,6 +4,7 @@
  *    line parses, and that quoted user text can neither leave its code span nor start a line.
  */
 #include "buf.h"
+#include "gate_report.h"
 #include "jsonx.h"
 #include "mrcommand.h"
 #include "testlib.h"
@@ -85,7 +86,15 @@ static void command_lines_parse(void)
 	CHECK_STR(c.reason, "test data");
 	char upper[] = "/mrgate ignore A3808FAB0912E674BCA90674F67E784FEE5708224C8BF7FA9AEAA97069806DAF x";
 	mrcommand_parse_text(upper, &c);
-	CHECK(c.verb == MRCOMMAND_IGNORE && !c.fingerprint); /* fingerprints are lower case: a rule id */
+	CHECK(c.verb == MRCOMMAND_IGNORE && c.fingerprint); /* any case: taken in lower case */
+	CHECK_STR(c.target, "a3808fab0912e674bca90674f67e784fee5708224c8bf7fa9aeaa97069806daf");
+	char prefix[] = "/mrgate ignore A3808fab0912 x";
+	mrcommand_parse_text(prefix, &c);
+	CHECK(c.verb == MRCOMMAND_IGNORE && c.fingerprint); /* a prefix of 12 or more hex characters */
+	CHECK_STR(c.target, "a3808fab0912");
+	char short_hex[] = "/mrgate ignore a3808fab091 x";
+	mrcommand_parse_text(short_hex, &c);
+	CHECK(c.verb == MRCOMMAND_IGNORE && !c.fingerprint); /* 11: a rule id */
 	char none[] = "/mrgate ignore";
 	mrcommand_parse_text(none, &c);
 	CHECK(c.verb == MRCOMMAND_USAGE && strstr(c.why, "which finding") != NULL);
@@ -107,13 +116,13 @@ static void command_lines_parse(void)
 static void quoted_text_stays_inline(void)
 {
 	struct buf b = {0};
-	mrcommand_quote(&b, "/merge");
+	gate_md_code(&b, "/merge");
 	CHECK_STR(buf_str(&b), "` /merge `");
 	buf_reset(&b);
-	mrcommand_quote(&b, "a `b` ``c``");
+	gate_md_code(&b, "a `b` ``c``");
 	CHECK_STR(buf_str(&b), "``` a `b` ``c`` ```");
 	buf_reset(&b);
-	mrcommand_quote(&b, "x\n/merge\r\n/approve");
+	gate_md_code(&b, "x\n/merge\r\n/approve");
 	CHECK(strchr(buf_str(&b), '\n') == NULL && strchr(buf_str(&b), '\r') == NULL);
 	CHECK_STR(buf_str(&b), "` x /merge  /approve `");
 	buf_free(&b);
