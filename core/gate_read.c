@@ -12,6 +12,7 @@
 
 #define LIST_MAX 200
 
+/* clang-format off */
 #define RUN_JSON                                                                                                       \
 	"jsonb_build_object('id', g.id, 'repo_id', g.project_id, 'path_with_namespace', rp.path_with_namespace,"       \
 	" 'source_project_id', g.source_project_id, 'mr_iid', g.mr_iid, 'head_sha', g.head_sha,"                       \
@@ -19,15 +20,17 @@
 	" 'fail_on', g.fail_on, 'scans', to_jsonb(g.scans), 'counts', g.counts, 'notes', g.notes, 'error', g.error,"   \
 	" 'pipeline_id', g.pipeline_id, 'status_posted', g.status_posted, 'note_id', g.note_id,"                       \
 	" 'timings', g.timings, 'attempts', g.attempts, 'superseded_by', g.superseded_by, 'event_id', g.event_id,"     \
-	" 'created_at', g.created_at, 'started_at', g.started_at, 'finished_at', g.finished_at,"                       \
+	" 'created_at', " STORE_TS("g.created_at") ", 'started_at', " STORE_TS("g.started_at") ","                     \
+	" 'finished_at', " STORE_TS("g.finished_at") ","                                                               \
 	" 'newer_run_id', (SELECT max(n.id) FROM gate_runs n WHERE n.project_id = g.project_id"                        \
 	"   AND n.mr_iid = g.mr_iid AND n.id > g.id),"                                                                 \
 	" 'bypass', CASE WHEN g.bypassed_by IS NULL THEN NULL ELSE jsonb_build_object('by', g.bypassed_by,"            \
-	" 'reason', g.bypass_reason, 'at', g.bypassed_at) END,"                                                        \
+	" 'reason', g.bypass_reason, 'at', " STORE_TS("g.bypassed_at") ") END,"                                        \
 	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \
 	"g.event_id),"                                                                                                 \
 	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
 	"   WHERE e.id = g.event_id), rp.web_url || '/-/merge_requests/' || g.mr_iid))"
+/* clang-format on */
 
 static bool one_of(const char *v, const char *const *allowed)
 {

@@ -22,15 +22,18 @@
 #define LIST_MAX 200
 
 /* An ignore as the API shows it; "finding": the latest stored finding of a fingerprint ignore, for humans. */
+/* clang-format off */
 #define IGNORE_JSON                                                                                                    \
 	"jsonb_build_object('id', i.id, 'fingerprint', i.fingerprint, 'rule_id', i.rule_id, 'repo_id', i.repo_id,"     \
 	" 'path_with_namespace', (SELECT r.path_with_namespace FROM repos r WHERE r.id = i.repo_id),"                  \
-	" 'group', i.group_path, 'reason', i.reason, 'created_by', i.created_by, 'created_at', i.created_at,"          \
+	" 'group', i.group_path, 'reason', i.reason, 'created_by', i.created_by,"                                    \
+	" 'created_at', " STORE_TS("i.created_at") ","                                                                 \
 	" 'expires_at', to_char((i.expires_at AT TIME ZONE 'UTC') - interval '1 day', 'YYYY-MM-DD'),"                  \
 	" 'expired', coalesce(i.expires_at <= now(), false),"                                                          \
 	" 'finding', (SELECT jsonb_build_object('rule_id', f.rule_id, 'path', f.path, 'line', f.line)"                 \
 	"   FROM gate_findings f WHERE i.fingerprint IS NOT NULL AND f.fingerprint = i.fingerprint"                    \
 	"   ORDER BY f.id DESC LIMIT 1))"
+/* clang-format on */
 
 /* In force for repo $1: its own, or of a group above it, not expired. */
 #define ACTIVE_FOR_REPO                                                                                                \

@@ -4,6 +4,7 @@ and the audit log has it. A viewer is refused; a passed, unfinished, superseded 
 that says why; a bad reason is a 400; nothing changes on GitLab or in the run for a refused request. A newer push is
 gated normally again."""
 import functools
+import re
 import threading
 
 import flows
@@ -55,6 +56,8 @@ def test_an_editor_bypasses_a_failed_gate():
     body = r.json()
     assert body["verdict"] == "bypassed", body
     assert body["bypass"]["by"] == "admin" and body["bypass"]["reason"] == reason and body["bypass"]["at"], body
+    for t in (body["bypass"]["at"], body["created_at"], body["finished_at"]):  # the API's one time format
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", t), body
     # what GitLab shows on the head commit: success, named mrgate, who and why, linking the report
     last = statuses(PID, mr["sha"])[-1]
     assert last["status"] == "success", last

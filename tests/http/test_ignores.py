@@ -4,6 +4,7 @@ with the finding listed as ignored (in the report, the counts and the sticky not
 has expired the finding fails the gate again; deleting it does the same. Bad input is a 400 naming the field; a
 viewer may read but not ignore; every change is audited."""
 import functools
+import re
 
 import flows
 from harness import Mrgate, run
@@ -66,6 +67,7 @@ def test_an_ignored_fingerprint_passes_until_it_expires():
     assert r.status == 201, r.body
     ign = r.json()
     assert ign["created_by"] == "admin" and ign["expired"] is False and ign["finding"]["path"] == "cfg/app.py", ign
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", ign["created_at"]), ign  # the API's one time format
     # the next push passes: the finding is listed as ignored, with the reason, and not counted
     state, run2 = push(APP, mr["iid"], 1)
     assert state == "success", run2

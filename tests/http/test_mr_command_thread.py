@@ -45,10 +45,10 @@ def test_an_ignore_written_in_an_inline_thread_is_applied():
         return items or None
     [ign] = srv.wait_for(ignore, 30, "the ignore made by the reply")
     assert (ign["rule_id"], ign["fingerprint"], ign["repo_id"], ign["reason"], ign["created_by"]) == \
-        (finding["rule_id"], None, APP, reason, "mia"), ign
+        (finding["rule_id"], None, APP, reason, "gitlab:mia"), ign
     [entry] = [a for a in c.get("/api/audit?action=ignore.create").json()["items"]
                if a["target"] == f"ignore {ign['id']}"]
-    assert entry["actor"] == "mia" and entry["details"]["via"] == "merge request comment", entry
+    assert entry["actor"] == "gitlab:mia" and entry["details"]["via"] == "merge request comment", entry
     assert entry["details"]["command"]["note_id"] == note["id"], entry
 
     # the bot answered the command, as GitLab holds its reply
