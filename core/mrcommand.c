@@ -535,6 +535,26 @@ static enum core_status post_reply(struct cmd_ctx *x, const char *text, int64_t 
 	return st;
 }
 
+/* Was an earlier note of this author (a smaller id) refused in the last minute? A refusal for want of rights is
+ * answered once a minute per commenter: anyone who may comment could otherwise spend the bot's note quota
+ * (GitLab.com: 60 notes a minute) and hold up every merge request's sticky note. The caller has recorded its own
+ * refusal first, so of notes decided at once the earliest is the one answered. */
+static bool refused_lately(const struct cmd_ctx *x)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	store_param_i64(&p, x->author_id);
+	store_param_i64(&p, x->note_id);
+	enum core_status st =
+	    store_run1(x->env->db,
+	               "SELECT 1 FROM mr_commands WHERE author_id = $1::bigint AND note_id < $2::bigint"
+	               " AND outcome = 'refused' AND decided_at > now() - interval '1 minute' LIMIT 1",
+	               &p, &r);
+	bool lately = st == CORE_OK && PQntuples(r) > 0;
+	PQclear(r);
+	return lately;
+}
+
 /* Decide (once) and reply (once); the outcome of the item. */
 static enum job_outcome run_command(struct cmd_ctx *x, struct cmd_row *row, char *command, bool own_note,
                                     struct job_item_result *res)
@@ -550,6 +570,13 @@ static enum job_outcome run_command(struct cmd_ctx *x, struct cmd_row *row, char
 		st = decide(x, command);
 		if (st == CORE_OK)
 			st = record(x->env->db, x->note_id, x->outcome, buf_str(&x->reply), 0);
+		if (st == CORE_OK && x->level < MRCOMMAND_MIN_LEVEL && refused_lately(x)) {
+			record(x->env->db, x->note_id, "skipped", NULL, 0);
+			jobs_result_message(
+			    res, "note %lld: refused without a reply (this commenter got one less than a minute ago)",
+			    (long long)x->note_id);
+			return JOB_ITEM_SKIPPED;
+		}
 		if (st != CORE_OK) {
 			jobs_result_message(res, "could not carry out note %lld: %s", (long long)x->note_id,
 			                    core_status_code(st));

@@ -5,7 +5,8 @@ gets a reply saying who may, and nothing changes.
 
 Shows, on the simulator (which fires comment events as GitLab does, edits and internal notes included):
 - mrgate's hook asks for note events and not for confidential ones;
-- a Developer's `/mrgate ignore` is refused with a reply, nothing is ignored;
+- a Developer's `/mrgate ignore` is refused with a reply, nothing is ignored; further refusals for want of rights
+  within a minute are recorded without a reply (one answered per commenter a minute);
 - a Maintainer (by inheritance from the group) ignores a finding: the ignore exists (GET /api/ignores), audited with
   the GitLab username and "via merge request comment", and the next push passes with the finding listed as ignored;
 - a Maintainer's `/mrgate bypass` posts `success` "bypassed by NAME: reason" on the head sha, audited the same way;
@@ -27,8 +28,10 @@ USERS = {  # token: (username, access map) on GitLab
     "glpat-mrCommandsDeveloper1": ("dave", {"acme/app": 30}),   # a Developer of the project
     "glpat-mrCommandsMaintainr1": ("mia", {"acme": 40}),        # a Maintainer through the group
     "glpat-mrCommandsAdminUser1": ("admin", {"acme": 40}),      # a Maintainer named like mrgate's dashboard admin
+    "glpat-mrCommandsDeveloper2": ("dan", {"acme/app": 30}),    # two more Developers (refusals for want of rights
+    "glpat-mrCommandsDeveloper3": ("dora", {"acme/app": 30}),   # are answered once a minute per commenter)
 }
-TOKEN, DEV, MAINT, GLADMIN = USERS
+TOKEN, DEV, MAINT, GLADMIN, DEV2, DEV3 = USERS
 LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
 
 sim = Sim("mr_commands")
@@ -99,12 +102,32 @@ def test_a_developer_is_refused():
     assert "Developer" in rep["body"], rep
     assert c.get(f"/api/ignores?repo={APP}").json()["items"] == []
     assert c.get("/api/audit?action=ignore.").json()["items"] == []
-    # the bypass is refused the same way, and GitLab still shows the failed status
-    note = comment(DEV, mr["iid"], "/mrgate bypass please")
+    # the bypass is refused the same way (another Developer: one refusal a minute is answered per commenter), and
+    # GitLab still shows the failed status
+    note = comment(DEV2, mr["iid"], "/mrgate bypass please")
     outcome, rep = reply_to(note, mr["iid"])
     assert outcome == "refused" and "may bypass the gate" in rep["body"], rep
     assert final_status(APP, mr["sha"])["status"] == "failed"
     assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+
+
+def test_refusals_for_want_of_rights_are_answered_once_a_minute():
+    # anyone who may comment could otherwise spend the bot's note quota: the first refusal is answered, the next
+    # ones within a minute are recorded without a reply
+    mr, gate = failed_mr("flood.py")
+    first = comment(DEV3, mr["iid"], "/mrgate bypass 1")
+    outcome, _ = reply_to(first, mr["iid"])
+    assert outcome == "refused", outcome
+    replies = len(gatebot_notes(mr["iid"]))
+    more = [comment(DEV3, mr["iid"], f"/mrgate bypass {i}") for i in range(2, 5)]
+    for n in more:
+        srv.wait_for(lambda n=n: command_row(n["id"]) == ["skipped", "0"], 30, f"note {n['id']} refused unanswered")
+    assert len(gatebot_notes(mr["iid"])) == replies, gatebot_notes(mr["iid"])
+    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+    # a Maintainer's refusals are always answered (a typo is corrected at once)
+    outcome, rep = reply_to(comment(MAINT, mr["iid"], "/mrgate bypass"), mr["iid"])
+    outcome2, rep2 = reply_to(comment(MAINT, mr["iid"], "/mrgate bypas typo"), mr["iid"])
+    assert outcome == outcome2 == "refused" and rep["id"] != rep2["id"], (rep, rep2)
 
 
 def test_a_maintainer_ignores_a_finding():
@@ -274,7 +297,8 @@ def test_refusals_and_non_commands():
 
 
 flows.gate_repo(c, sim, "acme", TOKEN, APP, HOOK_URL, logs=srv, fail_on="high", scans=["secrets"], comment="off")
-run([test_the_hook_asks_for_note_events, test_a_developer_is_refused, test_a_maintainer_ignores_a_finding,
+run([test_the_hook_asks_for_note_events, test_a_developer_is_refused,
+     test_refusals_for_want_of_rights_are_answered_once_a_minute, test_a_maintainer_ignores_a_finding,
      test_ignore_by_a_fingerprint_prefix_in_any_case, test_a_maintainer_bypasses_the_gate,
      test_a_gitlab_user_named_admin_is_not_mrgates_admin,
      test_a_note_is_acted_on_once, test_a_reply_runs_no_quick_action,
