@@ -870,7 +870,8 @@ enum core_status connection_client_shared(struct store *db, const unsigned char 
 	*out = NULL;
 	PGresult *r = NULL;
 	char stamp[80] = "";
-	enum core_status st = store_run1(db, "SELECT updated_at::text AS stamp FROM connection", NULL, &r);
+	enum core_status st =
+	    store_run1(db, STORE_PREPARE "SELECT updated_at::text AS stamp FROM connection", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK)

@@ -96,8 +96,9 @@ static bool status_ends_gating(const char *status)
 }
 
 /* The gate's read of one repo: the one place its SQL lives. */
-static const char gate_config_sql[] = "SELECT unmanaged, effective_config AS effective, status FROM repo_status"
-                                      " WHERE id = $1";
+static const char gate_config_sql[] =
+    STORE_PREPARE "SELECT unmanaged, effective_config AS effective, status FROM repo_status"
+                  " WHERE id = $1";
 
 enum core_status gate_config_load_conn(struct store_conn *c, int64_t repo_id, struct gate_config *out)
 {

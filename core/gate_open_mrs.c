@@ -216,6 +216,7 @@ static enum core_status enqueue_list(struct store *db, int64_t repo_id, const st
 			out->queued++;
 	}
 	if (out->queued > 0) {
+		gate_queue_announce(c);
 		gate_kick();
 		log_info("repo %lld is now gated: %d gate run%s queued for its open merge requests", (long long)repo_id,
 		         out->queued, out->queued == 1 ? "" : "s");

@@ -5,6 +5,7 @@
 #include "gate_queue.h"
 
 #include "buf.h"
+#include "pglisten.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	*coalesced_out = false;
 	enum core_status st = STORE_RUN(
 	    c,
+	    STORE_PREPARE
 	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"
 	    "   AND head_sha = $4::text AND state = 'queued' ORDER BY id DESC LIMIT 1),"
 	    " fresh AS (INSERT INTO gate_runs"
@@ -33,7 +35,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    "   WHERE g.project_id = $1::bigint AND g.mr_iid = $3::bigint AND g.head_sha <> $4::text"
 	    "   AND g.state IN ('queued', 'running') AND g.id < run.id),"
 	    " linked AS (UPDATE webhook_events e SET run_id = run.id FROM run WHERE e.id = $6::bigint)"
-	    " SELECT id, coalesced, CASE WHEN NOT coalesced THEN pg_notify('" GATE_QUEUE_CHANNEL "', '') END FROM run",
+	    " SELECT id, coalesced FROM run",
 	    &r, STORE_I64(ev->project_id), STORE_I64(ev->source_project_id), STORE_I64(ev->mr_iid),
 	    STORE_STR(ev->head_sha), STORE_STR(ev->source_branch), STORE_I64_OR_NULL(event_id > 0 ? event_id : 0));
 	if (st == CORE_OK && PQntuples(r) > 0) {
@@ -44,6 +46,16 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	}
 	PQclear(r);
 	return st;
+}
+
+void gate_queue_announce(struct store_conn *c)
+{
+	static long last_ms = -GATE_NOTIFY_MS;
+	long now = pglisten_now_ms(), prev = __atomic_load_n(&last_ms, __ATOMIC_RELAXED);
+	if (now - prev < GATE_NOTIFY_MS ||
+	    !__atomic_compare_exchange_n(&last_ms, &prev, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return; /* announced a moment ago, or another thread is announcing now */
+	(void)store_run(c, "SELECT pg_notify('" GATE_QUEUE_CHANNEL "', '')", NULL, NULL); /* logged when it fails */
 }
 
 enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t lease_ms, struct gate_queue_claim *out,

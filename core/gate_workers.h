@@ -5,10 +5,10 @@
  * Design: each worker claims the next claimable run (core/gate_run.h) and executes it, then kicks an idle sibling
  * (there may be more); with nothing to claim it learns when the next queued run falls due (gate_queue_next_due_ms)
  * and sleeps until kicked: it sends no statement while idle. A waker thread holds the pool's LISTEN connection on
- * GATE_QUEUE_CHANNEL (core/pglisten.h; gate_enqueue notifies in the transaction that queues a run, so runs queued
- * by any instance wake it) and kicks one worker on a notification, when the due time comes and on a 10 s safety
- * poll (a dead instance's lease running out); without a listen URL, or while the database is away, every second. With
- * env->lease_ms > 0 a heartbeat thread renews, every third of the lease, the leases of the runs this pool has in
+ * GATE_QUEUE_CHANNEL (core/pglisten.h; gate_queue_announce notifies after a commit that queued runs, so runs
+ * queued by another instance wake it) and kicks one worker on a notification, when the due time comes and on a 10 s
+ * safety poll (a dead instance's lease running out); without a listen URL, or while the database is away, every second.
+ * With env->lease_ms > 0 a heartbeat thread renews, every third of the lease, the leases of the runs this pool has in
  * flight (core/gate_queue.h), like job items; a killed instance stops renewing, so another instance takes its runs
  * over within one lease. When the heartbeat cannot start, the pool falls back to leases that cover the whole run.
  * The pool's state (threads, the set of runs in flight, the stop flag) lives in struct gate_workers, owned by

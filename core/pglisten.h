@@ -2,8 +2,10 @@
  * core/pglisten.h
  *    One PostgreSQL LISTEN connection: a waiting thread sleeps until a notification arrives on its channels, a
  *    timeout passes or another thread interrupts it. The queues (job items, gate runs) use it so that idle workers
- *    send no claim query at all until work is queued: the statement that queues work calls
- *    pg_notify(channel, '') in its transaction, so the notification goes out when (and only if) it commits.
+ *    send no claim query at all until work is queued: the statement that queues job items calls
+ *    pg_notify(channel, '') in its transaction, so the notification goes out when (and only if) it commits; gate
+ *    runs, queued by webhook deliveries at thousands a second, are announced after the commit instead
+ *    (core/gate_queue.h gate_queue_announce).
  *
  * Design: the connection is dedicated (PQconnectdb on the URL, not a pool connection: it stays open for the
  *   process's life and must never count against MRGATE_DB_POOL) and made lazily by pglisten_wait, which LISTENs on

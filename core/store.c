@@ -17,6 +17,9 @@ struct store_conn {
 	struct store *owner;
 	PGconn *pg;
 	bool in_use;
+	char *prepared[STORE_PREPARED_MAX]; /* the texts prepared on pg as "mrgate_p<index>" (owned) */
+	int nprepared;
+	bool prepared_stale; /* one of them failed as stale inside a transaction: drop them all when it ended */
 	char last_error[512];
 	char last_sqlstate[6];
 };
@@ -52,13 +55,24 @@ struct store *store_open(const char *url, int max_conns)
 	return s;
 }
 
+/* Forget the statements prepared on c (its session is gone or new). */
+static void prepared_clear(struct store_conn *c)
+{
+	for (int i = 0; i < c->nprepared; i++)
+		free(c->prepared[i]);
+	c->nprepared = 0;
+	c->prepared_stale = false;
+}
+
 void store_close(struct store *s)
 {
 	if (!s)
 		return;
-	for (int i = 0; i < s->max; i++)
+	for (int i = 0; i < s->max; i++) {
 		if (s->conns[i].pg)
 			PQfinish(s->conns[i].pg);
+		prepared_clear(&s->conns[i]);
+	}
 	pthread_mutex_destroy(&s->lock);
 	pthread_cond_destroy(&s->freed);
 	free(s->conns);
@@ -81,6 +95,7 @@ static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 {
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
 		return CORE_OK;
+	prepared_clear(c); /* a new session knows none of them */
 	if (c->pg) {
 		PQreset(c->pg);
 		__atomic_add_fetch(&s->reconnects, 1, __ATOMIC_RELAXED);
@@ -193,14 +208,76 @@ static enum core_status fail(struct store_conn *c, PGresult *r, const char *sql)
 	return st;
 }
 
+static bool result_ok(const PGresult *r)
+{
+	ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
+	return es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK;
+}
+
+/* The index of sql in c's prepared statements, preparing it when new; -1: run it unnamed (the cache is full, or
+ * the PREPARE failed: the unnamed run reports the same error). */
+static int prepared_index(struct store_conn *c, const char *sql)
+{
+	for (int i = 0; i < c->nprepared; i++)
+		if (strcmp(c->prepared[i], sql) == 0)
+			return i;
+	if (c->nprepared == STORE_PREPARED_MAX)
+		return -1;
+	char name[24];
+	snprintf(name, sizeof(name), "mrgate_p%d", c->nprepared);
+	PGresult *r = PQprepare(c->pg, name, sql, 0, NULL);
+	bool ok = result_ok(r);
+	PQclear(r);
+	if (!ok)
+		return -1;
+	c->prepared[c->nprepared] = strdup(sql);
+	return c->prepared[c->nprepared] ? c->nprepared++ : -1;
+}
+
+/* Drop every statement prepared on c, on the server and in the cache (a rare path: one of them went stale). */
+static void prepared_reset(struct store_conn *c)
+{
+	PGresult *r = PQexec(c->pg, "DEALLOCATE ALL");
+	PQclear(r);
+	prepared_clear(c);
+	c->prepared_stale = false;
+}
+
+/* A statement marked STORE_PREPARE: prepared once per connection, then executed by name. */
+static PGresult *exec_prepared(struct store_conn *c, const char *sql, int nparams, const char *const *params)
+{
+	if (c->prepared_stale && PQtransactionStatus(c->pg) != PQTRANS_INERROR)
+		prepared_reset(c);
+	for (int attempt = 0;; attempt++) {
+		int i = prepared_index(c, sql);
+		if (i < 0)
+			return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+		char name[24];
+		snprintf(name, sizeof(name), "mrgate_p%d", i);
+		PGresult *r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+		const char *state = result_ok(r) ? NULL : PQresultErrorField(r, PG_DIAG_SQLSTATE);
+		if (!state || (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
+			return r;
+		/* unknown to this session, or a cached plan whose result type changed (a migration by another
+		 * instance): prepare again, now when no transaction was open (then the call is retried once), else
+		 * before the next prepared statement once the failed transaction has ended */
+		c->prepared_stale = true;
+		if (attempt > 0 || PQtransactionStatus(c->pg) != PQTRANS_IDLE)
+			return r;
+		PQclear(r);
+		prepared_reset(c);
+	}
+}
+
 enum core_status store_exec(struct store_conn *c, const char *sql, int nparams, const char *const *params,
                             PGresult **res_out)
 {
 	if (res_out)
 		*res_out = NULL;
-	PGresult *r = PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
-	ExecStatusType es = r ? PQresultStatus(r) : PGRES_FATAL_ERROR;
-	if (es != PGRES_COMMAND_OK && es != PGRES_TUPLES_OK)
+	PGresult *r = strncmp(sql, STORE_PREPARE, sizeof(STORE_PREPARE) - 1) == 0
+	                  ? exec_prepared(c, sql, nparams, params)
+	                  : PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (!result_ok(r))
 		return fail(c, r, sql);
 	if (res_out)
 		*res_out = r;

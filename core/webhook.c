@@ -204,7 +204,7 @@ struct delivery_plan {
 		const char *sha;
 	} pipe;
 	int64_t lookup_repo; /* the repo whose gate config decides (gate or hold), 0: none */
-	bool tx;             /* more than the event's INSERT: run the delivery in one explicit transaction */
+	bool tx;             /* more than the event's INSERT: record and act in one explicit transaction */
 	char why[256];       /* why the event is not acted on */
 };
 
@@ -232,7 +232,7 @@ static void plan_project_event(struct delivery_plan *k)
 }
 
 /* A pipeline event: a new pipeline of a gated repo holds the verdict (core/gatehold.h); the job does the GitLab
- * part. Whether the repo is gated is looked up in the delivery's transaction (lookup_gate). */
+ * part. Whether the repo is gated is looked up before the delivery is recorded (lookup_gate). */
 static void plan_pipeline(struct delivery_plan *k)
 {
 	const char *source = "", *pstatus = "", *psha = "";
@@ -259,8 +259,8 @@ static void plan_pipeline(struct delivery_plan *k)
 	k->lookup_repo = k->pipe.project_id;
 }
 
-/* A merge request event: new code in an open MR of a gated repo is gated (the repo is looked up in the delivery's
- * transaction, lookup_gate). */
+/* A merge request event: new code in an open MR of a gated repo is gated (the repo is looked up before the
+ * delivery is recorded, lookup_gate). */
 static void plan_mr(struct delivery_plan *k)
 {
 	if (webhook_parse_mr(k->payload, &k->mr, k->why, sizeof(k->why)) != CORE_OK ||
@@ -298,28 +298,29 @@ static void plan_delivery(const struct webhook_delivery *d, struct delivery_plan
 	} else {
 		plan_mr(k);
 	}
-	/* a lone INSERT commits on its own; a lookup or an action joins it in one transaction */
-	k->tx = k->lookup_repo > 0 || k->project_event_id > 0;
 }
 
-/* Is the repo of an MR or pipeline event gated? Read on c, inside the delivery's transaction. Fails only when the
- * gate config cannot be read (nothing recorded: 5xx, GitLab retries). */
+/* Is the repo of an MR or pipeline event gated? Read on c before the delivery is recorded, as a statement of its
+ * own (a transaction around it would not keep a config from changing before the commit either: the gate run reads
+ * the config again). Then decides k->tx: a lone INSERT commits on its own, an action joins it in one transaction.
+ * Fails only when the gate config cannot be read (nothing recorded: 5xx, GitLab retries). */
 static enum core_status lookup_gate(struct store_conn *c, struct delivery_plan *k)
 {
-	if (k->lookup_repo <= 0)
-		return CORE_OK;
-	enum core_status st = gate_config_load_conn(c, k->lookup_repo, &k->cfg);
-	if (st == CORE_OK && cfg_gated(k)) {
+	enum core_status st = CORE_OK;
+	if (k->lookup_repo > 0)
+		st = gate_config_load_conn(c, k->lookup_repo, &k->cfg);
+	if (st == CORE_OK && k->lookup_repo > 0 && cfg_gated(k)) {
 		k->command = k->note.note_id > 0;
 		k->gate = k->mr.project_id > 0;
 		k->hold = !k->gate && !k->command;
 	}
+	k->tx = k->gate || k->hold || k->command || k->project_event_id > 0;
 	return st;
 }
 
 /* The event's INSERT; $10 true also takes the MR's lock (GATE_MR_LOCK_SQL) before the row is written. */
 #define RECORD_MR_LOCK GATE_MR_LOCK_SQL("$5::bigint", "$6::bigint")
-static const char record_sql[] =
+static const char record_sql[] = STORE_PREPARE
     "INSERT INTO webhook_events (idempotency_key, webhook_uuid, event_type, action, project_id, mr_iid, payload,"
     " payload_bytes, ignored_reason)"
     " SELECT $1, $2, $3, $4, $5::bigint, $6::bigint, $7::jsonb, $8::integer, $9"
@@ -493,16 +494,16 @@ static enum core_status act_project_event(struct store_conn *c, struct delivery_
 }
 
 /*
- * Look the repo up, record the delivery and act on it: one transaction on c (BEGIN, the gated-repo lookup, the
- * event, the enqueue, COMMIT), or the event's INSERT alone when there is nothing to look up or act on. Committed
- * (durably, with PostgreSQL's fsync) when this returns CORE_OK.
+ * Look the repo up, record the delivery and act on it: the gated-repo lookup, then one transaction on c (BEGIN, the
+ * event, the enqueue, COMMIT) when there is something to act on, else the event's INSERT alone. Committed (durably,
+ * with PostgreSQL's fsync) when this returns CORE_OK.
  */
 static enum core_status record_and_act(struct store_conn *c, const struct webhook_delivery *d, struct delivery_plan *k,
                                        struct webhook_result *out)
 {
-	enum core_status st = k->tx ? store_begin(c) : CORE_OK;
-	if (st == CORE_OK)
-		st = lookup_gate(c, k);
+	enum core_status st = lookup_gate(c, k);
+	if (st == CORE_OK && k->tx)
+		st = store_begin(c);
 	if (st == CORE_OK)
 		st = record_delivery(c, d, k, &out->event_id);
 	if (st != CORE_OK)
@@ -549,6 +550,8 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 		st = record_and_act(c, d, &k, out);
 	if (st != CORE_OK)
 		store_rollback(c);
+	else if (k.gate && out->outcome == WEBHOOK_QUEUED)
+		gate_queue_announce(c); /* other instances' gate workers; ours are kicked below */
 	store_put(db, c);
 	json_object_put(k.payload);
 	gate_config_clear(&k.cfg);

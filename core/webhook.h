@@ -10,11 +10,14 @@
  * are deduplicated on Idempotency-Key (stable across GitLab's retries of one event), else X-Gitlab-Webhook-UUID.
  * A merge request event is gated when its action is open or reopen, or update with object_attributes.oldrev
  * (new commits), the MR is open, and its target project is a gated repo (core/gate.h gate_config_load_conn).
- * One delivery is one transaction, committed (durably) before the caller answers, with as few statements as it
- * needs: a gated open is BEGIN, the gated-repo lookup, the event's INSERT (which also takes an advisory lock per MR,
- * so that deliveries of one MR queue one at a time and superseding sees the other's run), the enqueue (one
- * statement, core/gate_queue.h), COMMIT; a delivery with nothing to look up or act on (a push, a note, a duplicate
- * of those) is its INSERT alone.
+ * One delivery writes in one transaction, committed (durably) before the caller answers, with as few statements as
+ * it needs, each prepared once per connection (STORE_PREPARE): a gated open is the gated-repo lookup (a read of
+ * stored state by key), then BEGIN, the event's INSERT (which also takes an advisory lock per MR, so that deliveries
+ * of one MR queue one at a time and superseding sees the other's run), the enqueue (one statement,
+ * core/gate_queue.h), COMMIT; a delivery that acts on nothing is the lookup (when it names a repo) and its INSERT
+ * alone. The gate workers of this process are woken directly (gate_kick); other instances' by a NOTIFY sent after
+ * the commit, at most every GATE_NOTIFY_MS (core/gate_queue.h): a NOTIFY inside the delivery's transaction would
+ * serialise every commit behind PostgreSQL's one notification lock, flush included.
  * Group-hook mode (settings hook_mode "group"): a Project Hook or System Hook event project_create creates a job
  * of kind "onboard" for the project in the same transaction (the GitLab read is done there, not here);
  * project_destroy marks the repo removed. In project mode they are recorded and ignored.

@@ -2,6 +2,8 @@
  * tests/db/test_rows.c
  *    Typed statement parameters and rows as JSON on a real PostgreSQL: every column type maps to its JSON type,
  *    SQL NULL to null, a "j" column to its object; a page keeps limit rows and points next_cursor at the last one.
+ *    Statements marked STORE_PREPARE are prepared once per connection and outlive what makes a prepared statement
+ *    fail (DEALLOCATE, a table changed under it).
  */
 #include "buf.h"
 #include "log.h"
@@ -13,6 +15,7 @@
 #include <string.h>
 
 static struct store *db;
+static char *url;
 
 /* The first five parameters of the round trips: a bigint, a text, a boolean, a NULL bigint, a NULL text. */
 #define ROUND_TRIP_COLUMNS                                                                                             \
@@ -116,15 +119,108 @@ static void pages_keep_limit_and_point_at_the_last(void)
 	PQclear(r);
 }
 
+/* How many statements c's session has prepared whose text contains `like` (a LIKE pattern). */
+static int64_t prepared_count(struct store_conn *c, const char *like)
+{
+	PGresult *r = NULL;
+	int64_t n = -1;
+	if (STORE_RUN(c, "SELECT count(*) AS n FROM pg_prepared_statements WHERE statement LIKE $1", &r,
+	              STORE_STR(like)) == CORE_OK)
+		n = store_i64(r, 0, "n", -1);
+	PQclear(r);
+	return n;
+}
+
+static void prepared_statements_are_reused(void)
+{
+	struct store_conn *c = NULL;
+	REQUIRE(store_get(db, &c) == CORE_OK);
+	for (int i = 1; i <= 7; i++) { /* past the five custom plans: the generic plan must give the same answers */
+		PGresult *r = NULL;
+		REQUIRE(STORE_RUN(c, STORE_PREPARE "SELECT $1::bigint * 2 AS twice /* reuse */", &r, STORE_I64(i)) ==
+		        CORE_OK);
+		CHECK_INT(store_i64(r, 0, "twice", 0), 2 * i);
+		PQclear(r);
+	}
+	CHECK_INT(prepared_count(c, "%/* reuse */%"), 1);
+	REQUIRE(STORE_RUN(c, "SELECT $1::bigint AS plain /* unmarked */", NULL, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(prepared_count(c, "%/* unmarked */%"), 0);
+	/* a failing statement is not kept and fails as an unmarked one would */
+	CHECK(store_run(c, STORE_PREPARE "SELECT nosuchcolumn FROM pg_class /* broken */", NULL, NULL) ==
+	      CORE_EINTERNAL);
+	CHECK_INT(prepared_count(c, "%/* broken */%"), 0);
+	store_put(db, c);
+}
+
+static void prepared_statements_outlive_deallocate_and_table_changes(void)
+{
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	static const char sel[] = STORE_PREPARE "SELECT * FROM prep_t WHERE a = $1::integer";
+	REQUIRE(store_get(db, &c) == CORE_OK);
+	REQUIRE(store_exec_script(c, "DROP TABLE IF EXISTS prep_t; CREATE TABLE prep_t (a integer);"
+	                             " INSERT INTO prep_t VALUES (1)") == CORE_OK);
+	REQUIRE(STORE_RUN(c, sel, &r, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(PQnfields(r), 1);
+	PQclear(r);
+	/* the session forgot it (26000): prepared again, the call retried */
+	REQUIRE(store_exec_script(c, "DEALLOCATE ALL") == CORE_OK);
+	REQUIRE(STORE_RUN(c, sel, &r, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(PQntuples(r), 1);
+	PQclear(r);
+	/* its result type changed (0A000, "cached plan must not change result type"), outside a transaction */
+	REQUIRE(store_exec_script(c, "ALTER TABLE prep_t ADD COLUMN b text DEFAULT 'x'") == CORE_OK);
+	REQUIRE(STORE_RUN(c, sel, &r, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(PQnfields(r), 2);
+	CHECK_STR(store_str(r, 0, "b"), "x");
+	PQclear(r);
+	/* ... and inside one: that transaction fails, the next use works */
+	REQUIRE(store_exec_script(c, "ALTER TABLE prep_t ADD COLUMN c integer DEFAULT 7") == CORE_OK);
+	REQUIRE(store_begin(c) == CORE_OK);
+	CHECK(STORE_RUN(c, sel, NULL, STORE_I64(1)) != CORE_OK);
+	store_rollback(c);
+	REQUIRE(STORE_RUN(c, sel, &r, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(PQnfields(r), 3);
+	CHECK_INT(store_i64(r, 0, "c", 0), 7);
+	PQclear(r);
+	REQUIRE(store_begin(c) == CORE_OK); /* and again inside a transaction, as a delivery runs it */
+	REQUIRE(STORE_RUN(c, sel, &r, STORE_I64(1)) == CORE_OK);
+	CHECK_INT(PQnfields(r), 3);
+	PQclear(r);
+	REQUIRE(store_commit(c) == CORE_OK);
+	store_put(db, c);
+}
+
+static void prepared_statements_stop_at_the_cache_size(void)
+{
+	struct store *fresh = store_open(url, 1); /* a new session: nothing prepared yet */
+	struct store_conn *c = NULL;
+	REQUIRE(store_get(fresh, &c) == CORE_OK);
+	char sql[128];
+	for (int i = 0; i < STORE_PREPARED_MAX + 6; i++) { /* the ones past the cache run unnamed */
+		PGresult *r = NULL;
+		snprintf(sql, sizeof(sql), STORE_PREPARE "SELECT %d AS n /* many */", i);
+		REQUIRE(store_run(c, sql, NULL, &r) == CORE_OK);
+		CHECK_INT(store_i64(r, 0, "n", -1), i);
+		PQclear(r);
+	}
+	CHECK_INT(prepared_count(c, "%/* many */%"), STORE_PREPARED_MAX);
+	store_put(fresh, c);
+	store_close(fresh);
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 0);
-	char *url = testlib_fresh_database("rows");
+	url = testlib_fresh_database("rows");
 	db = store_open(url, 2);
 	RUN(typed_params_round_trip);
 	RUN(tagged_params_round_trip);
 	RUN(rows_are_typed);
 	RUN(pages_keep_limit_and_point_at_the_last);
+	RUN(prepared_statements_are_reused);
+	RUN(prepared_statements_outlive_deallocate_and_table_changes);
+	RUN(prepared_statements_stop_at_the_cache_size);
 	store_close(db);
 	free(url);
 	return testlib_done();
