@@ -253,6 +253,18 @@ static void note(struct run *u, const char *what, int64_t id)
 }
 
 /* One GitLab call on /projects/:id{suffix}[/hook_id] (hook_id 0: none); the answer is u->resp. */
+static void slot_take(const struct run *u)
+{
+	if (u->ctx->slots)
+		limiter_acquire(u->ctx->slots);
+}
+
+static void slot_give(const struct run *u)
+{
+	if (u->ctx->slots)
+		limiter_release(u->ctx->slots);
+}
+
 static enum core_status call(struct run *u, const char *method, struct json_object *body, const char *suffix,
                              int64_t hook_id)
 {
@@ -262,7 +274,10 @@ static enum core_status call(struct run *u, const char *method, struct json_obje
 		buf_printf(&u->path, "/%lld", (long long)hook_id);
 	gitlab_response_free(u->resp);
 	u->resp = NULL;
-	return gitlab_request(u->gl, method, buf_str(&u->path), body, &u->resp);
+	slot_take(u);
+	enum core_status st = gitlab_request(u->gl, method, buf_str(&u->path), body, &u->resp);
+	slot_give(u);
+	return st;
 }
 
 /* GET every page of the project's hooks into l; the reads are counted. */
@@ -273,7 +288,9 @@ static enum core_status list_hooks(struct run *u, struct hook_list *l)
 	buf_printf(&u->path, "/projects/%lld/hooks?per_page=100", (long long)u->repo_id);
 	gitlab_response_free(u->resp);
 	u->resp = NULL;
+	slot_take(u);
 	enum core_status st = gitlab_paginate(u->gl, buf_str(&u->path), on_hooks_page, l, &u->resp);
+	slot_give(u);
 	u->res->reads += l->pages;
 	return st;
 }
@@ -316,12 +333,13 @@ static enum core_status load_repo(struct run *u, struct repo_row *row, bool *cla
 	}
 	enum core_status st = store_run1(
 	    u->db,
-	    u->owner ? "WITH claim AS (INSERT INTO apply_claims (repo_id, owner, expires_at)"
-	               " VALUES ($1, $2, now() + $3::bigint * interval '1 second')"
-	               " ON CONFLICT (repo_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
-	               " WHERE apply_claims.expires_at < now() OR apply_claims.owner = excluded.owner RETURNING 1)"
-	               " SELECT EXISTS (SELECT 1 FROM claim) AS claimed," REPO_COLUMNS
-	             : "SELECT true AS claimed," REPO_COLUMNS,
+	    u->owner ? STORE_PREPARE
+	        "WITH claim AS (INSERT INTO apply_claims (repo_id, owner, expires_at)"
+	        " VALUES ($1, $2, now() + $3::bigint * interval '1 second')"
+	        " ON CONFLICT (repo_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+	        " WHERE apply_claims.expires_at < now() OR apply_claims.owner = excluded.owner RETURNING 1)"
+	        " SELECT EXISTS (SELECT 1 FROM claim) AS claimed," REPO_COLUMNS
+	             : STORE_PREPARE "SELECT true AS claimed," REPO_COLUMNS,
 	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
@@ -473,6 +491,7 @@ static bool run_merge_action(struct run *u, const struct apply_plan *plan, enum 
 			store_param_i64(&p, u->repo_id);
 			store_param_bool(&p, u->prior);
 			if ((*st_out = store_run1(u->db,
+			                          STORE_PREPARE
 			                          "INSERT INTO repo_gitlab_state (repo_id, merge_setting_prior,"
 			                          " merge_setting_changed) VALUES ($1, $2, true)"
 			                          " ON CONFLICT (repo_id) DO UPDATE SET merge_setting_prior = $2,"
@@ -519,9 +538,15 @@ static bool open_mrs(struct run *u, bool gate)
 		noted_read(u, "open merge requests", "from the group's merge request list", at);
 	else if (gate)
 		noted_read(u, "open merge requests", "from GET /projects/:id/merge_requests", NULL);
-	enum core_status st = listed ? gate_enqueue_listed_mrs(u->db, u->repo_id, listed, u->dry_run, &om)
-	                      : gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
-	                             : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
+	enum core_status st;
+	if (listed) {
+		st = gate_enqueue_listed_mrs(u->db, u->repo_id, listed, u->dry_run, &om);
+	} else {
+		slot_take(u); /* the GitLab reads and writes of the repo's MRs, and the runs they queue */
+		st = gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
+		          : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
+		slot_give(u);
+	}
 	json_object_put(listed);
 	res->reads += om.reads;
 	res->writes += om.writes;
@@ -580,6 +605,7 @@ static enum core_status record(struct run *u, const char *want)
 	store_param_str(&p, u->owner);
 	return store_run1(
 	    u->db,
+	    STORE_PREPARE
 	    "WITH released AS (DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $12)"
 	    " INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
 	    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"

@@ -62,6 +62,7 @@
 
 #include "apply_plan.h"
 #include "gitlab.h"
+#include "limiter.h"
 #include "status.h"
 #include "store.h"
 
@@ -100,6 +101,9 @@ struct apply_ctx {
 	const struct apply_lists *lists; /* job-wide reads, borrowed; NULL: every read is the repo's own */
 	const char *claim_owner;         /* who claims the repo (a job item: a takeover of the item reclaims it at
 	                                    once); NULL: a random owner of this call */
+	struct limiter *slots;           /* a slot of it is held around each GitLab exchange of the repo (and none
+	                                    while the database is written between them; the lists callbacks are
+	                                    called holding none); NULL: the caller bounds the whole repo */
 };
 
 /*

@@ -102,6 +102,7 @@ static enum job_outcome item_outcome(const struct apply_result *ar, struct job_i
 #define JOBCTX_REFRESH_SECONDS 10     /* token health, the client and the hook mode are read again after this */
 #define JOBCTX_LIST_MAX_AGE    300    /* the group lists are read again after this */
 #define JOBCTX_MRS_MAX         200000 /* open MRs kept from the group list; past it repos list their own */
+#define JOBCTX_PAGES_AHEAD_MAX 100    /* pages of the group project list asked for at once, at most */
 
 struct listed_project {
 	int64_t id;
@@ -315,6 +316,79 @@ static int by_project_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* How many pages of 100 the group's project list should have: the repos mrgate knows there (at least 1). */
+static int jobctx_expected_pages(struct jobctx *jc)
+{
+	PGresult *r = NULL;
+	int64_t n = 0;
+	if (store_run1(jc->env->db, STORE_PREPARE "SELECT count(*) AS n FROM repos WHERE removed_at IS NULL", NULL,
+	               &r) == CORE_OK)
+		n = store_i64(r, 0, "n", 0);
+	PQclear(r);
+	n = (n + 99) / 100;
+	return n < 1 ? 1 : n > JOBCTX_PAGES_AHEAD_MAX ? JOBCTX_PAGES_AHEAD_MAX : (int)n;
+}
+
+/*
+ * Read the list at path (its query ends with per_page=100) into jc: the pages the repos mrgate knows fill, asked for
+ * at once (page=1..k, at most the GitLab concurrency in flight; the other workers wait on jc->mu meanwhile), then on
+ * from the last one's next page, one at a time, when the group has grown. An empty page ends the list. Offset pages
+ * read side by side are no less consistent than read one after another: a project missing from both (one deleted
+ * between two reads shifts the next page) is read alone by its repo (listed() finds nothing). *err_out: a failing
+ * page's response.
+ */
+static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *gl, const char *path,
+                                             struct gitlab_response **err_out)
+{
+	int k = jobctx_expected_pages(jc);
+	struct gitlab_call *calls = xcalloc((size_t)k, sizeof(*calls));
+	char(*paths)[224] = xcalloc((size_t)k, sizeof(*paths));
+	for (int i = 0; i < k; i++) {
+		snprintf(paths[i], sizeof(paths[i]), "%s&page=%d", path, i + 1);
+		calls[i].method = "GET";
+		calls[i].path = paths[i];
+	}
+	/* a slot per page in flight, as many as the pages up to every slot: the other items free theirs after their
+	 * current call (none waits for the list holding one), so this waits about one call */
+	struct limiter *slots = jc->env->gitlab_slots;
+	int conc = slots ? limiter_capacity(slots) : jc->env->gitlab_concurrency;
+	conc = conc < 1 ? 1 : conc < k ? conc : k;
+	for (int i = 0; i < conc; i++)
+		applyjob_slot_take(jc->env);
+	enum core_status st = gitlab_multi(gl, calls, (size_t)k, conc);
+	const char *next = NULL;
+	bool ended = false;
+	for (int i = 0; i < k && st == CORE_OK && !ended; i++) {
+		jc->pages++;
+		st = calls[i].status;
+		struct json_object *page = calls[i].resp ? calls[i].resp->json : NULL;
+		if (st == CORE_OK && !json_object_is_type(page, json_type_array))
+			st = CORE_EUPSTREAM;
+		if (st != CORE_OK) {
+			*err_out = calls[i].resp;
+			calls[i].resp = NULL;
+			break;
+		}
+		size_t n = json_object_array_length(page);
+		for (size_t j = 0; j < n; j++)
+			on_project(json_object_array_get_idx(page, j), jc);
+		ended = n == 0 || !calls[i].resp->next_page;
+		next = calls[i].resp->next_page;
+	}
+	if (st == CORE_OK && !ended && next) {
+		int more = 0;
+		st = gitlab_paginate_items(gl, next, on_project, jc, &more, err_out);
+		jc->pages += more;
+	}
+	for (int i = 0; i < conc; i++)
+		applyjob_slot_give(jc->env);
+	for (int i = 0; i < k; i++)
+		gitlab_response_free(calls[i].resp);
+	free(calls);
+	free(paths);
+	return st;
+}
+
 /* The group's projects, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
 static int jobctx_projects(struct jobctx *jc)
 {
@@ -331,8 +405,7 @@ static int jobctx_projects(struct jobctx *jc)
 	snprintf(path, sizeof(path),
 	         "/groups/%lld/projects?include_subgroups=true&with_shared=false&order_by=id&sort=asc&per_page=100",
 	         (long long)jc->group_id);
-	enum core_status st =
-	    gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_project, jc, &jc->pages, &resp);
+	enum core_status st = jobctx_projects_read(jc, connection_client_gitlab(jc->cc), path, &resp);
 	jc->projects_ok = st == CORE_OK;
 	if (st != CORE_OK)
 		log_warn("apply job %lld: could not list the group's projects (%s): each repo is read alone",
@@ -409,7 +482,9 @@ static int jobctx_mrs(struct jobctx *jc)
 	hhmmss(jc->mrs_read_at);
 	snprintf(path, sizeof(path), "/groups/%lld/merge_requests?state=opened&scope=all&per_page=100",
 	         (long long)jc->group_id);
+	applyjob_slot_take(jc->env);
 	enum core_status st = gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_mr, &w, &w.pages, &resp);
+	applyjob_slot_give(jc->env);
 	jc->mrs_ok = st == CORE_OK;
 	if (st != CORE_OK) {
 		log_warn("apply job %lld: could not list the group's open merge requests (%s): each repo lists its own",
@@ -458,9 +533,8 @@ static enum job_outcome apply_one(const struct applyjob_env *env, struct connect
 	memset(&ar, 0, sizeof(ar));
 	snprintf(owner, sizeof(owner), "job-item-%lld", (long long)item->id);
 	ctx->claim_owner = owner;
-	applyjob_slot_take(env);
+	ctx->slots = env->gitlab_slots; /* around each GitLab exchange: the database work in between holds none */
 	enum core_status st = apply_repo(env->db, connection_client_gitlab(cc), ctx, item->repo_id, false, &ar);
-	applyjob_slot_give(env);
 	enum job_outcome outcome = JOB_ITEM_RETRY;
 	if (st == CORE_ENOTFOUND) {
 		jobs_result_message(res, "repository %lld is unknown", (long long)item->repo_id);

@@ -17,7 +17,10 @@
  * minutes. A list that cannot be read is logged and its repos are read alone. The context's lock is held while a
  * list is read (the other items wait for it, none holds a database connection). Each item claims its repo with
  * its own id as owner ("job-item-N"), so an item taken over after a crash reclaims it at once. GitLab work is
- * bounded by the process's GitLab slots (core/limiter.h), taken around each repo.
+ * bounded by the process's GitLab slots (core/limiter.h), taken around each GitLab exchange of an item (the
+ * database work between them holds none, so with more workers than slots every slot stays busy) and around each
+ * list read: the group's project list takes one slot per page it reads side by side (the pages the known repos fill,
+ * at most every slot).
  *
  * struct applyjob_env is what the apply machinery needs of the process; the server fills one at start
  * (server/app.c), and the other orchestrations that start apply jobs take it too (core/hookjobs.h,

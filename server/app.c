@@ -47,8 +47,10 @@ bool app_jobs_start(struct app *app)
 		return false;
 	struct jobs_runner_opts o;
 	memset(&o, 0, sizeof(o));
-	/* enough workers to fill the GitLab slots: a worker waiting on the database holds no slot */
-	o.workers = app->cfg.workers > app->cfg.gitlab_concurrency ? app->cfg.workers : app->cfg.gitlab_concurrency;
+	/* enough workers to keep the GitLab slots busy: a worker writing the database between its GitLab calls holds
+	 * no slot (core/applyjob.h), so twice as many workers as slots */
+	int fill = 2 * app->cfg.gitlab_concurrency;
+	o.workers = app->cfg.workers > fill ? app->cfg.workers : fill;
 	o.backoff_base_ms = app->cfg.gitlab_backoff_ms * 2;
 	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;

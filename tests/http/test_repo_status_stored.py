@@ -5,7 +5,7 @@ Shows, over a seeded premium group with an Owner group access token, checking ev
 sync; a default config change; a group config that gates a subgroup (applied); a repo exception; an unmanaged repo;
 an apply that fails (GitLab answers 403); a gate run on a merge request; group-hook mode and back; a second sync that
 lists a new project, an archived one and a removed one (the `new` status reads the last done sync) and a third sync
-that ends their newness; a group config deleted. The API's list agrees with the stored rows (the status filter
+that ends their newness; a group config deleted; every column of repo_gitlab_state changed by hand alone. The API's list agrees with the stored rows (the status filter
 counts what the old computation counts).
 """
 import collections
@@ -122,6 +122,45 @@ def test_group_hook_mode_and_back():
     assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
 
 
+# Every column of repo_gitlab_state but its key, and a new value for it (sql/0019 refreshes a repo on an UPDATE only
+# when a column the status reads changed: one it misses leaves the stored row stale here).
+GITLAB_STATE_CHANGES = {
+    "hook_id": "coalesce(hook_id, 0) + 1000",
+    "hook_url": "'https://elsewhere.example/hooks/gitlab'",
+    "hook_token_sha256": "repeat('a', 64)",
+    "hook_alert_status": "CASE WHEN hook_alert_status = 'disabled' THEN 'executable' ELSE 'disabled' END",
+    "merge_setting_prior": "NOT coalesce(merge_setting_prior, false)",
+    "merge_setting_changed": "NOT merge_setting_changed",
+    "applied_state": "CASE applied_state WHEN 'off' THEN 'hook+merge' ELSE 'off' END",
+    "last_result": "CASE WHEN last_result = 'error' THEN 'changed' ELSE 'error' END",
+    "last_message": "coalesce(last_message, '') || ' (edited by hand)'",
+    "last_applied_at": "coalesce(last_applied_at, now()) - interval '3 days'",
+    "applying": "NOT applying",
+    "applying_since": "coalesce(applying_since, now()) - interval '1 hour'",
+    "apply_run": "coalesce(apply_run, 0) + 1",
+}
+
+
+def test_each_gitlab_state_column_changed_by_hand():
+    columns = {r[0] for r in srv.sql("SELECT attname FROM pg_attribute WHERE attrelid = 'repo_gitlab_state'::regclass"
+                                     " AND attnum > 0 AND NOT attisdropped")}
+    assert columns == set(GITLAB_STATE_CHANGES) | {"repo_id"}, \
+        f"repo_gitlab_state's columns changed: add {columns - set(GITLAB_STATE_CHANGES) - {'repo_id'}} here"
+    pid = next(r["id"] for r in repos() if r["status"] == "gated")
+    srv.sql(f"CREATE TABLE saved_gitlab_state AS SELECT * FROM repo_gitlab_state WHERE repo_id = {pid}")
+    for col, value in GITLAB_STATE_CHANGES.items():
+        srv.sql(f"UPDATE repo_gitlab_state SET {col} = {value} WHERE repo_id = {pid}")
+        consistent(f"{col} changed by hand")
+        srv.sql(f"UPDATE repo_gitlab_state g SET {col} = s.{col} FROM saved_gitlab_state s WHERE g.repo_id = {pid}")
+    # the key: the row moves to a repo that had none, and back
+    other = srv.sql("SELECT id FROM repos WHERE id NOT IN (SELECT repo_id FROM repo_gitlab_state) LIMIT 1")[0][0]
+    srv.sql(f"UPDATE repo_gitlab_state SET repo_id = {other} WHERE repo_id = {pid}")
+    consistent("repo_id changed by hand")
+    srv.sql(f"UPDATE repo_gitlab_state SET repo_id = {pid} WHERE repo_id = {other}")
+    srv.sql("DROP TABLE saved_gitlab_state")
+    assert consistent("every column restored")["gated"] >= 1
+
+
 def test_second_and_third_sync():
     outside = [r for r in repos() if r["status"] == "ungated"]
     sim.archive_project(outside[0]["id"])
@@ -146,5 +185,6 @@ def test_group_config_deleted():
 
 if __name__ == "__main__":
     run([test_first_sync, test_default_config, test_group_config_gates_a_subgroup, test_repo_exception_and_unmanaged,
-         test_apply_error, test_gate_run, test_group_hook_mode_and_back, test_second_and_third_sync,
+         test_apply_error, test_gate_run, test_group_hook_mode_and_back,
+         test_each_gitlab_state_column_changed_by_hand, test_second_and_third_sync,
          test_group_config_deleted])
