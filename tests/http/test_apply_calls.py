@@ -14,7 +14,8 @@ Shows, for a group of N repos (counts, never times):
 - a first apply without block merge costs GET hooks and POST hook per repo;
 - in group-hook mode a first apply with block merge is one PUT project per repo, and a no-change re-apply costs
   only the list pages (<= ceil(N/100) + 2 calls in all);
-- a server whose database pool has 2 connections and 8 job workers applies 200 repos (no hold-and-wait).
+- a server whose database pool has 2 connections and 8 job workers applies 200 repos (no hold-and-wait), with
+  exactly its 8 GitLab slots in flight at the peak (16 workers take a slot per exchange, never more).
 """
 import math
 
@@ -225,6 +226,21 @@ def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
     assert job["succeeded"] and job["changed"] == 200, job
     hooks = sim.hooks_by_project(small.base + "/hooks/gitlab")
     assert len(hooks) == 200 and all(len(v) == 1 for v in hooks.values())
+    # the slots: once the gate runs of those MRs are done (the gate workers are not job workers), a re-apply where
+    # every call takes a while: 16 workers (twice the slots) take a slot per GitLab exchange and the group list's
+    # pages side by side one each, so never more than the 8 slots are in flight, and all 8 are used
+    wait_for(lambda: small.sql("SELECT count(*) FROM gate_runs WHERE state IN ('queued', 'running')")[0][0] == "0",
+             120, "the gate runs of the open MRs")
+    sim.set_faults(latency_ms=20)
+    sim.reset_counters()
+    r = sc.post("/api/configure", {"selection": {"filter": {"group": "pool"}}, "config": GATED,
+                                   "confirm_no_scanner": True, "reapply": True})
+    job = flows.wait_job(sc, r.json()["apply"]["job_id"], 300)
+    sim.set_faults()
+    assert job["succeeded"] and job["unchanged"] == 200, job
+    cnt = sim.counters()
+    assert cnt["peak_in_flight"] == 8, f"{cnt['peak_in_flight']} GitLab requests in flight at once, with 8 slots"
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == 2, cnt
 
 
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
