@@ -5,10 +5,12 @@
 #include "repos.h"
 
 #include "buf.h"
+#include "metrics.h"
 #include "rows.h"
 #include "xalloc.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,6 +39,9 @@ const char *const repos_status_names[] = {"ungated",       "gated", "exception",
 	                                    " 'last_apply', CASE WHEN apply_result IS NULL THEN NULL ELSE "            \
 	                                    "json_build_object('result', apply_result,"                                \
 	                                    "  'message', apply_message, 'at', " STORE_TS("applied_at") ") END) AS j"
+
+/* The snapshot a statement read in, as text: the count cache's key (count_rows). */
+#define SNAPSHOT "pg_current_snapshot()::text AS snap"
 
 /* base64url without padding (sodium's URLSAFE_NO_PADDING) of a text: the cursor encoding, in SQL. */
 #define B64URL(text) "rtrim(translate(encode(convert_to(" text ", 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
@@ -153,20 +158,20 @@ static void filter_params(const struct repos_filter *f, struct filter_bufs *b, s
 static const char *list_sql(char kind, bool descending)
 {
 	if (kind == 'p' && !descending)
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) > ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\", id LIMIT $9::int";
 	if (kind == 'p')
-		return "SELECT " REPO_JSON ", " PATH_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) < ($7::text, $8::bigint))"
 		       " ORDER BY path_with_namespace COLLATE \"C\" DESC, id DESC LIMIT $9::int";
 	if (!descending)
-		return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
+		return "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
 		       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) >"
 		       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 		       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
 		       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz), id LIMIT $9::int";
-	return "SELECT " REPO_JSON ", " ACT_CURSOR " FROM repo_status_stored WHERE" REPO_FILTER
+	return "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
 	       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) <"
 	       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
 	       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
@@ -174,8 +179,101 @@ static const char *list_sql(char kind, bool descending)
 }
 
 /* The count stops reading at REPOS_COUNT_CAP + 1 matching rows ($7, a LIMIT under the count), so a filter matching
- * 100,000 repos costs no more than one matching 10,001. */
-#define COUNT_SQL "SELECT count(*) AS n FROM (SELECT 1 FROM repo_status_stored WHERE" REPO_FILTER " LIMIT $7::int) m"
+ * 100,000 repos costs no more than one matching 10,001. It says which snapshot it counted in (the count cache). */
+#define COUNT_SQL                                                                                                      \
+	"SELECT count(*) AS n, " SNAPSHOT " FROM (SELECT 1 FROM repo_status_stored WHERE" REPO_FILTER                  \
+	" LIMIT $7::int) m"
+
+/*
+ * The count cache. Counting up to 10,001 matching rows for every page of a filter cost more than the page itself,
+ * and paging through a filter counts the same rows again on every page. A count is kept with the snapshot it was
+ * counted in (pg_current_snapshot(): xmin, xmax and the transactions in progress), and a page read in the same
+ * snapshot - no transaction committed or started writing since - takes it instead of counting: it is exactly what
+ * counting again would give. Any commit anywhere in the database moves the snapshot, so under writes the cache
+ * simply misses. COUNT_CACHE_SLOTS entries, the oldest replaced; keyed by the filter's parameters.
+ */
+#define COUNT_CACHE_SLOTS 32
+#define COUNT_KEY_MAX     1024
+
+static struct {
+	pthread_mutex_t mu;
+	struct {
+		char key[COUNT_KEY_MAX], snap[256];
+		int64_t n;
+	} slot[COUNT_CACHE_SLOTS];
+	unsigned next;
+} count_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
+
+/* The cache key of a count's parameters ($1..$6 of the filter), false when it does not fit (not cached). */
+static bool count_key(const struct store_params *p, char key[COUNT_KEY_MAX])
+{
+	size_t len = 0;
+	for (int i = 0; i < 6 && i < p->n; i++) {
+		int w =
+		    snprintf(key + len, COUNT_KEY_MAX - len, "%s%c", p->v[i] ? p->v[i] : "", p->v[i] ? '\x1f' : '\x1e');
+		if (w < 0 || (size_t)w >= COUNT_KEY_MAX - len)
+			return false;
+		len += (size_t)w;
+	}
+	return true;
+}
+
+static bool count_cached(const char *key, const char *snap, int64_t *n)
+{
+	bool hit = false;
+	pthread_mutex_lock(&count_cache.mu);
+	for (int i = 0; i < COUNT_CACHE_SLOTS && !hit; i++)
+		if (strcmp(count_cache.slot[i].snap, snap) == 0 && strcmp(count_cache.slot[i].key, key) == 0) {
+			*n = count_cache.slot[i].n;
+			hit = true;
+		}
+	pthread_mutex_unlock(&count_cache.mu);
+	return hit;
+}
+
+static void count_keep(const char *key, const char *snap, int64_t n)
+{
+	if (!snap || strlen(snap) >= sizeof(count_cache.slot[0].snap))
+		return;
+	pthread_mutex_lock(&count_cache.mu);
+	unsigned i = count_cache.next++ % COUNT_CACHE_SLOTS;
+	snprintf(count_cache.slot[i].key, COUNT_KEY_MAX, "%s", key);
+	snprintf(count_cache.slot[i].snap, sizeof(count_cache.slot[i].snap), "%s", snap);
+	count_cache.slot[i].n = n;
+	pthread_mutex_unlock(&count_cache.mu);
+}
+
+#define COUNTS_METRIC "mrgate_repo_list_counts_total"
+
+static void describe_counts(void)
+{
+	metrics_describe(COUNTS_METRIC, "counter",
+	                 "repo list counts, by source: counted, or taken from a count made in the same snapshot");
+}
+
+/* The filter's count: from the cache when the page was read in the snapshot it was counted in, else counted. */
+static enum core_status count_rows(struct store_conn *c, const struct store_params *p, const char *page_snap,
+                                   int64_t *n)
+{
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	pthread_once(&once, describe_counts);
+	char key[COUNT_KEY_MAX];
+	bool keyed = count_key(p, key);
+	if (keyed && page_snap && count_cached(key, page_snap, n)) {
+		metrics_inc(COUNTS_METRIC, "source=\"cache\"", 1);
+		return CORE_OK;
+	}
+	metrics_inc(COUNTS_METRIC, "source=\"counted\"", 1);
+	PGresult *rc = NULL;
+	enum core_status st = store_run(c, COUNT_SQL, p, &rc);
+	if (st == CORE_OK) {
+		*n = store_i64(rc, 0, "n", 0);
+		if (keyed)
+			count_keep(key, store_str(rc, 0, "snap"), *n);
+	}
+	PQclear(rc);
+	return st;
+}
 
 static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
 {
@@ -243,7 +341,8 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	*out = NULL;
 	struct list_query q;
 	struct store_conn *c = NULL;
-	PGresult *r = NULL, *rc = NULL;
+	PGresult *r = NULL;
+	int64_t n = 0;
 	enum core_status st = list_query_init(&q, f, err, errlen);
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
@@ -252,19 +351,18 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 		refused_message(f, err, errlen);
 		goto out;
 	}
-	if (st != CORE_OK || (st = store_run(c, COUNT_SQL, &q.count, &rc)) != CORE_OK)
+	if (st != CORE_OK ||
+	    (st = count_rows(c, &q.count, PQntuples(r) > 0 ? store_str(r, 0, "snap") : NULL, &n)) != CORE_OK)
 		goto out;
-	*out = rows_page(r, q.limit, "cursor");
+	*out = rows_page_verbatim(r, q.limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
 	json_object_object_del(*out, "next_cursor");
-	int64_t n = store_i64(rc, 0, "n", 0);
 	json_object_object_add(*out, "count", jx_int(n > REPOS_COUNT_CAP ? REPOS_COUNT_CAP : n));
 	json_object_object_add(*out, "count_capped", jx_bool(n > REPOS_COUNT_CAP));
 	json_object_object_add(*out, "next_cursor", next);
 out:
 	PQclear(r);
-	PQclear(rc);
 	store_put(db, c);
 	list_query_free(&q);
 	return st;

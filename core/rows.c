@@ -71,17 +71,45 @@ struct json_object *rows_all(const PGresult *r)
 	return a;
 }
 
-struct json_object *rows_page(const PGresult *r, int limit, const char *key_col)
+/* json-c's serializer of a verbatim item: its string is JSON text already. */
+static int verbatim_to_json(struct json_object *o, struct printbuf *pb, int level, int flags)
+{
+	(void)level;
+	(void)flags;
+	return printbuf_memappend(pb, json_object_get_string(o), json_object_get_string_len(o)) < 0 ? -1 : 0;
+}
+
+static struct json_object *verbatim_row(const PGresult *r, int row)
+{
+	int j = PQfnumber(r, "j");
+	if (j < 0 || PQgetisnull(r, row, j))
+		return NULL;
+	struct json_object *o = jx_str(PQgetvalue(r, row, j));
+	json_object_set_serializer(o, verbatim_to_json, NULL, NULL);
+	return o;
+}
+
+static struct json_object *page_of(const PGresult *r, int limit, const char *key_col, bool verbatim)
 {
 	struct json_object *o = jx_object(), *items = jx_array();
 	int n = PQntuples(r);
 	for (int i = 0; i < n && i < limit; i++)
-		json_object_array_add(items, rows_row(r, i));
+		json_object_array_add(items, verbatim ? verbatim_row(r, i) : rows_row(r, i));
 	json_object_object_add(o, "items", items);
 	int k = PQfnumber(r, key_col);
 	bool more = n > limit && limit > 0 && k >= 0 && !PQgetisnull(r, limit - 1, k);
 	json_object_object_add(o, "next_cursor", more ? jx_str(PQgetvalue(r, limit - 1, k)) : NULL);
 	return o;
+}
+
+struct json_object *rows_page(const PGresult *r, int limit, const char *key_col)
+{
+	return page_of(r, limit, key_col, false);
+}
+
+struct json_object *rows_page_verbatim(const PGresult *r, int limit, const char *key_col)
+{
+	return page_of(r, limit, key_col, true);
 }
 
 bool rows_limit_parse(const char *text, int dflt, int max, int *out)

@@ -9,6 +9,7 @@
 #include "crypto.h"
 #include "discovery.h"
 #include "log.h"
+#include "metrics.h"
 #include "migrate.h"
 #include "repos.h"
 #include "rows.h"
@@ -146,6 +147,7 @@ static void walk_repos(enum repos_sort sort, bool desc, const char *const *want,
 		struct json_object *page = NULL, *items = NULL;
 		f.cursor = cursor;
 		REQUIRE(repos_list(db, &f, &page, err, sizeof(err)) == CORE_OK);
+		page = testlib_as_client(page); /* the items are PostgreSQL's JSON text, written out as they came */
 		free(cursor);
 		cursor = next_of(page, &items);
 		CHECK_INT(json_object_get_int64(json_object_object_get(page, "count")), n_want);
@@ -204,12 +206,56 @@ static void repos_pages(void)
 	walk_repos(REPOS_SORT_ACTIVITY, true, by_act_desc, 5);
 }
 
+/* The count of a filter (and whether it came from the count cache). */
+static int64_t count_of(const struct repos_filter *f, bool *cached)
+{
+	char err[200];
+	struct json_object *page = NULL;
+	double before = metrics_get("mrgate_repo_list_counts_total", "source=\"cache\"");
+	CHECK(repos_list(db, f, &page, err, sizeof(err)) == CORE_OK);
+	*cached = metrics_get("mrgate_repo_list_counts_total", "source=\"cache\"") > before;
+	int64_t n = json_object_get_int64(json_object_object_get(page, "count"));
+	json_object_put(page);
+	return n;
+}
+
+/* A count is taken from the cache only in the snapshot it was counted in: any commit counts again, exactly. */
+static void counts_are_cached_per_snapshot(void)
+{
+	struct repos_filter f = {.q = "r", .archived = -1, .limit = 1};
+	bool cached = true;
+	int64_t n = count_of(&f, &cached);
+	CHECK(n >= 4 && !cached);
+	CHECK_INT(count_of(&f, &cached), n); /* nothing committed since: the same count, not counted again */
+	CHECK(cached);
+	f.limit = 2; /* another page size of the same filter: the same count */
+	CHECK_INT(count_of(&f, &cached), n);
+	CHECK(cached);
+	struct json_object *p = jx_object(), *ns = jx_object();
+	json_object_object_add(p, "id", jx_int(200));
+	json_object_object_add(p, "path", jx_str("r-new"));
+	json_object_object_add(p, "path_with_namespace", jx_str("acme/r-new"));
+	json_object_object_add(ns, "full_path", jx_str("acme"));
+	json_object_object_add(p, "namespace", ns);
+	REQUIRE(discovery_upsert_project(db, p, NULL) == CORE_OK);
+	json_object_put(p);
+	CHECK_INT(count_of(&f, &cached), n + 1); /* a repo was added: counted again */
+	CHECK(!cached);
+	testlib_sql(db, "UPDATE repos SET removed_at = now() WHERE id = 200");
+	CHECK_INT(count_of(&f, &cached), n); /* and removed */
+	CHECK(!cached);
+	struct repos_filter other = {.q = "r0", .archived = -1, .limit = 1};
+	CHECK_INT(count_of(&other, &cached), 1); /* another filter is another count */
+	CHECK(!cached);
+}
+
 int main(void)
 {
 	db = testlib_db_start("lists", 4);
 	RUN(audit_pages);
 	RUN(users_and_tokens_pages);
 	RUN(repos_pages);
+	RUN(counts_are_cached_per_snapshot);
 	store_close(db);
 	return testlib_done();
 }

@@ -9,6 +9,7 @@
 #include "migrate.h"
 #include "store.h"
 
+#include <json-c/json.h>
 #include <libpq-fe.h>
 #include <stdlib.h>
 #include <time.h>
@@ -113,6 +114,13 @@ struct store *testlib_db_start(const char *name, int pool)
 		exit(1);
 	}
 	return testlib_migrated_store(name, pool);
+}
+
+struct json_object *testlib_as_client(struct json_object *o)
+{
+	struct json_object *back = json_tokener_parse(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	json_object_put(o);
+	return back;
 }
 
 void testlib_sql(struct store *s, const char *sql)

@@ -80,4 +80,8 @@ struct store *testlib_db_start(const char *name, int pool);
 /* Run set-up SQL without parameters or rows on a pooled connection of s; a failure is reported on stderr. */
 void testlib_sql(struct store *s, const char *sql);
 
+/* o as a client sees it: written out as JSON text and parsed again (o is put; NULL when the text is not JSON). */
+struct json_object;
+struct json_object *testlib_as_client(struct json_object *o);
+
 #endif
