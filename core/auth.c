@@ -352,6 +352,7 @@ enum core_status auth_session(struct store *s, const char *session_token, struct
 {
 	/* Sliding expiry: a used session lives another AUTH_SESSION_HOURS (written at most once a minute). */
 	return identity_by_token(s, session_token,
+	                         STORE_PREPARE
 	                         "WITH s AS (UPDATE sessions SET last_seen = now(), "
 	                         "  expires_at = now() + " STR(
 	                             AUTH_SESSION_HOURS) " * interval '1 hour' "
@@ -370,6 +371,7 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 {
 	/* last_used_at is written at most once a minute per token: a script's burst of requests costs one write */
 	return identity_by_token(s, token,
+	                         STORE_PREPARE
 	                         "WITH w AS (UPDATE api_tokens t SET last_used_at = now() FROM users d"
 	                         "  WHERE t.token_hash = $1 AND d.id = t.user_id AND NOT d.disabled"
 	                         "  AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')"

@@ -82,19 +82,21 @@ static bool decode_cursor(const char *cursor, char kind, char **key, int64_t *id
 	return ok;
 }
 
-static bool known_status(const char *s)
+/* s as the entry of repos_status_names it equals (a constant), or NULL when it is none. */
+static const char *known_status(const char *s)
 {
 	for (int i = 0; repos_status_names[i]; i++)
 		if (strcmp(repos_status_names[i], s) == 0)
-			return true;
-	return false;
+			return repos_status_names[i];
+	return NULL;
 }
 
 /*
- * The WHERE clause shared by the page and the count. Parameters: $1 q (LIKE pattern), $2 group, $3 group
- * prefix pattern ("group/%": the repos of the group and its subgroups, as path_with_namespace is
- * namespace_full_path/path; a range of the path indexes), $4 status, $5 archived, $6 ids (bigint[]). The statements
- * are planned with their values (PQexecParams), so a NULL parameter's test folds away and each shape gets its index.
+ * The WHERE clause of the selection and the summary (repos_select, repos_summary; the list's page and count write
+ * only the filters they have, shape_filter). Parameters: $1 q (LIKE pattern), $2 group, $3 group prefix pattern
+ * ("group/%": the repos of the group and its subgroups, as path_with_namespace is namespace_full_path/path; a range
+ * of the path indexes), $4 status, $5 archived, $6 ids (bigint[]). The statements are planned with their values
+ * (PQexecParams), so a NULL parameter's test folds away and each shape gets its index.
  */
 #define REPO_FILTER                                                                                                    \
 	" ($1::text IS NULL OR path_with_namespace ILIKE $1::text)"                                                    \
@@ -153,36 +155,159 @@ static void filter_params(const struct repos_filter *f, struct filter_bufs *b, s
 		store_param_null(p);
 }
 
-/* The page statement for a sort; four statements rather than one with CASE in ORDER BY, so that each can use its
- * index. $7 and $8 are the cursor's key and id (NULL on the first page), $9 the number of rows to read. */
-static const char *list_sql(char kind, bool descending)
+static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
 {
-	if (kind == 'p' && !descending)
-		return "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
-		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) > ($7::text, $8::bigint))"
-		       " ORDER BY path_with_namespace COLLATE \"C\", id LIMIT $9::int";
-	if (kind == 'p')
-		return "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
-		       " AND ($7::text IS NULL OR (path_with_namespace COLLATE \"C\", id) < ($7::text, $8::bigint))"
-		       " ORDER BY path_with_namespace COLLATE \"C\" DESC, id DESC LIMIT $9::int";
-	if (!descending)
-		return "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
-		       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) >"
-		       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
-		       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
-		       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz), id LIMIT $9::int";
-	return "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT " FROM repo_status_stored WHERE" REPO_FILTER
-	       " AND ($7::text IS NULL OR (coalesce(last_activity_at, '-infinity'::timestamptz), id) <"
-	       "  (CASE WHEN $7::float8 < -1e300 THEN '-infinity'::timestamptz"
-	       "   ELSE to_timestamp($7::float8 / 1000000) END, $8::bigint))"
-	       " ORDER BY coalesce(last_activity_at, '-infinity'::timestamptz) DESC, id DESC LIMIT $9::int";
+	if (!f->status || !*f->status || known_status(f->status))
+		return true;
+	if (long_message)
+		snprintf(err, errlen,
+		         "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
+		         "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
+		         f->status);
+	else
+		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
+	return false;
 }
 
-/* The count stops reading at REPOS_COUNT_CAP + 1 matching rows ($7, a LIMIT under the count), so a filter matching
- * 100,000 repos costs no more than one matching 10,001. It says which snapshot it counted in (the count cache). */
-#define COUNT_SQL                                                                                                      \
-	"SELECT count(*) AS n, " SNAPSHOT " FROM (SELECT 1 FROM repo_status_stored WHERE" REPO_FILTER                  \
-	" LIMIT $7::int) m"
+/* The two statements of a page (the rows, then the capped count) of a filter's shape, with their parameters, for
+ * repos_list() and repos_explain(). Lives on the caller's stack and is not moved: the parameters point into it. */
+struct list_query {
+	struct buf page_sql, count_sql;
+	char *ckey; /* the cursor's sort key, malloc'd */
+	int limit;
+	struct filter_bufs bufs, count_bufs;
+	struct store_params page, count;
+};
+
+/* A numbered parameter "$N" for the next value of p (PostgreSQL's numbering starts at 1). */
+static void next_param(struct buf *sql, const struct store_params *p, const char *cast)
+{
+	buf_printf(sql, "$%d::%s", p->n + 1, cast);
+}
+
+/*
+ * The WHERE clause of a filter's shape: only the filters f has, each a numbered parameter taken from b (what the
+ * statement reads with REPO_FILTER, without the tests of absent ones), so that a shape is one fixed text
+ * PostgreSQL can prepare. Appends to sql and p.
+ */
+static void shape_filter(struct buf *sql, const struct repos_filter *f, struct filter_bufs *b, struct store_params *p)
+{
+	buf_puts(sql, " FROM repo_status_stored WHERE ");
+	if (f->q && *f->q) {
+		buf_putc(&b->q, '%');
+		like_escape(&b->q, f->q);
+		buf_putc(&b->q, '%');
+		buf_puts(sql, "path_with_namespace ILIKE ");
+		next_param(sql, p, "text");
+		store_param_str(p, buf_str(&b->q));
+		buf_puts(sql, " AND ");
+	}
+	if (f->group && *f->group) {
+		like_escape(&b->gp, f->group);
+		buf_puts(&b->gp, "/%");
+		buf_puts(sql, "path_with_namespace COLLATE \"C\" LIKE ");
+		next_param(sql, p, "text");
+		store_param_str(p, buf_str(&b->gp));
+		buf_puts(sql, " AND ");
+	}
+	/* archived and status are written into the text, from fixed lists, so that each value gets its own plan: the
+	 * archived repos have a partial index of their own, and statuses are far from equally common */
+	if (f->archived >= 0)
+		buf_puts(sql, f->archived ? "archived AND " : "NOT archived AND ");
+	if (f->ids) {
+		buf_puts(sql, "id = ANY(");
+		next_param(sql, p, "bigint[]");
+		store_param_i64_array(p, f->ids, (size_t)f->n_ids, &b->ids);
+		buf_puts(sql, ") AND ");
+	}
+	const char *status = known_status(f->status ? f->status : "");
+	if (status) {
+		buf_printf(sql, "status = '%s'", status);
+	} else {
+		buf_puts(sql, "status <> 'removed'");
+	}
+}
+
+/* The sort key of a page and its cursor column, by sort ('p' path, 'a' activity). */
+#define PATH_KEY     "path_with_namespace COLLATE \"C\""
+#define ACTIVITY_KEY "coalesce(last_activity_at, '-infinity'::timestamptz)"
+
+/*
+ * The page statement of f's shape, into q->page_sql and q->page: the rows after the cursor (ckey, cid; none on the
+ * first page) in the sort's order, q->limit + 1 of them (one extra row tells whether a next page exists).
+ */
+static void shape_page(struct list_query *q, const struct repos_filter *f, char kind, int64_t cid)
+{
+	struct buf *sql = &q->page_sql;
+	bool desc = f->descending;
+	const char *key = kind == 'p' ? PATH_KEY : ACTIVITY_KEY;
+	/* a substring (q) is left to a plan made for its value: its trigram index pays for rare text only */
+	if (!(f->q && *f->q))
+		buf_puts(sql, STORE_PREPARE);
+	buf_puts(sql, kind == 'p' ? "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT
+	                          : "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT);
+	shape_filter(sql, f, &q->bufs, &q->page);
+	if (q->ckey) {
+		buf_printf(sql, " AND (%s, id) %s (", key, desc ? "<" : ">");
+		if (kind == 'p') {
+			next_param(sql, &q->page, "text");
+		} else {
+			buf_puts(sql, "CASE WHEN ");
+			next_param(sql, &q->page, "float8");
+			buf_puts(sql, " < -1e300 THEN '-infinity'::timestamptz ELSE to_timestamp(");
+			next_param(sql, &q->page, "float8");
+			buf_puts(sql, " / 1000000) END"); /* the same parameter twice */
+		}
+		store_param_str(&q->page, q->ckey);
+		buf_puts(sql, ", ");
+		next_param(sql, &q->page, "bigint");
+		store_param_i64(&q->page, cid);
+		buf_puts(sql, ")");
+	}
+	/* the page size is written into the text (an integer of 2..501, checked above): with a LIMIT parameter the
+	 * generic plan is costed for a tenth of the rows, never wins, and every page was planned again */
+	buf_printf(sql, " ORDER BY %s%s, id%s LIMIT %d", key, desc ? " DESC" : "", desc ? " DESC" : "", q->limit + 1);
+}
+
+/* The count statement of f's shape, into q->count_sql and q->count: it stops reading at REPOS_COUNT_CAP + 1
+ * matching rows, so a filter matching 100,000 repos costs no more than one matching 10,001, and says which snapshot
+ * it counted in (the count cache). */
+#define COUNT_CAP_TEXT_(n) #n
+#define COUNT_CAP_TEXT(n)  COUNT_CAP_TEXT_(n)
+static void shape_count(struct list_query *q, const struct repos_filter *f)
+{
+	if (!(f->q && *f->q))
+		buf_puts(&q->count_sql, STORE_PREPARE);
+	buf_puts(&q->count_sql, "SELECT count(*) AS n, " SNAPSHOT " FROM (SELECT 1");
+	shape_filter(&q->count_sql, f, &q->count_bufs, &q->count);
+	buf_puts(&q->count_sql, " LIMIT " COUNT_CAP_TEXT(REPOS_COUNT_CAP) " + 1) m");
+}
+
+static enum core_status list_query_init(struct list_query *q, const struct repos_filter *f, char *err, size_t errlen)
+{
+	memset(q, 0, sizeof(*q));
+	if (!status_ok(f, err, errlen, true))
+		return CORE_EINVAL;
+	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
+	int64_t cid = 0;
+	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &q->ckey, &cid)) {
+		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
+		return CORE_EINVAL;
+	}
+	q->limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
+	shape_page(q, f, kind, cid);
+	shape_count(q, f);
+	return CORE_OK;
+}
+
+static void list_query_free(struct list_query *q)
+{
+	filter_bufs_free(&q->bufs);
+	filter_bufs_free(&q->count_bufs);
+	buf_free(&q->page_sql);
+	buf_free(&q->count_sql);
+	free(q->ckey);
+}
 
 /*
  * The count cache. Counting up to 10,001 matching rows for every page of a filter cost more than the page itself,
@@ -193,7 +318,7 @@ static const char *list_sql(char kind, bool descending)
  * simply misses. COUNT_CACHE_SLOTS entries, the oldest replaced; keyed by the filter's parameters.
  */
 #define COUNT_CACHE_SLOTS 32
-#define COUNT_KEY_MAX     1024
+#define COUNT_KEY_MAX     2048
 
 static struct {
 	pthread_mutex_t mu;
@@ -204,11 +329,14 @@ static struct {
 	unsigned next;
 } count_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* The cache key of a count's parameters ($1..$6 of the filter), false when it does not fit (not cached). */
-static bool count_key(const struct store_params *p, char key[COUNT_KEY_MAX])
+/* The cache key of a count: its statement and parameters; false when it does not fit (not cached). */
+static bool count_key(const char *sql, const struct store_params *p, char key[COUNT_KEY_MAX])
 {
-	size_t len = 0;
-	for (int i = 0; i < 6 && i < p->n; i++) {
+	int w0 = snprintf(key, COUNT_KEY_MAX, "%s\x1d", sql);
+	if (w0 < 0 || w0 >= COUNT_KEY_MAX)
+		return false;
+	size_t len = (size_t)w0;
+	for (int i = 0; i < p->n; i++) {
 		int w =
 		    snprintf(key + len, COUNT_KEY_MAX - len, "%s%c", p->v[i] ? p->v[i] : "", p->v[i] ? '\x1f' : '\x1e');
 		if (w < 0 || (size_t)w >= COUNT_KEY_MAX - len)
@@ -252,20 +380,20 @@ static void describe_counts(void)
 }
 
 /* The filter's count: from the cache when the page was read in the snapshot it was counted in, else counted. */
-static enum core_status count_rows(struct store_conn *c, const struct store_params *p, const char *page_snap,
-                                   int64_t *n)
+static enum core_status count_rows(struct store_conn *c, const char *sql, const struct store_params *p,
+                                   const char *page_snap, int64_t *n)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, describe_counts);
 	char key[COUNT_KEY_MAX];
-	bool keyed = count_key(p, key);
+	bool keyed = count_key(sql, p, key);
 	if (keyed && page_snap && count_cached(key, page_snap, n)) {
 		metrics_inc(COUNTS_METRIC, "source=\"cache\"", 1);
 		return CORE_OK;
 	}
 	metrics_inc(COUNTS_METRIC, "source=\"counted\"", 1);
 	PGresult *rc = NULL;
-	enum core_status st = store_run(c, COUNT_SQL, p, &rc);
+	enum core_status st = store_run(c, sql, p, &rc);
 	if (st == CORE_OK) {
 		*n = store_i64(rc, 0, "n", 0);
 		if (keyed)
@@ -273,58 +401,6 @@ static enum core_status count_rows(struct store_conn *c, const struct store_para
 	}
 	PQclear(rc);
 	return st;
-}
-
-static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
-{
-	if (!f->status || !*f->status || known_status(f->status))
-		return true;
-	if (long_message)
-		snprintf(err, errlen,
-		         "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
-		         "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
-		         f->status);
-	else
-		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
-	return false;
-}
-
-/* The two statements of a page (the rows, then the capped count) with their parameters, for repos_list() and
- * repos_explain(). Lives on the caller's stack and is not moved: the parameters point into it. */
-struct list_query {
-	const char *page_sql;
-	char *ckey; /* the cursor's sort key, malloc'd */
-	int limit;
-	struct filter_bufs bufs;
-	struct store_params page, count;
-};
-
-static enum core_status list_query_init(struct list_query *q, const struct repos_filter *f, char *err, size_t errlen)
-{
-	memset(q, 0, sizeof(*q));
-	if (!status_ok(f, err, errlen, true))
-		return CORE_EINVAL;
-	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
-	int64_t cid = 0;
-	if (f->cursor && *f->cursor && !decode_cursor(f->cursor, kind, &q->ckey, &cid)) {
-		snprintf(err, errlen, "the cursor is not valid for this sort; start again without it");
-		return CORE_EINVAL;
-	}
-	q->page_sql = list_sql(kind, f->descending);
-	q->limit = f->limit <= 0 ? ROWS_LIMIT_DEFAULT : f->limit > 500 ? 500 : f->limit;
-	filter_params(f, &q->bufs, &q->page);
-	q->count = q->page; /* the filter's $1..$6, then the count's cap */
-	store_param_i64(&q->count, REPOS_COUNT_CAP + 1);
-	store_param_str(&q->page, q->ckey); /* the filter's $1..$6, then the page's */
-	store_param_i64_or_null(&q->page, cid);
-	store_param_i64(&q->page, q->limit + 1); /* one extra row tells whether a next page exists */
-	return CORE_OK;
-}
-
-static void list_query_free(struct list_query *q)
-{
-	filter_bufs_free(&q->bufs);
-	free(q->ckey);
 }
 
 /* A value PostgreSQL refused in the page statement (CORE_EINVAL): text that is not UTF-8, or a forged cursor. */
@@ -346,13 +422,13 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	enum core_status st = list_query_init(&q, f, err, errlen);
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
-	st = store_run(c, q.page_sql, &q.page, &r);
+	st = store_run(c, buf_str(&q.page_sql), &q.page, &r);
 	if (st == CORE_EINVAL) {
 		refused_message(f, err, errlen);
 		goto out;
 	}
-	if (st != CORE_OK ||
-	    (st = count_rows(c, &q.count, PQntuples(r) > 0 ? store_str(r, 0, "snap") : NULL, &n)) != CORE_OK)
+	if (st != CORE_OK || (st = count_rows(c, buf_str(&q.count_sql), &q.count,
+	                                      PQntuples(r) > 0 ? store_str(r, 0, "snap") : NULL, &n)) != CORE_OK)
 		goto out;
 	*out = rows_page_verbatim(r, q.limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
@@ -396,12 +472,12 @@ enum core_status repos_explain(struct store *db, const struct repos_filter *f, c
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
 	buf_puts(&plan, "-- page\n");
-	if ((st = explain_into(c, q.page_sql, &q.page, &plan)) == CORE_EINVAL) {
+	if ((st = explain_into(c, buf_str(&q.page_sql), &q.page, &plan)) == CORE_EINVAL) {
 		refused_message(f, err, errlen);
 		goto out;
 	}
 	buf_puts(&plan, "-- count\n");
-	if (st == CORE_OK && (st = explain_into(c, COUNT_SQL, &q.count, &plan)) == CORE_OK)
+	if (st == CORE_OK && (st = explain_into(c, buf_str(&q.count_sql), &q.count, &plan)) == CORE_OK)
 		*plan_out = buf_steal(&plan);
 out:
 	buf_free(&plan);

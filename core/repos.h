@@ -2,23 +2,27 @@
  * core/repos.h
  *    Reading the discovered repositories: filtered, sorted, cursor-paged lists and single repos.
  *
- * Design: one parameterised query per page; every filter is an optional parameter of a fixed statement (no SQL
- * is assembled from user text). Everything is read from the table repo_status_stored (sql/0011), where each repo's
- * status and effective config are stored and kept current by triggers in the transactions that change them, so a
- * filter on status is an index condition, not a computation per repo. Each shape has its index: by path
- * (path COLLATE "C", id) and by last activity (coalesce(last_activity_at, -infinity), id), partial on "not
- * removed" for the default list and led by status for a status filter; a group is the path prefix "group/" on the
- * same path index (path_with_namespace is always namespace_full_path/path); q is a trigram (pg_trgm) index;
- * ids the primary key. The cursor is the last row's sort key and id, so pages are stable while repos are added or
- * removed, and a page of 50 is one indexed range scan for every filter and sort (tests/db/test_repo_plans.c
- * checks the plans). The count is exact up to REPOS_COUNT_CAP and stops reading there.
- * The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>"); PostgreSQL computes it
- * for each row and rows_page() (rows.h) hands out the last kept row's, as every list of mrgate pages. The row
- * objects are built by PostgreSQL too (json_build_object), so a row and its cursor come from one statement.
- * Each row carries the effective gating config ("config"), where each field came from ("config_sources": field ->
- * "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result, message, at} (null
- * before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored by 0011).
- * Ownership: *out objects are new JSON trees owned by the caller.
+ * Design: one parameterised query per page, written for the filters the request has (a shape): each filter value
+ * is a parameter, except archived and status, written in from fixed lists so that each gets the plan of its own
+ * index, and the page size; no user text enters the SQL. A shape without a substring (q) is prepared once per
+ * connection (core/store.h STORE_PREPARE): planning every page cost PostgreSQL more than reading it. Everything is read
+ * from the table repo_status_stored (sql/0011), where each repo's status and effective config are stored and kept
+ * current by triggers in the transactions that change them, so a filter on status is an index condition, not a
+ * computation per repo. Each shape has its index: by path (path COLLATE "C", id) and by last activity
+ * (coalesce(last_activity_at, -infinity), id), partial on "not removed" for the default list and led by status for a
+ * status filter; a group is the path prefix "group/" on the same path index (path_with_namespace is always
+ * namespace_full_path/path); q is a trigram (pg_trgm) index; ids the primary key. The cursor is the last row's sort key
+ * and id, so pages are stable while repos are added or removed, and a page of 50 is one indexed range scan for every
+ * filter and sort (tests/db/test_repo_plans.c checks the plans). The count is exact up to REPOS_COUNT_CAP and stops
+ * reading there; a count is reused by the pages read in the snapshot it was counted in (exact: any commit counts
+ * again), so paging costs one count. The page's row objects are handed on as PostgreSQL wrote them
+ * (rows_page_verbatim), not parsed again. The cursor is opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch
+ * micros>|<id>"); PostgreSQL computes it for each row and rows_page() (rows.h) hands out the last kept row's, as every
+ * list of mrgate pages. The row objects are built by PostgreSQL too (json_build_object), so a row and its cursor come
+ * from one statement. Each row carries the effective gating config ("config"), where each field came from
+ * ("config_sources": field -> "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result,
+ * message, at} (null before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored
+ * by 0011). Ownership: *out objects are new JSON trees owned by the caller.
  */
 #ifndef MRGATE_CORE_REPOS_H
 #define MRGATE_CORE_REPOS_H
