@@ -457,37 +457,37 @@ static void log_job_finished(const PGresult *r, int row)
  */
 #define FINISH_SQL                                                                                                     \
 	STORE_PREPARE                                                                                                  \
-	    "WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, result text, message text, "       \
-	    "details "                                                                                                 \
-	    "jsonb)),"                                                                                                 \
-	    " it AS ("                                                                                                 \
-	    " UPDATE job_items i SET state = CASE WHEN v.result = 'error' THEN 'failed' ELSE 'done' END,"              \
-	    "   result = v.result, message = v.message, details = v.details, finished_at = now(), lease_until = NULL"  \
-	    " FROM v WHERE i.id = v.id AND i.lease_owner = $2 AND i.state = 'running'"                                 \
-	    " RETURNING i.id, i.job_id, i.result),"                                                                    \
-	    " agg AS (SELECT job_id, count(*)::int AS n,"                                                              \
-	    "   count(*) FILTER (WHERE result = 'changed')::int AS c, count(*) FILTER (WHERE result = "                \
-	    "'unchanged')::int "                                                                                       \
-	    "AS u,"                                                                                                    \
-	    "   count(*) FILTER (WHERE result = 'skipped')::int AS s, count(*) FILTER (WHERE result = 'error')::int "  \
-	    "AS f"                                                                                                     \
-	    "   FROM it GROUP BY job_id),"                                                                             \
-	    " lk AS (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM agg) ORDER BY id FOR UPDATE),"                \
-	    " j AS ("                                                                                                  \
-	    " UPDATE jobs SET done = jobs.done + agg.n, changed = jobs.changed + agg.c,"                               \
-	    "   unchanged = jobs.unchanged + agg.u, skipped = jobs.skipped + agg.s, failed = jobs.failed + agg.f,"     \
-	    "   state = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"             \
-	    "                THEN 'done' ELSE jobs.state END,"                                                         \
-	    "   finished_at = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"       \
-	    "                THEN now() ELSE jobs.finished_at END"                                                     \
-	    " FROM agg JOIN lk ON lk.id = agg.job_id WHERE jobs.id = agg.job_id"                                       \
-	    " RETURNING jobs.id, jobs.kind, jobs.state, jobs.total, jobs.done, jobs.changed, jobs.unchanged,"          \
-	    "   jobs.skipped, jobs.failed)"                                                                            \
-	    " SELECT it.id AS item_id, it.job_id, NULL AS kind, NULL AS state, NULL::int AS total, NULL::int AS done," \
-	    "   NULL::int AS changed, NULL::int AS unchanged, NULL::int AS skipped, NULL::int AS failed FROM it"       \
-	    " UNION ALL SELECT NULL, j.id, j.kind, j.state, j.total, j.done, j.changed, j.unchanged, j.skipped, "      \
-	    "j.failed"                                                                                                 \
-	    " FROM j"
+	"WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, result text, message text, "           \
+	"details "                                                                                                     \
+	"jsonb)),"                                                                                                     \
+	" it AS ("                                                                                                     \
+	" UPDATE job_items i SET state = CASE WHEN v.result = 'error' THEN 'failed' ELSE 'done' END,"                  \
+	"   result = v.result, message = v.message, details = v.details, finished_at = now(), lease_until = NULL"      \
+	" FROM v WHERE i.id = v.id AND i.lease_owner = $2 AND i.state = 'running'"                                     \
+	" RETURNING i.id, i.job_id, i.result),"                                                                        \
+	" agg AS (SELECT job_id, count(*)::int AS n,"                                                                  \
+	"   count(*) FILTER (WHERE result = 'changed')::int AS c, count(*) FILTER (WHERE result = "                    \
+	"'unchanged')::int "                                                                                           \
+	"AS u,"                                                                                                        \
+	"   count(*) FILTER (WHERE result = 'skipped')::int AS s, count(*) FILTER (WHERE result = 'error')::int "      \
+	"AS f"                                                                                                         \
+	"   FROM it GROUP BY job_id),"                                                                                 \
+	" lk AS (SELECT id FROM jobs WHERE id IN (SELECT job_id FROM agg) ORDER BY id FOR UPDATE),"                    \
+	" j AS ("                                                                                                      \
+	" UPDATE jobs SET done = jobs.done + agg.n, changed = jobs.changed + agg.c,"                                   \
+	"   unchanged = jobs.unchanged + agg.u, skipped = jobs.skipped + agg.s, failed = jobs.failed + agg.f,"         \
+	"   state = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"                 \
+	"                THEN 'done' ELSE jobs.state END,"                                                             \
+	"   finished_at = CASE WHEN jobs.state IN ('queued', 'running') AND jobs.done + agg.n >= jobs.total"           \
+	"                THEN now() ELSE jobs.finished_at END"                                                         \
+	" FROM agg JOIN lk ON lk.id = agg.job_id WHERE jobs.id = agg.job_id"                                           \
+	" RETURNING jobs.id, jobs.kind, jobs.state, jobs.total, jobs.done, jobs.changed, jobs.unchanged,"              \
+	"   jobs.skipped, jobs.failed)"                                                                                \
+	" SELECT it.id AS item_id, it.job_id, NULL AS kind, NULL AS state, NULL::int AS total, NULL::int AS done,"     \
+	"   NULL::int AS changed, NULL::int AS unchanged, NULL::int AS skipped, NULL::int AS failed FROM it"           \
+	" UNION ALL SELECT NULL, j.id, j.kind, j.state, j.total, j.done, j.changed, j.unchanged, j.skipped, "          \
+	"j.failed"                                                                                                     \
+	" FROM j"
 
 enum core_status jobs_finish_batch(struct store *db, const char *owner, struct jobs_record *recs, int n)
 {

@@ -232,6 +232,8 @@ static void api_request(struct sim *s, struct sim_req *r)
 	enum fault fault = FAULT_NONE;
 	int latency = 0, stall = 0, error_status = 500;
 
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_mutex_lock(&s->mu);
 	const char *tmpl = sim_api_template(r);
 	char *tmpl_copy = sim_strdup(tmpl ? tmpl : r->path);
@@ -328,8 +330,10 @@ static void api_request(struct sim *s, struct sim_req *r)
 	}
 	rate_headers(r, &rd);
 out:
+	clock_gettime(CLOCK_MONOTONIC, &t1);
 	pthread_mutex_lock(&s->mu);
 	s->in_flight--;
+	s->busy_ms += (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
 	pthread_mutex_unlock(&s->mu);
 	if (scripted) {
 		free(step.body);

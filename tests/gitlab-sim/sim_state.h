@@ -308,6 +308,8 @@ struct sim {
 	int64_t counter_total, counter_writes;
 	int64_t counter_rate_limited;      /* answers 429 by the per-minute rate limit (faults.rate_limit_per_minute) */
 	int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
+	double busy_ms; /* the answering times of the API requests finished since a reset, summed (busy / wall = the
+	                   mean number in flight) */
 
 	int64_t next_user_id, next_token_id, next_group_id, next_hook_id, next_pipeline_id, next_status_id;
 	int64_t next_mr_id, next_note_id, next_delivery_id;
