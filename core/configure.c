@@ -164,7 +164,9 @@ static enum core_status write_group(struct run *u)
 	if ((st = exec_texts(u,
 	                     "INSERT INTO config_groups (path, config, updated_by) VALUES ($3, $1::jsonb, $2)"
 	                     " ON CONFLICT (path) DO UPDATE SET config = config_groups.config || excluded.config,"
-	                     " updated_at = now(), updated_by = excluded.updated_by",
+	                     " updated_at = now(), updated_by = excluded.updated_by"
+	                     /* the same config again (a re-apply) writes nothing: no refresh of every repo under it */
+	                     " WHERE config_groups.config IS DISTINCT FROM config_groups.config || excluded.config",
 	                     3, u->cfg_json, actor, u->group)) != CORE_OK ||
 	    (st = exec_texts(u,
 	                     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
