@@ -350,11 +350,16 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 	}
 	/* a slot per page in flight, as many as the pages up to every slot: the other items free theirs after their
 	 * current call (none waits for the list holding one), so this waits about one call */
+	static pthread_mutex_t taking = PTHREAD_MUTEX_INITIALIZER; /* one taker of several slots at a time: two lists
+	                                                             taking them one by one could each hold some and
+	                                                             wait for the rest forever */
 	struct limiter *slots = jc->env->gitlab_slots;
 	int conc = slots ? limiter_capacity(slots) : jc->env->gitlab_concurrency;
 	conc = conc < 1 ? 1 : conc < k ? conc : k;
+	pthread_mutex_lock(&taking);
 	for (int i = 0; i < conc; i++)
 		applyjob_slot_take(jc->env);
+	pthread_mutex_unlock(&taking);
 	enum core_status st = gitlab_multi(gl, calls, (size_t)k, conc);
 	const char *next = NULL;
 	bool ended = false;

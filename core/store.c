@@ -214,9 +214,9 @@ static bool result_ok(const PGresult *r)
 	return es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK;
 }
 
-/* The index of sql in c's prepared statements, preparing it when new; -1: run it unnamed (the cache is full, or
- * the PREPARE failed: the unnamed run reports the same error). */
-static int prepared_index(struct store_conn *c, const char *sql)
+/* The index of sql in c's prepared statements, preparing it when new; -1: run it unnamed (the cache is full), or
+ * the PREPARE failed (*failed_out: its result, the statement's error, which may have ended a transaction). */
+static int prepared_index(struct store_conn *c, const char *sql, PGresult **failed_out)
 {
 	for (int i = 0; i < c->nprepared; i++)
 		if (strcmp(c->prepared[i], sql) == 0)
@@ -226,10 +226,11 @@ static int prepared_index(struct store_conn *c, const char *sql)
 	char name[24];
 	snprintf(name, sizeof(name), "mrgate_p%d", c->nprepared);
 	PGresult *r = PQprepare(c->pg, name, sql, 0, NULL);
-	bool ok = result_ok(r);
-	PQclear(r);
-	if (!ok)
+	if (!result_ok(r)) {
+		*failed_out = r;
 		return -1;
+	}
+	PQclear(r);
 	c->prepared[c->nprepared] = strdup(sql);
 	return c->prepared[c->nprepared] ? c->nprepared++ : -1;
 }
@@ -249,7 +250,10 @@ static PGresult *exec_prepared(struct store_conn *c, const char *sql, int nparam
 	if (c->prepared_stale && PQtransactionStatus(c->pg) != PQTRANS_INERROR)
 		prepared_reset(c);
 	for (int attempt = 0;; attempt++) {
-		int i = prepared_index(c, sql);
+		PGresult *failed = NULL;
+		int i = prepared_index(c, sql, &failed);
+		if (failed)
+			return failed;
 		if (i < 0)
 			return PQexecParams(c->pg, sql, nparams, NULL, params, NULL, NULL, 0);
 		char name[24];

@@ -149,6 +149,12 @@ static void prepared_statements_are_reused(void)
 	CHECK(store_run(c, STORE_PREPARE "SELECT nosuchcolumn FROM pg_class /* broken */", NULL, NULL) ==
 	      CORE_EINTERNAL);
 	CHECK_INT(prepared_count(c, "%/* broken */%"), 0);
+	/* ... with its own error, also inside a transaction (which the failed PREPARE ended) */
+	REQUIRE(store_begin(c) == CORE_OK);
+	CHECK(store_run(c, STORE_PREPARE "SELECT nosuchcolumn FROM pg_class /* broken */", NULL, NULL) ==
+	      CORE_EINTERNAL);
+	CHECK(strstr(store_last_error(c), "nosuchcolumn") != NULL);
+	store_rollback(c);
 	store_put(db, c);
 }
 

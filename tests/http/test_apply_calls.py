@@ -15,7 +15,9 @@ Shows, for a group of N repos (counts, never times):
 - in group-hook mode a first apply with block merge is one PUT project per repo, and a no-change re-apply costs
   only the list pages (<= ceil(N/100) + 2 calls in all);
 - a server whose database pool has 2 connections and 8 job workers applies 200 repos (no hold-and-wait), with
-  exactly its 8 GitLab slots in flight at the peak (16 workers take a slot per exchange, never more).
+  exactly its 8 GitLab slots in flight at the peak (16 workers take a slot per exchange, never more);
+- two apply jobs that read the group's project list at the same time on a server of 2 GitLab slots both finish (the
+  lists take their slots one taker at a time).
 """
 import math
 
@@ -243,9 +245,33 @@ def test_pool_of_two_connections_and_eight_workers_applies_200_repos():
     assert by_route(cnt, "GET /api/v4/groups/:id/projects") == 2, cnt
 
 
+def test_two_jobs_reading_the_group_list_at_once_both_finish():
+    # two apply jobs whose first items read the group's project list side by side on a server of 2 GitLab slots:
+    # each list wants both slots; taken one by one by both at once, each would hold one and wait for the other
+    sim.seed("twojobs", projects=300, depth=1, fanout=2)
+    sim.add_token("glpat-apply-calls-two", kind="group_access", access={"twojobs": 50})
+    two = Mrgate("apply_calls_two", env={"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_GITLAB_CONCURRENCY": "2"})
+    tc = two.login()
+    flows.connect_and_sync(tc, sim, "twojobs", "glpat-apply-calls-two", timeout=120)
+    ids = sorted(r["id"] for r in flows.all_repos(tc))
+    # slow answers, so that the two jobs' first items reach the list (3 pages) while the other's are in flight
+    sim.set_faults(latency_ms=200)
+    sim.reset_counters()
+    jobs = []
+    for sel in (ids[:3], ids[3:6]):
+        r = tc.post("/api/configure", {"selection": {"ids": sel}, "config": GATED, "confirm_no_scanner": True})
+        assert r.status in (200, 202), r.body
+        jobs.append(r.json()["apply"]["job_id"])
+    done = [flows.wait_job(tc, j, 120) for j in jobs]
+    sim.set_faults()
+    assert all(j["succeeded"] for j in done), done
+    assert sim.counters()["peak_in_flight"] <= 2, sim.counters()
+
+
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
      test_hooks_without_note_events_are_updated_once,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
      test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
      test_first_apply_without_block_merge_is_two_calls_per_repo,
-     test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos])
+     test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos,
+     test_two_jobs_reading_the_group_list_at_once_both_finish])
