@@ -380,13 +380,14 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 		ended = n == 0 || !calls[i].resp->next_page;
 		next = calls[i].resp->next_page;
 	}
+	for (int i = 1; i < conc; i++) /* the rest, if the group grew, one page at a time on one slot */
+		applyjob_slot_give(jc->env);
 	if (st == CORE_OK && !ended && next) {
 		int more = 0;
 		st = gitlab_paginate_items(gl, next, on_project, jc, &more, err_out);
 		jc->pages += more;
 	}
-	for (int i = 0; i < conc; i++)
-		applyjob_slot_give(jc->env);
+	applyjob_slot_give(jc->env);
 	for (int i = 0; i < k; i++)
 		gitlab_response_free(calls[i].resp);
 	free(calls);

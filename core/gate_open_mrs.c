@@ -210,13 +210,13 @@ static enum core_status enqueue_list(struct store *db, int64_t repo_id, const st
 			         "could not queue a gate run for merge request !%lld: %s", (long long)l->v[i].iid,
 			         core_status_code(st));
 			out->retryable = true;
-			goto out;
+			break; /* the runs queued before it are committed: announced below all the same */
 		}
 		if (queued)
 			out->queued++;
 	}
 	if (out->queued > 0) {
-		gate_queue_announce(c);
+		gate_queue_announce(c); /* c is out of any transaction: a failed enqueue rolled its own back */
 		gate_kick();
 		log_info("repo %lld is now gated: %d gate run%s queued for its open merge requests", (long long)repo_id,
 		         out->queued, out->queued == 1 ? "" : "s");

@@ -31,8 +31,9 @@
 /*
  * After a commit that queued runs, on any connection outside a transaction: NOTIFY GATE_QUEUE_CHANNEL (a statement
  * of its own) so that other instances' idle gate workers look, at most once every GATE_NOTIFY_MS per process
- * (the later calls within that time send nothing). This process's workers are woken by gate_kick(), and every
- * pool's safety poll claims what an announcement left out. Not sent inside the queueing transaction: PostgreSQL
+ * (the later calls within that time send nothing: a run queued then, with no announcement after it, reaches other
+ * instances by their 10 s safety poll). This process's workers are woken by gate_kick() every time, so no run waits
+ * for an announcement while they have room. Not sent inside the queueing transaction: PostgreSQL
  * serialises the commits of all transactions that notify behind one lock held through the WAL flush, which capped
  * gated webhook deliveries at about 900 a second on a machine that acks 2,800 without it.
  */

@@ -329,10 +329,12 @@ static struct {
 	unsigned next;
 } count_cache = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
-/* The cache key of a count: its statement and parameters; false when it does not fit (not cached). */
-static bool count_key(const char *sql, const struct store_params *p, char key[COUNT_KEY_MAX])
+/* The cache key of a count: the database, its statement and parameters; false when it does not fit (not cached). */
+static bool count_key(struct store_conn *c, const char *sql, const struct store_params *p, char key[COUNT_KEY_MAX])
 {
-	int w0 = snprintf(key, COUNT_KEY_MAX, "%s\x1d", sql);
+	PGconn *pg = store_pg(c);
+	int w0 = snprintf(key, COUNT_KEY_MAX, "%s:%s/%s\x1d%s\x1d", PQhost(pg) ? PQhost(pg) : "",
+	                  PQport(pg) ? PQport(pg) : "", PQdb(pg) ? PQdb(pg) : "", sql);
 	if (w0 < 0 || w0 >= COUNT_KEY_MAX)
 		return false;
 	size_t len = (size_t)w0;
@@ -386,7 +388,7 @@ static enum core_status count_rows(struct store_conn *c, const char *sql, const 
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, describe_counts);
 	char key[COUNT_KEY_MAX];
-	bool keyed = count_key(sql, p, key);
+	bool keyed = count_key(c, sql, p, key);
 	if (keyed && page_snap && count_cached(key, page_snap, n)) {
 		metrics_inc(COUNTS_METRIC, "source=\"cache\"", 1);
 		return CORE_OK;

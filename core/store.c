@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "log.h"
+#include "xalloc.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -17,8 +18,13 @@ struct store_conn {
 	struct store *owner;
 	PGconn *pg;
 	bool in_use;
-	char *prepared[STORE_PREPARED_MAX]; /* the texts prepared on pg as "mrgate_p<index>" (owned) */
+	struct {
+		char *sql; /* owned: the text prepared on pg as "mrgate_p<index>" */
+		uint64_t
+		    used; /* when it was last run, on the uses clock: the least recent goes when the cache is full */
+	} prepared[STORE_PREPARED_MAX];
 	int nprepared;
+	uint64_t uses;
 	bool prepared_stale; /* one of them failed as stale inside a transaction: drop them all when it ended */
 	char last_error[512];
 	char last_sqlstate[6];
@@ -59,7 +65,7 @@ struct store *store_open(const char *url, int max_conns)
 static void prepared_clear(struct store_conn *c)
 {
 	for (int i = 0; i < c->nprepared; i++)
-		free(c->prepared[i]);
+		free(c->prepared[i].sql);
 	c->nprepared = 0;
 	c->prepared_stale = false;
 }
@@ -214,25 +220,59 @@ static bool result_ok(const PGresult *r)
 	return es == PGRES_COMMAND_OK || es == PGRES_TUPLES_OK;
 }
 
-/* The index of sql in c's prepared statements, preparing it when new; -1: run it unnamed (the cache is full), or
- * the PREPARE failed (*failed_out: its result, the statement's error, which may have ended a transaction). */
+/* The slot for a new statement: a free one, else the least recently run one, deallocated on the server (so many
+ * shapes of one statement, e.g. the repo list's, cannot crowd out the ones run on every request); -1 when none can
+ * be freed now (inside a failed transaction, or the DEALLOCATE failed): the statement then runs unnamed. */
+static int prepared_slot(struct store_conn *c)
+{
+	for (int i = 0; i < c->nprepared; i++)
+		if (!c->prepared[i].sql)
+			return i; /* freed by a PREPARE that failed after its DEALLOCATE */
+	if (c->nprepared < STORE_PREPARED_MAX)
+		return c->nprepared;
+	if (PQtransactionStatus(c->pg) == PQTRANS_INERROR)
+		return -1;
+	int v = 0;
+	for (int i = 1; i < c->nprepared; i++)
+		if (c->prepared[i].used < c->prepared[v].used)
+			v = i;
+	char sql[48];
+	snprintf(sql, sizeof(sql), "DEALLOCATE mrgate_p%d", v);
+	PGresult *r = PQexec(c->pg, sql);
+	bool ok = result_ok(r);
+	PQclear(r);
+	if (!ok)
+		return -1;
+	free(c->prepared[v].sql);
+	c->prepared[v].sql = NULL;
+	return v;
+}
+
+/* The index of sql in c's prepared statements, preparing it when new; -1: run it unnamed (no slot now), or the
+ * PREPARE failed (*failed_out: its result, the statement's error, which may have ended a transaction). */
 static int prepared_index(struct store_conn *c, const char *sql, PGresult **failed_out)
 {
 	for (int i = 0; i < c->nprepared; i++)
-		if (strcmp(c->prepared[i], sql) == 0)
+		if (c->prepared[i].sql && strcmp(c->prepared[i].sql, sql) == 0) {
+			c->prepared[i].used = ++c->uses;
 			return i;
-	if (c->nprepared == STORE_PREPARED_MAX)
+		}
+	int i = prepared_slot(c);
+	if (i < 0)
 		return -1;
 	char name[24];
-	snprintf(name, sizeof(name), "mrgate_p%d", c->nprepared);
+	snprintf(name, sizeof(name), "mrgate_p%d", i);
 	PGresult *r = PQprepare(c->pg, name, sql, 0, NULL);
 	if (!result_ok(r)) {
-		*failed_out = r;
+		*failed_out = r; /* an evicted slot stays free (sql NULL) for the next one */
 		return -1;
 	}
 	PQclear(r);
-	c->prepared[c->nprepared] = strdup(sql);
-	return c->prepared[c->nprepared] ? c->nprepared++ : -1;
+	c->prepared[i].sql = xstrdup(sql);
+	c->prepared[i].used = ++c->uses;
+	if (i == c->nprepared)
+		c->nprepared++;
+	return i;
 }
 
 /* Drop every statement prepared on c, on the server and in the cache (a rare path: one of them went stale). */
@@ -260,7 +300,10 @@ static PGresult *exec_prepared(struct store_conn *c, const char *sql, int nparam
 		snprintf(name, sizeof(name), "mrgate_p%d", i);
 		PGresult *r = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
 		const char *state = result_ok(r) ? NULL : PQresultErrorField(r, PG_DIAG_SQLSTATE);
-		if (!state || (strcmp(state, "26000") != 0 && strcmp(state, "0A000") != 0))
+		const char *msg = state ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+		bool stale = state && (strcmp(state, "26000") == 0 || (strcmp(state, "0A000") == 0 && msg &&
+		                                                       strstr(msg, "cached plan must not change")));
+		if (!stale)
 			return r;
 		/* unknown to this session, or a cached plan whose result type changed (a migration by another
 		 * instance): prepare again, now when no transaction was open (then the call is retried once), else

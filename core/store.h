@@ -48,7 +48,9 @@ PGconn *store_pg(struct store_conn *c);
 
 /*
  * Prepared statements, opted into per statement: a statement whose text starts with STORE_PREPARE is prepared once
- * per connection (PQprepare, the text kept in the connection's cache of at most STORE_PREPARED_MAX texts) and then
+ * per connection (PQprepare, the text kept in the connection's cache of at most STORE_PREPARED_MAX texts, where the
+ * least recently run one is deallocated to make room, so the many shapes of one statement cannot crowd out the
+ * statements run on every request) and then
  * run with PQexecPrepared, so PostgreSQL parses and rewrites it once per connection and, after five runs, plans it
  * once too when its generic plan costs no more than the custom ones (PostgreSQL's plan_cache_mode auto). Parsing,
  * rewriting and planning were 60% of PostgreSQL's CPU for a webhook delivery. Only for statements whose every
@@ -59,7 +61,7 @@ PGconn *store_pg(struct store_conn *c);
  * transaction was open. The texts are compared in full, so the same text from two call sites is one statement.
  */
 #define STORE_PREPARE      "/* prepared */ "
-#define STORE_PREPARED_MAX 64
+#define STORE_PREPARED_MAX 96
 
 /*
  * Run one statement with text parameters (NULL entries are SQL NULL). On success *res_out (may be NULL when the

@@ -197,20 +197,32 @@ static void prepared_statements_outlive_deallocate_and_table_changes(void)
 	store_put(db, c);
 }
 
-static void prepared_statements_stop_at_the_cache_size(void)
+static void prepared_statements_evict_the_least_recently_run(void)
 {
 	struct store *fresh = store_open(url, 1); /* a new session: nothing prepared yet */
 	struct store_conn *c = NULL;
 	REQUIRE(store_get(fresh, &c) == CORE_OK);
 	char sql[128];
-	for (int i = 0; i < STORE_PREPARED_MAX + 6; i++) { /* the ones past the cache run unnamed */
+	for (int i = 0; i < STORE_PREPARED_MAX + 6; i++) {
 		PGresult *r = NULL;
 		snprintf(sql, sizeof(sql), STORE_PREPARE "SELECT %d AS n /* many */", i);
 		REQUIRE(store_run(c, sql, NULL, &r) == CORE_OK);
 		CHECK_INT(store_i64(r, 0, "n", -1), i);
 		PQclear(r);
+		/* a statement run on every request stays prepared however many others come */
+		REQUIRE(store_run(c, STORE_PREPARE "SELECT 'hot' AS h /* hot */", NULL, &r) == CORE_OK);
+		CHECK_STR(store_str(r, 0, "h"), "hot");
+		PQclear(r);
 	}
-	CHECK_INT(prepared_count(c, "%/* many */%"), STORE_PREPARED_MAX);
+	CHECK_INT(prepared_count(c, "%/* hot */%"), 1);
+	CHECK_INT(prepared_count(c, "%/* many */%"), STORE_PREPARED_MAX - 1);
+	CHECK_INT(prepared_count(c, "%SELECT 0 AS n /* many */%"), 0); /* the least recent went first */
+	PGresult *r = NULL;
+	REQUIRE(store_run(c, STORE_PREPARE "SELECT 0 AS n /* many */", NULL, &r) == CORE_OK); /* and comes back */
+	CHECK_INT(store_i64(r, 0, "n", -1), 0);
+	PQclear(r);
+	CHECK_INT(prepared_count(c, "%SELECT 0 AS n /* many */%"), 1);
+	CHECK_INT(prepared_count(c, "%/* many */%"), STORE_PREPARED_MAX - 1);
 	store_put(fresh, c);
 	store_close(fresh);
 }
@@ -226,7 +238,7 @@ int main(void)
 	RUN(pages_keep_limit_and_point_at_the_last);
 	RUN(prepared_statements_are_reused);
 	RUN(prepared_statements_outlive_deallocate_and_table_changes);
-	RUN(prepared_statements_stop_at_the_cache_size);
+	RUN(prepared_statements_evict_the_least_recently_run);
 	store_close(db);
 	free(url);
 	return testlib_done();
