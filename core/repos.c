@@ -129,18 +129,24 @@ static void like_escape(struct buf *b, const char *s)
 
 /* The parameters $1..$6 of REPO_FILTER for f, appended to p (text kept in b). Shared by the page, the count,
  * repos_select() and repos_summary(). No number is rendered into p, so a copy of p stays valid. */
-static void filter_params(const struct repos_filter *f, struct filter_bufs *b, struct store_params *p)
+/* The LIKE patterns of f's q ("%q%") and group ("group/%"), into b. */
+static void filter_patterns(const struct repos_filter *f, struct filter_bufs *b)
 {
-	bool q = f->q && *f->q, group = f->group && *f->group;
-	if (q) {
+	if (f->q && *f->q) {
 		buf_putc(&b->q, '%');
 		like_escape(&b->q, f->q);
 		buf_putc(&b->q, '%');
 	}
-	if (group) {
+	if (f->group && *f->group) {
 		like_escape(&b->gp, f->group);
 		buf_puts(&b->gp, "/%");
 	}
+}
+
+static void filter_params(const struct repos_filter *f, struct filter_bufs *b, struct store_params *p)
+{
+	bool q = f->q && *f->q, group = f->group && *f->group;
+	filter_patterns(f, b);
 	store_param_str(p, q ? buf_str(&b->q) : NULL);
 	store_param_str(p, group ? f->group : NULL);
 	store_param_str(p, group ? buf_str(&b->gp) : NULL);
@@ -185,6 +191,15 @@ static void next_param(struct buf *sql, const struct store_params *p, const char
 	buf_printf(sql, "$%d::%s", p->n + 1, cast);
 }
 
+/* "<lhs>$N::text AND " with value as that parameter. */
+static void text_clause(struct buf *sql, struct store_params *p, const char *lhs, const char *value)
+{
+	buf_puts(sql, lhs);
+	next_param(sql, p, "text");
+	store_param_str(p, value);
+	buf_puts(sql, " AND ");
+}
+
 /*
  * The WHERE clause of a filter's shape: only the filters f has, each a numbered parameter taken from b (what the
  * statement reads with REPO_FILTER, without the tests of absent ones), so that a shape is one fixed text
@@ -193,23 +208,11 @@ static void next_param(struct buf *sql, const struct store_params *p, const char
 static void shape_filter(struct buf *sql, const struct repos_filter *f, struct filter_bufs *b, struct store_params *p)
 {
 	buf_puts(sql, " FROM repo_status_stored WHERE ");
-	if (f->q && *f->q) {
-		buf_putc(&b->q, '%');
-		like_escape(&b->q, f->q);
-		buf_putc(&b->q, '%');
-		buf_puts(sql, "path_with_namespace ILIKE ");
-		next_param(sql, p, "text");
-		store_param_str(p, buf_str(&b->q));
-		buf_puts(sql, " AND ");
-	}
-	if (f->group && *f->group) {
-		like_escape(&b->gp, f->group);
-		buf_puts(&b->gp, "/%");
-		buf_puts(sql, "path_with_namespace COLLATE \"C\" LIKE ");
-		next_param(sql, p, "text");
-		store_param_str(p, buf_str(&b->gp));
-		buf_puts(sql, " AND ");
-	}
+	filter_patterns(f, b);
+	if (f->q && *f->q)
+		text_clause(sql, p, "path_with_namespace ILIKE ", buf_str(&b->q));
+	if (f->group && *f->group)
+		text_clause(sql, p, "path_with_namespace COLLATE \"C\" LIKE ", buf_str(&b->gp));
 	/* archived and status are written into the text, from fixed lists, so that each value gets its own plan: the
 	 * archived repos have a partial index of their own, and statuses are far from equally common */
 	if (f->archived >= 0)
