@@ -427,13 +427,18 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	enum core_status st = list_query_init(&q, f, err, errlen);
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
+	/* the page and its count in one snapshot: read apart, a job committing in between gave "1-75 of 59" */
+	if ((st = store_run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, NULL)) != CORE_OK)
+		goto out;
 	st = store_run(c, buf_str(&q.page_sql), &q.page, &r);
 	if (st == CORE_EINVAL) {
 		refused_message(f, err, errlen);
 		goto out;
 	}
-	if (st != CORE_OK || (st = count_rows(c, buf_str(&q.count_sql), &q.count,
-	                                      PQntuples(r) > 0 ? store_str(r, 0, "snap") : NULL, &n)) != CORE_OK)
+	if (st != CORE_OK ||
+	    (st = count_rows(c, buf_str(&q.count_sql), &q.count, PQntuples(r) > 0 ? store_str(r, 0, "snap") : NULL,
+	                     &n)) != CORE_OK ||
+	    (st = store_commit(c)) != CORE_OK)
 		goto out;
 	*out = rows_page_verbatim(r, q.limit, "cursor");
 	/* "count" between "items" and "next_cursor", where clients have always found it */
