@@ -18,10 +18,11 @@ struct store_conn {
 	struct store *owner;
 	PGconn *pg;
 	bool in_use;
+	/* the statements prepared on pg, each as "mrgate_p<index>": its text (owned) and when it last ran, on the uses
+	 * clock (the least recent goes when the cache is full) */
 	struct {
-		char *sql; /* owned: the text prepared on pg as "mrgate_p<index>" */
-		uint64_t
-		    used; /* when it was last run, on the uses clock: the least recent goes when the cache is full */
+		char *sql;
+		uint64_t used;
 	} prepared[STORE_PREPARED_MAX];
 	int nprepared;
 	uint64_t uses;
