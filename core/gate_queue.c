@@ -24,7 +24,7 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    c,
 	    STORE_PREPARE
 	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"
-	    "   AND head_sha = $4::text AND state = 'queued' ORDER BY id DESC LIMIT 1),"
+	    "   AND head_sha = $4::text AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1),"
 	    " fresh AS (INSERT INTO gate_runs"
 	    "   (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
 	    "   SELECT $1::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint"

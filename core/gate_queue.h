@@ -58,7 +58,9 @@ struct gate_mr_event {
 /*
  * Inside the caller's transaction, after it took the MR's lock (GATE_MR_LOCK_SQL) in an earlier statement, in one
  * statement: supersede queued/running runs of the same MR on another head sha, and queue a
- * run for this head sha unless one is already queued (then *coalesced_out is true and *run_id_out is that run).
+ * run for this head sha unless one is already queued or running (then *coalesced_out is true and *run_id_out is that
+ * run: its verdict is this head's; a second run of the same head, e.g. queued by the open-MR gating while the
+ * delivery was on its way, would post a second verdict).
  * event_id 0: the run was not started by a webhook delivery (gate_enqueue_open_mrs).
  */
 enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *ev, int64_t event_id,

@@ -393,7 +393,8 @@ static enum core_status act_gate(struct store_conn *c, const struct delivery_pla
 		return st;
 	out->outcome = coalesced ? WEBHOOK_COALESCED : WEBHOOK_QUEUED;
 	if (coalesced)
-		snprintf(out->reason, sizeof(out->reason), "a gate run for this head commit is already queued");
+		snprintf(out->reason, sizeof(out->reason),
+		         "a gate run for this head commit is already queued or running");
 	return CORE_OK;
 }
 
