@@ -365,15 +365,95 @@ static bool parse_filter(struct sim_req *r, struct project_filter *f, const char
 	return true;
 }
 
-static enum sim_project_view g_view;
-static struct json_object *render_project_item(struct sim_req *r, void *item)
+/*
+ * The listing cache: what collect_projects found for the last few listings, so that paging through one costs a scan
+ * of s->projects for its first page and O(page) for each page after (100,000 projects in pages of 100 were 1,000
+ * scans of all of them).
+ *
+ * An entry answers a request with the same key: everything the result depends on besides the model — the token
+ * (its admin flag and access map decide visibility and min_access_level), the filter (group, include_subgroups,
+ * archived, active, search, visibility, min_level, membership), order_by and sort — and the model's version,
+ * s->version, as it was when the entry was built. The entry is used only while s->version is still that.
+ *
+ * Why that is enough: collect_projects reads the projects (removed, ns, archived, marked_for_deletion_on,
+ * visibility, name, path, path_with_namespace, created_at, last_activity_at, id), the group tree (parent, full_path:
+ * include_subgroups and inherited access) and the token (admin, access); never the clock. Only requests change
+ * those, under s->mu: the control API (reset, tokens, groups, seed, project create/archive/transfer/pending_delete/
+ * delete, merge requests) and API writes (PUT /projects/:id, a status post's last_activity_at). A GET or HEAD
+ * changes only counters, rate-limit buckets, the token's last_used_at and an MR's mergeability check, none of which
+ * a listing reads, and the webhook workers change only deliveries and hooks. sim_main.c moves s->version on after
+ * every /__sim/ request and every /api/v4 request that is not a GET or HEAD, before releasing s->mu; a handler that
+ * releases s->mu while it waits (wait_deliveries, sim_hooks_wait) moves it on first. So between building an entry
+ * and using it, any change would have moved s->version on. (Ids are never reused and projects, groups and tokens are
+ * freed only by a reset, which moves it on too, so an entry's pointers are never compared after they went stale.)
+ *
+ * Guarded by s->mu, as g_order_by; one simulator per process.
+ */
+#define LIST_CACHE_ENTRIES 16 /* bench/discovery pages through 8 groups at once */
+
+struct list_entry {
+	bool used;
+	uint64_t version;  /* s->version when built */
+	uint64_t last_use; /* for eviction, least recent first */
+	const struct sim_token *token;
+	struct project_filter f; /* search and visibility: owned copies */
+	char *order_by;
+	bool desc;
+	struct sim_vec items; /* struct sim_project*, in the listing's order */
+};
+
+static struct list_entry list_cache[LIST_CACHE_ENTRIES];
+static uint64_t list_clock;
+
+static bool same_str(const char *a, const char *b)
 {
-	return sim_render_project(r->s, item, r->token, g_view);
+	return a == b || (a && b && strcmp(a, b) == 0);
 }
 
-static void collect_projects(struct sim_req *r, const struct project_filter *f, const char *order_by, bool desc,
-                             struct sim_vec *out)
+static bool list_entry_matches(const struct list_entry *e, const struct sim_req *r, const struct project_filter *f,
+                               const char *order_by, bool desc)
 {
+	return e->used && e->version == r->s->version && e->token == r->token && e->f.group == f->group &&
+	       e->f.include_subgroups == f->include_subgroups && e->f.archived == f->archived &&
+	       e->f.active == f->active && same_str(e->f.search, f->search) &&
+	       same_str(e->f.visibility, f->visibility) && e->f.min_level == f->min_level &&
+	       e->f.membership == f->membership && strcmp(e->order_by, order_by) == 0 && e->desc == desc;
+}
+
+/* The entry to build a new result in: an empty or stale one, else the least recently used; emptied. */
+static struct list_entry *list_entry_victim(const struct sim *s)
+{
+	struct list_entry *victim = &list_cache[0];
+	for (size_t i = 0; i < LIST_CACHE_ENTRIES; i++) {
+		struct list_entry *e = &list_cache[i];
+		if (!e->used || e->version != s->version) {
+			victim = e;
+			break;
+		}
+		if (e->last_use < victim->last_use)
+			victim = e;
+	}
+	free((char *)victim->f.search);
+	free((char *)victim->f.visibility);
+	free(victim->order_by);
+	free(victim->items.items);
+	memset(victim, 0, sizeof(*victim));
+	return victim;
+}
+
+/* The projects the request lists, in order (borrowed from the listing cache: valid while s->mu is held). */
+static const struct sim_vec *collect_projects(struct sim_req *r, const struct project_filter *f, const char *order_by,
+                                              bool desc)
+{
+	for (size_t i = 0; i < LIST_CACHE_ENTRIES; i++) {
+		struct list_entry *e = &list_cache[i];
+		if (list_entry_matches(e, r, f, order_by, desc)) {
+			e->last_use = ++list_clock;
+			return &e->items;
+		}
+	}
+	struct list_entry *e = list_entry_victim(r->s);
+	struct sim_vec *out = &e->items;
 	for (size_t i = 0; i < r->s->projects.len; i++) {
 		struct sim_project *p = r->s->projects.items[i];
 		if (project_matches(r, f, p))
@@ -385,6 +465,33 @@ static void collect_projects(struct sim_req *r, const struct project_filter *f, 
 	}
 	if (desc)
 		sim_vec_reverse(out);
+	e->used = true;
+	e->version = r->s->version;
+	e->last_use = ++list_clock;
+	e->token = r->token;
+	e->f = *f;
+	e->f.search = sim_strdup(f->search);
+	e->f.visibility = sim_strdup(f->visibility);
+	e->order_by = sim_strdup(order_by);
+	e->desc = desc;
+	return out;
+}
+
+/* One offset page of projects (sim_paginate's headers), each written by sim_render_project_text. */
+static void reply_projects_page(struct sim_req *r, const struct sim_vec *v, enum sim_project_view view)
+{
+	size_t off = 0, cnt = 0;
+	sim_paginate(r, v->len, &off, &cnt);
+	struct sim_buf b = {0};
+	sim_buf_lit(&b, "[");
+	for (size_t i = off; i < off + cnt; i++) {
+		if (i > off)
+			sim_buf_lit(&b, ",");
+		sim_render_project_text(r->s, v->items[i], r->token, view, &b);
+	}
+	sim_buf_lit(&b, "]");
+	sim_reply_text(r, 200, "application/json", b.data, b.len);
+	free(b.data);
 }
 
 static void h_group_projects(struct sim_req *r)
@@ -400,14 +507,12 @@ static void h_group_projects(struct sim_req *r)
 	f.group = g;
 	bool simple = false;
 	sim_param_bool(r, "simple", &simple);
-	struct sim_vec v = {0};
-	collect_projects(r, &f, order_by, desc, &v);
-	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_LIST;
-	sim_api_reply_page(r, &v, render_project_item);
+	const struct sim_vec *v = collect_projects(r, &f, order_by, desc);
+	reply_projects_page(r, v, simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_LIST);
 }
 
 /* Keyset pagination for GET /projects (order_by=id only). */
-static void projects_keyset(struct sim_req *r, struct sim_vec *v, bool desc)
+static void projects_keyset(struct sim_req *r, const struct sim_vec *v, bool desc, enum sim_project_view view)
 {
 	int64_t per_page = 20, after = 0, before = 0;
 	if (!sim_param_int(r, "per_page", &per_page) || per_page < 1)
@@ -416,7 +521,8 @@ static void projects_keyset(struct sim_req *r, struct sim_vec *v, bool desc)
 		per_page = 100;
 	bool has_after = sim_param_int(r, "id_after", &after);
 	bool has_before = sim_param_int(r, "id_before", &before);
-	struct json_object *arr = json_object_new_array();
+	struct sim_buf arr = {0};
+	sim_buf_lit(&arr, "[");
 	size_t i = 0;
 	for (; i < v->len; i++) {
 		struct sim_project *p = v->items[i];
@@ -430,9 +536,12 @@ static void projects_keyset(struct sim_req *r, struct sim_vec *v, bool desc)
 	size_t taken = 0;
 	for (; i < v->len && taken < (size_t)per_page; i++, taken++) {
 		struct sim_project *p = v->items[i];
-		json_object_array_add(arr, sim_render_project(r->s, p, r->token, g_view));
+		if (taken > 0)
+			sim_buf_lit(&arr, ",");
+		sim_render_project_text(r->s, p, r->token, view, &arr);
 		last_id = p->id;
 	}
+	sim_buf_lit(&arr, "]");
 	if (i < v->len && taken > 0) {
 		/* Rebuild the query without id_after/id_before and append the cursor. */
 		char *q = sim_strdup("");
@@ -456,7 +565,8 @@ static void projects_keyset(struct sim_req *r, struct sim_vec *v, bool desc)
 		free(link);
 		free(q);
 	}
-	sim_reply_json(r, 200, arr);
+	sim_reply_text(r, 200, "application/json", arr.data, arr.len);
+	free(arr.data);
 }
 
 static void h_projects_list(struct sim_req *r)
@@ -474,15 +584,12 @@ static void h_projects_list(struct sim_req *r)
 		sim_reply_error(r, 405, "Keyset pagination is not yet available for this type of request");
 		return;
 	}
-	struct sim_vec v = {0};
-	collect_projects(r, &f, order_by, desc, &v);
-	g_view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_ACCESS;
-	if (keyset) {
-		projects_keyset(r, &v, desc);
-		free(v.items);
-	} else {
-		sim_api_reply_page(r, &v, render_project_item);
-	}
+	const struct sim_vec *v = collect_projects(r, &f, order_by, desc);
+	enum sim_project_view view = simple ? SIM_PROJECT_SIMPLE : SIM_PROJECT_ACCESS;
+	if (keyset)
+		projects_keyset(r, v, desc, view);
+	else
+		reply_projects_page(r, v, view);
 }
 
 /* --- one project ----------------------------------------------------------------------------------------- */

@@ -100,6 +100,7 @@ static void wait_deliveries(struct sim *s, struct json_object *ids, int timeout_
 		}
 		if (all_done)
 			return;
+		s->version++; /* the caller may have changed the model; others run while we wait */
 		if (pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline) == ETIMEDOUT)
 			return;
 	}

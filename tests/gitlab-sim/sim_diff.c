@@ -103,28 +103,6 @@ static struct op *edit_script(const struct lines *a, const struct lines *b, size
 	return ops;
 }
 
-struct buf {
-	char *p;
-	size_t len, cap;
-};
-
-static void buf_add(struct buf *b, const char *s, size_t n)
-{
-	if (b->len + n + 1 > b->cap) {
-		size_t cap = b->cap ? b->cap : 256;
-		while (b->len + n + 1 > cap)
-			cap *= 2;
-		char *np = realloc(b->p, cap);
-		if (!np)
-			abort();
-		b->p = np;
-		b->cap = cap;
-	}
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
 static void range(char *out, size_t cap, size_t start, size_t count)
 {
 	if (count == 0)
@@ -142,8 +120,8 @@ char *sim_unified_diff(const char *old_text, const char *new_text)
 	split_lines(new_text, &b);
 	size_t n_ops = 0;
 	struct op *ops = edit_script(&a, &b, &n_ops);
-	struct buf out = {0};
-	buf_add(&out, "", 0);
+	struct sim_buf out = {0};
+	sim_buf_put(&out, "", 0);
 	size_t k = 0;
 	while (k < n_ops) {
 		while (k < n_ops && ops[k].kind == ' ')
@@ -182,25 +160,25 @@ char *sim_unified_diff(const char *old_text, const char *new_text)
 		range(ra, sizeof(ra), a_start, a_count);
 		range(rb, sizeof(rb), b_start, b_count);
 		int hn = snprintf(hdr, sizeof(hdr), "@@ -%s +%s @@\n", ra, rb);
-		buf_add(&out, hdr, (size_t)hn);
+		sim_buf_put(&out, hdr, (size_t)hn);
 		for (size_t x = first; x < end; x++) {
 			const struct lines *src = ops[x].kind == '+' ? &b : &a;
 			size_t idx = ops[x].kind == '+' ? ops[x].bi : ops[x].ai;
 			char kind = ops[x].kind;
-			buf_add(&out, &kind, 1);
-			buf_add(&out, src->start[idx], src->len[idx]);
-			buf_add(&out, "\n", 1);
+			sim_buf_put(&out, &kind, 1);
+			sim_buf_put(&out, src->start[idx], src->len[idx]);
+			sim_buf_put(&out, "\n", 1);
 			bool last_line = idx + 1 == src->n;
 			if (last_line && src->no_newline_at_end &&
 			    (kind != ' ' || (a.no_newline_at_end && b.no_newline_at_end)))
-				buf_add(&out, "\\ No newline at end of file\n", 28);
+				sim_buf_put(&out, "\\ No newline at end of file\n", 28);
 		}
 		k = end;
 	}
 	free(ops);
 	free_lines(&a);
 	free_lines(&b);
-	return out.p;
+	return out.data;
 }
 
 /* --- tar.gz -------------------------------------------------------------------------------------------- */
@@ -256,16 +234,16 @@ static void tar_header(unsigned char h[512], const char *name, size_t size, char
 	h[155] = ' ';
 }
 
-static void tar_member(struct buf *tar, const char *name, const char *data, size_t sz, char type, unsigned mode,
+static void tar_member(struct sim_buf *tar, const char *name, const char *data, size_t sz, char type, unsigned mode,
                        const char *link)
 {
 	static const unsigned char zero[512];
 	unsigned char h[512];
 	tar_header(h, name, sz, type, mode, link);
-	buf_add(tar, (const char *)h, 512);
+	sim_buf_put(tar, (const char *)h, 512);
 	if (sz) {
-		buf_add(tar, data, sz);
-		buf_add(tar, (const char *)zero, (512 - sz % 512) % 512);
+		sim_buf_put(tar, data, sz);
+		sim_buf_put(tar, (const char *)zero, (512 - sz % 512) % 512);
 	}
 }
 
@@ -278,7 +256,7 @@ unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_f
                          size_t *len_out)
 {
 	unsigned char *out = NULL;
-	struct buf tar = {0};
+	struct sim_buf tar = {0};
 	static const unsigned char zero[1024];
 	/* As `git archive` (GitLab's archive.tar.gz): a pax global header carrying the commit id, then every directory
 	 * (0775), regular files (0664, or 0775 when executable) and symlinks (0777, the target as link name). */
@@ -317,7 +295,7 @@ unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_f
 			           files[i].mode == 0100755 ? 0775 : 0664, NULL);
 		free(name);
 	}
-	buf_add(&tar, (const char *)zero, 1024);
+	sim_buf_put(&tar, (const char *)zero, 1024);
 	free(dir);
 
 	z_stream zs;
@@ -326,7 +304,7 @@ unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_f
 		goto out;
 	uLong bound = deflateBound(&zs, (uLong)tar.len) + 64;
 	out = sim_xmalloc(bound);
-	zs.next_in = (Bytef *)tar.p;
+	zs.next_in = (Bytef *)tar.data;
 	zs.avail_in = (uInt)tar.len;
 	zs.next_out = out;
 	zs.avail_out = (uInt)bound;
@@ -338,6 +316,6 @@ unsigned char *sim_targz(const char *prefix, const char *sha, const struct sim_f
 		out = NULL;
 	}
 out:
-	free(tar.p);
+	free(tar.data);
 	return out;
 }

@@ -458,6 +458,7 @@ void sim_hooks_wait(struct sim *s, int64_t delivery_id, int timeout_ms)
 		struct sim_delivery *d = sim_delivery_by_id(s, delivery_id);
 		if (gen != s->generation || !d || d->state == SIM_DELIVERY_DONE)
 			return;
+		s->version++; /* the caller may have changed the model; others run while we wait */
 		if (pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline) != 0)
 			return;
 	}

@@ -373,8 +373,7 @@ void sim_reply_text(struct sim_req *r, int status, const char *content_type, con
 void sim_reply_json(struct sim_req *r, int status, struct json_object *body)
 {
 	size_t len = 0;
-	const char *s =
-	    json_object_to_json_string_length(body, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
+	const char *s = json_object_to_json_string_length(body, SIM_JSON_TEXT, &len);
 	sim_reply_text(r, status, "application/json", s, len);
 	json_object_put(body);
 }

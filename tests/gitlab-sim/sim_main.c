@@ -323,6 +323,8 @@ static void api_request(struct sim *s, struct sim_req *r)
 	}
 	pthread_mutex_lock(&s->mu);
 	sim_api_handle(r);
+	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+		s->version++; /* it may have changed the model (struct sim's version; listing cache in sim_api.c) */
 	pthread_mutex_unlock(&s->mu);
 	if (lock_key) {
 		sim_strict_status_unlock(s, lock_key);
@@ -355,6 +357,7 @@ static int handle_request(struct mg_connection *conn, void *ud)
 	if (strncmp(r.path, "/__sim/", 7) == 0) {
 		pthread_mutex_lock(&s->mu);
 		sim_control_handle(&r);
+		s->version++; /* any control request may have changed the model */
 		pthread_mutex_unlock(&s->mu);
 	} else if (strncmp(r.path, "/api/v4/", 8) == 0 || strcmp(r.path, "/api/v4") == 0) {
 		api_request(s, &r);

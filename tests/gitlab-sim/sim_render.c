@@ -5,7 +5,8 @@
  *
  * Design: templates hold the fields a simulated project never varies; they are parsed once at start
  *    (sim_render_init, before any thread runs) and deep-copied per render, then dynamic fields are
- *    added. To add a field: put it in the template if it is constant, else set it in the function.
+ *    added. To add a field: put it in the template if it is constant, else set it in the function
+ *    (for a project, in sim_render_project_text's field lists and put_field too: see there).
  * Ownership: every sim_render_* result belongs to the caller.
  */
 #include "sim_render.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Fields of Entities::Project that do not depend on the project. */
 static const char project_static_json[] =
@@ -112,6 +114,8 @@ static struct json_object *parse_or_die(const char *text)
 	return o;
 }
 
+static void project_text_init(void);
+
 void sim_render_init(void)
 {
 	tmpl_project = parse_or_die(project_static_json);
@@ -120,6 +124,7 @@ void sim_render_init(void)
 	tmpl_group = parse_or_die(group_static_json);
 	tmpl_user = parse_or_die(user_self_json);
 	tmpl_mr = parse_or_die(mr_static_json);
+	project_text_init();
 }
 
 static struct json_object *copy(struct json_object *src)
@@ -272,9 +277,9 @@ struct json_object *sim_render_namespace(const struct sim *s, const struct sim_g
 
 /* --- projects ------------------------------------------------------------------------------------------ */
 
-static struct json_object *permissions(const struct sim_project *p, const struct sim_token *t)
+/* The token's project and group access levels to p (0: none; no token: none). */
+static void access_levels(const struct sim_project *p, const struct sim_token *t, int *pl_out, int *gl_out)
 {
-	struct json_object *o = json_object_new_object();
 	int pl = 0, gl = 0;
 	if (t) {
 		for (size_t i = 0; i < t->n_access; i++)
@@ -282,6 +287,15 @@ static struct json_object *permissions(const struct sim_project *p, const struct
 				pl = t->access[i].level;
 		gl = sim_access_group(t, p->ns);
 	}
+	*pl_out = pl;
+	*gl_out = gl;
+}
+
+static struct json_object *permissions(const struct sim_project *p, const struct sim_token *t)
+{
+	struct json_object *o = json_object_new_object();
+	int pl = 0, gl = 0;
+	access_levels(p, t, &pl, &gl);
 	struct json_object *pa = NULL, *ga = NULL;
 	if (pl > 0) {
 		pa = json_object_new_object();
@@ -380,6 +394,494 @@ struct json_object *sim_render_project(const struct sim *s, const struct sim_pro
 		}
 	}
 	return o;
+}
+
+/* --- projects as text, for listings ------------------------------------------------------------------------- */
+
+/*
+ * A listing page of 100 projects built as json-c trees (the template deep-copied, ~80 keys each, serialised, freed)
+ * cost about 5 ms under the simulator's one lock; sim_render_project_text writes the same bytes straight into a
+ * buffer in well under 1 ms.
+ *
+ * It rests on two rules of json-c: an object's keys serialise in the order they were added, and adding a key that is
+ * already there replaces its value in place. So what sim_render_project answers is the template's keys in their
+ * order (a key the function sets again, as avatar_url and merge_requests_enabled, holds the new value at the
+ * template's place), then the keys the template lacks in the order the function adds them. plan_build() turns that
+ * into a plan per view, once at start: the template's other keys become constant text, each key the function sets a
+ * slot that put_field() fills per project. The template and the settings keys are read from the same JSON as
+ * sim_render_project's, so changing them needs nothing here; a key sim_render_project adds or computes differently
+ * must be mirrored in the field lists and put_field. With GITLAB_SIM_CHECK_RENDER=1 in its environment (simtest.py
+ * sets it for the simulator's own tests) the simulator renders every listed project both ways and aborts on the
+ * first difference.
+ */
+
+enum project_field {
+	PF_ID,
+	PF_DESCRIPTION,
+	PF_NAME,
+	PF_NAME_WITH_NAMESPACE,
+	PF_PATH,
+	PF_PATH_WITH_NAMESPACE,
+	PF_CREATED_AT,
+	PF_DEFAULT_BRANCH,
+	PF_TAG_LIST,
+	PF_TOPICS,
+	PF_SSH_URL_TO_REPO,
+	PF_HTTP_URL_TO_REPO,
+	PF_WEB_URL,
+	PF_README_URL,
+	PF_AVATAR_URL,
+	PF_STAR_COUNT,
+	PF_FORKS_COUNT,
+	PF_LAST_ACTIVITY_AT,
+	PF_NAMESPACE,
+	PF_DESCRIPTION_HTML,
+	PF_UPDATED_AT,
+	PF_CONTAINER_REGISTRY_IMAGE_PREFIX,
+	PF_LINKS,
+	PF_EMPTY_REPO,
+	PF_ARCHIVED,
+	PF_VISIBILITY,
+	PF_MARKED_FOR_DELETION_AT,
+	PF_MARKED_FOR_DELETION_ON,
+	PF_PERMISSIONS,
+	PF_SETTING, /* PF_SETTING + i: setting_keys[i] */
+};
+#define MAX_SETTING_KEYS 32
+#define PF_COUNT         (PF_SETTING + MAX_SETTING_KEYS)
+#define PF_END           (-1) /* ends a field list */
+#define PF_ALL_SETTINGS  (-2) /* in a field list: every key of setting_keys, in order */
+
+/* Several entries a line read better than the formatter's one entry a line. */
+/* clang-format off */
+static const char *const field_names[PF_SETTING] = {
+	[PF_ID] = "id", [PF_DESCRIPTION] = "description", [PF_NAME] = "name",
+	[PF_NAME_WITH_NAMESPACE] = "name_with_namespace", [PF_PATH] = "path",
+	[PF_PATH_WITH_NAMESPACE] = "path_with_namespace", [PF_CREATED_AT] = "created_at",
+	[PF_DEFAULT_BRANCH] = "default_branch", [PF_TAG_LIST] = "tag_list", [PF_TOPICS] = "topics",
+	[PF_SSH_URL_TO_REPO] = "ssh_url_to_repo", [PF_HTTP_URL_TO_REPO] = "http_url_to_repo", [PF_WEB_URL] = "web_url",
+	[PF_README_URL] = "readme_url", [PF_AVATAR_URL] = "avatar_url", [PF_STAR_COUNT] = "star_count",
+	[PF_FORKS_COUNT] = "forks_count", [PF_LAST_ACTIVITY_AT] = "last_activity_at", [PF_NAMESPACE] = "namespace",
+	[PF_DESCRIPTION_HTML] = "description_html", [PF_UPDATED_AT] = "updated_at",
+	[PF_CONTAINER_REGISTRY_IMAGE_PREFIX] = "container_registry_image_prefix", [PF_LINKS] = "_links",
+	[PF_EMPTY_REPO] = "empty_repo", [PF_ARCHIVED] = "archived", [PF_VISIBILITY] = "visibility",
+	[PF_MARKED_FOR_DELETION_AT] = "marked_for_deletion_at", [PF_MARKED_FOR_DELETION_ON] = "marked_for_deletion_on",
+	[PF_PERMISSIONS] = "permissions",
+};
+
+/* The keys sim_render_project adds, in the order it adds them, per view. */
+static const int simple_fields[] = {
+	PF_ID, PF_DESCRIPTION, PF_NAME, PF_NAME_WITH_NAMESPACE, PF_PATH, PF_PATH_WITH_NAMESPACE, PF_CREATED_AT,
+	PF_DEFAULT_BRANCH, PF_TAG_LIST, PF_TOPICS, PF_SSH_URL_TO_REPO, PF_HTTP_URL_TO_REPO, PF_WEB_URL, PF_AVATAR_URL,
+	PF_STAR_COUNT, PF_FORKS_COUNT, PF_LAST_ACTIVITY_AT, PF_NAMESPACE, PF_END,
+};
+#define LIST_FIELDS                                                                                                    \
+	PF_ID, PF_DESCRIPTION, PF_NAME, PF_NAME_WITH_NAMESPACE, PF_PATH, PF_PATH_WITH_NAMESPACE, PF_CREATED_AT,        \
+	PF_DEFAULT_BRANCH, PF_SSH_URL_TO_REPO, PF_HTTP_URL_TO_REPO, PF_WEB_URL, PF_README_URL, PF_AVATAR_URL,          \
+	PF_LAST_ACTIVITY_AT, PF_NAMESPACE, PF_DESCRIPTION_HTML, PF_UPDATED_AT, PF_CONTAINER_REGISTRY_IMAGE_PREFIX,     \
+	PF_LINKS, PF_EMPTY_REPO, PF_ARCHIVED, PF_VISIBILITY, PF_MARKED_FOR_DELETION_AT, PF_MARKED_FOR_DELETION_ON,     \
+	PF_ALL_SETTINGS
+static const int list_fields[] = {LIST_FIELDS, PF_END};
+static const int access_fields[] = {LIST_FIELDS, PF_PERMISSIONS, PF_END};
+/* clang-format on */
+
+/* The settings sim_render_project copies into the entity: tmpl_settings' keys but description (borrowed). */
+static const char *setting_keys[MAX_SETTING_KEYS];
+static size_t n_setting_keys;
+
+/* A plan: constant text, a field, constant text, ..., the last text (field -1). */
+struct plan_step {
+	char *text;
+	size_t len;
+	int field;
+};
+struct plan {
+	struct plan_step *steps;
+	size_t n;
+};
+static struct plan plans[SIM_PROJECT_DETAIL]; /* SIMPLE, LIST, ACCESS */
+static bool check_text;                       /* GITLAB_SIM_CHECK_RENDER=1 */
+
+static const char *field_name(int f)
+{
+	return f < PF_SETTING ? field_names[f] : setting_keys[f - PF_SETTING];
+}
+
+/* s (n bytes) inside a JSON string as json-c writes it with SIM_JSON_TEXT: bytes below 0x20, '"' and '\\' escaped,
+ * everything else (UTF-8 included) as is. A string that needs escaping is left to json-c itself. */
+static void put_escaped(struct sim_buf *b, const char *s, size_t n)
+{
+	size_t i = 0;
+	while (i < n && (unsigned char)s[i] >= 0x20 && s[i] != '"' && s[i] != '\\')
+		i++;
+	if (i == n) {
+		sim_buf_put(b, s, n);
+		return;
+	}
+	struct json_object *o = json_object_new_string_len(s, (int)n);
+	size_t len = 0;
+	const char *t = json_object_to_json_string_length(o, SIM_JSON_TEXT, &len);
+	sim_buf_put(b, t + 1, len - 2); /* without its quotes */
+	json_object_put(o);
+}
+
+/* One "%s" of a sim_printf inside a JSON string: NULL prints as glibc's "(null)". */
+static void put_part(struct sim_buf *b, const char *s)
+{
+	if (!s)
+		s = "(null)";
+	put_escaped(b, s, strlen(s));
+}
+
+/* STR(s): a JSON string, or null. */
+static void put_str(struct sim_buf *b, const char *s)
+{
+	if (!s) {
+		sim_buf_lit(b, "null");
+		return;
+	}
+	sim_buf_lit(b, "\"");
+	put_escaped(b, s, strlen(s));
+	sim_buf_lit(b, "\"");
+}
+
+/* json-c's "%" PRId64, without printf's cost */
+static void put_int(struct sim_buf *b, int64_t v)
+{
+	char num[24];
+	size_t i = sizeof(num);
+	uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+	do {
+		num[--i] = (char)('0' + u % 10);
+		u /= 10;
+	} while (u);
+	if (v < 0)
+		num[--i] = '-';
+	sim_buf_put(b, num + i, sizeof(num) - i);
+}
+
+static void put_bool(struct sim_buf *b, bool v)
+{
+	if (v)
+		sim_buf_lit(b, "true");
+	else
+		sim_buf_lit(b, "false");
+}
+
+/* Any json-c value (NULL is null). Strings, booleans and null are written here; anything else by json-c. */
+static void put_json(struct sim_buf *b, struct json_object *v)
+{
+	size_t len = 0;
+	switch (json_object_get_type(v)) {
+	case json_type_null: sim_buf_lit(b, "null"); return;
+	case json_type_boolean: put_bool(b, json_object_get_boolean(v)); return;
+	case json_type_string:
+		sim_buf_lit(b, "\"");
+		put_escaped(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
+		sim_buf_lit(b, "\"");
+		return;
+	default: {
+		const char *t = json_object_to_json_string_length(v, SIM_JSON_TEXT, &len);
+		sim_buf_put(b, t, len);
+		return;
+	}
+	}
+}
+
+/* full_name(g), inside a JSON string. */
+static void put_full_name(struct sim_buf *b, const struct sim_group *g)
+{
+	if (g->parent) {
+		put_full_name(b, g->parent);
+		sim_buf_lit(b, " / ");
+	}
+	put_part(b, g->name);
+}
+
+/* sim_render_namespace(s, g). */
+static void put_namespace(struct sim_buf *b, const struct sim *s, const struct sim_group *g)
+{
+	sim_buf_lit(b, "{\"id\":");
+	put_int(b, g->id);
+	sim_buf_lit(b, ",\"name\":");
+	put_str(b, g->name);
+	sim_buf_lit(b, ",\"path\":");
+	put_str(b, g->path);
+	sim_buf_lit(b, ",\"kind\":\"group\",\"full_path\":");
+	put_str(b, g->full_path);
+	sim_buf_lit(b, ",\"parent_id\":");
+	if (g->parent)
+		put_int(b, g->parent->id);
+	else
+		sim_buf_lit(b, "null");
+	sim_buf_lit(b, ",\"avatar_url\":null,\"web_url\":\"");
+	put_part(b, s->instance_url);
+	sim_buf_lit(b, "/groups/");
+	put_part(b, g->full_path);
+	sim_buf_lit(b, "\"}");
+}
+
+/* The "_links" of sim_render_project. */
+static void put_links(struct sim_buf *b, const char *base, int64_t id)
+{
+	static const char *const names[][2] = {{"issues", "issues"},
+	                                       {"merge_requests", "merge_requests"},
+	                                       {"repo_branches", "repository/branches"},
+	                                       {"labels", "labels"},
+	                                       {"events", "events"},
+	                                       {"members", "members"},
+	                                       {"cluster_agents", "cluster_agents"}};
+	sim_buf_lit(b, "{\"self\":\"");
+	put_part(b, base);
+	sim_buf_lit(b, "/api/v4/projects/");
+	put_int(b, id);
+	sim_buf_lit(b, "\"");
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		sim_buf_lit(b, ",\"");
+		sim_buf_puts(b, names[i][0]);
+		sim_buf_lit(b, "\":\"");
+		put_part(b, base);
+		sim_buf_lit(b, "/api/v4/projects/");
+		put_int(b, id);
+		sim_buf_lit(b, "/");
+		sim_buf_puts(b, names[i][1]);
+		sim_buf_lit(b, "\"");
+	}
+	sim_buf_lit(b, "}");
+}
+
+/* permissions(p, t). */
+static void put_access(struct sim_buf *b, int level)
+{
+	if (level <= 0) {
+		sim_buf_lit(b, "null");
+		return;
+	}
+	sim_buf_lit(b, "{\"access_level\":");
+	put_int(b, level);
+	sim_buf_lit(b, ",\"notification_level\":3}");
+}
+
+static void put_permissions(struct sim_buf *b, const struct sim_project *p, const struct sim_token *t)
+{
+	int pl = 0, gl = 0;
+	access_levels(p, t, &pl, &gl);
+	sim_buf_lit(b, "{\"project_access\":");
+	put_access(b, pl);
+	sim_buf_lit(b, ",\"group_access\":");
+	put_access(b, gl);
+	sim_buf_lit(b, "}");
+}
+
+struct project_text {
+	const struct sim *s;
+	const struct sim_project *p;
+	const struct sim_token *t;
+	const char *base, *host;
+	struct json_object *desc; /* the description setting when it is not null, else NULL */
+};
+
+/* pre, x and y as string content, sep, post: a string value made of two parts. */
+static void put_joined(struct sim_buf *b, const char *pre, const char *x, const char *sep, const char *y,
+                       const char *post)
+{
+	sim_buf_puts(b, pre);
+	put_part(b, x);
+	sim_buf_puts(b, sep);
+	put_part(b, y);
+	sim_buf_puts(b, post);
+}
+
+/* The value sim_render_project gives key f. */
+static void put_field(struct sim_buf *b, const struct project_text *c, int f)
+{
+	const struct sim_project *p = c->p;
+	switch (f) {
+	case PF_ID: put_int(b, p->id); return;
+	case PF_DESCRIPTION:
+		if (c->desc)
+			put_json(b, c->desc);
+		else
+			put_str(b, p->description);
+		return;
+	case PF_NAME: put_str(b, p->name); return;
+	case PF_NAME_WITH_NAMESPACE:
+		sim_buf_lit(b, "\"");
+		put_full_name(b, p->ns);
+		sim_buf_lit(b, " / ");
+		put_part(b, p->name);
+		sim_buf_lit(b, "\"");
+		return;
+	case PF_PATH: put_str(b, p->path); return;
+	case PF_PATH_WITH_NAMESPACE: put_str(b, p->path_with_namespace); return;
+	case PF_CREATED_AT: put_str(b, p->created_at); return;
+	case PF_DEFAULT_BRANCH: put_str(b, p->default_branch); return;
+	case PF_TAG_LIST:
+	case PF_TOPICS: sim_buf_lit(b, "[]"); return;
+	case PF_SSH_URL_TO_REPO: put_joined(b, "\"git@", c->host, ":", p->path_with_namespace, ".git\""); return;
+	case PF_HTTP_URL_TO_REPO: put_joined(b, "\"", c->base, "/", p->path_with_namespace, ".git\""); return;
+	case PF_WEB_URL: put_joined(b, "\"", c->base, "/", p->path_with_namespace, "\""); return;
+	case PF_README_URL:
+		put_joined(b, "\"", c->base, "/", p->path_with_namespace, "/-/blob/");
+		put_part(b, p->default_branch);
+		sim_buf_lit(b, "/README.md\"");
+		return;
+	case PF_AVATAR_URL: sim_buf_lit(b, "null"); return;
+	case PF_STAR_COUNT:
+	case PF_FORKS_COUNT: sim_buf_lit(b, "0"); return;
+	case PF_LAST_ACTIVITY_AT:
+	case PF_UPDATED_AT: put_str(b, p->last_activity_at); return;
+	case PF_NAMESPACE: put_namespace(b, c->s, p->ns); return;
+	case PF_DESCRIPTION_HTML:
+		/* the "%s" of json_object_get_string() of the description just added */
+		sim_buf_lit(b, "\"<p dir=\\\"auto\\\">");
+		put_part(b, c->desc ? json_object_get_string(c->desc) : p->description);
+		sim_buf_lit(b, "</p>\"");
+		return;
+	case PF_CONTAINER_REGISTRY_IMAGE_PREFIX:
+		put_joined(b, "\"registry.", c->host, "/", p->path_with_namespace, "\"");
+		return;
+	case PF_LINKS: put_links(b, c->base, p->id); return;
+	case PF_EMPTY_REPO: put_bool(b, false); return;
+	case PF_ARCHIVED: put_bool(b, p->archived); return;
+	case PF_VISIBILITY: put_str(b, p->visibility); return;
+	case PF_MARKED_FOR_DELETION_AT:
+	case PF_MARKED_FOR_DELETION_ON: put_str(b, p->marked_for_deletion_on); return;
+	case PF_PERMISSIONS: put_permissions(b, p, c->t); return;
+	default: put_json(b, sim_project_setting(p, field_name(f))); return;
+	}
+}
+
+static void plan_add(struct plan *pl, struct sim_buf *text, int field)
+{
+	struct plan_step *steps = realloc(pl->steps, (pl->n + 1) * sizeof(*steps));
+	if (!steps) {
+		fprintf(stderr, "gitlab-sim: out of memory\n");
+		abort();
+	}
+	pl->steps = steps;
+	pl->steps[pl->n++] =
+	    (struct plan_step){.text = text->data ? text->data : sim_strdup(""), .len = text->len, .field = field};
+	*text = (struct sim_buf){0};
+}
+
+/* The plan of one view: base (NULL: an empty object) with fields added in order, as sim_render_project does. */
+static void plan_build(struct plan *pl, struct json_object *base, const int *fields)
+{
+	int order[PF_COUNT];
+	size_t n = 0;
+	for (size_t i = 0; fields[i] != PF_END; i++) {
+		if (fields[i] == PF_ALL_SETTINGS) {
+			for (size_t k = 0; k < n_setting_keys; k++)
+				order[n++] = PF_SETTING + (int)k;
+		} else {
+			order[n++] = fields[i];
+		}
+	}
+	bool placed[PF_COUNT] = {false};
+	bool first = true;
+	struct sim_buf text = {0};
+	sim_buf_lit(&text, "{");
+	if (base) {
+		json_object_object_foreach(base, key, value)
+		{
+			if (!first)
+				sim_buf_lit(&text, ",");
+			first = false;
+			put_str(&text, key);
+			sim_buf_lit(&text, ":");
+			size_t k = 0;
+			while (k < n && strcmp(field_name(order[k]), key) != 0)
+				k++;
+			if (k < n) { /* set again by the function: its value, at the template's place */
+				placed[order[k]] = true;
+				plan_add(pl, &text, order[k]);
+			} else {
+				put_json(&text, value);
+			}
+		}
+	}
+	for (size_t k = 0; k < n; k++) {
+		if (placed[order[k]])
+			continue;
+		if (!first)
+			sim_buf_lit(&text, ",");
+		first = false;
+		put_str(&text, field_name(order[k]));
+		sim_buf_lit(&text, ":");
+		plan_add(pl, &text, order[k]);
+	}
+	sim_buf_lit(&text, "}");
+	plan_add(pl, &text, -1);
+}
+
+static void project_text_init(void)
+{
+	json_object_object_foreach(tmpl_settings, key, value)
+	{
+		(void)value;
+		if (strcmp(key, "description") == 0)
+			continue;
+		if (n_setting_keys == MAX_SETTING_KEYS) {
+			fprintf(stderr, "gitlab-sim: more than %d project settings\n", MAX_SETTING_KEYS);
+			abort();
+		}
+		setting_keys[n_setting_keys++] = key;
+	}
+	plan_build(&plans[SIM_PROJECT_SIMPLE], NULL, simple_fields);
+	plan_build(&plans[SIM_PROJECT_LIST], tmpl_project, list_fields);
+	plan_build(&plans[SIM_PROJECT_ACCESS], tmpl_project, access_fields);
+	const char *check = getenv("GITLAB_SIM_CHECK_RENDER");
+	check_text = check && strcmp(check, "1") == 0;
+}
+
+/* GITLAB_SIM_CHECK_RENDER: the text just written from start must be the tree's, byte for byte. */
+static void check_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                               enum sim_project_view view, const struct sim_buf *b, size_t start)
+{
+	struct json_object *o = sim_render_project(s, p, t, view);
+	size_t len = 0;
+	const char *want = json_object_to_json_string_length(o, SIM_JSON_TEXT, &len);
+	if (len != b->len - start || memcmp(want, b->data + start, len) != 0) {
+		fprintf(
+		    stderr,
+		    "gitlab-sim: GITLAB_SIM_CHECK_RENDER: project %lld, view %d: sim_render_project_text wrote\n%.*s\n"
+		    "where sim_render_project gives\n%s\n",
+		    (long long)p->id, (int)view, (int)(b->len - start), b->data + start, want);
+		abort();
+	}
+	json_object_put(o);
+}
+
+void sim_render_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                             enum sim_project_view view, struct sim_buf *b)
+{
+	if (view == SIM_PROJECT_DETAIL) { /* no plan: the tree, serialised */
+		struct json_object *o = sim_render_project(s, p, t, view);
+		size_t len = 0;
+		const char *text = json_object_to_json_string_length(o, SIM_JSON_TEXT, &len);
+		sim_buf_put(b, text, len);
+		json_object_put(o);
+		return;
+	}
+	size_t start = b->len;
+	struct json_object *desc = sim_project_setting(p, "description");
+	struct project_text c = {
+	    .s = s,
+	    .p = p,
+	    .t = t,
+	    .base = s->instance_url,
+	    .host = strstr(s->instance_url, "://") ? strstr(s->instance_url, "://") + 3 : s->instance_url,
+	    .desc = desc && !json_object_is_type(desc, json_type_null) ? desc : NULL,
+	};
+	const struct plan *pl = &plans[view];
+	for (size_t i = 0; i < pl->n; i++) {
+		sim_buf_put(b, pl->steps[i].text, pl->steps[i].len);
+		if (pl->steps[i].field >= 0)
+			put_field(b, &c, pl->steps[i].field);
+	}
+	if (check_text)
+		check_project_text(s, p, t, view, b, start);
 }
 
 /* --- hooks --------------------------------------------------------------------------------------------- */

@@ -3,7 +3,8 @@
  *    JSON entities as GitLab's REST API renders them (keys and JSON types of the documented examples).
  *
  * Design: the static part of each large entity is a JSON template parsed once and deep-copied per
- *    render; the dynamic fields are set on the copy. Call with s->mu held.
+ *    render; the dynamic fields are set on the copy. Listings write projects as text instead
+ *    (sim_render_project_text), the same bytes without the tree. Call with s->mu held.
  * Ownership: every function returns a new json_object the caller owns (json_object_put).
  */
 #ifndef SIM_RENDER_H
@@ -27,6 +28,10 @@ struct json_object *sim_render_group(const struct sim *s, const struct sim_group
 struct json_object *sim_render_namespace(const struct sim *s, const struct sim_group *g);
 struct json_object *sim_render_project(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
                                        enum sim_project_view view);
+/* What serialising sim_render_project(s, p, t, view) with SIM_JSON_TEXT gives, byte for byte, appended to b; for the
+ * list views (SIMPLE, LIST, ACCESS) written without building the tree (sim_render.c says how). */
+void sim_render_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                             enum sim_project_view view, struct sim_buf *b);
 struct json_object *sim_render_hook(const struct sim_hook *h);
 struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pipeline *pl, bool detail);
 struct json_object *sim_render_status(const struct sim *s, const struct sim_status *st);

@@ -75,6 +75,30 @@ char *sim_printf(const char *fmt, ...)
 	return buf;
 }
 
+void sim_buf_put(struct sim_buf *b, const char *s, size_t n)
+{
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		while (b->len + n + 1 > cap)
+			cap *= 2;
+		char *data = realloc(b->data, cap);
+		if (!data) {
+			fprintf(stderr, "gitlab-sim: out of memory\n");
+			abort();
+		}
+		b->data = data;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, s, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+}
+
+void sim_buf_puts(struct sim_buf *b, const char *s)
+{
+	sim_buf_put(b, s, strlen(s));
+}
+
 bool sim_vec_push(struct sim_vec *v, void *item)
 {
 	if (v->len == v->cap) {

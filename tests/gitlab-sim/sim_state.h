@@ -297,6 +297,8 @@ struct sim {
 	pthread_cond_t delivery_cv; /* signalled when a delivery is queued or finishes */
 	bool stopping;
 	uint64_t generation; /* bumped by sim_state_clear, so workers can tell a stale delivery id */
+	uint64_t version;    /* moves on before s->mu is released after anything may have changed (sim_main.c,
+	                        wait_deliveries, sim_hooks_wait): what was computed at another version is stale */
 
 	char *instance_url; /* X-Gitlab-Instance and the base of every web_url */
 	int webhook_timeout_s;
@@ -335,6 +337,20 @@ void sim_vec_reverse(struct sim_vec *v); /* in place: GitLab's sort=desc over an
 /* Count one request against key's bucket in buckets (a vector of struct sim_rate_bucket, created on first use) in
  * fixed one-minute windows, as Rack::Attack's throttles count; returns the bucket. */
 struct sim_rate_bucket *sim_rate_count(struct sim_vec *buckets, const char *key);
+
+/* How sim_reply_json serialises a JSON answer; text rendered without json-c must match it byte for byte. */
+#define SIM_JSON_TEXT (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+
+/* A growable byte string: start from {0}; data is NUL-terminated once anything was put, and the caller frees it.
+ * sim_buf_put aborts on OOM, as sim_xmalloc does. */
+struct sim_buf {
+	char *data;
+	size_t len;
+	size_t cap;
+};
+void sim_buf_put(struct sim_buf *b, const char *s, size_t n);
+void sim_buf_puts(struct sim_buf *b, const char *s);                  /* a C string */
+#define sim_buf_lit(b, lit) sim_buf_put((b), "" lit, sizeof(lit) - 1) /* a string literal */
 
 /* Strings, times, ids. sim_strdup(NULL) is NULL; aborts on OOM (a test double need not limp on). */
 char *sim_strdup(const char *s);

@@ -4,6 +4,10 @@ import os
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+# Every simulator these tests start renders each listed project twice, as text and as a json-c tree, and aborts on
+# a difference (sim_render_project_text in sim_render.c).
+os.environ.setdefault("GITLAB_SIM_CHECK_RENDER", "1")
+
 FIXTURES = os.environ.get("SIM_FIXTURES", os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures"))
 
 

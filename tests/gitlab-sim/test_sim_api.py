@@ -493,9 +493,110 @@ def test_counters_by_template():
     eq((c["total"], c["writes"]), (3, 0), "totals")
 
 
+# --- listings follow every change ---------------------------------------------------------------------------
+
+def listed(client, url):
+    """Every page of an offset listing: the ids in order and the first page's X-Total."""
+    ids, total, page = [], None, 1
+    while page:
+        r = client.get(f"{url}&page={page}")
+        eq(r.status, 200, f"{url} page {page}")
+        total = total if total is not None else r.header("X-Total")
+        ids += [p["id"] for p in r.json()]
+        page = int(r.header("X-Next-Page") or 0)
+    return ids, int(total)
+
+
+def test_listings_follow_every_change():
+    # A listing's result is cached per token, filter, order and model version, and its projects are written as text
+    # rather than json-c trees (sim_api.c, sim_render.c): every change, through the API or the control plane, must
+    # show on the very next page, totals included. Every listing below is read before each change too, so a stale
+    # cache entry would be there to be (wrongly) used. (simtest.py runs the simulator with GITLAB_SIM_CHECK_RENDER=1:
+    # every listed project is also rendered the slow way and compared byte for byte.)
+    sim.add_group("lc/a")
+    sim.add_group("lc/b")
+    ids = [sim.add_project("lc/a", f"p{i}", notify=False)["id"] for i in range(5)]
+    a = "/api/v4/groups/lc%2Fa/projects?per_page=2&order_by="
+    urls = {"a": a + "id&sort=asc", "b": "/api/v4/groups/lc%2Fb/projects?order_by=id&sort=asc&per_page=2",
+            "lc": "/api/v4/groups/lc/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100",
+            "simple": a + "id&sort=asc&simple=true", "name": a + "name&sort=asc", "activity": a + "last_activity_at",
+            "unarchived": a + "id&sort=asc&archived=false", "archived": a + "id&sort=asc&archived=true",
+            "active": a + "id&sort=asc&active=true", "search": "/api/v4/projects?search=renamed&order_by=id&per_page=2"}
+
+    def lists(client=admin):
+        return {k: listed(client, u) for k, u in urls.items()}
+
+    before = lists()
+    eq((before["a"], before["b"], before["search"]), ((ids, 5), ([], 0), ([], 0)), "before")
+    # the API: a rename, settings and a description json-c must escape
+    weird = 'Renamed "quoted" \\ back/slash é\n\t\x01 😀'
+    r = admin.put(f"/api/v4/projects/{ids[3]}", {"name": weird, "description": weird,
+                                                 "only_allow_merge_if_pipeline_succeeds": True,
+                                                 "merge_requests_enabled": False})
+    eq(r.status, 200, "put")
+    now = lists()
+    eq((now["search"], now["name"]), (([ids[3]], 1), (ids[:3] + [ids[4], ids[3]], 5)), "found and ordered by name")
+    for url in (urls["a"] + "&page=2", urls["simple"] + "&page=2", urls["search"]):
+        p = admin.get(url).json()[-1]
+        eq((p["id"], p["name"], p["description"]), (ids[3], weird, weird), f"renamed in {url}")
+        eq(p["name_with_namespace"], f"Lc / A / {weird}", "name_with_namespace")
+    p = admin.get(urls["a"] + "&page=2").json()[-1]
+    eq((p["only_allow_merge_if_pipeline_succeeds"], p["merge_requests_enabled"]), (True, False), "settings")
+    eq(p["description_html"], f'<p dir="auto">{weird}</p>', "description_html")
+    # the API: a status post is activity
+    head = sim.project(ids[4])["head_sha"]
+    eq(admin.post(f"/api/v4/projects/{ids[4]}/statuses/{head}", {"state": "success", "name": "lc"}).status, 201, "st")
+    eq(lists()["activity"][0][:2], [ids[4], ids[3]], "most recent activity first")
+    # the control plane: archive, pending deletion, transfer, deletion, creation
+    sim.archive_project(ids[1])
+    now = lists()
+    eq((now["unarchived"], now["archived"]), (([ids[0]] + ids[2:], 4), ([ids[1]], 1)), "archived")
+    eq([p["archived"] for p in admin.get(urls["lc"]).json()], [False, True, False, False, False], "archived flag")
+    sim.pending_delete(ids[2], on="2031-01-01")
+    eq(lists()["active"], ([ids[0], ids[3], ids[4]], 3), "active=true")
+    eq(admin.get(urls["lc"]).json()[2]["marked_for_deletion_on"], "2031-01-01", "marked_for_deletion_on")
+    sim.transfer_project(ids[3], "lc/b")
+    now = lists()
+    eq((now["a"], now["b"], now["lc"]), (([ids[0], ids[1], ids[2], ids[4]], 4), ([ids[3]], 1), (ids, 5)), "moved")
+    moved = admin.get(urls["b"]).json()[0]
+    eq((moved["path_with_namespace"], moved["namespace"]["full_path"]), ("lc/b/p3", "lc/b"), "moved paths")
+    sim.remove_project(ids[4])
+    eq(lists()["a"], (ids[:3], 3), "deleted")
+    new = sim.add_project("lc/a", "p9", notify=False)["id"]
+    now = lists()
+    eq((now["a"], now["lc"]), ((ids[:3] + [new], 4), (ids[:4] + [new], 5)), "created")
+    # a change between two pages of one listing
+    r = admin.get(urls["a"] + "&page=1")
+    eq((r.header("X-Total"), r.header("X-Total-Pages")), ("4", "2"), "page 1 totals")
+    sim.remove_project(ids[0])
+    r = admin.get(urls["a"] + "&page=2")
+    eq((r.header("X-Total"), r.header("X-Total-Pages"), r.header("X-Next-Page")), ("3", "2", ""), "page 2 totals")
+    eq([p["id"] for p in r.json()], [new], "page 2 of the new world")
+    # a token's access, changed through the control plane (the token keeps its value, and its place in memory)
+    sim.add_token("t-lc", access={"lc/b": 30})
+    member = sim.client("t-lc")
+    eq(listed(member, urls["lc"]), ([ids[3]], 1), "member of lc/b")
+    eq(listed(member, urls["lc"] + "&min_access_level=30"), ([ids[3]], 1), "min_access_level")
+    eq(member.get(urls["a"]).status, 404, "lc/a hidden")
+    sim.add_token("t-lc", access={"lc/b": 30, "lc/a": 20})
+    eq(listed(member, urls["lc"]), ([ids[1], ids[2], ids[3], new], 4), "member of both")
+    eq(listed(member, urls["lc"] + "&min_access_level=30"), ([ids[3]], 1), "min_access_level still")
+    # a reset: nothing of the old world is listed again, even to a token with the same value
+    eq(listed(admin, urls["search"]), ([ids[3]], 1), "before reset")
+    try:
+        sim.reset()
+        sim.add_token(ADMIN, admin=True, username="admin")
+        eq(listed(admin, urls["search"]), ([], 0), "after reset")
+        eq(admin.get(urls["a"]).status, 404, "group gone")
+        sim.add_group("lc/a")
+        eq(listed(admin, urls["a"]), ([], 0), "a new lc/a is empty")
+    finally:
+        setup_world()
+
 run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid_token,
      test_read_api_token_cannot_write, test_pat_self_and_user_shapes_and_bot, test_group_by_id_and_encoded_path,
      test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
      test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination, test_group_projects_are_offset_paginated_only,
      test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_api_has_no_licence_check, test_commit_statuses,
-     test_merge_request_diffs_notes_archive, test_group_merge_requests, test_counters_by_template])
+     test_merge_request_diffs_notes_archive, test_group_merge_requests, test_counters_by_template,
+     test_listings_follow_every_change])
