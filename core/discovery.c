@@ -4,6 +4,7 @@
  */
 #include "discovery.h"
 
+#include "jsonscan.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -73,6 +74,7 @@ struct walk {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;       /* a page came back: more work may be known */
 	enum core_status failed; /* the first failure of any worker (under mu); CORE_OK while none */
+	bool progress_busy;      /* a lister is writing the counts to the run's row (under mu) */
 	char msg[600];           /* its message */
 };
 
@@ -88,61 +90,118 @@ static const char *http_url_or_null(const char *u)
 	return u;
 }
 
+/* The members of a project entry discovery keeps (strings borrowed from the entry). */
+struct project_fields {
+	int64_t id, ns_id, project_level, group_level;
+	const char *path, *name, *pwn, *ns_path, *web_url, *branch, *activity, *del, *del_old;
+	bool archived;
+};
+
+/* The row upsert_rows() stores for f, or NULL when it lacks an id or paths. */
+static struct json_object *fields_row(const struct project_fields *f)
+{
+	if (f->id <= 0 || !f->path || !f->pwn || !f->ns_path)
+		return NULL;
+	/* the token's role, when GitLab includes permissions */
+	int64_t level = f->project_level > f->group_level ? f->project_level : f->group_level;
+	const char *web_url = http_url_or_null(f->web_url);
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "id", jx_int(f->id));
+	json_object_object_add(o, "path", jx_str(f->path));
+	json_object_object_add(o, "name", jx_str(f->name ? f->name : f->path));
+	json_object_object_add(o, "pwn", jx_str(f->pwn));
+	json_object_object_add(o, "ns_id", f->ns_id ? jx_int(f->ns_id) : NULL);
+	json_object_object_add(o, "ns", jx_str(f->ns_path));
+	json_object_object_add(o, "web_url", jx_str(web_url));
+	json_object_object_add(o, "branch", jx_str(f->branch));
+	json_object_object_add(o, "archived", jx_bool(f->archived));
+	/* pending deletion: marked_for_deletion_on (Premium) or marked_for_deletion_at (older) */
+	json_object_object_add(o, "del", jx_bool(f->del != NULL || f->del_old != NULL));
+	json_object_object_add(o, "level", level ? jx_int(level) : NULL);
+	json_object_object_add(o, "activity", jx_str(f->activity));
+	return o;
+}
+
+/* One project entry (a json-c tree) reduced to the columns we keep, or NULL when it lacks an id or paths. */
 static struct json_object *project_row(struct json_object *p)
 {
-	int64_t id, ns_id = 0, level = 0;
-	const char *path, *name, *pwn, *ns_path, *web_url = NULL, *branch = NULL, *activity = NULL, *del = NULL;
-	bool archived = false;
-	if (!jsonx_int64(p, "id", &id) || id <= 0 || !jsonx_str(p, "path", &path) ||
-	    !jsonx_str(p, "path_with_namespace", &pwn) || !jsonx_path_str(p, "namespace.full_path", &ns_path))
-		return NULL;
-	if (!jsonx_str(p, "name", &name))
-		name = path;
-	jsonx_path_int64(p, "namespace.id", &ns_id);
-	jsonx_str(p, "web_url", &web_url);
-	web_url = http_url_or_null(web_url);
-	jsonx_str(p, "default_branch", &branch);
-	jsonx_str(p, "last_activity_at", &activity);
-	jsonx_bool(p, "archived", &archived);
-	/* pending deletion: marked_for_deletion_on (Premium) or marked_for_deletion_at (older) */
-	if (!jsonx_str(p, "marked_for_deletion_on", &del))
-		jsonx_str(p, "marked_for_deletion_at", &del);
-	/* the token's role, when GitLab includes permissions */
-	int64_t pl = 0, gl = 0;
-	jsonx_path_int64(p, "permissions.project_access.access_level", &pl);
-	jsonx_path_int64(p, "permissions.group_access.access_level", &gl);
-	level = pl > gl ? pl : gl;
+	struct project_fields f = {0};
+	jsonx_int64(p, "id", &f.id);
+	jsonx_str(p, "path", &f.path);
+	jsonx_str(p, "path_with_namespace", &f.pwn);
+	jsonx_path_str(p, "namespace.full_path", &f.ns_path);
+	jsonx_str(p, "name", &f.name);
+	jsonx_path_int64(p, "namespace.id", &f.ns_id);
+	jsonx_str(p, "web_url", &f.web_url);
+	jsonx_str(p, "default_branch", &f.branch);
+	jsonx_str(p, "last_activity_at", &f.activity);
+	jsonx_bool(p, "archived", &f.archived);
+	jsonx_str(p, "marked_for_deletion_on", &f.del);
+	jsonx_str(p, "marked_for_deletion_at", &f.del_old);
+	jsonx_path_int64(p, "permissions.project_access.access_level", &f.project_level);
+	jsonx_path_int64(p, "permissions.group_access.access_level", &f.group_level);
+	return fields_row(&f);
+}
 
-	struct json_object *o = jx_object();
-	json_object_object_add(o, "id", jx_int(id));
-	json_object_object_add(o, "path", jx_str(path));
-	json_object_object_add(o, "name", jx_str(name));
-	json_object_object_add(o, "pwn", jx_str(pwn));
-	json_object_object_add(o, "ns_id", ns_id ? jx_int(ns_id) : NULL);
-	json_object_object_add(o, "ns", jx_str(ns_path));
-	json_object_object_add(o, "web_url", jx_str(web_url));
-	json_object_object_add(o, "branch", jx_str(branch));
-	json_object_object_add(o, "archived", jx_bool(archived));
-	json_object_object_add(o, "del", jx_bool(del != NULL));
-	json_object_object_add(o, "level", level ? jx_int(level) : NULL);
-	json_object_object_add(o, "activity", jx_str(activity));
-	return o;
+/* The same members read by jscan_each() from a list page's text (core/jsonscan.h), in this order. */
+static const char *const scan_paths[] = {
+    "id",
+    "path",
+    "path_with_namespace",
+    "namespace.full_path",
+    "name",
+    "namespace.id",
+    "web_url",
+    "default_branch",
+    "last_activity_at",
+    "archived",
+    "marked_for_deletion_on",
+    "marked_for_deletion_at",
+    "permissions.project_access.access_level",
+    "permissions.group_access.access_level",
+};
+enum { SCAN_STRINGS = 9 }; /* string members in scan_paths (decoded into bufs) */
+
+struct page_rows {
+	struct json_object *rows; /* the page's rows */
+	int skipped;              /* entries without an id or paths */
+	struct buf s[SCAN_STRINGS];
+};
+
+static enum core_status scanned_entry(const struct jscan_value *v, void *user)
+{
+	struct page_rows *pr = user;
+	struct project_fields f = {0};
+	const char **str[SCAN_STRINGS] = {&f.path,   &f.pwn,      &f.ns_path, &f.name,   &f.web_url,
+	                                  &f.branch, &f.activity, &f.del,     &f.del_old};
+	const int str_at[SCAN_STRINGS] = {1, 2, 3, 4, 6, 7, 8, 10, 11};
+	for (int i = 0; i < SCAN_STRINGS; i++)
+		if (jscan_str(&v[str_at[i]], &pr->s[i]))
+			*str[i] = buf_str(&pr->s[i]);
+	jscan_int64(&v[0], &f.id);
+	jscan_int64(&v[5], &f.ns_id);
+	jscan_bool(&v[9], &f.archived);
+	jscan_int64(&v[12], &f.project_level);
+	jscan_int64(&v[13], &f.group_level);
+	struct json_object *row = fields_row(&f);
+	if (row)
+		json_object_array_add(pr->rows, row);
+	else
+		pr->skipped++;
+	return CORE_OK;
 }
 
 /*
  * Upsert a JSON array of project_row() objects, as listed by sync run run_id (0: not by a sync run); one result
- * row of counts (new_repos, updated, newly_archived, n). With a run, the same statement adds the counts to the
- * run's row (pages: `pages` more, skipped: `skipped` more) and beats its heartbeat, so the listers write their
- * progress without a second round trip and without holding the walk's lock across a database call.
+ * row of counts (new_repos, updated, newly_archived, n). The run's progress is written apart (save_progress): a
+ * page's statement that also updated the run's row held that row's lock through the stored-status refresh its
+ * trigger runs, so the listers' pages were stored one at a time.
  */
-static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, int pages,
-                                    int skipped, PGresult **r)
+static enum core_status upsert_rows(struct store_conn *c, struct json_object *rows, int64_t run_id, PGresult **r)
 {
 	struct store_params p = {0};
 	store_param_str(&p, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN));
 	store_param_i64_or_null(&p, run_id);
-	store_param_i64(&p, pages);
-	store_param_i64(&p, skipped);
 	/*
 	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
@@ -178,27 +237,30 @@ static enum core_status upsert_rows(struct store_conn *c, struct json_object *ro
 	    "  count(*) FILTER (WHERE NOT up.inserted AND (old.differs OR old.was_removed)) AS updated,"
 	    "  count(*) FILTER (WHERE up.archived AND (up.inserted OR NOT old.archived)) AS newly_archived,"
 	    "  count(*) AS n"
-	    "  FROM up LEFT JOIN old USING (id)),"
-	    " progress AS (UPDATE sync_runs s SET pages = s.pages + $3::int, repos_seen = s.repos_seen + n.n,"
-	    "  new_repos = s.new_repos + n.new_repos, updated = s.updated + n.updated,"
-	    "  archived = s.archived + n.newly_archived, skipped = s.skipped + $4::int, heartbeat = now()"
-	    "  FROM n WHERE s.id = $2::bigint)"
+	    "  FROM up LEFT JOIN old USING (id))"
 	    " SELECT * FROM n",
 	    &p, r);
 }
 
-static enum core_status save_progress(struct store_conn *c, struct walk *w)
+/* Write counts k to run run_id's row, and beat its heartbeat. */
+static enum core_status save_counts(struct store_conn *c, int64_t run_id, const struct discovery_counts *k)
 {
-	const int counts[] = {w->counts.pages,   w->counts.repos_seen, w->counts.groups_seen, w->counts.new_repos,
-	                      w->counts.updated, w->counts.archived,   w->counts.skipped};
+	const int counts[] = {k->pages,   k->repos_seen, k->groups_seen, k->new_repos,
+	                      k->updated, k->archived,   k->skipped};
 	struct store_params p = {0};
-	store_param_i64(&p, w->run_id);
+	store_param_i64(&p, run_id);
 	for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++)
 		store_param_i64(&p, counts[i]);
 	return store_run(c,
 	                 "UPDATE sync_runs SET pages = $2, repos_seen = $3, groups_seen = $4, new_repos = $5,"
 	                 " updated = $6, archived = $7, skipped = $8, heartbeat = now() WHERE id = $1",
 	                 &p, NULL);
+}
+
+/* The walk's counts (caller holds the lock, or is the only thread). */
+static enum core_status save_progress(struct store_conn *c, struct walk *w)
+{
+	return save_counts(c, w->run_id, &w->counts);
 }
 
 static enum core_status save_progress_now(struct walk *w)
@@ -220,12 +282,48 @@ static void add_counts(struct discovery_counts *k, PGresult *r)
 	k->archived += (int)store_i64(r, 0, "newly_archived", 0);
 }
 
-static enum core_status on_project_page(struct json_object *page, void *user)
+/* Store one page's rows (borrowed) and count it; `skipped` entries of it had no id or paths. */
+static enum core_status store_page(struct walk *w, struct json_object *rows, int skipped)
 {
-	struct walk *w = user;
-	struct json_object *rows = jx_array();
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
+	if (skipped)
+		log_debug("discovery: %d list entries skipped on one page (no id or path)", skipped);
+	enum core_status st = store_get(w->db, &c);
+	if (st != CORE_OK)
+		goto out;
+	st = upsert_rows(c, rows, w->run_id, &r);
+	if (st != CORE_OK)
+		goto out;
+	pthread_mutex_lock(&w->mu);
+	w->counts.skipped += skipped;
+	w->counts.pages++;
+	add_counts(&w->counts, r);
+	if (w->progress_cb)
+		w->progress_cb(&w->counts, w->user);
+	/* the run's row shows the counts (and beats its heartbeat), written by one lister at a time from a copy, so
+	 * that no lock is held across the write; the writer writes again while other pages added to them meanwhile */
+	bool write = w->run_id && !w->progress_busy;
+	w->progress_busy = w->progress_busy || write;
+	while (write) {
+		struct discovery_counts k = w->counts;
+		pthread_mutex_unlock(&w->mu);
+		st = save_counts(c, w->run_id, &k);
+		pthread_mutex_lock(&w->mu);
+		write = st == CORE_OK && memcmp(&k, &w->counts, sizeof(k)) != 0;
+		w->progress_busy = write;
+	}
+	pthread_mutex_unlock(&w->mu);
+out:
+	PQclear(r);
+	store_put(w->db, c);
+	return st;
+}
+
+/* gitlab_paginate()'s page callback: a page as a json-c tree. */
+static enum core_status on_project_page(struct json_object *page, void *user)
+{
+	struct json_object *rows = jx_array();
 	int skipped = 0;
 	size_t n = json_object_array_length(page);
 	for (size_t i = 0; i < n; i++) {
@@ -235,24 +333,7 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 		else
 			skipped++;
 	}
-	if (skipped)
-		log_debug("discovery: %d list entries skipped on one page (no id or path)", skipped);
-	enum core_status st = store_get(w->db, &c);
-	if (st != CORE_OK)
-		goto out;
-	st = upsert_rows(c, rows, w->run_id, 1, skipped, &r);
-	if (st != CORE_OK)
-		goto out;
-	pthread_mutex_lock(&w->mu);
-	w->counts.skipped += skipped;
-	w->counts.pages++;
-	add_counts(&w->counts, r);
-	if (w->progress_cb)
-		w->progress_cb(&w->counts, w->user);
-	pthread_mutex_unlock(&w->mu);
-out:
-	PQclear(r);
-	store_put(w->db, c);
+	enum core_status st = store_page(user, rows, skipped);
 	json_object_put(rows);
 	return st;
 }
@@ -412,21 +493,33 @@ static enum core_status list_page(struct walk *w, size_t i, int page, bool *more
 	         "/groups/%lld/projects?include_subgroups=false&with_shared=false&per_page=100&order_by=id&sort=asc"
 	         "&page=%d",
 	         (long long)w->groups[i], page);
-	enum core_status st = gitlab_request(w->gl, "GET", path, NULL, &r);
-	if (st == CORE_OK && (!r->json || !json_object_is_type(r->json, json_type_array))) {
-		st = CORE_EUPSTREAM;
-		r->kind = GITLAB_ERR_BAD_RESPONSE;
-		snprintf(r->message, sizeof(r->message), "GitLab answered GET %s with something other than a list",
-		         path);
-	}
+	/* the page is read as text by jscan_each(), without a json-c tree of its 100 whole projects */
+	enum core_status st = gitlab_request_ex(w->gl, "GET", path, NULL, GITLAB_CALL_RAW, &r);
 	if (st != CORE_OK) {
 		*err_out = r;
 		return st;
 	}
-	*more_out = r->next_page != NULL;
-	/* an empty page past the end (asked ahead) is a call, not a page of the list */
-	if (page == 1 || json_object_array_length(r->json) > 0)
-		st = on_project_page(r->json, w);
+	struct page_rows pr = {.rows = jx_array()};
+	size_t n = 0;
+	char why[200];
+	st = jscan_each(r->body, r->body_len, scan_paths, sizeof(scan_paths) / sizeof(scan_paths[0]), scanned_entry,
+	                &pr, &n, why, sizeof(why));
+	if (st != CORE_OK) {
+		st = CORE_EUPSTREAM;
+		r->kind = GITLAB_ERR_BAD_RESPONSE;
+		snprintf(r->message, sizeof(r->message),
+		         "GitLab answered GET %s with something other than a JSON list (%s)", path, why);
+		*err_out = r;
+		r = NULL;
+	} else {
+		*more_out = r->next_page != NULL;
+		/* an empty page past the end (asked ahead) is a call, not a page of the list */
+		if (page == 1 || n > 0)
+			st = store_page(w, pr.rows, pr.skipped);
+	}
+	json_object_put(pr.rows);
+	for (int i = 0; i < SCAN_STRINGS; i++)
+		buf_free(&pr.s[i]);
 	gitlab_response_free(r);
 	return st;
 }
@@ -583,7 +676,7 @@ static enum core_status verify_unseen(struct walk *w, int64_t group_id, int conc
 		goto out;
 	st = store_get(w->db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, w->run_id, 0, 0, &up);
+		st = upsert_rows(c, rows, w->run_id, &up);
 	if (st == CORE_OK)
 		add_counts(&w->counts, up);
 	log_info("discovery %lld: %d repos not listed by their group were checked one by one, %d are still in the "
@@ -723,7 +816,7 @@ enum core_status discovery_upsert_project(struct store *db, struct json_object *
 	json_object_array_add(rows, row);
 	enum core_status st = store_get(db, &c);
 	if (st == CORE_OK)
-		st = upsert_rows(c, rows, 0, 0, 0, &r);
+		st = upsert_rows(c, rows, 0, &r);
 	if (st == CORE_OK && inserted_out)
 		*inserted_out = store_i64(r, 0, "new_repos", 0) > 0;
 	PQclear(r);
