@@ -227,6 +227,19 @@ static void prepared_statements_evict_the_least_recently_run(void)
 	store_close(fresh);
 }
 
+/* Every connection of the pool runs without JIT (core/store.c says why): one borrowed twice over, and a fresh one. */
+static void sessions_run_without_jit(void)
+{
+	for (int i = 0; i < 3; i++) {
+		PGresult *r = NULL;
+		REQUIRE(store_run1(db, "SELECT current_setting('jit') AS jit, current_setting('TimeZone') AS tz", NULL,
+		                   &r) == CORE_OK);
+		CHECK_STR(store_str(r, 0, "jit"), "off");
+		CHECK_STR(store_str(r, 0, "tz"), "UTC");
+		PQclear(r);
+	}
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 0);
@@ -239,6 +252,7 @@ int main(void)
 	RUN(prepared_statements_are_reused);
 	RUN(prepared_statements_outlive_deallocate_and_table_changes);
 	RUN(prepared_statements_evict_the_least_recently_run);
+	RUN(sessions_run_without_jit);
 	store_close(db);
 	free(url);
 	return testlib_done();
