@@ -96,12 +96,20 @@ struct project_fields {
 	int64_t id, ns_id, project_level, group_level;
 	const char *path, *name, *pwn, *ns_path, *web_url, *branch, *activity, *del, *del_old;
 	bool archived;
+	bool nul; /* a string member read holds a NUL character: read as a C string it would be cut short */
 };
+
+/* ns/path: GitLab's path_with_namespace is always its namespace's full path, '/', its path. */
+static bool pwn_consistent(const struct project_fields *f)
+{
+	size_t n = strlen(f->ns_path);
+	return strncmp(f->pwn, f->ns_path, n) == 0 && f->pwn[n] == '/' && strcmp(f->pwn + n + 1, f->path) == 0;
+}
 
 /* The row upsert_rows() stores for f, or NULL when it lacks an id or paths. */
 static struct json_object *fields_row(const struct project_fields *f)
 {
-	if (f->id <= 0 || !f->path || !f->pwn || !f->ns_path)
+	if (f->nul || f->id <= 0 || !f->path || !f->pwn || !f->ns_path || !pwn_consistent(f))
 		return NULL;
 	/* the token's role, when GitLab includes permissions */
 	int64_t level = f->project_level > f->group_level ? f->project_level : f->group_level;
@@ -123,22 +131,34 @@ static struct json_object *fields_row(const struct project_fields *f)
 	return o;
 }
 
+/* The string at dotted path `path` of p into *out (borrowed; untouched when absent or not a string); *nul set when
+ * it holds a NUL character. */
+static void member_str(struct json_object *p, const char *path, const char **out, bool *nul)
+{
+	struct json_object *v = jsonx_path(p, path);
+	const char *s = NULL;
+	if (!jsonx_as_str(v, &s))
+		return;
+	*nul = *nul || strlen(s) != (size_t)json_object_get_string_len(v);
+	*out = s;
+}
+
 /* One project entry (a json-c tree) reduced to the columns we keep, or NULL when it lacks an id or paths. */
 static struct json_object *project_row(struct json_object *p)
 {
 	struct project_fields f = {0};
 	jsonx_int64(p, "id", &f.id);
-	jsonx_str(p, "path", &f.path);
-	jsonx_str(p, "path_with_namespace", &f.pwn);
-	jsonx_path_str(p, "namespace.full_path", &f.ns_path);
-	jsonx_str(p, "name", &f.name);
+	member_str(p, "path", &f.path, &f.nul);
+	member_str(p, "path_with_namespace", &f.pwn, &f.nul);
+	member_str(p, "namespace.full_path", &f.ns_path, &f.nul);
+	member_str(p, "name", &f.name, &f.nul);
 	jsonx_path_int64(p, "namespace.id", &f.ns_id);
-	jsonx_str(p, "web_url", &f.web_url);
-	jsonx_str(p, "default_branch", &f.branch);
-	jsonx_str(p, "last_activity_at", &f.activity);
+	member_str(p, "web_url", &f.web_url, &f.nul);
+	member_str(p, "default_branch", &f.branch, &f.nul);
+	member_str(p, "last_activity_at", &f.activity, &f.nul);
 	jsonx_bool(p, "archived", &f.archived);
-	jsonx_str(p, "marked_for_deletion_on", &f.del);
-	jsonx_str(p, "marked_for_deletion_at", &f.del_old);
+	member_str(p, "marked_for_deletion_on", &f.del, &f.nul);
+	member_str(p, "marked_for_deletion_at", &f.del_old, &f.nul);
 	jsonx_path_int64(p, "permissions.project_access.access_level", &f.project_level);
 	jsonx_path_int64(p, "permissions.group_access.access_level", &f.group_level);
 	return fields_row(&f);
@@ -176,9 +196,12 @@ static enum core_status scanned_entry(const struct jscan_value *v, void *user)
 	const char **str[SCAN_STRINGS] = {&f.path,   &f.pwn,      &f.ns_path, &f.name,   &f.web_url,
 	                                  &f.branch, &f.activity, &f.del,     &f.del_old};
 	const int str_at[SCAN_STRINGS] = {1, 2, 3, 4, 6, 7, 8, 10, 11};
-	for (int i = 0; i < SCAN_STRINGS; i++)
+	for (int i = 0; i < SCAN_STRINGS; i++) {
 		if (jscan_str(&v[str_at[i]], &pr->s[i]))
 			*str[i] = buf_str(&pr->s[i]);
+		else if (v[str_at[i]].type == JSCAN_STRING)
+			f.nul = true; /* a string jscan_str() does not read holds a \u0000 */
+	}
 	jscan_int64(&v[0], &f.id);
 	jscan_int64(&v[5], &f.ns_id);
 	jscan_bool(&v[9], &f.archived);
@@ -284,12 +307,43 @@ static void add_counts(struct discovery_counts *k, PGresult *r)
 }
 
 /* Store one page's rows (borrowed) and count it; `skipped` entries of it had no id or paths. */
-static enum core_status store_page(struct walk *w, struct json_object *rows, int skipped)
+static bool under_root(const struct walk *w, const char *ns_path);
+
+/* The rows of a page to store: those under the connected group, each id once (GitLab lists a project once; a
+ * second row for an id would also be a second write of one row in one statement, which PostgreSQL refuses). The
+ * others add to *skipped. A new array (the caller puts it). */
+static struct json_object *rows_to_store(const struct walk *w, struct json_object *rows, int *skipped)
+{
+	struct json_object *kept = jx_array();
+	size_t n = json_object_array_length(rows);
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *row = json_object_array_get_idx(rows, i);
+		int64_t id = 0;
+		const char *ns = NULL;
+		bool ok = jsonx_int64(row, "id", &id) && jsonx_str(row, "ns", &ns) && under_root(w, ns);
+		for (size_t j = 0; ok && j < json_object_array_length(kept); j++) {
+			int64_t other = 0;
+			ok = !jsonx_int64(json_object_array_get_idx(kept, j), "id", &other) || other != id;
+		}
+		if (ok)
+			json_object_array_add(kept, json_object_get(row));
+		else
+			(*skipped)++;
+	}
+	return kept;
+}
+
+static enum core_status store_page(struct walk *w, struct json_object *page_rows, int skipped)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
+	struct json_object *rows = rows_to_store(w, page_rows, &skipped);
 	if (skipped)
-		log_debug("discovery: %d list entries skipped on one page (no id or path)", skipped);
+		log_info(
+		    "discovery %lld: %d entries of a page of %zu skipped: no numeric id, path or namespace, a "
+		    "path_with_namespace that is not the namespace's path and the path, a NUL character in a name, "
+		    "outside the connected group, or listed twice",
+		    (long long)w->run_id, skipped, json_object_array_length(page_rows) + (size_t)skipped);
 	enum core_status st = store_get(w->db, &c);
 	if (st != CORE_OK)
 		goto out;
@@ -329,6 +383,7 @@ static enum core_status store_page(struct walk *w, struct json_object *rows, int
 out:
 	PQclear(r);
 	store_put(w->db, c);
+	json_object_put(rows);
 	return st;
 }
 
@@ -521,6 +576,13 @@ static enum core_status list_page(struct walk *w, size_t i, int page, bool *more
 		r->kind = GITLAB_ERR_BAD_RESPONSE;
 		snprintf(r->message, sizeof(r->message),
 		         "GitLab answered GET %s with something other than a JSON list (%s)", path, why);
+		*err_out = r;
+		r = NULL;
+	} else if (n > 100) { /* asked per_page=100 */
+		st = CORE_EUPSTREAM;
+		r->kind = GITLAB_ERR_BAD_RESPONSE;
+		snprintf(r->message, sizeof(r->message), "GitLab answered GET %s with %zu projects on a page of 100",
+		         path, n);
 		*err_out = r;
 		r = NULL;
 	} else {

@@ -520,7 +520,7 @@ bool jscan_str(const struct jscan_value *v, struct buf *b)
 		default: cp = (unsigned char)c; break; /* " \ / */
 		}
 		if (cp == 0)
-			return true; /* a C string ends here, as a json-c string read through jsonx_str() does */
+			return false; /* a C string would end here: the value would be read cut short */
 		put_utf8(b, cp);
 	}
 	return true;

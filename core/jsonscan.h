@@ -65,7 +65,8 @@ enum core_status jscan_each(const char *text, size_t len, const char *const *pat
 /* Readers: true only when the value has the asked type (jsonx.h's rules); *out is untouched otherwise. */
 bool jscan_int64(const struct jscan_value *v, int64_t *out);
 bool jscan_bool(const struct jscan_value *v, bool *out); /* true, false; null reads as false */
-/* A string, decoded into b (replacing what b held; NUL-terminated, up to the first \u0000). */
+/* A string, decoded into b (replacing what b held; NUL-terminated). False also when it holds a \u0000: read as a C
+ * string it would be cut short ("demo/a\u0000x" would read as the path "demo/a"). */
 bool jscan_str(const struct jscan_value *v, struct buf *b);
 
 #endif

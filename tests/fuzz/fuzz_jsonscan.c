@@ -91,7 +91,11 @@ static enum core_status each(const struct jscan_value *vals, void *user)
 		const struct jscan_value *v = &vals[k];
 		if (want && json_object_is_type(want, json_type_string)) {
 			const char *s = NULL;
-			if (!jsonx_as_str(want, &s) || !jscan_str(v, &c->s) || strcmp(buf_str(&c->s), s) != 0)
+			if (!jsonx_as_str(want, &s))
+				abort();
+			/* a string holding a NUL is not read by the scan (json-c keeps it, and C reads it cut short) */
+			bool nul = strlen(s) != (size_t)json_object_get_string_len(want);
+			if (nul ? jscan_str(v, &c->s) : !jscan_str(v, &c->s) || strcmp(buf_str(&c->s), s) != 0)
 				abort();
 			continue;
 		}

@@ -94,7 +94,7 @@ static void readers_keep_jsonx_rules(void)
 	CHECK(jscan_bool(&nul, &x) && !x);
 	CHECK(!jscan_str(&nul, &b));
 	struct jscan_value cut = {JSCAN_STRING, "\"ab\\u0000cd\"", 12};
-	CHECK(jscan_str(&cut, &b) && strcmp(buf_str(&b), "ab") == 0); /* as a json-c string read as a C string */
+	CHECK(!jscan_str(&cut, &b)); /* read as a C string it would be "ab" */
 	struct jscan_value lone = {JSCAN_STRING, "\"\\ud800x\"", 9};
 	CHECK(jscan_str(&lone, &b) && strcmp(buf_str(&b), "\xef\xbf\xbdx") == 0);
 	buf_free(&b);
