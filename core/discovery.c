@@ -106,7 +106,8 @@ static bool pwn_consistent(const struct project_fields *f)
 	return strncmp(f->pwn, f->ns_path, n) == 0 && f->pwn[n] == '/' && strcmp(f->pwn + n + 1, f->path) == 0;
 }
 
-/* The row upsert_rows() stores for f, or NULL when it lacks an id or paths. */
+/* The row upsert_rows() stores for f, or NULL when it lacks an id or paths, holds a NUL character, or its
+ * path_with_namespace is not its namespace path and path. */
 static struct json_object *fields_row(const struct project_fields *f)
 {
 	if (f->nul || f->id <= 0 || !f->path || !f->pwn || !f->ns_path || !pwn_consistent(f))
@@ -185,7 +186,7 @@ enum { SCAN_STRINGS = 9 }; /* string members in scan_paths (decoded into bufs) *
 
 struct page_rows {
 	struct json_object *rows; /* the page's rows */
-	int skipped;              /* entries without an id or paths */
+	int skipped;              /* entries fields_row() refuses */
 	struct buf s[SCAN_STRINGS];
 };
 
