@@ -114,14 +114,37 @@ enum core_status gate_queue_renew(struct store *db, const char *owner, int lease
 	    "UPDATE gate_runs SET lease_until = now() + $3::int * interval '1 millisecond', heartbeat_at = now()"
 	    " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running' RETURNING id",
 	    &p, &res);
+	size_t not_renewed = 0;
 	for (size_t i = 0; i < n; i++) {
 		held_out[i] = false;
 		for (int k = 0; st == CORE_OK && k < PQntuples(res); k++)
 			if (store_i64(res, k, "id", 0) == ids[i])
 				held_out[i] = true;
+		not_renewed += !held_out[i];
+	}
+	PQclear(res);
+	res = NULL;
+	/* A run not renewed may have ended by its own worker between the caller's snapshot of its runs and the UPDATE
+	 * (which re-reads a row committed meanwhile, where the worker's end is seen): read again, in a new snapshot,
+	 * which of them another instance holds or queued again; the others are not lost. */
+	struct store_params again = {0};
+	struct buf keep_again = {0};
+	store_param_i64_array(&again, ids, n, &keep_again);
+	store_param_str(&again, owner);
+	if (st == CORE_OK && not_renewed > 0)
+		st = store_run1(db,
+		                "SELECT id FROM gate_runs WHERE id = ANY($1::bigint[])"
+		                " AND (state = 'queued' OR (state = 'running' AND lease_owner IS DISTINCT FROM $2))",
+		                &again, &res);
+	for (size_t i = 0; st == CORE_OK && i < n; i++) {
+		bool lost = false;
+		for (int k = 0; !held_out[i] && k < PQntuples(res); k++)
+			lost = lost || store_i64(res, k, "id", 0) == ids[i];
+		held_out[i] = held_out[i] || !lost;
 	}
 	PQclear(res);
 	buf_free(&keep);
+	buf_free(&keep_again);
 	return st;
 }
 

@@ -86,7 +86,8 @@ enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t l
  * *found_out false when no run is queued or running. */
 enum core_status gate_queue_next_due_ms(struct store *db, long *ms_out, bool *found_out);
 
-/* Extend the leases of owner's running runs ids[0..n) by lease_ms; held_out[i]: ids[i] was still ours (renewed). */
+/* Extend the leases of owner's running runs ids[0..n) by lease_ms; held_out[i]: ids[i] was not lost, i.e. still
+ * ours (renewed) or no longer running (its worker recorded its end, possibly while the renewal ran). */
 enum core_status gate_queue_renew(struct store *db, const char *owner, int lease_ms, const int64_t *ids, size_t n,
                                   bool *held_out);
 
