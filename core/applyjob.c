@@ -5,6 +5,7 @@
 #include "applyjob.h"
 
 #include "crypto.h"
+#include "jsonscan.h"
 #include "jsonx.h"
 #include "limiter.h"
 #include "log.h"
@@ -291,6 +292,15 @@ static void hhmmss(char out[16])
 	strftime(out, 16, "%H:%M:%S", &tm);
 }
 
+static void listed_add(struct jobctx *jc, const struct listed_project *lp)
+{
+	if (jc->n_projects == jc->cap_projects) {
+		jc->cap_projects = jc->cap_projects ? jc->cap_projects * 2 : 256;
+		jc->projects = xrealloc(jc->projects, jc->cap_projects * sizeof(*jc->projects));
+	}
+	jc->projects[jc->n_projects++] = *lp;
+}
+
 /* One project of the group list into jc->projects. */
 static enum core_status on_project(struct json_object *p, void *user)
 {
@@ -302,11 +312,24 @@ static enum core_status on_project(struct json_object *p, void *user)
 	jsonx_bool(p, "archived", &lp.archived);
 	lp.pending = jsonx_str(p, "marked_for_deletion_at", &mfd) || jsonx_str(p, "marked_for_deletion_on", &mfd);
 	jsonx_bool(p, "only_allow_merge_if_pipeline_succeeds", &lp.merge_on); /* null reads as false */
-	if (jc->n_projects == jc->cap_projects) {
-		jc->cap_projects = jc->cap_projects ? jc->cap_projects * 2 : 256;
-		jc->projects = xrealloc(jc->projects, jc->cap_projects * sizeof(*jc->projects));
-	}
-	jc->projects[jc->n_projects++] = lp;
+	listed_add(jc, &lp);
+	return CORE_OK;
+}
+
+/* The members of a project read from a page's text (core/jsonscan.h), as on_project() reads them from a tree. */
+static const char *const project_paths[] = {"id", "archived", "marked_for_deletion_at", "marked_for_deletion_on",
+                                            "only_allow_merge_if_pipeline_succeeds"};
+
+static enum core_status on_scanned_project(const struct jscan_value *v, void *user)
+{
+	struct jobctx *jc = user;
+	struct listed_project lp = {0};
+	if (!jscan_int64(&v[0], &lp.id) || lp.id <= 0)
+		return CORE_OK;
+	jscan_bool(&v[1], &lp.archived);
+	lp.pending = v[2].type == JSCAN_STRING || v[3].type == JSCAN_STRING;
+	jscan_bool(&v[4], &lp.merge_on); /* null reads as false */
+	listed_add(jc, &lp);
 	return CORE_OK;
 }
 
@@ -347,6 +370,7 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 		snprintf(paths[i], sizeof(paths[i]), "%s&page=%d", path, i + 1);
 		calls[i].method = "GET";
 		calls[i].path = paths[i];
+		calls[i].flags = GITLAB_CALL_RAW; /* read by jscan_each(): no json-c tree of 100 whole projects */
 	}
 	/* a slot per page in flight, as many as the pages up to every slot: the other items free theirs after their
 	 * current call (none waits for the list holding one), so this waits about one call */
@@ -366,18 +390,24 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 	for (int i = 0; i < k && st == CORE_OK && !ended; i++) {
 		jc->pages++;
 		st = calls[i].status;
-		struct json_object *page = calls[i].resp ? calls[i].resp->json : NULL;
-		if (st == CORE_OK && !json_object_is_type(page, json_type_array))
+		struct gitlab_response *resp = calls[i].resp;
+		size_t n = 0;
+		char why[200];
+		if (st == CORE_OK && jscan_each(resp->body, resp->body_len, project_paths,
+		                                sizeof(project_paths) / sizeof(project_paths[0]), on_scanned_project,
+		                                jc, &n, why, sizeof(why)) != CORE_OK) {
 			st = CORE_EUPSTREAM;
+			resp->kind = GITLAB_ERR_BAD_RESPONSE;
+			snprintf(resp->message, sizeof(resp->message),
+			         "GitLab answered GET %s with something other than a JSON list (%s)", calls[i].path,
+			         why);
+		}
 		if (st != CORE_OK) {
 			*err_out = calls[i].resp;
 			calls[i].resp = NULL;
 			break;
 		}
-		size_t n = json_object_array_length(page);
-		for (size_t j = 0; j < n; j++)
-			on_project(json_object_array_get_idx(page, j), jc);
-		ended = n == 0 || !calls[i].resp->next_page;
+		ended = n == 0 || !resp->next_page;
 		next = calls[i].resp->next_page;
 	}
 	for (int i = 1; i < conc; i++) /* the rest, if the group grew, one page at a time on one slot */

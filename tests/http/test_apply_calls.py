@@ -9,6 +9,8 @@ Shows, for a group of N repos (counts, never times):
   next apply, the group hook by the next resync; the one after that writes nothing;
 - a merge setting turned off by hand after the list was read is turned back on by the next resync, and the job item
   says what it read and when ("merge setting read from the group's project list at HH:MM:SS");
+- a list page with a member mrgate reads twice in one project is refused (which value holds is ambiguous): every
+  repo is read alone and the setting turned off by hand is turned back on;
 - a repo claimed by another apply (apply_claims) is neither read nor written until the claim is released: the item
   waits and retries;
 - a first apply without block merge costs GET hooks and POST hook per repo;
@@ -144,6 +146,22 @@ def test_hand_changed_merge_setting_is_repaired_by_next_resync():
     wait_for(lambda: merge_setting(pid) is True, 60, "the merge setting turned back on")
 
 
+def test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone():
+    # a project listed with only_allow_merge_if_pipeline_succeeds twice: a reader keeping the first value would take
+    # the setting (turned off by hand) for on and never repair it. The page is refused; every repo is read alone.
+    pid = IDS[9]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
+    page = ('[{"id": %d, "archived": false, "only_allow_merge_if_pipeline_succeeds": true,'
+            ' "only_allow_merge_if_pipeline_succeeds": false}]' % pid)
+    sim.script("GET", "/api/v4/groups/:id/projects", [{"status": 200, "body": page}])
+    job_id, cnt = apply(GATED, reapply=True)
+    assert merge_setting(pid) is True
+    assert by_route(cnt, "GET /api/v4/projects/:id") == N, cnt  # the list refused: each project read alone
+    assert by_route(cnt, "PUT /api/v4/projects/:id") == 1, cnt
+    assert "could not list the group's projects" in srv.logs() and "member mrgate reads twice" in srv.logs()
+
+
 def test_a_repo_claimed_by_another_apply_is_not_touched_until_released():
     # another apply (another replica) holds the repo's claim: this one neither reads nor writes it, and retries
     pid = IDS[20]
@@ -271,6 +289,7 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
      test_hooks_without_note_events_are_updated_once,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
+     test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone,
      test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
      test_first_apply_without_block_merge_is_two_calls_per_repo,
      test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos,
