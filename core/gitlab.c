@@ -36,7 +36,7 @@
 #define MRGATE_VERSION "dev"
 #endif
 
-#define POOL_MAX        8
+#define POOL_MAX        256
 #define METRIC_ROWS_MAX 512
 #define LINK_MAX        16384
 #define PATH_MAX_LEN    8192
@@ -1294,8 +1294,11 @@ static bool xfer_setup(struct xfer *x, CURL *eh)
 	 * libcurl silently re-sends a request whose reused connection dies before any answer. For a POST that may
 	 * already be applied, so non-idempotent requests take a fresh connection: a failure is then reported to us.
 	 */
-	if (!x->idempotent)
+	if (!x->idempotent) {
 		SET(CURLOPT_FRESH_CONNECT, 1L);
+		SET(CURLOPT_FORBID_REUSE, 1L); /* and closed after it: the handle keeps the connection it reuses */
+	}
+	SET(CURLOPT_MAXCONNECTS, 1L); /* a pooled handle keeps one idle connection, not five */
 	if (strcmp(x->method, "GET") == 0) {
 		SET(CURLOPT_HTTPGET, 1L);
 	} else if (strcmp(x->method, "HEAD") == 0) {

@@ -848,6 +848,7 @@ static void c_counters(struct sim_req *r)
 	json_object_object_add(o, "total", json_object_new_int64(r->s->counter_total));
 	json_object_object_add(o, "writes", json_object_new_int64(r->s->counter_writes));
 	json_object_object_add(o, "rate_limited", json_object_new_int64(r->s->counter_rate_limited));
+	json_object_object_add(o, "connections", json_object_new_int64(r->s->counter_connections));
 	json_object_object_add(o, "peak_in_flight", json_object_new_int64(r->s->peak_in_flight));
 	json_object_object_add(o, "busy_ms", json_object_new_double(r->s->busy_ms));
 	json_object_object_add(o, "by_route", json_object_get(r->s->counters));
@@ -858,7 +859,7 @@ static void c_counters_reset(struct sim_req *r)
 {
 	json_object_put(r->s->counters);
 	r->s->counters = json_object_new_object();
-	r->s->counter_total = r->s->counter_writes = r->s->counter_rate_limited = 0;
+	r->s->counter_total = r->s->counter_writes = r->s->counter_rate_limited = r->s->counter_connections = 0;
 	r->s->peak_in_flight = r->s->in_flight;
 	r->s->busy_ms = 0;
 	c_counters(r);

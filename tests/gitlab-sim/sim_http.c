@@ -503,7 +503,6 @@ void sim_send(struct sim_req *r)
 	          "Content-Length: %zu\r\n"
 	          "Cache-Control: no-cache\r\n"
 	          "X-Content-Type-Options: nosniff\r\n"
-	          "Connection: close\r\n"
 	          "%s\r\n",
 	          r->status, sim_status_text(r->status), r->content_type ? r->content_type : "application/json",
 	          no_body ? 0 : r->resp_len, r->resp_headers ? r->resp_headers : "");

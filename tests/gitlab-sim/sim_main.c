@@ -6,10 +6,10 @@
  *      count the request -> scripted response? -> rate limit (429) -> latency/jitter
  *      -> random fault (reset, stall, 5xx) -> the API handler -> RateLimit-* headers -> send
  *
- * Design: CivetWeb runs one thread per connection (num_threads, default 64) with decode_url=no so
- *    %2F survives routing. The model mutex is held only while counting/deciding and while a handler
- *    runs; sleeps and socket writes happen without it. The control API (/__sim/) bypasses faults,
- *    rate limits and counters.
+ * Design: CivetWeb runs one thread per connection (num_threads, default 256: a kept-alive connection holds its
+ *    thread while idle, 500 ms at most) with decode_url=no so %2F survives routing. The model mutex is held only
+ *    while counting/deciding and while a handler runs; sleeps and socket writes happen without it. The control API
+ *    (/__sim/) bypasses faults, rate limits and counters.
  * Ownership: main owns the struct sim and the CivetWeb context; both live until exit.
  */
 #include "sim_api.h"
@@ -46,7 +46,7 @@ struct options {
 	int webhook_timeout_s;
 };
 
-static struct options opts = {.listen = "127.0.0.1:8929", .threads = 64, .hook_workers = 4, .webhook_timeout_s = 10};
+static struct options opts = {.listen = "127.0.0.1:8929", .threads = 256, .hook_workers = 4, .webhook_timeout_s = 10};
 
 static void usage(FILE *f)
 {
@@ -58,7 +58,7 @@ static void usage(FILE *f)
 	           "  --tokens-file FILE      a JSON array of token objects as POST /__sim/tokens takes\n"
 	           "  --seed-demo             seed group 'demo' (premium) with 300 projects and token " DEMO_TOKEN "\n"
 	           "  --seed ROOT:N           seed group ROOT with N projects over 3 levels of subgroups\n"
-	           "  --threads N             HTTP worker threads (default 64)\n"
+	           "  --threads N             HTTP worker threads (default 256)\n"
 	           "  --hook-workers N        webhook delivery threads (default 4)\n"
 	           "  --webhook-timeout S     webhook request timeout in seconds (default 10)\n"
 	           "  --allow-local-hooks     accept loopback/private hook URLs "
@@ -222,6 +222,29 @@ static void sleep_ms(int ms)
 		;
 }
 
+/*
+ * GITLAB_SIM_TRACE=FILE: one line per API request appended to FILE, "start end METHOD route" (CLOCK_MONOTONIC
+ * microseconds; route as counted, e.g. /api/v4/projects/:id/hooks), for a timeline of the calls in flight
+ * (how a benchmark finds the moments its GitLab slots stand idle). Caller holds s->mu.
+ */
+static void trace_request(const struct sim_req *r, const char *route, const struct timespec *t0,
+                          const struct timespec *t1)
+{
+	static FILE *trace;
+	static bool opened;
+	if (!opened) {
+		opened = true;
+		const char *path = getenv("GITLAB_SIM_TRACE");
+		if (path && *path)
+			trace = fopen(path, "a");
+	}
+	if (!trace)
+		return;
+	fprintf(trace, "%lld %lld %s %s\n", (long long)t0->tv_sec * 1000000 + t0->tv_nsec / 1000,
+	        (long long)t1->tv_sec * 1000000 + t1->tv_nsec / 1000, r->method, route ? route : "?");
+	fflush(trace);
+}
+
 enum fault { FAULT_NONE, FAULT_RESET, FAULT_STALL, FAULT_ERROR };
 
 static void api_request(struct sim *s, struct sim_req *r)
@@ -336,6 +359,7 @@ out:
 	pthread_mutex_lock(&s->mu);
 	s->in_flight--;
 	s->busy_ms += (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+	trace_request(r, tmpl_copy, &t0, &t1);
 	pthread_mutex_unlock(&s->mu);
 	if (scripted) {
 		free(step.body);
@@ -368,6 +392,17 @@ static int handle_request(struct mg_connection *conn, void *ud)
 	int status = r.drop ? 1 : r.status;
 	sim_req_free(&r);
 	return status;
+}
+
+/* A TCP connection accepted (keep-alive: one serves many requests); counted for GET /__sim/counters. */
+static int init_connection(const struct mg_connection *conn, void **conn_data)
+{
+	struct sim *s = mg_get_user_data(mg_get_context(conn));
+	(void)conn_data;
+	pthread_mutex_lock(&s->mu);
+	s->counter_connections++;
+	pthread_mutex_unlock(&s->mu);
+	return 0;
 }
 
 static int log_message(const struct mg_connection *conn, const char *message)
@@ -417,23 +452,16 @@ int main(int argc, char **argv)
 	sim_hooks_start(s, opts.hook_workers);
 	ports = sim_printf("%s%s", opts.listen, opts.tls_cert ? "s" : "");
 	threads = sim_printf("%d", opts.threads);
-	const char *options[] = {"listening_ports",
-	                         ports,
-	                         "num_threads",
-	                         threads,
-	                         "decode_url",
-	                         "no",
-	                         "enable_keep_alive",
-	                         "no",
-	                         "request_timeout_ms",
-	                         "120000",
-	                         opts.tls_cert ? "ssl_certificate" : NULL,
-	                         opts.tls_cert,
-	                         NULL,
-	                         NULL};
+	const char *options[] = {"listening_ports", ports, "num_threads", threads, "decode_url", "no",
+	                         "enable_keep_alive", "yes",
+	                         /* headers and body are two writes: on a kept-alive connection the second would wait
+	                            for the client's delayed ACK (about 40 ms) */
+	                         "tcp_nodelay", "1", "request_timeout_ms", "120000",
+	                         opts.tls_cert ? "ssl_certificate" : NULL, opts.tls_cert, NULL, NULL};
 	struct mg_callbacks cb;
 	memset(&cb, 0, sizeof(cb));
 	cb.log_message = log_message;
+	cb.init_connection = init_connection;
 	ctx = mg_start(&cb, s, options);
 	if (!ctx) {
 		fprintf(stderr, "gitlab-sim: cannot listen on %s\n", ports);

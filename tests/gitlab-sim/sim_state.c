@@ -403,7 +403,7 @@ void sim_state_clear(struct sim *s)
 	free_vec(&s->status_locks, bucket_free);
 	json_object_put(s->counters);
 	s->counters = json_object_new_object();
-	s->counter_total = s->counter_writes = s->counter_rate_limited = 0;
+	s->counter_total = s->counter_writes = s->counter_rate_limited = s->counter_connections = 0;
 	int64_t *const counters[] = {&s->next_user_id, &s->next_token_id,    &s->next_group_id,
 	                             &s->next_hook_id, &s->next_pipeline_id, &s->next_status_id,
 	                             &s->next_mr_id,   &s->next_note_id,     &s->next_delivery_id};

@@ -309,6 +309,7 @@ struct sim {
 	struct json_object *counters;
 	int64_t counter_total, counter_writes;
 	int64_t counter_rate_limited;      /* answers 429 by the per-minute rate limit (faults.rate_limit_per_minute) */
+	int64_t counter_connections;       /* TCP connections accepted (any path) */
 	int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
 	double busy_ms; /* the answering times of the API requests finished since a reset, summed (busy / wall = the
 	                   mean number in flight) */
