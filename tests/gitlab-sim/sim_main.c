@@ -20,11 +20,14 @@
 #include "sim_state.h"
 #include "sim_strict.h"
 
+#include <arpa/inet.h>
 #include <civetweb.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -368,6 +371,48 @@ out:
 	free(tmpl_copy);
 }
 
+/* "addr" and port of a socket address, as CivetWeb writes a request's remote_addr; false for other families. */
+static bool addr_port(const struct sockaddr_storage *a, char *addr, size_t addr_len, int *port)
+{
+	if (a->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)a;
+		*port = ntohs(in->sin_port);
+		return inet_ntop(AF_INET, &in->sin_addr, addr, (socklen_t)addr_len) != NULL;
+	}
+	if (a->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)a;
+		*port = ntohs(in6->sin6_port);
+		return inet_ntop(AF_INET6, &in6->sin6_addr, addr, (socklen_t)addr_len) != NULL;
+	}
+	return false;
+}
+
+/*
+ * End a dropped request's connection at once, without an answer. CivetWeb (1.15) keeps a connection alive after any
+ * handler and has no call to end it, so its socket is found among the process's descriptors by its two ends and
+ * shut down: the client reads end-of-file at once, CivetWeb's next read fails and it closes the socket. Left to
+ * CivetWeb, the client would see the reset only when the connection idled out, half a second later.
+ */
+static void drop_connection(struct mg_connection *conn)
+{
+	const struct mg_request_info *ri = mg_get_request_info(conn);
+	for (int fd = 0; fd < 65536 && ri; fd++) {
+		struct sockaddr_storage peer, self;
+		socklen_t peer_len = sizeof(peer), self_len = sizeof(self);
+		char addr[64];
+		int peer_port = 0, self_port = 0;
+		if (getpeername(fd, (struct sockaddr *)&peer, &peer_len) != 0 ||
+		    getsockname(fd, (struct sockaddr *)&self, &self_len) != 0)
+			continue;
+		if (addr_port(&self, addr, sizeof(addr), &self_port) && self_port == ri->server_port &&
+		    addr_port(&peer, addr, sizeof(addr), &peer_port) && peer_port == ri->remote_port &&
+		    strcmp(addr, ri->remote_addr) == 0) {
+			shutdown(fd, SHUT_RDWR);
+			return;
+		}
+	}
+}
+
 static int handle_request(struct mg_connection *conn, void *ud)
 {
 	struct sim *s = ud;
@@ -389,6 +434,8 @@ static int handle_request(struct mg_connection *conn, void *ud)
 		sim_reply_error(&r, 404, "404 Not Found");
 	}
 	sim_send(&r);
+	if (r.drop)
+		drop_connection(conn);
 	int status = r.drop ? 1 : r.status;
 	sim_req_free(&r);
 	return status;
