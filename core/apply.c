@@ -709,6 +709,10 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	if (!plan->skip) {
 		l->hook_url = u->ctx->hook_url;
 		l->ssl_verify = u->ctx->ssl_verify;
+		/* the project first: in a job it comes from the group's list, which the job's first items then read at
+		 * its start on slots still free, instead of after their hooks, while every other item waits for it */
+		if (apply_plan_needs_project(&seen, &goal) && !read_project(u, &seen))
+			goto out;
 		if (apply_plan_needs_hooks(&seen, &goal)) {
 			enum core_status gst = list_hooks(u, l);
 			if (gst != CORE_OK) {
@@ -721,8 +725,6 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 			seen.n_hooks = l->n;
 			noted_read(u, "webhooks", "from GET /projects/:id/hooks", NULL);
 		}
-		if (apply_plan_needs_project(&seen, &goal) && !read_project(u, &seen))
-			goto out;
 		apply_plan_make(&seen, &goal, plan);
 	}
 	if (plan->skip) {

@@ -21,8 +21,9 @@
  * created, else the item is retryable. Not wanted: DELETE every copy of ours.
  *   1b. In group-hook mode the hooks are listed only while a project hook of ours is recorded (to delete it).
  *   2. Only when hook+merge is wanted or a restore is owed: the project (from the job's group list, else
- *      GET /projects/:id), read with the hooks before any write (it re-checks archived and pending deletion: such
- *      a repo is skipped with no write). The prior value is
+ *      GET /projects/:id), read before the hooks and with them before any write (it re-checks archived and pending
+ *      deletion: such a repo is skipped with no write; read first, the job's list is read at the job's start, on
+ *      slots the hooks of its first items would otherwise take while every item waits for the list). The prior value is
  * recorded in the database before the PUT that changes it, once: a later apply never overwrites it. When the restore is
  * owed, PUT the recorded prior back (when it differs).
  *   3. Only when gating starts or stops (the applied state recorded by the last successful apply is off and the
