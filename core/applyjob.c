@@ -425,6 +425,34 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 	return st;
 }
 
+/*
+ * Sort the list by id for listed(). A project listed more than once (offset pages read side by side: one deleted
+ * meanwhile shifts the next page; or a faulty answer) is kept once when every copy agrees, and dropped when they
+ * differ: which copy holds is unknown, so its repo reads the project alone (GET /projects/:id) instead of trusting a
+ * merge setting that may be the stale one.
+ */
+static void listed_sort(struct jobctx *jc)
+{
+	qsort(jc->projects, jc->n_projects, sizeof(*jc->projects), by_project_id);
+	size_t out = 0;
+	for (size_t i = 0; i < jc->n_projects;) {
+		const struct listed_project *a = &jc->projects[i];
+		size_t j = i + 1;
+		bool agree = true;
+		for (; j < jc->n_projects && jc->projects[j].id == a->id; j++)
+			agree = agree && jc->projects[j].archived == a->archived &&
+			        jc->projects[j].pending == a->pending && jc->projects[j].merge_on == a->merge_on;
+		if (agree)
+			jc->projects[out++] = *a;
+		else
+			log_warn("apply job %lld: project %lld is listed %zu times with different attributes: it is "
+			         "read alone",
+			         (long long)jc->job_id, (long long)a->id, j - i);
+		i = j;
+	}
+	jc->n_projects = out;
+}
+
 /* The group's projects, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
 static int jobctx_projects(struct jobctx *jc)
 {
@@ -447,7 +475,7 @@ static int jobctx_projects(struct jobctx *jc)
 		log_warn("apply job %lld: could not list the group's projects (%s): each repo is read alone",
 		         (long long)jc->job_id, resp && resp->message[0] ? resp->message : core_status_code(st));
 	else
-		qsort(jc->projects, jc->n_projects, sizeof(*jc->projects), by_project_id);
+		listed_sort(jc);
 	gitlab_response_free(resp);
 	return jc->pages + (st != CORE_OK);
 }

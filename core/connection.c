@@ -132,6 +132,7 @@ static enum core_status open_client(const char *url, const char *token, const ch
 	memset(&o, 0, sizeof(o));
 	o.base_url = url;
 	o.token = token;
+	o.scrub_also = cc->webhook_secret;                   /* GitLab may echo it in an error: hidden like the token */
 	o.ca_bundle_pem = ca_pem && *ca_pem ? ca_pem : NULL; /* in memory: never a file under /tmp */
 	o.requests_per_minute = tune ? tune->requests_per_minute : 0;
 	o.connect_timeout_ms = tune ? tune->connect_timeout_ms : 0;

@@ -67,6 +67,7 @@ struct gitlab {
 	char *api_root; /* "https://host/api/v4" */
 	char *base;     /* "https://host", for messages */
 	char *token;    /* sodium_malloc'd; only used to scrub messages */
+	char *also;     /* sodium_malloc'd or NULL: gitlab_opts.scrub_also */
 	char *ca_bundle;
 	char *ca_pem; /* CA bundle as PEM text, handed to libcurl as a blob */
 	long connect_timeout_ms, total_timeout_ms, backoff_base_ms, backoff_max_ms, max_pause_ms;
@@ -241,6 +242,13 @@ static bool copy_opts(struct gitlab *gl, const struct gitlab_opts *o)
 	if (!gl->token)
 		return false;
 	memcpy(gl->token, o->token, tlen + 1);
+	if (o->scrub_also && *o->scrub_also) {
+		size_t alen = strlen(o->scrub_also);
+		gl->also = sodium_malloc(alen + 1);
+		if (!gl->also)
+			return false;
+		memcpy(gl->also, o->scrub_also, alen + 1);
+	}
 	return true;
 }
 
@@ -287,6 +295,8 @@ static void free_client(struct gitlab *gl, const struct new_state *ns)
 	slist_free_zeroed(gl->hdrs_json);
 	if (gl->token)
 		sodium_free(gl->token);
+	if (gl->also)
+		sodium_free(gl->also);
 	free(gl->ca_bundle);
 	free(gl->ca_pem);
 	free(gl->api_root);
@@ -1064,14 +1074,14 @@ static bool valid_path(const char *p)
 	return true;
 }
 
-/* Replace every occurrence of the token in s (in place) by "[redacted]" (or '*' when shorter). */
-static void scrub(const struct gitlab *gl, char *s)
+/* Replace every occurrence of secret in s (in place) by "[redacted]" (or '*' when shorter). */
+static void scrub_one(const char *secret, char *s)
 {
-	size_t tl = strlen(gl->token);
+	size_t tl = secret ? strlen(secret) : 0;
 	char *p;
 	if (tl == 0)
 		return;
-	while ((p = strstr(s, gl->token)) != NULL) {
+	while ((p = strstr(s, secret)) != NULL) {
 		static const char red[] = "[redacted]";
 		size_t rl = sizeof(red) - 1;
 		if (rl <= tl) {
@@ -1081,6 +1091,13 @@ static void scrub(const struct gitlab *gl, char *s)
 			memset(p, '*', tl);
 		}
 	}
+}
+
+/* Hide the token and the other secret (gitlab_opts.scrub_also) in s. */
+static void scrub(const struct gitlab *gl, char *s)
+{
+	scrub_one(gl->token, s);
+	scrub_one(gl->also, s);
 }
 
 static void reset_attempt(struct xfer *x)

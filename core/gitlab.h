@@ -49,6 +49,8 @@ struct gitlab_opts {
 	const char *base_url;       /* "https://gitlab.com" or "https://git.example.com/gitlab"; "/api/v4" is appended
 	                               unless the URL already ends with it; http:// or https:// only */
 	const char *token;          /* PAT, group/project access token or service-account token */
+	const char *scrub_also;     /* another secret hidden like the token in every message (the webhook secret, which
+	                               GitLab may echo in an error); NULL = none */
 	const char *ca_bundle_file; /* PEM file of CAs to trust instead of the system's; NULL = system store */
 	const char *ca_bundle_pem;  /* or PEM text of those CAs, kept in memory (CURLOPT_CAINFO_BLOB): no file */
 	long connect_timeout_ms;    /* 0 = 10,000 */

@@ -11,7 +11,9 @@ Shows, for a group of N repos (counts, never times):
 - a merge setting turned off by hand after the list was read is turned back on by the next resync, and the job item
   says what it read and when ("merge setting read from the group's project list at HH:MM:SS");
 - a list page with a member mrgate reads twice in one project is refused (which value holds is ambiguous): every
-  repo is read alone and the setting turned off by hand is turned back on;
+  repo is read alone and the setting turned off by hand is turned back on; so is a project listed twice with copies
+  that differ;
+- a webhook secret GitLab echoes in an error is hidden in the item's message and the log;
 - a repo claimed by another apply (apply_claims) is neither read nor written until the claim is released: the item
   waits and retries;
 - a first apply without block merge costs GET hooks and POST hook per repo;
@@ -167,6 +169,44 @@ def test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone(
     assert "could not list the group's projects" in srv.logs() and "member mrgate reads twice" in srv.logs()
 
 
+def test_a_project_listed_twice_with_different_settings_is_read_alone():
+    # offset pages read side by side can list a project twice (one deleted meanwhile shifts the next page): copies
+    # that differ are not trusted, the project is read alone, and a setting turned off by hand is turned back on
+    pid = IDS[10]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
+    copies = [False, True, True]  # whichever copy a search by id lands on, a reader must not take "on"
+    page = "[" + ", ".join('{"id": %d, "archived": false, "only_allow_merge_if_pipeline_succeeds": %s}'
+                           % (pid, "true" if on else "false") for on in copies) + "]"
+    sim.script("GET", "/api/v4/groups/:id/projects", [{"status": 200, "body": page}])
+    apply(GATED, reapply=True)
+    assert merge_setting(pid) is True
+    assert f"project {pid} is listed 3 times with different attributes" in srv.logs()
+
+
+def test_a_webhook_secret_gitlab_echoes_is_hidden():
+    # GitLab answering an error with the hook's secret token in its message: the item's message and the log hide
+    # it as they hide the GitLab token (the secret itself is never printed by this test)
+    secret = srv.cli("webhook-secret").stdout.strip()
+    assert len(secret) >= 16
+    pid = IDS[11]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{pid}", {"only_allow_merge_if_pipeline_succeeds": False}).status == 200
+    sim.script("PUT", f"/api/v4/projects/{pid}",
+               [{"status": 400, "body": {"message": f"hook token {secret} rejected"}}])
+    job_id = configure(GATED, reapply=True)["apply"]["job_id"]
+    job = flows.wait_job(c, job_id, 120)
+    assert job["failed"] == 1, job
+    items = c.get(f"/api/jobs/{job_id}?items_limit=500").json()["items"]
+    failed = [i for i in items if i.get("repo_id") == pid]
+    assert failed and failed[0]["state"] == "failed", "the scripted refusal did not fail the item"
+    assert secret not in failed[0]["message"], "the item's message holds the webhook secret"
+    assert "[redacted]" in failed[0]["message"], "the item's message lost GitLab's explanation"
+    assert secret not in srv.logs(), "the log holds the webhook secret"
+    apply(GATED, reapply=True)  # no script left: the setting is repaired
+    assert merge_setting(pid) is True
+
+
 def test_a_repo_claimed_by_another_apply_is_not_touched_until_released():
     # another apply (another replica) holds the repo's claim: this one neither reads nor writes it, and retries
     pid = IDS[20]
@@ -295,6 +335,7 @@ run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_r
      test_hooks_without_note_events_are_updated_once,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
      test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone,
+     test_a_project_listed_twice_with_different_settings_is_read_alone, test_a_webhook_secret_gitlab_echoes_is_hidden,
      test_a_repo_claimed_by_another_apply_is_not_touched_until_released,
      test_first_apply_without_block_merge_is_two_calls_per_repo,
      test_group_hook_mode_first_apply_is_one_put_per_repo, test_pool_of_two_connections_and_eight_workers_applies_200_repos,
