@@ -185,8 +185,10 @@ static void advise(struct apply_result *res, const char *doing, const char *what
 			         "network or set MRGATE_PUBLIC_URL to an address GitLab can reach",
 			         ctx->hook_url);
 		else
-			snprintf(res->message, sizeof(res->message),
-			         "could not %s: GitLab rejected the request: %.300s", doing, msg);
+			snprintf(res->message, sizeof(res->message), "could not %s: %s%.300s", doing,
+			         strncmp(msg, "GitLab rejected the request", 27) == 0 ? ""
+			                                                              : "GitLab rejected the request: ",
+			         msg);
 		break;
 	case GITLAB_ERR_RATE_LIMITED:
 	case GITLAB_ERR_SERVER:

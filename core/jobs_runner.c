@@ -189,8 +189,12 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 	oc = h->fn(h->user, it, &res);
 	if (oc == JOB_ITEM_RETRY) {
 		if (it->attempt >= r->o.max_attempts) {
-			buf_printf(&msg, "gave up after %d attempts: %s", it->attempt,
-			           res.message ? res.message : "transient error");
+			const char *why = res.message ? res.message : "transient error";
+			static const char later[] = " (will be retried)"; /* not any more: said by the last attempt */
+			size_t n = strlen(why), ln = sizeof(later) - 1;
+			if (n >= ln && strcmp(why + n - ln, later) == 0)
+				n -= ln;
+			buf_printf(&msg, "gave up after %d attempts: %.*s", it->attempt, (int)n, why);
 			add_pending(pd, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
 			res.details = NULL;
 			goto out;

@@ -609,7 +609,7 @@ static enum job_outcome flaky_handler(void *user, const struct job_item *item, s
 		return JOB_ITEM_CHANGED;
 	case 2: /* transient until healed */
 		if (!healed) {
-			jobs_result_message(res, "connection reset by gitlab");
+			jobs_result_message(res, "connection reset by gitlab (will be retried)");
 			res->details = json_object_new_string("reset");
 			return JOB_ITEM_RETRY;
 		}
@@ -680,6 +680,7 @@ static void retries_backoff_and_retry_failed(void)
 	struct json_object *page = NULL;
 	REQUIRE(jobs_items(db, job, "failed", 0, 0, &page) == CORE_OK);
 	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 2);
+	/* the last attempt said it would be retried: the item says it was not */
 	CHECK_STR(item_field(page, 2, "message"), "gave up after 3 attempts: connection reset by gitlab");
 	CHECK_STR(item_field(page, 3, "message"), "token needs Maintainer on this project");
 	CHECK_STR(item_field(page, 3, "result"), "error");

@@ -202,6 +202,7 @@ def test_a_webhook_secret_gitlab_echoes_is_hidden():
     assert failed and failed[0]["state"] == "failed", "the scripted refusal did not fail the item"
     assert secret not in failed[0]["message"], "the item's message holds the webhook secret"
     assert "[redacted]" in failed[0]["message"], "the item's message lost GitLab's explanation"
+    assert failed[0]["message"].count("GitLab rejected the request") == 1, "the item's message repeats itself"
     assert secret not in srv.logs(), "the log holds the webhook secret"
     apply(GATED, reapply=True)  # no script left: the setting is repaired
     assert merge_setting(pid) is True
