@@ -5,7 +5,7 @@ Shows, over a seeded premium group with an Owner group access token, checking ev
 sync; a default config change; a group config that gates a subgroup (applied); a repo exception; an unmanaged repo;
 an apply that fails (GitLab answers 403); a gate run on a merge request; group-hook mode and back; a second sync that
 lists a new project, an archived one and a removed one (the `new` status reads the last done sync) and a third sync
-that ends their newness; a group config deleted; every column of repo_gitlab_state changed by hand alone. The API's list agrees with the stored rows (the status filter
+that ends their newness; every repo marked for an apply, whatever its status; a group config deleted; every column of repo_gitlab_state changed by hand alone. The API's list agrees with the stored rows (the status filter
 counts what the old computation counts).
 """
 import collections
@@ -175,6 +175,28 @@ def test_second_and_third_sync():
     assert counts["new"] == 0, counts
 
 
+def test_marked_for_apply_in_every_status():
+    """Marking repos for an apply (sql/0023 sets their status without recomputing their rows) gives what the
+    computation gives, whatever their status: a row inserted for repos with no GitLab state, `applying` set on
+    rows that have one; then the marks taken back."""
+    pending = next(r["id"] for r in repos() if r["status"] == "ungated")
+    srv.sql(f"UPDATE repos SET marked_for_deletion = true WHERE id = {pending}")
+    statuses = set(consistent("a repo marked for deletion on GitLab"))
+    assert {"removed", "archived", "pending_deletion", "gated", "ungated"} <= statuses, statuses
+    srv.sql("CREATE TABLE unmarked AS SELECT repo_id FROM repo_gitlab_state WHERE NOT applying")
+    srv.sql("INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
+            " SELECT id, true, now(), 999999 FROM repos WHERE id NOT IN (SELECT repo_id FROM repo_gitlab_state)")
+    srv.sql("UPDATE repo_gitlab_state SET applying = true, applying_since = now(), apply_run = 999999"
+            " WHERE repo_id IN (SELECT repo_id FROM unmarked)")
+    counts = consistent("every repo marked for an apply")
+    assert set(counts) == {"removed", "archived", "pending_deletion", "applying"}, counts
+    srv.sql("DELETE FROM repo_gitlab_state WHERE apply_run = 999999 AND repo_id NOT IN (SELECT repo_id FROM unmarked)")
+    srv.sql("UPDATE repo_gitlab_state SET applying = false WHERE repo_id IN (SELECT repo_id FROM unmarked)")
+    srv.sql(f"UPDATE repos SET marked_for_deletion = false WHERE id = {pending}")
+    srv.sql("DROP TABLE unmarked")
+    assert set(consistent("the marks taken back")) == statuses - {"pending_deletion"}
+
+
 def test_group_config_deleted():
     assert c.delete(f"/api/configs/groups/{SUB}").status in (200, 204)
     consistent("a group config deleted (before its apply ends)")
@@ -187,4 +209,4 @@ if __name__ == "__main__":
     run([test_first_sync, test_default_config, test_group_config_gates_a_subgroup, test_repo_exception_and_unmanaged,
          test_apply_error, test_gate_run, test_group_hook_mode_and_back,
          test_each_gitlab_state_column_changed_by_hand, test_second_and_third_sync,
-         test_group_config_deleted])
+         test_marked_for_apply_in_every_status, test_group_config_deleted])
