@@ -5,7 +5,7 @@ Shows, over a seeded premium group with an Owner group access token, checking ev
 sync; a default config change; a group config that gates a subgroup (applied); a repo exception; an unmanaged repo;
 an apply that fails (GitLab answers 403); a gate run on a merge request; group-hook mode and back; a second sync that
 lists a new project, an archived one and a removed one (the `new` status reads the last done sync) and a third sync
-that ends their newness; every repo marked for an apply, whatever its status; a group config deleted; every column of repo_gitlab_state changed by hand alone. The API's list agrees with the stored rows (the status filter
+that ends their newness; every repo marked for an apply, whatever its status; a group config deleted; a repo deleted by hand; every column of repo_gitlab_state changed by hand alone. The API's list agrees with the stored rows (the status filter
 counts what the old computation counts).
 """
 import collections
@@ -205,8 +205,17 @@ def test_group_config_deleted():
     assert counts["gated"] == 0, counts
 
 
+def test_repo_deleted_by_hand():
+    """repos are never deleted by mrgate; one deleted by hand takes its stored row with it (a trigger, sql/0024)."""
+    gone = srv.sql("SELECT id FROM repos WHERE id NOT IN (SELECT repo_id FROM repo_gitlab_state)"
+                   " AND id NOT IN (SELECT repo_id FROM config_repos) ORDER BY id LIMIT 1")[0][0]
+    srv.sql(f"DELETE FROM repos WHERE id = {gone}")
+    consistent("a repo deleted by hand")
+    assert srv.sql(f"SELECT count(*) FROM repo_status_stored WHERE id = {gone}") == [["0"]]
+
+
 if __name__ == "__main__":
     run([test_first_sync, test_default_config, test_group_config_gates_a_subgroup, test_repo_exception_and_unmanaged,
          test_apply_error, test_gate_run, test_group_hook_mode_and_back,
          test_each_gitlab_state_column_changed_by_hand, test_second_and_third_sync,
-         test_marked_for_apply_in_every_status, test_group_config_deleted])
+         test_marked_for_apply_in_every_status, test_group_config_deleted, test_repo_deleted_by_hand])
