@@ -8,6 +8,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,7 +27,25 @@ struct scan {
 	size_t npaths;
 	struct jscan_value *cur;            /* the current element's values (npaths of them) */
 	unsigned seen[JSON_SCAN_MAX_PATHS]; /* the current element: bit d set when path i's key d was met */
+	/* per key depth d: bit (length, first byte) of every path's key d (key_bit), so that most keys no path reads
+	 * are passed over without comparing them with each path's */
+	uint64_t key_bits[JSON_SCAN_MAX_STEPS][4];
 };
+
+/* The bit of a key's (length, first byte) in key_bits: 256 buckets, collisions only cost a comparison. */
+static unsigned key_bit(size_t len, unsigned char first)
+{
+	return (unsigned)((len * 31u + first) & 255u);
+}
+
+/* A key no path may read at depth level: its raw (unescaped) text misses key_bits. Escaped keys always may. */
+static bool key_skippable(const struct scan *s, int level, const char *k, size_t klen, bool escaped)
+{
+	if (escaped || klen < 3)
+		return false;
+	unsigned b = key_bit(klen - 2, (unsigned char)k[1]);
+	return !(s->key_bits[level][b >> 6] & (UINT64_C(1) << (b & 63)));
+}
 
 static bool fail(struct scan *s, const char *at, const char *why)
 {
@@ -73,12 +92,35 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
 	return n;
 }
 
+/*
+ * Whether any byte of w (eight bytes of a string) needs a look of its own: a quote, a backslash, a control character
+ * (below 0x20) or a byte of 0x80 or above. Each test is exact for the word as a whole (the borrow of a subtraction
+ * can mark a byte above a true match, never a word without one).
+ */
+static inline bool swar_special(uint64_t w)
+{
+	const uint64_t ones = 0x0101010101010101u, high = 0x8080808080808080u;
+	uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+	uint64_t zero_q = (q - ones) & ~q, zero_b = (b - ones) & ~b, below_space = (w - ones * 0x20) & ~w;
+	return ((zero_q | zero_b | below_space) & high) != 0 || (w & high) != 0;
+}
+
 /* A string at s->p (its opening quote); *escaped: it has a backslash. */
 static bool scan_string(struct scan *s, bool *escaped)
 {
 	const unsigned char *p = (const unsigned char *)s->p + 1, *end = (const unsigned char *)s->end;
 	*escaped = false;
 	while (p < end) {
+		/* eight plain ASCII bytes at a time: no quote, backslash, control character or UTF-8 sequence */
+		while (end - p >= 8) {
+			uint64_t w;
+			memcpy(&w, p, sizeof(w));
+			if (swar_special(w))
+				break;
+			p += 8;
+		}
+		if (p >= end)
+			break;
 		unsigned c = *p;
 		if (c == '"') {
 			s->p = (const char *)p + 1;
@@ -234,11 +276,11 @@ static bool scan_object(struct scan *s, int depth, unsigned mask, int level)
 			return false;
 		size_t klen = (size_t)(s->p - k);
 		unsigned sub = 0;
-		if (mask)
-			for (size_t i = 0; i < s->npaths; i++) {
+		if (mask && !key_skippable(s, level, k, klen, escaped))
+			for (unsigned m = mask; m; m &= m - 1) {
+				size_t i = (size_t)__builtin_ctz(m);
 				const struct path *pa = &s->paths[i];
-				if (!(mask & (1u << i)) ||
-				    !key_is(k, klen, escaped, pa->key[level], pa->key_len[level]))
+				if (!key_is(k, klen, escaped, pa->key[level], pa->key_len[level]))
 					continue;
 				if (s->seen[i] & (1u << level))
 					return fail(
@@ -255,9 +297,8 @@ static bool scan_object(struct scan *s, int depth, unsigned mask, int level)
 		/* a path that ends at this key takes the value; the others go on into it */
 		struct jscan_value *take = NULL;
 		unsigned deeper = 0;
-		for (size_t i = 0; i < s->npaths; i++) {
-			if (!(sub & (1u << i)))
-				continue;
+		for (unsigned m = sub; m; m &= m - 1) {
+			size_t i = (size_t)__builtin_ctz(m);
 			if (s->paths[i].steps == (size_t)level + 1)
 				take = &s->cur[i];
 			else
@@ -266,9 +307,11 @@ static bool scan_object(struct scan *s, int depth, unsigned mask, int level)
 		struct jscan_value v = {0};
 		if (!scan_value(s, depth, deeper, deeper ? level + 1 : -1, &v))
 			return false;
-		for (size_t i = 0; take && i < s->npaths; i++)
-			if ((sub & (1u << i)) && s->paths[i].steps == (size_t)level + 1)
+		for (unsigned m = take ? sub : 0; m; m &= m - 1) {
+			size_t i = (size_t)__builtin_ctz(m);
+			if (s->paths[i].steps == (size_t)level + 1)
 				s->cur[i] = v;
+		}
 		int more = next_item(s, '}');
 		if (more <= 0)
 			return more == 0;
@@ -367,11 +410,16 @@ enum core_status jscan_each(const char *text, size_t len, const char *const *pat
 		snprintf(err, errlen, "more than %d paths", JSON_SCAN_MAX_PATHS);
 		return CORE_EINVAL;
 	}
-	for (size_t i = 0; i < npaths; i++)
+	for (size_t i = 0; i < npaths; i++) {
 		if (!split_path(paths[i], &s.paths[i])) {
 			snprintf(err, errlen, "the path \"%s\" is empty or too long", paths[i]);
 			return CORE_EINVAL;
 		}
+		for (size_t d = 0; d < s.paths[i].steps; d++) {
+			unsigned b = key_bit(s.paths[i].key_len[d], (unsigned char)s.paths[i].key[d][0]);
+			s.key_bits[d][b >> 6] |= UINT64_C(1) << (b & 63);
+		}
+	}
 	skip_ws(&s);
 	if (s.p >= s.end || *s.p != '[') {
 		snprintf(err, errlen, "the document is not a JSON array");
