@@ -254,6 +254,17 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await until(async () => (await api.get(`/api/repos/${bad.id}`)).data.status === 'error', { what: 'the repo in error' });
     await go('#/repos?q=acme-00009', `tr[data-id="${bad.id}"]`);
     assert.match(await page.locator(`tr[data-id="${bad.id}"] [data-why]`).innerText(), /token needs Maintainer/);
+    // its job: "Failed" shows the failure; after "Retry failed" (GitLab answers this time) it says that none failed
+    await go(`#/jobs/${r.data.apply.job_id}`, '[data-table="job-items"]');
+    await page.locator('#job-filter').selectOption('failed');
+    await page.waitForSelector(`tr[data-item] >> text=acme-00009`);
+    await page.click('button[data-action="retry"]');
+    await until(async () => {
+      const j = (await api.get(`/api/jobs/${r.data.apply.job_id}?items_limit=0`)).data;
+      return j.finished && j.failed === 0 && j.done === 1;
+    }, { what: 'the retried job finished without a failure' });
+    await page.waitForSelector('[data-empty-items]:has-text("No repository failed in this job.")');
+    assert.equal(await page.locator('tr[data-item]').count(), 0);
     // audit: more than a page of entries; "Older entries" adds the next ones, never the same again
     for (let i = 0; i < 105; i++) {
       const x = await api.put('/api/configs/default', { ...(await api.get('/api/configs/default')).data.config, comment: i % 2 ? 'always' : 'on_findings' });

@@ -50,7 +50,8 @@ export async function render(main) {
   show(conn, box);
 }
 
-function show(conn, box) {
+// startSync: the group was just connected (or changed), so its first listing starts at once.
+function show(conn, box, { startSync } = {}) {
   clear(box);
   const t = conn.token || {};
   // below Maintainer, the api scope gates only the projects where the user is Maintainer: not "full"
@@ -85,7 +86,7 @@ function show(conn, box) {
         h('dt', 'Group role'), h('dd', conn.group_access_level ? `${LEVEL[conn.group_access_level] || conn.group_access_level} (${conn.group_access_level})` : '—'),
         t.checked_at ? [h('dt', 'Checked'), h('dd', fmtDate(t.checked_at))] : null))),
     formBox));
-  box.append(syncPanel());
+  box.append(syncPanel({ start: startSync }));
   updateBtn.addEventListener('click', () => {
     clear(formBox).append(form(conn, box));
     formBox.querySelector('input[name="token"]').focus();
@@ -141,8 +142,11 @@ function form(conn, box) {
       token.value = '';
       invalidateBanner();
       renderBanner('connection');
-      toast(conn ? 'The token was updated.' : `Connected to ${res.group ? res.group.full_path : 'GitLab'}.`);
-      show(res, box);
+      // a new group (a first connect, or another group with the new token) is listed at once
+      const newGroup = !conn || (res.group && conn.group && res.group.id !== conn.group.id);
+      toast(!newGroup ? 'The token was updated.'
+        : `Connected to ${res.group ? res.group.full_path : 'GitLab'}. Listing its repositories now.`);
+      show(res, box, { startSync: newGroup });
       box.querySelector('[data-capability]').focus?.();
     } catch (err) {
       msg.append(errorNotice(err));

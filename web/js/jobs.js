@@ -107,7 +107,16 @@ async function renderJob(main, id) {
     const key = JSON.stringify(items.map((it) => [it.id, it.state, it.result, it.message]));
     if (key === lastItemsKey) return;
     lastItemsKey = key;
-    if (!items.length) { clear(itemsBox).append(h('p.empty', 'No results yet.')); return; }
+    if (!items.length) {
+      // what the empty list means: nothing recorded yet, or nothing of the kind shown (after "Retry failed": none failed)
+      const finished = ['done', 'canceled', 'failed'].includes(j.state);
+      const shown = filterSel.value;
+      const none = { failed: 'failed', changed: 'was changed', unchanged: 'was unchanged', skipped: 'was skipped', pending: 'is pending' }[shown];
+      const text = !finished ? (shown ? `No ${shown} results yet.` : 'No results yet.')
+        : none ? `No repository ${none} in this job.` : 'This job has no per-repository results.';
+      clear(itemsBox).append(h('p.empty', { 'data-empty-items': '' }, text));
+      return;
+    }
     clear(itemsBox).append(h('div.table-wrap', h('table.data', { 'aria-label': 'Per-repository results', 'data-table': 'job-items' },
       h('thead', h('tr', ['Repository', 'Result', 'GitLab says', 'Attempts', 'Finished'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', items.map((it) => h('tr', { 'data-item': it.id, 'data-result': it.result || it.state },

@@ -2,7 +2,8 @@
 import { get, post, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
 
-export function syncPanel({ onDone, compact } = {}) {
+// start: begin a sync at once (the group was just connected), as "Sync now" would.
+export function syncPanel({ onDone, compact, start } = {}) {
   const body = h('div', { 'aria-live': 'polite' });
   const editor = canEdit();
   const btn = h('button.primary', { type: 'button', 'data-action': 'sync', disabled: !editor || undefined, title: editor ? undefined : EDITOR_ONLY }, 'Sync now');
@@ -65,6 +66,7 @@ export function syncPanel({ onDone, compact } = {}) {
       clear(body).append(errorNotice(e));
     }
   });
-  poll();
+  if (start && editor) btn.click();
+  else poll();
   return panel;
 }
