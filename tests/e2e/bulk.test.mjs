@@ -193,6 +193,30 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     }
   });
 
+  it('counts in each coverage chip exactly the repositories its filter shows: un-gated exceptions are not "gated"', async () => {
+    const two = (await api.get('/api/repos?status=gated&limit=2')).data.items.map((r) => r.id);
+    const r = await api.post('/api/configure', { selection: { ids: two }, config: { enabled: false } });
+    assert.ok([200, 202].includes(r.status), JSON.stringify(r.data));
+    await until(async () => (await api.get('/api/repos?status=applying&limit=1')).data.count === 0, { what: 'the un-gate' });
+    const sum = (await api.get('/api/repos?limit=1&with=summary')).data.summary.statuses;
+    assert.ok(sum.exception >= 2, JSON.stringify(sum));
+    await go('#/repos?q=', '[data-chip="gated"]');
+    const chip = async (k) => (await page.locator(`[data-chip="${k}"]`).textContent()).replace(/\s+/g, ' ').trim();
+    await until(async () => (await chip('gated')) === `gated ${sum.gated}`, { what: `the gated chip at ${sum.gated}` });
+    assert.equal(await chip('exception'), `exception ${sum.exception}`);
+    // a chip shows what its count says
+    await page.click('[data-chip="gated"]');
+    await page.waitForSelector(`#repos-count:text("of ${sum.gated} repositories")`);
+    await page.click('[data-chip="exception"]');
+    await page.waitForSelector(`#repos-count:text("of ${sum.exception} repositories")`);
+    await page.click('[data-chip="exception"]');
+    // gated again, as the later steps expect
+    const back = await api.post('/api/configure', { selection: { ids: two }, config: { enabled: true } });
+    assert.ok([200, 202].includes(back.status), JSON.stringify(back.data));
+    await until(async () => (await api.get('/api/repos?status=applying&limit=1')).data.count === 0, { what: 'the re-gate' });
+    for (const id of two) assert.equal((await api.get(`/api/repos/${id}`)).data.status, 'gated');
+  });
+
   it('offers the inline comment mode: a thread on the line of each finding', async () => {
     await go('#/repos?q=', 'tr[data-id]');
     const id = Number(await page.locator('tr[data-id]').first().getAttribute('data-id'));
@@ -258,7 +282,10 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await go(`#/jobs/${r.data.apply.job_id}`, '[data-table="job-items"]');
     await page.locator('#job-filter').selectOption('failed');
     await page.waitForSelector(`tr[data-item] >> text=acme-00009`);
+    // the retry's first call waits 1.5 s: the page shows the empty list while the job runs, then once it is done
+    await sim.post('/__sim/script', { method: 'GET', path: `/api/v4/projects/${bad.id}/hooks`, responses: [{ stall_ms: 1500 }] });
     await page.click('button[data-action="retry"]');
+    await page.waitForSelector('[data-empty-items]:has-text("No failed results yet.")');
     await until(async () => {
       const j = (await api.get(`/api/jobs/${r.data.apply.job_id}?items_limit=0`)).data;
       return j.finished && j.failed === 0 && j.done === 1;

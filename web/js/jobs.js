@@ -104,7 +104,8 @@ async function renderJob(main, id) {
 
   function renderItems(j) {
     const items = j.items || [];
-    const key = JSON.stringify(items.map((it) => [it.id, it.state, it.result, it.message]));
+    // the job's state too: an empty list reads differently once the job has finished
+    const key = JSON.stringify([j.state, items.map((it) => [it.id, it.state, it.result, it.message])]);
     if (key === lastItemsKey) return;
     lastItemsKey = key;
     if (!items.length) {

@@ -149,10 +149,11 @@ export async function render(main, route) {
     if (!alive || seq !== sumSeq) return;
     const st = (res.summary && res.summary.statuses) || {};
     const total = res.summary ? res.summary.repos : 0;
-    const gated = (st.gated || 0) + (st.exception || 0);
+    // a repo with any gating decision (gated, an exception, applying, in error, unmanaged): no first-time offer then
+    const decided = ['gated', 'exception', 'applying', 'error', 'hook_disabled', 'unmanaged'].reduce((n, k) => n + (st[k] || 0), 0);
     const canWrite = editor && conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
     clear(onboard);
-    if (total > 0 && gated === 0 && !state.q && !state.group && canWrite) {
+    if (total > 0 && decided === 0 && !state.q && !state.group && canWrite) {
       onboard.append(h('section.panel.onboard', { 'aria-labelledby': 'onboard-title', 'data-panel': 'onboard' },
         h('h2#onboard-title', `${fmtNum(total)} repositories, none gated yet`),
         h('p', 'Gate them all at once: mrgate stores the default config (fail on high, secrets scan), installs its webhook on each repository and gates every merge request. New repositories are gated as they appear. You see a preview before anything changes.'),
@@ -164,7 +165,11 @@ export async function render(main, route) {
         h('button.small', { type: 'button', 'data-action': 'show-new', onclick: () => { state.status = 'new'; statusSel.value = 'new'; filterChanged(); } }, 'Show them'), ' ',
         canWrite ? h('button.small.primary', { type: 'button', 'data-action': 'gate-new', onclick: () => openConfigure({ selection: { filter: { ...filterOf(), status: 'new' } }, count: st.new, describe: `the ${fmtNum(st.new)} new repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, 'Gate them…') : null));
     }
-    const kinds = [['gated', gated], ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', (st.error || 0) + (st.hook_disabled || 0)]];
+    // one status per chip, so that a chip's count is what its filter shows (an exception may be gated or not); the
+    // rarer statuses only when some repo has them
+    const kinds = [['gated', st.gated || 0], ['exception', st.exception || 0], ['applying', st.applying || 0],
+      ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', st.error || 0], ['hook_disabled', st.hook_disabled || 0]]
+      .filter(([k, n]) => n > 0 || ['gated', 'ungated', 'new', 'error'].includes(k));
     clear(chips).append(h('span.small.muted', 'Coverage:'), ...kinds.map(([k, n]) => h('button.chip-btn', {
       type: 'button', 'data-chip': k, 'aria-pressed': String(state.status === k),
       onclick: () => { state.status = state.status === k ? '' : k; statusSel.value = state.status; filterChanged(); },

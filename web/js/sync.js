@@ -5,14 +5,17 @@ import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
 // start: begin a sync at once (the group was just connected), as "Sync now" would.
 export function syncPanel({ onDone, compact, start } = {}) {
   const body = h('div', { 'aria-live': 'polite' });
+  const note = h('div', { 'aria-live': 'polite' }); // says why a sync asked for waits (not cleared by show())
   const editor = canEdit();
   const btn = h('button.primary', { type: 'button', 'data-action': 'sync', disabled: !editor || undefined, title: editor ? undefined : EDITOR_ONLY }, 'Sync now');
   const panel = h('section.panel', { 'aria-labelledby': 'sync-title', 'data-panel': 'sync' },
     h('div.page-head', h('div.grow', h('h2#sync-title', 'Repository sync'),
       h('p.muted.small', 'Lists every project of the group and its subgroups again; new repos inherit the default and group configs.')), btn),
-    body);
+    note, body);
   let timer = null;
   let stopped = false;
+  // start asked while another sync ran (the previous group's): start once that one has ended
+  let startAfter = false;
   onLeave(() => { stopped = true; clearTimeout(timer); });
 
   function show(run) {
@@ -51,18 +54,28 @@ export function syncPanel({ onDone, compact, start } = {}) {
     if (stopped) return;
     show(run);
     if (run.state === 'running') timer = setTimeout(() => poll(run.id), 400);
+    else if (startAfter) { startAfter = false; note.replaceChildren(); btn.click(); }
     else if (id && onDone) onDone(run);
   }
 
+  let startedOnce = false;
   btn.addEventListener('click', async () => {
     btn.disabled = true;
     try {
       const run = await post('/api/sync');
+      startedOnce = true;
       show(run);
       poll(run.id);
     } catch (e) {
       btn.disabled = false;
-      if (e instanceof ApiError && e.code === 'sync_running') { poll(); return; }
+      if (e instanceof ApiError && e.code === 'sync_running') {
+        if (start && !startedOnce) {
+          startAfter = true;
+          note.replaceChildren(h('div.notice.info', { 'data-sync-queued': '' }, 'A sync started before this change is still running; the new group is listed as soon as it ends.'));
+        }
+        poll();
+        return;
+      }
       clear(body).append(errorNotice(e));
     }
   });
