@@ -11,6 +11,7 @@
 #include "rows.h"
 #include "xalloc.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,9 @@ struct group_list {
 	int last;      /* a page whose answer said there is none (0: not seen yet): no page after it is asked for */
 	int in_flight; /* pages of this group being fetched */
 };
+
+/* The last count of new repos at which a sync analyzes the repos tables (1,000, then 10,000: see store_page). */
+#define ANALYZE_LAST 10000
 
 struct walk {
 	struct store *db;
@@ -231,11 +235,12 @@ static enum core_status upsert_rows(struct store_conn *c, struct json_object *ro
 	 * One statement per page. "inserted" tells new rows from updates (xmax is 0 for a fresh insert);
 	 * "changed" is true only when a stored field differs, so a second run over an unchanged group updates
 	 * nothing but last_seen; "newly_archived" counts transitions. A data-modifying WITH runs once whether or
-	 * not the outer query reads it (PostgreSQL, "Data-Modifying Statements in WITH").
+	 * not the outer query reads it (PostgreSQL, "Data-Modifying Statements in WITH"). Prepared: a sync runs it once
+	 * per page, and its plan does not depend on the page.
 	 */
 	return store_run(
 	    c,
-	    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
+	    STORE_PREPARE "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
 	    "   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
 	    "   level integer, activity timestamptz)),"
 	    " old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
@@ -361,12 +366,15 @@ static enum core_status store_page(struct walk *w, struct json_object *page_rows
 	 * that no lock is held across the write; the writer writes again while other pages added to them meanwhile */
 	/* A first sync fills repos from empty. Until autovacuum comes round, the statistics say "a few rows", and a
 	 * plan PL/pgSQL caches from them for the stored-status refresh reads every repo for each page: a sequential
-	 * first sync of 100,000 repos spent 45 ms a page at the end instead of 10. Each tenfold of new repos (1,000,
-	 * 10,000, ...) is analyzed at once by the lister that reached it, which makes the cached plans be planned
-	 * again. */
+	 * first sync of 100,000 repos spent 45 ms a page at the end instead of 10. At 1,000 and at 10,000 new repos
+	 * the tables are analyzed at once by the lister that reached the count, which makes the cached plans be
+	 * planned again. Not after: the planner scales the analyzed rows per page by the table's current size, so
+	 * the plans stay the indexed ones as it grows, and an ANALYZE of 100,000 repos takes a second or more here,
+	 * which a sync of exactly that many spent at its end, holding up its finish (autovacuum analyzes later). */
 	bool analyze = w->counts.new_repos >= w->analyze_at;
+	int analyze_n = w->counts.new_repos;
 	if (analyze)
-		w->analyze_at *= 10;
+		w->analyze_at = w->analyze_at >= ANALYZE_LAST ? INT_MAX : w->analyze_at * 10;
 	bool write = w->run_id && !w->progress_busy;
 	w->progress_busy = w->progress_busy || write;
 	while (write) {
@@ -380,7 +388,7 @@ static enum core_status store_page(struct walk *w, struct json_object *page_rows
 	pthread_mutex_unlock(&w->mu);
 	if (analyze && st == CORE_OK && store_run(c, "ANALYZE repos, repo_status_stored", NULL, NULL) != CORE_OK)
 		log_warn("discovery: could not analyze the repos tables after %d new repos (the sync goes on)",
-		         w->analyze_at / 10);
+		         analyze_n);
 out:
 	PQclear(r);
 	store_put(w->db, c);
