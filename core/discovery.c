@@ -240,7 +240,8 @@ static enum core_status upsert_rows(struct store_conn *c, struct json_object *ro
 	 */
 	return store_run(
 	    c,
-	    STORE_PREPARE "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
+	    STORE_PREPARE
+	    "WITH x AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS x(id bigint, path text, name text,"
 	    "   pwn text, ns_id bigint, ns text, web_url text, branch text, archived boolean, del boolean,"
 	    "   level integer, activity timestamptz)),"
 	    " old AS (SELECT r.id, r.archived, r.removed_at IS NOT NULL AS was_removed,"
