@@ -551,6 +551,51 @@ enum core_status connection_check(const struct connection_input *in, const struc
 	return st;
 }
 
+/*
+ * Another group (or another GitLab) replaces the connected group `path` (in c's transaction, the connection row
+ * locked): refused while a sync or a job is still working on the connected group. A sync's listing and follow-up
+ * and a job's items take the connection's token at each GitLab call, so they would go on, on the old group's repos,
+ * with the new group's token. CORE_ECONFLICT with out->token_problem saying what runs and what to do; CORE_OK when
+ * nothing runs. A sync counts from its start until its summary is written: its listing is done before its
+ * follow-up marks repos and starts their apply job (core/resync.h), which then counts as a job. A run with no
+ * heartbeat for 2 minutes, or done 2 minutes ago without a summary, is not counted: its instance stopped.
+ */
+static enum core_status refuse_switch_while_busy(struct store_conn *c, const char *path, struct connection_info *out)
+{
+	PGresult *r = NULL;
+	enum core_status st = store_run(
+	    c,
+	    "SELECT (SELECT id FROM sync_runs WHERE (state = 'running' AND heartbeat >= now() - interval '2 minutes')"
+	    "         OR (state = 'done' AND summary IS NULL AND finished_at >= now() - interval '2 minutes')"
+	    "        ORDER BY id LIMIT 1) AS sync_id,"
+	    " (SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id LIMIT 1) AS job_id,"
+	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')) AS jobs",
+	    NULL, &r);
+	if (st != CORE_OK)
+		return st;
+	int64_t sync_id = store_i64(r, 0, "sync_id", 0), job_id = store_i64(r, 0, "job_id", 0),
+	        jobs = store_i64(r, 0, "jobs", 0);
+	PQclear(r);
+	if (sync_id) {
+		snprintf(out->token_problem, sizeof(out->token_problem),
+		         "a sync of %s is running (run %lld): connect another group once it has finished (GET "
+		         "/api/sync?id=%lld); a new token for %s is taken at any time",
+		         path, (long long)sync_id, (long long)sync_id, path);
+		return CORE_ECONFLICT;
+	}
+	if (job_id) {
+		snprintf(
+		    out->token_problem, sizeof(out->token_problem),
+		    "%lld %s working on the repositories of %s (job %lld%s): connect another group once %s finished, "
+		    "or cancel %s (POST /api/jobs/%lld/cancel); a new token for %s is taken at any time",
+		    (long long)jobs, jobs == 1 ? "job is" : "jobs are", path, (long long)job_id,
+		    jobs > 1 ? " first" : "", jobs == 1 ? "it has" : "they have", jobs == 1 ? "it" : "them",
+		    (long long)job_id, path);
+		return CORE_ECONFLICT;
+	}
+	return CORE_OK;
+}
+
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
                                 const struct connection_input *in, const struct connection_tuning *tune,
                                 const char *actor, struct connection_info *out)
@@ -576,9 +621,16 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	/* before: the public view of what was there, for the audit log */
 	struct connection_info old;
 	memset(&old, 0, sizeof(old));
-	st = store_run(c, "SELECT gitlab_url, group_full_path, token_hint FROM connection FOR UPDATE", NULL, &r);
+	st = store_run(c, "SELECT gitlab_url, group_id, group_full_path, token_hint FROM connection FOR UPDATE", NULL,
+	               &r);
 	if (st != CORE_OK)
 		goto out;
+	if (PQntuples(r) > 0 && (strcmp(store_str(r, 0, "gitlab_url"), out->gitlab_url) != 0 ||
+	                         store_i64(r, 0, "group_id", 0) != out->group_id)) {
+		st = refuse_switch_while_busy(c, store_str(r, 0, "group_full_path"), out);
+		if (st != CORE_OK)
+			goto out;
+	}
 	if (PQntuples(r) > 0) {
 		before = jx_object();
 		json_object_object_add(before, "gitlab_url", jx_str(store_str(r, 0, "gitlab_url")));

@@ -83,7 +83,9 @@ struct connection_tuning {
 enum core_status connection_check(const struct connection_input *in, const struct connection_tuning *tune,
                                   struct connection_info *out);
 
-/* Check, then store (replacing any connection, keeping the webhook secret) in one transaction with an audit entry. */
+/* Check, then store (replacing any connection, keeping the webhook secret) in one transaction with an audit entry.
+ * Another group or GitLab URL than the connected one is refused (CORE_ECONFLICT, out->token_problem says why) while
+ * a sync or a job still works on the connected group; a new token for the same group is always taken. */
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
                                 const struct connection_input *in, const struct connection_tuning *tune,
                                 const char *actor, struct connection_info *out);

@@ -131,6 +131,7 @@ int h_connection_put(struct req *r)
 		break;
 	}
 	case CORE_ENOTFOUND: status = http_send_error(r->conn, 400, "group_not_found", "%s", ci.token_problem); break;
+	case CORE_ECONFLICT: status = http_send_error(r->conn, 409, "busy", "%s", ci.token_problem); break;
 	case CORE_EFORBIDDEN:
 		status = http_send_error(r->conn, 400, "token_insufficient", "%s", ci.token_problem);
 		break;
