@@ -36,8 +36,10 @@ enum core_status discovery_begin(struct store *db, const char *trigger, const ch
 	struct store_params p = {0};
 	store_param_str(&p, trigger);
 	store_param_str(&p, owner);
-	enum core_status st =
-	    store_run1(db, "INSERT INTO sync_runs (trigger, owner) VALUES ($1, $2) RETURNING id", &p, &r);
+	enum core_status st = store_run1(db,
+	                                 "INSERT INTO sync_runs (trigger, owner, group_id) SELECT $1, $2, (SELECT "
+	                                 "group_id FROM connection) RETURNING id",
+	                                 &p, &r);
 	if (st == CORE_ECONFLICT) { /* one runs already: say which */
 		PQclear(r);
 		r = NULL;

@@ -110,6 +110,18 @@ def test_switch_goes_through_once_idle():
     assert run_["repos_seen"] == 3, run_
 
 
+def test_first_sync_of_another_group_marks_none_new():
+    """The README: the first sync of a connection marks no repo `new` (everything is new then); the next sync marks
+    the repos it lists for the first time. Before, the syncs of the earlier group counted, and all of beta's repos
+    came up `new` after its first sync."""
+    statuses = {x["path_with_namespace"]: x["status"] for x in flows.all_repos(c)}
+    assert len(statuses) == 3 and "new" not in statuses.values(), statuses
+    pid = sim.add_project("beta", "late-one")["id"]
+    flows.sync(c)
+    new = [x["id"] for x in flows.all_repos(c, status="new")]
+    assert new == [pid], new
+
+
 def test_tokens_not_logged():
     logs = srv.logs()
     assert not any(t in logs for t in (TOKEN, TOKEN2, BETA_TOKEN))
@@ -117,4 +129,5 @@ def test_tokens_not_logged():
 
 setup_module()
 run([test_switch_refused_while_a_sync_runs, test_new_token_for_the_same_group_while_a_sync_runs,
-     test_switch_refused_while_an_apply_job_runs, test_switch_goes_through_once_idle, test_tokens_not_logged])
+     test_switch_refused_while_an_apply_job_runs, test_switch_goes_through_once_idle,
+     test_first_sync_of_another_group_marks_none_new, test_tokens_not_logged])
