@@ -115,6 +115,33 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'sync');
   });
 
+  it('says what stays on GitLab before connecting another group, and connects nothing when told to stop', async () => {
+    await go('#/connection', '[data-capability]');
+    await page.getByRole('button', { name: 'Update token' }).click();
+    await page.getByLabel('Group', { exact: true }).fill(SUBGROUP);
+    await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+    let asked = null;
+    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await page.getByRole('button', { name: 'Save the new token' }).click();
+    await until(() => asked !== null, { what: 'the confirmation of another group' });
+    assert.match(asked, new RegExp(`Connect ${SUBGROUP} instead of acme\\?`));
+    assert.match(asked, /webhooks/);
+    assert.match(asked, /Pipelines must succeed/);
+    // told to stop: nothing was sent, the connection is still the group it was
+    assert.equal((await api.get('/api/connection')).data.group.full_path, 'acme');
+    // the same group with its id, as a new token: no question
+    await page.getByLabel('Group', { exact: true }).fill(String((await api.get('/api/connection')).data.group.id));
+    await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+    let askedAgain = false;
+    const onDialog = (d) => { askedAgain = true; d.dismiss(); };
+    page.on('dialog', onDialog);
+    await page.getByRole('button', { name: 'Save the new token' }).click();
+    await page.waitForSelector('.toast:has-text("The token was updated.")');
+    page.off('dialog', onDialog);
+    assert.equal(askedAgain, false);
+    assert.equal((await api.get('/api/connection')).data.group.full_path, 'acme');
+  });
+
   it('lists the repositories with a token-expiry banner on every page', async () => {
     await go('#/repos', 'tr[data-id]');
     await page.waitForSelector('#repos-count:text("of 300 repositories")');

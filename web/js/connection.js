@@ -43,7 +43,7 @@ export async function render(main) {
     return;
   }
   if (!conn) {
-    box.append(notice('info', 'Connect a GitLab group: enter the GitLab URL, the root group and a token with the ', h('code', 'api'), ' scope (', h('code', 'read_api'), ' lists repos but configures nothing).'));
+    box.append(notice('info', 'Connect a GitLab group: enter the GitLab URL, the group (its subgroups are included) and a token with the ', h('code', 'api'), ' scope (', h('code', 'read_api'), ' lists repos but configures nothing).'));
     box.append(form(null, box));
     return;
   }
@@ -104,6 +104,22 @@ function show(conn, box, { startSync } = {}) {
   });
 }
 
+// Another group (or GitLab) than the connected one: say what stays behind on GitLab, and let the user stop. mrgate
+// stops managing the old group's repositories but does not undo what it set there; the server refuses the switch
+// while a sync or job still works on the old group (409 busy).
+function confirmOtherGroup(conn, url, group) {
+  if (!conn || !conn.group) return true;
+  const trim = (u) => u.replace(/\/+$/, '').toLowerCase();
+  const same = trim(url) === trim(conn.gitlab_url)
+    && (group.toLowerCase() === conn.group.full_path.toLowerCase() || group === String(conn.group.id));
+  if (same) return true;
+  const old = conn.group.full_path;
+  return confirm(`Connect ${group} instead of ${old}?\n\n`
+    + `mrgate stops managing the repositories of ${old}, but what it set there stays on GitLab: its webhooks and, `
+    + `where block merge was on, "Pipelines must succeed". To remove them, cancel now, select the repositories of ${old}, `
+    + 'turn gating off with Configure Scans and let it apply; then connect the other group.');
+}
+
 function form(conn, box) {
   const url = h('input', { type: 'url', name: 'gitlab_url', required: true, value: conn ? conn.gitlab_url : 'https://gitlab.com', autocomplete: 'url' });
   const group = h('input', { type: 'text', name: 'group', required: true, value: conn && conn.group ? conn.group.full_path : '', placeholder: 'acme/platform' });
@@ -115,7 +131,7 @@ function form(conn, box) {
     h('h3', conn ? 'Update token' : 'Connect GitLab'),
     conn ? h('p.muted.small', 'Replacing the token keeps every config. mrgate checks the new token before it stores it.') : null,
     msg,
-    h('div.grid2', field('GitLab URL', url, 'gitlab.com or your self-managed GitLab'), field('Group', group, 'the root group: full path or numeric id')),
+    h('div.grid2', field('GitLab URL', url, 'gitlab.com or your self-managed GitLab'), field('Group', group, 'full path or numeric id; its subgroups are included')),
     field('Token', token, 'a group access token, personal access token or service-account token; api scope for full gating'),
     h('details', h('summary', 'Private certificate authority (optional)'), field('CA bundle (PEM)', ca, 'only when GitLab uses a certificate from a private CA')),
     h('div.actions', { style: 'margin-top:12px' }, submit));
@@ -128,6 +144,7 @@ function form(conn, box) {
       missing[0].focus();
       return;
     }
+    if (!confirmOtherGroup(conn, url.value.trim(), group.value.trim())) return;
     submit.disabled = true;
     const old = submit.textContent;
     submit.textContent = 'Checking the token with GitLab…';
