@@ -115,6 +115,21 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'sync');
   });
 
+  it('keeps "Last sync finished … ago" counting while the page stays open', async () => {
+    // a page of its own whose clock the test moves (Playwright's clock), logged in as admin
+    const { page: cp, context, problems: cproblems } = await newPage(browser);
+    await cp.clock.install();
+    await logIn(cp, mrgate.base);
+    await cp.evaluate(() => { location.hash = '#/connection'; });
+    const t = cp.locator('[data-panel="sync"] [data-sync-state="done"] + time');
+    await t.waitFor();
+    assert.match(await t.innerText(), /^\d+ s ago$/);
+    await cp.clock.fastForward('03:00');
+    await until(async () => /^3 min ago$/.test(await t.innerText()), { what: 'the sync time to say 3 min ago' });
+    assert.deepEqual(cproblems, []);
+    await context.close();
+  });
+
   it('says what stays on GitLab before connecting another group, and connects nothing when told to stop', async () => {
     await go('#/connection', '[data-capability]');
     await page.getByRole('button', { name: 'Update token' }).click();

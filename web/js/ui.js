@@ -103,9 +103,18 @@ export function fmtAgo(s) {
   return fut ? `in ${v}` : `${v} ago`;
 }
 
+// A relative time ("3 min ago") that keeps counting while the page stays open: every <time data-ago> on the page
+// is written again every 15 s (one timer for the whole page).
 export function time(s) {
-  return h('time', { datetime: s || undefined, title: s ? fmtDate(s) : undefined }, fmtAgo(s));
+  return h('time', { datetime: s || undefined, title: s ? fmtDate(s) : undefined, 'data-ago': s ? '' : undefined }, fmtAgo(s));
 }
+
+setInterval(() => {
+  for (const t of document.querySelectorAll('time[data-ago]')) {
+    const v = fmtAgo(t.getAttribute('datetime'));
+    if (t.textContent !== v) t.textContent = v;
+  }
+}, 15000);
 
 export function toast(message, kind) {
   const box = document.getElementById('toasts');
