@@ -242,20 +242,22 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 	if (switch_job)
 		return CORE_ESTATE;
 	/* items first, then the job row: the lock order of every statement here */
-	enum core_status st =
-	    matched(store_run1(db,
-	                       "WITH rs AS ("
-	                       " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
-	                       "   details = NULL, attempts = 0, not_before = now(), lease_owner = NULL,"
-	                       "   lease_until = NULL, started_at = NULL, finished_at = NULL"
-	                       " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
-	                       " t AS (SELECT count(*)::int AS n FROM rs)"
-	                       " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
-	                       "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
-	                       "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
-	                       " FROM t WHERE jobs.id = $1 RETURNING t.n, pg_notify('" JOBS_CHANNEL "', '')",
-	                       &p, &r),
-	            &r, CORE_ENOTFOUND);
+	enum core_status st = matched(
+	    store_run1(
+	        db,
+	        "WITH rs AS ("
+	        " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
+	        "   details = NULL, attempts_before = attempts_before + attempts, attempts = 0, not_before = now(),"
+	        "   lease_owner = NULL,"
+	        "   lease_until = NULL, started_at = NULL, finished_at = NULL"
+	        " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
+	        " t AS (SELECT count(*)::int AS n FROM rs)"
+	        " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
+	        "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
+	        "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
+	        " FROM t WHERE jobs.id = $1 RETURNING t.n, pg_notify('" JOBS_CHANNEL "', '')",
+	        &p, &r),
+	    &r, CORE_ENOTFOUND);
 	if (st == CORE_OK) {
 		int64_t n = store_i64(r, 0, "n", 0);
 		if (n_out)

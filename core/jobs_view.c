@@ -23,8 +23,9 @@
 
 /* The members of an item. */
 #define ITEM_COLUMNS                                                                                                   \
-	" i.id, i.repo_id, rp.path_with_namespace, i.state, i.result, i.message, i.details, i.attempts, " STORE_TS(    \
-	    "i.started_at") " AS started_at, " STORE_TS("i.finished_at") " AS finished_at"
+	" i.id, i.repo_id, rp.path_with_namespace, i.state, i.result, i.message, i.details, i.attempts_before + "      \
+	"i.attempts AS attempts, " STORE_TS("i.started_at") " AS started_at, " STORE_TS(                               \
+	    "i.finished_at") " AS finished_at"
 
 static int clamp(int limit, int dflt, int max)
 {

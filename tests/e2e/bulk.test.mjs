@@ -292,6 +292,10 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     }, { what: 'the retried job finished without a failure' });
     await page.waitForSelector('[data-empty-items]:has-text("No repository failed in this job.")');
     assert.equal(await page.locator('tr[data-item]').count(), 0);
+    // its row under "All results" counts both attempts: the one that failed and the retry
+    await page.locator('#job-filter').selectOption('');
+    await page.waitForSelector('tr[data-item] >> text=acme-00009');
+    assert.equal(await page.locator('tr[data-item] td[data-attempts]').innerText(), '2');
     // audit: more than a page of entries; "Older entries" adds the next ones, never the same again
     for (let i = 0; i < 105; i++) {
       const x = await api.put('/api/configs/default', { ...(await api.get('/api/configs/default')).data.config, comment: i % 2 ? 'always' : 'on_findings' });

@@ -124,7 +124,7 @@ async function renderJob(main, id) {
         h('td', it.path_with_namespace || it.repo_path || (it.repo_id ? `#${it.repo_id}` : it.kind)),
         h('td', badge(it.result || it.state)),
         h('td.small', it.message || (it.details && it.details.message) || ''),
-        h('td.num', fmtNum(it.attempts)),
+        h('td.num', { 'data-attempts': it.attempts }, fmtNum(it.attempts)),
         h('td.nowrap', it.finished_at ? time(it.finished_at) : '—')))))));
     if (j.items_next_cursor) itemsBox.append(h('p.small.muted', { 'data-items-more': '' }, `The first ${fmtNum(items.length)} results are shown while the job runs; all of them once it has finished.`));
   }
