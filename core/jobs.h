@@ -189,7 +189,8 @@ static inline enum core_status jobs_list(struct store *db, int limit, int64_t cu
 }
 
 /*
- * Put the job's failed items back to pending (attempts reset) and the job back to running; *n_out (may be NULL)
+ * Put the job's failed items back to pending (attempts reset for a whole new budget, the earlier ones kept in
+ * attempts_before, which the API adds back) and the job back to running; *n_out (may be NULL)
  * gets how many. A job without failed items is left as it is (n = 0). CORE_ENOTFOUND for an unknown job.
  */
 /* CORE_ESTATE for a webhook-mode switch job (never retried: an admin switches again). */
