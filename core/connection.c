@@ -552,48 +552,61 @@ enum core_status connection_check(const struct connection_input *in, const struc
 }
 
 /*
- * Another group (or another GitLab) replaces the connected group `path` (in c's transaction, the connection row
- * locked): refused while a sync or a job is still working on the connected group. A sync's listing and follow-up
- * and a job's items take the connection's token at each GitLab call, so they would go on, on the old group's repos,
- * with the new group's token. CORE_ECONFLICT with out->token_problem saying what runs and what to do; CORE_OK when
- * nothing runs. A sync counts from its start until its summary is written: its listing is done before its
- * follow-up marks repos and starts their apply job (core/resync.h), which then counts as a job. A run with no
- * heartbeat for 2 minutes, or done 2 minutes ago without a summary, is not counted: its instance stopped.
+ * Whether mrgate is still working on the connected group: a sync (its listing, then its follow-up) or a job other
+ * than a preview. Their GitLab calls go on with the token and group they started with, so the connection may not
+ * go to another group (or GitLab), or away, until they end: CORE_ECONFLICT with err saying what runs and what to
+ * wait for ("doing" names the refused change, "connect another group"); CORE_OK when nothing runs. A dry run only
+ * reads and is not counted. A sync counts from its start until its summary is written (its listing is done before
+ * its follow-up marks repos and starts their apply job, core/resync.h); a run with no heartbeat for 2 minutes, or
+ * done 2 minutes ago without a summary, is not counted: its instance stopped. In c's transaction, the connection
+ * row locked (or none).
  */
-static enum core_status refuse_switch_while_busy(struct store_conn *c, const char *path, struct connection_info *out)
+static enum core_status refuse_while_busy(struct store_conn *c, const char *path, const char *doing, char *err,
+                                          size_t errlen)
 {
 	PGresult *r = NULL;
 	enum core_status st = store_run(
 	    c,
-	    "SELECT (SELECT id FROM sync_runs WHERE (state = 'running' AND heartbeat >= now() - interval '2 minutes')"
-	    "         OR (state = 'done' AND summary IS NULL AND finished_at >= now() - interval '2 minutes')"
+	    "SELECT (SELECT id FROM sync_runs WHERE state = 'running' AND heartbeat >= now() - interval '2 minutes'"
 	    "        ORDER BY id LIMIT 1) AS sync_id,"
-	    " (SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY id LIMIT 1) AS job_id,"
-	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running')) AS jobs",
+	    " (SELECT id FROM sync_runs WHERE state = 'done' AND summary IS NULL"
+	    "        AND finished_at >= now() - interval '2 minutes' ORDER BY id DESC LIMIT 1) AS ending_id,"
+	    " (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND kind <> 'dryrun' ORDER BY id LIMIT 1)"
+	    "   AS job_id,"
+	    " (SELECT created_by = 'system (resync)' FROM jobs WHERE state IN ('queued', 'running') AND kind <> "
+	    "'dryrun'"
+	    "        ORDER BY id LIMIT 1) AS follow_up,"
+	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running') AND kind <> 'dryrun') AS jobs",
 	    NULL, &r);
 	if (st != CORE_OK)
 		return st;
-	int64_t sync_id = store_i64(r, 0, "sync_id", 0), job_id = store_i64(r, 0, "job_id", 0),
-	        jobs = store_i64(r, 0, "jobs", 0);
+	int64_t sync_id = store_i64(r, 0, "sync_id", 0), ending_id = store_i64(r, 0, "ending_id", 0),
+	        job_id = store_i64(r, 0, "job_id", 0), jobs = store_i64(r, 0, "jobs", 0);
+	bool follow_up = store_bool(r, 0, "follow_up", false);
 	PQclear(r);
-	if (sync_id) {
-		snprintf(out->token_problem, sizeof(out->token_problem),
-		         "a sync of %s is running (run %lld): connect another group once it has finished (GET "
-		         "/api/sync?id=%lld); a new token for %s is taken at any time",
-		         path, (long long)sync_id, (long long)sync_id, path);
-		return CORE_ECONFLICT;
-	}
-	if (job_id) {
-		snprintf(
-		    out->token_problem, sizeof(out->token_problem),
-		    "%lld %s working on the repositories of %s (job %lld%s): connect another group once %s finished, "
-		    "or cancel %s (POST /api/jobs/%lld/cancel); a new token for %s is taken at any time",
-		    (long long)jobs, jobs == 1 ? "job is" : "jobs are", path, (long long)job_id,
-		    jobs > 1 ? " first" : "", jobs == 1 ? "it has" : "they have", jobs == 1 ? "it" : "them",
-		    (long long)job_id, path);
-		return CORE_ECONFLICT;
-	}
-	return CORE_OK;
+	if (sync_id)
+		snprintf(err, errlen,
+		         "a sync of %s is running (run %lld, on the Connection page): %s once it has finished; a new "
+		         "token for the same group is taken at any time",
+		         path, (long long)sync_id, doing);
+	else if (job_id && follow_up)
+		snprintf(err, errlen,
+		         "the last sync of %s is applying what it found (job %lld, on the Jobs page, where it can be "
+		         "cancelled): %s once it has finished; a new token for the same group is taken at any time",
+		         path, (long long)job_id, doing);
+	else if (job_id)
+		snprintf(err, errlen,
+		         "%lld %s working on the repositories of %s (job %lld%s, on the Jobs page, where %s can be "
+		         "cancelled): %s once %s finished; a new token for the same group is taken at any time",
+		         (long long)jobs, jobs == 1 ? "job is" : "jobs are", path, (long long)job_id,
+		         jobs > 1 ? " first" : "", jobs == 1 ? "it" : "they", doing,
+		         jobs == 1 ? "it has" : "they have");
+	else if (ending_id)
+		snprintf(err, errlen, "the last sync of %s (run %lld) is finishing: %s in a moment", path,
+		         (long long)ending_id, doing);
+	else
+		return CORE_OK;
+	return CORE_ECONFLICT;
 }
 
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
@@ -625,9 +638,12 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	               &r);
 	if (st != CORE_OK)
 		goto out;
-	if (PQntuples(r) > 0 && (strcmp(store_str(r, 0, "gitlab_url"), out->gitlab_url) != 0 ||
-	                         store_i64(r, 0, "group_id", 0) != out->group_id)) {
-		st = refuse_switch_while_busy(c, store_str(r, 0, "group_full_path"), out);
+	/* another group or GitLab, or a first connection (after a disconnect, a sync or job may still end) */
+	if (PQntuples(r) == 0 || strcmp(store_str(r, 0, "gitlab_url"), out->gitlab_url) != 0 ||
+	    store_i64(r, 0, "group_id", 0) != out->group_id) {
+		st = refuse_while_busy(c,
+		                       PQntuples(r) ? store_str(r, 0, "group_full_path") : "the group connected before",
+		                       "connect another group", out->token_problem, sizeof(out->token_problem));
 		if (st != CORE_OK)
 			goto out;
 	}
@@ -763,14 +779,22 @@ enum core_status connection_get(struct store *db, struct connection_info *out)
 	return st;
 }
 
-enum core_status connection_delete(struct store *db, const char *actor)
+enum core_status connection_delete(struct store *db, const char *actor, char *err, size_t errlen)
 {
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 	enum core_status st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
-	st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
+	st = store_run(c, "SELECT group_full_path FROM connection FOR UPDATE", NULL, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK)
+		st = refuse_while_busy(c, store_str(r, 0, "group_full_path"), "disconnect", err, errlen);
+	PQclear(r);
+	r = NULL;
+	if (st == CORE_OK)
+		st = store_run(c, "DELETE FROM connection RETURNING group_full_path, token_hint", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	if (st == CORE_OK) {

@@ -84,8 +84,9 @@ enum core_status connection_check(const struct connection_input *in, const struc
                                   struct connection_info *out);
 
 /* Check, then store (replacing any connection, keeping the webhook secret) in one transaction with an audit entry.
- * Another group or GitLab URL than the connected one is refused (CORE_ECONFLICT, out->token_problem says why) while
- * a sync or a job still works on the connected group; a new token for the same group is always taken. */
+ * Another group or GitLab URL than the connected one, or a first connection, is refused (CORE_ECONFLICT,
+ * out->token_problem says why) while a sync or a job (not a dry run) still works on the group connected before;
+ * a new token for the same group is always taken. */
 enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO_KEY_BYTES],
                                 const struct connection_input *in, const struct connection_tuning *tune,
                                 const char *actor, struct connection_info *out);
@@ -93,8 +94,9 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 /* The stored connection; CORE_ENOTFOUND when there is none. */
 enum core_status connection_get(struct store *db, struct connection_info *out);
 
-/* Remove the connection (repos and configs stay). CORE_ENOTFOUND when there is none. */
-enum core_status connection_delete(struct store *db, const char *actor);
+/* Remove the connection (repos and configs stay). CORE_ENOTFOUND when there is none; CORE_ECONFLICT, with err
+ * saying why, while a sync or a job still works on the connected group (their calls go on with its token). */
+enum core_status connection_delete(struct store *db, const char *actor, char *err, size_t errlen);
 
 /* Record the outcome of a token health check (expired, revoked, ok) made by a later GitLab call. */
 enum core_status connection_set_token_status(struct store *db, const char *status, const char *problem);

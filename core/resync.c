@@ -74,6 +74,25 @@ enum core_status resync_begin(const struct resync_ctx *ctx, const char *trigger,
 	connection_info_clear(&ci);
 	if (st != CORE_OK)
 		return st;
+	/* The previous run's follow-up (its apply job, or the moment before it starts) is still at work: a second run
+	 * would mark the same repos again, and its job would find them taken ("another apply of this repository is
+	 * running") and report drift that is not there. A run done 2 minutes ago without a summary lost its instance.
+	 */
+	PGresult *r = NULL;
+	st = store_run1(ctx->db,
+	                "SELECT id FROM sync_runs WHERE state = 'done' AND summary IS NULL AND ("
+	                " finished_at >= now() - interval '2 minutes' OR EXISTS (SELECT 1 FROM jobs"
+	                "  WHERE state IN ('queued', 'running') AND created_by = 'system (resync)'))"
+	                " ORDER BY id DESC LIMIT 1",
+	                NULL, &r);
+	if (st == CORE_OK && PQntuples(r) > 0) {
+		if (run_id_out)
+			*run_id_out = store_i64(r, 0, "id", 0);
+		st = CORE_ECONFLICT;
+	}
+	PQclear(r);
+	if (st != CORE_OK)
+		return st;
 	return discovery_begin(ctx->db, trigger, ctx->instance, run_id_out);
 }
 

@@ -41,7 +41,8 @@ struct resync_ctx {
 enum core_status resync_begin(const struct resync_ctx *ctx, const char *trigger, int64_t *run_id_out);
 enum core_status resync_execute(const struct resync_ctx *ctx, int64_t run_id);
 
-/* Both at once. CORE_ENOTFOUND without a connection; CORE_ECONFLICT when a run is in progress. */
+/* Both at once. CORE_ENOTFOUND without a connection; CORE_ECONFLICT when a run is in progress, its follow-up
+ * included (the previous run's id in *run_id_out). */
 enum core_status resync_run(const struct resync_ctx *ctx, const char *trigger, int64_t *run_id_out);
 
 /* Check the stored token with GitLab and record its health on the connection. */

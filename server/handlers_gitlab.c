@@ -156,9 +156,12 @@ out:
 
 int h_connection_delete(struct req *r)
 {
-	enum core_status st = connection_delete(r->app->db, r->who.actor);
+	char err[512] = "";
+	enum core_status st = connection_delete(r->app->db, r->who.actor, err, sizeof(err));
 	if (st == CORE_ENOTFOUND)
 		return no_connection(r);
+	if (st == CORE_ECONFLICT)
+		return http_send_error(r->conn, 409, "busy", "%s", err);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not remove the connection");
 	return http_send_raw(r->conn, 204, "application/json", "", 0, NULL);
@@ -191,9 +194,11 @@ int h_sync_start(struct req *r)
 		return http_send_error(r->conn, 409, "no_connection",
 		                       "no GitLab connection yet: connect one with PUT /api/connection, then sync");
 	if (st == CORE_ECONFLICT)
-		return http_send_error(r->conn, 409, "sync_running",
-		                       "a sync is already running (run %lld); follow it with GET /api/sync",
-		                       (long long)run_id);
+		return http_send_error(
+		    r->conn, 409, "sync_running",
+		    "a sync is already running, or still applying what it found (run %lld); follow it"
+		    " with GET /api/sync",
+		    (long long)run_id);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not start a sync");
 	struct sync_job *job = calloc(1, sizeof(*job));

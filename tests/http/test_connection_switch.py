@@ -68,6 +68,12 @@ def test_switch_refused_while_a_sync_runs():
     assert j["error"] == "busy", j
     assert "sync" in j["message"] and "acme" in j["message"], j["message"]
     assert connection_group() == "acme"
+    # nor can the connection go away while the sync still lists with its token (a Disconnect, then a Connect of
+    # another group, went round the refusal)
+    r = c.delete("/api/connection")
+    assert r.status == 409 and r.json()["error"] == "busy", r.body
+    assert "disconnect once it has finished" in r.json()["message"], r.body
+    assert connection_group() == "acme"
     # the sync still lists acme with acme's connection
     run_ = wait_for(lambda: (lambda x: x if flows.sync_ended(x) else None)(c.get(f"/api/sync?id={run_id}").json()),
                     60, "the sync to end")
@@ -95,11 +101,36 @@ def test_switch_refused_while_an_apply_job_runs():
     r = put("beta", BETA_TOKEN)
     assert r.status == 409, r.body
     assert r.json()["error"] == "busy" and f"job {job_id}" in r.json()["message"], r.body
+    assert "Jobs page" in r.json()["message"], r.body
     assert connection_group() == "acme"
     j = flows.wait_job(c, job_id)
     assert j["failed"] == 0 and j["changed"] == 12, j
     # every acme project got its hook from the acme connection, none after
     assert len(sim.hooks_by_project(HOOK)) == 12
+
+
+def test_no_second_sync_nor_switch_while_a_sync_applies_what_it_found():
+    """A sync's listing ends (state done), then its follow-up re-checks the 12 gated repos in an apply job. Until
+    that job has finished and the run has its summary: "Sync now" is refused (a second run's job found the repos
+    taken and reported drift that was not there), and so are another group and a disconnect."""
+    sim.script("GET", "/api/v4/projects/:id/hooks", [{"stall_ms": 2000}] * 2)
+    r = c.post("/api/sync")
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+    wait_for(lambda: c.get(f"/api/sync?id={run_id}").json()["state"] == "done", 30, "the listing to end")
+    assert c.get(f"/api/sync?id={run_id}").json()["summary"] is None
+    r = c.post("/api/sync")
+    assert r.status == 409 and r.json()["error"] == "sync_running", r.body
+    assert f"run {run_id}" in r.json()["message"], r.body
+    r = put("beta", BETA_TOKEN)
+    assert r.status == 409 and r.json()["error"] == "busy", r.body
+    assert "applying what it found" in r.json()["message"], r.body
+    assert c.delete("/api/connection").status == 409
+    run_ = wait_for(lambda: (lambda x: x if x["summary"] is not None else None)(
+        c.get(f"/api/sync?id={run_id}").json()), 60, "the follow-up to end")
+    assert run_["summary"]["checked"] == 12 and run_["summary"]["failed"] == 0, run_["summary"]
+    assert run_["summary"]["drifted"] == 0, run_["summary"]
+    assert connection_group() == "acme"
 
 
 def test_switch_goes_through_once_idle():
@@ -129,5 +160,6 @@ def test_tokens_not_logged():
 
 setup_module()
 run([test_switch_refused_while_a_sync_runs, test_new_token_for_the_same_group_while_a_sync_runs,
-     test_switch_refused_while_an_apply_job_runs, test_switch_goes_through_once_idle,
+     test_switch_refused_while_an_apply_job_runs,
+     test_no_second_sync_nor_switch_while_a_sync_applies_what_it_found, test_switch_goes_through_once_idle,
      test_first_sync_of_another_group_marks_none_new, test_tokens_not_logged])

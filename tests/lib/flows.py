@@ -42,8 +42,15 @@ def resync_ended(run):
 def sync(c, expect="done", timeout=60, interval=0.2, ended=sync_ended, logs=None):
     """POST /api/sync (202), then wait until ended(run) holds for that run (GET /api/sync?id=). Asserts the run's
     state is expect unless expect is None; returns the run."""
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
+    # a run whose listing is done may still be applying what it found (its follow-up job): a new run starts once
+    # that has ended (409 sync_running until then)
+    def start():
+        r = c.post("/api/sync")
+        if r.status == 409 and r.json().get("error") == "sync_running":
+            return None
+        assert r.status == 202, r.body
+        return r
+    r = harness.wait_for(start, timeout, "a sync to start", interval, logs)
     run_id = r.json()["id"]
 
     def poll():

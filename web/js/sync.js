@@ -18,6 +18,12 @@ export function syncPanel({ onDone, compact, start } = {}) {
   let startAfter = false;
   onLeave(() => { stopped = true; clearTimeout(timer); });
 
+  // The listing is done and what follows from it (gated repos re-checked, new ones gated: an apply job) still runs
+  // until the run has its summary; a new sync is refused until then. Not after 10 minutes: its instance stopped.
+  const following = (run) => run && run.state === 'done' && !run.summary && run.finished_at
+    && Date.now() - new Date(run.finished_at).getTime() < 600000;
+  const busy = (run) => run && (run.state === 'running' || following(run));
+
   function show(run) {
     clear(body);
     if (!run) {
@@ -25,9 +31,11 @@ export function syncPanel({ onDone, compact, start } = {}) {
       return;
     }
     const running = run.state === 'running';
-    btn.disabled = running || !editor;
+    btn.disabled = busy(run) || !editor;
     body.append(h('p', badge(run.state === 'done' ? 'done' : run.state), ' ',
-      running ? h('span', { 'data-sync-state': 'running' }, 'Sync running… ') : h('span', { 'data-sync-state': run.state }, run.state === 'done' ? 'Last sync finished ' : 'Last sync failed '),
+      running ? h('span', { 'data-sync-state': 'running' }, 'Sync running… ')
+        : following(run) ? h('span', { 'data-sync-state': 'following' }, 'Listed; applying what it found (re-checking gated repositories, gating new ones)… listing finished ')
+          : h('span', { 'data-sync-state': run.state }, run.state === 'done' ? 'Last sync finished ' : 'Last sync failed '),
       run.finished_at ? time(run.finished_at) : run.started_at ? ['started ', time(run.started_at)] : null,
       typeof run.seconds === 'number' && !running ? h('span.muted', ` in ${run.seconds.toFixed(1)} s`) : null));
     if (run.error) body.append(h('div.notice.error', { role: 'alert' }, run.error));
@@ -53,7 +61,7 @@ export function syncPanel({ onDone, compact, start } = {}) {
     }
     if (stopped) return;
     show(run);
-    if (run.state === 'running') timer = setTimeout(() => poll(run.id), 400);
+    if (busy(run)) timer = setTimeout(() => poll(run.id), run.state === 'running' ? 400 : 1000);
     else if (startAfter) { startAfter = false; note.replaceChildren(); btn.click(); }
     else if (id && onDone) onDone(run);
   }
@@ -61,6 +69,7 @@ export function syncPanel({ onDone, compact, start } = {}) {
   let startedOnce = false;
   btn.addEventListener('click', async () => {
     btn.disabled = true;
+    if (!startAfter) note.replaceChildren();
     try {
       const run = await post('/api/sync');
       startedOnce = true;
@@ -72,6 +81,8 @@ export function syncPanel({ onDone, compact, start } = {}) {
         if (start && !startedOnce) {
           startAfter = true;
           note.replaceChildren(h('div.notice.info', { 'data-sync-queued': '' }, 'A sync started before this change is still running; the new group is listed as soon as it ends.'));
+        } else {
+          note.replaceChildren(h('div.notice.info', { 'data-sync-refused': '' }, e.message));
         }
         poll();
         return;
