@@ -144,6 +144,19 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(asked, /Pipelines must succeed/);
     // told to stop: nothing was sent, the connection is still the group it was
     assert.equal((await api.get('/api/connection')).data.group.full_path, 'acme');
+    // the same group on another GitLab address is another connection too, and the question names both addresses
+    const url = page.getByLabel('GitLab URL', { exact: true });
+    const before = await url.inputValue();
+    const other = before.replace('127.0.0.1', 'localhost');
+    await url.fill(other);
+    await page.getByLabel('Group', { exact: true }).fill('acme');
+    await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+    asked = null;
+    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await page.getByRole('button', { name: 'Save the new token' }).click();
+    await until(() => asked !== null, { what: 'the confirmation of another GitLab' });
+    assert.ok(asked.startsWith(`Connect acme on ${other} instead of acme on ${before}?`), asked);
+    await url.fill(before);
     // the same group with its id, as a new token: no question
     await page.getByLabel('Group', { exact: true }).fill(String((await api.get('/api/connection')).data.group.id));
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);

@@ -110,11 +110,15 @@ function show(conn, box, { startSync } = {}) {
 function confirmOtherGroup(conn, url, group) {
   if (!conn || !conn.group) return true;
   const trim = (u) => u.replace(/\/+$/, '').toLowerCase();
-  const same = trim(url) === trim(conn.gitlab_url)
-    && (group.toLowerCase() === conn.group.full_path.toLowerCase() || group === String(conn.group.id));
-  if (same) return true;
+  const sameUrl = trim(url) === trim(conn.gitlab_url);
+  const path = group.replace(/^\/+|\/+$/g, '');
+  const numeric = /^\d+$/.test(path);
+  const sameGroup = numeric ? Number(path) === conn.group.id : path.toLowerCase() === conn.group.full_path.toLowerCase();
+  if (sameUrl && sameGroup) return true;
   const old = conn.group.full_path;
-  return confirm(`Connect ${group} instead of ${old}?\n\n`
+  const name = numeric ? `group ${Number(path)}` : path;
+  const what = sameUrl ? `${name} instead of ${old}` : `${name} on ${url} instead of ${old} on ${conn.gitlab_url}`;
+  return confirm(`Connect ${what}?\n\n`
     + `mrgate stops managing the repositories of ${old}, but what it set there stays on GitLab: its webhooks and, `
     + `where block merge was on, "Pipelines must succeed". To remove them, cancel now, select the repositories of ${old}, `
     + 'turn gating off with Configure Scans and let it apply; then connect the other group.');
