@@ -29,6 +29,12 @@ int h_readyz(struct req *r)
 	enum core_status st = migrate_current(r->app->db, &current);
 	if (st != CORE_OK)
 		return http_send_error(r->conn, 503, "unavailable", "the database is unreachable");
+	if (current > latest)
+		return http_send_error(
+		    r->conn, 503, "unavailable",
+		    "the database schema is at version %d, migrated by a newer mrgate; this one knows "
+		    "versions up to %d: run the newer mrgate",
+		    current, latest);
 	if (current != latest)
 		return http_send_error(r->conn, 503, "unavailable",
 		                       "the database schema is at version %d; this mrgate needs version %d (run "

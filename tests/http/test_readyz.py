@@ -68,8 +68,18 @@ def test_not_ready_when_schema_is_behind():
     assert r.json()["error"] == "unavailable", r.body
 
 
+def test_not_ready_when_schema_is_ahead():
+    """A database migrated by a newer mrgate: "run mrgate migrate" would not help (it has nothing to apply); the
+    answer says to run the newer mrgate instead."""
+    subprocess.run(["psql", "-X", "-q", "-d", db_url, "-c",
+                    "INSERT INTO schema_migrations (version, name) SELECT max(version) + 2, 'from_the_future'"
+                    " FROM schema_migrations"], check=True)
+    r = wait_status("/readyz", 503, says="newer mrgate")
+    assert "mrgate migrate" not in r.json()["message"], r.body
+
+
 try:
     run([test_ready_with_database, test_not_ready_without_database_then_ready_again,
-         test_not_ready_when_schema_is_behind])
+         test_not_ready_when_schema_is_behind, test_not_ready_when_schema_is_ahead])
 finally:
     pg("stop")
