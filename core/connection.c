@@ -634,8 +634,9 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	/* before: the public view of what was there, for the audit log */
 	struct connection_info old;
 	memset(&old, 0, sizeof(old));
-	st = store_run(c, "SELECT gitlab_url, group_id, group_full_path, token_hint FROM connection FOR UPDATE", NULL,
-	               &r);
+	st = store_run(
+	    c, "SELECT gitlab_url, group_id, group_full_path, token_hint, capability FROM connection FOR UPDATE", NULL,
+	    &r);
 	if (st != CORE_OK)
 		goto out;
 	/* another group or GitLab, or a first connection (after a disconnect, a sync or job may still end) */
@@ -652,6 +653,7 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 		json_object_object_add(before, "gitlab_url", jx_str(store_str(r, 0, "gitlab_url")));
 		json_object_object_add(before, "group", jx_str(store_str(r, 0, "group_full_path")));
 		json_object_object_add(before, "token_last4", jx_str(store_str(r, 0, "token_hint")));
+		json_object_object_add(before, "capability", jx_str(store_str(r, 0, "capability")));
 	}
 	PQclear(r);
 	r = NULL;

@@ -170,7 +170,10 @@ def test_update_token_keeps_connection_and_audits():
     audit = c.get("/api/audit?limit=50")
     if audit.status == 200:  # the audit endpoint lists connection changes without secrets
         seen.append(audit.body)
-        assert any(e["action"] == "connection.update" for e in audit.json()["items"])
+        entry = next(e for e in audit.json()["items"] if e["action"] == "connection.update")
+        # what changed is the token, not the capability (it said "not set -> gate" for every update)
+        assert entry["before"]["capability"] == entry["after"]["capability"] == "gate", entry
+        assert entry["before"]["token_last4"] != entry["after"]["token_last4"], entry
 
 
 def test_delete_connection():
