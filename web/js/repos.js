@@ -397,7 +397,7 @@ export async function render(main, route) {
     if (!run) { syncLine.textContent = 'Never synced.'; return; }
     if (run.state === 'running') syncLine.textContent = `Sync running: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.pages)} pages read…`;
     else if (run.state === 'failed') syncLine.textContent = `Last sync failed: ${run.error || 'unknown error'}`;
-    else syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} new.`);
+    else syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} listed for the first time.`);
     syncBtn.disabled = run.state === 'running' || !editor;
   }
   async function pollSync(id, follow) {

@@ -97,7 +97,7 @@ function show(box, s, outcome) {
     h('h2#resync-title', 'Resync'),
     h('dl.kv',
       h('dt', 'Last resync'), h('dd', { 'data-last-resync': '' }, last ? [badge(last.state), ' ', last.finished_at ? time(last.finished_at) : time(last.started_at), ` (${last.trigger || 'unknown trigger'})`] : 'never'),
-      h('dt', 'Summary'), h('dd', last ? `${fmtNum(last.repos_seen)} repos in ${fmtNum(last.groups_seen)} groups; ${fmtNum(last.new_repos)} new, ${fmtNum(last.updated)} updated, ${fmtNum(last.archived)} archived, ${fmtNum(last.removed)} removed${last.error ? `; error: ${last.error}` : ''}` : '—'),
+      h('dt', 'Summary'), h('dd', last ? `${fmtNum(last.repos_seen)} repos in ${fmtNum(last.groups_seen)} groups; ${fmtNum(last.new_repos)} listed for the first time, ${fmtNum(last.updated)} updated, ${fmtNum(last.archived)} archived, ${fmtNum(last.removed)} removed${last.error ? `; error: ${last.error}` : ''}` : '—'),
       h('dt', 'Next resync'), h('dd', { 'data-next-resync': '' }, sch.next_run_at ? [time(sch.next_run_at), ` (${fmtDate(sch.next_run_at)})`] : 'not scheduled'),
       h('dt', 'Scheduler'), h('dd', sch.leader ? `runs on ${sch.leader}${sch.leader_since ? ` since ${fmtDate(sch.leader_since)}` : ''}` : 'no instance holds the scheduler yet')),
     h('p.small.muted', { style: 'margin-top:10px' }, h('a', { href: '#/connection' }, 'Sync now'), ' from the connection page.'));

@@ -39,13 +39,13 @@ export function syncPanel({ onDone, compact, start } = {}) {
       run.finished_at ? time(run.finished_at) : run.started_at ? ['started ', time(run.started_at)] : null,
       typeof run.seconds === 'number' && !running ? h('span.muted', ` in ${run.seconds.toFixed(1)} s`) : null));
     if (run.error) body.append(h('div.notice.error', { role: 'alert' }, run.error));
-    const stats = [['repos_seen', 'repos seen'], ['groups_seen', 'groups'], ['pages', 'pages read'], ['new_repos', 'new'],
+    const stats = [['repos_seen', 'repos seen'], ['groups_seen', 'groups'], ['pages', 'pages read'], ['new_repos', 'first seen'],
       ['updated', 'updated'], ['archived', 'archived'], ['removed', 'removed'], ['skipped', 'skipped']];
     if (!compact || running) {
       body.append(h('div.stats', stats.filter(([k]) => run[k] !== undefined).map(([k, label]) =>
         h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(run[k])), h('div.k', label)))));
     } else {
-      body.append(h('p.small.muted', `${fmtNum(run.repos_seen)} repos in ${fmtNum(run.groups_seen)} groups; ${fmtNum(run.new_repos)} new, ${fmtNum(run.removed)} removed, ${fmtNum(run.archived)} archived.`));
+      body.append(h('p.small.muted', `${fmtNum(run.repos_seen)} repos in ${fmtNum(run.groups_seen)} groups; ${fmtNum(run.new_repos)} first seen, ${fmtNum(run.removed)} removed, ${fmtNum(run.archived)} archived.`));
     }
   }
 
