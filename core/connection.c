@@ -571,12 +571,10 @@ static enum core_status refuse_while_busy(struct store_conn *c, const char *path
 	    "        ORDER BY id LIMIT 1) AS sync_id,"
 	    " (SELECT id FROM sync_runs WHERE state = 'done' AND summary IS NULL"
 	    "        AND finished_at >= now() - interval '2 minutes' ORDER BY id DESC LIMIT 1) AS ending_id,"
-	    " (SELECT id FROM jobs WHERE state IN ('queued', 'running') AND kind <> 'dryrun' ORDER BY id LIMIT 1)"
-	    "   AS job_id,"
-	    " (SELECT created_by = 'system (resync)' FROM jobs WHERE state IN ('queued', 'running') AND kind <> "
-	    "'dryrun'"
-	    "        ORDER BY id LIMIT 1) AS follow_up,"
-	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running') AND kind <> 'dryrun') AS jobs",
+	    " j.id AS job_id, j.created_by = 'system (resync)' AS follow_up,"
+	    " (SELECT count(*) FROM jobs WHERE state IN ('queued', 'running') AND kind <> 'dryrun') AS jobs"
+	    " FROM (SELECT 1) one LEFT JOIN LATERAL (SELECT id, created_by FROM jobs"
+	    "  WHERE state IN ('queued', 'running') AND kind <> 'dryrun' ORDER BY id LIMIT 1) j ON true",
 	    NULL, &r);
 	if (st != CORE_OK)
 		return st;
