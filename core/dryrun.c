@@ -85,7 +85,7 @@ static enum core_status end_earlier_previews(struct store *db, const char *actor
 	                                 " AND state IN ('queued', 'running')",
 	                                 &p, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
-		st = jobs_cancel(db, store_i64(r, i, "id", 0));
+		st = jobs_cancel(db, store_i64(r, i, "id", 0), NULL);
 		if (st == CORE_ESTATE) /* it finished meanwhile */
 			st = CORE_OK;
 	}

@@ -6,6 +6,7 @@
  */
 #include "jobs.h"
 
+#include "audit.h"
 #include "buf.h"
 #include "log.h"
 #include "xalloc.h"
@@ -269,14 +270,19 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 	return st;
 }
 
-enum core_status jobs_cancel(struct store *db, int64_t job_id)
+enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor)
 {
 	struct store_params p = {0};
+	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 
 	store_param_i64(&p, job_id);
-	enum core_status st = store_run1(
-	    db,
+	/* the cancel and its audit entry commit together */
+	enum core_status st = store_get_begin(db, &c);
+	if (st != CORE_OK)
+		return st;
+	st = store_run(
+	    c,
 	    "WITH sk AS ("
 	    " UPDATE job_items SET state = 'done', result = 'skipped', message = 'canceled',"
 	    "   finished_at = now(), lease_until = NULL"
@@ -285,17 +291,41 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id)
 	    " RETURNING 1),"
 	    " t AS (SELECT count(*)::int AS n FROM sk)"
 	    " UPDATE jobs SET done = done + t.n, skipped = skipped + t.n, state = 'canceled', finished_at = now()"
-	    " FROM t WHERE jobs.id = $1 AND jobs.state IN ('queued', 'running') RETURNING t.n",
+	    " FROM t WHERE jobs.id = $1 AND jobs.state IN ('queued', 'running')"
+	    " RETURNING t.n, jobs.kind, jobs.total, jobs.done",
 	    &p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) == 1) {
-		log_info("job %" PRId64 " canceled (%" PRId64 " items skipped)", job_id, store_i64(r, 0, "n", 0));
+		int64_t n = store_i64(r, 0, "n", 0);
+		if (actor) {
+			struct buf target = {0};
+			buf_printf(&target, "job %" PRId64, job_id);
+			struct json_object *before = jx_object(), *after = jx_object(), *details = jx_object();
+			/* the audit page shows what differs: "state: running → canceled", "pending: 83 → 0" */
+			json_object_object_add(before, "state", jx_str("running"));
+			json_object_object_add(before, "pending", jx_int(n));
+			json_object_object_add(after, "state", jx_str("canceled"));
+			json_object_object_add(after, "pending", jx_int(0));
+			json_object_object_add(details, "kind", jx_str(store_str(r, 0, "kind")));
+			json_object_object_add(details, "skipped", jx_int(n));
+			json_object_object_add(details, "done_before", jx_int(store_i64(r, 0, "done", 0) - n));
+			json_object_object_add(details, "total", jx_int(store_i64(r, 0, "total", 0)));
+			st = audit_write(c, actor, "job.cancel", buf_str(&target), before, after, details);
+			json_object_put(before);
+			json_object_put(after);
+			json_object_put(details);
+			buf_free(&target);
+		}
+		if (st == CORE_OK)
+			st = store_commit(c);
+		if (st == CORE_OK)
+			log_info("job %" PRId64 " canceled (%" PRId64 " items skipped)", job_id, n);
 		goto out;
 	}
 	PQclear(r);
 	r = NULL;
-	st = store_run1(db, "SELECT state FROM jobs WHERE id = $1", &p, &r);
+	st = store_run(c, "SELECT state FROM jobs WHERE id = $1", &p, &r);
 	if (st != CORE_OK)
 		goto out;
 	if (PQntuples(r) == 0)
@@ -304,6 +334,8 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id)
 		st = CORE_ESTATE;
 out:
 	PQclear(r);
+	store_rollback(c); /* nothing when committed */
+	store_put(db, c);
 	return st;
 }
 

@@ -199,9 +199,11 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_
 /*
  * Cancel a queued or running job: pending items (and running ones whose lease has already expired) become done
  * with result skipped and message "canceled"; items being worked on finish normally. Canceling a canceled job is
- * fine; CORE_ESTATE for a job that already finished, CORE_ENOTFOUND for an unknown one.
+ * fine; CORE_ESTATE for a job that already finished, CORE_ENOTFOUND for an unknown one. With an actor (borrowed; NULL
+ * for mrgate's own cancels) the audit entry job.cancel (target "job N", details: kind, skipped, done_before, total)
+ * commits with the cancel.
  */
-enum core_status jobs_cancel(struct store *db, int64_t job_id);
+enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor);
 
 /* ---- The worker pool ---- */
 

@@ -109,7 +109,7 @@ int h_job_cancel(struct req *r)
 	int status;
 	if (!job_id(r, &id, &status))
 		return status;
-	enum core_status st = jobs_cancel(r->app->db, id);
+	enum core_status st = jobs_cancel(r->app->db, id, r->who.actor);
 	if (st == CORE_ESTATE)
 		return http_send_error(r->conn, 409, "bad_state", "job %lld has already finished", (long long)id);
 	if (st != CORE_OK)

@@ -842,16 +842,33 @@ static void api_create_list_items_cancel(void)
 	json_object_put(page);
 
 	/* cancel: pending items skipped; again is fine; a finished job cannot be canceled */
-	CHECK(jobs_cancel(db, job) == CORE_OK);
+	CHECK(jobs_cancel(db, job, "alice") == CORE_OK);
 	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
 	CHECK_STR(jstr(j, "state"), "canceled");
 	CHECK_INT(jint(j, "skipped"), 3);
 	CHECK_INT(jint(j, "done"), 3);
 	CHECK(jstr(j, "finished_at") != NULL);
 	json_object_put(j);
-	CHECK(jobs_cancel(db, job) == CORE_OK);
-	CHECK(jobs_cancel(db, job2) == CORE_ESTATE);
-	CHECK(jobs_cancel(db, 999999) == CORE_ENOTFOUND);
+	CHECK(jobs_cancel(db, job, "alice") == CORE_OK);
+	CHECK(jobs_cancel(db, job2, "alice") == CORE_ESTATE);
+	CHECK(jobs_cancel(db, 999999, "alice") == CORE_ENOTFOUND);
+	/* one audit entry, from the cancel that canceled something, with what it skipped */
+	{
+		char target[32];
+		snprintf(target, sizeof target, "job %lld", (long long)job);
+		const char *tp[] = {target};
+		PGresult *ar = NULL;
+		REQUIRE(store_query(
+		            db,
+		            "SELECT actor, count(*) OVER () AS n, details->>'skipped' AS skipped, after->>'state' AS st"
+		            " FROM audit_log WHERE action = 'job.cancel' AND target = $1",
+		            1, tp, &ar) == CORE_OK);
+		REQUIRE(PQntuples(ar) == 1);
+		CHECK_STR(store_str(ar, 0, "actor"), "alice");
+		CHECK_STR(store_str(ar, 0, "skipped"), "3");
+		CHECK_STR(store_str(ar, 0, "st"), "canceled");
+		PQclear(ar);
+	}
 	REQUIRE(jobs_items(db, job, "skipped", 0, 10, &page) == CORE_OK);
 	CHECK_INT(json_object_array_length(json_object_object_get(page, "items")), 3);
 	CHECK_STR(item_field(page, 9, "message"), "canceled");
@@ -936,7 +953,7 @@ static void api_in_tx_big_and_list(void)
 	CHECK(json_object_array_length(items) >= 3);
 	CHECK(jint(json_object_array_get_idx(items, 0), "id") < with_items);
 	json_object_put(l);
-	CHECK(jobs_cancel(db, big) == CORE_OK);
+	CHECK(jobs_cancel(db, big, NULL) == CORE_OK);
 }
 
 /* An item whose worker dies every time (5 expired leases) fails without running the handler a sixth time. */

@@ -380,6 +380,43 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     }
   });
 
+  it('cancels a running job from its page, and the audit log says who did', async () => {
+    // every GitLab call takes 400 ms: an apply of all the repositories runs for seconds
+    await sim.post('/__sim/faults', { latency_ms: 400 });
+    try {
+      const ids = (await api.get(`/api/repos?limit=${N}`)).data.items.map((r) => r.id);
+      const r = await api.post('/api/configure', { selection: { ids }, config: { comment: 'always' }, reapply: true });
+      assert.equal(r.status, 202, JSON.stringify(r.data));
+      const jobId = r.data.apply.job_id;
+      await go(`#/jobs/${jobId}`, '[data-progress-text]');
+      const cancel = page.locator('button[data-action="cancel"]');
+      await cancel.waitFor({ state: 'visible' });
+      const asked = [];
+      page.once('dialog', (d) => { asked.push(d.message()); d.accept(); });
+      await cancel.click();
+      await page.waitForSelector('[data-progress-text] .badge:text("canceled")');
+      assert.match(asked[0] || '', /^Cancel this job\?/);
+      assert.match(asked[0], /already changed on GitLab stays changed/);
+      assert.equal(await cancel.isVisible(), false, 'no Cancel on a finished job');
+      const j = (await api.get(`/api/jobs/${jobId}?items_limit=0`)).data;
+      assert.equal(j.state, 'canceled');
+      assert.ok(j.skipped > 0 && j.skipped < N, `skipped ${j.skipped}`);
+      await until(async () => (await api.get(`/api/jobs/${jobId}?items_limit=0`)).data.done === N, { what: 'the items in flight finished' });
+      await page.waitForSelector(`[data-progress-text]:has-text("${N} of ${N} repositories done")`);
+      assert.equal(await page.locator('[data-stat="skipped"] .v').innerText(), String(j.skipped));
+      await shot(page, 'job-canceled');
+      // the audit log names the job, who canceled it and how many repositories were skipped
+      const a = (await api.get('/api/audit?action=job.cancel&limit=10')).data.items.find((x) => x.target === `job ${jobId}`);
+      assert.ok(a, 'a job.cancel entry');
+      assert.equal(a.actor, 'admin');
+      assert.equal(a.details.skipped, j.skipped);
+      await go('#/audit', `tr[data-audit-id="${a.id}"]`);
+      assert.match(await page.locator(`tr[data-audit-id="${a.id}"]`).innerText(), new RegExp(`job\\.cancel\\s+job ${jobId}\\s+state: running → canceled\\s+pending: ${j.skipped} → 0`));
+    } finally {
+      await sim.post('/__sim/faults', {});
+    }
+  });
+
   it('says at once when GitLab refuses the token', async () => {
     await sim.post('/__sim/tokens/revoke', { token: TOKEN });
     const one = (await api.get('/api/repos?limit=1&q=acme-00002')).data.items[0];

@@ -43,10 +43,11 @@ async function renderJob(main, id) {
   const label = h('p', { 'aria-live': 'polite', 'data-progress-text': '' });
   const stats = h('div.stats');
   const retryBtn = h('button', { type: 'button', 'data-action': 'retry', hidden: true, disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Retry failed');
+  const cancelBtn = h('button.danger', { type: 'button', 'data-action': 'cancel', hidden: true, disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Cancel job');
   const filterSel = select([['', 'All results'], ['failed', 'Failed'], ['changed', 'Changed'], ['unchanged', 'Unchanged'], ['skipped', 'Skipped'], ['pending', 'Pending']], '', { 'aria-label': 'Show results', id: 'job-filter' });
   const itemsBox = h('div');
   const head = h('section.panel', { 'aria-labelledby': 'job-title', 'data-panel': 'job' },
-    h('div.page-head', h('div.grow', h('h2#job-title', 'Progress'), h('p.muted.small', { 'data-job-meta': '' })), h('div.actions', retryBtn)),
+    h('div.page-head', h('div.grow', h('h2#job-title', 'Progress'), h('p.muted.small', { 'data-job-meta': '' })), h('div.actions', cancelBtn, retryBtn)),
     progress, label, stats);
   const msg = h('div');
   main.append(msg, head, h('section', { 'aria-labelledby': 'items-title' },
@@ -92,14 +93,19 @@ async function renderJob(main, id) {
     progress.setAttribute('aria-valuetext', `${p}%`);
     progress.classList.toggle('done', finished && !j.failed);
     progress.classList.toggle('failed', finished && !!j.failed);
+    // a canceled job's items that were being changed on GitLab still finish: follow them
+    const settling = j.state === 'canceled' && j.done < j.total;
     label.replaceChildren(badge(j.failed && finished ? 'failed' : j.state), ' ', h('strong', `${p}%`), ` — ${fmtNum(j.done)} of ${fmtNum(j.total)} repositories done`,
-      finished ? (j.failed ? `, ${fmtNum(j.failed)} failed.` : '.') : '…');
+      settling ? `; ${fmtNum(j.total - j.done)} being changed on GitLab finish…` : finished ? (j.failed ? `, ${fmtNum(j.failed)} failed.` : '.') : '…');
     head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null, j.finished_at ? `finished ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
     clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', 'changed'], ['unchanged', 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
       .filter(([k]) => j[k] !== undefined).map(([k, l]) => h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(j[k])), h('div.k', l))));
     retryBtn.hidden = !(finished && j.failed > 0 && j.kind !== 'hookmode'); // a switch is started again from Settings
+    // a webhook-mode switch runs to its end (no repo is ever left without a hook); an admin switches back from Settings
+    cancelBtn.hidden = finished || j.kind === 'hookmode';
+    kind = j.kind;
     renderItems(j);
-    if (!finished) timer = setTimeout(tick, 500);
+    if (!finished || settling) timer = setTimeout(tick, 500);
   }
 
   function renderItems(j) {
@@ -129,6 +135,23 @@ async function renderJob(main, id) {
     if (j.items_next_cursor) itemsBox.append(h('p.small.muted', { 'data-items-more': '' }, `The first ${fmtNum(items.length)} results are shown while the job runs; all of them once it has finished.`));
   }
 
+  let kind = '';
+  cancelBtn.addEventListener('click', async () => {
+    const what = kind === 'dryrun' ? 'this preview' : 'this job';
+    if (!confirm(`Cancel ${what}?\n\nThe repositories not started yet are skipped; those being changed on GitLab right now finish. `
+      + 'What was already changed on GitLab stays changed: run Configure Scans again to change it back.')) return;
+    cancelBtn.disabled = true;
+    try {
+      await post(`/api/jobs/${encodeURIComponent(id)}/cancel`, {});
+      toast(`Job #${id} was canceled.`);
+    } catch (e) {
+      toast(e.status === 409 ? 'The job had already finished.' : e.message, 'error');
+    } finally {
+      cancelBtn.disabled = !canEdit();
+      clearTimeout(timer);
+      tick();
+    }
+  });
   filterSel.addEventListener('change', () => { lastItemsKey = ''; clearTimeout(timer); tick(); });
   retryBtn.addEventListener('click', async () => {
     retryBtn.disabled = true;
