@@ -14,6 +14,7 @@
 #include "settings.h"
 #include "xalloc.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -218,12 +219,27 @@ static enum core_status after_summarise(const struct applyjob_env *env, int64_t 
 		int64_t repaired = 0;
 		json_object_object_foreach(row, key, val) json_object_object_add(summary, key, json_object_get(val));
 		if (jsonx_int64(row, "repaired", &repaired) && repaired > 0) {
+			/* the audit page shows details.message for an entry without before/after */
+			struct json_object *paths = jsonx_get(row, "repaired_repos");
+			struct buf msg = {0}, target = {0};
+			buf_printf(&msg, "sync run %" PRId64 " repaired drift on %" PRId64 " %s:", run_id, repaired,
+			           repaired == 1 ? "repository" : "repositories");
+			size_t np = json_object_array_length(paths), shown = np < 10 ? np : 10;
+			for (size_t i = 0; i < shown; i++)
+				buf_printf(&msg, "%s %s", i ? "," : "",
+				           json_object_get_string(json_object_array_get_idx(paths, i)));
+			if (np > shown)
+				buf_printf(&msg, " and %zu more", np - shown);
+			buf_printf(&target, "job %" PRId64, job_id);
 			struct json_object *d = jx_object();
 			json_object_object_add(d, "sync_run", jx_int(run_id));
 			json_object_object_add(d, "job", jx_int(job_id));
-			json_object_object_add(d, "repaired", json_object_get(jsonx_get(row, "repaired_repos")));
-			audit_write(c, "system (resync)", "resync.repair", NULL, NULL, NULL, d);
+			json_object_object_add(d, "repaired", json_object_get(paths));
+			json_object_object_add(d, "message", jx_str(buf_str(&msg)));
+			audit_write(c, "system (resync)", "resync.repair", buf_str(&target), NULL, NULL, d);
 			json_object_put(d);
+			buf_free(&msg);
+			buf_free(&target);
 		}
 		json_object_put(row);
 	}

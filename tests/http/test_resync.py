@@ -146,6 +146,10 @@ def test_five_drifted_hooks_are_repaired_and_listed():
     a = c.get("/api/audit?action=resync.repair&limit=1").json()["items"]
     assert a and a[0]["details"]["repaired"] == paths and a[0]["details"]["sync_run"] == s["id"], a
     assert a[0]["actor"] == "system (resync)", a[0]
+    # the audit page shows the job and a sentence that names the repos (an entry without before/after)
+    assert a[0]["target"] == f"job {a[0]['details']['job']}", a[0]
+    assert a[0]["details"]["message"] == (
+        f"sync run {s['id']} repaired drift on 5 repositories: " + ", ".join(paths)), a[0]
     for r in deleted + disabled:
         row = c.get(f"/api/repos/{r['id']}").json()
         assert row["status"] == "gated" and row["last_apply"]["result"] == "changed", row
