@@ -226,47 +226,78 @@ enum core_status jobs_create_items(struct store *db, const char *kind, const cha
 /* ---------------------------------------------------------------------------------------------------------- */
 /* Retry and cancel */
 
-enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_out)
+/* The audit entry of a user's retry or cancel of job job_id (target "job N"); takes before, after and details. */
+static enum core_status audit_job(struct store_conn *c, const char *actor, const char *action, int64_t job_id,
+                                  struct json_object *before, struct json_object *after, struct json_object *details)
+{
+	struct buf target = {0};
+	buf_printf(&target, "job %" PRId64, job_id);
+	enum core_status st = audit_write(c, actor, action, buf_str(&target), before, after, details);
+	json_object_put(before);
+	json_object_put(after);
+	json_object_put(details);
+	buf_free(&target);
+	return st;
+}
+
+enum core_status jobs_retry_failed(struct store *db, int64_t job_id, const char *actor, int64_t *n_out)
 {
 	struct store_params p = {0};
+	struct store_conn *c = NULL;
 	PGresult *r = NULL;
 
 	if (n_out)
 		*n_out = 0;
 	store_param_i64(&p, job_id);
+	/* the retry and its audit entry commit together */
+	enum core_status st = store_get_begin(db, &c);
+	if (st != CORE_OK)
+		return st;
 	/* a webhook-mode switch is an admin's decision of its moment: retried by anyone later it would replay a stale
 	 * one under the admin's name (found by a reviewer); it is started again from the settings instead */
-	enum core_status kst = store_run1(db, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
-	bool switch_job = kst == CORE_OK && PQntuples(r) > 0 && strcmp(store_str(r, 0, "kind"), "hookmode") == 0;
+	st = store_run(c, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
+	if (st == CORE_OK && PQntuples(r) > 0 && strcmp(store_str(r, 0, "kind"), "hookmode") == 0)
+		st = CORE_ESTATE;
 	PQclear(r);
 	r = NULL;
-	if (switch_job)
-		return CORE_ESTATE;
 	/* items first, then the job row: the lock order of every statement here */
-	enum core_status st = matched(
-	    store_run1(
-	        db,
-	        "WITH rs AS ("
-	        " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
-	        "   details = NULL, attempts_before = attempts_before + attempts, attempts = 0, not_before = now(),"
-	        "   lease_owner = NULL,"
-	        "   lease_until = NULL, started_at = NULL, finished_at = NULL"
-	        " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
-	        " t AS (SELECT count(*)::int AS n FROM rs)"
-	        " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
-	        "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
-	        "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
-	        " FROM t WHERE jobs.id = $1 RETURNING t.n, pg_notify('" JOBS_CHANNEL "', '')",
-	        &p, &r),
-	    &r, CORE_ENOTFOUND);
+	if (st == CORE_OK)
+		st = matched(store_run(c,
+		                       "WITH rs AS ("
+		                       " UPDATE job_items SET state = 'pending', result = NULL, message = NULL,"
+		                       "   details = NULL, attempts_before = attempts_before + attempts, attempts = 0,"
+		                       "   not_before = now(), lease_owner = NULL,"
+		                       "   lease_until = NULL, started_at = NULL, finished_at = NULL"
+		                       " WHERE job_id = $1 AND state = 'failed' RETURNING 1),"
+		                       " t AS (SELECT count(*)::int AS n FROM rs)"
+		                       " UPDATE jobs SET done = done - t.n, failed = failed - t.n,"
+		                       "   state = CASE WHEN t.n > 0 THEN 'running' ELSE state END,"
+		                       "   finished_at = CASE WHEN t.n > 0 THEN NULL ELSE finished_at END"
+		                       " FROM t WHERE jobs.id = $1 RETURNING t.n, jobs.kind, pg_notify('" JOBS_CHANNEL
+		                       "', '')",
+		                       &p, &r),
+		             &r, CORE_ENOTFOUND);
+	int64_t n = st == CORE_OK ? store_i64(r, 0, "n", 0) : 0;
+	if (st == CORE_OK && n > 0 && actor) {
+		/* the audit page shows "failed: 3 → 0" */
+		struct json_object *before = jx_object(), *after = jx_object(), *details = jx_object();
+		json_object_object_add(before, "failed", jx_int(n));
+		json_object_object_add(after, "failed", jx_int(0));
+		json_object_object_add(details, "kind", jx_str(store_str(r, 0, "kind")));
+		json_object_object_add(details, "retried", jx_int(n));
+		st = audit_job(c, actor, "job.retry", job_id, before, after, details);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
 	if (st == CORE_OK) {
-		int64_t n = store_i64(r, 0, "n", 0);
 		if (n_out)
 			*n_out = n;
 		if (n > 0)
 			log_info("job %" PRId64 ": %" PRId64 " failed items queued again", job_id, n);
 	}
 	PQclear(r);
+	store_rollback(c); /* nothing when committed */
+	store_put(db, c);
 	return st;
 }
 
@@ -299,8 +330,6 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 	if (PQntuples(r) == 1) {
 		int64_t n = store_i64(r, 0, "n", 0);
 		if (actor) {
-			struct buf target = {0};
-			buf_printf(&target, "job %" PRId64, job_id);
 			struct json_object *before = jx_object(), *after = jx_object(), *details = jx_object();
 			/* the audit page shows what differs: "state: running → canceled", "pending: 83 → 0" */
 			json_object_object_add(before, "state", jx_str("running"));
@@ -311,11 +340,7 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 			json_object_object_add(details, "skipped", jx_int(n));
 			json_object_object_add(details, "done_before", jx_int(store_i64(r, 0, "done", 0) - n));
 			json_object_object_add(details, "total", jx_int(store_i64(r, 0, "total", 0)));
-			st = audit_write(c, actor, "job.cancel", buf_str(&target), before, after, details);
-			json_object_put(before);
-			json_object_put(after);
-			json_object_put(details);
-			buf_free(&target);
+			st = audit_job(c, actor, "job.cancel", job_id, before, after, details);
 		}
 		if (st == CORE_OK)
 			st = store_commit(c);

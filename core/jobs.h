@@ -193,8 +193,10 @@ static inline enum core_status jobs_list(struct store *db, int limit, int64_t cu
  * attempts_before, which the API adds back) and the job back to running; *n_out (may be NULL)
  * gets how many. A job without failed items is left as it is (n = 0). CORE_ENOTFOUND for an unknown job.
  */
-/* CORE_ESTATE for a webhook-mode switch job (never retried: an admin switches again). */
-enum core_status jobs_retry_failed(struct store *db, int64_t job_id, int64_t *n_out);
+/* CORE_ESTATE for a webhook-mode switch job (never retried: an admin switches again). With an actor (borrowed; NULL
+ * for none) a retry of at least one item writes the audit entry job.retry (target "job N", failed n -> 0, details:
+ * kind, retried) in the same transaction. */
+enum core_status jobs_retry_failed(struct store *db, int64_t job_id, const char *actor, int64_t *n_out);
 
 /*
  * Cancel a queued or running job: pending items (and running ones whose lease has already expired) become done

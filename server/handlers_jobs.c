@@ -89,7 +89,7 @@ int h_job_retry(struct req *r)
 	int status;
 	if (!job_id(r, &id, &status))
 		return status;
-	enum core_status st = jobs_retry_failed(r->app->db, id, &n);
+	enum core_status st = jobs_retry_failed(r->app->db, id, r->who.actor, &n);
 	if (st == CORE_ESTATE)
 		return http_send_error(
 		    r->conn, 409, "bad_state",

@@ -692,7 +692,7 @@ static void retries_backoff_and_retry_failed(void)
 	pthread_mutex_lock(&f.mu);
 	f.healed = true;
 	pthread_mutex_unlock(&f.mu);
-	CHECK(jobs_retry_failed(db, job, &n) == CORE_OK);
+	CHECK(jobs_retry_failed(db, job, "bob", &n) == CORE_OK);
 	CHECK_INT(n, 2);
 	REQUIRE(jobs_get(db, job, &j) == CORE_OK);
 	CHECK_STR(jstr(j, "state"), "running");
@@ -723,9 +723,16 @@ static void retries_backoff_and_retry_failed(void)
 	CHECK_INT(f.calls[3], 2);
 	CHECK_INT(f.calls[4], 2);
 	CHECK_INT(f.calls[5], 1);
-	CHECK(jobs_retry_failed(db, job, &n) == CORE_OK);
+	CHECK(jobs_retry_failed(db, job, "bob", &n) == CORE_OK);
 	CHECK_INT(n, 0);
-	CHECK(jobs_retry_failed(db, 999999, &n) == CORE_ENOTFOUND);
+	CHECK(jobs_retry_failed(db, 999999, "bob", &n) == CORE_ENOTFOUND);
+	/* one audit entry: the retry that queued 2 items (the one that found none writes nothing) */
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM audit_log WHERE action = 'job.retry' AND actor = 'bob'"
+	                  " AND target = 'job ' || $1::text AND (details->>'retried')::int = 2"
+	                  " AND (before->>'failed')::int = 2 AND (after->>'failed')::int = 0",
+	                  job),
+	          1);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM audit_log WHERE action = 'job.retry' AND $1::bigint > 0", job), 1);
 	pthread_mutex_destroy(&f.mu);
 }
 

@@ -292,6 +292,11 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     }, { what: 'the retried job finished without a failure' });
     await page.waitForSelector('[data-empty-items]:has-text("No repository failed in this job.")');
     assert.equal(await page.locator('tr[data-item]').count(), 0);
+    // the retry is in the audit log, under the name of who asked for it
+    const retried = (await api.get('/api/audit?action=job.retry&limit=10')).data.items.find((x) => x.target === `job ${r.data.apply.job_id}`);
+    assert.ok(retried, 'a job.retry entry');
+    assert.equal(retried.actor, 'admin');
+    assert.deepEqual([retried.before, retried.after, retried.details.retried], [{ failed: 1 }, { failed: 0 }, 1]);
     // its row under "All results" counts both attempts: the one that failed and the retry
     await page.locator('#job-filter').selectOption('');
     await page.waitForSelector('tr[data-item] >> text=acme-00009');
