@@ -849,6 +849,14 @@ void apply_batch(struct store *db, struct gitlab *gl, const struct apply_ctx *ct
 	workpool_run(n, concurrency, batch_item, &b);
 }
 
+enum core_status apply_unmark(struct store *db, int64_t id, int64_t run)
+{
+	return STORE_RUN1(db,
+	                  "UPDATE repo_gitlab_state SET applying = false"
+	                  " WHERE repo_id = $1 AND applying AND ($2::bigint = 0 OR apply_run = $2::bigint)",
+	                  NULL, STORE_I64(id), STORE_I64(run));
+}
+
 enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message)
 {
 	struct store_params p = {0};

@@ -163,6 +163,10 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
  */
 enum core_status apply_abandon(struct store *db, const int64_t *ids, size_t n, int64_t run, const char *message);
 
+/* Take the applying mark off repo id when it belongs to run (0: unconditionally), recording nothing: its apply was
+ * canceled before it started, and its last result stays what it was. */
+enum core_status apply_unmark(struct store *db, int64_t id, int64_t run);
+
 /* One repo of a batch. */
 struct apply_batch_item {
 	int64_t repo_id;               /* in */

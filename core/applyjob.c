@@ -124,6 +124,7 @@ struct jobctx {
 	time_t checked;        /* when the fields below were read (0: never or failed) */
 	enum job_outcome fail; /* JOB_ITEM_CHANGED: none; else the outcome of every item while checked is fresh */
 	bool abandon;          /* ... and the item's repo is given up (apply_abandon) */
+	bool canceled;         /* the job was canceled: items not started are skipped (atomic: set without mu) */
 	char fail_message[600];
 	struct connection_client *cc; /* a reference of ours */
 	char hook_url[APPLYJOB_HOOK_URL_MAX];
@@ -251,6 +252,12 @@ static void jobctx_refresh(struct jobctx *jc)
 	jc->cc = NULL;
 	jc->fail = JOB_ITEM_CHANGED;
 	jc->checked = now;
+	/* a cancel made by another instance (this one's set canceled at once: applyjob_note_canceled) */
+	PGresult *jr = NULL;
+	if (STORE_RUN1(env->db, "SELECT state FROM jobs WHERE id = $1", &jr, STORE_I64(jc->job_id)) == CORE_OK &&
+	    PQntuples(jr) == 1 && strcmp(store_str(jr, 0, "state"), "canceled") == 0)
+		__atomic_store_n(&jc->canceled, true, __ATOMIC_RELAXED);
+	PQclear(jr);
 	enum core_status st = connection_get(env->db, &ci);
 	const char *refusal = st == CORE_OK ? write_refusal(&ci) : NULL;
 	if (refusal) {
@@ -625,6 +632,16 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	struct jobctx *jc = jobctx_get(env, item->job_id);
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
+	if (__atomic_load_n(&jc->canceled, __ATOMIC_RELAXED)) {
+		pthread_mutex_unlock(&jc->mu);
+		jobctx_put(jc);
+		/* not started: the repo is no longer "applying"; a failure leaves the mark to the next apply or sync */
+		if (apply_unmark(env->db, item->repo_id, run) != CORE_OK)
+			log_warn("job %lld: could not take the applying mark off repo %lld", (long long)item->job_id,
+			         (long long)item->repo_id);
+		jobs_result_message(res, "canceled");
+		return JOB_ITEM_SKIPPED;
+	}
 	enum job_outcome outcome = jc->fail;
 	bool abandon = jc->abandon;
 	if (outcome == JOB_ITEM_CHANGED && !jc->ctx_ok) {
@@ -652,6 +669,17 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	connection_client_release(cc);
 	jobctx_put(jc);
 	return outcome;
+}
+
+void applyjob_note_canceled(const struct applyjob_env *env, int64_t job_id)
+{
+	pthread_mutex_lock(&g_jobctx.mu);
+	for (int i = 0; i < JOBCTX_SLOTS; i++) {
+		struct jobctx *c = g_jobctx.slot[i];
+		if (c && c->job_id == job_id && c->env == env)
+			__atomic_store_n(&c->canceled, true, __ATOMIC_RELAXED);
+	}
+	pthread_mutex_unlock(&g_jobctx.mu);
 }
 
 struct json_object *applyjob_start(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,

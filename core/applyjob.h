@@ -86,8 +86,15 @@ bool applyjob_client(const struct applyjob_env *env, struct job_item_result *res
 void applyjob_slot_take(const struct applyjob_env *env);
 void applyjob_slot_give(const struct applyjob_env *env);
 
-/* The handler of job kind "apply" (core/jobs.h): apply one repo (item->repo_id); user is the applyjob_env. */
+/* The handler of job kind "apply" (core/jobs.h): apply one repo (item->repo_id); user is the applyjob_env. An item
+ * of a canceled job (applyjob_note_canceled, or the job's state read with the context every
+ * JOBCTX_REFRESH_SECONDS) is not started: its repo's applying mark is taken off and the item is skipped "canceled".
+ * Items are claimed a few at a time per worker, so a cancel reaches the claimed items this way and the pending ones
+ * through jobs_cancel. */
 enum job_outcome applyjob_item(void *user, const struct job_item *item, struct job_item_result *res);
+
+/* Job job_id was canceled (jobs_cancel succeeded): the items this process claimed and has not started are skipped. */
+void applyjob_note_canceled(const struct applyjob_env *env, int64_t job_id);
 
 /*
  * Create an apply job for ids (marked for apply with run) and wake the local runner. *job_id_out (may be NULL)

@@ -590,12 +590,12 @@ static enum core_status refuse_while_busy(struct store_conn *c, const char *path
 	else if (job_id && follow_up)
 		snprintf(err, errlen,
 		         "the last sync of %s is applying what it found (job %lld, on the Jobs page, where it can be "
-		         "cancelled): %s once it has finished; a new token for the same group is taken at any time",
+		         "canceled): %s once it has finished; a new token for the same group is taken at any time",
 		         path, (long long)job_id, doing);
 	else if (job_id)
 		snprintf(err, errlen,
 		         "%lld %s working on the repositories of %s (job %lld%s, on the Jobs page, where %s can be "
-		         "cancelled): %s once %s finished; a new token for the same group is taken at any time",
+		         "canceled): %s once %s finished; a new token for the same group is taken at any time",
 		         (long long)jobs, jobs == 1 ? "job is" : "jobs are", path, (long long)job_id,
 		         jobs > 1 ? " first" : "", jobs == 1 ? "it" : "they", doing,
 		         jobs == 1 ? "it has" : "they have");

@@ -312,6 +312,16 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 	enum core_status st = store_get_begin(db, &c);
 	if (st != CORE_OK)
 		return st;
+	/* a webhook-mode switch runs to its end: stopped halfway it would leave both kinds of hooks in place */
+	st = store_run(c, "SELECT kind FROM jobs WHERE id = $1", &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	else if (st == CORE_OK && strcmp(store_str(r, 0, "kind"), "hookmode") == 0)
+		st = CORE_ECONFLICT;
+	PQclear(r);
+	r = NULL;
+	if (st != CORE_OK)
+		goto out;
 	st = store_run(
 	    c,
 	    "WITH sk AS ("
@@ -329,7 +339,20 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 		goto out;
 	if (PQntuples(r) == 1) {
 		int64_t n = store_i64(r, 0, "n", 0);
-		if (actor) {
+		bool dryrun = strcmp(store_str(r, 0, "kind"), "dryrun") == 0;
+		/* the repos of the items skipped here are no longer "applying" (an apply job marked them with its run;
+		 * the items claimed by a worker are skipped by their handler, applyjob_item); after the items and the
+		 * job row: the lock order of every statement here */
+		if (n > 0)
+			st = store_run(c,
+			               "UPDATE repo_gitlab_state g SET applying = false"
+			               " FROM job_items i JOIN jobs j ON j.id = i.job_id"
+			               " WHERE i.job_id = $1 AND i.state = 'done' AND i.result = 'skipped'"
+			               "   AND i.message = 'canceled' AND g.repo_id = i.repo_id AND g.applying"
+			               "   AND g.apply_run = (j.params->>'run')::bigint",
+			               &p, NULL);
+		/* a preview changes nothing on GitLab: the dashboard cancels the ones it no longer shows, unaudited */
+		if (st == CORE_OK && actor && !dryrun) {
 			struct json_object *before = jx_object(), *after = jx_object(), *details = jx_object();
 			/* the audit page shows what differs: "state: running → canceled", "pending: 83 → 0" */
 			json_object_object_add(before, "state", jx_str("running"));
@@ -345,7 +368,8 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 		if (st == CORE_OK)
 			st = store_commit(c);
 		if (st == CORE_OK)
-			log_info("job %" PRId64 " canceled (%" PRId64 " items skipped)", job_id, n);
+			log_info("job %" PRId64 " canceled by %s (%" PRId64 " items skipped)", job_id,
+			         actor ? actor : "mrgate", n);
 		goto out;
 	}
 	PQclear(r);

@@ -201,9 +201,12 @@ enum core_status jobs_retry_failed(struct store *db, int64_t job_id, const char 
 /*
  * Cancel a queued or running job: pending items (and running ones whose lease has already expired) become done
  * with result skipped and message "canceled"; items being worked on finish normally. Canceling a canceled job is
- * fine; CORE_ESTATE for a job that already finished, CORE_ENOTFOUND for an unknown one. With an actor (borrowed; NULL
- * for mrgate's own cancels) the audit entry job.cancel (target "job N", details: kind, skipped, done_before, total)
- * commits with the cancel.
+ * fine; CORE_ESTATE for a job that already finished, CORE_ENOTFOUND for an unknown one, CORE_ECONFLICT for a
+ * webhook-mode switch (it runs to its end). The repos of the skipped items lose the "applying" mark their apply job's
+ * run gave them (repo_gitlab_state.apply_run = params.run). With an actor (borrowed; NULL for mrgate's own cancels)
+ * the audit entry job.cancel (target "job N", details: kind, skipped, done_before, total) commits with the cancel;
+ * a dry run's cancel is not audited (it changes nothing on GitLab, and the dashboard cancels the previews it drops).
+ * Items a worker has claimed but not started are the handler's to skip (applyjob_note_canceled).
  */
 enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor);
 

@@ -112,6 +112,14 @@ int h_job_cancel(struct req *r)
 	enum core_status st = jobs_cancel(r->app->db, id, r->who.actor);
 	if (st == CORE_ESTATE)
 		return http_send_error(r->conn, 409, "bad_state", "job %lld has already finished", (long long)id);
+	if (st == CORE_ECONFLICT)
+		return http_send_error(
+		    r->conn, 409, "bad_state",
+		    "job %lld is a webhook-mode switch, which runs to its end so that no repository is "
+		    "left with both kinds of webhook or neither; an admin switches back from the settings",
+		    (long long)id);
+	if (st == CORE_OK && r->app->apply.jobs)
+		applyjob_note_canceled(&r->app->apply, id); /* the items claimed here and not started are skipped */
 	if (st != CORE_OK)
 		return http_send_failure(r->conn, st, "could not cancel the job", "no job with id %lld", (long long)id);
 	return http_send_json(r->conn, 200, job_now(r, id));

@@ -859,6 +859,17 @@ static void api_create_list_items_cancel(void)
 	CHECK(jobs_cancel(db, job, "alice") == CORE_OK);
 	CHECK(jobs_cancel(db, job2, "alice") == CORE_ESTATE);
 	CHECK(jobs_cancel(db, 999999, "alice") == CORE_ENOTFOUND);
+	/* a webhook-mode switch runs to its end: not canceled, nothing skipped */
+	{
+		int64_t hm = 0, hm_ids[] = {77};
+		REQUIRE(jobs_create(db, "hookmode", "admin", NULL, hm_ids, 1, &hm) == CORE_OK);
+		CHECK(jobs_cancel(db, hm, "alice") == CORE_ECONFLICT);
+		REQUIRE(jobs_get(db, hm, &j) == CORE_OK);
+		CHECK_STR(jstr(j, "state"), "queued");
+		CHECK_INT(jint(j, "skipped"), 0);
+		json_object_put(j);
+		CHECK(jobs_cancel(db, hm, NULL) == CORE_ECONFLICT);
+	}
 	/* one audit entry, from the cancel that canceled something, with what it skipped */
 	{
 		char target[32];

@@ -402,21 +402,27 @@ describe('the bulk flow', { timeout: 300000 }, () => {
       await page.waitForSelector('[data-progress-text] .badge:text("canceled")');
       assert.match(asked[0] || '', /^Cancel this job\?/);
       assert.match(asked[0], /already changed on GitLab stays changed/);
+      assert.match(asked[0], /the next sync .* applies them to the skipped repositories too/);
       assert.equal(await cancel.isVisible(), false, 'no Cancel on a finished job');
       const j = (await api.get(`/api/jobs/${jobId}?items_limit=0`)).data;
       assert.equal(j.state, 'canceled');
       assert.ok(j.skipped > 0 && j.skipped < N, `skipped ${j.skipped}`);
       await until(async () => (await api.get(`/api/jobs/${jobId}?items_limit=0`)).data.done === N, { what: 'the items in flight finished' });
-      await page.waitForSelector(`[data-progress-text]:has-text("${N} of ${N} repositories done")`);
-      assert.equal(await page.locator('[data-stat="skipped"] .v').innerText(), String(j.skipped));
+      const fin = (await api.get(`/api/jobs/${jobId}?items_limit=0`)).data;
+      await page.waitForSelector(`[data-progress-text]:has-text("${N} of ${N} repositories done, ${fin.skipped} skipped.")`);
+      assert.equal(await page.locator('[data-stat="skipped"] .v').innerText(), String(fin.skipped));
+      assert.match(await page.locator('[data-job-meta]').innerText(), / · canceled \d{4}-/);
+      assert.equal(await page.locator('[data-progress].canceled').count(), 1, 'a grey bar, not a green one');
+      // no repository is left "applying"
+      assert.equal((await api.get('/api/repos?status=applying&limit=1')).data.count, 0);
       await shot(page, 'job-canceled');
       // the audit log names the job, who canceled it and how many repositories were skipped
       const a = (await api.get('/api/audit?action=job.cancel&limit=10')).data.items.find((x) => x.target === `job ${jobId}`);
       assert.ok(a, 'a job.cancel entry');
       assert.equal(a.actor, 'admin');
-      assert.equal(a.details.skipped, j.skipped);
+      assert.ok(a.details.skipped > 0 && a.details.skipped <= fin.skipped, JSON.stringify([a.details, fin.skipped]));
       await go('#/audit', `tr[data-audit-id="${a.id}"]`);
-      assert.match(await page.locator(`tr[data-audit-id="${a.id}"]`).innerText(), new RegExp(`job\\.cancel\\s+job ${jobId}\\s+state: running → canceled\\s+pending: ${j.skipped} → 0`));
+      assert.match(await page.locator(`tr[data-audit-id="${a.id}"]`).innerText(), new RegExp(`job\\.cancel\\s+job ${jobId}\\s+state: running → canceled\\s+pending: ${a.details.skipped} → 0`));
     } finally {
       await sim.post('/__sim/faults', {});
     }

@@ -91,13 +91,18 @@ async function renderJob(main, id) {
     bar.style.width = `${p}%`;
     progress.setAttribute('aria-valuenow', String(p));
     progress.setAttribute('aria-valuetext', `${p}%`);
-    progress.classList.toggle('done', finished && !j.failed);
+    const canceled = j.state === 'canceled';
+    progress.classList.toggle('done', finished && !j.failed && !canceled);
     progress.classList.toggle('failed', finished && !!j.failed);
+    progress.classList.toggle('canceled', canceled && !j.failed);
     // a canceled job's items that were being changed on GitLab still finish: follow them
-    const settling = j.state === 'canceled' && j.done < j.total;
+    const settling = canceled && j.done < j.total;
+    const ended = canceled ? `, ${fmtNum(j.skipped)} skipped${j.failed ? `, ${fmtNum(j.failed)} failed` : ''}.`
+      : j.failed ? `, ${fmtNum(j.failed)} failed.` : '.';
     label.replaceChildren(badge(j.failed && finished ? 'failed' : j.state), ' ', h('strong', `${p}%`), ` — ${fmtNum(j.done)} of ${fmtNum(j.total)} repositories done`,
-      settling ? `; ${fmtNum(j.total - j.done)} being changed on GitLab finish…` : finished ? (j.failed ? `, ${fmtNum(j.failed)} failed.` : '.') : '…');
-    head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null, j.finished_at ? `finished ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
+      settling ? `; ${fmtNum(j.total - j.done)} being changed on GitLab finish…` : finished ? ended : '…');
+    head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null,
+      j.finished_at ? `${canceled ? 'canceled' : 'finished'} ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
     clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', 'changed'], ['unchanged', 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
       .filter(([k]) => j[k] !== undefined).map(([k, l]) => h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(j[k])), h('div.k', l))));
     retryBtn.hidden = !(finished && j.failed > 0 && j.kind !== 'hookmode'); // a switch is started again from Settings
@@ -137,9 +142,12 @@ async function renderJob(main, id) {
 
   let kind = '';
   cancelBtn.addEventListener('click', async () => {
-    const what = kind === 'dryrun' ? 'this preview' : 'this job';
-    if (!confirm(`Cancel ${what}?\n\nThe repositories not started yet are skipped; those being changed on GitLab right now finish. `
-      + 'What was already changed on GitLab stays changed: run Configure Scans again to change it back.')) return;
+    const text = kind === 'dryrun' ? 'Cancel this preview?\n\nIt changes nothing on GitLab.'
+      : 'Cancel this job?\n\nThe repositories not started yet are skipped; those being changed on GitLab right now finish. '
+        + 'What was already changed on GitLab stays changed.\n\n'
+        + 'The settings you saved stay saved: the next sync (scheduled, or "Sync now") applies them to the skipped '
+        + 'repositories too. To keep those as they are, change the settings back with Configure Scans.';
+    if (!confirm(text)) return;
     cancelBtn.disabled = true;
     try {
       await post(`/api/jobs/${encodeURIComponent(id)}/cancel`, {});
