@@ -393,7 +393,27 @@ describe('the bulk flow', { timeout: 300000 }, () => {
       const r = await api.post('/api/configure', { selection: { ids }, config: { comment: 'always' }, reapply: true });
       assert.equal(r.status, 202, JSON.stringify(r.data));
       const jobId = r.data.apply.job_id;
-      await go(`#/jobs/${jobId}`, '[data-progress-text]');
+      // connecting another group while it runs: the page says which job works on the group and links to it,
+      // before any confirmation or token check
+      await go('#/connection', '[data-capability]');
+      await page.getByRole('button', { name: 'Update token' }).click();
+      await page.getByLabel('Group', { exact: true }).fill('someone-else');
+      await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+      let dialogs = 0;
+      const onDialog = (d) => { dialogs++; d.dismiss(); };
+      page.on('dialog', onDialog);
+      await page.getByRole('button', { name: 'Connect the other group' }).click();
+      const busy = page.locator(`form[data-form="connection"] a[data-busy-job="${jobId}"]`);
+      await busy.waitFor();
+      page.off('dialog', onDialog);
+      assert.equal(dialogs, 0, 'no confirmation while a job runs');
+      assert.match(await page.locator('form[data-form="connection"] .notice').innerText(),
+        new RegExp(`Job #${jobId} is still working on the repositories of acme: connect another group once it has finished, or cancel job #${jobId} on its page\\.`));
+      assert.equal((await api.get('/api/connection')).data.group.full_path, 'acme');
+      await shot(page, 'connection-busy-job', { fullPage: false });
+      await busy.click();
+      await page.waitForURL(new RegExp(`#/jobs/${jobId}$`));
+      await page.waitForSelector('[data-progress-text]');
       const cancel = page.locator('button[data-action="cancel"]');
       await cancel.waitFor({ state: 'visible' });
       const asked = [];

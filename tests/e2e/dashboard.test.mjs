@@ -135,11 +135,13 @@ describe('dashboard', { timeout: 240000 }, () => {
   it('says what stays on GitLab before connecting another group, and connects nothing when told to stop', async () => {
     await go('#/connection', '[data-capability]');
     await page.getByRole('button', { name: 'Update token' }).click();
+    assert.equal(await page.locator('form[data-form="connection"] button[type="submit"]').innerText(), 'Save the new token');
     await page.getByLabel('Group', { exact: true }).fill(SUBGROUP);
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);
     let asked = null;
     page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
-    await page.getByRole('button', { name: 'Save the new token' }).click();
+    // another group in the form: the button says what it does
+    await page.getByRole('button', { name: 'Connect the other group' }).click();
     await until(() => asked !== null, { what: 'the confirmation of another group' });
     assert.match(asked, new RegExp(`Connect ${SUBGROUP} instead of acme\\?`));
     assert.match(asked, /webhooks/);
@@ -155,7 +157,7 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);
     asked = null;
     page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
-    await page.getByRole('button', { name: 'Save the new token' }).click();
+    await page.getByRole('button', { name: 'Connect the other group' }).click();
     await until(() => asked !== null, { what: 'the confirmation of another GitLab' });
     assert.ok(asked.startsWith(`Connect acme on ${other} instead of acme on ${before}?`), asked);
     await url.fill(before);

@@ -107,17 +107,36 @@ function show(conn, box, { startSync } = {}) {
 // Another group (or GitLab) than the connected one: say what stays behind on GitLab, and let the user stop. mrgate
 // stops managing the old group's repositories but does not undo what it set there; the server refuses the switch
 // while a sync or job still works on the old group (409 busy).
-function confirmOtherGroup(conn, url, group) {
-  if (!conn || !conn.group) return true;
+// What the form would connect instead of the connected group, in words, or null when it is the same group (a new
+// token) or nothing is connected.
+function otherGroup(conn, url, group) {
+  if (!conn || !conn.group) return null;
   const trim = (u) => u.replace(/\/+$/, '').toLowerCase();
   const sameUrl = trim(url) === trim(conn.gitlab_url);
   const path = group.replace(/^\/+|\/+$/g, '');
   const numeric = /^\d+$/.test(path);
   const sameGroup = numeric ? Number(path) === conn.group.id : path.toLowerCase() === conn.group.full_path.toLowerCase();
-  if (sameUrl && sameGroup) return true;
+  if (sameUrl && sameGroup) return null;
   const old = conn.group.full_path;
   const name = numeric ? `group ${Number(path)}` : path;
-  const what = sameUrl ? `${name} instead of ${old}` : `${name} on ${url} instead of ${old} on ${conn.gitlab_url}`;
+  return sameUrl ? `${name} instead of ${old}` : `${name} on ${url} instead of ${old} on ${conn.gitlab_url}`;
+}
+
+// The newest job still working on the connected group's repositories (a preview changes nothing), or null. The
+// server decides (409 busy); asking first spares the user the token check with GitLab and says where to cancel.
+async function activeJob() {
+  try {
+    const res = await get('/api/jobs?limit=50');
+    return (res.items || []).find((j) => ['queued', 'running'].includes(j.state) && j.kind !== 'dryrun') || null;
+  } catch {
+    return null;
+  }
+}
+
+function confirmOtherGroup(conn, url, group) {
+  const what = otherGroup(conn, url, group);
+  if (!what) return true;
+  const old = conn.group.full_path;
   return confirm(`Connect ${what}?\n\n`
     + `mrgate stops managing the repositories of ${old}, but what it set there stays on GitLab: its webhooks and, `
     + `where block merge was on, "Pipelines must succeed". To remove them, cancel now, select the repositories of ${old}, `
@@ -131,6 +150,10 @@ function form(conn, box) {
   const ca = h('textarea', { name: 'ca_bundle', rows: 3, placeholder: '-----BEGIN CERTIFICATE-----' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const submit = h('button.primary', { type: 'submit' }, conn ? 'Save the new token' : 'Connect');
+  // another group in the form connects that group: the button says so
+  const relabel = () => { if (conn) submit.textContent = otherGroup(conn, url.value.trim(), group.value.trim()) ? 'Connect the other group' : 'Save the new token'; };
+  url.addEventListener('input', relabel);
+  group.addEventListener('input', relabel);
   const f = h('form', { 'aria-label': conn ? 'Update the token' : 'Connect GitLab', 'data-form': 'connection', novalidate: true },
     h('h3', conn ? 'Update token' : 'Connect GitLab'),
     conn ? h('p.muted.small', 'Replacing the token keeps every config. mrgate checks the new token before it stores it.') : null,
@@ -147,6 +170,14 @@ function form(conn, box) {
       msg.append(notice('error', `Enter the ${missing[1]}.`));
       missing[0].focus();
       return;
+    }
+    if (otherGroup(conn, url.value.trim(), group.value.trim())) {
+      const busy = await activeJob();
+      if (busy) {
+        msg.append(notice('error', `Job #${busy.id} is still working on the repositories of ${conn.group.full_path}: connect another group once it has finished, or `,
+          h('a', { href: `#/jobs/${busy.id}`, 'data-busy-job': busy.id }, `cancel job #${busy.id} on its page`), '.'));
+        return;
+      }
     }
     if (!confirmOtherGroup(conn, url.value.trim(), group.value.trim())) return;
     submit.disabled = true;
