@@ -454,7 +454,13 @@ static bool run_hook_actions(struct run *u, const struct apply_plan *plan, struc
 				advise(u->res, "delete the webhook", "manage webhooks", st, u->resp, u->ctx);
 				return false;
 			}
-			note(u, "deleted duplicate or unwanted webhook", a->hook_id);
+			/* why, in the words of the item's result: gating off, group-hook mode, or a copy too many */
+			note(u,
+			     !plan->project_hook
+			         ? (u->ctx->group_mode ? "the group webhook delivers: deleted the project webhook"
+			                               : "gating is off: deleted mrgate's webhook")
+			         : "deleted a duplicate or disabled webhook",
+			     a->hook_id);
 			break;
 		default: break;
 		}

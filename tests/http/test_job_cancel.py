@@ -6,7 +6,8 @@ status "applying" (their mark was only taken off by an apply) until a sync came 
 cancel for 45 s: a worker claims a few items at a time, a claimed item counts as running, and the cancel skipped
 only pending ones, so every item already claimed was applied although the confirmation promised that only those
 being changed at that moment would finish. A preview's cancel (the dashboard cancels the previews it drops) is not
-audited; a webhook-mode switch is not canceled (it runs to its end).
+audited; a webhook-mode switch is not canceled (it runs to its end). And a job's per-repo result says why mrgate
+deleted a webhook.
 """
 import flows
 from harness import Mrgate, run, wait_for
@@ -105,7 +106,23 @@ def test_a_preview_cancel_is_not_audited():
     assert a == [], a
 
 
+def test_ungating_says_why_the_webhook_was_deleted():
+    # a walk read "deleted duplicate or unwanted webhook N" for mrgate's own webhook when gating was turned off
+    gated = [r["id"] for r in flows.all_repos(c, status="gated")][:3]
+    assert len(gated) == 3, gated
+    r = c.post("/api/configure", {"selection": {"ids": gated}, "config": {"enabled": False}})
+    assert r.status == 202, r.body
+    job_id = r.json()["apply"]["job_id"]
+    flows.wait_job(c, job_id)
+    items = all_items(job_id)
+    assert len(items) == 3 and all(i["result"] == "changed" for i in items), items
+    for i in items:
+        assert i["message"].startswith("gating is off: deleted mrgate's webhook "), i
+    assert not hooked() & set(gated)
+
+
 run([
     test_cancel_stops_the_claimed_items_and_leaves_no_repo_applying,
     test_a_preview_cancel_is_not_audited,
+    test_ungating_says_why_the_webhook_was_deleted,
 ])
