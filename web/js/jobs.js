@@ -100,7 +100,8 @@ async function renderJob(main, id) {
     const ended = canceled ? `, ${fmtNum(j.skipped)} skipped${j.failed ? `, ${fmtNum(j.failed)} failed` : ''}.`
       : j.failed ? `, ${fmtNum(j.failed)} failed.` : '.';
     label.replaceChildren(badge(j.failed && finished ? 'failed' : j.state), ' ', h('strong', `${p}%`), ` — ${fmtNum(j.done)} of ${fmtNum(j.total)} repositories done`,
-      settling ? `; ${fmtNum(j.total - j.done)} being changed on GitLab finish…` : finished ? ended : '…');
+      // "running" counts the items workers hold: those being changed and those claimed next, which the cancel skips
+      settling ? `; the ${fmtNum(j.total - j.done)} held by workers are finished or skipped…` : finished ? ended : '…');
     head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null,
       j.finished_at ? `${canceled ? 'canceled' : 'finished'} ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
     clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', 'changed'], ['unchanged', 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
