@@ -26,18 +26,6 @@ ENV = {"MRGATE_GITLAB_RATE_LIMIT": "0", "MRGATE_LOG_LEVEL": "info", "MRGATE_RESY
 IAC_SCANNER = "printf '{\"version\":\"2.1.0\",\"runs\":[]}'"
 
 
-def all_items(c, job_id):
-    out, cursor = [], None
-    while True:
-        r = c.get(f"/api/jobs/{job_id}?items_limit=5" + (f"&items_cursor={cursor}" if cursor else ""))
-        assert r.status == 200, r.body
-        j = r.json()
-        out += j["items"]
-        cursor = j.get("items_next_cursor")
-        if not cursor:
-            return out
-
-
 def hooked_projects(srv):
     url = srv.base + "/hooks/gitlab"
     return {h["project_id"] for h in sim.hooks() if h["url"] == url}
@@ -129,7 +117,7 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
         sim.set_faults()
     counters = sim.counters()
     assert counters["total"] <= 1, f"GitLab was called {counters['total']} times after the revocation: {counters}"
-    items = all_items(mc, job_id)
+    items = flows.job_items(mc, job_id, limit=5)  # pages of 5: the cursor is followed
     assert len(items) == N, (len(items), items)
     refused = [x for x in items if x["result"] == "error"]
     assert refused and j["failed"] == len(refused), j

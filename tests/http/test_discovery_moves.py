@@ -55,8 +55,7 @@ def test_moves_and_removal_during_a_fanned_out_sync():
     # acme/a's first page waits until the test has changed the world (5 s is far more than the others need)
     sim.script("GET", f"/api/v4/groups/{group_id('acme/a')}/projects", [{"stall_ms": 5000}])
     sim.reset_counters()
-    r = c.post("/api/sync")
-    assert r.status == 202, r.body
+    r = flows.start_sync(c)
     run_id = r.json()["id"]
     # every group but acme/a has had its page stored: root (empty), b, c, c/deep
     harness.wait_for(lambda: c.get(f"/api/sync?id={run_id}").json()["pages"] >= 4, 30,

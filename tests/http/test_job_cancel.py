@@ -28,18 +28,6 @@ flows.connect_and_sync(c, sim, "acme", TOKEN, repos=N)
 HOOK = srv.base + "/hooks/gitlab"
 
 
-def all_items(job_id):
-    out, cursor = [], None
-    while True:
-        r = c.get(f"/api/jobs/{job_id}?items_limit=500" + (f"&items_cursor={cursor}" if cursor else ""))
-        assert r.status == 200, r.body
-        j = r.json()
-        out += j["items"]
-        cursor = j.get("items_next_cursor")
-        if not cursor:
-            return out
-
-
 def hooked():
     return {h["project_id"] for h in sim.hooks() if h["url"] == HOOK}
 
@@ -70,7 +58,7 @@ def test_cancel_stops_the_claimed_items_and_leaves_no_repo_applying():
     created_after = sim.counters()["by_route"].get("POST /api/v4/projects/:id/hooks", 0)
     assert created_after <= WORKERS, (created_after, left, at_cancel, end)
     assert end["skipped"] > at_cancel["skipped"], "claimed items were skipped too"
-    items = all_items(job_id)
+    items = flows.job_items(c, job_id)
     changed = {i["repo_id"] for i in items if i["result"] == "changed"}
     canceled = {i["repo_id"] for i in items if i["result"] == "skipped" and i["message"] == "canceled"}
     assert len(changed) + len(canceled) == N, (len(changed), len(canceled))
@@ -114,7 +102,7 @@ def test_ungating_says_why_the_webhook_was_deleted():
     assert r.status == 202, r.body
     job_id = r.json()["apply"]["job_id"]
     flows.wait_job(c, job_id)
-    items = all_items(job_id)
+    items = flows.job_items(c, job_id)
     assert len(items) == 3 and all(i["result"] == "changed" for i in items), items
     for i in items:
         assert i["message"].startswith("gating is off: deleted mrgate's webhook "), i

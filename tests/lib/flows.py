@@ -39,18 +39,23 @@ def resync_ended(run):
     return run["state"] == "failed" or (run["state"] == "done" and run.get("summary") is not None)
 
 
-def sync(c, expect="done", timeout=60, interval=0.2, ended=sync_ended, logs=None):
-    """POST /api/sync (202), then wait until ended(run) holds for that run (GET /api/sync?id=). Asserts the run's
-    state is expect unless expect is None; returns the run."""
-    # a run whose listing is done may still be applying what it found (its follow-up job): a new run starts once
-    # that has ended (409 sync_running until then)
+def start_sync(c, timeout=60, interval=0.2, logs=None):
+    """POST /api/sync until it answers 202 (asserted), and return that answer. A run whose listing is done may still
+    be applying what it found (its follow-up job): a new run starts once that has ended (409 sync_running until
+    then), as a client should wait for it."""
     def start():
         r = c.post("/api/sync")
         if r.status == 409 and r.json().get("error") == "sync_running":
             return None
         assert r.status == 202, r.body
         return r
-    r = harness.wait_for(start, timeout, "a sync to start", interval, logs)
+    return harness.wait_for(start, timeout, "a sync to start", interval, logs)
+
+
+def sync(c, expect="done", timeout=60, interval=0.2, ended=sync_ended, logs=None):
+    """start_sync, then wait until ended(run) holds for that run (GET /api/sync?id=). Asserts the run's state is
+    expect unless expect is None; returns the run."""
+    r = start_sync(c, timeout, interval, logs)
     run_id = r.json()["id"]
 
     def poll():
@@ -113,6 +118,19 @@ def job(c, job_id):
     r = c.get(f"/api/jobs/{job_id}?items_limit=0")
     assert r.status == 200, r.body
     return r.json()
+
+
+def job_items(c, job_id, limit=500):
+    """Every per-repo result of job job_id (GET /api/jobs/:id, `limit` a page, following items_next_cursor)."""
+    out, cursor = [], None
+    while True:
+        r = c.get(f"/api/jobs/{job_id}?items_limit={limit}" + (f"&items_cursor={cursor}" if cursor else ""))
+        assert r.status == 200, r.body
+        j = r.json()
+        out += j["items"]
+        cursor = j.get("items_next_cursor")
+        if not cursor:
+            return out
 
 
 def wait_job(c, job_id, timeout=60, interval=0.2):
