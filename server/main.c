@@ -166,6 +166,12 @@ static void http_options_build(struct app *app, struct http_options *o)
 	o->v[n++] = "60000";
 	o->v[n++] = "enable_keep_alive";
 	o->v[n++] = "yes";
+	/* An idle kept-alive connection ends after 5 s (Apache's default), not CivetWeb's 500 ms: a client that pools
+	 * connections for less (Node's fetch 4 s) ends it first; one that pooled it for longer raced the server's
+	 * close with its next request and got a reset ("fetch failed") instead of an answer. It holds a worker
+	 * thread while idle (MRGATE_HTTP_THREADS). */
+	o->v[n++] = "keep_alive_timeout_ms";
+	o->v[n++] = "5000";
 	/* Without it every response split over two writes waits for the client's delayed ACK (about 40 ms). */
 	o->v[n++] = "tcp_nodelay";
 	o->v[n++] = "1";

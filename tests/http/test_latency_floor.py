@@ -63,6 +63,33 @@ def test_head_says_the_length_and_keeps_the_connection_usable():
     conn.close()
 
 
+def test_an_idle_keepalive_connection_outlives_client_pools():
+    """A client's pooled connection stays usable for as long as the client keeps it (Node's fetch 4 s, Apache's
+    own timeout 5 s): a server that ends it first races the client's next request, which then fails with "fetch
+    failed" or a reset instead of an answer. The server still ends it once idle for longer, so that an idle
+    client does not hold one of its threads for good."""
+    conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=30)
+    conn.request("GET", "/healthz")
+    r = conn.getresponse()
+    r.read()
+    assert r.status == 200 and not r.will_close
+    time.sleep(4.5)
+    try:
+        conn.request("GET", "/healthz")
+        r = conn.getresponse()
+        r.read()
+    except (ConnectionError, http.client.HTTPException) as e:
+        raise AssertionError(f"a keep-alive connection idle for 4.5 s was ended by the server: {e!r}")
+    assert r.status == 200
+    sock = conn.sock
+    sock.settimeout(10)
+    start = time.monotonic()
+    assert sock.recv(1) == b"", "the server answered nothing it was asked"
+    waited = time.monotonic() - start
+    assert waited < 9, f"an idle connection was kept {waited:.1f}s"
+    conn.close()
+
+
 def test_static_files_have_no_ack_floor():
     took = keepalive_requests("/", 100)
     assert took < 2.0, f"100 keep-alive GET / took {took:.2f}s: responses wait for delayed ACKs"
@@ -70,4 +97,4 @@ def test_static_files_have_no_ack_floor():
 
 run([test_json_responses_have_no_ack_floor, test_error_responses_have_no_ack_floor,
      test_api_json_responses_have_no_ack_floor, test_head_says_the_length_and_keeps_the_connection_usable,
-     test_static_files_have_no_ack_floor])
+     test_static_files_have_no_ack_floor, test_an_idle_keepalive_connection_outlives_client_pools])
