@@ -396,7 +396,7 @@ describe('the bulk flow', { timeout: 300000 }, () => {
       // connecting another group while it runs: the page says which job works on the group and links to it,
       // before any confirmation or token check
       await go('#/connection', '[data-capability]');
-      await page.getByRole('button', { name: 'Update token' }).click();
+      await page.getByRole('button', { name: 'Change token or group' }).click();
       await page.getByLabel('Group', { exact: true }).fill('someone-else');
       await page.getByLabel('Token', { exact: true }).fill(TOKEN);
       let dialogs = 0;

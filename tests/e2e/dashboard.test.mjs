@@ -91,8 +91,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(await page.locator('[data-token]').innerText(), /group access token/);
     // the token is never shown, only its last characters
     assert.ok(!(await page.content()).includes(TOKEN));
-    // "Update token" opens the form with the URL and group filled in
-    await page.getByRole('button', { name: 'Update token' }).click();
+    // "Change token or group" opens the form with the URL and group filled in
+    await page.getByRole('button', { name: 'Change token or group' }).click();
     assert.equal(await page.getByLabel('Group', { exact: true }).inputValue(), 'acme');
     await shot(page, 'connection');
   });
@@ -134,10 +134,15 @@ describe('dashboard', { timeout: 240000 }, () => {
 
   it('says what stays on GitLab before connecting another group, and connects nothing when told to stop', async () => {
     await go('#/connection', '[data-capability]');
-    await page.getByRole('button', { name: 'Update token' }).click();
+    await page.getByRole('button', { name: 'Change token or group' }).click();
     assert.equal(await page.locator('form[data-form="connection"] button[type="submit"]').innerText(), 'Save the new token');
+    const form = page.locator('form[data-form="connection"]');
+    assert.match(await form.innerText(), /Replacing the token keeps every config/);
     await page.getByLabel('Group', { exact: true }).fill(SUBGROUP);
     await page.getByLabel('Token', { exact: true }).fill(TOKEN);
+    // the form says that it connects another group, not that it keeps every config
+    assert.match(await form.innerText(), new RegExp(`Connects ${SUBGROUP} instead of acme\\. mrgate checks the token with it first`));
+    assert.doesNotMatch(await form.innerText(), /keeps every config/);
     let asked = null;
     page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
     // another group in the form: the button says what it does

@@ -1,4 +1,4 @@
-// #/connection: the GitLab URL, group and token; what the token allows; "Update token"; the sync panel.
+// #/connection: the GitLab URL, group and token; what the token allows; "Change token or group"; the sync panel.
 import { get, put, del, ApiError, hasRole } from './api.js';
 import { h, clear, field, notice, errorNotice, pageHead, loading, toast, fmtDate } from './ui.js';
 import { invalidateBanner, connectionProblems, renderBanner } from './banner.js';
@@ -61,7 +61,7 @@ function show(conn, box, { startSync } = {}) {
   const capWhy = limited ? 'the token has the api scope, but its user is below Maintainer on the group: webhooks and merge settings can only be changed on projects where it is Maintainer' : conn.capability_explained || '';
   // the capability notice says what the token can do: its warnings are not repeated below it
   const problems = connectionProblems(conn).filter((p) => !(p.capability || (limited && /below Maintainer/.test(p.text))));
-  const updateBtn = h('button.primary', { type: 'button', 'data-action': 'update-token' }, 'Update token');
+  const updateBtn = h('button.primary', { type: 'button', 'data-action': 'update-token' }, 'Change token or group');
   const disconnectBtn = h('button.danger', { type: 'button' }, 'Disconnect');
   const formBox = h('div');
   box.append(h('section.panel', { 'aria-labelledby': 'conn-title', 'data-panel': 'connection' },
@@ -150,13 +150,23 @@ function form(conn, box) {
   const ca = h('textarea', { name: 'ca_bundle', rows: 3, placeholder: '-----BEGIN CERTIFICATE-----' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const submit = h('button.primary', { type: 'submit' }, conn ? 'Save the new token' : 'Connect');
-  // another group in the form connects that group: the button says so
-  const relabel = () => { if (conn) submit.textContent = otherGroup(conn, url.value.trim(), group.value.trim()) ? 'Connect the other group' : 'Save the new token'; };
+  const title = h('h3', conn ? 'Change the token or group' : 'Connect GitLab');
+  const hint = conn ? h('p.muted.small') : null;
+  // another group (or GitLab address) in the form connects that group: the title, hint and button say so
+  const relabel = () => {
+    if (!conn) return;
+    const what = otherGroup(conn, url.value.trim(), group.value.trim());
+    submit.textContent = what ? 'Connect the other group' : 'Save the new token';
+    hint.textContent = what
+      ? `Connects ${what}. mrgate checks the token with it first; until it succeeds nothing changes.`
+      : 'Replacing the token keeps every config. mrgate checks the new token before it stores it.';
+  };
+  relabel();
   url.addEventListener('input', relabel);
   group.addEventListener('input', relabel);
-  const f = h('form', { 'aria-label': conn ? 'Update the token' : 'Connect GitLab', 'data-form': 'connection', novalidate: true },
-    h('h3', conn ? 'Update token' : 'Connect GitLab'),
-    conn ? h('p.muted.small', 'Replacing the token keeps every config. mrgate checks the new token before it stores it.') : null,
+  const f = h('form', { 'aria-label': conn ? 'Change the token or group' : 'Connect GitLab', 'data-form': 'connection', novalidate: true },
+    title,
+    hint,
     msg,
     h('div.grid2', field('GitLab URL', url, 'gitlab.com or your self-managed GitLab'), field('Group', group, 'full path or numeric id; its subgroups are included')),
     field('Token', token, 'a group access token, personal access token or service-account token; api scope for full gating'),
