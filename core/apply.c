@@ -518,7 +518,12 @@ static bool run_merge_action(struct run *u, const struct apply_plan *plan, enum 
 			       "change its merge settings", st, u->resp, u->ctx);
 			return false;
 		}
-		note(u, plan->block_merge ? "turned on " MERGE_SETTING : "restored " MERGE_SETTING, 0);
+		/* in the plan's words (apply_plan.c), with the value a restore put back */
+		note(u,
+		     plan->block_merge ? "turned on Pipelines must succeed"
+		     : a->to           ? "restored Pipelines must succeed to on, as it was before mrgate"
+		                       : "restored Pipelines must succeed to off, as it was before mrgate",
+		     0);
 	}
 	if (plan->forget_prior && !u->dry_run) {
 		u->merge_changed = false;

@@ -262,6 +262,9 @@ def test_ungating_removes_only_our_hook_and_restores_setting():
     assert by.get("DELETE /api/v4/projects/:id/hooks/:hook_id") == 2, by
     assert by.get("PUT /api/v4/projects/:id") == 1, by
     assert c.get(f"/api/repos/{plain}").json()["status"] in ("exception", "ungated")
+    # the repo's result says what the setting was put back to
+    msg = c.get(f"/api/repos/{plain}").json()["last_apply"]["message"]
+    assert "restored Pipelines must succeed to off, as it was before mrgate" in msg, msg
 
 
 def test_repo_history_lists_applies_and_config_changes():
