@@ -8,7 +8,8 @@
 
 #include <string.h>
 
-/* The members of a job, in SQL (rows.h types them: counters are integers, finished/succeeded booleans). */
+/* The members of a job, in SQL (rows.h types them: counters are integers, finished/succeeded booleans). finished:
+ * the job changes nothing more (a canceled job's items in flight have finished or been skipped). */
 #define JOB_COLUMNS                                                                                                    \
 	" j.id, j.kind, j.state, j.created_by, " STORE_TS("j.created_at") " AS created_at, " STORE_TS(                 \
 	    "j.started_at") " AS started_at, " STORE_TS("j.finished_at") " AS finished_at, "
@@ -16,7 +17,7 @@
 	" j.total, j.done, greatest(j.total - j.done - jr.running, 0) AS pending, jr.running, j.changed, j.unchanged," \
 	" j.skipped, j.failed,"                                                                                        \
 	" CASE WHEN j.total > 0 THEN (j.done::bigint * 100 / j.total)::int ELSE 100 END AS percent,"                   \
-	" j.state IN ('done', 'failed', 'canceled') AS finished,"                                                      \
+	" (j.state IN ('done', 'failed', 'canceled') AND j.done >= j.total) AS finished,"                              \
 	" (j.state = 'done' AND j.failed = 0) AS succeeded"                                                            \
 	" FROM jobs j CROSS JOIN LATERAL"                                                                              \
 	" (SELECT count(*) AS running FROM job_items i WHERE i.job_id = j.id AND i.state = 'running') jr"

@@ -47,11 +47,14 @@ def test_cancel_stops_the_claimed_items_and_leaves_no_repo_applying():
         # the items the cancel could not skip at once: those a worker was running or had claimed
         left = N - at_cancel["done"]
         assert left > 0, at_cancel
+        # while items are still in flight the job is not finished: a client waiting for "finished" to read the
+        # results would read them before the last ones are in (and GitLab still changing)
+        assert at_cancel["finished"] is False, at_cancel
         end = wait_for(lambda: (lambda j: j if j["done"] == N else None)(flows.job(c, job_id)), 60,
                        "the items in flight to finish", 0.1)
     finally:
         sim.set_faults()
-    assert end["state"] == "canceled", end
+    assert end["state"] == "canceled" and end["finished"] is True, end
     # a worker runs one item at a time: the webhooks created from the cancel on are at most one per worker (the
     # items under way); the items claimed and not started were skipped when their turn came. ("running" in the
     # job's counts also holds items done and not yet recorded: a worker records its outcomes a batch at a time.)
