@@ -71,6 +71,28 @@ static enum core_status bad_enum(const char *field, const char *const *allowed, 
 	return CORE_EINVAL;
 }
 
+/*
+ * Whether the patterns together match every path: they match each of a few paths of every shape (a top-level file, a
+ * hidden file, nested directories, names with digits, dashes and dots), which only patterns such as "**" or "*"
+ * (alone or after "**" and a slash) do.
+ */
+static bool ignores_everything(struct json_object *patterns)
+{
+	static const char *const probes[] = {
+	    "a", "Zz9", ".env", "x/y", "src/m.go", "a/b/c/d.tar.gz", ".github/w/ci.yml", "q-1_2/0/README"};
+	size_t n = json_object_array_length(patterns);
+	if (n == 0)
+		return false;
+	const char **v = xcalloc(n, sizeof(*v));
+	for (size_t i = 0; i < n; i++)
+		v[i] = json_object_get_string(json_object_array_get_idx(patterns, i));
+	bool all = true;
+	for (size_t i = 0; all && i < sizeof(probes) / sizeof(probes[0]); i++)
+		all = pathglob_match_any(v, n, probes[i]);
+	free(v);
+	return all;
+}
+
 enum core_status gateconfig_validate(struct json_object *in, struct json_object **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -168,13 +190,20 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				    !pathglob_check(s, why, sizeof(why))) {
 					snprintf(
 					    err, errlen,
-					    "field \"ignore_paths\" item %zu is not a valid glob: %s (patterns are "
+					    "field \"ignore_paths\" pattern %zu is not a valid glob: %s (patterns are "
 					    "non-empty strings such as \"vendor/\" or \"**/*.min.js\", without \"!\" "
 					    "negation and with closed brackets)",
-					    i, s ? why : "it is not a string");
+					    i + 1, s ? why : "it is not a string");
 					goto out;
 				}
 				json_object_array_add(a, jx_str(s));
+			}
+			if (ignores_everything(a)) {
+				snprintf(err, errlen,
+				         "field \"ignore_paths\" ignores every file: a gate that ignores every file "
+				         "checks nothing and would pass every merge request; to stop gating, set "
+				         "\"enabled\" to false");
+				goto out;
 			}
 		}
 	}

@@ -64,7 +64,13 @@ def test_validation_names_field_and_values():
         ("/api/configs/default", {"colour": "red"}, ["colour", "enabled, fail_on, scans"]),
         ("/api/configs/default", {"ignore_paths": ["!x"]}, ["ignore_paths"]),
         # hostile globs are refused with the reason (matching is polynomial anyway)
-        ("/api/configs/default", {"ignore_paths": ["*.md", "a" * 600]}, ["ignore_paths", "item 1", "512 bytes"]),
+        ("/api/configs/default", {"ignore_paths": ["*.md", "a" * 600]}, ["ignore_paths", "pattern 2 ", "512 bytes"]),
+        # patterns that ignore every file would turn the gate off while it still says "gated" (a walk saved "**"
+        # and an MR adding a token passed with "no new findings")
+        ("/api/configs/default", {"ignore_paths": ["**"]}, ["ignore_paths", "every file", "enabled"]),
+        ("/api/configs/groups/acme", {"ignore_paths": ["vendor/", "**/*"]}, ["ignore_paths", "every file"]),
+        (f"/api/repos/{IDS[0]}/config", {"enabled": True, "ignore_paths": ["*"]}, ["ignore_paths", "every file"]),
+        (f"/api/repos/{IDS[0]}/config", {"ignore_paths": ["*", "**/"]}, ["ignore_paths", "every file"]),
         ("/api/configs/default", {"ignore_paths": ["**/" * 22 + "x"]}, ["ignore_paths", "22 \"**\"; at most 8"]),
     ]
     for path, body, words in cases:
@@ -75,6 +81,13 @@ def test_validation_names_field_and_values():
             assert w in msg, (w, msg)
     r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"fail_on": "loud"}})
     assert r.status == 400 and "fail_on" in r.json()["message"], r.body
+    r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"ignore_paths": ["**/**"]}})
+    assert r.status == 400 and "every file" in r.json()["message"], r.body
+    # narrower patterns stay allowed
+    for ok in [["vendor/**", "**/*.min.js"], ["*.md"], ["docs/"]]:
+        r = c.put(f"/api/repos/{IDS[0]}/config", {"ignore_paths": ok})
+        assert r.status == 200, (ok, r.body)
+    assert c.delete(f"/api/repos/{IDS[0]}/config").status == 200
     # GitLab's own path rules (a segment starts with a letter, digit, "_" or ".", ends with a letter, digit, "_" or
     # "-", never ends in .git or .atom): a config for a path no group can have would silently gate nothing.
     before = c.get("/api/configs/groups").json()
