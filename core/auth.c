@@ -156,9 +156,11 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
  * attempt counts as a failure up front; a key already locked is left as it is and marks the attempt refused.
  * ON CONFLICT ... DO UPDATE locks the row, so concurrent attempts for one key are counted one after the other and
  * at most AUTH_USER_LIMIT of them are let through to the password check in a window.
- * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends.
+ * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends. *ip_locked_out: this
+ * attempt, counted up front, locked the address (throttle_success takes that lock back).
  */
-static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out)
+static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out,
+                                         bool *ip_locked_out)
 {
 	struct store_params p = {0};
 	store_param_str(&p, ukey);
@@ -167,6 +169,7 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 	store_param_i64(&p, AUTH_IP_LIMIT);
 	PGresult *r = NULL;
 	*retry_out = 0;
+	*ip_locked_out = false;
 	enum core_status st =
 	    store_run(c,
 	              "INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
@@ -186,11 +189,16 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 	              "   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
 	              "        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
 	              "   ELSE f.locked_until END "
-	              "RETURNING refused, ceil(extract(epoch FROM locked_until - now()))::int AS secs",
+	              "RETURNING key, refused, coalesce(locked_until > now(), false) AS locked,"
+	              " ceil(extract(epoch FROM locked_until - now()))::int AS secs",
 	              &p, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
-		if (!store_bool(r, i, "refused", false))
+		if (!store_bool(r, i, "refused", false)) {
+			/* not locked before, locked now: by this attempt */
+			if (store_bool(r, i, "locked", false) && strcmp(store_str(r, i, "key"), ikey) == 0)
+				*ip_locked_out = true;
 			continue;
+		}
 		int secs = (int)store_i64(r, i, "secs", 1);
 		if (secs < 1)
 			secs = 1;
@@ -201,17 +209,22 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 	return st;
 }
 
-/* A correct password: the user's failures are cleared and the address gets back the attempt counted up front. */
-static void throttle_success(struct store_conn *c, const char *ukey, const char *ikey)
+/*
+ * A correct password: the user's failures are cleared and the address gets back the attempt counted up front, with
+ * the lock that attempt set (ip_locked): after a lock ended, the address's failures still reach the limit until their
+ * window closes, so each attempt locks it up front, and a correct one must not leave it locked for the next.
+ */
+static void throttle_success(struct store_conn *c, const char *ukey, const char *ikey, bool ip_locked)
 {
 	struct store_params p = {0}, p2 = {0};
 	store_param_str(&p, ukey);
 	store_run(c, "DELETE FROM login_failures WHERE key = $1", &p, NULL);
 	store_param_str(&p2, ikey);
 	store_param_i64(&p2, AUTH_IP_LIMIT);
+	store_param_bool(&p2, ip_locked);
 	store_run(c,
 	          "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
-	          " locked_until = CASE WHEN failures - 1 < $2::int THEN NULL ELSE locked_until END "
+	          " locked_until = CASE WHEN $3 OR failures - 1 < $2::int THEN NULL ELSE locked_until END "
 	          "WHERE key = $1",
 	          &p2, NULL);
 }
@@ -266,7 +279,8 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	if (st != CORE_OK)
 		goto out;
 	int retry = 0;
-	st = throttle_attempt(c, ukey, ikey, &retry);
+	bool ip_locked = false;
+	st = throttle_attempt(c, ukey, ikey, &retry, &ip_locked);
 	if (st != CORE_OK)
 		goto out;
 	if (retry > 0) {
@@ -304,7 +318,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	               STORE_I64(AUTH_SESSION_HOURS));
 	if (st != CORE_OK)
 		goto out;
-	throttle_success(c, ukey, ikey);
+	throttle_success(c, ukey, ikey, ip_locked);
 	fill_identity(&out->who, r, true, NULL);
 	snprintf(out->who.csrf_token, sizeof(out->who.csrf_token), "%s", csrf);
 	out->session_token = token;

@@ -81,6 +81,30 @@ def test_parallel_logins_keep_memory_bounded():
     assert srv.login().get("/api/session").status == 200
 
 
+def test_an_address_whose_lock_ended_logs_in_again_and_again():
+    # a walk: after 20 failures from one address and the lock waited out, one correct login locked the address
+    # again (the attempt counted up front locked it and the success did not take that lock back), so everyone
+    # behind it got 429 on their next correct login
+    harness.sql(srv.db_url, "DELETE FROM login_failures")  # the tests before locked 127.0.0.1
+    assert srv.cli("user", "add", "office", stdin="office-password\n").returncode == 0
+    for i in range(20):
+        r = srv.client().post("/api/session", {"username": f"nobody-{i}", "password": "guess"})
+        assert r.status in (401, 429), r.body
+    r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+    assert r.status == 429, r.body
+    # the lock ends (as if its minute had passed)
+    harness.sql(srv.db_url, "UPDATE login_failures SET locked_until = now() - interval '1 second'"
+                            " WHERE locked_until IS NOT NULL")
+    for _ in range(3):
+        r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+        assert r.status == 200, r.body
+    # a wrong guess from the address is still checked once and then locks it again
+    r = srv.client().post("/api/session", {"username": "office", "password": "guess"})
+    assert r.status == 401, r.body
+    r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+    assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------------
 
 def series(text, prefix=""):
@@ -251,6 +275,7 @@ def test_static_files_have_types_and_the_real_dashboard_loads():
 if __name__ == "__main__":
     # the burst of good logins first: the 30 wrong guesses lock 127.0.0.1 as an address too
     run([test_parallel_logins_keep_memory_bounded, test_parallel_wrong_passwords_are_checked_at_most_five_times,
+         test_an_address_whose_lock_ended_logs_in_again_and_again,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])
