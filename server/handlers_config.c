@@ -33,12 +33,15 @@ struct config_write {
 
 /*
  * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
- * a repo's config fields. On failure the 4xx has been sent and nothing is kept.
+ * a repo's config fields. A scan type with no scanner on this server needs "confirm_no_scanner": true beside the
+ * fields, as POST /api/configure does (every merge request the config covers would fail). On failure the 4xx has been
+ * sent and nothing is kept.
  */
 static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, int *status)
 {
-	char err[400];
-	struct json_object *um = NULL;
+	char err[400], missing[200];
+	struct json_object *um = NULL, *cf = NULL;
+	bool confirm = false;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &w->body, status))
 		return false;
 	if (unmanaged && json_object_object_get_ex(w->body, "unmanaged", &um)) {
@@ -49,9 +52,28 @@ static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, 
 		}
 		json_object_object_del(w->body, "unmanaged");
 	}
-	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) == CORE_OK)
+	if (json_object_object_get_ex(w->body, "confirm_no_scanner", &cf)) {
+		if (cf && !jsonx_as_bool(cf, &confirm)) {
+			*status = http_send_error(r->conn, 400, "invalid_input",
+			                          "field \"confirm_no_scanner\" must be true or false");
+			goto fail;
+		}
+		json_object_object_del(w->body, "confirm_no_scanner");
+	}
+	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) != CORE_OK) {
+		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+		goto fail;
+	}
+	if (confirm || !config_missing_scanners(&r->app->cfg, jsonx_get(w->cfg, "scans"), missing, sizeof(missing)))
 		return true;
-	*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
+	*status =
+	    http_send_error(r->conn, 400, "no_scanner",
+	                    "no scanner on this server for %s: every merge request of the repositories this "
+	                    "config covers would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*, "
+	                    "see GET /api/scanners) or send \"confirm_no_scanner\": true",
+	                    missing);
+	json_object_put(w->cfg);
+	w->cfg = NULL;
 fail:
 	json_object_put(w->body);
 	w->body = NULL;

@@ -48,6 +48,8 @@ describe('dashboard', { timeout: 240000 }, () => {
       { method: 'POST', path: /^\/api\/session$/, status: 401, error: 'unauthorized' }, // the wrong password, on purpose
     ];
     expected.push({ method: 'GET', path: /^\/api\/repos\/\d+\/history$/, status: 404, error: 'not_found' });
+    // a scan type with no scanner, saved from the configs page: the page asks first (on purpose)
+    expected.push({ method: 'PUT', path: /^\/api\/configs\/default$/, status: 400, error: 'no_scanner' });
     browser = await launch();
     ({ page, problems } = await newPage(browser, { expected }));
   });
@@ -458,6 +460,28 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(j.failed, 1);
     assert.match(j.items[0].message, /not Owner/);
     await shot(page, 'settings-hook-mode-refused');
+  });
+
+  it('asks before saving a config with a scan type that has no scanner here', async () => {
+    while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
+    const before = (await api.get('/api/configs/default')).data.config;
+    await go('#/configs', 'form[aria-label="Default config"]');
+    const form = page.locator('form[aria-label="Default config"]');
+    await form.getByLabel('SAST', { exact: true }).check();
+    let asked = null;
+    page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
+    await form.getByRole('button', { name: 'Save default' }).click();
+    await until(() => asked !== null, { what: 'the question about the missing scanner' });
+    assert.match(asked, /No scanner on this server for sast: every merge request/);
+    assert.doesNotMatch(asked, /confirm_no_scanner/);
+    assert.deepEqual((await api.get('/api/configs/default')).data.config, before, 'nothing saved when told to stop');
+    // told to save anyway: saved, and the page says so
+    page.once('dialog', (d) => d.accept());
+    await form.getByRole('button', { name: 'Save default' }).click();
+    await page.waitForSelector('.toast:has-text("The default config was saved.")');
+    assert.ok((await api.get('/api/configs/default')).data.config.scans.includes('sast'));
+    assert.equal((await api.put('/api/configs/default', { ...before, confirm_no_scanner: true })).status, 200);
+    await shot(page, 'configs-no-scanner-saved');
   });
 
   it('is usable in a narrow window', async () => {

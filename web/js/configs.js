@@ -1,7 +1,7 @@
 // #/configs: the default config and the configs of GitLab groups (each field inherits default -> group -> repo).
-import { get, put, del, getOptional, encodeGroupPath, ApiError, canEdit, EDITOR_ONLY } from './api.js';
+import { get, del, getOptional, encodeGroupPath, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, errorNotice, notice, unavailable, loading, pageHead, toast, openModal, select, field, fmtDate } from './ui.js';
-import { configForm, configSummary } from './configure.js';
+import { configForm, configSummary, putConfig } from './configure.js';
 
 export async function render(main) {
   main.append(pageHead('Defaults and group configs', 'Every repository inherits the default, then the configs of its groups from the root down, then its own exception.'));
@@ -25,10 +25,13 @@ export async function render(main) {
       e.preventDefault();
       save.disabled = true;
       try {
-        const res = await put('/api/configs/default', form.value());
+        const res = await putConfig('/api/configs/default', form.value());
+        if (res === null) return;
         clear(msg);
-        toast(res && res.job_id ? 'Saved; a job applies the change on GitLab.' : 'The default config was saved.');
-        if (res && res.job_id) location.hash = `#/jobs/${res.job_id}`;
+        // the answer's apply names the job that changes GitLab, when the change needs one
+        const job = res && res.apply && res.apply.job_id;
+        toast(job ? 'Saved; a job applies the change on GitLab.' : 'The default config was saved.');
+        if (job) location.hash = `#/jobs/${job}`;
       } catch (err) {
         clear(msg).append(errorNotice(err));
       } finally {
@@ -81,10 +84,12 @@ function editGroup(path, cfg, box) {
   save.addEventListener('click', async () => {
     save.disabled = true;
     try {
-      const res = await put(`/api/configs/groups/${encodeGroupPath(path)}`, form.value());
+      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, form.value());
+      if (res === null) { save.disabled = false; return; }
       m.close();
-      toast(`Saved the config of ${path}.`);
-      if (res && res.job_id) location.hash = `#/jobs/${res.job_id}`;
+      const job = res && res.apply && res.apply.job_id;
+      toast(job ? `Saved the config of ${path}; a job applies the change on GitLab.` : `Saved the config of ${path}.`);
+      if (job) location.hash = `#/jobs/${job}`;
       else renderGroups(box);
     } catch (e) {
       clear(msg).append(errorNotice(e));

@@ -45,6 +45,20 @@ export function configSummary(cfg, sources, { partial = false, exception } = {})
 
 // The config form. inherit: show an "inherit" choice per field (group and repo levels).
 // Returns {el, value(): config object with only the set fields}.
+// PUT a config (default, group or repo). A scan type with no scanner on this server is refused (400 no_scanner):
+// the user is asked, with the server's reason, and the config is sent again with confirm_no_scanner only if they
+// agree. Resolves to the answer, or to null when the user declined.
+export async function putConfig(path, body) {
+  try {
+    return await put(path, body);
+  } catch (e) {
+    if (!(e instanceof ApiError) || e.code !== 'no_scanner') throw e;
+    const why = e.message.replace(/; configure one .*$/, '');
+    if (!confirm(`${why.charAt(0).toUpperCase()}${why.slice(1)}.\n\nInstall a scanner first (README, MRGATE_SCANNER_*), or save anyway?`)) return null;
+    return put(path, { ...body, confirm_no_scanner: true });
+  }
+}
+
 export function configForm(initial = {}, { inherit = false, inherited = null, showEnabled = true, single = false } = {}) {
   const cfg = initial || {};
   const inh = inherited || {};
@@ -530,7 +544,8 @@ export async function openRepoConfig(repo, onSaved) {
   saveBtn.addEventListener('click', async () => {
     saveBtn.disabled = true;
     try {
-      const res = await put(`/api/repos/${repo.id}/config`, { ...form.value(), unmanaged: !!data.unmanaged });
+      const res = await putConfig(`/api/repos/${repo.id}/config`, { ...form.value(), unmanaged: !!data.unmanaged });
+      if (res === null) { saveBtn.disabled = false; return; }
       m.close();
       toast(res && res.exception === false ? 'Saved: the config equals the inherited one, so this is not an exception.' : `Saved the exception for ${repo.path_with_namespace}.`);
       if (onSaved) onSaved(res);
