@@ -6,6 +6,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "gate_queue.h"
 #include "jsonx.h"
 #include "log.h"
 #include "xalloc.h"
@@ -638,8 +639,9 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	if (st != CORE_OK)
 		goto out;
 	/* another group or GitLab, or a first connection (after a disconnect, a sync or job may still end) */
-	if (PQntuples(r) == 0 || strcmp(store_str(r, 0, "gitlab_url"), out->gitlab_url) != 0 ||
-	    store_i64(r, 0, "group_id", 0) != out->group_id) {
+	bool same_group = PQntuples(r) > 0 && strcmp(store_str(r, 0, "gitlab_url"), out->gitlab_url) == 0 &&
+	                  store_i64(r, 0, "group_id", 0) == out->group_id;
+	if (!same_group) {
 		st = refuse_while_busy(c,
 		                       PQntuples(r) ? store_str(r, 0, "group_full_path") : "the group connected before",
 		                       "connect another group", out->token_problem, sizeof(out->token_problem));
@@ -701,8 +703,17 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 	json_object_object_add(after, "capability", jx_str(out->capability));
 	st = audit_write(c, actor, before ? "connection.update" : "connection.create", out->group_full_path, before,
 	                 after, NULL);
+	/* a new token for the same group: the merge requests that got no verdict from the old one are gated now */
+	int requeued = 0;
+	if (st == CORE_OK && same_group)
+		st = gate_queue_retry_unposted(c, &requeued);
 	if (st == CORE_OK)
 		st = store_commit(c);
+	if (st == CORE_OK && requeued > 0) {
+		log_info("the new token: %d merge request%s that got no gate verdict %s gated again", requeued,
+		         requeued == 1 ? "" : "s", requeued == 1 ? "is" : "are");
+		gate_queue_announce(c);
+	}
 	if (st == CORE_OK)
 		st = connection_get(db, out);
 out:

@@ -58,6 +58,26 @@ void gate_queue_announce(struct store_conn *c)
 	(void)store_run(c, "SELECT pg_notify('" GATE_QUEUE_CHANNEL "', '')", NULL, NULL); /* logged when it fails */
 }
 
+enum core_status gate_queue_retry_unposted(struct store_conn *c, int *n_out)
+{
+	PGresult *r = NULL;
+	*n_out = 0;
+	enum core_status st = store_run(
+	    c,
+	    "UPDATE gate_runs g SET state = 'queued', verdict = NULL, error = NULL, description = NULL, counts = NULL,"
+	    " finished_at = NULL, attempts = 0, lease_owner = NULL, lease_until = NULL"
+	    " WHERE g.state = 'error' AND g.status_posted IS NULL AND g.superseded_by IS NULL"
+	    "   AND g.created_at > now() - interval '7 days'"
+	    "   AND NOT EXISTS (SELECT 1 FROM gate_runs n WHERE n.project_id = g.project_id AND n.mr_iid = g.mr_iid"
+	    "                   AND n.id > g.id)"
+	    " RETURNING g.id",
+	    NULL, &r);
+	if (st == CORE_OK)
+		*n_out = PQntuples(r);
+	PQclear(r);
+	return st;
+}
+
 enum core_status gate_queue_claim(struct store *db, const char *owner, int64_t lease_ms, struct gate_queue_claim *out,
                                   bool *claimed_out)
 {

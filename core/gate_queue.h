@@ -39,6 +39,14 @@
  */
 void gate_queue_announce(struct store_conn *c);
 
+/*
+ * A working token was stored for the group whose runs these are: queue again each MR's newest run of the last 7 days
+ * that ended in error without posting any status (a revoked or expired token, or GitLab unreachable, left the MR
+ * with no verdict on GitLab at all). On the caller's connection, inside its transaction; *n_out the runs queued.
+ * Announce after the commit (gate_queue_announce). A run whose verdict reached GitLab is not run again.
+ */
+enum core_status gate_queue_retry_unposted(struct store_conn *c, int *n_out);
+
 /* What the receiver learnt from a merge request event that changes code. Strings are borrowed. */
 struct gate_mr_event {
 	int64_t project_id;        /* target project: the gated repo */
