@@ -61,6 +61,21 @@ struct jobs_runner {
 	struct worker *workers;
 	pthread_t hb_thread;
 
+	/*
+	 * The recorder: workers hand it each final outcome and go on; it records everything handed to it in one
+	 * finish statement, then the next. One writer per process on a job's row instead of every worker in turn
+	 * (all finishers of a job update its counters). Guarded by mu: queue[0..n_queued) waits, busy[0..n_busy)
+	 * is in the statement; both are renewed by the heartbeat until recorded. At most rec_cap outcomes are held
+	 * (a worker handing over one more waits), so a slow database holds the workers back instead of the memory.
+	 */
+	struct outcome *queue, *busy;
+	int n_queued, n_busy, rec_cap;
+	pthread_cond_t rec_wake; /* the recorder waits here for outcomes */
+	pthread_cond_t rec_room; /* workers wait here for room */
+	bool rec_stopping;       /* recorder: record what is queued, then stop */
+	bool rec_started;
+	pthread_t rec_thread;
+
 	struct jobs_runner_stats stats;
 };
 
@@ -101,73 +116,68 @@ static void count_item(const char *kind, const char *result)
 	metrics_inc("mrgate_job_items_total", labels, 1);
 }
 
-static void lease_lost(struct jobs_runner *r, const struct job_item *it)
+static void lease_lost(struct jobs_runner *r, const char *kind, int64_t job_id, int64_t item_id)
 {
 	char labels[64];
 	stat_add(&r->stats.lease_lost, 1);
-	snprintf(labels, sizeof(labels), "kind=\"%s\"", it->kind);
+	snprintf(labels, sizeof(labels), "kind=\"%s\"", kind);
 	metrics_inc("mrgate_job_lease_lost_total", labels, 1);
 	log_warn("job %" PRId64 " item %" PRId64 ": result not recorded, the lease was taken over by another worker",
-	         it->job_id, it->id);
+	         job_id, item_id);
 }
 
-/* A final outcome waiting for its batch's finish statement. */
-struct pending {
-	const struct job_item *it;   /* borrowed from the batch */
+/* A final outcome on its way to the recorder: a copy of what the finish statement and the metrics need. */
+struct outcome {
+	int64_t item_id, job_id;
+	char kind[JOBS_KIND_MAX + 1];
 	enum job_outcome outcome;    /* CHANGED, UNCHANGED, SKIPPED or ERROR */
 	char *message;               /* owned, or NULL */
 	struct json_object *details; /* owned, or NULL */
 };
 
-/* Outcomes older than this are recorded before the next item starts, so progress stays live under slow items. */
-#define FLUSH_AFTER_MS 1000
-
-/* Record the pending outcomes in one statement; lost leases are counted and logged here. Empties *np. */
-static void flush(struct jobs_runner *r, struct pending *pend, int *np)
+/* Record outcomes in one statement (the recorder); lost leases are counted and logged here. Frees their contents. */
+static void record(struct jobs_runner *r, struct outcome *out, int n)
 {
-	int n = *np;
-	if (n == 0)
-		return;
 	struct jobs_record *recs = xcalloc((size_t)n, sizeof(*recs));
 	for (int i = 0; i < n; i++) {
-		recs[i].item_id = pend[i].it->id;
-		recs[i].outcome = pend[i].outcome;
-		recs[i].message = pend[i].message;
+		recs[i].item_id = out[i].item_id;
+		recs[i].outcome = out[i].outcome;
+		recs[i].message = out[i].message;
 		recs[i].details_json =
-		    pend[i].details ? json_object_to_json_string_ext(pend[i].details, JSON_C_TO_STRING_PLAIN) : NULL;
+		    out[i].details ? json_object_to_json_string_ext(out[i].details, JSON_C_TO_STRING_PLAIN) : NULL;
 	}
 	enum core_status st = jobs_finish_batch(r->db, r->owner, recs, n);
 	for (int i = 0; i < n; i++) {
-		const struct job_item *it = pend[i].it;
 		if (st == CORE_OK && recs[i].recorded) {
 			stat_add(&r->stats.recorded, 1);
-			count_item(it->kind, jobs_outcome_result(pend[i].outcome));
+			count_item(out[i].kind, jobs_outcome_result(out[i].outcome));
 		} else if (st == CORE_OK) {
-			lease_lost(r, it);
+			lease_lost(r, out[i].kind, out[i].job_id, out[i].item_id);
 		} else {
 			/* the database is unreachable: the lease will expire and the item will be run again */
-			log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", it->job_id,
-			          it->id, core_status_code(st));
+			log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", out[i].job_id,
+			          out[i].item_id, core_status_code(st));
 		}
-		free(pend[i].message);
-		json_object_put(pend[i].details);
+		free(out[i].message);
+		json_object_put(out[i].details);
 	}
 	free(recs);
-	*np = 0;
 }
 
-/* Queue a final outcome (takes msg, a copy is made, and details). */
-static void add_pending(struct pending *pd, const struct job_item *it, enum job_outcome oc, const char *msg,
+/* Fill a final outcome of it (takes details, copies msg). */
+static void set_outcome(struct outcome *o, const struct job_item *it, enum job_outcome oc, const char *msg,
                         struct json_object *details)
 {
-	pd->it = it;
-	pd->outcome = oc;
-	pd->message = msg ? xstrdup(msg) : NULL;
-	pd->details = details;
+	o->item_id = it->id;
+	o->job_id = it->job_id;
+	snprintf(o->kind, sizeof(o->kind), "%s", it->kind);
+	o->outcome = oc;
+	o->message = msg ? xstrdup(msg) : NULL;
+	o->details = details;
 }
 
-/* Run one item: a final outcome goes into *pd (true), a retry is requeued at once (false). */
-static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struct job_item *it, struct pending *pd)
+/* Run one item: a final outcome goes into *out (true), a retry is requeued at once (false). */
+static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struct job_item *it, struct outcome *out)
 {
 	struct job_item_result res = {0};
 	enum job_outcome oc;
@@ -175,13 +185,13 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 	bool final = true;
 
 	if (!h) {
-		add_pending(pd, it, JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
+		set_outcome(out, it, JOB_ITEM_ERROR, "internal error: no handler for this job kind", NULL);
 		goto out;
 	}
 	if (it->attempt > r->o.max_attempts) {
 		/* taken over again and again: the handler probably kills or hangs its worker */
-		add_pending(
-		    pd, it, JOB_ITEM_ERROR,
+		set_outcome(
+		    out, it, JOB_ITEM_ERROR,
 		    "gave up: the item's lease expired on every attempt (its worker stopped or hung while running it)",
 		    NULL);
 		goto out;
@@ -195,7 +205,7 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 			if (n >= ln && strcmp(why + n - ln, later) == 0)
 				n -= ln;
 			buf_printf(&msg, "gave up after %d attempts: %.*s", it->attempt, (int)n, why);
-			add_pending(pd, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
+			set_outcome(out, it, JOB_ITEM_ERROR, buf_str(&msg), res.details);
 			res.details = NULL;
 			goto out;
 		}
@@ -209,16 +219,16 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 			log_info("job %" PRId64 " item %" PRId64 ": attempt %d failed, retrying in %ld ms: %s",
 			         it->job_id, it->id, it->attempt, delay, res.message ? res.message : "transient error");
 		} else if (st == CORE_ECONFLICT) {
-			lease_lost(r, it);
+			lease_lost(r, it->kind, it->job_id, it->id);
 		}
 		goto out;
 	}
 	if (!jobs_outcome_result(oc)) {
-		add_pending(pd, it, JOB_ITEM_ERROR, "internal error: the job handler returned an unknown outcome",
+		set_outcome(out, it, JOB_ITEM_ERROR, "internal error: the job handler returned an unknown outcome",
 		            NULL);
 		goto out;
 	}
-	add_pending(pd, it, oc, res.message, res.details);
+	set_outcome(out, it, oc, res.message, res.details);
 	res.details = NULL;
 out:
 	buf_free(&msg);
@@ -256,7 +266,7 @@ static void count_claimed(struct jobs_runner *r, const struct job_item *items, i
 	}
 }
 
-/* Items [0, upto) of w's batch are recorded (or handed back): the heartbeat stops renewing them. */
+/* Items [0, upto) of w's batch are recorded, with the recorder or handed back: w's heartbeat share ends there. */
 static void batch_done_upto(struct worker *w, int upto)
 {
 	pthread_mutex_lock(&w->r->mu);
@@ -265,16 +275,62 @@ static void batch_done_upto(struct worker *w, int upto)
 }
 
 /*
- * Run a claimed batch in w and record its outcomes together: one statement at the end of the batch, or earlier
- * when outcomes wait longer than FLUSH_AFTER_MS (the heartbeat renews every item until it is recorded). On stop,
- * hand back what was not started.
+ * Hand item i of w's batch, run to the final outcome *o, to the recorder (which takes o's contents), waiting while
+ * it holds rec_cap outcomes. The item moves from w's share of the heartbeat to the recorder's in one step.
+ */
+static void hand_over(struct worker *w, int i, struct outcome *o)
+{
+	struct jobs_runner *r = w->r;
+	pthread_mutex_lock(&r->mu);
+	while (r->n_queued + r->n_busy >= r->rec_cap)
+		pthread_cond_wait(&r->rec_room, &r->mu);
+	r->queue[r->n_queued++] = *o;
+	w->next = i + 1;
+	pthread_cond_signal(&r->rec_wake);
+	pthread_mutex_unlock(&r->mu);
+}
+
+/* How long the recorder gathers outcomes after the first before it records them (unless half its room is used). */
+#define RECORD_GATHER_MS 10
+
+/* The recorder: records whatever is queued in one statement, again and again; on stop, what is left, then exits. */
+static void *recorder_main(void *arg)
+{
+	struct jobs_runner *r = arg;
+	pthread_mutex_lock(&r->mu);
+	for (;;) {
+		while (r->n_queued == 0 && !r->rec_stopping)
+			pthread_cond_wait(&r->rec_wake, &r->mu);
+		if (r->n_queued == 0)
+			break; /* stopping, and nothing is left */
+		/* outcomes come one by one: gathering them a moment makes fewer, fuller statements */
+		struct timespec until = cond_deadline(CLOCK_MONOTONIC, RECORD_GATHER_MS);
+		while (!r->rec_stopping && r->n_queued < r->rec_cap / 2 &&
+		       pthread_cond_timedwait(&r->rec_wake, &r->mu, &until) != ETIMEDOUT)
+			;
+		struct outcome *batch = r->queue;
+		int n = r->n_queued;
+		r->queue = r->busy;
+		r->busy = batch;
+		r->n_busy = n;
+		r->n_queued = 0;
+		pthread_mutex_unlock(&r->mu);
+		record(r, batch, n);
+		pthread_mutex_lock(&r->mu);
+		r->n_busy = 0;
+		pthread_cond_broadcast(&r->rec_room);
+	}
+	pthread_mutex_unlock(&r->mu);
+	return NULL;
+}
+
+/*
+ * Run a claimed batch in w, handing each final outcome to the recorder as soon as the item is done (the worker
+ * goes on to the next item while it is recorded). On stop, hand back what was not started.
  */
 static void run_batch(struct worker *w, struct job_item *items, int n)
 {
 	struct jobs_runner *r = w->r;
-	struct pending *pend = xcalloc((size_t)n, sizeof(*pend));
-	int np = 0;
-	long oldest = 0;
 
 	pthread_mutex_lock(&r->mu);
 	w->items = items;
@@ -289,15 +345,12 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 		pthread_mutex_unlock(&r->mu);
 		if (stop)
 			break;
-		if (np > 0 && pglisten_now_ms() - oldest >= FLUSH_AFTER_MS) {
-			flush(r, pend, &np);
-			batch_done_upto(w, i);
-		}
-		if (run_item(r, find_handler(r, items[i].kind), &items[i], &pend[np]) && np++ == 0)
-			oldest = pglisten_now_ms();
+		struct outcome o = {0};
+		if (run_item(r, find_handler(r, items[i].kind), &items[i], &o))
+			hand_over(w, i, &o);
+		else
+			batch_done_upto(w, i + 1);
 	}
-	flush(r, pend, &np);
-	batch_done_upto(w, i);
 	if (i < n) {
 		/* stopping: hand back what was claimed but not started */
 		int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
@@ -309,7 +362,6 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 			stat_add(&r->stats.released, released);
 		free(ids);
 	}
-	free(pend);
 	pthread_mutex_lock(&r->mu);
 	w->items = NULL;
 	w->n = w->next = 0;
@@ -401,7 +453,7 @@ static void *heartbeat_main(void *arg)
 {
 	struct jobs_runner *r = arg;
 	long every = r->o.lease_ms / 3 > 0 ? r->o.lease_ms / 3 : 1;
-	int cap = r->o.workers * r->o.claim_batch;
+	int cap = r->o.workers * r->o.claim_batch + r->rec_cap;
 	int64_t *ids = xcalloc((size_t)cap, sizeof(*ids));
 	bool *held = xcalloc((size_t)cap, sizeof(*held));
 
@@ -420,6 +472,11 @@ static void *heartbeat_main(void *arg)
 		for (int w = 0; w < r->o.workers; w++)
 			for (int k = r->workers[w].next; k < r->workers[w].n && n < cap; k++)
 				ids[n++] = r->workers[w].items[k].id;
+		/* and the outcomes with the recorder, until they are recorded */
+		for (int k = 0; k < r->n_queued && n < cap; k++)
+			ids[n++] = r->queue[k].item_id;
+		for (int k = 0; k < r->n_busy && n < cap; k++)
+			ids[n++] = r->busy[k].item_id;
 		pthread_mutex_unlock(&r->mu);
 		if (n == 0)
 			continue;
@@ -490,22 +547,27 @@ static void or_default(int *v, int dflt)
 		*v = dflt;
 }
 
-/* The runner's mutex and its two condition variables (on CLOCK_MONOTONIC); false, with nothing left, on failure. */
+/* The runner's mutex and its condition variables (on CLOCK_MONOTONIC); false, with nothing left, on failure. */
 static bool init_sync(struct jobs_runner *r)
 {
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) != 0)
 		return false;
-	bool mu = false, wake = false, hb = false;
+	bool mu = false, wake = false, hb = false, rw = false, rr = false;
 	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && (mu = pthread_mutex_init(&r->mu, NULL) == 0) &&
-	    (wake = pthread_cond_init(&r->wake, &ca) == 0))
-		hb = pthread_cond_init(&r->hb_wake, &ca) == 0;
+	    (wake = pthread_cond_init(&r->wake, &ca) == 0) && (hb = pthread_cond_init(&r->hb_wake, &ca) == 0) &&
+	    (rw = pthread_cond_init(&r->rec_wake, &ca) == 0))
+		rr = pthread_cond_init(&r->rec_room, &ca) == 0;
 	pthread_condattr_destroy(&ca);
-	if (!hb && wake)
+	if (!rr && rw)
+		pthread_cond_destroy(&r->rec_wake);
+	if (!rr && hb)
+		pthread_cond_destroy(&r->hb_wake);
+	if (!rr && wake)
 		pthread_cond_destroy(&r->wake);
-	if (!hb && mu)
+	if (!rr && mu)
 		pthread_mutex_destroy(&r->mu);
-	return hb;
+	return rr;
 }
 
 struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner_opts *o)
@@ -532,6 +594,9 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 		return NULL;
 	}
 	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
+	r->rec_cap = r->o.workers * r->o.claim_batch;
+	r->queue = xcalloc((size_t)r->rec_cap, sizeof(*r->queue));
+	r->busy = xcalloc((size_t)r->rec_cap, sizeof(*r->busy));
 	describe_metrics();
 	const char *channels[] = {JOBS_CHANNEL};
 	r->listen = pglisten_open(o ? o->listen_url : NULL, channels, 1);
@@ -540,6 +605,8 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 
 	bool ok = r->listen && pthread_create(&r->hb_thread, NULL, heartbeat_main, r) == 0;
 	r->hb_started = ok;
+	ok = ok && pthread_create(&r->rec_thread, NULL, recorder_main, r) == 0;
+	r->rec_started = ok;
 	ok = ok && pthread_create(&r->waker, NULL, waker_main, r) == 0;
 	r->waker_started = ok;
 	for (int i = 0; ok && i < r->o.workers; i++) {
@@ -634,14 +701,22 @@ void jobs_runner_stop(struct jobs_runner *r)
 	for (int i = 0; i < r->o.workers; i++)
 		if (r->workers[i].started)
 			pthread_join(r->workers[i].thread, NULL);
-	/* the heartbeat outlives the workers, so items finishing during the stop keep their leases */
+	/* the recorder records what the workers handed it; the heartbeat outlives both, so those items keep their
+	 * leases */
+	cond_raise(&r->mu, &r->rec_wake, &r->rec_stopping);
+	if (r->rec_started)
+		pthread_join(r->rec_thread, NULL);
 	stop_heartbeat(r);
 	log_info("job runner %s stopped", r->owner);
+	pthread_cond_destroy(&r->rec_room);
+	pthread_cond_destroy(&r->rec_wake);
 	pthread_cond_destroy(&r->hb_wake);
 	pthread_cond_destroy(&r->wake);
 	pthread_mutex_destroy(&r->mu);
 	pglisten_close(r->listen);
 	free(r->owner);
 	free(r->workers);
+	free(r->queue);
+	free(r->busy);
 	free(r);
 }

@@ -784,6 +784,71 @@ static void stop_releases_unstarted_claims(void)
 	counter_free(cnt);
 }
 
+/* ---- an outcome is recorded while the rest of its batch runs ---- */
+
+struct holder {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool release; /* the blocked item may end */
+	int started;
+};
+
+/* Repo 3 blocks until released (at most 10 s); the others return at once. */
+static enum job_outcome holding_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct holder *h = user;
+	pthread_mutex_lock(&h->mu);
+	h->started++;
+	if (item->repo_id == 3) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 10;
+		while (!h->release && pthread_cond_timedwait(&h->cv, &h->mu, &until) == 0)
+			;
+	}
+	pthread_mutex_unlock(&h->mu);
+	jobs_result_message(res, "done %" PRId64, item->repo_id);
+	return JOB_ITEM_CHANGED;
+}
+
+static void outcome_recorded_while_batch_runs(void)
+{
+	struct holder h = {.release = false};
+	int64_t ids[] = {2, 3};
+	int64_t job = 0;
+
+	pthread_mutex_init(&h.mu, NULL);
+	pthread_cond_init(&h.cv, NULL);
+	CHECK(jobs_create(db, "t_live", "hana", NULL, ids, 2, &job) == CORE_OK);
+	/* one worker claims both items in one batch and runs them one after the other */
+	struct jobs_runner_opts o = {.workers = 1, .poll_ms = 20, .claim_batch = 2};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_live", holding_handler, &h) == CORE_OK);
+	/* while repo 3 is held, repo 2's outcome is already in the job's progress */
+	int64_t done = 0, until = now_ms() + 4000;
+	while (now_ms() < until && (done = sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job)) < 1)
+		sleep_ms(20);
+	pthread_mutex_lock(&h.mu);
+	int started = h.started;
+	h.release = true;
+	pthread_cond_broadcast(&h.cv);
+	pthread_mutex_unlock(&h.mu);
+	CHECK_INT(started, 2);
+	CHECK_INT(done, 1);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND repo_id = 2 AND state = 'done'"
+	                  " AND message = 'done 2'",
+	                  job),
+	          1);
+	until = now_ms() + 4000;
+	while (now_ms() < until && sql_i64("SELECT done AS v FROM jobs WHERE id = $1", job) < 2)
+		sleep_ms(20);
+	jobs_runner_stop(r);
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM jobs WHERE id = $1 AND state = 'done' AND done = 2", job), 1);
+	pthread_cond_destroy(&h.cv);
+	pthread_mutex_destroy(&h.mu);
+}
+
 /* ---- creating, listing, paging, canceling ---- */
 
 static void api_create_list_items_cancel(void)
@@ -1162,6 +1227,7 @@ int main(void)
 	RUN(heartbeat_renews_and_detects_loss);
 	RUN(retries_backoff_and_retry_failed);
 	RUN(stop_releases_unstarted_claims);
+	RUN(outcome_recorded_while_batch_runs);
 	RUN(poison_item_gives_up);
 	RUN(api_create_list_items_cancel);
 	RUN(api_in_tx_big_and_list);

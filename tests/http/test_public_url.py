@@ -62,7 +62,12 @@ def test_loopback_public_url_is_warned_before_any_apply():
         time.sleep(0.2)
     assert repo.get("status") == "error", repo
     assert [h for h in sim.client(TOKEN).get(f"/api/v4/projects/{PID}/hooks").json()] == []
-    hist = c.get(f"/api/repos/{PID}/history").json()
+    # the job item's result follows the repo's status by a moment (the runner's recorder writes it)
+    hist = {}
+    deadline = time.time() + 10
+    while time.time() < deadline and "GitLab refused the webhook URL" not in str(hist):
+        hist = c.get(f"/api/repos/{PID}/history").json()
+        time.sleep(0.1)
     assert "GitLab refused the webhook URL" in str(hist), hist
     srv.stop()
 
