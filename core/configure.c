@@ -279,11 +279,19 @@ static struct json_object *summary(const struct run *u, size_t to_apply)
 enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
                                size_t errlen)
 {
-	struct run u = {.req = req};
+	struct configure_req spelt = *req;
+	struct run u = {.req = &spelt};
 	size_t to_apply = 0;
+	char *group = NULL;
 
 	memset(out, 0, sizeof(*out));
-	enum core_status st = resolve(&u, err, errlen);
+	/* a group in another case than GitLab's is that group (gateconfig_group_spelling): its repos, its config */
+	enum core_status st = CORE_OK;
+	if (req->filter.group && *req->filter.group && gateconfig_group_path_valid(req->filter.group) &&
+	    (st = gateconfig_group_spelling(db, req->filter.group, false, &group)) == CORE_OK)
+		spelt.filter.group = group;
+	if (st == CORE_OK)
+		st = resolve(&u, err, errlen);
 	if (st != CORE_OK || (st = store_get_begin(db, &u.c)) != CORE_OK ||
 	    (st = select_repos(&u, err, errlen)) != CORE_OK || (st = write_audited(&u)) != CORE_OK)
 		goto out;
@@ -309,5 +317,6 @@ out:
 	free(u.ids);
 	buf_free(&u.keys);
 	buf_free(&u.idarr);
+	free(group);
 	return st;
 }

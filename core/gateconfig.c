@@ -449,11 +449,43 @@ bool gateconfig_group_path_valid(const char *path)
 	}
 }
 
-enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)
+enum core_status gateconfig_group_spelling(struct store *db, const char *path, bool prefer_stored, char **out)
 {
 	struct store_params p = {0};
+	PGresult *r = NULL;
+	*out = NULL;
 	store_param_str(&p, path);
-	return rows_query_one(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
+	store_param_str(&p, prefer_stored ? "t" : "f");
+	enum core_status st = store_run1(
+	    db,
+	    "SELECT coalesce(CASE WHEN $2::bool THEN (SELECT path FROM config_groups WHERE path = $1) END,"
+	    " (SELECT full_path FROM gitlab_groups WHERE lower(full_path) = lower($1)"
+	    "   ORDER BY removed_at IS NOT NULL, full_path = $1 DESC, full_path COLLATE \"C\" LIMIT 1), $1) AS path",
+	    &p, &r);
+	if (st == CORE_OK)
+		*out = xstrdup(store_str(r, 0, "path") ? store_str(r, 0, "path") : path);
+	PQclear(r);
+	return st;
+}
+
+/* The config stored under path, or under the synced group's spelling of it (gateconfig_group_spelling). */
+static enum core_status get_group_spelt(struct store *db, const char *path, bool prefer_stored,
+                                        struct json_object **out)
+{
+	char *spelt = NULL;
+	enum core_status st = gateconfig_group_spelling(db, path, prefer_stored, &spelt);
+	if (st == CORE_OK) {
+		struct store_params p = {0};
+		store_param_str(&p, spelt);
+		st = rows_query_one(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
+	}
+	free(spelt);
+	return st;
+}
+
+enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)
+{
+	return get_group_spelt(db, path, true, out);
 }
 
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out)
@@ -470,27 +502,40 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 		memset(marked, 0, sizeof(*marked));
 	if (!gateconfig_group_path_valid(path))
 		return CORE_EINVAL;
+	char *spelt = NULL;
+	enum core_status st = gateconfig_group_spelling(db, path, false, &spelt);
+	if (st != CORE_OK)
+		return st;
 	struct store_params p = {0};
-	struct scope sc = {.group = path};
-	store_param_str(&p, path);
+	struct scope sc = {.group = spelt};
+	store_param_str(&p, spelt);
 	store_param_str(&p, js(cfg));
 	store_param_str(&p, actor);
-	enum core_status st = change(db, &sc,
-	                             "INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
-	                             " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
-	                             " updated_by = excluded.updated_by",
-	                             &p, false, actor, "config.group.update", path, marked);
-	return st == CORE_OK ? gateconfig_get_group(db, path, out) : st;
+	st = change(db, &sc,
+	            "INSERT INTO config_groups (path, config, updated_by) VALUES ($1, $2::jsonb, $3)"
+	            " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
+	            " updated_by = excluded.updated_by",
+	            &p, false, actor, "config.group.update", spelt, marked);
+	if (st == CORE_OK)
+		st = get_group_spelt(db, spelt, false, out);
+	free(spelt);
+	return st;
 }
 
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
                                          struct gateconfig_marked *marked)
 {
+	char *spelt = NULL;
+	enum core_status st = gateconfig_group_spelling(db, path, true, &spelt);
+	if (st != CORE_OK)
+		return st;
 	struct store_params p = {0};
-	struct scope sc = {.group = path};
-	store_param_str(&p, path);
-	return change(db, &sc, "DELETE FROM config_groups WHERE path = $1 RETURNING path", &p, true, actor,
-	              "config.group.delete", path, marked);
+	struct scope sc = {.group = spelt};
+	store_param_str(&p, spelt);
+	st = change(db, &sc, "DELETE FROM config_groups WHERE path = $1 RETURNING path", &p, true, actor,
+	            "config.group.delete", spelt, marked);
+	free(spelt);
+	return st;
 }
 
 enum core_status gateconfig_get_repo(struct store *db, int64_t repo_id, struct json_object **out)

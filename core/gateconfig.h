@@ -80,7 +80,18 @@ enum core_status gateconfig_get_default(struct store *db, struct json_object **o
 enum core_status gateconfig_put_default(struct store *db, struct json_object *cfg, const char *actor,
                                         struct gateconfig_marked *marked, struct json_object **out);
 
-/* {"path", "config", "updated_at", "updated_by"}; CORE_ENOTFOUND when the group has no config. */
+/*
+ * The path a group config for `path` lives under. GitLab's paths ignore case (GET /groups/ACME/Web is acme/web), so
+ * a path that names a synced group in another case means that group, spelt as GitLab spells it (a config stored
+ * as typed would match none of its repos: they are matched by their namespace's own spelling). prefer_stored: a
+ * config stored under exactly path wins (reading or removing one that an older mrgate stored as typed). A path
+ * that names no synced group stays as it is. *out is malloc'd.
+ */
+enum core_status gateconfig_group_spelling(struct store *db, const char *path, bool prefer_stored, char **out);
+/*
+ * {"path", "config", "updated_at", "updated_by"}; CORE_ENOTFOUND when the group has no config. Get, put and delete
+ * take path in any case (gateconfig_group_spelling); put stores and answers GitLab's spelling.
+ */
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out);
 /* CORE_EINVAL when path is not a GitLab group path. */
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,

@@ -135,6 +135,36 @@ def test_inheritance_sources_and_exception():
     assert sim.counters()["total"] == before
 
 
+def test_group_path_in_another_case_is_the_synced_group():
+    # GitLab's paths ignore case (/groups/ACME/G1 is acme/g1): a config sent for the path in another case is the
+    # synced group's config, stored under GitLab's spelling; before, it was stored as typed and gated nothing
+    deep = next(x for x in ALL if x["namespace_full_path"].count("/") >= 2)
+    sub = deep["namespace_full_path"]
+    shout = sub.upper()
+    assert shout != sub
+    r = c.put(f"/api/configs/groups/{shout}", {"fail_on": "low"})
+    assert r.status == 200 and r.json()["path"] == sub, r.body
+    assert [g["path"] for g in c.get("/api/configs/groups").json() if g["path"].lower() == sub.lower()] == [sub]
+    row = c.get(f"/api/repos/{deep['id']}").json()
+    assert row["config"]["fail_on"] == "low" and row["config_sources"]["fail_on"] == f"group:{sub}", row
+    assert c.get(f"/api/configs/groups/{shout}").json()["path"] == sub
+    assert c.delete(f"/api/configs/groups/{shout}").status == 200
+    assert c.get(f"/api/configs/groups/{sub}").status == 404
+    assert c.get(f"/api/repos/{deep['id']}").json()["config_sources"]["fail_on"] == "default"
+    # the same through Configure Scans with a group filter in another case: the group's repos, its config
+    sel = {"filter": {"group": shout}}
+    r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}, "dry_run": True})
+    assert r.status in (200, 202), r.body
+    summary = r.json()["summary"]
+    assert summary["level"] == "group" and summary["target"] == sub and summary["selected"] > 0, summary
+    r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}})
+    assert r.status in (200, 202) and r.json()["summary"]["target"] == sub, r.body
+    assert c.get(f"/api/configs/groups/{sub}").json()["config"] == {"fail_on": "medium"}
+    assert c.get(f"/api/repos/{deep['id']}").json()["config"]["fail_on"] == "medium"
+    assert c.delete(f"/api/configs/groups/{sub}").status == 200
+    assert [g for g in c.get("/api/configs/groups").json() if g["path"].lower() == sub.lower()] == []
+
+
 # --- configure + apply ---------------------------------------------------------------------------------------
 
 CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
@@ -395,7 +425,8 @@ def test_cli_configure_dry_run():
     assert r.returncode != 0 and "fail_on" in r.stderr, r.stderr
 
 
-run([test_validation_names_field_and_values, test_inheritance_sources_and_exception, test_dry_run_writes_nothing,
+run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,
+     test_group_path_in_another_case_is_the_synced_group, test_dry_run_writes_nothing,
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
