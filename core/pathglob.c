@@ -144,6 +144,33 @@ static bool match_prefixes(const char *p, const char *pe, const char *t, size_t 
 		return false;                                                                                          \
 	} while (0)
 
+/*
+ * The first character of [p, pe) a reader of the pattern cannot see, or NULL: a C0 control or DEL (*cp its byte),
+ * or a Unicode format character that is invisible or reorders the text around it (*cp its code point): the
+ * bidirectional controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), the zero-width ones
+ * (U+200B-U+200D, U+2060) and the byte order mark U+FEFF.
+ */
+static const char *invisible_char(const char *p, const char *pe, long *cp)
+{
+	for (const unsigned char *u = (const unsigned char *)p; u < (const unsigned char *)pe; u++) {
+		if (*u < 0x20 || *u == 0x7f) {
+			*cp = *u;
+			return (const char *)u;
+		}
+		long c = -1;
+		if (*u == 0xd8 && u + 1 < (const unsigned char *)pe)
+			c = 0x600 | (u[1] & 0x3f);
+		else if ((*u == 0xe2 || *u == 0xef) && u + 2 < (const unsigned char *)pe)
+			c = ((long)(*u & 0x0f) << 12) | ((long)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
+		if (c == 0x61c || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || c == 0x2060 ||
+		    (c >= 0x2066 && c <= 0x2069) || c == 0xfeff) {
+			*cp = c;
+			return (const char *)u;
+		}
+	}
+	return NULL;
+}
+
 bool pathglob_check(const char *pattern, char *why, size_t whylen)
 {
 	if (why && whylen)
@@ -160,6 +187,13 @@ bool pathglob_check(const char *pattern, char *why, size_t whylen)
 	if (pattern[0] == '#')
 		REFUSE("a pattern starting with \"#\" is a comment and matches nothing");
 	const char *pe = pattern + n;
+	long cp = 0;
+	const char *bad = invisible_char(pattern, pe, &cp);
+	if (bad && cp < 0x80)
+		REFUSE("it has a control character (0x%02lx) at byte %zu", cp, (size_t)(bad - pattern) + 1);
+	if (bad)
+		REFUSE("it has the invisible character U+%04lX at byte %zu, which hides from readers what it ignores",
+		       cp, (size_t)(bad - pattern) + 1);
 	size_t starstar = 0;
 	for (const char *p = pattern; p < pe; p++) {
 		if (*p == '\\' && p + 1 < pe) {

@@ -41,8 +41,9 @@ bool pathglob_match(const char *pattern, const char *path);
 bool pathglob_match_any(const char *const *patterns, size_t n, const char *path);
 /*
  * True iff pattern is usable: not empty, at most PATHGLOB_PATTERN_MAX bytes and PATHGLOB_MAX_STARSTAR "**", no '!'
- * negation or '#' comment, brackets closed, not only slashes. When false and why is not NULL, why (whylen bytes)
- * receives the reason, lower case ("it is 600 bytes long; at most 512 are allowed").
+ * negation or '#' comment, brackets closed, not only slashes, no character a reader cannot see (control
+ * characters, bidirectional controls such as U+202E, zero-width characters). When false and why is not NULL, why
+ * (whylen bytes) receives the reason, lower case ("it is 600 bytes long; at most 512 are allowed").
  */
 bool pathglob_check(const char *pattern, char *why, size_t whylen);
 /* pathglob_check() without the reason. */

@@ -72,6 +72,12 @@ def test_validation_names_field_and_values():
         (f"/api/repos/{IDS[0]}/config", {"enabled": True, "ignore_paths": ["*"]}, ["ignore_paths", "every file"]),
         (f"/api/repos/{IDS[0]}/config", {"ignore_paths": ["*", "**/"]}, ["ignore_paths", "every file"]),
         ("/api/configs/default", {"ignore_paths": ["**/" * 22 + "x"]}, ["ignore_paths", "22 \"**\"; at most 8"]),
+        # a pattern must show what it ignores: no invisible or reordering characters (U+202E showed "vendor/**"
+        # where the pattern was "vendor/\u202e**" and ignored something else), no control characters, no NUL
+        ("/api/configs/default", {"ignore_paths": ["vendor/\u202e**"]}, ["ignore_paths", "pattern 1 ", "U+202E"]),
+        ("/api/configs/default", {"ignore_paths": ["a", "b\u200bc"]}, ["ignore_paths", "pattern 2 ", "U+200B"]),
+        ("/api/configs/default", {"ignore_paths": ["docs/\tx"]}, ["ignore_paths", "control character"]),
+        ("/api/configs/default", {"ignore_paths": ["docs/\u0000x"]}, ["NUL"]),
     ]
     for path, body, words in cases:
         r = c.put(path, body)

@@ -197,6 +197,24 @@ static void test_check_caps(void)
 	CHECK(strstr(why, "negation") != NULL);
 	CHECK(!pathglob_check(NULL, NULL, 0));
 	CHECK(pathglob_check("\\*\\*", NULL, 0)); /* escaped stars are no "**" */
+	/* what a reader cannot see: control characters, bidi controls, zero-width characters; other UTF-8 is fine */
+	CHECK(!pathglob_check("docs/\tx", why, sizeof(why)));
+	CHECK(strstr(why, "control character (0x09) at byte 6") != NULL);
+	CHECK(!pathglob_check("docs/\x7f", why, sizeof(why)));
+	CHECK(!pathglob_check("vendor/\xe2\x80\xae**", why, sizeof(why))); /* U+202E */
+	CHECK(strstr(why, "U+202E at byte 8") != NULL);
+	CHECK(!pathglob_check("a\xe2\x81\xa6"
+	                      "b",
+	                      why, sizeof(why))); /* U+2066 */
+	CHECK(strstr(why, "U+2066") != NULL);
+	CHECK(!pathglob_check("a\xe2\x80\x8b", why, sizeof(why))); /* U+200B */
+	CHECK(!pathglob_check("\xef\xbb\xbf"
+	                      "a",
+	                      why, sizeof(why)));                                          /* U+FEFF */
+	CHECK(!pathglob_check("a\xd8\x9c", why, sizeof(why)));                             /* U+061C */
+	CHECK(pathglob_check("docs/r\xc3\xa9sum\xc3\xa9/**", why, sizeof(why)));           /* é */
+	CHECK(pathglob_check("\xe2\x80\x94/\xe2\x82\xac/\xef\xbc\x8a", why, sizeof(why))); /* U+2014, U+20AC, U+FF0A */
+	CHECK(pathglob_check("\xd8\xa7/**", why, sizeof(why)));                            /* U+0627 */
 }
 
 int main(void)
