@@ -21,36 +21,251 @@ const char *const repos_status_names[] = {"ungated",       "gated", "exception",
                                           "unmanaged",     NULL};
 
 /*
- * A repo_status_stored row as the API's repo object, built by PostgreSQL (rows.h's "j" column); `cursor` is the row's
- * opaque page cursor for the path sort, `act_cursor` for the activity sort (see repos.h).
+ * A repo_status_stored row as the API's repo object: PostgreSQL sends the columns, repo_json() writes the object's
+ * JSON text. Built in SQL (json_build_object, to_char for each timestamp, a base64 cursor for each row), a page of 51
+ * rows cost PostgreSQL about 1 ms against 0.35 ms for reading the same columns (pgbench, 10,000 repos), most of the
+ * list's CPU. The columns, in the order of enum repo_col.
  */
-#define REPO_JSON                                                                                                      \
-	"json_build_object('id', id, 'path', path, 'name', name, 'path_with_namespace', path_with_namespace,"          \
-	" 'namespace_full_path', namespace_full_path, 'web_url', web_url, 'default_branch', default_branch,"           \
-	" 'archived', coalesce(archived, false), 'pending_deletion', coalesce(marked_for_deletion, false),"            \
-	" 'access_level', nullif(access_level, 0), 'status', status,"                                                  \
-	" 'last_activity_at', " STORE_TS("last_activity_at") ", 'first_seen', " STORE_TS(                              \
-	    "first_seen") ","                                                                                          \
-	                  " 'last_seen', " STORE_TS("last_seen") ", 'removed_at', " STORE_TS(                          \
-	                      "removed_at") ","                                                                        \
-	                                    " 'config', effective_config, 'config_sources', config_sources,"           \
-	                                    " 'exception', coalesce(exception, false), 'unmanaged', "                  \
-	                                    "coalesce(unmanaged, false),"                                              \
-	                                    " 'last_apply', CASE WHEN apply_result IS NULL THEN NULL ELSE "            \
-	                                    "json_build_object('result', apply_result,"                                \
-	                                    "  'message', apply_message, 'at', " STORE_TS("applied_at") ") END) AS j"
+#define REPO_COLUMNS                                                                                                   \
+	"id, path, name, path_with_namespace, namespace_full_path, web_url, default_branch, archived,"                 \
+	" marked_for_deletion, access_level, status, last_activity_at, first_seen, last_seen, removed_at,"             \
+	" effective_config, config_sources, exception, unmanaged, apply_result, apply_message, applied_at"
+
+enum repo_col {
+	RC_ID,
+	RC_PATH,
+	RC_NAME,
+	RC_PWN,
+	RC_NAMESPACE,
+	RC_WEB_URL,
+	RC_BRANCH,
+	RC_ARCHIVED,
+	RC_PENDING,
+	RC_ACCESS,
+	RC_STATUS,
+	RC_ACTIVITY,
+	RC_FIRST_SEEN,
+	RC_LAST_SEEN,
+	RC_REMOVED_AT,
+	RC_CONFIG,
+	RC_SOURCES,
+	RC_EXCEPTION,
+	RC_UNMANAGED,
+	RC_RESULT,
+	RC_MESSAGE,
+	RC_APPLIED_AT,
+	RC_N
+};
+
+/* s as a JSON string. PostgreSQL's text is valid UTF-8 (the database's encoding), so only quotes, backslashes and
+ * control characters are escaped. */
+static void put_json_str(struct buf *b, const char *s)
+{
+	buf_putc(b, '"');
+	for (const char *run = s;; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		buf_append(b, run, (size_t)(s - run));
+		if (!c)
+			break;
+		if (c == '"' || c == '\\') {
+			buf_putc(b, '\\');
+			buf_putc(b, (char)c);
+		} else if (c == '\n') {
+			buf_puts(b, "\\n");
+		} else if (c == '\t') {
+			buf_puts(b, "\\t");
+		} else if (c == '\r') {
+			buf_puts(b, "\\r");
+		} else {
+			buf_printf(b, "\\u%04x", c);
+		}
+		run = s + 1;
+	}
+	buf_putc(b, '"');
+}
+
+/* The parts of a timestamp column's text ("2026-12-02 07:08:40.5+00": ISO, in UTC, as every pool connection sets
+ * it); false for any other shape. */
+static bool ts_parts(const char *t, struct tm *tm, long *micros)
+{
+	int n = 0;
+	memset(tm, 0, sizeof(*tm));
+	if (sscanf(t, "%4d-%2d-%2d %2d:%2d:%2d%n", &tm->tm_year, &tm->tm_mon, &tm->tm_mday, &tm->tm_hour, &tm->tm_min,
+	           &tm->tm_sec, &n) != 6 ||
+	    n != 19)
+		return false;
+	const char *p = t + 19;
+	*micros = 0;
+	if (*p == '.') {
+		int digits = 0;
+		for (p++; *p >= '0' && *p <= '9'; p++, digits++)
+			if (digits < 6)
+				*micros = *micros * 10 + (*p - '0');
+		for (; digits < 6; digits++)
+			*micros *= 10;
+	}
+	tm->tm_year -= 1900;
+	tm->tm_mon -= 1;
+	return strcmp(p, "+00") == 0;
+}
+
+/* A timestamp column as the API writes it, "2026-12-02T07:08:40Z" (whole seconds), or null. */
+static void put_ts(struct buf *b, const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col)) {
+		buf_puts(b, "null");
+		return;
+	}
+	const char *t = PQgetvalue(r, row, col);
+	struct tm tm;
+	long us;
+	if (!ts_parts(t, &tm, &us)) {
+		put_json_str(b, t); /* not a shape the connection sends; shown as it came rather than dropped */
+		return;
+	}
+	buf_printf(b, "\"%.10sT%.8sZ\"", t, t + 11);
+}
+
+static void put_text(struct buf *b, const PGresult *r, int row, int col)
+{
+	if (PQgetisnull(r, row, col))
+		buf_puts(b, "null");
+	else
+		put_json_str(b, PQgetvalue(r, row, col));
+}
+
+/* A boolean column, NULL as false. */
+static void put_bool(struct buf *b, const PGresult *r, int row, int col)
+{
+	buf_puts(b, !PQgetisnull(r, row, col) && PQgetvalue(r, row, col)[0] == 't' ? "true" : "false");
+}
+
+/* A column whose text is JSON already (a number, json, jsonb), NULL as null. */
+static void put_raw(struct buf *b, const PGresult *r, int row, int col)
+{
+	buf_puts(b, PQgetisnull(r, row, col) ? "null" : PQgetvalue(r, row, col));
+}
+
+/* How a column is written into the repo object. */
+enum repo_put { PUT_RAW, PUT_TEXT, PUT_BOOL, PUT_TS, PUT_ACCESS };
+
+/* The repo object's members before last_apply, in the API's order, with the column each comes from. */
+static const struct {
+	const char *key;
+	enum repo_col col;
+	enum repo_put how;
+} repo_members[] = {
+    {"id", RC_ID, PUT_RAW},
+    {"path", RC_PATH, PUT_TEXT},
+    {"name", RC_NAME, PUT_TEXT},
+    {"path_with_namespace", RC_PWN, PUT_TEXT},
+    {"namespace_full_path", RC_NAMESPACE, PUT_TEXT},
+    {"web_url", RC_WEB_URL, PUT_TEXT},
+    {"default_branch", RC_BRANCH, PUT_TEXT},
+    {"archived", RC_ARCHIVED, PUT_BOOL},
+    {"pending_deletion", RC_PENDING, PUT_BOOL},
+    {"access_level", RC_ACCESS, PUT_ACCESS},
+    {"status", RC_STATUS, PUT_TEXT},
+    {"last_activity_at", RC_ACTIVITY, PUT_TS},
+    {"first_seen", RC_FIRST_SEEN, PUT_TS},
+    {"last_seen", RC_LAST_SEEN, PUT_TS},
+    {"removed_at", RC_REMOVED_AT, PUT_TS},
+    {"config", RC_CONFIG, PUT_RAW},
+    {"config_sources", RC_SOURCES, PUT_RAW},
+    {"exception", RC_EXCEPTION, PUT_BOOL},
+    {"unmanaged", RC_UNMANAGED, PUT_BOOL},
+};
+
+static void put_member(struct buf *b, const PGresult *r, int row, enum repo_col col, enum repo_put how)
+{
+	switch (how) {
+	case PUT_RAW: put_raw(b, r, row, col); break;
+	case PUT_TEXT: put_text(b, r, row, col); break;
+	case PUT_BOOL: put_bool(b, r, row, col); break;
+	case PUT_TS: put_ts(b, r, row, col); break;
+	case PUT_ACCESS: /* 0 (no access recorded) as null */
+		buf_puts(b, PQgetisnull(r, row, col) || strcmp(PQgetvalue(r, row, col), "0") == 0
+		                ? "null"
+		                : PQgetvalue(r, row, col));
+		break;
+	}
+}
+
+/* Row `row` of r (REPO_COLUMNS) as the API's repo object, into b (emptied first). */
+static void repo_json(struct buf *b, const PGresult *r, int row)
+{
+	buf_reset(b);
+	for (size_t i = 0; i < sizeof(repo_members) / sizeof(repo_members[0]); i++) {
+		buf_printf(b, "%s\"%s\":", i ? "," : "{", repo_members[i].key);
+		put_member(b, r, row, repo_members[i].col, repo_members[i].how);
+	}
+	buf_puts(b, ",\"last_apply\":");
+	if (PQgetisnull(r, row, RC_RESULT)) {
+		buf_puts(b, "null}");
+		return;
+	}
+	buf_puts(b, "{\"result\":");
+	put_text(b, r, row, RC_RESULT);
+	buf_puts(b, ",\"message\":");
+	put_text(b, r, row, RC_MESSAGE);
+	buf_puts(b, ",\"at\":");
+	put_ts(b, r, row, RC_APPLIED_AT);
+	buf_puts(b, "}}");
+}
 
 /* The snapshot a statement read in, as text: the count cache's key (count_rows). */
 #define SNAPSHOT "pg_current_snapshot()::text AS snap"
 
-/* base64url without padding (sodium's URLSAFE_NO_PADDING) of a text: the cursor encoding, in SQL. */
-#define B64URL(text) "rtrim(translate(encode(convert_to(" text ", 'UTF8'), 'base64'), E'+/\\n', '-_'), '=')"
+/*
+ * The opaque page cursor of row `row` (kind 'p', the path sort, or 'a', the activity sort): base64url without
+ * padding of "p|<path_with_namespace>|<id>" or "a|<last activity in epoch microseconds, -Infinity when none>|<id>"
+ * (decode_cursor reads it back). malloc'd.
+ */
+static char *row_cursor(const PGresult *r, int row, char kind)
+{
+	struct buf raw = {0};
+	const char *id = PQgetvalue(r, row, RC_ID);
+	if (kind == 'p') {
+		buf_printf(&raw, "p|%s|%s", PQgetvalue(r, row, RC_PWN), id);
+	} else {
+		struct tm tm;
+		long us = 0;
+		if (PQgetisnull(r, row, RC_ACTIVITY) || !ts_parts(PQgetvalue(r, row, RC_ACTIVITY), &tm, &us))
+			buf_printf(&raw, "a|-Infinity|%s", id);
+		else
+			buf_printf(&raw, "a|%lld|%s", (long long)timegm(&tm) * 1000000LL + us, id);
+	}
+	size_t cap = sodium_base64_ENCODED_LEN(raw.len, sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	char *out = xmalloc(cap);
+	sodium_bin2base64(out, cap, (const unsigned char *)buf_str(&raw), raw.len,
+	                  sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+	buf_free(&raw);
+	return out;
+}
 
-#define PATH_CURSOR B64URL("'p|' || path_with_namespace || '|' || id") " AS cursor"
-#define ACT_CURSOR                                                                                                     \
-	B64URL("'a|' || (extract(epoch FROM coalesce(last_activity_at, '-infinity'::timestamptz)) * 1000000)::text"    \
-	       " || '|' || id")                                                                                        \
-	" AS cursor"
+/* {"items": the first `limit` rows of r as repo objects, "next_cursor": the last kept row's cursor, or null}. */
+static struct json_object *repo_page(const PGresult *r, int limit, char kind)
+{
+	struct json_object *o = jx_object(), *items = jx_array();
+	struct buf b = {0};
+	int n = PQntuples(r);
+	for (int i = 0; i < n && i < limit; i++) {
+		repo_json(&b, r, i);
+		json_object_array_add(items, rows_verbatim(buf_str(&b), b.len));
+	}
+	buf_free(&b);
+	json_object_object_add(o, "items", items);
+	if (n > limit && limit > 0) {
+		char *cursor = row_cursor(r, limit - 1, kind);
+		json_object_object_add(o, "next_cursor", jx_str(cursor));
+		free(cursor);
+	} else {
+		json_object_object_add(o, "next_cursor", NULL);
+	}
+	return o;
+}
 
 /* Decode a cursor into its sort key (*key, malloc'd) and id; false when malformed or of another sort. */
 static bool decode_cursor(const char *cursor, char kind, char **key, int64_t *id)
@@ -247,8 +462,7 @@ static void shape_page(struct list_query *q, const struct repos_filter *f, char 
 	/* a substring (q) is left to a plan made for its value: its trigram index pays for rare text only */
 	if (!(f->q && *f->q))
 		buf_puts(sql, STORE_PREPARE);
-	buf_puts(sql, kind == 'p' ? "SELECT " REPO_JSON ", " PATH_CURSOR ", " SNAPSHOT
-	                          : "SELECT " REPO_JSON ", " ACT_CURSOR ", " SNAPSHOT);
+	buf_puts(sql, "SELECT " REPO_COLUMNS ", " SNAPSHOT);
 	shape_filter(sql, f, &q->bufs, &q->page);
 	if (q->ckey) {
 		buf_printf(sql, " AND (%s, id) %s (", key, desc ? "<" : ">");
@@ -440,7 +654,7 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	                     &n)) != CORE_OK ||
 	    (st = store_commit(c)) != CORE_OK)
 		goto out;
-	*out = rows_page_verbatim(r, q.limit, "cursor");
+	*out = repo_page(r, q.limit, f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p');
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
 	json_object_object_del(*out, "next_cursor");
@@ -578,8 +792,22 @@ out:
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out)
 {
 	struct store_params p = {0};
+	PGresult *r = NULL;
+	*out = NULL;
 	store_param_i64(&p, id);
-	return rows_query_one(db, "SELECT " REPO_JSON " FROM repo_status_stored WHERE id = $1", &p, out);
+	enum core_status st = store_run1(db, "SELECT " REPO_COLUMNS " FROM repo_status_stored WHERE id = $1", &p, &r);
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_ENOTFOUND;
+	if (st == CORE_OK) {
+		struct buf b = {0};
+		repo_json(&b, r, 0);
+		*out = json_tokener_parse(buf_str(&b));
+		buf_free(&b);
+		if (!*out)
+			st = CORE_EINTERNAL;
+	}
+	PQclear(r);
+	return st;
 }
 
 enum core_status repos_groups(struct store *db, struct json_object **out)

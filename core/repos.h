@@ -16,11 +16,11 @@
  * filter and sort (tests/db/test_repo_plans.c checks the plans). The page and its count are read in one snapshot (a
  * read-only repeatable-read transaction: a job committing between them showed "1-75 of 59"). The count is exact up
  * to REPOS_COUNT_CAP and stops reading there; a count is reused by the pages read in the snapshot it was counted in
- * (exact: any commit counts again), so paging costs one count. The page's row objects are handed on as PostgreSQL wrote
- * them (rows_page_verbatim), not parsed again. The cursor is opaque to clients (base64url of "p|<path>|<id>" or
- * "a|<epoch micros>|<id>"); PostgreSQL computes it for each row and rows_page() (rows.h) hands out the last kept row's,
- * as every list of mrgate pages. The row objects are built by PostgreSQL too (json_build_object), so a row and its
- * cursor come from one statement. Each row carries the effective gating config ("config"), where each field came from
+ * (exact: any commit counts again), so paging costs one count. PostgreSQL sends the rows' columns and mrgate writes
+ * each row object's JSON text itself, handed on verbatim (rows_verbatim), not built as a json-c tree: building the
+ * objects, their timestamps and a cursor for every row in SQL was most of PostgreSQL's time for a page. The cursor is
+ * opaque to clients (base64url of "p|<path>|<id>" or "a|<epoch micros>|<id>"), made for the last kept row only.
+ * Each row carries the effective gating config ("config"), where each field came from
  * ("config_sources": field -> "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result,
  * message, at} (null before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored
  * by 0011). Ownership: *out objects are new JSON trees owned by the caller.

@@ -79,14 +79,21 @@ static int verbatim_to_json(struct json_object *o, struct printbuf *pb, int leve
 	return printbuf_memappend(pb, json_object_get_string(o), json_object_get_string_len(o)) < 0 ? -1 : 0;
 }
 
+struct json_object *rows_verbatim(const char *text, size_t len)
+{
+	struct json_object *o = json_object_new_string_len(text, (int)len);
+	if (!o)
+		xalloc_oom("json string", len);
+	json_object_set_serializer(o, verbatim_to_json, NULL, NULL);
+	return o;
+}
+
 static struct json_object *verbatim_row(const PGresult *r, int row)
 {
 	int j = PQfnumber(r, "j");
 	if (j < 0 || PQgetisnull(r, row, j))
 		return NULL;
-	struct json_object *o = jx_str(PQgetvalue(r, row, j));
-	json_object_set_serializer(o, verbatim_to_json, NULL, NULL);
-	return o;
+	return rows_verbatim(PQgetvalue(r, row, j), (size_t)PQgetlength(r, row, j));
 }
 
 static struct json_object *page_of(const PGresult *r, int limit, const char *key_col, bool verbatim)

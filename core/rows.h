@@ -46,6 +46,11 @@ struct json_object *rows_page(const PGresult *r, int limit, const char *key_col)
  * this (the repo list: parsing 50 rows cost mrgate more CPU than PostgreSQL spent building them).
  */
 struct json_object *rows_page_verbatim(const PGresult *r, int limit, const char *key_col);
+/*
+ * A json object that stands for the JSON text [text, text + len) (copied): written out verbatim when serialised, a
+ * json string object to C code (as rows_page_verbatim's items). The text must be valid JSON.
+ */
+struct json_object *rows_verbatim(const char *text, size_t len);
 
 /* A `limit` query value: NULL/"" -> dflt; true with *out in 1..max, false when not an integer in that range. */
 bool rows_limit_parse(const char *text, int dflt, int max, int *out);

@@ -121,8 +121,9 @@ static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 	/* A safe search_path: our objects live in public; nothing is resolved through a user-writable schema.
 	 * No JIT: mrgate's statements are short, and a refresh of the stored status of 1,000 repos, whose estimate the
 	 * planner inflates (config_default is one row it has never analyzed), was compiled with LLVM at every run:
-	 * 30 ms of work took 700 ms, inside the configure request. */
-	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'; "
+	 * 30 ms of work took 700 ms, inside the configure request. Timestamps come out as ISO 8601 in UTC
+	 * ("2026-12-02 07:08:40.5+00"), which C code may read (core/repos.c). */
+	PGresult *r = PQexec(c->pg, "SET search_path = public, pg_catalog; SET TIME ZONE 'UTC'; SET DateStyle = ISO; "
 	                            "SET client_min_messages = warning; SET jit = off");
 	PQclear(r);
 	return CORE_OK;

@@ -2,7 +2,7 @@
  * tests/db/test_lists.c
  *    The list read models page the one way (rows.h): walking `next_cursor` from the first page visits every row
  *    once, in order, and the last page says next_cursor null. Audit log (newest first, action prefix), users and
- *    tokens (by id), repos (by path and by last activity, both directions; the cursor is made by PostgreSQL).
+ *    tokens (by id), repos (by path and by last activity, both directions, to the microsecond).
  */
 #include "audit.h"
 #include "auth.h"
@@ -177,12 +177,13 @@ static void walk_repos(enum repos_sort sort, bool desc, const char *const *want,
 
 static void repos_pages(void)
 {
-	/* a long path (beyond any fixed buffer the cursor once went through) and one without activity */
+	/* a long path (beyond any fixed buffer the cursor once went through), one without activity, and two active in
+	 * the same second a microsecond apart (a cursor that kept whole seconds gave one of them twice) */
 	char longname[700];
 	memset(longname, 'x', sizeof(longname) - 1);
 	longname[sizeof(longname) - 1] = '\0';
-	static const char *const acts[] = {"2024-01-03T00:00:00Z", "2024-01-01T00:00:00Z", NULL, "2024-01-02T00:00:00Z",
-	                                   "2024-01-05T00:00:00Z"};
+	static const char *const acts[] = {"2024-01-03T00:00:00.000002Z", "2024-01-01T00:00:00Z", NULL,
+	                                   "2024-01-02T00:00:00.5Z", "2024-01-03T00:00:00.000003Z"};
 	char paths[5][800];
 	for (int i = 0; i < 5; i++) {
 		snprintf(paths[i], sizeof(paths[i]), "acme/%s%d", i == 3 ? longname : "r", i);

@@ -90,5 +90,28 @@ def test_the_next_honest_sync_changes_nothing():
     assert stored() == before
 
 
+def test_names_with_json_metacharacters_are_listed_as_gitlab_sent_them():
+    # mrgate writes each repo object's JSON itself: quotes, backslashes, control characters and non-ASCII text from
+    # GitLab come back exactly, in the list and in GET /api/repos/{id}
+    page = real_page()
+    odd = 'Quote " back \\ nl\n tab\t ctl\x01\x1f del\x7f \u00e9 \u2713 \U0001f600 </script><b>'
+    page[0]["name"] = odd
+    page[0]["default_branch"] = 'feat/"q"\\x'
+    sim.script("GET", LIST, [{"status": 200, "body": page}])
+    s = sync_and_wait()
+    assert s["state"] == "done" and s["skipped"] == 0, s
+    pid = page[0]["id"]
+    listed = {i["id"]: i for i in c.get("/api/repos?limit=200").json()["items"]}
+    one = c.get(f"/api/repos/{pid}").json()
+    for row in (listed[pid], one):
+        assert row["name"] == odd and row["default_branch"] == 'feat/"q"\\x', row
+        assert row["path_with_namespace"] == page[0]["path_with_namespace"], row
+    assert listed[pid] == one
+    # and the search finds it by its odd name's path, as before
+    r = c.get("/api/repos?q=" + page[0]["path"])
+    assert pid in [i["id"] for i in r.json()["items"]], r.body
+
+
 run([test_first_sync, test_lying_entries_are_skipped_and_each_project_read_on_its_own,
-     test_a_page_longer_than_asked_fails_the_sync_and_changes_nothing, test_the_next_honest_sync_changes_nothing])
+     test_a_page_longer_than_asked_fails_the_sync_and_changes_nothing, test_the_next_honest_sync_changes_nothing,
+     test_names_with_json_metacharacters_are_listed_as_gitlab_sent_them])
