@@ -622,6 +622,16 @@ static enum core_status count_rows(struct store_conn *c, const char *sql, const 
 	return st;
 }
 
+/* The count of q's filter when one is cached for the snapshot snap (counted in it): then *n has it. */
+static bool count_known(struct store_conn *c, const struct list_query *q, const char *snap, int64_t *n)
+{
+	char key[COUNT_KEY_MAX];
+	if (!snap || !count_key(c, buf_str(&q->count_sql), &q->count, key) || !count_cached(key, snap, n))
+		return false;
+	metrics_inc(COUNTS_METRIC, "source=\"cache\"", 1);
+	return true;
+}
+
 /* A value PostgreSQL refused in the page statement (CORE_EINVAL): text that is not UTF-8, or a forged cursor. */
 static void refused_message(const struct repos_filter *f, char *err, size_t errlen)
 {
@@ -641,7 +651,18 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	enum core_status st = list_query_init(&q, f, err, errlen);
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
-	/* the page and its count in one snapshot: read apart, a job committing in between gave "1-75 of 59" */
+	/*
+	 * The page and its count in one snapshot: read apart, a job committing in between gave "1-75 of 59". A page
+	 * read on its own in a snapshot whose count is cached needs nothing more (one statement, the usual case while
+	 * nothing is written); otherwise the page is read again with its count in one read-only transaction.
+	 */
+	st = store_run(c, buf_str(&q.page_sql), &q.page, &r);
+	if (st == CORE_OK && PQntuples(r) > 0 && count_known(c, &q, store_str(r, 0, "snap"), &n))
+		goto page;
+	PQclear(r);
+	r = NULL;
+	if (st != CORE_OK && st != CORE_EINVAL)
+		goto out;
 	if ((st = store_run(c, "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY", NULL, NULL)) != CORE_OK)
 		goto out;
 	st = store_run(c, buf_str(&q.page_sql), &q.page, &r);
@@ -654,6 +675,7 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	                     &n)) != CORE_OK ||
 	    (st = store_commit(c)) != CORE_OK)
 		goto out;
+page:
 	*out = repo_page(r, q.limit, f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p');
 	/* "count" between "items" and "next_cursor", where clients have always found it */
 	struct json_object *next = json_object_get(json_object_object_get(*out, "next_cursor"));
