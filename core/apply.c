@@ -126,6 +126,7 @@ static enum core_status on_hooks_page(struct json_object *page, void *user)
 		struct json_object *h = json_object_array_get_idx(page, i);
 		const char *url, *alert = "";
 		int64_t id;
+		bool mr = false;
 		if (!jsonx_str(h, "url", &url) || !jsonx_int64(h, "id", &id))
 			continue;
 		size_t *count = strcmp(url, l->hook_url) == 0 ? &l->ours : &l->others;
@@ -136,7 +137,8 @@ static enum core_status on_hooks_page(struct json_object *page, void *user)
 		l->v[l->n++] = (struct apply_hook_seen){.id = id,
 		                                        .url = xstrdup(url),
 		                                        .alert_status = xstrdup(alert),
-		                                        .flags_ok = apply_hook_flags_ok(h, l->ssl_verify)};
+		                                        .flags_ok = apply_hook_flags_ok(h, l->ssl_verify),
+		                                        .mr_events = jsonx_bool(h, "merge_requests_events", &mr) && mr};
 	}
 	return CORE_OK;
 }
@@ -535,9 +537,11 @@ static bool run_merge_action(struct run *u, const struct apply_plan *plan, enum 
 /*
  * Gating starts (gate) or stops for the repo: queue gate runs for its open MRs, or post final statuses that unblock
  * them. Runs once GitLab is in the new state and before that state is recorded: false (res holds the error) keeps
- * the old applied state, so the next apply makes the same transition and calls again.
+ * the old applied state, so the next apply makes the same transition and calls again. missed: gating goes on, and
+ * our hook was down: only the MRs whose head never ran are gated (those it did not deliver); a failure is retried
+ * by the item, and once the hook is recorded as repaired, new pushes are delivered again.
  */
-static bool open_mrs(struct run *u, bool gate)
+static bool open_mrs(struct run *u, bool gate, bool missed)
 {
 	struct apply_result *res = u->res;
 	struct gate_open_mrs om;
@@ -553,10 +557,10 @@ static bool open_mrs(struct run *u, bool gate)
 		noted_read(u, "open merge requests", "from GET /projects/:id/merge_requests", NULL);
 	enum core_status st;
 	if (listed) {
-		st = gate_enqueue_listed_mrs(u->db, u->repo_id, listed, u->dry_run, &om);
+		st = gate_enqueue_listed_mrs(u->db, u->repo_id, listed, missed, u->dry_run, &om);
 	} else {
 		slot_take(u); /* the GitLab reads and writes of the repo's MRs, and the runs they queue */
-		st = gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om)
+		st = gate ? gate_enqueue_open_mrs(u->db, u->gl, u->repo_id, missed, u->dry_run, &om)
 		          : gate_clear_open_mrs(u->db, u->gl, u->repo_id, u->dry_run, &om);
 		slot_give(u);
 	}
@@ -585,7 +589,8 @@ static bool open_mrs(struct run *u, bool gate)
 	}
 	struct buf what = {0};
 	if (gate && om.queued > 0)
-		buf_printf(&what, "queued gate runs for %d open merge request%s", om.queued, om.queued == 1 ? "" : "s");
+		buf_printf(&what, "queued gate runs for %d open merge request%s%s", om.queued,
+		           om.queued == 1 ? "" : "s", missed ? " the webhook did not deliver while it was down" : "");
 	else if (!gate && om.cleared > 0)
 		buf_printf(&what, "posted %d final \"gate removed\" status%s on open merge requests", om.cleared,
 		           om.cleared == 1 ? "" : "es");
@@ -685,9 +690,10 @@ static bool perform(struct run *u, const struct apply_plan *plan, enum core_stat
 	relist->hook_url = u->ctx->hook_url;
 	relist->ssl_verify = u->ctx->ssl_verify;
 	bool ok = run_hook_actions(u, plan, relist) && run_merge_action(u, plan, st_out) && *st_out == CORE_OK;
-	size_t gate = apply_plan_count(plan, APPLY_OPEN_MRS_GATE), clear = apply_plan_count(plan, APPLY_OPEN_MRS_CLEAR);
-	if (ok && (gate || clear))
-		ok = open_mrs(u, gate > 0);
+	size_t gate = apply_plan_count(plan, APPLY_OPEN_MRS_GATE), clear = apply_plan_count(plan, APPLY_OPEN_MRS_CLEAR),
+	       missed = apply_plan_count(plan, APPLY_OPEN_MRS_MISSED);
+	if (ok && (gate || clear || missed))
+		ok = open_mrs(u, gate > 0 || missed > 0, missed > 0);
 	hook_list_clear(relist);
 	free(relist);
 	return ok;

@@ -76,7 +76,9 @@ static void plan_hooks(const struct apply_seen *s, const struct apply_goal *g, s
 			keep = ours[i];
 	if (p->project_hook && !keep) {
 		add(p, APPLY_HOOK_CREATE, 0);
+		p->hook_was_down = s->applied;
 	} else if (keep) {
+		p->hook_was_down = p->project_hook && s->applied && !keep->mr_events;
 		p->keep_id = keep->id;
 		p->keep_alert = keep->alert_status;
 		bool token_ok =
@@ -129,6 +131,8 @@ void apply_plan_make(const struct apply_seen *s, const struct apply_goal *g, str
 	plan_merge(s, out);
 	if (out->gate != s->applied)
 		add(out, out->gate ? APPLY_OPEN_MRS_GATE : APPLY_OPEN_MRS_CLEAR, 0);
+	else if (out->gate && out->hook_was_down)
+		add(out, APPLY_OPEN_MRS_MISSED, 0);
 }
 
 size_t apply_plan_count(const struct apply_plan *p, enum apply_action_kind kind)

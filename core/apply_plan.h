@@ -47,6 +47,7 @@ struct apply_hook_seen {
 	const char *url;          /* borrowed */
 	const char *alert_status; /* borrowed; NULL or "" on an old GitLab (reads as executable) */
 	bool flags_ok;            /* events and SSL verification are as mrgate sets them */
+	bool mr_events;           /* merge request events are on (off: GitLab delivers none of them) */
 };
 
 /* What mrgate knows of a repo before it writes anything. */
@@ -80,11 +81,13 @@ struct apply_goal {
 
 enum apply_action_kind {
 	APPLY_HOOK_CREATE = 1,
-	APPLY_HOOK_UPDATE,   /* hook_id */
-	APPLY_HOOK_DELETE,   /* hook_id */
-	APPLY_MERGE_SET,     /* from -> to; record_prior: store `from` as the prior value before the write */
-	APPLY_OPEN_MRS_GATE, /* gating starts: gate the open merge requests */
-	APPLY_OPEN_MRS_CLEAR /* gating stops: post a final status on them */
+	APPLY_HOOK_UPDATE,    /* hook_id */
+	APPLY_HOOK_DELETE,    /* hook_id */
+	APPLY_MERGE_SET,      /* from -> to; record_prior: store `from` as the prior value before the write */
+	APPLY_OPEN_MRS_GATE,  /* gating starts: gate the open merge requests */
+	APPLY_OPEN_MRS_CLEAR, /* gating stops: post a final status on them */
+	APPLY_OPEN_MRS_MISSED /* gated, and our hook was down (missing, disabled, its merge request events off):
+	                       * gate the open merge requests whose head never ran, which it did not deliver */
 };
 
 struct apply_action {
@@ -105,6 +108,7 @@ struct apply_plan {
 	int64_t keep_id;   /* our copy kept (0: none; with project_hook, an APPLY_HOOK_CREATE is planned) */
 	const char *keep_alert; /* its alert_status (borrowed from seen) */
 	bool forget_prior;      /* after the merge step the recorded prior value is dropped */
+	bool hook_was_down; /* gated, and GitLab could not deliver to our hook: it is created or its events put back */
 	size_t n;
 	struct apply_action v[APPLY_HOOKS_MAX + 4];
 };

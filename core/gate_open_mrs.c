@@ -138,22 +138,25 @@ static void mr_params(struct store_params *p, int64_t repo_id, const struct open
 	store_param_str(p, m->sha);
 }
 
-/* Is a run for this head sha queued or running? */
-static enum core_status head_busy(struct store_conn *c, const struct store_params *p, bool *busy_out)
+/* Is a run for this head sha queued or running (unseen_only: is there any run for it)? */
+static enum core_status head_busy(struct store_conn *c, const struct store_params *p, bool unseen_only, bool *busy_out)
 {
 	PGresult *r = NULL;
-	enum core_status st = store_run(c,
-	                                "SELECT EXISTS (SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2"
-	                                " AND head_sha = $3 AND state IN ('queued', 'running')) AS busy",
-	                                p, &r);
+	enum core_status st =
+	    store_run(c,
+	              unseen_only ? "SELECT EXISTS (SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2"
+	                            " AND head_sha = $3) AS busy"
+	                          : "SELECT EXISTS (SELECT 1 FROM gate_runs WHERE project_id = $1 AND mr_iid = $2"
+	                            " AND head_sha = $3 AND state IN ('queued', 'running')) AS busy",
+	              p, &r);
 	*busy_out = st != CORE_OK || store_bool(r, 0, "busy", true);
 	PQclear(r);
 	return st;
 }
 
-/* Queue a run for one open MR unless one for its head sha is queued or running. */
+/* Queue a run for one open MR unless one for its head sha is queued or running (unseen_only: exists). */
 static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, const struct open_mr *m,
-                                        bool *queued_out)
+                                        bool unseen_only, bool *queued_out)
 {
 	struct store_params p, lock = {0};
 	bool busy = true;
@@ -169,7 +172,7 @@ static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, c
 	               NULL);
 	if (st != CORE_OK)
 		goto out;
-	if ((st = head_busy(c, &p, &busy)) != CORE_OK)
+	if ((st = head_busy(c, &p, unseen_only, &busy)) != CORE_OK)
 		goto out;
 	if (!busy) {
 		struct gate_mr_event ev = {.project_id = repo_id,
@@ -192,8 +195,8 @@ out:
 }
 
 /* Queue a gate run for each MR of l (what would be, in a dry run); a connection only while the rows are written. */
-static enum core_status enqueue_list(struct store *db, int64_t repo_id, const struct open_mr_list *l, bool dry_run,
-                                     struct gate_open_mrs *out)
+static enum core_status enqueue_list(struct store *db, int64_t repo_id, const struct open_mr_list *l, bool unseen_only,
+                                     bool dry_run, struct gate_open_mrs *out)
 {
 	struct store_conn *c = NULL;
 	enum core_status st = CORE_OK;
@@ -205,7 +208,7 @@ static enum core_status enqueue_list(struct store *db, int64_t repo_id, const st
 		goto out;
 	for (size_t i = 0; i < l->n; i++) {
 		bool queued = false;
-		if ((st = enqueue_open_mr(c, repo_id, &l->v[i], &queued)) != CORE_OK) {
+		if ((st = enqueue_open_mr(c, repo_id, &l->v[i], unseen_only, &queued)) != CORE_OK) {
 			snprintf(out->error, sizeof(out->error),
 			         "could not queue a gate run for merge request !%lld: %s", (long long)l->v[i].iid,
 			         core_status_code(st));
@@ -218,27 +221,28 @@ static enum core_status enqueue_list(struct store *db, int64_t repo_id, const st
 	if (out->queued > 0) {
 		gate_queue_announce(c); /* c is out of any transaction: a failed enqueue rolled its own back */
 		gate_kick();
-		log_info("repo %lld is now gated: %d gate run%s queued for its open merge requests", (long long)repo_id,
-		         out->queued, out->queued == 1 ? "" : "s");
+		log_info("repo %lld %s: %d gate run%s queued for its open merge requests%s", (long long)repo_id,
+		         unseen_only ? "has its webhook back" : "is now gated", out->queued,
+		         out->queued == 1 ? "" : "s", unseen_only ? " that were never gated" : "");
 	}
 out:
 	store_put(db, c);
 	return st;
 }
 
-enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-                                       struct gate_open_mrs *out)
+enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool unseen_only,
+                                       bool dry_run, struct gate_open_mrs *out)
 {
 	struct open_mr_list l;
 	enum core_status st = list_open_mrs(gl, repo_id, &l, out);
 	if (st == CORE_OK)
-		st = enqueue_list(db, repo_id, &l, dry_run, out);
+		st = enqueue_list(db, repo_id, &l, unseen_only, dry_run, out);
 	free(l.v);
 	return st;
 }
 
-enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool dry_run,
-                                         struct gate_open_mrs *out)
+enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool unseen_only,
+                                         bool dry_run, struct gate_open_mrs *out)
 {
 	struct open_mr_list l;
 	memset(out, 0, sizeof(*out));
@@ -248,7 +252,7 @@ enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, stru
 		open_mrs_page(mrs, &l);
 	l.pages = 0; /* the job read the list: no call of this repo's */
 	out->open_mrs = (int)l.n;
-	enum core_status st = enqueue_list(db, repo_id, &l, dry_run, out);
+	enum core_status st = enqueue_list(db, repo_id, &l, unseen_only, dry_run, out);
 	free(l.v);
 	return st;
 }

@@ -11,7 +11,8 @@
  * gate_enqueue_open_mrs(): lists the repo's open MRs (GET /projects/:id/merge_requests?state=opened, all pages)
  *   and queues a gate run for each head sha exactly as a webhook `open` event would (gate_enqueue, superseding
  *   runs on older heads, under the receiver's per-MR advisory lock), unless a run for that head sha is already
- *   queued or running. Then wakes the workers.
+ *   queued or running (unseen_only: unless that head sha has any run at all, the MRs a hook that was down did not
+ *   deliver). Then wakes the workers.
  * gate_clear_open_mrs(): ends the repo's queued and running gate runs (state done, verdict skipped: a worker that
  *   is mid-scan loses its lease and never posts), lists the open MRs, reads the `mrgate` statuses of each head
  *   sha (latest per pipeline) and, for every one that is pending, running or failed, posts a final `success`
@@ -47,9 +48,10 @@ struct gate_open_mrs {
 	bool retryable;    /* on failure: transient (5xx, timeout, 429, 409 after the retries) */
 	char error[400];   /* on failure: why, lower case, e.g. "could not list the open merge requests: ..." */
 };
-enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
-                                       struct gate_open_mrs *out);
-enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool dry_run,
+enum core_status gate_enqueue_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool unseen_only,
+                                       bool dry_run, struct gate_open_mrs *out);
+enum core_status gate_enqueue_listed_mrs(struct store *db, int64_t repo_id, struct json_object *mrs, bool unseen_only,
+                                         bool dry_run,
                                          struct gate_open_mrs *out); /* mrs borrowed (an array, NULL: none) */
 enum core_status gate_clear_open_mrs(struct store *db, struct gitlab *gl, int64_t repo_id, bool dry_run,
                                      struct gate_open_mrs *out);

@@ -160,6 +160,48 @@ def test_five_drifted_hooks_are_repaired_and_listed():
     assert sim.counters()["writes"] == 0
 
 
+LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
+
+
+def runs_of(pid, iid):
+    return c.get(f"/api/gates?repo={pid}&mr={iid}").json()["items"]
+
+
+def test_merge_requests_opened_while_the_hook_was_down_are_gated_once_it_is_repaired():
+    # a walk: GitLab disabled the hook of two gated repos (as it does after failed deliveries), an MR adding a
+    # secret was opened on each, the resync repaired both hooks, and neither MR ever got a gate run: one was merged
+    # with no mrgate status at all. A repaired hook now gates the open MRs it did not deliver (their head never ran)
+    live = STATE["live"]
+    down, gone, fine = live[7], live[8], live[9]
+    hooks = our_hooks()
+    ok = sim.open_mr(fine["id"], [{"path": "docs/a.md", "content": "hello\n"}], source_branch="docs")
+    assert flows.final_status(sim, fine["id"], ok["sha"], timeout=60, logs=srv)["status"] == "success"
+    before_fine = runs_of(fine["id"], ok["iid"])
+    sim.disable_hook(hooks[down["id"]][0]["id"], alert_status="disabled", disabled_for_s=3600)
+    assert sim.client(TOKEN).delete(f"/api/v4/projects/{gone['id']}/hooks/{hooks[gone['id']][0]['id']}").status == 204
+    mrs = {}
+    for r in (down, gone):
+        mrs[r["id"]] = sim.open_mr(r["id"], [{"path": "deploy/ci.env", "content": f"A=1\nGITLAB_TOKEN={LEAK}\n"}],
+                                   source_branch="leak", wait=True)
+    for pid, mr in mrs.items():
+        assert flows.statuses(sim, pid, mr["sha"]) == [] and runs_of(pid, mr["iid"]) == [], "nothing was delivered"
+    s = sync()
+    assert s["summary"]["repaired"] == 2, s["summary"]
+    for pid, mr in mrs.items():
+        final = flows.final_status(sim, pid, mr["sha"], timeout=60, logs=srv)
+        # the secret is found (acme/team01 fails on critical only: there it is reported, not failed)
+        assert final["description"].startswith("1 high new finding"), (pid, final)
+        assert final["status"] == ("success" if "/team01/" in c.get(f"/api/repos/{pid}").json()["path_with_namespace"]
+                                   else "failed"), (pid, final)
+        assert len(runs_of(pid, mr["iid"])) == 1
+    # an MR whose head had been gated is not run again, and the next resync queues nothing
+    assert runs_of(fine["id"], ok["iid"]) == before_fine
+    s = sync()
+    assert s["summary"]["repaired"] == 0, s["summary"]
+    for pid, mr in mrs.items():
+        assert len(runs_of(pid, mr["iid"])) == 1
+
+
 def test_merge_setting_changed_by_hand_is_repaired():
     r = STATE["live"][6]
     gl = sim.client(TOKEN)
@@ -265,7 +307,9 @@ def test_token_not_logged():
 
 
 run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_handled,
-     test_five_drifted_hooks_are_repaired_and_listed, test_merge_setting_changed_by_hand_is_repaired,
+     test_five_drifted_hooks_are_repaired_and_listed,
+     test_merge_requests_opened_while_the_hook_was_down_are_gated_once_it_is_repaired,
+     test_merge_setting_changed_by_hand_is_repaired,
      test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
      test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
      test_group_hook_mode_is_refused_cleanly, test_token_not_logged])

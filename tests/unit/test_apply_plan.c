@@ -40,22 +40,27 @@ static void build(struct fixture *f, enum hook_case h, enum merge_case m, enum r
                   bool applied, bool group_mode)
 {
 	memset(f, 0, sizeof(*f));
-	struct apply_hook_seen ours = {.id = OUR_ID, .url = OUR_URL, .alert_status = "executable", .flags_ok = true};
+	struct apply_hook_seen ours = {
+	    .id = OUR_ID, .url = OUR_URL, .alert_status = "executable", .flags_ok = true, .mr_events = true};
 	switch (h) {
 	case H_ABSENT: break;
 	case H_OURS: f->hooks[f->seen.n_hooks++] = ours; break;
 	case H_OURS_TWICE:
 		/* the recorded copy comes second in GitLab's list: it is still the one kept */
-		f->hooks[f->seen.n_hooks++] = (struct apply_hook_seen){
-		    .id = OUR_COPY_ID, .url = OUR_URL, .alert_status = "executable", .flags_ok = true};
+		f->hooks[f->seen.n_hooks++] = (struct apply_hook_seen){.id = OUR_COPY_ID,
+		                                                       .url = OUR_URL,
+		                                                       .alert_status = "executable",
+		                                                       .flags_ok = true,
+		                                                       .mr_events = true};
 		f->hooks[f->seen.n_hooks++] = ours;
 		break;
 	case H_DISABLED:
 		ours.alert_status = "disabled";
 		f->hooks[f->seen.n_hooks++] = ours;
 		break;
-	case H_EDITED:
+	case H_EDITED: /* its merge request events turned off by hand */
 		ours.flags_ok = false;
+		ours.mr_events = false;
 		f->hooks[f->seen.n_hooks++] = ours;
 		break;
 	case H_FOREIGN:
@@ -96,6 +101,7 @@ struct expected {
 	bool record_prior;
 	bool forget_prior;
 	int open_mrs; /* +1 gate them, -1 clear them, 0 nothing */
+	bool missed;  /* gate the open MRs our hook did not deliver while it was down */
 	bool needs_project;
 	bool needs_hooks; /* the hooks must be listed ... */
 	bool need_hooks;  /* ... and were not: nothing is planned until they are */
@@ -167,6 +173,8 @@ static struct expected rules(enum hook_case h, enum merge_case m, enum repo_case
 		e.forget_prior = true;
 	}
 	e.open_mrs = gated && !applied ? 1 : !gated && applied ? -1 : 0;
+	/* gated all along, but GitLab could not deliver to our hook: missing, disabled, or its MR events off */
+	e.missed = gated && applied && hook_wanted && h != H_OURS && h != H_OURS_TWICE;
 	return e;
 }
 
@@ -187,7 +195,8 @@ static int phase(enum apply_action_kind k)
 	case APPLY_HOOK_DELETE: return 1;
 	case APPLY_MERGE_SET: return 2;
 	case APPLY_OPEN_MRS_GATE:
-	case APPLY_OPEN_MRS_CLEAR: return 3;
+	case APPLY_OPEN_MRS_CLEAR:
+	case APPLY_OPEN_MRS_MISSED: return 3;
 	}
 	return -1;
 }
@@ -239,6 +248,7 @@ static void check_case(enum hook_case h, enum merge_case m, enum repo_case r, en
 		CHECK(p.forget_prior == e.forget_prior);
 		CHECK_INT(apply_plan_count(&p, APPLY_OPEN_MRS_GATE), e.open_mrs > 0);
 		CHECK_INT(apply_plan_count(&p, APPLY_OPEN_MRS_CLEAR), e.open_mrs < 0);
+		CHECK_INT(apply_plan_count(&p, APPLY_OPEN_MRS_MISSED), e.missed);
 		for (size_t i = 1; i < p.n; i++)
 			CHECK(phase(p.v[i - 1].kind) <= phase(p.v[i].kind));
 		for (size_t i = 0; i < p.n; i++)
@@ -351,7 +361,7 @@ static const struct exact exact_cases[] = {
     {.what = "a rotated secret: the kept hook is updated (GitLab hides tokens)", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_OLD_TOKEN, .n = 1, .kinds = {APPLY_HOOK_UPDATE}},
     {.what = "a copy of ours that mrgate did not record is updated", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_UNRECORDED, .n = 1, .kinds = {APPLY_HOOK_UPDATE}},
     {.what = "an old GitLab lists no alert_status: the copy is executable", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_NO_ALERT},
-    {.what = "temporarily_disabled is replaced like disabled", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_TEMP_DISABLED, .n = 2, .kinds = {APPLY_HOOK_CREATE, APPLY_HOOK_DELETE}},
+    {.what = "temporarily_disabled is replaced like disabled", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_TEMP_DISABLED, .n = 3, .kinds = {APPLY_HOOK_CREATE, APPLY_HOOK_DELETE, APPLY_OPEN_MRS_MISSED}},
     {.what = "block merge needs the project read first", .h = H_ABSENT, .m = M_OFF, .w = W_GATED_BLOCK, .tweak = T_UNREAD, .need_project = true},
     {.what = "no merge step: the project is never read", .h = H_OURS, .m = M_OFF, .w = W_GATED, .applied = true, .tweak = T_UNREAD},
     {.what = "archived on GitLab, not yet in the database: skipped with no write", .h = H_ABSENT, .m = M_OFF, .w = W_GATED_BLOCK, .tweak = T_GITLAB_ARCHIVED, .skip = "archived"},
