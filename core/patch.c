@@ -81,17 +81,20 @@ static bool unquote(const char *s, size_t n, struct buf *out)
 	return true;
 }
 
-/* The path of a "--- "/"+++ " line's rest s[0..n): unquoted, without a tab and timestamp. */
+/*
+ * The path of a "--- "/"+++ " line's rest s[0..n): without what follows a tab (a timestamp; git ends a path that has
+ * a space with a tab, quoted or not: a quoted path holds a tab only as "\t"), unquoted.
+ */
 static bool header_path(const char *s, size_t n, struct buf *out)
 {
 	buf_reset(out);
-	if (n && s[0] == '"')
-		return unquote(s, n, out);
 	const char *tab = memchr(s, '\t', n);
 	if (tab)
 		n = (size_t)(tab - s);
 	while (n && (s[n - 1] == ' ' || s[n - 1] == '\r'))
 		n--;
+	if (n && s[0] == '"')
+		return unquote(s, n, out);
 	buf_append(out, s, n);
 	buf_putc(out, '\0'); /* an empty path still has a string */
 	out->len = n;

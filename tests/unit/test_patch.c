@@ -83,11 +83,20 @@ static void test_plain_diff_and_quoted_paths(void)
 	                "--- \"a/sp ace\\303\\251.txt\"\n"
 	                "+++ \"b/sp ace\\303\\251.txt\"\n"
 	                "@@ -0,0 +1 @@\n"
-	                "+tab\\there\n";
+	                "+tab\\there\n"
+	                /* git ends a header path that has a space with a tab, after the quotes too (a walk's
+	                 * `git diff` of "\xc3\xa9 sp.py" was refused as "not a unified diff hunk") */
+	                "diff --git \"a/\\303\\251 sp.py\" \"b/\\303\\251 sp.py\"\n"
+	                "new file mode 100644\n"
+	                "--- /dev/null\n"
+	                "+++ \"b/\\303\\251 sp.py\"\t\n"
+	                "@@ -0,0 +1 @@\n"
+	                "+K = 1\n";
 	struct diff_added_set *s = split(p, CORE_OK, NULL);
 	REQUIRE(s);
 	CHECK_STR(line_text(s, "new/x.conf", 2), "b=2");
 	CHECK_STR(line_text(s, "sp ace\xc3\xa9.txt", 1), "tab\\there");
+	CHECK_STR(line_text(s, "\xc3\xa9 sp.py", 1), "K = 1");
 	diff_added_set_free(s);
 }
 
