@@ -38,6 +38,7 @@ struct bypass_run {
 	char head_sha[72], status_ref[256], verdict[16], posted[16], state[16];
 	char target[400]; /* "gate run N (group/repo !iid)": the audit entry's target */
 	bool newest, claimed;
+	bool gated; /* the repo is gated now: its effective config enabled, managed by mrgate */
 };
 
 /* The code point of the UTF-8 sequence at *p (valid UTF-8: the JSON parser checked it), advancing *p past it. */
@@ -129,8 +130,11 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 	    " 'newest', NOT EXISTS (SELECT 1 FROM gate_runs n WHERE n.project_id = g.project_id"
 	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id), 'claimed', " CLAIMED ","
 	    " 'target', 'gate run ' || g.id || ' (' || coalesce(rp.path_with_namespace, 'project ' || g.project_id)"
-	    "   || ' !' || g.mr_iid || ')')::text AS j"
-	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
+	    "   || ' !' || g.mr_iid || ')',"
+	    " 'gated', coalesce((s.effective_config->>'enabled')::bool AND NOT coalesce(s.unmanaged, false), false))"
+	    "::text AS j"
+	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	    " LEFT JOIN repo_status_stored s ON s.id = g.project_id WHERE g.id = $1",
 	    &p, &o);
 	if (st == CORE_OK) {
 		jsonx_int64(o, "source_project_id", &b->source_project_id);
@@ -142,6 +146,7 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 		copy_str(o, "state", b->state, sizeof(b->state));
 		jsonx_bool(o, "newest", &b->newest);
 		jsonx_bool(o, "claimed", &b->claimed);
+		jsonx_bool(o, "gated", &b->gated);
 		copy_str(o, "target", b->target, sizeof(b->target));
 	}
 	json_object_put(o);
@@ -161,6 +166,9 @@ static const char *refusal(const struct bypass_run *b)
 		return "this gate run is being bypassed by another request";
 	if (strcmp(b->posted, "failed") != 0)
 		return "only a failed gate can be bypassed: this run did not post a failed status";
+	if (!b->gated)
+		return "the repository is no longer gated by mrgate (gating turned off or unmanaged): its open merge "
+		       "requests got a final \"gate removed\" status, and there is nothing to bypass";
 	return NULL;
 }
 

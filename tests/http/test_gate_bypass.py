@@ -227,7 +227,23 @@ def test_only_the_newest_run_can_be_bypassed():
     assert c.post(f"/api/gates/{newer['id']}/bypass", {"reason": "the new head"}).status == 200
 
 
+def test_a_repo_no_longer_gated_cannot_be_bypassed():
+    """A walk unmanaged a repo (GitLab got "mrgate gate removed for this repository" on its failed MR), then bypassed
+    the old run from its report: 200, and a third status and an edited note on a repo mrgate no longer manages."""
+    mr, gate = failed_mr("leak6.py")
+    r = c.put(f"/api/repos/{PID}/config", {"unmanaged": True})
+    assert r.status == 200, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    removed = final_status(PID, mr["sha"])
+    assert removed["status"] == "success" and "gate removed" in removed["description"], removed
+    n = len(statuses(PID, mr["sha"]))
+    r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "after unmanage"})
+    assert r.status == 409 and "no longer gated" in r.json()["message"], r.body
+    assert len(statuses(PID, mr["sha"])) == n
+    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+
+
 setup()
 run([test_an_editor_bypasses_a_failed_gate, test_refusals_change_nothing, test_only_the_newest_run_can_be_bypassed,
      test_two_bypasses_at_once_post_one_status,
-     test_the_sticky_note_says_bypassed])
+     test_the_sticky_note_says_bypassed, test_a_repo_no_longer_gated_cannot_be_bypassed])
