@@ -366,6 +366,26 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'gate-with-ignored');
   });
 
+  it('says what a sync repaired: a hook GitLab disabled on a gated repository', async () => {
+    const repo = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=1`)).data.items[0];
+    const hooks = await sim.get('/__sim/hooks');
+    const ours = (Array.isArray(hooks) ? hooks : hooks.items || []).find((x) => x.project_id === repo.id && x.url.endsWith('/hooks/gitlab'));
+    assert.ok(ours, `mrgate's hook on ${repo.path_with_namespace}`);
+    await sim.post(`/__sim/hooks/${ours.id}/disable`, { alert_status: 'disabled' });
+    await go('#/connection', '[data-panel="sync"] [data-sync-state="done"]');
+    const before = (await api.get('/api/sync')).data.id;
+    await page.locator('[data-panel="sync"] button[data-action="sync"]').click();
+    const follow = page.locator('[data-panel="sync"] [data-sync-follow]');
+    await until(async () => (await api.get('/api/sync')).data.id > before && /1 repaired/.test(await follow.innerText().catch(() => '')),
+      { timeout: 60000, what: 'the sync panel to say what the sync repaired' });
+    const text = await follow.innerText();
+    assert.match(text, new RegExp(`1 repaired \\(${repo.path_with_namespace}\\)`));
+    assert.match(text, /0 newly gated, none failed\. Job #\d+/);
+    await shot(page, 'sync-repaired');
+    await go('#/settings', '[data-panel="resync"]');
+    assert.match(await page.locator('[data-panel="resync"] [data-sync-follow]').innerText(), /1 repaired/);
+  });
+
   it('ignores a rule for a group from the gate report, marking every finding it covers', async () => {
     const first = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=1`)).data.items[0];
     const repo = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=20`)).data.items.find((r) => r.id !== first.id && r.config.fail_on === 'medium');

@@ -1,5 +1,6 @@
 // #/settings: resync interval, auto-gate new repos, fail-open/closed, hook mode; the last and next resync.
 import { get, put, getOptional, hasRole, qs } from './api.js';
+import { syncFollowUp } from './sync.js';
 import { h, clear, field, select, notice, errorNotice, unavailable, loading, pageHead, toast, fmtDate, time, fmtNum, badge } from './ui.js';
 
 const INTERVALS = [[300, 'every 5 minutes'], [900, 'every 15 minutes'], [1800, 'every 30 minutes'], [3600, 'every hour'], [21600, 'every 6 hours'], [86400, 'every day']];
@@ -97,7 +98,7 @@ function show(box, s, outcome) {
     h('h2#resync-title', 'Resync'),
     h('dl.kv',
       h('dt', 'Last resync'), h('dd', { 'data-last-resync': '' }, last ? [badge(last.state), ' ', last.finished_at ? time(last.finished_at) : time(last.started_at), ` (${last.trigger || 'unknown trigger'})`] : 'never'),
-      h('dt', 'Summary'), h('dd', last ? `${fmtNum(last.repos_seen)} repos in ${fmtNum(last.groups_seen)} groups; ${fmtNum(last.new_repos)} listed for the first time, ${fmtNum(last.updated)} updated, ${fmtNum(last.archived)} archived, ${fmtNum(last.removed)} removed${last.error ? `; error: ${last.error}` : ''}` : '—'),
+      h('dt', 'Summary'), h('dd', last ? [`${fmtNum(last.repos_seen)} repos in ${fmtNum(last.groups_seen)} groups; ${fmtNum(last.new_repos)} listed for the first time, ${fmtNum(last.updated)} updated, ${fmtNum(last.archived)} archived, ${fmtNum(last.removed)} removed${last.error ? `; error: ${last.error}` : ''}`, syncFollowUp(last.summary)] : '—'),
       h('dt', 'Next resync'), h('dd', { 'data-next-resync': '' }, sch.next_run_at ? [time(sch.next_run_at), ` (${fmtDate(sch.next_run_at)})`] : 'not scheduled'),
       h('dt', 'Scheduler'), h('dd', sch.leader ? `runs on ${sch.leader}${sch.leader_since ? ` since ${fmtDate(sch.leader_since)}` : ''}` : 'no instance holds the scheduler yet')),
     h('p.small.muted', { style: 'margin-top:10px' }, h('a', { href: '#/connection' }, 'Sync now'), ' from the connection page.'));

@@ -2,6 +2,21 @@
 import { get, post, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
 
+// What followed a finished sync (its summary): the gated repos re-checked, drift repaired (which repos), new repos
+// gated, failures, and the job that did it; null before the summary is there.
+export function syncFollowUp(summary) {
+  if (!summary) return null;
+  const paths = summary.repaired_repos || [];
+  const named = paths.slice(0, 5).join(', ') + (paths.length > 5 ? ` and ${fmtNum(paths.length - 5)} more` : '');
+  const failed = summary.failed || 0;
+  return h('p.small', { 'data-sync-follow': '' },
+    `Then ${fmtNum(summary.checked || 0)} gated or new repositories checked: `,
+    h('strong', `${fmtNum(summary.repaired || 0)} repaired`), named ? ` (${named})` : '',
+    `, ${fmtNum(summary.newly_gated || 0)} newly gated`,
+    failed ? h('strong', `, ${fmtNum(failed)} failed`) : ', none failed',
+    summary.job_id ? ['. ', h('a', { href: `#/jobs/${summary.job_id}` }, `Job #${summary.job_id}`)] : '', '.');
+}
+
 // start: begin a sync at once (the group was just connected), as "Sync now" would.
 export function syncPanel({ onDone, compact, start } = {}) {
   const body = h('div', { 'aria-live': 'polite' });
@@ -47,6 +62,8 @@ export function syncPanel({ onDone, compact, start } = {}) {
     } else {
       body.append(h('p.small.muted', `${fmtNum(run.repos_seen)} repos in ${fmtNum(run.groups_seen)} groups; ${fmtNum(run.new_repos)} first seen, ${fmtNum(run.removed)} removed, ${fmtNum(run.archived)} archived.`));
     }
+    const follow = syncFollowUp(run.summary);
+    if (follow) body.append(follow);
   }
 
   async function poll(id) {
