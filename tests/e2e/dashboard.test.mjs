@@ -450,6 +450,24 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'ignores-repo-filter');
   });
 
+  it('selects a small group as a whole from the header box: its config, new repos included', async () => {
+    const groups = (await api.get('/api/groups')).data;
+    const small = groups.find((g) => g.repos >= 2 && g.repos <= 50 && g.full_path.split('/').length === 3);
+    assert.ok(small, 'a subgroup whose repos fit on one page');
+    await go(`#/repos?group=${encodeURIComponent(small.full_path)}`, `#repos-count:text("of ${small.repos} repositories")`);
+    await page.click('input[data-select-page]');
+    // a walk ticked a 23-repo subgroup and got 23 exceptions, and the group's next repo stayed ungated
+    await page.waitForSelector(`[data-selected-count="${small.repos}"]:text("All ${small.repos} repositories matching this filter are selected.")`);
+    await page.click('button[data-action="configure"]');
+    const modal = page.locator('[role="dialog"][data-modal="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    assert.match(await modal.innerText(), new RegExp(`all ${small.repos} repositories matching the filter`));
+    assert.equal(await modal.locator('[data-field="auto_gate"]').count(), 1, 'offers to gate the group\'s new repositories');
+    await page.keyboard.press('Escape');
+    await modal.waitFor({ state: 'detached' });
+    await page.getByRole('button', { name: 'Clear selection' }).click();
+  });
+
   it('shows every other page without breaking', async () => {
     for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/ignores', 'ignores-list', 'Ignored findings'], ['#/audit', 'audit', 'Audit log']]) {
       await go(hash, `h1:text("${title}")`);

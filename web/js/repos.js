@@ -216,6 +216,16 @@ export async function render(main, route) {
   nextBtn.addEventListener('click', () => { if (state.cursors[state.page + 1]) { state.page++; lastIndex = null; load().then(toTop); } });
   headCheck.addEventListener('change', () => {
     if (state.all) { state.all = null; }
+    // a group's every repo on this one page is the group: the same as "all matching" there, so Configure Scans
+    // writes the group's config, which new repos of the group inherit (ticked one by one, they were exceptions)
+    const f = filterOf();
+    if (headCheck.checked && f.group && !f.q && !f.status && state.page === 0 && !currentCapped && rows.length > 0
+      && currentCount === rows.length) {
+      state.sel.clear();
+      state.all = { filter: f, count: currentCount, capped: false };
+      paintSelection();
+      return;
+    }
     for (const r of rows) {
       if (headCheck.checked) state.sel.set(r.id, r);
       else state.sel.delete(r.id);
