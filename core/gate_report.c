@@ -5,6 +5,7 @@
 #include "gate_report.h"
 
 #include "buf.h"
+#include "textsafe.h"
 #include "xalloc.h"
 
 #include <stdio.h>
@@ -42,22 +43,24 @@ void gate_md_cell(const char *in, char *out, size_t cap, size_t max)
 	size_t cut = findings_utf8_cut(in ? in : "", len, max);
 	for (size_t i = 0; i < cut && j + 3 < cap; i++) {
 		unsigned char ch = (unsigned char)in[i];
+		long cp = 0;
+		size_t inv = textsafe_invisible(in + i, in + cut, &cp);
 		if (ch == '`')
 			continue;
-		if (ch == '|') {
+		if (inv) { /* shown, never obeyed: "<U+202E>" */
+			int w = snprintf(out + j, cap - j, "<U+%04lX>", cp);
+			if (w < 0 || (size_t)w >= cap - j)
+				break;
+			j += (size_t)w;
+			i += inv - 1;
+		} else if (ch == '|') {
 			out[j++] = '\\';
 			out[j++] = '|';
 		} else if (ch < 0x20 || ch == 0x7f) {
 			out[j++] = ' ';
-		} else if (ch == '<') {
-			out[j++] = '&';
-			if (j + 3 < cap) {
-				out[j++] = 'l';
-				out[j++] = 't';
-				out[j++] = ';';
-			}
 		} else {
-			out[j++] = (char)ch;
+			out[j++] =
+			    (char)ch; /* "<" too: the cells are code spans, where Markdown reads no HTML or entity */
 		}
 	}
 	if (cut < len && j + 4 < cap) {
@@ -160,8 +163,17 @@ void gate_md_code(struct buf *b, const char *user_text)
 	for (size_t i = 0; i <= longest; i++)
 		buf_putc(b, '`');
 	buf_putc(b, ' ');
-	for (const char *p = user_text; *p; p++)
-		buf_putc(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+	const char *end = user_text + strlen(user_text);
+	for (const char *p = user_text; *p; p++) {
+		long cp = 0;
+		size_t inv = textsafe_invisible(p, end, &cp);
+		if (inv) {
+			buf_printf(b, "<U+%04lX>", cp);
+			p += inv - 1;
+		} else {
+			buf_putc(b, (unsigned char)*p < 0x20 || *p == 0x7f ? ' ' : *p);
+		}
+	}
 	buf_putc(b, ' ');
 	for (size_t i = 0; i <= longest; i++)
 		buf_putc(b, '`');

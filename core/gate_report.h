@@ -65,13 +65,18 @@ char *gate_note_guard(const char *s);
 
 /*
  * Append user_text to b as one Markdown code span nothing can break out of: delimited by a run of backticks longer
- * than any inside it (CommonMark code spans), line ends and other controls as spaces. Mentions, links, images and
+ * than any inside it (CommonMark code spans), line ends and other controls as spaces, invisible and reordering
+ * characters as "<U+XXXX>" (core/textsafe.h: a path must read as it is). Mentions, links, images and
  * references in it are not live on GitLab. Every text a user chose (a reason, a name, a target) that mrgate
  * writes into a note goes through it.
  */
 void gate_md_code(struct buf *b, const char *user_text);
 
-/* Markdown table cell text: '|' escaped, control characters as spaces, backticks dropped, cut to max bytes. */
+/*
+ * Markdown table cell text, written into a code span: '|' escaped, control characters as spaces, invisible and
+ * reordering characters as "<U+XXXX>", backticks dropped, cut to max bytes of the input. '<' and '&' stay as they
+ * are: a code span shows them literally (an entity there shows as "&lt;").
+ */
 void gate_md_cell(const char *in, char *out, size_t cap, size_t max);
 
 /* Indexes of l's findings, most severe first, then by path and line; malloc'd, NULL for an empty list. */

@@ -11,6 +11,8 @@
  */
 #include "pathglob.h"
 
+#include "textsafe.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -144,29 +146,17 @@ static bool match_prefixes(const char *p, const char *pe, const char *t, size_t 
 		return false;                                                                                          \
 	} while (0)
 
-/*
- * The first character of [p, pe) a reader of the pattern cannot see, or NULL: a C0 control or DEL (*cp its byte),
- * or a Unicode format character that is invisible or reorders the text around it (*cp its code point): the
- * bidirectional controls (U+061C, U+200E-U+200F, U+202A-U+202E, U+2066-U+2069), the zero-width ones
- * (U+200B-U+200D, U+2060) and the byte order mark U+FEFF.
- */
+/* The first character of [p, pe) a reader of the pattern cannot see, or NULL: a C0 control or DEL (*cp its byte),
+ * or an invisible or reordering format character (core/textsafe.h; *cp its code point). */
 static const char *invisible_char(const char *p, const char *pe, long *cp)
 {
-	for (const unsigned char *u = (const unsigned char *)p; u < (const unsigned char *)pe; u++) {
-		if (*u < 0x20 || *u == 0x7f) {
-			*cp = *u;
-			return (const char *)u;
+	for (const char *u = p; u < pe; u++) {
+		if ((unsigned char)*u < 0x20 || *u == 0x7f) {
+			*cp = (unsigned char)*u;
+			return u;
 		}
-		long c = -1;
-		if (*u == 0xd8 && u + 1 < (const unsigned char *)pe)
-			c = 0x600 | (u[1] & 0x3f);
-		else if ((*u == 0xe2 || *u == 0xef) && u + 2 < (const unsigned char *)pe)
-			c = ((long)(*u & 0x0f) << 12) | ((long)(u[1] & 0x3f) << 6) | (u[2] & 0x3f);
-		if (c == 0x61c || (c >= 0x200b && c <= 0x200f) || (c >= 0x202a && c <= 0x202e) || c == 0x2060 ||
-		    (c >= 0x2066 && c <= 0x2069) || c == 0xfeff) {
-			*cp = c;
-			return (const char *)u;
-		}
+		if (textsafe_invisible(u, pe, cp))
+			return u;
 	}
 	return NULL;
 }

@@ -3,6 +3,7 @@
  *    The gate's pure parts: verdict and description, the sticky note's Markdown (which never lets MR text start a line:
  * a quick action), config reading, and the webhook receiver's reading of merge request payloads.
  */
+#include "buf.h"
 #include "gate.h"
 #include "jsonx.h"
 #include "testlib.h"
@@ -108,7 +109,20 @@ static void test_md_cell(void)
 {
 	char out[64];
 	gate_md_cell("a|b`c\nd<e", out, sizeof(out), 100);
-	CHECK_STR(out, "a\\|bc d&lt;e");
+	CHECK_STR(out, "a\\|bc d<e"); /* in a code span "<" is literal; "&lt;" would show as such */
+	/* a walk's file "a\u202eyp.txt" showed reversed in the note: invisible characters are shown, not obeyed */
+	gate_md_cell("a\xe2\x80\xaeyp.txt", out, sizeof(out), 100);
+	CHECK_STR(out, "a<U+202E>yp.txt");
+	gate_md_cell("\xef\xbb\xbf"
+	             "x\xe2\x81\xa6"
+	             "y\xd8\x9c",
+	             out, sizeof(out), 100);
+	CHECK_STR(out, "<U+FEFF>x<U+2066>y<U+061C>");
+	struct buf b = {0};
+	gate_md_code(&b, "r\xe2\x80\x8f"
+	                 "eason");
+	CHECK_STR(buf_str(&b), "` r<U+200F>eason `");
+	buf_free(&b);
 	gate_md_cell("abcdef", out, sizeof(out), 3);
 	CHECK_STR(out, "abc\xe2\x80\xa6");
 	gate_md_cell(NULL, out, sizeof(out), 3);
