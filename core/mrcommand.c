@@ -479,6 +479,7 @@ struct cmd_row {
 	bool found;
 	char *reply; /* NULL: not decided */
 	int64_t reply_note_id;
+	bool refused; /* decided: refused (the reply says why; nothing was changed) */
 };
 
 static enum core_status load_row(struct store *db, int64_t note_id, struct cmd_row *row)
@@ -488,13 +489,16 @@ static enum core_status load_row(struct store *db, int64_t note_id, struct cmd_r
 	memset(row, 0, sizeof(*row));
 	store_param_i64(&p, note_id);
 	enum core_status st = store_run1(
-	    db, "SELECT reply, coalesce(reply_note_id, 0) AS reply_note_id FROM mr_commands WHERE note_id = $1::bigint",
+	    db,
+	    "SELECT reply, coalesce(reply_note_id, 0) AS reply_note_id, outcome = 'refused' AS refused FROM mr_commands"
+	    " WHERE note_id = $1::bigint",
 	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		row->found = true;
 		const char *rep = store_str(r, 0, "reply");
 		row->reply = rep ? xstrdup(rep) : NULL;
 		row->reply_note_id = store_i64(r, 0, "reply_note_id", 0);
+		row->refused = store_bool(r, 0, "refused", false);
 	}
 	PQclear(r);
 	return st;
@@ -583,6 +587,7 @@ static enum job_outcome run_command(struct cmd_ctx *x, struct cmd_row *row, char
 			return st == CORE_EFORBIDDEN || st == CORE_EUNAUTH ? JOB_ITEM_ERROR : JOB_ITEM_RETRY;
 		}
 		row->reply = buf_steal(&x->reply);
+		row->refused = strcmp(x->outcome, "refused") == 0;
 	}
 	int64_t reply_id = 0;
 	st = post_reply(x, row->reply, &reply_id);
@@ -592,8 +597,10 @@ static enum job_outcome run_command(struct cmd_ctx *x, struct cmd_row *row, char
 		return st == CORE_EFORBIDDEN || st == CORE_ENOTFOUND ? JOB_ITEM_ERROR : JOB_ITEM_RETRY;
 	}
 	record(x->env->db, x->note_id, NULL, NULL, reply_id);
-	jobs_result_message(res, "note %lld: %.300s", (long long)x->note_id, row->reply);
-	return JOB_ITEM_CHANGED;
+	/* a refusal changed nothing but the reply: skipped, with the reason (it was "changed", as if carried out) */
+	jobs_result_message(res, "note %lld%s: %.300s", (long long)x->note_id, row->refused ? " refused" : "",
+	                    row->reply);
+	return row->refused ? JOB_ITEM_SKIPPED : JOB_ITEM_CHANGED;
 }
 
 enum job_outcome mrcommand_item(void *user, const struct job_item *item, struct job_item_result *res)

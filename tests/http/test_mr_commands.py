@@ -81,6 +81,13 @@ def gatebot_notes(iid):
     return [n for n in sim.notes(APP, iid) if n["author"]["username"] == "gatebot"]
 
 
+def job_result(note_id):
+    """The result its job item recorded for the command in note_id (waits for it)."""
+    q = ("SELECT i.result FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE j.kind = 'mrcommand'"
+         f" AND j.params->>'note_id' = '{int(note_id)}' AND i.result IS NOT NULL")
+    return srv.wait_for(lambda: srv.sql(q), 30, f"the job item of note {note_id} recorded")[0][0]
+
+
 def test_the_hook_asks_for_note_events():
     [hook] = sim.hooks_by_project(HOOK_URL)[APP]
     assert hook["note_events"] is True and hook["confidential_note_events"] is False, hook
@@ -107,6 +114,8 @@ def test_a_developer_is_refused():
     note = comment(DEV2, mr["iid"], "/mrgate bypass please")
     outcome, rep = reply_to(note, mr["iid"])
     assert outcome == "refused" and "may bypass the gate" in rep["body"], rep
+    # the jobs page and the repo's history say so: skipped, not "changed" as if carried out (a walk)
+    assert job_result(note["id"]) == "skipped"
     assert final_status(APP, mr["sha"])["status"] == "failed"
     assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
 
@@ -133,6 +142,7 @@ def test_refusals_for_want_of_rights_are_answered_once_a_minute():
 def test_a_maintainer_ignores_a_finding():
     mr, _, finding, note, outcome, rep = ignore_on_failed_mr(MAINT, "maint.py", "a revoked token kept as a fixture")
     assert outcome == "applied", rep
+    assert job_result(note["id"]) == "changed"
     assert rep["body"].startswith("@mia: ignored for this repository"), rep
     [ign] = [i for i in c.get(f"/api/ignores?repo={APP}").json()["items"]
              if i["fingerprint"] == finding["fingerprint"]]
