@@ -348,6 +348,14 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(await page.locator('[data-table="ignores"]').innerText(), /the example key of our docs/);
     await shot(page, 'ignores');
     await go(`#/gates/${gate.id}`, '[data-table="findings"] tr[data-finding]');
+    // a dialog belongs to its page: Back closes it (a walk's bypass dialog stayed open over the previous gate's
+    // report, and its button bypassed the gate it was opened on, not the one on screen)
+    await page.click('button[data-action="bypass"]');
+    await page.locator('[role="dialog"][data-modal="bypass"]').waitFor();
+    await page.goBack();
+    await page.waitForSelector('[data-table="ignores"]');
+    await page.locator('[role="dialog"]').waitFor({ state: 'detached' });
+    await go(`#/gates/${gate.id}`, '[data-table="findings"] tr[data-finding]');
     // bypass it with a reason: the dialog refuses an empty reason, then GitLab shows success with who and why
     await reasonDialog('button[data-action="bypass"]', 'bypass', 'Bypass', 'Reason (shown on GitLab)', 'a documentation example key, never valid');
     await page.waitForSelector('[data-verdict="bypassed"]');

@@ -162,7 +162,7 @@ export function select(options, value, attrs = {}) {
   return h('select', attrs, options.map(([v, l]) => h('option', { value: v, selected: String(v) === String(value) }, l)));
 }
 
-// --- modal dialog with a focus trap; Escape and the close button close it ---------------------------------------
+// --- modal dialog with a focus trap; Escape, the close button and leaving the page close it ---------------------
 export function openModal({ title, body, footer, onClose, wide }) {
   const opener = document.activeElement;
   const titleId = `modal-title-${++fieldSeq}`;
@@ -205,6 +205,7 @@ export function openModal({ title, body, footer, onClose, wide }) {
   backdrop.addEventListener('mousedown', (e) => { if (e.target === backdrop) close(); });
   document.addEventListener('keydown', onKey, true);
   document.body.append(backdrop);
+  onLeave(close); // a dialog belongs to its page: navigating away (Back, a link) closes it
   const first = dialog.querySelector('.body input, .body select, .body textarea, .body button') || closeBtn;
   first.focus();
   return { close, dialog };
