@@ -5,6 +5,7 @@
 #include "scan_report.h"
 
 #include "scan_secrets.h"
+#include "textsafe.h"
 #include "xalloc.h"
 
 #include <json-c/json.h>
@@ -46,15 +47,20 @@ void scan_report_json_line(struct buf *out, const struct finding *f)
 	put_line(out, o);
 }
 
-/* s with each control byte as a C escape or an octal byte ("\\n", "\\033"); as_path: also '"' and '\\' as git
- * quotes a path (core.quotePath), and then the whole in double quotes. Either way a newline in a file name cannot
- * start a line of its own, and no terminal escape sequence reaches the terminal. */
+/* s with each control byte as a C escape or an octal byte ("\\n", "\\033"), and each invisible or reordering
+ * character (core/textsafe.h) as its octal bytes ("\\342\\200\\256" for U+202E), as git writes it; as_path: also '"'
+ * and '\\' as git quotes a path (core.quotePath), and then the whole in double quotes. Either way a newline in a file
+ * name cannot start a line of its own, no terminal escape sequence reaches the terminal, and no U+202E turns the
+ * rest of the line around. */
 static void put_escaped(struct buf *out, const char *s, bool as_path)
 {
 	static const char esc_in[] = "\a\b\t\n\v\f\r\"\\", esc_out[] = "abtnvfr\"\\";
+	const char *end = s + strlen(s);
+	long cp = 0;
 	bool plain = true;
 	for (const unsigned char *p = (const unsigned char *)s; *p && plain; p++)
-		plain = *p >= 0x20 && *p != 0x7f && (!as_path || (*p != '"' && *p != '\\'));
+		plain = *p >= 0x20 && *p != 0x7f && (!as_path || (*p != '"' && *p != '\\')) &&
+		        !textsafe_invisible((const char *)p, end, &cp);
 	if (plain) {
 		buf_puts(out, s);
 		return;
@@ -63,7 +69,12 @@ static void put_escaped(struct buf *out, const char *s, bool as_path)
 		buf_putc(out, '"');
 	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
 		const char *e = strchr(esc_in, *p);
-		if (e && *e && (as_path || *p < 0x20))
+		size_t inv = textsafe_invisible((const char *)p, end, &cp);
+		if (inv) {
+			for (size_t k = 0; k < inv; k++)
+				buf_printf(out, "\\%03o", p[k]);
+			p += inv - 1;
+		} else if (e && *e && (as_path || *p < 0x20))
 			buf_printf(out, "\\%c", esc_out[e - esc_in]);
 		else if (*p < 0x20 || *p == 0x7f)
 			buf_printf(out, "\\%03o", *p);

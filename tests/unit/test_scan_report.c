@@ -82,6 +82,24 @@ static void test_sarif_round_trip(void)
 	diff_added_set_free(set);
 }
 
+/* A path or excerpt that would turn the terminal's line around (U+202E) is written as git writes it, in octal. */
+static void test_text_invisible(void)
+{
+	struct finding f = {.scan_type = "secrets",
+	                    .rule_id = "aws-access-key-id",
+	                    .title = "AWS access key ID",
+	                    .severity = SEV_HIGH,
+	                    .path = "a\xe2\x80\xaeyp.txt",
+	                    .line = 1,
+	                    .excerpt = "K = 1 \xe2\x80\xae x"};
+	struct buf b = {0};
+	scan_report_text(&b, &f);
+	CHECK(strstr(buf_str(&b), "\"a\\342\\200\\256yp.txt\":1: high aws-access-key-id") == buf_str(&b));
+	CHECK(strstr(buf_str(&b), "K = 1 \\342\\200\\256 x") != NULL);
+	CHECK(strstr(buf_str(&b), "\xe2\x80\xae") == NULL);
+	buf_free(&b);
+}
+
 static void test_rules_listing(void)
 {
 	struct buf b = {0};
@@ -104,5 +122,6 @@ int main(void)
 {
 	RUN(test_sarif_round_trip);
 	RUN(test_rules_listing);
+	RUN(test_text_invisible);
 	return testlib_done();
 }
