@@ -37,6 +37,7 @@ struct ctx {
 	struct json_object *tree; /* json_parse_strict's, or NULL */
 	size_t i;                 /* the element being compared */
 	struct buf s;
+	bool nul_key; /* the text has "\\u0000": json-c keeps a key "x\\u0000t" as "x", the scan as a key of its own */
 };
 
 /* v is what the scan found where jsonx_path() found want (NULL: absent, or null); strings are compared in each(). */
@@ -89,6 +90,8 @@ static enum core_status each(const struct jscan_value *vals, void *user)
 	for (size_t k = 0; k < NPATHS; k++) {
 		struct json_object *want = json_object_is_type(el, json_type_object) ? jsonx_path(el, paths[k]) : NULL;
 		const struct jscan_value *v = &vals[k];
+		if (c->nul_key && v->type == JSCAN_ABSENT)
+			continue; /* json-c may have found it under a key cut short at its NUL */
 		if (want && json_object_is_type(want, json_type_string)) {
 			const char *s = NULL;
 			if (!jsonx_as_str(want, &s))
@@ -131,6 +134,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	struct ctx c = {0};
 	char err[200], err2[200];
+	for (size_t i = 0; i + 6 <= size && !c.nul_key; i++)
+		c.nul_key = memcmp(buf + i, "\\u0000", 6) == 0;
 	enum core_status strict = json_parse_strict(buf, size, &c.tree, err, sizeof(err));
 	bool array = strict == CORE_OK && json_object_is_type(c.tree, json_type_array);
 	size_t n = 0;
