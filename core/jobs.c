@@ -327,7 +327,9 @@ enum core_status jobs_cancel(struct store *db, int64_t job_id, const char *actor
 	    "WITH sk AS ("
 	    " UPDATE job_items SET state = 'done', result = 'skipped', message = 'canceled',"
 	    "   finished_at = now(), lease_until = NULL"
-	    " WHERE job_id = $1 AND (state = 'pending' OR (state = 'running' AND lease_until < now()))"
+	    " WHERE id IN (SELECT id FROM job_items WHERE job_id = $1"
+	    "   AND (state = 'pending' OR (state = 'running' AND lease_until < now())) ORDER BY id FOR UPDATE)"
+	    "   AND (state = 'pending' OR (state = 'running' AND lease_until < now()))"
 	    "   AND EXISTS (SELECT 1 FROM jobs WHERE id = $1 AND state IN ('queued', 'running'))"
 	    " RETURNING 1),"
 	    " t AS (SELECT count(*)::int AS n FROM sk)"
@@ -534,19 +536,21 @@ static void log_job_finished(const PGresult *r, int row)
 }
 
 /*
- * One statement: the items still leased to $2 get their results, their jobs' counters move by what was recorded
- * (job rows locked in id order, after the items: the lock order of every statement here). Rows out: one per
- * recorded item (item_id, job_id), then one per job touched (item_id NULL) with its counters.
+ * One statement: the items still leased to $2 get their results, their jobs' counters move by what was recorded.
+ * Lock order, the same in every statement here that waits for rows: the items in id order (li; the heartbeat's
+ * renewal of the same items, in another order, deadlocked with it), then the job rows in id order. Rows out: one
+ * per recorded item (item_id, job_id), then one per job touched (item_id NULL) with its counters.
  */
 #define FINISH_SQL                                                                                                     \
 	STORE_PREPARE                                                                                                  \
-	"WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, result text, message text, "           \
-	"details "                                                                                                     \
-	"jsonb)),"                                                                                                     \
+	"WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(id bigint, result text, message text,"            \
+	" details jsonb)),"                                                                                            \
+	" li AS (SELECT i.id FROM job_items i WHERE i.id IN (SELECT id FROM v) AND i.lease_owner = $2"                 \
+	"   AND i.state = 'running' ORDER BY i.id FOR UPDATE),"                                                        \
 	" it AS ("                                                                                                     \
 	" UPDATE job_items i SET state = CASE WHEN v.result = 'error' THEN 'failed' ELSE 'done' END,"                  \
 	"   result = v.result, message = v.message, details = v.details, finished_at = now(), lease_until = NULL"      \
-	" FROM v WHERE i.id = v.id AND i.lease_owner = $2 AND i.state = 'running'"                                     \
+	" FROM v JOIN li ON li.id = v.id WHERE i.id = v.id AND i.lease_owner = $2 AND i.state = 'running'"             \
 	" RETURNING i.id, i.job_id, i.result),"                                                                        \
 	" agg AS (SELECT job_id, count(*)::int AS n,"                                                                  \
 	"   count(*) FILTER (WHERE result = 'changed')::int AS c, count(*) FILTER (WHERE result = "                    \
@@ -654,6 +658,11 @@ enum core_status jobs_requeue(struct store *db, const char *owner, int64_t item_
 	return st;
 }
 
+/* The items of $1 held by $2, locked in id order (the lock order of FINISH_SQL). */
+#define HELD_IN_ORDER                                                                                                  \
+	"SELECT id FROM job_items WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running'"             \
+	" ORDER BY id FOR UPDATE"
+
 /*
  * Run `sql` ($1 the item ids, $2 owner, and $3 lease_ms when lease_ms is not NULL) on items held by owner;
  * *res_out gets the RETURNING id rows. The statement of release and renew.
@@ -682,10 +691,11 @@ enum core_status jobs_release(struct store *db, const char *owner, const int64_t
 		return CORE_OK;
 	enum core_status st =
 	    held_items(db,
-	               "UPDATE job_items SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
-	               "   not_before = now(), attempts = greatest(attempts - 1, 0)"
-	               " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running'"
-	               " RETURNING id, pg_notify('" JOBS_CHANNEL "', '')",
+	               "WITH lk AS (" HELD_IN_ORDER ")"
+	               " UPDATE job_items i SET state = 'pending', lease_owner = NULL, lease_until = NULL,"
+	               "   not_before = now(), attempts = greatest(i.attempts - 1, 0)"
+	               " FROM lk WHERE i.id = lk.id AND i.lease_owner = $2 AND i.state = 'running'"
+	               " RETURNING i.id, pg_notify('" JOBS_CHANNEL "', '')",
 	               owner, item_ids, n, NULL, &r);
 	if (st == CORE_OK && n_out)
 		*n_out = PQntuples(r);
@@ -702,10 +712,11 @@ enum core_status jobs_renew(struct store *db, const char *owner, const int64_t *
 		return CORE_OK;
 	enum core_status st =
 	    held_items(db,
-	               "UPDATE job_items SET lease_until = now() + $3::int * interval '1 millisecond',"
+	               "WITH lk AS (" HELD_IN_ORDER ")"
+	               " UPDATE job_items i SET lease_until = now() + $3::int * interval '1 millisecond',"
 	               "   not_before = now() + $3::int * interval '1 millisecond'"
-	               " WHERE id = ANY($1::bigint[]) AND lease_owner = $2 AND state = 'running'"
-	               " RETURNING id",
+	               " FROM lk WHERE i.id = lk.id AND i.lease_owner = $2 AND i.state = 'running'"
+	               " RETURNING i.id",
 	               owner, item_ids, n, &lease_ms, &r);
 	for (int i = 0; st == CORE_OK && held_out && i < n; i++) {
 		held_out[i] = false;

@@ -147,6 +147,9 @@ static void record(struct jobs_runner *r, struct outcome *out, int n)
 		    out[i].details ? json_object_to_json_string_ext(out[i].details, JSON_C_TO_STRING_PLAIN) : NULL;
 	}
 	enum core_status st = jobs_finish_batch(r->db, r->owner, recs, n);
+	/* a deadlock or serialization failure rolled the statement back while the leases are still ours: again */
+	for (int again = 0; st == CORE_ECONFLICT && again < 2; again++)
+		st = jobs_finish_batch(r->db, r->owner, recs, n);
 	for (int i = 0; i < n; i++) {
 		if (st == CORE_OK && recs[i].recorded) {
 			stat_add(&r->stats.recorded, 1);

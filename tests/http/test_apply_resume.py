@@ -134,7 +134,8 @@ def test_sigkill_mid_job_then_restart_completes_once():
     killed_pid = srv.proc.p.pid
     srv.proc.kill()
     t_kill = time.time()
-    # the job as the killed server left it (the database is still up)
+    # the job as the killed server left it (the database is still up), once the statements it had sent have ended
+    harness.wait_other_clients_gone(srv.db_url)
     done_at_kill = int(harness.sql(srv.db_url, f"SELECT done FROM jobs WHERE id = {job_id}")[0][0])
     running_at_kill = {int(r[0]) for r in harness.sql(
         srv.db_url, f"SELECT id FROM job_items WHERE job_id = {job_id} AND state = 'running'")}

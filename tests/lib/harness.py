@@ -236,6 +236,20 @@ def sql(url, query):
     return [line.split("\t") for line in r.stdout.splitlines() if line != ""]
 
 
+def wait_other_clients_gone(url, timeout=10):
+    """Wait until no other client is connected to this database. After a SIGKILL, a statement the killed process
+    had already sent (a claim, a commit) still runs to its end in its PostgreSQL backend; state read before that
+    backend exits can be overtaken by it."""
+    deadline = time.time() + timeout
+    q = ("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+         " AND backend_type = 'client backend' AND pid <> pg_backend_pid()")
+    while int(sql(url, q)[0][0]) != 0:
+        if time.time() > deadline:
+            raise AssertionError(f"clients still connected to the database after {timeout}s: "
+                                 f"{sql(url, 'SELECT pid, state, left(query, 80) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()')}")
+        time.sleep(0.02)
+
+
 # --- mrgate ----------------------------------------------------------------------------------------------------------
 
 ADMIN_PASSWORD = "correct horse battery staple"
