@@ -722,7 +722,8 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	                          .token_sha = u->secret_sha,
 	                          .gate = want ? want->hook : row->want_gate,
 	                          .block_merge = want ? want->block_merge : row->want_block,
-	                          .group_mode = u->ctx->group_mode};
+	                          .group_mode = u->ctx->group_mode,
+	                          .group_hook_was_down = u->ctx->group_hook_was_down};
 
 	apply_plan_make(&seen, &goal, plan); /* skipped without a call? */
 	if (!plan->skip) {

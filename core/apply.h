@@ -99,6 +99,9 @@ struct apply_ctx {
 	int64_t run;                     /* the apply run that marked the repo (0: clear applying unconditionally) */
 	bool group_mode;                 /* hook_mode "group": no project hook is wanted (our copies are deleted), the
 	                                    merge setting and the gating transitions are handled as in project mode */
+	bool group_hook_was_down;        /* group mode: the group hook was down until the resync that started this
+	                                    apply repaired it, so a gated repo's open MRs whose head never ran are gated
+	                                    (APPLY_OPEN_MRS_MISSED) */
 	const struct apply_lists *lists; /* job-wide reads, borrowed; NULL: every read is the repo's own */
 	const char *claim_owner;         /* who claims the repo (a job item: a takeover of the item reclaims it at
 	                                    once); NULL: a random owner of this call */

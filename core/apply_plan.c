@@ -128,6 +128,8 @@ void apply_plan_make(const struct apply_seen *s, const struct apply_goal *g, str
 	}
 	if (s->hooks_read)
 		plan_hooks(s, g, out);
+	if (out->gate && g->group_mode)
+		out->hook_was_down = s->applied && g->group_hook_was_down;
 	plan_merge(s, out);
 	if (out->gate != s->applied)
 		add(out, out->gate ? APPLY_OPEN_MRS_GATE : APPLY_OPEN_MRS_CLEAR, 0);

@@ -72,11 +72,13 @@ struct apply_seen {
 
 /* What is wanted. */
 struct apply_goal {
-	const char *hook_url;  /* {public_url}/hooks/gitlab */
-	const char *token_sha; /* the SHA-256 hex of the current webhook secret */
-	bool gate;             /* the config gates the repo (effective `enabled`) */
-	bool block_merge;      /* ... with block merge */
-	bool group_mode;       /* hook_mode "group": a group hook delivers the events, no project hook is wanted */
+	const char *hook_url;     /* {public_url}/hooks/gitlab */
+	const char *token_sha;    /* the SHA-256 hex of the current webhook secret */
+	bool gate;                /* the config gates the repo (effective `enabled`) */
+	bool block_merge;         /* ... with block merge */
+	bool group_mode;          /* hook_mode "group": a group hook delivers the events, no project hook is wanted */
+	bool group_hook_was_down; /* group mode: the group hook GitLab could not deliver to (missing, disabled, its
+	                             merge request events off) has just been repaired (core/grouphook.h) */
 };
 
 enum apply_action_kind {
@@ -86,8 +88,9 @@ enum apply_action_kind {
 	APPLY_MERGE_SET,      /* from -> to; record_prior: store `from` as the prior value before the write */
 	APPLY_OPEN_MRS_GATE,  /* gating starts: gate the open merge requests */
 	APPLY_OPEN_MRS_CLEAR, /* gating stops: post a final status on them */
-	APPLY_OPEN_MRS_MISSED /* gated, and our hook was down (missing, disabled, its merge request events off):
-	                       * gate the open merge requests whose head never ran, which it did not deliver */
+	APPLY_OPEN_MRS_MISSED /* gated, and our hook (or the group hook) was down (missing, disabled, its merge request
+	                       * events off): gate the open merge requests whose head never ran, which it did not
+	                       * deliver */
 };
 
 struct apply_action {
@@ -108,7 +111,8 @@ struct apply_plan {
 	int64_t keep_id;   /* our copy kept (0: none; with project_hook, an APPLY_HOOK_CREATE is planned) */
 	const char *keep_alert; /* its alert_status (borrowed from seen) */
 	bool forget_prior;      /* after the merge step the recorded prior value is dropped */
-	bool hook_was_down; /* gated, and GitLab could not deliver to our hook: it is created or its events put back */
+	bool hook_was_down;     /* gated, and GitLab could not deliver to our hook: it is created or its events put back
+	                           (group mode: goal->group_hook_was_down) */
 	size_t n;
 	struct apply_action v[APPLY_HOOKS_MAX + 4];
 };

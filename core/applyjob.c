@@ -623,12 +623,14 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 {
 	const struct applyjob_env *env = user;
 	int64_t run = 0;
+	bool group_hook_was_down = false;
 	char hook_url[APPLYJOB_HOOK_URL_MAX], sha[72];
 	if (!item->has_repo) {
 		jobs_result_message(res, "an apply item needs a repository");
 		return JOB_ITEM_ERROR;
 	}
 	jsonx_int64(item->params, "run", &run);
+	jsonx_bool(item->params, "group_hook_was_down", &group_hook_was_down);
 	struct jobctx *jc = jobctx_get(env, item->job_id);
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
@@ -660,6 +662,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	                        .ssl_verify = strncmp(hook_url, "https://", 8) == 0,
 	                        .run = run,
 	                        .group_mode = jc->group_mode,
+	                        .group_hook_was_down = jc->group_mode && group_hook_was_down,
 	                        .lists = &jc->lists};
 	pthread_mutex_unlock(&jc->mu);
 	if (cc)
@@ -682,11 +685,14 @@ void applyjob_note_canceled(const struct applyjob_env *env, int64_t job_id)
 	pthread_mutex_unlock(&g_jobctx.mu);
 }
 
-struct json_object *applyjob_start(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,
-                                   size_t n, int64_t *job_id_out)
+struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, const char *actor, int64_t run,
+                                              const int64_t *ids, size_t n, bool group_hook_was_down,
+                                              int64_t *job_id_out)
 {
 	struct json_object *params = jx_object(), *job = NULL;
 	json_object_object_add(params, "run", jx_int(run));
+	if (group_hook_was_down)
+		json_object_object_add(params, "group_hook_was_down", jx_bool(1));
 	int64_t job_id = 0;
 	enum core_status st = jobs_create(
 	    env->db, "apply", actor, json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN), ids, n, &job_id);
@@ -704,6 +710,12 @@ struct json_object *applyjob_start(const struct applyjob_env *env, const char *a
 	if (job_id_out)
 		*job_id_out = job_id;
 	return job;
+}
+
+struct json_object *applyjob_start(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,
+                                   size_t n, int64_t *job_id_out)
+{
+	return applyjob_start_after_sync(env, actor, run, ids, n, false, job_id_out);
 }
 
 struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,

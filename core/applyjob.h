@@ -105,6 +105,15 @@ struct json_object *applyjob_start(const struct applyjob_env *env, const char *a
                                    size_t n, int64_t *job_id_out);
 
 /*
+ * applyjob_start() for a resync's follow-up (core/resync.h). group_hook_was_down: the resync repaired a group hook
+ * GitLab could not deliver to (core/grouphook.h); it goes into the job's params ("group_hook_was_down"), so every
+ * item, whichever instance runs it, gates its repo's open MRs whose head never ran (apply_ctx.group_hook_was_down).
+ */
+struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, const char *actor, int64_t run,
+                                              const int64_t *ids, size_t n, bool group_hook_was_down,
+                                              int64_t *job_id_out);
+
+/*
  * The apply a write started: NULL when marked is empty, else {"run", "repos", "job_id", "job"} (job_id and job
  * null when the job could not be created). Clears marked.
  */

@@ -22,6 +22,7 @@ static const char *const group_off_events[] = {"subgroup_events", "member_events
 struct ghook {
 	int64_t id;
 	bool flags_ok;
+	bool mr_events; /* merge_requests_events is on */
 	bool executable;
 	char alert[32];
 };
@@ -59,6 +60,7 @@ static enum core_status on_page(struct json_object *page, void *user)
 		memset(g, 0, sizeof(*g));
 		g->id = id;
 		g->flags_ok = apply_hook_flags_ok(h, w->ctx ? w->ctx->ssl_verify : -1);
+		g->mr_events = jsonx_bool(h, "merge_requests_events", &b) && b;
 		for (int k = 0; g->flags_ok && group_off_events[k]; k++)
 			if (jsonx_bool(h, group_off_events[k], &b) && b)
 				g->flags_ok = false;
@@ -117,7 +119,7 @@ static enum core_status list_ours(struct gitlab *gl, int64_t group_id, struct gh
 }
 
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
-                                  bool *changed, char *msg, size_t cap)
+                                  bool *changed, bool *was_down, char *msg, size_t cap)
 {
 	struct ghooks *w = xcalloc(1, sizeof(*w));
 	struct gitlab_response *resp = NULL;
@@ -127,8 +129,11 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 	int64_t stored_id = 0, keep_id = 0;
 	bool wrote = false;
 	PGresult *r = NULL;
+	bool down = false;
 	if (changed)
 		*changed = false;
+	if (was_down)
+		*was_down = false;
 	enum core_status st =
 	    store_run1(db, "SELECT hook_id, coalesce(token_sha256, '') AS sha FROM group_hook WHERE id = 1", NULL, &r);
 	if (st == CORE_OK && PQntuples(r) > 0) {
@@ -153,6 +158,7 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 	for (size_t i = 0; i < w->n && !keep; i++)
 		if (w->v[i].executable)
 			keep = &w->v[i];
+	down = stored_id != 0 && (!keep || !keep->mr_events);
 	if (!keep) {
 		body = hook_body(ctx);
 		snprintf(path, sizeof(path), "/groups/%lld/hooks", (long long)group_id);
@@ -214,6 +220,8 @@ enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const str
 		         (long long)keep_id);
 	if (changed)
 		*changed = wrote;
+	if (was_down && st == CORE_OK)
+		*was_down = down;
 out:
 	gitlab_response_free(resp);
 	json_object_put(body);

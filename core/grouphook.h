@@ -40,10 +40,13 @@ enum core_status grouphook_probe(struct gitlab *gl, int64_t group_id, char *msg,
 /*
  * Make the group carry exactly one executable hook of ours with the right flags and the current secret (read
  * before write; a disabled copy is replaced, duplicates deleted) and record it in group_hook. *changed: a write
- * was made (may be NULL). CORE_OK, or an error with advice in msg.
+ * was made. *was_down: group-hook mode was in force (group_hook had its row) and GitLab could not deliver merge
+ * request events to it: no executable copy of ours, or the one kept had merge_requests_events off; the MRs opened
+ * meanwhile were never delivered (core/resync.c has them gated). Either may be NULL. CORE_OK, or an error with
+ * advice in msg.
  */
 enum core_status grouphook_ensure(struct store *db, struct gitlab *gl, const struct apply_ctx *ctx, int64_t group_id,
-                                  bool *changed, char *msg, size_t cap);
+                                  bool *changed, bool *was_down, char *msg, size_t cap);
 
 /* Seconds grouphook_prove() waits for the test delivery to be recorded. */
 #define GROUPHOOK_PROOF_WAIT_S 10

@@ -31,7 +31,7 @@ static enum core_status group_hook_proven(const struct applyjob_env *env, struct
 		snprintf(msg, cap, "the public URL is too long for a hook URL");
 		return CORE_EINTERNAL;
 	}
-	st = grouphook_ensure(env->db, gl, &ctx, group_id, NULL, msg, cap);
+	st = grouphook_ensure(env->db, gl, &ctx, group_id, NULL, NULL, msg, cap);
 	if (st != CORE_OK)
 		return refused_or_upstream(st);
 	st = grouphook_prove(env->db, gl, hook_url, group_id, GROUPHOOK_PROOF_WAIT_S, msg, cap);

@@ -107,29 +107,35 @@ static void save_summary(struct store *db, int64_t run_id, struct json_object *s
 
 /* --- the follow-up ----------------------------------------------------------------------------------------------- */
 
-/* Group-hook mode: the group hook is checked (exists, flags, executable, token) and repaired; summary.group_hook. */
-static void after_group_hook(const struct applyjob_env *env, struct connection_client *cc, int64_t run_id,
+/*
+ * Group-hook mode: the group hook is checked (exists, flags, executable, token) and repaired; summary.group_hook.
+ * True when it was down (grouphook_ensure): the follow-up's apply then gates the open MRs it did not deliver.
+ */
+static bool after_group_hook(const struct applyjob_env *env, struct connection_client *cc, int64_t run_id,
                              struct json_object *summary)
 {
 	char hook_url[APPLYJOB_HOOK_URL_MAX], msg[400] = "";
 	struct apply_ctx ctx;
-	bool changed = false;
+	bool changed = false, was_down = false;
 	enum core_status st = applyjob_ctx(env, cc, hook_url, &ctx);
 	if (st == CORE_OK) {
 		applyjob_slot_take(env);
 		st = grouphook_ensure(env->db, connection_client_gitlab(cc), &ctx, connection_client_info(cc)->group_id,
-		                      &changed, msg, sizeof(msg));
+		                      &changed, &was_down, msg, sizeof(msg));
 		applyjob_slot_give(env);
 	}
 	if (st != CORE_OK)
 		log_warn("resync %lld: group webhook: %s", (long long)run_id, msg);
 	else if (changed)
-		log_info("resync %lld: %s", (long long)run_id, msg);
+		log_info("resync %lld: %s%s", (long long)run_id, msg,
+		         was_down ? " (it was down: the open merge requests it did not deliver are gated)" : "");
 	struct json_object *gh = jx_object();
 	json_object_object_add(gh, "ok", jx_bool(st == CORE_OK));
 	json_object_object_add(gh, "repaired", jx_bool(changed));
+	json_object_object_add(gh, "was_down", jx_bool(st == CORE_OK && was_down));
 	json_object_object_add(gh, "message", jx_str(msg));
 	json_object_object_add(summary, "group_hook", gh);
+	return st == CORE_OK && was_down;
 }
 
 /* The ids of a one-column result ("id"), malloc'd. */
@@ -269,11 +275,13 @@ static enum core_status resync_after(const struct applyjob_env *env, struct conn
 	enum core_status st = settings_get(env->db, env->default_resync_interval, &set);
 	if (st != CORE_OK)
 		return st;
+	bool group_hook_was_down = false;
 	if (strcmp(set.hook_mode, "group") == 0 && cc)
-		after_group_hook(env, cc, run_id, summary);
+		group_hook_was_down = after_group_hook(env, cc, run_id, summary);
 	st = after_mark(env, &set, run_id, &marked, &gated, &n_gated);
 	if (st == CORE_OK && marked.n > 0) {
-		json_object_put(applyjob_start(env, "system (resync)", marked.run, marked.ids, marked.n, &job_id));
+		json_object_put(applyjob_start_after_sync(env, "system (resync)", marked.run, marked.ids, marked.n,
+		                                          group_hook_was_down, &job_id));
 		if (!job_id)
 			st = CORE_EINTERNAL;
 		else if (!applyjob_wait(env, job_id, 3600))

@@ -188,6 +188,60 @@ def test_resync_repairs_project_events_off():
     wait_for(lambda: [r for r in repos() if r["id"] == made["id"] and r["status"] == "gated"], 10, "gated")
 
 
+LEAK = "glpat-Xk9Pq2mZr7Lw4Tb8Nc3V"  # a GitLab token shape the secrets scanner catches
+
+
+def runs_of(pid, iid):
+    r = c.get(f"/api/gates?repo={pid}&mr={iid}")
+    assert r.status == 200, r.body
+    return r.json()["items"]
+
+
+def resync():
+    # the summary is written once the follow-up's apply job has ended
+    return flows.sync(c, expect=None, ended=lambda j: (j.get("summary") or {}).get("group_hook"))
+
+
+def test_merge_requests_opened_while_the_group_hook_was_down_are_gated_once_it_is_repaired():
+    # project mode gates the open MRs a repaired project hook did not deliver; the group hook is the same promise:
+    # GitLab disables it after failed deliveries (or someone turns its merge request events off), an MR adding a
+    # secret is opened meanwhile, the resync repairs the hook and that MR must get its verdict
+    ids = gated_ids()
+    fine, down, off = ids[0], ids[1], ids[2]
+    ok = sim.open_mr(fine, [{"path": "docs/a.md", "content": "hello\n"}], source_branch="docs-before")
+    assert flows.final_status(sim, fine, ok["sha"], timeout=60, logs=srv)["status"] == "success"
+    before_fine = runs_of(fine, ok["iid"])
+    assert len(before_fine) == 1, before_fine
+    owner = sim.client(TOKEN)
+
+    def disable(g):
+        sim.disable_hook(g["id"], alert_status="disabled")
+
+    def events_off(g):
+        r = owner.put(f"/api/v4/groups/ghq/hooks/{g['id']}", {"merge_requests_events": False})
+        assert r.status == 200 and r.json()["merge_requests_events"] is False, r.body
+
+    for pid, spoil, branch in ((down, disable, "leak-while-disabled"), (off, events_off, "leak-while-events-off")):
+        spoil(ours()[0][0])
+        mr = sim.open_mr(pid, [{"path": "deploy/ci.env", "content": f"A=1\nGITLAB_TOKEN={LEAK}\n"}],
+                         source_branch=branch, wait=True)
+        assert flows.statuses(sim, pid, mr["sha"]) == [] and runs_of(pid, mr["iid"]) == [], "nothing was delivered"
+        run_ = resync()
+        gh = run_["summary"]["group_hook"]
+        assert gh["ok"] and gh["repaired"], run_["summary"]
+        groups, _ = ours()
+        assert len(groups) == 1 and groups[0]["merge_requests_events"] is True, groups
+        final = flows.final_status(sim, pid, mr["sha"], timeout=60, logs=srv)
+        assert final["status"] == "failed" and final["description"].startswith("1 high new finding"), (branch, final)
+        assert len(runs_of(pid, mr["iid"])) == 1, runs_of(pid, mr["iid"])
+    # an MR whose head had been gated is not run again, and a resync with nothing to repair queues nothing
+    assert runs_of(fine, ok["iid"]) == before_fine
+    queued = len(c.get("/api/gates?limit=200").json()["items"])
+    run_ = resync()
+    assert not run_["summary"]["group_hook"]["repaired"], run_["summary"]
+    assert len(c.get("/api/gates?limit=200").json()["items"]) == queued
+
+
 def test_switch_back_to_project_mode():
     ids = gated_ids()
     assert len(ids) == 6, ids
@@ -206,4 +260,5 @@ def test_switch_back_to_project_mode():
 run([test_free_group_switch_refused_and_project_hooks_kept, test_non_owner_is_refused, test_setup_project_mode,
      test_double_that_never_delivers_is_refused, test_switch_to_group_mode,
      test_project_create_gates_new_repo_without_resync, test_resync_repairs_project_events_off,
+     test_merge_requests_opened_while_the_group_hook_was_down_are_gated_once_it_is_repaired,
      test_switch_back_to_project_mode])
