@@ -225,7 +225,9 @@ static enum core_status check_refs(struct store_conn *c, const struct ignore_inp
 		         in->group);
 		st = CORE_ENOTFOUND;
 	} else if (store_i64(r, 0, "same", 0) > 0) {
-		snprintf(msg, cap, "ignore %lld already ignores this for the same scope: change or delete it instead",
+		snprintf(msg, cap,
+		         "ignore %lld already ignores this for the same scope: delete it first to record another "
+		         "reason or expiry",
 		         (long long)store_i64(r, 0, "same", 0));
 		st = CORE_ECONFLICT;
 	} else if (!store_bool(r, 0, "real_day", false)) {

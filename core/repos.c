@@ -838,7 +838,8 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	 * a join of groups x namespaces, both a few hundred at most, instead of a scan of repos per group. */
 	return rows_query_all(db,
 	                      "WITH ns AS (SELECT r.namespace_full_path AS path, count(*) AS n,"
-	                      "            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off') AS gated"
+	                      "            count(*) FILTER (WHERE coalesce(gs.applied_state, 'off') <> 'off'"
+	                      "             AND NOT r.archived AND NOT r.marked_for_deletion) AS gated"
 	                      "            FROM repos r LEFT JOIN repo_gitlab_state gs ON gs.repo_id = r.id"
 	                      "            WHERE r.removed_at IS NULL GROUP BY r.namespace_full_path)"
 	                      " SELECT g.id, g.full_path, g.name, nullif(g.parent_id, 0) AS parent_id,"

@@ -487,7 +487,8 @@ int cli_scan(int argc, char **argv)
 	fflush(stdout);
 	if (t.sarif_full)
 		fprintf(stderr, "mrgate: the SARIF log lists the first %zu findings only\n", t.all->count);
-	fprintf(stderr, "mrgate: scanned %zu files, %zu findings\n", t.files, t.findings);
+	fprintf(stderr, "mrgate: scanned %zu file%s, %zu finding%s\n", t.files, t.files == 1 ? "" : "s", t.findings,
+	        t.findings == 1 ? "" : "s");
 	rc = t.failed ? 2 : t.over_threshold ? 1 : 0;
 out:
 	finding_list_free(t.all);

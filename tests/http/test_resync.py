@@ -109,6 +109,9 @@ def test_archived_and_deleted_are_handled():
     assert cnt["writes"] == 0, cnt
     by = cnt["by_route"]
     assert by.get("GET /api/v4/projects/:id/hooks") == 23, by  # only the 23 repos still gated are re-read
+    # the group tree counts as gated what the list does: not the archived repo (a walk found it counted)
+    tree = c.get("/api/groups").json()
+    assert tree[0]["repos"] == 24 and tree[0]["gated"] == 23, tree[0]
     STATE["live"] = [r for r in rows if r["id"] not in (shelved["id"], gone["id"])]
 
 

@@ -199,6 +199,13 @@ def main():
               f"a path with a newline is not quoted as git quotes it: {heads!r}")
         check(any(ln.startswith("new.env:1: ") for ln in heads) and any(ln.startswith("old.env:2: ") for ln in heads),
               f"git's b/ prefix kept without a diff --git line: {heads!r}")
+        # the closing count reads as a sentence: one file, one finding
+        one = os.path.join(d, "one")
+        os.makedirs(one)
+        with open(os.path.join(one, "config.env"), "w") as f:
+            f.write("AWS_ACCESS_KEY_ID=" + key + "\n")
+        p1 = run(["--format", "text", "."], one)
+        check("scanned 1 file, 1 finding\n" in p1.stderr, f"one file: stderr {p1.stderr.strip()[-160:]!r}")
         print(f"json/text/sarif: {len(want)} findings each; git diff of {len(changed)} files: {len(got_diff)} findings "
               f"on added lines")
     if not FAILURES:
