@@ -4,6 +4,7 @@
  */
 #include "gate_read.h"
 
+#include "gatebypass.h"
 #include "rows.h"
 
 #include <stdbool.h>
@@ -84,7 +85,9 @@ enum core_status gate_get(struct store *db, int64_t id, struct json_object **out
 	    " 'path', f.path, 'line', f.line, 'excerpt', f.excerpt, 'fingerprint', f.fingerprint,"
 	    " 'ignored', CASE WHEN f.ignore_id IS NULL THEN NULL"
 	    "   ELSE jsonb_build_object('id', f.ignore_id, 'reason', f.ignore_reason) END) ORDER BY f.id)"
-	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb)))::text AS j"
-	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id WHERE g.id = $1",
+	    " FROM gate_findings f WHERE f.run_id = g.id), '[]'::jsonb),"
+	    " 'repo_gated', " GATE_BYPASS_REPO_GATED "))::text AS j"
+	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	    " LEFT JOIN repo_status_stored s ON s.id = g.project_id WHERE g.id = $1",
 	    &p, out);
 }

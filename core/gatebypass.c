@@ -131,7 +131,7 @@ static enum core_status load(struct store *db, int64_t id, struct bypass_run *b)
 	    "   AND n.mr_iid = g.mr_iid AND n.id > g.id), 'claimed', " CLAIMED ","
 	    " 'target', 'gate run ' || g.id || ' (' || coalesce(rp.path_with_namespace, 'project ' || g.project_id)"
 	    "   || ' !' || g.mr_iid || ')',"
-	    " 'gated', coalesce((s.effective_config->>'enabled')::bool AND NOT coalesce(s.unmanaged, false), false))"
+	    " 'gated', " GATE_BYPASS_REPO_GATED ")"
 	    "::text AS j"
 	    " FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
 	    " LEFT JOIN repo_status_stored s ON s.id = g.project_id WHERE g.id = $1",

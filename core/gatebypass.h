@@ -29,6 +29,11 @@
 
 #define GATE_BYPASS_REASON_MAX 200 /* characters */
 
+/* SQL: whether the repo of a run is gated now (its effective config enabled and managed by mrgate), over the
+ * repo_status_stored row s (NULL: no such repo, not gated). A run of a repo no longer gated cannot be bypassed. */
+#define GATE_BYPASS_REPO_GATED                                                                                         \
+	"coalesce((s.effective_config->>'enabled')::bool AND NOT coalesce(s.unmanaged, false), false)"
+
 struct gate_bypass_req {
 	int64_t run_id;
 	const char *actor;                 /* the user's name, shown on GitLab and in the audit log */

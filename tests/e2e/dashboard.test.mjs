@@ -21,7 +21,13 @@ async function reasonDialog(opener, name, button, label, reason) {
   const modal = page.locator(`[role="dialog"][data-modal="${name}"]`);
   await modal.getByRole('button', { name: button }).click();
   assert.match(await modal.locator('[role="alert"]').innerText(), /Say why/);
+  // a reason past 200 characters is not cut short without a word: the hint counts, the button says why it refuses
+  await modal.getByLabel(label).fill('x'.repeat(250));
+  assert.equal(await modal.locator('.hint').innerText(), '250 characters: at most 200');
+  await modal.getByRole('button', { name: button }).click();
+  assert.match(await modal.locator('[role="alert"]').innerText(), /has 250 characters; shorten it to 200/);
   await modal.getByLabel(label).fill(reason);
+  assert.equal(await modal.locator('.hint').innerText(), `${[...reason].length} of 200 characters`);
   await shot(page, `${name}-dialog`, { fullPage: false });
   await modal.getByRole('button', { name: button }).click();
   await modal.waitFor({ state: 'detached' });
@@ -322,6 +328,26 @@ describe('dashboard', { timeout: 240000 }, () => {
     const cell = page.locator(`tr[data-path="${otherPath}"] [data-cell="config"]`);
     await until(async () => /own config, as inherited/.test(await cell.innerText()), { what: 'the as-inherited label' }).catch(async (e) => { throw new Error(`${e.message}: the cell says ${JSON.stringify(await cell.innerText())}`); });
     assert.doesNotMatch(await cell.innerText(), /own exception/);
+    // "Stop managing": the row no longer says what the gate would do (a walk read "blocks merge" on a repo mrgate
+    // had just handed back), and "Manage again" in the same menu gates it by its config again
+    const third = page.locator('tr[data-id]').nth(2);
+    const thirdPath = await third.getAttribute('data-path');
+    const thirdCell = page.locator(`tr[data-path="${thirdPath}"] [data-cell="config"]`);
+    assert.match(await thirdCell.innerText(), /blocks merge/);
+    page.once('dialog', (d) => d.accept());
+    await third.getByRole('button', { name: `Actions for ${thirdPath}` }).click();
+    await page.getByRole('menuitem', { name: 'Stop managing' }).click();
+    await page.waitForSelector(`tr[data-path="${thirdPath}"] [data-status="unmanaged"]`);
+    assert.match(await thirdCell.innerText(), /not managed by mrgate/);
+    assert.doesNotMatch(await thirdCell.innerText(), /blocks merge|fails on/);
+    await shot(page, 'repos-unmanaged');
+    await page.locator(`tr[data-path="${thirdPath}"]`).getByRole('button', { name: `Actions for ${thirdPath}` }).click();
+    await page.getByRole('menuitem', { name: 'Manage again' }).click();
+    await page.waitForSelector(`tr[data-path="${thirdPath}"] [data-status="gated"]`, { timeout: 30000 });
+    assert.match(await thirdCell.innerText(), /blocks merge/);
+    const third_ = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&q=${encodeURIComponent(thirdPath)}&limit=5`)).data.items.find((x) => x.path_with_namespace === thirdPath);
+    assert.equal(third_.unmanaged, false);
+    assert.equal(third_.exception, false);
   });
 
   it('shows the gate report of a merge request that adds a secret', async () => {
@@ -372,6 +398,25 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await page.locator('[data-verdict]').getAttribute('data-verdict'), 'passed');
     assert.match(await page.locator('[data-ignore-reason]').innerText(), /the example key of our docs/);
     await shot(page, 'gate-with-ignored');
+  });
+
+  it('offers no bypass on the report of a repository mrgate no longer gates', async () => {
+    // a walk unmanaged a repo, and its failed run's report still offered "Bypass this gate…" (refused on click)
+    const repo = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=3`)).data.items[2];
+    assert.ok(repo, 'a third gated repository');
+    const secret = ['AKIA', 'Z7QWERTYUIOPASDG'].join('');
+    await sim.post('/__sim/merge_requests', { project_id: repo.id, title: 'Add more settings', files: [{ path: 'deploy/more.env', content: `AWS_ACCESS_KEY_ID=${secret}\n` }] });
+    const gate = await until(async () => (await api.get(`/api/gates?repo=${repo.id}`)).data.items.find((x) => x.verdict === 'failed'), { timeout: 60000, what: 'a failed gate run' });
+    await go(`#/gates/${gate.id}`, 'button[data-action="bypass"]');
+    const put = await api.put(`/api/repos/${repo.id}/config`, { unmanaged: true });
+    assert.equal(put.status, 200, JSON.stringify(put.data));
+    await until(async () => (await api.get(`/api/jobs/${put.data.apply.job_id}`)).data.finished, { what: 'the unmanage job' });
+    await page.reload();
+    await page.waitForSelector('[data-not-gated]');
+    assert.match(await page.locator('[data-not-gated]').innerText(), /no longer gated by mrgate/);
+    assert.equal(await page.locator('button[data-action="bypass"]').count(), 0);
+    await shot(page, 'gate-not-gated');
+    assert.equal((await api.del(`/api/repos/${repo.id}/config`)).status, 200);
   });
 
   it('says what a sync repaired: a hook GitLab disabled on a gated repository', async () => {
@@ -471,6 +516,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     await modal.locator('[data-config-form]').waitFor();
     assert.match(await modal.innerText(), new RegExp(`all ${small.repos} repositories matching the filter`));
     assert.equal(await modal.locator('[data-field="auto_gate"]').count(), 1, 'offers to gate the group\'s new repositories');
+    // the dialog names the group whose config it writes
+    assert.match(await modal.locator('[data-level="group"]').innerText(), new RegExp(`Stored as the config of group ${small.full_path}:`));
     await page.keyboard.press('Escape');
     await modal.waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Clear selection' }).click();

@@ -231,6 +231,7 @@ def test_a_repo_no_longer_gated_cannot_be_bypassed():
     """A walk unmanaged a repo (GitLab got "mrgate gate removed for this repository" on its failed MR), then bypassed
     the old run from its report: 200, and a third status and an edited note on a repo mrgate no longer manages."""
     mr, gate = failed_mr("leak6.py")
+    assert c.get(f"/api/gates/{gate['id']}").json()["repo_gated"] is True
     r = c.put(f"/api/repos/{PID}/config", {"unmanaged": True})
     assert r.status == 200, r.body
     flows.wait_job(c, r.json()["apply"]["job_id"])
@@ -240,7 +241,9 @@ def test_a_repo_no_longer_gated_cannot_be_bypassed():
     r = c.post(f"/api/gates/{gate['id']}/bypass", {"reason": "after unmanage"})
     assert r.status == 409 and "no longer gated" in r.json()["message"], r.body
     assert len(statuses(PID, mr["sha"])) == n
-    assert c.get(f"/api/gates/{gate['id']}").json()["verdict"] == "failed"
+    # the report can say so before anyone tries: the run's JSON tells the repo is no longer gated
+    got = c.get(f"/api/gates/{gate['id']}").json()
+    assert got["verdict"] == "failed" and got["repo_gated"] is False, got
 
 
 setup()

@@ -410,8 +410,13 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   const status = h('div', { 'data-apply-blocked': blocker ? 'true' : undefined });
   const partial = h('label.option', { hidden: true }, h('input', { type: 'checkbox', name: 'confirm_partial' }), '');
   const partialCb = partial.querySelector('input');
+  // where the change is stored (the server's rule: a whole group is its group config, everything the default)
+  const level = wholeLevel ? (f.group
+    ? h('p', { 'data-level': 'group' }, 'Stored as the config of group ', h('strong', f.group), ': its repositories and those created in it later inherit it; a repository with an exception keeps the fields its exception sets.')
+    : h('p', { 'data-level': 'default' }, 'Stored as the ', h('strong', 'default config'), ': every repository and every one created later inherits it, except where a group config or an exception sets a field.')) : null;
   clear(body).append(...[
     h('p', 'For ', h('strong', describe), '. The dialog shows what the selected repositories have now; a field marked "', MIXED, '" differs between them and is left alone unless you set it. Only what you change is sent.'),
+    level,
     blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
     form.el, planBox, status].filter(Boolean));
   let lastPlan = null;
@@ -583,6 +588,24 @@ export async function stopManaging(repo, onDone) {
     if (onDone) onDone();
   } catch (e) {
     toast(e.unavailable ? 'Stopping management is not available in this version of mrgate.' : e.message, 'error');
+  }
+}
+
+// The repo's own config kept, its unmanaged flag off (no own config left: the row is deleted, it inherits).
+export async function manageAgain(repo, onDone) {
+  try {
+    let own = {};
+    try {
+      own = (await get(`/api/repos/${repo.id}/config`)).config || {};
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 404 && !e.unavailable)) throw e;
+    }
+    if (Object.keys(own).length) await put(`/api/repos/${repo.id}/config`, { ...own, unmanaged: false });
+    else await del(`/api/repos/${repo.id}/config`);
+    toast(`mrgate manages ${repo.path_with_namespace} again: its config is being applied.`);
+    if (onDone) onDone();
+  } catch (e) {
+    toast(e.unavailable ? 'Managing a repository again is not available in this version of mrgate.' : e.message, 'error');
   }
 }
 

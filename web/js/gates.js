@@ -2,10 +2,12 @@
 // commit status links to).
 import { get, post, qs, getOptional, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 
-import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, httpUrl, openModal, toast } from './ui.js';
+import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, countedField, tooLong, httpUrl, openModal, toast } from './ui.js';
 
 const VERDICT_CLASS = { passed: 'passed', bypassed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
+// A bypass's and an ignore's reason: 1 to 200 characters (POST /api/gates/{id}/bypass, POST /api/ignores)
+const REASON_MAX = 200;
 // Bidi controls and invisible marks shown as <U+XXXX>, never obeyed: a path like "a|b`c\u202e.py" must not read as
 // "a|b`cyp." (Trojan source). For text from a scanned repository: paths, excerpts (the ignores page too).
 const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
@@ -102,14 +104,16 @@ function openIgnore(g, f, row) {
   const groups = (g.path_with_namespace || '').split('/').slice(0, -1).map((_, i, a) => a.slice(0, i + 1).join('/')).reverse();
   const where = select([['repo', `this repository (${g.path_with_namespace || g.repo_id})`], ...groups.map((p) => [`group:${p}`, `group ${p} and its subgroups`])], 'repo', { name: 'where' });
   const what = select([['fingerprint', `this finding (${visible(f.path)}:${f.line})`], ['rule', `every finding of rule ${f.rule_id}`]], 'fingerprint', { name: 'what' });
-  const reason = h('input', { type: 'text', name: 'reason', maxlength: 200, placeholder: 'e.g. a test fixture, never a real key' });
+  const reason = h('input', { type: 'text', name: 'reason', placeholder: 'e.g. a test fixture, never a real key' });
   const expires = h('input', { type: 'date', name: 'expires_at' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const go = h('button.primary', { type: 'button' }, 'Ignore');
-  const m = openModal({ title: 'Ignore a finding', body: [msg, field('What', what), field('Where', where), field('Reason (shown in the report and the merge request note)', reason), field('Until (optional; the end of that day, UTC)', expires)], footer: [go] });
+  const m = openModal({ title: 'Ignore a finding', body: [msg, field('What', what), field('Where', where), countedField('Reason (shown in the report and the merge request note)', reason, REASON_MAX), field('Until (optional; the end of that day, UTC)', expires)], footer: [go] });
   m.dialog.dataset.modal = 'ignore';
   go.addEventListener('click', async () => {
     if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this finding may be ignored.')); return; }
+    const long = tooLong(reason, REASON_MAX, 'reason');
+    if (long) { clear(msg).append(h('div.notice.error', { role: 'alert' }, long)); return; }
     const body = { reason: reason.value };
     if (what.value === 'rule') body.rule_id = f.rule_id; else body.fingerprint = f.fingerprint;
     if (where.value === 'repo') body.repo_id = g.repo_id; else body.group = where.value.slice('group:'.length);
@@ -143,6 +147,9 @@ function bypassPart(g, main) {
     return h('div.notice.info', { 'data-newer-run': g.newer_run_id }, 'A newer push of this merge request is gated: ', h('a', { href: `#/gates/${g.newer_run_id}` }, `run #${g.newer_run_id}`), '.');
   }
   if (g.state !== 'done' || g.status_posted !== 'failed') return null;
+  if (g.repo_gated === false) {
+    return h('div.notice.info', { 'data-not-gated': '' }, 'This repository is no longer gated by mrgate (gating turned off, or no longer managed): its open merge requests got a final "gate removed" status, so there is nothing to bypass.');
+  }
   const btn = h('button', { type: 'button', 'data-action': 'bypass', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Bypass this gate…');
   btn.addEventListener('click', () => openBypass(g, main));
   return h('div.actions', { style: 'margin-top:12px' }, btn,
@@ -150,14 +157,16 @@ function bypassPart(g, main) {
 }
 
 function openBypass(g, main) {
-  const reason = h('input', { type: 'text', name: 'reason', maxlength: 200, required: true, placeholder: 'e.g. test fixture, the key was never valid' });
+  const reason = h('input', { type: 'text', name: 'reason', required: true, placeholder: 'e.g. test fixture, the key was never valid' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const go = h('button.primary', { type: 'button' }, 'Bypass');
-  const m = openModal({ title: `Bypass the gate of !${g.mr_iid}`, body: [msg, field('Reason (shown on GitLab)', reason)], footer: [go] });
+  const m = openModal({ title: `Bypass the gate of !${g.mr_iid}`, body: [msg, countedField('Reason (shown on GitLab)', reason, REASON_MAX)], footer: [go] });
   m.dialog.dataset.modal = 'bypass';
   reason.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); go.click(); } });
   go.addEventListener('click', async () => {
     if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this merge request may merge with these findings.')); return; }
+    const long = tooLong(reason, REASON_MAX, 'reason');
+    if (long) { clear(msg).append(h('div.notice.error', { role: 'alert' }, long)); return; }
     go.disabled = true;
     try {
       await post(`/api/gates/${encodeURIComponent(g.id)}/bypass`, { reason: reason.value });

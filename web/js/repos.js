@@ -2,7 +2,7 @@
 // tick boxes (shift-click ranges) or "all N matching"; status badges; the effective config; a "⋯" menu per row.
 import { get, post, qs, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field, httpUrl } from './ui.js';
-import { openConfigure, openRepoConfig, resetRepo, stopManaging, openHistory, configSummary } from './configure.js';
+import { openConfigure, openRepoConfig, resetRepo, stopManaging, manageAgain, openHistory, configSummary } from './configure.js';
 
 const STATUSES = ['ungated', 'gated', 'exception', 'applying', 'error', 'hook_disabled', 'new', 'archived', 'pending_deletion', 'removed', 'unmanaged'];
 
@@ -177,6 +177,8 @@ export async function render(main, route) {
   }
 
   let rows = []; // repos on the current page
+  let applyTimer = null; // followApplying()
+  onLeave(() => clearTimeout(applyTimer));
   let lastIndex = null; // for shift-click ranges
   let reqSeq = 0;
 
@@ -331,7 +333,9 @@ export async function render(main, route) {
       ...(editor ? [
         { label: 'Edit exception…', action: () => openRepoConfig(r, reloadKeep) },
         { label: 'Reset to inherited', action: () => resetRepo(r, reloadKeep) },
-        { label: 'Stop managing', action: () => stopManaging(r, reloadKeep) },
+        r.unmanaged
+          ? { label: 'Manage again', action: () => manageAgain(r, reloadKeep) }
+          : { label: 'Stop managing', action: () => stopManaging(r, reloadKeep) },
       ] : []),
       { label: 'History', action: () => openHistory(r) },
     ]);
@@ -340,7 +344,9 @@ export async function render(main, route) {
       h('td', h('a.path', { href: httpUrl(r.web_url) || '#', target: '_blank', rel: 'noopener', title: `Open ${r.path_with_namespace} on GitLab`, 'aria-label': r.path_with_namespace }, r.path || r.name),
         h('div.sub', r.namespace_full_path || '', r.default_branch ? ` · ${r.default_branch}` : ' · no default branch', r.archived && status !== 'archived' ? ' · archived' : '')),
       h('td', { 'data-cell': 'status' }, badge(status), whyOf(r, status)),
-      h('td.col-config', { 'data-cell': 'config' }, cfg ? configSummary(cfg, r.config_sources || r.config_source, { exception: r.exception }) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
+      h('td.col-config', { 'data-cell': 'config' }, r.unmanaged
+        ? h('span.muted', { title: 'mrgate removed its webhook and restored the merge setting it had changed. "Manage again" in the row menu gates it by its config again.' }, 'not managed by mrgate')
+        : cfg ? configSummary(cfg, r.config_sources || r.config_source, { exception: r.exception }) : h('span.muted', { title: 'this version of the API does not report the effective config per repo' }, '—')),
       h('td.col-activity.nowrap', time(r.last_activity_at)),
       h('td.num', menu));
   }
@@ -372,7 +378,10 @@ export async function render(main, route) {
     state.cursors.length = state.page + 2;
     const frag = document.createDocumentFragment();
     rows.forEach((r, i) => frag.append(row(r, i)));
+    // the rows are drawn anew: the focus goes back to the same control of the same row
+    const focused = tbody.contains(document.activeElement) ? document.activeElement.getAttribute('aria-label') : null;
     clear(tbody).append(frag);
+    if (focused) tbody.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
     if (!rows.length) {
       tbody.append(h('tr', h('td.empty', { colspan: 6 }, currentCount === 0 && !state.q && !state.group && !state.status
         ? ['No repositories yet. ', h('a', { href: '#/connection' }, 'Connect a group'), ' and sync it.']
@@ -386,6 +395,19 @@ export async function render(main, route) {
     paintSelection();
     // for the scale test: when the first rows were on screen, in ms since the navigation started
     if (window.__mrgateFirstRowsAt === undefined) window.__mrgateFirstRowsAt = performance.now();
+    followApplying();
+  }
+
+  // Rows still applying are read again every 2 s until they settle; not while a menu or dialog is open (then a
+  // little later).
+  function followApplying() {
+    clearTimeout(applyTimer);
+    if (!rows.some((r) => r.status === 'applying')) return;
+    applyTimer = setTimeout(() => {
+      if (!alive) return;
+      if (document.querySelector('[role="menu"], [role="dialog"]')) followApplying();
+      else load();
+    }, 2000);
   }
 
   function reloadKeep() {

@@ -158,6 +158,25 @@ export function field(label, control, hint) {
   return h('div.field', h('label', { for: control.id }, label), control, hintEl);
 }
 
+// A field whose text may hold at most max characters (code points, as the server counts them). A paste is never cut
+// (a walk's 250-character reason was cut to 200 without a word): the hint counts, and turns red past the limit.
+export function countedField(label, input, max) {
+  const f = field(label, input, `0 of ${max} characters`);
+  const hint = f.querySelector('.hint');
+  input.addEventListener('input', () => {
+    const n = [...input.value].length;
+    hint.textContent = n > max ? `${n} characters: at most ${max}` : `${n} of ${max} characters`;
+    hint.classList.toggle('over', n > max);
+  });
+  return f;
+}
+
+// Why the text of input is refused before it is sent (what: "reason"), or null.
+export function tooLong(input, max, what) {
+  const n = [...input.value].length;
+  return n > max ? `The ${what} has ${n} characters; shorten it to ${max}.` : null;
+}
+
 export function select(options, value, attrs = {}) {
   return h('select', attrs, options.map(([v, l]) => h('option', { value: v, selected: String(v) === String(value) }, l)));
 }
