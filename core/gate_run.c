@@ -131,6 +131,34 @@ static void finish_quiet(struct run *r, const char *state, const char *verdict, 
 	log_info("gate run %lld (!%lld @ %.12s): %s", (long long)r->q.id, (long long)r->q.mr_iid, r->q.head_sha, why);
 }
 
+static enum core_status post_status(struct run *r, const char *state, const char *description, char *err,
+                                    size_t errlen);
+
+/*
+ * A run superseded by a newer push after it posted pending on its head: that pending status would stay forever (its
+ * external pipeline "pending" in the project's pipelines; never a verdict on a head the MR left), so it is canceled,
+ * here and in every other pipeline the run entered (core/gatehold.h).
+ */
+static void cancel_superseded(struct run *r)
+{
+	char err[512] = "";
+	if (!r->q.pending_posted)
+		return;
+	if (post_status(r, "canceled", GATE_SUPERSEDED_DESCRIPTION, err, sizeof(err)) != CORE_OK) {
+		log_warn("gate run %lld: could not cancel its pending status after a newer push: %s",
+		         (long long)r->q.id, err);
+		return;
+	}
+	struct store_params p = {0};
+	store_param_i64(&p, r->q.id);
+	store_param_str(&p, GATE_SUPERSEDED_DESCRIPTION);
+	store_run1(
+	    r->env->db,
+	    "UPDATE gate_runs SET status_posted = 'canceled', description = $2 WHERE id = $1 AND state = 'superseded'",
+	    &p, NULL);
+	gatehold_sync_run(r->env->db, r->gl, r->env->public_url, r->q.id, r->q.pipeline_id, r->q.status_ref);
+}
+
 /*
  * POST a commit status on the run's head (409 retried). A head pipeline that refuses it (gone, or not on this sha)
  * makes the run post on its source branch instead.
@@ -319,6 +347,7 @@ static bool post_pending(struct run *r)
 		return true;
 	if (!still_current(r)) {
 		finish_quiet(r, "superseded", NULL, "superseded before it started");
+		cancel_superseded(r); /* a pending status of an earlier attempt */
 		return false;
 	}
 	int64_t t0 = scanrun_now_ms();
@@ -515,6 +544,7 @@ static void conclude(struct run *r)
 	}
 	if (!still_current(r)) {
 		finish_quiet(r, "superseded", NULL, "superseded while scanning: verdict not posted");
+		cancel_superseded(r);
 		return;
 	}
 	/* an editor's bypass of this head commit holds until a new push (core/gatebypass.h) */

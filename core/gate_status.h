@@ -21,6 +21,8 @@
 
 #define GATE_STATUS_NAME  "mrgate"
 #define GATE_STATUS_TRIES 8 /* posts of one status while GitLab answers 409 */
+/* The description of the `canceled` status that replaces the pending one of a run a newer push superseded. */
+#define GATE_SUPERSEDED_DESCRIPTION "superseded by a newer push: mrgate gates the merge request's new head"
 
 struct gate_status {
 	const char *state;       /* pending | success | failed */

@@ -18,7 +18,7 @@
 struct hold_run {
 	int64_t id, project_id, source_project_id, mr_iid;
 	char head_sha[72];
-	char post[16]; /* the state to post now: pending | success | failed, or "" (nothing) */
+	char post[16]; /* the state to post now: pending | success | failed | canceled (superseded), or "" (nothing) */
 	char desc[300];
 };
 
@@ -38,8 +38,9 @@ static void fill(const PGresult *r, struct hold_run *h)
 	if (strcmp(state, "queued") == 0 || strcmp(state, "running") == 0) {
 		snprintf(h->post, sizeof(h->post), "pending");
 		snprintf(h->desc, sizeof(h->desc), SCANNING);
-	} else if ((strcmp(state, "done") == 0 || strcmp(state, "error") == 0) &&
-	           (strcmp(posted, "success") == 0 || strcmp(posted, "failed") == 0)) {
+	} else if (((strcmp(state, "done") == 0 || strcmp(state, "error") == 0) &&
+	            (strcmp(posted, "success") == 0 || strcmp(posted, "failed") == 0)) ||
+	           (strcmp(state, "superseded") == 0 && strcmp(posted, "canceled") == 0)) {
 		snprintf(h->post, sizeof(h->post), "%s", posted);
 		snprintf(h->desc, sizeof(h->desc), "%s", store_str(r, 0, "description"));
 	}
