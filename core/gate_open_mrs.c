@@ -21,6 +21,7 @@ struct open_mr {
 	int64_t iid, source_project_id;
 	char sha[72];
 	char branch[264];
+	char title[512]; /* GitLab's title (at most 255 characters), cut at a character boundary to fit */
 };
 
 struct open_mr_list {
@@ -40,7 +41,7 @@ static bool sha_ok(const char *s)
 /* One entry of GET .../merge_requests into l, when it is an open MR with a head commit. */
 static void open_mr_add(struct open_mr_list *l, const struct json_object *e)
 {
-	const char *sha = NULL, *branch = NULL, *state = NULL;
+	const char *sha = NULL, *branch = NULL, *state = NULL, *title = "";
 	int64_t iid = 0, spid = 0;
 	/* an MR without a head sha yet (diff still being prepared) is gated by its own webhook later */
 	if (!jsonx_int64(e, "iid", &iid) || iid <= 0 || !jsonx_str(e, "sha", &sha) || !sha_ok(sha) ||
@@ -62,6 +63,13 @@ static void open_mr_add(struct open_mr_list *l, const struct json_object *e)
 	m->source_project_id = spid;
 	snprintf(m->sha, sizeof(m->sha), "%s", sha);
 	snprintf(m->branch, sizeof(m->branch), "%s", branch);
+	jsonx_str(e, "title", &title);
+	size_t n = strlen(title);
+	if (n >= sizeof(m->title))
+		for (n = sizeof(m->title) - 1; n > 0 && ((unsigned char)title[n] & 0xC0) == 0x80; n--)
+			;
+	memcpy(m->title, title, n);
+	m->title[n] = '\0';
 }
 
 static enum core_status open_mrs_page(struct json_object *page, void *user)
@@ -179,7 +187,8 @@ static enum core_status enqueue_open_mr(struct store_conn *c, int64_t repo_id, c
 		                           .source_project_id = m->source_project_id,
 		                           .mr_iid = m->iid,
 		                           .head_sha = m->sha,
-		                           .source_branch = m->branch};
+		                           .source_branch = m->branch,
+		                           .title = m->title[0] ? m->title : NULL};
 		int64_t run_id = 0;
 		bool coalesced = false;
 		st = gate_enqueue(c, &ev, 0, &run_id, &coalesced);

@@ -26,8 +26,8 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    "WITH queued AS (SELECT id FROM gate_runs WHERE project_id = $1::bigint AND mr_iid = $3::bigint"
 	    "   AND head_sha = $4::text AND state IN ('queued', 'running') ORDER BY id DESC LIMIT 1),"
 	    " fresh AS (INSERT INTO gate_runs"
-	    "   (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id)"
-	    "   SELECT $1::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint"
+	    "   (project_id, source_project_id, mr_iid, head_sha, source_branch, event_id, mr_title)"
+	    "   SELECT $1::bigint, $2::bigint, $3::bigint, $4::text, $5::text, $6::bigint, $7::text"
 	    "   WHERE NOT EXISTS (SELECT 1 FROM queued) RETURNING id),"
 	    " run AS (SELECT id, true AS coalesced FROM queued UNION ALL SELECT id, false FROM fresh),"
 	    " superseded AS (UPDATE gate_runs g SET state = 'superseded', superseded_by = run.id, finished_at = now(),"
@@ -37,7 +37,8 @@ enum core_status gate_enqueue(struct store_conn *c, const struct gate_mr_event *
 	    " linked AS (UPDATE webhook_events e SET run_id = run.id FROM run WHERE e.id = $6::bigint)"
 	    " SELECT id, coalesced FROM run",
 	    &r, STORE_I64(ev->project_id), STORE_I64(ev->source_project_id), STORE_I64(ev->mr_iid),
-	    STORE_STR(ev->head_sha), STORE_STR(ev->source_branch), STORE_I64_OR_NULL(event_id > 0 ? event_id : 0));
+	    STORE_STR(ev->head_sha), STORE_STR(ev->source_branch), STORE_I64_OR_NULL(event_id > 0 ? event_id : 0),
+	    STORE_STR(ev->title));
 	if (st == CORE_OK && PQntuples(r) > 0) {
 		*run_id_out = store_i64(r, 0, "id", 0);
 		*coalesced_out = store_bool(r, 0, "coalesced", false);

@@ -54,6 +54,7 @@ struct gate_mr_event {
 	int64_t mr_iid;
 	const char *head_sha;
 	const char *source_branch;
+	const char *title; /* the MR's title when no delivery has it (a run queued by an apply); NULL otherwise */
 };
 
 /*

@@ -27,8 +27,8 @@
 	"   AND n.mr_iid = g.mr_iid AND n.id > g.id),"                                                                 \
 	" 'bypass', CASE WHEN g.bypassed_by IS NULL THEN NULL ELSE jsonb_build_object('by', g.bypassed_by,"            \
 	" 'reason', g.bypass_reason, 'at', " STORE_TS("g.bypassed_at") ") END,"                                        \
-	" 'mr_title', (SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e WHERE e.id = "           \
-	"g.event_id),"                                                                                                 \
+	" 'mr_title', coalesce((SELECT e.payload #>> '{object_attributes,title}' FROM webhook_events e"                \
+	"   WHERE e.id = g.event_id), g.mr_title),"                                                                    \
 	" 'mr_web_url', coalesce((SELECT e.payload #>> '{object_attributes,url}' FROM webhook_events e"                \
 	"   WHERE e.id = g.event_id), rp.web_url || '/-/merge_requests/' || g.mr_iid))"
 /* clang-format on */

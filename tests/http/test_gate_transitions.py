@@ -24,7 +24,7 @@ sim.add_token(TOKEN, scopes=["api"], access={"acme": 50}, username="gatebot", bo
 PID = sim.add_project("acme", "app", files=[{"path": "README.md", "content": "# app\n"}])["id"]
 # opened before mrgate gates the repo: no hook of ours exists, so GitLab tells mrgate nothing about them
 MR_LEAK = sim.open_mr(PID, [{"path": "deploy/ci.env", "content": f"A=1\nGITLAB_TOKEN={LEAK}\n"}],
-                      source_branch="leak")
+                      source_branch="leak", title="Ship the CI environment")
 MR_CLEAN = sim.open_mr(PID, [{"path": "docs/intro.md", "content": "hello\n"}], source_branch="docs")
 CLOSED = sim.open_mr(PID, [{"path": "x.env", "content": f"T={LEAK}\n"}], source_branch="closed")
 sim.close_mr(PID, CLOSED["iid"])
@@ -106,6 +106,10 @@ def test_gating_a_repo_gates_its_open_mrs_without_a_webhook():
               f" WHERE project_id = {PID} ORDER BY mr_iid")
     assert rows == [[str(MR_LEAK["iid"]), MR_LEAK["sha"], "leak", "done", "t"],
                     [str(MR_CLEAN["iid"]), MR_CLEAN["sha"], "docs", "done", "t"]], rows
+    # the Gates page names each MR by its title, also without a delivery (a walk saw these runs as bare "!1")
+    titles = {g["mr_iid"]: g["mr_title"] for g in c.get(f"/api/gates?repo={PID}").json()["items"]}
+    assert titles[MR_LEAK["iid"]] == "Ship the CI environment", titles
+    assert titles[MR_CLEAN["iid"]], titles
     # issue 14: the open MRs come from the job's one group list, not from a list of the project's own
     assert sim.count("GET", "/api/v4/groups/:id/merge_requests") == 1
     assert sim.count("GET", "/api/v4/projects/:id/merge_requests") == 0
