@@ -5,7 +5,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 sim_listen=${MRGATE_DEMO_GITLAB:-127.0.0.1:8929}
-build/tests/gitlab-sim/gitlab-sim --seed-demo --allow-local-hooks --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
+${GITLAB_SIM_BIN:-build/tests/gitlab-sim/gitlab-sim} --seed-demo --allow-local-hooks --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
 for _ in $(seq 50); do
@@ -28,4 +28,4 @@ cat <<MSG
   Stop with Ctrl-C.
 
 MSG
-build/mrgate serve
+"${MRGATE_BIN:-build/mrgate}" serve

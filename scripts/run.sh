@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # scripts/run.sh — `make run`: set everything up and serve mrgate on http://127.0.0.1:8080.
 #
-# Without MRGATE_DATABASE_URL, a private PostgreSQL cluster under .mrgate/pg is created (once) and started.
+# Without MRGATE_DATABASE_URL, a private PostgreSQL cluster under .mrgate/pg is created (once) and started; mrgate
+# keeps its data in its database "mrgate". `make demo` (MRGATE_DEMO=1) uses the database "mrgate_demo" of the same
+# cluster instead, made anew on every start: the simulator it connects to is seeded anew too, and a demo never touches
+# what `make run` keeps (its connection, configs and users).
 # The first start creates user "admin"; its password is MRGATE_ADMIN_PASSWORD, or a random one written to
 # .mrgate/admin-password (mode 0600) and printed. The cluster keeps PostgreSQL's durable defaults (fsync on).
 # For the tests only: MRGATE_STATE_DIR replaces .mrgate/ and MRGATE_BIN names a built mrgate (no build then).
@@ -19,10 +22,16 @@ state=$(cd "$state" && pwd)
 if [ -z "${MRGATE_DATABASE_URL:-}" ]; then
   scripts/pg.sh start "$state/pg"
   admin_url=$(scripts/pg.sh url "$state/pg" postgres)
-  if ! psql -X -q -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = 'mrgate'" | grep -q 1; then
-    psql -X -q -d "$admin_url" -c "CREATE DATABASE mrgate" >/dev/null
+  db=mrgate
+  if [ -n "${MRGATE_DEMO:-}" ]; then
+    db=mrgate_demo
+    PGOPTIONS='-c client_min_messages=warning' psql -X -q -d "$admin_url" \
+      -c "DROP DATABASE IF EXISTS mrgate_demo WITH (FORCE)" >/dev/null
   fi
-  export MRGATE_DATABASE_URL=$(scripts/pg.sh url "$state/pg")
+  if ! psql -X -q -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
+    psql -X -q -d "$admin_url" -c "CREATE DATABASE $db" >/dev/null
+  fi
+  export MRGATE_DATABASE_URL=$(scripts/pg.sh url "$state/pg" "$db")
 fi
 
 if [ -z "${MRGATE_ADMIN_PASSWORD:-}" ]; then
