@@ -44,7 +44,12 @@ struct run {
 	size_t n, skipped;       /* how many; of which archived or pending deletion */
 	struct buf keys;         /* "{a,b}": the config's field names as a text[] */
 	struct buf idarr;        /* "{1,2}": ids as a bigint[] */
+	/* the more specific configs inside the selection whose fields the config replaced (they set one of them) */
+	int64_t over_groups, over_repos;
+	struct json_object *over_paths; /* owned: the first OVERRIDDEN_PATHS_MAX of their paths, groups first */
 };
+
+#define OVERRIDDEN_PATHS_MAX 10
 
 /* Validate the request and find the level it writes at. CORE_EINVAL with err. */
 static enum core_status resolve(struct run *u, char *err, size_t errlen)
@@ -130,15 +135,47 @@ static enum core_status select_repos(struct run *u, char *err, size_t errlen)
 }
 
 /* One statement with text parameters (the config, field names, ids as arrays, the actor, a group path). */
-static enum core_status exec_texts(struct run *u, const char *sql, int n, ...)
+static enum core_status exec_texts_v(struct run *u, const char *sql, PGresult **res, int n, va_list ap)
 {
 	struct store_params p = {0};
-	va_list ap;
-	va_start(ap, n);
 	for (int i = 0; i < n; i++)
 		store_param_str(&p, va_arg(ap, const char *));
+	return store_run(u->c, sql, &p, res);
+}
+
+static enum core_status exec_texts(struct run *u, const char *sql, int n, ...)
+{
+	va_list ap;
+	va_start(ap, n);
+	enum core_status st = exec_texts_v(u, sql, NULL, n, ap);
 	va_end(ap);
-	return store_run(u->c, sql, &p, NULL);
+	return st;
+}
+
+/*
+ * An UPDATE that takes the config's fields out of more specific configs, written as
+ * "WITH x AS (UPDATE ... RETURNING path) " OVERRIDDEN: *count gets how many it changed, u->over_paths their first
+ * paths.
+ */
+#define OVERRIDDEN " SELECT count(*) AS n, coalesce(jsonb_agg(path ORDER BY path), '[]')::text AS paths FROM x"
+static enum core_status exec_overriding(struct run *u, const char *sql, int64_t *count, int n, ...)
+{
+	PGresult *r = NULL;
+	va_list ap;
+	va_start(ap, n);
+	enum core_status st = exec_texts_v(u, sql, &r, n, ap);
+	va_end(ap);
+	if (st == CORE_OK && PQntuples(r) == 1) {
+		*count += store_i64(r, 0, "n", 0);
+		struct json_object *paths = json_tokener_parse(store_str(r, 0, "paths"));
+		for (size_t i = 0; paths && i < json_object_array_length(paths) &&
+		                   json_object_array_length(u->over_paths) < OVERRIDDEN_PATHS_MAX;
+		     i++)
+			json_object_array_add(u->over_paths, json_object_get(json_object_array_get_idx(paths, i)));
+		json_object_put(paths);
+	}
+	PQclear(r);
+	return st;
 }
 
 /* Merge the config into the default and take its fields out of every group and repo config. */
@@ -149,11 +186,16 @@ static enum core_status write_default(struct run *u)
 	if ((st = exec_texts(
 	         u, "UPDATE config_default SET config = config || $1::jsonb, updated_at = now(), updated_by = $2", 2,
 	         u->cfg_json, u->req->actor)) != CORE_OK ||
-	    (st = exec_texts(u, "UPDATE config_groups SET config = config - $1::text[] WHERE config ?| $1::text[]", 1,
-	                     keys)) != CORE_OK)
+	    (st = exec_overriding(u,
+	                          "WITH x AS (UPDATE config_groups SET config = config - $1::text[]"
+	                          " WHERE config ?| $1::text[] RETURNING path)" OVERRIDDEN,
+	                          &u->over_groups, 1, keys)) != CORE_OK)
 		return st;
-	return exec_texts(u, "UPDATE config_repos SET config = config - $1::text[] WHERE config ?| $1::text[]", 1,
-	                  keys);
+	return exec_overriding(
+	    u,
+	    "WITH x AS (UPDATE config_repos c SET config = config - $1::text[] FROM repos r"
+	    " WHERE r.id = c.repo_id AND c.config ?| $1::text[] RETURNING r.path_with_namespace AS path)" OVERRIDDEN,
+	    &u->over_repos, 1, keys);
 }
 
 /* Merge the config into the group's and take its fields out of its subgroups' and the selected repos' configs. */
@@ -168,16 +210,20 @@ static enum core_status write_group(struct run *u)
 	                     /* the same config again (a re-apply) writes nothing: no refresh of every repo under it */
 	                     " WHERE config_groups.config IS DISTINCT FROM config_groups.config || excluded.config",
 	                     3, u->cfg_json, actor, u->group)) != CORE_OK ||
-	    (st = exec_texts(u,
-	                     "UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
-	                     " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
-	                     " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'",
-	                     3, keys, actor, u->group)) != CORE_OK)
+	    (st =
+	         exec_overriding(u,
+	                         "WITH x AS (UPDATE config_groups SET config = config - $1::text[], updated_at = now(),"
+	                         " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
+	                         " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'"
+	                         " RETURNING path)" OVERRIDDEN,
+	                         &u->over_groups, 3, keys, actor, u->group)) != CORE_OK)
 		return st;
-	return exec_texts(u,
-	                  "UPDATE config_repos SET config = config - $1::text[], updated_at = now(),"
-	                  " updated_by = $3 WHERE config ?| $1::text[] AND repo_id = ANY ($2::bigint[])",
-	                  3, keys, buf_str(&u->idarr), actor);
+	return exec_overriding(
+	    u,
+	    "WITH x AS (UPDATE config_repos c SET config = config - $1::text[], updated_at = now(),"
+	    " updated_by = $3 FROM repos r WHERE r.id = c.repo_id AND c.config ?| $1::text[]"
+	    " AND c.repo_id = ANY ($2::bigint[]) RETURNING r.path_with_namespace AS path)" OVERRIDDEN,
+	    &u->over_repos, 3, keys, buf_str(&u->idarr), actor);
 }
 
 /* Merge the config into each selected repo's own config and keep only what differs from what it inherits. */
@@ -273,6 +319,11 @@ static struct json_object *summary(const struct run *u, size_t to_apply)
 	json_object_object_add(o, "to_apply", jx_int((int64_t)to_apply));
 	json_object_object_add(o, "unchanged_on_gitlab",
 	                       jx_int(n > skipped + to_apply ? (int64_t)(n - skipped - to_apply) : 0));
+	struct json_object *ov = jx_object();
+	json_object_object_add(ov, "groups", jx_int(u->over_groups));
+	json_object_object_add(ov, "repos", jx_int(u->over_repos));
+	json_object_object_add(ov, "paths", json_object_get(u->over_paths));
+	json_object_object_add(o, "overridden", ov);
 	return o;
 }
 
@@ -280,7 +331,7 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
                                size_t errlen)
 {
 	struct configure_req spelt = *req;
-	struct run u = {.req = &spelt};
+	struct run u = {.req = &spelt, .over_paths = jx_array()};
 	size_t to_apply = 0;
 	char *group = NULL;
 
@@ -314,6 +365,7 @@ out:
 		configure_out_clear(out);
 	store_put(db, u.c); /* rolls back an open transaction */
 	json_object_put(u.cfg);
+	json_object_put(u.over_paths);
 	free(u.ids);
 	buf_free(&u.keys);
 	buf_free(&u.idarr);

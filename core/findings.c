@@ -4,6 +4,7 @@
  */
 #include "findings.h"
 
+#include "textsafe.h"
 #include "xalloc.h"
 
 #include <sodium.h>
@@ -235,15 +236,30 @@ enum core_status findings_describe(const struct finding_list *l, enum fail_on fa
 		if (!n || !*n)
 			continue;
 		desc_puts(&d, "; ");
+		const char *end = n + strlen(n);
 		for (const char *p = n; *p && !d.cut; p++) {
-			/* Control characters become spaces; other bytes are copied and the cut keeps UTF-8 whole. */
-			size_t run = strcspn(p, "\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11"
-			                        "\x12\x13\x14\x15\x16\x17\x18\x19\x1a\x1b\x1c\x1d\x1e\x1f\x7f");
-			desc_put(&d, p, run);
-			p += run;
-			if (!*p)
-				break;
-			desc_put(&d, " ", 1);
+			/* Control characters become spaces, bidi controls and invisible marks "<U+202E>" (a path in a
+			 * note must not turn GitLab's status line around); other bytes are copied and the cut keeps
+			 * UTF-8 whole. */
+			long cp = 0;
+			size_t inv = textsafe_invisible(p, end, &cp);
+			if (inv) {
+				char shown[16];
+				snprintf(shown, sizeof(shown), "<U+%04lX>", cp);
+				desc_puts(&d, shown);
+				p += inv - 1;
+				continue;
+			}
+			if ((unsigned char)*p < 0x20 || *p == 0x7f) {
+				desc_put(&d, " ", 1);
+				continue;
+			}
+			/* one character whole, so that a cut never splits it */
+			size_t len = 1;
+			while (p + len < end && ((unsigned char)p[len] & 0xC0) == 0x80 && len < 4)
+				len++;
+			desc_put(&d, p, len);
+			p += len - 1;
 		}
 	}
 	if (d.cut) {

@@ -13,13 +13,22 @@
 #include <string.h>
 
 enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
-                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
-                             struct gate_decision *out)
+                             size_t n_notes, const struct gate_set_apart *apart, bool problems, bool timed_out,
+                             int timeout_s, bool fail_open, struct gate_decision *out)
 {
-	const char *all[GATE_MAX_NOTES + 2];
-	char tmo[64];
+	const char *all[GATE_MAX_NOTES + 4];
+	char tmo[64], ign[48], skipped[96];
 	size_t n = 0;
 	memset(out, 0, sizeof(*out));
+	if (apart && apart->ignored) {
+		snprintf(ign, sizeof(ign), "%zu ignored", apart->ignored);
+		all[n++] = ign;
+	}
+	if (apart && apart->skipped_files) {
+		snprintf(skipped, sizeof(skipped), "%zu changed file%s not scanned (ignore_paths)",
+		         apart->skipped_files, apart->skipped_files == 1 ? "" : "s");
+		all[n++] = skipped;
+	}
 	if (timed_out) {
 		snprintf(tmo, sizeof(tmo), "timed out after %d s", timeout_s);
 		all[n++] = tmo;

@@ -38,9 +38,15 @@ struct gate_decision {
  * Decide: findings (already filtered), fail_on, notes (problems and remarks), problems = some part of the change
  * went unscanned, timed_out, fail_open. fail_on never always succeeds.
  */
+/* What the run set apart, none of it counted: the description says how much (a reader of the commit status would
+ * otherwise read "no new findings" where the report lists ignored ones, or files were never scanned). */
+struct gate_set_apart {
+	size_t ignored;       /* findings that matched an editor's ignore (core/ignores.h) */
+	size_t skipped_files; /* changed files the config's ignore_paths left unscanned */
+};
 enum core_status gate_decide(const struct finding_list *findings, enum fail_on fail_on, const char *const *notes,
-                             size_t n_notes, bool problems, bool timed_out, int timeout_s, bool fail_open,
-                             struct gate_decision *out);
+                             size_t n_notes, const struct gate_set_apart *apart, bool problems, bool timed_out,
+                             int timeout_s, bool fail_open, struct gate_decision *out); /* apart may be NULL */
 
 struct gate_report {
 	const char *state; /* success | failed */

@@ -531,8 +531,10 @@ static void conclude(struct run *r)
 {
 	char err[512] = "";
 	struct gate_decision d;
+	struct gate_set_apart apart = {.ignored = r->scan.ignored ? r->scan.ignored->count : 0,
+	                               .skipped_files = r->scan.path_skipped};
 	enum core_status st =
-	    gate_decide(r->scan.findings, r->cfg.fail_on, (const char *const *)r->scan.notes, r->scan.n_notes,
+	    gate_decide(r->scan.findings, r->cfg.fail_on, (const char *const *)r->scan.notes, r->scan.n_notes, &apart,
 	                r->scan.problems, r->scan.timed_out, r->env->timeout_s, r->fail_open, &d);
 	if (st != CORE_OK) {
 		fail_run(r, "could not describe the verdict", false);

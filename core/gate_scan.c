@@ -101,8 +101,11 @@ static enum core_status diff_entry(struct gate_scan_state *s, struct json_object
 	jsonx_bool(e, "too_large", &too_large);
 	jsonx_str(e, "a_mode", &a_mode);
 	jsonx_str(e, "b_mode", &b_mode);
-	if (gate_config_ignores(s->cfg, new_path))
+	if (gate_config_ignores(s->cfg, new_path)) {
+		if (!deleted)
+			s->path_skipped++;
 		return CORE_OK;
+	}
 	if (!jsonx_str(e, "diff", &diff))
 		diff = "";
 	if (collapsed || too_large) {

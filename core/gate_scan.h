@@ -60,7 +60,9 @@ struct gate_scan_state {
 	char **ignore_reasons;
 	char *notes[GATE_MAX_NOTES];
 	size_t n_notes;
-	bool problems; /* some part of the change went unscanned */
+	size_t path_skipped; /* changed files of GitLab's diffs left unscanned by ignore_paths (deleted ones not
+	                        counted) */
+	bool problems;       /* some part of the change went unscanned */
 	bool timed_out;
 	struct json_object *timings; /* {"<phase>_ms": n} */
 

@@ -397,6 +397,9 @@ describe('dashboard', { timeout: 240000 }, () => {
     await go(`#/gates/${next.id}`, '[data-table="findings"] tr[data-ignored="true"]');
     assert.equal(await page.locator('[data-verdict]').getAttribute('data-verdict'), 'passed');
     assert.match(await page.locator('[data-ignore-reason]').innerText(), /the example key of our docs/);
+    // GitLab's status says the ignored finding was there, not just "no new findings"
+    const nextSt = (await sim.get(`/__sim/statuses?project_id=${repo.id}&sha=${next.head_sha}`)).filter((x) => x.name === 'mrgate');
+    assert.match(nextSt.at(-1).description, /^no new findings \(fails on \w+\); \d+ ignored$/);
     await shot(page, 'gate-with-ignored');
   });
 
@@ -519,6 +522,22 @@ describe('dashboard', { timeout: 240000 }, () => {
     // the dialog names the group whose config it writes
     assert.match(await modal.locator('[data-level="group"]').innerText(), new RegExp(`Stored as the config of group ${small.full_path}:`));
     await page.keyboard.press('Escape');
+    await modal.waitFor({ state: 'detached' });
+    // a repository of the group with an exception: the preview says the configure replaces what it sets (a walk lost
+    // an exception to a group configure without a word)
+    const inGroup = (await api.get(`/api/repos?group=${encodeURIComponent(small.full_path)}&limit=1`)).data.items[0];
+    assert.equal((await api.put(`/api/repos/${inGroup.id}/config`, { fail_on: 'critical' })).status, 200);
+    await page.click('button[data-action="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByLabel('Fail the gate on severity').selectOption('low');
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    const over = modal.locator('[data-plan-overridden]');
+    await over.waitFor({ timeout: 30000 });
+    assert.match(await over.innerText(), /^Replaces what 1 repository exception set for the fields you change:/);
+    assert.ok((await over.innerText()).includes(inGroup.path_with_namespace), await over.innerText());
+    await shot(page, 'configure-overrides', { fullPage: false });
+    await page.keyboard.press('Escape');
+    assert.equal((await api.del(`/api/repos/${inGroup.id}/config`)).status, 200);
     await modal.waitFor({ state: 'detached' });
     await page.getByRole('button', { name: 'Clear selection' }).click();
   });

@@ -171,6 +171,34 @@ def test_group_path_in_another_case_is_the_synced_group():
     assert [g for g in c.get("/api/configs/groups").json() if g["path"].lower() == sub.lower()] == []
 
 
+def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
+    # a walk set one repo's exception to fail on critical, configured its group to fail on medium, and the exception
+    # was gone without a word (the preview said only "You change: fail the gate on medium")
+    deep = next(x for x in ALL if x["namespace_full_path"].count("/") >= 2)
+    sub = deep["namespace_full_path"]
+    top = "/".join(sub.split("/")[:2])
+    assert c.put(f"/api/repos/{deep['id']}/config", {"fail_on": "critical", "comment": "always"}).status == 200
+    assert c.put(f"/api/configs/groups/{sub}", {"fail_on": "low", "scans": ["secrets"]}).status == 200
+    sel = {"filter": {"group": top}}
+    r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}, "dry_run": True})
+    assert r.status == 202, r.body
+    ov = r.json()["summary"]["overridden"]
+    assert ov == {"groups": 1, "repos": 1, "paths": [sub, deep["path_with_namespace"]]}, ov
+    # the dry run changed nothing
+    assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"fail_on": "critical", "comment": "always"}
+    # a field no more specific config sets overrides nothing
+    r = c.post("/api/configure", {"selection": sel, "config": {"block_merge": False}, "dry_run": True})
+    assert r.json()["summary"]["overridden"] == {"groups": 0, "repos": 0, "paths": []}, r.body
+    # applied: the same answer, and only the field sent was taken out of them
+    r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}})
+    assert r.status in (200, 202) and r.json()["summary"]["overridden"]["repos"] == 1, r.body
+    assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"comment": "always"}
+    assert c.get(f"/api/configs/groups/{sub}").json()["config"] == {"scans": ["secrets"]}
+    assert c.delete(f"/api/repos/{deep['id']}/config").status == 200
+    assert c.delete(f"/api/configs/groups/{sub}").status == 200
+    assert c.delete(f"/api/configs/groups/{top}").status == 200
+
+
 # --- configure + apply ---------------------------------------------------------------------------------------
 
 CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
@@ -432,7 +460,8 @@ def test_cli_configure_dry_run():
 
 
 run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,
-     test_group_path_in_another_case_is_the_synced_group, test_dry_run_writes_nothing,
+     test_group_path_in_another_case_is_the_synced_group,
+     test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides, test_dry_run_writes_nothing,
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,

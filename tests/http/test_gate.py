@@ -208,7 +208,9 @@ def test_secret_in_ignored_path_passes():
                            {"path": "keys/test.pem", "content": f"t={LEAK}\n"},
                            {"path": "src/ok.py", "content": "print('hi')\n"}])
     st = final_status(pid, mr["sha"])
-    assert st["status"] == "success" and st["description"] == "no new findings (fails on high)", st
+    # the two files in ignore_paths are not scanned, and the status says so
+    assert st["status"] == "success", st
+    assert st["description"] == "no new findings (fails on high); 2 changed files not scanned (ignore_paths)", st
     assert sim.notes(pid, mr["iid"]) == []  # on_findings and nothing found: no note
 
 

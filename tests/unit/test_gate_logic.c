@@ -53,23 +53,40 @@ static void test_decide(void)
 	struct gate_decision d;
 	REQUIRE(l);
 	/* nothing found */
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, NULL, false, false, 300, false, &d), CORE_OK);
 	CHECK_STR(d.state, "success");
 	CHECK_STR(d.verdict, "passed");
 	CHECK_STR(d.description, "no new findings (fails on high)");
+	/* findings set apart are not counted, but the description says they were there (the report lists them) */
+	struct gate_set_apart apart = {.ignored = 2};
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, &apart, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.state, "success");
+	CHECK_STR(d.description, "no new findings (fails on high); 2 ignored");
+	apart = (struct gate_set_apart){.ignored = 1, .skipped_files = 3};
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, &apart, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.description,
+	          "no new findings (fails on high); 1 ignored; 3 changed files not scanned (ignore_paths)");
+	apart = (struct gate_set_apart){.skipped_files = 1};
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, &apart, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.description, "no new findings (fails on high); 1 changed file not scanned (ignore_paths)");
+	/* a note naming a path with a bidi control shows it, never obeys it on GitLab's status line */
+	const char *bidi[] = {"1 changed file not scanned (unreadable in the head tree, e.g. a\xe2\x80\xaetxt.exe)"};
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, bidi, 1, NULL, false, false, 300, false, &d), CORE_OK);
+	CHECK_STR(d.description, "no new findings (fails on high); 1 changed file not scanned (unreadable in the head "
+	                         "tree, e.g. a<U+202E>txt.exe)");
 	/* below the threshold passes, at it fails */
 	add(l, SEV_MEDIUM, "r1", "a.c", 1, "");
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, NULL, false, false, 300, false, &d), CORE_OK);
 	CHECK_STR(d.state, "success");
 	CHECK_STR(d.description, "1 medium new finding (fails on high)");
 	add(l, SEV_HIGH, "r2", "a.c", 2, "");
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, false, 300, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, NULL, false, false, 300, false, &d), CORE_OK);
 	CHECK_STR(d.state, "failed");
 	CHECK_STR(d.verdict, "failed");
 	CHECK_STR(d.description, "1 high, 1 medium new findings (fails on high)");
 	/* never: report only, even with problems and a timeout */
 	const char *notes[] = {"sast: no scanner configured"};
-	CHECK_INT(gate_decide(l, FAIL_ON_NEVER, notes, 1, true, true, 300, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_NEVER, notes, 1, NULL, true, true, 300, false, &d), CORE_OK);
 	CHECK_STR(d.state, "success");
 	CHECK_STR(d.verdict, "timeout");
 	CHECK_STR(d.description,
@@ -77,29 +94,29 @@ static void test_decide(void)
 	finding_list_free(l);
 	/* problems follow the fail mode */
 	l = finding_list_new();
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, true, false, 300, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, NULL, true, false, 300, false, &d), CORE_OK);
 	CHECK_STR(d.state, "failed");
 	CHECK_STR(d.description, "no new findings (fails on high); sast: no scanner configured; fail-closed");
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, true, false, 300, true, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, notes, 1, NULL, true, false, 300, true, &d), CORE_OK);
 	CHECK_STR(d.state, "success");
 	CHECK_STR(d.description, "no new findings (fails on high); sast: no scanner configured; fail-open");
 	/* a timeout: failed when closed, success when open */
-	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, false, true, 60, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, NULL, false, true, 60, false, &d), CORE_OK);
 	CHECK_STR(d.state, "failed");
 	CHECK_STR(d.verdict, "timeout");
 	CHECK_STR(d.description, "no new findings (fails on low); timed out after 60 s; fail-closed");
-	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, false, true, 60, true, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_LOW, NULL, 0, NULL, false, true, 60, true, &d), CORE_OK);
 	CHECK_STR(d.state, "success");
 	/* fail-open never hides a real finding */
 	add(l, SEV_CRITICAL, "r3", "b.c", 1, "");
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, false, true, 60, true, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, NULL, 0, NULL, false, true, 60, true, &d), CORE_OK);
 	CHECK_STR(d.state, "failed");
 	/* the description never exceeds GitLab's 255 bytes */
 	const char *many[] = {"a long note about something that went wrong in a scanner far away from here, twice",
 	                      "a long note about something that went wrong in a scanner far away from here, twice",
 	                      "a long note about something that went wrong in a scanner far away from here, twice",
 	                      "a long note about something that went wrong in a scanner far away from here, twice"};
-	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, many, 4, true, false, 60, false, &d), CORE_OK);
+	CHECK_INT(gate_decide(l, FAIL_ON_HIGH, many, 4, NULL, true, false, 60, false, &d), CORE_OK);
 	CHECK(strlen(d.description) <= 255);
 	CHECK(strncmp(d.description, "1 critical new finding (fails on high)", 38) == 0);
 	finding_list_free(l);

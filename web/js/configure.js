@@ -322,6 +322,18 @@ export function planView(res, plan, patch, autoGate) {
   if (s.skipped) line.push(`${fmtNum(s.skipped)} archived or pending deletion, skipped`);
   if (errors.length) line.push(`${fmtNum(errors.length)} would fail`);
   out.append(h('p', { 'data-plan-summary': '' }, `${line.join(' · ')}.`));
+  // the more specific configs whose value for a field sent is replaced (a walk lost an exception without a word)
+  const ov = s.overridden;
+  if (ov && (ov.groups || ov.repos)) {
+    const what = [];
+    if (ov.groups) what.push(`${fmtNum(ov.groups)} subgroup ${ov.groups === 1 ? 'config' : 'configs'}`);
+    if (ov.repos) what.push(`${fmtNum(ov.repos)} repository ${ov.repos === 1 ? 'exception' : 'exceptions'}`);
+    const more = ov.groups + ov.repos - (ov.paths || []).length;
+    out.append(h('div.notice.warn', { 'data-plan-overridden': '' },
+      h('strong', `Replaces what ${what.join(' and ')} set for the fields you change: `),
+      (ov.paths || []).join(', '), more > 0 ? ` and ${fmtNum(more)} more` : '',
+      '. Their other fields stay as they are.'));
+  }
   if (counts.size) {
     out.append(h('ul.plan-counts', { 'aria-label': 'Changes on GitLab' },
       [...counts.entries()].map(([a, c]) => h('li', { 'data-plan-count': a }, h('strong', fmtNum(c)), ` × ${a}`))));
@@ -412,8 +424,8 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   const partialCb = partial.querySelector('input');
   // where the change is stored (the server's rule: a whole group is its group config, everything the default)
   const level = wholeLevel ? (f.group
-    ? h('p', { 'data-level': 'group' }, 'Stored as the config of group ', h('strong', f.group), ': its repositories and those created in it later inherit it; a repository with an exception keeps the fields its exception sets.')
-    : h('p', { 'data-level': 'default' }, 'Stored as the ', h('strong', 'default config'), ': every repository and every one created later inherits it, except where a group config or an exception sets a field.')) : null;
+    ? h('p', { 'data-level': 'group' }, 'Stored as the config of group ', h('strong', f.group), ': its repositories and those created in it later inherit it. A field you set here replaces what its subgroups\' configs and its repositories\' exceptions set for it (the preview names them).')
+    : h('p', { 'data-level': 'default' }, 'Stored as the ', h('strong', 'default config'), ': every repository and every one created later inherits it. A field you set here replaces what group configs and exceptions set for it (the preview names them).')) : null;
   clear(body).append(...[
     h('p', 'For ', h('strong', describe), '. The dialog shows what the selected repositories have now; a field marked "', MIXED, '" differs between them and is left alone unless you set it. Only what you change is sent.'),
     level,
