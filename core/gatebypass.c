@@ -161,7 +161,9 @@ static const char *refusal(const struct bypass_run *b)
 	if (strcmp(b->state, "done") != 0)
 		return "this gate run has not finished: wait for its verdict";
 	if (!b->newest)
-		return "a newer push of this merge request is gated: bypass its newest run instead";
+		return "a newer run of this merge request is its gate now (a newer push, or the repository gated "
+		       "again): "
+		       "bypass its newest run instead";
 	if (b->claimed)
 		return "this gate run is being bypassed by another request";
 	if (strcmp(b->posted, "failed") != 0)
@@ -407,7 +409,7 @@ enum core_status gate_bypass(struct store *db, struct gitlab *gl, const struct g
 	if (st != CORE_OK)
 		release(db, req->run_id, token);
 	if (st == CORE_ESTATE)
-		snprintf(msg, cap, "a newer push of this merge request arrived while bypassing: bypass its newest run");
+		snprintf(msg, cap, "a newer run of this merge request started while bypassing: bypass its newest run");
 	else if (st != CORE_OK)
 		snprintf(msg, cap, "GitLab shows the bypass but it could not be recorded: bypass again to record it");
 	else { /* the pipelines the run's verdict was held in, and the sticky note, follow (errors are logged) */

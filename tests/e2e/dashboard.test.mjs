@@ -339,6 +339,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.getByRole('menuitem', { name: 'Stop managing' }).click();
     await page.waitForSelector(`tr[data-path="${thirdPath}"] [data-status="unmanaged"]`);
     assert.match(await thirdCell.innerText(), /not managed by mrgate/);
+    // the chips count it at once, without a reload
+    await page.waitForSelector('[data-chip="unmanaged"]:has-text("1")');
     assert.doesNotMatch(await thirdCell.innerText(), /blocks merge|fails on/);
     await shot(page, 'repos-unmanaged');
     await page.locator(`tr[data-path="${thirdPath}"]`).getByRole('button', { name: `Actions for ${thirdPath}` }).click();
@@ -408,9 +410,11 @@ describe('dashboard', { timeout: 240000 }, () => {
     const repo = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&status=gated&limit=3`)).data.items[2];
     assert.ok(repo, 'a third gated repository');
     const secret = ['AKIA', 'Z7QWERTYUIOPASDG'].join('');
-    await sim.post('/__sim/merge_requests', { project_id: repo.id, title: 'Add more settings', files: [{ path: 'deploy/more.env', content: `AWS_ACCESS_KEY_ID=${secret}\n` }] });
+    // its title holds a bidi control, which the report shows and never obeys (anyone who opens an MR writes it)
+    await sim.post('/__sim/merge_requests', { project_id: repo.id, title: 'Add more \u202esettings', files: [{ path: 'deploy/more.env', content: `AWS_ACCESS_KEY_ID=${secret}\n` }] });
     const gate = await until(async () => (await api.get(`/api/gates?repo=${repo.id}`)).data.items.find((x) => x.verdict === 'failed'), { timeout: 60000, what: 'a failed gate run' });
     await go(`#/gates/${gate.id}`, 'button[data-action="bypass"]');
+    assert.equal(await page.locator('[data-mr-title]').innerText(), 'Add more <U+202E>settings');
     const put = await api.put(`/api/repos/${repo.id}/config`, { unmanaged: true });
     assert.equal(put.status, 200, JSON.stringify(put.data));
     await until(async () => (await api.get(`/api/jobs/${put.data.apply.job_id}`)).data.finished, { what: 'the unmanage job' });

@@ -199,7 +199,7 @@ def test_two_bypasses_at_once_post_one_status():
     [refused] = [a for a in answers if a.status == 409]
     msg = refused.json()["message"]
     assert "being bypassed by another request" in msg or "bypassed already" in msg, msg
-    assert "newer push" not in msg, msg
+    assert "newer run" not in msg, msg
     assert sim.counters()["by_route"].get(route, 0) - before == 1
     assert statuses(PID, mr["sha"])[-1]["status"] == "success"
     got = c.get(f"/api/gates/{gate['id']}").json()
@@ -222,7 +222,7 @@ def test_only_the_newest_run_can_be_bypassed():
     assert final_status(PID, pushed["sha"])["status"] == "failed"
     newer = newest_run(mr["iid"])
     r = c.post(f"/api/gates/{old['id']}/bypass", {"reason": "the old head"})
-    assert r.status == 409 and "newer push" in r.json()["message"], r.body
+    assert r.status == 409 and "newer run of this merge request is its gate now" in r.json()["message"], r.body
     assert c.get(f"/api/gates/{old['id']}").json()["newer_run_id"] == newer["id"]
     assert c.post(f"/api/gates/{newer['id']}/bypass", {"reason": "the new head"}).status == 200
 

@@ -574,7 +574,8 @@ export async function openRepoConfig(repo, onSaved) {
 }
 
 export async function resetRepo(repo, onDone) {
-  if (!confirm(`Reset ${repo.path_with_namespace} to the inherited config? Its own settings are removed.`)) return;
+  const again = repo.unmanaged ? ' mrgate manages it again: its webhook and merge setting are applied by the inherited config.' : '';
+  if (!confirm(`Reset ${repo.path_with_namespace} to the inherited config? Its own settings are removed.${again}`)) return;
   try {
     await del(`/api/repos/${repo.id}/config`);
     toast(`${repo.path_with_namespace} follows the inherited config again.`);

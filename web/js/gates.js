@@ -2,16 +2,12 @@
 // commit status links to).
 import { get, post, qs, getOptional, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 
-import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, countedField, tooLong, httpUrl, openModal, toast } from './ui.js';
+import { h, clear, badge, sevBadge, fmtNum, fmtDate, time, errorNotice, unavailable, loading, pageHead, select, field, countedField, tooLong, httpUrl, openModal, toast, visible } from './ui.js';
 
 const VERDICT_CLASS = { passed: 'passed', bypassed: 'passed', failed: 'failed', error: 'error', timeout: 'failed', skipped: 'unchanged', queued: 'queued', running: 'running', superseded: 'unchanged' };
 const verdictOf = (g) => g.verdict || g.state || 'queued';
 // A bypass's and an ignore's reason: 1 to 200 characters (POST /api/gates/{id}/bypass, POST /api/ignores)
 const REASON_MAX = 200;
-// Bidi controls and invisible marks shown as <U+XXXX>, never obeyed: a path like "a|b`c\u202e.py" must not read as
-// "a|b`cyp." (Trojan source). For text from a scanned repository: paths, excerpts (the ignores page too).
-const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
-export const visible = (s) => String(s ?? '').replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
 const verdictBadge = (v) => h(`span.badge.${VERDICT_CLASS[v] || 'pending'}`, { 'data-status': v }, v === 'timeout' ? 'timed out' : v);
 
 export async function render(main, route) {
@@ -38,7 +34,7 @@ async function renderList(main, route) {
         h('td', g.path_with_namespace || g.repo_path || `#${g.repo_id}`),
         h('td', g.mr_iid ? `!${g.mr_iid}` : '—', g.source_branch ? h('div.sub', g.source_branch) : null),
         h('td', verdictBadge(verdictOf(g))),
-        h('td.small', g.summary || g.description || ''),
+        h('td.small', visible(g.summary || g.description || '')),
         h('td.nowrap', time(g.finished_at || g.created_at))))))));
   };
   verdict.addEventListener('change', load);
@@ -63,9 +59,9 @@ async function renderGate(main, id) {
   box.append(h('section.panel', { 'aria-labelledby': 'gate-title', 'data-panel': 'gate' },
     h('div.page-head', h('div.grow',
       h('h2#gate-title', g.path_with_namespace || 'Merge request', g.mr_iid ? ` !${g.mr_iid}` : ''),
-      g.mr_title ? h('p.muted', g.mr_title) : null),
+      g.mr_title ? h('p.muted', { 'data-mr-title': '' }, visible(g.mr_title)) : null),
       h('div', { 'data-verdict': verdictOf(g) }, verdictBadge(verdictOf(g)))),
-    g.description ? h('p', { 'data-gate-summary': '' }, h('strong', g.description)) : null,
+    g.description ? h('p', { 'data-gate-summary': '' }, h('strong', visible(g.description))) : null,
     h('dl.kv',
       httpUrl(g.mr_web_url) ? [h('dt', 'Merge request'), h('dd', h('a', { href: httpUrl(g.mr_web_url), rel: 'noopener', target: '_blank' }, g.mr_web_url))] : null,
       g.head_sha ? [h('dt', 'Commit'), h('dd', h('code', g.head_sha.slice(0, 12)))] : null,
@@ -110,6 +106,7 @@ function openIgnore(g, f, row) {
   const go = h('button.primary', { type: 'button' }, 'Ignore');
   const m = openModal({ title: 'Ignore a finding', body: [msg, field('What', what), field('Where', where), countedField('Reason (shown in the report and the merge request note)', reason, REASON_MAX), field('Until (optional; the end of that day, UTC)', expires)], footer: [go] });
   m.dialog.dataset.modal = 'ignore';
+  reason.addEventListener('input', () => clear(msg)); // an old refusal never stays beside a new reason
   go.addEventListener('click', async () => {
     if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this finding may be ignored.')); return; }
     const long = tooLong(reason, REASON_MAX, 'reason');
@@ -144,7 +141,7 @@ function bypassPart(g, main) {
     return h('div.notice.info', { 'data-bypass': '' }, `Bypassed by ${g.bypass.by} on ${fmtDate(g.bypass.at)}: `, h('q', g.bypass.reason));
   }
   if (g.newer_run_id) {
-    return h('div.notice.info', { 'data-newer-run': g.newer_run_id }, 'A newer push of this merge request is gated: ', h('a', { href: `#/gates/${g.newer_run_id}` }, `run #${g.newer_run_id}`), '.');
+    return h('div.notice.info', { 'data-newer-run': g.newer_run_id }, 'A newer run of this merge request is its gate now: ', h('a', { href: `#/gates/${g.newer_run_id}` }, `run #${g.newer_run_id}`), '.');
   }
   if (g.state !== 'done' || g.status_posted !== 'failed') return null;
   if (g.repo_gated === false) {
@@ -162,6 +159,7 @@ function openBypass(g, main) {
   const go = h('button.primary', { type: 'button' }, 'Bypass');
   const m = openModal({ title: `Bypass the gate of !${g.mr_iid}`, body: [msg, countedField('Reason (shown on GitLab)', reason, REASON_MAX)], footer: [go] });
   m.dialog.dataset.modal = 'bypass';
+  reason.addEventListener('input', () => clear(msg));
   reason.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); go.click(); } });
   go.addEventListener('click', async () => {
     if (!reason.value.trim()) { clear(msg).append(h('div.notice.error', { role: 'alert' }, 'Say why this merge request may merge with these findings.')); return; }

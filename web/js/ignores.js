@@ -1,8 +1,7 @@
 // #/ignores: findings an editor ignored (by fingerprint or rule, for a repo or a group), with who, why and until
 // when; filter by repo, group, rule and whether they expired; delete one to count the finding again.
 import { qs, get, getOptional, del, ApiError, canEdit } from './api.js';
-import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select, field, toast } from './ui.js';
-import { visible } from './gates.js';
+import { h, clear, fmtDate, errorNotice, unavailable, loading, pageHead, select, field, toast, visible } from './ui.js';
 
 export async function render(main, route) {
   main.append(pageHead('Ignored findings', 'Findings the gate lists but does not count, each with its reason. An expired ignore counts again.'));

@@ -1,7 +1,7 @@
 // #/repos: the repository table. Search, group tree, status filter, sorting, cursor paging; a selection made with
 // tick boxes (shift-click ranges) or "all N matching"; status badges; the effective config; a "⋯" menu per row.
 import { get, post, qs, ApiError, canEdit, EDITOR_ONLY } from './api.js';
-import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field, httpUrl } from './ui.js';
+import { h, clear, badge, fmtNum, time, errorNotice, menuButton, select, toast, onLeave, STATUS_LABELS, field, httpUrl, visible } from './ui.js';
 import { openConfigure, openRepoConfig, resetRepo, stopManaging, manageAgain, openHistory, configSummary } from './configure.js';
 
 const STATUSES = ['ungated', 'gated', 'exception', 'applying', 'error', 'hook_disabled', 'new', 'archived', 'pending_deletion', 'removed', 'unmanaged'];
@@ -168,7 +168,8 @@ export async function render(main, route) {
     // one status per chip, so that a chip's count is what its filter shows (an exception may be gated or not); the
     // rarer statuses only when some repo has them
     const kinds = [['gated', st.gated || 0], ['exception', st.exception || 0], ['applying', st.applying || 0],
-      ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', st.error || 0], ['hook_disabled', st.hook_disabled || 0]]
+      ['ungated', st.ungated || 0], ['new', st.new || 0], ['error', st.error || 0], ['hook_disabled', st.hook_disabled || 0],
+      ['unmanaged', st.unmanaged || 0], ['archived', st.archived || 0], ['pending_deletion', st.pending_deletion || 0]]
       .filter(([k, n]) => n > 0 || ['gated', 'ungated', 'new', 'error'].includes(k));
     clear(chips).append(h('span.small.muted', 'Coverage:'), ...kinds.map(([k, n]) => h('button.chip-btn', {
       type: 'button', 'data-chip': k, 'aria-pressed': String(state.status === k),
@@ -406,12 +407,16 @@ export async function render(main, route) {
     applyTimer = setTimeout(() => {
       if (!alive) return;
       if (document.querySelector('[role="menu"], [role="dialog"]')) followApplying();
-      else load();
+      else reloadKeep();
     }, 2000);
   }
 
+  // after a row's action (exception, reset, stop managing, manage again): the rows, and the chips and the group
+  // tree's counts with them (a walk saw "gated 23" beside 22 gated rows until a reload)
   function reloadKeep() {
     load();
+    loadGroups();
+    loadSummary(true);
   }
 
   configureBtn.addEventListener('click', () => {
@@ -472,7 +477,7 @@ export async function render(main, route) {
     const total = (byParent.get(null) || []).reduce((s, g) => s + (g.repos || 0), 0);
     const totalGated = (byParent.get(null) || []).reduce((s, g) => s + (g.gated || 0), 0);
     const btn = (g, label, count, gated) => h('button', { type: 'button', 'data-group': g, 'aria-pressed': String(state.group === g), onclick: () => setGroup(g) },
-      h('span.name', label), h('span.count', { 'aria-label': `${gated} of ${count} repositories gated`, 'data-gated': gated, title: `${gated} of ${count} gated` }, `${fmtNum(gated)}/${fmtNum(count)}`));
+      h('span.name', visible(label)), h('span.count', { 'aria-label': `${gated} of ${count} repositories gated`, 'data-gated': gated, title: `${gated} of ${count} gated` }, `${fmtNum(gated)}/${fmtNum(count)}`));
     const build = (parent, depth) => {
       const kids = byParent.get(parent) || [];
       if (!kids.length) return null;
@@ -484,7 +489,7 @@ export async function render(main, route) {
     clear(groupSel).append(h('option', { value: '' }, 'All groups'));
     const walk = (parent, depth) => {
       for (const g of byParent.get(parent) || []) {
-        groupSel.append(h('option', { value: g.full_path, selected: g.full_path === state.group }, `${'\u00a0\u00a0'.repeat(depth)}${depth ? g.name : g.full_path} (${g.repos || 0})`));
+        groupSel.append(h('option', { value: g.full_path, selected: g.full_path === state.group }, `${'\u00a0\u00a0'.repeat(depth)}${visible(depth ? g.name : g.full_path)} (${g.repos || 0})`));
         walk(g.id, depth + 1);
       }
     };

@@ -177,6 +177,12 @@ export function tooLong(input, max, what) {
   return n > max ? `The ${what} has ${n} characters; shorten it to ${max}.` : null;
 }
 
+// Bidi controls and invisible marks shown as <U+XXXX>, never obeyed: a path like "a|b`c\u202e.py" must not read as
+// "a|b`cyp." (Trojan source). For text from GitLab or a scanned repository: paths, excerpts, MR titles, group
+// names, status descriptions.
+const INVISIBLE = /[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/g;
+export const visible = (s) => String(s ?? '').replace(INVISIBLE, (c) => `<U+${c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0')}>`);
+
 export function select(options, value, attrs = {}) {
   return h('select', attrs, options.map(([v, l]) => h('option', { value: v, selected: String(v) === String(value) }, l)));
 }
