@@ -42,6 +42,54 @@ bool json_text_has_nul(const char *text, size_t len, size_t *at)
 	return false;
 }
 
+/* The value of the \uXXXX escape at text[i] (text[i] == '\\'), or -1 when it is none. */
+static long u_escape(const char *text, size_t len, size_t i)
+{
+	if (i + 5 >= len || text[i] != '\\' || text[i + 1] != 'u')
+		return -1;
+	long v = 0;
+	for (size_t k = i + 2; k < i + 6; k++) {
+		char ch = text[k];
+		int d = ch >= '0' && ch <= '9'   ? ch - '0'
+		        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+		        : ch >= 'A' && ch <= 'F' ? ch - 'A' + 10
+		                                 : -1;
+		if (d < 0)
+			return -1;
+		v = v * 16 + d;
+	}
+	return v;
+}
+
+bool json_text_has_lone_surrogate(const char *text, size_t len, size_t *at)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+		} else if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\' && i + 1 < len) {
+			long v = u_escape(text, len, i);
+			if (v >= 0xD800 && v <= 0xDBFF) {
+				long low = u_escape(text, len, i + 6);
+				if (low < 0xDC00 || low > 0xDFFF) {
+					*at = i;
+					return true;
+				}
+				i += 11; /* the pair */
+				continue;
+			}
+			if (v >= 0xDC00 && v <= 0xDFFF) {
+				*at = i;
+				return true;
+			}
+			i++; /* the escaped character (a quote or a backslash) is text */
+		}
+	}
+	return false;
+}
+
 /* The members of every object in the tree (nesting is bounded by JSON_MAX_DEPTH). */
 static size_t count_members(struct json_object *o)
 {

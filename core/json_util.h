@@ -27,6 +27,13 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
  */
 bool json_text_has_nul(const char *text, size_t len, size_t *at);
 
+/*
+ * Does a JSON text hold a \u escape of half a UTF-16 surrogate pair without its other half (\ud800 alone, or a
+ * \udc00 not after a \ud800-\udbff)? json-c decodes one into U+FFFD: a reason sent as "ok \ud800" reached GitLab as
+ * "ok \ufffd". Request bodies are refused when it does (http_read_json); *at is the byte offset of the escape.
+ */
+bool json_text_has_lone_surrogate(const char *text, size_t len, size_t *at);
+
 /* Typed getters live in jsonx.h. The JSON type name of a member ("missing" when absent), for error messages. */
 const char *json_type_of(struct json_object *obj, const char *key);
 /* The first key of object obj that is not in allowed (NULL-terminated), or NULL when every key is known. */

@@ -207,6 +207,12 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
 		         "invalid JSON at byte %zu: a string contains a NUL character (\\u0000), which mrgate does not "
 		         "accept",
 		         at);
+	else if (json_text_has_lone_surrogate(body, len, &at))
+		snprintf(
+		    err, sizeof(err),
+		    "invalid JSON at byte %zu: a \\u escape is half of a UTF-16 surrogate pair without its other half "
+		    "(it encodes no character)",
+		    at);
 	else
 		st = json_parse_strict(body, len, &obj, err, sizeof(err));
 	free(body);

@@ -27,6 +27,22 @@ def test_json_strings_with_nul_are_refused():
     assert c.get("/api/configs/default").json() == before
 
 
+def test_lone_surrogate_escapes_are_refused():
+    # a walk bypassed with the reason "ok \ud800": json-c decoded the lone half of a surrogate pair into U+FFFD and
+    # GitLab's status read "bypassed by editor1: ok \ufffd"; a whole pair (an emoji) is a character like any other
+    before = c.get("/api/configs/default").json()
+    for what, value in (("a lone high half", "docs/\ud800/**"), ("a lone low half", "docs/\udc00/**"),
+                        ("a high half before a letter", "docs/\ud83dx/**")):
+        r = c.put("/api/configs/default", {"ignore_paths": [value]})
+        assert r.status == 400, (what, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_json" and "surrogate" in e["message"], (what, e)
+    assert c.get("/api/configs/default").json() == before
+    r = c.put("/api/configs/default", {"ignore_paths": ["docs/\U0001F600/**"]})
+    assert r.status == 200 and r.json()["config"]["ignore_paths"] == ["docs/\U0001F600/**"], r.body
+    assert c.put("/api/configs/default", {"ignore_paths": before["config"].get("ignore_paths", [])}).status == 200
+
+
 def test_a_password_with_nul_does_not_log_in():
     anon = srv.client()
     refused(anon.post("/api/session", {"username": "admin", "password": ADMIN_PASSWORD + "\u0000zzz"}), "password")
@@ -78,4 +94,5 @@ def test_paths_with_nul_are_refused():
 
 
 run([test_json_strings_with_nul_are_refused, test_paths_with_nul_are_refused, test_a_password_with_nul_does_not_log_in,
-     test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern, test_duplicate_keys_are_refused])
+     test_query_filters_with_nul_are_refused, test_cli_refuses_an_empty_pattern, test_duplicate_keys_are_refused,
+     test_lone_surrogate_escapes_are_refused])
