@@ -84,16 +84,19 @@ async function renderGate(main, id) {
       h('thead', h('tr', ['Severity', 'Scan', 'Finding', 'File', 'Line', 'Excerpt', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', findings.map((f) => h('tr', { 'data-finding': f.rule_id, 'data-fp': f.fingerprint, 'data-ignored': f.ignored ? 'true' : 'false' },
         h('td', sevBadge(f.severity), f.ignored ? h('div', h('span.badge.unchanged', { title: f.ignored.reason }, 'ignored')) : null),
-        h('td', f.scan_type),
+        h('td.nowrap', f.scan_type),
         h('td', f.title, h('div.sub', h('code', f.rule_id)), f.ignored ? h('div.sub', { 'data-ignore-reason': '' }, `Ignored: ${f.ignored.reason}`) : null,
           f.fingerprint ? h('div.sub', h('code.small', { 'data-fingerprint': f.fingerprint, title: 'Fingerprint: /mrgate ignore <fingerprint> <reason> in the merge request ignores this finding', style: 'user-select:all;word-break:break-all' }, f.fingerprint)) : null),
-        h('td', h('code', visible(f.path))),
+        h('td.path-cell', h('code', breakable(visible(f.path)))),
         h('td.num', fmtNum(f.line)),
         h('td', f.excerpt ? h('code.small', visible(f.excerpt)) : ''),
         h('td.num', f.ignored ? h('a.small', { href: `#/ignores?repo=${g.repo_id}` }, 'See ignore') : h('button.small', {
           type: 'button', 'data-action': 'ignore', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY, onclick: (e) => openIgnore(g, f, e.currentTarget.closest('tr')),
         }, 'Ignore…'))))))) : h('p.empty', 'No findings on the lines this merge request adds.')));
 }
+
+// A path that may wrap after each "/" rather than inside a name ("deploy/m|ore.env" in a narrow column).
+const breakable = (p) => p.split('/').flatMap((part, i, all) => (i < all.length - 1 ? [`${part}/`, h('wbr')] : [part]));
 
 // Ignore one finding (or its rule) for the repo or one of its groups, with a reason and an optional expiry.
 function openIgnore(g, f, row) {
@@ -145,7 +148,7 @@ function bypassPart(g, main) {
   }
   if (g.state !== 'done' || g.status_posted !== 'failed') return null;
   if (g.repo_gated === false) {
-    return h('div.notice.info', { 'data-not-gated': '' }, 'This repository is no longer gated by mrgate (gating turned off, or no longer managed): its open merge requests got a final "gate removed" status, so there is nothing to bypass.');
+    return h('div.notice.info.spaced', { 'data-not-gated': '' }, 'This repository is no longer gated by mrgate (gating turned off, or no longer managed): its open merge requests got a final "gate removed" status, so there is nothing to bypass.');
   }
   const btn = h('button', { type: 'button', 'data-action': 'bypass', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Bypass this gate…');
   btn.addEventListener('click', () => openBypass(g, main));
@@ -157,7 +160,7 @@ function openBypass(g, main) {
   const reason = h('input', { type: 'text', name: 'reason', required: true, placeholder: 'e.g. test fixture, the key was never valid' });
   const msg = h('div', { 'aria-live': 'assertive' });
   const go = h('button.primary', { type: 'button' }, 'Bypass');
-  const m = openModal({ title: `Bypass the gate of !${g.mr_iid}`, body: [msg, countedField('Reason (shown on GitLab)', reason, REASON_MAX)], footer: [go] });
+  const m = openModal({ title: `Bypass the gate of ${g.path_with_namespace ? `${g.path_with_namespace} ` : ''}!${g.mr_iid}`, body: [msg, countedField('Reason (shown on GitLab)', reason, REASON_MAX)], footer: [go] });
   m.dialog.dataset.modal = 'bypass';
   reason.addEventListener('input', () => clear(msg));
   reason.addEventListener('keydown', (e) => { if (e.key === 'Enter') { e.preventDefault(); go.click(); } });
