@@ -37,10 +37,22 @@ enum core_status cli_open_db(struct app *app, int wait_secs)
 	}
 }
 
+/* Why the database could not be reached, with the way to the one `make run` keeps when no URL was given. */
+static void say_unreachable(const struct app *app)
+{
+	if (strcmp(app->cfg.database_url, "postgresql:///mrgate") == 0)
+		fprintf(stderr,
+		        "mrgate: the database is unreachable at the default postgresql:///mrgate (MRGATE_DATABASE_URL "
+		        "is not set); for the one `make run` keeps, run from the checkout: "
+		        "export MRGATE_DATABASE_URL=$(scripts/pg.sh url .mrgate/pg)\n");
+	else
+		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+}
+
 int cli_open_store(struct app *app)
 {
 	if (cli_open_db(app, 10) != CORE_OK || migrate_run(app->db, NULL) != CORE_OK) {
-		fprintf(stderr, "mrgate: the database is unreachable; check MRGATE_DATABASE_URL\n");
+		say_unreachable(app);
 		return 1;
 	}
 	return 0;

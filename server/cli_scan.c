@@ -487,8 +487,10 @@ int cli_scan(int argc, char **argv)
 	fflush(stdout);
 	if (t.sarif_full)
 		fprintf(stderr, "mrgate: the SARIF log lists the first %zu findings only\n", t.all->count);
-	fprintf(stderr, "mrgate: scanned %zu file%s, %zu finding%s\n", t.files, t.files == 1 ? "" : "s", t.findings,
-	        t.findings == 1 ? "" : "s");
+	/* a path that could not be read is not a clean result: the closing line says so (exit 2) */
+	fprintf(stderr, "mrgate: scanned %zu file%s, %zu finding%s%s\n", t.files, t.files == 1 ? "" : "s", t.findings,
+	        t.findings == 1 ? "" : "s",
+	        t.failed ? "; some paths could not be read (see above): the scan is incomplete" : "");
 	rc = t.failed ? 2 : t.over_threshold ? 1 : 0;
 out:
 	finding_list_free(t.all);

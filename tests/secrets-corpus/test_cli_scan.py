@@ -179,7 +179,7 @@ def main():
                                   (["--diff", "-"], "just some text\nnot a patch\n", "no file header"),
                                   (["--diff", "-"], "--- a/x\n+++ b/x\n@@ -1,2 +1,2 @@\n+x\nzz\n", "line 3"),
                                   (["--diff", os.path.join(d, "missing.patch")], None, "could not read"),
-                                  (["missing-dir"], None, "could not read")):
+                                  (["missing-dir"], None, "the scan is incomplete")):
             p = run(args, d, stdin=stdin)
             check(p.returncode == 2 and says in p.stderr,
                   f"mrgate scan {' '.join(args)}: exit {p.returncode}, stderr {p.stderr.strip()[:160]!r}; "

@@ -14,8 +14,9 @@ async function publicUrlWarning() {
     const p = await get('/api/connection/public-url');
     if (!p || p.reachable || !p.warning) return null;
     return h('div.notice.warn', { role: 'status', 'data-public-url-warning': '' },
-      h('strong', 'GitLab cannot reach mrgate: '), p.warning.replace(/^MRGATE_PUBLIC_URL /, 'the public URL '),
-      '. Webhooks to ', h('code', p.hook_url), ' would be refused or never arrive.');
+      h('strong', 'GitLab may not reach mrgate: '), p.warning.replace(/^MRGATE_PUBLIC_URL /, 'the public URL '),
+      '. Webhooks to ', h('code', p.hook_url), ' would be refused or never arrive, unless GitLab runs on this machine',
+      ' or network and allows local requests (as ', h('code', 'make demo'), '\'s simulator does).');
   } catch {
     return null;
   }
