@@ -350,6 +350,15 @@ describe('dashboard', { timeout: 240000 }, () => {
     const third_ = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&q=${encodeURIComponent(thirdPath)}&limit=5`)).data.items.find((x) => x.path_with_namespace === thirdPath);
     assert.equal(third_.unmanaged, false);
     assert.equal(third_.exception, false);
+    // its history says both in words, and who
+    await page.locator(`tr[data-path="${thirdPath}"]`).getByRole('button', { name: `Actions for ${thirdPath}` }).click();
+    await page.getByRole('menuitem', { name: 'History' }).click();
+    const hist = page.locator('[role="dialog"][data-modal="history"] table');
+    await hist.waitFor();
+    const histText = await hist.innerText();
+    assert.match(histText, /its own config \(exception\) set\s+—\s+by admin/);
+    assert.match(histText, /reset to the inherited config\s+—\s+by admin/);
+    await page.keyboard.press('Escape');
   });
 
   it('shows the gate report of a merge request that adds a secret', async () => {

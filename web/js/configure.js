@@ -622,6 +622,13 @@ export async function manageAgain(repo, onDone) {
   }
 }
 
+// The audit actions a repository's history lists, in words.
+const HISTORY_ACTIONS = {
+  apply: 'applied to GitLab',
+  'config.repo.update': 'its own config (exception) set',
+  'config.repo.delete': 'reset to the inherited config',
+};
+
 export async function openHistory(repo) {
   const body = h('div', loading());
   const m = openModal({ title: `History of ${repo.path_with_namespace}`, body, wide: true });
@@ -637,9 +644,12 @@ export async function openHistory(repo) {
     h('thead', h('tr', ['When', 'What', 'Result', 'Message'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', items.map((it) => h('tr',
       h('td.nowrap', fmtDate(it.at || it.created_at || it.finished_at)),
-      h('td', it.action || it.kind || it.what || (it.job_id ? h('a', { href: `#/jobs/${it.job_id}` }, `job ${it.job_id}`) : '—')),
+      h('td', HISTORY_ACTIONS[it.action] || it.action || it.kind || '—',
+        it.job_id ? h('div.sub', h('a', { href: `#/jobs/${it.job_id}` }, `job ${it.job_id}`)) : null,
+        it.gate_id ? h('div.sub', h('a', { href: `#/gates/${it.gate_id}` }, `gate run ${it.gate_id}`)) : null),
       h('td', it.result || it.outcome ? badge(it.result || it.outcome) : '—'),
-      h('td.small', it.message || it.summary || ''))))));
+      // a row without a message says at least who did it (a walk read bare "config.repo.update —" rows)
+      h('td.small', it.message || it.summary || (it.actor ? `by ${it.actor}` : '')))))));
 }
 
 export { FIELD_LABELS };
