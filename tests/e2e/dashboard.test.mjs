@@ -421,7 +421,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     const secret = ['AKIA', 'Z7QWERTYUIOPASDG'].join('');
     // its title holds a bidi control, which the report shows and never obeys (anyone who opens an MR writes it)
     await sim.post('/__sim/merge_requests', { project_id: repo.id, title: 'Add more \u202esettings', files: [{ path: 'deploy/more.env', content: `AWS_ACCESS_KEY_ID=${secret}\n` }] });
-    const gate = await until(async () => (await api.get(`/api/gates?repo=${repo.id}`)).data.items.find((x) => x.verdict === 'failed'), { timeout: 60000, what: 'a failed gate run' });
+    // finished with its failed status posted (the verdict is stored a moment before the status is on GitLab)
+    const gate = await until(async () => (await api.get(`/api/gates?repo=${repo.id}`)).data.items.find((x) => x.state === 'done' && x.status_posted === 'failed'), { timeout: 60000, what: 'a failed gate run' });
     await go(`#/gates/${gate.id}`, 'button[data-action="bypass"]');
     assert.equal(await page.locator('[data-mr-title]').innerText(), 'Add more <U+202E>settings');
     const put = await api.put(`/api/repos/${repo.id}/config`, { unmanaged: true });
