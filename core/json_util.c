@@ -4,6 +4,8 @@
  */
 #include "json_util.h"
 
+#include "textsafe.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -120,6 +122,15 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 	}
 	if (memchr(text, '\0', len)) {
 		snprintf(err, errlen, "invalid JSON: the document contains a NUL byte");
+		return CORE_EINVAL;
+	}
+	size_t bad = 0;
+	if (!textsafe_utf8_valid(text, len, &bad)) {
+		snprintf(
+		    err, errlen,
+		    "invalid JSON at byte %zu: not well-formed UTF-8 (an overlong form, a UTF-16 surrogate written as "
+		    "UTF-8, or a sequence cut short)",
+		    bad);
 		return CORE_EINVAL;
 	}
 	/* json-c 0.16 accepts 'single-quoted' strings even in strict mode; JSON does not. Members are counted on the

@@ -4,6 +4,7 @@
  */
 #include "jsonscan.h"
 
+#include "textsafe.h"
 #include "xalloc.h"
 
 #include <ctype.h>
@@ -60,36 +61,6 @@ static void skip_ws(struct scan *s)
 {
 	while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
 		s->p++;
-}
-
-/* The length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-	unsigned c = p[0];
-	size_t n;
-	unsigned lo = 0x80, hi = 0xbf;
-	if (c >= 0xc2 && c <= 0xdf)
-		n = 2;
-	else if (c >= 0xe0 && c <= 0xef) {
-		n = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f; /* no surrogates */
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		n = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f; /* nothing past U+10FFFF */
-	} else
-		return 0;
-	if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xbf)
-			return 0;
-	return n;
 }
 
 /*
@@ -154,7 +125,7 @@ static bool scan_string(struct scan *s, bool *escaped)
 			p++;
 			continue;
 		}
-		size_t n = utf8_len(p, end);
+		size_t n = textsafe_utf8_len(p, end);
 		if (!n)
 			return fail(s, (const char *)p, "invalid UTF-8 in a string");
 		p += n;

@@ -38,6 +38,17 @@ def test_lone_surrogate_escapes_are_refused():
         e = r.json()
         assert e["error"] == "invalid_json" and "surrogate" in e["message"], (what, e)
     assert c.get("/api/configs/default").json() == before
+    # the same half written directly as UTF-8 bytes (CESU-8), and an overlong "/": a walk's bypass reason in those
+    # bytes passed the parser, was posted to GitLab, then could not be stored (GitLab green, mrgate no record)
+    for what, raw in (("a surrogate as UTF-8 bytes", b'{"ignore_paths": ["ok \xed\xa0\x80"]}'),
+                      ("an overlong slash", b'{"ignore_paths": ["a\xc0\xafb"]}'),
+                      ("past U+10FFFF", b'{"ignore_paths": ["\xf4\x90\x80\x80"]}'),
+                      ("a sequence cut short", b'{"ignore_paths": ["\xe2\x82"]}')):
+        r = c.request("PUT", "/api/configs/default", raw=raw, headers={"Content-Type": "application/json"})
+        assert r.status == 400, (what, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_json" and "not well-formed UTF-8" in e["message"], (what, e)
+    assert c.get("/api/configs/default").json() == before
     r = c.put("/api/configs/default", {"ignore_paths": ["docs/\U0001F600/**"]})
     assert r.status == 200 and r.json()["config"]["ignore_paths"] == ["docs/\U0001F600/**"], r.body
     assert c.put("/api/configs/default", {"ignore_paths": before["config"].get("ignore_paths", [])}).status == 200
