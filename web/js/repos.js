@@ -50,6 +50,9 @@ export async function render(main, route) {
     state.cursors = [null];
     state.page = 0;
   }
+  // "all N matching" holds for the filter it was made under: a page reached by Back, a link or a typed URL with
+  // another filter must not keep it (a walk's Configure then wrote team03's config from team01's page)
+  if (state.all && JSON.stringify(state.all.filter) !== JSON.stringify(filterOf())) state.all = null;
   let alive = true;
   onLeave(() => { alive = false; });
 
