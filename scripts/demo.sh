@@ -8,10 +8,17 @@ sim_listen=${MRGATE_DEMO_GITLAB:-127.0.0.1:8929}
 ${GITLAB_SIM_BIN:-build/tests/gitlab-sim/gitlab-sim} --seed-demo --allow-local-hooks --listen "$sim_listen" >.mrgate/gitlab-sim.log 2>&1 &
 sim_pid=$!
 trap 'kill $sim_pid 2>/dev/null || true' EXIT INT TERM
+up=
 for _ in $(seq 50); do
-  curl -fsS "http://$sim_listen/__sim/health" >/dev/null 2>&1 && break
+  curl -fsS "http://$sim_listen/__sim/health" >/dev/null 2>&1 && { up=1; break; }
   sleep 0.1
 done
+if [ -z "$up" ]; then
+  echo "make demo: the GitLab simulator did not start on $sim_listen (MRGATE_DEMO_GITLAB is host:port, e.g." \
+    "127.0.0.1:8929); its log:" >&2
+  tail -5 .mrgate/gitlab-sim.log >&2
+  exit 1
+fi
 
 cat <<MSG
 

@@ -55,7 +55,8 @@ cat <<MSG
 
   mrgate is starting on ${MRGATE_PUBLIC_URL}
   Log in as "admin" with the password $( [ -f "$state/admin-password" ] && [ "$(cat "$state/admin-password")" = "$MRGATE_ADMIN_PASSWORD" ] && printf 'printed by: cat %s/admin-password' "$state" || printf 'in MRGATE_ADMIN_PASSWORD')
-  (it only creates the admin on the first start; add users with: build/mrgate user add NAME --role editor)
+  (it only creates the admin on the first start; add users with:
+   MRGATE_DATABASE_URL=$MRGATE_DATABASE_URL build/mrgate user add NAME --role editor)
   Stop with Ctrl-C.
 
 MSG

@@ -344,7 +344,11 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.doesNotMatch(await thirdCell.innerText(), /blocks merge|fails on/);
     await shot(page, 'repos-unmanaged');
     await page.locator(`tr[data-path="${thirdPath}"]`).getByRole('button', { name: `Actions for ${thirdPath}` }).click();
+    let asked = null;
+    page.once('dialog', (d) => { asked = d.message(); d.accept(); });
     await page.getByRole('menuitem', { name: 'Manage again' }).click();
+    await until(() => asked !== null, { what: 'the question before managing it again' });
+    assert.match(asked, new RegExp(`^Manage ${thirdPath} again\\? mrgate applies its config`));
     await page.waitForSelector(`tr[data-path="${thirdPath}"] [data-status="gated"]`, { timeout: 30000 });
     assert.match(await thirdCell.innerText(), /blocks merge/);
     const third_ = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&q=${encodeURIComponent(thirdPath)}&limit=5`)).data.items.find((x) => x.path_with_namespace === thirdPath);

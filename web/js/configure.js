@@ -606,6 +606,7 @@ export async function stopManaging(repo, onDone) {
 
 // The repo's own config kept, its unmanaged flag off (no own config left: the row is deleted, it inherits).
 export async function manageAgain(repo, onDone) {
+  if (!confirm(`Manage ${repo.path_with_namespace} again? mrgate applies its config to it: its webhook and, with block merge, "Pipelines must succeed".`)) return;
   try {
     let own = {};
     try {
