@@ -25,25 +25,6 @@ static bool value_ends_at(const char *text, size_t end)
 	return ok;
 }
 
-bool json_text_has_nul(const char *text, size_t len, size_t *at)
-{
-	bool in_string = false;
-	for (size_t i = 0; i < len; i++) {
-		if (!in_string) {
-			in_string = text[i] == '"';
-		} else if (text[i] == '"') {
-			in_string = false;
-		} else if (text[i] == '\\' && i + 1 < len) {
-			if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) {
-				*at = i;
-				return true;
-			}
-			i++; /* the escaped character (a quote or a backslash) is text */
-		}
-	}
-	return false;
-}
-
 /* The value of the \uXXXX escape at text[i] (text[i] == '\\'), or -1 when it is none. */
 static long u_escape(const char *text, size_t len, size_t i)
 {
@@ -63,7 +44,8 @@ static long u_escape(const char *text, size_t len, size_t i)
 	return v;
 }
 
-bool json_text_has_lone_surrogate(const char *text, size_t len, size_t *at)
+/* The first escape in a string or key that is a NUL (nul) or half a surrogate pair alone (surrogate): *at. */
+static bool bad_escape(const char *text, size_t len, bool nul, bool surrogate, size_t *at)
 {
 	bool in_string = false;
 	for (size_t i = 0; i < len; i++) {
@@ -73,23 +55,27 @@ bool json_text_has_lone_surrogate(const char *text, size_t len, size_t *at)
 			in_string = false;
 		} else if (text[i] == '\\' && i + 1 < len) {
 			long v = u_escape(text, len, i);
-			if (v >= 0xD800 && v <= 0xDBFF) {
-				long low = u_escape(text, len, i + 6);
-				if (low < 0xDC00 || low > 0xDFFF) {
-					*at = i;
-					return true;
-				}
-				i += 11; /* the pair */
-				continue;
-			}
-			if (v >= 0xDC00 && v <= 0xDFFF) {
+			bool high = v >= 0xD800 && v <= 0xDBFF, low = v >= 0xDC00 && v <= 0xDFFF;
+			long next = high ? u_escape(text, len, i + 6) : -1;
+			bool pair = high && next >= 0xDC00 && next <= 0xDFFF;
+			if ((nul && v == 0) || (surrogate && (low || (high && !pair)))) {
 				*at = i;
 				return true;
 			}
-			i++; /* the escaped character (a quote or a backslash) is text */
+			i += pair ? 11 : 1; /* the pair, or the escaped character (a quote or a backslash is text) */
 		}
 	}
 	return false;
+}
+
+bool json_text_has_nul(const char *text, size_t len, size_t *at)
+{
+	return bad_escape(text, len, true, false, at);
+}
+
+bool json_text_has_lone_surrogate(const char *text, size_t len, size_t *at)
+{
+	return bad_escape(text, len, false, true, at);
 }
 
 /* The members of every object in the tree (nesting is bounded by JSON_MAX_DEPTH). */
