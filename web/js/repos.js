@@ -356,7 +356,9 @@ export async function render(main, route) {
   }
 
   let currentCount = 0, currentCapped = false;
-  async function load() {
+  // background: a refresh nobody asked for (followApplying): it never draws the rows over a menu or dialog the user
+  // opened while it was on its way (a phone's row menu vanished under the finger), it tries again later instead
+  async function load({ background = false } = {}) {
     const seq = ++reqSeq;
     const params = { ...filterOf(), sort: state.sort, order: state.order, limit: state.limit, cursor: state.cursors[state.page] };
     thPath.setAttribute('aria-sort', state.sort === 'path' ? (state.order === 'asc' ? 'ascending' : 'descending') : 'none');
@@ -374,6 +376,11 @@ export async function render(main, route) {
       return;
     }
     if (!alive || seq !== reqSeq) return;
+    if (background && document.querySelector('[role="menu"], [role="dialog"]')) {
+      table.removeAttribute('aria-busy');
+      followApplying();
+      return;
+    }
     clear(msg);
     rows = res.items || [];
     currentCount = res.count || 0;
@@ -409,8 +416,13 @@ export async function render(main, route) {
     if (!rows.some((r) => r.status === 'applying')) return;
     applyTimer = setTimeout(() => {
       if (!alive) return;
-      if (document.querySelector('[role="menu"], [role="dialog"]')) followApplying();
-      else reloadKeep();
+      if (document.querySelector('[role="menu"], [role="dialog"]')) {
+        followApplying();
+      } else {
+        load({ background: true });
+        loadGroups();
+        loadSummary(true);
+      }
     }, 2000);
   }
 
