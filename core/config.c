@@ -71,6 +71,8 @@ static const struct setting settings[] = {
      "seconds a gate run may take; then it posts failed, or success with \"timed out\" when fail mode is open"},
     {"gate-tree-max-bytes", "MRGATE_GATE_TREE_MAX_BYTES", "268435456", SIZE(gate_tree_max_bytes, 1024, 68719476736LL),
      "largest unpacked MR head tree (repository archive) handed to external scanners"},
+    {"repo-list-cache-mb", "MRGATE_REPO_LIST_CACHE_MB", "8", INT(repo_list_cache_mb, 0, 1024),
+     "MiB of repo list pages kept with the database snapshot they were read in (0: off)"},
     {"gitlab-url-allow", "MRGATE_GITLAB_URL_ALLOW", "", STR(gitlab_url_allow),
      "comma-separated hosts (host or host:port) the GitLab URL may name; empty: any host"},
     {"scanner-sast", "MRGATE_SCANNER_SAST", "", STR(scanner_sast),

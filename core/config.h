@@ -43,6 +43,7 @@ struct config {
 	int gate_workers;           /* merge-request gate worker threads */
 	int gate_timeout;           /* seconds one gate run may take before its fail-open/fail-closed verdict */
 	size_t gate_tree_max_bytes; /* cap on the unpacked MR head tree handed to external scanners */
+	int repo_list_cache_mb;     /* MiB of repo list pages kept per database snapshot (core/repos.h); 0 = off */
 	char *gitlab_url_allow; /* hosts (host or host:port, comma-separated) PUT /api/connection may use; "" = any */
 	char *scanner_sast;     /* command lines of the external SARIF scanners, per scan type ("" = none) */
 	char *scanner_dependencies;

@@ -23,7 +23,10 @@
  * Each row carries the effective gating config ("config"), where each field came from
  * ("config_sources": field -> "default" | "group:<path>" | "repo"), "exception", "unmanaged" and "last_apply" {result,
  * message, at} (null before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored
- * by 0011). Ownership: *out objects are new JSON trees owned by the caller.
+ * by 0011). The page's response text is kept with the snapshot it was read in (the page cache, repos_list_text):
+ * a read of the same shape and parameters in that snapshot (nothing committed since) is answered from it after one
+ * short statement that asks the snapshot, exact for the same reason as the count cache.
+ * Ownership: *out objects are new JSON trees owned by the caller; text out-parameters are malloc'd, the caller's.
  */
 #ifndef MRGATE_CORE_REPOS_H
 #define MRGATE_CORE_REPOS_H
@@ -55,6 +58,19 @@ extern const char *const repos_status_names[];
 
 /* Counts are exact up to this many repos; beyond, "count" says REPOS_COUNT_CAP and "count_capped" true. */
 #define REPOS_COUNT_CAP 10000
+
+/* The page cache's default size: 8 MiB of page text (MRGATE_REPO_LIST_CACHE_MB). */
+#define REPOS_LIST_CACHE_DEFAULT_BYTES ((size_t)8 << 20)
+
+/* The page cache's size in bytes of page text, its pages dropped; 0 turns it off. Set once at start. */
+void repos_list_cache_set(size_t max_bytes);
+
+/*
+ * One page as the response's JSON text (*body_out, malloc'd, *len_out bytes; the same members as repos_list),
+ * from the page cache when it holds this page read in the current snapshot. Errors as repos_list().
+ */
+enum core_status repos_list_text(struct store *db, const struct repos_filter *f, char **body_out, size_t *len_out,
+                                 char *err, size_t errlen);
 
 /*
  * One page: {"items":[...], "count": N (matching the filter, all pages, at most REPOS_COUNT_CAP), "count_capped":

@@ -4,6 +4,7 @@
  *    hook_mode change is switched by core/hookmode.h).
  */
 #include "apply.h"
+#include "buf.h"
 #include "connection.h"
 #include "discovery.h"
 #include "hookmode.h"
@@ -322,23 +323,36 @@ int h_repos_list(struct req *r)
 		free(ids);
 		return http_send_error(r->conn, 400, "invalid_input", "with must be summary");
 	}
-	struct json_object *o = NULL, *sum = NULL;
-	enum core_status st = repos_list(r->app->db, &f, &o, err, sizeof(err));
-	if (st == CORE_OK && with[0]) {
+	char *page = NULL;
+	size_t len = 0;
+	struct json_object *sum = NULL;
+	enum core_status st = repos_list_text(r->app->db, &f, &page, &len, err, sizeof(err));
+	if (st == CORE_OK && with[0])
 		st = repos_summary(r->app->db, &f, &sum, err, sizeof(err));
-		if (st == CORE_OK)
-			json_object_object_add(o, "summary", sum);
-	}
 	free(ids);
 	if (st == CORE_EINVAL) {
-		json_object_put(o);
+		free(page);
 		return http_send_error(r->conn, 400, "invalid_input", "%s", err);
 	}
 	if (st != CORE_OK) {
-		json_object_put(o);
+		free(page);
 		return http_send_status(r->conn, st, "could not list the repositories");
 	}
-	return http_send_json(r->conn, 200, o);
+	if (sum) { /* the page's object with "summary" as its last member */
+		struct buf b = {0};
+		buf_append(&b, page, len - 1);
+		buf_puts(&b, ",\"summary\":");
+		buf_puts(&b,
+		         json_object_to_json_string_ext(sum, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+		buf_putc(&b, '}');
+		json_object_put(sum);
+		free(page);
+		len = b.len;
+		page = buf_steal(&b);
+	}
+	http_send_raw(r->conn, 200, "application/json", page, len, NULL);
+	free(page);
+	return 200;
 }
 
 int h_repo_get(struct req *r)

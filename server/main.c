@@ -17,6 +17,7 @@
 #include "log.h"
 #include "migrate.h"
 #include "publicurl.h"
+#include "repos.h"
 #include "routes.h"
 #include "scheduler.h"
 
@@ -245,6 +246,7 @@ static int cmd_serve(struct app *app)
 	if (serve_prepare(app) != 0)
 		return 1;
 	app->tls = app->cfg.tls_cert[0] != '\0';
+	repos_list_cache_set((size_t)app->cfg.repo_list_cache_mb << 20);
 	struct stat sb;
 	bool have_web =
 	    stat(app->cfg.web_root, &sb) == 0 && S_ISDIR(sb.st_mode) && static_files_init(app->cfg.web_root);

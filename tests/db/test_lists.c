@@ -254,6 +254,7 @@ static void count_again_cached(const struct repos_filter *f, int64_t n)
 /* A count is taken from the cache only in the snapshot it was counted in: any commit counts again, exactly. */
 static void counts_are_cached_per_snapshot(void)
 {
+	repos_list_cache_set(0); /* a page from the page cache counts nothing: the counts' own cache alone */
 	struct repos_filter f = {.q = "r", .archived = -1, .limit = 1};
 	bool cached = true;
 	int64_t n = count_of(&f, &cached);
@@ -277,6 +278,82 @@ static void counts_are_cached_per_snapshot(void)
 	struct repos_filter other = {.q = "r0", .archived = -1, .limit = 1};
 	CHECK_INT(count_of(&other, &cached), 1); /* another filter is another count */
 	CHECK(!cached);
+	repos_list_cache_set(REPOS_LIST_CACHE_DEFAULT_BYTES);
+}
+
+/* A page's text (and whether it came from the page cache). */
+static char *page_of(const struct repos_filter *f, bool *cached)
+{
+	char err[200], *text = NULL;
+	size_t len = 0;
+	double before = metrics_get("mrgate_repo_list_pages_total", "source=\"cache\"");
+	CHECK(repos_list_text(db, f, &text, &len, err, sizeof(err)) == CORE_OK);
+	*cached = metrics_get("mrgate_repo_list_pages_total", "source=\"cache\"") > before;
+	CHECK(text && strlen(text) == len);
+	return text ? text : xstrdup("");
+}
+
+/* Read f again, expecting the text want from the page cache (retried while other commits move the snapshot, as
+ * count_again_cached). */
+static void page_again_cached(const struct repos_filter *f, const char *want)
+{
+	bool cached = false, still = false;
+	for (int attempt = 0; attempt < 20 && !(still && cached); attempt++) {
+		char *before = snapshot_now();
+		char *text = page_of(f, &cached);
+		CHECK_STR(text, want);
+		free(text);
+		char *after = snapshot_now();
+		still = before && after && strcmp(before, after) == 0;
+		free(before);
+		free(after);
+	}
+	CHECK(still);
+	CHECK(cached);
+}
+
+/* A page's text is taken from the cache only in the snapshot it was read in: a commit anywhere reads it again, and
+ * a transaction that wrote but has not committed is not seen until it commits. */
+static void pages_are_cached_per_snapshot(void)
+{
+	struct repos_filter f = {.archived = -1, .limit = 3};
+	bool cached = true;
+	char *first = page_of(&f, &cached);
+	CHECK(!cached && strstr(first, "\"items\":[{") && strstr(first, "\"next_cursor\":\""));
+	page_again_cached(&f, first);
+	struct repos_filter other = {.archived = -1, .limit = 2}; /* another page size is another page */
+	char *two = page_of(&other, &cached);
+	CHECK(strcmp(two, first) != 0);
+	free(two);
+	/* a change committed through another connection: read again, and shows */
+	testlib_sql(db, "UPDATE repos SET name = 'renamed-by-commit' WHERE id = 100");
+	char *after = page_of(&f, &cached);
+	CHECK(!cached && strstr(after, "renamed-by-commit"));
+	/* a write in progress is not in the page; its commit is */
+	struct store_conn *c = NULL;
+	REQUIRE(store_get_begin(db, &c) == CORE_OK);
+	REQUIRE(store_run(c, "UPDATE repos SET name = 'renamed-in-transaction' WHERE id = 100", NULL, NULL) == CORE_OK);
+	char *during = page_of(&f, &cached);
+	CHECK(!strstr(during, "renamed-in-transaction") && strstr(during, "renamed-by-commit"));
+	REQUIRE(store_commit(c) == CORE_OK);
+	store_put(db, c);
+	char *committed = page_of(&f, &cached);
+	CHECK(!cached && strstr(committed, "renamed-in-transaction"));
+	/* off: every page is read */
+	repos_list_cache_set(0);
+	char *off = page_of(&f, &cached);
+	CHECK_STR(off, committed);
+	free(off);
+	for (int i = 0; i < 3; i++) {
+		off = page_of(&f, &cached);
+		CHECK(!cached);
+		free(off);
+	}
+	repos_list_cache_set(REPOS_LIST_CACHE_DEFAULT_BYTES);
+	free(first);
+	free(after);
+	free(during);
+	free(committed);
 }
 
 int main(void)
@@ -286,6 +363,7 @@ int main(void)
 	RUN(users_and_tokens_pages);
 	RUN(repos_pages);
 	RUN(counts_are_cached_per_snapshot);
+	RUN(pages_are_cached_per_snapshot);
 	store_close(db);
 	return testlib_done();
 }
