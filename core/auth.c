@@ -242,6 +242,9 @@ static void fill_identity(struct auth_identity *who, const PGresult *r, bool via
 	const char *csrf = store_str(r, 0, "csrf_token");
 	if (csrf)
 		snprintf(who->csrf_token, sizeof(who->csrf_token), "%s", csrf);
+	const char *snap = PQfnumber(r, "snap") >= 0 ? store_str(r, 0, "snap") : NULL;
+	if (snap && strlen(snap) < sizeof(who->snapshot))
+		memcpy(who->snapshot, snap, strlen(snap) + 1);
 	if (token_name)
 		snprintf(who->actor, sizeof(who->actor), "%s (token %s)", who->username, token_name);
 	else
@@ -373,7 +376,8 @@ enum core_status auth_session(struct store *s, const char *session_token, struct
 	                                                 "  WHERE token_hash = $1 AND expires_at > now() AND last_seen "
 	                                                 "< now() - interval '1 minute' "
 	                                                 "  RETURNING user_id, csrf_token) "
-	                                                 "SELECT u.id, u.username, u.role, x.csrf_token FROM "
+	                                                 "SELECT u.id, u.username, u.role, x.csrf_token, "
+	                                                 "pg_current_snapshot()::text AS snap FROM "
 	                                                 " (SELECT user_id, csrf_token FROM s UNION ALL "
 	                                                 "  SELECT user_id, csrf_token FROM sessions WHERE token_hash "
 	                                                 "= $1 AND expires_at > now()) x "
@@ -390,7 +394,7 @@ enum core_status auth_bearer(struct store *s, const char *token, struct auth_ide
 	                         "  WHERE t.token_hash = $1 AND d.id = t.user_id AND NOT d.disabled"
 	                         "  AND (t.last_used_at IS NULL OR t.last_used_at < now() - interval '1 minute')"
 	                         "  RETURNING t.user_id, t.name)"
-	                         " SELECT u.id, u.username, u.role, x.name FROM"
+	                         " SELECT u.id, u.username, u.role, x.name, pg_current_snapshot()::text AS snap FROM"
 	                         " (SELECT user_id, name FROM w UNION ALL"
 	                         "  SELECT user_id, name FROM api_tokens WHERE token_hash = $1) x"
 	                         " JOIN users u ON u.id = x.user_id AND NOT u.disabled LIMIT 1",

@@ -54,6 +54,9 @@ struct auth_identity {
 	char csrf_token[64]; /* the session's CSRF token (cookie sessions only) */
 	/* who to name in the audit log: "alice" or "alice (token ci)"; fits the longest username and token name */
 	char actor[64 + sizeof(" (token )") + AUTH_TOKEN_NAME_MAX];
+	/* the database snapshot the identity was read in (pg_current_snapshot(), by auth_session and auth_bearer), ""
+	 * when unknown: what a read answered "as of the request's start" compares (repos_list_text's page cache) */
+	char snapshot[256];
 };
 
 /* Create a user with a role, audited as "user.create" by actor. CORE_EINVAL for a bad name (1-64 of A-Z a-z 0-9

@@ -765,9 +765,12 @@ static void page_keep(const char *key, const char *snap, const char *body, size_
 	pthread_mutex_unlock(&page_cache.mu);
 }
 
-/* The text of q's page from the cache, into b, when the connection's current snapshot is the one it was read in. */
-static bool page_from_cache(struct store_conn *c, const char *key, struct buf *b)
+/* The text of key's page from the cache, into b, when it was read in snapshot (NULL or "": the connection's
+ * current one, asked only when a page of key is kept). */
+static bool page_from_cache(struct store_conn *c, const char *key, const char *snapshot, struct buf *b)
 {
+	if (snapshot && *snapshot)
+		return page_cached(key, snapshot, b);
 	PGresult *r = NULL;
 	bool hit = page_kept(key) && store_run(c, STORE_PREPARE "SELECT " SNAPSHOT, NULL, &r) == CORE_OK &&
 	           page_cached(key, store_str(r, 0, "snap"), b);
@@ -783,8 +786,8 @@ static void refused_message(const struct repos_filter *f, char *err, size_t errl
 	                                 : "q and group must be UTF-8 text");
 }
 
-enum core_status repos_list_text(struct store *db, const struct repos_filter *f, char **body_out, size_t *len_out,
-                                 char *err, size_t errlen)
+enum core_status repos_list_text(struct store *db, const struct repos_filter *f, const char *snapshot, char **body_out,
+                                 size_t *len_out, char *err, size_t errlen)
 {
 	static pthread_once_t once = PTHREAD_ONCE_INIT;
 	pthread_once(&once, describe_pages);
@@ -801,7 +804,7 @@ enum core_status repos_list_text(struct store *db, const struct repos_filter *f,
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
 	keyed = count_key(c, buf_str(&q.page_sql), &q.page, key);
-	if (keyed && page_from_cache(c, key, &body)) {
+	if (keyed && page_from_cache(c, key, snapshot, &body)) {
 		metrics_inc(PAGES_METRIC, "source=\"cache\"", 1);
 		goto done;
 	}
@@ -852,7 +855,7 @@ enum core_status repos_list(struct store *db, const struct repos_filter *f, stru
 	char *text = NULL;
 	size_t len = 0;
 	*out = NULL;
-	enum core_status st = repos_list_text(db, f, &text, &len, err, errlen);
+	enum core_status st = repos_list_text(db, f, NULL, &text, &len, err, errlen);
 	if (st == CORE_OK && !(*out = json_tokener_parse(text)))
 		st = CORE_EINTERNAL;
 	free(text);

@@ -67,10 +67,13 @@ void repos_list_cache_set(size_t max_bytes);
 
 /*
  * One page as the response's JSON text (*body_out, malloc'd, *len_out bytes; the same members as repos_list),
- * from the page cache when it holds this page read in the current snapshot. Errors as repos_list().
+ * from the page cache when it holds this page read in the current snapshot. snapshot: one the caller read in
+ * during this request (auth_identity.snapshot), or NULL or "" to ask the database: a page kept for it is the
+ * database as of then, and a page kept for an older one is not asked about again (snapshots never come back).
+ * Errors as repos_list().
  */
-enum core_status repos_list_text(struct store *db, const struct repos_filter *f, char **body_out, size_t *len_out,
-                                 char *err, size_t errlen);
+enum core_status repos_list_text(struct store *db, const struct repos_filter *f, const char *snapshot, char **body_out,
+                                 size_t *len_out, char *err, size_t errlen);
 
 /*
  * One page: {"items":[...], "count": N (matching the filter, all pages, at most REPOS_COUNT_CAP), "count_capped":

@@ -326,7 +326,8 @@ int h_repos_list(struct req *r)
 	char *page = NULL;
 	size_t len = 0;
 	struct json_object *sum = NULL;
-	enum core_status st = repos_list_text(r->app->db, &f, &page, &len, err, sizeof(err));
+	/* as of the request's start: the snapshot its identity was read in */
+	enum core_status st = repos_list_text(r->app->db, &f, r->who.snapshot, &page, &len, err, sizeof(err));
 	if (st == CORE_OK && with[0])
 		st = repos_summary(r->app->db, &f, &sum, err, sizeof(err));
 	free(ids);

@@ -287,7 +287,7 @@ static char *page_of(const struct repos_filter *f, bool *cached)
 	char err[200], *text = NULL;
 	size_t len = 0;
 	double before = metrics_get("mrgate_repo_list_pages_total", "source=\"cache\"");
-	CHECK(repos_list_text(db, f, &text, &len, err, sizeof(err)) == CORE_OK);
+	CHECK(repos_list_text(db, f, NULL, &text, &len, err, sizeof(err)) == CORE_OK);
 	*cached = metrics_get("mrgate_repo_list_pages_total", "source=\"cache\"") > before;
 	CHECK(text && strlen(text) == len);
 	return text ? text : xstrdup("");
