@@ -52,6 +52,12 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 			return failure(st, NULL, code_out, err, errlen, "could not read the GitLab connection");
 	}
 	st = configure_run(env->db, req, &co, err, errlen);
+	if (st == CORE_ECONFLICT && co.summary) { /* it replaces more than the user was shown: what, in *out */
+		*out = jx_object();
+		json_object_object_add(*out, "summary", json_object_get(co.summary));
+		configure_out_clear(&co);
+		return failure(st, "overrides_changed", code_out, err, errlen, NULL);
+	}
 	if (st != CORE_OK) {
 		configure_out_clear(&co);
 		return st == CORE_EINVAL

@@ -8,7 +8,9 @@
  * once the token is updated; only a read-only token, which could never apply it, is refused first. A dry run only
  * reads, so it is never refused for the token.
  * Errors come with the API's error code and a message, so the caller renders them as they are: CORE_ECONFLICT
- * "token_read_only", CORE_EINVAL "invalid_config", anything else core_status_code()'s code with what could not be done.
+ * "token_read_only", CORE_EINVAL "invalid_config", CORE_ECONFLICT "overrides_changed" (the apply would replace configs
+ * req->expect_overridden does not name; nothing stored; *out is {"summary"} with what it would replace), anything
+ * else core_status_code()'s code with what could not be done.
  * Threading: blocks the calling thread on the database only.
  * Ownership: env and req are borrowed; *out is the caller's: {"summary", "dry_run", "apply"} (apply: the job
  * started, or null when nothing needs GitLab changes) or, in a dry run, {"summary", "dry_run", "plan_total",
@@ -25,7 +27,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* On failure *code_out and err say what and why. */
+/* On failure *code_out and err say what and why (and *out is NULL, but for "overrides_changed"). */
 enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct configure_req *req,
                                    struct json_object **out, const char **code_out, char *err, size_t errlen);
 

@@ -327,6 +327,62 @@ static struct json_object *summary(const struct run *u, size_t to_apply)
 	return o;
 }
 
+bool configure_expect_check(const struct json_object *e, char *err, size_t errlen)
+{
+	int64_t groups = -1, repos = -1;
+	struct json_object *paths = NULL;
+	bool ok = e && json_object_is_type(e, json_type_object) && jsonx_int64(e, "groups", &groups) && groups >= 0 &&
+	          jsonx_int64(e, "repos", &repos) && repos >= 0 && jsonx_array(e, "paths", &paths);
+	for (size_t i = 0; ok && i < json_object_array_length(paths); i++)
+		ok = json_object_is_type(json_object_array_get_idx(paths, i), json_type_string);
+	if (!ok)
+		snprintf(err, errlen,
+		         "field \"expect_overridden\" must be an object {\"groups\": n, \"repos\": n, \"paths\": "
+		         "[...]} as a "
+		         "dry run's summary.overridden has it");
+	return ok;
+}
+
+/* Whether the apply replaces no more than the user was shown: no count above the expected one, no path outside it. */
+static bool overrides_expected(const struct run *u, const struct json_object *e)
+{
+	int64_t groups = 0, repos = 0;
+	struct json_object *paths = NULL;
+	if (!jsonx_int64(e, "groups", &groups) || !jsonx_int64(e, "repos", &repos) || !jsonx_array(e, "paths", &paths))
+		return false;
+	if (u->over_groups > groups || u->over_repos > repos)
+		return false;
+	for (size_t i = 0; i < json_object_array_length(u->over_paths); i++) {
+		const char *p = json_object_get_string(json_object_array_get_idx(u->over_paths, i));
+		bool seen = false;
+		for (size_t k = 0; k < json_object_array_length(paths) && !seen; k++)
+			seen = strcmp(p, json_object_get_string(json_object_array_get_idx(paths, k))) == 0;
+		if (!seen)
+			return false;
+	}
+	return true;
+}
+
+/* "1 repository exception and 2 subgroup configs (a/b, c/d and 1 more)" of what u replaces, into b. */
+static void overrides_words(const struct run *u, struct buf *b)
+{
+	if (u->over_repos)
+		buf_printf(b, "%lld repository %s", (long long)u->over_repos,
+		           u->over_repos == 1 ? "exception" : "exceptions");
+	if (u->over_groups)
+		buf_printf(b, "%s%lld subgroup %s", u->over_repos ? " and " : "", (long long)u->over_groups,
+		           u->over_groups == 1 ? "config" : "configs");
+	size_t n = json_object_array_length(u->over_paths);
+	for (size_t i = 0; i < n; i++)
+		buf_printf(b, "%s%s", i ? ", " : " (",
+		           json_object_get_string(json_object_array_get_idx(u->over_paths, i)));
+	long long more = (long long)(u->over_repos + u->over_groups) - (long long)n;
+	if (more > 0)
+		buf_printf(b, " and %lld more", more);
+	if (n)
+		buf_putc(b, ')');
+}
+
 enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
                                size_t errlen)
 {
@@ -351,6 +407,19 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 			goto out;
 		to_apply = out->n_plan;
 		store_rollback(u.c); /* a dry run writes nothing */
+	} else if (req->expect_overridden && !overrides_expected(&u, req->expect_overridden)) {
+		/* the user was not shown all this replaces (a stale preview, or none): nothing is stored */
+		struct buf what = {0};
+		overrides_words(&u, &what);
+		snprintf(
+		    err, errlen,
+		    "Nothing was stored: this configure replaces what %s set for the fields you change, which you were "
+		    "not shown. Look at them, then apply again to replace them.",
+		    buf_str(&what));
+		buf_free(&what);
+		out->summary = summary(&u, 0);
+		st = CORE_ECONFLICT;
+		goto out;
 	} else {
 		const int64_t *scope = strcmp(u.level, "repos") == 0 ? u.ids : NULL;
 		if ((st = gateconfig_mark_apply(u.c, u.all, u.group, scope, u.n, req->reapply ? u.ids : NULL,
@@ -361,8 +430,11 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 	}
 	out->summary = summary(&u, to_apply);
 out:
-	if (st != CORE_OK)
+	if (st != CORE_OK) {
+		struct json_object *shown = st == CORE_ECONFLICT ? json_object_get(out->summary) : NULL;
 		configure_out_clear(out);
+		out->summary = shown; /* what the refused apply would have replaced */
+	}
 	store_put(db, u.c); /* rolls back an open transaction */
 	json_object_put(u.cfg);
 	json_object_put(u.over_paths);

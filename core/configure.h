@@ -44,6 +44,11 @@ struct configure_req {
 	bool dry_run;
 	bool reapply; /* apply every selected repo, not only those whose GitLab state changes */
 	const char *actor;
+	/* borrowed, or NULL: what the user was shown the configure replaces (a dry run's summary "overridden":
+	 * {groups, repos, paths}, configure_expect_check()ed). An apply that would replace more (a count above it, or
+	 * a path not in it) stores nothing: CORE_ECONFLICT, err says what, and out->summary is set. Not for a dry run.
+	 */
+	const struct json_object *expect_overridden;
 };
 
 struct configure_out {
@@ -57,6 +62,10 @@ struct configure_out {
 	size_t n_plan_paths; /* entries of plan_paths allocated (for the clear) */
 };
 void configure_out_clear(struct configure_out *o);
+
+/* Whether e is an "overridden" object as a summary has it: {"groups": n >= 0, "repos": n >= 0, "paths": [strings]};
+ * false with a message naming the field in err. */
+bool configure_expect_check(const struct json_object *e, char *err, size_t errlen);
 
 /*
  * CORE_EINVAL with err for an invalid config or filter, or an empty selection; CORE_OK otherwise. Nothing is

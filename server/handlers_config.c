@@ -342,10 +342,20 @@ int h_configure(struct req *r)
 		    missing);
 		goto out;
 	}
+	/* what the user was shown the configure replaces (the dashboard sends its preview's summary.overridden) */
+	if ((req.expect_overridden = jsonx_get(body, "expect_overridden")) &&
+	    !configure_expect_check(req.expect_overridden, err, sizeof(err))) {
+		status = http_send_error(r->conn, 400, "invalid_input", "%s", err);
+		goto out;
+	}
 	req.actor = r->who.actor;
 	const char *code = NULL;
 	enum core_status st = bulkconfigure_run(&r->app->apply, &req, &o, &code, err, sizeof(err));
-	if (st != CORE_OK)
+	if (st != CORE_OK && o) { /* overrides_changed: the error with what the configure would replace */
+		json_object_object_add(o, "error", jx_str(code));
+		json_object_object_add(o, "message", jx_str(err));
+		status = http_send_json(r->conn, http_status_of(st), o);
+	} else if (st != CORE_OK)
 		status = http_send_error(r->conn, http_status_of(st), code, "%s", err);
 	else /* a job started (the apply, or the dry run's): 202 */
 		status = http_send_json(r->conn, jsonx_get(o, "apply") || jsonx_get(o, "plan_job") ? 202 : 200, o);

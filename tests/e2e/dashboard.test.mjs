@@ -56,6 +56,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     expected.push({ method: 'GET', path: /^\/api\/repos\/\d+\/history$/, status: 404, error: 'not_found' });
     // a scan type with no scanner, saved from the configs page: the page asks first (on purpose)
     expected.push({ method: 'PUT', path: /^\/api\/configs\/default$/, status: 400, error: 'no_scanner' });
+    // an Apply that would replace an exception added after its preview: the dialog says so (on purpose)
+    expected.push({ method: 'POST', path: /^\/api\/configure$/, status: 409, error: 'overrides_changed' });
     browser = await launch();
     ({ page, problems } = await newPage(browser, { expected }));
   });
@@ -557,6 +559,28 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.keyboard.press('Escape');
     assert.equal((await api.del(`/api/repos/${inGroup.id}/config`)).status, 200);
     await modal.waitFor({ state: 'detached' });
+    // an exception added after the preview (which replaced nothing): Apply stores nothing and says what it would
+    // replace; the button then says it replaces them (a walk lost an exception this way with "The job started.")
+    await page.click('button[data-action="configure"]');
+    await modal.locator('[data-config-form]').waitFor();
+    await modal.getByLabel('Fail the gate on severity').selectOption('low');
+    await modal.getByRole('button', { name: 'Preview changes' }).click();
+    await modal.locator('[data-plan-summary]').waitFor({ timeout: 30000 });
+    assert.equal(await modal.locator('[data-plan-overridden]').count(), 0);
+    assert.equal((await api.put(`/api/repos/${inGroup.id}/config`, { fail_on: 'critical' })).status, 200);
+    await modal.getByRole('button', { name: `Apply to ${small.repos}` }).click();
+    const refused = modal.locator('[data-apply-overrides]');
+    await refused.waitFor();
+    assert.match(await refused.innerText(), /^Nothing was applied yet: applying replaces what 1 repository exception set for the fields you change:/);
+    assert.ok((await refused.innerText()).includes(inGroup.path_with_namespace));
+    assert.deepEqual((await api.get(`/api/repos/${inGroup.id}/config`)).data.config, { fail_on: 'critical' }, 'the exception is kept');
+    assert.equal((await api.get(`/api/configs/groups/${small.full_path}`)).status, 404, 'no group config stored');
+    await shot(page, 'configure-apply-overrides', { fullPage: false });
+    await modal.getByRole('button', { name: `Replace them and apply to ${small.repos}` }).click();
+    await modal.waitFor({ state: 'detached' });
+    assert.equal((await api.get(`/api/repos/${inGroup.id}`)).data.config.fail_on, 'low');
+    assert.equal((await api.del(`/api/configs/groups/${small.full_path}`)).status, 200);
+    await api.del(`/api/repos/${inGroup.id}/config`);
     // the group selected as a whole belongs to its filter: another group's page (Back, a link, a typed URL) does
     // not keep it (a walk pressed Back and Configure wrote the first group's config from the second group's page)
     const other = groups.find((g) => g.full_path !== small.full_path && !g.full_path.startsWith(`${small.full_path}/`) && g.repos >= 2);

@@ -199,6 +199,46 @@ def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     assert c.delete(f"/api/configs/groups/{top}").status == 200
 
 
+def test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused():
+    # a walk previewed a group configure (it replaced nothing), an exception was added through the API before Apply,
+    # and Apply replaced it with only "The job started." on screen
+    deep = next(x for x in ALL if x["namespace_full_path"].count("/") >= 2)
+    top = "/".join(deep["namespace_full_path"].split("/")[:2])
+    sel = {"selection": {"filter": {"group": top}}, "config": {"fail_on": "medium"}}
+    r = c.post("/api/configure", {**sel, "dry_run": True})
+    assert r.status == 202, r.body
+    shown = r.json()["summary"]["overridden"]
+    assert shown == {"groups": 0, "repos": 0, "paths": []}, shown
+    assert c.put(f"/api/repos/{deep['id']}/config", {"fail_on": "critical"}).status == 200
+    audit_before = c.get("/api/audit?limit=1").json()["items"][0]["id"]
+    r = c.post("/api/configure", {**sel, "expect_overridden": shown})
+    assert r.status == 409, r.body
+    body = r.json()
+    assert body["error"] == "overrides_changed", body
+    assert deep["path_with_namespace"] in body["message"] and "Nothing was stored" in body["message"], body
+    assert body["summary"]["overridden"] == {"groups": 0, "repos": 1, "paths": [deep["path_with_namespace"]]}, body
+    # nothing stored: the exception, no group config, no audit entry
+    assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"fail_on": "critical"}
+    assert c.get(f"/api/configs/groups/{top}").status == 404
+    assert c.get("/api/audit?limit=1").json()["items"][0]["id"] == audit_before
+    # with what it now replaces as the expectation (the user saw it): applied
+    r = c.post("/api/configure", {**sel, "expect_overridden": body["summary"]["overridden"]})
+    assert r.status in (200, 202), r.body
+    row = c.get(f"/api/repos/{deep['id']}").json()
+    assert row["config"]["fail_on"] == "medium" and row["config_sources"]["fail_on"] == f"group:{top}", row
+    # replacing less than was shown is no surprise: applied
+    r = c.post("/api/configure", {"selection": {"filter": {"group": top}}, "config": {"fail_on": "low"},
+                                  "expect_overridden": {"groups": 0, "repos": 1, "paths": ["x/y"]}})
+    assert r.status in (200, 202), r.body
+    # a malformed expectation is a 400 naming the field; nothing stored
+    for bad in ("none", {"groups": -1, "repos": 0, "paths": []}, {"groups": 0, "repos": 0}, {"groups": 0, "repos": 0, "paths": [3]}):
+        r = c.post("/api/configure", {**sel, "expect_overridden": bad})
+        assert r.status == 400 and r.json()["error"] == "invalid_input" and "expect_overridden" in r.json()["message"], r.body
+    assert c.get(f"/api/configs/groups/{top}").json()["config"] == {"fail_on": "low"}
+    assert c.delete(f"/api/repos/{deep['id']}/config").status in (200, 404)
+    assert c.delete(f"/api/configs/groups/{top}").status == 200
+
+
 # --- configure + apply ---------------------------------------------------------------------------------------
 
 CFG = {"enabled": True, "fail_on": "high", "scans": ["secrets", "sast"], "block_merge": True}
@@ -461,7 +501,8 @@ def test_cli_configure_dry_run():
 
 run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,
      test_group_path_in_another_case_is_the_synced_group,
-     test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides, test_dry_run_writes_nothing,
+     test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides,
+     test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused, test_dry_run_writes_nothing,
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,

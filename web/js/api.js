@@ -97,6 +97,7 @@ export async function api(method, path, body, opts = {}) {
   }
   if (res.ok) return data;
   const err = new ApiError(res.status, data && data.error, data && data.message ? data.message : `${method} ${path} failed with HTTP ${res.status}`);
+  err.data = data; // the whole answer: some errors say more than error and message (overrides_changed's summary)
   if (res.status === 401 && !opts.noRedirect) {
     setIdentity(null);
     setSessionHint(false);

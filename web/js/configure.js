@@ -303,7 +303,19 @@ export function patchForm(summary, { scanners = null } = {}) {
 }
 
 // The counts and sentences of a dry run. plan: [{repo_id, path_with_namespace, result, message, actions}].
-export function planView(res, plan, patch, autoGate) {
+export // "Replaces what 1 repository exception set for the fields you change: acme/x." (a summary's overridden)
+function overriddenNotice(ov, attrs, verb = 'Replaces') {
+  const what = [];
+  if (ov.groups) what.push(`${fmtNum(ov.groups)} subgroup ${ov.groups === 1 ? 'config' : 'configs'}`);
+  if (ov.repos) what.push(`${fmtNum(ov.repos)} repository ${ov.repos === 1 ? 'exception' : 'exceptions'}`);
+  const more = ov.groups + ov.repos - (ov.paths || []).length;
+  return h('div.notice.warn', attrs,
+    h('strong', `${verb} what ${what.join(' and ')} set for the fields you change: `),
+    (ov.paths || []).join(', '), more > 0 ? ` and ${fmtNum(more)} more` : '',
+    '. Their other fields stay as they are.');
+}
+
+function planView(res, plan, patch, autoGate) {
   const s = (res && res.summary) || {};
   const out = h('div', { 'data-plan': '' });
   const asked = describePatch(patch);
@@ -324,16 +336,7 @@ export function planView(res, plan, patch, autoGate) {
   out.append(h('p', { 'data-plan-summary': '' }, `${line.join(' · ')}.`));
   // the more specific configs whose value for a field sent is replaced (a walk lost an exception without a word)
   const ov = s.overridden;
-  if (ov && (ov.groups || ov.repos)) {
-    const what = [];
-    if (ov.groups) what.push(`${fmtNum(ov.groups)} subgroup ${ov.groups === 1 ? 'config' : 'configs'}`);
-    if (ov.repos) what.push(`${fmtNum(ov.repos)} repository ${ov.repos === 1 ? 'exception' : 'exceptions'}`);
-    const more = ov.groups + ov.repos - (ov.paths || []).length;
-    out.append(h('div.notice.warn', { 'data-plan-overridden': '' },
-      h('strong', `Replaces what ${what.join(' and ')} set for the fields you change: `),
-      (ov.paths || []).join(', '), more > 0 ? ` and ${fmtNum(more)} more` : '',
-      '. Their other fields stay as they are.'));
-  }
+  if (ov && (ov.groups || ov.repos)) out.append(overriddenNotice(ov, { 'data-plan-overridden': '' }));
   if (counts.size) {
     out.append(h('ul.plan-counts', { 'aria-label': 'Changes on GitLab' },
       [...counts.entries()].map(([a, c]) => h('li', { 'data-plan-count': a }, h('strong', fmtNum(c)), ` × ${a}`))));
@@ -432,6 +435,10 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     blocker ? notice('warn', h('strong', 'Apply is not possible: '), blocker) : null,
     form.el, planBox, status].filter(Boolean));
   let lastPlan = null;
+  // what the user was shown the configure replaces (the preview's, or a refused Apply's): sent with Apply, which
+  // the server refuses when it would replace more (an exception added since the preview, or Apply without one)
+  const NOTHING_SHOWN = { groups: 0, repos: 0, paths: [] };
+  let shownOverridden = null;
   // a preview in progress (its generation: a change of the form or closing the dialog ends it)
   let previewing = false, previewGen = 0;
   function paint() {
@@ -445,8 +452,10 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     applyBtn.disabled = previewing || !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
     applyBtn.title = blocker || (previewing ? 'Wait for the preview to finish' : empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
     applyBtn.textContent = errs ? `Apply to the ${fmtNum(count - errs)} that can be applied` : `Apply to ${fmtNum(count)}`;
+    const ov = shownOverridden;
+    if (ov && (ov.groups || ov.repos)) applyBtn.textContent = `Replace them and ${applyBtn.textContent.replace(/^A/, 'a')}`;
   }
-  form.onChange(() => { lastPlan = null; previewing = false; previewGen++; clear(planBox); paint(); });
+  form.onChange(() => { lastPlan = null; shownOverridden = null; previewing = false; previewGen++; clear(planBox); paint(); });
   partialCb.addEventListener('change', paint);
   planBox.after(partial);
   paint();
@@ -494,6 +503,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
         cursor = page.next_cursor;
       } while (cursor);
       lastPlan = plan;
+      shownOverridden = (first.summary && first.summary.overridden) || NOTHING_SHOWN;
       clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));
       planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
@@ -510,7 +520,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     previewBtn.disabled = true;
     try {
       const auto = autoChange();
-      const res = Object.keys(form.value()).length ? await request(false) : null;
+      const res = Object.keys(form.value()).length ? await request(false, { expect_overridden: shownOverridden || NOTHING_SHOWN }) : null;
       if (auto !== undefined) await put('/api/settings', { auto_gate_new_repos: auto });
       const id = jobIdOf(res);
       m.close();
@@ -523,7 +533,15 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
         window.dispatchEvent(new HashChangeEvent('hashchange'));
       }
     } catch (e) {
-      clear(planBox).append(errorNotice(e));
+      const ov = e instanceof ApiError && e.code === 'overrides_changed' && e.data && e.data.summary && e.data.summary.overridden;
+      if (ov) {
+        // nothing was stored: say what Apply would replace; a second Apply (its button says so) replaces it
+        shownOverridden = ov;
+        clear(planBox).append(overriddenNotice(ov, { 'data-apply-overrides': '', role: 'alert' },
+          'Nothing was applied yet: applying replaces'));
+      } else {
+        clear(planBox).append(errorNotice(e));
+      }
       paint();
     }
   });
