@@ -64,8 +64,9 @@ enum core_status gate_list(struct store *db, const struct gate_filter *f, struct
 	store_param_i64_or_null(&p, f->before_id > 0 ? f->before_id : 0);
 	store_param_i64(&p, limit + 1);
 	return rows_query_page(db,
-	                       "SELECT g.id, " RUN_JSON
-	                       "::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	                       "SELECT g.id, (" RUN_JSON " || jsonb_build_object('repo_gated', " GATE_BYPASS_REPO_GATED
+	                       "))::text AS j FROM gate_runs g LEFT JOIN repos rp ON rp.id = g.project_id"
+	                       " LEFT JOIN repo_status_stored s ON s.id = g.project_id"
 	                       " WHERE ($1::bigint IS NULL OR g.project_id = $1::bigint)"
 	                       " AND ($2::bigint IS NULL OR g.mr_iid = $2::bigint)"
 	                       " AND ($3::text IS NULL OR g.verdict = $3) AND ($4::text IS NULL OR g.state = $4)"

@@ -439,6 +439,9 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(await page.locator('[data-not-gated]').innerText(), /no longer gated by mrgate/);
     assert.equal(await page.locator('button[data-action="bypass"]').count(), 0);
     await shot(page, 'gate-not-gated');
+    // the list of runs says it too, beside the verdict GitLab no longer shows
+    await go(`#/gates?repo=${repo.id}`, `tr[data-gate="${gate.id}"]`);
+    assert.match(await page.locator(`tr[data-gate="${gate.id}"] [data-not-gated]`).innerText(), /^repository no longer gated$/);
     assert.equal((await api.del(`/api/repos/${repo.id}/config`)).status, 200);
   });
 

@@ -232,6 +232,10 @@ def test_a_repo_no_longer_gated_cannot_be_bypassed():
     the old run from its report: 200, and a third status and an edited note on a repo mrgate no longer manages."""
     mr, gate = failed_mr("leak6.py")
     assert c.get(f"/api/gates/{gate['id']}").json()["repo_gated"] is True
+
+    def listed():
+        return next(g for g in c.get(f"/api/gates?repo={PID}").json()["items"] if g["id"] == gate["id"])
+    assert listed()["repo_gated"] is True
     r = c.put(f"/api/repos/{PID}/config", {"unmanaged": True})
     assert r.status == 200, r.body
     flows.wait_job(c, r.json()["apply"]["job_id"])
@@ -244,6 +248,8 @@ def test_a_repo_no_longer_gated_cannot_be_bypassed():
     # the report can say so before anyone tries: the run's JSON tells the repo is no longer gated
     got = c.get(f"/api/gates/{gate['id']}").json()
     assert got["verdict"] == "failed" and got["repo_gated"] is False, got
+    # and so does the list of runs (a walk saw "failed" there while GitLab showed "gate removed")
+    assert listed()["verdict"] == "failed" and listed()["repo_gated"] is False, listed()
 
 
 setup()

@@ -33,7 +33,10 @@ async function renderList(main, route) {
         h('td', h('a', { href: `#/gates/${g.id}` }, `#${g.id}`)),
         h('td', g.path_with_namespace || g.repo_path || `#${g.repo_id}`),
         h('td', g.mr_iid ? `!${g.mr_iid}` : '—', g.source_branch ? h('div.sub', g.source_branch) : null),
-        h('td', verdictBadge(verdictOf(g))),
+        h('td', verdictBadge(verdictOf(g)),
+          // GitLab shows "gate removed" where this verdict blocked: the repository is no longer gated
+          g.repo_gated === false && !['passed', 'skipped', 'bypassed'].includes(verdictOf(g))
+            ? h('div.sub', { 'data-not-gated': '' }, 'repository no longer gated') : null),
         h('td.small', visible(g.summary || g.description || '')),
         h('td.nowrap', time(g.finished_at || g.created_at))))))));
   };
