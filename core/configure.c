@@ -8,6 +8,7 @@
 
 #include "audit.h"
 #include "buf.h"
+#include "crypto.h"
 #include "jsonx.h"
 #include "pathglob.h"
 #include "xalloc.h"
@@ -47,6 +48,7 @@ struct run {
 	/* the more specific configs inside the selection whose fields the config replaced (they set one of them) */
 	int64_t over_groups, over_repos;
 	struct json_object *over_paths; /* owned: the first OVERRIDDEN_PATHS_MAX of their paths, groups first */
+	struct buf over_all;            /* every one of their paths, one a line, groups first: the summary's digest */
 };
 
 #define OVERRIDDEN_PATHS_MAX 10
@@ -168,10 +170,12 @@ static enum core_status exec_overriding(struct run *u, const char *sql, int64_t 
 	if (st == CORE_OK && PQntuples(r) == 1) {
 		*count += store_i64(r, 0, "n", 0);
 		struct json_object *paths = json_tokener_parse(store_str(r, 0, "paths"));
-		for (size_t i = 0; paths && i < json_object_array_length(paths) &&
-		                   json_object_array_length(u->over_paths) < OVERRIDDEN_PATHS_MAX;
-		     i++)
-			json_object_array_add(u->over_paths, json_object_get(json_object_array_get_idx(paths, i)));
+		for (size_t i = 0; paths && i < json_object_array_length(paths); i++) {
+			struct json_object *p = json_object_array_get_idx(paths, i);
+			buf_printf(&u->over_all, "%s\n", json_object_get_string(p));
+			if (json_object_array_length(u->over_paths) < OVERRIDDEN_PATHS_MAX)
+				json_object_array_add(u->over_paths, json_object_get(p));
+		}
 		json_object_put(paths);
 	}
 	PQclear(r);
@@ -323,6 +327,9 @@ static struct json_object *summary(const struct run *u, size_t to_apply)
 	json_object_object_add(ov, "groups", jx_int(u->over_groups));
 	json_object_object_add(ov, "repos", jx_int(u->over_repos));
 	json_object_object_add(ov, "paths", json_object_get(u->over_paths));
+	char *digest = crypto_sha256_hex(buf_str(&u->over_all), u->over_all.len);
+	json_object_object_add(ov, "digest", jx_str(digest));
+	free(digest);
 	json_object_object_add(o, "overridden", ov);
 	return o;
 }
@@ -335,21 +342,41 @@ bool configure_expect_check(const struct json_object *e, char *err, size_t errle
 	          jsonx_int64(e, "repos", &repos) && repos >= 0 && jsonx_array(e, "paths", &paths);
 	for (size_t i = 0; ok && i < json_object_array_length(paths); i++)
 		ok = json_object_is_type(json_object_array_get_idx(paths, i), json_type_string);
+	const char *digest = NULL;
+	if (ok && jsonx_get(e, "digest"))
+		ok = jsonx_str(e, "digest", &digest);
+	if (ok) {
+		json_object_object_foreach((struct json_object *)e, key, val)
+		{
+			(void)val;
+			ok = ok && (!strcmp(key, "groups") || !strcmp(key, "repos") || !strcmp(key, "paths") ||
+			            !strcmp(key, "digest"));
+		}
+	}
 	if (!ok)
-		snprintf(err, errlen,
-		         "field \"expect_overridden\" must be an object {\"groups\": n, \"repos\": n, \"paths\": "
-		         "[...]} as a "
-		         "dry run's summary.overridden has it");
+		snprintf(
+		    err, errlen,
+		    "field \"expect_overridden\" must be an object {\"groups\": n, \"repos\": n, \"paths\": [...], "
+		    "\"digest\": \"...\"} as a dry run's summary.overridden has it");
 	return ok;
 }
 
-/* Whether the apply replaces no more than the user was shown: no count above the expected one, no path outside it. */
+/* Whether the apply replaces no more than the user was shown: with the digest of the paths shown, exactly those;
+ * without, no count above the expected one and no path outside the ones listed. */
 static bool overrides_expected(const struct run *u, const struct json_object *e)
 {
 	int64_t groups = 0, repos = 0;
 	struct json_object *paths = NULL;
 	if (!jsonx_int64(e, "groups", &groups) || !jsonx_int64(e, "repos", &repos) || !jsonx_array(e, "paths", &paths))
 		return false;
+	/* with the digest of every path shown (a summary has only the first ones): exactly those */
+	const char *digest = NULL;
+	if (jsonx_str(e, "digest", &digest)) {
+		char *now = crypto_sha256_hex(buf_str(&u->over_all), u->over_all.len);
+		bool same = strcmp(now, digest) == 0;
+		free(now);
+		return same;
+	}
 	if (u->over_groups > groups || u->over_repos > repos)
 		return false;
 	for (size_t i = 0; i < json_object_array_length(u->over_paths); i++) {
@@ -438,6 +465,7 @@ out:
 	store_put(db, u.c); /* rolls back an open transaction */
 	json_object_put(u.cfg);
 	json_object_put(u.over_paths);
+	buf_free(&u.over_all);
 	free(u.ids);
 	buf_free(&u.keys);
 	buf_free(&u.idarr);

@@ -343,8 +343,9 @@ int h_configure(struct req *r)
 		goto out;
 	}
 	/* what the user was shown the configure replaces (the dashboard sends its preview's summary.overridden) */
-	if ((req.expect_overridden = jsonx_get(body, "expect_overridden")) &&
-	    !configure_expect_check(req.expect_overridden, err, sizeof(err))) {
+	struct json_object *expect = NULL; /* present as null: refused too, never read as "nothing expected" */
+	if (json_object_object_get_ex(body, "expect_overridden", &expect) &&
+	    !configure_expect_check(req.expect_overridden = expect, err, sizeof(err))) {
 		status = http_send_error(r->conn, 400, "invalid_input", "%s", err);
 		goto out;
 	}

@@ -83,8 +83,12 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await page.click('button[data-action="configure"]');
     const modal = page.locator('[role="dialog"][data-modal="configure"]');
     await modal.locator('[data-config-form]').waitFor();
-    // nobody is gated yet: "Gate these repositories" is ticked, so gating is what the preview shows
-    assert.equal(await modal.getByRole('checkbox', { name: /Gate these repositories/ }).isChecked(), true);
+    // nobody is gated yet: the dialog says so and leaves "Gate these repositories" to the user (ticked for them, it
+    // was sent with a severity change alone); ticked here, gating is what the preview shows
+    const gateBox = modal.getByRole('checkbox', { name: /Gate these repositories/ });
+    assert.equal(await gateBox.isChecked(), false);
+    assert.match(await modal.locator('.field:has(input[name="enabled"])').innerText(), /none of them is gated yet: tick to install/);
+    await gateBox.check();
     await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).check();
     // a large dry run is a job: one request that does not wait for GitLab, the job's progress, then its plan
     const previews = [], planReads = [];

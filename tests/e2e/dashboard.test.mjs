@@ -262,6 +262,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.click('button[data-action="configure"]');
     const modal = page.locator('[role="dialog"][data-modal="configure"]');
     await modal.locator('[data-config-form]').waitFor();
+    // none of the selection is gated yet: gating is asked for explicitly
+    await modal.getByRole('checkbox', { name: /Gate these repositories/ }).check();
     await modal.getByLabel('Fail the gate on severity').selectOption('medium');
     await modal.getByRole('checkbox', { name: 'Block merge until the gate passes' }).check();
     // while the preview is still reading GitLab, Apply waits for it (a reviewer applied half-way through a preview)

@@ -171,6 +171,12 @@ def test_group_path_in_another_case_is_the_synced_group():
     assert [g for g in c.get("/api/configs/groups").json() if g["path"].lower() == sub.lower()] == []
 
 
+def without_digest(ov):
+    """A summary's overridden without its digest (of every path), which is checked where it matters."""
+    assert len(ov.get("digest", "")) == 64, ov
+    return {k: v for k, v in ov.items() if k != "digest"}
+
+
 def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     # a walk set one repo's exception to fail on critical, configured its group to fail on medium, and the exception
     # was gone without a word (the preview said only "You change: fail the gate on medium")
@@ -182,13 +188,13 @@ def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     sel = {"filter": {"group": top}}
     r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}, "dry_run": True})
     assert r.status == 202, r.body
-    ov = r.json()["summary"]["overridden"]
+    ov = without_digest(r.json()["summary"]["overridden"])
     assert ov == {"groups": 1, "repos": 1, "paths": [sub, deep["path_with_namespace"]]}, ov
     # the dry run changed nothing
     assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"fail_on": "critical", "comment": "always"}
     # a field no more specific config sets overrides nothing
     r = c.post("/api/configure", {"selection": sel, "config": {"block_merge": False}, "dry_run": True})
-    assert r.json()["summary"]["overridden"] == {"groups": 0, "repos": 0, "paths": []}, r.body
+    assert without_digest(r.json()["summary"]["overridden"]) == {"groups": 0, "repos": 0, "paths": []}, r.body
     # applied: the same answer, and only the field sent was taken out of them
     r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}})
     assert r.status in (200, 202) and r.json()["summary"]["overridden"]["repos"] == 1, r.body
@@ -208,7 +214,7 @@ def test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused():
     r = c.post("/api/configure", {**sel, "dry_run": True})
     assert r.status == 202, r.body
     shown = r.json()["summary"]["overridden"]
-    assert shown == {"groups": 0, "repos": 0, "paths": []}, shown
+    assert without_digest(shown) == {"groups": 0, "repos": 0, "paths": []}, shown
     assert c.put(f"/api/repos/{deep['id']}/config", {"fail_on": "critical"}).status == 200
     audit_before = c.get("/api/audit?limit=1").json()["items"][0]["id"]
     r = c.post("/api/configure", {**sel, "expect_overridden": shown})
@@ -216,7 +222,8 @@ def test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused():
     body = r.json()
     assert body["error"] == "overrides_changed", body
     assert deep["path_with_namespace"] in body["message"] and "Nothing was stored" in body["message"], body
-    assert body["summary"]["overridden"] == {"groups": 0, "repos": 1, "paths": [deep["path_with_namespace"]]}, body
+    assert without_digest(body["summary"]["overridden"]) == {"groups": 0, "repos": 1,
+                                                            "paths": [deep["path_with_namespace"]]}, body
     # nothing stored: the exception, no group config, no audit entry
     assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"fail_on": "critical"}
     assert c.get(f"/api/configs/groups/{top}").status == 404
@@ -231,11 +238,32 @@ def test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused():
                                   "expect_overridden": {"groups": 0, "repos": 1, "paths": ["x/y"]}})
     assert r.status in (200, 202), r.body
     # a malformed expectation is a 400 naming the field; nothing stored
-    for bad in ("none", {"groups": -1, "repos": 0, "paths": []}, {"groups": 0, "repos": 0}, {"groups": 0, "repos": 0, "paths": [3]}):
+    for bad in ("none", None, {"groups": -1, "repos": 0, "paths": []}, {"groups": 0, "repos": 0},
+                {"groups": 0, "repos": 0, "paths": [3]}, {"groups": 0, "repos": 0, "paths": [], "extra": 1},
+                {"groups": 0, "repos": 0, "paths": [], "digest": 7}):
         r = c.post("/api/configure", {**sel, "expect_overridden": bad})
-        assert r.status == 400 and r.json()["error"] == "invalid_input" and "expect_overridden" in r.json()["message"], r.body
+        assert r.status == 400 and r.json()["error"] == "invalid_input" and "expect_overridden" in r.json()["message"], (bad, r.body)
     assert c.get(f"/api/configs/groups/{top}").json()["config"] == {"fail_on": "low"}
     assert c.delete(f"/api/repos/{deep['id']}/config").status in (200, 404)
+    assert c.delete(f"/api/configs/groups/{top}").status == 200
+    # beyond the 10 paths a summary lists: one exception swapped for another after the preview is refused too (a
+    # walk had 15 exceptions, took out the 15th and added one: the same count, the same first 10 paths)
+    mine = sorted([x for x in ALL if x["path_with_namespace"].startswith(top + "/")],
+                  key=lambda x: x["path_with_namespace"])[:16]
+    for x in mine[:15]:
+        assert c.put(f"/api/repos/{x['id']}/config", {"comment": "always"}).status == 200
+    sel = {"selection": {"filter": {"group": top}}, "config": {"comment": "off"}}
+    shown = c.post("/api/configure", {**sel, "dry_run": True}).json()["summary"]["overridden"]
+    assert shown["repos"] == 15 and len(shown["paths"]) == 10, shown
+    last, newer = mine[14], mine[15]  # both past the 10 paths listed, in the database's order as in Python's
+    assert c.delete(f"/api/repos/{last['id']}/config").status == 200
+    assert c.put(f"/api/repos/{newer['id']}/config", {"comment": "always"}).status == 200
+    r = c.post("/api/configure", {**sel, "expect_overridden": shown})
+    assert r.status == 409 and r.json()["error"] == "overrides_changed", r.body
+    assert c.get(f"/api/repos/{newer['id']}/config").json()["config"] == {"comment": "always"}
+    r = c.post("/api/configure", {**sel, "expect_overridden": r.json()["summary"]["overridden"]})
+    assert r.status in (200, 202), r.body
+    assert c.get(f"/api/repos/{newer['id']}").json()["config_sources"]["comment"] == f"group:{top}"
     assert c.delete(f"/api/configs/groups/{top}").status == 200
 
 
@@ -497,6 +525,13 @@ def test_cli_configure_dry_run():
     assert repos()[0]["config"]["fail_on"] != "medium"
     r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "bogus")
     assert r.returncode != 0 and "fail_on" in r.stderr, r.stderr
+    # what a configure replaces is said, before (dry run) and after (a walk lost an exception to the CLI unseen)
+    one = ALL[0]
+    assert c.put(f"/api/repos/{one['id']}/config", {"fail_on": "never"}).status == 200
+    r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "high", "--dry-run")
+    assert r.returncode == 0 and "replaces what 1 repository exception set for the fields given: " + \
+        one["path_with_namespace"] in r.stdout, r.stdout
+    assert c.delete(f"/api/repos/{one['id']}/config").status == 200
 
 
 run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,

@@ -179,7 +179,7 @@ export function patchForm(summary, { scanners = null } = {}) {
   const getters = {};
 
   // a boolean field: a checkbox; indeterminate ("Mixed — keep as is") when the repos differ
-  const boolField = (k, label, hint, { forceOn = false } = {}) => {
+  const boolField = (k, label, hint) => {
     const a = agreement(summary, k);
     const cb = h('input', { type: 'checkbox', name: k });
     const state = h('span.mixed', { 'data-mixed': k });
@@ -190,7 +190,7 @@ export function patchForm(summary, { scanners = null } = {}) {
       else state.textContent = !a.agreed ? `set on all ${fmtNum(n)}` : '';
       keepBtn.hidden = a.agreed || !touched;
     };
-    if (a.agreed) cb.checked = a.value === true || forceOn;
+    if (a.agreed) cb.checked = a.value === true;
     cb.addEventListener('change', () => { touched = true; paint(); changed(); });
     keepBtn.addEventListener('click', () => { touched = false; paint(); changed(); });
     paint();
@@ -214,11 +214,11 @@ export function patchForm(summary, { scanners = null } = {}) {
   };
 
   const allUngated = agreement(summary, 'enabled');
+  // nobody gated yet: said, and left to the user (ticked for them, it was sent although "only what you change is
+  // sent": a walk gated 92 repositories by changing only the severity); "Gate all" and "Gate them" tick it
   boolField('enabled', 'Gate these repositories', allUngated.agreed && allUngated.value === false
-    ? 'none of them is gated yet: mrgate installs its webhook on each and runs the gate on every merge request'
-    : 'mrgate installs its webhook on each repo and runs the gate on every merge request',
-  // nobody is gated yet: configuring scans gates them (shown ticked, so sent unless unticked)
-  { forceOn: allUngated.agreed && allUngated.value === false });
+    ? 'none of them is gated yet: tick to install mrgate\'s webhook on each and run the gate on every merge request'
+    : 'mrgate installs its webhook on each repo and runs the gate on every merge request');
   choiceField('fail_on', 'Fail the gate on severity', FAIL_ON.map((v) => [v, FAIL_LABEL(v)]), 'a new finding of this severity or higher fails the merge request');
 
   // scans: one field (a list); when the repos differ it is kept unless the user sets the whole list
