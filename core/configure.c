@@ -390,15 +390,17 @@ static bool overrides_expected(const struct run *u, const struct json_object *e)
 	return true;
 }
 
-/* "1 repository exception and 2 subgroup configs (a/b, c/d and 1 more)" of what u replaces, into b. */
+/* "2 subgroup configs and 1 repository exception (a/b, c/d and 1 more)" of what u replaces, into b. */
 static void overrides_words(const struct run *u, struct buf *b)
 {
-	if (u->over_repos)
-		buf_printf(b, "%lld repository %s", (long long)u->over_repos,
-		           u->over_repos == 1 ? "exception" : "exceptions");
+	/* groups first, as the paths are; below the default every group config is a group's, below a group a
+	 * subgroup's */
 	if (u->over_groups)
-		buf_printf(b, "%s%lld subgroup %s", u->over_repos ? " and " : "", (long long)u->over_groups,
+		buf_printf(b, "%lld %s %s", (long long)u->over_groups, u->all ? "group" : "subgroup",
 		           u->over_groups == 1 ? "config" : "configs");
+	if (u->over_repos)
+		buf_printf(b, "%s%lld repository %s", u->over_groups ? " and " : "", (long long)u->over_repos,
+		           u->over_repos == 1 ? "exception" : "exceptions");
 	size_t n = json_object_array_length(u->over_paths);
 	for (size_t i = 0; i < n; i++)
 		buf_printf(b, "%s%s", i ? ", " : " (",

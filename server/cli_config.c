@@ -200,20 +200,21 @@ static void configure_selection(const char *pattern, struct configure_req *req, 
 	}
 }
 
-/* "replaces what 2 repository exceptions and 1 subgroup config set for the fields given: a/b, c/d" (or "replaced"),
+/* "replaces what 1 subgroup config and 2 repository exceptions set for the fields given: a/b, c/d" (or "replaced"),
  * when the configure takes fields out of more specific configs (the API's summary.overridden). */
-static void print_overridden(const struct json_object *ov, bool dry_run)
+static void print_overridden(const struct json_object *ov, const char *level, bool dry_run)
 {
 	int64_t groups = 0, repos = 0;
 	struct json_object *paths = NULL;
 	if (!jsonx_int64(ov, "groups", &groups) || !jsonx_int64(ov, "repos", &repos) || groups + repos == 0)
 		return;
 	printf("%s what", dry_run ? "replaces" : "replaced");
-	if (repos)
-		printf(" %lld repository %s", (long long)repos, repos == 1 ? "exception" : "exceptions");
-	if (groups)
-		printf("%s %lld subgroup %s", repos ? " and" : "", (long long)groups,
+	if (groups) /* groups first, as the paths are */
+		printf(" %lld %s %s", (long long)groups, strcmp(level, "default") == 0 ? "group" : "subgroup",
 		       groups == 1 ? "config" : "configs");
+	if (repos)
+		printf("%s %lld repository %s", groups ? " and" : "", (long long)repos,
+		       repos == 1 ? "exception" : "exceptions");
 	printf(" set for the fields given:");
 	size_t n = jsonx_array(ov, "paths", &paths) ? json_object_array_length(paths) : 0;
 	for (size_t i = 0; i < n; i++)
@@ -277,7 +278,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 	jsonx_int64(out.summary, "selected", &selected);
 	jsonx_int64(out.summary, "to_apply", &to_apply);
 	jsonx_str(out.summary, "level", &level);
-	print_overridden(jsonx_get(out.summary, "overridden"), dry_run);
+	print_overridden(jsonx_get(out.summary, "overridden"), level, dry_run);
 	if (!dry_run) {
 		printf("stored the config for %lld repos (%s level); %lld need GitLab changes\n", (long long)selected,
 		       level, (long long)to_apply);

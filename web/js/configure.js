@@ -304,9 +304,9 @@ export function patchForm(summary, { scanners = null } = {}) {
 
 // The counts and sentences of a dry run. plan: [{repo_id, path_with_namespace, result, message, actions}].
 export // "Replaces what 1 repository exception set for the fields you change: acme/x." (a summary's overridden)
-function overriddenNotice(ov, attrs, verb = 'Replaces') {
-  const what = [];
-  if (ov.groups) what.push(`${fmtNum(ov.groups)} subgroup ${ov.groups === 1 ? 'config' : 'configs'}`);
+function overriddenNotice(ov, level, attrs, verb = 'Replaces') {
+  const what = []; // groups first, as the paths are
+  if (ov.groups) what.push(`${fmtNum(ov.groups)} ${level === 'default' ? 'group' : 'subgroup'} ${ov.groups === 1 ? 'config' : 'configs'}`);
   if (ov.repos) what.push(`${fmtNum(ov.repos)} repository ${ov.repos === 1 ? 'exception' : 'exceptions'}`);
   const more = ov.groups + ov.repos - (ov.paths || []).length;
   return h('div.notice.warn', attrs,
@@ -336,7 +336,7 @@ function planView(res, plan, patch, autoGate) {
   out.append(h('p', { 'data-plan-summary': '' }, `${line.join(' · ')}.`));
   // the more specific configs whose value for a field sent is replaced (a walk lost an exception without a word)
   const ov = s.overridden;
-  if (ov && (ov.groups || ov.repos)) out.append(overriddenNotice(ov, { 'data-plan-overridden': '' }));
+  if (ov && (ov.groups || ov.repos)) out.append(overriddenNotice(ov, s.level, { 'data-plan-overridden': '' }));
   if (counts.size) {
     out.append(h('ul.plan-counts', { 'aria-label': 'Changes on GitLab' },
       [...counts.entries()].map(([a, c]) => h('li', { 'data-plan-count': a }, h('strong', fmtNum(c)), ` × ${a}`))));
@@ -537,7 +537,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       if (ov) {
         // nothing was stored: say what Apply would replace; a second Apply (its button says so) replaces it
         shownOverridden = ov;
-        clear(planBox).append(overriddenNotice(ov, { 'data-apply-overrides': '', role: 'alert' },
+        clear(planBox).append(overriddenNotice(ov, e.data.summary.level, { 'data-apply-overrides': '', role: 'alert' },
           'Nothing was applied yet: applying replaces'));
       } else {
         clear(planBox).append(errorNotice(e));
