@@ -303,7 +303,7 @@ export function patchForm(summary, { scanners = null } = {}) {
 }
 
 // The counts and sentences of a dry run. plan: [{repo_id, path_with_namespace, result, message, actions}].
-export // "Replaces what 1 repository exception set for the fields you change: acme/x." (a summary's overridden)
+// "Replaces what 1 repository exception set for the fields you change: acme/x." (a summary's overridden)
 function overriddenNotice(ov, level, attrs, verb = 'Replaces') {
   const what = []; // groups first, as the paths are
   if (ov.groups) what.push(`${fmtNum(ov.groups)} ${level === 'default' ? 'group' : 'subgroup'} ${ov.groups === 1 ? 'config' : 'configs'}`);
@@ -315,7 +315,7 @@ function overriddenNotice(ov, level, attrs, verb = 'Replaces') {
     '. Their other fields stay as they are.');
 }
 
-function planView(res, plan, patch, autoGate) {
+export function planView(res, plan, patch, autoGate) {
   const s = (res && res.summary) || {};
   const out = h('div', { 'data-plan': '' });
   const asked = describePatch(patch);
