@@ -199,10 +199,13 @@ enum pglisten_event pglisten_wait_poll(struct pglisten *l, long poll_ms, long sa
 	bool listening = pglisten_connected(l);
 	long t = listening ? safety_ms : poll_ms;
 	pthread_mutex_lock(&l->due_mu);
-	long left = l->due > 0 ? l->due - pglisten_now_ms() : -1;
+	bool due = l->due > 0;
+	long left = due ? l->due - pglisten_now_ms() : 0;
 	pthread_mutex_unlock(&l->due_mu);
-	if (listening && left >= 0 && left < t)
-		t = left;
+	/* a due time already passed (its interrupt was taken after it) is due now: kept, it would hide every later
+	 * one (pglisten_due_in keeps the earlier) until the safety poll */
+	if (listening && due && left < t)
+		t = left > 0 ? left : 0;
 	enum pglisten_event ev = pglisten_wait(l, t);
 	if (ev != PGLISTEN_INTERRUPT) {
 		pthread_mutex_lock(&l->due_mu);

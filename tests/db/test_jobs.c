@@ -11,6 +11,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "migrate.h"
+#include "pglisten.h"
 #include "store.h"
 #include "testlib.h"
 
@@ -1320,6 +1321,41 @@ static void idle_runner_waits_for_notify(void)
 	counter_free(cnt);
 }
 
+/*
+ * The waker's wait (pglisten_wait_poll, as waker_main loops on it) when the due time it was interrupted for has
+ * already passed once it looks again: it must end at once, not wait the safety poll. A worker that finds nothing
+ * due while a sibling's item runs learns "due now" (1 ms): the interrupt of that due time often reached the waker
+ * after the millisecond, and the due time stuck in the past hid every later one (a retried item waited for the
+ * safety poll; idle_runner_waits_for_notify failed now and then).
+ */
+static long waker_wait_ms(struct pglisten *l, long safety_ms)
+{
+	long t0 = pglisten_now_ms();
+	while (pglisten_wait_poll(l, 100, safety_ms) == PGLISTEN_INTERRUPT)
+		;
+	return pglisten_now_ms() - t0;
+}
+
+static void due_time_passed_before_the_wait(void)
+{
+	const char *ch[] = {"t_due"};
+	struct pglisten *l = pglisten_open(db_url, ch, 1);
+	REQUIRE(l);
+	CHECK(pglisten_wait(l, 0) == PGLISTEN_NOTIFY); /* connects and listens */
+	REQUIRE(pglisten_connected(l));
+	pglisten_due_in(l, 1);
+	sleep_ms(20); /* the due time passes before the waker looks */
+	long waited = waker_wait_ms(l, 3000);
+	CHECK(waited < 1000);
+	/* and a later due time is kept once it is set */
+	pglisten_due_in(l, 100);
+	waited = waker_wait_ms(l, 3000);
+	CHECK(waited >= 90 && waited < 1000);
+	if (waited >= 1000)
+		fprintf(stderr, "  waited %ld ms for a due time of 100 ms\n", waited);
+	pglisten_close(l);
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 0);
@@ -1344,6 +1380,7 @@ int main(void)
 	RUN(finish_batch_records_what_it_holds);
 	RUN(finish_and_renew_of_the_same_items_never_deadlock);
 	RUN(claim_share_spreads_small_jobs);
+	RUN(due_time_passed_before_the_wait);
 	RUN(idle_runner_waits_for_notify);
 	store_close(db);
 	free(db_url);
