@@ -449,6 +449,20 @@ bool gateconfig_group_path_valid(const char *path)
 	}
 }
 
+#define GROUP_SPELLING_SQL                                                                                             \
+	"SELECT coalesce(CASE WHEN $2::bool THEN (SELECT path FROM config_groups WHERE path = $1) END,"                \
+	" (SELECT full_path FROM gitlab_groups WHERE lower(full_path) = lower($1)"                                     \
+	"   ORDER BY removed_at IS NOT NULL, full_path = $1 DESC, full_path COLLATE \"C\" LIMIT 1), $1) AS path"
+
+/* *out from the result r of GROUP_SPELLING_SQL, when st is CORE_OK; st. Clears r. */
+static enum core_status spelling_out(enum core_status st, PGresult *r, const char *path, char **out)
+{
+	if (st == CORE_OK)
+		*out = xstrdup(store_str(r, 0, "path") ? store_str(r, 0, "path") : path);
+	PQclear(r);
+	return st;
+}
+
 enum core_status gateconfig_group_spelling(struct store *db, const char *path, bool prefer_stored, char **out)
 {
 	struct store_params p = {0};
@@ -456,16 +470,19 @@ enum core_status gateconfig_group_spelling(struct store *db, const char *path, b
 	*out = NULL;
 	store_param_str(&p, path);
 	store_param_str(&p, prefer_stored ? "t" : "f");
-	enum core_status st = store_run1(
-	    db,
-	    "SELECT coalesce(CASE WHEN $2::bool THEN (SELECT path FROM config_groups WHERE path = $1) END,"
-	    " (SELECT full_path FROM gitlab_groups WHERE lower(full_path) = lower($1)"
-	    "   ORDER BY removed_at IS NOT NULL, full_path = $1 DESC, full_path COLLATE \"C\" LIMIT 1), $1) AS path",
-	    &p, &r);
-	if (st == CORE_OK)
-		*out = xstrdup(store_str(r, 0, "path") ? store_str(r, 0, "path") : path);
-	PQclear(r);
-	return st;
+	enum core_status st = store_run1(db, GROUP_SPELLING_SQL, &p, &r);
+	return spelling_out(st, r, path, out);
+}
+
+enum core_status gateconfig_group_spelling_on(struct store_conn *c, const char *path, char **out)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	*out = NULL;
+	store_param_str(&p, path);
+	store_param_str(&p, "f");
+	enum core_status st = store_run(c, STORE_PREPARE GROUP_SPELLING_SQL, &p, &r);
+	return spelling_out(st, r, path, out);
 }
 
 /* The config stored under path, or under the synced group's spelling of it (gateconfig_group_spelling). */

@@ -88,6 +88,8 @@ enum core_status gateconfig_put_default(struct store *db, struct json_object *cf
  * that names no synced group stays as it is. *out is malloc'd.
  */
 enum core_status gateconfig_group_spelling(struct store *db, const char *path, bool prefer_stored, char **out);
+/* The same on the caller's connection c, without prefer_stored (the repo list's group filter). */
+enum core_status gateconfig_group_spelling_on(struct store_conn *c, const char *path, char **out);
 /*
  * {"path", "config", "updated_at", "updated_by"}; CORE_ENOTFOUND when the group has no config. Get, put and delete
  * take path in any case (gateconfig_group_spelling); put stores and answers GitLab's spelling.

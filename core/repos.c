@@ -5,6 +5,7 @@
 #include "repos.h"
 
 #include "buf.h"
+#include "gateconfig.h"
 #include "metrics.h"
 #include "rows.h"
 #include "xalloc.h"
@@ -786,6 +787,26 @@ static void refused_message(const struct repos_filter *f, char *err, size_t errl
 	                                 : "q and group must be UTF-8 text");
 }
 
+/*
+ * f with its group as GitLab spells it, into *out (a copy of f; *group owns the spelling, or NULL). GitLab's paths
+ * ignore case: ?group=ACME/Web is acme/web's repos, as Configure Scans takes it (a walk listed none where Configure
+ * applied to the whole group).
+ */
+static enum core_status respelt(struct store_conn *c, const struct repos_filter *f, struct repos_filter *out,
+                                char **group)
+{
+	*out = *f;
+	*group = NULL;
+	if (!f->group || !*f->group || !gateconfig_group_path_valid(f->group))
+		return CORE_OK;
+	enum core_status st = gateconfig_group_spelling_on(c, f->group, group);
+	if (st == CORE_EINVAL)
+		return CORE_OK; /* not UTF-8: the page statement says so */
+	if (st == CORE_OK)
+		out->group = *group;
+	return st;
+}
+
 enum core_status repos_list_text(struct store *db, const struct repos_filter *f, const char *snapshot, char **body_out,
                                  size_t *len_out, char *err, size_t errlen)
 {
@@ -800,6 +821,8 @@ enum core_status repos_list_text(struct store *db, const struct repos_filter *f,
 	int64_t n = 0;
 	char key[COUNT_KEY_MAX];
 	bool keyed = false;
+	struct repos_filter spelt;
+	char *group = NULL;
 	enum core_status st = list_query_init(&q, f, err, errlen);
 	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
 		goto out;
@@ -809,6 +832,14 @@ enum core_status repos_list_text(struct store *db, const struct repos_filter *f,
 		goto done;
 	}
 	metrics_inc(PAGES_METRIC, "source=\"read\"", 1);
+	/* the page is kept under the filter as sent (key), and read with the group as GitLab spells it */
+	if ((st = respelt(c, f, &spelt, &group)) != CORE_OK)
+		goto out;
+	if (group && strcmp(group, f->group) != 0) {
+		list_query_free(&q);
+		if ((st = list_query_init(&q, &spelt, err, errlen)) != CORE_OK)
+			goto out;
+	}
 	/*
 	 * The page and its count in one snapshot: read apart, a job committing in between gave "1-75 of 59". A page
 	 * read on its own in a snapshot whose count is cached needs nothing more (one statement, the usual case while
@@ -846,6 +877,7 @@ out:
 	PQclear(r);
 	store_put(db, c);
 	list_query_free(&q);
+	free(group);
 	return st;
 }
 
@@ -886,8 +918,12 @@ enum core_status repos_explain(struct store *db, const struct repos_filter *f, c
 	struct list_query q;
 	struct store_conn *c = NULL;
 	struct buf plan = {0};
-	enum core_status st = list_query_init(&q, f, err, errlen);
-	if (st != CORE_OK || (st = store_get(db, &c)) != CORE_OK)
+	struct repos_filter spelt;
+	char *group = NULL;
+	memset(&q, 0, sizeof(q));
+	enum core_status st = store_get(db, &c);
+	if (st != CORE_OK || (st = respelt(c, f, &spelt, &group)) != CORE_OK ||
+	    (st = list_query_init(&q, &spelt, err, errlen)) != CORE_OK)
 		goto out;
 	buf_puts(&plan, "-- page\n");
 	if ((st = explain_into(c, buf_str(&q.page_sql), &q.page, &plan)) == CORE_EINVAL) {
@@ -901,6 +937,7 @@ out:
 	buf_free(&plan);
 	store_put(db, c);
 	list_query_free(&q);
+	free(group);
 	return st;
 }
 
@@ -959,10 +996,12 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
 	PGresult *rs = NULL, *rf = NULL;
 	struct filter_bufs bufs = {0};
 	struct store_params p = {0};
-	filter_params(f, &bufs, &p);
+	struct repos_filter spelt;
+	char *group = NULL;
 	enum core_status st = store_get(db, &c);
-	if (st != CORE_OK)
+	if (st != CORE_OK || (st = respelt(c, f, &spelt, &group)) != CORE_OK)
 		goto out;
+	filter_params(&spelt, &bufs, &p);
 	/* rf's "j" column is the value itself, read by rows_row */
 	if ((st = store_run(c,
 	                    "SELECT status, count(*) AS n FROM repo_status_stored WHERE" REPO_FILTER
@@ -980,6 +1019,7 @@ out:
 	PQclear(rf);
 	store_put(db, c);
 	filter_bufs_free(&bufs);
+	free(group);
 	return st;
 }
 

@@ -297,6 +297,30 @@ const char *routes_path_decode(const struct mg_request_info *ri, char *out, size
 	return NULL;
 }
 
+/*
+ * The first query parameter given more than once (its name as the later one spells it, up to cap - 1 bytes, into
+ * name), or false. Handlers read a parameter with mg_get_var, which takes the first of a name and matches names
+ * without case: ?group=a&group=b listed group a's repos without a word, so a repeated name is refused instead.
+ */
+static bool repeated_param(const char *qs, char *name, size_t cap)
+{
+	for (const char *a = qs; a && *a;) {
+		size_t seg = strcspn(a, "&"), alen = strcspn(a, "=&");
+		for (const char *b = a + seg; alen && *b;) {
+			b++; /* the '&' */
+			size_t blen = strcspn(b, "=&");
+			if (blen == alen && strncasecmp(a, b, alen) == 0) {
+				snprintf(name, cap, "%.*s", (int)(blen < cap ? blen : cap - 1), b);
+				return true;
+			}
+			b += strcspn(b, "&");
+		}
+		a += seg;
+		a += *a == '&';
+	}
+	return false;
+}
+
 static int dispatch(struct mg_connection *conn, void *cbdata)
 {
 	struct app *app = cbdata;
@@ -359,6 +383,13 @@ static int dispatch(struct mg_connection *conn, void *cbdata)
 			count(hit->pattern, ri->request_method, status);
 			goto out;
 		}
+	}
+	char dup[64];
+	if (repeated_param(ri->query_string, dup, sizeof(dup))) {
+		status =
+		    http_send_error(conn, 400, "invalid_input", "the query parameter %s is given more than once", dup);
+		count(hit->pattern, ri->request_method, status);
+		goto out;
 	}
 	status = hit->fn(r);
 	count(hit->pattern, ri->request_method, status);

@@ -164,6 +164,13 @@ def test_group_path_in_another_case_is_the_synced_group():
     assert r.status in (200, 202), r.body
     summary = r.json()["summary"]
     assert summary["level"] == "group" and summary["target"] == sub and summary["selected"] > 0, summary
+    # and the repo list filtered by the group in that case lists what Configure applies to (it listed none)
+    exact = c.get(f"/api/repos?group={sub}&limit=500&with=summary").json()
+    for spelling in (shout, sub.lower(), sub.swapcase()):
+        listed = c.get(f"/api/repos?group={spelling}&limit=500&with=summary").json()
+        assert [x["id"] for x in listed["items"]] == [x["id"] for x in exact["items"]], (spelling, listed)
+        assert listed["count"] == exact["count"] == summary["selected"], (spelling, listed["count"], summary)
+        assert listed["summary"] == exact["summary"], (spelling, listed["summary"])
     r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "medium"}})
     assert r.status in (200, 202) and r.json()["summary"]["target"] == sub, r.body
     assert c.get(f"/api/configs/groups/{sub}").json()["config"] == {"fail_on": "medium"}

@@ -31,5 +31,22 @@ def test_messages_name_what_is_wrong():
     assert r.status == 404 and r.json()["message"] == "no sync with id 999", r.body
 
 
+def test_a_parameter_given_twice_is_refused():
+    # a walk sent ?group=a&group=b and got the first group's repos without a word: which one a client meant is not
+    # for mrgate to guess. CivetWeb matches names without case, so GROUP and group are the same parameter.
+    for query, name in (("group=a&group=b", "group"), ("status=gated&q=x&status=new", "status"),
+                        ("limit=5&LIMIT=6", "LIMIT"), ("q=&q=", "q")):
+        r = c.get(f"/api/repos?{query}")
+        assert r.status == 400, (query, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_input" and e["message"] == f"the query parameter {name} is given more than once", e
+    for path in ("/api/jobs?limit=1&limit=2", "/api/audit?limit=1&limit=2"):
+        r = c.get(path)
+        assert r.status == 400 and "limit is given more than once" in r.json()["message"], (path, r.body)
+    # nothing else changed: distinct names, empty names and flags still pass
+    assert c.get("/api/repos?group=a&q=b&limit=5").status == 200
+    assert c.get("/api/repos?&limit=5&").status == 200
+
+
 run([test_too_long_group_filter_is_refused_not_ignored, test_longest_group_filter_is_taken_whole,
-     test_messages_name_what_is_wrong])
+     test_messages_name_what_is_wrong, test_a_parameter_given_twice_is_refused])
