@@ -239,7 +239,7 @@ static void ids_param(struct store_params *p, bool with_ids, const int64_t *ids,
 	"'/%')"
 
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
-                                       size_t n_ids, const int64_t *force_ids, size_t n_force,
+                                       size_t n_ids, const int64_t *force_ids, size_t n_force, bool check_forced,
                                        struct gateconfig_marked *out)
 {
 	PGresult *r = NULL;
@@ -251,22 +251,30 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 	store_param_bool(&p, all);
 	store_param_str(&p, group);
 	ids_param(&p, ids != NULL, ids, n_ids, &scope);
+	store_param_bool(&p, check_forced);
 	enum core_status st =
 	    store_run(c,
-	              "WITH want AS ("
-	              "  SELECT id FROM repo_status"
-	              "  WHERE status NOT IN ('removed', 'archived', 'pending_deletion')"
-	              "    AND ((gitlab_want <> gitlab_have AND ($2::boolean"
+	              "WITH scoped AS ("
+	              "  SELECT id, gitlab_want <> gitlab_have AND ($2::boolean"
 	              "          OR ($3::text IS NOT NULL AND " UNDER(
 	                  "namespace_full_path",
 	                  "3") ")"
-	                       "          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))))"
-	                       "         OR ($1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[])))),"
+	                       "          OR ($4::bigint[] IS NOT NULL AND id = ANY ($4::bigint[]))) AS changing,"
+	                       "   $1::bigint[] IS NOT NULL AND id = ANY ($1::bigint[]) AS forced"
+	                       "  FROM repo_status WHERE status NOT IN ('removed', 'archived', 'pending_deletion')),"
+	                       " want AS (SELECT id, changing OR NOT $5::boolean AS changing FROM scoped"
+	                       "  WHERE changing OR forced),"
 	                       " run AS (SELECT nextval('apply_run_seq') AS run WHERE EXISTS (SELECT 1 FROM want)),"
+	                       /* check_forced: a forced repo with nothing to change is checked, not applied, and keeps
+	                        * its status (a resync's follow-up showed every gated repo "applying" while it re-read
+	                        * their hooks) */
 	                       " up AS ("
 	                       "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
-	                       "  SELECT id, true, now(), run.run FROM want, run"
-	                       "  ON CONFLICT (repo_id) DO UPDATE SET applying = true, applying_since = now(),"
+	                       "  SELECT id, changing, CASE WHEN changing THEN now() END, run.run FROM want, run"
+	                       "  ON CONFLICT (repo_id) DO UPDATE SET"
+	                       "   applying = repo_gitlab_state.applying OR excluded.applying,"
+	                       "   applying_since = CASE WHEN excluded.applying THEN now()"
+	                       "    ELSE repo_gitlab_state.applying_since END,"
 	                       "   apply_run = excluded.apply_run"
 	                       "  RETURNING repo_id, apply_run)"
 	                       " SELECT repo_id, apply_run FROM up ORDER BY repo_id",
@@ -343,7 +351,7 @@ static enum core_status finish(struct store_conn *c, const char *actor, const ch
 	if (st == CORE_OK)
 		st = audit_write(c, actor, action, target, before, after, NULL);
 	if (st == CORE_OK)
-		st = gateconfig_mark_apply(c, sc->all, sc->group, sc->ids, sc->n_ids, NULL, 0, marked);
+		st = gateconfig_mark_apply(c, sc->all, sc->group, sc->ids, sc->n_ids, NULL, 0, false, marked);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	if (st != CORE_OK)

@@ -288,8 +288,8 @@ static enum core_status mark_ids(struct store *db, const char *sql, const struct
 			ids[i] = store_i64(r, (int)i, "id", 0);
 	}
 	if (st == CORE_OK && n > 0)
-		st = force ? gateconfig_mark_apply(c, false, NULL, ids, n, ids, n, out)
-		           : gateconfig_mark_apply(c, false, NULL, ids, n, NULL, 0, out);
+		st = force ? gateconfig_mark_apply(c, false, NULL, ids, n, ids, n, false, out)
+		           : gateconfig_mark_apply(c, false, NULL, ids, n, NULL, 0, false, out);
 	if (st == CORE_OK)
 		st = store_commit(c);
 	else

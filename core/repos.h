@@ -25,7 +25,9 @@
  * message, at} (null before the first apply), all from repo_status_stored (computed as sql/0004 and 0007 define, stored
  * by 0011). The page's response text is kept with the snapshot it was read in (the page cache, repos_list_text):
  * a read of the same shape and parameters in that snapshot (nothing committed since) is answered from it after one
- * short statement that asks the snapshot, exact for the same reason as the count cache.
+ * short statement that asks the snapshot, exact for the same reason as the count cache. Requests that miss the same
+ * page for the same snapshot at once share one read (the others wait for it holding no database connection), and the
+ * group filter is matched in any case, as GitLab matches paths (the group as GitLab spells it, looked up on a miss).
  * Ownership: *out objects are new JSON trees owned by the caller; text out-parameters are malloc'd, the caller's.
  */
 #ifndef MRGATE_CORE_REPOS_H

@@ -179,8 +179,9 @@ static enum core_status after_mark(const struct applyjob_env *env, const struct 
 		*gated_out = ids_of(rg, n_gated_out);
 		known = ids_of(ro, &n_known);
 		bool all_new = set->auto_gate_new_repos;
+		/* the gated repos are checked (their hooks re-read, repaired where they drifted): they stay "gated" */
 		st = gateconfig_mark_apply(c, all_new, NULL, all_new ? NULL : known, all_new ? 0 : n_known, *gated_out,
-		                           *n_gated_out, marked);
+		                           *n_gated_out, true, marked);
 	}
 	if (st == CORE_OK)
 		st = store_commit(c);

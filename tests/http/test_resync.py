@@ -295,6 +295,37 @@ def test_no_change_resync_of_1000_makes_no_write():
     assert cnt["by_route"].get("GET /api/v4/projects/:id/hooks") == 997, cnt["by_route"]
 
 
+def test_gated_repos_stay_gated_while_a_resync_checks_them():
+    # a walk saw every gated repo turn "applying" for the seconds a resync's follow-up re-read their hooks: the Gated
+    # filter and count said 0 while nothing was being changed. A check that finds nothing to change is not an apply.
+    gated = len(repos(status="gated"))
+    assert gated == 997, gated
+    sim.set_faults(latency_ms=60)
+    try:
+        run_id = flows.start_sync(c).json()["id"]
+        seen, polls = set(), 0
+        while True:
+            run = c.get(f"/api/sync?id={run_id}").json()
+            page = c.get("/api/repos?limit=1&with=summary").json()
+            seen.add((page["summary"]["statuses"].get("gated", 0), page["summary"]["statuses"].get("applying", 0)))
+            polls += 1
+            if flows.resync_ended(run):
+                break
+            time.sleep(0.05)
+    finally:
+        sim.set_faults()
+    assert run["state"] == "done" and run["summary"]["checked"] == 997 and run["summary"]["drifted"] == 0, run
+    assert polls >= 10, polls  # the follow-up was watched, not missed
+    assert seen == {(997, 0)}, seen
+    # a repo that does need a change still shows it is being applied: the hook deleted by hand, then a resync
+    victim = next(r for r in repos(status="gated"))
+    h = our_hooks()[victim["id"]][0]
+    assert sim.client(TOKEN).delete(f"/api/v4/projects/{victim['id']}/hooks/{h['id']}").status == 204
+    s = sync()
+    assert s["summary"]["drifted"] == 1 and s["summary"]["repaired"] == 1, s["summary"]
+    assert c.get(f"/api/repos/{victim['id']}").json()["status"] == "gated"
+
+
 def test_group_hook_mode_is_refused_cleanly():
     # group-hook mode itself is tests/http/test_group_hooks.py; an unknown mode is refused and nothing changes
     r = c.put("/api/settings", {"hook_mode": "groups"})
@@ -315,4 +346,5 @@ run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_
      test_merge_setting_changed_by_hand_is_repaired,
      test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
      test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
+     test_gated_repos_stay_gated_while_a_resync_checks_them,
      test_group_hook_mode_is_refused_cleanly, test_token_not_logged])
