@@ -64,6 +64,16 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     assert.equal((await page.locator('[data-chip="gated"]').textContent()).replace(/\s+/g, ' ').trim(), 'gated 0');
     await page.waitForSelector('.tree button[data-group="acme"] [data-gated="0"]');
     assert.equal(await page.locator('.tree button[data-group="acme"] .count').innerText(), `0/${N}`);
+    // a repository exception that gates nothing (its own severity) is no gating decision: the offer stays (a walk
+    // saw "Gate all" vanish with one exception and 0 repos gated)
+    const first = (await api.get('/api/repos?limit=1')).data.items[0];
+    assert.equal((await api.put(`/api/repos/${first.id}/config`, { fail_on: 'critical' })).status, 200);
+    await go('#/repos', '[data-chip="exception"]');
+    await page.waitForSelector('[data-panel="onboard"]');
+    assert.equal(await page.locator('[data-panel="onboard"] button[data-action="gate-all"]').innerText(), `Gate all ${N} repositories`);
+    assert.equal((await api.del(`/api/repos/${first.id}/config`)).status, 200);
+    await go('#/repos', '[data-panel="onboard"]');
+    await page.waitForSelector(`[data-chip="ungated"]:has-text("${N}")`);
     await shot(page, 'onboarding');
     await offer.locator('button[data-action="gate-all"]').click();
     const modal = page.locator('[role="dialog"][data-modal="configure"]');

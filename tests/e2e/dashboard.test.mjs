@@ -305,6 +305,26 @@ describe('dashboard', { timeout: 240000 }, () => {
     }
   });
 
+  it('shows the whole row menu when a search leaves one row', async () => {
+    // a walk's search left one row, and its "⋯" menu was cut off by the table's box: only the first item showed
+    const one = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.items[0];
+    await go(`#/repos?q=${encodeURIComponent(one.path_with_namespace)}`, `tr[data-path="${one.path_with_namespace}"]`);
+    assert.equal(await page.locator('tr[data-id]').count(), 1);
+    await page.getByRole('button', { name: `Actions for ${one.path_with_namespace}` }).click();
+    const items = page.getByRole('menuitem');
+    assert.ok((await items.count()) >= 3, 'the menu has its items');
+    // every item is what the page shows at its centre: not clipped, not under anything
+    const hidden = await page.evaluate(() => [...document.querySelectorAll('[role="menuitem"]')].filter((b) => {
+      const r = b.getBoundingClientRect();
+      const x = r.left + r.width / 2, y = r.top + r.height / 2;
+      return x < 0 || y < 0 || x > innerWidth || y > innerHeight || !b.contains(document.elementFromPoint(x, y));
+    }).map((b) => b.textContent));
+    assert.deepEqual(hidden, []);
+    await shot(page, 'row-menu-one-row', { fullPage: false });
+    await page.keyboard.press('Escape');
+    assert.equal(await page.getByRole('menu').count(), 0);
+  });
+
   it('adds an exception from the row menu and shows its badge', async () => {
     await go(`#/repos?group=${encodeURIComponent(SUBGROUP)}`, 'tr[data-id]');
     await page.waitForSelector(`#repos-count:text("of ${(await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.count} repositories")`);

@@ -152,8 +152,10 @@ export async function render(main, route) {
     if (!alive || seq !== sumSeq) return;
     const st = (res.summary && res.summary.statuses) || {};
     const total = res.summary ? res.summary.repos : 0;
-    // a repo with any gating decision (gated, an exception, applying, in error, unmanaged): no first-time offer then
-    const decided = ['gated', 'exception', 'applying', 'error', 'hook_disabled', 'unmanaged'].reduce((n, k) => n + (st[k] || 0), 0);
+    // a repo with any gating decision (gated, applying, in error, unmanaged, or enabled by its config): no
+    // first-time offer then. An exception may gate or not: one that only sets its own severity is no decision.
+    const enabled = (((res.summary && res.summary.fields) || {}).enabled || []).filter((e) => e.value === true).reduce((n, e) => n + e.repos, 0);
+    const decided = enabled + ['gated', 'applying', 'error', 'hook_disabled', 'unmanaged'].reduce((n, k) => n + (st[k] || 0), 0);
     const canWrite = editor && conn && conn.capability === 'gate' && (!conn.token || conn.token.status === 'ok');
     clear(onboard);
     if (total > 0 && decided === 0 && !state.q && !state.group && canWrite) {

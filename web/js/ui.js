@@ -241,11 +241,23 @@ export function menuButton(label, items) {
   const btn = h('button.link.icon', { type: 'button', 'aria-haspopup': 'menu', 'aria-expanded': 'false', 'aria-label': label, title: label }, '⋯');
   const wrap = h('span.menu-wrap', btn);
   let menu = null;
+  // The menu floats over the page (position: fixed), below the button or, without room there, above it: inside a
+  // scrolling box (the table's) it was cut off at the box's edge, with one row showing only its first item.
+  const place = () => {
+    if (!menu) return;
+    const r = btn.getBoundingClientRect();
+    const mh = menu.offsetHeight, mw = menu.offsetWidth;
+    const below = innerHeight - r.bottom - 8 >= mh || r.top - 8 < mh;
+    menu.style.top = `${Math.max(4, below ? r.bottom + 4 : r.top - mh - 4)}px`;
+    menu.style.left = `${Math.max(4, Math.min(r.right - mw, innerWidth - mw - 4))}px`;
+  };
   const close = (refocus) => {
     if (!menu) return;
     menu.remove();
     menu = null;
     btn.setAttribute('aria-expanded', 'false');
+    window.removeEventListener('scroll', place, true);
+    window.removeEventListener('resize', place);
     document.removeEventListener('mousedown', outside, true);
     document.removeEventListener('touchstart', outside, true);
     document.removeEventListener('keydown', onEscape, true);
@@ -255,7 +267,7 @@ export function menuButton(label, items) {
   // Escape closes the menu wherever the focus is (a tap on a phone leaves it on the page, not in the menu)
   const onEscape = (e) => { if (e.key === 'Escape' && menu) { e.preventDefault(); e.stopPropagation(); close(true); } };
   const open = () => {
-    menu = h('div.menu', { role: 'menu', 'aria-label': label },
+    menu = h('div.menu.floating', { role: 'menu', 'aria-label': label },
       items.map((it) => h('button', {
         type: 'button', role: 'menuitem', tabindex: '-1',
         onclick: () => { close(true); it.action(); },
@@ -271,6 +283,9 @@ export function menuButton(label, items) {
       else if (e.key === 'Tab') close(false);
     });
     wrap.append(menu);
+    place();
+    window.addEventListener('scroll', place, true);
+    window.addEventListener('resize', place);
     btn.setAttribute('aria-expanded', 'true');
     document.addEventListener('mousedown', outside, true);
     document.addEventListener('touchstart', outside, true);
