@@ -182,6 +182,12 @@ static enum core_status exec_overriding(struct run *u, const char *sql, int64_t 
 	return st;
 }
 
+/* The group configs below $1 ("": all) that the fields taken out left with none: they set nothing, and go (the
+ * Defaults & groups page listed them as "sets nothing"). */
+#define EMPTIED_GROUPS                                                                                                 \
+	"DELETE FROM config_groups WHERE config = '{}'::jsonb AND ($1 = '' OR path LIKE"                               \
+	" replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%')"
+
 /* Merge the config into the default and take its fields out of every group and repo config. */
 static enum core_status write_default(struct run *u)
 {
@@ -193,7 +199,8 @@ static enum core_status write_default(struct run *u)
 	    (st = exec_overriding(u,
 	                          "WITH x AS (UPDATE config_groups SET config = config - $1::text[]"
 	                          " WHERE config ?| $1::text[] RETURNING path)" OVERRIDDEN,
-	                          &u->over_groups, 1, keys)) != CORE_OK)
+	                          &u->over_groups, 1, keys)) != CORE_OK ||
+	    (st = exec_texts(u, EMPTIED_GROUPS, 1, "")) != CORE_OK)
 		return st;
 	return exec_overriding(
 	    u,
@@ -220,7 +227,8 @@ static enum core_status write_group(struct run *u)
 	                         " updated_by = $2 WHERE config ?| $1::text[] AND path LIKE"
 	                         " replace(replace(replace($3, '\\', '\\\\'), '%', '\\%'), '_', '\\_') || '/%'"
 	                         " RETURNING path)" OVERRIDDEN,
-	                         &u->over_groups, 3, keys, actor, u->group)) != CORE_OK)
+	                         &u->over_groups, 3, keys, actor, u->group)) != CORE_OK ||
+	    (st = exec_texts(u, EMPTIED_GROUPS, 1, u->group)) != CORE_OK)
 		return st;
 	return exec_overriding(
 	    u,

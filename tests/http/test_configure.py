@@ -208,8 +208,21 @@ def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     assert r.status in (200, 202) and r.json()["summary"]["overridden"]["repos"] == 1, r.body
     assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {"comment": "always"}
     assert c.get(f"/api/configs/groups/{sub}").json()["config"] == {"scans": ["secrets"]}
+    # a subgroup config left with no field sets nothing: it is gone, not listed as "sets nothing" (a walk saw them
+    # pile up on the Defaults & groups page)
+    r = c.post("/api/configure", {"selection": sel, "config": {"scans": ["secrets"]}})
+    assert r.status in (200, 202) and r.json()["summary"]["overridden"]["groups"] == 1, r.body
+    assert c.get(f"/api/configs/groups/{sub}").status == 404
+    assert sub not in [g["path"] for g in c.get("/api/configs/groups").json()]
+    assert c.get(f"/api/configs/groups/{top}").json()["config"] == {"fail_on": "medium", "scans": ["secrets"]}
+    # the same below the default: a group config emptied by a default-level Configure is gone
+    assert c.put(f"/api/configs/groups/{sub}", {"comment": "off"}).status == 200
+    default_comment = c.get("/api/configs/default").json()["config"]["comment"]
+    r = c.post("/api/configure", {"selection": {"filter": {}}, "config": {"comment": default_comment}})
+    assert r.status in (200, 202) and r.json()["summary"]["overridden"]["groups"] == 1, r.body
+    assert c.get(f"/api/configs/groups/{sub}").status == 404
+    assert c.get(f"/api/repos/{deep['id']}/config").json()["config"] == {}
     assert c.delete(f"/api/repos/{deep['id']}/config").status == 200
-    assert c.delete(f"/api/configs/groups/{sub}").status == 200
     assert c.delete(f"/api/configs/groups/{top}").status == 200
 
 
