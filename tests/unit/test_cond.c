@@ -35,6 +35,7 @@ struct waiter {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	bool stop;
+	int waiting; /* threads that reached their wait: they hold mu from here until the wait releases it */
 	int wakeups;
 };
 
@@ -42,6 +43,7 @@ static void *wait_for_stop(void *arg)
 {
 	struct waiter *w = arg;
 	pthread_mutex_lock(&w->mu);
+	w->waiting++;
 	while (!w->stop) {
 		struct timespec until = cond_deadline(CLOCK_REALTIME, 10000);
 		pthread_cond_timedwait(&w->cv, &w->mu, &until);
@@ -60,8 +62,15 @@ static void raise_wakes_every_waiter(void)
 	pthread_t t[2];
 	for (int i = 0; i < 2; i++)
 		REQUIRE(pthread_create(&t[i], NULL, wait_for_stop, &w) == 0);
-	struct timespec pause = {0, 50 * 1000000L}, start, end;
-	nanosleep(&pause, NULL);
+	/* raised only once both wait: a thread scheduled late (CI under load) saw the flag already set and never
+	 * waited, which failed the wake-up count now and then */
+	struct timespec pause = {0, 1000000L}, start, end;
+	for (bool both = false; !both;) {
+		nanosleep(&pause, NULL);
+		pthread_mutex_lock(&w.mu);
+		both = w.waiting == 2;
+		pthread_mutex_unlock(&w.mu);
+	}
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	cond_raise(&w.mu, &w.cv, &w.stop);
 	for (int i = 0; i < 2; i++)
