@@ -417,6 +417,36 @@ static enum core_status on_project_page(struct json_object *page, void *user)
 	return st;
 }
 
+/*
+ * A group config stored under another case than GitLab's (written before the group existed, as "Demo/Later" for
+ * GitLab's demo/later) matched none of its repos: configs match repos by their namespace's own spelling, so the
+ * Defaults & groups page showed a config, even "gates", that gated nothing. Once the group is listed, that config
+ * (the newest, when several spellings were stored, and only while none is stored under GitLab's) takes GitLab's
+ * spelling, in one statement with its audit entry; the stored status of the repos under it follows (triggers).
+ */
+static enum core_status adopt_group_config(struct store_conn *c, const char *full_path)
+{
+	PGresult *r = NULL;
+	enum core_status st = STORE_RUN(
+	    c,
+	    STORE_PREPARE
+	    "WITH o AS (SELECT path FROM config_groups WHERE lower(path) = lower($1) AND path <> $1"
+	    "   AND NOT EXISTS (SELECT 1 FROM config_groups WHERE path = $1)"
+	    "  ORDER BY updated_at DESC, path COLLATE \"C\" LIMIT 1 FOR UPDATE),"
+	    " u AS (UPDATE config_groups g SET path = $1, updated_at = now(), updated_by = 'system (sync)'"
+	    "  FROM o WHERE g.path = o.path RETURNING o.path AS old, g.config)"
+	    " INSERT INTO audit_log (actor, action, target, before, after, details)"
+	    " SELECT 'system (sync)', 'config.group.respell', $1, jsonb_build_object('path', old, 'config', config),"
+	    "  jsonb_build_object('path', $1::text, 'config', config), jsonb_build_object('message',"
+	    "  'the config stored for ' || old || ' now applies to the synced group ' || $1 || ' (GitLab''s spelling)')"
+	    " FROM u RETURNING details->>'message' AS message",
+	    &r, STORE_STR(full_path));
+	if (st == CORE_OK && PQntuples(r) == 1)
+		log_info("sync: %s", store_str(r, 0, "message"));
+	PQclear(r);
+	return st;
+}
+
 static enum core_status upsert_group(struct store_conn *c, struct walk *w, struct json_object *g)
 {
 	int64_t id, parent = 0;
@@ -440,6 +470,8 @@ static enum core_status upsert_group(struct store_conn *c, struct walk *w, struc
 	               " parent_id = $4, seen_sync = $5, last_seen = now(), removed_at = NULL",
 	               NULL, STORE_I64(id), STORE_STR(full_path), STORE_STR(name), STORE_I64_OR_NULL(parent),
 	               STORE_I64(w->run_id));
+	if (st == CORE_OK)
+		st = adopt_group_config(c, full_path);
 	if (st != CORE_OK)
 		return st;
 	w->counts.groups_seen++;

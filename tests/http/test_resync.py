@@ -326,6 +326,37 @@ def test_gated_repos_stay_gated_while_a_resync_checks_them():
     assert c.get(f"/api/repos/{victim['id']}").json()["status"] == "gated"
 
 
+def test_a_config_written_before_its_group_exists_applies_whatever_its_case():
+    # a walk wrote the config of a group GitLab did not have yet as "Demo/Later2"; GitLab then created demo/later2
+    # and its repos inherited nothing, while Defaults & groups listed the config as if it applied
+    assert c.put("/api/configs/groups/ACME/Later-Team", {"fail_on": "low", "comment": "always"}).status == 200
+    assert c.put("/api/configs/groups/acme/later-team/Sub", {"fail_on": "critical"}).status == 200
+    sim.add_group("acme/later-team")
+    sim.add_group("acme/later-team/sub")
+    p1 = sim.add_project("acme/later-team", "p1")
+    p2 = sim.add_project("acme/later-team/sub", "p2")
+    s = sync()
+    assert s["summary"]["failed"] == 0, s["summary"]
+    r1, r2 = c.get(f"/api/repos/{p1['id']}").json(), c.get(f"/api/repos/{p2['id']}").json()
+    assert r1["config"]["fail_on"] == "low" and r1["config_sources"]["fail_on"] == "group:acme/later-team", r1
+    assert r1["config_sources"]["comment"] == "group:acme/later-team", r1
+    assert r2["config"]["fail_on"] == "critical" and r2["config_sources"]["fail_on"] == "group:acme/later-team/sub", r2
+    assert r2["config"]["comment"] == "always", r2
+    paths = [g["path"] for g in c.get("/api/configs/groups").json()]
+    assert "acme/later-team" in paths and "acme/later-team/sub" in paths, paths
+    assert "ACME/Later-Team" not in paths and "acme/later-team/Sub" not in paths, paths
+    a = c.get("/api/audit?action=config.group.respell&limit=5").json()["items"]
+    assert {(x["before"]["path"], x["after"]["path"]) for x in a} >= {
+        ("ACME/Later-Team", "acme/later-team"), ("acme/later-team/Sub", "acme/later-team/sub")}, a
+    assert all(x["actor"] == "system (sync)" for x in a), a
+    # the next sync changes nothing more
+    n = len(a)
+    sync()
+    assert len(c.get("/api/audit?action=config.group.respell&limit=5").json()["items"]) == n
+    assert c.delete("/api/configs/groups/acme/later-team/sub").status == 200
+    assert c.delete("/api/configs/groups/acme/later-team").status == 200
+
+
 def test_group_hook_mode_is_refused_cleanly():
     # group-hook mode itself is tests/http/test_group_hooks.py; an unknown mode is refused and nothing changes
     r = c.put("/api/settings", {"hook_mode": "groups"})
@@ -347,4 +378,5 @@ run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_
      test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
      test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
      test_gated_repos_stay_gated_while_a_resync_checks_them,
+     test_a_config_written_before_its_group_exists_applies_whatever_its_case,
      test_group_hook_mode_is_refused_cleanly, test_token_not_logged])
