@@ -163,8 +163,10 @@ static void http_options_build(struct app *app, struct http_options *o)
 	o->v[n++] = buf_str(&o->ports);
 	o->v[n++] = "num_threads";
 	o->v[n++] = buf_str(&o->threads);
+	/* A request (its line and headers; each read or write of a body) has 10 s: a connection that sends nothing
+	 * held its worker thread 60 s, and 32 of them, opened by anyone, stopped every request (webhooks included). */
 	o->v[n++] = "request_timeout_ms";
-	o->v[n++] = "60000";
+	o->v[n++] = "10000";
 	o->v[n++] = "enable_keep_alive";
 	o->v[n++] = "yes";
 	/* An idle kept-alive connection ends after 5 s (Apache's default), not CivetWeb's 500 ms: a client that pools

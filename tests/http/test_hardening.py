@@ -8,6 +8,7 @@ import re
 import shutil
 import socket
 import stat
+import time
 
 import harness
 from harness import ADMIN_PASSWORD, Mrgate, run
@@ -173,6 +174,28 @@ def check_security_headers(what, hdrs):
     assert hdrs.get("x-frame-options") == "DENY", (what, hdrs)
 
 
+def test_connections_that_send_nothing_do_not_hold_the_server():
+    # a walk opened 32 connections and sent nothing (or half a request line): every HTTP thread waited 60 s for a
+    # request, and /healthz, the API and GitLab's webhook deliveries waited with them. A request has 10 s to arrive.
+    small = Mrgate("hardening_idle", env={"MRGATE_HTTP_THREADS": "4"})
+    try:
+        socks = []
+        for i in range(4):
+            s = socket.create_connection(("127.0.0.1", small.port), timeout=30)
+            if i % 2:
+                s.sendall(b"GET /healthz HT")  # half a request line, never finished
+            socks.append(s)
+        t0 = time.monotonic()
+        status, _, _ = raw_request(small.port, "GET", "/healthz", timeout=40)
+        waited = time.monotonic() - t0
+        assert status == 200 and waited < 30, (status, waited)  # 60 s and more before
+        print(f"  /healthz answered after {waited:.1f} s behind 4 silent connections holding the 4 threads")
+        for s in socks:
+            s.close()
+    finally:
+        small.stop()
+
+
 def test_security_headers_on_every_kind_of_response():
     cases = [("GET", "/"), ("GET", "/app.js"), ("GET", "/index.html"), ("GET", "/no-such-file.html"),
              ("GET", "/api/session"), ("GET", "/api/nothing"), ("PUT", "/healthz"), ("GET", "/healthz"),
@@ -274,7 +297,8 @@ def test_static_files_have_types_and_the_real_dashboard_loads():
 
 if __name__ == "__main__":
     # the burst of good logins first: the 30 wrong guesses lock 127.0.0.1 as an address too
-    run([test_parallel_logins_keep_memory_bounded, test_parallel_wrong_passwords_are_checked_at_most_five_times,
+    run([test_connections_that_send_nothing_do_not_hold_the_server, test_parallel_logins_keep_memory_bounded,
+         test_parallel_wrong_passwords_are_checked_at_most_five_times,
          test_an_address_whose_lock_ended_logs_in_again_and_again,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
