@@ -312,7 +312,7 @@ function overriddenNotice(ov, level, attrs, verb = 'Replaces') {
   return h('div.notice.warn', attrs,
     h('strong', `${verb} what ${what.join(' and ')} set for the fields you change: `),
     (ov.paths || []).join(', '), more > 0 ? ` and ${fmtNum(more)} more` : '',
-    '. Their other fields stay as they are.');
+    ov.groups ? '. Their other fields stay as they are; a group config left with none is removed.' : '. Their other fields stay as they are.');
 }
 
 export function planView(res, plan, patch, autoGate) {

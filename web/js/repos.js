@@ -161,7 +161,7 @@ export async function render(main, route) {
     if (total > 0 && decided === 0 && !state.q && !state.group && canWrite) {
       onboard.append(h('section.panel.onboard', { 'aria-labelledby': 'onboard-title', 'data-panel': 'onboard' },
         h('h2#onboard-title', `${fmtNum(total)} repositories, none gated yet`),
-        h('p', 'Gate them all at once: mrgate stores the default config (fail on high, secrets scan), installs its webhook on each repository and gates every merge request. New repositories are gated as they appear. You see a preview before anything changes.'),
+        h('p', 'Gate them all at once: mrgate stores the default config (fail on high, secrets scan), installs its webhook on each repository and gates every merge request. New repositories are gated as they appear. The next step’s “Preview changes” shows what will change before you apply.'),
         h('div.actions', h('button.primary', { type: 'button', 'data-action': 'gate-all', onclick: () => openConfigure({ selection: { filter: {} }, count: total, describe: `all ${fmtNum(total)} repositories`, gateAll: true, onApplied: () => { state.all = null; state.sel.clear(); } }) }, `Gate all ${fmtNum(total)} repositories`),
           h('span.small.muted', 'or select some below and use Configure Scans.'))));
     } else if (st.new > 0) {
