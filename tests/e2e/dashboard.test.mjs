@@ -614,6 +614,27 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.ok(await page.locator('button[data-action="configure"]').isDisabled());
   });
 
+  it('shows in the audit log what a group-level Configure did, group configs first and every change readable', async () => {
+    // a walk read 12 repo lines and "and 41 more changes" that could not be opened, and no word of the subgroup
+    // config the Configure removed
+    const sub = `${SUBGROUP}/sub02`;
+    assert.equal((await api.put(`/api/configs/groups/${sub}`, { comment: 'off' })).status, 200);
+    const repos = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=14`)).data.items;
+    for (const r of repos) assert.equal((await api.put(`/api/repos/${r.id}/config`, { comment: 'off' })).status, 200);
+    const res = await api.post('/api/configure', { selection: { filter: { group: SUBGROUP } }, config: { comment: 'always' } });
+    assert.ok([200, 202].includes(res.status), JSON.stringify(res.data));
+    await go('#/audit', 'tr[data-audit-id]');
+    const row = page.locator('tr[data-audit-id]').first();
+    assert.equal(await row.locator('code').innerText(), 'config.configure');
+    const lines = row.locator('[data-audit-details] > div');
+    assert.match(await lines.first().innerText(), new RegExp(`^groups › ${SUBGROUP}`), 'the group\'s own change first');
+    assert.equal(await row.locator('[data-removed]').first().innerText(), `groups › ${sub}: removed`);
+    await row.locator('button[data-action="all-changes"]').click();
+    assert.ok((await lines.count()) >= 16, 'every change shows once asked');
+    assert.equal(await row.locator('button[data-action="all-changes"]').count(), 0);
+    await shot(page, 'audit-configure', { fullPage: false });
+  });
+
   it('shows every other page without breaking', async () => {
     for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/ignores', 'ignores-list', 'Ignored findings'], ['#/audit', 'audit', 'Audit log']]) {
       await go(hash, `h1:text("${title}")`);

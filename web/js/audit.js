@@ -37,10 +37,14 @@ export async function render(main) {
   await load();
 }
 
-// The leaves that differ between before and after, as [path, before, after] ("repos › acme/web › fail_on").
+const REMOVED = Symbol('removed');
+const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
+
+// The leaves that differ between before and after, as [path, before, after] ("repos › acme/web › fail_on"); a
+// config that is gone altogether is one entry whose after is REMOVED (a group config a Configure left empty).
 function diffLeaves(b, af, path = [], out = []) {
-  const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
-  if (isObj(b) || isObj(af)) {
+  if (isObj(b) && (af === undefined || af === null) && path.length > 1) out.push([path, null, REMOVED]);
+  else if (isObj(b) || isObj(af)) {
     const bb = isObj(b) ? b : {}, aa = isObj(af) ? af : {};
     for (const k of [...new Set([...Object.keys(bb), ...Object.keys(aa)])]) diffLeaves(bb[k], aa[k], [...path, k], out);
   } else if (JSON.stringify(b ?? null) !== JSON.stringify(af ?? null)) out.push([path, b, af]); // absent = null: "not set" both
@@ -49,12 +53,25 @@ function diffLeaves(b, af, path = [], out = []) {
 
 const fmtValue = (v) => (v === undefined || v === null ? 'not set' : Array.isArray(v) ? (v.length ? v.join(', ') : 'none') : String(v));
 
+// the default and group configs before the repos': what a group-level change did comes first
+const rank = (p) => (p[0] === 'repos' ? 2 : p[0] === 'default' ? 0 : 1);
+
+function leafLine([p, x, y]) {
+  const name = h('strong', `${p.filter((k) => k !== 'config').join(' › ')}: `);
+  return y === REMOVED ? h('div', { 'data-removed': '' }, name, 'removed') : h('div', name, `${fmtValue(x)} → ${fmtValue(y)}`);
+}
+
 function details(a) {
   const b = a.before, af = a.after;
   if (!b && !af) return a.message || (a.details && a.details.message) || '';
-  const leaves = diffLeaves(b, af);
+  const leaves = diffLeaves(b, af).map((l, i) => [l, i]).sort((x, y) => rank(x[0][0]) - rank(y[0][0]) || x[1] - y[1]).map((x) => x[0]);
   if (!leaves.length) return h('span.muted', 'no change');
-  const shown = leaves.slice(0, 12).map(([p, x, y]) => h('div', h('strong', `${p.filter((k) => k !== 'config').join(' › ')}: `), `${fmtValue(x)} → ${fmtValue(y)}`));
-  if (leaves.length > 12) shown.push(h('div.muted', `and ${leaves.length - 12} more changes`));
-  return h('span', { 'data-audit-details': '' }, shown);
+  const box = h('span', { 'data-audit-details': '' }, leaves.slice(0, 12).map(leafLine));
+  if (leaves.length > 12) {
+    // every change can be read: a walk could not see what a group-level Configure did past the first 12
+    const all = h('button.link.small', { type: 'button', 'data-action': 'all-changes' }, `and ${leaves.length - 12} more changes: show all`);
+    all.addEventListener('click', () => { all.remove(); box.append(...leaves.slice(12).map(leafLine)); });
+    box.append(h('div', all));
+  }
+  return box;
 }
