@@ -222,6 +222,14 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.match(page.url(), /group=acme%2Fteam01/);
   });
 
+  it('takes a group typed in another case as that group, spelt as GitLab spells it', async () => {
+    await go(`#/repos?group=${encodeURIComponent(SUBGROUP.toUpperCase())}`, 'tr[data-id]');
+    await page.waitForSelector(`.tree button[data-group="${SUBGROUP}"][aria-pressed="true"]`);
+    await page.waitForFunction((g) => location.hash === `#/repos?group=${encodeURIComponent(g)}`, SUBGROUP);
+    const want = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.count;
+    await page.waitForSelector(`#repos-count:text("of ${want} repositories")`);
+  });
+
   it('selects a shift-click range, then all repos matching the filter across pages', async () => {
     const checks = page.locator('tr[data-id] input[type="checkbox"]');
     await checks.nth(2).click();

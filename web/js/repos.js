@@ -484,6 +484,11 @@ export async function render(main, route) {
     }
     if (!alive) return;
     const list = Array.isArray(groups) ? groups : groups.items || [];
+    // a group typed or linked in another case is that group (as GitLab and the API match paths): show it as GitLab
+    // spells it, in the tree, the URL and the Configure dialog ("stored as the config of group DEMO/TEAM01" was
+    // stored as demo/team01)
+    const spelt = state.group && !list.some((g) => g.full_path === state.group) && list.find((g) => g.full_path.toLowerCase() === state.group.toLowerCase());
+    if (spelt) { setGroup(spelt.full_path); writeUrl(); }
     const byParent = new Map();
     const ids = new Set(list.map((g) => g.id));
     for (const g of list) {
