@@ -215,6 +215,12 @@ def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     assert c.get(f"/api/configs/groups/{sub}").status == 404
     assert sub not in [g["path"] for g in c.get("/api/configs/groups").json()]
     assert c.get(f"/api/configs/groups/{top}").json()["config"] == {"fail_on": "medium", "scans": ["secrets"]}
+    # nor can a PUT store a group config that sets nothing (null inherits): a 400 that says how to inherit all
+    for body in ({}, {"fail_on": None}):
+        r = c.put(f"/api/configs/groups/{sub}", body)
+        assert r.status == 400 and r.json()["error"] == "invalid_config", (body, r.body)
+        assert "remove the group's config" in r.json()["message"], r.body
+    assert c.get(f"/api/configs/groups/{sub}").status == 404
     # the same below the default: a group config emptied by a default-level Configure is gone
     assert c.put(f"/api/configs/groups/{sub}", {"comment": "off"}).status == 200
     default_comment = c.get("/api/configs/default").json()["config"]["comment"]
