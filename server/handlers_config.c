@@ -166,12 +166,14 @@ int h_config_group_put(struct req *r)
 	if (!group_path(r, &status) || !read_config(r, NULL, &w, &status))
 		return status;
 	if (json_object_object_length(w.cfg) == 0) {
-		/* it would set nothing: listed as a group config, it read as if it did (a walk's Save of an empty form) */
+		/* it would set nothing: listed as a group config, it read as if it did (a walk's Save of an empty form)
+		 */
 		json_object_put(w.body);
 		json_object_put(w.cfg);
-		return http_send_error(r->conn, 400, "invalid_config",
-		                       "a group config sets at least one field (a field left out or null is inherited); "
-		                       "to inherit everything, remove the group's config");
+		return http_send_error(
+		    r->conn, 400, "invalid_config",
+		    "a group config sets at least one field (a field left out or null is inherited); "
+		    "to inherit everything, remove the group's config");
 	}
 	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the group config", NULL);

@@ -314,6 +314,12 @@ int h_repos_list(struct req *r)
 			}
 			n++;
 		}
+		if (n == 0) { /* "ids=": a selection of nothing is no filter a client means */
+			free(ids_txt);
+			free(ids);
+			return http_send_error(r->conn, 400, "invalid_input",
+			                       "ids must be 1 to 1000 repository ids separated by commas");
+		}
 		f.ids = ids;
 		f.n_ids = (int)n;
 	}

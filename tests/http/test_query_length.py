@@ -43,6 +43,11 @@ def test_a_parameter_given_twice_is_refused():
     for path in ("/api/jobs?limit=1&limit=2", "/api/audit?limit=1&limit=2"):
         r = c.get(path)
         assert r.status == 400 and "limit is given more than once" in r.json()["message"], (path, r.body)
+    # ids= (no id) listed nothing where every other empty parameter is no filter: it says what it needs instead
+    for query in ("ids=", "ids=,", "ids=,,"):
+        r = c.get(f"/api/repos?{query}")
+        assert r.status == 400 and r.json()["message"] == "ids must be 1 to 1000 repository ids separated by commas", (
+            query, r.body)
     # nothing else changed: distinct names, empty names and flags still pass
     assert c.get("/api/repos?group=a&q=b&limit=5").status == 200
     assert c.get("/api/repos?&limit=5&").status == 200
