@@ -166,8 +166,7 @@ int h_config_group_put(struct req *r)
 	if (!group_path(r, &status) || !read_config(r, NULL, &w, &status))
 		return status;
 	if (json_object_object_length(w.cfg) == 0) {
-		/* it would set nothing: listed as a group config, it read as if it did (a walk's Save of an empty form)
-		 */
+		/* it would set nothing, yet be listed as a group config (a walk's Save of an empty form) */
 		json_object_put(w.body);
 		json_object_put(w.cfg);
 		return http_send_error(
