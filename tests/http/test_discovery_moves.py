@@ -55,6 +55,9 @@ def test_moves_and_removal_during_a_fanned_out_sync():
     # acme/a's first page waits until the test has changed the world (5 s is far more than the others need)
     sim.script("GET", f"/api/v4/groups/{group_id('acme/a')}/projects", [{"stall_ms": 5000}])
     sim.reset_counters()
+    # every call takes 200 ms: the listers' pages overlap however the threads are scheduled (under CI's load, each
+    # page answered in a millisecond was done before the next lister sent its own: peak_in_flight 1)
+    sim.set_faults(latency_ms=200)
     r = flows.start_sync(c)
     run_id = r.json()["id"]
     # every group but acme/a has had its page stored: root (empty), b, c, c/deep
@@ -71,6 +74,7 @@ def test_moves_and_removal_during_a_fanned_out_sync():
     sim.remove_project(a_removed)
     s = harness.wait_for(lambda: (lambda x: x if x["state"] != "running" else None)(
         c.get(f"/api/sync?id={run_id}").json()), 60, "the sync to end")
+    sim.set_faults()
     assert s["state"] == "done", s
     # what is stored: moved repos are present in their new group, the moved-out and deleted ones removed
     for pid, ns in ((a_to_b, "acme/b"), (a_to_deep, "acme/c/deep"), (b_to_a, "acme/a")):
