@@ -8,6 +8,7 @@
 #include "log.h"
 #include "xalloc.h"
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,10 +98,24 @@ static void copy_message(char *dst, size_t cap, const char *msg)
 	dst[n] = '\0';
 }
 
+/*
+ * Whether an idle connection was ended by the server while it sat in the pool: PostgreSQL restarting (or an
+ * administrator's pg_terminate_backend) sends "terminating connection" and closes it, which leaves the socket
+ * readable. A pool connection listens on nothing, so anything to read while no statement runs means the session is
+ * over (or, rarely, an unasked parameter report: a reconnect too many). Asking costs no round trip; without it, the
+ * first statement on every pooled connection failed after a database restart (a login answered 503 "could not log
+ * in" once PostgreSQL was back).
+ */
+static bool ended_while_idle(PGconn *pg)
+{
+	struct pollfd pf = {.fd = PQsocket(pg), .events = POLLIN};
+	return pf.fd >= 0 && PQtransactionStatus(pg) == PQTRANS_IDLE && poll(&pf, 1, 0) > 0;
+}
+
 /* Make sure c->pg is a live connection. Called with the connection borrowed (not under the pool lock). */
 static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 {
-	if (c->pg && PQstatus(c->pg) == CONNECTION_OK)
+	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && !ended_while_idle(c->pg))
 		return CORE_OK;
 	prepared_clear(c); /* a new session knows none of them */
 	if (c->pg) {

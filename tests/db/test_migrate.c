@@ -8,8 +8,10 @@
 #include "testlib.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static char *url;
 
@@ -131,6 +133,39 @@ static void unreachable(void)
 	store_close(s);
 }
 
+/*
+ * Pooled connections that the server ended while they sat idle (PostgreSQL restarted, pg_terminate_backend) are
+ * replaced when they are taken from the pool: each first statement used to fail ("could not log in" once the
+ * database was back, seen in CI).
+ */
+static void connections_ended_in_the_pool_are_replaced(void)
+{
+	enum { N = 4 };
+	struct store *s = store_open(url, N), *admin = store_open(url, 1);
+	struct store_conn *c[N] = {0};
+	for (int i = 0; i < N; i++) /* all N open at once: each its own backend */
+		REQUIRE(store_get(s, &c[i]) == CORE_OK && store_exec(c[i], "SELECT 1", 0, NULL, NULL) == CORE_OK);
+	char pids[N * 24] = "";
+	for (int i = 0; i < N; i++)
+		snprintf(pids + strlen(pids), sizeof(pids) - strlen(pids), "%s%d", i ? "," : "",
+		         PQbackendPID(store_pg(c[i])));
+	for (int i = 0; i < N; i++)
+		store_put(s, c[i]);
+	char sql[sizeof(pids) + 160];
+	snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) AS n FROM unnest('{%s}'::int[]) pid", pids);
+	CHECK_INT(count_rows(admin, sql), N);
+	struct timespec pause = {0, 200 * 1000000L}; /* the backends exit and close their sockets */
+	nanosleep(&pause, NULL);
+	for (int i = 0; i < N; i++) {
+		REQUIRE(store_get(s, &c[i]) == CORE_OK);
+		CHECK(store_exec(c[i], "SELECT 1", 0, NULL, NULL) == CORE_OK);
+	}
+	for (int i = 0; i < N; i++)
+		store_put(s, c[i]);
+	store_close(admin);
+	store_close(s);
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 0);
@@ -139,6 +174,7 @@ int main(void)
 	RUN(concurrent_runs);
 	RUN(sqlstate_mapping);
 	RUN(unreachable);
+	RUN(connections_ended_in_the_pool_are_replaced);
 	free(url);
 	return testlib_done();
 }
