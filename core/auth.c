@@ -301,8 +301,9 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 		goto out;
 	const char *hash = PQntuples(r) > 0 ? store_str(r, 0, "password_hash") : NULL;
 	bool ok = crypto_password_verify(hash ? hash : dummy, password) && hash;
-	hash_slot_give();
-	have_slot = false;
+	/* the slot is kept until the outcome is recorded (the success's clearing below): an attempt is counted up
+	 * front, so with the slot handed on first, a fifth attempt was counted while four right ones were pending
+	 * and locked the user (AUTH_HASH_SLOTS < AUTH_USER_LIMIT keeps that from happening) */
 	bool disabled = ok && store_bool(r, 0, "disabled", false);
 	if (!ok || disabled) {
 		st = CORE_EUNAUTH;

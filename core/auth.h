@@ -13,7 +13,9 @@
  * guesses cannot all pass a check made before any of them was recorded.
  * Password hashing (argon2id, 64 MiB each) runs in at most AUTH_HASH_SLOTS threads at once per process; a login
  * or password change that finds no slot within AUTH_HASH_WAIT_MS is refused with CORE_ETHROTTLED, so a burst of
- * logins cannot exhaust memory or CPU.
+ * logins cannot exhaust memory or CPU. A login keeps its slot until its outcome is recorded, so at most
+ * AUTH_HASH_SLOTS attempts per process are counted and still pending; as that is below AUTH_USER_LIMIT, right
+ * passwords sent in parallel to one instance never lock their user (instances sharing a database add theirs up).
  * Roles: viewer < editor < admin (enum order); a disabled user's sessions and tokens resolve to CORE_EUNAUTH.
  * Threading: all functions take the shared struct store and are thread-safe.
  */
@@ -32,6 +34,7 @@
 #define AUTH_TOKEN_NAME_MAX 100 /* bytes of an API token's name */
 #define AUTH_HASH_SLOTS     4
 #define AUTH_HASH_WAIT_MS   5000
+_Static_assert(AUTH_HASH_SLOTS < AUTH_USER_LIMIT, "pending right logins must not reach the user's lock");
 
 enum auth_role {
 	AUTH_ROLE_NONE = 0, /* not a user's role: "not authenticated" */

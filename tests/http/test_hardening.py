@@ -106,6 +106,18 @@ def test_an_address_whose_lock_ended_logs_in_again_and_again():
     assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
 
 
+def test_parallel_right_passwords_never_lock_the_user():
+    # CI saw six parallel logins with the right password answered 429: each attempt is counted up front, and a
+    # hashing slot was handed on before the success had cleared its count, so a fifth attempt could be counted
+    # while four were still pending and the user was locked by nothing but correct logins
+    harness.sql(srv.db_url, "DELETE FROM login_failures")
+    assert srv.cli("user", "add", "crowd", stdin="crowd-password\n").returncode == 0
+    for _ in range(6):
+        results = login_burst("crowd", "crowd-password", 12)
+        assert [s for s, _ in results] == [200] * 12, results
+    assert harness.sql(srv.db_url, "SELECT count(*) FROM login_failures WHERE key = 'user:crowd'") == [["0"]]
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------------
 
 def series(text, prefix=""):
@@ -299,7 +311,7 @@ if __name__ == "__main__":
     # the burst of good logins first: the 30 wrong guesses lock 127.0.0.1 as an address too
     run([test_connections_that_send_nothing_do_not_hold_the_server, test_parallel_logins_keep_memory_bounded,
          test_parallel_wrong_passwords_are_checked_at_most_five_times,
-         test_an_address_whose_lock_ended_logs_in_again_and_again,
+         test_an_address_whose_lock_ended_logs_in_again_and_again, test_parallel_right_passwords_never_lock_the_user,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])

@@ -49,7 +49,8 @@ def login():
 def test_not_ready_without_database_then_ready_again():
     # several pooled connections open before the restart (parallel logins take one each)
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as ex:
-        assert list(ex.map(lambda _: login(), range(6))) == [200] * 6
+        got = list(ex.map(lambda _: login(), range(6)))
+        assert got == [200] * 6, got
     pg("stop")
     try:
         r = wait_status("/readyz", 503)
@@ -65,7 +66,8 @@ def test_not_ready_without_database_then_ready_again():
     # logins work again on the same process, each at once: a pooled connection the restart ended is noticed when it
     # is taken from the pool, not by failing its first statement (CI saw "503 could not log in" after readyz was 200)
     with concurrent.futures.ThreadPoolExecutor(max_workers=6) as ex:
-        assert list(ex.map(lambda _: login(), range(6))) == [200] * 6
+        got = list(ex.map(lambda _: login(), range(6)))
+        assert got == [200] * 6, got
     for _ in range(6):
         assert srv.client().get("/healthz").status == 200 and login() == 200
     assert srv.proc.alive()
