@@ -146,18 +146,31 @@ def test_each_gitlab_state_column_changed_by_hand():
                                      " AND attnum > 0 AND NOT attisdropped")}
     assert columns == set(GITLAB_STATE_CHANGES) | {"repo_id"}, \
         f"repo_gitlab_state's columns changed: add {columns - set(GITLAB_STATE_CHANGES) - {'repo_id'}} here"
-    pid = next(r["id"] for r in repos() if r["status"] == "gated")
-    srv.sql(f"CREATE TABLE saved_gitlab_state AS SELECT * FROM repo_gitlab_state WHERE repo_id = {pid}")
-    for col, value in GITLAB_STATE_CHANGES.items():
-        srv.sql(f"UPDATE repo_gitlab_state SET {col} = {value} WHERE repo_id = {pid}")
-        consistent(f"{col} changed by hand")
-        srv.sql(f"UPDATE repo_gitlab_state g SET {col} = s.{col} FROM saved_gitlab_state s WHERE g.repo_id = {pid}")
+    # a repo of every status that has a GitLab state row (sql/0031 sets the stored row from that state and the
+    # row's own columns: each input of the status is changed once under every status above and below it)
+    by_status = {}
+    for status, rid in srv.sql("SELECT s.status, s.id FROM repo_status_stored s"
+                               " JOIN repo_gitlab_state g ON g.repo_id = s.id ORDER BY s.id"):
+        by_status.setdefault(status, rid)
+    assert {"gated", "exception", "unmanaged", "error"} <= set(by_status), by_status
+    for status, rid in sorted(by_status.items()):
+        srv.sql(f"CREATE TABLE saved_gitlab_state AS SELECT * FROM repo_gitlab_state WHERE repo_id = {rid}")
+        for col, value in GITLAB_STATE_CHANGES.items():
+            srv.sql(f"UPDATE repo_gitlab_state SET {col} = {value} WHERE repo_id = {rid}")
+            # only this repo's row can change: compared alone (the whole comparison takes a second or two)
+            diff = srv.sql(f"SELECT * FROM repo_status_computed WHERE id = {rid} EXCEPT"
+                           f" SELECT * FROM repo_status_stored WHERE id = {rid}")
+            assert diff == [], f"after {col} of a repo {status} changed by hand: stored row differs: {diff}"
+            srv.sql(f"UPDATE repo_gitlab_state g SET {col} = s.{col} FROM saved_gitlab_state s"
+                    f" WHERE g.repo_id = {rid}")
+        srv.sql("DROP TABLE saved_gitlab_state")
+        consistent(f"the state of a repo {status} restored")
+    pid = by_status["gated"]
     # the key: the row moves to a repo that had none, and back
     other = srv.sql("SELECT id FROM repos WHERE id NOT IN (SELECT repo_id FROM repo_gitlab_state) LIMIT 1")[0][0]
     srv.sql(f"UPDATE repo_gitlab_state SET repo_id = {other} WHERE repo_id = {pid}")
     consistent("repo_id changed by hand")
     srv.sql(f"UPDATE repo_gitlab_state SET repo_id = {pid} WHERE repo_id = {other}")
-    srv.sql("DROP TABLE saved_gitlab_state")
     assert consistent("every column restored")["gated"] >= 1
 
 
