@@ -7,6 +7,7 @@
 #include "buf.h"
 #include "connection.h"
 #include "discovery.h"
+#include "gateconfig.h"
 #include "hookmode.h"
 #include "http_json.h"
 #include "json_util.h"
@@ -18,6 +19,7 @@
 #include "routes.h"
 #include "scheduler.h"
 #include "settings.h"
+#include "textsafe.h"
 #include "xalloc.h"
 
 #include <pthread.h>
@@ -264,6 +266,16 @@ int h_repos_list(struct req *r)
 	    !http_query_text(r->conn, r->ri, "status", status, sizeof(status), &has_status, &sent) ||
 	    !http_query_text(r->conn, r->ri, "cursor", cursor, sizeof(cursor), &has_cursor, &sent))
 		return sent;
+	/* a group no GitLab path can be listed nothing without a word, where Configure Scans refuses it: refused too
+	 * (text that is not UTF-8 is the page statement's to refuse, with its own message) */
+	size_t bad_at = 0;
+	if (has_group && group[0] && !gateconfig_group_path_valid(group) &&
+	    textsafe_utf8_valid(group, strlen(group), &bad_at))
+		return http_send_error(
+		    r->conn, 400, "invalid_input",
+		    "group \"%.100s\" is not a GitLab group path: segments of letters, digits, _, - and ., "
+		    "separated by /",
+		    group);
 	f.q = has_q ? q : NULL;
 	f.group = has_group ? group : NULL;
 	f.status = has_status ? status : NULL;

@@ -2,6 +2,8 @@
 not fit used to be dropped silently, so a group path one character too long listed every repository instead of
 none. A filter or cursor longer than the API allows is now refused with 400 and says which and how long; the
 longest allowed value is taken whole."""
+import urllib.parse
+
 from harness import Mrgate, run
 
 srv = Mrgate("query_length")
@@ -31,6 +33,22 @@ def test_messages_name_what_is_wrong():
     assert r.status == 404 and r.json()["message"] == "no sync with id 999", r.body
 
 
+def test_a_group_no_gitlab_path_can_be_is_refused():
+    # a walk listed nothing, without a word, for ?group=acme/ where Configure Scans with the same filter answered 400
+    for group in ("acme/", "/acme", "acme//web", "-acme", "acme.", "acme/web.git", "ac me", "acme/../x", "a*"):
+        r = c.get("/api/repos?group=" + urllib.parse.quote(group, safe=""))
+        assert r.status == 400, (group, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_input" and e["message"] == (
+            f'group "{group}" is not a GitLab group path: segments of letters, digits, _, - and ., separated by /'), e
+        r = c.post("/api/configure", {"selection": {"filter": {"group": group}}, "config": {}, "dry_run": True})
+        assert r.status == 400, (group, r.status, r.body)
+    # GitLab's paths still pass, in any case, and no group is no filter
+    for group in ("acme", "Acme/Web-1", "a_b.c/d", ""):
+        r = c.get("/api/repos?group=" + urllib.parse.quote(group, safe=""))
+        assert r.status == 200, (group, r.status, r.body)
+
+
 def test_a_parameter_given_twice_is_refused():
     # a walk sent ?group=a&group=b and got the first group's repos without a word: which one a client meant is not
     # for mrgate to guess. CivetWeb matches names without case, so GROUP and group are the same parameter.
@@ -54,4 +72,5 @@ def test_a_parameter_given_twice_is_refused():
 
 
 run([test_too_long_group_filter_is_refused_not_ignored, test_longest_group_filter_is_taken_whole,
-     test_messages_name_what_is_wrong, test_a_parameter_given_twice_is_refused])
+     test_messages_name_what_is_wrong, test_a_group_no_gitlab_path_can_be_is_refused,
+     test_a_parameter_given_twice_is_refused])
