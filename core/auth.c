@@ -152,60 +152,75 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 }
 
 /*
- * The throttle's decision and its record, in one statement for both keys (the user's and the address's): each
- * attempt counts as a failure up front; a key already locked is left as it is and marks the attempt refused.
- * ON CONFLICT ... DO UPDATE locks the row, so concurrent attempts for one key are counted one after the other and
- * at most AUTH_USER_LIMIT of them are let through to the password check in a window.
- * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends. *ip_locked_out: this
- * attempt, counted up front, locked the address (throttle_success takes that lock back).
+ * The throttle's decision and its record, for both keys (the user's and the address's), in one short transaction:
+ * both rows are created if missing and locked in key order (so concurrent attempts for a key are decided one after
+ * the other, and attempts sharing an address cannot deadlock). If either key is locked, the attempt is refused and
+ * nothing is counted: it never reached a password check, so it is no failure of the user's or of the address's (an
+ * address locked by someone else's guesses must not lock a user who only retried, nor the other way round).
+ * Otherwise the attempt counts as a failure of both up front, so at most AUTH_USER_LIMIT of them are let through to
+ * the password check in a window however many arrive at once.
+ * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends, and *address_out tells
+ * whether the address is locked (else only the user). *ip_locked_out: this attempt, counted up front, locked the
+ * address (throttle_success takes that lock back).
  */
 static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out,
-                                         bool *ip_locked_out)
+                                         bool *address_out, bool *ip_locked_out)
 {
-	struct store_params p = {0};
-	store_param_str(&p, ukey);
-	store_param_str(&p, ikey);
-	store_param_i64(&p, AUTH_USER_LIMIT);
-	store_param_i64(&p, AUTH_IP_LIMIT);
-	PGresult *r = NULL;
 	*retry_out = 0;
+	*address_out = false;
 	*ip_locked_out = false;
-	enum core_status st =
-	    store_run(c,
-	              "INSERT INTO login_failures AS f (key, failures, window_start, locked_until, refused) "
-	              "SELECT v.k, 1, now(), CASE WHEN v.lim <= 1 THEN now() + interval '1 minute' END, false "
-	              "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) "
-	              "ON CONFLICT (key) DO UPDATE SET "
-	              " refused = coalesce(f.locked_until > now(), false),"
-	              " failures = CASE WHEN f.locked_until > now() THEN f.failures "
-	              "                 WHEN f.window_start < now() - interval '15 minutes' THEN 1 "
-	              "                 ELSE f.failures + 1 END,"
-	              " window_start = CASE WHEN f.locked_until > now() THEN f.window_start "
-	              "                     WHEN f.window_start < now() - interval '15 minutes' THEN now() "
-	              "                     ELSE f.window_start END,"
-	              " locked_until = CASE WHEN f.locked_until > now() THEN f.locked_until "
-	              "   WHEN f.window_start >= now() - interval '15 minutes' "
-	              "    AND f.failures + 1 >= (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END) "
-	              "   THEN now() + least(interval '15 minutes', interval '1 minute' * power(2, f.failures + 1 - "
-	              "        (CASE WHEN f.key LIKE 'user:%' THEN $3::int ELSE $4::int END))) "
-	              "   ELSE f.locked_until END "
-	              "RETURNING key, refused, coalesce(locked_until > now(), false) AS locked,"
-	              " ceil(extract(epoch FROM locked_until - now()))::int AS secs",
-	              &p, &r);
+	PGresult *r = NULL;
+	enum core_status st = store_begin(c);
+	/* "ip:" sorts before "user:": rows are created and locked in that order by every attempt */
+	if (st == CORE_OK)
+		st = STORE_RUN(c,
+		               "INSERT INTO login_failures (key, failures, window_start) "
+		               "VALUES ($1::text, 0, now()), ($2::text, 0, now()) ON CONFLICT (key) DO NOTHING",
+		               NULL, STORE_STR(ikey), STORE_STR(ukey));
+	if (st == CORE_OK)
+		st = STORE_RUN(c,
+		               "SELECT key, coalesce(locked_until > now(), false) AS locked,"
+		               " ceil(extract(epoch FROM locked_until - now()))::int AS secs "
+		               "FROM login_failures WHERE key IN ($1, $2) ORDER BY key FOR UPDATE",
+		               &r, STORE_STR(ikey), STORE_STR(ukey));
+	/* both rows locked (whether locked or not: an attempt waiting here sees the one before it counted) */
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
-		if (!store_bool(r, i, "refused", false)) {
-			/* not locked before, locked now: by this attempt */
-			if (store_bool(r, i, "locked", false) && strcmp(store_str(r, i, "key"), ikey) == 0)
-				*ip_locked_out = true;
+		if (!store_bool(r, i, "locked", false))
 			continue;
-		}
 		int secs = (int)store_i64(r, i, "secs", 1);
 		if (secs < 1)
 			secs = 1;
 		if (secs > *retry_out)
 			*retry_out = secs;
+		if (strcmp(store_str(r, i, "key"), ikey) == 0)
+			*address_out = true;
 	}
 	PQclear(r);
+	r = NULL;
+	if (st == CORE_OK && *retry_out == 0)
+		st = STORE_RUN(c,
+		               "UPDATE login_failures AS f SET"
+		               " failures = CASE WHEN f.window_start < now() - interval '15 minutes' THEN 1"
+		               "                 ELSE f.failures + 1 END,"
+		               " window_start = CASE WHEN f.window_start < now() - interval '15 minutes' THEN now()"
+		               "                     ELSE f.window_start END,"
+		               " locked_until = CASE WHEN f.window_start >= now() - interval '15 minutes'"
+		               "                      AND f.failures + 1 >= v.lim"
+		               "   THEN now() + least(interval '15 minutes',"
+		               "                      interval '1 minute' * power(2, f.failures + 1 - v.lim))"
+		               "   WHEN v.lim <= 1 THEN now() + interval '1 minute' ELSE f.locked_until END "
+		               "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) WHERE f.key = v.k "
+		               "RETURNING f.key, coalesce(f.locked_until > now(), false) AS locked",
+		               &r, STORE_STR(ikey), STORE_STR(ukey), STORE_I64(AUTH_IP_LIMIT),
+		               STORE_I64(AUTH_USER_LIMIT));
+	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++)
+		if (store_bool(r, i, "locked", false) && strcmp(store_str(r, i, "key"), ikey) == 0)
+			*ip_locked_out = true;
+	PQclear(r);
+	if (st == CORE_OK)
+		st = store_commit(c);
+	else
+		store_rollback(c);
 	return st;
 }
 
@@ -283,7 +298,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 		goto out;
 	int retry = 0;
 	bool ip_locked = false;
-	st = throttle_attempt(c, ukey, ikey, &retry, &ip_locked);
+	st = throttle_attempt(c, ukey, ikey, &retry, &out->address_locked, &ip_locked);
 	if (st != CORE_OK)
 		goto out;
 	if (retry > 0) {

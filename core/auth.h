@@ -7,10 +7,11 @@
  * it). API tokens ("mrg_..." + 43 characters) are for scripts, sent as "Authorization: Bearer"; only their SHA-256
  * is stored. Failed logins are counted per user and per client address in PostgreSQL (so every instance sees
  * them): AUTH_USER_LIMIT failures for a user, or AUTH_IP_LIMIT from an address, within 15 minutes lock further
- * attempts for a doubling period (1 min up to 15 min). A correct password during a lock is refused too. The
- * throttle decides and records in one statement: every attempt is counted as a failure before the password is
- * checked (a row lock serialises concurrent attempts), and a correct password takes its count back, so N parallel
- * guesses cannot all pass a check made before any of them was recorded.
+ * attempts for a doubling period (1 min up to 15 min). A correct password during a lock is refused too, and an
+ * attempt refused by either lock counts for neither key (no password was checked). The throttle decides and records
+ * before the password is checked, with both rows locked: every attempt let through counts as a failure up front (so
+ * N parallel guesses cannot all pass a check made before any of them was recorded), and a correct password takes
+ * its count back.
  * Password hashing (argon2id, 64 MiB each) runs in at most AUTH_HASH_SLOTS threads at once per process; a login
  * or password change that finds no slot within AUTH_HASH_WAIT_MS is refused with CORE_ETHROTTLED, so a burst of
  * logins cannot exhaust memory or CPU. A login keeps its slot until its outcome is recorded, so at most
@@ -79,8 +80,9 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 struct auth_login_result {
 	char *session_token; /* cookie value; malloc'd, the caller frees with crypto_free_secret */
 	struct auth_identity who;
-	int retry_after; /* seconds, when the result is CORE_ETHROTTLED */
-	bool busy;       /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
+	int retry_after;     /* seconds, when the result is CORE_ETHROTTLED */
+	bool busy;           /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
+	bool address_locked; /* CORE_ETHROTTLED by the client address's lock (else by the user's, or busy) */
 };
 
 /* Check a password and open a session. CORE_EUNAUTH on a bad name or password or a disabled user (one message for

@@ -52,9 +52,9 @@ int h_session_create(struct req *r)
 		                       "try again in %d second\"}",
 		                       res.retry_after)
 		            : snprintf(msg, sizeof(msg),
-		                       "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins; try "
-		                       "again in %d seconds\"}",
-		                       res.retry_after);
+		                       "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins %s; "
+		                       "try again in %d seconds\"}",
+		                       res.address_locked ? "from this address" : "for this user", res.retry_after);
 		status = http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
 		goto out;
 	}

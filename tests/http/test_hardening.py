@@ -118,6 +118,45 @@ def test_parallel_right_passwords_never_lock_the_user():
     assert harness.sql(srv.db_url, "SELECT count(*) FROM login_failures WHERE key = 'user:crowd'") == [["0"]]
 
 
+def test_logins_refused_for_the_address_do_not_lock_the_user():
+    # a walk: someone behind the same address (an office NAT) guessed 20 times and locked it; a user who then tried
+    # the right password five times was refused each time, as expected, but each refusal was counted against the
+    # user too, so the user stayed locked out from every address for minutes after never typing a wrong password
+    harness.sql(srv.db_url, "DELETE FROM login_failures")
+    assert srv.cli("user", "add", "commuter", stdin="commuter-password\n").returncode == 0
+    for i in range(20):
+        r = srv.client().post("/api/session", {"username": f"stranger-{i}", "password": "guess"})
+        assert r.status in (401, 429), r.body
+    for _ in range(6):
+        r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-password"})
+        assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
+        assert "this address" in r.json()["message"], r.body
+    # the user goes home (another address: the tests all come from 127.0.0.1, so the address's record goes)
+    harness.sql(srv.db_url, "DELETE FROM login_failures WHERE key LIKE 'ip:%'")
+    r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-password"})
+    assert r.status == 200, r.body
+
+
+def test_logins_refused_for_a_locked_user_do_not_lock_the_address():
+    # the other way round: guesses against a user already locked are refused before any password is checked, and
+    # were still counted against the address, so 20 of them locked everyone else behind it out
+    harness.sql(srv.db_url, "DELETE FROM login_failures")
+    assert srv.cli("user", "add", "target", stdin="target-password\n").returncode == 0
+    assert srv.cli("user", "add", "bystander", stdin="bystander-password\n").returncode == 0
+    statuses = []
+    for _ in range(25):
+        r = srv.client().post("/api/session", {"username": "target", "password": "guess"})
+        statuses.append(r.status)
+        if r.status == 429:
+            assert "this user" in r.json()["message"], r.body
+    assert statuses == [401] * 5 + [429] * 20, statuses
+    r = srv.client().post("/api/session", {"username": "bystander", "password": "bystander-password"})
+    assert r.status == 200, r.body
+    # and the locked user stays locked, right password or not
+    r = srv.client().post("/api/session", {"username": "target", "password": "target-password"})
+    assert r.status == 429, r.body
+
+
 # --- metrics ---------------------------------------------------------------------------------------------------------
 
 def series(text, prefix=""):
@@ -312,6 +351,8 @@ if __name__ == "__main__":
     run([test_connections_that_send_nothing_do_not_hold_the_server, test_parallel_logins_keep_memory_bounded,
          test_parallel_wrong_passwords_are_checked_at_most_five_times,
          test_an_address_whose_lock_ended_logs_in_again_and_again, test_parallel_right_passwords_never_lock_the_user,
+         test_logins_refused_for_the_address_do_not_lock_the_user,
+         test_logins_refused_for_a_locked_user_do_not_lock_the_address,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])
