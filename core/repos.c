@@ -1205,7 +1205,7 @@ enum core_status repos_history(struct store *db, int64_t id, int limit, struct j
 	                   "h.at") " AS at, h.kind, h.action, h.result, h.message, h.actor,"
 	                           " nullif(h.job_id, 0) AS job_id, nullif(h.gate_id, 0) AS gate_id"
 	                           " FROM repos r, LATERAL ("
-	                           "  SELECT i.finished_at AS at, 'apply' AS kind, 'apply' AS action, i.result, "
+	                           "  SELECT i.finished_at AS at, 'job' AS kind, j.kind AS action, i.result, "
 	                           "i.message, i.job_id,"
 	                           "   NULL::bigint AS gate_id, j.created_by AS actor"
 	                           "  FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.repo_id = r.id AND "

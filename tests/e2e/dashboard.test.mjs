@@ -394,6 +394,9 @@ describe('dashboard', { timeout: 240000 }, () => {
     const histText = await hist.innerText();
     assert.match(histText, /its own config \(exception\) set\s+—\s+by admin/);
     assert.match(histText, /reset to the inherited config\s+—\s+by admin/);
+    // the apply that managing it again started, in words, and no preview dressed up as one
+    assert.match(histText, /applied to GitLab/);
+    assert.doesNotMatch(histText, /dryrun/);
     await page.keyboard.press('Escape');
   });
 

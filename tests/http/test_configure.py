@@ -314,6 +314,11 @@ def test_dry_run_writes_nothing():
     assert c.get("/api/audit?limit=1").json()["items"] == audit_before
     assert c.get(f"/api/repos/{IDS[0]}/config").json()["config"] == {}
     assert c.get("/api/configs/default").json()["config"]["enabled"] is False
+    # the repo's history lists the preview as a preview: a walk read "applied to GitLab, changed" for it
+    hist = c.get(f"/api/repos/{IDS[0]}/history").json()["items"]
+    ours = [(i["kind"], i["action"], i["result"]) for i in hist if i.get("job_id") == r["job"]["id"]]
+    assert ours == [("job", "dryrun", "changed")], hist
+    assert not any(i["action"] == "apply" for i in hist), hist
 
 
 def test_configure_1000_creates_one_hook_each_and_sets_merge():
@@ -445,7 +450,7 @@ def test_repo_history_lists_applies_and_config_changes():
     assert r.status == 200, r.body
     items = r.json()["items"]
     kinds = [(i["kind"], i["action"], i["result"]) for i in items]
-    assert ("apply", "apply", "error") in kinds and ("apply", "apply", "changed") in kinds, kinds
+    assert ("job", "apply", "error") in kinds and ("job", "apply", "changed") in kinds, kinds
     assert any(i["kind"] == "audit" and i["action"].startswith("config.repo") for i in items), kinds
     err = next(i for i in items if i["result"] == "error")
     assert "Maintainer" in err["message"] and err["job_id"], err

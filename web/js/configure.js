@@ -641,9 +641,14 @@ export async function manageAgain(repo, onDone) {
   }
 }
 
-// The audit actions a repository's history lists, in words.
+// What a repository's history lists, in words: the kinds of job that had an item for it, and audit actions.
 const HISTORY_ACTIONS = {
   apply: 'applied to GitLab',
+  onboard: 'gated as a new repository',
+  dryrun: 'previewed (dry run): nothing was changed on GitLab',
+  hookmode: 'webhook mode switched',
+  mrcommand: 'merge request command',
+  hold: 'merge held for a pipeline',
   'config.repo.update': 'its own config (exception) set',
   'config.repo.delete': 'reset to the inherited config',
 };
@@ -662,13 +667,14 @@ export async function openHistory(repo) {
   clear(body).append(h('table.data', { 'aria-label': 'History' },
     h('thead', h('tr', ['When', 'What', 'Result', 'Message'].map((t) => h('th', { scope: 'col' }, t)))),
     h('tbody', items.map((it) => h('tr',
-      h('td.nowrap', fmtDate(it.at || it.created_at || it.finished_at)),
+      h('td.nowrap', fmtDate(it.at)),
       h('td', HISTORY_ACTIONS[it.action] || it.action || it.kind || '—',
         it.job_id ? h('div.sub', h('a', { href: `#/jobs/${it.job_id}` }, `job ${it.job_id}`)) : null,
         it.gate_id ? h('div.sub', h('a', { href: `#/gates/${it.gate_id}` }, `gate run ${it.gate_id}`)) : null),
-      h('td', it.result || it.outcome ? badge(it.result || it.outcome) : '—'),
+      // a preview's "changed" is what an apply would change
+      h('td', it.result ? badge(it.result, it.action === 'dryrun' && it.result === 'changed' ? 'would change' : undefined) : '—'),
       // a row without a message says at least who did it (a walk read bare "config.repo.update —" rows)
-      h('td.small', it.message || it.summary || (it.actor ? `by ${it.actor}` : '')))))));
+      h('td.small', it.message || (it.actor ? `by ${it.actor}` : '')))))));
 }
 
 export { FIELD_LABELS };
