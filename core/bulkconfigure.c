@@ -58,6 +58,14 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 		configure_out_clear(&co);
 		return failure(st, "overrides_changed", code_out, err, errlen, NULL);
 	}
+	if (st == CORE_ENOTFOUND) { /* a group no sync has listed: likely a typo, unless confirmed */
+		size_t n = strlen(err);
+		snprintf(err + n, errlen - n,
+		         ", or, to store a config for a group still to come (its repositories inherit it once a sync "
+		         "lists them), send \"confirm_new_group\": true");
+		configure_out_clear(&co);
+		return failure(CORE_EINVAL, "unknown_group", code_out, err, errlen, NULL);
+	}
 	if (st != CORE_OK) {
 		configure_out_clear(&co);
 		return st == CORE_EINVAL

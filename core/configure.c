@@ -420,6 +420,28 @@ static void overrides_words(const struct run *u, struct buf *b)
 		buf_putc(b, ')');
 }
 
+/*
+ * CORE_ENOTFOUND with err when no sync has listed the group path (or it has gone from GitLab since): a walk
+ * typed "demo/tema01" for demo/team01, got 200 with 0 repositories selected and a stored config that gated nothing.
+ */
+static enum core_status group_known(struct store *db, const char *path, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum core_status st = STORE_RUN1(db,
+	                                 "SELECT EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($1)"
+	                                 " AND removed_at IS NULL) AS known",
+	                                 &r, STORE_STR(path));
+	if (st == CORE_OK && !store_bool(r, 0, "known", false)) {
+		snprintf(err, errlen,
+		         "no group \"%.100s\" has been listed by a sync (GET /api/groups lists those that have): "
+		         "check the path",
+		         path);
+		st = CORE_ENOTFOUND;
+	}
+	PQclear(r);
+	return st;
+}
+
 enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
                                size_t errlen)
 {
@@ -436,6 +458,8 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		spelt.filter.group = group;
 	if (st == CORE_OK)
 		st = resolve(&u, err, errlen);
+	if (st == CORE_OK && u.group && !req->confirm_new_group)
+		st = group_known(db, u.group, err, errlen);
 	if (st != CORE_OK || (st = store_get_begin(db, &u.c)) != CORE_OK ||
 	    (st = select_repos(&u, err, errlen)) != CORE_OK || (st = write_audited(&u)) != CORE_OK)
 		goto out;

@@ -43,6 +43,9 @@ struct configure_req {
 	struct json_object *config; /* borrowed; validated by configure_run() */
 	bool dry_run;
 	bool reapply; /* apply every selected repo, not only those whose GitLab state changes */
+	/* a group filter (the group level) may name a group no sync has listed (one still to come, whose repos inherit
+	 * the config once it is listed); without this, such a group is refused as a likely typo (CORE_ENOTFOUND) */
+	bool confirm_new_group;
 	const char *actor;
 	/* borrowed, or NULL: what the user was shown the configure replaces (a dry run's summary "overridden":
 	 * {groups, repos, paths}, configure_expect_check()ed). An apply that would replace more (a count above it, or
@@ -68,8 +71,9 @@ void configure_out_clear(struct configure_out *o);
 bool configure_expect_check(const struct json_object *e, char *err, size_t errlen);
 
 /*
- * CORE_EINVAL with err for an invalid config or filter, or an empty selection; CORE_OK otherwise. Nothing is
- * written in a dry run.
+ * CORE_EINVAL with err for an invalid config or filter, or an empty selection; CORE_ENOTFOUND with err for a group
+ * level whose group no sync has listed (unless req->confirm_new_group); CORE_OK otherwise. Nothing is written in a
+ * dry run.
  */
 enum core_status configure_run(struct store *db, const struct configure_req *req, struct configure_out *out, char *err,
                                size_t errlen);

@@ -114,15 +114,16 @@ static void usage_configure(void)
 	        "usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | "
 	        "--no-block-merge]\n"
 	        "                        [--comment off|on_findings|always|inline] [--ungate] [--reapply] [--dry-run]\n"
-	        "                        [--confirm-no-scanner]\n"
+	        "                        [--confirm-no-scanner] [--new-group]\n"
 	        "  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
-	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n");
+	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n"
+	        "  --new-group: 'acme/**' names a group no sync has listed yet (one still to come)\n");
 }
 
 /* The options of `mrgate configure`. */
 struct configure_args {
 	const char *pattern;
-	bool dry_run, reapply, confirm_no_scanner;
+	bool dry_run, reapply, confirm_no_scanner, new_group;
 	struct json_object *cfg; /* the config fields given */
 };
 
@@ -165,6 +166,8 @@ static bool configure_args_parse(int argc, char **argv, struct configure_args *a
 			a->reapply = true;
 		else if (strcmp(o, "--confirm-no-scanner") == 0)
 			a->confirm_no_scanner = true;
+		else if (strcmp(o, "--new-group") == 0)
+			a->new_group = true;
 		else {
 			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", o);
 			usage_configure();
@@ -245,6 +248,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 	req.config = cfg;
 	req.dry_run = dry_run;
 	req.reapply = reapply;
+	req.confirm_new_group = a.new_group;
 	req.actor = "cli";
 	/* as the API: a scan type with no scanner here only when confirmed; a read-only token stores and sends nothing
 	 */
@@ -267,6 +271,10 @@ int cli_configure(struct app *app, int argc, char **argv)
 	st = configure_run(app->db, &req, &out, err, sizeof(err));
 	if (st == CORE_EINVAL) {
 		fprintf(stderr, "mrgate: %s\n", err);
+		goto out;
+	}
+	if (st == CORE_ENOTFOUND) { /* a group no sync has listed */
+		fprintf(stderr, "mrgate: %s, or add --new-group for a group still to come\n", err);
 		goto out;
 	}
 	if (st != CORE_OK) {

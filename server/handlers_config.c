@@ -233,8 +233,25 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 	if (sel && json_object_is_type(sel, json_type_array))
 		arr = sel;
 	else if (sel && json_object_is_type(sel, json_type_object)) {
+		json_object_object_foreach(sel, key, val)
+		{
+			(void)val;
+			if (strcmp(key, "ids") != 0 && strcmp(key, "filter") != 0) {
+				*status = http_send_error(r->conn, 400, "invalid_input",
+				                          "selection member \"%.60s\" is not valid: a selection is "
+				                          "{\"ids\": [...]} or {\"filter\": {...}}",
+				                          key);
+				return false;
+			}
+		}
 		jsonx_array(sel, "ids", &arr);
 		jsonx_object(sel, "filter", &flt);
+		/* both: which one was meant is unknown (the ids were taken and the filter ignored without a word) */
+		if (jsonx_get(sel, "ids") && jsonx_get(sel, "filter")) {
+			*status = http_send_error(r->conn, 400, "invalid_input",
+			                          "the selection has both \"ids\" and \"filter\": send one of them");
+			return false;
+		}
 	}
 	if (!arr && !flt) {
 		*status = http_send_error(r->conn, 400, "invalid_input",
@@ -349,6 +366,11 @@ int h_configure(struct req *r)
 		    "would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*, see GET "
 		    "/api/scanners) or send \"confirm_no_scanner\": true",
 		    missing);
+		goto out;
+	}
+	if ((v = jsonx_get(body, "confirm_new_group")) && !jsonx_as_bool(v, &req.confirm_new_group)) {
+		status =
+		    http_send_error(r->conn, 400, "invalid_input", "field \"confirm_new_group\" must be true or false");
 		goto out;
 	}
 	/* what the user was shown the configure replaces (the dashboard sends its preview's summary.overridden) */

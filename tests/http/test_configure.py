@@ -566,6 +566,45 @@ def test_cli_configure_dry_run():
     assert c.delete(f"/api/repos/{one['id']}/config").status == 200
 
 
+def test_a_selection_says_ids_or_a_filter():
+    # a walk sent both: the ids were configured and the filter ignored without a word
+    before = c.get("/api/audit?limit=1").json()["items"]
+    for sel, said in (({"ids": IDS[:2], "filter": {"group": "acme"}}, 'both "ids" and "filter"'),
+                      ({"idz": IDS[:2]}, 'member "idz"')):
+        r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}})
+        assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], r.body
+    assert c.get("/api/audit?limit=1").json()["items"] == before
+
+
+def test_a_group_no_sync_has_listed_is_refused_unless_confirmed():
+    # a walk typed "demo/tema01" for demo/team01: 200, 0 repositories selected, and a group config stored that gates
+    # nothing, so the user believed the team gated
+    known = [g["full_path"] for g in c.get("/api/groups").json()]
+    typo = known[-1] + "x"
+    assert typo not in known
+    before = c.get("/api/audit?limit=1").json()["items"]
+    for dry in (False, True):
+        r = c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},
+                                      "dry_run": dry})
+        assert r.status == 400 and r.json()["error"] == "unknown_group", r.body
+        msg = r.json()["message"]
+        assert f'no group "{typo}"' in msg and '"confirm_new_group": true' in msg, msg
+    assert typo not in [g["path"] for g in c.get("/api/configs/groups").json()]
+    assert c.get("/api/audit?limit=1").json()["items"] == before
+    r = srv.cli("configure", "--repos", typo + "/**", "--fail-on", "low")
+    assert r.returncode != 0 and f'no group "{typo}"' in r.stderr and "--new-group" in r.stderr, r.stderr
+    assert c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},
+                                     "confirm_new_group": "yes"}).status == 400
+    # a group still to come, said so: stored for its repositories to inherit once a sync lists them
+    r = c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},
+                                  "confirm_new_group": True})
+    assert r.status == 200, r.body
+    s = r.json()["summary"]
+    assert s["level"] == "group" and s["target"] == typo and s["selected"] == 0, s
+    assert typo in [g["path"] for g in c.get("/api/configs/groups").json()]
+    assert c.delete(f"/api/configs/groups/{typo}").status == 200
+
+
 run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,
      test_group_path_in_another_case_is_the_synced_group,
      test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides,
@@ -574,4 +613,5 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
-     test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one])
+     test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one,
+     test_a_selection_says_ids_or_a_filter, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])
