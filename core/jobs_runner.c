@@ -293,8 +293,21 @@ static void hand_over(struct worker *w, int i, struct outcome *o)
 	pthread_mutex_unlock(&r->mu);
 }
 
-/* How long the recorder gathers outcomes after the first before it records them (unless half its room is used). */
+/*
+ * How long the recorder gathers outcomes after the first before it records them: unless half its room is used, or
+ * no worker holds an item still to run (nothing more is coming: a job's last outcome, or a one-item job's, is
+ * recorded at once instead of after the whole gathering time).
+ */
 #define RECORD_GATHER_MS 10
+
+/* Some worker holds a claimed item it has not handed over yet (r->mu held). */
+static bool items_running(const struct jobs_runner *r)
+{
+	for (int i = 0; i < r->o.workers; i++)
+		if (r->workers[i].items && r->workers[i].next < r->workers[i].n)
+			return true;
+	return false;
+}
 
 /* The recorder: records whatever is queued in one statement, again and again; on stop, what is left, then exits. */
 static void *recorder_main(void *arg)
@@ -308,7 +321,7 @@ static void *recorder_main(void *arg)
 			break; /* stopping, and nothing is left */
 		/* outcomes come one by one: gathering them a moment makes fewer, fuller statements */
 		struct timespec until = cond_deadline(CLOCK_MONOTONIC, RECORD_GATHER_MS);
-		while (!r->rec_stopping && r->n_queued < r->rec_cap / 2 &&
+		while (!r->rec_stopping && r->n_queued < r->rec_cap / 2 && items_running(r) &&
 		       pthread_cond_timedwait(&r->rec_wake, &r->mu, &until) != ETIMEDOUT)
 			;
 		struct outcome *batch = r->queue;
