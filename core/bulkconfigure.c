@@ -67,9 +67,10 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 		return failure(CORE_EINVAL, "unknown_group", code_out, err, errlen, NULL);
 	}
 	if (st != CORE_OK) {
+		bool selection = co.bad_selection;
 		configure_out_clear(&co);
 		return st == CORE_EINVAL
-		           ? failure(st, "invalid_config", code_out, err, errlen, NULL)
+		           ? failure(st, selection ? "invalid_input" : "invalid_config", code_out, err, errlen, NULL)
 		           : failure(st, NULL, code_out, err, errlen, "could not store the configuration");
 	}
 	struct json_object *o = jx_object();

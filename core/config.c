@@ -212,9 +212,12 @@ bool config_has_scanner(const struct config *cfg, const char *scan)
 	return cmd && *cmd;
 }
 
+/* The scan types a config may name (gateconfig's "scans"), secrets (built in) first. */
+static const char *const scan_types[] = {"secrets", "sast", "dependencies", "iac", "license", "malware"};
+#define N_SCAN_TYPES (sizeof(scan_types) / sizeof(scan_types[0]))
+
 struct json_object *config_scanners_json(const struct config *cfg)
 {
-	static const char *const scans[] = {"secrets", "sast", "dependencies", "iac", "license", "malware"};
 	static const char *const settings[] = {NULL,
 	                                       "MRGATE_SCANNER_SAST",
 	                                       "MRGATE_SCANNER_DEPENDENCIES",
@@ -222,10 +225,11 @@ struct json_object *config_scanners_json(const struct config *cfg)
 	                                       "MRGATE_SCANNER_LICENSE",
 	                                       "MRGATE_SCANNER_MALWARE"};
 	struct json_object *o = jx_object(), *items = jx_array();
-	for (size_t i = 0; i < sizeof(scans) / sizeof(scans[0]); i++) {
+	_Static_assert(sizeof(settings) / sizeof(settings[0]) == N_SCAN_TYPES, "a setting per scan type");
+	for (size_t i = 0; i < N_SCAN_TYPES; i++) {
 		struct json_object *e = jx_object();
-		json_object_object_add(e, "scan", jx_str(scans[i]));
-		json_object_object_add(e, "available", jx_bool(config_has_scanner(cfg, scans[i])));
+		json_object_object_add(e, "scan", jx_str(scan_types[i]));
+		json_object_object_add(e, "available", jx_bool(config_has_scanner(cfg, scan_types[i])));
 		json_object_object_add(e, "builtin", jx_bool(i == 0));
 		json_object_object_add(e, "setting", jx_str(settings[i]));
 		json_object_array_add(items, e);
@@ -244,7 +248,11 @@ int config_missing_scanners(const struct config *cfg, struct json_object *scans,
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(scans); i++) {
 		const char *s = json_object_get_string(json_object_array_get_idx(scans, i));
-		if (!s || config_has_scanner(cfg, s))
+		bool known = false;
+		for (size_t k = 0; s && k < N_SCAN_TYPES && !known; k++)
+			known = strcmp(s, scan_types[k]) == 0;
+		/* a type that does not exist is the config's validation's to refuse, not a scanner to configure */
+		if (!known || config_has_scanner(cfg, s))
 			continue;
 		n++;
 		if (len < cap) {

@@ -71,7 +71,7 @@ bool config_has_scanner(const struct config *cfg, const char *scan);
 struct json_object *config_scanners_json(const struct config *cfg);
 /*
  * The scan types of a config (its "scans" array, borrowed; NULL is fine) that have no scanner here, as "a, b" in
- * buf (empty when none). Returns how many.
+ * buf (empty when none). Returns how many. Names that are no scan type are left to the config's validation.
  */
 int config_missing_scanners(const struct config *cfg, struct json_object *scans, char *buf, size_t cap);
 /* Print every setting: flag, variable, default, help. */

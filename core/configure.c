@@ -49,6 +49,7 @@ struct run {
 	int64_t over_groups, over_repos;
 	struct json_object *over_paths; /* owned: the first OVERRIDDEN_PATHS_MAX of their paths, groups first */
 	struct buf over_all;            /* every one of their paths, one a line, groups first: the summary's digest */
+	bool bad_selection;             /* a CORE_EINVAL of the selection's, not of the config's */
 };
 
 #define OVERRIDDEN_PATHS_MAX 10
@@ -80,6 +81,7 @@ static enum core_status resolve(struct run *u, char *err, size_t errlen)
 	bool glob = req->path_glob && *req->path_glob;
 	if (glob && !pathglob_check(req->path_glob, why, sizeof(why))) {
 		snprintf(err, errlen, "the path pattern \"%.100s\" is not a valid glob: %s", req->path_glob, why);
+		u->bad_selection = true;
 		return CORE_EINVAL;
 	}
 	const struct repos_filter *f = &req->filter;
@@ -88,6 +90,7 @@ static enum core_status resolve(struct run *u, char *err, size_t errlen)
 	u->level = req->ids ? "repos" : f_other ? "repos" : f_group ? "group" : "default";
 	if (f_group && !req->ids && !gateconfig_group_path_valid(f->group)) {
 		snprintf(err, errlen, "\"%.100s\" is not a GitLab group path", f->group);
+		u->bad_selection = true;
 		return CORE_EINVAL;
 	}
 	u->all = strcmp(u->level, "default") == 0;
@@ -111,6 +114,7 @@ static enum core_status select_repos(struct run *u, char *err, size_t errlen)
 		sel.ids = NULL;
 	}
 	enum core_status st = repos_select(u->c, &sel, &r, err, errlen);
+	u->bad_selection = st == CORE_EINVAL; /* an unknown status */
 	if (st != CORE_OK)
 		return st;
 	int rows = PQntuples(r);
@@ -127,6 +131,7 @@ static enum core_status select_repos(struct run *u, char *err, size_t errlen)
 	PQclear(r);
 	if (u->n == 0 && strcmp(u->level, "repos") == 0) {
 		snprintf(err, errlen, "the selection matches no repository");
+		u->bad_selection = true;
 		return CORE_EINVAL;
 	}
 	buf_putc(&u->idarr, '{');
@@ -495,6 +500,7 @@ out:
 		struct json_object *shown = st == CORE_ECONFLICT ? json_object_get(out->summary) : NULL;
 		configure_out_clear(out);
 		out->summary = shown; /* what the refused apply would have replaced */
+		out->bad_selection = st == CORE_EINVAL && u.bad_selection;
 	}
 	store_put(db, u.c); /* rolls back an open transaction */
 	json_object_put(u.cfg);

@@ -63,6 +63,8 @@ struct configure_out {
 	char **plan_paths;               /* ... and its path_with_namespace (owned strings), ordered by id */
 	size_t n_plan;
 	size_t n_plan_paths; /* entries of plan_paths allocated (for the clear) */
+	bool bad_selection;  /* on CORE_EINVAL: the selection (its filter, glob or emptiness) is invalid, not the config
+	                      */
 };
 void configure_out_clear(struct configure_out *o);
 

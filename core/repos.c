@@ -401,17 +401,15 @@ static void filter_params(const struct repos_filter *f, struct filter_bufs *b, s
 		store_param_null(p);
 }
 
-static bool status_ok(const struct repos_filter *f, char *err, size_t errlen, bool long_message)
+/* Every filter says which statuses there are (Configure Scans said only "unknown status" to a walk). */
+static bool status_ok(const struct repos_filter *f, char *err, size_t errlen)
 {
 	if (!f->status || !*f->status || known_status(f->status))
 		return true;
-	if (long_message)
-		snprintf(err, errlen,
-		         "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
-		         "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
-		         f->status);
-	else
-		snprintf(err, errlen, "unknown status \"%.40s\"", f->status);
+	snprintf(err, errlen,
+	         "unknown status \"%.40s\": expected one of ungated, gated, exception, applying, error, "
+	         "hook_disabled, new, archived, pending_deletion, removed, unmanaged",
+	         f->status);
 	return false;
 }
 
@@ -528,7 +526,7 @@ static void shape_count(struct list_query *q, const struct repos_filter *f)
 static enum core_status list_query_init(struct list_query *q, const struct repos_filter *f, char *err, size_t errlen)
 {
 	memset(q, 0, sizeof(*q));
-	if (!status_ok(f, err, errlen, true))
+	if (!status_ok(f, err, errlen))
 		return CORE_EINVAL;
 	char kind = f->sort == REPOS_SORT_ACTIVITY ? 'a' : 'p';
 	int64_t cid = 0;
@@ -1074,7 +1072,7 @@ enum core_status repos_select(struct store_conn *c, const struct repos_filter *f
                               size_t errlen)
 {
 	*res_out = NULL;
-	if (!status_ok(f, err, errlen, false))
+	if (!status_ok(f, err, errlen))
 		return CORE_EINVAL;
 	struct filter_bufs bufs = {0};
 	struct store_params p = {0};
@@ -1119,7 +1117,7 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
                                size_t errlen)
 {
 	*out = NULL;
-	if (!status_ok(f, err, errlen, false))
+	if (!status_ok(f, err, errlen))
 		return CORE_EINVAL;
 	struct store_conn *c = NULL;
 	PGresult *rs = NULL, *rf = NULL;

@@ -90,6 +90,11 @@ def test_validation_names_field_and_values():
     assert r.status == 400 and "fail_on" in r.json()["message"], r.body
     r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"ignore_paths": ["**/**"]}})
     assert r.status == 400 and "every file" in r.json()["message"], r.body
+    # a scan type that does not exist is named as such, with the ones that do (a walk was told "no scanner on this
+    # server for fuzz", as if configuring one would help)
+    r = c.post("/api/configure", {"selection": {"ids": IDS[:2]}, "config": {"scans": ["secrets", "fuzz"]}})
+    assert r.status == 400 and r.json()["error"] == "invalid_config", r.body
+    assert "fuzz" in r.json()["message"] and "malware" in r.json()["message"], r.body
     # narrower patterns stay allowed
     for ok in [["vendor/**", "**/*.min.js"], ["*.md"], ["docs/"]]:
         r = c.put(f"/api/repos/{IDS[0]}/config", {"ignore_paths": ok})
@@ -570,7 +575,8 @@ def test_a_selection_says_ids_or_a_filter():
     # a walk sent both: the ids were configured and the filter ignored without a word
     before = c.get("/api/audit?limit=1").json()["items"]
     for sel, said in (({"ids": IDS[:2], "filter": {"group": "acme"}}, 'both "ids" and "filter"'),
-                      ({"idz": IDS[:2]}, 'member "idz"')):
+                      ({"idz": IDS[:2]}, 'member "idz"'),
+                      ({"filter": {"status": "gatted"}}, 'unknown status "gatted": expected one of ungated, gated,')):
         r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}})
         assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], r.body
     assert c.get("/api/audit?limit=1").json()["items"] == before
