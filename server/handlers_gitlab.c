@@ -380,16 +380,18 @@ int h_repo_get(struct req *r)
 	return req_read_by_id(r, &how);
 }
 
-static enum core_status repo_history(struct store *db, int64_t id, struct json_object **out)
-{
-	return repos_history(db, id, 200, out);
-}
-
+/* GET /api/repos/{id}/history?limit=: the latest events, newest first (a walk's limit=5 was ignored). */
 int h_repo_history(struct req *r)
 {
-	static const struct req_read how = {REPO_ID_INVALID, repo_history, "could not read the repository's history",
-	                                    REPO_MISSING};
-	return req_read_by_id(r, &how);
+	int64_t id;
+	long limit = 200;
+	int status;
+	struct json_object *o = NULL;
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) ||
+	    !http_query_limit(r->conn, r->ri, "limit", 1, 500, &limit, &status))
+		return status;
+	enum core_status st = repos_history(r->app->db, id, (int)limit, &o);
+	return http_send_read(r->conn, st, o, "could not read the repository's history", REPO_MISSING, (long long)id);
 }
 
 int h_groups_list(struct req *r)

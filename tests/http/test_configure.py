@@ -462,6 +462,12 @@ def test_repo_history_lists_applies_and_config_changes():
     ats = [i["at"] for i in items]
     assert ats == sorted(ats, reverse=True)
     assert c.get("/api/repos/999999999/history").status == 404
+    # limit gives the latest n (a walk's limit=5 was ignored); out of range is a 400 that says so
+    latest = c.get(f"/api/repos/{bad}/history?limit=2").json()["items"]
+    assert len(items) > 2 and [i["at"] for i in latest] == ats[:2], (latest, ats)
+    for bogus in ("0", "501", "x"):
+        r = c.get(f"/api/repos/{bad}/history?limit={bogus}")
+        assert r.status == 400 and "limit" in r.json()["message"], r.body
 
 
 def test_audit_has_before_and_after():
