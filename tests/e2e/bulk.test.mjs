@@ -99,6 +99,20 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     assert.equal(await gateBox.isChecked(), false);
     assert.match(await modal.locator('.field:has(input[name="enabled"])').innerText(), /none of them is gated yet: tick to install/);
     await gateBox.check();
+    // every scan unticked is said at the boxes, and Preview and Apply wait: the server refuses a gate that runs no
+    // scan (a walk could press Apply and read the 400 below the fold)
+    const was = await modal.locator('input[name="scans"]:checked').evaluateAll((els) => els.map((e) => e.value));
+    assert.ok(was.length > 0, 'some scan is ticked');
+    for (const v of was) await modal.locator(`input[name="scans"][value="${v}"]`).uncheck();
+    await modal.locator('[data-no-scans]').waitFor({ state: 'visible' });
+    assert.match(await modal.locator('[data-no-scans]').innerText(), /^Tick at least one scan/);
+    const previewBtn = modal.getByRole('button', { name: 'Preview changes' });
+    assert.equal(await previewBtn.isDisabled(), true);
+    assert.equal(await previewBtn.getAttribute('title'), 'Tick at least one scan');
+    assert.equal(await modal.getByRole('button', { name: `Apply to ${N}` }).isDisabled(), true);
+    for (const v of was) await modal.locator(`input[name="scans"][value="${v}"]`).check();
+    await modal.locator('[data-no-scans]').waitFor({ state: 'hidden' });
+    assert.equal(await previewBtn.isDisabled(), false);
     await modal.getByRole('checkbox', { name: /Block merge until the gate passes/ }).check();
     // a large dry run is a job: one request that does not wait for GitLab, the job's progress, then its plan
     const previews = [], planReads = [];

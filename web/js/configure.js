@@ -254,7 +254,12 @@ export function patchForm(summary, { scanners = null } = {}) {
     if (!v) return [];
     return v.filter((s) => scanners && scanners[s] && scanners[s].available === false);
   };
+  // a gate that runs no scan checks nothing (the server refuses it): said at the boxes, Preview and Apply wait
+  const noScans = () => { const v = scansValue(); return Array.isArray(v) && v.length === 0; };
+  const noScansNote = h('div.notice.error', { hidden: true, 'data-no-scans': '' },
+    'Tick at least one scan: a gate that runs no scan checks nothing. To stop gating these repositories, set "Gate" to off instead.');
   function paintConfirm() {
+    noScansNote.hidden = !noScans();
     const miss = missingChosen();
     confirmBox.hidden = miss.length === 0;
     clear(confirmBox);
@@ -268,7 +273,7 @@ export function patchForm(summary, { scanners = null } = {}) {
   getters.scans = scansValue;
   parts.push(h('fieldset', { 'data-field': 'scans' }, h('legend', 'Scans'),
     keepScans ? h('label.option', { style: 'margin-bottom:6px' }, keepScans, MIXED) : null,
-    h('div.checks', boxes), confirmBox));
+    h('div.checks', boxes), noScansNote, confirmBox));
 
   boolField('block_merge', 'Block merge until the gate passes', 'turns on GitLab\'s "Pipelines must succeed" for these repos');
   choiceField('comment', 'Comment on the merge request', COMMENT, 'one note per merge request, edited in place; on the changed lines: also a thread on the line of each new finding (at most 20), resolved when a push removes it');
@@ -297,7 +302,9 @@ export function patchForm(summary, { scanners = null } = {}) {
     el,
     value,
     missingScanners: missingChosen,
-    confirmed: () => missingChosen().length === 0 || confirmCb.checked,
+    confirmed: () => (missingChosen().length === 0 || confirmCb.checked) && !noScans(),
+    // why Preview and Apply wait for the form, in words ('' when they need not)
+    problem: () => (noScans() ? 'Tick at least one scan' : missingChosen().length && !confirmCb.checked ? 'Confirm the scan types that have no scanner' : ''),
     onChange: (fn) => listeners.push(fn),
   };
 }
@@ -450,7 +457,8 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     partial.hidden = !errs;
     if (errs) partial.lastChild.textContent = ` Apply to the ${fmtNum(count - errs)} that can be applied (${fmtNum(errs)} would fail)`;
     applyBtn.disabled = previewing || !!blocker || empty || !form.confirmed() || (errs > 0 && !partialCb.checked);
-    applyBtn.title = blocker || (previewing ? 'Wait for the preview to finish' : empty ? 'Change a setting first' : !form.confirmed() ? 'Confirm the scan types that have no scanner' : '');
+    applyBtn.title = blocker || (previewing ? 'Wait for the preview to finish' : empty ? 'Change a setting first' : form.problem());
+    previewBtn.title = noPatch ? 'Change a setting first' : form.problem();
     applyBtn.textContent = errs ? `Apply to the ${fmtNum(count - errs)} that can be applied` : `Apply to ${fmtNum(count)}`;
     const ov = shownOverridden;
     if (ov && (ov.groups || ov.repos)) applyBtn.textContent = `Replace them and ${applyBtn.textContent.replace(/^A/, 'a')}`;
@@ -507,7 +515,8 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       clear(planBox).append(h('h3', 'Preview (dry run, nothing changed yet)'), planView(first, plan, patch, autoChange()));
       planBox.scrollIntoView({ block: 'start' });
     } catch (e) {
-      if (current()) clear(planBox).append(errorNotice(e));
+      // in view: below a long form it was out of sight (a walk pressed the button again and again)
+      if (current()) { clear(planBox).append(errorNotice(e)); planBox.scrollIntoView({ block: 'nearest' }); }
     } finally {
       if (gen === previewGen) {
         previewing = false;
@@ -542,6 +551,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
       } else {
         clear(planBox).append(errorNotice(e));
       }
+      planBox.scrollIntoView({ block: 'nearest' });
       paint();
     }
   });
