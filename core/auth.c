@@ -171,18 +171,24 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 	*ip_locked_out = false;
 	PGresult *r = NULL;
 	enum core_status st = store_begin(c);
-	/* "ip:" sorts before "user:": rows are created and locked in that order by every attempt */
-	if (st == CORE_OK)
+	/* "ip:" sorts before "user:": rows are created and locked in that order by every attempt; a row auth_tidy
+	 * deleted between the two statements is created again (its count had ended: the attempt starts it afresh) */
+	for (int tries = 0; st == CORE_OK && tries < 3; tries++) {
+		PQclear(r);
+		r = NULL;
 		st = STORE_RUN(c,
 		               "INSERT INTO login_failures (key, failures, window_start) "
 		               "VALUES ($1::text, 0, now()), ($2::text, 0, now()) ON CONFLICT (key) DO NOTHING",
 		               NULL, STORE_STR(ikey), STORE_STR(ukey));
-	if (st == CORE_OK)
-		st = STORE_RUN(c,
-		               "SELECT key, coalesce(locked_until > now(), false) AS locked,"
-		               " ceil(extract(epoch FROM locked_until - now()))::int AS secs "
-		               "FROM login_failures WHERE key IN ($1, $2) ORDER BY key FOR UPDATE",
-		               &r, STORE_STR(ikey), STORE_STR(ukey));
+		if (st == CORE_OK)
+			st = STORE_RUN(c,
+			               "SELECT key, coalesce(locked_until > now(), false) AS locked,"
+			               " ceil(extract(epoch FROM locked_until - now()))::int AS secs "
+			               "FROM login_failures WHERE key IN ($1, $2) ORDER BY key FOR UPDATE",
+			               &r, STORE_STR(ikey), STORE_STR(ukey));
+		if (st == CORE_OK && PQntuples(r) == 2)
+			break;
+	}
 	/* both rows locked (whether locked or not: an attempt waiting here sees the one before it counted) */
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		if (!store_bool(r, i, "locked", false))
@@ -242,6 +248,32 @@ static void throttle_success(struct store_conn *c, const char *ukey, const char 
 	          " locked_until = CASE WHEN $3 OR failures - 1 < $2::int THEN NULL ELSE locked_until END "
 	          "WHERE key = $1",
 	          &p2, NULL);
+}
+
+enum core_status auth_tidy(struct store *s, long long *sessions_out, long long *failures_out)
+{
+	PGresult *r = NULL;
+	if (sessions_out)
+		*sessions_out = 0;
+	if (failures_out)
+		*failures_out = 0;
+	enum core_status st =
+	    store_run1(s,
+	               "WITH a AS (DELETE FROM sessions WHERE expires_at < now() RETURNING 1),"
+	               " b AS (DELETE FROM login_failures"
+	               "  WHERE window_start < now() - interval '1 hour'"
+	               "    AND (locked_until IS NULL OR locked_until < now() - interval '1 hour')"
+	               "  RETURNING 1)"
+	               " SELECT (SELECT count(*) FROM a) AS sessions, (SELECT count(*) FROM b) AS failures",
+	               NULL, &r);
+	if (st == CORE_OK) {
+		if (sessions_out)
+			*sessions_out = store_i64(r, 0, "sessions", 0);
+		if (failures_out)
+			*failures_out = store_i64(r, 0, "failures", 0);
+	}
+	PQclear(r);
+	return st;
 }
 
 static void fill_identity(struct auth_identity *who, const PGresult *r, bool via_cookie, const char *token_name)

@@ -96,6 +96,13 @@ enum core_status auth_session(struct store *s, const char *session_token, struct
 enum core_status auth_bearer(struct store *s, const char *token, struct auth_identity *out);
 /* End a session (unknown values are fine). */
 enum core_status auth_logout(struct store *s, const char *session_token);
+/*
+ * Delete what no login needs any more: sessions that ended, and failed-login counts whose window and lock ended
+ * over an hour ago (their next attempt would start afresh anyway). Without it every wrong guess from a new address
+ * or for a new name left rows for ever. The counts deleted go to *sessions_out and *failures_out (either may be
+ * NULL).
+ */
+enum core_status auth_tidy(struct store *s, long long *sessions_out, long long *failures_out);
 
 /* The audit entry of an API token created or revoked by actor, in c's transaction: target "user (token name)",
  * the token's name, hint and user as after (created) or before (revoked). Never the token itself. */

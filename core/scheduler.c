@@ -26,6 +26,7 @@ struct scheduler {
 	char *instance;
 	PGconn *lead; /* the connection holding the lock, while leader */
 	bool leader;
+	long long tidied_ms; /* CLOCK_MONOTONIC ms of the last tidy duty; 0: none while leading */
 	bool stop;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
@@ -116,6 +117,13 @@ static void record(struct scheduler *s, bool started)
 		store_run1(s->o.db, "UPDATE scheduler_state SET last_finished_at = now() WHERE id = 1", NULL, NULL);
 }
 
+static long long mono_ms(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
 static void *run(void *arg)
 {
 	struct scheduler *s = arg;
@@ -125,6 +133,12 @@ static void *run(void *arg)
 		bool lead = try_lead(s);
 		long left_ms = 0;
 		metrics_set("mrgate_scheduler_leader", NULL, lead ? 1 : 0);
+		if (!lead)
+			s->tidied_ms = 0; /* a new leader tidies at once */
+		if (lead && s->o.tidy && (s->tidied_ms == 0 || mono_ms() - s->tidied_ms >= SCHEDULER_TIDY_MS)) {
+			s->o.tidy(s->o.user);
+			s->tidied_ms = mono_ms();
+		}
 		if (lead && due(s, &left_ms)) {
 			record(s, true);
 			enum core_status st = s->o.duty(s->o.user, "schedule");

@@ -8,7 +8,8 @@
  * released, and another instance's next attempt (every second) takes over. The leader runs the duty when it is
  * due (last run + interval, the interval read from the settings each time) or when a run was requested; between
  * runs it sleeps until the next is due, waking every 5 s at most to notice a changed interval (3 statements per
- * wake-up, where it used to run them every second).
+ * wake-up, where it used to run them every second). The leader also runs the tidy duty (deleting what no one
+ * needs any more) when it starts to lead and every SCHEDULER_TIDY_MS after.
  * The scheduler_state row tells the API who leads and when the last and next runs are.
  * Threading: one thread per struct scheduler; the duty runs on that thread.
  * Ownership: scheduler_start copies the URL and instance name; scheduler_stop joins and frees.
@@ -29,8 +30,12 @@ struct scheduler_opts {
 	int default_interval;     /* seconds, when the settings do not say */
 	/* The duty: one resync. Returns CORE_ENOTFOUND when there is nothing to do (no connection yet). */
 	enum core_status (*duty)(void *user, const char *trigger);
+	/* The tidy duty (NULL: none), run by the leader on taking the lead and every SCHEDULER_TIDY_MS. */
+	void (*tidy)(void *user);
 	void *user;
 };
+
+#define SCHEDULER_TIDY_MS (10 * 60 * 1000)
 
 struct scheduler;
 struct scheduler *scheduler_start(const struct scheduler_opts *o);

@@ -84,6 +84,18 @@ static enum core_status scheduled_resync(void *user, const char *trigger)
 	return resync_run(&ctx, trigger, NULL);
 }
 
+/* The scheduler's tidy duty: what no login needs any more (counts only in the log, never a name or address). */
+static void scheduled_tidy(void *user)
+{
+	struct app *app = user;
+	long long sessions = 0, failures = 0;
+	if (auth_tidy(app->db, &sessions, &failures) != CORE_OK)
+		log_warn(
+		    "tidy: could not delete ended sessions and old failed-login counts (the next tidy tries again)");
+	else if (sessions || failures)
+		log_info("tidy: deleted %lld ended sessions and %lld old failed-login counts", sessions, failures);
+}
+
 /* Gate workers of this process, from the settings. */
 static struct gate_workers *start_gate_workers(struct app *app)
 {
@@ -267,6 +279,7 @@ static int cmd_serve(struct app *app)
 	                            .instance = app->instance,
 	                            .default_interval = app->cfg.resync_interval,
 	                            .duty = scheduled_resync,
+	                            .tidy = scheduled_tidy,
 	                            .user = app};
 	struct scheduler *sched = scheduler_start(&so);
 	if (!sched)

@@ -159,6 +159,32 @@ def test_logins_refused_for_a_locked_user_do_not_lock_the_address():
 
 # --- metrics ---------------------------------------------------------------------------------------------------------
 
+def test_stale_login_failures_and_ended_sessions_are_deleted():
+    # every failed login of an unknown name from a new address left two rows for ever, and every session its row
+    # after it ended: the tables grew with each wrong guess an attacker sent
+    m = Mrgate("hardening_prune")
+    try:
+        c = m.login()  # a live session, and an ended one beside it
+        user_id = m.sql("SELECT id FROM users WHERE username = 'admin'")[0][0]
+        m.sql("INSERT INTO sessions (token_hash, user_id, csrf_token, expires_at, last_seen) "
+              f"VALUES ('ended-session', {user_id}, 'x', now() - interval '1 minute', now() - interval '13 hours')")
+        m.sql("INSERT INTO login_failures (key, failures, window_start, locked_until) VALUES "
+              "('user:stale', 3, now() - interval '2 hours', NULL), "
+              "('ip:192.0.2.7', 20, now() - interval '3 hours', now() - interval '2 hours'), "
+              "('user:counting', 2, now() - interval '5 minutes', NULL), "
+              "('ip:192.0.2.8', 30, now() - interval '3 hours', now() + interval '10 minutes')")
+        m.stop()
+        m.start()
+        keys = lambda: sorted(row[0] for row in m.sql("SELECT key FROM login_failures"))
+        m.wait_for(lambda: "user:stale" not in keys(), timeout=15, what="the stale login failures to be deleted")
+        # a window still open and a lock not yet ended stay, as does the live session
+        assert [k for k in keys() if k != "ip:127.0.0.1"] == ["ip:192.0.2.8", "user:counting"], keys()
+        assert m.sql("SELECT count(*) FROM sessions WHERE token_hash = 'ended-session'") == [["0"]]
+        assert c.get("/api/session").status == 200
+    finally:
+        m.stop()
+
+
 def series(text, prefix=""):
     return [line for line in text.splitlines() if line and not line.startswith("#") and line.startswith(prefix)]
 
@@ -353,6 +379,7 @@ if __name__ == "__main__":
          test_an_address_whose_lock_ended_logs_in_again_and_again, test_parallel_right_passwords_never_lock_the_user,
          test_logins_refused_for_the_address_do_not_lock_the_user,
          test_logins_refused_for_a_locked_user_do_not_lock_the_address,
+         test_stale_login_failures_and_ended_sessions_are_deleted,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])
