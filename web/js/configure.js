@@ -595,7 +595,9 @@ export async function openRepoConfig(repo, onSaved) {
       toast(res && res.exception === false ? 'Saved: the config equals the inherited one, so this is not an exception.' : `Saved the exception for ${repo.path_with_namespace}.`);
       if (onSaved) onSaved(res);
     } catch (e) {
+      // the message sits above the form: scrolled down to Save, the user would not see why nothing happened
       clear(msg).append(errorNotice(e));
+      msg.scrollIntoView({ block: 'nearest' });
       saveBtn.disabled = false;
     }
   });
