@@ -54,6 +54,8 @@ describe('dashboard', { timeout: 240000 }, () => {
       { method: 'POST', path: /^\/api\/session$/, status: 401, error: 'unauthorized' }, // the wrong password, on purpose
     ];
     expected.push({ method: 'GET', path: /^\/api\/repos\/\d+\/history$/, status: 404, error: 'not_found' });
+    // a group filter no GitLab path can be, typed on purpose: the list says why it lists nothing
+    expected.push({ method: 'GET', path: /^\/api\/repos$/, status: 400, error: 'invalid_input' });
     // a scan type with no scanner, saved from the configs page: the page asks first (on purpose)
     expected.push({ method: 'PUT', path: /^\/api\/configs\/default$/, status: 400, error: 'no_scanner' });
     // an Apply that would replace an exception added after its preview: the dialog says so (on purpose)
@@ -228,6 +230,23 @@ describe('dashboard', { timeout: 240000 }, () => {
     await page.waitForFunction((g) => location.hash === `#/repos?group=${encodeURIComponent(g)}`, SUBGROUP);
     const want = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.count;
     await page.waitForSelector(`#repos-count:text("of ${want} repositories")`);
+  });
+
+  it('lists nothing under a group filter the server refuses, and offers no page to turn to', async () => {
+    // a walk typed a group no GitLab path can be: the 400 was shown above the previous filter's rows, with Next
+    await go(`#/repos?group=${encodeURIComponent(SUBGROUP)}`, 'tr[data-id]');
+    await page.waitForFunction(() => !document.querySelector('[data-action="next"]').disabled);
+    await go(`#/repos?group=${encodeURIComponent(`${SUBGROUP}/`)}`);
+    await page.waitForSelector('.notice.error');
+    assert.match(await page.locator('.notice.error').first().innerText(), /not a GitLab group path|group/);
+    await page.waitForFunction(() => !document.querySelector('tr[data-id]'));
+    assert.equal(await page.locator('[data-action="next"]').isDisabled(), true);
+    assert.equal(await page.locator('[data-action="prev"]').isDisabled(), true);
+    assert.doesNotMatch(await page.locator('#repos-count').innerText(), /of \d/);
+    await shot(page, 'repos-refused-filter', { fullPage: false });
+    // the next steps go on from the subgroup's list
+    await go(`#/repos?group=${encodeURIComponent(SUBGROUP)}`, 'tr[data-id]');
+    await page.waitForFunction(() => !document.querySelector('[data-action="next"]').disabled);
   });
 
   it('selects a shift-click range, then all repos matching the filter across pages', async () => {

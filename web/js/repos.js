@@ -375,6 +375,16 @@ export async function render(main, route) {
       if (!alive || seq !== reqSeq) return;
       table.removeAttribute('aria-busy');
       clear(msg).append(errorNotice(e));
+      // a filter the server refused lists nothing: no rows of the filter before, no page to turn to (a background
+      // refresh that failed keeps what is shown)
+      if (!background && e instanceof ApiError && e.status >= 400 && e.status < 500) {
+        rows = [];
+        currentCount = 0;
+        clear(tbody).append(h('tr', h('td.empty', { colspan: 6 }, 'Nothing listed: the filter was refused (see above).')));
+        countEl.textContent = 'No repositories listed';
+        prevBtn.disabled = nextBtn.disabled = true;
+        paintSelection();
+      }
       return;
     }
     if (!alive || seq !== reqSeq) return;
