@@ -435,7 +435,9 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
   // where the change is stored (the server's rule: a whole group is its group config, everything the default)
   const level = wholeLevel ? (f.group
     ? h('p', { 'data-level': 'group' }, 'Stored as the config of group ', h('strong', f.group), ': its repositories and those created in it later inherit it. A field you set here replaces what its subgroups\' configs and its repositories\' exceptions set for it (the preview names them).')
-    : h('p', { 'data-level': 'default' }, 'Stored as the ', h('strong', 'default config'), ': every repository and every one created later inherits it. A field you set here replaces what group configs and exceptions set for it (the preview names them).')) : null;
+    : h('p', { 'data-level': 'default' }, 'Stored as the ', h('strong', 'default config'), ': every repository and every one created later inherits it. A field you set here replaces what group configs and exceptions set for it (the preview names them).'))
+    // hand-picked or filtered by more than a group: each repo's own config (a walk learnt it from the list afterwards)
+    : h('p', { 'data-level': 'repos' }, 'Stored as each selected repository\'s own config: they become exceptions to their group\'s and the default config, and repositories created later do not get it. To cover a whole group and its new repositories, select the group in the tree (or every repository, for the default).');
   clear(body).append(...[
     h('p', 'For ', h('strong', describe), '. The dialog shows what the selected repositories have now; a field marked "', MIXED, '" differs between them and is left alone unless you set it. Only what you change is sent.'),
     level,
