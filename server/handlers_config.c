@@ -286,13 +286,21 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 	{
 		const char *s = NULL;
 		bool b;
+		/* an empty or null member is refused, not read as "any": a script's unset variable selected every
+		 * repository and changed the default config */
+		if (!val || (json_object_is_type(val, json_type_string) && json_object_get_string_len(val) == 0)) {
+			*status =
+			    http_send_error(r->conn, 400, "invalid_input",
+			                    "filter member \"%.60s\" is empty: leave it out to select without it", key);
+			return false;
+		}
 		if (strcmp(key, "archived") == 0) {
-			if (val && !jsonx_as_bool(val, &b))
+			if (!jsonx_as_bool(val, &b))
 				goto bad;
-			req->filter.archived = val ? b : -1;
+			req->filter.archived = b;
 			continue;
 		}
-		if (val && !jsonx_as_str(val, &s))
+		if (!jsonx_as_str(val, &s))
 			goto bad;
 		if (strcmp(key, "q") == 0)
 			req->filter.q = s;
@@ -325,6 +333,28 @@ int h_configure(struct req *r)
 	memset(&req, 0, sizeof(req));
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
+	/* a member not known is refused: "dryrun" for dry_run was ignored, and the change stored for real */
+	static const char *const members[] = {
+	    "selection",         "config",     "dry_run",    "reapply", "confirm_no_scanner", "confirm_new_group",
+	    "expect_overridden", "plan_limit", "plan_cursor"};
+	if (json_object_is_type(body, json_type_object)) {
+		json_object_object_foreach(body, key, val)
+		{
+			(void)val;
+			bool known = false;
+			for (size_t i = 0; i < sizeof(members) / sizeof(members[0]) && !known; i++)
+				known = strcmp(key, members[i]) == 0;
+			if (!known) {
+				status =
+				    http_send_error(r->conn, 400, "invalid_input",
+				                    "member \"%.60s\" is not valid: a configure has selection, config, "
+				                    "dry_run, reapply, confirm_no_scanner, confirm_new_group and "
+				                    "expect_overridden",
+				                    key);
+				goto out;
+			}
+		}
+	}
 	if (!read_selection(r, body, &req, &ids, &status))
 		goto out;
 	struct json_object *v;

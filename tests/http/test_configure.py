@@ -588,6 +588,31 @@ def test_a_selection_says_ids_or_a_filter():
     assert c.get("/api/audit?limit=1").json()["items"] == before
 
 
+def test_a_misspelt_member_or_an_empty_filter_value_changes_nothing():
+    # a walk sent "dryrun": true (for dry_run): 200, dry_run false, the change stored; and "path": "" (an unset
+    # script variable) selected every repository and changed the default config
+    before = c.get("/api/audit?limit=1").json()["items"]
+    default_before = c.get("/api/configs/default").body
+    bodies = [
+        ({"selection": IDS[:1], "config": {"fail_on": "critical"}, "dryrun": True}, 'member "dryrun"'),
+        ({"selection": IDS[:1], "config": {"fail_on": "critical"}, "confirm_no_scaner": True},
+         'member "confirm_no_scaner"'),
+    ]
+    for key in ("q", "group", "status", "path"):
+        for empty in ("", None):
+            bodies.append(({"selection": {"filter": {key: empty}}, "config": {"fail_on": "low"}},
+                           f'filter member "{key}" is empty'))
+    bodies.append(({"selection": {"filter": {"archived": None}}, "config": {"fail_on": "low"}},
+                   'filter member "archived" is empty'))
+    for body, said in bodies:
+        for dry in (False, True):
+            b = dict(body, dry_run=dry)
+            r = c.post("/api/configure", b)
+            assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], (b, r.body)
+    assert c.get("/api/audit?limit=1").json()["items"] == before
+    assert c.get("/api/configs/default").body == default_before
+
+
 def test_a_group_no_sync_has_listed_is_refused_unless_confirmed():
     # a walk typed "demo/tema01" for demo/team01: 200, 0 repositories selected, and a group config stored that gates
     # nothing, so the user believed the team gated
@@ -626,4 +651,4 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
      test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one,
-     test_a_selection_says_ids_or_a_filter, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])
+     test_a_selection_says_ids_or_a_filter, test_a_misspelt_member_or_an_empty_filter_value_changes_nothing, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])
