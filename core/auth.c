@@ -354,8 +354,13 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	bool disabled = ok && store_bool(r, 0, "disabled", false);
 	if (!ok || disabled) {
 		st = CORE_EUNAUTH;
-		log_info("failed login for user \"%.64s\" from %s%s", username, client_ip ? client_ip : "unknown",
-		         disabled ? " (the user is disabled)" : "");
+		/* a name no user has is not logged: it may be a password typed into the name field */
+		if (hash)
+			log_info("failed login for user \"%.64s\" from %s%s", store_str(r, 0, "username"),
+			         client_ip ? client_ip : "unknown", disabled ? " (the user is disabled)" : "");
+		else
+			log_info("failed login for a user name that does not exist, from %s",
+			         client_ip ? client_ip : "unknown");
 		goto out;
 	}
 

@@ -79,9 +79,19 @@ void log_msg(enum log_level level, const char *fmt, ...)
 		memcpy(line + len, "\"}\n", 4);
 		len += 3;
 	} else {
-		len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s\n", when, names[level], msg);
-		if (len >= sizeof(line))
-			len = sizeof(line) - 1;
+		/* control characters escaped as in JSON: a message carrying a user's text (a login name with a newline)
+		 * wrote a forged line of its own */
+		len = (size_t)snprintf(line, sizeof(line), "%s %-5s ", when, names[level]);
+		for (const char *m = msg; *m && len + 8 < sizeof(line); m++) {
+			unsigned char c = (unsigned char)*m;
+			if (c == '\n')
+				len += (size_t)snprintf(line + len, sizeof(line) - len, "\\n");
+			else if (c < 0x20 || c == 0x7f)
+				len += (size_t)snprintf(line + len, sizeof(line) - len, "\\x%02x", c);
+			else
+				line[len++] = (char)c;
+		}
+		line[len++] = '\n';
 	}
 	ssize_t w = write(STDERR_FILENO, line, len);
 	(void)w;

@@ -185,6 +185,27 @@ def test_stale_login_failures_and_ended_sessions_are_deleted():
         m.stop()
 
 
+def test_a_login_name_writes_no_line_of_its_own_and_unknown_names_are_not_logged():
+    # a walk logged in as 'zz\n<time> info  user "admin" logged in from 6.6.6.6' and the text log showed that forged
+    # line; and a password typed into the name field was logged in clear as the name
+    m = Mrgate("hardening_logname", env={"MRGATE_LOG_FORMAT": "text"})
+    try:
+        forged = 'zz\n2026-12-04T04:10:00.000Z info  user "admin" logged in from 6.6.6.6'
+        secret = "victim-pass-123456"
+        for name in (forged, secret, "admin"):
+            r = m.client().post("/api/session", {"username": name, "password": "wrong-password-1"})
+            assert r.status == 401, r.body
+        m.wait_for(lambda: m.logs().count("failed login") >= 3, what="the three failed logins in the log")
+        log = m.logs()
+        assert not any(line.startswith("2026-12-04T04:10:00.000Z") for line in log.splitlines()), log[-2000:]
+        assert "logged in from 6.6.6.6" not in log
+        assert secret not in log, log[-2000:]
+        assert 'failed login for user "admin"' in log, log[-2000:]
+        assert "failed login for a user name that does not exist" in log, log[-2000:]
+    finally:
+        m.stop()
+
+
 def series(text, prefix=""):
     return [line for line in text.splitlines() if line and not line.startswith("#") and line.startswith(prefix)]
 
@@ -380,6 +401,7 @@ if __name__ == "__main__":
          test_logins_refused_for_the_address_do_not_lock_the_user,
          test_logins_refused_for_a_locked_user_do_not_lock_the_address,
          test_stale_login_failures_and_ended_sessions_are_deleted,
+         test_a_login_name_writes_no_line_of_its_own_and_unknown_names_are_not_logged,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])
