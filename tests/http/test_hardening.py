@@ -112,9 +112,17 @@ def test_parallel_right_passwords_never_lock_the_user():
     # while four were still pending and the user was locked by nothing but correct logins
     harness.sql(srv.db_url, "DELETE FROM login_failures")
     assert srv.cli("user", "add", "crowd", stdin="crowd-password\n").returncode == 0
+    def one(_):
+        r = srv.client().post("/api/session", {"username": "crowd", "password": "crowd-password"})
+        return r.status, r.json().get("message", "") if r.status != 200 else ""
     for _ in range(6):
-        results = login_burst("crowd", "crowd-password", 12)
-        assert [s for s, _ in results] == [200] * 12, results
+        with concurrent.futures.ThreadPoolExecutor(max_workers=12) as ex:
+            results = list(ex.map(one, range(12)))
+        # on a loaded machine a login may wait over 5 s for one of the 4 hashing slots: that 429 says "too many
+        # logins at once" and is no lock (make test saw one); a lock says "too many failed logins"
+        assert all(s == 200 or (s == 429 and "too many logins at once" in m) for s, m in results), results
+        assert sum(s == 200 for s, _ in results) >= 8, results
+        assert srv.client().post("/api/session", {"username": "crowd", "password": "crowd-password"}).status == 200
     assert harness.sql(srv.db_url, "SELECT count(*) FROM login_failures WHERE key = 'user:crowd'") == [["0"]]
 
 
