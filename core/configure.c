@@ -274,7 +274,9 @@ static enum core_status write_audited(struct run *u)
 	enum core_status st = gateconfig_snapshot(u->c, u->group, repo_ids, u->n, u->all, &before);
 	if (st != CORE_OK)
 		goto out;
-	st = u->all ? write_default(u) : u->group ? write_group(u) : write_repos(u);
+	/* a re-apply that sets no field writes no config (it stored an empty group config, which a PUT refuses) */
+	if (json_object_object_length(u->cfg) > 0)
+		st = u->all ? write_default(u) : u->group ? write_group(u) : write_repos(u);
 	if (st != CORE_OK || (st = gateconfig_snapshot(u->c, u->group, repo_ids, u->n, u->all, &after)) != CORE_OK)
 		goto out;
 	details = jx_object();
@@ -282,6 +284,13 @@ static enum core_status write_audited(struct run *u)
 	json_object_object_add(details, "selected", jx_int((int64_t)u->n));
 	json_object_object_add(details, "config", json_object_get(u->cfg));
 	json_object_object_add(details, "reapply", jx_bool(u->req->reapply));
+	if (repo_ids) {
+		/* the repositories' histories list it (repos_history) */
+		struct json_object *ids = jx_array();
+		for (size_t i = 0; i < u->n; i++)
+			json_object_array_add(ids, jx_int(u->ids[i]));
+		json_object_object_add(details, "repo_ids", ids);
+	}
 	st = audit_write(u->c, u->req->actor, "config.configure", u->group ? u->group : u->level, before, after,
 	                 details);
 out:

@@ -6,6 +6,7 @@
 
 #include "buf.h"
 #include "gateconfig.h"
+#include "jsonx.h"
 #include "metrics.h"
 #include "rows.h"
 #include "xalloc.h"
@@ -1190,6 +1191,125 @@ enum core_status repos_groups(struct store *db, struct json_object **out)
 	                      NULL, out);
 }
 
+/* One config field's value in words: on/off, a list joined by ", " ("none" when empty), or the text. */
+static void value_words(struct json_object *v, struct buf *b)
+{
+	if (json_object_is_type(v, json_type_boolean)) {
+		buf_puts(b, json_object_get_boolean(v) ? "on" : "off");
+	} else if (json_object_is_type(v, json_type_array)) {
+		size_t n = json_object_array_length(v);
+		for (size_t i = 0; i < n; i++)
+			buf_printf(b, "%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(v, i)));
+		if (n == 0)
+			buf_puts(b, "none");
+	} else {
+		buf_puts(b, json_object_get_string(v));
+	}
+}
+
+/* A config's fields in words, in the dashboard's order: "fail on critical; scans secrets, sast"; "no field". */
+static void config_words(struct json_object *cfg, struct buf *b)
+{
+	static const struct {
+		const char *key, *label;
+	} labels[] = {{"enabled", "gate"},    {"fail_on", "fail on"},
+	              {"scans", "scans"},     {"block_merge", "block merge"},
+	              {"comment", "comment"}, {"ignore_paths", "ignore paths"}};
+	size_t before = b->len, n = sizeof(labels) / sizeof(labels[0]);
+	if (!json_object_is_type(cfg, json_type_object)) {
+		buf_puts(b, "no field");
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *v = jsonx_get(cfg, labels[i].key);
+		if (!v)
+			continue;
+		buf_printf(b, "%s%s ", b->len > before ? "; " : "", labels[i].label);
+		value_words(v, b);
+	}
+	json_object_object_foreach(cfg, key, val)
+	{
+		size_t i = 0;
+		while (i < n && strcmp(labels[i].key, key) != 0)
+			i++;
+		if (i == n) { /* a field of a later version */
+			buf_printf(b, "%s%s ", b->len > before ? "; " : "", key);
+			value_words(val, b);
+		}
+	}
+	if (b->len == before)
+		buf_puts(b, "no field");
+}
+
+/*
+ * The message of a history row of the audit log's about configs: what was set, and at which level (a walk read
+ * "its own config (exception) set" with no word of what, and no Configure Scans row at all). The row's audit_*
+ * columns are read and taken out.
+ */
+static void audit_words(struct json_object *it)
+{
+	struct json_object *details = jsonx_get(it, "audit_details"), *own = jsonx_get(it, "audit_own");
+	struct json_object *level_cfg = jsonx_get(it, "audit_level_config");
+	const char *action = NULL, *target = NULL, *level = NULL;
+	int64_t selected = 0;
+	bool unmanaged = false;
+	jsonx_str(it, "action", &action);
+	jsonx_str(it, "audit_target", &target);
+	struct buf b = {0};
+	if (!action || strncmp(action, "config.", 7) != 0) {
+		/* not a config change: no words of its own */
+	} else if (strcmp(action, "config.configure") == 0 && jsonx_str(details, "level", &level)) {
+		struct json_object *cfg = jsonx_get(details, "config");
+		jsonx_int64(details, "selected", &selected);
+		if (strcmp(level, "repos") == 0)
+			buf_printf(&b, "Configure Scans of %s: ",
+			           selected > 1 ? "this repository and others" : "this repository");
+		else if (strcmp(level, "group") == 0)
+			buf_printf(
+			    &b, "Configure Scans of group %s, which this repository inherits: ", target ? target : "?");
+		else
+			buf_puts(&b, "Configure Scans of the default config, which this repository inherits: ");
+		if (cfg && json_object_object_length(cfg) > 0)
+			config_words(cfg, &b);
+		else
+			buf_puts(&b, "no field changed");
+		bool reapply = false;
+		if (jsonx_bool(details, "reapply", &reapply) && reapply)
+			buf_puts(&b, " (applied again)");
+	} else if (strcmp(action, "config.repo.update") == 0 && own) {
+		struct json_object *cfg = jsonx_get(own, "config");
+		jsonx_bool(own, "unmanaged", &unmanaged);
+		buf_puts(&b, unmanaged ? "not managed by mrgate; its own config: " : "its own config: ");
+		if (cfg && json_object_object_length(cfg) > 0)
+			config_words(cfg, &b);
+		else
+			buf_puts(&b, "none, it inherits every field");
+	} else if (strcmp(action, "config.repo.delete") == 0) {
+		buf_puts(&b, "its own config removed: it inherits every field");
+	} else if (strcmp(action, "config.group.update") == 0) {
+		buf_printf(&b, "group %s's config, which this repository inherits: ", target ? target : "?");
+		config_words(level_cfg, &b);
+	} else if (strcmp(action, "config.group.delete") == 0) {
+		buf_printf(&b, "group %s's config removed: this repository inherits from above it",
+		           target ? target : "?");
+	} else if (strcmp(action, "config.default.update") == 0) {
+		buf_puts(&b, "the default config, which this repository inherits: ");
+		config_words(level_cfg, &b);
+	} else if (strcmp(action, "config.import") == 0) {
+		buf_puts(&b, "configs imported: the default, the groups' and the repositories' own");
+	}
+	if (b.len)
+		json_object_object_add(it, "message", jx_str(buf_str(&b)));
+	buf_free(&b);
+	json_object_object_del(it, "audit_details");
+	json_object_object_del(it, "audit_own");
+	json_object_object_del(it, "audit_level_config");
+	json_object_object_del(it, "audit_target");
+}
+
+/* The audit actions that change the config of every repository below their target (a group path or "default"). */
+#define INHERITED_ACTIONS "('config.configure', 'config.group.update', 'config.group.delete', 'config.default.update')"
+
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out)
 {
 	*out = NULL;
@@ -1197,26 +1317,42 @@ enum core_status repos_history(struct store *db, int64_t id, int limit, struct j
 	struct store_params p = {0};
 	store_param_i64(&p, id);
 	store_param_i64(&p, limit < 1 ? 100 : limit > 500 ? 500 : limit);
-	enum core_status st =
-	    store_run1(db,
-	               "SELECT " STORE_TS(
-	                   "h.at") " AS at, h.kind, h.action, h.result, h.message, h.actor,"
-	                           " nullif(h.job_id, 0) AS job_id, nullif(h.gate_id, 0) AS gate_id"
-	                           " FROM repos r, LATERAL ("
-	                           "  SELECT i.finished_at AS at, 'job' AS kind, j.kind AS action, i.result, "
-	                           "i.message, i.job_id,"
-	                           "   NULL::bigint AS gate_id, j.created_by AS actor"
-	                           "  FROM job_items i JOIN jobs j ON j.id = i.job_id WHERE i.repo_id = r.id AND "
-	                           "i.finished_at IS NOT NULL"
-	                           "  UNION ALL"
-	                           "  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description, "
-	                           "NULL, g.id, NULL"
-	                           "  FROM gate_runs g WHERE g.project_id = r.id"
-	                           "  UNION ALL"
-	                           "  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor FROM audit_log a"
-	                           "  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
-	                           " ) h WHERE r.id = $1 ORDER BY h.at DESC NULLS LAST LIMIT $2::int",
-	               &p, &r);
+	enum core_status st = store_run1(
+	    db,
+	    "SELECT " STORE_TS("h.at") " AS at, h.kind, h.action, h.result, h.message, h.actor,"
+	                               " nullif(h.job_id, 0) AS job_id, nullif(h.gate_id, 0) AS gate_id,"
+	                               " h.audit_target, h.audit_details, h.audit_own, h.audit_level_config"
+	                               " FROM repos r, LATERAL ("
+	                               "  SELECT i.finished_at AS at, 'job' AS kind, j.kind AS action, i.result,"
+	                               "   i.message, i.job_id, NULL::bigint AS gate_id, j.created_by AS actor,"
+	                               "   NULL::text AS audit_target, NULL::jsonb AS audit_details,"
+	                               "   NULL::jsonb AS audit_own, NULL::jsonb AS audit_level_config"
+	                               "  FROM job_items i JOIN jobs j ON j.id = i.job_id"
+	                               "  WHERE i.repo_id = r.id AND i.finished_at IS NOT NULL"
+	                               "  UNION ALL"
+	                               "  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description,"
+	                               "   NULL, g.id, NULL, NULL, NULL, NULL, NULL"
+	                               "  FROM gate_runs g WHERE g.project_id = r.id"
+	                               "  UNION ALL"
+	                               "  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor, a.target,"
+	                               "   a.details, a.after -> 'repos' -> r.path_with_namespace,"
+	                               "   CASE WHEN a.target = 'default' THEN a.after -> 'default'"
+	                               "    ELSE a.after -> 'groups' -> a.target END"
+	                               "  FROM audit_log a"
+	                               "  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
+	                               /* Configure Scans of repositories this one was among (details.repo_ids;
+	                                  entries written before it had them: its path in a snapshot) */
+	                               "   OR (a.action = 'config.configure' AND a.details ->> 'level' = 'repos'"
+	                               "    AND (a.details -> 'repo_ids' @> to_jsonb(r.id)"
+	                               "     OR a.before -> 'repos' ? r.path_with_namespace"
+	                               "     OR a.after -> 'repos' ? r.path_with_namespace))"
+	                               /* the default's and its groups' configs, which it inherits */
+	                               "   OR (a.action IN " INHERITED_ACTIONS " AND (a.target = 'default'"
+	                               "    OR lower(left(r.path_with_namespace, length(a.target) + 1))"
+	                               "     = lower(a.target) || '/'))"
+	                               "   OR a.action = 'config.import'"
+	                               " ) h WHERE r.id = $1 ORDER BY h.at DESC NULLS LAST LIMIT $2::int",
+	    &p, &r);
 	if (st == CORE_OK && PQntuples(r) == 0) {
 		/* nothing happened yet, or no such repo: tell them apart */
 		PGresult *e = NULL;
@@ -1228,8 +1364,11 @@ enum core_status repos_history(struct store *db, int64_t id, int limit, struct j
 		PQclear(e);
 	}
 	if (st == CORE_OK) {
+		struct json_object *items = rows_all(r);
+		for (size_t i = 0; i < json_object_array_length(items); i++)
+			audit_words(json_object_array_get_idx(items, i));
 		*out = jx_object();
-		json_object_object_add(*out, "items", rows_all(r));
+		json_object_object_add(*out, "items", items);
 	}
 	PQclear(r);
 	return st;

@@ -114,8 +114,10 @@ enum core_status repos_summary(struct store *db, const struct repos_filter *f, s
 enum core_status repos_get(struct store *db, int64_t id, struct json_object **out);
 
 /*
- * What happened to one repo, newest first: applies (job items), gate runs and audit entries about it
- * ({"items": [{at, kind: apply|gate|audit, action, result, message, job_id, gate_id, actor}]}).
+ * What happened to one repo, newest first: its job items, gate runs and audit entries about it, and the config
+ * changes that reach it (Configure Scans of a selection it was in, the default's and its groups' configs), each of
+ * those with what was set in words as message ({"items": [{at, kind: job|gate|audit, action, result, message,
+ * job_id, gate_id, actor}]}).
  * CORE_ENOTFOUND for an unknown repo.
  */
 enum core_status repos_history(struct store *db, int64_t id, int limit, struct json_object **out);

@@ -411,8 +411,10 @@ describe('dashboard', { timeout: 240000 }, () => {
     const hist = page.locator('[role="dialog"][data-modal="history"] table');
     await hist.waitFor();
     const histText = await hist.innerText();
-    assert.match(histText, /its own config \(exception\) set\s+—\s+by admin/);
-    assert.match(histText, /reset to the inherited config\s+—\s+by admin/);
+    assert.match(histText, /its own config \(exception\) set\s+—\s+not managed by mrgate; its own config: none, it inherits every field\s+by admin/);
+    assert.match(histText, /reset to the inherited config\s+—\s+its own config removed: it inherits every field\s+by admin/);
+    // and the Configure Scans that gated it (a walk found none in a repository's history)
+    assert.match(histText, /Configure Scans\s+—\s+Configure Scans of [^\n]*gate on/);
     // the apply that managing it again started, in words, and no preview dressed up as one
     assert.match(histText, /applied to GitLab/);
     assert.doesNotMatch(histText, /dryrun/);

@@ -362,6 +362,30 @@ def test_applying_again_makes_zero_writes():
     assert all(x["last_apply"]["result"] == "unchanged" for x in repos())
 
 
+def test_a_reapply_with_no_field_stores_no_config():
+    # a walk sent {"filter": {"group": g}}, "config": {}, "reapply": true: the repos were applied again, and the group
+    # got an empty config that PUT /api/configs/groups/{path} refuses and the Defaults & groups page lists
+    groups_before = c.get("/api/configs/groups").json()
+    default_before = c.get("/api/configs/default").json()["config"]
+    configured = {g["path"] for g in groups_before}
+    sub = next(g["full_path"] for g in c.get("/api/groups").json() if g["full_path"] not in configured)
+    sim.reset_counters()
+    r = configure({"selection": {"filter": {"group": sub}}, "config": {}, "reapply": True})
+    assert r["apply"]["repos"] > 0, r
+    wait_applied()
+    assert sim.counters()["by_route"].get("GET /api/v4/projects/:id/hooks") == r["apply"]["repos"]
+    assert c.get("/api/configs/groups").json() == groups_before
+    r = configure({"selection": {"ids": IDS[:3]}, "config": {}, "reapply": True})
+    assert r["apply"]["repos"] == 3, r
+    wait_applied()
+    for pid in IDS[:3]:
+        assert c.get(f"/api/repos/{pid}/config").json()["config"] == {}
+    r = configure({"selection": {"filter": {}}, "config": {}, "reapply": True})
+    wait_applied()
+    assert c.get("/api/configs/default").json()["config"] == default_before
+    assert c.get("/api/configs/groups").json() == groups_before
+
+
 def test_changing_severity_of_1000_makes_zero_calls():
     sim.reset_counters()
     r = configure({"selection": {"filter": {"group": "acme"}}, "config": {"fail_on": "critical"}})
@@ -457,6 +481,18 @@ def test_repo_history_lists_applies_and_config_changes():
     kinds = [(i["kind"], i["action"], i["result"]) for i in items]
     assert ("job", "apply", "error") in kinds and ("job", "apply", "changed") in kinds, kinds
     assert any(i["kind"] == "audit" and i["action"].startswith("config.repo") for i in items), kinds
+    # what was set, in words (a walk read "its own config (exception) set" and nothing of what)
+    own = next(i for i in items if i["action"] == "config.repo.update")
+    assert own["message"].startswith("not managed by mrgate"), own
+    # Configure Scans of it, and of the group it inherits from, are its config changes too (a walk found neither)
+    mine = [i for i in items if i["action"] == "config.configure"]
+    assert any(i["message"].startswith("Configure Scans of this repository: no field changed (applied again)")
+               for i in mine), mine
+    assert any(i["message"].startswith("Configure Scans of group acme, which this repository inherits: gate on; "
+                                       "fail on high; scans secrets, sast; block merge on") for i in mine), mine
+    other = ALL[22]["id"]  # in no selection of one repository
+    assert not any(i["action"] == "config.configure" and i["message"].startswith("Configure Scans of this repository:")
+                   for i in c.get(f"/api/repos/{other}/history").json()["items"])
     err = next(i for i in items if i["result"] == "error")
     assert "Maintainer" in err["message"] and err["job_id"], err
     ats = [i["at"] for i in items]
@@ -646,7 +682,7 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_group_path_in_another_case_is_the_synced_group,
      test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides,
      test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused, test_dry_run_writes_nothing,
-     test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes,
+     test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes, test_a_reapply_with_no_field_stores_no_config,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,

@@ -665,6 +665,11 @@ const HISTORY_ACTIONS = {
   hold: 'merge held for a pipeline',
   'config.repo.update': 'its own config (exception) set',
   'config.repo.delete': 'reset to the inherited config',
+  'config.configure': 'Configure Scans',
+  'config.group.update': 'a group config set',
+  'config.group.delete': 'a group config removed',
+  'config.default.update': 'the default config set',
+  'config.import': 'configs imported',
 };
 
 export async function openHistory(repo) {
@@ -688,7 +693,7 @@ export async function openHistory(repo) {
       // a preview's "changed" is what an apply would change
       h('td', it.result ? badge(it.result, it.action === 'dryrun' && it.result === 'changed' ? 'would change' : undefined) : '—'),
       // a row without a message says at least who did it (a walk read bare "config.repo.update —" rows)
-      h('td.small', it.message || (it.actor ? `by ${it.actor}` : '')))))));
+      h('td.small', it.message || '', it.actor ? h('div.sub', `by ${it.actor}`) : null))))));
 }
 
 export { FIELD_LABELS };
