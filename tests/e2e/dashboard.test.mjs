@@ -332,6 +332,30 @@ describe('dashboard', { timeout: 240000 }, () => {
     }
   });
 
+  it('shows a preview\'s job as what an apply would change, never as changes', async () => {
+    // a walk followed a preview's job from a repository's history and read "208 changed" and green "changed" badges
+    const one = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.items[0];
+    const hist = (await api.get(`/api/repos/${one.id}/history`)).data.items;
+    const seen = hist.find((i) => i.action === 'dryrun');
+    assert.ok(seen && seen.job_id, JSON.stringify(hist));
+    const pv = (await api.get(`/api/jobs/${seen.job_id}?items_limit=0`)).data;
+    assert.ok(pv.kind === 'dryrun' && pv.changed > 0, JSON.stringify(pv));
+    await go(`#/jobs/${pv.id}`, '[data-table="job-items"]');
+    await page.waitForSelector('#job-title:has-text("Preview")');
+    assert.equal(await page.locator('#job-title').innerText(), 'Preview (dry run): nothing was changed on GitLab');
+    assert.equal(await page.locator('[data-stat="changed"] .k').innerText(), 'would change');
+    assert.equal(await page.locator('[data-stat="unchanged"] .k').innerText(), 'would stay as is');
+    const badges = await page.locator('[data-table="job-items"] .badge').allInnerTexts();
+    assert.ok(badges.length > 0 && badges.every((b) => /^would /.test(b)), JSON.stringify(badges.slice(0, 5)));
+    await shot(page, 'job-preview', { fullPage: false });
+    // an apply's job is still one of changes
+    const ap = (await api.get('/api/jobs')).data.items.find((j) => j.kind === 'apply' && j.changed > 0);
+    assert.ok(ap, 'an apply job');
+    await go(`#/jobs/${ap.id}`, '[data-table="job-items"]');
+    await page.waitForSelector('#job-title:has-text("Progress")');
+    assert.equal(await page.locator('[data-stat="changed"] .k').innerText(), 'changed');
+  });
+
   it('shows the whole row menu when a search leaves one row', async () => {
     // a walk's search left one row, and its "⋯" menu was cut off by the table's box: only the first item showed
     const one = (await api.get(`/api/repos?group=${encodeURIComponent(SUBGROUP)}&limit=1`)).data.items[0];

@@ -102,9 +102,14 @@ async function renderJob(main, id) {
     label.replaceChildren(badge(j.failed && finished ? 'failed' : j.state), ' ', h('strong', `${p}%`), ` — ${fmtNum(j.done)} of ${fmtNum(j.total)} repositories done`,
       // "running" counts the items workers hold: those being changed and those claimed next, which the cancel skips
       settling ? `; the ${fmtNum(j.total - j.done)} held by workers are finished or skipped…` : finished ? ended : '…');
-    head.querySelector('[data-job-meta]').textContent = [j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null,
+    const preview = j.kind === 'dryrun';
+    head.querySelector('[data-job-meta]').textContent = [preview ? 'preview' : j.kind, j.created_by ? `by ${j.created_by}` : null, j.created_at ? `started ${fmtDate(j.created_at)}` : null,
       j.finished_at ? `${canceled ? 'canceled' : 'finished'} ${fmtDate(j.finished_at)}` : null].filter(Boolean).join(' · ');
-    clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', 'changed'], ['unchanged', 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
+    // a preview's job (a walk read "208 changed" for one) says what an apply would do, and that it did nothing
+    head.querySelector('#job-title').textContent = preview ? 'Preview (dry run): nothing was changed on GitLab' : 'Progress';
+    filterSel.querySelector('option[value="changed"]').textContent = preview ? 'Would change' : 'Changed';
+    filterSel.querySelector('option[value="unchanged"]').textContent = preview ? 'Would stay as is' : 'Unchanged';
+    clear(stats).append(...[['total', 'total'], ['done', 'done'], ['changed', preview ? 'would change' : 'changed'], ['unchanged', preview ? 'would stay as is' : 'unchanged'], ['skipped', 'skipped'], ['failed', 'failed']]
       .filter(([k]) => j[k] !== undefined).map(([k, l]) => h('div.stat', { 'data-stat': k }, h('div.v', fmtNum(j[k])), h('div.k', l))));
     retryBtn.hidden = !(finished && j.failed > 0 && j.kind !== 'hookmode'); // a switch is started again from Settings
     // a webhook-mode switch runs to its end (no repo is ever left without a hook); an admin switches back from Settings
@@ -124,7 +129,8 @@ async function renderJob(main, id) {
       // what the empty list means: nothing recorded yet, or nothing of the kind shown (after "Retry failed": none failed)
       const finished = ['done', 'canceled', 'failed'].includes(j.state);
       const shown = filterSel.value;
-      const none = { failed: 'failed', changed: 'was changed', unchanged: 'was unchanged', skipped: 'was skipped', pending: 'is pending' }[shown];
+      const none = j.kind === 'dryrun' && { changed: 'would change', unchanged: 'would stay as is' }[shown]
+        || { failed: 'failed', changed: 'was changed', unchanged: 'was unchanged', skipped: 'was skipped', pending: 'is pending' }[shown];
       const text = !finished ? (shown ? `No ${shown} results yet.` : 'No results yet.')
         : none ? `No repository ${none} in this job.` : 'This job has no per-repository results.';
       clear(itemsBox).append(h('p.empty', { 'data-empty-items': '' }, text));
@@ -134,7 +140,7 @@ async function renderJob(main, id) {
       h('thead', h('tr', ['Repository', 'Result', 'GitLab says', 'Attempts', 'Finished'].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', items.map((it) => h('tr', { 'data-item': it.id, 'data-result': it.result || it.state },
         h('td', it.path_with_namespace || it.repo_path || (it.repo_id ? `#${it.repo_id}` : it.kind)),
-        h('td', badge(it.result || it.state)),
+        h('td', badge(it.result || it.state, j.kind === 'dryrun' ? { changed: 'would change', unchanged: 'would stay as is' }[it.result] : undefined)),
         h('td.small', it.message || (it.details && it.details.message) || ''),
         h('td.num', { 'data-attempts': it.attempts }, fmtNum(it.attempts)),
         h('td.nowrap', it.finished_at ? time(it.finished_at) : '—')))))));
