@@ -19,6 +19,27 @@ state=${MRGATE_STATE_DIR:-.mrgate}
 mkdir -p "$state"
 state=$(cd "$state" && pwd)
 
+listen=${MRGATE_LISTEN:-127.0.0.1:8080}
+# A port in use is said before anything is touched: a second `make demo` made the running demo's database anew
+# under it, and only then found its port taken.
+port_in_use() {
+  local host=${1%:*} port=${1##*:}
+  case $host in '' | 0.0.0.0 | '*') host=127.0.0.1 ;; '[::]') host=::1 ;; esac
+  host=${host#[}
+  host=${host%]}
+  (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null
+}
+if port_in_use "$listen"; then
+  echo "make $([ -n "${MRGATE_DEMO:-}" ] && echo demo || echo run): $listen is in use (is mrgate already running? \`make run\` and" \
+    "\`make demo\` both serve there): stop it, or serve on another port with MRGATE_LISTEN=127.0.0.1:8081" >&2
+  exit 1
+fi
+if [ -n "${MRGATE_DEMO:-}" ] && port_in_use "${MRGATE_DEMO_GITLAB:-127.0.0.1:8929}"; then
+  echo "make demo: ${MRGATE_DEMO_GITLAB:-127.0.0.1:8929} is in use (is a demo already running?): stop it, or run" \
+    "the GitLab simulator on another port with MRGATE_DEMO_GITLAB=127.0.0.1:8930" >&2
+  exit 1
+fi
+
 if [ -z "${MRGATE_DATABASE_URL:-}" ]; then
   scripts/pg.sh start "$state/pg"
   admin_url=$(scripts/pg.sh url "$state/pg" postgres)
@@ -43,7 +64,6 @@ fi
 export MRGATE_SECRET_KEY_FILE=${MRGATE_SECRET_KEY_FILE:-$state/secret.key}
 export MRGATE_WEB_ROOT=${MRGATE_WEB_ROOT:-$root/web}
 export MRGATE_LOG_FORMAT=${MRGATE_LOG_FORMAT:-text}
-listen=${MRGATE_LISTEN:-127.0.0.1:8080}
 export MRGATE_PUBLIC_URL=${MRGATE_PUBLIC_URL:-http://$listen}
 
 "$bin" migrate

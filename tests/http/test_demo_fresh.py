@@ -22,16 +22,21 @@ state = os.path.join(work, "state")
 DEMO_TOKEN = "glpat-demo-0123456789abcdef"  # what scripts/demo.sh prints
 
 
-def start(demo):
-    """run.sh as `make run` or `make demo` would start it; returns (proc, client logged in, simulator base)."""
-    port, sim_port = free_port(), free_port()
+def run_sh(demo, port, sim_port):
+    """run.sh as `make run` or `make demo` would start it, on these ports."""
     env = {"MRGATE_STATE_DIR": state, "MRGATE_BIN": BIN, "MRGATE_LISTEN": f"127.0.0.1:{port}",
            "MRGATE_WEB_ROOT": os.path.join(harness.SOURCE_DIR, "web"), "GITLAB_SIM_BIN": SIM}
     if demo:
         env.update(MRGATE_DEMO="1", MRGATE_DEMO_GITLAB=f"127.0.0.1:{sim_port}")
     for k in ("MRGATE_DATABASE_URL", "MRGATE_ADMIN_PASSWORD", "MRGATE_SECRET_KEY_FILE", "MRGATE_PUBLIC_URL"):
         os.environ.pop(k, None)
-    proc = Proc([RUN], os.path.join(work, f"run-{port}.log"), env=env)
+    return Proc([RUN], os.path.join(work, f"run-{port}-{time.time()}.log"), env=env)
+
+
+def start(demo, ports=None):
+    """run.sh started and ready; returns (proc, client logged in, simulator base)."""
+    port, sim_port = ports or (free_port(), free_port())
+    proc = run_sh(demo, port, sim_port)
     base = f"http://127.0.0.1:{port}"
     wait_http(base + "/readyz", proc=proc, timeout=120)
     c = Client(base)
@@ -68,8 +73,8 @@ def connect_demo(c, sim_base):
 started = []
 
 
-def start_tracked(demo):
-    got = start(demo)
+def start_tracked(demo, ports=None):
+    got = start(demo, ports)
     started.append(got[0])
     return got
 
@@ -98,6 +103,31 @@ def test_a_second_demo_starts_afresh_and_run_keeps_its_data():
     stop(proc)
 
 
+def test_a_second_demo_on_the_ports_of_a_running_one_stops_before_it_touches_anything():
+    # a walk ran `make demo` while a demo ran: it dropped and made anew the demo database under the running server
+    # (which then served an empty dashboard while the simulator kept its hooks), and only then found the ports taken
+    ports = (free_port(), free_port())
+    proc, c, sim_base = start_tracked(demo=True, ports=ports)
+    assert connect_demo(c, sim_base)["repos_seen"] == 300
+    for demo, taken in ((True, f"127.0.0.1:{ports[0]}"), (False, f"127.0.0.1:{ports[0]}")):
+        second = run_sh(demo, *ports)
+        started.append(second)
+        assert second.p.wait(timeout=60) != 0
+        out = second.output()
+        assert f"{taken} is in use" in out and "MRGATE_LISTEN" in out, out
+    # with mrgate's port free but the simulator's taken, the demo says so, before it drops its database too
+    other = free_port()
+    second = run_sh(True, other, ports[1])
+    started.append(second)
+    assert second.p.wait(timeout=60) != 0
+    out = second.output()
+    assert f"127.0.0.1:{ports[1]} is in use" in out and "MRGATE_DEMO_GITLAB" in out, out
+    # the running demo kept its data
+    assert c.get("/api/connection").status == 200
+    assert c.get("/api/repos?limit=1").json()["count"] == 300
+    stop(proc)
+
+
 def teardown():
     for p in started:
         stop(p)  # a failed step leaves its demo running: the simulator and mrgate are the shell's children
@@ -105,6 +135,7 @@ def teardown():
 
 
 try:
-    run([test_a_second_demo_starts_afresh_and_run_keeps_its_data])
+    run([test_a_second_demo_starts_afresh_and_run_keeps_its_data,
+         test_a_second_demo_on_the_ports_of_a_running_one_stops_before_it_touches_anything])
 finally:
     teardown()
