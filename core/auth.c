@@ -151,77 +151,92 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 	return st;
 }
 
+/* The throttle's keys of one attempt, in the order every attempt creates and locks their rows ("ip:" < "pair:" <
+ * "user:"), with the failures in 15 minutes that lock each. */
+enum { KEY_IP, KEY_PAIR, KEY_USER, KEYS };
+struct throttle_keys {
+	char key[KEYS][200];
+	int limit[KEYS];
+};
+
+/* What a lock refused, and what the attempt let through locked up front (throttle_success takes that back). */
+struct throttle_out {
+	int retry;             /* 0: the attempt may go on; else the seconds until the longest lock ends */
+	bool refused_by[KEYS]; /* the keys whose lock refused it */
+	bool locked_now[KEYS]; /* the keys this attempt, counted up front, locked */
+};
+
 /*
- * The throttle's decision and its record, for both keys (the user's and the address's), in one short transaction:
- * both rows are created if missing and locked in key order (so concurrent attempts for a key are decided one after
- * the other, and attempts sharing an address cannot deadlock). If either key is locked, the attempt is refused and
- * nothing is counted: it never reached a password check, so it is no failure of the user's or of the address's (an
- * address locked by someone else's guesses must not lock a user who only retried, nor the other way round).
- * Otherwise the attempt counts as a failure of both up front, so at most AUTH_USER_LIMIT of them are let through to
- * the password check in a window however many arrive at once.
- * *retry_out is 0 when the attempt may go on, else the seconds until the longest lock ends, and *address_out tells
- * whether the address is locked (else only the user). *ip_locked_out: this attempt, counted up front, locked the
- * address (throttle_success takes that lock back).
+ * The throttle's decision and its record, for the three keys, in one short transaction: the rows are created if
+ * missing and locked in key order (so concurrent attempts for a key are decided one after the other and cannot
+ * deadlock). If a key is locked, the attempt is refused and nothing is counted: it never reached a password check,
+ * so it is no failure of anyone's (an address locked by someone else's guesses must not lock a user who only
+ * retried, nor the other way round). Otherwise the attempt counts as a failure of each key up front, so at most a
+ * key's limit of them are let through to the password check in a window however many arrive at once.
  */
-static enum core_status throttle_attempt(struct store_conn *c, const char *ukey, const char *ikey, int *retry_out,
-                                         bool *address_out, bool *ip_locked_out)
+static enum core_status throttle_attempt(struct store_conn *c, const struct throttle_keys *k, struct throttle_out *o)
 {
-	*retry_out = 0;
-	*address_out = false;
-	*ip_locked_out = false;
+	memset(o, 0, sizeof(*o));
 	PGresult *r = NULL;
 	enum core_status st = store_begin(c);
-	/* "ip:" sorts before "user:": rows are created and locked in that order by every attempt; a row auth_tidy
-	 * deleted between the two statements is created again (its count had ended: the attempt starts it afresh) */
+	/* a row auth_tidy deleted between the two statements is created again (its count had ended: the attempt starts
+	 * it afresh) */
 	for (int tries = 0; st == CORE_OK && tries < 3; tries++) {
 		PQclear(r);
 		r = NULL;
 		st = STORE_RUN(c,
 		               "INSERT INTO login_failures (key, failures, window_start) "
-		               "VALUES ($1::text, 0, now()), ($2::text, 0, now()) ON CONFLICT (key) DO NOTHING",
-		               NULL, STORE_STR(ikey), STORE_STR(ukey));
+		               "VALUES ($1::text, 0, now()), ($2::text, 0, now()), ($3::text, 0, now()) "
+		               "ON CONFLICT (key) DO NOTHING",
+		               NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]),
+		               STORE_STR(k->key[KEY_USER]));
 		if (st == CORE_OK)
 			st = STORE_RUN(c,
 			               "SELECT key, coalesce(locked_until > now(), false) AS locked,"
 			               " ceil(extract(epoch FROM locked_until - now()))::int AS secs "
-			               "FROM login_failures WHERE key IN ($1, $2) ORDER BY key FOR UPDATE",
-			               &r, STORE_STR(ikey), STORE_STR(ukey));
-		if (st == CORE_OK && PQntuples(r) == 2)
+			               "FROM login_failures WHERE key IN ($1, $2, $3) ORDER BY key FOR UPDATE",
+			               &r, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]),
+			               STORE_STR(k->key[KEY_USER]));
+		if (st == CORE_OK && PQntuples(r) == KEYS)
 			break;
 	}
-	/* both rows locked (whether locked or not: an attempt waiting here sees the one before it counted) */
+	/* the rows locked (whether locked or not: an attempt waiting here sees the one before it counted) */
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		if (!store_bool(r, i, "locked", false))
 			continue;
 		int secs = (int)store_i64(r, i, "secs", 1);
 		if (secs < 1)
 			secs = 1;
-		if (secs > *retry_out)
-			*retry_out = secs;
-		if (strcmp(store_str(r, i, "key"), ikey) == 0)
-			*address_out = true;
+		if (secs > o->retry)
+			o->retry = secs;
+		for (int j = 0; j < KEYS; j++)
+			if (strcmp(store_str(r, i, "key"), k->key[j]) == 0)
+				o->refused_by[j] = true;
 	}
 	PQclear(r);
 	r = NULL;
-	if (st == CORE_OK && *retry_out == 0)
-		st = STORE_RUN(c,
-		               "UPDATE login_failures AS f SET"
-		               " failures = CASE WHEN f.window_start < now() - interval '15 minutes' THEN 1"
-		               "                 ELSE f.failures + 1 END,"
-		               " window_start = CASE WHEN f.window_start < now() - interval '15 minutes' THEN now()"
-		               "                     ELSE f.window_start END,"
-		               " locked_until = CASE WHEN f.window_start >= now() - interval '15 minutes'"
-		               "                      AND f.failures + 1 >= v.lim"
-		               "   THEN now() + least(interval '15 minutes',"
-		               "                      interval '1 minute' * power(2, f.failures + 1 - v.lim))"
-		               "   WHEN v.lim <= 1 THEN now() + interval '1 minute' ELSE f.locked_until END "
-		               "FROM (VALUES ($1::text, $3::int), ($2::text, $4::int)) AS v(k, lim) WHERE f.key = v.k "
-		               "RETURNING f.key, coalesce(f.locked_until > now(), false) AS locked",
-		               &r, STORE_STR(ikey), STORE_STR(ukey), STORE_I64(AUTH_IP_LIMIT),
-		               STORE_I64(AUTH_USER_LIMIT));
+	if (st == CORE_OK && o->retry == 0)
+		st = STORE_RUN(
+		    c,
+		    "UPDATE login_failures AS f SET"
+		    " failures = CASE WHEN f.window_start < now() - interval '15 minutes' THEN 1"
+		    "                 ELSE f.failures + 1 END,"
+		    " window_start = CASE WHEN f.window_start < now() - interval '15 minutes' THEN now()"
+		    "                     ELSE f.window_start END,"
+		    " locked_until = CASE WHEN f.window_start >= now() - interval '15 minutes'"
+		    "                      AND f.failures + 1 >= v.lim"
+		    "   THEN now() + least(interval '15 minutes',"
+		    "                      interval '1 minute' * power(2, f.failures + 1 - v.lim))"
+		    "   WHEN v.lim <= 1 THEN now() + interval '1 minute' ELSE f.locked_until END "
+		    "FROM (VALUES ($1::text, $4::int), ($2::text, $5::int), ($3::text, $6::int)) AS v(k, lim)"
+		    " WHERE f.key = v.k "
+		    "RETURNING f.key, coalesce(f.locked_until > now(), false) AS locked",
+		    &r, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]), STORE_STR(k->key[KEY_USER]),
+		    STORE_I64(k->limit[KEY_IP]), STORE_I64(k->limit[KEY_PAIR]), STORE_I64(k->limit[KEY_USER]));
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++)
-		if (store_bool(r, i, "locked", false) && strcmp(store_str(r, i, "key"), ikey) == 0)
-			*ip_locked_out = true;
+		for (int j = 0; j < KEYS; j++)
+			if (store_bool(r, i, "locked", false) && strcmp(store_str(r, i, "key"), k->key[j]) == 0)
+				o->locked_now[j] = true;
 	PQclear(r);
 	if (st == CORE_OK)
 		st = store_commit(c);
@@ -231,23 +246,84 @@ static enum core_status throttle_attempt(struct store_conn *c, const char *ukey,
 }
 
 /*
- * A correct password: the user's failures are cleared and the address gets back the attempt counted up front, with
- * the lock that attempt set (ip_locked): after a lock ended, the address's failures still reach the limit until their
- * window closes, so each attempt locks it up front, and a correct one must not leave it locked for the next.
+ * A correct password: the user's failures at this address are cleared, and the address and the user everywhere
+ * get back the attempt counted up front, with the lock that attempt set (locked_now): after a lock ended, the
+ * failures still reach the limit until their window closes, so each attempt locks up front, and a correct one must
+ * not leave it locked for the next. (The user's count from everywhere is not cleared: a guesser spread over many
+ * addresses must not get a fresh count each time the user logs in.)
  */
-static void throttle_success(struct store_conn *c, const char *ukey, const char *ikey, bool ip_locked)
+static void throttle_success(struct store_conn *c, const struct throttle_keys *k, const struct throttle_out *o)
 {
-	struct store_params p = {0}, p2 = {0};
-	store_param_str(&p, ukey);
-	store_run(c, "DELETE FROM login_failures WHERE key = $1", &p, NULL);
-	store_param_str(&p2, ikey);
-	store_param_i64(&p2, AUTH_IP_LIMIT);
-	store_param_bool(&p2, ip_locked);
-	store_run(c,
-	          "UPDATE login_failures SET failures = greatest(failures - 1, 0), "
-	          " locked_until = CASE WHEN $3 OR failures - 1 < $2::int THEN NULL ELSE locked_until END "
-	          "WHERE key = $1",
-	          &p2, NULL);
+	STORE_RUN(c, "DELETE FROM login_failures WHERE key = $1", NULL, STORE_STR(k->key[KEY_PAIR]));
+	STORE_RUN(c,
+	          "UPDATE login_failures AS f SET failures = greatest(f.failures - 1, 0), "
+	          " locked_until = CASE WHEN v.undo OR f.failures - 1 < v.lim THEN NULL ELSE f.locked_until END "
+	          "FROM (VALUES ($1::text, $3::int, $5::boolean), ($2::text, $4::int, $6::boolean)) AS v(k, lim, undo)"
+	          " WHERE f.key = v.k",
+	          NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]), STORE_I64(k->limit[KEY_IP]),
+	          STORE_I64(k->limit[KEY_USER]), STORE_BOOL(o->locked_now[KEY_IP]),
+	          STORE_BOOL(o->locked_now[KEY_USER]));
+	/* a count back at nothing is no row (every login would leave its user's) */
+	STORE_RUN(c, "DELETE FROM login_failures WHERE key IN ($1, $2) AND failures = 0 AND locked_until IS NULL", NULL,
+	          STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]));
+}
+
+/* The keys of an attempt: names are unique ignoring case ("Dave" is counted against dave); a name or address longer
+ * than any we accept is cut on purpose (the key bounds the row). */
+static void throttle_keys(struct throttle_keys *k, const char *username, const char *client_ip)
+{
+	char name[101];
+	snprintf(name, sizeof(name), "%.100s", username);
+	for (char *p = name; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	const char *ip = client_ip ? client_ip : "unknown";
+	snprintf(k->key[KEY_IP], sizeof(k->key[KEY_IP]), "ip:%.80s", ip);
+	snprintf(k->key[KEY_PAIR], sizeof(k->key[KEY_PAIR]), "pair:%s|%.80s", name, ip);
+	snprintf(k->key[KEY_USER], sizeof(k->key[KEY_USER]), "user:%s", name);
+	k->limit[KEY_IP] = AUTH_IP_LIMIT;
+	k->limit[KEY_PAIR] = AUTH_USER_LIMIT;
+	k->limit[KEY_USER] = AUTH_USER_WIDE_LIMIT;
+}
+
+enum core_status auth_unlock(struct store *s, const char *actor, const char *username, const char *address,
+                             long long *cleared_out)
+{
+	*cleared_out = 0;
+	char name[101] = "";
+	if (username) {
+		snprintf(name, sizeof(name), "%.100s", username);
+		for (char *p = name; *p; p++)
+			*p = (char)tolower((unsigned char)*p);
+	}
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	enum core_status st = store_get_begin(s, &c);
+	/* keys are compared by prefix and suffix with left()/right(): a name or address holds no LIKE pattern */
+	if (st == CORE_OK)
+		st = STORE_RUN(c,
+		               "WITH d AS (DELETE FROM login_failures WHERE"
+		               " ($1::text IS NOT NULL AND (key = 'user:' || $1 OR left(key, length($1) + 6) = 'pair:' "
+		               "|| $1 || '|'))"
+		               " OR ($2::text IS NOT NULL AND (key = 'ip:' || $2 OR (left(key, 5) = 'pair:'"
+		               "  AND right(key, length($2) + 1) = '|' || $2)))"
+		               " RETURNING 1) SELECT count(*) AS n FROM d",
+		               &r, STORE_STR(username ? name : NULL), STORE_STR(address));
+	if (st == CORE_OK) {
+		*cleared_out = store_i64(r, 0, "n", 0);
+		struct json_object *details = jx_object();
+		if (username)
+			json_object_object_add(details, "user", jx_str(name));
+		if (address)
+			json_object_object_add(details, "address", jx_str(address));
+		json_object_object_add(details, "cleared", jx_int(*cleared_out));
+		st = audit_write(c, actor, "user.unlock", username ? name : address, NULL, NULL, details);
+		json_object_put(details);
+	}
+	if (st == CORE_OK)
+		st = store_commit(c);
+	PQclear(r);
+	store_put(s, c);
+	return st;
 }
 
 enum core_status auth_tidy(struct store *s, long long *sessions_out, long long *failures_out)
@@ -307,12 +383,8 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	memset(out, 0, sizeof(*out));
 	if (!username || !password)
 		return CORE_EINVAL;
-	/* throttle keys: a name or address longer than any we accept is cut on purpose (the key bounds the row) */
-	char ukey[128], ikey[96];
-	snprintf(ukey, sizeof(ukey), "user:%.100s", username);
-	for (char *k = ukey; *k; k++) /* names are unique ignoring case: "Dave" is counted against dave */
-		*k = (char)tolower((unsigned char)*k);
-	snprintf(ikey, sizeof(ikey), "ip:%.80s", client_ip ? client_ip : "unknown");
+	struct throttle_keys keys;
+	throttle_keys(&keys, username, client_ip);
 
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
@@ -328,13 +400,14 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	enum core_status st = store_get(s, &c);
 	if (st != CORE_OK)
 		goto out;
-	int retry = 0;
-	bool ip_locked = false;
-	st = throttle_attempt(c, ukey, ikey, &retry, &out->address_locked, &ip_locked);
+	struct throttle_out th;
+	st = throttle_attempt(c, &keys, &th);
 	if (st != CORE_OK)
 		goto out;
-	if (retry > 0) {
-		out->retry_after = retry;
+	if (th.retry > 0) {
+		out->retry_after = th.retry;
+		out->address_locked = th.refused_by[KEY_IP];
+		out->user_locked_everywhere = !th.refused_by[KEY_IP] && !th.refused_by[KEY_PAIR];
 		st = CORE_ETHROTTLED;
 		goto out;
 	}
@@ -374,7 +447,7 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 	               STORE_I64(AUTH_SESSION_HOURS));
 	if (st != CORE_OK)
 		goto out;
-	throttle_success(c, ukey, ikey, ip_locked);
+	throttle_success(c, &keys, &th);
 	fill_identity(&out->who, r, true, NULL);
 	snprintf(out->who.csrf_token, sizeof(out->who.csrf_token), "%s", csrf);
 	out->session_token = token;

@@ -5,13 +5,16 @@
  * Design: passwords are argon2id hashes (crypto.h). A login creates a session: a random cookie value whose
  * SHA-256 is stored with a CSRF token; cookie-authenticated writes must echo the CSRF token (the server checks
  * it). API tokens ("mrg_..." + 43 characters) are for scripts, sent as "Authorization: Bearer"; only their SHA-256
- * is stored. Failed logins are counted per user and per client address in PostgreSQL (so every instance sees
- * them): AUTH_USER_LIMIT failures for a user, or AUTH_IP_LIMIT from an address, within 15 minutes lock further
- * attempts for a doubling period (1 min up to 15 min). A correct password during a lock is refused too, and an
- * attempt refused by either lock counts for neither key (no password was checked). The throttle decides and records
- * before the password is checked, with both rows locked: every attempt let through counts as a failure up front (so
- * N parallel guesses cannot all pass a check made before any of them was recorded), and a correct password takes
- * its count back.
+ * is stored. Failed logins are counted in PostgreSQL (so every instance sees them) under three keys: the client
+ * address, the user at that address, and the user from everywhere. AUTH_IP_LIMIT failures from an address,
+ * AUTH_USER_LIMIT for a user from one address, or AUTH_USER_WIDE_LIMIT for a user from all addresses together,
+ * within 15 minutes, lock further attempts under that key for a doubling period (1 min up to 15 min). So a guesser
+ * locks out only their own address, not the user they guess at (five guesses from anywhere locked admin for
+ * everyone); only a guess spread over many addresses locks the user everywhere, and auth_unlock() lifts any lock.
+ * A correct password during a lock is refused too, and an attempt refused by a lock counts for no key (no password
+ * was checked). The throttle decides and records before the password is checked, with the rows locked: every
+ * attempt let through counts as a failure up front (so N parallel guesses cannot all pass a check made before any
+ * of them was recorded), and a correct password takes its count back.
  * Password hashing (argon2id, 64 MiB each) runs in at most AUTH_HASH_SLOTS threads at once per process; a login
  * or password change that finds no slot within AUTH_HASH_WAIT_MS is refused with CORE_ETHROTTLED, so a burst of
  * logins cannot exhaust memory or CPU. A login keeps its slot until its outcome is recorded, so at most
@@ -29,12 +32,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define AUTH_USER_LIMIT     5
-#define AUTH_IP_LIMIT       20
-#define AUTH_SESSION_HOURS  12
-#define AUTH_TOKEN_NAME_MAX 100 /* bytes of an API token's name */
-#define AUTH_HASH_SLOTS     4
-#define AUTH_HASH_WAIT_MS   5000
+#define AUTH_USER_LIMIT      5
+#define AUTH_IP_LIMIT        20
+#define AUTH_USER_WIDE_LIMIT 100
+#define AUTH_SESSION_HOURS   12
+#define AUTH_TOKEN_NAME_MAX  100 /* bytes of an API token's name */
+#define AUTH_HASH_SLOTS      4
+#define AUTH_HASH_WAIT_MS    5000
 _Static_assert(AUTH_HASH_SLOTS < AUTH_USER_LIMIT, "pending right logins must not reach the user's lock");
 
 enum auth_role {
@@ -80,15 +84,24 @@ enum core_status auth_bootstrap_admin(struct store *s, const char *password, boo
 struct auth_login_result {
 	char *session_token; /* cookie value; malloc'd, the caller frees with crypto_free_secret */
 	struct auth_identity who;
-	int retry_after;     /* seconds, when the result is CORE_ETHROTTLED */
-	bool busy;           /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
-	bool address_locked; /* CORE_ETHROTTLED by the client address's lock (else by the user's, or busy) */
+	int retry_after;             /* seconds, when the result is CORE_ETHROTTLED */
+	bool busy;                   /* CORE_ETHROTTLED because every hashing slot was taken (not a lock) */
+	bool address_locked;         /* CORE_ETHROTTLED by the client address's lock (else by the user's, or busy) */
+	bool user_locked_everywhere; /* CORE_ETHROTTLED by the user's lock from all addresses (else from this one) */
 };
 
 /* Check a password and open a session. CORE_EUNAUTH on a bad name or password or a disabled user (one message for
  * all), CORE_ETHROTTLED while locked or when no hashing slot is free (out->retry_after says how long). */
 enum core_status auth_login(struct store *s, const char *username, const char *password, const char *client_ip,
                             struct auth_login_result *out);
+
+/*
+ * Lift the login locks and clear the failed-login counts of a user (username, any case: from every address and
+ * from each) or of an address (address), or of both; either may be NULL. *cleared_out gets how many counts were
+ * cleared (0 when there were none: no error). Audited as "user.unlock" by actor.
+ */
+enum core_status auth_unlock(struct store *s, const char *actor, const char *username, const char *address,
+                             long long *cleared_out);
 
 /* Resolve a session cookie value. CORE_EUNAUTH when unknown or expired. */
 enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out);

@@ -194,6 +194,46 @@ out:
 	return rc;
 }
 
+int cli_user_unlock(struct app *app, int argc, char **argv)
+{
+	static const char usage[] =
+	    "usage: mrgate user unlock [NAME] [--address ADDR]  (a user, an address, or both)\n";
+	const char *name = NULL, *address = NULL;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--address") == 0 && i + 1 < argc && !address && *argv[i + 1]) {
+			address = argv[++i];
+		} else if (!name && argv[i][0] != '-' && *argv[i]) {
+			name = argv[i];
+		} else {
+			fprintf(stderr, "mrgate: unexpected argument \"%s\"\n%s", argv[i], usage);
+			return 2;
+		}
+	}
+	if (!name && !address) {
+		fprintf(stderr, "%s", usage);
+		return 2;
+	}
+	if (cli_open_store(app) != 0)
+		return 1;
+	long long cleared = 0;
+	if (auth_unlock(app->db, "system (mrgate user unlock)", name, address, &cleared) != CORE_OK) {
+		fprintf(stderr, "mrgate: could not lift the login locks\n");
+		return 1;
+	}
+	char who[300];
+	snprintf(who, sizeof(who), "%s%s%s%s%s", name ? "user \"" : "", name ? name : "", name ? "\"" : "",
+	         name && address ? " and address "
+	         : address       ? "address "
+	                         : "",
+	         address ? address : "");
+	if (cleared == 0)
+		printf("%s: no failed logins recorded, nothing to lift\n", who);
+	else
+		printf("%s: login locks lifted (%lld failed-login %s cleared)\n", who, cleared,
+		       cleared == 1 ? "count" : "counts");
+	return 0;
+}
+
 int cli_token_create(struct app *app, int argc, char **argv)
 {
 	if (argc != 2) {

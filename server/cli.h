@@ -27,6 +27,8 @@ int cli_open_connection(struct app *app, struct connection_client **cc, const ch
 
 int cli_migrate(struct app *app);
 int cli_user_add(struct app *app, int argc, char **argv);
+/* user unlock [NAME] [--address ADDR]: auth_unlock() of a user, an address, or both. */
+int cli_user_unlock(struct app *app, int argc, char **argv);
 int cli_token_create(struct app *app, int argc, char **argv);
 int cli_sync(struct app *app);
 int cli_webhook_secret(struct app *app);

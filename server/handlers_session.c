@@ -45,16 +45,21 @@ int h_session_create(struct req *r)
 	if (st == CORE_ETHROTTLED) {
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res.retry_after);
-		char msg[200];
-		int n = res.busy
-		            ? snprintf(msg, sizeof(msg),
-		                       "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
-		                       "try again in %d second\"}",
-		                       res.retry_after)
-		            : snprintf(msg, sizeof(msg),
-		                       "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins %s; "
-		                       "try again in %d seconds\"}",
-		                       res.address_locked ? "from this address" : "for this user", res.retry_after);
+		char msg[300];
+		int n = res.busy ? snprintf(msg, sizeof(msg),
+		                            "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
+		                            "try again in %d second\"}",
+		                            res.retry_after)
+		                 : snprintf(msg, sizeof(msg),
+		                            "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins %s; "
+		                            "try again in %d seconds%s\"}",
+		                            res.address_locked           ? "from this address"
+		                            : res.user_locked_everywhere ? "for this user from many addresses"
+		                                                         : "for this user from this address",
+		                            res.retry_after,
+		                            res.address_locked || res.user_locked_everywhere
+		                                ? ", or ask an admin to lift the lock (mrgate user unlock)"
+		                                : "");
 		status = http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
 		goto out;
 	}

@@ -61,6 +61,8 @@ static void usage(FILE *out)
 	    "  migrate                    apply pending database migrations and exit\n"
 	    "  user add NAME [--role R]   create a dashboard user with role admin, editor (default) or viewer;\n"
 	    "                             the password is read from stdin (--admin is --role admin)\n"
+	    "  user unlock [NAME] [--address ADDR]\n"
+	    "                             lift the login locks of a user (from every address) or of an address\n"
 	    "  token create USER NAME     create an API token for USER (printed once)\n"
 	    "  sync                       list the connected group's repositories now, with progress\n"
 	    "  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
@@ -337,20 +339,35 @@ struct command {
 };
 
 static const struct command commands[] = {
-    {"serve", NULL, 0, NULL, cmd_serve},          {"migrate", NULL, 0, NULL, cli_migrate},
-    {"user", "add", -1, cli_user_add, NULL},      {"token", "create", -1, cli_token_create, NULL},
-    {"routes", NULL, 1, run_routes, NULL},        {"webhook-secret", NULL, 0, NULL, cli_webhook_secret},
-    {"configure", NULL, -1, cli_configure, NULL}, {"export", NULL, 0, NULL, cli_export},
-    {"import", NULL, -1, cli_import, NULL},       {"sync", NULL, 0, NULL, cli_sync},
-    {"scan", NULL, -1, run_scan, NULL},           {"help", NULL, -1, run_help, NULL},
+    {"serve", NULL, 0, NULL, cmd_serve},
+    {"migrate", NULL, 0, NULL, cli_migrate},
+    {"user", "add", -1, cli_user_add, NULL},
+    {"user", "unlock", -1, cli_user_unlock, NULL},
+    {"token", "create", -1, cli_token_create, NULL},
+    {"routes", NULL, 1, run_routes, NULL},
+    {"webhook-secret", NULL, 0, NULL, cli_webhook_secret},
+    {"configure", NULL, -1, cli_configure, NULL},
+    {"export", NULL, 0, NULL, cli_export},
+    {"import", NULL, -1, cli_import, NULL},
+    {"sync", NULL, 0, NULL, cli_sync},
+    {"scan", NULL, -1, run_scan, NULL},
+    {"help", NULL, -1, run_help, NULL},
 };
 
-static const struct command *command_find(const char *name)
+/* The command named name whose subcommand is sub (NULL: none given), else the first named name (its subcommand is
+ * then said to be expected), else NULL. */
+static const struct command *command_find(const char *name, const char *sub)
 {
-	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (strcmp(commands[i].name, name) == 0)
+	const struct command *first = NULL;
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		if (strcmp(commands[i].name, name) != 0)
+			continue;
+		if (!first)
+			first = &commands[i];
+		if (!commands[i].sub || (sub && strcmp(commands[i].sub, sub) == 0))
 			return &commands[i];
-	return NULL;
+	}
+	return first;
 }
 
 int main(int argc, char **argv)
@@ -409,14 +426,15 @@ int main(int argc, char **argv)
 		args[nargs++] = argv[rest[i]];
 	args[nargs] = NULL;
 	const char *cmd = nargs > 0 ? args[0] : "";
-	const struct command *c = command_find(cmd);
+	const struct command *c = command_find(cmd, nargs > 1 ? args[1] : NULL);
 	if (!c) {
 		if (*cmd)
 			fprintf(stderr, "mrgate: unknown command \"%s\"\n\n", cmd);
 		usage(stderr);
 		rc = 2;
 	} else if (c->sub && (nargs < 2 || strcmp(args[1], c->sub) != 0)) {
-		fprintf(stderr, "mrgate %s: expected \"%s %s\" (see mrgate help)\n", cmd, cmd, c->sub);
+		fprintf(stderr, "mrgate %s: expected \"%s %s\"%s (see mrgate help)\n", cmd, cmd, c->sub,
+		        strcmp(cmd, "user") == 0 ? " or \"user unlock\"" : "");
 		rc = 2;
 	} else {
 		int skip = c->sub ? 2 : 1;
