@@ -75,6 +75,9 @@ static const struct setting settings[] = {
      "MiB of repo list pages kept with the database snapshot they were read in (0: off)"},
     {"gitlab-url-allow", "MRGATE_GITLAB_URL_ALLOW", "", STR(gitlab_url_allow),
      "comma-separated hosts (host or host:port) the GitLab URL may name; empty: any host"},
+    {"trusted-proxies", "MRGATE_TRUSTED_PROXIES", "", STR(trusted_proxies),
+     "comma-separated addresses or CIDR ranges of reverse proxies in front of mrgate: a request from one of them "
+     "is from the address its X-Forwarded-For names (login throttling, logs); empty: the header is ignored"},
     {"scanner-sast", "MRGATE_SCANNER_SAST", "", STR(scanner_sast),
      "command printing SARIF for scan type sast; run in the MR head tree, which is also its last argument"},
     {"scanner-dependencies", "MRGATE_SCANNER_DEPENDENCIES", "", STR(scanner_dependencies),

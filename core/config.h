@@ -45,6 +45,7 @@ struct config {
 	size_t gate_tree_max_bytes; /* cap on the unpacked MR head tree handed to external scanners */
 	int repo_list_cache_mb;     /* MiB of repo list pages kept per database snapshot (core/repos.h); 0 = off */
 	char *gitlab_url_allow; /* hosts (host or host:port, comma-separated) PUT /api/connection may use; "" = any */
+	char *trusted_proxies;  /* reverse proxies whose X-Forwarded-For is believed (core/clientaddr.h); "" = none */
 	char *scanner_sast;     /* command lines of the external SARIF scanners, per scan type ("" = none) */
 	char *scanner_dependencies;
 	char *scanner_iac;

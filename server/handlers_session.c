@@ -2,6 +2,8 @@
  * server/handlers_session.c
  *    POST/GET/DELETE /api/session: log in, who am I, log out.
  */
+#include "buf.h"
+#include "clientaddr.h"
 #include "crypto.h"
 #include "http_json.h"
 #include "json_util.h"
@@ -11,6 +13,7 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static struct json_object *identity_json(const struct auth_identity *who)
 {
@@ -22,6 +25,18 @@ static struct json_object *identity_json(const struct auth_identity *who)
 		json_object_object_add(o, "csrf_token", jx_str(who->csrf_token));
 	json_object_object_add(o, "auth", jx_str(who->via_cookie ? "session" : "token"));
 	return o;
+}
+
+/* The client's address: the peer's, or behind a trusted proxy the one its X-Forwarded-For names (every such header
+ * line, in order: a client's own line must not hide the proxy's; CivetWeb bounds the headers' size). */
+static void client_addr(const struct req *r, char *out, size_t cap)
+{
+	struct buf xff = {0};
+	for (int i = 0; i < r->ri->num_headers; i++)
+		if (strcasecmp(r->ri->http_headers[i].name, "X-Forwarded-For") == 0)
+			buf_printf(&xff, "%s%s", xff.len ? "," : "", r->ri->http_headers[i].value);
+	clientaddr_resolve(r->app->cfg.trusted_proxies, r->ri->remote_addr, buf_str(&xff), out, cap);
+	buf_free(&xff);
 }
 
 int h_session_create(struct req *r)
@@ -41,7 +56,9 @@ int h_session_create(struct req *r)
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"password\" must be a string");
 		goto out;
 	}
-	enum core_status st = auth_login(r->app->db, user, pass, r->ri->remote_addr, &res);
+	char addr[CLIENTADDR_MAX];
+	client_addr(r, addr, sizeof(addr));
+	enum core_status st = auth_login(r->app->db, user, pass, addr, &res);
 	if (st == CORE_ETHROTTLED) {
 		char hdr[64];
 		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res.retry_after);

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_config.h"
 #include "cli_scan.h"
+#include "clientaddr.h"
 #include "crypto.h"
 #include "gate.h"
 #include "gitlab.h"
@@ -389,7 +390,8 @@ int main(int argc, char **argv)
 			return 0;
 		}
 	if (config_load(&app.cfg, argc, argv, rest, &nrest, err, sizeof(err)) != CORE_OK ||
-	    publicurl_check(app.cfg.public_url, err, sizeof(err)) != CORE_OK) {
+	    publicurl_check(app.cfg.public_url, err, sizeof(err)) != CORE_OK ||
+	    clientaddr_check(app.cfg.trusted_proxies, err, sizeof(err)) != CORE_OK) {
 		fprintf(stderr, "mrgate: %s\n", err);
 		goto out;
 	}

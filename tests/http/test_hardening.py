@@ -3,6 +3,7 @@
 file server confined to regular, visible files inside the web root."""
 import concurrent.futures
 import http.client
+import json
 import os
 import re
 import shutil
@@ -206,6 +207,61 @@ def test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock():
                  ["user", "unlock", "--bogus"]):
         r = srv.cli(*argv)
         assert r.returncode == 2 and "usage: mrgate user unlock" in r.stderr, (argv, r.stderr)
+
+
+def login_via(m, user, password, *xff):
+    """POST /api/session with one X-Forwarded-For header line per xff value: (status, message)."""
+    c = http.client.HTTPConnection("127.0.0.1", m.port, timeout=30)
+    body = json.dumps({"username": user, "password": password}).encode()
+    c.putrequest("POST", "/api/session")
+    for v in xff:
+        c.putheader("X-Forwarded-For", v)
+    c.putheader("Content-Type", "application/json")
+    c.putheader("Content-Length", str(len(body)))
+    c.endheaders(body)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, json.loads(data).get("message", "") if r.status != 200 else ""
+
+
+def test_behind_a_trusted_proxy_each_client_is_its_own_address():
+    # a walk: behind a reverse proxy every request came from its address, so 20 failed logins anywhere locked every
+    # user out, and there was no setting to say where requests come from
+    m = Mrgate("hardening_proxy", env={"MRGATE_TRUSTED_PROXIES": "10.9.9.9, 127.0.0.0/8"})
+    try:
+        assert m.cli("user", "add", "roamer", stdin="roamer-password\n").returncode == 0
+        # 25 strangers behind the proxy, a guess each: the proxy's address is not locked
+        for i in range(25):
+            assert login_via(m, f"stranger-{i}", "guess", f"198.51.100.{i + 1}")[0] == 401
+        assert login_via(m, "roamer", "roamer-password", "198.51.100.200")[0] == 200
+        # five guesses at roamer from one client lock that client, not roamer
+        for _ in range(5):
+            assert login_via(m, "roamer", "guess", "203.0.113.7")[0] == 401
+        status, msg = login_via(m, "roamer", "roamer-password", "203.0.113.7")
+        assert status == 429 and "for this user from this address" in msg, (status, msg)
+        assert login_via(m, "roamer", "roamer-password", "203.0.113.8")[0] == 200
+        # the locked client cannot name another address: what it writes sits left of what the proxy appends, on
+        # the same line or on a line of its own before the proxy's
+        assert login_via(m, "roamer", "roamer-password", "203.0.113.8, 203.0.113.7")[0] == 429
+        assert login_via(m, "roamer", "roamer-password", "203.0.113.8", "203.0.113.7")[0] == 429
+        # a malformed entry: the hop that wrote it (the proxy) is the client, never an address left of it
+        keys = lambda: [k for (k,) in m.sql("SELECT key FROM login_failures ORDER BY key")]
+        assert login_via(m, "roamer", "guess", "203.0.113.9, not-an-address")[0] == 401
+        assert "pair:roamer|127.0.0.1" in keys() and "pair:roamer|203.0.113.9" not in keys(), keys()
+        # the log names the client
+        assert "from 203.0.113.7" in m.logs()
+    finally:
+        m.stop()
+    # without the setting, the header is ignored: every request is from 127.0.0.1
+    harness.sql(srv.db_url, "DELETE FROM login_failures")
+    assert srv.cli("user", "add", "spoofer", stdin="spoofer-password\n").returncode == 0
+    for i in range(5):
+        assert login_via(srv, "spoofer", "guess", f"198.51.100.{i + 1}")[0] == 401
+    assert login_via(srv, "spoofer", "spoofer-password", "198.51.100.99")[0] == 429
+    # and a bad list stops mrgate at start, naming the entry
+    r = srv.cli("migrate", env={"MRGATE_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"})
+    assert r.returncode != 0 and '"proxy.internal" is neither an IP address nor a CIDR range' in r.stderr, r.stderr
 
 
 # --- metrics ---------------------------------------------------------------------------------------------------------
@@ -453,6 +509,7 @@ if __name__ == "__main__":
          test_logins_refused_for_a_locked_user_do_not_lock_the_address,
          test_stale_login_failures_and_ended_sessions_are_deleted,
          test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock,
+         test_behind_a_trusted_proxy_each_client_is_its_own_address,
          test_a_login_name_writes_no_line_of_its_own_and_unknown_names_are_not_logged,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
          test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
