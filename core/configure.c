@@ -98,6 +98,52 @@ static enum core_status resolve(struct run *u, char *err, size_t errlen)
 	return CORE_OK;
 }
 
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * CORE_EINVAL naming the ids of the request that are no repository's (a walk's [1000, 999999] configured 1000 and
+ * said nothing of the other): a typo must not leave a repository ungated while the answer reads as done.
+ */
+static enum core_status ids_all_found(struct run *u, char *err, size_t errlen)
+{
+	const struct configure_req *req = u->req;
+	int64_t *want = xmalloc((req->n_ids + 1) * sizeof(int64_t)), *have = xmalloc((u->n + 1) * sizeof(int64_t));
+	memcpy(want, req->ids, req->n_ids * sizeof(int64_t));
+	memcpy(have, u->ids, u->n * sizeof(int64_t));
+	qsort(want, req->n_ids, sizeof(int64_t), cmp_i64);
+	qsort(have, u->n, sizeof(int64_t), cmp_i64);
+	struct buf missing = {0};
+	size_t n_missing = 0, j = 0;
+	for (size_t i = 0; i < req->n_ids; i++) {
+		if (i > 0 && want[i] == want[i - 1])
+			continue;
+		while (j < u->n && have[j] < want[i])
+			j++;
+		if (j < u->n && have[j] == want[i])
+			continue;
+		if (n_missing++ < 5)
+			buf_printf(&missing, "%s%lld", n_missing > 1 ? ", " : "", (long long)want[i]);
+	}
+	if (n_missing > 5)
+		buf_printf(&missing, " and %zu more", n_missing - 5);
+	enum core_status st = CORE_OK;
+	if (n_missing) {
+		snprintf(err, errlen,
+		         "no repository has the id%s %s (GET /api/repos lists them): nothing was configured",
+		         n_missing > 1 ? "s" : "", buf_str(&missing));
+		u->bad_selection = true;
+		st = CORE_EINVAL;
+	}
+	buf_free(&missing);
+	free(want);
+	free(have);
+	return st;
+}
+
 /* The selected repos into u->ids (ids, or the filter and the glob). CORE_EINVAL with err when none is. */
 static enum core_status select_repos(struct run *u, char *err, size_t errlen)
 {
@@ -129,6 +175,8 @@ static enum core_status select_repos(struct run *u, char *err, size_t errlen)
 		u->ids[u->n++] = store_i64(r, i, "id", 0);
 	}
 	PQclear(r);
+	if (req->ids && (st = ids_all_found(u, err, errlen)) != CORE_OK)
+		return st;
 	if (u->n == 0 && strcmp(u->level, "repos") == 0) {
 		snprintf(err, errlen, "the selection matches no repository");
 		u->bad_selection = true;

@@ -618,10 +618,19 @@ def test_a_selection_says_ids_or_a_filter():
     before = c.get("/api/audit?limit=1").json()["items"]
     for sel, said in (({"ids": IDS[:2], "filter": {"group": "acme"}}, 'both "ids" and "filter"'),
                       ({"idz": IDS[:2]}, 'member "idz"'),
-                      ({"filter": {"status": "gatted"}}, 'unknown status "gatted": expected one of ungated, gated,')):
-        r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}})
-        assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], r.body
+                      ({"filter": {"status": "gatted"}}, 'unknown status "gatted": expected one of ungated, gated,'),
+                      # a walk's [1000, 999999] configured 1000 and said nothing of the other
+                      ({"ids": [IDS[0], 999999]}, "no repository has the id 999999 (GET /api/repos lists them)"),
+                      ([999999, IDS[0], 999999], "no repository has the id 999999 ("),
+                      ({"ids": [IDS[0]] + list(range(999990, 999997))},
+                       "no repository has the ids 999990, 999991, 999992, 999993, 999994 and 2 more")):
+        for dry in (False, True):
+            r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}, "dry_run": dry})
+            assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], r.body
     assert c.get("/api/audit?limit=1").json()["items"] == before
+    # the same id twice is that repository once
+    r = c.post("/api/configure", {"selection": [IDS[5], IDS[5]], "config": {"comment": "always"}, "dry_run": True})
+    assert r.status in (200, 202) and r.json()["summary"]["selected"] == 1, r.body
 
 
 def test_a_misspelt_member_or_an_empty_filter_value_changes_nothing():
