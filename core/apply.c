@@ -250,8 +250,8 @@ static void set_str(char **dst, const char *v)
 static void note(struct run *u, const char *what, int64_t id)
 {
 	buf_puts(&u->done, u->done.len ? "; " : "");
-	if (id)
-		buf_printf(&u->done, "%s %lld", what, (long long)id);
+	if (id) /* "(hook id 201)": a bare "created webhook 201" read like an HTTP status */
+		buf_printf(&u->done, "%s (hook id %lld)", what, (long long)id);
 	else
 		buf_puts(&u->done, what);
 }

@@ -60,7 +60,7 @@ static struct json_object *entry_json(const struct apply_batch_item *item, const
 
 /* ---- the dry run as a job (kind "dryrun") ---- */
 
-#define NO_CONNECTION "no GitLab connection yet: connect one with PUT /api/connection"
+#define NO_CONNECTION "no GitLab connection yet: connect one on the Connection page (or with PUT /api/connection)"
 
 static const char *want_name(const struct apply_want *w)
 {

@@ -49,8 +49,9 @@ int h_public_url_get(struct req *r)
 
 static int no_connection(struct req *r)
 {
-	return http_send_error(r->conn, 404, "no_connection",
-	                       "no GitLab connection yet: connect one with PUT /api/connection");
+	return http_send_error(
+	    r->conn, 404, "no_connection",
+	    "no GitLab connection yet: connect one on the Connection page (or with PUT /api/connection)");
 }
 
 int h_connection_get(struct req *r)
@@ -195,7 +196,8 @@ int h_sync_start(struct req *r)
 	enum core_status st = resync_begin(&ctx, "api", &run_id);
 	if (st == CORE_ENOTFOUND) /* nothing is missing from the request: the server has nothing to sync yet */
 		return http_send_error(r->conn, 409, "no_connection",
-		                       "no GitLab connection yet: connect one with PUT /api/connection, then sync");
+		                       "no GitLab connection yet: connect one on the Connection page (or with PUT "
+		                       "/api/connection), then sync");
 	if (st == CORE_ECONFLICT)
 		return http_send_error(
 		    r->conn, 409, "sync_running",

@@ -244,9 +244,19 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await page.locator('[data-action="prev"]').isDisabled(), true);
     assert.doesNotMatch(await page.locator('#repos-count').innerText(), /of \d/);
     await shot(page, 'repos-refused-filter', { fullPage: false });
+    // a status no repository can have: the status select says which, not "Any status" over a refused list
+    await go('#/repos?status=gatted');
+    await page.waitForSelector('.notice.error');
+    const shown = await page.locator('select[name="status"]').evaluate((s) => s.options[s.selectedIndex].text);
+    assert.equal(shown, '"gatted" (no such status)');
+    // a group path no sync has listed (a typo): said, as Configure Scans says it, not a bare "No repositories match"
+    await go(`#/repos?group=${encodeURIComponent(`${SUBGROUP}x`)}`);
+    await page.waitForSelector('[data-unknown-group]:not([hidden])');
+    assert.match(await page.locator('[data-unknown-group]').innerText(), new RegExp(`No group "${SUBGROUP}x" has been listed by a sync`));
     // the next steps go on from the subgroup's list
     await go(`#/repos?group=${encodeURIComponent(SUBGROUP)}`, 'tr[data-id]');
     await page.waitForFunction(() => !document.querySelector('[data-action="next"]').disabled);
+    assert.equal(await page.locator('[data-unknown-group]').isHidden(), true);
   });
 
   it('selects a shift-click range, then all repos matching the filter across pages', async () => {

@@ -347,6 +347,9 @@ def test_configure_1000_creates_one_hook_each_and_sets_merge():
     rows = repos()
     assert all(x["status"] == "gated" for x in rows), {x["status"] for x in rows}
     assert all(x["last_apply"]["result"] == "changed" for x in rows)
+    # in words: a bare "created webhook 201" read like an HTTP status
+    msg = rows[0]["last_apply"]["message"]
+    assert re.search(r"created webhook \(hook id \d+\)", msg), msg
     assert rows[0]["config_sources"]["enabled"] == "group:acme", rows[0]
 
 

@@ -257,7 +257,7 @@ export function patchForm(summary, { scanners = null } = {}) {
   // a gate that runs no scan checks nothing (the server refuses it): said at the boxes, Preview and Apply wait
   const noScans = () => { const v = scansValue(); return Array.isArray(v) && v.length === 0; };
   const noScansNote = h('div.notice.error', { hidden: true, 'data-no-scans': '' },
-    'Tick at least one scan: a gate that runs no scan checks nothing. To stop gating these repositories, set "Gate" to off instead.');
+    'Tick at least one scan: a gate that runs no scan checks nothing. To stop gating these repositories, untick "Gate these repositories" instead.');
   function paintConfirm() {
     noScansNote.hidden = !noScans();
     const miss = missingChosen();

@@ -68,7 +68,9 @@ export async function render(main, route) {
 
   // --- toolbar ------------------------------------------------------------------------------------------------
   const search = h('input', { type: 'search', name: 'q', value: state.q, placeholder: 'Search by path', autocomplete: 'off' });
-  const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, STATUS_LABELS[s]])], state.status, { name: 'status' });
+  // a status the URL names that is none (a typo): shown as what it is, not as "Any status" over a refused list
+  const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, STATUS_LABELS[s]]),
+    ...(state.status && !STATUSES.includes(state.status) ? [[state.status, `"${state.status}" (no such status)`]] : [])], state.status, { name: 'status' });
   const sortSel = select([['path:asc', 'Path A→Z'], ['path:desc', 'Path Z→A'], ['activity:desc', 'Recently active'], ['activity:asc', 'Least recently active']], `${state.sort}:${state.order}`, { name: 'sort' });
   const groupSel = select([['', 'All groups']], state.group, { name: 'group' });
   const searchField = field('Search', search);
@@ -117,12 +119,20 @@ export async function render(main, route) {
   const pager = h('div.pager', countEl, h('div.actions', h('label.small.muted', { for: 'rows-per-page' }, 'Rows per page'), limitSel, prevBtn, nextBtn));
   limitSel.id = 'rows-per-page';
   const msg = h('div');
+  // a group filter no sync has listed (a typo, or a link from before a rename) says so, as Configure Scans does
+  const groupNote = h('div.notice.warn', { hidden: true, 'data-unknown-group': '' });
+  let knownGroups = null;
+  const paintGroupNote = () => {
+    const unknown = !!(state.group && knownGroups && !knownGroups.has(state.group.toLowerCase()));
+    groupNote.hidden = !unknown;
+    if (unknown) groupNote.textContent = `No group "${state.group}" has been listed by a sync: check the path, or pick a group from the tree.`;
+  };
 
   // --- group tree --------------------------------------------------------------------------------------------
   const tree = h('ul.tree', { 'aria-label': 'Groups' });
   const treePanel = h('nav.tree-panel', { 'aria-labelledby': 'tree-title' }, h('h2#tree-title', 'Groups'), tree);
 
-  main.append(h('div.repos-layout', treePanel, h('div', onboard, toolbar, chips, selbar, msg, h('div.table-wrap', table), pager)));
+  main.append(h('div.repos-layout', treePanel, h('div', onboard, toolbar, chips, selbar, groupNote, msg, h('div.table-wrap', table), pager)));
 
   // What the repositories of the group (and search) have: the first-time offer, the new ones not gated, and
   // chips per status that filter the table.
@@ -245,6 +255,7 @@ export async function render(main, route) {
     state.group = g;
     groupSel.value = g;
     for (const b of tree.querySelectorAll('button[data-group]')) b.setAttribute('aria-pressed', String(b.dataset.group === g));
+    paintGroupNote();
     filterChanged();
   }
 
@@ -494,6 +505,8 @@ export async function render(main, route) {
     }
     if (!alive) return;
     const list = Array.isArray(groups) ? groups : groups.items || [];
+    knownGroups = new Set(list.map((g) => g.full_path.toLowerCase()));
+    paintGroupNote();
     // a group typed or linked in another case is that group (as GitLab and the API match paths): show it as GitLab
     // spells it, in the tree, the URL and the Configure dialog ("stored as the config of group DEMO/TEAM01" was
     // stored as demo/team01)
