@@ -6,6 +6,7 @@
 
 #include "textsafe.h"
 
+#include <ctype.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -95,6 +96,43 @@ static size_t count_members(struct json_object *o)
 	return n;
 }
 
+/*
+ * A parse error in words, at the byte it is found and with that character: json-c's own descriptions ("null
+ * expected" for a word that is not null) read as jargon to the people who typed the document.
+ */
+static void parse_error_words(const char *text, size_t len, size_t at, enum json_tokener_error jerr, char *err,
+                              size_t errlen)
+{
+	const char *why;
+	switch (jerr) {
+	case json_tokener_error_parse_null:
+	case json_tokener_error_parse_boolean:
+		why = "a word JSON does not have (the words are true, false and null; text needs double quotes)";
+		/* json-c stops inside the word: point at its start */
+		while (at > 0 && at <= len && isalpha((unsigned char)text[at - 1]))
+			at--;
+		break;
+	case json_tokener_error_parse_object_key_name: why = "an object's keys are text in double quotes"; break;
+	case json_tokener_error_parse_object_key_sep: why = "a ':' must follow an object's key"; break;
+	case json_tokener_error_parse_object_value_sep: why = "a ',' or '}' must follow an object's value"; break;
+	case json_tokener_error_parse_array: why = "a ',' or ']' must follow an array's value"; break;
+	case json_tokener_error_parse_unexpected: why = "a character JSON does not allow here"; break;
+	case json_tokener_error_parse_number:
+		why = "a number JSON does not allow (no leading zero, no '+', digits after a '.')";
+		break;
+	case json_tokener_error_parse_string:
+		why = "a string JSON does not allow (a bad escape or a control character)";
+		break;
+	case json_tokener_error_depth: why = "nested too deeply"; break;
+	default: why = json_tokener_error_desc(jerr); break;
+	}
+	unsigned char c = at < len ? (unsigned char)text[at] : 0;
+	if (c > 0x20 && c < 0x7f && c != '"' && c != '\\')
+		snprintf(err, errlen, "invalid JSON at byte %zu (\"%c\"): %s", at, c, why);
+	else
+		snprintf(err, errlen, "invalid JSON at byte %zu: %s", at, why);
+}
+
 enum core_status json_parse_strict(const char *text, size_t len, struct json_object **out, char *err, size_t errlen)
 {
 	*out = NULL;
@@ -158,7 +196,7 @@ enum core_status json_parse_strict(const char *text, size_t len, struct json_obj
 		else if (used > 0 && value_ends_at(text, used))
 			snprintf(err, errlen, "unexpected data after the JSON value at byte %zu", used);
 		else
-			snprintf(err, errlen, "invalid JSON at byte %zu: %s", used, json_tokener_error_desc(jerr));
+			parse_error_words(text, len, used, jerr, err, errlen);
 		st = CORE_EINVAL;
 		goto out;
 	}

@@ -83,6 +83,16 @@ static void json_malformed(void)
 	    {"{\"a\": 1, \"a\": 2}", 0, "the same key twice"},
 	    {"{\"x\": {\"a\": 1}, \"a\": {\"b\": 1, \"b\": {\"c\": 2}}}", 0, "the same key twice"},
 	    {"[{\"k\": 1, \"\\u006b\": 2}]", 0, "the same key twice"}, /* the same key, once escaped */
+	    /* in words, not json-c's ("null expected" for a word that is not null, a walk read) */
+	    {"{\"a\": nope}", 0,
+	     "at byte 6 (\"n\"): a word JSON does not have (the words are true, false and null; "
+	     "text needs double quotes)"},
+	    {"{\"a\": tru}", 0, "a word JSON does not have"},
+	    {"{a: 1}", 0, "at byte 1 (\"a\"): an object's keys are text in double quotes"},
+	    {"{\"a\" 1}", 0, "a ':' must follow an object's key"},
+	    {"{\"a\": 1 \"b\": 2}", 0, "a ',' or '}' must follow an object's value"},
+	    {"[1 2]", 0, "a ',' or ']' must follow an array's value"},
+	    {"{\"a\": #1}", 0, "a character JSON does not allow here"},
 	};
 	char err[256];
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
