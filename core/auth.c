@@ -464,6 +464,79 @@ out:
 	return st;
 }
 
+enum core_status auth_password_change(struct store *s, const struct auth_identity *who, const char *current,
+                                      const char *next, const char *client_ip, const char *keep_session,
+                                      struct auth_login_result *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!current || !next || !auth_password_ok(next))
+		return CORE_EINVAL;
+	struct throttle_keys keys;
+	throttle_keys(&keys, who->username, client_ip);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	char *hash = NULL, *keep_hash = NULL;
+	/* one hashing slot for both the check and the new hash (taking a second could wait on ourselves) */
+	if (!hash_slot_take()) {
+		out->retry_after = 1;
+		out->busy = true;
+		return CORE_ETHROTTLED;
+	}
+	enum core_status st = store_get(s, &c);
+	struct throttle_out th;
+	memset(&th, 0, sizeof(th));
+	if (st == CORE_OK)
+		st = throttle_attempt(c, &keys, &th);
+	if (st == CORE_OK && th.retry > 0) {
+		/* the current password is guessed through the same throttle as a login (a session left open must not
+		 * let anyone try passwords without end) */
+		out->retry_after = th.retry;
+		out->address_locked = th.refused_by[KEY_IP];
+		out->user_locked_everywhere = !th.refused_by[KEY_IP] && !th.refused_by[KEY_PAIR];
+		st = CORE_ETHROTTLED;
+	}
+	if (st == CORE_OK)
+		st = STORE_RUN(c, "SELECT password_hash FROM users WHERE id = $1 AND NOT disabled", &r,
+		               STORE_I64(who->user_id));
+	if (st == CORE_OK && PQntuples(r) == 0)
+		st = CORE_EUNAUTH;
+	if (st == CORE_OK && !crypto_password_verify(store_str(r, 0, "password_hash"), current)) {
+		log_info("a wrong current password for user \"%.64s\" from %s in a password change", who->username,
+		         client_ip ? client_ip : "unknown");
+		st = CORE_EFORBIDDEN;
+	}
+	if (st == CORE_OK)
+		st = crypto_password_hash(next, &hash);
+	if (st == CORE_OK && keep_session)
+		keep_hash = crypto_sha256_hex(keep_session, strlen(keep_session));
+	/* the new password, the user's other sessions ended (a session someone else holds ends with the old
+	 * password), the audit entry: one transaction */
+	if (st == CORE_OK && (st = store_begin(c)) == CORE_OK) {
+		st = STORE_RUN(c, "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1", NULL,
+		               STORE_I64(who->user_id), STORE_STR(hash));
+		if (st == CORE_OK)
+			st = STORE_RUN(c, "DELETE FROM sessions WHERE user_id = $1 AND token_hash IS DISTINCT FROM $2",
+			               NULL, STORE_I64(who->user_id), STORE_STR(keep_hash));
+		if (st == CORE_OK)
+			st = audit_write(c, who->actor, "user.password_change", who->username, NULL, NULL, NULL);
+		if (st == CORE_OK)
+			st = store_commit(c);
+		else
+			store_rollback(c);
+	}
+	if (st == CORE_OK) {
+		throttle_success(c, &keys, &th);
+		log_info("user \"%s\" changed their password from %s", who->username,
+		         client_ip ? client_ip : "unknown");
+	}
+	hash_slot_give();
+	PQclear(r);
+	store_put(s, c);
+	crypto_free_secret(hash);
+	free(keep_hash);
+	return st;
+}
+
 /*
  * The identity behind a session cookie or an API token: one statement (sql) that takes the token's SHA-256 as $1
  * and returns the user's id, username, role and csrf_token (sessions) or name (the token's).

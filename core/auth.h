@@ -103,6 +103,19 @@ enum core_status auth_login(struct store *s, const char *username, const char *p
 enum core_status auth_unlock(struct store *s, const char *actor, const char *username, const char *address,
                              long long *cleared_out);
 
+/*
+ * A user changes their own password: current is checked through the login throttle (the same keys and limits as a
+ * login from client_ip, so an open session cannot be used to guess it), then the new password is stored, every
+ * session of the user but keep_session (the caller's cookie value; NULL: none) is ended, and the change is audited
+ * as user.password_change, in one transaction. CORE_EINVAL for a new password auth_password_ok() refuses,
+ * CORE_EFORBIDDEN for a wrong current password (counted as a failed login), CORE_ETHROTTLED while locked or busy
+ * (out->retry_after, busy, address_locked, user_locked_everywhere as for a login), CORE_EUNAUTH for a user that is
+ * gone or disabled. out->session_token stays NULL.
+ */
+enum core_status auth_password_change(struct store *s, const struct auth_identity *who, const char *current,
+                                      const char *next, const char *client_ip, const char *keep_session,
+                                      struct auth_login_result *out);
+
 /* Resolve a session cookie value. CORE_EUNAUTH when unknown or expired. */
 enum core_status auth_session(struct store *s, const char *session_token, struct auth_identity *out);
 /* Resolve a bearer API token. CORE_EUNAUTH when unknown. Its last_used_at is written at most once a minute. */

@@ -39,6 +39,28 @@ static void client_addr(const struct req *r, char *out, size_t cap)
 	buf_free(&xff);
 }
 
+/* The 429 of a login or password change refused by a lock or for want of a hashing slot. */
+static int send_throttled(struct req *r, const struct auth_login_result *res, const char *what)
+{
+	char hdr[64], msg[320];
+	snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res->retry_after);
+	int n = res->busy ? snprintf(msg, sizeof(msg),
+	                             "{\"error\":\"too_many_requests\",\"message\":\"too many %s at once; "
+	                             "try again in %d second\"}",
+	                             what, res->retry_after)
+	                  : snprintf(msg, sizeof(msg),
+	                             "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins %s; "
+	                             "try again in %d seconds%s\"}",
+	                             res->address_locked           ? "from this address"
+	                             : res->user_locked_everywhere ? "for this user from many addresses"
+	                                                           : "for this user from this address",
+	                             res->retry_after,
+	                             res->address_locked || res->user_locked_everywhere
+	                                 ? ", or ask an admin to lift the lock (mrgate user unlock)"
+	                                 : "");
+	return http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
+}
+
 int h_session_create(struct req *r)
 {
 	struct json_object *body = NULL;
@@ -60,24 +82,7 @@ int h_session_create(struct req *r)
 	client_addr(r, addr, sizeof(addr));
 	enum core_status st = auth_login(r->app->db, user, pass, addr, &res);
 	if (st == CORE_ETHROTTLED) {
-		char hdr[64];
-		snprintf(hdr, sizeof(hdr), "Retry-After: %d\r\n", res.retry_after);
-		char msg[300];
-		int n = res.busy ? snprintf(msg, sizeof(msg),
-		                            "{\"error\":\"too_many_requests\",\"message\":\"too many logins at once; "
-		                            "try again in %d second\"}",
-		                            res.retry_after)
-		                 : snprintf(msg, sizeof(msg),
-		                            "{\"error\":\"too_many_requests\",\"message\":\"too many failed logins %s; "
-		                            "try again in %d seconds%s\"}",
-		                            res.address_locked           ? "from this address"
-		                            : res.user_locked_everywhere ? "for this user from many addresses"
-		                                                         : "for this user from this address",
-		                            res.retry_after,
-		                            res.address_locked || res.user_locked_everywhere
-		                                ? ", or ask an admin to lift the lock (mrgate user unlock)"
-		                                : "");
-		status = http_send_raw(r->conn, 429, "application/json", msg, (size_t)n, hdr);
+		status = send_throttled(r, &res, "logins");
 		goto out;
 	}
 	if (st == CORE_EUNAUTH) {
@@ -117,4 +122,66 @@ int h_session_delete(struct req *r)
 	}
 	const char *clear = "Set-Cookie: mrgate_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0\r\n";
 	return http_send_raw(r->conn, 204, "application/json", "", 0, clear);
+}
+
+int h_session_password(struct req *r)
+{
+	struct json_object *body = NULL;
+	int status;
+	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
+		return status;
+	const char *current = NULL, *next = NULL;
+	static const char *const known[] = {"current_password", "new_password"};
+	json_object_object_foreach(body, key, val)
+	{
+		(void)val;
+		if (strcmp(key, known[0]) != 0 && strcmp(key, known[1]) != 0) {
+			status =
+			    http_send_error(r->conn, 400, "invalid_input",
+			                    "unknown member \"%.60s\": send current_password and new_password", key);
+			goto out;
+		}
+	}
+	if (!jsonx_str(body, "current_password", &current) || !*current) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+		                         "field \"current_password\" must be your current password");
+		goto out;
+	}
+	if (!jsonx_str(body, "new_password", &next) || !auth_password_ok(next)) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+		                         "field \"new_password\" must be a password of 8 to 1024 bytes");
+		goto out;
+	}
+	if (strcmp(current, next) == 0) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+		                         "the new password is the current one: choose another");
+		goto out;
+	}
+	char addr[CLIENTADDR_MAX], cookie[128];
+	client_addr(r, addr, sizeof(addr));
+	bool have_cookie = r->who.via_cookie && http_cookie(r->conn, "mrgate_session", cookie, sizeof(cookie));
+	struct auth_login_result res;
+	enum core_status st =
+	    auth_password_change(r->app->db, &r->who, current, next, addr, have_cookie ? cookie : NULL, &res);
+	if (st == CORE_ETHROTTLED)
+		status = send_throttled(r, &res, "password changes");
+	else if (st == CORE_EFORBIDDEN)
+		status = http_send_error(
+		    r->conn, 400, "wrong_password",
+		    "the current password is wrong: nothing was changed (a wrong one counts as a failed "
+		    "login)");
+	else if (st != CORE_OK)
+		status = http_send_status(r->conn, st, "could not change the password");
+	else {
+		struct json_object *o = jx_object();
+		json_object_object_add(o, "changed", jx_bool(true));
+		json_object_object_add(
+		    o, "message",
+		    jx_str("password changed: your other sessions were ended; API tokens keep working (revoke them on "
+		           "the Users page if they may be known)"));
+		status = http_send_json(r->conn, 200, o);
+	}
+out:
+	json_object_put(body);
+	return status;
 }

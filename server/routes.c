@@ -24,6 +24,7 @@ static const struct route routes[] = {
     {"POST", "/api/session", h_session_create, ROUTE_PUBLIC},
     {"GET", "/api/session", h_session_get, ROUTE_VIEWER},
     {"DELETE", "/api/session", h_session_delete, ROUTE_VIEWER},
+    {"PUT", "/api/session/password", h_session_password, ROUTE_VIEWER},
     {"GET", "/api/connection", h_connection_get, ROUTE_VIEWER},
     {"PUT", "/api/connection", h_connection_put, ROUTE_ADMIN},
     {"DELETE", "/api/connection", h_connection_delete, ROUTE_ADMIN},

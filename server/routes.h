@@ -112,6 +112,7 @@ int h_metrics(struct req *r);
 int h_session_create(struct req *r);
 int h_session_get(struct req *r);
 int h_session_delete(struct req *r);
+int h_session_password(struct req *r);
 int h_connection_get(struct req *r);
 int h_connection_put(struct req *r);
 int h_connection_delete(struct req *r);

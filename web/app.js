@@ -64,6 +64,7 @@ function frame(loggedIn, name) {
   document.getElementById('app').classList.toggle('no-nav', !loggedIn);
   showWho();
   document.getElementById('logout').hidden = !loggedIn;
+  document.getElementById('change-password').hidden = !loggedIn;
   for (const a of document.querySelectorAll('[data-nav]')) {
     if (a.dataset.nav === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -127,6 +128,11 @@ document.getElementById('logout').addEventListener('click', async () => {
   setIdentity(null);
   setSessionHint(false);
   location.hash = '#/login';
+});
+
+document.getElementById('change-password').addEventListener('click', async () => {
+  const { openChangePassword } = await import('./js/password.js');
+  openChangePassword();
 });
 
 document.getElementById('menu-toggle').addEventListener('click', (e) => {

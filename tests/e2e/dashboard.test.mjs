@@ -808,6 +808,40 @@ describe('dashboard', { timeout: 240000 }, () => {
     await vp.context().close();
   });
 
+  it('lets a viewer change their own password, and says what is wrong first', async () => {
+    // a walk: only an admin could change a password, so a viewer or an editor could not rotate theirs
+    const { page: vp, problems: vproblems } = await newPage(browser, {
+      expected: [{ method: 'PUT', path: /^\/api\/session\/password$/, status: 400, error: 'wrong_password' }],
+    });
+    await logIn(vp, `${mrgate.base}/#/login`, 'viv', 'viv-password-1');
+    await vp.waitForSelector('tr[data-id]');
+    await vp.getByRole('button', { name: 'Change password' }).click();
+    const dlg = vp.locator('[role="dialog"][data-modal="password"]');
+    await dlg.waitFor();
+    const err = dlg.locator('[data-password-error]');
+    await dlg.getByLabel('Current password').fill('viv-password-1');
+    await dlg.getByLabel('New password', { exact: true }).fill('viv-password-2');
+    await dlg.getByLabel('New password again').fill('viv-password-3');
+    await dlg.getByRole('button', { name: 'Change password' }).click();
+    assert.match(await err.innerText(), /The two new passwords differ/);
+    // a wrong current password: the server's answer, in words, and nothing changed
+    await dlg.getByLabel('Current password').fill('not-my-password');
+    await dlg.getByLabel('New password again').fill('viv-password-2');
+    await dlg.getByRole('button', { name: 'Change password' }).click();
+    await until(async () => /The current password is wrong/.test(await err.innerText()), { what: 'the wrong-password message' });
+    await shot(vp, 'password-wrong', { fullPage: false });
+    await dlg.getByLabel('Current password').fill('viv-password-1');
+    await dlg.getByRole('button', { name: 'Change password' }).click();
+    await dlg.waitFor({ state: 'detached' });
+    await vp.getByText(/Your password changed: your other sessions were ended/).waitFor();
+    // still signed in here; the new password is the one that logs in
+    assert.equal((await vp.evaluate(async () => (await fetch('/api/session')).status)), 200);
+    assert.equal((await api.post('/api/session', { username: 'viv', password: 'viv-password-1' })).status, 401);
+    assert.equal((await api.post('/api/session', { username: 'viv', password: 'viv-password-2' })).status, 200);
+    assert.deepEqual(vproblems, []);
+    await vp.context().close();
+  });
+
   it('logged no console errors and no unexpected HTTP errors', () => {
     assert.deepEqual(problems, []);
   });

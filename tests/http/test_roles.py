@@ -24,6 +24,7 @@ POLICY = """
     POST /hooks/gitlab                  public
     GET /api/session                    viewer
     DELETE /api/session                 viewer
+    PUT /api/session/password           viewer
     GET /api/connection                 viewer
     PUT /api/connection                 admin
     DELETE /api/connection              admin

@@ -189,7 +189,54 @@ def test_delete_user():
     assert dels and dels[0]["before"]["role"] == "viewer", dels
 
 
+def test_a_user_changes_their_own_password():
+    # a walk: a viewer (or an editor) could not change their own password; only an admin could reset it
+    r = srv.cli("user", "add", "vic", "--role", "viewer", stdin="vic-password-1\n")
+    assert r.returncode == 0, r.stderr
+    c = srv.login("vic", "vic-password-1")
+    other = srv.login("vic", "vic-password-1")  # the same user's session elsewhere
+    # bad input is a 400 that says why, and changes nothing
+    right = "vic-password-1"
+    for body, err, said in (
+            ({}, "invalid_input", '"current_password"'),
+            ({"current_password": right}, "invalid_input", '"new_password" must be a password of 8 to 1024 bytes'),
+            ({"current_password": right, "new_password": "short"}, "invalid_input", "8 to 1024"),
+            ({"current_password": right, "new_password": right}, "invalid_input", "the new password is the current one"),
+            ({"current_password": right, "new_password": "vic-password-2", "role": "admin"}, "invalid_input",
+             'unknown member "role"'),
+            ({"current_password": "not-the-password", "new_password": "vic-password-2"}, "wrong_password",
+             "the current password is wrong: nothing was changed")):
+        r = c.put("/api/session/password", body)
+        assert r.status == 400 and r.json()["error"] == err and said in r.json()["message"], (body, r.body)
+    assert srv.client().post("/api/session", {"username": "vic", "password": right}).status == 200
+    # a cookie session must send its CSRF token; no session, no change
+    bare = srv.login("vic", right)
+    del bare.headers["X-CSRF-Token"]
+    assert bare.put("/api/session/password", {"current_password": right, "new_password": "vic-password-2"}).status == 403
+    assert srv.client().put("/api/session/password", {"current_password": right,
+                                                      "new_password": "vic-password-2"}).status == 401
+    # the right one: changed, this session stays, the user's other sessions end, the old password is gone
+    r = c.put("/api/session/password", {"current_password": right, "new_password": "vic-password-2"})
+    assert r.status == 200 and r.json()["changed"] is True, r.body
+    assert "other sessions were ended" in r.json()["message"], r.body
+    assert c.get("/api/session").status == 200
+    assert other.get("/api/session").status == 401
+    assert srv.client().post("/api/session", {"username": "vic", "password": right}).status == 401
+    srv.login("vic", "vic-password-2")
+    changes = [a for a in audit("user.password_change") if a["target"] == "vic"]
+    assert changes and changes[0]["actor"] == "vic", changes
+    for secret in (right, "vic-password-2", "not-the-password"):
+        assert secret not in srv.logs() and secret not in str(admin.get("/api/audit?limit=200").body)
+    # guessing the current password through an open session meets the login throttle
+    statuses = [c.put("/api/session/password", {"current_password": f"guess-{i}", "new_password": "vic-password-3"})
+                .status for i in range(6)]
+    assert statuses == [400] * 5 + [429], statuses
+    assert srv.client().post("/api/session", {"username": "vic", "password": "vic-password-2"}).status == 429
+    assert srv.cli("user", "unlock", "vic").returncode == 0
+    assert srv.client().post("/api/session", {"username": "vic", "password": "vic-password-2"}).status == 200
+
+
 if __name__ == "__main__":
     run([test_create_and_list_with_paging, test_bad_input, test_role_change_applies_at_once,
          test_disabled_user_stops_at_once, test_password_reset, test_tokens_list_and_revoke, test_last_admin_and_self,
-         test_delete_user])
+         test_delete_user, test_a_user_changes_their_own_password])
