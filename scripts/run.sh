@@ -46,8 +46,22 @@ if [ -z "${MRGATE_DATABASE_URL:-}" ]; then
   db=mrgate
   if [ -n "${MRGATE_DEMO:-}" ]; then
     db=mrgate_demo
+    # a demo still running on other ports uses the database this one would make anew: a walk started a second
+    # demo on the ports the first refusal suggested, and it dropped the running demo's data under it
+    # (a demo stopped a moment ago may still be closing its connections: a few seconds for them)
+    for _ in $(seq 20); do
+      in_use=$(psql -X -q -At -d "$admin_url" \
+        -c "SELECT count(*) FROM pg_stat_activity WHERE datname = 'mrgate_demo' AND pid <> pg_backend_pid()")
+      [ "${in_use:-0}" = 0 ] && break
+      sleep 0.25
+    done
+    if [ "${in_use:-0}" != 0 ]; then
+      echo "make demo: a demo is already running (its database mrgate_demo has $in_use connections): stop it" \
+        "(Ctrl-C where it runs) before starting another; each demo starts afresh" >&2
+      exit 1
+    fi
     PGOPTIONS='-c client_min_messages=warning' psql -X -q -d "$admin_url" \
-      -c "DROP DATABASE IF EXISTS mrgate_demo WITH (FORCE)" >/dev/null
+      -c "DROP DATABASE IF EXISTS mrgate_demo" >/dev/null
   fi
   if ! psql -X -q -At -d "$admin_url" -c "SELECT 1 FROM pg_database WHERE datname = '$db'" | grep -q 1; then
     psql -X -q -d "$admin_url" -c "CREATE DATABASE $db" >/dev/null

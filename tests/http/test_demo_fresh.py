@@ -122,6 +122,13 @@ def test_a_second_demo_on_the_ports_of_a_running_one_stops_before_it_touches_any
     assert second.p.wait(timeout=60) != 0
     out = second.output()
     assert f"127.0.0.1:{ports[1]} is in use" in out and "MRGATE_DEMO_GITLAB" in out, out
+    # on ports of its own, as those messages suggest, it still refuses: the running demo's database is in use (a
+    # walk did so, and the second demo dropped the first one's data under it)
+    second = run_sh(True, free_port(), free_port())
+    started.append(second)
+    assert second.p.wait(timeout=60) != 0
+    out = second.output()
+    assert "a demo is already running" in out, out
     # the running demo kept its data
     assert c.get("/api/connection").status == 200
     assert c.get("/api/repos?limit=1").json()["count"] == 300
