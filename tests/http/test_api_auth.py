@@ -53,6 +53,22 @@ def test_bad_input_is_400_with_reason():
         assert why in r.json()["message"], (raw, r.json())
 
 
+def test_a_login_is_json_only():
+    # a walk: POST /api/session read a text/plain body, which a form on another site can send without a preflight,
+    # signing the visitor's browser in as someone else (login CSRF)
+    c = srv.client()
+    body = b'{"username": "admin", "password": "' + ADMIN_PASSWORD.encode() + b'"}'
+    for ctype in (None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x",
+                  "application/jsonx"):
+        r = c.post("/api/session", raw=body, headers={"Content-Type": ctype} if ctype else {})
+        assert r.status == 415 and r.json()["error"] == "unsupported_media_type", (ctype, r.status, r.body)
+        assert "Content-Type: application/json" in r.json()["message"], r.body
+        assert not any(k.lower() == "set-cookie" for k in r.headers.keys()), (ctype, r.headers)
+    for ctype in ("application/json", "application/json; charset=utf-8", "Application/JSON"):
+        r = c.post("/api/session", raw=body, headers={"Content-Type": ctype})
+        assert r.status == 200, (ctype, r.status, r.body)
+
+
 def test_body_cap():
     c = srv.client()
     big = b'{"username": "' + b"a" * (1024 * 1024 + 10) + b'"}'
@@ -161,7 +177,7 @@ def test_graceful_shutdown():
     assert '"msg":"stopped"' in srv.logs()
 
 
-run([test_api_requires_auth, test_login_ok_and_bad, test_bad_input_is_400_with_reason, test_body_cap,
+run([test_api_requires_auth, test_login_ok_and_bad, test_bad_input_is_400_with_reason, test_a_login_is_json_only, test_body_cap,
      test_csrf_required_for_cookie_writes, test_logout_ends_the_session_server_side, test_bearer_token,
      test_login_throttling, test_user_add_cli_errors, test_unknown_route_and_method, test_health_and_metrics,
      test_static_dashboard, test_no_secrets_in_logs, test_graceful_shutdown])
