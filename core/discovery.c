@@ -915,7 +915,8 @@ enum core_status discovery_get(struct store *db, int64_t run_id, struct json_obj
 	    db,
 	    "SELECT id, trigger, state, " STORE_TS("started_at") " AS started_at, " STORE_TS(
 	        "finished_at") " AS finished_at,"
-	                       " extract(epoch FROM coalesce(finished_at, now()) - started_at)::float8 AS seconds,"
+	                       " round(extract(epoch FROM coalesce(finished_at, now()) - started_at), 3)::float8 AS "
+	                       "seconds,"
 	                       " pages, repos_seen, groups_seen, new_repos, updated, removed, archived, skipped, "
 	                       "error, summary"
 	                       " FROM sync_runs WHERE ($1::bigint = 0 OR id = $1::bigint) ORDER BY id DESC LIMIT 1",

@@ -9,6 +9,7 @@
 #include "xalloc.h"
 
 #include <errno.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,20 @@ static struct json_object *parsed(const char *text)
 	return v;
 }
 
+/* A PostgreSQL number as JSON, written as PostgreSQL wrote it (its shortest exact form: 0.267, where json-c's own
+ * formatting of the double wrote 0.26700000000000002); NaN and the infinities, which JSON has not, are null. */
+static struct json_object *number(const char *t)
+{
+	char *end = NULL;
+	double d = strtod(t, &end);
+	if (end == t || *end != '\0' || !isfinite(d))
+		return NULL;
+	struct json_object *o = json_object_new_double_s(d, t);
+	if (!o)
+		xalloc_oom("json number", strlen(t));
+	return o;
+}
+
 static struct json_object *value(const PGresult *r, int row, int col)
 {
 	if (PQgetisnull(r, row, col))
@@ -45,7 +60,7 @@ static struct json_object *value(const PGresult *r, int row, int col)
 	case OID_INT8: return jx_int(strtoll(t, NULL, 10));
 	case OID_FLOAT4:
 	case OID_FLOAT8:
-	case OID_NUMERIC: return jx_double(strtod(t, NULL));
+	case OID_NUMERIC: return number(t);
 	case OID_JSON:
 	case OID_JSONB: return parsed(t);
 	default: return jx_str(t);

@@ -6,6 +6,7 @@ a simulator seeded anew (no hooks, no merge requests), so a merge request opened
 until a resync; and a demo's connection replaced the one `make run` had made with the same database.
 """
 import os
+import re
 import signal
 import subprocess
 import time
@@ -63,8 +64,12 @@ def connect_demo(c, sim_base):
     assert r.status in (202, 409), r.body  # 409: the connect started it already
     deadline = time.time() + 60
     while time.time() < deadline:
-        run_ = c.get("/api/sync").json()
+        r = c.get("/api/sync")
+        run_ = r.json()
         if run_.get("state") == "done":
+            # a duration in words a person reads: a walk saw "seconds":0.26679900000000001
+            m = re.search(rb'"seconds":\s*([0-9.e+-]+)', r.body)
+            assert m and re.fullmatch(rb"\d+(\.\d{1,3})?", m.group(1)), r.body
             return run_
         time.sleep(0.2)
     raise AssertionError(f"the demo's first sync did not end: {run_}")
