@@ -285,6 +285,18 @@ static void throttle_keys(struct throttle_keys *k, const char *username, const c
 	k->limit[KEY_USER] = AUTH_USER_WIDE_LIMIT;
 }
 
+enum core_status auth_user_exists(struct store *s, const char *username, bool *exists)
+{
+	PGresult *r = NULL;
+	*exists = false;
+	enum core_status st =
+	    STORE_RUN1(s, "SELECT 1 FROM users WHERE lower(username) = lower($1)", &r, STORE_STR(username));
+	if (st == CORE_OK)
+		*exists = PQntuples(r) > 0;
+	PQclear(r);
+	return st;
+}
+
 enum core_status auth_unlock(struct store *s, const char *actor, const char *username, const char *address,
                              long long *cleared_out)
 {

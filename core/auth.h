@@ -95,6 +95,9 @@ struct auth_login_result {
 enum core_status auth_login(struct store *s, const char *username, const char *password, const char *client_ip,
                             struct auth_login_result *out);
 
+/* *exists: a user has this name (any case). */
+enum core_status auth_user_exists(struct store *s, const char *username, bool *exists);
+
 /*
  * Lift the login locks and clear the failed-login counts of a user (username, any case: from every address and
  * from each) or of an address (address), or of both; either may be NULL. *cleared_out gets how many counts were

@@ -27,6 +27,12 @@ static bool parse_addr(const char *text, struct addr *a)
 	return inet_pton(AF_INET6, text, a->b) == 1;
 }
 
+bool clientaddr_valid(const char *text)
+{
+	struct addr a;
+	return text && parse_addr(text, &a);
+}
+
 /* One list entry ("10.0.0.0/8", "::1", "10.0.0.5"): its address and prefix length over the 16 bytes. */
 static bool parse_range(const char *text, struct addr *a, int *bits)
 {

@@ -25,6 +25,9 @@
  * neither an IP address nor a CIDR range. */
 enum core_status clientaddr_check(const char *trusted, char *err, size_t errlen);
 
+/* True when text is one IPv4 or IPv6 address (no range, no list). */
+bool clientaddr_valid(const char *text);
+
 /*
  * The client's address into out (cap CLIENTADDR_MAX): peer, or, when peer is in trusted (a list clientaddr_check()
  * accepted), the right-most address of xff (the X-Forwarded-For values in the order received, joined with ","; NULL

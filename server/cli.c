@@ -5,6 +5,7 @@
 #include "cli.h"
 
 #include "auth.h"
+#include "clientaddr.h"
 #include "crypto.h"
 #include "discovery.h"
 #include "jsonx.h"
@@ -213,8 +214,17 @@ int cli_user_unlock(struct app *app, int argc, char **argv)
 		fprintf(stderr, "%s", usage);
 		return 2;
 	}
+	if (address && !clientaddr_valid(address)) {
+		fprintf(stderr, "mrgate: \"%s\" is not an IP address (the address as the 429 or the log gives it)\n",
+		        address);
+		return 2;
+	}
 	if (cli_open_store(app) != 0)
 		return 1;
+	bool known = true;
+	if (name && auth_user_exists(app->db, name, &known) == CORE_OK && !known)
+		fprintf(stderr,
+		        "mrgate: note: no user is named \"%s\" (guesses at names no user has are counted too)\n", name);
 	long long cleared = 0;
 	if (auth_unlock(app->db, "system (mrgate user unlock)", name, address, &cleared) != CORE_OK) {
 		fprintf(stderr, "mrgate: could not lift the login locks\n");

@@ -185,8 +185,11 @@ int h_session_password(struct req *r)
 		json_object_object_add(o, "changed", jx_bool(true));
 		json_object_object_add(
 		    o, "message",
-		    jx_str("password changed: your other sessions were ended; API tokens keep working (revoke them on "
-		           "the Users page if they may be known)"));
+		    jx_str(r->who.is_admin
+		               ? "password changed: your other sessions were ended; API tokens keep working "
+		                 "(revoke them on the Users page if they may be known)"
+		               : "password changed: your other sessions were ended; API tokens keep working "
+		                 "(ask an admin to revoke them if they may be known)"));
 		status = http_send_json(r->conn, 200, o);
 	}
 out:

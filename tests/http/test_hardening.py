@@ -190,6 +190,11 @@ def test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock():
     assert srv.client().post("/api/session", {"username": "prey", "password": "prey-password"}).status == 200
     r = srv.cli("user", "unlock", "prey")
     assert r.returncode == 0 and "nothing to lift" in r.stdout, r.stdout
+    # a typo is said (a walk's "nosuchuser" read as a user with nothing to lift); an address that is none is refused
+    r = srv.cli("user", "unlock", "preyy")
+    assert r.returncode == 0 and 'no user is named "preyy"' in r.stderr, r.stderr
+    r = srv.cli("user", "unlock", "--address", "10.0.0.999")
+    assert r.returncode == 2 and '"10.0.0.999" is not an IP address' in r.stderr, r.stderr
     # an address: 20 failures lock it for every user; lifted by address
     for i in range(20):
         srv.client().post("/api/session", {"username": f"ghost-{i}", "password": "guess"})
@@ -202,7 +207,7 @@ def test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock():
     # the lifting is audited; a bad command line changes nothing
     c = srv.login()
     entries = c.get("/api/audit?action=user.unlock").json()["items"]
-    assert [e["target"] for e in entries[:3]] == ["127.0.0.1", "prey", "prey"], entries
+    assert [e["target"] for e in entries[:4]] == ["127.0.0.1", "preyy", "prey", "prey"], entries
     for argv in (["user", "unlock"], ["user", "unlock", "--address"], ["user", "unlock", "a", "b"],
                  ["user", "unlock", "--bogus"]):
         r = srv.cli(*argv)

@@ -219,6 +219,8 @@ def test_a_user_changes_their_own_password():
     r = c.put("/api/session/password", {"current_password": right, "new_password": "vic-password-2"})
     assert r.status == 200 and r.json()["changed"] is True, r.body
     assert "other sessions were ended" in r.json()["message"], r.body
+    # a viewer has no Users page: told whom to ask (a walk was told to revoke tokens there)
+    assert "ask an admin to revoke them" in r.json()["message"] and "Users page" not in r.json()["message"], r.body
     assert c.get("/api/session").status == 200
     assert other.get("/api/session").status == 401
     assert srv.client().post("/api/session", {"username": "vic", "password": right}).status == 401

@@ -68,6 +68,10 @@ static void lists_are_checked(void)
 		CHECK(strstr(err, "MRGATE_TRUSTED_PROXIES") != NULL);
 	}
 	CHECK(clientaddr_check("10.0.0.5, proxy.local", err, sizeof(err)) == CORE_EINVAL);
+	/* one address, as mrgate user unlock --address takes it */
+	CHECK(clientaddr_valid("10.0.0.5") && clientaddr_valid("::1") && clientaddr_valid("2001:db8::7"));
+	CHECK(!clientaddr_valid("10.0.0.999") && !clientaddr_valid("10.0.0.0/8") && !clientaddr_valid("a, b") &&
+	      !clientaddr_valid("") && !clientaddr_valid(NULL));
 	CHECK(strstr(err, "\"proxy.local\"") != NULL);
 }
 
