@@ -243,6 +243,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await page.locator('[data-action="next"]').isDisabled(), true);
     assert.equal(await page.locator('[data-action="prev"]').isDisabled(), true);
     assert.doesNotMatch(await page.locator('#repos-count').innerText(), /of \d/);
+    // one message: the refusal's, not also "no group has been listed" (a walk saw both)
+    assert.equal(await page.locator('[data-unknown-group]').isHidden(), true);
     await shot(page, 'repos-refused-filter', { fullPage: false });
     // a status no repository can have: the status select says which, not "Any status" over a refused list
     await go('#/repos?status=gatted');

@@ -122,8 +122,9 @@ export async function render(main, route) {
   // a group filter no sync has listed (a typo, or a link from before a rename) says so, as Configure Scans does
   const groupNote = h('div.notice.warn', { hidden: true, 'data-unknown-group': '' });
   let knownGroups = null;
+  let refused = false; // the list answered 4xx for this filter: its message says why
   const paintGroupNote = () => {
-    const unknown = !!(state.group && knownGroups && !knownGroups.has(state.group.toLowerCase()));
+    const unknown = !!(state.group && knownGroups && !knownGroups.has(state.group.toLowerCase()) && !refused);
     groupNote.hidden = !unknown;
     if (unknown) groupNote.textContent = `No group "${state.group}" has been listed by a sync: check the path, or pick a group from the tree.`;
   };
@@ -389,6 +390,8 @@ export async function render(main, route) {
       // a filter the server refused lists nothing: no rows of the filter before, no page to turn to (a background
       // refresh that failed keeps what is shown)
       if (!background && e instanceof ApiError && e.status >= 400 && e.status < 500) {
+        refused = true; // the refusal says what is wrong with the filter: one message, not two
+        paintGroupNote();
         rows = [];
         currentCount = 0;
         clear(tbody).append(h('tr', h('td.empty', { colspan: 6 }, 'Nothing listed: the filter was refused (see above).')));
@@ -405,6 +408,7 @@ export async function render(main, route) {
       return;
     }
     clear(msg);
+    if (refused) { refused = false; paintGroupNote(); }
     rows = res.items || [];
     currentCount = res.count || 0;
     currentCapped = !!res.count_capped;
