@@ -1202,27 +1202,33 @@ static void value_words(struct json_object *v, struct buf *b)
 			buf_printf(b, "%s%s", i ? ", " : "", json_object_get_string(json_object_array_get_idx(v, i)));
 		if (n == 0)
 			buf_puts(b, "none");
+	} else if (!v) {
+		buf_puts(b, "as inherited"); /* a field a level no longer sets */
 	} else {
-		buf_puts(b, json_object_get_string(v));
+		for (const char *c = json_object_get_string(v); *c; c++) /* "on_findings" reads "on findings" */
+			buf_putc(b, *c == '_' ? ' ' : *c);
 	}
 }
 
-/* A config's fields in words, in the dashboard's order: "fail on critical; scans secrets, sast"; "no field". */
+/* The config fields in the dashboard's order, with the words it uses for them. */
+static const struct {
+	const char *key, *label;
+} labels[] = {{"enabled", "gate"},    {"fail_on", "fail on"},
+              {"scans", "scans"},     {"block_merge", "block merge"},
+              {"comment", "comment"}, {"ignore_paths", "ignore paths"}};
+
+/* A config's fields in words, in the dashboard's order: "fail on critical; scans secrets, sast"; "no field" (a null
+ * field: "as inherited"). */
 static void config_words(struct json_object *cfg, struct buf *b)
 {
-	static const struct {
-		const char *key, *label;
-	} labels[] = {{"enabled", "gate"},    {"fail_on", "fail on"},
-	              {"scans", "scans"},     {"block_merge", "block merge"},
-	              {"comment", "comment"}, {"ignore_paths", "ignore paths"}};
 	size_t before = b->len, n = sizeof(labels) / sizeof(labels[0]);
 	if (!json_object_is_type(cfg, json_type_object)) {
 		buf_puts(b, "no field");
 		return;
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *v = jsonx_get(cfg, labels[i].key);
-		if (!v)
+		struct json_object *v = NULL;
+		if (!json_object_object_get_ex(cfg, labels[i].key, &v))
 			continue;
 		buf_printf(b, "%s%s ", b->len > before ? "; " : "", labels[i].label);
 		value_words(v, b);
@@ -1241,6 +1247,71 @@ static void config_words(struct json_object *cfg, struct buf *b)
 		buf_puts(b, "no field");
 }
 
+/* The fields of after that differ from before (a new object; a field after no longer has is null). */
+static struct json_object *changed_fields(struct json_object *before, struct json_object *after)
+{
+	struct json_object *d = jx_object();
+	if (json_object_is_type(after, json_type_object)) {
+		json_object_object_foreach(after, key, val)
+		{
+			struct json_object *was = jsonx_get(before, key);
+			if (!was || !json_object_equal(was, val))
+				json_object_object_add(d, key, json_object_get(val));
+		}
+	}
+	if (json_object_is_type(before, json_type_object)) {
+		json_object_object_foreach(before, key, val)
+		{
+			(void)val;
+			if (!jsonx_get(after, key))
+				json_object_object_add(d, key, NULL);
+		}
+	}
+	return d;
+}
+
+/* "; its own config sets fail on, which applies here" for the fields of changed that own (a repo's own config)
+ * sets: an inherited change that does not reach this repository says so. */
+static void overridden_words(struct json_object *changed, struct json_object *own, struct buf *b)
+{
+	size_t n = sizeof(labels) / sizeof(labels[0]), count = 0;
+	struct buf which = {0};
+	json_object_object_foreach(changed, key, val)
+	{
+		(void)val;
+		if (!jsonx_get(own, key))
+			continue;
+		const char *label = key;
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(labels[i].key, key) == 0)
+				label = labels[i].label;
+		buf_printf(&which, "%s%s", count++ ? ", " : "", label);
+	}
+	if (count)
+		buf_printf(b, "; this repository's own config sets %s, which %s here", buf_str(&which),
+		           count == 1 ? "applies" : "apply");
+	buf_free(&which);
+}
+
+/* "; replaced this repository's own fail on low" for the fields a configure took out of its own config. */
+static void replaced_words(struct json_object *sent, struct json_object *own_before, struct json_object *own_after,
+                           struct buf *b)
+{
+	struct json_object *gone = jx_object();
+	json_object_object_foreach(sent, key, val)
+	{
+		(void)val;
+		struct json_object *was = jsonx_get(own_before, key);
+		if (was && !jsonx_get(own_after, key))
+			json_object_object_add(gone, key, json_object_get(was));
+	}
+	if (json_object_object_length(gone) > 0) {
+		buf_puts(b, "; replaced this repository's own ");
+		config_words(gone, b);
+	}
+	json_object_put(gone);
+}
+
 /*
  * The message of a history row of the audit log's about configs: what was set, and at which level (a walk read
  * "its own config (exception) set" with no word of what, and no Configure Scans row at all). The row's audit_*
@@ -1250,6 +1321,9 @@ static void audit_words(struct json_object *it)
 {
 	struct json_object *details = jsonx_get(it, "audit_details"), *own = jsonx_get(it, "audit_own");
 	struct json_object *level_cfg = jsonx_get(it, "audit_level_config");
+	struct json_object *level_before = jsonx_get(it, "audit_level_before");
+	struct json_object *own_before = jsonx_get(it, "audit_own_before");
+	struct json_object *own_cfg = jsonx_get(own, "config"), *own_before_cfg = jsonx_get(own_before, "config");
 	const char *action = NULL, *target = NULL, *level = NULL;
 	int64_t selected = 0;
 	bool unmanaged = false;
@@ -1265,14 +1339,15 @@ static void audit_words(struct json_object *it)
 			buf_printf(&b, "Configure Scans of %s: ",
 			           selected > 1 ? "this repository and others" : "this repository");
 		else if (strcmp(level, "group") == 0)
-			buf_printf(
-			    &b, "Configure Scans of group %s, which this repository inherits: ", target ? target : "?");
+			buf_printf(&b, "Configure Scans of group %s: ", target ? target : "?");
 		else
-			buf_puts(&b, "Configure Scans of the default config, which this repository inherits: ");
+			buf_puts(&b, "Configure Scans of the default config: ");
 		if (cfg && json_object_object_length(cfg) > 0)
 			config_words(cfg, &b);
 		else
 			buf_puts(&b, "no field changed");
+		if (strcmp(level, "repos") != 0 && cfg)
+			replaced_words(cfg, own_before_cfg, own_cfg, &b);
 		bool reapply = false;
 		if (jsonx_bool(details, "reapply", &reapply) && reapply)
 			buf_puts(&b, " (applied again)");
@@ -1286,15 +1361,23 @@ static void audit_words(struct json_object *it)
 			buf_puts(&b, "none, it inherits every field");
 	} else if (strcmp(action, "config.repo.delete") == 0) {
 		buf_puts(&b, "its own config removed: it inherits every field");
-	} else if (strcmp(action, "config.group.update") == 0) {
-		buf_printf(&b, "group %s's config, which this repository inherits: ", target ? target : "?");
-		config_words(level_cfg, &b);
+	} else if (strcmp(action, "config.group.update") == 0 || strcmp(action, "config.default.update") == 0) {
+		/* what changed, not the whole config (a walk read "gate off" about a repository its own config gates)
+		 */
+		struct json_object *changed = changed_fields(level_before, level_cfg);
+		if (strcmp(action, "config.group.update") == 0)
+			buf_printf(&b, "group %s's config changed: ", target ? target : "?");
+		else
+			buf_puts(&b, "the default config changed: ");
+		if (json_object_object_length(changed) > 0)
+			config_words(changed, &b);
+		else
+			buf_puts(&b, "no field");
+		overridden_words(changed, own_cfg, &b);
+		json_object_put(changed);
 	} else if (strcmp(action, "config.group.delete") == 0) {
 		buf_printf(&b, "group %s's config removed: this repository inherits from above it",
 		           target ? target : "?");
-	} else if (strcmp(action, "config.default.update") == 0) {
-		buf_puts(&b, "the default config, which this repository inherits: ");
-		config_words(level_cfg, &b);
 	} else if (strcmp(action, "config.import") == 0) {
 		buf_puts(&b, "configs imported: the default, the groups' and the repositories' own");
 	}
@@ -1304,6 +1387,8 @@ static void audit_words(struct json_object *it)
 	json_object_object_del(it, "audit_details");
 	json_object_object_del(it, "audit_own");
 	json_object_object_del(it, "audit_level_config");
+	json_object_object_del(it, "audit_level_before");
+	json_object_object_del(it, "audit_own_before");
 	json_object_object_del(it, "audit_target");
 }
 
@@ -1321,23 +1406,28 @@ enum core_status repos_history(struct store *db, int64_t id, int limit, struct j
 	    db,
 	    "SELECT " STORE_TS("h.at") " AS at, h.kind, h.action, h.result, h.message, h.actor,"
 	                               " nullif(h.job_id, 0) AS job_id, nullif(h.gate_id, 0) AS gate_id,"
-	                               " h.audit_target, h.audit_details, h.audit_own, h.audit_level_config"
+	                               " h.audit_target, h.audit_details, h.audit_own, h.audit_level_config,"
+	                               " h.audit_own_before, h.audit_level_before"
 	                               " FROM repos r, LATERAL ("
 	                               "  SELECT i.finished_at AS at, 'job' AS kind, j.kind AS action, i.result,"
 	                               "   i.message, i.job_id, NULL::bigint AS gate_id, j.created_by AS actor,"
 	                               "   NULL::text AS audit_target, NULL::jsonb AS audit_details,"
-	                               "   NULL::jsonb AS audit_own, NULL::jsonb AS audit_level_config"
+	                               "   NULL::jsonb AS audit_own, NULL::jsonb AS audit_level_config,"
+	                               "   NULL::jsonb AS audit_own_before, NULL::jsonb AS audit_level_before"
 	                               "  FROM job_items i JOIN jobs j ON j.id = i.job_id"
 	                               "  WHERE i.repo_id = r.id AND i.finished_at IS NOT NULL"
 	                               "  UNION ALL"
 	                               "  SELECT g.created_at, 'gate', 'gate !' || g.mr_iid, g.verdict, g.description,"
-	                               "   NULL, g.id, NULL, NULL, NULL, NULL, NULL"
+	                               "   NULL, g.id, NULL, NULL, NULL, NULL, NULL, NULL, NULL"
 	                               "  FROM gate_runs g WHERE g.project_id = r.id"
 	                               "  UNION ALL"
 	                               "  SELECT a.at, 'audit', a.action, NULL, NULL, NULL, NULL, a.actor, a.target,"
 	                               "   a.details, a.after -> 'repos' -> r.path_with_namespace,"
 	                               "   CASE WHEN a.target = 'default' THEN a.after -> 'default'"
-	                               "    ELSE a.after -> 'groups' -> a.target END"
+	                               "    ELSE a.after -> 'groups' -> a.target END,"
+	                               "   a.before -> 'repos' -> r.path_with_namespace,"
+	                               "   CASE WHEN a.target = 'default' THEN a.before -> 'default'"
+	                               "    ELSE a.before -> 'groups' -> a.target END"
 	                               "  FROM audit_log a"
 	                               "  WHERE a.target = r.id::text OR a.target = r.path_with_namespace"
 	                               /* Configure Scans of repositories this one was among (details.repo_ids;

@@ -491,7 +491,7 @@ def test_repo_history_lists_applies_and_config_changes():
     mine = [i for i in items if i["action"] == "config.configure"]
     assert any(i["message"].startswith("Configure Scans of this repository: no field changed (applied again)")
                for i in mine), mine
-    assert any(i["message"].startswith("Configure Scans of group acme, which this repository inherits: gate on; "
+    assert any(i["message"].startswith("Configure Scans of group acme: gate on; "
                                        "fail on high; scans secrets, sast; block merge on") for i in mine), mine
     other = ALL[22]["id"]  # in no selection of one repository
     assert not any(i["action"] == "config.configure" and i["message"].startswith("Configure Scans of this repository:")
@@ -507,6 +507,37 @@ def test_repo_history_lists_applies_and_config_changes():
     for bogus in ("0", "501", "x"):
         r = c.get(f"/api/repos/{bad}/history?limit={bogus}")
         assert r.status == 400 and "limit" in r.json()["message"], r.body
+
+
+def test_repo_history_says_what_changed_and_what_its_own_config_keeps():
+    # a walk read "the default config, which this repository inherits: gate off; ..." about a repository its own
+    # config gates: every field of the default, not what changed, and not that its own config sets some of them;
+    # and a group's Configure Scans that took a field out of its own config did not say so
+    x = ALL[40]["id"]
+    hist = lambda: c.get(f"/api/repos/{x}/history").json()["items"]
+    assert c.put(f"/api/repos/{x}/config", {"fail_on": "low", "comment": "on_findings"}).status == 200
+    wait_applied()
+    default = c.get("/api/configs/default").json()["config"]
+    changed = dict(default, fail_on="medium" if default["fail_on"] != "medium" else "critical")
+    assert c.put("/api/configs/default", changed).status == 200
+    wait_applied()
+    top = hist()[0]
+    assert top["action"] == "config.default.update", top
+    assert top["message"] == (f"the default config changed: fail on {changed['fail_on']}; this repository's own "
+                              "config sets fail on, which applies here"), top
+    own = next(i for i in hist() if i["action"] == "config.repo.update")
+    assert own["message"] == "its own config: fail on low; comment on findings", own
+    assert c.put("/api/configs/default", default).status == 200
+    # Configure Scans of its group replaces its own fail on
+    configure({"selection": {"filter": {"group": "acme"}}, "config": {"fail_on": "critical"}})
+    wait_applied()
+    top = hist()[0]
+    assert top["message"] == ("Configure Scans of group acme: fail on critical; replaced this repository's own "
+                              "fail on low"), top
+    configure({"selection": {"filter": {"group": "acme"}}, "config": {"fail_on": CFG["fail_on"]}})
+    wait_applied()
+    assert c.delete(f"/api/repos/{x}/config").status == 200
+    wait_applied()
 
 
 def test_audit_has_before_and_after():
@@ -697,6 +728,7 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes, test_a_reapply_with_no_field_stores_no_config,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
-     test_repo_history_lists_applies_and_config_changes, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
+     test_repo_history_lists_applies_and_config_changes,
+     test_repo_history_says_what_changed_and_what_its_own_config_keeps, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
      test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one,
      test_a_selection_says_ids_or_a_filter, test_a_misspelt_member_or_an_empty_filter_value_changes_nothing, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])
