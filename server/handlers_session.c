@@ -1,6 +1,6 @@
 /*
  * server/handlers_session.c
- *    POST/GET/DELETE /api/session: log in, who am I, log out.
+ *    POST/GET/DELETE /api/session: log in, who am I, log out; PUT /api/session/password: change your own password.
  */
 #include "buf.h"
 #include "clientaddr.h"
