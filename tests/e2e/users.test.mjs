@@ -51,6 +51,13 @@ describe('users', { timeout: 180000 }, () => {
     assert.equal(await page.locator('tr[data-user="admin"] select[name="role"]').isDisabled(), true);
     await page.waitForSelector('table[data-table="tokens"] tr[data-token="vera/nightly"]');
     await shot(page, 'users');
+    // opened directly (a reload): "you" are known before your own row offers anything that would only be refused
+    await page.reload();
+    await page.waitForSelector('table[data-table="users"] tr[data-user="admin"]');
+    for (const sel of ['select[name="role"]', 'button[data-action="disable"]', 'button[data-action="delete"]']) {
+      assert.equal(await page.locator(`tr[data-user="admin"] ${sel}`).isDisabled(), true, sel);
+    }
+    assert.match(await page.locator('tr[data-user="admin"]').innerText(), /\(you\)/);
   });
 
   it('adds a user and changes the role', async () => {
