@@ -756,9 +756,18 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
 	if (res->outcome == APPLY_CHANGED && !u->dry_run)
 		snprintf(res->message, sizeof(res->message), "%s", buf_str(&u->done));
-	else if (u->dry_run)
-		snprintf(res->message, sizeof(res->message), "%s",
-		         res->writes ? "would change GitLab" : "already in the wanted state");
+	else if (u->dry_run && res->writes) {
+		/* what it would do, in the plan's words (a walk read only "would change GitLab" on a preview's rows) */
+		struct json_object *acts = apply_plan_actions(res->plan);
+		struct buf b = {0};
+		for (size_t i = 0; i < json_object_array_length(acts); i++)
+			buf_printf(&b, "%s%s", i ? ", " : "would ",
+			           json_object_get_string(json_object_array_get_idx(acts, i)));
+		snprintf(res->message, sizeof(res->message), "%s", b.len ? buf_str(&b) : "would change GitLab");
+		buf_free(&b);
+		json_object_put(acts);
+	} else if (u->dry_run)
+		snprintf(res->message, sizeof(res->message), "%s", "already in the wanted state");
 out:
 	hook_list_clear(l);
 	free(l);

@@ -139,7 +139,8 @@ struct apply_want {
 
 struct apply_result {
 	enum apply_outcome outcome;
-	char message[512];        /* advice on error, what changed otherwise ("created webhook 12") */
+	/* advice on error; else what changed ("created webhook (hook id 12)"), or in a dry run what would */
+	char message[512];
 	bool retryable;           /* transient (5xx, timeout, 429, maybe-applied): retry later with backoff */
 	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
 	struct json_object *plan; /* {"hooks": {"create": n, "update": [ids], "delete": [ids]},

@@ -124,6 +124,9 @@ static enum job_outcome plan_outcome(const struct apply_result *res, struct job_
 	struct json_object *actions = apply_plan_actions(res->plan);
 	size_t n = actions ? json_object_array_length(actions) : 0;
 	json_object_put(actions);
+	/* what an apply would do there, in words ("would create webhook, turn on Pipelines must succeed") */
+	if (res->message[0])
+		jobs_result_message(out, "%s", res->message);
 	return n > 0 ? JOB_ITEM_CHANGED : JOB_ITEM_UNCHANGED;
 }
 

@@ -324,6 +324,9 @@ def test_dry_run_writes_nothing():
     ours = [(i["kind"], i["action"], i["result"]) for i in hist if i.get("job_id") == r["job"]["id"]]
     assert ours == [("job", "dryrun", "changed")], hist
     assert not any(i["action"] == "apply" for i in hist), hist
+    # each row says what the apply would do (a walk read only "would change GitLab")
+    msgs = {i["message"] for i in flows.job_items(c, r["job"]["id"])}
+    assert msgs == {"would create webhook, turn on Pipelines must succeed"}, msgs
 
 
 def test_configure_1000_creates_one_hook_each_and_sets_merge():
