@@ -545,8 +545,10 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		goto out;
 	} else {
 		const int64_t *scope = strcmp(u.level, "repos") == 0 ? u.ids : NULL;
+		/* a re-applied repo with nothing to change is checked as a resync checks it: it stays gated meanwhile
+		 */
 		if ((st = gateconfig_mark_apply(u.c, u.all, u.group, scope, u.n, req->reapply ? u.ids : NULL,
-		                                req->reapply ? u.n : 0, false, &out->marked)) != CORE_OK ||
+		                                req->reapply ? u.n : 0, req->reapply, &out->marked)) != CORE_OK ||
 		    (st = store_commit(u.c)) != CORE_OK)
 			goto out;
 		to_apply = out->marked.n;

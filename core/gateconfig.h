@@ -70,7 +70,8 @@ void gateconfig_marked_clear(struct gateconfig_marked *m);
  * differs from the one last applied, plus the repos in force_ids (a reapply). A repo outside the scope is never
  * marked, so a failed repo elsewhere is not retried by an unrelated write. Marked repos show the status "applying"
  * until their outcome is recorded, except, with check_forced, a forced repo with nothing to change (a resync's
- * check of every gated repo: they stay "gated" while it reads their hooks). Fills *out (may be NULL to discard).
+ * check of every gated repo, or an explicit reapply: they stay "gated" while it reads their hooks). Fills *out (may be
+ * NULL to discard).
  */
 enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const char *group, const int64_t *ids,
                                        size_t n_ids, const int64_t *force_ids, size_t n_force, bool check_forced,

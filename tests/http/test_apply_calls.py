@@ -232,6 +232,33 @@ def test_a_repo_claimed_by_another_apply_is_not_touched_until_released():
     assert srv.sql(f"SELECT count(*) FROM apply_claims WHERE repo_id = {pid}") == [["0"]]
 
 
+def test_a_gated_repo_stays_gated_while_a_reapply_checks_it():
+    # an explicit re-apply of repos whose config is in place checks them, as a resync does: they stay "gated" while
+    # their hooks are read (before, every re-applied repo showed "applying", the coverage "0 gated", until checked);
+    # one whose hook was deleted by hand is repaired all the same, and one still to be gated shows "applying"
+    kept, drifted = IDS[30], IDS[31]
+    gl = sim.client(TOKEN)
+    [hook] = sim.hooks_by_project(HOOK)[drifted]
+    assert gl.delete(f"/api/v4/projects/{drifted}/hooks/{hook['id']}").status == 204
+    for pid in (kept, drifted):
+        sim.script("GET", f"/api/v4/projects/{pid}/hooks", [{"stall_ms": 3000}])
+    sim.reset_counters()
+    r = c.post("/api/configure", {"selection": {"ids": [kept, drifted]}, "config": {}, "reapply": True})
+    assert r.status in (200, 202), r.body
+    job_id = r.json()["apply"]["job_id"]
+
+    def statuses():
+        return [c.get(f"/api/repos/{pid}").json()["status"] for pid in (kept, drifted)]
+    assert statuses() == ["gated", "gated"], "re-applied repos with nothing to change are shown applying"
+    wait_for(lambda: sim.counters()["by_route"].get("GET /api/v4/projects/:id/hooks", 0) >= 1 or None, 30,
+             "the re-apply to read the hooks")
+    assert statuses() == ["gated", "gated"], "repos are shown applying while their hooks are read"
+    job = flows.wait_job(c, job_id, 60)
+    assert job["succeeded"] and job["changed"] == 1 and job["unchanged"] == 1, job
+    assert len(sim.hooks_by_project(HOOK)[drifted]) == 1, "the deleted hook was not made again"
+    assert [c.get(f"/api/repos/{pid}").json()["status"] for pid in (kept, drifted)] == ["gated", "gated"]
+
+
 def test_first_apply_without_block_merge_is_two_calls_per_repo():
     # un-gate (hooks removed, merge setting restored), then gate again without block merge
     configure({"enabled": False})
@@ -335,7 +362,7 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
 
 
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
-     test_hooks_without_note_events_are_updated_once,
+     test_hooks_without_note_events_are_updated_once, test_a_gated_repo_stays_gated_while_a_reapply_checks_it,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
      test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone,
      test_a_project_listed_twice_with_different_settings_is_read_alone, test_a_webhook_secret_gitlab_echoes_is_hidden,

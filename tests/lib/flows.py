@@ -108,9 +108,14 @@ def no_repo_applying(c):
     return c.get("/api/repos?status=applying&limit=1").json()["count"] == 0
 
 
+def no_apply_job_unfinished(c):
+    return not any(j["kind"] == "apply" and not j["finished"] for j in c.get("/api/jobs?limit=50").json()["items"])
+
+
 def wait_applied(c, timeout=60, interval=0.2):
-    """Wait until no repo is applying."""
-    harness.wait_for(lambda: no_repo_applying(c), timeout, "apply", interval)
+    """Wait until no repo is applying and no apply job is unfinished (a repo re-applied with nothing to change
+    stays gated while its job checks it)."""
+    harness.wait_for(lambda: no_repo_applying(c) and no_apply_job_unfinished(c), timeout, "apply", interval)
 
 
 def job(c, job_id):
