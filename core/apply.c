@@ -730,8 +730,13 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 		l->hook_url = u->ctx->hook_url;
 		l->ssl_verify = u->ctx->ssl_verify;
 		/* the project first: in a job it comes from the group's list, which the job's first items then read at
-		 * its start on slots still free, instead of after their hooks, while every other item waits for it */
-		if (apply_plan_needs_project(&seen, &goal) && !read_project(u, &seen))
+		 * its start on slots still free, instead of after their hooks; while another item reads that list, the
+		 * hooks first, on a slot the list leaves free, instead of waiting for it idle */
+		const struct apply_lists *li = u->ctx->lists;
+		bool project = apply_plan_needs_project(&seen, &goal);
+		bool hooks_first = project && apply_plan_needs_hooks(&seen, &goal) && li && li->project_reading &&
+		                   li->project_reading(li->user);
+		if (project && !hooks_first && !read_project(u, &seen))
 			goto out;
 		if (apply_plan_needs_hooks(&seen, &goal)) {
 			enum core_status gst = list_hooks(u, l);
@@ -745,6 +750,8 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 			seen.n_hooks = l->n;
 			noted_read(u, "webhooks", "from GET /projects/:id/hooks", NULL);
 		}
+		if (hooks_first && !read_project(u, &seen))
+			goto out;
 		apply_plan_make(&seen, &goal, plan);
 	}
 	if (plan->skip) {

@@ -83,10 +83,13 @@ struct apply_listed {
  * Job-wide reads (core/applyjob.c fills them). project(): false when the project is not in the list (or the list
  * could not be read): apply reads it alone. open_mrs(): the repo's open MRs as a new JSON array the caller owns,
  * NULL when the list does not hold the repo; read_at as above. *pages_out: the list pages this call read (the
- * first caller of a job reads the list). Both are called from several workers at once.
+ * first caller of a job reads the list). Both are called from several workers at once. project_reading(): true
+ * while a caller of project() reads the list (another caller would wait for it; one that needs the hooks too reads
+ * them first, on a slot the list leaves free); may be NULL.
  */
 struct apply_lists {
 	bool (*project)(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out);
+	bool (*project_reading)(void *user);
 	struct json_object *(*open_mrs)(void *user, int64_t repo_id, char read_at[16], int *pages_out);
 	void *user;
 };

@@ -132,14 +132,20 @@ struct jobctx {
 	bool ctx_ok;         /* hook_url fits (applyjob_ctx) */
 	bool group_mode;
 	int64_t group_id;
+	/* the lists below, under list_mu (not mu: an item starting reads its context under mu while the list is read);
+	 * lock order mu, then list_mu */
+	pthread_mutex_t list_mu;
 	/* GET /groups/:id/projects */
+	int64_t projects_group; /* the group it lists */
 	time_t projects_at;
 	bool projects_ok;
 	char projects_read_at[16];
 	struct listed_project *projects;
 	size_t n_projects, cap_projects;
 	int pages;
+	int projects_reading; /* 1 while jobctx_projects() reads the list (atomic: read without jc->mu) */
 	/* GET /groups/:id/merge_requests?state=opened */
+	int64_t mrs_group;
 	time_t mrs_at;
 	bool mrs_ok;
 	char mrs_read_at[16];
@@ -153,6 +159,7 @@ static struct {
 	struct jobctx *slot[JOBCTX_SLOTS];
 } g_jobctx = {PTHREAD_MUTEX_INITIALIZER, {0}};
 
+/* jc->list_mu held */
 static void jobctx_drop_lists(struct jobctx *jc)
 {
 	free(jc->projects);
@@ -173,11 +180,13 @@ static void jobctx_free(struct jobctx *jc)
 {
 	jobctx_drop_lists(jc);
 	connection_client_release(jc->cc);
+	pthread_mutex_destroy(&jc->list_mu);
 	pthread_mutex_destroy(&jc->mu);
 	free(jc);
 }
 
 static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out);
+static bool lists_project_reading(void *user);
 static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read_at[16], int *pages_out);
 
 /* The context of job_id, shared by its items; give it back with jobctx_put(). */
@@ -200,7 +209,11 @@ static struct jobctx *jobctx_get(const struct applyjob_env *env, int64_t job_id)
 		jc->env = env;
 		jc->job_id = job_id;
 		pthread_mutex_init(&jc->mu, NULL);
-		jc->lists = (struct apply_lists){.project = lists_project, .open_mrs = lists_open_mrs, .user = jc};
+		pthread_mutex_init(&jc->list_mu, NULL);
+		jc->lists = (struct apply_lists){.project = lists_project,
+		                                 .project_reading = lists_project_reading,
+		                                 .open_mrs = lists_open_mrs,
+		                                 .user = jc};
 		int i = free_i >= 0 ? free_i : idle_i;
 		if (i >= 0) {
 			if (g_jobctx.slot[i])
@@ -283,8 +296,11 @@ static void jobctx_refresh(struct jobctx *jc)
 		snprintf(jc->secret_sha, sizeof(jc->secret_sha), "%s", sha ? sha : "");
 		free(sha);
 		jc->group_mode = strcmp(set.hook_mode, "group") == 0; /* the group hook delivers: no project hook */
-		if (ci.group_id != jc->group_id)
-			jobctx_drop_lists(jc); /* another group: the lists read are not its */
+		if (ci.group_id != jc->group_id) {                    /* another group: the lists read are not its */
+			pthread_mutex_lock(&jc->list_mu);
+			jobctx_drop_lists(jc);
+			pthread_mutex_unlock(&jc->list_mu);
+		}
 		jc->group_id = ci.group_id;
 	}
 	free(tmp.message);
@@ -361,7 +377,8 @@ static int jobctx_expected_pages(struct jobctx *jc)
 
 /*
  * Read the list at path (its query ends with per_page=100) into jc: the pages the repos mrgate knows fill, asked for
- * at once (page=1..k, at most the GitLab concurrency in flight; the other workers wait on jc->mu meanwhile), then on
+ * at once (page=1..k, at most the GitLab concurrency in flight; the workers that need it wait on jc->list_mu
+ * meanwhile, the others go on), then on
  * from the last one's next page, one at a time, when the group has grown. An empty page ends the list. Offset pages
  * read side by side are no less consistent than read one after another: a project missing from both (one deleted
  * between two reads shifts the next page) is read alone by its repo (listed() finds nothing). *err_out: a failing
@@ -460,10 +477,14 @@ static void listed_sort(struct jobctx *jc)
 	jc->n_projects = out;
 }
 
-/* The group's projects, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
-static int jobctx_projects(struct jobctx *jc)
+/*
+ * The projects of group gid through cc, read again when older than JOBCTX_LIST_MAX_AGE or of another group
+ * (jc->list_mu held); the pages read.
+ */
+static int jobctx_projects(struct jobctx *jc, struct connection_client *cc, int64_t gid)
 {
-	if (!jc->cc || jc->group_id <= 0 || (jc->projects_at && time(NULL) - jc->projects_at < JOBCTX_LIST_MAX_AGE))
+	if (!cc || gid <= 0 ||
+	    (jc->projects_group == gid && jc->projects_at && time(NULL) - jc->projects_at < JOBCTX_LIST_MAX_AGE))
 		return 0;
 	char path[200];
 	struct gitlab_response *resp = NULL;
@@ -471,20 +492,29 @@ static int jobctx_projects(struct jobctx *jc)
 	jc->projects = NULL;
 	jc->n_projects = jc->cap_projects = 0;
 	jc->pages = 0;
+	jc->projects_group = gid;
 	jc->projects_at = time(NULL);
+	__atomic_store_n(&jc->projects_reading, 1, __ATOMIC_RELEASE);
 	hhmmss(jc->projects_read_at);
 	snprintf(path, sizeof(path),
 	         "/groups/%lld/projects?include_subgroups=true&with_shared=false&order_by=id&sort=asc&per_page=100",
-	         (long long)jc->group_id);
-	enum core_status st = jobctx_projects_read(jc, connection_client_gitlab(jc->cc), path, &resp);
+	         (long long)gid);
+	enum core_status st = jobctx_projects_read(jc, connection_client_gitlab(cc), path, &resp);
 	jc->projects_ok = st == CORE_OK;
 	if (st != CORE_OK)
 		log_warn("apply job %lld: could not list the group's projects (%s): each repo is read alone",
 		         (long long)jc->job_id, resp && resp->message[0] ? resp->message : core_status_code(st));
 	else
 		listed_sort(jc);
+	__atomic_store_n(&jc->projects_reading, 0, __ATOMIC_RELEASE);
 	gitlab_response_free(resp);
 	return jc->pages + (st != CORE_OK);
+}
+
+static bool lists_project_reading(void *user)
+{
+	struct jobctx *jc = user;
+	return __atomic_load_n(&jc->projects_reading, __ATOMIC_ACQUIRE) != 0;
 }
 
 static const struct listed_project *listed(const struct jobctx *jc, int64_t repo_id)
@@ -494,11 +524,23 @@ static const struct listed_project *listed(const struct jobctx *jc, int64_t repo
 	return bsearch(&repo_id, jc->projects, jc->n_projects, sizeof(*jc->projects), by_project_id);
 }
 
+/* The client and group the lists are read with, as the job's context has them now (cc retained: release it). */
+static struct connection_client *lists_client(struct jobctx *jc, int64_t *gid)
+{
+	pthread_mutex_lock(&jc->mu);
+	struct connection_client *cc = connection_client_retain(jc->cc);
+	*gid = jc->group_id;
+	pthread_mutex_unlock(&jc->mu);
+	return cc;
+}
+
 static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out, int *pages_out)
 {
 	struct jobctx *jc = user;
-	pthread_mutex_lock(&jc->mu);
-	*pages_out = jobctx_projects(jc);
+	int64_t gid = 0;
+	struct connection_client *cc = lists_client(jc, &gid);
+	pthread_mutex_lock(&jc->list_mu);
+	*pages_out = jobctx_projects(jc, cc, gid);
 	const struct listed_project *lp = listed(jc, repo_id);
 	if (lp) {
 		out->archived = lp->archived;
@@ -506,7 +548,8 @@ static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out,
 		out->merge_on = lp->merge_on;
 		snprintf(out->read_at, sizeof(out->read_at), "%s", jc->projects_read_at);
 	}
-	pthread_mutex_unlock(&jc->mu);
+	pthread_mutex_unlock(&jc->list_mu);
+	connection_client_release(cc);
 	return lp != NULL;
 }
 
@@ -536,10 +579,11 @@ static enum core_status on_mr(struct json_object *mr, void *user)
 	return CORE_OK;
 }
 
-/* The group's open MRs, read again when older than JOBCTX_LIST_MAX_AGE (jc->mu held); the pages read. */
-static int jobctx_mrs(struct jobctx *jc)
+/* The open MRs of group gid, read again when older than JOBCTX_LIST_MAX_AGE or of another group (jc->list_mu
+ * held); the pages read. */
+static int jobctx_mrs(struct jobctx *jc, struct connection_client *cc, int64_t gid)
 {
-	if (!jc->cc || jc->group_id <= 0 || (jc->mrs_at && time(NULL) - jc->mrs_at < JOBCTX_LIST_MAX_AGE))
+	if (!cc || gid <= 0 || (jc->mrs_group == gid && jc->mrs_at && time(NULL) - jc->mrs_at < JOBCTX_LIST_MAX_AGE))
 		return 0;
 	char path[160];
 	struct gitlab_response *resp = NULL;
@@ -549,12 +593,12 @@ static int jobctx_mrs(struct jobctx *jc)
 	free(jc->mrs);
 	jc->mrs = NULL;
 	jc->n_mrs = 0;
+	jc->mrs_group = gid;
 	jc->mrs_at = time(NULL);
 	hhmmss(jc->mrs_read_at);
-	snprintf(path, sizeof(path), "/groups/%lld/merge_requests?state=opened&scope=all&per_page=100",
-	         (long long)jc->group_id);
+	snprintf(path, sizeof(path), "/groups/%lld/merge_requests?state=opened&scope=all&per_page=100", (long long)gid);
 	applyjob_slot_take(jc->env);
-	enum core_status st = gitlab_paginate_items(connection_client_gitlab(jc->cc), path, on_mr, &w, &w.pages, &resp);
+	enum core_status st = gitlab_paginate_items(connection_client_gitlab(cc), path, on_mr, &w, &w.pages, &resp);
 	applyjob_slot_give(jc->env);
 	jc->mrs_ok = st == CORE_OK;
 	if (st != CORE_OK) {
@@ -579,11 +623,13 @@ static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read
 {
 	struct jobctx *jc = user;
 	struct json_object *out = NULL;
-	pthread_mutex_lock(&jc->mu);
+	int64_t gid = 0;
+	struct connection_client *cc = lists_client(jc, &gid);
+	pthread_mutex_lock(&jc->list_mu);
 	/* the group list holds the MRs of the group's projects only: a repo it does not list lists its own */
-	*pages_out = jobctx_projects(jc);
+	*pages_out = jobctx_projects(jc, cc, gid);
 	if (listed(jc, repo_id)) {
-		*pages_out += jobctx_mrs(jc);
+		*pages_out += jobctx_mrs(jc, cc, gid);
 		if (jc->mrs_ok) {
 			const struct listed_mrs *m =
 			    bsearch(&repo_id, jc->mrs, jc->n_mrs, sizeof(*jc->mrs), by_project_id);
@@ -591,7 +637,8 @@ static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read
 			snprintf(read_at, 16, "%s", jc->mrs_read_at);
 		}
 	}
-	pthread_mutex_unlock(&jc->mu);
+	pthread_mutex_unlock(&jc->list_mu);
+	connection_client_release(cc);
 	return out;
 }
 

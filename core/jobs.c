@@ -463,18 +463,23 @@ enum core_status jobs_claim_share(struct store *db, const char *owner, const cha
 	store_param_str(&p, buf_str(&kinds_lit));
 	store_param_i64(&p, max);
 	store_param_i64(&p, share);
-	/* due: the claimable items, at most max * share of them counted; each claimer takes its share (>= 1, <= max) */
+	/* due: the claimable items, at most max * share * max of them counted; each claimer takes ceil(due / (share *
+	 * max)) of them (>= 1, <= max): max while every claimer could take max batches of max, and fewer towards the
+	 * end, so that the last items are not left in one worker's batch, run one after the other while the others
+	 * idle; a lone claimer (share 1) takes max
+	 */
 	st = store_run1(db,
 	                STORE_PREPARE
 	                "WITH due AS ("
 	                " SELECT count(*)::int AS n FROM (SELECT 1 FROM job_items"
 	                " WHERE state IN ('pending', 'running') AND not_before <= now() AND kind = ANY($3::text[])"
-	                " LIMIT $4::int * $5::int) d),"
+	                " LIMIT $4::int * $5::int * $4::int) d),"
 	                " cand AS ("
 	                " SELECT id, state AS prev_state FROM job_items"
 	                " WHERE state IN ('pending', 'running') AND not_before <= now() AND kind = ANY($3::text[])"
 	                " ORDER BY not_before, id"
-	                " LIMIT least($4::int, greatest(1, ((SELECT n FROM due) + $5::int - 1) / $5::int))"
+	                " LIMIT CASE WHEN $5::int = 1 THEN $4::int ELSE least($4::int, greatest(1,"
+	                "  ((SELECT n FROM due) + $5::int * $4::int - 1) / ($5::int * $4::int))) END"
 	                " FOR UPDATE SKIP LOCKED),"
 	                " cl AS ("
 	                " UPDATE job_items i SET state = 'running', lease_owner = $1,"

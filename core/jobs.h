@@ -44,13 +44,13 @@
  *   claimed something pokes the next idle one, so a burst fans out over the workers and the chain ends with one
  *   empty claim. Without a listen_url (or while the database is away) the waker pokes every poll_ms instead.
  *
- *   Batches: a worker claims its share of the due items, ceil(due / workers) between 1 and claim_batch
- *   (jobs_claim_share), so a large job is claimed claim_batch items per statement while a small one is still
- *   spread over every worker; it runs them one after the other and hands each final outcome to the runner's
- *   recorder thread, which records everything handed to it since its last statement in ONE statement
- *   (jobs_finish_batch), then the next. That statement updates only the items still leased to the runner and moves
- *   each job's counters by exactly the items it recorded, so the at-most-once recording below holds item by item.
- *   The heartbeat renews an outcome's item until it is recorded.
+ *   Batches: a worker claims its share of the due items, ceil(due / (workers * claim_batch)) between 1 and
+ *   claim_batch (jobs_claim_share), so a large job is claimed claim_batch items per statement while a small one, and
+ *   the last items of a large one, are spread over every worker one by one; it runs them one after the other and hands
+ * each final outcome to the runner's recorder thread, which records everything handed to it since its last statement in
+ * ONE statement (jobs_finish_batch), then the next. That statement updates only the items still leased to the runner
+ * and moves each job's counters by exactly the items it recorded, so the at-most-once recording below holds item by
+ * item. The heartbeat renews an outcome's item until it is recorded.
  *
  *   Progress counters (total, done, changed, unchanged, skipped, failed) live on the jobs row and are changed
  *   by the same statement that finishes, resets or cancels items (one data-modifying CTE: item UPDATE, then
@@ -289,8 +289,10 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
                             int lease_ms, struct job_item **items_out, int *n_out);
 /*
  * The same, for one of `share` claimers working off the same queue (a runner's workers): it takes its share of
- * what is claimable now, ceil(claimable / share), at least 1 and at most max, so a small job is spread over the
- * workers and a large one is claimed max items at a time.
+ * what is claimable now, ceil(claimable / (share * max)), at least 1 and at most max, so a large job is claimed max
+ * items at a time while every claimer could take max such batches, and a small job, or the end of a large one, one
+ * item at a time: its last items are not left in one worker's batch, run one after another while the others idle.
+ * A lone claimer (share 1, jobs_claim) takes up to max.
  */
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                                   int share, int lease_ms, struct job_item **items_out, int *n_out);

@@ -1248,9 +1248,17 @@ static void claim_share_spreads_small_jobs(void)
 	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	CHECK(jobs_create(db, "t_share", "kim", NULL, ids, 40, &job) == CORE_OK);
-	/* 42 due among 8: the most a claim takes, 4 */
+	/* 42 due among 8: ceil(42 / (8 * 4)) = 2, so that the last items are not left in a few workers' batches */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 2);
+	jobs_items_free(it, n);
+	/* 40 due among 2: every claimer could take 4 batches of 4 and more, so the most a claim takes, 4 */
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 60000, &it, &n) == CORE_OK);
 	CHECK_INT(n, 4);
+	jobs_items_free(it, n);
+	/* 36 due among 16: 1 */
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	long ms = -1;
 	bool found = false;
