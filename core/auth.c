@@ -76,7 +76,17 @@ static void hash_slot_give(void)
 bool auth_password_ok(const char *password)
 {
 	size_t n = password ? strlen(password) : 0;
-	return n >= 8 && n <= 1024;
+	if (n < 8 || n > 1024)
+		return false;
+	/* one character repeated: the bytes repeat the first UTF-8 character's (its length from its lead byte) */
+	unsigned char lead = (unsigned char)password[0];
+	size_t k = lead < 0xC0 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+	if (n % k != 0)
+		return true;
+	for (size_t i = k; i < n; i++)
+		if (password[i] != password[i % k])
+			return true;
+	return false;
 }
 
 enum core_status auth_hash_password(const char *password, char **hash_out)

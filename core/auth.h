@@ -73,7 +73,9 @@ struct auth_identity {
 enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
                                enum auth_role role, int64_t *id_out);
 
-/* True when the password is acceptable (8 to 1024 bytes). */
+/* What a password must be, for messages; auth_password_ok() is true when it is (8 to 1024 bytes, not one
+ * character repeated: a walk set a password of 16 spaces). */
+#define AUTH_PASSWORD_RULE "8 to 1024 bytes (8 letters or more), not one character repeated (such as 8 spaces)"
 bool auth_password_ok(const char *password);
 /* Hash a password inside the hashing bound; CORE_ETHROTTLED when no slot frees up in time. *hash_out malloc'd. */
 enum core_status auth_hash_password(const char *password, char **hash_out);

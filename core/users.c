@@ -20,7 +20,8 @@
 	"json_build_object('id', u.id, 'username', u.username, 'role', u.role, 'disabled', u.disabled,"                \
 	" 'created_at', " STORE_TS("u.created_at") ","                                                                 \
 	" 'updated_at', " STORE_TS("u.updated_at") ","                                                                 \
-	" 'last_seen_at', (SELECT " STORE_TS("max(se.last_seen)") " FROM sessions se WHERE se.user_id = u.id),"        \
+	" 'last_seen_at', (SELECT " STORE_TS("greatest(max(se.last_seen), u.last_seen_at)") " FROM sessions se"        \
+	"  WHERE se.user_id = u.id),"                                                                                  \
 	" 'tokens', (SELECT count(*) FROM api_tokens t WHERE t.user_id = u.id))"
 
 #define TOKEN_JSON                                                                                                     \
@@ -106,7 +107,7 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 	*out = NULL;
 	msg[0] = '\0';
 	if (ch->password && !auth_password_ok(ch->password)) {
-		snprintf(msg, cap, "a password must be 8 to 1024 characters");
+		snprintf(msg, cap, "a password must be " AUTH_PASSWORD_RULE);
 		return CORE_EINVAL;
 	}
 	if (id == actor_id && (ch->disabled == 1 || (ch->role != AUTH_ROLE_NONE && ch->role != AUTH_ROLE_ADMIN))) {

@@ -180,8 +180,9 @@ int cli_user_add(struct app *app, int argc, char **argv)
 		goto out;
 	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
 	if (st == CORE_EINVAL)
-		fprintf(stderr, "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords at "
-		                "least 8 characters\n");
+		fprintf(stderr,
+		        "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords " AUTH_PASSWORD_RULE
+		        "\n");
 	else if (st == CORE_ECONFLICT)
 		fprintf(stderr, "mrgate: user \"%s\" already exists (names are compared ignoring case)\n", name);
 	else if (st != CORE_OK)

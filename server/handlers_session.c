@@ -157,7 +157,7 @@ int h_session_password(struct req *r)
 	}
 	if (!jsonx_str(body, "new_password", &next) || !auth_password_ok(next)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"new_password\" must be a password of 8 to 1024 bytes");
+		                         "field \"new_password\" must be a password of " AUTH_PASSWORD_RULE);
 		goto out;
 	}
 	if (strcmp(current, next) == 0) {

@@ -96,7 +96,7 @@ int h_user_create(struct req *r)
 	}
 	if (!jsonx_str(body, "password", &pw) || !auth_password_ok(pw)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"password\" must be a string of 8 to 1024 characters");
+		                         "field \"password\" must be a password of " AUTH_PASSWORD_RULE);
 		goto out;
 	}
 	int64_t id = 0;

@@ -134,7 +134,9 @@ def test_user_add_cli_errors():
     r = srv.cli("user", "add", "dave", stdin="another-password\n")
     assert r.returncode != 0 and "already exists" in r.stderr
     r = srv.cli("user", "add", "erin", stdin="short\n")
-    assert r.returncode != 0 and "at least 8" in r.stderr
+    assert r.returncode != 0 and "8 to 1024 bytes" in r.stderr, r.stderr
+    r = srv.cli("user", "add", "erin", stdin="aaaaaaaaaa\n")
+    assert r.returncode != 0 and "not one character repeated" in r.stderr, r.stderr
     r = srv.cli("user", "add", "erin", stdin="")
     assert r.returncode != 0
 

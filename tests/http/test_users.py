@@ -31,6 +31,10 @@ def user_id(name):
             raise AssertionError(f"no user {name}")
 
 
+def last_seen(name):
+    return [u for u in admin.get("/api/users?limit=200").json()["items"] if u["username"] == name][0]["last_seen_at"]
+
+
 def test_create_and_list_with_paging():
     r = admin.post("/api/users", {"username": "ann", "password": "ann-password-1", "role": "editor"})
     assert r.status == 201, r.body
@@ -64,6 +68,9 @@ def test_create_and_list_with_paging():
 def test_bad_input():
     cases = [({"username": "bad name", "password": "long-enough"}, 400, "username"),
              ({"username": "bob", "password": "short"}, 400, "password"),
+             # a walk set 16 spaces: one character repeated is no password, in any script
+             ({"username": "bob", "password": " " * 16}, 400, "not one character repeated"),
+             ({"username": "bob", "password": "é" * 8}, 400, "not one character repeated"),
              ({"username": "bob", "password": "long-enough", "role": "owner"}, 400, "role"),
              ({"username": "bob", "password": "long-enough", "is_admin": True}, 400, "is_admin"),
              ({"username": "ann", "password": "long-enough"}, 409, "already exists"),
@@ -78,6 +85,10 @@ def test_bad_input():
     ann = user_id("ann")
     assert admin.request("PATCH", f"/api/users/{ann}", {}).status == 400
     assert admin.request("PATCH", f"/api/users/{ann}", {"disabled": "yes"}).status == 400
+    r = admin.request("PATCH", f"/api/users/{ann}", {"password": "a" * 12})
+    assert r.status == 400 and "not one character repeated" in r.json()["message"], r.body
+    assert admin.post("/api/users", {"username": "bob", "password": "ab" * 4, "role": "viewer"}).status == 201
+    assert admin.delete(f"/api/users/{user_id('bob')}").status == 204
     assert admin.request("PATCH", "/api/users/999999", {"role": "viewer"}).status == 404
     assert admin.delete("/api/users/999999").status == 404
 
@@ -107,6 +118,8 @@ def test_disabled_user_stops_at_once():
     r = admin.request("PATCH", f"/api/users/{dora}", {"disabled": True})
     assert r.status == 200 and r.json()["disabled"] is True, r.body
     assert c.get("/api/repos").status == 401
+    # her sessions are ended, and her "last seen" stays: an admin investigating the account needs it
+    assert last_seen("dora") is not None and re.fullmatch(ISO_Z, last_seen("dora")), last_seen("dora")
     assert other.get("/api/repos", headers=bearer).status == 401
     assert other.put("/api/configs/default", {"fail_on": "low"}, headers=bearer).status == 401
     r = srv.client().post("/api/session", {"username": "dora", "password": "dora-password"})
@@ -125,8 +138,11 @@ def test_password_reset():
     r = admin.request("PATCH", f"/api/users/{ann}", {"password": "ann-password-2"})
     assert r.status == 200, r.body
     assert c.get("/api/session").status == 401  # sessions end with a new password
+    seen = last_seen("ann")
+    assert seen is not None, "a password reset erased when the user was last seen"
     assert srv.client().post("/api/session", {"username": "ann", "password": "ann-password-1"}).status == 401
     srv.login("ann", "ann-password-2")
+    assert last_seen("ann") >= seen
     resets = [a for a in audit("user.password_reset") if a["target"] == "ann"]
     assert resets and resets[0]["actor"] == "admin", resets
     assert "ann-password-2" not in str(admin.get("/api/audit?limit=200").body)
@@ -201,6 +217,7 @@ def test_a_user_changes_their_own_password():
             ({}, "invalid_input", '"current_password"'),
             ({"current_password": right}, "invalid_input", '"new_password" must be a password of 8 to 1024 bytes'),
             ({"current_password": right, "new_password": "short"}, "invalid_input", "8 to 1024"),
+            ({"current_password": right, "new_password": " " * 16}, "invalid_input", "not one character repeated"),
             ({"current_password": right, "new_password": right}, "invalid_input", "the new password is the current one"),
             ({"current_password": right, "new_password": "vic-password-2", "role": "admin"}, "invalid_input",
              'unknown member "role"'),

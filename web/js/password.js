@@ -28,6 +28,7 @@ export function openChangePassword() {
     err.hidden = true;
     if (!current.value) return fail('Enter your current password.');
     if (next.value.length < 8) return fail('The new password needs at least 8 characters.');
+    if (/^(.)\1*$/su.test(next.value)) return fail('The new password is one character repeated: choose another.');
     if (next.value !== again.value) return fail('The two new passwords differ: type the same one twice.');
     if (next.value === current.value) return fail('The new password is the current one: choose another.');
     save.disabled = true;
