@@ -183,16 +183,13 @@ static void expiry_warning(struct connection_info *ci)
 }
 
 /*
- * Turn a failed GitLab response into the problem text and the token status; the status to return. Only token
- * verdicts and TLS are told apart: a refused connection, an unknown host, a timeout and a server that answers but
+ * Turn the kind of a failed GitLab response into the problem text and the token status; the status to return. Only
+ * token verdicts and TLS are told apart: a refused connection, an unknown host, a timeout and a server that answers but
  * is not GitLab's API all read the same, in mrgate's words, and nothing of the upstream body is echoed, so that the
  * connection check cannot serve as a port scanner or a proxy for reading internal pages.
  */
-static enum core_status describe_failure(struct connection_info *out, const struct gitlab_response *resp,
-                                         const char *what)
+static enum core_status describe_kind(struct connection_info *out, enum gitlab_error kind, const char *what)
 {
-	enum gitlab_error kind = resp ? resp->kind : GITLAB_ERR_INTERNAL;
-	log_info("connection check: could not %s at %s (%s)", what, out->gitlab_url, gitlab_error_name(kind));
 	switch (kind) {
 	case GITLAB_ERR_TOKEN_EXPIRED:
 		copy_str(out->token_status, sizeof(out->token_status), "expired");
@@ -234,6 +231,17 @@ static enum core_status describe_failure(struct connection_info *out, const stru
 		return CORE_EUNAVAIL;
 	}
 	return CORE_EUNAUTH;
+}
+
+/* The same for a failed response, logged. */
+static enum core_status describe_failure(struct connection_info *out, const struct gitlab_response *resp,
+                                         const char *what)
+{
+	enum gitlab_error kind = resp ? resp->kind : GITLAB_ERR_INTERNAL;
+	enum core_status st = describe_kind(out, kind, what);
+	/* the problem in the words the user reads (a refused token is not "could not reach GitLab") */
+	log_info("connection check at %s (%s): %s", out->gitlab_url, gitlab_error_name(kind), out->token_problem);
+	return st;
 }
 
 /* The authority of an http(s) URL ("host[:port]"), lower-cased into host (without the port) and authority. */

@@ -127,6 +127,10 @@ def test_bad_tokens_are_refused_and_nothing_changes():
         assert words in r.json()["message"], r.body
         after = get().json()
         assert after == before, "a refused token changed the stored connection"
+    # the log says what went wrong in the same words, not "could not reach GitLab" for a token GitLab refused
+    logs = srv.logs()
+    assert "could not reach GitLab" not in logs, [l for l in logs.splitlines() if "connection check" in l]
+    assert "GitLab does not accept this token" in logs, [l for l in logs.splitlines() if "connection check" in l]
 
 
 def test_bad_input():
