@@ -327,6 +327,8 @@ static enum core_status write_audited(struct run *u)
 		st = u->all ? write_default(u) : u->group ? write_group(u) : write_repos(u);
 	if (st != CORE_OK || (st = gateconfig_snapshot(u->c, u->group, repo_ids, u->n, u->all, &after)) != CORE_OK)
 		goto out;
+	if (json_object_object_length(u->cfg) == 0 && u->n == 0)
+		goto out; /* a re-apply of no field to no repository did nothing: no entry says it did */
 	details = jx_object();
 	json_object_object_add(details, "level", jx_str(u->level));
 	json_object_object_add(details, "selected", jx_int((int64_t)u->n));

@@ -722,6 +722,13 @@ def test_a_group_no_sync_has_listed_is_refused_unless_confirmed():
     assert s["level"] == "group" and s["target"] == typo and s["selected"] == 0, s
     assert typo in [g["path"] for g in c.get("/api/configs/groups").json()]
     assert c.delete(f"/api/configs/groups/{typo}").status == 200
+    # a re-apply of no field on a group with no repository changes nothing: no audit entry says it did
+    before = c.get("/api/audit?limit=1").json()["items"]
+    r = c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {}, "reapply": True,
+                                  "confirm_new_group": True})
+    assert r.status == 200 and r.json()["apply"] is None and r.json()["summary"]["selected"] == 0, r.body
+    assert c.get("/api/audit?limit=1").json()["items"] == before, "an audit entry for a configure that did nothing"
+    assert typo not in [g["path"] for g in c.get("/api/configs/groups").json()]
 
 
 run([test_validation_names_field_and_values, test_inheritance_sources_and_exception,
