@@ -1,6 +1,6 @@
 // mrgate dashboard: the hash router, the session check and the page frame (navigation, banner, logout).
 import { get, del, setIdentity, getIdentity, onUnauthorized, hasSessionHint, setSessionHint } from './js/api.js';
-import { clear, runLeave, errorNotice } from './js/ui.js';
+import { clear, runLeave, errorNotice, notice } from './js/ui.js';
 import { renderBanner } from './js/banner.js';
 
 const pages = {
@@ -30,6 +30,7 @@ export function parseHash(hash = location.hash) {
 }
 
 let sessionChecked = false;
+let missingPage = null; // "#/nosuchpage" was asked for: the Repositories page says so once
 let sessionProbe = null;
 let navSeq = 0;
 
@@ -90,7 +91,13 @@ async function route() {
     location.replace('#/repos');
     return;
   }
-  const name = pages[r.name] ? r.name : 'repos';
+  if (!pages[r.name]) {
+    // an address that names no page (a typo, an old bookmark): say so on the Repositories page, not silently
+    missingPage = r.name;
+    location.replace('#/repos');
+    return;
+  }
+  const name = r.name;
   frame(!!who, name);
   document.title = `${TITLES[name]} · mrgate`;
   const main = document.getElementById('main');
@@ -108,6 +115,10 @@ async function route() {
     await mod.render(main, r, { isCurrent: () => seq === navSeq });
   } catch (e) {
     if (seq === navSeq) main.append(errorNotice(e));
+  }
+  if (missingPage && seq === navSeq) {
+    main.prepend(notice('warn', `There is no page "#/${missingPage}": here is the Repositories page.`));
+    missingPage = null;
   }
   // after the page's own data, so that its first rows never wait for the banner's requests
   if (who && seq === navSeq) renderBanner(name);

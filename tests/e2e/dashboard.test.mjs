@@ -727,6 +727,12 @@ describe('dashboard', { timeout: 240000 }, () => {
     }
     await go('#/settings', '[data-panel="resync"]');
     assert.match(await page.locator('[data-last-resync]').innerText(), /done/);
+    // an address that names no page says so on the Repositories page, which the address now names
+    await go('#/nosuchpage', '.notice.warn:has-text("There is no page")');
+    assert.equal(await page.locator('main .notice.warn[role="status"]').innerText(), 'There is no page "#/nosuchpage": here is the Repositories page.');
+    assert.equal(await page.evaluate(() => location.hash), '#/repos');
+    await page.waitForSelector('tr[data-id]');
+    await shot(page, 'no-such-page', { fullPage: false });
   });
 
   it('switches the webhook mode as a job and shows why GitLab refused it', async () => {
