@@ -28,7 +28,7 @@ enum core_status audit_write(struct store_conn *c, const char *actor, const char
 	                 &p, NULL);
 }
 
-enum core_status audit_list(struct store *db, int limit, int64_t before_id, const char *action_prefix,
+enum core_status audit_list(struct store *db, int limit, int64_t before_id, const char *action_prefix, bool accounts,
                             struct json_object **out)
 {
 	*out = NULL;
@@ -37,12 +37,14 @@ enum core_status audit_list(struct store *db, int limit, int64_t before_id, cons
 	store_param_i64(&p, limit + 1);
 	store_param_i64(&p, before_id);
 	store_param_str(&p, action_prefix && *action_prefix ? action_prefix : NULL);
+	store_param_bool(&p, accounts);
 	return rows_query_page(
 	    db,
 	    "SELECT id, to_char(at, 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"') AS at, actor, action, target,"
 	    " before, after, details FROM audit_log"
 	    " WHERE ($2::bigint = 0 OR id < $2::bigint)"
 	    "   AND ($3::text IS NULL OR starts_with(action, $3::text))"
+	    "   AND ($4::boolean OR NOT (starts_with(action, 'user.') OR starts_with(action, 'token.')))"
 	    " ORDER BY id DESC LIMIT $1::int",
 	    &p, limit, "id", out);
 }

@@ -40,26 +40,17 @@ struct config_write {
 static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, int *status)
 {
 	char err[400], missing[200];
-	struct json_object *um = NULL, *cf = NULL;
 	bool confirm = false;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &w->body, status))
 		return false;
-	if (unmanaged && json_object_object_get_ex(w->body, "unmanaged", &um)) {
-		if (um && !jsonx_as_bool(um, unmanaged)) {
-			*status = http_send_error(r->conn, 400, "invalid_config",
-			                          "field \"unmanaged\" must be true or false");
+	if (unmanaged) {
+		if (!req_bool(r, w->body, "unmanaged", unmanaged, NULL, status))
 			goto fail;
-		}
 		json_object_object_del(w->body, "unmanaged");
 	}
-	if (json_object_object_get_ex(w->body, "confirm_no_scanner", &cf)) {
-		if (cf && !jsonx_as_bool(cf, &confirm)) {
-			*status = http_send_error(r->conn, 400, "invalid_input",
-			                          "field \"confirm_no_scanner\" must be true or false");
-			goto fail;
-		}
-		json_object_object_del(w->body, "confirm_no_scanner");
-	}
+	if (!req_bool(r, w->body, "confirm_no_scanner", &confirm, NULL, status))
+		goto fail;
+	json_object_object_del(w->body, "confirm_no_scanner");
 	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) != CORE_OK) {
 		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 		goto fail;
@@ -357,21 +348,15 @@ int h_configure(struct req *r)
 	}
 	if (!read_selection(r, body, &req, &ids, &status))
 		goto out;
-	struct json_object *v;
 	if (!(req.config = jsonx_get(body, "config"))) {
 		status = http_send_error(r->conn, 400, "invalid_config",
 		                         "field \"config\" must be an object with some of the fields enabled, fail_on, "
 		                         "scans, block_merge, comment, ignore_paths");
 		goto out;
 	}
-	if ((v = jsonx_get(body, "dry_run")) && !jsonx_as_bool(v, &req.dry_run)) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"dry_run\" must be true or false");
+	if (!req_bool(r, body, "dry_run", &req.dry_run, NULL, &status) ||
+	    !req_bool(r, body, "reapply", &req.reapply, NULL, &status))
 		goto out;
-	}
-	if ((v = jsonx_get(body, "reapply")) && !jsonx_as_bool(v, &req.reapply)) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"reapply\" must be true or false");
-		goto out;
-	}
 	/* the plan is no longer in this answer: a dry run is a job whose plan pages with GET /api/jobs/{id}/plan */
 	if (jsonx_get(body, "plan_limit") || jsonx_get(body, "plan_cursor")) {
 		status = http_send_error(
@@ -382,11 +367,8 @@ int h_configure(struct req *r)
 	}
 	/* a scan type with no scanner on this server fails every merge request: only on explicit confirmation */
 	bool confirm = false;
-	if ((v = jsonx_get(body, "confirm_no_scanner")) && !jsonx_as_bool(v, &confirm)) {
-		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"confirm_no_scanner\" must be true or false");
+	if (!req_bool(r, body, "confirm_no_scanner", &confirm, NULL, &status))
 		goto out;
-	}
 	char missing[200];
 	if (!confirm &&
 	    config_missing_scanners(&r->app->cfg, jsonx_get(req.config, "scans"), missing, sizeof(missing))) {
@@ -398,11 +380,8 @@ int h_configure(struct req *r)
 		    missing);
 		goto out;
 	}
-	if ((v = jsonx_get(body, "confirm_new_group")) && !jsonx_as_bool(v, &req.confirm_new_group)) {
-		status =
-		    http_send_error(r->conn, 400, "invalid_input", "field \"confirm_new_group\" must be true or false");
+	if (!req_bool(r, body, "confirm_new_group", &req.confirm_new_group, NULL, &status))
 		goto out;
-	}
 	/* what the user was shown the configure replaces (the dashboard sends its preview's summary.overridden) */
 	struct json_object *expect = NULL; /* present as null: refused too, never read as "nothing expected" */
 	if (json_object_object_get_ex(body, "expect_overridden", &expect) &&
@@ -472,7 +451,7 @@ int h_audit_list(struct req *r)
 		                       "action is the start of an audit action such as \"config.default.update\" or "
 		                       "\"settings\": lower-case letters, digits, \".\" and \"_\"");
 	struct json_object *o = NULL;
-	enum core_status st = audit_list(r->app->db, (int)limit, before, action, &o);
+	enum core_status st = audit_list(r->app->db, (int)limit, before, action, r->who.is_admin, &o);
 	if (st != CORE_OK)
 		return http_send_status(r->conn, st, "could not read the audit log");
 	return http_send_json(r->conn, 200, o);

@@ -55,9 +55,10 @@ static bool user_id(struct req *r, int64_t *id, int *status)
 
 static bool read_role(struct req *r, struct json_object *body, bool required, enum auth_role *role, int *status)
 {
-	struct json_object *v = jsonx_get(body, "role");
+	struct json_object *v = NULL;
 	const char *s = NULL;
-	if (!v && !required)
+	/* present as null is refused, not read as "leave it" */
+	if (!json_object_object_get_ex(body, "role", &v) && !required)
 		return true;
 	if (!jsonx_as_str(v, &s) || !auth_role_parse(s, role)) {
 		*status = http_send_error(r->conn, 400, "invalid_input",
@@ -134,16 +135,11 @@ int h_user_update(struct req *r)
 	struct users_change ch = {.role = AUTH_ROLE_NONE, .disabled = -1, .password = NULL};
 	if (!req_only_fields(r, body, fields, &status) || !read_role(r, body, false, &ch.role, &status))
 		goto out;
-	if (jsonx_get(body, "disabled")) {
-		bool d;
-		if (!json_object_is_type(jsonx_get(body, "disabled"), json_type_boolean) ||
-		    !jsonx_bool(body, "disabled", &d)) {
-			status =
-			    http_send_error(r->conn, 400, "invalid_input", "field \"disabled\" must be true or false");
-			goto out;
-		}
+	bool d = false, has_d = false;
+	if (!req_bool(r, body, "disabled", &d, &has_d, &status))
+		goto out;
+	if (has_d)
 		ch.disabled = d ? 1 : 0;
-	}
 	if (jsonx_get(body, "password") && !jsonx_str(body, "password", &ch.password)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"password\" must be a string");
 		goto out;

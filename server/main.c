@@ -193,6 +193,14 @@ static void http_options_build(struct app *app, struct http_options *o)
 	/* Without it every response split over two writes waits for the client's delayed ACK (about 40 ms). */
 	o->v[n++] = "tcp_nodelay";
 	o->v[n++] = "1";
+	/* no CORS: CivetWeb answers a preflight itself with "Access-Control-Allow-Origin: *" (and none of the
+	 * security headers) and adds that header to files; the dashboard is served from the same origin as the API */
+	o->v[n++] = "access_control_allow_origin";
+	o->v[n++] = "";
+	o->v[n++] = "access_control_allow_methods";
+	o->v[n++] = "";
+	o->v[n++] = "access_control_allow_headers";
+	o->v[n++] = "";
 	o->v[n++] = "enable_directory_listing";
 	o->v[n++] = "no";
 	/* the path is decoded once, by routes_path_decode(): CivetWeb's decoding would let a %00 end it early */

@@ -93,6 +93,24 @@ bool req_only_fields(struct req *r, struct json_object *body, const char *const 
 	return key == NULL;
 }
 
+bool req_bool(struct req *r, struct json_object *body, const char *key, bool *out, bool *present, int *status)
+{
+	struct json_object *v = NULL;
+	if (present)
+		*present = false;
+	if (!json_object_is_type(body, json_type_object) || !json_object_object_get_ex(body, key, &v))
+		return true;
+	if (!json_object_is_type(v, json_type_boolean)) {
+		*status = http_send_error(r->conn, 400, "invalid_input", "field \"%s\" must be true or false%s", key,
+		                          v ? "" : " (not null)");
+		return false;
+	}
+	*out = json_object_get_boolean(v) != 0;
+	if (present)
+		*present = true;
+	return true;
+}
+
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status)
 {
 	if (parse_positive_id(r->params[0], id))

@@ -61,6 +61,12 @@ bool parse_positive_id(const char *s, int64_t *id);
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);
 /* False (a 400 "unknown field" sent, *status set) when body has a key not in allowed (NULL-terminated). */
 bool req_only_fields(struct req *r, struct json_object *body, const char *const *allowed, int *status);
+/*
+ * The optional member key of body as true or false: absent leaves *out and *present (may be NULL) false; anything
+ * else, null included, is a 400 naming the member (false returned, *status set). null is not false here: a script's
+ * "dry_run": null changed GitLab for real.
+ */
+bool req_bool(struct req *r, struct json_object *body, const char *key, bool *out, bool *present, int *status);
 /* A GET of one thing named by the route's path id: the id checked, read, answered by http_send_read. */
 struct req_read {
 	const char *invalid; /* the 400 message of a bad id */

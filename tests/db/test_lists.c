@@ -78,7 +78,7 @@ static int walk_ids(page_fn list, int limit, const char *who, int64_t *ids, int 
 
 static enum core_status audit_page(int64_t cursor, struct json_object **page)
 {
-	return audit_list(db, 3, cursor, "repo.", page);
+	return audit_list(db, 3, cursor, "repo.", true, page);
 }
 
 static enum core_status users_page(int64_t cursor, struct json_object **page)
@@ -108,7 +108,7 @@ static void audit_pages(void)
 
 	/* the stored JSON columns come back as JSON; the action prefix filters */
 	struct json_object *page = NULL, *items = NULL;
-	REQUIRE(audit_list(db, 50, 0, "repo.odd", &page) == CORE_OK);
+	REQUIRE(audit_list(db, 50, 0, "repo.odd", true, &page) == CORE_OK);
 	char *next = next_of(page, &items);
 	CHECK_INT((int64_t)json_object_array_length(items), 3);
 	CHECK(next == NULL);

@@ -686,6 +686,15 @@ def test_a_misspelt_member_or_an_empty_filter_value_changes_nothing():
                            f'filter member "{key}" is empty'))
     bodies.append(({"selection": {"filter": {"archived": None}}, "config": {"fail_on": "low"}},
                    'filter member "archived" is empty'))
+    # "dry_run": null was read as false: the preview a script meant to make changed GitLab for real. A member that
+    # changes what the request does is true or false, never null.
+    for key in ("dry_run", "reapply", "confirm_no_scanner", "confirm_new_group"):
+        b = {"selection": IDS[:1], "config": {"fail_on": "critical"}, key: None}
+        r = c.post("/api/configure", b)
+        assert r.status == 400 and r.json()["error"] == "invalid_input", (b, r.status, r.body)
+        assert f'"{key}"' in r.json()["message"] and "true or false" in r.json()["message"], r.body
+    r = c.put(f"/api/repos/{IDS[0]}/config", {"fail_on": "critical", "unmanaged": None})
+    assert r.status == 400 and "unmanaged" in r.json()["message"], (r.status, r.body)
     for body, said in bodies:
         for dry in (False, True):
             b = dict(body, dry_run=dry)

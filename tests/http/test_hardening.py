@@ -427,6 +427,22 @@ def test_security_headers_on_every_kind_of_response():
         check_security_headers(f"{raw[:20]!r} -> {status}", hdrs)
 
 
+def test_no_cross_origin_access_is_offered():
+    # a walk sent OPTIONS with an Origin: CivetWeb answered the preflight itself with "Access-Control-Allow-Origin:
+    # *" and none of the security headers. mrgate serves its own dashboard only: no CORS answer to anyone.
+    pre = {"Origin": "https://evil.example", "Access-Control-Request-Method": "POST",
+           "Access-Control-Request-Headers": "content-type, x-csrf-token"}
+    for m, p, h in [("OPTIONS", "/api/configure", pre), ("OPTIONS", "/api/session", pre), ("OPTIONS", "/", pre),
+                    ("GET", "/api/session", {"Origin": "https://evil.example"}),
+                    ("GET", "/app.js", {"Origin": "https://evil.example"}),
+                    ("POST", "/api/session", {"Origin": "https://evil.example"})]:
+        status, hdrs, _ = raw_request(srv.port, m, p, h)
+        assert not [k for k in hdrs if k.startswith("access-control-")], (m, p, status, hdrs)
+        check_security_headers(f"{m} {p} -> {status}", hdrs)
+        if m == "OPTIONS":
+            assert status >= 400, (m, p, status)
+
+
 def test_dashboard_has_no_inline_script():
     web = os.path.join(harness.SOURCE_DIR, "web")
     for dirpath, _, files in os.walk(web):
@@ -517,5 +533,5 @@ if __name__ == "__main__":
          test_behind_a_trusted_proxy_each_client_is_its_own_address,
          test_a_login_name_writes_no_line_of_its_own_and_unknown_names_are_not_logged,
          test_metrics_injection_is_not_possible, test_bogus_paths_do_not_grow_the_series,
-         test_security_headers_on_every_kind_of_response, test_dashboard_has_no_inline_script,
+         test_security_headers_on_every_kind_of_response, test_no_cross_origin_access_is_offered, test_dashboard_has_no_inline_script,
          test_static_root_traps_are_404, test_static_files_have_types_and_the_real_dashboard_loads])

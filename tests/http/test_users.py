@@ -85,6 +85,11 @@ def test_bad_input():
     ann = user_id("ann")
     assert admin.request("PATCH", f"/api/users/{ann}", {}).status == 400
     assert admin.request("PATCH", f"/api/users/{ann}", {"disabled": "yes"}).status == 400
+    # null is not "leave it": a script's unset variable would have changed nothing while it believed otherwise
+    for body in ({"disabled": None}, {"role": None}, {"disabled": None, "role": "viewer"}):
+        r = admin.request("PATCH", f"/api/users/{ann}", body)
+        assert r.status == 400 and "must be" in r.json()["message"], (body, r.body)
+    assert admin.post("/api/users", {"username": "bob", "password": "long-enough", "role": None}).status == 400
     r = admin.request("PATCH", f"/api/users/{ann}", {"password": "a" * 12})
     assert r.status == 400 and "not one character repeated" in r.json()["message"], r.body
     assert admin.post("/api/users", {"username": "bob", "password": "ab" * 4, "role": "viewer"}).status == 201
@@ -176,6 +181,25 @@ def test_tokens_list_and_revoke():
     assert dels and dels[0]["actor"] == "admin", dels
 
 
+def test_only_admins_read_the_audit_of_users_and_tokens():
+    # a walk read, as a viewer, every role change and password reset from GET /api/audit?action=user: the README
+    # says viewers (and editors) read everything except users and tokens
+    assert audit("user.") and audit("token."), "the tests before made user and token entries"
+    admin.post("/api/users", {"username": "eddie", "password": "eddie-password-1", "role": "editor"})
+    admin.post("/api/users", {"username": "vivi", "password": "vivi-password-1", "role": "viewer"})
+    assert admin.put("/api/configs/default", {"fail_on": "high"}).status == 200
+    for who, pw in (("vivi", "vivi-password-1"), ("eddie", "eddie-password-1")):
+        c = srv.login(who, pw)
+        for q in ("user", "user.", "token", "token.create", "use", "tok"):
+            r = c.get(f"/api/audit?action={q}&limit=500")
+            assert r.status == 200 and r.json()["items"] == [], (who, q, r.body[:300])
+        items = c.get("/api/audit?limit=500").json()["items"]
+        assert items and not [a for a in items if a["action"].split(".")[0] in ("user", "token")], (who, items[:3])
+        assert any(a["action"] == "config.default.update" for a in items), who
+    every = admin.get("/api/audit?limit=500").json()["items"]
+    assert any(a["action"].startswith("user.") for a in every) and any(a["action"].startswith("token.") for a in every)
+
+
 def test_last_admin_and_self():
     me = user_id("admin")
     r = admin.request("PATCH", f"/api/users/{me}", {"role": "editor"})
@@ -257,5 +281,6 @@ def test_a_user_changes_their_own_password():
 
 if __name__ == "__main__":
     run([test_create_and_list_with_paging, test_bad_input, test_role_change_applies_at_once,
-         test_disabled_user_stops_at_once, test_password_reset, test_tokens_list_and_revoke, test_last_admin_and_self,
+         test_disabled_user_stops_at_once, test_password_reset, test_tokens_list_and_revoke,
+         test_only_admins_read_the_audit_of_users_and_tokens, test_last_admin_and_self,
          test_delete_user, test_a_user_changes_their_own_password])

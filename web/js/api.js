@@ -18,10 +18,21 @@ export class ApiError extends Error {
   }
 }
 
+let identityWaiters = [];
 export function setIdentity(who) {
   identity = who;
   csrfToken = who && who.csrf_token ? who.csrf_token : null;
   if (who && !who.pending) setSessionHint(true);
+  if (!who || !who.pending) {
+    for (const resolve of identityWaiters.splice(0)) resolve(who);
+  }
+}
+
+// Who we are once the session probe has answered (null: nobody): a page that marks "you" waits for it, since the
+// first render runs while the probe is still out.
+export function knownIdentity() {
+  if (!identity || !identity.pending) return Promise.resolve(identity);
+  return new Promise((resolve) => identityWaiters.push(resolve));
 }
 
 // "This browser logged in": only a hint (the session cookie is HttpOnly), so that a first visit goes to the login

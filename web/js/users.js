@@ -1,6 +1,6 @@
 // #/users (admins): dashboard users with their roles, disabling, password resets and deletion; API tokens with
 // revocation. Every change is audited by the server; a disabled user's sessions and tokens stop at once.
-import { get, post, patch, del, qs, getIdentity, ApiError } from './api.js';
+import { get, post, patch, del, qs, getIdentity, knownIdentity, ApiError } from './api.js';
 import { h, clear, badge, field, select, errorNotice, notice, loading, pageHead, toast, fmtDate, time, fmtNum, openModal } from './ui.js';
 
 const ROLES = [['viewer', 'Viewer: reads everything'], ['editor', 'Editor: configs, configure and apply, jobs'], ['admin', 'Admin: also connection, settings, users']];
@@ -46,7 +46,7 @@ async function all(path) {
 
 async function showUsers(box, reload) {
   const users = await all('/api/users');
-  const me = getIdentity() || {};
+  const me = (await knownIdentity()) || {}; // after a reload the probe may still be out: "you" must be known
   const msg = h('div', { 'aria-live': 'assertive' });
   const tbody = h('tbody');
   for (const u of users) {
