@@ -66,6 +66,10 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 		configure_out_clear(&co);
 		return failure(CORE_EINVAL, "unknown_group", code_out, err, errlen, NULL);
 	}
+	if (st == CORE_EINVAL && co.outside_group) {
+		configure_out_clear(&co);
+		return failure(st, "outside_group", code_out, err, errlen, NULL);
+	}
 	if (st != CORE_OK) {
 		bool selection = co.bad_selection;
 		configure_out_clear(&co);

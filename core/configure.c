@@ -485,22 +485,40 @@ static void overrides_words(const struct run *u, struct buf *b)
 }
 
 /*
- * CORE_ENOTFOUND with err when no sync has listed the group path (or it has gone from GitLab since): a walk
- * typed "demo/tema01" for demo/team01, got 200 with 0 repositories selected and a stored config that gated nothing.
+ * CORE_ENOTFOUND with err when no sync has listed the group path (or it has gone from GitLab since), unless
+ * confirmed: a walk typed "demo/tema01" for demo/team01, got 200 with 0 repositories selected and a stored config
+ * that gated nothing. CORE_EINVAL with *outside when the path is neither the connected group nor under it: no sync
+ * will ever list a repository of it, confirmed or not.
  */
-static enum core_status group_known(struct store *db, const char *path, char *err, size_t errlen)
+static enum core_status group_known(struct store *db, const char *path, bool confirmed, bool *outside, char *err,
+                                    size_t errlen)
 {
 	PGresult *r = NULL;
-	enum core_status st = STORE_RUN1(db,
-	                                 "SELECT EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($1)"
-	                                 " AND removed_at IS NULL) AS known",
-	                                 &r, STORE_STR(path));
+	enum core_status st = STORE_RUN1(
+	    db,
+	    "SELECT EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($1) AND removed_at IS NULL)"
+	    "  AS known, c.group_full_path AS root,"
+	    " lower($1) = lower(c.group_full_path) OR starts_with(lower($1), lower(c.group_full_path) || '/') AS inside"
+	    " FROM (SELECT 1) one LEFT JOIN connection c ON true",
+	    &r, STORE_STR(path));
 	if (st == CORE_OK && !store_bool(r, 0, "known", false)) {
-		snprintf(err, errlen,
-		         "no group \"%.100s\" has been listed by a sync (GET /api/groups lists those that have): "
-		         "check the path",
-		         path);
-		st = CORE_ENOTFOUND;
+		const char *root = store_str(r, 0, "root");
+		if (root && !store_bool(r, 0, "inside", false)) {
+			snprintf(err, errlen,
+			         "group \"%.100s\" is not in the connected group \"%.100s\": no sync lists a "
+			         "repository of it, "
+			         "so its config would never gate anything; select a group under \"%.100s\"",
+			         path, root, root);
+			*outside = true;
+			st = CORE_EINVAL;
+		} else if (!confirmed) {
+			snprintf(
+			    err, errlen,
+			    "no group \"%.100s\" has been listed by a sync (GET /api/groups lists those that have): "
+			    "check the path",
+			    path);
+			st = CORE_ENOTFOUND;
+		}
 	}
 	PQclear(r);
 	return st;
@@ -522,8 +540,9 @@ enum core_status configure_run(struct store *db, const struct configure_req *req
 		spelt.filter.group = group;
 	if (st == CORE_OK)
 		st = resolve(&u, err, errlen);
-	if (st == CORE_OK && u.group && !req->confirm_new_group)
-		st = group_known(db, u.group, err, errlen);
+	bool outside = false;
+	if (st == CORE_OK && u.group)
+		st = group_known(db, u.group, req->confirm_new_group, &outside, err, errlen);
 	if (st != CORE_OK || (st = store_get_begin(db, &u.c)) != CORE_OK ||
 	    (st = select_repos(&u, err, errlen)) != CORE_OK || (st = write_audited(&u)) != CORE_OK)
 		goto out;
@@ -562,6 +581,7 @@ out:
 		configure_out_clear(out);
 		out->summary = shown; /* what the refused apply would have replaced */
 		out->bad_selection = st == CORE_EINVAL && u.bad_selection;
+		out->outside_group = st == CORE_EINVAL && outside;
 	}
 	store_put(db, u.c); /* rolls back an open transaction */
 	json_object_put(u.cfg);

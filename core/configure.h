@@ -65,6 +65,7 @@ struct configure_out {
 	size_t n_plan_paths; /* entries of plan_paths allocated (for the clear) */
 	bool bad_selection;  /* on CORE_EINVAL: the selection (its filter, glob or emptiness) is invalid, not the config
 	                      */
+	bool outside_group;  /* on CORE_EINVAL: the group is not the connected group or under it */
 };
 void configure_out_clear(struct configure_out *o);
 

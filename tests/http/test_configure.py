@@ -723,6 +723,14 @@ def test_a_group_no_sync_has_listed_is_refused_unless_confirmed():
     assert r.returncode != 0 and f'no group "{typo}"' in r.stderr and "--new-group" in r.stderr, r.stderr
     assert c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},
                                      "confirm_new_group": "yes"}).status == 400
+    # a group outside the connected one can never have a repository here: refused even when confirmed (a walk stored
+    # a config for "other/team" that could never gate anything)
+    for outside in ("other/team", "acmex", "acmex/team"):
+        r = c.post("/api/configure", {"selection": {"filter": {"group": outside}}, "config": {"fail_on": "low"},
+                                      "confirm_new_group": True})
+        assert r.status == 400 and r.json()["error"] == "outside_group", (outside, r.status, r.body)
+        assert f'"{outside}"' in r.json()["message"] and 'connected group "acme"' in r.json()["message"], r.body
+    assert c.get("/api/audit?limit=1").json()["items"] == before
     # a group still to come, said so: stored for its repositories to inherit once a sync lists them
     r = c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},
                                   "confirm_new_group": True})
