@@ -214,6 +214,7 @@ struct repo_row {
 	bool archived, pending, removed, unmanaged;
 	bool want_gate, want_block; /* gitlab_want: off | hook | hook+merge */
 	bool have_on;               /* the applied state recorded by the last successful apply is not off */
+	bool in_state;              /* ... and it is the wanted one: nothing should need a write */
 	int64_t hook_id;
 	char *token_sha; /* owned, NULL for none */
 	bool prior_known, prior, changed;
@@ -357,6 +358,7 @@ static enum core_status load_repo(struct run *u, struct repo_row *row, bool *cla
 		row->want_gate = want && strcmp(want, "off") != 0;
 		row->want_block = want && strcmp(want, "hook+merge") == 0;
 		row->have_on = strcmp(store_str(r, 0, "gitlab_have"), "off") != 0;
+		row->in_state = row->have_on && want && strcmp(want, store_str(r, 0, "gitlab_have")) == 0;
 		row->hook_id = store_i64(r, 0, "hook_id", 0);
 		set_str(&row->token_sha, store_str(r, 0, "hook_token_sha256"));
 		row->prior_known = store_str(r, 0, "merge_setting_prior") != NULL;
@@ -761,6 +763,9 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	if (!perform(u, plan, &st))
 		goto out;
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
+	/* a write where the record said none was needed, for the stored config and the same secret: a repair */
+	res->repaired = res->outcome == APPLY_CHANGED && !u->dry_run && !want && row->in_state &&
+	                (!row->token_sha || !u->secret_sha || strcmp(row->token_sha, u->secret_sha) == 0);
 	if (res->outcome == APPLY_CHANGED && !u->dry_run)
 		snprintf(res->message, sizeof(res->message), "%s", buf_str(&u->done));
 	else if (u->dry_run && res->writes) {

@@ -146,6 +146,8 @@ struct apply_result {
 	char message[512];
 	bool retryable;           /* transient (5xx, timeout, 429, maybe-applied): retry later with backoff */
 	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
+	bool repaired;            /* CHANGED where the record said GitLab had the wanted state already (the same config,
+	                             the same webhook secret): drift, by hand or otherwise, was repaired */
 	struct json_object *plan; /* {"hooks": {"create": n, "update": [ids], "delete": [ids]},
 	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}],
 	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n,

@@ -4,6 +4,7 @@
  */
 #include "applyjob.h"
 
+#include "audit.h"
 #include "crypto.h"
 #include "jsonscan.h"
 #include "jsonx.h"
@@ -82,6 +83,8 @@ static enum job_outcome item_outcome(const struct apply_result *ar, struct job_i
 	res->details = jx_object();
 	json_object_object_add(res->details, "reads", jx_int(ar->reads));
 	json_object_object_add(res->details, "writes", jx_int(ar->writes));
+	if (ar->repaired)
+		json_object_object_add(res->details, "repaired", jx_bool(1));
 	struct json_object *read = jsonx_get(ar->plan, "read");
 	if (read)
 		json_object_object_add(res->details, "read", json_object_get(read));
@@ -732,18 +735,14 @@ void applyjob_note_canceled(const struct applyjob_env *env, int64_t job_id)
 	pthread_mutex_unlock(&g_jobctx.mu);
 }
 
-struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, const char *actor, int64_t run,
-                                              const int64_t *ids, size_t n, bool group_hook_was_down,
-                                              int64_t *job_id_out)
+/* Create the apply job of ids with params (borrowed) and wake the local runner; see applyjob_start(). */
+static struct json_object *start_job(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,
+                                     size_t n, struct json_object *params, int64_t *job_id_out)
 {
-	struct json_object *params = jx_object(), *job = NULL;
-	json_object_object_add(params, "run", jx_int(run));
-	if (group_hook_was_down)
-		json_object_object_add(params, "group_hook_was_down", jx_bool(1));
+	struct json_object *job = NULL;
 	int64_t job_id = 0;
 	enum core_status st = jobs_create(
 	    env->db, "apply", actor, json_object_to_json_string_ext(params, JSON_C_TO_STRING_PLAIN), ids, n, &job_id);
-	json_object_put(params);
 	if (job_id_out)
 		*job_id_out = 0;
 	if (st != CORE_OK) {
@@ -759,6 +758,19 @@ struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, co
 	return job;
 }
 
+struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, const char *actor, int64_t run,
+                                              const int64_t *ids, size_t n, bool group_hook_was_down,
+                                              int64_t *job_id_out)
+{
+	struct json_object *params = jx_object();
+	json_object_object_add(params, "run", jx_int(run));
+	if (group_hook_was_down)
+		json_object_object_add(params, "group_hook_was_down", jx_bool(1));
+	struct json_object *job = start_job(env, actor, run, ids, n, params, job_id_out);
+	json_object_put(params);
+	return job;
+}
+
 struct json_object *applyjob_start(const struct applyjob_env *env, const char *actor, int64_t run, const int64_t *ids,
                                    size_t n, int64_t *job_id_out)
 {
@@ -766,14 +778,19 @@ struct json_object *applyjob_start(const struct applyjob_env *env, const char *a
 }
 
 struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,
-                                          struct gateconfig_marked *marked)
+                                          struct gateconfig_marked *marked, bool reapply)
 {
 	if (marked->n == 0) {
 		gateconfig_marked_clear(marked);
 		return NULL;
 	}
 	int64_t job_id = 0;
-	struct json_object *job = applyjob_start(env, actor, marked->run, marked->ids, marked->n, &job_id);
+	struct json_object *params = jx_object();
+	json_object_object_add(params, "run", jx_int(marked->run));
+	if (reapply)
+		json_object_object_add(params, "reapply", jx_bool(1));
+	struct json_object *job = start_job(env, actor, marked->run, marked->ids, marked->n, params, &job_id);
+	json_object_put(params);
 	struct json_object *o = jx_object();
 	json_object_object_add(o, "run", jx_int(marked->run));
 	json_object_object_add(o, "repos", jx_int((int64_t)marked->n));
@@ -781,6 +798,63 @@ struct json_object *applyjob_start_marked(const struct applyjob_env *env, const 
 	json_object_object_add(o, "job", job);
 	gateconfig_marked_clear(marked);
 	return o;
+}
+
+#define REPAIRS_SHOWN 10 /* repos named in a repair entry's message; details.repaired has them all */
+
+void applyjob_finished(void *user, int64_t job_id)
+{
+	const struct applyjob_env *env = user;
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	struct buf target = {0}, msg = {0};
+	buf_printf(&target, "job %" PRId64, job_id);
+	/* the repairs of an explicit re-apply, finished since this job's last entry (a retry finishes it again) */
+	enum core_status st = store_get(env->db, &c);
+	if (st == CORE_OK)
+		st = STORE_RUN(
+		    c,
+		    "WITH prev AS (SELECT max(at) AS at FROM audit_log WHERE action = 'reapply.repair'"
+		    "  AND target = $2)"
+		    " SELECT j.created_by, count(r.id) AS n,"
+		    "  coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
+		    "   FILTER (WHERE r.id IS NOT NULL), '[]') AS paths"
+		    " FROM jobs j CROSS JOIN prev"
+		    " LEFT JOIN job_items i ON i.job_id = j.id AND i.result = 'changed'"
+		    "  AND i.details @> '{\"repaired\": true}' AND (prev.at IS NULL OR i.finished_at > prev.at)"
+		    " LEFT JOIN repos r ON r.id = i.repo_id"
+		    " WHERE j.id = $1 AND j.kind = 'apply' AND j.params @> '{\"reapply\": true}'"
+		    " GROUP BY j.created_by",
+		    &r, STORE_I64(job_id), STORE_STR(buf_str(&target)));
+	int64_t n = st == CORE_OK && PQntuples(r) == 1 ? store_i64(r, 0, "n", 0) : 0;
+	if (n > 0) {
+		struct json_object *paths = NULL, *d = jx_object();
+		const char *pj = store_str(r, 0, "paths");
+		if (!pj || jsonx_parse(pj, strlen(pj), &paths) != CORE_OK)
+			paths = jx_array();
+		buf_printf(&msg, "re-apply job %" PRId64 " repaired drift on %" PRId64 " %s:", job_id, n,
+		           n == 1 ? "repository" : "repositories");
+		size_t np = json_object_array_length(paths), shown = np < REPAIRS_SHOWN ? np : REPAIRS_SHOWN;
+		for (size_t i = 0; i < shown; i++)
+			buf_printf(&msg, "%s %s", i ? "," : "",
+			           json_object_get_string(json_object_array_get_idx(paths, i)));
+		if (np > shown)
+			buf_printf(&msg, " and %zu more", np - shown);
+		json_object_object_add(d, "job", jx_int(job_id));
+		json_object_object_add(d, "repaired", paths);
+		json_object_object_add(d, "message", jx_str(buf_str(&msg)));
+		/* the actor is who asked for the re-apply: the repair is theirs, as a resync's is the system's */
+		st = audit_write(c, store_str(r, 0, "created_by"), "reapply.repair", buf_str(&target), NULL, NULL, d);
+		json_object_put(d);
+	}
+	if (st != CORE_OK)
+		log_warn("job %" PRId64
+		         ": could not write the audit entry of its repairs (%s); the job's items list them",
+		         job_id, core_status_code(st));
+	PQclear(r);
+	store_put(env->db, c);
+	buf_free(&target);
+	buf_free(&msg);
 }
 
 static bool stopping(const struct applyjob_env *env)

@@ -115,10 +115,20 @@ struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, co
 
 /*
  * The apply a write started: NULL when marked is empty, else {"run", "repos", "job_id", "job"} (job_id and job
- * null when the job could not be created). Clears marked.
+ * null when the job could not be created). Clears marked. reapply: an explicit re-apply (POST /api/configure with
+ * "reapply"): the job's params say so, and applyjob_finished() audits its repairs.
  */
 struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,
-                                          struct gateconfig_marked *marked);
+                                          struct gateconfig_marked *marked, bool reapply);
+
+/*
+ * The "finished" callback of kind "apply" (jobs_on_finished; user is the applyjob_env): when the job is an explicit
+ * re-apply whose items repaired drift (apply_result.repaired: a write where the record said GitLab already had the
+ * wanted state), one audit entry "reapply.repair" by the user who re-applied, target "job N", details {job,
+ * repaired: [paths], message} — as a resync's repairs are audited ("resync.repair"). A retry that finishes the job
+ * again audits only the repairs since. Failures are logged.
+ */
+void applyjob_finished(void *user, int64_t job_id);
 
 /* Wait (polling its counters) until the job finished: false when the process is stopping or max_seconds pass. */
 bool applyjob_wait(const struct applyjob_env *env, int64_t job_id, int max_seconds);

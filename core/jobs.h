@@ -245,6 +245,15 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
                                void *user);
 
 /*
+ * Call finished(user, job_id) (user as registered) once a batch this runner records finishes a job of kind: every
+ * item has its outcome (done or failed; not on a cancel). It runs on the recorder after the commit; a process that
+ * stops in between does not call it (the items keep what it would read). Again after a retry finishes the job anew.
+ * CORE_ENOTFOUND when kind has no handler yet.
+ */
+enum core_status jobs_on_finished(struct jobs_runner *r, const char *kind,
+                                  void (*finished)(void *user, int64_t job_id));
+
+/*
  * Create a job of kind with items (a JSON array as jobs_create_items takes, borrowed) in its own transaction and wake
  * the local runner r (NULL: none); *job_out gets the job as jobs_get shows it (the caller's).
  */

@@ -25,6 +25,7 @@
 struct handler_entry {
 	char kind[JOBS_KIND_MAX + 1];
 	enum job_outcome (*fn)(void *user, const struct job_item *item, struct job_item_result *res);
+	void (*finished)(void *user, int64_t job_id); /* NULL, or set once by jobs_on_finished() */
 	void *user;
 };
 
@@ -135,6 +136,24 @@ struct outcome {
 	struct json_object *details; /* owned, or NULL */
 };
 
+static const struct handler_entry *find_handler(struct jobs_runner *r, const char *kind);
+
+/* Tell the kind's finished callback of each job this batch finished (once per job). */
+static void tell_finished(struct jobs_runner *r, const struct outcome *out, const struct jobs_record *recs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		bool first = recs[i].job_finished;
+		for (int k = 0; first && k < i; k++)
+			first = !(recs[k].job_finished && recs[k].job_id == recs[i].job_id);
+		if (!first)
+			continue;
+		const struct handler_entry *h = find_handler(r, out[i].kind);
+		void (*fn)(void *, int64_t) = h ? __atomic_load_n(&h->finished, __ATOMIC_ACQUIRE) : NULL;
+		if (fn)
+			fn(h->user, recs[i].job_id);
+	}
+}
+
 /* Record outcomes in one statement (the recorder); lost leases are counted and logged here. Frees their contents. */
 static void record(struct jobs_runner *r, struct outcome *out, int n)
 {
@@ -161,6 +180,10 @@ static void record(struct jobs_runner *r, struct outcome *out, int n)
 			log_error("job %" PRId64 " item %" PRId64 ": could not record the result: %s", out[i].job_id,
 			          out[i].item_id, core_status_code(st));
 		}
+	}
+	if (st == CORE_OK)
+		tell_finished(r, out, recs, n);
+	for (int i = 0; i < n; i++) {
 		free(out[i].message);
 		json_object_put(out[i].details);
 	}
@@ -666,6 +689,21 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
 	}
 	pthread_mutex_unlock(&r->mu);
 out:
+	return st;
+}
+
+enum core_status jobs_on_finished(struct jobs_runner *r, const char *kind, void (*finished)(void *user, int64_t job_id))
+{
+	enum core_status st = CORE_ENOTFOUND;
+	if (!r || !finished)
+		return CORE_EINVAL;
+	pthread_mutex_lock(&r->mu);
+	for (int i = 0; i < r->n_handlers; i++)
+		if (strcmp(r->handlers[i].kind, kind) == 0) {
+			__atomic_store_n(&r->handlers[i].finished, finished, __ATOMIC_RELEASE);
+			st = CORE_OK;
+		}
+	pthread_mutex_unlock(&r->mu);
 	return st;
 }
 

@@ -63,7 +63,8 @@ bool app_jobs_start(struct app *app)
 	    jobs_register(env->jobs, "dryrun", dryrun_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "hookmode", hookmode_item, env) != CORE_OK ||
 	    jobs_register(env->jobs, "hold", hookjobs_hold, env) != CORE_OK ||
-	    jobs_register(env->jobs, "mrcommand", mrcommand_item, env) != CORE_OK) {
+	    jobs_register(env->jobs, "mrcommand", mrcommand_item, env) != CORE_OK ||
+	    jobs_on_finished(env->jobs, "apply", applyjob_finished) != CORE_OK) {
 		app_jobs_stop(app);
 		return false;
 	}

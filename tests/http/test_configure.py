@@ -366,6 +366,7 @@ def test_applying_again_makes_zero_writes():
     by = cnt["by_route"]
     assert by.get("GET /api/v4/projects/:id/hooks") == N, by
     assert all(x["last_apply"]["result"] == "unchanged" for x in repos())
+    assert not c.get("/api/audit?action=reapply.repair").json()["items"], "a re-apply that repaired nothing"
 
 
 def test_a_reapply_with_no_field_stores_no_config():
@@ -419,8 +420,16 @@ def test_drift_is_repaired_on_next_apply():
     # someone else's hook is never touched
     assert gl.post(f"/api/v4/projects/{b}/hooks", {"url": "https://ci.example.com/hook"}).status == 201
     sim.reset_counters()
-    configure({"selection": {"ids": [a, b]}, "config": {}, "reapply": True})
+    r = configure({"selection": {"ids": [a, b]}, "config": {}, "reapply": True})
     wait_applied()
+    # the repair is in the audit log, by the user who re-applied, naming both repos (a walk found only the
+    # configure's entry, which says "no change", while two hooks were repaired)
+    paths = sorted(x["path_with_namespace"] for x in ALL if x["id"] in (a, b))
+    entry = srv.wait_for(lambda: c.get("/api/audit?action=reapply.repair&limit=1").json()["items"],
+                         what="the re-apply's repair entry")[0]
+    assert entry["actor"] == "admin" and entry["target"] == f"job {r['apply']['job_id']}", entry
+    assert entry["details"]["repaired"] == paths, entry
+    assert "repaired drift on 2 repositories" in entry["details"]["message"] and paths[0] in entry["details"]["message"]
     hooks = our_hooks()
     assert len(hooks[a]) == 1 and len(hooks[b]) == 1
     assert hooks[b][0]["push_events"] is False and hooks[b][0]["id"] == hb["id"]
