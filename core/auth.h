@@ -73,9 +73,19 @@ struct auth_identity {
 enum core_status auth_user_add(struct store *s, const char *actor, const char *username, const char *password,
                                enum auth_role role, int64_t *id_out);
 
-/* What a password must be, for messages; auth_password_ok() is true when it is (8 to 1024 bytes, not one
- * character repeated: a walk set a password of 16 spaces). */
-#define AUTH_PASSWORD_RULE "8 to 1024 bytes (8 letters or more), not one character repeated (such as 8 spaces)"
+/*
+ * What a password must be, for messages (NIST SP 800-63B's rules: a length, no composition rules, and not a password
+ * a guesser tries first). A walk set passwords of 16 spaces, "12345678" and "abababab", and one with a zero-width
+ * space that could not be typed again.
+ */
+#define AUTH_PASSWORD_RULE                                                                                             \
+	"at least 8 characters and at most 1024 bytes, with no control or invisible character, and not one a guesser " \
+	"tries first: not a common password, the user name, a character or short pattern repeated (aaaaaaaa, "         \
+	"abababab) or a run (12345678, qwertyui)"
+/* Why password breaks AUTH_PASSWORD_RULE, in words that follow "the password" ("is one of the most common
+ * passwords"), or NULL when it keeps it; username (may be NULL) is the account's name. Static strings. */
+const char *auth_password_problem(const char *password, const char *username);
+/* auth_password_problem(password, NULL) == NULL. */
 bool auth_password_ok(const char *password);
 /* Hash a password inside the hashing bound; CORE_ETHROTTLED when no slot frees up in time. *hash_out malloc'd. */
 enum core_status auth_hash_password(const char *password, char **hash_out);

@@ -106,8 +106,9 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 {
 	*out = NULL;
 	msg[0] = '\0';
-	if (ch->password && !auth_password_ok(ch->password)) {
-		snprintf(msg, cap, "a password must be " AUTH_PASSWORD_RULE);
+	const char *problem = ch->password ? auth_password_problem(ch->password, NULL) : NULL;
+	if (problem) {
+		snprintf(msg, cap, "the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")", problem);
 		return CORE_EINVAL;
 	}
 	if (id == actor_id && (ch->disabled == 1 || (ch->role != AUTH_ROLE_NONE && ch->role != AUTH_ROLE_ADMIN))) {

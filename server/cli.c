@@ -176,13 +176,18 @@ int cli_user_add(struct app *app, int argc, char **argv)
 		return 2;
 	}
 	int rc = 1;
+	const char *problem = auth_password_problem(pw, name);
+	if (problem) {
+		rc = 2;
+		fprintf(stderr, "mrgate: the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")\n",
+		        problem);
+		goto out;
+	}
 	if (cli_open_store(app) != 0)
 		goto out;
 	enum core_status st = auth_user_add(app->db, "system (mrgate user add)", name, pw, role, NULL);
 	if (st == CORE_EINVAL)
-		fprintf(stderr,
-		        "mrgate: invalid user: names are 1-64 of A-Z a-z 0-9 . _ @ - and passwords " AUTH_PASSWORD_RULE
-		        "\n");
+		fprintf(stderr, "mrgate: invalid user name \"%s\": names are 1-64 of A-Z a-z 0-9 . _ @ -\n", name);
 	else if (st == CORE_ECONFLICT)
 		fprintf(stderr, "mrgate: user \"%s\" already exists (names are compared ignoring case)\n", name);
 	else if (st != CORE_OK)

@@ -82,7 +82,8 @@ __attribute__((format(printf, 5, 6))) static int reply_write(struct req *r, enum
 	json_object_put(w->cfg);
 	if (st == CORE_OK) {
 		struct json_object *obj = w->out ? w->out : jx_object();
-		json_object_object_add(obj, "apply", applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked, false));
+		json_object_object_add(obj, "apply",
+		                       applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked, false));
 		return http_send_json(r->conn, 200, obj);
 	}
 	json_object_put(w->out);

@@ -155,9 +155,16 @@ int h_session_password(struct req *r)
 		                         "field \"current_password\" must be your current password");
 		goto out;
 	}
-	if (!jsonx_str(body, "new_password", &next) || !auth_password_ok(next)) {
+	if (!jsonx_str(body, "new_password", &next)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"new_password\" must be a password of " AUTH_PASSWORD_RULE);
+		                         "field \"new_password\" must be a string: a password of " AUTH_PASSWORD_RULE);
+		goto out;
+	}
+	const char *problem = auth_password_problem(next, r->who.username);
+	if (problem) {
+		status = http_send_error(r->conn, 400, "invalid_input",
+		                         "the new password %s: choose another (a password has " AUTH_PASSWORD_RULE ")",
+		                         problem);
 		goto out;
 	}
 	if (strcmp(current, next) == 0) {

@@ -95,9 +95,16 @@ int h_user_create(struct req *r)
 		    http_send_error(r->conn, 400, "invalid_input", "field \"username\" must be a non-empty string");
 		goto out;
 	}
-	if (!jsonx_str(body, "password", &pw) || !auth_password_ok(pw)) {
+	if (!jsonx_str(body, "password", &pw)) {
 		status = http_send_error(r->conn, 400, "invalid_input",
-		                         "field \"password\" must be a password of " AUTH_PASSWORD_RULE);
+		                         "field \"password\" must be a string: a password of " AUTH_PASSWORD_RULE);
+		goto out;
+	}
+	const char *problem = auth_password_problem(pw, name);
+	if (problem) {
+		status =
+		    http_send_error(r->conn, 400, "invalid_input",
+		                    "the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")", problem);
 		goto out;
 	}
 	int64_t id = 0;
@@ -127,7 +134,7 @@ int h_user_update(struct req *r)
 	struct json_object *body = NULL, *o = NULL;
 	int64_t id;
 	int status;
-	char msg[200];
+	char msg[600];
 	if (!user_id(r, &id, &status))
 		return status;
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))

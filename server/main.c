@@ -154,7 +154,17 @@ static int serve_prepare(struct app *app)
 		return 1;
 	}
 	bool created = false;
-	if (auth_bootstrap_admin(app->db, app->cfg.admin_password, &created) != CORE_OK) {
+	const char *weak = app->cfg.admin_password && *app->cfg.admin_password
+	                       ? auth_password_problem(app->cfg.admin_password, "admin")
+	                       : NULL;
+	enum core_status st = auth_bootstrap_admin(app->db, app->cfg.admin_password, &created);
+	if (st == CORE_EINVAL && weak) {
+		log_error("could not create the first admin user: MRGATE_ADMIN_PASSWORD %s (a password "
+		          "has " AUTH_PASSWORD_RULE ")",
+		          weak);
+		return 1;
+	}
+	if (st != CORE_OK) {
 		log_error("could not create the first admin user");
 		return 1;
 	}

@@ -134,9 +134,15 @@ def test_user_add_cli_errors():
     r = srv.cli("user", "add", "dave", stdin="another-password\n")
     assert r.returncode != 0 and "already exists" in r.stderr
     r = srv.cli("user", "add", "erin", stdin="short\n")
-    assert r.returncode != 0 and "8 to 1024 bytes" in r.stderr, r.stderr
+    assert r.returncode != 0 and "fewer than 8 characters" in r.stderr and "at least 8 characters" in r.stderr, r.stderr
     r = srv.cli("user", "add", "erin", stdin="aaaaaaaaaa\n")
-    assert r.returncode != 0 and "not one character repeated" in r.stderr, r.stderr
+    assert r.returncode != 0 and "repeats one character" in r.stderr, r.stderr
+    r = srv.cli("user", "add", "erin", stdin="12345678\n")
+    assert r.returncode != 0 and "run of neighbouring characters" in r.stderr, r.stderr
+    r = srv.cli("user", "add", "erin", stdin="Password1\n")
+    assert r.returncode != 0 and "most common passwords" in r.stderr, r.stderr
+    r = srv.cli("user", "add", "bad name", stdin="a-good-password-1\n")
+    assert r.returncode != 0 and "invalid user name" in r.stderr, r.stderr
     r = srv.cli("user", "add", "erin", stdin="")
     assert r.returncode != 0
 

@@ -3,6 +3,17 @@
 import { put, ApiError } from './api.js';
 import { h, openModal, field, toast } from './ui.js';
 
+// Whether the text repeats a unit of at most half its characters ("aaaaaaaa", "abababab"), as the server refuses.
+function repeats(text) {
+  const cp = [...text];
+  for (let unit = 1; unit <= cp.length / 2; unit++) {
+    let i = unit;
+    while (i < cp.length && cp[i] === cp[i - unit]) i++;
+    if (i === cp.length) return true;
+  }
+  return false;
+}
+
 export function openChangePassword() {
   const current = h('input', { type: 'password', name: 'current_password', autocomplete: 'current-password', required: true });
   const next = h('input', { type: 'password', name: 'new_password', autocomplete: 'new-password', minlength: '8', required: true });
@@ -27,8 +38,8 @@ export function openChangePassword() {
     e.preventDefault();
     err.hidden = true;
     if (!current.value) return fail('Enter your current password.');
-    if (next.value.length < 8) return fail('The new password needs at least 8 characters.');
-    if (/^(.)\1*$/su.test(next.value)) return fail('The new password is one character repeated: choose another.');
+    if ([...next.value].length < 8) return fail('The new password needs at least 8 characters.');
+    if (repeats(next.value)) return fail('The new password repeats one character or a short pattern: choose another.');
     if (next.value !== again.value) return fail('The two new passwords differ: type the same one twice.');
     if (next.value === current.value) return fail('The new password is the current one: choose another.');
     save.disabled = true;

@@ -104,7 +104,7 @@ function resetPassword(u, msg, reload) {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     clear(err);
-    if (pass.value.length < 8) {
+    if ([...pass.value].length < 8) {
       err.append(notice('error', 'The password needs at least 8 characters.'));
       pass.focus();
       return;
