@@ -349,15 +349,20 @@ int h_configure(struct req *r)
 	}
 	if (!read_selection(r, body, &req, &ids, &status))
 		goto out;
-	if (!(req.config = jsonx_get(body, "config"))) {
-		status = http_send_error(r->conn, 400, "invalid_config",
-		                         "field \"config\" must be an object with some of the fields enabled, fail_on, "
-		                         "scans, block_merge, comment, ignore_paths");
-		goto out;
-	}
 	if (!req_bool(r, body, "dry_run", &req.dry_run, NULL, &status) ||
 	    !req_bool(r, body, "reapply", &req.reapply, NULL, &status))
 		goto out;
+	/* a re-apply changes no field unless told: "config" may be left out (the same as {}) */
+	if (req.reapply && json_object_is_type(body, json_type_object) &&
+	    !json_object_object_get_ex(body, "config", NULL))
+		json_object_object_add(body, "config", json_object_new_object());
+	if (!(req.config = jsonx_get(body, "config"))) {
+		status = http_send_error(r->conn, 400, "invalid_config",
+		                         "field \"config\" must be an object with some of the fields enabled, fail_on, "
+		                         "scans, block_merge, comment, ignore_paths (with \"reapply\": true it may be "
+		                         "left out)");
+		goto out;
+	}
 	/* the plan is no longer in this answer: a dry run is a job whose plan pages with GET /api/jobs/{id}/plan */
 	if (jsonx_get(body, "plan_limit") || jsonx_get(body, "plan_cursor")) {
 		status = http_send_error(

@@ -191,6 +191,17 @@ bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, siz
 	return true;
 }
 
+/* Whether text is the JSON literal null, with whitespace around it. */
+static bool is_null_document(const char *text, size_t len)
+{
+	size_t a = 0, b = len;
+	while (a < b && (text[a] == ' ' || text[a] == '\t' || text[a] == '\r' || text[a] == '\n'))
+		a++;
+	while (b > a && (text[b - 1] == ' ' || text[b - 1] == '\t' || text[b - 1] == '\r' || text[b - 1] == '\n'))
+		b--;
+	return b - a == 4 && memcmp(text + a, "null", 4) == 0;
+}
+
 bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out)
 {
 	char *body = NULL;
@@ -213,6 +224,9 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
 		    "invalid JSON at byte %zu: a \\u escape is half of a UTF-16 surrogate pair without its other half "
 		    "(it encodes no character)",
 		    at);
+	else if (is_null_document(body, len))
+		/* json-c reads a top-level null as a document still to come ("ends early") */
+		snprintf(err, sizeof(err), "the request body is null: it must be a JSON object");
 	else
 		st = json_parse_strict(body, len, &obj, err, sizeof(err));
 	free(body);

@@ -44,6 +44,10 @@ def test_bad_input_is_400_with_reason():
         (b'{"username": "admin", "password": ', "ends early"),
         (b'{"username": "admin"} trailing', "after the JSON value"),
         (b'["admin"]', "must be a JSON object"),
+        # a walk sent null and read "the document ends early"
+        (b'null', "the request body is null: it must be a JSON object"),
+        (b' \n null\n', "is null"),
+        (b'nul', "ends early"),
         (b'{"username": 5, "password": "x"}', '"username"'),
         (b'{"username": "admin", "password": null}', '"password"'),
     ]

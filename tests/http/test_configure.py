@@ -382,7 +382,8 @@ def test_a_reapply_with_no_field_stores_no_config():
     wait_applied()
     assert sim.counters()["by_route"].get("GET /api/v4/projects/:id/hooks") == r["apply"]["repos"]
     assert c.get("/api/configs/groups").json() == groups_before
-    r = configure({"selection": {"ids": IDS[:3]}, "config": {}, "reapply": True})
+    # "config" may be left out of a re-apply (a walk was told it must be an object)
+    r = configure({"selection": {"ids": IDS[:3]}, "reapply": True})
     assert r["apply"]["repos"] == 3, r
     wait_applied()
     for pid in IDS[:3]:
