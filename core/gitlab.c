@@ -1545,7 +1545,11 @@ static void token_refused(struct gitlab *gl, enum gitlab_error kind, const char 
 		return;
 	int open = GITLAB_ERR_NONE;
 	if (atomic_compare_exchange_strong(&gl->rejected, &open, (int)kind)) {
-		log_warn("gitlab: %s; no further request is sent with it", rejected_words(kind));
+		/* which token (its last 4 characters, as the Connection page shows them): a token being tried read as
+		 * if the stored one had been refused */
+		size_t n = gl->token ? strlen(gl->token) : 0;
+		log_warn("gitlab: %s (the token ending in %s at %s); no further request is sent with that token",
+		         rejected_words(kind), n >= 12 ? gl->token + n - 4 : "(hidden)", gl->base ? gl->base : "GitLab");
 		if (gl->on_rejected)
 			gl->on_rejected(gl->on_rejected_user, kind, message);
 	}

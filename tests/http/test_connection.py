@@ -131,6 +131,9 @@ def test_bad_tokens_are_refused_and_nothing_changes():
     logs = srv.logs()
     assert "could not reach GitLab" not in logs, [l for l in logs.splitlines() if "connection check" in l]
     assert "GitLab does not accept this token" in logs, [l for l in logs.splitlines() if "connection check" in l]
+    # the client's own line names the token tried (its last 4 characters), not as if the stored one were refused
+    refused = [l for l in logs.splitlines() if "no further request is sent" in l]
+    assert refused and any("the token ending in Z123" in l for l in refused), refused
 
 
 def test_bad_input():
