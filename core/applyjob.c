@@ -814,12 +814,13 @@ void applyjob_finished(void *user, int64_t job_id)
 	if (st == CORE_OK)
 		st = STORE_RUN(
 		    c,
-		    "WITH prev AS (SELECT max(at) AS at FROM audit_log WHERE action = 'reapply.repair'"
-		    "  AND target = $2)"
-		    " SELECT j.created_by, count(r.id) AS n,"
+		    /* the job first: the audit log is only searched for a re-apply's earlier entry */
+		    "SELECT j.created_by, count(r.id) AS n,"
 		    "  coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
 		    "   FILTER (WHERE r.id IS NOT NULL), '[]') AS paths"
-		    " FROM jobs j CROSS JOIN prev"
+		    " FROM jobs j"
+		    " CROSS JOIN LATERAL (SELECT max(at) AS at FROM audit_log WHERE action = 'reapply.repair'"
+		    "  AND target = $2 AND at >= j.created_at) prev"
 		    " LEFT JOIN job_items i ON i.job_id = j.id AND i.result = 'changed'"
 		    "  AND i.details @> '{\"repaired\": true}' AND (prev.at IS NULL OR i.finished_at > prev.at)"
 		    " LEFT JOIN repos r ON r.id = i.repo_id"
