@@ -725,7 +725,8 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	                          .gate = want ? want->hook : row->want_gate,
 	                          .block_merge = want ? want->block_merge : row->want_block,
 	                          .group_mode = u->ctx->group_mode,
-	                          .group_hook_was_down = u->ctx->group_hook_was_down};
+	                          .group_hook_was_down = u->ctx->group_hook_was_down,
+	                          .resend_token = u->ctx->resend_token};
 
 	apply_plan_make(&seen, &goal, plan); /* skipped without a call? */
 	if (!plan->skip) {
@@ -765,7 +766,11 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
 	/* a write where the record said none was needed, for the stored config and the same secret: a repair */
 	res->repaired = res->outcome == APPLY_CHANGED && !u->dry_run && !want && row->in_state &&
-	                (!row->token_sha || !u->secret_sha || strcmp(row->token_sha, u->secret_sha) == 0);
+	                (!row->token_sha || !u->secret_sha || strcmp(row->token_sha, u->secret_sha) == 0) &&
+	                !(plan->token_resent && apply_plan_count(plan, APPLY_HOOK_CREATE) +
+	                                                apply_plan_count(plan, APPLY_HOOK_DELETE) +
+	                                                apply_plan_count(plan, APPLY_MERGE_SET) ==
+	                                            0);
 	if (res->outcome == APPLY_CHANGED && !u->dry_run)
 		snprintf(res->message, sizeof(res->message), "%s", buf_str(&u->done));
 	else if (u->dry_run && res->writes) {

@@ -105,6 +105,8 @@ struct apply_ctx {
 	bool group_hook_was_down;        /* group mode: the group hook was down until the resync that started this
 	                                    apply repaired it, so a gated repo's open MRs whose head never ran are gated
 	                                    (APPLY_OPEN_MRS_MISSED) */
+	bool resend_token;               /* update our project hook with the secret even where nothing differs (a token
+	                                    edited in GitLab cannot be seen), and gate the open MRs it may have missed */
 	const struct apply_lists *lists; /* job-wide reads, borrowed; NULL: every read is the repo's own */
 	const char *claim_owner;         /* who claims the repo (a job item: a takeover of the item reclaims it at
 	                                    once); NULL: a random owner of this call */

@@ -78,13 +78,17 @@ static void plan_hooks(const struct apply_seen *s, const struct apply_goal *g, s
 		add(p, APPLY_HOOK_CREATE, 0);
 		p->hook_was_down = s->applied;
 	} else if (keep) {
-		p->hook_was_down = p->project_hook && s->applied && !keep->mr_events;
+		p->hook_was_down = p->project_hook && s->applied && (!keep->mr_events || g->resend_token);
 		p->keep_id = keep->id;
 		p->keep_alert = keep->alert_status;
 		bool token_ok =
 		    s->hook_id == keep->id && s->token_sha && g->token_sha && strcmp(s->token_sha, g->token_sha) == 0;
 		if (!keep->flags_ok || !token_ok)
 			add(p, APPLY_HOOK_UPDATE, keep->id);
+		else if (g->resend_token) {
+			add(p, APPLY_HOOK_UPDATE, keep->id);
+			p->token_resent = true; /* the only reason for this update: not a drift seen */
+		}
 	}
 	for (size_t i = 0; i < n; i++)
 		if (ours[i] != keep)

@@ -79,6 +79,8 @@ struct apply_goal {
 	bool group_mode;          /* hook_mode "group": a group hook delivers the events, no project hook is wanted */
 	bool group_hook_was_down; /* group mode: the group hook GitLab could not deliver to (missing, disabled, its
 	                             merge request events off) has just been repaired (core/grouphook.h) */
+	bool resend_token;        /* update the kept project hook with the secret even where it seems right (GitLab
+	                             never shows a hook's token); it may have refused deliveries: missed MRs are gated */
 };
 
 enum apply_action_kind {
@@ -113,6 +115,7 @@ struct apply_plan {
 	bool forget_prior;      /* after the merge step the recorded prior value is dropped */
 	bool hook_was_down;     /* gated, and GitLab could not deliver to our hook: it is created or its events put back
 	                           (group mode: goal->group_hook_was_down) */
+	bool token_resent;      /* the hook is updated only because goal->resend_token asked so */
 	size_t n;
 	struct apply_action v[APPLY_HOOKS_MAX + 4];
 };

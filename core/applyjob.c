@@ -673,7 +673,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 {
 	const struct applyjob_env *env = user;
 	int64_t run = 0;
-	bool group_hook_was_down = false;
+	bool group_hook_was_down = false, resend = false;
 	char hook_url[APPLYJOB_HOOK_URL_MAX], sha[72];
 	if (!item->has_repo) {
 		jobs_result_message(res, "an apply item needs a repository");
@@ -681,6 +681,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	}
 	jsonx_int64(item->params, "run", &run);
 	jsonx_bool(item->params, "group_hook_was_down", &group_hook_was_down);
+	jsonx_bool(item->params, "resend_hook_tokens", &resend);
 	struct jobctx *jc = jobctx_get(env, item->job_id);
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
@@ -713,6 +714,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	                        .run = run,
 	                        .group_mode = jc->group_mode,
 	                        .group_hook_was_down = jc->group_mode && group_hook_was_down,
+	                        .resend_token = resend,
 	                        .lists = &jc->lists};
 	pthread_mutex_unlock(&jc->mu);
 	if (cc)
@@ -778,7 +780,7 @@ struct json_object *applyjob_start(const struct applyjob_env *env, const char *a
 }
 
 struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,
-                                          struct gateconfig_marked *marked, bool reapply)
+                                          struct gateconfig_marked *marked, bool reapply, bool resend_tokens)
 {
 	if (marked->n == 0) {
 		gateconfig_marked_clear(marked);
@@ -789,6 +791,8 @@ struct json_object *applyjob_start_marked(const struct applyjob_env *env, const 
 	json_object_object_add(params, "run", jx_int(marked->run));
 	if (reapply)
 		json_object_object_add(params, "reapply", jx_bool(1));
+	if (resend_tokens)
+		json_object_object_add(params, "resend_hook_tokens", jx_bool(1));
 	struct json_object *job = start_job(env, actor, marked->run, marked->ids, marked->n, params, &job_id);
 	json_object_put(params);
 	struct json_object *o = jx_object();

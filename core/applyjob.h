@@ -116,10 +116,11 @@ struct json_object *applyjob_start_after_sync(const struct applyjob_env *env, co
 /*
  * The apply a write started: NULL when marked is empty, else {"run", "repos", "job_id", "job"} (job_id and job
  * null when the job could not be created). Clears marked. reapply: an explicit re-apply (POST /api/configure with
- * "reapply"): the job's params say so, and applyjob_finished() audits its repairs.
+ * "reapply"): the job's params say so, and applyjob_finished() audits its repairs. resend_tokens: every item
+ * updates its hook with the webhook secret (params "resend_hook_tokens"; apply_ctx.resend_token).
  */
 struct json_object *applyjob_start_marked(const struct applyjob_env *env, const char *actor,
-                                          struct gateconfig_marked *marked, bool reapply);
+                                          struct gateconfig_marked *marked, bool reapply, bool resend_tokens);
 
 /*
  * The "finished" callback of kind "apply" (jobs_on_finished; user is the applyjob_env): when the job is an explicit

@@ -81,7 +81,9 @@ enum core_status bulkconfigure_run(const struct applyjob_env *env, const struct 
 	json_object_object_add(o, "summary", json_object_get(co.summary));
 	json_object_object_add(o, "dry_run", jx_bool(req->dry_run));
 	if (!req->dry_run)
-		json_object_object_add(o, "apply", applyjob_start_marked(env, req->actor, &co.marked, req->reapply));
+		json_object_object_add(
+		    o, "apply",
+		    applyjob_start_marked(env, req->actor, &co.marked, req->reapply, req->resend_hook_tokens));
 	else if ((st = dryrun_plan_job(env, req->actor, &co, o)) != CORE_OK)
 		failure(st, NULL, code_out, err, errlen, "could not start the dry run's job");
 	configure_out_clear(&co);

@@ -43,6 +43,10 @@ struct configure_req {
 	struct json_object *config; /* borrowed; validated by configure_run() */
 	bool dry_run;
 	bool reapply; /* apply every selected repo, not only those whose GitLab state changes */
+	/* with reapply: update every selected repo's hook with the webhook secret even where nothing else differs
+	 * (GitLab never shows a hook's token, so a token edited in GitLab is only repaired this way or once GitLab has
+	 * disabled the hook); not with dry_run */
+	bool resend_hook_tokens;
 	/* a group filter (the group level) may name a group no sync has listed (one still to come, whose repos inherit
 	 * the config once it is listed); without this, such a group is refused as a likely typo (CORE_ENOTFOUND) */
 	bool confirm_new_group;

@@ -1549,7 +1549,8 @@ static void token_refused(struct gitlab *gl, enum gitlab_error kind, const char 
 		 * if the stored one had been refused */
 		size_t n = gl->token ? strlen(gl->token) : 0;
 		log_warn("gitlab: %s (the token ending in %s at %s); no further request is sent with that token",
-		         rejected_words(kind), n >= 12 ? gl->token + n - 4 : "(hidden)", gl->base ? gl->base : "GitLab");
+		         rejected_words(kind), n >= 12 ? gl->token + n - 4 : "(hidden)",
+		         gl->base ? gl->base : "GitLab");
 		if (gl->on_rejected)
 			gl->on_rejected(gl->on_rejected_user, kind, message);
 	}

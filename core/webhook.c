@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 const char *webhook_outcome_name(enum webhook_outcome o)
 {
@@ -528,6 +529,39 @@ static enum core_status record_and_act(struct store_conn *c, const struct webhoo
 	return st == CORE_OK && k->tx ? store_commit(c) : st;
 }
 
+#define REFUSED_LOG_SECONDS 60 /* at most one line a minute about refused deliveries, whoever sends them */
+
+/*
+ * Say in the log that deliveries are refused, at most once a minute (with how many since the last line): a hook whose
+ * secret token was edited in GitLab (GitLab's API never shows a hook's token, so no apply can see it) delivers
+ * nothing to mrgate, and its repository's merge requests went ungated without a word. Nothing of the request is
+ * logged (it is a stranger's until the token matches): the operator finds the hook in GitLab's "Recent events".
+ */
+static void log_refused(const char *event, bool had_token, bool configured)
+{
+	static int64_t last;
+	static int since;
+	int n = __atomic_add_fetch(&since, 1, __ATOMIC_RELAXED);
+	int64_t now = (int64_t)time(NULL), prev = __atomic_load_n(&last, __ATOMIC_RELAXED);
+	if (now - prev < REFUSED_LOG_SECONDS ||
+	    !__atomic_compare_exchange_n(&last, &prev, now, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		return;
+	n = __atomic_exchange_n(&since, 0, __ATOMIC_RELAXED);
+	if (!configured)
+		log_warn("webhook: refused %d %s (a %s event): no GitLab connection, so no webhook secret to match", n,
+		         n == 1 ? "delivery" : "deliveries", event);
+	else
+		log_warn("webhook: refused %d %s since this line last appeared (the latest a %s event, %s): a "
+		         "repository whose hook "
+		         "carries another secret token (edited in GitLab?) is not gated; find the hook by its failed "
+		         "\"Recent "
+		         "events\" in GitLab and re-apply the repository with \"resend_hook_tokens\" (GitLab disables "
+		         "such a "
+		         "hook after 4 failures, and the next resync then repairs it)",
+		         n, n == 1 ? "delivery" : "deliveries", event,
+		         had_token ? "with a wrong X-Gitlab-Token" : "without X-Gitlab-Token");
+}
+
 enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,
                                  struct webhook_result *out)
 {
@@ -541,6 +575,7 @@ enum core_status webhook_receive(struct store *db, const char *expected_secret, 
 	/* 1. the token, in constant time; nothing is stored for a stranger */
 	if (!expected_secret || !*expected_secret || !d->token || !crypto_equal(d->token, expected_secret)) {
 		count_event(k.label, "unauthorized");
+		log_refused(k.label, d->token != NULL, expected_secret && *expected_secret);
 		return CORE_EUNAUTH;
 	}
 	/* 2. what is it; 3. look up, record (and queue) in one transaction */

@@ -67,7 +67,8 @@ struct webhook_result {
 /*
  * Receive one delivery. expected_secret: the installation's webhook secret (NULL when there is no connection:
  * every delivery is then CORE_EUNAUTH). CORE_OK with *out filled for everything authenticated and recorded;
- * CORE_EUNAUTH for a missing or wrong token (nothing stored); CORE_EUNAVAIL and other store errors when the
+ * CORE_EUNAUTH for a missing or wrong token (nothing stored; counted, and logged at most once a minute with what
+ * to do: a hook token edited in GitLab cannot be seen otherwise); CORE_EUNAVAIL and other store errors when the
  * event could not be recorded (the caller answers 5xx so that GitLab retries).
  */
 enum core_status webhook_receive(struct store *db, const char *expected_secret, const struct webhook_delivery *d,

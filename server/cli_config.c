@@ -114,16 +114,18 @@ static void usage_configure(void)
 	        "usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | "
 	        "--no-block-merge]\n"
 	        "                        [--comment off|on_findings|always|inline] [--ungate] [--reapply] [--dry-run]\n"
-	        "                        [--confirm-no-scanner] [--new-group]\n"
+	        "                        [--resend-hook-tokens] [--confirm-no-scanner] [--new-group]\n"
 	        "  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
 	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n"
-	        "  --new-group: 'acme/**' names a group no sync has listed yet (one still to come)\n");
+	        "  --new-group: 'acme/**' names a group no sync has listed yet (one still to come)\n"
+	        "  --resend-hook-tokens: with --reapply, update every selected repo's hook with the webhook secret (a\n"
+	        "  token edited in GitLab cannot be seen; its repo's merge requests go ungated until then)\n");
 }
 
 /* The options of `mrgate configure`. */
 struct configure_args {
 	const char *pattern;
-	bool dry_run, reapply, confirm_no_scanner, new_group;
+	bool dry_run, reapply, confirm_no_scanner, new_group, resend;
 	struct json_object *cfg; /* the config fields given */
 };
 
@@ -164,6 +166,8 @@ static bool configure_args_parse(int argc, char **argv, struct configure_args *a
 			a->dry_run = true;
 		else if (strcmp(o, "--reapply") == 0)
 			a->reapply = true;
+		else if (strcmp(o, "--resend-hook-tokens") == 0)
+			a->resend = true;
 		else if (strcmp(o, "--confirm-no-scanner") == 0)
 			a->confirm_no_scanner = true;
 		else if (strcmp(o, "--new-group") == 0)
@@ -248,6 +252,12 @@ int cli_configure(struct app *app, int argc, char **argv)
 	req.config = cfg;
 	req.dry_run = dry_run;
 	req.reapply = reapply;
+	req.resend_hook_tokens = a.resend;
+	if (a.resend && (!reapply || dry_run)) {
+		fprintf(stderr, "mrgate: --resend-hook-tokens goes with --reapply, and not with --dry-run\n");
+		rc = 2;
+		goto out;
+	}
 	req.confirm_new_group = a.new_group;
 	req.actor = "cli";
 	/* as the API: a scan type with no scanner here only when confirmed; a read-only token stores and sends nothing

@@ -83,7 +83,7 @@ __attribute__((format(printf, 5, 6))) static int reply_write(struct req *r, enum
 	if (st == CORE_OK) {
 		struct json_object *obj = w->out ? w->out : jx_object();
 		json_object_object_add(obj, "apply",
-		                       applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked, false));
+		                       applyjob_start_marked(&r->app->apply, r->who.actor, &w->marked, false, false));
 		return http_send_json(r->conn, 200, obj);
 	}
 	json_object_put(w->out);
@@ -326,9 +326,16 @@ int h_configure(struct req *r)
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
 	/* a member not known is refused: "dryrun" for dry_run was ignored, and the change stored for real */
-	static const char *const members[] = {
-	    "selection",         "config",     "dry_run",    "reapply", "confirm_no_scanner", "confirm_new_group",
-	    "expect_overridden", "plan_limit", "plan_cursor"};
+	static const char *const members[] = {"selection",
+	                                      "config",
+	                                      "dry_run",
+	                                      "reapply",
+	                                      "confirm_no_scanner",
+	                                      "confirm_new_group",
+	                                      "expect_overridden",
+	                                      "plan_limit",
+	                                      "plan_cursor",
+	                                      "resend_hook_tokens"};
 	if (json_object_is_type(body, json_type_object)) {
 		json_object_object_foreach(body, key, val)
 		{
@@ -340,8 +347,8 @@ int h_configure(struct req *r)
 				status =
 				    http_send_error(r->conn, 400, "invalid_input",
 				                    "member \"%.60s\" is not valid: a configure has selection, config, "
-				                    "dry_run, reapply, confirm_no_scanner, confirm_new_group and "
-				                    "expect_overridden",
+				                    "dry_run, reapply, resend_hook_tokens, confirm_no_scanner, "
+				                    "confirm_new_group and expect_overridden",
 				                    key);
 				goto out;
 			}
@@ -350,8 +357,16 @@ int h_configure(struct req *r)
 	if (!read_selection(r, body, &req, &ids, &status))
 		goto out;
 	if (!req_bool(r, body, "dry_run", &req.dry_run, NULL, &status) ||
-	    !req_bool(r, body, "reapply", &req.reapply, NULL, &status))
+	    !req_bool(r, body, "reapply", &req.reapply, NULL, &status) ||
+	    !req_bool(r, body, "resend_hook_tokens", &req.resend_hook_tokens, NULL, &status))
 		goto out;
+	if (req.resend_hook_tokens && (!req.reapply || req.dry_run)) {
+		status =
+		    http_send_error(r->conn, 400, "invalid_input",
+		                    "\"resend_hook_tokens\" goes with \"reapply\": true and not with a dry run (it "
+		                    "updates the hook of every selected repository, which is all a preview would say)");
+		goto out;
+	}
 	/* a re-apply changes no field unless told: "config" may be left out (the same as {}) */
 	if (req.reapply && json_object_is_type(body, json_type_object) &&
 	    !json_object_object_get_ex(body, "config", NULL))

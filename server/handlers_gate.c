@@ -41,9 +41,9 @@ int h_hook_gitlab(struct req *r)
 	const char *secret = cc ? connection_client_webhook_secret(cc) : NULL;
 	const char *token = mg_get_header(r->conn, "X-Gitlab-Token");
 	if (!secret || !token || !crypto_equal(token, secret)) {
-		struct webhook_delivery none = {.token = NULL, .event = mg_get_header(r->conn, "X-Gitlab-Event")};
+		struct webhook_delivery none = {.token = token, .event = mg_get_header(r->conn, "X-Gitlab-Event")};
 		struct webhook_result res;
-		webhook_receive(r->app->db, NULL, &none, &res); /* counts the refusal; stores nothing */
+		webhook_receive(r->app->db, secret, &none, &res); /* counts and logs the refusal; stores nothing */
 		status = http_send_error(r->conn, 401, "unauthorized",
 		                         token ? "X-Gitlab-Token does not match this installation's webhook secret"
 		                               : "X-Gitlab-Token header missing: set the hook's secret token");

@@ -54,12 +54,12 @@ static void a_write_that_marked_nothing_starts_nothing(void)
 {
 	struct applyjob_env env = env_for("https://mrgate.example.com");
 	struct gateconfig_marked none = {0};
-	CHECK(applyjob_start_marked(&env, "tester", &none, false) == NULL);
+	CHECK(applyjob_start_marked(&env, "tester", &none, false, false) == NULL);
 
 	struct gateconfig_marked marked = {.run = 5, .ids = xmalloc(2 * sizeof(int64_t)), .n = 2};
 	marked.ids[0] = 21;
 	marked.ids[1] = 22;
-	struct json_object *o = applyjob_start_marked(&env, "tester", &marked, false);
+	struct json_object *o = applyjob_start_marked(&env, "tester", &marked, false, false);
 	REQUIRE(o != NULL);
 	int64_t run = 0, repos = 0, job_id = 0;
 	CHECK(jsonx_int64(o, "run", &run) && run == 5);

@@ -439,6 +439,46 @@ def test_drift_is_repaired_on_next_apply():
     assert any(h["url"] == "https://ci.example.com/hook" for h in sim.hooks() if h["project_id"] == b)
 
 
+def test_a_hook_token_edited_in_gitlab_is_resent_on_request():
+    # a walk edited our hook's secret token in GitLab: GitLab never shows a hook's token, so a re-apply said
+    # "already in the wanted state", every delivery got 401 and the repo's merge requests went ungated without a word
+    pid, other = ALL[12]["id"], ALL[13]["id"]
+    secret = our_hooks()[other][0]["token"]
+    h = our_hooks()[pid][0]
+    gl = sim.client(TOKEN)
+    assert gl.put(f"/api/v4/projects/{pid}/hooks/{h['id']}", {"url": HOOK, "token": "edited-in-gitlab"}).status == 200
+    sim.open_mr(pid, [{"path": "ok.py", "content": "x = 1\n"}], wait=True)
+    sim.wait_deliveries(timeout_ms=30000)
+    refused = [d for d in sim.deliveries(hook_id=h["id"]) if d["response_status"] == 401]
+    assert refused, sim.deliveries(hook_id=h["id"])
+    # the log says so, and what to do (at most once a minute, and nothing of the request)
+    line = srv.wait_for(lambda: [l for l in srv.logs().splitlines() if "webhook: refused" in l], what="a log line")
+    assert "resend_hook_tokens" in line[-1] and "wrong X-Gitlab-Token" in line[-1], line
+    assert "edited-in-gitlab" not in srv.logs() and secret not in srv.logs()
+    # a plain re-apply cannot see it (no write); the request must say to send the secret again
+    sim.reset_counters()
+    configure({"selection": {"ids": [pid]}, "reapply": True})
+    wait_applied()
+    assert sim.counters()["writes"] == 0 and our_hooks()[pid][0]["token"] == "edited-in-gitlab"
+    for body, said in (({"selection": {"ids": [pid]}, "config": {}, "resend_hook_tokens": True}, '"reapply": true'),
+                       ({"selection": {"ids": [pid]}, "reapply": True, "dry_run": True, "resend_hook_tokens": True},
+                        "not with a dry run"),
+                       ({"selection": {"ids": [pid]}, "reapply": True, "resend_hook_tokens": None}, "true or false")):
+        r = c.post("/api/configure", body)
+        assert r.status == 400 and said in r.json()["message"], (body, r.status, r.body)
+    sim.reset_counters()
+    r = configure({"selection": {"ids": [pid]}, "reapply": True, "resend_hook_tokens": True})
+    wait_applied()
+    by = sim.counters()["by_route"]
+    assert by.get("PUT /api/v4/projects/:id/hooks/:hook_id") == 1 and not by.get("POST /api/v4/projects/:id/hooks"), by
+    hooks = our_hooks()[pid]
+    assert len(hooks) == 1 and hooks[0]["id"] == h["id"] and hooks[0]["token"] == secret, hooks
+    # the MR whose event was refused is gated now (its head never ran)
+    assert by.get("GET /api/v4/groups/:id/merge_requests") or by.get("GET /api/v4/projects/:id/merge_requests"), by
+    r = srv.cli("configure", "--repos", ALL[12]["path_with_namespace"], "--resend-hook-tokens")
+    assert r.returncode != 0 and "--reapply" in r.stderr, r.stderr
+
+
 def test_403_is_reported_with_advice_others_succeed():
     bad, good = ALL[20]["id"], ALL[21]["id"]
     assert c.put(f"/api/repos/{bad}/config", {"unmanaged": True}).status == 200
@@ -764,6 +804,7 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_an_apply_that_would_replace_more_than_the_preview_showed_is_refused, test_dry_run_writes_nothing,
      test_configure_1000_creates_one_hook_each_and_sets_merge, test_applying_again_makes_zero_writes, test_a_reapply_with_no_field_stores_no_config,
      test_changing_severity_of_1000_makes_zero_calls, test_drift_is_repaired_on_next_apply,
+     test_a_hook_token_edited_in_gitlab_is_resent_on_request,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes,
      test_repo_history_says_what_changed_and_what_its_own_config_keeps, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
