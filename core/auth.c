@@ -126,52 +126,113 @@ static bool repeats(const long *cp, size_t n)
 	return false;
 }
 
-/* Whether the code points run up or down by one ("12345678", "hgfedcba"). */
-static bool runs(const long *cp, size_t n)
+/* The longest stretch of cp (at least 2 long) whose code points run up or down by one ("12345678", "hgfedcba"). */
+static size_t longest_run(const long *cp, size_t n)
 {
-	long d = cp[1] - cp[0];
-	if (d != 1 && d != -1)
-		return false;
-	for (size_t i = 2; i < n; i++)
-		if (cp[i] - cp[i - 1] != d)
-			return false;
-	return true;
+	size_t best = 1;
+	for (size_t i = 0; i + 1 < n;) {
+		long d = cp[i + 1] - cp[i];
+		size_t j = i + 1;
+		if (d == 1 || d == -1)
+			while (j + 1 < n && cp[j + 1] - cp[j] == d)
+				j++;
+		if (j - i + 1 > best && (d == 1 || d == -1))
+			best = j - i + 1;
+		i = j;
+	}
+	return best;
 }
 
-/* Keyboard rows and columns (QWERTY, QWERTZ, AZERTY), read either way by keyboard_walk(). */
-static const char *const KEY_WALKS[] = {"qwertyuiopasdfghjklzxcvbnm", "qwertzuiopasdfghjklyxcvbnm",
-                                        "azertyuiopqsdfghjklmwxcvbn", "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
-                                        "qazwsxedcrfvtgbyhnujmikolp", "1234567890qwertyuiop"};
+/* Keyboard rows and columns (QWERTY, QWERTZ, AZERTY, the shifted digits), read either way. */
+static const char *const KEY_WALKS[] = {"qwertyuiopasdfghjklzxcvbnm",
+                                        "qwertzuiopasdfghjklyxcvbnm",
+                                        "azertyuiopqsdfghjklmwxcvbn",
+                                        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+                                        "zaq12wsxcde34rfvbgt56yhnmju78ik,.lo90p",
+                                        "qazwsxedcrfvtgbyhnujmikolp",
+                                        "1234567890-=qwertyuiop",
+                                        "`1234567890-=",
+                                        "~!@#$%^&*()_+",
+                                        "q1w2e3r4t5y6u7i8o9p0",
+                                        "1q2w3e4r5t6y7u8i9o0p"};
 
-/* Whether lower (ASCII letters lower-cased) is a stretch of a keyboard row or column, either way. */
-static bool keyboard_walk(const char *lower, size_t n)
+#define KEY_WALK_MAX 40 /* the longest of KEY_WALKS: no longer stretch can be one */
+
+/* The longest stretch of fold (ASCII, lower case) that is a stretch of a keyboard walk, either way. */
+static size_t longest_walk(const char *fold, size_t n)
 {
-	char rev[1025];
+	size_t best = 0;
+	char piece[KEY_WALK_MAX + 1], rev[KEY_WALK_MAX + 1];
 	for (size_t i = 0; i < n; i++)
-		rev[i] = lower[n - 1 - i];
-	rev[n] = '\0';
-	for (size_t i = 0; i < sizeof(KEY_WALKS) / sizeof(KEY_WALKS[0]); i++)
-		if (strstr(KEY_WALKS[i], lower) || strstr(KEY_WALKS[i], rev))
-			return true;
-	return false;
+		for (size_t len = n - i < KEY_WALK_MAX ? n - i : KEY_WALK_MAX; len > best; len--) {
+			memcpy(piece, fold + i, len);
+			piece[len] = '\0';
+			for (size_t k = 0; k < len; k++)
+				rev[k] = piece[len - 1 - k];
+			rev[len] = '\0';
+			bool found = false;
+			for (size_t w = 0; w < sizeof(KEY_WALKS) / sizeof(KEY_WALKS[0]) && !found; w++)
+				found = strstr(KEY_WALKS[w], piece) || strstr(KEY_WALKS[w], rev);
+			if (found) {
+				best = len;
+				break;
+			}
+		}
+	return best;
 }
 
 /*
- * Passwords of 8 characters or more that lead the public lists of leaked passwords (compared ignoring case). Not a
- * breach corpus: the first ones any guesser tries, with the ones a GitLab or mrgate admin would think of.
+ * Passwords and words that lead the public lists of leaked passwords, compared with the password folded (lower case,
+ * fullwidth letters as ASCII), its common substitutions undone (p@ssw0rd) and the digits and symbols it ends with
+ * taken off (Password123!): not a breach corpus, the first ones any guesser tries, with the names a GitLab or mrgate
+ * admin would think of.
  */
 static const char *const COMMON[] = {
-    "password",  "password1",  "password12", "password123", "password!",  "password1!", "passw0rd",      "p@ssw0rd",
-    "p@ssword",  "123456789",  "1234567890", "12345678",    "123123123",  "987654321",  "123456789a",    "12345678a",
-    "iloveyou",  "iloveyou1",  "sunshine",   "princess",    "football",   "football1",  "baseball",      "baseball1",
-    "welcome1",  "welcome123", "letmein1",   "letmein123",  "trustno1",   "superman",   "starwars",      "starwars1",
-    "whatever",  "whatever1",  "changeme",   "changeme1",   "qwerty123",  "qwerty1234", "1q2w3e4r",      "1q2w3e4r5t",
-    "q1w2e3r4",  "q1w2e3r4t5", "a1b2c3d4",   "abcd1234",    "abc12345",   "1234abcd",   "asdf1234",      "qwer1234",
-    "1234qwer",  "aa123456",   "123qweasd",  "qweasdzxc",   "admin123",   "admin1234",  "administrator", "admin@123",
-    "root1234",  "gitlab123",  "gitlab1234", "mrgate123",   "mrgate1234", "security",   "security1",     "secret123",
-    "michelle",  "jennifer",   "computer",   "corvette",    "mercedes",   "liverpool",  "chelsea1",      "monkey123",
-    "dragon123", "master123",  "shadow123",  "internet",    "samsung1",   "hello123",   "freedom1",      "pokemon1",
-    "loveyou1",  "abcdefg1",   "welcome!",   "test1234",    "testtest1",  "default1",   "letmein!"};
+    "password", "passwort",  "passwd",   "iloveyou", "sunshine", "princess", "football", "baseball", "welcome",
+    "letmein",  "trustno",   "superman", "starwars", "whatever", "changeme", "qwerty",   "admin",    "administrator",
+    "root",     "gitlab",    "mrgate",   "security", "secret",   "michelle", "jennifer", "computer", "corvette",
+    "mercedes", "liverpool", "chelsea",  "monkey",   "dragon",   "master",   "shadow",   "internet", "samsung",
+    "hello",    "freedom",   "pokemon",  "loveyou",  "test",     "testtest", "default",  "summer",   "winter",
+    "spring",   "autumn",    "batman",   "charlie",  "jordan",   "michael",  "ashley",   "killer",   "hunter",
+    "soccer",   "hockey",    "ranger",   "buster",   "thomas",   "tigger",   "robert",   "access",   "love",
+    "login",    "abc",       "qwe",      "asd",      "zxc"};
+
+/* Folded text with the substitutions a guesser tries first undone (in place). */
+static void unleet(char *t)
+{
+	static const char from[] = "4@0315$7!", to[] = "aaoiesstl";
+	for (; *t; t++) {
+		const char *k = strchr(from, *t);
+		if (k)
+			*t = to[k - from];
+	}
+}
+
+/* Whether fold (n bytes), its trailing digits and symbols taken off and its substitutions undone, is a common word. */
+static bool common_password(const char *fold, size_t n)
+{
+	char base[1025];
+	size_t m = n;
+	while (m > 0 && !isalpha((unsigned char)fold[m - 1]))
+		m--;
+	bool digits_only = m == 0;
+	memcpy(base, fold, m);
+	base[m] = '\0';
+	unleet(base);
+	for (size_t i = 0; !digits_only && i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
+		if (strcmp(base, COMMON[i]) == 0)
+			return true;
+	/* the date and number passwords: ddmmyyyy, 11223344, 123123123 and their like are digits only */
+	if (digits_only) {
+		size_t distinct = 0;
+		bool seen[10] = {0};
+		for (size_t i = 0; i < n; i++)
+			if (fold[i] >= '0' && fold[i] <= '9' && !seen[fold[i] - '0'])
+				seen[fold[i] - '0'] = true, distinct++;
+		return distinct <= 4;
+	}
+	return false;
+}
 
 const char *auth_password_problem(const char *password, const char *username)
 {
@@ -179,7 +240,7 @@ const char *auth_password_problem(const char *password, const char *username)
 	if (bytes > 1024)
 		return "is longer than 1024 bytes";
 	long cp[1024];
-	char lower[1025];
+	char fold[1025]; /* ASCII lower case; fullwidth forms as ASCII; any other character as \x01 */
 	size_t n = 0;
 	bool ascii = true;
 	for (const unsigned char *p = (const unsigned char *)(password ? password : ""); *p;) {
@@ -190,23 +251,38 @@ const char *auth_password_problem(const char *password, const char *username)
 			return "contains a control character or an invisible one (such as a zero-width space): it "
 			       "could "
 			       "not be typed again";
-		ascii = ascii && c < 0x80;
-		lower[n] = c < 0x80 ? (char)tolower((int)c) : '?';
-		cp[n++] = c;
+		long f = c >= 0xFF01 && c <= 0xFF5E ? c - 0xFEE0 : c; /* fullwidth ASCII */
+		ascii = ascii && f < 0x80;
+		fold[n] = f < 0x80 ? (char)tolower((int)f) : '\x01';
+		cp[n] = f < 0x80 ? (unsigned char)fold[n] : c;
+		n++;
 	}
-	lower[n] = '\0';
+	fold[n] = '\0';
 	if (n < 8)
 		return "has fewer than 8 characters";
-	if (repeats(cp, n))
-		return "repeats one character or a short pattern (such as aaaaaaaa or abababab)";
-	if (runs(cp, n) || (ascii && keyboard_walk(lower, n)))
-		return "is a run of neighbouring characters (such as 12345678, abcdefgh or qwertyui)";
-	for (size_t i = 0; ascii && i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
-		if (strcmp(lower, COMMON[i]) == 0)
-			return "is one of the most common passwords";
+	size_t distinct = 0;
+	for (size_t i = 0; i < n && distinct <= 2; i++) {
+		bool before = false;
+		for (size_t k = 0; k < i && !before; k++)
+			before = cp[k] == cp[i];
+		distinct += !before;
+	}
+	if (distinct <= 2 || repeats(cp, n))
+		return "repeats one character or a short pattern (such as aaaaaaab or abababab)";
+	/* all but 2 characters a run or a keyboard walk: 12345678, a12345678, mnbvcxz1, !@#$%^&* */
+	size_t stretch = longest_run(cp, n), walk = ascii ? longest_walk(fold, n) : 0;
+	if ((stretch > walk ? stretch : walk) + 2 >= n)
+		return "is mostly a run of neighbouring characters (such as 12345678, abcdefgh or qwertyui)";
+	if (ascii && common_password(fold, n))
+		return "is one of the most common passwords, or one with digits or symbols added";
 	if (username && strcasecmp(password, username) == 0)
 		return "is the user name";
 	return NULL;
+}
+
+bool auth_username_ok(const char *username)
+{
+	return valid_username(username);
 }
 
 bool auth_password_ok(const char *password)

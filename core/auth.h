@@ -80,13 +80,15 @@ enum core_status auth_user_add(struct store *s, const char *actor, const char *u
  */
 #define AUTH_PASSWORD_RULE                                                                                             \
 	"at least 8 characters and at most 1024 bytes, with no control or invisible character, and not one a guesser " \
-	"tries first: not a common password, the user name, a character or short pattern repeated (aaaaaaaa, "         \
-	"abababab) or a run (12345678, qwertyui)"
+	"tries first: not a common password (or one with digits or symbols added), the user name, a character or "     \
+	"short pattern repeated (aaaaaaab, abababab) or mostly a run (12345678, qwertyui)"
 /* Why password breaks AUTH_PASSWORD_RULE, in words that follow "the password" ("is one of the most common
  * passwords"), or NULL when it keeps it; username (may be NULL) is the account's name. Static strings. */
 const char *auth_password_problem(const char *password, const char *username);
 /* auth_password_problem(password, NULL) == NULL. */
 bool auth_password_ok(const char *password);
+/* A valid user name: 1 to 64 of A-Z a-z 0-9 . _ @ - */
+bool auth_username_ok(const char *username);
 /* Hash a password inside the hashing bound; CORE_ETHROTTLED when no slot frees up in time. *hash_out malloc'd. */
 enum core_status auth_hash_password(const char *password, char **hash_out);
 

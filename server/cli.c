@@ -177,6 +177,11 @@ int cli_user_add(struct app *app, int argc, char **argv)
 	}
 	int rc = 1;
 	const char *problem = auth_password_problem(pw, name);
+	if (!auth_username_ok(name)) {
+		rc = 2;
+		fprintf(stderr, "mrgate: invalid user name \"%s\": names are 1-64 of A-Z a-z 0-9 . _ @ -\n", name);
+		goto out;
+	}
 	if (problem) {
 		rc = 2;
 		fprintf(stderr, "mrgate: the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")\n",
