@@ -821,7 +821,9 @@ void applyjob_finished(void *user, int64_t job_id)
 		    /* the job first: the audit log is only searched for a re-apply's earlier entry */
 		    "SELECT j.created_by, count(r.id) AS n,"
 		    "  coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
-		    "   FILTER (WHERE r.id IS NOT NULL), '[]') AS paths"
+		    "   FILTER (WHERE r.id IS NOT NULL), '[]') AS paths,"
+		    "  coalesce(jsonb_object_agg(r.path_with_namespace, coalesce(i.message, 'repaired'))"
+		    "   FILTER (WHERE r.id IS NOT NULL), '{}') AS done"
 		    " FROM jobs j"
 		    " CROSS JOIN LATERAL (SELECT max(at) AS at FROM audit_log WHERE action = 'reapply.repair'"
 		    "  AND target = $2 AND at >= j.created_at) prev"
@@ -833,20 +835,25 @@ void applyjob_finished(void *user, int64_t job_id)
 		    &r, STORE_I64(job_id), STORE_STR(buf_str(&target)));
 	int64_t n = st == CORE_OK && PQntuples(r) == 1 ? store_i64(r, 0, "n", 0) : 0;
 	if (n > 0) {
-		struct json_object *paths = NULL, *d = jx_object();
-		const char *pj = store_str(r, 0, "paths");
+		struct json_object *paths = NULL, *done = NULL, *d = jx_object();
+		const char *pj = store_str(r, 0, "paths"), *dj = store_str(r, 0, "done");
 		if (!pj || jsonx_parse(pj, strlen(pj), &paths) != CORE_OK)
 			paths = jx_array();
+		if (!dj || jsonx_parse(dj, strlen(dj), &done) != CORE_OK)
+			done = jx_object();
 		buf_printf(&msg, "re-apply job %" PRId64 " repaired drift on %" PRId64 " %s:", job_id, n,
 		           n == 1 ? "repository" : "repositories");
 		size_t np = json_object_array_length(paths), shown = np < REPAIRS_SHOWN ? np : REPAIRS_SHOWN;
-		for (size_t i = 0; i < shown; i++)
-			buf_printf(&msg, "%s %s", i ? "," : "",
-			           json_object_get_string(json_object_array_get_idx(paths, i)));
+		for (size_t i = 0; i < shown; i++) {
+			const char *path = json_object_get_string(json_object_array_get_idx(paths, i)), *what = NULL;
+			jsonx_str(done, path, &what);
+			buf_printf(&msg, "%s %s (%s)", i ? "," : "", path, what ? what : "repaired");
+		}
 		if (np > shown)
 			buf_printf(&msg, " and %zu more", np - shown);
 		json_object_object_add(d, "job", jx_int(job_id));
 		json_object_object_add(d, "repaired", paths);
+		json_object_object_add(d, "changes", done); /* path -> what was done, as the job's item says */
 		json_object_object_add(d, "message", jx_str(buf_str(&msg)));
 		/* the actor is who asked for the re-apply: the repair is theirs, as a resync's is the system's */
 		st = audit_write(c, store_str(r, 0, "created_by"), "reapply.repair", buf_str(&target), NULL, NULL, d);

@@ -431,6 +431,10 @@ def test_drift_is_repaired_on_next_apply():
     assert entry["actor"] == "admin" and entry["target"] == f"job {r['apply']['job_id']}", entry
     assert entry["details"]["repaired"] == paths, entry
     assert "repaired drift on 2 repositories" in entry["details"]["message"] and paths[0] in entry["details"]["message"]
+    # and what was done to each (a walk read only the paths)
+    pa = next(x["path_with_namespace"] for x in ALL if x["id"] == a)
+    assert "created webhook" in entry["details"]["changes"][pa], entry
+    assert f"{pa} (created webhook" in entry["details"]["message"], entry
     hooks = our_hooks()
     assert len(hooks[a]) == 1 and len(hooks[b]) == 1
     assert hooks[b][0]["push_events"] is False and hooks[b][0]["id"] == hb["id"]

@@ -65,7 +65,10 @@ function details(a) {
   const b = a.before, af = a.after;
   if (!b && !af) return a.message || (a.details && a.details.message) || '';
   const leaves = diffLeaves(b, af).map((l, i) => [l, i]).sort((x, y) => rank(x[0][0]) - rank(y[0][0]) || x[1] - y[1]).map((x) => x[0]);
-  if (!leaves.length) return h('span.muted', 'no change');
+  if (!leaves.length) {
+    // a re-apply stores no config: it has GitLab checked (its repairs are the reapply.repair entry after it)
+    return h('span.muted', a.details && a.details.reapply ? 're-apply: no config change; the selected repositories are checked on GitLab' : 'no change');
+  }
   const box = h('span', { 'data-audit-details': '' }, leaves.slice(0, 12).map(leafLine));
   if (leaves.length > 12) {
     // every change can be read: a walk could not see what a group-level Configure did past the first 12
