@@ -378,6 +378,21 @@ int h_configure(struct req *r)
 		                         "left out)");
 		goto out;
 	}
+	/* a configure is a patch: a field left out keeps what each repo has, so null would mean the same without a word
+	 * (a walk sent "enabled": null to un-gate and nothing changed) */
+	if (json_object_is_type(req.config, json_type_object)) {
+		json_object_object_foreach(req.config, key, val)
+		{
+			if (!val) {
+				status = http_send_error(
+				    r->conn, 400, "invalid_config",
+				    "field \"%.60s\" is null: a configure changes only the fields sent, so "
+				    "leave it out to keep what each repository has, or send a value",
+				    key);
+				goto out;
+			}
+		}
+	}
 	/* the plan is no longer in this answer: a dry run is a job whose plan pages with GET /api/jobs/{id}/plan */
 	if (jsonx_get(body, "plan_limit") || jsonx_get(body, "plan_cursor")) {
 		status = http_send_error(

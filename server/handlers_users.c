@@ -147,7 +147,7 @@ int h_user_update(struct req *r)
 		goto out;
 	if (has_d)
 		ch.disabled = d ? 1 : 0;
-	if (jsonx_get(body, "password") && !jsonx_str(body, "password", &ch.password)) {
+	if (json_object_object_get_ex(body, "password", NULL) && !jsonx_str(body, "password", &ch.password)) {
 		status = http_send_error(r->conn, 400, "invalid_input", "field \"password\" must be a string");
 		goto out;
 	}

@@ -747,6 +747,8 @@ def test_a_misspelt_member_or_an_empty_filter_value_changes_nothing():
         r = c.post("/api/configure", b)
         assert r.status == 400 and r.json()["error"] == "invalid_input", (b, r.status, r.body)
         assert f'"{key}"' in r.json()["message"] and "true or false" in r.json()["message"], r.body
+    r = c.post("/api/configure", {"selection": IDS[:1], "config": {"enabled": None, "fail_on": "low"}})
+    assert r.status == 400 and '"enabled" is null' in r.json()["message"], (r.status, r.body)
     r = c.put(f"/api/repos/{IDS[0]}/config", {"fail_on": "critical", "unmanaged": None})
     assert r.status == 400 and "unmanaged" in r.json()["message"], (r.status, r.body)
     for body, said in bodies:

@@ -111,7 +111,8 @@ def test_bad_input():
     assert admin.request("PATCH", f"/api/users/{ann}", {}).status == 400
     assert admin.request("PATCH", f"/api/users/{ann}", {"disabled": "yes"}).status == 400
     # null is not "leave it": a script's unset variable would have changed nothing while it believed otherwise
-    for body in ({"disabled": None}, {"role": None}, {"disabled": None, "role": "viewer"}):
+    for body in ({"disabled": None}, {"role": None}, {"disabled": None, "role": "viewer"},
+                 {"password": None, "role": "viewer"}):
         r = admin.request("PATCH", f"/api/users/{ann}", body)
         assert r.status == 400 and "must be" in r.json()["message"], (body, r.body)
     assert admin.post("/api/users", {"username": "bob", "password": "long-enough", "role": None}).status == 400
