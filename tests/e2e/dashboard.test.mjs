@@ -719,6 +719,16 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'audit-configure', { fullPage: false });
   });
 
+  it('reads a re-apply in the audit log as a re-apply, not as a configure that changed nothing', async () => {
+    // a walk read "no change" on the entry of a re-apply that had GitLab checked (and repaired) every repository
+    const res = await api.post('/api/configure', { selection: { filter: { group: SUBGROUP } }, reapply: true });
+    assert.ok([200, 202].includes(res.status), JSON.stringify(res.data));
+    await page.reload(); // the audit page is open already: read it again
+    await page.waitForSelector('tr[data-audit-id]');
+    const row = page.locator('tr[data-audit-id]', { has: page.locator('code', { hasText: /^config\.configure$/ }) }).first();
+    assert.match(await row.innerText(), /re-apply: no config change; the selected repositories are checked on GitLab/);
+  });
+
   it('shows every other page without breaking', async () => {
     for (const [hash, name, title] of [['#/jobs', 'jobs', 'Jobs'], ['#/configs', 'configs', 'Defaults and group configs'], ['#/settings', 'settings', 'Settings'], ['#/gates', 'gates-list', 'Gates'], ['#/ignores', 'ignores-list', 'Ignored findings'], ['#/audit', 'audit', 'Audit log']]) {
       await go(hash, `h1:text("${title}")`);
