@@ -126,8 +126,8 @@ struct json_object *applyjob_start_marked(const struct applyjob_env *env, const 
  * The "finished" callback of kind "apply" (jobs_on_finished; user is the applyjob_env): when the job is an explicit
  * re-apply whose items repaired drift (apply_result.repaired: a write where the record said GitLab already had the
  * wanted state), one audit entry "reapply.repair" by the user who re-applied, target "job N", details {job,
- * repaired: [paths], changes: {path: what was done}, message} — as a resync's repairs are audited ("resync.repair"). A retry that finishes the job
- * again audits only the repairs since. Failures are logged.
+ * repaired: [paths], changes: {path: what was done}, message} — as a resync's repairs are audited ("resync.repair"). A
+ * retry that finishes the job again audits only the repairs since. Failures are logged.
  */
 void applyjob_finished(void *user, int64_t job_id);
 

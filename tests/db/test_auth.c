@@ -15,9 +15,9 @@ static struct store *s;
 
 static void users(void)
 {
-	CHECK(auth_user_add(s, "test", "alice", "password-1", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
-	CHECK(auth_user_add(s, "test", "alice", "password-2", AUTH_ROLE_EDITOR, NULL) == CORE_ECONFLICT);
-	CHECK(auth_user_add(s, "test", "bad name", "password-1", AUTH_ROLE_EDITOR, NULL) == CORE_EINVAL);
+	CHECK(auth_user_add(s, "test", "alice", "alice-secret-1", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
+	CHECK(auth_user_add(s, "test", "alice", "alice-secret-2", AUTH_ROLE_EDITOR, NULL) == CORE_ECONFLICT);
+	CHECK(auth_user_add(s, "test", "bad name", "alice-secret-1", AUTH_ROLE_EDITOR, NULL) == CORE_EINVAL);
 	CHECK(auth_user_add(s, "test", "bob", "short", AUTH_ROLE_EDITOR, NULL) == CORE_EINVAL);
 	bool created = true;
 	/* users exist, so no bootstrap admin */
@@ -30,8 +30,8 @@ static void login_and_session(void)
 	struct auth_login_result res;
 	CHECK(auth_login(s, "alice", "wrong-password", "10.0.0.1", &res) == CORE_EUNAUTH);
 	CHECK(res.session_token == NULL);
-	CHECK(auth_login(s, "nobody", "password-1", "10.0.0.1", &res) == CORE_EUNAUTH);
-	REQUIRE(auth_login(s, "alice", "password-1", "10.0.0.1", &res) == CORE_OK);
+	CHECK(auth_login(s, "nobody", "alice-secret-1", "10.0.0.1", &res) == CORE_EUNAUTH);
+	REQUIRE(auth_login(s, "alice", "alice-secret-1", "10.0.0.1", &res) == CORE_OK);
 	CHECK(res.session_token != NULL);
 	CHECK_STR(res.who.username, "alice");
 	struct auth_identity who;
@@ -48,21 +48,21 @@ static void login_and_session(void)
 static void throttling(void)
 {
 	long long cleared = 0;
-	CHECK(auth_user_add(s, "test", "carol", "password-3", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
+	CHECK(auth_user_add(s, "test", "carol", "carol-secret-3", AUTH_ROLE_EDITOR, NULL) == CORE_OK);
 	struct auth_login_result res;
 	for (int i = 0; i < AUTH_USER_LIMIT; i++)
 		CHECK(auth_login(s, "carol", "nope-nope", "10.0.0.2", &res) == CORE_EUNAUTH);
 	/* locked now from that address, even with the right password */
-	CHECK(auth_login(s, "carol", "password-3", "10.0.0.2", &res) == CORE_ETHROTTLED);
+	CHECK(auth_login(s, "carol", "carol-secret-3", "10.0.0.2", &res) == CORE_ETHROTTLED);
 	CHECK(res.retry_after > 0 && res.retry_after <= 15 * 60);
 	CHECK(!res.address_locked && !res.user_locked_everywhere);
 	/* and not from carol's own address: a walk locked admin for everyone with five guesses from anywhere */
-	REQUIRE(auth_login(s, "carol", "password-3", "10.0.0.3", &res) == CORE_OK);
+	REQUIRE(auth_login(s, "carol", "carol-secret-3", "10.0.0.3", &res) == CORE_OK);
 	crypto_free_secret(res.session_token);
 	/* the lock is lifted by an admin (mrgate user unlock) */
 	CHECK(auth_unlock(s, "test", "CAROL", NULL, &cleared) == CORE_OK);
 	CHECK(cleared >= 1);
-	REQUIRE(auth_login(s, "carol", "password-3", "10.0.0.2", &res) == CORE_OK);
+	REQUIRE(auth_login(s, "carol", "carol-secret-3", "10.0.0.2", &res) == CORE_OK);
 	crypto_free_secret(res.session_token);
 	/* guesses from many addresses, few from each, lock the user everywhere at AUTH_USER_WIDE_LIMIT */
 	for (int i = 0; i < AUTH_USER_WIDE_LIMIT; i++) {
@@ -70,15 +70,15 @@ static void throttling(void)
 		snprintf(ip, sizeof(ip), "10.1.%d.%d", i / 200, i % 200);
 		CHECK(auth_login(s, "carol", "nope-nope", ip, &res) == CORE_EUNAUTH);
 	}
-	CHECK(auth_login(s, "carol", "password-3", "10.0.0.3", &res) == CORE_ETHROTTLED);
+	CHECK(auth_login(s, "carol", "carol-secret-3", "10.0.0.3", &res) == CORE_ETHROTTLED);
 	CHECK(res.user_locked_everywhere && !res.address_locked);
 	CHECK(auth_unlock(s, "test", "carol", NULL, &cleared) == CORE_OK);
-	REQUIRE(auth_login(s, "carol", "password-3", "10.0.0.3", &res) == CORE_OK);
+	REQUIRE(auth_login(s, "carol", "carol-secret-3", "10.0.0.3", &res) == CORE_OK);
 	crypto_free_secret(res.session_token);
 	/* an unknown user is no error to unlock: nothing to clear */
 	CHECK(auth_unlock(s, "test", "nobody-at-all", NULL, &cleared) == CORE_OK && cleared == 0);
 	/* another user from another address is not affected */
-	REQUIRE(auth_login(s, "alice", "password-1", "10.0.0.4", &res) == CORE_OK);
+	REQUIRE(auth_login(s, "alice", "alice-secret-1", "10.0.0.4", &res) == CORE_OK);
 	crypto_free_secret(res.session_token);
 	/* per address: AUTH_IP_LIMIT failures over many names lock the address */
 	for (int i = 0; i < AUTH_IP_LIMIT; i++) {
@@ -86,10 +86,10 @@ static void throttling(void)
 		snprintf(name, sizeof(name), "ghost%d", i);
 		CHECK(auth_login(s, name, "whatever1", "10.9.9.9", &res) == CORE_EUNAUTH);
 	}
-	CHECK(auth_login(s, "alice", "password-1", "10.9.9.9", &res) == CORE_ETHROTTLED);
+	CHECK(auth_login(s, "alice", "alice-secret-1", "10.9.9.9", &res) == CORE_ETHROTTLED);
 	CHECK(res.address_locked);
 	CHECK(auth_unlock(s, "test", NULL, "10.9.9.9", &cleared) == CORE_OK && cleared >= 1);
-	REQUIRE(auth_login(s, "alice", "password-1", "10.9.9.9", &res) == CORE_OK);
+	REQUIRE(auth_login(s, "alice", "alice-secret-1", "10.9.9.9", &res) == CORE_OK);
 	crypto_free_secret(res.session_token);
 }
 
