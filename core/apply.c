@@ -602,42 +602,77 @@ static bool open_mrs(struct run *u, bool gate, bool missed)
 	return true;
 }
 
-/* Store the outcome and the state reached in repo_gitlab_state. */
+/*
+ * The outcomes of repos, written in one statement: each row of $1 (jsonb_to_recordset) is one repo's outcome and
+ * the state reached; its claim (owner) is released. Rows are upserted in repo_id order, the lock order of every
+ * statement that writes many repos' state (gateconfig_mark_apply's too), so that two batches cannot deadlock.
+ * applied_state moves only when a want was reached (want not NULL); applying ends where the row was marked by
+ * this apply's run, or unconditionally for an apply without one (run 0).
+ */
+#define OUTCOMES_SQL                                                                                                   \
+	"WITH v AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS v(repo_id bigint, hook_id bigint, hook_url text,"   \
+	"  token_sha text, alert text, prior boolean, changed boolean, want text, result text, message text,"          \
+	"  run bigint, owner text)),"                                                                                  \
+	" released AS (DELETE FROM apply_claims c USING v WHERE c.repo_id = v.repo_id AND c.owner = v.owner)"          \
+	" INSERT INTO repo_gitlab_state AS g (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"       \
+	" merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message, last_applied_at,"      \
+	" applying)"                                                                                                   \
+	" SELECT repo_id, hook_id, hook_url, token_sha, alert, prior, changed, coalesce(want, 'off'), result, "        \
+	"message,"                                                                                                     \
+	"  now(), false FROM v ORDER BY repo_id"                                                                       \
+	" ON CONFLICT (repo_id) DO UPDATE SET hook_id = excluded.hook_id, hook_url = excluded.hook_url,"               \
+	" hook_token_sha256 = excluded.hook_token_sha256, hook_alert_status = excluded.hook_alert_status,"             \
+	" merge_setting_prior = excluded.merge_setting_prior, merge_setting_changed = excluded.merge_setting_changed," \
+	" applied_state = coalesce((SELECT v.want FROM v WHERE v.repo_id = excluded.repo_id), g.applied_state),"       \
+	" last_result = excluded.last_result, last_message = excluded.last_message, last_applied_at = now(),"          \
+	" applying = CASE WHEN (SELECT v.run = 0 OR g.apply_run IS NOT DISTINCT FROM v.run FROM v"                     \
+	"  WHERE v.repo_id = excluded.repo_id) THEN false ELSE g.applying END"
+
+#define OUTBOX_GATHER_MS 2  /* how long a batch of outcomes gathers (job workers finish repos side by side) */
+#define OUTBOX_FULL      16 /* outcomes that end the gathering */
+
+/* Write rows (a JSON array of outcome rows) in one statement. */
+static enum core_status write_outcomes(void *db, struct json_object *rows)
+{
+	struct store_params p = {0};
+	store_param_str(&p, json_object_to_json_string_ext(rows, JSON_C_TO_STRING_PLAIN));
+	return store_run1(db, STORE_PREPARE OUTCOMES_SQL, &p, NULL);
+}
+
+struct outbox *apply_outbox_new(struct store *db)
+{
+	return outbox_new(write_outcomes, db, OUTBOX_GATHER_MS, OUTBOX_FULL);
+}
+
+/* Store the outcome and the state reached in repo_gitlab_state, releasing the claim. */
 static enum core_status record(struct run *u, const char *want)
 {
 	struct apply_result *res = u->res;
-	struct store_params p = {0};
 	bool ok = res->outcome == APPLY_CHANGED || res->outcome == APPLY_UNCHANGED;
-	store_param_i64(&p, u->repo_id);
-	store_param_i64_or_null(&p, u->hook_id);
-	store_param_str(&p, u->hook_id ? u->ctx->hook_url : NULL);
-	store_param_str(&p, u->hook_id ? u->token_sha : NULL);
-	store_param_str(&p, u->hook_id ? u->alert : NULL);
-	if (u->prior_known)
-		store_param_bool(&p, u->prior);
-	else
-		store_param_null(&p);
-	store_param_bool(&p, u->merge_changed);
-	store_param_str(&p, ok ? want : NULL);
-	store_param_str(&p, apply_outcome_name(res->outcome));
-	store_param_str(&p, res->message[0] ? res->message : NULL);
-	store_param_i64(&p, u->ctx->run);
-	store_param_str(&p, u->owner);
-	return store_run1(
-	    u->db,
-	    STORE_PREPARE
-	    "WITH released AS (DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $12)"
-	    " INSERT INTO repo_gitlab_state (repo_id, hook_id, hook_url, hook_token_sha256, hook_alert_status,"
-	    " merge_setting_prior, merge_setting_changed, applied_state, last_result, last_message,"
-	    " last_applied_at, applying)"
-	    " VALUES ($1, $2, $3, $4, $5, $6, $7, coalesce($8, 'off'), $9, $10, now(), false)"
-	    " ON CONFLICT (repo_id) DO UPDATE SET hook_id = $2, hook_url = $3, hook_token_sha256 = $4,"
-	    " hook_alert_status = $5, merge_setting_prior = $6, merge_setting_changed = $7,"
-	    " applied_state = coalesce($8, repo_gitlab_state.applied_state), last_result = $9,"
-	    " last_message = $10, last_applied_at = now(),"
-	    " applying = CASE WHEN $11::bigint = 0 OR repo_gitlab_state.apply_run IS NOT DISTINCT FROM"
-	    "   $11::bigint THEN false ELSE repo_gitlab_state.applying END",
-	    &p, NULL);
+	struct json_object *row = jx_object();
+	json_object_object_add(row, "repo_id", jx_int(u->repo_id));
+	json_object_object_add(row, "hook_id", u->hook_id ? jx_int(u->hook_id) : NULL);
+	json_object_object_add(row, "hook_url", u->hook_id ? jx_str(u->ctx->hook_url) : NULL);
+	json_object_object_add(row, "token_sha", u->hook_id && u->token_sha ? jx_str(u->token_sha) : NULL);
+	json_object_object_add(row, "alert", u->hook_id && u->alert ? jx_str(u->alert) : NULL);
+	json_object_object_add(row, "prior", u->prior_known ? jx_bool(u->prior) : NULL);
+	json_object_object_add(row, "changed", jx_bool(u->merge_changed));
+	json_object_object_add(row, "want", ok && want ? jx_str(want) : NULL);
+	json_object_object_add(row, "result", jx_str(apply_outcome_name(res->outcome)));
+	json_object_object_add(row, "message", res->message[0] ? jx_str(res->message) : NULL);
+	json_object_object_add(row, "run", jx_int(u->ctx->run));
+	json_object_object_add(row, "owner", jx_str(u->owner));
+	enum core_status st;
+	if (u->ctx->outbox) {
+		st = outbox_write(u->ctx->outbox, row);
+	} else {
+		struct json_object *rows = jx_array();
+		json_object_array_add(rows, json_object_get(row));
+		st = write_outcomes(u->db, rows);
+		json_object_put(rows);
+	}
+	json_object_put(row);
+	return st;
 }
 
 static void skipped(struct apply_result *res, const char *why)

@@ -64,6 +64,7 @@
 #include "apply_plan.h"
 #include "gitlab.h"
 #include "limiter.h"
+#include "outbox.h"
 #include "status.h"
 #include "store.h"
 
@@ -113,7 +114,16 @@ struct apply_ctx {
 	struct limiter *slots;           /* a slot of it is held around each GitLab exchange of the repo (and none
 	                                    while the database is written between them; the lists callbacks are
 	                                    called holding none); NULL: the caller bounds the whole repo */
+	struct outbox *outbox;           /* the outcome is written together with other repos' (group commit),
+	                                    borrowed; NULL: alone */
 };
+
+/*
+ * An outbox for ctx->outbox (core/outbox.h) that writes the outcomes of repos applied side by side (a job's
+ * workers) in one statement, gathering for 2 ms or 16 outcomes; apply_repo still returns with its outcome
+ * committed. One per process (applyjob_env); free it with outbox_free once nobody applies through it.
+ */
+struct outbox *apply_outbox_new(struct store *db);
 
 /*
  * The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab". apply_hook_url_dup() returns it

@@ -655,6 +655,7 @@ static enum job_outcome apply_one(const struct applyjob_env *env, struct connect
 	snprintf(owner, sizeof(owner), "job-item-%lld", (long long)item->id);
 	ctx->claim_owner = owner;
 	ctx->slots = env->gitlab_slots; /* around each GitLab exchange: the database work in between holds none */
+	ctx->outbox = env->outbox;
 	enum core_status st = apply_repo(env->db, connection_client_gitlab(cc), ctx, item->repo_id, false, &ar);
 	enum job_outcome outcome = JOB_ITEM_RETRY;
 	if (st == CORE_ENOTFOUND) {

@@ -59,6 +59,8 @@ struct applyjob_env {
 	int gitlab_concurrency;          /* repos a foreground batch (a dry run's plan) reads at once */
 	struct limiter *gitlab_slots;    /* bounds the job workers' GitLab work; NULL: unbounded */
 	struct jobs_runner *jobs;        /* this process's runner, woken by a new job; NULL: none (CLI commands) */
+	struct outbox *outbox;           /* the job items' outcomes are written through it (owned by whoever set up
+	                                    the env, freed after the runner stopped); NULL: each alone */
 	const bool *stopping;            /* read atomically: the process is stopping (waits end); NULL: never */
 };
 

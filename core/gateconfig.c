@@ -271,6 +271,8 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 	                       " up AS ("
 	                       "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
 	                       "  SELECT id, changing, CASE WHEN changing THEN now() END, run.run FROM want, run"
+	                       /* in id order, as the apply's outcomes (core/apply.c): no deadlock between them */
+	                       "  ORDER BY id"
 	                       "  ON CONFLICT (repo_id) DO UPDATE SET"
 	                       "   applying = repo_gitlab_state.applying OR excluded.applying,"
 	                       "   applying_since = CASE WHEN excluded.applying THEN now()"

@@ -45,6 +45,7 @@ bool app_jobs_start(struct app *app)
 	env->gitlab_slots = limiter_new(app->cfg.gitlab_concurrency);
 	if (!env->gitlab_slots)
 		return false;
+	env->outbox = apply_outbox_new(app->db);
 	struct jobs_runner_opts o;
 	memset(&o, 0, sizeof(o));
 	/* enough workers to keep the GitLab slots busy: a worker writing the database between its GitLab calls holds
@@ -77,6 +78,8 @@ void app_jobs_stop(struct app *app)
 	app->apply.jobs = NULL;
 	limiter_free(app->apply.gitlab_slots);
 	app->apply.gitlab_slots = NULL;
+	outbox_free(app->apply.outbox);
+	app->apply.outbox = NULL;
 }
 
 void app_resync_ctx(struct app *app, struct resync_ctx *out)

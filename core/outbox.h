@@ -1,0 +1,44 @@
+/*
+ * core/outbox.h
+ *    A group commit: rows that threads produce side by side are written together, in one call of a writer, and
+ *    each thread returns only once its own row is written. The apply's outcomes go through one (core/apply.h), so
+ *    that a job's workers write the repos' states in a few statements rather than one each.
+ *
+ * Design: the first thread to find no batch being written becomes the writer: it gathers for up to gather_ms (or
+ * until `full` rows are queued), takes every queued row, its own among them, and calls write(user, rows) without
+ * the lock; the others wait. Rows queued meanwhile go in the next batch, written by one of their threads. When a
+ * batch of several rows fails (one row's fault fails the whole statement), each thread writes its row alone, so
+ * it gets its own status and the good rows are stored.
+ * Threading: outbox_write is safe from any number of threads; write is called by one thread at a time per outbox
+ * for batches (rows written alone after a failed batch may run beside it).
+ * Ownership: the outbox owns nothing of its rows: a row stays the caller's and is borrowed (a reference taken) for
+ * the call of write; write must not keep them. outbox_free frees the outbox; nobody may be writing through it.
+ */
+#ifndef MRGATE_CORE_OUTBOX_H
+#define MRGATE_CORE_OUTBOX_H
+
+#include "status.h"
+
+#include <json-c/json.h>
+
+/* Write rows (a JSON array of the rows given to outbox_write) at once: all or none. */
+typedef enum core_status (*outbox_write_fn)(void *user, struct json_object *rows);
+
+struct outbox_stats {
+	long long batches, rows;  /* calls of write for batches, rows in them */
+	long long failed_batches; /* batches of several rows that failed (their rows were written alone) */
+	int largest;              /* the most rows one batch held */
+};
+
+struct outbox;
+
+/* An outbox calling write(user, rows); gather_ms >= 0, full >= 1. */
+struct outbox *outbox_new(outbox_write_fn write, void *user, int gather_ms, int full);
+void outbox_free(struct outbox *ob); /* NULL is fine */
+
+/* Write row (borrowed) with whatever else is queued; its status once written. */
+enum core_status outbox_write(struct outbox *ob, struct json_object *row);
+
+struct outbox_stats outbox_stats(struct outbox *ob);
+
+#endif
