@@ -39,8 +39,9 @@ static int open_gitlab(struct app *app, struct connection_client **cc, char hook
 	return 0;
 }
 
-/* Apply the marked repos now and print the outcome; 0 when none failed. Clears marked. */
-static int apply_now(struct app *app, struct gateconfig_marked *marked)
+/* Apply the marked repos now (resend_tokens: every hook gets the secret again) and print the outcome; 0 when none
+ * failed. Clears marked. */
+static int apply_now(struct app *app, struct gateconfig_marked *marked, bool resend_tokens)
 {
 	struct connection_client *cc = NULL;
 	struct apply_batch_item *items = NULL;
@@ -58,6 +59,7 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked)
 		goto out;
 	}
 	ctx.run = marked->run;
+	ctx.resend_token = resend_tokens; /* --resend-hook-tokens: as the API's job does */
 	items = xcalloc(marked->n, sizeof(*items));
 	for (size_t i = 0; i < marked->n; i++)
 		items[i].repo_id = marked->ids[i];
@@ -300,7 +302,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 	if (!dry_run) {
 		printf("stored the config for %lld repos (%s level); %lld need GitLab changes\n", (long long)selected,
 		       level, (long long)to_apply);
-		rc = apply_now(app, &out.marked);
+		rc = apply_now(app, &out.marked, req.resend_hook_tokens);
 		goto out;
 	}
 	/* dry run: read GitLab for the repos that would change, write nothing */
@@ -374,7 +376,7 @@ int cli_import(struct app *app, int argc, char **argv)
 		goto out;
 	}
 	printf("imported the configs\n");
-	rc = apply_now(app, &marked);
+	rc = apply_now(app, &marked, false);
 out:
 	gateconfig_marked_clear(&marked);
 	json_object_put(doc);

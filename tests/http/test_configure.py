@@ -481,6 +481,13 @@ def test_a_hook_token_edited_in_gitlab_is_resent_on_request():
     assert by.get("GET /api/v4/groups/:id/merge_requests") or by.get("GET /api/v4/projects/:id/merge_requests"), by
     r = srv.cli("configure", "--repos", ALL[12]["path_with_namespace"], "--resend-hook-tokens")
     assert r.returncode != 0 and "--reapply" in r.stderr, r.stderr
+    # the CLI's re-apply resends too (a walk: it printed "1 unchanged" and left the edited token in place)
+    assert gl.put(f"/api/v4/projects/{pid}/hooks/{h['id']}", {"url": HOOK, "token": "edited-again"}).status == 200
+    sim.reset_counters()
+    r = srv.cli("configure", "--repos", ALL[12]["path_with_namespace"], "--reapply", "--resend-hook-tokens")
+    assert r.returncode == 0 and "1 changed" in r.stdout, (r.stdout, r.stderr)
+    assert sim.counters()["by_route"].get("PUT /api/v4/projects/:id/hooks/:hook_id") == 1, sim.counters()
+    assert our_hooks()[pid][0]["token"] == secret
 
 
 def test_403_is_reported_with_advice_others_succeed():
