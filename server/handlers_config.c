@@ -33,11 +33,12 @@ struct config_write {
 
 /*
  * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
- * a repo's config fields. A scan type with no scanner on this server needs "confirm_no_scanner": true beside the
+ * a repo's config fields. At the default_level a field sent as null is refused, as is no field at all.
+ * A scan type with no scanner on this server needs "confirm_no_scanner": true beside the
  * fields, as POST /api/configure does (every merge request the config covers would fail). On failure the 4xx has been
  * sent and nothing is kept.
  */
-static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, int *status)
+static bool read_config(struct req *r, bool *unmanaged, bool default_level, struct config_write *w, int *status)
 {
 	char err[400], missing[200];
 	bool confirm = false;
@@ -51,6 +52,30 @@ static bool read_config(struct req *r, bool *unmanaged, struct config_write *w, 
 	if (!req_bool(r, w->body, "confirm_no_scanner", &confirm, NULL, status))
 		goto fail;
 	json_object_object_del(w->body, "confirm_no_scanner");
+	/* at the default a field sent as null read as left out: its built-in value (a walk ungated every repo with
+	 * "enabled": null); below it, null inherits */
+	if (default_level && json_object_is_type(w->body, json_type_object)) {
+		json_object_object_foreach(w->body, key, val)
+		{
+			if (val)
+				continue;
+			*status = http_send_error(
+			    r->conn, 400, "invalid_config",
+			    "`%.64s` is null: send its value, or leave it out (a PUT replaces the default: a field "
+			    "left out takes its built-in value)",
+			    key);
+			goto fail;
+		}
+	}
+	if (default_level && json_object_is_type(w->body, json_type_object) &&
+	    json_object_object_length(w->body) == 0) {
+		*status =
+		    http_send_error(r->conn, 400, "invalid_config",
+		                    "the config sets no field: send the fields of the default (a PUT replaces it: "
+		                    "a field left out takes its built-in value, and the built-in default gates "
+		                    "nothing)");
+		goto fail;
+	}
 	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) != CORE_OK) {
 		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 		goto fail;
@@ -111,7 +136,7 @@ int h_config_default_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
-	if (!read_config(r, NULL, &w, &status))
+	if (!read_config(r, NULL, true, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_default(r->app->db, w.cfg, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the default config", NULL);
@@ -155,7 +180,7 @@ int h_config_group_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
-	if (!group_path(r, &status) || !read_config(r, NULL, &w, &status))
+	if (!group_path(r, &status) || !read_config(r, NULL, false, &w, &status))
 		return status;
 	if (json_object_object_length(w.cfg) == 0) {
 		/* it would set nothing, yet be listed as a group config (a walk's Save of an empty form) */
@@ -196,7 +221,7 @@ int h_repo_config_put(struct req *r)
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, &w, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, false, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_repo(r->app->db, id, w.cfg, unmanaged, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the repository's config", REPO_MISSING, (long long)id);

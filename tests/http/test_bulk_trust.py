@@ -247,7 +247,26 @@ def test_configure_without_fields_is_400():
     assert r.status == 400 and "no field" in r.json()["message"], r.body
 
 
+def test_the_default_config_refuses_null_and_no_field():
+    # a walk: PUT /api/configs/default with {} or {"enabled": null} answered 200, the default became the built-in
+    # one (not enabled) and the job that followed deleted every repo's hook and cleared its MRs' gates
+    ids = [x["id"] for x in c.get("/api/repos?limit=1").json()["items"]]
+    before = (c.get("/api/configs/default").json(), c.get("/api/configs/groups").json(),
+              c.get(f"/api/repos/{ids[0]}/config").json())
+    for path, body, said in (("/api/configs/default", {}, "no field"),
+                             ("/api/configs/default", {"enabled": None, "fail_on": "high"}, "enabled"),
+                             ("/api/configs/default", {"enabled": True, "scans": None}, "scans")):
+        r = c.put(path, body)
+        assert r.status == 400, (path, body, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "invalid_config" and said in e["message"], (path, e)
+        assert "null" in e["message"] or not body, e
+    assert (c.get("/api/configs/default").json(), c.get("/api/configs/groups").json(),
+            c.get(f"/api/repos/{ids[0]}/config").json()) == before, "a refused write stored something"
+
+
 run([
+    test_the_default_config_refuses_null_and_no_field,
     test_gitlab_url_with_group_path_says_what_to_enter,
     test_api_names_the_scanners_of_this_server,
     test_scan_without_scanner_needs_confirmation,
