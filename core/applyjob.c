@@ -807,12 +807,41 @@ struct json_object *applyjob_start_marked(const struct applyjob_env *env, const 
 
 #define REPAIRS_SHOWN 10 /* repos named in a repair entry's message; details.repaired has them all */
 
+/*
+ * Write one "reapply.repair" entry: by actor, on target, details {id_key: id, repaired: paths, changes: done (path ->
+ * what was done), message}, the message opening with `what` ("re-apply job 12"). Takes paths and done.
+ */
+static enum core_status write_repairs(struct store_conn *c, const char *actor, const char *target, const char *what,
+                                      const char *id_key, int64_t id, struct json_object *paths,
+                                      struct json_object *done)
+{
+	struct buf msg = {0};
+	struct json_object *d = jx_object();
+	size_t np = json_object_array_length(paths), shown = np < REPAIRS_SHOWN ? np : REPAIRS_SHOWN;
+	buf_printf(&msg, "%s repaired drift on %zu %s:", what, np, np == 1 ? "repository" : "repositories");
+	for (size_t i = 0; i < shown; i++) {
+		const char *path = json_object_get_string(json_object_array_get_idx(paths, i)), *done_there = NULL;
+		jsonx_str(done, path, &done_there);
+		buf_printf(&msg, "%s %s (%s)", i ? "," : "", path, done_there ? done_there : "repaired");
+	}
+	if (np > shown)
+		buf_printf(&msg, " and %zu more", np - shown);
+	json_object_object_add(d, id_key, jx_int(id));
+	json_object_object_add(d, "repaired", paths);
+	json_object_object_add(d, "changes", done);
+	json_object_object_add(d, "message", jx_str(buf_str(&msg)));
+	enum core_status st = audit_write(c, actor, "reapply.repair", target, NULL, NULL, d);
+	json_object_put(d);
+	buf_free(&msg);
+	return st;
+}
+
 void applyjob_finished(void *user, int64_t job_id)
 {
 	const struct applyjob_env *env = user;
 	struct store_conn *c = NULL;
 	PGresult *r = NULL;
-	struct buf target = {0}, msg = {0};
+	struct buf target = {0}, what = {0};
 	buf_printf(&target, "job %" PRId64, job_id);
 	/* the repairs of an explicit re-apply, finished since this job's last entry (a retry finishes it again) */
 	enum core_status st = store_get(env->db, &c);
@@ -836,29 +865,16 @@ void applyjob_finished(void *user, int64_t job_id)
 		    &r, STORE_I64(job_id), STORE_STR(buf_str(&target)));
 	int64_t n = st == CORE_OK && PQntuples(r) == 1 ? store_i64(r, 0, "n", 0) : 0;
 	if (n > 0) {
-		struct json_object *paths = NULL, *done = NULL, *d = jx_object();
+		struct json_object *paths = NULL, *done = NULL;
 		const char *pj = store_str(r, 0, "paths"), *dj = store_str(r, 0, "done");
 		if (!pj || jsonx_parse(pj, strlen(pj), &paths) != CORE_OK)
 			paths = jx_array();
 		if (!dj || jsonx_parse(dj, strlen(dj), &done) != CORE_OK)
 			done = jx_object();
-		buf_printf(&msg, "re-apply job %" PRId64 " repaired drift on %" PRId64 " %s:", job_id, n,
-		           n == 1 ? "repository" : "repositories");
-		size_t np = json_object_array_length(paths), shown = np < REPAIRS_SHOWN ? np : REPAIRS_SHOWN;
-		for (size_t i = 0; i < shown; i++) {
-			const char *path = json_object_get_string(json_object_array_get_idx(paths, i)), *what = NULL;
-			jsonx_str(done, path, &what);
-			buf_printf(&msg, "%s %s (%s)", i ? "," : "", path, what ? what : "repaired");
-		}
-		if (np > shown)
-			buf_printf(&msg, " and %zu more", np - shown);
-		json_object_object_add(d, "job", jx_int(job_id));
-		json_object_object_add(d, "repaired", paths);
-		json_object_object_add(d, "changes", done); /* path -> what was done, as the job's item says */
-		json_object_object_add(d, "message", jx_str(buf_str(&msg)));
+		buf_printf(&what, "re-apply job %" PRId64, job_id);
 		/* the actor is who asked for the re-apply: the repair is theirs, as a resync's is the system's */
-		st = audit_write(c, store_str(r, 0, "created_by"), "reapply.repair", buf_str(&target), NULL, NULL, d);
-		json_object_put(d);
+		st = write_repairs(c, store_str(r, 0, "created_by"), buf_str(&target), buf_str(&what), "job", job_id,
+		                   paths, done);
 	}
 	if (st != CORE_OK)
 		log_warn("job %" PRId64
@@ -867,7 +883,51 @@ void applyjob_finished(void *user, int64_t job_id)
 	PQclear(r);
 	store_put(env->db, c);
 	buf_free(&target);
-	buf_free(&msg);
+	buf_free(&what);
+}
+
+enum core_status applyjob_audit_repairs(struct store *db, const char *actor, int64_t run,
+                                        const struct apply_batch_item *items, size_t n)
+{
+	int64_t *ids = xmalloc((n ? n : 1) * sizeof(*ids));
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (items[i].status == CORE_OK && items[i].res.repaired)
+			ids[k++] = items[i].repo_id;
+	enum core_status st = CORE_OK;
+	if (k > 0) {
+		struct store_conn *c = NULL;
+		PGresult *r = NULL;
+		struct store_params p = {0};
+		struct buf keep = {0}, target = {0}, what = {0};
+		store_param_i64_array(&p, ids, k, &keep);
+		if ((st = store_get(db, &c)) == CORE_OK)
+			st = store_run(c,
+			               "SELECT id, path_with_namespace FROM repos WHERE id = ANY($1::bigint[])"
+			               " ORDER BY path_with_namespace",
+			               &p, &r);
+		if (st == CORE_OK) {
+			struct json_object *paths = jx_array(), *done = jx_object();
+			for (int row = 0; row < PQntuples(r); row++) {
+				int64_t id = store_i64(r, row, "id", 0);
+				const char *path = store_str(r, row, "path_with_namespace");
+				json_object_array_add(paths, jx_str(path));
+				for (size_t i = 0; i < n; i++)
+					if (items[i].repo_id == id)
+						json_object_object_add(done, path, jx_str(items[i].res.message));
+			}
+			buf_printf(&target, "run %" PRId64, run);
+			buf_printf(&what, "re-apply (apply run %" PRId64 ")", run);
+			st = write_repairs(c, actor, buf_str(&target), buf_str(&what), "run", run, paths, done);
+		}
+		PQclear(r);
+		store_put(db, c);
+		buf_free(&keep);
+		buf_free(&target);
+		buf_free(&what);
+	}
+	free(ids);
+	return st;
 }
 
 static bool stopping(const struct applyjob_env *env)

@@ -133,6 +133,14 @@ struct json_object *applyjob_start_marked(const struct applyjob_env *env, const 
  */
 void applyjob_finished(void *user, int64_t job_id);
 
+/*
+ * The same entry for an explicit re-apply run without a job (mrgate configure --reapply, apply_batch over the
+ * marked repos of run): by actor, target "run N", details {run, repaired, changes, message}, when an item repaired
+ * drift (apply_result.repaired). items are borrowed.
+ */
+enum core_status applyjob_audit_repairs(struct store *db, const char *actor, int64_t run,
+                                        const struct apply_batch_item *items, size_t n);
+
 /* Wait (polling its counters) until the job finished: false when the process is stopping or max_seconds pass. */
 bool applyjob_wait(const struct applyjob_env *env, int64_t job_id, int max_seconds);
 

@@ -143,42 +143,106 @@ static size_t longest_run(const long *cp, size_t n)
 	return best;
 }
 
-/* Keyboard rows and columns (QWERTY, QWERTZ, AZERTY, the shifted digits), read either way. */
+/* Keyboard rows and columns (QWERTY, QWERTZ, AZERTY), read either way, compared with the text unshifted
+ * (keys_unshift: "!qaz@wsx" is the walk "1qaz2wsx"). */
 static const char *const KEY_WALKS[] = {"qwertyuiopasdfghjklzxcvbnm",
                                         "qwertzuiopasdfghjklyxcvbnm",
                                         "azertyuiopqsdfghjklmwxcvbn",
-                                        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
+                                        "qwertyuiop[]\\",
+                                        "asdfghjkl;'",
+                                        "zxcvbnm,./",
+                                        "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik,9ol.0p;/",
                                         "zaq12wsxcde34rfvbgt56yhnmju78ik,.lo90p",
                                         "qazwsxedcrfvtgbyhnujmikolp",
                                         "1234567890-=qwertyuiop",
                                         "`1234567890-=",
-                                        "~!@#$%^&*()_+",
                                         "q1w2e3r4t5y6u7i8o9p0",
                                         "1q2w3e4r5t6y7u8i9o0p"};
 
+/* fold (ASCII, lower case) with each shifted symbol as its key's unshifted one, in place. */
+static void keys_unshift(char *t)
+{
+	static const char from[] = "!@#$%^&*()_+{}|:\"<>?~", to[] = "1234567890-=[]\\;',./`";
+	for (; *t; t++) {
+		const char *k = strchr(from, *t);
+		if (k)
+			*t = to[k - from];
+	}
+}
+
 #define KEY_WALK_MAX 40 /* the longest of KEY_WALKS: no longer stretch can be one */
 
-/* The longest stretch of fold (ASCII, lower case) that is a stretch of a keyboard walk, either way. */
-static size_t longest_walk(const char *fold, size_t n)
+/* Whether keys[0..len) (unshifted, len <= KEY_WALK_MAX) is a stretch of a keyboard walk, either way. */
+static bool is_walk(const char *keys, size_t len)
+{
+	char piece[KEY_WALK_MAX + 1], rev[KEY_WALK_MAX + 1];
+	memcpy(piece, keys, len);
+	piece[len] = '\0';
+	for (size_t k = 0; k < len; k++)
+		rev[k] = piece[len - 1 - k];
+	rev[len] = '\0';
+	for (size_t w = 0; w < sizeof(KEY_WALKS) / sizeof(KEY_WALKS[0]); w++)
+		if (strstr(KEY_WALKS[w], piece) || strstr(KEY_WALKS[w], rev))
+			return true;
+	return false;
+}
+
+/* The longest stretch of keys (unshifted) that is a stretch of a keyboard walk, either way. */
+static size_t longest_walk(const char *keys, size_t n)
 {
 	size_t best = 0;
-	char piece[KEY_WALK_MAX + 1], rev[KEY_WALK_MAX + 1];
 	for (size_t i = 0; i < n; i++)
-		for (size_t len = n - i < KEY_WALK_MAX ? n - i : KEY_WALK_MAX; len > best; len--) {
-			memcpy(piece, fold + i, len);
-			piece[len] = '\0';
-			for (size_t k = 0; k < len; k++)
-				rev[k] = piece[len - 1 - k];
-			rev[len] = '\0';
-			bool found = false;
-			for (size_t w = 0; w < sizeof(KEY_WALKS) / sizeof(KEY_WALKS[0]) && !found; w++)
-				found = strstr(KEY_WALKS[w], piece) || strstr(KEY_WALKS[w], rev);
-			if (found) {
+		for (size_t len = n - i < KEY_WALK_MAX ? n - i : KEY_WALK_MAX; len > best; len--)
+			if (is_walk(keys + i, len)) {
 				best = len;
 				break;
 			}
-		}
 	return best;
+}
+
+/*
+ * Whether the password is at most 2 guessable pieces and 2 other characters: qwertyuiop123, qwer1234, abcd1234,
+ * Carol123 for carol (a walk found each of them passing the single-run rule). A piece is a run of 3 or more
+ * (abc, 4321), a keyboard walk of 3 or more (in keys, unshifted), one character 3 or more times, 1 to 4 digits
+ * (a year, a PIN) or the user name (user, lower case, 3 characters or more, in fold). A minimum cover over the
+ * prefixes: pieces[f][i] is the fewest pieces that make up the first i characters with f other characters.
+ */
+static bool few_pieces(const long *cp, const char *fold, const char *keys, size_t n, const char *user)
+{
+	enum { FREE = 2, NONE = 1 << 20 };
+	int pieces[FREE + 1][1025];
+	size_t ulen = user ? strlen(user) : 0;
+	for (int f = 0; f <= FREE; f++)
+		for (size_t i = 0; i <= n; i++)
+			pieces[f][i] = NONE;
+	pieces[0][0] = 0;
+	for (size_t i = 0; i < n; i++)
+		for (int f = 0; f <= FREE; f++) {
+			int here = pieces[f][i];
+			if (here == NONE)
+				continue;
+			int *next = pieces[f];
+#define PIECE_ENDS_AT(end) (next[(end)] = next[(end)] < here + 1 ? next[(end)] : here + 1)
+			if (f < FREE && pieces[f + 1][i + 1] > here)
+				pieces[f + 1][i + 1] = here;
+			/* a run up or down, one character repeated */
+			for (long d = -1; d <= 1; d++)
+				for (size_t j = i + 1; j < n && cp[j] - cp[j - 1] == d; j++)
+					if (j - i + 1 >= 3)
+						PIECE_ENDS_AT(j + 1);
+			for (size_t len = 3; i + len <= n && len <= KEY_WALK_MAX && is_walk(keys + i, len); len++)
+				PIECE_ENDS_AT(i + len);
+			for (size_t len = 1;
+			     len <= 4 && i + len <= n && fold[i + len - 1] >= '0' && fold[i + len - 1] <= '9'; len++)
+				PIECE_ENDS_AT(i + len);
+			if (ulen >= 3 && i + ulen <= n && strncmp(fold + i, user, ulen) == 0)
+				PIECE_ENDS_AT(i + ulen);
+#undef PIECE_ENDS_AT
+		}
+	for (int f = 0; f <= FREE; f++)
+		if (pieces[f][n] <= 2)
+			return true;
+	return false;
 }
 
 /*
@@ -270,13 +334,21 @@ const char *auth_password_problem(const char *password, const char *username)
 	if (distinct <= 2 || repeats(cp, n))
 		return "repeats one character or a short pattern (such as aaaaaaab or abababab)";
 	/* all but 2 characters a run or a keyboard walk: 12345678, a12345678, mnbvcxz1, !@#$%^&* */
-	size_t stretch = longest_run(cp, n), walk = ascii ? longest_walk(fold, n) : 0;
+	char keys[1025], user[65] = "";
+	memcpy(keys, fold, n + 1);
+	keys_unshift(keys);
+	size_t stretch = longest_run(cp, n), walk = ascii ? longest_walk(keys, n) : 0;
 	if ((stretch > walk ? stretch : walk) + 2 >= n)
 		return "is mostly a run of neighbouring characters (such as 12345678, abcdefgh or qwertyui)";
 	if (ascii && common_password(fold, n))
 		return "is one of the most common passwords, or one with digits or symbols added";
 	if (username && strcasecmp(password, username) == 0)
 		return "is the user name";
+	for (size_t i = 0; username && username[i] && i + 1 < sizeof(user); i++)
+		user[i] = (char)tolower((unsigned char)username[i]), user[i + 1] = '\0';
+	if (few_pieces(cp, fold, keys, n, user))
+		return "is built from guessable pieces: runs, keyboard walks, a year or the user name, with at most 2 "
+		       "other characters (such as qwer1234, abcd2024 or alice123 for alice)";
 	return NULL;
 }
 

@@ -334,6 +334,8 @@ static enum core_status write_audited(struct run *u)
 	json_object_object_add(details, "selected", jx_int((int64_t)u->n));
 	json_object_object_add(details, "config", json_object_get(u->cfg));
 	json_object_object_add(details, "reapply", jx_bool(u->req->reapply));
+	if (u->req->reapply && u->req->resend_hook_tokens)
+		json_object_object_add(details, "resend_hook_tokens", jx_bool(1));
 	if (repo_ids) {
 		/* the repositories' histories list it (repos_history) */
 		struct json_object *ids = jx_array();

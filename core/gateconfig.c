@@ -215,6 +215,30 @@ out:
 	return st;
 }
 
+enum core_status gateconfig_validate_default(struct json_object *in, struct json_object **out, char *err, size_t errlen)
+{
+	*out = NULL;
+	if (in && json_object_is_type(in, json_type_object)) {
+		json_object_object_foreach(in, key, val)
+		{
+			if (val)
+				continue;
+			snprintf(err, errlen,
+			         "field \"%.60s\" is null: send its value, or leave it out (the default is replaced "
+			         "whole: a field left out takes its built-in value)",
+			         key);
+			return CORE_EINVAL;
+		}
+		if (json_object_object_length(in) == 0) {
+			snprintf(err, errlen,
+			         "the config sets no field: send the fields of the default (it is replaced whole: a "
+			         "field left out takes its built-in value, and the built-in default gates nothing)");
+			return CORE_EINVAL;
+		}
+	}
+	return gateconfig_validate(in, out, err, errlen);
+}
+
 void gateconfig_marked_clear(struct gateconfig_marked *m)
 {
 	if (m) {
@@ -495,6 +519,41 @@ enum core_status gateconfig_group_spelling_on(struct store_conn *c, const char *
 	return spelling_out(st, r, path, out);
 }
 
+static enum core_status inside_out(enum core_status st, PGresult *r, const char *path, char *err, size_t errlen)
+{
+	const char *root = st == CORE_OK ? store_str(r, 0, "root") : NULL;
+	if (root && !store_bool(r, 0, "inside", false)) {
+		snprintf(err, errlen,
+		         "group \"%.100s\" is not in the connected group \"%.100s\": no sync lists a repository of it, "
+		         "so its config would never gate anything; use a group under \"%.100s\"",
+		         path, root, root);
+		st = CORE_EINVAL;
+	}
+	PQclear(r);
+	return st;
+}
+
+#define GROUP_INSIDE_SQL                                                                                               \
+	"SELECT c.group_full_path AS root,"                                                                            \
+	" lower($1) = lower(c.group_full_path) OR starts_with(lower($1), lower(c.group_full_path) || '/') AS inside"   \
+	" FROM (SELECT 1) one LEFT JOIN connection c ON true"
+
+enum core_status gateconfig_group_inside(struct store *db, const char *path, char *err, size_t errlen)
+{
+	PGresult *r = NULL;
+	enum core_status st = STORE_RUN1(db, GROUP_INSIDE_SQL, &r, STORE_STR(path));
+	return inside_out(st, r, path, err, errlen);
+}
+
+enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, char *err, size_t errlen)
+{
+	struct store_params p = {0};
+	PGresult *r = NULL;
+	store_param_str(&p, path);
+	enum core_status st = store_run(c, GROUP_INSIDE_SQL, &p, &r);
+	return inside_out(st, r, path, err, errlen);
+}
+
 /* The config stored under path, or under the synced group's spelling of it (gateconfig_group_spelling). */
 static enum core_status get_group_spelt(struct store *db, const char *path, bool prefer_stored,
                                         struct json_object **out)
@@ -673,13 +732,16 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 		snprintf(err, errlen, "member \"version\" must be 1");
 		goto out;
 	}
-	if ((v = jsonx_get(doc, "default")) != NULL) {
-		if (gateconfig_validate(v, &def, sub, sizeof(sub)) != CORE_OK) {
-			snprintf(err, errlen, "default: %s", sub);
-			goto out;
-		}
-	} else {
-		def = jx_object();
+	/* the default is replaced whole: left out, null or {}, it would be the built-in one, which gates nothing */
+	if (!json_object_object_get_ex(doc, "default", &v)) {
+		snprintf(err, errlen,
+		         "member \"default\" is missing: an import replaces every config, and without it the default "
+		         "would be the built-in one, which gates nothing");
+		goto out;
+	}
+	if (gateconfig_validate_default(v, &def, sub, sizeof(sub)) != CORE_OK) {
+		snprintf(err, errlen, "default: %s", sub);
+		goto out;
 	}
 	if ((v = jsonx_get(doc, "groups")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
@@ -695,6 +757,14 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 			}
 			if (gateconfig_validate(gcfg, &norm, sub, sizeof(sub)) != CORE_OK) {
 				snprintf(err, errlen, "groups[\"%.100s\"]: %s", path, sub);
+				goto out;
+			}
+			if (json_object_object_length(norm) == 0) {
+				json_object_put(norm);
+				snprintf(err, errlen,
+				         "groups[\"%.100s\"]: a group config sets at least one field (a field left "
+				         "out or null is inherited); to inherit everything, leave the group out",
+				         path);
 				goto out;
 			}
 			json_object_object_add(groups, path, norm);
@@ -779,6 +849,16 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	struct store_params pd = {0}, pg = {0}, prr = {0};
 	if ((st = all_known(c, repos, err, errlen)) != CORE_OK)
 		goto out;
+	json_object_object_foreach(groups, path, gcfg)
+	{
+		(void)gcfg;
+		char sub[300];
+		if ((st = gateconfig_group_inside_on(c, path, sub, sizeof(sub))) != CORE_OK) {
+			if (st == CORE_EINVAL)
+				snprintf(err, errlen, "groups: %s", sub);
+			goto out;
+		}
+	}
 	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
 		goto out;
 	store_param_str(&pd, js(full));

@@ -55,6 +55,19 @@ struct json_object *gateconfig_builtin(void);
  * ("field \"fail_on\" must be one of critical, high, medium, low, never (got \"hihg\")").
  */
 enum core_status gateconfig_validate(struct json_object *in, struct json_object **out, char *err, size_t errlen);
+/*
+ * The same for the default, which is replaced whole: a field left out takes its built-in value, so a field sent as
+ * null, or no field at all, is refused (read as left out, either ungated every repo).
+ */
+enum core_status gateconfig_validate_default(struct json_object *in, struct json_object **out, char *err,
+                                             size_t errlen);
+/*
+ * CORE_EINVAL with err when a group config's path is neither the connected group nor under it: no sync lists a
+ * repository of it, so its config would never gate anything. CORE_OK when it is inside, or when no group is
+ * connected. The _on form runs on the caller's connection.
+ */
+enum core_status gateconfig_group_inside(struct store *db, const char *path, char *err, size_t errlen);
+enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, char *err, size_t errlen);
 
 /* Repos marked for apply by a write (their repo_gitlab_state.applying is set, with apply_run = run). */
 struct gateconfig_marked {
@@ -129,7 +142,8 @@ enum core_status gateconfig_export(struct store *db, struct json_object **out);
 /*
  * Replace every config with the document's (the shape of gateconfig_export; path_with_namespace is informative).
  * The whole document is validated first; on any problem nothing is written and err says where
- * ("repos[3].config: field \"scans\" ..."). One transaction, one audit entry.
+ * ("repos[3].config: field \"scans\" ..."). The default is required and validated as gateconfig_validate_default
+ * does; a group config sets at least one field and is inside the connected group. One transaction, one audit entry.
  */
 enum core_status gateconfig_import(struct store *db, struct json_object *doc, const char *actor,
                                    struct gateconfig_marked *marked, char *err, size_t errlen);

@@ -194,8 +194,9 @@ static enum core_status after_mark(const struct applyjob_env *env, const struct 
 
 /*
  * The apply job's outcome over the repos gated before it, into summary: drifted (gated repos found out of their
- * wanted state: repaired, or failed, and the failure says why), repaired (+ repaired_repos, their paths),
- * newly_gated, failed. A repair is audited.
+ * wanted state: repaired, or failed, and the failure says why), repaired (+ repaired_repos, their paths), applied
+ * (gated repos whose pending change was applied, such as an ungate GitLab refused before: no drift), newly_gated,
+ * failed. A repair is audited.
  */
 static enum core_status after_summarise(const struct applyjob_env *env, int64_t run_id, int64_t job_id,
                                         const int64_t *gated, size_t n_gated, struct json_object *summary)
@@ -210,15 +211,19 @@ static enum core_status after_summarise(const struct applyjob_env *env, int64_t 
 	if (st == CORE_OK)
 		st = store_run(
 		    c,
-		    "SELECT count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result IN ('changed', 'error'))"
-		    "  AS drifted,"
-		    " count(*) FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed') AS repaired,"
+		    /* a repair is a write where the record said GitLab had the wanted state (the item's details say
+		     * "repaired"); a gated repo's pending change (an ungate GitLab refused before) is applied */
+		    "SELECT count(*) FILTER (WHERE gated AND (repaired OR i.result = 'error')) AS drifted,"
+		    " count(*) FILTER (WHERE gated AND repaired) AS repaired,"
 		    " coalesce(jsonb_agg(r.path_with_namespace ORDER BY r.path_with_namespace)"
-		    "  FILTER (WHERE i.repo_id = ANY($2::bigint[]) AND i.result = 'changed'), '[]') AS repaired_repos,"
-		    " count(*) FILTER (WHERE NOT i.repo_id = ANY($2::bigint[]) AND i.result = 'changed') AS "
-		    "newly_gated,"
+		    "  FILTER (WHERE gated AND repaired), '[]') AS repaired_repos,"
+		    " count(*) FILTER (WHERE gated AND i.result = 'changed' AND NOT repaired) AS applied,"
+		    " count(*) FILTER (WHERE NOT gated AND i.result = 'changed') AS newly_gated,"
 		    " count(*) FILTER (WHERE i.result = 'error') AS failed"
-		    " FROM job_items i LEFT JOIN repos r ON r.id = i.repo_id WHERE i.job_id = $1",
+		    " FROM job_items i LEFT JOIN repos r ON r.id = i.repo_id,"
+		    " LATERAL (SELECT i.repo_id = ANY($2::bigint[]) AS gated,"
+		    "  i.result = 'changed' AND i.details @> '{\"repaired\": true}' AS repaired) k"
+		    " WHERE i.job_id = $1",
 		    &p, &rs);
 	buf_free(&keep);
 	if (st == CORE_OK) {

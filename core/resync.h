@@ -12,7 +12,7 @@
  * whose inherited config is enabled are applied; pending changes of repos known before the run are applied too.
  * That is one apply job (core/applyjob.h), which the resync waits for (up to an hour) and summarises. The summary
  * stored on the run: new, removed, archived, and with the follow-up checked, drifted, repaired, repaired_repos,
- * newly_gated, failed, job_id (and group_hook in group-hook mode).
+ * applied, newly_gated, failed, job_id (and group_hook in group-hook mode).
  * Threading: blocks the calling thread for the whole run.
  * Ownership: ctx and what it points to are borrowed for the call.
  */

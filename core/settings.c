@@ -109,6 +109,12 @@ enum core_status settings_check(struct json_object *obj, char *err, size_t errle
 	json_object_object_foreach(obj, key, val)
 	{
 		enum core_status st = check_field(key, val, err, errlen);
+		if (st == CORE_EINVAL && !val && strncmp(err, "field ", 6) == 0) {
+			/* a script's unset variable: say it was the null, and that leaving it out keeps the setting */
+			size_t len = strlen(err);
+			snprintf(err + len, errlen > len ? errlen - len : 0,
+			         " (not null: leave a setting out to keep it)");
+		}
 		if (st != CORE_OK)
 			return st;
 	}

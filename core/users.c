@@ -106,10 +106,22 @@ enum core_status users_update(struct store *s, const char *actor, int64_t actor_
 {
 	*out = NULL;
 	msg[0] = '\0';
-	const char *problem = ch->password ? auth_password_problem(ch->password, NULL) : NULL;
-	if (problem) {
-		snprintf(msg, cap, "the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")", problem);
-		return CORE_EINVAL;
+	if (ch->password) {
+		/* checked against the user's name (a walk set Carol123 for carol), which no change renames */
+		PGresult *r = NULL;
+		enum core_status st = STORE_RUN1(s, "SELECT username FROM users WHERE id = $1", &r, STORE_I64(id));
+		if (st == CORE_OK && PQntuples(r) == 0)
+			st = CORE_ENOTFOUND;
+		const char *problem =
+		    st == CORE_OK ? auth_password_problem(ch->password, store_str(r, 0, "username")) : NULL;
+		PQclear(r);
+		if (st != CORE_OK)
+			return st;
+		if (problem) {
+			snprintf(msg, cap, "the password %s: choose another (a password has " AUTH_PASSWORD_RULE ")",
+			         problem);
+			return CORE_EINVAL;
+		}
 	}
 	if (id == actor_id && (ch->disabled == 1 || (ch->role != AUTH_ROLE_NONE && ch->role != AUTH_ROLE_ADMIN))) {
 		snprintf(msg, cap, "you cannot disable or demote yourself: ask another admin");

@@ -32,7 +32,7 @@ enum core_status users_get(struct store *s, int64_t id, struct json_object **out
 struct users_change {
 	enum auth_role role;  /* AUTH_ROLE_NONE: unchanged */
 	int disabled;         /* -1 unchanged, 0 enable, 1 disable */
-	const char *password; /* NULL: unchanged; else the new password (auth_password_ok) */
+	const char *password; /* NULL: unchanged; else the new password (auth_password_problem, with the name) */
 };
 
 /* Apply ch to user id as actor (actor_id: the acting user, who may not disable or demote themself). *out is the

@@ -7,6 +7,7 @@
 #include "crypto.h"
 #include "gate.h"
 #include "jobs.h"
+#include "json_util.h"
 #include "jsonx.h"
 #include "log.h"
 #include "metrics.h"
@@ -282,12 +283,14 @@ static void plan_note(const struct webhook_delivery *d, struct delivery_plan *k)
 /* What the delivery is, from its headers and body alone (no database). */
 static void plan_delivery(const struct webhook_delivery *d, struct delivery_plan *k)
 {
-	bool parsed = d->len > 0 && jsonx_parse(d->body, d->len, &k->payload) == CORE_OK &&
+	char err[200] = "";
+	bool parsed = d->len > 0 && json_parse_strict(d->body, d->len, &k->payload, err, sizeof(err)) == CORE_OK &&
 	              json_object_is_type(k->payload, json_type_object);
 	if (!parsed) {
 		json_object_put(k->payload);
 		k->payload = NULL;
-		snprintf(k->why, sizeof(k->why), "body is not a JSON object");
+		/* the parser's words say where (a duplicate key, a bad character), as a 400 to an API client does */
+		snprintf(k->why, sizeof(k->why), "body is not a JSON object%s%s", err[0] ? ": " : "", err);
 	} else if (strcmp(k->label, "project") == 0 || strcmp(k->label, "system") == 0) {
 		plan_project_event(k);
 	} else if (strcmp(k->label, "pipeline") == 0) {

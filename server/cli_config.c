@@ -40,8 +40,8 @@ static int open_gitlab(struct app *app, struct connection_client **cc, char hook
 }
 
 /* Apply the marked repos now (resend_tokens: every hook gets the secret again) and print the outcome; 0 when none
- * failed. Clears marked. */
-static int apply_now(struct app *app, struct gateconfig_marked *marked, bool resend_tokens)
+ * failed. A re-apply's repairs are audited as the API's job audits them. Clears marked. */
+static int apply_now(struct app *app, struct gateconfig_marked *marked, bool reapply, bool resend_tokens)
 {
 	struct connection_client *cc = NULL;
 	struct apply_batch_item *items = NULL;
@@ -64,6 +64,8 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked, bool res
 	for (size_t i = 0; i < marked->n; i++)
 		items[i].repo_id = marked->ids[i];
 	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, marked->n, app->cfg.gitlab_concurrency, false);
+	if (reapply && applyjob_audit_repairs(app->db, "cli", marked->run, items, marked->n) != CORE_OK)
+		fprintf(stderr, "mrgate: the repairs were made, but their audit entry could not be written\n");
 	size_t counts[4] = {0};
 	for (size_t i = 0; i < marked->n; i++) {
 		enum apply_outcome o = items[i].status == CORE_OK ? items[i].res.outcome : APPLY_ERROR;
@@ -110,15 +112,23 @@ static int print_plan(struct app *app, const struct configure_out *out)
 	return 0;
 }
 
-static void usage_configure(void)
+static void usage_configure(FILE *out)
 {
-	fprintf(stderr,
+	fprintf(out,
 	        "usage: mrgate configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge | "
 	        "--no-block-merge]\n"
 	        "                        [--comment off|on_findings|always|inline] [--ungate] [--reapply] [--dry-run]\n"
 	        "                        [--resend-hook-tokens] [--confirm-no-scanner] [--new-group]\n"
 	        "  PATTERN: 'acme/**' (the group acme and its subgroups, stored as acme's config), '**' (every repo,\n"
 	        "  stored as the default) or a glob on the repo path such as 'acme/web/*' (stored per repo)\n"
+	        "  --fail-on LEVEL: critical, high, medium, low or never (the severity that fails the gate)\n"
+	        "  --scans a,b: of secrets, sast, dependencies, iac, license, malware\n"
+	        "  --block-merge / --no-block-merge: GitLab's \"pipelines must succeed\" on the repos, or not\n"
+	        "  --comment: when the gate comments on a merge request\n"
+	        "  --ungate: stop gating the repos (their hook removed, what mrgate changed restored)\n"
+	        "  --reapply: apply every selected repo, repairing drift where its config did not change\n"
+	        "  --dry-run: print what would change on GitLab, write nothing\n"
+	        "  --confirm-no-scanner: allow a scan type this server has no scanner for\n"
 	        "  --new-group: 'acme/**' names a group no sync has listed yet (one still to come)\n"
 	        "  --resend-hook-tokens: with --reapply, update every selected repo's hook with the webhook secret (a\n"
 	        "  token edited in GitLab cannot be seen; its repo's merge requests go ungated until then)\n");
@@ -128,6 +138,7 @@ static void usage_configure(void)
 struct configure_args {
 	const char *pattern;
 	bool dry_run, reapply, confirm_no_scanner, new_group, resend;
+	bool help;               /* --help: the usage was printed to stdout */
 	struct json_object *cfg; /* the config fields given */
 };
 
@@ -174,16 +185,20 @@ static bool configure_args_parse(int argc, char **argv, struct configure_args *a
 			a->confirm_no_scanner = true;
 		else if (strcmp(o, "--new-group") == 0)
 			a->new_group = true;
-		else {
+		else if (strcmp(o, "--help") == 0 || strcmp(o, "-h") == 0) {
+			usage_configure(stdout);
+			a->help = true;
+			return false;
+		} else {
 			fprintf(stderr, "mrgate: unknown or incomplete option \"%s\"\n", o);
-			usage_configure();
+			usage_configure(stderr);
 			return false;
 		}
 	}
 	if (!jsonx_get(a->cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
 		json_object_object_add(a->cfg, "enabled", jx_bool(1));
 	if (!a->pattern) {
-		usage_configure();
+		usage_configure(stderr);
 		return false;
 	}
 	if (!a->pattern[0]) {
@@ -240,8 +255,10 @@ int cli_configure(struct app *app, int argc, char **argv)
 	char err[400], *group = NULL;
 	int rc = 2;
 	memset(&out, 0, sizeof(out));
-	if (!configure_args_parse(argc, argv, &a))
+	if (!configure_args_parse(argc, argv, &a)) {
+		rc = a.help ? 0 : 2;
 		goto out;
+	}
 	struct json_object *cfg = a.cfg;
 	const char *pattern = a.pattern;
 	bool dry_run = a.dry_run, reapply = a.reapply, confirm_no_scanner = a.confirm_no_scanner;
@@ -302,7 +319,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 	if (!dry_run) {
 		printf("stored the config for %lld repos (%s level); %lld need GitLab changes\n", (long long)selected,
 		       level, (long long)to_apply);
-		rc = apply_now(app, &out.marked, req.resend_hook_tokens);
+		rc = apply_now(app, &out.marked, reapply, req.resend_hook_tokens);
 		goto out;
 	}
 	/* dry run: read GitLab for the repos that would change, write nothing */
@@ -376,7 +393,7 @@ int cli_import(struct app *app, int argc, char **argv)
 		goto out;
 	}
 	printf("imported the configs\n");
-	rc = apply_now(app, &marked, false);
+	rc = apply_now(app, &marked, false, false);
 out:
 	gateconfig_marked_clear(&marked);
 	json_object_put(doc);

@@ -52,31 +52,10 @@ static bool read_config(struct req *r, bool *unmanaged, bool default_level, stru
 	if (!req_bool(r, w->body, "confirm_no_scanner", &confirm, NULL, status))
 		goto fail;
 	json_object_object_del(w->body, "confirm_no_scanner");
-	/* at the default a field sent as null read as left out: its built-in value (a walk ungated every repo with
-	 * "enabled": null); below it, null inherits */
-	if (default_level && json_object_is_type(w->body, json_type_object)) {
-		json_object_object_foreach(w->body, key, val)
-		{
-			if (val)
-				continue;
-			*status = http_send_error(
-			    r->conn, 400, "invalid_config",
-			    "`%.64s` is null: send its value, or leave it out (a PUT replaces the default: a field "
-			    "left out takes its built-in value)",
-			    key);
-			goto fail;
-		}
-	}
-	if (default_level && json_object_is_type(w->body, json_type_object) &&
-	    json_object_object_length(w->body) == 0) {
-		*status =
-		    http_send_error(r->conn, 400, "invalid_config",
-		                    "the config sets no field: send the fields of the default (a PUT replaces it: "
-		                    "a field left out takes its built-in value, and the built-in default gates "
-		                    "nothing)");
-		goto fail;
-	}
-	if (gateconfig_validate(w->body, &w->cfg, err, sizeof(err)) != CORE_OK) {
+	/* at the default a field sent as null, or no field, would read as left out: its built-in value (a walk
+	 * ungated every repo with "enabled": null); below it, null inherits */
+	if ((default_level ? gateconfig_validate_default : gateconfig_validate)(w->body, &w->cfg, err, sizeof(err)) !=
+	    CORE_OK) {
 		*status = http_send_error(r->conn, 400, "invalid_config", "%s", err);
 		goto fail;
 	}
@@ -191,7 +170,15 @@ int h_config_group_put(struct req *r)
 		    "a group config sets at least one field (a field left out or null is inherited); "
 		    "to inherit everything, remove the group's config");
 	}
-	enum core_status st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
+	char err[300];
+	enum core_status st = gateconfig_group_inside(r->app->db, r->params[0], err, sizeof(err));
+	if (st == CORE_EINVAL) {
+		json_object_put(w.body);
+		json_object_put(w.cfg);
+		return http_send_error(r->conn, 400, "outside_group", "%s", err);
+	}
+	if (st == CORE_OK)
+		st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the group config", NULL);
 }
 
@@ -306,9 +293,9 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 		/* an empty or null member is refused, not read as "any": a script's unset variable selected every
 		 * repository and changed the default config */
 		if (!val || (json_object_is_type(val, json_type_string) && json_object_get_string_len(val) == 0)) {
-			*status =
-			    http_send_error(r->conn, 400, "invalid_input",
-			                    "filter member \"%.60s\" is empty: leave it out to select without it", key);
+			*status = http_send_error(r->conn, 400, "invalid_input",
+			                          "filter member \"%.60s\" is %s: leave it out to select without it",
+			                          key, val ? "empty" : "null");
 			return false;
 		}
 		if (strcmp(key, "archived") == 0) {

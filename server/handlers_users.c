@@ -62,7 +62,8 @@ static bool read_role(struct req *r, struct json_object *body, bool required, en
 		return true;
 	if (!jsonx_as_str(v, &s) || !auth_role_parse(s, role)) {
 		*status = http_send_error(r->conn, 400, "invalid_input",
-		                          "field \"role\" must be \"admin\", \"editor\" or \"viewer\"");
+		                          "field \"role\" must be \"admin\", \"editor\" or \"viewer\"%s",
+		                          v || !json_object_object_get_ex(body, "role", NULL) ? "" : " (not null)");
 		return false;
 	}
 	return true;
@@ -148,7 +149,9 @@ int h_user_update(struct req *r)
 	if (has_d)
 		ch.disabled = d ? 1 : 0;
 	if (json_object_object_get_ex(body, "password", NULL) && !jsonx_str(body, "password", &ch.password)) {
-		status = http_send_error(r->conn, 400, "invalid_input", "field \"password\" must be a string");
+		status = http_send_error(
+		    r->conn, 400, "invalid_input", "field \"password\" must be a string%s",
+		    jsonx_get(body, "password") ? "" : " (not null: leave it out to keep the password)");
 		goto out;
 	}
 	if (ch.role == AUTH_ROLE_NONE && ch.disabled < 0 && !ch.password) {

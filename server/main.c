@@ -66,8 +66,11 @@ static void usage(FILE *out)
 	    "                             lift the login locks of a user (from every address) or of an address\n"
 	    "  token create USER NAME     create an API token for USER (printed once)\n"
 	    "  sync                       list the connected group's repositories now, with progress\n"
-	    "  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge] [--dry-run]\n"
+	    "  configure --repos PATTERN [--fail-on LEVEL] [--scans a,b] [--block-merge|--no-block-merge]\n"
+	    "            [--comment off|on_findings|always|inline] [--ungate] [--reapply [--resend-hook-tokens]]\n"
+	    "            [--dry-run] [--confirm-no-scanner] [--new-group]\n"
 	    "                             configure gating for repos in bulk and apply it to GitLab\n"
+	    "                             (mrgate configure --help says what each option does)\n"
 	    "  export                     print every gating config as JSON\n"
 	    "  import FILE                replace every gating config from an export (validated first)\n"
 	    "  routes [--check]           list the API's routes with the role each needs (--check: validate only)\n"
@@ -401,7 +404,8 @@ int main(int argc, char **argv)
 	if (!rest)
 		return 1;
 
-	for (int i = 1; i < argc; i++)
+	/* --help after "configure" is that command's own (each option and what it does) */
+	for (int i = 1; i < argc && strcmp(argv[i], "configure") != 0; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			free(rest);

@@ -215,7 +215,12 @@ static void export_import(void)
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
 	CHECK(strstr(err, "groups[\"acme\"]") && strstr(err, "fail_on"));
 	json_object_put(bad);
-	bad = parse("{\"version\": 1, \"repos\": [{\"id\": 999999, \"config\": {}}]}");
+	bad = parse("{\"version\": 1, \"repos\": [{\"id\": 3, \"config\": {}}]}"); /* no default */
+	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
+	CHECK(strstr(err, "\"default\" is missing") != NULL);
+	json_object_put(bad);
+	bad = parse("{\"version\": 1, \"default\": {\"enabled\": true},"
+	            " \"repos\": [{\"id\": 999999, \"config\": {}}]}");
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
 	CHECK(strstr(err, "999999") != NULL);
 	json_object_put(bad);

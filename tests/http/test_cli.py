@@ -24,6 +24,13 @@ def test_help_lists_all_settings():
         assert name in out.stdout, name
     for cmd in ["serve", "migrate", "user add", "token create"]:
         assert cmd in out.stdout, cmd
+    # every configure option, and what each does one level down (a walk found 4 of its 12 options listed)
+    for opt in ["--no-block-merge", "--comment", "--ungate", "--reapply", "--resend-hook-tokens", "--dry-run",
+                "--confirm-no-scanner", "--new-group"]:
+        assert opt in out.stdout, opt
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MRGATE_")}
+    out = subprocess.run([BIN, "configure", "--help"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0 and "--ungate: stop gating" in out.stdout and "--dry-run:" in out.stdout, out
 
 
 def test_readme_documents_all_settings():

@@ -112,7 +112,7 @@ def test_validation_names_field_and_values():
         r = c.put(f"/api/configs/groups/{bad}", {"fail_on": "low"})
         assert r.status == 400 and why in r.json()["message"], (bad, r.status, r.body)
     assert c.get("/api/configs/groups").json() == before
-    for good in ["acme/.hidden", "acme/v1.2-rc_3", "_a"]:
+    for good in ["acme/.hidden", "acme/v1.2-rc_3", "acme/_a"]:
         assert c.put(f"/api/configs/groups/{good}", {"fail_on": "low"}).status == 200, good
         assert c.delete(f"/api/configs/groups/{good}").status == 200, good
 
@@ -441,6 +441,16 @@ def test_drift_is_repaired_on_next_apply():
     by = sim.counters()["by_route"]
     assert by.get("POST /api/v4/projects/:id/hooks") == 1 and by.get("PUT /api/v4/projects/:id/hooks/:hook_id") == 1, by
     assert any(h["url"] == "https://ci.example.com/hook" for h in sim.hooks() if h["project_id"] == b)
+    # the CLI's re-apply repairs are audited too (a walk: it repaired, and the audit log had no word of it)
+    ha = our_hooks()[a][0]
+    assert gl.delete(f"/api/v4/projects/{a}/hooks/{ha['id']}").status == 204
+    r = srv.cli("configure", "--repos", pa, "--reapply")
+    assert r.returncode == 0 and "1 changed" in r.stdout, (r.stdout, r.stderr)
+    entry = c.get("/api/audit?action=reapply.repair&limit=1").json()["items"][0]
+    assert entry["actor"] == "cli" and entry["target"].startswith("run "), entry
+    assert entry["details"]["repaired"] == [pa] and "created webhook" in entry["details"]["changes"][pa], entry
+    assert "repaired drift on 1 repository" in entry["details"]["message"], entry
+    assert len(our_hooks()[a]) == 1
 
 
 def test_a_hook_token_edited_in_gitlab_is_resent_on_request():
@@ -477,6 +487,9 @@ def test_a_hook_token_edited_in_gitlab_is_resent_on_request():
     assert by.get("PUT /api/v4/projects/:id/hooks/:hook_id") == 1 and not by.get("POST /api/v4/projects/:id/hooks"), by
     hooks = our_hooks()[pid]
     assert len(hooks) == 1 and hooks[0]["id"] == h["id"] and hooks[0]["token"] == secret, hooks
+    # the audit log says the tokens were sent again (a deliberate write, not drift: no repair entry)
+    entry = c.get("/api/audit?action=config.configure&limit=1").json()["items"][0]
+    assert entry["details"]["reapply"] is True and entry["details"]["resend_hook_tokens"] is True, entry
     # the MR whose event was refused is gated now (its head never ran)
     assert by.get("GET /api/v4/groups/:id/merge_requests") or by.get("GET /api/v4/projects/:id/merge_requests"), by
     r = srv.cli("configure", "--repos", ALL[12]["path_with_namespace"], "--resend-hook-tokens")
@@ -630,6 +643,44 @@ def test_export_and_invalid_import_changes_nothing():
     assert sim.counters()["writes"] == 0
 
 
+def test_import_refuses_what_would_ungate_or_never_gate():
+    # a walk imported {"default": {"enabled": null, ...}}: the CLI stored the built-in default and the job that
+    # followed ungated every repo; PUT /api/configs/default had refused the same config
+    doc = json.loads(srv.cli("export").stdout)
+    gated = sorted(r["id"] for r in repos() if r["status"] == "gated")
+    assert gated and doc["groups"]["acme"]["enabled"] is True, doc
+    path = os.path.join(srv.dir, "ungate.json")
+    cases = [
+        (dict(doc, default=dict(doc["default"], enabled=None)), "null"),
+        (dict(doc, default={}), "no field"),
+        ({k: v for k, v in doc.items() if k != "default"}, "\"default\" is missing"),
+        (dict(doc, default=None), "default"),
+        (dict(doc, groups=dict(doc["groups"], acme={})), "at least one field"),
+        (dict(doc, groups=dict(doc["groups"], **{"elsewhere/team": {"fail_on": "low"}})),
+         "not in the connected group"),
+    ]
+    sim.reset_counters()
+    for bad, said in cases:
+        with open(path, "w") as f:
+            json.dump(bad, f)
+        r = srv.cli("import", path)
+        assert r.returncode != 0 and said in r.stderr and "nothing was changed" in r.stderr, (said, r.stderr)
+    assert json.loads(srv.cli("export").stdout) == doc
+    assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
+    assert sim.counters()["writes"] == 0
+    # the export itself imports as it is, and changes nothing on GitLab
+    with open(path, "w") as f:
+        json.dump(doc, f)
+    r = srv.cli("import", path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(srv.cli("export").stdout) == doc
+    # PUT of a group config outside the connected group is refused as Configure Scans refuses it
+    r = c.put("/api/configs/groups/elsewhere/team", {"fail_on": "low"})
+    assert r.status == 400 and r.json()["error"] == "outside_group", r.body
+    assert "acme" in r.json()["message"], r.body
+    assert c.get("/api/configs/groups/elsewhere/team").status == 404
+
+
 def test_dry_run_is_a_job_with_progress_plan_and_errors():
     # un-gating five gated repos: each has a hook to delete (one of them refuses to list its hooks)
     ids = sorted(r["id"] for r in repos() if r["status"] == "gated")[:5]
@@ -744,9 +795,9 @@ def test_a_misspelt_member_or_an_empty_filter_value_changes_nothing():
     for key in ("q", "group", "status", "path"):
         for empty in ("", None):
             bodies.append(({"selection": {"filter": {key: empty}}, "config": {"fail_on": "low"}},
-                           f'filter member "{key}" is empty'))
+                           f'filter member "{key}" is {"empty" if empty == "" else "null"}'))
     bodies.append(({"selection": {"filter": {"archived": None}}, "config": {"fail_on": "low"}},
-                   'filter member "archived" is empty'))
+                   'filter member "archived" is null'))
     # "dry_run": null was read as false: the preview a script meant to make changed GitLab for real. A member that
     # changes what the request does is true or false, never null.
     for key in ("dry_run", "reapply", "confirm_no_scanner", "confirm_new_group"):
@@ -820,6 +871,7 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_a_hook_token_edited_in_gitlab_is_resent_on_request,
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes,
-     test_repo_history_says_what_changed_and_what_its_own_config_keeps, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing, test_cli_configure_dry_run,
+     test_repo_history_says_what_changed_and_what_its_own_config_keeps, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing,
+     test_import_refuses_what_would_ungate_or_never_gate, test_cli_configure_dry_run,
      test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one,
      test_a_selection_says_ids_or_a_filter, test_a_misspelt_member_or_an_empty_filter_value_changes_nothing, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])

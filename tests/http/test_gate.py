@@ -124,14 +124,21 @@ def test_events_not_gated_get_2xx_and_are_recorded():
     r = srv.client().post("/hooks/gitlab", raw=b'not json',
                           headers=dict(h, **{"X-Gitlab-Event": "Merge Request Hook", "Idempotency-Key": "junk-1"}))
     assert r.status == 200 and r.json()["outcome"] == "ignored", r.body
+    # one with a key twice says so (a walk read only "not a JSON object")
+    r = srv.client().post("/hooks/gitlab", raw=b'{"object_kind":"merge_request","object_kind":"push"}',
+                          headers=dict(h, **{"X-Gitlab-Event": "Merge Request Hook", "Idempotency-Key": "dup-1"}))
+    assert r.status == 200 and r.json()["outcome"] == "ignored", r.body
     # a body PostgreSQL refuses as jsonb (lone surrogate) is still recorded, without its payload
     r = srv.client().post("/hooks/gitlab", raw=b'{"object_kind":"note","x":"\\ud800"}',
                           headers=dict(h, **{"X-Gitlab-Event": "Note Hook", "Idempotency-Key": "odd-1"}))
     assert r.status == 200 and r.json()["outcome"] == "ignored", r.body
     rows = db("SELECT event_type, ignored_reason, payload IS NULL FROM webhook_events"
-              " WHERE idempotency_key IN ('push-1','junk-1','odd-1') ORDER BY id")
+              " WHERE idempotency_key IN ('push-1','junk-1','dup-1','odd-1') ORDER BY id")
     assert rows == [["Push Hook", "push events are not gated", "f"],
-                    ["Merge Request Hook", "body is not a JSON object", "t"],
+                    ["Merge Request Hook", "body is not a JSON object: invalid JSON at byte 0 (\"n\"): a word JSON "
+                     "does not have (the words are true, false and null; text needs double quotes)", "t"],
+                    ["Merge Request Hook", "body is not a JSON object: invalid JSON: an object has the same key "
+                     "twice, so what it means is ambiguous", "t"],
                     ["Note Hook", "note event without object_attributes", "t"]], rows
     # an unmanaged (never configured) repo: recorded and ignored
     other = sim.add_project("acme", "unconfigured", files=[{"path": "a", "content": "a\n"}])["id"]

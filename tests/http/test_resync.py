@@ -214,6 +214,33 @@ def test_merge_setting_changed_by_hand_is_repaired():
     assert sim.project(r["id"])["settings"]["only_allow_merge_if_pipeline_succeeds"] is True
 
 
+def test_a_pending_ungate_a_resync_applies_is_not_called_a_repair():
+    # a walk: an ungate that GitLab refused was applied by the next resync, which audited it as "resync.repair
+    # repaired drift" on the repo, as if someone had removed the gate by hand
+    r = STATE["live"][10]
+    hook = our_hooks()[r["id"]][0]
+    sim.script("DELETE", f"/api/v4/projects/{r['id']}/hooks/{hook['id']}",
+               [{"status": 403, "body": {"message": "403 Forbidden"}}])
+    try:
+        resp = c.put(f"/api/repos/{r['id']}/config", {"enabled": False})
+        assert resp.status == 200, resp.body
+        job = flows.wait_job(c, resp.json()["apply"]["job_id"])
+        assert job["failed"] == 1, job
+    finally:
+        sim.clear_scripts()
+    assert our_hooks().get(r["id"]), "the refused ungate removed the hook"
+    repairs = len(c.get("/api/audit?action=resync.repair&limit=100").json()["items"])
+    sm = sync()["summary"]
+    assert sm["repaired"] == 0 and sm["repaired_repos"] == [] and sm["drifted"] == 0, sm
+    assert sm["applied"] == 1 and sm["failed"] == 0, sm
+    assert not our_hooks().get(r["id"]), "the resync did not apply the ungate"
+    assert len(c.get("/api/audit?action=resync.repair&limit=100").json()["items"]) == repairs
+    resp = c.delete(f"/api/repos/{r['id']}/config")
+    assert resp.status == 200, resp.body
+    assert flows.wait_job(c, resp.json()["apply"]["job_id"])["failed"] == 0
+    assert len(our_hooks()[r["id"]]) == 1
+
+
 def test_token_expiring_soon_is_a_warning_and_a_gauge():
     soon = "glpat-resync-token-soon"
     sim.add_token(soon, access={"acme": 50}, expires_at=day(10))
@@ -375,6 +402,7 @@ run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_
      test_five_drifted_hooks_are_repaired_and_listed,
      test_merge_requests_opened_while_the_hook_was_down_are_gated_once_it_is_repaired,
      test_merge_setting_changed_by_hand_is_repaired,
+     test_a_pending_ungate_a_resync_applies_is_not_called_a_repair,
      test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
      test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
      test_gated_repos_stay_gated_while_a_resync_checks_them,

@@ -122,6 +122,10 @@ def test_interval_is_a_setting():
     c = STATE["other"].login()
     r = c.put("/api/settings", {"resync_interval": 5})
     assert r.status == 400 and "10 to 604800" in r.json()["message"], r.body
+    # a null (a script's unset variable) says so, and that leaving it out keeps the setting
+    for key in ("resync_interval", "auto_gate_new_repos", "fail_mode", "hook_mode"):
+        r = c.put("/api/settings", {key: None})
+        assert r.status == 400 and "not null: leave a setting out" in r.json()["message"], (key, r.body)
     r = c.put("/api/settings", {"resync_interval": 3600})
     assert r.status == 200 and r.json()["resync_interval"] == 3600, r.body
     # the next due time follows the new interval: no scheduled run within the old one

@@ -96,6 +96,16 @@ def test_bad_input():
              ({"username": "bob", "password": "Summer2024"}, 400, "most common passwords"),
              ({"username": "bob", "password": "01012000"}, 400, "most common passwords"),
              ({"username": "bob", "password": "\uff30\uff41\uff53\uff53\uff57\uff4f\uff52\uff44"}, 400, "most common"),
+             # a third walk's: two guessable pieces put together passed, each piece on its own being refused
+             ({"username": "bob", "password": "qwertyuiop123"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "qwer1234"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "1234qwer"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "abcd1234"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "123456789abc"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "zxcvbnm,./"}, 400, "run of neighbouring characters"),
+             ({"username": "bob", "password": "!qaz@wsx"}, 400, "run of neighbouring characters"),
+             ({"username": "carol", "password": "Carol123"}, 400, "user name"),
+             ({"username": "alicebob", "password": "alicebob1"}, 400, "user name"),
              ({"username": "bob", "password": "long-enough", "role": "owner"}, 400, "role"),
              ({"username": "bob", "password": "long-enough", "is_admin": True}, 400, "is_admin"),
              ({"username": "ann", "password": "long-enough"}, 409, "already exists"),
@@ -120,8 +130,14 @@ def test_bad_input():
     assert r.status == 400 and "repeats one character" in r.json()["message"], r.body
     r = admin.request("PATCH", f"/api/users/{ann}", {"password": "qwerty123"})
     assert r.status == 400 and "most common" in r.json()["message"], r.body
+    # a reset is checked against the user's name as a new user's password is
+    r = admin.request("PATCH", f"/api/users/{ann}", {"password": "Ann12345"})
+    assert r.status == 400 and "user name" in r.json()["message"], r.body
+    for body, said in (({"password": None}, "not null"), ({"role": None}, "not null")):
+        r = admin.request("PATCH", f"/api/users/{ann}", body)
+        assert r.status == 400 and said in r.json()["message"], (body, r.body)
     # what is left allowed: any characters (spaces, accents, emoji), no composition rule
-    for ok in ("correct horse", "Zürich-Genève", "ab" * 3 + "cd", "🔑🔒🗝️ secret"):
+    for ok in ("correct horse", "Zürich-Genève", "ab" * 3 + "cd", "🔑🔒🗝️ secret", "bob-likes-7", "xK9#mP2q"):
         r = admin.post("/api/users", {"username": "bob", "password": ok, "role": "viewer"})
         assert r.status == 201, (ok, r.body)
         assert admin.delete(f"/api/users/{user_id('bob')}").status == 204

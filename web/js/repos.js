@@ -67,7 +67,7 @@ export async function render(main, route) {
     h('div.actions', syncBtn, configureBtn)));
 
   // --- toolbar ------------------------------------------------------------------------------------------------
-  const search = h('input', { type: 'search', name: 'q', value: state.q, placeholder: 'Search by path', autocomplete: 'off' });
+  const search = h('input', { type: 'search', name: 'q', value: state.q, placeholder: 'Search by path', autocomplete: 'off', maxlength: 399 });
   // a status the URL names that is none (a typo): shown as what it is, not as "Any status" over a refused list
   const statusSel = select([['', 'Any status'], ...STATUSES.map((s) => [s, STATUS_LABELS[s]]),
     ...(state.status && !STATUSES.includes(state.status) ? [[state.status, `"${state.status}" (no such status)`]] : [])], state.status, { name: 'status' });

@@ -12,6 +12,7 @@ export function syncFollowUp(summary) {
   return h('p.small', { 'data-sync-follow': '' },
     `Then ${fmtNum(summary.checked || 0)} gated or new repositories checked: `,
     h('strong', `${fmtNum(summary.repaired || 0)} repaired`), named ? ` (${named})` : '',
+    summary.applied ? `, ${fmtNum(summary.applied)} pending ${summary.applied === 1 ? 'change' : 'changes'} applied` : '',
     `, ${fmtNum(summary.newly_gated || 0)} newly gated`,
     failed ? h('strong', `, ${fmtNum(failed)} failed`) : ', none failed',
     summary.job_id ? ['. ', h('a', { href: `#/jobs/${summary.job_id}` }, `Job #${summary.job_id}`)] : '', '.');
