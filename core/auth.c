@@ -191,12 +191,11 @@ static bool is_walk(const char *keys, size_t len)
 static size_t longest_walk(const char *keys, size_t n)
 {
 	size_t best = 0;
+	/* a stretch of a walk is one at every shorter length from the same start: grow it until it is not */
 	for (size_t i = 0; i < n; i++)
-		for (size_t len = n - i < KEY_WALK_MAX ? n - i : KEY_WALK_MAX; len > best; len--)
-			if (is_walk(keys + i, len)) {
+		for (size_t len = 1; i + len <= n && len <= KEY_WALK_MAX && is_walk(keys + i, len); len++)
+			if (len > best)
 				best = len;
-				break;
-			}
 	return best;
 }
 
@@ -225,6 +224,8 @@ static bool few_pieces(const long *cp, const char *fold, const char *keys, size_
 #define PIECE_ENDS_AT(end) (next[(end)] = next[(end)] < here + 1 ? next[(end)] : here + 1)
 			if (f < FREE && pieces[f + 1][i + 1] > here)
 				pieces[f + 1][i + 1] = here;
+			if (here >= 2)
+				continue; /* a third piece is past the rule: only other characters may follow */
 			/* a run up or down, one character repeated */
 			for (long d = -1; d <= 1; d++)
 				for (size_t j = i + 1; j < n && cp[j] - cp[j - 1] == d; j++)
