@@ -157,7 +157,9 @@ static const char *const KEY_WALKS[] = {"qwertyuiopasdfghjklzxcvbnm",
                                         "1234567890-=qwertyuiop",
                                         "`1234567890-=",
                                         "q1w2e3r4t5y6u7i8o9p0",
-                                        "1q2w3e4r5t6y7u8i9o0p"};
+                                        "1q2w3e4r5t6y7u8i9o0p",
+                                        "qweasdzxc",
+                                        "zxcasdqwe"};
 
 /* fold (ASCII, lower case) with each shifted symbol as its key's unshifted one, in place. */
 static void keys_unshift(char *t)
@@ -200,13 +202,75 @@ static size_t longest_walk(const char *keys, size_t n)
 }
 
 /*
+ * Passwords and words that lead the public lists of leaked passwords, compared with the password folded (lower case,
+ * fullwidth letters as ASCII), its common substitutions undone (p@ssw0rd) and the digits and symbols it ends with
+ * taken off (Password123!): not a breach corpus, the first ones any guesser tries, with the names a GitLab or mrgate
+ * admin would think of.
+ */
+static const char *const COMMON[] = {
+    "password", "passwort",  "passwd",   "iloveyou", "sunshine",  "princess", "football", "baseball",  "welcome",
+    "letmein",  "trustno",   "superman", "starwars", "whatever",  "changeme", "qwerty",   "admin",     "administrator",
+    "root",     "gitlab",    "mrgate",   "security", "secret",    "michelle", "jennifer", "computer",  "corvette",
+    "mercedes", "liverpool", "chelsea",  "monkey",   "dragon",    "master",   "shadow",   "internet",  "samsung",
+    "hello",    "freedom",   "pokemon",  "loveyou",  "test",      "testtest", "default",  "summer",    "winter",
+    "spring",   "autumn",    "batman",   "charlie",  "jordan",    "michael",  "ashley",   "killer",    "hunter",
+    "soccer",   "hockey",    "ranger",   "buster",   "thomas",    "tigger",   "robert",   "access",    "love",
+    "login",    "abc",       "qwe",      "asd",      "zxc",       "guest",    "temp",     "demo",      "toor",
+    "january",  "february",  "march",    "april",    "june",      "july",     "august",   "september", "october",
+    "november", "december",  "monday",   "tuesday",  "wednesday", "thursday", "friday",   "saturday",  "sunday",
+    "arsenal",  "qwertz",    "azerty",   "cookie",   "flower",    "orange",   "pepper"};
+
+/* Folded text with the substitutions a guesser tries first undone (in place). */
+static void unleet(char *t)
+{
+	static const char from[] = "4@0315$7!", to[] = "aaoeisstl";
+	for (; *t; t++) {
+		const char *k = strchr(from, *t);
+		if (k)
+			*t = to[k - from];
+	}
+}
+
+/* Whether fold (n bytes), its trailing digits and symbols taken off and its substitutions undone, is a common word. */
+static bool common_password(const char *fold, size_t n)
+{
+	char base[1025];
+	size_t m = n;
+	while (m > 0 && !isalpha((unsigned char)fold[m - 1]))
+		m--;
+	bool digits_only = m == 0;
+	memcpy(base, fold, m);
+	base[m] = '\0';
+	unleet(base);
+	char rev[1025]; /* drowssap */
+	for (size_t i = 0; i < m; i++)
+		rev[i] = base[m - 1 - i];
+	rev[m] = '\0';
+	for (size_t i = 0; !digits_only && i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
+		if (strcmp(base, COMMON[i]) == 0 || strcmp(rev, COMMON[i]) == 0)
+			return true;
+	/* the date and number passwords: ddmmyyyy, 11223344, 123123123 and their like are digits only */
+	if (digits_only) {
+		size_t distinct = 0;
+		bool seen[10] = {0};
+		for (size_t i = 0; i < n; i++)
+			if (fold[i] >= '0' && fold[i] <= '9' && !seen[fold[i] - '0'])
+				seen[fold[i] - '0'] = true, distinct++;
+		return distinct <= 4;
+	}
+	return false;
+}
+
+/*
  * Whether the password is at most 2 guessable pieces and 2 other characters: qwertyuiop123, qwer1234, abcd1234,
  * Carol123 for carol (a walk found each of them passing the single-run rule). A piece is a run of 3 or more
  * (abc, 4321), a keyboard walk of 3 or more (in keys, unshifted), one character 3 or more times, 1 to 4 digits
- * (a year, a PIN) or the user name (user, lower case, 3 characters or more, in fold). A minimum cover over the
+ * (a year, a PIN), a common word of 4 letters or more either way (in plain: fold with its substitutions undone)
+ * or the user name (user, lower case, 3 characters or more, in fold). A minimum cover over the
  * prefixes: pieces[f][i] is the fewest pieces that make up the first i characters with f other characters.
  */
-static bool few_pieces(const long *cp, const char *fold, const char *keys, size_t n, const char *user)
+static bool few_pieces(const long *cp, const char *fold, const char *keys, const char *plain, size_t n,
+                       const char *user)
 {
 	enum { FREE = 2, NONE = 1 << 20 };
 	int pieces[FREE + 1][1025];
@@ -238,64 +302,23 @@ static bool few_pieces(const long *cp, const char *fold, const char *keys, size_
 				PIECE_ENDS_AT(i + len);
 			if (ulen >= 3 && i + ulen <= n && strncmp(fold + i, user, ulen) == 0)
 				PIECE_ENDS_AT(i + ulen);
+			/* a common word of 4 letters or more, either way (in plain: its substitutions undone) */
+			for (size_t w = 0; w < sizeof(COMMON) / sizeof(COMMON[0]); w++) {
+				size_t wl = strlen(COMMON[w]), k = 0;
+				if (wl < 4 || i + wl > n)
+					continue;
+				if (strncmp(plain + i, COMMON[w], wl) == 0)
+					PIECE_ENDS_AT(i + wl);
+				while (k < wl && plain[i + k] == COMMON[w][wl - 1 - k])
+					k++;
+				if (k == wl)
+					PIECE_ENDS_AT(i + wl);
+			}
 #undef PIECE_ENDS_AT
 		}
 	for (int f = 0; f <= FREE; f++)
 		if (pieces[f][n] <= 2)
 			return true;
-	return false;
-}
-
-/*
- * Passwords and words that lead the public lists of leaked passwords, compared with the password folded (lower case,
- * fullwidth letters as ASCII), its common substitutions undone (p@ssw0rd) and the digits and symbols it ends with
- * taken off (Password123!): not a breach corpus, the first ones any guesser tries, with the names a GitLab or mrgate
- * admin would think of.
- */
-static const char *const COMMON[] = {
-    "password", "passwort",  "passwd",   "iloveyou", "sunshine", "princess", "football", "baseball", "welcome",
-    "letmein",  "trustno",   "superman", "starwars", "whatever", "changeme", "qwerty",   "admin",    "administrator",
-    "root",     "gitlab",    "mrgate",   "security", "secret",   "michelle", "jennifer", "computer", "corvette",
-    "mercedes", "liverpool", "chelsea",  "monkey",   "dragon",   "master",   "shadow",   "internet", "samsung",
-    "hello",    "freedom",   "pokemon",  "loveyou",  "test",     "testtest", "default",  "summer",   "winter",
-    "spring",   "autumn",    "batman",   "charlie",  "jordan",   "michael",  "ashley",   "killer",   "hunter",
-    "soccer",   "hockey",    "ranger",   "buster",   "thomas",   "tigger",   "robert",   "access",   "love",
-    "login",    "abc",       "qwe",      "asd",      "zxc"};
-
-/* Folded text with the substitutions a guesser tries first undone (in place). */
-static void unleet(char *t)
-{
-	static const char from[] = "4@0315$7!", to[] = "aaoiesstl";
-	for (; *t; t++) {
-		const char *k = strchr(from, *t);
-		if (k)
-			*t = to[k - from];
-	}
-}
-
-/* Whether fold (n bytes), its trailing digits and symbols taken off and its substitutions undone, is a common word. */
-static bool common_password(const char *fold, size_t n)
-{
-	char base[1025];
-	size_t m = n;
-	while (m > 0 && !isalpha((unsigned char)fold[m - 1]))
-		m--;
-	bool digits_only = m == 0;
-	memcpy(base, fold, m);
-	base[m] = '\0';
-	unleet(base);
-	for (size_t i = 0; !digits_only && i < sizeof(COMMON) / sizeof(COMMON[0]); i++)
-		if (strcmp(base, COMMON[i]) == 0)
-			return true;
-	/* the date and number passwords: ddmmyyyy, 11223344, 123123123 and their like are digits only */
-	if (digits_only) {
-		size_t distinct = 0;
-		bool seen[10] = {0};
-		for (size_t i = 0; i < n; i++)
-			if (fold[i] >= '0' && fold[i] <= '9' && !seen[fold[i] - '0'])
-				seen[fold[i] - '0'] = true, distinct++;
-		return distinct <= 4;
-	}
 	return false;
 }
 
@@ -347,9 +370,12 @@ const char *auth_password_problem(const char *password, const char *username)
 		return "is the user name";
 	for (size_t i = 0; username && username[i] && i + 1 < sizeof(user); i++)
 		user[i] = (char)tolower((unsigned char)username[i]), user[i + 1] = '\0';
-	if (few_pieces(cp, fold, keys, n, user))
-		return "is built from guessable pieces: runs, keyboard walks, a year or the user name, with at most 2 "
-		       "other characters (such as qwer1234, abcd2024 or alice123 for alice)";
+	char plain[1025];
+	memcpy(plain, fold, n + 1);
+	unleet(plain);
+	if (few_pieces(cp, fold, keys, plain, n, user))
+		return "is built from guessable pieces: runs, keyboard walks, a year, common words or the user name, "
+		       "with at most 2 other characters (such as qwer1234, 123password or alice123 for alice)";
 	return NULL;
 }
 

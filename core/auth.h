@@ -82,7 +82,7 @@ enum core_status auth_user_add(struct store *s, const char *actor, const char *u
 	"at least 8 characters and at most 1024 bytes, with no control or invisible character, and not one a guesser " \
 	"tries first: not a common password (or one with digits or symbols added), the user name, a character or "     \
 	"short pattern repeated (aaaaaaab, abababab), mostly a run (12345678, qwertyui) or two guessable pieces put "  \
-	"together (runs, keyboard walks, a year or the user name: qwer1234, abcd2024, alice123)"
+	"together (runs, keyboard walks, a year, common words or the user name: qwer1234, 123password, alice123)"
 /* Why password breaks AUTH_PASSWORD_RULE, in words that follow "the password" ("is one of the most common
  * passwords"), or NULL when it keeps it; username (may be NULL) is the account's name. Static strings. */
 const char *auth_password_problem(const char *password, const char *username);

@@ -11,6 +11,7 @@
 #include "rows.h"
 #include "xalloc.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,7 +237,18 @@ enum core_status gateconfig_validate_default(struct json_object *in, struct json
 			return CORE_EINVAL;
 		}
 	}
-	return gateconfig_validate(in, out, err, errlen);
+	enum core_status st = gateconfig_validate(in, out, err, errlen);
+	if (st == CORE_OK && !jsonx_get(*out, "enabled")) {
+		/* left out it is the built-in false: a walk's {"fail_on": "medium"} stopped gating every repo */
+		snprintf(err, errlen,
+		         "field \"enabled\" is required in the default: left out it would take its built-in value, "
+		         "false, and stop gating every repository that inherits it; send \"enabled\": true to keep "
+		         "gating, or false to stop");
+		json_object_put(*out);
+		*out = NULL;
+		st = CORE_EINVAL;
+	}
+	return st;
 }
 
 void gateconfig_marked_clear(struct gateconfig_marked *m)
@@ -455,7 +467,7 @@ enum core_status gateconfig_put_default(struct store *db, struct json_object *cf
  * "-", does not end with "." (so neither "." nor ".." is one) and does not end in ".git" or ".atom". */
 static bool group_segment_valid(const char *s, size_t n)
 {
-	if (n == 0 || s[0] == '-' || s[n - 1] == '.')
+	if (n == 0 || n > 255 || s[0] == '-' || s[n - 1] == '.') /* GitLab's paths: at most 255 characters */
 		return false;
 	for (size_t i = 0; i < n; i++) {
 		char ch = s[i];
@@ -519,10 +531,22 @@ enum core_status gateconfig_group_spelling_on(struct store_conn *c, const char *
 	return spelling_out(st, r, path, out);
 }
 
-static enum core_status inside_out(enum core_status st, PGresult *r, const char *path, char *err, size_t errlen)
+static enum core_status inside_out(enum core_status st, PGresult *r, const char *path, bool *repo_out, char *err,
+                                   size_t errlen)
 {
+	if (repo_out)
+		*repo_out = false;
 	const char *root = st == CORE_OK ? store_str(r, 0, "root") : NULL;
-	if (root && !store_bool(r, 0, "inside", false)) {
+	if (st == CORE_OK && store_bool(r, 0, "is_repo", false)) {
+		if (repo_out)
+			*repo_out = true;
+		/* a walk stored a group config for demo/demo-00001, a project: it gated nothing, without a word */
+		snprintf(err, errlen,
+		         "\"%.200s\" is a repository, not a group: a group config covers a group's repositories; "
+		         "configure the repository itself (PUT /api/repos/{id}/config, or Configure Scans)",
+		         path);
+		st = CORE_EINVAL;
+	} else if (root && !store_bool(r, 0, "inside", false)) {
 		snprintf(err, errlen,
 		         "group \"%.100s\" is not in the connected group \"%.100s\": no sync lists a repository of it, "
 		         "so its config would never gate anything; use a group under \"%.100s\"",
@@ -535,23 +559,27 @@ static enum core_status inside_out(enum core_status st, PGresult *r, const char 
 
 #define GROUP_INSIDE_SQL                                                                                               \
 	"SELECT c.group_full_path AS root,"                                                                            \
-	" lower($1) = lower(c.group_full_path) OR starts_with(lower($1), lower(c.group_full_path) || '/') AS inside"   \
+	" lower($1) = lower(c.group_full_path) OR starts_with(lower($1), lower(c.group_full_path) || '/') AS inside,"  \
+	" EXISTS (SELECT 1 FROM repo_status_stored WHERE (path_with_namespace COLLATE \"C\") = $1"                     \
+	"  AND status <> 'removed') AND NOT EXISTS (SELECT 1 FROM gitlab_groups"                                       \
+	"  WHERE lower(full_path) = lower($1) AND removed_at IS NULL) AS is_repo"                                      \
 	" FROM (SELECT 1) one LEFT JOIN connection c ON true"
 
-enum core_status gateconfig_group_inside(struct store *db, const char *path, char *err, size_t errlen)
+enum core_status gateconfig_group_inside(struct store *db, const char *path, bool *repo_out, char *err, size_t errlen)
 {
 	PGresult *r = NULL;
 	enum core_status st = STORE_RUN1(db, GROUP_INSIDE_SQL, &r, STORE_STR(path));
-	return inside_out(st, r, path, err, errlen);
+	return inside_out(st, r, path, repo_out, err, errlen);
 }
 
-enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, char *err, size_t errlen)
+enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, bool *repo_out, char *err,
+                                            size_t errlen)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
 	store_param_str(&p, path);
 	enum core_status st = store_run(c, GROUP_INSIDE_SQL, &p, &r);
-	return inside_out(st, r, path, err, errlen);
+	return inside_out(st, r, path, repo_out, err, errlen);
 }
 
 /* The config stored under path, or under the synced group's spelling of it (gateconfig_group_spelling). */
@@ -743,7 +771,21 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 		snprintf(err, errlen, "default: %s", sub);
 		goto out;
 	}
-	if ((v = jsonx_get(doc, "groups")) != NULL) {
+	/* groups and repos are required too: left out, or null, they were read as "none" and ungated every repo that
+	 * inherited a group's config ({} and [] say "none" on purpose) */
+	if (!json_object_object_get_ex(doc, "groups", &v) || !v) {
+		snprintf(err, errlen,
+		         "member \"groups\" is %s: an import replaces every config; send {} for no group config",
+		         json_object_object_get_ex(doc, "groups", NULL) ? "null" : "missing");
+		goto out;
+	}
+	if (!json_object_object_get_ex(doc, "repos", NULL) || !jsonx_get(doc, "repos")) {
+		snprintf(err, errlen,
+		         "member \"repos\" is %s: an import replaces every config; send [] for no repository config",
+		         json_object_object_get_ex(doc, "repos", NULL) ? "null" : "missing");
+		goto out;
+	}
+	{
 		if (!json_object_is_type(v, json_type_object)) {
 			snprintf(err, errlen, "member \"groups\" must be an object of group path to config");
 			goto out;
@@ -783,17 +825,47 @@ static enum core_status import_validate(struct json_object *doc, struct json_obj
 				snprintf(err, errlen, "repos[%zu]: member \"id\" must be a positive integer", i);
 				goto out;
 			}
+			json_object_object_foreach(e, key, val)
+			{
+				(void)val;
+				if (strcmp(key, "id") && strcmp(key, "path_with_namespace") && strcmp(key, "config") &&
+				    strcmp(key, "unmanaged")) {
+					snprintf(err, errlen,
+					         "repos[%zu] (id %" PRId64
+					         "): unknown member \"%.60s\": an entry has id, "
+					         "path_with_namespace, config, unmanaged",
+					         i, id, key);
+					goto out;
+				}
+			}
 			if (jsonx_get(e, "unmanaged") && !jsonx_bool(e, "unmanaged", &unmanaged)) {
 				snprintf(err, errlen, "repos[%zu]: member \"unmanaged\" must be true or false", i);
 				goto out;
 			}
-			cfg = jsonx_get(e, "config");
-			if (cfg && gateconfig_validate(cfg, &norm, sub, sizeof(sub)) != CORE_OK) {
+			/* the repo's own config, said outright: missing or null it was read as {} (none of its own) */
+			if (!(cfg = jsonx_get(e, "config"))) {
+				snprintf(err, errlen,
+				         "repos[%zu] (id %" PRId64
+				         "): member \"config\" is %s: send the repo's own config, "
+				         "{} for none",
+				         i, id, json_object_object_get_ex(e, "config", NULL) ? "null" : "missing");
+				goto out;
+			}
+			if (gateconfig_validate(cfg, &norm, sub, sizeof(sub)) != CORE_OK) {
 				snprintf(err, errlen, "repos[%zu].config: %s", i, sub);
+				goto out;
+			}
+
+			const char *given = NULL;
+			if (jsonx_get(e, "path_with_namespace") && !jsonx_str(e, "path_with_namespace", &given)) {
+				json_object_put(norm);
+				snprintf(err, errlen, "repos[%zu]: member \"path_with_namespace\" must be a string", i);
 				goto out;
 			}
 			struct json_object *row = jx_object();
 			json_object_object_add(row, "id", jx_int(id));
+			if (given) /* checked against the repo's path (a walk's entry named one repo, its id another) */
+				json_object_object_add(row, "path", jx_str(given));
 			json_object_object_add(row, "config", norm ? norm : jx_object());
 			json_object_object_add(row, "unmanaged", jx_bool(unmanaged));
 			json_object_array_add(repos, row);
@@ -811,7 +883,8 @@ out:
 	return st;
 }
 
-/* CORE_EINVAL (err says which) when a repo of the import's repos array is not known. */
+/* CORE_EINVAL (err says which) when a repo of the import's repos array is not known, has another path than its
+ * entry says, or is listed twice. */
 static enum core_status all_known(struct store_conn *c, struct json_object *repos, char *err, size_t errlen)
 {
 	PGresult *r = NULL;
@@ -829,6 +902,36 @@ static enum core_status all_known(struct store_conn *c, struct json_object *repo
 		st = CORE_EINVAL;
 	}
 	PQclear(r);
+	r = NULL;
+	/* an entry whose path names another repository than its id: which one was meant is a guess */
+	if (st == CORE_OK)
+		st = store_run(c,
+		               "SELECT e->>'id' AS id, e->>'path' AS given, r.path_with_namespace AS path"
+		               " FROM jsonb_array_elements($1::jsonb) e JOIN repos r ON r.id = (e->>'id')::bigint"
+		               " WHERE e ? 'path' AND lower(e->>'path') <> lower(r.path_with_namespace) LIMIT 1",
+		               &p, &r);
+	if (st == CORE_OK && PQntuples(r) > 0) {
+		snprintf(err, errlen,
+		         "repos: repository %s is %.200s, not %.200s as its entry says: correct the entry (or leave "
+		         "its path_with_namespace out)",
+		         store_str(r, 0, "id"), store_str(r, 0, "path"), store_str(r, 0, "given"));
+		st = CORE_EINVAL;
+	}
+	PQclear(r);
+	r = NULL;
+	/* a repository listed twice: which entry counts would be the statement's guess */
+	if (st == CORE_OK)
+		st = store_run(c,
+		               "SELECT e->>'id' AS id FROM jsonb_array_elements($1::jsonb) e"
+		               " GROUP BY e->>'id' HAVING count(*) > 1 LIMIT 1",
+		               &p, &r);
+	const char *twice = st == CORE_OK && PQntuples(r) > 0 ? store_str(r, 0, "id") : NULL;
+	if (twice) {
+		snprintf(err, errlen, "repos: repository %s is listed more than once; list each repository once",
+		         twice);
+		st = CORE_EINVAL;
+	}
+	PQclear(r);
 	return st;
 }
 
@@ -837,7 +940,7 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 {
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
-	struct json_object *def = NULL, *groups = NULL, *repos = NULL, *before = NULL, *full = NULL;
+	struct json_object *def = NULL, *groups = NULL, *repos = NULL, *before = NULL, *full = NULL, *spelt = NULL;
 	struct store_conn *c = NULL;
 	enum core_status st = import_validate(doc, &def, &groups, &repos, err, errlen);
 	if (st != CORE_OK)
@@ -849,21 +952,36 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	struct store_params pd = {0}, pg = {0}, prr = {0};
 	if ((st = all_known(c, repos, err, errlen)) != CORE_OK)
 		goto out;
+	/* each group under GitLab's spelling, as a PUT stores it: stored as typed ("DEMO/Team02") it matched none of
+	 * its repos and a walk's import ungated the whole group; two spellings of one group are refused */
+	spelt = jx_object();
 	json_object_object_foreach(groups, path, gcfg)
 	{
-		(void)gcfg;
-		char sub[300];
-		if ((st = gateconfig_group_inside_on(c, path, sub, sizeof(sub))) != CORE_OK) {
+		char sub[400], *sp = NULL;
+		if ((st = gateconfig_group_inside_on(c, path, NULL, sub, sizeof(sub))) != CORE_OK) {
 			if (st == CORE_EINVAL)
 				snprintf(err, errlen, "groups: %s", sub);
 			goto out;
 		}
+		if ((st = gateconfig_group_spelling_on(c, path, &sp)) != CORE_OK)
+			goto out;
+		if (jsonx_get(spelt, sp)) {
+			snprintf(err, errlen,
+			         "groups: \"%.100s\" names the group \"%.100s\" again (GitLab's paths ignore case): "
+			         "keep one of its configs",
+			         path, sp);
+			free(sp);
+			st = CORE_EINVAL;
+			goto out;
+		}
+		json_object_object_add(spelt, sp, json_object_get(gcfg));
+		free(sp);
 	}
 	if ((st = gateconfig_snapshot(c, NULL, NULL, 0, true, &before)) != CORE_OK)
 		goto out;
 	store_param_str(&pd, js(full));
 	store_param_str(&pd, actor);
-	store_param_str(&pg, js(groups));
+	store_param_str(&pg, js(spelt));
 	store_param_str(&pg, actor);
 	store_param_str(&prr, js(repos));
 	store_param_str(&prr, actor);
@@ -894,5 +1012,6 @@ out:
 	json_object_put(repos);
 	json_object_put(before);
 	json_object_put(full);
+	json_object_put(spelt);
 	return st;
 }

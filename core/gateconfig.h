@@ -57,17 +57,19 @@ struct json_object *gateconfig_builtin(void);
 enum core_status gateconfig_validate(struct json_object *in, struct json_object **out, char *err, size_t errlen);
 /*
  * The same for the default, which is replaced whole: a field left out takes its built-in value, so a field sent as
- * null, or no field at all, is refused (read as left out, either ungated every repo).
+ * null, no field at all, or a config without "enabled" is refused (each stopped gating every repo that inherits).
  */
 enum core_status gateconfig_validate_default(struct json_object *in, struct json_object **out, char *err,
                                              size_t errlen);
 /*
- * CORE_EINVAL with err when a group config's path is neither the connected group nor under it: no sync lists a
- * repository of it, so its config would never gate anything. CORE_OK when it is inside, or when no group is
- * connected. The _on form runs on the caller's connection.
+ * CORE_EINVAL with err when a group config's path is neither the connected group nor under it (no sync lists a
+ * repository of it, so its config would never gate anything), or is a synced repository's path and no group's.
+ * CORE_OK when it is inside, or when no group is connected. *repo_out (may be NULL): it was the repository's path.
+ * The _on form runs on the caller's connection.
  */
-enum core_status gateconfig_group_inside(struct store *db, const char *path, char *err, size_t errlen);
-enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, char *err, size_t errlen);
+enum core_status gateconfig_group_inside(struct store *db, const char *path, bool *repo_out, char *err, size_t errlen);
+enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, bool *repo_out, char *err,
+                                            size_t errlen);
 
 /* Repos marked for apply by a write (their repo_gitlab_state.applying is set, with apply_run = run). */
 struct gateconfig_marked {

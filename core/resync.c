@@ -105,6 +105,21 @@ static void save_summary(struct store *db, int64_t run_id, struct json_object *s
 	store_run1(db, "UPDATE sync_runs SET summary = $2::jsonb WHERE id = $1", &p, NULL);
 }
 
+enum core_status resync_listed_only(struct store *db, int64_t run_id, const struct discovery_counts *counts)
+{
+	struct json_object *summary = jx_object();
+	json_object_object_add(summary, "new", jx_int(counts->new_repos));
+	json_object_object_add(summary, "removed", jx_int(counts->removed));
+	json_object_object_add(summary, "archived", jx_int(counts->archived));
+	json_object_object_add(summary, "listed_only", jx_bool(1));
+	struct store_params p = {0};
+	store_param_i64(&p, run_id);
+	store_param_str(&p, json_object_to_json_string_ext(summary, JSON_C_TO_STRING_PLAIN));
+	enum core_status st = store_run1(db, "UPDATE sync_runs SET summary = $2::jsonb WHERE id = $1", &p, NULL);
+	json_object_put(summary);
+	return st;
+}
+
 /* --- the follow-up ----------------------------------------------------------------------------------------------- */
 
 /*

@@ -40,6 +40,12 @@ struct resync_ctx {
 /* Open a run row now (so an API caller can answer 202 with its id), then execute it with resync_execute. */
 enum core_status resync_begin(const struct resync_ctx *ctx, const char *trigger, int64_t *run_id_out);
 enum core_status resync_execute(const struct resync_ctx *ctx, int64_t run_id);
+/*
+ * Store the summary of a run that only listed the repositories (mrgate sync: discovery without a follow-up):
+ * {"new", "removed", "archived", "listed_only": true}. Without it the run read as one whose follow-up was still at
+ * work: Sync now was refused for minutes and the dashboard said "applying what it found".
+ */
+enum core_status resync_listed_only(struct store *db, int64_t run_id, const struct discovery_counts *counts);
 
 /* Both at once. CORE_ENOTFOUND without a connection; CORE_ECONFLICT when a run is in progress, its follow-up
  * included (the previous run's id in *run_id_out). */

@@ -31,7 +31,7 @@ enum core_status settings_get(struct store *db, int default_interval, struct set
 enum core_status settings_put(struct store *db, struct json_object *obj, const char *actor, int default_interval,
                               char *err, size_t errlen);
 
-/* Only the validation of settings_put (nothing stored). */
+/* Only the validation of settings_put (nothing stored); an object without a member is CORE_EINVAL too. */
 enum core_status settings_check(struct json_object *obj, char *err, size_t errlen);
 
 struct json_object *settings_json(const struct settings *s);

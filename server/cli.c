@@ -11,6 +11,7 @@
 #include "jsonx.h"
 #include "log.h"
 #include "migrate.h"
+#include "resync.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -317,8 +318,12 @@ int cli_sync(struct app *app)
 		json_object_put(o);
 		return 1;
 	}
+	if (resync_listed_only(app->db, run, &counts) != CORE_OK)
+		fprintf(stderr, "mrgate: could not store the run's summary; Sync now may be refused for 2 minutes\n");
 	printf("%d repos in %d groups: %d new, %d updated, %d removed, %d newly archived\n", counts.repos_seen,
 	       counts.groups_seen, counts.new_repos, counts.updated, counts.removed, counts.archived);
+	printf("listed only: gated repos are re-checked and new ones gated by the next resync (the scheduler's, or "
+	       "Sync now in the dashboard)\n");
 	return 0;
 }
 

@@ -20,6 +20,7 @@
 #include "migrate.h"
 #include "xalloc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,7 +127,8 @@ static void usage_configure(FILE *out)
 	        "  --block-merge / --no-block-merge: GitLab's \"pipelines must succeed\" on the repos, or not\n"
 	        "  --comment: when the gate comments on a merge request\n"
 	        "  --ungate: stop gating the repos (their hook removed, what mrgate changed restored)\n"
-	        "  --reapply: apply every selected repo, repairing drift where its config did not change\n"
+	        "  --reapply: apply every selected repo, repairing drift where its config did not change; with no\n"
+	        "  config option it changes no config (each repo is applied as its config stands)\n"
 	        "  --dry-run: print what would change on GitLab, write nothing\n"
 	        "  --confirm-no-scanner: allow a scan type this server has no scanner for\n"
 	        "  --new-group: 'acme/**' names a group no sync has listed yet (one still to come)\n"
@@ -195,7 +197,9 @@ static bool configure_args_parse(int argc, char **argv, struct configure_args *a
 			return false;
 		}
 	}
-	if (!jsonx_get(a->cfg, "enabled")) /* the CLI configures gating: on unless --ungate */
+	/* the CLI configures gating: on unless --ungate; a bare --reapply changes no config (a walk's re-apply of an
+	 * ungated repo gated it, and one of a group took "enabled" out of its subgroups' and repos' configs) */
+	if (!jsonx_get(a->cfg, "enabled") && !(a->reapply && json_object_object_length(a->cfg) == 0))
 		json_object_object_add(a->cfg, "enabled", jx_bool(1));
 	if (!a->pattern) {
 		usage_configure(stderr);
@@ -317,8 +321,12 @@ int cli_configure(struct app *app, int argc, char **argv)
 	jsonx_str(out.summary, "level", &level);
 	print_overridden(jsonx_get(out.summary, "overridden"), level, dry_run);
 	if (!dry_run) {
-		printf("stored the config for %lld repos (%s level); %lld need GitLab changes\n", (long long)selected,
-		       level, (long long)to_apply);
+		if (json_object_object_length(cfg) == 0)
+			printf("re-applying %lld repos as their configs stand (%s level)\n", (long long)to_apply,
+			       level);
+		else
+			printf("stored the config for %lld repos (%s level); %lld to apply%s\n", (long long)selected,
+			       level, (long long)to_apply, reapply ? " (re-applied: each is checked for drift)" : "");
 		rc = apply_now(app, &out.marked, reapply, req.resend_hook_tokens);
 		goto out;
 	}
@@ -347,15 +355,74 @@ int cli_export(struct app *app)
 	return 0;
 }
 
+/* Whether a config of the import document (its default, groups and repos) names a scan type with no scanner here;
+ * missing gets them. */
+static bool import_missing_scanners(struct app *app, struct json_object *doc, char *missing, size_t cap)
+{
+	struct json_object *scans = jx_array(), *v;
+	struct json_object *configs = jx_array();
+	json_object_array_add(configs, json_object_get(jsonx_get(doc, "default")));
+	if ((v = jsonx_get(doc, "groups")) && json_object_is_type(v, json_type_object)) {
+		json_object_object_foreach(v, path, gcfg)
+		{
+			(void)path;
+			json_object_array_add(configs, json_object_get(gcfg));
+		}
+	}
+	if ((v = jsonx_get(doc, "repos")) && json_object_is_type(v, json_type_array))
+		for (size_t i = 0; i < json_object_array_length(v); i++)
+			json_object_array_add(configs,
+			                      json_object_get(jsonx_get(json_object_array_get_idx(v, i), "config")));
+	for (size_t i = 0; i < json_object_array_length(configs); i++) {
+		struct json_object *s = jsonx_get(json_object_array_get_idx(configs, i), "scans");
+		for (size_t k = 0; s && json_object_is_type(s, json_type_array) && k < json_object_array_length(s);
+		     k++) {
+			struct json_object *one = json_object_array_get_idx(s, k);
+			bool seen = false;
+			for (size_t j = 0; j < json_object_array_length(scans) && !seen; j++)
+				seen = json_object_equal(one, json_object_array_get_idx(scans, j));
+			if (!seen)
+				json_object_array_add(scans, json_object_get(one));
+		}
+	}
+	bool any = config_missing_scanners(&app->cfg, scans, missing, cap) != 0;
+	json_object_put(scans);
+	json_object_put(configs);
+	return any;
+}
+
 int cli_import(struct app *app, int argc, char **argv)
 {
-	if (argc < 1) {
-		fprintf(stderr, "usage: mrgate import FILE   (a document written by mrgate export; - for stdin)\n");
+	static const char usage[] =
+	    "usage: mrgate import FILE [--confirm-no-scanner]\n"
+	    "  FILE: a document written by mrgate export ('-' for stdin); it replaces every gating config, and is\n"
+	    "  validated first. --confirm-no-scanner: allow a scan type this server has no scanner for\n";
+	const char *file = NULL;
+	bool confirm = false;
+	for (int i = 0; i < argc; i++) {
+		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+			fputs(usage, stdout);
+			return 0;
+		}
+		if (strcmp(argv[i], "--confirm-no-scanner") == 0) {
+			confirm = true;
+		} else if (!file && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+			file = argv[i];
+		} else {
+			/* a walk's "mrgate import FILE extra" imported FILE and said nothing of the rest */
+			fprintf(stderr, "mrgate: import: unexpected argument \"%s\"\n", argv[i]);
+			fputs(usage, stderr);
+			return 2;
+		}
+	}
+	if (!file) {
+		fputs(usage, stderr);
 		return 2;
 	}
+	argv[0] = (char *)file; /* the messages below name it */
 	FILE *f = strcmp(argv[0], "-") == 0 ? stdin : fopen(argv[0], "rb");
 	if (!f) {
-		fprintf(stderr, "mrgate: could not open %s\n", argv[0]);
+		fprintf(stderr, "mrgate: could not open %s: %s\n", argv[0], strerror(errno));
 		return 1;
 	}
 	struct buf doc_text = {.max = IMPORT_MAX_BYTES + 1};
@@ -363,12 +430,17 @@ int cli_import(struct app *app, int argc, char **argv)
 	size_t got;
 	while (doc_text.len <= IMPORT_MAX_BYTES && (got = fread(chunk, 1, sizeof(chunk), f)) > 0)
 		buf_append(&doc_text, chunk, got);
+	int read_err = ferror(f) ? errno : 0; /* a directory opens, then fails to read (EISDIR) */
 	if (f != stdin)
 		fclose(f);
 	struct json_object *doc = NULL;
 	struct gateconfig_marked marked = {0};
 	char err[500];
 	int rc = 1;
+	if (read_err) {
+		fprintf(stderr, "mrgate: could not read %s: %s\n", argv[0], strerror(read_err));
+		goto out;
+	}
 	if (doc_text.len > IMPORT_MAX_BYTES) {
 		fprintf(stderr, "mrgate: the import file is larger than 64 MiB\n");
 		goto out;
@@ -381,8 +453,27 @@ int cli_import(struct app *app, int argc, char **argv)
 		        nul_at, argv[0]);
 		goto out;
 	}
-	if (jsonx_parse(buf_str(&doc_text), doc_text.len, &doc) != CORE_OK) {
-		fprintf(stderr, "mrgate: import refused: %s is not valid JSON; nothing was changed\n", argv[0]);
+	if (doc_text.len >= 3 && memcmp(buf_str(&doc_text), "\xEF\xBB\xBF", 3) == 0) {
+		fprintf(stderr,
+		        "mrgate: import refused: %s starts with a byte order mark (an editor's UTF-8 BOM), which JSON "
+		        "does not allow: save it without one; nothing was changed\n",
+		        argv[0]);
+		goto out;
+	}
+	char why[300];
+	if (json_parse_strict(buf_str(&doc_text), doc_text.len, &doc, why, sizeof(why)) != CORE_OK) {
+		fprintf(stderr, "mrgate: import refused: %s is not valid JSON (%s); nothing was changed\n", argv[0],
+		        why);
+		goto out;
+	}
+	char missing[200];
+	if (!confirm && import_missing_scanners(app, doc, missing, sizeof(missing))) {
+		/* as the API refuses such a config without "confirm_no_scanner" */
+		fprintf(stderr,
+		        "mrgate: import refused: no scanner on this server for %s: every merge request those configs "
+		        "cover would fail \"no scanner configured\"; configure one (MRGATE_SCANNER_*) or add "
+		        "--confirm-no-scanner; nothing was changed\n",
+		        missing);
 		goto out;
 	}
 	if (cli_open_store(app) != 0)

@@ -170,12 +170,13 @@ int h_config_group_put(struct req *r)
 		    "a group config sets at least one field (a field left out or null is inherited); "
 		    "to inherit everything, remove the group's config");
 	}
-	char err[300];
-	enum core_status st = gateconfig_group_inside(r->app->db, r->params[0], err, sizeof(err));
+	char err[400];
+	bool is_repo = false;
+	enum core_status st = gateconfig_group_inside(r->app->db, r->params[0], &is_repo, err, sizeof(err));
 	if (st == CORE_EINVAL) {
 		json_object_put(w.body);
 		json_object_put(w.cfg);
-		return http_send_error(r->conn, 400, "outside_group", "%s", err);
+		return http_send_error(r->conn, 400, is_repo ? "not_a_group" : "outside_group", "%s", err);
 	}
 	if (st == CORE_OK)
 		st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);

@@ -404,8 +404,8 @@ int main(int argc, char **argv)
 	if (!rest)
 		return 1;
 
-	/* --help after "configure" is that command's own (each option and what it does) */
-	for (int i = 1; i < argc && strcmp(argv[i], "configure") != 0; i++)
+	/* --help after "configure" or "import" is that command's own */
+	for (int i = 1; i < argc && strcmp(argv[i], "configure") != 0 && strcmp(argv[i], "import") != 0; i++)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			free(rest);

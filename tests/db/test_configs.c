@@ -211,7 +211,7 @@ static void export_import(void)
 	/* an invalid document changes nothing */
 	struct json_object *bad = json_tokener_parse(json_object_to_json_string(doc)); /* a copy to spoil */
 	json_object_object_add(jsonx_get(jsonx_get(bad, "groups"), "acme"), "fail_on", json_object_new_string("loud"));
-	json_object_object_add(bad, "default", parse("{\"fail_on\": \"never\"}"));
+	json_object_object_add(bad, "default", parse("{\"enabled\": false, \"fail_on\": \"never\"}"));
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
 	CHECK(strstr(err, "groups[\"acme\"]") && strstr(err, "fail_on"));
 	json_object_put(bad);
@@ -219,7 +219,7 @@ static void export_import(void)
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
 	CHECK(strstr(err, "\"default\" is missing") != NULL);
 	json_object_put(bad);
-	bad = parse("{\"version\": 1, \"default\": {\"enabled\": true},"
+	bad = parse("{\"version\": 1, \"default\": {\"enabled\": true}, \"groups\": {},"
 	            " \"repos\": [{\"id\": 999999, \"config\": {}}]}");
 	CHECK(gateconfig_import(s, bad, "test", NULL, err, sizeof(err)) == CORE_EINVAL);
 	CHECK(strstr(err, "999999") != NULL);
@@ -229,7 +229,7 @@ static void export_import(void)
 	json_object_put(again);
 	/* a valid import replaces everything; exporting gives it back */
 	struct json_object *next =
-	    parse("{\"version\": 1, \"default\": {\"fail_on\": \"never\"},"
+	    parse("{\"version\": 1, \"default\": {\"enabled\": false, \"fail_on\": \"never\"},"
 	          " \"groups\": {\"other\": {\"enabled\": true}},"
 	          " \"repos\": [{\"id\": 3, \"config\": {\"scans\": [\"sast\"]}, \"unmanaged\": false}]}");
 	REQUIRE(gateconfig_import(s, next, "test", NULL, err, sizeof(err)) == CORE_OK);

@@ -843,7 +843,7 @@ describe('dashboard', { timeout: 240000 }, () => {
     await dlg.getByRole('button', { name: 'Change password' }).click();
     assert.match(await err.innerText(), /The two new passwords differ/);
     // a wrong current password: the server's answer, in words, and nothing changed
-    await dlg.getByLabel('Current password').fill('not-my-password');
+    await dlg.getByLabel('Current password').fill('not-my-passphrase');
     await dlg.getByLabel('New password again').fill('viv-password-2');
     await dlg.getByRole('button', { name: 'Change password' }).click();
     await until(async () => /The current password is wrong/.test(await err.innerText()), { what: 'the wrong-password message' });

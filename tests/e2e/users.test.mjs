@@ -11,7 +11,7 @@ import { Mrgate, launch, logIn, newPage, shot, stopAll, until, ADMIN_PASSWORD } 
 let mrgate, api, browser, page, problems;
 
 function cli(...args) {
-  return execFileSync(process.env.MRGATE_BIN, args, { env: { ...process.env, ...mrgate.env }, input: args[3] === '--role' ? `${args[2]}-password\n` : undefined }).toString();
+  return execFileSync(process.env.MRGATE_BIN, args, { env: { ...process.env, ...mrgate.env }, input: args[3] === '--role' ? `${args[2]}-passphrase\n` : undefined }).toString();
 }
 
 async function user(name) {
@@ -63,7 +63,7 @@ describe('users', { timeout: 180000 }, () => {
   it('adds a user and changes the role', async () => {
     const form = page.locator('form[data-form="add-user"]');
     await form.getByLabel('Username').fill('eddie');
-    await form.getByLabel('Password').fill('eddie-password');
+    await form.getByLabel('Password').fill('eddie-passphrase');
     await form.getByLabel('Role').selectOption('editor');
     await form.getByRole('button', { name: 'Add user' }).click();
     await page.waitForSelector('tr[data-user="eddie"]');
@@ -73,7 +73,7 @@ describe('users', { timeout: 180000 }, () => {
     await page.getByText('eddie is now admin.').waitFor();
     // a bad name is refused with the server's reason
     await form.getByLabel('Username').fill('bad name');
-    await form.getByLabel('Password').fill('whatever-password');
+    await form.getByLabel('Password').fill('whatever-passphrase');
     await form.getByRole('button', { name: 'Add user' }).click();
     await form.getByText('username').first().waitFor();
   });
@@ -81,10 +81,10 @@ describe('users', { timeout: 180000 }, () => {
   it('resets a password', async () => {
     await page.locator('tr[data-user="eddie"] button[data-action="password"]').click();
     const dialog = page.getByRole('dialog');
-    await dialog.getByLabel('New password').fill('eddie-new-password');
+    await dialog.getByLabel('New password').fill('eddie-new-passphrase');
     await dialog.getByRole('button', { name: 'Set password' }).click();
     await page.getByText('The password of eddie was reset.').waitFor();
-    const r = await fetch(`${mrgate.base}/api/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'eddie', password: 'eddie-new-password' }) });
+    const r = await fetch(`${mrgate.base}/api/session`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: 'eddie', password: 'eddie-new-passphrase' }) });
     assert.equal(r.status, 200);
   });
 
@@ -94,7 +94,7 @@ describe('users', { timeout: 180000 }, () => {
         { method: 'GET', path: /^\/api\/sync$/, status: 404, error: 'not_found' },
         { path: /^\/api\//, status: 401, error: 'unauthorized' }],
     });
-    await logIn(vp, `${mrgate.base}/#/login`, 'vera', 'vera-password');
+    await logIn(vp, `${mrgate.base}/#/login`, 'vera', 'vera-passphrase');
     // a viewer has no Users link, and the server refuses the page's requests
     assert.equal(await vp.getByRole('link', { name: 'Users' }).isVisible(), false);
     // nor buttons for what only an admin may change

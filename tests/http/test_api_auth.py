@@ -123,19 +123,19 @@ def test_bearer_token():
 
 
 def test_login_throttling():
-    assert srv.cli("user", "add", "dave", stdin="dave-password\n").returncode == 0
+    assert srv.cli("user", "add", "dave", stdin="dave-passphrase\n").returncode == 0
     c = srv.client()
     # the guesses are counted against the user whatever the case of the name they give
     for name in ("dave", "Dave", "DAVE", "dAve", "daVe"):
-        assert c.post("/api/session", {"username": name, "password": "bad-password"}).status == 401
-    r = c.post("/api/session", {"username": "dave", "password": "dave-password"})
+        assert c.post("/api/session", {"username": name, "password": "bad-passphrase"}).status == 401
+    r = c.post("/api/session", {"username": "dave", "password": "dave-passphrase"})
     assert r.status == 429, r.body
     assert int(r.header("Retry-After")) > 0
     assert r.json()["error"] == "too_many_requests"
 
 
 def test_user_add_cli_errors():
-    r = srv.cli("user", "add", "dave", stdin="another-password\n")
+    r = srv.cli("user", "add", "dave", stdin="another-passphrase\n")
     assert r.returncode != 0 and "already exists" in r.stderr
     r = srv.cli("user", "add", "erin", stdin="short\n")
     assert r.returncode != 0 and "fewer than 8 characters" in r.stderr and "at least 8 characters" in r.stderr, r.stderr
@@ -178,7 +178,7 @@ def test_static_dashboard():
 def test_no_secrets_in_logs():
     logs = srv.logs()
     assert ADMIN_PASSWORD not in logs
-    assert "dave-password" not in logs
+    assert "dave-passphrase" not in logs
     for line in logs.splitlines():
         if line.startswith("{"):
             json.loads(line)  # every log line is JSON

@@ -255,12 +255,14 @@ def test_the_default_config_refuses_null_and_no_field():
               c.get(f"/api/repos/{ids[0]}/config").json())
     for path, body, said in (("/api/configs/default", {}, "no field"),
                              ("/api/configs/default", {"enabled": None, "fail_on": "high"}, "enabled"),
-                             ("/api/configs/default", {"enabled": True, "scans": None}, "scans")):
+                             ("/api/configs/default", {"enabled": True, "scans": None}, "scans"),
+                             # a second walk: without "enabled" it took the built-in false
+                             ("/api/configs/default", {"fail_on": "medium"}, '"enabled" is required')):
         r = c.put(path, body)
         assert r.status == 400, (path, body, r.status, r.body)
         e = r.json()
         assert e["error"] == "invalid_config" and said in e["message"], (path, e)
-        assert "null" in e["message"] or not body, e
+        assert "null" in e["message"] or not body or "enabled" not in body, e
     assert (c.get("/api/configs/default").json(), c.get("/api/configs/groups").json(),
             c.get(f"/api/repos/{ids[0]}/config").json()) == before, "a refused write stored something"
 

@@ -658,6 +658,26 @@ def test_import_refuses_what_would_ungate_or_never_gate():
         (dict(doc, groups=dict(doc["groups"], acme={})), "at least one field"),
         (dict(doc, groups=dict(doc["groups"], **{"elsewhere/team": {"fail_on": "low"}})),
          "not in the connected group"),
+        # a second walk: a default without "enabled", groups or repos left out or null, a repo entry without its
+        # config, all read as "none" and ungated; so was a group key in another case (stored as typed, matching
+        # none of its repos)
+        (dict(doc, default={k: v for k, v in doc["default"].items() if k != "enabled"}), '"enabled" is required'),
+        ({k: v for k, v in doc.items() if k != "groups"}, '"groups" is missing'),
+        (dict(doc, groups=None), '"groups" is null'),
+        ({k: v for k, v in doc.items() if k != "repos"}, '"repos" is missing'),
+        (dict(doc, repos=None), '"repos" is null'),
+        (dict(doc, repos=doc["repos"] + [{"id": ALL[3]["id"], "config": None}]), '"config" is null'),
+        (dict(doc, repos=doc["repos"] + [{"id": ALL[3]["id"]}]), '"config" is missing'),
+        (dict(doc, repos=doc["repos"] + [{"id": ALL[3]["id"], "config": {}, "bogus": 1}]), 'unknown member "bogus"'),
+        (dict(doc, repos=doc["repos"] + [{"id": ALL[3]["id"], "config": {}}] * 2), "listed more than once"),
+        (dict(doc, groups=dict(doc["groups"], ACME=doc["groups"]["acme"])), 'names the group "acme" again'),
+        # an entry whose path names another repo than its id; a repository's path used as a group's
+        (dict(doc, repos=doc["repos"] + [{"id": ALL[3]["id"], "path_with_namespace": ALL[4]["path_with_namespace"],
+                                          "config": {}}]), f'repository {ALL[3]["id"]} is {ALL[3]["path_with_namespace"]}'),
+        (dict(doc, groups=dict(doc["groups"], **{ALL[5]["path_with_namespace"]: {"fail_on": "low"}})),
+         "is a repository, not a group"),
+        (dict(doc, groups=dict(doc["groups"], **{"acme/" + "x" * 256: {"fail_on": "low"}})), "not a GitLab group path"),
+        (dict(doc, default=dict(doc["default"], scans=["secrets", "sast"])), "no scanner on this server for sast"),
     ]
     sim.reset_counters()
     for bad, said in cases:
@@ -674,11 +694,40 @@ def test_import_refuses_what_would_ungate_or_never_gate():
     r = srv.cli("import", path)
     assert r.returncode == 0, r.stderr
     assert json.loads(srv.cli("export").stdout) == doc
+    # what the command says of its arguments and its file (a walk: an extra argument was ignored, a directory or a
+    # file with a byte order mark was only "not valid JSON", a missing file gave no reason)
+    for args, code, said in ((["import", path, "extra"], 2, 'unexpected argument "extra"'),
+                             (["import", srv.dir], 1, "Is a directory"),
+                             (["import", path + ".missing"], 1, "No such file or directory")):
+        r = srv.cli(*args)
+        assert r.returncode == code and said in r.stderr, (args, r.returncode, r.stderr)
+    with open(path, "wb") as f:
+        f.write(b"\xef\xbb\xbf" + json.dumps(doc).encode())
+    r = srv.cli("import", path)
+    assert r.returncode == 1 and "byte order mark" in r.stderr, r.stderr
+    with open(path, "w") as f:
+        f.write('{"version": 1, "version": 1}')
+    r = srv.cli("import", path)
+    assert r.returncode == 1 and "same key twice" in r.stderr, r.stderr
+    r = srv.cli("import", "--help")
+    assert r.returncode == 0 and "--confirm-no-scanner" in r.stdout, r
+    assert json.loads(srv.cli("export").stdout) == doc
+    # a group key in another case is that group, stored under GitLab's spelling: nothing is ungated
+    respelt = dict(doc, groups={("ACME" if k == "acme" else k): v for k, v in doc["groups"].items()})
+    with open(path, "w") as f:
+        json.dump(respelt, f)
+    r = srv.cli("import", path)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(srv.cli("export").stdout) == doc
+    assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
+    assert sim.counters()["writes"] == 0
     # PUT of a group config outside the connected group is refused as Configure Scans refuses it
     r = c.put("/api/configs/groups/elsewhere/team", {"fail_on": "low"})
     assert r.status == 400 and r.json()["error"] == "outside_group", r.body
     assert "acme" in r.json()["message"], r.body
     assert c.get("/api/configs/groups/elsewhere/team").status == 404
+    r = c.put(f"/api/configs/groups/{ALL[5]['path_with_namespace']}", {"fail_on": "low"})
+    assert r.status == 400 and r.json()["error"] == "not_a_group", r.body
 
 
 def test_dry_run_is_a_job_with_progress_plan_and_errors():
@@ -760,6 +809,18 @@ def test_cli_configure_dry_run():
     said = re.search(r"^replaces what (\d+) repository exceptions? set for the fields given: (.*)$", r.stdout, re.M)
     assert r.returncode == 0 and said and one["path_with_namespace"] in re.sub(r" and \d+ more$", "", said.group(2)).split(", "), r.stdout
     assert c.delete(f"/api/repos/{one['id']}/config").status == 200
+    # a bare --reapply changes no config: a walk's re-apply of an ungated repo gated it (the CLI sent enabled: true)
+    assert c.put(f"/api/repos/{one['id']}/config", {"enabled": False}).status == 200
+    wait_applied()
+    assert one["id"] not in our_hooks()
+    own = c.get(f"/api/repos/{one['id']}/config").json()["config"]
+    sim.reset_counters()
+    r = srv.cli("configure", "--repos", one["path_with_namespace"], "--reapply")
+    assert r.returncode == 0 and "re-applying 1 repos as their configs stand" in r.stdout, (r.stdout, r.stderr)
+    assert one["id"] not in our_hooks() and sim.counters()["writes"] == 0, sim.counters()
+    assert c.get(f"/api/repos/{one['id']}/config").json()["config"] == own
+    assert c.delete(f"/api/repos/{one['id']}/config").status == 200
+    wait_applied()
 
 
 def test_a_selection_says_ids_or_a_filter():

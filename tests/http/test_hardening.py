@@ -52,7 +52,7 @@ def login_burst(user, password, n):
 # --- login -----------------------------------------------------------------------------------------------------------
 
 def test_parallel_wrong_passwords_are_checked_at_most_five_times():
-    assert srv.cli("user", "add", "victim", stdin="victim-password\n").returncode == 0
+    assert srv.cli("user", "add", "victim", stdin="victim-passphrase\n").returncode == 0
     results = login_burst("victim", "wrong-guess", 30)
     checked = [s for s, _ in results if s == 401]
     refused = [(s, ra) for s, ra in results if s == 429]
@@ -60,7 +60,7 @@ def test_parallel_wrong_passwords_are_checked_at_most_five_times():
     assert len(checked) + len(refused) == 30, results
     assert all(ra and int(ra) > 0 for _, ra in refused), refused
     # the user is locked now: the right password is refused too
-    r = srv.client().post("/api/session", {"username": "victim", "password": "victim-password"})
+    r = srv.client().post("/api/session", {"username": "victim", "password": "victim-passphrase"})
     assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
     assert srv.proc.alive()
 
@@ -88,22 +88,22 @@ def test_an_address_whose_lock_ended_logs_in_again_and_again():
     # again (the attempt counted up front locked it and the success did not take that lock back), so everyone
     # behind it got 429 on their next correct login
     harness.sql(srv.db_url, "DELETE FROM login_failures")  # the tests before locked 127.0.0.1
-    assert srv.cli("user", "add", "office", stdin="office-password\n").returncode == 0
+    assert srv.cli("user", "add", "office", stdin="office-passphrase\n").returncode == 0
     for i in range(20):
         r = srv.client().post("/api/session", {"username": f"nobody-{i}", "password": "guess"})
         assert r.status in (401, 429), r.body
-    r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+    r = srv.client().post("/api/session", {"username": "office", "password": "office-passphrase"})
     assert r.status == 429, r.body
     # the lock ends (as if its minute had passed)
     harness.sql(srv.db_url, "UPDATE login_failures SET locked_until = now() - interval '1 second'"
                             " WHERE locked_until IS NOT NULL")
     for _ in range(3):
-        r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+        r = srv.client().post("/api/session", {"username": "office", "password": "office-passphrase"})
         assert r.status == 200, r.body
     # a wrong guess from the address is still checked once and then locks it again
     r = srv.client().post("/api/session", {"username": "office", "password": "guess"})
     assert r.status == 401, r.body
-    r = srv.client().post("/api/session", {"username": "office", "password": "office-password"})
+    r = srv.client().post("/api/session", {"username": "office", "password": "office-passphrase"})
     assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
 
 
@@ -112,9 +112,9 @@ def test_parallel_right_passwords_never_lock_the_user():
     # hashing slot was handed on before the success had cleared its count, so a fifth attempt could be counted
     # while four were still pending and the user was locked by nothing but correct logins
     harness.sql(srv.db_url, "DELETE FROM login_failures")
-    assert srv.cli("user", "add", "crowd", stdin="crowd-password\n").returncode == 0
+    assert srv.cli("user", "add", "crowd", stdin="crowd-passphrase\n").returncode == 0
     def one(_):
-        r = srv.client().post("/api/session", {"username": "crowd", "password": "crowd-password"})
+        r = srv.client().post("/api/session", {"username": "crowd", "password": "crowd-passphrase"})
         return r.status, r.json().get("message", "") if r.status != 200 else ""
     for _ in range(6):
         with concurrent.futures.ThreadPoolExecutor(max_workers=12) as ex:
@@ -123,7 +123,7 @@ def test_parallel_right_passwords_never_lock_the_user():
         # logins at once" and is no lock (make test saw one); a lock says "too many failed logins"
         assert all(s == 200 or (s == 429 and "too many logins at once" in m) for s, m in results), results
         assert sum(s == 200 for s, _ in results) >= 8, results
-        assert srv.client().post("/api/session", {"username": "crowd", "password": "crowd-password"}).status == 200
+        assert srv.client().post("/api/session", {"username": "crowd", "password": "crowd-passphrase"}).status == 200
     assert harness.sql(srv.db_url, "SELECT count(*) FROM login_failures WHERE key LIKE '%crowd%'") == [["0"]]
 
 
@@ -132,17 +132,17 @@ def test_logins_refused_for_the_address_do_not_lock_the_user():
     # the right password five times was refused each time, as expected, but each refusal was counted against the
     # user too, so the user stayed locked out from every address for minutes after never typing a wrong password
     harness.sql(srv.db_url, "DELETE FROM login_failures")
-    assert srv.cli("user", "add", "commuter", stdin="commuter-password\n").returncode == 0
+    assert srv.cli("user", "add", "commuter", stdin="commuter-passphrase\n").returncode == 0
     for i in range(20):
         r = srv.client().post("/api/session", {"username": f"stranger-{i}", "password": "guess"})
         assert r.status in (401, 429), r.body
     for _ in range(6):
-        r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-password"})
+        r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-passphrase"})
         assert r.status == 429 and int(r.header("Retry-After")) > 0, r.body
         assert "this address" in r.json()["message"], r.body
     # the user goes home (another address: the tests all come from 127.0.0.1, so the address's record goes)
     harness.sql(srv.db_url, "DELETE FROM login_failures WHERE key LIKE 'ip:%'")
-    r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-password"})
+    r = srv.client().post("/api/session", {"username": "commuter", "password": "commuter-passphrase"})
     assert r.status == 200, r.body
 
 
@@ -150,8 +150,8 @@ def test_logins_refused_for_a_locked_user_do_not_lock_the_address():
     # the other way round: guesses against a user already locked are refused before any password is checked, and
     # were still counted against the address, so 20 of them locked everyone else behind it out
     harness.sql(srv.db_url, "DELETE FROM login_failures")
-    assert srv.cli("user", "add", "target", stdin="target-password\n").returncode == 0
-    assert srv.cli("user", "add", "bystander", stdin="bystander-password\n").returncode == 0
+    assert srv.cli("user", "add", "target", stdin="target-passphrase\n").returncode == 0
+    assert srv.cli("user", "add", "bystander", stdin="bystander-passphrase\n").returncode == 0
     statuses = []
     for _ in range(25):
         r = srv.client().post("/api/session", {"username": "target", "password": "guess"})
@@ -159,10 +159,10 @@ def test_logins_refused_for_a_locked_user_do_not_lock_the_address():
         if r.status == 429:
             assert "this user" in r.json()["message"], r.body
     assert statuses == [401] * 5 + [429] * 20, statuses
-    r = srv.client().post("/api/session", {"username": "bystander", "password": "bystander-password"})
+    r = srv.client().post("/api/session", {"username": "bystander", "password": "bystander-passphrase"})
     assert r.status == 200, r.body
     # and the locked user stays locked, right password or not
-    r = srv.client().post("/api/session", {"username": "target", "password": "target-password"})
+    r = srv.client().post("/api/session", {"username": "target", "password": "target-passphrase"})
     assert r.status == 429, r.body
 
 
@@ -170,24 +170,24 @@ def test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock():
     # a walk locked admin out for everyone with five guesses from anywhere, again and again, and there was no way
     # to lift a lock but to wait. The tests all come from 127.0.0.1: another address is the database's rows of it
     harness.sql(srv.db_url, "DELETE FROM login_failures")
-    r = srv.cli("user", "add", "prey", stdin="prey-password\n")
+    r = srv.cli("user", "add", "prey", stdin="prey-passphrase\n")
     assert r.returncode == 0, r.stderr
     for _ in range(5):
         assert srv.client().post("/api/session", {"username": "prey", "password": "guess"}).status == 401
-    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-password"})
+    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"})
     assert r.status == 429 and "for this user from this address" in r.json()["message"], r.body
     keys = [k for (k,) in harness.sql(srv.db_url, "SELECT key FROM login_failures WHERE key LIKE '%prey%'")]
     assert sorted(keys) == ["pair:prey|127.0.0.1", "user:prey"], keys
     # the lock is the guesser's address's: the user's own address (no row of its own yet) is let in
     harness.sql(srv.db_url, "UPDATE login_failures SET key = 'pair:prey|192.0.2.66' WHERE key = 'pair:prey|127.0.0.1'")
-    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-password"})
+    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"})
     assert r.status == 200, r.body
     # the guesser's address stays locked, until an admin lifts it
     harness.sql(srv.db_url, "UPDATE login_failures SET key = 'pair:prey|127.0.0.1' WHERE key = 'pair:prey|192.0.2.66'")
-    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-password"}).status == 429
+    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"}).status == 429
     r = srv.cli("user", "unlock", "Prey")
     assert r.returncode == 0 and 'user "Prey": login locks lifted' in r.stdout, (r.stdout, r.stderr)
-    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-password"}).status == 200
+    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"}).status == 200
     r = srv.cli("user", "unlock", "prey")
     assert r.returncode == 0 and "nothing to lift" in r.stdout, r.stdout
     # a typo is said (a walk's "nosuchuser" read as a user with nothing to lift); an address that is none is refused
@@ -198,12 +198,12 @@ def test_a_guesser_locks_only_their_own_address_and_an_admin_lifts_any_lock():
     # an address: 20 failures lock it for every user; lifted by address
     for i in range(20):
         srv.client().post("/api/session", {"username": f"ghost-{i}", "password": "guess"})
-    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-password"})
+    r = srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"})
     assert r.status == 429 and "from this address" in r.json()["message"], r.body
     assert "mrgate user unlock" in r.json()["message"], r.body
     r = srv.cli("user", "unlock", "--address", "127.0.0.1")
     assert r.returncode == 0 and "address 127.0.0.1: login locks lifted" in r.stdout, r.stdout
-    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-password"}).status == 200
+    assert srv.client().post("/api/session", {"username": "prey", "password": "prey-passphrase"}).status == 200
     # the lifting is audited; a bad command line changes nothing
     c = srv.login()
     entries = c.get("/api/audit?action=user.unlock").json()["items"]
@@ -235,21 +235,21 @@ def test_behind_a_trusted_proxy_each_client_is_its_own_address():
     # user out, and there was no setting to say where requests come from
     m = Mrgate("hardening_proxy", env={"MRGATE_TRUSTED_PROXIES": "10.9.9.9, 127.0.0.0/8"})
     try:
-        assert m.cli("user", "add", "roamer", stdin="roamer-password\n").returncode == 0
+        assert m.cli("user", "add", "roamer", stdin="roamer-passphrase\n").returncode == 0
         # 25 strangers behind the proxy, a guess each: the proxy's address is not locked
         for i in range(25):
             assert login_via(m, f"stranger-{i}", "guess", f"198.51.100.{i + 1}")[0] == 401
-        assert login_via(m, "roamer", "roamer-password", "198.51.100.200")[0] == 200
+        assert login_via(m, "roamer", "roamer-passphrase", "198.51.100.200")[0] == 200
         # five guesses at roamer from one client lock that client, not roamer
         for _ in range(5):
             assert login_via(m, "roamer", "guess", "203.0.113.7")[0] == 401
-        status, msg = login_via(m, "roamer", "roamer-password", "203.0.113.7")
+        status, msg = login_via(m, "roamer", "roamer-passphrase", "203.0.113.7")
         assert status == 429 and "for this user from this address" in msg, (status, msg)
-        assert login_via(m, "roamer", "roamer-password", "203.0.113.8")[0] == 200
+        assert login_via(m, "roamer", "roamer-passphrase", "203.0.113.8")[0] == 200
         # the locked client cannot name another address: what it writes sits left of what the proxy appends, on
         # the same line or on a line of its own before the proxy's
-        assert login_via(m, "roamer", "roamer-password", "203.0.113.8, 203.0.113.7")[0] == 429
-        assert login_via(m, "roamer", "roamer-password", "203.0.113.8", "203.0.113.7")[0] == 429
+        assert login_via(m, "roamer", "roamer-passphrase", "203.0.113.8, 203.0.113.7")[0] == 429
+        assert login_via(m, "roamer", "roamer-passphrase", "203.0.113.8", "203.0.113.7")[0] == 429
         # a malformed entry: the hop that wrote it (the proxy) is the client, never an address left of it
         keys = lambda: [k for (k,) in m.sql("SELECT key FROM login_failures ORDER BY key")]
         assert login_via(m, "roamer", "guess", "203.0.113.9, not-an-address")[0] == 401
@@ -260,10 +260,10 @@ def test_behind_a_trusted_proxy_each_client_is_its_own_address():
         m.stop()
     # without the setting, the header is ignored: every request is from 127.0.0.1
     harness.sql(srv.db_url, "DELETE FROM login_failures")
-    assert srv.cli("user", "add", "spoofer", stdin="spoofer-password\n").returncode == 0
+    assert srv.cli("user", "add", "spoofer", stdin="spoofer-passphrase\n").returncode == 0
     for i in range(5):
         assert login_via(srv, "spoofer", "guess", f"198.51.100.{i + 1}")[0] == 401
-    assert login_via(srv, "spoofer", "spoofer-password", "198.51.100.99")[0] == 429
+    assert login_via(srv, "spoofer", "spoofer-passphrase", "198.51.100.99")[0] == 429
     # and a bad list stops mrgate at start, naming the entry
     r = srv.cli("migrate", env={"MRGATE_TRUSTED_PROXIES": "10.0.0.1, proxy.internal"})
     assert r.returncode != 0 and '"proxy.internal" is neither an IP address nor a CIDR range' in r.stderr, r.stderr

@@ -107,8 +107,8 @@ def test_sql_commit_and_write_in_progress():
 
 
 def test_cache_stays_behind_authentication():
-    assert srv.cli("user", "add", "vera", "--role", "viewer", stdin="vera-password\n").returncode == 0
-    vera = srv.login("vera", "vera-password")
+    assert srv.cli("user", "add", "vera", "--role", "viewer", stdin="vera-passphrase\n").returncode == 0
+    vera = srv.login("vera", "vera-passphrase")
     body = read_cached(vera)
     uid = next(u["id"] for u in admin.get("/api/users").json()["items"] if u["username"] == "vera")
     tok = srv.cli("token", "create", "vera", "soon-revoked").stdout.strip()

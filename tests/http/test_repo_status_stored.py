@@ -66,7 +66,7 @@ def test_first_sync():
 
 
 def test_default_config():
-    assert c.put("/api/configs/default", {"fail_on": "critical"}).status == 200
+    assert c.put("/api/configs/default", {"enabled": False, "fail_on": "critical"}).status == 200
     consistent("a default config change")
     assert all(r["config"]["fail_on"] == "critical" for r in repos())
 

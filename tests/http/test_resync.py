@@ -241,6 +241,22 @@ def test_a_pending_ungate_a_resync_applies_is_not_called_a_repair():
     assert len(our_hooks()[r["id"]]) == 1
 
 
+def test_a_cli_sync_lists_only_and_leaves_sync_now_free():
+    # a walk: after `mrgate sync` the run had no summary, so POST /api/sync was refused "still applying what it
+    # found" for minutes and the dashboard said so, though nothing was being applied
+    r = srv.cli("sync")
+    assert r.returncode == 0 and "listed only" in r.stdout, (r.stdout, r.stderr)
+    run = c.get("/api/sync").json()
+    assert run["trigger"] == "cli" and run["summary"]["listed_only"] is True, run
+    assert "checked" not in run["summary"], run
+    r = c.post("/api/sync")  # at once, not after the two minutes a lost follow-up is given
+    assert r.status == 202, r.body
+    run_id = r.json()["id"]
+    s = harness.wait_for(lambda: (lambda x: x if flows.resync_ended(x) else None)(c.get(f"/api/sync?id={run_id}").json()),
+                         120, "the resync to end")
+    assert s["trigger"] == "api" and s["summary"]["checked"] >= 1 and "listed_only" not in s["summary"], s
+
+
 def test_token_expiring_soon_is_a_warning_and_a_gauge():
     soon = "glpat-resync-token-soon"
     sim.add_token(soon, access={"acme": 50}, expires_at=day(10))
@@ -403,6 +419,7 @@ run([test_new_repos_appear_inherit_and_are_gated, test_archived_and_deleted_are_
      test_merge_requests_opened_while_the_hook_was_down_are_gated_once_it_is_repaired,
      test_merge_setting_changed_by_hand_is_repaired,
      test_a_pending_ungate_a_resync_applies_is_not_called_a_repair,
+     test_a_cli_sync_lists_only_and_leaves_sync_now_free,
      test_token_expiring_soon_is_a_warning_and_a_gauge, test_expired_token_stops_writes_until_updated,
      test_revoked_token_stops_writes_until_updated, test_no_change_resync_of_1000_makes_no_write,
      test_gated_repos_stay_gated_while_a_resync_checks_them,

@@ -100,7 +100,7 @@ def route_table():
 
 
 def make_user(name, role):
-    r = srv.cli("user", "add", name, "--role", role, stdin=f"{name}-password\n")
+    r = srv.cli("user", "add", name, "--role", role, stdin=f"{name}-passphrase\n")
     assert r.returncode == 0, r.stderr
     r = srv.cli("token", "create", name, "walk")
     assert r.returncode == 0, r.stderr
@@ -160,13 +160,13 @@ def test_forbidden_says_which_role_is_needed():
 
 
 def test_cookie_sessions_get_the_same_checks():
-    v = srv.login("walk-viewer", "walk-viewer-password")
+    v = srv.login("walk-viewer", "walk-viewer-passphrase")
     me = v.get("/api/session").json()
     assert me["role"] == "viewer" and me["is_admin"] is False, me
     assert v.put("/api/configs/default", {"fail_on": "high"}).status == 403
     assert v.get("/api/configs/default").status == 200
-    e = srv.login("walk-editor", "walk-editor-password")
-    r = e.put("/api/configs/default", {"fail_on": "critical"})
+    e = srv.login("walk-editor", "walk-editor-passphrase")
+    r = e.put("/api/configs/default", {"enabled": False, "fail_on": "critical"})
     assert r.status == 200, r.body
     assert e.get("/api/configs/default").json()["config"]["fail_on"] == "critical"
     assert e.put("/api/settings", {"resync_interval": 600}).status == 403
@@ -213,16 +213,16 @@ def test_migration_keeps_admins_and_makes_others_editors():
     worker = m.login("worker", ADMIN_PASSWORD)
     assert worker.get("/api/session").json()["role"] == "editor"
     assert worker.put("/api/settings", {"resync_interval": 600}).status == 403
-    assert worker.put("/api/configs/default", {"fail_on": "low"}).status == 200
+    assert worker.put("/api/configs/default", {"enabled": False, "fail_on": "low"}).status == 200
     m.stop()
 
 
 def test_cli_user_add_roles():
-    r = srv.cli("user", "add", "zed", "--role", "owner", stdin="zed-password\n")
+    r = srv.cli("user", "add", "zed", "--role", "owner", stdin="zed-passphrase\n")
     assert r.returncode == 2 and "admin, editor or viewer" in r.stderr, r.stderr
-    r = srv.cli("user", "add", "zed", stdin="zed-password\n")
+    r = srv.cli("user", "add", "zed", stdin="zed-passphrase\n")
     assert r.returncode == 0 and "(editor)" in r.stdout, r.stdout
-    r = srv.cli("user", "add", "zed-admin", "--admin", stdin="zed-password\n")
+    r = srv.cli("user", "add", "zed-admin", "--admin", stdin="zed-passphrase\n")
     assert r.returncode == 0 and "(admin)" in r.stdout, r.stdout
 
 

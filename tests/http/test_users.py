@@ -44,7 +44,7 @@ def test_create_and_list_with_paging():
     assert re.fullmatch(ISO_Z, u["created_at"]) and re.fullmatch(ISO_Z, u["updated_at"]), u
     assert "password" not in r.body.decode() and "hash" not in r.body.decode()
     for i in range(4):
-        assert admin.post("/api/users", {"username": f"page{i}", "password": "page-password"}).status == 201
+        assert admin.post("/api/users", {"username": f"page{i}", "password": "page-passphrase"}).status == 201
     seen, cursor, pages = [], None, 0
     while True:
         r = admin.get("/api/users?limit=2" + (f"&cursor={cursor}" if cursor else ""))
@@ -106,6 +106,13 @@ def test_bad_input():
              ({"username": "bob", "password": "!qaz@wsx"}, 400, "run of neighbouring characters"),
              ({"username": "carol", "password": "Carol123"}, 400, "user name"),
              ({"username": "alicebob", "password": "alicebob1"}, 400, "user name"),
+             # a fourth: common words with a prefix, reversed or with 3 for e and 1 for i; the name and a word
+             ({"username": "bob", "password": "123password"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "mypassword1"}, 400, "guessable pieces"),
+             ({"username": "bob", "password": "drowssap1"}, 400, "most common passwords"),
+             ({"username": "bob", "password": "s3cr3t123"}, 400, "most common passwords"),
+             ({"username": "bob", "password": "qweasd123"}, 400, "guessable pieces"),
+             ({"username": "dave", "password": "dave-password"}, 400, "guessable pieces"),
              ({"username": "bob", "password": "long-enough", "role": "owner"}, 400, "role"),
              ({"username": "bob", "password": "long-enough", "is_admin": True}, 400, "is_admin"),
              ({"username": "ann", "password": "long-enough"}, 409, "already exists"),
@@ -148,22 +155,22 @@ def test_bad_input():
 def test_role_change_applies_at_once():
     ann = user_id("ann")
     c = srv.login("ann", "ann-password-1")
-    assert c.put("/api/configs/default", {"fail_on": "low"}).status == 200
+    assert c.put("/api/configs/default", {"enabled": False, "fail_on": "low"}).status == 200
     r = admin.request("PATCH", f"/api/users/{ann}", {"role": "viewer"})
     assert r.status == 200 and r.json()["role"] == "viewer", r.body
     # the same session, the next request: a viewer now
-    assert c.put("/api/configs/default", {"fail_on": "low"}).status == 403
+    assert c.put("/api/configs/default", {"enabled": False, "fail_on": "low"}).status == 403
     assert c.get("/api/session").json()["role"] == "viewer"
     upd = [a for a in audit("user.update") if a["target"] == "ann"]
     assert upd and upd[0]["before"]["role"] == "editor" and upd[0]["after"]["role"] == "viewer", upd
 
 
 def test_disabled_user_stops_at_once():
-    assert admin.post("/api/users", {"username": "dora", "password": "dora-password", "role": "editor"}).status == 201
+    assert admin.post("/api/users", {"username": "dora", "password": "dora-passphrase", "role": "editor"}).status == 201
     dora = user_id("dora")
     token = srv.cli("token", "create", "dora", "ci").stdout.strip()
     bearer = {"Authorization": "Bearer " + token}
-    c = srv.login("dora", "dora-password")
+    c = srv.login("dora", "dora-passphrase")
     other = srv.client()
     assert c.get("/api/repos").status == 200
     assert other.get("/api/repos", headers=bearer).status == 200
@@ -174,7 +181,7 @@ def test_disabled_user_stops_at_once():
     assert last_seen("dora") is not None and re.fullmatch(ISO_Z, last_seen("dora")), last_seen("dora")
     assert other.get("/api/repos", headers=bearer).status == 401
     assert other.put("/api/configs/default", {"fail_on": "low"}, headers=bearer).status == 401
-    r = srv.client().post("/api/session", {"username": "dora", "password": "dora-password"})
+    r = srv.client().post("/api/session", {"username": "dora", "password": "dora-passphrase"})
     assert r.status == 401 and r.json()["message"] == "wrong username or password", r.body
     # enabled again: the token works again, the old session stays ended
     assert admin.request("PATCH", f"/api/users/{dora}", {"disabled": False}).status == 200
@@ -234,7 +241,7 @@ def test_only_admins_read_the_audit_of_users_and_tokens():
     assert audit("user.") and audit("token."), "the tests before made user and token entries"
     admin.post("/api/users", {"username": "eddie", "password": "eddie-password-1", "role": "editor"})
     admin.post("/api/users", {"username": "vivi", "password": "vivi-password-1", "role": "viewer"})
-    assert admin.put("/api/configs/default", {"fail_on": "high"}).status == 200
+    assert admin.put("/api/configs/default", {"enabled": False, "fail_on": "high"}).status == 200
     for who, pw in (("vivi", "vivi-password-1"), ("eddie", "eddie-password-1")):
         c = srv.login(who, pw)
         for q in ("user", "user.", "token", "token.create", "use", "tok"):
@@ -253,8 +260,8 @@ def test_last_admin_and_self():
     assert r.status == 409 and "yourself" in r.json()["message"], r.body
     assert admin.delete(f"/api/users/{me}").status == 409
     # a second admin may not demote the only other admin... once only one would remain
-    assert admin.post("/api/users", {"username": "root2", "password": "root2-password", "role": "admin"}).status == 201
-    root2 = srv.login("root2", "root2-password")
+    assert admin.post("/api/users", {"username": "root2", "password": "root2-passphrase", "role": "admin"}).status == 201
+    root2 = srv.login("root2", "root2-passphrase")
     r2 = user_id("root2")
     r = root2.request("PATCH", f"/api/users/{me}", {"role": "viewer"})
     assert r.status == 200, r.body  # root2 remains admin
@@ -293,7 +300,7 @@ def test_a_user_changes_their_own_password():
             ({"current_password": right, "new_password": right}, "invalid_input", "the new password is the current one"),
             ({"current_password": right, "new_password": "vic-password-2", "role": "admin"}, "invalid_input",
              'unknown member "role"'),
-            ({"current_password": "not-the-password", "new_password": "vic-password-2"}, "wrong_password",
+            ({"current_password": "not-the-passphrase", "new_password": "vic-password-2"}, "wrong_password",
              "the current password is wrong: nothing was changed")):
         r = c.put("/api/session/password", body)
         assert r.status == 400 and r.json()["error"] == err and said in r.json()["message"], (body, r.body)
@@ -316,7 +323,7 @@ def test_a_user_changes_their_own_password():
     srv.login("vic", "vic-password-2")
     changes = [a for a in audit("user.password_change") if a["target"] == "vic"]
     assert changes and changes[0]["actor"] == "vic", changes
-    for secret in (right, "vic-password-2", "not-the-password"):
+    for secret in (right, "vic-password-2", "not-the-passphrase"):
         assert secret not in srv.logs() and secret not in str(admin.get("/api/audit?limit=200").body)
     # guessing the current password through an open session meets the login throttle
     statuses = [c.put("/api/session/password", {"current_password": f"guess-{i}", "new_password": "vic-password-3"})

@@ -10,7 +10,15 @@ export async function render(main) {
   const tbody = h('tbody');
   let cursor = null;
   let first = true;
+  let busy = false;
   const load = async () => {
+    // one page at a time: a second click while a slow page loaded appended it twice
+    if (busy) return;
+    busy = true;
+    more.disabled = true;
+    try { await loadPage(); } finally { busy = false; more.disabled = false; }
+  };
+  const loadPage = async () => {
     const res = await getOptional(`/api/audit${qs({ cursor, limit: 100 })}`).catch((e) => ({ error: e }));
     if (first) clear(box);
     if (res.error) { box.append(errorNotice(res.error)); return; }
@@ -73,7 +81,8 @@ function details(a) {
   if (leaves.length > 12) {
     // every change can be read: a walk could not see what a group-level Configure did past the first 12
     const all = h('button.link.small', { type: 'button', 'data-action': 'all-changes' }, `and ${leaves.length - 12} more changes: show all`);
-    all.addEventListener('click', () => { all.remove(); box.append(...leaves.slice(12).map(leafLine)); });
+    // one by one: spread into append, an import's 200,000 changes overflowed the call stack
+    all.addEventListener('click', () => { all.remove(); for (const l of leaves.slice(12)) box.append(leafLine(l)); });
     box.append(h('div', all));
   }
   return box;

@@ -22,7 +22,7 @@ export function openChangePassword() {
   const save = h('button.primary', { type: 'submit' }, 'Change password');
   const form = h('form', { 'data-password-form': '', novalidate: true },
     field('Current password', current),
-    field('New password', next, 'at least 8 characters, not a common password, a run (qwer1234) or your name with digits; your other sessions are ended'),
+    field('New password', next, 'at least 8 characters, not a common password or word, a keyboard walk or run (qwer1234) or your name with digits; your other sessions are ended'),
     field('New password again', again),
     err,
     h('div.actions', save));

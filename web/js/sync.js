@@ -6,6 +6,11 @@ import { h, clear, fmtNum, time, errorNotice, onLeave, badge } from './ui.js';
 // gated, failures, and the job that did it; null before the summary is there.
 export function syncFollowUp(summary) {
   if (!summary) return null;
+  if (summary.listed_only) {
+    return h('p.small', { 'data-sync-follow': '' },
+      'Listed only (mrgate sync on the command line): gated repositories were not re-checked and new ones not gated; ',
+      'Sync now, or the next scheduled resync, does that.');
+  }
   const paths = summary.repaired_repos || [];
   const named = paths.slice(0, 5).join(', ') + (paths.length > 5 ? ` and ${fmtNum(paths.length - 5)} more` : '');
   const failed = summary.failed || 0;

@@ -99,7 +99,7 @@ function resetPassword(u, msg, reload) {
   const err = h('div', { 'aria-live': 'assertive' });
   const save = h('button.primary', { type: 'submit', form: 'reset-password-form' }, 'Set password');
   const form = h('form#reset-password-form', { novalidate: true }, err,
-    field('New password', pass, 'at least 8 characters, not a common password, a run (qwer1234) or the name with digits; the user\'s sessions end and they log in with the new one'));
+    field('New password', pass, 'at least 8 characters, not a common password or word, a keyboard walk or run (qwer1234) or the name with digits; the user\'s sessions end and they log in with the new one'));
   const modal = openModal({ title: `Reset the password of ${u.username}`, body: form, footer: save });
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
@@ -131,7 +131,7 @@ function showAdd(box, reload) {
   const submit = h('button.primary', { type: 'submit' }, 'Add user');
   const form = h('form', { 'data-form': 'add-user', novalidate: true }, msg,
     field('Username', name, 'letters, digits and . _ @ -'),
-    field('Password', pass, 'at least 8 characters, not a common password, a run (qwer1234) or the name with digits; tell the user through a safe channel'),
+    field('Password', pass, 'at least 8 characters, not a common password or word, a keyboard walk or run (qwer1234) or the name with digits; tell the user through a safe channel'),
     field('Role', role),
     h('div.actions', submit));
   form.addEventListener('submit', async (e) => {
