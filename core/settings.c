@@ -108,9 +108,10 @@ enum core_status settings_check(struct json_object *obj, char *err, size_t errle
 {
 	if (!json_object_is_type(obj, json_type_object) || json_object_object_length(obj) == 0) {
 		/* a walk's {} answered 200, as if something had been stored */
-		snprintf(err, errlen,
-		         "nothing to change: send an object with some of resync_interval, auto_gate_new_repos, fail_mode, "
-		         "hook_mode");
+		snprintf(
+		    err, errlen,
+		    "nothing to change: send an object with some of resync_interval, auto_gate_new_repos, fail_mode, "
+		    "hook_mode");
 		return CORE_EINVAL;
 	}
 	json_object_object_foreach(obj, key, val)
