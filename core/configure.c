@@ -495,6 +495,13 @@ static void overrides_words(const struct run *u, struct buf *b)
 static enum core_status group_known(struct store *db, const char *path, bool confirmed, bool *outside, char *err,
                                     size_t errlen)
 {
+	/* a repository's path is no group, confirmed or not (a walk stored one with --new-group: it gated nothing) */
+	bool is_repo = false;
+	char why[400];
+	if (gateconfig_group_inside(db, path, &is_repo, why, sizeof(why)) == CORE_EINVAL && is_repo) {
+		snprintf(err, errlen, "%s", why);
+		return CORE_EINVAL;
+	}
 	PGresult *r = NULL;
 	enum core_status st = STORE_RUN1(
 	    db,

@@ -200,10 +200,15 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 				json_object_array_add(a, jx_str(s));
 			}
 			if (ignores_everything(a)) {
+				struct json_object *en = jsonx_get(in, "enabled");
+				bool off =
+				    en && json_object_is_type(en, json_type_boolean) && !json_object_get_boolean(en);
 				snprintf(err, errlen,
 				         "field \"ignore_paths\" ignores every file: a gate that ignores every file "
-				         "checks nothing and would pass every merge request; to stop gating, set "
-				         "\"enabled\" to false");
+				         "checks nothing and would pass every merge request; %s",
+				         off ? "this config already stops gating (\"enabled\": false): leave "
+				               "ignore_paths out"
+				             : "to stop gating, set \"enabled\" to false");
 				goto out;
 			}
 		}
@@ -290,8 +295,13 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 	store_param_bool(&p, check_forced);
 	enum core_status st =
 	    store_run(c,
+	              /* a repo being applied right now counts as changing: that apply read the config before this
+	               * write, and may leave GitLab as the old config wanted once it records its outcome (a walk's
+	               * ungate then re-gate left the 16 repos in flight without their hooks); the apply this marks
+	               * waits for that one's claim, then applies the config as it stands */
 	              "WITH scoped AS ("
-	              "  SELECT id, gitlab_want <> gitlab_have AND ($2::boolean"
+	              "  SELECT id, (gitlab_want <> gitlab_have OR EXISTS (SELECT 1 FROM apply_claims a"
+	              "   WHERE a.repo_id = repo_status.id AND a.expires_at > now())) AND ($2::boolean"
 	              "          OR ($3::text IS NOT NULL AND " UNDER(
 	                  "namespace_full_path",
 	                  "3") ")"
@@ -560,7 +570,8 @@ static enum core_status inside_out(enum core_status st, PGresult *r, const char 
 #define GROUP_INSIDE_SQL                                                                                               \
 	"SELECT c.group_full_path AS root,"                                                                            \
 	" lower($1) = lower(c.group_full_path) OR starts_with(lower($1), lower(c.group_full_path) || '/') AS inside,"  \
-	" EXISTS (SELECT 1 FROM repo_status_stored WHERE (path_with_namespace COLLATE \"C\") = $1"                     \
+	" EXISTS (SELECT 1 FROM repo_status_stored WHERE path_with_namespace ILIKE"                                    \
+	"  replace(replace(replace($1, '\\', '\\\\'), '%', '\\%'), '_', '\\_')"                                        \
 	"  AND status <> 'removed') AND NOT EXISTS (SELECT 1 FROM gitlab_groups"                                       \
 	"  WHERE lower(full_path) = lower($1) AND removed_at IS NULL) AS is_repo"                                      \
 	" FROM (SELECT 1) one LEFT JOIN connection c ON true"

@@ -82,7 +82,8 @@ void gateconfig_marked_clear(struct gateconfig_marked *m);
 /*
  * Inside the caller's transaction: mark for apply every manageable repo (not removed, archived or pending
  * deletion) in the scope of a write (all repos, or those under group, or those in ids) whose wanted GitLab state
- * differs from the one last applied, plus the repos in force_ids (a reapply). A repo outside the scope is never
+ * differs from the one last applied, or that an apply holds right now (it read the config before this write), plus
+ * the repos in force_ids (a reapply). A repo outside the scope is never
  * marked, so a failed repo elsewhere is not retried by an unrelated write. Marked repos show the status "applying"
  * until their outcome is recorded, except, with check_forced, a forced repo with nothing to change (a resync's
  * check of every gated repo, or an explicit reapply: they stay "gated" while it reads their hooks). Fills *out (may be

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define IMPORT_MAX_BYTES (64u * 1024u * 1024u)
 
@@ -65,6 +66,32 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked, bool rea
 	for (size_t i = 0; i < marked->n; i++)
 		items[i].repo_id = marked->ids[i];
 	apply_batch(app->db, connection_client_gitlab(cc), &ctx, items, marked->n, app->cfg.gitlab_concurrency, false);
+	/* a repo another apply holds (the server's job, a second command) is applied again once that one is done: its
+	 * message said "will be retried", and a walk's two imports left it as the older one wanted */
+	for (int attempt = 0; attempt < 30; attempt++) {
+		size_t again = 0;
+		for (size_t i = 0; i < marked->n; i++)
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.retryable)
+				again++;
+		if (again == 0)
+			break;
+		struct apply_batch_item *retry = xcalloc(again, sizeof(*retry));
+		size_t k = 0;
+		for (size_t i = 0; i < marked->n; i++)
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.retryable)
+				retry[k++].repo_id = items[i].repo_id;
+		sleep(1);
+		apply_batch(app->db, connection_client_gitlab(cc), &ctx, retry, again, app->cfg.gitlab_concurrency,
+		            false);
+		k = 0;
+		for (size_t i = 0; i < marked->n; i++)
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR &&
+			    items[i].res.retryable) {
+				apply_result_clear(&items[i].res);
+				items[i] = retry[k++];
+			}
+		free(retry);
+	}
 	if (reapply && applyjob_audit_repairs(app->db, "cli", marked->run, items, marked->n) != CORE_OK)
 		fprintf(stderr, "mrgate: the repairs were made, but their audit entry could not be written\n");
 	size_t counts[4] = {0};

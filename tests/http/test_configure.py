@@ -13,6 +13,7 @@ import re
 import time
 
 import flows
+import harness
 from harness import Mrgate, run
 from sim import Sim
 
@@ -69,6 +70,8 @@ def test_validation_names_field_and_values():
         # patterns that ignore every file would turn the gate off while it still says "gated" (a walk saved "**"
         # and an MR adding a token passed with "no new findings")
         ("/api/configs/default", {"ignore_paths": ["**"]}, ["ignore_paths", "every file", "enabled"]),
+        # one that already stops gating is not told to stop gating (a walk read "set enabled to false" beside it)
+        ("/api/configs/default", {"enabled": False, "ignore_paths": ["**"]}, ["every file", "already stops gating"]),
         ("/api/configs/groups/acme", {"ignore_paths": ["vendor/", "**/*"]}, ["ignore_paths", "every file"]),
         (f"/api/repos/{IDS[0]}/config", {"enabled": True, "ignore_paths": ["*"]}, ["ignore_paths", "every file"]),
         (f"/api/repos/{IDS[0]}/config", {"ignore_paths": ["*", "**/"]}, ["ignore_paths", "every file"]),
@@ -726,8 +729,46 @@ def test_import_refuses_what_would_ungate_or_never_gate():
     assert r.status == 400 and r.json()["error"] == "outside_group", r.body
     assert "acme" in r.json()["message"], r.body
     assert c.get("/api/configs/groups/elsewhere/team").status == 404
-    r = c.put(f"/api/configs/groups/{ALL[5]['path_with_namespace']}", {"fail_on": "low"})
-    assert r.status == 400 and r.json()["error"] == "not_a_group", r.body
+    # in any case, and through Configure Scans too, confirmed or not (a walk stored them all)
+    for path in (ALL[5]["path_with_namespace"], ALL[5]["path_with_namespace"].upper()):
+        r = c.put(f"/api/configs/groups/{path}", {"fail_on": "low"})
+        assert r.status == 400 and r.json()["error"] == "not_a_group", (path, r.body)
+    r = c.post("/api/configure", {"selection": {"filter": {"group": ALL[5]["path_with_namespace"]}},
+                                  "config": {"fail_on": "low"}, "confirm_new_group": True})
+    assert r.status == 400 and "is a repository, not a group" in r.json()["message"], r.body
+    r = srv.cli("configure", "--repos", ALL[5]["path_with_namespace"] + "/**", "--fail-on", "low", "--new-group")
+    assert r.returncode != 0 and "is a repository, not a group" in r.stderr, r.stderr
+
+
+def test_a_config_changed_while_its_apply_runs_ends_as_the_last_config_says():
+    # a walk: a group ungated and at once gated again (API, or two imports) left the repos whose ungate was in
+    # flight without their hooks, while the stored config said gated: the second write did not mark them (their
+    # recorded state still matched) and the first apply deleted their hooks after it
+    hooked = our_hooks()
+    gated = [x for x in repos() if x["status"] == "gated" and len(hooked.get(x["id"], [])) == 1]
+    groups = sorted({x["namespace_full_path"] for x in gated if x["namespace_full_path"].count("/") == 1})
+    grp = max(groups, key=lambda g: sum(x["namespace_full_path"] == g for x in gated))  # a subgroup of acme
+    ids = sorted(x["id"] for x in gated if x["namespace_full_path"] == grp)
+    assert len(ids) >= 20, (grp, len(ids))
+    before = c.get(f"/api/configs/groups/{grp}")
+    sim.set_faults(latency_ms=300)
+    sim.reset_counters()
+    try:
+        assert c.put(f"/api/configs/groups/{grp}", {"enabled": False}).status == 200
+        harness.wait_for(lambda: sim.counters()["by_route"].get("DELETE /api/v4/projects/:id/hooks/:hook_id"),
+                         30, "the ungate to be in flight")
+        assert c.put(f"/api/configs/groups/{grp}", {"enabled": True}).status == 200
+    finally:
+        sim.set_faults()
+    wait_applied()
+    hooks = our_hooks()
+    assert [i for i in ids if len(hooks.get(i, [])) != 1] == [], "repos left without their hook"
+    assert all(r["status"] == "gated" for r in repos() if r["id"] in ids)
+    if before.status == 200:
+        assert c.put(f"/api/configs/groups/{grp}", before.json()["config"]).status == 200
+    else:
+        assert c.delete(f"/api/configs/groups/{grp}").status == 200
+    wait_applied()
 
 
 def test_dry_run_is_a_job_with_progress_plan_and_errors():
@@ -933,6 +974,7 @@ run([test_validation_names_field_and_values, test_inheritance_sources_and_except
      test_403_is_reported_with_advice_others_succeed, test_ungating_removes_only_our_hook_and_restores_setting,
      test_repo_history_lists_applies_and_config_changes,
      test_repo_history_says_what_changed_and_what_its_own_config_keeps, test_audit_has_before_and_after, test_export_and_invalid_import_changes_nothing,
-     test_import_refuses_what_would_ungate_or_never_gate, test_cli_configure_dry_run,
+     test_import_refuses_what_would_ungate_or_never_gate,
+     test_a_config_changed_while_its_apply_runs_ends_as_the_last_config_says, test_cli_configure_dry_run,
      test_dry_run_is_a_job_with_progress_plan_and_errors, test_a_new_preview_ends_the_users_earlier_one,
      test_a_selection_says_ids_or_a_filter, test_a_misspelt_member_or_an_empty_filter_value_changes_nothing, test_a_group_no_sync_has_listed_is_refused_unless_confirmed])
