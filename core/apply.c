@@ -870,6 +870,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	if (!claimed) {
 		res->outcome = APPLY_ERROR;
 		res->retryable = true;
+		res->held = true;
 		snprintf(res->message, sizeof(res->message),
 		         "another apply of this repository is running (will be retried)");
 		goto out;

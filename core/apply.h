@@ -157,6 +157,7 @@ struct apply_result {
 	/* advice on error; else what changed ("created webhook (hook id 12)"), or in a dry run what would */
 	char message[512];
 	bool retryable;           /* transient (5xx, timeout, 429, maybe-applied): retry later with backoff */
+	bool held;                /* ERROR because another apply holds the repo (its claim): retry once it is done */
 	int reads, writes;        /* GitLab calls made (writes: planned, in a dry run) */
 	bool repaired;            /* CHANGED where the record said GitLab had the wanted state already (the same config,
 	                             the same webhook secret): drift, by hand or otherwise, was repaired */

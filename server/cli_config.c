@@ -71,22 +71,21 @@ static int apply_now(struct app *app, struct gateconfig_marked *marked, bool rea
 	for (int attempt = 0; attempt < 30; attempt++) {
 		size_t again = 0;
 		for (size_t i = 0; i < marked->n; i++)
-			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.retryable)
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.held)
 				again++;
 		if (again == 0)
 			break;
 		struct apply_batch_item *retry = xcalloc(again, sizeof(*retry));
 		size_t k = 0;
 		for (size_t i = 0; i < marked->n; i++)
-			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.retryable)
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.held)
 				retry[k++].repo_id = items[i].repo_id;
 		sleep(1);
 		apply_batch(app->db, connection_client_gitlab(cc), &ctx, retry, again, app->cfg.gitlab_concurrency,
 		            false);
 		k = 0;
 		for (size_t i = 0; i < marked->n; i++)
-			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR &&
-			    items[i].res.retryable) {
+			if (items[i].status == CORE_OK && items[i].res.outcome == APPLY_ERROR && items[i].res.held) {
 				apply_result_clear(&items[i].res);
 				items[i] = retry[k++];
 			}
