@@ -197,6 +197,8 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await page.locator('tr[data-id]').count(), 50);
     await page.waitForSelector('[data-banner="warn"]:has-text("expires on")');
     assert.equal(await page.locator('tr[data-id] [data-status="ungated"]').count(), 50);
+    // the sync line says what followed the listing too (a walk read only the listing here)
+    await page.waitForSelector('[data-sync-line]:has-text("0 repaired, 0 newly gated.")');
     // the group tree lists the subgroups with their counts
     await page.waitForSelector(`.tree button[data-group="${SUBGROUP}"]`);
     await shot(page, 'repos');

@@ -476,7 +476,14 @@ export async function render(main, route) {
     if (!run) { syncLine.textContent = 'Never synced.'; return; }
     if (run.state === 'running') syncLine.textContent = `Sync running: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.pages)} pages read…`;
     else if (run.state === 'failed') syncLine.textContent = `Last sync failed: ${run.error || 'unknown error'}`;
-    else syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} listed for the first time.`);
+    else {
+      // what followed the listing (a walk read only the listing here): repaired and newly gated, or listed only
+      const sm = run.summary;
+      const after = !sm ? ''
+        : sm.listed_only ? ' Listed only (mrgate sync): gated repositories were not re-checked.'
+          : typeof sm.checked === 'number' ? ` ${fmtNum(sm.repaired || 0)} repaired, ${fmtNum(sm.newly_gated || 0)} newly gated${sm.failed ? `, ${fmtNum(sm.failed)} failed` : ''}.` : '';
+      syncLine.replaceChildren('Last sync ', time(run.finished_at), `: ${fmtNum(run.repos_seen)} repos, ${fmtNum(run.new_repos)} listed for the first time.${after}`);
+    }
     syncBtn.disabled = run.state === 'running' || !editor;
   }
   async function pollSync(id, follow) {
