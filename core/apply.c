@@ -75,6 +75,9 @@ void apply_result_clear(struct apply_result *r)
 		return;
 	json_object_put(r->plan);
 	r->plan = NULL;
+	if (r->pending)
+		apply_pending_settle(r->pending);
+	r->pending = NULL;
 }
 
 /* ---------------------------------------------------------------------------------------------------------- */
@@ -644,7 +647,40 @@ struct outbox *apply_outbox_new(struct store *db)
 	return outbox_new(write_outcomes, db, OUTBOX_GATHER_MS, OUTBOX_FULL);
 }
 
-/* Store the outcome and the state reached in repo_gitlab_state, releasing the claim. */
+struct apply_pending {
+	struct outbox_ticket *ticket;
+	struct store *db;
+	int64_t repo_id;
+	char *owner; /* the claim's owner (a secret of the apply: freed with crypto_free_secret) */
+};
+
+/* Release repo_id's claim by owner (an outcome that was not stored); a failure leaves it to expire. */
+static void release_claim(struct store *db, int64_t repo_id, const char *owner)
+{
+	struct store_params p = {0};
+	store_param_i64(&p, repo_id);
+	store_param_str(&p, owner);
+	store_run1(db, "DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $2", &p, NULL);
+}
+
+enum core_status apply_pending_settle(void *arg)
+{
+	struct apply_pending *p = arg;
+	enum core_status st = outbox_settle(p->ticket);
+	if (st != CORE_OK) {
+		log_warn("apply repo %lld: the outcome was not stored (%s)", (long long)p->repo_id,
+		         core_status_code(st));
+		release_claim(p->db, p->repo_id, p->owner);
+	}
+	crypto_free_secret(p->owner);
+	free(p);
+	return st;
+}
+
+/*
+ * Store the outcome and the state reached in repo_gitlab_state, releasing the claim; with ctx->post_outcome only
+ * queue it (res->pending).
+ */
 static enum core_status record(struct run *u, const char *want)
 {
 	struct apply_result *res = u->res;
@@ -662,8 +698,15 @@ static enum core_status record(struct run *u, const char *want)
 	json_object_object_add(row, "message", res->message[0] ? jx_str(res->message) : NULL);
 	json_object_object_add(row, "run", jx_int(u->ctx->run));
 	json_object_object_add(row, "owner", jx_str(u->owner));
-	enum core_status st;
-	if (u->ctx->outbox) {
+	enum core_status st = CORE_OK;
+	if (u->ctx->outbox && u->ctx->post_outcome) {
+		struct apply_pending *p = xcalloc(1, sizeof(*p));
+		p->ticket = outbox_post(u->ctx->outbox, row);
+		p->db = u->db;
+		p->repo_id = u->repo_id;
+		p->owner = xstrdup(u->owner);
+		res->pending = p;
+	} else if (u->ctx->outbox) {
 		st = outbox_write(u->ctx->outbox, row);
 	} else {
 		struct json_object *rows = jx_array();
@@ -886,12 +929,8 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 out:
 	if (res->outcome == APPLY_ERROR)
 		log_warn("apply repo %lld: %s", (long long)repo_id, res->message);
-	if (u.owner && !recorded && (claimed || st == CORE_ENOTFOUND)) {
-		struct store_params p = {0};
-		store_param_i64(&p, repo_id);
-		store_param_str(&p, u.owner);
-		store_run1(db, "DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $2", &p, NULL);
-	}
+	if (u.owner && !recorded && (claimed || st == CORE_ENOTFOUND))
+		release_claim(db, repo_id, u.owner);
 	crypto_free_secret(u.owner);
 	gitlab_response_free(u.resp);
 	buf_free(&u.path);

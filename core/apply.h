@@ -116,14 +116,30 @@ struct apply_ctx {
 	                                    called holding none); NULL: the caller bounds the whole repo */
 	struct outbox *outbox;           /* the outcome is written together with other repos' (group commit),
 	                                    borrowed; NULL: alone */
+	bool post_outcome;               /* with outbox: apply_repo returns once the outcome is queued, not written;
+	                                    res->pending says when it is (a job item's is settled by the recorder) */
 };
 
 /*
  * An outbox for ctx->outbox (core/outbox.h) that writes the outcomes of repos applied side by side (a job's
  * workers) in one statement, gathering for 2 ms or 16 outcomes; apply_repo still returns with its outcome
- * committed. One per process (applyjob_env); free it with outbox_free once nobody applies through it.
+ * committed, unless ctx->post_outcome. One per process (applyjob_env); free it with outbox_free once nobody applies
+ * through it and every pending outcome is settled.
  */
 struct outbox *apply_outbox_new(struct store *db);
+
+/*
+ * An outcome posted to ctx->outbox (ctx->post_outcome) and not known to be stored yet; the repo stays claimed
+ * until it is.
+ */
+struct apply_pending;
+
+/*
+ * Wait until the pending outcome p (a struct apply_pending *) is stored: CORE_OK, or the database's error, after
+ * which the repo's claim is released (so that a retry can take it; the outcome is not stored). Frees p. Called
+ * exactly once per pending outcome, from any thread; its signature is a job item's settle (core/jobs.h).
+ */
+enum core_status apply_pending_settle(void *p);
 
 /*
  * The hook URL for a public URL: "{public_url without trailing /}/hooks/gitlab". apply_hook_url_dup() returns it
@@ -165,8 +181,10 @@ struct apply_result {
 	                              "settings": [{"only_allow_merge_if_pipeline_succeeds": {"from", "to"}}],
 	                              and on a transition "open_mrs_to_gate": n or "statuses_to_clear": n,
 	                              "read": ["merge setting read from the group's project list at 03:12:09", ...]} */
+	struct apply_pending *pending; /* ctx->post_outcome: the outcome, queued, to be settled (the caller's) */
 };
-void apply_result_clear(struct apply_result *r); /* frees the plan; the struct may be reused */
+/* Frees the plan and settles a pending outcome still there (waiting for it); the struct may be reused. */
+void apply_result_clear(struct apply_result *r);
 
 /*
  * Reconcile repo_id with its stored effective config. Returns CORE_OK whenever an outcome was determined (look

@@ -656,7 +656,13 @@ static enum job_outcome apply_one(const struct applyjob_env *env, struct connect
 	ctx->claim_owner = owner;
 	ctx->slots = env->gitlab_slots; /* around each GitLab exchange: the database work in between holds none */
 	ctx->outbox = env->outbox;
+	ctx->post_outcome = env->outbox != NULL; /* the worker goes on; the recorder settles it (res->settle) */
 	enum core_status st = apply_repo(env->db, connection_client_gitlab(cc), ctx, item->repo_id, false, &ar);
+	if (ar.pending) {
+		res->settle = apply_pending_settle;
+		res->settle_arg = ar.pending;
+		ar.pending = NULL;
+	}
 	enum job_outcome outcome = JOB_ITEM_RETRY;
 	if (st == CORE_ENOTFOUND) {
 		jobs_result_message(res, "repository %lld is unknown", (long long)item->repo_id);

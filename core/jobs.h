@@ -133,6 +133,13 @@ struct job_item_result {
 	char *message;               /* malloc'd text (jobs_result_message()), or NULL; freed by the engine */
 	struct json_object *details; /* any JSON, or NULL; the engine takes ownership */
 	long retry_after_ms;         /* JOB_ITEM_RETRY: wait at least this long (e.g. GitLab's Retry-After) */
+	/*
+	 * Work the handler left unfinished (NULL: none), e.g. its own rows queued for a group commit: the engine calls
+	 * settle(settle_arg) exactly once, on the recorder before the item's final outcome is stored (so a finished
+	 * item's work is stored), or at once for a retry. A status other than CORE_OK makes the item a retry.
+	 */
+	enum core_status (*settle)(void *arg);
+	void *settle_arg;
 };
 
 /* Set res->message from a printf format (replaces a previous one; capped at 2,000 bytes). */

@@ -131,9 +131,12 @@ static void lease_lost(struct jobs_runner *r, const char *kind, int64_t job_id, 
 struct outcome {
 	int64_t item_id, job_id;
 	char kind[JOBS_KIND_MAX + 1];
-	enum job_outcome outcome;    /* CHANGED, UNCHANGED, SKIPPED or ERROR */
-	char *message;               /* owned, or NULL */
-	struct json_object *details; /* owned, or NULL */
+	int attempt;
+	enum job_outcome outcome;              /* CHANGED, UNCHANGED, SKIPPED or ERROR */
+	char *message;                         /* owned, or NULL */
+	struct json_object *details;           /* owned, or NULL */
+	enum core_status (*settle)(void *arg); /* the handler's work to settle before recording (job_item_result) */
+	void *settle_arg;
 };
 
 static const struct handler_entry *find_handler(struct jobs_runner *r, const char *kind);
@@ -154,9 +157,58 @@ static void tell_finished(struct jobs_runner *r, const struct outcome *out, cons
 	}
 }
 
-/* Record outcomes in one statement (the recorder); lost leases are counted and logged here. Frees their contents. */
+/*
+ * Settle the handlers' unfinished work of out[0..n) (in order); an outcome whose work was not stored is retried
+ * (requeued, or given up on its last attempt) and taken out. The outcomes left to record, moved to the front.
+ */
+static int settle_all(struct jobs_runner *r, struct outcome *out, int n)
+{
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		struct outcome *o = &out[i];
+		enum core_status st = o->settle ? o->settle(o->settle_arg) : CORE_OK;
+		o->settle = NULL;
+		if (st != CORE_OK && o->attempt < r->o.max_attempts) {
+			char msg[160];
+			snprintf(msg, sizeof(msg), "could not store the item's work (%s) (will be retried)",
+			         core_status_code(st));
+			long delay = jobs_backoff_ms(o->attempt, r->o.backoff_base_ms, r->o.backoff_max_ms, 0);
+			enum core_status rq = jobs_requeue(r->db, r->owner, o->item_id, delay, msg);
+			if (rq == CORE_OK) {
+				stat_add(&r->stats.retried, 1);
+				count_item(o->kind, "retry");
+			} else if (rq == CORE_ECONFLICT) {
+				lease_lost(r, o->kind, o->job_id, o->item_id);
+			} /* else the database is away: the lease expires and the item is run again */
+			log_info("job %" PRId64 " item %" PRId64 ": attempt %d: %s", o->job_id, o->item_id, o->attempt,
+			         msg);
+			free(o->message);
+			json_object_put(o->details);
+			continue;
+		}
+		if (st != CORE_OK) {
+			free(o->message);
+			struct buf b = {0};
+			buf_printf(&b, "gave up after %d attempts: could not store the item's work (%s)", o->attempt,
+			           core_status_code(st));
+			o->message = xstrdup(buf_str(&b));
+			buf_free(&b);
+			o->outcome = JOB_ITEM_ERROR;
+		}
+		out[kept++] = *o;
+	}
+	return kept;
+}
+
+/*
+ * Record outcomes in one statement (the recorder), after settling the handlers' work; lost leases are counted and
+ * logged here. Frees their contents.
+ */
 static void record(struct jobs_runner *r, struct outcome *out, int n)
 {
+	n = settle_all(r, out, n);
+	if (n == 0)
+		return;
 	struct jobs_record *recs = xcalloc((size_t)n, sizeof(*recs));
 	for (int i = 0; i < n; i++) {
 		recs[i].item_id = out[i].item_id;
@@ -197,6 +249,7 @@ static void set_outcome(struct outcome *o, const struct job_item *it, enum job_o
 	o->item_id = it->id;
 	o->job_id = it->job_id;
 	snprintf(o->kind, sizeof(o->kind), "%s", it->kind);
+	o->attempt = it->attempt;
 	o->outcome = oc;
 	o->message = msg ? xstrdup(msg) : NULL;
 	o->details = details;
@@ -223,6 +276,11 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 		goto out;
 	}
 	oc = h->fn(h->user, it, &res);
+	if (res.settle && (oc == JOB_ITEM_RETRY || !jobs_outcome_result(oc))) {
+		/* settled before the item can be claimed again (its work may hold what a retry needs) */
+		res.settle(res.settle_arg);
+		res.settle = NULL;
+	}
 	if (oc == JOB_ITEM_RETRY) {
 		if (it->attempt >= r->o.max_attempts) {
 			const char *why = res.message ? res.message : "transient error";
@@ -256,6 +314,8 @@ static bool run_item(struct jobs_runner *r, const struct handler_entry *h, struc
 	}
 	set_outcome(out, it, oc, res.message, res.details);
 	res.details = NULL;
+	out->settle = res.settle;
+	out->settle_arg = res.settle_arg;
 out:
 	buf_free(&msg);
 	free(res.message);

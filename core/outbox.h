@@ -9,10 +9,14 @@
  * the lock; the others wait. Rows queued meanwhile go in the next batch, written by one of their threads. When a
  * batch of several rows fails (one row's fault fails the whole statement), each thread writes its row alone, so
  * it gets its own status and the good rows are stored.
- * Threading: outbox_write is safe from any number of threads; write is called by one thread at a time per outbox
- * for batches (rows written alone after a failed batch may run beside it).
+ * A row can also be posted (outbox_post): its thread goes on at once and settles the ticket later (outbox_settle),
+ * or another thread does; the settle writes whatever is queued without gathering, unless a batch holding the row
+ * is being written, and then waits for it.
+ * Threading: outbox_write, outbox_post and outbox_settle are safe from any number of threads; write is called by one
+ * thread at a time per outbox for batches (rows written alone after a failed batch may run beside it).
  * Ownership: the outbox owns nothing of its rows: a row stays the caller's and is borrowed (a reference taken) for
- * the call of write; write must not keep them. outbox_free frees the outbox; nobody may be writing through it.
+ * the call of write, or until its ticket is settled; write must not keep them. outbox_free frees the outbox;
+ * nobody may be writing through it, and every ticket must be settled.
  */
 #ifndef MRGATE_CORE_OUTBOX_H
 #define MRGATE_CORE_OUTBOX_H
@@ -38,6 +42,16 @@ void outbox_free(struct outbox *ob); /* NULL is fine */
 
 /* Write row (borrowed) with whatever else is queued; its status once written. */
 enum core_status outbox_write(struct outbox *ob, struct json_object *row);
+
+/*
+ * Queue row (a reference is taken) and return at once: it goes into the next batch, which a settle or any thread's
+ * outbox_write starts. The ticket is the caller's, to be passed to outbox_settle exactly once (from any thread).
+ */
+struct outbox_ticket *outbox_post(struct outbox *ob, struct json_object *row);
+
+/* Wait until the ticket's row is written (writing the queue now when no batch is being written): its status. Frees
+ * the ticket and drops its reference on the row. */
+enum core_status outbox_settle(struct outbox_ticket *t);
 
 struct outbox_stats outbox_stats(struct outbox *ob);
 

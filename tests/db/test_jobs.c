@@ -1,7 +1,8 @@
 /*
  * tests/db/test_jobs.c
  *    The job engine on a real PostgreSQL: claims and leases, many workers, two runners on one database, a
- *    crashed runner taken over, retries with backoff, retry of failed items, progress reads, the JSON API.
+ *    crashed runner taken over, retries with backoff, retry of failed items, progress reads, the JSON API; a
+ *    handler's unfinished work settled once per run, before its item is stored, a failed settle retried.
  *
  * Every test uses its own job kind, so a runner of one test never sees another test's items.
  */
@@ -1290,6 +1291,88 @@ static double claims_over(long ms)
 	return metrics_get("mrgate_job_claim_queries_total", NULL) - c0;
 }
 
+/* ---- a handler's work settled by the recorder ---- */
+
+struct settling {
+	pthread_mutex_t mu;
+	int runs[64], settles[64];
+	int settled_early; /* settles that found their item already done (must stay 0) */
+	int64_t job;
+};
+
+struct settle_arg {
+	struct settling *s;
+	int64_t repo;
+	int attempt;
+};
+
+static enum core_status settle_fn(void *arg)
+{
+	struct settle_arg *a = arg;
+	struct settling *s = a->s;
+	char sql[160];
+	snprintf(sql, sizeof(sql),
+	         "SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND repo_id = %" PRId64
+	         " AND state IN ('done', 'failed')",
+	         a->repo);
+	int64_t done = sql_i64(sql, s->job);
+	pthread_mutex_lock(&s->mu);
+	s->settles[a->repo]++;
+	s->settled_early += done != 0;
+	pthread_mutex_unlock(&s->mu);
+	/* repo 3's work is not stored on its first attempt; repo 5 asks for a retry with its work pending */
+	enum core_status st = a->repo == 3 && a->attempt == 1 ? CORE_EUNAVAIL : CORE_OK;
+	free(a);
+	return st;
+}
+
+static enum job_outcome settling_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct settling *s = user;
+	pthread_mutex_lock(&s->mu);
+	s->runs[item->repo_id]++;
+	pthread_mutex_unlock(&s->mu);
+	struct settle_arg *a = malloc(sizeof(*a));
+	*a = (struct settle_arg){s, item->repo_id, item->attempt};
+	res->settle = settle_fn;
+	res->settle_arg = a;
+	if (item->repo_id == 5 && item->attempt == 1) {
+		res->retry_after_ms = 1;
+		return JOB_ITEM_RETRY;
+	}
+	jobs_result_message(res, "done with %" PRId64, item->repo_id);
+	return JOB_ITEM_CHANGED;
+}
+
+/* Each run's work is settled once, before its item is stored; a settle that fails makes the item a retry. */
+static void handler_work_is_settled_before_its_item_is_stored(void)
+{
+	struct settling *s = calloc(1, sizeof(*s));
+	pthread_mutex_init(&s->mu, NULL);
+	int64_t *ids = seq_ids(40, 1);
+	CHECK(jobs_create(db, "t_settle", "kim", NULL, ids, 40, &s->job) == CORE_OK);
+	free(ids);
+	struct jobs_runner_opts o = {
+	    .workers = 4, .poll_ms = 20, .max_attempts = 3, .backoff_base_ms = 1, .backoff_max_ms = 5};
+	struct json_object *j = run_job(&o, "t_settle", settling_handler, s, s->job, 20000);
+	REQUIRE(j);
+	CHECK_INT(jint(j, "changed"), 40);
+	CHECK_INT(jint(j, "failed"), 0);
+	json_object_put(j);
+	for (int r = 1; r <= 40; r++) {
+		int want = r == 3 || r == 5 ? 2 : 1; /* repo 3's lost work and repo 5's retry run it again */
+		CHECK_INT(s->runs[r], want);
+		CHECK_INT(s->settles[r], want); /* once per run, the retry's too */
+	}
+	CHECK_INT(s->settled_early, 0);
+	struct json_object *page = NULL;
+	REQUIRE(jobs_items(db, s->job, NULL, 0, 100, &page) == CORE_OK);
+	CHECK_STR(item_field(page, 3, "message"), "done with 3");
+	json_object_put(page);
+	pthread_mutex_destroy(&s->mu);
+	free(s);
+}
+
 static void idle_runner_waits_for_notify(void)
 {
 	struct counter *cnt = counter_new();
@@ -1390,6 +1473,7 @@ int main(void)
 	RUN(claim_share_spreads_small_jobs);
 	RUN(due_time_passed_before_the_wait);
 	RUN(idle_runner_waits_for_notify);
+	RUN(handler_work_is_settled_before_its_item_is_stored);
 	store_close(db);
 	free(db_url);
 	return testlib_done();

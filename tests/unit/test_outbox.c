@@ -2,7 +2,9 @@
  * tests/unit/test_outbox.c
  *    core/outbox: rows written side by side by many threads are each written exactly once, several to a batch; a
  *    lone row waits out the gathering time and no more; a batch that one bad row fails leaves every good row
- *    written and the bad row's thread alone with the error.
+ *    written and the bad row's thread alone with the error. Posted rows (outbox_post) are not written until a
+ *    settle or another thread's write takes them; a settle writes at once (no gathering), one statement for all
+ *    that is queued, and a posted bad row's settle alone gets the error.
  */
 #include "outbox.h"
 #include "testlib.h"
@@ -167,10 +169,74 @@ static void a_bad_row_fails_alone(void)
 	outbox_free(ob);
 }
 
+static struct json_object *row_of(int id, bool bad)
+{
+	struct json_object *row = json_object_new_object();
+	json_object_object_add(row, "id", json_object_new_int(id));
+	if (bad)
+		json_object_object_add(row, "bad", json_object_new_boolean(1));
+	return row;
+}
+
+/* Posted rows wait for a settle, which writes them all at once without the gathering time. */
+static void posted_rows_are_written_by_a_settle(void)
+{
+	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct outbox *ob = outbox_new(sink_write, &s, 60000, 16); /* a write would gather for a minute */
+	struct outbox_ticket *t[5];
+	for (int i = 0; i < 5; i++) {
+		struct json_object *row = row_of(10 + i, false);
+		t[i] = outbox_post(ob, row);
+		json_object_put(row); /* the ticket holds its own reference */
+	}
+	CHECK(s.calls == 0); /* nothing written yet */
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	CHECK(outbox_settle(t[2]) == CORE_OK);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(ms_between(t0, t1) < 5000);
+	CHECK(s.calls == 1 && s.largest == 5); /* one statement took every posted row */
+	for (int i = 0; i < 5; i++)
+		CHECK(s.written[10 + i] == 1);
+	for (int i = 0; i < 5; i++)
+		if (i != 2)
+			CHECK(outbox_settle(t[i]) == CORE_OK);
+	CHECK(s.calls == 1); /* already written: the other settles write nothing */
+	outbox_free(ob);
+}
+
+/* A posted bad row fails its batch; its settle alone gets the error, and the others' rows are written. */
+static void a_posted_bad_row_fails_alone(void)
+{
+	struct sink s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+	struct outbox *ob = outbox_new(sink_write, &s, 2, 16);
+	struct outbox_ticket *t[4];
+	for (int i = 0; i < 4; i++) {
+		struct json_object *row = row_of(20 + i, i == 1);
+		t[i] = outbox_post(ob, row);
+		json_object_put(row);
+	}
+	/* a thread's own write takes the posted rows into its batch */
+	struct json_object *mine = row_of(30, false);
+	CHECK(outbox_write(ob, mine) == CORE_OK);
+	json_object_put(mine);
+	CHECK(s.written[30] == 1);
+	CHECK(outbox_settle(t[1]) == CORE_EINVAL);
+	for (int i = 0; i < 4; i++)
+		if (i != 1)
+			CHECK(outbox_settle(t[i]) == CORE_OK);
+	for (int i = 0; i < 4; i++)
+		CHECK(s.written[20 + i] == (i == 1 ? 0 : 1));
+	CHECK(outbox_stats(ob).failed_batches == 1);
+	outbox_free(ob);
+}
+
 int main(void)
 {
 	RUN(side_by_side_rows_are_written_once_in_batches);
 	RUN(a_lone_row_waits_only_the_gathering_time);
 	RUN(a_bad_row_fails_alone);
+	RUN(posted_rows_are_written_by_a_settle);
+	RUN(a_posted_bad_row_fails_alone);
 	return testlib_done();
 }
