@@ -443,6 +443,18 @@ static const char *js(struct json_object *o)
 
 #define CONFIG_COLS "config, " STORE_TS("updated_at") " AS updated_at, updated_by"
 
+/*
+ * What the last sync listed at a group config's path (config_groups g): 'group', 'repository' (the config covers
+ * nothing: an older mrgate stored such configs), or NULL (not listed: its repositories are gated once a sync lists
+ * them, or never if the path is a typo or the group is gone).
+ */
+#define LISTED_AS_COL                                                                                                  \
+	" CASE WHEN EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower(g.path) AND removed_at IS "     \
+	"NULL)"                                                                                                        \
+	" THEN 'group' WHEN EXISTS (SELECT 1 FROM repo_status_stored WHERE path_with_namespace ILIKE"                  \
+	"  replace(replace(replace(g.path, '\\', '\\\\'), '%', '\\%'), '_', '\\_') AND status <> 'removed')"           \
+	" THEN 'repository' END AS listed_as"
+
 enum core_status gateconfig_get_default(struct store *db, struct json_object **out)
 {
 	enum core_status st = rows_query_one(db, "SELECT " CONFIG_COLS " FROM config_default", NULL, out);
@@ -602,7 +614,8 @@ static enum core_status get_group_spelt(struct store *db, const char *path, bool
 	if (st == CORE_OK) {
 		struct store_params p = {0};
 		store_param_str(&p, spelt);
-		st = rows_query_one(db, "SELECT path, " CONFIG_COLS " FROM config_groups WHERE path = $1", &p, out);
+		st = rows_query_one(
+		    db, "SELECT path, " CONFIG_COLS "," LISTED_AS_COL " FROM config_groups g WHERE path = $1", &p, out);
 	}
 	free(spelt);
 	return st;
@@ -615,8 +628,9 @@ enum core_status gateconfig_get_group(struct store *db, const char *path, struct
 
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out)
 {
-	return rows_query_all(db, "SELECT path, " CONFIG_COLS " FROM config_groups ORDER BY path COLLATE \"C\"", NULL,
-	                      out);
+	return rows_query_all(
+	    db, "SELECT path, " CONFIG_COLS "," LISTED_AS_COL " FROM config_groups g ORDER BY path COLLATE \"C\"", NULL,
+	    out);
 }
 
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,

@@ -738,6 +738,21 @@ def test_import_refuses_what_would_ungate_or_never_gate():
     assert r.status == 400 and "is a repository, not a group" in r.json()["message"], r.body
     r = srv.cli("configure", "--repos", ALL[5]["path_with_namespace"] + "/**", "--fail-on", "low", "--new-group")
     assert r.returncode != 0 and "is a repository, not a group" in r.stderr, r.stderr
+    # the Configs page says which stored group configs cover nothing yet: a group no sync has listed (a group still
+    # to come, or a typo), and a repository's path an older mrgate stored (it gates nothing)
+    assert c.put("/api/configs/groups/acme/team-to-come", {"fail_on": "low"}).status == 200
+    legacy = ALL[6]["path_with_namespace"]
+    srv.sql(f"INSERT INTO config_groups (path, config, updated_by) VALUES ('{legacy}', '{{\"fail_on\": \"low\"}}', 'old')")
+    try:
+        listed = {g["path"]: g.get("listed_as", "missing") for g in c.get("/api/configs/groups").json()}
+        assert listed["acme"] == "group", listed
+        assert listed["acme/team-to-come"] is None, listed
+        assert listed[legacy] == "repository", listed
+        assert c.get("/api/configs/groups/acme/team-to-come").json()["listed_as"] is None
+        assert c.get("/api/configs/groups/acme").json()["listed_as"] == "group"
+    finally:
+        assert c.delete("/api/configs/groups/acme/team-to-come").status == 200
+        assert c.delete(f"/api/configs/groups/{legacy}").status == 200, "a legacy repo-path config can be removed"
 
 
 def test_a_config_changed_while_its_apply_runs_ends_as_the_last_config_says():

@@ -57,7 +57,7 @@ async function renderGroups(box) {
     box.append(h('div.table-wrap', h('table.data', { 'aria-label': 'Group configs' },
       h('thead', h('tr', ['Group', 'Config', 'Changed', h('span.visually-hidden', 'Actions')].map((t) => h('th', { scope: 'col' }, t)))),
       h('tbody', list.map((g) => h('tr', { 'data-group-config': g.path },
-        h('td', h('strong', g.path)),
+        h('td', h('strong', g.path), listedNote(g.listed_as)),
         h('td', configSummary(g.config, null, { partial: true })),
         h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
         h('td.num', h('div.actions',
@@ -74,6 +74,15 @@ async function renderGroups(box) {
     const m = openModal({ title: 'Add a group config', body: field('Group', sel), footer: [go] });
     go.addEventListener('click', () => { const p = sel.value.trim(); if (!p) return; m.close(); editGroup(p, {}, box); });
   });
+}
+
+// What the last sync listed at a group config's path, when it is not a group: the config covers no repository.
+function listedNote(listedAs) {
+  if (listedAs === 'group') return null;
+  const text = listedAs === 'repository'
+    ? "a repository's path, not a group's: this config covers nothing; remove it and configure the repository itself"
+    : 'no sync has listed this group: it covers no repository until one does (a group still to come, or a typo?)';
+  return h('div.small', h('span.badge.hook_disabled', { 'data-listed-as': listedAs || 'none' }, listedAs === 'repository' ? 'not a group' : 'not listed'), ' ', h('span.muted', text));
 }
 
 function editGroup(path, cfg, box) {
