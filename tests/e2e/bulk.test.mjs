@@ -501,12 +501,13 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     const put2 = await api.put('/api/configs/groups/acme/team02', { enabled: true, block_merge: true });
     assert.equal(put2.status, 200, JSON.stringify(put2.data));
     // a config for a group no sync has listed covers nothing yet: the page says so (a typo would look the same)
-    assert.equal((await api.put('/api/configs/groups/acme/team-to-come', { fail_on: 'low' })).status, 200);
+    assert.equal((await api.put('/api/configs/groups/acme/team-to-come', { fail_on: 'never' })).status, 200);
     await go('#/configs', 'h1:text("Defaults and group configs")');
     await page.waitForSelector('table');
     const first = page.locator('tr[data-group-config="acme/team-to-come"] td:nth-child(1)');
     assert.match(await first.innerText(), /not listed\s+no sync has listed this group: it covers no repository until one does/);
     assert.equal(await page.locator('tr[data-group-config="acme/team01"] [data-listed-as]').count(), 0);
+    assert.match(await page.locator('tr[data-group-config="acme/team-to-come"] td:nth-child(2)').innerText(), /report only \(never fails\)/);
     // a group config sets some fields: the rest is inherited, not "no scans"; what it sets (gating on) is shown
     const cell = (g) => page.locator(`tr[data-group-config="${g}"] td:nth-child(2)`).innerText();
     assert.match(await cell('acme/team01'), /fails on critical/);

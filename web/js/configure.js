@@ -9,6 +9,9 @@ export const COMMENT = [['off', 'Off'], ['on_findings', 'When there are findings
 const SCAN_LABELS = { secrets: 'Secrets', sast: 'SAST', dependencies: 'Dependencies', iac: 'Infrastructure as code', license: 'Licenses', malware: 'Malware' };
 const FIELD_LABELS = { enabled: 'gated', fail_on: 'fails on', scans: 'scans', block_merge: 'block merge', comment: 'comment', ignore_paths: 'ignore paths' };
 
+// "fails on high"; "never" is report only: the gate posts its findings and never fails a merge request.
+const failsOn = (v) => (v === 'never' ? 'report only (never fails)' : `fails on ${v}`);
+
 // A short summary of an effective config for a table cell; sources maps field -> "default" | "group:x" | "repo".
 // partial: cfg sets only some fields (a group config): what it leaves out is inherited, not off or empty.
 // exception: the repo row's `exception` flag (its own config differs from what it inherits); false with a "repo"
@@ -20,7 +23,7 @@ export function configSummary(cfg, sources, { partial = false, exception } = {})
     const parts = [];
     if (cfg.enabled === true) parts.push('gates');
     if (cfg.enabled === false) parts.push('off');
-    if (cfg.fail_on) parts.push(`fails on ${cfg.fail_on}`);
+    if (cfg.fail_on) parts.push(failsOn(cfg.fail_on));
     if (cfg.block_merge !== undefined) parts.push(cfg.block_merge ? 'blocks merge' : 'does not block merge');
     if (cfg.comment) parts.push(`comment ${cfg.comment.replace('_', ' ')}`);
     if (Array.isArray(cfg.ignore_paths)) parts.push(`${cfg.ignore_paths.length} ignored path${cfg.ignore_paths.length === 1 ? '' : 's'}`);
@@ -38,7 +41,7 @@ export function configSummary(cfg, sources, { partial = false, exception } = {})
     from = h('span.from', `from ${sources}`);
   }
   const el = h('div.cfg', { 'data-config': JSON.stringify(cfg) },
-    h('div', cfg.enabled === false ? h('span.muted', 'off · ') : null, cfg.fail_on ? `fails on ${cfg.fail_on}` : '', cfg.block_merge ? ' · blocks merge' : ''),
+    h('div', cfg.enabled === false ? h('span.muted', 'off · ') : null, cfg.fail_on ? failsOn(cfg.fail_on) : '', cfg.block_merge ? ' · blocks merge' : ''),
     h('div', scans.length ? scans.map((s) => h('span.chip', s)) : h('span.from', 'no scans '), from));
   return el;
 }
