@@ -197,7 +197,11 @@ enum core_status gateconfig_validate(struct json_object *in, struct json_object 
 					    i + 1, s ? why : "it is not a string");
 					goto out;
 				}
-				json_object_array_add(a, jx_str(s));
+				bool again = false; /* a pattern given twice is kept once, where it first came */
+				for (size_t k = 0; k < json_object_array_length(a) && !again; k++)
+					again = strcmp(json_object_get_string(json_object_array_get_idx(a, k)), s) == 0;
+				if (!again)
+					json_object_array_add(a, jx_str(s));
 			}
 			if (ignores_everything(a)) {
 				struct json_object *en = jsonx_get(in, "enabled");

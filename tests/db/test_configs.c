@@ -61,6 +61,12 @@ static void validation(void)
 	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
 	          "{\"scans\":[\"secrets\",\"iac\"],\"ignore_paths\":[\"**/*.min.js\"]}");
 	json_object_put(o);
+	/* a pattern given twice is kept once, where it first came (a walk pasted its list twice) */
+	REQUIRE(validate("{\"ignore_paths\": [\"vendor/**\", \"docs/**\", \"vendor/**\", \"docs/**\"]}", &o, err,
+	                 sizeof(err)) == CORE_OK);
+	CHECK_STR(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE),
+	          "{\"ignore_paths\":[\"vendor/**\",\"docs/**\"]}");
+	json_object_put(o);
 }
 
 static void builtin_matches_migration(void)
