@@ -978,7 +978,7 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	if ((st = store_get_begin(db, &c)) != CORE_OK)
 		goto out;
 	/* every repo named must be known: checked before anything is written */
-	struct store_params pd = {0}, pg = {0}, prr = {0};
+	struct store_params pd = {0}, pg = {0}, prr = {0}, pgk = {0}, prk = {0};
 	if ((st = all_known(c, repos, err, errlen)) != CORE_OK)
 		goto out;
 	/* each group under GitLab's spelling, as a PUT stores it: stored as typed ("DEMO/Team02") it matched none of
@@ -1014,20 +1014,34 @@ enum core_status gateconfig_import(struct store *db, struct json_object *doc, co
 	store_param_str(&pg, actor);
 	store_param_str(&prr, js(repos));
 	store_param_str(&prr, actor);
-	if ((st = store_run(c, "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2", &pd,
-	                    NULL)) != CORE_OK ||
-	    (st = store_run(c, "DELETE FROM config_groups", NULL, NULL)) != CORE_OK ||
-	    (st = store_run(c,
-	                    "INSERT INTO config_groups (path, config, updated_by)"
-	                    " SELECT key, value, $2 FROM jsonb_each($1::jsonb)",
-	                    &pg, NULL)) != CORE_OK ||
-	    (st = store_run(c, "DELETE FROM config_repos", NULL, NULL)) != CORE_OK ||
+	store_param_str(&pgk, js(spelt));
+	store_param_str(&prk, js(repos));
+	/* the configs the file holds unchanged keep who changed them and when (a walk's re-import of its export made
+	 * every config "changed" by the importer, now) */
+	if ((st = store_run(c,
+	                    "UPDATE config_default SET config = $1::jsonb, updated_at = now(), updated_by = $2"
+	                    " WHERE config IS DISTINCT FROM $1::jsonb",
+	                    &pd, NULL)) != CORE_OK ||
+	    (st = store_run(c, "DELETE FROM config_groups WHERE NOT $1::jsonb ? path", &pgk, NULL)) != CORE_OK ||
 	    (st = store_run(
 	         c,
-	         "INSERT INTO config_repos (repo_id, config, unmanaged, updated_by)"
+	         "INSERT INTO config_groups (path, config, updated_by)"
+	         " SELECT key, value, $2 FROM jsonb_each($1::jsonb)"
+	         " ON CONFLICT (path) DO UPDATE SET config = excluded.config, updated_at = now(),"
+	         " updated_by = excluded.updated_by WHERE config_groups.config IS DISTINCT FROM excluded.config",
+	         &pg, NULL)) != CORE_OK ||
+	    (st = store_run(c,
+	                    "DELETE FROM config_repos WHERE repo_id NOT IN"
+	                    " (SELECT (e->>'id')::bigint FROM jsonb_array_elements($1::jsonb) e)",
+	                    &prk, NULL)) != CORE_OK ||
+	    (st = store_run(
+	         c,
+	         "INSERT INTO config_repos AS r (repo_id, config, unmanaged, updated_by)"
 	         " SELECT (e->>'id')::bigint, e->'config', (e->>'unmanaged')::boolean, $2"
 	         " FROM jsonb_array_elements($1::jsonb) e"
-	         " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged",
+	         " ON CONFLICT (repo_id) DO UPDATE SET config = excluded.config, unmanaged = excluded.unmanaged,"
+	         " updated_at = now(), updated_by = excluded.updated_by"
+	         " WHERE (r.config, r.unmanaged) IS DISTINCT FROM (excluded.config, excluded.unmanaged)",
 	         &prr, NULL)) != CORE_OK)
 		goto out;
 	struct scope all = {.all = true};

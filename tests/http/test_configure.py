@@ -691,12 +691,19 @@ def test_import_refuses_what_would_ungate_or_never_gate():
     assert json.loads(srv.cli("export").stdout) == doc
     assert sorted(r["id"] for r in repos() if r["status"] == "gated") == gated
     assert sim.counters()["writes"] == 0
-    # the export itself imports as it is, and changes nothing on GitLab
+    # the export itself imports as it is, and changes nothing on GitLab, nor who changed each config and when
+    def changed():
+        return {"default": (lambda d: (d["updated_at"], d["updated_by"]))(c.get("/api/configs/default").json()),
+                **{g["path"]: (g["updated_at"], g["updated_by"]) for g in c.get("/api/configs/groups").json()}}
+    was = changed()
+    assert len(was) >= 2 and all(v[0] for v in was.values()), was
+    time.sleep(1.1)  # the times are to the second
     with open(path, "w") as f:
         json.dump(doc, f)
     r = srv.cli("import", path)
     assert r.returncode == 0, r.stderr
     assert json.loads(srv.cli("export").stdout) == doc
+    assert changed() == was
     # what the command says of its arguments and its file (a walk: an extra argument was ignored, a directory or a
     # file with a byte order mark was only "not valid JSON", a missing file gave no reason)
     for args, code, said in ((["import", path, "extra"], 2, 'unexpected argument "extra"'),
