@@ -158,10 +158,12 @@ static void tell_finished(struct jobs_runner *r, const struct outcome *out, cons
 }
 
 /*
- * Settle the handlers' unfinished work of out[0..n) (in order); an outcome whose work was not stored is retried
- * (requeued, or given up on its last attempt) and taken out. The outcomes left to record, moved to the front.
+ * Settle the handlers' unfinished work of out[0..n) (in order) and copy the outcomes to record into kept (room for
+ * n); an outcome whose work was not stored is retried (requeued, or given up on its last attempt) and left out. The
+ * number kept. out is the recorder's busy array, which the heartbeat reads (item ids) meanwhile: only the members it
+ * does not read are written here.
  */
-static int settle_all(struct jobs_runner *r, struct outcome *out, int n)
+static int settle_all(struct jobs_runner *r, struct outcome *out, int n, struct outcome *kept_out)
 {
 	int kept = 0;
 	for (int i = 0; i < n; i++) {
@@ -195,7 +197,7 @@ static int settle_all(struct jobs_runner *r, struct outcome *out, int n)
 			buf_free(&b);
 			o->outcome = JOB_ITEM_ERROR;
 		}
-		out[kept++] = *o;
+		kept_out[kept++] = *o;
 	}
 	return kept;
 }
@@ -204,11 +206,14 @@ static int settle_all(struct jobs_runner *r, struct outcome *out, int n)
  * Record outcomes in one statement (the recorder), after settling the handlers' work; lost leases are counted and
  * logged here. Frees their contents.
  */
-static void record(struct jobs_runner *r, struct outcome *out, int n)
+static void record(struct jobs_runner *r, struct outcome *busy, int n_busy)
 {
-	n = settle_all(r, out, n);
-	if (n == 0)
+	struct outcome *out = xcalloc((size_t)n_busy, sizeof(*out));
+	int n = settle_all(r, busy, n_busy, out);
+	if (n == 0) {
+		free(out);
 		return;
+	}
 	struct jobs_record *recs = xcalloc((size_t)n, sizeof(*recs));
 	for (int i = 0; i < n; i++) {
 		recs[i].item_id = out[i].item_id;
@@ -240,6 +245,7 @@ static void record(struct jobs_runner *r, struct outcome *out, int n)
 		json_object_put(out[i].details);
 	}
 	free(recs);
+	free(out);
 }
 
 /* Fill a final outcome of it (takes details, copies msg). */
