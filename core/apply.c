@@ -701,7 +701,8 @@ static enum core_status record(struct run *u, const char *want)
 	enum core_status st = CORE_OK;
 	if (u->ctx->outbox && u->ctx->post_outcome) {
 		struct apply_pending *p = xcalloc(1, sizeof(*p));
-		p->ticket = outbox_post(u->ctx->outbox, row);
+		p->ticket = outbox_post(u->ctx->outbox, row); /* the row is the outbox's now */
+		row = NULL;
 		p->db = u->db;
 		p->repo_id = u->repo_id;
 		p->owner = xstrdup(u->owner);

@@ -14,7 +14,8 @@
 
 /*
  * A row waiting to be written: on the stack of its thread, which waits (under mu) until done or alone; or posted (on
- * the heap, holding a reference on row), until its settle.
+ * the heap, owning row), until its settle. Only one thread at a time touches a posted row's reference count: the
+ * batch's writer until it marks the row done (under mu), then its settle.
  */
 struct outbox_ticket {
 	struct json_object *row;
@@ -152,7 +153,7 @@ enum core_status outbox_write(struct outbox *ob, struct json_object *row)
 struct outbox_ticket *outbox_post(struct outbox *ob, struct json_object *row)
 {
 	struct outbox_ticket *t = xcalloc(1, sizeof(*t));
-	t->row = json_object_get(row);
+	t->row = row;
 	t->ob = ob;
 	pthread_mutex_lock(&ob->mu);
 	enqueue(ob, t);

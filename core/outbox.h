@@ -14,9 +14,11 @@
  * is being written, and then waits for it.
  * Threading: outbox_write, outbox_post and outbox_settle are safe from any number of threads; write is called by one
  * thread at a time per outbox for batches (rows written alone after a failed batch may run beside it).
- * Ownership: the outbox owns nothing of its rows: a row stays the caller's and is borrowed (a reference taken) for
- * the call of write, or until its ticket is settled; write must not keep them. outbox_free frees the outbox;
- * nobody may be writing through it, and every ticket must be settled.
+ * Ownership: a written row stays the caller's and is borrowed (a reference taken) for the call of write; a posted
+ * row is the outbox's from outbox_post on (the caller's reference with it: json-c's reference counts are not
+ * atomic, so the caller must not touch the row again while another thread may be writing it) and is dropped by its
+ * settle. write must not keep rows. outbox_free frees the outbox; nobody may be writing through it, and every ticket
+ * must be settled.
  */
 #ifndef MRGATE_CORE_OUTBOX_H
 #define MRGATE_CORE_OUTBOX_H
@@ -44,13 +46,14 @@ void outbox_free(struct outbox *ob); /* NULL is fine */
 enum core_status outbox_write(struct outbox *ob, struct json_object *row);
 
 /*
- * Queue row (a reference is taken) and return at once: it goes into the next batch, which a settle or any thread's
- * outbox_write starts. The ticket is the caller's, to be passed to outbox_settle exactly once (from any thread).
+ * Queue row (taking the caller's reference: the caller must not use it again) and return at once: it goes into the
+ * next batch, which a settle or any thread's outbox_write starts. The ticket is the caller's, to be passed to
+ * outbox_settle exactly once (from any thread).
  */
 struct outbox_ticket *outbox_post(struct outbox *ob, struct json_object *row);
 
 /* Wait until the ticket's row is written (writing the queue now when no batch is being written): its status. Frees
- * the ticket and drops its reference on the row. */
+ * the ticket and the row. */
 enum core_status outbox_settle(struct outbox_ticket *t);
 
 struct outbox_stats outbox_stats(struct outbox *ob);

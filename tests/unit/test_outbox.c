@@ -186,8 +186,7 @@ static void posted_rows_are_written_by_a_settle(void)
 	struct outbox_ticket *t[5];
 	for (int i = 0; i < 5; i++) {
 		struct json_object *row = row_of(10 + i, false);
-		t[i] = outbox_post(ob, row);
-		json_object_put(row); /* the ticket holds its own reference */
+		t[i] = outbox_post(ob, row); /* the row is the outbox's now */
 	}
 	CHECK(s.calls == 0); /* nothing written yet */
 	struct timespec t0, t1;
@@ -214,7 +213,6 @@ static void a_posted_bad_row_fails_alone(void)
 	for (int i = 0; i < 4; i++) {
 		struct json_object *row = row_of(20 + i, i == 1);
 		t[i] = outbox_post(ob, row);
-		json_object_put(row);
 	}
 	/* a thread's own write takes the posted rows into its batch */
 	struct json_object *mine = row_of(30, false);
