@@ -225,6 +225,22 @@ static void sleep_ms(int ms)
 		;
 }
 
+/* Sleeps until ms after *from (CLOCK_MONOTONIC); at once when that moment has passed. */
+static void sleep_until_ms(const struct timespec *from, int ms)
+{
+	if (ms <= 0)
+		return;
+	struct timespec at = *from;
+	at.tv_sec += ms / 1000;
+	at.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (at.tv_nsec >= 1000000000L) {
+		at.tv_sec++;
+		at.tv_nsec -= 1000000000L;
+	}
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &at, NULL) != 0)
+		;
+}
+
 /*
  * GITLAB_SIM_TRACE=FILE: one line per API request appended to FILE, "start end METHOD route" (CLOCK_MONOTONIC
  * microseconds; route as counted, e.g. /api/v4/projects/:id/hooks), for a timeline of the calls in flight
@@ -322,7 +338,12 @@ static void api_request(struct sim *s, struct sim_req *r)
 		rate_headers(r, &rd);
 		goto out;
 	}
-	sleep_ms(latency);
+	/*
+	 * The latency is the whole answer's time, as GitLab's is: half of it before the request is handled (the way
+	 * there), and the answer leaves `latency` ms after the request came in. So the simulator's own work and its
+	 * lock waits are inside the latency, not added to it (a faulted request sleeps the full latency first).
+	 */
+	sleep_until_ms(&t0, fault == FAULT_NONE ? latency / 2 : latency);
 	if (fault == FAULT_RESET) {
 		r->drop = true;
 		goto out;
@@ -356,6 +377,7 @@ static void api_request(struct sim *s, struct sim_req *r)
 		sim_strict_status_unlock(s, lock_key);
 		free(lock_key);
 	}
+	sleep_until_ms(&t0, latency);
 	rate_headers(r, &rd);
 out:
 	clock_gettime(CLOCK_MONOTONIC, &t1);
