@@ -392,7 +392,57 @@ struct scope {
 	const int64_t *ids;
 	size_t n_ids;
 	bool all;
+	struct gateconfig_ungate *ungate; /* NULL, or: the repos of the scope the change stops gating */
 };
+
+/* The repos of the scope mrgate gates now (c's transaction), as a bigint[] text in *out (owned). */
+static enum core_status gated_now(struct store_conn *c, const struct scope *sc, char **out)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	struct buf keep = {0};
+	*out = NULL;
+	store_param_bool(&p, sc->all);
+	store_param_str(&p, sc->group);
+	ids_param(&p, sc->ids != NULL, sc->ids, sc->n_ids, &keep);
+	enum core_status st =
+	    store_run(c,
+	              "SELECT coalesce(array_agg(id), '{}') AS ids FROM repo_status"
+	              " WHERE gitlab_want <> 'off' AND status NOT IN ('removed', 'archived', 'pending_deletion')"
+	              "  AND ($1::boolean OR ($2::text IS NOT NULL AND " UNDER(
+	                  "namespace_full_path", "2") ")"
+	                                              "   OR ($3::bigint[] IS NOT NULL AND id = ANY ($3::bigint[])))",
+	              &p, &r);
+	if (st == CORE_OK)
+		*out = xstrdup(store_str(r, 0, "ids"));
+	PQclear(r);
+	buf_free(&keep);
+	return st;
+}
+
+/* Of the repos in ids (gated_now before the change), those the change stops gating: sc->ungate's n and examples;
+ * CORE_ECONFLICT when there are some and the caller did not confirm it. */
+static enum core_status ungated_by(struct store_conn *c, const struct scope *sc, const char *ids)
+{
+	PGresult *r = NULL;
+	struct gateconfig_ungate *u = sc->ungate;
+	enum core_status st = STORE_RUN(c,
+	                                "SELECT count(*) OVER () AS n, path_with_namespace FROM repo_status"
+	                                " WHERE id = ANY ($1::bigint[]) AND gitlab_want = 'off'"
+	                                " ORDER BY path_with_namespace COLLATE \"C\" LIMIT 5",
+	                                &r, STORE_STR(ids));
+	if (st == CORE_OK) {
+		u->n = PQntuples(r) > 0 ? store_i64(r, 0, "n", 0) : 0;
+		json_object_put(u->examples);
+		u->examples = jx_array();
+		for (int i = 0; i < PQntuples(r); i++)
+			json_object_array_add(u->examples, jx_str(store_str(r, i, "path_with_namespace")));
+		if (u->n > 0 && !u->confirmed)
+			st = CORE_ECONFLICT;
+	}
+	PQclear(r);
+	return st;
+}
 
 /* Audit, mark for apply, commit. On failure the transaction is rolled back by store_put. */
 static enum core_status finish(struct store_conn *c, const char *actor, const char *action, const char *target,
@@ -425,18 +475,24 @@ static enum core_status change(struct store *db, const struct scope *sc, const c
 	PGresult *r = NULL;
 	if (marked)
 		memset(marked, 0, sizeof(*marked));
+	char *gated = NULL;
 	enum core_status st = store_get_begin(db, &c);
 	if (st == CORE_OK)
 		st = gateconfig_snapshot(c, sc->group, sc->ids, sc->n_ids, sc->all, &before);
+	if (st == CORE_OK && sc->ungate)
+		st = gated_now(c, sc, &gated);
 	if (st == CORE_OK)
 		st = store_run(c, sql, p, &r);
 	if (st == CORE_OK && must_hit && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
+	if (st == CORE_OK && sc->ungate)
+		st = ungated_by(c, sc, gated);
 	if (st == CORE_OK)
 		st = finish(c, actor, action, target, before, sc, marked);
 	PQclear(r);
-	store_put(db, c);
+	store_put(db, c); /* rolls back what was not committed */
 	json_object_put(before);
+	free(gated);
 	return st;
 }
 
@@ -666,14 +722,16 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 }
 
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
-                                         struct gateconfig_marked *marked)
+                                         struct gateconfig_ungate *ungate, struct gateconfig_marked *marked)
 {
 	char *spelt = NULL;
+	if (marked)
+		memset(marked, 0, sizeof(*marked));
 	enum core_status st = gateconfig_group_spelling(db, path, true, &spelt);
 	if (st != CORE_OK)
 		return st;
 	struct store_params p = {0};
-	struct scope sc = {.group = spelt};
+	struct scope sc = {.group = spelt, .ungate = ungate};
 	store_param_str(&p, spelt);
 	st = change(db, &sc, "DELETE FROM config_groups WHERE path = $1 RETURNING path", &p, true, actor,
 	            "config.group.delete", spelt, marked);

@@ -117,8 +117,19 @@ enum core_status gateconfig_get_group(struct store *db, const char *path, struct
 /* CORE_EINVAL when path is not a GitLab group path. */
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
                                       struct gateconfig_marked *marked, struct json_object **out);
+/*
+ * The repos a removal stops gating: those mrgate gates now (not removed, archived or pending deletion; their config
+ * enables them and they are managed) whose inherited config would not. Removing a config that gates repos is
+ * CORE_ECONFLICT, with nothing stored, unless `confirmed`; either way n and examples say which.
+ */
+struct gateconfig_ungate {
+	bool confirmed;               /* in: remove it even when it stops gating repos */
+	int64_t n;                    /* out: how many it stops (or would stop) gating */
+	struct json_object *examples; /* out, owned (json_object_put): up to 5 of their paths, a JSON array */
+};
+/* ungate: may be NULL (no check). */
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
-                                         struct gateconfig_marked *marked);
+                                         struct gateconfig_ungate *ungate, struct gateconfig_marked *marked);
 /* All group configs: [{path, config, ...}] by path. */
 enum core_status gateconfig_list_groups(struct store *db, struct json_object **out);
 /* True when path is a syntactically valid GitLab group full path ("acme/platform"). */

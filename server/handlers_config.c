@@ -189,7 +189,36 @@ int h_config_group_delete(struct req *r)
 	int status;
 	if (!group_path(r, &status))
 		return status;
-	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &w.marked);
+	/* ?confirm_ungate=true: remove it even when that stops gating repositories (answered 409 would_ungate else) */
+	char confirm[8];
+	struct gateconfig_ungate ungate = {0};
+	if (http_query_param(r->ri, "confirm_ungate", confirm, sizeof(confirm))) {
+		if (strcmp(confirm, "true") != 0 && strcmp(confirm, "false") != 0)
+			return http_send_error(r->conn, 400, "invalid_input", "confirm_ungate must be true or false");
+		ungate.confirmed = strcmp(confirm, "true") == 0;
+	}
+	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &ungate, &w.marked);
+	if (st == CORE_ECONFLICT) {
+		char msg[600];
+		snprintf(
+		    msg, sizeof(msg),
+		    "removing the config of \"%.200s\" stops gating %lld %s: what %s inherit then does not enable "
+		    "gating, and the job that follows would take mrgate's webhook and merge block off %s on GitLab; "
+		    "nothing was changed (send confirm_ungate=true to remove it anyway)",
+		    r->params[0], (long long)ungate.n, ungate.n == 1 ? "repository" : "repositories",
+		    ungate.n == 1 ? "it would" : "they would", ungate.n == 1 ? "it" : "them");
+		struct json_object *o = jx_object();
+		json_object_object_add(o, "error", jx_str("would_ungate"));
+		json_object_object_add(o, "message", jx_str(msg));
+		json_object_object_add(o, "ungated", jx_int(ungate.n));
+		json_object_object_add(o, "examples", ungate.examples);
+		return http_send_json(r->conn, 409, o);
+	}
+	json_object_put(ungate.examples);
+	if (st == CORE_OK) {
+		w.out = jx_object();
+		json_object_object_add(w.out, "ungated", jx_int(ungate.n));
+	}
 	return reply_write(r, st, &w, "could not remove the group config", "group \"%.200s\" has no config of its own",
 	                   r->params[0]);
 }

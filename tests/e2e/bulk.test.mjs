@@ -46,7 +46,10 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     api = await mrgate.client();
     await connectAndSync(api, sim, 'acme', TOKEN);
     browser = await launch();
-    ({ page, problems } = await newPage(browser));
+    ({ page, problems } = await newPage(browser, {
+      // the first Remove of a group config that gates repos: the answer that names them (asked, then sent again)
+      expected: [{ method: 'DELETE', path: /^\/api\/configs\/groups\/acme\/team03$/, status: 409, error: 'would_ungate' }],
+    }));
     await logIn(page, `${mrgate.base}/`);
   });
 
@@ -474,6 +477,57 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     } finally {
       await sim.post('/__sim/faults', {});
     }
+  });
+
+  it('shows which repositories a group config\'s removal stops gating before anything changes', async () => {
+    // a walk removed a group config on the Configs page: the confirmation said the repositories "inherit ... again",
+    // and the job that followed took the webhooks off every repository the config had gated, unannounced
+    const hookUrl = `${mrgate.base}/hooks/gitlab`;
+    const hooked = async () => new Set((await sim.get('/__sim/hooks')).filter((x) => x.url === hookUrl).map((x) => x.project_id));
+    const team = (await api.get('/api/repos?group=acme/team03&limit=100')).data.items.map((r) => r.id);
+    assert.ok(team.length > 5, `acme/team03 has ${team.length} repositories`);
+    const gatedBefore = [...await hooked()].sort();
+    assert.ok(gatedBefore.length > team.length, `${gatedBefore.length} repositories gated`);
+    const done = async (r) => { assert.equal(r.status, 200, JSON.stringify(r.data)); await until(async () => (await api.get(`/api/jobs/${r.data.apply.job_id}?items_limit=0`)).data.finished, { what: 'the job' }); };
+    await done(await api.put('/api/configs/groups/acme', { enabled: false }));
+    await done(await api.put('/api/configs/groups/acme/team03', { enabled: true }));
+    assert.deepEqual([...await hooked()].sort(), [...team].sort());
+    await go('#/configs', 'tr[data-group-config="acme/team03"]');
+    const asked = [];
+    page.on('dialog', (d) => { asked.push(d.message()); d.accept(); });
+    const remove = page.locator('tr[data-group-config="acme/team03"] button:text("Remove")');
+    await remove.click();
+    const modal = page.locator('[role="dialog"]:has([data-ungate])');
+    await modal.waitFor();
+    assert.match(asked[0], /^Remove the config of acme\/team03\?/);
+    const text = await modal.innerText();
+    assert.match(text, new RegExp(`Stop gating ${team.length} repositories\\?`));
+    assert.match(text, new RegExp(`Removing the config of acme/team03 stops gating ${team.length} repositories`));
+    assert.match(text, /takes mrgate's webhook and merge block off them on GitLab/);
+    assert.match(text, new RegExp(`and ${team.length - 5} more\\.`));
+    assert.equal(await modal.locator('li').count(), 5);
+    await shot(page, 'remove-group-config-ungates');
+    // kept: nothing changed, here or on GitLab
+    await modal.getByRole('button', { name: 'Keep the config' }).click();
+    await modal.waitFor({ state: 'detached' });
+    assert.ok((await api.get('/api/configs/groups')).data.some((g) => g.path === 'acme/team03'));
+    assert.deepEqual([...await hooked()].sort(), [...team].sort());
+    // removed: the job that takes the webhooks off is shown
+    await remove.click();
+    await modal.waitFor();
+    await modal.getByRole('button', { name: `Remove and stop gating ${team.length} repositories` }).click();
+    await page.waitForURL(/#\/jobs\/\d+$/);
+    await page.waitForSelector('.toast:has-text("no longer gated")');
+    assert.match(await page.locator('.toast').last().innerText(), new RegExp(`Removed the config of acme/team03: ${team.length} repositories are no longer gated`));
+    await until(async () => (await hooked()).size === 0, { what: 'the webhooks taken off' });
+    assert.ok(!(await api.get('/api/configs/groups')).data.some((g) => g.path === 'acme/team03'));
+    // acme's own config gated nothing: removed without a second question, and what was gated is gated again
+    await go('#/configs', 'tr[data-group-config="acme"]');
+    await page.locator('tr[data-group-config="acme"] button:text("Remove")').click();
+    await page.waitForURL(/#\/jobs\/\d+$/);
+    page.removeAllListeners('dialog');
+    assert.equal(asked.length, 3, asked.join(' | '));
+    await until(async () => JSON.stringify([...await hooked()].sort()) === JSON.stringify(gatedBefore), { what: 'the repositories gated again' });
   });
 
   it('says at once when GitLab refuses the token', async () => {

@@ -129,6 +129,55 @@ def test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason():
     mid.stop()
 
 
+# --- removing a group config says which repos it stops gating -----------------------------------------------------
+
+def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating():
+    # a walk removed a group config on the Configs page: "Its repositories inherit ... again", and the job that
+    # followed deleted the hooks of every repo the config had gated, which nothing had said
+    default = c.get("/api/configs/default").json()["config"]
+    r = c.put("/api/configs/default", dict(default, enabled=False))
+    assert r.status == 200, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    assert not hooked_projects(main)
+    groups = sorted(g["full_path"] for g in c.get("/api/groups").json())
+    sub, other = [g for g in groups if g != "acme"][:2]
+    in_sub = {x["id"] for x in c.get(f"/api/repos?group={sub}&limit=100").json()["items"]}
+    assert in_sub, sub
+    r = c.put(f"/api/configs/groups/{sub}", {"enabled": True})
+    assert r.status == 200, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    assert hooked_projects(main) == in_sub
+    before = (c.get("/api/configs/groups").json(), c.get("/api/audit?limit=1").json()["items"])
+    sim.reset_counters()
+    for query in ("", "?confirm_ungate=false"):
+        r = c.delete(f"/api/configs/groups/{sub}{query}")
+        assert r.status == 409, (query, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "would_ungate" and e["ungated"] == len(in_sub), e
+        assert f"stops gating {len(in_sub)} " in e["message"] and "confirm_ungate" in e["message"], e
+        assert "nothing was changed" in e["message"], e
+        assert e["examples"] and all(p.startswith(sub + "/") for p in e["examples"]), e
+    r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate=yes")
+    assert r.status == 400 and "confirm_ungate" in r.json()["message"], r.body
+    assert (c.get("/api/configs/groups").json(), c.get("/api/audit?limit=1").json()["items"]) == before
+    time.sleep(0.3)
+    assert sim.counters()["writes"] == 0 and hooked_projects(main) == in_sub
+    # a config that gates nothing is removed without it
+    assert c.put(f"/api/configs/groups/{other}", {"fail_on": "low"}).status == 200
+    r = c.delete(f"/api/configs/groups/{other}")
+    assert r.status == 200 and r.json()["ungated"] == 0, r.body
+    # confirmed: removed, the answer says how many, and its job ungates them on GitLab
+    r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate=true")
+    assert r.status == 200 and r.json()["ungated"] == len(in_sub), r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    assert not hooked_projects(main)
+    assert sub not in [g["path"] for g in c.get("/api/configs/groups").json()]
+    r = c.put("/api/configs/default", default)
+    assert r.status == 200, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    assert len(hooked_projects(main)) == N
+
+
 # --- defect 6: one paging convention ----------------------------------------------------------------------------
 
 def walk(path, key="items", limit_param="limit", cursor_param="cursor", next_key="next_cursor", limit=2):
@@ -276,6 +325,7 @@ run([
     test_configure_without_fields_is_400,
     test_select_all_without_filter_dry_run_and_apply,
     test_cli_configure_every_repo,
+    test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating,
     test_every_list_pages_with_cursor_and_next_cursor,
     test_read_only_connection_configure_is_409_without_gitlab_calls,
     test_token_revoked_mid_job_one_401_then_every_item_ends_with_reason,

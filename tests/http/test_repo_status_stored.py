@@ -211,7 +211,12 @@ def test_marked_for_apply_in_every_status():
 
 
 def test_group_config_deleted():
-    assert c.delete(f"/api/configs/groups/{SUB}").status in (200, 204)
+    # its repos were gated by it alone: the removal says so and needs confirming (nothing stored until then)
+    r = c.delete(f"/api/configs/groups/{SUB}")
+    assert r.status == 409 and r.json()["error"] == "would_ungate" and r.json()["ungated"] > 0, r.body
+    consistent("a group config's removal refused")
+    r = c.delete(f"/api/configs/groups/{SUB}?confirm_ungate=true")
+    assert r.status == 200 and r.json()["ungated"] > 0, r.body
     consistent("a group config deleted (before its apply ends)")
     flows.wait_applied(c, 60)
     counts = consistent("its apply")

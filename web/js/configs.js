@@ -107,13 +107,51 @@ function editGroup(path, cfg, box) {
   });
 }
 
+// Remove a group config. When that stops gating repositories the server refuses (409 would_ungate) and says how
+// many and which: the user sees them and confirms, then watches the job that takes the webhooks off.
 async function removeGroup(path, box) {
   if (!confirm(`Remove the config of ${path}? Its repositories inherit from the parent groups and the default again.`)) return;
+  const url = `/api/configs/groups/${encodeGroupPath(path)}`;
   try {
-    await del(`/api/configs/groups/${encodeGroupPath(path)}`);
-    toast(`Removed the config of ${path}.`);
-    renderGroups(box);
+    let res;
+    try {
+      res = await del(url);
+    } catch (e) {
+      if (!(e instanceof ApiError && e.status === 409 && e.code === 'would_ungate' && e.data)) throw e;
+      if (!await confirmUngate(path, e.data)) return;
+      res = await del(`${url}?confirm_ungate=true`);
+    }
+    const job = res && res.apply && res.apply.job_id;
+    const n = (res && res.ungated) || 0;
+    toast(n ? `Removed the config of ${path}: ${n} ${n === 1 ? 'repository is' : 'repositories are'} no longer gated; a job takes mrgate's webhooks off them on GitLab.`
+      : job ? `Removed the config of ${path}; a job applies the change on GitLab.` : `Removed the config of ${path}.`);
+    if (job) location.hash = `#/jobs/${job}`;
+    else renderGroups(box);
   } catch (e) {
     toast(e instanceof ApiError ? e.message : String(e), 'error');
   }
+}
+
+// The repositories a removal stops gating (a would_ungate answer), shown before anything changes: true to go on.
+function confirmUngate(path, data) {
+  return new Promise((resolve) => {
+    const n = data.ungated;
+    const examples = Array.isArray(data.examples) ? data.examples : [];
+    const repos = `${n} ${n === 1 ? 'repository' : 'repositories'}`;
+    let answer = false;
+    const keep = h('button', { type: 'button' }, 'Keep the config');
+    const go = h('button.danger', { type: 'button', 'data-action': 'confirm-ungate' }, `Remove and stop gating ${repos}`);
+    const m = openModal({
+      title: `Stop gating ${repos}?`,
+      body: h('div', { 'data-ungate': String(n) },
+        h('p', `Removing the config of ${path} stops gating ${repos}: what ${n === 1 ? 'it inherits' : 'they inherit'} then does not enable gating. A job takes mrgate's webhook and merge block off ${n === 1 ? 'it' : 'them'} on GitLab, and ${n === 1 ? 'its' : 'their'} merge requests are no longer checked.`),
+        examples.length ? h('ul', examples.map((p) => h('li', h('code', p)))) : null,
+        n > examples.length ? h('p.muted', `and ${n - examples.length} more.`) : null),
+      footer: [keep, go],
+      onClose: () => resolve(answer),
+    });
+    keep.addEventListener('click', () => m.close());
+    go.addEventListener('click', () => { answer = true; m.close(); });
+    keep.focus();
+  });
 }
