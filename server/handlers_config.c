@@ -167,8 +167,8 @@ int h_config_group_put(struct req *r)
 		json_object_put(w.cfg);
 		return http_send_error(
 		    r->conn, 400, "invalid_config",
-		    "a group config sets at least one field (a field left out or null is inherited); "
-		    "to inherit everything, remove the group's config");
+		    "a group config sets at least one field (a field left out or null is inherited): with none it would "
+		    "change nothing; for the group to inherit everything, it needs no config (DELETE removes one)");
 	}
 	char err[400];
 	bool is_repo = false;

@@ -493,6 +493,18 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await done(await api.put('/api/configs/groups/acme/team03', { enabled: true }));
     assert.deepEqual([...await hooked()].sort(), [...team].sort());
     await go('#/configs', 'tr[data-group-config="acme/team03"]');
+    // a new group config that sets nothing is refused on the page, before any request (the server's 400 told the
+    // user to remove a config the group did not have)
+    await page.click('button[data-action="add-group-config"]');
+    const add = page.locator('[role="dialog"]:has-text("Add a group config")');
+    await add.locator('select[name="group"]').selectOption('acme/team04');
+    await add.getByRole('button', { name: 'Next' }).click();
+    const edit = page.locator('[role="dialog"]:has-text("Config of acme/team04")');
+    await edit.getByRole('button', { name: 'Save' }).click();
+    await edit.locator('.notice.error').waitFor();
+    assert.match(await edit.locator('.notice.error').innerText(), /^Set at least one field: with every field inherited, a config of acme\/team04 would change nothing\.$/);
+    await page.keyboard.press('Escape');
+    assert.ok(!(await api.get('/api/configs/groups')).data.some((g) => g.path === 'acme/team04'));
     const asked = [];
     page.on('dialog', (d) => { asked.push(d.message()); d.accept(); });
     const remove = page.locator('tr[data-group-config="acme/team03"] button:text("Remove")');

@@ -162,6 +162,10 @@ def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating(
     assert (c.get("/api/configs/groups").json(), c.get("/api/audit?limit=1").json()["items"]) == before
     time.sleep(0.3)
     assert sim.counters()["writes"] == 0 and hooked_projects(main) == in_sub
+    # a group config that sets nothing would change nothing: refused, saying what to do instead
+    r = c.put(f"/api/configs/groups/{other}", {})
+    assert r.status == 400 and "with none it would change nothing" in r.json()["message"], r.body
+    assert "DELETE removes one" in r.json()["message"], r.body
     # a config that gates nothing is removed without it
     assert c.put(f"/api/configs/groups/{other}", {"fail_on": "low"}).status == 200
     r = c.delete(f"/api/configs/groups/{other}")

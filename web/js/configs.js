@@ -90,10 +90,19 @@ function editGroup(path, cfg, box) {
   const msg = h('div', { 'aria-live': 'assertive' });
   const save = h('button.primary', { type: 'button' }, 'Save');
   const m = openModal({ title: `Config of ${path}`, body: [msg, form.el], footer: [save] });
+  const isNew = !cfg || !Object.keys(cfg).length;
   save.addEventListener('click', async () => {
+    const value = form.value();
+    if (!Object.keys(value).length) {
+      // every field inherits: such a config would change nothing (the server refuses it too)
+      clear(msg).append(notice('error', isNew
+        ? `Set at least one field: with every field inherited, a config of ${path} would change nothing.`
+        : `Every field is set to inherit. For ${path} to inherit everything, close this and use Remove on its row.`));
+      return;
+    }
     save.disabled = true;
     try {
-      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, form.value());
+      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, value);
       if (res === null) { save.disabled = false; return; }
       m.close();
       const job = res && res.apply && res.apply.job_id;
