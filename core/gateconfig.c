@@ -681,6 +681,20 @@ static enum core_status get_group_spelt(struct store *db, const char *path, bool
 	return st;
 }
 
+enum core_status gateconfig_group_listed(struct store *db, const char *path, bool *listed)
+{
+	PGresult *r = NULL;
+	*listed = false;
+	enum core_status st = STORE_RUN1(db,
+	                                 "SELECT EXISTS (SELECT 1 FROM gitlab_groups WHERE lower(full_path) = lower($1)"
+	                                 " AND removed_at IS NULL) AS listed",
+	                                 &r, STORE_STR(path));
+	if (st == CORE_OK)
+		*listed = store_bool(r, 0, "listed", false);
+	PQclear(r);
+	return st;
+}
+
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out)
 {
 	return get_group_spelt(db, path, true, out);

@@ -71,6 +71,9 @@ enum core_status gateconfig_group_inside(struct store *db, const char *path, boo
 enum core_status gateconfig_group_inside_on(struct store_conn *c, const char *path, bool *repo_out, char *err,
                                             size_t errlen);
 
+/* *listed: a sync has listed a group at path (in any case) that is still there. */
+enum core_status gateconfig_group_listed(struct store *db, const char *path, bool *listed);
+
 /* Repos marked for apply by a write (their repo_gitlab_state.applying is set, with apply_run = run). */
 struct gateconfig_marked {
 	int64_t run;  /* 0 when nothing was marked */

@@ -38,7 +38,8 @@ struct config_write {
  * fields, as POST /api/configure does (every merge request the config covers would fail). On failure the 4xx has been
  * sent and nothing is kept.
  */
-static bool read_config(struct req *r, bool *unmanaged, bool default_level, struct config_write *w, int *status)
+static bool read_config(struct req *r, bool *unmanaged, bool *new_group, bool default_level, struct config_write *w,
+                        int *status)
 {
 	char err[400], missing[200];
 	bool confirm = false;
@@ -48,6 +49,11 @@ static bool read_config(struct req *r, bool *unmanaged, bool default_level, stru
 		if (!req_bool(r, w->body, "unmanaged", unmanaged, NULL, status))
 			goto fail;
 		json_object_object_del(w->body, "unmanaged");
+	}
+	if (new_group) {
+		if (!req_bool(r, w->body, "confirm_new_group", new_group, NULL, status))
+			goto fail;
+		json_object_object_del(w->body, "confirm_new_group");
 	}
 	if (!req_bool(r, w->body, "confirm_no_scanner", &confirm, NULL, status))
 		goto fail;
@@ -115,7 +121,7 @@ int h_config_default_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
-	if (!read_config(r, NULL, true, &w, &status))
+	if (!read_config(r, NULL, NULL, true, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_default(r->app->db, w.cfg, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the default config", NULL);
@@ -159,7 +165,8 @@ int h_config_group_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
-	if (!group_path(r, &status) || !read_config(r, NULL, false, &w, &status))
+	bool new_group = false;
+	if (!group_path(r, &status) || !read_config(r, NULL, &new_group, false, &w, &status))
 		return status;
 	if (json_object_object_length(w.cfg) == 0) {
 		/* it would set nothing, yet be listed as a group config (a walk's Save of an empty form) */
@@ -167,8 +174,9 @@ int h_config_group_put(struct req *r)
 		json_object_put(w.cfg);
 		return http_send_error(
 		    r->conn, 400, "invalid_config",
-		    "a group config sets at least one field (a field left out or null is inherited): with none it would "
-		    "change nothing; for the group to inherit everything, it needs no config (DELETE removes one)");
+		    "a group config sets at least one field (a field left out or null is inherited): with none "
+		    "it would change nothing; for the group to inherit everything, it needs no config (DELETE "
+		    "removes one)");
 	}
 	char err[400];
 	bool is_repo = false;
@@ -177,6 +185,26 @@ int h_config_group_put(struct req *r)
 		json_object_put(w.body);
 		json_object_put(w.cfg);
 		return http_send_error(r->conn, 400, is_repo ? "not_a_group" : "outside_group", "%s", err);
+	}
+	/* a new config for a group no sync has listed: likely a typo (gating nothing), as in POST /api/configure */
+	bool listed = true;
+	if (st == CORE_OK && !new_group)
+		st = gateconfig_group_listed(r->app->db, r->params[0], &listed);
+	if (st == CORE_OK && !listed) {
+		struct json_object *cur = NULL;
+		st = gateconfig_get_group(r->app->db, r->params[0], &cur);
+		json_object_put(cur);
+		if (st == CORE_ENOTFOUND) {
+			json_object_put(w.body);
+			json_object_put(w.cfg);
+			return http_send_error(
+			    r->conn, 400, "unknown_group",
+			    "no group \"%.200s\" has been listed by a sync (GET /api/groups lists "
+			    "those that have): check the path, or, to store a config for a group still "
+			    "to come (its repositories inherit it once a sync lists them), send "
+			    "\"confirm_new_group\": true",
+			    r->params[0]);
+		}
 	}
 	if (st == CORE_OK)
 		st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
@@ -238,7 +266,7 @@ int h_repo_config_put(struct req *r)
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, false, &w, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, NULL, false, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_repo(r->app->db, id, w.cfg, unmanaged, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the repository's config", REPO_MISSING, (long long)id);

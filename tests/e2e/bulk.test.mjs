@@ -567,7 +567,7 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     const put2 = await api.put('/api/configs/groups/acme/team02', { enabled: true, block_merge: true });
     assert.equal(put2.status, 200, JSON.stringify(put2.data));
     // a config for a group no sync has listed covers nothing yet: the page says so (a typo would look the same)
-    assert.equal((await api.put('/api/configs/groups/acme/team-to-come', { fail_on: 'never' })).status, 200);
+    assert.equal((await api.put('/api/configs/groups/acme/team-to-come', { fail_on: 'never', confirm_new_group: true })).status, 200);
     await go('#/configs', 'h1:text("Defaults and group configs")');
     await page.waitForSelector('table');
     const first = page.locator('tr[data-group-config="acme/team-to-come"] td:nth-child(1)');

@@ -277,7 +277,8 @@ def test_scan_without_scanner_needs_confirmation():
         assert e["error"] == "no_scanner" and "sast" in e["message"] and "confirm_no_scanner" in e["message"], e
     assert (c.get("/api/configs/default").json(), c.get("/api/configs/groups").json(),
             c.get(f"/api/repos/{ids[0]}/config").json()) == configs_before, "stored without a scanner"
-    r = c.put("/api/configs/groups/acme/nowhere", {"scans": ["sast"], "confirm_no_scanner": True})
+    r = c.put("/api/configs/groups/acme/nowhere", {"scans": ["sast"], "confirm_no_scanner": True,
+                                                   "confirm_new_group": True})
     assert r.status == 200 and r.json()["config"]["scans"] == ["sast"], r.body
     assert c.put("/api/configs/groups/acme/nowhere", {"confirm_no_scanner": "yes"}).status == 400
     assert c.delete("/api/configs/groups/acme/nowhere").status == 200

@@ -116,7 +116,7 @@ def test_validation_names_field_and_values():
         assert r.status == 400 and why in r.json()["message"], (bad, r.status, r.body)
     assert c.get("/api/configs/groups").json() == before
     for good in ["acme/.hidden", "acme/v1.2-rc_3", "acme/_a"]:
-        assert c.put(f"/api/configs/groups/{good}", {"fail_on": "low"}).status == 200, good
+        assert c.put(f"/api/configs/groups/{good}", {"fail_on": "low", "confirm_new_group": True}).status == 200, good
         assert c.delete(f"/api/configs/groups/{good}").status == 200, good
 
 
@@ -227,7 +227,7 @@ def test_a_group_configure_says_which_exceptions_and_subgroups_it_overrides():
     for body in ({}, {"fail_on": None}):
         r = c.put(f"/api/configs/groups/{sub}", body)
         assert r.status == 400 and r.json()["error"] == "invalid_config", (body, r.body)
-        assert "remove the group's config" in r.json()["message"], r.body
+        assert "it needs no config (DELETE removes one)" in r.json()["message"], r.body
     assert c.get(f"/api/configs/groups/{sub}").status == 404
     # the same below the default: a group config emptied by a default-level Configure is gone
     assert c.put(f"/api/configs/groups/{sub}", {"comment": "off"}).status == 200
@@ -747,7 +747,7 @@ def test_import_refuses_what_would_ungate_or_never_gate():
     assert r.returncode != 0 and "is a repository, not a group" in r.stderr, r.stderr
     # the Configs page says which stored group configs cover nothing yet: a group no sync has listed (a group still
     # to come, or a typo), and a repository's path an older mrgate stored (it gates nothing)
-    assert c.put("/api/configs/groups/acme/team-to-come", {"fail_on": "low"}).status == 200
+    assert c.put("/api/configs/groups/acme/team-to-come", {"fail_on": "low", "confirm_new_group": True}).status == 200
     legacy = ALL[6]["path_with_namespace"]
     srv.sql(f"INSERT INTO config_groups (path, config, updated_by) VALUES ('{legacy}', '{{\"fail_on\": \"low\"}}', 'old')")
     try:
@@ -957,6 +957,19 @@ def test_a_group_no_sync_has_listed_is_refused_unless_confirmed():
         assert f'no group "{typo}"' in msg and '"confirm_new_group": true' in msg, msg
     assert typo not in [g["path"] for g in c.get("/api/configs/groups").json()]
     assert c.get("/api/audit?limit=1").json()["items"] == before
+    # so is a new config written directly (a walk: PUT /api/configs/groups/{typo} answered 200)
+    r = c.put(f"/api/configs/groups/{typo}", {"fail_on": "low"})
+    assert r.status == 400 and r.json()["error"] == "unknown_group", r.body
+    assert f'no group "{typo}"' in r.json()["message"] and '"confirm_new_group": true' in r.json()["message"], r.body
+    assert c.put(f"/api/configs/groups/{typo}", {"fail_on": "low", "confirm_new_group": "yes"}).status == 400
+    assert typo not in [g["path"] for g in c.get("/api/configs/groups").json()]
+    assert c.get("/api/audit?limit=1").json()["items"] == before
+    r = c.put(f"/api/configs/groups/{typo}", {"fail_on": "low", "confirm_new_group": True})
+    assert r.status == 200 and "confirm_new_group" not in r.json()["config"], r.body
+    r = c.put(f"/api/configs/groups/{typo}", {"fail_on": "medium"})  # it has a config: confirmed when stored
+    assert r.status == 200 and r.json()["config"] == {"fail_on": "medium"}, r.body
+    assert c.delete(f"/api/configs/groups/{typo}").status == 200
+    before = c.get("/api/audit?limit=1").json()["items"]
     r = srv.cli("configure", "--repos", typo + "/**", "--fail-on", "low")
     assert r.returncode != 0 and f'no group "{typo}"' in r.stderr and "--new-group" in r.stderr, r.stderr
     assert c.post("/api/configure", {"selection": {"filter": {"group": typo}}, "config": {"fail_on": "low"},

@@ -99,7 +99,7 @@ def test_paths_with_nul_are_refused():
         assert r.status == 400 and r.json()["error"] == "invalid_path", (method, path, r.status, r.body)
     assert c.get("/api/configs/groups").json() == before
     # an encoded character that is no control is decoded once, as before: %61 is "a"
-    assert c.put("/api/configs/groups/%61cme-enc", {"fail_on": "low"}).status == 200
+    assert c.put("/api/configs/groups/%61cme-enc", {"fail_on": "low", "confirm_new_group": True}).status == 200
     assert [g["path"] for g in c.get("/api/configs/groups").json() if g["path"] == "acme-enc"] == ["acme-enc"]
     assert c.delete("/api/configs/groups/acme-enc").status == 200
 

@@ -52,9 +52,11 @@ def metric(name):
 def setup_module():
     r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": TOKEN})
     assert r.status == 200, r.body
-    # configs first (no repo is known yet), then 25 projects over 3 levels of subgroups
-    assert c.put("/api/configs/groups/acme", GATED).status == 200
-    assert c.put("/api/configs/groups/acme/team01", {"fail_on": "critical"}).status == 200
+    # configs first (no repo is known yet, so no group is listed: each is confirmed as a group still to come), then
+    # 25 projects over 3 levels of subgroups
+    assert c.put("/api/configs/groups/acme", GATED).status == 400
+    assert c.put("/api/configs/groups/acme", dict(GATED, confirm_new_group=True)).status == 200
+    assert c.put("/api/configs/groups/acme/team01", {"fail_on": "critical", "confirm_new_group": True}).status == 200
     r = c.put("/api/settings", {"auto_gate_new_repos": True})
     assert r.status == 200 and r.json()["auto_gate_new_repos"] is True, r.body
     sim.seed("acme", projects=25, depth=3, fanout=2)
@@ -372,8 +374,10 @@ def test_gated_repos_stay_gated_while_a_resync_checks_them():
 def test_a_config_written_before_its_group_exists_applies_whatever_its_case():
     # a walk wrote the config of a group GitLab did not have yet as "Demo/Later2"; GitLab then created demo/later2
     # and its repos inherited nothing, while Defaults & groups listed the config as if it applied
-    assert c.put("/api/configs/groups/ACME/Later-Team", {"fail_on": "low", "comment": "always"}).status == 200
-    assert c.put("/api/configs/groups/acme/later-team/Sub", {"fail_on": "critical"}).status == 200
+    assert c.put("/api/configs/groups/ACME/Later-Team", {"fail_on": "low", "comment": "always",
+                                                         "confirm_new_group": True}).status == 200
+    assert c.put("/api/configs/groups/acme/later-team/Sub", {"fail_on": "critical",
+                                                             "confirm_new_group": True}).status == 200
     sim.add_group("acme/later-team")
     sim.add_group("acme/later-team/sub")
     p1 = sim.add_project("acme/later-team", "p1")

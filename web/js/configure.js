@@ -51,14 +51,27 @@ export function configSummary(cfg, sources, { partial = false, exception } = {})
 // PUT a config (default, group or repo). A scan type with no scanner on this server is refused (400 no_scanner):
 // the user is asked, with the server's reason, and the config is sent again with confirm_no_scanner only if they
 // agree. Resolves to the answer, or to null when the user declined.
+// PUT a config; the confirmations the server asks for are asked here, then it is sent again with them: a scan type
+// with no scanner on this server (no_scanner), a group no sync has listed (unknown_group: a typo?). null: declined.
 export async function putConfig(path, body) {
-  try {
-    return await put(path, body);
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.code !== 'no_scanner') throw e;
-    const why = e.message.replace(/; configure one .*$/, '');
-    if (!confirm(`${why.charAt(0).toUpperCase()}${why.slice(1)}.\n\nInstall a scanner first (README, MRGATE_SCANNER_*), or save anyway?`)) return null;
-    return put(path, { ...body, confirm_no_scanner: true });
+  const confirmed = {};
+  for (;;) {
+    try {
+      return await put(path, { ...body, ...confirmed });
+    } catch (e) {
+      if (!(e instanceof ApiError)) throw e;
+      if (e.code === 'no_scanner' && !confirmed.confirm_no_scanner) {
+        const why = e.message.replace(/; configure one .*$/, '');
+        if (!confirm(`${why.charAt(0).toUpperCase()}${why.slice(1)}.\n\nInstall a scanner first (README, MRGATE_SCANNER_*), or save anyway?`)) return null;
+        confirmed.confirm_no_scanner = true;
+      } else if (e.code === 'unknown_group' && !confirmed.confirm_new_group) {
+        const group = decodeURIComponent(path.replace(/^\/api\/configs\/groups\//, ''));
+        if (!confirm(`No sync has listed a group ${group}: check the path (a typo gates nothing).\n\nSave it anyway for a group still to come? Its repositories inherit it once a sync lists them.`)) return null;
+        confirmed.confirm_new_group = true;
+      } else {
+        throw e;
+      }
+    }
   }
 }
 
