@@ -493,6 +493,13 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await done(await api.put('/api/configs/groups/acme/team03', { enabled: true }));
     assert.deepEqual([...await hooked()].sort(), [...team].sort());
     await go('#/configs', 'tr[data-group-config="acme/team03"]');
+    // the default's scan boxes say which scan types have no scanner on this server, as Configure Scans does
+    const scans = (await api.get('/api/scanners')).data.items;
+    assert.ok(scans.some((x) => x.available) && scans.some((x) => !x.available), JSON.stringify(scans));
+    for (const x of scans) {
+      const label = page.locator(`[data-panel="default-config"] label.option:has(input[name="scans"][value="${x.scan}"])`);
+      assert.equal(/no scanner on this server/.test(await label.innerText()), !x.available, `${x.scan}: ${await label.innerText()}`);
+    }
     // a new group config that sets nothing is refused on the page, before any request (the server's 400 told the
     // user to remove a config the group did not have)
     await page.click('button[data-action="add-group-config"]');

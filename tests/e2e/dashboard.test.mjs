@@ -774,7 +774,10 @@ describe('dashboard', { timeout: 240000 }, () => {
     const before = (await api.get('/api/configs/default')).data.config;
     await go('#/configs', 'form[aria-label="Default config"]');
     const form = page.locator('form[aria-label="Default config"]');
-    await form.getByLabel('SAST', { exact: true }).check();
+    // the box says so before the user saves (a walk only learned it from the question after Save)
+    const sast = form.getByLabel('SAST — no scanner on this server', { exact: true });
+    assert.equal(await form.getByLabel('Secrets', { exact: true }).count(), 1, 'secrets has its built-in scanner');
+    await sast.check();
     let asked = null;
     page.once('dialog', (d) => { asked = d.message(); d.dismiss(); });
     await form.getByRole('button', { name: 'Save default' }).click();

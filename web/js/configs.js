@@ -1,7 +1,7 @@
 // #/configs: the default config and the configs of GitLab groups (each field inherits default -> group -> repo).
 import { get, del, getOptional, encodeGroupPath, ApiError, canEdit, EDITOR_ONLY } from './api.js';
 import { h, clear, errorNotice, notice, unavailable, loading, pageHead, toast, openModal, select, field, fmtDate } from './ui.js';
-import { configForm, configSummary, putConfig } from './configure.js';
+import { configForm, configSummary, putConfig, scannersByType } from './configure.js';
 
 export async function render(main) {
   main.append(pageHead('Defaults and group configs', 'Every repository inherits the default, then the configs of its groups from the root down, then its own exception.'));
@@ -9,13 +9,13 @@ export async function render(main) {
   const grpBox = h('section.panel', { 'aria-labelledby': 'grp-title', 'data-panel': 'group-configs' }, h('h2#grp-title', 'Group configs'), loading());
   main.append(defBox, grpBox);
 
-  const def = await getOptional('/api/configs/default').catch((e) => ({ error: e }));
+  const [def, scanners] = await Promise.all([getOptional('/api/configs/default').catch((e) => ({ error: e })), scannersByType()]);
   clear(defBox).append(h('h2#def-title', 'Default config'));
   if (def.error && def.available !== false) defBox.append(errorNotice(def.error));
   else if (!def.available) defBox.append(unavailable('Configs'));
   else {
     const cfg = def.data.config || def.data;
-    const form = configForm(cfg, { inherit: false });
+    const form = configForm(cfg, { inherit: false, scanners });
     const msg = h('div', { 'aria-live': 'assertive' });
     const save = h('button.primary', { type: 'submit', disabled: !canEdit() || undefined, title: canEdit() ? undefined : EDITOR_ONLY }, 'Save default');
     if (!canEdit()) msg.append(notice('info', 'Only an editor or an admin can change configs.'));
@@ -41,10 +41,10 @@ export async function render(main) {
     defBox.append(f);
   }
 
-  await renderGroups(grpBox);
+  await renderGroups(grpBox, scanners);
 }
 
-async function renderGroups(box) {
+async function renderGroups(box, scanners) {
   const res = await getOptional('/api/configs/groups').catch((e) => ({ error: e }));
   clear(box).append(h('h2#grp-title', 'Group configs'));
   if (res.error && res.available !== false) { box.append(errorNotice(res.error)); return; }
@@ -61,7 +61,7 @@ async function renderGroups(box) {
         h('td', configSummary(g.config, null, { partial: true })),
         h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
         h('td.num', h('div.actions',
-          canEdit() ? [h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box) }, 'Edit'),
+          canEdit() ? [h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box, scanners) }, 'Edit'),
             h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box) }, 'Remove')] : null))))))));
   }
   addBtn.addEventListener('click', async () => {
@@ -72,7 +72,7 @@ async function renderGroups(box) {
     const sel = options.length ? select(options, options[0][0], { name: 'group' }) : h('input', { type: 'text', name: 'group', placeholder: 'acme/platform' });
     const go = h('button.primary', { type: 'button' }, 'Next');
     const m = openModal({ title: 'Add a group config', body: field('Group', sel), footer: [go] });
-    go.addEventListener('click', () => { const p = sel.value.trim(); if (!p) return; m.close(); editGroup(p, {}, box); });
+    go.addEventListener('click', () => { const p = sel.value.trim(); if (!p) return; m.close(); editGroup(p, {}, box, scanners); });
   });
 }
 
@@ -85,8 +85,8 @@ function listedNote(listedAs) {
   return h('div.small', h('span.badge.hook_disabled', { 'data-listed-as': listedAs || 'none' }, listedAs === 'repository' ? 'not a group' : 'not listed'), ' ', h('span.muted', text));
 }
 
-function editGroup(path, cfg, box) {
-  const form = configForm(cfg || {}, { inherit: true });
+function editGroup(path, cfg, box, scanners) {
+  const form = configForm(cfg || {}, { inherit: true, scanners });
   const msg = h('div', { 'aria-live': 'assertive' });
   const save = h('button.primary', { type: 'button' }, 'Save');
   const m = openModal({ title: `Config of ${path}`, body: [msg, form.el], footer: [save] });
@@ -108,7 +108,7 @@ function editGroup(path, cfg, box) {
       const job = res && res.apply && res.apply.job_id;
       toast(job ? `Saved the config of ${path}; a job applies the change on GitLab.` : `Saved the config of ${path}.`);
       if (job) location.hash = `#/jobs/${job}`;
-      else renderGroups(box);
+      else renderGroups(box, scanners);
     } catch (e) {
       clear(msg).append(errorNotice(e));
       save.disabled = false;
@@ -135,7 +135,7 @@ async function removeGroup(path, box) {
     toast(n ? `Removed the config of ${path}: ${n} ${n === 1 ? 'repository is' : 'repositories are'} no longer gated; a job takes mrgate's webhooks off them on GitLab.`
       : job ? `Removed the config of ${path}; a job applies the change on GitLab.` : `Removed the config of ${path}.`);
     if (job) location.hash = `#/jobs/${job}`;
-    else renderGroups(box);
+    else renderGroups(box, scanners);
   } catch (e) {
     toast(e instanceof ApiError ? e.message : String(e), 'error');
   }

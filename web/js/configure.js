@@ -75,7 +75,8 @@ export async function putConfig(path, body) {
   }
 }
 
-export function configForm(initial = {}, { inherit = false, inherited = null, showEnabled = true, single = false } = {}) {
+// scanners: {type: {available, builtin}} or null (scannersByType): the types with no scanner here are marked.
+export function configForm(initial = {}, { inherit = false, inherited = null, showEnabled = true, single = false, scanners = null } = {}) {
   const cfg = initial || {};
   const inh = inherited || {};
   const inhText = (k, fmt = (v) => String(v)) => (inh[k] !== undefined ? ` (inherits: ${fmt(inh[k])})` : '');
@@ -99,7 +100,11 @@ export function configForm(initial = {}, { inherit = false, inherited = null, sh
   let scansInherit = null;
   const scansSet = h('fieldset', h('legend', 'Scans'),
     inherit ? h('label.option', { style: 'margin-bottom:6px' }, scansInherit = h('input', { type: 'checkbox', name: 'scans_inherit', checked: !Array.isArray(cfg.scans) }), `Inherit${inhText('scans', (v) => (Array.isArray(v) ? v.join(', ') || 'none' : v))}`) : null,
-    h('div.checks', scanBoxes.map((b) => h('label.option', b, SCAN_LABELS[b.value]))));
+    h('div.checks', scanBoxes.map((b) => {
+      const missing = scanners && scanners[b.value] && scanners[b.value].available === false;
+      if (missing) b.dataset.noScanner = 'true';
+      return h('label.option', b, SCAN_LABELS[b.value], missing ? h('span.no-scanner', ' — no scanner on this server') : null);
+    })));
   const syncScans = () => { if (scansInherit) for (const b of scanBoxes) b.disabled = scansInherit.checked; };
   if (scansInherit) scansInherit.addEventListener('change', syncScans);
   syncScans();
@@ -412,7 +417,7 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     [summary, conn, scanners, settings] = await Promise.all([
       selectionSummary(selection, rows),
       get('/api/connection').catch(() => null),
-      get('/api/scanners').then((r) => Object.fromEntries((r.items || []).map((x) => [x.scan, x]))).catch(() => null),
+      scannersByType(),
       get('/api/settings').catch(() => null),
     ]);
   } catch (e) {
@@ -586,6 +591,11 @@ async function loadInto(body, path, what) {
   }
 }
 
+// {scan type: {scan, available, builtin}} from GET /api/scanners; null when it cannot be read.
+export function scannersByType() {
+  return get('/api/scanners').then((r) => Object.fromEntries((r.items || []).map((x) => [x.scan, x]))).catch(() => null);
+}
+
 // "Edit exception…": the repo's own config, with what it inherits.
 export async function openRepoConfig(repo, onSaved) {
   const body = h('div', loading());
@@ -594,9 +604,9 @@ export async function openRepoConfig(repo, onSaved) {
   const m = openModal({ title: `Exception for ${repo.path_with_namespace}`, body, footer: [cancelBtn, saveBtn] });
   m.dialog.dataset.modal = 'exception';
   cancelBtn.addEventListener('click', () => m.close());
-  const data = await loadInto(body, `/api/repos/${repo.id}/config`, 'Per-repository configuration');
+  const [data, scanners] = await Promise.all([loadInto(body, `/api/repos/${repo.id}/config`, 'Per-repository configuration'), scannersByType()]);
   if (data === undefined) return;
-  const form = configForm(data.config || {}, { inherit: true, inherited: data.inherited || {}, single: true });
+  const form = configForm(data.config || {}, { inherit: true, inherited: data.inherited || {}, single: true, scanners });
   const msg = h('div', { 'aria-live': 'assertive' });
   clear(body).append(h('div',
     h('p.muted', 'Fields left on "Inherit" follow the default and group configs. A field set here makes this repository an exception.'),
