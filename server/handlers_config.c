@@ -226,7 +226,7 @@ int h_config_group_delete(struct req *r)
 		ungate.confirmed = strcmp(confirm, "true") == 0;
 	}
 	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &ungate, &w.marked);
-	if (st == CORE_ECONFLICT) {
+	if (st == CORE_ECONFLICT && ungate.n > 0) {
 		char msg[600];
 		snprintf(
 		    msg, sizeof(msg),
