@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 int http_status_of(enum core_status st)
 {
@@ -208,6 +209,13 @@ bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object *
 	size_t len = 0;
 	char err[256];
 	*obj_out = NULL;
+	const char *type = mg_get_header(conn, "Content-Type");
+	size_t tlen = type ? strcspn(type, "; \t") : 0;
+	if (!type || tlen != strlen("application/json") || strncasecmp(type, "application/json", tlen) != 0) {
+		*status_out = http_send_error(conn, 415, "unsupported_media_type",
+		                              "send the request body as JSON, with Content-Type: application/json");
+		return false;
+	}
 	if (!http_read_body(conn, cap, &body, &len, status_out))
 		return false;
 	struct json_object *obj = NULL;

@@ -59,7 +59,11 @@ int http_send_read(struct mg_connection *conn, enum core_status st, struct json_
  */
 bool http_read_body(struct mg_connection *conn, size_t cap, char **body_out, size_t *len_out, int *status_out);
 
-/* Read the body and parse it as a JSON object. On failure the 4xx has been sent and *status_out holds it. */
+/*
+ * Read the body and parse it as a JSON object; a body not sent as Content-Type application/json is a 415 before it is
+ * read (a form on another site can post text/plain with no CORS preflight: no write reads one). On failure the 4xx
+ * has been sent and *status_out holds it.
+ */
 bool http_read_json(struct mg_connection *conn, size_t cap, struct json_object **obj_out, int *status_out);
 
 /*

@@ -73,6 +73,22 @@ def test_a_login_is_json_only():
         assert r.status == 200, (ctype, r.status, r.body)
 
 
+def test_every_json_body_is_json_only():
+    # a walk: POST /api/configure read a text/plain body sent with a valid CSRF token; only the login refused one
+    c = srv.login()
+    before = c.get("/api/configs/default").json()
+    body = json.dumps({"enabled": True, "fail_on": "low", "scans": ["secrets"]}).encode()
+    for method, path in (("PUT", "/api/configs/default"), ("POST", "/api/configure"), ("POST", "/api/users"),
+                         ("PUT", "/api/settings")):
+        for ctype in (None, "text/plain", "application/x-www-form-urlencoded", "application/jsonx"):
+            r = c.request(method, path, raw=body, headers={"Content-Type": ctype} if ctype else {})
+            assert r.status == 415 and r.json()["error"] == "unsupported_media_type", (path, ctype, r.status, r.body)
+            assert "Content-Type: application/json" in r.json()["message"], r.body
+    assert c.get("/api/configs/default").json() == before
+    r = c.request("PUT", "/api/configs/default", raw=body, headers={"Content-Type": "application/json; charset=utf-8"})
+    assert r.status == 200 and r.json()["config"]["fail_on"] == "low", r.body
+
+
 def test_body_cap():
     c = srv.client()
     big = b'{"username": "' + b"a" * (1024 * 1024 + 10) + b'"}'
@@ -189,7 +205,8 @@ def test_graceful_shutdown():
     assert '"msg":"stopped"' in srv.logs()
 
 
-run([test_api_requires_auth, test_login_ok_and_bad, test_bad_input_is_400_with_reason, test_a_login_is_json_only, test_body_cap,
+run([test_api_requires_auth, test_login_ok_and_bad, test_bad_input_is_400_with_reason, test_a_login_is_json_only,
+     test_every_json_body_is_json_only, test_body_cap,
      test_csrf_required_for_cookie_writes, test_logout_ends_the_session_server_side, test_bearer_token,
      test_login_throttling, test_user_add_cli_errors, test_unknown_route_and_method, test_health_and_metrics,
      test_static_dashboard, test_no_secrets_in_logs, test_graceful_shutdown])
