@@ -448,10 +448,15 @@ static enum core_status ungated_by(struct store_conn *c, const struct scope *sc,
 static enum core_status finish(struct store_conn *c, const char *actor, const char *action, const char *target,
                                struct json_object *before, const struct scope *sc, struct gateconfig_marked *marked)
 {
-	struct json_object *after = NULL;
+	struct json_object *after = NULL, *details = NULL;
+	if (sc->ungate) { /* what a removal stopped gating, and that the user confirmed it when it did */
+		details = jx_object();
+		json_object_object_add(details, "ungated", jx_int(sc->ungate->n));
+		json_object_object_add(details, "confirm_ungate", jx_bool(sc->ungate->confirmed));
+	}
 	enum core_status st = gateconfig_snapshot(c, sc->group, sc->ids, sc->n_ids, sc->all, &after);
 	if (st == CORE_OK)
-		st = audit_write(c, actor, action, target, before, after, NULL);
+		st = audit_write(c, actor, action, target, before, after, details);
 	if (st == CORE_OK)
 		st = gateconfig_mark_apply(c, sc->all, sc->group, sc->ids, sc->n_ids, NULL, 0, false, marked);
 	if (st == CORE_OK)
@@ -459,6 +464,7 @@ static enum core_status finish(struct store_conn *c, const char *actor, const ch
 	if (st != CORE_OK)
 		gateconfig_marked_clear(marked);
 	json_object_put(after);
+	json_object_put(details);
 	return st;
 }
 

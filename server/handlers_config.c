@@ -218,13 +218,11 @@ int h_config_group_delete(struct req *r)
 	if (!group_path(r, &status))
 		return status;
 	/* ?confirm_ungate=true: remove it even when that stops gating repositories (answered 409 would_ungate else) */
-	char confirm[8];
 	struct gateconfig_ungate ungate = {0};
-	if (http_query_param(r->ri, "confirm_ungate", confirm, sizeof(confirm))) {
-		if (strcmp(confirm, "true") != 0 && strcmp(confirm, "false") != 0)
-			return http_send_error(r->conn, 400, "invalid_input", "confirm_ungate must be true or false");
-		ungate.confirmed = strcmp(confirm, "true") == 0;
-	}
+	int confirm = 0;
+	if (!http_query_bool(r->conn, r->ri, "confirm_ungate", &confirm, &status))
+		return status;
+	ungate.confirmed = confirm == 1;
 	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &ungate, &w.marked);
 	if (st == CORE_ECONFLICT && ungate.n > 0) {
 		char msg[600];

@@ -203,7 +203,7 @@ out:
 int h_ignores_list(struct req *r)
 {
 	struct ignores_filter f = {.expired = -1};
-	char group[1001] = "", rule[201] = "", expired[8] = "";
+	char group[1001] = "", rule[201] = "";
 	long limit = 50;
 	int status;
 	bool has_group = false, has_rule = false;
@@ -213,11 +213,8 @@ int h_ignores_list(struct req *r)
 	    !http_query_text(r->conn, r->ri, "group", group, sizeof(group), &has_group, &status) ||
 	    !http_query_text(r->conn, r->ri, "rule", rule, sizeof(rule), &has_rule, &status))
 		return status;
-	if (http_query_param(r->ri, "expired", expired, sizeof(expired))) {
-		if (strcmp(expired, "true") != 0 && strcmp(expired, "false") != 0)
-			return http_send_error(r->conn, 400, "invalid_input", "expired must be true or false");
-		f.expired = strcmp(expired, "true") == 0;
-	}
+	if (!http_query_bool(r->conn, r->ri, "expired", &f.expired, &status))
+		return status;
 	f.group = has_group && group[0] ? group : NULL;
 	f.rule = has_rule && rule[0] ? rule : NULL;
 	f.limit = (int)limit;

@@ -255,7 +255,7 @@ int h_sync_get(struct req *r)
 
 int h_repos_list(struct req *r)
 {
-	char q[400] = "", group[600] = "", status[40] = "", archived[8] = "", sort[16] = "", order[8] = "";
+	char q[400] = "", group[600] = "", status[40] = "", sort[16] = "", order[8] = "";
 	char cursor[1600] = "", err[300];
 	struct repos_filter f;
 	bool has_q, has_group, has_status, has_cursor;
@@ -282,14 +282,8 @@ int h_repos_list(struct req *r)
 	f.group = has_group ? group : NULL;
 	f.status = has_status ? status : NULL;
 	f.cursor = has_cursor ? cursor : NULL;
-	if (http_query_param(r->ri, "archived", archived, sizeof(archived))) {
-		if (strcmp(archived, "true") == 0)
-			f.archived = 1;
-		else if (strcmp(archived, "false") == 0)
-			f.archived = 0;
-		else
-			return http_send_error(r->conn, 400, "invalid_input", "archived must be true or false");
-	}
+	if (!http_query_bool(r->conn, r->ri, "archived", &f.archived, &sent))
+		return sent;
 	if (http_query_param(r->ri, "sort", sort, sizeof(sort))) {
 		if (strcmp(sort, "path") == 0)
 			f.sort = REPOS_SORT_PATH;

@@ -282,6 +282,23 @@ bool http_query_text(struct mg_connection *conn, const struct mg_request_info *r
 	return true;
 }
 
+bool http_query_bool(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int *out,
+                     int *status)
+{
+	char v[8];
+	if (!ri->query_string)
+		return true;
+	int n = mg_get_var(ri->query_string, strlen(ri->query_string), name, v, sizeof(v));
+	if (n == -1)
+		return true;
+	if (n >= 0 && strlen(v) == (size_t)n && (strcmp(v, "true") == 0 || strcmp(v, "false") == 0)) {
+		*out = strcmp(v, "true") == 0;
+		return true;
+	}
+	*status = http_send_error(conn, 400, "invalid_input", "%s must be true or false", name);
+	return false;
+}
+
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap)
 {
 	const char *h = mg_get_header(conn, "Cookie");

@@ -88,6 +88,11 @@ bool http_query_param(const struct mg_request_info *ri, const char *name, char *
 bool http_query_text(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, char *out,
                      size_t cap, bool *present, int *status);
 
+/* A true/false query parameter: true with *out 1 or 0 when given so, *out untouched when absent; false after
+ * answering 400 ("<name> must be true or false") for anything else, a NUL or a cut value included. */
+bool http_query_bool(struct mg_connection *conn, const struct mg_request_info *ri, const char *name, int *out,
+                     int *status);
+
 /* Value of a cookie from the Cookie header into out; false when absent. */
 bool http_cookie(struct mg_connection *conn, const char *name, char *out, size_t cap);
 

@@ -547,6 +547,19 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     page.removeAllListeners('dialog');
     assert.equal(asked.length, 3, asked.join(' | '));
     await until(async () => JSON.stringify([...await hooked()].sort()) === JSON.stringify(gatedBefore), { what: 'the repositories gated again' });
+    // a config with no repositories under it: removed with no job to show, its row gone from the list (a walk met
+    // "scanners is not defined" here, and the row stayed)
+    const none = await api.put('/api/configs/groups/acme/later', { fail_on: 'low', confirm_new_group: true });
+    assert.equal(none.status, 200, JSON.stringify(none.data));
+    assert.equal(none.data.apply, null, JSON.stringify(none.data));
+    await go('#/configs', 'tr[data-group-config="acme/later"]');
+    page.once('dialog', (d) => { asked.push(d.message()); d.accept(); });
+    await page.locator('tr[data-group-config="acme/later"] button:text("Remove")').click();
+    await page.waitForSelector('.toast:has-text("Removed the config of acme/later.")');
+    await page.locator('tr[data-group-config="acme/later"]').waitFor({ state: 'detached' });
+    assert.equal(await page.locator('.toast.error').count(), 0, await page.locator('.toast').allInnerTexts());
+    assert.match(page.url(), /#\/configs$/);
+    assert.ok(!(await api.get('/api/configs/groups')).data.some((g) => g.path === 'acme/later'));
   });
 
   it('says at once when GitLab refuses the token', async () => {

@@ -157,8 +157,11 @@ def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating(
         assert f"stops gating {len(in_sub)} " in e["message"] and "confirm_ungate" in e["message"], e
         assert "nothing was changed" in e["message"], e
         assert e["examples"] and all(p.startswith(sub + "/") for p in e["examples"]), e
-    r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate=yes")
-    assert r.status == 400 and "confirm_ungate" in r.json()["message"], r.body
+    # a confirmation is "true" and nothing else: not a NUL-cut "true" (a walk's true%00 removed the config)
+    for value in ("yes", "TRUE", "true%00", "true%00x", "truetruetrue", ""):
+        r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate={value}")
+        assert r.status == 400, (value, r.status, r.body)
+        assert r.json()["message"] == "confirm_ungate must be true or false", (value, r.body)
     assert (c.get("/api/configs/groups").json(), c.get("/api/audit?limit=1").json()["items"]) == before
     time.sleep(0.3)
     assert sim.counters()["writes"] == 0 and hooked_projects(main) == in_sub
@@ -173,6 +176,9 @@ def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating(
     # confirmed: removed, the answer says how many, and its job ungates them on GitLab
     r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate=true")
     assert r.status == 200 and r.json()["ungated"] == len(in_sub), r.body
+    entry = c.get("/api/audit?limit=1").json()["items"][0]
+    assert entry["action"] == "config.group.delete" and entry["target"] == sub, entry
+    assert entry["details"] == {"ungated": len(in_sub), "confirm_ungate": True}, entry
     flows.wait_job(c, r.json()["apply"]["job_id"])
     assert not hooked_projects(main)
     assert sub not in [g["path"] for g in c.get("/api/configs/groups").json()]

@@ -62,7 +62,7 @@ async function renderGroups(box, scanners) {
         h('td.nowrap.small', fmtDate(g.updated_at), g.updated_by ? ` by ${g.updated_by}` : ''),
         h('td.num', h('div.actions',
           canEdit() ? [h('button.small', { type: 'button', onclick: () => editGroup(g.path, g.config, box, scanners) }, 'Edit'),
-            h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box) }, 'Remove')] : null))))))));
+            h('button.small.danger', { type: 'button', onclick: () => removeGroup(g.path, box, scanners) }, 'Remove')] : null))))))));
   }
   addBtn.addEventListener('click', async () => {
     let groups = [];
@@ -117,8 +117,8 @@ function editGroup(path, cfg, box, scanners) {
 }
 
 // Remove a group config. When that stops gating repositories the server refuses (409 would_ungate) and says how
-// many and which: the user sees them and confirms, then watches the job that takes the webhooks off.
-async function removeGroup(path, box) {
+// many and which: the user sees them and confirms, then watches the job that takes the webhook and merge block off.
+async function removeGroup(path, box, scanners) {
   if (!confirm(`Remove the config of ${path}? Its repositories inherit from the parent groups and the default again.`)) return;
   const url = `/api/configs/groups/${encodeGroupPath(path)}`;
   try {
@@ -132,12 +132,13 @@ async function removeGroup(path, box) {
     }
     const job = res && res.apply && res.apply.job_id;
     const n = (res && res.ungated) || 0;
-    toast(n ? `Removed the config of ${path}: ${n} ${n === 1 ? 'repository is' : 'repositories are'} no longer gated; a job takes mrgate's webhooks off them on GitLab.`
+    toast(n ? `Removed the config of ${path}: ${n} ${n === 1 ? 'repository is' : 'repositories are'} no longer gated; a job takes mrgate's webhook and merge block off them on GitLab.`
       : job ? `Removed the config of ${path}; a job applies the change on GitLab.` : `Removed the config of ${path}.`);
     if (job) location.hash = `#/jobs/${job}`;
     else renderGroups(box, scanners);
   } catch (e) {
     toast(e instanceof ApiError ? e.message : String(e), 'error');
+    renderGroups(box, scanners); // what is stored now, whatever the failure was (another user may have removed it)
   }
 }
 
