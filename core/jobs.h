@@ -308,10 +308,13 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
  * what is claimable now, ceil(claimable / (share * max)), at least 1 and at most max, so a large job is claimed max
  * items at a time while every claimer could take max such batches, and a small job, or the end of a large one, one
  * item at a time: its last items are not left in one worker's batch, run one after another while the others idle.
- * A lone claimer (share 1, jobs_claim) takes up to max.
+ * A lone claimer (share 1, jobs_claim) takes up to max. max and share are 1..1000 (CORE_EINVAL else).
  */
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                                   int share, int lease_ms, struct job_item **items_out, int *n_out);
+/* The claim statement jobs_claim_share runs, $1 the owner and $2 the lease in ms (owned: free()); NULL for bad
+ * arguments. For tests that look at its plan. */
+char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share);
 /*
  * Milliseconds until the earliest item of these kinds becomes claimable (0: one is claimable now); *found_out
  * false when no pending or running item exists. What an idle runner sleeps for at most besides notifications.

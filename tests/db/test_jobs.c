@@ -6,6 +6,7 @@
  *
  * Every test uses its own job kind, so a runner of one test never sees another test's items.
  */
+#include "buf.h"
 #include "crypto.h"
 #include "jobs.h"
 #include "limiter.h"
@@ -1271,6 +1272,93 @@ static void claim_share_spreads_small_jobs(void)
 	free(ids);
 }
 
+/* The rows a plan node and its children read of job_items (its table and indexes), from EXPLAIN's JSON. */
+static int64_t rows_of_job_items(struct json_object *node)
+{
+	int64_t n = 0;
+	const char *rel = jstr(node, "Relation Name"), *idx = jstr(node, "Index Name");
+	if ((rel && strcmp(rel, "job_items") == 0) || (idx && strncmp(idx, "job_items", 9) == 0))
+		n += jint(node, "Actual Rows") * jint(node, "Actual Loops");
+	struct json_object *kids = NULL;
+	if (json_object_object_get_ex(node, "Plans", &kids))
+		for (size_t i = 0; i < json_object_array_length(kids); i++)
+			n += rows_of_job_items(json_object_array_get_idx(kids, i));
+	return n;
+}
+
+/* Run the claim of kind (4 at a time, 8 claimers) under EXPLAIN ANALYZE, rolled back: the rows it read of job_items. */
+static int64_t claim_reads(const char *kind)
+{
+	const char *kinds[] = {kind};
+	char *claim = jobs_claim_sql(kinds, 1, 4, 8);
+	struct buf sql = {0};
+	buf_printf(&sql, "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) %s", claim);
+	struct store_conn *c = NULL;
+	PGresult *r = NULL;
+	int64_t rows = -1;
+	const char *p[] = {"explain", "60000"};
+	if (store_get_begin(db, &c) == CORE_OK && store_exec(c, buf_str(&sql), 2, p, &r) == CORE_OK) {
+		struct json_object *plan = json_tokener_parse(PQgetvalue(r, 0, 0)), *top = NULL;
+		if (plan && json_object_object_get_ex(json_object_array_get_idx(plan, 0), "Plan", &top))
+			rows = rows_of_job_items(top);
+		json_object_put(plan);
+	}
+	PQclear(r);
+	store_put(db, c); /* rolled back: nothing claimed */
+	buf_free(&sql);
+	free(claim);
+	fprintf(stderr, "  a claim of %s read %" PRId64 " rows of job_items\n", kind, rows);
+	return rows;
+}
+
+#define HISTORY   20000
+#define NEW_ITEMS 3000
+
+/*
+ * A claim reads a few rows, however long the history of finished items and however large the job: at 10,000 repos
+ * a claim read every job item ever written (a hash join its planner chose for a LIMIT it could not bound), or every
+ * claimable item (a bitmap scan and a sort, planned on statistics gathered before the job's items were written).
+ */
+static void claim_reads_a_few_rows_of_a_long_history(void)
+{
+	const char *kinds[] = {"t_hist2"};
+	int64_t *ids = seq_ids(HISTORY, 1), job = 0;
+	CHECK(jobs_create(db, "t_hist", "kim", NULL, ids, HISTORY, &job) == CORE_OK);
+	sql_exec(
+	    "UPDATE job_items SET state = 'done', result = 'unchanged', finished_at = now() WHERE kind = 't_hist'");
+	sql_exec("UPDATE jobs SET state = 'done', done = total, unchanged = total WHERE kind = 't_hist'");
+	/* statistics that know the job's items */
+	CHECK(jobs_create(db, "t_hist", "kim", NULL, ids, NEW_ITEMS, &job) == CORE_OK);
+	sql_exec("ANALYZE job_items");
+	int64_t rows = claim_reads("t_hist");
+	CHECK(rows >= 4 && rows <= 100);
+	/* statistics gathered before the job's items were written, which say almost nothing is claimable: the claim
+	 * that starts the job gathers them again */
+	sql_exec(
+	    "UPDATE job_items SET state = 'done', result = 'unchanged', finished_at = now() WHERE kind = 't_hist'");
+	sql_exec("UPDATE jobs SET state = 'done', done = total, unchanged = total WHERE kind = 't_hist'");
+	sql_exec("ANALYZE job_items");
+	/* how many pending items the planner's statistics know of */
+#define PENDING_KNOWN                                                                                                  \
+	"SELECT (coalesce(most_common_freqs[array_position(most_common_vals::text::text[], 'pending')], 0)"            \
+	" * (SELECT reltuples FROM pg_class WHERE relname = 'job_items'))::bigint AS v"                                \
+	" FROM pg_stats WHERE tablename = 'job_items' AND attname = 'state'"
+	int64_t known = sql_i64(PENDING_KNOWN, 0);
+	CHECK(known >= 0 && known < NEW_ITEMS / 2);
+	CHECK(jobs_create(db, "t_hist2", "kim", NULL, ids, NEW_ITEMS, &job) == CORE_OK);
+	struct job_item *it = NULL;
+	int n = 0;
+	CHECK(jobs_claim_share(db, "hist", kinds, 1, 4, 8, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 4);
+	jobs_items_free(it, n);
+	known = sql_i64(PENDING_KNOWN, 0);
+	fprintf(stderr, "  the statistics know of %" PRId64 " pending items\n", known);
+	CHECK(known >= NEW_ITEMS / 2);
+	rows = claim_reads("t_hist2");
+	CHECK(rows >= 4 && rows <= 100);
+	free(ids);
+}
+
 static int retry_once_calls;
 static enum job_outcome retry_once_handler(void *user, const struct job_item *item, struct job_item_result *res)
 {
@@ -1471,6 +1559,7 @@ int main(void)
 	RUN(finish_batch_records_what_it_holds);
 	RUN(finish_and_renew_of_the_same_items_never_deadlock);
 	RUN(claim_share_spreads_small_jobs);
+	RUN(claim_reads_a_few_rows_of_a_long_history);
 	RUN(due_time_passed_before_the_wait);
 	RUN(idle_runner_waits_for_notify);
 	RUN(handler_work_is_settled_before_its_item_is_stored);
