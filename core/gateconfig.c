@@ -449,7 +449,7 @@ static enum core_status finish(struct store_conn *c, const char *actor, const ch
                                struct json_object *before, const struct scope *sc, struct gateconfig_marked *marked)
 {
 	struct json_object *after = NULL, *details = NULL;
-	if (sc->ungate) { /* what a removal stopped gating, and that the user confirmed it when it did */
+	if (sc->ungate) { /* what the change stopped gating, and that the user confirmed it when it did */
 		details = jx_object();
 		json_object_object_add(details, "ungated", jx_int(sc->ungate->n));
 		json_object_object_add(details, "confirm_ungate", jx_bool(sc->ungate->confirmed));
@@ -714,7 +714,8 @@ enum core_status gateconfig_list_groups(struct store *db, struct json_object **o
 }
 
 enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
-                                      struct gateconfig_marked *marked, struct json_object **out)
+                                      struct gateconfig_ungate *ungate, struct gateconfig_marked *marked,
+                                      struct json_object **out)
 {
 	*out = NULL;
 	if (marked)
@@ -726,7 +727,7 @@ enum core_status gateconfig_put_group(struct store *db, const char *path, struct
 	if (st != CORE_OK)
 		return st;
 	struct store_params p = {0};
-	struct scope sc = {.group = spelt};
+	struct scope sc = {.group = spelt, .ungate = ungate};
 	store_param_str(&p, spelt);
 	store_param_str(&p, js(cfg));
 	store_param_str(&p, actor);

@@ -117,19 +117,21 @@ enum core_status gateconfig_group_spelling_on(struct store_conn *c, const char *
  * take path in any case (gateconfig_group_spelling); put stores and answers GitLab's spelling.
  */
 enum core_status gateconfig_get_group(struct store *db, const char *path, struct json_object **out);
-/* CORE_EINVAL when path is not a GitLab group path. */
-enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
-                                      struct gateconfig_marked *marked, struct json_object **out);
 /*
- * The repos a removal stops gating: those mrgate gates now (not removed, archived or pending deletion; their config
- * enables them and they are managed) whose inherited config would not. Removing a config that gates repos is
- * CORE_ECONFLICT, with nothing stored, unless `confirmed`; either way n and examples say which.
+ * The repos a change of a group config stops gating: those mrgate gates now (not removed, archived or pending
+ * deletion; their config enables them and they are managed) that the config after the change would not. A change
+ * that stops gating repos is CORE_ECONFLICT, with nothing stored, unless `confirmed`; either way n and examples say
+ * which, and the change's audit entry has them in its details ({"ungated", "confirm_ungate"}).
  */
 struct gateconfig_ungate {
-	bool confirmed;               /* in: remove it even when it stops gating repos */
+	bool confirmed;               /* in: make the change even when it stops gating repos */
 	int64_t n;                    /* out: how many it stops (or would stop) gating */
 	struct json_object *examples; /* out, owned (json_object_put): up to 5 of their paths, a JSON array */
 };
+/* CORE_EINVAL when path is not a GitLab group path. ungate: may be NULL (no check). */
+enum core_status gateconfig_put_group(struct store *db, const char *path, struct json_object *cfg, const char *actor,
+                                      struct gateconfig_ungate *ungate, struct gateconfig_marked *marked,
+                                      struct json_object **out);
 /* ungate: may be NULL (no check). */
 enum core_status gateconfig_delete_group(struct store *db, const char *path, const char *actor,
                                          struct gateconfig_ungate *ungate, struct gateconfig_marked *marked);

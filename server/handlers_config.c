@@ -32,14 +32,14 @@ struct config_write {
 };
 
 /*
- * Read the body and validate it as a config; *unmanaged, when not NULL, takes the "unmanaged" member that sits beside
- * a repo's config fields. At the default_level a field sent as null is refused, as is no field at all.
- * A scan type with no scanner on this server needs "confirm_no_scanner": true beside the
- * fields, as POST /api/configure does (every merge request the config covers would fail). On failure the 4xx has been
- * sent and nothing is kept.
+ * Read the body and validate it as a config; *unmanaged, *new_group and *confirm_ungate, when not NULL, take the
+ * "unmanaged", "confirm_new_group" and "confirm_ungate" members that sit beside the config fields. At the default_level
+ * a field sent as null is refused, as is no field at all. A scan type with no scanner on this server needs
+ * "confirm_no_scanner": true beside the fields, as POST /api/configure does (every merge request the config covers
+ * would fail). On failure the 4xx has been sent and nothing is kept.
  */
-static bool read_config(struct req *r, bool *unmanaged, bool *new_group, bool default_level, struct config_write *w,
-                        int *status)
+static bool read_config(struct req *r, bool *unmanaged, bool *new_group, bool *confirm_ungate, bool default_level,
+                        struct config_write *w, int *status)
 {
 	char err[400], missing[200];
 	bool confirm = false;
@@ -54,6 +54,11 @@ static bool read_config(struct req *r, bool *unmanaged, bool *new_group, bool de
 		if (!req_bool(r, w->body, "confirm_new_group", new_group, NULL, status))
 			goto fail;
 		json_object_object_del(w->body, "confirm_new_group");
+	}
+	if (confirm_ungate) {
+		if (!req_bool(r, w->body, "confirm_ungate", confirm_ungate, NULL, status))
+			goto fail;
+		json_object_object_del(w->body, "confirm_ungate");
 	}
 	if (!req_bool(r, w->body, "confirm_no_scanner", &confirm, NULL, status))
 		goto fail;
@@ -121,7 +126,7 @@ int h_config_default_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
-	if (!read_config(r, NULL, NULL, true, &w, &status))
+	if (!read_config(r, NULL, NULL, NULL, true, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_default(r->app->db, w.cfg, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the default config", NULL);
@@ -161,12 +166,37 @@ int h_config_group_get(struct req *r)
 	return http_send_read(r->conn, st, o, "could not read the group config", NULL);
 }
 
+/*
+ * 409 would_ungate for a group config change that stops gating repositories (u from gateconfig_put_group or
+ * gateconfig_delete_group; its examples are handed to the answer): doing is "removing" or "saving", why says what
+ * the repositories' config then is, retry how to make the change anyway.
+ */
+static int send_would_ungate(struct req *r, struct gateconfig_ungate *u, const char *doing, const char *why,
+                             const char *retry)
+{
+	char msg[700];
+	bool one = u->n == 1;
+	snprintf(msg, sizeof(msg),
+	         "%s the config of \"%.200s\" stops gating %lld %s: %s, and the job that follows would take mrgate's "
+	         "webhook and merge block off %s on GitLab; nothing was changed (%s)",
+	         doing, r->params[0], (long long)u->n, one ? "repository" : "repositories", why, one ? "it" : "them",
+	         retry);
+	struct json_object *o = jx_object();
+	json_object_object_add(o, "error", jx_str("would_ungate"));
+	json_object_object_add(o, "message", jx_str(msg));
+	json_object_object_add(o, "ungated", jx_int(u->n));
+	json_object_object_add(o, "examples", u->examples);
+	u->examples = NULL;
+	return http_send_json(r->conn, 409, o);
+}
+
 int h_config_group_put(struct req *r)
 {
 	struct config_write w = {0};
 	int status;
 	bool new_group = false;
-	if (!group_path(r, &status) || !read_config(r, NULL, &new_group, false, &w, &status))
+	struct gateconfig_ungate ungate = {0};
+	if (!group_path(r, &status) || !read_config(r, NULL, &new_group, &ungate.confirmed, false, &w, &status))
 		return status;
 	if (json_object_object_length(w.cfg) == 0) {
 		/* it would set nothing, yet be listed as a group config (a walk's Save of an empty form) */
@@ -207,7 +237,19 @@ int h_config_group_put(struct req *r)
 		}
 	}
 	if (st == CORE_OK)
-		st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &w.marked, &w.out);
+		st = gateconfig_put_group(r->app->db, r->params[0], w.cfg, r->who.actor, &ungate, &w.marked, &w.out);
+	if (st == CORE_ECONFLICT && ungate.n > 0) {
+		/* a walk's Edit set "Gate these repositories" to Inherit: 92 repositories ungated, unannounced */
+		json_object_put(w.body);
+		json_object_put(w.cfg);
+		return send_would_ungate(r, &ungate, "saving",
+		                         ungate.n == 1 ? "with it, its config no longer enables gating"
+		                                       : "with it, their config no longer enables gating",
+		                         "send \"confirm_ungate\": true to save it anyway");
+	}
+	json_object_put(ungate.examples);
+	if (st == CORE_OK && w.out)
+		json_object_object_add(w.out, "ungated", jx_int(ungate.n));
 	return reply_write(r, st, &w, "could not store the group config", NULL);
 }
 
@@ -224,22 +266,11 @@ int h_config_group_delete(struct req *r)
 		return status;
 	ungate.confirmed = confirm == 1;
 	enum core_status st = gateconfig_delete_group(r->app->db, r->params[0], r->who.actor, &ungate, &w.marked);
-	if (st == CORE_ECONFLICT && ungate.n > 0) {
-		char msg[600];
-		snprintf(
-		    msg, sizeof(msg),
-		    "removing the config of \"%.200s\" stops gating %lld %s: what %s inherit then does not enable "
-		    "gating, and the job that follows would take mrgate's webhook and merge block off %s on GitLab; "
-		    "nothing was changed (send confirm_ungate=true to remove it anyway)",
-		    r->params[0], (long long)ungate.n, ungate.n == 1 ? "repository" : "repositories",
-		    ungate.n == 1 ? "it would" : "they would", ungate.n == 1 ? "it" : "them");
-		struct json_object *o = jx_object();
-		json_object_object_add(o, "error", jx_str("would_ungate"));
-		json_object_object_add(o, "message", jx_str(msg));
-		json_object_object_add(o, "ungated", jx_int(ungate.n));
-		json_object_object_add(o, "examples", ungate.examples);
-		return http_send_json(r->conn, 409, o);
-	}
+	if (st == CORE_ECONFLICT && ungate.n > 0)
+		return send_would_ungate(r, &ungate, "removing",
+		                         ungate.n == 1 ? "what it would inherit then does not enable gating"
+		                                       : "what they would inherit then does not enable gating",
+		                         "send confirm_ungate=true to remove it anyway");
 	json_object_put(ungate.examples);
 	if (st == CORE_OK) {
 		w.out = jx_object();
@@ -264,7 +295,8 @@ int h_repo_config_put(struct req *r)
 	int status;
 	int64_t id;
 	bool unmanaged = false;
-	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) || !read_config(r, &unmanaged, NULL, false, &w, &status))
+	if (!req_path_id(r, REPO_ID_INVALID, &id, &status) ||
+	    !read_config(r, &unmanaged, NULL, NULL, false, &w, &status))
 		return status;
 	enum core_status st = gateconfig_put_repo(r->app->db, id, w.cfg, unmanaged, r->who.actor, &w.marked, &w.out);
 	return reply_write(r, st, &w, "could not store the repository's config", REPO_MISSING, (long long)id);

@@ -101,13 +101,13 @@ static void inheritance(void)
 	struct gateconfig_marked m;
 	/* a group config on "acme" and one on its subgroup "acme/sub" */
 	REQUIRE(validate("{\"fail_on\": \"medium\", \"scans\": [\"sast\"]}", &cfg, err, sizeof(err)) == CORE_OK);
-	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK);
+	REQUIRE(gateconfig_put_group(s, "acme", cfg, "test", NULL, &m, &out) == CORE_OK);
 	CHECK_INT(m.n, 0); /* nothing gated: no GitLab change */
 	gateconfig_marked_clear(&m);
 	json_object_put(cfg);
 	json_object_put(out);
 	REQUIRE(validate("{\"fail_on\": \"critical\"}", &cfg, err, sizeof(err)) == CORE_OK);
-	REQUIRE(gateconfig_put_group(s, "acme/sub", cfg, "test", &m, &out) == CORE_OK);
+	REQUIRE(gateconfig_put_group(s, "acme/sub", cfg, "test", NULL, &m, &out) == CORE_OK);
 	gateconfig_marked_clear(&m);
 	json_object_put(cfg);
 	json_object_put(out);
@@ -161,7 +161,7 @@ static long long put_acme(const char *text, int64_t *run)
 	struct gateconfig_marked m;
 	long long n = -1;
 	if (validate(text, &cfg, err, sizeof(err)) == CORE_OK &&
-	    gateconfig_put_group(s, "acme", cfg, "test", &m, &out) == CORE_OK) {
+	    gateconfig_put_group(s, "acme", cfg, "test", NULL, &m, &out) == CORE_OK) {
 		n = (long long)m.n;
 		*run = m.run;
 		gateconfig_marked_clear(&m);

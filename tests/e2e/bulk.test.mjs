@@ -47,8 +47,10 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await connectAndSync(api, sim, 'acme', TOKEN);
     browser = await launch();
     ({ page, problems } = await newPage(browser, {
-      // the first Remove of a group config that gates repos: the answer that names them (asked, then sent again)
-      expected: [{ method: 'DELETE', path: /^\/api\/configs\/groups\/acme\/team03$/, status: 409, error: 'would_ungate' }],
+      // the first Remove, or Save, of a group config that stops gating repos: the answer that names them (asked,
+      // then sent again)
+      expected: [{ method: 'DELETE', path: /^\/api\/configs\/groups\/acme\/team03$/, status: 409, error: 'would_ungate' },
+        { method: 'PUT', path: /^\/api\/configs\/groups\/acme\/team03$/, status: 409, error: 'would_ungate' }],
     }));
     await logIn(page, `${mrgate.base}/`);
   });
@@ -489,7 +491,7 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     const gatedBefore = [...await hooked()].sort();
     assert.ok(gatedBefore.length > team.length, `${gatedBefore.length} repositories gated`);
     const done = async (r) => { assert.equal(r.status, 200, JSON.stringify(r.data)); await until(async () => (await api.get(`/api/jobs/${r.data.apply.job_id}?items_limit=0`)).data.finished, { what: 'the job' }); };
-    await done(await api.put('/api/configs/groups/acme', { enabled: false }));
+    await done(await api.put('/api/configs/groups/acme', { enabled: false, confirm_ungate: true }));
     await done(await api.put('/api/configs/groups/acme/team03', { enabled: true }));
     assert.deepEqual([...await hooked()].sort(), [...team].sort());
     await go('#/configs', 'tr[data-group-config="acme/team03"]');
@@ -540,6 +542,33 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     assert.match(await page.locator('.toast').last().innerText(), new RegExp(`Removed the config of acme/team03: ${team.length} repositories are no longer gated`));
     await until(async () => (await hooked()).size === 0, { what: 'the webhooks taken off' });
     assert.ok(!(await api.get('/api/configs/groups')).data.some((g) => g.path === 'acme/team03'));
+    // an Edit that stops gating them asks too, in the dialog (a walk set "Gate these repositories" to Inherit and
+    // 92 repositories were ungated without a word): kept editing, nothing changed; confirmed, the job ungates them
+    await done(await api.put('/api/configs/groups/acme/team03', { enabled: true }));
+    await until(async () => (await hooked()).size === team.length, { what: 'the webhooks back' });
+    await go('#/configs', 'tr[data-group-config="acme/team03"]');
+    await page.locator('tr[data-group-config="acme/team03"] button:text("Edit")').click();
+    const editor = page.locator('[role="dialog"]:has-text("Config of acme/team03")');
+    await editor.locator('select[name="enabled"]').selectOption('');
+    await editor.locator('select[name="fail_on"]').selectOption('low');
+    await editor.getByRole('button', { name: 'Save' }).click();
+    const ask = editor.locator('[data-ungate]');
+    await ask.waitFor();
+    const asking = await ask.innerText();
+    assert.match(asking, new RegExp(`^Stop gating ${team.length} repositories\\?`));
+    assert.match(asking, new RegExp(`With this config of acme/team03, ${team.length} repositories are no longer gated: a job takes mrgate's webhook and merge block off them on GitLab`));
+    assert.equal(await ask.locator('li').count(), 5);
+    await shot(page, 'edit-group-config-ungates');
+    await ask.getByRole('button', { name: 'Keep editing' }).click();
+    await ask.waitFor({ state: 'detached' });
+    assert.deepEqual((await api.get('/api/configs/groups/acme/team03')).data.config, { enabled: true });
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await ask.getByRole('button', { name: `Save and stop gating ${team.length} repositories` }).click();
+    await page.waitForURL(/#\/jobs\/\d+$/);
+    assert.match(await page.locator('.toast').last().innerText(), new RegExp(`Saved the config of acme/team03: ${team.length} repositories are no longer gated`));
+    assert.deepEqual((await api.get('/api/configs/groups/acme/team03')).data.config, { fail_on: 'low' });
+    await until(async () => (await hooked()).size === 0, { what: 'the webhooks taken off again' });
+    assert.equal((await api.del('/api/configs/groups/acme/team03')).status, 200);
     // acme's own config gated nothing: removed without a second question, and what was gated is gated again
     await go('#/configs', 'tr[data-group-config="acme"]');
     await page.locator('tr[data-group-config="acme"] button:text("Remove")').click();

@@ -157,6 +157,19 @@ def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating(
         assert f"stops gating {len(in_sub)} " in e["message"] and "confirm_ungate" in e["message"], e
         assert "nothing was changed" in e["message"], e
         assert e["examples"] and all(p.startswith(sub + "/") for p in e["examples"]), e
+    # saving a config that stops gating them is asked about too: a walk's Edit set "Gate these repositories" to
+    # Inherit, and 92 repositories were ungated without a word
+    for body in ({"fail_on": "low"}, {"enabled": None, "block_merge": True}, {"enabled": False},
+                 {"enabled": False, "confirm_ungate": False}):
+        r = c.put(f"/api/configs/groups/{sub}", body)
+        assert r.status == 409, (body, r.status, r.body)
+        e = r.json()
+        assert e["error"] == "would_ungate" and e["ungated"] == len(in_sub), e
+        assert e["message"].startswith(f'saving the config of "{sub}" stops gating {len(in_sub)} repositories'), e
+        assert '"confirm_ungate": true' in e["message"] and "nothing was changed" in e["message"], e
+        assert e["examples"] and all(p.startswith(sub + "/") for p in e["examples"]), e
+    r = c.put(f"/api/configs/groups/{sub}", {"fail_on": "low", "confirm_ungate": "yes"})
+    assert r.status == 400 and "confirm_ungate" in r.json()["message"], r.body
     # a confirmation is "true" and nothing else: not a NUL-cut "true" (a walk's true%00 removed the config)
     for value in ("yes", "TRUE", "true%00", "true%00x", "truetruetrue", ""):
         r = c.delete(f"/api/configs/groups/{sub}?confirm_ungate={value}")
@@ -182,6 +195,22 @@ def test_removing_a_group_config_that_gates_repos_needs_confirming_the_ungating(
     flows.wait_job(c, r.json()["apply"]["job_id"])
     assert not hooked_projects(main)
     assert sub not in [g["path"] for g in c.get("/api/configs/groups").json()]
+    # a save that keeps them gated needs no confirmation; one that stops gating them, confirmed, says how many
+    r = c.put(f"/api/configs/groups/{sub}", {"enabled": True})
+    assert r.status == 200 and r.json()["ungated"] == 0, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    r = c.put(f"/api/configs/groups/{sub}", {"enabled": True, "fail_on": "low"})
+    assert r.status == 200 and r.json()["ungated"] == 0 and r.json()["config"] == {"enabled": True, "fail_on": "low"}, r.body
+    assert r.json()["apply"] is None, r.body  # the severity is read by the gate: nothing to change on GitLab
+    assert hooked_projects(main) == in_sub
+    r = c.put(f"/api/configs/groups/{sub}", {"fail_on": "low", "confirm_ungate": True})
+    assert r.status == 200 and r.json()["ungated"] == len(in_sub), r.body
+    assert r.json()["config"] == {"fail_on": "low"}, r.body
+    entry = c.get("/api/audit?limit=1").json()["items"][0]
+    assert entry["action"] == "config.group.update" and entry["target"] == sub, entry
+    assert entry["details"] == {"ungated": len(in_sub), "confirm_ungate": True}, entry
+    flows.wait_job(c, r.json()["apply"]["job_id"])
+    assert not hooked_projects(main)
     r = c.put("/api/configs/default", default)
     assert r.status == 200, r.body
     flows.wait_job(c, r.json()["apply"]["job_id"])

@@ -776,7 +776,7 @@ def test_a_config_changed_while_its_apply_runs_ends_as_the_last_config_says():
     sim.set_faults(latency_ms=300)
     sim.reset_counters()
     try:
-        assert c.put(f"/api/configs/groups/{grp}", {"enabled": False}).status == 200
+        assert c.put(f"/api/configs/groups/{grp}", {"enabled": False, "confirm_ungate": True}).status == 200
         harness.wait_for(lambda: sim.counters()["by_route"].get("DELETE /api/v4/projects/:id/hooks/:hook_id"),
                          30, "the ungate to be in flight")
         assert c.put(f"/api/configs/groups/{grp}", {"enabled": True}).status == 200

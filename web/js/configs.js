@@ -101,12 +101,15 @@ function editGroup(path, cfg, box, scanners) {
       return;
     }
     save.disabled = true;
+    clear(msg);
     try {
-      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, value);
+      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, value, { onUngate: (data) => askUngateOnSave(msg, path, data) });
       if (res === null) { save.disabled = false; return; }
       m.close();
       const job = res && res.apply && res.apply.job_id;
-      toast(job ? `Saved the config of ${path}; a job applies the change on GitLab.` : `Saved the config of ${path}.`);
+      const n = (res && res.ungated) || 0;
+      toast(n ? `Saved the config of ${path}: ${n} ${n === 1 ? 'repository is' : 'repositories are'} no longer gated; a job takes mrgate's webhook and merge block off them on GitLab.`
+        : job ? `Saved the config of ${path}; a job applies the change on GitLab.` : `Saved the config of ${path}.`);
       if (job) location.hash = `#/jobs/${job}`;
       else renderGroups(box, scanners);
     } catch (e) {
@@ -142,6 +145,28 @@ async function removeGroup(path, box, scanners) {
   }
 }
 
+// The repositories a save stops gating (a would_ungate answer), shown in the edit dialog's message area before
+// anything changes (a walk's Edit set "Gate these repositories" to Inherit and ungated 92 without a word): a promise
+// of true to save anyway.
+function askUngateOnSave(msg, path, data) {
+  return new Promise((resolve) => {
+    const n = data.ungated;
+    const repos = `${n} ${n === 1 ? 'repository' : 'repositories'}`;
+    const examples = Array.isArray(data.examples) ? data.examples : [];
+    const back = h('button', { type: 'button' }, 'Keep editing');
+    const go = h('button.danger', { type: 'button', 'data-action': 'confirm-ungate' }, `Save and stop gating ${repos}`);
+    clear(msg).append(notice('warn', h('div', { 'data-ungate': String(n) },
+      h('strong', `Stop gating ${repos}?`),
+      h('p', `With this config of ${path}, ${repos} ${n === 1 ? 'is' : 'are'} no longer gated: a job takes mrgate's webhook and merge block off ${n === 1 ? 'it' : 'them'} on GitLab, and ${n === 1 ? 'its' : 'their'} merge requests are no longer checked: one the gate blocks now can then be merged.`),
+      examples.length ? h('ul', examples.map((p) => h('li', h('code', p)))) : null,
+      n > examples.length ? h('p.muted', `and ${n - examples.length} more.`) : null,
+      h('div.actions', back, go))));
+    back.addEventListener('click', () => { clear(msg); resolve(false); });
+    go.addEventListener('click', () => { clear(msg); resolve(true); });
+    back.focus();
+  });
+}
+
 // The repositories a removal stops gating (a would_ungate answer), shown before anything changes: true to go on.
 function confirmUngate(path, data) {
   return new Promise((resolve) => {
@@ -154,7 +179,7 @@ function confirmUngate(path, data) {
     const m = openModal({
       title: `Stop gating ${repos}?`,
       body: h('div', { 'data-ungate': String(n) },
-        h('p', `Removing the config of ${path} stops gating ${repos}: what ${n === 1 ? 'it inherits' : 'they inherit'} then does not enable gating. A job takes mrgate's webhook and merge block off ${n === 1 ? 'it' : 'them'} on GitLab, and ${n === 1 ? 'its' : 'their'} merge requests are no longer checked.`),
+        h('p', `Removing the config of ${path} stops gating ${repos}: what ${n === 1 ? 'it inherits' : 'they inherit'} then does not enable gating. A job takes mrgate's webhook and merge block off ${n === 1 ? 'it' : 'them'} on GitLab, and ${n === 1 ? 'its' : 'their'} merge requests are no longer checked: one the gate blocks now can then be merged.`),
         examples.length ? h('ul', examples.map((p) => h('li', h('code', p)))) : null,
         n > examples.length ? h('p.muted', `and ${n - examples.length} more.`) : null),
       footer: [keep, go],

@@ -53,7 +53,9 @@ export function configSummary(cfg, sources, { partial = false, exception } = {})
 // agree. Resolves to the answer, or to null when the user declined.
 // PUT a config; the confirmations the server asks for are asked here, then it is sent again with them: a scan type
 // with no scanner on this server (no_scanner), a group no sync has listed (unknown_group: a typo?). null: declined.
-export async function putConfig(path, body) {
+// onUngate(data): asked when the save would stop gating repositories (409 would_ungate, a group config's): a
+// promise of true to save anyway; without it such a save fails with the server's message.
+export async function putConfig(path, body, { onUngate = null } = {}) {
   const confirmed = {};
   for (;;) {
     try {
@@ -68,6 +70,9 @@ export async function putConfig(path, body) {
         const group = decodeURIComponent(path.replace(/^\/api\/configs\/groups\//, ''));
         if (!confirm(`No sync has listed a group ${group}: check the path (a typo gates nothing).\n\nSave it anyway for a group still to come? Its repositories inherit it once a sync lists them.`)) return null;
         confirmed.confirm_new_group = true;
+      } else if (e.code === 'would_ungate' && onUngate && e.data && !confirmed.confirm_ungate) {
+        if (!await onUngate(e.data)) return null;
+        confirmed.confirm_ungate = true;
       } else {
         throw e;
       }
