@@ -568,6 +568,12 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     assert.match(await page.locator('.toast').last().innerText(), new RegExp(`Saved the config of acme/team03: ${team.length} repositories are no longer gated`));
     assert.deepEqual((await api.get('/api/configs/groups/acme/team03')).data.config, { fail_on: 'low' });
     await until(async () => (await hooked()).size === 0, { what: 'the webhooks taken off again' });
+    // the audit log says what each change stopped gating, and what the removed config held
+    const removal = (await api.get('/api/audit?action=config.group.delete&limit=1')).data.items[0];
+    await go('#/audit', `tr[data-audit-id="${removal.id}"]`);
+    const removed = page.locator(`tr[data-audit-id="${removal.id}"]`);
+    assert.equal(await removed.locator('[data-audit-ungated]').innerText(), `stopped gating: ${team.length} repositories (confirmed)`);
+    assert.match(await removed.locator('[data-removed]').innerText(), /^groups › acme\/team03: removed \(it set enabled: true\)$/);
     assert.equal((await api.del('/api/configs/groups/acme/team03')).status, 200);
     // acme's own config gated nothing: removed without a second question, and what was gated is gated again
     await go('#/configs', 'tr[data-group-config="acme"]');

@@ -714,7 +714,7 @@ describe('dashboard', { timeout: 240000 }, () => {
     assert.equal(await row.locator('code').innerText(), 'config.configure');
     const lines = row.locator('[data-audit-details] > div');
     assert.match(await lines.first().innerText(), new RegExp(`^groups › ${SUBGROUP}`), 'the group\'s own change first');
-    assert.equal(await row.locator('[data-removed]').first().innerText(), `groups › ${sub}: removed`);
+    assert.equal(await row.locator('[data-removed]').first().innerText(), `groups › ${sub}: removed (it set comment: off)`);
     await row.locator('button[data-action="all-changes"]').click();
     assert.ok((await lines.count()) >= 16, 'every change shows once asked');
     assert.equal(await row.locator('button[data-action="all-changes"]').count(), 0);

@@ -51,7 +51,7 @@ const isObj = (v) => v && typeof v === 'object' && !Array.isArray(v);
 // The leaves that differ between before and after, as [path, before, after] ("repos › acme/web › fail_on"); a
 // config that is gone altogether is one entry whose after is REMOVED (a group config a Configure left empty).
 function diffLeaves(b, af, path = [], out = []) {
-  if (isObj(b) && (af === undefined || af === null) && path.length > 1) out.push([path, null, REMOVED]);
+  if (isObj(b) && (af === undefined || af === null) && path.length > 1) out.push([path, b, REMOVED]);
   else if (isObj(b) || isObj(af)) {
     const bb = isObj(b) ? b : {}, aa = isObj(af) ? af : {};
     for (const k of [...new Set([...Object.keys(bb), ...Object.keys(aa)])]) diffLeaves(bb[k], aa[k], [...path, k], out);
@@ -64,9 +64,24 @@ const fmtValue = (v) => (v === undefined || v === null ? 'not set' : Array.isArr
 // the default and group configs before the repos': what a group-level change did comes first
 const rank = (p) => (p[0] === 'repos' ? 2 : p[0] === 'default' ? 0 : 1);
 
+// what a removed config held ("enabled: true, fail_on: low"): a walk read only "removed"
+const heldText = (x) => {
+  const c = x && typeof x === 'object' && !Array.isArray(x) ? (x.config && typeof x.config === 'object' ? x.config : x) : null;
+  const entries = c ? Object.entries(c).filter(([, v]) => v === null || typeof v !== 'object' || Array.isArray(v)) : [];
+  return entries.length ? ` (it set ${entries.map(([k, v]) => `${k}: ${fmtValue(v)}`).join(', ')})` : '';
+};
+
 function leafLine([p, x, y]) {
   const name = h('strong', `${p.filter((k) => k !== 'config').join(' › ')}: `);
-  return y === REMOVED ? h('div', { 'data-removed': '' }, name, 'removed') : h('div', name, `${fmtValue(x)} → ${fmtValue(y)}`);
+  return y === REMOVED ? h('div', { 'data-removed': '' }, name, `removed${heldText(x)}`) : h('div', name, `${fmtValue(x)} → ${fmtValue(y)}`);
+}
+
+// a group config change that stopped gating repositories says how many, and that it was confirmed
+function ungatedLine(a) {
+  const n = a.details && typeof a.details.ungated === 'number' ? a.details.ungated : 0;
+  if (n <= 0) return null;
+  return h('div', { 'data-audit-ungated': String(n) }, h('strong', 'stopped gating: '),
+    `${n} ${n === 1 ? 'repository' : 'repositories'}${a.details.confirm_ungate ? ' (confirmed)' : ''}`);
 }
 
 function details(a) {
@@ -77,7 +92,7 @@ function details(a) {
     // a re-apply stores no config: it has GitLab checked (its repairs are the reapply.repair entry after it)
     return h('span.muted', a.details && a.details.reapply ? 're-apply: no config change; the selected repositories are checked on GitLab' : 'no change');
   }
-  const box = h('span', { 'data-audit-details': '' }, leaves.slice(0, 12).map(leafLine));
+  const box = h('span', { 'data-audit-details': '' }, ungatedLine(a), leaves.slice(0, 12).map(leafLine));
   if (leaves.length > 12) {
     // every change can be read: a walk could not see what a group-level Configure did past the first 12
     const all = h('button.link.small', { type: 'button', 'data-action': 'all-changes' }, `and ${leaves.length - 12} more changes: show all`);
