@@ -562,6 +562,15 @@ describe('the bulk flow', { timeout: 300000 }, () => {
     await ask.getByRole('button', { name: 'Keep editing' }).click();
     await ask.waitFor({ state: 'detached' });
     assert.deepEqual((await api.get('/api/configs/groups/acme/team03')).data.config, { enabled: true });
+    // a change of the form withdraws the question: a walk changed the form under it, and its confirm saved the
+    // body asked about, not what the form showed
+    await editor.getByRole('button', { name: 'Save' }).click();
+    await ask.waitFor();
+    await editor.locator('select[name="fail_on"]').selectOption('medium');
+    await ask.waitFor({ state: 'detached' });
+    assert.ok(await editor.getByRole('button', { name: 'Save' }).isEnabled());
+    assert.deepEqual((await api.get('/api/configs/groups/acme/team03')).data.config, { enabled: true });
+    await editor.locator('select[name="fail_on"]').selectOption('low');
     await editor.getByRole('button', { name: 'Save' }).click();
     await ask.getByRole('button', { name: `Save and stop gating ${team.length} repositories` }).click();
     await page.waitForURL(/#\/jobs\/\d+$/);

@@ -103,7 +103,7 @@ function editGroup(path, cfg, box, scanners) {
     save.disabled = true;
     clear(msg);
     try {
-      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, value, { onUngate: (data) => askUngateOnSave(msg, path, data) });
+      const res = await putConfig(`/api/configs/groups/${encodeGroupPath(path)}`, value, { onUngate: (data) => askUngateOnSave(msg, form.el, path, data) });
       if (res === null) { save.disabled = false; return; }
       m.close();
       const job = res && res.apply && res.apply.job_id;
@@ -147,9 +147,22 @@ async function removeGroup(path, box, scanners) {
 
 // The repositories a save stops gating (a would_ungate answer), shown in the edit dialog's message area before
 // anything changes (a walk's Edit set "Gate these repositories" to Inherit and ungated 92 without a word): a promise
-// of true to save anyway.
-function askUngateOnSave(msg, path, data) {
+// of true to save anyway. A change of the form meanwhile withdraws the question (resolves false): the answer was
+// about what was sent, and a walk's confirm saved that, not what the form then showed.
+function askUngateOnSave(msg, formEl, path, data) {
   return new Promise((resolve) => {
+    let done = false;
+    const answer = (v) => {
+      if (done) return;
+      done = true;
+      formEl.removeEventListener('input', withdraw, true);
+      formEl.removeEventListener('change', withdraw, true);
+      clear(msg);
+      resolve(v);
+    };
+    const withdraw = () => answer(false);
+    formEl.addEventListener('input', withdraw, true);
+    formEl.addEventListener('change', withdraw, true);
     const n = data.ungated;
     const repos = `${n} ${n === 1 ? 'repository' : 'repositories'}`;
     const examples = Array.isArray(data.examples) ? data.examples : [];
@@ -161,8 +174,8 @@ function askUngateOnSave(msg, path, data) {
       examples.length ? h('ul', examples.map((p) => h('li', h('code', p)))) : null,
       n > examples.length ? h('p.muted', `and ${n - examples.length} more.`) : null,
       h('div.actions', back, go))));
-    back.addEventListener('click', () => { clear(msg); resolve(false); });
-    go.addEventListener('click', () => { clear(msg); resolve(true); });
+    back.addEventListener('click', () => answer(false));
+    go.addEventListener('click', () => answer(true));
     back.focus();
   });
 }
