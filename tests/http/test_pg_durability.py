@@ -48,6 +48,7 @@ def test_make_run_cluster_is_durable():
     for k in ("MRGATE_DATABASE_URL", "MRGATE_ADMIN_PASSWORD", "MRGATE_SECRET_KEY_FILE", "MRGATE_PUBLIC_URL"):
         os.environ.pop(k, None)
     proc = Proc([RUN], os.path.join(work, "run.log"), env=env)
+    assert harness.wait_serving(proc, port, timeout=120), proc.output()[-2000:]
     wait_http(f"http://127.0.0.1:{port}/readyz", proc=proc, timeout=120)
     assert settings(os.path.join(state, "pg")) == {s: "on" for s in SETTINGS}
     proc.stop()

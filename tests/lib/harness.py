@@ -118,6 +118,17 @@ def wait_http(url, timeout=30, proc=None):
     raise AssertionError(f"{url} did not answer within {timeout}s: {last}")
 
 
+def wait_serving(proc, port, timeout=30):
+    """Wait until the mrgate that proc runs (itself or through scripts/run.sh) holds port: any server on the port would
+    answer /healthz, and a free port may be taken by another suite before ours binds it, but mrgate logs "serving on
+    <scheme>://<listen>" only once it holds the port. Returns whether proc is still alive (False: it gave up, its output
+    says why)."""
+    listen = f"://127.0.0.1:{port} "
+    wait_for(lambda: listen in proc.output_this_run() or not proc.alive(), timeout=timeout,
+             what=f"mrgate to log that it serves on port {port}")
+    return proc.alive()
+
+
 def wait_for(fn, timeout=30, what="condition", interval=0.2, logs=None):
     """Call fn every interval seconds until it returns a truthy value, and return that value. After timeout seconds
     raise AssertionError naming what, with fn's last value and, when logs is given (an object with .logs(), such
@@ -280,11 +291,7 @@ class Mrgate:
 
     def start(self):
         self.proc = Proc([self.bin, "serve"], os.path.join(self.dir, "mrgate.log"), env=self.env)
-        # Any server on the port would answer /healthz; mrgate logs "serving on <scheme>://<listen>" only once it
-        # holds the port itself, so wait for that line from this run first (another suite may have taken the port).
-        listen = f"://127.0.0.1:{self.port} "
-        wait_for(lambda: listen in self.proc.output_this_run() or not self.proc.alive(), timeout=30,
-                 what=f"mrgate to log that it serves on port {self.port}")
+        wait_serving(self.proc, self.port)
         wait_http(self.base + "/healthz", proc=self.proc)
         return self
 
