@@ -46,7 +46,7 @@ static const struct setting settings[] = {
     {"http-threads", "MRGATE_HTTP_THREADS", "32", INT(http_threads, 2, 1024), "HTTP worker threads"},
     {"workers", "MRGATE_WORKERS", "8", INT(workers, 1, 256),
      "job worker threads (at least twice MRGATE_GITLAB_CONCURRENCY are started)"},
-    {"db-pool", "MRGATE_DB_POOL", "48", INT(db_pool, 2, 1000), "maximum database connections"},
+    {"db-pool", "MRGATE_DB_POOL", "16", INT(db_pool, 2, 1000), "maximum database connections"},
     {"job-lease-ms", "MRGATE_JOB_LEASE_MS", "60000", INT(job_lease_ms, 1000, 3600000),
      "milliseconds a job item or gate run is leased to a worker; those of a dead instance are taken over after it"},
     {"gitlab-concurrency", "MRGATE_GITLAB_CONCURRENCY", "8", INT(gitlab_concurrency, 1, 256),

@@ -32,12 +32,21 @@ struct store_conn {
 	char last_sqlstate[6];
 };
 
+/* A thread waiting in store_get for a connection, in the pool's queue (on its stack). */
+struct waiter {
+	pthread_cond_t handed;
+	struct store_conn *got; /* set by store_put, which hands it the connection it returns */
+	struct waiter *next;
+};
+
 struct store {
 	char *url;
 	int max;
 	struct store_conn *conns;
 	pthread_mutex_t lock;
-	pthread_cond_t freed;
+	/* the threads waiting for a connection, oldest first: a returned connection goes to the oldest, so a thread
+	 * that returns one and at once asks again (a job worker) cannot take it from a request waiting before it */
+	struct waiter *first, *last;
 	long long errors;
 	long long reconnects;
 };
@@ -59,7 +68,6 @@ struct store *store_open(const char *url, int max_conns)
 	for (int i = 0; i < s->max; i++)
 		s->conns[i].owner = s;
 	pthread_mutex_init(&s->lock, NULL);
-	pthread_cond_init(&s->freed, NULL);
 	return s;
 }
 
@@ -82,7 +90,6 @@ void store_close(struct store *s)
 		prepared_clear(&s->conns[i]);
 	}
 	pthread_mutex_destroy(&s->lock);
-	pthread_cond_destroy(&s->freed);
 	free(s->conns);
 	free(s->url);
 	free(s);
@@ -144,32 +151,63 @@ static enum core_status ensure_connected(struct store *s, struct store_conn *c)
 	return CORE_OK;
 }
 
+/* Take w out of s's queue (it timed out). Under s->lock. */
+static void waiter_remove(struct store *s, struct waiter *w)
+{
+	struct waiter **pp = &s->first, *prev = NULL;
+	while (*pp && *pp != w) {
+		prev = *pp;
+		pp = &(*pp)->next;
+	}
+	if (!*pp)
+		return;
+	*pp = w->next;
+	if (s->last == w)
+		s->last = prev;
+}
+
 enum core_status store_get(struct store *s, struct store_conn **conn_out)
 {
 	*conn_out = NULL;
-	struct timespec deadline;
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += 10;
-
 	struct store_conn *c = NULL;
 	pthread_mutex_lock(&s->lock);
-	while (!c) {
-		/* Prefer a connection that is already open. */
-		for (int i = 0; i < s->max && !c; i++)
-			if (!s->conns[i].in_use && s->conns[i].pg)
-				c = &s->conns[i];
-		for (int i = 0; i < s->max && !c; i++)
-			if (!s->conns[i].in_use)
-				c = &s->conns[i];
-		if (c)
-			break;
-		if (pthread_cond_timedwait(&s->freed, &s->lock, &deadline) != 0) {
+	/* A free connection exists only while nobody waits (store_put hands it to the oldest waiter). Prefer one
+	 * that is already open. */
+	for (int i = 0; i < s->max && !c; i++)
+		if (!s->conns[i].in_use && s->conns[i].pg)
+			c = &s->conns[i];
+	for (int i = 0; i < s->max && !c; i++)
+		if (!s->conns[i].in_use)
+			c = &s->conns[i];
+	if (c) {
+		c->in_use = true;
+	} else {
+		struct timespec deadline;
+		clock_gettime(CLOCK_MONOTONIC, &deadline);
+		deadline.tv_sec += 10;
+		struct waiter w = {.got = NULL, .next = NULL};
+		pthread_condattr_t attr;
+		pthread_condattr_init(&attr);
+		pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+		pthread_cond_init(&w.handed, &attr);
+		pthread_condattr_destroy(&attr);
+		if (s->last)
+			s->last->next = &w;
+		else
+			s->first = &w;
+		s->last = &w;
+		while (!w.got && pthread_cond_timedwait(&w.handed, &s->lock, &deadline) == 0)
+			;
+		if (!w.got)
+			waiter_remove(s, &w);
+		pthread_cond_destroy(&w.handed);
+		c = w.got; /* handed over in use */
+		if (!c) {
 			pthread_mutex_unlock(&s->lock);
 			log_error("no free database connection within 10 s (pool of %d)", s->max);
 			return CORE_EUNAVAIL;
 		}
 	}
-	c->in_use = true;
 	pthread_mutex_unlock(&s->lock);
 
 	c->last_error[0] = '\0';
@@ -190,8 +228,16 @@ void store_put(struct store *s, struct store_conn *c)
 	if (c->pg && PQstatus(c->pg) == CONNECTION_OK && PQtransactionStatus(c->pg) != PQTRANS_IDLE)
 		store_rollback(c);
 	pthread_mutex_lock(&s->lock);
-	c->in_use = false;
-	pthread_cond_signal(&s->freed);
+	struct waiter *w = s->first;
+	if (w) {
+		s->first = w->next;
+		if (!s->first)
+			s->last = NULL;
+		w->got = c; /* stays in use: it is the waiter's now */
+		pthread_cond_signal(&w->handed);
+	} else {
+		c->in_use = false;
+	}
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -452,6 +498,8 @@ void store_stats(struct store *s, struct store_stats *out)
 		if (s->conns[i].in_use)
 			out->in_use++;
 	}
+	for (struct waiter *w = s->first; w; w = w->next)
+		out->waiting++;
 	pthread_mutex_unlock(&s->lock);
 	out->max = s->max;
 	out->errors = __atomic_load_n(&s->errors, __ATOMIC_RELAXED);

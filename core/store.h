@@ -171,6 +171,7 @@ enum core_status store_sqlstate_status(const char *sqlstate);
 struct store_stats {
 	int open;         /* connections established */
 	int in_use;       /* borrowed right now */
+	int waiting;      /* threads waiting for one (every connection is borrowed) */
 	int max;          /* pool size */
 	long long errors; /* statements that failed */
 	long long reconnects;

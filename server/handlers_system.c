@@ -52,6 +52,7 @@ int h_metrics(struct req *r)
 	store_stats(r->app->db, &ss);
 	metrics_set("mrgate_db_connections", "state=\"open\"", ss.open);
 	metrics_set("mrgate_db_connections", "state=\"in_use\"", ss.in_use);
+	metrics_set("mrgate_db_connections", "state=\"waiting\"", ss.waiting);
 	metrics_set("mrgate_db_connections", "state=\"max\"", ss.max);
 	metrics_set("mrgate_db_errors_total", NULL, (double)ss.errors);
 	metrics_set("mrgate_db_reconnects_total", NULL, (double)ss.reconnects);
@@ -78,7 +79,8 @@ int h_metrics(struct req *r)
 
 void handlers_system_describe(void)
 {
-	metrics_describe("mrgate_db_connections", "gauge", "database connections of this process by state");
+	metrics_describe("mrgate_db_connections", "gauge",
+	                 "database connections of this process by state (waiting: threads waiting for one)");
 	metrics_describe("mrgate_db_errors_total", "counter", "database statements that failed");
 	metrics_describe("mrgate_db_reconnects_total", "counter", "database reconnections after a broken connection");
 	metrics_describe("mrgate_uptime_seconds", "gauge", "seconds since this process started");

@@ -184,6 +184,8 @@ def test_health_and_metrics():
     assert "# TYPE mrgate_http_requests_total counter" in text
     assert 'mrgate_http_requests_total{route="/api/session",method="POST",status="401"}' in text
     assert 'mrgate_db_connections{state="open"}' in text
+    assert 'mrgate_db_connections{state="waiting"} 0' in text  # nothing waits for a connection now
+    assert 'mrgate_db_connections{state="max"} 16' in text  # the default pool (README)
 
 
 def test_static_dashboard():
