@@ -722,8 +722,13 @@ enum core_status connection_put(struct store *db, const unsigned char key[CRYPTO
 		         requeued == 1 ? "" : "s", requeued == 1 ? "is" : "are");
 		gate_queue_announce(c);
 	}
-	if (st == CORE_OK)
+	if (st == CORE_OK) {
+		/* returned before connection_get borrows one: a thread never holds a connection while it waits for
+		 * another (with every connection of the pool so held, each would wait for the others) */
+		store_put(db, c);
+		c = NULL;
 		st = connection_get(db, out);
+	}
 out:
 	if (c)
 		store_rollback(c);

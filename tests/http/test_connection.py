@@ -1,5 +1,6 @@
 """Connecting a GitLab group: each kind of token gets the documented answer, only valid connections are stored,
 TLS with and without a CA bundle, and the token never leaves the server (issue: connect and discover)."""
+import concurrent.futures
 import datetime
 import json
 
@@ -202,7 +203,24 @@ def test_token_never_leaves_the_server():
     assert rows and rows[0][0].startswith("v1:") and TOKENS["api"] not in json.dumps(rows)
 
 
+def test_connects_side_by_side_on_a_small_pool():
+    # PUT /api/connection held its connection, after its commit, while it borrowed another to read the stored
+    # connection back: with every connection of the pool so held, each waited for the others until its 10 s ran
+    # out and answered 503, with the change already committed
+    small = Mrgate("connection_pool", env={"MRGATE_DB_POOL": "2"})
+    try:
+        sc = small.login()
+        body = {"gitlab_url": sim.base, "group": "acme", "token": TOKENS["api"]}
+        with concurrent.futures.ThreadPoolExecutor(4) as ex:
+            got = list(ex.map(lambda _: sc.put("/api/connection", body), range(4)))
+        assert [r.status for r in got] == [200] * 4, [(r.status, r.body[:200]) for r in got]
+        assert all(r.json()["group"]["full_path"] == "acme" for r in got)
+    finally:
+        small.stop()
+
+
 run([test_no_connection_yet, test_api_token_gates, test_group_by_numeric_id_and_bot_token, test_below_maintainer_warns,
      test_read_api_is_read_only, test_expiring_soon_warns, test_bad_tokens_are_refused_and_nothing_changes,
      test_bad_input, test_unreachable_gitlab, test_tls_with_and_without_ca_bundle,
-     test_update_token_keeps_connection_and_audits, test_delete_connection, test_token_never_leaves_the_server])
+     test_update_token_keeps_connection_and_audits, test_delete_connection, test_token_never_leaves_the_server,
+     test_connects_side_by_side_on_a_small_pool])
