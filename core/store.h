@@ -36,8 +36,10 @@ struct store *store_open(const char *url, int max_conns);
 void store_close(struct store *s); /* NULL is fine; all connections must have been returned */
 
 /*
- * Borrow a connection, waiting up to 10 s for a free one. Returns CORE_EUNAVAIL (and logs why) when the database
- * cannot be reached.
+ * Borrow a connection, waiting up to 10 s for a free one: the waiters are served in the order they came (a returned
+ * connection is handed to the oldest). Returns CORE_EUNAVAIL (and logs why) when none came in time or the database
+ * cannot be reached. A thread returns the connection it holds before it asks for another: threads that each hold
+ * one and wait for a second can take the whole pool and wait for each other until their 10 s run out.
  */
 enum core_status store_get(struct store *s, struct store_conn **conn_out);
 /* Return a connection. A connection left inside a transaction is rolled back first. NULL is fine. */
