@@ -15,10 +15,12 @@
 
 struct limiter {
 	pthread_mutex_t mu;
-	pthread_cond_t freed; /* CLOCK_MONOTONIC */
+	pthread_cond_t freed;       /* CLOCK_MONOTONIC */
+	pthread_cond_t freed_first; /* limiter_acquire_first() waits here */
 	int capacity;
 	int in_use;
 	int peak;
+	int first_waiting; /* limiter_acquire_first() callers waiting: a freed slot is theirs */
 };
 
 struct limiter *limiter_new(int n)
@@ -39,6 +41,10 @@ struct limiter *limiter_new(int n)
 	ca_ok = true;
 	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) != 0 || pthread_cond_init(&l->freed, &ca) != 0)
 		goto out;
+	if (pthread_cond_init(&l->freed_first, &ca) != 0) {
+		pthread_cond_destroy(&l->freed);
+		goto out;
+	}
 	ok = true;
 out:
 	if (ca_ok)
@@ -57,6 +63,7 @@ void limiter_free(struct limiter *l)
 	if (!l)
 		return;
 	pthread_cond_destroy(&l->freed);
+	pthread_cond_destroy(&l->freed_first);
 	pthread_mutex_destroy(&l->mu);
 	free(l);
 }
@@ -69,12 +76,31 @@ static void take(struct limiter *l)
 		l->peak = l->in_use;
 }
 
+/* A slot is free for an ordinary taker (l->mu held): none is waiting with limiter_acquire_first(). */
+static bool free_for_all(const struct limiter *l)
+{
+	return l->in_use < l->capacity && l->first_waiting == 0;
+}
+
 void limiter_acquire(struct limiter *l)
 {
 	pthread_mutex_lock(&l->mu);
-	while (l->in_use >= l->capacity)
+	while (!free_for_all(l))
 		pthread_cond_wait(&l->freed, &l->mu);
 	take(l);
+	pthread_mutex_unlock(&l->mu);
+}
+
+void limiter_acquire_first(struct limiter *l)
+{
+	pthread_mutex_lock(&l->mu);
+	l->first_waiting++;
+	while (l->in_use >= l->capacity)
+		pthread_cond_wait(&l->freed_first, &l->mu);
+	l->first_waiting--;
+	take(l);
+	if (free_for_all(l)) /* ordinary takers held back while this one waited */
+		pthread_cond_broadcast(&l->freed);
 	pthread_mutex_unlock(&l->mu);
 }
 
@@ -84,11 +110,11 @@ bool limiter_acquire_timed(struct limiter *l, long timeout_ms)
 	bool taken = false;
 
 	pthread_mutex_lock(&l->mu);
-	while (l->in_use >= l->capacity && timeout_ms > 0) {
+	while (!free_for_all(l) && timeout_ms > 0) {
 		if (pthread_cond_timedwait(&l->freed, &l->mu, &deadline) == ETIMEDOUT)
 			break;
 	}
-	if (l->in_use < l->capacity) {
+	if (free_for_all(l)) {
 		take(l);
 		taken = true;
 	}
@@ -103,7 +129,7 @@ void limiter_release(struct limiter *l)
 	pthread_mutex_lock(&l->mu);
 	if (l->in_use > 0) {
 		l->in_use--;
-		pthread_cond_signal(&l->freed);
+		pthread_cond_signal(l->first_waiting > 0 ? &l->freed_first : &l->freed);
 	} else {
 		bogus = true;
 	}

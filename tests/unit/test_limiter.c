@@ -118,11 +118,70 @@ static void release_wakes_a_waiter(void)
 	limiter_free(w.l);
 }
 
+struct ordered {
+	struct limiter *l;
+	bool first;
+	pthread_mutex_t *mu;
+	int *order; /* 1 + the place this taker got its slot in */
+	int *next;
+};
+
+static void *take_in_order(void *arg)
+{
+	struct ordered *o = arg;
+	if (o->first)
+		limiter_acquire_first(o->l);
+	else
+		limiter_acquire(o->l);
+	pthread_mutex_lock(o->mu);
+	*o->order = ++*o->next;
+	pthread_mutex_unlock(o->mu);
+	return NULL;
+}
+
+/* limiter_acquire_first() gets the next freed slot though ordinary takers waited before it; they go on after. */
+static void first_taker_goes_ahead(void)
+{
+	struct limiter *l = limiter_new(1);
+	REQUIRE(l);
+	pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
+	int order[4] = {0}, next = 0;
+	struct ordered o[4];
+	pthread_t t[4];
+	limiter_acquire(l);
+	for (int i = 0; i < 4; i++) {
+		o[i] = (struct ordered){.l = l, .first = i == 3, .mu = &mu, .order = &order[i], .next = &next};
+		pthread_create(&t[i], NULL, take_in_order, &o[i]);
+		sleep_us(20000); /* in this order: three ordinary takers, then the first one */
+	}
+	limiter_release(l);
+	sleep_us(50000);
+	CHECK_INT(order[3], 1); /* the freed slot went to the first taker */
+	CHECK_INT(order[0] + order[1] + order[2], 0);
+	for (int i = 0; i < 3; i++) { /* the others follow, one slot at a time */
+		limiter_release(l);
+		sleep_us(30000);
+	}
+	for (int i = 0; i < 4; i++)
+		pthread_join(t[i], NULL);
+	CHECK_INT(order[0] * order[1] * order[2], 2 * 3 * 4);
+	CHECK_INT(limiter_in_use(l), 1);
+	/* a free slot is taken at once, and the ordinary takers are not held back once it is */
+	limiter_release(l);
+	limiter_acquire_first(l);
+	CHECK(!limiter_acquire_timed(l, 0));
+	limiter_release(l);
+	CHECK(limiter_acquire_timed(l, 0));
+	limiter_release(l);
+	limiter_free(l);
+}
+
 int main(void)
 {
 	log_init(LOG_ERROR, 0);
 	RUN(basics);
 	RUN(bounded_across_threads);
 	RUN(release_wakes_a_waiter);
+	RUN(first_taker_goes_ahead);
 	return testlib_done();
 }
