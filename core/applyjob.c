@@ -378,6 +378,21 @@ static int jobctx_expected_pages(struct jobctx *jc)
 	return n < 1 ? 1 : n > JOBCTX_PAGES_AHEAD_MAX ? JOBCTX_PAGES_AHEAD_MAX : (int)n;
 }
 
+/* The GitLab slots a list read holds (jobctx_projects_read). */
+struct held_slots {
+	const struct applyjob_env *env;
+	int n;
+};
+
+static void give_slot_but_one(void *user)
+{
+	struct held_slots *h = user;
+	if (h->n > 1) {
+		applyjob_slot_give(h->env);
+		h->n--;
+	}
+}
+
 /*
  * Read the list at path (its query ends with per_page=100) into jc: the pages the repos mrgate knows fill, asked for
  * at once (page=1..k, at most the GitLab concurrency in flight; the workers that need it wait on jc->list_mu
@@ -408,10 +423,15 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 	int conc = slots ? limiter_capacity(slots) : jc->env->gitlab_concurrency;
 	conc = conc < 1 ? 1 : conc < k ? conc : k;
 	pthread_mutex_lock(&taking);
-	for (int i = 0; i < conc; i++)
-		applyjob_slot_take(jc->env);
+	for (int i = 0; i < conc; i++) /* ahead of the items waiting for one: it holds those it has meanwhile */
+		if (jc->env->gitlab_slots)
+			limiter_acquire_first(jc->env->gitlab_slots);
 	pthread_mutex_unlock(&taking);
-	enum core_status st = gitlab_multi(gl, calls, (size_t)k, conc);
+	/* a page's slot goes back as soon as no page is left for it, not when the last page is in (those came back
+	 * 21-75 ms after they were asked for, and the slots of the early ones stood idle: docs/PERFORMANCE.md,
+	 * session 30); one is kept for the pages after these */
+	struct held_slots held = {.env = jc->env, .n = conc};
+	enum core_status st = gitlab_multi_narrowing(gl, calls, (size_t)k, conc, give_slot_but_one, &held);
 	const char *next = NULL;
 	bool ended = false;
 	for (int i = 0; i < k && st == CORE_OK && !ended; i++) {
@@ -437,7 +457,7 @@ static enum core_status jobctx_projects_read(struct jobctx *jc, struct gitlab *g
 		ended = n == 0 || !resp->next_page;
 		next = calls[i].resp->next_page;
 	}
-	for (int i = 1; i < conc; i++) /* the rest, if the group grew, one page at a time on one slot */
+	for (; held.n > 1; held.n--) /* the rest, if the group grew, one page at a time on one slot */
 		applyjob_slot_give(jc->env);
 	if (st == CORE_OK && !ended && next) {
 		int more = 0;

@@ -1940,7 +1940,20 @@ struct fanout {
 	size_t n_wait, next_new, done;
 	int running; /* attached to the multi handle */
 	CURLM *m;
+	size_t width;                 /* min(concurrency, n - done) when narrowed() was last called */
+	void (*narrowed)(void *user); /* may be NULL */
+	void *user;
 };
+
+/* Tell the caller of each exchange fewer that the run may still have in flight (gitlab_multi_narrowing). */
+static void fanout_narrow(struct fanout *f)
+{
+	size_t left = f->n - f->done;
+	size_t width = left < (size_t)f->concurrency ? left : (size_t)f->concurrency;
+	for (; f->width > width; f->width--)
+		if (f->narrowed)
+			f->narrowed(f->user);
+}
 
 /*
  * The next call to start: a waiting one that is due (*wait_at: its place in the wait queue), else the next new one
@@ -2081,6 +2094,12 @@ static void fanout_end(struct fanout *f)
 
 enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency)
 {
+	return gitlab_multi_narrowing(gl, calls, n, concurrency, NULL, NULL);
+}
+
+enum core_status gitlab_multi_narrowing(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency,
+                                        void (*narrowed)(void *user), void *user)
+{
 	if (!gl || (!calls && n > 0) || concurrency < 1)
 		return CORE_EINVAL;
 	for (size_t i = 0; i < n; i++) {
@@ -2089,7 +2108,13 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 	}
 	if (n == 0)
 		return CORE_OK;
-	struct fanout f = {.gl = gl, .calls = calls, .n = n, .concurrency = concurrency};
+	struct fanout f = {.gl = gl,
+	                   .calls = calls,
+	                   .n = n,
+	                   .concurrency = concurrency,
+	                   .width = n < (size_t)concurrency ? n : (size_t)concurrency,
+	                   .narrowed = narrowed,
+	                   .user = user};
 	f.xs = xcalloc(n, sizeof(*f.xs));
 	f.waitq = xcalloc(n, sizeof(*f.waitq));
 	enum core_status st = CORE_EINTERNAL;
@@ -2105,8 +2130,10 @@ enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size
 		int still = 0;
 		if (curl_multi_perform(f.m, &still) != CURLM_OK)
 			goto out;
-		if (fanout_collect(&f) || f.done == n)
+		if (fanout_collect(&f) || f.done == n) {
+			fanout_narrow(&f);
 			continue; /* refill at once */
+		}
 		if (curl_multi_poll(f.m, NULL, 0, (int)(timeout < 0 ? 0 : timeout), NULL) != CURLM_OK)
 			goto out;
 	}

@@ -174,6 +174,14 @@ struct gitlab_call {
 enum core_status gitlab_multi(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency);
 
 /*
+ * gitlab_multi() that also calls narrowed(user) from the calling thread each time the exchanges it may still have
+ * in flight, min(concurrency, calls not yet finished), drop by one: a caller that holds a slot of a shared limit per
+ * exchange gives one back there instead of holding it idle until the last call ends (narrowed may be NULL).
+ */
+enum core_status gitlab_multi_narrowing(struct gitlab *gl, struct gitlab_call *calls, size_t n, int concurrency,
+                                        void (*narrowed)(void *user), void *user);
+
+/*
  * Token refusal latch. After the first answer 401 with kind GITLAB_ERR_TOKEN_EXPIRED, _REVOKED or _INVALID, every
  * later call on gl fails at once with that kind, CORE_EUNAUTH, http_status 0 and a message saying the call was not
  * sent, without an HTTP exchange (GitLab would only refuse it again; 1,000 repos would cost 1,000 401s). fn(user,

@@ -122,7 +122,8 @@ static const char SCRIPT[] =
     /* fan-out */
     "{'name': 'flakymulti', 'path': '/api/v4/flaky/1', 'responses': [{'status': 503}, {'echo': true}]},"
     "{'name': 'slow', 'path_prefix': '/api/v4/slow/', 'responses': [{'echo': true, 'delay': 0.05}]},"
-    "{'name': 'fast', 'path_prefix': '/api/v4/fast/', 'responses': [{'echo': true}]}"
+    "{'name': 'fast', 'path_prefix': '/api/v4/fast/', 'responses': [{'echo': true}]},"
+    "{'name': 'slower', 'path_prefix': '/api/v4/slower/', 'responses': [{'echo': true, 'delay': 0.6}]}"
     "]}";
 
 static const char TLS_SCRIPT[] = "{'token': '%s', 'rules': [{'path': '/api/v4/user', 'responses': [{'json': "
@@ -888,6 +889,68 @@ static void test_multi_bounded(void)
 	gitlab_free(gl);
 }
 
+struct narrowings {
+	int n;
+	int64_t at[8];
+};
+
+static void on_narrowed(void *user)
+{
+	struct narrowings *w = user;
+	if (w->n < 8)
+		w->at[w->n] = now_ms();
+	w->n++;
+}
+
+/* gitlab_multi_narrowing(): a slot per exchange goes back when its call is done and no call is left for it. */
+static void test_multi_narrowing(void)
+{
+	struct gitlab *gl = new_gl((struct gl_cfg){.retries = 1});
+	REQUIRE(gl);
+	struct gitlab_call calls[4] = {{.method = "GET", .path = "/slower/1"},
+	                               {.method = "GET", .path = "/fast/a"},
+	                               {.method = "GET", .path = "/fast/b"},
+	                               {.method = "GET", .path = "/fast/c"}};
+	struct narrowings w = {0};
+	int64_t t0 = now_ms();
+	CHECK_INT(gitlab_multi_narrowing(gl, calls, 4, 4, on_narrowed, &w), CORE_OK);
+	int64_t el = now_ms() - t0;
+	CHECK(el >= 600);
+	CHECK_INT(w.n, 4); /* four exchanges at most in flight, down to none */
+	/* the three fast calls' slots went back while the slow one still ran, not when it ended */
+	for (int i = 0; i < 3; i++)
+		CHECK(w.at[i] - t0 < 400);
+	CHECK(w.at[3] - t0 >= 600);
+	for (int i = 0; i < 4; i++) {
+		CHECK_INT(calls[i].status, CORE_OK);
+		gitlab_response_free(calls[i].resp);
+	}
+	/* more calls than the concurrency: nothing goes back while a call is left to start */
+	struct gitlab_call more[6];
+	char paths[6][32];
+	memset(more, 0, sizeof(more));
+	for (int i = 0; i < 6; i++) {
+		snprintf(paths[i], sizeof(paths[i]), i == 5 ? "/slower/%d" : "/fast/%d", i);
+		more[i].method = "GET";
+		more[i].path = paths[i];
+	}
+	w = (struct narrowings){0};
+	t0 = now_ms();
+	CHECK_INT(gitlab_multi_narrowing(gl, more, 6, 2, on_narrowed, &w), CORE_OK);
+	CHECK_INT(w.n, 2);
+	CHECK(w.at[1] - t0 >= 600); /* the last one when the slow call ended */
+	for (int i = 0; i < 6; i++) {
+		CHECK_INT(more[i].status, CORE_OK);
+		gitlab_response_free(more[i].resp);
+	}
+	/* without a callback it is gitlab_multi() */
+	struct gitlab_call one[1] = {{.method = "GET", .path = "/fast/z"}};
+	CHECK_INT(gitlab_multi_narrowing(gl, one, 1, 3, NULL, NULL), CORE_OK);
+	CHECK_INT(one[0].status, CORE_OK);
+	gitlab_response_free(one[0].resp);
+	gitlab_free(gl);
+}
+
 static void test_token_never_logged(void)
 {
 	struct json_object *st = ctl("GET", "/_ctl/stats");
@@ -959,6 +1022,7 @@ int main(void)
 	RUN(test_timeout_and_unreachable);
 	RUN(test_tls);
 	RUN(test_multi_bounded);
+	RUN(test_multi_narrowing);
 	RUN(test_token_never_logged);
 
 	server_stop(&plain);
