@@ -101,7 +101,9 @@ static void wait_deliveries(struct sim *s, struct json_object *ids, int timeout_
 		if (all_done)
 			return;
 		s->version++; /* the caller may have changed the model; others run while we wait */
-		if (pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline) == ETIMEDOUT)
+		int rc = pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline);
+		sim_wait_renders(s); /* the caller goes on changing the model */
+		if (rc == ETIMEDOUT)
 			return;
 	}
 }
@@ -851,6 +853,8 @@ static void c_counters(struct sim_req *r)
 	json_object_object_add(o, "connections", json_object_new_int64(r->s->counter_connections));
 	json_object_object_add(o, "peak_in_flight", json_object_new_int64(r->s->peak_in_flight));
 	json_object_object_add(o, "busy_ms", json_object_new_double(r->s->busy_ms));
+	json_object_object_add(o, "pages_unlocked", json_object_new_int64(r->s->counter_pages_unlocked));
+	json_object_object_add(o, "peak_renders", json_object_new_int(r->s->peak_renders));
 	json_object_object_add(o, "by_route", json_object_get(r->s->counters));
 	sim_reply_json(r, 200, o);
 }
@@ -862,6 +866,8 @@ static void c_counters_reset(struct sim_req *r)
 	r->s->counter_total = r->s->counter_writes = r->s->counter_rate_limited = r->s->counter_connections = 0;
 	r->s->peak_in_flight = r->s->in_flight;
 	r->s->busy_ms = 0;
+	r->s->counter_pages_unlocked = 0;
+	r->s->peak_renders = r->s->renders;
 	c_counters(r);
 }
 

@@ -459,7 +459,9 @@ void sim_hooks_wait(struct sim *s, int64_t delivery_id, int timeout_ms)
 		if (gen != s->generation || !d || d->state == SIM_DELIVERY_DONE)
 			return;
 		s->version++; /* the caller may have changed the model; others run while we wait */
-		if (pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline) != 0)
+		int rc = pthread_cond_timedwait(&s->delivery_cv, &s->mu, &deadline);
+		sim_wait_renders(s); /* the caller goes on changing the model */
+		if (rc != 0)
 			return;
 	}
 }

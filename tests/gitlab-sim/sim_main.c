@@ -369,8 +369,11 @@ static void api_request(struct sim *s, struct sim_req *r)
 		goto out;
 	}
 	pthread_mutex_lock(&s->mu);
+	bool reads = strcmp(r->method, "GET") == 0 || strcmp(r->method, "HEAD") == 0;
+	if (!reads)
+		sim_wait_renders(s); /* a write may change what a page being written reads */
 	sim_api_handle(r);
-	if (strcmp(r->method, "GET") != 0 && strcmp(r->method, "HEAD") != 0)
+	if (!reads)
 		s->version++; /* it may have changed the model (struct sim's version; listing cache in sim_api.c) */
 	pthread_mutex_unlock(&s->mu);
 	if (lock_key) {
@@ -447,6 +450,7 @@ static int handle_request(struct mg_connection *conn, void *ud)
 	}
 	if (strncmp(r.path, "/__sim/", 7) == 0) {
 		pthread_mutex_lock(&s->mu);
+		sim_wait_renders(s);
 		sim_control_handle(&r);
 		s->version++; /* any control request may have changed the model */
 		pthread_mutex_unlock(&s->mu);

@@ -575,16 +575,32 @@ static void put_json(struct sim_buf *b, struct json_object *v)
 	switch (json_object_get_type(v)) {
 	case json_type_null: sim_buf_lit(b, "null"); return;
 	case json_type_boolean: put_bool(b, json_object_get_boolean(v)); return;
+	case json_type_int:
+		if (json_object_get_int64(v) != INT64_MAX) { /* else maybe a larger uint64: json-c's own "%" PRIu64 */
+			put_int(b, json_object_get_int64(v));
+			return;
+		}
+		break;
 	case json_type_string:
 		sim_buf_lit(b, "\"");
 		put_escaped(b, json_object_get_string(v), (size_t)json_object_get_string_len(v));
 		sim_buf_lit(b, "\"");
 		return;
-	default: {
-		const char *t = json_object_to_json_string_length(v, SIM_JSON_TEXT, &len);
-		sim_buf_put(b, t, len);
-		return;
+	default: break;
 	}
+	const char *t = json_object_to_json_string_length(v, SIM_JSON_TEXT, &len); /* writes into v's own buffer */
+	sim_buf_put(b, t, len);
+}
+
+/* put_json(v) writes v without json-c serialising it (which writes into v's own buffer: not from two threads). */
+static bool put_json_is_pure(struct json_object *v)
+{
+	switch (json_object_get_type(v)) {
+	case json_type_null:
+	case json_type_boolean:
+	case json_type_string: return true;
+	case json_type_int: return json_object_get_int64(v) != INT64_MAX;
+	default: return false;
 	}
 }
 
@@ -835,26 +851,38 @@ static void project_text_init(void)
 	check_text = check && strcmp(check, "1") == 0;
 }
 
-/* GITLAB_SIM_CHECK_RENDER: the text just written from start must be the tree's, byte for byte. */
-static void check_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
-                               enum sim_project_view view, const struct sim_buf *b, size_t start)
+void sim_render_project_text_check(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                   enum sim_project_view view, const char *text, size_t text_len)
 {
+	if (!check_text || view == SIM_PROJECT_DETAIL)
+		return;
 	struct json_object *o = sim_render_project(s, p, t, view);
 	size_t len = 0;
 	const char *want = json_object_to_json_string_length(o, SIM_JSON_TEXT, &len);
-	if (len != b->len - start || memcmp(want, b->data + start, len) != 0) {
+	if (len != text_len || memcmp(want, text, len) != 0) {
 		fprintf(
 		    stderr,
 		    "gitlab-sim: GITLAB_SIM_CHECK_RENDER: project %lld, view %d: sim_render_project_text wrote\n%.*s\n"
 		    "where sim_render_project gives\n%s\n",
-		    (long long)p->id, (int)view, (int)(b->len - start), b->data + start, want);
+		    (long long)p->id, (int)view, (int)text_len, text, want);
 		abort();
 	}
 	json_object_put(o);
 }
 
-void sim_render_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
-                             enum sim_project_view view, struct sim_buf *b)
+bool sim_render_project_text_pure(const struct sim_project *p, enum sim_project_view view)
+{
+	if (view == SIM_PROJECT_DETAIL) /* no plan: a json-c tree */
+		return false;
+	for (size_t k = 0; k < n_setting_keys; k++)
+		if (!put_json_is_pure(sim_project_setting(p, setting_keys[k])))
+			return false;
+	struct json_object *desc = sim_project_setting(p, "description");
+	return !desc || put_json_is_pure(desc);
+}
+
+void sim_render_project_text_unchecked(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                       enum sim_project_view view, struct sim_buf *b)
 {
 	if (view == SIM_PROJECT_DETAIL) { /* no plan: the tree, serialised */
 		struct json_object *o = sim_render_project(s, p, t, view);
@@ -864,7 +892,6 @@ void sim_render_project_text(const struct sim *s, const struct sim_project *p, c
 		json_object_put(o);
 		return;
 	}
-	size_t start = b->len;
 	struct json_object *desc = sim_project_setting(p, "description");
 	struct project_text c = {
 	    .s = s,
@@ -880,8 +907,14 @@ void sim_render_project_text(const struct sim *s, const struct sim_project *p, c
 		if (pl->steps[i].field >= 0)
 			put_field(b, &c, pl->steps[i].field);
 	}
-	if (check_text)
-		check_project_text(s, p, t, view, b, start);
+}
+
+void sim_render_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                             enum sim_project_view view, struct sim_buf *b)
+{
+	size_t start = b->len;
+	sim_render_project_text_unchecked(s, p, t, view, b);
+	sim_render_project_text_check(s, p, t, view, b->data + start, b->len - start);
 }
 
 /* --- hooks --------------------------------------------------------------------------------------------- */

@@ -32,6 +32,18 @@ struct json_object *sim_render_project(const struct sim *s, const struct sim_pro
  * list views (SIMPLE, LIST, ACCESS) written without building the tree (sim_render.c says how). */
 void sim_render_project_text(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
                              enum sim_project_view view, struct sim_buf *b);
+/*
+ * sim_render_project_text in two parts, for a page written without s->mu: _unchecked writes the text; _check (s->mu
+ * held again) aborts when GITLAB_SIM_CHECK_RENDER is on and text (text_len bytes) is not the tree's, byte for byte.
+ * _pure is true when _unchecked reads p, its groups and t without writing to anything (no value of the project is
+ * serialised by json-c, which writes into the value's own buffer): it may then run without s->mu while nothing
+ * changes projects, groups or tokens (struct sim's renders).
+ */
+void sim_render_project_text_unchecked(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                       enum sim_project_view view, struct sim_buf *b);
+void sim_render_project_text_check(const struct sim *s, const struct sim_project *p, const struct sim_token *t,
+                                   enum sim_project_view view, const char *text, size_t text_len);
+bool sim_render_project_text_pure(const struct sim_project *p, enum sim_project_view view);
 struct json_object *sim_render_hook(const struct sim_hook *h);
 struct json_object *sim_render_pipeline(const struct sim *s, const struct sim_pipeline *pl, bool detail);
 struct json_object *sim_render_status(const struct sim *s, const struct sim_status *st);

@@ -243,6 +243,7 @@ struct sim *sim_state_new(const char *instance_url)
 	struct sim *s = sim_xcalloc(1, sizeof(*s));
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->delivery_cv, NULL);
+	pthread_cond_init(&s->renders_cv, NULL);
 	s->instance_url = sim_strdup(instance_url);
 	s->webhook_timeout_s = 10;
 	s->rng = 42;
@@ -404,6 +405,8 @@ void sim_state_clear(struct sim *s)
 	json_object_put(s->counters);
 	s->counters = json_object_new_object();
 	s->counter_total = s->counter_writes = s->counter_rate_limited = s->counter_connections = 0;
+	s->counter_pages_unlocked = 0;
+	s->peak_renders = 0;
 	int64_t *const counters[] = {&s->next_user_id, &s->next_token_id,    &s->next_group_id,
 	                             &s->next_hook_id, &s->next_pipeline_id, &s->next_status_id,
 	                             &s->next_mr_id,   &s->next_note_id,     &s->next_delivery_id};
@@ -426,8 +429,15 @@ void sim_state_free(struct sim *s)
 	json_object_put(s->counters);
 	free(s->instance_url);
 	pthread_cond_destroy(&s->delivery_cv);
+	pthread_cond_destroy(&s->renders_cv);
 	pthread_mutex_destroy(&s->mu);
 	free(s);
+}
+
+void sim_wait_renders(struct sim *s)
+{
+	while (s->renders > 0)
+		pthread_cond_wait(&s->renders_cv, &s->mu);
 }
 
 /* --- users and tokens ---------------------------------------------------------------------------------- */

@@ -299,6 +299,10 @@ struct sim {
 	uint64_t generation; /* bumped by sim_state_clear, so workers can tell a stale delivery id */
 	uint64_t version;    /* moves on before s->mu is released after anything may have changed (sim_main.c,
 	                        wait_deliveries, sim_hooks_wait): what was computed at another version is stale */
+	/* Pages of projects written without s->mu (sim_api.c, reply_projects_page): while renders > 0 the projects,
+	 * groups and tokens must not change, so whatever changes them calls sim_wait_renders() first, holding s->mu */
+	int renders;
+	pthread_cond_t renders_cv; /* signalled when renders drops to 0 */
 
 	char *instance_url; /* X-Gitlab-Instance and the base of every web_url */
 	int webhook_timeout_s;
@@ -311,6 +315,8 @@ struct sim {
 	int64_t counter_rate_limited;      /* answers 429 by the per-minute rate limit (faults.rate_limit_per_minute) */
 	int64_t counter_connections;       /* TCP connections accepted (any path) */
 	int64_t in_flight, peak_in_flight; /* API requests being answered now, and the most at once since a reset */
+	int64_t counter_pages_unlocked;    /* pages of projects written without s->mu (renders) since a reset */
+	int peak_renders;                  /* the most of those written at once since a reset */
 	double busy_ms; /* the answering times of the API requests finished since a reset, summed (busy / wall = the
 	                   mean number in flight) */
 
@@ -329,7 +335,14 @@ struct sim {
 
 /* Lifetime. */
 struct sim *sim_state_new(const char *instance_url);
-void sim_state_free(struct sim *s);  /* NULL is fine */
+void sim_state_free(struct sim *s); /* NULL is fine */
+
+/*
+ * Caller holds s->mu: returns (holding it) once no page of projects is being written without it. Called before
+ * anything that may change projects, groups or tokens: every /__sim/ request, every /api/v4 request that is not a
+ * GET or HEAD, and a handler that waited on a condition (it held s->mu no longer meanwhile).
+ */
+void sim_wait_renders(struct sim *s);
 void sim_state_clear(struct sim *s); /* back to an empty world (no tokens, no groups) */
 
 /* Vectors. sim_vec_push takes ownership of nothing; the caller frees items. Returns false on OOM. */

@@ -593,10 +593,73 @@ def test_listings_follow_every_change():
     finally:
         setup_world()
 
+def test_pages_written_side_by_side_with_changes():
+    # A page of 20 or more projects is written without the model's lock, beside other requests, as GitLab answers
+    # them side by side; whatever changes projects, groups or tokens waits until no page is being written
+    # (sim_api.c, reply_projects_page). Readers page through acme while writers rename projects and change their
+    # settings through the API and a token's access through the control plane. GITLAB_SIM_CHECK_RENDER (simtest.py)
+    # renders every listed project again as a tree once the lock is held again and aborts on a difference, so a page
+    # that read a project in the middle of a change would take the simulator down.
+    import threading
+    base = "/api/v4/groups/acme/projects?include_subgroups=true&order_by=id&sort=asc&per_page=100"
+    ids = [p["id"] for p in admin.get(base + "&page=1").json()[:40]]
+    sim.reset_counters()
+    errors, done = [], threading.Event()
+    pages = [0] * 3
+
+    def reader(k):
+        c, page = sim.client(ADMIN), 1 + k
+        while not done.is_set():
+            r = c.get(f"{base}&page={page}")
+            if r.status != 200 or len(r.json()) != 100:
+                errors.append(f"page {page}: {r.status} {r.body[:200]!r}")
+                return
+            pages[k] += 1
+            page = page % 12 + 1
+
+    def writer(k):
+        c = sim.client(ADMIN)
+        for rnd in range(4):
+            for pid in ids[k * 10:(k + 1) * 10]:
+                r = c.put(f"/api/v4/projects/{pid}", {"name": f"side-{k}-{rnd}", "description": f'd "{rnd}"\n',
+                                                      "only_allow_merge_if_pipeline_succeeds": rnd % 2 == 0})
+                if r.status != 200:
+                    errors.append(f"put {pid}: {r.status} {r.body[:200]!r}")
+
+    def access():
+        for rnd in range(20):
+            sim.add_token("t-side", access={"acme": 30 if rnd % 2 else 40})
+
+    readers = [threading.Thread(target=reader, args=(k,)) for k in range(3)]
+    writers = [threading.Thread(target=writer, args=(k,)) for k in range(4)] + [threading.Thread(target=access)]
+    for t in readers + writers:
+        t.start()
+    for t in writers:
+        t.join(120)
+    done.set()
+    for t in readers:
+        t.join(60)
+    eq(errors, [], "every page and write answered")
+    eq(min(pages) > 0, True, f"each reader read pages: {pages}")
+    c = sim.counters()
+    # every page of 100 was written without the lock (none of these projects has a value json-c must write)
+    eq(c["pages_unlocked"], c["by_route"]["GET /api/v4/groups/:id/projects"], "pages written without the lock")
+    eq(c["peak_renders"] >= 1, True, "renders counted")
+    # what the writers left is what the next page shows
+    got = {p["id"]: p for p in admin.get(base + "&page=1").json()}
+    for k in range(4):
+        for pid in ids[k * 10:(k + 1) * 10]:
+            eq((got[pid]["name"], got[pid]["description"], got[pid]["only_allow_merge_if_pipeline_succeeds"]),
+               (f"side-{k}-3", 'd "3"\n', False), f"project {pid}")
+    member = sim.client("t-side")
+    eq((len(member.get(base + "&page=1&min_access_level=30").json()),
+        len(member.get(base + "&page=1&min_access_level=40").json())), (100, 0), "the token's last access")
+
+
 run([test_unknown_and_missing_token_401, test_expired_and_revoked_tokens_invalid_token,
      test_read_api_token_cannot_write, test_pat_self_and_user_shapes_and_bot, test_group_by_id_and_encoded_path,
      test_descendant_groups_shape_and_count, test_visibility_404_and_role_403, test_pagination_headers_small,
      test_pagination_over_10050_projects_omits_totals, test_group_projects_filters, test_projects_keyset_pagination, test_group_projects_are_offset_paginated_only,
      test_project_get_put_settings, test_project_hooks_crud, test_group_hooks_api_has_no_licence_check, test_commit_statuses,
      test_merge_request_diffs_notes_archive, test_group_merge_requests, test_counters_by_template,
-     test_listings_follow_every_change])
+     test_listings_follow_every_change, test_pages_written_side_by_side_with_changes])
