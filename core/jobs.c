@@ -428,7 +428,7 @@ static void claimed_item(const PGresult *r, int i, struct job_item *it)
 enum core_status jobs_claim(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                             int lease_ms, struct job_item **items_out, int *n_out)
 {
-	return jobs_claim_share(db, owner, kinds, n_kinds, max, 1, lease_ms, items_out, n_out);
+	return jobs_claim_share(db, owner, kinds, n_kinds, max, 1, 1, lease_ms, items_out, n_out);
 }
 
 /* A text[] literal of job kinds into *lit; false for a bad kind (kinds are [a-z][a-z0-9_]*: no quoting needed). */
@@ -449,10 +449,11 @@ static bool kinds_literal(const char *const *kinds, int n_kinds, struct buf *lit
 /* A claim that starts a job of at least this many items refreshes job_items' statistics (jobs_claim_share). */
 #define JOBS_ANALYZE_ITEMS 500
 
-char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share)
+char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, int claimers)
 {
 	struct buf kinds_lit = {0};
-	if (max < 1 || max > 1000 || share < 1 || share > 1000 || !kinds_literal(kinds, n_kinds, &kinds_lit)) {
+	if (max < 1 || max > 1000 || share < 1 || share > 1000 || claimers < 1 || claimers > share ||
+	    !kinds_literal(kinds, n_kinds, &kinds_lit)) {
 		buf_free(&kinds_lit);
 		return NULL;
 	}
@@ -471,6 +472,10 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share)
 	 * claim: at 10,000 repos a claim took 40 ms, and the longer the history, the slower. The count is ordered as
 	 * the claim index is so that it walks that index, not the table. Locked candidates beyond the share are let go
 	 * when the statement ends; this claimer then pokes a sibling, which takes them.
+	 *
+	 * claimers: the shares of that many claimers are taken at once, from max * claimers candidates; a worker hands
+	 * them to its idle siblings, so that the start of a job is one claim, not one per worker, each waking the next
+	 * (docs/PERFORMANCE.md, session 30).
 	 */
 	struct buf out = {0}, *sql = &out;
 	int bound = max * share * (max + 1), cap = max * share * max, per = share * max;
@@ -478,8 +483,8 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share)
 	if (share == 1)
 		snprintf(take, sizeof(take), "%d", max);
 	else
-		snprintf(take, sizeof(take), "least(%d, greatest(1, ((SELECT n FROM due) + %d) / %d))", max, per - 1,
-		         per);
+		snprintf(take, sizeof(take), "%d * least(%d, greatest(1, ((SELECT n FROM due) + %d) / %d))", claimers,
+		         max, per - 1, per);
 	const char *k = buf_str(&kinds_lit);
 	buf_printf(sql,
 	           STORE_PREPARE
@@ -508,13 +513,13 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share)
 	           "   cl.prev_state, j.params::text AS params, j.created_by,"
 	           "   (SELECT coalesce(max(total), 0) FROM st) AS started_total"
 	           " FROM cl JOIN jobs j ON j.id = cl.job_id ORDER BY cl.id",
-	           k, bound, cap, k, cap, k, max, take);
+	           k, bound, cap, k, cap, k, max * claimers, take);
 	buf_free(&kinds_lit);
 	return buf_steal(&out);
 }
 
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
-                                  int share, int lease_ms, struct job_item **items_out, int *n_out)
+                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
@@ -522,7 +527,7 @@ enum core_status jobs_claim_share(struct store *db, const char *owner, const cha
 
 	*items_out = NULL;
 	*n_out = 0;
-	char *sql = owner && *owner && lease_ms >= 1 ? jobs_claim_sql(kinds, n_kinds, max, share) : NULL;
+	char *sql = owner && *owner && lease_ms >= 1 ? jobs_claim_sql(kinds, n_kinds, max, share, claimers) : NULL;
 	if (!sql)
 		goto out;
 	store_param_str(&p, owner);

@@ -41,8 +41,9 @@
  *   Idle workers send no statement at all: they sleep until the runner's waker thread pokes one of them, on a
  *   notification, when the earliest known not_before falls due (learnt by jobs_next_due_ms after an empty claim:
  *   retry backoffs, leases of other instances) or on a slow safety poll (idle_poll_ms, 10 s). A worker that
- *   claimed something pokes the next idle one, so a burst fans out over the workers and the chain ends with one
- *   empty claim. Without a listen_url (or while the database is away) the waker pokes every poll_ms instead.
+ *   claims takes the shares of the workers idle at that moment too and hands each its batch (one claim statement
+ *   starts them all), then pokes the next idle one, so a burst fans out over the workers and the chain ends with
+ *   one empty claim. Without a listen_url (or while the database is away) the waker pokes every poll_ms instead.
  *
  *   Batches: a worker claims its share of the due items, ceil(due / (workers * claim_batch)) between 1 and
  *   claim_batch (jobs_claim_share), so a large job is claimed claim_batch items per statement while a small one, and
@@ -308,13 +309,15 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
  * what is claimable now, ceil(claimable / (share * max)), at least 1 and at most max, so a large job is claimed max
  * items at a time while every claimer could take max such batches, and a small job, or the end of a large one, one
  * item at a time: its last items are not left in one worker's batch, run one after another while the others idle.
- * A lone claimer (share 1, jobs_claim) takes up to max. max and share are 1..1000 (CORE_EINVAL else).
+ * A lone claimer (share 1, jobs_claim) takes up to max. The claim is made for `claimers` of them at once (1..share:
+ * a worker and the idle siblings it hands batches to), which take that many shares. max and share are 1..1000
+ * (CORE_EINVAL else).
  */
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
-                                  int share, int lease_ms, struct job_item **items_out, int *n_out);
+                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out);
 /* The claim statement jobs_claim_share runs, $1 the owner and $2 the lease in ms (owned: free()); NULL for bad
  * arguments. For tests that look at its plan. */
-char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share);
+char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, int claimers);
 /*
  * Milliseconds until the earliest item of these kinds becomes claimable (0: one is claimable now); *found_out
  * false when no pending or running item exists. What an idle runner sleeps for at most besides notifications.

@@ -33,6 +33,9 @@ struct worker {
 	struct jobs_runner *r;
 	pthread_t thread;
 	bool started;
+	pthread_cond_t cv; /* the worker waits here while idle (CLOCK_MONOTONIC) */
+	bool idle;         /* r->mu: on r->idle, waiting to be poked or handed a batch */
+	bool handed;       /* r->mu: a sibling claimed the batch below for it: it runs it before claiming */
 	/* the worker's current batch, guarded by r->mu: items[next..n) are held (claimed, not yet recorded) */
 	struct job_item *items;
 	int n;
@@ -46,9 +49,10 @@ struct jobs_runner {
 
 	pthread_mutex_t mu;
 	pthread_mutex_t claim_mu; /* held around a claim: one claim of this runner at a time (worker_main) */
-	pthread_cond_t wake;      /* idle workers wait here (CLOCK_MONOTONIC) */
 	pthread_cond_t hb_wake;   /* the heartbeat waits here */
-	bool poke;                /* "there may be work": the next idle worker to see it claims */
+	bool poke;                /* "there may be work", with no worker idle: the next one to go idle claims */
+	struct worker **idle;     /* mu: the idle workers, n_idle of them, the latest last */
+	int n_idle;
 	struct pglisten *listen;
 	bool notified; /* a listen_url was given: idle workers wait for notifications */
 	pthread_t waker;
@@ -86,29 +90,63 @@ static void stat_add(long long *field, long long by)
 	__atomic_add_fetch(field, by, __ATOMIC_RELAXED);
 }
 
-/* Tell one idle worker to look for work (r->mu held). */
+/* The latest idle worker, off the idle list (r->mu held); NULL when none is idle. */
+static struct worker *pop_idle(struct jobs_runner *r)
+{
+	if (r->n_idle == 0)
+		return NULL;
+	struct worker *w = r->idle[--r->n_idle];
+	w->idle = false;
+	return w;
+}
+
+/* Tell one idle worker to look for work (r->mu held); with none idle, the next worker to go idle looks at once. */
 static void poke_locked(struct jobs_runner *r)
 {
-	r->poke = true;
-	pthread_cond_signal(&r->wake);
+	struct worker *w = pop_idle(r);
+	if (w)
+		pthread_cond_signal(&w->cv);
+	else
+		r->poke = true;
 }
 
 /*
  * An idle worker waits to be poked (by the waker: a notification, a due time, the safety poll; or by a sibling
- * that claimed a full share), then takes the poke. ms >= 0 bounds the wait (the back-off of a failed claim).
+ * that claimed), or to be handed a batch a sibling claimed for it, or for the stop. A poke made while no worker
+ * was idle is taken at once. ms >= 0 bounds the wait (the back-off of a failed claim).
  */
-static void wait_poke(struct jobs_runner *r, long ms)
+static void wait_poke(struct worker *w, long ms)
 {
+	struct jobs_runner *r = w->r;
 	struct timespec until = cond_deadline(CLOCK_MONOTONIC, ms > 0 ? ms : 0);
 	pthread_mutex_lock(&r->mu);
-	while (!r->stopping && !r->poke) {
-		if (ms < 0)
-			pthread_cond_wait(&r->wake, &r->mu);
-		else if (pthread_cond_timedwait(&r->wake, &r->mu, &until) == ETIMEDOUT)
-			break;
+	if (r->poke && !w->handed) {
+		r->poke = false;
+	} else if (!r->stopping && !w->handed) {
+		r->idle[r->n_idle++] = w;
+		w->idle = true;
+		while (w->idle && !r->stopping) {
+			if (ms < 0)
+				pthread_cond_wait(&w->cv, &r->mu);
+			else if (pthread_cond_timedwait(&w->cv, &r->mu, &until) == ETIMEDOUT)
+				break;
+		}
+		if (w->idle) { /* the wait ran out, or the stop: off the list */
+			for (int i = 0; i < r->n_idle; i++)
+				if (r->idle[i] == w)
+					r->idle[i] = r->idle[--r->n_idle];
+			w->idle = false;
+		}
 	}
-	r->poke = false;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Wake every idle worker (r->mu held): the stop, or a new kind to claim. */
+static void wake_all_locked(struct jobs_runner *r)
+{
+	struct worker *w;
+	while ((w = pop_idle(r)) != NULL)
+		pthread_cond_signal(&w->cv);
 }
 
 static void count_item(const char *kind, const char *result)
@@ -483,6 +521,36 @@ static void learn_next_due(struct jobs_runner *r, const char *const *kinds, int 
 		pglisten_due_in(r->listen, ms);
 }
 
+/*
+ * Hand the claimed items[0..n), but for the first chunk, to idle siblings, in chunks of ceil(n / claimers) (r->mu
+ * held); the claimer keeps its chunk and *n_kept says how many that is. Items left over for want of an idle sibling
+ * (one was poked meanwhile) are released: their chunk holds claim_batch items at most, which the heartbeat's room is
+ * sized for. items stays the claimer's array (its first *n_kept entries); each sibling gets its own.
+ */
+static void hand_out_locked(struct jobs_runner *r, struct job_item *items, int n, int claimers, int *n_kept,
+                            int64_t *release, int *n_release)
+{
+	int chunk = (n + claimers - 1) / claimers;
+	*n_kept = chunk < n ? chunk : n;
+	*n_release = 0;
+	for (int at = *n_kept; at < n; at += chunk) {
+		int c = n - at < chunk ? n - at : chunk;
+		struct worker *o = pop_idle(r);
+		if (!o) {
+			for (int k = at; k < n; k++)
+				release[(*n_release)++] = items[k].id;
+			break;
+		}
+		o->items = xcalloc((size_t)c, sizeof(*o->items));
+		memcpy(o->items, items + at, (size_t)c * sizeof(*items)); /* the sibling owns their contents now */
+		memset(items + at, 0, (size_t)c * sizeof(*items));
+		o->n = c;
+		o->next = 0;
+		o->handed = true;
+		pthread_cond_signal(&o->cv);
+	}
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -496,44 +564,74 @@ static void *worker_main(void *arg)
 		int nk = r->n_handlers;
 		for (int i = 0; i < nk; i++)
 			kinds[i] = r->handlers[i].kind;
+		struct job_item *items = NULL;
+		int n = 0;
+		if (w->handed) { /* a sibling claimed these for this worker: run them (on stop, run_batch hands them
+			          * back) */
+			items = w->items;
+			n = w->n;
+			w->handed = false;
+		}
 		pthread_mutex_unlock(&r->mu);
+		if (items) {
+			run_batch(w, items, n);
+			jobs_items_free(items, n);
+			continue;
+		}
 		if (stop)
 			break;
 		if (nk == 0) {
-			wait_poke(r, -1);
+			wait_poke(w, -1);
 			continue;
 		}
 
-		struct job_item *items = NULL;
-		int n = 0;
 		metrics_inc("mrgate_job_claim_queries_total", NULL, 1);
 		/* One claim of this runner at a time: claims side by side lock and skip the same first rows of the
 		 * claim index and take turns on its pages; with 32 workers on two cores a claim then took 1.5-7.5 ms
 		 * instead of 0.6 (docs/PERFORMANCE.md, session 29). A claim takes a batch, so one after the other costs
-		 * a worker at most a claim's wait. Nothing else is held while waiting here. */
+		 * a worker at most a claim's wait. Nothing else is held while waiting here.
+		 * It claims for the idle siblings too and hands them their batches: the start of a job was 32 claims
+		 * one after the other, each waking the next worker, 20-80 ms before every GitLab slot had a call
+		 * (docs/PERFORMANCE.md, session 30). */
 		pthread_mutex_lock(&r->claim_mu);
+		pthread_mutex_lock(&r->mu);
+		int claimers = 1 + r->n_idle;
+		pthread_mutex_unlock(&r->mu);
 		enum core_status st = jobs_claim_share(r->db, r->owner, kinds, nk, r->o.claim_batch, r->o.workers,
-		                                       r->o.lease_ms, &items, &n);
+		                                       claimers, r->o.lease_ms, &items, &n);
+		int kept = n, n_release = 0;
+		int64_t *release = n > 1 && claimers > 1 ? xcalloc((size_t)n, sizeof(*release)) : NULL;
+		if (st == CORE_OK && n > 0) {
+			count_claimed(r, items, n);
+			pthread_mutex_lock(&r->mu);
+			if (release)
+				hand_out_locked(r, items, n, claimers, &kept, release, &n_release);
+			/* found work: there may be more, let an idle sibling look now (it ends the chain when there is
+			 * none) */
+			poke_locked(r);
+			pthread_mutex_unlock(&r->mu);
+		}
 		pthread_mutex_unlock(&r->claim_mu);
+		if (n_release > 0) {
+			int released = 0; /* when this fails the leases simply expire and the items are taken over */
+			if (jobs_release(r->db, r->owner, release, n_release, &released) == CORE_OK)
+				stat_add(&r->stats.released, released);
+		}
+		free(release);
 		if (st != CORE_OK) {
 			/* the database is away: back off up to 5 s, the claim will work again once it is back */
-			wait_poke(r, err_wait);
+			wait_poke(w, err_wait);
 			err_wait = err_wait * 2 > 5000 ? 5000 : err_wait * 2;
 			continue;
 		}
 		err_wait = r->o.poll_ms;
 		if (n == 0) {
 			learn_next_due(r, kinds, nk);
-			wait_poke(r, -1);
+			wait_poke(w, -1);
 			continue;
 		}
-		count_claimed(r, items, n);
-		/* found work: there may be more, let an idle sibling look now (it ends the chain when there is none) */
-		pthread_mutex_lock(&r->mu);
-		poke_locked(r);
-		pthread_mutex_unlock(&r->mu);
-		run_batch(w, items, n);
-		jobs_items_free(items, n);
+		run_batch(w, items, kept);
+		jobs_items_free(items, n); /* the entries handed out are zeroed */
 	}
 	return NULL;
 }
@@ -665,21 +763,26 @@ static bool init_sync(struct jobs_runner *r)
 	pthread_condattr_t ca;
 	if (pthread_condattr_init(&ca) != 0)
 		return false;
-	bool mu = false, wake = false, hb = false, rw = false, rr = false;
+	bool mu = false, hb = false, rw = false, rr = false;
+	int wk = 0;
 	if (pthread_condattr_setclock(&ca, CLOCK_MONOTONIC) == 0 && (mu = pthread_mutex_init(&r->mu, NULL) == 0) &&
-	    (wake = pthread_cond_init(&r->wake, &ca) == 0) && (hb = pthread_cond_init(&r->hb_wake, &ca) == 0) &&
-	    (rw = pthread_cond_init(&r->rec_wake, &ca) == 0))
-		rr = pthread_cond_init(&r->rec_room, &ca) == 0;
+	    (hb = pthread_cond_init(&r->hb_wake, &ca) == 0) && (rw = pthread_cond_init(&r->rec_wake, &ca) == 0) &&
+	    (rr = pthread_cond_init(&r->rec_room, &ca) == 0))
+		while (wk < r->o.workers && pthread_cond_init(&r->workers[wk].cv, &ca) == 0)
+			wk++;
 	pthread_condattr_destroy(&ca);
-	if (!rr && rw)
+	bool ok = rr && wk == r->o.workers;
+	for (int i = 0; !ok && i < wk; i++)
+		pthread_cond_destroy(&r->workers[i].cv);
+	if (!ok && rr)
+		pthread_cond_destroy(&r->rec_room);
+	if (!ok && rw)
 		pthread_cond_destroy(&r->rec_wake);
-	if (!rr && hb)
+	if (!ok && hb)
 		pthread_cond_destroy(&r->hb_wake);
-	if (!rr && wake)
-		pthread_cond_destroy(&r->wake);
-	if (!rr && mu)
+	if (!ok && mu)
 		pthread_mutex_destroy(&r->mu);
-	return rr;
+	return ok;
 }
 
 struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner_opts *o)
@@ -701,12 +804,15 @@ struct jobs_runner *jobs_runner_start(struct store *db, const struct jobs_runner
 	or_default(&r->o.backoff_base_ms, 1000);
 	or_default(&r->o.backoff_max_ms, 300000);
 	r->owner = o && o->owner && *o->owner ? xstrdup(o->owner) : make_owner();
+	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
+	r->idle = xcalloc((size_t)r->o.workers, sizeof(*r->idle));
 	if (!init_sync(r)) {
+		free(r->idle);
+		free(r->workers);
 		free(r->owner);
 		free(r);
 		return NULL;
 	}
-	r->workers = xcalloc((size_t)r->o.workers, sizeof(*r->workers));
 	r->rec_cap = r->o.workers * r->o.claim_batch;
 	r->queue = xcalloc((size_t)r->rec_cap, sizeof(*r->queue));
 	r->busy = xcalloc((size_t)r->rec_cap, sizeof(*r->busy));
@@ -758,8 +864,7 @@ enum core_status jobs_register(struct jobs_runner *r, const char *kind,
 		h->fn = handler;
 		h->user = user;
 		r->n_handlers++;
-		r->poke = true;
-		pthread_cond_broadcast(&r->wake);
+		poke_locked(r);
 	}
 	pthread_mutex_unlock(&r->mu);
 out:
@@ -822,7 +927,10 @@ void jobs_runner_stop(struct jobs_runner *r)
 {
 	if (!r)
 		return;
-	cond_raise(&r->mu, &r->wake, &r->stopping);
+	pthread_mutex_lock(&r->mu);
+	r->stopping = true;
+	wake_all_locked(r);
+	pthread_mutex_unlock(&r->mu);
 	pglisten_interrupt(r->listen);
 	if (r->waker_started)
 		pthread_join(r->waker, NULL);
@@ -839,12 +947,14 @@ void jobs_runner_stop(struct jobs_runner *r)
 	pthread_cond_destroy(&r->rec_room);
 	pthread_cond_destroy(&r->rec_wake);
 	pthread_cond_destroy(&r->hb_wake);
-	pthread_cond_destroy(&r->wake);
+	for (int i = 0; i < r->o.workers; i++)
+		pthread_cond_destroy(&r->workers[i].cv);
 	pthread_mutex_destroy(&r->mu);
 	pthread_mutex_destroy(&r->claim_mu);
 	pglisten_close(r->listen);
 	free(r->owner);
 	free(r->workers);
+	free(r->idle);
 	free(r->queue);
 	free(r->busy);
 	free(r);
