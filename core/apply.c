@@ -320,11 +320,31 @@ static void noted_read(struct run *u, const char *what, const char *how, const c
 	buf_free(&b);
 }
 
-#define REPO_COLUMNS                                                                                                   \
+#define REPO_FIELDS                                                                                                    \
 	" rs.archived, rs.marked_for_deletion, rs.removed_at IS NOT NULL AS removed, rs.unmanaged,"                    \
 	" rs.gitlab_want, coalesce(rs.gitlab_have, 'off') AS gitlab_have, gs.hook_id, gs.hook_token_sha256,"           \
-	" gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false) AS merge_changed"                          \
-	" FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1"
+	" gs.merge_setting_prior, coalesce(gs.merge_setting_changed, false) AS merge_changed"
+#define REPO_COLUMNS                                                                                                   \
+	REPO_FIELDS " FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1"
+
+/* Row i of a REPO_FIELDS result into row. */
+static void read_row(const PGresult *r, int i, struct repo_row *row)
+{
+	const char *want = store_str(r, i, "gitlab_want");
+	row->archived = store_bool(r, i, "archived", false);
+	row->pending = store_bool(r, i, "marked_for_deletion", false);
+	row->removed = store_bool(r, i, "removed", false);
+	row->unmanaged = store_bool(r, i, "unmanaged", false);
+	row->want_gate = want && strcmp(want, "off") != 0;
+	row->want_block = want && strcmp(want, "hook+merge") == 0;
+	row->have_on = strcmp(store_str(r, i, "gitlab_have"), "off") != 0;
+	row->in_state = row->have_on && want && strcmp(want, store_str(r, i, "gitlab_have")) == 0;
+	row->hook_id = store_i64(r, i, "hook_id", 0);
+	set_str(&row->token_sha, store_str(r, i, "hook_token_sha256"));
+	row->prior_known = store_str(r, i, "merge_setting_prior") != NULL;
+	row->prior = store_bool(r, i, "merge_setting_prior", false);
+	row->changed = store_bool(r, i, "merge_changed", false);
+}
 
 /*
  * Load the repo's record; with u->owner, claim it in the same statement (a claim held by another apply that has
@@ -352,24 +372,92 @@ static enum core_status load_repo(struct run *u, struct repo_row *row, bool *cla
 	if (st == CORE_OK && PQntuples(r) == 0)
 		st = CORE_ENOTFOUND;
 	*claimed_out = st == CORE_OK && store_bool(r, 0, "claimed", false);
-	if (st == CORE_OK) {
-		const char *want = store_str(r, 0, "gitlab_want");
-		row->archived = store_bool(r, 0, "archived", false);
-		row->pending = store_bool(r, 0, "marked_for_deletion", false);
-		row->removed = store_bool(r, 0, "removed", false);
-		row->unmanaged = store_bool(r, 0, "unmanaged", false);
-		row->want_gate = want && strcmp(want, "off") != 0;
-		row->want_block = want && strcmp(want, "hook+merge") == 0;
-		row->have_on = strcmp(store_str(r, 0, "gitlab_have"), "off") != 0;
-		row->in_state = row->have_on && want && strcmp(want, store_str(r, 0, "gitlab_have")) == 0;
-		row->hook_id = store_i64(r, 0, "hook_id", 0);
-		set_str(&row->token_sha, store_str(r, 0, "hook_token_sha256"));
-		row->prior_known = store_str(r, 0, "merge_setting_prior") != NULL;
-		row->prior = store_bool(r, 0, "merge_setting_prior", false);
-		row->changed = store_bool(r, 0, "merge_changed", false);
-	}
+	if (st == CORE_OK)
+		read_row(r, 0, row);
 	PQclear(r);
 	return st;
+}
+
+enum core_status apply_load_job_items(struct store *db, const int64_t *item_ids, const int64_t *repo_ids,
+                                      size_t n_items, struct apply_loaded **out, size_t *n_out)
+{
+	PGresult *r = NULL;
+	struct store_params p = {0};
+	struct buf keep_ids = {0}, keep_repos = {0};
+	*out = NULL;
+	*n_out = 0;
+	if (n_items == 0)
+		return CORE_OK;
+	store_param_i64_array(&p, item_ids, n_items, &keep_ids);
+	store_param_i64_array(&p, repo_ids, n_items, &keep_repos);
+	store_param_i64(&p, APPLY_CLAIM_SECONDS);
+	/* the claims in repo_id order, as every statement that writes many repos' rows (no deadlock between them) */
+	enum core_status st =
+	    store_run1(db,
+	               STORE_PREPARE
+	               "WITH mine AS (SELECT DISTINCT ON (repo_id) item_id, repo_id"
+	               "  FROM unnest($1::bigint[], $2::bigint[]) AS u(item_id, repo_id) ORDER BY repo_id, item_id),"
+	               " claim AS (INSERT INTO apply_claims (repo_id, owner, expires_at)"
+	               "  SELECT repo_id, 'job-item-' || item_id, now() + $3::bigint * interval '1 second'"
+	               "  FROM mine ORDER BY repo_id"
+	               "  ON CONFLICT (repo_id) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at"
+	               "  WHERE apply_claims.expires_at < now() OR apply_claims.owner = excluded.owner"
+	               "  RETURNING repo_id)"
+	               " SELECT m.item_id, m.repo_id, EXISTS (SELECT 1 FROM claim c WHERE c.repo_id = m.repo_id)"
+	               "  AS claimed," REPO_FIELDS " FROM mine m JOIN repo_status rs ON rs.id = m.repo_id"
+	               " LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id ORDER BY m.item_id",
+	               &p, &r);
+	int n = st == CORE_OK ? PQntuples(r) : 0;
+	if (n > 0) {
+		struct apply_loaded *v = xcalloc((size_t)n, sizeof(*v));
+		for (int i = 0; i < n; i++) {
+			struct repo_row row = {0};
+			read_row(r, i, &row);
+			v[i] = (struct apply_loaded){.item_id = store_i64(r, i, "item_id", 0),
+			                             .repo_id = store_i64(r, i, "repo_id", 0),
+			                             .claimed = store_bool(r, i, "claimed", false),
+			                             .archived = row.archived,
+			                             .pending = row.pending,
+			                             .removed = row.removed,
+			                             .unmanaged = row.unmanaged,
+			                             .want_gate = row.want_gate,
+			                             .want_block = row.want_block,
+			                             .have_on = row.have_on,
+			                             .in_state = row.in_state,
+			                             .hook_id = row.hook_id,
+			                             .has_token_sha = row.token_sha != NULL,
+			                             .prior_known = row.prior_known,
+			                             .prior = row.prior,
+			                             .changed = row.changed};
+			if (row.token_sha)
+				snprintf(v[i].token_sha, sizeof(v[i].token_sha), "%s", row.token_sha);
+			free(row.token_sha);
+		}
+		*out = v;
+		*n_out = (size_t)n;
+	}
+	PQclear(r);
+	buf_free(&keep_ids);
+	buf_free(&keep_repos);
+	return st;
+}
+
+/* l as the row load_repo() reads. */
+static void row_from_loaded(const struct apply_loaded *l, struct repo_row *row)
+{
+	*row = (struct repo_row){.archived = l->archived,
+	                         .pending = l->pending,
+	                         .removed = l->removed,
+	                         .unmanaged = l->unmanaged,
+	                         .want_gate = l->want_gate,
+	                         .want_block = l->want_block,
+	                         .have_on = l->have_on,
+	                         .in_state = l->in_state,
+	                         .hook_id = l->hook_id,
+	                         .token_sha = l->has_token_sha ? xstrdup(l->token_sha) : NULL,
+	                         .prior_known = l->prior_known,
+	                         .prior = l->prior,
+	                         .changed = l->changed};
 }
 
 /*
@@ -663,6 +751,15 @@ static void release_claim(struct store *db, int64_t repo_id, const char *owner)
 	store_run1(db, "DELETE FROM apply_claims WHERE repo_id = $1 AND owner = $2", &p, NULL);
 }
 
+void apply_release_loaded(struct store *db, const struct apply_loaded *l)
+{
+	char owner[48];
+	if (!l->claimed)
+		return;
+	snprintf(owner, sizeof(owner), "job-item-%lld", (long long)l->item_id);
+	release_claim(db, l->repo_id, owner);
+}
+
 enum core_status apply_pending_settle(void *arg)
 {
 	struct apply_pending *p = arg;
@@ -908,7 +1005,15 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	u.secret_sha = ctx->webhook_secret_sha ? xstrdup(ctx->webhook_secret_sha)
 	                                       : crypto_sha256_hex(ctx->webhook_secret, strlen(ctx->webhook_secret));
 	u.owner = dry_run ? NULL : ctx->claim_owner ? xstrdup(ctx->claim_owner) : crypto_random_token("apply-");
-	enum core_status st = !u.secret_sha ? CORE_ENOMEM : load_repo(&u, &row, &claimed);
+	enum core_status st = CORE_OK;
+	if (!u.secret_sha) {
+		st = CORE_ENOMEM;
+	} else if (ctx->loaded && ctx->loaded->repo_id == repo_id && u.owner && ctx->claim_owner) {
+		row_from_loaded(ctx->loaded, &row); /* read and claimed for this item ahead of it */
+		claimed = ctx->loaded->claimed;
+	} else {
+		st = load_repo(&u, &row, &claimed);
+	}
 	if (st != CORE_OK)
 		goto out;
 	if (!claimed) {

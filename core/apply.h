@@ -95,6 +95,21 @@ struct apply_lists {
 	void *user;
 };
 
+/*
+ * A repo's record, read and claimed for a job item before the item runs (apply_load_job_items): one statement for
+ * the items a runner holds instead of one per item. The claim is the item's (owner "job-item-<item id>").
+ */
+struct apply_loaded {
+	int64_t item_id, repo_id;
+	bool claimed; /* false: another apply holds the repo */
+	bool archived, pending, removed, unmanaged;
+	bool want_gate, want_block, have_on, in_state;
+	int64_t hook_id;
+	bool has_token_sha;
+	char token_sha[65];
+	bool prior_known, prior, changed;
+};
+
 struct apply_ctx {
 	const char *hook_url;            /* {public_url}/hooks/gitlab */
 	const char *webhook_secret;      /* the X-Gitlab-Token our hooks carry (never logged) */
@@ -118,7 +133,20 @@ struct apply_ctx {
 	                                    borrowed; NULL: alone */
 	bool post_outcome;               /* with outbox: apply_repo returns once the outcome is queued, not written;
 	                                    res->pending says when it is (a job item's is settled by the recorder) */
+	const struct apply_loaded *loaded; /* the repo's record and claim, read for claim_owner ahead (its repo_id is
+	                                      the one applied); NULL: read and claimed here */
 };
+
+/*
+ * Read and claim, in one statement, the repos of n job items (item_ids[i] applies repo_ids[i]; the claim of each is
+ * its item's, "job-item-<id>", for APPLY_CLAIM_SECONDS). *out (free()) gets one entry per item found (a repo listed
+ * twice: the first item), in item id order, *n_out of them. A claim taken here and not used (the item is not
+ * applied) is given back with apply_release_loaded().
+ */
+enum core_status apply_load_job_items(struct store *db, const int64_t *item_ids, const int64_t *repo_ids, size_t n,
+                                      struct apply_loaded **out, size_t *n_out);
+/* Give back the claim of l (taken by apply_load_job_items) when it is the item's; a failure leaves it to expire. */
+void apply_release_loaded(struct store *db, const struct apply_loaded *l);
 
 /*
  * An outbox for ctx->outbox (core/outbox.h) that writes the outcomes of repos applied side by side (a job's

@@ -155,6 +155,12 @@ struct jobctx {
 	struct listed_mrs *mrs;
 	size_t n_mrs;
 	struct apply_lists lists;
+	/* the repos of this runner's items read and claimed ahead (apply_load_job_items), under pre_mu; items above
+	 * pre_mark were not yet looked for (an item at or below it that is not here reads its own) */
+	pthread_mutex_t pre_mu;
+	int64_t pre_mark;
+	struct apply_loaded *pre;
+	size_t n_pre;
 };
 
 static struct {
@@ -181,6 +187,10 @@ static void jobctx_drop_lists(struct jobctx *jc)
 
 static void jobctx_free(struct jobctx *jc)
 {
+	/* read ahead for items that never ran (released on a stop): their claims run out (APPLY_CLAIM_SECONDS), and
+	 * the items reclaim them at once when they run again (the same owner) */
+	free(jc->pre);
+	pthread_mutex_destroy(&jc->pre_mu);
 	jobctx_drop_lists(jc);
 	connection_client_release(jc->cc);
 	pthread_mutex_destroy(&jc->list_mu);
@@ -213,6 +223,7 @@ static struct jobctx *jobctx_get(const struct applyjob_env *env, int64_t job_id)
 		jc->job_id = job_id;
 		pthread_mutex_init(&jc->mu, NULL);
 		pthread_mutex_init(&jc->list_mu, NULL);
+		pthread_mutex_init(&jc->pre_mu, NULL);
 		jc->lists = (struct apply_lists){.project = lists_project,
 		                                 .project_reading = lists_project_reading,
 		                                 .open_mrs = lists_open_mrs,
@@ -665,6 +676,43 @@ static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read
 	return out;
 }
 
+/*
+ * The repo of item, read and claimed ahead with the other items this runner holds of the job (one statement for
+ * all of them instead of one each: the first items of a job are 32 at once), into *out; false when it must read
+ * its own (an item claimed again, or the statement failed). Without load, only what was read ahead already.
+ */
+#define PRELOAD_MAX 256 /* items read ahead at once, at most (a runner holds workers * claim_batch) */
+
+static bool preloaded(struct jobctx *jc, const struct job_item *item, bool load, struct apply_loaded *out)
+{
+	const struct applyjob_env *env = jc->env;
+	bool found = false;
+	if (!env->jobs)
+		return false;
+	pthread_mutex_lock(&jc->pre_mu);
+	if (load && item->id > jc->pre_mark) {
+		struct apply_loaded *v = NULL;
+		size_t n = 0;
+		int64_t ids[PRELOAD_MAX], repos[PRELOAD_MAX];
+		int held = jobs_runner_held(env->jobs, item->job_id, jc->pre_mark, ids, repos, PRELOAD_MAX);
+		if (apply_load_job_items(env->db, ids, repos, (size_t)held, &v, &n) == CORE_OK && n > 0) {
+			jc->pre = xrealloc(jc->pre, (jc->n_pre + n) * sizeof(*jc->pre));
+			memcpy(jc->pre + jc->n_pre, v, n * sizeof(*v));
+			jc->n_pre += n;
+			jc->pre_mark = v[n - 1].item_id; /* ordered by item id */
+		}
+		free(v);
+	}
+	for (size_t i = 0; i < jc->n_pre && !found; i++)
+		if (jc->pre[i].item_id == item->id) {
+			*out = jc->pre[i];
+			jc->pre[i] = jc->pre[--jc->n_pre];
+			found = true;
+		}
+	pthread_mutex_unlock(&jc->pre_mu);
+	return found && out->repo_id == item->repo_id;
+}
+
 /* Apply one repo with an open client and ctx (filled from the job's context); the item's outcome. */
 static enum job_outcome apply_one(const struct applyjob_env *env, struct connection_client *cc, struct apply_ctx *ctx,
                                   const struct job_item *item, struct job_item_result *res)
@@ -714,6 +762,9 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	jobctx_refresh(jc);
 	if (__atomic_load_n(&jc->canceled, __ATOMIC_RELAXED)) {
 		pthread_mutex_unlock(&jc->mu);
+		struct apply_loaded pre;
+		if (preloaded(jc, item, false, &pre))
+			apply_release_loaded(env->db, &pre);
 		jobctx_put(jc);
 		/* not started: the repo is no longer "applying"; a failure leaves the mark to the next apply or sync */
 		if (apply_unmark(env->db, item->repo_id, run) != CORE_OK)
@@ -744,9 +795,15 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	                        .resend_token = resend,
 	                        .lists = &jc->lists};
 	pthread_mutex_unlock(&jc->mu);
-	if (cc)
+	struct apply_loaded pre;
+	bool have_pre = preloaded(jc, item, cc != NULL, &pre);
+	if (cc) {
+		ctx.loaded = have_pre ? &pre : NULL;
 		outcome = apply_one(env, cc, &ctx, item, res);
-	else if (abandon)
+	} else if (have_pre) {
+		apply_release_loaded(env->db, &pre);
+	}
+	if (!cc && abandon)
 		apply_abandon(env->db, &item->repo_id, 1, run, res->message);
 	connection_client_release(cc);
 	jobctx_put(jc);

@@ -275,6 +275,13 @@ void jobs_runner_wake(struct jobs_runner *r);
 /* The runner's lease owner name (borrowed, lives as long as the runner). */
 const char *jobs_runner_owner(const struct jobs_runner *r);
 
+/*
+ * The items of job_id with a repo that r's workers hold now (claimed or handed to them, not yet done: the item a
+ * worker runs included) with an id above after_id: at most max of them, their ids and repo ids into ids and repos,
+ * in id order; the number written. Items claimed and given back (a stop, a hand-out left over) are not held.
+ */
+int jobs_runner_held(struct jobs_runner *r, int64_t job_id, int64_t after_id, int64_t *ids, int64_t *repos, int max);
+
 struct jobs_runner_stats {
 	long long claimed;    /* items claimed */
 	long long takeovers;  /* of which taken over from an expired lease */

@@ -606,6 +606,9 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&r->mu);
 			if (release)
 				hand_out_locked(r, items, n, claimers, &kept, release, &n_release);
+			w->items = items; /* held from now on, as the siblings' (jobs_runner_held; the heartbeat) */
+			w->n = kept;
+			w->next = 0;
 			/* found work: there may be more, let an idle sibling look now (it ends the chain when there is
 			 * none) */
 			poke_locked(r);
@@ -906,6 +909,36 @@ void jobs_runner_wake(struct jobs_runner *r)
 	pthread_mutex_lock(&r->mu);
 	poke_locked(r);
 	pthread_mutex_unlock(&r->mu);
+}
+
+static int by_first_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+int jobs_runner_held(struct jobs_runner *r, int64_t job_id, int64_t after_id, int64_t *ids, int64_t *repos, int max)
+{
+	int64_t(*pairs)[2] = max > 0 ? xcalloc((size_t)max, sizeof(*pairs)) : NULL;
+	int n = 0;
+	pthread_mutex_lock(&r->mu);
+	for (int w = 0; w < r->o.workers; w++)
+		for (int k = r->workers[w].next; k < r->workers[w].n && n < max; k++) {
+			const struct job_item *it = &r->workers[w].items[k];
+			if (it->job_id == job_id && it->id > after_id && it->has_repo) {
+				pairs[n][0] = it->id;
+				pairs[n++][1] = it->repo_id;
+			}
+		}
+	pthread_mutex_unlock(&r->mu);
+	if (n > 1)
+		qsort(pairs, (size_t)n, sizeof(*pairs), by_first_i64);
+	for (int i = 0; i < n; i++) {
+		ids[i] = pairs[i][0];
+		repos[i] = pairs[i][1];
+	}
+	free(pairs);
+	return n;
 }
 
 const char *jobs_runner_owner(const struct jobs_runner *r)

@@ -119,6 +119,8 @@ def test_no_change_reapply_is_one_get_per_repo():
     items = c.get(f"/api/jobs/{job_id}?items_limit=5").json()["items"]
     read = items[0]["details"]["read"]
     assert any(x.startswith("merge setting read from the group's project list at ") for x in read), items[0]
+    # the repos were claimed ahead of their items, a batch at a time: every claim was given back
+    assert srv.sql("SELECT count(*) FROM apply_claims") == [["0"]], srv.sql("SELECT * FROM apply_claims")
 
 
 def without_note_events(hooks, path):

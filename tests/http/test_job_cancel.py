@@ -74,6 +74,9 @@ def test_cancel_stops_the_claimed_items_and_leaves_no_repo_applying():
     status = {r["id"]: r["status"] for r in flows.all_repos(c)}
     assert {status[i] for i in canceled} == {"ungated"}, {status[i] for i in canceled}
     assert {status[i] for i in changed} == {"gated"}, {status[i] for i in changed}
+    # no repo stays claimed: the claims read ahead for items the cancel skipped were given back (another apply
+    # of those repos would wait for them to run out, 5 minutes)
+    assert srv.sql("SELECT count(*) FROM apply_claims") == [["0"]], (srv.sql("SELECT * FROM apply_claims"), srv.sql("SELECT i.id, i.state, i.result, i.message, i.attempts, i.lease_owner FROM job_items i JOIN apply_claims a ON a.owner = 'job-item-' || i.id"))
     # the audit log says who canceled and how many the cancel skipped at once
     a = [x for x in c.get("/api/audit?action=job.cancel&limit=50").json()["items"] if x["target"] == f"job {job_id}"]
     assert len(a) == 1 and a[0]["actor"] == "admin", a
