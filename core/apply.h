@@ -51,8 +51,9 @@
  * apply (the next resync reads a new list). res->plan "read" says what was read and when ("merge setting read from the
  * group's project list at 03:12:09"). Database: no connection is held across a GitLab call. A real apply runs 2
  * statements (3 when it records a prior merge setting, plus the gate queue's rows for open MRs): one claims the repo (a
- * row of apply_claims, expiring after APPLY_CLAIM_SECONDS) and loads its record; the last records the outcome and
- * releases the claim. A repo claimed by another apply is an error to retry ("another apply of this repository is
+ * row of apply_claims, expiring after APPLY_CLAIM_SECONDS) and loads its record (a job does that for the items its
+ * runner holds in one statement: apply_load_job_items, ctx->loaded); the last records the outcome and releases the
+ * claim. A repo claimed by another apply is an error to retry ("another apply of this repository is
  * running"), so two workers (or two replicas) never reconcile the same repo at once. The same owner (ctx->claim_owner:
  * the job item) takes its own claim back at once, so an item taken over after a crash is not held up. A dry run claims
  * nothing. Threading: call from any thread; the struct gitlab is shared, nothing else is. Ownership: ctx strings are
