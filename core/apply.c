@@ -212,16 +212,11 @@ static void advise(struct apply_result *res, const char *doing, const char *what
 /* ---------------------------------------------------------------------------------------------------------- */
 /* One apply */
 
-/* The repo as the database knows it. */
-struct repo_row {
-	bool archived, pending, removed, unmanaged;
-	bool want_gate, want_block; /* gitlab_want: off | hook | hook+merge */
-	bool have_on;               /* the applied state recorded by the last successful apply is not off */
-	bool in_state;              /* ... and it is the wanted one: nothing should need a write */
-	int64_t hook_id;
-	char *token_sha; /* owned, NULL for none */
-	bool prior_known, prior, changed;
-};
+/* The recorded hook token's SHA-256 hex of row (the repo as the database knows it), or NULL. */
+static const char *row_token_sha(const struct apply_loaded *row)
+{
+	return row->has_token_sha ? row->token_sha : NULL;
+}
 
 /* One apply in progress: its inputs, the GitLab calls' state and what will be recorded. */
 struct run {
@@ -328,9 +323,9 @@ static void noted_read(struct run *u, const char *what, const char *how, const c
 	REPO_FIELDS " FROM repo_status rs LEFT JOIN repo_gitlab_state gs ON gs.repo_id = rs.id WHERE rs.id = $1"
 
 /* Row i of a REPO_FIELDS result into row. */
-static void read_row(const PGresult *r, int i, struct repo_row *row)
+static void read_row(const PGresult *r, int i, struct apply_loaded *row)
 {
-	const char *want = store_str(r, i, "gitlab_want");
+	const char *want = store_str(r, i, "gitlab_want"), *sha = store_str(r, i, "hook_token_sha256");
 	row->archived = store_bool(r, i, "archived", false);
 	row->pending = store_bool(r, i, "marked_for_deletion", false);
 	row->removed = store_bool(r, i, "removed", false);
@@ -340,7 +335,8 @@ static void read_row(const PGresult *r, int i, struct repo_row *row)
 	row->have_on = strcmp(store_str(r, i, "gitlab_have"), "off") != 0;
 	row->in_state = row->have_on && want && strcmp(want, store_str(r, i, "gitlab_have")) == 0;
 	row->hook_id = store_i64(r, i, "hook_id", 0);
-	set_str(&row->token_sha, store_str(r, i, "hook_token_sha256"));
+	row->has_token_sha = sha != NULL;
+	snprintf(row->token_sha, sizeof(row->token_sha), "%s", sha ? sha : "");
 	row->prior_known = store_str(r, i, "merge_setting_prior") != NULL;
 	row->prior = store_bool(r, i, "merge_setting_prior", false);
 	row->changed = store_bool(r, i, "merge_changed", false);
@@ -350,7 +346,7 @@ static void read_row(const PGresult *r, int i, struct repo_row *row)
  * Load the repo's record; with u->owner, claim it in the same statement (a claim held by another apply that has
  * not expired stays theirs: *claimed_out false). One statement, no connection kept.
  */
-static enum core_status load_repo(struct run *u, struct repo_row *row, bool *claimed_out)
+static enum core_status load_repo(struct run *u, struct apply_loaded *row, bool *claimed_out)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
@@ -411,27 +407,10 @@ enum core_status apply_load_job_items(struct store *db, const int64_t *item_ids,
 	if (n > 0) {
 		struct apply_loaded *v = xcalloc((size_t)n, sizeof(*v));
 		for (int i = 0; i < n; i++) {
-			struct repo_row row = {0};
-			read_row(r, i, &row);
-			v[i] = (struct apply_loaded){.item_id = store_i64(r, i, "item_id", 0),
-			                             .repo_id = store_i64(r, i, "repo_id", 0),
-			                             .claimed = store_bool(r, i, "claimed", false),
-			                             .archived = row.archived,
-			                             .pending = row.pending,
-			                             .removed = row.removed,
-			                             .unmanaged = row.unmanaged,
-			                             .want_gate = row.want_gate,
-			                             .want_block = row.want_block,
-			                             .have_on = row.have_on,
-			                             .in_state = row.in_state,
-			                             .hook_id = row.hook_id,
-			                             .has_token_sha = row.token_sha != NULL,
-			                             .prior_known = row.prior_known,
-			                             .prior = row.prior,
-			                             .changed = row.changed};
-			if (row.token_sha)
-				snprintf(v[i].token_sha, sizeof(v[i].token_sha), "%s", row.token_sha);
-			free(row.token_sha);
+			read_row(r, i, &v[i]);
+			v[i].item_id = store_i64(r, i, "item_id", 0);
+			v[i].repo_id = store_i64(r, i, "repo_id", 0);
+			v[i].claimed = store_bool(r, i, "claimed", false);
 		}
 		*out = v;
 		*n_out = (size_t)n;
@@ -440,24 +419,6 @@ enum core_status apply_load_job_items(struct store *db, const int64_t *item_ids,
 	buf_free(&keep_ids);
 	buf_free(&keep_repos);
 	return st;
-}
-
-/* l as the row load_repo() reads. */
-static void row_from_loaded(const struct apply_loaded *l, struct repo_row *row)
-{
-	*row = (struct repo_row){.archived = l->archived,
-	                         .pending = l->pending,
-	                         .removed = l->removed,
-	                         .unmanaged = l->unmanaged,
-	                         .want_gate = l->want_gate,
-	                         .want_block = l->want_block,
-	                         .have_on = l->have_on,
-	                         .in_state = l->in_state,
-	                         .hook_id = l->hook_id,
-	                         .token_sha = l->has_token_sha ? xstrdup(l->token_sha) : NULL,
-	                         .prior_known = l->prior_known,
-	                         .prior = l->prior,
-	                         .changed = l->changed};
 }
 
 /*
@@ -881,7 +842,7 @@ static bool perform(struct run *u, const struct apply_plan *plan, enum core_stat
  * Read GitLab (the hooks; the project when the plan needs it), plan, perform. The outcome is in u->res;
  * a database failure is returned.
  */
-static enum core_status reconcile(struct run *u, const struct repo_row *row, const struct apply_want *want,
+static enum core_status reconcile(struct run *u, const struct apply_loaded *row, const struct apply_want *want,
                                   struct apply_plan *plan)
 {
 	struct apply_result *res = u->res;
@@ -893,7 +854,7 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	                          .unmanaged = row->unmanaged,
 	                          .applied = row->have_on,
 	                          .hook_id = row->hook_id,
-	                          .token_sha = row->token_sha,
+	                          .token_sha = row_token_sha(row),
 	                          .merge_changed = row->changed,
 	                          .prior = row->prior};
 	struct apply_goal goal = {.hook_url = u->ctx->hook_url,
@@ -942,7 +903,7 @@ static enum core_status reconcile(struct run *u, const struct repo_row *row, con
 	res->outcome = res->writes > 0 ? APPLY_CHANGED : APPLY_UNCHANGED;
 	/* a write where the record said none was needed, for the stored config and the same secret: a repair */
 	res->repaired = res->outcome == APPLY_CHANGED && !u->dry_run && !want && row->in_state &&
-	                (!row->token_sha || !u->secret_sha || strcmp(row->token_sha, u->secret_sha) == 0) &&
+	                (!row_token_sha(row) || !u->secret_sha || strcmp(row->token_sha, u->secret_sha) == 0) &&
 	                !(plan->token_resent && apply_plan_count(plan, APPLY_HOOK_CREATE) +
 	                                                apply_plan_count(plan, APPLY_HOOK_DELETE) +
 	                                                apply_plan_count(plan, APPLY_MERGE_SET) ==
@@ -995,7 +956,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
                                  const struct apply_want *want, bool dry_run, struct apply_result *res)
 {
 	struct run u = {.db = db, .gl = gl, .ctx = ctx, .repo_id = repo_id, .dry_run = dry_run, .res = res};
-	struct repo_row row = {0};
+	struct apply_loaded row = {0};
 	struct apply_plan *plan = xcalloc(1, sizeof(*plan));
 	bool claimed = false, recorded = false;
 
@@ -1009,7 +970,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	if (!u.secret_sha) {
 		st = CORE_ENOMEM;
 	} else if (ctx->loaded && ctx->loaded->repo_id == repo_id && u.owner && ctx->claim_owner) {
-		row_from_loaded(ctx->loaded, &row); /* read and claimed for this item ahead of it */
+		row = *ctx->loaded; /* read and claimed for this item ahead of it */
 		claimed = ctx->loaded->claimed;
 	} else {
 		st = load_repo(&u, &row, &claimed);
@@ -1026,7 +987,7 @@ enum core_status apply_repo_want(struct store *db, struct gitlab *gl, const stru
 	}
 	/* what is recorded at the end unless the actions change it */
 	u.hook_id = row.hook_id;
-	set_str(&u.token_sha, row.token_sha);
+	set_str(&u.token_sha, row_token_sha(&row));
 	u.prior_known = row.prior_known;
 	u.prior = row.prior;
 	u.merge_changed = row.changed;
@@ -1044,7 +1005,6 @@ out:
 	free(u.secret_sha);
 	free(u.token_sha);
 	free(u.alert);
-	free(row.token_sha);
 	free(plan);
 	return st;
 }

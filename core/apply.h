@@ -97,18 +97,21 @@ struct apply_lists {
 };
 
 /*
- * A repo's record, read and claimed for a job item before the item runs (apply_load_job_items): one statement for
- * the items a runner holds instead of one per item. The claim is the item's (owner "job-item-<item id>").
+ * A repo's record as the database knows it, and its claim. A job reads and claims those of the items its runner
+ * holds before they run (apply_load_job_items: one statement for them all instead of one per item); the claim is
+ * the item's (owner "job-item-<item id>").
  */
 struct apply_loaded {
 	int64_t item_id, repo_id;
 	bool claimed; /* false: another apply holds the repo */
 	bool archived, pending, removed, unmanaged;
-	bool want_gate, want_block, have_on, in_state;
+	bool want_gate, want_block; /* gitlab_want: off | hook | hook+merge */
+	bool have_on;               /* the applied state recorded by the last successful apply is not off */
+	bool in_state;              /* ... and it is the wanted one: nothing should need a write */
 	int64_t hook_id;
-	bool has_token_sha;
+	bool has_token_sha; /* token_sha: the recorded hook token's SHA-256 hex */
 	char token_sha[65];
-	bool prior_known, prior, changed;
+	bool prior_known, prior, changed; /* the merge setting before mrgate changed it, and whether it did */
 };
 
 struct apply_ctx {
