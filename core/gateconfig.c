@@ -318,18 +318,24 @@ enum core_status gateconfig_mark_apply(struct store_conn *c, bool all, const cha
 	                       /* check_forced: a forced repo with nothing to change is checked, not applied, and keeps
 	                        * its status (a resync's follow-up showed every gated repo "applying" while it re-read
 	                        * their hooks) */
+	                       /* a checked repo whose state row exists and is not applying is left as it is: its
+	                        * apply_run counts only while applying (a re-apply of 1,000 repos with nothing to change
+	                        * rewrote 1,000 rows for nothing, inside the configure request) */
 	                       " up AS ("
 	                       "  INSERT INTO repo_gitlab_state (repo_id, applying, applying_since, apply_run)"
-	                       "  SELECT id, changing, CASE WHEN changing THEN now() END, run.run FROM want, run"
+	                       "  SELECT w.id, w.changing, CASE WHEN w.changing THEN now() END, run.run FROM want w"
+	                       "  CROSS JOIN run LEFT JOIN repo_gitlab_state g ON g.repo_id = w.id"
+	                       "  WHERE w.changing OR g.repo_id IS NULL OR g.applying"
 	                       /* in id order, as the apply's outcomes (core/apply.c): no deadlock between them */
-	                       "  ORDER BY id"
+	                       "  ORDER BY w.id"
 	                       "  ON CONFLICT (repo_id) DO UPDATE SET"
 	                       "   applying = repo_gitlab_state.applying OR excluded.applying,"
 	                       "   applying_since = CASE WHEN excluded.applying THEN now()"
 	                       "    ELSE repo_gitlab_state.applying_since END,"
 	                       "   apply_run = excluded.apply_run"
-	                       "  RETURNING repo_id, apply_run)"
-	                       " SELECT repo_id, apply_run FROM up ORDER BY repo_id",
+	                       "  RETURNING 1)"
+	                       " SELECT w.id AS repo_id, run.run AS apply_run"
+	                       " FROM want w CROSS JOIN run ORDER BY w.id",
 	              &p, &r);
 	int n = st == CORE_OK ? PQntuples(r) : 0;
 	if (out && n > 0) {

@@ -245,9 +245,13 @@ def test_a_gated_repo_stays_gated_while_a_reapply_checks_it():
     for pid in (kept, drifted):
         sim.script("GET", f"/api/v4/projects/{pid}/hooks", [{"stall_ms": 3000}])
     sim.reset_counters()
+    rows = f"SELECT repo_id, xmin::text FROM repo_gitlab_state WHERE repo_id IN ({kept}, {drifted}) ORDER BY 1"
+    before = srv.sql(rows)
     r = c.post("/api/configure", {"selection": {"ids": [kept, drifted]}, "config": {}, "reapply": True})
     assert r.status in (200, 202), r.body
     job_id = r.json()["apply"]["job_id"]
+    # the request leaves their state rows as they were (it rewrote them all: 1,000 rows in bench/apply's re-apply)
+    assert len(before) == 2 and srv.sql(rows) == before, (before, srv.sql(rows))
 
     def statuses():
         return [c.get(f"/api/repos/{pid}").json()["status"] for pid in (kept, drifted)]
