@@ -681,7 +681,7 @@ static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read
  * all of them instead of one each: the first items of a job are 32 at once), into *out; false when it must read
  * its own (an item claimed again, or the statement failed). Without load, only what was read ahead already.
  */
-#define PRELOAD_MAX 256 /* items read ahead at once, at most (a runner holds workers * claim_batch) */
+#define PRELOAD_MAX 256 /* items read ahead at once, at most (a job's start: 4 per worker; later claims 16) */
 
 static bool preloaded(struct jobctx *jc, const struct job_item *item, bool load, struct apply_loaded *out)
 {

@@ -457,10 +457,13 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, 
 		buf_free(&kinds_lit);
 		return NULL;
 	}
-	/* due: the claimable items, at most max * share * max of them counted; each claimer takes ceil(due / (share *
-	 * max)) of them (>= 1, <= max): max while every claimer could take max batches of max, and fewer towards the
-	 * end, so that the last items are not left in one worker's batch, run one after the other while the others
-	 * idle; a lone claimer (share 1) takes max. The items are only counted near the end: while the unfinished
+	/* due: the claimable items, at most share * max of them counted; each claimer takes its share of them,
+	 * ceil(due / share) (>= 1, <= max): max while every claimer could take a batch of max, and fewer towards the
+	 * end, so that the last items are spread over the claimers; a lone claimer (share 1) takes max. (It took
+	 * ceil(due / (share * max)), so that every claimer could take max batches: a 1,000-item job was claimed 4 at
+	 * a time by 32 workers, 391 claim statements and as many reads ahead, the most frequent statements of a
+	 * no-change re-apply; a runner's worker out of items now takes half of a sibling's instead, jobs_runner.c,
+	 * docs/PERFORMANCE.md, session 31.) The items are only counted near the end: while the unfinished
 	 * items of the active jobs (their counters) exceed that bound by more than the claimers can hold (share * max),
 	 * as many are due. A count visited up to share * max * max rows, and after a job the index entries its items
 	 * left, on every claim: in a no-change re-apply it was PostgreSQL's costliest statement.
@@ -478,7 +481,7 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, 
 	 * (docs/PERFORMANCE.md, session 30).
 	 */
 	struct buf out = {0}, *sql = &out;
-	int bound = max * share * (max + 1), cap = max * share * max, per = share * max;
+	int cap = share * max, bound = cap + share * max, per = share;
 	char take[200];
 	if (share == 1)
 		snprintf(take, sizeof(take), "%d", max);

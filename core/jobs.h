@@ -45,9 +45,13 @@
  *   starts them all), then pokes the next idle one, so a burst fans out over the workers and the chain ends with
  *   one empty claim. Without a listen_url (or while the database is away) the waker pokes every poll_ms instead.
  *
- *   Batches: a worker claims its share of the due items, ceil(due / (workers * claim_batch)) between 1 and
- *   claim_batch (jobs_claim_share), so a large job is claimed claim_batch items per statement while a small one, and
- *   the last items of a large one, are spread over every worker one by one; it runs them one after the other and hands
+ *   Batches: a worker claims its share of the due items, ceil(due / workers) between 1 and claim_batch
+ *   (jobs_claim_share; a claim for idle siblings too takes at most 4 each: it locks every item it takes while
+ *   every worker waits for it), so a large job is claimed claim_batch items per statement while a small one, and
+ *   the last items of a large one, are spread over every worker. A worker out of items when nothing is due (its
+ *   last claim found none, and no notification came since) takes half of the items a sibling has not started yet,
+ *   off the end of its batch, so the last batches are not run one item after another while the other workers
+ *   idle. A worker runs its batch's items one after the other and hands
  * each final outcome to the runner's recorder thread, which records everything handed to it since its last statement in
  * ONE statement (jobs_finish_batch), then the next. That statement updates only the items still leased to the runner
  * and moves each job's counters by exactly the items it recorded, so the at-most-once recording below holds item by
@@ -289,6 +293,7 @@ struct jobs_runner_stats {
 	long long retried;    /* items put back for a retry */
 	long long lease_lost; /* results rejected because the lease had been taken over */
 	long long released;   /* claimed items handed back unstarted at stop */
+	long long stolen;     /* items a worker out of items took from a sibling's batch (nothing else was due) */
 };
 void jobs_runner_stats(struct jobs_runner *r, struct jobs_runner_stats *out);
 
@@ -313,12 +318,11 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
                             int lease_ms, struct job_item **items_out, int *n_out);
 /*
  * The same, for one of `share` claimers working off the same queue (a runner's workers): it takes its share of
- * what is claimable now, ceil(claimable / (share * max)), at least 1 and at most max, so a large job is claimed max
- * items at a time while every claimer could take max such batches, and a small job, or the end of a large one, one
- * item at a time: its last items are not left in one worker's batch, run one after another while the others idle.
- * A lone claimer (share 1, jobs_claim) takes up to max. The claim is made for `claimers` of them at once (1..share:
- * a worker and the idle siblings it hands batches to), which take that many shares. max and share are 1..1000
- * (CORE_EINVAL else).
+ * what is claimable now, ceil(claimable / share), at least 1 and at most max, so a large job is claimed max items at
+ * a time while every claimer could take a batch of max, and a small job, or the end of a large one, a few items at a
+ * time, spread over the claimers. A lone claimer (share 1, jobs_claim) takes up to max. The claim is made for
+ * `claimers` of them at once (1..share: a worker and the idle siblings it hands batches to), which take that many
+ * shares. max and share are 1..1000 (CORE_EINVAL else).
  */
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                                   int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out);

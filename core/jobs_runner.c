@@ -36,10 +36,12 @@ struct worker {
 	pthread_cond_t cv; /* the worker waits here while idle (CLOCK_MONOTONIC) */
 	bool idle;         /* r->mu: on r->idle, waiting to be poked or handed a batch */
 	bool handed;       /* r->mu: a sibling claimed the batch below for it: it runs it before claiming */
-	/* the worker's current batch, guarded by r->mu: items[next..n) are held (claimed, not yet recorded) */
+	/* the worker's current batch, guarded by r->mu: items[next..n) are held (claimed, not yet recorded),
+	 * items[begun..n) not started yet (a sibling out of items may take some: steal_locked) */
 	struct job_item *items;
 	int n;
 	int next;
+	int begun;
 };
 
 struct jobs_runner {
@@ -51,7 +53,10 @@ struct jobs_runner {
 	pthread_mutex_t claim_mu; /* held around a claim: one claim of this runner at a time (worker_main) */
 	pthread_cond_t hb_wake;   /* the heartbeat waits here */
 	bool poke;                /* "there may be work", with no worker idle: the next one to go idle claims */
-	struct worker **idle;     /* mu: the idle workers, n_idle of them, the latest last */
+	bool dry; /* mu: the last claim found nothing due and no notification came since: a worker out of items takes
+	           * a sibling's before it claims (steal_locked) */
+	unsigned long wakes;  /* mu: the waker's pokes so far */
+	struct worker **idle; /* mu: the idle workers, n_idle of them, the latest last */
 	int n_idle;
 	struct pglisten *listen;
 	bool notified; /* a listen_url was given: idle workers wait for notifications */
@@ -428,6 +433,9 @@ static void hand_over(struct worker *w, int i, struct outcome *o)
  */
 #define RECORD_GATHER_MS 10
 
+/* Items per worker, at most, in a claim made for idle siblings too (worker_main). */
+#define HANDOUT_BATCH 4
+
 /* Some worker holds a claimed item it has not handed over yet (r->mu held). */
 static bool items_running(const struct jobs_runner *r)
 {
@@ -469,25 +477,24 @@ static void *recorder_main(void *arg)
 }
 
 /*
- * Run a claimed batch in w, handing each final outcome to the recorder as soon as the item is done (the worker
- * goes on to the next item while it is recorded). On stop, hand back what was not started.
+ * Run w's batch (w->items, installed under r->mu by whoever claimed it, handed it out or took it from a sibling),
+ * handing each final outcome to the recorder as soon as the item is done (the worker goes on to the next item while
+ * it is recorded). A sibling may take items not started yet off its end meanwhile (w->n shrinks). On stop, hand
+ * back what was not started.
  */
-static void run_batch(struct worker *w, struct job_item *items, int n)
+static void run_batch(struct worker *w)
 {
 	struct jobs_runner *r = w->r;
-
-	pthread_mutex_lock(&r->mu);
-	w->items = items;
-	w->n = n;
-	w->next = 0;
-	pthread_mutex_unlock(&r->mu);
-
-	int i = 0;
-	for (; i < n; i++) {
+	struct job_item *items = w->items; /* only w changes w->items */
+	int i = 0, n = 0;
+	for (;; i++) {
 		pthread_mutex_lock(&r->mu);
 		bool stop = r->stopping;
+		n = w->n;
+		if (!stop && i < n)
+			w->begun = i + 1;
 		pthread_mutex_unlock(&r->mu);
-		if (stop)
+		if (stop || i >= n)
 			break;
 		struct outcome o = {0};
 		if (run_item(r, find_handler(r, items[i].kind), &items[i], &o))
@@ -496,7 +503,8 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 			batch_done_upto(w, i + 1);
 	}
 	if (i < n) {
-		/* stopping: hand back what was claimed but not started */
+		/* stopping: hand back what was claimed but not started (w->n no longer changes: a sibling takes items
+		 * only to run them) */
 		int64_t *ids = xcalloc((size_t)(n - i), sizeof(*ids));
 		int released = 0;
 		for (int k = i; k < n; k++)
@@ -508,8 +516,42 @@ static void run_batch(struct worker *w, struct job_item *items, int n)
 	}
 	pthread_mutex_lock(&r->mu);
 	w->items = NULL;
-	w->n = w->next = 0;
+	w->n = w->next = w->begun = 0;
 	pthread_mutex_unlock(&r->mu);
+}
+
+/* Install items[0..n) (owned) as w's batch (r->mu held). */
+static void install_locked(struct worker *w, struct job_item *items, int n)
+{
+	w->items = items;
+	w->n = n;
+	w->next = w->begun = 0;
+}
+
+/*
+ * w is out of items and nothing was due at the last claim: take half of the items not started yet (rounded up) off
+ * the end of the sibling that has the most, as w's batch (r->mu held). False when no sibling has one. A large job
+ * is claimed in batches of up to claim_batch; the last batches would otherwise run one item after another in their
+ * workers while the others idle.
+ */
+static bool steal_locked(struct jobs_runner *r, struct worker *w)
+{
+	struct worker *v = NULL;
+	for (int i = 0; i < r->o.workers; i++) {
+		struct worker *o = &r->workers[i];
+		if (o != w && o->items && o->n - o->begun > (v ? v->n - v->begun : 0))
+			v = o;
+	}
+	if (!v || r->stopping)
+		return false;
+	int k = (v->n - v->begun + 1) / 2;
+	struct job_item *items = xcalloc((size_t)k, sizeof(*items));
+	memcpy(items, v->items + v->n - k, (size_t)k * sizeof(*items)); /* w owns their contents now */
+	memset(v->items + v->n - k, 0, (size_t)k * sizeof(*items));
+	v->n -= k;
+	install_locked(w, items, k);
+	stat_add(&r->stats.stolen, k);
+	return true;
 }
 
 /* After an empty claim: learn when the next item falls due, so the waker pokes then (listening runners only). */
@@ -541,11 +583,10 @@ static void hand_out_locked(struct jobs_runner *r, struct job_item *items, int n
 				release[(*n_release)++] = items[k].id;
 			break;
 		}
-		o->items = xcalloc((size_t)c, sizeof(*o->items));
-		memcpy(o->items, items + at, (size_t)c * sizeof(*items)); /* the sibling owns their contents now */
+		struct job_item *mine = xcalloc((size_t)c, sizeof(*mine));
+		memcpy(mine, items + at, (size_t)c * sizeof(*items)); /* the sibling owns their contents now */
 		memset(items + at, 0, (size_t)c * sizeof(*items));
-		o->n = c;
-		o->next = 0;
+		install_locked(o, mine, c);
 		o->handed = true;
 		pthread_cond_signal(&o->cv);
 	}
@@ -566,16 +607,17 @@ static void *worker_main(void *arg)
 			kinds[i] = r->handlers[i].kind;
 		struct job_item *items = NULL;
 		int n = 0;
-		if (w->handed) { /* a sibling claimed these for this worker: run them (on stop, run_batch hands them
-			          * back) */
+		/* a sibling claimed these for this worker (on stop, run_batch hands them back), or nothing was due at
+		 * the last claim and a sibling has items not started yet */
+		if (w->handed || (!stop && r->dry && steal_locked(r, w))) {
 			items = w->items;
 			n = w->n;
 			w->handed = false;
 		}
 		pthread_mutex_unlock(&r->mu);
 		if (items) {
-			run_batch(w, items, n);
-			jobs_items_free(items, n);
+			run_batch(w);
+			jobs_items_free(items, n); /* the entries a sibling took are zeroed */
 			continue;
 		}
 		if (stop)
@@ -596,9 +638,13 @@ static void *worker_main(void *arg)
 		pthread_mutex_lock(&r->claim_mu);
 		pthread_mutex_lock(&r->mu);
 		int claimers = 1 + r->n_idle;
+		unsigned long wakes = r->wakes;
 		pthread_mutex_unlock(&r->mu);
-		enum core_status st = jobs_claim_share(r->db, r->owner, kinds, nk, r->o.claim_batch, r->o.workers,
-		                                       claimers, r->o.lease_ms, &items, &n);
+		/* for idle siblings too (a job's start), HANDOUT_BATCH each: the statement locks and writes every item
+		 * it takes, and every GitLab slot waits for it */
+		int max = claimers > 1 && r->o.claim_batch > HANDOUT_BATCH ? HANDOUT_BATCH : r->o.claim_batch;
+		enum core_status st = jobs_claim_share(r->db, r->owner, kinds, nk, max, r->o.workers, claimers,
+		                                       r->o.lease_ms, &items, &n);
 		int kept = n, n_release = 0;
 		int64_t *release = n > 1 && claimers > 1 ? xcalloc((size_t)n, sizeof(*release)) : NULL;
 		if (st == CORE_OK && n > 0) {
@@ -606,12 +652,15 @@ static void *worker_main(void *arg)
 			pthread_mutex_lock(&r->mu);
 			if (release)
 				hand_out_locked(r, items, n, claimers, &kept, release, &n_release);
-			w->items = items; /* held from now on, as the siblings' (jobs_runner_held; the heartbeat) */
-			w->n = kept;
-			w->next = 0;
+			install_locked(w, items, kept); /* held from now on (jobs_runner_held; the heartbeat) */
+			r->dry = false;
 			/* found work: there may be more, let an idle sibling look now (it ends the chain when there is
 			 * none) */
 			poke_locked(r);
+			pthread_mutex_unlock(&r->mu);
+		} else if (st == CORE_OK) {
+			pthread_mutex_lock(&r->mu);
+			r->dry = r->wakes == wakes; /* unless a notification came meanwhile */
 			pthread_mutex_unlock(&r->mu);
 		}
 		pthread_mutex_unlock(&r->claim_mu);
@@ -629,12 +678,22 @@ static void *worker_main(void *arg)
 		}
 		err_wait = r->o.poll_ms;
 		if (n == 0) {
+			pthread_mutex_lock(&r->mu);
+			bool took = !r->stopping && steal_locked(r, w);
+			items = took ? w->items : NULL;
+			n = took ? w->n : 0;
+			pthread_mutex_unlock(&r->mu);
+			if (took) {
+				run_batch(w);
+				jobs_items_free(items, n);
+				continue;
+			}
 			learn_next_due(r, kinds, nk);
 			wait_poke(w, -1);
 			continue;
 		}
-		run_batch(w, items, kept);
-		jobs_items_free(items, n); /* the entries handed out are zeroed */
+		run_batch(w);
+		jobs_items_free(items, n); /* the entries handed out or taken by a sibling are zeroed */
 	}
 	return NULL;
 }
@@ -656,6 +715,8 @@ static void *waker_main(void *arg)
 		if (pglisten_wait_poll(r->listen, r->o.poll_ms, r->o.idle_poll_ms) == PGLISTEN_INTERRUPT)
 			continue; /* a stop or an earlier due time: look again */
 		pthread_mutex_lock(&r->mu);
+		r->wakes++; /* something may be due: a worker out of items claims again before it takes a sibling's */
+		r->dry = false;
 		poke_locked(r);
 		pthread_mutex_unlock(&r->mu);
 	}
@@ -954,6 +1015,7 @@ void jobs_runner_stats(struct jobs_runner *r, struct jobs_runner_stats *out)
 	out->retried = __atomic_load_n(&r->stats.retried, __ATOMIC_RELAXED);
 	out->lease_lost = __atomic_load_n(&r->stats.lease_lost, __ATOMIC_RELAXED);
 	out->released = __atomic_load_n(&r->stats.released, __ATOMIC_RELAXED);
+	out->stolen = __atomic_load_n(&r->stats.stolen, __ATOMIC_RELAXED);
 }
 
 void jobs_runner_stop(struct jobs_runner *r)

@@ -56,7 +56,8 @@ bool app_jobs_start(struct app *app)
 	o.lease_ms = app->cfg.job_lease_ms;
 	o.owner = app->instance;
 	o.listen_url = app->cfg.database_url; /* idle workers wait for NOTIFY mrgate_jobs, no polling */
-	o.claim_batch = 4;                    /* at most; a small job is still spread over every worker */
+	o.claim_batch =
+	    16; /* at most; a small job is still spread over every worker, the last items of a large one too */
 	/* workers claim only the kinds registered, so the runner is in env before any handler can run */
 	env->jobs = jobs_runner_start(app->db, &o);
 	if (!env->jobs || jobs_register(env->jobs, "apply", applyjob_item, env) != CORE_OK ||

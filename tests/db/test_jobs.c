@@ -17,6 +17,7 @@
 #include "store.h"
 #include "testlib.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -1250,25 +1251,29 @@ static void claim_share_spreads_small_jobs(void)
 	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	CHECK(jobs_create(db, "t_share", "kim", NULL, ids, 40, &job) == CORE_OK);
-	/* 42 due among 8: ceil(42 / (8 * 4)) = 2, so that the last items are not left in a few workers' batches */
+	/* 42 due among 8: ceil(42 / 8) = 6, and a claim takes 4 at most */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 1, 60000, &it, &n) == CORE_OK);
-	CHECK_INT(n, 2);
+	CHECK_INT(n, 4);
 	jobs_items_free(it, n);
-	/* 40 due among 2: every claimer could take 4 batches of 4 and more, so the most a claim takes, 4 */
+	/* 38 due among 2: 4 */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 1, 60000, &it, &n) == CORE_OK);
 	CHECK_INT(n, 4);
 	jobs_items_free(it, n);
-	/* 36 due among 16: 1 */
+	/* 34 due among 16: ceil(34 / 16) = 3, so that the last items are spread over the claimers */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n) == CORE_OK);
-	CHECK_INT(n, 1);
+	CHECK_INT(n, 3);
 	jobs_items_free(it, n);
-	/* the same for 5 of them at once (a worker and 4 idle siblings): 5 shares of 1 */
+	/* 31 due among 16, for 5 of them at once (a worker and 4 idle siblings): 5 shares of 2 */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 5, 60000, &it, &n) == CORE_OK);
-	CHECK_INT(n, 5);
+	CHECK_INT(n, 10);
 	jobs_items_free(it, n);
-	/* 30 due among 2, for both: 2 shares of 4 */
+	/* 21 due among 2, for both: 2 shares of 4 */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 2, 60000, &it, &n) == CORE_OK);
 	CHECK_INT(n, 8);
+	jobs_items_free(it, n);
+	/* 13 due among 16: 1 */
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n) == CORE_OK);
+	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	/* more claimers than share: refused */
 	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 3, 60000, &it, &n) == CORE_EINVAL);
@@ -1573,6 +1578,66 @@ static void idle_workers_are_handed_their_batches(void)
 	free(ids);
 }
 
+/* Item of repo 1 waits (at most 5 s) until the 7 others have run; they run at once. */
+struct wait_for_7 {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int ran;
+	bool waited_out;
+};
+
+static enum job_outcome barrier_handler(void *user, const struct job_item *item, struct job_item_result *res)
+{
+	struct wait_for_7 *b = user;
+	pthread_mutex_lock(&b->mu);
+	if (item->repo_id == 1) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_sec += 5;
+		while (b->ran < 7 && !b->waited_out)
+			b->waited_out = pthread_cond_timedwait(&b->cv, &b->mu, &until) == ETIMEDOUT;
+	} else {
+		b->ran++;
+		pthread_cond_broadcast(&b->cv);
+	}
+	pthread_mutex_unlock(&b->mu);
+	jobs_result_message(res, "ran %" PRId64, item->repo_id);
+	return JOB_ITEM_CHANGED;
+}
+
+/*
+ * A worker out of items, with nothing left to claim, takes the items a sibling has not started yet (half of them,
+ * the last ones), instead of idling while that sibling runs them one after another: the last batches of a large job
+ * (claimed up to claim_batch at a time) are spread over the workers. Two workers, 8 items in batches of 4: the
+ * first batch's first item waits for the 7 others, so they can only all run if the second worker takes items 2-4
+ * from the first's batch.
+ */
+static void a_worker_out_of_items_takes_a_siblings(void)
+{
+	struct wait_for_7 b = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+	struct jobs_runner_opts o = {.workers = 2, .listen_url = db_url, .idle_poll_ms = 600000, .claim_batch = 8};
+	struct jobs_runner *r = jobs_runner_start(db, &o);
+	REQUIRE(r);
+	CHECK(jobs_register(r, "t_steal", barrier_handler, &b) == CORE_OK);
+	while (claims_over(300) > 0) /* both idle */
+		;
+	int64_t *ids = seq_ids(8, 1), job = 0;
+	CHECK(jobs_create(db, "t_steal", "kim", NULL, ids, 8, &job) == CORE_OK);
+	struct json_object *j = wait_finished(job, 10000);
+	REQUIRE(j);
+	CHECK(!b.waited_out); /* the 7 others ran while the first waited */
+	CHECK_INT(jint(j, "done"), 8);
+	CHECK_INT(jint(j, "changed"), 8);
+	json_object_put(j);
+	struct jobs_runner_stats st;
+	jobs_runner_stats(r, &st);
+	fprintf(stderr, "  items taken from a sibling: %lld\n", st.stolen);
+	CHECK_INT(st.stolen, 3); /* 2 of the 3 not started, then the last one */
+	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND attempts = 1", job), 8);
+	jobs_runner_stop(r);
+	free(ids);
+}
+
 /*
  * The waker's wait (pglisten_wait_poll, as waker_main loops on it) when the due time it was interrupted for has
  * already passed once it looks again: it must end at once, not wait the safety poll. A worker that finds nothing
@@ -1636,6 +1701,7 @@ int main(void)
 	RUN(due_time_passed_before_the_wait);
 	RUN(idle_runner_waits_for_notify);
 	RUN(idle_workers_are_handed_their_batches);
+	RUN(a_worker_out_of_items_takes_a_siblings);
 	RUN(handler_work_is_settled_before_its_item_is_stored);
 	store_close(db);
 	free(db_url);
