@@ -1632,7 +1632,8 @@ static void a_worker_out_of_items_takes_a_siblings(void)
 	struct jobs_runner_stats st;
 	jobs_runner_stats(r, &st);
 	fprintf(stderr, "  items taken from a sibling: %lld\n", st.stolen);
-	CHECK_INT(st.stolen, 3); /* 2 of the 3 not started, then the last one */
+	/* 2 of the 3 not started, then the last one (and the first too, if its worker had not started it yet) */
+	CHECK(st.stolen == 3 || st.stolen == 4);
 	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND attempts = 1", job), 8);
 	jobs_runner_stop(r);
 	free(ids);
