@@ -147,6 +147,8 @@ struct jobctx {
 	size_t n_projects, cap_projects;
 	int pages;
 	int projects_reading; /* 1 while jobctx_projects() reads the list (atomic: read without jc->mu) */
+	int expected_pages;   /* the list's pages the repos mrgate knows fill, read by jobctx_refresh() (0: not read;
+	                       * atomic: set under mu, read under list_mu) */
 	/* GET /groups/:id/merge_requests?state=opened */
 	int64_t mrs_group;
 	time_t mrs_at;
@@ -258,11 +260,18 @@ static void jobctx_failed(struct jobctx *jc, enum job_outcome outcome, bool aban
 	snprintf(jc->fail_message, sizeof(jc->fail_message), "%s", message);
 }
 
+/* The pages of 100 that n projects fill, 1..JOBCTX_PAGES_AHEAD_MAX. */
+static int pages_of(int64_t n)
+{
+	n = (n + 99) / 100;
+	return n < 1 ? 1 : n > JOBCTX_PAGES_AHEAD_MAX ? JOBCTX_PAGES_AHEAD_MAX : (int)n;
+}
+
 /*
  * Read what every item needs, at most once per JOBCTX_REFRESH_SECONDS (jc->mu held): the connection's token health
  * (a resync may have found it expired since the client was opened: writes are refused while it is expired,
- * revoked or read-only), the shared client, the hook mode. A transient failure is not kept: the next item reads
- * again.
+ * revoked or read-only), the shared client, the hook mode, a cancel, the pages the group list should have. A
+ * transient failure is not kept: the next item reads again.
  */
 static void jobctx_refresh(struct jobctx *jc)
 {
@@ -279,11 +288,18 @@ static void jobctx_refresh(struct jobctx *jc)
 	jc->cc = NULL;
 	jc->fail = JOB_ITEM_CHANGED;
 	jc->checked = now;
-	/* a cancel made by another instance (this one's set canceled at once: applyjob_note_canceled) */
+	/* a cancel made by another instance (this one's set canceled at once: applyjob_note_canceled); and how many
+	 * pages of 100 the group's project list should have: the repos mrgate knows (jobctx_projects_read) */
 	PGresult *jr = NULL;
-	if (STORE_RUN1(env->db, "SELECT state FROM jobs WHERE id = $1", &jr, STORE_I64(jc->job_id)) == CORE_OK &&
-	    PQntuples(jr) == 1 && strcmp(store_str(jr, 0, "state"), "canceled") == 0)
-		__atomic_store_n(&jc->canceled, true, __ATOMIC_RELAXED);
+	if (STORE_RUN1(
+	        env->db,
+	        "SELECT state, (SELECT count(*) FROM repos WHERE removed_at IS NULL) AS n FROM jobs WHERE id = $1", &jr,
+	        STORE_I64(jc->job_id)) == CORE_OK &&
+	    PQntuples(jr) == 1) {
+		if (strcmp(store_str(jr, 0, "state"), "canceled") == 0)
+			__atomic_store_n(&jc->canceled, true, __ATOMIC_RELAXED);
+		__atomic_store_n(&jc->expected_pages, pages_of(store_i64(jr, 0, "n", 0)), __ATOMIC_RELAXED);
+	}
 	PQclear(jr);
 	enum core_status st = connection_get(env->db, &ci);
 	const char *refusal = st == CORE_OK ? write_refusal(&ci) : NULL;
@@ -376,17 +392,20 @@ static int by_project_id(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* How many pages of 100 the group's project list should have: the repos mrgate knows there (at least 1). */
+/* How many pages of 100 the group's project list should have: the repos mrgate knows there (at least 1), as the
+ * job's context read them, or now. */
 static int jobctx_expected_pages(struct jobctx *jc)
 {
+	int k = __atomic_load_n(&jc->expected_pages, __ATOMIC_RELAXED);
+	if (k > 0)
+		return k;
 	PGresult *r = NULL;
 	int64_t n = 0;
 	if (store_run1(jc->env->db, STORE_PREPARE "SELECT count(*) AS n FROM repos WHERE removed_at IS NULL", NULL,
 	               &r) == CORE_OK)
 		n = store_i64(r, 0, "n", 0);
 	PQclear(r);
-	n = (n + 99) / 100;
-	return n < 1 ? 1 : n > JOBCTX_PAGES_AHEAD_MAX ? JOBCTX_PAGES_AHEAD_MAX : (int)n;
+	return pages_of(n);
 }
 
 /* The GitLab slots a list read holds (jobctx_projects_read). */
@@ -835,8 +854,16 @@ static struct json_object *start_job(const struct applyjob_env *env, const char 
 		apply_abandon(env->db, ids, n, run, "could not create the apply job");
 		return NULL;
 	}
-	if (env->jobs)
+	if (env->jobs) {
 		jobs_runner_wake(env->jobs);
+		/* read the job's context while the runner claims the first items: the first item would read it while
+		 * every other one waits on its mutex (3-10 ms at a job's start; docs/PERFORMANCE.md, session 32) */
+		struct jobctx *jc = jobctx_get(env, job_id);
+		pthread_mutex_lock(&jc->mu);
+		jobctx_refresh(jc);
+		pthread_mutex_unlock(&jc->mu);
+		jobctx_put(jc);
+	}
 	if (jobs_get(env->db, job_id, &job) != CORE_OK)
 		job = NULL;
 	if (job_id_out)

@@ -428,7 +428,7 @@ static void claimed_item(const PGresult *r, int i, struct job_item *it)
 enum core_status jobs_claim(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
                             int lease_ms, struct job_item **items_out, int *n_out)
 {
-	return jobs_claim_share(db, owner, kinds, n_kinds, max, 1, 1, lease_ms, items_out, n_out);
+	return jobs_claim_share(db, owner, kinds, n_kinds, max, 1, 1, lease_ms, items_out, n_out, NULL);
 }
 
 /* A text[] literal of job kinds into *lit; false for a bad kind (kinds are [a-z][a-z0-9_]*: no quoting needed). */
@@ -522,7 +522,8 @@ char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, 
 }
 
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
-                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out)
+                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out,
+                                  bool *stale_out)
 {
 	struct store_params p = {0};
 	PGresult *r = NULL;
@@ -530,6 +531,8 @@ enum core_status jobs_claim_share(struct store *db, const char *owner, const cha
 
 	*items_out = NULL;
 	*n_out = 0;
+	if (stale_out)
+		*stale_out = false;
 	char *sql = owner && *owner && lease_ms >= 1 ? jobs_claim_sql(kinds, n_kinds, max, share, claimers) : NULL;
 	if (!sql)
 		goto out;
@@ -554,11 +557,20 @@ enum core_status jobs_claim_share(struct store *db, const char *owner, const cha
 	 * items, in a third of the claims. So the statistics are gathered again now, once per large job, as after any
 	 * bulk load (ANALYZE reads a sample: 20-100 ms at 20,000-300,000 items). Its failure changes nothing else.
 	 */
-	if (store_i64(r, 0, "started_total", 0) >= JOBS_ANALYZE_ITEMS)
-		(void)store_run1(db, "ANALYZE job_items (state, kind, not_before)", NULL, NULL);
+	if (store_i64(r, 0, "started_total", 0) >= JOBS_ANALYZE_ITEMS) {
+		if (stale_out)
+			*stale_out = true;
+		else
+			jobs_analyze(db);
+	}
 out:
 	PQclear(r);
 	return st;
+}
+
+void jobs_analyze(struct store *db)
+{
+	(void)store_run1(db, "ANALYZE job_items (state, kind, not_before)", NULL, NULL);
 }
 
 /* The records as the JSON array the finish statement reads: [{"id", "result", "message"?, "details"?}]. */

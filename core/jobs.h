@@ -323,9 +323,16 @@ enum core_status jobs_claim(struct store *db, const char *owner, const char *con
  * time, spread over the claimers. A lone claimer (share 1, jobs_claim) takes up to max. The claim is made for
  * `claimers` of them at once (1..share: a worker and the idle siblings it hands batches to), which take that many
  * shares. max and share are 1..1000 (CORE_EINVAL else).
+ * A claim that starts a large job gathers job_items' statistics again (its items are most of what is claimable;
+ * the statistics say almost none is). With stale_out NULL it does so before returning; else it sets *stale_out
+ * (false otherwise) and the caller runs jobs_analyze() once the batches it claimed for its siblings are handed out:
+ * every one of them waits for this call to return.
  */
 enum core_status jobs_claim_share(struct store *db, const char *owner, const char *const *kinds, int n_kinds, int max,
-                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out);
+                                  int share, int claimers, int lease_ms, struct job_item **items_out, int *n_out,
+                                  bool *stale_out);
+/* Gather job_items' statistics again (what jobs_claim_share's *stale_out asks for); a failure changes nothing. */
+void jobs_analyze(struct store *db);
 /* The claim statement jobs_claim_share runs, $1 the owner and $2 the lease in ms (owned: free()); NULL for bad
  * arguments. For tests that look at its plan. */
 char *jobs_claim_sql(const char *const *kinds, int n_kinds, int max, int share, int claimers);

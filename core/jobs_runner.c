@@ -643,8 +643,9 @@ static void *worker_main(void *arg)
 		/* for idle siblings too (a job's start), HANDOUT_BATCH each: the statement locks and writes every item
 		 * it takes, and every GitLab slot waits for it */
 		int max = claimers > 1 && r->o.claim_batch > HANDOUT_BATCH ? HANDOUT_BATCH : r->o.claim_batch;
+		bool stale = false; /* this claim started a large job: gather statistics once the batches are out */
 		enum core_status st = jobs_claim_share(r->db, r->owner, kinds, nk, max, r->o.workers, claimers,
-		                                       r->o.lease_ms, &items, &n);
+		                                       r->o.lease_ms, &items, &n, &stale);
 		int kept = n, n_release = 0;
 		int64_t *release = n > 1 && claimers > 1 ? xcalloc((size_t)n, sizeof(*release)) : NULL;
 		if (st == CORE_OK && n > 0) {
@@ -670,6 +671,8 @@ static void *worker_main(void *arg)
 				stat_add(&r->stats.released, released);
 		}
 		free(release);
+		if (stale) /* the siblings run their batches meanwhile; this worker's waits the ANALYZE (2-5 ms) */
+			jobs_analyze(r->db);
 		if (st != CORE_OK) {
 			/* the database is away: back off up to 5 s, the claim will work again once it is back */
 			wait_poke(w, err_wait);

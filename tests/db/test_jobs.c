@@ -194,6 +194,8 @@ static void thousand_items_four_workers(void)
 	int64_t *ids = seq_ids(n, 1);
 	int64_t job = 0;
 	double changed0 = metrics_get("mrgate_job_items_total", "kind=\"t_many\",result=\"changed\"");
+#define ANALYZED "SELECT analyze_count AS v FROM pg_stat_user_tables WHERE relname = 'job_items'"
+	int64_t analyzed0 = sql_i64(ANALYZED, 0);
 
 	REQUIRE(ids);
 	CHECK(jobs_create(db, "t_many", "alice", "{\"fail_on\":\"high\"}", ids, (size_t)n, &job) == CORE_OK);
@@ -265,6 +267,9 @@ static void thousand_items_four_workers(void)
 	CHECK_INT(sql_i64("SELECT count(*) AS v FROM job_items WHERE job_id = $1 AND state <> 'done'", job), 0);
 	CHECK_INT(sql_i64("SELECT max(attempts) AS v FROM job_items WHERE job_id = $1", job), 1);
 	CHECK_INT(metrics_get("mrgate_job_items_total", "kind=\"t_many\",result=\"changed\"") - changed0, 800);
+	/* the claim that started a job of 1,000 items gathered job_items' statistics again (once its batches were
+	 * out: jobs_claim_share's stale_out) */
+	CHECK(sql_i64(ANALYZED, 0) > analyzed0);
 	free(ids);
 	counter_free(cnt);
 }
@@ -1247,37 +1252,37 @@ static void claim_share_spreads_small_jobs(void)
 	struct job_item *it = NULL;
 	int n = 0;
 	/* 3 due items among 8 workers: one each, not 3 for the first */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 1, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 1, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	CHECK(jobs_create(db, "t_share", "kim", NULL, ids, 40, &job) == CORE_OK);
 	/* 42 due among 8: ceil(42 / 8) = 6, and a claim takes 4 at most */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 1, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 8, 1, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 4);
 	jobs_items_free(it, n);
 	/* 38 due among 2: 4 */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 1, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 1, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 4);
 	jobs_items_free(it, n);
 	/* 34 due among 16: ceil(34 / 16) = 3, so that the last items are spread over the claimers */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 3);
 	jobs_items_free(it, n);
 	/* 31 due among 16, for 5 of them at once (a worker and 4 idle siblings): 5 shares of 2 */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 5, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 5, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 10);
 	jobs_items_free(it, n);
 	/* 21 due among 2, for both: 2 shares of 4 */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 2, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 2, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 8);
 	jobs_items_free(it, n);
 	/* 13 due among 16: 1 */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n) == CORE_OK);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 16, 1, 60000, &it, &n, NULL) == CORE_OK);
 	CHECK_INT(n, 1);
 	jobs_items_free(it, n);
 	/* more claimers than share: refused */
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 3, 60000, &it, &n) == CORE_EINVAL);
-	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 0, 60000, &it, &n) == CORE_EINVAL);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 3, 60000, &it, &n, NULL) == CORE_EINVAL);
+	CHECK(jobs_claim_share(db, "sh", kinds, 1, 4, 2, 0, 60000, &it, &n, NULL) == CORE_EINVAL);
 	long ms = -1;
 	bool found = false;
 	CHECK(jobs_next_due_ms(db, kinds, 1, &ms, &found) == CORE_OK);
@@ -1364,9 +1369,14 @@ static void claim_reads_a_few_rows_of_a_long_history(void)
 	CHECK(jobs_create(db, "t_hist2", "kim", NULL, ids, NEW_ITEMS, &job) == CORE_OK);
 	struct job_item *it = NULL;
 	int n = 0;
-	CHECK(jobs_claim_share(db, "hist", kinds, 1, 4, 8, 1, 60000, &it, &n) == CORE_OK);
+	/* asked to leave that to its caller, it says so and leaves the statistics as they were */
+	bool stale = false;
+	CHECK(jobs_claim_share(db, "hist", kinds, 1, 4, 8, 1, 60000, &it, &n, &stale) == CORE_OK);
 	CHECK_INT(n, 4);
+	CHECK(stale);
 	jobs_items_free(it, n);
+	CHECK(sql_i64(PENDING_KNOWN, 0) < NEW_ITEMS / 2);
+	jobs_analyze(db);
 	known = sql_i64(PENDING_KNOWN, 0);
 	fprintf(stderr, "  the statistics know of %" PRId64 " pending items\n", known);
 	CHECK(known >= NEW_ITEMS / 2);
