@@ -149,6 +149,8 @@ struct jobctx {
 	int projects_reading; /* 1 while jobctx_projects() reads the list (atomic: read without jc->mu) */
 	int expected_pages;   /* the list's pages the repos mrgate knows fill, read by jobctx_refresh() (0: not read;
 	                       * atomic: set under mu, read under list_mu) */
+	bool use_lists;       /* under mu: the job has more repos than the list pages, so its items read the group's
+	                       * lists (else each reads its own project and open MRs: one call instead of every page) */
 	/* GET /groups/:id/merge_requests?state=opened */
 	int64_t mrs_group;
 	time_t mrs_at;
@@ -288,17 +290,20 @@ static void jobctx_refresh(struct jobctx *jc)
 	jc->cc = NULL;
 	jc->fail = JOB_ITEM_CHANGED;
 	jc->checked = now;
-	/* a cancel made by another instance (this one's set canceled at once: applyjob_note_canceled); and how many
-	 * pages of 100 the group's project list should have: the repos mrgate knows (jobctx_projects_read) */
+	/* a cancel made by another instance (this one's set canceled at once: applyjob_note_canceled); how many pages
+	 * of 100 the group's project list should have (the repos mrgate knows: jobctx_projects_read), and whether the
+	 * job has more repos than that */
 	PGresult *jr = NULL;
-	if (STORE_RUN1(
-	        env->db,
-	        "SELECT state, (SELECT count(*) FROM repos WHERE removed_at IS NULL) AS n FROM jobs WHERE id = $1", &jr,
-	        STORE_I64(jc->job_id)) == CORE_OK &&
+	if (STORE_RUN1(env->db,
+	               "SELECT state, total, (SELECT count(*) FROM repos WHERE removed_at IS NULL) AS n FROM jobs"
+	               " WHERE id = $1",
+	               &jr, STORE_I64(jc->job_id)) == CORE_OK &&
 	    PQntuples(jr) == 1) {
 		if (strcmp(store_str(jr, 0, "state"), "canceled") == 0)
 			__atomic_store_n(&jc->canceled, true, __ATOMIC_RELAXED);
-		__atomic_store_n(&jc->expected_pages, pages_of(store_i64(jr, 0, "n", 0)), __ATOMIC_RELAXED);
+		int pages = pages_of(store_i64(jr, 0, "n", 0));
+		__atomic_store_n(&jc->expected_pages, pages, __ATOMIC_RELAXED);
+		jc->use_lists = store_i64(jr, 0, "total", 0) > pages;
 	}
 	PQclear(jr);
 	enum core_status st = connection_get(env->db, &ci);
@@ -812,7 +817,7 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	                        .group_mode = jc->group_mode,
 	                        .group_hook_was_down = jc->group_mode && group_hook_was_down,
 	                        .resend_token = resend,
-	                        .lists = &jc->lists};
+	                        .lists = jc->use_lists ? &jc->lists : NULL};
 	pthread_mutex_unlock(&jc->mu);
 	struct apply_loaded pre;
 	bool have_pre = preloaded(jc, item, cc != NULL, &pre);

@@ -22,7 +22,9 @@ Shows, for a group of N repos (counts, never times):
 - a server whose database pool has 2 connections and 8 job workers applies 200 repos (no hold-and-wait), with
   exactly its 8 GitLab slots in flight at the peak (16 workers take a slot per exchange, never more);
 - two apply jobs that read the group's project list at the same time on a server of 2 GitLab slots both finish (the
-  lists take their slots one taker at a time).
+  lists take their slots one taker at a time);
+- a job of no more repos than the group's project list has pages reads each project alone (GET /projects/:id), and
+  no list: a job of one repo costs its own calls, not ceil(N / 100) pages; one repo more and the list is read.
 """
 import math
 import re
@@ -265,6 +267,48 @@ def test_a_gated_repo_stays_gated_while_a_reapply_checks_it():
     assert [c.get(f"/api/repos/{pid}").json()["status"] for pid in (kept, drifted)] == ["gated", "gated"]
 
 
+def test_a_job_of_fewer_repos_than_list_pages_reads_its_projects_alone():
+    # a job of one repo read the group's whole project list (ceil(N / 100) pages: 100 at 10,000 repos) and its
+    # open MRs, where one GET /projects/:id does; a job of more repos than the list has pages reads the list
+    pid = IDS[40]
+    sim.reset_counters()
+    r = c.put(f"/api/repos/{pid}/config", {"block_merge": False})
+    assert r.status == 200 and r.json()["apply"]["repos"] == 1, r.body
+    job_id = r.json()["apply"]["job_id"]
+    flows.wait_job(c, job_id, 60)
+    cnt = sim.counters()
+    print(f"  a job of one repo: {cnt['total']} calls: {cnt['by_route']}")
+    assert merge_setting(pid) is False, "the merge setting was not turned back off"
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/merge_requests") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id") == 1, cnt
+    assert by_route(cnt, "PUT /api/v4/projects/:id") == 1, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == 1, cnt
+    assert cnt["total"] == 3, cnt
+    [item] = c.get(f"/api/jobs/{job_id}?items_limit=5").json()["items"]
+    assert any(x.startswith("merge setting read from GET /projects/:id") for x in item["details"]["read"]), item
+    # back to the group's config: gated again with block merge, by a job of one repo
+    sim.reset_counters()
+    r = c.delete(f"/api/repos/{pid}/config")
+    assert r.status == 200, r.body
+    flows.wait_job(c, r.json()["apply"]["job_id"], 60)
+    cnt = sim.counters()
+    assert merge_setting(pid) is True
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == 0 and by_route(cnt, "GET /api/v4/projects/:id") == 1, cnt
+    # as many repos as the list has pages: read alone; one more: the list
+    for n, alone in ((PAGES, True), (PAGES + 1, False)):
+        sim.reset_counters()
+        r = c.post("/api/configure", {"selection": {"ids": IDS[50:50 + n]}, "config": {}, "reapply": True})
+        assert r.status in (200, 202), r.body
+        job = flows.wait_job(c, r.json()["apply"]["job_id"], 60)
+        assert job["succeeded"] and job["unchanged"] == n, job
+        cnt = sim.counters()
+        print(f"  a re-apply of {n} repos ({PAGES} list pages): {cnt['by_route']}")
+        assert by_route(cnt, "GET /api/v4/projects/:id") == (n if alone else 0), cnt
+        assert by_route(cnt, "GET /api/v4/groups/:id/projects") == (0 if alone else PAGES), cnt
+        assert cnt["total"] == n + (n if alone else PAGES), cnt
+
+
 def test_first_apply_without_block_merge_is_two_calls_per_repo():
     # un-gate (hooks removed, merge setting restored), then gate again without block merge
     configure({"enabled": False})
@@ -357,7 +401,7 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
     sim.set_faults(latency_ms=200)
     sim.reset_counters()
     jobs = []
-    for sel in (ids[:3], ids[3:6]):
+    for sel in (ids[:4], ids[4:8]):  # more repos than the list's 3 pages: each job reads the list
         r = tc.post("/api/configure", {"selection": {"ids": sel}, "config": GATED, "confirm_no_scanner": True})
         assert r.status in (200, 202), r.body
         jobs.append(r.json()["apply"]["job_id"])
@@ -365,10 +409,12 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
     sim.set_faults()
     assert all(j["succeeded"] for j in done), done
     assert sim.counters()["peak_in_flight"] <= 2, sim.counters()
+    assert by_route(sim.counters(), "GET /api/v4/groups/:id/projects") == 2 * 3, sim.counters()
 
 
 run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
      test_hooks_without_note_events_are_updated_once, test_a_gated_repo_stays_gated_while_a_reapply_checks_it,
+     test_a_job_of_fewer_repos_than_list_pages_reads_its_projects_alone,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
      test_a_list_page_with_a_member_twice_is_refused_and_each_repo_is_read_alone,
      test_a_project_listed_twice_with_different_settings_is_read_alone, test_a_webhook_secret_gitlab_echoes_is_hidden,

@@ -110,9 +110,10 @@ def test_gating_a_repo_gates_its_open_mrs_without_a_webhook():
     titles = {g["mr_iid"]: g["mr_title"] for g in c.get(f"/api/gates?repo={PID}").json()["items"]}
     assert titles[MR_LEAK["iid"]] == "Ship the CI environment", titles
     assert titles[MR_CLEAN["iid"]], titles
-    # issue 14: the open MRs come from the job's one group list, not from a list of the project's own
-    assert sim.count("GET", "/api/v4/groups/:id/merge_requests") == 1
-    assert sim.count("GET", "/api/v4/projects/:id/merge_requests") == 0
+    # issue 14: the open MRs come from one list: a job of one repo in a group of one project reads the project's own
+    # (a job of more repos than the group's project list has pages reads the group's: tests/http/test_apply_calls.py)
+    assert sim.count("GET", "/api/v4/projects/:id/merge_requests") == 1
+    assert sim.count("GET", "/api/v4/groups/:id/merge_requests") == 0
 
 
 def test_applying_a_gated_repo_again_queues_nothing():
