@@ -301,9 +301,10 @@ static void jobctx_refresh(struct jobctx *jc)
 	    PQntuples(jr) == 1) {
 		if (strcmp(store_str(jr, 0, "state"), "canceled") == 0)
 			__atomic_store_n(&jc->canceled, true, __ATOMIC_RELAXED);
-		int pages = pages_of(store_i64(jr, 0, "n", 0));
-		__atomic_store_n(&jc->expected_pages, pages, __ATOMIC_RELAXED);
-		jc->use_lists = store_i64(jr, 0, "total", 0) > pages;
+		int64_t known = store_i64(jr, 0, "n", 0);
+		__atomic_store_n(&jc->expected_pages, pages_of(known), __ATOMIC_RELAXED);
+		/* every page, not only those asked for at once (pages_of caps those) */
+		jc->use_lists = store_i64(jr, 0, "total", 0) > (known + 99) / 100;
 	}
 	PQclear(jr);
 	enum core_status st = connection_get(env->db, &ci);
