@@ -310,8 +310,13 @@ int h_repo_config_delete(struct req *r)
 	if (!req_path_id(r, REPO_ID_INVALID, &id, &status))
 		return status;
 	enum core_status st = gateconfig_delete_repo(r->app->db, id, r->who.actor, &w.marked);
+	/* nothing deleted: a repo with no config of its own, or no repo at all */
+	struct json_object *repo = NULL;
+	bool known = st != CORE_ENOTFOUND || gateconfig_get_repo(r->app->db, id, &repo) != CORE_ENOTFOUND;
+	json_object_put(repo);
 	return reply_write(r, st, &w, "could not reset the repository's config",
-	                   "repository %lld has no config of its own; it already inherits", (long long)id);
+	                   known ? "repository %lld has no config of its own; it already inherits" : REPO_MISSING,
+	                   (long long)id);
 }
 
 /* --- bulk configure ------------------------------------------------------------------------------------------- */
@@ -363,13 +368,24 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 			*status = http_send_status(r->conn, CORE_ENOMEM, "out of memory");
 			return false;
 		}
-		for (size_t i = 0; i < n; i++)
-			if (!jsonx_as_int64(json_object_array_get_idx(arr, i), &(*ids_out)[i]) || (*ids_out)[i] <= 0) {
+		for (size_t i = 0; i < n; i++) {
+			struct json_object *e = json_object_array_get_idx(arr, i);
+			if (!jsonx_as_int64(e, &(*ids_out)[i]) || (*ids_out)[i] <= 0) {
+				/* json-c keeps a number past 2^64 as 2^64 - 1: not shown as if it had been sent */
+				bool big = json_object_is_type(e, json_type_int) &&
+				           json_object_get_int64(e) == INT64_MAX &&
+				           json_object_get_uint64(e) >= (uint64_t)INT64_MAX;
 				*status =
 				    http_send_error(r->conn, 400, "invalid_input",
-				                    "selection ids must be positive integers (item %zu is not)", i);
+				                    "selection ids are whole numbers from 1 to 9223372036854775807; id "
+				                    "%zu of the list is "
+				                    "not (%.40s)",
+				                    i + 1,
+				                    big ? "a larger number"
+				                        : json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
 				return false;
 			}
+		}
 		req->ids = *ids_out;
 		req->n_ids = n;
 		return true;

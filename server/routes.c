@@ -77,6 +77,9 @@ static const char *const prefixes[] = {"/api", "/healthz", "/readyz", "/metrics"
 bool parse_positive_id(const char *s, int64_t *id)
 {
 	char *end;
+	/* digits only, as GitLab writes an id: strtoll alone takes "+1000", " 1000" and "01000" for 1000 */
+	if (!s || *s < '1' || *s > '9')
+		return false;
 	errno = 0;
 	long long v = strtoll(s, &end, 10);
 	if (end == s || *end || errno || v <= 0)

@@ -55,7 +55,8 @@ struct route {
 	enum route_role role;
 };
 
-/* A positive decimal id (path parameter or query value); false when s is anything else. */
+/* A positive decimal id (path parameter or query value), written as GitLab writes one: digits, no sign, no leading
+ * zero; false when s is anything else. */
 bool parse_positive_id(const char *s, int64_t *id);
 /* The route's first path parameter as a positive id; false after answering 400 with the message invalid. */
 bool req_path_id(struct req *r, const char *invalid, int64_t *id, int *status);

@@ -103,6 +103,20 @@ def test_validation_names_field_and_values():
         r = c.put(f"/api/repos/{IDS[0]}/config", {"ignore_paths": ok})
         assert r.status == 200, (ok, r.body)
     assert c.delete(f"/api/repos/{IDS[0]}/config").status == 200
+    # resetting again: it has no config of its own; resetting a repo that does not exist says so (a walk was told
+    # "repository 999999 has no config of its own; it already inherits")
+    r = c.delete(f"/api/repos/{IDS[0]}/config")
+    assert r.status == 404 and "has no config of its own" in r.json()["message"], r.body
+    r = c.delete("/api/repos/999999/config")
+    assert r.status == 404 and r.json()["message"] == "no repository with id 999999", r.body
+    # a repository id in a path is written as GitLab writes it: "+1000" and "01000" changed repo 1000
+    own = c.get(f"/api/repos/{IDS[0]}/config").json()
+    for bad in (f"+{IDS[0]}", f"0{IDS[0]}", f" {IDS[0]}", f"{IDS[0]}.0", "1e3", "0"):
+        for method in (c.put, c.get):
+            r = method(f"/api/repos/{bad.replace(' ', '%20')}/config", {"fail_on": "low"}) if method == c.put else \
+                method(f"/api/repos/{bad.replace(' ', '%20')}/config")
+            assert r.status == 400 and r.json()["message"] == "a repository id is a positive integer", (bad, r.body)
+    assert c.get(f"/api/repos/{IDS[0]}/config").json() == own
     # GitLab's own path rules (a segment starts with a letter, digit, "_" or ".", ends with a letter, digit, "_" or
     # "-", never ends in .git or .atom): a config for a path no group can have would silently gate nothing.
     before = c.get("/api/configs/groups").json()
@@ -896,7 +910,11 @@ def test_a_selection_says_ids_or_a_filter():
                       ({"ids": [IDS[0], 999999]}, "no repository has the id 999999 (GET /api/repos lists them)"),
                       ([999999, IDS[0], 999999], "no repository has the id 999999 ("),
                       ({"ids": [IDS[0]] + list(range(999990, 999997))},
-                       "no repository has the ids 999990, 999991, 999992, 999993, 999994 and 2 more")):
+                       "no repository has the ids 999990, 999991, 999992, 999993, 999994 and 2 more"),
+                      # a walk's 10**23 was told it was not positive, and "item 0" for the first
+                      ({"ids": [IDS[0], 10**23]}, "id 2 of the list is not (a larger number)"),
+                      ({"ids": [-5]}, "id 1 of the list is not (-5)"),
+                      ({"ids": ["7"]}, "from 1 to 9223372036854775807; id 1 of the list is not (\"7\")")):
         for dry in (False, True):
             r = c.post("/api/configure", {"selection": sel, "config": {"fail_on": "low"}, "dry_run": dry})
             assert r.status == 400 and r.json()["error"] == "invalid_input" and said in r.json()["message"], r.body
