@@ -607,7 +607,7 @@ static bool open_mrs(struct run *u, bool gate, bool missed)
 	res->reads += pages;
 	if (listed)
 		noted_read(u, "open merge requests", "from the group's merge request list", at);
-	else if (gate)
+	else /* to gate them, or to clear mrgate's statuses on them */
 		noted_read(u, "open merge requests", "from GET /projects/:id/merge_requests", NULL);
 	enum core_status st;
 	if (listed) {

@@ -568,6 +568,14 @@ def test_ungating_removes_only_our_hook_and_restores_setting():
     # the repo's result says what the setting was put back to
     msg = c.get(f"/api/repos/{plain}").json()["last_apply"]["message"]
     assert "restored Pipelines must succeed to off, as it was before mrgate" in msg, msg
+    # each item says what it read (a walk's item counted 3 reads and named 2: the open MRs listed to clear mrgate's
+    # statuses were not named); here every list is one page, so as many as it counts
+    items = c.get(f"/api/jobs/{r['apply']['job_id']}?items_limit=5").json()["items"]
+    assert len(items) == 2
+    for it in items:
+        read = it["details"]["read"]
+        assert it["details"]["reads"] == len(read), it["details"]
+        assert any(x.startswith("open merge requests read from GET /projects/:id/merge_requests") for x in read), it
 
 
 def test_repo_history_lists_applies_and_config_changes():
