@@ -375,14 +375,13 @@ static bool read_selection(struct req *r, struct json_object *body, struct confi
 				bool big = json_object_is_type(e, json_type_int) &&
 				           json_object_get_int64(e) == INT64_MAX &&
 				           json_object_get_uint64(e) >= (uint64_t)INT64_MAX;
+				const char *sent =
+				    big ? "a larger number" : json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN);
 				*status =
 				    http_send_error(r->conn, 400, "invalid_input",
-				                    "selection ids are whole numbers from 1 to 9223372036854775807; id "
-				                    "%zu of the list is "
-				                    "not (%.40s)",
-				                    i + 1,
-				                    big ? "a larger number"
-				                        : json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+				                    "selection ids are whole numbers from 1 to 9223372036854775807; "
+				                    "id %zu of the list is not (%.40s)",
+				                    i + 1, sent);
 				return false;
 			}
 		}
