@@ -489,27 +489,21 @@ static enum core_status throttle_attempt(struct store_conn *c, const struct thro
 	memset(o, 0, sizeof(*o));
 	PGresult *r = NULL;
 	enum core_status st = store_begin(c);
-	/* a row auth_tidy deleted between the two statements is created again (its count had ended: the attempt starts
-	 * it afresh) */
-	for (int tries = 0; st == CORE_OK && tries < 3; tries++) {
-		PQclear(r);
-		r = NULL;
+	/* One statement takes the three rows in key order (ip: < pair: < user:, in any collation), inserting each that
+	 * is missing: rows are taken in the order VALUES lists them, and the same order everywhere (throttle_success)
+	 * means no deadlock. Inserting the missing rows first and locking all three next did deadlock under parallel
+	 * logins (tests/http/test_hardening.py, a 409 "could not log in"): one attempt had inserted the pair row, which
+	 * a success had deleted, and waited to lock the address row that another attempt had just inserted again, which
+	 * waited for the first one's pair row. A row auth_tidy or a success deleted meanwhile is inserted again: its
+	 * count had ended, and the attempt starts it afresh. */
+	if (st == CORE_OK)
 		st = STORE_RUN(c,
-		               "INSERT INTO login_failures (key, failures, window_start) "
+		               "INSERT INTO login_failures AS f (key, failures, window_start) "
 		               "VALUES ($1::text, 0, now()), ($2::text, 0, now()), ($3::text, 0, now()) "
-		               "ON CONFLICT (key) DO NOTHING",
-		               NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]),
-		               STORE_STR(k->key[KEY_USER]));
-		if (st == CORE_OK)
-			st = STORE_RUN(c,
-			               "SELECT key, coalesce(locked_until > now(), false) AS locked,"
-			               " ceil(extract(epoch FROM locked_until - now()))::int AS secs "
-			               "FROM login_failures WHERE key IN ($1, $2, $3) ORDER BY key FOR UPDATE",
-			               &r, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]),
-			               STORE_STR(k->key[KEY_USER]));
-		if (st == CORE_OK && PQntuples(r) == KEYS)
-			break;
-	}
+		               "ON CONFLICT (key) DO UPDATE SET failures = f.failures "
+		               "RETURNING key, coalesce(locked_until > now(), false) AS locked,"
+		               " ceil(extract(epoch FROM locked_until - now()))::int AS secs",
+		               &r, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]), STORE_STR(k->key[KEY_USER]));
 	/* the rows locked (whether locked or not: an attempt waiting here sees the one before it counted) */
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
 		if (!store_bool(r, i, "locked", false))
@@ -564,18 +558,37 @@ static enum core_status throttle_attempt(struct store_conn *c, const struct thro
  */
 static void throttle_success(struct store_conn *c, const struct throttle_keys *k, const struct throttle_out *o)
 {
-	STORE_RUN(c, "DELETE FROM login_failures WHERE key = $1", NULL, STORE_STR(k->key[KEY_PAIR]));
-	STORE_RUN(c,
-	          "UPDATE login_failures AS f SET failures = greatest(f.failures - 1, 0), "
-	          " locked_until = CASE WHEN v.undo OR f.failures - 1 < v.lim THEN NULL ELSE f.locked_until END "
-	          "FROM (VALUES ($1::text, $3::int, $5::boolean), ($2::text, $4::int, $6::boolean)) AS v(k, lim, undo)"
-	          " WHERE f.key = v.k",
-	          NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]), STORE_I64(k->limit[KEY_IP]),
-	          STORE_I64(k->limit[KEY_USER]), STORE_BOOL(o->locked_now[KEY_IP]),
-	          STORE_BOOL(o->locked_now[KEY_USER]));
+	/* one transaction that takes the rows in the attempt's key order first (throttle_attempt): an UPDATE of two
+	 * rows takes them in whatever order its plan reads them, and could wait for an attempt that waits for it */
+	if (store_begin(c) != CORE_OK)
+		return;
+	enum core_status st =
+	    STORE_RUN(c, "SELECT 1 FROM login_failures WHERE key IN ($1, $2, $3) ORDER BY key FOR UPDATE", NULL,
+	              STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_PAIR]), STORE_STR(k->key[KEY_USER]));
+	if (st == CORE_OK)
+		st = STORE_RUN(c, "DELETE FROM login_failures WHERE key = $1", NULL, STORE_STR(k->key[KEY_PAIR]));
+	if (st == CORE_OK)
+		st = STORE_RUN(
+		    c,
+		    "UPDATE login_failures AS f SET failures = greatest(f.failures - 1, 0), "
+		    " locked_until = CASE WHEN v.undo OR f.failures - 1 < v.lim THEN NULL ELSE f.locked_until END "
+		    "FROM (VALUES ($1::text, $3::int, $5::boolean), ($2::text, $4::int, $6::boolean))"
+		    " AS v(k, lim, undo) WHERE f.key = v.k",
+		    NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]), STORE_I64(k->limit[KEY_IP]),
+		    STORE_I64(k->limit[KEY_USER]), STORE_BOOL(o->locked_now[KEY_IP]),
+		    STORE_BOOL(o->locked_now[KEY_USER]));
 	/* a count back at nothing is no row (every login would leave its user's) */
-	STORE_RUN(c, "DELETE FROM login_failures WHERE key IN ($1, $2) AND failures = 0 AND locked_until IS NULL", NULL,
-	          STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]));
+	if (st == CORE_OK)
+		st = STORE_RUN(
+		    c, "DELETE FROM login_failures WHERE key IN ($1, $2) AND failures = 0 AND locked_until IS NULL",
+		    NULL, STORE_STR(k->key[KEY_IP]), STORE_STR(k->key[KEY_USER]));
+	if (st == CORE_OK)
+		st = store_commit(c);
+	if (st != CORE_OK) {
+		store_rollback(c);
+		log_warn("could not take back a successful login's attempt for %s: %s", k->key[KEY_PAIR],
+		         core_status_code(st));
+	}
 }
 
 /* The keys of an attempt: names are unique ignoring case ("Dave" is counted against dave); a name or address longer
@@ -622,14 +635,17 @@ enum core_status auth_unlock(struct store *s, const char *actor, const char *use
 	enum core_status st = store_get_begin(s, &c);
 	/* keys are compared by prefix and suffix with left()/right(): a name or address holds no LIKE pattern */
 	if (st == CORE_OK)
-		st = STORE_RUN(c,
-		               "WITH d AS (DELETE FROM login_failures WHERE"
-		               " ($1::text IS NOT NULL AND (key = 'user:' || $1 OR left(key, length($1) + 6) = 'pair:' "
-		               "|| $1 || '|'))"
-		               " OR ($2::text IS NOT NULL AND (key = 'ip:' || $2 OR (left(key, 5) = 'pair:'"
-		               "  AND right(key, length($2) + 1) = '|' || $2)))"
-		               " RETURNING 1) SELECT count(*) AS n FROM d",
-		               &r, STORE_STR(username ? name : NULL), STORE_STR(address));
+		st =
+		    STORE_RUN(c,
+		              /* rows taken in key order, as a login takes them (throttle_attempt) */
+		              "WITH d AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures WHERE"
+		              " ($1::text IS NOT NULL AND (key = 'user:' || $1 OR left(key, length($1) + 6) = 'pair:' "
+		              "|| $1 || '|'))"
+		              " OR ($2::text IS NOT NULL AND (key = 'ip:' || $2 OR (left(key, 5) = 'pair:'"
+		              "  AND right(key, length($2) + 1) = '|' || $2)))"
+		              " ORDER BY key FOR UPDATE)"
+		              " RETURNING 1) SELECT count(*) AS n FROM d",
+		              &r, STORE_STR(username ? name : NULL), STORE_STR(address));
 	if (st == CORE_OK) {
 		*cleared_out = store_i64(r, 0, "n", 0);
 		struct json_object *details = jx_object();
@@ -658,9 +674,11 @@ enum core_status auth_tidy(struct store *s, long long *sessions_out, long long *
 	enum core_status st =
 	    store_run1(s,
 	               "WITH a AS (DELETE FROM sessions WHERE expires_at < now() RETURNING 1),"
-	               " b AS (DELETE FROM login_failures"
+	               /* rows taken in key order, as a login takes them (throttle_attempt) */
+	               " b AS (DELETE FROM login_failures WHERE key IN (SELECT key FROM login_failures"
 	               "  WHERE window_start < now() - interval '1 hour'"
 	               "    AND (locked_until IS NULL OR locked_until < now() - interval '1 hour')"
+	               "  ORDER BY key FOR UPDATE)"
 	               "  RETURNING 1)"
 	               " SELECT (SELECT count(*) FROM a) AS sessions, (SELECT count(*) FROM b) AS failures",
 	               NULL, &r);
