@@ -8,8 +8,10 @@
 #include "migrate.h"
 #include "testlib.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static struct store *s;
 
@@ -93,6 +95,83 @@ static void throttling(void)
 	crypto_free_secret(res.session_token);
 }
 
+struct login_arg {
+	const char *user, *password, *ip;
+	enum core_status st;
+};
+
+static void *login_thread(void *p)
+{
+	struct login_arg *a = p;
+	struct auth_login_result res;
+	a->st = auth_login(s, a->user, a->password, a->ip, &res);
+	crypto_free_secret(res.session_token);
+	return NULL;
+}
+
+/* True once a backend waits for a lock in a statement on login_failures (within about 5 s). */
+static bool a_login_waits(struct store_conn *watch)
+{
+	for (int i = 0; i < 500; i++) {
+		PGresult *r = NULL;
+		bool waiting = store_exec(watch,
+		                          "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+		                          " AND query LIKE '%login_failures%' AND pid <> pg_backend_pid()",
+		                          0, NULL, &r) == CORE_OK &&
+		               PQntuples(r) > 0;
+		PQclear(r);
+		if (waiting)
+			return true;
+		usleep(10000);
+	}
+	return false;
+}
+
+/*
+ * A login attempt takes its throttle rows (address, user at the address, user) in one order, inserting those
+ * missing as it reaches them. Parallel logins of one user deadlocked now and then (a 409 "could not log in" in
+ * tests/http/test_hardening.py): an attempt inserted the missing pair row first and then waited for the address row,
+ * which another attempt held while it waited to insert the same pair row. Here another transaction holds the
+ * address row: the attempt must wait for it holding nothing, so that the pair row can still be written.
+ */
+static void an_attempt_takes_its_rows_in_order(void)
+{
+	CHECK(auth_user_add(s, "test", "erin", "erin-secret-5", AUTH_ROLE_VIEWER, NULL) == CORE_OK);
+	struct store_conn *x = NULL, *watch = NULL;
+	REQUIRE(store_get(s, &x) == CORE_OK);
+	REQUIRE(store_get(s, &watch) == CORE_OK);
+	REQUIRE(store_exec(x,
+	                   "INSERT INTO login_failures (key, failures, window_start) VALUES ('ip:10.7.7.7', 1, now())",
+	                   0, NULL, NULL) == CORE_OK);
+	REQUIRE(store_begin(x) == CORE_OK);
+	REQUIRE(store_exec(x, "SET LOCAL lock_timeout = '3s'", 0, NULL, NULL) == CORE_OK);
+	REQUIRE(store_exec(x, "SELECT 1 FROM login_failures WHERE key = 'ip:10.7.7.7' FOR UPDATE", 0, NULL, NULL) ==
+	        CORE_OK);
+	struct login_arg a = {"erin", "erin-secret-5", "10.7.7.7", CORE_EINTERNAL};
+	pthread_t t;
+	REQUIRE(pthread_create(&t, NULL, login_thread, &a) == 0);
+	CHECK(a_login_waits(watch));
+	/* the pair row is free: the waiting attempt did not insert it before waiting (it would be a deadlock) */
+	CHECK(store_exec(x,
+	                 "INSERT INTO login_failures (key, failures, window_start)"
+	                 " VALUES ('pair:erin|10.7.7.7', 0, now()) ON CONFLICT (key) DO NOTHING",
+	                 0, NULL, NULL) == CORE_OK);
+	CHECK(store_commit(x) == CORE_OK);
+	pthread_join(t, NULL);
+	CHECK(a.st == CORE_OK);
+	/* the success took back its attempt: the pair row is gone, the address is back at its one failure */
+	PGresult *r = NULL;
+	REQUIRE(store_exec(x,
+	                   "SELECT (SELECT failures FROM login_failures WHERE key = 'ip:10.7.7.7') AS ip,"
+	                   " (SELECT count(*) FROM login_failures WHERE key = 'pair:erin|10.7.7.7') AS pair",
+	                   0, NULL, &r) == CORE_OK);
+	CHECK_INT(store_i64(r, 0, "ip", -1), 1);
+	CHECK_INT(store_i64(r, 0, "pair", -1), 0);
+	PQclear(r);
+	store_put(s, watch);
+	store_put(s, x);
+}
+
 static void api_tokens(void)
 {
 	char *tok = NULL;
@@ -126,6 +205,7 @@ int main(void)
 	RUN(users);
 	RUN(login_and_session);
 	RUN(throttling);
+	RUN(an_attempt_takes_its_rows_in_order);
 	RUN(api_tokens);
 	store_close(s);
 	return testlib_done();
