@@ -42,10 +42,10 @@
  * the alert status, the applied state) unless dry_run, which makes only the reads and describes the writes it would
  * make in res->plan. GitLab's refusals become advice: 403 -> "the token needs Maintainer on this project to manage
  * webhooks", 404 -> "the project is gone or the token cannot see it", 401 -> why the token is refused, 422 on the URL
- * -> how to let GitLab reach mrgate. Job-wide reads: with ctx->lists (the apply job's, core/applyjob.h) the project's
- * archived state, pending deletion and merge setting come from the job's one paged GET /groups/:id/projects, and the
- * open MRs of a repo whose gating starts from its one paged GET /groups/:id/merge_requests?state=opened; a repo the
- * lists do not hold is read alone (GET /projects/:id, GET /projects/:id/merge_requests). So a first apply costs GET
+ * -> how to let GitLab reach mrgate. Job-wide reads: with ctx->lists (an apply or preview job's, core/applyjob.h) the
+ * project's archived state, pending deletion and merge setting come from the job's one paged GET /groups/:id/projects,
+ * and the open MRs of a repo whose gating starts from its one paged GET /groups/:id/merge_requests?state=opened; a repo
+ * the lists do not hold is read alone (GET /projects/:id, GET /projects/:id/merge_requests). So a first apply costs GET
  * hooks, POST hook and PUT project; a repo already in its wanted state one GET (hooks); in group-hook mode no hook read
  * unless a project hook of ours is recorded. A setting changed by hand after the list was read is repaired by the next
  * apply (the next resync reads a new list). res->plan "read" says what was read and when ("merge setting read from the

@@ -88,6 +88,17 @@ bool applyjob_client(const struct applyjob_env *env, struct job_item_result *res
 void applyjob_slot_take(const struct applyjob_env *env);
 void applyjob_slot_give(const struct applyjob_env *env);
 
+/*
+ * The job-wide lists (the group's project list and open MRs, struct apply_lists) for an item of job_id that is not
+ * an apply's: a preview's (core/dryrun.c). They are read once for the job and shared by its items as an apply job's
+ * items share them, under the same rule: NULL (each repo reads its own project and MRs) unless the job has more
+ * repos than the group's project list has pages, or while the job's context has no connection. *ref is the job's
+ * context, held until applyjob_lists_put(*ref), which the caller calls once the item no longer uses the lists (also
+ * when they are NULL). The callbacks take GitLab slots themselves: call apply with ctx->slots, holding none.
+ */
+const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref);
+void applyjob_lists_put(void *ref);
+
 /* The handler of job kind "apply" (core/jobs.h): apply one repo (item->repo_id); user is the applyjob_env. An item
  * of a canceled job (applyjob_note_canceled, or the job's state read with the context every
  * JOBCTX_REFRESH_SECONDS) is not started: its repo's applying mark is taken off and the item is skipped "canceled".

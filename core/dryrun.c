@@ -41,7 +41,7 @@ void dryrun_items_free(struct apply_batch_item *items, size_t n)
 
 static struct json_object *entry_json(const struct apply_batch_item *item, const char *path)
 {
-	static const char *const copied[] = {"hooks", "settings", "open_mrs_to_gate", "statuses_to_clear"};
+	static const char *const copied[] = {"hooks", "settings", "open_mrs_to_gate", "statuses_to_clear", "read"};
 	struct json_object *e = jx_object();
 	const struct apply_want *w = item->want;
 	json_object_object_add(e, "repo_id", jx_int(item->repo_id));
@@ -155,9 +155,14 @@ enum job_outcome dryrun_item(void *user, const struct job_item *item, struct job
 	}
 	one.repo_id = item->repo_id;
 	one.want = &want;
-	applyjob_slot_take(env);
+	/* the group's lists, read once for the preview as for an apply job: a preview read each project alone (GET
+	 * /projects/:id, GET hooks, GET its open MRs: 3 calls per repo where the apply makes 1 read and shares the
+	 * pages); a slot is held around each GitLab exchange, none while the lists are waited for */
+	void *lists_ref = NULL;
+	ctx.lists = applyjob_lists_take(env, item->job_id, &lists_ref);
+	ctx.slots = env->gitlab_slots;
 	one.status = apply_repo_want(env->db, connection_client_gitlab(cc), &ctx, item->repo_id, &want, true, &one.res);
-	applyjob_slot_give(env);
+	applyjob_lists_put(lists_ref);
 	if (one.status != CORE_OK) {
 		jobs_result_message(res, "could not read the repository (%s)", core_status_code(one.status));
 		outcome = one.status == CORE_ENOTFOUND ? JOB_ITEM_ERROR : JOB_ITEM_RETRY;

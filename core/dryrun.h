@@ -32,7 +32,8 @@ void dryrun_items_free(struct apply_batch_item *items, size_t n); /* NULL is fin
 /*
  * The API's dry run is a job of kind "dryrun" (core/jobs.h) so no request waits on GitLab: one item per plan entry
  * (payload {"want", "path"}), each read from GitLab by dryrun_item on the job workers under the process's GitLab
- * slots; the item's details are its plan entry (as dryrun_plan_page's, plus gitlab_reads and
+ * slots, sharing the job's reads of the group's lists as an apply job's items do (applyjob_lists_take); the item's
+ * details are its plan entry (as dryrun_plan_page's, plus gitlab_reads and
  * gitlab_writes_planned), its outcome changed (GitLab would change), unchanged, skipped or error (with GitLab's
  * advice; a transient error is retried). GET /api/jobs/{id}/plan pages the entries (jobs_view_plan).
  * dryrun_start creates the job for out's plan (an empty plan makes a job that is done at once) and wakes the local

@@ -23,6 +23,8 @@ Shows, for a group of N repos (counts, never times):
   exactly its 8 GitLab slots in flight at the peak (16 workers take a slot per exchange, never more);
 - two apply jobs that read the group's project list at the same time on a server of 2 GitLab slots both finish (the
   lists take their slots one taker at a time);
+- a preview (dry run) of the group reads as an apply job does: GET hooks per repo and the group's list pages, each
+  entry saying what it read and when (it read each project, its hooks and its open MRs alone: 3 calls per repo);
 - a job of no more repos than the group's project list has pages reads each project alone (GET /projects/:id), and
   no list: a job of one repo costs its own calls, not ceil(N / 100) pages; one repo more and the list is read.
 """
@@ -86,6 +88,39 @@ def per_repo_calls(cnt):
 
 def merge_setting(pid):
     return sim.project(pid)["settings"]["only_allow_merge_if_pipeline_succeeds"]
+
+
+def test_a_preview_of_many_repos_reads_the_groups_lists():
+    # a preview (dry run) read each project alone: GET /projects/:id, GET hooks and, for each repo whose gating
+    # would start, GET /projects/:id/merge_requests: 3 calls per repo where an apply makes 1 read and shares the
+    # group's list pages; the preview a user runs before "Apply" cost as much GitLab time and rate limit as the apply
+    sim.reset_counters()
+    d = flows.dry_run(c, {"selection": {"filter": {"group": "calls"}}, "config": GATED, "confirm_no_scanner": True},
+                      timeout=120)
+    cnt = sim.counters()
+    print(f"  a preview of {N} repos: {cnt['total']} calls: {cnt['by_route']}")
+    assert d["job"]["succeeded"] and len(d["plan"]) == N, d["job"]
+    assert cnt["writes"] == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == N, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/projects/:id/merge_requests") == 0, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/projects") == PAGES, cnt
+    assert by_route(cnt, "GET /api/v4/groups/:id/merge_requests") == 1, cnt
+    assert cnt["total"] == N + PAGES + 1, cnt
+    # the plan is the same: every repo would get its hook and the merge setting, the three open MRs a gate run
+    plan = {p["repo_id"]: p for p in d["plan"]}
+    assert all(p["result"] == "changed" for p in plan.values()), d["plan"][:3]
+    assert all(p["settings"] and p["hooks"]["create"] == 1 for p in plan.values()), d["plan"][:3]
+    for pid, _ in MRS:
+        assert plan[pid]["open_mrs_to_gate"] == 1, plan[pid]
+    assert sum(p.get("open_mrs_to_gate") or 0 for p in plan.values()) == len(MRS), d["plan"][:3]
+    # each entry says where its merge setting and open MRs came from, and when
+    for p in plan.values():
+        assert any(re.fullmatch(r"merge setting read from the group's project list at \d\d:\d\d:\d\d", x)
+                   for x in p["read"]), p
+    assert any(x.startswith("open merge requests read from the group's merge request list at ")
+               for x in plan[MRS[0][0]]["read"]), plan[MRS[0][0]]
+    assert sum(p["gitlab_reads"] for p in plan.values()) == cnt["total"], cnt
 
 
 def test_first_apply_with_block_merge_is_three_calls_per_repo():
@@ -412,7 +447,7 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
     assert by_route(sim.counters(), "GET /api/v4/groups/:id/projects") == 2 * 3, sim.counters()
 
 
-run([test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
+run([test_a_preview_of_many_repos_reads_the_groups_lists, test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
      test_hooks_without_note_events_are_updated_once, test_a_gated_repo_stays_gated_while_a_reapply_checks_it,
      test_a_job_of_fewer_repos_than_list_pages_reads_its_projects_alone,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
