@@ -206,6 +206,19 @@ static bool lists_project(void *user, int64_t repo_id, struct apply_listed *out,
 static bool lists_project_reading(void *user);
 static struct json_object *lists_open_mrs(void *user, int64_t repo_id, char read_at[16], int *pages_out);
 
+static struct jobctx *jobctx_new(const struct applyjob_env *env, int64_t job_id)
+{
+	struct jobctx *jc = xcalloc(1, sizeof(*jc));
+	jc->env = env;
+	jc->job_id = job_id;
+	pthread_mutex_init(&jc->mu, NULL);
+	pthread_mutex_init(&jc->list_mu, NULL);
+	pthread_mutex_init(&jc->pre_mu, NULL);
+	jc->lists = (struct apply_lists){
+	    .project = lists_project, .project_reading = lists_project_reading, .open_mrs = lists_open_mrs, .user = jc};
+	return jc;
+}
+
 /* The context of job_id, shared by its items; give it back with jobctx_put(). */
 static struct jobctx *jobctx_get(const struct applyjob_env *env, int64_t job_id)
 {
@@ -222,16 +235,7 @@ static struct jobctx *jobctx_get(const struct applyjob_env *env, int64_t job_id)
 			idle_i = i;
 	}
 	if (!jc) {
-		jc = xcalloc(1, sizeof(*jc));
-		jc->env = env;
-		jc->job_id = job_id;
-		pthread_mutex_init(&jc->mu, NULL);
-		pthread_mutex_init(&jc->list_mu, NULL);
-		pthread_mutex_init(&jc->pre_mu, NULL);
-		jc->lists = (struct apply_lists){.project = lists_project,
-		                                 .project_reading = lists_project_reading,
-		                                 .open_mrs = lists_open_mrs,
-		                                 .user = jc};
+		jc = jobctx_new(env, job_id);
 		int i = free_i >= 0 ? free_i : idle_i;
 		if (i >= 0) {
 			if (g_jobctx.slot[i])
@@ -840,6 +844,26 @@ const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, in
 	struct jobctx *jc = jobctx_get(env, job_id);
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
+	const struct apply_lists *lists = jc->use_lists && jc->fail == JOB_ITEM_CHANGED ? &jc->lists : NULL;
+	pthread_mutex_unlock(&jc->mu);
+	*ref = jc;
+	return lists;
+}
+
+const struct apply_lists *applyjob_lists_open(const struct applyjob_env *env, size_t n_repos, void **ref)
+{
+	struct jobctx *jc = jobctx_new(env, 0); /* no job: its row is not found, its lists are its own */
+	jc->retired = true;
+	jc->refs = 1;
+	pthread_mutex_lock(&jc->mu);
+	jobctx_refresh(jc);
+	PGresult *r = NULL;
+	int64_t known = 0;
+	if (store_run1(env->db, "SELECT count(*) AS n FROM repos WHERE removed_at IS NULL", NULL, &r) == CORE_OK)
+		known = store_i64(r, 0, "n", 0);
+	PQclear(r);
+	__atomic_store_n(&jc->expected_pages, pages_of(known), __ATOMIC_RELAXED);
+	jc->use_lists = (int64_t)n_repos > (known + 99) / 100;
 	const struct apply_lists *lists = jc->use_lists && jc->fail == JOB_ITEM_CHANGED ? &jc->lists : NULL;
 	pthread_mutex_unlock(&jc->mu);
 	*ref = jc;

@@ -97,6 +97,9 @@ void applyjob_slot_give(const struct applyjob_env *env);
  * when they are NULL). The callbacks take GitLab slots themselves: call apply with ctx->slots, holding none.
  */
 const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref);
+/* The same for n_repos applied or previewed without a job (the CLI's foreground apply_batch); *ref is given back
+ * with applyjob_lists_put() too, after the batch. */
+const struct apply_lists *applyjob_lists_open(const struct applyjob_env *env, size_t n_repos, void **ref);
 void applyjob_lists_put(void *ref);
 
 /* The handler of job kind "apply" (core/jobs.h): apply one repo (item->repo_id); user is the applyjob_env. An item

@@ -27,7 +27,10 @@ enum core_status dryrun_read(const struct applyjob_env *env, struct connection_c
 		items[i].repo_id = out->plan_ids[first + i];
 		items[i].want = &out->plan_wants[first + i];
 	}
+	void *lists_ref = NULL; /* the group's lists, read once for them all (as a preview job's items share them) */
+	ctx.lists = applyjob_lists_open(env, count, &lists_ref);
 	apply_batch(env->db, connection_client_gitlab(cc), &ctx, items, count, env->gitlab_concurrency, true);
+	applyjob_lists_put(lists_ref);
 	*items_out = items;
 	return CORE_OK;
 }

@@ -25,6 +25,8 @@ Shows, for a group of N repos (counts, never times):
   lists take their slots one taker at a time);
 - a preview (dry run) of the group reads as an apply job does: GET hooks per repo and the group's list pages, each
   entry saying what it read and when (it read each project, its hooks and its open MRs alone: 3 calls per repo);
+- the CLI's foreground re-apply (`mrgate configure --reapply`) and its --dry-run read the group's list the same way:
+  GET hooks per repo and the list pages (they read each project alone too);
 - a job of no more repos than the group's project list has pages reads each project alone (GET /projects/:id), and
   no list: a job of one repo costs its own calls, not ceil(N / 100) pages; one repo more and the list is read.
 """
@@ -158,6 +160,25 @@ def test_no_change_reapply_is_one_get_per_repo():
     assert any(x.startswith("merge setting read from the group's project list at ") for x in read), items[0]
     # the repos were claimed ahead of their items, a batch at a time: every claim was given back
     assert srv.sql("SELECT count(*) FROM apply_claims") == [["0"]], srv.sql("SELECT * FROM apply_claims")
+
+
+def test_the_clis_apply_and_preview_read_the_groups_lists():
+    # `mrgate configure` applies in the foreground, and read each project alone: a re-apply of the group cost
+    # GET /projects/:id and GET hooks per repo (2 calls where the API's job makes 1 and shares the list pages),
+    # a first apply 5 (with each newly gated repo's open MRs); its --dry-run too
+    for args, what in ((("--reapply",), "re-apply"), (("--reapply", "--dry-run"), "preview of a re-apply")):
+        sim.reset_counters()
+        r = srv.cli("configure", "--repos", "calls/**", *args)
+        assert r.returncode == 0, (r.stdout, r.stderr)
+        cnt = sim.counters()
+        print(f"  the CLI's {what} of {N} repos: {cnt['total']} calls: {cnt['by_route']}")
+        assert cnt["writes"] == 0, cnt
+        assert by_route(cnt, "GET /api/v4/projects/:id/hooks") == N, cnt
+        assert by_route(cnt, "GET /api/v4/projects/:id") == 0, cnt
+        assert by_route(cnt, "GET /api/v4/groups/:id/projects") == PAGES, cnt
+        assert cnt["total"] == N + PAGES, cnt
+    assert "applied 150 repos: 0 changed, 150 unchanged" in srv.cli("configure", "--repos", "calls/**",
+                                                                      "--reapply").stdout
 
 
 def without_note_events(hooks, path):
@@ -448,6 +469,7 @@ def test_two_jobs_reading_the_group_list_at_once_both_finish():
 
 
 run([test_a_preview_of_many_repos_reads_the_groups_lists, test_first_apply_with_block_merge_is_three_calls_per_repo, test_no_change_reapply_is_one_get_per_repo,
+     test_the_clis_apply_and_preview_read_the_groups_lists,
      test_hooks_without_note_events_are_updated_once, test_a_gated_repo_stays_gated_while_a_reapply_checks_it,
      test_a_job_of_fewer_repos_than_list_pages_reads_its_projects_alone,
      test_hand_changed_merge_setting_is_repaired_by_next_resync,
