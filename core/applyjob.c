@@ -839,11 +839,13 @@ enum job_outcome applyjob_item(void *user, const struct job_item *item, struct j
 	return outcome;
 }
 
-const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref)
+const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref,
+                                              bool *canceled)
 {
 	struct jobctx *jc = jobctx_get(env, job_id);
 	pthread_mutex_lock(&jc->mu);
 	jobctx_refresh(jc);
+	*canceled = __atomic_load_n(&jc->canceled, __ATOMIC_RELAXED);
 	const struct apply_lists *lists = jc->use_lists && jc->fail == JOB_ITEM_CHANGED ? &jc->lists : NULL;
 	pthread_mutex_unlock(&jc->mu);
 	*ref = jc;

@@ -95,8 +95,11 @@ void applyjob_slot_give(const struct applyjob_env *env);
  * repos than the group's project list has pages, or while the job's context has no connection. *ref is the job's
  * context, held until applyjob_lists_put(*ref), which the caller calls once the item no longer uses the lists (also
  * when they are NULL). The callbacks take GitLab slots themselves: call apply with ctx->slots, holding none.
+ * *canceled: the job was canceled (applyjob_note_canceled, or its state as the context last read it): an item not
+ * started should not be.
  */
-const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref);
+const struct apply_lists *applyjob_lists_take(const struct applyjob_env *env, int64_t job_id, void **ref,
+                                              bool *canceled);
 /* The same for n_repos applied or previewed without a job (the CLI's foreground apply_batch); *ref is given back
  * with applyjob_lists_put() too, after the batch. */
 const struct apply_lists *applyjob_lists_open(const struct applyjob_env *env, size_t n_repos, void **ref);

@@ -77,9 +77,11 @@ static bool want_parse(const char *name, struct apply_want *w)
 	return name && (strcmp(name, "off") == 0 || strcmp(name, "hook") == 0 || strcmp(name, "hook+merge") == 0);
 }
 
-/* Cancel actor's dry runs that are still queued or running: nobody reads their plans any more. */
-static enum core_status end_earlier_previews(struct store *db, const char *actor)
+/* Cancel actor's dry runs that are still queued or running: nobody reads their plans any more (the entries this
+ * process's workers claimed are skipped too). */
+static enum core_status end_earlier_previews(const struct applyjob_env *env, const char *actor)
 {
+	struct store *db = env->db;
 	struct store_params p = {0};
 	PGresult *r = NULL;
 	store_param_str(&p, actor);
@@ -88,8 +90,11 @@ static enum core_status end_earlier_previews(struct store *db, const char *actor
 	                                 " AND state IN ('queued', 'running')",
 	                                 &p, &r);
 	for (int i = 0; st == CORE_OK && i < PQntuples(r); i++) {
-		st = jobs_cancel(db, store_i64(r, i, "id", 0), NULL);
-		if (st == CORE_ESTATE) /* it finished meanwhile */
+		int64_t id = store_i64(r, i, "id", 0);
+		st = jobs_cancel(db, id, NULL);
+		if (st == CORE_OK)
+			applyjob_note_canceled(env, id);
+		else if (st == CORE_ESTATE) /* it finished meanwhile */
 			st = CORE_OK;
 	}
 	PQclear(r);
@@ -108,7 +113,7 @@ enum core_status dryrun_start(const struct applyjob_env *env, const char *actor,
 		json_object_object_add(it, "payload", pl);
 		json_object_array_add(items, it);
 	}
-	enum core_status st = end_earlier_previews(env->db, actor);
+	enum core_status st = end_earlier_previews(env, actor);
 	if (st == CORE_OK)
 		st = jobs_submit_items(env->db, env->jobs, "dryrun", actor, items, job_out);
 	json_object_put(items);
@@ -162,8 +167,16 @@ enum job_outcome dryrun_item(void *user, const struct job_item *item, struct job
 	 * /projects/:id, GET hooks, GET its open MRs: 3 calls per repo where the apply makes 1 read and shares the
 	 * pages); a slot is held around each GitLab exchange, none while the lists are waited for */
 	void *lists_ref = NULL;
-	ctx.lists = applyjob_lists_take(env, item->job_id, &lists_ref);
+	bool canceled = false;
+	ctx.lists = applyjob_lists_take(env, item->job_id, &lists_ref, &canceled);
 	ctx.slots = env->gitlab_slots;
+	if (canceled) {
+		/* claimed before the cancel and not started: a walk's canceled preview read on for 61 repos */
+		applyjob_lists_put(lists_ref);
+		jobs_result_message(res, "canceled");
+		outcome = JOB_ITEM_SKIPPED;
+		goto out;
+	}
 	one.status = apply_repo_want(env->db, connection_client_gitlab(cc), &ctx, item->repo_id, &want, true, &one.res);
 	applyjob_lists_put(lists_ref);
 	if (one.status != CORE_OK) {

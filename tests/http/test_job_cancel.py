@@ -100,6 +100,34 @@ def test_a_preview_cancel_is_not_audited():
     assert a == [], a
 
 
+def test_a_preview_cancel_stops_its_reads():
+    # a walk canceled a preview of 92 repos: the cancel answered with 15 skipped, and the 61 items already claimed
+    # went on reading GitLab (3 calls each) after it; the dashboard cancels every preview whose form changes, so
+    # each change kept spending GitLab's rate limit on a plan nobody would read
+    sim.set_faults(latency_ms=200)
+    try:
+        r = c.post("/api/configure", {"selection": {"filter": {}}, "config": {}, "reapply": True, "dry_run": True})
+        assert r.status == 202, r.body
+        job_id = r.json()["plan_job_id"]
+        assert r.json()["plan_total"] == N, r.body
+        wait_for(lambda: flows.job(c, job_id)["done"] >= 10, 60, "the first entries read", 0.05)
+        sim.reset_counters()
+        r = c.post(f"/api/jobs/{job_id}/cancel", {})
+        assert r.status == 200, r.body
+        at_cancel = r.json()
+        end = wait_for(lambda: (lambda j: j if j["finished"] else None)(flows.job(c, job_id)), 60,
+                       "the entries in flight to finish", 0.1)
+    finally:
+        sim.set_faults()
+    after = sim.counters()
+    print(f"  after the cancel ({at_cancel['done']} of {N} read): {after['total']} calls, {end['skipped']} skipped")
+    # at most the entries being read at the cancel go on: one per worker, each at most 2 reads (its hooks, and its
+    # project where the group's list does not hold it)
+    assert after["total"] <= 2 * WORKERS, (after, at_cancel, end)
+    assert end["state"] == "canceled" and end["done"] == N, end
+    assert end["skipped"] >= N - at_cancel["done"] - WORKERS, (at_cancel, end)
+
+
 def test_ungating_says_why_the_webhook_was_deleted():
     # a walk read "deleted duplicate or unwanted webhook N" for mrgate's own webhook when gating was turned off
     gated = [r["id"] for r in flows.all_repos(c, status="gated")][:3]
@@ -118,5 +146,6 @@ def test_ungating_says_why_the_webhook_was_deleted():
 run([
     test_cancel_stops_the_claimed_items_and_leaves_no_repo_applying,
     test_a_preview_cancel_is_not_audited,
+    test_a_preview_cancel_stops_its_reads,
     test_ungating_says_why_the_webhook_was_deleted,
 ])
