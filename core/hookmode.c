@@ -142,16 +142,23 @@ struct json_object *hookmode_finish(const struct applyjob_env *env, const char *
 	return d;
 }
 
-/* The unfinished hook-mode switch job, or 0. */
-static enum core_status running_switch(struct store *db, int64_t *job_id_out)
+/* The unfinished hook-mode switch job, or 0, and the mode it switches to (to_out, "" when none). */
+static enum core_status running_switch(struct store *db, int64_t *job_id_out, char to_out[16])
 {
 	PGresult *r = NULL;
 	*job_id_out = 0;
-	enum core_status st = store_run1(
-	    db, "SELECT id FROM jobs WHERE kind = 'hookmode' AND state IN ('queued', 'running') ORDER BY id LIMIT 1",
-	    NULL, &r);
-	if (st == CORE_OK && PQntuples(r) > 0)
+	to_out[0] = '\0';
+	enum core_status st =
+	    store_run1(db,
+	               "SELECT j.id, (SELECT i.payload ->> 'to' FROM job_items i WHERE i.job_id = j.id"
+	               "  ORDER BY i.id LIMIT 1) AS to_mode"
+	               " FROM jobs j WHERE j.kind = 'hookmode' AND j.state IN ('queued', 'running')"
+	               " ORDER BY j.id LIMIT 1",
+	               NULL, &r);
+	if (st == CORE_OK && PQntuples(r) > 0) {
 		*job_id_out = store_i64(r, 0, "id", 0);
+		snprintf(to_out, 16, "%s", store_str(r, 0, "to_mode") ? store_str(r, 0, "to_mode") : "");
+	}
 	PQclear(r);
 	return st;
 }
@@ -181,15 +188,29 @@ enum core_status hookmode_settings_put(const struct applyjob_env *env, struct js
 		st = settings_get(env->db, env->default_resync_interval, &before);
 	if (st != CORE_OK)
 		return st;
-	if (jsonx_str(body, "hook_mode", &to) && strcmp(to, before.hook_mode) == 0)
-		to = NULL;
-	if (to && (st = running_switch(env->db, &running)) == CORE_OK && running > 0) {
-		snprintf(msg, cap, "a webhook mode switch is already running (job %lld): wait for it to finish",
-		         (long long)running);
+	/* while a switch runs, either mode is refused: the one it switches to is on its way, and the one stored now
+	 * (which the switch is leaving) would be taken as "no change" and answered 200 while the switch ends in the
+	 * other (a walk asked for project during a switch to group, read "hook_mode": "project", and got group) */
+	const char *asked = NULL;
+	char running_to[16];
+	if (jsonx_str(body, "hook_mode", &asked) && (st = running_switch(env->db, &running, running_to)) == CORE_OK &&
+	    running > 0) {
+		if (strcmp(asked, running_to) == 0 || !running_to[0])
+			snprintf(msg, cap,
+			         "a webhook mode switch to %s is already running (job %lld): wait for it to finish; "
+			         "nothing was stored",
+			         running_to[0] ? running_to : "another mode", (long long)running);
+		else
+			snprintf(
+			    msg, cap,
+			    "a webhook mode switch to %s is running (job %lld): wait for it to finish, then switch "
+			    "back to %s; nothing was stored",
+			    running_to, (long long)running, asked);
 		return CORE_ECONFLICT;
 	}
 	if (st != CORE_OK)
 		return st;
+	to = asked && strcmp(asked, before.hook_mode) != 0 ? asked : NULL;
 	/* the other settings are stored now; hook_mode is stored by the switch job once GitLab allows it */
 	struct json_object *rest = json_object_new_object();
 	json_object_object_foreach(body, k, v)

@@ -51,9 +51,9 @@ def gated_ids():
     return sorted(r["id"] for r in repos() if r["status"] == "gated")
 
 
-def switch(client, mode, expect_ok=True, timeout=90):
+def switch(client, mode, expect_ok=True, timeout=90, during=None):
     """PUT hook_mode: 202 with the switch job at once (the request never waits on GitLab); wait for the job and return
-    its only item (result, message, details)."""
+    its only item (result, message, details). during(job) runs while the job runs."""
     t0 = time.time()
     r = client.put("/api/settings", {"hook_mode": mode})
     assert r.status == 202, (r.status, r.body)
@@ -61,6 +61,8 @@ def switch(client, mode, expect_ok=True, timeout=90):
     d = r.json()
     job = d["hook_mode_job"]
     assert job["kind"] == "hookmode" and job["total"] == 1, job
+    if during:
+        during(job)
     j = flows.wait_job(client, job["id"], timeout)
     item = client.get(f"/api/jobs/{job['id']}").json()["items"][0]
     if expect_ok:
@@ -133,10 +135,27 @@ def test_double_that_never_delivers_is_refused():
     assert flows.wait_verdicts(sim, pid, mr["sha"])[0]["status"] == "success"
 
 
+def while_switching_to_group(job):
+    # a walk asked for project mode while this switch ran: 202, "hook_mode": "project", no job, and the switch then
+    # ended in group mode; both modes are refused while a switch runs, and nothing is stored
+    interval = c.get("/api/settings").json()["resync_interval"]
+    for mode, words in (("project", f"a webhook mode switch to group is running (job {job['id']}): wait for it to "
+                                    "finish, then switch back to project"),
+                        ("group", f"a webhook mode switch to group is already running (job {job['id']})")):
+        r = c.put("/api/settings", {"hook_mode": mode, "resync_interval": interval + 60})
+        assert r.status == 409 and words in r.json()["message"], (mode, r.status, r.body)
+    s = c.get("/api/settings").json()
+    assert s["hook_mode"] == "project" and s["resync_interval"] == interval, s
+
+
 def test_switch_to_group_mode():
     before = gated_ids()
     tests_before = len(sim.deliveries(event="Push Hook"))
-    item = switch(c, "group")
+    sim.set_faults(latency_ms=300)  # the switch's GitLab calls take a while: the requests above come during it
+    try:
+        item = switch(c, "group", during=while_switching_to_group)
+    finally:
+        sim.set_faults()
     assert item["details"]["to"] == "group" and "group webhook in place" in item["message"], item
     assert c.get("/api/settings").json()["hook_mode"] == "group"
     # a second switch while none runs and the mode is already group: nothing to do, 200
