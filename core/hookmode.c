@@ -136,7 +136,10 @@ struct json_object *hookmode_finish(const struct applyjob_env *env, const char *
 		group_hook_retire(env, job_id, msg,
 		                  sizeof(msg)); /* the project hooks are back before the group hook goes */
 	else
-		snprintf(msg, sizeof(msg), "group webhook in place; project webhooks being removed by the apply job");
+		snprintf(msg, sizeof(msg),
+		         job_id ? "group webhook in place; project webhooks being removed by apply job %lld"
+		                : "group webhook in place; no project webhook to remove",
+		         (long long)job_id);
 	json_object_object_add(d, "message", jx_str(msg));
 	grouphook_audit(env->db, actor, from, to, d);
 	return d;
@@ -261,7 +264,7 @@ enum job_outcome hookmode_item(void *user, const struct job_item *item, struct j
 	struct json_object *sw = hookmode_finish(env, item->created_by, before.hook_mode, to);
 	const char *said = NULL;
 	jsonx_str(sw, "message", &said);
-	jobs_result_message(res, "webhook mode %s: %s", to, said ? said : "switched");
+	jobs_result_message(res, "switched to %s: %s", to, said ? said : "done");
 	log_info("hook_mode switched to %s: %s", to, json_object_to_json_string(sw));
 	res->details = sw;
 	return JOB_ITEM_CHANGED;

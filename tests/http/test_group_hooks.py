@@ -157,6 +157,9 @@ def test_switch_to_group_mode():
     finally:
         sim.set_faults()
     assert item["details"]["to"] == "group" and "group webhook in place" in item["message"], item
+    # the Settings page shows this message after the switch: it names the apply job that removes the project hooks
+    assert item["message"] == ("switched to group: group webhook in place; project webhooks being removed by apply "
+                               f"job {item['details']['job_id']}"), item
     assert c.get("/api/settings").json()["hook_mode"] == "group"
     # a second switch while none runs and the mode is already group: nothing to do, 200
     r = c.put("/api/settings", {"hook_mode": "group"})

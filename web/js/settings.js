@@ -47,7 +47,7 @@ function followSwitch(box, el, job) {
     if (!el.isConnected) return;
     const item = (j.items || [])[0] || {};
     const outcome = j.succeeded
-      ? notice('ok', `Webhook mode: ${item.message || 'switched'}.`)
+      ? notice('ok', `Webhook mode ${item.message || 'switched'}.`)
       : notice('error', h('strong', 'The webhook mode was not switched'), `: ${item.message || 'the job failed'}`);
     outcome.dataset.hookModeOutcome = j.succeeded ? 'switched' : 'refused';
     show(box, set, outcome);
@@ -77,7 +77,10 @@ function show(box, s, outcome) {
     e.preventDefault();
     save.disabled = true;
     try {
-      const res = await put('/api/settings', { resync_interval: Number(interval.value), auto_gate_new_repos: auto.checked, fail_mode: failMode.value, hook_mode: hookMode.value });
+      // the webhook mode only when it changes: sent during a switch, either mode is refused (409)
+      const body = { resync_interval: Number(interval.value), auto_gate_new_repos: auto.checked, fail_mode: failMode.value };
+      if (hookMode.value !== s.hook_mode) body.hook_mode = hookMode.value;
+      const res = await put('/api/settings', body);
       if (res && res.hook_mode_job) {
         toast('The settings were saved; the webhook mode is being switched.');
         show(box, res);
