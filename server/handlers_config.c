@@ -563,8 +563,8 @@ int h_job_plan(struct req *r)
 	int64_t id = 0, after = 0;
 	long limit = 100;
 	int status;
-	if (!parse_positive_id(r->params[0], &id))
-		return http_send_error(r->conn, 404, "not_found", "no job with id %.40s", r->params[0]);
+	if (!req_path_id(r, "a job id is a positive integer", &id, &status))
+		return status;
 	if (!http_query_limit(r->conn, r->ri, "limit", 1, JOBS_VIEW_ITEMS_MAX, &limit, &status) ||
 	    !http_query_cursor(r->conn, r->ri, "cursor", &after, &status))
 		return status;

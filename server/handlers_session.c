@@ -71,6 +71,9 @@ int h_session_create(struct req *r)
 	 * needs no CORS preflight) and sign the visitor's browser in as the attacker. Only JSON is read (415 else). */
 	if (!http_read_json(r->conn, r->app->cfg.max_body_bytes, &body, &status))
 		return status;
+	static const char *const fields[] = {"username", "password", NULL};
+	if (!req_only_fields(r, body, fields, &status))
+		goto out;
 	const char *user = NULL, *pass = NULL;
 	if (!jsonx_str(body, "username", &user) || !*user) {
 		status =

@@ -50,6 +50,9 @@ def test_bad_input_is_400_with_reason():
         (b'nul', "ends early"),
         (b'{"username": 5, "password": "x"}', '"username"'),
         (b'{"username": "admin", "password": null}', '"password"'),
+        # every other body refuses a member it does not know; a login answered "wrong username or password"
+        (b'{"username": "admin", "password": "x", "extra": 1}', 'unknown field "extra"'),
+        (b'{"user": "admin", "password": "x"}', 'unknown field "user"'),
     ]
     for raw, why in cases:
         r = c.post("/api/session", raw=raw, headers={"Content-Type": "application/json"})

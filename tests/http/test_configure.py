@@ -117,6 +117,12 @@ def test_validation_names_field_and_values():
                 method(f"/api/repos/{bad.replace(' ', '%20')}/config")
             assert r.status == 400 and r.json()["message"] == "a repository id is a positive integer", (bad, r.body)
     assert c.get(f"/api/repos/{IDS[0]}/config").json() == own
+    # a job id likewise, on every job route: a walk's id of 20 digits was "no job with id ..." (404) on the plan and
+    # a 400 on the job itself
+    for bad in ("99999999999999999999", "+1", "01", "abc"):
+        for path in (f"/api/jobs/{bad}", f"/api/jobs/{bad}/plan"):
+            r = c.get(path)
+            assert r.status == 400 and r.json()["message"] == "a job id is a positive integer", (path, r.body)
     # GitLab's own path rules (a segment starts with a letter, digit, "_" or ".", ends with a letter, digit, "_" or
     # "-", never ends in .git or .atom): a config for a path no group can have would silently gate nothing.
     before = c.get("/api/configs/groups").json()
