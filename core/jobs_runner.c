@@ -794,6 +794,8 @@ static void describe_metrics(void)
 	metrics_describe("mrgate_job_items_total", "counter",
 	                 "Job items processed, by job kind and result (changed, unchanged, skipped, error, retry)");
 	metrics_describe("mrgate_job_claims_total", "counter", "Job items claimed by this instance's workers");
+	metrics_describe("mrgate_job_claim_queries_total", "counter",
+	                 "Claim statements of this instance's job workers (none while idle: they wait for NOTIFY)");
 	metrics_describe("mrgate_job_lease_takeovers_total", "counter",
 	                 "Job items claimed after another worker's lease expired, by job kind");
 	metrics_describe("mrgate_job_lease_lost_total", "counter",

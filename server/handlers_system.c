@@ -88,6 +88,8 @@ void handlers_system_describe(void)
 	                 "GitLab HTTP requests by method, endpoint template and status (0: no answer)");
 	metrics_describe("mrgate_gitlab_retries_total", "counter", "GitLab requests that were retries");
 	metrics_describe("mrgate_gitlab_throttled_total", "counter", "GitLab 429 answers");
+	metrics_describe("mrgate_gitlab_token_ok", "gauge",
+	                 "1 when GitLab accepted the connection's token at the last check, 0 when it refused it");
 	metrics_describe("mrgate_discovery_runs_total", "counter", "discovery runs by result");
 	metrics_describe("mrgate_discovery_last_duration_seconds", "gauge", "duration of the last discovery run");
 	metrics_describe("mrgate_discovery_last_repos", "gauge", "repositories listed by the last discovery run");

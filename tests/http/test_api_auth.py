@@ -189,6 +189,11 @@ def test_health_and_metrics():
     assert 'mrgate_db_connections{state="open"}' in text
     assert 'mrgate_db_connections{state="waiting"} 0' in text  # nothing waits for a connection now
     assert 'mrgate_db_connections{state="max"} 16' in text  # the default pool (README)
+    # every metric says what it is (a walk found mrgate_job_claim_queries_total and mrgate_gitlab_token_ok without)
+    names = {line.split("{")[0].split(" ")[0] for line in text.splitlines() if line and not line.startswith("#")}
+    assert "mrgate_job_claim_queries_total" in names, names
+    for n in sorted(names):
+        assert f"# TYPE {n} " in text and f"# HELP {n} " in text, n
 
 
 def test_static_dashboard():
