@@ -553,8 +553,15 @@ static void log_refused(const char *event, bool had_token, bool configured)
 	if (!configured)
 		log_warn("webhook: refused %d %s (a %s event): no GitLab connection, so no webhook secret to match", n,
 		         n == 1 ? "delivery" : "deliveries", event);
+	else if (strcmp(event, "none") ==
+	         0) /* a walk's bare POST read as "the latest a none event ... edited in GitLab?" */
+		log_warn(
+		    "webhook: refused %d %s since this line last appeared (the latest with no X-Gitlab-Event header, "
+		    "%s): not a GitLab webhook delivery",
+		    n, n == 1 ? "request" : "requests",
+		    had_token ? "with a wrong X-Gitlab-Token" : "no X-Gitlab-Token");
 	else
-		log_warn("webhook: refused %d %s since this line last appeared (the latest a %s event, %s): a "
+		log_warn("webhook: refused %d %s since this line last appeared (the latest a \"%s\" event, %s): a "
 		         "repository whose hook "
 		         "carries another secret token (edited in GitLab?) is not gated; find the hook by its failed "
 		         "\"Recent "

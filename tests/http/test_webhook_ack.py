@@ -110,6 +110,17 @@ def test_gated_open_with_a_body_jsonb_refuses_is_recorded_and_queued():
     assert srv.sql(f"SELECT count(*) FROM gate_runs WHERE project_id = {PID} AND mr_iid = 301") == [["1"]]
 
 
+def test_a_request_that_is_no_gitlab_delivery_is_logged_as_such():
+    # a walk's bare POST /hooks/gitlab (no headers) was logged as "the latest a none event, without X-Gitlab-Token:
+    # a repository whose hook carries another secret token (edited in GitLab?) is not gated": an operator would look
+    # for a hook that is not there
+    r = srv.client().post("/hooks/gitlab", raw=b"{}", headers={"Content-Type": "application/json"})
+    assert r.status == 401, r.body
+    line = srv.wait_for(lambda: [l for l in srv.logs().splitlines() if "webhook: refused" in l], what="a log line")
+    assert "not a GitLab webhook delivery" in line[-1] and "edited in GitLab" not in line[-1], line
+
+
 run([setup_module, test_concurrent_heads_of_one_mr_leave_only_the_newest_run,
      test_concurrent_copies_of_one_delivery_record_one_event_and_one_run,
-     test_gated_open_with_a_body_jsonb_refuses_is_recorded_and_queued])
+     test_gated_open_with_a_body_jsonb_refuses_is_recorded_and_queued,
+     test_a_request_that_is_no_gitlab_delivery_is_logged_as_such])
