@@ -83,6 +83,10 @@ int h_connection_put(struct req *r)
 	memset(&in, 0, sizeof(in));
 	char group[32];
 	int64_t gid;
+	/* a misspelt member is refused, not dropped (a walk's "ca_bundel" connected without its CA) */
+	static const char *const fields[] = {"gitlab_url", "group", "token", "ca_bundle", NULL};
+	if (!req_only_fields(r, body, fields, &status))
+		goto out;
 	if (!jsonx_str(body, "gitlab_url", &in.gitlab_url)) {
 		status =
 		    http_send_error(r->conn, 400, "invalid_input",

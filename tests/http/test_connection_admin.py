@@ -29,4 +29,15 @@ def test_admin_non_member_is_not_called_a_non_member():
     assert again["warnings"] == conn["warnings"] and again["group_access_level"] == 50, again
 
 
-run([test_admin_non_member_is_not_called_a_non_member])
+def test_a_member_the_connection_does_not_know_is_refused():
+    # a walk misspelled ca_bundle ("ca_bundel"): 200, the connection stored and audited, the CA silently dropped
+    before = c.get("/api/connection").json()
+    audits = len(c.get("/api/audit?action=connection.update&limit=50").json()["items"])
+    for extra in ({"ca_bundel": "-----BEGIN CERTIFICATE-----"}, {"bogus": 1}):
+        r = c.put("/api/connection", {"gitlab_url": sim.base, "group": "acme", "token": ADMIN, **extra})
+        assert r.status == 400 and r.json()["message"] == f'unknown field "{next(iter(extra))}"', r.body
+    assert c.get("/api/connection").json() == before
+    assert len(c.get("/api/audit?action=connection.update&limit=50").json()["items"]) == audits
+
+
+run([test_admin_non_member_is_not_called_a_non_member, test_a_member_the_connection_does_not_know_is_refused])
