@@ -769,6 +769,25 @@ describe('dashboard', { timeout: 240000 }, () => {
     await shot(page, 'settings-hook-mode-refused');
   });
 
+  it('saves only what was changed on the settings page', async () => {
+    await go('#/settings', '[data-panel="settings"]');
+    const before = (await api.get('/api/settings')).data;
+    // another admin changes the resync interval after this page was loaded: a save of the fail mode put it back
+    const other = before.resync_interval === 3600 ? 1800 : 3600;
+    assert.equal((await api.put('/api/settings', { resync_interval: other })).status, 200);
+    const fail = before.fail_mode === 'closed' ? 'open' : 'closed';
+    await page.locator('select[name="fail_mode"]').selectOption(fail);
+    const answered = page.waitForResponse((r) => r.url().endsWith('/api/settings') && r.request().method() === 'PUT');
+    await page.getByRole('button', { name: 'Save settings' }).click();
+    const res = await answered;
+    assert.equal(res.status(), 200);
+    assert.deepEqual(JSON.parse(res.request().postData()), { fail_mode: fail });
+    const after = (await api.get('/api/settings')).data;
+    assert.equal(after.resync_interval, other, "the other admin's change stays");
+    assert.equal(after.fail_mode, fail);
+    assert.equal((await api.put('/api/settings', { resync_interval: before.resync_interval, fail_mode: before.fail_mode })).status, 200);
+  });
+
   it('asks before saving a config with a scan type that has no scanner here', async () => {
     while (await page.locator('[role="dialog"]').count()) await page.keyboard.press('Escape');
     const before = (await api.get('/api/configs/default')).data.config;

@@ -511,6 +511,8 @@ export async function openConfigure({ selection, count, describe, rows, onApplie
     const bar = h('progress', { max: 1, value: 0, 'aria-label': 'Preview progress' });
     const txt = h('span.small.muted', { 'data-preview-progress': '' }, 'Computing the plan…');
     clear(planBox).append(h('div.preview-progress', { role: 'status' }, bar, ' ', txt));
+    // in view: below a long form the bar was out of sight until the plan came (a walk saw no progress at all)
+    planBox.scrollIntoView({ block: 'nearest' });
     try {
       // a dry run is a job that reads GitLab (202 at once): follow its progress, then read its plan in pages
       const first = await request(true);

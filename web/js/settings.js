@@ -21,11 +21,18 @@ export async function render(main) {
   show(box, res.data);
 }
 
+// The switch being followed ({job, to}): a save of other settings while it runs renders the page again, which
+// follows it on (a walk saved the fail mode during a switch and the page never showed its outcome).
+let following = null;
+
 // A webhook mode switch is a job (PUT answers 202 with hook_mode_job): follow it in `el`, then show the settings
 // again with the outcome (the mode changes only when the job succeeded; a refusal says why).
-function followSwitch(box, el, job) {
+function followSwitch(box, el, job, to) {
+  following = { job, to };
   const bar = h('progress', { max: Math.max(1, job.total || 1), value: job.done || 0, 'aria-label': 'Webhook mode switch progress' });
-  const txt = h('span.small', 'Switching the webhook mode: checking GitLab, proving the hook delivers…');
+  const txt = h('span.small', to === 'project'
+    ? 'Switching the webhook mode: putting the project webhooks back, then removing the group webhook…'
+    : 'Switching the webhook mode: checking GitLab, proving the group webhook delivers…');
   clear(el).append(h('div.preview-progress', { role: 'status', 'data-hook-mode-job': String(job.id) }, bar, ' ', txt, ' ',
     h('a.small', { href: `#/jobs/${encodeURIComponent(job.id)}` }, `job ${job.id}`)));
   const tick = async () => {
@@ -45,6 +52,7 @@ function followSwitch(box, el, job) {
       return;
     }
     if (!el.isConnected) return;
+    following = null;
     const item = (j.items || [])[0] || {};
     const outcome = j.succeeded
       ? notice('ok', `Webhook mode ${item.message || 'switched'}.`)
@@ -77,14 +85,24 @@ function show(box, s, outcome) {
     e.preventDefault();
     save.disabled = true;
     try {
-      // the webhook mode only when it changes: sent during a switch, either mode is refused (409)
-      const body = { resync_interval: Number(interval.value), auto_gate_new_repos: auto.checked, fail_mode: failMode.value };
+      // only what the user changed on this page: a field sent as it was loaded would undo another admin's change
+      // made since (a walk's fail-mode save put back two fields another session had just set); the webhook mode
+      // sent during a switch is refused whichever it is (409)
+      const body = {};
+      if (Number(interval.value) !== s.resync_interval) body.resync_interval = Number(interval.value);
+      if (auto.checked !== !!s.auto_gate_new_repos) body.auto_gate_new_repos = auto.checked;
+      if (failMode.value !== s.fail_mode) body.fail_mode = failMode.value;
       if (hookMode.value !== s.hook_mode) body.hook_mode = hookMode.value;
+      if (!Object.keys(body).length) {
+        toast('Nothing changed.');
+        save.disabled = false;
+        return;
+      }
       const res = await put('/api/settings', body);
       if (res && res.hook_mode_job) {
         toast('The settings were saved; the webhook mode is being switched.');
+        following = { job: res.hook_mode_job, to: body.hook_mode };
         show(box, res);
-        followSwitch(box, box.querySelector('[data-hook-mode-status]'), res.hook_mode_job);
         return;
       }
       toast('The settings were saved.');
@@ -106,4 +124,5 @@ function show(box, s, outcome) {
       h('dt', 'Scheduler'), h('dd', sch.leader ? `runs on ${sch.leader}${sch.leader_since ? ` since ${fmtDate(sch.leader_since)}` : ''}` : 'no instance holds the scheduler yet')),
     h('p.small.muted', { style: 'margin-top:10px' }, h('a', { href: '#/connection' }, 'Sync now'), ' from the connection page.'));
   box.append(h('div.grid2', form, resync));
+  if (following && !outcome) followSwitch(box, form.querySelector('[data-hook-mode-status]'), following.job, following.to);
 }
