@@ -129,16 +129,33 @@ static int print_plan(struct app *app, const struct configure_out *out)
 		connection_client_free(cc);
 		return 1;
 	}
+	/* each repo by its path, with what an apply would do there, then what the plan comes to (a walk read "repo
+	 * 1017: unchanged {...}" for every repo after "92 would be applied") */
+	static const char *const said[] = {[APPLY_UNCHANGED] = "already in the wanted state",
+	                                   [APPLY_CHANGED] = "would change",
+	                                   [APPLY_SKIPPED] = "skipped",
+	                                   [APPLY_ERROR] = "would fail"};
 	long writes = 0;
+	size_t counts[4] = {0};
 	for (size_t i = 0; i < out->n_plan; i++) {
 		const struct apply_result *res = &items[i].res;
-		printf("repo %lld: %s %s\n", (long long)items[i].repo_id, apply_outcome_name(res->outcome),
-		       json_object_to_json_string_ext(res->plan, JSON_C_TO_STRING_PLAIN));
+		enum apply_outcome o = res->outcome <= APPLY_ERROR ? res->outcome : APPLY_ERROR;
+		counts[o]++;
+		if (out->plan_paths && out->plan_paths[i])
+			printf("%s: %s %s\n", out->plan_paths[i], said[o],
+			       json_object_to_json_string_ext(res->plan, JSON_C_TO_STRING_PLAIN));
+		else
+			printf("repo %lld: %s %s\n", (long long)items[i].repo_id, said[o],
+			       json_object_to_json_string_ext(res->plan, JSON_C_TO_STRING_PLAIN));
 		writes += res->writes;
-		if (res->outcome == APPLY_ERROR)
+		if (res->outcome == APPLY_ERROR || (res->outcome == APPLY_CHANGED && res->message[0]))
 			printf("  %s\n", res->message);
 	}
-	printf("dry run: %ld GitLab writes would be made\n", writes);
+	printf(
+	    "dry run: %zu would change GitLab (%ld write%s), %zu already in the wanted state, %zu skipped, %zu would "
+	    "fail\n",
+	    counts[APPLY_CHANGED], writes, writes == 1 ? "" : "s", counts[APPLY_UNCHANGED], counts[APPLY_SKIPPED],
+	    counts[APPLY_ERROR]);
 	dryrun_items_free(items, out->n_plan);
 	connection_client_free(cc);
 	return 0;
@@ -362,7 +379,7 @@ int cli_configure(struct app *app, int argc, char **argv)
 		goto out;
 	}
 	/* dry run: read GitLab for the repos that would change, write nothing */
-	printf("dry run: %lld repos selected (%s level), %lld would be applied\n", (long long)selected, level,
+	printf("dry run: %lld repos selected (%s level), %lld to read from GitLab\n", (long long)selected, level,
 	       (long long)to_apply);
 	rc = out.n_plan ? print_plan(app, &out) : 0;
 out:

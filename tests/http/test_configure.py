@@ -891,6 +891,19 @@ def test_cli_configure_dry_run():
     assert "dry run" in r.stdout, r.stdout
     assert sim.counters()["writes"] == 0
     assert repos()[0]["config"]["fail_on"] != "medium"
+    # each repo by its path with what an apply would do there, then what the plan comes to (a walk read "repo 1017:
+    # unchanged {...}" for every repo after "92 would be applied")
+    r = srv.cli("configure", "--repos", "acme/**", "--reapply", "--dry-run")
+    assert r.returncode == 0, r.stderr
+    lines = [l for l in r.stdout.splitlines() if l.startswith("acme/")]
+    assert lines and all(re.match(r"acme/\S+: (already in the wanted state|would change|skipped|would fail) \{", l)
+                         for l in lines), r.stdout
+    m = re.search(r"^dry run: (\d+) would change GitLab \((\d+) writes?\), (\d+) already in the wanted state, (\d+) "
+                  r"skipped, (\d+) would fail$", r.stdout, re.M)
+    assert m and sum(int(m.group(i)) for i in (1, 3, 4, 5)) == len(lines), r.stdout
+    assert re.search(rf"^dry run: \d+ repos selected \(group level\), {len(lines)} to read from GitLab$", r.stdout,
+                     re.M), r.stdout
+    assert sim.counters()["writes"] == 0
     r = srv.cli("configure", "--repos", "acme/**", "--fail-on", "bogus")
     assert r.returncode != 0 and "fail_on" in r.stderr, r.stderr
     # what a configure replaces is said, before (dry run) and after (a walk lost an exception to the CLI unseen)
