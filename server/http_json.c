@@ -313,9 +313,13 @@ bool http_query_limit(struct mg_connection *conn, const struct mg_request_info *
 	char buf[32];
 	if (!http_query_param(ri, name, buf, sizeof(buf)))
 		return true;
+	/* digits only, as a path's id (routes.c): strtol alone takes "+5", " 5" and "05" */
+	size_t len = strlen(buf);
+	bool digits = len > 0 && strspn(buf, "0123456789") == len && (buf[0] != '0' || len == 1);
 	char *end;
-	long v = strtol(buf, &end, 10);
-	if (*end || end == buf || v < lo || v > hi) {
+	errno = 0;
+	long v = digits ? strtol(buf, &end, 10) : 0;
+	if (!digits || errno || v < lo || v > hi) {
 		*status =
 		    http_send_error(conn, 400, "invalid_input", "%s must be an integer from %ld to %ld", name, lo, hi);
 		return false;

@@ -123,6 +123,12 @@ def test_validation_names_field_and_values():
         for path in (f"/api/jobs/{bad}", f"/api/jobs/{bad}/plan"):
             r = c.get(path)
             assert r.status == 400 and r.json()["message"] == "a job id is a positive integer", (path, r.body)
+    # and a number in a query the same way (a walk's limit=01, limit=+5 and items_limit=+1 were taken)
+    for q in ("limit=01", "limit=+5", "limit=%205", "limit=5.0", "limit=99999999999999999999"):
+        r = c.get(f"/api/jobs?{q}")
+        assert r.status == 400 and r.json()["message"] == "limit must be an integer from 1 to 500", (q, r.body)
+    r = c.get("/api/jobs?limit=5")
+    assert r.status == 200, r.body
     # GitLab's own path rules (a segment starts with a letter, digit, "_" or ".", ends with a letter, digit, "_" or
     # "-", never ends in .git or .atom): a config for a path no group can have would silently gate nothing.
     before = c.get("/api/configs/groups").json()
